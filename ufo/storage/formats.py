@@ -1,0 +1,71 @@
+"""Which format a path means, decided once so readers, writers and messages agree."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+from ..core.errors import UsageError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".cxi")
+RAW_SUFFIXES = (".raw", ".bin")
+_PATTERN = re.compile(r"%(0?\d+)?[id]|\{[^{}]*\}")
+
+
+class FileKind(enum.Enum):
+    TIFF_SEQUENCE = "tiff-sequence"
+    BIGTIFF = "bigtiff"
+    HDF5 = "hdf5"
+    RAW = "raw"
+
+
+@dataclass(frozen=True)
+class OutputPath:
+    kind: FileKind
+    path: str  # the file, or the pattern for sequences
+    dataset: str | None = None
+
+    def frame_path(self, index: int) -> str:
+        if "%" in self.path:
+            return self.path % index
+        return self.path.format(index)
+
+
+def split_dataset(path: str) -> tuple[str, str | None]:
+    """'scan.h5:/entry/data' -> ('scan.h5', '/entry/data'); other paths pass unchanged."""
+    lower = path.lower()
+    for suffix in HDF5_SUFFIXES:
+        marker = suffix + ":"
+        at = lower.find(marker)
+        if at >= 0:
+            dataset = path[at + len(marker):]
+            return path[: at + len(suffix)], dataset or None
+    return path, None
+
+
+def is_hdf5(path: str) -> bool:
+    return split_dataset(path)[0].lower().endswith(HDF5_SUFFIXES)
+
+
+def parse_output_path(path: str) -> OutputPath:
+    """Decide the output format from the path, as `write path=...` documents."""
+    file, dataset = split_dataset(path)
+    lower = file.lower()
+    if lower.endswith(HDF5_SUFFIXES):
+        return OutputPath(FileKind.HDF5, file, dataset or "/data")
+    if lower.endswith(RAW_SUFFIXES):
+        return OutputPath(FileKind.RAW, file)
+    if lower.endswith(TIFF_SUFFIXES):
+        if _PATTERN.search(file):
+            try:
+                OutputPath(FileKind.TIFF_SEQUENCE, file).frame_path(0)
+            except (TypeError, ValueError, IndexError, KeyError) as exc:
+                raise UsageError(f"output path '{path}': bad frame-number pattern ({exc}); use e.g. frame-%05i.tif") from None
+            return OutputPath(FileKind.TIFF_SEQUENCE, file)
+        return OutputPath(FileKind.BIGTIFF, file)
+    raise UsageError(
+        f"output path '{path}': cannot tell the format from the name; use frame-%05i.tif (one TIFF per frame), "
+        "stack.tif (one BigTIFF), scan.h5:/data (HDF5) or frames.raw (raw)"
+    )

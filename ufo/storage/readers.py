@@ -1,0 +1,264 @@
+"""Frame sources over files: TIFF (single, multi-page, sequences), HDF5 datasets, raw.
+
+A `FrameSource` knows how many frames there are and their shape before reading any pixel
+data, so a graph is validated and preallocated up front, and reads each frame (or a band of
+rows of it) straight into a caller's buffer.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..core.errors import InputError, UsageError
+from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, split_dataset
+
+
+class FrameSource(Protocol):
+    count: int
+    shape: tuple[int, ...]
+    dtype: np.dtype
+
+    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray: ...
+
+    def label(self, index: int) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def natural_key(text: str) -> list[Any]:
+    """Sort key so frame-2.tif comes before frame-10.tif."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
+def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
+    if any(c in path for c in "*?["):
+        files = [f for f in glob.glob(os.path.expanduser(path)) if os.path.isfile(f)]
+        if not files:
+            raise InputError(f"no files match '{path}'")
+    elif os.path.isdir(path):
+        files = [os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(tuple(suffixes))]
+        if not files:
+            raise InputError(f"directory '{path}' holds no {'/'.join(suffixes)} files")
+    elif os.path.exists(path):
+        files = [path]
+    else:
+        raise InputError(f"'{path}' does not exist")
+    return sorted(files, key=natural_key)
+
+
+def _rows(rows: slice, height: int) -> slice:
+    return slice(*rows.indices(height))
+
+
+class TiffFrames:
+    """Pages of one or more TIFF files, in natural file order, then page order."""
+
+    def __init__(self, files: list[str]):
+        import tifffile
+
+        self._tifffile = tifffile
+        self.files = files
+        first = self._open(files[0])
+        with first:
+            pages = len(first.pages)
+            page = first.pages[0]
+            self.shape = tuple(page.shape)
+            self.dtype = np.dtype(page.dtype)
+        # A sequence of single-page files is the common case; count pages file by file only
+        # when the first file holds several (stacks split over files).
+        counts = [pages] + ([1] * (len(files) - 1) if pages == 1 else [self._pages(f) for f in files[1:]])
+        self.locations = [(f, p) for f, n in zip(files, counts) for p in range(n)]
+        self.count = len(self.locations)
+        self._open_file: tuple[str, Any] | None = None
+
+    def _open(self, file: str) -> Any:
+        try:
+            return self._tifffile.TiffFile(file)
+        except Exception as exc:
+            raise InputError(f"cannot read TIFF file '{file}': {exc}") from None
+
+    def _pages(self, file: str) -> int:
+        with self._open(file) as tif:
+            return len(tif.pages)
+
+    def label(self, index: int) -> str:
+        file, page = self.locations[index]
+        return file if page == 0 and len(self.files) > 1 else f"{file}[{page}]"
+
+    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
+        file, page = self.locations[index]
+        if self._open_file is None or self._open_file[0] != file:
+            self.close()
+            self._open_file = (file, self._open(file))
+        tif = self._open_file[1]
+        try:
+            p = tif.pages[page]
+            if tuple(p.shape) != self.shape:
+                raise InputError(
+                    f"'{self.label(index)}' has shape {tuple(p.shape)}, the first frame {self.shape}: "
+                    "all frames of one stream must have one shape"
+                )
+            full = rows == slice(None) or _rows(rows, self.shape[0]) == slice(0, self.shape[0], 1)
+            if full and out is not None and out.dtype == self.dtype and out.shape == self.shape:
+                return p.asarray(out=out)  # type: ignore[no-any-return]
+            data = p.asarray()[rows]
+        except InputError:
+            raise
+        except IndexError:
+            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from None
+        except Exception as exc:
+            raise InputError(f"cannot read '{self.label(index)}' (truncated or corrupt?): {exc}") from None
+        if out is None:
+            return data  # type: ignore[no-any-return]
+        np.copyto(out, data, casting="unsafe")
+        return out
+
+    def close(self) -> None:
+        if self._open_file is not None:
+            self._open_file[1].close()
+            self._open_file = None
+
+
+def find_dataset(h5file: Any, filename: str) -> str:
+    """The frames' dataset when the path names none: the one image stack in the file."""
+    import h5py
+
+    for known in ("/entry/instrument/detector/data", "/entry/data/data", "/exchange/data"):
+        if known in h5file and isinstance(h5file[known], h5py.Dataset):
+            return known
+    found: list[str] = []
+    h5file.visititems(lambda name, obj: found.append("/" + name) if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 else None)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InputError(f"HDF5 file '{filename}' holds no image dataset (2 or more dimensions)")
+    raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{found[0]} "
+                     f"(candidates: {', '.join(found)})")
+
+
+class Hdf5Frames:
+    """Frames along the first axis of an HDF5 dataset (a 2-D dataset is one frame)."""
+
+    def __init__(self, filename: str, dataset: str | None):
+        import h5py
+
+        try:
+            self._file = h5py.File(filename, "r", locking=False)
+        except Exception as exc:
+            raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from None
+        self.filename = filename
+        try:
+            self.name = dataset or find_dataset(self._file, filename)
+            if self.name not in self._file:
+                raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")
+            self._dset = self._file[self.name]
+        except Exception:
+            self._file.close()
+            raise
+        if self._dset.ndim < 2:
+            self._file.close()
+            raise InputError(f"'{filename}:{self.name}' has {self._dset.ndim} dimension(s); frames need 2 or more")
+        self._single = self._dset.ndim == 2
+        self.shape = tuple(self._dset.shape if self._single else self._dset.shape[1:])
+        self.count = 1 if self._single else self._dset.shape[0]
+        self.dtype = np.dtype(self._dset.dtype)
+
+    def label(self, index: int) -> str:
+        return f"{self.filename}:{self.name}[{index}]"
+
+    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
+        selection = (rows,) if self._single else (index, rows)
+        try:
+            if out is not None and out.dtype == self.dtype:
+                self._dset.read_direct(out, source_sel=selection)
+                return out
+            data = self._dset[selection]
+        except Exception as exc:
+            raise InputError(f"cannot read {self.label(index)}: {exc}") from None
+        if out is None:
+            return data  # type: ignore[no-any-return]
+        np.copyto(out, data, casting="unsafe")
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class RawFrames:
+    """Headerless frames of a known width, height and type, one file or several."""
+
+    def __init__(self, files: list[str], width: int, height: int, dtype: Any, offset: int = 0):
+        self.files = files
+        self.shape = (height, width)
+        self.dtype = np.dtype(dtype)
+        self.offset = offset
+        self.frame_bytes = width * height * self.dtype.itemsize
+        self.locations: list[tuple[str, int]] = []
+        self.partial: list[str] = []
+        for f in files:
+            size = os.path.getsize(f) - offset
+            n, rest = divmod(max(size, 0), self.frame_bytes)
+            if rest:
+                self.partial.append(f)
+            self.locations.extend((f, offset + i * self.frame_bytes) for i in range(n))
+        self.count = len(self.locations)
+        self._fd: tuple[str, int] | None = None
+
+    def label(self, index: int) -> str:
+        file, at = self.locations[index]
+        return f"{file}@{at}"
+
+    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
+        file, at = self.locations[index]
+        if self._fd is None or self._fd[0] != file:
+            self.close()
+            try:
+                self._fd = (file, os.open(file, os.O_RDONLY))
+            except OSError as exc:
+                raise InputError(f"cannot open raw file '{file}': {exc}") from None
+        full = rows == slice(None)
+        target = out if (full and out is not None and out.dtype == self.dtype) else np.empty(self.shape, self.dtype)
+        got = os.preadv(self._fd[1], [memoryview(target).cast("B")], at)
+        if got != self.frame_bytes:
+            raise InputError(f"raw file '{file}' ended inside frame {index} (truncated?)")
+        if target is out:
+            return out
+        data = target[rows]
+        if out is None:
+            return data
+        np.copyto(out, data, casting="unsafe")
+        return out
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd[1])
+            self._fd = None
+
+
+def open_source(path: str, raw_width: int | None = None, raw_height: int | None = None,
+                raw_dtype: str = "uint16", raw_offset: int = 0) -> FrameSource:
+    """Open what `path` names: a TIFF or raw file, a glob, a directory, or `file.h5:/dataset`."""
+    path = os.path.expanduser(path)
+    file, dataset = split_dataset(path)
+    if file.lower().endswith(HDF5_SUFFIXES):
+        if not os.path.exists(file):
+            raise InputError(f"HDF5 file '{file}' does not exist")
+        return Hdf5Frames(file, dataset)
+    raw = raw_width is not None or file.lower().endswith(RAW_SUFFIXES)
+    files = _find_files(path, RAW_SUFFIXES if raw else TIFF_SUFFIXES)
+    if raw:
+        if raw_width is None or raw_height is None:
+            raise UsageError(f"reading raw data from '{path}' needs raw-width and raw-height (and raw-dtype, raw-offset)")
+        return RawFrames(files, raw_width, raw_height, raw_dtype, raw_offset)
+    others = [f for f in files if not f.lower().endswith(TIFF_SUFFIXES)]
+    if others:
+        raise InputError(
+            f"'{path}' matches files that are not TIFF ({os.path.basename(others[0])}); narrow the pattern, e.g. '*.tif'"
+        )
+    return TiffFrames(files)

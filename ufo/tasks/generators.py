@@ -1,0 +1,74 @@
+"""Sources that make data: for tests, benchmarks and trying a pipeline without a scan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+
+DTYPES = ("uint8", "uint16", "uint32", "int16", "int32", "float32", "float64")
+
+
+class DummyData(Task):
+    """Generate frames: constant, random (uniform or Poisson-like noise) or a ramp."""
+
+    name = "dummy-data"
+    kind = Kind.SOURCE
+    inputs = ()
+
+    shape = Property(int, [512, 512], array=True, doc="frame shape (rows, columns)")
+    width = Property(int, None, range=(1, None), doc="columns (overrides the last value of shape)")
+    height = Property(int, None, range=(1, None), doc="rows (overrides the first value of shape)")
+    dtype = Property(str, "float32", choices=DTYPES, doc="data type of each frame")
+    number = Property(int, 1, range=(0, None), doc="number of frames")
+    init = Property(str, "constant", choices=("constant", "random", "ramp"), doc="frame content")
+    value = Property(float, 0.0, doc="value of constant frames, scale of random ones")
+    seed = Property(int, 0, range=(0, None), doc="random seed (random frames are reproducible)")
+
+    def frame_shape(self) -> tuple[int, ...]:
+        shape = list(self.shape)
+        if any(s < 1 for s in shape):
+            from ..core import PropertyError
+
+            raise PropertyError(f"task 'dummy-data': property 'shape' needs positive sizes, got {shape}")
+        if self.width is not None:
+            shape[-1] = self.width
+        if self.height is not None:
+            if len(shape) < 2:
+                shape = [self.height] + shape
+            else:
+                shape[-2] = self.height
+        return tuple(shape)
+
+    def output_spec(self) -> Spec:  # type: ignore[override]
+        return Spec(self.frame_shape(), np.dtype(self.dtype), self.number)
+
+    def generate(self) -> Iterator[Any]:
+        shape, dtype = self.frame_shape(), np.dtype(self.dtype)
+        if self.init == "constant":
+            frame = np.full(shape, self.value, dtype=dtype)
+            frame.flags.writeable = False  # inputs are read-only: one array serves every frame
+            for _ in range(self.number):
+                yield frame
+            return
+        if self.init == "ramp":
+            base = np.arange(int(np.prod(shape)), dtype=np.float64).reshape(shape)
+            for i in range(self.number):
+                out = self.ctx.buffer()
+                np.copyto(out.data, base + i * self.value, casting="unsafe")
+                yield out
+            return
+        rng = np.random.default_rng(self.seed)
+        scale = self.value or 1.0
+        for _ in range(self.number):
+            out = self.ctx.buffer()
+            if dtype.kind == "f":
+                rng.random(out=out.data) if dtype in (np.float32, np.float64) else None
+                out.data *= scale
+            else:
+                high = min(np.iinfo(dtype).max, int(scale) if self.value else np.iinfo(dtype).max)
+                out.data[...] = rng.integers(0, high, size=shape, dtype=dtype, endpoint=True)
+            yield out

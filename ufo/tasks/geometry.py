@@ -1,0 +1,195 @@
+"""Geometric maps: crop, pad, bin, rescale, transpose, flip, rotate (2-D frames)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+
+ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
+
+
+def _frame2d(task: Task, spec: Spec) -> tuple[int, int]:
+    if spec.shape is None:
+        raise GraphError(f"task '{task.name}' needs frames of a fixed shape")
+    if len(spec.shape) != 2:
+        raise GraphError(f"task '{task.name}' works on 2-D frames, got shape {spec.shape}")
+    return spec.shape  # type: ignore[return-value]
+
+
+class Crop(Task):
+    """Cut a rectangle out of each frame."""
+
+    name = "crop"
+    x = Property(int, 0, range=(0, None), doc="first column")
+    y = Property(int, 0, range=(0, None), doc="first row")
+    width = Property(int, None, range=(1, None), doc="columns to keep (default: to the right edge)")
+    height = Property(int, None, range=(1, None), doc="rows to keep (default: to the bottom edge)")
+    from_center = Property(bool, False, doc="x and y are offsets from the centre of the frame")
+
+    def _box(self, h: int, w: int) -> tuple[slice, slice]:
+        width = self.width if self.width is not None else w - self.x
+        height = self.height if self.height is not None else h - self.y
+        x0 = self.x + ((w - width) // 2 if self.from_center else 0)
+        y0 = self.y + ((h - height) // 2 if self.from_center else 0)
+        if x0 + width > w or y0 + height > h or width < 1 or height < 1:
+            raise GraphError(f"crop x={x0} y={y0} width={width} height={height} does not fit a {w}x{h} frame (width x height)")
+        return slice(y0, y0 + height), slice(x0, x0 + width)
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        h, w = _frame2d(self, spec)
+        rows, cols = self._box(h, w)
+        return spec.with_(shape=(rows.stop - rows.start, cols.stop - cols.start))
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._sel = self._box(*ctx.input_specs[0].shape)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        np.copyto(out, frame[self._sel])
+        return out  # type: ignore[return-value]
+
+
+class Pad(Task):
+    """Place each frame in a larger one, filling the border by a chosen rule."""
+
+    name = "pad"
+    width = Property(int, range=(1, None), doc="output columns")
+    height = Property(int, range=(1, None), doc="output rows")
+    x = Property(int, None, range=(0, None), doc="column of the input's left edge (default: centred)")
+    y = Property(int, None, range=(0, None), doc="row of the input's top edge (default: centred)")
+    addressing_mode = Property(str, "constant", choices=("constant", "clamp", "mirror", "repeat"),
+                               doc="border fill: a constant, the edge value, mirrored or repeated data")
+    value = Property(float, 0.0, doc="fill value for addressing-mode=constant")
+
+    def _offsets(self, h: int, w: int) -> tuple[int, int]:
+        x = (self.width - w) // 2 if self.x is None else self.x
+        y = (self.height - h) // 2 if self.y is None else self.y
+        if x + w > self.width or y + h > self.height:
+            raise GraphError(f"a {w}x{h} frame at x={x} y={y} does not fit the padded {self.width}x{self.height}")
+        return y, x
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        self._offsets(*_frame2d(self, spec))
+        return spec.with_(shape=(self.height, self.width))
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        h, w = ctx.input_specs[0].shape
+        y, x = self._offsets(h, w)
+        self._inner = (slice(y, y + h), slice(x, x + w))
+        self._widths = ((y, self.height - h - y), (x, self.width - w - x))
+        self._mode = {"clamp": "edge", "mirror": "symmetric", "repeat": "wrap"}.get(self.addressing_mode)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        assert out is not None
+        if self._mode is None:
+            out.fill(self.value)
+            out[self._inner] = frame
+        else:
+            np.copyto(out, np.pad(frame, self._widths, mode=self._mode), casting="unsafe")
+        return out
+
+
+class Bin(Task):
+    """Combine size x size pixel blocks by their sum or mean (float32 output)."""
+
+    name = "bin"
+    size = Property(int, 2, range=(1, None), doc="block edge in pixels")
+    mode = Property(str, "mean", choices=("mean", "sum"), doc="how a block is combined")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        h, w = _frame2d(self, spec)
+        if h < self.size or w < self.size:
+            raise GraphError(f"bin size {self.size} is larger than the {w}x{h} frame")
+        return spec.with_(shape=(h // self.size, w // self.size), dtype=np.float32)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        s = self.size
+        h, w = out.shape  # type: ignore[union-attr]
+        blocks = frame[: h * s, : w * s].reshape(h, s, w, s)
+        if self.mode == "sum":
+            return blocks.sum(axis=(1, 3), out=out, dtype=np.float32)  # type: ignore[no-any-return]
+        return blocks.mean(axis=(1, 3), out=out, dtype=np.float32)  # type: ignore[no-any-return]
+
+
+class Rescale(Task):
+    """Resize each frame by a factor (per axis) with nearest, linear or cubic interpolation."""
+
+    name = "rescale"
+    factor = Property(float, 1.0, range=(1e-6, None), doc="scale factor of both axes")
+    x_factor = Property(float, None, range=(1e-6, None), doc="scale factor of columns (overrides factor)")
+    y_factor = Property(float, None, range=(1e-6, None), doc="scale factor of rows (overrides factor)")
+    interpolation = Property(str, "linear", choices=tuple(ORDERS), doc="interpolation")
+
+    def _factors(self) -> tuple[float, float]:
+        return (self.y_factor or self.factor, self.x_factor or self.factor)
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        h, w = _frame2d(self, spec)
+        fy, fx = self._factors()
+        shape = (max(1, round(h * fy)), max(1, round(w * fx)))
+        return spec.with_(shape=shape, dtype=np.float32)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        from scipy import ndimage
+
+        assert out is not None
+        zoom = (out.shape[0] / frame.shape[0], out.shape[1] / frame.shape[1])
+        ndimage.zoom(frame.astype(np.float32, copy=False), zoom, output=out, order=ORDERS[self.interpolation],
+                     mode="nearest", grid_mode=False)
+        return out
+
+
+class Transpose(Task):
+    """Swap rows and columns."""
+
+    name = "transpose"
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        h, w = _frame2d(self, spec)
+        return spec.with_(shape=(w, h))
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        np.copyto(out, frame.T)
+        return out  # type: ignore[return-value]
+
+
+class Flip(Task):
+    """Mirror each frame horizontally (left-right), vertically (up-down) or both."""
+
+    name = "flip"
+    direction = Property(str, "horizontal", choices=("horizontal", "vertical", "both"), doc="mirror axis")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        _frame2d(self, spec)
+        return spec
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        sel = {"horizontal": (slice(None), slice(None, None, -1)), "vertical": (slice(None, None, -1),),
+               "both": (slice(None, None, -1), slice(None, None, -1))}[self.direction]
+        np.copyto(out, frame[sel])
+        return out  # type: ignore[return-value]
+
+
+class Rotate(Task):
+    """Rotate each frame about its centre (counter-clockwise for positive angles); shape kept."""
+
+    name = "rotate"
+    angle = Property(float, 0.0, unit="rad", doc="rotation angle (e.g. 0.5 or 90deg)")
+    interpolation = Property(str, "linear", choices=tuple(ORDERS), doc="interpolation")
+    value = Property(float, 0.0, doc="value of pixels rotated in from outside")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        _frame2d(self, spec)
+        return spec.with_(dtype=np.float32)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        from scipy import ndimage
+
+        ndimage.rotate(frame.astype(np.float32, copy=False), np.degrees(self.angle), reshape=False, output=out,
+                       order=ORDERS[self.interpolation], mode="constant", cval=self.value)
+        return out  # type: ignore[return-value]

@@ -1,0 +1,122 @@
+"""File input and output tasks; the file formats themselves live in ufo.storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+from ..storage import open_source, open_writer
+from ..storage.convert import to_bits
+from ..storage.readers import FrameSource
+
+RAW_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+
+
+class Read(Task):
+    """Read frames from TIFF (files, globs, directories, multi-page), HDF5 (file.h5:/dataset) or raw files."""
+
+    name = "read"
+    kind = Kind.SOURCE
+    inputs = ()
+
+    path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, file.h5:/dataset or raw file")
+    start = Property(int, 0, range=(0, None), doc="index of the first frame to read")
+    number = Property(int, None, range=(0, None), doc="number of frames to read (default: all)")
+    step = Property(int, 1, range=(1, None), doc="read every step-th frame")
+    y = Property(int, 0, range=(0, None), doc="first row to read")
+    height = Property(int, None, range=(1, None), doc="number of rows to read (default: to the last row)")
+    y_step = Property(int, 1, range=(1, None), doc="read every y-step-th row")
+    raw_width = Property(int, None, range=(1, None), doc="raw files: frame width in pixels")
+    raw_height = Property(int, None, range=(1, None), doc="raw files: frame height in pixels")
+    raw_dtype = Property(str, "uint16", choices=RAW_DTYPES, doc="raw files: data type")
+    raw_offset = Property(int, 0, range=(0, None), doc="raw files: bytes to skip at the start of each file")
+
+    def _open(self) -> FrameSource:
+        return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset)
+
+    def _selection(self, source: FrameSource) -> tuple[range, slice]:
+        if self.start >= source.count and source.count:
+            raise GraphError(f"start={self.start} but '{self.path}' has only {source.count} frame(s)")
+        stop = source.count if self.number is None else min(source.count, self.start + self.number * self.step)
+        rows = source.shape[0]
+        if self.y >= rows:
+            raise GraphError(f"y={self.y} but frames of '{self.path}' have only {rows} rows")
+        end = rows if self.height is None else self.y + self.height
+        if end > rows:
+            raise GraphError(f"y={self.y} + height={self.height} exceeds the {rows} rows of '{self.path}'")
+        return range(self.start, stop, self.step), slice(self.y, end, self.y_step)
+
+    def output_spec(self) -> Spec:  # type: ignore[override]
+        source = self._open()
+        try:
+            frames, rows = self._selection(source)
+            height = len(range(*rows.indices(source.shape[0])))
+            return Spec((height, *source.shape[1:]), source.dtype, len(frames))
+        finally:
+            source.close()
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._source = self._open()
+
+    def generate(self) -> Iterator[Any]:
+        source = self._source
+        frames, rows = self._selection(source)
+        for index, at in enumerate(frames):
+            out = self.ctx.buffer()
+            source.read(at, rows, out.data)
+            out.meta = {"index": index, "path": source.label(at)}
+            yield out
+
+    def teardown(self) -> None:
+        source = getattr(self, "_source", None)
+        if source is not None:
+            source.close()
+            self._source = None  # type: ignore[assignment]
+
+
+class Write(Task):
+    """Write frames; the path decides the format: frame-%05i.tif, stack.tif (BigTIFF), scan.h5:/data, frames.raw."""
+
+    name = "write"
+    kind = Kind.SINK
+    uses_meta = True
+
+    path = Property(str, doc="output: frame-%05i.tif (one TIFF per frame), stack.tif (BigTIFF), file.h5:/dataset, file.raw")
+    bits = Property(int, None, choices=(8, 16, 32), doc="stored bits: 8/16 rescale to integers, 32 is float32 (default: as is)")
+    minimum = Property(float, None, doc="value stored as 0 for 8/16 bits (default: each frame's minimum)")
+    maximum = Property(float, None, doc="value stored as the largest integer for 8/16 bits (default: each frame's maximum)")
+    rescale = Property(bool, True, doc="8/16 bits: map [minimum, maximum] onto the integer range (false: clip and cast)")
+    start = Property(int, 0, range=(0, None), doc="number of the first file of a TIFF sequence")
+    overwrite = Property(bool, False, doc="replace existing files or datasets")
+
+    def output_spec(self, *specs: Spec) -> None:
+        from ..storage import parse_output_path
+
+        parse_output_path(self.path)  # a bad name fails at build time
+        shape = specs[0].shape
+        if shape is not None and len(shape) < 2 and not self.path.lower().endswith((".raw", ".bin")):
+            raise GraphError(f"cannot write {len(shape)}-D frames to '{self.path}'; images need 2 dimensions")
+        return None
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._writer = open_writer(self.path, self.overwrite, self.start)
+
+    def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
+        self._writer.write(to_bits(frame, self.bits, self.minimum, self.maximum, self.rescale), meta)
+
+    def teardown(self) -> None:
+        writer = getattr(self, "_writer", None)
+        if writer is not None:
+            writer.close()
+            self._writer = None  # type: ignore[assignment]
+
+    @property
+    def frames_written(self) -> int:
+        writer = getattr(self, "_writer", None)
+        return writer.frames if writer is not None else 0

@@ -1,0 +1,64 @@
+"""Stacking frames into volumes and splitting volumes into frames."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+
+
+class Stack(Task):
+    """Gather every `number` consecutive frames into one (number, rows, columns) volume."""
+
+    name = "stack"
+    kind = Kind.REDUCE
+    number = Property(int, range=(1, None), doc="frames per stack")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None:
+            raise GraphError("task 'stack' needs frames of a fixed shape")
+        count = None if spec.count is None else spec.count // self.number
+        return Spec((self.number, *spec.shape), spec.dtype, count)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._current: Any = None
+        self._filled = 0
+
+    def consume(self, frame: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
+        if self._current is None:
+            self._current = self.ctx.buffer()
+            self._filled = 0
+        self._current.data[self._filled] = frame
+        self._filled += 1
+        if self._filled == self.number:
+            done, self._current = self._current, None
+            yield done
+
+    def finish(self) -> Iterator[Any]:
+        if self._current is not None and self._filled:
+            self.ctx.warn(f"the last {self._filled} frame(s) did not fill a stack of {self.number} and were dropped")
+        return iter(())
+
+
+class Unstack(Task):
+    """Split each (n, rows, columns) volume into n frames."""
+
+    name = "unstack"
+    kind = Kind.REDUCE
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) < 3:
+            raise GraphError(f"task 'unstack' needs 3-D volumes, got shape {spec.shape}")
+        count = None if spec.count is None else spec.count * spec.shape[0]
+        return Spec(spec.shape[1:], spec.dtype, count)
+
+    def consume(self, volume: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
+        for plane in volume:
+            out = self.ctx.buffer()
+            np.copyto(out.data, plane)
+            yield out
