@@ -153,7 +153,8 @@ class Graph:
             try:
                 specs[id(task)] = task.output_spec(*in_specs)
             except UfoError as exc:
-                raise GraphError(f"node '{name}': {exc}") from None
+                error_type = type(exc) if type(exc).__init__ is Exception.__init__ else GraphError
+                raise error_type(f"node '{name}': {exc}") from None
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 given = ", ".join(str(s) for s in in_specs)
                 raise GraphError(f"node '{name}' cannot take its input ({given}): {exc}") from None

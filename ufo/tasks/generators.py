@@ -66,7 +66,7 @@ class DummyData(Task):
         for _ in range(self.number):
             out = self.ctx.buffer()
             if dtype.kind == "f":
-                rng.random(out=out.data) if dtype in (np.float32, np.float64) else None
+                rng.random(out=out.data, dtype=dtype.type)
                 out.data *= scale
             else:
                 high = min(np.iinfo(dtype).max, int(scale) if self.value else np.iinfo(dtype).max)

@@ -1,0 +1,36 @@
+"""Entry point of the `ufo` command."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .run import run
+from .tasks import tasks
+
+EXAMPLES = """
+\b
+Examples:
+  ufo tasks
+  ufo run "dummy-data shape=256,256 number=100 init=random ! calculate expression='x*2' ! write path=out/frame-%05i.tif"
+  ufo run --help
+"""
+
+
+@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ufo")
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+def cli(debug: bool) -> None:
+    """ufo: stream processing and control for X-ray imaging beamlines."""
+
+
+cli.add_command(run)
+cli.add_command(tasks)
+
+
+def main() -> None:
+    cli(prog_name="ufo")
+
+
+if __name__ == "__main__":
+    main()

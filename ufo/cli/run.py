@@ -1,0 +1,74 @@
+"""`ufo run`: run a pipeline given as text or as a JSON graph."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+
+from ..core import serialize
+from ..core.errors import UsageError
+from ..core.pipeline import parse
+from .errors import handle_errors
+from .progress import summary, watch
+
+EXAMPLES = """
+\b
+Examples:
+  ufo run "dummy-data shape=512,512 number=100 init=random ! calculate expression='x * 2 + 1' ! write path=out/frame-%05i.tif"
+  ufo run "read path=scan/*.tif y=100 height=200 ! bin size=2 ! write path=binned.h5:/data bits=16"
+  ufo run "[read path=a.tif, read path=b.tif] ! calculate expression='x0 - x1' ! write path=diff.tif"
+  ufo run "dummy-data number=1000 ! rotate angle=5deg replicas=2 ! null" --trace trace.json
+  ufo run --json graph.json
+"""
+
+
+@click.command(epilog=EXAMPLES)
+@click.argument("pipeline", nargs=-1)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Run the graph in this JSON file.")
+@click.option("--dump", type=click.Path(dir_okay=False), help="Save the graph as JSON to this file.")
+@click.option("--trace", type=click.Path(dir_okay=False), help="Write a Chrome trace (chrome://tracing, Perfetto).")
+@click.option("--dry-run", is_flag=True, help="Validate and print the graph without running it.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trace: str | None, dry_run: bool,
+        quiet: bool, debug: bool) -> None:
+    """Run a pipeline: TASK key=value ... ! TASK ... (see 'ufo tasks')."""
+    if json_file and pipeline:
+        raise UsageError("give either a pipeline or --json FILE, not both")
+    if json_file:
+        try:
+            text = open(json_file).read()
+        except OSError as exc:
+            raise UsageError(f"cannot read JSON graph '{json_file}': {exc.strerror}") from None
+        graph = serialize.loads(text, json_file)
+    elif pipeline:
+        graph = parse(" ".join(pipeline))
+    else:
+        raise click.UsageError("give a pipeline, e.g. ufo run \"dummy-data number=10 ! null\", or --json FILE")
+    console = Console(stderr=True)
+    description = graph.describe()
+    if dump:
+        with open(dump, "w") as f:
+            f.write(serialize.dumps(graph))
+    if dry_run:
+        click.echo(description)
+        return
+    handle = graph.run(trace=bool(trace))
+    try:
+        watch(handle, console, show_progress=not quiet)
+    except KeyboardInterrupt:
+        done = {s.name: s.frames for s in handle.stats.values() if s.kind == "sink"}
+        console.print(f"[yellow]cancelled; frames written per sink: {done}[/]")
+        sys.exit(130)
+    finally:
+        if trace and handle.done and handle.trace_events is not None:
+            with open(trace, "w") as f:
+                json.dump({"traceEvents": handle.trace_events, "displayTimeUnit": "ms"}, f)
+    if not quiet:
+        Console().print(summary(handle))
+        for warning in handle.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
