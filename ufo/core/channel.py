@@ -108,3 +108,66 @@ class Channel:
             batch = list(self._items)
             self._items.clear()
             return batch
+
+
+class ByteChannel(Channel):
+    """A channel also bounded by the bytes it holds, for streams whose frame size is unknown.
+
+    At least one item is always admitted, so a single frame larger than the limit still flows.
+    """
+
+    __slots__ = ("max_bytes", "_bytes")
+
+    def __init__(self, capacity: int, max_bytes: int):
+        super().__init__(capacity)
+        self.max_bytes = max_bytes
+        self._bytes = 0
+
+    @staticmethod
+    def _size(item: Any) -> int:
+        return int(getattr(getattr(item, "data", None), "nbytes", 0))
+
+    def put(self, item: Any) -> None:
+        size = self._size(item)
+        with self._lock:
+            while self._items and (len(self._items) >= self.capacity or self._bytes + size > self.max_bytes):
+                if self.cancelled:
+                    raise Cancelled()
+                self._putters += 1
+                try:
+                    self._not_full.wait()
+                finally:
+                    self._putters -= 1
+            if self.cancelled:
+                raise Cancelled()
+            self._items.append(item)
+            self._bytes += size
+            if self._getters:
+                self._not_empty.notify()
+
+    def put_force(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            self._bytes += self._size(item)
+            if self._getters:
+                self._not_empty.notify()
+
+    def get(self) -> Any:
+        item = super().get()
+        with self._lock:
+            self._bytes -= self._size(item)
+        return item
+
+    def get_batch(self) -> list[Any]:
+        batch = super().get_batch()
+        with self._lock:
+            self._bytes -= sum(self._size(item) for item in batch)
+            if self._putters:
+                self._not_full.notify_all()
+        return batch
+
+    def drain(self) -> list[Any]:
+        batch = super().drain()
+        with self._lock:
+            self._bytes = 0
+        return batch

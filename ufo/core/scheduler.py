@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .channel import Channel
+from .channel import ByteChannel, Channel
 from .errors import Cancelled, GraphError
 from .frame import EOS, BufferPool, Frame
 from .graph import Graph
@@ -101,19 +101,20 @@ class _Node:
             task.collected(index, self.collected[index])
         return streamed
 
-    def drain_rest(self, channels: list[Channel], ended: int) -> None:
-        """One input ended: consume the others to their end and report extra frames."""
-        for index, channel in enumerate(channels):
-            if index == ended:
+    def drain_rest(self, channels: list[Channel], received: list[Any]) -> None:
+        """One input ended: release what was received, read the others to their end, report extras."""
+        ended = next(i for i, f in enumerate(received) if f is EOS)
+        for index, (channel, first) in enumerate(zip(channels, received)):
+            if first is EOS:
                 continue
-            extra = 0
+            first.release()
+            extra = 1
             while (frame := channel.get()) is not EOS:
                 frame.release()
                 extra += 1
-            if extra:
-                self.stats.warnings.append(
-                    f"input {index} had {extra} more frame(s) than input {ended}; the extra frames were ignored"
-                )
+            self.stats.warnings.append(
+                f"input {index} had {extra} more frame(s) than input {ended}; the extra frames were ignored"
+            )
 
 
 def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta: dict[str, Any]) -> Frame:
@@ -194,6 +195,8 @@ def _run_map(node: _Node, task: Task) -> None:
             for frame in channel.get_batch():
                 if frame is EOS:
                     return
+                if channel.cancelled:
+                    raise Cancelled()
                 out = pool.acquire() if pool is not None else None
                 t0 = perf()
                 result = process(frame.data, out=out.data if out is not None else None)
@@ -215,13 +218,8 @@ def _run_map(node: _Node, task: Task) -> None:
     channels = [node.ins[i] for i in streamed]
     while True:
         inputs = [channel.get() for channel in channels]
-        ended = next((i for i, f in enumerate(inputs) if f is EOS), None)
-        if ended is not None:
-            for f in inputs:
-                if f is not EOS:
-                    f.release()
-            others = [c for i, c in enumerate(channels) if inputs[i] is not EOS]
-            node.drain_rest(channels, ended) if len(others) == len(channels) - 1 else None
+        if any(f is EOS for f in inputs):
+            node.drain_rest(channels, inputs)
             return
         produced = _call_map(task, node, inputs)
         stats.frames_in += 1
@@ -250,9 +248,7 @@ def _run_replica(node: _Node, task: Task) -> None:
             inputs = [channel.get() for channel in channels]
             if any(f is EOS for f in inputs):
                 node.input_ended = True
-                for f in inputs:
-                    if f is not EOS:
-                        f.release()
+                node.drain_rest(channels, inputs)
                 with cond:
                     cond.notify_all()
                 return
@@ -302,6 +298,8 @@ def _run_consumer(node: _Node, task: Task) -> None:
                 if frame is EOS:
                     done = True
                     break
+                if channel.cancelled:
+                    raise Cancelled()
                 t0 = perf()
                 if uses_meta:
                     emitted = consume(frame.data, meta=frame.meta)  # type: ignore[call-arg]
@@ -324,13 +322,8 @@ def _run_consumer(node: _Node, task: Task) -> None:
     else:
         while True:
             inputs = [channel.get() for channel in channels]
-            ended = next((i for i, f in enumerate(inputs) if f is EOS), None)
-            if ended is not None:
-                for f in inputs:
-                    if f is not EOS:
-                        f.release()
-                if sum(f is EOS for f in inputs) == 1:
-                    node.drain_rest(channels, ended)
+            if any(f is EOS for f in inputs):
+                node.drain_rest(channels, inputs)
                 break
             t0 = perf()
             if uses_meta:
@@ -407,8 +400,9 @@ def start(
             nbytes = specs[id(src)].nbytes if specs[id(src)] is not None else None  # type: ignore[union-attr]
             cap = capacity or DEFAULT_CAPACITY
             if nbytes:
-                cap = max(2, min(cap, queue_bytes // nbytes))
-            channel = Channel(cap)
+                channel = Channel(max(2, min(cap, queue_bytes // nbytes)))
+            else:  # frame size unknown: bound the bytes held, not only the count
+                channel = ByteChannel(cap, queue_bytes)
             channels.append(channel)
             node.ins.append(channel)
             nodes[id(src)].outs.append(channel)
