@@ -64,9 +64,9 @@ class TiffFrames:
 
         self._tifffile = tifffile
         self.files = files
-        first = self._open(files[0])
-        with first:
-            pages = len(first.pages)
+        self.warnings: list[str] = []
+        pages = self._pages(files[0])
+        with self._open(files[0]) as first:
             page = first.pages[0]
             self.shape = tuple(page.shape)
             self.dtype = np.dtype(page.dtype)
@@ -84,8 +84,33 @@ class TiffFrames:
             raise InputError(f"cannot read TIFF file '{file}': {exc}") from None
 
     def _pages(self, file: str) -> int:
-        with self._open(file) as tif:
-            return len(tif.pages)
+        """Number of complete pages; a broken page chain (a file cut short) is reported."""
+        import logging
+
+        complaints: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: complaints.append(record.getMessage())  # type: ignore[method-assign]
+        logger = logging.getLogger("tifffile")
+        logger.addHandler(handler)
+        propagate, logger.propagate = logger.propagate, False
+        try:
+            with self._open(file) as tif:
+                size = os.path.getsize(file)
+                count = 0
+                for page in tif.pages:
+                    ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]  # type: ignore[union-attr]
+                    if ends and max(ends) > size:
+                        complaints.append("page data beyond the end of the file")
+                        break
+                    count += 1
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+        if count == 0:
+            raise InputError(f"TIFF file '{file}' holds no complete image (truncated or corrupt)")
+        if complaints:
+            self.warnings.append(f"'{file}' is truncated or damaged; reading its {count} complete page(s)")
+        return count
 
     def label(self, index: int) -> str:
         file, page = self.locations[index]

@@ -93,10 +93,11 @@ def compile_expression(text: str, n_inputs: int = 1, dtype: Any = np.float32) ->
         if isinstance(node, ast.IfExp):
             return _where([build(node.test), build(node.body), build(node.orelse)])
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.keywords:
-            fname, args = node.func.id, [build(a) for a in node.args]
+            fname = node.func.id
             arity = 1 if fname in _UNARY_FUNCS else 2 if fname in _BINARY_FUNCS else 3 if fname in ("where", "clip") else None
             if arity is None:
                 raise fail(node, f"unknown function '{fname}'; available: {', '.join(FUNCTIONS)}")
+            args = [build(a) for a in node.args]
             if len(args) != arity:
                 raise fail(node, f"function '{fname}' takes {arity} argument(s), got {len(args)}")
             if fname == "where":
@@ -127,7 +128,7 @@ def _fill(value: float, out: np.ndarray | None, shape: tuple[int, ...], dt: np.d
 
 def _combine(func: Any, args: list[tuple[bool, Any]], dt: np.dtype | None) -> tuple[bool, Any]:
     if all(constant for constant, _ in args):
-        return True, func(*[v for _, v in args]).item() if hasattr(func(*[v for _, v in args]), "item") else func(*[v for _, v in args])
+        return True, np.asarray(func(*[v for _, v in args])).item()
     parts = [(c, v) for c, v in args]
     kwargs = {"dtype": dt} if dt is not None and func is not np.clip else {}
     if len(parts) == 1:

@@ -62,6 +62,8 @@ class Read(Task):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self._source = self._open()
+        for warning in getattr(self._source, "warnings", ()):
+            ctx.warn(warning)
 
     def generate(self) -> Iterator[Any]:
         source = self._source

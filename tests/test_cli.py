@@ -1,0 +1,118 @@
+"""The `ufo` command as a user runs it: real processes, real files, real signals."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+
+def ufo(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def test_run_writes_files_and_prints_a_summary(tmp_path):
+    result = ufo("run", "dummy-data shape=32,32 number=20 init=ramp value=1 ! calculate expression='x * 2' "
+                 "! write path=out/frame-%03i.tif", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "calculate" in result.stdout and "frames" in result.stdout
+    files = sorted((tmp_path / "out").iterdir())
+    assert len(files) == 20
+    expected = (np.arange(32 * 32, dtype=np.float64).reshape(32, 32) + 19) * 2
+    np.testing.assert_allclose(tifffile.imread(files[-1]), expected)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "dummy-data ! calculat"], "Did you mean 'calculate'"),
+    (["run", "dummy-data numbr=3 ! null"], "Valid properties"),
+    (["run", "dummy-data number=-3 ! null"], ">= 0"),
+    (["run", "dummy-data ! rotate angle=2mm ! null"], "rad"),
+    (["run", "[dummy-data ! null"], "never closed"),
+    (["run", "dummy-data shape=4,4 ! crop x=9 ! null"], "does not fit"),
+    (["tasks", "nosuch"], "unknown task"),
+    (["run"], "give a pipeline"),
+])
+def test_usage_errors_exit_2_without_traceback(args, message):
+    result = ufo(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_failure_while_running_exits_1_and_debug_shows_traceback(tmp_path):
+    (tmp_path / "bad.tif").write_bytes(b"II*\0garbage")
+    result = ufo("run", f"read path={tmp_path / 'bad.tif'} ! null")
+    assert result.returncode == 1 and "bad.tif" in result.stderr and "Traceback" not in result.stderr
+    result = ufo("--debug", "run", f"read path={tmp_path / 'bad.tif'} ! null")
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_refusing_to_overwrite_is_a_runtime_failure(tmp_path):
+    ufo("run", "dummy-data shape=4,4 number=2 ! write path=o.tif", cwd=tmp_path)
+    result = ufo("run", "dummy-data shape=4,4 number=2 ! write path=o.tif", cwd=tmp_path)
+    assert result.returncode == 1 and "overwrite" in result.stderr
+
+
+def test_dump_json_and_trace(tmp_path):
+    graph = tmp_path / "g.json"
+    result = ufo("run", "dummy-data shape=8,8 number=5 ! flip ! null", "--dump", str(graph), "--dry-run")
+    assert result.returncode == 0 and "flip: map <- dummy-data" in result.stdout
+    data = json.loads(graph.read_text())
+    assert [n["plugin"] for n in data["nodes"]] == ["dummy-data", "flip", "null"]
+    trace = tmp_path / "t.json"
+    result = ufo("run", "--json", str(graph), "--trace", str(trace), "-q")
+    assert result.returncode == 0, result.stderr
+    events = json.loads(trace.read_text())["traceEvents"]
+    assert sum(1 for e in events if e.get("name") == "flip" and e["ph"] == "X") == 5
+
+
+def test_tasks_lists_and_describes():
+    result = ufo("tasks")
+    assert result.returncode == 0 and "calculate" in result.stdout and "dummy-data" in result.stdout
+    result = ufo("tasks", "read", "--json")
+    info = json.loads(result.stdout)
+    assert info["kind"] == "source"
+    assert {p["name"] for p in info["properties"]} >= {"path", "start", "number", "y-step", "raw-width"}
+    result = ufo("tasks", "rotate")
+    assert "rad" in result.stdout and "interpolation" in result.stdout
+
+
+def test_every_command_has_help_with_examples():
+    for args in (["--help"], ["run", "--help"], ["tasks", "--help"]):
+        result = ufo(*args)
+        assert result.returncode == 0 and "Examples" in result.stdout
+
+
+@pytest.mark.parametrize("target", ["scan.h5:/data", "stack.tif"])
+def test_ctrl_c_stops_cleanly_and_leaves_readable_files(tmp_path, target):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ufo", "run", "-q",
+         f"dummy-data shape=64,64 number=100000000 init=ramp value=1 ! calculate expression='x' ! write path={target}"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    path = tmp_path / target.split(":")[0]
+    deadline = time.time() + 30
+    while not path.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "cancelled" in err and "Traceback" not in err
+    if target.endswith(".tif"):
+        with tifffile.TiffFile(path) as tif:
+            n = len(tif.pages)
+            last = tif.pages[n - 1].asarray()
+    else:
+        with h5py.File(path) as f:
+            n = f["data"].shape[0]
+            last = f["data"][n - 1]
+    assert n > 10
+    np.testing.assert_allclose(last, np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + (n - 1))

@@ -1,0 +1,124 @@
+"""Each core task against a numpy/scipy reference, with stated tolerances."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import ufo
+from ufo.core import PropertyError
+from ufo.tasks.expression import compile_expression
+
+RNG = np.random.default_rng(7)
+FRAMES = RNG.random((4, 9, 11)).astype(np.float32)
+
+
+def run(task, frames=FRAMES):
+    return task(frames).collect()
+
+
+@pytest.mark.parametrize("expression,reference", [
+    ("x * 2 + 1", lambda x: x * 2 + 1),
+    ("-x + 3", lambda x: 3 - x),
+    ("sqrt(x) * exp(-x)", lambda x: np.sqrt(x) * np.exp(-x)),
+    ("where(x > 0.5, x, 0)", lambda x: np.where(x > 0.5, x, 0)),
+    ("x if x < 0.3 else 1", lambda x: np.where(x < 0.3, x, 1)),
+    ("max(x, 0.5) - min(x, 0.2)", lambda x: np.maximum(x, 0.5) - np.minimum(x, 0.2)),
+    ("clip(x, 0.2, 0.4) ** 2", lambda x: np.clip(x, 0.2, 0.4) ** 2),
+    ("2 * pi", lambda x: np.full_like(x, 2 * np.pi)),
+    ("log(x + 1) / log10(10)", lambda x: np.log(x + 1)),
+])
+def test_calculate_matches_numpy_in_float64(expression, reference):
+    out = run(ufo.Calculate(expression=expression))
+    np.testing.assert_allclose(out, reference(FRAMES.astype(np.float64)), rtol=1e-6, atol=1e-6)
+    assert out.dtype == np.float32
+
+
+def test_calculate_on_integers_does_not_wrap():
+    frames = np.full((2, 3, 3), 65535, np.uint16)
+    assert run(ufo.Calculate(expression="v + 1"), frames)[0, 0, 0] == 65536
+
+
+@given(st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False))
+@settings(max_examples=50, deadline=None)
+def test_calculate_arithmetic_property(a, b):
+    f = compile_expression(f"x * {a!r} + {b!r}", 1, np.float64)
+    x = np.linspace(-1, 1, 7)
+    np.testing.assert_allclose(f([x], None), x * a + b, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("expression,message", [
+    ("__import__('os')", "unknown function"),
+    ("x.real", "not allowed"),
+    ("y + 1", "unknown name 'y'"),
+    ("x +", "cannot parse"),
+    ("'a' * 3", "only numbers"),
+    ("sqrt(x, 2)", "takes 1 argument"),
+])
+def test_calculate_refuses_unsafe_or_bad_expressions(expression, message):
+    with pytest.raises(PropertyError, match=message):
+        compile_expression(expression)
+
+
+def test_crop():
+    np.testing.assert_array_equal(run(ufo.Crop(x=2, y=1, width=5, height=4)), FRAMES[:, 1:5, 2:7])
+    np.testing.assert_array_equal(run(ufo.Crop(width=5, height=3, from_center=True)), FRAMES[:, 3:6, 3:8])
+
+
+@pytest.mark.parametrize("mode,np_mode", [("clamp", "edge"), ("mirror", "symmetric"), ("repeat", "wrap")])
+def test_pad_modes_match_numpy(mode, np_mode):
+    out = run(ufo.Pad(width=15, height=13, x=1, y=3, addressing_mode=mode))
+    expected = np.pad(FRAMES, ((0, 0), (3, 1), (1, 3)), mode=np_mode)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_pad_constant_centred():
+    out = run(ufo.Pad(width=13, height=11, value=-1))
+    expected = np.pad(FRAMES, ((0, 0), (1, 1), (1, 1)), constant_values=-1)
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("mode", ["mean", "sum"])
+def test_bin(mode):
+    out = run(ufo.Bin(size=2, mode=mode))
+    blocks = FRAMES[:, :8, :10].astype(np.float64).reshape(4, 4, 2, 5, 2)
+    expected = blocks.mean(axis=(2, 4)) if mode == "mean" else blocks.sum(axis=(2, 4))
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_rescale_keeps_a_linear_ramp_linear():
+    ramp = np.tile(np.arange(16, dtype=np.float32), (8, 1))[None]
+    out = run(ufo.Rescale(factor=2), ramp)
+    assert out.shape == (1, 16, 32)
+    row = out[0, 5]
+    np.testing.assert_allclose(np.diff(row[2:-2]), np.diff(row[2:-2]).mean(), rtol=1e-4)
+    half = run(ufo.Rescale(x_factor=0.5, y_factor=1, interpolation="nearest"), ramp)
+    assert half.shape == (1, 8, 8)
+
+
+def test_transpose_flip_rotate():
+    np.testing.assert_array_equal(run(ufo.Transpose()), FRAMES.transpose(0, 2, 1))
+    np.testing.assert_array_equal(run(ufo.Flip(direction="horizontal")), FRAMES[:, :, ::-1])
+    np.testing.assert_array_equal(run(ufo.Flip(direction="vertical")), FRAMES[:, ::-1])
+    np.testing.assert_array_equal(run(ufo.Flip(direction="both")), FRAMES[:, ::-1, ::-1])
+    square = FRAMES[:, :9, :9]
+    np.testing.assert_allclose(run(ufo.Rotate(angle="90deg"), square), np.rot90(square, 1, axes=(1, 2)), atol=1e-5)
+
+
+def test_average_mean_and_median():
+    np.testing.assert_allclose(run(ufo.Average())[0], FRAMES.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(run(ufo.Average(method="median"))[0], np.median(FRAMES, axis=0), rtol=1e-6)
+
+
+def test_dummy_data_kinds():
+    const = ufo.DummyData(shape=[3, 4], number=2, value=7, dtype="uint16")().collect()
+    assert const.shape == (2, 3, 4) and const.dtype == np.uint16 and np.all(const == 7)
+    a = ufo.DummyData(shape=[5, 5], number=3, init="random", seed=3)().collect()
+    b = ufo.DummyData(shape=[5, 5], number=3, init="random", seed=3)().collect()
+    np.testing.assert_array_equal(a, b)
+    assert 0 <= a.min() and a.max() <= 1 and not np.all(a[0] == a[1])
+    noise = ufo.DummyData(shape=[5, 5], number=2, init="random", dtype="uint16", value=100)().collect()
+    assert noise.max() <= 100
+    assert ufo.DummyData(width=16, height=8)().collect().shape == (1, 8, 16)
