@@ -23,7 +23,7 @@ from .spec import Spec
 from .task import Context, Kind, Task, frame_meta_of
 
 DEFAULT_CAPACITY = 64
-DEFAULT_QUEUE_BYTES = 64 << 20
+DEFAULT_QUEUE_BYTES = 32 << 20
 
 
 class _Node:
