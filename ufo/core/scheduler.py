@@ -171,7 +171,11 @@ def _call_map(task: Task, node: _Node, inputs: list[Frame]) -> Frame:
         meta = first.meta
         result = task.process(*[f.data for f in inputs], out=out.data if out else None)
     t1 = time.perf_counter()
-    node.stats.busy += t1 - t0
+    if node.task.replicas > 1:
+        with node.out_cond:  # several replicas add to the same statistics
+            node.stats.busy += t1 - t0
+    else:
+        node.stats.busy += t1 - t0
     if node.trace is not None:
         node.trace.append((t0, t1, meta.get("index", -1)))
     for extra in inputs[1:]:
