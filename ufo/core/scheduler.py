@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .channel import ByteChannel, Channel
+from .channel import Channel
 from .errors import Cancelled, GraphError
 from .frame import EOS, BufferPool, Frame
 from .graph import Graph
@@ -406,7 +406,7 @@ def start(
             if nbytes:
                 channel = Channel(max(2, min(cap, queue_bytes // nbytes)))
             else:  # frame size unknown: bound the bytes held, not only the count
-                channel = ByteChannel(cap, queue_bytes)
+                channel = Channel(cap, max_bytes=queue_bytes)
             channels.append(channel)
             node.ins.append(channel)
             nodes[id(src)].outs.append(channel)
