@@ -27,6 +27,13 @@ _BUILTIN_MODULES = (
     "ufo.tasks.geometry",
     "ufo.tasks.stacking",
     "ufo.tasks.stats",
+    "ufo.tasks.filtering",
+    "ufo.tasks.backproject",
+    "ufo.tasks.correction",
+    "ufo.tasks.sinogram",
+    "ufo.tasks.phase",
+    "ufo.tasks.rings",
+    "ufo.tasks.center",
 )
 
 

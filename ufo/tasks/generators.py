@@ -13,7 +13,7 @@ DTYPES = ("uint8", "uint16", "uint32", "int16", "int32", "float32", "float64")
 
 
 class DummyData(Task):
-    """Generate frames: constant, random (uniform or Poisson-like noise) or a ramp."""
+    """Generate frames: constant, uniform random values or a ramp."""
 
     name = "dummy-data"
     kind = Kind.SOURCE

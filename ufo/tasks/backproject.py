@@ -1,0 +1,51 @@
+"""Filtered back-projection of parallel-beam sinograms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+from ..tomo.fbp import backproject, filter_rows, slice_grid
+from .filtering import FilterProperties, _workers
+
+
+class Backproject(FilterProperties, Task):
+    """Reconstruct slices from sinograms (angles x width) by filtered back-projection; stacks of sinograms too."""
+
+    name = "backproject"
+    axis = Property(float, None, doc="rotation axis position on the detector in pixels (default: width / 2)")
+    angle_step = Property(float, None, unit="rad", doc="angle between projections (default: pi / number of projections)")
+    angle_offset = Property(float, 0.0, unit="rad", doc="angle of the first projection")
+    roi_x = Property(int, 0, range=(0, None), doc="first column of the reconstructed region")
+    roi_y = Property(int, 0, range=(0, None), doc="first row of the reconstructed region")
+    roi_width = Property(int, None, range=(1, None), doc="columns of the region (default: to the edge)")
+    roi_height = Property(int, None, range=(1, None), doc="rows of the region (default: to the edge)")
+
+    def _roi(self) -> tuple[int, int, int | None, int | None]:
+        return (self.roi_x, self.roi_y, self.roi_width, self.roi_height)
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) not in (2, 3):
+            raise GraphError(f"task 'backproject' needs sinograms (angles x width) or stacks of them, got shape {spec.shape}")
+        n_angles, width = spec.shape[-2:]
+        if n_angles < 2:
+            raise GraphError(f"a sinogram needs at least 2 angles, got shape {spec.shape}; were projections passed "
+                             "instead of sinograms? (use transpose-projections)")
+        if self.axis is not None and not 0 <= self.axis <= width:
+            raise GraphError(f"axis={self.axis} lies outside the detector (0 .. {width} pixels)")
+        x0, y0, cols, rows = slice_grid(width, self._roi())
+        if cols < 1 or rows < 1:
+            raise GraphError(f"the region x={self.roi_x} y={self.roi_y} lies outside the {width} x {width} slice")
+        return spec.with_(shape=(*spec.shape[:-2], rows, cols), dtype=np.float32)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._workers = _workers(ctx)
+
+    def process(self, sino: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        if self.filter != "none":
+            sino = filter_rows(sino, self.filter, self.filter_cutoff, self.filter_order, self.padding, self._workers)
+        return backproject(sino, self.axis, self.angle_step, self.angle_offset, self._roi(), out=out)

@@ -1,0 +1,91 @@
+"""Finding the rotation axis as tasks: one value from a stream, or a scan of candidate slices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram, scan
+
+
+class CenterOfRotation(Task):
+    """Find the rotation axis: from the first and last projections (0 and 180 degrees) or from sinograms."""
+
+    name = "center-of-rotation"
+    kind = Kind.REDUCE
+    method = Property(str, "correlate", choices=("correlate", "sinogram", "scan"),
+                      doc="correlate: 0/180 degree projections; sinogram: Vo's metric; scan: reconstruct and score")
+    search = Property(float, None, range=(1, None), doc="half-width of the search around the detector centre (pixels)")
+    angle_step = Property(float, None, unit="rad", doc="scan: angle between projections (default: pi / number)")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) != 2:
+            raise GraphError(f"center-of-rotation takes 2-D frames, got shape {spec.shape}")
+        return Spec((1,), np.float64, 1)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._first: np.ndarray | None = None
+        self._last: np.ndarray | None = None
+        self._axes: list[float] = []
+        self.axis: float | None = None
+
+    def consume(self, frame: np.ndarray) -> None:  # type: ignore[override]
+        if self.method == "correlate":
+            if self._first is None:
+                self._first = np.array(frame, np.float32)
+            else:
+                self._last = np.array(frame, np.float32)
+        elif self.method == "sinogram":
+            self._axes.append(axis_from_sinogram(frame, self.search))
+        else:
+            self._axes.append(axis_by_scan(frame, search=self.search, angle_step=self.angle_step).best)
+
+    def finish(self) -> Iterator[Any]:
+        if self.method == "correlate":
+            if self._first is None or self._last is None:
+                raise GraphError("center-of-rotation method=correlate needs two projections, 0 and 180 degrees apart "
+                                 "(the first and the last frame of its input)")
+            self.axis = axis_from_projections(self._first, self._last)
+        else:
+            if not self._axes:
+                raise GraphError("center-of-rotation received no sinogram")
+            self.axis = float(np.median(self._axes))
+        yield np.array([self.axis]), {"axis": self.axis, "method": self.method}
+
+
+class AxisScan(Task):
+    """Reconstruct one sinogram at a range of axis positions and score each slice (the axis view's engine)."""
+
+    name = "axis-scan"
+    start = Property(float, doc="first axis position (pixels)")
+    stop = Property(float, doc="last axis position (pixels, included)")
+    step = Property(float, 1.0, range=(1e-3, None), doc="distance between axis positions")
+    filter = Property(str, "hann", choices=("ramp", "shepp-logan", "cosine", "hamming", "hann", "parzen"),
+                      doc="reconstruction filter (smooth filters make the scores robust)")
+    angle_step = Property(float, None, unit="rad", doc="angle between projections (default: pi / number)")
+    uses_meta = True
+
+    def _axes(self) -> np.ndarray:
+        if self.stop < self.start:
+            raise GraphError(f"axis-scan stop={self.stop} is below start={self.start}")
+        return np.arange(self.start, self.stop + self.step / 2, self.step)
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) != 2:
+            raise GraphError(f"axis-scan takes sinograms (angles x width), got shape {spec.shape}")
+        width = spec.shape[1]
+        axes = self._axes()
+        if axes.min() < 0 or axes.max() > width:
+            raise GraphError(f"axis positions {axes.min()} .. {axes.max()} leave the detector (0 .. {width})")
+        return spec.with_(shape=(len(axes), width, width), dtype=np.float32)
+
+    def process(self, sino: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
+        result = scan(sino, self._axes(), filter=self.filter, angle_step=self.angle_step)
+        meta.update(axes=result.axes.tolist(), scores=result.scores.tolist(), axis=result.best)
+        np.copyto(out, result.slices)  # type: ignore[arg-type]
+        return out  # type: ignore[return-value]

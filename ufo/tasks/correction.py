@@ -1,0 +1,95 @@
+"""Flat-field correction and outlier (zinger) removal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import Input, Kind, Property, Spec, Task
+from ..core.errors import GraphError
+from ..kernels.flat import flat_correct
+from ..tomo.outliers import remove_outliers
+
+
+def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
+    if not frames:
+        raise GraphError(f"task 'flat-field-correct' received no {what}")
+    stack = np.stack([np.asarray(f, np.float32) for f in frames])
+    if stack.shape[1:] != shape:
+        raise GraphError(f"{what} have shape {stack.shape[1:]}, projections {shape}: they must match")
+    return np.median(stack, axis=0) if how == "median" else stack.mean(axis=0, dtype=np.float64).astype(np.float32)
+
+
+class FlatFieldCorrect(Task):
+    """(projection - dark) / (flat - dark), optionally -log; flats before and after the scan are interpolated."""
+
+    name = "flat-field-correct"
+    uses_meta = True
+    inputs = (Input("projections"), Input("darks", collect=True), Input("flats", collect=True),
+              Input("flats2", collect=True, optional=True))
+
+    absorption = Property(bool, False, doc="output -log of the transmission (for back-projection)")
+    fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results by 0")
+    dark_reduction = Property(str, "mean", choices=("mean", "median"), doc="how darks are combined")
+    flat_reduction = Property(str, "median", choices=("mean", "median"), doc="how flats are combined (median drops zingers)")
+    dark_scale = Property(float, 1.0, doc="multiply the dark by this (e.g. for another exposure time)")
+    flat_scale = Property(float, 1.0, doc="multiply the flat by this")
+
+    def output_spec(self, *specs: Spec) -> Spec:  # type: ignore[override]
+        shapes = {s.shape for s in specs}
+        if None in shapes or len(shapes) > 1:
+            names = [i.name for i in self.inputs]
+            detail = ", ".join(f"{n} {s.shape}" for n, s in zip(names, specs))
+            raise GraphError(f"projections, darks and flats must have one shape, got {detail}")
+        return specs[0].with_(dtype=np.float32)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._shape = ctx.input_specs[0].shape
+        self._count = ctx.input_specs[0].count
+        self._flats: list[np.ndarray] = []
+
+    def collected(self, index: int, frames: list[np.ndarray]) -> None:
+        if index == 1:
+            self._dark = _reduce(frames, self.dark_reduction, "darks", self._shape) * np.float32(self.dark_scale)
+        elif index == 2:
+            self._flats.insert(0, _reduce(frames, self.flat_reduction, "flats", self._shape) * np.float32(self.flat_scale))
+        elif index == 3:
+            self._flats.append(_reduce(frames, self.flat_reduction, "flats after the scan", self._shape)
+                               * np.float32(self.flat_scale))
+
+    def _flat_for(self, index: int) -> np.ndarray:
+        if len(self._flats) == 1:
+            return self._flats[0]
+        if not self._count or self._count < 2:
+            raise GraphError("interpolating flats before and after the scan needs the number of projections")
+        weight = np.float32(min(max(index / (self._count - 1), 0.0), 1.0))
+        return (1 - weight) * self._flats[0] + weight * self._flats[1]  # type: ignore[no-any-return]
+
+    def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
+                out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
+        flat = self._flat_for(int(meta.get("index", 0)))
+        flat_correct(proj, self._dark, flat, self.absorption, self.fix_nan_and_inf, out)
+        return out  # type: ignore[return-value]
+
+
+class RemoveOutliers(Task):
+    """Replace zingers and dead pixels by the local median where they stray more than a threshold from it."""
+
+    name = "remove-outliers"
+    size = Property(int, 3, range=(3, 101), doc="median window edge in pixels (odd)")
+    threshold = Property(float, 5.0, range=(0, None), doc="allowed deviation from the median (see unit)")
+    unit = Property(str, "sigma", choices=("sigma", "absolute"),
+                    doc="threshold in robust standard deviations of the frame (sigma) or in data units")
+    sign = Property(str, "both", choices=("both", "bright", "dark"), doc="remove bright, dark or both kinds")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) != 2:
+            raise GraphError(f"task 'remove-outliers' works on 2-D frames, got shape {spec.shape}")
+        if self.size % 2 == 0:
+            raise GraphError(f"size={self.size} must be odd")
+        return spec.with_(dtype=np.float32)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        return remove_outliers(frame, self.size, self.threshold, self.unit, self.sign, out=out)

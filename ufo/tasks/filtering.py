@@ -1,0 +1,98 @@
+"""Fourier-domain tasks: `fft`, `filter` and `ifft`, and the fused filter used by FBP."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+import scipy.fft
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+from ..tomo.fbp import filter_rows
+from ..tomo.filters import FILTERS, fbp_filter, padded_size
+
+
+def _workers(ctx: Any) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, ctx.replicas))
+
+
+class FilterProperties:
+    """Properties shared by every task that applies a reconstruction filter."""
+
+    filter = Property(str, "ramp", choices=FILTERS, doc="reconstruction filter ('none' for pre-filtered input)")
+    filter_cutoff = Property(float, 1.0, range=(1e-3, 1.0), doc="highest frequency kept, as a fraction of Nyquist")
+    filter_order = Property(int, 4, range=(1, 32), doc="order of the butterworth filter")
+    padding = Property(str, "zero", choices=("zero", "edge"), doc="row padding against wrap-around: zeros or edge values")
+
+
+class Fft(Task):
+    """Real FFT of every row, padded to a power of two >= 2 x width (complex64 output)."""
+
+    name = "fft"
+    padding = Property(str, "zero", choices=("zero", "edge"), doc="padding: zeros or edge values")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None:
+            raise GraphError("task 'fft' needs frames of a fixed shape")
+        size = padded_size(spec.shape[-1])
+        return spec.with_(shape=(*spec.shape[:-1], size // 2 + 1), dtype=np.complex64)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        width = frame.shape[-1]
+        size = padded_size(width)
+        pad = [(0, 0)] * (frame.ndim - 1) + [(0, size - width)]
+        padded = np.pad(frame.astype(np.float32, copy=False), pad, mode="edge" if self.padding == "edge" else "constant")
+        np.copyto(out, scipy.fft.rfft(padded, axis=-1, workers=_workers(self.ctx)), casting="same_kind")
+        return out  # type: ignore[return-value]
+
+
+class Filter(FilterProperties, Task):
+    """Apply a reconstruction filter to every row: on `fft` output, or fused (FFT, filter, inverse) on real rows."""
+
+    name = "filter"
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None:
+            raise GraphError("task 'filter' needs frames of a fixed shape")
+        if spec.dtype is not None and spec.dtype.kind == "c":
+            return spec
+        return spec.with_(dtype=np.float32)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        shape = ctx.input_specs[0].shape
+        if ctx.input_specs[0].dtype.kind == "c":
+            self._kernel = fbp_filter(2 * (shape[-1] - 1), self.filter, self.filter_cutoff, self.filter_order).astype(np.float32)
+        else:
+            self._kernel = None
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        if self._kernel is not None:
+            np.multiply(frame, self._kernel, out=out)
+            return out  # type: ignore[return-value]
+        return filter_rows(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding,
+                           _workers(self.ctx), out=out)
+
+
+class Ifft(Task):
+    """Inverse of `fft`: real rows, cropped to `crop-width` (the width before `fft`)."""
+
+    name = "ifft"
+    crop_width = Property(int, None, range=(1, None), doc="output width (default: the whole padded row)")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or spec.dtype is None or spec.dtype.kind != "c":
+            raise GraphError(f"task 'ifft' needs complex input from 'fft', got {spec}")
+        size = 2 * (spec.shape[-1] - 1)
+        width = self.crop_width or size
+        if width > size:
+            raise GraphError(f"crop-width={width} is larger than the padded row of {size}")
+        return spec.with_(shape=(*spec.shape[:-1], width), dtype=np.float32)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        size = 2 * (frame.shape[-1] - 1)
+        rows = scipy.fft.irfft(frame, n=size, axis=-1, workers=_workers(self.ctx))
+        np.copyto(out, rows[..., : out.shape[-1]], casting="same_kind")  # type: ignore[union-attr]
+        return out  # type: ignore[return-value]

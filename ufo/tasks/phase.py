@@ -1,0 +1,34 @@
+"""Phase retrieval of propagation-based phase-contrast projections."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..core import Property, Spec, Task
+from ..core.errors import GraphError
+from ..tomo.phase import retrieve_phase
+from .filtering import _workers
+
+
+class RetrievePhase(Task):
+    """Paganin (TIE) single-distance phase retrieval of flat-corrected transmission frames."""
+
+    name = "retrieve-phase"
+    method = Property(str, "tie", choices=("tie",), doc="retrieval method (tie: Paganin's homogeneous-object TIE)")
+    energy = Property(float, range=(0.1, 1000), unit="keV", doc="X-ray energy")
+    distance = Property(float, range=(0, 1000), unit="m", doc="propagation distance, sample to detector")
+    pixel_size = Property(float, range=(1e-9, 1e-2), unit="m", doc="effective pixel size (e.g. 1.2um)")
+    delta_beta = Property(float, 100.0, range=(1e-6, 1e9), doc="delta / beta of the material (regularisation)")
+    output = Property(str, "absorption", choices=("absorption", "transmission"),
+                      doc="absorption: -ln of the filtered frame (for FBP); transmission: the filtered frame")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) != 2:
+            raise GraphError(f"task 'retrieve-phase' works on 2-D projections, got shape {spec.shape}")
+        return spec.with_(dtype=np.float32)
+
+    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        return retrieve_phase(frame, self.pixel_size, self.distance, self.energy, self.delta_beta, self.output,
+                              _workers(self.ctx), out=out)

@@ -1,0 +1,78 @@
+"""Projections to sinograms."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import GraphError
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (MemAvailable), or a large number if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 1 << 62
+
+
+class TransposeProjections(Task):
+    """Turn a stream of projections (rows x width) into one sinogram (projections x width) per row."""
+
+    name = "transpose-projections"
+    kind = Kind.REDUCE
+    number = Property(int, None, range=(1, None), doc="projections per scan (default: the whole stream)")
+    memory_fraction = Property(float, 0.8, range=(0.01, 1.0), doc="largest share of available memory the stack may take")
+
+    def _count(self, spec: Spec) -> int:
+        count = self.number or spec.count
+        if count is None:
+            raise GraphError("transpose-projections needs the number of projections (number=N) for an open-ended stream")
+        return count
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) != 2:
+            raise GraphError(f"transpose-projections takes 2-D projections, got shape {spec.shape}")
+        rows, width = spec.shape
+        count = self._count(spec)
+        need = count * rows * width * 4
+        limit = int(available_memory() * self.memory_fraction)
+        if need > limit:
+            raise GraphError(
+                f"the sinograms of {count} projections of {rows} x {width} need {need / 2**30:.1f} GiB, more than the "
+                f"{limit / 2**30:.1f} GiB allowed; read fewer rows at a time (read y=... height=...; "
+                f"'ufo reco' does this by itself in passes)"
+            )
+        scans = (spec.count // count) if spec.count else None
+        return Spec((count, width), np.float32, rows * scans if scans is not None else None)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        rows, width = ctx.input_specs[0].shape
+        self._n = self._count(ctx.input_specs[0])
+        self._stack = np.empty((rows, self._n, width), np.float32)
+        self._filled = 0
+
+    def consume(self, projection: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
+        self._stack[:, self._filled, :] = projection
+        self._filled += 1
+        if self._filled == self._n:
+            self._filled = 0
+            for row in range(self._stack.shape[0]):
+                out = self.ctx.buffer()
+                np.copyto(out.data, self._stack[row])
+                yield out, {"row": row}
+
+    def finish(self) -> Iterator[Any]:
+        if self._filled:
+            self.ctx.warn(f"the stream ended {self._n - self._filled} projection(s) short of {self._n}; "
+                          "those sinograms were not emitted")
+        return iter(())

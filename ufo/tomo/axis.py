@@ -1,0 +1,188 @@
+"""Finding the rotation axis: from 0/180 degree projections, from a sinogram, or by scanning.
+
+All positions are detector pixel coordinates (pixel i centred at i), as `backproject` uses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+from scipy import ndimage
+
+from ..kernels.backproject import backproject_stack, geometry
+from .fbp import slice_grid
+from .filters import fbp_filter, padded_size
+
+
+def _refine_peak(spectrum: np.ndarray, n: int, guess: int, half_width: float = 1.0, step: float = 0.005) -> float:
+    """Sub-pixel maximum of the correlation whose rfft is `spectrum`, evaluated directly near `guess`."""
+    k = np.arange(spectrum.shape[-1])
+    weights = np.full(k.shape, 2.0)
+    weights[0] = 1.0
+    if n % 2 == 0:
+        weights[-1] = 1.0
+    shifts = guess + np.arange(-half_width, half_width + step / 2, step)
+    phase = np.exp(2j * np.pi * np.outer(shifts, k) / n)
+    values = (phase * (weights * spectrum)).real.sum(axis=1)
+    return float(shifts[int(np.argmax(values))])
+
+
+def axis_from_projections(p0: np.ndarray, p180: np.ndarray) -> float:
+    """Axis from projections 180 degrees apart: the mirrored second one matches the first shifted.
+
+    With the axis at a, p180(t) = p0(2a - t); mirrored, p180 becomes p0 shifted by 2a - (w - 1).
+    """
+    a = np.asarray(p0, np.float64)
+    b = np.asarray(p180, np.float64)[..., ::-1]
+    if a.shape != b.shape:
+        raise ValueError(f"projections at 0 and 180 degrees differ in shape: {a.shape} and {b.shape}")
+    width = a.shape[-1]
+    # Correlate derivatives: a flat background (0 after -log, 1 before) correlates best at
+    # zero shift and would pull the estimate towards the detector centre.
+    a = np.diff(np.atleast_2d(a), axis=-1)
+    b = np.diff(np.atleast_2d(b), axis=-1)
+    n = scipy.fft.next_fast_len(2 * width)
+    # correlation c(s) = sum_j b(j) a(j + s): its rfft is conj(B) * A, summed over rows
+    spectrum = (np.conj(scipy.fft.rfft(b, n=n, axis=-1)) * scipy.fft.rfft(a, n=n, axis=-1)).sum(axis=0)
+    # A smooth low-pass keeps the peak where it is but damps the aliased high frequencies
+    # that would bias its sub-pixel position (towards whole pixels).
+    spectrum *= 0.5 + 0.5 * np.cos(np.pi * np.arange(spectrum.shape[-1]) / (spectrum.shape[-1] - 1))
+    corr = scipy.fft.irfft(spectrum, n=n)
+    guess = int(np.argmax(corr))
+    if guess > n // 2:
+        guess -= n
+    shift = _refine_peak(spectrum, n, guess)
+    return (shift + width - 1) / 2
+
+
+def _vo_mask(nrow: int, ncol: int, radius: float, drop: int) -> np.ndarray:
+    """The double-wedge mask of Vo et al. (Opt. Express 22 (2014) 19078)."""
+    du = 1.0 / ncol
+    dv = (nrow - 1.0) / (nrow * 2.0 * np.pi)
+    cen_row, cen_col = nrow // 2, ncol // 2
+    drop = min(drop, int(np.ceil(0.05 * nrow)))
+    mask = np.zeros((nrow, ncol), np.float32)
+    for i in range(nrow):
+        pos = int(np.ceil(((i - cen_row) * dv / radius) / du))
+        lo, hi = sorted((-pos + cen_col, pos + cen_col))
+        lo, hi = max(lo, 0), min(hi, ncol - 1)
+        mask[i, lo: hi + 1] = 1.0
+    mask[cen_row - drop: cen_row + drop + 1, :] = 0.0
+    mask[:, cen_col - 1: cen_col + 2] = 0.0
+    return mask
+
+
+def _vo_metrics(sino: np.ndarray, centres: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    width = sino.shape[1]
+    flipped = sino[:, ::-1]
+    metrics = np.empty(len(centres))
+    for i, centre in enumerate(centres):
+        shift = 2 * (centre - (width - 1) / 2.0)
+        moved = ndimage.shift(flipped, (0, shift), order=3, mode="nearest")
+        full = np.vstack((sino, moved))
+        metrics[i] = np.mean(np.abs(np.fft.fftshift(np.fft.fft2(full))) * mask)
+    return metrics
+
+
+def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5) -> float:
+    """Axis of a 0..180 degree sinogram by Vo's Fourier double-wedge metric, coarse then fine.
+
+    `search` is the half-width (pixels) of the range searched around the detector centre.
+    """
+    data = np.asarray(sino, np.float32)
+    nrow, ncol = data.shape
+    data = data / max(float(np.abs(data).mean()), 1e-12)
+    half = search if search is not None else ncol / 4
+    mask = _vo_mask(2 * nrow, ncol, 0.5 * ratio * ncol, drop=20)
+    middle = (ncol - 1) / 2.0
+    coarse = np.arange(np.floor(middle - half), np.ceil(middle + half) + 1)
+    best = coarse[int(np.argmin(_vo_metrics(data, coarse, mask)))]
+    fine = best + np.arange(-1.0, 1.0001, 0.05)
+    metrics = _vo_metrics(data, fine, mask)
+    return float(fine[int(np.argmin(metrics))])
+
+
+@dataclass
+class AxisScan:
+    """Slices reconstructed at candidate axes and their scores (lower is better)."""
+
+    axes: np.ndarray
+    scores: np.ndarray
+    slices: np.ndarray
+
+    @property
+    def best(self) -> float:
+        i = int(np.argmin(self.scores))
+        if 0 < i < len(self.scores) - 1:  # parabola through the minimum and its neighbours
+            s0, s1, s2 = self.scores[i - 1: i + 2]
+            denom = s0 - 2 * s1 + s2
+            if denom > 0:
+                step = self.axes[i + 1] - self.axes[i]
+                return float(self.axes[i] + step * 0.5 * (s0 - s2) / denom)
+        return float(self.axes[i])
+
+
+def scan_slices(sino: np.ndarray, axes: np.ndarray, filter: str = "hann", angle_step: float | None = None,
+                angle_offset: float = 0.0, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None)) -> np.ndarray:
+    """One slice per candidate axis, all in one stacked back-projection.
+
+    The default filter is smooth (hann): with a sharp ramp, the sub-pixel shifts of an
+    aliased sinogram ring, and every score then prefers whole-pixel axes.
+
+    Moving the axis by d equals shifting the filtered sinogram by d, which the Fourier domain
+    does exactly; so every candidate shares one geometry and one pass of the stack kernel.
+    """
+    data = np.asarray(sino, np.float32)
+    n_angles, width = data.shape
+    size = padded_size(width)
+    spectrum = scipy.fft.rfft(np.pad(data, ((0, 0), (0, size - width))), axis=-1)
+    spectrum *= fbp_filter(size, filter).astype(np.float32)
+    reference = width / 2
+    k = np.fft.rfftfreq(size)
+    shifts = np.exp(2j * np.pi * np.outer(np.asarray(axes) - reference, k)).astype(np.complex64)  # (K, freq)
+    stacked = scipy.fft.irfft(spectrum[None, :, :] * shifts[:, None, :], n=size, axis=-1)[..., :width]
+    interleaved = np.ascontiguousarray(stacked.transpose(1, 2, 0), dtype=np.float32)
+    cos_, sin_, scale = geometry(n_angles, angle_step, angle_offset)
+    x0, y0, cols, rows = slice_grid(width, roi)
+    out = np.empty((rows, cols, len(axes)), np.float32)
+    backproject_stack(interleaved, cos_, sin_, np.float32(reference), np.float32(x0), np.float32(y0),
+                      np.float32(scale), out)
+    return np.ascontiguousarray(out.transpose(2, 0, 1))
+
+
+def entropy_scores(slices: np.ndarray, bins: int = 256) -> np.ndarray:
+    """Histogram entropy of each slice inside the reconstruction circle, on one common value range.
+
+    A wrong axis smears edges into arcs, which spreads the histogram (Donath et al., JOSA A 23 (2006) 1048).
+    """
+    k, rows, cols = slices.shape
+    yy, xx = np.mgrid[:rows, :cols]
+    inside = np.hypot(yy - (rows - 1) / 2, xx - (cols - 1) / 2) < 0.45 * min(rows, cols)
+    values = slices[:, inside]
+    lo, hi = np.percentile(values[k // 2], [0.5, 99.5])
+    span = (hi - lo) or 1.0
+    lo, hi = lo - 0.5 * span, hi + 0.5 * span
+    scores = np.empty(k)
+    for i in range(k):
+        hist, _ = np.histogram(values[i], bins=bins, range=(lo, hi))
+        p = hist[hist > 0] / values.shape[1]
+        scores[i] = -np.sum(p * np.log2(p))
+    return scores
+
+
+def scan(sino: np.ndarray, axes: np.ndarray, **kwargs: object) -> AxisScan:
+    slices = scan_slices(sino, axes, **kwargs)  # type: ignore[arg-type]
+    return AxisScan(np.asarray(axes, float), entropy_scores(slices), slices)
+
+
+def axis_by_scan(sino: np.ndarray, centre: float | None = None, search: float | None = None,
+                 **kwargs: object) -> AxisScan:
+    """Coarse scan (1 px steps over +-search) and a fine one (0.1 px over +-1.5 px) around its best."""
+    width = sino.shape[1]
+    centre = width / 2 if centre is None else centre
+    half = search if search is not None else width / 8
+    coarse = scan(sino, np.arange(centre - half, centre + half + 0.5, 1.0), **kwargs)
+    best = coarse.best
+    return scan(sino, best + np.arange(-1.5, 1.51, 0.1), **kwargs)

@@ -1,0 +1,72 @@
+"""Filtered back-projection of sinograms and sinogram stacks (numpy in, numpy out)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import scipy.fft
+
+from ..kernels.backproject import backproject_slice, backproject_stack, geometry
+from .filters import fbp_filter, padded_size
+
+
+def filter_rows(data: np.ndarray, name: str = "ramp", cutoff: float = 1.0, order: int = 4, padding: str = "zero",
+                workers: int = 1, out: np.ndarray | None = None) -> np.ndarray:
+    """Filter every detector row (the last axis) with padding against wrap-around."""
+    width = data.shape[-1]
+    size = padded_size(width)
+    pad = [(0, 0)] * (data.ndim - 1) + [(0, size - width)]
+    if padding == "edge":
+        left = (size - width) // 2
+        pad[-1] = (left, size - width - left)
+        padded = np.pad(data.astype(np.float32, copy=False), pad, mode="edge")
+    else:
+        left = 0
+        padded = np.pad(data.astype(np.float32, copy=False), pad)
+    spectrum = scipy.fft.rfft(padded, axis=-1, workers=workers)
+    spectrum *= fbp_filter(size, name, cutoff, order).astype(np.float32)
+    filtered = scipy.fft.irfft(spectrum, n=size, axis=-1, workers=workers)[..., left: left + width]
+    if out is None:
+        return filtered.astype(np.float32)
+    np.copyto(out, filtered, casting="same_kind")
+    return out
+
+
+def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None)) -> tuple[float, float, int, int]:
+    """(x0, y0, columns, rows) of the slice region: the full grid is width x width, centred at width / 2."""
+    roi_x, roi_y, roi_w, roi_h = roi
+    cols = width - roi_x if roi_w is None else roi_w
+    rows = width - roi_y if roi_h is None else roi_h
+    centre = width / 2
+    return roi_x - centre, roi_y - centre, cols, rows
+
+
+def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float | None = None, angle_offset: float = 0.0,
+                roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
+                out: np.ndarray | None = None) -> np.ndarray:
+    """Back-project filtered sinograms: (angles, width) -> slice, (K, angles, width) -> K slices."""
+    n_angles, width = sino.shape[-2:]
+    cos_, sin_, scale = geometry(n_angles, angle_step, angle_offset)
+    x0, y0, cols, rows = slice_grid(width, roi)
+    centre = width / 2 if axis is None else axis
+    sino = np.ascontiguousarray(sino, dtype=np.float32)
+    if sino.ndim == 2:
+        target = out if out is not None else np.empty((rows, cols), np.float32)
+        backproject_slice(sino, cos_, sin_, np.float32(centre), np.float32(x0), np.float32(y0), np.float32(scale), target)
+        return target
+    interleaved = np.ascontiguousarray(sino.transpose(1, 2, 0))
+    result = np.empty((rows, cols, sino.shape[0]), np.float32)
+    backproject_stack(interleaved, cos_, sin_, np.float32(centre), np.float32(x0), np.float32(y0), np.float32(scale), result)
+    if out is None:
+        return np.ascontiguousarray(result.transpose(2, 0, 1))
+    np.copyto(out, result.transpose(2, 0, 1))
+    return out
+
+
+def fbp(sino: np.ndarray, axis: float | None = None, filter: str = "ramp", cutoff: float = 1.0,
+        angle_step: float | None = None, angle_offset: float = 0.0, padding: str = "zero",
+        roi: tuple[int, int, int | None, int | None] = (0, 0, None, None), workers: int | None = None) -> np.ndarray:
+    """Filtered back-projection in one call (sinogram rows are angles, columns detector pixels)."""
+    filtered = filter_rows(sino, filter, cutoff, padding=padding, workers=workers or os.cpu_count() or 1)
+    return backproject(filtered, axis, angle_step, angle_offset, roi)
