@@ -7,7 +7,7 @@ import math
 import numba
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def flat_correct(proj, dark, flat, absorption, fix, out):  # pragma: no cover - compiled
     """out = (proj - dark) / (flat - dark), then -log if `absorption`; non-finite values -> 0 if `fix`."""
     rows, cols = proj.shape

@@ -19,6 +19,7 @@ class Backproject(FilterProperties, Task):
     axis = Property(float, None, doc="rotation axis position on the detector in pixels (default: width / 2)")
     angle_step = Property(float, None, unit="rad", doc="angle between projections (default: pi / number of projections)")
     angle_offset = Property(float, 0.0, unit="rad", doc="angle of the first projection")
+    center = Property(float, None, doc="slice pixel (column and row) the axis passes through (default: width / 2)")
     roi_x = Property(int, 0, range=(0, None), doc="first column of the reconstructed region")
     roi_y = Property(int, 0, range=(0, None), doc="first row of the reconstructed region")
     roi_width = Property(int, None, range=(1, None), doc="columns of the region (default: to the edge)")
@@ -36,7 +37,7 @@ class Backproject(FilterProperties, Task):
                              "instead of sinograms? (use transpose-projections)")
         if self.axis is not None and not 0 <= self.axis <= width:
             raise GraphError(f"axis={self.axis} lies outside the detector (0 .. {width} pixels)")
-        x0, y0, cols, rows = slice_grid(width, self._roi())
+        x0, y0, cols, rows = slice_grid(width, self._roi(), self.center)
         if cols < 1 or rows < 1:
             raise GraphError(f"the region x={self.roi_x} y={self.roi_y} lies outside the {width} x {width} slice")
         return spec.with_(shape=(*spec.shape[:-2], rows, cols), dtype=np.float32)
@@ -48,4 +49,4 @@ class Backproject(FilterProperties, Task):
     def process(self, sino: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
         if self.filter != "none":
             sino = filter_rows(sino, self.filter, self.filter_cutoff, self.filter_order, self.padding, self._workers)
-        return backproject(sino, self.axis, self.angle_step, self.angle_offset, self._roi(), out=out)
+        return backproject(sino, self.axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center)

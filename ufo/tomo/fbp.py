@@ -33,22 +33,28 @@ def filter_rows(data: np.ndarray, name: str = "ramp", cutoff: float = 1.0, order
     return out
 
 
-def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None)) -> tuple[float, float, int, int]:
-    """(x0, y0, columns, rows) of the slice region: the full grid is width x width, centred at width / 2."""
+def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
+               centre: float | None = None) -> tuple[float, float, int, int]:
+    """(x0, y0, columns, rows) of the slice region.
+
+    The full grid is width x width pixels; the rotation axis passes through pixel
+    (`centre`, `centre`), width / 2 by default (UFO's and scikit-image's choice; ASTRA
+    centres the volume at (width - 1) / 2).
+    """
     roi_x, roi_y, roi_w, roi_h = roi
     cols = width - roi_x if roi_w is None else roi_w
     rows = width - roi_y if roi_h is None else roi_h
-    centre = width / 2
+    centre = width / 2 if centre is None else centre
     return roi_x - centre, roi_y - centre, cols, rows
 
 
 def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float | None = None, angle_offset: float = 0.0,
                 roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
-                out: np.ndarray | None = None) -> np.ndarray:
+                out: np.ndarray | None = None, centre: float | None = None) -> np.ndarray:
     """Back-project filtered sinograms: (angles, width) -> slice, (K, angles, width) -> K slices."""
     n_angles, width = sino.shape[-2:]
     cos_, sin_, scale = geometry(n_angles, angle_step, angle_offset)
-    x0, y0, cols, rows = slice_grid(width, roi)
+    x0, y0, cols, rows = slice_grid(width, roi, centre)
     centre = width / 2 if axis is None else axis
     sino = np.ascontiguousarray(sino, dtype=np.float32)
     if sino.ndim == 2:
@@ -66,7 +72,8 @@ def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float |
 
 def fbp(sino: np.ndarray, axis: float | None = None, filter: str = "ramp", cutoff: float = 1.0,
         angle_step: float | None = None, angle_offset: float = 0.0, padding: str = "zero",
-        roi: tuple[int, int, int | None, int | None] = (0, 0, None, None), workers: int | None = None) -> np.ndarray:
+        roi: tuple[int, int, int | None, int | None] = (0, 0, None, None), workers: int | None = None,
+        centre: float | None = None) -> np.ndarray:
     """Filtered back-projection in one call (sinogram rows are angles, columns detector pixels)."""
     filtered = filter_rows(sino, filter, cutoff, padding=padding, workers=workers or os.cpu_count() or 1)
-    return backproject(filtered, axis, angle_step, angle_offset, roi)
+    return backproject(filtered, axis, angle_step, angle_offset, roi, centre=centre)

@@ -49,12 +49,17 @@ class Phantom:
         k = np.sqrt(np.clip(k2, 0, None))
         return self.a * k, self.b * k, present
 
-    def slice(self, z: float = 0.0, size: int | None = None) -> np.ndarray:
-        """The true slice at height z (pixels from the centre row), size x size, centred at size / 2."""
+    def slice(self, z: float = 0.0, size: int | None = None, centre: float | None = None) -> np.ndarray:
+        """The true slice at height z (pixels from the centre row), size x size, centred at `centre`.
+
+        The default centre, size / 2, is where `backproject` puts the rotation axis; other
+        tools (ASTRA) put the centre of the volume at (size - 1) / 2.
+        """
         n = size or self.width
+        centre = n / 2 if centre is None else centre
         yy, xx = np.mgrid[:n, :n].astype(np.float64)
-        xx -= n / 2
-        yy -= n / 2
+        xx -= centre
+        yy -= centre
         out = np.zeros((n, n))
         a, b, present = self._section(z)
         for i in np.flatnonzero(present):
