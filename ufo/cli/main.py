@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .reco import reco
 from .run import run
 from .tasks import tasks
 
@@ -13,6 +14,7 @@ EXAMPLES = """
 Examples:
   ufo tasks
   ufo run "dummy-data shape=256,256 number=100 init=random ! calculate expression='x*2' ! write path=out/frame-%05i.tif"
+  ufo reco --projections scan/proj --darks scan/darks --flats scan/flats --axis auto
   ufo run --help
 """
 
@@ -26,6 +28,7 @@ def cli(debug: bool) -> None:
 
 cli.add_command(run)
 cli.add_command(tasks)
+cli.add_command(reco)
 
 
 def main() -> None:

@@ -77,14 +77,16 @@ class TiffSequenceWriter:
 class BigTiffWriter:
     """All frames as pages of one BigTIFF file (no 4 GB limit)."""
 
-    def __init__(self, target: OutputPath, overwrite: bool):
+    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
         import tifffile
 
         self.path = target.path
         self.frames = 0
         _make_parent(self.path)
-        _refuse_existing(self.path, overwrite)
-        self._writer = tifffile.TiffWriter(self.path, bigtiff=True)
+        append = append and os.path.exists(self.path)
+        if not append:
+            _refuse_existing(self.path, overwrite)
+        self._writer = tifffile.TiffWriter(self.path, bigtiff=True, append=append)
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         self._writer.write(frame, description=json.dumps(_jsonable(meta)), metadata=None)
@@ -97,7 +99,7 @@ class BigTiffWriter:
 class Hdf5Writer:
     """Frames appended along the first axis of a chunked HDF5 dataset (one chunk per frame)."""
 
-    def __init__(self, target: OutputPath, overwrite: bool):
+    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
         import h5py
 
         self.path = target.path
@@ -108,13 +110,18 @@ class Hdf5Writer:
             self._file = h5py.File(self.path, "a", locking=False)
         except Exception as exc:
             raise InputError(f"cannot open HDF5 file '{self.path}' for writing: {exc}") from None
-        if self.dataset in self._file:
-            if not overwrite:
-                self._file.close()
-                raise InputError(f"'{self.path}:{self.dataset}' exists; refusing to overwrite it (use overwrite=true)")
-            del self._file[self.dataset]
         self._dset: Any = None
         self._meta: dict[str, list[Any]] = {}
+        if self.dataset in self._file:
+            if append:
+                self._dset = self._file[self.dataset]
+                self.frames = self._dset.shape[0]
+            elif not overwrite:
+                self._file.close()
+                raise InputError(f"'{self.path}:{self.dataset}' exists; refusing to overwrite it (use overwrite=true)")
+            else:
+                del self._file[self.dataset]
+        self._first = self.frames
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if self._dset is None:
@@ -135,24 +142,30 @@ class Hdf5Writer:
         if self._dset is not None:
             # per-frame numbers (index, angle, image_key, ...) as datasets beside the frames
             for key, values in self._meta.items():
-                if len(values) == self.frames:
-                    name = f"{self.dataset}_{key}"
-                    if name in self._file:
-                        del self._file[name]
-                    self._file.create_dataset(name, data=np.asarray(values))
+                if len(values) != self.frames - self._first:
+                    continue
+                name = f"{self.dataset}_{key}"
+                if name in self._file and self._first and self._file[name].shape == (self._first,):
+                    values = list(self._file[name][:]) + values  # appending: keep the earlier frames' values
+                if name in self._file:
+                    del self._file[name]
+                self._file.create_dataset(name, data=np.asarray(values))
         self._file.close()
 
 
 class RawWriter:
     """Frames as consecutive bytes in one headerless file."""
 
-    def __init__(self, target: OutputPath, overwrite: bool):
+    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
         self.path = target.path
         self.frames = 0
         _make_parent(self.path)
-        _refuse_existing(self.path, overwrite)
+        append = append and os.path.exists(self.path)
+        if not append:
+            _refuse_existing(self.path, overwrite)
         try:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+            self._fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
             raise InputError(f"cannot create '{self.path}': {exc}") from None
 
@@ -167,13 +180,17 @@ class RawWriter:
         os.close(self._fd)
 
 
-def open_writer(path: str, overwrite: bool = False, start: int = 0) -> FrameWriter:
-    """A writer for `path`; the name decides the format (see `parse_output_path`)."""
+def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False) -> FrameWriter:
+    """A writer for `path`; the name decides the format (see `parse_output_path`).
+
+    `append` adds frames to an existing BigTIFF, HDF5 dataset or raw file (a TIFF sequence
+    continues at `start`), so work done in passes ends up in one file.
+    """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
         return TiffSequenceWriter(target, overwrite, start)
     if target.kind is FileKind.BIGTIFF:
-        return BigTiffWriter(target, overwrite)
+        return BigTiffWriter(target, overwrite, append)
     if target.kind is FileKind.HDF5:
-        return Hdf5Writer(target, overwrite)
-    return RawWriter(target, overwrite)
+        return Hdf5Writer(target, overwrite, append)
+    return RawWriter(target, overwrite, append)

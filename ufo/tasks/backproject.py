@@ -47,6 +47,8 @@ class Backproject(FilterProperties, Task):
         self._workers = _workers(ctx)
 
     def process(self, sino: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        if out is not None and out.shape[:-2] != sino.shape[:-2]:
+            out = None  # a smaller last stack: the pooled buffer does not fit
         if self.filter != "none":
             sino = filter_rows(sino, self.filter, self.filter_cutoff, self.filter_order, self.padding, self._workers)
         return backproject(sino, self.axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center)

@@ -95,6 +95,7 @@ class Write(Task):
     rescale = Property(bool, True, doc="8/16 bits: map [minimum, maximum] onto the integer range (false: clip and cast)")
     start = Property(int, 0, range=(0, None), doc="number of the first file of a TIFF sequence")
     overwrite = Property(bool, False, doc="replace existing files or datasets")
+    append = Property(bool, False, doc="add frames to an existing BigTIFF, HDF5 dataset or raw file")
 
     def output_spec(self, *specs: Spec) -> None:
         from ..storage import parse_output_path
@@ -107,7 +108,7 @@ class Write(Task):
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
-        self._writer = open_writer(self.path, self.overwrite, self.start)
+        self._writer = open_writer(self.path, self.overwrite, self.start, self.append)
 
     def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
         self._writer.write(to_bits(frame, self.bits, self.minimum, self.maximum, self.rescale), meta)

@@ -17,11 +17,14 @@ class Stack(Task):
     name = "stack"
     kind = Kind.REDUCE
     number = Property(int, range=(1, None), doc="frames per stack")
+    partial = Property(bool, False, doc="emit the frames left at the end as a smaller last stack (else: drop them)")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
             raise GraphError("task 'stack' needs frames of a fixed shape")
         count = None if spec.count is None else spec.count // self.number
+        if count is not None and self.partial and spec.count % self.number:
+            count += 1
         return Spec((self.number, *spec.shape), spec.dtype, count)
 
     def setup(self, ctx: Any) -> None:
@@ -41,8 +44,10 @@ class Stack(Task):
 
     def finish(self) -> Iterator[Any]:
         if self._current is not None and self._filled:
-            self.ctx.warn(f"the last {self._filled} frame(s) did not fill a stack of {self.number} and were dropped")
-        return iter(())
+            if self.partial:
+                yield np.array(self._current.data[: self._filled])
+            else:
+                self.ctx.warn(f"the last {self._filled} frame(s) did not fill a stack of {self.number} and were dropped")
 
 
 class Unstack(Task):
@@ -54,7 +59,7 @@ class Unstack(Task):
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or len(spec.shape) < 3:
             raise GraphError(f"task 'unstack' needs 3-D volumes, got shape {spec.shape}")
-        count = None if spec.count is None else spec.count * spec.shape[0]
+        count = None if spec.count is None else spec.count * spec.shape[0]  # an upper bound after partial stacks
         return Spec(spec.shape[1:], spec.dtype, count)
 
     def consume(self, volume: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
