@@ -34,6 +34,7 @@ def scan(tmp_path_factory):
         tifffile.imwrite(root / "proj" / f"proj-{i:04d}.tif", frame.astype(np.float32))
     tifffile.imwrite(root / "darks.tif", np.stack([dark] * 4).astype(np.float32), photometric="minisblack")
     tifffile.imwrite(root / "flats.tif", np.stack([dark + gain] * 4).astype(np.float32), photometric="minisblack")
+    tifffile.imwrite(root / "small_flats.tif", np.ones((2, 10, 80), np.float32), photometric="minisblack")
     return root, phantom
 
 
@@ -139,6 +140,8 @@ def test_config_file_and_command_line_override(scan, tmp_path):
     (["--energy", "20keV"], "--energy, --distance and --pixel-size"),
     (["--region", "50:60"], "selects no rows"),
     (["--energy", "20mm", "--distance", "1m", "--pixel-size", "1um"], "keV"),
+    (["--number", "1000"], "more projections than the 150"),
+    (["--darks", "{root}/darks.tif", "--flats", "{root}/small_flats.tif", "--region", "0:2"], "must have one shape"),
 ])
 def test_bad_reco_options_are_usage_errors(scan, args, message):
     root, _ = scan
@@ -160,3 +163,25 @@ def test_passes_fit_the_memory_budget(scan):
     plan = reco.plan(reco.RecoOptions(projections=str(root / "proj")), available=ANGLES * N_PIX * 4 * 3 * 2 * 4)
     assert [p.keep.stop - p.keep.start for p in plan.passes] == [4, 4, 4]
     assert sum(p.keep.stop - p.keep.start for p in plan.passes) == ROWS
+
+
+def test_the_2014_api_on_a_directory_of_sinograms(scan, tmp_path):
+    """write(reco(read())).run().wait() with Backproject filtering and back-projecting by itself."""
+    import ufo
+
+    root, phantom = scan
+    projections = np.stack([tifffile.imread(root / "proj" / f) for f in sorted(os.listdir(root / "proj"))])
+    dark = tifffile.imread(root / "darks.tif")[0]
+    flat = tifffile.imread(root / "flats.tif")[0]
+    sinos = -np.log((projections - dark) / (flat - dark)).transpose(1, 0, 2).astype(np.float32)
+    (tmp_path / "sinos").mkdir()
+    for row, sino in enumerate(sinos):
+        tifffile.imwrite(tmp_path / "sinos" / f"sino-{row}.tif", sino)
+    read = ufo.Reader(path=str(tmp_path / "sinos"))
+    backproject = ufo.Backproject(axis=TRUE_AXIS)
+    write = ufo.Writer(path=str(tmp_path / "slices" / "slice-%02i.tif"))
+    write(backproject(read())).run().wait()
+    image = tifffile.imread(tmp_path / "slices" / "slice-07.tif")
+    assert slice_rmse(image, phantom, 7) <= 1.02 * ideal_rmse(phantom, 7)
+    for result in backproject(read()):
+        assert result.shape == (N_PIX, N_PIX)

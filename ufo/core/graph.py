@@ -76,8 +76,9 @@ def connect(task: Task, upstreams: tuple[Any, ...]) -> Stream:
     for s in streams:
         if s.task.kind is Kind.SINK:
             raise GraphError(f"task '{s.task.name}' is a sink and has no output to feed into '{task.name}'")
-    if task._upstreams is not None and task._upstreams != streams:
-        if any(a is not b for a, b in zip(task._upstreams, streams)) or len(task._upstreams) != len(streams):
+    if task._upstreams is not None:
+        before = [s.task for s in task._upstreams]
+        if len(before) != len(streams) or any(a is not b.task for a, b in zip(before, streams)):
             raise GraphError(
                 f"task '{task.name}' is already connected to other inputs; create a second instance to use it twice"
             )

@@ -155,6 +155,8 @@ def phase_margin(options: RecoOptions) -> int:
 def plan(options: RecoOptions, available: int | None = None) -> Plan:
     """Check the inputs and split the rows into passes that fit in memory."""
     o = options
+    if o.angle is not None and o.angle == 0:
+        raise UsageError("--angle (the angle step) must not be 0")
     if bool(o.projections) == bool(o.sinograms):
         raise UsageError("give either --projections or --sinograms (exactly one)")
     if o.filter not in FILTERS:
@@ -186,6 +188,8 @@ def plan(options: RecoOptions, available: int | None = None) -> Plan:
                                    "projections (rows x width), use --projections")
         return result
     height, width = shape
+    if o.number and o.number > count:
+        raise UsageError(f"--number {o.number} asks for more projections than the {count} in '{o.projections}'")
     projections = min(count, o.number) if o.number else count
     if projections < 2:
         raise UsageError(f"'{o.projections}' holds {count} projection(s); a reconstruction needs many")
