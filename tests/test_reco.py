@@ -55,6 +55,14 @@ def ideal_rmse(phantom, row):
     return slice_rmse(fbp(sino.astype(np.float32), axis=TRUE_AXIS), phantom, row)
 
 
+def sinograms_of(root):
+    """The scan's sinograms (-log of flat-corrected projections, transposed), computed with numpy."""
+    projections = np.stack([tifffile.imread(root / "proj" / f) for f in sorted(os.listdir(root / "proj"))])
+    dark = tifffile.imread(root / "darks.tif")[0]
+    flat = tifffile.imread(root / "flats.tif")[0]
+    return -np.log((projections - dark) / (flat - dark)).transpose(1, 0, 2).astype(np.float32)
+
+
 def ufo(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
 
@@ -93,10 +101,7 @@ def test_reco_in_python_with_region_into_hdf5(scan, tmp_path):
 
 def test_reco_from_sinograms_matches_projections_path(scan, tmp_path):
     root, phantom = scan
-    projections = np.stack([tifffile.imread(root / "proj" / f) for f in sorted(os.listdir(root / "proj"))])
-    dark = tifffile.imread(root / "darks.tif")[0]
-    flat = tifffile.imread(root / "flats.tif")[0]
-    sinos = -np.log((projections - dark) / (flat - dark)).transpose(1, 0, 2).astype(np.float32)
+    sinos = sinograms_of(root)
     tifffile.imwrite(tmp_path / "sinos.tif", sinos, photometric="minisblack")
     result = ufo("reco", "--sinograms", str(tmp_path / "sinos.tif"), "--axis", str(TRUE_AXIS), "--region", "6",
                  "--output", str(tmp_path / "one.tif"), "-q")
@@ -170,10 +175,7 @@ def test_the_2014_api_on_a_directory_of_sinograms(scan, tmp_path):
     import ufo
 
     root, phantom = scan
-    projections = np.stack([tifffile.imread(root / "proj" / f) for f in sorted(os.listdir(root / "proj"))])
-    dark = tifffile.imread(root / "darks.tif")[0]
-    flat = tifffile.imread(root / "flats.tif")[0]
-    sinos = -np.log((projections - dark) / (flat - dark)).transpose(1, 0, 2).astype(np.float32)
+    sinos = sinograms_of(root)
     (tmp_path / "sinos").mkdir()
     for row, sino in enumerate(sinos):
         tifffile.imwrite(tmp_path / "sinos" / f"sino-{row}.tif", sino)
