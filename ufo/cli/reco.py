@@ -106,6 +106,7 @@ def _load_config(ctx: click.Context, param: Any, path: str | None) -> str | None
 @click.option("--pass-height", type=click.IntRange(1), help="Rows per pass (default: what fits in half the free memory).")
 @click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True,
               help="Threads for the heavy steps.")
+@click.option("--gpus", help="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, else all).")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
@@ -129,6 +130,7 @@ def reco(**kw: Any) -> None:
         distance=kw["distance"], pixel_size=kw["pixel_size"], delta_beta=kw["delta_beta"],
         output_bits=int(kw["output_bits"]) if kw["output_bits"] else None, output_min=kw["output_min"],
         output_max=kw["output_max"], overwrite=kw["overwrite"], pass_height=kw["pass_height"], replicas=kw["threads"],
+        gpus=kw["gpus"],
     )
     plan = reco_mod.plan(options)
     console = Console(stderr=True)

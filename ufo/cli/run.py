@@ -30,12 +30,13 @@ Examples:
 @click.option("--json", "json_file", type=click.Path(dir_okay=False), help="Run the graph in this JSON file.")
 @click.option("--dump", type=click.Path(dir_okay=False), help="Save the graph as JSON to this file.")
 @click.option("--trace", type=click.Path(dir_okay=False), help="Write a Chrome trace (chrome://tracing, Perfetto).")
+@click.option("--gpus", help="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, else all).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the graph without running it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
-def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trace: str | None, dry_run: bool,
-        quiet: bool, debug: bool) -> None:
+def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trace: str | None, gpus: str | None,
+        dry_run: bool, quiet: bool, debug: bool) -> None:
     """Run a pipeline: TASK key=value ... ! TASK ... (see 'ufo tasks')."""
     if json_file and pipeline:
         raise UsageError("give either a pipeline or --json FILE, not both")
@@ -57,7 +58,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     if dry_run:
         click.echo(description)
         return
-    handle = graph.run(trace=bool(trace))
+    handle = graph.run(trace=bool(trace), device=gpus)
     try:
         watch(handle, console, show_progress=not quiet)
     except KeyboardInterrupt:

@@ -80,10 +80,11 @@ class BufferPool:
     its size stays bounded too.
     """
 
-    def __init__(self, shape: tuple[int, ...], dtype: Any):
+    def __init__(self, shape: tuple[int, ...], dtype: Any, allocator: Any = None):
         self.shape = tuple(shape)
         self.dtype = np.dtype(dtype)
         self._free: list[Frame] = []
+        self._allocate = allocator or np.empty
         self.allocated = 0
 
     def acquire(self) -> Frame:
@@ -91,7 +92,7 @@ class BufferPool:
             frame = self._free.pop()
         except IndexError:
             self.allocated += 1
-            return Frame(np.empty(self.shape, self.dtype), {}, self)
+            return Frame(self._allocate(self.shape, self.dtype), {}, self)
         frame.meta = {}
         return frame
 

@@ -40,7 +40,7 @@ class _Node:
         self.pool: BufferPool | None = None
         if spec is not None and spec.shape is not None and spec.dtype is not None and task.kind is not Kind.SINK:
             if not task.own_output:
-                self.pool = BufferPool(spec.shape, spec.dtype)
+                self.pool = BufferPool(spec.shape, spec.dtype, getattr(task, "host_allocator", None))
         self.stats = NodeStats(name, task.kind.value, task.replicas, expected=spec.count if spec else None)
         self.trace: list[tuple[float, float, int]] | None = None
         # replication state
@@ -367,10 +367,18 @@ def start(
     capacity: int | None = None,
     queue_bytes: int = DEFAULT_QUEUE_BYTES,
     trace: bool = False,
+    device: str | None = None,
 ) -> RunHandle:
-    """Validate `graph`, wire channels and pools, start one thread per node and replica."""
+    """Validate `graph`, wire channels and pools, start one thread per node and replica.
+
+    `device` chooses where GPU-capable tasks run: 'cpu', 'all' or GPU numbers '0,1'
+    (default: the UFO_DEVICES variable, else every GPU there is, else the CPU).
+    """
+    from .backends import prepare
     from .memory import Null
 
+    graph.validate()  # errors name the user's nodes, before any rewriting
+    graph = prepare(graph, device)
     specs = graph.validate()
     names = graph.names()
     leaves = [t for t in graph.leaves() if t.kind not in (Kind.SINK,)]

@@ -24,6 +24,8 @@ def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...
 class FlatFieldCorrect(Task):
     """(projection - dark) / (flat - dark), optionally -log; flats before and after the scan are interpolated."""
 
+    devices = ("cpu", "gpu")
+
     name = "flat-field-correct"
     uses_meta = True
     inputs = (Input("projections"), Input("darks", collect=True), Input("flats", collect=True),
@@ -76,6 +78,8 @@ class FlatFieldCorrect(Task):
 
 class RemoveOutliers(Task):
     """Replace zingers and dead pixels by the local median where they stray more than a threshold from it."""
+
+    devices = ("cpu", "gpu")
 
     name = "remove-outliers"
     size = Property(int, 3, range=(3, 101), doc="median window edge in pixels (odd)")

@@ -51,6 +51,8 @@ class Fft(Task):
 class Filter(FilterProperties, Task):
     """Apply a reconstruction filter to every row: on `fft` output, or fused (FFT, filter, inverse) on real rows."""
 
+    devices = ("cpu", "gpu")
+
     name = "filter"
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]

@@ -23,6 +23,8 @@ def _frame2d(task: Task, spec: Spec) -> tuple[int, int]:
 class Crop(Task):
     """Cut a rectangle out of each frame."""
 
+    devices = ("cpu", "gpu")
+
     name = "crop"
     x = Property(int, 0, range=(0, None), doc="first column")
     y = Property(int, 0, range=(0, None), doc="first row")
@@ -55,6 +57,8 @@ class Crop(Task):
 
 class Pad(Task):
     """Place each frame in a larger one, filling the border by a chosen rule."""
+
+    devices = ("cpu", "gpu")
 
     name = "pad"
     width = Property(int, range=(1, None), doc="output columns")
@@ -97,6 +101,8 @@ class Pad(Task):
 class Bin(Task):
     """Combine size x size pixel blocks by their sum or mean (float32 output)."""
 
+    devices = ("cpu", "gpu")
+
     name = "bin"
     size = Property(int, 2, range=(1, None), doc="block edge in pixels")
     mode = Property(str, "mean", choices=("mean", "sum"), doc="how a block is combined")
@@ -118,6 +124,8 @@ class Bin(Task):
 
 class Rescale(Task):
     """Resize each frame by a factor (per axis) with nearest, linear or cubic interpolation."""
+
+    devices = ("cpu", "gpu")
 
     name = "rescale"
     factor = Property(float, 1.0, range=(1e-6, None), doc="scale factor of both axes")

@@ -15,6 +15,8 @@ from .filtering import _workers
 class RetrievePhase(Task):
     """Paganin (TIE) single-distance phase retrieval of flat-corrected transmission frames."""
 
+    devices = ("cpu", "gpu")
+
     name = "retrieve-phase"
     method = Property(str, "tie", choices=("tie",), doc="retrieval method (tie: Paganin's homogeneous-object TIE)")
     energy = Property(float, range=(0.1, 1000), unit="keV", doc="X-ray energy")

@@ -12,6 +12,8 @@ from ..tomo.rings import remove_stripes_sorting
 class RemoveStripes(Task):
     """Remove stripes from sinograms (rings in slices) with Vo's sorting-based method."""
 
+    devices = ("cpu", "gpu")
+
     name = "remove-stripes"
     size = Property(int, 21, range=(3, 1001), doc="median window across detector columns (larger: wider stripes)")
 

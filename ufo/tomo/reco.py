@@ -58,6 +58,7 @@ class RecoOptions:
     slices_per_pass: int = 16  # sinograms back-projected together
     replicas: int = field(default_factory=lambda: os.cpu_count() or 1)
     memory_fraction: float = 0.5
+    gpus: str | None = None  # 'all', 'cpu' or '0,1'; None: UFO_DEVICES, else every GPU
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], source: str = "options") -> RecoOptions:
@@ -337,7 +338,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None) ->
     handles = []
     for p in plan.passes:
         g, _ = graph(plan, p, axis)
-        handle = g.run()
+        handle = g.run(device=plan.options.gpus)
         if on_start is not None:
             on_start(handle, p.first_slice)
         handles.append(handle)

@@ -1,0 +1,32 @@
+"""Where a graph runs: the CPU, or an accelerator backend found through entry points.
+
+Backends live outside the core (the GPU one in ufo.gpu) and are imported only when a graph
+holds a task that another device could run, so a CPU-only machine never imports CuPy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from importlib.metadata import entry_points
+
+from .graph import Graph
+
+GROUP = "ufo.backends"
+_DEFAULT = {"gpu": "ufo.gpu.backend"}  # when ufo runs from a source tree, not installed
+
+
+def prepare(graph: Graph, device: str | None = None) -> Graph:
+    """The graph to run: unchanged for the CPU, rewritten by a backend for accelerators.
+
+    `device` is 'cpu', 'all' or a list of GPU numbers ('0,1'); None reads UFO_DEVICES
+    (default 'all': use every GPU there is, else the CPU).
+    """
+    spec = device if device is not None else os.environ.get("UFO_DEVICES")
+    if spec is not None and spec.strip().lower() in ("cpu", "none"):
+        return graph
+    if not any("gpu" in task.devices for task in graph.nodes):
+        return graph
+    points = {ep.name: ep for ep in entry_points(group=GROUP)}
+    module = points["gpu"].load() if "gpu" in points else importlib.import_module(_DEFAULT["gpu"])
+    return module.prepare(graph, spec)  # type: ignore[no-any-return]

@@ -1,0 +1,189 @@
+"""GPU implementations of tasks: one subclass per CPU task, same properties, CuPy arrays.
+
+Each `process` receives device arrays and returns a device array; `out` is not used (the
+segment that runs them keeps frames on the device and allocates from CuPy's pool).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cupy
+import cupyx.scipy.ndimage as cundimage
+import numpy as np
+
+from ..kernels.backproject import geometry
+from ..kernels.cuda_backproject import backproject_interleaved
+from ..tasks.backproject import Backproject
+from ..tasks.correction import FlatFieldCorrect, RemoveOutliers
+from ..tasks.filtering import Filter
+from ..tasks.geometry import ORDERS, Bin, Crop, Pad, Rescale
+from ..tasks.phase import RetrievePhase
+from ..tasks.rings import RemoveStripes
+from ..tomo.fbp import slice_grid
+from ..tomo.filters import fbp_filter, padded_size
+from ..tomo.phase import paganin_filter
+
+_flat = cupy.ElementwiseKernel(
+    "T proj, float32 dark, float32 flat, bool absorption, bool fix", "float32 out",
+    """
+    float v = ((float)proj - dark) / (flat - dark);
+    if (absorption) v = v > 0.f ? -logf(v) : nanf("");
+    if (fix && !isfinite(v)) v = 0.f;
+    out = v;
+    """, "ufo_flat_correct")
+
+
+class FlatFieldCorrectGpu(FlatFieldCorrect):
+    def collected(self, index: int, frames: list[np.ndarray]) -> None:
+        super().collected(index, frames)
+        if index == 1:
+            self._dark_dev = cupy.asarray(self._dark)
+        self._flats_dev = [cupy.asarray(f) for f in self._flats]
+
+    def _flat_dev(self, index: int) -> Any:
+        if len(self._flats_dev) == 1:
+            return self._flats_dev[0]
+        weight = np.float32(min(max(index / max(self._count - 1, 1), 0.0), 1.0))
+        return (1 - weight) * self._flats_dev[0] + weight * self._flats_dev[1]
+
+    def process(self, proj: Any, *rest: Any, out: Any = None, meta: dict[str, Any]) -> Any:  # type: ignore[override]
+        return _flat(proj, self._dark_dev, self._flat_dev(int(meta.get("index", 0))), self.absorption,
+                     self.fix_nan_and_inf)
+
+
+def filter_rows_gpu(data: Any, name: str, cutoff: float, order: int, padding: str) -> Any:
+    width = data.shape[-1]
+    size = padded_size(width)
+    pad = [(0, 0)] * (data.ndim - 1) + [(0, size - width)]
+    left = 0
+    if padding == "edge":
+        left = (size - width) // 2
+        pad[-1] = (left, size - width - left)
+        padded = cupy.pad(data.astype(cupy.float32, copy=False), pad, mode="edge")
+    else:
+        padded = cupy.pad(data.astype(cupy.float32, copy=False), pad)
+    spectrum = cupy.fft.rfft(padded, axis=-1)
+    spectrum *= cupy.asarray(fbp_filter(size, name, cutoff, order).astype(np.float32))
+    return cupy.fft.irfft(spectrum, n=size, axis=-1)[..., left: left + width].astype(cupy.float32)
+
+
+class FilterGpu(Filter):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        if frame.dtype.kind == "c":
+            return frame * cupy.asarray(self._kernel)
+        return filter_rows_gpu(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding)
+
+
+class BackprojectGpu(Backproject):
+    """Filtering by cuFFT, back-projection by the K-slices-per-thread kernel."""
+
+    def process(self, sino: Any, out: Any = None) -> Any:  # type: ignore[override]
+        stack = sino[None] if sino.ndim == 2 else sino
+        if self.filter != "none":
+            stack = filter_rows_gpu(stack, self.filter, self.filter_cutoff, self.filter_order, self.padding)
+        count, n_angles, width = stack.shape
+        half = self.precision == "fp16"
+        cos_, sin_, scale = geometry(n_angles, self.angle_step, self.angle_offset)
+        cs = np.stack([cos_, sin_], 1)
+        x0, y0, cols, rows = slice_grid(width, self._roi(), self.center)
+        axis = width / 2 if self.axis is None else self.axis
+        k = 8 if half else 4
+        result = cupy.empty((count, rows, cols), cupy.float32)
+        for first in range(0, count, k):
+            chunk = stack[first: first + k]
+            n = chunk.shape[0]
+            if n < k:
+                chunk = cupy.concatenate([chunk, cupy.zeros((k - n, n_angles, width), chunk.dtype)])
+            interleaved = cupy.ascontiguousarray(chunk.transpose(1, 2, 0)).astype(cupy.float16 if half else cupy.float32)
+            slices = backproject_interleaved(interleaved, cs, axis, x0, y0, scale, rows, cols, 4)
+            result[first: first + n] = slices.transpose(2, 0, 1)[:n]
+        return result[0] if sino.ndim == 2 else result
+
+
+class RetrievePhaseGpu(RetrievePhase):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        import scipy.fft
+
+        rows, cols = frame.shape
+        pad_r = scipy.fft.next_fast_len(2 * rows, real=True)
+        pad_c = scipy.fft.next_fast_len(2 * cols, real=True)
+        top, left = (pad_r - rows) // 2, (pad_c - cols) // 2
+        padded = cupy.pad(frame.astype(cupy.float32, copy=False),
+                          ((top, pad_r - rows - top), (left, pad_c - cols - left)), mode="edge")
+        kernel = cupy.asarray(paganin_filter(padded.shape, self.pixel_size, self.distance, self.energy,
+                                             self.delta_beta).astype(np.float32))
+        filtered = cupy.fft.irfft2(cupy.fft.rfft2(padded) * kernel, s=padded.shape)[top: top + rows, left: left + cols]
+        if self.output == "transmission":
+            return filtered.astype(cupy.float32)
+        return (-cupy.log(cupy.clip(filtered, 1e-12, None))).astype(cupy.float32)
+
+
+class RemoveOutliersGpu(RemoveOutliers):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        data = frame.astype(cupy.float32, copy=False)
+        median = cundimage.median_filter(data, size=self.size, mode="reflect")
+        diff = data - median
+        limit = self.threshold
+        if self.unit == "sigma":
+            mad = float(cupy.median(cupy.abs(diff)))
+            limit = self.threshold * 1.4826 * (mad if mad > 0 else float(cupy.std(diff)) or 1.0)
+        if self.sign == "bright":
+            bad = diff > limit
+        elif self.sign == "dark":
+            bad = diff < -limit
+        else:
+            bad = cupy.abs(diff) > limit
+        return cupy.where(bad, median, data)
+
+
+class RemoveStripesGpu(RemoveStripes):
+    def process(self, sino: Any, out: Any = None) -> Any:  # type: ignore[override]
+        data = sino.astype(cupy.float32, copy=False)
+        order = cupy.argsort(data, axis=0)
+        ranked = cupy.take_along_axis(data, order, axis=0)
+        smoothed = cundimage.median_filter(ranked, size=(1, self.size), mode="reflect")
+        result = cupy.empty_like(data)
+        cols = cupy.broadcast_to(cupy.arange(data.shape[1])[None, :], data.shape)
+        result[order, cols] = smoothed
+        return result
+
+
+class CropGpu(Crop):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        return cupy.ascontiguousarray(frame[self._sel])
+
+
+class PadGpu(Pad):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        if self._mode is None:
+            result = cupy.full((self.height, self.width), self.value, dtype=frame.dtype)
+            result[self._inner] = frame
+            return result
+        return cupy.pad(frame, self._widths, mode=self._mode)
+
+
+class BinGpu(Bin):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        s = self.size
+        h, w = frame.shape[0] // s, frame.shape[1] // s
+        blocks = frame[: h * s, : w * s].reshape(h, s, w, s)
+        if self.mode == "sum":
+            return blocks.sum(axis=(1, 3), dtype=cupy.float32)
+        return blocks.mean(axis=(1, 3), dtype=cupy.float32)
+
+
+class RescaleGpu(Rescale):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        shape = self.ctx.output_spec.shape
+        zoom = (shape[0] / frame.shape[0], shape[1] / frame.shape[1])
+        return cundimage.zoom(frame.astype(cupy.float32, copy=False), zoom, order=ORDERS[self.interpolation],
+                              mode="nearest", grid_mode=False)
+
+
+# CPU task name -> GPU class; the planner looks tasks up here
+GPU_TASKS = {
+    cls.name: cls
+    for cls in (FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
+                CropGpu, PadGpu, BinGpu, RescaleGpu)
+}

@@ -1,0 +1,124 @@
+"""Parallel-beam back-projection on NVIDIA GPUs (CuPy raw kernels, fp32 math).
+
+Each thread reconstructs P pixels of one column for K slices at once: the detector position
+and interpolation weight of a pixel and angle are computed once and applied to K slices,
+whose sinogram samples lie next to each other in memory (layout angles x width x K) and are
+read with one vector load. Storage may be fp16 (half the bytes read), the sums are fp32.
+Geometry and the integration weight are the CPU kernel's (ufo/kernels/backproject.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+MAX_ANGLES = 8192  # constant memory holds cos and sin of this many angles
+
+_SOURCE = r"""
+#include <cuda_fp16.h>
+__constant__ float cs[2 * MAX_ANGLES];
+
+extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict__ out,
+                              int n_angles, int width, int cols, int rows,
+                              float axis, float x0, float y0, float scale)
+{
+    const int c = blockIdx.x * blockDim.x + threadIdx.x;
+    const int r0 = (blockIdx.y * blockDim.y + threadIdx.y) * P;
+    if (c >= cols || r0 >= rows) return;
+    const float x = x0 + c;
+    const float y = y0 + r0;
+    const float limit = (float)(width - 1);
+    float acc[P][K];
+    #pragma unroll
+    for (int p = 0; p < P; ++p)
+        #pragma unroll
+        for (int k = 0; k < K; ++k) acc[p][k] = 0.f;
+    for (int a = 0; a < n_angles; ++a) {
+        const float ca = cs[2 * a], sa = cs[2 * a + 1];
+        const float t0 = x * ca - y * sa + axis;
+        const STORE* base = sino + (size_t)a * width * K;
+        #pragma unroll
+        for (int p = 0; p < P; ++p) {
+            const float t = t0 - p * sa;
+            if (t >= 0.f && t < limit) {
+                const int i = (int)t;
+                const float f = t - (float)i;
+                float l[K], r[K];
+                LOAD(base + (size_t)i * K, l);
+                LOAD(base + (size_t)(i + 1) * K, r);
+                #pragma unroll
+                for (int k = 0; k < K; ++k) acc[p][k] += l[k] + f * (r[k] - l[k]);
+            }
+        }
+    }
+    #pragma unroll
+    for (int p = 0; p < P; ++p) {
+        if (r0 + p < rows) {
+            float* o = out + ((size_t)(r0 + p) * cols + c) * K;
+            #pragma unroll
+            for (int k = 0; k < K; ++k) o[k] = acc[p][k] * scale;
+        }
+    }
+}
+"""
+
+_LOADS = {
+    ("float", 1): "#define LOAD(ptr, v) { v[0] = __ldg(ptr); }",
+    ("float", 2): "#define LOAD(ptr, v) { float2 q = __ldg((const float2*)(ptr)); v[0] = q.x; v[1] = q.y; }",
+    ("float", 4): "#define LOAD(ptr, v) { float4 q = __ldg((const float4*)(ptr)); v[0]=q.x; v[1]=q.y; v[2]=q.z; v[3]=q.w; }",
+    ("float", 8): ("#define LOAD(ptr, v) { float4 q = __ldg((const float4*)(ptr)); float4 s = __ldg((const float4*)(ptr) + 1); "
+                   "v[0]=q.x; v[1]=q.y; v[2]=q.z; v[3]=q.w; v[4]=s.x; v[5]=s.y; v[6]=s.z; v[7]=s.w; }"),
+    ("__half", 2): ("#define LOAD(ptr, v) { unsigned int q = __ldg((const unsigned int*)(ptr)); "
+                    "float2 a = __half22float2(*(const __half2*)&q); v[0]=a.x; v[1]=a.y; }"),
+    ("__half", 4): ("#define LOAD(ptr, v) { uint2 q = __ldg((const uint2*)(ptr)); "
+                    "float2 a = __half22float2(*(const __half2*)&q.x); float2 b = __half22float2(*(const __half2*)&q.y); "
+                    "v[0]=a.x; v[1]=a.y; v[2]=b.x; v[3]=b.y; }"),
+    ("__half", 8): ("#define LOAD(ptr, v) { uint4 q = __ldg((const uint4*)(ptr)); "
+                    "float2 a = __half22float2(*(const __half2*)&q.x); float2 b = __half22float2(*(const __half2*)&q.y); "
+                    "float2 c = __half22float2(*(const __half2*)&q.z); float2 d = __half22float2(*(const __half2*)&q.w); "
+                    "v[0]=a.x; v[1]=a.y; v[2]=b.x; v[3]=b.y; v[4]=c.x; v[5]=c.y; v[6]=d.x; v[7]=d.y; }"),
+}
+
+
+@functools.cache
+def _module(k: int, p: int, half: bool, device: int) -> Any:
+    import cupy
+
+    store = "__half" if half else "float"
+    if (store, k) not in _LOADS:
+        raise ValueError(f"no GPU back-projection kernel for {k} slices with {'fp16' if half else 'fp32'} storage")
+    header = f"#define K {k}\n#define P {p}\n#define STORE {store}\n#define MAX_ANGLES {MAX_ANGLES}\n{_LOADS[(store, k)]}\n"
+    with cupy.cuda.Device(device):
+        return cupy.RawModule(code=header + _SOURCE, options=("--std=c++14", "-use_fast_math"))
+
+
+def slices_per_thread(count: int, half: bool = False) -> int:
+    """The widest kernel (K) that `count` slices fill; partial groups are zero-padded."""
+    for k in (8, 4, 2, 1):
+        if count >= k and (k > 1 or not half):
+            return k
+    return 2 if half else 1
+
+
+def backproject_interleaved(sino: Any, angles_cs: np.ndarray, axis: float, x0: float, y0: float, scale: float,
+                            rows: int, cols: int, pixels_per_thread: int = 2, stream: Any = None) -> Any:
+    """sino: device array (angles, width, K), float32 or float16. Returns (rows, cols, K) float32."""
+    import cupy
+
+    n_angles, width, k = sino.shape
+    if n_angles > MAX_ANGLES:
+        raise ValueError(f"GPU back-projection handles up to {MAX_ANGLES} angles, got {n_angles}")
+    half = sino.dtype == np.float16
+    module = _module(k, pixels_per_thread, half, cupy.cuda.Device().id)
+    const = module.get_global("cs")
+    table = cupy.ndarray((2 * n_angles,), cupy.float32, const)
+    table.set(np.ascontiguousarray(angles_cs, np.float32).reshape(-1), stream=stream)
+    out = cupy.empty((rows, cols, k), cupy.float32)
+    block = (32, 8, 1)
+    grid = ((cols + block[0] - 1) // block[0], (rows + block[1] * pixels_per_thread - 1) // (block[1] * pixels_per_thread), 1)
+    kernel = module.get_function("bp")
+    kernel(grid, block, (sino, out, np.int32(n_angles), np.int32(width), np.int32(cols), np.int32(rows),
+                         np.float32(axis), np.float32(x0), np.float32(y0), np.float32(scale)), stream=stream)
+    return out
