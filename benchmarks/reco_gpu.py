@@ -14,6 +14,7 @@ Run on the device machine: python benchmarks/reco_gpu.py [--slices 2048]
 from __future__ import annotations
 
 import argparse
+import os
 import time
 import warnings
 
@@ -98,6 +99,7 @@ def main():
     parser.add_argument("--slices", type=int, default=2048)
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--peer-slices", type=int, default=64)
+    parser.add_argument("--variants", default="fp32/2,fp16/2", help="storage/streams per device, comma separated")
     args = parser.parse_args()
     n, count = args.size, args.slices
     print(cupy.cuda.runtime.getDeviceProperties(0)["name"].decode(), flush=True)
@@ -115,14 +117,20 @@ def main():
     per = 16
     frames = volume.reshape(count // per, per, n, n)
     out_frames = output.reshape(count // per, per, n, n)
-    ufo.MemoryOut(out=out_frames[:2])(ufo.Backproject()(frames[:2])).run(device="all").wait()  # warm up
-    t0 = time.perf_counter()
-    handle = ufo.MemoryOut(out=out_frames)(ufo.Backproject()(frames)).run(device="all").wait()
-    t_full = time.perf_counter() - t0
     truth = Phantom(n).slice()
     mask = np.hypot(*(np.mgrid[:n, :n] - n / 2)) < 0.45 * n
-    err = float(np.sqrt(np.mean((output[count // 2] - truth)[mask] ** 2)))
-    gups_full = n ** 3 * count / t_full / 1e9
+    full = []
+    for precision, streams in ((p, int(s)) for p, s in (v.split("/") for v in args.variants.split(","))):
+        os.environ["UFO_GPU_STREAMS"] = str(streams)
+        ufo.MemoryOut(out=out_frames[:2])(ufo.Backproject(precision=precision)(frames[:2])).run(device="all").wait()
+        output[count // 2] = np.nan
+        t0 = time.perf_counter()
+        handle = ufo.MemoryOut(out=out_frames)(ufo.Backproject(precision=precision)(frames)).run(device="all").wait()
+        t_full = time.perf_counter() - t0
+        err = float(np.sqrt(np.mean((output[count // 2] - truth)[mask] ** 2)))
+        full.append((precision, streams, t_full, n ** 3 * count / t_full / 1e9, err,
+                     [(st.name, st.frames, round(st.busy, 2)) for st in handle.stats.values()]))
+        print(f"full FBP {precision}, {streams} streams: {t_full:.2f} s", flush=True)
     steps = breakdown(volume[:per], n)
 
     peer = None
@@ -147,18 +155,20 @@ def main():
     print(f"\nceilings: device-to-device {d2d:.0f} GB/s (read + write), pinned H2D {h2d:.1f} GB/s, D2H {d2h:.1f} GB/s")
     for name, gups in rows:
         print(f"{name:<55} {gups:8.0f} GUPS")
-    print(f"full FBP host->host through the runtime, {count} slices of {n}^2 from {n} angles: {t_full:.2f} s, "
-          f"{count / t_full:.1f} slices/s, {gups_full:.0f} GUPS, RMSE vs phantom {err:.4f}")
-    print(f"  per stack of {per} on one stream: " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in steps.items()))
+    for precision, streams, t_full, gups_full, err, stats in full:
+        print(f"full FBP host->host through the runtime, {count} slices of {n}^2 from {n} angles, {precision} storage, "
+              f"{streams} streams: {t_full:.2f} s, {count / t_full:.1f} slices/s, {gups_full:.0f} GUPS, RMSE {err:.4f}")
+    print(f"  per stack of {per} on one stream (fp32): " + ", ".join(f"{k} {v * 1e3:.1f} ms" for k, v in steps.items()))
     moved = 2 * per * n * n * 4
     print(f"  transfers per stack {moved / 2**20:.0f} MiB; bound by the busiest engine: "
           f"{count / per * max(steps['back-project'] + steps['filter'], steps['H2D'], steps['D2H']):.2f} s")
     if peer:
         k, t_peer, gups_peer = peer
+        best = max(f[3] for f in full)
         print(f"algotom fbp_reconstruction(gpu=True), {k} slices: {t_peer:.2f} s, {k / t_peer:.1f} slices/s, "
-              f"{gups_peer:.0f} GUPS -> ufo {gups_full / gups_peer:.1f}x")
-    print(f"stats: {[(s.name, s.frames, round(s.busy, 2)) for s in handle.stats.values()]}")
-
+              f"{gups_peer:.0f} GUPS -> ufo {best / gups_peer:.1f}x")
+    for precision, streams, *_, stats in full:
+        print(f"stats {precision}/{streams}: {stats}")
 
 if __name__ == "__main__":
     main()

@@ -9,13 +9,21 @@ sequence numbers restore the order (UFO's graph expansion, without copying the g
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from ..core import Context, Graph, Kind, Spec, Task
 
-STREAMS_PER_DEVICE = 2
+STREAMS_PER_DEVICE = 2  # while one stream copies, the other computes; UFO_GPU_STREAMS overrides
+
+
+def streams_per_device() -> int:
+    try:
+        return max(1, int(os.environ.get("UFO_GPU_STREAMS", STREAMS_PER_DEVICE)))
+    except ValueError:
+        return STREAMS_PER_DEVICE
 
 
 class GpuSegment(Task):
@@ -24,8 +32,8 @@ class GpuSegment(Task):
     kind = Kind.MAP
     uses_meta = True
 
-    def __init__(self, steps: list[Task], gpus: list[int], streams: int = STREAMS_PER_DEVICE):
-        super().__init__(replicas=max(1, len(gpus) * streams))
+    def __init__(self, steps: list[Task], gpus: list[int], streams: int | None = None):
+        super().__init__(replicas=max(1, len(gpus) * (streams or streams_per_device())))
         self.steps = steps
         self.gpus = gpus
         self.name = "gpu:" + "+".join(step.name for step in steps)  # type: ignore[misc]
