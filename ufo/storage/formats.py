@@ -11,6 +11,7 @@ from ..core.errors import UsageError
 TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".cxi")
 RAW_SUFFIXES = (".raw", ".bin")
+ZARR_SUFFIXES = (".zarr",)
 _PATTERN = re.compile(r"%(0?\d+)?[id]|\{[^{}]*\}")
 
 
@@ -19,6 +20,7 @@ class FileKind(enum.Enum):
     BIGTIFF = "bigtiff"
     HDF5 = "hdf5"
     RAW = "raw"
+    ZARR = "zarr"
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class OutputPath:
 def split_dataset(path: str) -> tuple[str, str | None]:
     """'scan.h5:/entry/data' -> ('scan.h5', '/entry/data'); other paths pass unchanged."""
     lower = path.lower()
-    for suffix in HDF5_SUFFIXES:
+    for suffix in HDF5_SUFFIXES + ZARR_SUFFIXES:
         marker = suffix + ":"
         at = lower.find(marker)
         if at >= 0:
@@ -54,7 +56,9 @@ def parse_output_path(path: str) -> OutputPath:
     file, dataset = split_dataset(path)
     lower = file.lower()
     if lower.endswith(HDF5_SUFFIXES):
-        return OutputPath(FileKind.HDF5, file, dataset or "/data")
+        return OutputPath(FileKind.HDF5, file, dataset)
+    if lower.rstrip("/").endswith(ZARR_SUFFIXES):
+        return OutputPath(FileKind.ZARR, file, dataset)
     if lower.endswith(RAW_SUFFIXES):
         return OutputPath(FileKind.RAW, file)
     if lower.endswith(TIFF_SUFFIXES):
@@ -67,5 +71,5 @@ def parse_output_path(path: str) -> OutputPath:
         return OutputPath(FileKind.BIGTIFF, file)
     raise UsageError(
         f"output path '{path}': cannot tell the format from the name; use frame-%05i.tif (one TIFF per frame), "
-        "stack.tif (one BigTIFF), scan.h5:/data (HDF5) or frames.raw (raw)"
+        "stack.tif (one BigTIFF), scan.h5:/data (HDF5), scan.nx (NXtomo), stack.zarr (Zarr) or frames.raw (raw)"
     )

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, split_dataset
+from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, split_dataset
 
 
 class FrameSource(Protocol):
@@ -27,6 +27,8 @@ class FrameSource(Protocol):
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray: ...
 
     def label(self, index: int) -> str: ...
+
+    def meta(self, index: int) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
 
@@ -99,7 +101,10 @@ class TiffFrames:
                 count = 0
                 for page in tif.pages:
                     ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]  # type: ignore[union-attr]
-                    if ends and max(ends) > size:
+                    if not ends or not page.shape:
+                        complaints.append("a page without image data (a write cut short)")
+                        break
+                    if max(ends) > size:
                         complaints.append("page data beyond the end of the file")
                         break
                     count += 1
@@ -111,6 +116,9 @@ class TiffFrames:
         if complaints:
             self.warnings.append(f"'{file}' is truncated or damaged; reading its {count} complete page(s)")
         return count
+
+    def meta(self, index: int) -> dict[str, Any]:
+        return {}
 
     def label(self, index: int) -> str:
         file, page = self.locations[index]
@@ -168,42 +176,93 @@ def find_dataset(h5file: Any, filename: str) -> str:
 
 
 class Hdf5Frames:
-    """Frames along the first axis of an HDF5 dataset (a 2-D dataset is one frame)."""
+    """Frames of an HDF5 file: along the first axis of a dataset, or as an NXtomo/DXchange layout says.
 
-    def __init__(self, filename: str, dataset: str | None):
+    For layouts every frame carries its `image_key` (0 projection, 1 flat, 2 dark) and
+    `angle` (radians); `image_key` selects one kind of frame.
+    """
+
+    def __init__(self, filename: str, dataset: str | None, image_key: int | None = None):
         import h5py
 
+        from .layouts import detect
+
+        self.warnings: list[str] = []
         try:
             self._file = h5py.File(filename, "r", locking=False)
         except Exception as exc:
-            raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from None
+            if "already open for write" not in str(exc):
+                raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from None
+            # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reading works
+            self._file = h5py.File(filename, "r", locking=False, swmr=True)
+            self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
+                                 "reading the frames it had flushed")
         self.filename = filename
+        self.layout = None
         try:
-            self.name = dataset or find_dataset(self._file, filename)
-            if self.name not in self._file:
-                raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")
-            self._dset = self._file[self.name]
+            index = detect(self._file) if dataset is None else None
+            if index is not None:
+                self.layout = index.layout
+                keep = [i for i, k in enumerate(index.image_keys) if image_key is None or k == image_key]
+                self._locations = [index.locations[i] for i in keep]
+                self._keys = [index.image_keys[i] for i in keep]
+                self._angles = [index.angles[i] for i in keep]
+                first = self._file[index.locations[0][0]] if index.locations else None
+                if first is None:
+                    raise InputError(f"'{filename}' ({index.layout}) holds no frames")
+                self.name = first.name
+                self._dset = first
+            else:
+                if image_key is not None:
+                    raise UsageError(f"image-key selects frames of NXtomo or DXchange files; '{filename}' is neither")
+                self.name = dataset or find_dataset(self._file, filename)
+                if self.name not in self._file:
+                    raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")
+                self._dset = self._file[self.name]
+                self._locations = None  # type: ignore[assignment]
         except Exception:
             self._file.close()
             raise
         if self._dset.ndim < 2:
             self._file.close()
             raise InputError(f"'{filename}:{self.name}' has {self._dset.ndim} dimension(s); frames need 2 or more")
-        self._single = self._dset.ndim == 2
+        self._single = self._dset.ndim == 2 and self._locations is None
         self.shape = tuple(self._dset.shape if self._single else self._dset.shape[1:])
-        self.count = 1 if self._single else self._dset.shape[0]
+        if self._locations is not None:
+            self.count = len(self._locations)
+        else:
+            self.count = 1 if self._single else self._dset.shape[0]
         self.dtype = np.dtype(self._dset.dtype)
 
     def label(self, index: int) -> str:
+        if self._locations is not None:
+            name, at = self._locations[index]
+            return f"{self.filename}:{name}[{at}]"
         return f"{self.filename}:{self.name}[{index}]"
 
+    def meta(self, index: int) -> dict[str, Any]:
+        if self._locations is None:
+            return {}
+        meta: dict[str, Any] = {"image_key": self._keys[index]}
+        if self._angles[index] is not None:
+            meta["angle"] = self._angles[index]
+        return meta
+
+    @property
+    def angles(self) -> list[float | None]:
+        return list(self._angles) if self._locations is not None else []
+
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
-        selection = (rows,) if self._single else (index, rows)
+        if self._locations is not None:
+            name, at = self._locations[index]
+            dset, selection = self._file[name], (at, rows)
+        else:
+            dset, selection = self._dset, ((rows,) if self._single else (index, rows))
         try:
             if out is not None and out.dtype == self.dtype:
-                self._dset.read_direct(out, source_sel=selection)
+                dset.read_direct(out, source_sel=selection)
                 return out
-            data = self._dset[selection]
+            data = dset[selection]
         except Exception as exc:
             raise InputError(f"cannot read {self.label(index)}: {exc}") from None
         if out is None:
@@ -234,6 +293,9 @@ class RawFrames:
             self.locations.extend((f, offset + i * self.frame_bytes) for i in range(n))
         self.count = len(self.locations)
         self._fd: tuple[str, int] | None = None
+
+    def meta(self, index: int) -> dict[str, Any]:
+        return {}
 
     def label(self, index: int) -> str:
         file, at = self.locations[index]
@@ -267,14 +329,23 @@ class RawFrames:
 
 
 def open_source(path: str, raw_width: int | None = None, raw_height: int | None = None,
-                raw_dtype: str = "uint16", raw_offset: int = 0) -> FrameSource:
-    """Open what `path` names: a TIFF or raw file, a glob, a directory, or `file.h5:/dataset`."""
+                raw_dtype: str = "uint16", raw_offset: int = 0, image_key: int | None = None) -> FrameSource:
+    """Open what `path` names: a TIFF or raw file, a glob, a directory, `file.h5:/dataset`
+    (NXtomo and DXchange files are recognised) or `store.zarr:/array`."""
     path = os.path.expanduser(path)
     file, dataset = split_dataset(path)
     if file.lower().endswith(HDF5_SUFFIXES):
         if not os.path.exists(file):
             raise InputError(f"HDF5 file '{file}' does not exist")
-        return Hdf5Frames(file, dataset)
+        return Hdf5Frames(file, dataset, image_key)
+    if file.lower().rstrip("/").endswith(ZARR_SUFFIXES):
+        if not os.path.exists(file):
+            raise InputError(f"Zarr store '{file}' does not exist")
+        from .zarr_store import ZarrFrames
+
+        return ZarrFrames(file, dataset)
+    if image_key is not None:
+        raise UsageError("image-key selects frames of NXtomo or DXchange files (HDF5)")
     raw = raw_width is not None or file.lower().endswith(RAW_SUFFIXES)
     files = _find_files(path, RAW_SUFFIXES if raw else TIFF_SUFFIXES)
     if raw:

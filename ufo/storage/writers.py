@@ -1,4 +1,4 @@
-"""Frame writers: TIFF sequences, BigTIFF stacks, HDF5 datasets and raw files.
+"""Frame writers: TIFF sequences, BigTIFF stacks, HDF5 (ufo.storage.hdf5), Zarr and raw files.
 
 Each writer refuses to replace existing data unless asked (`overwrite=True`), writes each
 frame completely before the next and leaves a readable file when closed early (errors,
@@ -7,8 +7,10 @@ Ctrl-C). Metadata goes with the frames: JSON in the TIFF description, attributes
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,6 +28,19 @@ class FrameWriter(Protocol):
     def close(self) -> None: ...
 
 
+class WriterBase:
+    """What every writer shares: use it as a context manager so the file is closed on errors."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
 def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in meta.items():
@@ -34,6 +49,28 @@ def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, (str, int, float, bool)) or value is None:
             out[key] = value
     return out
+
+
+def disk_full(path: str) -> bool:
+    """Whether the filesystem holding `path` has (almost) no room left."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        return shutil.disk_usage(folder).free < 64 * 1024
+    except OSError:
+        return False
+
+
+def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
+    """A clear message for a failed write; a full disk says what is still intact.
+
+    Libraries do not always pass ENOSPC on (tifffile reports a short write), so the free
+    space is checked too.
+    """
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if full or "No space left" in str(exc) or disk_full(path):
+        return InputError(f"the disk holding '{path}' is full after {frames} frame(s); those frames are intact, "
+                          "free space or write elsewhere")
+    return InputError(f"writing frame {frames} to '{path}' failed: {exc}")
 
 
 def _refuse_existing(path: str, overwrite: bool) -> None:
@@ -49,8 +86,12 @@ def _make_parent(path: str) -> None:
         raise InputError(f"cannot create directory '{parent}': {exc}") from None
 
 
-class TiffSequenceWriter:
-    """One TIFF file per frame, named from a pattern (frame-%05i.tif)."""
+class TiffSequenceWriter(WriterBase):
+    """One TIFF file per frame, named from a pattern (frame-%05i.tif).
+
+    Each file is written under a temporary name and renamed when complete, so a crash never
+    leaves a truncated frame-NNNNN.tif behind.
+    """
 
     def __init__(self, target: OutputPath, overwrite: bool, start: int = 0):
         import tifffile
@@ -67,93 +108,87 @@ class TiffSequenceWriter:
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         path = self.target.frame_path(self.start + self.frames)
         _refuse_existing(path, self.overwrite)
-        self._imwrite(path, frame, description=json.dumps(_jsonable(meta)), metadata=None)
+        partial = path + ".part"
+        try:
+            self._imwrite(partial, frame, description=json.dumps(_jsonable(meta)), metadata=None)
+            os.replace(partial, path)
+        except OSError as exc:
+            if os.path.exists(partial):
+                os.remove(partial)
+            raise disk_error(path, self.frames, exc) from exc
         self.frames += 1
 
     def close(self) -> None:
         pass
 
 
-class BigTiffWriter:
-    """All frames as pages of one BigTIFF file (no 4 GB limit)."""
+class BigTiffWriter(WriterBase):
+    """All frames as pages of one BigTIFF file (no 4 GB limit), or of several of `bytes_per_file`.
 
-    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
+    Each page is flushed to the operating system when written: after a crash the file reads
+    up to its last complete page.
+    """
+
+    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False, bytes_per_file: int = 0):
         import tifffile
 
+        self._tifffile = tifffile
         self.path = target.path
         self.frames = 0
+        self.bytes_per_file = bytes_per_file
+        self.overwrite = overwrite
+        self._part = 0
+        self._bytes = 0
         _make_parent(self.path)
-        append = append and os.path.exists(self.path)
+        append = append and os.path.exists(self.path) and not bytes_per_file
         if not append:
-            _refuse_existing(self.path, overwrite)
-        self._writer = tifffile.TiffWriter(self.path, bigtiff=True, append=append)
+            _refuse_existing(self._name(0), overwrite)
+        self._writer = tifffile.TiffWriter(self._name(0), bigtiff=True, append=append)
+
+    def _name(self, part: int) -> str:
+        if not self.bytes_per_file:
+            return self.path
+        stem, suffix = os.path.splitext(self.path)
+        return f"{stem}-{part:04d}{suffix}"
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
-        self._writer.write(frame, description=json.dumps(_jsonable(meta)), metadata=None)
-        self.frames += 1
-
-    def close(self) -> None:
-        self._writer.close()
-
-
-class Hdf5Writer:
-    """Frames appended along the first axis of a chunked HDF5 dataset (one chunk per frame)."""
-
-    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
-        import h5py
-
-        self.path = target.path
-        self.dataset = target.dataset or "/data"
-        self.frames = 0
-        _make_parent(self.path)
         try:
-            self._file = h5py.File(self.path, "a", locking=False)
-        except Exception as exc:
-            raise InputError(f"cannot open HDF5 file '{self.path}' for writing: {exc}") from None
-        self._dset: Any = None
-        self._meta: dict[str, list[Any]] = {}
-        if self.dataset in self._file:
-            if append:
-                self._dset = self._file[self.dataset]
-                self.frames = self._dset.shape[0]
-            elif not overwrite:
-                self._file.close()
-                raise InputError(f"'{self.path}:{self.dataset}' exists; refusing to overwrite it (use overwrite=true)")
-            else:
-                del self._file[self.dataset]
-        self._first = self.frames
-
-    def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
-        if self._dset is None:
-            self._dset = self._file.create_dataset(
-                self.dataset, shape=(0, *frame.shape), maxshape=(None, *frame.shape),
-                chunks=(1, *frame.shape), dtype=frame.dtype,
-            )
-        elif frame.shape != self._dset.shape[1:]:
-            raise InputError(f"frame {self.frames} has shape {frame.shape}, the dataset {self._dset.shape[1:]}")
-        self._dset.resize(self.frames + 1, axis=0)
-        self._dset[self.frames] = frame
-        for key, value in _jsonable(meta).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                self._meta.setdefault(key, []).append(value)
+            if self.bytes_per_file and self._bytes and self._bytes + frame.nbytes > self.bytes_per_file:
+                self._writer.close()
+                self._part += 1
+                self._bytes = 0
+                _refuse_existing(self._name(self._part), self.overwrite)
+                self._writer = self._tifffile.TiffWriter(self._name(self._part), bigtiff=True)
+            name = self._name(self._part)
+            before = os.path.getsize(name) if os.path.exists(name) else 0
+            self._writer.write(frame, description=json.dumps(_jsonable(meta)), metadata=None)
+            handle = getattr(self._writer, "_fh", None)
+            if handle is not None:
+                handle.flush()
+        except OSError as exc:
+            self._cut(before)
+            raise disk_error(self._name(self._part), self.frames, exc) from exc
+        self._bytes += frame.nbytes
         self.frames += 1
 
+    def _cut(self, size: int) -> None:
+        """After a failed write: drop the incomplete page so the file ends with a complete one."""
+        self._failed = True
+        try:
+            os.truncate(self._name(self._part), size)
+        except OSError:
+            pass
+
     def close(self) -> None:
-        if self._dset is not None:
-            # per-frame numbers (index, angle, image_key, ...) as datasets beside the frames
-            for key, values in self._meta.items():
-                if len(values) != self.frames - self._first:
-                    continue
-                name = f"{self.dataset}_{key}"
-                if name in self._file and self._first and self._file[name].shape == (self._first,):
-                    values = list(self._file[name][:]) + values  # appending: keep the earlier frames' values
-                if name in self._file:
-                    del self._file[name]
-                self._file.create_dataset(name, data=np.asarray(values))
-        self._file.close()
+        if getattr(self, "_failed", False):
+            return  # closing would append the failed page's remains again
+        try:
+            self._writer.close()
+        except OSError as exc:
+            raise disk_error(self._name(self._part), self.frames, exc) from exc
 
 
-class RawWriter:
+class RawWriter(WriterBase):
     """Frames as consecutive bytes in one headerless file."""
 
     def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
@@ -171,26 +206,41 @@ class RawWriter:
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
-        while view:
-            written = os.write(self._fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(self._fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise disk_error(self.path, self.frames, exc) from exc
         self.frames += 1
 
     def close(self) -> None:
         os.close(self._fd)
 
 
-def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False) -> FrameWriter:
+def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False, layout: str = "auto",
+                compression: str | None = None, bytes_per_file: int = 0) -> FrameWriter:
     """A writer for `path`; the name decides the format (see `parse_output_path`).
 
-    `append` adds frames to an existing BigTIFF, HDF5 dataset or raw file (a TIFF sequence
-    continues at `start`), so work done in passes ends up in one file.
+    `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
+    TIFF sequence continues at `start`), so work done in passes ends up in one file.
+    `layout` (HDF5): plain, nxtomo or dxchange; 'auto' means nxtomo for .nx/.nxs names.
+    `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
     """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
         return TiffSequenceWriter(target, overwrite, start)
     if target.kind is FileKind.BIGTIFF:
-        return BigTiffWriter(target, overwrite, append)
+        return BigTiffWriter(target, overwrite, append, bytes_per_file)
     if target.kind is FileKind.HDF5:
-        return Hdf5Writer(target, overwrite, append)
+        from .hdf5 import Hdf5Writer
+
+        if layout == "auto":
+            layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
+        _make_parent(target.path)
+        return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression)
+    if target.kind is FileKind.ZARR:
+        from .zarr_store import ZarrWriter
+
+        return ZarrWriter(target.path, target.dataset, overwrite, append, compression)
     return RawWriter(target, overwrite, append)

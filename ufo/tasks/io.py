@@ -23,7 +23,9 @@ class Read(Task):
     kind = Kind.SOURCE
     inputs = ()
 
-    path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, file.h5:/dataset or raw file")
+    path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, file.h5[:/dataset] (NXtomo and "
+                    "DXchange recognised), store.zarr[:/array] or raw file")
+    image_key = Property(int, None, choices=(0, 1, 2), doc="NXtomo/DXchange: only projections (0), flats (1) or darks (2)")
     start = Property(int, 0, range=(0, None), doc="index of the first frame to read")
     number = Property(int, None, range=(0, None), doc="number of frames to read (default: all)")
     step = Property(int, 1, range=(1, None), doc="read every step-th frame")
@@ -36,7 +38,7 @@ class Read(Task):
     raw_offset = Property(int, 0, range=(0, None), doc="raw files: bytes to skip at the start of each file")
 
     def _open(self) -> FrameSource:
-        return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset)
+        return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset, self.image_key)
 
     def _selection(self, source: FrameSource) -> tuple[range, slice]:
         if self.start >= source.count and source.count:
@@ -71,7 +73,7 @@ class Read(Task):
         for index, at in enumerate(frames):
             out = self.ctx.buffer()
             source.read(at, rows, out.data)
-            out.meta = {"index": index, "path": source.label(at)}
+            out.meta = {"index": index, "path": source.label(at), **source.meta(at)}
             yield out
 
     def teardown(self) -> None:
@@ -88,14 +90,20 @@ class Write(Task):
     kind = Kind.SINK
     uses_meta = True
 
-    path = Property(str, doc="output: frame-%05i.tif (one TIFF per frame), stack.tif (BigTIFF), file.h5:/dataset, file.raw")
+    path = Property(str, doc="output: frame-%05i.tif (one TIFF per frame), stack.tif (BigTIFF), file.h5:/dataset, "
+                    "scan.nx (NXtomo), stack.zarr[:/array] (Zarr v3), file.raw")
     bits = Property(int, None, choices=(8, 16, 32), doc="stored bits: 8/16 rescale to integers, 32 is float32 (default: as is)")
     minimum = Property(float, None, doc="value stored as 0 for 8/16 bits (default: each frame's minimum)")
     maximum = Property(float, None, doc="value stored as the largest integer for 8/16 bits (default: each frame's maximum)")
     rescale = Property(bool, True, doc="8/16 bits: map [minimum, maximum] onto the integer range (false: clip and cast)")
     start = Property(int, 0, range=(0, None), doc="number of the first file of a TIFF sequence")
     overwrite = Property(bool, False, doc="replace existing files or datasets")
-    append = Property(bool, False, doc="add frames to an existing BigTIFF, HDF5 dataset or raw file")
+    append = Property(bool, False, doc="add frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file")
+    layout = Property(str, "auto", choices=("auto", "plain", "nxtomo", "dxchange"),
+                      doc="HDF5 layout; auto: NXtomo for .nx/.nxs names, else plain (frames use image_key and angle metadata)")
+    compression = Property(str, "none", choices=("none", "gzip", "lzf", "zstd", "blosc"),
+                           doc="HDF5: gzip or lzf; Zarr: zstd, blosc or gzip (uncompressed HDF5 uses direct chunk writes)")
+    bytes_per_file = Property(int, 0, range=(0, None), doc="BigTIFF: start a new file after this many bytes (0: one file)")
 
     def output_spec(self, *specs: Spec) -> None:
         from ..storage import parse_output_path
@@ -108,7 +116,8 @@ class Write(Task):
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
-        self._writer = open_writer(self.path, self.overwrite, self.start, self.append)
+        self._writer = open_writer(self.path, self.overwrite, self.start, self.append, self.layout, self.compression,
+                                   self.bytes_per_file)
 
     def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
         self._writer.write(to_bits(frame, self.bits, self.minimum, self.maximum, self.rescale), meta)

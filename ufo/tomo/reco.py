@@ -100,6 +100,7 @@ class Plan:
     axis: float | None
     memory_per_pass: int
     warnings: list[str] = field(default_factory=list)
+    image_keys: dict[str, int | None] = field(default_factory=dict)  # for NXtomo/DXchange inputs
 
     @property
     def slices(self) -> int:
@@ -169,6 +170,14 @@ def plan(options: RecoOptions, available: int | None = None) -> Plan:
     if (o.darks is None) != (o.flats is None):
         raise UsageError("flat-field correction needs both --darks and --flats")
     source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
+    layout = getattr(source, "layout", None)
+    source.close()
+    keys: dict[str, int | None] = {}
+    if layout is not None and o.projections:
+        o, keys = _from_layout(o)
+        source = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
+    else:
+        source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
     try:
         count, shape = source.count, source.shape
     finally:
@@ -183,7 +192,7 @@ def plan(options: RecoOptions, available: int | None = None) -> Plan:
         rows = parse_region(o.region, count)
         _check_axis(axis, width)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
-        result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4)
+        result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "
                                    "projections (rows x width), use --projections")
@@ -213,11 +222,37 @@ def plan(options: RecoOptions, available: int | None = None) -> Plan:
     need = max(p.rows for p in passes) * per_row
     if need > (available if available is not None else available_memory()):
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
-    result = Plan(o, width, height, projections, rows, passes, axis, need)
+    result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys)
     if projections * 4 < width:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
                                "(angles x width), use --sinograms")
     return result
+
+
+def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None]]:
+    """An NXtomo or DXchange file holds darks, flats and angles too: use them unless given."""
+    from dataclasses import replace
+
+    keys: dict[str, int | None] = {"projections": 0}
+    changes: dict[str, Any] = {}
+    with_key = {name: open_source(o.projections, image_key=key) for name, key in (("darks", 2), ("flats", 1))}  # type: ignore[arg-type]
+    for name, src in with_key.items():
+        if getattr(o, name) is None and src.count:
+            changes[name] = o.projections
+            keys[name] = 2 if name == "darks" else 1
+        src.close()
+    if o.angle is None:
+        proj = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
+        angles = [a for a in getattr(proj, "angles", []) if a is not None]
+        proj.close()
+        if len(angles) >= 2:
+            steps = np.diff(angles)
+            step = float(np.median(steps))
+            if np.max(np.abs(steps - step)) > 1e-3 * max(abs(step), 1e-9) + 1e-6:
+                raise UsageError(f"the projections in '{o.projections}' are not equally spaced in angle; "
+                                 "give --angle and --offset to override")
+            changes.update(angle=step, offset=float(angles[0]) if o.offset == 0.0 else o.offset)
+    return replace(o, **changes), keys
 
 
 def _axis_value(o: RecoOptions) -> float | None:
@@ -235,8 +270,10 @@ def _check_axis(axis: float | None, width: int) -> None:
 
 
 # -- graphs -------------------------------------------------------------------------------
-def _read(path: str, p: Pass | None = None, number: int | None = None) -> Stream:
+def _read(path: str, p: Pass | None = None, number: int | None = None, image_key: int | None = None) -> Stream:
     props: dict[str, Any] = {"path": path}
+    if image_key is not None:
+        props["image_key"] = image_key
     if p is not None:
         props.update(y=p.first_row, height=(p.rows - 1) * p.step + 1, y_step=p.step)
     if number:
@@ -246,10 +283,12 @@ def _read(path: str, p: Pass | None = None, number: int | None = None) -> Stream
 
 def _corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     o = plan.options
-    projections = _read(o.projections, p, plan.projections)  # type: ignore[arg-type]
+    keys = plan.image_keys
+    projections = _read(o.projections, p, plan.projections, keys.get("projections"))  # type: ignore[arg-type]
     if o.darks is None:
         return projections
-    inputs = [projections, _read(o.darks, p), _read(o.flats, p)]  # type: ignore[arg-type]
+    inputs = [projections, _read(o.darks, p, image_key=keys.get("darks")),  # type: ignore[arg-type]
+              _read(o.flats, p, image_key=keys.get("flats"))]  # type: ignore[arg-type]
     if o.flats2:
         inputs.append(_read(o.flats2, p))
     return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)

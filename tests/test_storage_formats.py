@@ -1,0 +1,152 @@
+"""Zarr, compressed and direct-chunk HDF5, split BigTIFF, NXtomo and DXchange layouts, third-party readers."""
+
+from __future__ import annotations
+
+import glob
+
+import h5py
+import numpy as np
+import pytest
+
+import ufo
+from ufo.core import InputError
+from ufo.storage import open_writer
+from ufo.storage.background import BackgroundWriter
+from ufo.tomo.phantom import Phantom
+
+RNG = np.random.default_rng(11)
+
+
+@pytest.fixture
+def frames():
+    return RNG.integers(0, 60000, (9, 16, 20), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("compression", ["none", "zstd", "blosc"])
+def test_zarr_round_trip_and_zarr_reads_ours(tmp_path, frames, compression):
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "stack.zarr")
+    ufo.Writer(path=path, compression=compression)(frames).run().wait()
+    np.testing.assert_array_equal(ufo.Reader(path=path)().collect(), frames)
+    array = zarr.open_group(path, mode="r")["data"]
+    assert array.metadata.zarr_format == 3 and array.chunks == (1, 16, 20)
+    np.testing.assert_array_equal(array[:], frames)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "lzf"])
+def test_hdf5_chunk_per_frame_with_and_without_compression(tmp_path, frames, compression):
+    path = tmp_path / "c.h5"
+    ufo.Writer(path=f"{path}:/d", compression=compression)(frames).run().wait()
+    with h5py.File(path) as f:
+        assert f["d"].chunks == (1, 16, 20)
+        assert f["d"].compression == (None if compression == "none" else compression)
+        np.testing.assert_array_equal(f["d"][:], frames)
+
+
+def test_bigtiff_split_by_bytes(tmp_path, frames):
+    path = tmp_path / "stack.tif"
+    ufo.Writer(path=str(path), bytes_per_file=3 * frames[0].nbytes)(frames).run().wait()
+    parts = sorted(glob.glob(str(tmp_path / "stack-*.tif")))
+    assert [p.rsplit("-", 1)[1] for p in parts] == ["0000.tif", "0001.tif", "0002.tif"]
+    np.testing.assert_array_equal(ufo.Reader(path=str(tmp_path / "stack-*.tif"))().collect(), frames)
+
+
+def scan_frames(n_dark=2, n_flat=3, n_proj=12):
+    """(frame, meta) of a tiny scan: darks, flats, projections with angles."""
+    out = []
+    for i in range(n_dark):
+        out.append((np.full((4, 6), 10, np.uint16), {"image_key": 2}))
+    for i in range(n_flat):
+        out.append((np.full((4, 6), 1000, np.uint16), {"image_key": 1}))
+    for i in range(n_proj):
+        out.append((np.full((4, 6), 500 + i, np.uint16), {"image_key": 0, "angle": i * np.pi / n_proj}))
+    return out
+
+
+@pytest.mark.parametrize("layout,name", [("nxtomo", "scan.nx"), ("dxchange", "scan.h5")])
+def test_layouts_round_trip_with_image_keys_and_angles(tmp_path, layout, name):
+    path = str(tmp_path / name)
+    with open_writer(path, layout=layout) as writer:
+        for frame, meta in scan_frames():
+            writer.write(frame, meta)
+    projections = list(ufo.Reader(path=path, image_key=0)())
+    assert len(projections) == 12
+    assert [int(p[0, 0]) for p in projections] == [500 + i for i in range(12)]
+    np.testing.assert_allclose([p.meta["angle"] for p in projections], np.arange(12) * np.pi / 12, atol=1e-12)
+    assert all(p.meta["image_key"] == 0 for p in projections)
+    assert len(ufo.Reader(path=path, image_key=2)().collect()) == 2
+    assert len(ufo.Reader(path=path, image_key=1)().collect()) == 3
+    everything = list(ufo.Reader(path=path)())
+    assert sorted(f.meta["image_key"] for f in everything) == [0] * 12 + [1] * 3 + [2] * 2
+    with h5py.File(path) as f:
+        if layout == "nxtomo":
+            assert f["entry/definition"][()] == b"NXtomo"
+            assert f["entry"].attrs["NX_class"] == "NXentry"
+            assert f["entry/sample/rotation_angle"].attrs["units"] == "degree"
+            np.testing.assert_array_equal(f["entry/data/image_key"][:], [2, 2, 1, 1, 1] + [0] * 12)
+            assert f["entry/data/data"].shape == (17, 4, 6)
+        else:
+            assert f["exchange/data"].shape == (12, 4, 6) and f["exchange/data_dark"].shape == (2, 4, 6)
+            np.testing.assert_allclose(f["exchange/theta"][:], np.arange(12) * 180 / 12)
+
+
+def test_our_nxtomo_loads_in_the_nxtomo_package(tmp_path):
+    nxtomo = pytest.importorskip("nxtomo")
+    path = str(tmp_path / "ours.nx")
+    with open_writer(path) as writer:
+        for frame, meta in scan_frames():
+            writer.write(frame, meta)
+    from silx.io.utils import get_data
+
+    scan = nxtomo.NXtomo().load(path, data_path="entry")
+    data = np.concatenate([get_data(url) for url in scan.instrument.detector.data])  # nxtomo loads lazily
+    assert data.shape == (17, 4, 6) and int(data[16, 0, 0]) == 511
+    keys = [int(getattr(k, "value", k)) for k in scan.instrument.detector.image_key]
+    assert keys == [2, 2, 1, 1, 1] + [0] * 12
+    angles = np.asarray(getattr(scan.sample.rotation_angle, "magnitude", scan.sample.rotation_angle), float)
+    np.testing.assert_allclose(angles[5:], np.arange(12) * 180 / 12, atol=1e-9)
+
+
+def test_nxtomo_written_by_the_nxtomo_package_reconstructs(tmp_path):
+    nxtomo = pytest.importorskip("nxtomo")
+    from nxtomo.nxobject.nxdetector import ImageKey
+
+    from ufo.tomo import reco
+
+    n, rows, count = 64, 6, 90
+    phantom = Phantom(n, height=rows)
+    dark, flat = 100.0, 4100.0
+    angles = np.arange(count) * 180.0 / count
+    projections = [dark + (flat - dark) * np.exp(-0.02 * phantom.projection(np.radians(a))) for a in angles]
+    data = np.stack([np.full((rows, n), dark)] * 2 + [np.full((rows, n), flat)] * 2 + projections).astype(np.float32)
+    scan = nxtomo.NXtomo()
+    scan.instrument.detector.data = data
+    scan.instrument.detector.image_key_control = [ImageKey.DARK_FIELD] * 2 + [ImageKey.FLAT_FIELD] * 2 + \
+        [ImageKey.PROJECTION] * count
+    import pint
+
+    scan.sample.rotation_angle = np.concatenate([[0, 0, 0, 0], angles]) * pint.get_application_registry().degree
+    path = str(tmp_path / "theirs.nx")
+    scan.save(file_path=path, data_path="entry")
+    result = reco.run(reco.plan(reco.RecoOptions(projections=path, output=str(tmp_path / "s.tif"))))
+    assert result.plan.projections == count and result.plan.image_keys["darks"] == 2
+    image = ufo.Reader(path=str(tmp_path / "s.tif"))().collect()[3]
+    truth = 0.02 * phantom.slice(z=3 - rows / 2)
+    mask = np.hypot(*(np.mgrid[:n, :n] - n / 2)) < 0.45 * n
+    assert np.sqrt(np.mean((image - truth)[mask] ** 2)) < 0.15 * 0.02
+
+
+def test_background_writer_writes_everything_and_reports_errors(tmp_path, frames):
+    with BackgroundWriter(open_writer(str(tmp_path / "b.h5:/d")), queue_frames=2) as writer:
+        for frame in frames:
+            writer.write(frame, {"index": 1})
+            frame[:] = 0  # the writer copied it
+    with h5py.File(tmp_path / "b.h5") as f:
+        assert f["d"].shape == (9, 16, 20) and f["d"][3].max() > 0
+    writer = BackgroundWriter(open_writer(str(tmp_path / "w.h5:/d")))
+    writer.write(frames[0])
+    writer.write(np.zeros((3, 3), np.uint16))  # wrong shape: fails in the thread
+    with pytest.raises(InputError, match="shape"):
+        for _ in range(50):
+            writer.write(frames[0])
+        writer.close()

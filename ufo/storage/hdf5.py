@@ -1,0 +1,195 @@
+"""HDF5 writing: one chunk per frame, direct chunk writes, SWMR, and the NXtomo and DXchange layouts.
+
+The file is opened in SWMR mode and flushed after every frame, so a reader (or a crash) sees
+a consistent file holding every frame `write` has returned for. Frames go to the dataset the
+layout says: NXtomo keeps all frames in entry/instrument/detector/data with their image_key
+and rotation_angle (degrees); DXchange splits them by image_key into /exchange/data,
+data_white and data_dark, with theta (degrees) for the projections.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from .writers import WriterBase, disk_error
+
+LAYOUTS = ("plain", "nxtomo", "dxchange")
+NXTOMO_DATA = "/entry/instrument/detector/data"
+DXCHANGE = {0: "/exchange/data", 1: "/exchange/data_white", 2: "/exchange/data_dark"}
+
+
+class Hdf5Writer(WriterBase):
+    """Appends frames to an HDF5 file in the plain, NXtomo or DXchange layout."""
+
+    def __init__(self, path: str, dataset: str | None, overwrite: bool = False, append: bool = False,
+                 layout: str = "plain", compression: str | None = None, flush_every: int = 1):
+        import h5py
+
+        if layout not in LAYOUTS:
+            raise InputError(f"unknown HDF5 layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
+        self.path = path
+        self.layout = layout
+        self.dataset = dataset or ("/data" if layout == "plain" else NXTOMO_DATA if layout == "nxtomo" else DXCHANGE[0])
+        self.compression = None if compression in (None, "none") else compression
+        self.flush_every = max(1, flush_every)
+        self.frames = 0
+        try:
+            self._file = h5py.File(path, "a", libver="latest", locking=False)
+        except Exception as exc:
+            raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from None
+        targets = list(DXCHANGE.values()) if layout == "dxchange" else [self.dataset]
+        present = [t for t in targets if t in self._file]
+        if present and not append:
+            if not overwrite:
+                self._file.close()
+                raise InputError(f"'{path}:{present[0]}' exists; refusing to overwrite it (use overwrite=true)")
+            for name in ("/entry", "/exchange") if layout != "plain" else (self.dataset,):
+                if name in self._file:
+                    del self._file[name]
+            for key in [k for k in self._file if k.startswith(self.dataset.strip("/") + "_")] if layout == "plain" else []:
+                del self._file[key]
+        self._dsets: dict[str, Any] = {}
+        self._extra: dict[str, Any] = {}
+        self._counts: dict[str, int] = {}
+        self._swmr = False
+
+    # -- creation (all datasets exist before SWMR starts) ----------------------------------
+    def _create(self, name: str, shape: tuple[int, ...], dtype: Any, chunks: bool = True) -> Any:
+        if name in self._file:
+            dset = self._file[name]
+            if dset.shape[1:] != shape:
+                raise InputError(f"'{self.path}:{name}' holds frames of shape {dset.shape[1:]}, not {shape}")
+            return dset
+        kwargs: dict[str, Any] = {}
+        if chunks and shape:
+            kwargs["chunks"] = (1, *shape)
+            if self.compression:
+                kwargs["compression"] = self.compression
+        return self._file.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype=dtype, **kwargs)
+
+    def _group(self, name: str, nx_class: str) -> Any:
+        group = self._file.require_group(name)
+        group.attrs.setdefault("NX_class", nx_class)
+        return group
+
+    def _setup(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        import h5py
+
+        f = self._file
+        if self.layout == "plain":
+            self._dsets[self.dataset] = self._create(self.dataset, frame.shape, frame.dtype)
+            for key, value in meta.items():
+                if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+                    name = f"{self.dataset}_{key}"
+                    self._extra[key] = self._create(name, (), np.float64 if isinstance(value, float) else np.int64)
+        elif self.layout == "nxtomo":
+            entry = self._group("/entry", "NXentry")
+            if "definition" not in entry:
+                entry["definition"] = "NXtomo"
+                entry["start_time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            self._group("/entry/instrument", "NXinstrument")
+            self._group("/entry/instrument/detector", "NXdetector")
+            sample = self._group("/entry/sample", "NXsample")
+            self._dsets[NXTOMO_DATA] = self._create(NXTOMO_DATA, frame.shape, frame.dtype)
+            self._extra["image_key"] = self._create("/entry/instrument/detector/image_key", (), np.int32)
+            self._extra["image_key_control"] = self._create("/entry/instrument/detector/image_key_control", (), np.int32)
+            angle = self._create("/entry/sample/rotation_angle", (), np.float64)
+            angle.attrs["units"] = "degree"
+            self._extra["angle"] = angle
+            if "name" not in sample:
+                sample["name"] = str(meta.get("sample", "sample"))
+            data = self._group("/entry/data", "NXdata")
+            data.attrs["signal"] = "data"
+            for link, target in (("data", NXTOMO_DATA), ("image_key", "/entry/instrument/detector/image_key"),
+                                 ("rotation_angle", "/entry/sample/rotation_angle")):
+                if link not in data:
+                    data[link] = h5py.SoftLink(target)
+        else:
+            for key, name in DXCHANGE.items():
+                self._dsets[name] = self._create(name, frame.shape, frame.dtype)
+            theta = self._create("/exchange/theta", (), np.float64)
+            theta.attrs["units"] = "degree"
+            self._extra["theta"] = theta
+        for dset in list(self._dsets.values()) + list(self._extra.values()):
+            self._counts[dset.name] = dset.shape[0]
+        self.frames = sum(self._counts[d.name] for d in self._dsets.values())
+        f.swmr_mode = True
+        self._swmr = True
+
+    # -- writing ------------------------------------------------------------------------
+    def _append(self, dset: Any, value: Any, direct: bool = False) -> None:
+        n = self._counts[dset.name]
+        dset.resize(n + 1, axis=0)
+        try:
+            if direct:
+                dset.id.write_direct_chunk((n, *([0] * (dset.ndim - 1))), value)
+            else:
+                dset[n] = value
+        except Exception:
+            dset.resize(n, axis=0)  # a frame counts only once its chunk is written
+            raise
+        self._counts[dset.name] = n + 1
+
+    def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        before: dict[str, int] = {}
+        try:
+            if not self._swmr:
+                self._setup(frame, meta)
+            before = dict(self._counts)
+            key = int(meta.get("image_key", 0))
+            if self.layout == "dxchange":
+                dset = self._dsets[DXCHANGE.get(key, DXCHANGE[0])]
+            else:
+                dset = next(iter(self._dsets.values()))
+            if frame.shape != dset.shape[1:]:
+                raise InputError(f"frame {self.frames} has shape {frame.shape}, '{self.path}:{dset.name}' {dset.shape[1:]}")
+            direct = self.compression is None and frame.dtype == dset.dtype and frame.flags.c_contiguous
+            self._append(dset, frame if not direct else memoryview(frame).cast("B"), direct)
+            touched = [dset]
+            angle = meta.get("angle")
+            if self.layout == "nxtomo":
+                self._append(self._extra["image_key"], key)
+                self._append(self._extra["image_key_control"], key)
+                self._append(self._extra["angle"], math.degrees(angle) if angle is not None else 0.0)
+                touched += [self._extra[k] for k in ("image_key", "image_key_control", "angle")]
+            elif self.layout == "dxchange":
+                if key == 0:
+                    self._append(self._extra["theta"], math.degrees(angle) if angle is not None else 0.0)
+                    touched.append(self._extra["theta"])
+            else:
+                for name, target in self._extra.items():
+                    value = meta.get(name)
+                    self._append(target, value if isinstance(value, (int, float, np.number)) else 0)
+                    touched.append(target)
+            self.frames += 1
+            if self.frames % self.flush_every == 0:
+                for d in touched:
+                    d.flush()
+        except InputError:
+            raise
+        except Exception as exc:
+            self._roll_back(before)
+            raise disk_error(self.path, self.frames, exc) from exc
+
+    def _roll_back(self, counts: dict[str, int]) -> None:
+        """After a failed write: shrink every dataset back to what it held before this frame."""
+        for dset in list(self._dsets.values()) + list(self._extra.values()):
+            try:
+                keep = counts.get(dset.name, 0)
+                if dset.shape[0] > keep:
+                    dset.resize(keep, axis=0)
+                self._counts[dset.name] = keep
+                dset.flush()
+            except Exception:  # the disk may refuse even this; a reader then sees the last flush
+                pass
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except Exception as exc:
+            raise disk_error(self.path, self.frames, exc) from exc

@@ -1,0 +1,83 @@
+"""Recognising NXtomo and DXchange files: where the frames are, which are darks/flats, at what angle."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .hdf5 import DXCHANGE
+
+
+@dataclass
+class FrameIndex:
+    """Where each frame lies (dataset name, index) and its image_key and angle (radians or None)."""
+
+    layout: str
+    locations: list[tuple[str, int]]
+    image_keys: list[int]
+    angles: list[float | None]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    if isinstance(value, np.ndarray):
+        return _text(value[()] if value.shape == () else value.flat[0])
+    return str(value)
+
+
+def _to_radians(values: np.ndarray, units: str) -> list[float]:
+    unit = units.lower()
+    if unit.startswith("rad"):
+        return [float(v) for v in values]
+    return [math.radians(float(v)) for v in values]  # NXtomo's default and DXchange's theta: degrees
+
+
+def _nxtomo_entry(h5: Any) -> Any | None:
+    for name in h5:
+        group = h5[name]
+        if not hasattr(group, "keys"):
+            continue
+        nx_class = _text(group.attrs.get("NX_class", ""))
+        if nx_class == "NXentry" and "definition" in group and _text(group["definition"][()]) == "NXtomo":
+            return group
+    return None
+
+
+def detect(h5: Any) -> FrameIndex | None:
+    """The frame index of an NXtomo or DXchange file, or None for other files."""
+    entry = _nxtomo_entry(h5)
+    if entry is not None:
+        data = entry.get("instrument/detector/data") or entry.get("data/data")
+        if data is None:
+            return None
+        n = data.shape[0]
+        keys_ds = entry.get("instrument/detector/image_key") or entry.get("data/image_key")
+        keys = [int(k) for k in keys_ds[:n]] if keys_ds is not None else [0] * n
+        angles_ds = entry.get("sample/rotation_angle") or entry.get("data/rotation_angle")
+        if angles_ds is not None:
+            units = _text(angles_ds.attrs.get("units", "degree"))
+            angles: list[float | None] = list(_to_radians(angles_ds[:n], units))
+        else:
+            angles = [None] * n
+        return FrameIndex("nxtomo", [(data.name, i) for i in range(n)], keys, angles)
+    if "/exchange/data" in h5:
+        locations: list[tuple[str, int]] = []
+        keys = []
+        angles = []
+        theta = h5.get("/exchange/theta")
+        units = _text(theta.attrs.get("units", "degree")) if theta is not None else "degree"
+        thetas = _to_radians(theta[:], units) if theta is not None else []
+        for key in (2, 1, 0):  # darks, flats, projections
+            name = DXCHANGE[key]
+            if name not in h5:
+                continue
+            count = h5[name].shape[0]
+            locations += [(name, i) for i in range(count)]
+            keys += [key] * count
+            angles += [thetas[i] if key == 0 and i < len(thetas) else None for i in range(count)]
+        return FrameIndex("dxchange", locations, keys, angles)
+    return None
