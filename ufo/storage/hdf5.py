@@ -118,8 +118,12 @@ class Hdf5Writer(WriterBase):
         for dset in list(self._dsets.values()) + list(self._extra.values()):
             self._counts[dset.name] = dset.shape[0]
         self.frames = sum(self._counts[d.name] for d in self._dsets.values())
-        f.swmr_mode = True
         self._swmr = True
+        try:
+            f.swmr_mode = True
+        except Exception:
+            # a file made by another tool with an old superblock: no SWMR, so flush the whole file per frame
+            self._flush_file = True
 
     # -- writing ------------------------------------------------------------------------
     def _append(self, dset: Any, value: Any, direct: bool = False) -> None:
@@ -168,8 +172,11 @@ class Hdf5Writer(WriterBase):
                     touched.append(target)
             self.frames += 1
             if self.frames % self.flush_every == 0:
-                for d in touched:
-                    d.flush()
+                if getattr(self, "_flush_file", False):
+                    self._file.flush()
+                else:
+                    for d in touched:
+                        d.flush()
         except InputError:
             raise
         except Exception as exc:
