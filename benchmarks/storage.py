@@ -83,6 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gib", type=float, default=4.0)
     parser.add_argument("--dir", default="/work/bench-storage")
+    parser.add_argument("--only", help="comma separated words picking formats, e.g. zarr,hdf5")
     parser.add_argument("--repeat", type=int, default=3, help="interleaved (format, reference) pairs per format")
     args = parser.parse_args()
     frame_bytes = SHAPE[0] * SHAPE[1] * 2
@@ -102,6 +103,8 @@ def main() -> None:
         ("raw", "frames.raw", {}, None),
         ("Zarr v3", "stack.zarr", {}, None),
     ]
+    if args.only:
+        formats = [f for f in formats if any(key in f[0].lower() for key in args.only.split(","))]
     rows = []
     for name, rel, options, read_path in formats:
         path = os.path.join(args.dir, rel)
