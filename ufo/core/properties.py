@@ -97,8 +97,10 @@ class Property:
             parts.append(f"{self.length} values")
         return ", ".join(parts)
 
+    owner_kind = "task"  # how messages name the owner ('camera' for camera properties)
+
     def _fail(self, task: str | None, message: str) -> PropertyError:
-        return PropertyError(f"task '{task or self.task_name}': property '{self.cli_name}' {message}")
+        return PropertyError(f"{self.owner_kind} '{task or self.task_name}': property '{self.cli_name}' {message}")
 
     def convert(self, value: Any, task: str | None = None) -> Any:
         """Validate and normalise `value`; raise PropertyError saying what is expected."""

@@ -1,0 +1,332 @@
+"""The camera API (libuca's, in Python): standard properties, states, grabbing.
+
+A plugin subclasses `Camera`, sets its sensor's read-only properties and implements
+`_acquire(out, number)` (fill `out` with the next frame, honouring its timing), and
+optionally `_start`, `_stop` and `_readout`. Everything else (trigger modes, the ring
+buffer, callbacks, mirror/rotate, state checks and messages) is here, shared.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..core.errors import PropertyError, suggest
+from ..core.frame import Image
+from ..core.properties import Property
+from .errors import CameraError
+from .ring import RingBuffer
+
+
+class CameraProperty(Property):
+    """A camera property: typed like task properties, plus who may change it and when."""
+
+    owner_kind = "camera"
+
+    def __init__(self, type: type, default: Any = None, *, doc: str, writable: bool = True,
+                 while_recording: bool = False, **kwargs: Any):
+        super().__init__(type, default, doc=doc, **kwargs)
+        self.writable = writable
+        self.while_recording = while_recording
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        if not self.writable:
+            raise PropertyError(f"camera '{instance.name}': property '{self.cli_name}' is read-only")
+        if instance.is_recording and not self.while_recording:
+            raise PropertyError(f"camera '{instance.name}': property '{self.cli_name}' cannot change while recording; "
+                                "stop recording first")
+        instance.__dict__[self.name] = self.convert(value, instance.name)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update(writable=self.writable, while_recording=self.while_recording)
+        return data
+
+
+def _ro(type: type, default: Any, doc: str, **kw: Any) -> CameraProperty:
+    return CameraProperty(type, default, doc=doc, writable=False, **kw)
+
+
+class Camera:
+    """Base of every camera plugin; use `ufo.camera.open_camera(name, **properties)`."""
+
+    name: ClassVar[str] = "camera"
+
+    sensor_width = _ro(int, 0, "sensor width in pixels")
+    sensor_height = _ro(int, 0, "sensor height in pixels")
+    sensor_pixel_width = _ro(float, 6.5e-6, "pixel width", unit="m")
+    sensor_pixel_height = _ro(float, 6.5e-6, "pixel height", unit="m")
+    sensor_bitdepth = _ro(int, 16, "bits per pixel")
+    sensor_horizontal_binning = CameraProperty(int, 1, range=(1, 16), doc="horizontal binning")
+    sensor_vertical_binning = CameraProperty(int, 1, range=(1, 16), doc="vertical binning")
+    exposure_time = CameraProperty(float, 0.01, range=(0, 3600), unit="s", while_recording=True, doc="exposure time")
+    frames_per_second = CameraProperty(float, 0.0, range=(0, None), while_recording=True,
+                                       doc="frame rate (0: as fast as possible)")
+    roi_x0 = CameraProperty(int, 0, range=(0, None), doc="first column of the region of interest")
+    roi_y0 = CameraProperty(int, 0, range=(0, None), doc="first row of the region of interest")
+    roi_width = CameraProperty(int, 0, range=(0, None), doc="columns of the region of interest (0: all)")
+    roi_height = CameraProperty(int, 0, range=(0, None), doc="rows of the region of interest (0: all)")
+    roi_width_multiplier = _ro(int, 1, "the region's width must be a multiple of this")
+    roi_height_multiplier = _ro(int, 1, "the region's height must be a multiple of this")
+    trigger_source = CameraProperty(str, "auto", choices=("auto", "software", "external"), doc="what starts an exposure")
+    trigger_type = CameraProperty(str, "edge", choices=("edge", "level"), doc="external trigger: edge or level")
+    buffered = CameraProperty(bool, False, doc="acquire into a ring buffer in the background")
+    num_buffers = CameraProperty(int, 8, range=(1, 100000), doc="slots of the ring buffer")
+    has_streaming = _ro(bool, True, "the camera can stream frames")
+    has_camram_recording = _ro(bool, False, "the camera records into its own memory")
+    recorded_frames = _ro(int, 0, "frames in the camera's memory")
+    is_recording = _ro(bool, False, "the camera is recording")
+    is_readout = _ro(bool, False, "the camera is in readout mode")
+    mirror = CameraProperty(bool, False, doc="mirror frames left-right")
+    rotate = CameraProperty(int, 0, choices=(0, 90, 180, 270), doc="rotate frames counter-clockwise (degrees)")
+
+    def __init__(self, **properties: Any):
+        self._number = 0
+        self._ring: RingBuffer | None = None
+        self._thread: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._triggers = threading.Semaphore(0)
+        self._callback_thread: threading.Thread | None = None
+        self.set(**properties)
+
+    # -- properties -------------------------------------------------------------------
+    @classmethod
+    def properties(cls) -> dict[str, CameraProperty]:
+        found: dict[str, CameraProperty] = {}
+        for klass in reversed(cls.__mro__):
+            for key, value in vars(klass).items():
+                if isinstance(value, CameraProperty):
+                    found[key] = value
+        return found
+
+    def _find(self, name: str) -> CameraProperty:
+        props = self.properties()
+        key = name.replace("-", "_")
+        if key not in props:
+            hint = suggest(key, props)
+            raise PropertyError(f"camera '{self.name}' has no property '{name}'.{hint} "
+                                f"Properties: {', '.join(p.cli_name for p in props.values())}")
+        return props[key]
+
+    def set(self, **properties: Any) -> Camera:
+        for key, value in properties.items():
+            setattr(self, self._find(key).name, value)
+        return self
+
+    def get(self, name: str) -> Any:
+        return getattr(self, self._find(name).name)
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [{**prop.to_dict(), "value": getattr(self, key)} for key, prop in self.properties().items()]
+
+    def _state(self, **values: Any) -> None:
+        """Change read-only state properties (the camera itself may)."""
+        self.__dict__.update(values)
+
+    # -- geometry ---------------------------------------------------------------------
+    @property
+    def dtype(self) -> np.dtype:
+        bits = self.sensor_bitdepth
+        return np.dtype(np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32)
+
+    def _roi(self) -> tuple[int, int, int, int]:
+        width = self.sensor_width // self.sensor_horizontal_binning
+        height = self.sensor_height // self.sensor_vertical_binning
+        w = self.roi_width or width - self.roi_x0
+        h = self.roi_height or height - self.roi_y0
+        if self.roi_x0 + w > width or self.roi_y0 + h > height or w < 1 or h < 1:
+            raise CameraError(f"camera '{self.name}': region x0={self.roi_x0} y0={self.roi_y0} width={w} height={h} "
+                              f"does not fit the {width} x {height} (binned) sensor")
+        if w % self.roi_width_multiplier or h % self.roi_height_multiplier:
+            raise CameraError(f"camera '{self.name}': region width must be a multiple of {self.roi_width_multiplier} "
+                              f"and height of {self.roi_height_multiplier}, got {w} x {h}")
+        return self.roi_x0, self.roi_y0, w, h
+
+    @property
+    def sensor_shape(self) -> tuple[int, int]:
+        """Shape of what the sensor delivers (region of interest, before mirror and rotate)."""
+        _, _, w, h = self._roi()
+        return (h, w)
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        h, w = self.sensor_shape
+        return (w, h) if self.rotate in (90, 270) else (h, w)
+
+    # -- plugin hooks -----------------------------------------------------------------
+    def _start(self) -> None:
+        """Prepare the hardware (or simulation) for recording."""
+
+    def _stop(self) -> None:
+        """Stop the hardware."""
+
+    def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
+        """Fill `out` (sensor shape) with frame `number`; block as the camera would; extra metadata."""
+        raise NotImplementedError
+
+    def _readout(self, index: int, out: np.ndarray) -> None:
+        raise CameraError(f"camera '{self.name}' has no internal memory to read out")
+
+    # -- states -----------------------------------------------------------------------
+    def start_recording(self) -> None:
+        if self.is_recording:
+            raise CameraError(f"camera '{self.name}' is already recording")
+        if self.is_readout:
+            raise CameraError(f"camera '{self.name}' is in readout mode; stop_readout() first")
+        self._roi()
+        self._number = 0
+        self._stop_event.clear()
+        self._triggers = threading.Semaphore(0)
+        self._start()
+        self._state(is_recording=True)
+        if self.buffered:
+            self._ring = RingBuffer(self.num_buffers, self.sensor_shape, self.dtype)
+            self._thread = threading.Thread(target=self._fill_ring, name=f"ufo:camera:{self.name}", daemon=True)
+            self._thread.start()
+
+    def stop_recording(self) -> None:
+        if not self.is_recording:
+            raise CameraError(f"camera '{self.name}' is not recording")
+        self._stop_event.set()
+        self._triggers.release()
+        if self._ring is not None:
+            self._ring.close()
+        for thread in (self._thread, self._callback_thread):
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(10)
+        self._thread = self._callback_thread = None
+        self._stop()
+        self._state(is_recording=False)
+
+    @contextmanager
+    def recording(self) -> Iterator[Camera]:
+        self.start_recording()
+        try:
+            yield self
+        finally:
+            if self.is_recording:
+                self.stop_recording()
+
+    def start_readout(self) -> None:
+        if self.is_recording:
+            raise CameraError(f"camera '{self.name}' is recording; stop_recording() before reading out its memory")
+        if not self.has_camram_recording:
+            raise CameraError(f"camera '{self.name}' has no internal memory to read out")
+        self._state(is_readout=True)
+
+    def stop_readout(self) -> None:
+        self._state(is_readout=False)
+
+    def readout(self, index: int, out: np.ndarray | None = None) -> Image:
+        if not self.is_readout:
+            raise CameraError(f"camera '{self.name}' is not in readout mode; call start_readout() first")
+        if not 0 <= index < self.recorded_frames:
+            raise CameraError(f"camera '{self.name}' holds {self.recorded_frames} frames; index {index} does not exist")
+        target = out if out is not None else np.empty(self.sensor_shape, self.dtype)
+        self._readout(index, target)
+        return Image(target, {"frame_number": index, "camera": self.name})
+
+    def trigger(self) -> None:
+        """Release one exposure (trigger-source=software)."""
+        if not self.is_recording:
+            raise CameraError(f"camera '{self.name}' is not recording; start_recording() before triggering")
+        self._triggers.release()
+
+    # -- frames -----------------------------------------------------------------------
+    def _next(self, out: np.ndarray) -> dict[str, Any]:
+        if self.trigger_source == "software":
+            self._triggers.acquire()
+            if self._stop_event.is_set():
+                raise CameraError(f"camera '{self.name}' stopped recording")
+        number = self._number
+        self._number += 1
+        meta = self._acquire(out, number) or {}
+        return {"frame_number": number, "timestamp": time.time(), "camera": self.name, **meta}
+
+    def _fill_ring(self) -> None:
+        ring = self._ring
+        assert ring is not None
+        spare = np.empty(self.sensor_shape, self.dtype)
+        while not self._stop_event.is_set():
+            slot = ring.free_slot()
+            try:
+                meta = self._next(slot if slot is not None else spare)
+            except Exception as exc:  # stopping, the end of a finite camera, or a failure: grab() reports it
+                if not self._stop_event.is_set():
+                    ring.error = exc
+                ring.close()
+                return
+            if slot is None:
+                ring.drop()  # every slot holds an unread frame: drop this one, never overwrite
+            else:
+                ring.commit(meta)
+
+    @property
+    def dropped(self) -> int:
+        """Frames the ring buffer had no room for (buffered mode)."""
+        return self._ring.dropped if self._ring is not None else 0
+
+    def grab(self, out: np.ndarray | None = None, timeout: float | None = 10.0) -> Image:
+        """The next frame, into `out` when given (zero copy without mirror/rotate), with metadata."""
+        if not self.is_recording:
+            raise CameraError(f"camera '{self.name}' is not recording; call start_recording() before grab()")
+        shape = self.frame_shape
+        if out is not None and (out.shape != shape or out.dtype != self.dtype):
+            raise CameraError(f"grab needs an array of shape {shape} and dtype {self.dtype}, got {out.shape} {out.dtype}")
+        direct = not self.mirror and self.rotate == 0
+        target = (out if out is not None else np.empty(shape, self.dtype)) if direct else np.empty(self.sensor_shape, self.dtype)
+        if self._ring is not None:
+            meta = self._ring.take(target, timeout)
+            meta["dropped"] = self._ring.dropped
+        else:
+            meta = self._next(target)
+        if not direct:
+            turned = np.rot90(target[:, ::-1] if self.mirror else target, self.rotate // 90)
+            result = out if out is not None else np.empty(shape, self.dtype)
+            np.copyto(result, turned)
+            target = result
+        return Image(target, meta)
+
+    def frames(self, count: int | None = None) -> Iterator[Image]:
+        """Grab `count` frames (all, for finite cameras) while recording."""
+        n = 0
+        while count is None or n < count:
+            yield self.grab()
+            n += 1
+
+    def start_grab_callback(self, callback: Callable[[Image], Any]) -> None:
+        """Asynchronous mode: call `callback(frame)` for every frame until stop_recording()."""
+        if not self.is_recording:
+            self.start_recording()
+
+        def loop() -> None:
+            while not self._stop_event.is_set():
+                try:
+                    frame = self.grab(timeout=0.5)
+                except CameraError:
+                    continue
+                except Exception:
+                    return
+                callback(frame)
+
+        self._callback_thread = threading.Thread(target=loop, name=f"ufo:camera-callback:{self.name}", daemon=True)
+        self._callback_thread.start()
+
+    def close(self) -> None:
+        if self.is_recording:
+            self.stop_recording()
+
+    def __enter__(self) -> Camera:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "recording" if self.is_recording else "readout" if self.is_readout else "idle"
+        return f"<{type(self).__name__} '{self.name}' {self.frame_shape} {self.dtype} {state}>"

@@ -1,0 +1,13 @@
+"""Camera errors: what went wrong and what to do about it."""
+
+from __future__ import annotations
+
+from ..core.errors import InputError, UfoError
+
+
+class CameraError(UfoError):
+    """A camera refused or failed an operation (wrong state, hardware or server problem)."""
+
+
+class EndOfFrames(InputError):
+    """A finite camera (file replay) has no more frames."""

@@ -1,0 +1,61 @@
+"""The file camera: replays TIFF, HDF5 (NXtomo too) or raw stacks as if a camera took them, then ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..storage import open_source
+from .base import Camera, CameraProperty
+from .errors import CameraError, EndOfFrames
+
+
+class FileCamera(Camera):
+    name = "file"
+
+    path = CameraProperty(str, "", doc="frames to replay: anything `read` takes (TIFF, HDF5, NXtomo, Zarr, raw)")
+    loop = CameraProperty(bool, False, doc="start again at the first frame instead of ending")
+
+    def __init__(self, **properties: Any):
+        super().__init__(**properties)
+        self._source: Any = None
+        if self.path:
+            self._open()
+
+    def _open(self) -> None:
+        if self._source is not None:
+            self._source.close()
+        self._source = open_source(self.path)
+        if len(self._source.shape) != 2:
+            raise CameraError(f"camera 'file': '{self.path}' holds frames of shape {self._source.shape}, not images")
+        h, w = self._source.shape
+        bits = np.dtype(self._source.dtype).itemsize * 8
+        self._state(sensor_width=w, sensor_height=h, sensor_bitdepth=bits)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self._source.dtype) if self._source is not None else super().dtype
+
+    def _start(self) -> None:
+        if not self.path:
+            raise CameraError("camera 'file' needs a path: open_camera('file', path='scan/*.tif')")
+        self._open()
+
+    def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
+        count = self._source.count
+        if number >= count and not self.loop:
+            raise EndOfFrames(f"camera 'file': all {count} frames of '{self.path}' were replayed")
+        index = number % count
+        x0, y0, w, h = self._roi()
+        if (w, h) == (self.sensor_width, self.sensor_height):
+            self._source.read(index, slice(None), out)
+        else:
+            np.copyto(out, self._source.read(index, slice(y0, y0 + h), None)[:, x0: x0 + w])
+        return {"source_index": index, **self._source.meta(index)}
+
+    def close(self) -> None:
+        super().close()
+        if self._source is not None:
+            self._source.close()
+            self._source = None

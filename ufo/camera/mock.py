@@ -1,0 +1,128 @@
+"""The mock camera: a simulated sensor with a frame rate, test patterns and a tomography mode.
+
+In tomography mode it renders exact parallel-beam projections of the analytic 3-D phantom at
+the angle a callable returns (a simulated rotation stage's position), with flat/dark levels,
+noise, zingers and dead columns as real detectors have them.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .base import Camera, CameraProperty
+
+
+class MockCamera(Camera):
+    name = "mock"
+
+    sensor_width = CameraProperty(int, 512, range=(1, 65536), doc="simulated sensor width")
+    sensor_height = CameraProperty(int, 512, range=(1, 65536), doc="simulated sensor height")
+    sensor_bitdepth = CameraProperty(int, 16, range=(1, 32), doc="simulated bit depth")
+    pattern = CameraProperty(str, "counter", choices=("none", "counter", "gradient", "noise", "tomography"),
+                             while_recording=True,
+                             doc="frame content: none (untouched, fastest), counter (the frame number), gradient, noise, tomography")
+    memory_frames = CameraProperty(int, 0, range=(0, 100000), doc="frames kept in simulated camera memory (0: none)")
+    angle_step = CameraProperty(float, None, unit="rad", while_recording=True,
+                                doc="tomography: angle between frames when no angle source is set (default pi / 1000)")
+    axis_offset = CameraProperty(float, 0.0, doc="tomography: rotation axis position relative to the sensor centre (pixels)")
+    flat_level = CameraProperty(float, 3000.0, range=(0, None), doc="tomography: counts of the open beam")
+    dark_level = CameraProperty(float, 100.0, range=(0, None), doc="tomography: counts without beam")
+    attenuation = CameraProperty(float, 0.01, range=(0, None), doc="tomography: attenuation per pixel of the phantom")
+    noise = CameraProperty(float, 0.0, range=(0, None), while_recording=True, doc="Gaussian noise, standard deviation in counts")
+    zingers = CameraProperty(int, 0, range=(0, None), while_recording=True, doc="bright single pixels per frame")
+    dead_columns = CameraProperty(int, 0, range=(0, None), doc="columns that always read 0")
+    beam = CameraProperty(str, "open", choices=("open", "closed"), while_recording=True,
+                          doc="tomography: closed shutter gives darks; open beam with the sample moved out gives flats")
+    sample_in = CameraProperty(bool, True, while_recording=True, doc="tomography: the sample is in the beam")
+    seed = CameraProperty(int, 0, range=(0, None), doc="random seed of noise, zingers and dead columns")
+
+    def __init__(self, angle_source: Callable[[], float] | None = None, **properties: Any):
+        self.angle_source = angle_source
+        super().__init__(**properties)
+        self._state(has_camram_recording=self.memory_frames > 0)
+
+    def _start(self) -> None:
+        self._t0 = time.perf_counter()
+        self._rng = np.random.default_rng(self.seed)
+        h, w = self.sensor_shape
+        self._dead = np.random.default_rng(self.seed + 1).choice(w, min(self.dead_columns, w), replace=False)
+        self._memory: list[np.ndarray] = []
+        self._state(has_camram_recording=self.memory_frames > 0, recorded_frames=0)
+        top = (1 << self.sensor_bitdepth) - 1
+        self._gradient = (np.add.outer(np.arange(h), np.arange(w)) * (top / max(h + w - 2, 1))).astype(self.dtype)
+
+    @functools.cached_property
+    def _phantom(self) -> Any:
+        from ..tomo.phantom import Phantom
+
+        return Phantom(self.sensor_width, height=self.sensor_height)
+
+    def angle(self, number: int) -> float:
+        if self.angle_source is not None:
+            return float(self.angle_source())
+        step = self.angle_step if self.angle_step is not None else math.pi / 1000
+        return number * step
+
+    def _pace(self, number: int) -> None:
+        rate = self.frames_per_second
+        if rate > 0:
+            due = self._t0 + number / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
+        self._pace(number)
+        meta: dict[str, Any] = {}
+        top = (1 << self.sensor_bitdepth) - 1
+        pattern = self.pattern
+        if pattern == "counter":
+            out.fill(number & top)
+        elif pattern == "gradient":
+            np.copyto(out, self._gradient)
+        elif pattern == "noise":
+            out[...] = self._rng.integers(0, top, out.shape, dtype=out.dtype, endpoint=True)
+        elif pattern == "tomography":
+            meta.update(self._tomography(out, number, top))
+        if pattern != "none":
+            if self.noise and pattern != "noise":
+                noisy = out + self._rng.normal(0, self.noise, out.shape)
+                np.copyto(out, np.clip(noisy, 0, top), casting="unsafe")
+            if self.zingers:
+                rows = self._rng.integers(0, out.shape[0], self.zingers)
+                cols = self._rng.integers(0, out.shape[1], self.zingers)
+                out[rows, cols] = top
+            if len(self._dead):
+                out[:, self._dead] = 0
+        if self.memory_frames:
+            if len(self._memory) < self.memory_frames:
+                self._memory.append(out.copy())
+                self._state(recorded_frames=len(self._memory))
+        return meta
+
+    def _tomography(self, out: np.ndarray, number: int, top: int) -> dict[str, Any]:
+        x0, y0, w, h = self._roi()
+        if self.beam == "closed":
+            out.fill(int(round(self.dark_level)))
+            return {"image_key": 2}
+        if not self.sample_in:
+            out.fill(int(round(min(self.dark_level + self.flat_level, top))))
+            return {"image_key": 1}
+        angle = self.angle(number)
+        axis = self.sensor_width / 2 + self.axis_offset
+        sino_rows = []
+        for row in range(y0, y0 + h):
+            z = row - self.sensor_height / 2
+            sino_rows.append(self._phantom.sinogram(np.array([angle]), axis=axis, z=z)[0][x0: x0 + w])
+        intensity = self.dark_level + self.flat_level * np.exp(-self.attenuation * np.array(sino_rows))
+        np.copyto(out, np.clip(np.rint(intensity), 0, top), casting="unsafe")
+        return {"image_key": 0, "angle": angle}
+
+    def _readout(self, index: int, out: np.ndarray) -> None:
+        np.copyto(out, self._memory[index])

@@ -1,0 +1,159 @@
+"""The net camera: a client of `ufo camera serve`, with the same API as a local camera.
+
+Properties are read and set on the server (`get`, `set`); the standard ones are mirrored
+locally after each exchange, so `camera.frame_shape` and friends stay right. Every wait has
+a timeout with a message that says what to check.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import zmq
+
+from ..net.wire import decode
+from .base import Camera, CameraProperty
+from .errors import CameraError, EndOfFrames
+
+LOCAL = {"host", "port", "timeout", "stream_mode"}
+
+
+class NetCamera(Camera):
+    name = "net"
+
+    host = CameraProperty(str, "127.0.0.1", doc="address of the camera server")
+    port = CameraProperty(int, 5555, range=(1, 65535), doc="control port of the camera server")
+    timeout = CameraProperty(float, 5.0, range=(0.01, None), unit="s", doc="how long to wait for the server")
+
+    def __init__(self, **properties: Any):
+        local = {k: v for k, v in properties.items() if k.replace("-", "_") in LOCAL}
+        remote = {k: v for k, v in properties.items() if k.replace("-", "_") not in LOCAL}
+        super().__init__(**local)
+        self._context = zmq.Context.instance()
+        self._req: zmq.Socket | None = None
+        self._stream: zmq.Socket | None = None
+        self._dtype = np.dtype(np.uint16)
+        self._shape: tuple[int, int] = (0, 0)
+        self._mirror(self._request({"cmd": "info"}))
+        if remote:
+            self.set(**remote)
+
+    # -- control ------------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def _socket(self) -> zmq.Socket:
+        if self._req is None:
+            self._req = self._context.socket(zmq.REQ)
+            self._req.setsockopt(zmq.LINGER, 0)
+            self._req.connect(self.address)
+        return self._req
+
+    def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+        socket = self._socket()
+        socket.send(json.dumps(message).encode())
+        if not socket.poll(int(self.timeout * 1000)):
+            socket.close()  # a REQ socket without its reply is stuck: start a new one next time
+            self._req = None
+            raise CameraError(f"camera server at {self.address} did not answer within {self.timeout:g} s; "
+                              "is 'ufo camera serve' running there?")
+        reply = json.loads(socket.recv())
+        if not reply.get("ok"):
+            raise CameraError(f"camera server at {self.address}: {reply.get('error')}")
+        return dict(reply)
+
+    def _mirror(self, info: dict[str, Any]) -> None:
+        if "properties" in info:
+            self.__dict__.update({p["name"].replace("-", "_"): p["value"] for p in info["properties"]
+                                  if p["name"].replace("-", "_") not in LOCAL})
+        if "shape" in info:
+            self._shape = tuple(info["shape"])  # type: ignore[assignment]
+            self._dtype = np.dtype(info["dtype"])
+        if "stream" in info:
+            self._stream_info = info["stream"]
+
+    def set(self, **properties: Any) -> Camera:
+        local = {k: v for k, v in properties.items() if k.replace("-", "_") in LOCAL}
+        remote = {k.replace("-", "_"): v for k, v in properties.items() if k.replace("-", "_") not in LOCAL}
+        if local:
+            super().set(**local)
+        if remote and hasattr(self, "_context"):
+            self._mirror(self._request({"cmd": "set", "values": remote}))
+        return self
+
+    def get(self, name: str) -> Any:
+        if name.replace("-", "_") in LOCAL:
+            return super().get(name)
+        return self._request({"cmd": "get", "name": name})["value"]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
+
+    @property
+    def sensor_shape(self) -> tuple[int, int]:
+        return self._shape
+
+    @property
+    def frame_shape(self) -> tuple[int, int]:
+        return self._shape  # the server applied mirror and rotate
+
+    def stats(self) -> dict[str, Any]:
+        return self._request({"cmd": "stats"})
+
+    # -- streaming ----------------------------------------------------------------------
+    def _start(self) -> None:
+        self._mirror(self._request({"cmd": "info"}))
+        mode = self._stream_info["mode"]
+        self._stream = self._context.socket(zmq.PULL if mode == "push" else zmq.SUB)
+        self._stream.setsockopt(zmq.LINGER, 0)
+        self._stream.setsockopt(zmq.RCVHWM, 8)
+        if mode == "pub":
+            self._stream.setsockopt(zmq.SUBSCRIBE, b"")
+        self._stream.connect(f"tcp://{self.host}:{self._stream_info['port']}")
+        self._ended = False
+        self._request({"cmd": "start"})
+
+    def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
+        if self._ended:
+            raise EndOfFrames(f"the camera server at {self.address} ended the stream")
+        assert self._stream is not None
+        if not self._stream.poll(int(self.timeout * 1000)):
+            raise CameraError(f"no frame from the camera server at {self.address} within {self.timeout:g} s "
+                              "(server gone or restarted? check it and start recording again)")
+        header, frame = decode(self._stream.recv_multipart(copy=False))
+        if frame is None:
+            self._ended = True
+            if header.get("type") == "error":
+                raise CameraError(f"camera server at {self.address}: {header.get('message')}")
+            raise EndOfFrames(f"the camera server at {self.address} ended the stream after {header.get('frames')} frames")
+        np.copyto(out, frame)
+        meta = dict(header.get("meta", {}))
+        meta["server_frame_number"] = header.get("frame_number")
+        return meta
+
+    def _next(self, out: np.ndarray) -> dict[str, Any]:
+        meta = super()._next(out)
+        meta["frame_number"] = meta.pop("server_frame_number", meta["frame_number"])
+        return meta
+
+    def trigger(self) -> None:
+        self._request({"cmd": "trigger"})
+
+    def _stop(self) -> None:
+        try:
+            self._request({"cmd": "stop"})
+        except CameraError:
+            pass  # the server is gone: stopping locally is all there is to do
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        super().close()
+        if self._req is not None:
+            self._req.close()
+            self._req = None

@@ -1,0 +1,65 @@
+"""The ring buffer of buffered acquisition: frames wait here until grabbed, and are never overwritten.
+
+When every slot holds an unread frame, a new frame is dropped and counted, not written over
+an old one: the frame numbers of what is grabbed show the gap, and `dropped` says how many.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import numpy as np
+
+from .errors import CameraError
+
+
+class RingBuffer:
+    def __init__(self, slots: int, shape: tuple[int, ...], dtype: Any):
+        if slots < 1:
+            raise CameraError("a ring buffer needs at least one slot (num-buffers >= 1)")
+        self.buffers = [np.empty(shape, dtype) for _ in range(slots)]
+        self.meta: list[dict[str, Any]] = [{} for _ in range(slots)]
+        self._head = 0  # next slot to read
+        self._count = 0  # unread frames
+        self.dropped = 0
+        self.error: BaseException | None = None  # why the producer stopped, for the consumer
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def free_slot(self) -> np.ndarray | None:
+        """The slot the next frame goes into, or None when all hold unread frames."""
+        with self._cond:
+            if self._count == len(self.buffers):
+                return None
+            return self.buffers[(self._head + self._count) % len(self.buffers)]
+
+    def commit(self, meta: dict[str, Any]) -> None:
+        with self._cond:
+            self.meta[(self._head + self._count) % len(self.buffers)] = meta
+            self._count += 1
+            self._cond.notify()
+
+    def drop(self) -> None:
+        with self._cond:
+            self.dropped += 1
+
+    def take(self, out: np.ndarray, timeout: float | None) -> dict[str, Any]:
+        """Copy the oldest unread frame into `out`; wait up to `timeout` seconds for one."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._count or self._closed, timeout):
+                raise CameraError(f"no frame arrived within {timeout} s (is the camera triggered?)")
+            if not self._count:
+                if self.error is not None:
+                    raise self.error
+                raise CameraError("the camera stopped recording")
+            np.copyto(out, self.buffers[self._head])
+            meta = self.meta[self._head]
+            self._head = (self._head + 1) % len(self.buffers)
+            self._count -= 1
+            return meta
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
