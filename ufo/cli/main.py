@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .camera import camera
 from .reco import reco
 from .run import run
 from .tasks import tasks
@@ -29,6 +30,7 @@ def cli(debug: bool) -> None:
 cli.add_command(run)
 cli.add_command(tasks)
 cli.add_command(reco)
+cli.add_command(camera)
 
 
 def main() -> None:

@@ -40,6 +40,7 @@ class Property:
         array: bool = False,
         length: int | None = None,
         nullable: bool = False,
+        aliases: tuple[str, ...] = (),
     ):
         if type not in (bool, int, float, str):
             raise TypeError(f"property type must be bool, int, float or str, not {type}")
@@ -51,6 +52,7 @@ class Property:
         self.array = array
         self.length = length
         self.nullable = nullable
+        self.aliases = aliases  # other names accepted on the command line ('name' where that is taken)
         self.name = "?"
         self.task_name = "?"
         self.required = default is _REQUIRED

@@ -34,6 +34,7 @@ _BUILTIN_MODULES = (
     "ufo.tasks.phase",
     "ufo.tasks.rings",
     "ufo.tasks.center",
+    "ufo.tasks.camera",
 )
 
 

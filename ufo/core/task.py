@@ -108,6 +108,9 @@ class Task:
     def find_property(cls, name: str) -> Property:
         props = cls.properties()
         key = name.replace("-", "_")
+        for attribute, prop in props.items():
+            if key in prop.aliases:
+                return prop
         if key not in props:
             valid = ", ".join(p.cli_name for p in props.values()) or "none"
             hint = suggest(name.replace("_", "-"), [p.cli_name for p in props.values()])

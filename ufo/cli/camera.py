@@ -1,0 +1,155 @@
+"""`ufo camera`: list, inspect, grab from, benchmark and serve cameras (uca-info, uca-grab, uca-benchmark)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..camera import names, open_camera
+from ..core.errors import UsageError
+from .errors import handle_errors
+
+EXAMPLES = """
+\b
+Examples:
+  ufo camera list
+  ufo camera info mock
+  ufo camera grab mock -n 100 -o frames.h5:/data -p frames-per-second=50
+  ufo camera bench mock -p pattern=none -n 2000
+  ufo camera serve mock -p sensor-width=2048 -p sensor-height=2048 --port 5555
+  ufo camera grab net -p port=5555 -n 10 -o remote.tif
+"""
+
+
+def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise UsageError(f"-p takes property=value, got '{pair}'")
+        out[key] = value
+    return out
+
+
+@click.group(epilog=EXAMPLES)
+def camera() -> None:
+    """Cameras: list plugins, show properties, grab frames, measure, serve over the network."""
+
+
+@camera.command("list")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def list_(debug: bool) -> None:
+    """Camera plugins (entry-point group ufo.cameras)."""
+    for name in names():
+        click.echo(name)
+
+
+@camera.command()
+@click.argument("name")
+@click.option("-p", "--property", "props", multiple=True, help="property=value (repeatable).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def info(name: str, props: tuple[str, ...], debug: bool) -> None:
+    """Every property of a camera with its value, unit and whether it can be changed."""
+    cam = open_camera(name, **_settings(props))
+    try:
+        table = Table("property", "value", "unit", "type", "writable", "description", title=repr(cam))
+        for p in cam.describe():
+            writable = "no" if not p["writable"] else ("yes" if p["while_recording"] else "not while recording")
+            table.add_row(p["name"], str(p["value"]), p["unit"] or "", p["type"], writable, p["doc"])
+        Console().print(table)
+    finally:
+        cam.close()
+
+
+@camera.command()
+@click.argument("name")
+@click.option("-n", "--number", type=click.IntRange(1), default=10, show_default=True, help="Frames to grab.")
+@click.option("-o", "--output", required=True, help="frame-%05i.tif, stack.tif, frames.h5:/data, scan.nx, ...")
+@click.option("-p", "--property", "props", multiple=True, help="property=value (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace existing output.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite: bool, debug: bool) -> None:
+    """Grab frames into a file (TIFF, HDF5, NXtomo, Zarr, raw)."""
+    from ..storage import open_writer
+
+    cam = open_camera(name, **_settings(props))
+    writer = open_writer(output, overwrite=overwrite)
+    console = Console(stderr=True)
+    try:
+        with cam.recording(), Progress(TextColumn("grabbing"), BarColumn(), MofNCompleteColumn(),
+                                       TimeRemainingColumn(), console=console) as progress:
+            bar = progress.add_task("grab", total=number)
+            out = np.empty(cam.frame_shape, cam.dtype)
+            for _ in range(number):
+                frame = cam.grab(out=out)
+                writer.write(frame, frame.meta)
+                progress.advance(bar)
+    finally:
+        writer.close()
+        cam.close()
+    console.print(f"{number} frames of {cam.frame_shape} {cam.dtype} written to {output}")
+
+
+@camera.command()
+@click.argument("name")
+@click.option("-n", "--number", type=click.IntRange(1), default=1000, show_default=True, help="Frames to grab.")
+@click.option("-p", "--property", "props", multiple=True, help="property=value (repeatable).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def bench(name: str, number: int, props: tuple[str, ...], debug: bool) -> None:
+    """Frames per second, MB/s and dropped frames of a camera."""
+    cam = open_camera(name, **_settings(props))
+    out = np.empty(cam.frame_shape, cam.dtype)
+    try:
+        with cam.recording():
+            cam.grab(out=out)
+            t0 = time.perf_counter()
+            for _ in range(number):
+                cam.grab(out=out)
+            seconds = time.perf_counter() - t0
+            dropped = cam.dropped
+    finally:
+        cam.close()
+    table = Table("camera", "frames", "shape", "fps", "MB/s", "dropped")
+    table.add_row(name, str(number), f"{out.shape} {out.dtype}", f"{number / seconds:.1f}",
+                  f"{number * out.nbytes / seconds / 1e6:.1f}", str(dropped))
+    Console().print(table)
+
+
+@camera.command()
+@click.argument("name")
+@click.option("-p", "--property", "props", multiple=True, help="property=value (repeatable).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (0.0.0.0 for every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True, help="Control port (REQ/REP).")
+@click.option("--stream-port", type=click.IntRange(0, 65535), default=0, help="Frame port (default: port + 1).")
+@click.option("--mode", type=click.Choice(["push", "pub"]), default="push", show_default=True,
+              help="push: reliable, one receiver per frame; pub: lossy, every subscriber.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def serve(name: str, props: tuple[str, ...], host: str, port: int, stream_port: int, mode: str, debug: bool) -> None:
+    """Serve a camera over ZMQ until Ctrl-C."""
+    from ..camera.server import CameraServer
+
+    cam = open_camera(name, **_settings(props))
+    server = CameraServer(cam, host=host, port=port, stream_port=stream_port or port + 1, mode=mode)
+    console = Console(stderr=True)
+    console.print(f"serving camera '{name}' {cam.frame_shape} {cam.dtype}: control {server.address}, "
+                  f"frames tcp://{host}:{server.stream_port} ({mode}); Ctrl-C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        console.print("stopping")
+    finally:
+        server.close()
+        cam.close()
+
+

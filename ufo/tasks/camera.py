@@ -1,0 +1,86 @@
+"""Frames from a camera as a source of a graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Property, Spec, Task
+from ..core.errors import UsageError
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """'exposure-time=5ms,pattern=noise' -> {'exposure-time': '5ms', 'pattern': 'noise'}."""
+    settings = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise UsageError(f"camera settings are key=value pairs separated by commas, got '{item}'")
+        settings[key.strip()] = value.strip()
+    return settings
+
+
+class CameraSource(Task):
+    """Record frames from a camera plugin (mock, file, net, ...): 'camera name=mock number=100'.
+
+    Unbuffered, each frame is grabbed when the graph can take it; buffered, a free-running
+    camera fills its ring buffer and frames the graph cannot take in time are dropped and
+    reported in the run's warnings.
+    """
+
+    name = "camera"
+    kind = Kind.SOURCE
+    inputs = ()
+
+    camera = Property(str, "mock", aliases=("name",), doc="camera plugin (see 'ufo camera list'); also given as name=")
+    number = Property(int, None, range=(1, None), doc="frames to record (default: until the camera ends)")
+    settings = Property(str, "", doc="camera properties, e.g. 'exposure-time=5ms,sensor-width=1024'")
+    buffered = Property(bool, False, doc="record into the camera's ring buffer (free-running cameras); drops are reported")
+
+    def _open(self) -> Any:
+        from ..camera import open_camera
+
+        return open_camera(self.camera, **parse_settings(self.settings))
+
+    def output_spec(self) -> Spec:  # type: ignore[override]
+        cam = self._open()
+        try:
+            return Spec(cam.frame_shape, cam.dtype, self.number)
+        finally:
+            cam.close()
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._cam = self._open()
+        if self.buffered and self._cam.name != "net":
+            self._cam.set(buffered=True)
+
+    def generate(self) -> Iterator[Any]:
+        from ..camera import EndOfFrames
+
+        cam = self._cam
+        cam.start_recording()
+        count = 0
+        try:
+            while self.number is None or count < self.number:
+                out = self.ctx.buffer()
+                try:
+                    frame = cam.grab(out=out.data)
+                except EndOfFrames:
+                    return
+                out.meta = dict(frame.meta)
+                count += 1
+                yield out
+        finally:
+            dropped = cam.dropped
+            if dropped:
+                self.ctx.warn(f"camera '{cam.name}' dropped {dropped} frame(s): the graph did not keep up "
+                              f"(more num-buffers, fewer frames per second, or faster downstream tasks)")
+
+    def teardown(self) -> None:
+        cam = getattr(self, "_cam", None)
+        if cam is not None:
+            cam.close()
+            self._cam = None
