@@ -4,7 +4,8 @@
    vs copying the same frames with numpy in one thread.
 2. net camera over tcp://127.0.0.1, 2048 x 2048 uint16: MB/s through `ufo camera serve`'s
    server and the net client, vs a bare pyzmq PUSH/PULL pair sending the same frames
-   (zero-copy send, receive, copy into the caller's array: the client's own work).
+   (zero-copy send, receive, copy into the caller's array: the client's own work), sender
+   and receiver each with its own ZMQ context as two processes have.
 
 Run: python benchmarks/camera.py [--frames 500]
 """
@@ -58,11 +59,12 @@ def net_rate(n: int) -> float:
 
 
 def bare_zmq_rate(n: int) -> float:
-    context = zmq.Context()
+    # sender and receiver each with their own context (I/O thread), as two processes would have
+    context, receiving = zmq.Context(), zmq.Context()
     push = context.socket(zmq.PUSH)
     push.setsockopt(zmq.SNDHWM, 4)
     port = push.bind_to_random_port("tcp://127.0.0.1")
-    pull = context.socket(zmq.PULL)
+    pull = receiving.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, 8)
     pull.connect(f"tcp://127.0.0.1:{port}")
     frame = np.random.default_rng(0).integers(0, 4096, SHAPE, dtype=np.uint16)
@@ -85,6 +87,7 @@ def bare_zmq_rate(n: int) -> float:
     push.close()
     pull.close()
     context.term()
+    receiving.term()
     return n * out.nbytes / seconds / 1e6
 
 

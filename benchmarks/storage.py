@@ -65,7 +65,7 @@ def write_format(path: str, frames: list[np.ndarray], n: int, **options) -> floa
     for i in range(n):
         writer.write(frames[i % len(frames)], {"index": i, "image_key": 0, "angle": i * 1e-3})
     writer.close()
-    fsync_tree(path.split(".h5:")[0] if ".h5:" in path else os.path.dirname(path) if "%" in path else path)
+    fsync_tree(os.path.dirname(path) if "%" in path else path.split(":")[0])
     return time.perf_counter() - t0
 
 

@@ -111,6 +111,7 @@ class NetCamera(Camera):
         self._stream = self._context.socket(zmq.PULL if mode == "push" else zmq.SUB)
         self._stream.setsockopt(zmq.LINGER, 0)
         self._stream.setsockopt(zmq.RCVHWM, 8)
+        self._stream.setsockopt(zmq.RCVTIMEO, int(self.timeout * 1000))  # a timeout without a poll per frame
         if mode == "pub":
             self._stream.setsockopt(zmq.SUBSCRIBE, b"")
         self._stream.connect(f"tcp://{self.host}:{self._stream_info['port']}")
@@ -121,10 +122,12 @@ class NetCamera(Camera):
         if self._ended:
             raise EndOfFrames(f"the camera server at {self.address} ended the stream")
         assert self._stream is not None
-        if not self._stream.poll(int(self.timeout * 1000)):
+        try:
+            parts = self._stream.recv_multipart(copy=False)
+        except zmq.Again:
             raise CameraError(f"no frame from the camera server at {self.address} within {self.timeout:g} s "
-                              "(server gone or restarted? check it and start recording again)")
-        header, frame = decode(self._stream.recv_multipart(copy=False))
+                              "(server gone or restarted? check it and start recording again)") from None
+        header, frame = decode(parts)
         if frame is None:
             self._ended = True
             if header.get("type") == "error":

@@ -22,7 +22,7 @@ from .errors import EndOfFrames
 
 class CameraServer:
     def __init__(self, camera: Camera, host: str = "127.0.0.1", port: int = 0, stream_port: int = 0,
-                 mode: str = "push", buffers: int = 4):
+                 mode: str = "push", buffers: int = 8):
         if mode not in ("push", "pub"):
             raise ValueError(f"stream mode is push (reliable) or pub (lossy), not '{mode}'")
         self.camera = camera
