@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from ..core.errors import InputError, UsageError
 from .writers import WriterBase, disk_error
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
+SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direct path (and at close)
 
 
 def _zarr() -> Any:
@@ -49,6 +51,7 @@ class ZarrWriter(WriterBase):
         self.compression = compression
         self._arr: Any = None
         self._direct = False
+        self._saved = 0.0
         self._separator = "/"
         self._json: dict[str, Any] = {}
         self._append = append
@@ -88,6 +91,14 @@ class ZarrWriter(WriterBase):
         finally:
             os.close(fd)
         self._json["shape"][0] = n + 1  # the frame counts once its chunk is complete
+        now = time.monotonic()
+        if now - self._saved >= SHAPE_INTERVAL:
+            self._save_shape()
+            self._saved = now
+
+    def _save_shape(self) -> None:
+        """Record the shape in zarr.json (atomically). ufo's reader also counts chunk files
+        written after the last record, so a crash loses no frame; zarr itself sees the shape."""
         document = os.path.join(self.path, *self.array.split("/"), "zarr.json")
         partial = document + ".part"
         with open(partial, "w") as f:
@@ -127,7 +138,8 @@ class ZarrWriter(WriterBase):
             raise disk_error(self.path, self.frames, exc) from exc
 
     def close(self) -> None:
-        pass
+        if self._direct:
+            self._save_shape()
 
 
 class ZarrFrames:
@@ -153,12 +165,34 @@ class ZarrFrames:
         self.dtype = np.dtype(node.dtype)
         self.count = min(node.shape[0], int(node.nchunks_initialized)) if node.shape[0] else 0
         self._arr = node
+        self._recorded = node.shape[0]
+        self._folder = os.path.join(path, *node.path.split("/")) if node.path else path
+        self._separator = self._key_separator()
+        if self.count == self._recorded:
+            # frames a writer stored after its last shape record (it stopped without closing)
+            size = int(np.prod(self.shape)) * self.dtype.itemsize
+            while os.path.exists(self._chunk_file(self.count)) and os.path.getsize(self._chunk_file(self.count)) == size:
+                self.count += 1  # a chunk cut short by a crash is not a frame
+
+    def _key_separator(self) -> str:
+        try:
+            return str(self._arr.metadata.chunk_key_encoding.to_dict().get("configuration", {}).get("separator", "/"))
+        except Exception:
+            return "/"
+
+    def _chunk_file(self, index: int) -> str:
+        key = self._separator.join(["c", str(index), *["0"] * len(self.shape)])
+        return os.path.join(self._folder, *key.split("/"))
 
     def label(self, index: int) -> str:
         return f"{self.path}[{index}]"
 
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
-        data = self._arr[(index, rows)]
+        if index >= self._recorded:  # past the recorded shape: an uncompressed chunk file
+            with open(self._chunk_file(index), "rb") as f:
+                data = np.frombuffer(f.read(), self.dtype.newbyteorder("<")).reshape(self.shape)[rows]
+        else:
+            data = self._arr[(index, rows)]
         if out is None:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")
