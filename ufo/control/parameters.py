@@ -1,0 +1,161 @@
+"""Device parameters as typed descriptors: Parameter, Quantity (pint units, soft limits), Selection.
+
+A device class declares `position = Quantity("mm", lower=-10 * q.mm, upper=10 * q.mm)` and
+implements `async def _get_position(self)` / `_set_position(self, value)` in the declared
+unit. Declaring the parameter gives the device `await get_position()`, `await
+set_position(3 * q.mm)` and `device["position"]` (target, lock, stash/restore, wait). Values
+are converted and checked before the device sees them; every set is logged with the
+device's and the parameter's name. No metaclass: `Device.__init_subclass__` adds the methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ..core.units import is_quantity, registry
+from .errors import LimitError, LockError, UnitError
+
+if TYPE_CHECKING:
+    from .device import Device
+
+LOG = logging.getLogger("ufo.control")
+
+
+class Parameter:
+    """A named device value read and written through the device's `_get_NAME` / `_set_NAME`."""
+
+    def __init__(self, *, doc: str = "", writable: bool = True):
+        self.doc = doc
+        self.writable = writable
+        self.name = "?"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Device | None, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.parameter(self.name)
+
+    def convert(self, device: Device, value: Any) -> Any:
+        return value
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": type(self).__name__, "doc": self.doc, "writable": self.writable}
+
+
+class Quantity(Parameter):
+    """A value with a pint unit and optional soft limits (checked in the device's unit)."""
+
+    def __init__(self, unit: str, *, lower: Any = None, upper: Any = None, doc: str = "", writable: bool = True):
+        super().__init__(doc=doc, writable=writable)
+        self.unit = registry().Unit(unit)
+        self.lower = self._to_unit(lower, "lower limit") if lower is not None else None
+        self.upper = self._to_unit(upper, "upper limit") if upper is not None else None
+
+    def _to_unit(self, value: Any, what: str, device: str = "?") -> Any:
+        q = registry()
+        if not is_quantity(value):
+            if isinstance(value, str):
+                value = q.Quantity(value)
+            else:
+                raise UnitError(f"{device}: {self.name} takes a quantity in {self.unit:~} (e.g. 3 * q.{self.unit:~}), "
+                                f"got the plain number {value!r}")
+        try:
+            return value.to(self.unit)
+        except Exception:
+            raise UnitError(f"{device}: {self.name} takes {self.unit.dimensionality} ({self.unit:~}), "
+                            f"got {value:~} ({value.dimensionality})") from None
+
+    def convert(self, device: Device, value: Any) -> Any:
+        value = self._to_unit(value, self.name, device.name)
+        if self.lower is not None and value < self.lower or self.upper is not None and value > self.upper:
+            raise LimitError(f"{device.name}: {self.name} {value:~} is outside the limits "
+                             f"[{self.lower:~} .. {self.upper:~}]; the device was not moved")
+        return value
+
+    def describe(self) -> dict[str, Any]:
+        data = super().describe()
+        data.update(unit=f"{self.unit:~}", lower=None if self.lower is None else f"{self.lower:~}",
+                    upper=None if self.upper is None else f"{self.upper:~}")
+        return data
+
+
+class Selection(Parameter):
+    """One of a fixed set of values."""
+
+    def __init__(self, values: list[Any], *, doc: str = "", writable: bool = True):
+        super().__init__(doc=doc, writable=writable)
+        self.values = list(values)
+
+    def convert(self, device: Device, value: Any) -> Any:
+        if value not in self.values:
+            from ..core.errors import UsageError
+
+            raise UsageError(f"{device.name}: {self.name} must be one of {self.values}, got {value!r}")
+        return value
+
+
+class ParameterValue:
+    """A parameter of one device: get, set, target, lock, stash/restore, wait."""
+
+    def __init__(self, device: Device, parameter: Parameter):
+        self.device = device
+        self.parameter = parameter
+        self.target: Any = None
+        self.locked = False
+        self._stash: list[Any] = []
+
+    @property
+    def name(self) -> str:
+        return self.parameter.name
+
+    async def get(self) -> Any:
+        value = await getattr(self.device, f"_get_{self.name}")()
+        if isinstance(self.parameter, Quantity) and not is_quantity(value):
+            value = value * self.parameter.unit
+        return value
+
+    async def set(self, value: Any) -> Any:
+        if not self.parameter.writable:
+            raise LockError(f"{self.device.name}: {self.name} is read-only")
+        if self.locked:
+            raise LockError(f"{self.device.name}: {self.name} is locked; unlock() it first")
+        value = self.parameter.convert(self.device, value)
+        self.target = value
+        LOG.info("%s: set %s = %s", self.device.name, self.name, value)
+        await getattr(self.device, f"_set_{self.name}")(value)
+        return value
+
+    def lock(self) -> None:
+        self.locked = True
+
+    def unlock(self) -> None:
+        self.locked = False
+
+    async def stash(self) -> None:
+        self._stash.append(await self.get())
+
+    async def restore(self) -> None:
+        if not self._stash:
+            from .errors import ControlError
+
+            raise ControlError(f"{self.device.name}: nothing stashed for {self.name}")
+        await self.set(self._stash.pop())
+
+    async def wait(self, value: Any, timeout: float | None = None, sleep: float = 0.01) -> Any:
+        """Wait until the parameter reads `value` (with the parameter's unit tolerance for quantities)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        expected = self.parameter.convert(self.device, value) if isinstance(self.parameter, Quantity) else value
+        while True:
+            current = await self.get()
+            if (abs(current - expected) < 1e-9 * self.parameter.unit) if isinstance(self.parameter, Quantity) \
+                    else current == expected:
+                return current
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{self.device.name}: {self.name} did not reach {value} within {timeout} s "
+                                   f"(it is {current})")
+            await asyncio.sleep(sleep)
