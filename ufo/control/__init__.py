@@ -16,12 +16,17 @@ from .devices import (
     Shutter,
     SimulatedBeamline,
 )
+from .addons import Accumulator, Benchmarker, ImageWriter, LiveView, OnlineReconstruction
 from .errors import ControlError, LimitError, LockError, TransitionError, UnitError
+from .experiment import Acquisition, Addon, Experiment
+from .tomography import Tomography
 from .parameters import Parameter, ParameterValue, Quantity, Selection
 
 q = _registry()
 
 __all__ = [
+    "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "ImageWriter", "LiveView",
+    "OnlineReconstruction", "Tomography",
     "Camera", "ContinuousRotationMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",
     "Parameter", "ParameterValue", "Photodiode", "Quantity", "RotationMotor", "Selection", "Shutter",
     "SimulatedBeamline", "TransitionError", "UnitError", "check", "q",

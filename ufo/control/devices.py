@@ -137,11 +137,11 @@ class Shutter(Device):
         self._open = value == "open"
         self.state = "open" if self._open else "closed"
 
-    @check(source=("standby", "closed"), target="open")
+    @check(source=("standby", "closed", "open"), target="open")
     async def open(self) -> None:
         await self.set_position("open")  # type: ignore[attr-defined]
 
-    @check(source=("standby", "open"), target="closed")
+    @check(source=("standby", "open", "closed"), target="closed")
     async def close(self) -> None:
         await self.set_position("closed")  # type: ignore[attr-defined]
 
@@ -233,7 +233,7 @@ class SimulatedBeamline:
         from ..camera import open_camera
 
         self.rotation = ContinuousRotationMotor("rotation") if continuous else RotationMotor("rotation")
-        self.flat_motor = LinearMotor("flat-motor")
+        self.flat_motor = LinearMotor("flat-motor", velocity=500 * q("mm/s"))
         self.sample_x = LinearMotor("sample-x")
         self.sample_z = LinearMotor("sample-z")
         self.shutter = Shutter("shutter")
@@ -271,8 +271,19 @@ class SimulatedBeamline:
         self._sync_camera()
         return await self.camera.grab()
 
+    async def stop(self) -> None:
+        """Leave the beamline safe: shutter closed, rotation stopped, camera idle."""
+        await self.shutter.close()
+        if isinstance(self.rotation, ContinuousRotationMotor) and self.rotation.state == "moving":
+            await self.rotation.stop_motion()
+        if self.camera.state == "recording":
+            await self.camera.stop_recording()
+
     async def __aenter__(self) -> SimulatedBeamline:
         return await self.connect()
 
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.emergency_stop()
+    async def __aexit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            await self.stop()
+        else:
+            await self.emergency_stop()

@@ -1,0 +1,149 @@
+"""Experiments: named acquisitions whose frames fan out to addons, one iteration per run.
+
+Each acquisition is an async generator of frames. While it runs, every frame goes to every
+addon through the addon's own bounded queue: a lossless addon (the writer) makes the
+acquisition wait when it falls behind, a lossy one (a live view) loses frames and counts
+them. Device states are logged at start and finish through the walker; cancellation
+(Ctrl-C, task cancel) stops the devices, and the addons still finish their files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from ..storage.walker import Walker
+from .device import Device
+
+LOG = logging.getLogger("ufo.control")
+_END = object()
+
+
+class Acquisition:
+    """A named producer of frames: `producer()` returns an async iterator of frames."""
+
+    def __init__(self, name: str, producer: Callable[[], AsyncIterator[Any]]):
+        self.name = name
+        self.producer = producer
+
+
+class Addon:
+    """Consumes an experiment's frames through a bounded queue of its own."""
+
+    lossy = False
+
+    def __init__(self, queue_size: int = 32):
+        self.queue_size = queue_size
+        self.dropped = 0
+
+    async def start(self, experiment: Experiment) -> None:
+        """Called once per run, before the first acquisition."""
+
+    async def consume(self, acquisition: str, frame: Any) -> None:
+        raise NotImplementedError
+
+    async def acquisition_done(self, acquisition: str) -> None:
+        """After the last frame of one acquisition."""
+
+    async def finish(self, experiment: Experiment) -> None:
+        """After the run, also after errors and cancellation."""
+
+
+class Experiment:
+    """Runs acquisitions in order; `run()` makes iteration N in scan_NNNN below the walker's home."""
+
+    def __init__(self, acquisitions: Iterable[Acquisition], walker: Walker | None = None,
+                 devices: Iterable[Device] = (), name_format: str = "scan_{:04d}"):
+        self.acquisitions = list(acquisitions)
+        self.walker = walker
+        self.devices = list(devices)
+        self.name_format = name_format
+        self.addons: list[Addon] = []
+        self.state = "standby"
+        self.iteration = 0
+        self.current: str | None = None
+
+    def attach(self, addon: Addon) -> Addon:
+        self.addons.append(addon)
+        return addon
+
+    async def prepare(self) -> None:
+        """Hook: before the acquisitions of a run."""
+
+    async def finish(self) -> None:
+        """Hook: after the acquisitions of a run (also after errors)."""
+
+    async def _states(self) -> dict[str, Any]:
+        return {device.name: await device.states() for device in self.devices}
+
+    def _next_name(self) -> str:
+        while True:
+            name = self.name_format.format(self.iteration)
+            if self.walker is None or not self.walker.home().exists(name):
+                return name
+            self.iteration += 1
+
+    async def run(self) -> str:
+        """One iteration: every acquisition, its frames to every addon. Returns its name."""
+        name = self._next_name()
+        self.current = name
+        if self.walker is not None:
+            self.walker.home().descend(name)
+            self.walker.log(await self._states(), "start")
+        self.state = "running"
+        queues: list[asyncio.Queue[Any]] = [asyncio.Queue(addon.queue_size) for addon in self.addons]
+        consumers = [asyncio.ensure_future(self._drain(addon, queue)) for addon, queue in zip(self.addons, queues)]
+        try:
+            for addon in self.addons:
+                await addon.start(self)
+            await self.prepare()
+            for acquisition in self.acquisitions:
+                async for frame in acquisition.producer():
+                    for addon, queue in zip(self.addons, queues):
+                        if addon.lossy and queue.full():
+                            addon.dropped += 1
+                        else:
+                            await queue.put((acquisition.name, frame))
+                for queue in queues:
+                    await queue.put((acquisition.name, _END))
+            self.state = "standby"
+        except asyncio.CancelledError:
+            self.state = "cancelled"
+            await self._stop_devices()
+            raise
+        except BaseException:
+            self.state = "error"
+            await self._stop_devices()
+            raise
+        finally:
+            for queue, consumer in zip(queues, consumers):
+                if not consumer.done():
+                    await queue.put(None)  # the consumer drains what is queued, then ends
+            await asyncio.gather(*consumers, return_exceptions=True)
+            for addon in self.addons:
+                await addon.finish(self)
+            await self.finish()
+            if self.walker is not None:
+                self.walker.log({**(await self._states()), "experiment_state": self.state}, "finish")
+            self.iteration += 1
+        return name
+
+    async def _drain(self, addon: Addon, queue: asyncio.Queue[Any]) -> None:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            acquisition, frame = item
+            if frame is _END:
+                await addon.acquisition_done(acquisition)
+            else:
+                await addon.consume(acquisition, frame)
+
+    async def _stop_devices(self) -> None:
+        for device in self.devices:
+            try:
+                await device.emergency_stop()
+            except Exception as exc:  # noqa: BLE001 - stop the others anyway
+                LOG.error("emergency stop of %s failed: %s", device.name, exc)

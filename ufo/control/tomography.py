@@ -1,0 +1,99 @@
+"""Tomography on a beamline: darks (shutter closed), flats (sample out) before and after,
+projections over 180 or 360 degrees with stepped or continuous rotation."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..core.units import registry
+from ..storage.walker import Walker
+from .devices import ContinuousRotationMotor, SimulatedBeamline
+from .experiment import Acquisition, Experiment
+
+q = registry()
+
+
+class Tomography(Experiment):
+    """A tomographic scan of `beamline` (any object with rotation, flat_motor, shutter, camera)."""
+
+    def __init__(self, beamline: SimulatedBeamline, walker: Walker | None = None, projections: int = 180,
+                 darks: int = 10, flats: int = 10, flats_after: bool = False, angular_range: Any = 180 * q.deg,
+                 continuous: bool = False):
+        self.beamline = beamline
+        self.num_projections = projections
+        self.num_darks = darks
+        self.num_flats = flats
+        self.range = angular_range.to("deg")
+        self.continuous = continuous
+        acquisitions = [Acquisition("darks", self.take_darks), Acquisition("flats", self.take_flats),
+                        Acquisition("projections", self.take_projections)]
+        if flats_after:
+            acquisitions.append(Acquisition("flats_after", self.take_flats))
+        super().__init__(acquisitions, walker, devices=beamline.devices)
+
+    @property
+    def angle_step(self) -> Any:
+        return self.range / self.num_projections
+
+    async def _frames(self, count: int, key: int) -> AsyncIterator[Any]:
+        bl = self.beamline
+        async with bl.camera.recording():
+            for _ in range(count):
+                frame = await bl.grab()
+                frame.meta["image_key"] = key
+                yield frame
+
+    async def take_darks(self) -> AsyncIterator[Any]:
+        await self.beamline.shutter.close()
+        async for frame in self._frames(self.num_darks, 2):
+            yield frame
+
+    async def take_flats(self) -> AsyncIterator[Any]:
+        bl = self.beamline
+        await bl.flat_motor["position"].stash()
+        await bl.flat_motor.set_position(bl.flat_position)
+        await bl.shutter.open()
+        try:
+            async for frame in self._frames(self.num_flats, 1):
+                yield frame
+        finally:
+            await bl.shutter.close()
+            await bl.flat_motor["position"].restore()
+
+    async def take_projections(self) -> AsyncIterator[Any]:
+        bl = self.beamline
+        await bl.rotation.set_position(0 * q.deg)
+        await bl.shutter.open()
+        step = self.angle_step
+        try:
+            if self.continuous:
+                if not isinstance(bl.rotation, ContinuousRotationMotor):
+                    raise TypeError("continuous tomography needs a ContinuousRotationMotor")
+                async for frame in self._continuous(step):
+                    yield frame
+            else:
+                for i in range(self.num_projections):
+                    await bl.rotation.set_position(i * step)
+                    async for frame in self._frames(1, 0):
+                        frame.meta["angle"] = math.radians((i * step).to("deg").magnitude)
+                        yield frame
+        finally:
+            await bl.shutter.close()
+
+    async def _continuous(self, step: Any) -> AsyncIterator[Any]:
+        """Rotate at one step per frame period and take frames while turning."""
+        bl = self.beamline
+        camera = bl.camera.camera
+        rate = camera.frames_per_second or 100.0
+        camera.frames_per_second = rate
+        await bl.rotation.start_motion(step * rate / q.s)
+        try:
+            async with bl.camera.recording():
+                for _ in range(self.num_projections):
+                    frame = await bl.grab()
+                    frame.meta["image_key"] = 0
+                    yield frame
+        finally:
+            await bl.rotation.stop_motion()
