@@ -208,3 +208,91 @@ def test_iterations_are_numbered(tmp_path):
 
     names, frames = asyncio.run(main())
     assert names == ["scan_0000", "scan_0001"] and len(frames.frames["projections"]) == 4
+
+
+def test_scans_yield_values_and_measurements_and_dscan_returns():
+    from ufo.control import ascan, dscan
+
+    async def main():
+        motor = await LinearMotor("x", velocity=1000 * q("mm/s")).connect()
+        await motor.set_position(1 * q.mm)
+
+        async def measure():
+            return (await motor.get_position()).magnitude ** 2
+
+        absolute = [(v.magnitude, m) async for v, m in ascan(motor["position"], 0 * q.mm, 2 * q.mm, 4, measure)]
+        relative = [v.magnitude async for v, _ in dscan(motor["position"], -1 * q.mm, 1 * q.mm, 2, measure)]
+        return absolute, relative, (await motor.get_position()).magnitude
+
+    absolute, relative, back = run(main())
+    assert [v for v, _ in absolute] == [0, 0.5, 1, 1.5, 2] and absolute[2][1] == pytest.approx(1)
+    assert relative == pytest.approx([1, 2, 3]) and back == pytest.approx(2)
+
+
+def test_focus_finds_the_sharpest_position():
+    from ufo.control import focus
+    from scipy import ndimage
+
+    sharp = np.zeros((32, 32))
+    sharp[8:24, 8:24] = 1
+
+    async def main():
+        motor = await LinearMotor("z", velocity=1000 * q("mm/s")).connect()
+
+        async def grab():
+            blur = abs((await motor.get_position()).magnitude - 3.7)
+            return ndimage.gaussian_filter(sharp, 0.3 + blur)
+
+        return await focus(motor["position"], 0 * q.mm, 10 * q.mm, grab, tolerance=0.05 * q.mm)
+
+    assert run(main()).magnitude == pytest.approx(3.7, abs=0.1)
+
+
+def test_align_rotation_axis_on_the_beamline():
+    from ufo.control import align_rotation_axis
+
+    async def main():
+        async with SimulatedBeamline(width=96, height=8, axis_offset=-4.3) as beamline:
+            await beamline.shutter.open()
+            async with beamline.camera.recording():
+                return await align_rotation_axis(beamline.rotation, beamline.grab)
+
+    assert run(main()) == pytest.approx(48 - 4.3, abs=0.25)
+
+
+def test_a_session_runs_non_interactively(tmp_path):
+    import subprocess
+    import sys
+
+    env = dict(__import__("os").environ, UFO_SESSIONS=str(tmp_path))
+    ufo_cmd = [sys.executable, "-m", "ufo", "session"]
+    assert subprocess.run(ufo_cmd + ["init", "demo"], env=env, capture_output=True).returncode == 0
+    session_file = tmp_path / "demo.py"
+    session_file.write_text(session_file.read_text() + (
+        f"scan = Tomography(beamline, walker({str(tmp_path / 'data')!r}), projections=8, darks=1, flats=1)\n"
+        "scan.attach(ImageWriter())\n"
+        "print('wrote', await scan.run())\n"
+        "await beamline.rotation.set_position(10 * q.deg)\n"))
+    result = subprocess.run(ufo_cmd + ["start", "demo", "--non-interactive"], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "wrote scan_0000" in result.stdout and (tmp_path / "data" / "scan_0000" / "scan.nx").exists()
+    log = subprocess.run(ufo_cmd + ["log", "demo"], env=env, capture_output=True, text=True).stdout
+    assert "rotation: set position = 10 degree" in log
+    assert subprocess.run(ufo_cmd + ["list"], env=env, capture_output=True, text=True).stdout.split() == ["demo"]
+    missing = subprocess.run(ufo_cmd + ["start", "nope", "--non-interactive"], env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and "ufo session init nope" in missing.stderr
+
+
+def test_state_descriptor_allows_only_declared_states():
+    from ufo.control import ControlError, Device, State
+
+    class Valve(Device):
+        state = State(("disconnected", "standby", "open", "closed"))
+
+    valve = Valve("valve")
+    assert valve.state == "disconnected" and run(valve.connect()).state == "standby"
+    valve.state = "open"
+    with pytest.raises(ControlError, match="'broken' is not a state"):
+        valve.state = "broken"
+    assert run(valve.get_state()) == "open"

@@ -7,6 +7,7 @@ import click
 from .. import __version__
 from .camera import camera
 from .reco import reco
+from .session import session
 from .run import run
 from .tasks import tasks
 
@@ -31,6 +32,7 @@ cli.add_command(run)
 cli.add_command(tasks)
 cli.add_command(reco)
 cli.add_command(camera)
+cli.add_command(session)
 
 
 def main() -> None:

@@ -20,7 +20,8 @@ from .addons import Accumulator, Benchmarker, ImageWriter, LiveView, OnlineRecon
 from .errors import ControlError, LimitError, LockError, TransitionError, UnitError
 from .experiment import Acquisition, Addon, Experiment
 from .tomography import Tomography
-from .parameters import Parameter, ParameterValue, Quantity, Selection
+from .parameters import Parameter, ParameterValue, Quantity, Selection, State
+from .processes import align_rotation_axis, ascan, dscan, focus, scan, sharpness
 
 q = _registry()
 
@@ -28,6 +29,7 @@ __all__ = [
     "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "ImageWriter", "LiveView",
     "OnlineReconstruction", "Tomography",
     "Camera", "ContinuousRotationMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",
-    "Parameter", "ParameterValue", "Photodiode", "Quantity", "RotationMotor", "Selection", "Shutter",
-    "SimulatedBeamline", "TransitionError", "UnitError", "check", "q",
+    "Parameter", "ParameterValue", "Photodiode", "Quantity", "RotationMotor", "Selection", "Shutter", "State",
+    "SimulatedBeamline", "TransitionError", "UnitError", "align_rotation_axis", "ascan", "check", "dscan", "focus",
+    "q", "scan", "sharpness",
 ]

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from .errors import TransitionError
-from .parameters import LOG, Parameter, ParameterValue
+from .parameters import LOG, Parameter, ParameterValue, State
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -41,10 +41,15 @@ class Device:
     `get_NAME()` / `set_NAME(value)` coroutines.
     """
 
+    state = State()
+
     def __init__(self, name: str):
         self.name = name
         self.state = "disconnected"
         self._values: dict[str, ParameterValue] = {}
+
+    async def get_state(self) -> str:
+        return str(self.state)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

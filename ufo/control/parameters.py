@@ -159,3 +159,30 @@ class ParameterValue:
                 raise TimeoutError(f"{self.device.name}: {self.name} did not reach {value} within {timeout} s "
                                    f"(it is {current})")
             await asyncio.sleep(sleep)
+
+
+class State:
+    """A device's state: read as a plain value, changed only to an allowed value, every change logged."""
+
+    def __init__(self, values: tuple[str, ...] = (), default: str = "disconnected"):
+        self.values = values
+        self.default = default
+        self.attribute = "_state"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}_value"
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.__dict__.get(self.attribute, self.default)
+
+    def __set__(self, instance: Any, value: str) -> None:
+        if self.values and value not in self.values:
+            from .errors import ControlError
+
+            raise ControlError(f"{instance.name}: '{value}' is not a state of this device ({', '.join(self.values)})")
+        old = instance.__dict__.get(self.attribute, self.default)
+        instance.__dict__[self.attribute] = value
+        if old != value:
+            LOG.debug("%s: state %s -> %s", getattr(instance, "name", "?"), old, value)

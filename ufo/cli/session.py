@@ -1,0 +1,118 @@
+"""`ufo session`: beamline sessions (Python files with top-level await), as Concert has them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+
+import click
+
+from ..control import session as sessions
+from ..core.errors import UsageError
+from .errors import handle_errors
+
+EXAMPLES = """
+\b
+Examples:
+  ufo session init tomo           create ~/.local/share/ufo/sessions/tomo.py (UFO_SESSIONS moves the folder)
+  ufo session edit tomo           open it in $EDITOR
+  ufo session start tomo          IPython with autoawait and the session's objects
+  ufo session start tomo --non-interactive    run it as a script
+  ufo session list | show tomo | log tomo | rm tomo
+"""
+
+
+@click.group(epilog=EXAMPLES)
+def session() -> None:
+    """Create, edit and start beamline sessions."""
+
+
+@session.command()
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Replace an existing session.")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def init(name: str, force: bool, debug: bool) -> None:
+    """Create a session from the template."""
+    path = sessions.path_of(name, must_exist=False)
+    if path.exists() and not force:
+        raise UsageError(f"session '{name}' exists ({path}); use --force to replace it")
+    path.write_text(sessions.TEMPLATE.format(name=name))
+    click.echo(path)
+
+
+@session.command()
+@click.argument("name")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def edit(name: str, debug: bool) -> None:
+    """Open a session in $EDITOR."""
+    path = sessions.path_of(name, must_exist=False)
+    if not path.exists():
+        path.write_text(sessions.TEMPLATE.format(name=name))
+    subprocess.call([os.environ.get("EDITOR", "vi"), str(path)])
+
+
+@session.command("list")
+def list_() -> None:
+    """Sessions in the sessions folder."""
+    for name in sessions.names():
+        click.echo(name)
+
+
+@session.command()
+@click.argument("name")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def show(name: str, debug: bool) -> None:
+    """Print a session's code."""
+    click.echo(sessions.path_of(name).read_text())
+
+
+@session.command()
+@click.argument("name")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def rm(name: str, debug: bool) -> None:
+    """Delete a session (its log stays)."""
+    sessions.path_of(name).unlink()
+
+
+@session.command()
+@click.argument("name")
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def log(name: str, debug: bool) -> None:
+    """Print a session's log (every parameter set, experiment and error)."""
+    path = sessions.log_path(name)
+    click.echo(path.read_text() if path.exists() else f"no log yet for '{name}'")
+
+
+@session.command()
+@click.argument("name")
+@click.option("--non-interactive", is_flag=True, help="Run the session as a script and exit.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def start(name: str, non_interactive: bool, debug: bool) -> None:
+    """Run a session: IPython with its objects, or a script with --non-interactive."""
+    path = sessions.path_of(name)
+    handler = logging.FileHandler(sessions.log_path(name))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("ufo")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    if non_interactive:
+        try:
+            asyncio.run(sessions.run_file(path))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise SystemExit(130) from None
+        return
+    try:
+        from IPython import start_ipython
+    except ImportError:
+        raise UsageError("interactive sessions need IPython: pip install 'ufo[session]' (or use --non-interactive)") from None
+    start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio\nawait __import__('ufo.control.session', "
+                        f"fromlist=['run_file']).run_file(__import__('pathlib').Path({str(path)!r}), globals())"])
