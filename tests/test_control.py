@@ -296,3 +296,61 @@ def test_state_descriptor_allows_only_declared_states():
     with pytest.raises(ControlError, match="'broken' is not a state"):
         valve.state = "broken"
     assert run(valve.get_state()) == "open"
+
+
+def test_online_slices_grow_during_the_scan_with_a_given_axis(tmp_path):
+    from ufo.control import OnlineReconstruction, Tomography
+
+    seen = []
+
+    async def main():
+        async with SimulatedBeamline(width=48, height=4, axis_offset=1.0) as beamline:
+            tomo = Tomography(beamline, None, projections=60, darks=2, flats=2)
+            reco = tomo.attach(OnlineReconstruction(axis=24 + 1.0))
+            task = asyncio.ensure_future(tomo.run())
+            while not task.done():
+                if reco.slices is not None:
+                    seen.append(float(np.abs(reco.slices).sum()))
+                await asyncio.sleep(0.005)
+            await task
+            return reco
+
+    reco = asyncio.run(main())
+    assert len(set(seen)) > 3  # partial slices existed and changed while projections arrived
+    truth = 0.01 * Phantom(48, height=4).slice(z=0)
+    mask = np.hypot(*(np.mgrid[:48, :48] - 24)) < 0.45 * 48
+    assert np.sqrt(np.mean((reco.slices[2] - truth)[mask] ** 2)) < 0.15 * 0.01
+
+
+def test_ctrl_c_in_a_session_stops_devices_and_keeps_files(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import ufo
+
+    env = dict(os.environ, UFO_SESSIONS=str(tmp_path))
+    (tmp_path / "long.py").write_text(
+        "from ufo.control import SimulatedBeamline, Tomography, ImageWriter\n"
+        "from ufo.storage.walker import walker\n"
+        "beamline = await SimulatedBeamline(width=32, height=4).connect()\n"
+        f"scan = Tomography(beamline, walker({str(tmp_path / 'data')!r}), projections=100000, darks=1, flats=1)\n"
+        "scan.attach(ImageWriter())\n"
+        "try:\n"
+        "    await scan.run()\n"
+        "finally:\n"
+        "    print('shutter', beamline.shutter.state, 'state', scan.state, flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "session", "start", "long", "--non-interactive"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    path = tmp_path / "data" / "scan_0000" / "scan.nx"
+    deadline = time.time() + 60
+    while time.time() < deadline and not path.exists():
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "shutter closed state cancelled" in out
+    assert len(ufo.Reader(path=str(path))().collect()) > 2
