@@ -354,3 +354,18 @@ def test_ctrl_c_in_a_session_stops_devices_and_keeps_files(tmp_path):
     assert proc.returncode == 130, err
     assert "shutter closed state cancelled" in out
     assert len(ufo.Reader(path=str(path))().collect()) > 2
+
+
+def test_an_interactive_session_has_the_objects_and_autoawait(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("IPython")
+    env = dict(os.environ, UFO_SESSIONS=str(tmp_path))
+    subprocess.run([sys.executable, "-m", "ufo", "session", "init", "live"], env=env, check=True, capture_output=True)
+    typed = 'await beamline.rotation.set_position(30 * q.deg)\nprint("ANGLE", await beamline.rotation.get_position())\n'
+    result = subprocess.run([sys.executable, "-m", "ufo", "session", "start", "live"], env=env, input=typed + "exit()\n",
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "ANGLE 30.0 degree" in result.stdout and "SimulatedBeamline at" not in result.stdout

@@ -114,5 +114,6 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
         from IPython import start_ipython
     except ImportError:
         raise UsageError("interactive sessions need IPython: pip install 'ufo[session]' (or use --non-interactive)") from None
-    start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio\nawait __import__('ufo.control.session', "
-                        f"fromlist=['run_file']).run_file(__import__('pathlib').Path({str(path)!r}), globals())"])
+    start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio\n_session = await __import__("
+                        f"'ufo.control.session', fromlist=['run_file']).run_file(__import__('pathlib').Path("
+                        f"{str(path)!r}), globals())"])
