@@ -14,6 +14,17 @@ import numpy as np
 _REF_LOCK = threading.Lock()
 
 
+def scalar_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """The metadata entries that files and the wire can carry: plain scalars (numpy ones unwrapped)."""
+    out = {}
+    for key, value in meta.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            out[key] = value
+    return out
+
+
 class EndOfStream:
     """The end-of-stream sentinel: streams end explicitly, never by a timeout."""
 

@@ -11,22 +11,14 @@ from typing import Any
 
 import numpy as np
 
+from ..core.frame import scalar_meta
+
 END = "end"
-
-
-def _clean(meta: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in meta.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            out[key] = value
-    return out
 
 
 def frame_parts(frame: np.ndarray, meta: dict[str, Any]) -> list[Any]:
     header = {"type": "frame", "dtype": frame.dtype.str, "shape": list(frame.shape),
-              "frame_number": meta.get("frame_number"), "timestamp": meta.get("timestamp"), "meta": _clean(meta)}
+              "frame_number": meta.get("frame_number"), "timestamp": meta.get("timestamp"), "meta": scalar_meta(meta)}
     return [json.dumps(header).encode(), np.ascontiguousarray(frame)]
 
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import InputError
+from ..core.frame import scalar_meta
 from .formats import FileKind, OutputPath, parse_output_path
 
 
@@ -39,16 +40,6 @@ class WriterBase:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _jsonable(meta: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in meta.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        if isinstance(value, (str, int, float, bool)) or value is None:
-            out[key] = value
-    return out
 
 
 def disk_full(path: str) -> bool:
@@ -110,7 +101,7 @@ class TiffSequenceWriter(WriterBase):
         _refuse_existing(path, self.overwrite)
         partial = path + ".part"
         try:
-            self._imwrite(partial, frame, description=json.dumps(_jsonable(meta)), metadata=None)
+            self._imwrite(partial, frame, description=json.dumps(scalar_meta(meta)), metadata=None)
             os.replace(partial, path)
         except OSError as exc:
             if os.path.exists(partial):
@@ -161,7 +152,7 @@ class BigTiffWriter(WriterBase):
                 self._writer = self._tifffile.TiffWriter(self._name(self._part), bigtiff=True)
             name = self._name(self._part)
             before = os.path.getsize(name) if os.path.exists(name) else 0
-            self._writer.write(frame, description=json.dumps(_jsonable(meta)), metadata=None)
+            self._writer.write(frame, description=json.dumps(scalar_meta(meta)), metadata=None)
             handle = getattr(self._writer, "_fh", None)
             if handle is not None:
                 handle.flush()
