@@ -26,6 +26,7 @@ class NodeStats:
     started: float = 0.0
     ended: float = 0.0
     expected: int | None = None
+    buffers: int = 0  # output buffers the node's pool allocated (bounded: they are recycled)
     warnings: list[str] = field(default_factory=list)
 
     @property

@@ -473,6 +473,7 @@ def start(
                 last_replica = node.live == 0
             if last_replica:
                 node.stats.ended = time.perf_counter()
+                node.stats.buffers = node.pool.allocated if node.pool is not None else 0
                 if node.task.kind is not Kind.SINK:
                     if node.pool is not None:
                         node.stats.bytes = node.stats.frames_out * (node.spec.nbytes or 0)  # type: ignore[union-attr]
