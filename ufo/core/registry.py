@@ -35,6 +35,7 @@ _BUILTIN_MODULES = (
     "ufo.tasks.rings",
     "ufo.tasks.center",
     "ufo.tasks.camera",
+    "ufo.tasks.net",
 )
 
 

@@ -1,0 +1,69 @@
+"""zmq-send and zmq-receive between two graphs over real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+import ufo
+from ufo.core import InputError, TaskError
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_push_pull_between_graphs_keeps_frames_metadata_and_order():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    frames = np.random.default_rng(0).integers(0, 4000, (50, 24, 32), dtype=np.uint16)
+    receiver = ufo.Calculate(expression="x")(ufo.ZmqReceive(address=address, bind=True, shape=[24, 32], dtype="uint16")())
+    received = []
+    receiving = ufo.MemoryOut(out=received)(receiver).run()
+    ufo.ZmqSend(address=address, bind=False)(frames).run().wait(timeout=30)
+    receiving.wait(timeout=30)
+    assert len(received) == 50
+    np.testing.assert_array_equal(np.stack(received), frames.astype(np.float32))
+
+
+def test_receiver_reports_a_silent_sender():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(TaskError, match="nothing arrived .* for 0.2 s after 0 frame"):
+        ufo.Null()(ufo.ZmqReceive(address=address, bind=True, timeout=0.2)()).run().wait(timeout=10)
+
+
+def test_sender_reports_a_missing_receiver():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    frames = np.zeros((40, 256, 256), np.float32)  # more than the send queue holds
+    with pytest.raises(TaskError, match="no receiver took frame"):
+        ufo.ZmqSend(address=address, timeout=0.2)(frames).run().wait(timeout=30)
+
+
+def test_pipeline_text_and_shape_check():
+    address = f"tcp://127.0.0.1:{free_port()}"
+    from ufo.core.pipeline import parse
+
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, shape=[8, 8])()).run()
+    parse(f"dummy-data shape=8,9 number=3 ! zmq-send address={address} bind=false").run().wait(timeout=20)
+    with pytest.raises(TaskError, match="shape \\(8, 9\\), declared \\(8, 8\\)"):
+        receiving.wait(timeout=20)
+
+
+def test_receiving_from_the_camera_server_wire_format():
+    """A camera server's PUSH stream feeds a graph directly."""
+    from ufo.camera import open_camera
+    from ufo.camera.server import CameraServer
+
+    with CameraServer(open_camera("mock", sensor_width=16, sensor_height=8)) as server:
+        stream = ufo.ZmqReceive(address=f"tcp://127.0.0.1:{server.stream_port}", shape=[8, 16], dtype="uint16",
+                                number=5)()
+        out = []
+        handle = ufo.MemoryOut(out=out)(stream).run()
+        server.handle({"cmd": "start"})
+        handle.wait(timeout=20)
+        server.handle({"cmd": "stop"})
+    assert [int(f[0, 0]) for f in out] == [0, 1, 2, 3, 4]
