@@ -61,7 +61,7 @@ def bp_alone(n=2048):
     cs = np.stack([cos_, sin_], 1)
     for half, k in ((False, 4), (True, 8)):
         sino = cupy.random.default_rng(0).random((n, n, k), dtype=cupy.float32).astype(cupy.float16 if half else cupy.float32)
-        t = events_time(lambda: backproject_interleaved(sino, cs, n / 2, -n / 2, -n / 2, scale, n, n, 4))
+        t = events_time(lambda sino=sino: backproject_interleaved(sino, cs, n / 2, -n / 2, -n / 2, scale, n, n, 4))
         rows.append((f"back-projection alone, {'fp16' if half else 'fp32'} storage, {k} slices/thread", n ** 3 * k / t / 1e9))
         del sino
     return rows
@@ -146,7 +146,7 @@ def main():
             warnings.simplefilter("ignore")
             fbp_reconstruction(sinos[:, :2], n / 2, angles=angles, filter_name=None, apply_log=False, gpu=True, ratio=None)
             t0 = time.perf_counter()
-            rec = fbp_reconstruction(sinos, n / 2, angles=angles, filter_name=None, apply_log=False, gpu=True, ratio=None)
+            fbp_reconstruction(sinos, n / 2, angles=angles, filter_name=None, apply_log=False, gpu=True, ratio=None)
             t_peer = time.perf_counter() - t0
         peer = (k, t_peer, n ** 3 * k / t_peer / 1e9)
     except Exception as exc:  # the peer failing must not hide ufo's figures

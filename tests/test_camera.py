@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,7 +13,6 @@ import numpy as np
 import pytest
 import tifffile
 
-import ufo
 from ufo.camera import CameraError, EndOfFrames, open_camera
 from ufo.camera.server import CameraServer
 from ufo.core import PropertyError, UsageError

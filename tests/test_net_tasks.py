@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import ufo
-from ufo.core import InputError, TaskError
+from ufo.core import TaskError
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 import ufo
-from ufo.core import GraphError, TaskError
+from ufo.core import GraphError
 from ufo.tomo import axis as axis_mod
 from ufo.tomo.fbp import backproject, filter_rows, fbp
 from ufo.tomo.filters import fbp_filter, padded_size

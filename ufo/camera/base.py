@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
-from ..core.properties import Property
+from ..core.properties import Property, declared
 from .errors import CameraError
 from .ring import RingBuffer
 
@@ -97,12 +97,7 @@ class Camera:
     # -- properties -------------------------------------------------------------------
     @classmethod
     def properties(cls) -> dict[str, CameraProperty]:
-        found: dict[str, CameraProperty] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, CameraProperty):
-                    found[key] = value
-        return found
+        return declared(cls, CameraProperty)
 
     def _find(self, name: str) -> CameraProperty:
         props = self.properties()

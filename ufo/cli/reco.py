@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import tomllib
 from typing import Any
 
@@ -14,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..core.errors import Cancelled, UsageError
+from ..core.errors import UsageError
 from ..core.units import to_unit
 from ..tomo import reco as reco_mod
 from ..tomo.filters import FILTERS

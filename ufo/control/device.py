@@ -6,6 +6,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+from ..core.properties import declared
 from .errors import TransitionError
 from .parameters import LOG, Parameter, ParameterValue, State
 
@@ -73,10 +74,7 @@ class Device:
 
     @classmethod
     def parameters(cls) -> dict[str, Parameter]:
-        found: dict[str, Parameter] = {}
-        for klass in reversed(cls.__mro__):
-            found.update({k: v for k, v in vars(klass).items() if isinstance(v, Parameter)})
-        return found
+        return declared(cls, Parameter)
 
     def parameter(self, name: str) -> ParameterValue:
         if name not in self._values:

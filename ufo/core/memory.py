@@ -15,8 +15,7 @@ import numpy as np
 from .channel import Channel
 from .errors import Cancelled, GraphError
 from .frame import EOS, Image
-from .properties import Property
-from .spec import UNKNOWN, Spec
+from .spec import Spec
 from .task import Kind, Task
 
 if TYPE_CHECKING:

@@ -123,7 +123,6 @@ class Property:
         return self._scalar(value, task)
 
     def _scalar(self, value: Any, task: str | None) -> Any:
-        expected = self.type_name().replace("list of ", "")
         if self.unit is not None and (is_quantity(value) or (isinstance(value, str) and _NUMBER_WITH_UNIT.match(value))):
             try:
                 value = to_unit(value, self.unit)
@@ -189,3 +188,11 @@ class Property:
             "choices": list(self.choices) if self.choices else None,
             "doc": self.doc,
         }
+
+
+def declared(cls: type, kind: type = Property) -> dict[str, Any]:
+    """The `kind` descriptors a class and its bases declare, by attribute name (subclasses win)."""
+    found: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        found.update({key: value for key, value in vars(klass).items() if isinstance(value, kind)})
+    return found

@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import PropertyError, suggest
 from .frame import Frame
-from .properties import Property
+from .properties import Property, declared
 from .spec import UNKNOWN, Spec
 
 if TYPE_CHECKING:
@@ -97,12 +97,7 @@ class Task:
     # -- properties -------------------------------------------------------------------
     @classmethod
     def properties(cls) -> dict[str, Property]:
-        found: dict[str, Property] = {}
-        for klass in reversed(cls.__mro__):
-            for key, value in vars(klass).items():
-                if isinstance(value, Property):
-                    found[key] = value
-        return found
+        return declared(cls)
 
     @classmethod
     def find_property(cls, name: str) -> Property:

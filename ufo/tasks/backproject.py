@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Kind, Property, Spec, Task
+from ..core import Property, Spec, Task
 from ..core.errors import GraphError
 from ..tomo.fbp import backproject, filter_rows, slice_grid
 from .filtering import FilterProperties, _workers

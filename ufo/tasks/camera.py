@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import UsageError

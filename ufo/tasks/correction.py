@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Input, Kind, Property, Spec, Task
+from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
 from ..kernels.flat import flat_correct
 from ..tomo.outliers import remove_outliers

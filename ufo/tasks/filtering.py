@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
-from ..core import Kind, Property, Spec, Task
+from ..core import Property, Spec, Task
 from ..core.errors import GraphError
 from ..tomo.fbp import filter_rows
 from ..tomo.filters import FILTERS, fbp_filter, padded_size

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Kind, Property, Spec, Task
+from ..core import Property, Spec, Task
 from ..core.errors import GraphError
 
 ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}

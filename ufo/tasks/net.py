@@ -19,7 +19,36 @@ from ..net.wire import decode, end_parts, frame_parts
 MODES = ("push", "pub")
 
 
-class ZmqSend(Task):
+class _Socket:
+    """One ZMQ socket of a task: opened in setup (bind or connect), closed in teardown."""
+
+    address: str
+    bind: bool
+    name: str
+
+    def _open(self, kind: int, options: dict[int, Any]) -> None:
+        import zmq
+
+        self._context = zmq.Context()
+        self._socket = self._context.socket(kind)
+        for option, value in options.items():
+            self._socket.setsockopt(option, value)
+        try:
+            self._socket.bind(self.address) if self.bind else self._socket.connect(self.address)
+        except zmq.ZMQError as exc:
+            self._socket.close()
+            self._socket = None
+            raise InputError(f"{self.name} cannot {'bind' if self.bind else 'connect'} {self.address}: {exc}") from None
+
+    def teardown(self) -> None:
+        socket = getattr(self, "_socket", None)
+        if socket is not None:
+            socket.close()
+            self._context.term()
+            self._socket = None
+
+
+class ZmqSend(_Socket, Task):
     """Send frames over ZMQ (PUSH reliable, PUB lossy) with a JSON header and the raw pixels."""
 
     name = "zmq-send"
@@ -35,16 +64,8 @@ class ZmqSend(Task):
         import zmq
 
         super().setup(ctx)
-        self._context = zmq.Context()
-        self._socket = self._context.socket(zmq.PUSH if self.mode == "push" else zmq.PUB)
-        self._socket.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))
-        self._socket.setsockopt(zmq.LINGER, int(self.timeout * 1000))
-        self._socket.setsockopt(zmq.SNDHWM, 8)
-        try:
-            self._socket.bind(self.address) if self.bind else self._socket.connect(self.address)
-        except zmq.ZMQError as exc:
-            self._socket.close()
-            raise InputError(f"zmq-send cannot {'bind' if self.bind else 'connect'} {self.address}: {exc}") from None
+        self._open(zmq.PUSH if self.mode == "push" else zmq.PUB, {zmq.SNDTIMEO: int(self.timeout * 1000),
+                                                                 zmq.LINGER: int(self.timeout * 1000), zmq.SNDHWM: 8})
         self.sent = 0
 
     def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
@@ -68,15 +89,9 @@ class ZmqSend(Task):
             pass
         return ()
 
-    def teardown(self) -> None:
-        socket = getattr(self, "_socket", None)
-        if socket is not None:
-            socket.close()
-            self._context.term()
-            self._socket = None  # type: ignore[assignment]
 
 
-class ZmqReceive(Task):
+class ZmqReceive(_Socket, Task):
     """Receive frames sent by zmq-send or a camera server until its end message."""
 
     name = "zmq-receive"
@@ -99,17 +114,10 @@ class ZmqReceive(Task):
         import zmq
 
         super().setup(ctx)
-        self._context = zmq.Context()
-        self._socket = self._context.socket(zmq.PULL if self.mode == "pull" else zmq.SUB)
+        options = {zmq.RCVTIMEO: int(self.timeout * 1000), zmq.LINGER: 0}
         if self.mode == "sub":
-            self._socket.setsockopt(zmq.SUBSCRIBE, b"")
-        self._socket.setsockopt(zmq.RCVTIMEO, int(self.timeout * 1000))
-        self._socket.setsockopt(zmq.LINGER, 0)
-        try:
-            self._socket.bind(self.address) if self.bind else self._socket.connect(self.address)
-        except zmq.ZMQError as exc:
-            self._socket.close()
-            raise InputError(f"zmq-receive cannot {'bind' if self.bind else 'connect'} {self.address}: {exc}") from None
+            options[zmq.SUBSCRIBE] = b""
+        self._open(zmq.PULL if self.mode == "pull" else zmq.SUB, options)
 
     def generate(self) -> Iterator[Any]:
         import zmq
@@ -137,9 +145,3 @@ class ZmqReceive(Task):
                 yield np.array(frame), dict(header.get("meta", {}))
             count += 1
 
-    def teardown(self) -> None:
-        socket = getattr(self, "_socket", None)
-        if socket is not None:
-            socket.close()
-            self._context.term()
-            self._socket = None  # type: ignore[assignment]
