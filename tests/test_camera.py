@@ -286,3 +286,12 @@ def test_camera_cli_commands(tmp_path):
     assert bench.returncode == 0 and "fps" in bench.stdout
     bad = run("info", "mock", "-p", "sensor-widht=3")
     assert bad.returncode == 2 and "Did you mean" in bad.stderr
+
+
+def test_unbuffered_recording_after_a_buffered_one():
+    cam = small(buffered=True, num_buffers=4)
+    with cam.recording():
+        cam.grab()
+    cam.buffered = False
+    with cam.recording():
+        assert cam.grab().meta["frame_number"] == 0

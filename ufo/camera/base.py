@@ -175,6 +175,7 @@ class Camera:
             raise CameraError(f"camera '{self.name}' is in readout mode; stop_readout() first")
         self._roi()
         self._number = 0
+        self._ring = None  # a ring of an earlier, buffered recording must not serve this one
         self._stop_event.clear()
         self._triggers = threading.Semaphore(0)
         self._start()

@@ -8,6 +8,7 @@ noise, zingers and dead columns as real detectors have them.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import time
 from collections.abc import Callable
@@ -42,13 +43,16 @@ class MockCamera(Camera):
     sample_in = CameraProperty(bool, True, while_recording=True, doc="tomography: the sample is in the beam")
     seed = CameraProperty(int, 0, range=(0, None), doc="random seed of noise, zingers and dead columns")
 
-    def __init__(self, angle_source: Callable[[], float] | None = None, **properties: Any):
+    def __init__(self, angle_source: Callable[..., float] | None = None, **properties: Any):
+        # a source that takes an argument gets the frame's scheduled time (time.monotonic()),
+        # so a late-rendered frame still shows the stage where it was when the frame was due
         self.angle_source = angle_source
+        self._timed_source = angle_source is not None and bool(inspect.signature(angle_source).parameters)
         super().__init__(**properties)
         self._state(has_camram_recording=self.memory_frames > 0)
 
     def _start(self) -> None:
-        self._t0 = time.perf_counter()
+        self._t0 = time.monotonic()
         self._rng = np.random.default_rng(self.seed)
         h, w = self.sensor_shape
         self._dead = np.random.default_rng(self.seed + 1).choice(w, min(self.dead_columns, w), replace=False)
@@ -63,22 +67,27 @@ class MockCamera(Camera):
 
         return Phantom(self.sensor_width, height=self.sensor_height)
 
-    def angle(self, number: int) -> float:
+    def angle(self, number: int, due: float | None = None) -> float:
         if self.angle_source is not None:
+            if self._timed_source:
+                return float(self.angle_source(due if due is not None else time.monotonic()))
             return float(self.angle_source())
         step = self.angle_step if self.angle_step is not None else math.pi / 1000
         return number * step
 
-    def _pace(self, number: int) -> None:
+    def _pace(self, number: int) -> float:
+        """Wait for frame `number`'s time at the frame rate; returns that time (monotonic)."""
         rate = self.frames_per_second
-        if rate > 0:
-            due = self._t0 + number / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
+        if rate <= 0:
+            return time.monotonic()
+        due = self._t0 + number / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        return due
 
     def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
-        self._pace(number)
+        self._due = self._pace(number)
         meta: dict[str, Any] = {}
         top = (1 << self.sensor_bitdepth) - 1
         pattern = self.pattern
@@ -114,7 +123,7 @@ class MockCamera(Camera):
         if not self.sample_in:
             out.fill(int(round(min(self.dark_level + self.flat_level, top))))
             return {"image_key": 1}
-        angle = self.angle(number)
+        angle = self.angle(number, getattr(self, "_due", None))
         axis = self.sensor_width / 2 + self.axis_offset
         sino_rows = []
         for row in range(y0, y0 + h):

@@ -244,10 +244,11 @@ class SimulatedBeamline:
         self.devices = [self.rotation, self.flat_motor, self.sample_x, self.sample_z, self.shutter, self.camera]
         self._sync_task: asyncio.Task[None] | None = None
 
-    def _angle(self) -> float:
+    def _angle(self, at: float | None = None) -> float:
+        """The stage's angle (radians) at monotonic time `at` (now by default)."""
         rotation = self.rotation
         if isinstance(rotation, ContinuousRotationMotor) and rotation._since is not None:
-            elapsed = time.monotonic() - rotation._since
+            elapsed = (time.monotonic() if at is None else at) - rotation._since
             return math.radians(rotation._position + rotation._speed * elapsed)
         return math.radians(rotation._position)
 

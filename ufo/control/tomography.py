@@ -88,12 +88,18 @@ class Tomography(Experiment):
         camera = bl.camera.camera
         rate = camera.frames_per_second or 100.0
         camera.frames_per_second = rate
+        # The camera takes frames at its rate while the stage turns and keeps them in its
+        # buffer, as hardware does: how fast they are read out does not change their angles.
+        saved = camera.buffered, camera.num_buffers
+        camera.buffered, camera.num_buffers = True, max(camera.num_buffers, self.num_projections)
+        bl._sync_camera()
         await bl.rotation.start_motion(step * rate / q.s)
         try:
             async with bl.camera.recording():
                 for _ in range(self.num_projections):
-                    frame = await bl.grab()
+                    frame = await bl.camera.grab()
                     frame.meta["image_key"] = 0
                     yield frame
         finally:
             await bl.rotation.stop_motion()
+            camera.buffered, camera.num_buffers = saved
