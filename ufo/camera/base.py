@@ -8,6 +8,7 @@ buffer, callbacks, mirror/rotate, state checks and messages) is here, shared.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -91,6 +92,8 @@ class Camera:
         self._thread: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._triggers = threading.Semaphore(0)
+        self._trigger_tags: collections.deque[dict[str, Any]] = collections.deque()
+        self.tags: dict[str, Any] = {}  # what the trigger of the frame being acquired said about it
         self._callback_thread: threading.Thread | None = None
         self.set(**properties)
 
@@ -178,6 +181,7 @@ class Camera:
         self._ring = None  # a ring of an earlier, buffered recording must not serve this one
         self._stop_event.clear()
         self._triggers = threading.Semaphore(0)
+        self._trigger_tags.clear()
         self._start()
         self._state(is_recording=True)
         if self.buffered:
@@ -227,22 +231,32 @@ class Camera:
         self._readout(index, target)
         return Image(target, {"frame_number": index, "camera": self.name})
 
-    def trigger(self) -> None:
-        """Release one exposure (trigger-source=software)."""
+    def trigger(self, tags: dict[str, Any] | None = None) -> None:
+        """Release one exposure (trigger-source=software).
+
+        `tags` (e.g. image_key and angle) go into that frame's metadata: the one who triggers
+        knows what the frame shows, the camera does not."""
         if not self.is_recording:
             raise CameraError(f"camera '{self.name}' is not recording; start_recording() before triggering")
+        self._trigger_tags.append(dict(tags or {}))
         self._triggers.release()
 
     # -- frames -----------------------------------------------------------------------
-    def _next(self, out: np.ndarray) -> dict[str, Any]:
+    def _wait_trigger(self) -> None:
+        """In software-trigger mode, wait for `trigger()` and take its tags."""
+        self.tags = {}
         if self.trigger_source == "software":
             self._triggers.acquire()
             if self._stop_event.is_set():
                 raise CameraError(f"camera '{self.name}' stopped recording")
+            self.tags = self._trigger_tags.popleft() if self._trigger_tags else {}
+
+    def _next(self, out: np.ndarray) -> dict[str, Any]:
+        self._wait_trigger()
         number = self._number
         self._number += 1
         meta = self._acquire(out, number) or {}
-        return {"frame_number": number, "timestamp": time.time(), "camera": self.name, **meta}
+        return {"frame_number": number, "timestamp": time.time(), "camera": self.name, **meta, **self.tags}
 
     def _fill_ring(self) -> None:
         ring = self._ring

@@ -117,13 +117,14 @@ class MockCamera(Camera):
 
     def _tomography(self, out: np.ndarray, number: int, top: int) -> dict[str, Any]:
         x0, y0, w, h = self._roi()
-        if self.beam == "closed":
+        key = self.tags.get("image_key")  # a trigger's tags say what the simulated beamline shows
+        if self.beam == "closed" or key == 2:
             out.fill(int(round(self.dark_level)))
             return {"image_key": 2}
-        if not self.sample_in:
+        if not self.sample_in or key == 1:
             out.fill(int(round(min(self.dark_level + self.flat_level, top))))
             return {"image_key": 1}
-        angle = self.angle(number, getattr(self, "_due", None))
+        angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, getattr(self, "_due", None))
         axis = self.sensor_width / 2 + self.axis_offset
         sino_rows = []
         for row in range(y0, y0 + h):

@@ -138,13 +138,16 @@ class NetCamera(Camera):
         meta["server_frame_number"] = header.get("frame_number")
         return meta
 
+    def _wait_trigger(self) -> None:
+        self.tags = {}  # the server's camera waits for the trigger and sends the tags with the frame
+
     def _next(self, out: np.ndarray) -> dict[str, Any]:
         meta = super()._next(out)
         meta["frame_number"] = meta.pop("server_frame_number", meta["frame_number"])
         return meta
 
-    def trigger(self) -> None:
-        self._request({"cmd": "trigger"})
+    def trigger(self, tags: dict[str, Any] | None = None) -> None:
+        self._request({"cmd": "trigger", "tags": tags or {}})
 
     def _stop(self) -> None:
         try:

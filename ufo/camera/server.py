@@ -88,7 +88,7 @@ class CameraServer:
             if cmd == "stop":
                 return self._stop_stream()
             if cmd == "trigger":
-                cam.trigger()
+                cam.trigger(request.get("tags"))
                 return {"triggered": True}
             if cmd == "stats":
                 return {"sent": self.sent, "dropped": self.dropped + cam.dropped, "recording": cam.is_recording}

@@ -10,6 +10,7 @@ from .reco import reco
 from .session import session
 from .run import run
 from .tasks import tasks
+from .tango import tango
 
 EXAMPLES = """
 \b
@@ -17,6 +18,7 @@ Examples:
   ufo tasks
   ufo run "dummy-data shape=256,256 number=100 init=random ! calculate expression='x*2' ! write path=out/frame-%05i.tif"
   ufo reco --projections scan/proj --darks scan/darks --flats scan/flats --axis auto
+  ufo tango walker --port 10003 --root /data/scan
   ufo run --help
 """
 
@@ -33,6 +35,7 @@ cli.add_command(tasks)
 cli.add_command(reco)
 cli.add_command(camera)
 cli.add_command(session)
+cli.add_command(tango)
 
 
 def main() -> None:

@@ -267,9 +267,12 @@ class SimulatedBeamline:
         for device in self.devices:
             await device.emergency_stop()
 
-    async def grab(self) -> Any:
+    async def grab(self, tags: dict[str, Any] | None = None) -> Any:
+        """A frame of what the stages show now; `tags` are added to its metadata."""
         self._sync_camera()
-        return await self.camera.grab()
+        frame = await self.camera.grab()
+        frame.meta.update(tags or {})
+        return frame
 
     async def stop(self) -> None:
         """Leave the beamline safe: shutter closed, rotation stopped, camera idle."""

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.units import registry
 from ..storage.walker import Walker
-from .devices import ContinuousRotationMotor, SimulatedBeamline
+from .devices import ContinuousRotationMotor
 from .experiment import Acquisition, Experiment
 
 q = registry()
@@ -18,7 +18,7 @@ q = registry()
 class Tomography(Experiment):
     """A tomographic scan of `beamline` (any object with rotation, flat_motor, shutter, camera)."""
 
-    def __init__(self, beamline: SimulatedBeamline, walker: Walker | None = None, projections: int = 180,
+    def __init__(self, beamline: Any, walker: Walker | None = None, projections: int = 180,
                  darks: int = 10, flats: int = 10, flats_after: bool = False, angular_range: Any = 180 * q.deg,
                  continuous: bool = False):
         self.beamline = beamline
@@ -37,13 +37,12 @@ class Tomography(Experiment):
     def angle_step(self) -> Any:
         return self.range / self.num_projections
 
-    async def _frames(self, count: int, key: int) -> AsyncIterator[Any]:
+    async def _frames(self, count: int, key: int, angle: float | None = None) -> AsyncIterator[Any]:
         bl = self.beamline
+        tags: dict[str, Any] = {"image_key": key} if angle is None else {"image_key": key, "angle": angle}
         async with bl.camera.recording():
             for _ in range(count):
-                frame = await bl.grab()
-                frame.meta["image_key"] = key
-                yield frame
+                yield await bl.grab(tags)
 
     async def take_darks(self) -> AsyncIterator[Any]:
         await self.beamline.shutter.close()
@@ -69,15 +68,15 @@ class Tomography(Experiment):
         step = self.angle_step
         try:
             if self.continuous:
-                if not isinstance(bl.rotation, ContinuousRotationMotor):
-                    raise TypeError("continuous tomography needs a ContinuousRotationMotor")
+                if not isinstance(bl.rotation, ContinuousRotationMotor) or not hasattr(bl.camera, "camera"):
+                    raise TypeError("continuous tomography needs a ContinuousRotationMotor and a local camera; "
+                                    "use stepped scans (continuous=False) with remote devices")
                 async for frame in self._continuous(step):
                     yield frame
             else:
                 for i in range(self.num_projections):
                     await bl.rotation.set_position(i * step)
-                    async for frame in self._frames(1, 0):
-                        frame.meta["angle"] = math.radians((i * step).to("deg").magnitude)
+                    async for frame in self._frames(1, 0, math.radians((i * step).to("deg").magnitude)):
                         yield frame
         finally:
             await bl.shutter.close()

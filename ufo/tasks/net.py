@@ -14,7 +14,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import InputError
-from ..net.wire import decode, end_parts, frame_parts
+from ..net.wire import end_parts, frame_parts
 
 MODES = ("push", "pub")
 
@@ -91,7 +91,7 @@ class ZmqSend(_Socket, Task):
 
 
 
-class ZmqReceive(_Socket, Task):
+class ZmqReceive(Task):
     """Receive frames sent by zmq-send or a camera server until its end message."""
 
     name = "zmq-receive"
@@ -111,37 +111,32 @@ class ZmqReceive(_Socket, Task):
         return Spec(shape, np.dtype(self.dtype) if self.dtype else None, self.number)
 
     def setup(self, ctx: Any) -> None:
-        import zmq
+        from ..net.receiver import FrameReceiver
 
         super().setup(ctx)
-        options = {zmq.RCVTIMEO: int(self.timeout * 1000), zmq.LINGER: 0}
-        if self.mode == "sub":
-            options[zmq.SUBSCRIBE] = b""
-        self._open(zmq.PULL if self.mode == "pull" else zmq.SUB, options)
+        self._receiver = FrameReceiver(self.address, self.mode, self.bind, self.timeout, name="zmq-receive")
 
     def generate(self) -> Iterator[Any]:
-        import zmq
-
         count = 0
         while self.number is None or count < self.number:
-            try:
-                parts = self._socket.recv_multipart(copy=False)
-            except zmq.Again:
-                raise InputError(f"zmq-receive: nothing arrived from {self.address} for {self.timeout:g} s "
-                                 f"after {count} frame(s) (sender gone, or never started?)") from None
-            header, frame = decode(parts)
-            if frame is None:
-                if header.get("type") == "error":
-                    raise InputError(f"zmq-receive: the sender at {self.address} failed: {header.get('message')}")
+            item = self._receiver.receive()
+            if item is None:
                 return
+            frame, meta = item
             if self.shape and tuple(frame.shape) != tuple(self.shape):
                 raise InputError(f"zmq-receive: frame {count} has shape {tuple(frame.shape)}, declared {tuple(self.shape)}")
             if self.ctx.alloc is not None:
                 out = self.ctx.buffer()
                 np.copyto(out.data, frame, casting="unsafe")
-                out.meta = dict(header.get("meta", {}))
+                out.meta = meta
                 yield out
             else:
-                yield np.array(frame), dict(header.get("meta", {}))
+                yield np.array(frame), meta
             count += 1
+
+    def teardown(self) -> None:
+        receiver = getattr(self, "_receiver", None)
+        if receiver is not None:
+            receiver.close()
+            self._receiver = None
 

@@ -1,0 +1,283 @@
+"""Tango servers and their clients: real device servers (DeviceTestContext, and `ufo tango`
+in child processes), real ZMQ streams on 127.0.0.1, real files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+tango = pytest.importorskip("tango")
+from tango.test_context import DeviceTestContext, MultiDeviceTestContext  # noqa: E402
+
+import ufo  # noqa: E402
+from ufo.control import Shutter, Tomography, q  # noqa: E402
+from ufo.control.errors import ControlError  # noqa: E402
+from ufo.control.remote import (  # noqa: E402
+    RemoteBeamline,
+    RemoteImageWriter,
+    RemoteOnlineReconstruction,
+    RemoteReconstruction,
+    RemoteWalker,
+    TangoCamera,
+    TangoLinearMotor,
+    TangoRotationMotor,
+)
+from ufo.storage.readers import open_source  # noqa: E402
+from ufo.tango.camera import UfoCamera  # noqa: E402
+from ufo.tango.motor import UfoMotor  # noqa: E402
+from ufo.tango.reco import UfoReconstruction  # noqa: E402
+from ufo.tango.walker import UfoWalker  # noqa: E402
+from ufo.tomo.phantom import Phantom  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def camera_settings(**values) -> str:
+    return json.dumps({"sensor_width": 48, "sensor_height": 4, **values})
+
+
+def test_camera_properties_are_attributes_with_units_and_limits():
+    with DeviceTestContext(UfoCamera, properties={"settings": camera_settings()}, process=False) as cam:
+        assert cam.get_attribute_config("exposure_time").unit == "s"
+        assert cam.get_attribute_config("sensor_pixel_width").unit == "m"
+        cam.exposure_time = 0.25
+        assert cam.exposure_time == 0.25
+        assert list(cam.frame_shape) == [4, 48]
+        with pytest.raises(tango.DevFailed, match="below the minimum"):
+            cam.roi_x0 = -1
+        with pytest.raises(tango.DevFailed, match="trigger_source.*one of auto, software, external|must be one of"):
+            cam.trigger_source = "laser"
+        with pytest.raises(tango.DevFailed, match="JSON object"):
+            cam.trigger("[1, 2")
+        assert cam.state() == tango.DevState.ON
+
+
+def test_registered_endpoints_each_get_every_frame_and_the_end():
+    """Two consumers (a zmq-receive graph and a plain receiver) of one camera's recording."""
+    from ufo.net.receiver import FrameReceiver
+    from ufo.tasks.net import ZmqReceive
+
+    with DeviceTestContext(UfoCamera, properties={"settings": camera_settings(pattern="counter")}, process=False) as cam:
+        first = cam.register_endpoint("tcp://127.0.0.1:0")
+        second = cam.register_endpoint("tcp://127.0.0.1:0")
+        receiver = FrameReceiver(second, timeout=10)
+        graph_frames = []
+        try:
+            handle = ufo.MemoryOut(out=graph_frames)(ZmqReceive(address=first, timeout=10)()).run()
+            cam.record(25)
+            while cam.state() == tango.DevState.RUNNING:
+                time.sleep(0.01)
+            assert cam.unregister_endpoint(first) == 25
+            assert cam.unregister_endpoint(second) == 25
+            frames = [(np.array(f), m) for f, m in receiver]
+            handle.wait(10)
+        finally:
+            receiver.close()
+    assert [m["frame_number"] for _, m in frames] == list(range(25))
+    assert [int(f[0, 0]) for f, _ in frames] == list(range(25))  # counter pattern: the pixels are the number
+    assert [int(np.asarray(f)[0, 0]) for f in graph_frames] == list(range(25))
+    with DeviceTestContext(UfoCamera, properties={"settings": camera_settings()}, process=False) as cam:
+        with pytest.raises(tango.DevFailed, match="no endpoint tcp://127.0.0.1:1"):
+            cam.unregister_endpoint("tcp://127.0.0.1:1")
+        with pytest.raises(tango.DevFailed, match="must look like"):
+            cam.register_endpoint("127.0.0.1:5000")
+
+
+def test_tango_motors_move_with_units_report_limits_and_stop():
+    devices = [{"class": UfoMotor, "devices": [{"name": "test/ufo/rot", "properties": {"kind": "rotation"}},
+                                                {"name": "test/ufo/lin", "properties": {"kind": "linear"}}]}]
+    with MultiDeviceTestContext(devices, process=False) as ctx:
+        async def main():
+            rot = await TangoRotationMotor(ctx.get_device_access("test/ufo/rot"), "rot").connect()
+            lin = await TangoLinearMotor(ctx.get_device_access("test/ufo/lin"), "lin").connect()
+            await rot.set_position(0.5 * q.rad)
+            assert (await rot.get_position()).to("deg").magnitude == pytest.approx(28.6479, abs=1e-3)
+            await lin.set_position(2 * q.cm)
+            assert (await lin.get_position()).magnitude == pytest.approx(20.0)
+            with pytest.raises(ControlError, match="above the maximum"):
+                await lin.set_position(1 * q.m)
+            assert (await lin.get_position()).magnitude == pytest.approx(20.0)  # not moved
+            with pytest.raises(Exception, match="takes .*length"):
+                await lin.set_position(3 * q.s)
+            with pytest.raises(ControlError, match="moves in 'deg'.*TangoRotationMotor"):
+                await TangoLinearMotor(ctx.get_device_access("test/ufo/rot"), "wrong").connect()
+            await lin.set_velocity(10 * q("mm/s"))
+            move = asyncio.ensure_future(lin.set_position(-80 * q.mm))
+            await asyncio.sleep(0.3)
+            move.cancel()  # cancelling the move stops the motor where it is
+            with pytest.raises(asyncio.CancelledError):
+                await move
+            await asyncio.sleep(0.2)
+            stopped = (await lin.get_position()).magnitude
+            assert -80 < stopped < 20
+            await asyncio.sleep(0.2)
+            assert (await lin.get_position()).magnitude == pytest.approx(stopped)
+            assert await lin.remote_state() == "on"
+
+        asyncio.run(main())
+
+
+def _tomography_devices(root, **camera):
+    return [
+        {"class": UfoCamera, "devices": [{"name": "test/ufo/camera", "properties": {
+            "settings": camera_settings(pattern="tomography", axis_offset=1.0, **camera)}}]},
+        {"class": UfoMotor, "devices": [{"name": "test/ufo/rotation", "properties": {"kind": "rotation"}},
+                                         {"name": "test/ufo/flat", "properties": {"kind": "linear"}}]},
+        {"class": UfoWalker, "devices": [{"name": "test/ufo/walker", "properties": {"root": str(root)}}]},
+        {"class": UfoReconstruction, "devices": [{"name": "test/ufo/reco"}]},
+    ]
+
+
+@pytest.mark.parametrize("axis", [25.0, "auto"])
+def test_remote_tomography_writes_nxtomo_on_the_walker_and_reconstructs_on_the_server(tmp_path, axis):
+    """Camera server -> walker server and reconstruction server; the client only moves and triggers."""
+    with MultiDeviceTestContext(_tomography_devices(tmp_path), process=False) as ctx:
+        access = ctx.get_device_access
+
+        async def main():
+            camera = TangoCamera(access("test/ufo/camera"), "camera")
+            beamline = RemoteBeamline(camera, TangoRotationMotor(access("test/ufo/rotation"), "rotation"),
+                                      TangoLinearMotor(access("test/ufo/flat"), "flat"), Shutter())
+            walker = RemoteWalker(access("test/ufo/walker"), "walker")
+            reco = RemoteReconstruction(access("test/ufo/reco"), "reco")
+            async with beamline:
+                tomo = Tomography(beamline, walker, projections=60, darks=3, flats=3, flats_after=True)
+                writer = tomo.attach(RemoteImageWriter(camera, walker))
+                online = tomo.attach(RemoteOnlineReconstruction(camera, reco, axis=axis))
+                name = await tomo.run()
+                return name, writer, online, await reco.slices(), await reco.get_slice(2), walker.current
+
+        name, writer, online, slices, middle, current = asyncio.run(main())
+
+    assert name == "scan_0000" and current.endswith("scan_0000")
+    assert writer.frames == 3 + 3 + 60 + 3
+    path = tmp_path / "scan_0000" / "scan.nx"
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        keys = f["/entry/instrument/detector/image_key"][()]
+        angles = f["/entry/sample/rotation_angle"][()]
+        data = f["/entry/instrument/detector/data"]
+        assert data.shape == (69, 4, 48)
+        assert list(keys) == [2] * 3 + [1] * 3 + [0] * 60 + [1] * 3
+        assert np.allclose(angles[keys == 0], np.arange(60) * 3.0, atol=1e-6)  # degrees in the file
+        assert data[0].max() == 100 and data[3].min() == 3100  # dark and flat levels of the simulated detector
+    assert json.load(open(tmp_path / "scan_0000" / "metadata.json"))["start"]["rotation"]["position"]["unit"] == "degree"
+    assert slices.shape == (4, 48, 48) and np.array_equal(slices[2], middle)
+    if axis == "auto":
+        assert online.found_axis == pytest.approx(25.0, abs=0.3)
+    truth = 0.01 * Phantom(48, height=4).slice(z=0)
+    mask = np.hypot(*(np.mgrid[:48, :48] - 24)) < 0.45 * 48
+    assert np.sqrt(np.mean((slices[2] - truth)[mask] ** 2)) < 0.2 * 0.01
+
+
+def _serve(kind, port, *args):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "tango", kind, "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    address = f"tango://127.0.0.1:{port}/ufo/{kind}/1#dbase=no"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            tango.DeviceProxy(address).state()
+            return proc, address
+        except tango.DevFailed:
+            if proc.poll() is not None:
+                raise RuntimeError(proc.stdout.read())
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"ufo tango {kind} did not start")
+
+
+def test_a_camera_server_killed_mid_scan_gives_clear_errors_and_valid_files(tmp_path):
+    camera_proc, camera_address = _serve("camera", free_port(), "-p", "sensor-width=64", "-p", "sensor-height=32",
+                                         "-p", "pattern=counter", "-p", "frames-per-second=200")
+    walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
+    try:
+        async def main():
+            camera = await TangoCamera(camera_address, "camera").connect()
+            walker = await RemoteWalker(walker_address, "walker").connect()
+            await walker.acall("write:timeout", 1.0)
+            endpoint = await camera.register_endpoint()
+            await walker.start_write(endpoint, "frames.h5")
+            await camera.start_recording()
+            while await walker.acall("read:frames_written") < 40:
+                await asyncio.sleep(0.02)
+            camera_proc.send_signal(signal.SIGKILL)
+            camera_proc.wait(10)
+            with pytest.raises(ControlError, match="not reachable.*ufo tango camera"):
+                await camera.stop_recording()
+            with pytest.raises(ControlError, match=r"nothing arrived .* for 1 s after (\d+) frame.* are valid"):
+                await walker.wait()
+            return int(await walker.acall("read:frames_written"))
+
+        written = asyncio.run(main())
+    finally:
+        for proc in (camera_proc, walker_proc):
+            proc.kill()
+            proc.wait(10)
+    assert written >= 40
+    reader = open_source(str(tmp_path / "frames.h5"))
+    assert reader.count == written
+    for i in range(written):
+        frame = reader.read(i, slice(None), None)
+        assert frame.shape == (32, 64) and np.all(frame == i)  # every stored frame is complete and in order
+
+
+def test_a_walker_server_killed_mid_scan_is_reported_and_its_file_stays_readable(tmp_path):
+    camera_proc, camera_address = _serve("camera", free_port(), "-p", "sensor-width=64", "-p", "sensor-height=32",
+                                         "-p", "pattern=counter", "-p", "frames-per-second=200",
+                                         "--stream-timeout", "1")
+    walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
+    try:
+        async def main():
+            camera = await TangoCamera(camera_address, "camera").connect()
+            walker = await RemoteWalker(walker_address, "walker").connect()
+            endpoint = await camera.register_endpoint()
+            await walker.start_write(endpoint, "frames.h5")
+            await camera.start_recording()
+            while await walker.acall("read:frames_written") < 40:
+                await asyncio.sleep(0.02)
+            walker_proc.send_signal(signal.SIGKILL)
+            walker_proc.wait(10)
+            with pytest.raises(ControlError, match="walker: the Tango device .* not reachable.*ufo tango walker"):
+                await walker.wait()
+            await asyncio.sleep(1.5)
+            status = await camera.acall("read:endpoints")
+            assert "FAILED: no receiver took frame" in status[0]  # the camera gave the dead endpoint up ...
+            assert await camera.remote_state() == "running"  # ... and goes on streaming
+            await camera.stop_recording()
+
+        asyncio.run(main())
+    finally:
+        for proc in (camera_proc, walker_proc):
+            proc.kill()
+            proc.wait(10)
+    reader = open_source(str(tmp_path / "frames.h5"))
+    assert reader.count >= 1
+    for i in range(reader.count):
+        assert np.all(reader.read(i, slice(None), None) == i)
+
+
+def test_cli_explains_missing_options():
+    result = subprocess.run([sys.executable, "-m", "ufo", "tango", "walker", "--port", "1"], capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "needs --root" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "ufo", "tango", "motor"], capture_output=True, text=True)
+    assert result.returncode == 2 and "give --port" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "ufo", "tango", "camera", "--port", "1", "-p", "colour=red"],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "no property 'colour'" in result.stderr

@@ -1,0 +1,88 @@
+"""`ufo tango`: camera, motor, walker and reconstruction Tango servers."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from ..core.errors import UsageError
+from .errors import handle_errors
+
+EXAMPLES = """
+\b
+Examples (no Tango database; clients use tango://127.0.0.1:PORT/DEVICE#dbase=no):
+  ufo tango camera --port 10001 -p sensor-width=2048 -p sensor-height=2048
+  ufo tango motor --port 10002 --kind rotation
+  ufo tango walker --port 10003 --root /data/experiment
+  ufo tango reco --port 10004
+\b
+With a database (TANGO_HOST set): add --db, and --device/--instance as registered there:
+  ufo tango walker --db --device bl/ufo/walker --root /data
+\b
+From Python:
+  walker = RemoteWalker("tango://127.0.0.1:10003/ufo/walker/1#dbase=no")
+"""
+
+
+def _pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise UsageError(f"-p takes property=value, got '{pair}'")
+        out[key.replace("-", "_")] = value
+    return out
+
+
+@click.command(epilog=EXAMPLES)
+@click.argument("kind", type=click.Choice(["camera", "motor", "walker", "reco"]))
+@click.option("--port", type=click.IntRange(1, 65535), help="TCP port of the server (needed without --db).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--device", help="Device name [default: ufo/KIND/1].")
+@click.option("--instance", default="ufo", show_default=True, help="Server instance name.")
+@click.option("--db", "database", is_flag=True, help="Use the Tango database at TANGO_HOST (registers the device).")
+@click.option("--camera", "camera_name", default="mock", show_default=True, help="camera: plugin name.")
+@click.option("-p", "--property", "props", multiple=True, help="camera: property=value (repeatable).")
+@click.option("--kind", "motor_kind", type=click.Choice(["linear", "rotation"]), default="linear", show_default=True,
+              help="motor: linear (mm) or rotation (deg).")
+@click.option("--root", help="walker: directory, .h5/.nx file or .zarr store to write below.")
+@click.option("--overwrite", is_flag=True, help="walker: replace existing data sets.")
+@click.option("--stream-timeout", type=float, default=30.0, show_default=True,
+              help="camera: seconds a reliable endpoint may block the stream before it is given up.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def tango(kind: str, port: int | None, host: str, device: str | None, instance: str, database: bool,
+          camera_name: str, props: tuple[str, ...], motor_kind: str, root: str | None, overwrite: bool,
+          stream_timeout: float, debug: bool) -> None:
+    """Serve a camera, a motor, a walker or an online reconstruction over Tango.
+
+    Frames travel over ZMQ streams between the servers (register a camera endpoint, give
+    its address to the walker or reconstruction server); Tango carries the control.
+    """
+    from ..tango import require_tango
+    from ..tango.serve import address, serve
+
+    require_tango()
+    if not database and port is None:
+        raise UsageError("give --port (clients then use tango://HOST:PORT/DEVICE#dbase=no) or --db with TANGO_HOST set")
+    if database and not os.environ.get("TANGO_HOST"):
+        raise UsageError("--db needs TANGO_HOST=host:port of the Tango database")
+    device = device or f"ufo/{kind}/1"
+    properties: dict[str, object] = {}
+    if kind == "camera":
+        from ..camera import open_camera
+
+        settings = _pairs(props)
+        open_camera(camera_name, **settings).close()  # bad names and values fail here, before the server starts
+        properties = {"camera": camera_name, "settings": json.dumps(settings), "stream_timeout": stream_timeout}
+    elif kind == "motor":
+        properties = {"kind": motor_kind}
+    elif kind == "walker":
+        if not root:
+            raise UsageError("the walker needs --root: the directory, .h5/.nx file or .zarr store to write below")
+        properties = {"root": os.path.abspath(root), "overwrite": overwrite}
+    if not database:
+        click.echo(f"ufo tango {kind}: {address(host, port, device)}", err=True)  # type: ignore[arg-type]
+    serve(kind, device, properties, instance=instance, host=host, port=port, database=database)

@@ -1,0 +1,157 @@
+"""One frame stream to several endpoints: each a bound PUSH (reliable) or PUB (lossy) socket.
+
+A camera serves its frames to whoever registered an endpoint (a writer host, a
+reconstruction host, a viewer). Every endpoint gets every frame; a reliable endpoint whose
+receiver has not taken a frame for `timeout` seconds is given up (and says so) so that one
+dead consumer never stops the others or the camera.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import zmq
+
+from .wire import end_parts, error_parts, frame_parts
+
+LOG = logging.getLogger("ufo.net")
+MODES = ("push", "pub")
+
+
+@dataclass
+class Endpoint:
+    address: str
+    mode: str
+    socket: zmq.Socket
+    sent: int = 0
+    dropped: int = 0
+    failed: str | None = None
+    trackers: list[Any] = field(default_factory=list)
+
+
+def parse_endpoint(text: str) -> tuple[str, str]:
+    """'tcp://host:port [push|pub]' -> (address, mode)."""
+    parts = text.split()
+    if not parts or not parts[0].startswith(("tcp://", "ipc://", "inproc://")):
+        raise ValueError(f"endpoint '{text}' must look like 'tcp://127.0.0.1:5600' or 'tcp://127.0.0.1:0 pub' "
+                         "(port 0 picks a free one)")
+    mode = parts[1] if len(parts) > 1 else "push"
+    if mode not in MODES:
+        raise ValueError(f"endpoint mode is push (reliable) or pub (lossy), not '{mode}'")
+    return parts[0], mode
+
+
+class Fanout:
+    def __init__(self, timeout: float = 30.0, high_water_mark: int = 8):
+        self.timeout = timeout
+        self.high_water_mark = high_water_mark
+        self._context = zmq.Context()
+        self._endpoints: dict[str, Endpoint] = {}
+        self._lock = threading.RLock()
+
+    def add(self, text: str) -> str:
+        """Bind an endpoint ('tcp://127.0.0.1:0' binds a free port); returns the address to connect to."""
+        address, mode = parse_endpoint(text)
+        socket = self._context.socket(zmq.PUSH if mode == "push" else zmq.PUB)
+        socket.setsockopt(zmq.SNDHWM, self.high_water_mark)
+        socket.setsockopt(zmq.SNDTIMEO, 100)
+        socket.setsockopt(zmq.LINGER, int(self.timeout * 1000))
+        try:
+            if address.startswith("tcp://") and address.endswith(":0"):
+                port = socket.bind_to_random_port(address[: address.rindex(":")])
+                address = f"{address[: address.rindex(':')]}:{port}"
+            else:
+                socket.bind(address)
+        except zmq.ZMQError as exc:
+            socket.close(0)
+            raise ValueError(f"cannot bind endpoint {address}: {exc} (port in use? use port 0 for a free one)") from None
+        with self._lock:
+            self._endpoints[address] = Endpoint(address, mode, socket)
+        return address
+
+    def remove(self, address: str) -> int:
+        """End the stream there (the receiver gets the end message) and close it; returns frames sent."""
+        with self._lock:
+            endpoint = self._endpoints.pop(address, None)
+        if endpoint is None:
+            raise ValueError(f"no endpoint {address}; registered: {', '.join(self._endpoints) or 'none'}")
+        if endpoint.failed is None:
+            self._send_final(endpoint, end_parts(endpoint.sent))
+        endpoint.socket.close()
+        return endpoint.sent
+
+    @property
+    def addresses(self) -> list[str]:
+        with self._lock:
+            return list(self._endpoints)
+
+    def status(self) -> list[str]:
+        with self._lock:
+            return [f"{e.address} {e.mode}: {e.sent} sent, {e.dropped} dropped" + (f", FAILED: {e.failed}" if e.failed else "")
+                    for e in self._endpoints.values()]
+
+    def send(self, frame: np.ndarray, meta: dict[str, Any], stop: threading.Event | None = None) -> list[Any]:
+        """Send one frame everywhere without copying; returns trackers to wait on before reusing `frame`."""
+        parts = frame_parts(frame, meta)
+        trackers = []
+        with self._lock:
+            endpoints = [e for e in self._endpoints.values() if e.failed is None]
+        for endpoint in endpoints:
+            tracker = self._send(endpoint, parts, stop)
+            if tracker is not None:
+                trackers.append(tracker)
+        return trackers
+
+    def _send(self, endpoint: Endpoint, parts: list[Any], stop: threading.Event | None) -> Any:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with self._lock:
+                    tracker = endpoint.socket.send_multipart(parts, copy=False, track=True)
+                endpoint.sent += 1
+                return tracker
+            except zmq.Again:
+                if endpoint.mode == "pub" or (stop is not None and stop.is_set()):
+                    endpoint.dropped += 1
+                    return None
+                if time.monotonic() > deadline:
+                    endpoint.failed = (f"no receiver took frame {endpoint.sent} within {self.timeout:g} s "
+                                       "(receiver gone?); stopped sending there")
+                    LOG.error("endpoint %s: %s", endpoint.address, endpoint.failed)
+                    return None
+            except zmq.ZMQError as exc:  # closed under us by remove()
+                endpoint.failed = str(exc)
+                return None
+
+    def _send_final(self, endpoint: Endpoint, parts: list[bytes]) -> None:
+        deadline = time.monotonic() + min(self.timeout, 5.0)
+        while time.monotonic() < deadline:
+            try:
+                with self._lock:
+                    endpoint.socket.send_multipart(parts)
+                return
+            except zmq.Again:
+                if endpoint.mode == "pub":
+                    return
+            except zmq.ZMQError:
+                return
+
+    def error(self, message: str) -> None:
+        """Tell every receiver that the source failed."""
+        for address in self.addresses:
+            endpoint = self._endpoints.get(address)
+            if endpoint is not None and endpoint.failed is None:
+                self._send_final(endpoint, error_parts(message))
+
+    def close(self) -> None:
+        for address in self.addresses:
+            try:
+                self.remove(address)
+            except ValueError:
+                pass
+        self._context.term()

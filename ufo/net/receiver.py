@@ -1,0 +1,87 @@
+"""Receiving a frame stream: frames until the sender's end message, clear errors otherwise.
+
+Used by the `zmq-receive` task, the walker and reconstruction servers and the remote
+camera client. Waits poll in short steps so `stop()` from another thread ends a receive
+at once instead of after the timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import zmq
+
+from ..core.errors import InputError
+from .wire import decode
+
+
+class FrameReceiver:
+    def __init__(self, address: str, mode: str = "pull", bind: bool = False, timeout: float = 10.0,
+                 name: str = "zmq-receive", high_water_mark: int = 8):
+        if mode not in ("pull", "sub"):
+            raise ValueError(f"{name}: mode is pull (from push) or sub (from pub), not '{mode}'")
+        self.address = address
+        self.timeout = timeout
+        self.name = name
+        self.frames = 0
+        self.ended = False
+        self._stop = threading.Event()
+        self._context = zmq.Context()
+        self._socket = self._context.socket(zmq.PULL if mode == "pull" else zmq.SUB)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.setsockopt(zmq.RCVHWM, high_water_mark)
+        if mode == "sub":
+            self._socket.setsockopt(zmq.SUBSCRIBE, b"")
+        try:
+            self._socket.bind(address) if bind else self._socket.connect(address)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise InputError(f"{name} cannot {'bind' if bind else 'connect'} {address}: {exc}") from None
+
+    def stop(self) -> None:
+        """End a receive in progress from another thread (it raises InputError 'stopped')."""
+        self._stop.set()
+
+    def receive(self) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The next (frame, meta); None at the end message. The frame is a view of the message."""
+        deadline = time.monotonic() + self.timeout
+        while not self._socket.poll(100):
+            if self._stop.is_set():
+                raise InputError(f"{self.name}: stopped after {self.frames} frame(s)")
+            if time.monotonic() > deadline:
+                raise InputError(f"{self.name}: nothing arrived from {self.address} for {self.timeout:g} s after "
+                                 f"{self.frames} frame(s) (sender gone, or never started?)")
+        header, frame = decode(self._socket.recv_multipart(copy=False))
+        if frame is None:
+            if header.get("type") == "error":
+                raise InputError(f"{self.name}: the sender at {self.address} failed: {header.get('message')}")
+            self.ended = True
+            return None
+        self.frames += 1
+        meta = dict(header.get("meta", {}))
+        if header.get("frame_number") is not None:
+            meta.setdefault("frame_number", header["frame_number"])
+        return frame, meta
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, dict[str, Any]]]:
+        while True:
+            item = self.receive()
+            if item is None:
+                return
+            yield item
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None  # type: ignore[assignment]
+            self._context.term()
+
+    def __enter__(self) -> FrameReceiver:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

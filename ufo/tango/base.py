@@ -1,0 +1,92 @@
+"""What every ufo Tango device shares: a background job with its state, errors as Tango errors.
+
+Long work (streaming, writing, reconstructing) runs in one worker thread per device, never
+in a Tango request: requests stay fast, and the device's state says what the job does
+(ON idle, RUNNING busy, FAULT failed, with the reason as the device's status).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from tango import DevState
+from tango.server import Device
+
+LOG = logging.getLogger("ufo.tango")
+
+
+class Job:
+    """One background thread at a time; remembers how the last one ended."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.thread: threading.Thread | None = None
+        self.error: str | None = None
+        self.stop = threading.Event()
+        self.summary = "idle"
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def start(self, target: Callable[[], str | None], what: str) -> None:
+        if self.running:
+            raise RuntimeError(f"{self.name} is busy ({self.summary}); wait for it or cancel it first")
+        self.error = None
+        self.stop.clear()
+        self.summary = what
+
+        def run() -> None:
+            try:
+                self.summary = target() or f"{what}: done"
+            except Exception as exc:  # noqa: BLE001 - the reason becomes the device's status
+                self.error = f"{what} failed: {exc}"
+                self.summary = self.error
+                LOG.error("%s: %s", self.name, self.error)
+
+        self.thread = threading.Thread(target=run, name=f"ufo:tango:{self.name}", daemon=True)
+        self.thread.start()
+
+    def cancel(self, timeout: float = 10.0) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def state(self) -> DevState:
+        if self.running:
+            return DevState.RUNNING
+        return DevState.FAULT if self.error else DevState.ON
+
+
+class JobDevice(Device):
+    """A device whose state and status come from its job (and `_extra_state` for subclasses)."""
+
+    def init_device(self) -> None:
+        super().init_device()
+        self.job = Job(self.get_name())
+
+    def dev_state(self) -> DevState:
+        return self.job.state()
+
+    def dev_status(self) -> str:
+        return self.job.summary
+
+    def delete_device(self) -> None:
+        if hasattr(self, "job"):
+            self.job.cancel(5)
+
+
+def parse_json(text: str, what: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{what} must be a JSON object such as {{\"image_key\": 0}}: {exc}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
