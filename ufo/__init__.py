@@ -30,11 +30,13 @@ from .core import (
     run,
 )
 
+from .kernels.jit import jit
+
 __version__ = "0.1.0"
 
 __all__ = [
     "Cancelled", "Graph", "GraphError", "Image", "Input", "Kind", "Property", "PropertyError", "RunHandle",
-    "Spec", "Stream", "Task", "TaskError", "UfoError", "UsageError", "run", "task", "tasks",
+    "Spec", "Stream", "Task", "TaskError", "UfoError", "UsageError", "jit", "run", "task", "tasks",
 ]
 
 
@@ -53,6 +55,10 @@ def tasks() -> list[str]:
 
 
 def __getattr__(attribute: str) -> Any:
+    if attribute == "Map":  # the jit task under the name the Python API gives it
+        from .tasks.jit import Map
+
+        return Map
     if attribute[:1].isupper():
         from .core import registry
 

@@ -134,7 +134,8 @@ class _Parser:
                 if key == "replicas":
                     replicas = int(value)
                     continue
-                cls.find_property(key).convert(value, cls.name)
+                if not getattr(cls, "extra_properties", False) or key.replace("-", "_") in cls.properties():
+                    cls.find_property(key).convert(value, cls.name)
             except UsageError as exc:
                 raise self.fail(word, str(exc)) from None
             except ValueError:

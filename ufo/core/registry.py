@@ -23,6 +23,7 @@ _BUILTIN_MODULES = (
     "ufo.core.memory",
     "ufo.tasks.io",
     "ufo.tasks.generators",
+    "ufo.tasks.jit",
     "ufo.tasks.arithmetic",
     "ufo.tasks.geometry",
     "ufo.tasks.stacking",

@@ -18,6 +18,7 @@ from ..tasks.backproject import Backproject
 from ..tasks.correction import FlatFieldCorrect, RemoveOutliers
 from ..tasks.filtering import Filter
 from ..tasks.geometry import ORDERS, Bin, Crop, Pad, Rescale
+from ..tasks.jit import Map
 from ..tasks.phase import RetrievePhase
 from ..tasks.rings import RemoveStripes
 from ..tomo.fbp import slice_grid
@@ -182,8 +183,15 @@ class RescaleGpu(Rescale):
 
 
 # CPU task name -> GPU class; the planner looks tasks up here
+class MapGpu(Map):
+    """A user kernel on the device: the same @jit kernel compiled with numba-cuda."""
+
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        return self.kernel(*self._arguments((frame,)))
+
+
 GPU_TASKS = {
     cls.name: cls
-    for cls in (FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
+    for cls in (MapGpu, FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
                 CropGpu, PadGpu, BinGpu, RescaleGpu)
 }

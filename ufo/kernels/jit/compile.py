@@ -1,0 +1,128 @@
+"""Compiling checked kernels: numba on the CPU, numba-cuda on GPUs; one version per signature.
+
+Elementwise kernels become numba ufuncs (numpy broadcasting and `out=` for free; the
+parallel target for large arrays). Stencil kernels are rewritten so `x[-1, 0]` reads the
+padded input at the current pixel plus that offset, and a generated driver loops over the
+pixels (prange on the CPU, one thread per pixel on the GPU). Borders come from padding the
+inputs with the kernel's boundary mode, so every offset reads a defined value.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .check import Kernel
+
+INDEX = "_ufo_i"
+
+
+def _rewrite(kernel: Kernel, arrays: set[str]) -> ast.FunctionDef:
+    """`x[o0, o1]` -> `x[i0 + r0 + o0, i1 + r1 + o1]`; a bare array `y` -> its centre pixel."""
+    tree = copy.deepcopy(kernel.tree)
+    radius = kernel.radius
+    dims = len(radius)
+
+    def at(offsets: list[int]) -> ast.expr:
+        elts = [ast.BinOp(ast.Name(f"{INDEX}{d}", ast.Load()), ast.Add(), ast.Constant(radius[d] + offsets[d]))
+                for d in range(dims)]
+        return ast.Tuple(elts, ast.Load()) if dims > 1 else elts[0]
+
+    class Rewrite(ast.NodeTransformer):
+        def visit_Subscript(self, node: ast.Subscript) -> Any:
+            from .check import _offset
+
+            items = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            node.slice = at([_offset(i) for i in items])  # type: ignore[misc]
+            return node
+
+        def visit_Name(self, node: ast.Name) -> Any:
+            if node.id in arrays and isinstance(node.ctx, ast.Load):
+                return ast.Subscript(ast.Name(node.id, ast.Load()), at([0] * dims), ast.Load())
+            return node
+
+    tree = Rewrite().visit(tree)
+    tree.name = "_ufo_kernel"
+    tree.args.args += [ast.arg(f"{INDEX}{d}") for d in range(dims)]
+    return ast.fix_missing_locations(tree)
+
+
+def _namespace(kernel: Kernel) -> dict[str, Any]:
+    import math
+
+    namespace = dict(kernel.function.__globals__)
+    namespace.setdefault("math", math)
+    namespace.setdefault("np", np)
+    return namespace
+
+
+def stencil_source(kernel: Kernel, arrays: set[str], gpu: bool) -> tuple[Callable[..., Any], Callable[..., Any], str]:
+    """(the rewritten kernel as Python, the driver's source, the driver's name)."""
+    namespace = _namespace(kernel)
+    module = ast.Module([_rewrite(kernel, arrays)], [])
+    exec(compile(module, f"<@jit {kernel.name} at {kernel.filename}:{kernel.first_line}>", "exec"), namespace)
+    python_kernel = namespace["_ufo_kernel"]
+    dims = len(kernel.radius)
+    params = ", ".join(kernel.parameters)
+    index = ", ".join(f"{INDEX}{d}" for d in range(dims))
+    if gpu:
+        body = [f"def _ufo_drive(_ufo_out, {params}):",
+                f"    {index} = cuda.grid({dims})",
+                "    if " + " and ".join(f"{INDEX}{d} < _ufo_out.shape[{d}]" for d in range(dims)) + ":",
+                f"        _ufo_out[{index}] = _ufo_kernel({params}, {index})"]
+    else:
+        body = [f"def _ufo_drive(_ufo_out, {params}):"]
+        for d in range(dims):
+            loop = "prange" if d == 0 else "range"
+            body.append("    " * (d + 1) + f"for {INDEX}{d} in {loop}(_ufo_out.shape[{d}]):")
+        body.append("    " * (dims + 1) + f"_ufo_out[{index}] = _ufo_kernel({params}, {index})")
+    return python_kernel, namespace, "\n".join(body)  # type: ignore[return-value]
+
+
+def cpu_stencil(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
+    import numba
+
+    python_kernel, namespace, source = stencil_source(kernel, arrays, gpu=False)
+    namespace["_ufo_kernel"] = numba.njit(inline="always")(python_kernel)
+    namespace["prange"] = numba.prange
+    exec(source, namespace)
+    return numba.njit(parallel=True)(namespace["_ufo_drive"])  # type: ignore[no-any-return]
+
+
+def gpu_stencil(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
+    from numba import cuda
+
+    python_kernel, namespace, source = stencil_source(kernel, arrays, gpu=True)
+    namespace["_ufo_kernel"] = cuda.jit(device=True)(python_kernel)
+    namespace["cuda"] = cuda
+    exec(source, namespace)
+    return cuda.jit(namespace["_ufo_drive"])  # type: ignore[no-any-return]
+
+
+def python_stencil(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
+    return stencil_source(kernel, arrays, gpu=False)[0]
+
+
+def cpu_ufunc(kernel: Kernel, signature: str, parallel: bool) -> Callable[..., Any]:
+    import numba
+
+    return numba.vectorize([signature], target="parallel" if parallel else "cpu")(kernel.function)  # type: ignore[no-any-return]
+
+
+def gpu_ufunc(kernel: Kernel, signature: str) -> Callable[..., Any]:
+    from numba import cuda
+
+    return cuda.vectorize([signature])(kernel.function)  # type: ignore[no-any-return]
+
+
+def inferred_type(function: Callable[..., Any], types: list[Any]) -> np.dtype:
+    """The result type numba infers for the scalar function (when numpy's cannot be found)."""
+    import numba
+
+    dispatcher = numba.njit(function)
+    dispatcher.compile(tuple(types))
+    return np.dtype(str(dispatcher.overloads[tuple(types)].signature.return_type))
