@@ -70,6 +70,11 @@ def test_broadcasting_scalars_and_out():
 def test_large_arrays_take_the_parallel_version_with_the_same_results():
     x, y = random((512, 512), "float32"), random((512, 512), "float32")
     close(k.saxpy(3.0, x, y), 3 * x + y)
+    u = random((512, 512), "uint16") * 8
+    result = k.scaled(u)
+    assert result.dtype == np.uint16 and np.array_equal(result, u * 3 + 7)  # wraps around as numpy's does
+    out = np.empty((512, 512), np.float32)
+    assert k.saxpy(3.0, x, y, out=out) is out
 
 
 def test_the_second_call_does_not_compile_again():

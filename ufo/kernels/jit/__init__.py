@@ -148,28 +148,50 @@ class JitKernel:
     def _elementwise(self, typed: list[Any], dtypes: list[np.dtype], gpu: bool, out: Any) -> Any:
         from . import compile as compiler
 
-        size = max((a.size for a in typed if hasattr(a, "size") and not isinstance(a, np.generic)), default=1)
-        parallel = not gpu and size >= PARALLEL_SIZE
-        key = ("gpu" if gpu else "parallel" if parallel else "cpu", *map(str, dtypes))
         result = self._type(tuple(map(str, dtypes)), dtypes, set())
-        signature = f"{result}({', '.join(str(d) for d in dtypes)})"
-        signature = signature.replace("bool", "boolean")
-        ufunc = self._version(key, lambda: compiler.gpu_ufunc(self.kernel, signature) if gpu
-                              else compiler.cpu_ufunc(self.kernel, signature, parallel))
-        if not gpu:
-            try:
-                return ufunc(*typed, out=out) if out is not None else ufunc(*typed)
-            except (TypeError, ValueError) as exc:
-                raise JitError(f"{self.kernel.name}: {exc}") from None
-        import cupy
-        from numba import cuda
+        signature = f"{result}({', '.join(str(d) for d in dtypes)})".replace("bool", "boolean")
+        array_args = [a for a in typed if not isinstance(a, np.generic)]
+        shape = np.broadcast_shapes(*[a.shape for a in array_args]) if array_args else ()
+        if gpu:
+            return self._elementwise_gpu(typed, dtypes, signature, shape, result, out)
+        size = int(np.prod(shape)) if shape else 1
+        flat = size >= PARALLEL_SIZE and all(a.shape == shape and a.flags.c_contiguous for a in array_args) \
+            and (out is None or (out.shape == shape and out.flags.c_contiguous))
+        if flat:  # the common case of whole frames: one parallel loop
+            names = {n for n, a in zip(self.kernel.parameters, typed) if not isinstance(a, np.generic)}
+            driver = self._version(("flat", tuple(sorted(names)), *map(str, dtypes)),
+                                   lambda: compiler.cpu_flat(self.kernel, names))
+            target = out if out is not None else np.empty(shape, result)
+            self._check_out(target, shape, result)
+            driver(target.reshape(-1), *[a.reshape(-1) if not isinstance(a, np.generic) else a for a in typed])
+            return target
+        ufunc = self._version(("cpu", *map(str, dtypes)), lambda: compiler.cpu_ufunc(self.kernel, signature))
+        try:
+            return ufunc(*typed, out=out) if out is not None else ufunc(*typed)
+        except (TypeError, ValueError) as exc:
+            raise JitError(f"{self.kernel.name}: {exc}") from None
 
-        stream = cuda.external_stream(cupy.cuda.get_current_stream().ptr)
-        shape = np.broadcast_shapes(*[a.shape for a in typed if _is_cupy(a)])
+    def _elementwise_gpu(self, typed: list[Any], dtypes: list[np.dtype], signature: str, shape: tuple[int, ...],
+                         result: np.dtype, out: Any) -> Any:
+        import cupy
+
+        from . import compile as compiler
+
+        cuda = compiler.cuda_module()
+        names = {n for n, a in zip(self.kernel.parameters, typed) if _is_cupy(a)}
+        driver = self._version(("gpu", tuple(sorted(names)), *map(str, dtypes)),
+                               lambda: compiler.gpu_flat(self.kernel, names))
         target = out if out is not None else cupy.empty(shape, result)
         self._check_out(target, shape, result)
-        inputs = [cupy.broadcast_to(a, shape) if _is_cupy(a) else a for a in typed]
-        ufunc(*inputs, out=cuda.as_cuda_array(target), stream=stream)
+        direct = target.flags.c_contiguous
+        flat_out = target if direct else cupy.empty(shape, result)
+        inputs = [cuda.as_cuda_array(cupy.ascontiguousarray(cupy.broadcast_to(a, shape)).reshape(-1))
+                  if _is_cupy(a) else a for a in typed]  # copies only what broadcasting or striding needs
+        size = int(np.prod(shape)) if shape else 1
+        stream = cuda.external_stream(cupy.cuda.get_current_stream().ptr)
+        driver[max(1, math.ceil(size / 256)), 256, stream](cuda.as_cuda_array(flat_out.reshape(-1)), *inputs)
+        if not direct:
+            target[...] = flat_out
         return target
 
     def _check_out(self, out: Any, shape: tuple[int, ...], dtype: np.dtype) -> None:
@@ -202,9 +224,9 @@ class JitKernel:
         driver = self._version(("gpu" if gpu else "cpu", tag, *map(str, dtypes)),
                                lambda: (compiler.gpu_stencil if gpu else compiler.cpu_stencil)(self.kernel, arrays))
         if gpu:
-            from numba import cuda
             import cupy
 
+            cuda = compiler.cuda_module()
             block = {1: (256,), 2: (16, 16), 3: (8, 8, 4)}[len(shape)]
             grid = tuple(math.ceil(s / b) for s, b in zip(shape, block))
             stream = cuda.external_stream(cupy.cuda.get_current_stream().ptr)

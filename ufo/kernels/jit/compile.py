@@ -21,6 +21,17 @@ from .check import Kernel
 INDEX = "_ufo_i"
 
 
+def cuda_module() -> Any:
+    """numba.cuda; numba-cuda releases before numpy 2.4 register np.row_stack, which 2.4 removed."""
+    if not hasattr(np, "row_stack"):
+        np.row_stack = np.vstack  # type: ignore[attr-defined]
+    import numba
+    from numba import cuda
+
+    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0  # small frames are fine; the warning is noise here
+    return cuda
+
+
 def _rewrite(kernel: Kernel, arrays: set[str]) -> ast.FunctionDef:
     """`x[o0, o1]` -> `x[i0 + r0 + o0, i1 + r1 + o1]`; a bare array `y` -> its centre pixel."""
     tree = copy.deepcopy(kernel.tree)
@@ -94,7 +105,7 @@ def cpu_stencil(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
 
 
 def gpu_stencil(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
-    from numba import cuda
+    cuda = cuda_module()
 
     python_kernel, namespace, source = stencil_source(kernel, arrays, gpu=True)
     namespace["_ufo_kernel"] = cuda.jit(device=True)(python_kernel)
@@ -107,16 +118,46 @@ def python_stencil(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
     return stencil_source(kernel, arrays, gpu=False)[0]
 
 
-def cpu_ufunc(kernel: Kernel, signature: str, parallel: bool) -> Callable[..., Any]:
+def cpu_ufunc(kernel: Kernel, signature: str) -> Callable[..., Any]:
     import numba
 
-    return numba.vectorize([signature], target="parallel" if parallel else "cpu")(kernel.function)  # type: ignore[no-any-return]
+    return numba.vectorize([signature])(kernel.function)  # type: ignore[no-any-return]
 
 
-def gpu_ufunc(kernel: Kernel, signature: str) -> Callable[..., Any]:
-    from numba import cuda
+def _flat_source(kernel: Kernel, arrays: set[str], gpu: bool) -> str:
+    params = ", ".join(kernel.parameters)
+    call = ", ".join(f"{p}[_ufo_i]" if p in arrays else p for p in kernel.parameters)
+    if gpu:
+        return (f"def _ufo_drive(_ufo_out, {params}):\n"
+                f"    _ufo_i = cuda.grid(1)\n"
+                f"    if _ufo_i < _ufo_out.size:\n"
+                f"        _ufo_out[_ufo_i] = _ufo_kernel({call})\n")
+    return (f"def _ufo_drive(_ufo_out, {params}):\n"
+            f"    for _ufo_i in prange(_ufo_out.size):\n"
+            f"        _ufo_out[_ufo_i] = _ufo_kernel({call})\n")
 
-    return cuda.vectorize([signature])(kernel.function)  # type: ignore[no-any-return]
+
+def cpu_flat(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
+    """A prange loop over contiguous same-shape arrays, raveled (numba's parallel ufunc target
+    schedules poorly: 5-8x slower than this loop on large frames)."""
+    import numba
+
+    namespace = _namespace(kernel)
+    namespace["_ufo_kernel"] = numba.njit(inline="always")(kernel.function)
+    namespace["prange"] = numba.prange
+    exec(_flat_source(kernel, arrays, gpu=False), namespace)
+    return numba.njit(parallel=True)(namespace["_ufo_drive"])  # type: ignore[no-any-return]
+
+
+def gpu_flat(kernel: Kernel, arrays: set[str]) -> Callable[..., Any]:
+    """One thread per pixel of contiguous arrays (numba-cuda's device ufuncs cost ~100 ms a
+    call in their argument handling; a plain kernel launch costs microseconds)."""
+    cuda = cuda_module()
+    namespace = _namespace(kernel)
+    namespace["_ufo_kernel"] = cuda.jit(device=True)(kernel.function)
+    namespace["cuda"] = cuda
+    exec(_flat_source(kernel, arrays, gpu=True), namespace)
+    return cuda.jit(namespace["_ufo_drive"])  # type: ignore[no-any-return]
 
 
 def inferred_type(function: Callable[..., Any], types: list[Any]) -> np.dtype:
