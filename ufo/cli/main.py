@@ -11,6 +11,7 @@ from .session import session
 from .run import run
 from .tasks import tasks
 from .tango import tango
+from .gui import gui
 
 EXAMPLES = """
 \b
@@ -36,6 +37,7 @@ cli.add_command(reco)
 cli.add_command(camera)
 cli.add_command(session)
 cli.add_command(tango)
+cli.add_command(gui)
 
 
 def main() -> None:

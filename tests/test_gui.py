@@ -1,0 +1,195 @@
+"""The web GUI against a live server on 127.0.0.1: its API with real HTTP, and the pages in a
+real browser (Debian's chromium driven by Playwright) on a simulated scan with a known phantom."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tifffile
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+uvicorn = pytest.importorskip("uvicorn")
+
+from ufo.gui.app import create_app  # noqa: E402
+from ufo.tomo.phantom import Phantom  # noqa: E402
+
+N_PIX, ROWS, ANGLES = 96, 8, 180
+TRUE_AXIS = N_PIX / 2 + 3.4
+MU = 0.02
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SHOTS = os.environ.get("UFO_GUI_SCREENSHOTS")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("gui")
+    rng = np.random.default_rng(2)
+    phantom = Phantom(N_PIX, height=ROWS)
+    dark = 100 + 5 * rng.random((ROWS, N_PIX))
+    gain = 2000 + 200 * rng.random((ROWS, N_PIX))
+    frames = [dark + gain * np.exp(-MU * phantom.projection(a, axis=TRUE_AXIS)) for a in np.arange(ANGLES) * np.pi / ANGLES]
+    tifffile.imwrite(root / "proj.tif", np.stack(frames).astype(np.float32), photometric="minisblack")
+    tifffile.imwrite(root / "darks.tif", np.stack([dark] * 3).astype(np.float32), photometric="minisblack")
+    tifffile.imwrite(root / "flats.tif", np.stack([dark + gain] * 3).astype(np.float32), photometric="minisblack")
+    return root
+
+
+class Server:
+    def __init__(self, root, token=None):
+        self.port = free_port()
+        config = uvicorn.Config(create_app(str(root), token), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            assert time.monotonic() < deadline, "gui server did not start"
+            time.sleep(0.05)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(root):
+    server = Server(root)
+    yield server
+    server.stop()
+
+
+FORM = {"projections": "proj.tif", "darks": "darks.tif", "flats": "flats.tif", "output": "out/slice-%03i.tif",
+        "filter": "ramp", "overwrite": True}
+
+
+def truth(row: int) -> np.ndarray:
+    return MU * Phantom(N_PIX, height=ROWS).slice(z=row - ROWS / 2)
+
+
+def rmse(image: np.ndarray, reference: np.ndarray) -> float:
+    mask = np.hypot(*(np.mgrid[:N_PIX, :N_PIX] - N_PIX / 2)) < 0.45 * N_PIX
+    return float(np.sqrt(np.mean((image - reference)[mask] ** 2)))
+
+
+def decode(image: dict) -> np.ndarray:
+    import base64
+
+    return np.frombuffer(base64.b64decode(image["data"]), np.float32).reshape(image["shape"])
+
+
+def test_schema_validation_and_the_file_browser(server):
+    schema = httpx.get(f"{server.url}/api/schema").json()
+    names = [f["name"] for f in schema["fields"]]
+    for name in ("region", "projections", "absorption", "darks", "flats", "method", "axis", "offset", "angle",
+                 "crop_width", "output", "show_images", "gpu_only", "filter", "energy", "remove_stripes"):
+        assert name in names
+    errors = httpx.post(f"{server.url}/api/validate", json={**FORM, "projections": "missing/"}).json()["errors"]
+    assert "projections" in errors and "missing" in errors["projections"]
+    errors = httpx.post(f"{server.url}/api/validate", json={**FORM, "axis": "left"}).json()["errors"]
+    assert errors == {"axis": "axis: 'left' is not a number"}
+    assert httpx.post(f"{server.url}/api/validate", json=FORM).json()["errors"] == {}
+    listing = httpx.get(f"{server.url}/api/files").json()
+    assert {"proj.tif", "darks.tif", "flats.tif"} <= {e["name"] for e in listing["entries"]}
+    assert httpx.get(f"{server.url}/api/files", params={"path": ".."}).status_code == 403
+    assert httpx.post(f"{server.url}/api/validate", json={**FORM, "projections": "/etc/passwd"}).status_code == 403
+
+
+def test_axis_view_run_and_slices_over_http(server, root):
+    view = httpx.post(f"{server.url}/api/axis", json=FORM, timeout=60).json()
+    assert abs(view["estimate"] - TRUE_AXIS) < 0.3 and abs(view["best"] - TRUE_AXIS) < 0.3
+    assert view["p0"]["shape"] == [ROWS, N_PIX] and len(view["candidates"]) >= 5
+    run = httpx.post(f"{server.url}/api/runs", json={**FORM, "axis": f"{view['best']:.2f}"}, timeout=60).json()
+    deadline = time.monotonic() + 60
+    while (state := httpx.get(f"{server.url}/api/runs/{run['id']}").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state["state"] == "done" and state["percent"] == 100.0, state
+    image = httpx.get(f"{server.url}/api/runs/{run['id']}/slices/4").json()
+    assert image["count"] == ROWS and sum(image["histogram"]) > 0
+    assert rmse(decode(image), truth(4)) < 0.1 * MU  # the same engine as ufo reco: FBP's own error
+    assert httpx.get(f"{server.url}/api/runs/{run['id']}/slices/99").status_code == 400
+
+
+def test_settings_are_the_config_file_of_ufo_reco(server, root):
+    saved = httpx.post(f"{server.url}/api/config/save", json={"path": "mine.toml", "values": {**FORM, "axis": "51.4"}})
+    assert saved.status_code == 200
+    text = (root / "mine.toml").read_text()
+    assert text.startswith("[reco]") and 'projections = "proj.tif"' in text
+    loaded = httpx.post(f"{server.url}/api/config/load", json={"path": "mine.toml"}).json()["values"]
+    assert loaded["axis"] == "51.4" and loaded["projections"] == "proj.tif"
+    done = subprocess.run([sys.executable, "-m", "ufo", "reco", "--config", "mine.toml", "--dry-run"], cwd=root,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "slices: 8" in done.stdout
+
+
+def test_a_token_guards_a_server_bound_for_others(root):
+    server = Server(root, token="s3cret")
+    try:
+        assert httpx.get(f"{server.url}/api/schema").status_code == 403
+        assert httpx.get(f"{server.url}/api/schema", params={"token": "wrong"}).status_code == 403
+        response = httpx.get(f"{server.url}/", params={"token": "s3cret"})
+        assert response.status_code == 200 and "ufo_token" in response.cookies
+        assert httpx.get(f"{server.url}/api/schema", cookies={"ufo_token": "s3cret"}).status_code == 200
+    finally:
+        server.stop()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium; .ci/run installs it)")
+def test_the_pages_in_a_real_browser(server, root, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    shots = SHOTS or str(tmp_path)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(server.url)
+        for name, value in (("projections", "proj.tif"), ("darks", "darks.tif"), ("flats", "flats.tif"),
+                            ("output", "browser/slice-%03i.tif")):
+            page.fill(f"#field-{name}", value)
+        page.fill("#field-axis", "east")
+        page.dispatch_event("#field-axis", "change")
+        page.wait_for_selector("#error-axis:has-text('not a number')")
+        page.fill("#field-axis", "")
+        page.dispatch_event("#field-axis", "change")
+        page.wait_for_selector("#form-status:has-text('ready')")
+        page.screenshot(path=os.path.join(shots, "gui-form.png"), full_page=True)
+
+        page.click("#tab-axis")
+        page.click("#axis-compute")
+        page.wait_for_selector("#axis-view:not([hidden])", timeout=60000)
+        estimate = float(page.text_content("#axis-estimate"))
+        assert abs(estimate - TRUE_AXIS) < 0.3
+        page.click(".candidate.best")
+        axis = float(page.input_value("#field-axis"))
+        assert abs(axis - TRUE_AXIS) < 0.3
+        page.screenshot(path=os.path.join(shots, "gui-axis.png"), full_page=True)
+
+        page.click("#tab-run")
+        page.click("#run-start")
+        page.wait_for_selector("#run-percent:has-text('100 %')", timeout=60000)
+        page.wait_for_selector("#viewer:not([hidden])", timeout=30000)
+        page.fill("#slice-index", "4")
+        page.dispatch_event("#slice-index", "input")
+        page.wait_for_selector("#slice-label:has-text('5 / 8')")
+        page.screenshot(path=os.path.join(shots, "gui-run.png"), full_page=True)
+        browser.close()
+    slices = tifffile.imread(sorted((root / "browser").glob("*.tif"))[4])
+    assert rmse(slices, truth(4)) < 0.1 * MU
+    for name in ("gui-form.png", "gui-axis.png", "gui-run.png"):
+        assert os.path.getsize(os.path.join(shots, name)) > 10_000

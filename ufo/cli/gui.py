@@ -1,0 +1,45 @@
+"""`ufo gui`: the reconstruction GUI with the axis view, in the browser."""
+
+from __future__ import annotations
+
+import secrets
+import webbrowser
+
+import click
+
+from ..core.errors import UsageError
+from .errors import handle_errors
+
+EXAMPLES = """
+\b
+Examples:
+  ufo gui                          # http://127.0.0.1:8765, files below the current directory
+  ufo gui --root /data/experiment --open
+  ufo gui --host 0.0.0.0 --port 9000   # reachable from other hosts: a token is required
+"""
+
+
+@click.command(epilog=EXAMPLES)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True)
+@click.option("--root", type=click.Path(exists=True, file_okay=False), default=".", show_default=True,
+              help="The directory the GUI may read and write below.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
+@click.option("--token", help="Access token (default: a random one when --host is not 127.0.0.1).")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, debug: bool) -> None:
+    """Set up a reconstruction, find the axis, run it and look at the slices, in a browser."""
+    try:
+        import uvicorn
+
+        from ..gui.app import create_app
+    except ImportError:
+        raise UsageError("the GUI needs FastAPI and uvicorn: pip install 'ufo[gui]'") from None
+    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+        token = secrets.token_urlsafe(24)
+    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    click.echo(f"ufo gui: {url}  (files below {root}; Ctrl-C stops)", err=True)
+    if open_browser:
+        webbrowser.open(url)
+    uvicorn.run(create_app(root, token), host=host, port=port, log_level="warning")

@@ -1,0 +1,252 @@
+// ufo GUI front-end: plain JavaScript, no build step. Every number comes from the server's API.
+"use strict";
+const $ = (id) => document.getElementById(id);
+let fields = [];
+let axisData = null;
+let currentRun = null;
+let sliceData = null;
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} :
+    { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(data.detail || data.error || response.statusText);
+  return data;
+}
+
+function decode(image) {
+  const bytes = Uint8Array.from(atob(image.data), (c) => c.charCodeAt(0));
+  return new Float32Array(bytes.buffer);
+}
+
+function draw(canvas, values, width, height, low, high) {
+  canvas.width = width; canvas.height = height;
+  const context = canvas.getContext("2d");
+  const pixels = context.createImageData(width, height);
+  const scale = high > low ? 255 / (high - low) : 0;
+  for (let i = 0; i < width * height; i++) {
+    const v = Math.max(0, Math.min(255, (values[i] - low) * scale));
+    pixels.data[4 * i] = pixels.data[4 * i + 1] = pixels.data[4 * i + 2] = v;
+    pixels.data[4 * i + 3] = 255;
+  }
+  context.putImageData(pixels, 0, 0);
+}
+
+// -- the form ---------------------------------------------------------------------------
+function buildForm(schema) {
+  fields = schema.fields;
+  const form = $("reco-form");
+  const groups = {};
+  for (const f of fields) {
+    if (!groups[f.group]) {
+      const set = document.createElement("fieldset");
+      set.innerHTML = `<legend>${f.group}</legend>`;
+      form.appendChild(set);
+      groups[f.group] = set;
+    }
+    const row = document.createElement("div");
+    row.className = "field";
+    let input;
+    if (f.kind === "bool") {
+      input = document.createElement("input"); input.type = "checkbox";
+      input.checked = f.default === true;
+    } else if (f.kind.startsWith("select:")) {
+      input = document.createElement("select");
+      for (const choice of f.kind.slice(7).split(",")) input.add(new Option(choice, choice));
+      if (f.default) input.value = f.default;
+    } else {
+      input = document.createElement("input");
+      input.type = "text";
+      input.value = f.default === null || f.default === undefined ? "" : f.default;
+    }
+    input.id = `field-${f.name}`; input.name = f.name; input.title = f.help;
+    input.addEventListener("change", validateSoon);
+    row.innerHTML = `<label for="${input.id}">${f.label}</label>`;
+    row.appendChild(input);
+    row.insertAdjacentHTML("beforeend", `<small>${f.help}</small><span class="error" id="error-${f.name}"></span>`);
+    groups[f.group].appendChild(row);
+  }
+}
+
+function values() {
+  const out = {};
+  for (const f of fields) {
+    const input = $(`field-${f.name}`);
+    out[f.name] = f.kind === "bool" ? input.checked : input.value;
+  }
+  if (!$("field-absorption").dataset.touched && !out.absorption) out.absorption = null;
+  return out;
+}
+
+function setValues(data) {
+  for (const [name, value] of Object.entries(data)) {
+    const input = $(`field-${name}`);
+    if (!input) continue;
+    if (input.type === "checkbox") input.checked = !!value; else input.value = value ?? "";
+  }
+  validateSoon();
+}
+
+let validateTimer = null;
+function validateSoon() { clearTimeout(validateTimer); validateTimer = setTimeout(validate, 250); }
+
+async function validate() {
+  const { errors } = await api("/api/validate", values());
+  for (const f of fields) {
+    $(`error-${f.name}`).textContent = errors[f.name] || "";
+    $(`field-${f.name}`).classList.toggle("invalid", !!errors[f.name]);
+  }
+  $("form-status").textContent = errors[""] || (Object.keys(errors).length ? "fix the marked fields" : "ready");
+  return Object.keys(errors).length === 0;
+}
+
+// -- axis view ----------------------------------------------------------------------------
+function drawOverlay() {
+  const { p0, p180, factor, width } = axisData;
+  const axis = parseFloat($("axis-slider").value);
+  $("axis-value").textContent = axis.toFixed(1);
+  const [h, w] = p0.shape;
+  const a = decode(p0), b = decode(p180);
+  // the 180 degree frame mirrored about the axis: column x shows column 2 * axis - x
+  const diff = new Float32Array(h * w);
+  const centre = axis / factor;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const source = Math.round(2 * centre - x - 1 + (factor > 1 ? 0 : 0));
+      const other = source >= 0 && source < w ? b[y * w + source] : 0;
+      diff[y * w + x] = a[y * w + x] - other;
+    }
+  }
+  const span = Math.max(Math.abs(p0.max - p0.min), 1e-6) / 2;
+  draw($("axis-overlay"), diff, w, h, -span, span);
+}
+
+async function computeAxis() {
+  $("axis-status").textContent = "computing...";
+  try {
+    axisData = await api("/api/axis", values());
+  } catch (error) {
+    $("axis-status").textContent = error.message; return;
+  }
+  $("axis-status").textContent = `row ${axisData.row}`;
+  $("axis-view").hidden = false;
+  $("axis-estimate").textContent = axisData.estimate.toFixed(2);
+  $("axis-best").textContent = axisData.best.toFixed(2);
+  const slider = $("axis-slider");
+  slider.min = 0; slider.max = axisData.width; slider.value = axisData.estimate;
+  drawOverlay();
+  const strip = $("candidates");
+  strip.innerHTML = "";
+  const bestScore = Math.min(...axisData.candidates.map((c) => c.score));
+  for (const c of axisData.candidates) {
+    const box = document.createElement("div");
+    box.className = "candidate" + (c.score === bestScore ? " best" : "");
+    box.dataset.axis = c.axis;
+    const canvas = document.createElement("canvas");
+    draw(canvas, decode(c.slice), c.slice.shape[1], c.slice.shape[0], c.slice.min, c.slice.max);
+    box.appendChild(canvas);
+    box.insertAdjacentHTML("beforeend", `<div>${c.axis.toFixed(2)} px</div><div>score ${c.score.toFixed(4)}</div>`);
+    box.addEventListener("click", () => useAxis(c.axis));
+    strip.appendChild(box);
+  }
+}
+
+function useAxis(axis) {
+  $("field-axis").value = Number(axis).toFixed(2);
+  $("axis-slider").value = axis;
+  if (axisData) drawOverlay();
+  validateSoon();
+}
+
+// -- runs and the slice viewer -----------------------------------------------------------
+async function startRun() {
+  if (!(await validate())) { $("run-state").textContent = "fix the form first"; return; }
+  $("run-log").textContent = "";
+  try {
+    currentRun = await api("/api/runs", values());
+  } catch (error) {
+    $("run-state").textContent = error.message; return;
+  }
+  $("run-cancel").disabled = false;
+  const events = new EventSource(`/api/runs/${currentRun.id}/events`);
+  events.onmessage = (message) => {
+    const state = JSON.parse(message.data);
+    $("run-progress").value = state.percent;
+    $("run-percent").textContent = `${state.percent} %`;
+    $("run-state").textContent = state.state + (state.error ? `: ${state.error}` : "");
+    $("run-log").textContent = state.log.join("\n");
+    if (["done", "failed", "cancelled"].includes(state.state)) {
+      events.close();
+      $("run-cancel").disabled = true;
+      if (state.state === "done" && $("field-show_images").checked) openSlice(0);
+    }
+  };
+}
+
+async function openSlice(index) {
+  sliceData = await api(`/api/runs/${currentRun.id}/slices/${index}`);
+  $("viewer").hidden = false;
+  const slider = $("slice-index");
+  slider.max = sliceData.count - 1; slider.value = index;
+  $("slice-label").textContent = `${index + 1} / ${sliceData.count}`;
+  if ($("slice-min").value === "" || $("slice-max").value === "") autoContrast(); else drawSlice();
+  drawHistogram();
+}
+
+function drawSlice() {
+  const [h, w] = sliceData.shape;
+  draw($("slice-canvas"), decode(sliceData), w, h, parseFloat($("slice-min").value), parseFloat($("slice-max").value));
+}
+
+function autoContrast() {
+  $("slice-min").value = sliceData.min.toPrecision(4);
+  $("slice-max").value = sliceData.max.toPrecision(4);
+  drawSlice();
+}
+
+function drawHistogram() {
+  const canvas = $("slice-histogram");
+  const context = canvas.getContext("2d");
+  context.fillStyle = "#fff"; context.fillRect(0, 0, canvas.width, canvas.height);
+  const counts = sliceData.histogram;
+  const top = Math.max(...counts, 1);
+  const bar = canvas.width / counts.length;
+  context.fillStyle = "#4f7cff";
+  counts.forEach((c, i) => {
+    const height = (Math.log1p(c) / Math.log1p(top)) * canvas.height;
+    context.fillRect(i * bar, canvas.height - height, bar - 1, height);
+  });
+}
+
+// -- wiring ------------------------------------------------------------------------------
+function showTab(name) {
+  for (const button of document.querySelectorAll("nav button")) button.classList.toggle("active", button.dataset.tab === name);
+  for (const tab of document.querySelectorAll(".tab")) tab.classList.toggle("active", tab.id === name);
+}
+
+async function main() {
+  buildForm(await api("/api/schema"));
+  $("field-absorption").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
+  for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => showTab(button.dataset.tab));
+  $("save").addEventListener("click", async () => {
+    const result = await api("/api/config/save", { path: $("config-path").value, values: values() });
+    $("form-status").textContent = `saved ${result.path}`;
+  });
+  $("load").addEventListener("click", async () => {
+    try {
+      const result = await api("/api/config/load", { path: $("config-path").value });
+      setValues(result.values);
+      $("form-status").textContent = "loaded";
+    } catch (error) { $("form-status").textContent = error.message; }
+  });
+  $("axis-compute").addEventListener("click", computeAxis);
+  $("axis-slider").addEventListener("input", drawOverlay);
+  $("axis-use").addEventListener("click", () => useAxis($("axis-slider").value));
+  $("run-start").addEventListener("click", startRun);
+  $("run-cancel").addEventListener("click", () => api(`/api/runs/${currentRun.id}/cancel`, {}));
+  $("slice-index").addEventListener("input", (e) => openSlice(parseInt(e.target.value, 10)));
+  for (const id of ["slice-min", "slice-max"]) $(id).addEventListener("change", drawSlice);
+  $("slice-auto").addEventListener("click", autoContrast);
+  validateSoon();
+}
+main();
