@@ -159,8 +159,10 @@ def test_the_pages_in_a_real_browser(server, root, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.goto(server.url)
-        for name, value in (("projections", "proj.tif"), ("darks", "darks.tif"), ("flats", "flats.tif"),
-                            ("output", "browser/slice-%03i.tif")):
+        page.click("#browse-projections")  # the file browser lists the root and fills the field
+        page.click("#file-browser .file:text-is('proj.tif')")
+        assert page.input_value("#field-projections") == "proj.tif"
+        for name, value in (("darks", "darks.tif"), ("flats", "flats.tif"), ("output", "browser/slice-%03i.tif")):
             page.fill(f"#field-{name}", value)
         page.fill("#field-axis", "east")
         page.dispatch_event("#field-axis", "change")

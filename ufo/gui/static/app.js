@@ -62,7 +62,18 @@ function buildForm(schema) {
     input.id = `field-${f.name}`; input.name = f.name; input.title = f.help;
     input.addEventListener("change", validateSoon);
     row.innerHTML = `<label for="${input.id}">${f.label}</label>`;
-    row.appendChild(input);
+    if (f.kind === "path") {
+      const wrap = document.createElement("span");
+      wrap.className = "path";
+      const browse = document.createElement("button");
+      browse.type = "button"; browse.textContent = "…"; browse.id = `browse-${f.name}`;
+      browse.title = "choose a file below the GUI's root";
+      browse.addEventListener("click", () => openBrowser(input, "."));
+      wrap.append(input, browse);
+      row.appendChild(wrap);
+    } else {
+      row.appendChild(input);
+    }
     row.insertAdjacentHTML("beforeend", `<small>${f.help}</small><span class="error" id="error-${f.name}"></span>`);
     groups[f.group].appendChild(row);
   }
@@ -98,6 +109,38 @@ async function validate() {
   }
   $("form-status").textContent = errors[""] || (Object.keys(errors).length ? "fix the marked fields" : "ready");
   return Object.keys(errors).length === 0;
+}
+
+// -- the file browser (stays inside the server's root) ----------------------------------------
+async function openBrowser(input, path) {
+  let list = $("file-browser");
+  if (!list) {
+    list = document.createElement("div");
+    list.id = "file-browser";
+    document.body.appendChild(list);
+  }
+  const listing = await api(`/api/files?path=${encodeURIComponent(path)}`);
+  const rect = input.getBoundingClientRect();
+  list.style.left = `${rect.left + window.scrollX}px`;
+  list.style.top = `${rect.bottom + window.scrollY}px`;
+  list.innerHTML = `<div class="where">${listing.path}</div>`;
+  const entries = listing.path === "." ? listing.entries : [{ name: "..", dir: true }, ...listing.entries];
+  for (const entry of entries) {
+    const item = document.createElement("div");
+    item.className = entry.dir ? "dir" : "file";
+    item.textContent = entry.name + (entry.dir ? "/" : "");
+    const target = listing.path === "." ? entry.name : `${listing.path}/${entry.name}`;
+    item.addEventListener("click", () => {
+      if (entry.name === "..") return openBrowser(input, listing.path.split("/").slice(0, -1).join("/") || ".");
+      if (entry.dir && !entry.name.endsWith(".zarr")) return openBrowser(input, target);
+      input.value = target; list.remove(); validateSoon();
+    });
+    list.appendChild(item);
+  }
+  const use = document.createElement("div");
+  use.className = "dir"; use.textContent = "[use this directory]";
+  use.addEventListener("click", () => { input.value = listing.path; list.remove(); validateSoon(); });
+  list.appendChild(use);
 }
 
 // -- axis view ----------------------------------------------------------------------------
