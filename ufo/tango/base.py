@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from tango import DevState
-from tango.server import Device
+from tango import AttrWriteType, DevState
+from tango.server import Device, attribute
 
 LOG = logging.getLogger("ufo.tango")
 
@@ -78,6 +78,43 @@ class JobDevice(Device):
     def delete_device(self) -> None:
         if hasattr(self, "job"):
             self.job.cancel(5)
+
+
+class StreamDevice(JobDevice):
+    """A device that consumes a camera's stream: where it comes from, how, how long to wait."""
+
+    def init_device(self) -> None:
+        super().init_device()
+        self._endpoint = ""
+        self._mode = "pull"
+        self._timeout = 10.0
+
+    @attribute(dtype=str, access=AttrWriteType.READ_WRITE, doc="stream to consume: tcp://host:port of a camera endpoint")
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @endpoint.write
+    def endpoint(self, value: str) -> None:
+        self._endpoint = value
+
+    @attribute(dtype=str, access=AttrWriteType.READ_WRITE, doc="pull (from a push endpoint) or sub (from pub)")
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.write
+    def mode(self, value: str) -> None:
+        if value not in ("pull", "sub"):
+            raise ValueError(f"mode is pull or sub, not '{value}'")
+        self._mode = value
+
+    @attribute(dtype=float, unit="s", min_value="0.01", access=AttrWriteType.READ_WRITE,
+               doc="longest wait for the next frame before the job fails")
+    def timeout(self) -> float:
+        return self._timeout
+
+    @timeout.write
+    def timeout(self, value: float) -> None:
+        self._timeout = value
 
 
 def parse_json(text: str, what: str) -> dict[str, Any]:

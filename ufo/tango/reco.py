@@ -20,19 +20,16 @@ from ..net.fanout import Fanout
 from ..net.receiver import FrameReceiver
 from ..storage.writers import open_writer
 from ..tomo.online import OnlineReconstructor
-from .base import Job, JobDevice
+from .base import Job, StreamDevice
 
 AXIS_MODES = ("centre", "given", "auto")
 
 
-class UfoReconstruction(JobDevice):
+class UfoReconstruction(StreamDevice):
     host = device_property(dtype=str, default_value="127.0.0.1", doc="interface send_slices binds on")
 
     def init_device(self) -> None:
         super().init_device()
-        self._endpoint = ""
-        self._mode = "pull"
-        self._timeout = 10.0
         self._axis = math.nan
         self._axis_mode = "centre"
         self._filter = "ramp"
@@ -45,33 +42,6 @@ class UfoReconstruction(JobDevice):
         self._sender = Job(f"{self.get_name()}:send")
 
     # -- settings -------------------------------------------------------------------------
-    @attribute(dtype=str, access=AttrWriteType.READ_WRITE, doc="stream to reconstruct: tcp://host:port")
-    def endpoint(self) -> str:
-        return self._endpoint
-
-    @endpoint.write
-    def endpoint(self, value: str) -> None:
-        self._endpoint = value
-
-    @attribute(dtype=str, access=AttrWriteType.READ_WRITE, doc="pull (reliable) or sub (lossy)")
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.write
-    def mode(self, value: str) -> None:
-        if value not in ("pull", "sub"):
-            raise ValueError(f"mode is pull or sub, not '{value}'")
-        self._mode = value
-
-    @attribute(dtype=float, unit="s", min_value="0.01", access=AttrWriteType.READ_WRITE,
-               doc="longest wait for the next frame")
-    def timeout(self) -> float:
-        return self._timeout
-
-    @timeout.write
-    def timeout(self, value: float) -> None:
-        self._timeout = value
-
     @attribute(dtype=float, unit="px", access=AttrWriteType.READ_WRITE,
                doc="rotation axis position in pixels (writing it sets axis_mode to 'given')")
     def axis(self) -> float:

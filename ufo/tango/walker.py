@@ -10,25 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from tango import AttrWriteType
 from tango.server import attribute, command, device_property
 
 from ..net.receiver import FrameReceiver
 from ..storage.background import BackgroundWriter
 from ..storage.walker import walker
-from .base import JobDevice, parse_json
+from .base import StreamDevice, parse_json
 
 
-class UfoWalker(JobDevice):
+class UfoWalker(StreamDevice):
     root = device_property(dtype=str, mandatory=True, doc="directory, .h5/.nx file or .zarr store to write below")
     overwrite = device_property(dtype=bool, default_value=False, doc="replace existing data sets")
 
     def init_device(self) -> None:
         super().init_device()
         self.walker = walker(self.root, overwrite=self.overwrite)
-        self._endpoint = ""
-        self._mode = "pull"
-        self._timeout = 10.0
         self._written = 0
         self._dataset = ""
         self._receiver: FrameReceiver | None = None
@@ -36,33 +32,6 @@ class UfoWalker(JobDevice):
     @attribute(dtype=str, doc="where the walker stands")
     def current(self) -> str:
         return self.walker.current
-
-    @attribute(dtype=str, access=AttrWriteType.READ_WRITE, doc="stream to write: tcp://host:port of a camera endpoint")
-    def endpoint(self) -> str:
-        return self._endpoint
-
-    @endpoint.write
-    def endpoint(self, value: str) -> None:
-        self._endpoint = value
-
-    @attribute(dtype=str, access=AttrWriteType.READ_WRITE, doc="pull (from a push endpoint) or sub (from pub)")
-    def mode(self) -> str:
-        return self._mode
-
-    @mode.write
-    def mode(self, value: str) -> None:
-        if value not in ("pull", "sub"):
-            raise ValueError(f"mode is pull or sub, not '{value}'")
-        self._mode = value
-
-    @attribute(dtype=float, unit="s", min_value="0.01", access=AttrWriteType.READ_WRITE,
-               doc="longest wait for the next frame before the write fails")
-    def timeout(self) -> float:
-        return self._timeout
-
-    @timeout.write
-    def timeout(self, value: float) -> None:
-        self._timeout = value
 
     @attribute(dtype=int, doc="frames written by the current or last write")
     def frames_written(self) -> int:
