@@ -52,6 +52,12 @@ def create_app(root: str = ".", token: str | None = None) -> FastAPI:
     def usage(exc: Exception) -> HTTPException:
         return HTTPException(400, str(exc))
 
+    def find(run_id: str) -> engine.Run:
+        try:
+            return runs.get(run_id)
+        except KeyError:
+            raise HTTPException(404, f"no run {run_id}") from None
+
     @app.get("/")
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
@@ -92,17 +98,11 @@ def create_app(root: str = ".", token: str | None = None) -> FastAPI:
 
     @app.get("/api/runs/{run_id}")
     async def status(run_id: str) -> dict[str, Any]:
-        try:
-            return runs.get(run_id).status()
-        except KeyError:
-            raise HTTPException(404, f"no run {run_id}") from None
+        return find(run_id).status()
 
     @app.get("/api/runs/{run_id}/events")
     async def events(run_id: str) -> StreamingResponse:
-        try:
-            run = runs.get(run_id)
-        except KeyError:
-            raise HTTPException(404, f"no run {run_id}") from None
+        run = find(run_id)
 
         async def stream() -> Any:
             last = None
@@ -120,17 +120,12 @@ def create_app(root: str = ".", token: str | None = None) -> FastAPI:
 
     @app.post("/api/runs/{run_id}/cancel")
     async def cancel(run_id: str) -> dict[str, Any]:
-        try:
-            return runs.cancel(run_id).status()
-        except KeyError:
-            raise HTTPException(404, f"no run {run_id}") from None
+        find(run_id)  # 404 for an unknown run
+        return runs.cancel(run_id).status()
 
     @app.get("/api/runs/{run_id}/slices/{index}")
     async def slice_(run_id: str, index: int) -> dict[str, Any]:
-        try:
-            run = runs.get(run_id)
-        except KeyError:
-            raise HTTPException(404, f"no run {run_id}") from None
+        run = find(run_id)
         try:
             return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index)
         except UfoError as exc:

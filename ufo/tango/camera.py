@@ -145,8 +145,6 @@ class UfoCamera(JobDevice):
             raise RuntimeError(f"{self.get_name()} is already recording; stop_recording first")
         self.cam.start_recording()
         self._triggered = self._grabbed = 0
-        self.job.error = None
-        self.job.stop.clear()
         self.job.start(lambda: self._stream(number), "streaming")
 
     @command

@@ -92,8 +92,7 @@ class Map(Task):
         self.devices = ("cpu", "gpu") if len(self.frame_parameters) == 1 else ("cpu",)  # type: ignore[misc]
 
     def clone(self) -> Task:
-        twin = type(self)(self.kernel, replicas=self.replicas, **self.property_values(only_set=True), **self.constants)
-        return twin
+        return type(self)(self.kernel, replicas=self.replicas, **self.property_values(only_set=True), **self.constants)
 
     def _arguments(self, frames: tuple[Any, ...]) -> list[Any]:
         if len(frames) != len(self.frame_parameters):
@@ -105,13 +104,9 @@ class Map(Task):
     def output_spec(self, *specs: Spec) -> Spec:
         if any(s.shape is None or s.dtype is None for s in specs):
             return Spec(None, None, specs[0].count)
-        probes = tuple(np.zeros(s.shape, s.dtype) for s in specs)
-        dtypes = self.kernel._typed(tuple(self._arguments(probes)))[1]
-        arrays = set(self.frame_parameters)
-        shape = np.broadcast_shapes(*[s.shape for s in specs])
-        return Spec(shape, self.kernel._type((tuple(sorted(arrays)), *map(str, dtypes)) if self.kernel.is_stencil
-                                             else tuple(map(str, dtypes)), dtypes,
-                                             arrays if self.kernel.is_stencil else set()), specs[0].count)
+        probes = tuple(np.empty((1,) * len(s.shape), s.dtype) for s in specs)  # dtypes are what matter
+        dtype = self.kernel.result_dtype(*self._arguments(probes))
+        return Spec(np.broadcast_shapes(*[s.shape for s in specs]), dtype, specs[0].count)
 
     def process(self, *frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
         return self.kernel(*self._arguments(frames), out=out)  # type: ignore[no-any-return]

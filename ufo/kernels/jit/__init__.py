@@ -134,7 +134,15 @@ class JitKernel:
             return self._stencil(typed, dtypes, gpu, out)
         return self._elementwise(typed, dtypes, gpu, out)
 
-    def _type(self, key: tuple[Any, ...], dtypes: list[np.dtype], arrays: set[str]) -> np.dtype:
+    def result_dtype(self, *args: Any) -> np.dtype:
+        """The dtype a call with these arguments returns (nothing is compiled for it)."""
+        typed, dtypes, _ = self._typed(args)
+        return self._result_for(typed, dtypes)
+
+    def _result_for(self, typed: list[Any], dtypes: list[np.dtype]) -> np.dtype:
+        arrays = {n for n, a in zip(self.kernel.parameters, typed) if not isinstance(a, np.generic)} \
+            if self.is_stencil else set()
+        key = (tuple(sorted(arrays)), *map(str, dtypes))
         if key not in self._types:
             self._types[key] = self._result_type(dtypes, arrays)
         return self._types[key]
@@ -148,12 +156,12 @@ class JitKernel:
     def _elementwise(self, typed: list[Any], dtypes: list[np.dtype], gpu: bool, out: Any) -> Any:
         from . import compile as compiler
 
-        result = self._type(tuple(map(str, dtypes)), dtypes, set())
+        result = self._result_for(typed, dtypes)
         signature = f"{result}({', '.join(str(d) for d in dtypes)})".replace("bool", "boolean")
         array_args = [a for a in typed if not isinstance(a, np.generic)]
         shape = np.broadcast_shapes(*[a.shape for a in array_args]) if array_args else ()
         if gpu:
-            return self._elementwise_gpu(typed, dtypes, signature, shape, result, out)
+            return self._elementwise_gpu(typed, dtypes, shape, result, out)
         size = int(np.prod(shape)) if shape else 1
         flat = size >= PARALLEL_SIZE and all(a.shape == shape and a.flags.c_contiguous for a in array_args) \
             and (out is None or (out.shape == shape and out.flags.c_contiguous))
@@ -171,8 +179,8 @@ class JitKernel:
         except (TypeError, ValueError) as exc:
             raise JitError(f"{self.kernel.name}: {exc}") from None
 
-    def _elementwise_gpu(self, typed: list[Any], dtypes: list[np.dtype], signature: str, shape: tuple[int, ...],
-                         result: np.dtype, out: Any) -> Any:
+    def _elementwise_gpu(self, typed: list[Any], dtypes: list[np.dtype], shape: tuple[int, ...], result: np.dtype,
+                         out: Any) -> Any:
         import cupy
 
         from . import compile as compiler
@@ -218,7 +226,7 @@ class JitKernel:
         padded = [xp.pad(a, widths, mode=mode, **({"constant_values": self.cval} if mode == "constant" else {}))
                   if n in arrays else a for n, a in zip(names, typed)]
         tag = tuple(sorted(arrays))
-        result = self._type((tag, *map(str, dtypes)), dtypes, arrays)
+        result = self._result_for(typed, dtypes)
         target = out if out is not None else xp.empty(shape, result)
         self._check_out(target, shape, result)
         driver = self._version(("gpu" if gpu else "cpu", tag, *map(str, dtypes)),
