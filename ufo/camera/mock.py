@@ -101,7 +101,7 @@ class MockCamera(Camera):
             meta.update(self._tomography(out, number, top))
         if pattern != "none":
             if self.noise and pattern != "noise":
-                noisy = out + self._rng.normal(0, self.noise, out.shape)
+                noisy = self._rng.standard_normal(out.shape, dtype=np.float32) * np.float32(self.noise) + out
                 np.copyto(out, np.clip(noisy, 0, top), casting="unsafe")
             if self.zingers:
                 rows = self._rng.integers(0, out.shape[0], self.zingers)
@@ -126,11 +126,8 @@ class MockCamera(Camera):
             return {"image_key": 1}
         angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, getattr(self, "_due", None))
         axis = self.sensor_width / 2 + self.axis_offset
-        sino_rows = []
-        for row in range(y0, y0 + h):
-            z = row - self.sensor_height / 2
-            sino_rows.append(self._phantom.sinogram(np.array([angle]), axis=axis, z=z)[0][x0: x0 + w])
-        intensity = self.dark_level + self.flat_level * np.exp(-self.attenuation * np.array(sino_rows))
+        line_integrals = self._phantom.projection(angle, axis, slice(y0, y0 + h))[:, x0: x0 + w]
+        intensity = self.dark_level + self.flat_level * np.exp(-self.attenuation * line_integrals)
         np.copyto(out, np.clip(np.rint(intensity), 0, top), casting="unsafe")
         return {"image_key": 0, "angle": angle}
 

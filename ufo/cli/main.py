@@ -12,10 +12,12 @@ from .run import run
 from .tasks import tasks
 from .tango import tango
 from .gui import gui
+from .demo import demo
 
 EXAMPLES = """
 \b
 Examples:
+  ufo demo
   ufo tasks
   ufo run "dummy-data shape=256,256 number=100 init=random ! calculate expression='x*2' ! write path=out/frame-%05i.tif"
   ufo reco --projections scan/proj --darks scan/darks --flats scan/flats --axis auto
@@ -38,6 +40,7 @@ cli.add_command(camera)
 cli.add_command(session)
 cli.add_command(tango)
 cli.add_command(gui)
+cli.add_command(demo)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from .devices import (
     Shutter,
     SimulatedBeamline,
 )
-from .addons import Accumulator, Benchmarker, ImageWriter, LiveView, OnlineReconstruction
+from .addons import Accumulator, Benchmarker, GraphAddon, ImageWriter, LiveView, OnlineReconstruction
 from .errors import ControlError, LimitError, LockError, TransitionError, UnitError
 from .experiment import Acquisition, Addon, Experiment
 from .tomography import Tomography
@@ -26,7 +26,7 @@ from .processes import align_rotation_axis, ascan, dscan, focus, scan, sharpness
 q = _registry()
 
 __all__ = [
-    "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "ImageWriter", "LiveView",
+    "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "GraphAddon", "ImageWriter", "LiveView",
     "OnlineReconstruction", "Tomography",
     "Camera", "ContinuousRotationMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",
     "Parameter", "ParameterValue", "Photodiode", "Quantity", "RotationMotor", "Selection", "Shutter", "State",

@@ -120,3 +120,66 @@ class Benchmarker(Addon):
     def rate(self, acquisition: str) -> float:
         entry = self.results[acquisition]
         return entry["frames"] / max(entry.get("end", entry["start"]) - entry["start"], 1e-9)
+
+
+class GraphAddon(Addon):
+    """Streams acquisitions into a ufo graph that runs beside the experiment.
+
+    Each named acquisition becomes a `Feed` source; `build(feeds, experiment)` connects the
+    graph to them (say flat-field-correct(projections, darks, flats) ! ... ! write) and
+    returns its output streams. The graph starts at the first frame (whose shape every
+    feed takes) and runs in its own threads while frames arrive; `finish` waits for it and
+    re-raises its error. An experiment that fails or is cancelled cancels the graph too.
+    """
+
+    def __init__(self, build: Callable[[dict[str, Any], Experiment], Any], acquisitions: tuple[str, ...],
+                 counts: dict[str, int] | None = None, device: str | None = None, queue_size: int = 64):
+        super().__init__(queue_size)
+        self.build = build
+        self.acquisitions = acquisitions
+        self.counts = counts or {}
+        self.device = device
+        self.handle: Any = None
+        self.feeds: dict[str, Any] = {}
+
+    async def start(self, experiment: Experiment) -> None:
+        self._experiment = experiment
+        self.handle = None
+        self.feeds = {}
+
+    def _start_graph(self, frame: np.ndarray) -> None:
+        from ..core import Graph, Stream
+        from ..core.memory import Feed
+
+        self.feeds = {name: Feed(shape=frame.shape, dtype=frame.dtype, count=self.counts.get(name),
+                                 capacity=self.queue_size) for name in self.acquisitions}
+        outputs = self.build({name: feed() for name, feed in self.feeds.items()}, self._experiment)
+        graph = outputs if isinstance(outputs, Graph) else Graph([outputs] if isinstance(outputs, Stream) else outputs)
+        self.handle = graph.run(device=self.device)
+
+    async def consume(self, acquisition: str, frame: Any) -> None:
+        if acquisition not in self.acquisitions:
+            return
+        data = np.asarray(frame)
+        if self.handle is None:
+            self._start_graph(data)
+        await asyncio.to_thread(self.feeds[acquisition].put, data, dict(getattr(frame, "meta", {})))
+
+    async def acquisition_done(self, acquisition: str) -> None:
+        if acquisition in self.feeds:
+            self.feeds[acquisition].close()
+
+    async def finish(self, experiment: Experiment) -> None:
+        if self.handle is None:
+            return
+        if experiment.state not in ("running", "standby"):
+            self.handle.cancel()
+        for feed in self.feeds.values():
+            feed.close()  # feeds of acquisitions that never ran end empty
+        from ..core.errors import Cancelled
+
+        try:
+            await asyncio.to_thread(self.handle.wait)
+        except Cancelled:
+            if experiment.state in ("running", "standby"):
+                raise

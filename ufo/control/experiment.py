@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -93,14 +94,19 @@ class Experiment:
             self.walker.home().descend(name)
             self.walker.log(await self._states(), "start")
         self.state = "running"
+        failures: list[tuple[Addon, BaseException]] = []
         queues: list[asyncio.Queue[Any]] = [asyncio.Queue(addon.queue_size) for addon in self.addons]
-        consumers = [asyncio.ensure_future(self._drain(addon, queue)) for addon, queue in zip(self.addons, queues)]
+        consumers = [asyncio.ensure_future(self._drain(addon, queue, failures))
+                     for addon, queue in zip(self.addons, queues)]
+        error: BaseException | None = None
         try:
             for addon in self.addons:
                 await addon.start(self)
             await self.prepare()
             for acquisition in self.acquisitions:
                 async for frame in acquisition.producer():
+                    if failures:  # an addon failed (a full disk, a broken graph): stop the scan, say why
+                        raise failures[0][1]
                     for addon, queue in zip(self.addons, queues):
                         if addon.lossy and queue.full():
                             addon.dropped += 1
@@ -113,8 +119,9 @@ class Experiment:
             self.state = "cancelled"
             await self._stop_devices()
             raise
-        except BaseException:
+        except BaseException as exc:
             self.state = "error"
+            error = exc
             await self._stop_devices()
             raise
         finally:
@@ -122,24 +129,39 @@ class Experiment:
                 if not consumer.done():
                     await queue.put(None)  # the consumer drains what is queued, then ends
             await asyncio.gather(*consumers, return_exceptions=True)
-            for addon in self.addons:
-                await addon.finish(self)
+            for addon in self.addons:  # every addon finishes (files are closed) even when one fails
+                try:
+                    await addon.finish(self)
+                except Exception as exc:  # noqa: BLE001 - reported below, after the others finished
+                    failures.append((addon, exc))
             await self.finish()
+            if failures and self.state == "standby":
+                self.state = "error"
             if self.walker is not None:
                 self.walker.log({**(await self._states()), "experiment_state": self.state}, "finish")
             self.iteration += 1
+            if failures and error is None and not isinstance(sys.exc_info()[1], asyncio.CancelledError):
+                for addon, exc in failures[1:]:
+                    LOG.error("addon %s failed too: %s", type(addon).__name__, exc)
+                raise failures[0][1]
         return name
 
-    async def _drain(self, addon: Addon, queue: asyncio.Queue[Any]) -> None:
+    async def _drain(self, addon: Addon, queue: asyncio.Queue[Any], failures: list[tuple[Addon, BaseException]]) -> None:
+        """Hand queued frames to the addon; after it failed, keep emptying the queue so the scan never blocks."""
         while True:
             item = await queue.get()
             if item is None:
                 return
+            if any(a is addon for a, _ in failures):
+                continue
             acquisition, frame = item
-            if frame is _END:
-                await addon.acquisition_done(acquisition)
-            else:
-                await addon.consume(acquisition, frame)
+            try:
+                if frame is _END:
+                    await addon.acquisition_done(acquisition)
+                else:
+                    await addon.consume(acquisition, frame)
+            except Exception as exc:  # noqa: BLE001 - the scan stops at its next frame and raises this
+                failures.append((addon, exc))
 
     async def _stop_devices(self) -> None:
         for device in self.devices:

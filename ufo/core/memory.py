@@ -7,6 +7,8 @@ where a stream is expected, and iterating over a stream.
 from __future__ import annotations
 
 import itertools
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +77,84 @@ class MemoryIn(Task):
         peeked, self._peeked = self._peeked, []
         for item in itertools.chain(peeked, self._data):
             yield np.asarray(item)
+
+
+class Feed(Task):
+    """A source that another thread pushes frames into: an experiment's acquisitions, a socket.
+
+    Unlike an iterable, a feed knows its frames' shape, dtype and count before the first
+    frame exists, so the graph behind it is checked and started before acquisition begins.
+    `put` blocks while the graph is `capacity` frames behind (no frame is dropped) and
+    raises `Cancelled` once the graph has stopped, so the producer never hangs.
+    """
+
+    name = "feed"
+    kind = Kind.SOURCE
+    inputs = ()
+
+    def __init__(self, shape: tuple[int, ...] | None = None, dtype: Any = np.float32, count: int | None = None,
+                 capacity: int = 64, **properties: Any):
+        super().__init__(**properties)
+        if shape is None:
+            raise GraphError("task 'feed' needs the frames' shape: Feed(shape=(rows, columns), dtype=..., count=...) "
+                             "(Python API only)")
+        self.shape = tuple(int(n) for n in shape)
+        self.dtype = np.dtype(dtype)
+        self.count = count
+        self._queue: queue.Queue[Any] = queue.Queue(capacity)
+        self._stopped = threading.Event()
+        self._closed = False
+        self.frames = 0
+
+    def put(self, frame: Any, meta: dict[str, Any] | None = None) -> None:
+        data = np.asarray(frame)
+        if data.shape != self.shape:
+            raise GraphError(f"task 'feed' was declared for frames of shape {self.shape}, got {data.shape}")
+        self._put((data, dict(meta or getattr(frame, "meta", {}) or {})))
+        self.frames += 1
+
+    def _put(self, item: Any) -> None:
+        while True:
+            if self._stopped.is_set():
+                raise Cancelled("the graph behind this feed has stopped")
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def close(self) -> None:
+        """The end of the stream: the graph finishes what it has. Closing twice does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._put(EOS)
+        except Cancelled:
+            pass
+
+    def output_spec(self) -> Spec:  # type: ignore[override]
+        return Spec(self.shape, self.dtype, self.count)
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        self._stopped.clear()
+
+    def generate(self) -> Iterator[Any]:
+        cancelled = self.ctx.cancelled
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+            except queue.Empty:
+                if cancelled.is_set():
+                    raise Cancelled() from None
+                continue
+            if item is EOS:
+                return
+            yield item
+
+    def teardown(self) -> None:
+        self._stopped.set()  # a producer still putting learns that the graph is gone
 
 
 class MemoryOut(Task):

@@ -79,7 +79,7 @@ class FilterGpu(Filter):
 class BackprojectGpu(Backproject):
     """Filtering by cuFFT, back-projection by the K-slices-per-thread kernel."""
 
-    def process(self, sino: Any, out: Any = None) -> Any:  # type: ignore[override]
+    def process(self, sino: Any, out: Any = None, meta: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
         stack = sino[None] if sino.ndim == 2 else sino
         if self.filter != "none":
             stack = filter_rows_gpu(stack, self.filter, self.filter_cutoff, self.filter_order, self.padding)
@@ -88,7 +88,8 @@ class BackprojectGpu(Backproject):
         cos_, sin_, scale = geometry(n_angles, self.angle_step, self.angle_offset)
         cs = np.stack([cos_, sin_], 1)
         x0, y0, cols, rows = slice_grid(width, self._roi(), self.center)
-        axis = width / 2 if self.axis is None else self.axis
+        axis = self.axis_for(meta or {})
+        axis = width / 2 if axis is None else axis
         k = 8 if half else 4
         result = cupy.empty((count, rows, cols), cupy.float32)
         for first in range(0, count, k):

@@ -16,9 +16,11 @@ class Backproject(FilterProperties, Task):
     """Reconstruct slices from sinograms (angles x width) by filtered back-projection; stacks of sinograms too."""
 
     devices = ("cpu", "gpu")
+    uses_meta = True  # an upstream auto-axis puts the axis into the metadata
 
     name = "backproject"
-    axis = Property(float, None, doc="rotation axis position on the detector in pixels (default: width / 2)")
+    axis = Property(float, None, doc="rotation axis position on the detector in pixels (default: the frame's "
+                    "'axis' metadata, set by auto-axis, else width / 2)")
     angle_step = Property(float, None, unit="rad", doc="angle between projections (default: pi / number of projections)")
     angle_offset = Property(float, 0.0, unit="rad", doc="angle of the first projection")
     center = Property(float, None, doc="slice pixel (column and row) the axis passes through (default: width / 2)")
@@ -28,6 +30,13 @@ class Backproject(FilterProperties, Task):
     roi_y = Property(int, 0, range=(0, None), doc="first row of the reconstructed region")
     roi_width = Property(int, None, range=(1, None), doc="columns of the region (default: to the edge)")
     roi_height = Property(int, None, range=(1, None), doc="rows of the region (default: to the edge)")
+
+    def axis_for(self, meta: dict[str, Any]) -> float | None:
+        """The axis property wins; else the axis an upstream task found (meta 'axis'); else None (centre)."""
+        if self.axis is not None:
+            return self.axis
+        value = meta.get("axis")
+        return float(value) if value is not None else None
 
     def _roi(self) -> tuple[int, int, int | None, int | None]:
         return (self.roi_x, self.roi_y, self.roi_width, self.roi_height)
@@ -50,11 +59,12 @@ class Backproject(FilterProperties, Task):
         super().setup(ctx)
         self._workers = _workers(ctx)
 
-    def process(self, sino: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+    def process(self, sino: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
+        axis = self.axis_for(meta)
         if out is not None and out.shape[:-2] != sino.shape[:-2]:
             out = None  # a smaller last stack: the pooled buffer does not fit
         if self.filter != "none":
             sino = filter_rows(sino, self.filter, self.filter_cutoff, self.filter_order, self.padding, self._workers)
         if self.precision == "fp16":  # the values the GPU would read
             sino = np.asarray(sino, np.float32).astype(np.float16).astype(np.float32)
-        return backproject(sino, self.axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center)
+        return backproject(sino, axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center)

@@ -89,3 +89,66 @@ class AxisScan(Task):
         meta.update(axes=result.axes.tolist(), scores=result.scores.tolist(), axis=result.best)
         np.copyto(out, result.slices)  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
+
+
+class AutoAxis(Task):
+    """Find the rotation axis from the sinograms passing through and tag every one with it.
+
+    Sinograms (or stacks of them) pass unchanged with meta 'axis' set, which `backproject`
+    uses when its own axis is not given: `transpose-projections ! auto-axis ! backproject`
+    reconstructs a stream whose axis nobody knew. The axis comes from one sinogram (by
+    default the middle one, where the sample is); the frames before it wait in memory.
+    """
+
+    name = "auto-axis"
+    kind = Kind.REDUCE
+    uses_meta = True
+    keeps_input = True
+    method = Property(str, "sinogram", choices=("sinogram", "scan"),
+                      doc="sinogram: Vo's Fourier metric; scan: reconstruct at candidate axes and score")
+    row = Property(int, None, range=(0, None), doc="index of the sinogram to use (default: the middle of the stream)")
+    search = Property(float, None, range=(1, None), doc="half-width of the search around the detector centre (pixels)")
+    angle_step = Property(float, None, unit="rad",
+                          doc="angle between projections (default pi / number); scans over 360 degrees use the first half")
+
+    def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if spec.shape is None or len(spec.shape) not in (2, 3):
+            raise GraphError(f"auto-axis takes sinograms (angles x width) or stacks of them, got shape {spec.shape}")
+        if self.row is not None and spec.count is not None and self.row >= spec.count:
+            raise GraphError(f"auto-axis row={self.row} is beyond the {spec.count} sinograms of the stream")
+        return spec
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        count = ctx.input_specs[0].count
+        self._target = self.row if self.row is not None else (count // 2 if count else 0)
+        self._waiting: list[tuple[np.ndarray, dict[str, Any]]] = []
+        self.axis: float | None = None
+
+    def _estimate(self, frame: np.ndarray) -> float:
+        sino = np.asarray(frame[len(frame) // 2] if frame.ndim == 3 else frame, np.float32)
+        step = self.angle_step if self.angle_step is not None else np.pi / len(sino)
+        if len(sino) * step > 1.5 * np.pi:  # a 360-degree scan: the first half is a 0..180 sinogram
+            sino = sino[: int(round(np.pi / step))]
+        if self.method == "scan":
+            return axis_by_scan(sino, search=self.search, angle_step=step).best
+        return axis_from_sinogram(sino, self.search)
+
+    def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> Iterator[Any]:  # type: ignore[override]
+        if self.axis is None:
+            self._waiting.append((frame, meta))
+            if len(self._waiting) <= self._target:
+                return
+            self.axis = self._estimate(frame)
+            waiting, self._waiting = self._waiting, []
+            for data, data_meta in waiting:
+                yield data, {**data_meta, "axis": self.axis}
+            return
+        yield frame, {**meta, "axis": self.axis}
+
+    def finish(self) -> Iterator[Any]:
+        if self._waiting:  # the stream was shorter than expected: use the last sinogram
+            self.axis = self._estimate(self._waiting[-1][0])
+            for data, meta in self._waiting:
+                yield data, {**meta, "axis": self.axis}
+            self._waiting = []

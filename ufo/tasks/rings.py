@@ -15,7 +15,7 @@ class RemoveStripes(Task):
     devices = ("cpu", "gpu")
 
     name = "remove-stripes"
-    size = Property(int, 21, range=(3, 1001), doc="median window across detector columns (larger: wider stripes)")
+    size = Property(int, 21, range=(3, 1001), doc="median window across detector columns, odd (an even size is rounded up; larger: wider stripes)")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or len(spec.shape) != 2:

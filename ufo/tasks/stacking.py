@@ -16,6 +16,7 @@ class Stack(Task):
 
     name = "stack"
     kind = Kind.REDUCE
+    uses_meta = True  # a stack carries its first frame's metadata (an axis found upstream, say)
     number = Property(int, range=(1, None), doc="frames per stack")
     partial = Property(bool, False, doc="emit the frames left at the end as a smaller last stack (else: drop them)")
 
@@ -31,21 +32,23 @@ class Stack(Task):
         super().setup(ctx)
         self._current: Any = None
         self._filled = 0
+        self._meta: dict[str, Any] = {}
 
-    def consume(self, frame: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
+    def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> Iterator[Any]:  # type: ignore[override]
         if self._current is None:
             self._current = self.ctx.buffer()
             self._filled = 0
+            self._meta = {k: v for k, v in meta.items() if k != "index"}
         self._current.data[self._filled] = frame
         self._filled += 1
         if self._filled == self.number:
             done, self._current = self._current, None
-            yield done
+            yield done, self._meta
 
     def finish(self) -> Iterator[Any]:
         if self._current is not None and self._filled:
             if self.partial:
-                yield np.array(self._current.data[: self._filled])
+                yield np.array(self._current.data[: self._filled]), self._meta
             else:
                 self.ctx.warn(f"the last {self._filled} frame(s) did not fill a stack of {self.number} and were dropped")
 
@@ -55,6 +58,7 @@ class Unstack(Task):
 
     name = "unstack"
     kind = Kind.REDUCE
+    uses_meta = True  # every plane keeps the volume's metadata
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or len(spec.shape) < 3:
@@ -62,8 +66,9 @@ class Unstack(Task):
         count = None if spec.count is None else spec.count * spec.shape[0]  # an upper bound after partial stacks
         return Spec(spec.shape[1:], spec.dtype, count)
 
-    def consume(self, volume: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
+    def consume(self, volume: np.ndarray, meta: dict[str, Any]) -> Iterator[Any]:  # type: ignore[override]
+        shared = {k: v for k, v in meta.items() if k != "index"}
         for plane in volume:
             out = self.ctx.buffer()
             np.copyto(out.data, plane)
-            yield out
+            yield out, dict(shared)

@@ -13,8 +13,10 @@ def remove_outliers(frame: np.ndarray, size: int = 3, threshold: float = 5.0, un
     With unit 'sigma' the threshold is in robust standard deviations (1.4826 x the median
     absolute deviation of frame - median), so one value works across exposures and detectors.
     """
+    from ..kernels.median import median_2d
+
     data = np.asarray(frame, np.float32)
-    median = ndimage.median_filter(data, size=size, mode="reflect")
+    median = median_2d(data, size, np.empty_like(data)) if data.ndim == 2 else ndimage.median_filter(data, size=size, mode="reflect")
     diff = data - median
     limit = threshold
     if unit == "sigma":

@@ -1,0 +1,251 @@
+"""`ufo demo` end to end, and the parts it brought: feeds, the graph addon, auto-axis, fast medians, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+from scipy import ndimage
+
+import ufo
+from ufo.control import GraphAddon, ImageWriter, SimulatedBeamline, Tomography
+from ufo.core.errors import Cancelled, GraphError
+from ufo.core.memory import Feed
+from ufo.core.registry import create
+from ufo.demo import Demo, DemoOptions
+from ufo.demo.montage import montage, write_png
+from ufo.demo.quality import psnr, ssim
+from ufo.kernels.median import median_2d, median_rows
+from ufo.storage.walker import walker
+from ufo.tomo.phantom import Phantom
+
+
+def ufo_cli(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+# -- the command ---------------------------------------------------------------------------
+def test_ufo_demo_runs_the_whole_experiment(tmp_path):
+    proc = ufo_cli("demo", "--size", "96", "--projections", "150", "--output", "out", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    for words in ("frames/s", "MB/s", "slices/s", "PSNR", "SSIM", "scan.nx", "montage.png"):
+        assert words in text, words
+    found, true = (float(v) for v in re.search(r"found ([\d.]+) px, true ([\d.]+) px", text).groups())
+    assert true == pytest.approx(96 / 2 + 96 / 40 + 0.37)
+    assert abs(found - true) < 0.5
+
+    scan = tmp_path / "out" / "scan_0000"
+    with h5py.File(scan / "scan.nx", "r") as f:  # NXtomo as NeXus tools read it
+        entry = f["entry"]
+        assert entry.attrs["NX_class"] == "NXentry"
+        assert entry["definition"][()] == b"NXtomo"
+        keys = entry["instrument/detector/image_key"][()]
+        assert list(np.bincount(keys)) == [150, 20, 20]
+        assert entry["instrument/detector/data"].shape == (190, 96, 96)
+        angles = entry["sample/rotation_angle"][()][keys == 0]
+        assert angles[0] == pytest.approx(0) and angles[-1] == pytest.approx(180 * 149 / 150)
+        darks = entry["instrument/detector/data"][np.flatnonzero(keys == 2)[:3]]
+        assert np.median(darks) == pytest.approx(100, abs=3)
+
+    slices = sorted((scan / "slices").glob("slice-*.tif"))
+    assert len(slices) == 96
+    middle = tifffile.imread(slices[48])
+    truth = 0.01 * Phantom(96).slice(z=0, size=96)
+    assert psnr(truth, middle, 0.01) > 20  # noise, zingers and dead columns cost a few dB
+
+    from PIL import Image
+
+    picture = np.array(Image.open(scan / "montage.png"))
+    assert picture.ndim == 2 and picture.shape[1] == 2 * 96 + 4
+    assert picture.std() > 20  # a picture, not a blank
+
+    again = ufo_cli("demo", "--size", "64", "--projections", "64", "--output", "out", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "out" / "scan_0001" / "scan.nx").exists()  # a second run never replaces the first
+
+
+def test_ufo_demo_checks_its_options(tmp_path):
+    proc = ufo_cli("demo", "--size", "8", cwd=tmp_path)
+    assert proc.returncode == 2 and "--size 8" in proc.stderr
+    proc = ufo_cli("demo", "--rows", "50:10", "--size", "64", cwd=tmp_path)
+    assert proc.returncode == 2 and "--rows" in proc.stderr
+    proc = ufo_cli("demo", "--axis-offset", "40", "--size", "64", cwd=tmp_path)
+    assert proc.returncode == 2 and "too far off centre" in proc.stderr
+    if not ufo_gpu_available():
+        proc = ufo_cli("demo", "--gpu", "--size", "64", cwd=tmp_path)
+        assert proc.returncode == 2 and "no GPU" in proc.stderr
+    assert "Examples" in ufo_cli("demo", "--help").stdout
+
+
+def ufo_gpu_available() -> bool:
+    from ufo.gpu import available
+
+    return available() > 0
+
+
+def test_demo_reconstructs_a_row_range_through_the_api(tmp_path):
+    run = Demo(DemoOptions(size=64, projections=96, output=str(tmp_path), rows="20:40", darks=4, flats=4))
+    result = asyncio.run(run.run())
+    assert result.slices == 20 == run.reconstructed
+    assert sorted(p.name for p in (tmp_path / "scan_0000" / "slices").iterdir())[0] == "slice-00020.tif"
+    assert result.frames == 104 and run.written == 104
+    assert abs(result.axis_error) < 0.5
+    assert result.psnr > 17 and 0.3 < result.ssim <= 1
+
+
+# -- the graph addon ---------------------------------------------------------------------------
+def test_graph_addon_streams_acquisitions_into_a_graph_while_they_run(tmp_path):
+    seen: dict[str, int] = {}
+
+    def build(feeds, experiment):
+        seen["started_in"] = experiment.current
+        corrected = create("flat-field-correct")(feeds["projections"], feeds["darks"], feeds["flats"])
+        return create("write", path=str(tmp_path / "corrected.h5:/data"))(corrected)
+
+    async def scan():
+        async with SimulatedBeamline(width=48, height=8) as beamline:
+            experiment = Tomography(beamline, walker(str(tmp_path / "exp")), projections=30, darks=3, flats=3)
+            writer = experiment.attach(ImageWriter())
+            addon = experiment.attach(GraphAddon(build, ("darks", "flats", "projections"), counts={"projections": 30}))
+            await experiment.run()
+            return addon, writer
+
+    addon, writer = asyncio.run(scan())
+    assert seen["started_in"] == "scan_0000"
+    assert addon.handle.stats["write"].frames_in == 30 and writer.frames == 36
+    with h5py.File(tmp_path / "corrected.h5", "r") as f:
+        corrected = f["data"][()]
+    truth = np.exp(-0.01 * np.stack([Phantom(48, height=8).projection(a, rows=slice(0, 8))
+                                     for a in np.arange(30) * np.pi / 30]))
+    np.testing.assert_allclose(corrected, truth, atol=2e-3)  # transmission, counts rounded to integers
+
+
+def test_graph_addon_error_fails_the_experiment_and_keeps_the_raw_file(tmp_path):
+    def build(feeds, experiment):
+        return create("write", path=str(tmp_path / "x.tif"))(create("crop", x=1000)(feeds["projections"]))
+
+    async def scan():
+        async with SimulatedBeamline(width=32, height=4) as beamline:
+            experiment = Tomography(beamline, walker(str(tmp_path / "exp")), projections=10, darks=2, flats=2)
+            experiment.attach(ImageWriter())
+            experiment.attach(GraphAddon(build, ("projections",)))
+            await experiment.run()
+
+    with pytest.raises(GraphError, match="crop"):
+        asyncio.run(scan())
+    with h5py.File(tmp_path / "exp" / "scan_0000" / "scan.nx", "r") as f:
+        assert f["entry/instrument/detector/data"].shape[1:] == (4, 32)
+
+
+def test_feed_declares_its_frames_and_never_hangs_a_producer():
+    feed = Feed(shape=(4, 5), dtype=np.uint16, count=3)
+    stream = create("calculate", expression="x * 2")(feed())
+    handle = create("memory-out", out=(out := []))(stream).run()
+    for i in range(3):
+        feed.put(np.full((4, 5), i, np.uint16), {"angle": i / 10})
+    feed.close()
+    feed.close()  # twice is harmless
+    handle.wait()
+    assert [int(frame[0, 0]) for frame in out] == [0, 2, 4]
+    with pytest.raises(GraphError, match="shape"):
+        feed.put(np.zeros((5, 4)))
+    with pytest.raises(GraphError, match="shape"):
+        Feed()
+
+    stopped = Feed(shape=(2, 2), capacity=1)
+    handle = create("null")(stopped()).run()
+    handle.cancel()
+    with pytest.raises(Cancelled):
+        handle.wait()
+    with pytest.raises(Cancelled):
+        for _ in range(5):  # the queue holds one frame; after that only the stopped graph answers
+            stopped.put(np.zeros((2, 2), np.float32))
+
+
+# -- auto-axis and backproject with metadata -------------------------------------------------------
+@pytest.mark.parametrize("offset", [-6.3, 0.0, 4.7])
+def test_auto_axis_tags_sinograms_and_backproject_uses_it(offset):
+    n, rows = 96, 12
+    phantom = Phantom(n, height=rows)
+    angles = np.arange(120) * np.pi / 120
+    true = n / 2 + offset
+    sinos = np.stack([phantom.sinogram(angles, axis=true, z=r - rows / 2) for r in range(rows)]).astype(np.float32)
+    finder = create("auto-axis")
+    slices = list(create("unstack")(create("backproject")(create("stack", number=5, partial=True)(finder(sinos)))))
+    assert abs(finder.axis - true) < 0.3
+    assert len(slices) == rows and all(s.meta["axis"] == finder.axis for s in slices)
+    reference = create("unstack")(ufo.Backproject(axis=finder.axis)(create("stack", number=5, partial=True)(sinos))).collect()
+    np.testing.assert_array_equal(np.stack(slices), reference)  # same as giving the axis by hand
+    given = ufo.Backproject(axis=true)(create("auto-axis")(sinos)).collect()  # the property wins
+    np.testing.assert_allclose(given, ufo.Backproject(axis=true)(sinos).collect())
+
+
+def test_auto_axis_on_a_360_degree_scan_and_its_errors():
+    n = 80
+    true = n / 2 + 3.2
+    sino = Phantom(n).sinogram(np.arange(200) * 2 * np.pi / 200, axis=true).astype(np.float32)
+    finder = create("auto-axis", angle_step=2 * np.pi / 200)
+    finder(sino[None]).collect()
+    assert abs(finder.axis - true) < 0.3
+    with pytest.raises(GraphError, match="row=5"):
+        create("auto-axis", row=5)(np.zeros((2, 10, 10), np.float32)).collect()
+    with pytest.raises(GraphError, match="sinograms"):
+        create("auto-axis")(np.zeros((2, 2, 2, 3, 4), np.float32)).collect()
+
+
+# -- kernels and metrics against their references ----------------------------------------------------
+@pytest.mark.parametrize("size", [3, 5, 7])
+@pytest.mark.parametrize("dtype", [np.float32, np.uint16])
+def test_median_kernels_equal_scipy(size, dtype):
+    rng = np.random.default_rng(size)
+    for shape in [(64, 80), (3, 2), (1, 1), (17, 5)]:
+        data = (rng.random(shape) * 50).astype(dtype)  # many ties
+        np.testing.assert_array_equal(median_2d(data, size, np.empty_like(data)),
+                                      ndimage.median_filter(data, size=size, mode="reflect"))
+        for width in (w for w in (size, 21) if w // 2 < shape[1]):  # wider windows: scipy's borders are irregular
+            np.testing.assert_array_equal(median_rows(data, width, np.empty_like(data)),
+                                          ndimage.median_filter(data, size=(1, width), mode="reflect"))
+
+
+def test_quality_metrics_equal_scikit_image():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+    rng = np.random.default_rng(3)
+    truth = Phantom(64).slice(size=64)
+    test = truth + rng.normal(0, 0.05, truth.shape)
+    assert psnr(truth, test, 1.0) == pytest.approx(peak_signal_noise_ratio(truth, test, data_range=1.0), rel=1e-12)
+    expected = structural_similarity(truth, test, data_range=1.0, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False)
+    assert ssim(truth, test, 1.0) == pytest.approx(expected, rel=1e-9)
+    assert ssim(truth, truth, 1.0) == pytest.approx(1.0) and psnr(truth, truth) == np.inf
+    with pytest.raises(ValueError, match="shapes"):
+        psnr(truth, test[1:])
+
+
+def test_png_montage_reads_back_with_pillow(tmp_path):
+    from PIL import Image
+
+    a = np.linspace(0, 1, 30 * 40).reshape(30, 40)
+    picture = montage([[a, 1 - a], [a]], 0.0, 1.0, gap=2)
+    assert picture.shape == (62, 82) and picture[0, 40] == 255  # the gap is white
+    write_png(str(tmp_path / "m.png"), picture)
+    np.testing.assert_array_equal(np.array(Image.open(tmp_path / "m.png")), picture)
+    rgb = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    write_png(str(tmp_path / "c.png"), rgb)
+    np.testing.assert_array_equal(np.array(Image.open(tmp_path / "c.png")), rgb)
+    with pytest.raises(ValueError, match="shape"):
+        write_png(str(tmp_path / "x.png"), np.zeros((2, 2, 2), np.uint8))
+
+
+def test_phantom_projection_equals_its_sinograms():
+    phantom = Phantom(70, height=30)
+    for angle in (0.0, 0.7, 2.9):
+        rows = np.array([phantom.sinogram(np.array([angle]), 37.3, z=r - 15)[0] for r in range(5, 25)])
+        np.testing.assert_allclose(phantom.projection(angle, 37.3, slice(5, 25)), rows, atol=1e-9)

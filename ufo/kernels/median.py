@@ -1,0 +1,104 @@
+"""A running median along rows (numba, GIL released), for stripe removal.
+
+scipy.ndimage.median_filter with a (1, size) window re-selects the median at every pixel
+(118 ms for a 720 x 512 sinogram at size 21); keeping the window sorted and moving it by
+one element per pixel costs `size` steps instead, about 15x less.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+
+@numba.njit(nogil=True, cache=True)
+def _reflect(i, n):  # pragma: no cover - compiled
+    """scipy's 'reflect' border: d c b a | a b c d | d c b a."""
+    period = 2 * n
+    i = i % period
+    return i if i < n else period - 1 - i
+
+
+@numba.njit(nogil=True, cache=True)
+def median_rows(data, size, out):  # pragma: no cover - compiled
+    """out[r, c] = median of data[r, c - size // 2 : c + size // 2 + 1] with reflected borders (odd size)."""
+    rows, cols = data.shape
+    half = size // 2
+    window = np.empty(size, data.dtype)
+    for r in range(rows):
+        for k in range(size):
+            window[k] = data[r, _reflect(k - half, cols)]
+        window.sort()
+        out[r, 0] = window[half]
+        for c in range(1, cols):
+            leaving = data[r, _reflect(c - 1 - half, cols)]
+            entering = data[r, _reflect(c + half, cols)]
+            # find the leaving value, then slide the entering one into its sorted place
+            j = 0
+            while j < size - 1 and window[j] != leaving:  # a NaN is never found: the last (NaN) slot goes
+                j += 1
+            while j > 0 and window[j - 1] > entering:
+                window[j] = window[j - 1]
+                j -= 1
+            while j < size - 1 and window[j + 1] < entering:
+                window[j] = window[j + 1]
+                j += 1
+            window[j] = entering
+            out[r, c] = window[half]
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _median_padded(padded, size, out):  # pragma: no cover - compiled
+    rows, cols = out.shape
+    n = size * size
+    window = np.empty(n, padded.dtype)
+    for r in range(rows):
+        for c in range(cols):
+            k = 0
+            for dr in range(size):
+                for dc in range(size):
+                    v = padded[r + dr, c + dc]
+                    j = k  # insertion sort: windows are small
+                    while j > 0 and window[j - 1] > v:
+                        window[j] = window[j - 1]
+                        j -= 1
+                    window[j] = v
+                    k += 1
+            out[r, c] = window[n // 2]
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _median3_padded(padded, out):  # pragma: no cover - compiled
+    """3 x 3: sort each column triple once; the median of 9 is the median of (max of the lows,
+    median of the middles, min of the highs) of three neighbouring triples (exact)."""
+    rows, cols = out.shape
+    lo = np.empty(cols + 2, padded.dtype)
+    mid = np.empty(cols + 2, padded.dtype)
+    hi = np.empty(cols + 2, padded.dtype)
+    for r in range(rows):
+        for c in range(cols + 2):
+            a, b, d = padded[r, c], padded[r + 1, c], padded[r + 2, c]
+            if a > b:
+                a, b = b, a
+            if b > d:
+                b, d = d, b
+            if a > b:
+                a, b = b, a
+            lo[c], mid[c], hi[c] = a, b, d
+        for c in range(cols):
+            x = max(lo[c], max(lo[c + 1], lo[c + 2]))
+            z = min(hi[c], min(hi[c + 1], hi[c + 2]))
+            p, q, t = mid[c], mid[c + 1], mid[c + 2]
+            y = max(min(p, q), min(max(p, q), t))
+            out[r, c] = max(min(x, y), min(max(x, y), z))
+    return out
+
+
+def median_2d(data: np.ndarray, size: int, out: np.ndarray) -> np.ndarray:
+    """out = size x size median of data with reflected borders, as scipy.ndimage.median_filter(mode='reflect')."""
+    padded = np.pad(data, size // 2, mode="symmetric")  # numpy's symmetric = scipy's reflect
+    if size == 3:
+        return _median3_padded(padded, out)
+    return _median_padded(padded, size, out)
