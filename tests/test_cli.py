@@ -116,3 +116,23 @@ def test_ctrl_c_stops_cleanly_and_leaves_readable_files(tmp_path, target):
             last = f["data"][n - 1]
     assert n > 10
     np.testing.assert_allclose(last, np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + (n - 1))
+
+
+def test_task_reference_in_docs_is_current_and_names_python_classes():
+    import importlib
+    from pathlib import Path
+
+    from ufo.cli.tasks import reference_markdown
+    from ufo.core import registry
+
+    package = importlib.import_module("ufo")
+    text = reference_markdown()
+    docs = Path(__file__).resolve().parent.parent / "docs" / "tasks.md"
+    assert docs.read_text() == text, "docs/tasks.md is stale: run 'ufo tasks --markdown > docs/tasks.md'"
+    for name in registry.names():
+        cls = registry.get(name)
+        assert f"\n## {name}\n" in text and getattr(package, registry.camel(name)) is cls
+        assert f"Python: `ufo.{registry.camel(name)}`" in text
+        for prop in cls.properties().values():
+            assert f"| `{prop.cli_name}` |" in text
+    assert ufo("tasks", "--markdown").stdout == text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import click
@@ -17,6 +18,7 @@ Examples:
   ufo tasks              list every task with a one-line description
   ufo tasks read         kind, inputs and properties of 'read'
   ufo tasks read --json  the same as JSON (for scripts and the GUI)
+  ufo tasks --markdown > docs/tasks.md   the task reference of the documentation
 """
 
 
@@ -32,14 +34,51 @@ def describe(name: str) -> dict[str, object]:
     }
 
 
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def reference_markdown() -> str:
+    """The task reference (docs/tasks.md), generated from the registry so it cannot drift from the code."""
+    names = registry.names()
+    lines = ["# Task reference", "",
+             "Generated from the task registry by `ufo tasks --markdown > docs/tasks.md` (a test checks that this",
+             "file is current). Pipelines name tasks and set properties as `ufo run \"read path=scan/ ! crop x=10 !",
+             "write path=out.tif\"`; in Python the same tasks are `ufo.Read(path=...)`, `ufo.Crop(x=10)`, ...; values",
+             "take units where a property has one (`angle=90deg`).", "",
+             "| task | kind | what it does |", "|---|---|---|"]
+    for name in names:
+        info = describe(name)
+        lines.append(f"| [`{name}`](#{name}) | {info['kind']} | {_cell(info['doc'])} |")
+    for name in names:
+        cls = registry.get(name)
+        info = describe(name)
+        lines += ["", f"## {name}", "", inspect.cleandoc(cls.__doc__ or "").strip(), ""]
+        inputs = ", ".join(info["inputs"]) or "none"  # type: ignore[arg-type]
+        lines.append(f"Kind: {info['kind']}. Inputs: {inputs}. Devices: {', '.join(info['devices'])}. "  # type: ignore[arg-type]
+                     f"Python: `ufo.{registry.camel(name)}`.")
+        props = cls.properties().values()
+        if props:
+            lines += ["", "| property | type | default | unit | range / choices | description |", "|---|---|---|---|---|---|"]
+            for prop in props:
+                default = "required" if prop.required else ("" if prop.default is None else f"`{prop.default}`")
+                lines.append(f"| `{prop.cli_name}` | {prop.type_name()} | {_cell(default)} | {prop.unit or ''} | "
+                             f"{_cell(prop.describe_constraint())} | {_cell(prop.doc)} |")
+    return "\n".join(lines) + "\n"
+
+
 @click.command(epilog=EXAMPLES)
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--markdown", is_flag=True, help="Print the reference of every task as Markdown (docs/tasks.md).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
-def tasks(name: str | None, as_json: bool, debug: bool) -> None:
+def tasks(name: str | None, as_json: bool, markdown: bool, debug: bool) -> None:
     """List tasks, or show one task's kind, inputs and properties."""
     console = Console()
+    if markdown:
+        click.echo(reference_markdown(), nl=False)
+        return
     if name is None:
         infos = [describe(n) for n in registry.names()]
         if as_json:
