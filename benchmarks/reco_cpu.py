@@ -15,79 +15,11 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
-import warnings
 
 import numpy as np
 
-import ufo
+from ufo.bench.reco import rmse_best, run_algotom, run_astra, run_skimage, run_ufo
 from ufo.tomo.phantom import Phantom
-
-
-def rmse_best(image, truth, mask):
-    """RMSE for the orientation of `image` that fits best (tools differ in axis conventions)."""
-    candidates = [image, image[::-1], image[:, ::-1], image.T, image[::-1, ::-1], image.T[::-1], image.T[:, ::-1]]
-    return min(float(np.sqrt(np.mean((c - truth)[mask] ** 2))) for c in candidates)
-
-
-def run_ufo(sinos, slices, replicas):
-    stack = np.ascontiguousarray(np.broadcast_to(sinos[0], (slices, *sinos[0].shape)))
-    out = []
-    t0 = time.perf_counter()
-    stream = ufo.Unstack()(ufo.Backproject(replicas=replicas)(ufo.Stack(number=16, partial=True)(stack)))
-    ufo.MemoryOut(out=out)(stream).run().wait()
-    return time.perf_counter() - t0, out[0]
-
-
-def run_skimage(sino, slices):
-    from skimage.transform import iradon
-
-    n = sino.shape[0]
-    theta = np.arange(n) * 180.0 / n
-    t0 = time.perf_counter()
-    for _ in range(slices):
-        image = iradon(sino.T, theta=theta, filter_name="ramp")
-    return time.perf_counter() - t0, image
-
-
-def run_astra(sino, slices):
-    import astra
-
-    n_angles, width = sino.shape
-    vol = astra.create_vol_geom(width, width)
-    proj = astra.create_proj_geom("parallel", 1.0, width, np.arange(n_angles) * np.pi / n_angles)
-    projector = astra.create_projector("linear", proj, vol)
-    sid = astra.data2d.create("-sino", proj, sino)
-    rid = astra.data2d.create("-vol", vol)
-    cfg = astra.astra_dict("FBP")
-    cfg.update(ReconstructionDataId=rid, ProjectionDataId=sid, ProjectorId=projector, option={"FilterType": "ram-lak"})
-    alg = astra.algorithm.create(cfg)
-    t0 = time.perf_counter()
-    for _ in range(slices):
-        astra.algorithm.run(alg)
-    elapsed = time.perf_counter() - t0
-    image = astra.data2d.get(rid)
-    astra.algorithm.delete(alg)
-    astra.data2d.delete([sid, rid])
-    return elapsed, image
-
-
-def run_algotom(sino, slices, centre):
-    from algotom.rec.reconstruction import fbp_reconstruction
-
-    n = sino.shape[0]
-    angles = np.arange(n) * np.pi / n
-    with warnings.catch_warnings():  # compile its numba kernels outside the timing
-        warnings.simplefilter("ignore")
-        fbp_reconstruction(sino[::16, :64].copy(), 32.0, angles=angles[::16], filter_name=None, apply_log=False,
-                           gpu=False, ratio=None)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for _ in range(slices):
-            image = fbp_reconstruction(sino, centre, angles=angles, filter_name=None, apply_log=False, gpu=False,
-                                       ratio=None)
-    return time.perf_counter() - t0, np.asarray(image)
 
 
 def main():

@@ -14,81 +14,10 @@ import argparse
 import os
 import platform
 import shutil
-import time
 
 import numpy as np
 
-from ufo.storage import open_source, open_writer
-
-SHAPE = (2048, 2048)
-
-
-def fsync_tree(path: str) -> None:
-    paths = [path] if os.path.isfile(path) else [os.path.join(d, f) for d, _, fs in os.walk(path) for f in fs]
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    folder = path if os.path.isdir(path) else os.path.dirname(path)
-    fd = os.open(folder, os.O_RDONLY)
-    os.fsync(fd)
-    os.close(fd)
-
-
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
-
-
-def raw_reference(path: str, frames: list[np.ndarray], n: int) -> float:
-    block = np.concatenate([f.reshape(-1) for f in frames]).view(np.uint8)  # 8 frames = 64 MiB per call
-    per_call = len(frames)
-    os.sync()  # start from a clean page cache, as the writers do
-    t0 = time.perf_counter()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    for _ in range(n // per_call):
-        view = memoryview(block)
-        while view:
-            view = view[os.write(fd, view):]
-    os.fsync(fd)
-    os.close(fd)
-    return time.perf_counter() - t0
-
-
-def remove(path: str) -> None:
-    """Delete an earlier repeat's output outside the timing: each repeat writes fresh files."""
-    target = os.path.dirname(path) if "%" in path else path.split(":")[0]
-    if os.path.isdir(target):
-        shutil.rmtree(target)
-    elif os.path.isfile(target):
-        os.remove(target)
-    os.sync()
-
-
-def write_format(path: str, frames: list[np.ndarray], n: int, **options) -> float:
-    remove(path)
-    t0 = time.perf_counter()
-    writer = open_writer(path, overwrite=True, **options)
-    for i in range(n):
-        writer.write(frames[i % len(frames)], {"index": i, "image_key": 0, "angle": i * 1e-3})
-    writer.close()
-    fsync_tree(os.path.dirname(path) if "%" in path else path.split(":")[0])
-    return time.perf_counter() - t0
-
-
-def read_format(path: str, **options) -> tuple[float, int]:
-    source = open_source(path, **options)
-    out = np.empty(source.shape, source.dtype)
-    t0 = time.perf_counter()
-    for i in range(source.count):
-        source.read(i, slice(None), out)
-    source.close()
-    return time.perf_counter() - t0, source.count
+from ufo.bench.storage import SHAPE, drop_caches, raw_reference, read_format, write_format
 
 
 def main() -> None:

@@ -136,3 +136,21 @@ def test_task_reference_in_docs_is_current_and_names_python_classes():
         for prop in cls.properties().values():
             assert f"| `{prop.cli_name}` |" in text
     assert ufo("tasks", "--markdown").stdout == text
+
+
+def test_ufo_bench_prints_one_table_with_ratios_against_peers(tmp_path):
+    proc = ufo("bench", "--only", "runtime,storage,gpu", "--scale", "0.05", "--dir", str(tmp_path), "--json",
+               str(tmp_path / "bench.json"), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "ufo bench" in proc.stdout and "queue.Queue" in proc.stdout and "os.write" in proc.stdout
+    figures = json.loads((tmp_path / "bench.json").read_text())
+    areas = {f["area"] for f in figures}
+    assert areas == {"runtime", "storage", "gpu"}
+    for f in figures:
+        if f["peer_value"]:
+            assert f["ufo"] > 0 and f["ratio"] == pytest.approx(f["ufo"] / f["peer_value"])
+        else:
+            assert f["ratio"] is None and f["note"]  # a missing peer says why
+    assert list(tmp_path.iterdir()) == [tmp_path / "bench.json"]  # the storage files are gone
+    bad = ufo("bench", "--only", "runtime,disks")
+    assert bad.returncode == 2 and "disks" in bad.stderr

@@ -13,6 +13,7 @@ from .tasks import tasks
 from .tango import tango
 from .gui import gui
 from .demo import demo
+from .bench import bench
 
 EXAMPLES = """
 \b
@@ -21,6 +22,7 @@ Examples:
   ufo tasks
   ufo run "dummy-data shape=256,256 number=100 init=random ! calculate expression='x*2' ! write path=out/frame-%05i.tif"
   ufo reco --projections scan/proj --darks scan/darks --flats scan/flats --axis auto
+  ufo bench --only runtime,reco
   ufo tango walker --port 10003 --root /data/scan
   ufo run --help
 """
@@ -41,6 +43,7 @@ cli.add_command(session)
 cli.add_command(tango)
 cli.add_command(gui)
 cli.add_command(demo)
+cli.add_command(bench)
 
 
 def main() -> None:

@@ -1,0 +1,90 @@
+"""Camera throughput against its peers: the net camera against bare pyzmq, mock grabs against numpy copies."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import zmq
+
+from ufo.camera import open_camera
+from ufo.camera.server import CameraServer
+
+from .measure import Measure
+
+SHAPE = (2048, 2048)
+
+
+def mock_rate(n: int, shape: tuple[int, int]) -> tuple[float, float]:
+    cam = open_camera("mock", sensor_width=shape[1], sensor_height=shape[0], pattern="none")
+    out = np.empty(shape, np.uint16)
+    with cam.recording():
+        cam.grab(out=out)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            cam.grab(out=out)
+        grab = time.perf_counter() - t0
+    source = np.random.default_rng(0).integers(0, 4096, shape, dtype=np.uint16)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        np.copyto(out, source)
+    return n / grab, n / (time.perf_counter() - t0)
+
+
+def net_rate(n: int) -> float:
+    cam = open_camera("mock", sensor_width=SHAPE[1], sensor_height=SHAPE[0], pattern="none")
+    with CameraServer(cam) as server:
+        client = open_camera("net", port=server.port)
+        out = np.empty(SHAPE, np.uint16)
+        with client.recording():
+            client.grab(out=out)
+            t0 = time.perf_counter()
+            for _ in range(n):
+                client.grab(out=out)
+            seconds = time.perf_counter() - t0
+        client.close()
+    return n * out.nbytes / seconds / 1e6
+
+
+def bare_zmq_rate(n: int) -> float:
+    # sender and receiver each with their own context (I/O thread), as two processes would have
+    context, receiving = zmq.Context(), zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.setsockopt(zmq.SNDHWM, 4)
+    port = push.bind_to_random_port("tcp://127.0.0.1")
+    pull = receiving.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, 8)
+    pull.connect(f"tcp://127.0.0.1:{port}")
+    frame = np.random.default_rng(0).integers(0, 4096, SHAPE, dtype=np.uint16)
+    header = b'{"type": "frame"}'
+
+    def send() -> None:
+        for _ in range(n + 1):
+            push.send_multipart([header, frame], copy=False)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    out = np.empty(SHAPE, np.uint16)
+    parts = pull.recv_multipart(copy=False)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        parts = pull.recv_multipart(copy=False)
+        np.copyto(out, np.frombuffer(parts[1].buffer, np.uint16).reshape(SHAPE))
+    seconds = time.perf_counter() - t0
+    sender.join()
+    push.close()
+    pull.close()
+    context.term()
+    receiving.term()
+    return n * out.nbytes / seconds / 1e6
+
+
+def measure(scale: float = 1.0) -> list[Measure]:
+    n = max(20, int(100 * scale))
+    ours = max(net_rate(n) for _ in range(2))
+    bare = max(bare_zmq_rate(n) for _ in range(2))
+    grab, copy = mock_rate(4 * n, (512, 512))
+    return [Measure("camera", "net camera, 2048^2 uint16 over tcp://127.0.0.1", ours, "bare pyzmq PUSH/PULL", bare,
+                    "MB/s"),
+            Measure("camera", "mock camera grab, 512^2 uint16", grab, "numpy copy of a frame", copy, "frames/s")]

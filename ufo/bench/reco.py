@@ -1,0 +1,155 @@
+"""Filtered back-projection against its peers: scikit-image, ASTRA and algotom on the CPU, algotom on a GPU.
+
+Same data for every tool: exact line integrals of the analytic Shepp-Logan phantom. Speed
+in GUPS (giga voxel updates per second: angles x pixels x slices / seconds), accuracy as
+RMSE against the phantom inside the reconstruction circle, each tool on its own grid.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+
+import ufo
+from ufo.tomo.phantom import Phantom
+
+from .measure import Measure
+
+
+def rmse_best(image, truth, mask):
+    """RMSE for the orientation of `image` that fits best (tools differ in axis conventions)."""
+    candidates = [image, image[::-1], image[:, ::-1], image.T, image[::-1, ::-1], image.T[::-1], image.T[:, ::-1]]
+    return min(float(np.sqrt(np.mean((c - truth)[mask] ** 2))) for c in candidates)
+
+
+def run_ufo(sinos, slices, replicas):
+    stack = np.ascontiguousarray(np.broadcast_to(sinos[0], (slices, *sinos[0].shape)))
+    out = []
+    t0 = time.perf_counter()
+    stream = ufo.Unstack()(ufo.Backproject(replicas=replicas)(ufo.Stack(number=16, partial=True)(stack)))
+    ufo.MemoryOut(out=out)(stream).run().wait()
+    return time.perf_counter() - t0, out[0]
+
+
+def run_skimage(sino, slices):
+    from skimage.transform import iradon
+
+    n = sino.shape[0]
+    theta = np.arange(n) * 180.0 / n
+    t0 = time.perf_counter()
+    for _ in range(slices):
+        image = iradon(sino.T, theta=theta, filter_name="ramp")
+    return time.perf_counter() - t0, image
+
+
+def run_astra(sino, slices):
+    import astra
+
+    n_angles, width = sino.shape
+    vol = astra.create_vol_geom(width, width)
+    proj = astra.create_proj_geom("parallel", 1.0, width, np.arange(n_angles) * np.pi / n_angles)
+    projector = astra.create_projector("linear", proj, vol)
+    sid = astra.data2d.create("-sino", proj, sino)
+    rid = astra.data2d.create("-vol", vol)
+    cfg = astra.astra_dict("FBP")
+    cfg.update(ReconstructionDataId=rid, ProjectionDataId=sid, ProjectorId=projector, option={"FilterType": "ram-lak"})
+    alg = astra.algorithm.create(cfg)
+    t0 = time.perf_counter()
+    for _ in range(slices):
+        astra.algorithm.run(alg)
+    elapsed = time.perf_counter() - t0
+    image = astra.data2d.get(rid)
+    astra.algorithm.delete(alg)
+    astra.data2d.delete([sid, rid])
+    return elapsed, image
+
+
+def run_algotom(sino, slices, centre):
+    from algotom.rec.reconstruction import fbp_reconstruction
+
+    n = sino.shape[0]
+    angles = np.arange(n) * np.pi / n
+    with warnings.catch_warnings():  # compile its numba kernels outside the timing
+        warnings.simplefilter("ignore")
+        fbp_reconstruction(sino[::16, :64].copy(), 32.0, angles=angles[::16], filter_name=None, apply_log=False,
+                           gpu=False, ratio=None)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(slices):
+            image = fbp_reconstruction(sino, centre, angles=angles, filter_name=None, apply_log=False, gpu=False,
+                                       ratio=None)
+    return time.perf_counter() - t0, np.asarray(image)
+
+
+def _data(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    phantom = Phantom(n)
+    angles = np.arange(m) * np.pi / m
+    mask = np.hypot(*(np.mgrid[:n, :n] - n / 2)) < 0.45 * n
+    return (phantom.sinogram(angles).astype(np.float32), phantom.sinogram(angles, axis=(n - 1) / 2).astype(np.float32),
+            phantom.slice(), phantom.slice(centre=(n - 1) / 2), mask)
+
+
+def measure(scale: float = 1.0, replicas: int | None = None) -> list[Measure]:
+    import os
+
+    n = m = max(128, int(512 * scale ** 0.5) // 16 * 16)
+    slices = 32
+    sino, sino_half, truth, truth_half, mask = _data(n, m)
+    replicas = replicas or os.cpu_count() or 1
+    run_ufo(sino[None, :64, :64], 2, 1)  # compile outside the timing
+    t, image = run_ufo(sino[None], slices, replicas)
+    gups = m * n * n * slices / t / 1e9
+    what = f"FBP {m} angles x {n} px, CPU (RMSE {rmse_best(image, truth, mask):.4f})"
+    rows = []
+    peers = [("scikit-image iradon", lambda: run_skimage(sino, 1), truth),
+             ("ASTRA CPU FBP", lambda: run_astra(sino_half, 1), truth_half),
+             ("algotom fbp (CPU)", lambda: run_algotom(sino_half, 1, (n - 1) / 2), truth_half)]
+    for name, fn, ref in peers:
+        try:
+            peer_t, peer_image = fn()
+        except ImportError as exc:
+            rows.append(Measure("reco", what, gups, name, None, "GUPS", f"not installed ({exc.name}): pip install -e '.[bench]'"))
+            continue
+        rows.append(Measure("reco", what, gups, name, m * n * n / peer_t / 1e9, "GUPS",
+                            f"peer RMSE {rmse_best(np.squeeze(peer_image), ref, mask):.4f}"))
+    return rows
+
+
+def measure_gpu(scale: float = 1.0) -> list[Measure]:
+    """ufo's GPU FBP through the runtime (host memory in and out) against algotom's numba-cuda FBP."""
+    n = m = max(256, int(2048 * scale ** 0.5) // 16 * 16)
+    slices = max(16, int(256 * scale) // 16 * 16)
+    sino, sino_half, truth, truth_half, mask = _data(n, m)
+    stack = np.ascontiguousarray(np.broadcast_to(sino, (slices, m, n)))
+    out: list[np.ndarray] = []
+
+    def once() -> float:
+        out.clear()
+        t0 = time.perf_counter()
+        stream = ufo.Unstack()(ufo.Backproject()(ufo.Stack(number=16, partial=True)(stack)))
+        ufo.MemoryOut(out=out)(stream).run(device="all").wait()
+        return time.perf_counter() - t0
+
+    once()  # kernels compiled and memory pools filled outside the timing
+    t = min(once() for _ in range(2))
+    gups = m * n * n * slices / t / 1e9
+    what = f"FBP {m} angles x {n} px, {slices} slices, GPU, host to host (RMSE {rmse_best(out[0], truth, mask):.4f})"
+    try:
+        from algotom.rec.reconstruction import fbp_reconstruction
+    except ImportError as exc:
+        return [Measure("gpu", what, gups, "algotom fbp (numba-cuda)", None, "GUPS", f"not installed ({exc.name})")]
+    angles = np.arange(m) * np.pi / m
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fbp_reconstruction(sino_half, (n - 1) / 2, angles=angles, filter_name=None, apply_log=False, gpu=True, ratio=None)
+        k = 8
+        t0 = time.perf_counter()
+        for _ in range(k):
+            image = fbp_reconstruction(sino_half, (n - 1) / 2, angles=angles, filter_name=None, apply_log=False,
+                                       gpu=True, ratio=None)
+        peer = m * n * n * k / (time.perf_counter() - t0) / 1e9
+    return [Measure("gpu", what, gups, "algotom fbp (numba-cuda)", peer, "GUPS",
+                    f"peer RMSE {rmse_best(np.asarray(image), truth_half, mask):.4f}")]
