@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ..bench import AREAS, Measure, run_all
@@ -42,8 +43,8 @@ def table(results: list[Measure]) -> Table:
     for r in results:
         ratio = r.ratio
         ratio_text = "-" if ratio is None else f"[{'green' if ratio >= 1 else 'yellow'}]{ratio:.2f}x[/]"
-        peer = f"{r.peer}: {_number(r.peer_value)} {r.unit}" if r.peer_value else r.peer
-        what = r.what + (f" [dim]({r.note})[/]" if r.note else "")
+        peer = escape(f"{r.peer}: {_number(r.peer_value)} {r.unit}" if r.peer_value else r.peer)
+        what = escape(r.what) + (f" [dim]({escape(r.note)})[/]" if r.note else "")
         out.add_row(r.area, what, f"{_number(r.ufo)} {r.unit}" if r.ufo else "-", peer, ratio_text)
     return out
 
