@@ -63,7 +63,7 @@ def test_ufo_demo_runs_the_whole_experiment(tmp_path):
     from PIL import Image
 
     picture = np.array(Image.open(scan / "montage.png"))
-    assert picture.ndim == 2 and picture.shape[1] == 2 * 96 + 4
+    assert picture.ndim == 2 and picture.shape == (2 * 96 + 4, 3 * 96 + 8)  # 3 slices: phantom above, ufo below
     assert picture.std() > 20  # a picture, not a blank
 
     again = ufo_cli("demo", "--size", "64", "--projections", "64", "--output", "out", cwd=tmp_path)

@@ -193,7 +193,7 @@ def measure(scale: float = 1.0) -> list[Measure]:
     t_c = ufo_launch(n)
     rows.append(Measure("runtime", "per-frame overhead, 5 nodes, 16x16 frames", n / t_ufo, "UFO C (ufo-launch)",
                         n / t_c if t_c else None, "frames/s", "" if t_c else "ufo-launch not installed"))
-    m = max(10, int(50 * scale))
+    m = max(20, int(150 * scale))
     t_large = best(lambda: ufo_large(m), 2)
     t_loop = best(lambda: loop_large(m), 2)
     mb = m * TEMPLATE.nbytes / 1e6

@@ -25,7 +25,7 @@ Examples:
 \b
 It writes OUTPUT/scan_NNNN/scan.nx (NXtomo: darks, flats, projections with image keys
 and angles), OUTPUT/scan_NNNN/slices/slice-NNNNN.tif and OUTPUT/scan_NNNN/montage.png
-(phantom slices, left, beside their reconstructions). Read the raw scan again with
+(three phantom slices above their reconstructions). Read the raw scan again with
 `ufo reco --projections OUTPUT/scan_0000/scan.nx --axis auto`.
 """
 
@@ -102,5 +102,5 @@ def summary(r: DemoResult) -> Table:
     table.add_row("vs phantom", f"{quality} (mean of {r.compared_slices} slices)")
     table.add_row("raw data", os.path.relpath(r.raw_file))
     table.add_row("slices", os.path.relpath(r.slices_path))
-    table.add_row("montage", f"{os.path.relpath(r.montage)} (phantom left, reconstruction right)")
+    table.add_row("montage", f"{os.path.relpath(r.montage)} (phantom slices above, their reconstructions below)")
     return table

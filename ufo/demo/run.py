@@ -263,5 +263,5 @@ class Demo:
 
         inside = self._rows_inside(1000)
         rows = [inside[int(f * (len(inside) - 1))] for f in (0.3, 0.5, 0.7)] if inside else [self.options.row_range()[0]]
-        pictures = [[self._truth(r), self._slice(r)] for r in rows]
+        pictures = [[self._truth(r) for r in rows], [self._slice(r) for r in rows]]  # phantom above, ufo below
         write_png(path, montage(pictures, 0.0, 0.005))  # 0 .. half the densest part: soft tissue shows
