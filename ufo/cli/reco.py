@@ -27,6 +27,8 @@ Examples:
   ufo reco --sinograms sinos/ --axis 1021.54 --filter shepp-logan --output reco/slice-%05i.tif --output-bits 16
   ufo reco --projections proj/ --darks d/ --flats f/ --energy 20keV --distance 10cm --pixel-size 1.4um --delta-beta 200
   ufo reco --config reco.toml --dry-run
+  ufo reco --projections scan.nx --axis auto --output volume.h5:/slices --cluster local:4
+  ufo reco --projections /gpfs/scan.h5:/data --darks d.tif --flats f.tif --axis auto --output /gpfs/reco.zarr --cluster tcp://10.0.0.1:8786
 """
 
 
@@ -106,6 +108,9 @@ def _load_config(ctx: click.Context, param: Any, path: str | None) -> str | None
 @click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True,
               help="Threads for the heavy steps.")
 @click.option("--gpus", help="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, else all).")
+@click.option("--cluster", metavar="ADDRESS",
+              help="Spread the rows over a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
+                   "(N worker processes here). Outputs: TIFF sequence, HDF5, Zarr.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
@@ -142,6 +147,9 @@ def reco(**kw: Any) -> None:
         console.print(f"[yellow]warning:[/] {warning}")
     if not kw["quiet"]:
         console.print(plan.describe())
+    if kw["cluster"]:
+        _on_cluster(options, plan.slices, kw["cluster"], console, kw["quiet"])
+        return
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("slices"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=kw["quiet"])
     watched: list[Any] = []
@@ -187,4 +195,23 @@ def reco(**kw: Any) -> None:
             table.add_column(column)
         table.add_row(str(plan.slices), f"{result.seconds:.2f}", f"{result.slices_per_second:.2f}",
                       f"{result.gups:.2f}", f"{result.axis:.2f}", options.output)
+        Console().print(table)
+
+
+def _on_cluster(options: reco_mod.RecoOptions, slices: int, address: str, console: Console, quiet: bool) -> None:
+    from .. import distributed
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("slices"),
+                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet)
+    with distributed.connect(address) as client, progress:
+        bar = progress.add_task(f"reconstructing on {len(client.scheduler_info(n_workers=-1)['workers'])} workers",
+                                total=slices)
+        result = distributed.reconstruct(options, client,
+                                         on_progress=lambda done, total: progress.update(bar, completed=done))
+    if not quiet:
+        table = Table(title="ufo reco on a cluster", title_justify="left")
+        for column in ("slices", "seconds", "slices/s", "workers", "tasks", "axis", "output"):
+            table.add_column(column)
+        table.add_row(str(result.slices), f"{result.seconds:.2f}", f"{result.slices_per_second:.2f}",
+                      str(result.workers), str(result.parts), f"{result.axis:.2f}", result.output)
         Console().print(table)

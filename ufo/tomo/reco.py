@@ -310,8 +310,16 @@ def _backprojected(plan: Plan, sinograms: Stream, axis: float | None) -> Stream:
     return create("unstack")(slices)
 
 
-def graph(plan: Plan, p: Pass, axis: float | None) -> tuple[Graph, Task]:
-    """The graph of one pass and its writer."""
+def writer(plan: Plan, p: Pass, first_slice: int = 0) -> Task:
+    """The write task of one pass; `first_slice` numbers the output when it is written in parts."""
+    o = plan.options
+    return create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
+                  overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
+                  start=first_slice + p.first_slice)
+
+
+def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None) -> tuple[Graph, Task]:
+    """The graph of one pass and its sink (the writer unless another is given)."""
     o = plan.options
     if o.sinograms:
         sinograms = create("read", path=o.sinograms, start=plan.rows[0], number=len(plan.rows),
@@ -327,9 +335,8 @@ def graph(plan: Plan, p: Pass, axis: float | None) -> tuple[Graph, Task]:
         if p.keep != slice(0, p.rows):
             frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
         sinograms = create("transpose-projections", number=plan.projections)(frames)
-    writer = create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
-                    overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0, start=p.first_slice)
-    return Graph([writer(_backprojected(plan, sinograms, axis))]), writer
+    out = sink if sink is not None else writer(plan, p)
+    return Graph([out(_backprojected(plan, sinograms, axis))]), out
 
 
 def find_axis(plan: Plan) -> float:
@@ -368,15 +375,17 @@ class RecoResult:
         return self.plan.projections * cols * rows * self.plan.slices / self.seconds / 1e9 if self.seconds else 0.0
 
 
-def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None) -> RecoResult:
-    """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch."""
+def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
+        sink: Callable[[Plan, Pass], Task] | None = None) -> RecoResult:
+    """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch;
+    `sink(plan, pass)` replaces the writer (a region of a shared volume, say)."""
     t0 = time.perf_counter()
     axis = plan.axis
     if plan.options.axis == "auto":
         axis = find_axis(plan)
     handles = []
     for p in plan.passes:
-        g, _ = graph(plan, p, axis)
+        g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None)
         handle = g.run(device=plan.options.gpus)
         if on_start is not None:
             on_start(handle, p.first_slice)
