@@ -160,3 +160,25 @@ def test_streamed_frames_are_reconstructed_by_row_bands_on_the_workers(scan, cli
         np.testing.assert_allclose(f["slices"][()], expected, atol=1e-6)
     truth = 0.01 * Phantom(WIDTH, height=ROWS).slice(z=0, size=WIDTH)
     assert np.sqrt(np.mean((expected[ROWS // 2] - truth) ** 2)) < 0.1 * 0.01
+
+
+def test_ranges_are_sized_by_worker_memory_and_gpus(scan):
+    plan = reco.plan(reco.RecoOptions(projections=scan))
+    per_row = ANGLES * WIDTH * 4 * 3
+    roomy = {"a": {"memory_limit": 2**34}, "b": {"memory_limit": 2**34}}
+    assert ufo_distributed.rows_per_part(plan, roomy) == 5  # 40 rows, 2 workers x 4 ranges
+    tight = {"a": {"memory_limit": 2**34}, "b": {"memory_limit": 6 * per_row}}  # the smallest worker decides
+    assert ufo_distributed.rows_per_part(plan, tight) == 3
+    gpu_row = ANGLES * WIDTH * 8 + WIDTH * WIDTH * 4
+    assert ufo_distributed.rows_per_part(plan, roomy, gpu_memory={"a": [2**34, 4 * gpu_row], "b": []}) == 2
+    parts = ufo_distributed.split(40, 16)
+    assert [(p.first, p.stop) for p in parts] == [(0, 16), (16, 32), (32, 40)]
+
+
+def test_workers_report_their_gpus(client):
+    from ufo.gpu import available
+
+    report = ufo_distributed.gpu_memory_of_workers(client)
+    assert set(report) == set(client.scheduler_info(n_workers=-1)["workers"])
+    for free in report.values():
+        assert len(free) == available() and all(f > 0 for f in free)

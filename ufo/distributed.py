@@ -60,15 +60,40 @@ def split(slices: int, rows_per_part: int) -> list[Part]:
     return [Part(a, min(a + step, slices)) for a in range(0, slices, step)]
 
 
-def rows_per_part(plan: reco_mod.Plan, workers: dict[str, dict[str, Any]], parts_per_worker: int = 4) -> int:
-    """Slices per task: what the smallest worker's memory holds, and small enough that every
-    worker gets several tasks (balance, progress, cheap re-runs after a loss)."""
+def rows_per_part(plan: reco_mod.Plan, workers: dict[str, dict[str, Any]], parts_per_worker: int = 4,
+                  gpu_memory: dict[str, list[int]] | None = None) -> int:
+    """Slices per task: what the smallest worker's memory (and the smallest GPU's free memory,
+    where workers have GPUs) holds, and small enough that every worker gets several tasks
+    (balance, progress, cheap re-runs after a loss)."""
     per_row = plan.projections * plan.width * 4 * 3  # as reco.plan counts a pass
     memory = min((w.get("memory_limit") or 0) for w in workers.values()) if workers else 0
     fits = max(1, int(memory * plan.options.memory_fraction) // per_row) if memory else plan.slices
+    gpus = [free for frees in (gpu_memory or {}).values() for free in frees]
+    if gpus:  # on a GPU: the sinograms twice (raw, filtered) and the slices
+        per_gpu_row = plan.projections * plan.width * 4 * 2 + plan.width * plan.width * 4
+        fits = min(fits, max(1, int(min(gpus) * plan.options.memory_fraction) // per_gpu_row))
     balanced = math.ceil(plan.slices / max(1, len(workers) * parts_per_worker))
     size = min(fits, balanced)
     return max(1, size // 16 * 16 if size >= 32 else size)  # whole stacks of 16 sinograms where possible
+
+
+def gpu_memory_of_workers(client: Any) -> dict[str, list[int]]:
+    """Free bytes of every GPU each worker sees (empty lists where there are none)."""
+    return client.run(_free_gpu_memory)  # type: ignore[no-any-return]
+
+
+def _free_gpu_memory() -> list[int]:
+    from .gpu import available
+
+    if not available():
+        return []
+    import cupy
+
+    free = []
+    for device in range(cupy.cuda.runtime.getDeviceCount()):
+        with cupy.cuda.Device(device):
+            free.append(int(cupy.cuda.runtime.memGetInfo()[0]))
+    return free
 
 
 class _RegionWriter(Task):
@@ -225,10 +250,14 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
     workers = client.scheduler_info(n_workers=-1)["workers"]
     if not workers:
         raise UsageError("the Dask cluster has no workers")
-    parts = split(plan.slices, rows_per_task or rows_per_part(plan, workers))
+    gpus = gpu_memory_of_workers(client) if options.gpus != "cpu" else {}
+    parts = split(plan.slices, rows_per_task or rows_per_part(plan, workers, gpu_memory=gpus))
     target = _prepare_output(plan, options.overwrite)
+    # workers started with `--resources GPU=n` run one range per GPU at a time
+    resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None
     futures = [client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,
-                             key=f"ufo-reco-{part.first}-{part.stop}-{time.time_ns()}") for part in parts]
+                             resources=resources, key=f"ufo-reco-{part.first}-{part.stop}-{time.time_ns()}")
+               for part in parts]
     done = 0
     try:
         for future in as_completed(futures):

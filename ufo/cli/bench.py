@@ -18,7 +18,7 @@ from .errors import handle_errors
 EXAMPLES = """
 \b
 Examples:
-  ufo bench                                  # everything (a GPU row when CuPy sees a GPU), a few minutes
+  ufo bench                                  # everything (a GPU row when CuPy sees a GPU), ~30 s on 2 cores
   ufo bench --only runtime,reco              # some areas
   ufo bench --scale 4 --dir /data/scratch    # bigger runs; storage writes into --dir
   ufo bench --json bench.json                # the figures for scripts
@@ -52,7 +52,7 @@ def table(results: list[Measure]) -> Table:
 @click.command(epilog=EXAMPLES)
 @click.option("--only", default=",".join(AREAS), show_default=True, help="Comma-separated areas to run.")
 @click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 100),
-              help="Multiply the problem sizes (1: a few minutes on 2 cores).")
+              help="Multiply the problem sizes (1: about half a minute on 2 cores).")
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False, exists=True),
               help="Where the storage benchmark writes (default: the system's temporary directory).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the figures as JSON.")
