@@ -249,3 +249,39 @@ def test_phantom_projection_equals_its_sinograms():
     for angle in (0.0, 0.7, 2.9):
         rows = np.array([phantom.sinogram(np.array([angle]), 37.3, z=r - 15)[0] for r in range(5, 25)])
         np.testing.assert_allclose(phantom.projection(angle, 37.3, slice(5, 25)), rows, atol=1e-9)
+
+
+class _FailsAtThird(ufo.Task):
+    name = "_fails-at-third"
+
+    def setup(self, ctx):
+        super().setup(ctx)
+        self.seen = 0
+
+    def process(self, frame, out):
+        self.seen += 1
+        if self.seen == 3:
+            raise OSError("No space left on device (simulated)")
+        return frame
+
+
+def test_graph_failing_mid_scan_reports_its_own_error(tmp_path):
+    def build(feeds, experiment):
+        return create("null")(_FailsAtThird()(feeds["projections"]))
+
+    async def scan():
+        async with SimulatedBeamline(width=32, height=4) as beamline:
+            experiment = Tomography(beamline, walker(str(tmp_path / "exp")), projections=200, darks=1, flats=1)
+            writer = experiment.attach(ImageWriter())
+            experiment.attach(GraphAddon(build, ("projections",), queue_size=2))
+            try:
+                await experiment.run()
+            finally:
+                assert experiment.state == "error"
+            return writer
+
+    with pytest.raises(Exception, match="No space left on device"):
+        asyncio.run(scan())
+    with h5py.File(tmp_path / "exp" / "scan_0000" / "scan.nx", "r") as f:
+        taken = f["entry/instrument/detector/data"].shape[0]
+    assert 2 < taken < 202  # the scan stopped early; what was taken is in the file

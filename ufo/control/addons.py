@@ -163,7 +163,13 @@ class GraphAddon(Addon):
         data = np.asarray(frame)
         if self.handle is None:
             self._start_graph(data)
-        await asyncio.to_thread(self.feeds[acquisition].put, data, dict(getattr(frame, "meta", {})))
+        from ..core.errors import Cancelled
+
+        try:
+            await asyncio.to_thread(self.feeds[acquisition].put, data, dict(getattr(frame, "meta", {})))
+        except Cancelled:
+            await asyncio.to_thread(self.handle.wait)  # the graph stopped: raise its own error, not "cancelled"
+            raise
 
     async def acquisition_done(self, acquisition: str) -> None:
         if acquisition in self.feeds:
