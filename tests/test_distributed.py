@@ -145,7 +145,7 @@ def test_streamed_frames_are_reconstructed_by_row_bands_on_the_workers(scan, cli
     from ufo.core.registry import create
     from ufo.tomo.online import OnlineReconstructor
 
-    port = ufo_distributed._free_ports("127.0.0.1", 1)[0]
+    port = ufo_distributed.free_ports("127.0.0.1", 1)[0]
     source = f"tcp://127.0.0.1:{port}"
     sender = create("zmq-send", address=source, bind=True, timeout=60)(create("read", path=scan)()).run()
     result = ufo_distributed.stream(source, client, str(tmp_path / "online.h5:/slices"), (ROWS, WIDTH), axis=AXIS)

@@ -1,0 +1,129 @@
+"""Batch reconstruction on a Dask cluster: one task per row range, reading the shared input."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..core.errors import UsageError
+from ..tomo import reco as reco_mod
+from .outputs import RegionWriter, join_hdf5, prepare_output
+from .ranges import Part, gpu_memory_of_workers, rows_per_part, split
+
+
+@dataclass
+class DistributedResult:
+    slices: int
+    parts: int
+    workers: int
+    axis: float
+    seconds: float
+    output: str
+
+    @property
+    def slices_per_second(self) -> float:
+        return self.slices / self.seconds if self.seconds else 0.0
+
+
+def _part_options(options: reco_mod.RecoOptions, rows: list[int], part: Part, axis: float,
+                  output: str, replicas: int) -> reco_mod.RecoOptions:
+    chunk = rows[part.first: part.stop]
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    return replace(options, region=f"{chunk[0]}:{chunk[-1] + 1}:{step}", axis=axis, output=output, overwrite=True,
+                   replicas=replicas)
+
+
+def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part, axis: float,
+                     target: dict[str, Any]) -> int:
+    """Runs on a worker: reconstruct one range into its place in the output; returns its slice count."""
+    try:
+        from distributed import get_worker
+
+        replicas = get_worker().state.nthreads
+    except (ImportError, ValueError):
+        replicas = os.cpu_count() or 1
+    kind = target["kind"]
+    output = target["part_path"].format(first=part.first) if kind == "hdf5" else options.output
+    opts = _part_options(options, rows, part, axis, output, replicas)
+    plan = reco_mod.plan(opts)
+    if kind == "zarr":
+        reco_mod.run(plan, sink=lambda _plan, p: RegionWriter(target["store"], target["array"],
+                                                                part.first + p.first_slice))
+    elif kind == "tiff":
+        for p in plan.passes:  # global numbering: this range's first file is slice `part.first`
+            graph, _ = reco_mod.graph(plan, p, axis, reco_mod.writer(plan, p, first_slice=part.first))
+            graph.run(device=opts.gpus).wait()
+    else:
+        reco_mod.run(plan)
+    return part.slices
+
+
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[Any]:
+    """A Dask client for 'local:N' (a LocalCluster of N worker processes on 127.0.0.1) or a scheduler address."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UsageError("--cluster needs Dask: pip install -e '.[cluster]'") from None
+    if address.startswith("local"):
+        _, _, count = address.partition(":")
+        try:
+            workers = int(count) if count else (os.cpu_count() or 1)
+        except ValueError:
+            raise UsageError(f"--cluster '{address}': write local:N with N worker processes") from None
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        with Client(address, timeout="10s") as client:
+            yield client
+    except OSError as exc:
+        raise UsageError(f"--cluster '{address}': no Dask scheduler answers there ({exc}); start one with "
+                         "'dask scheduler' and workers with 'dask worker ADDRESS'") from None
+
+
+def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> DistributedResult:
+    """Reconstruct `options` (as `ufo reco` takes them) on the workers of a Dask `client`.
+
+    `on_progress(slices_done, slices_total)` is called on the client as ranges finish.
+    """
+    from distributed import as_completed
+
+    t0 = time.perf_counter()
+    plan = reco_mod.plan(options)
+    axis = plan.axis
+    if options.axis == "auto":
+        axis = reco_mod.find_axis(plan)
+    if axis is None:
+        axis = plan.width / 2
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    if not workers:
+        raise UsageError("the Dask cluster has no workers")
+    gpus = gpu_memory_of_workers(client) if options.gpus != "cpu" else {}
+    parts = split(plan.slices, rows_per_task or rows_per_part(plan, workers, gpu_memory=gpus))
+    target = prepare_output(plan, options.overwrite)
+    # workers started with `--resources GPU=n` run one range per GPU at a time
+    resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None
+    futures = [client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,
+                             resources=resources, key=f"ufo-reco-{part.first}-{part.stop}-{time.time_ns()}")
+               for part in parts]
+    done = 0
+    try:
+        for future in as_completed(futures):
+            done += future.result()
+            if on_progress is not None:
+                on_progress(done, plan.slices)
+    except BaseException:
+        client.cancel(futures)
+        raise
+    if target["kind"] == "hdf5":
+        join_hdf5(target, parts)
+    return DistributedResult(plan.slices, len(parts), len(workers), float(axis), time.perf_counter() - t0,
+                             options.output)

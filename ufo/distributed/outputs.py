@@ -1,0 +1,110 @@
+"""Outputs that several workers write at once without conflicts: TIFF sequences numbered
+globally, HDF5 part files joined by a virtual dataset, Zarr regions of one chunk per slice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import numpy as np
+
+from ..core import Kind, Task
+from ..core.errors import UsageError
+from ..storage.formats import FileKind, parse_output_path
+from ..tomo import reco as reco_mod
+from .ranges import Part
+
+
+class RegionWriter(Task):
+    """Writes slices into rows `offset ...` of an existing Zarr array (chunk-aligned: no conflicts)."""
+
+    name = "_zarr-region"
+    kind = Kind.SINK
+
+    def __init__(self, store: str, array: str, offset: int):
+        super().__init__()
+        self.store, self.array, self.offset = store, array, offset
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        import zarr
+
+        self._target = zarr.open_group(self.store, mode="r+")[self.array]
+        self._index = 0
+
+    def consume(self, frame: np.ndarray) -> None:  # type: ignore[override]
+        self._target[self.offset + self._index] = frame
+        self._index += 1
+
+
+def prepare_output(plan: reco_mod.Plan, overwrite: bool) -> dict[str, Any]:
+    """Check the output and lay out its parts before any worker writes."""
+    o = plan.options
+    target = parse_output_path(os.path.expanduser(o.output))
+    width = o.roi[2] if o.roi else plan.width
+    height = o.roi[3] if o.roi else plan.width
+    if target.kind is FileKind.TIFF_SEQUENCE:
+        first = target.frame_path(0)
+        if os.path.exists(first) and not overwrite:
+            raise UsageError(f"'{first}' exists; pass --overwrite to replace the slices")
+        os.makedirs(os.path.dirname(first) or ".", exist_ok=True)
+        return {"kind": "tiff"}
+    if target.kind is FileKind.HDF5:
+        if os.path.exists(target.path) and not overwrite:
+            raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
+        parts = target.path + ".parts"
+        shutil.rmtree(parts, ignore_errors=True)
+        os.makedirs(parts)
+        name = os.path.basename(target.path)
+        return {"kind": "hdf5", "file": target.path, "dataset": target.dataset or "/data", "parts": parts,
+                "part_path": os.path.join(parts, name + ".{first:07d}.h5") + ":/data"}
+    if target.kind is FileKind.ZARR:
+        import zarr
+
+        if os.path.exists(target.path) and not overwrite:
+            raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
+        array = (target.dataset or "data").strip("/")
+        group = zarr.open_group(target.path, mode="w")
+        group.create_array(array, shape=(plan.slices, height, width), chunks=(1, height, width), dtype="float32",
+                           fill_value=0.0)
+        return {"kind": "zarr", "store": target.path, "array": array}
+    raise UsageError(f"'{o.output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
+                     "(volume.zarr); one BigTIFF or raw file cannot be written by several hosts at once")
+
+
+def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
+    """One virtual dataset over the part files (relative paths: the folder can move as a whole)."""
+    import h5py
+
+    folder = os.path.dirname(os.path.abspath(target["file"]))
+    sources = []
+    for part in parts:
+        path = target["part_path"].format(first=part.first).split(":")[0]
+        with h5py.File(path, "r") as f:
+            shape, dtype = f["data"].shape, f["data"].dtype
+        sources.append((part, os.path.relpath(path, folder), shape, dtype))
+    total = sum(p.slices for p in parts)
+    shape, dtype = sources[0][2], sources[0][3]
+    layout = h5py.VirtualLayout(shape=(total, *shape[1:]), dtype=dtype)
+    for part, rel, part_shape, _ in sources:
+        layout[part.first: part.stop] = h5py.VirtualSource(rel, "data", shape=part_shape)
+    with h5py.File(target["file"], "w") as f:
+        f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
+
+
+def write_band(slices: np.ndarray, part: Part, target: dict[str, Any]) -> None:
+    from ..storage import open_writer
+
+    if target["kind"] == "zarr":
+        import zarr
+
+        zarr.open_group(target["store"], mode="r+")[target["array"]][part.first: part.stop] = slices
+        return
+    path = target["part_path"].format(first=part.first) if target["kind"] == "hdf5" else target["pattern"]
+    writer = open_writer(path, overwrite=True, start=part.first if target["kind"] == "tiff" else 0)
+    try:
+        for index, plane in enumerate(slices):
+            writer.write(plane, {"index": part.first + index})
+    finally:
+        writer.close()
