@@ -108,7 +108,9 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
         raise UsageError("the Dask cluster has no workers")
     gpus = gpu_memory_of_workers(client) if options.gpus != "cpu" else {}
     parts = split(plan.slices, rows_per_task or rows_per_part(plan, workers, gpu_memory=gpus))
-    target = prepare_output(plan, options.overwrite)
+    o = plan.options
+    shape = (o.roi[3], o.roi[2]) if o.roi else (plan.width, plan.width)
+    target = prepare_output(o.output, plan.slices, shape, options.overwrite)
     # workers started with `--resources GPU=n` run one range per GPU at a time
     resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None
     futures = [client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,

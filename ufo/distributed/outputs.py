@@ -12,7 +12,6 @@ import numpy as np
 from ..core import Kind, Task
 from ..core.errors import UsageError
 from ..storage.formats import FileKind, parse_output_path
-from ..tomo import reco as reco_mod
 from .ranges import Part
 
 
@@ -38,18 +37,16 @@ class RegionWriter(Task):
         self._index += 1
 
 
-def prepare_output(plan: reco_mod.Plan, overwrite: bool) -> dict[str, Any]:
-    """Check the output and lay out its parts before any worker writes."""
-    o = plan.options
-    target = parse_output_path(os.path.expanduser(o.output))
-    width = o.roi[2] if o.roi else plan.width
-    height = o.roi[3] if o.roi else plan.width
+def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: bool) -> dict[str, Any]:
+    """Check the output and lay out its parts (slices of `shape` = rows x columns) before any worker writes."""
+    target = parse_output_path(os.path.expanduser(output))
+    height, width = shape
     if target.kind is FileKind.TIFF_SEQUENCE:
         first = target.frame_path(0)
         if os.path.exists(first) and not overwrite:
             raise UsageError(f"'{first}' exists; pass --overwrite to replace the slices")
         os.makedirs(os.path.dirname(first) or ".", exist_ok=True)
-        return {"kind": "tiff"}
+        return {"kind": "tiff", "pattern": output}
     if target.kind is FileKind.HDF5:
         if os.path.exists(target.path) and not overwrite:
             raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
@@ -66,10 +63,10 @@ def prepare_output(plan: reco_mod.Plan, overwrite: bool) -> dict[str, Any]:
             raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
         array = (target.dataset or "data").strip("/")
         group = zarr.open_group(target.path, mode="w")
-        group.create_array(array, shape=(plan.slices, height, width), chunks=(1, height, width), dtype="float32",
+        group.create_array(array, shape=(slices, height, width), chunks=(1, height, width), dtype="float32",
                            fill_value=0.0)
         return {"kind": "zarr", "store": target.path, "array": array}
-    raise UsageError(f"'{o.output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
+    raise UsageError(f"'{output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
                      "(volume.zarr); one BigTIFF or raw file cannot be written by several hosts at once")
 
 

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import UsageError
-from ..tomo import reco as reco_mod
 from .outputs import join_hdf5, prepare_output, write_band
 from .ranges import Part, split
 
@@ -77,10 +76,7 @@ def stream(source: str, client: Any, output: str, shape: tuple[int, int], axis: 
     if not workers:
         raise UsageError("the Dask cluster has no workers")
     parts = split(rows, math.ceil(rows / len(workers)))
-    fake_plan = reco_mod.Plan(reco_mod.RecoOptions(output=output), width, rows, 0, list(range(rows)), [], None, 0)
-    target = prepare_output(fake_plan, overwrite)
-    if target["kind"] == "tiff":
-        target["pattern"] = output
+    target = prepare_output(output, rows, (width, width), overwrite)
     endpoints = [f"tcp://{host}:{port}" for port in free_ports(host, len(parts))]
     received = create("zmq-receive", address=source, timeout=timeout, shape=list(shape), dtype=dtype)
     incoming = received()

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
-from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram, scan
+from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram, half_turn, scan
 
 
 class CenterOfRotation(Task):
@@ -128,8 +128,7 @@ class AutoAxis(Task):
     def _estimate(self, frame: np.ndarray) -> float:
         sino = np.asarray(frame[len(frame) // 2] if frame.ndim == 3 else frame, np.float32)
         step = self.angle_step if self.angle_step is not None else np.pi / len(sino)
-        if len(sino) * step > 1.5 * np.pi:  # a 360-degree scan: the first half is a 0..180 sinogram
-            sino = sino[: int(round(np.pi / step))]
+        sino = half_turn(sino, len(sino) * step)  # a 360-degree scan: its first half
         if self.method == "scan":
             return axis_by_scan(sino, search=self.search, angle_step=step).best
         return axis_from_sinogram(sino, self.search)

@@ -94,6 +94,11 @@ def _vo_search(data: np.ndarray, centres: np.ndarray, ratio: float) -> float:
     return float(centres[int(np.argmin(_vo_metrics(data, centres, mask)))])
 
 
+def half_turn(sino: np.ndarray, span: float) -> np.ndarray:
+    """The 0..180 degree part of a sinogram covering `span` radians (a 360-degree scan's first half)."""
+    return sino[: int(round(len(sino) * np.pi / span))] if span > 1.5 * np.pi else sino
+
+
 def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5) -> float:
     """Axis of a 0..180 degree sinogram by Vo's Fourier double-wedge metric, coarse to fine.
 

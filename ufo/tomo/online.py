@@ -106,12 +106,11 @@ class OnlineReconstructor:
         span = self._span()
         axis = self.axis
         if axis == "auto":
-            from .axis import axis_from_sinogram
+            from .axis import axis_from_sinogram, half_turn
 
             middle = self._absorption(self._projections[0][1]).shape[0] // 2
             sino = np.stack([self._absorption(p)[middle] for _, p in self._projections])
-            half = sino[: int(round(n * np.pi / span))] if span > 1.5 * np.pi else sino
-            axis = axis_from_sinogram(half)
+            axis = axis_from_sinogram(half_turn(sino, span))
             self.found_axis = float(axis)
         if self.axis == "auto" or self._sum is None or self._late_references():
             self._sum = None
