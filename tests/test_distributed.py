@@ -143,7 +143,7 @@ def test_streamed_frames_are_reconstructed_by_row_bands_on_the_workers(scan, cli
     each worker reconstructs its band while frames arrive; the slices equal one in-process
     online reconstruction of the full frames."""
     from ufo.core.registry import create
-    from ufo.tomo.online import OnlineReconstructor
+    from ufo.tomo.streaming import StreamingReconstructor
 
     port = ufo_distributed.free_ports("127.0.0.1", 1)[0]
     source = f"tcp://127.0.0.1:{port}"
@@ -152,7 +152,7 @@ def test_streamed_frames_are_reconstructed_by_row_bands_on_the_workers(scan, cli
     sender.wait()
     assert result.frames == ANGLES + 6 and result.slices == ROWS and result.workers == 2
 
-    engine = OnlineReconstructor(axis=AXIS)
+    engine = StreamingReconstructor(axis=AXIS)
     for frame in create("read", path=scan)():
         engine.add(np.asarray(frame), dict(frame.meta))
     expected = engine.finish()

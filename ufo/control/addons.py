@@ -45,15 +45,17 @@ class ImageWriter(Addon):
 
 
 class OnlineReconstruction(Addon):
-    """Reconstructs while frames arrive (ufo.tomo.online): slices are ready during the scan
-    and complete at its end; with `axis='auto'` the axis is found at the end."""
+    """Reconstructs while frames arrive (ufo.tomo.streaming): slices are ready during the scan
+    and complete one batch after its last frame; with `axis='auto'` the axis is found once the
+    projections cover a half turn. Keyword options go to `StreamingReconstructor` (roi,
+    device, batch, precision, interpolate_flats, angle_step, threads)."""
 
-    def __init__(self, axis: float | str | None = None, rows: slice | None = None, filter: str = "ramp",
-                 angle_span: float | None = None, queue_size: int = 64):
+    def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
+                 angle_span: float | None = None, queue_size: int = 64, **options: Any):
         super().__init__(queue_size)
-        from ..tomo.online import OnlineReconstructor
+        from ..tomo.streaming import StreamingReconstructor
 
-        self.engine = OnlineReconstructor(axis, rows, filter, angle_span)
+        self.engine = StreamingReconstructor(axis=axis, rows=rows, filter=filter, angle_span=angle_span, **options)
 
     @property
     def slices(self) -> np.ndarray | None:
@@ -62,6 +64,11 @@ class OnlineReconstruction(Addon):
     @property
     def found_axis(self) -> float | None:
         return self.engine.found_axis
+
+    @property
+    def stats(self) -> Any:
+        """Frames received, back-projected, busy time and the lag from the last frame to the slices."""
+        return self.engine.stats
 
     async def start(self, experiment: Experiment) -> None:
         self.engine.reset()

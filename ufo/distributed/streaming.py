@@ -39,11 +39,11 @@ def free_ports(host: str, count: int) -> list[int]:
 def reconstruct_band(endpoint: str, part: Part, target: dict[str, Any], axis: float | str | None,
                      angle_span: float | None, timeout: float) -> tuple[int, float | None]:
     """Runs on a worker: receive one row band's frames until the end message, reconstruct them
-    as they arrive (ufo.tomo.online), write the band's slices into their place in the output."""
+    as they arrive (ufo.tomo.streaming), write the band's slices into their place in the output."""
     from ..core.registry import create
-    from ..tomo.online import OnlineReconstructor
+    from ..tomo.streaming import StreamingReconstructor
 
-    engine = OnlineReconstructor(axis=axis, angle_span=angle_span)
+    engine = StreamingReconstructor(axis=axis, angle_span=angle_span)
     for frame in create("zmq-receive", address=endpoint, timeout=timeout)():
         engine.add(np.asarray(frame), dict(frame.meta))
     slices = engine.finish()

@@ -22,18 +22,8 @@ from ..tasks.jit import Map
 from ..tasks.phase import RetrievePhase
 from ..tasks.rings import RemoveStripes
 from ..tomo.fbp import slice_grid
-from ..tomo.filters import fbp_filter, padded_size
 from ..tomo.phase import paganin_filter
-
-_flat = cupy.ElementwiseKernel(
-    "T proj, float32 dark, float32 flat, bool absorption, bool fix", "float32 out",
-    """
-    float v = ((float)proj - dark) / (flat - dark);
-    if (absorption) v = v > 0.f ? -logf(v) : nanf("");
-    if (fix && !isfinite(v)) v = 0.f;
-    out = v;
-    """, "ufo_flat_correct")
-
+from .steps import filter_rows_gpu, flat_kernel
 
 class FlatFieldCorrectGpu(FlatFieldCorrect):
     def collected(self, index: int, frames: list[np.ndarray]) -> None:
@@ -49,24 +39,8 @@ class FlatFieldCorrectGpu(FlatFieldCorrect):
         return (1 - weight) * self._flats_dev[0] + weight * self._flats_dev[1]
 
     def process(self, proj: Any, *rest: Any, out: Any = None, meta: dict[str, Any]) -> Any:  # type: ignore[override]
-        return _flat(proj, self._dark_dev, self._flat_dev(int(meta.get("index", 0))), self.absorption,
+        return flat_kernel(proj, self._dark_dev, self._flat_dev(int(meta.get("index", 0))), self.absorption,
                      self.fix_nan_and_inf)
-
-
-def filter_rows_gpu(data: Any, name: str, cutoff: float, order: int, padding: str) -> Any:
-    width = data.shape[-1]
-    size = padded_size(width)
-    pad = [(0, 0)] * (data.ndim - 1) + [(0, size - width)]
-    left = 0
-    if padding == "edge":
-        left = (size - width) // 2
-        pad[-1] = (left, size - width - left)
-        padded = cupy.pad(data.astype(cupy.float32, copy=False), pad, mode="edge")
-    else:
-        padded = cupy.pad(data.astype(cupy.float32, copy=False), pad)
-    spectrum = cupy.fft.rfft(padded, axis=-1)
-    spectrum *= cupy.asarray(fbp_filter(size, name, cutoff, order).astype(np.float32))
-    return cupy.fft.irfft(spectrum, n=size, axis=-1)[..., left: left + width].astype(cupy.float32)
 
 
 class FilterGpu(Filter):

@@ -53,17 +53,14 @@ def backproject_slice(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
-def backproject_stack(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no cover - compiled
-    """Several slices at once: sino (angles, width, K) and out (rows, cols, K), K innermost.
-
-    The detector position and weights are computed once per pixel and angle and applied to
-    all K slices with contiguous (vectorised) loads.
-    """
+def _stack(sino, cos_, sin_, axis, x0, y0, scale, out, accumulate):  # pragma: no cover - compiled
     n_angles, width, k = sino.shape
     height, cols, _ = out.shape
+    w = scale if accumulate else 1.0  # adding: weight each sample; overwriting: scale the sums once
     for r in range(height):
         acc = out[r]
-        acc[:] = 0.0
+        if not accumulate:
+            acc[:] = 0.0
         y = y0 + r
         for a in range(n_angles):
             ca = cos_[a]
@@ -73,20 +70,47 @@ def backproject_stack(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no
             for c in range(lo, hi):
                 t = t0 + c * ca
                 i = min(max(int(t), 0), width - 2)
-                f = t - i
-                g = 1.0 - f
+                f = (t - i) * w
+                g = w - f
                 left = plane[i]
                 right = plane[i + 1]
                 dst = acc[c]
                 for s in range(k):
                     dst[s] += g * left[s] + f * right[s]
-        for c in range(cols):
-            for s in range(k):
-                acc[c, s] *= scale
+        if not accumulate:
+            for c in range(cols):
+                for s in range(k):
+                    acc[c, s] *= scale
+
+
+@numba.njit(nogil=True, fastmath=True, cache=True)
+def backproject_stack(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no cover - compiled
+    """Several slices at once: sino (angles, width, K) and out (rows, cols, K), K innermost.
+
+    The detector position and weights are computed once per pixel and angle and applied to
+    all K slices with contiguous (vectorised) loads.
+    """
+    _stack(sino, cos_, sin_, axis, x0, y0, scale, out, False)
+
+
+@numba.njit(nogil=True, fastmath=True, cache=True)
+def backproject_stack_add(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no cover - compiled
+    """As `backproject_stack`, but adds scale x the back-projection to what `out` holds (streaming)."""
+    _stack(sino, cos_, sin_, axis, x0, y0, scale, out, True)
 
 
 def geometry(n_angles: int, angle_step: float | None, angle_offset: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """cos and sin of every angle (float32) and the integration weight |step| / 2."""
+    """cos and sin of every angle (float32) and the integration weight (`fbp_weight`)."""
     step = np.pi / n_angles if angle_step is None else angle_step
     theta = angle_offset + step * np.arange(n_angles)
-    return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32), abs(step) / 2
+    return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32), fbp_weight(n_angles, abs(step))
+
+
+def fbp_weight(n_angles: int, step: float) -> float:
+    """The weight of each angle in the FBP sum: |step| / 2 up to a half turn.
+
+    Parallel beams see the same line integrals at theta and theta + pi, so a scan covering
+    more than a half turn (a 360-degree scan) counts every line more than once: the weight
+    is pi / (2 n) there, which integrates a half turn's worth over the whole span.
+    """
+    return min(abs(step), np.pi / n_angles) / 2

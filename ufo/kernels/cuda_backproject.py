@@ -22,8 +22,11 @@ __constant__ float cs[2 * MAX_ANGLES];
 
 extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict__ out,
                               int n_angles, int width, int cols, int rows,
-                              float axis, float x0, float y0, float scale)
+                              float axis, float x0, float y0, float scale, int accumulate)
 {
+    // blockIdx.z picks one group of K slices: (groups, angles, width, K) -> (groups, rows, cols, K)
+    sino += (size_t)blockIdx.z * n_angles * width * K;
+    out += (size_t)blockIdx.z * rows * cols * K;
     const int c = blockIdx.x * blockDim.x + threadIdx.x;
     const int r0 = (blockIdx.y * blockDim.y + threadIdx.y) * P;
     if (c >= cols || r0 >= rows) return;
@@ -58,7 +61,7 @@ extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict_
         if (r0 + p < rows) {
             float* o = out + ((size_t)(r0 + p) * cols + c) * K;
             #pragma unroll
-            for (int k = 0; k < K; ++k) o[k] = acc[p][k] * scale;
+            for (int k = 0; k < K; ++k) o[k] = accumulate ? o[k] + acc[p][k] * scale : acc[p][k] * scale;
         }
     }
 }
@@ -107,7 +110,18 @@ def backproject_interleaved(sino: Any, angles_cs: np.ndarray, axis: float, x0: f
     """sino: device array (angles, width, K), float32 or float16. Returns (rows, cols, K) float32."""
     import cupy
 
-    n_angles, width, k = sino.shape
+    out = cupy.empty((1, rows, cols, sino.shape[2]), cupy.float32)
+    backproject_groups(sino[None], angles_cs, axis, x0, y0, scale, out, False, pixels_per_thread, stream)
+    return out[0]
+
+
+def backproject_groups(sino: Any, angles_cs: np.ndarray, axis: float, x0: float, y0: float, scale: float,
+                       out: Any, accumulate: bool, pixels_per_thread: int = 2, stream: Any = None) -> None:
+    """sino (groups, angles, width, K) -> out (groups, rows, cols, K) float32, written or added to (streaming)."""
+    import cupy
+
+    groups, n_angles, width, k = sino.shape
+    _, rows, cols, _ = out.shape
     if n_angles > MAX_ANGLES:
         raise ValueError(f"GPU back-projection handles up to {MAX_ANGLES} angles, got {n_angles}")
     half = sino.dtype == np.float16
@@ -115,10 +129,10 @@ def backproject_interleaved(sino: Any, angles_cs: np.ndarray, axis: float, x0: f
     const = module.get_global("cs")
     table = cupy.ndarray((2 * n_angles,), cupy.float32, const)
     table.set(np.ascontiguousarray(angles_cs, np.float32).reshape(-1), stream=stream)
-    out = cupy.empty((rows, cols, k), cupy.float32)
     block = (32, 8, 1)
-    grid = ((cols + block[0] - 1) // block[0], (rows + block[1] * pixels_per_thread - 1) // (block[1] * pixels_per_thread), 1)
+    grid = ((cols + block[0] - 1) // block[0], (rows + block[1] * pixels_per_thread - 1) // (block[1] * pixels_per_thread),
+            groups)
     kernel = module.get_function("bp")
     kernel(grid, block, (sino, out, np.int32(n_angles), np.int32(width), np.int32(cols), np.int32(rows),
-                         np.float32(axis), np.float32(x0), np.float32(y0), np.float32(scale)), stream=stream)
-    return out
+                         np.float32(axis), np.float32(x0), np.float32(y0), np.float32(scale), np.int32(accumulate)),
+           stream=stream)

@@ -19,7 +19,7 @@ from tango.server import attribute, command, device_property
 from ..net.fanout import Fanout
 from ..net.receiver import FrameReceiver
 from ..storage.writers import open_writer
-from ..tomo.online import OnlineReconstructor
+from ..tomo.streaming import StreamingReconstructor
 from .base import Job, StreamDevice
 
 AXIS_MODES = ("centre", "given", "auto")
@@ -37,7 +37,7 @@ class UfoReconstruction(StreamDevice):
         self._span = 0.0
         self._index = 0
         self._received = 0
-        self.engine: OnlineReconstructor | None = None
+        self.engine: StreamingReconstructor | None = None
         self._receiver: FrameReceiver | None = None
         self._sender = Job(f"{self.get_name()}:send")
 
@@ -144,12 +144,12 @@ class UfoReconstruction(StreamDevice):
         axis = {"auto": "auto", "centre": None, "given": self._axis}[self._axis_mode]
         rows = slice(self._rows[0], self._rows[1] or None) if any(self._rows) else None
         span = math.radians(self._span) if self._span else None
-        self.engine = OnlineReconstructor(axis, rows, self._filter, span)
+        self.engine = StreamingReconstructor(axis=axis, rows=rows, filter=self._filter, angle_span=span)
         self._received = 0
         self._receiver = FrameReceiver(self._endpoint, self._mode, timeout=self._timeout, name=self.get_name())
         self.job.start(lambda: self._run(self.engine, self._receiver), "reconstructing")
 
-    def _run(self, engine: OnlineReconstructor, receiver: FrameReceiver) -> str:
+    def _run(self, engine: StreamingReconstructor, receiver: FrameReceiver) -> str:
         try:
             for frame, meta in receiver:
                 engine.add(frame, meta)

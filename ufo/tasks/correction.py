@@ -10,6 +10,7 @@ from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
 from ..kernels.flat import flat_correct
 from ..tomo.outliers import remove_outliers
+from ..tomo.steps import reduce_frames
 
 
 def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -18,7 +19,7 @@ def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...
     stack = np.stack([np.asarray(f, np.float32) for f in frames])
     if stack.shape[1:] != shape:
         raise GraphError(f"{what} have shape {stack.shape[1:]}, projections {shape}: they must match")
-    return np.median(stack, axis=0) if how == "median" else stack.mean(axis=0, dtype=np.float64).astype(np.float32)
+    return reduce_frames(stack, how)
 
 
 class FlatFieldCorrect(Task):

@@ -1,0 +1,133 @@
+"""CUDA backends of the reconstruction steps (ufo.tomo.steps): same classes, CuPy arrays and kernels.
+
+The flat-field kernel and the cuFFT row filter here are also what the GPU tasks
+(ufo.gpu.tasks) run; the back-projection is the K-slices-per-thread kernel of
+ufo.kernels.cuda_backproject, adding into slices that stay on the device.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cupy
+import numpy as np
+
+from ..kernels.cuda_backproject import backproject_groups
+from ..tomo.filters import fbp_filter, padded_size
+from ..tomo.steps import Backprojector, FlatField, RowFilter, Staging
+
+flat_kernel = cupy.ElementwiseKernel(
+    "T proj, float32 dark, float32 flat, bool absorption, bool fix", "float32 out",
+    """
+    float v = ((float)proj - dark) / (flat - dark);
+    if (absorption) v = v > 0.f ? -logf(v) : nanf("");
+    if (fix && !isfinite(v)) v = 0.f;
+    out = v;
+    """, "ufo_flat_correct")
+
+
+def filter_rows_gpu(data: Any, name: str, cutoff: float, order: int, padding: str) -> Any:
+    """`ufo.tomo.fbp.filter_rows` on the device (cuFFT)."""
+    width = data.shape[-1]
+    size = padded_size(width)
+    pad = [(0, 0)] * (data.ndim - 1) + [(0, size - width)]
+    left = 0
+    if padding == "edge":
+        left = (size - width) // 2
+        pad[-1] = (left, size - width - left)
+        padded = cupy.pad(data.astype(cupy.float32, copy=False), pad, mode="edge")
+    else:
+        padded = cupy.pad(data.astype(cupy.float32, copy=False), pad)
+    spectrum = cupy.fft.rfft(padded, axis=-1)
+    spectrum *= cupy.asarray(fbp_filter(size, name, cutoff, order).astype(np.float32))
+    return cupy.fft.irfft(spectrum, n=size, axis=-1)[..., left: left + width].astype(cupy.float32)
+
+
+class FlatFieldCuda(FlatField):
+    xp = cupy
+
+    def reduce(self, darks: list[Any], flats: list[Any], flats_after: list[Any] | None = None) -> None:
+        super().reduce([cupy.asarray(d) for d in darks], [cupy.asarray(f) for f in flats],
+                       [cupy.asarray(f) for f in flats_after] if flats_after else None)
+
+    def correct(self, frames: Any, weights: Any = None) -> Any:
+        frames = cupy.asarray(frames)
+        if weights is None or self.flat_after is None:
+            return flat_kernel(frames, self.dark, self.flat, self.absorption, self.fix)
+        w = cupy.asarray(np.clip(np.asarray(weights, np.float32), 0, 1))[:, None, None]
+        flat = (1 - w) * self.flat + w * self.flat_after
+        return flat_kernel(frames, self.dark, flat, self.absorption, self.fix)
+
+
+class RowFilterCuda(RowFilter):
+    xp = cupy
+
+    def apply(self, data: Any) -> Any:
+        if self.name == "none":
+            return cupy.asarray(data, cupy.float32)
+        return filter_rows_gpu(cupy.asarray(data), self.name, self.cutoff, self.order, self.padding)
+
+
+class BackprojectorCuda(Backprojector):
+    """Slices resident on the GPU; fp16 `precision` halves the bytes of the projections read."""
+
+    xp = cupy
+    group = 8
+
+    def add(self, filtered: Any, angles: np.ndarray, axis: float) -> None:
+        sino = self.interleave(cupy.asarray(filtered))
+        if self.precision == "fp16":
+            sino = sino.astype(cupy.float16)
+        cs = np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32)
+        backproject_groups(sino, cs, axis, self.x0, self.y0, 1.0, self.sums, True, 4)
+        self.angles_added += len(angles)
+
+    def slice(self, index: int, weight: float) -> np.ndarray:
+        g, k = divmod(index, self.group)
+        return cupy.asnumpy(self.sums[g, :, :, k] * np.float32(weight))
+
+    def slices(self, weight: float) -> np.ndarray:
+        out = np.empty((self.count, self.rows, self.cols), np.float32)
+        for g in range(self.groups):  # one group at a time: no second copy of the volume on the device
+            part = cupy.asnumpy(self.sums[g].transpose(2, 0, 1) * np.float32(weight))
+            n = min(self.group, self.count - g * self.group)
+            out[g * self.group: g * self.group + n] = part[:n]
+        return out
+
+    def synchronize(self) -> None:
+        cupy.cuda.get_current_stream().synchronize()
+
+
+class StagingCuda(Staging):
+    """Bands uploaded as they arrive (upload stream) into two device buffers; a full batch is
+    processed on the compute stream while the next one is uploaded."""
+
+    def __init__(self, batch: int, shape: tuple[int, int], dtype: Any):
+        self.batch = batch
+        self.buffers = [cupy.empty((batch, *shape), dtype) for _ in range(2)]
+        self.consumed: list[Any] = [None, None]
+        self.current = 0
+        self.count = 0
+        self.upload = cupy.cuda.Stream(non_blocking=True)
+        self.compute = cupy.cuda.Stream(non_blocking=True)
+
+    def put(self, band: np.ndarray) -> bool:
+        if self.count == 0 and self.consumed[self.current] is not None:
+            self.consumed[self.current].synchronize()  # the batch that used this buffer is done
+        self.buffers[self.current][self.count].set(np.ascontiguousarray(band), stream=self.upload)
+        self.count += 1
+        return self.count == self.batch
+
+    def run(self, work: Any) -> None:
+        if not self.count:
+            return
+        self.compute.wait_event(self.upload.record())
+        with self.compute:
+            work(self.buffers[self.current][: self.count])
+        self.consumed[self.current] = self.compute.record()
+        self.current ^= 1
+        self.count = 0
+
+    def synchronize(self) -> None:
+        self.upload.synchronize()
+        self.compute.synchronize()

@@ -1,0 +1,215 @@
+"""The reconstruction steps, one class each, with a CPU backend here and a CUDA subclass in ufo.gpu.steps.
+
+`FlatField` (reduce darks and flats once, correct batches of frames), `RowFilter` (the FBP
+filter along detector rows) and `Backprojector` (add batches of filtered projections into
+slices kept in memory) are what the streaming reconstructor (ufo.tomo.streaming) is made
+of; the graph tasks (flat-field-correct, filter, backproject) call the same kernels, so a
+number computed online and by `ufo reco` comes from the same code. As in nabu, the GPU
+class only swaps the array module and the kernels; planning and bookkeeping are shared.
+
+Arrays are batches: (B frames, R rows, W columns). The CPU backends run on `threads`
+threads (numba kernels release the GIL); the GPU backends on CuPy's current device.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from ..kernels.backproject import backproject_stack_add
+from ..kernels.flat import flat_correct
+from .fbp import filter_rows, slice_grid
+
+
+def reduce_frames(frames: list[Any] | Any, how: str, xp: Any = np) -> Any:
+    """Mean (float64 sums) or median of a set of darks or flats, as float32."""
+    stack = xp.stack([xp.asarray(f, dtype=xp.float32) for f in frames]) if isinstance(frames, list) else frames
+    if how == "median":
+        return xp.median(stack, axis=0).astype(xp.float32)
+    if how == "mean":
+        return stack.mean(axis=0, dtype=xp.float64).astype(xp.float32)
+    raise ValueError(f"darks and flats are reduced by 'mean' or 'median', not '{how}'")
+
+
+class FlatField:
+    """(frame - dark) / (flat - dark), -log of it with `absorption`; darks and flats reduced once per set."""
+
+    xp: Any = np
+
+    def __init__(self, dark_reduction: str = "mean", flat_reduction: str = "median", absorption: bool = True,
+                 fix_nan_and_inf: bool = True):
+        self.dark_reduction = dark_reduction
+        self.flat_reduction = flat_reduction
+        self.absorption = absorption
+        self.fix = fix_nan_and_inf
+        self.dark: Any = None
+        self.flat: Any = None
+
+    def reduce(self, darks: list[Any], flats: list[Any], flats_after: list[Any] | None = None) -> None:
+        """Reduce the references; no darks means a dark of 0. Called again only when new ones arrive."""
+        xp = self.xp
+        if not flats:
+            raise ValueError("flat-field correction needs flats (image_key 1)")
+        self.flat = reduce_frames(flats, self.flat_reduction, xp)
+        self.dark = reduce_frames(darks, self.dark_reduction, xp) if darks else xp.zeros_like(self.flat)
+        self.flat_after = reduce_frames(flats_after, self.flat_reduction, xp) if flats_after else None
+
+    def flat_for(self, weight: float) -> Any:
+        """The flat at `weight` between the flats before (0) and after (1) the scan."""
+        if self.flat_after is None or weight <= 0:
+            return self.flat
+        w = np.float32(min(weight, 1.0))
+        return (1 - w) * self.flat + w * self.flat_after
+
+    def correct(self, frames: Any, weights: Any = None) -> Any:
+        """A batch (B, R, W) of raw frames -> float32; `weights` interpolate flats per frame."""
+        out = np.empty(frames.shape, np.float32)
+        for b in range(frames.shape[0]):
+            flat = self.flat if weights is None else self.flat_for(float(weights[b]))
+            flat_correct(frames[b], self.dark, flat, self.absorption, self.fix, out[b])
+        return out
+
+
+class RowFilter:
+    """The FBP filter along the last axis (ramp with a window, zero-padded to a power of two)."""
+
+    xp: Any = np
+
+    def __init__(self, name: str = "ramp", cutoff: float = 1.0, order: int = 4, padding: str = "zero",
+                 threads: int | None = None):
+        from .filters import fbp_filter
+
+        fbp_filter(64, name, cutoff, order)  # checks the name and cutoff now, not at the first frame
+        self.name, self.cutoff, self.order, self.padding = name, cutoff, order, padding
+        self.threads = threads or os.cpu_count() or 1
+
+    def apply(self, data: Any) -> Any:
+        if self.name == "none":
+            return data
+        return filter_rows(data, self.name, self.cutoff, self.order, self.padding, workers=self.threads)
+
+
+class Backprojector:
+    """Slices kept in memory that batches of filtered projections are added into, as they come.
+
+    The slices are stored in groups of `group` (the kernel's K: one detector position and
+    weight per pixel and angle serve K slices), as (groups, rows, cols, K). Sums are kept
+    unscaled; `slices(weight)` applies the FBP weight, which depends on the whole scan.
+    """
+
+    xp: Any = np
+    group = 16
+
+    def __init__(self, width: int, count: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
+                 threads: int | None = None, precision: str = "fp32"):
+        self.width, self.count = width, count
+        self.x0, self.y0, self.cols, self.rows = slice_grid(width, roi)
+        self.groups = -(-count // self.group)
+        self.threads = threads or os.cpu_count() or 1
+        self.precision = precision
+        self.sums = self.xp.zeros((self.groups, self.rows, self.cols, self.group), self.xp.float32)
+        self.angles_added = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        """Stop the worker threads (the sums stay readable)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.sums.nbytes)
+
+    def interleave(self, filtered: Any) -> Any:
+        """(B, R, W) -> (groups, B, W, K), the slices of a group next to each other."""
+        xp = self.xp
+        b, r, w = filtered.shape
+        padded = filtered
+        if r < self.groups * self.group:
+            padded = xp.zeros((b, self.groups * self.group, w), xp.float32)
+            padded[:, :r] = filtered
+        return xp.ascontiguousarray(padded.reshape(b, self.groups, self.group, w).transpose(1, 0, 3, 2))
+
+    def add(self, filtered: Any, angles: np.ndarray, axis: float) -> None:
+        """Add a batch of filtered rows (B, R, W) seen at `angles` (radians) with the axis at `axis` px."""
+        sino = self.interleave(filtered)
+        cos_ = np.cos(angles).astype(np.float32)
+        sin_ = np.sin(angles).astype(np.float32)
+        bands = max(1, min(self.rows, 4 * self.threads // self.groups + 1))
+        edges = np.linspace(0, self.rows, bands + 1).astype(int)
+        jobs = [(g, int(lo), int(hi)) for g in range(self.groups) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
+
+        def one(job: tuple[int, int, int]) -> None:
+            g, lo, hi = job
+            backproject_stack_add(sino[g], cos_, sin_, np.float32(axis), np.float32(self.x0), np.float32(self.y0 + lo),
+                                  np.float32(1.0), self.sums[g, lo:hi])
+
+        if self.threads == 1 or len(jobs) == 1:
+            for job in jobs:
+                one(job)
+        else:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ufo-backproject")
+            list(self._pool.map(one, jobs))
+        self.angles_added += len(angles)
+
+    def slice(self, index: int, weight: float) -> np.ndarray:
+        """One slice (host, float32), weighted."""
+        g, k = divmod(index, self.group)
+        return np.asarray(self.sums[g, :, :, k]) * np.float32(weight)
+
+    def slices(self, weight: float) -> np.ndarray:
+        """All slices (count, rows, cols) on the host, weighted."""
+        data = self.sums.transpose(0, 3, 1, 2).reshape(-1, self.rows, self.cols)[: self.count]
+        return np.ascontiguousarray(data) * np.float32(weight)
+
+    def synchronize(self) -> None:
+        """Wait for queued work (the GPU backend queues; the CPU one is done on return)."""
+
+    def clear(self) -> None:
+        self.sums[...] = 0
+        self.angles_added = 0
+
+
+def backend(device: str) -> tuple[type[FlatField], type[RowFilter], type[Backprojector]]:
+    """The step classes of a device: 'cpu' or 'gpu' (CuPy's current device)."""
+    if device == "gpu":
+        from ..gpu.steps import BackprojectorCuda, FlatFieldCuda, RowFilterCuda
+
+        return FlatFieldCuda, RowFilterCuda, BackprojectorCuda
+    if device != "cpu":
+        raise ValueError(f"device is 'cpu', 'gpu' or 'auto', not '{device}'")
+    return FlatField, RowFilter, Backprojector
+
+
+class Staging:
+    """Where raw frame bands wait until a batch is full, then run through the steps.
+
+    The CPU version is one buffer used in place; the CUDA one (ufo.gpu.steps) uploads each
+    band as it arrives, on a stream of its own, into one of two device buffers, so that one
+    batch is uploaded while the previous one is processed.
+    """
+
+    def __init__(self, batch: int, shape: tuple[int, int], dtype: Any):
+        self.batch = batch
+        self.buffer = np.empty((batch, *shape), dtype)
+        self.count = 0
+
+    def put(self, band: np.ndarray) -> bool:
+        """Copy one band in; True when the batch is full."""
+        self.buffer[self.count] = band
+        self.count += 1
+        return self.count == self.batch
+
+    def run(self, work: Any) -> None:
+        """`work(frames)` on the gathered bands, then start a new batch."""
+        if self.count:
+            work(self.buffer[: self.count])
+        self.count = 0
+
+    def synchronize(self) -> None:
+        """Wait for queued work (nothing is queued on the CPU)."""

@@ -1,0 +1,378 @@
+"""The streaming reconstructor: slices built while projections arrive ("burst" back-projection).
+
+Each frame is handed over with its metadata (image_key 2 dark, 1 flat, 0 projection; the
+angle in radians). Only the detector rows to reconstruct are kept of any frame. Darks and
+flats are reduced once when the first projection after them is processed (and again only
+when new ones came); projections are gathered into batches, flat-corrected, filtered and
+back-projected into slices that stay on the device (GPU when present, CPU otherwise), so
+the slices are complete one batch after the last frame. The steps are ufo.tomo.steps
+(CPU) and ufo.gpu.steps (CUDA): the same kernels `ufo reco` and the tasks run.
+
+Memory: with a given axis and references before the projections nothing of a projection
+is kept once it was back-projected: the slices, one batch and the reduced references.
+Raw row bands (the reconstructed rows only, in the camera's dtype) are kept only while
+work cannot start, and that is stated by `pending_bytes`:
+- `axis='auto'`: until the projections cover a half turn; then the axis is found from the
+  middle row's sinogram of that half turn (Vo's method, as `ufo reco --axis auto`), the
+  kept bands are processed and dropped, and the rest of the scan streams. Bound: rows x
+  width x projections in 180 degrees x bytes per pixel.
+- no flats yet (flats only at the end of the scan): until the first flats arrive.
+- `interpolate_flats=True`: the whole scan, to correct every projection with flats
+  interpolated between those before and after it, as `ufo reco --flats2` does.
+Darks or flats arriving after projections are otherwise recorded (`late_references`) and
+not used for projections already back-projected.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .steps import Staging, backend
+
+
+@dataclass
+class StreamStats:
+    """What the reconstructor received and did; times are time.monotonic() seconds."""
+
+    darks: int = 0
+    flats: int = 0
+    late_references: int = 0
+    projections: int = 0
+    backprojected: int = 0
+    busy_seconds: float = 0.0
+    first_frame: float | None = None
+    last_frame: float | None = None
+    finished: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def lag(self) -> float | None:
+        """Seconds from the last frame to complete slices."""
+        if self.finished is None or self.last_frame is None:
+            return None
+        return self.finished - self.last_frame
+
+
+def _rows_index(rows: Any, height: int) -> np.ndarray:
+    if rows is None:
+        return np.arange(height)
+    if isinstance(rows, slice):
+        index = np.arange(height)[rows]
+    else:
+        index = np.asarray(list(rows), dtype=int)
+    if index.size == 0 or index.min() < 0 or index.max() >= height:
+        raise ValueError(f"rows {rows} select no rows or rows outside the {height} detector rows")
+    return index
+
+
+class StreamingReconstructor:
+    """Online FBP of a stream of frames; see the module docstring for what is kept and when.
+
+    axis: detector column of the rotation axis (px), None for width / 2, or 'auto'.
+    rows: detector rows to reconstruct (slice, range or list; all by default).
+    roi: (x, y, width, height) of the slice grid, as `ufo reco --roi`.
+    angle_span: the scan's total angle (radians) when known; else taken from the angles.
+    angle_step: angle of projection i is i x step when frames carry no 'angle'.
+    device: 'auto' (GPU when CuPy sees one), 'gpu' or 'cpu'. precision: 'fp16' stores the
+    projections read by the GPU kernel in half precision (sums stay fp32).
+    """
+
+    def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
+                 filter_cutoff: float = 1.0, angle_span: float | None = None, angle_step: float | None = None,
+                 roi: tuple[int, int, int | None, int | None] | None = None, device: str = "auto",
+                 batch: int | None = None, precision: str = "fp32", interpolate_flats: bool = False,
+                 threads: int | None = None):
+        if isinstance(axis, str) and axis != "auto":
+            raise ValueError(f"axis is a position in pixels, None (the detector centre) or 'auto', not '{axis}'")
+        if precision not in ("fp32", "fp16"):
+            raise ValueError(f"precision is 'fp32' or 'fp16', not '{precision}'")
+        if device == "auto":
+            from ..gpu import available
+
+            device = "gpu" if available() else "cpu"
+        self.device = device
+        self.steps = backend(device)
+        self.axis = axis
+        self.rows = rows
+        self.roi = roi or (0, 0, None, None)
+        self.filter_name, self.filter_cutoff = filter, filter_cutoff
+        self.steps[1](filter, filter_cutoff)  # a bad filter fails here, not at the first projection
+        self.angle_span, self.angle_step = angle_span, angle_step
+        self.batch = batch or (32 if device == "gpu" else 16)
+        self.precision = precision
+        self.interpolate_flats = interpolate_flats
+        self.threads = threads
+        self.reset()
+
+    # -- state ----------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Forget everything: ready for a new scan."""
+        self._shape: tuple[int, ...] | None = None
+        self._index: np.ndarray | None = None
+        self._darks: list[np.ndarray] = []
+        self._flats: list[np.ndarray] = []
+        self._flats_after: list[np.ndarray] = []
+        self._refs_changed = True
+        self._pending: list[tuple[int, float, np.ndarray]] = []
+        self._angles: list[float] = []  # of the projections in the current batch
+        self._indices: list[int] = []
+        self._first_angle: float | None = None
+        self._last_angle: float | None = None
+        self._used_axis: float | None = None if self.axis == "auto" else self.axis  # type: ignore[assignment]
+        self._flatfield: Any = None
+        self._filter: Any = None
+        self._bp: Any = None
+        self._staging: Any = None
+        self.found_axis: float | None = None
+        self.stats = StreamStats()
+        self.done = False
+        self._result: np.ndarray | None = None
+
+    @property
+    def projections(self) -> int:
+        return self.stats.projections
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of raw row bands kept because work could not start yet (see the module docstring)."""
+        return sum(band.nbytes for _, _, band in self._pending)
+
+    @property
+    def slices_nbytes(self) -> int:
+        return 0 if self._bp is None else self._bp.nbytes
+
+    # -- input ----------------------------------------------------------------------------
+    def add(self, frame: Any, meta: dict[str, Any] | None = None) -> None:
+        """One frame with its metadata (image_key: 2 dark, 1 flat, 0 projection; angle in radians)."""
+        if self.done:
+            raise RuntimeError("this scan's slices are complete; call reset() before streaming another scan")
+        meta = meta or {}
+        frame = np.asarray(frame)
+        now = time.monotonic()
+        number = self.stats.darks + self.stats.flats + self.stats.late_references + self.stats.projections
+        self._check_shape(frame, number)
+        self.stats.first_frame = self.stats.first_frame or now
+        self.stats.last_frame = now
+        key = int(meta.get("image_key", 0))
+        band = frame[self._index]
+        if key in (1, 2):
+            self._reference(key, band)
+            return
+        if key != 0:
+            raise ValueError(f"frame {number} has image_key {key}; 0 (projection), 1 (flat) and 2 (dark) are known")
+        angle = self._angle(meta, number)
+        index = self.stats.projections
+        self.stats.projections += 1
+        self._first_angle = angle if self._first_angle is None else self._first_angle
+        self._last_angle = angle
+        if self._must_wait():
+            self._pending.append((index, angle, np.array(band)))  # a copy: the caller's buffer may be reused
+            self._progress()
+            return
+        self._stage(index, angle, band)
+
+    def _progress(self) -> None:
+        """Start the kept work as soon as it can start: flats are there and the axis is known."""
+        if not self._pending or not self._flats or self.interpolate_flats:
+            return
+        if self.axis == "auto" and self._used_axis is None:
+            if not self._half_turn_done():
+                return
+            self._find_axis()
+        self._drain()
+
+    def _check_shape(self, frame: np.ndarray, number: int) -> None:
+        if frame.ndim != 2:
+            raise ValueError(f"frame {number} has shape {frame.shape}; 2-D frames (rows x columns) are expected")
+        if self._shape is None:
+            self._shape = frame.shape
+            self._index = _rows_index(self.rows, frame.shape[0])
+            if np.all(np.diff(self._index) == 1):
+                self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
+        elif frame.shape != self._shape:
+            raise ValueError(f"frame {number} has shape {frame.shape}, but the stream started with {self._shape}: "
+                             "every frame of a scan must have one shape (was the camera's ROI or binning changed?)")
+
+    def _angle(self, meta: dict[str, Any], number: int) -> float:
+        if meta.get("angle") is not None:
+            value = float(meta["angle"])
+            if not np.isfinite(value):
+                raise ValueError(f"frame {number} (projection {self.stats.projections}) has angle {value}")
+            return value
+        if self.angle_step is not None:
+            return self.stats.projections * self.angle_step
+        raise ValueError(f"frame {number} (projection {self.stats.projections}) has no 'angle' in its metadata; "
+                         "send angles with the frames or give angle_step")
+
+    def _reference(self, key: int, band: np.ndarray) -> None:
+        late = self.stats.backprojected > 0 or self._angles
+        name = "darks" if key == 2 else "flats"
+        if key == 1 and self.stats.projections and self._flats:
+            self._flats_after.append(band.astype(np.float32))
+            self.stats.late_references += 1
+            if not self.interpolate_flats:
+                self._warn_once("flats after the projections were recorded, not used (interpolate_flats=True uses them)")
+            return
+        if late:
+            self.stats.late_references += 1
+            self._warn_once(f"{name} arrived after projections were back-projected; those keep the earlier {name}")
+        target = self._darks if key == 2 else self._flats
+        target.append(band.astype(np.float32))
+        setattr(self.stats, name, getattr(self.stats, name) + 1)
+        self._refs_changed = True
+        self._progress()
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self.stats.warnings:
+            self.stats.warnings.append(text)
+
+    # -- planning -------------------------------------------------------------------------
+    def _must_wait(self) -> bool:
+        return (not self._flats) or self.interpolate_flats or (self.axis == "auto" and self._used_axis is None)
+
+    def _half_turn_done(self) -> bool:
+        n = self.stats.projections
+        if n < 2 or self._first_angle is None or self._last_angle is None:
+            return False
+        step = abs(self._last_angle - self._first_angle) / (n - 1)
+        return n * step >= np.pi - 1e-3 * step
+
+    def _coverage(self) -> float:
+        n = self.stats.backprojected
+        if self.angle_span is not None:
+            return abs(self.angle_span)
+        if n < 2 or self._first_angle is None or self._last_angle is None:
+            return np.pi
+        return n * abs(self._last_angle - self._first_angle) / (n - 1)
+
+    def weight(self) -> float:
+        """The FBP weight of every back-projected angle (see ufo.kernels.backproject.fbp_weight)."""
+        n = max(self.stats.backprojected, 1)
+        return 0.5 * min(self._coverage(), np.pi) / n
+
+    # -- work -----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        if self._bp is not None:
+            return
+        flatfield, row_filter, backprojector = self.steps
+        assert self._shape is not None
+        count = len(np.arange(self._shape[0])[self._index])
+        width = self._shape[1]
+        self._flatfield = flatfield()
+        self._filter = row_filter(self.filter_name, self.filter_cutoff, threads=self.threads)
+        self._bp = backprojector(width, count, self.roi, threads=self.threads, precision=self.precision)
+        self._count = count
+        if self.device == "gpu":
+            from ..gpu.steps import StagingCuda
+
+            self._staging = StagingCuda(self.batch, (count, width), self._dtype)
+        else:
+            self._staging = Staging(self.batch, (count, width), self._dtype)
+
+    def _stage(self, index: int, angle: float, band: np.ndarray) -> None:
+        if self._bp is None:
+            self._dtype = band.dtype
+            self._setup()
+        self._angles.append(angle)
+        self._indices.append(index)
+        if self._staging.put(band):
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._angles:
+            return
+        t0 = time.monotonic()
+        angles = np.asarray(self._angles, np.float64)
+        weights = None
+        if self.interpolate_flats and self._flats_after:
+            last = max(self.stats.projections - 1, 1)
+            weights = np.asarray(self._indices, np.float64) / last
+        axis = self._axis_px()
+
+        def work(frames: Any) -> None:
+            if self._refs_changed:
+                self._flatfield.reduce(self._darks, self._flats, self._flats_after if self.interpolate_flats else None)
+                self._refs_changed = False
+            corrected = self._flatfield.correct(frames, weights)
+            self._bp.add(self._filter.apply(corrected), angles, axis)
+
+        self._staging.run(work)
+        self.stats.backprojected += len(angles)
+        self._angles, self._indices = [], []
+        self.stats.busy_seconds += time.monotonic() - t0
+
+    def _axis_px(self) -> float:
+        assert self._shape is not None
+        return self._shape[1] / 2 if self._used_axis is None else float(self._used_axis)
+
+    def _drain(self) -> None:
+        """Process the kept bands now that work can start."""
+        pending, self._pending = self._pending, []
+        for index, angle, band in pending:
+            self._stage(index, angle, band)
+
+    def _find_axis(self) -> None:
+        """Vo's method on the middle reconstructed row over the first half turn, as `ufo reco --axis auto`."""
+        from .axis import axis_from_sinogram
+        from .steps import FlatField
+
+        if not self._flats:
+            raise ValueError("axis='auto' needs flats (image_key 1) to correct the projections; none arrived")
+        assert self._shape is not None
+        rows = self._pending[0][2].shape[0]
+        middle = rows // 2
+        ff = FlatField()
+        ff.reduce([d[middle: middle + 1] for d in self._darks], [f[middle: middle + 1] for f in self._flats])
+        first = self._pending[0][1]
+        kept = [band for _, angle, band in self._pending if abs(angle - first) < np.pi - 1e-9] or \
+            [band for _, _, band in self._pending]
+        stack = np.stack([band[middle: middle + 1] for band in kept])
+        sino = ff.correct(stack)[:, 0, :]
+        self._used_axis = self.found_axis = float(axis_from_sinogram(sino))
+
+    def finish(self, copy: bool = True) -> np.ndarray | None:
+        """Complete the slices (find the axis first where it is still unknown); returns them on the host
+        (`copy=False`: leave them on the device; read them with `slice(i)` or `slices`)."""
+        if self.done:
+            return self._result if copy else None
+        if self.stats.projections:
+            if not self._flats:
+                raise ValueError(f"{self.stats.projections} projection(s) but no flats (image_key 1) arrived: "
+                                 "flat-field correction is not possible; record flats before or after the scan")
+            if self.axis == "auto" and self._used_axis is None:
+                self._find_axis()
+            self._drain()
+            self._flush()
+            self._staging.synchronize()
+            self._bp.synchronize()
+            self._bp.close()
+        self.stats.finished = time.monotonic()
+        self.done = True
+        if copy and self._bp is not None:
+            self._result = self._bp.slices(self.weight())
+        return self._result if copy else None
+
+    # -- output ---------------------------------------------------------------------------
+    def current(self) -> np.ndarray | None:
+        """The slices so far (host copy, weighted as if the projections so far were all), None before any."""
+        if self.done and self._result is not None:
+            return self._result
+        if self._bp is None or not self.stats.backprojected:
+            return None
+        return self._bp.slices(self.weight())
+
+    @property
+    def slices(self) -> np.ndarray | None:
+        return self.current()
+
+    def slice(self, index: int) -> np.ndarray:
+        """One slice (host float32) of the reconstruction so far."""
+        if self._bp is None:
+            raise ValueError("no slices yet: no projection was back-projected")
+        if not 0 <= index < self._count:
+            raise IndexError(f"slice {index} is outside 0..{self._count - 1}")
+        return self._bp.slice(index, self.weight())
