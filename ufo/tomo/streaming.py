@@ -61,6 +61,8 @@ def _rows_index(rows: Any, height: int) -> np.ndarray:
     if rows is None:
         return np.arange(height)
     if isinstance(rows, slice):
+        if any(v is not None and not -height <= v <= height for v in (rows.start, rows.stop)):
+            raise ValueError(f"rows {rows.start}:{rows.stop} reach outside the {height} detector rows")
         index = np.arange(height)[rows]
     else:
         index = np.asarray(list(rows), dtype=int)
@@ -116,6 +118,7 @@ class StreamingReconstructor:
         self._darks: list[np.ndarray] = []
         self._flats: list[np.ndarray] = []
         self._flats_after: list[np.ndarray] = []
+        self._flats_at_first_projection = 0
         self._refs_changed = True
         self._pending: list[tuple[int, float, np.ndarray]] = []
         self._angles: list[float] = []  # of the projections in the current batch
@@ -166,6 +169,8 @@ class StreamingReconstructor:
             raise ValueError(f"frame {number} has image_key {key}; 0 (projection), 1 (flat) and 2 (dark) are known")
         angle = self._angle(meta, number)
         index = self.stats.projections
+        if index == 0:
+            self._flats_at_first_projection = len(self._flats)
         self.stats.projections += 1
         self._first_angle = angle if self._first_angle is None else self._first_angle
         self._last_angle = angle
@@ -211,7 +216,7 @@ class StreamingReconstructor:
     def _reference(self, key: int, band: np.ndarray) -> None:
         late = self.stats.backprojected > 0 or self._angles
         name = "darks" if key == 2 else "flats"
-        if key == 1 and self.stats.projections and self._flats:
+        if key == 1 and self.stats.projections and self._flats_at_first_projection:
             self._flats_after.append(band.astype(np.float32))
             self.stats.late_references += 1
             if not self.interpolate_flats:
@@ -223,8 +228,7 @@ class StreamingReconstructor:
         target = self._darks if key == 2 else self._flats
         target.append(band.astype(np.float32))
         setattr(self.stats, name, getattr(self.stats, name) + 1)
-        self._refs_changed = True
-        self._progress()
+        self._refs_changed = True  # kept work starts at the next projection or at finish: the set may go on
 
     def _warn_once(self, text: str) -> None:
         if text not in self.stats.warnings:

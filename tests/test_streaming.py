@@ -1,0 +1,194 @@
+"""The streaming reconstructor against `ufo reco` on the same files, against the phantom, under bad input."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import tifffile
+
+from ufo.tomo import reco
+from ufo.tomo.phantom import Phantom
+from ufo.tomo.streaming import StreamingReconstructor
+
+W, H, N = 96, 8, 120
+AXIS = W / 2 + 1.3
+ROWS = slice(2, 7)
+MU = 0.01
+
+
+def _save(path, frames):
+    with tifffile.TiffWriter(path) as tif:
+        for frame in frames:
+            tif.write(frame, contiguous=False)
+    return str(path)
+
+
+def _scan(span, n=N, seed=0, flat_level=3000.0):
+    rng = np.random.default_rng(seed)
+    phantom = Phantom(W, height=H)
+    angles = np.arange(n) * span / n
+    clean = np.stack([100 + flat_level * np.exp(-MU * phantom.projection(a, AXIS)) for a in angles])
+    proj = np.clip(np.rint(clean + rng.normal(0, 5, clean.shape)), 0, 65535).astype(np.uint16)
+    darks = (100 + rng.integers(0, 3, (3, H, W))).astype(np.uint16)
+    flats = np.clip(np.rint(100 + flat_level + rng.normal(0, 5, (4, H, W))), 0, 65535).astype(np.uint16)
+    return angles, proj, darks, flats
+
+
+def _stream(engine, angles, proj, darks=(), flats=(), flats_after=()):
+    for frame in darks:
+        engine.add(frame, {"image_key": 2})
+    for frame in flats:
+        engine.add(frame, {"image_key": 1})
+    for angle, frame in zip(angles, proj):
+        engine.add(frame, {"image_key": 0, "angle": float(angle)})
+    for frame in flats_after:
+        engine.add(frame, {"image_key": 1})
+    return engine.finish()
+
+
+def _reco(tmp_path, span, axis, n=N, **files):
+    options = reco.RecoOptions(axis=axis, region="2:7", angle=span / n, output=str(tmp_path / "out-%05i.tif"),
+                               overwrite=True, replicas=1, **files)
+    plan = reco.plan(options)
+    reco.run(plan)
+    slices = np.stack([tifffile.imread(tmp_path / f"out-{i:05d}.tif") for i in range(plan.slices)])
+    return plan, slices
+
+
+def _relative(a, b):
+    return float(np.abs(a - b).max() / np.abs(b).max())
+
+
+def _truth(row):
+    return MU * Phantom(W, height=H).slice(z=row - H / 2, size=W)
+
+
+def _matches(image, truth):
+    """RMSE inside the sample below 0.12 mu (the edges of a 96-pixel phantom dominate it; a
+    mirrored or one-pixel-shifted slice gives 0.17 or more) and the scale on the phantom's
+    flat regions (7 x 7 neighbourhoods of one value) within 3 %."""
+    from scipy import ndimage
+
+    mask = np.hypot(*(np.mgrid[:W, :W] - W / 2)) < 0.45 * W
+    rmse = float(np.sqrt(np.mean((image - truth)[mask] ** 2)))
+    flat = (ndimage.maximum_filter(truth, 7) == ndimage.minimum_filter(truth, 7)) & (truth > 0)
+    scale = float((image[flat] * truth[flat]).sum() / (truth[flat] ** 2).sum())
+    return rmse < 0.12 * MU and abs(scale - 1) < 0.03
+
+
+@pytest.mark.parametrize("span", [np.pi, 2 * np.pi], ids=["180", "360"])
+@pytest.mark.parametrize("axis", [AXIS, "auto"], ids=["given", "auto"])
+def test_the_engine_equals_ufo_reco_on_the_same_scan(tmp_path, span, axis):
+    angles, proj, darks, flats = _scan(span)
+    files = dict(projections=_save(tmp_path / "p.tif", proj), darks=_save(tmp_path / "d.tif", darks),
+                 flats=_save(tmp_path / "f.tif", flats))
+    engine = StreamingReconstructor(axis=axis, rows=ROWS, device="cpu", threads=2)
+    slices = _stream(engine, angles, proj, darks, flats)
+    used = engine.found_axis if axis == "auto" else axis
+    plan, expected = _reco(tmp_path, span, used, **files)
+    assert slices.shape == expected.shape == (5, W, W)
+    assert _relative(slices, expected) < 1e-5
+    if axis == "auto":
+        assert engine.found_axis == pytest.approx(AXIS, abs=0.3)
+        if span == np.pi:  # the same sinogram as `ufo reco --axis auto`, so the same axis
+            assert engine.found_axis == pytest.approx(reco.find_axis(plan), abs=1e-6)
+    # right values: the phantom's slice, and the test fails a mirrored, a scaled or a shifted slice
+    truth = _truth(4)
+    assert _matches(slices[2], truth)
+    for wrong in (slices[2][:, ::-1], 1.05 * slices[2], 0.5 * slices[2], np.roll(slices[2], 1, axis=1)):
+        assert not _matches(wrong, truth)
+
+
+def test_darks_and_flats_before_and_after_the_scan(tmp_path):
+    angles, proj, darks, flats = _scan(np.pi)
+    later = (flats.astype(np.float32) * 1.05).astype(np.uint16)  # the beam got brighter during the scan
+    files = dict(projections=_save(tmp_path / "p.tif", proj), darks=_save(tmp_path / "d.tif", darks),
+                 flats=_save(tmp_path / "f.tif", flats))
+    # default: the flats after the scan are recorded, not used, as `ufo reco` without --flats2
+    plain = StreamingReconstructor(axis=AXIS, rows=ROWS, device="cpu")
+    slices = _stream(plain, angles, proj, darks, flats, later)
+    _, expected = _reco(tmp_path, np.pi, AXIS, **files)
+    assert _relative(slices, expected) < 1e-5
+    assert plain.stats.late_references == len(later) and plain.stats.warnings
+    # interpolate_flats: as `ufo reco --flats2`
+    both = StreamingReconstructor(axis=AXIS, rows=ROWS, device="cpu", interpolate_flats=True)
+    slices = _stream(both, angles, proj, darks, flats, later)
+    _, expected = _reco(tmp_path, np.pi, AXIS, flats2=_save(tmp_path / "f2.tif", later), **files)
+    assert _relative(slices, expected) < 1e-5
+    # flats only after the projections: the rows are kept until they come, then the scan is as usual
+    late = StreamingReconstructor(axis=AXIS, rows=ROWS, device="cpu")
+    for frame in darks:
+        late.add(frame, {"image_key": 2})
+    for angle, frame in zip(angles, proj):
+        late.add(frame, {"image_key": 0, "angle": float(angle)})
+    assert late.pending_bytes == N * 5 * W * 2  # raw rows of the reconstructed band only
+    for frame in flats:  # all of them are the flats: none came before the projections
+        late.add(frame, {"image_key": 1})
+    slices = late.finish()
+    assert late.pending_bytes == 0 and late.stats.flats == len(flats)
+    _, expected = _reco(tmp_path, np.pi, AXIS, **files)
+    assert _relative(slices, expected) < 1e-5
+
+
+def test_memory_stays_flat_on_a_long_stream_with_a_given_axis():
+    rng = np.random.default_rng(1)
+    frames = [rng.integers(900, 1100, (32, 128), dtype=np.uint16) for _ in range(16)]
+    engine = StreamingReconstructor(axis=64.0, device="cpu", batch=16, angle_span=np.pi)
+    engine.add(np.full((32, 128), 100, np.uint16), {"image_key": 2})
+    engine.add(np.full((32, 128), 2000, np.uint16), {"image_key": 1})
+    tracemalloc.start()
+    try:
+        sizes = []
+        for i in range(3000):
+            engine.add(frames[i % 16], {"image_key": 0, "angle": i * np.pi / 3000})
+            if i in (499, 2999):
+                sizes.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+    assert engine.pending_bytes == 0
+    assert sizes[1] - sizes[0] < 256 * 1024, sizes  # 2500 more projections of 8 KiB: nothing kept
+    assert engine.finish().shape == (32, 128, 128)
+
+
+def test_auto_axis_keeps_a_half_turn_at_most_then_streams():
+    angles, proj, darks, flats = _scan(2 * np.pi)
+    engine = StreamingReconstructor(axis="auto", rows=ROWS, device="cpu")
+    for frame in flats:
+        engine.add(frame, {"image_key": 1})
+    kept = []
+    for angle, frame in zip(angles, proj):
+        engine.add(frame, {"image_key": 0, "angle": float(angle)})
+        kept.append(engine.pending_bytes)
+    assert max(kept) == (N // 2 - 1) * 5 * W * 2  # the first half turn's rows, until the axis is found
+    assert kept[-1] == 0 and engine.found_axis == pytest.approx(AXIS, abs=0.3)
+    assert engine.current() is not None  # slices exist during the second half turn
+
+
+def test_bad_input_gives_one_clear_error():
+    engine = StreamingReconstructor(axis=10.0, device="cpu")
+    engine.add(np.ones((4, 20), np.uint16), {"image_key": 1})
+    engine.add(np.ones((4, 20), np.uint16), {"image_key": 0, "angle": 0.0})
+    with pytest.raises(ValueError, match=r"frame 2 has shape \(4, 21\), but the stream started with \(4, 20\)"):
+        engine.add(np.ones((4, 21), np.uint16), {"image_key": 0, "angle": 0.1})
+    with pytest.raises(ValueError, match="has no 'angle' in its metadata; send angles with the frames or give angle_step"):
+        engine.add(np.ones((4, 20), np.uint16), {"image_key": 0})
+    with pytest.raises(ValueError, match="has angle nan"):
+        engine.add(np.ones((4, 20), np.uint16), {"image_key": 0, "angle": float("nan")})
+    no_flats = StreamingReconstructor(axis=10.0, device="cpu")
+    no_flats.add(np.ones((4, 20), np.uint16), {"image_key": 0, "angle": 0.0})
+    with pytest.raises(ValueError, match="no flats .* arrived: flat-field correction is not possible"):
+        no_flats.finish()
+    with pytest.raises(ValueError, match="not 'middle'"):
+        StreamingReconstructor(axis="middle")
+    with pytest.raises(ValueError, match="unknown filter"):
+        StreamingReconstructor(filter="blackman")
+    with pytest.raises(ValueError, match="rows 2:9 reach outside the 4 detector rows"):
+        StreamingReconstructor(rows=slice(2, 9), device="cpu").add(np.ones((4, 20)), {"image_key": 1})
+    # a frame counted as projections without an angle, with a step given: angle = index x step
+    stepped = StreamingReconstructor(axis=10.0, device="cpu", angle_step=np.pi / 4)
+    stepped.add(np.full((4, 20), 2, np.uint16), {"image_key": 1})
+    for _ in range(4):
+        stepped.add(np.ones((4, 20), np.uint16), {"image_key": 0})
+    assert stepped.finish().shape == (4, 20, 20)
