@@ -145,6 +145,16 @@ class StreamingReconstructor:
         return sum(band.nbytes for _, _, band in self._pending)
 
     @property
+    def slice_count(self) -> int:
+        """Slices being reconstructed (0 before the first projection was staged)."""
+        return 0 if self._bp is None else self._count
+
+    @property
+    def slice_shape(self) -> tuple[int, int]:
+        """(rows, columns) of one slice."""
+        return (0, 0) if self._bp is None else (self._bp.rows, self._bp.cols)
+
+    @property
     def slices_nbytes(self) -> int:
         return 0 if self._bp is None else self._bp.nbytes
 
