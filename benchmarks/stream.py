@@ -78,6 +78,8 @@ def main() -> None:
     p.add_argument("--find-max", action="store_true")
     p.add_argument("--search-projections", type=int, default=600)
     p.add_argument("--search-rate", type=float, default=None, help="first rate of the search (default --rate)")
+    p.add_argument("--variants", action="store_true", help="also search with the reconstruction alone, the writer "
+                   "alone and fp16 storage (which part limits the rate)")
     p.add_argument("--json", default=None)
     a = p.parse_args()
 
@@ -97,19 +99,24 @@ def main() -> None:
     rows = rows_of(a.rows, a.height)
     options = dict(rows=rows, axis=axis, device=a.device, precision=a.precision)
     disk = os.path.join(a.out_dir, "ufo-stream-frames.nx")
-    run, engine = stream_once(scan, a.rate, output=disk, **options)
-    if run.dropped == 0:
-        run.deviation = compare_with_reco(engine, disk, rows, axis, a.out_dir)
-    del engine
-    report["disk"] = run.as_dict()
-    print("to disk:", run, flush=True)
-    os.remove(scan)  # the frames written are the same scan: replay them from now on
-    if a.shm_dir:
-        shm = os.path.join(a.shm_dir, "ufo-stream-frames.nx")
-        run, engine = stream_once(disk, a.rate, output=shm, **options)
+
+    def save() -> None:  # after every stage: a run cut short still reports what it measured
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(report, f, indent=2, default=float)
+
+    for name, target in (("disk", disk), ("shm", os.path.join(a.shm_dir, "ufo-stream-frames.nx") if a.shm_dir else None)):
+        if target is None:
+            continue
+        run, engine = stream_once(scan, a.rate, output=target, **options)
+        if run.dropped == 0:  # the engine saw the whole scan: compare with ufo reco on it
+            run.deviation = compare_with_reco(engine, scan, rows, axis, a.out_dir)
         del engine
-        report["shm"] = run.as_dict()
-        print("to shm:", run, flush=True)
+        os.remove(target)
+        report[name] = run.as_dict()
+        print(f"to {name}:", run, flush=True)
+        save()
+    disk = scan  # the searches replay the rendered scan
     if a.find_max:
         target = os.path.join(a.shm_dir or a.out_dir, "ufo-stream-search.nx")
         best, runs = find_max_rate(disk, a.search_rate or a.rate, a.search_projections + a.darks + a.flats,
@@ -120,12 +127,23 @@ def main() -> None:
             print(f"  {r.rate_asked:8.1f} fps asked: {r.fps_reached:8.1f} reached, {r.dropped} dropped, lag {r.lag:.2f} s, "
                   f"writer {r.writer_mb_s:.0f} MB/s, {r.gups:.0f} GUPS", flush=True)
         print(f"highest rate with zero drops: {best:g} frames/s", flush=True)
-    for path in (disk, os.path.join(a.shm_dir or "/nonexistent", "ufo-stream-frames.nx")):
+        save()
+    if a.variants:  # which part limits the rate: the reconstruction alone, the writer alone, fp16 storage
+        target = os.path.join(a.shm_dir or a.out_dir, "ufo-stream-search.nx")
+        frames = a.search_projections + a.darks + a.flats
+        for name, extra in (("reconstruction only", dict(output=None)),
+                            ("writer only", dict(output=target, reconstruct=False)),
+                            ("fp16, writer", dict(output=target, precision="fp16"))):
+            best, runs = find_max_rate(disk, a.search_rate or a.rate, frames, **{**options, **extra})
+            report[f"max_rate {name}"] = best
+            report[f"search {name}"] = [r.as_dict() for r in runs]
+            print(f"highest rate with zero drops, {name}: {best:g} frames/s "
+                  f"({runs[-1].gups:.0f} GUPS, lag {runs[-1].lag:.2f} s)", flush=True)
+            save()
+    for path in (scan, os.path.join(a.shm_dir or a.out_dir, "ufo-stream-search.nx")):
         if os.path.exists(path):
             os.remove(path)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(report, f, indent=2, default=float)
+    save()
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def test_file_camera_replays_then_ends(tmp_path):
 
 
 def test_unknown_camera_lists_the_available_ones():
-    with pytest.raises(UsageError, match="Available: file, mock, net"):
+    with pytest.raises(UsageError, match="Available: file, mock, net, replay"):
         open_camera("nope")
 
 
@@ -273,7 +273,7 @@ def test_camera_cli_commands(tmp_path):
     def run(*args):
         return subprocess.run([sys.executable, "-m", "ufo", "camera", *args], capture_output=True, text=True, timeout=60)
 
-    assert run("list").stdout.split() == ["file", "mock", "net"]
+    assert run("list").stdout.split() == ["file", "mock", "net", "replay"]
     info = run("info", "mock", "-p", "sensor-width=100")
     assert info.returncode == 0 and "sensor-width" in info.stdout and "100" in info.stdout
     grab = run("grab", "mock", "-n", "5", "-o", str(tmp_path / "g.h5:/data"), "-p", "sensor-width=32", "-p", "sensor-height=16")

@@ -40,7 +40,7 @@ class StreamRun:
     writer_mb_s: float  # bytes written / writer busy time (its capacity), 0 without output
     projections: int
     slices: int
-    gups: float  # voxel updates / reconstruction busy time
+    gups: float  # voxel updates / time the device spent reconstructing (CPU threads or GPU, CUDA events)
     lag: float  # last frame received -> slices complete
     device: str
     axis: float | None = None
@@ -131,9 +131,10 @@ def _consume(work: Any, inbox: queue.Queue, pool: _Pool, errors: list[BaseExcept
 
 def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = None, axis: float | str | None = None,
                 device: str = "auto", frames: int = 0, buffers: int = 64, pool: int = 32, batch: int | None = None,
-                precision: str = "fp32") -> tuple[StreamRun, Any]:
+                precision: str = "fp32", reconstruct: bool = True) -> tuple[StreamRun, Any]:
     """Replay `scan` at `rate` frames/s into the writer (`output`, None: no writer) and the
-    reconstructor; returns the figures and the reconstructor (its slices stay where they are)."""
+    reconstructor (`reconstruct=False`: none); returns the figures and the reconstructor (its
+    slices stay where they are)."""
     from ..camera import open_camera
     from ..camera.errors import EndOfFrames
     from ..storage import open_writer
@@ -143,10 +144,6 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
                          number=frames)
     engine = StreamingReconstructor(axis=axis, rows=rows, device=device, batch=batch, precision=precision)
     writer = open_writer(output, overwrite=True, record_drops=True) if output else None
-    shape, dtype = camera.frame_shape, camera.dtype
-    users = 2 if writer is not None else 1
-    frames_pool = _Pool(pool, shape, dtype, users)
-    errors: list[BaseException] = []
     written = [0, 0.0]  # frames, busy seconds
 
     def write(frame: np.ndarray, meta: dict[str, Any]) -> None:
@@ -155,10 +152,16 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
         written[0] += 1
         written[1] += time.perf_counter() - t0
 
-    inboxes = [queue.Queue(), queue.Queue()]  # type: ignore[var-annotated]
-    workers = [threading.Thread(target=_consume, args=(engine.add, inboxes[0], frames_pool, errors), daemon=True)]
-    if writer is not None:
-        workers.append(threading.Thread(target=_consume, args=(write, inboxes[1], frames_pool, errors), daemon=True))
+    shape, dtype = camera.frame_shape, camera.dtype
+    consumers = ([engine.add] if reconstruct else []) + ([write] if writer is not None else [])
+    if not consumers:
+        raise ValueError("nothing to stream into: give an output or reconstruct")
+    users = len(consumers)
+    frames_pool = _Pool(pool, shape, dtype, users)
+    errors: list[BaseException] = []
+    inboxes = [queue.Queue() for _ in consumers]  # type: ignore[var-annotated]
+    workers = [threading.Thread(target=_consume, args=(work, box, frames_pool, errors), daemon=True)
+               for work, box in zip(consumers, inboxes)]
     for w in workers:
         w.start()
     received, first, last = 0, None, None
@@ -175,12 +178,12 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
             first = first or last
             received += 1
             meta = dict(image.meta)
-            for box in inboxes[:users]:
+            for box in inboxes:
                 box.put((index, meta))
     finally:
         dropped = camera.dropped  # the ring's count: frames dropped after the last one received too
         camera.stop_recording()
-        for box in inboxes[:users]:
+        for box in inboxes:
             box.put(None)
         for w in workers:
             w.join()
@@ -188,7 +191,8 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
             writer.close()
     if errors:
         raise errors[0]
-    engine.finish(copy=False)
+    if reconstruct:
+        engine.finish(copy=False)
     done = time.monotonic()
     dropped = max(dropped, camera.stats.dropped)
     seconds = (last - first) if first and last else 0.0
@@ -199,7 +203,7 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
     run = StreamRun(rate, received + dropped, received, dropped, seconds,
                     (received - 1) / seconds if seconds else 0.0, frame_mb, written[0],
                     written[0] * frame_mb / written[1] if written[1] else 0.0, s.projections, count,
-                    updates / s.busy_seconds / 1e9 if s.busy_seconds else 0.0, done - (last or done), engine.device,
+                    updates / s.device_seconds / 1e9 if s.device_seconds else 0.0, done - (last or done), engine.device,
                     engine.found_axis if axis == "auto" else (float(axis) if axis is not None else shape[1] / 2))
     camera.close()
     return run, engine

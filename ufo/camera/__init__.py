@@ -3,6 +3,7 @@
     from ufo.camera import open_camera
     with open_camera("mock", sensor_width=1024, frames_per_second=100) as camera, camera.recording():
         frame = camera.grab()            # a numpy array with .meta (frame_number, timestamp)
+    print(camera.stats.summary())        # frames received and dropped, frames/s reached of asked, MB/s
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from typing import Any
 from ..core.errors import UsageError, suggest
 from .base import Camera, CameraProperty
 from .errors import CameraError, EndOfFrames
+from .stats import CameraStats, DroppedFramesWarning, FrameStats
 
 GROUP = "ufo.cameras"
-_BUILTIN = {"mock": "ufo.camera.mock:MockCamera", "file": "ufo.camera.file:FileCamera", "net": "ufo.camera.net:NetCamera"}
+_BUILTIN = {"mock": "ufo.camera.mock:MockCamera", "file": "ufo.camera.file:FileCamera",
+            "net": "ufo.camera.net:NetCamera", "replay": "ufo.camera.replay:ReplayCamera"}
 
-__all__ = ["Camera", "CameraError", "CameraProperty", "EndOfFrames", "camera_class", "names", "open_camera"]
+__all__ = ["Camera", "CameraError", "CameraProperty", "CameraStats", "DroppedFramesWarning", "EndOfFrames",
+           "FrameStats", "camera_class", "names", "open_camera"]
 
 
 @functools.cache

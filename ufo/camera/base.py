@@ -4,6 +4,17 @@ A plugin subclasses `Camera`, sets its sensor's read-only properties and impleme
 `_acquire(out, number)` (fill `out` with the next frame, honouring its timing), and
 optionally `_start`, `_stop` and `_readout`. Everything else (trigger modes, the ring
 buffer, callbacks, mirror/rotate, state checks and messages) is here, shared.
+
+Simulated cameras (mock, replay) set `clocked = True`: the base class then runs them on
+their own clock as hardware runs. Frame n is due at t0 + n / frames_per_second. Buffered,
+a frame is dropped (counted, its number skipped) when the ring buffer has no free slot
+at its time, or when the simulation itself is more than `max_lag` (and one frame period)
+behind its clock; it is never delivered later than that, so a slow consumer shows as
+drops, never as a camera that slowed down. (A frame made a little late because the host
+was busy shows what it would have shown on time: its timestamp and angle are its due
+time's, as a real camera's frame waits in the camera's memory.)
+Unbuffered, each grab waits for its frame's time; frames grabbed later than that count
+as `late` in `camera.stats`.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from ..core.frame import Image
 from ..core.properties import Property, declared
 from .errors import CameraError
 from .ring import RingBuffer
+from .stats import CameraStats
 
 
 class CameraProperty(Property):
@@ -49,6 +61,15 @@ class CameraProperty(Property):
         return data
 
 
+MAX_LAG = 0.25  # s: how far a clocked (simulated) camera may fall behind its clock before it drops frames
+
+
+def max_lag_property() -> CameraProperty:
+    return CameraProperty(float, MAX_LAG, range=(0, None), unit="s", while_recording=True,
+                          doc="buffered: how far the simulation may fall behind its clock (a busy host) before "
+                              "frames are dropped instead of delivered late; a full ring buffer drops frames at once")
+
+
 def _ro(type: type, default: Any, doc: str, **kw: Any) -> CameraProperty:
     return CameraProperty(type, default, doc=doc, writable=False, **kw)
 
@@ -57,6 +78,7 @@ class Camera:
     """Base of every camera plugin; use `ufo.camera.open_camera(name, **properties)`."""
 
     name: ClassVar[str] = "camera"
+    clocked: ClassVar[bool] = False  # the base class paces frames at frames_per_second (simulated cameras)
 
     sensor_width = _ro(int, 0, "sensor width in pixels")
     sensor_height = _ro(int, 0, "sensor height in pixels")
@@ -95,6 +117,9 @@ class Camera:
         self._trigger_tags: collections.deque[dict[str, Any]] = collections.deque()
         self.tags: dict[str, Any] = {}  # what the trigger of the frame being acquired said about it
         self._callback_thread: threading.Thread | None = None
+        self._t0 = self._wall0 = 0.0
+        self._due: float | None = None  # when the frame being acquired is due (monotonic), None when unclocked
+        self.stats = CameraStats(camera=self.name)
         self.set(**properties)
 
     # -- properties -------------------------------------------------------------------
@@ -170,6 +195,9 @@ class Camera:
     def _readout(self, index: int, out: np.ndarray) -> None:
         raise CameraError(f"camera '{self.name}' has no internal memory to read out")
 
+    def _check_frame(self, number: int) -> None:
+        """Raise EndOfFrames when a finite camera has no frame `number` (checked for dropped frames too)."""
+
     # -- states -----------------------------------------------------------------------
     def start_recording(self) -> None:
         if self.is_recording:
@@ -183,6 +211,10 @@ class Camera:
         self._triggers = threading.Semaphore(0)
         self._trigger_tags.clear()
         self._start()
+        h, w = self.sensor_shape
+        self.stats = CameraStats(camera=self.name, fps_asked=float(self.frames_per_second),
+                                 frame_bytes=h * w * self.dtype.itemsize, buffered=bool(self.buffered))
+        self._t0, self._wall0 = time.monotonic(), time.time()  # the camera's clock starts
         self._state(is_recording=True)
         if self.buffered:
             self._ring = RingBuffer(self.num_buffers, self.sensor_shape, self.dtype)
@@ -251,28 +283,69 @@ class Camera:
                 raise CameraError(f"camera '{self.name}' stopped recording")
             self.tags = self._trigger_tags.popleft() if self._trigger_tags else {}
 
+    # -- the clock of clocked cameras ----------------------------------------------------
+    def _period(self) -> float:
+        rate = self.frames_per_second
+        return 1.0 / rate if self.clocked and rate > 0 else 0.0
+
+    def _schedule(self, number: int) -> float | None:
+        """Wait until frame `number` is due on the camera's clock; its due time (monotonic), or None unclocked."""
+        period = self._period()
+        if not period:
+            return None
+        due = self._t0 + number * period
+        delay = due - time.monotonic()
+        if delay > 0 and self._stop_event.wait(delay):
+            raise CameraError(f"camera '{self.name}' stopped recording")
+        return due
+
+    def _behind(self, due: float | None) -> bool:
+        """Whether a free-running clocked camera is too far behind its clock to deliver this frame."""
+        if due is None or self.trigger_source != "auto":
+            return False
+        return time.monotonic() - due > max(self._period(), getattr(self, "max_lag", MAX_LAG))
+
+    def _frame_meta(self, number: int, due: float | None, meta: dict[str, Any]) -> dict[str, Any]:
+        stamp = self._wall0 + (due - self._t0) if due is not None else time.time()  # a clocked frame's exposure time
+        return {"frame_number": number, "timestamp": stamp, "camera": self.name, **meta, **self.tags}
+
     def _next(self, out: np.ndarray) -> dict[str, Any]:
         self._wait_trigger()
         number = self._number
         self._number += 1
+        self._check_frame(number)
+        due = self._due = self._schedule(number)
+        if due is not None and self.trigger_source == "auto" and time.monotonic() - due > self._period():
+            self.stats.late += 1  # unbuffered: the consumer asked later than the frame rate allows
         meta = self._acquire(out, number) or {}
-        return {"frame_number": number, "timestamp": time.time(), "camera": self.name, **meta, **self.tags}
+        return self._frame_meta(number, due, meta)
 
     def _fill_ring(self) -> None:
         ring = self._ring
         assert ring is not None
-        spare = np.empty(self.sensor_shape, self.dtype)
+        spare: np.ndarray | None = None
         while not self._stop_event.is_set():
-            slot = ring.free_slot()
             try:
-                meta = self._next(slot if slot is not None else spare)
+                self._wait_trigger()
+                number = self._number
+                self._number += 1
+                self._check_frame(number)
+                due = self._due = self._schedule(number)
+                slot = ring.free_slot()
+                if self.clocked and (slot is None or self._behind(due)):
+                    # a simulated frame nobody can take (ring full) or whose time has passed: dropped, not made
+                    ring.drop(number)
+                    continue
+                if slot is None and spare is None:
+                    spare = np.empty(self.sensor_shape, self.dtype)
+                meta = self._frame_meta(number, due, self._acquire(slot if slot is not None else spare, number) or {})
             except Exception as exc:  # stopping, the end of a finite camera, or a failure: grab() reports it
                 if not self._stop_event.is_set():
                     ring.error = exc
                 ring.close()
                 return
             if slot is None:
-                ring.drop()  # every slot holds an unread frame: drop this one, never overwrite
+                ring.drop(number)  # every slot holds an unread frame: drop this one, never overwrite
             else:
                 ring.commit(meta)
 
@@ -295,6 +368,7 @@ class Camera:
             meta["dropped"] = self._ring.dropped
         else:
             meta = self._next(target)
+        self.stats.see(meta)
         if not direct:
             turned = np.rot90(target[:, ::-1] if self.mirror else target, self.rotate // 90)
             result = out if out is not None else np.empty(shape, self.dtype)

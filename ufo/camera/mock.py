@@ -3,6 +3,10 @@
 In tomography mode it renders exact parallel-beam projections of the analytic 3-D phantom at
 the angle a callable returns (a simulated rotation stage's position), with flat/dark levels,
 noise, zingers and dead columns as real detectors have them.
+
+It runs on its own clock (`Camera.clocked`): at frames_per_second > 0 frame n is due at
+t0 + n / frames_per_second; buffered, frames that nobody can take in time are dropped and
+counted instead of the camera slowing down.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any
 
 import numpy as np
 
-from .base import Camera, CameraProperty
+from .base import Camera, CameraProperty, max_lag_property
 
 
 class MockCamera(Camera):
     name = "mock"
+    clocked = True
+    max_lag = max_lag_property()
 
     sensor_width = CameraProperty(int, 512, range=(1, 65536), doc="simulated sensor width")
     sensor_height = CameraProperty(int, 512, range=(1, 65536), doc="simulated sensor height")
@@ -52,7 +58,6 @@ class MockCamera(Camera):
         self._state(has_camram_recording=self.memory_frames > 0)
 
     def _start(self) -> None:
-        self._t0 = time.monotonic()
         self._rng = np.random.default_rng(self.seed)
         h, w = self.sensor_shape
         self._dead = np.random.default_rng(self.seed + 1).choice(w, min(self.dead_columns, w), replace=False)
@@ -60,6 +65,8 @@ class MockCamera(Camera):
         self._state(has_camram_recording=self.memory_frames > 0, recorded_frames=0)
         top = (1 << self.sensor_bitdepth) - 1
         self._gradient = (np.add.outer(np.arange(h), np.arange(w)) * (top / max(h + w - 2, 1))).astype(self.dtype)
+        if self.pattern == "tomography":
+            self._phantom  # built now, not while the clock runs  # noqa: B018
 
     @functools.cached_property
     def _phantom(self) -> Any:
@@ -75,19 +82,8 @@ class MockCamera(Camera):
         step = self.angle_step if self.angle_step is not None else math.pi / 1000
         return number * step
 
-    def _pace(self, number: int) -> float:
-        """Wait for frame `number`'s time at the frame rate; returns that time (monotonic)."""
-        rate = self.frames_per_second
-        if rate <= 0:
-            return time.monotonic()
-        due = self._t0 + number / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        return due
-
     def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
-        self._due = self._pace(number)
+        # the base class waited for this frame's time on the camera's clock (self._due)
         meta: dict[str, Any] = {}
         top = (1 << self.sensor_bitdepth) - 1
         pattern = self.pattern
@@ -124,7 +120,7 @@ class MockCamera(Camera):
         if not self.sample_in or key == 1:
             out.fill(int(round(min(self.dark_level + self.flat_level, top))))
             return {"image_key": 1}
-        angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, getattr(self, "_due", None))
+        angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, self._due)
         axis = self.sensor_width / 2 + self.axis_offset
         line_integrals = self._phantom.projection(angle, axis, slice(y0, y0 + h))[:, x0: x0 + w]
         intensity = self.dark_level + self.flat_level * np.exp(-self.attenuation * line_integrals)

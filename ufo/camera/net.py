@@ -101,7 +101,8 @@ class NetCamera(Camera):
     def frame_shape(self) -> tuple[int, int]:
         return self._shape  # the server applied mirror and rotate
 
-    def stats(self) -> dict[str, Any]:
+    def server_stats(self) -> dict[str, Any]:
+        """The server's own counts (frames sent, dropped there); `self.stats` counts what arrived here."""
         return self._request({"cmd": "stats"})
 
     # -- streaming ----------------------------------------------------------------------

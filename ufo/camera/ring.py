@@ -1,7 +1,9 @@
 """The ring buffer of buffered acquisition: frames wait here until grabbed, and are never overwritten.
 
 When every slot holds an unread frame, a new frame is dropped and counted, not written over
-an old one: the frame numbers of what is grabbed show the gap, and `dropped` says how many.
+an old one: the frame numbers of what is grabbed show the gap, and `dropped` says how many
+(`last_dropped`: the number of the latest one). A clocked camera also drops here the frames
+whose time passed while its producer was too far behind (see the `max_lag` property).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class RingBuffer:
         self._head = 0  # next slot to read
         self._count = 0  # unread frames
         self.dropped = 0
+        self.last_dropped: int | None = None
         self.error: BaseException | None = None  # why the producer stopped, for the consumer
         self._closed = False
         self._cond = threading.Condition()
@@ -40,9 +43,12 @@ class RingBuffer:
             self._count += 1
             self._cond.notify()
 
-    def drop(self) -> None:
+    def drop(self, number: int | None = None) -> None:
+        """Count frame `number` as dropped: the camera took it, no consumer will get it."""
         with self._cond:
             self.dropped += 1
+            if number is not None:
+                self.last_dropped = number
 
     def take(self, out: np.ndarray, timeout: float | None) -> dict[str, Any]:
         """Copy the oldest unread frame into `out`; wait up to `timeout` seconds for one."""

@@ -49,16 +49,20 @@ def table(results: list[Measure]) -> Table:
     return out
 
 
-@click.command(epilog=EXAMPLES)
+@click.group(epilog=EXAMPLES, invoke_without_command=True)
 @click.option("--only", default=",".join(AREAS), show_default=True, help="Comma-separated areas to run.")
 @click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 100),
               help="Multiply the problem sizes (1: about half a minute on 2 cores).")
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False, exists=True),
               help="Where the storage benchmark writes (default: the system's temporary directory).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the figures as JSON.")
+@click.pass_context
 @handle_errors
-def bench(only: str, scale: float, directory: str | None, json_path: str | None) -> None:
-    """Run the benchmark suite and print one table of ratios against the peers."""
+def bench(ctx: click.Context, only: str, scale: float, directory: str | None, json_path: str | None) -> None:
+    """Run the benchmark suite and print one table of ratios against the peers (`ufo bench stream`:
+    a scan at camera rate into storage and online reconstruction)."""
+    if ctx.invoked_subcommand is not None:
+        return
     areas = tuple(a.strip() for a in only.split(",") if a.strip())
     unknown = [a for a in areas if a not in AREAS]
     if unknown:
@@ -75,3 +79,8 @@ def bench(only: str, scale: float, directory: str | None, json_path: str | None)
     if json_path:
         with open(json_path, "w") as f:
             json.dump([{**asdict(r), "ratio": r.ratio} for r in results], f, indent=2)
+
+
+from .bench_stream import stream  # noqa: E402 - the subcommand registers itself on the group
+
+bench.add_command(stream)

@@ -77,25 +77,40 @@ def info(name: str, props: tuple[str, ...], debug: bool) -> None:
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
 def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite: bool, debug: bool) -> None:
-    """Grab frames into a file (TIFF, HDF5, NXtomo, Zarr, raw)."""
+    """Grab frames into a file (TIFF, HDF5, NXtomo, Zarr, raw); report frames received and dropped,
+    frames/s reached against asked and MB/s."""
+    from ..camera import EndOfFrames
     from ..storage import open_writer
 
     cam = open_camera(name, **_settings(props))
-    writer = open_writer(output, overwrite=overwrite)
-    console = Console(stderr=True)
+    writer = open_writer(output, overwrite=overwrite, record_drops=True)
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
+    ended = ""
     try:
         with cam.recording(), Progress(TextColumn("grabbing"), BarColumn(), MofNCompleteColumn(),
                                        TimeRemainingColumn(), console=console) as progress:
             bar = progress.add_task("grab", total=number)
             out = np.empty(cam.frame_shape, cam.dtype)
             for _ in range(number):
-                frame = cam.grab(out=out)
+                try:
+                    frame = cam.grab(out=out)
+                except EndOfFrames as exc:  # a finite camera (a replayed file) ended first
+                    ended = str(exc)
+                    break
                 writer.write(frame, frame.meta)
                 progress.advance(bar)
     finally:
         writer.close()
         cam.close()
-    console.print(f"{number} frames of {cam.frame_shape} {cam.dtype} written to {output}")
+    stats = cam.stats
+    if ended:
+        console.print(f"the camera ended after {stats.received} of {number} frames: {ended}")
+    console.print(f"{stats.received} frames of {cam.frame_shape} {cam.dtype} written to {output}")
+    console.print(stats.summary())
+    if stats.dropped:
+        share = stats.dropped / max(stats.received + stats.dropped, 1)
+        console.print(f"[bold red]warning:[/] the camera dropped {stats.dropped} frame(s) ({share:.1%}): "
+                      "writing did not keep up; lower frames-per-second, raise num-buffers or write to faster storage")
 
 
 @camera.command()
@@ -115,12 +130,13 @@ def bench(name: str, number: int, props: tuple[str, ...], debug: bool) -> None:
             for _ in range(number):
                 cam.grab(out=out)
             seconds = time.perf_counter() - t0
-            dropped = cam.dropped
     finally:
         cam.close()
-    table = Table("camera", "frames", "shape", "fps", "MB/s", "dropped")
+    stats = cam.stats
+    table = Table("camera", "frames", "shape", "fps", "fps asked", "MB/s", "dropped")
     table.add_row(name, str(number), f"{out.shape} {out.dtype}", f"{number / seconds:.1f}",
-                  f"{number * out.nbytes / seconds / 1e6:.1f}", str(dropped))
+                  f"{stats.fps_asked:g}" if stats.fps_asked else "free", f"{number * out.nbytes / seconds / 1e6:.1f}",
+                  str(stats.dropped))
     Console().print(table)
 
 

@@ -5,6 +5,12 @@ addon through the addon's own bounded queue: a lossless addon (the writer) makes
 acquisition wait when it falls behind, a lossy one (a live view) loses frames and counts
 them. Device states are logged at start and finish through the walker; cancellation
 (Ctrl-C, task cancel) stops the devices, and the addons still finish their files.
+
+Every frame is counted per acquisition (`experiment.frame_stats`): frames received, frames
+the camera dropped (gaps in the frames' `frame_number`), frames/s and MB/s. A run whose
+camera dropped frames ends with a `DroppedFramesWarning` (and a log message) that says how
+many and where; the walker's finish record has the counts, and HDF5/NXtomo files written
+through the walker record them too (`frames_dropped`).
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
+from ..camera.stats import DroppedFramesWarning, FrameStats, describe_runs
 from ..storage.walker import Walker
 from .device import Device
 
@@ -65,6 +73,26 @@ class Experiment:
         self.state = "standby"
         self.iteration = 0
         self.current: str | None = None
+        self.frame_stats: dict[str, FrameStats] = {}  # of the last run, per acquisition
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames the camera dropped in the last run (all acquisitions)."""
+        return sum(stats.dropped for stats in self.frame_stats.values())
+
+    def asked_rate(self, acquisition: str) -> float:
+        """Hook: the frame rate an acquisition asked its camera for (0: not rate-driven)."""
+        return 0.0
+
+    def _drop_report(self) -> str | None:
+        """What the camera dropped in this run, by acquisition, or None."""
+        parts = [f"{name}: {stats.dropped} (frame numbers {describe_runs(stats.dropped_frames)})"
+                 for name, stats in self.frame_stats.items() if stats.dropped]
+        if not parts:
+            return None
+        return (f"{self.current}: the camera dropped {self.frames_dropped} frame(s), the consumers did not keep up - "
+                + "; ".join(parts) + ". Lower the frame rate, give the camera more buffers (num_buffers) "
+                "or make the addons faster")
 
     def attach(self, addon: Addon) -> Addon:
         self.addons.append(addon)
@@ -99,12 +127,15 @@ class Experiment:
         consumers = [asyncio.ensure_future(self._drain(addon, queue, failures))
                      for addon, queue in zip(self.addons, queues)]
         error: BaseException | None = None
+        self.frame_stats = {}
         try:
             for addon in self.addons:
                 await addon.start(self)
             await self.prepare()
             for acquisition in self.acquisitions:
+                stats = self.frame_stats.setdefault(acquisition.name, FrameStats(camera=acquisition.name))
                 async for frame in acquisition.producer():
+                    stats.see(getattr(frame, "meta", None), getattr(frame, "nbytes", 0))
                     if failures:  # an addon failed (a full disk, a broken graph): stop the scan, say why
                         raise failures[0][1]
                     for addon, queue in zip(self.addons, queues):
@@ -137,8 +168,16 @@ class Experiment:
             await self.finish()
             if failures and self.state == "standby":
                 self.state = "error"
+            for acquisition_name, stats in self.frame_stats.items():
+                stats.fps_asked = self.asked_rate(acquisition_name)
+            report = self._drop_report()
+            if report is not None:
+                LOG.warning("%s", report)
+                warnings.warn(report, DroppedFramesWarning, stacklevel=2)
             if self.walker is not None:
-                self.walker.log({**(await self._states()), "experiment_state": self.state}, "finish")
+                self.walker.log({**(await self._states()), "experiment_state": self.state,
+                                 "frames_dropped": self.frames_dropped,
+                                 "frames": {k: v.as_dict() for k, v in self.frame_stats.items()}}, "finish")
             self.iteration += 1
             if failures and error is None and not isinstance(sys.exc_info()[1], asyncio.CancelledError):
                 for addon, exc in failures[1:]:

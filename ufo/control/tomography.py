@@ -33,6 +33,12 @@ class Tomography(Experiment):
             acquisitions.append(Acquisition("flats_after", self.take_flats))
         super().__init__(acquisitions, walker, devices=beamline.devices)
 
+    def asked_rate(self, acquisition: str) -> float:
+        """Continuous projections are taken at the camera's frame rate; stepped ones wait for the stage."""
+        if self.continuous and acquisition == "projections":
+            return float(getattr(getattr(self.beamline.camera, "camera", None), "frames_per_second", 0.0) or 0.0)
+        return 0.0
+
     @property
     def angle_step(self) -> Any:
         return self.range / self.num_projections

@@ -110,6 +110,8 @@ class StagingCuda(Staging):
         self.count = 0
         self.upload = cupy.cuda.Stream(non_blocking=True)
         self.compute = cupy.cuda.Stream(non_blocking=True)
+        self.timings: list[tuple[Any, Any]] = []
+        cupy.cuda.Device().synchronize()  # the slices' zeros (default stream) are there before the first batch
 
     def put(self, band: np.ndarray) -> bool:
         if self.count == 0 and self.consumed[self.current] is not None:
@@ -122,12 +124,18 @@ class StagingCuda(Staging):
         if not self.count:
             return
         self.compute.wait_event(self.upload.record())
+        start = self.compute.record()
         with self.compute:
             work(self.buffers[self.current][: self.count])
         self.consumed[self.current] = self.compute.record()
+        self.timings.append((start, self.consumed[self.current]))
         self.current ^= 1
         self.count = 0
 
     def synchronize(self) -> None:
         self.upload.synchronize()
         self.compute.synchronize()
+
+    def busy_seconds(self) -> float:
+        """GPU time of the batches processed (CUDA events); call after synchronize()."""
+        return sum(cupy.cuda.get_elapsed_time(a, b) for a, b in self.timings) / 1000

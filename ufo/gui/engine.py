@@ -184,11 +184,12 @@ def axis_view(values: dict[str, Any]) -> dict[str, Any]:
             source.close()
 
     p0, p180 = frame(o.projections, keys.get("projections"), 0), frame(o.projections, keys.get("projections"), opposite)
-    if o.darks and o.flats:
-        dark = frame(o.darks, keys.get("darks")).mean(axis=0)
-        flat = np.median(frame(o.flats, keys.get("flats")), axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            p0, p180 = [np.nan_to_num((p - dark) / (flat - dark), nan=0.0, posinf=0.0, neginf=0.0) for p in (p0, p180)]
+    if o.darks and o.flats:  # the flat-field step of `ufo reco` and the online reconstruction, as transmission
+        from ..tomo.steps import FlatField
+
+        ff = FlatField(absorption=False)
+        ff.reduce(list(frame(o.darks, keys.get("darks"))), list(frame(o.flats, keys.get("flats"))))
+        p0, p180 = ff.correct(np.stack([p0, p180]))
     row = plan.rows[len(plan.rows) // 2]
     sino = _sinogram(plan, row)
     estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino)

@@ -5,12 +5,20 @@ a consistent file holding every frame `write` has returned for. Frames go to the
 layout says: NXtomo keeps all frames in entry/instrument/detector/data with their image_key
 and rotation_angle (degrees); DXchange splits them by image_key into /exchange/data,
 data_white and data_dark, with theta (degrees) for the projections.
+
+With `record_drops`, frames that a camera dropped (gaps in the frames' `frame_number`) are
+recorded when the file is closed: attribute `frames_dropped` on the data group (NXtomo:
+/entry/data and /entry/instrument/detector; DXchange: /exchange; plain: the dataset) and a
+table `dropped_frames` beside the data (NXtomo: /entry/instrument/detector/dropped_frames,
+plain: <dataset>_dropped_frames) with one row per gap: index of the frame after the gap in
+write order, first missing frame number, frames missing.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,8 +35,11 @@ class Hdf5Writer(WriterBase):
     """Appends frames to an HDF5 file in the plain, NXtomo or DXchange layout."""
 
     def __init__(self, path: str, dataset: str | None, overwrite: bool = False, append: bool = False,
-                 layout: str = "plain", compression: str | None = None, flush_every: int = 1):
+                 layout: str = "plain", compression: str | None = None, flush_every: int = 1,
+                 record_drops: bool = False):
         import h5py
+
+        from ..camera.stats import FrameStats
 
         if layout not in LAYOUTS:
             raise InputError(f"unknown HDF5 layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
@@ -57,6 +68,8 @@ class Hdf5Writer(WriterBase):
         self._extra: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
         self._swmr = False
+        self._drops = FrameStats() if record_drops else None
+        self._first_index = 0  # frames the file held before this writer's first
 
     # -- creation (all datasets exist before SWMR starts) ----------------------------------
     def _create(self, name: str, shape: tuple[int, ...], dtype: Any, chunks: bool = True) -> Any:
@@ -170,6 +183,10 @@ class Hdf5Writer(WriterBase):
                     value = meta.get(name)
                     self._append(target, value if isinstance(value, (int, float, np.number)) else 0)
                     touched.append(target)
+            if self._drops is not None:
+                if not self._drops.received:
+                    self._first_index = self.frames
+                self._drops.see(meta, 0)
             self.frames += 1
             if self.frames % self.flush_every == 0:
                 if getattr(self, "_flush_file", False):
@@ -200,3 +217,42 @@ class Hdf5Writer(WriterBase):
             self._file.close()
         except Exception as exc:
             raise disk_error(self.path, self.frames, exc) from exc
+        self._record_drops()
+
+    def _record_drops(self) -> None:
+        """After closing (SWMR files take no new attributes): how many frames the camera dropped, and which."""
+        drops = self._drops
+        if drops is None or not drops.numbered:
+            return
+        import h5py
+
+        if self.layout == "nxtomo":
+            groups, table = ["/entry/data", "/entry/instrument/detector"], "/entry/instrument/detector/dropped_frames"
+        elif self.layout == "dxchange":
+            groups, table = ["/exchange"], "/exchange/dropped_frames"
+        else:
+            groups, table = [self.dataset], f"{self.dataset}_dropped_frames"
+        rows = np.array([(self._first_index + at, first, count) for at, first, count in drops.gaps],
+                        np.int64).reshape(-1, 3)
+        try:
+            with h5py.File(self.path, "a", locking=False) as f:
+                earlier = 0
+                for name in groups:
+                    if name in f:
+                        earlier = max(earlier, int(f[name].attrs.get("frames_dropped", 0)))
+                for name in groups:
+                    if name in f:
+                        f[name].attrs["frames_dropped"] = earlier + drops.dropped
+                if len(rows):
+                    if table not in f:
+                        dset = f.create_dataset(table, shape=(0, 3), maxshape=(None, 3), dtype=np.int64,
+                                                chunks=(1024, 3))
+                        dset.attrs["columns"] = ("index of the frame after the gap (write order), "
+                                                 "first missing frame_number, frames missing")
+                    dset = f[table]
+                    n = dset.shape[0]
+                    dset.resize(n + len(rows), axis=0)
+                    dset[n:] = rows
+        except Exception as exc:  # noqa: BLE001 - the frames are safe; say that the record is missing
+            message = f"'{self.path}': could not record the {drops.dropped} dropped frame(s) in the file: {exc}"
+            warnings.warn(message, RuntimeWarning, stacklevel=2)

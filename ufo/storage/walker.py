@@ -75,6 +75,8 @@ class Walker:
         return self
 
     def create_writer(self, dsetname: str, **options: Any) -> FrameWriter:
+        """A writer at the current place; HDF5 files record the frames a camera dropped (`record_drops`)."""
+        options.setdefault("record_drops", True)
         return open_writer(self._writer_path(dsetname), overwrite=options.pop("overwrite", self.overwrite), **options)
 
     async def write(self, stream: AsyncIterable[Any] | Iterable[Any], dsetname: str, **options: Any) -> int:

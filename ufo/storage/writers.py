@@ -210,13 +210,15 @@ class RawWriter(WriterBase):
 
 
 def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False, layout: str = "auto",
-                compression: str | None = None, bytes_per_file: int = 0) -> FrameWriter:
+                compression: str | None = None, bytes_per_file: int = 0, record_drops: bool = False) -> FrameWriter:
     """A writer for `path`; the name decides the format (see `parse_output_path`).
 
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
     TIFF sequence continues at `start`), so work done in passes ends up in one file.
     `layout` (HDF5): plain, nxtomo or dxchange; 'auto' means nxtomo for .nx/.nxs names.
     `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
+    `record_drops` (HDF5, for camera frames): gaps in the frames' `frame_number` are frames the
+    camera dropped; the file records how many (attribute `frames_dropped`) and which, at close.
     """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
@@ -229,7 +231,8 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
         if layout == "auto":
             layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
         _make_parent(target.path)
-        return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression)
+        return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
+                          record_drops=record_drops)
     if target.kind is FileKind.ZARR:
         from .zarr_store import ZarrWriter
 

@@ -14,6 +14,7 @@ threads (numba kernels release the GIL); the GPU backends on CuPy's current devi
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -198,6 +199,7 @@ class Staging:
         self.batch = batch
         self.buffer = np.empty((batch, *shape), dtype)
         self.count = 0
+        self.busy = 0.0
 
     def put(self, band: np.ndarray) -> bool:
         """Copy one band in; True when the batch is full."""
@@ -208,8 +210,14 @@ class Staging:
     def run(self, work: Any) -> None:
         """`work(frames)` on the gathered bands, then start a new batch."""
         if self.count:
+            t0 = time.perf_counter()
             work(self.buffer[: self.count])
+            self.busy += time.perf_counter() - t0
         self.count = 0
 
     def synchronize(self) -> None:
         """Wait for queued work (nothing is queued on the CPU)."""
+
+    def busy_seconds(self) -> float:
+        """Time the device spent on the batches (call after synchronize())."""
+        return self.busy

@@ -43,7 +43,8 @@ class StreamStats:
     late_references: int = 0
     projections: int = 0
     backprojected: int = 0
-    busy_seconds: float = 0.0
+    busy_seconds: float = 0.0  # host time spent in batches (on a GPU: launching them)
+    device_seconds: float = 0.0  # time the device spent on the batches (CUDA events on a GPU), known at finish
     first_frame: float | None = None
     last_frame: float | None = None
     finished: float | None = None
@@ -363,6 +364,7 @@ class StreamingReconstructor:
             self._flush()
             self._staging.synchronize()
             self._bp.synchronize()
+            self.stats.device_seconds = self._staging.busy_seconds()
             self._bp.close()
         self.stats.finished = time.monotonic()
         self.done = True
