@@ -192,3 +192,12 @@ def test_bad_input_gives_one_clear_error():
     for _ in range(4):
         stepped.add(np.ones((4, 20), np.uint16), {"image_key": 0})
     assert stepped.finish().shape == (4, 20, 20)
+
+
+def test_a_slice_region_and_a_row_list_are_the_same_pixels_as_the_whole():
+    angles, proj, darks, flats = _scan(np.pi, n=60)
+    whole = _stream(StreamingReconstructor(axis=AXIS, rows=ROWS, device="cpu"), angles, proj, darks, flats)
+    region = _stream(StreamingReconstructor(axis=AXIS, rows=[3, 5], roi=(10, 20, 50, 40), device="cpu"),
+                     angles, proj, darks, flats)
+    assert region.shape == (2, 40, 50)
+    np.testing.assert_allclose(region, whole[[1, 3], 20:60, 10:60], rtol=1e-5, atol=1e-7)
