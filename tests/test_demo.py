@@ -1,8 +1,10 @@
-"""`ufo demo` end to end, and the parts it brought: feeds, the graph addon, auto-axis, fast medians, metrics."""
+"""`ufo demo` end to end (the streaming engine behind it), and the parts it brought: feeds, the graph addon,
+auto-axis, fast medians, metrics."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import sys
@@ -15,50 +17,74 @@ from scipy import ndimage
 
 import ufo
 from ufo.control import GraphAddon, ImageWriter, SimulatedBeamline, Tomography
-from ufo.core.errors import Cancelled, GraphError
+from ufo.core.errors import Cancelled, GraphError, UsageError
 from ufo.core.memory import Feed
 from ufo.core.registry import create
 from ufo.demo import Demo, DemoOptions
 from ufo.demo.montage import montage, write_png
 from ufo.demo.quality import psnr, ssim
+from ufo.demo.run import clean_rows
 from ufo.kernels.median import median_2d, median_rows
 from ufo.storage.walker import walker
 from ufo.tomo.phantom import Phantom
 
 
 def ufo_cli(*args: str, cwd=None, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+    env = {**os.environ, "COLUMNS": "200"}  # the summary's lines unbroken
+    return subprocess.run([sys.executable, "-m", "ufo", *args], check=False, capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=env)
 
 
 # -- the command ---------------------------------------------------------------------------
+def matches_phantom(image: np.ndarray, truth: np.ndarray, min_psnr: float) -> bool:
+    """The slice has the phantom's grey values (mean inside the sample within 10 %) and its shapes
+    (PSNR above `min_psnr`): a mirrored slice or one scaled by 0.8 or 1.25 fails."""
+    inside = ndimage.binary_erosion(truth > 0.1 * truth.max(), iterations=2)  # the edges are blurred
+    scale = float(image[inside].mean() / truth[inside].mean())
+    return 0.9 < scale < 1.1 and psnr(truth, image, 0.01) > min_psnr
+
+
+def assert_matches_phantom(image: np.ndarray, truth: np.ndarray, min_psnr: float) -> None:
+    scale = image[truth > 0].mean() / truth[truth > 0].mean()
+    assert matches_phantom(image, truth, min_psnr), (psnr(truth, image, 0.01), scale)
+    for wrong in (image[:, ::-1], image[::-1], 0.8 * image, 1.25 * image):  # the tolerance tells these apart
+        assert not matches_phantom(wrong, truth, min_psnr)
+
+
 def test_ufo_demo_runs_the_whole_experiment(tmp_path):
     proc = ufo_cli("demo", "--size", "96", "--projections", "150", "--output", "out", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout
-    for words in ("frames/s", "MB/s", "slices/s", "PSNR", "SSIM", "scan.nx", "montage.png"):
+    for words in ("frames/s", "MB/s", "streaming", "PSNR", "SSIM", "scan.nx", "montage.png"):
         assert words in text, words
+    assert re.search(r"190 frames in [\d.]+ s: \d+ frames/s, 0 dropped by the camera", text), text
+    lag, written = (float(v) for v in re.search(r"slices complete ([\d.]+) s after the last frame, "
+                                                r"written ([\d.]+) s after it", text).groups())
+    assert 0 <= lag <= written < 60
     found, true = (float(v) for v in re.search(r"found ([\d.]+) px, true ([\d.]+) px", text).groups())
     assert true == pytest.approx(96 / 2 + 96 / 40 + 0.37)
     assert abs(found - true) < 0.5
 
     scan = tmp_path / "out" / "scan_0000"
-    with h5py.File(scan / "scan.nx", "r") as f:  # NXtomo as NeXus tools read it
+    with h5py.File(scan / "scan.nx", "r") as f:  # NXtomo as NeXus tools read it: raw frames
         entry = f["entry"]
         assert entry.attrs["NX_class"] == "NXentry"
         assert entry["definition"][()] == b"NXtomo"
         keys = entry["instrument/detector/image_key"][()]
         assert list(np.bincount(keys)) == [150, 20, 20]
-        assert entry["instrument/detector/data"].shape == (190, 96, 96)
+        data = entry["instrument/detector/data"]
+        assert data.shape == (190, 96, 96)
         angles = entry["sample/rotation_angle"][()][keys == 0]
         assert angles[0] == pytest.approx(0) and angles[-1] == pytest.approx(180 * 149 / 150)
-        darks = entry["instrument/detector/data"][np.flatnonzero(keys == 2)[:3]]
+        darks = data[np.flatnonzero(keys == 2)[:3]]
         assert np.median(darks) == pytest.approx(100, abs=3)
+        assert (data[-1] == 65535).sum() > 0  # the zingers are in the file: only the reconstruction is cleaned
 
     slices = sorted((scan / "slices").glob("slice-*.tif"))
-    assert len(slices) == 96
-    middle = tifffile.imread(slices[48])
-    truth = 0.01 * Phantom(96).slice(z=0, size=96)
-    assert psnr(truth, middle, 0.01) > 20  # noise, zingers and dead columns cost a few dB
+    assert len(slices) == 96  # 96 rows: all reconstructed by default
+    for row in (30, 48, 66):
+        truth = 0.01 * Phantom(96).slice(z=row - 48, size=96)
+        assert_matches_phantom(tifffile.imread(slices[row]), truth, 19.0)  # noise and rings cost a lot at 96 px
 
     from PIL import Image
 
@@ -76,12 +102,17 @@ def test_ufo_demo_checks_its_options(tmp_path):
     assert proc.returncode == 2 and "--size 8" in proc.stderr
     proc = ufo_cli("demo", "--rows", "50:10", "--size", "64", cwd=tmp_path)
     assert proc.returncode == 2 and "--rows" in proc.stderr
+    proc = ufo_cli("demo", "--rows", "0:64:0", "--size", "64", cwd=tmp_path)
+    assert proc.returncode == 2 and "STEP" in proc.stderr
+    proc = ufo_cli("demo", "--axis", "middle", "--size", "64", cwd=tmp_path)
+    assert proc.returncode == 2 and "--axis" in proc.stderr
     proc = ufo_cli("demo", "--axis-offset", "40", "--size", "64", cwd=tmp_path)
     assert proc.returncode == 2 and "too far off centre" in proc.stderr
     if not ufo_gpu_available():
         proc = ufo_cli("demo", "--gpu", "--size", "64", cwd=tmp_path)
         assert proc.returncode == 2 and "no GPU" in proc.stderr
-    assert "Examples" in ufo_cli("demo", "--help").stdout
+    help_text = ufo_cli("demo", "--help").stdout
+    assert "Examples" in help_text and "64 rows spread over" in help_text
 
 
 def ufo_gpu_available() -> bool:
@@ -90,14 +121,75 @@ def ufo_gpu_available() -> bool:
     return available() > 0
 
 
+def test_demo_rows_default_to_a_spread_subset_on_the_cpu():
+    assert DemoOptions().row_slice() == slice(4, 512, 8) and len(DemoOptions().row_list()) == 64
+    assert DemoOptions(gpu=True).row_slice() == slice(0, 512, 1)
+    assert DemoOptions(size=96).row_slice() == slice(0, 96, 1)  # small detectors: every row
+    assert DemoOptions(rows="all").row_list() == list(range(512))
+    assert DemoOptions(rows="200:300").row_slice() == slice(200, 300, 1)
+    assert DemoOptions(rows="0:512:4").row_list() == list(range(0, 512, 4))
+    assert DemoOptions().describe_rows() == "rows 4:512:8, one in 8"
+    for bad in ("10", "1:2:3:4", "a:b", "0:513", "5:5", "0:10:-1"):
+        with pytest.raises(UsageError, match="--rows"):
+            DemoOptions(rows=bad).check()
+
+
+def test_clean_rows_replaces_zingers_and_dead_pixels_of_the_reconstructed_rows_only():
+    rng = np.random.default_rng(1)
+    frame = (3000 + rng.normal(0, 20, (40, 50))).astype(np.uint16)
+    frame[:, 7] = 0  # a dead column
+    frame[10, 20] = frame[25, 30] = 65535  # zingers
+    raw = frame.copy()
+    for rows in (slice(8, 30, 1), slice(2, 40, 4)):
+        cleaned = clean_rows(frame, rows, 6.0)
+        np.testing.assert_array_equal(frame, raw)  # the caller's frame (the file's) is untouched
+        index = np.arange(40)[rows]
+        others = np.setdiff1d(np.arange(40), index)
+        np.testing.assert_array_equal(cleaned[others], raw[others])
+        assert cleaned.dtype == np.uint16
+        assert np.all(np.abs(cleaned[index].astype(float) - 3000) < 150)  # no zinger, no dead pixel left
+        quiet = np.ones(50, bool)
+        quiet[[6, 7, 8, 19, 20, 21, 29, 30, 31]] = False
+        assert np.mean(cleaned[index][:, quiet] == raw[index][:, quiet]) > 0.999  # noise stays as it was
+
+
 def test_demo_reconstructs_a_row_range_through_the_api(tmp_path):
     run = Demo(DemoOptions(size=64, projections=96, output=str(tmp_path), rows="20:40", darks=4, flats=4))
     result = asyncio.run(run.run())
-    assert result.slices == 20 == run.reconstructed
-    assert sorted(p.name for p in (tmp_path / "scan_0000" / "slices").iterdir())[0] == "slice-00020.tif"
-    assert result.frames == 104 and run.written == 104
-    assert abs(result.axis_error) < 0.5
+    assert result.slices == 20 == run.reconstructed and result.rows == list(range(20, 40))
+    assert min(p.name for p in (tmp_path / "scan_0000" / "slices").iterdir()) == "slice-00020.tif"
+    assert result.frames == 104 == result.frames_expected and run.written == 104
+    assert result.frames_dropped == 0
+    assert result.axis_auto and abs(result.axis_error) < 0.5
+    assert 0 <= result.lag_s <= result.slices_written_s  # the engine's lag: from its last frame to the slices
+    assert run.backprojected == 96
     assert result.psnr > 17 and 0.3 < result.ssim <= 1
+    truth = 0.01 * Phantom(64).slice(z=32 - 32, size=64)
+    assert_matches_phantom(tifffile.imread(result.slices_path % 32), truth, 17.0)
+
+
+def test_demo_with_a_given_axis_back_projects_while_the_scan_runs(tmp_path):
+    options = DemoOptions(size=64, projections=96, output=str(tmp_path), rows="8:64:8", darks=4, flats=4)
+    options.axis = options.true_axis
+    seen: list[int] = []
+    run = Demo(options)
+
+    async def watch():
+        task = asyncio.ensure_future(run.run())
+        while run.acquired < run.frames_total:
+            seen.append(run.backprojected)
+            await asyncio.sleep(0.005)
+        return await task
+
+    result = asyncio.run(watch())
+    assert not result.axis_auto and result.found_axis == options.true_axis
+    assert max(seen) > 0  # batches were back-projected before the last frame arrived
+    assert result.slices == 7 and result.rows == [8, 16, 24, 32, 40, 48, 56]
+    names = sorted(p.name for p in (tmp_path / "scan_0000" / "slices").iterdir())
+    assert names == [f"slice-{row:05d}.tif" for row in result.rows]  # files named by detector row
+    assert result.frames_dropped == 0 and 0 <= result.lag_s < 5
+    truth = 0.01 * Phantom(64).slice(z=0, size=64)
+    assert_matches_phantom(tifffile.imread(result.slices_path % 32), truth, 17.0)
 
 
 # -- the graph addon ---------------------------------------------------------------------------

@@ -58,7 +58,11 @@ class MockCamera(Camera):
         self._state(has_camram_recording=self.memory_frames > 0)
 
     def _start(self) -> None:
-        self._rng = np.random.default_rng(self.seed)
+        # one noise generator per camera and seed, not per recording: a stepped scan records
+        # each projection separately, and a reseeded generator gave every one the same noise
+        # and zingers (which reconstruct into rings)
+        if getattr(self, "_rng_seed", None) != self.seed:
+            self._rng, self._rng_seed = np.random.default_rng(self.seed), self.seed
         h, w = self.sensor_shape
         self._dead = np.random.default_rng(self.seed + 1).choice(w, min(self.dead_columns, w), replace=False)
         self._memory: list[np.ndarray] = []

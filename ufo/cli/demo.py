@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ..core.errors import UsageError
 from ..demo import Demo, DemoOptions, DemoResult
+from ..demo.run import CPU_ROWS
 from .errors import handle_errors
 
 EXAMPLES = """
@@ -19,8 +21,11 @@ EXAMPLES = """
 Examples:
   ufo demo                                   # 512 x 512 detector, 720 projections, CPU
   ufo demo --size 256 --projections 360      # a quicker look
-  ufo demo --size 2048 --projections 1500 --gpu --output /data/demo
-  ufo demo --rows 200:300                    # reconstruct 100 slices only
+  ufo demo --size 1024 --projections 1500 --gpu --output /data/demo
+  ufo demo --rows all                        # reconstruct all 512 slices (~8x the back-projection)
+  ufo demo --rows 200:300                    # reconstruct these 100 slices
+  ufo demo --rows 0:512:4                    # every 4th row: 128 slices
+  ufo demo --axis 269.17                     # a given axis: slices final one batch after the last frame
 
 \b
 It writes OUTPUT/scan_NNNN/scan.nx (NXtomo: darks, flats, projections with image keys
@@ -36,31 +41,46 @@ and angles), OUTPUT/scan_NNNN/slices/slice-NNNNN.tif and OUTPUT/scan_NNNN/montag
 @click.option("--gpu", is_flag=True, help="Reconstruct on the GPU (needs CuPy: pip install -e '.[gpu]').")
 @click.option("--output", "-o", default="ufo-demo", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the experiment; each run adds scan_NNNN.")
-@click.option("--rows", default=None, metavar="FROM:TO", help="Detector rows to reconstruct (default: all).")
+@click.option("--rows", default=None, metavar="FROM:TO[:STEP]|all",
+              help=f"Detector rows to reconstruct, TO excluded (default on the CPU: {CPU_ROWS} rows spread over "
+                   "the detector, 4:512:8 at 512 pixels, to stay within ~25 s on two cores; with --gpu: all).")
+@click.option("--axis", "axis", default="auto", show_default=True, metavar="auto|PIXELS",
+              help="Rotation axis for the reconstruction: found by Vo's method once the projections cover a "
+                   "half turn (on a 180-degree scan: after the last projection, so the kept projections are "
+                   "back-projected then), or a detector column given in pixels (back-projected while the scan runs).")
 @click.option("--axis-offset", default=None, type=float, metavar="PIXELS",
               help="Rotation axis position from the detector centre (default: size / 40 + 0.37).")
 @click.option("--noise", default=20.0, show_default=True, type=float, help="Detector noise (counts; flat field 3000).")
 @click.option("--frame-rate", default=0.0, show_default=True, type=float,
               help="Camera frames per second (0: as fast as the simulation renders).")
 @handle_errors
-def demo(size: int, projections: int, gpu: bool, output: str, rows: str | None, axis_offset: float | None,
-         noise: float, frame_rate: float) -> None:
+def demo(size: int, projections: int, gpu: bool, output: str, rows: str | None, axis: str,
+         axis_offset: float | None, noise: float, frame_rate: float) -> None:
     """Run a simulated online-tomography experiment end to end.
 
     The control layer drives a simulated beamline (rotation stage, flat-field motor,
     shutter, a mock camera over a 3-D phantom with noise, zingers, dead columns and the
     rotation axis off centre) through darks, flats and projections. The frames stream at
-    once into an NXtomo file (through the walker) and into an online reconstruction
-    graph: flat-field correction, zinger and ring removal, automatic axis, filtered
-    back-projection, slices written as TIFF. A summary compares them with the phantom.
+    once into an NXtomo file (through the walker) and into the streaming reconstruction
+    engine: flat-field correction and filtered back-projection of each batch of
+    projections into slices kept in memory, the axis found automatically (zingers and
+    dead pixels of the reconstructed rows are replaced by their local median first; no
+    ring removal). After the last frame the slices are written as TIFF and compared with
+    the phantom; the summary states the frames the camera dropped and the lag from the
+    last frame to the complete slices.
     """
     console = Console()
-    options = DemoOptions(size=size, projections=projections, gpu=gpu, output=output, rows=rows,
+    try:
+        axis_value: float | str = "auto" if axis.strip().lower() == "auto" else float(axis)
+    except ValueError:
+        raise UsageError(f"--axis '{axis}' must be 'auto' or a detector column in pixels") from None
+    options = DemoOptions(size=size, projections=projections, gpu=gpu, output=output, rows=rows, axis=axis_value,
                           axis_offset=axis_offset, noise=noise, frame_rate=frame_rate)
     run = Demo(options)
     console.print(f"[bold]ufo demo[/]: {size} x {size} detector, {options.darks} darks, {options.flats} flats, "
-                  f"{projections} projections, axis at {options.true_axis:g} px, "
-                  f"reconstruction on the {'GPU' if gpu else f'CPU ({options.replicas} threads)'}")
+                  f"{projections} projections, axis at {options.true_axis:g} px; reconstructing "
+                  f"{run.slices_total} slices ({options.describe_rows()}) on the "
+                  f"{'GPU' if gpu else f'CPU ({options.replicas} threads)'}")
     result = asyncio.run(_watch(run, console))
     console.print(summary(result))
 
@@ -71,13 +91,15 @@ async def _watch(run: Demo, console: Console) -> DemoResult:
     with progress:
         acquired = progress.add_task("acquisition", total=run.frames_total, unit="frames")
         written = progress.add_task("writing", total=run.frames_total, unit="frames")
-        sliced = progress.add_task("reconstruction", total=run.slices_total, unit="slices")
+        projected = progress.add_task("reconstruction", total=run.options.projections, unit="projections")
+        sliced = progress.add_task("slices", total=run.slices_total, unit="slices written")
         task = asyncio.ensure_future(run.run())
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=0.1)
                 progress.update(acquired, completed=run.acquired)
                 progress.update(written, completed=run.written)
+                progress.update(projected, completed=run.backprojected)
                 progress.update(sliced, completed=run.reconstructed)
         except (KeyboardInterrupt, asyncio.CancelledError):
             task.cancel()
@@ -92,14 +114,25 @@ def summary(r: DemoResult) -> Table:
     table.add_column(style="bold")
     table.add_column()
     raw_mb = r.bytes_written / 1e6
-    table.add_row("acquisition", f"{r.frames} frames in {r.acquisition_s:.1f} s: {r.frames_per_s:.0f} frames/s")
+    received = f" ({r.frames} of {r.frames_expected} received)" if r.frames_dropped else ""
+    table.add_row("acquisition", f"{r.frames} frames in {r.acquisition_s:.1f} s: {r.frames_per_s:.0f} frames/s, "
+                  f"{r.frames_dropped} dropped by the camera{received}")
     table.add_row("written", f"{raw_mb:.0f} MB NXtomo at {r.mb_per_s:.0f} MB/s (while acquiring)")
-    table.add_row("reconstruction", f"{r.slices} slices, {r.slices_per_s:.1f} slices/s over the whole run; "
-                  f"last slice {r.reco_after_scan_s:.1f} s after the last frame")
-    table.add_row("axis", f"found {r.found_axis:.2f} px, true {r.options.true_axis:.2f} px "
+    table.add_row("reconstruction", f"{r.slices} slices ({r.options.describe_rows()}) on the {r.device.upper()} by the "
+                  f"streaming engine: flat-field correction, {r.options.filter.capitalize()}-filtered back-projection "
+                  "(zingers and dead pixels, which the file keeps, replaced by their local median; no ring removal)")
+    table.add_row("lag", f"slices complete {r.lag_s:.1f} s after the last frame, "
+                  f"written {r.slices_written_s:.1f} s after it")
+    if r.axis_auto:
+        table.add_row("", "(the axis is found once the projections cover a half turn, on this 180-degree scan at "
+                      "the last one: the back-projection waits for it; with --axis PIXELS it runs during the scan)")
+    how = "found" if r.axis_auto else "given"
+    table.add_row("axis", f"{how} {r.found_axis:.2f} px, true {r.options.true_axis:.2f} px "
                   f"(error {r.axis_error:+.2f} px)")
     quality = "-" if math.isnan(r.psnr) else f"PSNR {r.psnr:.1f} dB, SSIM {r.ssim:.3f}"
     table.add_row("vs phantom", f"{quality} (mean of {r.compared_slices} slices)")
+    for warning in r.warnings:
+        table.add_row("warning", warning)
     table.add_row("raw data", os.path.relpath(r.raw_file))
     table.add_row("slices", os.path.relpath(r.slices_path))
     table.add_row("montage", f"{os.path.relpath(r.montage)} (phantom slices above, their reconstructions below)")

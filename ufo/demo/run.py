@@ -3,9 +3,23 @@
 A tomography experiment on the simulated beamline (rotation stage, flat-field motor,
 shutter, mock camera over the 3-D phantom with noise, zingers, dead columns and an axis
 off centre) streams darks, flats and projections at once into two consumers: the walker's
-NXtomo file and an online reconstruction graph (flat-field, zinger and ring removal,
-automatic axis, filtered back-projection) that writes the slices. Afterwards the slices
-are read back from their files and compared with the phantom.
+NXtomo file (the raw frames, zingers and dead columns included) and the streaming
+reconstruction engine (ufo.tomo.streaming, through the OnlineReconstruction addon):
+flat-field correction and filtered back-projection (a Hann-windowed ramp) of each batch
+of projections into slices kept in memory, the axis found by Vo's method once the
+projections cover a half turn. Before a frame goes to the engine, the zingers and dead
+pixels of the reconstructed rows are replaced by their 3 x 3 median (in a copy: the file
+keeps the raw frame). There is no ring (stripe) removal, so errors fixed to detector
+columns show as rings. After the last frame the slices are written as TIFF files, read
+back and compared with the phantom.
+
+On the CPU the demo reconstructs a subset of the rows by default (`DemoOptions.row_slice`).
+With `axis='auto'` on a 180-degree scan the half turn is complete only at the last
+projection, so the engine keeps the reconstructed rows of every projection (rows x width
+x projections x 2 bytes: 47 MB for the default 64 rows of 512 x 512 x 720) and
+back-projects them after the last frame: that is the lag. With a given axis (`--axis
+PIXELS`) each batch is back-projected while the scan runs and the slices are complete one
+batch after the last frame.
 """
 
 from __future__ import annotations
@@ -20,7 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..control.addons import OnlineReconstruction
+from ..control.experiment import Addon
 from ..core.errors import UsageError
+
+CPU_ROWS = 64  # slices the CPU reconstructs by default, spread over the detector (see DemoOptions.row_slice)
 
 
 @dataclass
@@ -29,7 +47,7 @@ class DemoOptions:
     projections: int = 720  # over 180 degrees
     gpu: bool = False
     output: str = "ufo-demo"
-    rows: str | None = None  # 'from:to' detector rows to reconstruct (default: all)
+    rows: str | None = None  # 'FROM:TO[:STEP]' detector rows or 'all'; default: see row_slice
     darks: int = 20
     flats: int = 20
     axis_offset: float | None = None  # pixels from the detector centre; default size / 40 + 0.37
@@ -37,7 +55,10 @@ class DemoOptions:
     zingers: int | None = None  # per frame; default scales with the frame area (20 at 512 x 512)
     dead_columns: int = 3
     frame_rate: float = 0.0  # camera frames per second (0: as fast as the simulation renders)
-    replicas: int = field(default_factory=lambda: os.cpu_count() or 1)
+    axis: float | str = "auto"  # rotation axis for the reconstruction (px), or 'auto' (Vo's method)
+    filter: str = "hann"  # FBP filter (ufo.tomo.filters): a windowed ramp, the data are noisy
+    outlier_threshold: float | None = 6.0  # zingers and dead pixels: robust sigmas from the 3 x 3 median; None: off
+    replicas: int = field(default_factory=lambda: os.cpu_count() or 1)  # CPU threads of the back-projection
 
     @property
     def true_axis(self) -> float:
@@ -47,16 +68,45 @@ class DemoOptions:
     def offset(self) -> float:
         return self.axis_offset if self.axis_offset is not None else self.size / 40 + 0.37
 
-    def row_range(self) -> tuple[int, int]:
+    def row_slice(self) -> slice:
+        """The detector rows to reconstruct (the engine's `rows`).
+
+        Default on the CPU: CPU_ROWS rows spread evenly over the detector (every 8th row of
+        512), so the slices show the whole sample; all of them would make the back-projection
+        8 times longer (512 x 512^2 x 720 = 97 G voxel updates, ~35 s at the ~2.8 G/s of two
+        cores, and with the axis found at the end of a 180-degree scan that all comes after
+        the last frame). With --gpu: all rows."""
+        size = self.size
         if not self.rows:
-            return 0, self.size
+            if self.gpu or size <= 2 * CPU_ROWS:
+                return slice(0, size, 1)
+            step = -(-size // CPU_ROWS)
+            return slice(step // 2, size, step)
+        if self.rows.strip().lower() == "all":
+            return slice(0, size, 1)
         try:
-            first, stop = (int(p) for p in self.rows.split(":"))
+            parts = [int(p) for p in self.rows.split(":")]
+            if len(parts) not in (2, 3):
+                raise ValueError
         except ValueError:
-            raise UsageError(f"--rows '{self.rows}' must be FROM:TO (detector rows, TO excluded)") from None
-        if not 0 <= first < stop <= self.size:
-            raise UsageError(f"--rows '{self.rows}' must lie within 0:{self.size} with FROM < TO")
-        return first, stop
+            raise UsageError(f"--rows '{self.rows}' must be FROM:TO or FROM:TO:STEP (detector rows, TO excluded) "
+                             "or 'all'") from None
+        first, stop, step = (*parts, 1)[:3]
+        if not 0 <= first < stop <= size or step < 1:
+            raise UsageError(f"--rows '{self.rows}' must lie within 0:{size} with FROM < TO (and STEP >= 1)")
+        return slice(first, stop, step)
+
+    def row_list(self) -> list[int]:
+        return list(range(self.size)[self.row_slice()])
+
+    def describe_rows(self) -> str:
+        """'all 512 rows', 'rows 200:300', 'rows 4:512:8, one in 8'."""
+        rows = self.row_slice()
+        if (rows.start, rows.stop, rows.step) == (0, self.size, 1):
+            return f"all {self.size} rows"
+        if rows.step == 1:
+            return f"rows {rows.start}:{rows.stop}"
+        return f"rows {rows.start}:{rows.stop}:{rows.step}, one in {rows.step}"
 
     def check(self) -> None:
         if not 32 <= self.size <= 8192:
@@ -66,7 +116,11 @@ class DemoOptions:
         if abs(self.offset) > self.size / 8:
             raise UsageError(f"--axis-offset {self.offset} is too far off centre for a {self.size}-pixel detector "
                              f"(at most {self.size / 8:g} pixels)")
-        self.row_range()
+        self.row_slice()
+        if isinstance(self.axis, str) and self.axis != "auto":
+            raise UsageError(f"--axis '{self.axis}' must be 'auto' or a detector column in pixels")
+        if not isinstance(self.axis, str) and not 0 < float(self.axis) < self.size:
+            raise UsageError(f"--axis {self.axis} must lie within the detector (0 .. {self.size} px)")
 
 
 @dataclass
@@ -76,16 +130,24 @@ class DemoResult:
     raw_file: str
     slices_path: str
     montage: str
-    frames: int
+    rows: list[int]  # detector rows reconstructed
+    frames: int  # frames received from the camera
+    frames_expected: int
+    frames_dropped: int  # by the camera (gaps in its frame numbers), or frames missing
     acquisition_s: float
     bytes_written: int
     slices: int
-    reco_after_scan_s: float  # from the last frame to the last slice on disk
+    lag_s: float  # from the last frame the engine received to complete slices (engine.stats.lag)
+    reco_after_scan_s: float  # from the camera's last frame to complete slices in memory
+    slices_written_s: float  # from the camera's last frame to the last slice file written
     total_s: float
-    found_axis: float
+    found_axis: float  # the axis the slices were reconstructed with: found ('auto') or given
     psnr: float
     ssim: float
     compared_slices: int
+    device: str = "cpu"
+    axis_auto: bool = True
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def frames_per_s(self) -> float:
@@ -104,6 +166,63 @@ class DemoResult:
         return self.found_axis - self.options.true_axis
 
 
+class FrameCounter(Addon):
+    """Frames and bytes the experiment delivered, with the monotonic times of the first and last."""
+
+    def __init__(self, queue_size: int = 256):
+        super().__init__(queue_size)
+        self.frames = 0
+        self.bytes = 0
+        self.first: float | None = None
+        self.last: float | None = None
+
+    async def consume(self, acquisition: str, frame: Any) -> None:
+        now = time.monotonic()
+        self.first = now if self.first is None else self.first
+        self.last = now
+        self.frames += 1
+        self.bytes += int(getattr(frame, "nbytes", 0))
+
+
+def clean_rows(frame: np.ndarray, rows: slice, threshold: float) -> np.ndarray:
+    """A copy of `frame` whose `rows` have zingers and dead pixels replaced by their 3 x 3 median
+    (ufo.tomo.outliers, `threshold` robust sigmas); the other rows are copied unchanged."""
+    from ..tomo.outliers import remove_outliers
+
+    height = frame.shape[0]
+    index = np.arange(height)[rows]
+    if rows.step in (None, 1):  # a band, with a row of context above and below
+        lo, hi = max(int(index[0]) - 1, 0), min(int(index[-1]) + 2, height)
+        cleaned = remove_outliers(frame[lo:hi], 3, threshold)[index[0] - lo: index[-1] + 1 - lo]
+    else:  # each row between its neighbours: the 3 x 3 median of the middle row of each triple is right
+        near = np.clip(index[:, None] + np.array([-1, 0, 1]), 0, height - 1).ravel()
+        cleaned = remove_outliers(frame[near], 3, threshold)[1::3]
+    out = np.array(frame)
+    out[index] = cleaned.astype(out.dtype, casting="unsafe")  # medians of integers are integers
+    return out
+
+
+class DemoReconstruction(OnlineReconstruction):
+    """The OnlineReconstruction addon, with each frame's reconstructed rows cleaned (`clean_rows`) first."""
+
+    def __init__(self, rows: slice, threshold: float | None, **options: Any):
+        super().__init__(rows=rows, **options)
+        self.row_slice, self.threshold = rows, threshold
+
+    def _add(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        if self.threshold is not None:
+            frame = clean_rows(frame, self.row_slice, self.threshold)
+        self.engine.add(frame, meta)
+
+    async def consume(self, acquisition: str, frame: Any) -> None:
+        await asyncio.to_thread(self._add, np.asarray(frame), dict(getattr(frame, "meta", {})))
+
+    async def finish(self, experiment: Any) -> None:
+        if experiment.state in ("cancelled", "error"):
+            return  # an interrupted scan: the raw file is closed by the writer, no slices to complete
+        await super().finish(experiment)
+
+
 class Demo:
     """One demo run; the counters tell a progress display how far each part has come."""
 
@@ -112,59 +231,44 @@ class Demo:
         self.options = options
         self.phase = "starting"
         self.frames_total = options.darks + options.flats + options.projections
-        first, stop = options.row_range()
-        self.slices_total = stop - first
+        self.rows = options.row_list()
+        self.slices_total = len(self.rows)
+        self.slices_written = 0
         self._writer: Any = None
         self._reco: Any = None
-        self._counter: Any = None
-        self._axis_task: Any = None
+        self._counter: FrameCounter | None = None
+        self._slices: np.ndarray | None = None
         self._slice_path = ""
 
     # -- progress -----------------------------------------------------------------------
     @property
     def acquired(self) -> int:
-        if self._counter is None:
-            return 0
-        return sum(int(entry["frames"]) for entry in self._counter.results.values())
+        return self._counter.frames if self._counter is not None else 0
 
     @property
     def written(self) -> int:
         return self._writer.frames if self._writer is not None else 0
 
     @property
+    def backprojected(self) -> int:
+        """Projections the engine has back-projected into the slices so far."""
+        return self._reco.stats.backprojected if self._reco is not None else 0
+
+    @property
     def reconstructed(self) -> int:
-        handle = self._reco.handle if self._reco is not None else None
-        if handle is None:
-            return 0
-        return handle.stats["write"].frames_in
-
-    # -- the graph ------------------------------------------------------------------------
-    def _build(self, feeds: dict[str, Any], experiment: Any) -> Any:
-        from ..core.registry import create
-
-        o = self.options
-        first, stop = o.row_range()
-        self._slice_path = str(Path(o.output) / experiment.current / "slices" / "slice-%05i.tif")
-        cpu_replicas = 1 if o.gpu else o.replicas
-        frames = create("flat-field-correct", absorption=True, dark_reduction="median",
-                        replicas=cpu_replicas)(feeds["projections"], feeds["darks"], feeds["flats"])
-        frames = create("remove-outliers", threshold=6.0, replicas=cpu_replicas)(frames)
-        if (first, stop) != (0, o.size):
-            frames = create("crop", y=first, height=stop - first)(frames)
-        sinograms = create("transpose-projections", number=o.projections)(frames)
-        stripe_window = min(31, max(5, o.size // 24 | 1))  # 21 at 512 pixels; wide windows blur small detectors
-        sinograms = create("remove-stripes", size=stripe_window, replicas=cpu_replicas)(sinograms)
-        self._axis_task = create("auto-axis", row=(o.size // 2 - first) if first <= o.size // 2 < stop else None)
-        sinograms = self._axis_task(sinograms)
-        stacks = create("stack", number=16, partial=True)(sinograms)
-        slices = create("backproject", angle_step=math.pi / o.projections, replicas=cpu_replicas)(stacks)
-        writer = create("write", path=self._slice_path, overwrite=True, start=first)
-        return writer(create("unstack")(slices))
+        """Slice files written (after the last batch)."""
+        return self.slices_written
 
     # -- the run --------------------------------------------------------------------------
+    def _engine(self) -> DemoReconstruction:
+        o = self.options
+        return DemoReconstruction(rows=o.row_slice(), threshold=o.outlier_threshold,
+                                  axis=o.axis if o.axis == "auto" else float(o.axis), filter=o.filter,
+                                  angle_span=math.pi, device="gpu" if o.gpu else "cpu",
+                                  threads=None if o.gpu else o.replicas)
+
     async def run(self) -> DemoResult:
-        from ..control import GraphAddon, ImageWriter, SimulatedBeamline, Tomography
-        from ..control.addons import Benchmarker
+        from ..control import ImageWriter, SimulatedBeamline, Tomography
         from ..storage.walker import walker
 
         o = self.options
@@ -172,45 +276,75 @@ class Demo:
         out = Path(o.output)
         out.mkdir(parents=True, exist_ok=True)
         zingers = o.zingers if o.zingers is not None else max(1, round(20 * o.size * o.size / 512**2))
-        t0 = time.perf_counter()
+        t0 = time.monotonic()
         async with SimulatedBeamline(width=o.size, height=o.size, axis_offset=o.offset, noise=o.noise,
                                      zingers=zingers, dead_columns=o.dead_columns) as beamline:
-            beamline.camera.camera.frames_per_second = o.frame_rate
+            camera = beamline.camera.camera
+            camera.frames_per_second = o.frame_rate
             scan = Tomography(beamline, walker(str(out)), projections=o.projections, darks=o.darks, flats=o.flats)
-            self._counter = scan.attach(Benchmarker())
+            self._counter = scan.attach(FrameCounter())
+            self._reco = scan.attach(self._engine())  # before the writer: its slices complete first at the end
             self._writer = scan.attach(ImageWriter("scan.nx"))
-            self._reco = scan.attach(GraphAddon(self._build, ("darks", "flats", "projections"),
-                                                counts={"projections": o.projections}, device=device))
             self.phase = "acquiring"
-            acquired_at: list[float] = []
-            watcher = asyncio.ensure_future(self._note_end_of_acquisition(acquired_at))
+            watcher = asyncio.ensure_future(self._note_end_of_acquisition())
             try:
                 name = await scan.run()
             finally:
                 watcher.cancel()
-        t_end = time.perf_counter()
-        self.phase = "comparing"
-        acquisition = self._counter.results
-        first_frame = min(entry["start"] for entry in acquisition.values())
-        last_frame = max(entry.get("end", entry["start"]) for entry in acquisition.values())
+            received, dropped = self._frames_received_and_dropped(scan, camera)
+        engine = self._reco.engine
+        stats = engine.stats
+        self._slices = engine.current()  # the complete slices, on the host
         scan_dir = out / name
+        self._slice_path = str(scan_dir / "slices" / "slice-%05i.tif")
+        self.phase = "writing slices"
+        await asyncio.to_thread(self._write_slices)
+        t_written = time.monotonic()
+        self.phase = "comparing"
         raw = scan_dir / "scan.nx"
         psnr_value, ssim_value, compared = await asyncio.to_thread(self._compare)
         montage_path = str(scan_dir / "montage.png")
         await asyncio.to_thread(self._montage, montage_path)
+        t_end = time.monotonic()
         self.phase = "done"
-        end_of_scan = acquired_at[0] if acquired_at else last_frame
+        counter = self._counter
+        first_frame = counter.first if counter.first is not None else t0
+        last_frame = counter.last if counter.last is not None else t0
+        finished = stats.finished if stats.finished is not None else t_written
         return DemoResult(
             options=o, scan=str(scan_dir), raw_file=str(raw), slices_path=self._slice_path, montage=montage_path,
-            frames=self.acquired, acquisition_s=max(last_frame - first_frame, 1e-9),
-            bytes_written=raw.stat().st_size, slices=self.reconstructed, reco_after_scan_s=max(t_end - end_of_scan, 0.0),
-            total_s=t_end - t0, found_axis=float(self._axis_task.axis), psnr=psnr_value, ssim=ssim_value,
-            compared_slices=compared)
+            rows=list(self.rows), frames=received, frames_expected=self.frames_total,
+            frames_dropped=dropped, acquisition_s=max(last_frame - first_frame, 1e-9),
+            bytes_written=raw.stat().st_size, slices=self.slices_written,
+            lag_s=float(stats.lag) if stats.lag is not None else math.nan,
+            reco_after_scan_s=max(finished - last_frame, 0.0), slices_written_s=max(t_written - last_frame, 0.0),
+            total_s=t_end - t0,
+            found_axis=self._used_axis(engine), psnr=psnr_value, ssim=ssim_value, compared_slices=compared,
+            device=device, axis_auto=o.axis == "auto", warnings=list(stats.warnings))
 
-    async def _note_end_of_acquisition(self, at: list[float]) -> None:
+    def _used_axis(self, engine: Any) -> float:
+        if self.options.axis != "auto":
+            return float(self.options.axis)
+        return float(engine.found_axis) if engine.found_axis is not None else math.nan
+
+    def _frames_received_and_dropped(self, scan: Any, camera: Any) -> tuple[int, int]:
+        """Frames received and dropped: the experiment's per-acquisition counts (gaps in the camera's
+        frame numbers) where it keeps them, else the camera's own, else what arrived against what was asked."""
+        received = self.acquired
+        counted = getattr(scan, "frame_stats", None)
+        dropped: int | None = None
+        if counted:
+            dropped = sum(int(getattr(s, "dropped", 0)) for s in counted.values())
+        else:
+            stats = getattr(camera, "stats", None)
+            if stats is not None and not callable(stats) and hasattr(stats, "dropped"):
+                dropped = int(stats.dropped)  # of the camera's last recording only
+        missing = max(self.frames_total - received, 0)
+        return received, max(dropped or 0, missing)
+
+    async def _note_end_of_acquisition(self) -> None:
         while self.acquired < self.frames_total:
             await asyncio.sleep(0.02)
-        at.append(time.perf_counter())
         self.phase = "reconstructing"
 
     def _device(self) -> str:
@@ -221,7 +355,17 @@ class Demo:
         if not available():
             raise UsageError("--gpu: no GPU is usable here (CuPy with CUDA and an NVIDIA GPU are needed: "
                              "pip install -e '.[gpu]'); leave --gpu out to run on the CPU")
-        return "all"
+        return "gpu"
+
+    def _write_slices(self) -> None:
+        from ..storage.writers import open_writer
+
+        if self._slices is None:
+            return
+        for row, image in zip(self.rows, self._slices):  # slice-NNNNN.tif: NNNNN is the detector row
+            with open_writer(self._slice_path, overwrite=True, start=row) as writer:
+                writer.write(image, {"row": row})
+            self.slices_written += 1
 
     # -- checking the result --------------------------------------------------------------
     def _truth(self, row: int) -> np.ndarray:
@@ -236,9 +380,8 @@ class Demo:
         from ..tomo.phantom import Phantom
 
         o = self.options
-        first, stop = o.row_range()
         reach = float(Phantom(o.size, height=o.size).c.max()) * 0.95
-        inside = [r for r in range(first, stop) if abs(r - o.size / 2) < reach]
+        inside = [r for r in self.rows if abs(r - o.size / 2) < reach]
         if len(inside) <= count:
             return inside
         return [inside[int(i)] for i in np.linspace(0, len(inside) - 1, count)]
@@ -246,7 +389,7 @@ class Demo:
     def _slice(self, row: int) -> np.ndarray:
         import tifffile
 
-        return tifffile.imread(self._slice_path % row)
+        return tifffile.imread(self._slice_path % row)  # read back from its file: what a user gets
 
     def _compare(self) -> tuple[float, float, int]:
         from .quality import psnr, ssim
@@ -262,6 +405,9 @@ class Demo:
         from .montage import montage, write_png
 
         inside = self._rows_inside(1000)
-        rows = [inside[int(f * (len(inside) - 1))] for f in (0.3, 0.5, 0.7)] if inside else [self.options.row_range()[0]]
+        if inside:
+            rows = [inside[int(f * (len(inside) - 1))] for f in (0.3, 0.5, 0.7)]
+        else:
+            rows = [self.rows[len(self.rows) // 2]]
         pictures = [[self._truth(r) for r in rows], [self._slice(r) for r in rows]]  # phantom above, ufo below
         write_png(path, montage(pictures, 0.0, 0.005))  # 0 .. half the densest part: soft tissue shows
