@@ -45,12 +45,14 @@ class StreamRun:
     device: str
     axis: float | None = None
     deviation: float | None = None  # max |engine - ufo reco| / max |ufo reco| on the compared rows
+    dropped_runs: list[tuple[int, int]] | None = None  # (first frame number, count) of each run of drops
 
     @property
     def sustained(self) -> bool:
-        """No frame dropped and the asked rate reached (within 3 %: a producer that cannot keep the
-        clock makes frames late instead of dropping them, which is a failure too)."""
-        return self.dropped == 0 and self.fps_reached >= 0.97 * self.rate_asked
+        """No frame dropped and the asked rate reached: within 10 % from the first to the last frame
+        received (the consumers drain the camera's ring after its last frame, which lowers the
+        figure a little; a simulation too slow for its rate lowers it far more, and drops)."""
+        return self.dropped == 0 and self.fps_reached >= 0.9 * self.rate_asked
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sustained": self.sustained}
@@ -195,6 +197,7 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
         engine.finish(copy=False)
     done = time.monotonic()
     dropped = max(dropped, camera.stats.dropped)
+    runs = list(camera.stats.dropped_frames)
     seconds = (last - first) if first and last else 0.0
     frame_mb = int(np.prod(shape)) * np.dtype(dtype).itemsize / 1e6
     s = engine.stats
@@ -204,7 +207,8 @@ def stream_once(scan: str, rate: float, output: str | None = None, rows: Any = N
                     (received - 1) / seconds if seconds else 0.0, frame_mb, written[0],
                     written[0] * frame_mb / written[1] if written[1] else 0.0, s.projections, count,
                     updates / s.device_seconds / 1e9 if s.device_seconds else 0.0, done - (last or done), engine.device,
-                    engine.found_axis if axis == "auto" else (float(axis) if axis is not None else shape[1] / 2))
+                    engine.found_axis if axis == "auto" else (float(axis) if axis is not None else shape[1] / 2),
+                    dropped_runs=runs)
     camera.close()
     return run, engine
 

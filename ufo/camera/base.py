@@ -67,7 +67,8 @@ MAX_LAG = 0.25  # s: how far a clocked (simulated) camera may fall behind its cl
 def max_lag_property() -> CameraProperty:
     return CameraProperty(float, MAX_LAG, range=(0, None), unit="s", while_recording=True,
                           doc="buffered: how far the simulation may fall behind its clock (a busy host) before "
-                              "frames are dropped instead of delivered late; a full ring buffer drops frames at once")
+                              "frames are dropped instead of delivered late (default: the ring buffer's length in "
+                              "time, 0.25 s at least); frames the ring had no room for at their time drop at once")
 
 
 def _ro(type: type, default: Any, doc: str, **kw: Any) -> CameraProperty:
@@ -300,10 +301,25 @@ class Camera:
         return due
 
     def _behind(self, due: float | None) -> bool:
-        """Whether a free-running clocked camera is too far behind its clock to deliver this frame."""
+        """Whether a free-running clocked camera, late making this frame, must drop it.
+
+        Hardware captures a frame at its due time into the ring if a slot is free then; a
+        simulation made late by a busy host asks the ring how full it was at that time (the
+        frames read since were still unread then), so host stalls cost frames only where a
+        camera's ring would have overflowed. Beyond `max_lag` (or the ring's length in time,
+        whichever is longer) the simulation is too slow for its rate: frames are dropped.
+        """
         if due is None or self.trigger_source != "auto":
             return False
-        return time.monotonic() - due > max(self._period(), getattr(self, "max_lag", MAX_LAG))
+        late = time.monotonic() - due
+        if late <= self._period():
+            return False
+        ring = self._ring
+        slots = len(ring.buffers) if ring is not None else 1
+        given = self.__dict__.get("max_lag")  # set by the user; else the ring's length in time, 0.25 s at least
+        if late > (given if given is not None else max(MAX_LAG, slots * self._period())):
+            return True
+        return ring is not None and ring.occupancy_at(due) >= slots
 
     def _frame_meta(self, number: int, due: float | None, meta: dict[str, Any]) -> dict[str, Any]:
         stamp = self._wall0 + (due - self._t0) if due is not None else time.time()  # a clocked frame's exposure time

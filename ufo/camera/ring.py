@@ -8,7 +8,9 @@ whose time passed while its producer was too far behind (see the `max_lag` prope
 
 from __future__ import annotations
 
+import collections
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,16 @@ class RingBuffer:
         self.error: BaseException | None = None  # why the producer stopped, for the consumer
         self._closed = False
         self._cond = threading.Condition()
+        self._taken: collections.deque[float] = collections.deque(maxlen=slots)  # when the last frames were read
+
+    def occupancy_at(self, when: float) -> int:
+        """Unread frames at time `when` (monotonic) in the past: those unread now plus those read since.
+
+        A simulated camera that is late producing a frame asks this for the frame's due time:
+        hardware would have captured it then, if a slot was free then.
+        """
+        with self._cond:
+            return self._count + sum(1 for t in self._taken if t > when)
 
     def free_slot(self) -> np.ndarray | None:
         """The slot the next frame goes into, or None when all hold unread frames."""
@@ -60,6 +72,7 @@ class RingBuffer:
                     raise self.error
                 raise CameraError("the camera stopped recording")
             np.copyto(out, self.buffers[self._head])
+            self._taken.append(time.monotonic())
             meta = self.meta[self._head]
             self._head = (self._head + 1) % len(self.buffers)
             self._count -= 1

@@ -14,6 +14,7 @@ threads (numba kernels release the GIL); the GPU backends on CuPy's current devi
 from __future__ import annotations
 
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -93,6 +94,19 @@ class RowFilter:
         return filter_rows(data, self.name, self.cutoff, self.order, self.padding, workers=self.threads)
 
 
+def _lower_priority() -> None:
+    """Back-projection threads yield the cores to the threads that move frames (camera, writer).
+
+    Those hold Python's GIL for short moments; when a back-projection thread preempts the
+    GIL's holder, every other Python thread waits, and a camera at full rate drops frames.
+    At a lower priority the kernels use what the frame movers leave (Linux; elsewhere a no-op).
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):
+        pass
+
+
 class Backprojector:
     """Slices kept in memory that batches of filtered projections are added into, as they come.
 
@@ -154,7 +168,8 @@ class Backprojector:
                 one(job)
         else:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ufo-backproject")
+                self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ufo-backproject",
+                                                initializer=_lower_priority)
             list(self._pool.map(one, jobs))
         self.angles_added += len(angles)
 
