@@ -112,17 +112,27 @@ class Accumulator(Addon):
 
 
 class Benchmarker(Addon):
-    """Frames per second and bytes per second of each acquisition."""
+    """Frames received and dropped, frames/s and MB/s of each acquisition, as this addon saw them
+    (`stats[acquisition]`: ufo.camera.stats.FrameStats; drops are gaps in the frame numbers)."""
 
     def __init__(self, queue_size: int = 64):
         super().__init__(queue_size)
         self.results: dict[str, dict[str, float]] = {}
+        self.stats: dict[str, Any] = {}
+
+    async def start(self, experiment: Experiment) -> None:
+        self.results, self.stats = {}, {}
 
     async def consume(self, acquisition: str, frame: Any) -> None:
+        from ..camera.stats import FrameStats
+
         entry = self.results.setdefault(acquisition, {"frames": 0, "bytes": 0, "start": time.perf_counter()})
         entry["frames"] += 1
         entry["bytes"] += getattr(frame, "nbytes", 0)
         entry["end"] = time.perf_counter()
+        self.stats.setdefault(acquisition, FrameStats(camera=acquisition)).see(dict(getattr(frame, "meta", {})),
+                                                                               getattr(frame, "nbytes", 0))
+        entry["dropped"] = self.stats[acquisition].dropped
 
     def rate(self, acquisition: str) -> float:
         entry = self.results[acquisition]
