@@ -20,27 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from ..core.resources import available_memory
 from .base import Camera, CameraProperty, max_lag_property
 from .errors import CameraError, EndOfFrames
 
 FORMATS = ("an NXtomo/HDF5 file (scan.nx, frames.h5 or frames.h5:/dataset), a TIFF stack (stack.tif), "
            "a TIFF sequence ('frames/*.tif' or a directory) or a Zarr array")
 MEMORY_FRACTION = 0.8  # of the available memory a replay may take; above half of it, a warning
-
-
-def available_memory() -> int:
-    """Bytes available to new allocations (MemAvailable), or a large number when unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
 
 
 def _gb(n: float) -> str:

@@ -9,18 +9,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
-
-
-def available_memory() -> int:
-    """Bytes of memory available to new allocations (MemAvailable), or a large number if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 1 << 62
+from ..core.resources import available_memory
 
 
 class TransposeProjections(Task):

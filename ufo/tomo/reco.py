@@ -19,7 +19,7 @@ from ..core import Graph, RunHandle, Stream, Task
 from ..core.errors import UsageError
 from ..core.registry import create
 from ..storage import open_source
-from ..tasks.sinogram import available_memory
+from ..core.resources import available_memory
 from .axis import axis_from_sinogram
 from .filters import FILTERS
 
