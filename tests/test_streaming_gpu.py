@@ -1,0 +1,48 @@
+"""The streaming reconstructor's CUDA steps against its CPU steps (skipped where CuPy sees no GPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ufo.gpu import available
+from ufo.tomo.phantom import Phantom
+from ufo.tomo.streaming import StreamingReconstructor
+
+pytestmark = pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+
+W, H, N = 128, 12, 180
+
+
+def _run(device, span, axis, precision="fp32", **options):
+    phantom = Phantom(W, height=H)
+    engine = StreamingReconstructor(axis=axis, rows=slice(2, 11), device=device, precision=precision, **options)
+    rng = np.random.default_rng(3)
+    engine.add(np.full((H, W), 100, np.uint16), {"image_key": 2})
+    for _ in range(3):
+        engine.add(np.clip(3100 + rng.normal(0, 5, (H, W)), 0, None).astype(np.uint16), {"image_key": 1})
+    for i in range(N):
+        angle = i * span / N
+        frame = 100 + 3000 * np.exp(-0.01 * phantom.projection(angle, W / 2 + 2.3)) + rng.normal(0, 5, (H, W))
+        engine.add(np.clip(np.rint(frame), 0, None).astype(np.uint16), {"image_key": 0, "angle": angle})
+    return engine, engine.finish()
+
+
+@pytest.mark.parametrize("span", [np.pi, 2 * np.pi], ids=["180", "360"])
+@pytest.mark.parametrize("axis", [W / 2 + 2.3, "auto"], ids=["given", "auto"])
+def test_gpu_engine_equals_cpu_engine(span, axis):
+    cpu_engine, cpu = _run("cpu", span, axis)
+    gpu_engine, gpu = _run("gpu", span, axis)
+    assert gpu.shape == cpu.shape == (9, W, W)
+    assert np.abs(gpu - cpu).max() / np.abs(cpu).max() < 1e-4
+    if axis == "auto":
+        assert gpu_engine.found_axis == pytest.approx(cpu_engine.found_axis, abs=1e-6)
+    assert np.abs(np.fliplr(gpu) - cpu).max() / np.abs(cpu).max() > 0.1  # the comparison can fail
+
+
+def test_gpu_fp16_storage_stays_close_and_slices_read_one_by_one():
+    _, cpu = _run("cpu", np.pi, W / 2 + 2.3)
+    engine, half = _run("gpu", np.pi, W / 2 + 2.3, precision="fp16")
+    assert np.abs(half - cpu).max() / np.abs(cpu).max() < 5e-3
+    np.testing.assert_allclose(engine.slice(4), half[4], rtol=1e-6, atol=1e-9)
+    assert engine.stats.device_seconds > 0
