@@ -201,3 +201,27 @@ def test_a_slice_region_and_a_row_list_are_the_same_pixels_as_the_whole():
                      angles, proj, darks, flats)
     assert region.shape == (2, 40, 50)
     np.testing.assert_allclose(region, whole[[1, 3], 20:60, 10:60], rtol=1e-5, atol=1e-7)
+
+
+def test_a_reconstruction_that_fails_mid_scan_stops_it_and_the_raw_frames_stay_readable(tmp_path):
+    """Bad input inside an experiment (here: rows the detector does not have): one clear error
+    from the run, the scan stops, and the NXtomo written beside it holds every frame taken."""
+    import asyncio
+
+    import ufo
+    from ufo.control import ImageWriter, OnlineReconstruction, SimulatedBeamline, Tomography
+    from ufo.storage.walker import DirectoryWalker
+
+    async def main():
+        async with SimulatedBeamline(width=32, height=4) as beamline:
+            tomo = Tomography(beamline, DirectoryWalker(str(tmp_path)), projections=200, darks=2, flats=2)
+            writer = tomo.attach(ImageWriter())
+            tomo.attach(OnlineReconstruction(axis=16.0, rows=slice(0, 8)))
+            with pytest.raises(ValueError, match="rows 0:8 reach outside the 4 detector rows"):
+                await tomo.run()
+            return tomo, writer
+
+    tomo, writer = asyncio.run(main())
+    assert tomo.state != "running" and 1 <= writer.frames < 204  # stopped early
+    frames = ufo.Reader(path=str(tmp_path / "scan_0000" / "scan.nx"))().collect()
+    assert len(frames) == writer.frames and frames.shape[1:] == (4, 32)
