@@ -12,7 +12,7 @@ from typing import Any
 import cupy
 import numpy as np
 
-from ..kernels.cuda_backproject import backproject_groups
+from ..kernels.cuda_backproject import backproject_groups, slices_per_thread
 from ..tomo.filters import fbp_filter, padded_size
 from ..tomo.steps import Backprojector, FlatField, RowFilter, Staging
 
@@ -73,6 +73,9 @@ class BackprojectorCuda(Backprojector):
 
     xp = cupy
     group = 8
+
+    def group_size(self, count: int) -> int:
+        return slices_per_thread(count, self.precision == "fp16")  # the widths the CUDA kernel is built for
 
     def add(self, filtered: Any, angles: np.ndarray, axis: float) -> None:
         sino = self.interleave(cupy.asarray(filtered))

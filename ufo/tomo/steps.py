@@ -121,13 +121,18 @@ class Backprojector:
     def __init__(self, width: int, count: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
                  threads: int | None = None, precision: str = "fp32"):
         self.width, self.count = width, count
+        self.precision = precision
+        self.group = self.group_size(count)  # fewer slices than a full group: no zero-padded sums
         self.x0, self.y0, self.cols, self.rows = slice_grid(width, roi)
         self.groups = -(-count // self.group)
         self.threads = threads or os.cpu_count() or 1
-        self.precision = precision
         self.sums = self.xp.zeros((self.groups, self.rows, self.cols, self.group), self.xp.float32)
         self.angles_added = 0
         self._pool: ThreadPoolExecutor | None = None
+
+    def group_size(self, count: int) -> int:
+        """Slices per group (the kernel's K) for `count` slices."""
+        return max(1, min(type(self).group, count))
 
     def close(self) -> None:
         """Stop the worker threads (the sums stay readable)."""
