@@ -8,9 +8,10 @@ buffer, callbacks, mirror/rotate, state checks and messages) is here, shared.
 Simulated cameras (mock, replay) set `clocked = True`: the base class then runs them on
 their own clock as hardware runs. Frame n is due at t0 + n / frames_per_second. Buffered,
 a frame is dropped (counted, its number skipped) when the ring buffer has no free slot
-at its time, or when the simulation itself is more than `max_lag` (and one frame period)
-behind its clock; it is never delivered later than that, so a slow consumer shows as
-drops, never as a camera that slowed down. (A frame made a little late because the host
+at its due time (the ring's occupancy then, counting frames read since), or when the
+simulation itself is more than `max_lag` (default: the ring's length in time) behind its
+clock; it is never delivered later than that, so a slow consumer shows as drops, never as
+a camera that slowed down. (A frame made a little late because the host
 was busy shows what it would have shown on time: its timestamp and angle are its due
 time's, as a real camera's frame waits in the camera's memory.)
 Unbuffered, each grab waits for its frame's time; frames grabbed later than that count
@@ -30,49 +31,11 @@ import numpy as np
 
 from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
-from ..core.properties import Property, declared
+from ..core.properties import declared
 from .errors import CameraError
+from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property
 from .ring import RingBuffer
 from .stats import CameraStats
-
-
-class CameraProperty(Property):
-    """A camera property: typed like task properties, plus who may change it and when."""
-
-    owner_kind = "camera"
-
-    def __init__(self, type: type, default: Any = None, *, doc: str, writable: bool = True,
-                 while_recording: bool = False, **kwargs: Any):
-        super().__init__(type, default, doc=doc, **kwargs)
-        self.writable = writable
-        self.while_recording = while_recording
-
-    def __set__(self, instance: Any, value: Any) -> None:
-        if not self.writable:
-            raise PropertyError(f"camera '{instance.name}': property '{self.cli_name}' is read-only")
-        if instance.is_recording and not self.while_recording:
-            raise PropertyError(f"camera '{instance.name}': property '{self.cli_name}' cannot change while recording; "
-                                "stop recording first")
-        instance.__dict__[self.name] = self.convert(value, instance.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = super().to_dict()
-        data.update(writable=self.writable, while_recording=self.while_recording)
-        return data
-
-
-MAX_LAG = 0.25  # s: how far a clocked (simulated) camera may fall behind its clock before it drops frames
-
-
-def max_lag_property() -> CameraProperty:
-    return CameraProperty(float, MAX_LAG, range=(0, None), unit="s", while_recording=True,
-                          doc="buffered: how far the simulation may fall behind its clock (a busy host) before "
-                              "frames are dropped instead of delivered late (default: the ring buffer's length in "
-                              "time, 0.25 s at least); frames the ring had no room for at their time drop at once")
-
-
-def _ro(type: type, default: Any, doc: str, **kw: Any) -> CameraProperty:
-    return CameraProperty(type, default, doc=doc, writable=False, **kw)
 
 
 class Camera:
@@ -430,3 +393,6 @@ class Camera:
     def __repr__(self) -> str:
         state = "recording" if self.is_recording else "readout" if self.is_readout else "idle"
         return f"<{type(self).__name__} '{self.name}' {self.frame_shape} {self.dtype} {state}>"
+
+
+__all__ = ["MAX_LAG", "Camera", "CameraProperty", "max_lag_property"]
