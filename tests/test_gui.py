@@ -50,9 +50,14 @@ def root(tmp_path_factory):
 
 
 class Server:
+    """A live server; the GUI wants its per-start token on loopback too (as Jupyter does):
+    `get`/`post` send it, `page_url` is the URL `ufo gui` prints."""
+
     def __init__(self, root, token=None):
         self.port = free_port()
-        config = uvicorn.Config(create_app(str(root), token), host="127.0.0.1", port=self.port, log_level="warning")
+        app = create_app(str(root), token)
+        self.token = app.state.token
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
@@ -61,6 +66,13 @@ class Server:
             assert time.monotonic() < deadline, "gui server did not start"
             time.sleep(0.05)
         self.url = f"http://127.0.0.1:{self.port}"
+        self.page_url = f"{self.url}/?token={self.token}"
+
+    def get(self, url, headers=None, **kw):
+        return httpx.get(url, headers={"Authorization": f"token {self.token}", **(headers or {})}, **kw)
+
+    def post(self, url, headers=None, **kw):
+        return httpx.post(url, headers={"Authorization": f"token {self.token}", **(headers or {})}, **kw)
 
     def stop(self):
         self.server.should_exit = True
@@ -94,44 +106,44 @@ def decode(image: dict) -> np.ndarray:
 
 
 def test_schema_validation_and_the_file_browser(server):
-    schema = httpx.get(f"{server.url}/api/schema").json()
+    schema = server.get(f"{server.url}/api/schema").json()
     names = [f["name"] for f in schema["fields"]]
     for name in ("region", "projections", "absorption", "darks", "flats", "method", "axis", "offset", "angle",
                  "crop_width", "output", "show_images", "gpu_only", "filter", "energy", "remove_stripes"):
         assert name in names
-    errors = httpx.post(f"{server.url}/api/validate", json={**FORM, "projections": "missing/"}).json()["errors"]
+    errors = server.post(f"{server.url}/api/validate", json={**FORM, "projections": "missing/"}).json()["errors"]
     assert "projections" in errors and "missing" in errors["projections"]
-    errors = httpx.post(f"{server.url}/api/validate", json={**FORM, "axis": "left"}).json()["errors"]
+    errors = server.post(f"{server.url}/api/validate", json={**FORM, "axis": "left"}).json()["errors"]
     assert errors == {"axis": "axis: 'left' is not a number"}
-    assert httpx.post(f"{server.url}/api/validate", json=FORM).json()["errors"] == {}
-    listing = httpx.get(f"{server.url}/api/files").json()
+    assert server.post(f"{server.url}/api/validate", json=FORM).json()["errors"] == {}
+    listing = server.get(f"{server.url}/api/files").json()
     assert {"proj.tif", "darks.tif", "flats.tif"} <= {e["name"] for e in listing["entries"]}
-    assert httpx.get(f"{server.url}/api/files", params={"path": ".."}).status_code == 403
-    assert httpx.post(f"{server.url}/api/validate", json={**FORM, "projections": "/etc/passwd"}).status_code == 403
+    assert server.get(f"{server.url}/api/files", params={"path": ".."}).status_code == 403
+    assert server.post(f"{server.url}/api/validate", json={**FORM, "projections": "/etc/passwd"}).status_code == 403
 
 
 def test_axis_view_run_and_slices_over_http(server, root):
-    view = httpx.post(f"{server.url}/api/axis", json=FORM, timeout=60).json()
+    view = server.post(f"{server.url}/api/axis", json=FORM, timeout=60).json()
     assert abs(view["estimate"] - TRUE_AXIS) < 0.3 and abs(view["best"] - TRUE_AXIS) < 0.3
     assert view["p0"]["shape"] == [ROWS, N_PIX] and len(view["candidates"]) >= 5
-    run = httpx.post(f"{server.url}/api/runs", json={**FORM, "axis": f"{view['best']:.2f}"}, timeout=60).json()
+    run = server.post(f"{server.url}/api/runs", json={**FORM, "axis": f"{view['best']:.2f}"}, timeout=60).json()
     deadline = time.monotonic() + 60
-    while (state := httpx.get(f"{server.url}/api/runs/{run['id']}").json())["state"] not in ("done", "failed"):
+    while (state := server.get(f"{server.url}/api/runs/{run['id']}").json())["state"] not in ("done", "failed"):
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert state["state"] == "done" and state["percent"] == 100.0, state
-    image = httpx.get(f"{server.url}/api/runs/{run['id']}/slices/4").json()
+    image = server.get(f"{server.url}/api/runs/{run['id']}/slices/4").json()
     assert image["count"] == ROWS and sum(image["histogram"]) > 0
     assert rmse(decode(image), truth(4)) < 0.1 * MU  # the same engine as ufo reco: FBP's own error
-    assert httpx.get(f"{server.url}/api/runs/{run['id']}/slices/99").status_code == 400
+    assert server.get(f"{server.url}/api/runs/{run['id']}/slices/99").status_code == 400
 
 
 def test_settings_are_the_config_file_of_ufo_reco(server, root):
-    saved = httpx.post(f"{server.url}/api/config/save", json={"path": "mine.toml", "values": {**FORM, "axis": "51.4"}})
+    saved = server.post(f"{server.url}/api/config/save", json={"path": "mine.toml", "values": {**FORM, "axis": "51.4"}})
     assert saved.status_code == 200
     text = (root / "mine.toml").read_text()
     assert text.startswith("[reco]") and 'projections = "proj.tif"' in text
-    loaded = httpx.post(f"{server.url}/api/config/load", json={"path": "mine.toml"}).json()["values"]
+    loaded = server.post(f"{server.url}/api/config/load", json={"path": "mine.toml"}).json()["values"]
     assert loaded["axis"] == "51.4" and loaded["projections"] == "proj.tif"
     done = subprocess.run([sys.executable, "-m", "ufo", "reco", "--config", "mine.toml", "--dry-run"], cwd=root,
                           capture_output=True, text=True)
@@ -145,8 +157,9 @@ def test_a_token_guards_a_server_bound_for_others(root):
         assert httpx.get(f"{server.url}/api/schema").status_code == 403
         assert httpx.get(f"{server.url}/api/schema", params={"token": "wrong"}).status_code == 403
         response = httpx.get(f"{server.url}/", params={"token": "s3cret"})
-        assert response.status_code == 200 and "ufo_token" in response.cookies
-        assert httpx.get(f"{server.url}/api/schema", cookies={"ufo_token": "s3cret"}).status_code == 200
+        cookie = f"ufo_token-{server.port}"  # one per server: two GUIs on one host keep their own
+        assert response.status_code == 200 and cookie in response.cookies
+        assert httpx.get(f"{server.url}/api/schema", cookies={cookie: "s3cret"}).status_code == 200
     finally:
         server.stop()
 
@@ -158,7 +171,7 @@ def test_the_pages_in_a_real_browser(server, root, tmp_path):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(server.url)
+        page.goto(server.page_url)  # the URL ufo gui prints: ?token=, then a cookie
         page.click("#browse-projections")  # the file browser lists the root and fills the field
         page.click("#file-browser .file:text-is('proj.tif')")
         assert page.input_value("#field-projections") == "proj.tif"

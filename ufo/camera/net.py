@@ -3,21 +3,43 @@
 Properties are read and set on the server (`get`, `set`); the standard ones are mirrored
 locally after each exchange, so `camera.frame_shape` and friends stay right. Every wait has
 a timeout with a message that says what to check.
+
+While it records, the client holds the camera on a lease of `timeout` seconds that a
+background thread renews: a client that is killed releases the server within `timeout`.
+Another client's start is refused by the server with a message naming this one. The stream
+is connected after the server accepted the start (PUSH mode: a refused client never takes
+frames from the holder's stream), and frames of other recordings (stream ids) are ignored.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
+import logging
+import os
+import socket as _socket
+import threading
+import uuid
 from typing import Any
 
 import numpy as np
 import zmq
 
-from ..net.wire import decode
+from ..net.wire import StreamCheck, WireError, decode, describe_sender, peer_of
 from .base import Camera, CameraProperty
 from .errors import CameraError, EndOfFrames
 
 LOCAL = {"host", "port", "timeout", "stream_mode"}
+STATE = {"is_recording", "is_readout"}  # this client's own state, not the server camera's (another client may record)
+LOG = logging.getLogger("ufo.camera")
+
+
+def client_name() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        user = "?"
+    return f"{user}@{_socket.gethostname()} pid {os.getpid()} #{uuid.uuid4().hex[:6]}"
 
 
 class NetCamera(Camera):
@@ -32,6 +54,11 @@ class NetCamera(Camera):
         remote = {k: v for k, v in properties.items() if k.replace("-", "_") not in LOCAL}
         super().__init__(**local)
         self._context = zmq.Context.instance()
+        self.client = client_name()
+        self._stream_id: str | None = None
+        self._renewer: threading.Thread | None = None
+        self._renew_stop = threading.Event()
+        self._lost: str | None = None
         self._req: zmq.Socket | None = None
         self._stream: zmq.Socket | None = None
         self._dtype = np.dtype(np.uint16)
@@ -54,7 +81,7 @@ class NetCamera(Camera):
 
     def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         socket = self._socket()
-        socket.send(json.dumps(message).encode())
+        socket.send(json.dumps({**message, "client": self.client}).encode())
         if not socket.poll(int(self.timeout * 1000)):
             socket.close()  # a REQ socket without its reply is stuck: start a new one next time
             self._req = None
@@ -68,7 +95,7 @@ class NetCamera(Camera):
     def _mirror(self, info: dict[str, Any]) -> None:
         if "properties" in info:
             self.__dict__.update({p["name"].replace("-", "_"): p["value"] for p in info["properties"]
-                                  if p["name"].replace("-", "_") not in LOCAL})
+                                  if p["name"].replace("-", "_") not in LOCAL | STATE})
         if "shape" in info:
             self._shape = tuple(info["shape"])  # type: ignore[assignment]
             self._dtype = np.dtype(info["dtype"])
@@ -113,27 +140,84 @@ class NetCamera(Camera):
         self._stream.setsockopt(zmq.LINGER, 0)
         self._stream.setsockopt(zmq.RCVHWM, 8)
         self._stream.setsockopt(zmq.RCVTIMEO, int(self.timeout * 1000))  # a timeout without a poll per frame
+        address = f"tcp://{self.host}:{self._stream_info['port']}"
         if mode == "pub":
             self._stream.setsockopt(zmq.SUBSCRIBE, b"")
-        self._stream.connect(f"tcp://{self.host}:{self._stream_info['port']}")
+            self._stream.connect(address)  # subscribe before the first frame is published
         self._ended = False
-        self._request({"cmd": "start"})
+        self._lost = None
+        self._check = StreamCheck(f"camera server at {self.address}", LOG.warning)
+        try:
+            reply = self._request({"cmd": "start", "lease": self.timeout})
+        except BaseException:
+            self._stream.close()
+            self._stream = None
+            raise
+        if mode == "push":
+            self._stream.connect(address)  # PUSH waits for this receiver: nothing is lost meanwhile
+        self._stream_id = reply.get("stream")
+        if reply.get("lease"):
+            self._renew_stop = threading.Event()
+            self._renewer = threading.Thread(target=self._renew, args=(float(reply["lease"]), self._renew_stop),
+                                             name="ufo:net-camera:lease", daemon=True)
+            self._renewer.start()
+
+    def _renew(self, lease: float, stop: threading.Event) -> None:
+        """Renew the lease on the camera while recording (own REQ socket: this is another thread)."""
+        socket = None
+        try:
+            while not stop.wait(lease / 4):
+                if socket is None:
+                    socket = self._context.socket(zmq.REQ)
+                    socket.setsockopt(zmq.LINGER, 0)
+                    socket.connect(self.address)
+                socket.send(json.dumps({"cmd": "renew", "client": self.client}).encode())
+                answered = False
+                for _ in range(max(1, int(lease * 10))):  # short polls: stopping never waits for a lease
+                    if stop.is_set() or answered:
+                        break
+                    answered = bool(socket.poll(100))
+                if not answered:
+                    socket.close()
+                    socket = None
+                    continue
+                reply = json.loads(socket.recv())
+                if reply.get("ok") and not reply.get("recording"):
+                    holder = reply.get("holder") or {}
+                    self._lost = ("the camera server stopped this recording (lease ran out or 'ufo camera stop'"
+                                  + (f"; now held by {holder.get('client')}" if holder.get("client") else "") + ")")
+                    return
+        finally:
+            if socket is not None:
+                socket.close()
 
     def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
         if self._ended:
             raise EndOfFrames(f"the camera server at {self.address} ended the stream")
         assert self._stream is not None
-        try:
-            parts = self._stream.recv_multipart(copy=False)
-        except zmq.Again:
-            raise CameraError(f"no frame from the camera server at {self.address} within {self.timeout:g} s "
-                              "(server gone or restarted? check it and start recording again)") from None
-        header, frame = decode(parts)
+        while True:
+            try:
+                parts = self._stream.recv_multipart(copy=False)
+            except zmq.Again:
+                if self._lost:
+                    raise CameraError(f"camera server at {self.address}: {self._lost}") from None
+                raise CameraError(f"no frame from the camera server at {self.address} within {self.timeout:g} s "
+                                  "(server gone or restarted? check it and start recording again)") from None
+            try:
+                header, frame = decode(parts)
+            except WireError as exc:
+                raise CameraError(f"garbage on the stream of the camera server at {self.address} from "
+                                  f"{describe_sender(exc.header, peer_of(parts), self.address)}: {exc}") from None
+            if self._stream_id is not None and header.get("stream") not in (None, self._stream_id):
+                continue  # a frame or the end of an earlier recording, still on its way
+            break
         if frame is None:
             self._ended = True
             if header.get("type") == "error":
                 raise CameraError(f"camera server at {self.address}: {header.get('message')}")
+            self._check.end(header)
             raise EndOfFrames(f"the camera server at {self.address} ended the stream after {header.get('frames')} frames")
+        self._check.frame(header)
         np.copyto(out, frame)
         meta = dict(header.get("meta", {}))
         meta["server_frame_number"] = header.get("frame_number")
@@ -151,6 +235,7 @@ class NetCamera(Camera):
         self._request({"cmd": "trigger", "tags": tags or {}})
 
     def _stop(self) -> None:
+        self._end_lease()
         try:
             self._request({"cmd": "stop"})
         except CameraError:
@@ -159,8 +244,16 @@ class NetCamera(Camera):
             self._stream.close()
             self._stream = None
 
+    def _end_lease(self) -> None:
+        self._renew_stop.set()
+        if self._renewer is not None and self._renewer is not threading.current_thread():
+            self._renewer.join(max(self.timeout, 1.0) + 1.0)
+        self._renewer = None
+
     def close(self) -> None:
         super().close()
+        if getattr(self, "_renewer", None) is not None:
+            self._end_lease()
         if self._req is not None:
             self._req.close()
             self._req = None

@@ -3,30 +3,66 @@
 Bound to 127.0.0.1 unless told otherwise. Several clients may send requests; a client that
 dies mid-request or mid-stream never stops the server (sends time out and are retried or,
 for PUB, dropped and counted).
+
+Who holds the camera
+--------------------
+One client controls a recording: the one whose ``start`` was accepted (requests carry a
+``client`` name; `NetCamera` sends ``user@host pid N #id``). While it records, ``start``,
+``set``, ``trigger`` and ``stop`` from anyone else are refused with a message naming the
+holder; ``info``, ``get`` and ``stats`` are served to everyone (and with ``--mode pub`` any
+number of subscribers can watch the stream). ``stop`` with ``"force": true`` (what
+``ufo camera stop`` sends) releases the camera whoever holds it.
+
+A client that vanishes releases the camera: a start may ask for a lease (``"lease": seconds``,
+`NetCamera` asks for its own timeout) which the client renews (``renew``) while it records;
+when a lease runs out the server stops the recording and ends the stream. Requests without a
+``client`` name keep the old behaviour (no lease).
+
+Every recording has its own stream id in the frame headers (see `ufo.net.wire`): a client
+ignores frames and end messages of an earlier recording still on their way, and buffers
+handed to ZMQ are held (``wait_sent``) until ZMQ is done with them before a frame is grabbed
+into them again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import threading
+import time
 from typing import Any
 
 import numpy as np
 import zmq
 
 from ..core.errors import UfoError
-from ..net.wire import end_parts, error_parts, frame_parts
+from ..net.wire import (
+    count_peers,
+    end_parts,
+    error_parts,
+    frame_parts,
+    new_stream_id,
+    send_frame,
+    sender_name,
+    wait_sent,
+)
 from .base import Camera
-from .errors import EndOfFrames
+from .errors import CameraError, EndOfFrames
+
+LOG = logging.getLogger("ufo.camera")
+ANONYMOUS = "an unnamed client"
+LEASE_RANGE = (0.2, 3600.0)
 
 
 class CameraServer:
     def __init__(self, camera: Camera, host: str = "127.0.0.1", port: int = 0, stream_port: int = 0,
-                 mode: str = "push", buffers: int = 8):
+                 mode: str = "push", buffers: int = 8, send_timeout: float = 30.0):
         if mode not in ("push", "pub"):
             raise ValueError(f"stream mode is push (reliable) or pub (lossy), not '{mode}'")
         self.camera = camera
         self.mode = mode
+        self.send_timeout = send_timeout
         self._context = zmq.Context()
         self._control = self._context.socket(zmq.REP)
         self._control.setsockopt(zmq.LINGER, 0)
@@ -35,6 +71,10 @@ class CameraServer:
         self._stream.setsockopt(zmq.SNDHWM, buffers)
         self._stream.setsockopt(zmq.SNDTIMEO, 200)
         self._stream.setsockopt(zmq.LINGER, 1000)
+        # counts the stream's receivers: a new recording waits until the last holder's connection is gone
+        self._monitor = self._stream.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
+        self._monitor_lock = threading.Lock()
+        self.peers = 0
         self.stream_port = self._bind(self._stream, host, stream_port)
         self.host = host
         self._buffers = [np.empty(camera.frame_shape, camera.dtype) for _ in range(buffers)]
@@ -45,7 +85,14 @@ class CameraServer:
         self._thread: threading.Thread | None = None
         self.sent = 0
         self.dropped = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._sender = sender_name("camera-server", f"tcp://{host}:{self.stream_port}")
+        self.stream_id: str | None = None
+        self.owner: str | None = None  # the client that started the recording
+        self.lease: float | None = None  # seconds; None: no lease (an unnamed client)
+        self._renewed = 0.0
+        self._since = 0.0
+        self.released: list[str] = []  # why recordings were stopped by the server (lease ran out)
 
     @staticmethod
     def _bind(socket: zmq.Socket, host: str, port: int) -> int:
@@ -58,41 +105,119 @@ class CameraServer:
     def address(self) -> str:
         return f"tcp://{self.host}:{self.port}"
 
+    def _count_peers(self) -> int:
+        """Receivers connected to the stream now (from the socket monitor's events)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        with self._monitor_lock:
+            events = []
+            while self._monitor is not None:
+                try:
+                    events.append(recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"])
+                except zmq.Again:
+                    break
+            self.peers = count_peers(events, self.peers)
+            return self.peers
+
+    def _await_stale_receivers(self, timeout: float = 1.0) -> None:
+        """Before a named client's recording (push mode; its receiver connects after the start
+        reply): let connections of earlier holders close, so that no frame of the new recording is
+        queued to a receiver that is going away. The streamer is not running: the socket is ours."""
+        deadline = time.monotonic() + timeout
+        waited = False
+        while self._count_peers() > 0 and time.monotonic() < deadline:
+            waited = True
+            time.sleep(0.01)
+        if waited:
+            time.sleep(0.005)
+            self._stream.getsockopt(zmq.EVENTS)  # take the closed connections out of the load balancer now
+
     # -- control ------------------------------------------------------------------------
     def _info(self) -> dict[str, Any]:
         cam = self.camera
         return {"name": cam.name, "properties": cam.describe(), "shape": list(cam.frame_shape), "dtype": cam.dtype.str,
-                "stream": {"port": self.stream_port, "mode": self.mode}}
+                "stream": {"port": self.stream_port, "mode": self.mode}, "holder": self._holder()}
 
-    def handle(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _holder(self) -> dict[str, Any] | None:
+        if not self.camera.is_recording or self.owner is None:
+            return None
+        now = time.monotonic()
+        return {"client": self.owner, "since": round(now - self._since, 3), "renewed": round(now - self._renewed, 3),
+                "lease": self.lease}
+
+    def _busy(self, client: str, cmd: str) -> CameraError:
+        holder = self._holder() or {}
+        lease = f", lease {holder['lease']:g} s renewed {holder['renewed']:.1f} s ago" if holder.get("lease") else ""
+        return CameraError(f"'{cmd}' refused: camera '{self.camera.name}' is recording for {self.owner} "
+                           f"(for {holder.get('since', 0):.1f} s{lease}); you are {client}. Wait for it to stop, "
+                           f"or release it with 'ufo camera stop --host {self.host} --port {self.port}'")
+
+    def _held_by_other(self, client: str) -> bool:
+        return self.camera.is_recording and self.owner is not None and self.owner != client
+
+    def handle(self, request: dict[str, Any], remote: bool = False) -> dict[str, Any]:
+        """Answer one request. Calls in the server's own process (`remote=False`) act with full
+        authority (like ``force``); requests from the network obey who holds the camera."""
         cmd = request.get("cmd")
         cam = self.camera
+        client = str(request.get("client") or ANONYMOUS)
+        if not remote:
+            request = {**request, "force": True}
         with self._lock:
+            if self.owner is not None and client == self.owner:
+                self._renewed = time.monotonic()  # every request of the holder renews its lease
             if cmd == "info":
                 return self._info()
             if cmd == "get":
                 return {"value": cam.get(request["name"])}
+            if cmd == "stats":
+                return {"sent": self.sent, "dropped": self.dropped + cam.dropped, "recording": cam.is_recording,
+                        "holder": self._holder(), "stream": self.stream_id}
+            if cmd == "renew":
+                if not cam.is_recording or self.owner != client:
+                    return {"recording": False, "holder": self._holder()}
+                self._renewed = time.monotonic()
+                return {"recording": True}
+            if cmd == "stop":
+                if self._held_by_other(client) and not request.get("force"):
+                    raise self._busy(client, cmd)
+                was = self.owner if cam.is_recording else None
+                return {**self._stop_stream(), "released": was}
+            if self._held_by_other(client) and not request.get("force"):
+                raise self._busy(client, cmd)
             if cmd == "set":
                 cam.set(**request["values"])
                 if not cam.is_recording:
                     self._buffers = [np.empty(cam.frame_shape, cam.dtype) for _ in self._buffers]
+                    self._trackers = [None] * len(self._buffers)
                 return {"properties": cam.describe(), "shape": list(cam.frame_shape), "dtype": cam.dtype.str}
             if cmd == "start":
-                cam.start_recording()
-                self.sent = self.dropped = 0
-                self._streaming.set()
-                self._streamer = threading.Thread(target=self._stream_frames, args=(request.get("number"),),
-                                                  name="ufo:camera-server:stream", daemon=True)
-                self._streamer.start()
-                return {"recording": True}
-            if cmd == "stop":
-                return self._stop_stream()
+                return self._start_stream(request, client)
             if cmd == "trigger":
                 cam.trigger(request.get("tags"))
                 return {"triggered": True}
-            if cmd == "stats":
-                return {"sent": self.sent, "dropped": self.dropped + cam.dropped, "recording": cam.is_recording}
-        raise ValueError(f"unknown command '{cmd}'; commands: info, get, set, start, stop, trigger, stats")
+        raise ValueError(f"unknown command '{cmd}'; commands: info, get, set, start, stop, renew, trigger, stats")
+
+    def _start_stream(self, request: dict[str, Any], client: str) -> dict[str, Any]:
+        cam = self.camera
+        if cam.is_recording or self._streamer is not None:
+            self._stop_stream()  # the holder starts again, or an earlier recording ended by itself
+        lease = request.get("lease")
+        if lease is not None:
+            lease = min(max(float(lease), LEASE_RANGE[0]), LEASE_RANGE[1])
+        if self.mode == "push" and request.get("client"):
+            self._await_stale_receivers()
+        cam.start_recording()
+        self.sent = self.dropped = 0
+        self.stream_id = new_stream_id()
+        self.owner = client if request.get("client") else ANONYMOUS
+        self.lease = lease if request.get("client") else None
+        self._since = self._renewed = time.monotonic()
+        self._streaming.set()
+        self._streamer = threading.Thread(target=self._stream_frames, args=(request.get("number"), self.stream_id),
+                                          name="ufo:camera-server:stream", daemon=True)
+        self._streamer.start()
+        return {"recording": True, "stream": self.stream_id, "lease": self.lease}
 
     def _stop_stream(self) -> dict[str, Any]:
         self._streaming.clear()
@@ -102,17 +227,37 @@ class CameraServer:
         if self._streamer is not None:
             self._streamer.join(10)
             self._streamer = None
+        self.owner = None
         return {"recording": False, "sent": self.sent, "dropped": self.dropped}
+
+    def check_lease(self) -> str | None:
+        """Stop a recording whose client stopped renewing its lease; returns why, or None."""
+        with self._lock:
+            if self.lease is None or self.owner is None or not self.camera.is_recording:
+                return None
+            silent = time.monotonic() - self._renewed
+            if silent <= self.lease:
+                return None
+            why = (f"released camera '{self.camera.name}': client {self.owner} sent nothing for {silent:.1f} s "
+                   f"(lease {self.lease:g} s; client gone?) after {self.sent} frame(s)")
+            LOG.warning(why)
+            self.released.append(why)
+            self._stop_stream()
+            return why
 
     def _serve(self) -> None:
         poller = zmq.Poller()
         poller.register(self._control, zmq.POLLIN)
         while not self._stop.is_set():
             if not poller.poll(100):
+                self._count_peers()  # keeps the monitor's queue short
+                self.check_lease()
                 continue
             try:
                 request = json.loads(self._control.recv())
-                reply = {"ok": True, **self.handle(request)}
+                if not isinstance(request, dict):
+                    raise TypeError("a request is a JSON object such as {\"cmd\": \"info\"}")
+                reply = {"ok": True, **self.handle(request, remote=True)}
             except (UfoError, ValueError, KeyError, TypeError) as exc:
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             except Exception as exc:  # noqa: BLE001 - the server outlives any one request
@@ -121,27 +266,32 @@ class CameraServer:
                 self._control.send(json.dumps(reply).encode())
             except zmq.ZMQError:
                 pass
+            self.check_lease()
 
     # -- streaming ----------------------------------------------------------------------
     def _send(self, parts: list[Any], slot: int) -> bool:
         """Send one frame; PUSH waits (retrying while streaming), PUB drops when nobody keeps up."""
         while True:
             try:
-                self._trackers[slot] = self._stream.send_multipart(parts, copy=False, track=True)
+                # processes pending commands now (send throttles them): connections of clients that
+                # are gone leave the load balancer before this frame could be queued to them
+                self._stream.getsockopt(zmq.EVENTS)
+                self._trackers[slot] = send_frame(self._stream, parts)
                 return True
             except zmq.Again:
                 if self.mode == "pub" or not self._streaming.is_set():
                     return False
 
-    def _stream_frames(self, number: int | None) -> None:
+    def _stream_frames(self, number: int | None, stream: str) -> None:
         cam = self.camera
         count = 0
         try:
             while self._streaming.is_set() and (number is None or count < number):
                 slot = count % len(self._buffers)
-                tracker = self._trackers[slot]
-                if tracker is not None and not tracker.done:
-                    tracker.wait(5)  # zmq may still be sending from this buffer
+                # the buffer is held until ZMQ is done with it: never grab into pixels still being sent
+                if not wait_sent(self._trackers[slot], self.send_timeout, None):
+                    raise CameraError(f"frame {count - len(self._buffers)} was still being sent after "
+                                      f"{self.send_timeout:g} s (client stalled?)")
                 try:
                     frame = cam.grab(out=self._buffers[slot], timeout=0.5)
                 except EndOfFrames:
@@ -150,23 +300,26 @@ class CameraServer:
                     if not self._streaming.is_set():
                         break
                     continue
-                if self._send(frame_parts(self._buffers[slot], frame.meta), slot):
+                parts = frame_parts(self._buffers[slot], frame.meta, seq=count, sender=self._sender, stream=stream,
+                                    reliable=self.mode == "push")
+                if self._send(parts, slot):
                     self.sent += 1
                 else:
                     self.dropped += 1
                 count += 1
         except Exception as exc:  # noqa: BLE001 - tell the clients instead of dying silently
-            self._send_control_free(error_parts(f"{type(exc).__name__}: {exc}"))
-        self._send_control_free(end_parts(self.sent))
+            self._send_control_free(error_parts(f"{type(exc).__name__}: {exc}", self._sender, stream))
+        self._send_control_free(end_parts(count, self._sender, stream))
 
     def _send_control_free(self, parts: list[bytes]) -> None:
-        for _ in range(25):
+        deadline = time.monotonic() + 2.0  # nobody connected (client gone): give up soon
+        while time.monotonic() < deadline:
             try:
                 self._stream.send_multipart(parts)
                 return
             except zmq.Again:
-                if self.mode == "pub":
-                    return
+                if self.mode == "pub" or self._count_peers() == 0:
+                    return  # nobody to tell (the client is gone)
 
     # -- lifetime -----------------------------------------------------------------------
     def start(self) -> CameraServer:
@@ -179,10 +332,15 @@ class CameraServer:
 
     def close(self) -> None:
         self._stop.set()
-        if self._streaming.is_set():
-            self._stop_stream()
         if self._thread is not None:
             self._thread.join(5)
+        if self._streaming.is_set() or self._streamer is not None:
+            self._stop_stream()
+        with self._monitor_lock:
+            with contextlib.suppress(zmq.ZMQError):
+                self._stream.disable_monitor()
+            self._monitor.close(0)
+            self._monitor = None
         self._control.close()
         self._stream.close()
         self._context.term()

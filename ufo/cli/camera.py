@@ -23,6 +23,7 @@ Examples:
   ufo camera bench mock -p pattern=none -n 2000
   ufo camera serve mock -p sensor-width=2048 -p sensor-height=2048 --port 5555
   ufo camera grab net -p port=5555 -n 10 -o remote.tif
+  ufo camera stop --port 5555
 """
 
 
@@ -168,3 +169,40 @@ def serve(name: str, props: tuple[str, ...], host: str, port: int, stream_port: 
         cam.close()
 
 
+@camera.command("stop")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address of the camera server.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True, help="Its control port.")
+@click.option("--timeout", type=click.FloatRange(0.01), default=5.0, show_default=True, help="Seconds to wait for it.")
+@click.option("--debug", is_flag=True, help="Show full tracebacks.")
+@handle_errors
+def stop(host: str, port: int, timeout: float, debug: bool) -> None:
+    """Release a camera server: stop its recording and end its stream, whichever client holds it."""
+    import json
+    import socket as _socket
+
+    import zmq
+
+    from ..camera import CameraError
+
+    address = f"tcp://{host}:{port}"
+    context = zmq.Context()
+    req = context.socket(zmq.REQ)
+    req.setsockopt(zmq.LINGER, 0)
+    try:
+        req.connect(address)
+        req.send(json.dumps({"cmd": "stop", "force": True,
+                             "client": f"'ufo camera stop' on {_socket.gethostname()}"}).encode())
+        if not req.poll(int(timeout * 1000)):
+            raise CameraError(f"camera server at {address} did not answer within {timeout:g} s; "
+                              "is 'ufo camera serve' running there?")
+        reply = json.loads(req.recv())
+    finally:
+        req.close()
+        context.term()
+    if not reply.get("ok"):
+        raise CameraError(f"camera server at {address}: {reply.get('error')}")
+    if reply.get("released"):
+        click.echo(f"stopped the recording of {reply['released']} after {reply.get('sent', 0)} frame(s); "
+                   f"the camera at {address} is free")
+    else:
+        click.echo(f"the camera at {address} was not recording; it is free")

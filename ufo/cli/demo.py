@@ -14,7 +14,7 @@ from rich.table import Table
 from ..core.errors import UsageError
 from ..demo import Demo, DemoOptions, DemoResult
 from ..demo.run import CPU_ROWS
-from .errors import handle_errors
+from .errors import default_sigint, handle_errors
 
 EXAMPLES = """
 \b
@@ -81,7 +81,8 @@ def demo(size: int, projections: int, gpu: bool, output: str, rows: str | None, 
                   f"{projections} projections, axis at {options.true_axis:g} px; reconstructing "
                   f"{run.slices_total} slices ({options.describe_rows()}) on the "
                   f"{'GPU' if gpu else f'CPU ({options.replicas} threads)'}")
-    result = asyncio.run(_watch(run, console))
+    with default_sigint():  # Ctrl-C cancels the experiment's task: shutter closed, files closed, then exit 130
+        result = asyncio.run(_watch(run, console))
     console.print(summary(result))
 
 

@@ -1,11 +1,16 @@
-"""How the command reports failures: one clear line, exit 2 for usage and 1 for run-time errors."""
+"""How the command reports failures: one clear line, exit 2 for usage and 1 for run-time errors,
+and 130 for Ctrl-C (SIGINT) after the command's graphs, devices and servers have stopped."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -47,3 +52,74 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(report(exc, debug))
 
     return wrapper
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------
+
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command ended by Ctrl-C
+
+
+class _Interrupts:
+    count = 0  # SIGINTs received while the command runs
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    """First Ctrl-C: KeyboardInterrupt, so the command stops its work and closes its files.
+    A second one while that happens is ignored (it would cut a file off mid-close) and says so;
+    a third ends the process at once."""
+    _Interrupts.count += 1
+    if _Interrupts.count == 1:
+        raise KeyboardInterrupt
+    if _Interrupts.count == 2:
+        try:
+            os.write(2, b"\nufo: stopping, closing the files; Ctrl-C once more quits at once "
+                        b"(files may be left incomplete)\n")
+        except OSError:
+            pass
+        return
+    os._exit(INTERRUPTED)
+
+
+def install_interrupt_handler() -> None:
+    """Count Ctrl-C (main thread only); see `_on_sigint`."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def reset_interrupts() -> None:
+    """A command starts with no Ctrl-C counted (commands run in-process one after another in tests)."""
+    _Interrupts.count = 0
+
+
+def interrupted() -> bool:
+    """Whether Ctrl-C was pressed during this command (also when the command swallowed it)."""
+    return _Interrupts.count > 0
+
+
+@contextlib.contextmanager
+def default_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler for a while: `asyncio.run` installs its task-cancelling handler
+    only over it (so Ctrl-C cancels the main task instead of raising inside the event loop)."""
+    swap = signal.getsignal(signal.SIGINT) is _on_sigint and threading.current_thread() is threading.main_thread()
+    if swap:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    except KeyboardInterrupt:
+        _Interrupts.count += 1
+        raise
+    finally:
+        if swap:
+            signal.signal(signal.SIGINT, _on_sigint)
+
+
+def stop_after_interrupt() -> None:
+    """What every command does on Ctrl-C before it exits 130: cancel the graphs still running in
+    this process and wait for their sinks to close the outputs (devices and servers are closed
+    by the commands' own `finally` blocks, which have run by now)."""
+    from ..core.handle import stop_all
+
+    _Interrupts.count = max(_Interrupts.count, 1)  # a second Ctrl-C must not cut the closing short
+    stop_all()

@@ -25,7 +25,7 @@ Examples:
 @click.option("--root", type=click.Path(exists=True, file_okay=False), default=".", show_default=True,
               help="The directory the GUI may read and write below.")
 @click.option("--open", "open_browser", is_flag=True, help="Open the page in the default browser.")
-@click.option("--token", help="Access token (default: a random one when --host is not 127.0.0.1).")
+@click.option("--token", help="Access token (default: a random one for each start; the printed URL carries it).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
 def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, debug: bool) -> None:
@@ -36,10 +36,14 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
         from ..gui.app import create_app
     except ImportError:
         raise UsageError("the GUI needs FastAPI and uvicorn: pip install 'ufo[gui]'") from None
-    if host not in ("127.0.0.1", "localhost", "::1") and token is None:
+    if token is not None and not token.strip():
+        raise UsageError("--token '' would let anyone in; leave --token out for a random one")
+    if token is None:  # also on loopback: any web page the user visits could otherwise drive the API
         token = secrets.token_urlsafe(24)
-    url = f"http://{host}:{port}/" + (f"?token={token}" if token else "")
+    loopback = host in ("127.0.0.1", "localhost", "::1")
+    app = create_app(root, token, hosts=("127.0.0.1", "localhost", "::1") if loopback else None)
+    url = f"http://{host}:{port}/?token={token}"
     click.echo(f"ufo gui: {url}  (files below {root}; Ctrl-C stops)", err=True)
     if open_browser:
         webbrowser.open(url)
-    uvicorn.run(create_app(root, token), host=host, port=port, log_level="warning")
+    uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
 from .. import __version__
@@ -14,6 +16,8 @@ from .tango import tango
 from .gui import gui
 from .demo import demo
 from .bench import bench
+from .errors import (INTERRUPTED, err_console, install_interrupt_handler, interrupted, reset_interrupts,
+                     stop_after_interrupt)
 
 EXAMPLES = """
 \b
@@ -28,7 +32,49 @@ Examples:
 """
 
 
-@click.group(epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
+class UfoGroup(click.Group):
+    """The `ufo` group: Ctrl-C in any command ends the same way, once, here.
+
+    Click would turn KeyboardInterrupt into "Aborted!" and exit 1, and a command that catches
+    it itself (a server's serve-forever loop) would exit 0. Instead: every graph still running
+    is cancelled and its files are closed, then the command exits 130 (128 + SIGINT).
+    """
+
+    def invoke(self, ctx: click.Context) -> object:
+        reset_interrupts()
+        try:
+            result = super().invoke(ctx)
+        except KeyboardInterrupt:
+            _stop("interrupted; stopped")
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        except SystemExit as exc:
+            if exc.code == INTERRUPTED or not interrupted():
+                raise
+            _stop()
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        except click.exceptions.Exit as exc:
+            if exc.exit_code == INTERRUPTED or not interrupted():
+                raise
+            _stop()
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        except BaseException:
+            if not interrupted():
+                raise
+            _stop()
+            raise click.exceptions.Exit(INTERRUPTED) from None
+        if interrupted():  # the command caught the KeyboardInterrupt and returned
+            _stop()
+            raise click.exceptions.Exit(INTERRUPTED)
+        return result
+
+
+def _stop(message: str | None = None) -> None:
+    stop_after_interrupt()
+    if message:
+        err_console.print(f"[yellow]{message}[/]")
+
+
+@click.group(cls=UfoGroup, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ufo")
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 def cli(debug: bool) -> None:
@@ -47,7 +93,15 @@ cli.add_command(bench)
 
 
 def main() -> None:
-    cli(prog_name="ufo")
+    install_interrupt_handler()
+    try:
+        cli(prog_name="ufo")
+    except SystemExit as exc:
+        if exc.code == INTERRUPTED or interrupted():
+            # the work is stopped and the files are closed: one more Ctrl-C while the interpreter winds
+            # down (Python restores the default handler then) must not turn exit 130 into death by SIGINT
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tomllib
@@ -41,6 +42,12 @@ class QuantityType(click.ParamType):
         self.unit = unit
 
     def convert(self, value: Any, param: Any, ctx: Any) -> float:
+        number = self._number(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number (expected a value in {self.unit})", param, ctx)
+        return number
+
+    def _number(self, value: Any, param: Any, ctx: Any) -> float:
         if isinstance(value, (int, float)):
             return float(value)
         try:
@@ -153,38 +160,47 @@ def reco(**kw: Any) -> None:
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("slices"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=kw["quiet"])
     watched: list[Any] = []
+    import threading
+
+    stopping = threading.Event()
 
     def on_start(handle: Any, before: int) -> None:
         watched[:] = [handle, before]
-
-    import threading
+        if stopping.is_set():  # Ctrl-C came between two passes: this one must not run
+            handle.cancel()
 
     result_box: list[Any] = []
     errors: list[BaseException] = []
+    ended = threading.Event()
 
     def work() -> None:
         try:
             result_box.append(reco_mod.run(plan, on_start))
         except BaseException as exc:  # noqa: BLE001 - reported in the main thread
             errors.append(exc)
+        finally:
+            ended.set()
 
+    def written() -> int:
+        if not watched:
+            return 0
+        handle, before = watched
+        return before + sum(s.frames_in for s in handle.stats.values() if s.kind == "sink")
+
+    # an Event, not Thread.join: a join cut short by KeyboardInterrupt can report a live thread as ended
     worker = threading.Thread(target=work, name="ufo:reco", daemon=True)
     try:
         with progress:
             bar = progress.add_task("reconstructing", total=plan.slices)
             worker.start()
-            while worker.is_alive():
-                worker.join(0.1)
+            while not ended.wait(0.1):
                 if watched:
-                    handle, before = watched
-                    written = sum(s.frames_in for s in handle.stats.values() if s.kind == "sink")
-                    progress.update(bar, completed=before + written)
+                    progress.update(bar, completed=written())
             progress.update(bar, completed=plan.slices if not errors else None)
     except KeyboardInterrupt:
-        if watched:
-            watched[0].cancel()
-        worker.join(30)
-        console.print("[yellow]cancelled; the slices written so far are complete and readable[/]")
+        _stop_reco(stopping, watched, ended, console)
+        console.print(f"[yellow]interrupted: {written()} of {plan.slices} slices were written to {options.output} "
+                      "before the stop; the output is closed (the rest of the slices are missing)[/]")
         sys.exit(130)
     if errors:
         raise errors[0]
@@ -196,6 +212,24 @@ def reco(**kw: Any) -> None:
         table.add_row(str(plan.slices), f"{result.seconds:.2f}", f"{result.slices_per_second:.2f}",
                       f"{result.gups:.2f}", f"{result.axis:.2f}", options.output)
         Console().print(table)
+
+
+def _stop_reco(stopping: Any, watched: list[Any], ended: Any, console: Console) -> None:
+    """Ctrl-C: no further pass starts, the running graph (or the axis search) is cancelled, and the
+    command waits until the reconstruction thread has ended, so the writer has closed its file
+    before the interpreter exits (a daemon thread still writing HDF5 at exit crashes it)."""
+    from ..core.handle import stop_all
+    from .errors import stop_after_interrupt
+
+    stopping.set()
+    stop_after_interrupt()  # a second Ctrl-C now only warns
+    console.print("[yellow]interrupted: stopping the reconstruction and closing the output ...[/]")
+    if watched:
+        watched[0].cancel()
+    while not ended.wait(0.1):  # the worker may be between passes, or starting the next graph
+        stop_all(node_timeout=0.0)
+        if watched:
+            watched[0].cancel()
 
 
 def _on_cluster(options: reco_mod.RecoOptions, slices: int, address: str, console: Console, quiet: bool) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import click
 from rich.console import Console
@@ -55,6 +56,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     if dump:
         with open(dump, "w") as f:
             f.write(serialize.dumps(graph))
+    _check_outputs(graph, dry_run)
     if dry_run:
         click.echo(description)
         return
@@ -73,3 +75,19 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         Console().print(summary(handle))
         for warning in handle.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
+
+
+def _check_outputs(graph: Any, dry_run: bool) -> None:
+    """Before anything starts: no output is, contains or lies inside an input of the whole graph
+    (branches included), and every output can be written (not there, or overwrite/append)."""
+    from ..core.errors import InputError
+    from ..storage.guard import check_output, refuse_conflict
+
+    reads = [str(t.path) for t in graph.nodes if t.name == "read" and getattr(t, "path", None)]
+    writes = [t for t in graph.nodes if t.name == "write" and getattr(t, "path", None)]
+    for task in writes:
+        refuse_conflict(task.path, reads, task.bytes_per_file)
+    if dry_run:
+        return
+    for task in writes:
+        check_output(task.path, task.overwrite, task.append, task.start, task.layout, error=InputError)

@@ -114,6 +114,7 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
         from IPython import start_ipython
     except ImportError:
         raise UsageError("interactive sessions need IPython: pip install 'ufo[session]' (or use --non-interactive)") from None
+    sessions.compile_file(path)  # a file that is not Python: one clear error here, not inside IPython
     start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio\n_session = await __import__("
                         f"'ufo.control.session', fromlist=['run_file']).run_file(__import__('pathlib').Path("
                         f"{str(path)!r}), globals())"])

@@ -42,10 +42,29 @@ def log_path(name: str) -> Path:
     return folder() / f"{name}.log"
 
 
+def compile_file(path: Path) -> Any:
+    """The code of a session file (top-level await allowed); UsageError naming file and line if it is not Python."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read session file '{path}': {exc}") from None
+    try:
+        code = compile(text, str(path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    except SyntaxError as exc:  # IndentationError and TabError too
+        where = f"{exc.filename or path}" + (f", line {exc.lineno}" if exc.lineno else "")
+        where += f", column {exc.offset}" if exc.lineno and exc.offset else ""
+        line = (exc.text or "").rstrip("\n")
+        shown = f"\n    {line}\n    {' ' * max((exc.offset or 1) - 1, 0)}^" if line.strip() else ""
+        raise UsageError(f"session file {where}: {exc.msg}{shown}") from None
+    except ValueError as exc:  # e.g. a NUL byte in the file
+        raise UsageError(f"session file '{path}' cannot be compiled: {exc}") from None
+    return code
+
+
 async def run_file(path: Path, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
     """Execute a session file that may use top-level await; returns its namespace."""
+    code = compile_file(path)  # before the namespace is touched: a broken file changes nothing
     namespace = namespace if namespace is not None else {"__name__": "__session__", "__file__": str(path)}
-    code = compile(path.read_text(), str(path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     result = eval(code, namespace)  # noqa: S307 - the user's own session file, as Concert runs it
     if asyncio.iscoroutine(result):
         await result

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Cancelled, TaskError
+
+#: how long an interrupted `wait()` waits for the sinks to close their files, and for the other nodes
+SINK_GRACE = 10.0
+NODE_GRACE = 0.2
+
+_live: weakref.WeakSet[RunHandle] = weakref.WeakSet()
+_live_lock = threading.Lock()
 
 
 @dataclass
@@ -62,6 +71,7 @@ class RunHandle:
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[RunHandle], None]] = []
         self._threads: list[threading.Thread] = []
+        self._sink_threads: list[threading.Thread] = []  # sinks and reductions: they close the outputs
         self._cancel_hooks: list[Callable[[], None]] = []
         self.trace_events: list[dict[str, Any]] | None = None
 
@@ -100,13 +110,43 @@ class RunHandle:
         self.cancel()
 
     def wait(self, timeout: float | None = None) -> RunHandle:
-        """Block until the run ends; raise its error, `Cancelled`, or `TimeoutError`."""
-        if not self._done.wait(timeout):
-            raise TimeoutError(f"the graph is still running after {timeout} s")
-        for thread in self._threads:
-            thread.join()
+        """Block until the run ends; raise its error, `Cancelled`, or `TimeoutError`.
+
+        Ctrl-C (KeyboardInterrupt) while waiting cancels the graph, lets the sinks close their
+        files (up to `SINK_GRACE` s) and raises the KeyboardInterrupt again: a script stops at
+        once and no node thread keeps the process alive (they are daemon threads).
+        """
+        try:
+            if not self._done.wait(timeout):
+                raise TimeoutError(f"the graph is still running after {timeout} s")
+            for thread in self._threads:
+                thread.join()
+        except KeyboardInterrupt:
+            self.stop()
+            raise
         self._raise()
         return self
+
+    def stop(self, sink_timeout: float | None = None, node_timeout: float | None = None) -> bool:
+        """Cancel the run and wait for its sinks to close their outputs (up to `sink_timeout` s)
+        and briefly (`node_timeout` s) for the other nodes; True when every thread has ended.
+
+        Never raises the run's error; a node stuck in a call that does not poll cancellation
+        (a blocking receive, say) is left behind: node threads are daemon threads.
+        """
+        self.cancel()
+        sink_timeout = SINK_GRACE if sink_timeout is None else sink_timeout
+        node_timeout = NODE_GRACE if node_timeout is None else node_timeout
+        current = threading.current_thread()
+        deadline = time.monotonic() + sink_timeout
+        for thread in self._sink_threads:
+            if thread is not current and thread.ident is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        deadline = time.monotonic() + node_timeout
+        for thread in self._threads:
+            if thread is not current and thread.ident is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -121,11 +161,17 @@ class RunHandle:
                 return
         callback(self)
 
+    def _register(self) -> None:
+        with _live_lock:
+            _live.add(self)
+
     def _finish(self) -> None:
         self.ended = time.perf_counter()
         with self._lock:
             self._done.set()
             callbacks, self._callbacks = self._callbacks, []
+        with _live_lock:
+            _live.discard(self)
         for callback in callbacks:
             callback(self)
 
@@ -154,3 +200,47 @@ class RunHandle:
         elif self.done and self._cancelled.is_set():
             state = "cancelled"
         return f"<RunHandle {state}, {len(self.stats)} nodes, {self.elapsed:.2f} s>"
+
+
+def running() -> list[RunHandle]:
+    """The graphs of this process that have not ended yet."""
+    with _live_lock:
+        return [h for h in _live if not h.done]
+
+
+def stop_all(sink_timeout: float | None = None, node_timeout: float | None = None) -> int:
+    """Cancel every running graph of this process and wait for its sinks to close their files
+    (what a command does on Ctrl-C); returns how many graphs were stopped."""
+    handles = running()
+    for handle in handles:
+        handle.cancel()
+    for handle in handles:
+        handle.stop(sink_timeout, node_timeout)
+    return len(handles)
+
+
+def _at_exit() -> None:
+    """Node threads are daemon threads, so the interpreter does not wait for them by itself: a
+    graph still running at exit is waited for (as before), and Ctrl-C then cancels it and
+    closes its files. A graph already cancelled only gets its sinks' grace time.
+
+    Registered with `threading`'s exit hooks where there are (they run before `atexit`'s, so
+    before h5py's own clean-up), else with `atexit`."""
+    try:
+        for handle in running():
+            if handle._cancelled.is_set():
+                handle.stop(node_timeout=0.0)
+            else:
+                while not handle._done.wait(0.1):
+                    pass
+    except KeyboardInterrupt:
+        stop_all(node_timeout=0.0)
+
+
+_register = getattr(threading, "_register_atexit", None)
+try:
+    if _register is None:
+        raise RuntimeError
+    _register(_at_exit)
+except RuntimeError:
+    atexit.register(_at_exit)

@@ -16,6 +16,11 @@ from .task import Kind
 
 _DELIMITERS = "![],"
 
+#: Most tasks one pipeline may hold, and most '[' one may nest in another. Graphs are walked
+#: recursively; without a bound a 2000-stage pipeline ends in a RecursionError traceback.
+MAX_TASKS = 256
+MAX_NESTING = 16
+
 
 @dataclass(frozen=True)
 class Token:
@@ -74,6 +79,8 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.tasks = 0
+        self.nesting = 0
 
     def peek(self) -> Token | None:
         return self.tokens[self.i] if self.i < len(self.tokens) else None
@@ -101,6 +108,9 @@ class _Parser:
             raise self.fail(None, "expected a task")
         if token.kind == "[":
             self.take()
+            self.nesting += 1
+            if self.nesting > MAX_NESTING:
+                raise self.fail(token, f"brackets are nested more than {MAX_NESTING} deep")
             branches: list[Stream] = []
             while True:
                 if self.peek() is None:
@@ -111,12 +121,16 @@ class _Parser:
                     raise self.fail(token, "this '[' is never closed")
                 self.take()
                 if closing.kind == "]":
+                    self.nesting -= 1
                     return branches
                 if closing.kind != ",":
                     raise self.fail(closing, "expected ',' or ']'")
         if token.kind != "word":
             raise self.fail(token, f"expected a task name, got '{token.text}'")
         self.take()
+        self.tasks += 1
+        if self.tasks > MAX_TASKS:
+            raise self.fail(token, f"a pipeline holds at most {MAX_TASKS} tasks; split the work into several runs")
         if "=" in token.text:
             raise self.fail(token, f"expected a task name, got '{token.text}' (a property needs a task before it)")
         try:
@@ -152,6 +166,8 @@ class _Parser:
             return [task(*inputs)]
         except UsageError as exc:
             raise self.fail(token, str(exc)) from None
+        except (TypeError, ValueError) as exc:  # a task's own __init__ refusing an argument
+            raise self.fail(token, f"task '{cls.name}': {exc}") from None
 
 
 def parse(text: str) -> Graph:

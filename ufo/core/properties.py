@@ -6,6 +6,7 @@ graphs, the GUI form, `ufo tasks NAME` and the error messages, so they never dis
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,8 @@ class Property:
     separated on the command line). `unit` names a pint unit: the stored value is a plain
     number in that unit and quantities ('10 ms', `10 * q.ms`) are converted on assignment.
     `range` is an inclusive (low, high) pair, either side None for open.
+    Float values must be finite (no NaN, no infinity) unless `finite=False` (e.g. a fill value
+    that may be NaN); a range is never satisfied by NaN.
     """
 
     def __init__(
@@ -41,6 +44,7 @@ class Property:
         length: int | None = None,
         nullable: bool = False,
         aliases: tuple[str, ...] = (),
+        finite: bool = True,
     ):
         if type not in (bool, int, float, str):
             raise TypeError(f"property type must be bool, int, float or str, not {type}")
@@ -52,6 +56,7 @@ class Property:
         self.array = array
         self.length = length
         self.nullable = nullable
+        self.finite = finite
         self.aliases = aliases  # other names accepted on the command line ('name' where that is taken)
         self.name = "?"
         self.task_name = "?"
@@ -125,7 +130,7 @@ class Property:
     def _scalar(self, value: Any, task: str | None) -> Any:
         if self.unit is not None and (is_quantity(value) or (isinstance(value, str) and _NUMBER_WITH_UNIT.match(value))):
             try:
-                value = to_unit(value, self.unit)
+                value = to_unit(value, self.unit, finite=self.finite)
             except ValueError as exc:
                 raise self._fail(task, f"takes a value in {self.unit}: {exc}") from None
         if self.type is bool:
@@ -163,8 +168,11 @@ class Property:
             else:
                 try:
                     value = float(value)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     raise self._fail(task, f"must be a number, got {value!r}") from None
+            if self.finite and not math.isfinite(value):
+                unit = f" (in {self.unit})" if self.unit else ""
+                raise self._fail(task, f"must be a finite number{unit}, got {value!r}")
         elif self.type is str:
             if not isinstance(value, str):
                 value = str(value)
@@ -172,7 +180,7 @@ class Property:
             raise self._fail(task, f"must be {self.describe_constraint()}, got {value!r}")
         if self.range is not None:
             lo, hi = self.range
-            if (lo is not None and value < lo) or (hi is not None and value > hi):
+            if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
                 unit = f" {self.unit}" if self.unit else ""
                 raise self._fail(task, f"must be {self.describe_constraint()}{unit}, got {value!r}")
         return value

@@ -377,6 +377,8 @@ def start(
     from .backends import prepare
     from .memory import Null
 
+    _refuse_running(graph)
+    users_tasks = list(graph.nodes)
     graph.validate()  # errors name the user's nodes, before any rewriting
     graph = prepare(graph, device)
     specs = graph.validate()
@@ -419,12 +421,16 @@ def start(
             node.ins.append(channel)
             nodes[id(src)].outs.append(channel)
 
+    instances: list[tuple[_Node, Task]] = []
+
     def cancel_all() -> None:
         for channel in channels:
             channel.cancel()
         for node in nodes.values():
             with node.out_cond:
                 node.out_cond.notify_all()
+        for node, instance in instances:  # a task blocked in a call of its own can be woken
+            _call_on_cancel(node, instance)
 
     handle._cancel_hooks.append(cancel_all)
     live = [sum(t.replicas for t in tasks)]
@@ -461,7 +467,11 @@ def start(
         except Cancelled:
             handle.cancel()
         except BaseException as exc:  # noqa: BLE001 - every error must reach wait()
-            handle.fail(node.name, exc)
+            if handle._cancelled.is_set() and handle.error is None and not isinstance(exc, KeyboardInterrupt):
+                # a call woken by the cancel (a receive told to stop): the run was cancelled, not failed
+                node.stats.warnings.append(f"stopped by the cancel: {exc}")
+            else:
+                handle.fail(node.name, exc)
         finally:
             try:
                 task.teardown()
@@ -484,18 +494,42 @@ def start(
     threads = []
     for task in tasks:
         node = nodes[id(task)]
-        instances = [task] + [task.clone() for _ in range(task.replicas - 1)]
-        for replica, instance in enumerate(instances):
+        copies = [task] + [task.clone() for _ in range(task.replicas - 1)]
+        for replica, instance in enumerate(copies):
+            instances.append((node, instance))
             suffix = f"#{replica}" if task.replicas > 1 else ""
-            threads.append(
-                threading.Thread(target=worker, args=(node, instance, replica), name=f"ufo:{node.name}{suffix}")
-            )
+            # daemon threads: a node stuck in a call that ignores cancellation cannot keep the process
+            # alive after Ctrl-C; wait(), stop() and the exit hook in ufo.core.handle join them
+            thread = threading.Thread(target=worker, args=(node, instance, replica), name=f"ufo:{node.name}{suffix}",
+                                      daemon=True)
+            threads.append(thread)
+            if task.kind in (Kind.SINK, Kind.REDUCE):
+                handle._sink_threads.append(thread)
     handle._threads = threads
     if not threads:
         raise GraphError("the graph has no nodes")
+    handle._register()
     for thread in threads:
         thread.start()
+    for task in users_tasks:
+        task._run_handle = handle  # a second run of these tasks is refused until this one ends
     return handle
+
+
+def _call_on_cancel(node: _Node, task: Task) -> None:
+    """The cancellation hook of tasks that block in calls of their own (a receive, a camera's grab).
+
+    A task may define `on_cancel()`: it is called once, from the thread that cancels the run
+    (any thread), and should only wake the blocked call (set a flag, close a socket from the
+    right thread, or nothing when the task polls `self.ctx.cancelled` every 0.2 s anyway).
+    """
+    hook = getattr(type(task), "on_cancel", None)
+    if not callable(hook):
+        return
+    try:
+        hook(task)
+    except Exception as exc:  # noqa: BLE001 - cancelling goes on; the hook's failure is worth a warning
+        node.stats.warnings.append(f"on_cancel failed: {exc}")
 
 
 def _trace_events(nodes: Any, origin: float) -> list[dict[str, Any]]:
@@ -509,3 +543,14 @@ def _trace_events(nodes: Any, origin: float) -> list[dict[str, Any]]:
                 "ts": (t0 - origin) * 1e6, "dur": (t1 - t0) * 1e6, "args": {"index": index},
             })
     return events
+
+
+def _refuse_running(graph: Graph) -> None:
+    """Tasks keep a run's state on themselves: a second run of the same tasks while the first
+    is still going would mix the two (wrong frames, not an error), so it is refused."""
+    names = graph.names()
+    for task in graph.nodes:
+        handle = getattr(task, "_run_handle", None)
+        if handle is not None and not handle.done:
+            raise GraphError(f"node '{names[id(task)]}' is part of a run that has not ended; wait for it "
+                             "(handle.wait()) or build a new graph for a second run")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import enum
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,6 +25,29 @@ from .spec import UNKNOWN, Spec
 
 if TYPE_CHECKING:
     from .graph import Stream
+
+
+def max_replicas() -> int:
+    """The most replicas one node may have: 4 per CPU core (at least 64), at most 1024.
+
+    Each replica is a thread with its own buffers; `replicas=100000` would start 100 000
+    threads. UFO_MAX_REPLICAS overrides the limit (still capped at 1024).
+    """
+    override = os.environ.get("UFO_MAX_REPLICAS", "").strip()
+    if override.isdigit() and int(override) > 0:
+        return min(1024, int(override))
+    return min(1024, max(64, 4 * (os.cpu_count() or 1)))
+
+
+def check_replicas(task_name: str, replicas: Any) -> int:
+    """`replicas` as a valid count, or PropertyError naming the task and the limit."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
+        raise PropertyError(f"task '{task_name}': replicas must be an integer >= 1, got {replicas!r}")
+    limit = max_replicas()
+    if replicas > limit:
+        raise PropertyError(f"task '{task_name}': replicas={replicas} is too many; at most {limit} "
+                            f"(4 per CPU core, at least 64, at most 1024; UFO_MAX_REPLICAS changes it)")
+    return replicas
 
 
 class Kind(enum.Enum):
@@ -86,8 +110,7 @@ class Task:
     ctx: Context
 
     def __init__(self, replicas: int = 1, **properties: Any):
-        if not isinstance(replicas, int) or replicas < 1:
-            raise PropertyError(f"task '{self.name}': replicas must be an integer >= 1, got {replicas!r}")
+        check_replicas(self.name, replicas)
         if replicas > 1 and self.kind is not Kind.MAP:
             raise PropertyError(f"task '{self.name}': only map tasks can be replicated ({self.kind.value} task)")
         self.replicas = replicas
@@ -138,6 +161,7 @@ class Task:
         from .graph import connect
 
         if replicas is not None:
+            check_replicas(self.name, replicas)
             if replicas > 1 and self.kind is not Kind.MAP:
                 raise PropertyError(f"task '{self.name}': only map tasks can be replicated")
             self.replicas = replicas

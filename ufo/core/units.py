@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 
@@ -18,10 +19,11 @@ def is_quantity(value: Any) -> bool:
     return hasattr(value, "magnitude") and hasattr(value, "units") and hasattr(value, "to")
 
 
-def to_unit(value: Any, unit: str) -> float:
+def to_unit(value: Any, unit: str, finite: bool = True) -> float:
     """Magnitude of `value` (a pint quantity or a string such as '10 ms') in `unit`.
 
-    Raises ValueError with a message that names both units when they do not convert.
+    Raises ValueError with a message that names both units when they do not convert, and
+    (unless `finite=False`) when the magnitude is NaN or infinite ('nan deg', '1e999 ms').
     """
     ureg = registry()
     if isinstance(value, str):
@@ -30,8 +32,15 @@ def to_unit(value: Any, unit: str) -> float:
         except Exception as exc:  # pint raises several unrelated types for bad text
             raise ValueError(f"cannot read '{value}' as a quantity in {unit}") from exc
     if not is_quantity(value):
-        return float(value)
-    try:
-        return float(value.to(unit).magnitude)
-    except Exception as exc:
-        raise ValueError(f"{value} cannot be converted to {unit}") from exc
+        try:
+            result = float(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise ValueError(f"{value!r} is not a number in {unit}") from exc
+    else:
+        try:
+            result = float(value.to(unit).magnitude)
+        except Exception as exc:
+            raise ValueError(f"{value} cannot be converted to {unit}") from exc
+    if finite and not math.isfinite(result):
+        raise ValueError(f"{value} is not a finite number of {unit}")
+    return result

@@ -27,22 +27,42 @@ def available() -> int:
         return 0
 
 
+def parse_spec(spec: str | None) -> str | list[int]:
+    """'cpu', 'all' or the GPU numbers a `--gpus` / UFO_DEVICES text names; UsageError when it is neither.
+
+    Needs no CuPy, so a caller can check the text before it knows whether a GPU is needed.
+    """
+    text = (spec if spec is not None else os.environ.get("UFO_DEVICES", "all")).strip().lower()
+    if text in ("cpu", "none", ""):
+        return "cpu"
+    if text in ("all", "gpu", "auto"):
+        return "all"
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise UsageError(f"GPUs are given as 'all', 'cpu' or numbers like '0,1' (--gpus or UFO_DEVICES), got '{spec}'")
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
 def select(spec: str | None) -> list[int]:
-    """Devices to use: 'cpu' -> [], 'all' or None -> every GPU, '0,1' -> those (checked)."""
-    spec = (spec if spec is not None else os.environ.get("UFO_DEVICES", "all")).strip().lower()
-    if spec in ("cpu", "none", ""):
+    """Devices to use: 'cpu' -> [], 'all' or None -> every GPU, '0,1' -> those (checked).
+
+    A GPU number that this machine lacks is a UsageError, also on a machine without GPUs
+    (asking for GPU 7 and silently running on the CPU hides a typo or a broken driver).
+    """
+    wanted = parse_spec(spec)
+    if wanted == "cpu":
         return []
     count = available()
-    if spec in ("all", "gpu", "auto"):
+    if wanted == "all":
         return list(range(count))
-    try:
-        wanted = [int(part) for part in spec.split(",") if part.strip()]
-    except ValueError:
-        raise UsageError(f"GPUs are given as 'all', 'cpu' or numbers like '0,1', got '{spec}'") from None
-    missing = [d for d in wanted if d >= count or d < 0]
-    if missing and count:
+    assert isinstance(wanted, list)
+    missing = [d for d in wanted if d >= count]
+    if missing:
+        if not count:
+            raise UsageError(f"GPU {missing[0]} was asked for (--gpus or UFO_DEVICES), but this machine has no GPU "
+                             "that CuPy with CUDA can use; use 'cpu' or 'all'")
         raise UsageError(f"GPU {missing[0]} does not exist; this machine has {count} (0..{count - 1})")
-    return wanted if count else []
+    return wanted
 
 
 _told = False

@@ -1,53 +1,139 @@
 """The GUI's HTTP API and static files (FastAPI).
 
-Bound to 127.0.0.1 it is open to the local user; bound elsewhere every request needs the
-token printed at start (`?token=` once, then a cookie), as Jupyter does. Paths the browser
-lists stay inside `root`.
+Every request needs the token printed at start (`?token=` once, then a cookie), on loopback
+too, as Jupyter does: any web page the user visits could otherwise drive the API. The Host
+header must name the server (no DNS rebinding) and every state-changing request must come
+from the GUI's own page (Origin / Sec-Fetch-Site) with a JSON body. Every path a request
+names is resolved (symbolic links followed) after its format suffix (`.h5:/data`,
+`.zarr:/array`) is split off, and must stay inside `root`; so must the files a glob or a
+directory stands for.
 """
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import os
 import secrets
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
-from ..core.errors import UfoError
+from ..core.errors import UfoError, UsageError
+from ..storage.formats import check_dataset, split_dataset
 from . import engine
 
 STATIC = Path(__file__).parent / "static"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+PATH_FIELDS = ("projections", "sinograms", "darks", "flats", "flats2", "output")
+COOKIE = "ufo_token"  # + "-PORT": two GUIs on one host keep their own (cookies ignore ports)
 
 
-def create_app(root: str = ".", token: str | None = None) -> FastAPI:
+def _host_name(host: str) -> str:
+    """'127.0.0.1:8765' -> '127.0.0.1'; '[::1]:8765' -> '::1'."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] | None = LOOPBACK) -> FastAPI:
+    """The app serving files below `root`.
+
+    `token`: the access token; None makes a random one (read it from `app.state.token`); an
+    empty one is refused. `hosts`: the names the Host header may carry (None: any, for a
+    server bound to a public interface, where the token is the guard).
+    """
+    if token is not None and not token.strip():
+        raise UsageError("an empty --token would let anyone in; leave --token out for a random one")
+    token = token if token is not None else secrets.token_urlsafe(24)
+    allowed = None if hosts is None else {h.lower() for h in hosts}
     app = FastAPI(title="ufo", docs_url=None, redoc_url=None)
+    app.state.token = token
     root_path = Path(root).resolve()
     runs = engine.Runs()
 
+    def refuse(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": message, "detail": message}, status)
+
     @app.middleware("http")
-    async def check_token(request: Request, call_next: Any) -> Any:
-        if token is None:
-            return await call_next(request)
-        given = request.query_params.get("token") or request.cookies.get("ufo_token") \
-            or request.headers.get("authorization", "").removeprefix("token ")
-        if not secrets.compare_digest(given or "", token):
-            return JSONResponse({"error": "this ufo gui needs its token: open the URL printed when it started"}, 403)
+    async def guard(request: Request, call_next: Any) -> Any:
+        host = request.headers.get("host", "")
+        if allowed is not None and _host_name(host) not in allowed:
+            return refuse(403, f"host '{host}' is not this ufo gui; open the URL printed when it started")
+        if request.method not in SAFE_METHODS:
+            origin = request.headers.get("origin")
+            if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host.lower()):
+                return refuse(403, f"cross-site request from '{origin}' refused")
+            if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+                return refuse(403, "cross-site request refused")
+            kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind != "application/json":
+                return refuse(415, f"requests that change state take a JSON body (Content-Type: application/json), "
+                                   f"not '{kind or 'none'}'")
+        cookie = f"{COOKIE}-{request.url.port or 80}"
+        given = request.query_params.get("token") or request.cookies.get(cookie) \
+            or request.headers.get("authorization", "").removeprefix("token ").strip()
+        if not secrets.compare_digest((given or "").encode(), token.encode()):
+            return refuse(403, "this ufo gui needs its token: open the URL printed when it started")
         response = await call_next(request)
         if request.query_params.get("token"):
-            response.set_cookie("ufo_token", token, httponly=True, samesite="strict")
+            response.set_cookie(cookie, token, httponly=True, samesite="strict")
         return response
 
-    def inside(path: str) -> Path:
-        target = (root_path / path).resolve() if not os.path.isabs(path) else Path(path).resolve()
+    @app.exception_handler(RequestValidationError)
+    async def bad_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+            problems.append(f"{where}: {error.get('msg', 'invalid')}")
+        return refuse(422, "; ".join(problems) or "malformed request body")
+
+    @app.exception_handler(UfoError)
+    async def ufo_error(request: Request, exc: UfoError) -> JSONResponse:
+        return refuse(400, str(exc))
+
+    def inside(path: str, name: str = "path") -> Path:
+        """`path` (relative to the root, or absolute) resolved, links followed, inside the root."""
+        if not isinstance(path, str) or not path or "\x00" in path:
+            raise HTTPException(400, f"{name}: expected a path (text), got {json.dumps(path)[:80]}")
+        base = Path(os.path.expanduser(path)) if path.startswith("~") else Path(path)
+        target = (root_path / base).resolve()
         if target != root_path and root_path not in target.parents:
-            raise HTTPException(403, f"'{path}' is outside the GUI's root {root_path}")
+            raise HTTPException(403, f"{name}: '{path}' is outside the GUI's root {root_path}")
         return target
+
+    def inside_all(text: str, name: str) -> str:
+        """A form path: the file part resolved inside the root, and every file a glob or a
+        directory stands for too (a link in them must not lead out); the dataset part kept."""
+        if not isinstance(text, str):
+            raise HTTPException(400, f"{name}: expected a path (text), got {json.dumps(text)[:80]}")
+        file, dataset = split_dataset(text)
+        try:
+            check_dataset(file, dataset)
+        except UsageError as exc:
+            raise HTTPException(400, f"{name}: {exc}") from None
+        if any(c in file for c in "*?["):
+            folder = inside(os.path.dirname(file) or ".", name)
+            for match in glob.glob(str(folder / os.path.basename(file))):
+                inside(match, name)
+            resolved = str(folder / os.path.basename(file))
+        else:
+            target = inside(file, name)
+            if target.is_dir() and not file.lower().rstrip("/").endswith(".zarr"):
+                for entry in target.iterdir():
+                    inside(str(entry), name)
+            resolved = str(target)
+        return resolved + ("" if dataset is None else text[len(file):])
 
     def usage(exc: Exception) -> HTTPException:
         return HTTPException(400, str(exc))
@@ -74,11 +160,11 @@ def create_app(root: str = ".", token: str | None = None) -> FastAPI:
     def _resolve(values: dict[str, Any]) -> dict[str, Any]:
         """Relative paths in the form are relative to the root, and must stay inside it."""
         out = dict(values)
-        for name in ("projections", "sinograms", "darks", "flats", "flats2", "output"):
-            if out.get(name):
-                text = str(out[name])
-                file, sep, dataset = text.partition(".h5:") if ".h5:" in text else (text, "", "")
-                out[name] = str(inside(file)) + (sep + dataset if sep else "")
+        for name in PATH_FIELDS:
+            if out.get(name) not in (None, ""):
+                out[name] = inside_all(out[name], name)
+        if not out.get("output"):  # the default output lies below the root too, not the server's directory
+            out["output"] = inside_all("slices/slice-%05i.tif", "output")
         return out
 
     @app.post("/api/axis")
@@ -140,23 +226,59 @@ def create_app(root: str = ".", token: str | None = None) -> FastAPI:
         return {"path": str(target.relative_to(root_path)) or ".",
                 "entries": [{"name": p.name, "dir": p.is_dir()} for p in entries if not p.name.startswith(".")]}
 
+    async def body_of(request: Request) -> dict[str, Any]:
+        try:
+            body = json.loads(await request.body() or b"{}")
+        except ValueError as exc:
+            raise HTTPException(400, f"body: not JSON ({exc})") from None
+        if not isinstance(body, dict):
+            raise HTTPException(400, "body: expected a JSON object")
+        return body
+
     @app.post("/api/config/save")
     async def save(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        path = inside(body.get("path") or "reco.toml")
-        values = {k: v for k, v in body.get("values", {}).items() if v not in (None, "") and k not in engine.GUI_ONLY}
-        path.write_text(_toml(values) if path.suffix != ".json" else json.dumps({"reco": values}, indent=2))
+        """Settings as the TOML file `ufo reco --config` reads: only a `.toml` name, and an
+        existing file only with `overwrite: true` (the page asks first)."""
+        body = await body_of(request)
+        name = body.get("path") or "reco.toml"
+        values = body.get("values", {})
+        overwrite = body.get("overwrite", False)
+        if not isinstance(values, dict):
+            raise HTTPException(400, "values: expected a JSON object of form fields")
+        if not isinstance(overwrite, bool):
+            raise HTTPException(400, "overwrite: expected true or false")
+        path = inside(name, "path")
+        if not str(name).lower().endswith(".toml") or path.suffix.lower() != ".toml":
+            raise HTTPException(400, f"path: settings are saved as TOML; give a name ending in .toml, not '{name}'")
+        if path.is_dir():
+            raise HTTPException(400, f"path: '{name}' is a directory")
+        kinds = {n: k for _, n, _, k, _ in engine.FIELDS}
+        unknown = [k for k in values if k not in kinds]
+        if unknown:
+            raise HTTPException(400, f"values: unknown field '{unknown[0]}'")
+        for key, value in values.items():
+            if value is not None and not isinstance(value, (str, int, float, bool)):
+                raise HTTPException(400, f"{key}: expected text, a number or true/false")
+        values = {k: v for k, v in values.items() if v not in (None, "") and k not in engine.GUI_ONLY}
+        try:
+            await asyncio.to_thread(_write_new, path, _toml(values), overwrite)
+        except FileExistsError:
+            raise HTTPException(409, f"path: '{name}' exists; confirm to replace it (overwrite)") from None
+        except OSError as exc:
+            raise HTTPException(400, f"path: cannot write '{name}': {exc.strerror}") from None
         return {"path": str(path)}
 
     @app.post("/api/config/load")
     async def load(request: Request) -> dict[str, Any]:
-        body = await request.json()
-        path = inside(body.get("path") or "reco.toml")
+        body = await body_of(request)
+        path = inside(body.get("path") or "reco.toml", "path")
         try:
             data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise HTTPException(400, f"cannot read config '{path}': {exc}") from None
-        values = data.get("reco", data)
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            raise HTTPException(400, f"path: cannot read config '{path}': {exc}") from None
+        values = data.get("reco", data) if isinstance(data, dict) else None
+        if not isinstance(values, dict):
+            raise HTTPException(400, f"path: config '{path}' holds no [reco] table")
         return {"values": {k.replace("-", "_"): v for k, v in values.items()}}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -166,6 +288,12 @@ def create_app(root: str = ".", token: str | None = None) -> FastAPI:
         return Response(status_code=204)
 
     return app
+
+
+def _write_new(path: Path, text: str, overwrite: bool) -> None:
+    """Write `text`; without `overwrite` only as a new file ("x": never over one that appeared meanwhile)."""
+    with open(path, "w" if overwrite else "x") as f:
+        f.write(text)
 
 
 def _toml(values: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ candidate axes with their scores; runs are `reco.run` in a thread with progress 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import threading
 import time
@@ -73,6 +74,23 @@ def _number(name: str, value: Any, integer: bool = False) -> Any:
     return number
 
 
+def _check_type(name: str, kind: str, value: Any) -> None:
+    """A form value of the wrong JSON type is the request's fault (HTTP 400 naming the field)."""
+    if value is None:
+        return
+    if kind == "bool":
+        if not isinstance(value, bool) and value != "":
+            raise UsageError(f"{name}: expected true or false, got {json.dumps(value)[:80]}")
+    elif kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UsageError(f"{name}: expected a number, got {json.dumps(value)[:80]}")
+    elif name == "axis":
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise UsageError(f"axis: expected a number or 'auto', got {json.dumps(value)[:80]}")
+    elif not isinstance(value, str):
+        raise UsageError(f"{name}: expected text, got {json.dumps(value)[:80]}")
+
+
 def options(values: dict[str, Any]) -> tuple[reco_mod.RecoOptions, dict[str, Any]]:
     """RecoOptions from form values (strings or numbers); raises UsageError naming the field."""
     kinds = {n: k for _, n, _, k, _ in FIELDS}
@@ -82,6 +100,7 @@ def options(values: dict[str, Any]) -> tuple[reco_mod.RecoOptions, dict[str, Any
         if name not in kinds:
             raise UsageError(f"unknown field '{name}'")
         kind = kinds[name]
+        _check_type(name, kind, value)
         if kind == "number":
             value = _number(name, value)
         elif kind == "integer":
@@ -103,9 +122,10 @@ def options(values: dict[str, Any]) -> tuple[reco_mod.RecoOptions, dict[str, Any
     return reco_mod.RecoOptions.from_mapping(clean, "form"), extra
 
 
-def make_plan(values: dict[str, Any]) -> reco_mod.Plan:
+def make_plan(values: dict[str, Any], outputs: bool = True) -> reco_mod.Plan:
+    """The plan of `ufo reco` for the form; `outputs`: check the output too (not for the axis view)."""
     o, extra = options(values)
-    plan = reco_mod.plan(o)
+    plan = reco_mod.plan(o, outputs=outputs)
     if extra.get("crop_width"):
         width = int(extra["crop_width"])
         if not 1 <= width <= plan.width:
@@ -113,7 +133,7 @@ def make_plan(values: dict[str, Any]) -> reco_mod.Plan:
         from dataclasses import replace
 
         start = (plan.width - width) // 2
-        plan = reco_mod.plan(replace(o, roi=(start, start, width, width)))
+        plan = reco_mod.plan(replace(o, roi=(start, start, width, width)), outputs=outputs)
     if extra.get("gpu_only"):
         from ..gpu import available
 
@@ -124,6 +144,15 @@ def make_plan(values: dict[str, Any]) -> reco_mod.Plan:
 
 def validate(values: dict[str, Any]) -> dict[str, str]:
     """Field -> message for what is wrong; empty when the plan can be made."""
+    try:
+        o, _ = options(values)
+    except UfoError:
+        o = None  # reported below, by the same path as every other error
+    if o is not None:
+        try:
+            reco_mod.check_outputs(o)
+        except UfoError as exc:  # exists, not writable, or is/contains/lies inside an input
+            return {"output": str(exc)}
     try:
         make_plan(values)
     except UfoError as exc:
@@ -162,7 +191,7 @@ def axis_view(values: dict[str, Any]) -> dict[str, Any]:
     from ..storage.readers import open_source
     from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram
 
-    plan = make_plan(values)
+    plan = make_plan(values, outputs=False)  # the axis view writes nothing
     o = plan.options
     if not o.projections:
         raise UsageError("projections: the axis view needs projections (0 and 180 degree frames)")

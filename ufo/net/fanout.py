@@ -4,6 +4,11 @@ A camera serves its frames to whoever registered an endpoint (a writer host, a
 reconstruction host, a viewer). Every endpoint gets every frame; a reliable endpoint whose
 receiver has not taken a frame for `timeout` seconds is given up (and says so) so that one
 dead consumer never stops the others or the camera.
+
+Buffers follow the rule of `ufo.net.wire`: `send` hands the frame to ZMQ without a copy and
+returns the trackers; the caller must `wait_sent` (or ``Fanout.wait``) on them before it
+reuses the frame's buffer. Each endpoint is its own stream with its own sequence numbers,
+so a receiver of one endpoint sees its gaps reported.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from .wire import end_parts, error_parts, frame_parts
+from .wire import end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name, wait_sent
 
 LOG = logging.getLogger("ufo.net")
 MODES = ("push", "pub")
@@ -32,6 +37,12 @@ class Endpoint:
     dropped: int = 0
     failed: str | None = None
     trackers: list[Any] = field(default_factory=list)
+    stream: str = field(default_factory=new_stream_id)
+    seq: int = 0  # frames offered to this endpoint (sent or, for pub, dropped)
+
+    @property
+    def sender(self) -> str:
+        return sender_name("fanout", self.address)
 
 
 def parse_endpoint(text: str) -> tuple[str, str]:
@@ -81,7 +92,7 @@ class Fanout:
         if endpoint is None:
             raise ValueError(f"no endpoint {address}; registered: {', '.join(self._endpoints) or 'none'}")
         if endpoint.failed is None:
-            self._send_final(endpoint, end_parts(endpoint.sent))
+            self._send_final(endpoint, end_parts(endpoint.seq, endpoint.sender, endpoint.stream))
         endpoint.socket.close()
         return endpoint.sent
 
@@ -96,23 +107,30 @@ class Fanout:
                     for e in self._endpoints.values()]
 
     def send(self, frame: np.ndarray, meta: dict[str, Any], stop: threading.Event | None = None) -> list[Any]:
-        """Send one frame everywhere without copying; returns trackers to wait on before reusing `frame`."""
-        parts = frame_parts(frame, meta)
+        """Send one frame everywhere without copying; returns trackers to wait on (`wait`) before reusing `frame`."""
+        frame = np.ascontiguousarray(frame)
         trackers = []
         with self._lock:
             endpoints = [e for e in self._endpoints.values() if e.failed is None]
         for endpoint in endpoints:
+            parts = frame_parts(frame, meta, seq=endpoint.seq, sender=endpoint.sender, stream=endpoint.stream,
+                                reliable=endpoint.mode == "push")
+            endpoint.seq += 1
             tracker = self._send(endpoint, parts, stop)
             if tracker is not None:
                 trackers.append(tracker)
         return trackers
+
+    def wait(self, trackers: list[Any], stop: threading.Event | None = None) -> bool:
+        """Hold the frame's buffer until ZMQ sent it everywhere (False: `timeout` passed or `stop` set)."""
+        return wait_sent(trackers, self.timeout, stop)
 
     def _send(self, endpoint: Endpoint, parts: list[Any], stop: threading.Event | None) -> Any:
         deadline = time.monotonic() + self.timeout
         while True:
             try:
                 with self._lock:
-                    tracker = endpoint.socket.send_multipart(parts, copy=False, track=True)
+                    tracker = send_frame(endpoint.socket, parts)
                 endpoint.sent += 1
                 return tracker
             except zmq.Again:
@@ -146,7 +164,7 @@ class Fanout:
         for address in self.addresses:
             endpoint = self._endpoints.get(address)
             if endpoint is not None and endpoint.failed is None:
-                self._send_final(endpoint, error_parts(message))
+                self._send_final(endpoint, error_parts(message, endpoint.sender, endpoint.stream))
 
     def close(self) -> None:
         for address in self.addresses:

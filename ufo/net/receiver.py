@@ -3,25 +3,34 @@
 Used by the `zmq-receive` task, the walker and reconstruction servers and the remote
 camera client. Waits poll in short steps so `stop()` from another thread ends a receive
 at once instead of after the timeout.
+
+Every message is validated (`wire.decode`): a garbage message ends the receive with one
+`InputError` that names the sender. Sequence numbers are followed per stream (`StreamCheck`):
+gaps in a reliable stream are reported through `warn` (default: the "ufo.net" logger) and
+counted in `missing`.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import zmq
 
 from ..core.errors import InputError
-from .wire import decode
+from .wire import StreamCheck, WireError, decode, describe_sender, peer_of
+
+LOG = logging.getLogger("ufo.net")
 
 
 class FrameReceiver:
     def __init__(self, address: str, mode: str = "pull", bind: bool = False, timeout: float = 10.0,
-                 name: str = "zmq-receive", high_water_mark: int = 8):
+                 name: str = "zmq-receive", high_water_mark: int = 8, warn: Callable[[str], None] | None = None,
+                 stop: threading.Event | None = None):
         if mode not in ("pull", "sub"):
             raise ValueError(f"{name}: mode is pull (from push) or sub (from pub), not '{mode}'")
         self.address = address
@@ -29,7 +38,8 @@ class FrameReceiver:
         self.name = name
         self.frames = 0
         self.ended = False
-        self._stop = threading.Event()
+        self.check = StreamCheck(name, warn or LOG.warning)
+        self._stop = stop if stop is not None else threading.Event()  # a graph's cancel event ends a receive within 0.1 s
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.PULL if mode == "pull" else zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -41,6 +51,11 @@ class FrameReceiver:
         except zmq.ZMQError as exc:
             self.close()
             raise InputError(f"{name} cannot {'bind' if bind else 'connect'} {address}: {exc}") from None
+
+    @property
+    def missing(self) -> int:
+        """Frames of the streams seen here that never arrived (by their sequence numbers)."""
+        return self.check.missing
 
     def stop(self) -> None:
         """End a receive in progress from another thread (it raises InputError 'stopped')."""
@@ -55,12 +70,20 @@ class FrameReceiver:
             if time.monotonic() > deadline:
                 raise InputError(f"{self.name}: nothing arrived from {self.address} for {self.timeout:g} s after "
                                  f"{self.frames} frame(s) (sender gone, or never started?)")
-        header, frame = decode(self._socket.recv_multipart(copy=False))
+        parts = self._socket.recv_multipart(copy=False)
+        try:
+            header, frame = decode(parts)
+        except WireError as exc:
+            raise InputError(f"{self.name}: garbage message from {describe_sender(exc.header, peer_of(parts), self.address)} "
+                             f"after {self.frames} frame(s): {exc}") from None
         if frame is None:
             if header.get("type") == "error":
-                raise InputError(f"{self.name}: the sender at {self.address} failed: {header.get('message')}")
+                raise InputError(f"{self.name}: the sender {describe_sender(header, peer_of(parts), self.address)} "
+                                 f"failed: {header.get('message')}")
+            self.check.end(header)
             self.ended = True
             return None
+        self.check.frame(header)
         self.frames += 1
         meta = dict(header.get("meta", {}))
         if header.get("frame_number") is not None:

@@ -47,6 +47,20 @@ def split_dataset(path: str) -> tuple[str, str | None]:
     return path, None
 
 
+def check_dataset(file: str, dataset: str | None) -> str | None:
+    """The dataset name normalised ('/entry/data'); '..' or '.' components are refused: a
+    dataset path must name something inside its file or store, never climb out of it."""
+    if dataset is None:
+        return None
+    parts = [p for p in dataset.replace("\\", "/").split("/") if p != ""]
+    if any(p in ("..", ".") for p in parts):
+        raise UsageError(f"dataset path '{dataset}' of '{file}' climbs out of it ('..' or '.'); "
+                         f"name a dataset inside it, e.g. {file}:/data")
+    if not parts:
+        return None
+    return "/" + "/".join(parts)
+
+
 def is_hdf5(path: str) -> bool:
     return split_dataset(path)[0].lower().endswith(HDF5_SUFFIXES)
 
@@ -54,6 +68,7 @@ def is_hdf5(path: str) -> bool:
 def parse_output_path(path: str) -> OutputPath:
     """Decide the output format from the path, as `write path=...` documents."""
     file, dataset = split_dataset(path)
+    dataset = check_dataset(file, dataset) if dataset is not None else None
     lower = file.lower()
     if lower.endswith(HDF5_SUFFIXES):
         return OutputPath(FileKind.HDF5, file, dataset)

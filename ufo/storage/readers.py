@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, split_dataset
+from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, check_dataset, split_dataset
 
 
 class FrameSource(Protocol):
@@ -175,6 +175,26 @@ def find_dataset(h5file: Any, filename: str) -> str:
                      f"(candidates: {', '.join(found)})")
 
 
+def _check_image_dataset(node: Any, filename: str, name: str) -> None:
+    """InputError unless `node` is a numeric HDF5 dataset (not a group, a link target or strings)."""
+    import h5py
+
+    if isinstance(node, h5py.Group):
+        inside = [f"{key}" for key in list(node.keys())[:8]]
+        holds = f" (it holds: {', '.join(inside)})" if inside else " (it is empty)"
+        raise InputError(f"'{filename}:{name}' is an HDF5 group, not a dataset{holds}; name a dataset of frames")
+    if not isinstance(node, h5py.Dataset):
+        raise InputError(f"'{filename}:{name}' is not an HDF5 dataset ({type(node).__name__})")
+    if node.shape is None or node.ndim < 2:
+        ndim = 0 if node.shape is None else node.ndim
+        raise InputError(f"'{filename}:{name}' has {ndim} dimension(s) (a scalar or a list); frames need 2 or more")
+    kind = node.dtype.kind
+    if kind not in "biuf":
+        what = {"S": "byte strings", "U": "strings", "O": "strings or objects", "V": "compound records",
+                "c": "complex numbers"}.get(kind, f"values of type {node.dtype}")
+        raise InputError(f"'{filename}:{name}' holds {what}, not image data (integers or floats)")
+
+
 class Hdf5Frames:
     """Frames of an HDF5 file: along the first axis of a dataset, or as an NXtomo/DXchange layout says.
 
@@ -220,6 +240,7 @@ class Hdf5Frames:
                     raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")
                 self._dset = self._file[self.name]
                 self._locations = None  # type: ignore[assignment]
+                _check_image_dataset(self._dset, filename, self.name)
         except Exception:
             self._file.close()
             raise
@@ -279,8 +300,14 @@ class RawFrames:
 
     def __init__(self, files: list[str], width: int, height: int, dtype: Any, offset: int = 0):
         self.files = files
+        if width < 1 or height < 1 or offset < 0:
+            raise UsageError(f"raw frames need raw-width and raw-height >= 1 and raw-offset >= 0, "
+                             f"got {width}, {height} and {offset}")
         self.shape = (height, width)
-        self.dtype = np.dtype(dtype)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise UsageError(f"raw-dtype '{dtype}' is not a numpy type (e.g. uint16, float32)") from None
         self.offset = offset
         self.frame_bytes = width * height * self.dtype.itemsize
         self.locations: list[tuple[str, int]] = []
@@ -292,6 +319,13 @@ class RawFrames:
                 self.partial.append(f)
             self.locations.extend((f, offset + i * self.frame_bytes) for i in range(n))
         self.count = len(self.locations)
+        if not self.count:
+            sizes = ", ".join(f"'{f}' {os.path.getsize(f)} bytes" for f in files[:3])
+            raise InputError(f"raw data holds no complete {width}x{height} {self.dtype} frame ({self.frame_bytes} bytes "
+                             f"after an offset of {offset}): {sizes}{' ...' if len(files) > 3 else ''}; "
+                             "check raw-width, raw-height, raw-dtype and raw-offset")
+        self.warnings = [f"raw file '{f}' ends with an incomplete frame (size not a multiple of {self.frame_bytes} "
+                         "bytes); it was skipped" for f in self.partial[:3]]
         self._fd: tuple[str, int] | None = None
 
     def meta(self, index: int) -> dict[str, Any]:
@@ -334,6 +368,7 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
     (NXtomo and DXchange files are recognised) or `store.zarr:/array`."""
     path = os.path.expanduser(path)
     file, dataset = split_dataset(path)
+    dataset = check_dataset(file, dataset)  # 'st.zarr:/../elsewhere' stays refused
     if file.lower().endswith(HDF5_SUFFIXES):
         if not os.path.exists(file):
             raise InputError(f"HDF5 file '{file}' does not exist")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
+from .formats import check_dataset
 from .writers import WriterBase, disk_error
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
@@ -55,7 +56,12 @@ class ZarrWriter(WriterBase):
         self._separator = "/"
         self._json: dict[str, Any] = {}
         self._append = append
-        full = os.path.join(path, self.array)
+        check_dataset(path, self.array)
+        full = os.path.join(path, *self.array.split("/"))
+        store, real = os.path.realpath(path), os.path.realpath(full)
+        if os.path.commonpath([store, real]) != store or real == store:  # a link inside the store that leads out
+            raise UsageError(f"Zarr array '{path}:/{self.array}' resolves to '{real}', outside the store; "
+                             "refusing to write there")
         if os.path.exists(full) and not append:
             if not overwrite:
                 raise InputError(f"'{path}:/{self.array}' exists; refusing to overwrite it (use overwrite=true)")

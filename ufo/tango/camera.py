@@ -197,8 +197,12 @@ class UfoCamera(JobDevice):
         try:
             while number is None or count < number:
                 slot = count % len(slots)
-                for tracker in trackers[slot]:
-                    tracker.wait(self.stream_timeout)  # zmq may still send from this buffer
+                # zmq may still send from this buffer: hold it until done (ufo.net.wire's one rule)
+                if not self.fanout.wait(trackers[slot], self.job.stop):
+                    if self.job.stop.is_set():
+                        break
+                    raise RuntimeError(f"frame {count - len(slots)} was still being sent after "
+                                       f"{self.stream_timeout:g} s (receivers stalled?)")
                 try:
                     frame = cam.grab(out=slots[slot], timeout=0.5)
                 except Exception:

@@ -16,10 +16,12 @@ from ..tomo.steps import reduce_frames
 def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
     if not frames:
         raise GraphError(f"task 'flat-field-correct' received no {what}")
-    stack = np.stack([np.asarray(f, np.float32) for f in frames])
-    if stack.shape[1:] != shape:
-        raise GraphError(f"{what} have shape {stack.shape[1:]}, projections {shape}: they must match")
-    return reduce_frames(stack, how)
+    arrays = [np.asarray(f, np.float32) for f in frames]
+    for number, array in enumerate(arrays):
+        if array.shape != tuple(shape):
+            raise GraphError(f"task 'flat-field-correct': {what} frame {number} has shape {array.shape}, "
+                             f"the projections {tuple(shape)}: they must match")
+    return reduce_frames(np.stack(arrays), how)
 
 
 class FlatFieldCorrect(Task):

@@ -10,6 +10,8 @@ from ..core import Property, Spec, Task
 from ..core.errors import GraphError
 
 ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
+#: most pixels of one frame a geometric map may produce (2**31 float32 pixels are 8 GiB)
+MAX_PIXELS = 2**31
 
 
 def _frame2d(task: Task, spec: Spec) -> tuple[int, int]:
@@ -67,7 +69,7 @@ class Pad(Task):
     y = Property(int, None, range=(0, None), doc="row of the input's top edge (default: centred)")
     addressing_mode = Property(str, "constant", choices=("constant", "clamp", "mirror", "repeat"),
                                doc="border fill: a constant, the edge value, mirrored or repeated data")
-    value = Property(float, 0.0, doc="fill value for addressing-mode=constant")
+    value = Property(float, 0.0, finite=False, doc="fill value for addressing-mode=constant")
 
     def _offsets(self, h: int, w: int) -> tuple[int, int]:
         x = (self.width - w) // 2 if self.x is None else self.x
@@ -140,6 +142,9 @@ class Rescale(Task):
         h, w = _frame2d(self, spec)
         fy, fx = self._factors()
         shape = (max(1, round(h * fy)), max(1, round(w * fx)))
+        if shape[0] * shape[1] > MAX_PIXELS:
+            raise GraphError(f"rescale factor {fy:g} x {fx:g} turns a {w}x{h} frame into {shape[1]}x{shape[0]} "
+                             f"pixels, more than {MAX_PIXELS} per frame")
         return spec.with_(shape=shape, dtype=np.float32)
 
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
@@ -189,7 +194,7 @@ class Rotate(Task):
     name = "rotate"
     angle = Property(float, 0.0, unit="rad", doc="rotation angle (e.g. 0.5 or 90deg)")
     interpolation = Property(str, "linear", choices=tuple(ORDERS), doc="interpolation")
-    value = Property(float, 0.0, doc="value of pixels rotated in from outside")
+    value = Property(float, 0.0, finite=False, doc="value of pixels rotated in from outside")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         _frame2d(self, spec)

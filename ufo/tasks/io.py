@@ -83,6 +83,22 @@ class Read(Task):
             self._source = None  # type: ignore[assignment]
 
 
+def upstream_paths(task: Task) -> list[str]:
+    """The paths every `read` upstream of `task` reads (the graph as built, before it runs)."""
+    paths: list[str] = []
+    seen: set[int] = set()
+    todo = [task]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Read) and node.path:
+            paths.append(node.path)
+        todo.extend(stream.task for stream in (node._upstreams or ()))
+    return paths
+
+
 class Write(Task):
     """Write frames; the path decides the format: frame-%05i.tif, stack.tif (BigTIFF), scan.h5:/data, frames.raw."""
 
@@ -109,6 +125,10 @@ class Write(Task):
         from ..storage import parse_output_path
 
         parse_output_path(self.path)  # a bad name fails at build time
+        # an output that is, contains or lies inside a file this graph reads is refused before anything starts
+        from ..storage.guard import refuse_conflict
+
+        refuse_conflict(self.path, upstream_paths(self), self.bytes_per_file)
         shape = specs[0].shape
         if shape is not None and len(shape) < 2 and not self.path.lower().endswith((".raw", ".bin")):
             raise GraphError(f"cannot write {len(shape)}-D frames to '{self.path}'; images need 2 dimensions")

@@ -3,6 +3,19 @@
 PUSH/PULL is reliable (the sender waits for a receiver, up to `timeout`), PUB/SUB is lossy
 (frames nobody reads in time are dropped). Every stream ends with an explicit end message;
 a receiver that hears nothing for `timeout` seconds stops with an error saying so.
+
+Reliability (see `ufo.net.wire`):
+
+* `zmq-send` hands the pixels to ZMQ without a copy and waits, before it takes the next frame,
+  until ZMQ is done with them: the frame's buffer goes back to its pool only then, so a later
+  frame can never overwrite pixels still on their way.
+* Every frame carries a sequence number; `zmq-receive` warns when frames of a reliable stream
+  are missing (how many, from which sender) and validates every header (a garbage message is
+  one error naming the sender).
+* End of stream with several receivers: PUSH load-balances, so one end message would reach only
+  one of them. `zmq-send` therefore sends one end message per receiver connected at the end
+  (counted with a ZMQ socket monitor, or the `receivers` property when set), after every frame
+  has left its queue, so ZMQ's round-robin hands one end to each receiver.
 """
 
 from __future__ import annotations
@@ -14,7 +27,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import InputError
-from ..net.wire import end_parts, frame_parts
+from ..net.wire import count_peers, end_parts, frame_parts, new_stream_id, send_frame, sender_name, wait_sent
 
 MODES = ("push", "pub")
 
@@ -26,13 +39,17 @@ class _Socket:
     bind: bool
     name: str
 
-    def _open(self, kind: int, options: dict[int, Any]) -> None:
+    def _open(self, kind: int, options: dict[int, Any], monitor: bool = False) -> None:
         import zmq
 
         self._context = zmq.Context()
         self._socket = self._context.socket(kind)
         for option, value in options.items():
             self._socket.setsockopt(option, value)
+        self._monitor = None
+        if monitor:  # before bind/connect: counts every peer that comes and goes
+            self._monitor = self._socket.get_monitor_socket(
+                zmq.EVENT_ACCEPTED | zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
         try:
             self._socket.bind(self.address) if self.bind else self._socket.connect(self.address)
         except zmq.ZMQError as exc:
@@ -41,15 +58,32 @@ class _Socket:
             raise InputError(f"{self.name} cannot {'bind' if self.bind else 'connect'} {self.address}: {exc}") from None
 
     def teardown(self) -> None:
+        import contextlib
+
+        import zmq
+
         socket = getattr(self, "_socket", None)
         if socket is not None:
+            monitor = getattr(self, "_monitor", None)
+            if monitor is not None:
+                with contextlib.suppress(zmq.ZMQError):  # closing anyway
+                    socket.disable_monitor()
+                monitor.close(0)
+                self._monitor = None
+            if getattr(self, "_failed", False):
+                socket.setsockopt(zmq.LINGER, 0)  # frames still queued were reported lost
             socket.close()
             self._context.term()
             self._socket = None
 
 
 class ZmqSend(_Socket, Task):
-    """Send frames over ZMQ (PUSH reliable, PUB lossy) with a JSON header and the raw pixels."""
+    """Send frames over ZMQ (PUSH reliable, PUB lossy) with a JSON header and the raw pixels.
+
+    Each frame's buffer is held until ZMQ is done sending it (no copy, no reuse while on the
+    wire); frames carry sequence numbers; the end message goes to every connected receiver
+    (or to `receivers` of them when set).
+    """
 
     name = "zmq-send"
     kind = Kind.SINK
@@ -59,36 +93,100 @@ class ZmqSend(_Socket, Task):
     mode = Property(str, "push", choices=MODES, doc="push: reliable, one receiver per frame; pub: lossy, every subscriber")
     bind = Property(bool, True, doc="bind the address (else connect to a receiver that binds)")
     timeout = Property(float, 10.0, range=(0.001, None), unit="s", doc="how long a frame may wait for a receiver")
+    receivers = Property(int, 0, range=(0, None),
+                         doc="push to this many receivers: wait for them before the first frame, one end message to "
+                         "each; 0: one end to every receiver connected at the end")
 
     def setup(self, ctx: Any) -> None:
         import zmq
 
         super().setup(ctx)
-        self._open(zmq.PUSH if self.mode == "push" else zmq.PUB, {zmq.SNDTIMEO: int(self.timeout * 1000),
-                                                                 zmq.LINGER: int(self.timeout * 1000), zmq.SNDHWM: 8})
+        self._failed = False
+        self._open(zmq.PUSH if self.mode == "push" else zmq.PUB,
+                   {zmq.SNDTIMEO: int(self.timeout * 1000), zmq.LINGER: int(self.timeout * 1000), zmq.SNDHWM: 8},
+                   monitor=True)
         self.sent = 0
+        self.peers = 0
+        self._sender = sender_name("zmq-send", self.address)
+        self._stream = new_stream_id()
+
+    def _watch_peers(self) -> None:
+        import zmq
+        from zmq.utils.monitor import recv_monitor_message
+
+        if self._monitor is None:
+            return
+        events = []
+        while True:
+            try:
+                events.append(recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"])
+            except zmq.Again:
+                break
+        before = self.peers
+        self.peers = count_peers(events, self.peers)
+        lost = sum(1 for e in events if e == zmq.EVENT_DISCONNECTED)
+        if lost and self.mode == "push" and self.sent:
+            self.ctx.warn(f"zmq-send: {lost} receiver(s) of {self.address} disconnected after frame {self.sent - 1} "
+                          f"({before} -> {self.peers} connected); frames queued to them are lost and the next "
+                          "receiver reports the gap")
+
+    def _wait_for_receivers(self) -> None:
+        """With `receivers` set, the stream starts once that many receivers are connected, so
+        load balancing includes every one of them from the first frame."""
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        while self.peers < self.receivers:
+            if self.ctx.cancelled.is_set():
+                return
+            if time.monotonic() > deadline:
+                self._failed = True
+                raise InputError(f"zmq-send: only {self.peers} of {self.receivers} receivers connected to "
+                                 f"{self.address} within {self.timeout:g} s")
+            time.sleep(0.02)
+            self._watch_peers()
 
     def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
         import zmq
 
+        self._watch_peers()
+        push = self.mode == "push"
+        if push and self.sent == 0 and self.receivers > 1:
+            self._wait_for_receivers()
+        parts = frame_parts(frame, meta, seq=self.sent, sender=self._sender, stream=self._stream, reliable=push,
+                            peers=max(1, self.peers) if push else 1)
         try:
-            self._socket.send_multipart(frame_parts(frame, meta), copy=False)
+            tracker = send_frame(self._socket, parts)
         except zmq.Again:
-            if self.mode == "pub":
+            if not push:
+                self.sent += 1  # the sequence number is spent: subscribers see the drop as a gap
                 return
+            self._failed = True
             raise InputError(f"zmq-send: no receiver took frame {self.sent} at {self.address} within "
                              f"{self.timeout:g} s (is 'zmq-receive' running and connected?)") from None
         self.sent += 1
+        # hold the buffer until ZMQ is done with it: after consume returns it goes back to its pool
+        if not wait_sent(tracker, self.timeout, self.ctx.cancelled):
+            self._failed = True
+            if self.ctx.cancelled.is_set():
+                return
+            raise InputError(f"zmq-send: frame {self.sent - 1} was still on its way to {self.address} after "
+                             f"{self.timeout:g} s (receiver stalled or gone?)")
 
     def finish(self) -> Any:
         import zmq
 
-        try:
-            self._socket.send_multipart(end_parts(self.sent))
-        except zmq.Again:
-            pass
+        self._watch_peers()
+        if self.mode == "pub":
+            ends = 1
+        else:
+            ends = self.receivers or max(1, self.peers)
+        for _ in range(ends):
+            try:
+                self._socket.send_multipart(end_parts(self.sent, self._sender, self._stream))
+            except zmq.Again:
+                break
         return ()
-
 
 
 class ZmqReceive(Task):
@@ -114,7 +212,8 @@ class ZmqReceive(Task):
         from ..net.receiver import FrameReceiver
 
         super().setup(ctx)
-        self._receiver = FrameReceiver(self.address, self.mode, self.bind, self.timeout, name="zmq-receive")
+        self._receiver = FrameReceiver(self.address, self.mode, self.bind, self.timeout, name="zmq-receive",
+                                       warn=ctx.warn, stop=getattr(ctx, "cancelled", None))
 
     def generate(self) -> Iterator[Any]:
         count = 0

@@ -154,8 +154,11 @@ def phase_margin(options: RecoOptions) -> int:
     return int(min(256, max(16, 4 * length / (options.pixel_size or 1e-6))))
 
 
-def plan(options: RecoOptions, available: int | None = None) -> Plan:
-    """Check the inputs and split the rows into passes that fit in memory."""
+def plan(options: RecoOptions, available: int | None = None, outputs: bool = True) -> Plan:
+    """Check the inputs and split the rows into passes that fit in memory.
+
+    `outputs`: also check the output before any work (see `check_outputs`); False for plans
+    that write nothing (the GUI's axis view)."""
     o = options
     if o.angle is not None and o.angle == 0:
         raise UsageError("--angle (the angle step) must not be 0")
@@ -169,6 +172,8 @@ def plan(options: RecoOptions, available: int | None = None) -> Plan:
         raise UsageError("phase retrieval works on projections, not sinograms")
     if (o.darks is None) != (o.flats is None):
         raise UsageError("flat-field correction needs both --darks and --flats")
+    if outputs:
+        check_outputs(o)
     source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
     layout = getattr(source, "layout", None)
     source.close()
@@ -227,6 +232,15 @@ def plan(options: RecoOptions, available: int | None = None) -> Plan:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
                                "(angles x width), use --sinograms")
     return result
+
+
+def check_outputs(o: RecoOptions) -> None:
+    """Before any work (progress bar, axis search, a GUI run): the output is none of the inputs,
+    does not contain or lie inside one (links followed), and can be written (UsageError)."""
+    from ..storage.guard import check_output, refuse_conflict
+
+    refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2) if p])
+    check_output(o.output, o.overwrite)
 
 
 def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None]]:

@@ -272,8 +272,18 @@ async function main() {
   $("field-absorption").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
   for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => showTab(button.dataset.tab));
   $("save").addEventListener("click", async () => {
-    const result = await api("/api/config/save", { path: $("config-path").value, values: values() });
-    $("form-status").textContent = `saved ${result.path}`;
+    const body = { path: $("config-path").value, values: values() };
+    try {
+      let result;
+      try {
+        result = await api("/api/config/save", body);
+      } catch (error) {
+        // an existing file is replaced only when the user says so
+        if (!/exists/.test(error.message) || !window.confirm(`${error.message}\n\nReplace it?`)) throw error;
+        result = await api("/api/config/save", { ...body, overwrite: true });
+      }
+      $("form-status").textContent = `saved ${result.path}`;
+    } catch (error) { $("form-status").textContent = error.message; }
   });
   $("load").addEventListener("click", async () => {
     try {

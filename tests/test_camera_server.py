@@ -1,0 +1,192 @@
+"""The camera server under client faults: killed clients, competing clients, `ufo camera stop`.
+
+The server and the clients are real processes (`ufo camera serve`, python clients killed
+with SIGKILL) talking over sockets on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ufo.camera import CameraError, open_camera
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server():
+    """`ufo camera serve mock` in its own process; yields its control port."""
+    port = free_port()
+    stream_port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=64",
+                             "-p", "sensor-height=32", "-p", "frames-per-second=500", "--port", str(port),
+                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
+        yield port
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+HOLDER = r"""
+import sys
+from ufo.camera import open_camera
+cam = open_camera("net", port=int(sys.argv[1]), timeout=float(sys.argv[2]))
+cam.start_recording()
+while True:
+    cam.grab()
+    print("frame", flush=True)
+"""
+
+
+def start_holder(port: int, timeout: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(port), str(timeout)], stdout=subprocess.PIPE,
+                              text=True)
+    assert holder.stdout.readline().strip() == "frame"  # type: ignore[union-attr]
+    return holder
+
+
+def holder_of(port: int) -> dict | None:
+    cam = open_camera("net", port=port, timeout=5.0)
+    try:
+        return cam.server_stats()["holder"]
+    finally:
+        cam.close()
+
+
+def grab_some(port: int, number: int = 5) -> list[int]:
+    cam = open_camera("net", port=port, timeout=5.0)
+    try:
+        with cam.recording():
+            return [int(cam.grab().meta["frame_number"]) for _ in range(number)]
+    finally:
+        cam.close()
+
+
+def test_a_killed_client_frees_the_server_within_its_timeout_and_the_next_grab_works_20_times(server):
+    holder = start_holder(server, timeout=1.0)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(10)
+    killed = time.monotonic()
+    while True:  # before: "already recording" for every later client, until someone sent a raw stop
+        try:
+            assert grab_some(server) == [0, 1, 2, 3, 4]
+            break
+        except CameraError as exc:
+            assert time.monotonic() - killed < 1.0 + 1.5, f"the server still holds the camera: {exc}"
+            time.sleep(0.1)
+    for attempt in range(20):
+        assert grab_some(server) == [0, 1, 2, 3, 4], f"grab {attempt}"
+
+
+def test_a_second_client_is_refused_with_the_holders_name_then_served(server):
+    holder = start_holder(server, timeout=2.0)
+    try:
+        other = open_camera("net", port=server, timeout=3.0)
+        with pytest.raises(CameraError, match=r"'start' refused: camera 'mock' is recording for \S+@\S+ pid "
+                                              rf"{holder.pid} .*ufo camera stop"):
+            other.start_recording()
+        assert not other.is_recording
+        info = other._request({"cmd": "info"})  # reading is open to everyone
+        assert info["holder"]["client"].split(" pid ")[1].startswith(str(holder.pid))
+        with pytest.raises(CameraError, match="'stop' refused"):
+            other._request({"cmd": "stop"})
+        time.sleep(0.5)
+        assert holder.poll() is None  # the holder kept its stream: the refused client took no frames
+        assert holder.stdout.readline().strip() == "frame"  # type: ignore[union-attr]
+        other.close()
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_ufo_camera_stop_releases_a_held_server(server):
+    holder = start_holder(server, timeout=30.0)  # a long lease: only 'ufo camera stop' frees it soon
+    try:
+        done = subprocess.run([sys.executable, "-m", "ufo", "camera", "stop", "--port", str(server)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert f"pid {holder.pid}" in done.stdout and "is free" in done.stdout
+        assert holder_of(server) is None
+        assert grab_some(server) == [0, 1, 2, 3, 4]
+        again = subprocess.run([sys.executable, "-m", "ufo", "camera", "stop", "--port", str(server)],
+                               capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0 and "was not recording" in again.stdout
+    finally:
+        holder.kill()
+        holder.wait(10)
+
+
+def test_repeated_cli_grabs_against_a_running_server(server, tmp_path):
+    for i in range(3):
+        out = tmp_path / f"g{i}.tif"
+        done = subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "net", "-p", f"port={server}",
+                               "-n", "5", "-o", str(out)], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert out.exists()
+
+
+def test_the_server_holds_its_buffers_until_zmq_sent_them():
+    """Large frames through the server to a slow client arrive intact (frame_number in the pixels)."""
+    from ufo.camera.server import CameraServer
+
+    source = open_camera("mock", sensor_width=2048, sensor_height=2048, pattern="counter")
+    with CameraServer(source, buffers=2) as srv:
+        cam = open_camera("net", port=srv.port, timeout=10.0)
+        with cam.recording():
+            frames = []
+            for _ in range(12):
+                frame = cam.grab()
+                time.sleep(0.03)
+                frames.append((int(frame.meta["frame_number"]), int(frame[0, 0]), int(frame[-1, -1])))
+        cam.close()
+    assert [f[0] for f in frames] == list(range(12))
+    assert all(number == first for number, first, _ in frames), frames
+
+
+def test_concurrent_clients_are_served_or_refused_with_the_holders_name():
+    """Eight clients at once against one server: each grabs its 5 frames or is told who holds the
+    camera; none gets another recording's frames or end, an empty error or a timeout."""
+    import threading
+
+    from ufo.camera.server import CameraServer
+
+    outcomes: list[str] = []
+
+    def client() -> None:
+        try:
+            cam = open_camera("net", port=srv.port, timeout=3.0)
+        except CameraError as exc:
+            outcomes.append(f"open: {exc}")
+            return
+        try:
+            frames = None
+            with cam.recording():
+                frames = [int(cam.grab().meta["frame_number"]) for _ in range(5)]
+            outcomes.append("ok" if frames == [0, 1, 2, 3, 4] else f"wrong frames {frames}")
+        except CameraError as exc:
+            outcomes.append("refused" if "refused: camera 'mock' is recording for" in str(exc) else f"error: {exc}")
+        finally:
+            cam.close()
+
+    with CameraServer(open_camera("mock", sensor_width=64, sensor_height=32, frames_per_second=500)) as srv:
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert grab_some(srv.port) == [0, 1, 2, 3, 4]  # free again afterwards
+    assert len(outcomes) == 8 and set(outcomes) <= {"ok", "refused"}, outcomes
+    assert "ok" in outcomes

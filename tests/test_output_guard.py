@@ -1,0 +1,195 @@
+"""Outputs never destroy inputs: an output that is, contains or lies inside an input is refused
+before anything starts (exit 2, both paths named, the input unchanged byte for byte); dataset
+paths cannot climb out of their HDF5 file or Zarr store; existing or unwritable outputs are
+refused before any work."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+
+from ufo.core.errors import UfoError, UsageError
+from ufo.core.registry import create
+from ufo.storage.guard import check_output, conflict
+
+
+def ufo(*args, cwd=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, check=False)
+
+
+def digest(path) -> str:
+    if os.path.isdir(path):
+        h = hashlib.sha256()
+        for folder, _, files in sorted(os.walk(path)):
+            for name in sorted(files):
+                h.update(name.encode())
+                with open(os.path.join(folder, name), "rb") as f:
+                    h.update(f.read())
+        return h.hexdigest()
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(path, np.arange(4 * 16 * 16, dtype=np.float32).reshape(4, 16, 16), photometric="minisblack")
+    return path
+
+
+def refused(result, *names):
+    assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    for name in names:
+        assert str(name) in result.stderr, (name, result.stderr)
+
+
+def test_read_and_write_of_one_file_is_refused_and_the_input_kept(stack, tmp_path):
+    before = digest(stack)
+    result = ufo("run", "read path=x.tif ! write path=x.tif overwrite=true", cwd=tmp_path)
+    refused(result, "output 'x.tif' is input 'x.tif'")
+    assert digest(stack) == before
+    # through a symbolic link and a hard link: the same file, named both ways
+    os.symlink(stack, tmp_path / "link.tif")
+    os.link(stack, tmp_path / "hard.tif")
+    for name in ("link.tif", "hard.tif"):
+        result = ufo("run", f"read path={name} ! write path=x.tif overwrite=true", cwd=tmp_path)
+        refused(result, name, "x.tif")
+        assert digest(stack) == before
+    result = ufo("run", "read path=x.tif ! write path=link.tif overwrite=true", cwd=tmp_path)
+    refused(result, "link.tif", str(stack))  # the message shows where the link leads
+    assert digest(stack) == before
+    # in a branch of the graph, and as a JSON graph
+    result = ufo("run", "[read path=x.tif, dummy-data shape=16,16 number=4] ! calculate expression='x0+x1' ! "
+                 "write path=x.tif overwrite=true", cwd=tmp_path)
+    refused(result, "x.tif")
+    assert digest(stack) == before
+
+
+def test_python_graphs_are_refused_at_validation(stack):
+    before = digest(stack)
+    stream = create("write", path=str(stack), overwrite=True)(create("read", path=str(stack))())
+    with pytest.raises(UsageError, match="is input"):
+        stream.run().wait()
+    assert digest(stack) == before
+
+
+def test_sequences_directories_and_stores(tmp_path):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(3):
+        tifffile.imwrite(folder / f"f-{i:02d}.tif", np.full((8, 8), i, np.float32))
+    before = digest(folder)
+    # the output pattern names files the glob reads
+    refused(ufo("run", "read path=seq/*.tif ! write path=seq/f-%02i.tif overwrite=true", cwd=tmp_path), "seq/f-%02i.tif")
+    # the output lies inside the directory read
+    refused(ufo("run", "read path=seq ! write path=seq/sub/o.tif overwrite=true", cwd=tmp_path), "lies inside", "'seq'")
+    assert digest(folder) == before
+    # an HDF5 file is one input whatever dataset is written
+    create("write", path=str(tmp_path / "s.h5:/a"))(create("read", path=str(folder))()).run().wait()
+    h5 = digest(tmp_path / "s.h5")
+    refused(ufo("run", "read path=s.h5:/a ! write path=s.h5:/b", cwd=tmp_path), "s.h5:/b", "s.h5:/a")
+    assert digest(tmp_path / "s.h5") == h5
+    # Zarr: another array of the same store is fine, the array read or one around it is not
+    create("write", path=str(tmp_path / "st.zarr:/a"))(create("read", path=str(folder))()).run().wait()
+    assert conflict(str(tmp_path / "st.zarr:/b"), [str(tmp_path / "st.zarr:/a")]) is None
+    assert "is input" in conflict(str(tmp_path / "st.zarr:/a"), [str(tmp_path / "st.zarr:/a")])
+    assert "contains" in conflict(str(tmp_path / "st.zarr:/a"), [str(tmp_path / "st.zarr:/a/b")])
+    assert "is input" in conflict(str(tmp_path / "st.zarr:/b"), [str(tmp_path / "st.zarr")])  # the whole store
+    assert conflict(str(tmp_path / "other.tif"), [str(folder / "*.tif"), str(tmp_path / "st.zarr:/a")]) is None
+
+
+def test_dataset_paths_cannot_climb_out_of_the_store(tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    (tmp_path / "st.zarr").mkdir()
+    result = ufo("run", "dummy-data shape=8,8 number=2 ! write path=st.zarr:/../victim overwrite=true", cwd=tmp_path)
+    refused(result, "/../victim", "climbs out")
+    assert (victim / "keep.txt").read_text() == "precious"
+    for path in ("s.h5:/../x", "st.zarr:/a/../../victim", "st.zarr:/./x"):
+        with pytest.raises(UsageError, match="climbs out"):
+            create("write", path=f"{tmp_path}/{path}", overwrite=True)(create("dummy-data", shape=(8, 8), number=1)()).run().wait()
+    with pytest.raises(UfoError, match="climbs out"):
+        create("read", path=f"{tmp_path}/st.zarr:/../victim")().collect()
+    # a link inside the store that leads out of it is not followed for writing
+    os.symlink(victim, tmp_path / "st.zarr" / "out")
+    from ufo.storage.zarr_store import ZarrWriter
+
+    with pytest.raises(UsageError, match="outside the store"):
+        ZarrWriter(str(tmp_path / "st.zarr"), "out/data", overwrite=True)
+    assert (victim / "keep.txt").read_text() == "precious"
+
+
+@pytest.fixture
+def sinograms(tmp_path):
+    path = tmp_path / "s.tif"
+    rng = np.random.default_rng(1)
+    tifffile.imwrite(path, rng.random((4, 32, 24)).astype(np.float32), photometric="minisblack")
+    return path
+
+
+def test_ufo_reco_refuses_its_input_as_output(sinograms, tmp_path):
+    before = digest(sinograms)
+    result = ufo("reco", "--sinograms", "s.tif", "-o", "s.tif", "--overwrite", cwd=tmp_path)
+    refused(result, "output 's.tif' is input 's.tif'")
+    assert digest(sinograms) == before
+    (tmp_path / "flats").mkdir()
+    result = ufo("reco", "--sinograms", "s.tif", "-o", "flats/r-%03i.tif", cwd=tmp_path)  # any input counts
+    assert result.returncode == 0, result.stderr
+    tifffile.imwrite(tmp_path / "d.tif", np.zeros((2, 32, 24), np.float32), photometric="minisblack")
+    result = ufo("reco", "--projections", "s.tif", "--darks", "d.tif", "--flats", "s.tif", "-o", "d.tif",
+                 "--overwrite", cwd=tmp_path)
+    refused(result, "output 'd.tif' is input 'd.tif'")
+
+
+def test_ufo_reco_checks_its_output_before_any_work(sinograms, tmp_path):
+    tifffile.imwrite(tmp_path / "out.tif", np.zeros((2, 2), np.float32))
+    before = digest(tmp_path / "out.tif")
+    # exists: refused before the plan is printed, the axis searched or the progress bar shown
+    result = ufo("reco", "--sinograms", "s.tif", "--axis", "auto", "-o", "out.tif", cwd=tmp_path)
+    refused(result, "'out.tif' exists", "--overwrite")
+    assert "input:" not in result.stderr and "reconstructing" not in result.stderr
+    assert digest(tmp_path / "out.tif") == before
+    # cannot be written: a file where a directory must be
+    result = ufo("reco", "--sinograms", "s.tif", "-o", "out.tif/slice-%03i.tif", cwd=tmp_path)
+    refused(result, "is not a directory")
+    # an existing HDF5 dataset, and a file that is not HDF5
+    create("write", path=str(tmp_path / "v.h5:/d"))(create("read", path=str(sinograms))()).run().wait()
+    refused(ufo("reco", "--sinograms", "s.tif", "-o", "v.h5:/d", cwd=tmp_path), "v.h5:/d", "exists")
+    assert ufo("reco", "--sinograms", "s.tif", "-q", "-o", "v.h5:/e", cwd=tmp_path).returncode == 0
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    refused(ufo("reco", "--sinograms", "s.tif", "-o", "junk.h5:/d", cwd=tmp_path), "not an HDF5 file")
+
+
+def test_check_output_rules(tmp_path):
+    check_output(str(tmp_path / "new/deeper/slice-%03i.tif"))  # folders still to be made are fine
+    (tmp_path / "a.raw").write_bytes(b"12")
+    with pytest.raises(UsageError, match="exists"):
+        check_output(str(tmp_path / "a.raw"))
+    check_output(str(tmp_path / "a.raw"), overwrite=True)
+    check_output(str(tmp_path / "a.raw"), append=True)
+    (tmp_path / "d.tif").mkdir()
+    with pytest.raises(UsageError, match="is a directory"):
+        check_output(str(tmp_path / "d.tif"), overwrite=True)
+    (tmp_path / "z.zarr").write_text("a file")
+    with pytest.raises(UsageError, match="not a Zarr store"):
+        check_output(str(tmp_path / "z.zarr"), overwrite=True)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_an_unwritable_folder_is_refused_first(tmp_path, sinograms):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        refused(ufo("reco", "--sinograms", "s.tif", "-o", "locked/s-%03i.tif", cwd=tmp_path), "not writable")
+    finally:
+        locked.chmod(0o700)

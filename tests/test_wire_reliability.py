@@ -1,0 +1,265 @@
+"""Frames on the wire under faults: pooled buffers, slow, killed and replaced receivers, garbage.
+
+Real sockets on 127.0.0.1 and real processes (killed with SIGKILL where a receiver dies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+import ufo
+from ufo.core import TaskError
+from ufo.core.pipeline import parse
+from ufo.net.wire import end_parts, frame_parts
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def expected_random_frames(number: int, shape: tuple[int, int], seed: int = 0):
+    """The frames `dummy-data init=random dtype=uint16` yields (same generator, same order)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(number):
+        yield rng.integers(0, np.iinfo(np.uint16).max, size=shape, dtype=np.uint16, endpoint=True)
+
+
+def slow_pull(address: str, delay: float, digests: list[str], done: threading.Event, timeout: float = 30.0) -> None:
+    """A raw PULL receiver that sleeps after every frame and keeps an md5 of each payload."""
+    context = zmq.Context()
+    pull = context.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, 1)
+    pull.setsockopt(zmq.LINGER, 0)
+    pull.connect(address)
+    try:
+        while pull.poll(int(timeout * 1000)):
+            parts = pull.recv_multipart(copy=False)
+            header = json.loads(bytes(parts[0].buffer))
+            if header["type"] != "frame":
+                break
+            digests.append(hashlib.md5(parts[1].buffer).hexdigest())
+            time.sleep(delay)
+    finally:
+        pull.close()
+        context.term()
+        done.set()
+
+
+def test_pooled_8mib_frames_through_zmq_send_to_a_slow_receiver_arrive_bit_identical():
+    """60 frames of 8 MiB from dummy-data's buffer pool, the receiver slower than the sender:
+    before the fix, the pool handed a buffer back while ZMQ was still sending it."""
+    number, shape = 60, (2048, 2048)  # uint16: 8 MiB a frame
+    address = f"tcp://127.0.0.1:{free_port()}"
+    digests: list[str] = []
+    done = threading.Event()
+    receiver = threading.Thread(target=slow_pull, args=(address, 0.03, digests, done), daemon=True)
+    receiver.start()
+    graph = parse(f"dummy-data init=random dtype=uint16 shape={shape[0]},{shape[1]} number={number} "
+                  f"! zmq-send address={address} timeout=20")
+    graph.run().wait(timeout=120)
+    assert done.wait(60)
+    expected = [hashlib.md5(f.tobytes()).hexdigest() for f in expected_random_frames(number, shape)]
+    assert len(digests) == number
+    bad = [i for i, (got, want) in enumerate(zip(digests, expected)) if got != want]
+    assert not bad, f"{len(bad)} of {number} frames arrived corrupted: {bad[:10]}"
+
+
+RECEIVER_SCRIPT = textwrap.dedent("""
+    import sys, time
+    from ufo.net.receiver import FrameReceiver
+    with FrameReceiver(sys.argv[1], timeout=30, high_water_mark=1) as receiver:
+        for frame, meta in receiver:
+            print(meta.get("frame_number"), flush=True)
+            time.sleep(0.005)
+""")
+
+
+def test_a_killed_and_replaced_receiver_sees_the_gap_reported():
+    """Receiver A (a process) is killed with SIGKILL mid-stream; receiver B connects and
+    must be told how many frames are missing and from which sender."""
+    number = 400
+    address = f"tcp://127.0.0.1:{free_port()}"
+    sending = parse(f"dummy-data shape=256,256 number={number} init=ramp value=1 ! "
+                    f"zmq-send address={address} timeout=30").run()
+    a = subprocess.Popen([sys.executable, "-c", RECEIVER_SCRIPT, address], stdout=subprocess.PIPE, text=True)
+    try:
+        got_a = [a.stdout.readline() for _ in range(40)]  # type: ignore[union-attr]
+        assert all(got_a), "receiver A got no frames"
+    finally:
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait(10)
+    received: list[np.ndarray] = []
+    receiving = ufo.MemoryOut(out=received)(ufo.ZmqReceive(address=address, timeout=30)()).run()
+    receiving.wait(timeout=60)
+    sending.wait(timeout=60)
+    gaps = [w for w in receiving.warnings if "missing from sender" in w]
+    assert gaps, f"no gap reported; warnings: {receiving.warnings}"
+    assert "zmq-send" in gaps[0] and address in gaps[0]
+    missing = sum(int(re.search(r"(\d+) frame\(s\) missing", w).group(1)) for w in gaps)  # type: ignore[union-attr]
+    assert len(received) + missing == number  # every frame either arrived here or is reported missing
+    assert missing >= 40
+    assert [int(f[0, 0]) for f in received] == sorted(int(f[0, 0]) for f in received)
+
+
+def test_three_receivers_all_see_the_end():
+    number = 60
+    address = f"tcp://127.0.0.1:{free_port()}"
+    outs: list[list[np.ndarray]] = [[], [], []]
+    handles = [ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, timeout=5)()).run() for out in outs]
+
+    gate = f"tcp://127.0.0.1:{free_port()}"  # the sender's frames come through here, once all have connected
+    sending = ufo.ZmqSend(address=address, timeout=10)(ufo.ZmqReceive(address=gate, bind=True, timeout=10)()).run()
+    time.sleep(0.5)
+    context = zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.connect(gate)
+    for i in range(number):
+        push.send_multipart(frame_parts(np.full((64, 64), i, np.uint16), {}))
+    push.send_multipart(end_parts(number))
+    push.close(linger=5000)
+    context.term()
+    sending.wait(timeout=30)
+    for handle in handles:
+        handle.wait(timeout=30)  # before: two of three timed out waiting for an end message
+        assert not [w for w in handle.warnings if "missing" in w], handle.warnings  # load balancing is no gap
+    assert sum(len(out) for out in outs) == number
+    assert all(outs), [len(out) for out in outs]
+
+
+def test_three_receivers_all_see_the_end_with_the_receivers_property():
+    number = 30
+    address = f"tcp://127.0.0.1:{free_port()}"
+    sending = parse(f"dummy-data shape=8,8 number={number} ! zmq-send address={address} receivers=3 timeout=10")
+    from ufo.net.receiver import FrameReceiver
+
+    receivers = [FrameReceiver(address, timeout=5) for _ in range(3)]
+    time.sleep(0.3)
+    counts = [0, 0, 0]
+
+    def drain(i: int) -> None:
+        counts[i] = sum(1 for _ in receivers[i])
+
+    threads = [threading.Thread(target=drain, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    sending.run().wait(timeout=30)
+    for t in threads:
+        t.join(20)
+    assert all(r.ended for r in receivers)
+    assert sum(counts) == number
+    for r in receivers:
+        r.close()
+
+
+@pytest.mark.parametrize("parts, reason", [
+    ([b"hello"], "header is not JSON"),
+    ([b'{"type": "frame", "dtype": "<u2", "shape": [4, 4]}', bytes(7)], "7 bytes of pixels for shape"),
+    ([b'{"type": "frame", "dtype": "O", "shape": [1]}', bytes(8)], "not a pixel type"),
+    ([b'{"type": "frame", "dtype": "<u2", "shape": "big"}', b""], "shape 'big'"),
+    ([b'[1, 2]'], "unknown message type"),
+])
+def test_a_garbage_message_is_one_clear_error_naming_the_sender(parts, reason):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    handle = ufo.Null()(ufo.ZmqReceive(address=address, bind=True, timeout=10)()).run()
+    context = zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 1000)
+    push.connect(address)
+    push.send_multipart(parts)
+    try:
+        with pytest.raises(TaskError) as info:
+            handle.wait(timeout=20)
+    finally:
+        push.close()
+        context.term()
+    message = str(info.value)
+    assert "garbage message from" in message and "127.0.0.1" in message and reason in message, message
+    assert "Traceback" not in message and "JSONDecodeError" not in message
+
+
+def test_sequence_numbers_on_the_wire_and_a_gap_at_the_end_reported():
+    """A sender that claims more frames in its end message than arrived: the tail is reported."""
+    from ufo.net.receiver import FrameReceiver
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    warnings: list[str] = []
+    context = zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 1000)
+    push.bind(address)
+    with FrameReceiver(address, timeout=5, warn=warnings.append) as receiver:
+        for seq in (0, 1, 4, 5):  # 2 and 3 lost
+            push.send_multipart(frame_parts(np.full((2, 2), seq, np.uint8), {}, seq=seq, sender="test-sender",
+                                            stream="s1"))
+        push.send_multipart(end_parts(9, "test-sender", "s1"))  # 6, 7, 8 lost
+        frames = [int(f[0, 0]) for f, _ in receiver]
+    push.close()
+    context.term()
+    assert frames == [0, 1, 4, 5]
+    assert receiver.missing == 5
+    assert any("2 frame(s) missing from sender 'test-sender'" in w for w in warnings), warnings
+    assert any("3 frame(s) missing from sender 'test-sender' at its end" in w for w in warnings), warnings
+
+
+def test_fanout_holds_its_ring_buffers_until_every_endpoint_sent_them():
+    """The Tango camera's fan-out: a ring of 2 buffers of 8 MiB reused after `Fanout.wait`,
+    two slow PUSH receivers: every frame arrives bit-identical at both, with sequence numbers."""
+    from ufo.net.fanout import Fanout
+
+    number, shape = 16, (2048, 2048)
+    fanout = Fanout(timeout=20)
+    addresses = [fanout.add("tcp://127.0.0.1:0"), fanout.add("tcp://127.0.0.1:0")]
+    digests: list[list[str]] = [[], []]
+    dones = [threading.Event(), threading.Event()]
+    threads = [threading.Thread(target=slow_pull, args=(a, 0.03, d, e), daemon=True)
+               for a, d, e in zip(addresses, digests, dones)]
+    for t in threads:
+        t.start()
+    slots = [np.empty(shape, np.uint16) for _ in range(2)]
+    trackers: list[list] = [[], []]
+    expected = []
+    for i, frame in enumerate(expected_random_frames(number, shape, seed=3)):
+        slot = i % 2
+        assert fanout.wait(trackers[slot])  # before reusing the buffer
+        slots[slot][...] = frame
+        expected.append(hashlib.md5(frame.tobytes()).hexdigest())
+        trackers[slot] = fanout.send(slots[slot], {"frame_number": i})
+    fanout.close()
+    for done in dones:
+        assert done.wait(60)
+    assert digests[0] == expected and digests[1] == expected
+
+
+def test_a_blocking_receive_ends_soon_after_the_run_is_cancelled():
+    """zmq-receive with a 20-s timeout and no sender: cancelling the run ends it within a second."""
+    import time
+
+    from ufo.core.errors import Cancelled
+    from ufo.core.registry import create
+
+    port = free_port()
+    source = create("zmq-receive", address=f"tcp://127.0.0.1:{port}", bind=True, timeout=20, shape=[4, 4],
+                    dtype="uint16")()
+    handle = create("null")(source).run()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    handle.cancel()
+    with pytest.raises(Cancelled):
+        handle.wait()
+    assert time.monotonic() - t0 < 1.0
