@@ -252,9 +252,10 @@ def test_gpus_7_or_foo_on_the_command_line_exit_2():
     from ufo.gpu import available
 
     missing = str(max(7, available()))
-    for gpus in ("foo", missing):
-        result = CliRunner().invoke(cli, ["run", "-q", "dummy-data shape=8,8 number=1 ! crop width=4 ! null", "--gpus", gpus])
-        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    for pipeline in ("dummy-data shape=8,8 number=1 ! crop width=4 ! null", "dummy-data shape=8,8 number=1 ! null"):
+        for gpus in ("foo", missing):  # also where no task could use a GPU (the second pipeline)
+            result = CliRunner().invoke(cli, ["run", "-q", pipeline, "--gpus", gpus])
+            assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
 
 
 # -- flats --------------------------------------------------------------------------------

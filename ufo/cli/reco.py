@@ -143,6 +143,10 @@ def reco(**kw: Any) -> None:
         output_max=kw["output_max"], overwrite=kw["overwrite"], pass_height=kw["pass_height"], replicas=kw["threads"],
         gpus=kw["gpus"],
     )
+    if kw["gpus"] is not None:
+        from ..gpu import select
+
+        select(kw["gpus"])  # a bad --gpus is an error before any work
     plan = reco_mod.plan(options)
     console = Console(stderr=True)
     if kw["dry_run"]:

@@ -41,6 +41,10 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     """Run a pipeline: TASK key=value ... ! TASK ... (see 'ufo tasks')."""
     if json_file and pipeline:
         raise UsageError("give either a pipeline or --json FILE, not both")
+    if gpus is not None:
+        from ..gpu import select
+
+        select(gpus)  # a bad --gpus is an error even when no task of the graph could use a GPU
     if json_file:
         try:
             text = open(json_file).read()
