@@ -225,3 +225,12 @@ def test_a_reconstruction_that_fails_mid_scan_stops_it_and_the_raw_frames_stay_r
     assert tomo.state != "running" and 1 <= writer.frames < 204  # stopped early
     frames = ufo.Reader(path=str(tmp_path / "scan_0000" / "scan.nx"))().collect()
     assert len(frames) == writer.frames and frames.shape[1:] == (4, 32)
+
+
+@pytest.mark.parametrize("method", ["sinogram", "scan"])
+def test_ufo_reco_finds_the_axis_of_a_360_degree_scan(tmp_path, method):
+    angles, proj, darks, flats = _scan(2 * np.pi)
+    options = reco.RecoOptions(projections=_save(tmp_path / "p.tif", proj), darks=_save(tmp_path / "d.tif", darks),
+                               flats=_save(tmp_path / "f.tif", flats), axis="auto", axis_method=method,
+                               region="2:7", angle=2 * np.pi / N, output=str(tmp_path / "o-%05i.tif"))
+    assert reco.find_axis(reco.plan(options)) == pytest.approx(AXIS, abs=0.3)

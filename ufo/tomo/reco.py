@@ -363,11 +363,15 @@ def find_axis(plan: Plan) -> float:
         middle = Pass(row, 1, 1, slice(0, 1), 0)
         absorption = o.darks is not None
         sino = create("transpose-projections", number=plan.projections)(_corrected(plan, middle, absorption)).collect()[0]
+    from .axis import half_turn
+
+    step = abs(o.angle) if o.angle is not None else math.pi / plan.projections
+    half = half_turn(sino, step * plan.projections)  # a 360-degree scan: its first half turn, as online
     if o.axis_method == "scan":
         from .axis import axis_by_scan
 
-        return axis_by_scan(sino).best
-    return axis_from_sinogram(sino)
+        return axis_by_scan(half, angle_step=step).best
+    return axis_from_sinogram(half)
 
 
 @dataclass
