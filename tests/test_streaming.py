@@ -234,3 +234,37 @@ def test_ufo_reco_finds_the_axis_of_a_360_degree_scan(tmp_path, method):
                                flats=_save(tmp_path / "f.tif", flats), axis="auto", axis_method=method,
                                region="2:7", angle=2 * np.pi / N, output=str(tmp_path / "o-%05i.tif"))
     assert reco.find_axis(reco.plan(options)) == pytest.approx(AXIS, abs=0.3)
+
+
+def test_alignment_projections_of_an_nxtomo_are_left_out_by_ufo_reco_and_the_engine(tmp_path):
+    """ESRF-style NXtomo: after the scan, projections at 0, 90 and 180 degrees with image_key 0 but
+    image_key_control -1 (alignment). They are not part of the scan's angles."""
+    import h5py
+
+    from ufo.storage import open_writer
+
+    angles, proj, darks, flats = _scan(np.pi)
+    path = str(tmp_path / "scan.nx")
+    with open_writer(path) as writer:
+        for frame in darks:
+            writer.write(frame, {"image_key": 2})
+        for frame in flats:
+            writer.write(frame, {"image_key": 1})
+        for angle, frame in zip(angles, proj):
+            writer.write(frame, {"image_key": 0, "angle": float(angle)})
+        for index in (0, N // 2, N - 1):
+            writer.write(proj[index], {"image_key": 0, "angle": float(angles[index])})
+    with h5py.File(path, "r+") as f:
+        control = f["/entry/instrument/detector/image_key_control"]
+        control[-3:] = -1
+    plan = reco.plan(reco.RecoOptions(projections=path, axis=AXIS, region="2:7", output=str(tmp_path / "o-%05i.tif")))
+    assert plan.projections == N
+    reco.run(plan)
+    expected = np.stack([tifffile.imread(tmp_path / f"o-{i:05d}.tif") for i in range(5)])
+    from ufo.core.registry import create
+
+    engine = StreamingReconstructor(axis=AXIS, rows=ROWS, device="cpu")
+    for frame in create("read", path=path)():
+        engine.add(np.asarray(frame), dict(frame.meta))
+    assert engine.stats.alignment == 3 and engine.stats.projections == N
+    assert _relative(engine.finish(), expected) < 1e-5

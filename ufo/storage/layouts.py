@@ -55,7 +55,10 @@ def detect(h5: Any) -> FrameIndex | None:
         if data is None:
             return None
         n = data.shape[0]
-        keys_ds = entry.get("instrument/detector/image_key") or entry.get("data/image_key")
+        # image_key_control tells alignment projections (-1, taken after the scan at known angles) from
+        # projections; image_key calls both 0. Alignment frames then match no selection of 0, 1 or 2.
+        keys_ds = (entry.get("instrument/detector/image_key_control") or entry.get("instrument/detector/image_key")
+                   or entry.get("data/image_key"))
         keys = [int(k) for k in keys_ds[:n]] if keys_ds is not None else [0] * n
         angles_ds = entry.get("sample/rotation_angle") or entry.get("data/rotation_angle")
         if angles_ds is not None:

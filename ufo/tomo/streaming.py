@@ -41,6 +41,7 @@ class StreamStats:
     darks: int = 0
     flats: int = 0
     late_references: int = 0
+    alignment: int = 0  # alignment projections (image_key -1) seen and left out
     projections: int = 0
     backprojected: int = 0
     busy_seconds: float = 0.0  # host time spent in batches (on a GPU: launching them)
@@ -167,7 +168,8 @@ class StreamingReconstructor:
         meta = meta or {}
         frame = np.asarray(frame)
         now = time.monotonic()
-        number = self.stats.darks + self.stats.flats + self.stats.late_references + self.stats.projections
+        number = (self.stats.darks + self.stats.flats + self.stats.late_references + self.stats.projections
+                  + self.stats.alignment)
         self._check_shape(frame, number)
         self.stats.first_frame = self.stats.first_frame or now
         self.stats.last_frame = now
@@ -175,6 +177,9 @@ class StreamingReconstructor:
         band = frame[self._index]
         if key in (1, 2):
             self._reference(key, band)
+            return
+        if key == -1:  # an alignment projection (NXtomo image_key_control -1): not part of the scan
+            self.stats.alignment += 1
             return
         if key != 0:
             raise ValueError(f"frame {number} has image_key {key}; 0 (projection), 1 (flat) and 2 (dark) are known")
