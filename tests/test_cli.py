@@ -154,3 +154,24 @@ def test_ufo_bench_prints_one_table_with_ratios_against_peers(tmp_path):
     assert list(tmp_path.iterdir()) == [tmp_path / "bench.json"]  # the storage files are gone
     bad = ufo("bench", "--only", "runtime,disks")
     assert bad.returncode == 2 and "disks" in bad.stderr
+
+
+def test_bench_stream_replays_a_scan_into_the_writer_and_the_engine(tmp_path):
+    """`ufo bench stream` end to end on a small scan: figures in the JSON, and where no frame was
+    dropped the engine's slices equal `ufo reco`'s on the same scan."""
+    import json
+
+    from click.testing import CliRunner
+
+    from ufo.cli.main import cli
+
+    out = tmp_path / "stream.json"
+    result = CliRunner().invoke(cli, ["bench", "stream", "--width", "128", "--height", "16", "--projections", "120",
+                                      "--darks", "2", "--flats", "2", "--rate", "100", "--rows", "4", "--device", "cpu",
+                                      "--dir", str(tmp_path), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    run = json.loads(out.read_text())["runs"][0]
+    assert run["received"] + run["dropped"] == 124 and run["slices"] == 4 and run["lag"] >= 0
+    if run["dropped"] == 0:
+        assert run["deviation"] < 1e-5
+    assert "ufo bench stream" in result.output
