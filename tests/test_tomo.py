@@ -346,3 +346,26 @@ def test_paganin_retrieval_against_fresnel_propagation():
 
     assert error(delta_beta) < 0.03
     assert error(2 * delta_beta) > 0.1 and error(delta_beta / 2) > 0.1
+
+
+def test_the_ramp_equals_scikit_images_and_the_windows_their_textbook_forms():
+    """The band-limited ramp against scikit-image's (`_get_fourier_filter`), and the windows against
+    their closed forms in the frequency as a fraction of Nyquist (Kak & Slaney; scikit-image samples
+    hamming and hann with np.hamming/np.hanning, which differ by O(1/size), hence the formulas here)."""
+    from skimage.transform.radon_transform import _get_fourier_filter
+
+    from ufo.tomo.filters import fbp_filter, ramp
+
+    size = 512
+    np.testing.assert_allclose(ramp(size), _get_fourier_filter(size, "ramp")[: size // 2 + 1, 0], atol=1e-12)
+    nu = np.fft.rfftfreq(size) / 0.5
+    x = np.pi * nu / 2
+    forms = {
+        "shepp-logan": np.where(nu == 0, 1.0, np.sin(x) / np.where(nu == 0, 1.0, x)),
+        "cosine": np.cos(np.pi * nu / 2),
+        "hamming": 0.54 + 0.46 * np.cos(np.pi * nu),
+        "hann": 0.5 * (1 + np.cos(np.pi * nu)),
+    }
+    for name, form in forms.items():
+        np.testing.assert_allclose(fbp_filter(size, name), ramp(size) * form, atol=1e-12, err_msg=name)
+    assert not np.allclose(fbp_filter(size, "hann"), ramp(size) * forms["hamming"], atol=1e-3)
