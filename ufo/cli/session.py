@@ -11,7 +11,7 @@ import click
 
 from ..control import session as sessions
 from ..core.errors import UsageError
-from .errors import handle_errors
+from .errors import default_sigint, handle_errors
 
 EXAMPLES = """
 \b
@@ -105,7 +105,8 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
     logger.setLevel(logging.INFO)
     if non_interactive:
         try:
-            asyncio.run(sessions.run_file(path))
+            with default_sigint():  # Ctrl-C cancels the session's task: devices stopped, files closed
+                asyncio.run(sessions.run_file(path))
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             raise SystemExit(130) from None
