@@ -64,11 +64,14 @@ def test_a_camera_behind_its_clock_drops_frames_instead_of_delivering_them_late(
     cam = open_camera("mock", angle_source=slow, pattern="tomography", sensor_width=32, sensor_height=4,
                       frames_per_second=FPS, buffered=True, num_buffers=1000, max_lag=0.05)
     with cam.recording():
-        t0 = time.perf_counter()
-        numbers = [cam.grab().meta["frame_number"] for _ in range(25)]
-        elapsed = time.perf_counter() - t0
+        numbers, behind = [], []
+        for _ in range(25):
+            meta = cam.grab().meta
+            numbers.append(meta["frame_number"])
+            behind.append(time.time() - meta["timestamp"])  # how late it came, by the camera's own clock
     assert cam.stats.dropped == numbers[-1] + 1 - 25 > 10
-    assert numbers[-1] / FPS == pytest.approx(elapsed, abs=0.05 + 0.1)  # at most max_lag behind the clock
+    # never later than max_lag (+ one frame period, the 12-ms render and scheduling slack) behind the clock
+    assert max(behind) < 0.05 + 1 / FPS + 0.012 + 0.1
 
 
 def test_unbuffered_grabs_report_frames_grabbed_too_late():
