@@ -36,15 +36,20 @@ def _scan(span, n=N, seed=0, flat_level=3000.0):
     return angles, proj, darks, flats
 
 
-def _stream(engine, angles, proj, darks=(), flats=(), flats_after=()):
+def _feed(put, angles, proj, darks=(), flats=(), flats_after=()):
+    """Darks, flats, projections (with angles), flats after: into `put(frame, meta)`."""
     for frame in darks:
-        engine.add(frame, {"image_key": 2})
+        put(frame, {"image_key": 2})
     for frame in flats:
-        engine.add(frame, {"image_key": 1})
+        put(frame, {"image_key": 1})
     for angle, frame in zip(angles, proj):
-        engine.add(frame, {"image_key": 0, "angle": float(angle)})
+        put(frame, {"image_key": 0, "angle": float(angle)})
     for frame in flats_after:
-        engine.add(frame, {"image_key": 1})
+        put(frame, {"image_key": 1})
+
+
+def _stream(engine, angles, proj, darks=(), flats=(), flats_after=()):
+    _feed(engine.add, angles, proj, darks, flats, flats_after)
     return engine.finish()
 
 
@@ -246,12 +251,7 @@ def test_alignment_projections_of_an_nxtomo_are_left_out_by_ufo_reco_and_the_eng
     angles, proj, darks, flats = _scan(np.pi)
     path = str(tmp_path / "scan.nx")
     with open_writer(path) as writer:
-        for frame in darks:
-            writer.write(frame, {"image_key": 2})
-        for frame in flats:
-            writer.write(frame, {"image_key": 1})
-        for angle, frame in zip(angles, proj):
-            writer.write(frame, {"image_key": 0, "angle": float(angle)})
+        _feed(writer.write, angles, proj, darks, flats)
         for index in (0, N // 2, N - 1):
             writer.write(proj[index], {"image_key": 0, "angle": float(angles[index])})
     with h5py.File(path, "r+") as f:
