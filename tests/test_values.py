@@ -7,21 +7,18 @@ paths that name no image dataset, session files that are not Python.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
-import os
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 import ufo
 from ufo.core import registry
-from ufo.core.errors import GraphError, InputError, PipelineSyntaxError, PropertyError, UfoError, UsageError
+from ufo.core.errors import GraphError, PipelineSyntaxError, PropertyError, UsageError
 from ufo.core.pipeline import MAX_NESTING, MAX_TASKS, parse
 from ufo.core.properties import Property
 from ufo.core.serialize import loads
@@ -270,76 +267,6 @@ def test_flats_of_another_shape_are_a_graph_error():
 
     with pytest.raises(GraphError, match=r"flats frame 1 has shape \(8, 6\)"):
         _reduce([np.ones((8, 8)), np.ones((8, 6))], "median", "flats", (8, 8))
-
-
-# -- files -------------------------------------------------------------------------------
-
-
-def test_a_raw_file_smaller_than_one_frame_is_a_clear_error(tmp_path):
-    from ufo.storage.readers import open_source
-
-    small = tmp_path / "small.raw"
-    small.write_bytes(b"\0" * 100)
-    with pytest.raises(InputError, match="no complete 16x16 uint16 frame"):
-        open_source(str(small), 16, 16)
-    with pytest.raises(UfoError, match="small.raw"):
-        parse(f"read path={small} raw-width=16 raw-height=16 ! null").run().wait()
-    tail = tmp_path / "tail.raw"
-    tail.write_bytes(b"\0" * (16 * 16 * 2 + 3))
-    source = open_source(str(tail), 16, 16)
-    assert source.count == 1 and "incomplete frame" in source.warnings[0]
-
-
-@pytest.fixture
-def odd_h5(tmp_path):
-    path = tmp_path / "odd.h5"
-    with h5py.File(path, "w") as f:
-        f.create_group("group/inner")
-        f["scalar"] = 3.0
-        f["bytes"] = np.array([[b"ab", b"cd"], [b"ef", b"gh"]])
-        f.create_dataset("text", data=[["a", "b"], ["c", "d"]], dtype=h5py.string_dtype())
-        f["data"] = np.zeros((2, 4, 4), np.float32)
-    return path
-
-
-@pytest.mark.parametrize("name,message", [
-    ("group", "is an HDF5 group, not a dataset"),
-    ("scalar", "0 dimension"),
-    ("bytes", "holds byte strings"),
-    ("text", "holds strings"),
-])
-def test_hdf5_paths_that_name_no_image_dataset_are_clear_errors(odd_h5, name, message):
-    from ufo.storage.readers import open_source
-
-    with pytest.raises(InputError, match=message):
-        open_source(f"{odd_h5}:/{name}")
-    with pytest.raises(UfoError, match=message):
-        parse(f"read path={odd_h5}:/{name} ! null").describe()
-    assert open_source(f"{odd_h5}:/data").count == 2
-
-
-# -- sessions ----------------------------------------------------------------------------
-
-
-def test_a_session_file_with_a_syntax_error_names_file_and_line(tmp_path):
-    from ufo.control.session import run_file
-
-    path = tmp_path / "broken.py"
-    path.write_text("x = 1\nif x\n    y = 2\n")
-    with pytest.raises(UsageError, match=r"broken.py, line 2.*expected ':'"):
-        asyncio.run(run_file(path))
-    path.write_text("x = 1\n  y = 2\n")
-    with pytest.raises(UsageError, match=r"broken.py, line 2"):
-        asyncio.run(run_file(path))
-
-
-def test_a_broken_session_on_the_command_line_exits_2_without_traceback(tmp_path):
-    env = dict(os.environ, UFO_SESSIONS=str(tmp_path))
-    (tmp_path / "broken.py").write_text("import math\nvalue = (1,\n")
-    result = subprocess.run([sys.executable, "-m", "ufo", "session", "start", "broken", "--non-interactive"],
-                            env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2, result.stderr
-    assert "broken.py, line 2" in result.stderr and "Traceback" not in result.stderr
 
 
 # -- the command line ---------------------------------------------------------------------

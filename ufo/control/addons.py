@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..camera.stats import FrameStats
 from .experiment import Addon, Experiment
 
 
@@ -124,8 +125,6 @@ class Benchmarker(Addon):
         self.results, self.stats = {}, {}
 
     async def consume(self, acquisition: str, frame: Any) -> None:
-        from ..camera.stats import FrameStats
-
         entry = self.results.setdefault(acquisition, {"frames": 0, "bytes": 0, "start": time.perf_counter()})
         entry["frames"] += 1
         entry["bytes"] += getattr(frame, "nbytes", 0)

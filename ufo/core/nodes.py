@@ -1,0 +1,354 @@
+"""The threads of a running graph: one node (`_Node`) and the loops that run sources, maps,
+replicas and consumers, handing frames over bounded channels (see ufo.core.scheduler)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .channel import Channel
+from .errors import Cancelled
+from .frame import EOS, BufferPool, Frame
+from .handle import NodeStats, RunHandle
+from .spec import Spec
+from .task import Kind, Task, frame_meta_of
+
+
+class _Node:
+    """Run-time state of one node: its channels, pool, stats and replicas."""
+
+    def __init__(self, task: Task, name: str, spec: Spec | None, in_specs: tuple[Spec, ...], handle: RunHandle):
+        self.task = task
+        self.name = name
+        self.spec = spec
+        self.in_specs = in_specs
+        self.handle = handle
+        self.ins: list[Channel] = []
+        self.outs: list[Channel] = []
+        self.pool: BufferPool | None = None
+        if spec is not None and spec.shape is not None and spec.dtype is not None and task.kind is not Kind.SINK:
+            if not task.own_output:
+                self.pool = BufferPool(spec.shape, spec.dtype, getattr(task, "host_allocator", None))
+        self.stats = NodeStats(name, task.kind.value, task.replicas, expected=spec.count if spec else None)
+        self.trace: list[tuple[float, float, int]] | None = None
+        # replication state
+        self.in_lock = threading.Lock()
+        self.out_cond = threading.Condition()
+        self.seq_in = 0
+        self.seq_out = 0
+        self.pending: dict[int, Frame] = {}
+        self.input_ended = False
+        self.live = task.replicas
+        self.collected: dict[int, list[np.ndarray]] = {}
+
+    # -- output -----------------------------------------------------------------------
+    def emit(self, frame: Frame) -> None:
+        outs = self.outs
+        if len(outs) == 1:
+            outs[0].put(frame)
+        else:
+            frame.share(len(outs))
+            for channel in outs:
+                channel.put(frame)
+
+    def emit_eos(self) -> None:
+        for channel in self.outs:
+            channel.put_force(EOS)
+
+    def to_frame(self, item: Any, index: int) -> Frame:
+        value, meta = frame_meta_of(item)
+        if isinstance(value, Frame):
+            frame = value
+            if meta is not None:
+                frame.meta = meta
+        else:
+            frame = Frame(value, meta if meta is not None else {})
+        if "index" not in frame.meta:
+            frame.meta["index"] = index
+        return frame
+
+    # -- inputs -----------------------------------------------------------------------
+    def read_collected(self, task: Task) -> list[int]:
+        """Read `collect=True` inputs whole (once, for all replicas); hand them to `task`.
+
+        Returns the indices of the streamed inputs.
+        """
+        streamed = []
+        with self.in_lock:
+            for index, channel in enumerate(self.ins):
+                if not task.inputs[index].collect:
+                    streamed.append(index)
+                    continue
+                if index not in self.collected:
+                    arrays = []
+                    while (frame := channel.get()) is not EOS:
+                        arrays.append(np.array(frame.data, copy=True))
+                        frame.release()
+                    self.collected[index] = arrays
+        for index in sorted(self.collected):
+            task.collected(index, self.collected[index])
+        return streamed
+
+    def drain_rest(self, channels: list[Channel], received: list[Any]) -> None:
+        """One input ended: release what was received, read the others to their end, report extras."""
+        ended = next(i for i, f in enumerate(received) if f is EOS)
+        for index, (channel, first) in enumerate(zip(channels, received)):
+            if first is EOS:
+                continue
+            first.release()
+            extra = 1
+            while (frame := channel.get()) is not EOS:
+                frame.release()
+                extra += 1
+            self.stats.warnings.append(
+                f"input {index} had {extra} more frame(s) than input {ended}; the extra frames were ignored"
+            )
+
+
+def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta: dict[str, Any]) -> Frame:
+    """Turn what `process` returned into the frame to emit, recycling what is not needed."""
+    if out is not None and result is out.data:
+        out.meta = meta
+        source.release()
+        return out
+    if out is not None:
+        node.pool.put(out)  # type: ignore[union-attr]
+    if result is None:
+        raise TypeError("process() returned None; return the output array")
+    if result is source.data and source._refs == 1 and not source._parents:
+        source.meta = meta
+        return source
+    frame = Frame(result, meta)
+    if getattr(result, "base", None) is None:
+        source.release()  # a fresh array: the input buffer can go back now
+    else:
+        frame._parents = (source,)  # a view: keep the input alive while the view lives
+    return frame
+
+
+def _run_source(node: _Node, task: Task) -> None:
+    stats = node.stats
+    cancelled = node.handle._cancelled
+    index = 0
+    t0 = time.perf_counter()
+    for item in task.generate():
+        t1 = time.perf_counter()
+        stats.busy += t1 - t0
+        frame = node.to_frame(item, index)
+        if node.trace is not None:
+            node.trace.append((t0, t1, index))
+        index += 1
+        stats.frames_out = index
+        if node.pool is None:
+            stats.bytes += getattr(frame.data, "nbytes", 0)
+        node.emit(frame)
+        if cancelled.is_set():
+            raise Cancelled()
+        t0 = time.perf_counter()
+    stats.busy += time.perf_counter() - t0
+
+
+def _call_map(task: Task, node: _Node, inputs: list[Frame]) -> Frame:
+    out = node.pool.acquire() if node.pool is not None else None
+    first = inputs[0]
+    t0 = time.perf_counter()
+    if task.uses_meta:
+        meta = dict(first.meta)
+        result = task.process(*[f.data for f in inputs], out=out.data if out else None, meta=meta)  # type: ignore[call-arg]
+    else:
+        meta = first.meta
+        result = task.process(*[f.data for f in inputs], out=out.data if out else None)
+    t1 = time.perf_counter()
+    if node.task.replicas > 1:
+        with node.out_cond:  # several replicas add to the same statistics
+            node.stats.busy += t1 - t0
+    else:
+        node.stats.busy += t1 - t0
+    if node.trace is not None:
+        node.trace.append((t0, t1, meta.get("index", -1)))
+    for extra in inputs[1:]:
+        extra.release()
+    return _map_output(node, first, out, result, meta)
+
+
+def _run_map(node: _Node, task: Task) -> None:
+    streamed = node.read_collected(task)
+    stats = node.stats
+    if len(streamed) == 1 and not task.uses_meta:
+        # the hot path: one streamed input, batched hand-off
+        channel = node.ins[streamed[0]]
+        pool = node.pool
+        process = task.process
+        emit = node.emit
+        perf = time.perf_counter
+        trace = node.trace
+        track_bytes = pool is None
+        while True:
+            for frame in channel.get_batch():
+                if frame is EOS:
+                    return
+                if channel.cancelled:
+                    raise Cancelled()
+                out = pool.acquire() if pool is not None else None
+                t0 = perf()
+                result = process(frame.data, out=out.data if out is not None else None)
+                t1 = perf()
+                stats.busy += t1 - t0
+                if trace is not None:
+                    trace.append((t0, t1, frame.meta.get("index", -1)))
+                if out is not None and result is out.data:
+                    out.meta = frame.meta
+                    frame.release()
+                    produced = out
+                else:
+                    produced = _map_output(node, frame, out, result, frame.meta)
+                stats.frames_in += 1
+                stats.frames_out += 1
+                if track_bytes:
+                    stats.bytes += getattr(produced.data, "nbytes", 0)
+                emit(produced)
+    channels = [node.ins[i] for i in streamed]
+    while True:
+        inputs = [channel.get() for channel in channels]
+        if any(f is EOS for f in inputs):
+            node.drain_rest(channels, inputs)
+            return
+        produced = _call_map(task, node, inputs)
+        stats.frames_in += 1
+        stats.frames_out += 1
+        if node.pool is None:
+            stats.bytes += getattr(produced.data, "nbytes", 0)
+        node.emit(produced)
+
+
+def _run_replica(node: _Node, task: Task) -> None:
+    """One of several threads of a replicated map; sequence numbers restore the order."""
+    streamed = node.read_collected(task)
+    channels = [node.ins[i] for i in streamed]
+    window = 2 * node.task.replicas + 2
+    cond = node.out_cond
+    stats = node.stats
+    while True:
+        with cond:
+            while not node.input_ended and node.seq_in - node.seq_out >= window:
+                if node.handle._cancelled.is_set():
+                    raise Cancelled()
+                cond.wait()
+        with node.in_lock:
+            if node.input_ended:
+                return
+            inputs = [channel.get() for channel in channels]
+            if any(f is EOS for f in inputs):
+                node.input_ended = True
+                node.drain_rest(channels, inputs)
+                with cond:
+                    cond.notify_all()
+                return
+            seq = node.seq_in
+            node.seq_in += 1
+        produced = _call_map(task, node, inputs)
+        with cond:
+            node.pending[seq] = produced
+            stats.frames_in += 1
+            if node.pool is None:
+                stats.bytes += getattr(produced.data, "nbytes", 0)
+            while node.seq_out in node.pending:
+                frame = node.pending.pop(node.seq_out)
+                node.emit(frame)
+                node.seq_out += 1
+                stats.frames_out += 1
+            cond.notify_all()
+
+
+def _emit_result(node: _Node, item: Any, index: int) -> int:
+    """Emit one output of a reduction; returns the next output index."""
+    frame = node.to_frame(item, index)
+    node.stats.frames_out = index + 1
+    if node.pool is None:
+        node.stats.bytes += getattr(frame.data, "nbytes", 0)
+    node.emit(frame)
+    return index + 1
+
+
+def _run_consumer(node: _Node, task: Task) -> None:
+    """Reductions and sinks: consume every frame, then (reductions) emit the results."""
+    streamed = node.read_collected(task)
+    channels = [node.ins[i] for i in streamed]
+    stats = node.stats
+    consume = task.consume
+    perf = time.perf_counter
+    trace = node.trace
+    uses_meta = task.uses_meta
+    keeps = task.keeps_input
+    reduce = task.kind is Kind.REDUCE
+    index = 0
+    if len(channels) == 1:
+        channel = channels[0]
+        done = False
+        while not done:
+            for frame in channel.get_batch():
+                if frame is EOS:
+                    done = True
+                    break
+                if channel.cancelled:
+                    raise Cancelled()
+                t0 = perf()
+                if uses_meta:
+                    emitted = consume(frame.data, meta=frame.meta)  # type: ignore[call-arg]
+                else:
+                    emitted = consume(frame.data)
+                t1 = perf()
+                stats.busy += t1 - t0
+                if trace is not None:
+                    trace.append((t0, t1, frame.meta.get("index", -1)))
+                stats.frames_in += 1
+                if task.kind is Kind.SINK:
+                    stats.bytes += getattr(frame.data, "nbytes", 0)
+                if emitted is not None and reduce:
+                    for item in emitted:
+                        index = _emit_result(node, item, index)
+                if keeps:
+                    frame.detach()
+                else:
+                    frame.release()
+    else:
+        while True:
+            inputs = [channel.get() for channel in channels]
+            if any(f is EOS for f in inputs):
+                node.drain_rest(channels, inputs)
+                break
+            t0 = perf()
+            if uses_meta:
+                emitted = consume(*[f.data for f in inputs], meta=inputs[0].meta)  # type: ignore[call-arg]
+            else:
+                emitted = consume(*[f.data for f in inputs])
+            stats.busy += perf() - t0
+            stats.frames_in += 1
+            if emitted is not None and reduce:
+                for item in emitted:
+                    index = _emit_result(node, item, index)
+            for f in inputs:
+                f.detach() if keeps else f.release()
+    if reduce:
+        t0 = perf()
+        for item in task.finish():
+            stats.busy += perf() - t0
+            index = _emit_result(node, item, index)
+            t0 = perf()
+    else:
+        t0 = perf()
+        for _ in task.finish() or ():
+            pass
+        stats.busy += perf() - t0
+
+
+_BODIES: dict[Kind, Callable[[_Node, Task], None]] = {
+    Kind.SOURCE: _run_source,
+    Kind.MAP: _run_map,
+    Kind.REDUCE: _run_consumer,
+    Kind.SINK: _run_consumer,
+}
