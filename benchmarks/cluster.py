@@ -1,7 +1,7 @@
 """Reconstruction on a Dask LocalCluster against the single-process run, same data, same run.
 
 Data: an NXtomo scan of the phantom (darks, flats, projections with noise) written first.
-Runs: `ufo.tomo.reco.run` in this process (all cores), then `ufo.distributed.reconstruct`
+Runs: `ufo.reco.run` in this process (all cores), then `ufo.distributed.reconstruct`
 on a LocalCluster of 1 worker (all cores) and of 2 workers (half the cores each), each into
 an HDF5 volume; the cluster times include planning, the axis search and joining the parts,
 not starting the cluster. Every cluster result is compared with the single-process slices.
@@ -24,7 +24,7 @@ from distributed import Client, LocalCluster
 
 from ufo import distributed
 from ufo.storage import open_writer
-from ufo.tomo import reco
+from ufo import reco
 from ufo.tomo.phantom import Phantom
 
 

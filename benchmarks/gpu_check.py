@@ -118,7 +118,7 @@ def reco_check():
 
     import tifffile
 
-    from ufo.tomo import reco
+    from ufo import reco
     from ufo.tomo.phantom import Phantom
 
     root = tempfile.mkdtemp()

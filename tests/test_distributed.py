@@ -18,7 +18,7 @@ distributed = pytest.importorskip("distributed")
 from ufo import distributed as ufo_distributed  # noqa: E402
 from ufo.core.errors import UsageError  # noqa: E402
 from ufo.storage import open_writer  # noqa: E402
-from ufo.tomo import reco  # noqa: E402
+from ufo import reco  # noqa: E402
 from ufo.tomo.phantom import Phantom  # noqa: E402
 
 WIDTH, ROWS, ANGLES = 64, 40, 96

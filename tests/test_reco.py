@@ -12,7 +12,7 @@ import pytest
 import tifffile
 
 from ufo.core import UsageError
-from ufo.tomo import reco
+from ufo import reco
 from ufo.tomo.phantom import Phantom
 
 N_PIX, ROWS, ANGLES = 96, 12, 150

@@ -111,7 +111,7 @@ def test_nxtomo_written_by_the_nxtomo_package_reconstructs(tmp_path):
     nxtomo = pytest.importorskip("nxtomo")
     from nxtomo.nxobject.nxdetector import ImageKey
 
-    from ufo.tomo import reco
+    from ufo import reco
 
     n, rows, count = 64, 6, 90
     phantom = Phantom(n, height=rows)

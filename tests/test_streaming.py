@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from ufo.tomo import reco
+from ufo import reco
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.streaming import StreamingReconstructor
 

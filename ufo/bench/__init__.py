@@ -28,7 +28,7 @@ def measure(area: str, scale: float = 1.0, directory: str | None = None) -> list
         from .reco import measure as reconstruct
         return reconstruct(scale)
     if area == "gpu":
-        from ..gpu import available
+        from ..core.resources import available
 
         if not available():
             return [Measure("gpu", "FBP on a GPU", 0.0, "-", None, "GUPS", "no GPU here (CuPy and CUDA needed)")]

@@ -217,7 +217,7 @@ def compare_with_reco(engine: Any, scan: str, rows: slice, axis: float, director
     """max |engine - ufo reco| / max |ufo reco| on up to `check_rows` rows of the reconstructed band."""
     import tifffile
 
-    from ..tomo import reco
+    from .. import reco
 
     first = rows.start or 0
     count = min(check_rows, engine.slice_count)

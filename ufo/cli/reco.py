@@ -16,7 +16,7 @@ from rich.table import Table
 
 from ..core.errors import UsageError
 from ..core.units import to_unit
-from ..tomo import reco as reco_mod
+from .. import reco as reco_mod
 from ..tomo.filters import FILTERS
 from .errors import handle_errors
 

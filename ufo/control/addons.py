@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..camera.stats import FrameStats
+from ..core.framestats import FrameStats
 from .experiment import Addon, Experiment
 
 

@@ -22,7 +22,7 @@ import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
-from ..camera.stats import DroppedFramesWarning, FrameStats, describe_runs
+from ..core.framestats import DroppedFramesWarning, FrameStats, describe_runs
 from ..storage.walker import Walker
 from .device import Device
 

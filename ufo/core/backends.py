@@ -1,19 +1,17 @@
 """Where a graph runs: the CPU, or an accelerator backend found through entry points.
 
-Backends live outside the core (the GPU one in ufo.gpu) and are imported only when a graph
+Backends live outside the core (the GPU one, entry point `gpu`) and are imported only when a graph
 holds a task that another device could run, so a CPU-only machine never imports CuPy.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from importlib.metadata import entry_points
 
 from .graph import Graph
 
 GROUP = "ufo.backends"
-_DEFAULT = {"gpu": "ufo.gpu.backend"}  # when ufo runs from a source tree, not installed
 
 
 def prepare(graph: Graph, device: str | None = None) -> Graph:
@@ -28,5 +26,7 @@ def prepare(graph: Graph, device: str | None = None) -> Graph:
     if not any("gpu" in task.devices for task in graph.nodes):
         return graph
     points = {ep.name: ep for ep in entry_points(group=GROUP)}
-    module = points["gpu"].load() if "gpu" in points else importlib.import_module(_DEFAULT["gpu"])
+    if "gpu" not in points:  # no GPU backend installed (the entry point is in ufo's pyproject): the CPU runs it
+        return graph
+    module = points["gpu"].load()
     return module.prepare(graph, spec)  # type: ignore[no-any-return]

@@ -1,13 +1,13 @@
 """Task registry by name, filled from the `ufo.tasks` entry-point group.
 
-Built-in tasks are registered through the same entry points as third-party ones, so a
-plugin package is a first-class citizen. Entry points are loaded lazily, one at a time.
+Built-in tasks are registered through the same entry points as third-party ones (pyproject's
+[project.entry-points."ufo.tasks"] is the only table), so a plugin package is a first-class
+citizen and the core names no module above it. Entry points are loaded lazily, one at a time.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib
 import re
 from importlib.metadata import entry_points
 from typing import Any
@@ -17,39 +17,13 @@ from .task import Task
 
 GROUP = "ufo.tasks"
 
-# Used only when the `ufo` distribution is not installed (running from a source tree):
-# the same table as pyproject.toml's [project.entry-points."ufo.tasks"].
-_BUILTIN_MODULES = (
-    "ufo.core.memory",
-    "ufo.tasks.io",
-    "ufo.tasks.generators",
-    "ufo.tasks.jit",
-    "ufo.tasks.arithmetic",
-    "ufo.tasks.geometry",
-    "ufo.tasks.stacking",
-    "ufo.tasks.stats",
-    "ufo.tasks.filtering",
-    "ufo.tasks.backproject",
-    "ufo.tasks.correction",
-    "ufo.tasks.sinogram",
-    "ufo.tasks.phase",
-    "ufo.tasks.rings",
-    "ufo.tasks.center",
-    "ufo.tasks.camera",
-    "ufo.tasks.net",
-)
-
-
 @functools.cache
 def _entry_points() -> dict[str, Any]:
     found: dict[str, Any] = {ep.name: ep for ep in entry_points(group=GROUP)}
-    if "read" not in found:  # not installed: fall back to scanning the built-in modules
-        for module_name in _BUILTIN_MODULES:
-            module = importlib.import_module(module_name)
-            for value in vars(module).values():
-                if isinstance(value, type) and issubclass(value, Task) and value.__dict__.get("name"):
-                    if value.__module__ == module_name and not value.name.startswith("_") and value.name != "iterate":
-                        found.setdefault(value.name, value)
+    if "read" not in found:
+        raise UnknownTaskError(f"no built-in tasks are registered (entry-point group '{GROUP}' lacks 'read'): "
+                               "ufo is imported from a source tree that is not installed; "
+                               "run 'pip install -e .' in it")
     return found
 
 

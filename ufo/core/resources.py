@@ -1,8 +1,12 @@
-"""What the machine has left: memory available to new allocations (for planning passes and buffers)."""
+"""What the machine has: memory available to new allocations (for planning passes and buffers) and
+the CUDA devices CuPy can use (probed lazily: CuPy is imported only when the question is asked)."""
 
 from __future__ import annotations
 
+import functools
 import os
+
+from .errors import UsageError
 
 
 def available_memory() -> int:
@@ -18,3 +22,54 @@ def available_memory() -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 1 << 62
+
+
+@functools.cache
+def available() -> int:
+    """Number of CUDA devices CuPy can use (0 without CuPy, a driver or a GPU)."""
+    try:
+        import cupy
+
+        if not cupy.cuda.is_available():
+            return 0
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # no cupy, no driver, no device: all mean "run on the CPU"
+        return 0
+
+
+def parse_spec(spec: str | None) -> str | list[int]:
+    """'cpu', 'all' or the GPU numbers a `--gpus` / UFO_DEVICES text names; UsageError when it is neither.
+
+    Needs no CuPy, so a caller can check the text before it knows whether a GPU is needed.
+    """
+    text = (spec if spec is not None else os.environ.get("UFO_DEVICES", "all")).strip().lower()
+    if text in ("cpu", "none", ""):
+        return "cpu"
+    if text in ("all", "gpu", "auto"):
+        return "all"
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    if not parts or not all(part.isdigit() for part in parts):
+        raise UsageError(f"GPUs are given as 'all', 'cpu' or numbers like '0,1' (--gpus or UFO_DEVICES), got '{spec}'")
+    return list(dict.fromkeys(int(part) for part in parts))
+
+
+def select(spec: str | None) -> list[int]:
+    """Devices to use: 'cpu' -> [], 'all' or None -> every GPU, '0,1' -> those (checked).
+
+    A GPU number that this machine lacks is a UsageError, also on a machine without GPUs
+    (asking for GPU 7 and silently running on the CPU hides a typo or a broken driver).
+    """
+    wanted = parse_spec(spec)
+    if wanted == "cpu":
+        return []
+    count = available()
+    if wanted == "all":
+        return list(range(count))
+    assert isinstance(wanted, list)
+    missing = [d for d in wanted if d >= count]
+    if missing:
+        if not count:
+            raise UsageError(f"GPU {missing[0]} was asked for (--gpus or UFO_DEVICES), but this machine has no GPU "
+                             "that CuPy with CUDA can use; use 'cpu' or 'all'")
+        raise UsageError(f"GPU {missing[0]} does not exist; this machine has {count} (0..{count - 1})")
+    return wanted

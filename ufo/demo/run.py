@@ -223,7 +223,7 @@ class Demo:
     def _device(self) -> str:
         if not self.options.gpu:
             return "cpu"
-        from ..gpu import available
+        from ..core.resources import available
 
         if not available():
             raise UsageError("--gpu: no GPU is usable here (CuPy with CUDA and an NVIDIA GPU are needed: "

@@ -1,6 +1,6 @@
 """Reconstruction spread over a Dask cluster: row ranges on workers, one output.
 
-The client plans as `ufo reco` does (`tomo/reco.plan`), finds the axis once, and splits the
+The client plans as `ufo reco` does (`ufo.reco.plan`), finds the axis once, and splits the
 rows into ranges sized by the workers' memory; every range is one Dask task that runs the
 same ufo graph on its rows, reading the shared input file itself. Outputs are written in
 parts that never overlap: a TIFF sequence numbers its files globally, HDF5 gets one part

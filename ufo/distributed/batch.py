@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..core.errors import UsageError
-from ..tomo import reco as reco_mod
+from .. import reco as reco_mod
 from .outputs import RegionWriter, join_hdf5, prepare_output
 from .ranges import Part, gpu_memory_of_workers, rows_per_part, split
 

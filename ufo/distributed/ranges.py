@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..tomo import reco as reco_mod
+from .. import reco as reco_mod
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def gpu_memory_of_workers(client: Any) -> dict[str, list[int]]:
 
 
 def _free_gpu_memory() -> list[int]:
-    from ..gpu import available
+    from ..core.resources import available
 
     if not available():
         return []

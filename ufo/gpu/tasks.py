@@ -23,7 +23,7 @@ from ..tasks.phase import RetrievePhase
 from ..tasks.rings import RemoveStripes
 from ..tomo.fbp import slice_grid
 from ..tomo.phase import paganin_filter
-from .steps import filter_rows_gpu, flat_kernel
+from ..tomo.steps_cuda import filter_rows_gpu, flat_kernel
 
 class FlatFieldCorrectGpu(FlatFieldCorrect):
     def collected(self, index: int, frames: list[np.ndarray]) -> None:

@@ -1,4 +1,4 @@
-"""What the GUI computes, as plain functions over ufo.tomo.reco: no second implementation.
+"""What the GUI computes, as plain functions over ufo.reco: no second implementation.
 
 Form fields are the options of `ufo reco` (same names, same config file); the axis view is
 the flat-corrected 0 and 180 degree projections, the automatic estimate and one slice at
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import UfoError, UsageError
-from ..tomo import reco as reco_mod
+from .. import reco as reco_mod
 from ..tomo.filters import FILTERS
 
 # (group, option, label, kind, help): the fields of the stack's "Axis View" reconstruction form,
@@ -135,7 +135,7 @@ def make_plan(values: dict[str, Any], outputs: bool = True) -> reco_mod.Plan:
         start = (plan.width - width) // 2
         plan = reco_mod.plan(replace(o, roi=(start, start, width, width)), outputs=outputs)
     if extra.get("gpu_only"):
-        from ..gpu import available
+        from ..core.resources import available
 
         if not available():
             raise UsageError("gpu_only: no GPU is available here (CuPy with CUDA); untick 'Use GPU exclusively'")
@@ -241,7 +241,7 @@ def _sinogram(plan: reco_mod.Plan, row: int) -> np.ndarray:
 
     middle = reco_mod.Pass(row, 1, 1, slice(0, 1), 0)
     absorption = plan.options.absorption if plan.options.absorption is not None else plan.options.darks is not None
-    stream = reco_mod._corrected(plan, middle, bool(absorption))
+    stream = reco_mod.corrected(plan, middle, bool(absorption))
     return create("transpose-projections", number=plan.projections)(stream).collect()[0]  # type: ignore[no-any-return]
 
 

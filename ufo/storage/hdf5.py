@@ -39,7 +39,7 @@ class Hdf5Writer(WriterBase):
                  record_drops: bool = False):
         import h5py
 
-        from ..camera.stats import FrameStats
+        from ..core.framestats import FrameStats
 
         if layout not in LAYOUTS:
             raise InputError(f"unknown HDF5 layout '{layout}'; choose one of {', '.join(LAYOUTS)}")

@@ -1,4 +1,4 @@
-"""The reconstruction steps, one class each, with a CPU backend here and a CUDA subclass in ufo.gpu.steps.
+"""The reconstruction steps, one class each, with a CPU backend here and a CUDA subclass in ufo.tomo.steps_cuda.
 
 `FlatField` (reduce darks and flats once, correct batches of frames), `RowFilter` (the FBP
 filter along detector rows) and `Backprojector` (add batches of filtered projections into
@@ -199,7 +199,7 @@ class Backprojector:
 def backend(device: str) -> tuple[type[FlatField], type[RowFilter], type[Backprojector]]:
     """The step classes of a device: 'cpu' or 'gpu' (CuPy's current device)."""
     if device == "gpu":
-        from ..gpu.steps import BackprojectorCuda, FlatFieldCuda, RowFilterCuda
+        from .steps_cuda import BackprojectorCuda, FlatFieldCuda, RowFilterCuda
 
         return FlatFieldCuda, RowFilterCuda, BackprojectorCuda
     if device != "cpu":
@@ -210,7 +210,7 @@ def backend(device: str) -> tuple[type[FlatField], type[RowFilter], type[Backpro
 class Staging:
     """Where raw frame bands wait until a batch is full, then run through the steps.
 
-    The CPU version is one buffer used in place; the CUDA one (ufo.gpu.steps) uploads each
+    The CPU version is one buffer used in place; the CUDA one (ufo.tomo.steps_cuda) uploads each
     band as it arrives, on a stream of its own, into one of two device buffers, so that one
     batch is uploaded while the previous one is processed.
     """

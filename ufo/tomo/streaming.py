@@ -6,7 +6,7 @@ flats are reduced once when the first projection after them is processed (and ag
 when new ones came); projections are gathered into batches, flat-corrected, filtered and
 back-projected into slices that stay on the device (GPU when present, CPU otherwise), so
 the slices are complete one batch after the last frame. The steps are ufo.tomo.steps
-(CPU) and ufo.gpu.steps (CUDA): the same kernels `ufo reco` and the tasks run.
+(CPU) and ufo.tomo.steps_cuda (CUDA): the same kernels `ufo reco` and the tasks run.
 
 Memory: with a given axis and references before the projections nothing of a projection
 is kept once it was back-projected: the slices, one batch and the reduced references.
@@ -95,7 +95,7 @@ class StreamingReconstructor:
         if precision not in ("fp32", "fp16"):
             raise ValueError(f"precision is 'fp32' or 'fp16', not '{precision}'")
         if device == "auto":
-            from ..gpu import available
+            from ..core.resources import available
 
             device = "gpu" if available() else "cpu"
         self.device = device
@@ -287,7 +287,7 @@ class StreamingReconstructor:
         self._bp = backprojector(width, count, self.roi, threads=self.threads, precision=self.precision)
         self._count = count
         if self.device == "gpu":
-            from ..gpu.steps import StagingCuda
+            from .steps_cuda import StagingCuda
 
             self._staging = StagingCuda(self.batch, (count, width), self._dtype)
         else:

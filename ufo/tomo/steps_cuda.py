@@ -13,8 +13,8 @@ import cupy
 import numpy as np
 
 from ..kernels.cuda_backproject import backproject_groups, slices_per_thread
-from ..tomo.filters import fbp_filter, padded_size
-from ..tomo.steps import Backprojector, FlatField, RowFilter, Staging
+from .filters import fbp_filter, padded_size
+from .steps import Backprojector, FlatField, RowFilter, Staging
 
 flat_kernel = cupy.ElementwiseKernel(
     "T proj, float32 dark, float32 flat, bool absorption, bool fix", "float32 out",

@@ -1,0 +1,145 @@
+"""Running a planned reconstruction: one graph per pass of rows, executed one after another.
+
+`graph()` builds one pass's graph from the registered tasks (read, flat-field-correct,
+transpose-projections, remove-stripes, retrieve-phase, fft/filter/ifft, backproject, write);
+`run()` finds the axis when asked and runs the passes into one output.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..core import Graph, RunHandle, Stream, Task
+from ..core.registry import create
+from ..tomo.axis import axis_from_sinogram, axis_by_scan, half_turn
+from .planning import Pass, Plan
+
+
+# -- graphs -------------------------------------------------------------------------------
+def _read(path: str, p: Pass | None = None, number: int | None = None, image_key: int | None = None) -> Stream:
+    props: dict[str, Any] = {"path": path}
+    if image_key is not None:
+        props["image_key"] = image_key
+    if p is not None:
+        props.update(y=p.first_row, height=(p.rows - 1) * p.step + 1, y_step=p.step)
+    if number:
+        props["number"] = number
+    return create("read", **props)()
+
+
+def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
+    """The flat-field corrected projections of one pass (the input of the sinograms; the GUI shows them)."""
+    o = plan.options
+    keys = plan.image_keys
+    projections = _read(o.projections, p, plan.projections, keys.get("projections"))  # type: ignore[arg-type]
+    if o.darks is None:
+        return projections
+    inputs = [projections, _read(o.darks, p, image_key=keys.get("darks")),  # type: ignore[arg-type]
+              _read(o.flats, p, image_key=keys.get("flats"))]  # type: ignore[arg-type]
+    if o.flats2:
+        inputs.append(_read(o.flats2, p))
+    return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)
+
+
+def _backprojected(plan: Plan, sinograms: Stream, axis: float | None) -> Stream:
+    o = plan.options
+    if o.remove_stripes:
+        sinograms = create("remove-stripes", size=o.remove_stripes, replicas=o.replicas)(sinograms)
+    stacked = create("stack", number=o.slices_per_pass, partial=True)(sinograms)
+    props: dict[str, Any] = dict(filter=o.filter, filter_cutoff=o.filter_cutoff, angle_offset=o.offset)
+    if axis is not None:
+        props["axis"] = axis
+    if o.angle is not None:
+        props["angle_step"] = o.angle
+    if o.roi is not None:
+        props.update(roi_x=o.roi[0], roi_y=o.roi[1], roi_width=o.roi[2], roi_height=o.roi[3])
+    slices = create("backproject", replicas=o.replicas, **props)(stacked)
+    return create("unstack")(slices)
+
+
+def writer(plan: Plan, p: Pass, first_slice: int = 0) -> Task:
+    """The write task of one pass; `first_slice` numbers the output when it is written in parts."""
+    o = plan.options
+    return create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
+                  overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
+                  start=first_slice + p.first_slice)
+
+
+def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None) -> tuple[Graph, Task]:
+    """The graph of one pass and its sink (the writer unless another is given)."""
+    o = plan.options
+    if o.sinograms:
+        sinograms = create("read", path=o.sinograms, start=plan.rows[0], number=len(plan.rows),
+                           step=plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1)()
+    else:
+        absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
+        frames = corrected(plan, p, absorption)
+        if o.remove_outliers:
+            frames = create("remove-outliers", threshold=o.remove_outliers, replicas=o.replicas)(frames)
+        if o.phase:
+            frames = create("retrieve-phase", energy=o.energy, distance=o.distance, pixel_size=o.pixel_size,
+                            delta_beta=o.delta_beta, replicas=o.replicas)(frames)
+        if p.keep != slice(0, p.rows):
+            frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
+        sinograms = create("transpose-projections", number=plan.projections)(frames)
+    out = sink if sink is not None else writer(plan, p)
+    return Graph([out(_backprojected(plan, sinograms, axis))]), out
+
+
+def find_axis(plan: Plan) -> float:
+    """The axis from the sinogram of the middle row to reconstruct."""
+    o = plan.options
+    row = plan.rows[len(plan.rows) // 2]
+    if o.sinograms:
+        sino = create("read", path=o.sinograms, start=row, number=1)().collect()[0]
+    else:
+        middle = Pass(row, 1, 1, slice(0, 1), 0)
+        absorption = o.darks is not None
+        sino = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption)).collect()[0]
+    step = abs(o.angle) if o.angle is not None else math.pi / plan.projections
+    half = half_turn(sino, step * plan.projections)  # a 360-degree scan: its first half turn, as online
+    if o.axis_method == "scan":
+        return axis_by_scan(half, angle_step=step).best
+    return axis_from_sinogram(half)
+
+
+@dataclass
+class RecoResult:
+    plan: Plan
+    axis: float
+    seconds: float
+    handles: list[RunHandle]
+
+    @property
+    def slices_per_second(self) -> float:
+        return self.plan.slices / self.seconds if self.seconds else 0.0
+
+    @property
+    def gups(self) -> float:
+        """Giga voxel updates per second: angles x slice pixels x slices / time."""
+        o = self.plan.options
+        cols, rows = (o.roi[2], o.roi[3]) if o.roi else (self.plan.width, self.plan.width)
+        return self.plan.projections * cols * rows * self.plan.slices / self.seconds / 1e9 if self.seconds else 0.0
+
+
+def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
+        sink: Callable[[Plan, Pass], Task] | None = None) -> RecoResult:
+    """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch;
+    `sink(plan, pass)` replaces the writer (a region of a shared volume, say)."""
+    t0 = time.perf_counter()
+    axis = plan.axis
+    if plan.options.axis == "auto":
+        axis = find_axis(plan)
+    handles = []
+    for p in plan.passes:
+        g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None)
+        handle = g.run(device=plan.options.gpus)
+        if on_start is not None:
+            on_start(handle, p.first_slice)
+        handles.append(handle)
+        handle.wait()
+    return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles)
