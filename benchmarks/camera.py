@@ -16,7 +16,7 @@ import argparse
 import os
 import platform
 
-from ufo.bench.camera import SHAPE, bare_zmq_rate, mock_rate, net_rate
+from ufo.bench.camera import detailed
 
 
 def main() -> None:
@@ -25,13 +25,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     print(f"machine: {platform.node()}, {os.cpu_count()} cores")
+    mock, ours, bare = detailed(args.frames, args.repeat)
     rows = []
-    for shape in ((512, 512), SHAPE):
-        grab, copy = max(mock_rate(args.frames * 4, shape) for _ in range(args.repeat))
+    for shape, grab, copy in mock:
         rows.append((f"mock grab, pattern none, {shape[0]}x{shape[1]} uint16", f"{grab:,.0f} fps",
                      f"numpy copy {copy:,.0f} fps", f"{grab / copy:.1f}x"))
-    ours = max(net_rate(args.frames) for _ in range(args.repeat))
-    bare = max(bare_zmq_rate(args.frames) for _ in range(args.repeat))
     rows.append(("net camera 2048x2048 uint16 over tcp://127.0.0.1", f"{ours:,.0f} MB/s",
                  f"bare pyzmq PUSH/PULL {bare:,.0f} MB/s", f"{ours / bare:.2f}x (goal >= 0.9)"))
     width = max(len(r[0]) for r in rows)

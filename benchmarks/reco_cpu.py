@@ -16,10 +16,7 @@ import argparse
 import os
 import platform
 
-import numpy as np
-
-from ufo.bench.reco import rmse_best, run_algotom, run_astra, run_skimage, run_ufo
-from ufo.tomo.phantom import Phantom
+from ufo.bench.reco import compare_cpu
 
 
 def main():
@@ -33,34 +30,8 @@ def main():
     n, m = args.size, args.angles
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"data: {m} projections x {n} pixels -> {n} x {n} slices")
-    phantom = Phantom(n)
-    angles = np.arange(m) * np.pi / m
-    sino_ufo = phantom.sinogram(angles).astype(np.float32)  # axis at n / 2 (ufo, scikit-image)
-    sino_half = phantom.sinogram(angles, axis=(n - 1) / 2).astype(np.float32)  # ASTRA and algotom centre
-    truth = phantom.slice()
-    truth_half = phantom.slice(centre=(n - 1) / 2)
-    mask = np.hypot(*(np.mgrid[:n, :n] - n / 2)) < 0.45 * n
-
-    # warm up the compiled kernels outside the timing
-    run_ufo(sino_ufo[None, :64, :64], 2, 1)
-    rows = []
-    t, image = run_ufo(sino_ufo[None], args.slices, args.replicas)
-    ufo_gups = m * n * n * args.slices / t / 1e9
-    rows.append((f"ufo (replicas={args.replicas}, 16 slices per pass)", args.slices, t, ufo_gups,
-                 rmse_best(image, truth, mask)))
-    peers = [
-        ("scikit-image iradon (ramp)", lambda k: run_skimage(sino_ufo, k), truth),
-        ("ASTRA CPU FBP (ram-lak, linear)", lambda k: run_astra(sino_half, k), truth_half),
-        ("algotom fbp_reconstruction(gpu=False)", lambda k: run_algotom(sino_half, k, (n - 1) / 2), truth_half),
-    ]
-    for name, fn, ref in peers:
-        try:
-            t, image = fn(args.peer_slices)
-        except ImportError as exc:
-            rows.append((f"{name}: not installed ({exc.name})", 0, 0.0, 0.0, float("nan")))
-            continue
-        gups = m * n * n * args.peer_slices / t / 1e9
-        rows.append((name, args.peer_slices, t, gups, rmse_best(np.squeeze(image), ref, mask)))
+    rows = compare_cpu(n, m, args.slices, args.peer_slices, args.replicas)
+    ufo_gups = rows[0][3]
     width = max(len(r[0]) for r in rows)
     print(f"{'tool':<{width}}  slices  seconds    GUPS  ufo is    RMSE")
     for name, slices, t, gups, err in rows:

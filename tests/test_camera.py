@@ -16,7 +16,8 @@ import tifffile
 from ufo.camera import CameraError, EndOfFrames, open_camera
 from ufo.camera.server import CameraServer
 from ufo.core import PropertyError, UsageError
-from ufo.tomo.phantom import Phantom
+from ufo.camera.scene import Cylinder, Cylinders
+from ufo.tomo.phantom import Phantom, PhantomScene
 
 
 def small(**kw):
@@ -132,7 +133,7 @@ def test_mirror_and_rotate():
 
 def test_tomography_mode_renders_the_phantom_at_the_stage_angle():
     angle = [0.7]
-    cam = open_camera("mock", angle_source=lambda: angle[0], sensor_width=64, sensor_height=16,
+    cam = open_camera("mock", angle_source=lambda: angle[0], scene=PhantomScene(), sensor_width=64, sensor_height=16,
                       pattern="tomography", flat_level=1000, dark_level=100, attenuation=0.02)
     with cam.recording():
         frame = cam.grab()
@@ -142,6 +143,20 @@ def test_tomography_mode_renders_the_phantom_at_the_stage_angle():
     np.testing.assert_allclose(frame, np.rint(expected), atol=1)
     assert frame.meta["angle"] == 0.7 and frame.meta["image_key"] == 0
     assert dark.meta["image_key"] == 2 and np.all(dark == 100)
+
+
+def test_tomography_mode_without_a_scene_shows_the_cameras_own_cylinders():
+    """The camera package renders a scene of its own (closed-form cylinders), no tomography code needed."""
+    cam = open_camera("mock", angle_step=0.0, sensor_width=64, sensor_height=16, pattern="tomography",
+                      flat_level=1000, dark_level=100, attenuation=0.02)
+    with cam.recording():
+        frame = cam.grab()
+    expected = 100 + 1000 * np.exp(-0.02 * Cylinders().project(0.0, (16, 64)))
+    np.testing.assert_allclose(frame, np.rint(expected), atol=1)
+    assert frame.min() < 1000 < frame.max()  # the cylinders absorb; the open beam beside them does not
+    cylinder = Cylinders((Cylinder(radius=0.25, x=0.1),)).project(np.pi / 2, (4, 40), axis=20)
+    chord = 2 * np.sqrt(np.clip(10.0 ** 2 - (np.arange(40) - 20.0) ** 2, 0, None))  # centre x=4 turned onto t=0
+    np.testing.assert_allclose(cylinder[1], chord, atol=1e-9)
 
 
 def test_noise_zingers_and_dead_columns():

@@ -100,6 +100,28 @@ def test_cancelling_a_move_leaves_the_motor_in_standby_where_it_stopped():
     run(main())
 
 
+def test_one_device_class_drives_any_backend_in_its_unit():
+    """The device converts units, checks states and waits; the backend (here a stage in µm) moves."""
+    from ufo.control import ControlError, Detector, SimulatedMotor
+    from ufo.core.errors import UsageError
+
+    stage = SimulatedMotor("um", velocity=1e6)
+
+    async def main():
+        motor = await LinearMotor("x", backend=stage).connect()
+        await motor.set_position(2 * q.mm)
+        assert stage.target == pytest.approx(2000) and (await motor.get_position()).to("mm").magnitude == 2
+        with pytest.raises(ControlError, match="y: the motor moves in 'deg', a LinearMotor in mm; use a RotationMotor"):
+            await LinearMotor("y", backend=SimulatedMotor("deg")).connect()
+        with pytest.raises(UsageError, match="a ufo.camera Camera .* or a backend"):
+            Detector()
+        camera = await (await SimulatedBeamline(width=8, height=2).connect()).camera.connect()
+        with pytest.raises(ControlError, match="camera: not recording"):
+            await camera.grab()
+
+    run(main())
+
+
 def test_device_states_snapshot_and_photodiode():
     async def main():
         diode = await Photodiode(source=lambda: 0.25).connect()

@@ -78,3 +78,39 @@ def test_without_a_gpu_everything_runs_on_the_cpu_with_one_info_line():
 def test_results_are_the_same_with_device_cpu():
     x = np.random.default_rng(1).random((2, 12, 12)).astype(np.float32)
     np.testing.assert_array_equal(ufo.Crop(width=5)(x).collect(), ufo.Crop(width=5)(x).collect(device="cpu"))
+
+
+def _segment(graph):
+    return next(t for t in graph.nodes if t.name == "gpu:remove-stripes+backproject")
+
+
+def test_streams_per_gpu_are_an_argument_and_the_variable_only_a_default(monkeypatch):
+    monkeypatch.delenv("UFO_GPU_STREAMS", raising=False)
+    assert _segment(rewrite(reco_graph(), [0, 1], streams=3)).replicas == 6
+    monkeypatch.setenv("UFO_GPU_STREAMS", "3")
+    assert _segment(rewrite(reco_graph(), [0])).replicas == 3
+    assert _segment(rewrite(reco_graph(), [0], streams=1)).replicas == 1  # the run's own setting wins
+    with pytest.raises(UsageError, match="gpu_streams"):
+        rewrite(reco_graph(), [0], streams=0)
+
+
+def test_gpu_streams_travel_from_run_to_the_gpu_backend(monkeypatch):
+    import ufo.core.backends as backends
+    import ufo.gpu.backend as gpu_backend
+    import ufo.gpu.segment as segment
+
+    monkeypatch.setattr(gpu_backend, "select", lambda device: [0, 1])  # two pretend GPUs: planning only
+    assert _segment(backends.prepare(reco_graph(), "0,1", gpu_streams=3)).replicas == 6
+    seen = []
+    # the planner sees the run's setting; it leaves the graph as it is, so the CPU runs it here
+    monkeypatch.setattr(segment, "rewrite", lambda graph, gpus, streams: seen.append((gpus, streams)) or graph)
+    x = np.ones((2, 4, 4), np.float32)
+    assert ufo.Crop(width=2)(x).collect(device="0,1", gpu_streams=3).shape == (2, 4, 2)
+    assert seen == [([0, 1], 3)]
+
+
+def test_a_bad_gpu_streams_is_a_usage_error_on_any_machine():
+    x = np.ones((2, 4, 4), np.float32)
+    for bad in (0, -1, 1.5, "2", True):
+        with pytest.raises(UsageError, match="gpu_streams"):
+            ufo.Crop(width=2)(x).collect(device="cpu", gpu_streams=bad)

@@ -74,3 +74,14 @@ def test_plugin_task_defined_outside_ufo_runs():
 
     result = Scale()(np.ones((3, 2, 2), np.float32)).collect()
     assert np.all(result == 2)
+
+
+def test_streams_of_core_tasks_run_too():
+    """The core's own tasks (memory-in, null, memory-out) give streams that run, like every task's."""
+    data = np.arange(12, dtype=np.float32).reshape(3, 2, 2)
+    assert np.array_equal(ufo.MemoryIn(data=data)().collect(), data)
+    out: list[np.ndarray] = []
+    ufo.MemoryOut(out=out)(data).run().wait(timeout=10)
+    assert len(out) == 3
+    ufo.Null()(ufo.MemoryIn(data=data)()).run().wait(timeout=10)
+    assert isinstance(ufo.Flip()(data), ufo.Stream)

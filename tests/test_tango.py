@@ -21,15 +21,15 @@ from tango.test_context import DeviceTestContext, MultiDeviceTestContext  # noqa
 import ufo  # noqa: E402
 from ufo.control import Shutter, Tomography, q  # noqa: E402
 from ufo.control.errors import ControlError  # noqa: E402
-from ufo.control.remote import (  # noqa: E402
-    RemoteBeamline,
-    RemoteImageWriter,
-    RemoteOnlineReconstruction,
-    RemoteReconstruction,
-    RemoteWalker,
-    TangoCamera,
-    TangoLinearMotor,
-    TangoRotationMotor,
+from ufo.control.motors import LinearMotor  # noqa: E402
+from ufo.control.remote import RemoteBeamline, RemoteImageWriter, RemoteOnlineReconstruction  # noqa: E402
+from ufo.tango.client import (  # noqa: E402
+    TangoBackend,
+    tango_detector,
+    tango_linear_motor,
+    tango_reconstruction,
+    tango_rotation_motor,
+    tango_walker,
 )
 from ufo.storage.readers import open_source  # noqa: E402
 from ufo.tango.camera import UfoCamera  # noqa: E402
@@ -101,8 +101,8 @@ def test_tango_motors_move_with_units_report_limits_and_stop():
                                                 {"name": "test/ufo/lin", "properties": {"kind": "linear"}}]}]
     with MultiDeviceTestContext(devices, process=False) as ctx:
         async def main():
-            rot = await TangoRotationMotor(ctx.get_device_access("test/ufo/rot"), "rot").connect()
-            lin = await TangoLinearMotor(ctx.get_device_access("test/ufo/lin"), "lin").connect()
+            rot = await tango_rotation_motor(ctx.get_device_access("test/ufo/rot"), "rot").connect()
+            lin = await LinearMotor("lin", backend=TangoBackend(ctx.get_device_access("test/ufo/lin"))).connect()
             await rot.set_position(0.5 * q.rad)
             assert (await rot.get_position()).to("deg").magnitude == pytest.approx(28.6479, abs=1e-3)
             await lin.set_position(2 * q.cm)
@@ -112,8 +112,8 @@ def test_tango_motors_move_with_units_report_limits_and_stop():
             assert (await lin.get_position()).magnitude == pytest.approx(20.0)  # not moved
             with pytest.raises(Exception, match="takes .*length"):
                 await lin.set_position(3 * q.s)
-            with pytest.raises(ControlError, match="moves in 'deg'.*TangoRotationMotor"):
-                await TangoLinearMotor(ctx.get_device_access("test/ufo/rot"), "wrong").connect()
+            with pytest.raises(ControlError, match="wrong: the motor moves in 'deg'.*use a RotationMotor"):
+                await tango_linear_motor(ctx.get_device_access("test/ufo/rot"), "wrong").connect()
             await lin.set_velocity(10 * q("mm/s"))
             move = asyncio.ensure_future(lin.set_position(-80 * q.mm))
             await asyncio.sleep(0.3)
@@ -148,11 +148,11 @@ def test_remote_tomography_writes_nxtomo_on_the_walker_and_reconstructs_on_the_s
         access = ctx.get_device_access
 
         async def main():
-            camera = TangoCamera(access("test/ufo/camera"), "camera")
-            beamline = RemoteBeamline(camera, TangoRotationMotor(access("test/ufo/rotation"), "rotation"),
-                                      TangoLinearMotor(access("test/ufo/flat"), "flat"), Shutter())
-            walker = RemoteWalker(access("test/ufo/walker"), "walker")
-            reco = RemoteReconstruction(access("test/ufo/reco"), "reco")
+            camera = tango_detector(access("test/ufo/camera"), "camera")
+            beamline = RemoteBeamline(camera, tango_rotation_motor(access("test/ufo/rotation"), "rotation"),
+                                      tango_linear_motor(access("test/ufo/flat"), "flat"), Shutter())
+            walker = tango_walker(access("test/ufo/walker"), "walker")
+            reco = tango_reconstruction(access("test/ufo/reco"), "reco")
             async with beamline:
                 tomo = Tomography(beamline, walker, projections=60, darks=3, flats=3, flats_after=True)
                 writer = tomo.attach(RemoteImageWriter(camera, walker))
@@ -208,13 +208,13 @@ def test_a_camera_server_killed_mid_scan_gives_clear_errors_and_valid_files(tmp_
     walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
     try:
         async def main():
-            camera = await TangoCamera(camera_address, "camera").connect()
-            walker = await RemoteWalker(walker_address, "walker").connect()
-            await walker.acall("write:timeout", 1.0)
+            camera = await tango_detector(camera_address, "camera").connect()
+            walker = await tango_walker(walker_address, "walker").connect()
+            await walker.io.write("timeout", 1.0)
             endpoint = await camera.register_endpoint()
             await walker.start_write(endpoint, "frames.h5")
             await camera.start_recording()
-            while await walker.acall("read:frames_written") < 40:
+            while await walker.frames_written() < 40:
                 await asyncio.sleep(0.02)
             camera_proc.send_signal(signal.SIGKILL)
             camera_proc.wait(10)
@@ -222,7 +222,7 @@ def test_a_camera_server_killed_mid_scan_gives_clear_errors_and_valid_files(tmp_
                 await camera.stop_recording()
             with pytest.raises(ControlError, match=r"nothing arrived .* for 1 s after (\d+) frame.* are valid"):
                 await walker.wait()
-            return int(await walker.acall("read:frames_written"))
+            return int(await walker.frames_written())
 
         written = asyncio.run(main())
     finally:
@@ -244,19 +244,19 @@ def test_a_walker_server_killed_mid_scan_is_reported_and_its_file_stays_readable
     walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
     try:
         async def main():
-            camera = await TangoCamera(camera_address, "camera").connect()
-            walker = await RemoteWalker(walker_address, "walker").connect()
+            camera = await tango_detector(camera_address, "camera").connect()
+            walker = await tango_walker(walker_address, "walker").connect()
             endpoint = await camera.register_endpoint()
             await walker.start_write(endpoint, "frames.h5")
             await camera.start_recording()
-            while await walker.acall("read:frames_written") < 40:
+            while await walker.frames_written() < 40:
                 await asyncio.sleep(0.02)
             walker_proc.send_signal(signal.SIGKILL)
             walker_proc.wait(10)
             with pytest.raises(ControlError, match="walker: the Tango device .* not reachable.*ufo tango walker"):
                 await walker.wait()
             await asyncio.sleep(1.5)
-            status = await camera.acall("read:endpoints")
+            status = await camera.get("endpoints")
             assert "FAILED: no receiver took frame" in status[0]  # the camera gave the dead endpoint up ...
             assert await camera.remote_state() == "running"  # ... and goes on streaming
             await camera.stop_recording()

@@ -5,6 +5,12 @@ Every registered task is importable by its CamelCase name::
     from ufo import Reader, Writer, Calculate
     write = Writer(path="out/frame-%05i.tif")
     write(Calculate(expression="x * 2")(Reader(path="scan/"))).run().wait()
+
+One name, one thing: `ufo.tasks` is the package of built-in tasks (`ufo.task_names()` lists
+the registered names), and `ufo.Camera` is the camera device API (`ufo.camera.Camera`, what
+`ufo.camera.open_camera` returns). The graph source task that records frames from a camera
+keeps its UFO name 'camera' (`ufo run 'camera ! write ...'`, `ufo.task('camera')`, as in
+ufo-filters) and is `ufo.CameraSource` in Python, so a task never hides the device class.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Cancelled", "Graph", "GraphError", "Image", "Input", "Kind", "Property", "PropertyError", "RunHandle",
-    "Spec", "Stream", "Task", "TaskError", "UfoError", "UsageError", "jit", "run", "task", "tasks",
+    "Spec", "Stream", "Task", "TaskError", "UfoError", "UsageError", "jit", "run", "task", "task_names",
 ]
 
 
@@ -47,14 +53,20 @@ def task(name: str, **properties: Any) -> Task:
     return registry.create(name, **properties)
 
 
-def tasks() -> list[str]:
-    """Names of every registered task."""
+def task_names() -> list[str]:
+    """Names of every registered task (not `ufo.tasks`: that is the package of built-in tasks,
+    which replaces any attribute of that name as soon as one of its modules is imported)."""
     from .core import registry
 
     return registry.names()
 
 
 def __getattr__(attribute: str) -> Any:
+    """Resolve task classes and `Camera` on first use, so that `import ufo` stays fast."""
+    if attribute == "Camera":  # the device API; the 'camera' task is ufo.CameraSource
+        from .camera.base import Camera
+
+        return Camera
     if attribute == "Map":  # the jit task under the name the Python API gives it
         from .tasks.jit import Map
 

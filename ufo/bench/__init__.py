@@ -1,7 +1,12 @@
 """The benchmark suite behind `ufo bench`: ufo and its peers measured in the same run.
 
-Each area's `measure()` returns `Measure`s; the scripts under benchmarks/ call the same
-functions with larger sizes and print their detailed tables (docs/benchmarks.md).
+All measuring code lives here, one module per area, so no measurement is written twice:
+each area's `measure()` returns `Measure`s for `ufo bench`, and the scripts under
+benchmarks/ only parse arguments and print what these modules' functions return, with
+larger sizes (docs/benchmarks.md). Modules: runtime, storage, camera, reco (CPU and the
+`ufo bench` GPU row), kernels (median, stripes, axis), stream and stream_acceptance
+(camera-rate scans), cluster (Dask), tango (streams between hosts), jit and jit_kernels
+(@jit), gpu and gpu_check (device machine only: they import CuPy at the top).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ def measure(area: str, scale: float = 1.0, directory: str | None = None) -> list
 
 def run_all(areas: tuple[str, ...] = AREAS, scale: float = 1.0, directory: str | None = None,
             on_area: Callable[[str], None] | None = None) -> list[Measure]:
+    """Every area in turn (`on_area` hears each one's name as it starts, for a progress line)."""
     results: list[Measure] = []
     for area in areas:
         if on_area is not None:

@@ -17,6 +17,7 @@ SHAPE = (2048, 2048)
 
 
 def mock_rate(n: int, shape: tuple[int, int]) -> tuple[float, float]:
+    """(mock grabs/s into a caller's array, numpy copies/s of the same frames)."""
     cam = open_camera("mock", sensor_width=shape[1], sensor_height=shape[0], pattern="none")
     out = np.empty(shape, np.uint16)
     with cam.recording():
@@ -33,6 +34,7 @@ def mock_rate(n: int, shape: tuple[int, int]) -> tuple[float, float]:
 
 
 def net_rate(n: int) -> float:
+    """MB/s through a camera server and the net client over tcp://127.0.0.1."""
     cam = open_camera("mock", sensor_width=SHAPE[1], sensor_height=SHAPE[0], pattern="none")
     with CameraServer(cam) as server:
         client = open_camera("net", port=server.port)
@@ -48,6 +50,7 @@ def net_rate(n: int) -> float:
 
 
 def bare_zmq_rate(n: int) -> float:
+    """MB/s of a bare pyzmq PUSH/PULL pair doing the client's work (the peer)."""
     # sender and receiver each with their own context (I/O thread), as two processes would have
     context, receiving = zmq.Context(), zmq.Context()
     push = context.socket(zmq.PUSH)
@@ -80,7 +83,20 @@ def bare_zmq_rate(n: int) -> float:
     return n * out.nbytes / seconds / 1e6
 
 
+def detailed(frames: int, repeat: int) -> tuple[list[tuple[tuple[int, int], float, float]], float, float]:
+    """benchmarks/camera.py's figures, best of `repeat`: ([(shape, mock grabs/s, numpy copies/s)]
+    for 512^2 and 2048^2, net camera MB/s, bare pyzmq MB/s)."""
+    mock = []
+    for shape in ((512, 512), SHAPE):
+        grab, copy = max(mock_rate(frames * 4, shape) for _ in range(repeat))
+        mock.append((shape, grab, copy))
+    ours = max(net_rate(frames) for _ in range(repeat))
+    bare = max(bare_zmq_rate(frames) for _ in range(repeat))
+    return mock, ours, bare
+
+
 def measure(scale: float = 1.0) -> list[Measure]:
+    """`ufo bench`'s camera rows: the net camera against pyzmq, mock grabs against numpy copies."""
     n = max(20, int(100 * scale))
     ours = max(net_rate(n) for _ in range(2))
     bare = max(bare_zmq_rate(n) for _ in range(2))

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -18,13 +20,14 @@ from ufo.tomo.phantom import Phantom
 from .measure import Measure
 
 
-def rmse_best(image, truth, mask):
+def rmse_best(image: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
     """RMSE for the orientation of `image` that fits best (tools differ in axis conventions)."""
     candidates = [image, image[::-1], image[:, ::-1], image.T, image[::-1, ::-1], image.T[::-1], image.T[:, ::-1]]
     return min(float(np.sqrt(np.mean((c - truth)[mask] ** 2))) for c in candidates)
 
 
-def run_ufo(sinos, slices, replicas):
+def run_ufo(sinos: np.ndarray, slices: int, replicas: int) -> tuple[float, np.ndarray]:
+    """(seconds, first slice) for `slices` copies of the sinogram through stack ! backproject ! unstack on the CPU."""
     stack = np.ascontiguousarray(np.broadcast_to(sinos[0], (slices, *sinos[0].shape)))
     out = []
     t0 = time.perf_counter()
@@ -33,7 +36,8 @@ def run_ufo(sinos, slices, replicas):
     return time.perf_counter() - t0, out[0]
 
 
-def run_skimage(sino, slices):
+def run_skimage(sino: np.ndarray, slices: int) -> tuple[float, Any]:
+    """(seconds, last slice) of scikit-image's iradon, one slice a call."""
     from skimage.transform import iradon
 
     n = sino.shape[0]
@@ -44,7 +48,8 @@ def run_skimage(sino, slices):
     return time.perf_counter() - t0, image
 
 
-def run_astra(sino, slices):
+def run_astra(sino: np.ndarray, slices: int) -> tuple[float, Any]:
+    """(seconds, last slice) of ASTRA's CPU FBP, one slice a run."""
     import astra
 
     n_angles, width = sino.shape
@@ -66,7 +71,8 @@ def run_astra(sino, slices):
     return elapsed, image
 
 
-def run_algotom(sino, slices, centre):
+def run_algotom(sino: np.ndarray, slices: int, centre: float) -> tuple[float, np.ndarray]:
+    """(seconds, last slice) of algotom's CPU FBP, its numba kernels compiled before the timing."""
     from algotom.rec.reconstruction import fbp_reconstruction
 
     n = sino.shape[0]
@@ -92,30 +98,70 @@ def _data(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
             phantom.slice(), phantom.slice(centre=(n - 1) / 2), mask)
 
 
+@dataclass
+class CpuRun:
+    """One CPU FBP comparison: ufo's figures and each peer's, on the same data (GUPS: giga voxel updates/s)."""
+
+    angles: int
+    size: int
+    slices: int
+    replicas: int
+    seconds: float
+    gups: float
+    rmse: float
+    # (short name, full name, slices, seconds, GUPS, RMSE, module missing or None) of each peer
+    peers: list[tuple[str, str, int, float, float, float, str | None]] = field(default_factory=list)
+
+
+CPU_PEERS = (("scikit-image iradon", "scikit-image iradon (ramp)"), ("ASTRA CPU FBP", "ASTRA CPU FBP (ram-lak, linear)"),
+             ("algotom fbp (CPU)", "algotom fbp_reconstruction(gpu=False)"))
+
+
+def run_cpu(size: int, angles: int, slices: int, peer_slices: int, replicas: int) -> CpuRun:
+    """ufo's CPU FBP of `slices` sinograms against each peer's of `peer_slices`, same phantom data;
+    a peer that is not installed keeps zeros and names the missing module."""
+    n, m = size, angles
+    sino, sino_half, truth, truth_half, mask = _data(n, m)  # sino: axis at n / 2 (ufo, scikit-image)
+    run_ufo(sino[None, :64, :64], 2, 1)  # warm up the compiled kernels outside the timing
+    t, image = run_ufo(sino[None], slices, replicas)
+    run = CpuRun(m, n, slices, replicas, t, m * n * n * slices / t / 1e9, rmse_best(image, truth, mask))
+    calls = [(lambda k: run_skimage(sino, k), truth), (lambda k: run_astra(sino_half, k), truth_half),
+             (lambda k: run_algotom(sino_half, k, (n - 1) / 2), truth_half)]
+    for (short, full), (fn, ref) in zip(CPU_PEERS, calls):
+        try:
+            t, image = fn(peer_slices)
+        except ImportError as exc:
+            run.peers.append((short, full, 0, 0.0, 0.0, float("nan"), exc.name or "?"))
+            continue
+        run.peers.append((short, full, peer_slices, t, m * n * n * peer_slices / t / 1e9,
+                          rmse_best(np.squeeze(image), ref, mask), None))
+    return run
+
+
+def compare_cpu(size: int, angles: int, slices: int, peer_slices: int,
+                replicas: int) -> list[tuple[str, int, float, float, float]]:
+    """benchmarks/reco_cpu.py's table: [(tool, slices, seconds, GUPS, RMSE)], ufo first; a peer
+    that is not installed gets a row that says so (0 slices, NaN RMSE)."""
+    r = run_cpu(size, angles, slices, peer_slices, replicas)
+    rows = [(f"ufo (replicas={replicas}, 16 slices per pass)", r.slices, r.seconds, r.gups, r.rmse)]
+    for _, full, k, t, gups, rmse, missing in r.peers:
+        rows.append((f"{full}: not installed ({missing})", 0, 0.0, 0.0, float("nan")) if missing else
+                    (full, k, t, gups, rmse))
+    return rows
+
+
 def measure(scale: float = 1.0, replicas: int | None = None) -> list[Measure]:
+    """`ufo bench`'s reco rows: ufo's CPU FBP against each peer that is installed."""
     import os
 
-    n = m = max(128, int(512 * scale ** 0.5) // 16 * 16)
+    n = max(128, int(512 * scale ** 0.5) // 16 * 16)
     replicas = replicas or os.cpu_count() or 1
     slices = 16 * max(2, replicas)  # a stack of 16 sinograms for every thread
-    sino, sino_half, truth, truth_half, mask = _data(n, m)
-    run_ufo(sino[None, :64, :64], 2, 1)  # compile outside the timing
-    t, image = run_ufo(sino[None], slices, replicas)
-    gups = m * n * n * slices / t / 1e9
-    what = f"FBP {m} angles x {n} px, {slices} slices, CPU (RMSE {rmse_best(image, truth, mask):.4f})"
-    rows = []
-    peers = [("scikit-image iradon", lambda: run_skimage(sino, 1), truth),
-             ("ASTRA CPU FBP", lambda: run_astra(sino_half, 1), truth_half),
-             ("algotom fbp (CPU)", lambda: run_algotom(sino_half, 1, (n - 1) / 2), truth_half)]
-    for name, fn, ref in peers:
-        try:
-            peer_t, peer_image = fn()
-        except ImportError as exc:
-            rows.append(Measure("reco", what, gups, name, None, "GUPS", f"not installed ({exc.name}): pip install -e '.[bench]'"))
-            continue
-        rows.append(Measure("reco", what, gups, name, m * n * n / peer_t / 1e9, "GUPS",
-                            f"peer RMSE {rmse_best(np.squeeze(peer_image), ref, mask):.4f}"))
-    return rows
+    r = run_cpu(n, n, slices, 1, replicas)
+    what = f"FBP {n} angles x {n} px, {slices} slices, CPU (RMSE {r.rmse:.4f})"
+    return [Measure("reco", what, r.gups, short, None, "GUPS", f"not installed ({missing}): pip install -e '.[bench]'")
+            if missing else Measure("reco", what, r.gups, short, gups, "GUPS", f"peer RMSE {rmse:.4f}")
+            for short, _, _, _, gups, rmse, missing in r.peers]
 
 
 def measure_gpu(scale: float = 1.0) -> list[Measure]:

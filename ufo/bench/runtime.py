@@ -14,6 +14,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +26,14 @@ from ufo.core import Kind, Task
 from .measure import Measure
 
 
-def best(fn, repeat):
+def best(fn: Callable[[], float], repeat: int) -> float:
+    """The best of `repeat` timings: the least disturbed by the rest of the machine."""
     return min(fn() for _ in range(repeat))
 
 
 # -- 1. per-frame overhead -------------------------------------------------------------
-def ufo_chain(n):
+def ufo_chain(n: int) -> float:
+    """Seconds for n 16x16 frames through dummy-data, three `calculate v+1` and null."""
     s = ufo.DummyData(width=16, height=16, number=n)()
     for _ in range(3):
         s = ufo.Calculate(expression="v+1")(s)
@@ -37,7 +42,7 @@ def ufo_chain(n):
     return time.perf_counter() - t0
 
 
-def queue_chain(n):
+def queue_chain(n: int) -> float:
     """The baseline from the issue: threads and bounded queue.Queue, same numpy work."""
     end = object()
     qs = [queue.Queue(maxsize=64) for _ in range(4)]
@@ -69,7 +74,8 @@ def queue_chain(n):
     return time.perf_counter() - t0
 
 
-def ufo_launch(n):
+def ufo_launch(n: int) -> float | None:
+    """UFO's C runtime on the same chain (its own timing); None where ufo-launch is not installed."""
     exe = shutil.which("ufo-launch")
     if exe is None:
         return None
@@ -88,16 +94,19 @@ SHAPE = (2048, 1024)  # 8 MiB of float32
 TEMPLATE = np.random.default_rng(0).random(SHAPE).astype(np.float32)
 
 
-def fill(out):
+def fill(out: np.ndarray) -> np.ndarray:
+    """The source's work: an 8 MiB copy."""
     np.copyto(out, TEMPLATE)
     return out
 
 
-def pass_through(frame):
+def pass_through(frame: np.ndarray) -> np.ndarray:
+    """A map that costs nothing: what remains is the runtime's own cost."""
     return frame
 
 
-def total(frame):
+def total(frame: np.ndarray) -> float:
+    """The sink's work: one pass over the frame."""
     return float(frame.sum())
 
 
@@ -110,10 +119,10 @@ class Fill(Task):
         super().__init__()
         self.n = n
 
-    def output_spec(self):
+    def output_spec(self) -> ufo.Spec:  # type: ignore[override]
         return ufo.Spec(SHAPE, np.float32, self.n)
 
-    def generate(self):
+    def generate(self) -> Iterator[Any]:
         for _ in range(self.n):
             frame = self.ctx.buffer()
             fill(frame.data)
@@ -125,7 +134,7 @@ class Pass(Task):
     kind = Kind.MAP
     own_output = True
 
-    def process(self, frame, out):
+    def process(self, frame: np.ndarray, out: Any) -> np.ndarray:  # type: ignore[override]
         return pass_through(frame)
 
 
@@ -133,17 +142,19 @@ class Sum(Task):
     name = "bench-sum"
     kind = Kind.SINK
 
-    def consume(self, frame):
+    def consume(self, frame: np.ndarray) -> None:  # type: ignore[override]
         total(frame)
 
 
-def ufo_large(n):
+def ufo_large(n: int) -> float:
+    """Seconds for n 8 MiB frames through fill, pass, pass, sum as a ufo graph."""
     t0 = time.perf_counter()
     Sum()(Pass()(Pass()(Fill(n)()))).run().wait()
     return time.perf_counter() - t0
 
 
-def loop_large(n):
+def loop_large(n: int) -> float:
+    """Seconds for the same calls on the same buffer in a plain loop (the peer)."""
     buffer = np.empty(SHAPE, np.float32)
     t0 = time.perf_counter()
     for _ in range(n):
@@ -152,7 +163,8 @@ def loop_large(n):
 
 
 # -- 3. replication ------------------------------------------------------------------
-def make_kernel():
+def make_kernel() -> Callable[[np.ndarray, np.ndarray], None]:
+    """A CPU-bound numba kernel that releases the GIL (what replicas can spread over cores)."""
     import numba
 
     @numba.njit(nogil=True, cache=False)
@@ -172,19 +184,51 @@ class Heavy(Task):
     kind = Kind.MAP
     kernel = None
 
-    def process(self, frame, out):
+    def process(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:  # type: ignore[override]
         Heavy.kernel(frame, out)
         return out
 
 
-def ufo_replicas(n, replicas):
+def ufo_replicas(n: int, replicas: int) -> float:
+    """Seconds for n 128^2 frames through the heavy map with `replicas` copies."""
     frames = np.random.default_rng(0).random((n, 128, 128)).astype(np.float32)
     t0 = time.perf_counter()
     ufo.Null()(Heavy(replicas=replicas)(frames)).run().wait()
     return time.perf_counter() - t0
 
 
+@dataclass
+class RuntimeRun:
+    """The detailed run's figures (benchmarks/runtime.py prints them): best seconds of each."""
+
+    frames: int  # per-frame overhead: 16x16 frames through 5 nodes
+    ufo: float
+    queue: float  # threads + queue.Queue
+    ufo_launch: float | None  # UFO's C runtime; None: not installed
+    large_mb: float  # 8 MiB frames through 4 nodes
+    ufo_large: float
+    loop_large: float  # plain loop, same calls
+    heavy: int  # frames through a numba nogil map
+    replicas_1: float
+    replicas_2: float
+
+
+def detailed(frames: int, large: int, heavy: int, repeat: int) -> RuntimeRun:
+    """Per-frame overhead, large frames and replication, each against its peer in this run."""
+    t_ufo = best(lambda: ufo_chain(frames), repeat)
+    t_queue = best(lambda: queue_chain(frames), repeat)
+    t_c = ufo_launch(frames)
+    t_large = best(lambda: ufo_large(large), repeat)
+    t_loop = best(lambda: loop_large(large), repeat)
+    Heavy.kernel = make_kernel()
+    Heavy.kernel(np.zeros((2, 2), np.float32), np.zeros((2, 2), np.float32))  # compile outside the timing
+    t1 = best(lambda: ufo_replicas(heavy, 1), repeat)
+    t2 = best(lambda: ufo_replicas(heavy, 2), repeat)
+    return RuntimeRun(frames, t_ufo, t_queue, t_c, large * TEMPLATE.nbytes / 1e6, t_large, t_loop, heavy, t1, t2)
+
+
 def measure(scale: float = 1.0) -> list[Measure]:
+    """`ufo bench`'s runtime rows: per-frame overhead against threads + queue.Queue and ufo-launch, large frames."""
     n = max(1000, int(20_000 * scale))
     t_ufo = best(lambda: ufo_chain(n), 2)
     t_queue = best(lambda: queue_chain(n), 2)

@@ -262,3 +262,14 @@ def find_max_rate(scan: str, start: float, frames: int, step: float = 2.0, tries
         if bad is not None and good and bad / good < 1.06:
             break
     return good, runs
+
+
+def rows_of(text: str, height: int) -> slice:
+    """The rows to reconstruct: 'all', 'FROM:TO', or a count around the middle (clamped to the frame)."""
+    if text == "all":
+        return slice(0, height)
+    if ":" in text:
+        a, b = (int(v) for v in text.split(":"))
+        return slice(a, b)
+    n = int(text)
+    return slice(max(0, height // 2 - n // 2), min(height, height // 2 - n // 2 + n))

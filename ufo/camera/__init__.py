@@ -15,15 +15,15 @@ from typing import Any
 
 from ..core.errors import UsageError, suggest
 from .base import Camera, CameraProperty
-from .errors import CameraError, EndOfFrames
+from .errors import CallbackWarning, CameraError, EndOfFrames, FrameTimeout
 from .stats import CameraStats, DroppedFramesWarning, FrameStats
 
 GROUP = "ufo.cameras"
 _BUILTIN = {"mock": "ufo.camera.mock:MockCamera", "file": "ufo.camera.file:FileCamera",
             "net": "ufo.camera.net:NetCamera", "replay": "ufo.camera.replay:ReplayCamera"}
 
-__all__ = ["Camera", "CameraError", "CameraProperty", "CameraStats", "DroppedFramesWarning", "EndOfFrames",
-           "FrameStats", "camera_class", "names", "open_camera"]
+__all__ = ["CallbackWarning", "Camera", "CameraError", "CameraProperty", "CameraStats", "DroppedFramesWarning",
+           "EndOfFrames", "FrameStats", "FrameTimeout", "camera_class", "names", "open_camera"]
 
 
 @functools.cache

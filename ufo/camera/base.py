@@ -32,6 +32,7 @@ import numpy as np
 from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
 from ..core.properties import declared
+from .callback import FrameCallback
 from .errors import CameraError
 from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property
 from .ring import RingBuffer
@@ -80,7 +81,7 @@ class Camera:
         self._triggers = threading.Semaphore(0)
         self._trigger_tags: collections.deque[dict[str, Any]] = collections.deque()
         self.tags: dict[str, Any] = {}  # what the trigger of the frame being acquired said about it
-        self._callback_thread: threading.Thread | None = None
+        self._callback: FrameCallback | None = None  # start_grab_callback's thread and the errors it met
         self._t0 = self._wall0 = 0.0
         self._due: float | None = None  # when the frame being acquired is due (monotonic), None when unclocked
         self.stats = CameraStats(camera=self.name)
@@ -170,6 +171,7 @@ class Camera:
             raise CameraError(f"camera '{self.name}' is in readout mode; stop_readout() first")
         self._roi()
         self._number = 0
+        self._callback = None  # errors of an earlier recording's callback were raised by its stop_recording
         self._ring = None  # a ring of an earlier, buffered recording must not serve this one
         self._stop_event.clear()
         self._triggers = threading.Semaphore(0)
@@ -192,12 +194,20 @@ class Camera:
         self._triggers.release()
         if self._ring is not None:
             self._ring.close()
-        for thread in (self._thread, self._callback_thread):
-            if thread is not None and thread is not threading.current_thread():
-                thread.join(10)
-        self._thread = self._callback_thread = None
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(10)
+        self._thread = None
+        if self._callback is not None:
+            self._callback.join(10)
         self._stop()
         self._state(is_recording=False)
+        if self._callback is not None and (error := self._callback.error()) is not None:
+            raise error  # the camera is stopped; what the callback thread met reaches its owner here
+
+    @property
+    def callback_errors(self) -> list[BaseException]:
+        """Exceptions of the frame callback in this (or the last) recording; see start_grab_callback."""
+        return list(self._callback.errors) if self._callback is not None else []
 
     @contextmanager
     def recording(self) -> Iterator[Camera]:
@@ -363,22 +373,12 @@ class Camera:
             n += 1
 
     def start_grab_callback(self, callback: Callable[[Image], Any]) -> None:
-        """Asynchronous mode: call `callback(frame)` for every frame until stop_recording()."""
+        """Asynchronous mode: call `callback(frame)` in a thread for every frame until stop_recording();
+        its exceptions do not stop delivery: kept (`callback_errors`), stop_recording() raises the first."""
         if not self.is_recording:
             self.start_recording()
-
-        def loop() -> None:
-            while not self._stop_event.is_set():
-                try:
-                    frame = self.grab(timeout=0.5)
-                except CameraError:
-                    continue
-                except Exception:
-                    return
-                callback(frame)
-
-        self._callback_thread = threading.Thread(target=loop, name=f"ufo:camera-callback:{self.name}", daemon=True)
-        self._callback_thread.start()
+        self._callback = FrameCallback(self, callback)
+        self._callback.start()
 
     def close(self) -> None:
         if self.is_recording:

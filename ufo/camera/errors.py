@@ -11,3 +11,11 @@ class CameraError(UfoError):
 
 class EndOfFrames(InputError):
     """A finite camera (file replay) has no more frames."""
+
+
+class FrameTimeout(CameraError):
+    """No frame arrived within the timeout of `grab` (the camera may still deliver later)."""
+
+
+class CallbackWarning(RuntimeWarning):
+    """A frame callback raised; frames keep coming, and `stop_recording()` raises the error."""

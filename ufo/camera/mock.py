@@ -1,8 +1,11 @@
 """The mock camera: a simulated sensor with a frame rate, test patterns and a tomography mode.
 
-In tomography mode it renders exact parallel-beam projections of the analytic 3-D phantom at
-the angle a callable returns (a simulated rotation stage's position), with flat/dark levels,
-noise, zingers and dead columns as real detectors have them.
+In tomography mode it renders exact parallel-beam projections of its scene (`scene=`, any object
+with the `ufo.camera.scene.Scene` method `project`; default: a few cylinders) at the angle a
+callable returns (a simulated rotation stage's position), with flat/dark levels, noise,
+zingers and dead columns as real detectors have them. The scene is a parameter so that the
+camera needs no tomography code: the demo and the simulated beamline pass the 3-D Shepp-Logan
+phantom (`ufo.tomo.phantom.PhantomScene`).
 
 It runs on its own clock (`Camera.clocked`): at frames_per_second > 0 frame n is due at
 t0 + n / frames_per_second; buffered, frames that nobody can take in time are dropped and
@@ -11,7 +14,6 @@ counted instead of the camera slowing down.
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import time
@@ -21,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .base import Camera, CameraProperty, max_lag_property
+from .scene import Cylinders, Scene
 
 
 class MockCamera(Camera):
@@ -40,7 +43,7 @@ class MockCamera(Camera):
     axis_offset = CameraProperty(float, 0.0, doc="tomography: rotation axis position relative to the sensor centre (pixels)")
     flat_level = CameraProperty(float, 3000.0, range=(0, None), doc="tomography: counts of the open beam")
     dark_level = CameraProperty(float, 100.0, range=(0, None), doc="tomography: counts without beam")
-    attenuation = CameraProperty(float, 0.01, range=(0, None), doc="tomography: attenuation per pixel of the phantom")
+    attenuation = CameraProperty(float, 0.01, range=(0, None), doc="tomography: attenuation per pixel of the scene")
     noise = CameraProperty(float, 0.0, range=(0, None), while_recording=True, doc="Gaussian noise, standard deviation in counts")
     zingers = CameraProperty(int, 0, range=(0, None), while_recording=True, doc="bright single pixels per frame")
     dead_columns = CameraProperty(int, 0, range=(0, None), doc="columns that always read 0")
@@ -49,7 +52,10 @@ class MockCamera(Camera):
     sample_in = CameraProperty(bool, True, while_recording=True, doc="tomography: the sample is in the beam")
     seed = CameraProperty(int, 0, range=(0, None), doc="random seed of noise, zingers and dead columns")
 
-    def __init__(self, angle_source: Callable[..., float] | None = None, **properties: Any):
+    def __init__(self, angle_source: Callable[..., float] | None = None, scene: Scene | None = None,
+                 **properties: Any):
+        #: what tomography mode projects; a parameter, not a property: an object, not a setting
+        self.scene: Scene = scene if scene is not None else Cylinders()
         # a source that takes an argument gets the frame's scheduled time (time.monotonic()),
         # so a late-rendered frame still shows the stage where it was when the frame was due
         self.angle_source = angle_source
@@ -69,14 +75,8 @@ class MockCamera(Camera):
         self._state(has_camram_recording=self.memory_frames > 0, recorded_frames=0)
         top = (1 << self.sensor_bitdepth) - 1
         self._gradient = (np.add.outer(np.arange(h), np.arange(w)) * (top / max(h + w - 2, 1))).astype(self.dtype)
-        if self.pattern == "tomography":
-            self._phantom  # built now, not while the clock runs  # noqa: B018
-
-    @functools.cached_property
-    def _phantom(self) -> Any:
-        from ..tomo.phantom import Phantom
-
-        return Phantom(self.sensor_width, height=self.sensor_height)
+        if self.pattern == "tomography":  # one row now: a scene's setup for this sensor is not paid on the clock
+            self.scene.project(0.0, (self.sensor_height, self.sensor_width), rows=slice(0, 1))
 
     def angle(self, number: int, due: float | None = None) -> float:
         if self.angle_source is not None:
@@ -126,7 +126,8 @@ class MockCamera(Camera):
             return {"image_key": 1}
         angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, self._due)
         axis = self.sensor_width / 2 + self.axis_offset
-        line_integrals = self._phantom.projection(angle, axis, slice(y0, y0 + h))[:, x0: x0 + w]
+        shape = (self.sensor_height, self.sensor_width)
+        line_integrals = self.scene.project(angle, shape, axis, slice(y0, y0 + h))[:, x0: x0 + w]
         intensity = self.dark_level + self.flat_level * np.exp(-self.attenuation * line_integrals)
         np.copyto(out, np.clip(np.rint(intensity), 0, top), casting="unsafe")
         return {"image_key": 0, "angle": angle}

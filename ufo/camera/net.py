@@ -58,7 +58,8 @@ class NetCamera(Camera):
         self._stream_id: str | None = None
         self._renewer: threading.Thread | None = None
         self._renew_stop = threading.Event()
-        self._lost: str | None = None
+        self._lost: str | None = None  # why frames stopped, said when a grab finds none (set by _renew)
+        self._lost_cause: BaseException | None = None  # the renewing thread's error, kept as the cause
         self._req: zmq.Socket | None = None
         self._stream: zmq.Socket | None = None
         self._dtype = np.dtype(np.uint16)
@@ -145,7 +146,7 @@ class NetCamera(Camera):
             self._stream.setsockopt(zmq.SUBSCRIBE, b"")
             self._stream.connect(address)  # subscribe before the first frame is published
         self._ended = False
-        self._lost = None
+        self._lost = self._lost_cause = None
         self._check = StreamCheck(f"camera server at {self.address}", LOG.warning)
         try:
             reply = self._request({"cmd": "start", "lease": self.timeout})
@@ -187,6 +188,9 @@ class NetCamera(Camera):
                     self._lost = ("the camera server stopped this recording (lease ran out or 'ufo camera stop'"
                                   + (f"; now held by {holder.get('client')}" if holder.get("client") else "") + ")")
                     return
+        except Exception as exc:  # noqa: BLE001 - in this thread it reaches nobody: the next grab that finds no frame says it
+            self._lost_cause = exc
+            self._lost = f"renewing the lease failed ({type(exc).__name__}: {exc}); the server ends the recording"
         finally:
             if socket is not None:
                 socket.close()
@@ -198,16 +202,16 @@ class NetCamera(Camera):
         while True:
             try:
                 parts = self._stream.recv_multipart(copy=False)
-            except zmq.Again:
+            except zmq.Again as err:
                 if self._lost:
-                    raise CameraError(f"camera server at {self.address}: {self._lost}") from None
+                    raise CameraError(f"camera server at {self.address}: {self._lost}") from self._lost_cause or err
                 raise CameraError(f"no frame from the camera server at {self.address} within {self.timeout:g} s "
-                                  "(server gone or restarted? check it and start recording again)") from None
+                                  "(server gone or restarted? check it and start recording again)") from err
             try:
                 header, frame = decode(parts)
             except WireError as exc:
                 raise CameraError(f"garbage on the stream of the camera server at {self.address} from "
-                                  f"{describe_sender(exc.header, peer_of(parts), self.address)}: {exc}") from None
+                                  f"{describe_sender(exc.header, peer_of(parts), self.address)}: {exc}") from exc
             if self._stream_id is not None and header.get("stream") not in (None, self._stream_id):
                 continue  # a frame or the end of an earlier recording, still on its way
             break

@@ -62,10 +62,10 @@ class ReplayCamera(Camera):
         try:
             source = open_source(self.path)
         except UfoError as exc:
-            raise CameraError(f"camera 'replay' cannot load '{self.path}': {exc}. It replays {FORMATS}") from None
+            raise CameraError(f"camera 'replay' cannot load '{self.path}': {exc}. It replays {FORMATS}") from exc
         except Exception as exc:  # noqa: BLE001 - a library's own error about a damaged file
             raise CameraError(f"camera 'replay' cannot read '{self.path}' ({type(exc).__name__}: {exc}); "
-                              f"is it {FORMATS}?") from None
+                              f"is it {FORMATS}?") from exc
         if len(source.shape) != 2:
             source.close()
             raise CameraError(f"camera 'replay': '{self.path}' holds frames of shape {tuple(source.shape)}, "
@@ -150,7 +150,7 @@ class ReplayCamera(Camera):
                 except CameraError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a damaged frame: name it
-                    raise CameraError(f"camera 'replay': cannot read frame {index} of '{self.path}': {exc}") from None
+                    raise CameraError(f"camera 'replay': cannot read frame {index} of '{self.path}': {exc}") from exc
         finally:
             source.close()
         self._frames, self._meta, self._loaded = frames, meta, key

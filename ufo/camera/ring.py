@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import CameraError
+from .errors import CameraError, FrameTimeout
 
 
 class RingBuffer:
@@ -66,7 +66,7 @@ class RingBuffer:
         """Copy the oldest unread frame into `out`; wait up to `timeout` seconds for one."""
         with self._cond:
             if not self._cond.wait_for(lambda: self._count or self._closed, timeout):
-                raise CameraError(f"no frame arrived within {timeout} s (is the camera triggered?)")
+                raise FrameTimeout(f"no frame arrived within {timeout} s (is the camera triggered?)")
             if not self._count:
                 if self.error is not None:
                     raise self.error

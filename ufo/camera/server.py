@@ -83,6 +83,7 @@ class CameraServer:
         self._stop = threading.Event()
         self._streamer: threading.Thread | None = None
         self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None  # what ended a background server (start()); close() raises it
         self.sent = 0
         self.dropped = 0
         self._lock = threading.RLock()
@@ -323,9 +324,17 @@ class CameraServer:
 
     # -- lifetime -----------------------------------------------------------------------
     def start(self) -> CameraServer:
-        self._thread = threading.Thread(target=self._serve, name="ufo:camera-server", daemon=True)
+        self._thread = threading.Thread(target=self._serve_in_thread, name="ufo:camera-server", daemon=True)
         self._thread.start()
         return self
+
+    def _serve_in_thread(self) -> None:
+        """`_serve` in start()'s thread, where an error would reach nobody: kept for close()."""
+        try:
+            self._serve()
+        except Exception as exc:  # noqa: BLE001 - the owner hears of it at close()
+            LOG.error("camera server stopped: %s: %s", type(exc).__name__, exc)
+            self.error = exc
 
     def serve_forever(self) -> None:
         self._serve()
@@ -344,6 +353,9 @@ class CameraServer:
         self._control.close()
         self._stream.close()
         self._context.term()
+        if self.error is not None:
+            raise CameraError(f"the camera server had stopped serving: {type(self.error).__name__}: {self.error}") \
+                from self.error
 
     def __enter__(self) -> CameraServer:
         return self.start()

@@ -25,16 +25,6 @@ Examples:
 """
 
 
-def _rows(text: str, height: int) -> slice:
-    if text == "all":
-        return slice(0, height)
-    if ":" in text:
-        a, b = (int(v) for v in text.split(":"))
-        return slice(a, b)
-    n = int(text)
-    return slice(max(0, height // 2 - n // 2), min(height, height // 2 - n // 2 + n))
-
-
 @click.command(epilog=EXAMPLES)
 @click.option("--scan", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Replay this recorded scan (NXtomo/HDF5/TIFF) instead of rendering one.")
@@ -67,7 +57,7 @@ def stream(scan: str | None, width: int, height: int, projections: int, darks: i
     the last frame to complete slices."""
     import math
 
-    from ..bench.stream import compare_with_reco, find_max_rate, render_scan, stream_once, warm_up
+    from ..bench.stream import compare_with_reco, find_max_rate, render_scan, rows_of, stream_once, warm_up
     from ..storage import open_source
 
     console = Console() if Console().is_terminal else Console(width=160)
@@ -86,7 +76,7 @@ def stream(scan: str | None, width: int, height: int, projections: int, darks: i
         source = open_source(scan)
         height = source.shape[0]
         source.close()
-        rows = _rows(rows_text, height)
+        rows = rows_of(rows_text, height)
         output = None if no_write else os.path.join(work, "frames.nx")
         options = dict(rows=rows, axis=axis, device=device, precision=precision)
         warm_up(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import click
 import numpy as np
@@ -10,7 +11,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..camera import names, open_camera
+from ..camera import camera_class, names, open_camera
+from ..camera.scene import scene_option
 from ..core.errors import UsageError
 from .errors import handle_errors
 
@@ -37,6 +39,13 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _open(name: str, props: tuple[str, ...]) -> Any:
+    """The camera with its -p properties; a simulated one (mock) shows the 3-D Shepp-Logan phantom."""
+    from ..tomo.phantom import PhantomScene
+
+    return open_camera(name, **scene_option(camera_class(name), PhantomScene()), **_settings(props))
+
+
 @click.group(epilog=EXAMPLES)
 def camera() -> None:
     """Cameras: list plugins, show properties, grab frames, measure, serve over the network."""
@@ -58,7 +67,7 @@ def list_(debug: bool) -> None:
 @handle_errors
 def info(name: str, props: tuple[str, ...], debug: bool) -> None:
     """Every property of a camera with its value, unit and whether it can be changed."""
-    cam = open_camera(name, **_settings(props))
+    cam = _open(name, props)
     try:
         table = Table("property", "value", "unit", "type", "writable", "description", title=repr(cam))
         for p in cam.describe():
@@ -83,7 +92,7 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     from ..camera import EndOfFrames
     from ..storage import open_writer
 
-    cam = open_camera(name, **_settings(props))
+    cam = _open(name, props)
     writer = open_writer(output, overwrite=overwrite, record_drops=True)
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     ended = ""
@@ -122,7 +131,7 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
 @handle_errors
 def bench(name: str, number: int, props: tuple[str, ...], debug: bool) -> None:
     """Frames per second, MB/s and dropped frames of a camera."""
-    cam = open_camera(name, **_settings(props))
+    cam = _open(name, props)
     out = np.empty(cam.frame_shape, cam.dtype)
     try:
         with cam.recording():
@@ -155,7 +164,7 @@ def serve(name: str, props: tuple[str, ...], host: str, port: int, stream_port: 
     """Serve a camera over ZMQ until Ctrl-C."""
     from ..camera.server import CameraServer
 
-    cam = open_camera(name, **_settings(props))
+    cam = _open(name, props)
     server = CameraServer(cam, host=host, port=port, stream_port=stream_port or port + 1, mode=mode)
     console = Console(stderr=True)
     console.print(f"serving camera '{name}' {cam.frame_shape} {cam.dtype}: control {server.address}, "

@@ -72,8 +72,8 @@ def demo(size: int, projections: int, gpu: bool, output: str, rows: str | None, 
     console = Console()
     try:
         axis_value: float | str = "auto" if axis.strip().lower() == "auto" else float(axis)
-    except ValueError:
-        raise UsageError(f"--axis '{axis}' must be 'auto' or a detector column in pixels") from None
+    except ValueError as err:
+        raise UsageError(f"--axis '{axis}' must be 'auto' or a detector column in pixels") from err
     options = DemoOptions(size=size, projections=projections, gpu=gpu, output=output, rows=rows, axis=axis_value,
                           axis_offset=axis_offset, noise=noise, frame_rate=frame_rate)
     run = Demo(options)

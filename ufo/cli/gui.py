@@ -34,8 +34,8 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
         import uvicorn
 
         from ..gui.app import create_app
-    except ImportError:
-        raise UsageError("the GUI needs FastAPI and uvicorn: pip install 'ufo[gui]'") from None
+    except ImportError as err:
+        raise UsageError("the GUI needs FastAPI and uvicorn: pip install 'ufo[gui]'") from err
     if token is not None and not token.strip():
         raise UsageError("--token '' would let anyone in; leave --token out for a random one")
     if token is None:  # also on loopback: any web page the user visits could otherwise drive the API

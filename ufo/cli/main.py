@@ -44,24 +44,24 @@ class UfoGroup(click.Group):
         reset_interrupts()
         try:
             result = super().invoke(ctx)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             _stop("interrupted; stopped")
-            raise click.exceptions.Exit(INTERRUPTED) from None
+            raise click.exceptions.Exit(INTERRUPTED) from err
         except SystemExit as exc:
             if exc.code == INTERRUPTED or not interrupted():
                 raise
             _stop()
-            raise click.exceptions.Exit(INTERRUPTED) from None
+            raise click.exceptions.Exit(INTERRUPTED) from exc
         except click.exceptions.Exit as exc:
             if exc.exit_code == INTERRUPTED or not interrupted():
                 raise
             _stop()
-            raise click.exceptions.Exit(INTERRUPTED) from None
-        except BaseException:
+            raise click.exceptions.Exit(INTERRUPTED) from exc
+        except BaseException as err:
             if not interrupted():
                 raise
             _stop()
-            raise click.exceptions.Exit(INTERRUPTED) from None
+            raise click.exceptions.Exit(INTERRUPTED) from err
         if interrupted():  # the command caught the KeyboardInterrupt and returned
             _stop()
             raise click.exceptions.Exit(INTERRUPTED)

@@ -1,12 +1,16 @@
-"""`ufo reco`: reconstruct slices from projections or sinograms (like tofu's `tofu tomo`)."""
+"""`ufo reco`: reconstruct slices from projections or sinograms (like tofu's `tofu tomo`).
+
+Its reconstruction flags are generated from the one declaration of the options
+(`ufo.reco.RecoOptions`, ufo/reco/schema.py): help, defaults, units, ranges and choices come
+from there and every value is checked by the same `Option.convert` as in the GUI and in config
+files. This module adds only what is the command's own: --config, --cluster, --dry-run,
+--quiet, --debug, the progress bar and Ctrl-C.
+"""
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import sys
-import tomllib
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -15,9 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..core.errors import UsageError
-from ..core.units import to_unit
 from .. import reco as reco_mod
-from ..tomo.filters import FILTERS
+from ..reco import config, schema
 from .errors import handle_errors
 
 EXAMPLES = """
@@ -33,120 +36,93 @@ Examples:
 """
 
 
-class QuantityType(click.ParamType):
-    """A number in `unit`, or a quantity with its own unit ('0.25deg', '10cm', '20keV')."""
+NOT_OPTIONS = ("cluster", "dry_run", "quiet", "debug")  # flags of the command, not of the reconstruction
 
-    name = "quantity"
 
-    def __init__(self, unit: str):
-        self.unit = unit
+class OptionType(click.ParamType):
+    """A value checked by its option's declaration: the same conversion (units: '20keV', '5cm',
+    '0.25deg'), ranges and messages as the GUI, config files and the Python API."""
 
-    def convert(self, value: Any, param: Any, ctx: Any) -> float:
-        number = self._number(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number (expected a value in {self.unit})", param, ctx)
-        return number
+    def __init__(self, option: schema.Option):
+        self.option = option
+        self.name = option.type_name()
 
-    def _number(self, value: Any, param: Any, ctx: Any) -> float:
-        if isinstance(value, (int, float)):
-            return float(value)
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str | None:
+        o = self.option
+        if o.choices is not None:
+            return "[" + "|".join(str(c) for c in o.choices) + "]"
+        kind = {bool: "BOOL", int: "INT", float: "NUMBER", str: "PATH" if o.path else "TEXT"}[o.type]
+        if o.array:
+            return ",".join([kind] * (o.length or 2)) + ("" if o.length else ",...")
+        return kind + (f"[{o.unit}]" if o.unit else "") + "".join(f"|{k}" for k in o.keywords)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         try:
-            return float(value)
-        except ValueError:
-            pass
-        try:
-            return to_unit(value, self.unit)
-        except ValueError as exc:
-            self.fail(f"{exc} (expected a value in {self.unit})", param, ctx)
+            return self.option.convert(value)
+        except schema.OptionError as err:
+            self.fail(err.reason, param, ctx)
+
+
+def click_option(option: schema.Option) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The click option of one declared option: flag, help (doc, unit, range), default."""
+    flags = [option.flag] + ([option.short] if option.short else [])
+    extra = option.describe()
+    help_text = option.doc + (f" [{extra}]" if extra and option.choices is None else "")
+    if option.type is bool and option.default is None:  # tri-state: on, off, or decided later
+        return click.option(f"{option.flag}/--no-{option.flag[2:]}", option.name, default=None, help=help_text)
+    if option.type is bool:
+        return click.option(*flags, option.name, is_flag=True, default=option.default, help=help_text)
+    default: Any = option.default
+    return click.option(*flags, option.name, type=OptionType(option), default=default,
+                        show_default=option.default_text or (default is not None), help=help_text)
 
 
 def _load_config(ctx: click.Context, param: Any, path: str | None) -> str | None:
-    """Values from a TOML or JSON file become the defaults; options on the command line win."""
+    """Values from a TOML or JSON file become the defaults; options on the command line win.
+    The file is checked by the option declarations, so a bad value names the file and the key."""
     if not path:
         return path
+    cls = getattr(ctx.command, "options_class", reco_mod.RecoOptions)
     try:
-        with open(path, "rb") as f:
-            data = tomllib.load(f) if not path.endswith(".json") else json.load(f)
-    except (OSError, ValueError) as exc:
-        raise click.BadParameter(f"cannot read config '{path}': {exc}") from None
-    data = data.get("reco", data)
-    by_option = {opt.lstrip("-").replace("-", "_"): p.name for p in ctx.command.params for opt in p.opts}
-    unknown = [k for k in data if k.replace("-", "_") not in by_option]
-    if unknown:
-        raise click.BadParameter(f"config '{path}' has unknown keys: {', '.join(unknown)}")
-    ctx.default_map = {by_option[k.replace("-", "_")]: v for k, v in data.items()}
+        values, rest = config.load(path, cls, extra=NOT_OPTIONS)
+    except UsageError as err:
+        raise click.BadParameter(str(err), ctx, param) from err
+    ctx.default_map = {**values, **rest}
     return path
 
 
-@click.command(epilog=EXAMPLES)
-@click.option("--config", type=click.Path(dir_okay=False), callback=_load_config, is_eager=True, expose_value=False,
-              help="TOML or JSON file with option values (a [reco] table or top-level keys).")
-@click.option("--projections", help="Projections: directory, glob, multi-page TIFF, HDF5 file.h5:/dataset.")
-@click.option("--sinograms", help="Sinograms instead of projections (one per slice).")
-@click.option("--darks", help="Dark fields (averaged).")
-@click.option("--flats", help="Flat fields before the scan (median).")
-@click.option("--flats2", help="Flat fields after the scan (interpolated with --flats by projection index).")
-@click.option("--output", "-o", default="slices/slice-%05i.tif", show_default=True,
-              help="slice-%05i.tif (one TIFF per slice), slices.tif (BigTIFF) or slices.h5:/data.")
-@click.option("--axis", default=None, help="Rotation axis in detector pixels, or 'auto' (default: width / 2).")
-@click.option("--axis-method", type=click.Choice(["sinogram", "scan"]), default="sinogram", show_default=True,
-              help="How --axis auto finds the axis.")
-@click.option("--angle", type=QuantityType("rad"), help="Angle step (rad, or with unit: 0.25deg); default pi / projections.")
-@click.option("--offset", type=QuantityType("rad"), default=0.0, help="Angle of the first projection.")
-@click.option("--number", type=click.IntRange(2), help="Use only the first N projections.")
-@click.option("--filter", "filter_", type=click.Choice(FILTERS), default="ramp", show_default=True, help="FBP filter.")
-@click.option("--filter-cutoff", type=click.FloatRange(0.001, 1.0), default=1.0, show_default=True,
-              help="Highest frequency kept, as a fraction of Nyquist.")
-@click.option("--region", help="Detector rows to reconstruct, from:to:step (to excluded).")
-@click.option("--roi", help="Slice region x,y,width,height (pixels).")
-@click.option("--absorption/--no-absorption", default=None,
-              help="Take -log after flat-field correction (default: on when flats are given).")
-@click.option("--remove-outliers", type=click.FloatRange(0.5), help="Remove zingers deviating more than this many sigma.")
-@click.option("--remove-stripes", type=click.IntRange(3), help="Remove rings: stripe filter window (e.g. 21).")
-@click.option("--energy", type=QuantityType("keV"), help="Phase retrieval: X-ray energy (keV).")
-@click.option("--distance", type=QuantityType("m"), help="Phase retrieval: propagation distance (m).")
-@click.option("--pixel-size", type=QuantityType("m"), help="Phase retrieval: effective pixel size (m).")
-@click.option("--delta-beta", type=click.FloatRange(1e-6), default=100.0, show_default=True, help="Phase retrieval: delta/beta.")
-@click.option("--output-bits", type=click.Choice(["8", "16", "32"]), help="Store as 8/16-bit integers or 32-bit floats.")
-@click.option("--output-min", type=float, help="Value stored as 0 for 8/16 bits.")
-@click.option("--output-max", type=float, help="Value stored as the largest integer for 8/16 bits.")
-@click.option("--overwrite", is_flag=True, help="Replace existing output.")
-@click.option("--pass-height", type=click.IntRange(1), help="Rows per pass (default: what fits in half the free memory).")
-@click.option("--threads", type=click.IntRange(1), default=os.cpu_count() or 1, show_default=True,
-              help="Threads for the heavy steps.")
-@click.option("--gpus", help="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, else all).")
-@click.option("--cluster", metavar="ADDRESS",
-              help="Spread the rows over a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
-                   "(N worker processes here). Outputs: TIFF sequence, HDF5, Zarr.")
-@click.option("--dry-run", is_flag=True, help="Print the plan and exit.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
-@click.option("--debug", is_flag=True, help="Show full tracebacks.")
-@handle_errors
-def reco(**kw: Any) -> None:
-    """Reconstruct slices by filtered back-projection (parallel beam)."""
-    roi = None
-    if kw["roi"]:
-        try:
-            roi = tuple(int(v) for v in str(kw["roi"]).split(","))
-        except ValueError:
-            roi = ()
-        if len(roi) != 4:
-            raise UsageError(f"--roi takes x,y,width,height, got '{kw['roi']}'")
-    options = reco_mod.RecoOptions(
-        projections=kw["projections"], sinograms=kw["sinograms"], darks=kw["darks"], flats=kw["flats"],
-        flats2=kw["flats2"], output=kw["output"], axis=kw["axis"], axis_method=kw["axis_method"], angle=kw["angle"],
-        offset=kw["offset"], number=kw["number"], filter=kw["filter_"], filter_cutoff=kw["filter_cutoff"],
-        region=kw["region"], roi=roi, absorption=kw["absorption"],  # type: ignore[arg-type]
-        remove_outliers=kw["remove_outliers"], remove_stripes=kw["remove_stripes"], energy=kw["energy"],
-        distance=kw["distance"], pixel_size=kw["pixel_size"], delta_beta=kw["delta_beta"],
-        output_bits=int(kw["output_bits"]) if kw["output_bits"] else None, output_min=kw["output_min"],
-        output_max=kw["output_max"], overwrite=kw["overwrite"], pass_height=kw["pass_height"], replicas=kw["threads"],
-        gpus=kw["gpus"],
-    )
-    if kw["gpus"] is not None:
+def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
+    """`ufo reco` for the options `cls` declares (RecoOptions; a test passes an extension of it)."""
+
+    def reco(**kw: Any) -> None:
+        """Reconstruct slices by filtered back-projection (parallel beam)."""
+        options = cls(**{name: kw[name] for name in schema.options_of(cls)})
+        _reconstruct(options, kw)
+
+    command: Any = handle_errors(reco)
+    for decorator in (  # applied last to first: the help lists --config, the options, then these
+        click.option("--debug", is_flag=True, help="Show full tracebacks."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary."),
+        click.option("--dry-run", is_flag=True, help="Print the plan and exit."),
+        click.option("--cluster", metavar="ADDRESS",
+                     help="Spread the rows over a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
+                          "(N worker processes here). Outputs: TIFF sequence, HDF5, Zarr."),
+        *[click_option(declared) for declared in reversed(list(schema.options_of(cls).values()))],
+        click.option("--config", type=click.Path(dir_okay=False), callback=_load_config, is_eager=True,
+                     expose_value=False, help="TOML or JSON file with option values (a [reco] table or top-level "
+                     "keys named as the options); the command line wins over it."),
+    ):
+        command = decorator(command)
+    result = click.command("reco", epilog=EXAMPLES)(command)
+    result.options_class = cls  # type: ignore[attr-defined]
+    return result
+
+
+def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
+    if options.gpus is not None:
         from ..gpu import select
 
-        select(kw["gpus"])  # a bad --gpus is an error before any work
+        select(options.gpus)  # a bad --gpus is an error before any work
     plan = reco_mod.plan(options)
     console = Console(stderr=True)
     if kw["dry_run"]:
@@ -161,10 +137,14 @@ def reco(**kw: Any) -> None:
     if kw["cluster"]:
         _on_cluster(options, plan.slices, kw["cluster"], console, kw["quiet"])
         return
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("slices"),
-                        TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=kw["quiet"])
-    watched: list[Any] = []
     import threading
+
+    from ..core.progress import JobProgress
+    from .progress import bar, show
+
+    progress = bar(console, "slices", disable=kw["quiet"])
+    job = JobProgress("reco", unit="slices", target=plan.slices)  # the bar follows it, not the sinks' counters
+    watched: list[Any] = []
 
     stopping = threading.Event()
 
@@ -179,28 +159,24 @@ def reco(**kw: Any) -> None:
 
     def work() -> None:
         try:
-            result_box.append(reco_mod.run(plan, on_start))
+            result_box.append(reco_mod.run(plan, on_start, progress=job))
         except BaseException as exc:  # noqa: BLE001 - reported in the main thread
             errors.append(exc)
         finally:
+            if not job.progress().final:  # failed before the job began: the bar must still end
+                job.end(errors[0] if errors else None)
             ended.set()
 
     def written() -> int:
-        if not watched:
-            return 0
-        handle, before = watched
-        return before + sum(s.frames_in for s in handle.stats.values() if s.kind == "sink")
+        return job.progress().current
 
     # an Event, not Thread.join: a join cut short by KeyboardInterrupt can report a live thread as ended
     worker = threading.Thread(target=work, name="ufo:reco", daemon=True)
     try:
         with progress:
-            bar = progress.add_task("reconstructing", total=plan.slices)
             worker.start()
-            while not ended.wait(0.1):
-                if watched:
-                    progress.update(bar, completed=written())
-            progress.update(bar, completed=plan.slices if not errors else None)
+            show(job, progress)
+        ended.wait()
     except KeyboardInterrupt:
         _stop_reco(stopping, watched, ended, console)
         console.print(f"[yellow]interrupted: {written()} of {plan.slices} slices were written to {options.output} "
@@ -253,3 +229,6 @@ def _on_cluster(options: reco_mod.RecoOptions, slices: int, address: str, consol
         table.add_row(str(result.slices), f"{result.seconds:.2f}", f"{result.slices_per_second:.2f}",
                       str(result.workers), str(result.parts), f"{result.axis:.2f}", result.output)
         Console().print(table)
+
+
+reco = make_command()

@@ -49,7 +49,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         try:
             text = open(json_file).read()
         except OSError as exc:
-            raise UsageError(f"cannot read JSON graph '{json_file}': {exc.strerror}") from None
+            raise UsageError(f"cannot read JSON graph '{json_file}': {exc.strerror}") from exc
         graph = serialize.loads(text, json_file)
     elif pipeline:
         graph = parse(" ".join(pipeline))
@@ -68,8 +68,10 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     try:
         watch(handle, console, show_progress=not quiet)
     except KeyboardInterrupt:
+        update = handle.progress()
         done = {s.name: s.frames for s in handle.stats.values() if s.kind == "sink"}
-        console.print(f"[yellow]cancelled; frames written per sink: {done}[/]")
+        console.print(f"[yellow]cancelled after {update.current} of {update.target or '?'} {update.unit} "
+                      f"({update.time_elapsed:.1f} s); frames written per sink: {done}[/]")
         sys.exit(130)
     finally:
         if trace and handle.done and handle.trace_events is not None:

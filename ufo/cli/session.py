@@ -107,14 +107,14 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
         try:
             with default_sigint():  # Ctrl-C cancels the session's task: devices stopped, files closed
                 asyncio.run(sessions.run_file(path))
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             click.echo("interrupted", err=True)
-            raise SystemExit(130) from None
+            raise SystemExit(130) from err
         return
     try:
         from IPython import start_ipython
-    except ImportError:
-        raise UsageError("interactive sessions need IPython: pip install 'ufo[session]' (or use --non-interactive)") from None
+    except ImportError as err:
+        raise UsageError("interactive sessions need IPython: pip install 'ufo[session]' (or use --non-interactive)") from err
     sessions.compile_file(path)  # a file that is not Python: one clear error here, not inside IPython
     start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio\n_session = await __import__("
                         f"'ufo.control.session', fromlist=['run_file']).run_file(__import__('pathlib').Path("

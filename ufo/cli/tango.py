@@ -22,7 +22,8 @@ With a database (TANGO_HOST set): add --db, and --device/--instance as registere
   ufo tango walker --db --device bl/ufo/walker --root /data
 \b
 From Python:
-  walker = RemoteWalker("tango://127.0.0.1:10003/ufo/walker/1#dbase=no")
+  from ufo.tango.client import tango_walker
+  walker = tango_walker("tango://127.0.0.1:10003/ufo/walker/1#dbase=no")
 """
 
 

@@ -6,16 +6,12 @@
 """
 
 from ..core.units import registry as _registry
+from .backend import Backend, BlockingBackend, FrameBackend, SimulatedBackend
+from .beam import Photodiode, Shutter
+from .detector import Detector, LocalCamera
 from .device import Device, check
-from .devices import (
-    Camera,
-    ContinuousRotationMotor,
-    LinearMotor,
-    Photodiode,
-    RotationMotor,
-    Shutter,
-    SimulatedBeamline,
-)
+from .motors import ContinuousRotationMotor, LinearMotor, RotationMotor, SimulatedMotor
+from .simulated import SimulatedBeamline
 from .addons import Accumulator, Benchmarker, GraphAddon, ImageWriter, LiveView, OnlineReconstruction
 from .errors import ControlError, LimitError, LockError, TransitionError, UnitError
 from .experiment import Acquisition, Addon, Experiment
@@ -28,7 +24,8 @@ q = _registry()
 __all__ = [
     "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "GraphAddon", "ImageWriter", "LiveView",
     "OnlineReconstruction", "Tomography",
-    "Camera", "ContinuousRotationMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",
+    "Backend", "BlockingBackend", "ContinuousRotationMotor", "Detector", "FrameBackend", "LocalCamera",
+    "SimulatedBackend", "SimulatedMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",
     "Parameter", "ParameterValue", "Photodiode", "Quantity", "RotationMotor", "Selection", "Shutter", "State",
     "SimulatedBeamline", "TransitionError", "UnitError", "align_rotation_axis", "ascan", "check", "dscan", "focus",
     "q", "scan", "sharpness",

@@ -164,7 +164,8 @@ class GraphAddon(Addon):
         self.feeds = {}
 
     def _start_graph(self, frame: np.ndarray) -> None:
-        from ..core import Graph, Stream
+        from ..core import Graph
+        from ..core.task import Stream  # the base: runnable or not, one stream
         from ..core.memory import Feed
 
         self.feeds = {name: Feed(shape=frame.shape, dtype=frame.dtype, count=self.counts.get(name),

@@ -1,13 +1,21 @@
-"""Devices: plain classes with parameters, states checked by `@check`, connect and emergency stop."""
+"""The Device base: plain classes with parameters, states checked by `@check`, connect and emergency stop.
+
+A device that talks to hardware does so through its `backend` (ufo.control.backend): the class
+says what the device means, the backend how to reach it, so one class serves a simulation
+and a Tango server alike.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ..core.properties import declared
-from .errors import TransitionError
+from .backend import Backend
+from .errors import ControlError, TransitionError
 from .parameters import LOG, Parameter, ParameterValue, State
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
@@ -39,15 +47,41 @@ class Device:
     """Base of every device: a name, a state, parameters and `connect()`.
 
     Subclasses declare parameters as class attributes; `__init_subclass__` gives them
-    `get_NAME()` / `set_NAME(value)` coroutines.
+    `get_NAME()` / `set_NAME(value)` coroutines. `kind` names the server that serves such a
+    device, so that a backend can say what to start when it is unreachable.
     """
 
     state = State()
+    kind = "device"
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, backend: Backend | None = None):
         self.name = name
         self.state = "disconnected"
         self._values: dict[str, ParameterValue] = {}
+        self.backend = backend
+        if backend is not None:
+            backend.bind(name, self.kind)
+
+    @property
+    def io(self) -> Backend:
+        """The backend, for devices that cannot work without one."""
+        if self.backend is None:
+            raise ControlError(f"{self.name}: this {type(self).__name__} has no backend to reach its hardware")
+        return self.backend
+
+    async def remote_state(self) -> str:
+        """The hardware's own state ('on', 'moving', 'running', 'fault'), not this object's."""
+        return await self.io.state()
+
+    async def wait_while(self, busy: tuple[str, ...], timeout: float | None = None) -> None:
+        """Wait until the hardware leaves the busy states; its FAULT becomes a ControlError with its status."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (state := await self.io.state()) in busy:
+            if deadline is not None and time.monotonic() > deadline:
+                raise ControlError(f"{self.name}: still {state} after {timeout:g} s ({await self.io.status()})")
+            await asyncio.sleep(self.io.poll)
+        if state == "fault":
+            raise ControlError(f"{self.name}: {await self.io.status()}")
 
     async def get_state(self) -> str:
         return str(self.state)
@@ -89,10 +123,14 @@ class Device:
 
     async def connect(self) -> Device:
         """Open the connection to the hardware (simulations: nothing to open)."""
+        if self.backend is not None:
+            await self.backend.connect()
         self.state = "standby"
         return self
 
     async def disconnect(self) -> None:
+        if self.backend is not None:
+            await self.backend.disconnect()
         self.state = "disconnected"
 
     async def emergency_stop(self) -> None:

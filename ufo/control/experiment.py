@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from ..core.framestats import DroppedFramesWarning, FrameStats, describe_runs
+from ..core.progress import JobProgress
 from ..storage.walker import Walker
 from .device import Device
 
@@ -31,11 +32,13 @@ _END = object()
 
 
 class Acquisition:
-    """A named producer of frames: `producer()` returns an async iterator of frames."""
+    """A named producer of frames: `producer()` returns an async iterator of frames; `expected`,
+    when known, is how many (the target of the experiment's progress)."""
 
-    def __init__(self, name: str, producer: Callable[[], AsyncIterator[Any]]):
+    def __init__(self, name: str, producer: Callable[[], AsyncIterator[Any]], expected: int | None = None):
         self.name = name
         self.producer = producer
+        self.expected = expected
 
 
 class Addon:
@@ -74,6 +77,8 @@ class Experiment:
         self.iteration = 0
         self.current: str | None = None
         self.frame_stats: dict[str, FrameStats] = {}  # of the last run, per acquisition
+        # frames acquired of expected, stage = the acquisition running; watch() it as a graph's
+        self.progress = JobProgress("experiment", unit="frames")
 
     @property
     def frames_dropped(self) -> int:
@@ -128,14 +133,18 @@ class Experiment:
                      for addon, queue in zip(self.addons, queues)]
         error: BaseException | None = None
         self.frame_stats = {}
+        expected = [a.expected for a in self.acquisitions]
+        self.progress.begin(None if None in expected else sum(e or 0 for e in expected), "preparing")
         try:
             for addon in self.addons:
                 await addon.start(self)
             await self.prepare()
             for acquisition in self.acquisitions:
                 stats = self.frame_stats.setdefault(acquisition.name, FrameStats(camera=acquisition.name))
+                self.progress.stage(acquisition.name)
                 async for frame in acquisition.producer():
                     stats.see(getattr(frame, "meta", None), getattr(frame, "nbytes", 0))
+                    self.progress.advance()
                     if failures:  # an addon failed (a full disk, a broken graph): stop the scan, say why
                         raise failures[0][1]
                     for addon, queue in zip(self.addons, queues):
@@ -156,6 +165,7 @@ class Experiment:
             await self._stop_devices()
             raise
         finally:
+            self.progress.stage("finishing")
             for queue, consumer in zip(queues, consumers):
                 if not consumer.done():
                     await queue.put(None)  # the consumer drains what is queued, then ends
@@ -168,6 +178,8 @@ class Experiment:
             await self.finish()
             if failures and self.state == "standby":
                 self.state = "error"
+            self.progress.end(asyncio.CancelledError() if self.state == "cancelled"
+                              else error or (failures[0][1] if failures else None))
             for acquisition_name, stats in self.frame_stats.items():
                 stats.fps_asked = self.asked_rate(acquisition_name)
             report = self._drop_report()

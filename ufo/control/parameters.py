@@ -13,15 +13,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..core.units import is_quantity, registry
 from .errors import LimitError, LockError, UnitError
 
-if TYPE_CHECKING:
-    from .device import Device
-
 LOG = logging.getLogger("ufo.control")
+
+
+class Owner(Protocol):
+    """What a parameter needs of its device (ufo.control.device.Device, which imports this module):
+    a name for messages and its parameter values. A protocol, so this module stays below device.py."""
+
+    name: str
+
+    def parameter(self, name: str) -> ParameterValue: ...
 
 
 class Parameter:
@@ -35,12 +41,12 @@ class Parameter:
     def __set_name__(self, owner: type, name: str) -> None:
         self.name = name
 
-    def __get__(self, instance: Device | None, owner: type | None = None) -> Any:
+    def __get__(self, instance: Owner | None, owner: type | None = None) -> Any:
         if instance is None:
             return self
         return instance.parameter(self.name)
 
-    def convert(self, device: Device, value: Any) -> Any:
+    def convert(self, device: Owner, value: Any) -> Any:
         return value
 
     def describe(self) -> dict[str, Any]:
@@ -66,11 +72,11 @@ class Quantity(Parameter):
                                 f"got the plain number {value!r}")
         try:
             return value.to(self.unit)
-        except Exception:
+        except Exception as err:
             raise UnitError(f"{device}: {self.name} takes {self.unit.dimensionality} ({self.unit:~}), "
-                            f"got {value:~} ({value.dimensionality})") from None
+                            f"got {value:~} ({value.dimensionality})") from err
 
-    def convert(self, device: Device, value: Any) -> Any:
+    def convert(self, device: Owner, value: Any) -> Any:
         value = self._to_unit(value, self.name, device.name)
         if self.lower is not None and value < self.lower or self.upper is not None and value > self.upper:
             raise LimitError(f"{device.name}: {self.name} {value:~} is outside the limits "
@@ -91,7 +97,7 @@ class Selection(Parameter):
         super().__init__(doc=doc, writable=writable)
         self.values = list(values)
 
-    def convert(self, device: Device, value: Any) -> Any:
+    def convert(self, device: Owner, value: Any) -> Any:
         if value not in self.values:
             from ..core.errors import UsageError
 
@@ -102,7 +108,7 @@ class Selection(Parameter):
 class ParameterValue:
     """A parameter of one device: get, set, target, lock, stash/restore, wait."""
 
-    def __init__(self, device: Device, parameter: Parameter):
+    def __init__(self, device: Owner, parameter: Parameter):
         self.device = device
         self.parameter = parameter
         self.target: Any = None

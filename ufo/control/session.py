@@ -47,7 +47,7 @@ def compile_file(path: Path) -> Any:
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read session file '{path}': {exc}") from None
+        raise UsageError(f"cannot read session file '{path}': {exc}") from exc
     try:
         code = compile(text, str(path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     except SyntaxError as exc:  # IndentationError and TabError too
@@ -55,9 +55,9 @@ def compile_file(path: Path) -> Any:
         where += f", column {exc.offset}" if exc.lineno and exc.offset else ""
         line = (exc.text or "").rstrip("\n")
         shown = f"\n    {line}\n    {' ' * max((exc.offset or 1) - 1, 0)}^" if line.strip() else ""
-        raise UsageError(f"session file {where}: {exc.msg}{shown}") from None
+        raise UsageError(f"session file {where}: {exc.msg}{shown}") from exc
     except ValueError as exc:  # e.g. a NUL byte in the file
-        raise UsageError(f"session file '{path}' cannot be compiled: {exc}") from None
+        raise UsageError(f"session file '{path}' cannot be compiled: {exc}") from exc
     return code
 
 

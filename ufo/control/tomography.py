@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core.units import registry
 from ..storage.walker import Walker
-from .devices import ContinuousRotationMotor
+from .motors import ContinuousRotationMotor
 from .experiment import Acquisition, Experiment
 
 q = registry()
@@ -74,7 +74,7 @@ class Tomography(Experiment):
         step = self.angle_step
         try:
             if self.continuous:
-                if not isinstance(bl.rotation, ContinuousRotationMotor) or not hasattr(bl.camera, "camera"):
+                if not isinstance(bl.rotation, ContinuousRotationMotor) or getattr(bl.camera, "camera", None) is None:
                     raise TypeError("continuous tomography needs a ContinuousRotationMotor and a local camera; "
                                     "use stepped scans (continuous=False) with remote devices")
                 async for frame in self._continuous(step):

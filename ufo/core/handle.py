@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import Cancelled, TaskError
+from .progress import Progress, Watchable, run_progress
 
 #: how long an interrupted `wait()` waits for the sinks to close their files, and for the other nodes
 SINK_GRACE = 10.0
@@ -53,16 +54,22 @@ class NodeStats:
         return self.frames_in if self.kind == "sink" else self.frames_out
 
 
-class RunHandle:
+class RunHandle(Watchable):
     """A graph running in its own threads.
 
     `wait()` blocks until it ends and re-raises the first error (a `TaskError` naming the
     node), `cancel()` stops it, `done` tells whether it ended, `stats` has one `NodeStats`
     per node, and `await handle` waits inside asyncio without blocking the loop.
+
+    Progress (see `ufo.core.progress`): `progress()` is a snapshot (frames of the counting
+    sink of its total, rate, ETA, stage); `watch(cb)` calls `cb(update)` from a watcher
+    thread, `updates()` and `watch_async()` iterate over the updates until the final one.
     """
 
     def __init__(self, stats: dict[str, NodeStats]):
+        super().__init__()
         self.stats = stats
+        self._count_node: tuple[str | None, int | None] | None = None  # what progress counts (node, total)
         self.started = time.perf_counter()
         self.ended: float | None = None
         self.error: TaskError | None = None
@@ -90,7 +97,15 @@ class RunHandle:
 
     @property
     def warnings(self) -> list[str]:
-        return [f"{s.name}: {w}" for s in self.stats.values() for w in s.warnings]
+        """The nodes' warnings, then those of progress callbacks that raised."""
+        return [f"{s.name}: {w}" for s in self.stats.values() for w in s.warnings] + list(self._progress_warnings)
+
+    def progress(self) -> Progress:
+        """What the run has done so far: see `ufo.core.progress.Progress`."""
+        return run_progress(self)
+
+    def _end_event(self) -> threading.Event:
+        return self._done
 
     # -- control ----------------------------------------------------------------------
     def cancel(self) -> None:
@@ -121,6 +136,7 @@ class RunHandle:
                 raise TimeoutError(f"the graph is still running after {timeout} s")
             for thread in self._threads:
                 thread.join()
+            self._join_watchers()  # every progress callback has seen the final update
         except KeyboardInterrupt:
             self.stop()
             raise

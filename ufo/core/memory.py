@@ -1,82 +1,37 @@
 """Frames to and from Python memory: numpy arrays and iterables in, lists and arrays out.
 
 These live in core (not tasks) because the Python API itself needs them: passing an array
-where a stream is expected, and iterating over a stream.
+where a stream is expected (`MemoryIn`) and feeding frames from another thread (`Feed`);
+iterating over a stream is `ufo.core.api.iterate`. They are registered tasks users call
+(`ufo.Null()(stream).run()`), so they subclass the runnable `ufo.core.api.Task`; the scheduler
+has its own discard sink and connecting its own array source (`ufo.core.task.MemoryIn`).
 """
 
 from __future__ import annotations
 
-import itertools
 import queue
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
-from .channel import Channel
+from . import task as _task
+from .api import Task
 from .errors import Cancelled, GraphError
-from .frame import EOS, Image
+from .frame import EOS
 from .spec import Spec
-from .task import Kind, Task
+from .task import Kind
 
-if TYPE_CHECKING:
-    from .graph import Graph, Stream
+__all__ = ["Feed", "MemoryIn", "MemoryOut", "Null"]
 
 
-class MemoryIn(Task):
-    """Stream frames from a numpy array (one frame per first-axis entry) or an iterable."""
+class MemoryIn(_task.MemoryIn, Task):
+    """Stream frames from a numpy array (one frame per first-axis entry) or an iterable.
 
-    name = "memory-in"
-    kind = Kind.SOURCE
-    inputs = ()
-
-    def __init__(self, data: Any = None, **properties: Any):
-        super().__init__(**properties)
-        if data is None:
-            raise GraphError("task 'memory-in' needs data: MemoryIn(data=array_or_iterable) (Python API only)")
-        self._peeked: list[Any] = []
-        if isinstance(data, np.ndarray):
-            if data.ndim < 2:
-                raise GraphError(f"task 'memory-in': an array source needs 2 or more dimensions, got shape {data.shape}")
-            self._data: Any = data[np.newaxis] if data.ndim == 2 else data
-        elif isinstance(data, (list, tuple)):
-            self._data = [np.asarray(d) for d in data]
-        elif isinstance(data, Iterable):
-            self._data = data
-        else:
-            raise GraphError(f"task 'memory-in' needs an array or an iterable of arrays, got {type(data).__name__}")
-
-    def output_spec(self) -> Spec:  # type: ignore[override]
-        data = self._data
-        if isinstance(data, np.ndarray):
-            return Spec(data.shape[1:], data.dtype, len(data))
-        if isinstance(data, list):
-            if not data:
-                return Spec(None, None, 0)
-            shapes = {d.shape for d in data}
-            dtypes = {d.dtype for d in data}
-            return Spec(
-                data[0].shape if len(shapes) == 1 else None,
-                data[0].dtype if len(dtypes) == 1 else None,
-                len(data),
-            )
-        if not self._peeked:
-            iterator = iter(data)
-            self._peeked = list(itertools.islice(iterator, 1))
-            self._data = iterator
-        if not self._peeked:
-            return Spec(None, None, 0)
-        first = np.asarray(self._peeked[0])
-        return Spec(None, first.dtype, None)
-
-    def generate(self) -> Iterator[Any]:
-        if isinstance(self._data, np.ndarray):
-            yield from self._data
-            return
-        peeked, self._peeked = self._peeked, []
-        for item in itertools.chain(peeked, self._data):
-            yield np.asarray(item)
+    The array source of ufo.core.task (which connecting uses to wrap arrays) as a registered
+    task whose stream runs: ``MemoryIn(data=array)().collect()``.
+    """
 
 
 class Feed(Task):
@@ -145,9 +100,9 @@ class Feed(Task):
         while True:
             try:
                 item = self._queue.get(timeout=0.1)
-            except queue.Empty:
+            except queue.Empty as err:
                 if cancelled.is_set():
-                    raise Cancelled() from None
+                    raise Cancelled() from err
                 continue
             if item is EOS:
                 return
@@ -199,61 +154,3 @@ class Null(Task):
 
     def consume(self, *frames: np.ndarray) -> None:  # type: ignore[override]
         pass
-
-
-class _Collector(Task):
-    """Hands frames to the thread that iterates over a stream."""
-
-    name = "iterate"
-    kind = Kind.SINK
-    uses_meta = True
-    keeps_input = True
-
-    def __init__(self, channel: Channel):
-        super().__init__()
-        self.channel = channel
-
-    def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
-        self.channel.put((frame, meta))
-
-    def finish(self) -> Iterable[Any]:
-        self.channel.put_force(EOS)
-        return ()
-
-
-def iterate(graph: Graph, stream: Stream, capacity: int = 16, **options: Any) -> Iterator[np.ndarray]:
-    """Run `graph` and yield the frames of `stream` as `Image` arrays, in order.
-
-    Leaving the loop early cancels the run; an error in any node is raised here.
-    """
-    from .graph import Graph as _Graph
-    from .graph import Stream as _Stream
-
-    channel = Channel(capacity)
-    collector = _Collector(channel)
-    collector._upstreams = (stream,)
-    handle = _Graph([*[_Stream(t) for t in graph.leaves() if t is not stream.task], _Stream(collector)]).run(**options)
-    handle._cancel_hooks.append(channel.cancel)
-    if handle._cancelled.is_set():
-        channel.cancel()
-    finished = False
-    try:
-        while True:
-            try:
-                item = channel.get()
-            except Cancelled:
-                break
-            if item is EOS:
-                finished = True
-                break
-            data, meta = item
-            yield Image(data, meta)
-    finally:
-        if not finished:
-            handle.cancel()
-        try:
-            handle.wait()
-        except Cancelled:
-            if finished or handle.error is not None:
-                raise
-            # the consumer stopped early: a cancelled run is what was asked for

@@ -33,7 +33,10 @@ class _Node:
         if spec is not None and spec.shape is not None and spec.dtype is not None and task.kind is not Kind.SINK:
             if not task.own_output:
                 self.pool = BufferPool(spec.shape, spec.dtype, getattr(task, "host_allocator", None))
-        self.stats = NodeStats(name, task.kind.value, task.replicas, expected=spec.count if spec else None)
+        expected = spec.count if spec else None
+        if task.kind is Kind.SINK and in_specs:  # a sink has no output: it expects what its first input brings
+            expected = in_specs[0].count if in_specs[0] is not None else None
+        self.stats = NodeStats(name, task.kind.value, task.replicas, expected=expected)
         self.trace: list[tuple[float, float, int]] | None = None
         # replication state
         self.in_lock = threading.Lock()

@@ -8,11 +8,15 @@ are comma separated (``shape=512,512``); quantities carry units (``angle=90deg``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import registry
+from .api import Graph
 from .errors import PipelineSyntaxError, UsageError
-from .graph import Graph, Stream
 from .task import Kind
+
+if TYPE_CHECKING:
+    from .task import Stream
 
 _DELIMITERS = "![],"
 
@@ -136,7 +140,7 @@ class _Parser:
         try:
             cls = registry.get(token.text)
         except UsageError as exc:
-            raise self.fail(token, str(exc)) from None
+            raise self.fail(token, str(exc)) from exc
         props: dict[str, str] = {}
         replicas = 1
         while (word := self.peek()) is not None and word.kind == "word":
@@ -151,9 +155,9 @@ class _Parser:
                 if not getattr(cls, "extra_properties", False) or key.replace("-", "_") in cls.properties():
                     cls.find_property(key).convert(value, cls.name)
             except UsageError as exc:
-                raise self.fail(word, str(exc)) from None
-            except ValueError:
-                raise self.fail(word, f"replicas must be an integer, got '{value}'") from None
+                raise self.fail(word, str(exc)) from exc
+            except ValueError as err:
+                raise self.fail(word, f"replicas must be an integer, got '{value}'") from err
             props[key] = value
         try:
             task = cls(replicas=replicas, **props)
@@ -165,9 +169,9 @@ class _Parser:
                 raise UsageError(f"task '{cls.name}' needs an input; put a source before it (e.g. read path=...)")
             return [task(*inputs)]
         except UsageError as exc:
-            raise self.fail(token, str(exc)) from None
+            raise self.fail(token, str(exc)) from exc
         except (TypeError, ValueError) as exc:  # a task's own __init__ refusing an argument
-            raise self.fail(token, f"task '{cls.name}': {exc}") from None
+            raise self.fail(token, f"task '{cls.name}': {exc}") from exc
 
 
 def parse(text: str) -> Graph:

@@ -132,7 +132,7 @@ class Property:
             try:
                 value = to_unit(value, self.unit, finite=self.finite)
             except ValueError as exc:
-                raise self._fail(task, f"takes a value in {self.unit}: {exc}") from None
+                raise self._fail(task, f"takes a value in {self.unit}: {exc}") from exc
         if self.type is bool:
             if isinstance(value, str):
                 low = value.strip().lower()
@@ -147,8 +147,8 @@ class Property:
             if isinstance(value, str):
                 try:
                     value = int(value.strip(), 0)
-                except ValueError:
-                    raise self._fail(task, f"must be an integer, got {value!r}") from None
+                except ValueError as err:
+                    raise self._fail(task, f"must be an integer, got {value!r}") from err
             elif isinstance(value, float) and value.is_integer():
                 value = int(value)
             elif isinstance(value, bool) or not isinstance(value, int):
@@ -160,16 +160,16 @@ class Property:
             if isinstance(value, str):
                 try:
                     value = float(value.strip())
-                except ValueError:
+                except ValueError as err:
                     hint = f" (a number, in {self.unit})" if self.unit else ""
-                    raise self._fail(task, f"must be a number{hint}, got {value!r}") from None
+                    raise self._fail(task, f"must be a number{hint}, got {value!r}") from err
             elif isinstance(value, bool):
                 raise self._fail(task, f"must be a number, got {value!r}")
             else:
                 try:
                     value = float(value)
-                except (TypeError, ValueError, OverflowError):
-                    raise self._fail(task, f"must be a number, got {value!r}") from None
+                except (TypeError, ValueError, OverflowError) as err:
+                    raise self._fail(task, f"must be a number, got {value!r}") from err
             if self.finite and not math.isfinite(value):
                 unit = f" (in {self.unit})" if self.unit else ""
                 raise self._fail(task, f"must be a finite number{unit}, got {value!r}")

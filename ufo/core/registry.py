@@ -46,8 +46,15 @@ def names() -> list[str]:
     return sorted(_entry_points())
 
 
+# Python names of tasks whose plain CamelCase name belongs to something else: `ufo.Camera` is
+# the camera device API, so the 'camera' source task is `ufo.CameraSource` (its UFO name stays).
+PYTHON_NAMES = {"camera": "CameraSource"}
+
+
 def camel(name: str) -> str:
-    """'flat-field-correct' -> 'FlatFieldCorrect'."""
+    """The task's Python name: 'flat-field-correct' -> 'FlatFieldCorrect' ('camera' -> 'CameraSource')."""
+    if name in PYTHON_NAMES:
+        return PYTHON_NAMES[name]
     return "".join(part.capitalize() for part in re.split(r"[-_]", name) if part)
 
 
@@ -55,6 +62,7 @@ ALIASES = {"Reader": "read", "Writer": "write"}
 
 
 def by_camel_name(attribute: str) -> type[Task] | None:
+    """The task class whose Python name (or alias) is `attribute`, None if there is none."""
     if attribute in ALIASES:
         return get(ALIASES[attribute])
     for name in _entry_points():

@@ -9,18 +9,34 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-
+from .backends import prepare
 from .channel import Channel
 from .errors import Cancelled, GraphError
-from .graph import Graph
 from .handle import NodeStats, RunHandle
 from .nodes import _BODIES, _Node, _run_replica
 from .task import Context, Kind, Task
 
+if TYPE_CHECKING:
+    from .graph import Graph
+
 DEFAULT_CAPACITY = 64
 DEFAULT_QUEUE_BYTES = 32 << 20
+
+
+class _Discard(Task):
+    """Consumes the frames of a leaf nobody reads, so that it never blocks the graph.
+
+    The scheduler's own sink (not the registered `null` of ufo.core.memory, which sits above
+    the scheduler because users run its streams).
+    """
+
+    name = "null"
+    kind = Kind.SINK
+
+    def consume(self, *frames: Any) -> None:
+        pass
 
 
 def start(
@@ -29,25 +45,24 @@ def start(
     queue_bytes: int = DEFAULT_QUEUE_BYTES,
     trace: bool = False,
     device: str | None = None,
+    gpu_streams: int | None = None,
 ) -> RunHandle:
     """Validate `graph`, wire channels and pools, start one thread per node and replica.
 
     `device` chooses where GPU-capable tasks run: 'cpu', 'all' or GPU numbers '0,1'
-    (default: the UFO_DEVICES variable, else every GPU there is, else the CPU).
+    (default: the UFO_DEVICES variable, else every GPU there is, else the CPU);
+    `gpu_streams` how many streams each GPU overlaps (default: UFO_GPU_STREAMS, else 2).
     """
-    from .backends import prepare
-    from .memory import Null
-
     _refuse_running(graph)
     users_tasks = list(graph.nodes)
     graph.validate()  # errors name the user's nodes, before any rewriting
-    graph = prepare(graph, device)
+    graph = prepare(graph, device, gpu_streams)
     specs = graph.validate()
     names = graph.names()
     leaves = [t for t in graph.leaves() if t.kind not in (Kind.SINK,)]
     extra_edges: list[tuple[Task, Task, int]] = []
     for leaf in leaves:  # frames nobody reads are discarded, not left to block the graph
-        sink = Null()
+        sink = _Discard()
         sink._upstreams = ()
         extra_edges.append((leaf, sink, 0))
     tasks = graph.nodes + [dst for _, dst, _ in extra_edges]

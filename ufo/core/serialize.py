@@ -7,12 +7,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import registry
+from .api import Graph
 from .errors import GraphError, PropertyError, UsageError
-from .graph import Graph, Stream
+from .pipeline import MAX_TASKS
 from .task import Kind
+
+if TYPE_CHECKING:
+    from .task import Stream
 
 
 def to_dict(graph: Graph) -> dict[str, Any]:
@@ -39,8 +43,8 @@ def _int(value: Any, what: str, source: str) -> int:
         raise UsageError(f"{source}: {what} must be an integer, got {value!r}")
     try:
         return int(value)
-    except ValueError:
-        raise UsageError(f"{source}: {what} must be an integer, got {value!r}") from None
+    except ValueError as err:
+        raise UsageError(f"{source}: {what} must be an integer, got {value!r}") from err
 
 
 def _in_node(exc: UsageError, source: str, name: str) -> UsageError:
@@ -62,8 +66,6 @@ def _node_name(end: Any, what: str, source: str) -> str:
 
 def from_dict(data: dict[str, Any], source: str = "graph") -> Graph:
     """Build a graph from the JSON layout; every malformed part is one UsageError or GraphError."""
-    from .pipeline import MAX_TASKS
-
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
         raise UsageError(f"{source}: a JSON graph is an object with a 'nodes' list (and an 'edges' list)")
     edges_data = data.get("edges", [])
@@ -94,9 +96,9 @@ def from_dict(data: dict[str, Any], source: str = "graph") -> Graph:
         try:
             tasks[name] = registry.get(plugin)(replicas=replicas, **properties)
         except UsageError as exc:
-            raise _in_node(exc, source, name) from None
+            raise _in_node(exc, source, name) from exc
         except (TypeError, ValueError) as exc:  # a task's own __init__ refusing an argument
-            raise PropertyError(f"{source}: node '{name}': {exc}") from None
+            raise PropertyError(f"{source}: node '{name}': {exc}") from exc
     inputs: dict[str, dict[int, str]] = {name: {} for name in tasks}
     for edge in edges_data:
         if not isinstance(edge, dict) or "from" not in edge or "to" not in edge:
@@ -128,7 +130,7 @@ def from_dict(data: dict[str, Any], source: str = "graph") -> Graph:
             try:
                 streams[name] = task() if task.kind is Kind.SOURCE and not ups else task(*ups)
             except UsageError as exc:
-                raise _in_node(exc, source, name) from None
+                raise _in_node(exc, source, name) from exc
         return streams[name]
 
     for name in tasks:  # every node, so that a cycle is found even where it feeds nothing
@@ -141,7 +143,7 @@ def loads(text: str, source: str = "graph") -> Graph:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{source} is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise UsageError(f"{source}: the JSON is nested too deeply") from None
+        raise UsageError(f"{source} is not valid JSON: {exc}") from exc
+    except RecursionError as err:
+        raise UsageError(f"{source}: the JSON is nested too deeply") from err
     return from_dict(data, source)

@@ -1,30 +1,33 @@
-"""The task protocol: what every unit of work declares and implements.
+"""The task protocol: what every unit of work declares and implements, and how tasks connect.
 
 A task is a plain class. It names itself (`name`, kebab-case), says what it is (`kind`),
 what it reads (`inputs`), where it runs (`devices`) and declares its properties as typed
 descriptors. The runtime calls `setup` once, then `generate` (sources), `process` (maps),
 `consume`/`finish` (reductions and sinks), and always `teardown`.
+
+Calling a task on streams connects it (`connect`) and returns its output `Stream`. This module
+sits below the graph and the scheduler, so its `Stream` is data only (which task produces it);
+streams that run, iterate and collect are `ufo.core.api.Stream`, the `stream_type` of the public
+`ufo.core.Task` (ufo.core.api), which lives above the scheduler and hands it to `connect`.
 """
 
 from __future__ import annotations
 
 import copy
 import enum
+import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .errors import PropertyError, suggest
+from .errors import GraphError, PropertyError, suggest
 from .frame import Frame
 from .properties import Property, declared
 from .spec import UNKNOWN, Spec
-
-if TYPE_CHECKING:
-    from .graph import Stream
 
 
 def max_replicas() -> int:
@@ -93,8 +96,28 @@ class Context:
         return self.alloc()
 
 
+class Stream:
+    """The output of one task, as data: the task that produces it.
+
+    Running, iterating and collecting need the scheduler, which sits above this module; the
+    streams users get are `ufo.core.api.Stream`, a subclass that adds them (see `Task.stream_type`).
+    """
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Task):
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"<Stream of {self.task!r}>"
+
+
 class Task:
-    """Base class of all tasks; subclasses set the class variables and override methods."""
+    """Base class of all tasks; subclasses set the class variables and override methods.
+
+    Tasks outside the core subclass `ufo.core.Task` (ufo.core.api), whose calls return streams
+    that run; this base is what the graph, the scheduler and the core's own tasks need.
+    """
 
     name: ClassVar[str] = ""
     kind: ClassVar[Kind] = Kind.MAP
@@ -106,6 +129,10 @@ class Task:
     own_output: ClassVar[bool] = False
     #: a sink or reduction that keeps the arrays it consumes (they leave the buffer pool)
     keeps_input: ClassVar[bool] = False
+
+    #: what a call returns; connect picks the most derived of this and the upstreams' types, so a core
+    #: task fed by a runnable stream returns a runnable stream too
+    stream_type: ClassVar[type[Stream]] = Stream
 
     ctx: Context
 
@@ -158,8 +185,6 @@ class Task:
 
     # -- connecting -------------------------------------------------------------------
     def __call__(self, *upstreams: Any, replicas: int | None = None) -> Stream:
-        from .graph import connect
-
         if replicas is not None:
             check_replicas(self.name, replicas)
             if replicas > 1 and self.kind is not Kind.MAP:
@@ -218,3 +243,110 @@ def frame_meta_of(value: Any) -> tuple[Any, dict[str, Any] | None]:
     if isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], dict):
         return value[0], value[1]
     return value, None
+
+
+def as_stream(value: Any) -> Stream:
+    """Streams pass; source tasks are called; numpy arrays and iterables of arrays become `memory-in` sources."""
+    if isinstance(value, Stream):
+        return value
+    if isinstance(value, Task):
+        if value.kind is Kind.SOURCE:
+            return value()
+        raise GraphError(f"task '{value.name}' was passed unconnected; call it on its inputs first: {value.name}(...)")
+    if isinstance(value, np.ndarray) or isinstance(value, Iterable):
+        return MemoryIn(data=value)()
+    raise GraphError(f"cannot use {type(value).__name__} as a stream; pass a stream, a numpy array or an iterable of arrays")
+
+
+def _stream_type(task: Task, streams: tuple[Stream, ...]) -> type[Stream]:
+    """The most derived stream type of the task and its inputs: runnable wins over data-only."""
+    kind = task.stream_type
+    for stream in streams:
+        if issubclass(type(stream), kind):
+            kind = type(stream)
+    return kind
+
+
+def connect(task: Task, upstreams: tuple[Any, ...]) -> Stream:
+    """Check the inputs against the task's declaration, record them and return the task's output stream."""
+    streams = tuple(as_stream(u) for u in upstreams)
+    if task.kind is Kind.SOURCE:
+        if streams:
+            raise GraphError(f"task '{task.name}' is a source and takes no inputs, got {len(streams)}")
+        task._upstreams = ()
+        return task.stream_type(task)
+    inputs = task.inputs
+    needed = sum(1 for i in inputs if not i.optional)
+    if not needed <= len(streams) <= len(inputs):
+        names = ", ".join(i.name + (" (optional)" if i.optional else "") for i in inputs)
+        raise GraphError(f"task '{task.name}' takes {len(inputs)} input(s) ({names}), got {len(streams)}")
+    for s in streams:
+        if s.task.kind is Kind.SINK:
+            raise GraphError(f"task '{s.task.name}' is a sink and has no output to feed into '{task.name}'")
+    if task._upstreams is not None:
+        before = [s.task for s in task._upstreams]
+        if len(before) != len(streams) or any(a is not b.task for a, b in zip(before, streams)):
+            raise GraphError(
+                f"task '{task.name}' is already connected to other inputs; create a second instance to use it twice"
+            )
+    task._upstreams = streams
+    return _stream_type(task, streams)(task)
+
+
+class MemoryIn(Task):
+    """Stream frames from a numpy array (one frame per first-axis entry) or an iterable.
+
+    It lives here, not in ufo.core.memory, because connecting needs it: `task(array)` wraps the
+    array in a memory-in source (`as_stream`), and the modules above may not be imported from here.
+    """
+
+    name = "memory-in"
+    kind = Kind.SOURCE
+    inputs = ()
+
+    def __init__(self, data: Any = None, **properties: Any):
+        super().__init__(**properties)
+        if data is None:
+            raise GraphError("task 'memory-in' needs data: MemoryIn(data=array_or_iterable) (Python API only)")
+        self._peeked: list[Any] = []
+        if isinstance(data, np.ndarray):
+            if data.ndim < 2:
+                raise GraphError(f"task 'memory-in': an array source needs 2 or more dimensions, got shape {data.shape}")
+            self._data: Any = data[np.newaxis] if data.ndim == 2 else data
+        elif isinstance(data, (list, tuple)):
+            self._data = [np.asarray(d) for d in data]
+        elif isinstance(data, Iterable):
+            self._data = data
+        else:
+            raise GraphError(f"task 'memory-in' needs an array or an iterable of arrays, got {type(data).__name__}")
+
+    def output_spec(self) -> Spec:  # type: ignore[override]
+        data = self._data
+        if isinstance(data, np.ndarray):
+            return Spec(data.shape[1:], data.dtype, len(data))
+        if isinstance(data, list):
+            if not data:
+                return Spec(None, None, 0)
+            shapes = {d.shape for d in data}
+            dtypes = {d.dtype for d in data}
+            return Spec(
+                data[0].shape if len(shapes) == 1 else None,
+                data[0].dtype if len(dtypes) == 1 else None,
+                len(data),
+            )
+        if not self._peeked:
+            iterator = iter(data)
+            self._peeked = list(itertools.islice(iterator, 1))
+            self._data = iterator
+        if not self._peeked:
+            return Spec(None, None, 0)
+        first = np.asarray(self._peeked[0])
+        return Spec(None, first.dtype, None)
+
+    def generate(self) -> Iterator[Any]:
+        if isinstance(self._data, np.ndarray):
+            yield from self._data
+            return
+        peeked, self._peeked = self._peeked, []
+        for item in itertools.chain(peeked, self._data):
+            yield np.asarray(item)

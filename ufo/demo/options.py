@@ -57,9 +57,9 @@ class DemoOptions:
             parts = [int(p) for p in self.rows.split(":")]
             if len(parts) not in (2, 3):
                 raise ValueError
-        except ValueError:
+        except ValueError as err:
             raise UsageError(f"--rows '{self.rows}' must be FROM:TO or FROM:TO:STEP (detector rows, TO excluded) "
-                             "or 'all'") from None
+                             "or 'all'") from err
         first, stop, step = (*parts, 1)[:3]
         if not 0 <= first < stop <= size or step < 1:
             raise UsageError(f"--rows '{self.rows}' must lie within 0:{size} with FROM < TO (and STEP >= 1)")

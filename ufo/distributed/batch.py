@@ -67,14 +67,14 @@ def connect(address: str) -> Iterator[Any]:
     """A Dask client for 'local:N' (a LocalCluster of N worker processes on 127.0.0.1) or a scheduler address."""
     try:
         from distributed import Client, LocalCluster
-    except ImportError:
-        raise UsageError("--cluster needs Dask: pip install -e '.[cluster]'") from None
+    except ImportError as err:
+        raise UsageError("--cluster needs Dask: pip install -e '.[cluster]'") from err
     if address.startswith("local"):
         _, _, count = address.partition(":")
         try:
             workers = int(count) if count else (os.cpu_count() or 1)
-        except ValueError:
-            raise UsageError(f"--cluster '{address}': write local:N with N worker processes") from None
+        except ValueError as err:
+            raise UsageError(f"--cluster '{address}': write local:N with N worker processes") from err
         threads = max(1, (os.cpu_count() or 1) // workers)
         with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
                           dashboard_address=None) as cluster, Client(cluster) as client:
@@ -85,7 +85,7 @@ def connect(address: str) -> Iterator[Any]:
             yield client
     except OSError as exc:
         raise UsageError(f"--cluster '{address}': no Dask scheduler answers there ({exc}); start one with "
-                         "'dask scheduler' and workers with 'dask worker ADDRESS'") from None
+                         "'dask scheduler' and workers with 'dask worker ADDRESS'") from exc
 
 
 def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int | None = None,

@@ -7,22 +7,27 @@ point, so the core never imports CuPy.
 
 from __future__ import annotations
 
-import sys
+import warnings
 
 from ..core.resources import available, parse_spec, select
 
-__all__ = ["available", "parse_spec", "pinned_empty", "select", "tell_cpu_fallback"]
+__all__ = ["CpuFallbackWarning", "available", "parse_spec", "pinned_empty", "select", "tell_cpu_fallback"]
 
 
-_told = False
+class CpuFallbackWarning(RuntimeWarning):
+    """Work that could use a GPU runs on the CPU (no GPU, no CuPy or no driver)."""
+
+
+# Shown once by default, with no flag of ours: the warnings module's 'once' registry remembers it
+# (CPython forgets it, and shows it once more, only when some code changes the warning filters).
+# Appended, so the user's own filters (-W, pytest's, 'error', catch_warnings) take precedence.
+warnings.filterwarnings("once", category=CpuFallbackWarning, append=True)
 
 
 def tell_cpu_fallback(reason: str) -> None:
-    """One info line per process when work that could use a GPU runs on the CPU."""
-    global _told
-    if not _told:
-        _told = True
-        print(f"ufo: {reason}; running on the CPU", file=sys.stderr)
+    """Warn (once, by the filter above) when work that could use a GPU runs on the CPU."""
+    message = f"ufo: {reason}; running on the CPU"
+    warnings.warn(message, CpuFallbackWarning, stacklevel=2)
 
 
 def pinned_empty(shape: tuple[int, ...], dtype: object = "float32") -> "object":

@@ -6,12 +6,15 @@ from ..core import Graph
 from . import available, select, tell_cpu_fallback
 
 
-def prepare(graph: Graph, device: str | None) -> Graph:
+def prepare(graph: Graph, device: str | None, streams: int | None = None) -> Graph:
+    """`graph` with its GPU-capable chains fused into segments on the GPUs `device` selects,
+    `streams` replicas per GPU (None: UFO_GPU_STREAMS, else 2; see `segment.streams_per_device`)."""
+    from .segment import rewrite, streams_per_device
+
+    streams = streams_per_device(streams)  # a bad value is an error on a machine without a GPU too
     gpus = select(device)
     if not gpus:
         if device not in ("cpu", "none") and available() == 0:
             tell_cpu_fallback("no GPU found (CuPy with CUDA is not available)")
         return graph
-    from .segment import rewrite
-
-    return rewrite(graph, gpus)
+    return rewrite(graph, gpus, streams)

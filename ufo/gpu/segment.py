@@ -9,19 +9,32 @@ sequence numbers restore the order (UFO's graph expansion, without copying the g
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any
 
 import numpy as np
 
 from ..core import Context, Graph, Kind, Spec, Task
+from ..core.errors import UsageError
 
-STREAMS_PER_DEVICE = 2  # while one stream copies, the other computes; UFO_GPU_STREAMS overrides
+STREAMS_PER_DEVICE = 2  # while one stream copies, the other computes
+STREAMS_VARIABLE = "UFO_GPU_STREAMS"  # the default when a run does not say (`graph.run(gpu_streams=N)`)
 
 
-def streams_per_device() -> int:
+def streams_per_device(streams: int | None = None) -> int:
+    """Replicas (CUDA streams) per GPU: `streams` when the run gives it, else UFO_GPU_STREAMS, else 2.
+
+    The one place that reads the variable: a run's setting travels as an argument from
+    `graph.run(gpu_streams=...)` to here, so nobody sets os.environ to change it (which would
+    leak into every other run of the process and race with runs in other threads).
+    """
+    if streams is not None:
+        if isinstance(streams, bool) or not isinstance(streams, numbers.Integral) or streams < 1:
+            raise UsageError(f"gpu_streams must be a whole number >= 1, got {streams!r}")
+        return int(streams)
     try:
-        return max(1, int(os.environ.get("UFO_GPU_STREAMS", STREAMS_PER_DEVICE)))
+        return max(1, int(os.environ.get(STREAMS_VARIABLE, STREAMS_PER_DEVICE)))
     except ValueError:
         return STREAMS_PER_DEVICE
 
@@ -33,7 +46,8 @@ class GpuSegment(Task):
     uses_meta = True
 
     def __init__(self, steps: list[Task], gpus: list[int], streams: int | None = None):
-        super().__init__(replicas=max(1, len(gpus) * (streams or streams_per_device())))
+        self.streams = streams_per_device(streams)
+        super().__init__(replicas=max(1, len(gpus) * self.streams))
         self.steps = steps
         self.gpus = gpus
         self.name = "gpu:" + "+".join(step.name for step in steps)  # type: ignore[misc]
@@ -112,8 +126,10 @@ def _eligible(task: Task) -> bool:
     return task.kind is Kind.MAP and "gpu" in task.devices
 
 
-def rewrite(graph: Graph, gpus: list[int]) -> Graph:
-    """A new graph with every maximal chain of GPU-capable maps replaced by one segment."""
+def rewrite(graph: Graph, gpus: list[int], streams: int | None = None) -> Graph:
+    """A new graph with every maximal chain of GPU-capable maps replaced by one segment,
+    replicated over `gpus` x `streams` (streams per GPU; None: `streams_per_device()`)."""
+    streams = streams_per_device(streams)  # once per run, and a bad value fails before any rewriting
     consumers: dict[int, list[tuple[Task, int]]] = {id(t): [] for t in graph.nodes}
     producers: dict[int, list[Task]] = {id(t): [] for t in graph.nodes}
     for src, dst, index in graph.edges:
@@ -133,7 +149,7 @@ def rewrite(graph: Graph, gpus: list[int]) -> Graph:
             if index != 0 or not _eligible(nxt) or len(producers[id(nxt)]) != 1 or id(nxt) in owner:
                 break
             chain.append(nxt)
-        segment = GpuSegment(chain, gpus)
+        segment = GpuSegment(chain, gpus, streams)
         for member in chain:
             owner[id(member)] = segment
         first[id(task)] = segment

@@ -16,7 +16,6 @@ import glob
 import json
 import os
 import secrets
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -121,7 +120,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
         try:
             check_dataset(file, dataset)
         except UsageError as exc:
-            raise HTTPException(400, f"{name}: {exc}") from None
+            raise HTTPException(400, f"{name}: {exc}") from exc
         if any(c in file for c in "*?["):
             folder = inside(os.path.dirname(file) or ".", name)
             for match in glob.glob(str(folder / os.path.basename(file))):
@@ -141,8 +140,8 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     def find(run_id: str) -> engine.Run:
         try:
             return runs.get(run_id)
-        except KeyError:
-            raise HTTPException(404, f"no run {run_id}") from None
+        except KeyError as err:
+            raise HTTPException(404, f"no run {run_id}") from err
 
     @app.get("/")
     async def index() -> FileResponse:
@@ -150,7 +149,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
 
     @app.get("/api/schema")
     async def schema() -> dict[str, Any]:
-        return {"fields": engine.schema(), "root": str(root_path)}
+        return {"fields": engine.schema_fields(), "root": str(root_path)}
 
     @app.post("/api/validate")
     async def validate(values: dict[str, Any]) -> dict[str, Any]:
@@ -172,14 +171,14 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
         try:
             return await asyncio.to_thread(engine.axis_view, _resolve(values))
         except UfoError as exc:
-            raise usage(exc) from None
+            raise usage(exc) from exc
 
     @app.post("/api/runs")
     async def start(values: dict[str, Any]) -> dict[str, Any]:
         try:
             run = await asyncio.to_thread(runs.start, _resolve(values))
         except UfoError as exc:
-            raise usage(exc) from None
+            raise usage(exc) from exc
         return run.status()
 
     @app.get("/api/runs/{run_id}")
@@ -191,16 +190,16 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
         run = find(run_id)
 
         async def stream() -> Any:
-            last = None
-            while True:
-                state = run.status()
-                text = json.dumps(state)
-                if text != last:
-                    yield f"data: {text}\n\n"
-                    last = text
-                if state["state"] in ("done", "failed", "cancelled"):
-                    return
-                await asyncio.sleep(0.1)
+            """One event per update of the run's progress (ufo.core.progress, at most 10 a second;
+            `progress` in the event has rate, ETA and stage), then the run's final status."""
+            ended = ("done", "failed", "cancelled")
+            async for _ in run.progress.watch_async():
+                yield f"data: {json.dumps(run.status())}\n\n"
+                if run.state in ended:
+                    break
+            while run.state not in ended:  # reco.run has returned; the run is recording its result
+                await asyncio.sleep(0.05)
+            yield f"data: {json.dumps(run.status())}\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
@@ -215,7 +214,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
         try:
             return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index)
         except UfoError as exc:
-            raise usage(exc) from None
+            raise usage(exc) from exc
 
     @app.get("/api/files")
     async def files(path: str = ".") -> dict[str, Any]:
@@ -230,7 +229,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
         try:
             body = json.loads(await request.body() or b"{}")
         except ValueError as exc:
-            raise HTTPException(400, f"body: not JSON ({exc})") from None
+            raise HTTPException(400, f"body: not JSON ({exc})") from exc
         if not isinstance(body, dict):
             raise HTTPException(400, "body: expected a JSON object")
         return body
@@ -252,34 +251,27 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
             raise HTTPException(400, f"path: settings are saved as TOML; give a name ending in .toml, not '{name}'")
         if path.is_dir():
             raise HTTPException(400, f"path: '{name}' is a directory")
-        kinds = {n: k for _, n, _, k, _ in engine.FIELDS}
-        unknown = [k for k in values if k not in kinds]
-        if unknown:
-            raise HTTPException(400, f"values: unknown field '{unknown[0]}'")
-        for key, value in values.items():
-            if value is not None and not isinstance(value, (str, int, float, bool)):
-                raise HTTPException(400, f"{key}: expected text, a number or true/false")
-        values = {k: v for k, v in values.items() if v not in (None, "") and k not in engine.GUI_ONLY}
+        try:  # every value checked by its option, as `ufo reco --config` will check it
+            text = engine.config_text(values)
+        except UfoError as err:
+            raise HTTPException(400, str(err)) from err
         try:
-            await asyncio.to_thread(_write_new, path, _toml(values), overwrite)
-        except FileExistsError:
-            raise HTTPException(409, f"path: '{name}' exists; confirm to replace it (overwrite)") from None
+            await asyncio.to_thread(_write_new, path, text, overwrite)
+        except FileExistsError as err:
+            raise HTTPException(409, f"path: '{name}' exists; confirm to replace it (overwrite)") from err
         except OSError as exc:
-            raise HTTPException(400, f"path: cannot write '{name}': {exc.strerror}") from None
+            raise HTTPException(400, f"path: cannot write '{name}': {exc.strerror}") from exc
         return {"path": str(path)}
 
     @app.post("/api/config/load")
     async def load(request: Request) -> dict[str, Any]:
         body = await body_of(request)
         path = inside(body.get("path") or "reco.toml", "path")
-        try:
-            data = json.loads(path.read_text()) if path.suffix == ".json" else tomllib.loads(path.read_text())
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise HTTPException(400, f"path: cannot read config '{path}': {exc}") from None
-        values = data.get("reco", data) if isinstance(data, dict) else None
-        if not isinstance(values, dict):
-            raise HTTPException(400, f"path: config '{path}' holds no [reco] table")
-        return {"values": {k.replace("-", "_"): v for k, v in values.items()}}
+        try:  # unknown keys and bad values refused with the messages of `ufo reco --config`
+            values = await asyncio.to_thread(engine.config_values, path)
+        except UfoError as err:
+            raise HTTPException(400, f"path: {err}") from err
+        return {"values": values}
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
@@ -295,16 +287,3 @@ def _write_new(path: Path, text: str, overwrite: bool) -> None:
     with open(path, "w" if overwrite else "x") as f:
         f.write(text)
 
-
-def _toml(values: dict[str, Any]) -> str:
-    """The [reco] table `ufo reco --config` reads (keys as its options, dashes)."""
-    lines = ["[reco]"]
-    for key, value in values.items():
-        name = key.replace("_", "-")
-        if isinstance(value, bool):
-            lines.append(f"{name} = {'true' if value else 'false'}")
-        elif isinstance(value, (int, float)):
-            lines.append(f"{name} = {value}")
-        else:
-            lines.append(f"{name} = {json.dumps(str(value))}")
-    return "\n".join(lines) + "\n"

@@ -85,7 +85,11 @@ _LOADS = {
 }
 
 
-@functools.cache
+# Bounded: one compiled module per (slices per thread, pixels per thread, storage, device). Runs use
+# a handful, but `pixels_per_thread` is the caller's (benchmarks sweep it), and each entry holds
+# code loaded on a GPU; 64 is far more than a run needs, and an evicted one is only rebuilt
+# (from CuPy's on-disk kernel cache, without compiling again).
+@functools.lru_cache(maxsize=64)
 def _module(k: int, p: int, half: bool, device: int) -> Any:
     import cupy
 

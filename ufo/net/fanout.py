@@ -80,7 +80,7 @@ class Fanout:
                 socket.bind(address)
         except zmq.ZMQError as exc:
             socket.close(0)
-            raise ValueError(f"cannot bind endpoint {address}: {exc} (port in use? use port 0 for a free one)") from None
+            raise ValueError(f"cannot bind endpoint {address}: {exc} (port in use? use port 0 for a free one)") from exc
         with self._lock:
             self._endpoints[address] = Endpoint(address, mode, socket)
         return address

@@ -50,7 +50,7 @@ class FrameReceiver:
             self._socket.bind(address) if bind else self._socket.connect(address)
         except zmq.ZMQError as exc:
             self.close()
-            raise InputError(f"{name} cannot {'bind' if bind else 'connect'} {address}: {exc}") from None
+            raise InputError(f"{name} cannot {'bind' if bind else 'connect'} {address}: {exc}") from exc
 
     @property
     def missing(self) -> int:
@@ -75,7 +75,7 @@ class FrameReceiver:
             header, frame = decode(parts)
         except WireError as exc:
             raise InputError(f"{self.name}: garbage message from {describe_sender(exc.header, peer_of(parts), self.address)} "
-                             f"after {self.frames} frame(s): {exc}") from None
+                             f"after {self.frames} frame(s): {exc}") from exc
         if frame is None:
             if header.get("type") == "error":
                 raise InputError(f"{self.name}: the sender {describe_sender(header, peer_of(parts), self.address)} "

@@ -143,9 +143,9 @@ def decode(parts: list[Any]) -> tuple[dict[str, Any], np.ndarray | None]:
         raise WireError(f"a header of {len(raw)} bytes (not a ufo message)")
     try:
         header = json.loads(raw)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError) as err:
         preview = raw[:40]
-        raise WireError(f"the header is not JSON (starts with {preview!r})") from None
+        raise WireError(f"the header is not JSON (starts with {preview!r})") from err
     if not isinstance(header, dict) or header.get("type") not in TYPES:
         kind = header.get("type") if isinstance(header, dict) else type(header).__name__
         raise WireError(f"unknown message type {kind!r} (expected one of {', '.join(TYPES)})")
@@ -157,8 +157,8 @@ def decode(parts: list[Any]) -> tuple[dict[str, Any], np.ndarray | None]:
         raise WireError(header=header, reason=f"a frame message of {len(parts)} part(s) (expected 2: header, pixels)")
     try:
         dtype = np.dtype(header["dtype"])
-    except (KeyError, TypeError, ValueError):
-        raise WireError(header=header, reason=f"frame dtype {header.get('dtype')!r} is not a numpy data type") from None
+    except (KeyError, TypeError, ValueError) as err:
+        raise WireError(header=header, reason=f"frame dtype {header.get('dtype')!r} is not a numpy data type") from err
     if dtype.hasobject or dtype.itemsize == 0 or dtype.kind not in "biufc":
         raise WireError(header=header, reason=f"frame dtype {dtype} is not a pixel type")
     shape = header.get("shape")

@@ -1,63 +1,119 @@
-"""The options of a reconstruction (`RecoOptions`): what `ufo reco`, its config files and the GUI set."""
+"""The options of a reconstruction (`RecoOptions`), declared once.
+
+Each field is an `Option` (ufo.reco.schema): type, unit, range or choices, default, doc and
+group. `ufo reco`'s flags, the GUI form and its checks, `--config` files, the metadata of a
+result and docs/reco-options.md are generated from these fields, so a value is accepted or
+refused with the same message everywhere; the Python API validates on construction too
+(`RecoOptions(energy="20 keV")` works, `RecoOptions(angle=float("nan"))` is a UsageError).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
-from ..core.errors import UsageError
+from ..tomo.filters import FILTERS
+from . import schema
+from .schema import option
+
+DOC_TITLE = "Reconstruction options (`ufo reco`, its config files, the GUI)"
+DOC_INTRO = """Every option of `ufo reco` as the command line names it. A config file (`ufo reco --config
+reco.toml`) takes the same names in a `[reco]` table or at the top level (dashes or
+underscores); the GUI shows the same fields; the Python API takes them as keyword arguments of
+`ufo.reco.RecoOptions` (underscores). Values with a unit take another unit too (`20keV`,
+`5cm`, `0.25deg`) and are converted; a bare number is in the unit shown.
+
+Generated from `ufo/reco/options.py` by `ufo.reco.options.markdown()`; do not edit by hand."""
 
 
 @dataclass
 class RecoOptions:
     """Everything `ufo reco` takes; names match its options (dashes become underscores)."""
 
-    projections: str | None = None
-    sinograms: str | None = None
-    darks: str | None = None
-    flats: str | None = None
-    flats2: str | None = None
-    output: str = "slices/slice-%05i.tif"
-    axis: float | str | None = None  # a number, 'auto' or None (width / 2)
-    axis_method: str = "sinogram"
-    angle: float | None = None  # step in radians; default pi / number of projections
-    offset: float = 0.0
-    number: int | None = None
-    filter: str = "ramp"
-    filter_cutoff: float = 1.0
-    region: str | None = None  # rows 'from:to:step'
-    roi: tuple[int, int, int, int] | None = None
-    absorption: bool | None = None  # default: on with flats, off without
-    remove_outliers: float | None = None  # threshold in sigma
-    remove_stripes: int | None = None  # window size
-    energy: float | None = None  # keV
-    distance: float | None = None  # m
-    pixel_size: float | None = None  # m
-    delta_beta: float = 100.0
-    output_bits: int | None = None
-    output_min: float | None = None
-    output_max: float | None = None
-    overwrite: bool = False
-    pass_height: int | None = None
-    slices_per_pass: int = 16  # sinograms back-projected together
-    replicas: int = field(default_factory=lambda: os.cpu_count() or 1)
-    memory_fraction: float = 0.5
-    gpus: str | None = None  # 'all', 'cpu' or '0,1'; None: UFO_DEVICES, else every GPU
+    # input
+    projections: str | None = option(str, doc="Projections: directory, glob, multi-page TIFF, HDF5 file.h5:/dataset, "
+                                     "NXtomo .nx", group="input", path=True, label="Projections path")
+    sinograms: str | None = option(str, doc="Sinograms instead of projections (one per slice)", group="input",
+                                   path=True, label="Sinograms path (instead of projections)")
+    darks: str | None = option(str, doc="Dark fields (averaged)", group="input", path=True, label="Dark-field")
+    flats: str | None = option(str, doc="Flat fields before the scan (median)", group="input", path=True,
+                               label="Flat-field")
+    flats2: str | None = option(str, doc="Flat fields after the scan (interpolated with --flats by projection index)",
+                                group="input", path=True, label="Flat-field after")
+    absorption: bool | None = option(bool, doc="Take -log after flat-field correction (default: on when flats are "
+                                     "given)", group="input", label="Use correction (flat-field, -log)")
+    number: int | None = option(int, range=(2, None), doc="Use only the first N projections", group="input")
+    # geometry
+    region: str | None = option(str, doc="Detector rows to reconstruct, from:to:step (to excluded)", group="geometry",
+                                label="Sinograms region (from:to:step)")
+    axis: float | str | None = option(float, keywords=("auto",), doc="Rotation axis in detector pixels, or 'auto' "
+                                      "(default: width / 2)", group="geometry", label="Axis (pixel)")
+    axis_method: str = option(str, "sinogram", choices=("sinogram", "scan"), doc="How --axis auto finds the axis",
+                              group="geometry")
+    angle: float | None = option(float, unit="rad", doc="Angle step; default pi / projections (or from the file)",
+                                 group="geometry", label="Angle step")
+    offset: float = option(float, 0.0, unit="rad", doc="Angle of the first projection", group="geometry",
+                           label="Angle offset")
+    roi: tuple[int, int, int, int] | None = option(int, array=True, length=4, doc="Slice region x,y,width,height "
+                                                   "(pixels)", group="geometry", label="Slice region")
+    # filter
+    filter: str = option(str, "ramp", choices=FILTERS, doc="FBP filter", group="filter")
+    filter_cutoff: float = option(float, 1.0, range=(0.001, 1.0), doc="Highest frequency kept, as a fraction of "
+                                  "Nyquist", group="filter")
+    # phase
+    energy: float | None = option(float, unit="keV", positive=True, doc="Phase retrieval (Paganin): X-ray energy",
+                                  group="phase")
+    distance: float | None = option(float, unit="m", positive=True, doc="Phase retrieval: propagation distance",
+                                    group="phase")
+    pixel_size: float | None = option(float, unit="m", positive=True, doc="Phase retrieval: effective pixel size",
+                                      group="phase")
+    delta_beta: float = option(float, 100.0, range=(1e-6, None), doc="Phase retrieval: delta/beta", group="phase",
+                               label="delta / beta")
+    # rings/outliers
+    remove_outliers: float | None = option(float, range=(0.5, None), doc="Remove zingers deviating more than this "
+                                           "many sigma", group="rings/outliers", label="Remove zingers (sigma)")
+    remove_stripes: int | None = option(int, range=(3, None), doc="Remove rings: stripe filter window (e.g. 21)",
+                                        group="rings/outliers", label="Remove rings (window)")
+    # output
+    output: str = option(str, "slices/slice-%05i.tif", short="-o", path=True, label="Output path",
+                         doc="slice-%05i.tif (one TIFF per slice), slices.tif (BigTIFF) or slices.h5:/data",
+                         group="output")
+    output_bits: int | None = option(int, choices=(8, 16, 32), doc="Store as 8/16-bit integers or 32-bit floats",
+                                     group="output")
+    output_min: float | None = option(float, doc="Value stored as 0 for 8/16 bits", group="output")
+    output_max: float | None = option(float, doc="Value stored as the largest integer for 8/16 bits", group="output")
+    overwrite: bool = option(bool, False, doc="Replace existing output", group="output")
+    # resources
+    pass_height: int | None = option(int, range=(1, None), doc="Rows per pass (default: what fits in half the free "
+                                     "memory)", group="resources")
+    slices_per_pass: int = option(int, 16, range=(1, 4096), doc="Sinograms back-projected together",
+                                  group="resources")
+    replicas: int = option(int, os.cpu_count() or 1, range=(1, 1024), cli="threads", aliases=("threads",),
+                           default_text="CPU count", doc="Threads for the heavy steps", group="resources",
+                           label="Threads")
+    memory_fraction: float = option(float, 0.5, range=(0.01, 1.0), doc="Share of the free memory a pass may use",
+                                    group="resources")
+    gpus: str | None = option(str, doc="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, "
+                              "else all)", group="resources", label="GPUs")
+
+    def __post_init__(self) -> None:
+        schema.check_all(self)  # ranges, choices, units, NaN: an OptionError (a UsageError) naming the option
 
     @classmethod
     def from_mapping(cls, values: dict[str, Any], source: str = "options") -> RecoOptions:
-        names = {f.name for f in fields(cls)}
-        clean = {}
-        for key, value in values.items():
-            name = key.replace("-", "_")
-            if name not in names:
-                from ..core.errors import suggest
-
-                raise UsageError(f"{source}: unknown option '{key}'.{suggest(name, names)}")
-            clean[name] = value
-        return cls(**clean)
+        """From a dict whose keys may use dashes or aliases (`threads`); unknown keys are refused."""
+        return schema.from_mapping(cls, values, source)  # type: ignore[no-any-return]
 
     @property
     def phase(self) -> bool:
         return self.energy is not None or self.distance is not None or self.pixel_size is not None
+
+    def metadata(self, changed_only: bool = False) -> dict[str, Any]:
+        """The options as JSON-able values and their units, for storing with a result."""
+        return schema.metadata(self, changed_only)
+
+
+def markdown(cls: type = RecoOptions) -> str:
+    """docs/reco-options.md: the table of every option, generated from the declaration."""
+    return schema.markdown(cls, DOC_TITLE, DOC_INTRO) + "\n"

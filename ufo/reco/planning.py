@@ -74,8 +74,8 @@ def parse_region(text: str | None, height: int) -> list[int]:
         raise UsageError(f"region '{text}' must be from:to:step")
     try:
         values = [int(p) if p.strip() else None for p in parts] + [None] * (3 - len(parts))
-    except ValueError:
-        raise UsageError(f"region '{text}' must be integers from:to:step") from None
+    except ValueError as err:
+        raise UsageError(f"region '{text}' must be integers from:to:step") from err
     if len(parts) == 1 and values[0] is not None:
         values[1] = values[0] + 1
     rows = list(range(height))[slice(*values)]
@@ -215,8 +215,8 @@ def _axis_value(o: RecoOptions) -> float | None:
         return None
     try:
         return float(o.axis)
-    except (TypeError, ValueError):
-        raise UsageError(f"--axis takes a number (pixels) or 'auto', got '{o.axis}'") from None
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"--axis takes a number (pixels) or 'auto', got '{o.axis}'") from err
 
 
 def _check_axis(axis: float | None, width: int) -> None:

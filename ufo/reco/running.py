@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core import Graph, RunHandle, Stream, Task
+from ..core.progress import JobProgress
 from ..core.registry import create
 from ..tomo.axis import axis_from_sinogram, axis_by_scan, half_turn
 from .planning import Pass, Plan
@@ -127,9 +128,20 @@ class RecoResult:
 
 
 def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
-        sink: Callable[[Plan, Pass], Task] | None = None) -> RecoResult:
+        sink: Callable[[Plan, Pass], Task] | None = None, progress: JobProgress | None = None) -> RecoResult:
     """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch;
-    `sink(plan, pass)` replaces the writer (a region of a shared volume, say)."""
+    `sink(plan, pass)` replaces the writer (a region of a shared volume, say); `progress` (a
+    `ufo.core.progress.JobProgress`) gets the slices written of all passes, for watchers."""
+    if progress is not None:
+        firsts = [p.first_slice for p in plan.passes]
+
+        def watched(handle: RunHandle, before: int) -> None:
+            progress.attach(handle, before, f"pass {firsts.index(before) + 1}/{len(firsts)}")
+            if on_start is not None:
+                on_start(handle, before)
+
+        stage = "finding the axis" if plan.options.axis == "auto" else "starting"
+        return progress.follow(lambda: run(plan, watched, sink), plan.slices, stage)
     t0 = time.perf_counter()
     axis = plan.axis
     if plan.options.axis == "auto":

@@ -49,8 +49,11 @@ class BackgroundWriter:
             raise self._error
         try:
             self._queue.put((np.array(frame, copy=True) if self.copy else frame, dict(meta or {})))
-        except Cancelled:
-            raise self._error or RuntimeError("the writer stopped") from None
+        except Cancelled as err:
+            if self._error is not None:
+                # the writer's own error, raised as it is: a `from` clause here would replace its own cause
+                raise self._error  # the cancelled queue is only how it showed
+            raise RuntimeError("the writer stopped") from err
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -81,7 +81,7 @@ def parse_output_path(path: str) -> OutputPath:
             try:
                 OutputPath(FileKind.TIFF_SEQUENCE, file).frame_path(0)
             except (TypeError, ValueError, IndexError, KeyError) as exc:
-                raise UsageError(f"output path '{path}': bad frame-number pattern ({exc}); use e.g. frame-%05i.tif") from None
+                raise UsageError(f"output path '{path}': bad frame-number pattern ({exc}); use e.g. frame-%05i.tif") from exc
             return OutputPath(FileKind.TIFF_SEQUENCE, file)
         return OutputPath(FileKind.BIGTIFF, file)
     raise UsageError(

@@ -189,9 +189,9 @@ def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, l
         layout = "nxtomo" if file.lower().endswith((".nx", ".nxs")) else "plain"
     try:
         f = h5py.File(file, "r", locking=False)
-    except Exception:  # noqa: BLE001 - whatever h5py says, it is not a file ufo can add to
+    except Exception as err:  # noqa: BLE001 - whatever h5py says, it is not a file ufo can add to
         raise error(f"'{file}' exists and is not an HDF5 file; ufo will not overwrite it: remove it or choose "
-                    "another output") from None
+                    "another output") from err
     with f:
         name = dataset or ("/data" if layout == "plain" else NXTOMO_DATA if layout == "nxtomo" else DXCHANGE[0])
         targets = list(DXCHANGE.values()) if layout == "dxchange" else [name]

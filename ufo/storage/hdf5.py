@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from .writers import WriterBase, disk_error
+from .writer_base import WriterBase, disk_error
 
 LAYOUTS = ("plain", "nxtomo", "dxchange")
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -52,7 +52,7 @@ class Hdf5Writer(WriterBase):
         try:
             self._file = h5py.File(path, "a", libver="latest", locking=False)
         except Exception as exc:
-            raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from None
+            raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from exc
         targets = list(DXCHANGE.values()) if layout == "dxchange" else [self.dataset]
         present = [t for t in targets if t in self._file]
         if present and not append:

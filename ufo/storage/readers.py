@@ -83,7 +83,7 @@ class TiffFrames:
         try:
             return self._tifffile.TiffFile(file)
         except Exception as exc:
-            raise InputError(f"cannot read TIFF file '{file}': {exc}") from None
+            raise InputError(f"cannot read TIFF file '{file}': {exc}") from exc
 
     def _pages(self, file: str) -> int:
         """Number of complete pages; a broken page chain (a file cut short) is reported."""
@@ -143,10 +143,10 @@ class TiffFrames:
             data = p.asarray()[rows]
         except InputError:
             raise
-        except IndexError:
-            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from None
+        except IndexError as err:
+            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from err
         except Exception as exc:
-            raise InputError(f"cannot read '{self.label(index)}' (truncated or corrupt?): {exc}") from None
+            raise InputError(f"cannot read '{self.label(index)}' (truncated or corrupt?): {exc}") from exc
         if out is None:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")
@@ -212,7 +212,7 @@ class Hdf5Frames:
             self._file = h5py.File(filename, "r", locking=False)
         except Exception as exc:
             if "already open for write" not in str(exc):
-                raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from None
+                raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
             # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reading works
             self._file = h5py.File(filename, "r", locking=False, swmr=True)
             self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
@@ -285,7 +285,7 @@ class Hdf5Frames:
                 return out
             data = dset[selection]
         except Exception as exc:
-            raise InputError(f"cannot read {self.label(index)}: {exc}") from None
+            raise InputError(f"cannot read {self.label(index)}: {exc}") from exc
         if out is None:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")
@@ -306,8 +306,8 @@ class RawFrames:
         self.shape = (height, width)
         try:
             self.dtype = np.dtype(dtype)
-        except TypeError:
-            raise UsageError(f"raw-dtype '{dtype}' is not a numpy type (e.g. uint16, float32)") from None
+        except TypeError as err:
+            raise UsageError(f"raw-dtype '{dtype}' is not a numpy type (e.g. uint16, float32)") from err
         self.offset = offset
         self.frame_bytes = width * height * self.dtype.itemsize
         self.locations: list[tuple[str, int]] = []
@@ -342,7 +342,7 @@ class RawFrames:
             try:
                 self._fd = (file, os.open(file, os.O_RDONLY))
             except OSError as exc:
-                raise InputError(f"cannot open raw file '{file}': {exc}") from None
+                raise InputError(f"cannot open raw file '{file}': {exc}") from exc
         full = rows == slice(None)
         target = out if (full and out is not None and out.dtype == self.dtype) else np.empty(self.shape, self.dtype)
         got = os.preadv(self._fd[1], [memoryview(target).cast("B")], at)

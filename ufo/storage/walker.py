@@ -175,7 +175,7 @@ class Hdf5Walker(Walker):
             with h5py.File(self.root, "a", libver="latest", locking=False):  # superblock 3: SWMR writers
                 pass
         except Exception as exc:
-            raise InputError(f"cannot open HDF5 file '{self.root}': {exc}") from None
+            raise InputError(f"cannot open HDF5 file '{self.root}': {exc}") from exc
 
     def _file(self, mode: str = "a") -> Any:
         import h5py

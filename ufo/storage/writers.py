@@ -3,65 +3,27 @@
 Each writer refuses to replace existing data unless asked (`overwrite=True`), writes each
 frame completely before the next and leaves a readable file when closed early (errors,
 Ctrl-C). Metadata goes with the frames: JSON in the TIFF description, attributes in HDF5.
+`open_writer` picks the writer by the path's format; what all writers share (`WriterBase`,
+`disk_error`) is in ufo.storage.writer_base, below this module and the HDF5 and Zarr writers.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import os
-import shutil
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from ..core.errors import InputError
 from ..core.frame import scalar_meta
 from .formats import FileKind, OutputPath, parse_output_path
+from .hdf5 import Hdf5Writer
+from .writer_base import FrameWriter, WriterBase, disk_error, disk_full
+from .zarr_store import ZarrWriter
 
-
-class FrameWriter(Protocol):
-    path: str
-    frames: int
-
-    def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class WriterBase:
-    """What every writer shares: use it as a context manager so the file is closed on errors."""
-
-    def close(self) -> None:
-        raise NotImplementedError
-
-    def __enter__(self) -> Any:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-
-def disk_full(path: str) -> bool:
-    """Whether the filesystem holding `path` has (almost) no room left."""
-    folder = os.path.dirname(os.path.abspath(path)) or "."
-    try:
-        return shutil.disk_usage(folder).free < 64 * 1024
-    except OSError:
-        return False
-
-
-def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
-    """A clear message for a failed write; a full disk says what is still intact.
-
-    Libraries do not always pass ENOSPC on (tifffile reports a short write), so the free
-    space is checked too.
-    """
-    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if full or "No space left" in str(exc) or disk_full(path):
-        return InputError(f"the disk holding '{path}' is full after {frames} frame(s); those frames are intact, "
-                          "free space or write elsewhere")
-    return InputError(f"writing frame {frames} to '{path}' failed: {exc}")
+__all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "disk_error", "disk_full",
+           "open_writer"]
 
 
 def _refuse_existing(path: str, overwrite: bool) -> None:
@@ -74,7 +36,7 @@ def _make_parent(path: str) -> None:
     try:
         os.makedirs(parent, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create directory '{parent}': {exc}") from None
+        raise InputError(f"cannot create directory '{parent}': {exc}") from exc
 
 
 class TiffSequenceWriter(WriterBase):
@@ -193,7 +155,7 @@ class RawWriter(WriterBase):
             flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
             self._fd = os.open(self.path, flags, 0o644)
         except OSError as exc:
-            raise InputError(f"cannot create '{self.path}': {exc}") from None
+            raise InputError(f"cannot create '{self.path}': {exc}") from exc
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
@@ -226,15 +188,11 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     if target.kind is FileKind.BIGTIFF:
         return BigTiffWriter(target, overwrite, append, bytes_per_file)
     if target.kind is FileKind.HDF5:
-        from .hdf5 import Hdf5Writer
-
         if layout == "auto":
             layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
         _make_parent(target.path)
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
                           record_drops=record_drops)
     if target.kind is FileKind.ZARR:
-        from .zarr_store import ZarrWriter
-
         return ZarrWriter(target.path, target.dataset, overwrite, append, compression)
     return RawWriter(target, overwrite, append)

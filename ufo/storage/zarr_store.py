@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import check_dataset
-from .writers import WriterBase, disk_error
+from .writer_base import WriterBase, disk_error
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
 SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direct path (and at close)
@@ -25,8 +25,8 @@ SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direc
 def _zarr() -> Any:
     try:
         import zarr
-    except ImportError:
-        raise UsageError("Zarr needs the zarr package: pip install 'ufo[zarr]'") from None
+    except ImportError as err:
+        raise UsageError("Zarr needs the zarr package: pip install 'ufo[zarr]'") from err
     return zarr
 
 
@@ -156,7 +156,7 @@ class ZarrFrames:
         try:
             node = zarr.open(path, mode="r")
         except Exception as exc:
-            raise InputError(f"cannot open Zarr store '{path}': {exc}") from None
+            raise InputError(f"cannot open Zarr store '{path}': {exc}") from exc
         if array:
             node = node[array.strip("/")]
         elif hasattr(node, "arrays"):

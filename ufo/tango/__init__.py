@@ -1,8 +1,10 @@
 """Tango device servers: camera, motor, walker and online reconstruction (`ufo tango ...`).
 
 Each server is a pytango high-level device; frames never travel through Tango itself but
-over ZMQ streams (ufo.net) whose endpoints are Tango attributes and commands. Needs the
-`tango` extra: pip install 'ufo[tango]'.
+over ZMQ streams (ufo.net) whose endpoints are Tango attributes and commands. The client side
+is `client.TangoBackend`, the transport ufo.control's devices use to drive these servers
+(control declares the Backend protocol and never imports this package). Needs the `tango`
+extra: pip install 'ufo[tango]'.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ SERVERS = {"camera": "UfoCamera", "motor": "UfoMotor", "walker": "UfoWalker", "r
 def require_tango() -> Any:
     try:
         import tango
-    except ImportError:
-        raise UsageError("Tango support needs pytango: pip install 'ufo[tango]'") from None
+    except ImportError as err:
+        raise UsageError("Tango support needs pytango: pip install 'ufo[tango]'") from err
     return tango
 
 

@@ -123,7 +123,7 @@ def parse_json(text: str, what: str) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{what} must be a JSON object such as {{\"image_key\": 0}}: {exc}") from None
+        raise ValueError(f"{what} must be a JSON object such as {{\"image_key\": 0}}: {exc}") from exc
     if not isinstance(value, dict):
         raise ValueError(f"{what} must be a JSON object, got {type(value).__name__}")
     return value

@@ -3,7 +3,7 @@
 Camera properties become attributes with their units and limits. `register_endpoint`
 binds a stream endpoint (`tcp://127.0.0.1:0` for a free port; add ` pub` for a lossy one)
 and returns its address for the consumer (a walker or reconstruction server, a
-`zmq-receive` task, a TangoCamera client) to connect to. Every endpoint gets every frame
+`zmq-receive` task, a Detector client) to connect to. Every endpoint gets every frame
 of every recording until it is unregistered, when it gets the end message. `trigger(tags)`
 in software-trigger mode puts the JSON tags (image_key, angle) into that frame's metadata,
 and stopping waits for every triggered frame to be sent, so no frame is lost between a
@@ -22,8 +22,10 @@ import numpy as np
 from tango import AttrWriteType, DevState
 from tango.server import attribute, command, device_property
 
-from ..camera import open_camera
+from ..camera import camera_class, open_camera
+from ..camera.scene import scene_option
 from ..net.fanout import Fanout
+from ..tomo.phantom import PhantomScene
 from .base import JobDevice, parse_json
 
 _TYPES = {int: "int64", float: "float64", str: "str", bool: "bool"}
@@ -38,7 +40,8 @@ class UfoCamera(JobDevice):
 
     def init_device(self) -> None:
         super().init_device()
-        self.cam = open_camera(self.camera, **parse_json(self.settings, "settings"))
+        scene = scene_option(camera_class(self.camera), PhantomScene())  # a mock camera shows the phantom
+        self.cam = open_camera(self.camera, **scene, **parse_json(self.settings, "settings"))
         self.fanout = Fanout(self.stream_timeout)
         self._triggered = 0
         self._grabbed = 0

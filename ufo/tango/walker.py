@@ -89,7 +89,7 @@ class UfoWalker(StreamDevice):
                 self._written += 1
         except Exception as exc:
             background.close()
-            raise RuntimeError(f"{exc}; the {background.frames} frame(s) written to {writer.path} are valid") from None
+            raise RuntimeError(f"{exc}; the {background.frames} frame(s) written to {writer.path} are valid") from exc
         finally:
             receiver.close()
         background.close()

@@ -1,4 +1,8 @@
-"""Frames from a camera as a source of a graph."""
+"""The 'camera' source task: records frames from a camera into a graph.
+
+In Python it is `ufo.CameraSource`; `ufo.Camera` is the camera device API it records from
+(`ufo.camera.Camera`). Pipelines name it 'camera', as ufo-filters does.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +28,9 @@ def parse_settings(text: str) -> dict[str, str]:
 class CameraSource(Task):
     """Record frames from a camera plugin (mock, file, net, ...): 'camera name=mock number=100'.
 
+    The graph source task named 'camera' in pipelines (as in ufo-filters) and `ufo.CameraSource`
+    in Python, so that `ufo.Camera` stays the camera device API it records from.
+
     Unbuffered, each frame is grabbed when the graph can take it; buffered, a free-running
     camera fills its ring buffer and frames the graph cannot take in time are dropped and
     reported in the run's warnings.
@@ -39,9 +46,13 @@ class CameraSource(Task):
     buffered = Property(bool, False, doc="record into the camera's ring buffer (free-running cameras); drops are reported")
 
     def _open(self) -> Any:
-        from ..camera import open_camera
+        from ..camera import camera_class, open_camera
+        from ..camera.scene import scene_option
+        from ..tomo.phantom import PhantomScene
 
-        return open_camera(self.camera, **parse_settings(self.settings))
+        # a simulated camera (mock) shows the tomography phantom, as ufo-filters' did
+        scene = scene_option(camera_class(self.camera), PhantomScene())
+        return open_camera(self.camera, **scene, **parse_settings(self.settings))
 
     def output_spec(self) -> Spec:  # type: ignore[override]
         cam = self._open()

@@ -51,7 +51,7 @@ def compile_expression(text: str, n_inputs: int = 1, dtype: Any = np.float32) ->
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         pointer = " " * max((exc.offset or 1) - 1, 0) + "^"
-        raise PropertyError(f"task 'calculate': cannot parse expression:\n  {text}\n  {pointer} {exc.msg}") from None
+        raise PropertyError(f"task 'calculate': cannot parse expression:\n  {text}\n  {pointer} {exc.msg}") from exc
     dt = np.dtype(dtype)
     names = _names(n_inputs)
 

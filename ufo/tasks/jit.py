@@ -8,6 +8,7 @@ GPU (inside a GPU segment) the CUDA version of the same kernel.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import os
 from typing import Any
@@ -18,7 +19,21 @@ from ..core import Input, Kind, Property, Spec, Task
 from ..core.errors import GraphError, PropertyError
 from ..kernels.jit import JitKernel, jit
 
-_LOADED: dict[tuple[str, float], Any] = {}
+KERNEL_FILES_KEPT = 32  # imported kernel files kept; see _import
+
+
+# Bounded: the key holds the file's modification time, so a user editing a kernel file in a long
+# session (the GUI, a notebook) adds one entry per save; an unbounded dict would keep every old
+# version of the module (and the numba code compiled for it) until the process ends. 32 covers
+# the files one session switches between; an evicted file is only imported again.
+@functools.lru_cache(maxsize=KERNEL_FILES_KEPT)
+def _import(path: str, mtime: float) -> Any:
+    """The module in `path` as it was at `mtime` (a failed import raises and is not cached)."""
+    spec = importlib.util.spec_from_file_location(f"ufo_user_kernels_{abs(hash((path, mtime)))}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def load_kernel(file: str, function: str) -> JitKernel:
@@ -26,17 +41,10 @@ def load_kernel(file: str, function: str) -> JitKernel:
     path = os.path.abspath(os.path.expanduser(file))
     if not os.path.isfile(path):
         raise PropertyError(f"task 'jit': kernel file '{file}' does not exist")
-    key = (path, os.path.getmtime(path))
-    if key not in _LOADED:
-        spec = importlib.util.spec_from_file_location(f"ufo_user_kernels_{abs(hash(key))}", path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise PropertyError(f"task 'jit': importing '{file}' failed: {type(exc).__name__}: {exc}") from None
-        _LOADED[key] = module
-    module = _LOADED[key]
+    try:
+        module = _import(path, os.path.getmtime(path))
+    except Exception as exc:
+        raise PropertyError(f"task 'jit': importing '{file}' failed: {type(exc).__name__}: {exc}") from exc
     value = getattr(module, function, None)
     if value is None:
         names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]

@@ -55,7 +55,7 @@ class _Socket:
         except zmq.ZMQError as exc:
             self._socket.close()
             self._socket = None
-            raise InputError(f"{self.name} cannot {'bind' if self.bind else 'connect'} {self.address}: {exc}") from None
+            raise InputError(f"{self.name} cannot {'bind' if self.bind else 'connect'} {self.address}: {exc}") from exc
 
     def teardown(self) -> None:
         import contextlib
@@ -157,13 +157,13 @@ class ZmqSend(_Socket, Task):
                             peers=max(1, self.peers) if push else 1)
         try:
             tracker = send_frame(self._socket, parts)
-        except zmq.Again:
+        except zmq.Again as err:
             if not push:
                 self.sent += 1  # the sequence number is spent: subscribers see the drop as a gap
                 return
             self._failed = True
             raise InputError(f"zmq-send: no receiver took frame {self.sent} at {self.address} within "
-                             f"{self.timeout:g} s (is 'zmq-receive' running and connected?)") from None
+                             f"{self.timeout:g} s (is 'zmq-receive' running and connected?)") from err
         self.sent += 1
         # hold the buffer until ZMQ is done with it: after consume returns it goes back to its pool
         if not wait_sent(tracker, self.timeout, self.ctx.cancelled):

@@ -2,7 +2,7 @@
 
 Ellipsoids have closed-form line integrals, so projections at any angle, axis position and
 detector row are exact: ground truth for reconstruction and axis tests, and what a simulated
-camera shows. Geometry follows `backproject` (docs/conventions.md): detector position
+camera shows (`PhantomScene`, a scene for `ufo.camera.mock.MockCamera(scene=...)`). Geometry follows `backproject` (docs/conventions.md): detector position
 t = x cos(theta) - y sin(theta) + axis, x along columns, y along rows (downwards).
 """
 
@@ -119,3 +119,28 @@ class Phantom:
             np.maximum(d2, 0, out=d2)
             out[r0:r1, lo:hi] += (2 * self.rho[i] * self.a[i] * self.b[i] / s2) * np.sqrt(d2)
         return out
+
+
+class PhantomScene:
+    """The phantom as a simulated camera's scene: sized to whatever sensor asks for a projection.
+
+    It implements `ufo.camera.scene.Scene` structurally (a `project` method), so this package
+    does not import the camera package above it. One `Phantom` per sensor shape is kept.
+    """
+
+    def __init__(self, scale: float = 0.9, ellipses: np.ndarray = SHEPP_LOGAN):
+        self.scale = scale
+        self.ellipses = ellipses
+        self._phantoms: dict[tuple[int, int], Phantom] = {}
+
+    def phantom(self, shape: tuple[int, int]) -> Phantom:
+        """The phantom scaled to a sensor of `shape` (height, width)."""
+        height, width = shape
+        if (height, width) not in self._phantoms:
+            self._phantoms[(height, width)] = Phantom(width, self.scale, self.ellipses, height=height)
+        return self._phantoms[(height, width)]
+
+    def project(self, angle: float, shape: tuple[int, int], axis: float | None = None,
+                rows: slice | None = None) -> np.ndarray:
+        """Exact line integrals at `angle` for a sensor of `shape` (height, width); see `Phantom.projection`."""
+        return self.phantom(shape).projection(angle, axis, rows)

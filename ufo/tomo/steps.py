@@ -1,5 +1,7 @@
 """The reconstruction steps, one class each, with a CPU backend here and a CUDA subclass in ufo.tomo.steps_cuda.
 
+ufo.tomo.backends chooses between them by device (it sits above both modules).
+
 `FlatField` (reduce darks and flats once, correct batches of frames), `RowFilter` (the FBP
 filter along detector rows) and `Backprojector` (add batches of filtered projections into
 slices kept in memory) are what the streaming reconstructor (ufo.tomo.streaming) is made
@@ -194,17 +196,6 @@ class Backprojector:
     def clear(self) -> None:
         self.sums[...] = 0
         self.angles_added = 0
-
-
-def backend(device: str) -> tuple[type[FlatField], type[RowFilter], type[Backprojector]]:
-    """The step classes of a device: 'cpu' or 'gpu' (CuPy's current device)."""
-    if device == "gpu":
-        from .steps_cuda import BackprojectorCuda, FlatFieldCuda, RowFilterCuda
-
-        return FlatFieldCuda, RowFilterCuda, BackprojectorCuda
-    if device != "cpu":
-        raise ValueError(f"device is 'cpu', 'gpu' or 'auto', not '{device}'")
-    return FlatField, RowFilter, Backprojector
 
 
 class Staging:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .steps import Staging, backend
+from .backends import backend, staging
 
 
 @dataclass
@@ -286,12 +286,7 @@ class StreamingReconstructor:
         self._filter = row_filter(self.filter_name, self.filter_cutoff, threads=self.threads)
         self._bp = backprojector(width, count, self.roi, threads=self.threads, precision=self.precision)
         self._count = count
-        if self.device == "gpu":
-            from .steps_cuda import StagingCuda
-
-            self._staging = StagingCuda(self.batch, (count, width), self._dtype)
-        else:
-            self._staging = Staging(self.batch, (count, width), self._dtype)
+        self._staging = staging(self.device)(self.batch, (count, width), self._dtype)
 
     def _stage(self, index: int, angle: float, band: np.ndarray) -> None:
         if self._bp is None:

@@ -40,7 +40,7 @@ function buildForm(schema) {
   for (const f of fields) {
     if (!groups[f.group]) {
       const set = document.createElement("fieldset");
-      set.innerHTML = `<legend>${f.group}</legend>`;
+      set.appendChild(document.createElement("legend")).textContent = f.group;
       form.appendChild(set);
       groups[f.group] = set;
     }
@@ -50,18 +50,24 @@ function buildForm(schema) {
     if (f.kind === "bool") {
       input = document.createElement("input"); input.type = "checkbox";
       input.checked = f.default === true;
-    } else if (f.kind.startsWith("select:")) {
+    } else if (f.kind === "select") {  // choices of the option's declaration; empty: its default
       input = document.createElement("select");
-      for (const choice of f.kind.slice(7).split(",")) input.add(new Option(choice, choice));
-      if (f.default) input.value = f.default;
-    } else {
+      if (f.default === null) input.add(new Option("", ""));
+      for (const choice of f.choices) input.add(new Option(String(choice), String(choice)));
+      if (f.default !== null) input.value = String(f.default);
+    } else {  // text: numbers may carry a unit ("20 keV"); the server converts and checks them
       input = document.createElement("input");
       input.type = "text";
       input.value = f.default === null || f.default === undefined ? "" : f.default;
+      if (f.default_text) input.placeholder = f.default_text;
+      else if (f.unit) input.placeholder = f.unit;
     }
     input.id = `field-${f.name}`; input.name = f.name; input.title = f.help;
     input.addEventListener("change", validateSoon);
-    row.innerHTML = `<label for="${input.id}">${f.label}</label>`;
+    const label = document.createElement("label");
+    label.htmlFor = input.id;
+    label.textContent = f.unit ? `${f.label} (${f.unit})` : f.label;
+    row.appendChild(label);
     if (f.kind === "path") {
       const wrap = document.createElement("span");
       wrap.className = "path";
@@ -74,7 +80,11 @@ function buildForm(schema) {
     } else {
       row.appendChild(input);
     }
-    row.insertAdjacentHTML("beforeend", `<small>${f.help}</small><span class="error" id="error-${f.name}"></span>`);
+    const help = document.createElement("small");
+    help.textContent = f.help;
+    const error = document.createElement("span");
+    error.className = "error"; error.id = `error-${f.name}`;
+    row.append(help, error);
     groups[f.group].appendChild(row);
   }
 }
@@ -215,7 +225,10 @@ async function startRun() {
   events.onmessage = (message) => {
     const state = JSON.parse(message.data);
     $("run-progress").value = state.percent;
-    $("run-percent").textContent = `${state.percent} %`;
+    const p = state.progress;  // rate and ETA as the run estimates them (ufo.core.progress)
+    const pace = p && p.rate > 0 && !p.final ? ` (${p.rate.toFixed(1)} ${p.unit}/s` +
+      (p.time_remaining !== null ? `, ${Math.ceil(p.time_remaining)} s left)` : ")") : "";
+    $("run-percent").textContent = `${state.percent} %${pace}`;
     $("run-state").textContent = state.state + (state.error ? `: ${state.error}` : "");
     $("run-log").textContent = state.log.join("\n");
     if (["done", "failed", "cancelled"].includes(state.state)) {

@@ -177,7 +177,7 @@ class JitKernel:
         try:
             return ufunc(*typed, out=out) if out is not None else ufunc(*typed)
         except (TypeError, ValueError) as exc:
-            raise JitError(f"{self.kernel.name}: {exc}") from None
+            raise JitError(f"{self.kernel.name}: {exc}") from exc
 
     def _elementwise_gpu(self, typed: list[Any], dtypes: list[np.dtype], shape: tuple[int, ...], result: np.dtype,
                          out: Any) -> Any:

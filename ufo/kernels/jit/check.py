@@ -74,9 +74,9 @@ def analyse(function: Callable[..., Any]) -> Kernel:
         source = textwrap.dedent(inspect.getsource(function))
         filename = inspect.getsourcefile(function) or "?"
         first = function.__code__.co_firstlineno
-    except (OSError, TypeError):
+    except (OSError, TypeError) as err:
         raise JitError(f"@jit needs the source of {getattr(function, '__name__', function)!r}; define it in a file "
-                       "(not in an interactive prompt without source, not a builtin)") from None
+                       "(not in an interactive prompt without source, not a builtin)") from err
     module = ast.parse(source)
     tree = next((n for n in module.body if isinstance(n, ast.FunctionDef)), None)
     if tree is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -21,14 +22,52 @@ from .check import Kernel
 INDEX = "_ufo_i"
 
 
-def cuda_module() -> Any:
-    """numba.cuda; numba-cuda releases before numpy 2.4 register np.row_stack, which 2.4 removed."""
-    if not hasattr(np, "row_stack"):
-        np.row_stack = np.vstack  # type: ignore[attr-defined]
-    import numba
-    from numba import cuda
+# numba-cuda's module that registers `overload(np.row_stack)` unconditionally (numba-cuda 0.30.4
+# does; numba 0.68's own copy checks the numpy version). It is imported lazily, at the first kernel
+# compilation, so cuda_module imports it at once, while the alias exists.
+_ROW_STACK_USER = "numba.cuda.np.arrayobj"
 
-    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS = 0  # small frames are fine; the warning is noise here
+
+@functools.cache  # one entry: the setup below runs once, later calls (one per GPU kernel call) return at once
+def cuda_module() -> Any:
+    """numba.cuda, imported without changing numpy or numba for the rest of the process.
+
+    Why the alias: NumPy 2.5 removed `np.row_stack` (deprecated since 2.0), and with numba-cuda
+    0.30.4 (seen on the device machine: numpy 2.5.2) the first GPU kernel compilation fails with
+    "AttributeError: module 'numpy' has no attribute 'row_stack'" in `_ROW_STACK_USER`. Only
+    the imports here see the alias; it is removed again, so no other code finds a
+    `np.row_stack` that numpy does not have. With NumPy <= 2.4 (2.4.6 on the CPU machine) the
+    attribute exists and nothing is touched.
+
+    Frames of a few thousand pixels launch grids of under 128 blocks, and numba-cuda warns about
+    low occupancy at every new grid size: true, and no fault of the kernel. Instead of setting
+    numba.config.CUDA_LOW_OCCUPANCY_WARNINGS for everyone, a warnings filter for that one
+    message is appended, so the user's own filters (-W, catch_warnings) still decide first.
+    """
+    import importlib
+    import sys
+    import warnings
+
+    # by message alone: numba-cuda 0.30 raises its own NumbaPerformanceWarning class, not numba's
+    warnings.filterwarnings("ignore", message=r".*will likely result in GPU under-utilization due to low occupancy",
+                            append=True)  # added once: a filter already there is skipped
+
+    # Threads calling this at once: one sets the alias, the others see it and add none; an import
+    # under way in another thread is waited for (module locks), so nobody imports without it.
+    alias = _ROW_STACK_USER not in sys.modules and not hasattr(np, "row_stack")
+    if alias:
+        np.row_stack = np.vstack  # type: ignore[attr-defined]
+    try:
+        from numba import cuda
+
+        if alias:
+            try:
+                importlib.import_module(_ROW_STACK_USER)
+            except ImportError:  # numba's own numba.cuda, or a numba-cuda laid out otherwise
+                pass
+    finally:
+        if alias and getattr(np, "row_stack", None) is np.vstack:
+            del np.row_stack  # type: ignore[attr-defined]
     return cuda
 
 

@@ -1,0 +1,83 @@
+"""Errors keep their root cause (`raise ... from err`): the command still prints one clear line,
+`--debug` shows the whole chain, and Python callers find the library's own exception in
+`__cause__`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import tifffile
+
+import ufo
+from ufo.camera import CameraError, open_camera
+from ufo.core import InputError, UsageError
+from ufo.core.serialize import loads
+from ufo.storage import open_source
+
+
+def run_ufo(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+
+
+def error_lines(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.fixture
+def not_a_tiff(tmp_path):
+    path = tmp_path / "scan.tif"
+    path.write_bytes(b"hello, this is no TIFF at all")
+    return path
+
+
+@pytest.mark.parametrize("command,top", [
+    (["run", "read path={} ! null"], "InputError"),  # the graph names the node; storage's error is its cause
+    (["camera", "info", "replay", "-p", "path={}"], "CameraError"),
+])
+def test_a_bad_input_file_is_one_line_and_debug_shows_the_cause_chain(not_a_tiff, command, top):
+    args = [a.format(not_a_tiff) for a in command]
+    plain = run_ufo(*args)
+    assert plain.returncode == 1, plain.stderr
+    lines = error_lines(plain.stderr)
+    assert len(lines) == 1 and "scan.tif" in lines[0] and "not a TIFF file" in lines[0]
+    assert "Traceback" not in plain.stderr and "direct cause" not in plain.stderr
+    assert "TiffFileError" not in plain.stderr  # the cause's type is for --debug
+    debug = run_ufo("--debug", *args)
+    assert debug.returncode == 1
+    assert "TiffFileError" in debug.stderr  # tifffile's own exception, at the root of the chain
+    assert "The above exception was the direct cause of the following exception" in debug.stderr
+    assert debug.stderr.index("TiffFileError") < debug.stderr.rindex(top)  # root first, as Python prints
+    assert len(error_lines(debug.stderr)) == 1
+
+
+def test_a_bad_json_graph_is_a_usage_error_with_its_cause_under_debug(tmp_path):
+    (tmp_path / "graph.json").write_text('{"nodes": ')
+    plain = run_ufo("run", "--json", "graph.json", cwd=tmp_path)
+    assert plain.returncode == 2, plain.stderr
+    assert len(error_lines(plain.stderr)) == 1 and "not valid JSON" in plain.stderr
+    assert "Traceback" not in plain.stderr and "JSONDecodeError" not in plain.stderr
+    debug = run_ufo("--debug", "run", "--json", "graph.json", cwd=tmp_path)
+    assert debug.returncode == 2
+    assert "json.decoder.JSONDecodeError" in debug.stderr and "direct cause" in debug.stderr
+
+
+def test_python_callers_find_the_root_cause(not_a_tiff):
+    with pytest.raises(InputError) as info:
+        open_source(str(not_a_tiff))
+    assert isinstance(info.value.__cause__, tifffile.TiffFileError)
+
+    with pytest.raises(CameraError) as info:  # two layers: camera -> storage -> tifffile
+        open_camera("replay", path=str(not_a_tiff))
+    assert isinstance(info.value.__cause__, InputError)
+    assert isinstance(info.value.__cause__.__cause__, tifffile.TiffFileError)
+
+    with pytest.raises(UsageError) as info:
+        loads('{"nodes": ')
+    assert isinstance(info.value.__cause__, json.JSONDecodeError)
+
+    with pytest.raises(UsageError) as info:
+        ufo.DummyData(number="many")
+    assert isinstance(info.value.__cause__, ValueError)

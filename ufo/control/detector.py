@@ -1,0 +1,202 @@
+"""Detector: a camera as a control device, and LocalCamera, the backend of a ufo.camera Camera here.
+
+The camera API itself is ufo.camera.Camera (blocking, thread-based). An experiment needs more
+of it: parameters with units, states checked like any device's ('recording' only after
+start_recording), async grabs that leave the event loop free, an emergency stop. Detector adds
+exactly that, for a camera in this process (`Detector(camera)`) or a camera server
+(`Detector(backend=TangoBackend(address))`, ufo.tango.client): one class, two backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import numpy as np
+
+from ..camera.base import Camera
+from ..core.errors import UsageError
+from ..core.frame import Image
+from ..core.units import registry
+from .backend import Backend, FrameBackend
+from .device import Device, check
+from .errors import ControlError
+from .parameters import Quantity
+
+q = registry()
+
+
+class LocalCamera:
+    """A ufo.camera Camera in this process behind the Backend protocol (attributes are its properties)."""
+
+    poll = 0.005
+
+    def __init__(self, camera: Camera):
+        self.camera = camera
+        self.device = f"camera-{camera.name}"
+
+    def bind(self, device: str, kind: str) -> None:
+        self.device = device
+
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        pass
+
+    async def read(self, name: str) -> Any:
+        return self.camera.get(name)
+
+    async def write(self, name: str, value: Any) -> None:
+        self.camera.set(**{name: value})
+
+    async def call(self, command: str, *args: Any) -> Any:
+        camera = self.camera
+        if command == "start_recording":
+            return await asyncio.to_thread(camera.start_recording)
+        if command == "stop_recording":  # also the emergency stop: stopping a stopped camera is no error
+            return await asyncio.to_thread(camera.stop_recording) if camera.is_recording else None
+        if command == "trigger":
+            return camera.trigger(json.loads(args[0]) if args and args[0] else {})
+        if command in ("register_endpoint", "unregister_endpoint"):
+            raise ControlError(f"{self.device}: a camera in this process has no stream endpoints; serve it with "
+                               "'ufo tango camera' to stream its frames to other hosts")
+        raise ControlError(f"{self.device}: a local camera has no command '{command}'")
+
+    async def state(self) -> str:
+        return "running" if self.camera.is_recording else "on"
+
+    async def status(self) -> str:
+        return repr(self.camera)
+
+    async def unit(self, name: str) -> str | None:
+        return None
+
+    async def frame(self) -> Image:
+        return await asyncio.to_thread(self.camera.grab)
+
+
+class Detector(Device):
+    """A camera as a device: parameters with units, a recording context, async grabs with tags.
+
+    With a camera server (a backend without frames of its own) a grab registers a stream
+    endpoint on the server once and receives from it; `register_endpoint` gives other
+    consumers (a walker server, a reconstruction server) their own streams.
+    """
+
+    kind = "camera"
+    exposure_time = Quantity("s", lower=0 * q.s, upper=3600 * q.s, doc="exposure time")
+    frame_rate = Quantity("1/s", lower=0 * q("1/s"), doc="frames per second (0: free running)")
+
+    def __init__(self, camera: Camera | None = None, name: str | None = None, *, backend: Backend | None = None,
+                 host: str = "127.0.0.1", timeout: float = 10.0):
+        if (camera is None) == (backend is None):
+            raise UsageError("Detector takes a ufo.camera Camera (Detector(camera)) or a backend "
+                             "(Detector(backend=TangoBackend(address))), one of them")
+        if backend is None:
+            assert camera is not None
+            backend = LocalCamera(camera)
+        super().__init__(name or getattr(backend, "device", None) or "camera", backend)
+        self.host = host
+        self.timeout = timeout
+        self._stream: tuple[str, Any] | None = None  # endpoint address and receiver of grab()
+
+    @property
+    def camera(self) -> Camera | None:
+        """The ufo.camera Camera when it is in this process (None for a camera server)."""
+        return getattr(self.backend, "camera", None)
+
+    async def _get_exposure_time(self) -> Any:
+        return (await self.io.read("exposure_time")) * q.s
+
+    async def _set_exposure_time(self, value: Any) -> None:
+        await self.io.write("exposure_time", value.to("s").magnitude)
+
+    async def _get_frame_rate(self) -> Any:
+        return (await self.io.read("frames_per_second")) * q("1/s")
+
+    async def _set_frame_rate(self, value: Any) -> None:
+        await self.io.write("frames_per_second", value.to("1/s").magnitude)
+
+    async def get(self, name: str) -> Any:
+        """Any camera property by name (as `ufo camera info` lists them)."""
+        return await self.io.read(name.replace("-", "_"))
+
+    async def set(self, name: str, value: Any) -> None:
+        await self.io.write(name.replace("-", "_"), value)
+
+    @check(source="standby", target="recording")
+    async def start_recording(self) -> None:
+        await self.io.call("start_recording")
+        self.state = "recording"
+
+    @check(source="recording", target="standby")
+    async def stop_recording(self) -> None:
+        """A camera server stops once every triggered frame has been sent."""
+        await self.io.call("stop_recording")
+        self.state = "standby"
+
+    @asynccontextmanager
+    async def recording(self) -> AsyncIterator[Detector]:
+        await self.start_recording()
+        try:
+            yield self
+        finally:
+            if self.state == "recording":
+                await self.stop_recording()
+
+    async def trigger(self, **tags: Any) -> None:
+        """One exposure (software trigger); `tags` (image_key, angle, ...) go into that frame's metadata."""
+        await self.io.call("trigger", json.dumps(tags))
+
+    async def register_endpoint(self, mode: str = "push", port: int = 0) -> str:
+        """A new stream of this camera's frames; returns the address a consumer connects to."""
+        return str(await self.io.call("register_endpoint", f"tcp://{self.host}:{port} {mode}"))
+
+    async def unregister_endpoint(self, address: str) -> int:
+        """Ends that stream (after every triggered frame); returns the frames sent there."""
+        return int(await self.io.call("unregister_endpoint", address))
+
+    async def grab(self, **tags: Any) -> Image:
+        """The next frame here, triggered with `tags` in software-trigger mode; `tags` join its metadata."""
+        if self.state != "recording":
+            raise ControlError(f"{self.name}: not recording; use 'async with camera.recording():'")
+        if await self.get("trigger_source") == "software":
+            await self.trigger(**tags)
+        if isinstance(self.backend, FrameBackend):
+            frame = await self.backend.frame()
+            frame.meta.update(tags)
+            return frame
+        from ..net.receiver import FrameReceiver
+
+        if self._stream is None:
+            address = await self.register_endpoint()
+            self._stream = (address, FrameReceiver(address, timeout=self.timeout, name=self.name))
+        item = await asyncio.to_thread(self._stream[1].receive)
+        if item is None:
+            raise ControlError(f"{self.name}: the camera ended the stream")
+        pixels, meta = item
+        return Image(np.array(pixels), {**meta, **tags})
+
+    async def stream(self, count: int | None = None) -> AsyncIterator[Image]:
+        n = 0
+        while count is None or n < count:
+            yield await self.grab()
+            n += 1
+
+    async def disconnect(self) -> None:
+        if self._stream is not None:
+            address, receiver = self._stream
+            self._stream = None
+            try:
+                await self.unregister_endpoint(address)
+            finally:
+                receiver.close()
+        await super().disconnect()
+
+    async def emergency_stop(self) -> None:
+        await self.io.call("stop_recording")
+        self.state = "standby"

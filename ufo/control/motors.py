@@ -1,0 +1,225 @@
+"""Motors: LinearMotor, RotationMotor, ContinuousRotationMotor, and SimulatedMotor, their default backend.
+
+The device classes say what a motor means (a position and a velocity with units, 'moving'
+while a move runs, a cancelled move stops the stage); the backend moves it. Without a
+backend a motor is simulated; with `backend=TangoBackend(address)` (ufo.tango.client) the
+same class drives a motor server, whose unit is checked at connect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from ..core.errors import UsageError
+from ..core.units import registry
+from .backend import Backend
+from .device import Device, check
+from .errors import ControlError, LimitError
+from .parameters import Quantity
+
+q = registry()
+
+
+class SimulatedMotor:
+    """A stage in this process that moves at its velocity, honours its soft limits and stops where it is.
+
+    Its position is computed from the clock rather than stepped by a task, so every read is
+    exact, a camera can ask for the angle at a frame's own time (`position_at`), and any
+    thread may use it (the Tango motor server serves one). It answers like a motor server:
+    writing `position` starts a move and returns at once, the state is 'moving' until it arrives.
+    """
+
+    poll = 0.005
+
+    def __init__(self, unit: str = "mm", position: float = 0.0, velocity: float = 10.0,
+                 lower: float | None = None, upper: float | None = None):
+        self.position_unit = unit
+        self.lower, self.upper = lower, upper
+        self.velocity = velocity
+        self.target = position
+        self.device = "simulated motor"
+        self._lock = threading.Lock()
+        self._start, self._t0, self._duration = position, 0.0, 0.0
+        self._speed, self._since = 0.0, None  # a continuous rotation: its speed and since when
+
+    def bind(self, device: str, kind: str) -> None:
+        self.device = device
+
+    # -- the physics, callable from any thread ---------------------------------------------
+    def position_at(self, at: float | None = None) -> float:
+        """The position (in `position_unit`) at monotonic time `at`, now by default."""
+        now = time.monotonic() if at is None else at
+        with self._lock:
+            if self._since is not None:
+                return self._start + self._speed * (now - self._since)
+            if self._duration <= 0 or now >= self._t0 + self._duration:
+                return self.target
+            return self._start + (self.target - self._start) * max(now - self._t0, 0.0) / self._duration
+
+    @property
+    def moving(self) -> bool:
+        with self._lock:
+            return self._since is not None or time.monotonic() < self._t0 + self._duration
+
+    def check_limits(self, target: float) -> None:
+        """Raise a LimitError naming the device if `target` lies outside the soft limits."""
+        if self.lower is not None and target < self.lower or self.upper is not None and target > self.upper:
+            raise LimitError(f"{self.device}: position {target:g} {self.position_unit} is outside the limits "
+                             f"[{self.lower} .. {self.upper}] {self.position_unit}; the device was not moved")
+
+    def move_to(self, target: float) -> None:
+        """Start a move from where the stage is now."""
+        self.check_limits(target)
+        here = self.position_at()
+        with self._lock:
+            self._since = None
+            self._start, self.target, self._t0 = here, target, time.monotonic()
+            self._duration = abs(target - here) / self.velocity if self.velocity else 0.0
+
+    def stop(self) -> None:
+        """Halt a move or a rotation where the stage is."""
+        here = self.position_at()
+        with self._lock:
+            self._since, self._speed = None, 0.0
+            self._start = self.target = here
+            self._duration = 0.0
+
+    def start_motion(self, speed: float) -> None:
+        """Turn at `speed` (unit/s) until stopped."""
+        here = self.position_at()
+        with self._lock:
+            self._start, self._speed, self._since, self._duration = here, speed, time.monotonic(), 0.0
+
+    # -- the Backend protocol --------------------------------------------------------------
+    async def connect(self) -> None:
+        pass
+
+    async def disconnect(self) -> None:
+        self.stop()
+
+    async def read(self, name: str) -> Any:
+        if name == "position":
+            return self.position_at()
+        if name == "velocity":
+            return self.velocity
+        raise ControlError(f"{self.device}: a simulated motor has position and velocity, not '{name}'")
+
+    async def write(self, name: str, value: Any) -> None:
+        if name == "position":
+            self.move_to(float(value))
+        elif name == "velocity":
+            self.velocity = float(value)
+        else:
+            raise ControlError(f"{self.device}: a simulated motor has position and velocity, not '{name}'")
+
+    async def call(self, command: str, *args: Any) -> Any:
+        actions = {"stop": self.stop, "stop_motion": self.stop, "home": lambda: self.move_to(0.0),
+                   "start_motion": self.start_motion}
+        if command not in actions:
+            raise ControlError(f"{self.device}: a simulated motor has the commands {', '.join(actions)}, "
+                               f"not '{command}'")
+        return actions[command](*args)
+
+    async def state(self) -> str:
+        return "moving" if self.moving else "on"
+
+    async def status(self) -> str:
+        return f"moving to {self.target:g} {self.position_unit}" if self.moving else \
+            f"standing at {self.position_at():g} {self.position_unit}"
+
+    async def unit(self, name: str) -> str | None:
+        return self.position_unit if name == "position" else f"{self.position_unit}/s" if name == "velocity" else None
+
+
+class _Motor(Device):
+    """A motor in `unit`: position and velocity through the backend, 'moving' while a move runs."""
+
+    kind = "motor"
+    unit = "mm"
+    limits: tuple[float | None, float | None] = (None, None)  # the simulation's soft limits
+    speed = 10.0  # the simulation's velocity (unit/s)
+
+    def __init__(self, name: str, backend: Backend | None = None, position: Any = None, velocity: Any = None):
+        if backend is not None and (position is not None or velocity is not None):
+            raise UsageError(f"{name}: position and velocity start a simulation; with a backend set them "
+                             "after connect()")
+        if backend is None:
+            backend = SimulatedMotor(self.unit, 0.0 if position is None else position.to(self.unit).magnitude,
+                                     self.speed if velocity is None else velocity.to(f"{self.unit}/s").magnitude,
+                                     *self.limits)
+        super().__init__(name, backend)
+        self._remote_unit = self.unit
+
+    async def connect(self) -> _Motor:
+        await super().connect()
+        unit = await self.io.unit("position") or self.unit
+        try:
+            q(unit).to(self.unit)
+        except Exception as err:
+            other = "RotationMotor" if self.unit == "mm" else "LinearMotor"
+            raise ControlError(f"{self.name}: the motor moves in '{unit}', a {type(self).__name__} in {self.unit}; "
+                               f"use a {other}") from err
+        self._remote_unit = unit
+        return self
+
+    async def _get_position(self) -> Any:
+        return (await self.io.read("position")) * q(self._remote_unit)
+
+    @check(source=("standby", "moving"), target="standby")
+    async def _set_position(self, value: Any) -> None:
+        await self.io.write("position", value.to(self._remote_unit).magnitude)
+        self.state = "moving"
+        try:
+            await self.wait_while(("moving",))
+        except asyncio.CancelledError:
+            await self.io.call("stop")  # a cancelled move stops the stage where it is
+            raise
+        finally:
+            self.state = "standby"
+
+    async def _get_velocity(self) -> Any:
+        return (await self.io.read("velocity")) * q(f"{self._remote_unit}/s")
+
+    async def _set_velocity(self, value: Any) -> None:
+        await self.io.write("velocity", value.to(f"{self._remote_unit}/s").magnitude)
+
+    async def move(self, delta: Any) -> Any:
+        return await self.set_position(await self.get_position() + delta)  # type: ignore[attr-defined]
+
+    async def home(self) -> Any:
+        return await self.set_position(0 * q(self.unit))  # type: ignore[attr-defined]
+
+    async def emergency_stop(self) -> None:
+        await self.io.call("stop")
+        await super().emergency_stop()
+
+
+class LinearMotor(_Motor):
+    unit = "mm"
+    limits = (-100.0, 100.0)
+    position = Quantity("mm", doc="position (limits: the backend's)")
+    velocity = Quantity("mm/s", lower=0 * q("mm/s"), doc="speed of moves")
+
+
+class RotationMotor(_Motor):
+    unit = "deg"
+    speed = 360.0
+    position = Quantity("deg", doc="angle")
+    velocity = Quantity("deg/s", lower=0 * q("deg/s"), doc="speed of moves")
+
+
+class ContinuousRotationMotor(RotationMotor):
+    """Rotates at a velocity until stopped; the angle grows with time."""
+
+    @check(source="standby", target="moving")
+    async def start_motion(self, velocity: Any) -> None:
+        await self.io.call("start_motion", velocity.to(f"{self._remote_unit}/s").magnitude)
+        self.state = "moving"
+
+    @check(source="moving", target="standby")
+    async def stop_motion(self) -> None:
+        await self.io.call("stop_motion")
+        self.state = "standby"

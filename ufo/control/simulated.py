@@ -1,0 +1,97 @@
+"""SimulatedBeamline: a whole tomography beamline in this process, with no hardware.
+
+Simulations are first-class: its motors take time to move (at their velocity), honour limits
+and stop on emergency (ufo.control.motors.SimulatedMotor); its mock camera renders the
+phantom at the rotation stage's angle at each frame's own time, so a tomography experiment
+runs end to end, continuous rotation included.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..core.units import registry
+from .backend import SimulatedBackend
+from .beam import Shutter
+from .detector import Detector
+from .device import Device
+from .motors import ContinuousRotationMotor, LinearMotor, RotationMotor, SimulatedMotor
+
+q = registry()
+
+
+class SimulatedBeamline:
+    """Sample stages, rotation, a flat-field motor, a shutter and a mock camera in tomography mode.
+
+    The camera shows the phantom at the rotation stage's current angle, a dark frame while the
+    shutter is closed and a flat while the flat-field motor has moved the sample out.
+    """
+
+    def __init__(self, width: int = 256, height: int = 64, axis_offset: float = 0.0, noise: float = 0.0,
+                 zingers: int = 0, dead_columns: int = 0, continuous: bool = False):
+        from ..camera import open_camera
+        from ..tomo.phantom import PhantomScene
+
+        self.rotation = ContinuousRotationMotor("rotation") if continuous else RotationMotor("rotation")
+        self.flat_motor = LinearMotor("flat-motor", velocity=500 * q("mm/s"))
+        self.sample_x = LinearMotor("sample-x")
+        self.sample_z = LinearMotor("sample-z")
+        self.shutter = Shutter("shutter")
+        self.flat_position = 50 * q.mm
+        mock = open_camera("mock", angle_source=self._angle, scene=PhantomScene(), sensor_width=width,
+                           sensor_height=height,
+                           pattern="tomography", axis_offset=axis_offset, noise=noise, zingers=zingers,
+                           dead_columns=dead_columns)
+        self.camera = Detector(mock, "camera")
+        self.devices: list[Device] = [self.rotation, self.flat_motor, self.sample_x, self.sample_z, self.shutter,
+                                      self.camera]
+
+    @staticmethod
+    def _simulation(device: Device) -> Any:
+        """The simulated hardware behind one of this beamline's devices."""
+        return device.io
+
+    def _angle(self, at: float | None = None) -> float:
+        """The stage's angle (radians) at monotonic time `at` (now by default)."""
+        stage: SimulatedMotor = self._simulation(self.rotation)
+        return math.radians(stage.position_at(at))
+
+    def _sync_camera(self) -> None:
+        mock = self.camera.camera
+        shutter: SimulatedBackend = self._simulation(self.shutter)
+        flat: SimulatedMotor = self._simulation(self.flat_motor)
+        mock.beam = "open" if shutter.value("position") == "open" else "closed"
+        mock.sample_in = abs(flat.position_at()) < 1e-9
+
+    async def connect(self) -> SimulatedBeamline:
+        for device in self.devices:
+            await device.connect()
+        await self.shutter.close()
+        return self
+
+    async def emergency_stop(self) -> None:
+        for device in self.devices:
+            await device.emergency_stop()
+
+    async def grab(self, tags: dict[str, Any] | None = None) -> Any:
+        """A frame of what the stages show now; `tags` are added to its metadata."""
+        self._sync_camera()
+        return await self.camera.grab(**(tags or {}))
+
+    async def stop(self) -> None:
+        """Leave the beamline safe: shutter closed, rotation stopped, camera idle."""
+        await self.shutter.close()
+        if isinstance(self.rotation, ContinuousRotationMotor) and self.rotation.state == "moving":
+            await self.rotation.stop_motion()
+        if self.camera.state == "recording":
+            await self.camera.stop_recording()
+
+    async def __aenter__(self) -> SimulatedBeamline:
+        return await self.connect()
+
+    async def __aexit__(self, exc_type: Any, *exc: Any) -> None:
+        if exc_type is None:
+            await self.stop()
+        else:
+            await self.emergency_stop()

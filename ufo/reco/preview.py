@@ -1,0 +1,117 @@
+"""Previews that help set up a reconstruction: the axis view (what the GUI shows), as plain
+functions of a `Plan`, so the Python API offers what the GUI offers and the GUI only maps
+HTTP onto them.
+
+`axis_preview(plan)` gives the flat-corrected 0 and 180 degree projections (by the flat-field
+step of the streaming engine, `ufo.tomo.steps.FlatField`), the automatic axis estimate and one
+slice of the middle row at candidate axes with their sharpness scores; `sinogram(plan, row)`
+is the corrected sinogram of one row, as `ufo reco` computes it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+import numpy as np
+
+from ..core.errors import UsageError
+from .planning import Pass, Plan
+from .running import corrected
+
+
+@dataclass
+class Candidate:
+    axis: float
+    score: float  # lower is sharper
+    slice: np.ndarray  # binned to at most `slice_limit` pixels a side
+
+
+@dataclass
+class AxisPreview:
+    width: int  # detector width in pixels (the axis is in these pixels)
+    factor: int  # binning of p0 and p180
+    p0: np.ndarray  # transmission at 0 degrees, binned
+    p180: np.ndarray  # transmission at (about) 180 degrees, binned
+    estimate: float  # from the 0/180 pair when the scan has a 180 degree frame, else from the sinogram
+    best: float  # the sharpest of the scanned axes
+    row: int  # the detector row of the candidate slices
+    candidates: list[Candidate]
+
+
+def bin_image(image: np.ndarray, limit: int = 512) -> tuple[np.ndarray, int]:
+    """`image` averaged over square blocks so no side exceeds `limit`; (binned, block size)."""
+    factor = max(1, math.ceil(max(image.shape) / limit))
+    if factor > 1:
+        h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
+        image = image[:h, :w].reshape(h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+    return image, factor
+
+
+def sinogram(plan: Plan, row: int) -> np.ndarray:
+    """The corrected sinogram of detector `row` (-log of flat-corrected when `ufo reco` takes it)."""
+    from ..core.registry import create
+
+    o = plan.options
+    one = Pass(row, 1, 1, slice(0, 1), 0)
+    absorption = o.absorption if o.absorption is not None else o.darks is not None
+    stream = corrected(plan, one, bool(absorption))
+    return create("transpose-projections", number=plan.projections)(stream).collect()[0]  # type: ignore[no-any-return]
+
+
+def _frames(path: str, key: int | None, index: int | None = None) -> np.ndarray:
+    from ..storage.readers import open_source
+
+    source = open_source(path, image_key=key)
+    try:
+        if index is not None:
+            return source.read(index, slice(None), None).astype(np.float32)  # type: ignore[no-any-return]
+        return np.stack([source.read(i, slice(None), None) for i in range(source.count)]).astype(np.float32)
+    finally:
+        source.close()
+
+
+def opposite_projections(plan: Plan) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The projections at 0 and 180 degrees, flat-corrected as transmission when darks and flats
+    are given; the flag says whether the second is exactly 180 degrees (else the scan's last)."""
+    o = plan.options
+    if not o.projections:
+        raise UsageError("projections: the axis view needs projections (0 and 180 degree frames)")
+    keys = plan.image_keys
+    step = o.angle if o.angle else math.pi / plan.projections
+    opposite = int(round(math.pi / step))
+    exact = opposite < plan.projections  # a scan over [0, 180) has no 180 degree frame: its last is used
+    if opposite > plan.projections or opposite < 2:
+        raise UsageError(f"angle: the scan has {plan.projections} projections of {step:.5f} rad, none near 180 degrees")
+    opposite = min(opposite, plan.projections - 1)
+    p0 = _frames(o.projections, keys.get("projections"), 0)
+    p180 = _frames(o.projections, keys.get("projections"), opposite)
+    if o.darks and o.flats:  # the flat-field step of `ufo reco` and the online reconstruction
+        from ..tomo.steps import FlatField
+
+        ff = FlatField(absorption=False)
+        ff.reduce(list(_frames(o.darks, keys.get("darks"))), list(_frames(o.flats, keys.get("flats"))))
+        p0, p180 = ff.correct(np.stack([p0, p180]))
+    return p0, p180, exact
+
+
+def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit: int = 192) -> AxisPreview:
+    """The axis view of `plan`: 0/180 projections, the estimate, and `candidates` slices of the
+    middle row around it (the best always among them)."""
+    from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram
+
+    p0, p180, exact = opposite_projections(plan)
+    row = plan.rows[len(plan.rows) // 2]
+    sino = sinogram(plan, row)
+    estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino)
+    scan = axis_by_scan(sino, centre=estimate, search=min(16.0, plan.width / 8))
+    order = np.argsort(scan.axes)
+    picks = order[np.linspace(0, len(order) - 1, min(candidates, len(order))).astype(int)]
+    best = int(np.argmin(scan.scores))
+    if best not in picks:
+        picks = np.sort(np.append(picks[:-1], best))
+    r0, factor = bin_image(p0, limit)
+    r180, _ = bin_image(p180, limit)
+    return AxisPreview(plan.width, factor, r0, r180, float(estimate), float(scan.best), int(row),
+                       [Candidate(float(scan.axes[i]), float(scan.scores[i]), bin_image(scan.slices[i], slice_limit)[0])
+                        for i in picks])
+

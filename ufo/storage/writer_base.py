@@ -1,0 +1,60 @@
+"""What every frame writer shares: the `FrameWriter` protocol, `WriterBase` and `disk_error`.
+
+Its own module, below the format dispatch in ufo.storage.writers and below the HDF5 and Zarr
+writers that it dispatches to, so that those import it without importing the dispatch back.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..core.errors import InputError
+
+
+class FrameWriter(Protocol):
+    path: str
+    frames: int
+
+    def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class WriterBase:
+    """What every writer shares: use it as a context manager so the file is closed on errors."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def disk_full(path: str) -> bool:
+    """Whether the filesystem holding `path` has (almost) no room left."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        return shutil.disk_usage(folder).free < 64 * 1024
+    except OSError:
+        return False
+
+
+def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
+    """A clear message for a failed write; a full disk says what is still intact.
+
+    Libraries do not always pass ENOSPC on (tifffile reports a short write), so the free
+    space is checked too.
+    """
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    if full or "No space left" in str(exc) or disk_full(path):
+        return InputError(f"the disk holding '{path}' is full after {frames} frame(s); those frames are intact, "
+                          "free space or write elsewhere")
+    return InputError(f"writing frame {frames} to '{path}' failed: {exc}")
