@@ -270,3 +270,28 @@ def test_replicated_map_with_inputs_of_different_lengths_finishes(no_leftover_th
     handle.wait(timeout=10)
     assert handle.stats["calculate"].frames_out == 5
     assert any("295 more frame(s)" in w for w in handle.warnings)
+
+
+def test_a_map_passing_on_a_shared_input_keeps_its_buffer_out_of_the_pool():
+    """Fan-out: a pass-through map returns the very array another consumer still holds. The
+    pooled buffer may go back to its pool only when both have released it, or the pool would
+    hand it out again while the pass-through frame is still downstream."""
+    from ufo.core.frame import BufferPool
+    from ufo.core.nodes import _map_output
+
+    class Node:
+        pool = None
+
+    pool = BufferPool((4, 4), "float32")
+    source = pool.acquire()
+    source.data[...] = 7
+    source.share(2)  # two consumers: the pass-through map and another branch
+    produced = _map_output(Node(), source, None, source.data, {"index": 0})  # type: ignore[arg-type]
+    source.release()  # the other branch is done with it
+    assert pool._free == []  # not back in the pool: the pass-through frame still lives
+    reused = pool.acquire()
+    assert reused is not source
+    reused.data[...] = 0
+    assert (produced.data == 7).all()
+    produced.release()
+    assert pool._free == [source]

@@ -58,7 +58,7 @@ def _reco(tmp_path, span, axis, n=N, **files):
                                overwrite=True, replicas=1, **files)
     plan = reco.plan(options)
     reco.run(plan)
-    slices = np.stack([tifffile.imread(tmp_path / f"out-{i:05d}.tif") for i in range(plan.slices)])
+    slices = np.stack([tifffile.imread(tmp_path / f"out-{row:05d}.tif") for row in plan.rows])  # named by row
     return plan, slices
 
 
@@ -260,7 +260,7 @@ def test_alignment_projections_of_an_nxtomo_are_left_out_by_ufo_reco_and_the_eng
     plan = reco.plan(reco.RecoOptions(projections=path, axis=AXIS, region="2:7", output=str(tmp_path / "o-%05i.tif")))
     assert plan.projections == N
     reco.run(plan)
-    expected = np.stack([tifffile.imread(tmp_path / f"o-{i:05d}.tif") for i in range(5)])
+    expected = np.stack([tifffile.imread(tmp_path / f"o-{row:05d}.tif") for row in range(2, 7)])  # named by row
     from ufo.core.registry import create
 
     engine = StreamingReconstructor(axis=AXIS, rows=ROWS, device="cpu")

@@ -225,8 +225,8 @@ def compare_with_reco(engine: Any, scan: str, rows: slice, axis: float, director
     options = reco.RecoOptions(projections=scan, axis=axis, region=region, overwrite=True,
                                output=os.path.join(directory, "reco-check", "slice-%05i.tif"))
     reco.run(reco.plan(options))
-    expected = np.stack([tifffile.imread(os.path.join(directory, "reco-check", f"slice-{i:05d}.tif"))
-                         for i in range(count)])
+    expected = np.stack([tifffile.imread(os.path.join(directory, "reco-check", f"slice-{first + i:05d}.tif"))
+                         for i in range(count)])  # ufo reco names its files by detector row
     got = np.stack([engine.slice(i) for i in range(count)])
     return float(np.abs(got - expected).max() / np.abs(expected).max())
 

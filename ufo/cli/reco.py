@@ -95,7 +95,7 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     """`ufo reco` for the options `cls` declares (RecoOptions; a test passes an extension of it)."""
 
     def reco(**kw: Any) -> None:
-        """Reconstruct slices by filtered back-projection (parallel beam)."""
+        """Reconstruct slices by filtered back-projection or direct Fourier inversion (parallel beam)."""
         options = cls(**{name: kw[name] for name in schema.options_of(cls)})
         _reconstruct(options, kw)
 
@@ -185,13 +185,59 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     if errors:
         raise errors[0]
     result = result_box[0]
+    if options.slice is not None:
+        click.echo(_preview_line(options, plan.rows[0]))
     if not kw["quiet"]:
-        table = Table(title="ufo reco", title_justify="left")
+        table = Table(title=f"ufo reco ({options.method})", title_justify="left")
         for column in ("slices", "seconds", "slices/s", "GUPS", "axis", "output"):
             table.add_column(column)
         table.add_row(str(plan.slices), f"{result.seconds:.2f}", f"{result.slices_per_second:.2f}",
                       f"{result.gups:.2f}", f"{result.axis:.2f}", options.output)
         Console().print(table)
+        for hint in _quality_hints(plan):
+            Console().print(f"hint: {hint}")
+
+
+def _preview_line(options: Any, row: int) -> str:
+    """--slice: where the one slice went and its min/max/mean, read back from the written file."""
+    import numpy as np
+
+    from ..core.registry import create
+    from ..storage.formats import FileKind, parse_output_path
+
+    target = parse_output_path(options.output)
+    path = target.frame_path(row) if target.kind is FileKind.TIFF_SEQUENCE else options.output
+    image = np.asarray(create("read", path=path)().collect()[-1], np.float64)
+    return (f"slice of row {row}: {path}  min {image.min():.6g}  max {image.max():.6g}  "
+            f"mean {image.mean():.6g}")
+
+
+def _quality_hints(plan: Any) -> list[str]:
+    """Hints for zingers and stripes found in the middle row's sinogram (ufo.tomo.quality_hints),
+    for the corrections not already asked for. Why hints and no defaults: both corrections alter
+    good data, so they stay the user's choice. A check that fails costs the hint, not the result."""
+    from ..core.errors import UfoError
+    from ..core.registry import create
+    from ..reco.planning import Pass
+    from ..reco.running import corrected
+    from ..tomo.quality_hints import check_sinogram
+
+    o = plan.options
+    if o.remove_outliers and o.remove_stripes:
+        return []
+    row = plan.rows[len(plan.rows) // 2]
+    try:
+        if o.sinograms:
+            sino = create("read", path=o.sinograms, start=row, number=1)().collect()[0]
+        else:
+            absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
+            frames = corrected(plan, Pass(row, 1, 1, slice(0, 1), 0), absorption)
+            sino = create("transpose-projections", number=plan.projections)(frames).collect()[0]
+        report = check_sinogram(sino)
+    except (UfoError, ValueError, OSError) as err:
+        return [f"the check for zingers and stripes failed ({err}); none reported"]
+    hints = report.hints()
+    return [h for h in hints if not ((o.remove_outliers and "outliers" in h) or (o.remove_stripes and "stripes" in h))]
 
 
 def _stop_reco(stopping: Any, watched: list[Any], ended: Any, console: Console) -> None:

@@ -17,9 +17,10 @@ class ImageWriter(Addon):
     """Writes every frame through the experiment's walker: one file for all acquisitions
     (`dataset='scan.nx'`, NXtomo with image keys and angles), or one data set per acquisition."""
 
-    def __init__(self, dataset: str | None = "scan.nx", queue_size: int = 64):
+    def __init__(self, dataset: str | None = "scan.nx", queue_size: int = 64, metadata: dict[str, Any] | None = None):
         super().__init__(queue_size)
         self.dataset = dataset
+        self.metadata = dict(metadata or {})  # stored with the data, over the experiment's scan_metadata()
         self.frames = 0
         self._writers: dict[str, Any] = {}
 
@@ -27,7 +28,9 @@ class ImageWriter(Addon):
         key = self.dataset or acquisition
         if key not in self._writers:
             assert experiment.walker is not None, "ImageWriter needs an experiment with a walker"
-            self._writers[key] = experiment.walker.create_writer(key)
+            known = getattr(experiment, "scan_metadata", None)  # pixel size, distance, energy, ... (Tomography)
+            metadata = {**(known() if callable(known) else {}), **self.metadata}
+            self._writers[key] = experiment.walker.create_writer(key, metadata=metadata)
         return self._writers[key]
 
     async def start(self, experiment: Experiment) -> None:

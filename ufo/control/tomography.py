@@ -20,8 +20,9 @@ class Tomography(Experiment):
 
     def __init__(self, beamline: Any, walker: Walker | None = None, projections: int = 180,
                  darks: int = 10, flats: int = 10, flats_after: bool = False, angular_range: Any = 180 * q.deg,
-                 continuous: bool = False):
+                 continuous: bool = False, metadata: dict[str, Any] | None = None):
         self.beamline = beamline
+        self.metadata = dict(metadata or {})  # what devices cannot say: camera_pixel_size, magnification, energy, ...
         self.num_projections = projections
         self.num_darks = darks
         self.num_flats = flats
@@ -42,6 +43,25 @@ class Tomography(Experiment):
     @property
     def angle_step(self) -> Any:
         return self.range / self.num_projections
+
+    def scan_metadata(self) -> dict[str, Any]:
+        """What the raw data file should record of this scan (NXtomo: docs/conventions.md, "Output
+        metadata"), as plain SI/keV values: the given `metadata` (quantities converted), the
+        effective pixel size from `camera_pixel_size` x the camera's binning / `magnification`,
+        the field of view (Full: no half acquisition) and the rotation direction."""
+        record: dict[str, Any] = {}
+        for key, value in self.metadata.items():
+            if hasattr(value, "to") and hasattr(value, "magnitude"):
+                value = float(value.to("keV" if key == "energy" else "m").magnitude)
+            record[key] = value
+        camera = getattr(getattr(self.beamline, "camera", None), "camera", None)
+        binning = int(getattr(camera, "sensor_horizontal_binning", 1) or 1)
+        record.setdefault("binning", binning)
+        if "camera_pixel_size" in record and "pixel_size" not in record:
+            record["pixel_size"] = record["camera_pixel_size"] * binning / float(record.get("magnification", 1.0))
+        record.setdefault("field_of_view", "Full")
+        record.setdefault("rotation_direction", "counterclockwise" if self.range.magnitude >= 0 else "clockwise")
+        return record
 
     async def _frames(self, count: int, key: int, angle: float | None = None) -> AsyncIterator[Any]:
         bl = self.beamline

@@ -126,10 +126,10 @@ def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta
         source.meta = meta
         return source
     frame = Frame(result, meta)
-    if getattr(result, "base", None) is None:
+    if result is not source.data and getattr(result, "base", None) is None:
         source.release()  # a fresh array: the input buffer can go back now
-    else:
-        frame._parents = (source,)  # a view: keep the input alive while the view lives
+    else:  # a view, or the shared input itself: keep the input alive while the output lives
+        frame._parents = (source,)
     return frame
 
 

@@ -118,7 +118,7 @@ class Property:
         if self.array:
             if isinstance(value, str):
                 items = [v for v in value.replace(" ", ",").split(",") if v != ""]
-            elif isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+            elif isinstance(value, (list, tuple)) or getattr(value, "ndim", 0) > 0:  # numpy scalars are one value
                 items = list(value.tolist() if hasattr(value, "tolist") else value)
             else:
                 items = [value]

@@ -38,6 +38,11 @@ from ..core.errors import UsageError
 
 from .options import CPU_ROWS, DemoOptions, DemoResult  # noqa: F401 - re-exported
 
+# What a real beamline's devices and its scientist would tell the scan (the simulated one has no
+# optics): recorded in the NXtomo so that nabu, tomoscan and the nxtomo package need no overrides.
+DEMO_INSTRUMENT = {"camera_pixel_size": 6.5e-6, "magnification": 5.0, "distance": 0.05, "energy": 20.0,
+                   "sample": "Shepp-Logan phantom (simulated)", "beamline": "ufo demo (simulated)"}
+
 
 class FrameCounter(Addon):
     """Frames and bytes the experiment delivered, with the monotonic times of the first and last."""
@@ -154,7 +159,8 @@ class Demo:
                                      zingers=zingers, dead_columns=o.dead_columns) as beamline:
             camera = beamline.camera.camera
             camera.frames_per_second = o.frame_rate
-            scan = Tomography(beamline, walker(str(out)), projections=o.projections, darks=o.darks, flats=o.flats)
+            scan = Tomography(beamline, walker(str(out)), projections=o.projections, darks=o.darks, flats=o.flats,
+                              metadata=DEMO_INSTRUMENT)
             self._counter = scan.attach(FrameCounter())
             self._reco = scan.attach(self._engine())  # before the writer: its slices complete first at the end
             self._writer = scan.attach(ImageWriter("scan.nx"))

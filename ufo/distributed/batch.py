@@ -103,13 +103,17 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
         axis = reco_mod.find_axis(plan)
     if axis is None:
         axis = plan.width / 2
+    from ..reco.outputs import with_output_scale
+
+    scaled = with_output_scale(plan, axis, reco_mod.graph).options  # 8/16 bits: one scale for every part
+    options = replace(options, output_min=scaled.output_min, output_max=scaled.output_max)
     workers = client.scheduler_info(n_workers=-1)["workers"]
     if not workers:
         raise UsageError("the Dask cluster has no workers")
     gpus = gpu_memory_of_workers(client) if options.gpus != "cpu" else {}
     parts = split(plan.slices, rows_per_task or rows_per_part(plan, workers, gpu_memory=gpus))
     o = plan.options
-    shape = (o.roi[3], o.roi[2]) if o.roi else (plan.width, plan.width)
+    shape = plan.slice_shape(axis)  # wider than the detector with half acquisition
     target = prepare_output(o.output, plan.slices, shape, options.overwrite)
     # workers started with `--resources GPU=n` run one range per GPU at a time
     resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None

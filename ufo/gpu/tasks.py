@@ -16,11 +16,13 @@ from ..kernels.backproject import geometry
 from ..kernels.cuda_backproject import backproject_interleaved
 from ..tasks.backproject import Backproject
 from ..tasks.correction import FlatFieldCorrect, RemoveOutliers
-from ..tasks.filtering import Filter
+from ..tasks.dfi import DfiSinc
+from ..tasks.filtering import Filter, mark_filtered
 from ..tasks.geometry import ORDERS, Bin, Crop, Pad, Rescale
 from ..tasks.jit import Map
 from ..tasks.phase import RetrievePhase
 from ..tasks.rings import RemoveStripes
+from ..tomo.dfi_cuda import dfi_gpu
 from ..tomo.fbp import slice_grid
 from ..tomo.phase import paganin_filter
 from ..tomo.steps_cuda import filter_rows_gpu, flat_kernel
@@ -44,7 +46,8 @@ class FlatFieldCorrectGpu(FlatFieldCorrect):
 
 
 class FilterGpu(Filter):
-    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+    def process(self, frame: Any, out: Any = None, meta: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
+        mark_filtered(self, meta if meta is not None else {})
         if frame.dtype.kind == "c":
             return frame * cupy.asarray(self._kernel)
         return filter_rows_gpu(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding)
@@ -54,9 +57,14 @@ class BackprojectGpu(Backproject):
     """Filtering by cuFFT, back-projection by the K-slices-per-thread kernel."""
 
     def process(self, sino: Any, out: Any = None, meta: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
+        if self.angles is not None or self.half_acquisition:  # per-angle weights, stitching: the CPU task's code
+            return cupy.asarray(Backproject.process(self, cupy.asnumpy(sino), None, meta or {}))
         stack = sino[None] if sino.ndim == 2 else sino
-        if self.filter != "none":
-            stack = filter_rows_gpu(stack, self.filter, self.filter_cutoff, self.filter_order, self.padding)
+        filter_name = self.filter_for(meta or {})  # 'none' for input a 'filter' task marked filtered
+        if meta is not None:
+            meta.pop("filtered", None)
+        if filter_name != "none":
+            stack = filter_rows_gpu(stack, filter_name, self.filter_cutoff, self.filter_order, self.padding)
         count, n_angles, width = stack.shape
         half = self.precision == "fp16"
         cos_, sin_, scale = geometry(n_angles, self.angle_step, self.angle_offset)
@@ -75,6 +83,18 @@ class BackprojectGpu(Backproject):
             slices = backproject_interleaved(interleaved, cs, axis, x0, y0, scale, rows, cols, 4)
             result[first: first + n] = slices.transpose(2, 0, 1)[:n]
         return result[0] if sino.ndim == 2 else result
+
+
+class DfiSincGpu(DfiSinc):
+    """Direct Fourier inversion on the device (ufo.tomo.dfi_cuda): cuFFT and an atomic gridding kernel."""
+
+    def process(self, sino: Any, out: Any = None, meta: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
+        meta = meta if meta is not None else {}
+        filter_name = self.filter_for(meta)  # 'none' for input a 'filter' task marked filtered
+        meta.pop("filtered", None)
+        return dfi_gpu(sino, self.axis_for(meta), self.angle_step, self.angle_offset, self.oversampling, self.kernel,
+                       self.kernel_size, self.number_presampled_values, filter_name, self.filter_cutoff,
+                       self.filter_order, self.padding, self._roi(sino.shape[-1]), self.center)
 
 
 class RetrievePhaseGpu(RetrievePhase):
@@ -167,6 +187,6 @@ class MapGpu(Map):
 
 GPU_TASKS = {
     cls.name: cls
-    for cls in (MapGpu, FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
+    for cls in (MapGpu, FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, DfiSincGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
                 CropGpu, PadGpu, BinGpu, RescaleGpu)
 }

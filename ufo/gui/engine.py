@@ -31,8 +31,6 @@ from ..reco.schema import option
 class GuiOptions:
     """Fields of the form that are no option of `ufo reco` (never written to a config file)."""
 
-    method: str = option(str, "fbp", choices=("fbp",), doc="Filtered back-projection (parallel beam)",
-                         group="filter", label="Method")
     crop_width: int | None = option(int, range=(1, None), doc="Width of the slice region around its centre",
                                     group="geometry", label="Crop width (pixel)")
     show_images: bool = option(bool, True, doc="Open the slice viewer after the run", group="output",

@@ -105,8 +105,21 @@ def backproject_stack_add(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma
     _stack(sino, cos_, sin_, axis, x0, y0, scale, out, True)
 
 
-def geometry(n_angles: int, angle_step: float | None, angle_offset: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """cos and sin of every angle (float32) and the integration weight (`fbp_weight`)."""
+def geometry(n_angles: int, angle_step: float | None, angle_offset: float = 0.0,
+             angles: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """cos and sin of every angle (float32) and the integration weight (`fbp_weight`).
+
+    `angles` (radians, one per projection, any start, direction or spacing) replaces step and
+    offset; the weight returned is then the mean of `angle_weights(angles)`, and
+    `relative_weights(angles)` says how each projection departs from it (None when all are equal).
+    """
+    if angles is not None:
+        theta = np.asarray(angles, np.float64)
+        if theta.shape != (n_angles,):
+            raise ValueError(f"{theta.size} angles given for a sinogram of {n_angles} projections")
+        if not np.all(np.isfinite(theta)):
+            raise ValueError("the angles hold NaN or infinity")
+        return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32), float(angle_weights(theta).mean())
     step = np.pi / n_angles if angle_step is None else angle_step
     theta = angle_offset + step * np.arange(n_angles)
     return np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32), fbp_weight(n_angles, abs(step))
@@ -120,3 +133,52 @@ def fbp_weight(n_angles: int, step: float) -> float:
     is pi / (2 n) there, which integrates a half turn's worth over the whole span.
     """
     return min(abs(step), np.pi / n_angles) / 2
+
+
+def angle_weights(angles: np.ndarray) -> np.ndarray:
+    """The FBP weight of each projection: half the angular interval it covers, modulo pi.
+
+    Parallel beams see the same lines at theta and theta + pi, so every angle is folded into
+    [0, pi) and each projection covers half the gap to its neighbours on either side (angles
+    falling on the same folded angle, as theta and theta + pi of a 360-degree scan, share
+    their interval). So irregular spacing, any start or direction and 360-degree scans (each
+    line seen twice, each weighted half) integrate over exactly one half turn; a regular
+    180 or 360-degree scan gets `fbp_weight` for every angle. A gap much wider than the
+    others (a scan shorter than a half turn, a missing wedge) is not covered by its two
+    neighbours: they take their other gap instead.
+    """
+    theta = np.asarray(angles, np.float64).ravel()
+    n = theta.size
+    if n < 2:
+        return np.full(n, np.pi / 2)
+    folded = np.mod(theta, np.pi)
+    order = np.argsort(folded, kind="stable")
+    ordered = folded[order]
+    after = np.diff(np.append(ordered, ordered[0] + np.pi))  # circular gap after each folded angle
+    start = (int(np.argmax(after)) + 1) % n  # begin after the widest gap: no group spans the wrap
+    order = np.roll(order, -start)
+    ordered = np.unwrap(np.roll(ordered, -start), period=np.pi)
+    gaps = np.diff(ordered)
+    tolerance = 1e-3 * (np.pi / n)
+    group = np.concatenate([[0], np.cumsum(gaps > tolerance)])  # folded angles closer than that coincide
+    members = np.bincount(group)
+    position = np.bincount(group, ordered) / members
+    edges = np.diff(np.append(position, position[0] + np.pi))  # gap after each group, circular
+    if len(edges) == 1:
+        edges = np.array([np.pi])
+    before = np.roll(edges, 1)
+    typical = float(np.median(edges))
+    wide = 3 * typical
+    left = np.where(before > wide, np.where(edges > wide, typical, edges), before)
+    right = np.where(edges > wide, np.where(before > wide, typical, before), edges)
+    covered = 0.5 * (left + right) / members  # each member's share of its group's interval
+    weights = np.empty(n)
+    weights[order] = 0.5 * covered[group]
+    return weights
+
+
+def relative_weights(angles: np.ndarray) -> np.ndarray | None:
+    """`angle_weights` divided by their mean (float32), or None when they are all equal within 1e-6."""
+    weights = angle_weights(angles)
+    relative = weights / weights.mean()
+    return None if np.allclose(relative, 1.0, rtol=0, atol=1e-6) else relative.astype(np.float32)

@@ -44,6 +44,10 @@ class RecoOptions:
     absorption: bool | None = option(bool, doc="Take -log after flat-field correction (default: on when flats are "
                                      "given)", group="input", label="Use correction (flat-field, -log)")
     number: int | None = option(int, range=(2, None), doc="Use only the first N projections", group="input")
+    slice: int | str | None = option(int, keywords=("middle",), range=(0, None), doc="Preview: reconstruct only "
+                                     "this detector row ('middle' or a row number; replaces --region), write it to "
+                                     "the output and print its path and min/max/mean", group="input",
+                                     label="Preview slice (row or 'middle')")
     # geometry
     region: str | None = option(str, doc="Detector rows to reconstruct, from:to:step (to excluded)", group="geometry",
                                 label="Sinograms region (from:to:step)")
@@ -57,10 +61,18 @@ class RecoOptions:
                            label="Angle offset")
     roi: tuple[int, int, int, int] | None = option(int, array=True, length=4, doc="Slice region x,y,width,height "
                                                    "(pixels)", group="geometry", label="Slice region")
+    half_acquisition: bool = option(bool, False, doc="360-degree scan with the axis near one detector edge (extended "
+                                    "field of view): join opposite projections into sinograms about twice as wide; "
+                                    "slices grow to that width", group="geometry", label="Half acquisition (360°)")
     # filter
     filter: str = option(str, "ramp", choices=FILTERS, doc="FBP filter", group="filter")
     filter_cutoff: float = option(float, 1.0, range=(0.001, 1.0), doc="Highest frequency kept, as a fraction of "
                                   "Nyquist", group="filter")
+    method: str = option(str, "fbp", choices=("fbp", "dfi"), doc="fbp: filtered back-projection; dfi: direct "
+                         "Fourier inversion (UFO's dfi-sinc; the same slices, faster on large slices)", group="filter",
+                         label="Method")
+    oversampling: float = option(float, 2.0, range=(1.5, 8.0), doc="DFI: size of the Fourier grid over the slice's "
+                                 "(more: smaller gridding error, slower)", group="filter", label="Oversampling")
     # phase
     energy: float | None = option(float, unit="keV", positive=True, doc="Phase retrieval (Paganin): X-ray energy",
                                   group="phase")
@@ -77,10 +89,12 @@ class RecoOptions:
                                         group="rings/outliers", label="Remove rings (window)")
     # output
     output: str = option(str, "slices/slice-%05i.tif", short="-o", path=True, label="Output path",
-                         doc="slice-%05i.tif (one TIFF per slice), slices.tif (BigTIFF) or slices.h5:/data",
-                         group="output")
-    output_bits: int | None = option(int, choices=(8, 16, 32), doc="Store as 8/16-bit integers or 32-bit floats",
-                                     group="output")
+                         doc="slice-%05i.tif (one TIFF per slice, numbered by detector row), slices.tif (one "
+                         "stack: classic ImageJ TIFF when written in one pass and under 4 GB, else BigTIFF) or "
+                         "slices.h5:/data; the scale and how it was made are stored with it", group="output")
+    output_bits: int | None = option(int, choices=(8, 16, 32), doc="Store as 8/16-bit integers (one scale for the "
+                                     "whole volume: --output-min/--output-max, else found from 8 slices spread over "
+                                     "it before writing) or 32-bit floats", group="output")
     output_min: float | None = option(float, doc="Value stored as 0 for 8/16 bits", group="output")
     output_max: float | None = option(float, doc="Value stored as the largest integer for 8/16 bits", group="output")
     overwrite: bool = option(bool, False, doc="Replace existing output", group="output")

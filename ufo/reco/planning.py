@@ -42,6 +42,7 @@ class Plan:
     memory_per_pass: int
     warnings: list[str] = field(default_factory=list)
     image_keys: dict[str, int | None] = field(default_factory=dict)  # for NXtomo/DXchange inputs
+    angles: list[float] | None = None  # the true angle of every projection (radians) where they are irregular
 
     @property
     def slices(self) -> int:
@@ -50,16 +51,34 @@ class Plan:
     def describe(self) -> str:
         o = self.options
         src = f"projections {o.projections}" if o.projections else f"sinograms {o.sinograms}"
-        step = o.angle if o.angle is not None else math.pi / self.projections
+        span = 2 * math.pi if o.half_acquisition else math.pi
+        step = o.angle if o.angle is not None else span / self.projections
         lines = [
             f"input: {src} ({self.projections} x {self.height} x {self.width})",
             f"slices: {self.slices} (rows {self.rows[0]}..{self.rows[-1]} step {self._step()}) -> {o.output}",
             f"axis: {'auto (' + o.axis_method + ')' if o.axis == 'auto' else self.axis if self.axis is not None else self.width / 2}",
-            f"angles: step {step:.6g} rad, offset {o.offset:g} rad; filter {o.filter} (cutoff {o.filter_cutoff:g})",
+            f"angles: step {step:.6g} rad, offset {o.offset:g} rad; filter {o.filter} (cutoff {o.filter_cutoff:g})"
+            if self.angles is None else f"angles: {len(self.angles)} from the file, irregular ({self.angles[0]:.6g} .. "
+            f"{self.angles[-1]:.6g} rad), each back-projected at its own; filter {o.filter} (cutoff {o.filter_cutoff:g})",
+            *(["half acquisition: projections at theta and theta + 180 degrees stitched into sinograms about twice "
+               "as wide"] if o.half_acquisition else []),
             f"passes: {len(self.passes)} of up to {max(p.keep.stop - p.keep.start for p in self.passes)} rows, "
             f"~{self.memory_per_pass / 2**20:.0f} MiB each",
         ]
         return "\n".join(lines)
+
+    def slice_shape(self, axis: float | None) -> tuple[int, int]:
+        """(rows, columns) of every slice: the region, else width x width, where the width of a
+        half acquisition is that of its stitched sinograms (which depends on the axis)."""
+        o = self.options
+        if o.roi is not None:
+            return (o.roi[3], o.roi[2])
+        width = self.width
+        if o.half_acquisition and axis is not None:
+            from ..tomo.halftomo import stitched_geometry
+
+            width = stitched_geometry(self.width, axis)[0]
+        return (width, width)
 
     def _step(self) -> int:
         return self.rows[1] - self.rows[0] if len(self.rows) > 1 else 1
@@ -82,6 +101,18 @@ def parse_region(text: str | None, height: int) -> list[int]:
     if not rows:
         raise UsageError(f"region '{text}' selects no rows of the {height} detector rows")
     return rows
+
+
+def select_rows(o: RecoOptions, height: int) -> list[int]:
+    """The detector rows to reconstruct: --slice's one row (a preview: 'middle' is height // 2) or --region's."""
+    if o.slice is None:
+        return parse_region(o.region, height)
+    if o.region is not None:
+        raise UsageError("give --slice (one preview row) or --region, not both")
+    row = height // 2 if o.slice == "middle" else int(o.slice)
+    if not 0 <= row < height:
+        raise UsageError(f"--slice {row} is not a row of the {height} detector rows (0 .. {height - 1})")
+    return [row]
 
 
 def phase_margin(options: RecoOptions) -> int:
@@ -119,8 +150,10 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     layout = getattr(source, "layout", None)
     source.close()
     keys: dict[str, int | None] = {}
+    angles: list[float] | None = None
+    notes: list[str] = []
     if layout is not None and o.projections:
-        o, keys = _from_layout(o)
+        o, keys, angles, notes = _from_layout(o)
         source = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
     else:
         source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
@@ -135,10 +168,11 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         n_angles, width = shape
         if n_angles < 2:
             raise UsageError(f"sinograms in '{o.sinograms}' have {n_angles} angle(s): are these projections? (use --projections)")
-        rows = parse_region(o.region, count)
+        rows = select_rows(o, count)
         _check_axis(axis, width)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys)
+        _check_half_acquisition(result)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "
                                    "projections (rows x width), use --projections")
@@ -150,7 +184,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     if projections < 2:
         raise UsageError(f"'{o.projections}' holds {count} projection(s); a reconstruction needs many")
     _check_axis(axis, width)
-    rows = parse_region(o.region, height)
+    rows = select_rows(o, height)
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     budget = int((available if available is not None else available_memory()) * o.memory_fraction)
     per_row = projections * width * 4 * 3  # projections band, sinogram stack and in-flight copies
@@ -168,7 +202,9 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     need = max(p.rows for p in passes) * per_row
     if need > (available if available is not None else available_memory()):
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
-    result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys)
+    result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys,
+                  angles=angles[:projections] if angles is not None else None, warnings=notes)
+    _check_half_acquisition(result)
     if projections * 4 < width:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
                                "(angles x width), use --sinograms")
@@ -184,8 +220,13 @@ def check_outputs(o: RecoOptions) -> None:
     check_output(o.output, o.overwrite)
 
 
-def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None]]:
-    """An NXtomo or DXchange file holds darks, flats and angles too: use them unless given."""
+def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], list[float] | None, list[str]]:
+    """An NXtomo or DXchange file holds darks, flats and angles too: use them unless given.
+
+    Regularly spaced angles become --angle and --offset (the fast path of every back-projector);
+    irregular ones are returned to be back-projected each at its own angle. Alignment projections
+    (image_key_control = -1) are left out of the reconstruction and said in a note.
+    """
     from dataclasses import replace
 
     keys: dict[str, int | None] = {"projections": 0}
@@ -196,18 +237,43 @@ def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None]]:
             changes[name] = o.projections
             keys[name] = 2 if name == "darks" else 1
         src.close()
+    notes: list[str] = []
+    alignment = open_source(o.projections, image_key=-1)  # type: ignore[arg-type]
+    if alignment.count:
+        notes.append(f"{alignment.count} alignment projection(s) (image_key_control = -1) in '{o.projections}' "
+                     "left out of the reconstruction")
+    alignment.close()
+    irregular: list[float] | None = None
     if o.angle is None:
         proj = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
         angles = [a for a in getattr(proj, "angles", []) if a is not None]
+        count = proj.count
         proj.close()
-        if len(angles) >= 2:
+        if len(angles) >= 2 and len(angles) == count:
             steps = np.diff(angles)
             step = float(np.median(steps))
             if np.max(np.abs(steps - step)) > 1e-3 * max(abs(step), 1e-9) + 1e-6:
-                raise UsageError(f"the projections in '{o.projections}' are not equally spaced in angle; "
-                                 "give --angle and --offset to override")
-            changes.update(angle=step, offset=float(angles[0]) if o.offset == 0.0 else o.offset)
-    return replace(o, **changes), keys
+                irregular = [float(a) for a in angles]
+            else:
+                changes.update(angle=step, offset=float(angles[0]) if o.offset == 0.0 else o.offset)
+    return replace(o, **changes), keys, irregular, notes
+
+
+def _check_half_acquisition(plan: Plan) -> None:
+    """--half-acquisition needs a scan of about 360 degrees (UsageError naming the fix)."""
+    o = plan.options
+    if not o.half_acquisition:
+        return
+    if o.axis is None:
+        raise UsageError("--half-acquisition needs the axis near the detector edge: give --axis PIXELS or --axis auto")
+    from ..tomo.halftomo import coverage
+
+    angles = plan.angles if plan.angles is not None else (
+        o.offset + (o.angle if o.angle is not None else 2 * math.pi / plan.projections) * np.arange(plan.projections))
+    span = coverage(np.asarray(angles))
+    if span < 1.9 * math.pi:
+        raise UsageError(f"--half-acquisition needs a 360-degree scan; these {plan.projections} projections cover "
+                         f"{math.degrees(span):.1f} degrees (give --angle for the step if the file has no angles)")
 
 
 def _axis_value(o: RecoOptions) -> float | None:

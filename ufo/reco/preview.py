@@ -77,12 +77,15 @@ def opposite_projections(plan: Plan) -> tuple[np.ndarray, np.ndarray, bool]:
     if not o.projections:
         raise UsageError("projections: the axis view needs projections (0 and 180 degree frames)")
     keys = plan.image_keys
-    step = o.angle if o.angle else math.pi / plan.projections
-    opposite = int(round(math.pi / step))
-    exact = opposite < plan.projections  # a scan over [0, 180) has no 180 degree frame: its last is used
-    if opposite > plan.projections or opposite < 2:
+    from .running import scan_angles
+
+    angles = scan_angles(plan)  # the file's own (also irregular ones), else the step
+    step = float(np.median(np.abs(np.diff(angles))))
+    target = angles[0] + math.copysign(math.pi, angles[-1] - angles[0])
+    opposite = int(np.argmin(np.abs(angles - target)))
+    exact = abs(angles[opposite] - target) < 0.5 * step  # a scan over [0, 180) has no 180 degree frame: its last
+    if abs(angles[opposite] - angles[0]) < math.pi - 2.5 * step or opposite < 2:
         raise UsageError(f"angle: the scan has {plan.projections} projections of {step:.5f} rad, none near 180 degrees")
-    opposite = min(opposite, plan.projections - 1)
     p0 = _frames(o.projections, keys.get("projections"), 0)
     p180 = _frames(o.projections, keys.get("projections"), opposite)
     if o.darks and o.flats:  # the flat-field step of `ufo reco` and the online reconstruction
@@ -103,7 +106,12 @@ def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit:
     row = plan.rows[len(plan.rows) // 2]
     sino = sinogram(plan, row)
     estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino)
-    scan = axis_by_scan(sino, centre=estimate, search=min(16.0, plan.width / 8))
+    from ..tomo.halftomo import first_half
+    from .running import scan_angles
+
+    angles = scan_angles(plan)
+    half = first_half(angles)  # a 360-degree scan: its first half turn, at its real angles
+    scan = axis_by_scan(sino[:half], centre=estimate, search=min(16.0, plan.width / 8), angles=angles[:half])
     order = np.argsort(scan.axes)
     picks = order[np.linspace(0, len(order) - 1, min(candidates, len(order))).astype(int)]
     best = int(np.argmin(scan.scores))

@@ -13,10 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from ..core import Graph, RunHandle, Stream, Task
 from ..core.progress import JobProgress
+from ..core.errors import UsageError
 from ..core.registry import create
-from ..tomo.axis import axis_from_sinogram, axis_by_scan, half_turn
+from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition
+from ..tomo.halftomo import coverage, first_half
 from .planning import Pass, Plan
 
 
@@ -56,18 +60,47 @@ def _backprojected(plan: Plan, sinograms: Stream, axis: float | None) -> Stream:
         props["axis"] = axis
     if o.angle is not None:
         props["angle_step"] = o.angle
+    if plan.angles is not None:  # irregular: each projection at its true angle
+        props["angles"] = plan.angles
+    if o.half_acquisition:
+        props["half_acquisition"] = True
     if o.roi is not None:
         props.update(roi_x=o.roi[0], roi_y=o.roi[1], roi_width=o.roi[2], roi_height=o.roi[3])
-    slices = create("backproject", replicas=o.replicas, **props)(stacked)
+    if o.method == "dfi":  # the same geometry, region and stacks; regular angles only (checked by dfi_props)
+        slices = create("dfi-sinc", replicas=o.replicas, **dfi_props(plan, props))(stacked)
+    else:
+        slices = create("backproject", replicas=o.replicas, **props)(stacked)
     return create("unstack")(slices)
 
 
-def writer(plan: Plan, p: Pass, first_slice: int = 0) -> Task:
-    """The write task of one pass; `first_slice` numbers the output when it is written in parts."""
+def dfi_props(plan: Plan, props: dict[str, Any]) -> dict[str, Any]:
+    """`backproject`'s properties for `dfi-sinc`: DFI grids equally spaced angles of one step, so
+    irregular angles and half acquisition (stitched sinograms) are refused rather than wrong."""
+    if "angles" in props or "half_acquisition" in props:
+        what = "half acquisition" if "half_acquisition" in props else "irregular angles"
+        raise UsageError(f"--method dfi needs equally spaced angles of one step; this scan has {what}: "
+                         "use --method fbp")
+    return {**props, "oversampling": plan.options.oversampling}
+
+
+def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None) -> Task:
+    """The write task of one pass, with the record of how the output is made (`outputs.output_metadata`).
+
+    TIFF sequence files are numbered by detector row (`slice-00512.tif` is row 512) and every
+    slice carries its row as metadata `row`, so a part written elsewhere (`first_slice`, the
+    slices before it, kept for callers) numbers itself from its own rows. A stack is a classic
+    ImageJ TIFF only when one pass writes it (later passes append, which needs BigTIFF).
+    """
+    from .outputs import output_metadata
+
     o = plan.options
-    return create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
+    row = plan.rows[p.first_slice]
+    step = plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1
+    task = create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
                   overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
-                  start=first_slice + p.first_slice)
+                  start=row, step=step, first_row=row, tiff_format="auto" if len(plan.passes) == 1 else "bigtiff")
+    task.metadata = output_metadata(plan, axis)  # type: ignore[attr-defined]
+    return task
 
 
 def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None) -> tuple[Graph, Task]:
@@ -87,7 +120,7 @@ def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None) -> 
         if p.keep != slice(0, p.rows):
             frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
         sinograms = create("transpose-projections", number=plan.projections)(frames)
-    out = sink if sink is not None else writer(plan, p)
+    out = sink if sink is not None else writer(plan, p, axis=axis)
     return Graph([out(_backprojected(plan, sinograms, axis))]), out
 
 
@@ -101,11 +134,27 @@ def find_axis(plan: Plan) -> float:
         middle = Pass(row, 1, 1, slice(0, 1), 0)
         absorption = o.darks is not None
         sino = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption)).collect()[0]
-    step = abs(o.angle) if o.angle is not None else math.pi / plan.projections
-    half = half_turn(sino, step * plan.projections)  # a 360-degree scan: its first half turn, as online
-    if o.axis_method == "scan":
-        return axis_by_scan(half, angle_step=step).best
-    return axis_from_sinogram(half)
+    angles = scan_angles(plan)
+    if o.half_acquisition:  # the pairs (theta, theta + pi) overlap only near one edge
+        return axis_half_acquisition(sino, angles)
+    k = first_half(angles)
+    full_turn = coverage(angles) > 1.9 * math.pi
+    if o.axis_method == "scan":  # the first half turn at its real angles
+        return axis_by_scan(sino[:k], angles=angles[:k]).best
+    if full_turn:  # every projection with its mirror image at theta + pi
+        return axis_360(sino, angles)
+    return axis_from_sinogram(sino)
+
+
+def scan_angles(plan: Plan) -> np.ndarray:
+    """The angle of every projection (radians): from the file, or --offset + i x --angle (default:
+    a half turn, a full one with --half-acquisition)."""
+    o = plan.options
+    if plan.angles is not None:
+        return np.asarray(plan.angles, np.float64)
+    span = 2 * math.pi if o.half_acquisition else math.pi
+    step = o.angle if o.angle is not None else span / plan.projections
+    return o.offset + step * np.arange(plan.projections)
 
 
 @dataclass
@@ -146,6 +195,10 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
     axis = plan.axis
     if plan.options.axis == "auto":
         axis = find_axis(plan)
+    if sink is None:  # 8/16 bits without --output-min/max: one scale from a sample of slices, before writing
+        from .outputs import with_output_scale
+
+        plan = with_output_scale(plan, axis, graph)
     handles = []
     for p in plan.passes:
         g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None)

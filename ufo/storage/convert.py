@@ -1,6 +1,13 @@
-"""Value conversion for writing: float frames to 8/16-bit integers over a chosen range."""
+"""Value conversion for writing: float frames to 8/16-bit integers over one range, and back.
+
+A volume stored as integers keeps its meaning only if every frame uses the same range and the
+file says which: `find_scale` picks one range from a sample, `scale_metadata` is what the
+writers store (HDF5 attributes, TIFF JSON and ImageJ calibration), `from_bits` maps back.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -31,3 +38,37 @@ def to_bits(frame: np.ndarray, bits: int | None, minimum: float | None = None, m
     scaled = (np.asarray(frame, dtype=np.float32) - np.float32(lo)) * np.float32(scale)
     np.nan_to_num(scaled, copy=False, nan=0.0, posinf=top, neginf=0.0)
     return np.clip(np.rint(scaled), 0, top).astype(dtype)
+
+
+def find_scale(frames: list[np.ndarray] | np.ndarray, low: float = 0.05, high: float = 99.95,
+               widen: float = 0.1) -> tuple[float, float]:
+    """One [min, max] for a whole volume from a sample of its frames.
+
+    Percentiles (not the extremes) so that a few outlying pixels (zingers, the rim of the
+    reconstruction circle) do not squeeze the useful range into a few integer steps; the range
+    is then widened by `widen` of its span on each side, so that frames outside the sample
+    rarely clip. Values beyond it are clipped to 0 and the largest integer when stored.
+    """
+    every = max(1, sum(int(np.size(f)) for f in frames) // 4_000_000)  # a few million values decide the percentiles
+    values = np.concatenate([np.asarray(f, np.float32).ravel()[::every] for f in frames]) if len(frames) else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(values, [low, high]))
+    if hi <= lo:
+        lo, hi = float(values.min()), float(values.max())
+    span = hi - lo if hi > lo else max(abs(hi), 1.0)
+    return lo - widen * span, hi + widen * span
+
+
+def scale_metadata(bits: int, minimum: float, maximum: float, units: str = "") -> dict[str, Any]:
+    """How stored integers map back to values, for the file: value = scale_min + stored * scale_step."""
+    top = (1 << bits) - 1
+    return {"scale_min": float(minimum), "scale_max": float(maximum), "scale_step": (maximum - minimum) / top,
+            "bits": bits, "units": units}
+
+
+def from_bits(stored: np.ndarray, scale_min: float, scale_max: float) -> np.ndarray:
+    """The values stored integers stand for (the inverse of `to_bits` with that scale)."""
+    top = float(np.iinfo(stored.dtype).max)
+    return scale_min + stored.astype(np.float64) * ((scale_max - scale_min) / top)

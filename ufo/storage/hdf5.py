@@ -17,13 +17,13 @@ write order, first missing frame number, frames missing.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import InputError
+from .nexus import dxchange_metadata, now, nxtomo_metadata, store_attributes
 from .writer_base import WriterBase, disk_error
 
 LAYOUTS = ("plain", "nxtomo", "dxchange")
@@ -36,7 +36,7 @@ class Hdf5Writer(WriterBase):
 
     def __init__(self, path: str, dataset: str | None, overwrite: bool = False, append: bool = False,
                  layout: str = "plain", compression: str | None = None, flush_every: int = 1,
-                 record_drops: bool = False):
+                 record_drops: bool = False, metadata: dict[str, Any] | None = None):
         import h5py
 
         from ..core.framestats import FrameStats
@@ -70,6 +70,7 @@ class Hdf5Writer(WriterBase):
         self._swmr = False
         self._drops = FrameStats() if record_drops else None
         self._first_index = 0  # frames the file held before this writer's first
+        self.metadata = dict(metadata or {})
 
     # -- creation (all datasets exist before SWMR starts) ----------------------------------
     def _create(self, name: str, shape: tuple[int, ...], dtype: Any, chunks: bool = True) -> Any:
@@ -104,7 +105,7 @@ class Hdf5Writer(WriterBase):
             entry = self._group("/entry", "NXentry")
             if "definition" not in entry:
                 entry["definition"] = "NXtomo"
-                entry["start_time"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+                entry["start_time"] = str(self.metadata.get("start_time") or now())
             self._group("/entry/instrument", "NXinstrument")
             self._group("/entry/instrument/detector", "NXdetector")
             sample = self._group("/entry/sample", "NXsample")
@@ -115,7 +116,10 @@ class Hdf5Writer(WriterBase):
             angle.attrs["units"] = "degree"
             self._extra["angle"] = angle
             if "name" not in sample:
-                sample["name"] = str(meta.get("sample", "sample"))
+                sample["name"] = str(self.metadata.get("sample", meta.get("sample", "sample")))
+            if self.metadata:
+                nxtomo_metadata(f, self.metadata)
+            f["/entry/instrument/detector/image_key_control"].attrs["doc"] = "-1: alignment projection"
             data = self._group("/entry/data", "NXdata")
             data.attrs["signal"] = "data"
             for link, target in (("data", NXTOMO_DATA), ("image_key", "/entry/instrument/detector/image_key"),
@@ -128,8 +132,12 @@ class Hdf5Writer(WriterBase):
             theta = self._create("/exchange/theta", (), np.float64)
             theta.attrs["units"] = "degree"
             self._extra["theta"] = theta
+            if self.metadata:
+                dxchange_metadata(f, self.metadata)
         for dset in list(self._dsets.values()) + list(self._extra.values()):
             self._counts[dset.name] = dset.shape[0]
+        for dset in self._dsets.values():  # attributes must exist before SWMR starts
+            store_attributes(dset, self.metadata)
         self.frames = sum(self._counts[d.name] for d in self._dsets.values())
         self._swmr = True
         try:
@@ -217,7 +225,23 @@ class Hdf5Writer(WriterBase):
             self._file.close()
         except Exception as exc:
             raise disk_error(self.path, self.frames, exc) from exc
+        self._record_end()
         self._record_drops()
+
+    def _record_end(self) -> None:
+        """After closing (SWMR files take no new datasets): NXtomo's end_time."""
+        if self.layout != "nxtomo" or not self._swmr:
+            return
+        import h5py
+
+        try:
+            with h5py.File(self.path, "a", locking=False) as f:
+                if "/entry" in f:
+                    if "end_time" in f["/entry"]:
+                        del f["/entry/end_time"]
+                    f["/entry/end_time"] = self.metadata.get("end_time") or now()
+        except Exception as exc:  # noqa: BLE001 - the frames are safe; say that the record is missing
+            warnings.warn(f"'{self.path}': could not record end_time: {exc}", RuntimeWarning, stacklevel=2)
 
     def _record_drops(self) -> None:
         """After closing (SWMR files take no new attributes): how many frames the camera dropped, and which."""

@@ -2,7 +2,8 @@
 
 Each writer refuses to replace existing data unless asked (`overwrite=True`), writes each
 frame completely before the next and leaves a readable file when closed early (errors,
-Ctrl-C). Metadata goes with the frames: JSON in the TIFF description, attributes in HDF5.
+Ctrl-C). Metadata goes with the frames: JSON in the TIFF description, attributes in HDF5; the
+writer's own `metadata` (scale, configuration, instrument) once per file.
 `open_writer` picks the writer by the path's format; what all writers share (`WriterBase`,
 `disk_error`) is in ufo.storage.writer_base, below this module and the HDF5 and Zarr writers.
 """
@@ -22,8 +23,8 @@ from .hdf5 import Hdf5Writer
 from .writer_base import FrameWriter, WriterBase, disk_error, disk_full
 from .zarr_store import ZarrWriter
 
-__all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "disk_error", "disk_full",
-           "open_writer"]
+__all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "describe", "disk_error",
+           "disk_full", "open_writer"]
 
 
 def _refuse_existing(path: str, overwrite: bool) -> None:
@@ -40,13 +41,16 @@ def _make_parent(path: str) -> None:
 
 
 class TiffSequenceWriter(WriterBase):
-    """One TIFF file per frame, named from a pattern (frame-%05i.tif).
+    """One TIFF file per frame, named from a pattern (frame-%05i.tif); file numbers go `start`,
+    `start + step`, ... (`ufo reco` numbers them by detector row).
 
     Each file is written under a temporary name and renamed when complete, so a crash never
-    leaves a truncated frame-NNNNN.tif behind.
+    leaves a truncated frame-NNNNN.tif behind. Its description is JSON: the frame's metadata
+    and the writer's `metadata` (scale, configuration). Files are classic TIFF, which ImageJ opens.
     """
 
-    def __init__(self, target: OutputPath, overwrite: bool, start: int = 0):
+    def __init__(self, target: OutputPath, overwrite: bool, start: int = 0, step: int = 1,
+                 metadata: dict[str, Any] | None = None):
         import tifffile
 
         self._imwrite = tifffile.imwrite
@@ -55,15 +59,17 @@ class TiffSequenceWriter(WriterBase):
         self.overwrite = overwrite
         self.frames = 0
         self.start = start
+        self.step = step
+        self.metadata = dict(metadata or {})
         _make_parent(target.frame_path(start))
         _refuse_existing(target.frame_path(start), overwrite)
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
-        path = self.target.frame_path(self.start + self.frames)
+        path = self.target.frame_path(self.start + self.frames * self.step)
         _refuse_existing(path, self.overwrite)
         partial = path + ".part"
         try:
-            self._imwrite(partial, frame, description=json.dumps(scalar_meta(meta)), metadata=None)
+            self._imwrite(partial, frame, description=describe(meta, self.metadata), metadata=None)
             os.replace(partial, path)
         except OSError as exc:
             if os.path.exists(partial):
@@ -75,14 +81,51 @@ class TiffSequenceWriter(WriterBase):
         pass
 
 
-class BigTiffWriter(WriterBase):
-    """All frames as pages of one BigTIFF file (no 4 GB limit), or of several of `bytes_per_file`.
+def describe(meta: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
+    """A page's JSON description: the frame's scalar metadata, then the writer's (scale, configuration)."""
+    return json.dumps({**scalar_meta(meta), **(metadata or {})}, default=str)
 
+
+def imagej_metadata(metadata: dict[str, Any]) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """ImageJ's view of the writer's metadata: display range, calibration (stored integer ->
+    value: c0 + c1 * stored), spacing, and the whole metadata as JSON in `Info`."""
+    ij: dict[str, Any] = {"Info": json.dumps(metadata, default=str)}
+    resolution = None
+    if "scale_min" in metadata and "bits" in metadata:
+        ij.update(min=0.0, max=float((1 << int(metadata["bits"])) - 1), cf=0, c0=float(metadata["scale_min"]),
+                  c1=float(metadata["scale_step"]))
+        if metadata.get("units"):
+            ij["vunit"] = str(metadata["units"])
+    pixel = metadata.get("pixel_size")
+    if isinstance(pixel, (int, float)) and pixel > 0:
+        microns = float(pixel) * 1e6
+        ij.update(unit="micron", spacing=microns * int(metadata.get("row_step", 1) or 1))
+        resolution = (1 / microns, 1 / microns)
+    return ij, resolution
+
+
+CLASSIC_TIFF_LIMIT = 2**32 - 2**26  # classic TIFF offsets are 32 bits; leave 64 MiB for tags and descriptions
+IMAGEJ_DTYPES = ("uint8", "uint16", "float32")
+
+
+class BigTiffWriter(WriterBase):
+    """All frames as pages of one TIFF stack: a classic ImageJ stack when it is known to stay
+    under 4 GB, BigTIFF otherwise; `bytes_per_file` splits it into several BigTIFFs.
+
+    ImageJ 1.x opens classic TIFF only, and a streamed file cannot be rewritten cheaply, so the
+    format is chosen at the first frame: ImageJ (tifffile `imagej=True`: axes ZYX, display range
+    and calibration from the stored scale, spacing from the pixel size, the metadata as JSON in
+    `Info`) when `expected_frames` is given, frames x frame bytes stay below 4 GB minus 64 MiB,
+    the type is uint8/uint16/float32 and nothing is appended or split; BigTIFF (no size limit,
+    JSON description per page, the metadata in the first page's) otherwise.
     Each page is flushed to the operating system when written: after a crash the file reads
-    up to its last complete page.
+    up to its last complete page (an ImageJ stack's header is rewritten only at close: after a crash
+    read its pages, as ufo's reader does, not tifffile's series).
     """
 
-    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False, bytes_per_file: int = 0):
+    def __init__(self, target: OutputPath, overwrite: bool, append: bool = False, bytes_per_file: int = 0,
+                 metadata: dict[str, Any] | None = None, expected_frames: int | None = None,
+                 imagej: bool | None = None):
         import tifffile
 
         self._tifffile = tifffile
@@ -90,13 +133,17 @@ class BigTiffWriter(WriterBase):
         self.frames = 0
         self.bytes_per_file = bytes_per_file
         self.overwrite = overwrite
+        self.metadata = dict(metadata or {})
+        self.expected_frames = expected_frames
+        self._want_imagej = imagej  # None: decide from expected_frames; True: ImageJ (fails past 4 GB); False: BigTIFF
+        self.imagej = False
         self._part = 0
         self._bytes = 0
         _make_parent(self.path)
-        append = append and os.path.exists(self.path) and not bytes_per_file
-        if not append:
+        self._append = append and os.path.exists(self.path) and not bytes_per_file
+        if not self._append:
             _refuse_existing(self._name(0), overwrite)
-        self._writer = tifffile.TiffWriter(self._name(0), bigtiff=True, append=append)
+        self._writer: Any = None
 
     def _name(self, part: int) -> str:
         if not self.bytes_per_file:
@@ -104,8 +151,32 @@ class BigTiffWriter(WriterBase):
         stem, suffix = os.path.splitext(self.path)
         return f"{stem}-{part:04d}{suffix}"
 
+    def _open(self, frame: np.ndarray) -> None:
+        """Choose the format once, from the first frame and the expected count."""
+        expected = self.expected_frames
+        fits = bool(expected and expected * frame.nbytes < CLASSIC_TIFF_LIMIT) or self._want_imagej is True
+        self.imagej = bool(fits and self._want_imagej is not False and not self._append and not self.bytes_per_file
+                           and frame.ndim == 2 and frame.dtype.name in IMAGEJ_DTYPES)
+        self._writer = self._tifffile.TiffWriter(self._name(0), bigtiff=not self.imagej, imagej=self.imagej,
+                                                 append=self._append)
+
+    def _write_page(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        if not self.imagej:
+            header = self.metadata if self.frames == 0 else None
+            self._writer.write(frame, description=describe(meta, header), metadata=None)
+            return
+        ij, resolution = imagej_metadata(self.metadata)
+        self._writer.write(frame, contiguous=True, metadata=ij, resolution=resolution)
+        if self.frames == 0:
+            # tifffile takes the axes of a streamed series from its first page (YX); the stack is ZYX
+            # (slices, not channels), which its header rewritten at close then says
+            self._writer._metadata["axes"] = "ZYX"
+
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        before = 0
         try:
+            if self._writer is None:
+                self._open(frame)
             if self.bytes_per_file and self._bytes and self._bytes + frame.nbytes > self.bytes_per_file:
                 self._writer.close()
                 self._part += 1
@@ -114,7 +185,7 @@ class BigTiffWriter(WriterBase):
                 self._writer = self._tifffile.TiffWriter(self._name(self._part), bigtiff=True)
             name = self._name(self._part)
             before = os.path.getsize(name) if os.path.exists(name) else 0
-            self._writer.write(frame, description=json.dumps(scalar_meta(meta)), metadata=None)
+            self._write_page(frame, meta)
             handle = getattr(self._writer, "_fh", None)
             if handle is not None:
                 handle.flush()
@@ -133,8 +204,8 @@ class BigTiffWriter(WriterBase):
             pass
 
     def close(self) -> None:
-        if getattr(self, "_failed", False):
-            return  # closing would append the failed page's remains again
+        if getattr(self, "_failed", False) or self._writer is None:
+            return  # closing would append the failed page's remains again; no frame, no file
         try:
             self._writer.close()
         except OSError as exc:
@@ -172,7 +243,9 @@ class RawWriter(WriterBase):
 
 
 def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False, layout: str = "auto",
-                compression: str | None = None, bytes_per_file: int = 0, record_drops: bool = False) -> FrameWriter:
+                compression: str | None = None, bytes_per_file: int = 0, record_drops: bool = False,
+                metadata: dict[str, Any] | None = None, step: int = 1,
+                expected_frames: int | None = None, imagej: bool | None = None) -> FrameWriter:
     """A writer for `path`; the name decides the format (see `parse_output_path`).
 
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
@@ -181,18 +254,25 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
     `record_drops` (HDF5, for camera frames): gaps in the frames' `frame_number` are frames the
     camera dropped; the file records how many (attribute `frames_dropped`) and which, at close.
+    `metadata`: what the layers above know of the whole output (the integer scale, how it was
+    made, the instrument), stored once per file (docs/conventions.md, "Output metadata"); plain
+    JSON-able values, so storage needs nothing from the layers that made them.
+    `step`: TIFF sequences number files start, start + step, ... `expected_frames`: the frames
+    a stack will hold, if known; a stack under 4 GB is then written as a classic ImageJ TIFF.
+    `imagej` True asks for a classic ImageJ stack whatever the count (writing fails past 4 GB),
+    False for BigTIFF.
     """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
-        return TiffSequenceWriter(target, overwrite, start)
+        return TiffSequenceWriter(target, overwrite, start, step, metadata)
     if target.kind is FileKind.BIGTIFF:
-        return BigTiffWriter(target, overwrite, append, bytes_per_file)
+        return BigTiffWriter(target, overwrite, append, bytes_per_file, metadata, expected_frames, imagej)
     if target.kind is FileKind.HDF5:
         if layout == "auto":
             layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
         _make_parent(target.path)
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
-                          record_drops=record_drops)
+                          record_drops=record_drops, metadata=metadata)
     if target.kind is FileKind.ZARR:
-        return ZarrWriter(target.path, target.dataset, overwrite, append, compression)
+        return ZarrWriter(target.path, target.dataset, overwrite, append, compression, metadata)
     return RawWriter(target, overwrite, append)

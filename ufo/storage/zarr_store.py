@@ -45,9 +45,10 @@ def _compressors(name: str | None) -> Any:
 
 class ZarrWriter(WriterBase):
     def __init__(self, path: str, array: str | None, overwrite: bool = False, append: bool = False,
-                 compression: str | None = None):
+                 compression: str | None = None, metadata: dict[str, Any] | None = None):
         self.path = path
         self.array = (array or "data").strip("/")
+        self.metadata = json.loads(json.dumps(metadata or {}, default=str))  # the array's attributes: JSON only
         self.frames = 0
         self.compression = compression
         self._arr: Any = None
@@ -129,6 +130,8 @@ class ZarrWriter(WriterBase):
                                                   fill_value=0, config={"write_empty_chunks": True},
                                                   # chunk files side by side (c.N.0.0): no directory per frame
                                                   chunk_key_encoding={"name": "default", "separator": "."})
+                if self.metadata:  # before zarr.json is read for the direct path, which rewrites it whole
+                    self._arr.attrs.update(self.metadata)
                 if self._fast_path():
                     self._direct = True
                     with open(os.path.join(self.path, *self.array.split("/"), "zarr.json")) as f:

@@ -9,6 +9,7 @@ import numpy as np
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
 from ..tomo.fbp import backproject, filter_rows, slice_grid
+from ..tomo.halftomo import first_half, opposite, stitch_stack, stitched_geometry
 from .filtering import FilterProperties, _workers
 
 
@@ -65,8 +66,40 @@ class Backproject(SliceGeometry, FilterProperties, Task):
     name = "backproject"
     precision = Property(str, "fp32", choices=("fp32", "fp16"),
                          doc="storage of the filtered sinogram (fp16 halves the bytes the GPU reads; sums stay fp32)")
+    angles = Property(float, None, array=True, unit="rad",
+                      doc="the true angle of every projection, one per sinogram row, any start, direction or "
+                      "spacing (replaces angle-step and angle-offset); each is weighted by the interval it covers")
+    half_acquisition = Property(bool, False, doc="a 360-degree scan with the axis near one detector edge: join "
+                                "each projection with the mirrored one at +180 degrees into a sinogram about twice "
+                                "as wide (needs axis; slices grow to that width)")
+
+    def angle_array(self, n_angles: int) -> np.ndarray | None:
+        """The angles of an n-row sinogram when given (or needed for half acquisition), else None."""
+        if self.angles is not None:
+            if len(self.angles) != n_angles:
+                raise GraphError(f"task '{self.name}': {len(self.angles)} angles given for sinograms of {n_angles} "
+                                 "projections; give one angle per projection")
+            return np.asarray(self.angles, np.float64)
+        if self.half_acquisition:  # a 360-degree scan unless a step says otherwise
+            step = self.angle_step if self.angle_step is not None else 2 * np.pi / n_angles
+            return self.angle_offset + step * np.arange(n_angles)
+        return None
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if self.half_acquisition and spec.shape is not None and len(spec.shape) in (2, 3):
+            if self.axis is None:
+                raise GraphError(f"task '{self.name}': half-acquisition needs the axis (axis=PIXELS)")
+            n_angles, width = spec.shape[-2:]
+            angles = self.angle_array(n_angles)
+            self.slice_spec(spec, self._roi())  # the same checks of the axis and shape
+            try:
+                opposite(np.zeros((n_angles, 1), np.float32), angles)  # type: ignore[arg-type]
+            except ValueError as err:
+                raise GraphError(f"task '{self.name}': half-acquisition needs a 360-degree scan: {err}") from err
+            total = stitched_geometry(width, self.axis)[0]
+            spec = spec.with_(shape=(*spec.shape[:-2], first_half(angles), total))  # type: ignore[arg-type]
+        elif spec.shape is not None and len(spec.shape) in (2, 3):
+            self.angle_array(spec.shape[-2])
         return self.slice_spec(spec, self._roi())
 
     def setup(self, ctx: Any) -> None:
@@ -77,8 +110,18 @@ class Backproject(SliceGeometry, FilterProperties, Task):
         axis = self.axis_for(meta)
         if out is not None and out.shape[:-2] != sino.shape[:-2]:
             out = None  # a smaller last stack: the pooled buffer does not fit
-        if self.filter != "none":
-            sino = filter_rows(sino, self.filter, self.filter_cutoff, self.filter_order, self.padding, self._workers)
+        angles = self.angle_array(sino.shape[-2])
+        if self.half_acquisition:
+            assert axis is not None and angles is not None  # output_spec refuses it otherwise
+            if meta.get("filtered"):  # the ramp of half an object's projection is not half of the whole's
+                raise GraphError(f"task '{self.name}': half-acquisition joins unfiltered sinograms; remove the "
+                                 "filter before it (backproject filters the joined sinograms itself)")
+            sino, axis, angles = stitch_stack(sino, axis, angles)
+        filter_name = self.filter_for(meta)  # 'none' for input a 'filter' task marked filtered
+        meta.pop("filtered", None)  # slices are no filtered sinograms
+        if filter_name != "none":
+            sino = filter_rows(sino, filter_name, self.filter_cutoff, self.filter_order, self.padding, self._workers)
         if self.precision == "fp16":  # the values the GPU would read
             sino = np.asarray(sino, np.float32).astype(np.float16).astype(np.float32)
-        return backproject(sino, axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center)
+        return backproject(sino, axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center,
+                           angles=angles)

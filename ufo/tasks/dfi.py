@@ -20,10 +20,11 @@ class DfiSinc(SliceGeometry, FilterProperties, Task):
     at a fraction of its cost: the Fourier slice theorem with gridding onto an oversampled
     Cartesian grid (ufo.tomo.dfi). UFO's `kernel-size`, `number-presampled-values` and
     `roi-size` keep their meaning; unlike UFO's task, it takes raw sinograms and filters them
-    itself (`filter=none` for sinograms filtered upstream).
+    itself, unless a `filter` task upstream marked them filtered (or `filter=none`).
     """
 
-    uses_meta = True  # an upstream auto-axis puts the axis into the metadata
+    devices = ("cpu", "gpu")  # DfiSincGpu (ufo.gpu.tasks) runs it on CUDA with ufo.tomo.dfi_cuda
+    uses_meta = True  # an upstream auto-axis puts the axis into the metadata; 'filtered' skips the filter
 
     name = "dfi-sinc"
     kernel = Property(str, "kaiser-bessel", choices=KERNELS,
@@ -53,8 +54,10 @@ class DfiSinc(SliceGeometry, FilterProperties, Task):
         self._workers = _workers(ctx)
 
     def process(self, sino: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
+        filter_name = self.filter_for(meta)  # 'none' for input a 'filter' task marked filtered
+        meta.pop("filtered", None)
         result = dfi(sino, self.axis_for(meta), self.angle_step, self.angle_offset, self.oversampling, self.kernel,
-                     self.kernel_size, self.number_presampled_values, self.filter, self.filter_cutoff,
+                     self.kernel_size, self.number_presampled_values, filter_name, self.filter_cutoff,
                      self.filter_order, self.padding, self._roi(sino.shape[-1]), self.center, self._workers)
         if out is not None and out.shape == result.shape:
             np.copyto(out, result)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,38 @@ class FilterProperties:
     filter_cutoff = Property(float, 1.0, range=(1e-3, 1.0), doc="highest frequency kept, as a fraction of Nyquist")
     filter_order = Property(int, 4, range=(1, 32), doc="order of the butterworth filter")
     padding = Property(str, "zero", choices=("zero", "edge"), doc="row padding against wrap-around: zeros or edge values")
+
+    def filter_for(self, meta: dict[str, Any]) -> str:
+        """The filter to apply to a frame: this task's, or 'none' for input marked `filtered` upstream.
+
+        Why: filtering is said once. The `filter` task marks its output (metadata `filtered`,
+        kept by `ifft` and the stacks), so a UFO-style `fft ! filter ! ifft ! backproject` chain
+        and the short `backproject` give the same slices instead of filtering twice. The flag
+        wins; a filter set explicitly on this task is then skipped with one warning in the
+        run's warnings (the default filter is silent: that chain is the ordinary use).
+        """
+        if not meta.get("filtered"):
+            return str(self.filter)
+        ctx = getattr(self, "ctx", None)
+        if self.filter != "none" and "filter" in self.__dict__ and ctx is not None and _first_warning(ctx):
+            ctx.warn(f"the input is already filtered (by a 'filter' task upstream): this task's "
+                     f"filter={self.filter} was skipped")
+        return "none"
+
+
+# the nodes of each run (keyed by the run's cancel event, shared by all its tasks) that warned already:
+# replicas and GPU streams are separate task objects, the warning is said once per node
+_WARNED: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_WARNED_LOCK = threading.Lock()
+
+
+def _first_warning(ctx: Any) -> bool:
+    """True for the first replica of a node in a run to ask, False for the others."""
+    with _WARNED_LOCK:
+        nodes = _WARNED.setdefault(ctx.cancelled, set())
+        first = ctx.node not in nodes
+        nodes.add(ctx.node)
+        return first
 
 
 class Fft(Task):
@@ -49,9 +83,14 @@ class Fft(Task):
 
 
 class Filter(FilterProperties, Task):
-    """Apply a reconstruction filter to every row: on `fft` output, or fused (FFT, filter, inverse) on real rows."""
+    """Apply a reconstruction filter to every row: on `fft` output, or fused (FFT, filter, inverse) on real rows.
+
+    Its output is marked filtered (metadata `filtered`; not for filter=none), so `backproject`
+    and `dfi-sinc` downstream do not filter it a second time.
+    """
 
     devices = ("cpu", "gpu")
+    uses_meta = True  # sets 'filtered' in the frames' metadata
 
     name = "filter"
 
@@ -70,12 +109,19 @@ class Filter(FilterProperties, Task):
         else:
             self._kernel = None
 
-    def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+    def process(self, frame: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
+        mark_filtered(self, meta)
         if self._kernel is not None:
             np.multiply(frame, self._kernel, out=out)
             return out  # type: ignore[return-value]
         return filter_rows(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding,
                            _workers(self.ctx), out=out)
+
+
+def mark_filtered(task: Filter, meta: dict[str, Any]) -> None:
+    """Mark a frame the `filter` task has filtered (not for filter=none), for the tasks downstream."""
+    if task.filter != "none":
+        meta["filtered"] = True
 
 
 class Ifft(Task):

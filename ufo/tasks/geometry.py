@@ -14,7 +14,8 @@ ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
 MAX_PIXELS = 2**31
 
 
-def _frame2d(task: Task, spec: Spec) -> tuple[int, int]:
+def frame2d(task: Task, spec: Spec) -> tuple[int, int]:
+    """(height, width) of 2-D frames of a fixed shape; GraphError naming the task otherwise."""
     if spec.shape is None:
         raise GraphError(f"task '{task.name}' needs frames of a fixed shape")
     if len(spec.shape) != 2:
@@ -44,7 +45,7 @@ class Crop(Task):
         return slice(y0, y0 + height), slice(x0, x0 + width)
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        h, w = _frame2d(self, spec)
+        h, w = frame2d(self, spec)
         rows, cols = self._box(h, w)
         return spec.with_(shape=(rows.stop - rows.start, cols.stop - cols.start))
 
@@ -79,7 +80,7 @@ class Pad(Task):
         return y, x
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        self._offsets(*_frame2d(self, spec))
+        self._offsets(*frame2d(self, spec))
         return spec.with_(shape=(self.height, self.width))
 
     def setup(self, ctx: Any) -> None:
@@ -110,7 +111,7 @@ class Bin(Task):
     mode = Property(str, "mean", choices=("mean", "sum"), doc="how a block is combined")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        h, w = _frame2d(self, spec)
+        h, w = frame2d(self, spec)
         if h < self.size or w < self.size:
             raise GraphError(f"bin size {self.size} is larger than the {w}x{h} frame")
         return spec.with_(shape=(h // self.size, w // self.size), dtype=np.float32)
@@ -139,7 +140,7 @@ class Rescale(Task):
         return (self.y_factor or self.factor, self.x_factor or self.factor)
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        h, w = _frame2d(self, spec)
+        h, w = frame2d(self, spec)
         fy, fx = self._factors()
         shape = (max(1, round(h * fy)), max(1, round(w * fx)))
         if shape[0] * shape[1] > MAX_PIXELS:
@@ -163,7 +164,7 @@ class Transpose(Task):
     name = "transpose"
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        h, w = _frame2d(self, spec)
+        h, w = frame2d(self, spec)
         return spec.with_(shape=(w, h))
 
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
@@ -178,7 +179,7 @@ class Flip(Task):
     direction = Property(str, "horizontal", choices=("horizontal", "vertical", "both"), doc="mirror axis")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        _frame2d(self, spec)
+        frame2d(self, spec)
         return spec
 
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
@@ -197,7 +198,7 @@ class Rotate(Task):
     value = Property(float, 0.0, finite=False, doc="value of pixels rotated in from outside")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
-        _frame2d(self, spec)
+        frame2d(self, spec)
         return spec.with_(dtype=np.float32)
 
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]

@@ -100,19 +100,35 @@ def upstream_paths(task: Task) -> list[str]:
 
 
 class Write(Task):
-    """Write frames; the path decides the format: frame-%05i.tif, stack.tif (BigTIFF), scan.h5:/data, frames.raw."""
+    """Write frames; the path decides the format: frame-%05i.tif, stack.tif (ImageJ TIFF or BigTIFF),
+    scan.h5:/data, frames.raw.
+
+    8/16-bit output uses one scale for all frames, so a value means the same in every frame:
+    `minimum`/`maximum` when given, else the range of the first `scale-frames` frames (held
+    back until then; `ufo reco` samples slices across the volume instead and gives the range).
+    The scale is stored with the output (docs/conventions.md, "Output metadata"), as is the
+    `metadata` dict a caller sets on the task (how the output was made; plain JSON values).
+    """
 
     name = "write"
     kind = Kind.SINK
     uses_meta = True
 
-    path = Property(str, doc="output: frame-%05i.tif (one TIFF per frame), stack.tif (BigTIFF), file.h5:/dataset, "
+    path = Property(str, doc="output: frame-%05i.tif (one TIFF per frame), stack.tif (one stack: a classic ImageJ "
+                    "TIFF while the frame count is known and it stays under 4 GB, else BigTIFF), file.h5:/dataset, "
                     "scan.nx (NXtomo), stack.zarr[:/array] (Zarr v3), file.raw")
     bits = Property(int, None, choices=(8, 16, 32), doc="stored bits: 8/16 rescale to integers, 32 is float32 (default: as is)")
-    minimum = Property(float, None, doc="value stored as 0 for 8/16 bits (default: each frame's minimum)")
-    maximum = Property(float, None, doc="value stored as the largest integer for 8/16 bits (default: each frame's maximum)")
+    minimum = Property(float, None, doc="value stored as 0 for 8/16 bits (default: from the first scale-frames frames)")
+    maximum = Property(float, None, doc="value stored as the largest integer for 8/16 bits (default: from the first "
+                       "scale-frames frames)")
+    scale_frames = Property(int, 16, range=(1, None), doc="8/16 bits without minimum/maximum: frames whose value range "
+                            "(0.05..99.95 percentiles, widened by 10 %) sets the one scale of all frames")
+    units = Property(str, "", doc="unit of the values, stored with the scale (e.g. 1/pixel)")
     rescale = Property(bool, True, doc="8/16 bits: map [minimum, maximum] onto the integer range (false: clip and cast)")
     start = Property(int, 0, range=(0, None), doc="number of the first file of a TIFF sequence")
+    step = Property(int, 1, range=(1, None), doc="TIFF sequence: file numbers advance by this per frame")
+    first_row = Property(int, None, range=(0, None), doc="frame i is stored with metadata row = first-row + i * step "
+                         "(ufo reco: the detector row of each slice)")
     overwrite = Property(bool, False, doc="replace existing files or datasets")
     append = Property(bool, False, doc="add frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file")
     layout = Property(str, "auto", choices=("auto", "plain", "nxtomo", "dxchange"),
@@ -120,6 +136,12 @@ class Write(Task):
     compression = Property(str, "none", choices=("none", "gzip", "lzf", "zstd", "blosc"),
                            doc="HDF5: gzip or lzf; Zarr: zstd, blosc or gzip (uncompressed HDF5 uses direct chunk writes)")
     bytes_per_file = Property(int, 0, range=(0, None), doc="BigTIFF: start a new file after this many bytes (0: one file)")
+    tiff_format = Property(str, "auto", choices=("auto", "imagej", "bigtiff"),
+                           doc="stack.tif: auto: classic ImageJ TIFF when the stream's frame count is known and the "
+                           "stack stays under 4 GB, else BigTIFF; imagej: ImageJ TIFF whatever the count (fails past "
+                           "4 GB); bigtiff: always BigTIFF (keeps each frame's metadata)")
+
+    metadata: dict[str, Any] | None = None  # set by callers (ufo reco): stored once per output file
 
     def output_spec(self, *specs: Spec) -> None:
         from ..storage import parse_output_path
@@ -134,15 +156,65 @@ class Write(Task):
             raise GraphError(f"cannot write {len(shape)}-D frames to '{self.path}'; images need 2 dimensions")
         return None
 
+    def _scaled(self) -> bool:
+        return self.bits in (8, 16) and self.rescale
+
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
+        self._writer = None
+        self._held: list[tuple[np.ndarray, dict[str, Any]]] = []
+        self._scale = (self.minimum, self.maximum)
+        self._count = 0
+        specs = getattr(ctx, "input_specs", None) or [None]
+        self._expected = getattr(specs[0], "count", None)
+        if not self._scaled() or None not in self._scale:
+            self._open()
+
+    def _open(self) -> None:
+        from ..storage.convert import scale_metadata
+
+        metadata = dict(self.metadata or {})
+        units = self.units or str(metadata.get("units", ""))
+        if self._scaled() and None not in self._scale:
+            metadata.update(scale_metadata(self.bits, *self._scale, units))  # type: ignore[arg-type]
+        elif units:
+            metadata["units"] = units
+        if self.first_row is not None:
+            metadata.update(first_row=self.first_row, row_step=self.step)
         self._writer = open_writer(self.path, self.overwrite, self.start, self.append, self.layout, self.compression,
-                                   self.bytes_per_file)
+                                   self.bytes_per_file, metadata=metadata, step=self.step,
+                                   expected_frames=self._expected,
+                                   imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format])
+
+    def _store(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        if self.first_row is not None:
+            meta = {**meta, "row": self.first_row + self._count * self.step}
+        lo, hi = self._scale
+        self._writer.write(to_bits(frame, self.bits, lo, hi, self.rescale), meta)
+        self._count += 1
+
+    def _release(self) -> None:
+        """The held frames set the scale; open the writer and store them."""
+        from ..storage.convert import find_scale
+
+        lo, hi = find_scale([f for f, _ in self._held])
+        self._scale = (self.minimum if self.minimum is not None else lo, self.maximum if self.maximum is not None else hi)
+        self._open()
+        held, self._held = self._held, []
+        for frame, meta in held:
+            self._store(frame, meta)
 
     def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> None:  # type: ignore[override]
-        self._writer.write(to_bits(frame, self.bits, self.minimum, self.maximum, self.rescale), meta)
+        if self._writer is None:
+            self._held.append((np.array(frame, copy=True), dict(meta)))
+            if len(self._held) >= self.scale_frames:
+                self._release()
+            return
+        self._store(frame, meta)
 
     def teardown(self) -> None:
+        if getattr(self, "_held", None):
+            self._release()
         writer = getattr(self, "_writer", None)
         if writer is not None:
             writer.close()

@@ -7,7 +7,7 @@ import os
 import numpy as np
 import scipy.fft
 
-from ..kernels.backproject import backproject_slice, backproject_stack, geometry
+from ..kernels.backproject import backproject_slice, backproject_stack, geometry, relative_weights
 from .filters import fbp_filter, padded_size
 
 
@@ -50,13 +50,22 @@ def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0,
 
 def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float | None = None, angle_offset: float = 0.0,
                 roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
-                out: np.ndarray | None = None, centre: float | None = None) -> np.ndarray:
-    """Back-project filtered sinograms: (angles, width) -> slice, (K, angles, width) -> K slices."""
+                out: np.ndarray | None = None, centre: float | None = None,
+                angles: np.ndarray | None = None) -> np.ndarray:
+    """Back-project filtered sinograms: (angles, width) -> slice, (K, angles, width) -> K slices.
+
+    `angles` (radians, one per sinogram row) are the true angles of the projections and replace
+    `angle_step`/`angle_offset`; each projection is then weighted by the angular interval it
+    covers (`ufo.kernels.backproject.angle_weights`), so irregular and 360-degree scans are right.
+    """
     n_angles, width = sino.shape[-2:]
-    cos_, sin_, scale = geometry(n_angles, angle_step, angle_offset)
+    cos_, sin_, scale = geometry(n_angles, angle_step, angle_offset, angles)
     x0, y0, cols, rows = slice_grid(width, roi, centre)
     centre = width / 2 if axis is None else axis
     sino = np.ascontiguousarray(sino, dtype=np.float32)
+    relative = relative_weights(angles) if angles is not None else None
+    if relative is not None:  # unequal intervals: weight the rows, the kernels keep one scale
+        sino = sino * relative[:, None]
     if sino.ndim == 2:
         target = out if out is not None else np.empty((rows, cols), np.float32)
         backproject_slice(sino, cos_, sin_, np.float32(centre), np.float32(x0), np.float32(y0), np.float32(scale), target)
@@ -73,7 +82,8 @@ def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float |
 def fbp(sino: np.ndarray, axis: float | None = None, filter: str = "ramp", cutoff: float = 1.0,
         angle_step: float | None = None, angle_offset: float = 0.0, padding: str = "zero",
         roi: tuple[int, int, int | None, int | None] = (0, 0, None, None), workers: int | None = None,
-        centre: float | None = None) -> np.ndarray:
-    """Filtered back-projection in one call (sinogram rows are angles, columns detector pixels)."""
+        centre: float | None = None, angles: np.ndarray | None = None) -> np.ndarray:
+    """Filtered back-projection in one call (sinogram rows are angles, columns detector pixels);
+    `angles` as in `backproject`."""
     filtered = filter_rows(sino, filter, cutoff, padding=padding, workers=workers or os.cpu_count() or 1)
-    return backproject(filtered, axis, angle_step, angle_offset, roi, centre=centre)
+    return backproject(filtered, axis, angle_step, angle_offset, roi, centre=centre, angles=angles)

@@ -1,0 +1,148 @@
+"""`ufo reco --method fbp|dfi`, `--slice middle|N` and the zinger/stripe hints, end to end on phantom scans."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import tifffile
+
+from ufo import reco
+from ufo.tomo.phantom import Phantom
+
+from .test_reco import ANGLES, MU, N_PIX, ROWS, TRUE_AXIS, slice_rmse, ufo
+
+
+def write_scan(root, zingers: bool = False, stripes: bool = False):
+    """A scan as tests/test_reco.py writes it; optionally with zingers (bright pixels) and detector
+    columns whose gain the flat field misses (stripes in the sinograms, rings in the slices)."""
+    rng = np.random.default_rng(7)
+    phantom = Phantom(N_PIX, height=ROWS)
+    dark = 100 + 5 * rng.random((ROWS, N_PIX))
+    gain = 2000 + 200 * rng.random((ROWS, N_PIX))
+    miss = np.ones(N_PIX)
+    if stripes:
+        miss[[30, 61]] = (1.08, 0.92)
+    (root / "proj").mkdir(parents=True)
+    for i, angle in enumerate(np.arange(ANGLES) * np.pi / ANGLES):
+        frame = dark + gain * miss * np.exp(-MU * phantom.projection(angle, axis=TRUE_AXIS))
+        if zingers:
+            hit = rng.random(frame.shape) < 2e-3
+            frame[hit] *= 4.0
+        tifffile.imwrite(root / "proj" / f"proj-{i:04d}.tif", frame.astype(np.float32))
+    tifffile.imwrite(root / "darks.tif", np.stack([dark] * 4).astype(np.float32), photometric="minisblack")
+    tifffile.imwrite(root / "flats.tif", np.stack([dark + gain] * 4).astype(np.float32), photometric="minisblack")
+    return phantom
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    root = tmp_path_factory.mktemp("methods")
+    return root, write_scan(root)
+
+
+def inputs(root):
+    return ["--projections", str(root / "proj"), "--darks", str(root / "darks.tif"), "--flats", str(root / "flats.tif")]
+
+
+def test_dfi_matches_the_phantom_within_1_2x_of_fbp(scan, tmp_path):
+    root, phantom = scan
+    errors = {}
+    for method in ("fbp", "dfi"):
+        result = ufo("reco", *inputs(root), "--axis", str(TRUE_AXIS), "--method", method,
+                     "--output", str(tmp_path / method / "s-%03i.tif"))
+        assert result.returncode == 0, result.stderr
+        assert f"ufo reco ({method})" in result.stdout
+        assert len(os.listdir(tmp_path / method)) == ROWS
+        errors[method] = [slice_rmse(tifffile.imread(tmp_path / method / f"s-{row:03d}.tif"), phantom, row)
+                          for row in (2, 6, 9)]
+    for fbp_error, dfi_error in zip(errors["fbp"], errors["dfi"]):
+        assert dfi_error < 1.2 * fbp_error
+
+
+def test_dfi_graph_and_refusals(scan, tmp_path):
+    root, _ = scan
+    dry = ufo("reco", *inputs(root), "--method", "dfi", "--oversampling", "3", "--dry-run",
+              "--output", str(tmp_path / "d.tif"))
+    assert dry.returncode == 0, dry.stderr
+    assert "dfi-sinc" in dry.stdout and "backproject" not in dry.stdout
+    assert "oversampling=3" in dry.stdout.replace(" ", "").replace("3.0", "3")
+    bad = ufo("reco", *inputs(root), "--method", "dfi", "--oversampling", "1", "--dry-run")
+    assert bad.returncode == 2 and "oversampling" in bad.stderr
+    half = ufo("reco", *inputs(root), "--method", "dfi", "--half-acquisition", "--axis", "80", "--dry-run",
+               "--output", str(tmp_path / "h.tif"))
+    assert half.returncode == 2 and "--method fbp" in half.stderr
+
+
+def test_gui_method_and_oversampling_drive_the_reconstruction():
+    from ufo.gui.engine import options, schema_fields
+
+    fields = {f["name"]: f for f in schema_fields()}
+    assert fields["method"]["choices"] == ["fbp", "dfi"] and fields["method"]["label"] == "Method"
+    assert fields["oversampling"]["label"] == "Oversampling" and fields["oversampling"]["default"] == 2.0
+    chosen, extra = options({"method": "dfi", "oversampling": "3"})
+    assert chosen.method == "dfi" and chosen.oversampling == 3.0 and "method" not in extra
+
+
+def test_dfi_on_the_gpu_matches_the_cpu(scan, tmp_path):
+    pytest.importorskip("cupy")
+    from ufo.gpu import available
+
+    if not available():
+        pytest.skip("no CUDA device")
+    root, _ = scan
+    common = dict(projections=str(root / "proj"), darks=str(root / "darks.tif"), flats=str(root / "flats.tif"),
+                  axis=TRUE_AXIS, method="dfi", region="2:10:4")
+    cpu = reco.run(reco.plan(reco.RecoOptions(**common, gpus="cpu", output=str(tmp_path / "cpu.tif"))))
+    gpu = reco.run(reco.plan(reco.RecoOptions(**common, gpus="all", output=str(tmp_path / "gpu.tif"))))
+    assert cpu.plan.slices == gpu.plan.slices == 2
+    a, b = tifffile.imread(tmp_path / "cpu.tif"), tifffile.imread(tmp_path / "gpu.tif")
+    assert np.abs(a - b).max() < 1e-4 * np.abs(a).max()
+
+
+def test_slice_middle_equals_that_slice_of_the_full_reconstruction(scan, tmp_path):
+    root, _ = scan
+    full = ufo("reco", *inputs(root), "--axis", "auto", "--output", str(tmp_path / "full" / "s-%03i.tif"), "-q")
+    assert full.returncode == 0, full.stderr
+    one = ufo("reco", *inputs(root), "--axis", "auto", "--slice", "middle", "--output",
+              str(tmp_path / "one" / "s-%03i.tif"))
+    assert one.returncode == 0, one.stderr
+    assert os.listdir(tmp_path / "one") == [f"s-{ROWS // 2:03d}.tif"]
+    image = tifffile.imread(tmp_path / "one" / f"s-{ROWS // 2:03d}.tif")
+    expected = tifffile.imread(tmp_path / "full" / f"s-{ROWS // 2:03d}.tif")
+    np.testing.assert_allclose(image, expected, atol=1e-6 * np.abs(expected).max())
+    line = next(x for x in one.stdout.splitlines() if x.startswith("slice of row"))
+    assert str(tmp_path / "one" / f"s-{ROWS // 2:03d}.tif") in line
+    assert f"mean {image.mean():.6g}" in line and f"max {image.max():.6g}" in line
+
+
+def test_slice_number_into_a_stack_and_refusals(scan, tmp_path):
+    root, _ = scan
+    result = ufo("reco", *inputs(root), "--axis", str(TRUE_AXIS), "--slice", "3", "--output",
+                 str(tmp_path / "one.tif"), "-q")
+    assert result.returncode == 0, result.stderr
+    assert tifffile.imread(tmp_path / "one.tif").shape == (N_PIX, N_PIX)
+    assert "slice of row 3:" in result.stdout
+    for extra in (["--slice", str(ROWS)], ["--slice", "2", "--region", "1:5"], ["--slice", "top"]):
+        bad = ufo("reco", *inputs(root), *extra, "--dry-run", "--output", str(tmp_path / "x.tif"))
+        assert bad.returncode == 2, (extra, bad.stderr)
+
+
+def test_hints_for_zingers_and_stripes_and_none_on_a_clean_scan(scan, tmp_path):
+    root, _ = scan
+    clean = ufo("reco", *inputs(root), "--axis", str(TRUE_AXIS), "--slice", "middle", "--output",
+                str(tmp_path / "c.tif"))
+    assert clean.returncode == 0, clean.stderr
+    assert "hint:" not in clean.stdout
+    dirty = tmp_path / "dirty"
+    write_scan(dirty, zingers=True, stripes=True)
+    result = ufo("reco", *inputs(dirty), "--axis", str(TRUE_AXIS), "--slice", "middle", "--output",
+                 str(tmp_path / "d.tif"))
+    assert result.returncode == 0, result.stderr
+    assert "stripes detected" in result.stdout and "--remove-stripes 21" in result.stdout
+    assert "outliers (zingers) detected" in result.stdout and "--remove-outliers" in result.stdout
+    asked = ufo("reco", *inputs(dirty), "--axis", str(TRUE_AXIS), "--slice", "middle", "--remove-stripes", "21",
+                "--output", str(tmp_path / "e.tif"))
+    assert asked.returncode == 0, asked.stderr
+    assert "stripes detected" not in asked.stdout and "outliers (zingers) detected" in asked.stdout

@@ -1,0 +1,95 @@
+"""What `ufo reco` stores with its output: how it was made, and one integer scale for the volume.
+
+`output_metadata` is the configuration record (as nabu stores its configuration): the options
+with their units, the inputs, the axis, an angles summary, ufo's version and the date; the write
+task hands it down to the writer as a plain dict (storage stays below reco).
+
+`with_output_scale` fixes one [min, max] for 8/16-bit output before anything is written. The
+scale comes from a sample of slices reconstructed first: up to `SAMPLE_SLICES` rows spread
+evenly over the whole region (top, middle and bottom of a sample often differ: air above,
+dense parts below), in one pass whose read step skips the rows in between; with phase
+retrieval each sample row is read with its margin. The first pass's slices would cost nothing
+extra but see only the top of the volume, and the write task's own fallback (the first frames)
+sees even less. The cost is one more read of the projections for a handful of rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from .planning import Pass, Plan, phase_margin
+
+SAMPLE_SLICES = 8
+
+
+def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
+    """The record of how the output is made, as plain JSON values (the writer stores it)."""
+    from .. import __version__
+
+    o = plan.options
+    given = getattr(plan, "angles", None)  # irregular angles from the file
+    span = 2 * math.pi if getattr(o, "half_acquisition", False) else math.pi
+    step = o.angle if o.angle is not None else span / plan.projections
+    if given is not None and len(given) > 1:
+        step = (float(given[-1]) - float(given[0])) / (len(given) - 1)  # the mean step of irregular angles
+    rows = plan.rows
+    return {
+        "program": "ufo reco",
+        "version": __version__,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "configuration": o.metadata(),
+        "input": {name: getattr(o, name) for name in ("projections", "sinograms", "darks", "flats", "flats2")
+                  if getattr(o, name)},
+        "axis": float(axis) if axis is not None else plan.width / 2,
+        "angles": {"count": plan.projections, "step": step, "offset": float(given[0]) if given is not None and len(given)
+                   else o.offset, "span": step * plan.projections, "regular": given is None, "units": "rad"},
+        "rows": {"first": rows[0], "last": rows[-1], "step": rows[1] - rows[0] if len(rows) > 1 else 1},
+        # -log of flat-corrected projections back-projected: attenuation per pixel (docs/conventions.md, Values)
+        "units": "1/pixel" if o.darks is not None and o.absorption is not False else "",
+        **({"pixel_size": o.pixel_size} if o.pixel_size else {}),
+    }
+
+
+def sample_passes(plan: Plan) -> list[Pass]:
+    """Passes reconstructing up to SAMPLE_SLICES rows spread evenly over the region."""
+    rows = plan.rows
+    every = max(1, math.ceil(len(rows) / SAMPLE_SLICES))
+    chosen = rows[every // 2::every]
+    region_step = rows[1] - rows[0] if len(rows) > 1 else 1
+    margin = phase_margin(plan.options) * region_step
+    if not margin:
+        step = region_step * every
+        return [Pass(chosen[0], len(chosen), step, slice(0, len(chosen)), 0)]
+    passes = []
+    for row in chosen:
+        lo = max(0, row - margin)
+        lo = row - ((row - lo) // region_step) * region_step
+        hi = min(plan.height - 1, row + margin)
+        count = (hi - lo) // region_step + 1
+        at = (row - lo) // region_step
+        passes.append(Pass(lo, count, region_step, slice(at, at + 1), 0))
+    return passes
+
+
+def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple[Any, Any]]) -> Plan:
+    """The plan with --output-min/--output-max set from a sample of slices when 8/16-bit output
+    was asked for without them (one scale for the whole volume); other plans unchanged.
+    `build(plan, pass, axis, sink)` is running.graph, passed in so this module needs no import of it."""
+    o = plan.options
+    if o.output_bits not in (8, 16) or (o.output_min is not None and o.output_max is not None) or o.sinograms:
+        return plan
+    from ..core.memory import MemoryOut
+    from ..storage.convert import find_scale
+
+    slices: list[Any] = []
+    for p in sample_passes(plan):
+        g, _ = build(plan, p, axis, MemoryOut(out=slices))
+        g.run(device=o.gpus).wait()
+    lo, hi = find_scale(slices)
+    scaled = replace(o, output_min=o.output_min if o.output_min is not None else lo,
+                     output_max=o.output_max if o.output_max is not None else hi)
+    return replace(plan, options=scaled)

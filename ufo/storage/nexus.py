@@ -1,0 +1,111 @@
+"""Where the writers' `metadata` goes in HDF5 files: NXtomo and DXchange places, and attributes.
+
+The layers above (an experiment, `ufo reco`) hand the writer one plain dict; this module puts
+each known key where the community's readers look for it (the `nxtomo` package, tomoscan, nabu
+and its validator for NXtomo; dxchange/tomopy for DXchange) and keeps the whole dict as
+attributes of the data, so nothing given is lost. Known keys (SI units unless said):
+`pixel_size` (effective, after binning; or `x_pixel_size`/`y_pixel_size`), `distance`
+(sample-detector), `energy` (keV), `field_of_view` ('Full' or 'Half'), `sample` (name),
+`rotation_direction` ('counterclockwise' or 'clockwise'), `start_time`, `end_time` (ISO 8601),
+`binning`, `camera`. docs/conventions.md ("Output metadata") lists what goes where.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+NEXUS_VERSION = "4.5.0"  # the NeXus definitions the NXtomo layout follows
+NXTOMO_VERSION = 2.1  # the NXtomo layout version the `nxtomo` package writes and reads these paths under
+
+
+def now() -> str:
+    """The local time in ISO 8601 with its UTC offset, as NeXus wants times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _attribute(value: Any) -> Any:
+    """HDF5 takes scalars, strings and flat arrays as attributes; anything else is kept as JSON text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                          for v in value):
+        return np.asarray(value)
+    return json.dumps(value, default=str)
+
+
+def store_attributes(target: Any, metadata: dict[str, Any]) -> None:
+    """Every key of `metadata` as an attribute of `target` (dicts and lists of text as JSON text);
+    `scale_min`, `scale_max` and `units` map stored integers back to values."""
+    for key, value in metadata.items():
+        if value is not None:
+            target.attrs[key] = _attribute(value)
+
+
+def _dataset(f: Any, name: str, value: Any, units: str | None = None) -> None:
+    if value is None or name in f:
+        return
+    dset = f.create_dataset(name, data=value)
+    if units:
+        dset.attrs["units"] = units
+
+
+def _pixel_sizes(metadata: dict[str, Any]) -> tuple[float | None, float | None]:
+    pixel = metadata.get("pixel_size")
+    return metadata.get("x_pixel_size", pixel), metadata.get("y_pixel_size", pixel)
+
+
+def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
+    """The NXtomo fields nabu-validator and the `nxtomo` package read (before SWMR starts)."""
+    f.attrs.setdefault("NeXus_version", NEXUS_VERSION)
+    f.attrs.setdefault("creator", "ufo")
+    entry = f["/entry"]
+    entry.attrs.setdefault("version", NXTOMO_VERSION)
+    entry.attrs.setdefault("default", "data")
+    x, y = _pixel_sizes(metadata)
+    detector = "/entry/instrument/detector"
+    _dataset(f, f"{detector}/x_pixel_size", x, "m")
+    _dataset(f, f"{detector}/y_pixel_size", y, "m")
+    _dataset(f, f"{detector}/distance", metadata.get("distance"), "m")
+    fov = metadata.get("field_of_view")
+    if fov is not None:
+        _dataset(f, f"{detector}/field_of_view", str(fov).capitalize())
+        _dataset(f, f"{detector}/half_acquisition", str(fov).lower() == "half")
+    energy = metadata.get("energy")
+    if energy is not None:
+        beam = f.require_group("/entry/instrument/beam")
+        beam.attrs.setdefault("NX_class", "NXbeam")
+        _dataset(f, "/entry/instrument/beam/incident_energy", float(energy), "keV")
+    for key in ("binning", "camera"):
+        _dataset(f, f"{detector}/{key}", metadata.get(key))
+    direction = metadata.get("rotation_direction")
+    if direction is not None:
+        f["/entry/sample/rotation_angle"].attrs["rotation_direction"] = str(direction)
+    source = f.require_group("/entry/instrument/source")
+    source.attrs.setdefault("NX_class", "NXsource")
+    _dataset(f, "/entry/instrument/source/probe", "x-ray")
+    if "beamline" in metadata:
+        _dataset(f, "/entry/instrument/source/name", str(metadata["beamline"]))
+
+
+def dxchange_metadata(f: Any, metadata: dict[str, Any]) -> None:
+    """The same metadata at DXchange's places (/measurement/instrument/..., /measurement/sample)."""
+    f.attrs.setdefault("implements", "exchange:measurement")
+    x, y = _pixel_sizes(metadata)
+    detector = "/measurement/instrument/detector"
+    _dataset(f, f"{detector}/pixel_size_x", x, "m")
+    _dataset(f, f"{detector}/pixel_size_y", y, "m")
+    _dataset(f, f"{detector}/distance", metadata.get("distance"), "m")
+    _dataset(f, f"{detector}/binning_x", metadata.get("binning"))
+    energy = metadata.get("energy")
+    if energy is not None:
+        _dataset(f, "/measurement/instrument/monochromator/energy", float(energy), "keV")
+    _dataset(f, "/measurement/sample/name", metadata.get("sample"))
+    _dataset(f, "/process/acquisition/start_date", metadata.get("start_time") or now())
+    _dataset(f, "/measurement/instrument/sample_motor_stack/setup/rotation_direction",
+             metadata.get("rotation_direction"))
