@@ -122,6 +122,11 @@ class StatMonitor(Task):
             raise GraphError("task 'stat-monitor' needs frames of a fixed shape")
         if spec.dtype is not None and np.dtype(spec.dtype).kind == "c":
             raise GraphError(f"task 'stat-monitor' works on real frames, got {spec.dtype}")
+        # state shared by every replica of this node, made before any of their threads starts:
+        # the file is opened (and its header written) by whichever replica has the first frame
+        self._lock = threading.Lock()
+        self._count = 0
+        self._file: IO[str] | None = None
         return spec
 
     def setup(self, ctx: Any) -> None:
@@ -146,6 +151,9 @@ class StatMonitor(Task):
                  "mean": mean, "var": var}
         meta["stats"] = stats
         with self._lock:
+            if self._file is None and self.filename != "-":
+                self._file = open(self.filename, "a", buffering=1)  # noqa: SIM115 (closed in teardown)
+                self._file.write("# index min max sum sum-of-sq mean var\n")
             index = int(meta.get("index", self._count))
             self._count += 1
             line = f"{index} " + " ".join(f"{v:e}" for v in stats.values())
@@ -159,7 +167,10 @@ class StatMonitor(Task):
         return out
 
     def teardown(self) -> None:
-        file = getattr(self, "_file", None)  # None also where setup did not get that far
-        if file is not None:
-            file.close()
-            self._file = None
+        lock = getattr(self, "_lock", None)  # None where the graph never validated
+        if lock is None:
+            return
+        with lock:  # every replica tears down; the first one closes the file
+            if self._file is not None:
+                self._file.close()
+                self._file = None
