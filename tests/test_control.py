@@ -338,7 +338,9 @@ def test_online_slices_grow_during_the_scan_with_a_given_axis(tmp_path):
             return reco
 
     reco = asyncio.run(main())
-    assert len(set(seen)) > 3  # partial slices existed and changed while projections arrived
+    # partial slices existed and changed while projections arrived: 60 projections in batches of
+    # 16 give 3 partial sums before the last batch (the weight no longer drifts between batches)
+    assert len(set(seen)) >= 3
     truth = 0.01 * Phantom(48, height=4).slice(z=0)
     mask = np.hypot(*(np.mgrid[:48, :48] - 24)) < 0.45 * 48
     assert np.sqrt(np.mean((reco.slices[2] - truth)[mask] ** 2)) < 0.15 * 0.01

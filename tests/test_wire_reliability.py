@@ -138,8 +138,8 @@ def test_three_receivers_all_see_the_end():
     for handle in handles:
         handle.wait(timeout=30)  # before: two of three timed out waiting for an end message
         assert not [w for w in handle.warnings if "missing" in w], handle.warnings  # load balancing is no gap
-    assert sum(len(out) for out in outs) == number
-    assert all(outs), [len(out) for out in outs]
+    assert sum(len(out) for out in outs) == number  # every frame once; who got how many is ZMQ's
+    # load balancing (a receiver that connected late under load may get none: not an error)
 
 
 def test_three_receivers_all_see_the_end_with_the_receivers_property():

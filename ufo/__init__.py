@@ -11,34 +11,31 @@ the registered names), and `ufo.Camera` is the camera device API (`ufo.camera.Ca
 `ufo.camera.open_camera` returns). The graph source task that records frames from a camera
 keeps its UFO name 'camera' (`ufo run 'camera ! write ...'`, `ufo.task('camera')`, as in
 ufo-filters) and is `ufo.CameraSource` in Python, so a task never hides the device class.
+
+Every name here is resolved on first use (PEP 562 `__getattr__`), so `import ufo` and the
+`ufo` command (which needs `__version__` before it knows what to do) import no numpy, numba
+or scheduler until something asks for them; `from ufo import Graph` works as before.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .core import (
-    Cancelled,
-    Graph,
-    GraphError,
-    Image,
-    Input,
-    Kind,
-    Property,
-    PropertyError,
-    RunHandle,
-    Spec,
-    Stream,
-    Task,
-    TaskError,
-    UfoError,
-    UsageError,
-    run,
-)
-
-from .kernels.jit import jit
+if TYPE_CHECKING:
+    from .core import (Cancelled, Graph, GraphError, Image, Input, Kind, Property, PropertyError, RunHandle, Spec,
+                       Stream, Task, TaskError, UfoError, UsageError, run)
+    from .kernels.jit import jit
 
 __version__ = "0.1.0"
+
+# public name -> the module it comes from (imported when the name is first asked for)
+_LAZY = {
+    **{name: "ufo.core" for name in ("Cancelled", "Graph", "GraphError", "Image", "Input", "Kind", "Property",
+                                      "PropertyError", "RunHandle", "Spec", "Stream", "Task", "TaskError",
+                                      "UfoError", "UsageError", "run")},
+    "jit": "ufo.kernels.jit",
+}
 
 __all__ = [
     "Cancelled", "Graph", "GraphError", "Image", "Input", "Kind", "Property", "PropertyError", "RunHandle",
@@ -62,7 +59,11 @@ def task_names() -> list[str]:
 
 
 def __getattr__(attribute: str) -> Any:
-    """Resolve task classes and `Camera` on first use, so that `import ufo` stays fast."""
+    """Resolve the public names, task classes and `Camera` on first use, so that `import ufo` stays fast."""
+    if attribute in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[attribute]), attribute)
+        globals()[attribute] = value  # once resolved, a plain module attribute
+        return value
     if attribute == "Camera":  # the device API; the 'camera' task is ufo.CameraSource
         from .camera.base import Camera
 
@@ -78,3 +79,7 @@ def __getattr__(attribute: str) -> Any:
         if cls is not None:
             return cls
     raise AttributeError(f"module 'ufo' has no attribute '{attribute}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -5,8 +5,9 @@ each area's `measure()` returns `Measure`s for `ufo bench`, and the scripts unde
 benchmarks/ only parse arguments and print what these modules' functions return, with
 larger sizes (docs/benchmarks.md). Modules: runtime, storage, camera, reco (CPU and the
 `ufo bench` GPU row), kernels (median, stripes, axis), stream and stream_acceptance
-(camera-rate scans), cluster (Dask), tango (streams between hosts), jit and jit_kernels
-(@jit), gpu and gpu_check (device machine only: they import CuPy at the top).
+(camera-rate scans), cluster (Dask), tango (streams between hosts), startup (how soon the
+`ufo` command answers), jit and jit_kernels (@jit), gpu and gpu_check (device machine only:
+they import CuPy at the top).
 """
 
 from __future__ import annotations

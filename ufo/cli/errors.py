@@ -11,15 +11,30 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
 from ..core.errors import TaskError, UfoError, UsageError
 
-err_console = Console(stderr=True, highlight=False)
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@functools.cache
+def _err_console() -> Console:
+    """The console for error lines, made on first use: rich costs ~40 ms to import, which
+    `ufo --help` and a run that succeeds quietly need not pay."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def __getattr__(name: str) -> Any:
+    """`err_console` stays importable by name (PEP 562) although it is made only when asked for."""
+    if name == "err_console":
+        return _err_console()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def exit_code(exc: BaseException) -> int:
@@ -30,9 +45,12 @@ def exit_code(exc: BaseException) -> int:
 def report(exc: BaseException, debug: bool) -> int:
     if debug:
         traceback.print_exception(exc)
-    err_console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+    from rich.markup import escape
+
+    console = _err_console()
+    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
     if not debug:
-        err_console.print("[dim](run with --debug for the full traceback)[/]")
+        console.print("[dim](run with --debug for the full traceback)[/]")
     return exit_code(exc)
 
 

@@ -1,23 +1,20 @@
-"""Entry point of the `ufo` command."""
+"""Entry point of the `ufo` command.
+
+The subcommands are imported only when one runs (`COMMANDS`): `ufo reco` needs numba and
+scipy, `ufo session` pint, and a user who types `ufo --help` or `ufo run ...` should not wait
+for them (issue 22: start-up under 0.3 s). `ufo --help` lists the commands from the short help
+stored here, which tests/test_startup.py keeps equal to each command's own docstring.
+"""
 
 from __future__ import annotations
 
+import importlib
 import signal
 
 import click
 
 from .. import __version__
-from .camera import camera
-from .reco import reco
-from .session import session
-from .run import run
-from .tasks import tasks
-from .tango import tango
-from .gui import gui
-from .demo import demo
-from .bench import bench
-from .errors import (INTERRUPTED, err_console, install_interrupt_handler, interrupted, reset_interrupts,
-                     stop_after_interrupt)
+from .errors import INTERRUPTED, install_interrupt_handler, interrupted, reset_interrupts, stop_after_interrupt
 
 EXAMPLES = """
 \b
@@ -32,13 +29,67 @@ Examples:
 """
 
 
+# name -> (module:attribute of the click command, its short help as `ufo --help` shows it)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "bench": ("ufo.cli.bench:bench", "Run the benchmark suite and print one table of ratios against the peers "
+              "(`ufo bench stream`: a scan at camera rate into storage and online reconstruction)."),
+    "camera": ("ufo.cli.camera:camera", "Cameras: list plugins, show properties, grab frames, measure, serve over "
+               "the network."),
+    "demo": ("ufo.cli.demo:demo", "Run a simulated online-tomography experiment end to end."),
+    "gui": ("ufo.cli.gui:gui", "Set up a reconstruction, find the axis, run it and look at the slices, in a browser."),
+    "reco": ("ufo.cli.reco:reco", "Reconstruct slices by filtered back-projection or direct Fourier inversion "
+             "(parallel beam)."),
+    "run": ("ufo.cli.run:run", "Run a pipeline: TASK key=value ..."),
+    "session": ("ufo.cli.session:session", "Create, edit and start beamline sessions."),
+    "tango": ("ufo.cli.tango:tango", "Serve a camera, a motor, a walker or an online reconstruction over Tango."),
+    "tasks": ("ufo.cli.tasks:tasks", "List tasks, or show one task's kind, inputs and properties."),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """Import the module of subcommand `name` and return its click command."""
+    module, attribute = COMMANDS[name][0].split(":")
+    command = getattr(importlib.import_module(module), attribute)
+    if not isinstance(command, click.Command):
+        raise TypeError(f"{COMMANDS[name][0]} is not a click command")
+    return command
+
+
 class UfoGroup(click.Group):
-    """The `ufo` group: Ctrl-C in any command ends the same way, once, here.
+    """The `ufo` group: subcommands imported on first use, and Ctrl-C in any command ends the
+    same way, once, here.
 
     Click would turn KeyboardInterrupt into "Aborted!" and exit 1, and a command that catches
     it itself (a server's serve-forever loop) would exit 0. Instead: every graph still running
     is cancelled and its files are closed, then the command exits 130 (128 + SIGINT).
     """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(load_command(cmd_name), cmd_name)
+        return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of `ufo --help` from the stored short help, importing no command."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            if name in self.commands:
+                command = self.commands[name]
+                if command.hidden:
+                    continue
+                text = command.get_short_help_str(limit)
+            else:
+                text = click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)
+            rows.append((name, text))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         reset_interrupts()
@@ -71,6 +122,8 @@ class UfoGroup(click.Group):
 def _stop(message: str | None = None) -> None:
     stop_after_interrupt()
     if message:
+        from .errors import err_console
+
         err_console.print(f"[yellow]{message}[/]")
 
 
@@ -80,16 +133,6 @@ def _stop(message: str | None = None) -> None:
 def cli(debug: bool) -> None:
     """ufo: stream processing and control for X-ray imaging beamlines."""
 
-
-cli.add_command(run)
-cli.add_command(tasks)
-cli.add_command(reco)
-cli.add_command(camera)
-cli.add_command(session)
-cli.add_command(tango)
-cli.add_command(gui)
-cli.add_command(demo)
-cli.add_command(bench)
 
 
 def main() -> None:

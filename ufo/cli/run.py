@@ -12,6 +12,8 @@ from rich.console import Console
 from ..core import serialize
 from ..core.errors import UsageError
 from ..core.pipeline import parse
+from ..core.ufocompat import apply as ufo_apply
+from .compat import compat_report
 from .errors import handle_errors
 from .progress import summary, watch
 
@@ -34,13 +36,27 @@ Examples:
 @click.option("--gpus", help="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, else all).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the graph without running it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--ufo", "ufo_semantics", is_flag=True,
+              help="UFO's meaning where a spelling means something else here (bin sums, ...): see docs/ufo-compat.md.")
+@click.option("--ufo-compat-report", is_flag=True, help="Print how each UFO property of the pipeline maps; run nothing.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
 def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trace: str | None, gpus: str | None,
-        dry_run: bool, quiet: bool, debug: bool) -> None:
+        dry_run: bool, quiet: bool, ufo_semantics: bool, ufo_compat_report: bool, debug: bool) -> None:
     """Run a pipeline: TASK key=value ... ! TASK ... (see 'ufo tasks')."""
     if json_file and pipeline:
         raise UsageError("give either a pipeline or --json FILE, not both")
+    if ufo_compat_report:  # before building the graph: a report also for pipelines that would not build
+        if json_file:
+            try:
+                with open(json_file) as f:
+                    text = f.read()
+            except OSError as exc:
+                raise UsageError(f"cannot read JSON graph '{json_file}': {exc.strerror}") from exc
+            click.echo(compat_report(text, is_json=True))
+        else:
+            click.echo(compat_report(" ".join(pipeline)))
+        return
     if gpus is not None:
         from ..gpu import select
 
@@ -56,6 +72,11 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     else:
         raise click.UsageError("give a pipeline, e.g. ufo run \"dummy-data number=10 ! null\", or --json FILE")
     console = Console(stderr=True)
+    if ufo_semantics:
+        ufo_apply(graph.nodes, force=True)
+    notes = [note for task in graph.nodes for note in task.ufo_notes]
+    for note in notes:
+        console.print(f"[yellow]UFO:[/] {note}")
     description = graph.describe()
     if dump:
         with open(dump, "w") as f:

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ..core import registry
+from ..core import catalog, registry
 from .errors import handle_errors
 
 EXAMPLES = """
@@ -71,22 +71,28 @@ def reference_markdown() -> str:
 @click.argument("name", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--markdown", is_flag=True, help="Print the reference of every task as Markdown (docs/tasks.md).")
+@click.option("--ufo-compat", is_flag=True, help="Print the UFO compatibility table as Markdown (docs/ufo-compat.md).")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
-def tasks(name: str | None, as_json: bool, markdown: bool, debug: bool) -> None:
+def tasks(name: str | None, as_json: bool, markdown: bool, ufo_compat: bool, debug: bool) -> None:
     """List tasks, or show one task's kind, inputs and properties."""
     console = Console()
+    if ufo_compat:
+        from .compat import compat_markdown
+
+        click.echo(compat_markdown(registry.names(), registry.get), nl=False)
+        return
     if markdown:
         click.echo(reference_markdown(), nl=False)
         return
     if name is None:
-        infos = [describe(n) for n in registry.names()]
         if as_json:
-            click.echo(json.dumps(infos, indent=2))
+            click.echo(json.dumps([describe(n) for n in registry.names()], indent=2))
             return
+        # read from the task modules' source, not imported: the list starts at once (ufo.core.catalog)
         table = Table("task", "kind", "description")
-        for info in infos:
-            table.add_row(str(info["name"]), str(info["kind"]), str(info["doc"]))
+        for task in catalog.summaries():
+            table.add_row(task.name, task.kind, task.doc)
         console.print(table)
         return
     info = describe(name)

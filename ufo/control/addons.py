@@ -51,8 +51,9 @@ class ImageWriter(Addon):
 class OnlineReconstruction(Addon):
     """Reconstructs while frames arrive (ufo.tomo.streaming): slices are ready during the scan
     and complete one batch after its last frame; with `axis='auto'` the axis is found once the
-    projections cover a half turn. Keyword options go to `StreamingReconstructor` (roi,
-    device, batch, precision, interpolate_flats, angle_step, threads)."""
+    projections cover a half turn (on a full turn: once pairs theta, theta + pi exist). Keyword
+    options go to `StreamingReconstructor` (roi, device, batch, precision, interpolate_flats,
+    angle_step, threads, half_acquisition: a 360-degree scan with the axis near an edge)."""
 
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
                  angle_span: float | None = None, queue_size: int = 64, **options: Any):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import threading
 import time
@@ -192,6 +191,8 @@ class RunHandle(Watchable):
             callback(self)
 
     def __await__(self) -> Any:
+        import asyncio  # here, not at the top: asyncio costs ~30 ms and only `await handle` needs it
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
 

@@ -22,6 +22,7 @@ from .errors import Cancelled, GraphError
 from .frame import EOS
 from .spec import Spec
 from .task import Kind
+from .ufocompat import declare, ignored
 
 __all__ = ["Feed", "MemoryIn", "MemoryOut", "Null"]
 
@@ -151,6 +152,12 @@ class Null(Task):
 
     name = "null"
     kind = Kind.SINK
+    #: UFO's null options change timing or GPU transfers, never a result: accepted, no effect here
+    ufo_names = declare({
+        "download": ignored("frames are host arrays here; nothing to download"),
+        "finish": ignored("no OpenCL queue to finish"),
+        "durations": ignored("use ufo run --trace for per-task timing"),
+    })
 
     def consume(self, *frames: np.ndarray) -> None:  # type: ignore[override]
         pass

@@ -14,6 +14,7 @@ from . import registry
 from .api import Graph
 from .errors import PipelineSyntaxError, UsageError
 from .task import Kind
+from .ufocompat import apply, resolve
 
 if TYPE_CHECKING:
     from .task import Stream
@@ -153,7 +154,8 @@ class _Parser:
                     replicas = int(value)
                     continue
                 if not getattr(cls, "extra_properties", False) or key.replace("-", "_") in cls.properties():
-                    cls.find_property(key).convert(value, cls.name)
+                    for attribute, val in resolve(cls, key, value).items():  # UFO's names too (ufocompat)
+                        cls.properties()[attribute].convert(val, cls.name)
             except UsageError as exc:
                 raise self.fail(word, str(exc)) from exc
             except ValueError as err:
@@ -182,4 +184,6 @@ def parse(text: str) -> Graph:
     streams = parser.pipeline([])
     if parser.peek() is not None:
         raise parser.fail(parser.peek(), f"unexpected '{parser.peek().text}'")  # type: ignore[union-attr]
-    return Graph(streams)
+    graph = Graph(streams)
+    apply(graph.nodes)  # a UFO user's text gets UFO's semantics where a spelling means otherwise here
+    return graph

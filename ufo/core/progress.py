@@ -11,8 +11,8 @@ iterators over the same snapshots.
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -208,6 +208,8 @@ class Watchable:
                 yield update
                 if update.final:
                     return
+            import asyncio  # imported by the caller's event loop already; not at the top (~30 ms)
+
             await asyncio.to_thread(end.wait, max(interval, 0.01))
 
     def _pick(self, last: list[Any]) -> Progress | None:
@@ -345,7 +347,7 @@ class JobProgress(Watchable):
             if error is None:
                 self._stage = "done"
                 self.target = self._current if self.target is None else self.target
-            elif isinstance(error, (Cancelled, KeyboardInterrupt, asyncio.CancelledError)):
+            elif isinstance(error, (Cancelled, KeyboardInterrupt)) or _asyncio_cancelled(error):
                 self._stage = "cancelled"
             else:
                 self._stage, self._error = "failed", f"{type(error).__name__}: {error}"
@@ -387,3 +389,9 @@ class JobProgress(Watchable):
     def warnings(self) -> list[str]:
         return list(self._progress_warnings)
 
+
+def _asyncio_cancelled(error: BaseException) -> bool:
+    """Whether `error` is asyncio's cancellation, without importing asyncio (~30 ms at start-up):
+    such an error can exist only in a process that imported asyncio already."""
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(error, asyncio.CancelledError)

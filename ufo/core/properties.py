@@ -17,7 +17,8 @@ from .units import is_quantity, to_unit
 _REQUIRED = object()
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
-_NUMBER_WITH_UNIT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµ°%]")
+#: a number followed by a unit ('10 ms', '90deg'); a plain number in e-notation ('1e-6') is no unit
+_NUMBER_WITH_UNIT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?(?![eE][-+]?\d)\s*[A-Za-zµ°%]")
 
 
 class Property:

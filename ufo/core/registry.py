@@ -10,10 +10,12 @@ from __future__ import annotations
 import functools
 import re
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import UnknownTaskError, suggest
-from .task import Task
+
+if TYPE_CHECKING:
+    from .task import Task
 
 GROUP = "ufo.tasks"
 
@@ -29,7 +31,11 @@ def _entry_points() -> dict[str, Any]:
 
 @functools.cache
 def get(name: str) -> type[Task]:
-    """The task class registered as `name` (kebab-case; underscores are accepted too)."""
+    """The task class registered as `name` (kebab-case; underscores are accepted too).
+
+    `Task` is imported here, not at the top, so that listing names (`ufo tasks`) needs no numpy."""
+    from .task import Task
+
     points = _entry_points()
     key = name if name in points else name.replace("_", "-")
     if key not in points:

@@ -14,6 +14,7 @@ from .api import Graph
 from .errors import GraphError, PropertyError, UsageError
 from .pipeline import MAX_TASKS
 from .task import Kind
+from .ufocompat import apply
 
 if TYPE_CHECKING:
     from .task import Stream
@@ -136,7 +137,9 @@ def from_dict(data: dict[str, Any], source: str = "graph") -> Graph:
     for name in tasks:  # every node, so that a cycle is found even where it feeds nothing
         stream_of(name)
     used = {src for ins in inputs.values() for src in ins.values()}
-    return Graph([streams[name] for name in tasks if name not in used])
+    graph = Graph([streams[name] for name in tasks if name not in used])
+    apply(graph.nodes)  # a UFO graph (UFO's property names) gets UFO's semantics where they differ here
+    return graph
 
 
 def loads(text: str, source: str = "graph") -> Graph:

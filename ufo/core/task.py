@@ -18,8 +18,9 @@ import enum
 import itertools
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,6 +29,8 @@ from .errors import GraphError, PropertyError, suggest
 from .frame import Frame
 from .properties import Property, declared
 from .spec import UNKNOWN, Spec
+from .ufocompat import UfoName, UfoSemantics, resolve, spelling
+from .ufocompat import apply as ufo_apply
 
 
 def max_replicas() -> int:
@@ -134,6 +137,17 @@ class Task:
     #: task fed by a runnable stream returns a runnable stream too
     stream_type: ClassVar[type[Stream]] = Stream
 
+    #: ufo-filters' property names of this task (core/ufocompat.py), so UFO users' pipelines run unchanged
+    ufo_names: ClassVar[Mapping[str, UfoName]] = MappingProxyType({})
+    #: our property values that give UFO's result where UFO's same spelling computes something else
+    ufo_semantics: ClassVar[UfoSemantics | None] = None
+    #: set where a UFO-only property name was used (Task.set)
+    ufo_spelled: bool = False
+    #: values of names both spell, which UFO reads otherwise (ufocompat.apply)
+    ufo_shared: Mapping[str, Any] = MappingProxyType({})  # replaced per instance, never mutated
+    #: what ufocompat.apply changed to give UFO's meaning (ufo run prints it)
+    ufo_notes: Sequence[str] = ()
+
     ctx: Context
 
     def __init__(self, replicas: int = 1, **properties: Any):
@@ -163,9 +177,18 @@ class Task:
         return props[key]
 
     def set(self, **properties: Any) -> Task:
+        """Set properties by our names, aliases or UFO's names (translated by `ufocompat.resolve`)."""
         for key, value in properties.items():
-            prop = self.find_property(key)
-            setattr(self, prop.name, value)
+            for attribute, resolved in resolve(type(self), key, value).items():
+                setattr(self, attribute, resolved)
+            if self.ufo_names:
+                spelled = spelling(type(self), key, value)
+                if spelled == "ufo":
+                    self.ufo_spelled = True  # the graph is a UFO user's: ufocompat.apply gives UFO's semantics
+                elif spelled == "both":  # read as UFO reads it where the graph turns out to be a UFO user's
+                    self.ufo_shared = {**self.ufo_shared, key: value}
+        if self.ufo_spelled:  # this task was written in UFO's spelling: it means what UFO means (Python API too)
+            ufo_apply([self])
         return self
 
     def property_values(self, only_set: bool = False) -> dict[str, Any]:

@@ -1,7 +1,30 @@
-"""Reading and writing frames: TIFF (sequences and BigTIFF stacks), HDF5 and raw files."""
+"""Reading and writing frames: TIFF (sequences and BigTIFF stacks), HDF5 and raw files.
 
-from .formats import FileKind, parse_output_path
-from .readers import FrameSource, open_source
-from .writers import FrameWriter, open_writer
+The names are resolved on first use (PEP 562 `__getattr__`): the readers and writers import
+tifffile and h5py, which `ufo run` checking its output paths (ufo.storage.guard) and a
+pipeline that writes nothing need not load.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .formats import FileKind, parse_output_path
+    from .readers import FrameSource, open_source
+    from .writers import FrameWriter, open_writer
+
+_LAZY = {"FileKind": "formats", "parse_output_path": "formats", "FrameSource": "readers", "open_source": "readers",
+         "FrameWriter": "writers", "open_writer": "writers"}
 
 __all__ = ["FileKind", "FrameSource", "FrameWriter", "open_source", "open_writer", "parse_output_path"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule behind a public name when the name is first used."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

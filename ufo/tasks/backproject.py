@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import UfoSemantics, declare, only, same, zero_is_default
 from ..tomo.fbp import backproject, filter_rows, slice_grid
 from ..tomo.halftomo import first_half, opposite, stitch_stack, stitched_geometry
 from .filtering import FilterProperties, _workers
@@ -64,6 +65,22 @@ class Backproject(SliceGeometry, FilterProperties, Task):
     uses_meta = True  # an upstream auto-axis puts the axis into the metadata
 
     name = "backproject"
+    #: ufo-filters' backproject: angles in radians, 0 or -1 for 'automatic' as here
+    ufo_names = declare({
+        "axis-pos": zero_is_default("axis", "UFO's -1 (width / 2) is our default; else the same pixel position"),
+        "angle-step": zero_is_default("angle-step", "UFO's 0 (pi / projections) is our default; else the same"),
+        "angle-offset": same("angle-offset"),
+        "num-projections": only({"0": {}}, "ufo back-projects every row of the sinogram; crop it first "
+                                "(crop height=N)"),
+        "offset": only({"0": {}}, "crop the sinogram first (crop y=OFFSET)"),
+        "mode": only({"texture": {}}, "ufo interpolates linearly (UFO's texture); nearest has no equivalent"),
+        "roi-x": same("roi-x"), "roi-y": same("roi-y"),
+        "roi-width": zero_is_default("roi-width"), "roi-height": zero_is_default("roi-height"),
+        "precision-mode": only({"single": {}}, "use precision=fp32|fp16"),
+    })
+    #: UFO's backproject only back-projects (its users filter with fft ! filter ! ifft first)
+    ufo_semantics = UfoSemantics({"filter": "none"}, "UFO's backproject does not filter; ufo's filters "
+                                 "with filter=ramp unless its input was filtered upstream")
     precision = Property(str, "fp32", choices=("fp32", "fp16"),
                          doc="storage of the filtered sinogram (fp16 halves the bytes the GPU reads; sums stay fp32)")
     angles = Property(float, None, array=True, unit="rad",

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import UsageError
 

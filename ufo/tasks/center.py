@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import declare, missing, zero_is_default
 from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram, half_turn, scan
 
 
@@ -21,6 +22,8 @@ class CenterOfRotation(Task):
                       doc="correlate: 0/180 degree projections; sinogram: Vo's metric; scan: reconstruct and score")
     search = Property(float, None, range=(1, None), doc="half-width of the search around the detector centre (pixels)")
     angle_step = Property(float, None, unit="rad", doc="scan: angle between projections (default: pi / number)")
+    ufo_names = declare({"angle-step": zero_is_default("angle-step"),
+                 "center": missing("ufo searches around the detector centre; give search= (half-width)")})
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or len(spec.shape) != 2:

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import UfoSemantics, declare, only, same
 from ..kernels.flat import flat_correct
 from ..tomo.outliers import remove_outliers
 from ..tomo.steps import reduce_frames
@@ -21,6 +22,8 @@ def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...
         if array.shape != tuple(shape):
             raise GraphError(f"task 'flat-field-correct': {what} frame {number} has shape {array.shape}, "
                              f"the projections {tuple(shape)}: they must match")
+    if how == "first":  # UFO's flat-field-correct uses the first dark and flat it receives
+        return np.asarray(arrays[0], dtype=np.float32)
     return reduce_frames(np.stack(arrays), how)
 
 
@@ -36,10 +39,22 @@ class FlatFieldCorrect(Task):
 
     absorption = Property(bool, False, doc="output -log of the transmission (for back-projection)")
     fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results by 0")
-    dark_reduction = Property(str, "mean", choices=("mean", "median"), doc="how darks are combined")
-    flat_reduction = Property(str, "median", choices=("mean", "median"), doc="how flats are combined (median drops zingers)")
+    dark_reduction = Property(str, "mean", choices=("mean", "median", "first"),
+                              doc="how darks are combined (first: the first dark only, as UFO does)")
+    flat_reduction = Property(str, "median", choices=("mean", "median", "first"),
+                              doc="how flats are combined (median drops zingers; first: the first flat only, as UFO does)")
     dark_scale = Property(float, 1.0, doc="multiply the dark by this (e.g. for another exposure time)")
     flat_scale = Property(float, 1.0, doc="multiply the flat by this")
+
+    ufo_names = declare({
+        "absorption-correct": same("absorption"), "fix-nan-and-inf": same("fix-nan-and-inf"),
+        "sinogram-input": only({"false": {}, "0": {}}, "ufo corrects projections; correct first, then "
+                               "transpose-projections"),
+        "dark-scale": same("dark-scale"), "flat-scale": same("flat-scale"),
+    })
+    #: UFO's flat-field-correct takes the first dark and the first flat it receives
+    ufo_semantics = UfoSemantics({"dark-reduction": "first", "flat-reduction": "first"},
+                                 "UFO uses the first dark and flat; ufo the mean of the darks and the median of the flats")
 
     def output_spec(self, *specs: Spec) -> Spec:  # type: ignore[override]
         shapes = {s.shape for s in specs}

@@ -12,6 +12,7 @@ import scipy.fft
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import declare, missing, only, same, zero_is_default
 from ..tomo.fbp import filter_rows
 from ..tomo.filters import FILTERS, fbp_filter, padded_size
 
@@ -66,6 +67,14 @@ class Fft(Task):
 
     name = "fft"
     padding = Property(str, "zero", choices=("zero", "edge"), doc="padding: zeros or edge values")
+    #: ufo's fft is UFO's fft dimensions=1 (rows) with auto-zeropadding (here to a power of two >= 2 x width)
+    ufo_names = declare({
+        "dimensions": only({"1": {}}, "ufo's fft transforms rows (UFO's dimensions=1); 2-D transforms: use "
+                           "power-spectrum or @ufo.jit"),
+        "auto-zeropadding": only({"true": {}, "1": {}}, "ufo always pads rows (to a power of two >= 2 x width)"),
+        "size-x": missing("ufo pads rows to a power of two >= 2 x width; pad first with zeropad or pad"),
+        "size-y": missing("ufo transforms rows only"), "size-z": missing("ufo transforms rows only"),
+    })
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
@@ -93,6 +102,15 @@ class Filter(FilterProperties, Task):
     uses_meta = True  # sets 'filtered' in the frames' metadata
 
     name = "filter"
+    #: UFO's filter takes filter=ramp|butterworth|... with scale/cutoff/order; ours names them filter-*
+    ufo_names = declare({
+        "filter": same("filter"), "order": same("filter-order"),
+        "cutoff": missing("UFO's cutoff is relative to its own frequency axis; give filter-cutoff= (a fraction of "
+                          "Nyquist)"),
+        "scale": only({"1": {}, "1.0": {}}, "ufo does not scale the filter; multiply after it (calculate "
+                      "expression='x*S')"),
+        "tau": missing("no Faris-Byer filter in ufo"), "theta": missing("no Faris-Byer filter in ufo"),
+    })
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
@@ -129,6 +147,11 @@ class Ifft(Task):
 
     name = "ifft"
     crop_width = Property(int, None, range=(1, None), doc="output width (default: the whole padded row)")
+    ufo_names = declare({
+        "dimensions": only({"1": {}}, "ufo's ifft transforms rows (UFO's dimensions=1)"),
+        "crop-width": zero_is_default("crop-width"),
+        "crop-height": only({"-1": {}, "0": {}}, "ufo's ifft keeps every row; follow it by crop height="),
+    })
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or spec.dtype is None or spec.dtype.kind != "c":

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Kind, Property, Spec, Task
+from ..core.ufocompat import declare, differs, only, same
 
 DTYPES = ("uint8", "uint16", "uint32", "int16", "int32", "float32", "float64")
 
@@ -27,6 +28,14 @@ class DummyData(Task):
     init = Property(str, "constant", choices=("constant", "random", "ramp"), doc="frame content")
     value = Property(float, 0.0, doc="value of constant frames, scale of random ones")
     seed = Property(int, 0, range=(0, None), doc="random seed (random frames are reproducible)")
+
+    #: ufo-filters' dummy-data: frames of one value (`init`), 2-D only
+    ufo_names = declare({
+        "width": same("width"), "height": same("height"), "number": same("number"),
+        "depth": only({"1": {}}, "ufo's frames are 2-D; use stack number=N for 3-D"),
+        "init": differs("value", "UFO's init is the value of every pixel (ours: init=constant value=V)",
+                        lambda value: {"init": "constant", "value": value}),
+    })
 
     def frame_shape(self) -> tuple[int, ...]:
         shape = list(self.shape)

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import UfoSemantics, declare, differs, missing, only, same, zero_is_default
 
 ORDERS = {"nearest": 0, "linear": 1, "cubic": 3}
 #: most pixels of one frame a geometric map may produce (2**31 float32 pixels are 8 GiB)
@@ -34,6 +35,8 @@ class Crop(Task):
     width = Property(int, None, range=(1, None), doc="columns to keep (default: to the right edge)")
     height = Property(int, None, range=(1, None), doc="rows to keep (default: to the bottom edge)")
     from_center = Property(bool, False, doc="x and y are offsets from the centre of the frame")
+    ufo_names = declare({"x": same("x"), "y": same("y"), "width": zero_is_default("width"), "height": zero_is_default("height"),
+                 "from-center": same("from-center")})
 
     def _box(self, h: int, w: int) -> tuple[slice, slice]:
         width = self.width if self.width is not None else w - self.x
@@ -71,6 +74,13 @@ class Pad(Task):
     addressing_mode = Property(str, "constant", choices=("constant", "clamp", "mirror", "repeat"),
                                doc="border fill: a constant, the edge value, mirrored or repeated data")
     value = Property(float, 0.0, finite=False, doc="fill value for addressing-mode=constant")
+    #: OpenCL's addressing modes by UFO's names ('clamp' is OpenCL's border colour, i.e. zeros)
+    ufo_names = declare({"x": same("x"), "y": same("y"), "width": same("width"), "height": same("height"),
+                 "addressing-mode": only({"none": {"addressing-mode": "constant"}, "clamp": {"addressing-mode": "constant"},
+                                          "clamp_to_edge": {"addressing-mode": "clamp"},
+                                          "repeat": {"addressing-mode": "repeat"},
+                                          "mirrored_repeat": {"addressing-mode": "mirror"}},
+                                         "one of UFO's OpenCL addressing modes", ours="addressing-mode")})
 
     def _offsets(self, h: int, w: int) -> tuple[int, int]:
         x = (self.width - w) // 2 if self.x is None else self.x
@@ -109,6 +119,9 @@ class Bin(Task):
     name = "bin"
     size = Property(int, 2, range=(1, None), doc="block edge in pixels")
     mode = Property(str, "mean", choices=("mean", "sum"), doc="how a block is combined")
+    ufo_names = declare({"size": differs("size", "UFO sums each size x size block; ufo averages it unless mode=sum")})
+    #: UFO's bin sums: a UFO user's graph gets mode=sum (ufocompat.apply says so)
+    ufo_semantics = UfoSemantics({"mode": "sum"}, "UFO's bin sums each block where ufo averages it")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         h, w = frame2d(self, spec)
@@ -126,7 +139,7 @@ class Bin(Task):
 
 
 class Rescale(Task):
-    """Resize each frame by a factor (per axis) with nearest, linear or cubic interpolation."""
+    """Resize each frame by a factor (per axis) or to width x height, with nearest, linear or cubic interpolation."""
 
     devices = ("cpu", "gpu")
 
@@ -135,6 +148,16 @@ class Rescale(Task):
     x_factor = Property(float, None, range=(1e-6, None), doc="scale factor of columns (overrides factor)")
     y_factor = Property(float, None, range=(1e-6, None), doc="scale factor of rows (overrides factor)")
     interpolation = Property(str, "linear", choices=tuple(ORDERS), doc="interpolation")
+    width = Property(int, None, range=(1, None), doc="output columns (overrides the factors; UFO's width)")
+    height = Property(int, None, range=(1, None), doc="output rows (overrides the factors; UFO's height)")
+
+    #: UFO's OpenCL sampler reads pixel centres; scipy's zoom here aligns the corner pixels
+    ufo_names = declare({
+        "factor": same("factor"), "x-factor": same("x-factor"), "y-factor": same("y-factor"),
+        "width": zero_is_default("width"), "height": zero_is_default("height"),
+        "interpolation": differs("interpolation", "the same sizes; UFO samples at pixel centres, ufo aligns the "
+                                 "corner pixels, so values between pixels differ slightly"),
+    })
 
     def _factors(self) -> tuple[float, float]:
         return (self.y_factor or self.factor, self.x_factor or self.factor)
@@ -142,7 +165,7 @@ class Rescale(Task):
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         h, w = frame2d(self, spec)
         fy, fx = self._factors()
-        shape = (max(1, round(h * fy)), max(1, round(w * fx)))
+        shape = (self.height or max(1, round(h * fy)), self.width or max(1, round(w * fx)))
         if shape[0] * shape[1] > MAX_PIXELS:
             raise GraphError(f"rescale factor {fy:g} x {fx:g} turns a {w}x{h} frame into {shape[1]}x{shape[0]} "
                              f"pixels, more than {MAX_PIXELS} per frame")
@@ -177,6 +200,7 @@ class Flip(Task):
 
     name = "flip"
     direction = Property(str, "horizontal", choices=("horizontal", "vertical", "both"), doc="mirror axis")
+    ufo_names = declare({"direction": same("direction")})
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         frame2d(self, spec)
@@ -196,6 +220,14 @@ class Rotate(Task):
     angle = Property(float, 0.0, unit="rad", doc="rotation angle (e.g. 0.5 or 90deg)")
     interpolation = Property(str, "linear", choices=tuple(ORDERS), doc="interpolation")
     value = Property(float, 0.0, finite=False, doc="value of pixels rotated in from outside")
+    ufo_names = declare({
+        "angle": same("angle"), "interpolation": same("interpolation"),
+        "reshape": only({"false": {}, "0": {}}, "ufo keeps the frame size; pad first (pad width= height=) to keep "
+                        "the corners"),
+        "center": missing("ufo rotates about the frame centre; shift with pad x= y= or crop first"),
+        "addressing-mode": only({"clamp": {}, "none": {}}, "ufo fills pixels from outside with value= (0); "
+                                "UFO's clamp_to_edge/repeat/mirrored_repeat have no equivalent"),
+    })
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         frame2d(self, spec)

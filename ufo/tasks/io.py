@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import UfoSemantics, declare, differs, missing, only, same
 from ..storage import open_source, open_writer
 from ..storage.convert import to_bits
 from ..storage.readers import FrameSource
@@ -36,6 +37,24 @@ class Read(Task):
     raw_height = Property(int, None, range=(1, None), doc="raw files: frame height in pixels")
     raw_dtype = Property(str, "uint16", choices=RAW_DTYPES, doc="raw files: data type")
     raw_offset = Property(int, 0, range=(0, None), doc="raw files: bytes to skip at the start of each file")
+
+    #: ufo-filters' read: one frame per file is the usual case, where UFO's file index is our frame index
+    ufo_names = declare({
+        "path": same("path"), "number": same("number"), "step": same("step"),
+        "start": differs("start", "UFO counts files, ufo counts frames: the same for one frame per file"),
+        "image-start": missing("ufo numbers the frames of all files in one sequence; use start="),
+        "image-step": missing("ufo numbers the frames of all files in one sequence; use step="),
+        "y": same("y"), "height": same("height"), "y-step": same("y-step"),
+        "convert": only({"true": {}, "1": {}},
+                        "ufo keeps the stored type and every computing task works in float32 (the same numbers); "
+                        "UFO's convert=false (raw integers) has no equivalent"),
+        "raw-width": same("raw-width"), "raw-height": same("raw-height"),
+        "raw-bitdepth": only({"8": {"raw-dtype": "uint8"}, "16": {"raw-dtype": "uint16"},
+                              "32": {"raw-dtype": "uint32"}}, "use raw-dtype=", ours="raw-dtype"),
+        "raw-pre-offset": same("raw-offset"),
+        "raw-post-offset": only({"0": {}}, "ufo's raw frames follow each other; bytes after a frame: none"),
+        "type": missing("ufo tells the format from the file name"),
+    })
 
     def _open(self) -> FrameSource:
         return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset, self.image_key)
@@ -81,6 +100,14 @@ class Read(Task):
         if source is not None:
             source.close()
             self._source = None  # type: ignore[assignment]
+
+
+def _ufo_scaling_note(task: Any) -> str | None:
+    """The difference of 8/16-bit scaling without minimum/maximum, where a UFO graph has it."""
+    if task.bits in (8, 16) and task.rescale and (task.minimum is None or task.maximum is None):
+        return (f"bits={task.bits} without minimum= and maximum=: UFO scales each frame by its own range, ufo all "
+                f"frames by one range from the first {task.scale_frames}; give both for the same integers as UFO")
+    return None
 
 
 def upstream_paths(task: Task) -> list[str]:
@@ -141,6 +168,20 @@ class Write(Task):
                            "stack stays under 4 GB, else BigTIFF; imagej: ImageJ TIFF whatever the count (fails past "
                            "4 GB); bigtiff: always BigTIFF (keeps each frame's metadata)")
 
+    #: ufo-filters' write: `filename` with one %i counter, numbered from counter-start by counter-step
+    ufo_names = declare({
+        "filename": same("path"), "counter-start": same("start"), "counter-step": same("step"),
+        "bytes-per-file": same("bytes-per-file"), "append": same("append"),
+        "bits": differs("bits", "8/16 bits without minimum/maximum: UFO scales each frame by its own range, ufo all "
+                        "frames by one range from the first scale-frames frames; give minimum= and maximum="),
+        "minimum": same("minimum"), "maximum": same("maximum"), "rescale": same("rescale"),
+        "jpeg-quality": missing("ufo writes no JPEG; write TIFF (bits=8) and convert"),
+        "tiff-bigtiff": only({"true": {"tiff-format": "bigtiff"}, "1": {"tiff-format": "bigtiff"},
+                              "false": {}, "0": {}}, "true or false", ours="tiff-format"),
+    })
+    #: UFO scales 8/16-bit output per frame by its own range; no setting of ours does that, so it is said
+    ufo_semantics = UfoSemantics(note="8/16 bits without minimum and maximum: UFO scales each frame by its own "
+                                 "range; ufo run says so where a UFO graph does it", check=_ufo_scaling_note)
     metadata: dict[str, Any] | None = None  # set by callers (ufo reco): stored once per output file
 
     def output_spec(self, *specs: Spec) -> None:

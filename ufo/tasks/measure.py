@@ -100,6 +100,16 @@ class MeasureSharpness(Task):
         return out
 
 
+class _Shared:
+    """What the replicas of one stat-monitor node share: the output file, its lock, a frame count."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.file: IO[str] | None = None
+        self.count = 0
+        self.done = 0  # replicas torn down
+
+
 class StatMonitor(Task):
     """Pass frames through unchanged and print or record min, max, sum, sum of squares, mean and variance.
 
@@ -122,23 +132,11 @@ class StatMonitor(Task):
             raise GraphError("task 'stat-monitor' needs frames of a fixed shape")
         if spec.dtype is not None and np.dtype(spec.dtype).kind == "c":
             raise GraphError(f"task 'stat-monitor' works on real frames, got {spec.dtype}")
-        # state shared by every replica of this node, made before any of their threads starts:
-        # the file is opened (and its header written) by whichever replica has the first frame
-        self._lock = threading.Lock()
-        self._count = 0
-        self._file: IO[str] | None = None
+        # state shared by every replica of this node (replicas are clones with their own
+        # attributes, so it lives in one object they all hold), made before their threads
+        # start: the file is opened, header first, by whichever replica has the first frame
+        self._shared = _Shared()
         return spec
-
-    def setup(self, ctx: Any) -> None:
-        super().setup(ctx)
-        self._lock = threading.Lock()
-        self._count = 0
-        self._file: IO[str] | None = None
-        if self.filename != "-":
-            # line-buffered appends: replicas of this node write whole lines into one file
-            self._file = open(self.filename, "a", buffering=1)  # noqa: SIM115 (closed in teardown)
-            if ctx.replica == 0:
-                self._file.write("# index min max sum sum-of-sq mean var\n")
 
     def process(self, frame: np.ndarray, *, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
         assert out is not None
@@ -150,15 +148,16 @@ class StatMonitor(Task):
         stats = {"min": float(data.min()), "max": float(data.max()), "sum": total, "sum_sq": squares,
                  "mean": mean, "var": var}
         meta["stats"] = stats
-        with self._lock:
-            if self._file is None and self.filename != "-":
-                self._file = open(self.filename, "a", buffering=1)  # noqa: SIM115 (closed in teardown)
-                self._file.write("# index min max sum sum-of-sq mean var\n")
-            index = int(meta.get("index", self._count))
-            self._count += 1
+        shared = self._shared
+        with shared.lock:
+            if shared.file is None and self.filename != "-":
+                shared.file = open(self.filename, "a", buffering=1)  # noqa: SIM115 (closed in teardown)
+                shared.file.write("# index min max sum sum-of-sq mean var\n")
+            index = int(meta.get("index", shared.count))
+            shared.count += 1
             line = f"{index} " + " ".join(f"{v:e}" for v in stats.values())
-            if self._file is not None:
-                self._file.write(line + "\n")
+            if shared.file is not None:
+                shared.file.write(line + "\n")
             else:
                 print(line, file=sys.stdout, flush=True)
             if self.trace:
@@ -167,10 +166,11 @@ class StatMonitor(Task):
         return out
 
     def teardown(self) -> None:
-        lock = getattr(self, "_lock", None)  # None where the graph never validated
-        if lock is None:
+        shared = getattr(self, "_shared", None)  # None where the graph never validated
+        if shared is None:
             return
-        with lock:  # every replica tears down; the first one closes the file
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        with shared.lock:  # every replica tears down; the last one closes the file
+            shared.done += 1
+            if shared.done >= self.replicas and shared.file is not None:
+                shared.file.close()
+                shared.file = None

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import declare, missing, only, same
 from ..tomo.phase import retrieve_phase
 from .filtering import _workers
 
@@ -22,6 +22,15 @@ class RetrievePhase(Task):
     distance = Property(float, range=(0, 1000), unit="m", doc="propagation distance, sample to detector")
     pixel_size = Property(float, range=(1e-9, 1e-2), unit="m", doc="effective pixel size (e.g. 1.2um)")
     delta_beta = Property(float, 100.0, range=(1e-6, 1e9), doc="delta / beta of the material (regularisation)")
+    ufo_names = declare({
+        "method": only({"tie": {}}, "ufo retrieves phase by TIE (Paganin) only"),
+        "energy": same("energy"), "distance": same("distance"), "pixel-size": same("pixel-size"),
+        "regularization-rate": missing("give delta-beta= (UFO's regularization-rate is log10 of delta/beta)"),
+        "distance-x": missing("one distance only: distance="), "distance-y": missing("one distance only: distance="),
+        "thresholding-rate": missing("only for UFO's ctf/qp methods"),
+        "frequency-cutoff": missing("only for UFO's ctf/qp methods"),
+        "output-filter": missing("ufo outputs the retrieved image (output=absorption|transmission)"),
+    })
     output = Property(str, "absorption", choices=("absorption", "transmission"),
                       doc="absorption: -ln of the filtered frame (for FBP); transmission: the filtered frame")
 

@@ -10,6 +10,7 @@ import numpy as np
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
 from ..core.resources import available_memory
+from ..core.ufocompat import declare, same
 
 
 class TransposeProjections(Task):
@@ -19,6 +20,7 @@ class TransposeProjections(Task):
     kind = Kind.REDUCE
     number = Property(int, None, range=(1, None), doc="projections per scan (default: the whole stream)")
     memory_fraction = Property(float, 0.8, range=(0.01, 1.0), doc="largest share of available memory the stack may take")
+    ufo_names = declare({"number": same("number")})
 
     def _count(self, spec: Spec) -> int:
         count = self.number or spec.count

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import declare, same
 
 
 class Stack(Task):
@@ -19,6 +20,7 @@ class Stack(Task):
     uses_meta = True  # a stack carries its first frame's metadata (an axis found upstream, say)
     number = Property(int, range=(1, None), doc="frames per stack")
     partial = Property(bool, False, doc="emit the frames left at the end as a smaller last stack (else: drop them)")
+    ufo_names = declare({"number": same("number")})
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import declare, missing
 
 
 class Average(Task):
@@ -17,6 +18,8 @@ class Average(Task):
     name = "average"
     kind = Kind.REDUCE
     method = Property(str, "mean", choices=("mean", "median"), doc="mean (streaming) or median (keeps all frames)")
+    ufo_names = declare({"number": missing("ufo's average reduces the whole stream; for groups of N use "
+                                   "stack number=N ! ... or read number=N")})
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:

@@ -8,14 +8,23 @@ back-projected into slices that stay on the device (GPU when present, CPU otherw
 the slices are complete one batch after the last frame. The steps are ufo.tomo.steps
 (CPU) and ufo.tomo.steps_cuda (CUDA): the same kernels `ufo reco` and the tasks run.
 
+Weights (ufo.tomo.stream_geometry.StreamWeights): each projection is weighted by the
+interval it covers, as `angle_weights` for `ufo reco`, so it is staged once the next angle
+arrived; its rows are multiplied by that weight after the filter, in code both backends share.
+
 Memory: with a given axis and references before the projections nothing of a projection
-is kept once it was back-projected: the slices, one batch and the reduced references.
-Raw row bands (the reconstructed rows only, in the camera's dtype) are kept only while
-work cannot start, and that is stated by `pending_bytes`:
-- `axis='auto'`: until the projections cover a half turn; then the axis is found from the
-  middle row's sinogram of that half turn (Vo's method, as `ufo reco --axis auto`), the
-  kept bands are processed and dropped, and the rest of the scan streams. Bound: rows x
-  width x projections in 180 degrees x bytes per pixel.
+is kept once it was back-projected: the slices, one batch, the reduced references and two
+bands (the first projection, the latest until the next angle). Row bands (the reconstructed
+rows only) are kept only while work cannot start, and that is stated by `pending_bytes`:
+- `axis='auto'`: on a full turn (`angle_span`, or angles going past the half turn) until
+  `axis_pairs` pairs (theta, theta + pi) exist, then `axis_360` on the middle row's pairs,
+  as `ufo reco --axis auto`; else until the half turn is complete (a known span) or the
+  end, then Vo's method on the half turn. Bound: rows x width x (projections in 180 degrees
+  + axis_pairs) x bytes per pixel; then the kept bands are processed and the rest streams.
+- `half_acquisition=True`: each band of the first half turn, corrected (float32), until the
+  projection past its theta + pi arrived; then the pair is stitched (`halftomo.stitch_stack`)
+  into a double-width band back-projected over 180 degrees. Bound: rows x width x
+  projections in 180 degrees x 4 bytes, and two bands past the half turn.
 - no flats yet (flats only at the end of the scan): until the first flats arrive.
 - `interpolate_flats=True`: the whole scan, to correct every projection with flats
   interpolated between those before and after it, as `ufo reco --flats2` does.
@@ -26,51 +35,15 @@ not used for projections already back-projected.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from .backends import backend, staging
+from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
+from .stream_input import StreamStats, rows_index
 
-
-@dataclass
-class StreamStats:
-    """What the reconstructor received and did; times are time.monotonic() seconds."""
-
-    darks: int = 0
-    flats: int = 0
-    late_references: int = 0
-    alignment: int = 0  # alignment projections (image_key -1) seen and left out
-    projections: int = 0
-    backprojected: int = 0
-    busy_seconds: float = 0.0  # host time spent in batches (on a GPU: launching them)
-    device_seconds: float = 0.0  # time the device spent on the batches (CUDA events on a GPU), known at finish
-    first_frame: float | None = None
-    last_frame: float | None = None
-    finished: float | None = None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def lag(self) -> float | None:
-        """Seconds from the last frame to complete slices."""
-        if self.finished is None or self.last_frame is None:
-            return None
-        return self.finished - self.last_frame
-
-
-def _rows_index(rows: Any, height: int) -> np.ndarray:
-    if rows is None:
-        return np.arange(height)
-    if isinstance(rows, slice):
-        if any(v is not None and not -height <= v <= height for v in (rows.start, rows.stop)):
-            raise ValueError(f"rows {rows.start}:{rows.stop} reach outside the {height} detector rows")
-        index = np.arange(height)[rows]
-    else:
-        index = np.asarray(list(rows), dtype=int)
-    if index.size == 0 or index.min() < 0 or index.max() >= height:
-        raise ValueError(f"rows {rows} select no rows or rows outside the {height} detector rows")
-    return index
+__all__ = ["StreamStats", "StreamingReconstructor"]
 
 
 class StreamingReconstructor:
@@ -83,13 +56,22 @@ class StreamingReconstructor:
     angle_step: angle of projection i is i x step when frames carry no 'angle'.
     device: 'auto' (GPU when CuPy sees one), 'gpu' or 'cpu'. precision: 'fp16' stores the
     projections read by the GPU kernel in half precision (sums stay fp32).
+    half_acquisition: a 360-degree scan with the axis near one detector edge (needs the axis or
+    'auto'); slices are as wide as the stitched sinogram (`ufo reco --half-acquisition`).
+    axis_pairs: with 'auto' on a full turn or half acquisition, the pairs (theta, theta + pi)
+    to wait for before the axis is searched (each keeps one more band).
     """
 
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
                  filter_cutoff: float = 1.0, angle_span: float | None = None, angle_step: float | None = None,
                  roi: tuple[int, int, int | None, int | None] | None = None, device: str = "auto",
                  batch: int | None = None, precision: str = "fp32", interpolate_flats: bool = False,
-                 threads: int | None = None):
+                 threads: int | None = None, half_acquisition: bool = False, axis_pairs: int = 8):
+        if half_acquisition and axis is None:
+            raise ValueError("half acquisition needs the axis (pixels) or 'auto': the detector centre is no axis "
+                             "near an edge")
+        if half_acquisition and interpolate_flats:
+            raise ValueError("half acquisition with interpolate_flats is not supported online; use `ufo reco`")
         if isinstance(axis, str) and axis != "auto":
             raise ValueError(f"axis is a position in pixels, None (the detector centre) or 'auto', not '{axis}'")
         if precision not in ("fp32", "fp16"):
@@ -110,6 +92,8 @@ class StreamingReconstructor:
         self.precision = precision
         self.interpolate_flats = interpolate_flats
         self.threads = threads
+        self.half_acquisition = half_acquisition
+        self.axis_pairs = max(1, int(axis_pairs))
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -125,6 +109,10 @@ class StreamingReconstructor:
         self._pending: list[tuple[int, float, np.ndarray]] = []
         self._angles: list[float] = []  # of the projections in the current batch
         self._indices: list[int] = []
+        self._weights_batch: list[float] = []  # their weights relative to StreamWeights.reference
+        self._weights = StreamWeights()
+        self._pairs: HalfTurnPairs | None = None
+        self._host_ff: Any = None
         self._first_angle: float | None = None
         self._last_angle: float | None = None
         self._used_axis: float | None = None if self.axis == "auto" else self.axis  # type: ignore[assignment]
@@ -143,8 +131,11 @@ class StreamingReconstructor:
 
     @property
     def pending_bytes(self) -> int:
-        """Bytes of raw row bands kept because work could not start yet (see the module docstring)."""
-        return sum(band.nbytes for _, _, band in self._pending)
+        """Bytes of row bands kept because work could not start yet, or (half acquisition) bands of the
+        first half turn waiting for their pair (see the module docstring). Not counted, as the batch
+        is not: the two bands held for their weight (StreamWeights), the first and the latest."""
+        pairs = self._pairs.nbytes if self._pairs is not None else 0
+        return sum(band.nbytes for _, _, band in self._pending) + pairs
 
     @property
     def slice_count(self) -> int:
@@ -200,10 +191,8 @@ class StreamingReconstructor:
         """Start the kept work as soon as it can start: flats are there and the axis is known."""
         if not self._pending or not self._flats or self.interpolate_flats:
             return
-        if self.axis == "auto" and self._used_axis is None:
-            if not self._half_turn_done():
-                return
-            self._find_axis()
+        if self.axis == "auto" and self._used_axis is None and not self._locate(final=False):
+            return
         self._drain()
 
     def _check_shape(self, frame: np.ndarray, number: int) -> None:
@@ -211,7 +200,7 @@ class StreamingReconstructor:
             raise ValueError(f"frame {number} has shape {frame.shape}; 2-D frames (rows x columns) are expected")
         if self._shape is None:
             self._shape = frame.shape
-            self._index = _rows_index(self.rows, frame.shape[0])
+            self._index = rows_index(self.rows, frame.shape[0])
             if np.all(np.diff(self._index) == 1):
                 self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
         elif frame.shape != self._shape:
@@ -254,46 +243,62 @@ class StreamingReconstructor:
     def _must_wait(self) -> bool:
         return (not self._flats) or self.interpolate_flats or (self.axis == "auto" and self._used_axis is None)
 
-    def _half_turn_done(self) -> bool:
-        n = self.stats.projections
-        if n < 2 or self._first_angle is None or self._last_angle is None:
+    def _locate(self, final: bool) -> bool:
+        """Find the axis from the kept bands once enough arrived (ufo.tomo.stream_geometry.auto_axis)."""
+        full_turn = None if self.angle_span is None else abs(self.angle_span) > 1.9 * np.pi
+        found = auto_axis(self._pending, self._darks, self._flats, half_acquisition=self.half_acquisition,
+                          full_turn=full_turn, pairs=self.axis_pairs, final=final)
+        if found is None:
             return False
-        step = abs(self._last_angle - self._first_angle) / (n - 1)
-        return n * step >= np.pi - 1e-3 * step
-
-    def _coverage(self) -> float:
-        n = self.stats.backprojected
-        if self.angle_span is not None:
-            return abs(self.angle_span)
-        if n < 2 or self._first_angle is None or self._last_angle is None:
-            return np.pi
-        return n * abs(self._last_angle - self._first_angle) / (n - 1)
+        self._used_axis = self.found_axis = found
+        return True
 
     def weight(self) -> float:
-        """The FBP weight of every back-projected angle (see ufo.kernels.backproject.fbp_weight)."""
-        n = max(self.stats.backprojected, 1)
-        return 0.5 * min(self._coverage(), np.pi) / n
+        """The FBP weight of a projection of relative weight 1 (StreamWeights.scale): each batch's rows
+        were multiplied by their projection's interval relative to the first gap (1.0 on a regular scan)."""
+        return self._weights.scale(None if self.half_acquisition else self.angle_span)
 
     # -- work -----------------------------------------------------------------------------
-    def _setup(self) -> None:
-        if self._bp is not None:
-            return
+    def _setup(self, width: int, dtype: Any) -> None:
         flatfield, row_filter, backprojector = self.steps
         assert self._shape is not None
         count = len(np.arange(self._shape[0])[self._index])
-        width = self._shape[1]
         self._flatfield = flatfield()
         self._filter = row_filter(self.filter_name, self.filter_cutoff, threads=self.threads)
         self._bp = backprojector(width, count, self.roi, threads=self.threads, precision=self.precision)
         self._count = count
-        self._staging = staging(self.device)(self.batch, (count, width), self._dtype)
+        self._staging = staging(self.device)(self.batch, (count, width), dtype)
 
     def _stage(self, index: int, angle: float, band: np.ndarray) -> None:
+        """A projection whose references and axis are known: weighted (and with half acquisition
+        first corrected on the host and paired) before it goes into a batch."""
+        if not self.half_acquisition:
+            self._weigh(index, angle, band)
+            return
+        if self._pairs is None:
+            self._pairs = HalfTurnPairs(band.shape[1], self._axis_px())
+        refs = (len(self._darks), len(self._flats))
+        if self._host_ff is None or self._host_ff[0] != refs:  # stitching needs corrected rows: on the host
+            from .steps import FlatField
+
+            ff = FlatField()
+            ff.reduce(self._darks, self._flats)
+            self._host_ff = (refs, ff)
+        corrected = np.asarray(self._host_ff[1].correct(band[None]))[0]
+        for pair_angle, wide in self._pairs.add(angle, corrected):
+            self._weigh(index, pair_angle, wide)
+
+    def _weigh(self, index: int, angle: float, band: np.ndarray) -> None:
+        held = band if self.half_acquisition else np.array(band)  # a copy: the caller's buffer may be reused
+        for a, (i, b), relative in self._weights.push(angle, (index, held)):
+            self._put(i, a, b, relative)
+
+    def _put(self, index: int, angle: float, band: np.ndarray, relative: float) -> None:
         if self._bp is None:
-            self._dtype = band.dtype
-            self._setup()
+            self._setup(band.shape[1], band.dtype)
         self._angles.append(angle)
         self._indices.append(index)
+        self._weights_batch.append(relative)
         if self._staging.put(band):
             self._flush()
 
@@ -302,26 +307,37 @@ class StreamingReconstructor:
             return
         t0 = time.monotonic()
         angles = np.asarray(self._angles, np.float64)
+        relative = np.asarray(self._weights_batch, np.float32)
         weights = None
         if self.interpolate_flats and self._flats_after:
             last = max(self.stats.projections - 1, 1)
             weights = np.asarray(self._indices, np.float64) / last
         axis = self._axis_px()
+        xp = self._bp.xp
 
         def work(frames: Any) -> None:
-            if self._refs_changed:
-                self._flatfield.reduce(self._darks, self._flats, self._flats_after if self.interpolate_flats else None)
-                self._refs_changed = False
-            corrected = self._flatfield.correct(frames, weights)
-            self._bp.add(self._filter.apply(corrected), angles, axis)
+            if self.half_acquisition:  # stitched bands were corrected on the host
+                corrected = xp.asarray(frames, dtype=xp.float32)
+            else:
+                if self._refs_changed:
+                    self._flatfield.reduce(self._darks, self._flats,
+                                           self._flats_after if self.interpolate_flats else None)
+                    self._refs_changed = False
+                corrected = self._flatfield.correct(frames, weights)
+            filtered = self._filter.apply(corrected)
+            if not np.all(relative == 1):  # irregular angles: each row times its interval (both backends)
+                filtered = filtered * xp.asarray(relative)[:, None, None]
+            self._bp.add(filtered, angles, axis)
 
         self._staging.run(work)
         self.stats.backprojected += len(angles)
-        self._angles, self._indices = [], []
+        self._angles, self._indices, self._weights_batch = [], [], []
         self.stats.busy_seconds += time.monotonic() - t0
 
     def _axis_px(self) -> float:
         assert self._shape is not None
+        if self._pairs is not None:
+            return self._pairs.stitched_axis
         return self._shape[1] / 2 if self._used_axis is None else float(self._used_axis)
 
     def _drain(self) -> None:
@@ -329,25 +345,6 @@ class StreamingReconstructor:
         pending, self._pending = self._pending, []
         for index, angle, band in pending:
             self._stage(index, angle, band)
-
-    def _find_axis(self) -> None:
-        """Vo's method on the middle reconstructed row over the first half turn, as `ufo reco --axis auto`."""
-        from .axis import axis_from_sinogram
-        from .steps import FlatField
-
-        if not self._flats:
-            raise ValueError("axis='auto' needs flats (image_key 1) to correct the projections; none arrived")
-        assert self._shape is not None
-        rows = self._pending[0][2].shape[0]
-        middle = rows // 2
-        ff = FlatField()
-        ff.reduce([d[middle: middle + 1] for d in self._darks], [f[middle: middle + 1] for f in self._flats])
-        first = self._pending[0][1]
-        kept = [band for _, angle, band in self._pending if abs(angle - first) < np.pi - 1e-9] or \
-            [band for _, _, band in self._pending]
-        stack = np.stack([band[middle: middle + 1] for band in kept])
-        sino = ff.correct(stack)[:, 0, :]
-        self._used_axis = self.found_axis = float(axis_from_sinogram(sino))
 
     def finish(self, copy: bool = True) -> np.ndarray | None:
         """Complete the slices (find the axis first where it is still unknown); returns them on the host
@@ -359,8 +356,16 @@ class StreamingReconstructor:
                 raise ValueError(f"{self.stats.projections} projection(s) but no flats (image_key 1) arrived: "
                                  "flat-field correction is not possible; record flats before or after the scan")
             if self.axis == "auto" and self._used_axis is None:
-                self._find_axis()
+                self._locate(final=True)
             self._drain()
+            for a, (i, b), relative in self._weights.finish():
+                self._put(i, a, b, relative)
+            if self._pairs is not None and self._pairs.waiting:
+                self._warn_once(f"half acquisition: {len(self._pairs.waiting)} projection(s) of the first half turn "
+                                "had no projection 180 degrees later and were left out")
+            if self._bp is None:
+                raise ValueError("half acquisition needs a 360-degree scan: no projection had its pair 180 degrees "
+                                 "later")
             self._flush()
             self._staging.synchronize()
             self._bp.synchronize()

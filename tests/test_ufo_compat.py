@@ -1,0 +1,315 @@
+"""UFO users' pipelines run unchanged: ufo-launch strings and JSON graphs in ufo-filters' spelling give the
+same numbers as the same pipeline in ufo's own spelling; a UFO spelling that means something else gives
+UFO's behaviour or a clear message (issue 22 item 1)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+import ufo
+from ufo.cli.compat import NOT_PROVIDED, compat_markdown
+from ufo.cli.tasks import registry
+from ufo.core import serialize
+from ufo.core.errors import UsageError
+from ufo.core.pipeline import parse
+from ufo.core.ufocompat import apply
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SINO = "read path=sino/*.tif"
+FFC = "[read path=proj/*.tif, read path=darks/*.tif, read path=flats/*.tif] ! flat-field-correct"
+
+#: (a UFO user's pipeline, the same in ufo's own spelling); OUT is the output folder
+PAIRS = [
+    ("read path=proj/*.tif ! write filename=OUT/p-%05i.tif", "read path=proj/*.tif ! write path=OUT/p-%05i.tif"),
+    ("read path=proj/*.tif ! write filename=OUT/p-%i.tif counter-start=10",
+     "read path=proj/*.tif ! write path=OUT/p-%i.tif start=10"),
+    ("read path=proj/*.tif ! write filename=OUT/p-%03i.tif counter-start=1 counter-step=2",
+     "read path=proj/*.tif ! write path=OUT/p-%03i.tif start=1 step=2"),
+    ("read path=proj/*.tif number=4 start=2 ! write filename=OUT/p-%05i.tif",
+     "read path=proj/*.tif number=4 start=2 ! write path=OUT/p-%05i.tif"),
+    ("read path=proj/*.tif y=2 height=8 y-step=2 step=2 ! write filename=OUT/p-%05i.tif",
+     "read path=proj/*.tif y=2 height=8 y-step=2 step=2 ! write path=OUT/p-%05i.tif"),
+    ("read path=proj/*.tif convert=true ! write filename=OUT/p-%05i.tif",
+     "read path=proj/*.tif ! write path=OUT/p-%05i.tif"),
+    ("read path=raw/frames.raw raw-width=32 raw-height=16 raw-bitdepth=16 raw-pre-offset=0 ! write filename=OUT/r-%05i.tif",
+     "read path=raw/frames.raw raw-width=32 raw-height=16 raw-dtype=uint16 raw-offset=0 ! write path=OUT/r-%05i.tif"),
+    (f"{FFC} absorption-correct=true ! write filename=OUT/c-%05i.tif",
+     f"{FFC} absorption=true dark-reduction=first flat-reduction=first ! write path=OUT/c-%05i.tif"),
+    (f"{FFC} fix-nan-and-inf=true sinogram-input=false dark-scale=1.0 flat-scale=1.0 ! write filename=OUT/c-%05i.tif",
+     f"{FFC} dark-reduction=first flat-reduction=first ! write path=OUT/c-%05i.tif"),
+    (f"{FFC} absorption-correct=false ! bin size=2 ! write filename=OUT/c-%05i.tif",
+     f"{FFC} dark-reduction=first flat-reduction=first ! bin size=2 mode=sum ! write path=OUT/c-%05i.tif"),
+    ("read path=proj/*.tif ! bin size=2 ! write filename=OUT/b-%05i.tif",
+     "read path=proj/*.tif ! bin size=2 mode=sum ! write path=OUT/b-%05i.tif"),
+    ("read path=proj/*.tif ! bin size=4 ! write filename=OUT/b-%05i.tif counter-start=0",
+     "read path=proj/*.tif ! bin size=4 mode=sum ! write path=OUT/b-%05i.tif"),
+    ("read path=proj/*.tif ! crop x=2 y=2 width=8 height=8 ! write filename=OUT/k-%05i.tif",
+     "read path=proj/*.tif ! crop x=2 y=2 width=8 height=8 ! write path=OUT/k-%05i.tif"),
+    ("read path=proj/*.tif ! crop x=4 y=1 width=0 height=0 ! write filename=OUT/k-%05i.tif",
+     "read path=proj/*.tif ! crop x=4 y=1 ! write path=OUT/k-%05i.tif"),
+    ("read path=proj/*.tif ! pad width=40 height=20 addressing-mode=clamp_to_edge ! write filename=OUT/d-%05i.tif",
+     "read path=proj/*.tif ! pad width=40 height=20 addressing-mode=clamp ! write path=OUT/d-%05i.tif"),
+    ("read path=proj/*.tif ! pad x=2 y=2 width=40 height=24 addressing-mode=mirrored_repeat ! write filename=OUT/d-%05i.tif",
+     "read path=proj/*.tif ! pad x=2 y=2 width=40 height=24 addressing-mode=mirror ! write path=OUT/d-%05i.tif"),
+    ("read path=proj/*.tif ! pad width=40 height=20 addressing-mode=clamp ! write filename=OUT/d-%05i.tif",
+     "read path=proj/*.tif ! pad width=40 height=20 addressing-mode=constant ! write path=OUT/d-%05i.tif"),
+    ("read path=proj/*.tif ! rescale factor=2 interpolation=linear ! write filename=OUT/s-%05i.tif",
+     "read path=proj/*.tif ! rescale factor=2 ! write path=OUT/s-%05i.tif"),
+    ("read path=proj/*.tif ! rescale x-factor=0.5 y-factor=2 ! write filename=OUT/s-%05i.tif",
+     "read path=proj/*.tif ! rescale x-factor=0.5 y-factor=2 ! write path=OUT/s-%05i.tif"),
+    ("read path=proj/*.tif ! rescale width=64 height=0 ! write filename=OUT/s-%05i.tif",
+     "read path=proj/*.tif ! rescale x-factor=2 ! write path=OUT/s-%05i.tif"),
+    ("read path=proj/*.tif ! rotate angle=0.5 reshape=false addressing-mode=clamp ! write filename=OUT/t-%05i.tif",
+     "read path=proj/*.tif ! rotate angle=0.5 ! write path=OUT/t-%05i.tif"),
+    ("read path=proj/*.tif ! rotate angle=1.5707963267948966 interpolation=nearest ! write filename=OUT/t-%05i.tif",
+     "read path=proj/*.tif ! rotate angle=90deg interpolation=nearest ! write path=OUT/t-%05i.tif"),
+    ("read path=proj/*.tif ! calculate expression='v*2+1' dimensions=2 ! write filename=OUT/v-%05i.tif",
+     "read path=proj/*.tif ! calculate expression='x*2+1' ! write path=OUT/v-%05i.tif"),
+    ("read path=proj/*.tif ! flip direction=vertical ! write filename=OUT/f-%05i.tif",
+     "read path=proj/*.tif ! flip direction=vertical ! write path=OUT/f-%05i.tif"),
+    ("read path=proj/*.tif ! transpose ! write filename=OUT/f-%05i.tif",
+     "read path=proj/*.tif ! transpose ! write path=OUT/f-%05i.tif"),
+    ("read path=proj/*.tif ! fft dimensions=1 ! ifft dimensions=1 crop-width=32 ! write filename=OUT/i-%05i.tif",
+     "read path=proj/*.tif ! fft ! ifft crop-width=32 ! write path=OUT/i-%05i.tif"),
+    (("read path=proj/*.tif ! fft dimensions=1 auto-zeropadding=true ! ifft dimensions=1 crop-width=0 crop-height=0 "
+     "! write filename=OUT/i-%05i.tif"), "read path=proj/*.tif ! fft ! ifft ! write path=OUT/i-%05i.tif"),
+    (f"{SINO} ! fft dimensions=1 ! filter filter=ramp ! ifft dimensions=1 crop-width=32 ! write filename=OUT/g-%05i.tif",
+     f"{SINO} ! fft ! filter filter=ramp ! ifft crop-width=32 ! write path=OUT/g-%05i.tif"),
+    ((f"{SINO} ! fft dimensions=1 ! filter filter=butterworth order=2 scale=1.0 ! ifft crop-width=32 "
+      "! write filename=OUT/g-%05i.tif"),
+     f"{SINO} ! fft ! filter filter=butterworth filter-order=2 ! ifft crop-width=32 ! write path=OUT/g-%05i.tif"),
+    (f"{SINO} ! backproject axis-pos=16 angle-step=0.1308997 ! write filename=OUT/slice-%05i.tif",
+     f"{SINO} ! backproject axis=16 angle-step=0.1308997 filter=none ! write path=OUT/slice-%05i.tif"),
+    ((f"{SINO} ! backproject axis-pos=-1 num-projections=0 offset=0 mode=texture roi-width=0 angle-offset=0.1 "
+      "! write filename=OUT/slice-%05i.tif"),
+     f"{SINO} ! backproject angle-offset=0.1 filter=none ! write path=OUT/slice-%05i.tif"),
+    ((f"{SINO} ! fft dimensions=1 ! filter ! ifft dimensions=1 crop-width=32 ! backproject axis-pos=15.5 "
+      "roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write filename=OUT/slice-%05i.tif"),
+     f"{SINO} ! backproject axis=15.5 roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write path=OUT/slice-%05i.tif"),
+    ("dummy-data width=16 height=8 number=3 init=1.5 ! write filename=OUT/z-%05i.tif",
+     "dummy-data width=16 height=8 number=3 value=1.5 ! write path=OUT/z-%05i.tif"),
+    ("dummy-data width=16 height=8 depth=1 number=2 ! write filename=OUT/z-%05i.tif",
+     "dummy-data width=16 height=8 number=2 ! write path=OUT/z-%05i.tif"),
+    ("read path=proj/*.tif ! transpose-projections number=8 ! write filename=OUT/sino-%05i.tif",
+     "read path=proj/*.tif ! transpose-projections number=8 ! write path=OUT/sino-%05i.tif"),
+    ("read path=proj/*.tif ! retrieve-phase method=tie energy=20 distance=0.1 pixel-size=1e-6 ! write filename=OUT/q-%05i.tif",
+     "read path=proj/*.tif ! retrieve-phase energy=20keV distance=0.1m pixel-size=1um ! write path=OUT/q-%05i.tif"),
+    ("read path=proj/*.tif ! write filename=OUT/stack.tif tiff-bigtiff=true",
+     "read path=proj/*.tif ! write path=OUT/stack.tif tiff-format=bigtiff"),
+    ("read path=proj/*.tif ! write filename=OUT/p-%05i.tif bits=16 minimum=0 maximum=4 rescale=true append=false",
+     "read path=proj/*.tif ! write path=OUT/p-%05i.tif bits=16 minimum=0 maximum=4"),
+]
+
+
+def _node(name: str, plugin: str, **properties: object) -> dict[str, object]:
+    return {"plugin": plugin, "name": name, "properties": properties}
+
+
+def _edge(src: str, dst: str, index: int = 0) -> dict[str, object]:
+    return {"from": {"name": src}, "to": {"name": dst, "input": index}}
+
+
+#: (a UFO JSON graph as ufo-launch --dump writes it, the same pipeline in ufo's spelling)
+GRAPHS = [
+    ({"nodes": [_node("read", "read", path="proj/*.tif", number=6), _node("bin", "bin", size=2),
+                _node("write", "write", filename="OUT/b-%05i.tif", **{"counter-start": 5})],
+      "edges": [_edge("read", "bin"), _edge("bin", "write")]},
+     "read path=proj/*.tif number=6 ! bin size=2 mode=sum ! write path=OUT/b-%05i.tif start=5"),
+    ({"nodes": [_node("proj", "read", path="proj/*.tif"), _node("dark", "read", path="darks/*.tif"),
+                _node("flat", "read", path="flats/*.tif"),
+                _node("ffc", "flat-field-correct", **{"absorption-correct": True, "fix-nan-and-inf": True}),
+                _node("out", "write", filename="OUT/c-%04i.tif")],
+      "edges": [_edge("proj", "ffc", 0), _edge("dark", "ffc", 1), _edge("flat", "ffc", 2), _edge("ffc", "out")]},
+     f"{FFC} absorption=true dark-reduction=first flat-reduction=first ! write path=OUT/c-%04i.tif"),
+    ({"nodes": [_node("read", "read", path="sino/*.tif"), _node("fft", "fft", dimensions=1),
+                _node("filter", "filter", filter="ramp"), _node("ifft", "ifft", dimensions=1, **{"crop-width": 32}),
+                _node("bp", "backproject", **{"axis-pos": 16.0, "angle-step": 0.1308997}),
+                _node("write", "write", filename="OUT/slice-%05i.tif")],
+      "edges": [_edge("read", "fft"), _edge("fft", "filter"), _edge("filter", "ifft"), _edge("ifft", "bp"),
+                _edge("bp", "write")]},
+     f"{SINO} ! backproject axis=16 angle-step=0.1308997 ! write path=OUT/slice-%05i.tif"),
+]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A UFO user's data folder: projections, darks, flats, sinograms and a raw file."""
+    root = tmp_path_factory.mktemp("ufo-data")
+    rng = np.random.default_rng(7)
+    for folder, count, level in (("proj", 8, 900.0), ("darks", 3, 100.0), ("flats", 3, 2000.0)):
+        (root / folder).mkdir()
+        for i in range(count):
+            frame = level + rng.uniform(0, level / 10, (16, 32))
+            tifffile.imwrite(root / folder / f"{folder}-{i:04d}.tif", frame.astype(np.float32))
+    (root / "sino").mkdir()
+    for i in range(3):
+        tifffile.imwrite(root / "sino" / f"sino-{i:04d}.tif", rng.uniform(0, 1, (24, 32)).astype(np.float32))
+    (root / "raw").mkdir()
+    rng.integers(0, 4000, (4, 16, 32)).astype(np.uint16).tofile(root / "raw" / "frames.raw")
+    return root
+
+
+def _outputs(folder: Path) -> dict[str, np.ndarray]:
+    return {p.name: tifffile.imread(p) for p in sorted(folder.glob("*.tif"))}
+
+
+def _run(text: str) -> None:
+    parse(text).run().wait()
+
+
+def _same(folder: Path, first: str, second: str) -> None:
+    a, b = _outputs(folder / first), _outputs(folder / second)
+    assert a and list(a) == list(b)
+    for name in a:
+        assert a[name].dtype == b[name].dtype and a[name].shape == b[name].shape, name
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+@pytest.mark.parametrize("ufo_text, ours", PAIRS, ids=[p[0][:60] for p in PAIRS])
+def test_ufo_pipeline_gives_the_same_numbers(data: Path, monkeypatch: pytest.MonkeyPatch, ufo_text: str,
+                                             ours: str, request: pytest.FixtureRequest) -> None:
+    assert len(PAIRS) >= 30
+    monkeypatch.chdir(data)
+    case = f"case{PAIRS.index((ufo_text, ours))}"
+    _run(ufo_text.replace("OUT", f"{case}-ufo"))
+    _run(ours.replace("OUT", f"{case}-ours"))
+    _same(data, f"{case}-ufo", f"{case}-ours")
+
+
+@pytest.mark.parametrize("number", range(len(GRAPHS)))
+def test_ufo_json_graph_gives_the_same_numbers(data: Path, monkeypatch: pytest.MonkeyPatch, number: int) -> None:
+    graph, ours = GRAPHS[number]
+    monkeypatch.chdir(data)
+    text = json.dumps(graph).replace("OUT", f"json{number}-ufo")
+    serialize.loads(text, "graph.json").run().wait()
+    _run(ours.replace("OUT", f"json{number}-ours"))
+    _same(data, f"json{number}-ufo", f"json{number}-ours")
+
+
+def test_ufo_strings_run_unchanged_under_ufo_run(data: Path) -> None:
+    """The command line itself (a few pipelines and one JSON graph in one subprocess each)."""
+    ufo_text, ours = PAIRS[7]
+    graph, _ = GRAPHS[2]
+    (data / "graph.json").write_text(json.dumps(graph).replace("OUT", "cli-json"))
+    for args in (["run", "-q", ufo_text.replace("OUT", "cli-ufo")], ["run", "-q", ours.replace("OUT", "cli-ours")],
+                 ["run", "-q", "--json", "graph.json"], ["run", "-q", GRAPHS[2][1].replace("OUT", "cli-json-ours")]):
+        done = subprocess.run([sys.executable, "-m", "ufo", *args], cwd=data, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr
+        if args[2] == ufo_text.replace("OUT", "cli-ufo"):
+            assert "UFO: flat-field-correct: UFO's meaning" in done.stderr  # said, not silent
+    _same(data, "cli-ufo", "cli-ours")
+    _same(data, "cli-json", "cli-json-ours")
+
+
+def test_ufo_semantics_give_ufo_numbers(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bin sums and flat-field uses the first dark and flat under UFO's spelling, checked against numpy."""
+    monkeypatch.chdir(data)
+    frame = tifffile.imread(data / "proj" / "proj-0000.tif")
+    _run("read path=proj/*.tif number=1 ! bin size=2 ! write filename=sem-bin/b-%05i.tif")
+    summed = frame.reshape(8, 2, 16, 2).sum(axis=(1, 3))
+    np.testing.assert_allclose(tifffile.imread(data / "sem-bin" / "b-00000.tif"), summed, rtol=1e-6)
+    _run(f"{FFC} ! write filename=sem-ffc/c-%05i.tif")
+    dark = tifffile.imread(data / "darks" / "darks-0000.tif")
+    flat = tifffile.imread(data / "flats" / "flats-0000.tif")
+    np.testing.assert_allclose(tifffile.imread(data / "sem-ffc" / "c-00000.tif"), (frame - dark) / (flat - dark),
+                               rtol=1e-5)
+
+
+def test_ufo_own_spelling_keeps_ufo_semantics(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without UFO's names a pipeline is ufo's: bin averages (documented); `ufo run --ufo` forces UFO's sum."""
+    monkeypatch.chdir(data)
+    frame = tifffile.imread(data / "proj" / "proj-0000.tif")
+    _run("read path=proj/*.tif number=1 ! bin size=2 ! write path=own-bin/b-%05i.tif")
+    mean = frame.reshape(8, 2, 16, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(tifffile.imread(data / "own-bin" / "b-00000.tif"), mean, rtol=1e-6)
+    forced = "read path=proj/*.tif number=1 ! bin size=2 ! write path=forced-bin/b-%05i.tif"
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "--ufo", forced], cwd=data, capture_output=True,
+                          text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "bin sums" in done.stderr
+    np.testing.assert_allclose(tifffile.imread(data / "forced-bin" / "b-00000.tif"), mean * 4, rtol=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("dummy-data ! fft dimensions=2 ! null", "transforms rows"),
+    ("dummy-data ! rotate reshape=true ! null", "pad"),
+    ("dummy-data ! backproject num-projections=90 ! null", "crop height"),
+    ("read path=x.tif convert=false ! null", "no equivalent"),
+    ("dummy-data ! filter cutoff=0.5 ! null", "filter-cutoff"),
+    ("dummy-data ! write filename=x.jpg jpeg-quality=90", "JPEG"),
+    ("dummy-data ! calculate expression='x*2' ! write filename=x.tif", "position"),
+    ("dummy-data ! retrieve-phase energy=20 distance=1 pixel-size=1e-6 regularization-rate=2 ! null", "delta-beta"),
+])
+def test_ufo_property_without_equivalent_says_what_to_use(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse(text)
+
+
+def test_python_api_takes_ufo_names() -> None:
+    task = ufo.task("write", filename="x-%05i.tif", counter_start=3, counter_step=2)
+    assert (task.path, task.start, task.step) == ("x-%05i.tif", 3, 2)
+    assert ufo.task("backproject", axis_pos=12.5).axis == 12.5
+    ffc = ufo.task("flat-field-correct", absorption_correct=True)
+    assert ffc.absorption is True and (ffc.dark_reduction, ffc.flat_reduction) == ("first", "first")
+    assert ufo.task("flat-field-correct", absorption=True).dark_reduction == "mean"  # ufo's own spelling: ufo's
+
+
+def test_a_spelling_both_read_is_read_as_ufo_reads_it_in_a_ufo_graph() -> None:
+    """pad addressing-mode=clamp is OpenCL's border (zeros) in UFO and edge values here."""
+    graph = parse("dummy-data width=8 height=8 ! pad width=16 height=16 addressing-mode=clamp ! write filename=x.tif")
+    pad = next(t for t in graph.nodes if t.name == "pad")
+    assert pad.addressing_mode == "constant" and any("as UFO reads it" in n for n in pad.ufo_notes)
+    assert apply(graph.nodes, force=True) == []  # applying again (ufo run --ufo) changes nothing
+    own = parse("dummy-data width=8 height=8 ! pad width=16 height=16 addressing-mode=clamp ! write path=x.tif")
+    assert next(t for t in own.nodes if t.name == "pad").addressing_mode == "clamp"
+
+
+def test_compat_report_says_what_maps_how() -> None:
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "--ufo-compat-report",
+                           f"{FFC} absorption-correct=true ! bin size=2 ! write filename=o-%05i.tif"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "flat-field-correct | absorption-correct | absorption | same" in done.stdout
+    assert "bin | (task) | mode=sum" in done.stdout and "write | filename | path | same" in done.stdout
+
+
+#: ufo-filters' tasks (its src/ufo-*-task.c, and ufo-core's ocl-1liner)
+UFO_FILTERS_TASKS = """average backproject bin binarize blur buffer calculate camera center-of-rotation clip concatenate-result
+cone-beam-projection-weight contrast correlate-stacks crop cross-correlate cut-sinogram cut cv-show denoise detect-edge
+dfi-sinc dummy-data dump-ring duplicate fft fftmult filter-particle filter-stripes filter-stripes1d filter
+find-large-spots flat-field-correct flatten-inplace flatten flip forwardproject gemm general-backproject get-dup-circ
+gradient horizontal-interpolate ifft interpolate-stream interpolate lamino-backproject loop map-color map-coordinates
+map-slice mask measure-sharpness measure median-filter memory-in memory-out merge metaballs monitor non-local-means null
+opencl-reduce opencl ordfilt pad polar-coordinates power-spectrum read reduce refeed remove-circle remove-outliers
+replicate rescale retrieve-phase ring-pattern ringwriter rotate segment sleep slice sliding-stack stack
+stacked-backproject stamp stdin stitch subtract swap-quadrants tile transpose-projections transpose unsplit
+volume-render write zeropad zmq-pub zmq-sub ocl-1liner""".split()
+
+
+def test_every_ufo_filters_task_is_provided_or_says_why() -> None:
+    registered = set(registry.names())
+    assert [t for t in UFO_FILTERS_TASKS if t not in registered and t not in NOT_PROVIDED] == []
+
+
+def test_compat_docs_are_current() -> None:
+    text = compat_markdown(registry.names(), registry.get)
+    assert (ROOT / "docs" / "ufo-compat.md").read_text() == text, \
+        "docs/ufo-compat.md is stale: run 'ufo tasks --ufo-compat > docs/ufo-compat.md'"
+    for task in ("map-color", "segment", "detect-edge", "duplicate", "concatenate-result", "opencl", "ocl-1liner"):
+        assert f"- `{task}`:" in text
+
+
+def test_a_difference_no_setting_removes_is_said() -> None:
+    """UFO scales 8/16-bit output per frame: a UFO graph that relies on it gets a note (ufo run prints it)."""
+    write = next(t for t in parse("dummy-data ! write filename=x-%05i.tif bits=8").nodes if t.name == "write")
+    assert any("its own range" in note for note in write.ufo_notes)
+    given = parse("dummy-data ! write filename=x-%05i.tif bits=8 minimum=0 maximum=1").nodes
+    assert not any(t.ufo_notes for t in given)

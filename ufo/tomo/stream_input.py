@@ -1,0 +1,54 @@
+"""What the streaming reconstructor (ufo.tomo.streaming) counts and how it picks a frame's rows.
+
+Plain bookkeeping with no state of the engine, kept in a module of its own so the engine
+stays readable (and under the project's 400 lines a module): the statistics a caller reads
+(`StreamStats`, also importable from ufo.tomo.streaming) and the choice of the detector rows
+kept of every frame (`rows_index`), which decides the memory of everything after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class StreamStats:
+    """What the reconstructor received and did; times are time.monotonic() seconds."""
+
+    darks: int = 0
+    flats: int = 0
+    late_references: int = 0
+    alignment: int = 0  # alignment projections (image_key -1) seen and left out
+    projections: int = 0
+    backprojected: int = 0
+    busy_seconds: float = 0.0  # host time spent in batches (on a GPU: launching them)
+    device_seconds: float = 0.0  # time the device spent on the batches (CUDA events on a GPU), known at finish
+    first_frame: float | None = None
+    last_frame: float | None = None
+    finished: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def lag(self) -> float | None:
+        """Seconds from the last frame to complete slices."""
+        if self.finished is None or self.last_frame is None:
+            return None
+        return self.finished - self.last_frame
+
+
+def rows_index(rows: Any, height: int) -> np.ndarray:
+    """The detector rows to keep (all, a slice, or a list), checked against the frame height."""
+    if rows is None:
+        return np.arange(height)
+    if isinstance(rows, slice):
+        if any(v is not None and not -height <= v <= height for v in (rows.start, rows.stop)):
+            raise ValueError(f"rows {rows.start}:{rows.stop} reach outside the {height} detector rows")
+        index = np.arange(height)[rows]
+    else:
+        index = np.asarray(list(rows), dtype=int)
+    if index.size == 0 or index.min() < 0 or index.max() >= height:
+        raise ValueError(f"rows {rows} select no rows or rows outside the {height} detector rows")
+    return index
