@@ -10,8 +10,6 @@ from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
 from ..core.ufocompat import UfoSemantics, declare, only, same
 from ..kernels.flat import flat_correct
-from ..tomo.outliers import remove_outliers
-from ..tomo.steps import reduce_frames
 
 
 def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -24,6 +22,8 @@ def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...
                              f"the projections {tuple(shape)}: they must match")
     if how == "first":  # UFO's flat-field-correct uses the first dark and flat it receives
         return np.asarray(arrays[0], dtype=np.float32)
+    from ..tomo.steps import reduce_frames  # the step module pulls in the FBP filters: only when references come
+
     return reduce_frames(np.stack(arrays), how)
 
 
@@ -114,4 +114,6 @@ class RemoveOutliers(Task):
         return spec.with_(dtype=np.float32)
 
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
+        from ..tomo.outliers import remove_outliers  # scipy.ndimage: paid only by graphs that remove outliers
+
         return remove_outliers(frame, self.size, self.threshold, self.unit, self.sign, out=out)
