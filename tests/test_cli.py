@@ -175,3 +175,9 @@ def test_bench_stream_replays_a_scan_into_the_writer_and_the_engine(tmp_path):
     if run["dropped"] == 0:
         assert run["deviation"] < 1e-5
     assert "ufo bench stream" in result.output
+
+
+def test_gpu_streams_is_an_option_checked_before_running():
+    assert ufo("run", "-q", "--gpu-streams", "3", "dummy-data number=5 ! null").returncode == 0
+    bad = ufo("run", "-q", "--gpu-streams", "0", "dummy-data number=5 ! null")
+    assert bad.returncode == 2 and "--gpu-streams" in bad.stderr

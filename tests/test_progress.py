@@ -294,3 +294,25 @@ def test_ufo_run_shows_the_progress_of_the_api(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "25/25" in result.stderr and "done" in result.stderr
     assert len(list((tmp_path / "out").iterdir())) == 25
+
+
+def test_a_tomography_knows_its_target_before_the_first_frame():
+    """darks + flats + projections (+ flats after) is the experiment's target from the start."""
+    import asyncio
+
+    from ufo.control import SimulatedBeamline, Tomography
+
+    async def scan() -> tuple[int | None, object]:
+        async with SimulatedBeamline() as beamline:
+            experiment = Tomography(beamline, projections=12, darks=2, flats=3, flats_after=True)
+            seen: list[int | None] = []
+            task = asyncio.ensure_future(experiment.run())
+            while not task.done():
+                seen.append(experiment.progress.progress().target)
+                await asyncio.sleep(0.01)
+            await task
+            return next((t for t in seen if t is not None), None), experiment.progress.progress()
+
+    first_target, final = asyncio.run(scan())
+    assert first_target == 2 + 3 + 12 + 3
+    assert final.current == final.target == 20 and final.stage == "done"

@@ -34,6 +34,8 @@ Examples:
 @click.option("--dump", type=click.Path(dir_okay=False), help="Save the graph as JSON to this file.")
 @click.option("--trace", type=click.Path(dir_okay=False), help="Write a Chrome trace (chrome://tracing, Perfetto).")
 @click.option("--gpus", help="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, else all).")
+@click.option("--gpu-streams", type=click.IntRange(1, 64),
+              help="CUDA streams per GPU for GPU segments (default: UFO_GPU_STREAMS, else 2).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the graph without running it.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
 @click.option("--ufo", "ufo_semantics", is_flag=True,
@@ -42,7 +44,7 @@ Examples:
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
 def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trace: str | None, gpus: str | None,
-        dry_run: bool, quiet: bool, ufo_semantics: bool, ufo_compat_report: bool, debug: bool) -> None:
+        gpu_streams: int | None, dry_run: bool, quiet: bool, ufo_semantics: bool, ufo_compat_report: bool, debug: bool) -> None:
     """Run a pipeline: TASK key=value ... ! TASK ... (see 'ufo tasks')."""
     if json_file and pipeline:
         raise UsageError("give either a pipeline or --json FILE, not both")
@@ -85,7 +87,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     if dry_run:
         click.echo(description)
         return
-    handle = graph.run(trace=bool(trace), device=gpus)
+    handle = graph.run(trace=bool(trace), device=gpus, gpu_streams=gpu_streams)
     try:
         watch(handle, console, show_progress=not quiet)
     except KeyboardInterrupt:

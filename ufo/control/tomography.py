@@ -28,10 +28,10 @@ class Tomography(Experiment):
         self.num_flats = flats
         self.range = angular_range.to("deg")
         self.continuous = continuous
-        acquisitions = [Acquisition("darks", self.take_darks), Acquisition("flats", self.take_flats),
-                        Acquisition("projections", self.take_projections)]
+        acquisitions = [Acquisition("darks", self.take_darks, darks), Acquisition("flats", self.take_flats, flats),
+                        Acquisition("projections", self.take_projections, projections)]
         if flats_after:
-            acquisitions.append(Acquisition("flats_after", self.take_flats))
+            acquisitions.append(Acquisition("flats_after", self.take_flats, flats))
         super().__init__(acquisitions, walker, devices=beamline.devices)
 
     def asked_rate(self, acquisition: str) -> float:
