@@ -78,16 +78,12 @@ class FrameBackend(Backend, Protocol):
         """The next frame of the current recording (ufo.core.frame.Image)."""
 
 
-class SimulatedBackend:
-    """Attributes in a dict, commands as callables: the simulation of a simple device (a shutter,
-    a diode). A callable attribute value is computed at each read (a diode's beam current)."""
+class InProcessBackend:
+    """What every backend in this process shares: nothing to connect, a short poll, and the
+    device's name for its messages (the simulated devices, a local camera)."""
 
     poll = 0.005
-
-    def __init__(self, commands: dict[str, Callable[..., Any]] | None = None, **values: Any):
-        self.values: dict[str, Any] = dict(values)
-        self.commands = dict(commands or {})
-        self.device = "simulation"
+    device = "simulation"
 
     def bind(self, device: str, kind: str) -> None:
         self.device = device
@@ -97,6 +93,15 @@ class SimulatedBackend:
 
     async def disconnect(self) -> None:
         pass
+
+
+class SimulatedBackend(InProcessBackend):
+    """Attributes in a dict, commands as callables: the simulation of a simple device (a shutter,
+    a diode). A callable attribute value is computed at each read (a diode's beam current)."""
+
+    def __init__(self, commands: dict[str, Callable[..., Any]] | None = None, **values: Any):
+        self.values: dict[str, Any] = dict(values)
+        self.commands = dict(commands or {})
 
     def value(self, name: str) -> Any:
         """An attribute's value now, from any thread (the simulated beamline reads its shutter so)."""

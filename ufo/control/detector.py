@@ -21,7 +21,7 @@ from ..camera.base import Camera
 from ..core.errors import UsageError
 from ..core.frame import Image
 from ..core.units import registry
-from .backend import Backend, FrameBackend
+from .backend import Backend, FrameBackend, InProcessBackend
 from .device import Device, check
 from .errors import ControlError
 from .parameters import Quantity
@@ -29,23 +29,12 @@ from .parameters import Quantity
 q = registry()
 
 
-class LocalCamera:
+class LocalCamera(InProcessBackend):
     """A ufo.camera Camera in this process behind the Backend protocol (attributes are its properties)."""
-
-    poll = 0.005
 
     def __init__(self, camera: Camera):
         self.camera = camera
         self.device = f"camera-{camera.name}"
-
-    def bind(self, device: str, kind: str) -> None:
-        self.device = device
-
-    async def connect(self) -> None:
-        pass
-
-    async def disconnect(self) -> None:
-        pass
 
     async def read(self, name: str) -> Any:
         return self.camera.get(name)

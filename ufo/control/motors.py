@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.errors import UsageError
 from ..core.units import registry
-from .backend import Backend
+from .backend import Backend, InProcessBackend
 from .device import Device, check
 from .errors import ControlError, LimitError
 from .parameters import Quantity
@@ -23,7 +23,7 @@ from .parameters import Quantity
 q = registry()
 
 
-class SimulatedMotor:
+class SimulatedMotor(InProcessBackend):
     """A stage in this process that moves at its velocity, honours its soft limits and stops where it is.
 
     Its position is computed from the clock rather than stepped by a task, so every read is
@@ -31,8 +31,6 @@ class SimulatedMotor:
     thread may use it (the Tango motor server serves one). It answers like a motor server:
     writing `position` starts a move and returns at once, the state is 'moving' until it arrives.
     """
-
-    poll = 0.005
 
     def __init__(self, unit: str = "mm", position: float = 0.0, velocity: float = 10.0,
                  lower: float | None = None, upper: float | None = None):
@@ -44,9 +42,6 @@ class SimulatedMotor:
         self._lock = threading.Lock()
         self._start, self._t0, self._duration = position, 0.0, 0.0
         self._speed, self._since = 0.0, None  # a continuous rotation: its speed and since when
-
-    def bind(self, device: str, kind: str) -> None:
-        self.device = device
 
     # -- the physics, callable from any thread ---------------------------------------------
     def position_at(self, at: float | None = None) -> float:
@@ -94,9 +89,6 @@ class SimulatedMotor:
             self._start, self._speed, self._since, self._duration = here, speed, time.monotonic(), 0.0
 
     # -- the Backend protocol --------------------------------------------------------------
-    async def connect(self) -> None:
-        pass
-
     async def disconnect(self) -> None:
         self.stop()
 

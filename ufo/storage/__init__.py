@@ -7,8 +7,9 @@ pipeline that writes nothing need not load.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from .formats import FileKind, parse_output_path
@@ -21,10 +22,4 @@ _LAZY = {"FileKind": "formats", "parse_output_path": "formats", "FrameSource": "
 __all__ = ["FileKind", "FrameSource", "FrameWriter", "open_source", "open_writer", "parse_output_path"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule behind a public name when the name is first used."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
