@@ -105,6 +105,11 @@ class ZmqSend(_Socket, Task):
         self._open(zmq.PUSH if self.mode == "push" else zmq.PUB,
                    {zmq.SNDTIMEO: int(self.timeout * 1000), zmq.LINGER: int(self.timeout * 1000), zmq.SNDHWM: 8},
                    monitor=True)
+        if self.mode == "push":
+            # Track every frame, small ones too (pyzmq copies frames under 64 KiB and reports them
+            # sent at once): each send then waits until ZMQ's I/O thread took the frame, so no
+            # receiver's queue is full when the end messages go out (see `finish`).
+            self._socket.copy_threshold = 0
         self.sent = 0
         self.peers = 0
         self._sender = sender_name("zmq-send", self.address)
@@ -182,6 +187,11 @@ class ZmqSend(_Socket, Task):
         else:
             ends = self.receivers or max(1, self.peers)
         for _ in range(ends):
+            # ZMQ load-balances over receivers whose queue it believes not full, and it learns
+            # that a queue drained only when it processes its commands (throttled in a burst of
+            # sends). Processing them before each end gives each receiver exactly one end;
+            # without it a receiver that was sent a burst could get none and wait for ever.
+            self._socket.getsockopt(zmq.EVENTS)
             try:
                 self._socket.send_multipart(end_parts(self.sent, self._sender, self._stream))
             except zmq.Again:
