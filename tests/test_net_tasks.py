@@ -48,9 +48,12 @@ def test_pipeline_text_and_shape_check():
 
     out = []
     receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, shape=[8, 8])()).run()
-    parse(f"dummy-data shape=8,9 number=3 ! zmq-send address={address} bind=false").run().wait(timeout=20)
+    sending = parse(f"dummy-data shape=8,9 number=3 ! zmq-send address={address} bind=false timeout=2").run()
     with pytest.raises(TaskError, match="shape \\(8, 9\\), declared \\(8, 8\\)"):
         receiving.wait(timeout=20)
+    # the receiver stopped at the first frame: the sender says the rest never left, instead of claiming success
+    with pytest.raises(TaskError, match="still on its way|no receiver took"):
+        sending.wait(timeout=20)
 
 
 def test_receiving_from_the_camera_server_wire_format():

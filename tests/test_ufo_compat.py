@@ -14,6 +14,7 @@ import pytest
 import tifffile
 
 import ufo
+from ufo.bench.ufo_pipelines import FFC, GRAPHS, PAIRS, make_data
 from ufo.cli.compat import NOT_PROVIDED, compat_markdown
 from ufo.cli.tasks import registry
 from ufo.core import serialize
@@ -23,138 +24,10 @@ from ufo.core.ufocompat import apply
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SINO = "read path=sino/*.tif"
-FFC = "[read path=proj/*.tif, read path=darks/*.tif, read path=flats/*.tif] ! flat-field-correct"
-
-#: (a UFO user's pipeline, the same in ufo's own spelling); OUT is the output folder
-PAIRS = [
-    ("read path=proj/*.tif ! write filename=OUT/p-%05i.tif", "read path=proj/*.tif ! write path=OUT/p-%05i.tif"),
-    ("read path=proj/*.tif ! write filename=OUT/p-%i.tif counter-start=10",
-     "read path=proj/*.tif ! write path=OUT/p-%i.tif start=10"),
-    ("read path=proj/*.tif ! write filename=OUT/p-%03i.tif counter-start=1 counter-step=2",
-     "read path=proj/*.tif ! write path=OUT/p-%03i.tif start=1 step=2"),
-    ("read path=proj/*.tif number=4 start=2 ! write filename=OUT/p-%05i.tif",
-     "read path=proj/*.tif number=4 start=2 ! write path=OUT/p-%05i.tif"),
-    ("read path=proj/*.tif y=2 height=8 y-step=2 step=2 ! write filename=OUT/p-%05i.tif",
-     "read path=proj/*.tif y=2 height=8 y-step=2 step=2 ! write path=OUT/p-%05i.tif"),
-    ("read path=proj/*.tif convert=true ! write filename=OUT/p-%05i.tif",
-     "read path=proj/*.tif ! write path=OUT/p-%05i.tif"),
-    ("read path=raw/frames.raw raw-width=32 raw-height=16 raw-bitdepth=16 raw-pre-offset=0 ! write filename=OUT/r-%05i.tif",
-     "read path=raw/frames.raw raw-width=32 raw-height=16 raw-dtype=uint16 raw-offset=0 ! write path=OUT/r-%05i.tif"),
-    (f"{FFC} absorption-correct=true ! write filename=OUT/c-%05i.tif",
-     f"{FFC} absorption=true dark-reduction=first flat-reduction=first ! write path=OUT/c-%05i.tif"),
-    (f"{FFC} fix-nan-and-inf=true sinogram-input=false dark-scale=1.0 flat-scale=1.0 ! write filename=OUT/c-%05i.tif",
-     f"{FFC} dark-reduction=first flat-reduction=first ! write path=OUT/c-%05i.tif"),
-    (f"{FFC} absorption-correct=false ! bin size=2 ! write filename=OUT/c-%05i.tif",
-     f"{FFC} dark-reduction=first flat-reduction=first ! bin size=2 mode=sum ! write path=OUT/c-%05i.tif"),
-    ("read path=proj/*.tif ! bin size=2 ! write filename=OUT/b-%05i.tif",
-     "read path=proj/*.tif ! bin size=2 mode=sum ! write path=OUT/b-%05i.tif"),
-    ("read path=proj/*.tif ! bin size=4 ! write filename=OUT/b-%05i.tif counter-start=0",
-     "read path=proj/*.tif ! bin size=4 mode=sum ! write path=OUT/b-%05i.tif"),
-    ("read path=proj/*.tif ! crop x=2 y=2 width=8 height=8 ! write filename=OUT/k-%05i.tif",
-     "read path=proj/*.tif ! crop x=2 y=2 width=8 height=8 ! write path=OUT/k-%05i.tif"),
-    ("read path=proj/*.tif ! crop x=4 y=1 width=0 height=0 ! write filename=OUT/k-%05i.tif",
-     "read path=proj/*.tif ! crop x=4 y=1 ! write path=OUT/k-%05i.tif"),
-    ("read path=proj/*.tif ! pad width=40 height=20 addressing-mode=clamp_to_edge ! write filename=OUT/d-%05i.tif",
-     "read path=proj/*.tif ! pad width=40 height=20 addressing-mode=clamp ! write path=OUT/d-%05i.tif"),
-    ("read path=proj/*.tif ! pad x=2 y=2 width=40 height=24 addressing-mode=mirrored_repeat ! write filename=OUT/d-%05i.tif",
-     "read path=proj/*.tif ! pad x=2 y=2 width=40 height=24 addressing-mode=mirror ! write path=OUT/d-%05i.tif"),
-    ("read path=proj/*.tif ! pad width=40 height=20 addressing-mode=clamp ! write filename=OUT/d-%05i.tif",
-     "read path=proj/*.tif ! pad width=40 height=20 addressing-mode=constant ! write path=OUT/d-%05i.tif"),
-    ("read path=proj/*.tif ! rescale factor=2 interpolation=linear ! write filename=OUT/s-%05i.tif",
-     "read path=proj/*.tif ! rescale factor=2 ! write path=OUT/s-%05i.tif"),
-    ("read path=proj/*.tif ! rescale x-factor=0.5 y-factor=2 ! write filename=OUT/s-%05i.tif",
-     "read path=proj/*.tif ! rescale x-factor=0.5 y-factor=2 ! write path=OUT/s-%05i.tif"),
-    ("read path=proj/*.tif ! rescale width=64 height=0 ! write filename=OUT/s-%05i.tif",
-     "read path=proj/*.tif ! rescale x-factor=2 ! write path=OUT/s-%05i.tif"),
-    ("read path=proj/*.tif ! rotate angle=0.5 reshape=false addressing-mode=clamp ! write filename=OUT/t-%05i.tif",
-     "read path=proj/*.tif ! rotate angle=0.5 ! write path=OUT/t-%05i.tif"),
-    ("read path=proj/*.tif ! rotate angle=1.5707963267948966 interpolation=nearest ! write filename=OUT/t-%05i.tif",
-     "read path=proj/*.tif ! rotate angle=90deg interpolation=nearest ! write path=OUT/t-%05i.tif"),
-    ("read path=proj/*.tif ! calculate expression='v*2+1' dimensions=2 ! write filename=OUT/v-%05i.tif",
-     "read path=proj/*.tif ! calculate expression='x*2+1' ! write path=OUT/v-%05i.tif"),
-    ("read path=proj/*.tif ! flip direction=vertical ! write filename=OUT/f-%05i.tif",
-     "read path=proj/*.tif ! flip direction=vertical ! write path=OUT/f-%05i.tif"),
-    ("read path=proj/*.tif ! transpose ! write filename=OUT/f-%05i.tif",
-     "read path=proj/*.tif ! transpose ! write path=OUT/f-%05i.tif"),
-    ("read path=proj/*.tif ! fft dimensions=1 ! ifft dimensions=1 crop-width=32 ! write filename=OUT/i-%05i.tif",
-     "read path=proj/*.tif ! fft ! ifft crop-width=32 ! write path=OUT/i-%05i.tif"),
-    (("read path=proj/*.tif ! fft dimensions=1 auto-zeropadding=true ! ifft dimensions=1 crop-width=0 crop-height=0 "
-     "! write filename=OUT/i-%05i.tif"), "read path=proj/*.tif ! fft ! ifft ! write path=OUT/i-%05i.tif"),
-    (f"{SINO} ! fft dimensions=1 ! filter filter=ramp ! ifft dimensions=1 crop-width=32 ! write filename=OUT/g-%05i.tif",
-     f"{SINO} ! fft ! filter filter=ramp ! ifft crop-width=32 ! write path=OUT/g-%05i.tif"),
-    ((f"{SINO} ! fft dimensions=1 ! filter filter=butterworth order=2 scale=1.0 ! ifft crop-width=32 "
-      "! write filename=OUT/g-%05i.tif"),
-     f"{SINO} ! fft ! filter filter=butterworth filter-order=2 ! ifft crop-width=32 ! write path=OUT/g-%05i.tif"),
-    (f"{SINO} ! backproject axis-pos=16 angle-step=0.1308997 ! write filename=OUT/slice-%05i.tif",
-     f"{SINO} ! backproject axis=16 angle-step=0.1308997 filter=none ! write path=OUT/slice-%05i.tif"),
-    ((f"{SINO} ! backproject axis-pos=-1 num-projections=0 offset=0 mode=texture roi-width=0 angle-offset=0.1 "
-      "! write filename=OUT/slice-%05i.tif"),
-     f"{SINO} ! backproject angle-offset=0.1 filter=none ! write path=OUT/slice-%05i.tif"),
-    ((f"{SINO} ! fft dimensions=1 ! filter ! ifft dimensions=1 crop-width=32 ! backproject axis-pos=15.5 "
-      "roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write filename=OUT/slice-%05i.tif"),
-     f"{SINO} ! backproject axis=15.5 roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write path=OUT/slice-%05i.tif"),
-    ("dummy-data width=16 height=8 number=3 init=1.5 ! write filename=OUT/z-%05i.tif",
-     "dummy-data width=16 height=8 number=3 value=1.5 ! write path=OUT/z-%05i.tif"),
-    ("dummy-data width=16 height=8 depth=1 number=2 ! write filename=OUT/z-%05i.tif",
-     "dummy-data width=16 height=8 number=2 ! write path=OUT/z-%05i.tif"),
-    ("read path=proj/*.tif ! transpose-projections number=8 ! write filename=OUT/sino-%05i.tif",
-     "read path=proj/*.tif ! transpose-projections number=8 ! write path=OUT/sino-%05i.tif"),
-    ("read path=proj/*.tif ! retrieve-phase method=tie energy=20 distance=0.1 pixel-size=1e-6 ! write filename=OUT/q-%05i.tif",
-     "read path=proj/*.tif ! retrieve-phase energy=20keV distance=0.1m pixel-size=1um ! write path=OUT/q-%05i.tif"),
-    ("read path=proj/*.tif ! write filename=OUT/stack.tif tiff-bigtiff=true",
-     "read path=proj/*.tif ! write path=OUT/stack.tif tiff-format=bigtiff"),
-    ("read path=proj/*.tif ! write filename=OUT/p-%05i.tif bits=16 minimum=0 maximum=4 rescale=true append=false",
-     "read path=proj/*.tif ! write path=OUT/p-%05i.tif bits=16 minimum=0 maximum=4"),
-]
-
-
-def _node(name: str, plugin: str, **properties: object) -> dict[str, object]:
-    return {"plugin": plugin, "name": name, "properties": properties}
-
-
-def _edge(src: str, dst: str, index: int = 0) -> dict[str, object]:
-    return {"from": {"name": src}, "to": {"name": dst, "input": index}}
-
-
-#: (a UFO JSON graph as ufo-launch --dump writes it, the same pipeline in ufo's spelling)
-GRAPHS = [
-    ({"nodes": [_node("read", "read", path="proj/*.tif", number=6), _node("bin", "bin", size=2),
-                _node("write", "write", filename="OUT/b-%05i.tif", **{"counter-start": 5})],
-      "edges": [_edge("read", "bin"), _edge("bin", "write")]},
-     "read path=proj/*.tif number=6 ! bin size=2 mode=sum ! write path=OUT/b-%05i.tif start=5"),
-    ({"nodes": [_node("proj", "read", path="proj/*.tif"), _node("dark", "read", path="darks/*.tif"),
-                _node("flat", "read", path="flats/*.tif"),
-                _node("ffc", "flat-field-correct", **{"absorption-correct": True, "fix-nan-and-inf": True}),
-                _node("out", "write", filename="OUT/c-%04i.tif")],
-      "edges": [_edge("proj", "ffc", 0), _edge("dark", "ffc", 1), _edge("flat", "ffc", 2), _edge("ffc", "out")]},
-     f"{FFC} absorption=true dark-reduction=first flat-reduction=first ! write path=OUT/c-%04i.tif"),
-    ({"nodes": [_node("read", "read", path="sino/*.tif"), _node("fft", "fft", dimensions=1),
-                _node("filter", "filter", filter="ramp"), _node("ifft", "ifft", dimensions=1, **{"crop-width": 32}),
-                _node("bp", "backproject", **{"axis-pos": 16.0, "angle-step": 0.1308997}),
-                _node("write", "write", filename="OUT/slice-%05i.tif")],
-      "edges": [_edge("read", "fft"), _edge("fft", "filter"), _edge("filter", "ifft"), _edge("ifft", "bp"),
-                _edge("bp", "write")]},
-     f"{SINO} ! backproject axis=16 angle-step=0.1308997 ! write path=OUT/slice-%05i.tif"),
-]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A UFO user's data folder: projections, darks, flats, sinograms and a raw file."""
-    root = tmp_path_factory.mktemp("ufo-data")
-    rng = np.random.default_rng(7)
-    for folder, count, level in (("proj", 8, 900.0), ("darks", 3, 100.0), ("flats", 3, 2000.0)):
-        (root / folder).mkdir()
-        for i in range(count):
-            frame = level + rng.uniform(0, level / 10, (16, 32))
-            tifffile.imwrite(root / folder / f"{folder}-{i:04d}.tif", frame.astype(np.float32))
-    (root / "sino").mkdir()
-    for i in range(3):
-        tifffile.imwrite(root / "sino" / f"sino-{i:04d}.tif", rng.uniform(0, 1, (24, 32)).astype(np.float32))
-    (root / "raw").mkdir()
-    rng.integers(0, 4000, (4, 16, 32)).astype(np.uint16).tofile(root / "raw" / "frames.raw")
-    return root
+    return make_data(tmp_path_factory.mktemp("ufo-data"))
 
 
 def _outputs(folder: Path) -> dict[str, np.ndarray]:
@@ -210,17 +83,21 @@ def test_ufo_strings_run_unchanged_under_ufo_run(data: Path) -> None:
 
 
 def test_ufo_semantics_give_ufo_numbers(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """bin sums and flat-field uses the first dark and flat under UFO's spelling, checked against numpy."""
+    """bin sums and flat-field pairs projections with darks and flats under UFO's spelling (numpy)."""
     monkeypatch.chdir(data)
     frame = tifffile.imread(data / "proj" / "proj-0000.tif")
     _run("read path=proj/*.tif number=1 ! bin size=2 ! write filename=sem-bin/b-%05i.tif")
     summed = frame.reshape(8, 2, 16, 2).sum(axis=(1, 3))
     np.testing.assert_allclose(tifffile.imread(data / "sem-bin" / "b-00000.tif"), summed, rtol=1e-6)
     _run(f"{FFC} ! write filename=sem-ffc/c-%05i.tif")
-    dark = tifffile.imread(data / "darks" / "darks-0000.tif")
-    flat = tifffile.imread(data / "flats" / "flats-0000.tif")
-    np.testing.assert_allclose(tifffile.imread(data / "sem-ffc" / "c-00000.tif"), (frame - dark) / (flat - dark),
-                               rtol=1e-5)
+    # UFO pairs the inputs (checked against ufo-launch 0.16): projection i with dark i and flat i, the last
+    # of the 3 darks and 3 flats repeated from projection 3 on
+    for i in (0, 1, 5):
+        proj = tifffile.imread(data / "proj" / f"proj-{i:04d}.tif")
+        dark = tifffile.imread(data / "darks" / f"darks-{min(i, 2):04d}.tif")
+        flat = tifffile.imread(data / "flats" / f"flats-{min(i, 2):04d}.tif")
+        np.testing.assert_allclose(tifffile.imread(data / "sem-ffc" / f"c-{i:05d}.tif"),
+                                   (proj - dark) / (flat - dark), rtol=1e-5)
 
 
 def test_ufo_own_spelling_keeps_ufo_semantics(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,9 +133,9 @@ def test_ufo_property_without_equivalent_says_what_to_use(text: str, message: st
 def test_python_api_takes_ufo_names() -> None:
     task = ufo.task("write", filename="x-%05i.tif", counter_start=3, counter_step=2)
     assert (task.path, task.start, task.step) == ("x-%05i.tif", 3, 2)
-    assert ufo.task("backproject", axis_pos=12.5).axis == 12.5
+    assert (ufo.task("backproject", axis_pos=12.5).axis, ufo.task("backproject", axis_pos=12.5).center) == (12, 12)
     ffc = ufo.task("flat-field-correct", absorption_correct=True)
-    assert ffc.absorption is True and (ffc.dark_reduction, ffc.flat_reduction) == ("first", "first")
+    assert ffc.absorption is True and (ffc.dark_reduction, ffc.flat_reduction) == ("each", "each")
     assert ufo.task("flat-field-correct", absorption=True).dark_reduction == "mean"  # ufo's own spelling: ufo's
 
 

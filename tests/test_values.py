@@ -214,7 +214,9 @@ def test_a_json_graph_with_too_many_nodes_is_refused():
 def test_a_good_json_graph_still_loads_and_runs():
     graph = loads(json.dumps(GOOD))
     assert [t.name for t in graph.nodes] == ["dummy-data", "null"]
-    graph.run().wait()
+    handle = graph.run()
+    handle.wait()
+    assert handle.stats["null"].frames_in == 2  # the "number" property arrived: two frames ran through
 
 
 def test_a_malformed_json_graph_on_the_command_line_exits_2(tmp_path):
@@ -263,10 +265,26 @@ def test_flats_of_another_shape_are_a_graph_error():
     darks = np.zeros((2, 8, 8), np.float32)
     with pytest.raises(GraphError, match="one shape"):
         ufo.FlatFieldCorrect()(projections, darks, np.ones((2, 8, 6), np.float32)).collect()
-    from ufo.tasks.correction import _reduce
+    from ufo.tasks.correction import _references
 
     with pytest.raises(GraphError, match=r"flats frame 1 has shape \(8, 6\)"):
-        _reduce([np.ones((8, 8)), np.ones((8, 6))], "median", "flats", (8, 8))
+        _references([np.ones((8, 8)), np.ones((8, 6))], "median", "flats", (8, 8))
+
+
+def test_flats_paired_each_with_flats_after_the_scan_is_refused():
+    frames = np.ones((3, 8, 8), np.float32)
+    with pytest.raises(GraphError, match="flat-reduction=each pairs flats"):
+        ufo.FlatFieldCorrect(flat_reduction="each")(frames, frames * 0, frames * 2, frames * 2).collect()
+
+
+def test_each_pairs_projection_i_with_dark_i_and_flat_i_and_repeats_the_last():
+    projections = np.arange(1, 5, dtype=np.float32)[:, None, None] * np.full((4, 4, 4), 10, np.float32)
+    darks = np.array([1, 2], np.float32)[:, None, None] * np.ones((2, 4, 4), np.float32)
+    flats = np.array([100, 50, 25], np.float32)[:, None, None] * np.ones((3, 4, 4), np.float32)
+    out = ufo.FlatFieldCorrect(dark_reduction="each", flat_reduction="each")(projections, darks, flats).collect()
+    d, f = [1, 2, 2, 2], [100, 50, 25, 25]
+    expected = [(10 * (i + 1) - d[i]) / (f[i] - d[i]) for i in range(4)]
+    np.testing.assert_allclose([o[0, 0] for o in out], expected, rtol=1e-6)
 
 
 # -- the command line ---------------------------------------------------------------------

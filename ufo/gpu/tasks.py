@@ -28,21 +28,12 @@ from ..tomo.phase import paganin_filter
 from ..tomo.steps_cuda import filter_rows_gpu, flat_kernel
 
 class FlatFieldCorrectGpu(FlatFieldCorrect):
-    def collected(self, index: int, frames: list[np.ndarray]) -> None:
-        super().collected(index, frames)
-        if index == 1:
-            self._dark_dev = cupy.asarray(self._dark)
-        self._flats_dev = [cupy.asarray(f) for f in self._flats]
-
-    def _flat_dev(self, index: int) -> Any:
-        if len(self._flats_dev) == 1:
-            return self._flats_dev[0]
-        weight = np.float32(min(max(index / max(self._count - 1, 1), 0.0), 1.0))
-        return (1 - weight) * self._flats_dev[0] + weight * self._flats_dev[1]
+    def to_device(self, frame: np.ndarray) -> Any:
+        return cupy.asarray(frame)
 
     def process(self, proj: Any, *rest: Any, out: Any = None, meta: dict[str, Any]) -> Any:  # type: ignore[override]
-        return flat_kernel(proj, self._dark_dev, self._flat_dev(int(meta.get("index", 0))), self.absorption,
-                     self.fix_nan_and_inf)
+        index = int(meta.get("index", 0))
+        return flat_kernel(proj, self.dark_for(index), self.flat_for(index), self.absorption, self.fix_nan_and_inf)
 
 
 class FilterGpu(Filter):

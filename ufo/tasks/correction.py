@@ -12,7 +12,11 @@ from ..core.ufocompat import UfoSemantics, declare, only, same
 from ..kernels.flat import flat_correct
 
 
-def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> np.ndarray:
+REDUCTIONS = ("mean", "median", "first", "each")
+
+
+def _references(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """The reference frames to use: one reduced frame, or (how='each') every frame in order."""
     if not frames:
         raise GraphError(f"task 'flat-field-correct' received no {what}")
     arrays = [np.asarray(f, np.float32) for f in frames]
@@ -20,11 +24,18 @@ def _reduce(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...
         if array.shape != tuple(shape):
             raise GraphError(f"task 'flat-field-correct': {what} frame {number} has shape {array.shape}, "
                              f"the projections {tuple(shape)}: they must match")
-    if how == "first":  # UFO's flat-field-correct uses the first dark and flat it receives
-        return np.asarray(arrays[0], dtype=np.float32)
+    if how == "each":  # UFO pairs its inputs: projection i with dark i and flat i, the last one repeated
+        return arrays
+    if how == "first":
+        return [arrays[0]]
     from ..tomo.steps import reduce_frames  # the step module pulls in the FBP filters: only when references come
 
-    return reduce_frames(np.stack(arrays), how)
+    return [reduce_frames(np.stack(arrays), how)]
+
+
+def _pick(frames: list[Any], index: int) -> Any:
+    """Frame `index` of a pairing ('each'), the last one once they run out; the one reduced frame otherwise."""
+    return frames[min(max(index, 0), len(frames) - 1)]
 
 
 class FlatFieldCorrect(Task):
@@ -39,10 +50,12 @@ class FlatFieldCorrect(Task):
 
     absorption = Property(bool, False, doc="output -log of the transmission (for back-projection)")
     fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results by 0")
-    dark_reduction = Property(str, "mean", choices=("mean", "median", "first"),
-                              doc="how darks are combined (first: the first dark only, as UFO does)")
-    flat_reduction = Property(str, "median", choices=("mean", "median", "first"),
-                              doc="how flats are combined (median drops zingers; first: the first flat only, as UFO does)")
+    dark_reduction = Property(str, "mean", choices=REDUCTIONS,
+                              doc="how darks are combined (first: the first only; each: projection i uses dark i, "
+                              "the last one once they run out, as UFO pairs its inputs)")
+    flat_reduction = Property(str, "median", choices=REDUCTIONS,
+                              doc="how flats are combined (median drops zingers; first: the first only; each: "
+                              "projection i uses flat i, the last one once they run out, as UFO does)")
     dark_scale = Property(float, 1.0, doc="multiply the dark by this (e.g. for another exposure time)")
     flat_scale = Property(float, 1.0, doc="multiply the flat by this")
 
@@ -52,9 +65,11 @@ class FlatFieldCorrect(Task):
                                "transpose-projections"),
         "dark-scale": same("dark-scale"), "flat-scale": same("flat-scale"),
     })
-    #: UFO's flat-field-correct takes the first dark and the first flat it receives
-    ufo_semantics = UfoSemantics({"dark-reduction": "first", "flat-reduction": "first"},
-                                 "UFO uses the first dark and flat; ufo the mean of the darks and the median of the flats")
+    #: UFO's runtime pairs a task's inputs item by item and repeats the last item of an input that ran out
+    #: (checked against ufo-launch 0.16: benchmarks/ufo_launch.py)
+    ufo_semantics = UfoSemantics({"dark-reduction": "each", "flat-reduction": "each"},
+                                 "UFO corrects projection i with dark i and flat i (the last one once they run out); "
+                                 "ufo with the mean of the darks and the median of the flats")
 
     def output_spec(self, *specs: Spec) -> Spec:  # type: ignore[override]
         shapes = {s.shape for s in specs}
@@ -62,35 +77,47 @@ class FlatFieldCorrect(Task):
             names = [i.name for i in self.inputs]
             detail = ", ".join(f"{n} {s.shape}" for n, s in zip(names, specs))
             raise GraphError(f"projections, darks and flats must have one shape, got {detail}")
+        if len(specs) > 3 and self.flat_reduction == "each":
+            raise GraphError("flat-reduction=each pairs flats with projections; flats before and after the scan "
+                             "are interpolated from one flat each: use flat-reduction=mean or median")
         return specs[0].with_(dtype=np.float32)
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self._shape = ctx.input_specs[0].shape
         self._count = ctx.input_specs[0].count
-        self._flats: list[np.ndarray] = []
+        self._darks: list[Any] = []
+        self._flats: list[list[Any]] = []  # the flats before the scan, then (if given) those after
+
+    def to_device(self, frame: np.ndarray) -> Any:
+        """Where the references live (the GPU variant puts them on its device once)."""
+        return frame
 
     def collected(self, index: int, frames: list[np.ndarray]) -> None:
         if index == 1:
-            self._dark = _reduce(frames, self.dark_reduction, "darks", self._shape) * np.float32(self.dark_scale)
-        elif index == 2:
-            self._flats.insert(0, _reduce(frames, self.flat_reduction, "flats", self._shape) * np.float32(self.flat_scale))
-        elif index == 3:
-            self._flats.append(_reduce(frames, self.flat_reduction, "flats after the scan", self._shape)
-                               * np.float32(self.flat_scale))
+            refs = _references(frames, self.dark_reduction, "darks", self._shape)
+            self._darks = [self.to_device(r * np.float32(self.dark_scale)) for r in refs]
+        elif index in (2, 3):
+            what = "flats" if index == 2 else "flats after the scan"
+            refs = [self.to_device(r * np.float32(self.flat_scale))
+                    for r in _references(frames, self.flat_reduction, what, self._shape)]
+            self._flats.insert(0, refs) if index == 2 else self._flats.append(refs)
 
-    def _flat_for(self, index: int) -> np.ndarray:
+    def dark_for(self, index: int) -> Any:
+        return _pick(self._darks, index)
+
+    def flat_for(self, index: int) -> Any:
         if len(self._flats) == 1:
-            return self._flats[0]
+            return _pick(self._flats[0], index)
         if not self._count or self._count < 2:
             raise GraphError("interpolating flats before and after the scan needs the number of projections")
         weight = np.float32(min(max(index / (self._count - 1), 0.0), 1.0))
-        return (1 - weight) * self._flats[0] + weight * self._flats[1]  # type: ignore[no-any-return]
+        return (1 - weight) * self._flats[0][0] + weight * self._flats[1][0]
 
     def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
                 out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
-        flat = self._flat_for(int(meta.get("index", 0)))
-        flat_correct(proj, self._dark, flat, self.absorption, self.fix_nan_and_inf, out)
+        index = int(meta.get("index", 0))
+        flat_correct(proj, self.dark_for(index), self.flat_for(index), self.absorption, self.fix_nan_and_inf, out)
         return out  # type: ignore[return-value]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from typing import Any
@@ -12,13 +11,14 @@ import scipy.fft
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
-from ..core.ufocompat import declare, missing, only, same, zero_is_default
+from ..core.resources import available_cores
+from ..core.ufocompat import UfoName, UfoSemantics, declare, missing, only, same, zero_is_default
 from ..tomo.fbp import filter_rows
 from ..tomo.filters import FILTERS, fbp_filter, padded_size
 
 
 def _workers(ctx: Any) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, ctx.replicas))
+    return max(1, available_cores() // max(1, ctx.replicas))
 
 
 class FilterProperties:
@@ -62,33 +62,60 @@ def _first_warning(ctx: Any) -> bool:
         return first
 
 
+def fft_size(width: int, size: int) -> int:
+    """Row length after `fft`'s padding: `size` > 0 as given; 0: a power of two >= 2 x width (no
+    wrap-around when filtering); -1: a power of two >= width (UFO's auto-zeropadding)."""
+    if size > 0:
+        if size < width:
+            raise GraphError(f"fft size={size} is shorter than the rows ({width} pixels)")
+        return size
+    if size == -1:
+        return int(2 ** np.ceil(np.log2(max(width, 1))))
+    return padded_size(width)
+
+
+def _ufo_size(value: Any) -> dict[str, Any]:
+    number = int(float(value))
+    return {} if number <= 1 else {"size": number}  # UFO's 1 (its default) or 0: automatic
+
+
 class Fft(Task):
-    """Real FFT of every row, padded to a power of two >= 2 x width (complex64 output)."""
+    """Real FFT of every row, zero- or edge-padded (complex64 output of size // 2 + 1 values)."""
 
     name = "fft"
     padding = Property(str, "zero", choices=("zero", "edge"), doc="padding: zeros or edge values")
-    #: ufo's fft is UFO's fft dimensions=1 (rows) with auto-zeropadding (here to a power of two >= 2 x width)
+    size = Property(int, 0, range=(-1, None),
+                    doc="row length after padding: 0 a power of two >= 2 x width (no wrap-around in filtering), "
+                    "-1 a power of two >= width (UFO's auto-zeropadding), else this length")
     ufo_names = declare({
         "dimensions": only({"1": {}}, "ufo's fft transforms rows (UFO's dimensions=1); 2-D transforms: use "
                            "power-spectrum or @ufo.jit"),
-        "auto-zeropadding": only({"true": {}, "1": {}}, "ufo always pads rows (to a power of two >= 2 x width)"),
-        "size-x": missing("ufo pads rows to a power of two >= 2 x width; pad first with zeropad or pad"),
+        "auto-zeropadding": only({"true": {}, "1": {}}, "ufo always pads rows"),
+        "size-x": UfoName("size", "the row length after padding (UFO's 1: automatic)", _ufo_size),
         "size-y": missing("ufo transforms rows only"), "size-z": missing("ufo transforms rows only"),
     })
+    #: UFO's auto-zeropadding pads to a power of two >= width (checked against ufo-launch 0.16)
+    ufo_semantics = UfoSemantics({"size": -1}, "UFO pads rows to a power of two >= width; ufo to one >= 2 x width "
+                                 "(no wrap-around when filtering)")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
             raise GraphError("task 'fft' needs frames of a fixed shape")
-        size = padded_size(spec.shape[-1])
+        size = fft_size(spec.shape[-1], self.size)
         return spec.with_(shape=(*spec.shape[:-1], size // 2 + 1), dtype=np.complex64)
 
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
         width = frame.shape[-1]
-        size = padded_size(width)
+        size = fft_size(width, self.size)
         pad = [(0, 0)] * (frame.ndim - 1) + [(0, size - width)]
         padded = np.pad(frame.astype(np.float32, copy=False), pad, mode="edge" if self.padding == "edge" else "constant")
         np.copyto(out, scipy.fft.rfft(padded, axis=-1, workers=_workers(self.ctx)), casting="same_kind")
         return out  # type: ignore[return-value]
+
+
+_UFO_FILTER_NOTE = ("ufo's filters are the FBP ramp of the real-space kernel, about twice UFO's |k|/N ramp, so that "
+                    "ufo's backproject gives attenuation per pixel; the filtered rows differ from UFO's by about 2x, "
+                    "the slices of fft ! filter ! ifft ! backproject agree with UFO's (ifft's UFO scale included)")
 
 
 class Filter(FilterProperties, Task):
@@ -111,6 +138,9 @@ class Filter(FilterProperties, Task):
                       "expression='x*S')"),
         "tau": missing("no Faris-Byer filter in ufo"), "theta": missing("no Faris-Byer filter in ufo"),
     })
+    #: the filters' scales differ and no setting of ours gives UFO's: said where a UFO graph filters
+    ufo_semantics = UfoSemantics(note=_UFO_FILTER_NOTE, check=lambda task: _UFO_FILTER_NOTE if task.filter != "none"
+                                 else None)
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
@@ -152,6 +182,11 @@ class Ifft(Task):
         "crop-width": zero_is_default("crop-width"),
         "crop-height": only({"-1": {}, "0": {}}, "ufo's ifft keeps every row; follow it by crop height="),
     })
+    norm = Property(str, "inverse", choices=("inverse", "ufo"),
+                    doc="inverse: the exact inverse of fft; ufo: divided by the row length once more, as UFO's ifft")
+    #: UFO's ifft scales by 1/N twice (checked against ufo-launch 0.16: fft ! ifft gives x / N)
+    ufo_semantics = UfoSemantics({"norm": "ufo"}, "UFO's ifft divides by the row length N once more than an inverse "
+                                 "FFT: UFO's fft ! filter ! ifft ! backproject slices are 1/N of ufo's")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or spec.dtype is None or spec.dtype.kind != "c":
@@ -165,5 +200,7 @@ class Ifft(Task):
     def process(self, frame: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
         size = 2 * (frame.shape[-1] - 1)
         rows = scipy.fft.irfft(frame, n=size, axis=-1, workers=_workers(self.ctx))
+        if self.norm == "ufo":
+            rows /= size
         np.copyto(out, rows[..., : out.shape[-1]], casting="same_kind")  # type: ignore[union-attr]
         return out  # type: ignore[return-value]
