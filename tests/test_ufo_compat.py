@@ -120,7 +120,7 @@ def test_ufo_own_spelling_keeps_ufo_semantics(data: Path, monkeypatch: pytest.Mo
     ("dummy-data ! rotate reshape=true ! null", "pad"),
     ("dummy-data ! backproject num-projections=90 ! null", "crop height"),
     ("read path=x.tif convert=false ! null", "no equivalent"),
-    ("dummy-data ! filter cutoff=0.5 ! null", "filter-cutoff"),
+    ("dummy-data ! filter filter=bh3 ! null", "UFO.s filter .bh3. is not provided"),
     ("dummy-data ! write filename=x.jpg jpeg-quality=90", "JPEG"),
     ("dummy-data ! calculate expression='x*2' ! write filename=x.tif", "position"),
     ("dummy-data ! retrieve-phase energy=20 distance=1 pixel-size=1e-6 regularization-rate=2 ! null", "delta-beta"),

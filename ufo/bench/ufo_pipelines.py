@@ -72,10 +72,11 @@ PAIRS = [
     (("read path=proj/*.tif ! fft dimensions=1 auto-zeropadding=true ! ifft dimensions=1 crop-width=0 crop-height=0 "
      "! write filename=OUT/i-%05i.tif"), "read path=proj/*.tif ! fft size=-1 ! ifft norm=ufo ! write path=OUT/i-%05i.tif"),
     (f"{SINO} ! fft dimensions=1 ! filter filter=ramp ! ifft dimensions=1 crop-width=32 ! write filename=OUT/g-%05i.tif",
-     f"{SINO} ! fft size=-1 ! filter filter=ramp ! ifft crop-width=32 norm=ufo ! write path=OUT/g-%05i.tif"),
+     f"{SINO} ! fft size=-1 ! filter filter=ramp response=ufo ! ifft crop-width=32 norm=ufo ! write path=OUT/g-%05i.tif"),
     ((f"{SINO} ! fft dimensions=1 ! filter filter=butterworth order=2 scale=1.0 ! ifft crop-width=32 "
       "! write filename=OUT/g-%05i.tif"),
-     f"{SINO} ! fft size=-1 ! filter filter=butterworth filter-order=2 ! ifft crop-width=32 norm=ufo ! write path=OUT/g-%05i.tif"),
+     (f"{SINO} ! fft size=-1 ! filter filter=butterworth filter-order=2 response=ufo ! ifft crop-width=32 norm=ufo "
+      "! write path=OUT/g-%05i.tif")),
     (f"{SINO} ! backproject axis-pos=16 angle-step=0.1308997 ! write filename=OUT/slice-%05i.tif",
      f"{SINO} ! backproject axis=15.5 center=15.5 angle-step=0.1308997 filter=none ! write path=OUT/slice-%05i.tif"),
     ((f"{SINO} ! backproject axis-pos=-1 num-projections=0 offset=0 mode=texture roi-width=0 angle-offset=0.1 "
@@ -83,8 +84,8 @@ PAIRS = [
      f"{SINO} ! backproject angle-offset=0.1 filter=none ! write path=OUT/slice-%05i.tif"),
     ((f"{SINO} ! fft dimensions=1 ! filter ! ifft dimensions=1 crop-width=32 ! backproject axis-pos=15.5 "
       "roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write filename=OUT/slice-%05i.tif"),
-     (f"{SINO} ! fft size=-1 ! filter ! ifft crop-width=32 norm=ufo ! backproject axis=15 center=15 roi-x=4 roi-y=4 "
-      "roi-width=20 roi-height=20 ! write path=OUT/slice-%05i.tif")),
+     (f"{SINO} ! fft size=-1 ! filter response=ufo ! ifft crop-width=32 norm=ufo ! backproject axis=15 center=15 "
+      "roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write path=OUT/slice-%05i.tif")),
     ("dummy-data width=16 height=8 number=3 init=1.5 ! write filename=OUT/z-%05i.tif",
      "dummy-data width=16 height=8 number=3 value=1.5 ! write path=OUT/z-%05i.tif"),
     ("dummy-data width=16 height=8 depth=1 number=2 ! write filename=OUT/z-%05i.tif",
@@ -126,7 +127,7 @@ GRAPHS = [
                 _node("write", "write", filename="OUT/slice-%05i.tif")],
       "edges": [_edge("read", "fft"), _edge("fft", "filter"), _edge("filter", "ifft"), _edge("ifft", "bp"),
                 _edge("bp", "write")]},
-     (f"{SINO} ! fft size=-1 ! filter ! ifft crop-width=32 norm=ufo ! backproject axis=15.5 center=15.5 "
+     (f"{SINO} ! fft size=-1 ! filter response=ufo ! ifft crop-width=32 norm=ufo ! backproject axis=15.5 center=15.5 "
       "angle-step=0.1308997 filter=none ! write path=OUT/slice-%05i.tif")),
 ]
 

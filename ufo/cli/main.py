@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import signal
+from typing import Any
 
 import click
 
@@ -135,8 +136,22 @@ def cli(debug: bool) -> None:
 
 
 
+def _one_line_warnings() -> None:
+    """Warnings as a command shows them: 'warning: text' on stderr, not a source file, line and code
+    (python -W, PYTHONWARNINGS and --debug's tracebacks still choose what is shown)."""
+    import sys
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+
+
 def main() -> None:
     install_interrupt_handler()
+    _one_line_warnings()
     try:
         cli(prog_name="ufo")
     except SystemExit as exc:

@@ -136,8 +136,8 @@ def resolve(cls: type[Task], key: str, value: Any) -> dict[str, Any]:
         for attribute, val in resolved.items():
             cls.properties()[attribute].convert(val, cls.name)
     except PropertyError as exc:
-        if ours_error is not None:
-            raise ours_error from exc
+        if ours_error is not None:  # both spell the name: say what ours takes and why UFO's reading fails too
+            raise PropertyError(f"{ours_error} (read as UFO's: {exc})") from exc
         raise PropertyError(f"task '{cls.name}': UFO's property '{kebab(key)}': {exc}") from exc
     return resolved
 

@@ -14,7 +14,8 @@ def prepare(graph: Graph, device: str | None, streams: int | None = None) -> Gra
     streams = streams_per_device(streams)  # a bad value is an error on a machine without a GPU too
     gpus = select(device)
     if not gpus:
-        if device not in ("cpu", "none") and available() == 0:
+        could_use = any("gpu" in getattr(task, "devices", ()) for task in graph.nodes)
+        if could_use and device not in ("cpu", "none") and available() == 0:
             tell_cpu_fallback("no GPU found (CuPy with CUDA is not available)")
         return graph
     return rewrite(graph, gpus, streams)

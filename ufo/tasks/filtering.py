@@ -10,11 +10,11 @@ import numpy as np
 import scipy.fft
 
 from ..core import Property, Spec, Task
-from ..core.errors import GraphError
+from ..core.errors import GraphError, PropertyError
 from ..core.resources import available_cores
 from ..core.ufocompat import UfoName, UfoSemantics, declare, missing, only, same, zero_is_default
 from ..tomo.fbp import filter_rows
-from ..tomo.filters import FILTERS, fbp_filter, padded_size
+from ..tomo.filters import FILTERS, fbp_filter, padded_size, ufo_response
 
 
 def _workers(ctx: Any) -> int:
@@ -113,9 +113,13 @@ class Fft(Task):
         return out  # type: ignore[return-value]
 
 
-_UFO_FILTER_NOTE = ("ufo's filters are the FBP ramp of the real-space kernel, about twice UFO's |k|/N ramp, so that "
-                    "ufo's backproject gives attenuation per pixel; the filtered rows differ from UFO's by about 2x, "
-                    "the slices of fft ! filter ! ifft ! backproject agree with UFO's (ifft's UFO scale included)")
+def _ufo_filter_name(value: Any) -> dict[str, Any]:
+    name = str(value).strip().lower()
+    if name == "ramp-fromreal":  # UFO's ramp from the real-space kernel: ours, at half scale
+        return {"filter": "ramp", "response": "fbp", "scale": 0.5}
+    if name in ("faris-byer", "bh3"):
+        raise PropertyError(f"UFO's filter '{name}' is not provided; use ramp, butterworth or hamming")
+    return {"filter": name}
 
 
 class Filter(FilterProperties, Task):
@@ -130,17 +134,20 @@ class Filter(FilterProperties, Task):
 
     name = "filter"
     #: UFO's filter takes filter=ramp|butterworth|... with scale/cutoff/order; ours names them filter-*
+    response = Property(str, "fbp", choices=("fbp", "ufo"),
+                        doc="fbp: the filters of ufo's FBP (slices in attenuation per pixel); ufo: UFO's filter "
+                        "task's ramp, butterworth and hamming (on fft output)")
+    scale = Property(float, 1.0, doc="multiply the filter by this (UFO's scale)")
     ufo_names = declare({
-        "filter": same("filter"), "order": same("filter-order"),
-        "cutoff": missing("UFO's cutoff is relative to its own frequency axis; give filter-cutoff= (a fraction of "
-                          "Nyquist)"),
-        "scale": only({"1": {}, "1.0": {}}, "ufo does not scale the filter; multiply after it (calculate "
-                      "expression='x*S')"),
+        "filter": UfoName("filter", "UFO's ramp-fromreal is ufo's ramp at half scale", _ufo_filter_name),
+        "order": same("filter-order"), "scale": same("scale"),
+        "cutoff": UfoName("filter-cutoff", "UFO's cutoff is in cycles per pixel (0.5: Nyquist), ufo's a fraction of "
+                          "Nyquist", lambda value: {"filter-cutoff": min(1.0, 2 * float(value))}),
         "tau": missing("no Faris-Byer filter in ufo"), "theta": missing("no Faris-Byer filter in ufo"),
     })
-    #: the filters' scales differ and no setting of ours gives UFO's: said where a UFO graph filters
-    ufo_semantics = UfoSemantics(note=_UFO_FILTER_NOTE, check=lambda task: _UFO_FILTER_NOTE if task.filter != "none"
-                                 else None)
+    #: UFO's filter task's responses (measured against ufo-launch 0.16; ufo/tomo/filters.py ufo_response)
+    ufo_semantics = UfoSemantics({"response": "ufo"}, "UFO's filter samples |k|/N (ramp, butterworth, hamming); "
+                                 "ufo's FBP filters are the real-space ramp, about twice that")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
@@ -152,10 +159,21 @@ class Filter(FilterProperties, Task):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         shape = ctx.input_specs[0].shape
-        if ctx.input_specs[0].dtype.kind == "c":
-            self._kernel = fbp_filter(2 * (shape[-1] - 1), self.filter, self.filter_cutoff, self.filter_order).astype(np.float32)
+        size = 2 * (shape[-1] - 1)
+        if self.response == "ufo" and self.filter != "none":
+            if ctx.input_specs[0].dtype.kind != "c":
+                raise GraphError("filter response=ufo filters fft output, as UFO's filter does: put fft before it")
+            try:
+                kernel = ufo_response(size, self.filter, self.filter_cutoff / 2, self.filter_order)
+            except ValueError as exc:
+                raise GraphError(str(exc)) from exc
+        elif ctx.input_specs[0].dtype.kind == "c":
+            kernel = fbp_filter(size, self.filter, self.filter_cutoff, self.filter_order)
         else:
-            self._kernel = None
+            kernel = None
+        self._kernel = None if kernel is None else (kernel * self.scale).astype(np.float32)
+        if self._kernel is None and self.scale != 1.0:
+            raise GraphError("filter scale applies to fft output: put fft before the filter (or scale after it)")
 
     def process(self, frame: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
         mark_filtered(self, meta)

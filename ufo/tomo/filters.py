@@ -57,3 +57,28 @@ def fbp_filter(size: int, name: str = "ramp", cutoff: float = 1.0, order: int = 
         raise ValueError(f"filter cutoff must be in (0, 1] (a fraction of Nyquist), got {cutoff}")
     nu = np.fft.rfftfreq(size) / 0.5
     return ramp(size) * window(name, nu, cutoff, order)
+
+
+UFO_RESPONSES = ("ramp", "butterworth", "hamming")
+
+
+def ufo_response(size: int, name: str = "ramp", cutoff: float = 0.5, order: int = 4) -> np.ndarray:
+    """UFO's `filter` task (ufo-filters 0.16) on the `rfft` frequencies of a length-`size` row.
+
+    Measured against ufo-launch (benchmarks/ufo_launch.py): the sampled ramp |k| / size with
+    1 / (4 size) at DC; butterworth ramp / (1 + (f / cutoff)^(2 order)) with f = k / size in
+    cycles per pixel and 0 at DC; hamming ramp x (0.54 + 0.46 cos(2 pi f)), 0 at DC and Nyquist.
+    """
+    f = np.arange(size // 2 + 1) / size
+    if name == "ramp":
+        h = f.copy()
+        h[0] = 1.0 / (4 * size)
+    elif name == "butterworth":
+        h = f / (1.0 + (f / cutoff) ** (2 * order))
+    elif name == "hamming":
+        h = f * (0.54 + 0.46 * np.cos(2 * np.pi * f))
+        h[-1] = 0.0 if size % 2 == 0 else h[-1]
+    else:
+        raise ValueError(f"UFO's filter '{name}' is not provided; UFO's filters here: {', '.join(UFO_RESPONSES)} "
+                         "(or response=fbp for ufo's own)")
+    return h
