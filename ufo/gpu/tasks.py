@@ -26,6 +26,8 @@ from ..tomo.dfi_cuda import dfi_gpu
 from ..tomo.fbp import slice_grid
 from ..tomo.phase import paganin_filter
 from ..tomo.steps_cuda import filter_rows_gpu, flat_kernel
+from .filters2d import FILTER_TASKS
+
 
 class FlatFieldCorrectGpu(FlatFieldCorrect):
     def to_device(self, frame: np.ndarray) -> Any:
@@ -179,5 +181,5 @@ class MapGpu(Map):
 GPU_TASKS = {
     cls.name: cls
     for cls in (MapGpu, FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, DfiSincGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
-                CropGpu, PadGpu, BinGpu, RescaleGpu)
+                CropGpu, PadGpu, BinGpu, RescaleGpu, *FILTER_TASKS)
 }

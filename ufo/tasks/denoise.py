@@ -15,7 +15,8 @@ from .filters2d import ADDRESSING, estimate_noise_sigma, frame2d
 
 
 def non_local_means(frame: np.ndarray, search_radius: int, patch_radius: int, h: float, sigma: float,
-                    window: bool, addressing_mode: str = "mirrored_repeat", out: np.ndarray | None = None) -> np.ndarray:
+                    window: bool, addressing_mode: str = "mirrored_repeat", out: np.ndarray | None = None,
+                    xp: Any = np, ndimage: Any = None) -> np.ndarray:
     """UFO's non-local means of one frame (float32), one shift of the search window at a time.
 
     For every shift d with |dx|, |dy| <= search_radius the patch distance of pixel x is
@@ -24,14 +25,18 @@ def non_local_means(frame: np.ndarray, search_radius: int, patch_radius: int, h:
     normalised to 1; the weight is exp(-max(D, 0) / h**2) and the result the weighted mean of
     f(x + d). Pixels outside the frame follow the OpenCL addressing mode. Work: one pass
     over the frame per shift (Darbon et al.'s scheme, without its integral images).
+
+    `xp`/`ndimage` are the array module and its ndimage (numpy and scipy; cupy and cupyx on a
+    GPU): one implementation for both devices.
     """
-    from scipy import ndimage
+    if ndimage is None:
+        from scipy import ndimage
 
     s, p = search_radius, patch_radius
-    data = np.asarray(frame, np.float32)
+    data = xp.asarray(frame, xp.float32)
     rows, cols = data.shape
     pad = s + p
-    padded = np.pad(data, pad, mode=ADDRESSING[addressing_mode])  # type: ignore[call-overload]
+    padded = xp.pad(data, pad, mode=ADDRESSING[addressing_mode])
     size = 2 * p + 1
     if window:
         x = np.arange(size, dtype=np.float64) - p
@@ -39,21 +44,22 @@ def non_local_means(frame: np.ndarray, search_radius: int, patch_radius: int, h:
         taps = (taps / taps.sum()).astype(np.float32)  # the 2-D window is the outer product: sum 1
     else:
         taps = np.full(size, 1.0 / size, np.float32)
+    taps = xp.asarray(taps)
     inv_h2 = np.float32(1.0 / (h * h))
     two_var = np.float32(2.0 * sigma * sigma)
     centre = padded[s:s + rows + 2 * p, s:s + cols + 2 * p]
-    total = np.zeros((rows, cols), np.float32)
-    weights = np.zeros((rows, cols), np.float32)
+    total = xp.zeros((rows, cols), xp.float32)
+    weights = xp.zeros((rows, cols), xp.float32)
     for dy in range(-s, s + 1):
         for dx in range(-s, s + 1):
             other = padded[s + dy:s + dy + rows + 2 * p, s + dx:s + dx + cols + 2 * p]
-            diff = np.square(centre - other) - two_var
+            diff = xp.square(centre - other) - two_var
             diff = ndimage.correlate1d(diff, taps, axis=0, mode="constant")
             diff = ndimage.correlate1d(diff, taps, axis=1, mode="constant")[p:p + rows, p:p + cols]
-            weight = np.exp(-np.maximum(diff, 0) * inv_h2)
+            weight = xp.exp(-xp.maximum(diff, 0) * inv_h2)
             weights += weight
             total += weight * padded[pad + dy:pad + dy + rows, pad + dx:pad + dx + cols]
-    return np.divide(total, weights, out=out)  # type: ignore[no-any-return]
+    return xp.divide(total, weights, out=out)  # type: ignore[no-any-return]
 
 
 class NonLocalMeans(Task):
@@ -65,12 +71,13 @@ class NonLocalMeans(Task):
     for `sigma`, and both are kept for the later frames. UFO's default `fast` uses uniform
     patch weights and ignores `window`; with fast=false the Gaussian `window` (default on)
     applies. Ours gives the same numbers either way up to float32 rounding; `fast` only
-    chooses the weighting, not a different algorithm. CPU only: about search pixels x 15
+    chooses the weighting, not a different algorithm. About search pixels x 15
     operations per pixel ((2 x 10 + 1)**2 = 441 shifts with the defaults: seconds per
-    megapixel frame).
+    megapixel frame on a CPU core; the GPU variant runs the same code with CuPy).
     """
 
     name = "non-local-means"
+    devices = ("cpu", "gpu")
     search_radius = Property(int, 10, unit="pixel", range=(1, 8192), doc="radius of the similarity search")
     patch_radius = Property(int, 3, unit="pixel", range=(1, 100), doc="radius of the compared patches")
     h = Property(float, 0.0, range=(0, None), doc="smoothing, about the noise sigma (0: estimate it from the first frame)")

@@ -49,7 +49,7 @@ class MedianFilter(Task):
     interior is the same as UFO's.
     """
 
-    devices = ("cpu",)
+    devices = ("cpu", "gpu")
 
     name = "median-filter"
     size = Property(int, 3, range=(1, 101), doc="edge of the square window in pixels (odd)")
@@ -87,7 +87,7 @@ class Blur(Task):
     UFO accepts even sizes with asymmetric weights; ours asks for an odd size.
     """
 
-    devices = ("cpu",)
+    devices = ("cpu", "gpu")
 
     name = "blur"
     size = Property(int, 5, range=(1, 1001), doc="kernel edge in pixels (odd)")

@@ -1,0 +1,41 @@
+"""GPU variants of the heavy per-pixel image filters: median-filter, blur and non-local-means.
+
+Same properties and numbers as the CPU tasks (ufo/tasks/filters2d.py, denoise.py): the median
+and the blur are cupyx.scipy.ndimage's with scipy's 'reflect' border, as the CPU tasks use;
+non-local means runs the CPU task's own function with CuPy as its array module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cupy
+import cupyx.scipy.ndimage as cundimage
+
+from ..tasks.denoise import NonLocalMeans, non_local_means
+from ..tasks.filters2d import Blur, MedianFilter, estimate_noise_sigma
+
+
+class MedianFilterGpu(MedianFilter):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        return cundimage.median_filter(frame.astype(cupy.float32, copy=False), size=self.size, mode="reflect")
+
+
+class BlurGpu(Blur):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        weights = cupy.asarray(self._weights)
+        rows = cundimage.correlate1d(frame.astype(cupy.float32, copy=False), weights, axis=1, mode="reflect")
+        return cundimage.correlate1d(rows, weights, axis=0, mode="reflect")
+
+
+class NonLocalMeansGpu(NonLocalMeans):
+    def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
+        if self._h is None or self._sigma is None:  # from the first frame, as the CPU task (once per run)
+            estimated = estimate_noise_sigma(cupy.asnumpy(frame), self.addressing_mode)
+            self._h = self._h or estimated or 1e-6
+            self._sigma = estimated if self._sigma is None else self._sigma
+        return non_local_means(frame, self.search_radius, self.patch_radius, self._h, self._sigma,
+                               self.window and not self.fast, self.addressing_mode, xp=cupy, ndimage=cundimage)
+
+
+FILTER_TASKS = (MedianFilterGpu, BlurGpu, NonLocalMeansGpu)
