@@ -287,6 +287,25 @@ def test_each_pairs_projection_i_with_dark_i_and_flat_i_and_repeats_the_last():
     np.testing.assert_allclose([o[0, 0] for o in out], expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("absorption, fix", [(False, False), (True, False), (True, True)])
+def test_small_frames_corrected_by_numpy_equal_the_one_pass_kernel(absorption, fix):
+    """Frames under NUMBA_FROM_PIXELS skip numba (start-up); both give the same values, NaN and 0 included."""
+    from ufo.kernels.flat import flat_correct as one_pass
+    from ufo.tasks.correction import NUMBA_FROM_PIXELS, flat_correct
+
+    rng = np.random.default_rng(3)
+    proj = rng.integers(0, 3000, (16, 512)).astype(np.uint16)
+    dark = rng.uniform(90, 110, (16, 512)).astype(np.float32)
+    flat = rng.uniform(1900, 2100, (16, 512)).astype(np.float32)
+    proj[0, :3], dark[0, 1], flat[0, 2] = (0, 100, 7), 100, dark[0, 2]  # negative, zero, division by zero
+    assert proj.size < NUMBA_FROM_PIXELS
+    small, ref = np.empty_like(dark), np.empty_like(dark)
+    flat_correct(proj, dark, flat, absorption, fix, small)
+    one_pass(proj, dark, flat, absorption, fix, ref)
+    np.testing.assert_allclose(small, ref, rtol=2e-7, atol=0)  # NaN where the kernel has NaN
+    assert np.isnan(small).any() == (absorption and not fix)
+
+
 # -- the command line ---------------------------------------------------------------------
 
 

@@ -9,10 +9,35 @@ import numpy as np
 from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
 from ..core.ufocompat import UfoSemantics, declare, only, same
-from ..kernels.flat import flat_correct
 
 
 REDUCTIONS = ("mean", "median", "first", "each")
+
+#: frames of this many pixels or more are corrected by the one-pass numba kernel (ufo.kernels.flat); smaller
+#: ones by numpy, which costs microseconds on them and spares a short run numba's import and load (~1 s)
+NUMBA_FROM_PIXELS = 1 << 18
+
+
+def flat_correct(proj: np.ndarray, dark: np.ndarray, flat: np.ndarray, absorption: bool, fix: bool,
+                 out: np.ndarray) -> np.ndarray:
+    """out = (proj - dark) / (flat - dark), then -log where positive (NaN elsewhere) if `absorption`;
+    non-finite values -> 0 if `fix`. The numba kernel and numpy give the same values (float32)."""
+    if proj.size >= NUMBA_FROM_PIXELS:
+        from ..kernels.flat import flat_correct as one_pass
+
+        one_pass(proj, dark, flat, absorption, fix, out)
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.subtract(proj, dark, out=out, casting="unsafe")
+        np.divide(out, np.subtract(flat, dark, dtype=np.float32), out=out)
+        if absorption:
+            positive = out > 0
+            np.log(out, out=out, where=positive)
+            np.negative(out, out=out)
+            out[~positive] = np.nan
+    if fix:
+        out[~np.isfinite(out)] = 0.0
+    return out
 
 
 def _references(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> list[np.ndarray]:
