@@ -302,7 +302,7 @@ def test_small_frames_corrected_by_numpy_equal_the_one_pass_kernel(absorption, f
     small, ref = np.empty_like(dark), np.empty_like(dark)
     flat_correct(proj, dark, flat, absorption, fix, small)
     one_pass(proj, dark, flat, absorption, fix, ref)
-    np.testing.assert_allclose(small, ref, rtol=2e-7, atol=0)  # NaN where the kernel has NaN
+    np.testing.assert_allclose(small, ref, rtol=1e-6, atol=1e-6)  # float32 rounding; NaN where the kernel has NaN
     assert np.isnan(small).any() == (absorption and not fix)
 
 
