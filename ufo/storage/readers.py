@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, check_dataset, split_dataset
+from .tiff_frames import TiffFrames
 
 
 class FrameSource(Protocol):
@@ -56,106 +57,6 @@ def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
 
 def _rows(rows: slice, height: int) -> slice:
     return slice(*rows.indices(height))
-
-
-class TiffFrames:
-    """Pages of one or more TIFF files, in natural file order, then page order."""
-
-    def __init__(self, files: list[str]):
-        import tifffile
-
-        self._tifffile = tifffile
-        self.files = files
-        self.warnings: list[str] = []
-        pages = self._pages(files[0])
-        with self._open(files[0]) as first:
-            page = first.pages[0]
-            self.shape = tuple(page.shape)
-            self.dtype = np.dtype(page.dtype)
-        # A sequence of single-page files is the common case; count pages file by file only
-        # when the first file holds several (stacks split over files).
-        counts = [pages] + ([1] * (len(files) - 1) if pages == 1 else [self._pages(f) for f in files[1:]])
-        self.locations = [(f, p) for f, n in zip(files, counts) for p in range(n)]
-        self.count = len(self.locations)
-        self._open_file: tuple[str, Any] | None = None
-
-    def _open(self, file: str) -> Any:
-        try:
-            return self._tifffile.TiffFile(file)
-        except Exception as exc:
-            raise InputError(f"cannot read TIFF file '{file}': {exc}") from exc
-
-    def _pages(self, file: str) -> int:
-        """Number of complete pages; a broken page chain (a file cut short) is reported."""
-        import logging
-
-        complaints: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda record: complaints.append(record.getMessage())  # type: ignore[method-assign]
-        logger = logging.getLogger("tifffile")
-        logger.addHandler(handler)
-        propagate, logger.propagate = logger.propagate, False
-        try:
-            with self._open(file) as tif:
-                size = os.path.getsize(file)
-                count = 0
-                for page in tif.pages:
-                    ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]  # type: ignore[union-attr]
-                    if not ends or not page.shape:
-                        complaints.append("a page without image data (a write cut short)")
-                        break
-                    if max(ends) > size:
-                        complaints.append("page data beyond the end of the file")
-                        break
-                    count += 1
-        finally:
-            logger.removeHandler(handler)
-            logger.propagate = propagate
-        if count == 0:
-            raise InputError(f"TIFF file '{file}' holds no complete image (truncated or corrupt)")
-        if complaints:
-            self.warnings.append(f"'{file}' is truncated or damaged; reading its {count} complete page(s)")
-        return count
-
-    def meta(self, index: int) -> dict[str, Any]:
-        return {}
-
-    def label(self, index: int) -> str:
-        file, page = self.locations[index]
-        return file if page == 0 and len(self.files) > 1 else f"{file}[{page}]"
-
-    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
-        file, page = self.locations[index]
-        if self._open_file is None or self._open_file[0] != file:
-            self.close()
-            self._open_file = (file, self._open(file))
-        tif = self._open_file[1]
-        try:
-            p = tif.pages[page]
-            if tuple(p.shape) != self.shape:
-                raise InputError(
-                    f"'{self.label(index)}' has shape {tuple(p.shape)}, the first frame {self.shape}: "
-                    "all frames of one stream must have one shape"
-                )
-            full = rows == slice(None) or _rows(rows, self.shape[0]) == slice(0, self.shape[0], 1)
-            if full and out is not None and out.dtype == self.dtype and out.shape == self.shape:
-                return p.asarray(out=out)  # type: ignore[no-any-return]
-            data = p.asarray()[rows]
-        except InputError:
-            raise
-        except IndexError as err:
-            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from err
-        except Exception as exc:
-            raise InputError(f"cannot read '{self.label(index)}' (truncated or corrupt?): {exc}") from exc
-        if out is None:
-            return data  # type: ignore[no-any-return]
-        np.copyto(out, data, casting="unsafe")
-        return out
-
-    def close(self) -> None:
-        if self._open_file is not None:
-            self._open_file[1].close()
-            self._open_file = None
 
 
 def find_dataset(h5file: Any, filename: str) -> str:

@@ -1,0 +1,47 @@
+"""Uncompressed TIFF pages read straight from the file give tifffile's pixels; anything else keeps tifffile."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+from ufo.storage.tiff_frames import TiffFrames
+
+
+@pytest.mark.parametrize("dtype, byteorder, compression, plain", [
+    (np.uint16, "<", None, True), (np.float32, "<", None, True), (np.uint8, "<", None, True),
+    (np.uint16, ">", None, False), (np.float32, "<", "zlib", False),
+])
+def test_pages_read_plain_or_by_tifffile_give_the_same_frames(tmp_path, dtype, byteorder, compression, plain):
+    rng = np.random.default_rng(2)
+    stack = (rng.uniform(0, 200, (5, 12, 20))).astype(dtype)
+    path = str(tmp_path / "stack.tif")
+    tifffile.imwrite(path, stack, photometric="minisblack", byteorder=byteorder, compression=compression)
+    frames = TiffFrames([path])
+    assert frames.count == 5 and frames.shape == (12, 20)
+    assert (frames._plain[path][0] is not None) == plain  # which reader serves it
+    for i in range(5):
+        np.testing.assert_array_equal(frames.read(i, slice(None), None), stack[i])
+        out = np.empty((12, 20), dtype)
+        assert frames.read(i, slice(None), out) is out
+        np.testing.assert_array_equal(out, stack[i])
+        np.testing.assert_array_equal(frames.read(i, slice(3, 9), None), stack[i, 3:9])  # a band of rows
+        np.testing.assert_array_equal(frames.read(i, slice(1, 12, 4), None), stack[i, 1:12:4])  # strided
+        wide = np.empty((12, 20), np.float32)  # another dtype: converted
+        np.testing.assert_array_equal(frames.read(i, slice(None), wide), stack[i].astype(np.float32))
+    frames.close()
+
+
+def test_a_file_cut_after_opening_is_an_input_error_not_garbage(tmp_path):
+    from ufo.core.errors import InputError
+
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, np.ones((4, 64, 64), np.uint16), photometric="minisblack")
+    frames = TiffFrames([str(path)])
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size - 3 * 64 * 64 * 2)
+    np.testing.assert_array_equal(frames.read(0, slice(None), None), 1)
+    with pytest.raises(InputError, match="truncated"):
+        frames.read(3, slice(None), None)
+    frames.close()

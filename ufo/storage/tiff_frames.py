@@ -1,0 +1,196 @@
+"""TIFF frames: the pages of one or more files; uncompressed pages read straight from the file.
+
+Why: tifffile parses a page's tags on every access (about 0.4 ms a page), so a 720-page stack
+of small frames spent more time in tag parsing than in reading pixels; UFO's libtiff reader
+does not. The page chain is parsed once anyway (counting complete pages, `TiffFrames._pages`);
+there each page whose pixels lie in one uncompressed piece, in the file's byte order and
+without predictor or bit tricks, records where they are. Anything else (compressed, tiled,
+planar, odd bit depths) keeps tifffile's reader.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from ..core.errors import InputError
+
+
+@dataclass(frozen=True)
+class PlainPage:
+    """Where an uncompressed page's pixels lie (`offset`) and what they are (`shape`, `dtype`)."""
+
+    offset: int
+    shape: tuple[int, int]
+    dtype: np.dtype
+
+    @property
+    def row_bytes(self) -> int:
+        return self.shape[1] * self.dtype.itemsize
+
+
+def plain_page(page: Any, byteorder: str) -> PlainPage | None:
+    """The location of `page`'s pixels when one plain read gives them exactly, else None."""
+    try:
+        dtype, shape = np.dtype(page.dtype), tuple(page.shape)
+        if (len(shape) != 2 or page.compression != 1 or page.predictor != 1 or page.is_tiled
+                or page.fillorder != 1 or page.samplesperpixel != 1 or page.bitspersample != dtype.itemsize * 8
+                or not page.is_contiguous or dtype.kind not in "uif"):
+            return None
+        if dtype.itemsize > 1 and byteorder != ("<" if np.little_endian else ">"):
+            return None  # pixels in the other byte order: tifffile swaps them
+        if sum(int(n) for n in page.databytecounts) < shape[0] * shape[1] * dtype.itemsize:
+            return None
+        return PlainPage(int(page.dataoffsets[0]), (int(shape[0]), int(shape[1])), dtype.newbyteorder("="))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def read_plain(handle: BinaryIO, where: PlainPage, rows: slice, out: np.ndarray | None) -> np.ndarray:
+    """Rows `rows` (step 1) of a plain page, into `out` when it has their shape and dtype."""
+    height, width = where.shape
+    dtype = where.dtype
+    start, stop, _ = rows.indices(height)
+    count = max(stop - start, 0)
+    target = out if (out is not None and out.dtype == dtype and out.shape == (count, width)
+                     and out.flags.c_contiguous) else np.empty((count, width), dtype)
+    handle.seek(where.offset + start * where.row_bytes)
+    view = memoryview(target).cast("B")
+    got = handle.readinto(view)
+    if got != len(view):
+        raise EOFError(f"{got} of {len(view)} bytes at offset {where.offset}")
+    if out is not None and target is not out:
+        np.copyto(out, target, casting="unsafe")
+        return out
+    return target
+
+
+def _rows(rows: slice, height: int) -> slice:
+    return slice(*rows.indices(height))
+
+
+class TiffFrames:
+    """Pages of one or more TIFF files, in natural file order, then page order."""
+
+    def __init__(self, files: list[str]):
+        import tifffile
+
+        self._tifffile = tifffile
+        self.files = files
+        self.warnings: list[str] = []
+        self._plain: dict[str, list[PlainPage | None]] = {}  # per file and page: read without tifffile
+        self._handle: tuple[str, Any] | None = None
+        pages = self._pages(files[0])
+        with self._open(files[0]) as first:
+            page = first.pages[0]
+            self.shape = tuple(page.shape)
+            self.dtype = np.dtype(page.dtype)
+        # A sequence of single-page files is the common case; count pages file by file only
+        # when the first file holds several (stacks split over files).
+        counts = [pages] + ([1] * (len(files) - 1) if pages == 1 else [self._pages(f) for f in files[1:]])
+        self.locations = [(f, p) for f, n in zip(files, counts) for p in range(n)]
+        self.count = len(self.locations)
+        self._open_file: tuple[str, Any] | None = None
+
+    def _open(self, file: str) -> Any:
+        try:
+            return self._tifffile.TiffFile(file)
+        except Exception as exc:
+            raise InputError(f"cannot read TIFF file '{file}': {exc}") from exc
+
+    def _pages(self, file: str) -> int:
+        """Number of complete pages; a broken page chain (a file cut short) is reported."""
+        import logging
+
+        complaints: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: complaints.append(record.getMessage())  # type: ignore[method-assign]
+        logger = logging.getLogger("tifffile")
+        logger.addHandler(handler)
+        propagate, logger.propagate = logger.propagate, False
+        try:
+            with self._open(file) as tif:
+                size = os.path.getsize(file)
+                count = 0
+                plain = self._plain.setdefault(file, [])
+                for page in tif.pages:
+                    ends = [o + n for o, n in zip(page.dataoffsets, page.databytecounts)]  # type: ignore[union-attr]
+                    if not ends or not page.shape:
+                        complaints.append("a page without image data (a write cut short)")
+                        break
+                    if max(ends) > size:
+                        complaints.append("page data beyond the end of the file")
+                        break
+                    plain.append(plain_page(page, tif.byteorder))
+                    count += 1
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate = propagate
+        if count == 0:
+            raise InputError(f"TIFF file '{file}' holds no complete image (truncated or corrupt)")
+        if complaints:
+            self.warnings.append(f"'{file}' is truncated or damaged; reading its {count} complete page(s)")
+        return count
+
+    def meta(self, index: int) -> dict[str, Any]:
+        return {}
+
+    def label(self, index: int) -> str:
+        file, page = self.locations[index]
+        return file if page == 0 and len(self.files) > 1 else f"{file}[{page}]"
+
+    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
+        file, page = self.locations[index]
+        pages = self._plain.get(file)
+        where = pages[page] if pages is not None and page < len(pages) else None
+        if where is not None and where.shape == self.shape and where.dtype == self.dtype and \
+                _rows(rows, self.shape[0]).step == 1:
+            return self._read_plain(file, where, rows, out)
+        if self._open_file is None or self._open_file[0] != file:
+            self.close()
+            self._open_file = (file, self._open(file))
+        tif = self._open_file[1]
+        try:
+            p = tif.pages[page]
+            if tuple(p.shape) != self.shape:
+                raise InputError(
+                    f"'{self.label(index)}' has shape {tuple(p.shape)}, the first frame {self.shape}: "
+                    "all frames of one stream must have one shape"
+                )
+            full = rows == slice(None) or _rows(rows, self.shape[0]) == slice(0, self.shape[0], 1)
+            if full and out is not None and out.dtype == self.dtype and out.shape == self.shape:
+                return p.asarray(out=out)  # type: ignore[no-any-return]
+            data = p.asarray()[rows]
+        except InputError:
+            raise
+        except IndexError as err:
+            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from err
+        except Exception as exc:
+            raise InputError(f"cannot read '{self.label(index)}' (truncated or corrupt?): {exc}") from exc
+        if out is None:
+            return data  # type: ignore[no-any-return]
+        np.copyto(out, data, casting="unsafe")
+        return out
+
+    def _read_plain(self, file: str, where: PlainPage, rows: slice, out: np.ndarray | None) -> np.ndarray:
+        if self._handle is None or self._handle[0] != file:
+            self.close()
+            try:
+                self._handle = (file, open(file, "rb"))  # noqa: SIM115 - kept open across frames, closed in close()
+            except OSError as exc:
+                raise InputError(f"cannot read TIFF file '{file}': {exc}") from exc
+        try:
+            return read_plain(self._handle[1], where, rows, out)
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read '{file}' (truncated since it was opened?): {exc}") from exc
+
+    def close(self) -> None:
+        if self._open_file is not None:
+            self._open_file[1].close()
+            self._open_file = None
+        if self._handle is not None:
+            self._handle[1].close()
+            self._handle = None
