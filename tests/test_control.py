@@ -215,6 +215,15 @@ def test_cancelling_mid_scan_leaves_devices_standby_and_files_readable(tmp_path)
     assert beamline.shutter.state == "closed" and beamline.rotation.state == "standby"
     frames = ufo.Reader(path=str(tmp_path / "scan_0000" / "scan.nx"))().collect()
     assert len(frames) >= 20
+    import h5py
+
+    with h5py.File(tmp_path / "scan_0000" / "scan.nx", "r") as f:  # what was taken is right, not only there
+        keys = f["/entry/instrument/detector/image_key"][()]
+        angles = f["/entry/sample/rotation_angle"][()][keys == 0]
+    assert list(keys[:4]) == [2, 2, 1, 1] and np.all(keys[4:] == 0) and len(keys) == len(frames)
+    np.testing.assert_allclose(angles, np.arange(len(angles)) * 180 / 400, atol=1e-6)  # degrees, in order
+    darks, flats, projections = frames[:2], frames[2:4], frames[4:]
+    assert darks.max() < flats.min() and darks.mean() <= projections.min() and projections.max() <= flats.max() * 1.1
 
 
 def test_iterations_are_numbered(tmp_path):

@@ -162,6 +162,7 @@ def test_task_refuses_what_backproject_refuses():
         ufo.DfiSinc(roi_size=65)(np.zeros((1, 90, 64), np.float32)).run()
 
 
+@pytest.mark.gpu
 def test_gpu_version_matches_the_cpu():
     cupy = pytest.importorskip("cupy")
     try:

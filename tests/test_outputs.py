@@ -106,6 +106,13 @@ def test_files_are_numbered_by_detector_row(scan, tmp_path):
     assert rows == [3, 7, 11]
     reco.run(reco.plan(_options(scan, tmp_path / "b" / "s-%05i.tif", region="0:3")))  # unchanged from 0
     assert sorted(p.name for p in (tmp_path / "b").iterdir()) == ["s-00000.tif", "s-00001.tif", "s-00002.tif"]
+    volume = _float_volume(scan, tmp_path, "0:12")  # each file holds its row's slice, not only its name
+    for row in (3, 7, 11):
+        np.testing.assert_allclose(tifffile.imread(tmp_path / "a" / f"s-{row:05d}.tif"), volume[row], rtol=0,
+                                   atol=1e-6 * np.abs(volume).max())
+    np.testing.assert_allclose(tifffile.imread(tmp_path / "b" / "s-00002.tif"), volume[2], rtol=0,
+                               atol=1e-6 * np.abs(volume).max())
+    assert np.abs(volume[3] - volume[7]).max() > 1e-2 * np.abs(volume).max()  # rows differ: a swap would show
 
 
 def test_a_stack_is_an_imagej_tiff_with_its_scale(scan, tmp_path):

@@ -85,6 +85,7 @@ def test_gui_method_and_oversampling_drive_the_reconstruction():
     assert chosen.method == "dfi" and chosen.oversampling == 3.0 and "method" not in extra
 
 
+@pytest.mark.gpu
 def test_dfi_on_the_gpu_matches_the_cpu(scan, tmp_path):
     pytest.importorskip("cupy")
     from ufo.gpu import available

@@ -9,7 +9,7 @@ from ufo.gpu import available
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.streaming import StreamingReconstructor
 
-pytestmark = pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")]
 
 W, H, N = 128, 12, 180
 

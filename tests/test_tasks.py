@@ -88,14 +88,22 @@ def test_bin(mode):
     np.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
-def test_rescale_keeps_a_linear_ramp_linear():
-    ramp = np.tile(np.arange(16, dtype=np.float32), (8, 1))[None]
-    out = run(ufo.Rescale(factor=2), ramp)
+def test_rescale_equals_the_closed_form_on_a_plane():
+    """Linear interpolation reproduces a plane exactly. ufo aligns the corner pixels (scipy's zoom,
+    grid_mode=False): output pixel j samples input position j (n_in - 1) / (n_out - 1), so the
+    closed form is known; a mirrored, shifted or rescaled output fails it."""
+    yy, xx = np.mgrid[:8, :16].astype(np.float64)
+    plane = (3 * xx - 2 * yy + 5).astype(np.float32)[None]
+    out = run(ufo.Rescale(factor=2), plane)
     assert out.shape == (1, 16, 32)
-    row = out[0, 5]
-    np.testing.assert_allclose(np.diff(row[2:-2]), np.diff(row[2:-2]).mean(), rtol=1e-4)
-    half = run(ufo.Rescale(x_factor=0.5, y_factor=1, interpolation="nearest"), ramp)
-    assert half.shape == (1, 8, 8)
+    y, x = np.arange(16) * 7 / 15, np.arange(32) * 15 / 31
+    expected = 3 * x[None, :] - 2 * y[:, None] + 5
+    np.testing.assert_allclose(out[0], expected, rtol=0, atol=2e-5 * np.abs(expected).max())
+    for wrong in (expected[:, ::-1], expected[::-1], expected + 3 * 15 / 31 / 2, 1.01 * expected):
+        assert np.abs(out[0] - wrong).max() > 1e-3 * np.abs(expected).max()
+    half = run(ufo.Rescale(x_factor=0.5, y_factor=1, interpolation="nearest"), plane)
+    assert half.shape == (1, 8, 8)  # nearest: input column round(j 15 / 7), never a tie
+    np.testing.assert_array_equal(half[0], plane[0][:, np.rint(np.arange(8) * 15 / 7).astype(int)])
 
 
 def test_transpose_flip_rotate():

@@ -140,6 +140,9 @@ def test_three_receivers_all_see_the_end():
         assert not [w for w in handle.warnings if "missing" in w], handle.warnings  # load balancing is no gap
     assert sum(len(out) for out in outs) == number  # every frame once; who got how many is ZMQ's
     # load balancing (a receiver that connected late under load may get none: not an error)
+    frames = [np.asarray(frame) for out in outs for frame in out]
+    assert sorted(int(frame[0, 0]) for frame in frames) == list(range(number))  # each one, none twice
+    assert all(frame.shape == (64, 64) and np.all(frame == frame[0, 0]) for frame in frames)  # whole frames
 
 
 def test_three_receivers_all_see_the_end_with_the_receivers_property():

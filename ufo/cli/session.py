@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import subprocess
+from typing import Any
 
 import click
 
@@ -96,7 +97,10 @@ def log(name: str, debug: bool) -> None:
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
 def start(name: str, non_interactive: bool, debug: bool) -> None:
-    """Run a session: IPython with its objects, or a script with --non-interactive."""
+    """Run a session: IPython with its objects, or a script with --non-interactive.
+
+    Ctrl-C during an experiment: at the IPython prompt it pauses the experiment and asks
+    whether to resume or abort; in a script it aborts (devices stopped, files closed, exit 130)."""
     path = sessions.path_of(name)
     handler = logging.FileHandler(sessions.log_path(name))
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -116,6 +120,22 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
     except ImportError as err:
         raise UsageError("interactive sessions need IPython: pip install 'ufo[session]' (or use --non-interactive)") from err
     sessions.compile_file(path)  # a file that is not Python: one clear error here, not inside IPython
-    start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio\n_session = await __import__("
+    from ..control.interrupts import ASK
+
+    ASK.set(True)  # at the prompt, Ctrl-C pauses a running experiment and asks: resume or abort
+    errors = "" if debug else "\n__import__('ufo.cli.session', fromlist=['x']).one_line_errors(get_ipython())"
+    start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio{errors}\n_session = await __import__("
                         f"'ufo.control.session', fromlist=['run_file']).run_file(__import__('pathlib').Path("
                         f"{str(path)!r}), globals())"])
+
+
+def one_line_errors(shell: Any) -> None:
+    """At a session's prompt, ufo errors (an aborted scan, a limit, a unit) print as the command
+    prints them: one line that says what and how to fix it, not a traceback."""
+    from ..core.errors import UfoError
+
+    def show(self: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+        click.echo(f"error: {value}\n(ufo session start NAME --debug shows the full traceback)", err=True)
+        return []
+
+    shell.set_custom_exc((UfoError,), show)

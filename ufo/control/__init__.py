@@ -11,10 +11,12 @@ from .beam import Photodiode, Shutter
 from .detector import Detector, LocalCamera
 from .device import Device, check
 from .motors import ContinuousRotationMotor, LinearMotor, RotationMotor, SimulatedMotor
-from .simulated import SimulatedBeamline
+from .simulated import SimulatedBeamline, StorageRing
 from .addons import Accumulator, Benchmarker, GraphAddon, ImageWriter, LiveView, OnlineReconstruction
 from .errors import ControlError, LimitError, LockError, TransitionError, UnitError
 from .experiment import Acquisition, Addon, Experiment
+from .hold import AbortedError
+from .suspenders import Attribute, SuspendAbove, SuspendBelow, SuspendOutside, SuspendWhenChanged, Suspender
 from .tomography import Tomography
 from .parameters import Parameter, ParameterValue, Quantity, Selection, State
 from .processes import align_rotation_axis, ascan, dscan, focus, scan, sharpness
@@ -23,7 +25,8 @@ q = _registry()
 
 __all__ = [
     "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "GraphAddon", "ImageWriter", "LiveView",
-    "OnlineReconstruction", "Tomography",
+    "OnlineReconstruction", "Tomography", "AbortedError", "Attribute", "SuspendAbove", "SuspendBelow",
+    "SuspendOutside", "SuspendWhenChanged", "Suspender", "StorageRing",
     "Backend", "BlockingBackend", "ContinuousRotationMotor", "Detector", "FrameBackend", "LocalCamera",
     "SimulatedBackend", "SimulatedMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",
     "Parameter", "ParameterValue", "Photodiode", "Quantity", "RotationMotor", "Selection", "Shutter", "State",

@@ -10,18 +10,26 @@ from typing import Any
 import numpy as np
 
 from ..core.framestats import FrameStats
-from .experiment import Addon, Experiment
+from .experiment import INVALID, Addon, Experiment
 
 
 class ImageWriter(Addon):
     """Writes every frame through the experiment's walker: one file for all acquisitions
-    (`dataset='scan.nx'`, NXtomo with image keys and angles), or one data set per acquisition."""
+    (`dataset='scan.nx'`, NXtomo with image keys and angles), or one data set per acquisition.
+
+    Frames a suspender spoiled are kept in an NXtomo file with image_key 3 (NXtomo's "invalid"),
+    where they are a record and no reader takes them for data; formats without image keys
+    (TIFF, plain HDF5, DXchange) never get them (`invalid_skipped` counts them), so the
+    retaken frame is the only one at its place."""
+
+    takes_invalid = True
 
     def __init__(self, dataset: str | None = "scan.nx", queue_size: int = 64, metadata: dict[str, Any] | None = None):
         super().__init__(queue_size)
         self.dataset = dataset
         self.metadata = dict(metadata or {})  # stored with the data, over the experiment's scan_metadata()
         self.frames = 0
+        self.invalid_skipped = 0
         self._writers: dict[str, Any] = {}
 
     def _writer(self, experiment: Experiment, acquisition: str) -> Any:
@@ -39,6 +47,9 @@ class ImageWriter(Addon):
 
     async def consume(self, acquisition: str, frame: Any) -> None:
         writer = self._writer(self._experiment, acquisition)
+        if getattr(frame, "meta", {}).get("image_key") == INVALID and getattr(writer, "layout", None) != "nxtomo":
+            self.invalid_skipped += 1
+            return
         await asyncio.to_thread(writer.write, np.asarray(frame), dict(getattr(frame, "meta", {})))
         self.frames += 1
 
@@ -53,7 +64,8 @@ class OnlineReconstruction(Addon):
     and complete one batch after its last frame; with `axis='auto'` the axis is found once the
     projections cover a half turn (on a full turn: once pairs theta, theta + pi exist). Keyword
     options go to `StreamingReconstructor` (roi, device, batch, precision, interpolate_flats,
-    angle_step, threads, half_acquisition: a 360-degree scan with the axis near an edge)."""
+    angle_step, threads, half_acquisition: a 360-degree scan with the axis near an edge).
+    Frames a suspender spoiled never reach it, so it sees each angle once: the retaken frame."""
 
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
                  angle_span: float | None = None, queue_size: int = 64, **options: Any):
@@ -119,6 +131,8 @@ class Accumulator(Addon):
 class Benchmarker(Addon):
     """Frames received and dropped, frames/s and MB/s of each acquisition, as this addon saw them
     (`stats[acquisition]`: ufo.camera.stats.FrameStats; drops are gaps in the frame numbers)."""
+
+    takes_invalid = True  # every frame the camera delivered counts
 
     def __init__(self, queue_size: int = 64):
         super().__init__(queue_size)

@@ -77,6 +77,7 @@ class Detector(Device):
     """
 
     kind = "camera"
+    config_fields = ("exposure_time", "frame_rate")  # Bluesky's read_configuration(), with units
     exposure_time = Quantity("s", lower=0 * q.s, upper=3600 * q.s, doc="exposure time")
     frame_rate = Quantity("1/s", lower=0 * q("1/s"), doc="frames per second (0: free running)")
 

@@ -1,5 +1,11 @@
 """The Device base: plain classes with parameters, states checked by `@check`, connect and emergency stop.
 
+Devices are also Bluesky devices, by shape and without importing bluesky: `name`, `parent`,
+`read()`/`describe()` of the parameters in `read_fields` (values in the declared unit, units and
+limits in the data keys), `read_configuration()`/`describe_configuration()` of `config_fields`;
+movers add `set()` (a ufo.control.status.Status) and `stop()`. Every device has a `lock` and a
+`busy` claim (ufo.control.safety), so a set while another user holds it is refused.
+
 A device that talks to hardware does so through its `backend` (ufo.control.backend): the class
 says what the device means, the backend how to reach it, so one class serves a simulation
 and a Tango server alike.
@@ -16,7 +22,8 @@ from typing import Any, TypeVar
 from ..core.properties import declared
 from .backend import Backend
 from .errors import ControlError, TransitionError
-from .parameters import LOG, Parameter, ParameterValue, State
+from .parameters import LOG, Parameter, ParameterValue, Quantity, Selection, State
+from .safety import Busy, DeviceLock
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
@@ -53,12 +60,17 @@ class Device:
 
     state = State()
     kind = "device"
+    parent: Any = None  # Bluesky's HasParent: a ufo device stands alone
+    read_fields: tuple[str, ...] = ()  # parameters read() reports; the first under the device's own name
+    config_fields: tuple[str, ...] = ()  # parameters read_configuration() reports
 
     def __init__(self, name: str, backend: Backend | None = None):
         self.name = name
         self.state = "disconnected"
         self._values: dict[str, ParameterValue] = {}
         self.backend = backend
+        self.lock = DeviceLock(name)
+        self.busy = Busy(name)
         if backend is not None:
             backend.bind(name, self.kind)
 
@@ -120,6 +132,69 @@ class Device:
 
     def __getitem__(self, name: str) -> ParameterValue:
         return self.parameter(name)
+
+    def check_access(self, action: str) -> None:
+        """Refuse `action` (a LockError naming the holder) while another context holds `lock`."""
+        self.lock.check(action)
+
+    # -- Bluesky's Readable and Configurable --------------------------------------------------
+    def data_key_name(self, field: str) -> str:
+        """The key of parameter `field` in documents: the device's name for its main value, else name-field."""
+        return self.name if self.read_fields and field == self.read_fields[0] else f"{self.name}-{field}"
+
+    async def field_limits(self, field: str) -> tuple[Any, Any]:
+        """The limits of parameter `field` (quantities or None): a Quantity's own; motors ask their hardware."""
+        parameter = self.parameters()[field]
+        return (parameter.lower, parameter.upper) if isinstance(parameter, Quantity) else (None, None)
+
+    async def _readings(self, fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        readings = {}
+        for field in fields:
+            value = await self.parameter(field).get()
+            now = time.time()
+            if hasattr(value, "magnitude"):
+                value = value.to(self.parameters()[field].unit).magnitude  # type: ignore[attr-defined]
+            readings[self.data_key_name(field)] = {"value": value, "timestamp": now}
+        return readings
+
+    async def _data_keys(self, fields: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        keys = {}
+        for field in fields:
+            parameter = self.parameters()[field]
+            key: dict[str, Any] = {"source": f"{type(self.backend).__name__}:{self.name}.{field}",
+                                   "object_name": self.name, "shape": []}
+            if isinstance(parameter, Quantity):
+                key.update(dtype="number", dtype_numpy="<f8", units=f"{parameter.unit:~}")
+                low, high = await self.field_limits(field)
+                if low is not None or high is not None:
+                    low = None if low is None else float(low.to(parameter.unit).magnitude)
+                    high = None if high is None else float(high.to(parameter.unit).magnitude)
+                    key["limits"] = {"control": {"low": low, "high": high}}
+            elif isinstance(parameter, Selection):
+                key.update(dtype="string", choices=[str(v) for v in parameter.values])
+            else:
+                key.update(dtype="string")
+            keys[self.data_key_name(field)] = key
+        return keys
+
+    async def read(self) -> dict[str, dict[str, Any]]:
+        """Bluesky's Readable: {key: {'value', 'timestamp'}} of `read_fields`, values in the declared units."""
+        return await self._readings(self.read_fields)
+
+    async def describe(self) -> dict[str, dict[str, Any]]:
+        """Bluesky's data keys of `read_fields`: source, dtype, shape, units and limits."""
+        return await self._data_keys(self.read_fields)
+
+    async def read_configuration(self) -> dict[str, dict[str, Any]]:
+        return await self._readings(self.config_fields)
+
+    async def describe_configuration(self) -> dict[str, dict[str, Any]]:
+        return await self._data_keys(self.config_fields)
+
+    @property
+    def hints(self) -> dict[str, list[str]]:
+        """What a LiveTable or best-effort callback shows: the main value."""
+        return {"fields": [self.name]} if self.read_fields else {"fields": []}
 
     async def connect(self) -> Device:
         """Open the connection to the hardware (simulations: nothing to open)."""

@@ -4,6 +4,11 @@ The device classes say what a motor means (a position and a velocity with units,
 while a move runs, a cancelled move stops the stage); the backend moves it. Without a
 backend a motor is simulated; with `backend=TangoBackend(address)` (ufo.tango.client) the
 same class drives a motor server, whose unit is checked at connect.
+
+Motors are safe and Bluesky-shaped: a move while one runs is refused (BusyError, see
+ufo.control.safety), `lock` gives one user the motor, `get_limits()` asks the hardware for its
+limits; `set(value)` returns a Status (bps.mv, bp.scan), `read()`/`describe()` report the
+position with unit and limits, `read_configuration()` the velocity, and `stop()` halts a move.
 """
 
 from __future__ import annotations
@@ -11,16 +16,25 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ..core.errors import UsageError
-from ..core.units import registry
+from ..core.units import is_quantity, registry
 from .backend import Backend, InProcessBackend
 from .device import Device, check
 from .errors import ControlError, LimitError
 from .parameters import Quantity
+from .safety import BusyError
+from .status import Status
 
 q = registry()
+
+
+@runtime_checkable
+class ReportsLimits(Protocol):
+    """A backend that can say the limits the hardware enforces (in the transport's unit)."""
+
+    async def limits(self, name: str) -> tuple[float | None, float | None]: ...
 
 
 class SimulatedMotor(InProcessBackend):
@@ -125,11 +139,17 @@ class SimulatedMotor(InProcessBackend):
     async def unit(self, name: str) -> str | None:
         return self.position_unit if name == "position" else f"{self.position_unit}/s" if name == "velocity" else None
 
+    async def limits(self, name: str) -> tuple[float | None, float | None]:
+        """The limits move_to() enforces (position), none for anything else."""
+        return (self.lower, self.upper) if name == "position" else (None, None)
+
 
 class _Motor(Device):
     """A motor in `unit`: position and velocity through the backend, 'moving' while a move runs."""
 
     kind = "motor"
+    read_fields = ("position",)
+    config_fields = ("velocity",)
     unit = "mm"
     limits: tuple[float | None, float | None] = (None, None)  # the simulation's soft limits
     speed = 10.0  # the simulation's velocity (unit/s)
@@ -144,6 +164,7 @@ class _Motor(Device):
                                      *self.limits)
         super().__init__(name, backend)
         self._remote_unit = self.unit
+        self._halted = False  # stop(success=False) during a move: the move then fails
 
     async def connect(self) -> _Motor:
         await super().connect()
@@ -162,14 +183,53 @@ class _Motor(Device):
 
     @check(source=("standby", "moving"), target="standby")
     async def _set_position(self, value: Any) -> None:
-        await self.io.write("position", value.to(self._remote_unit).magnitude)
-        self.state = "moving"
-        try:
-            await self.wait_while(("moving",))
-        except asyncio.CancelledError:
-            await self.io.call("stop")  # a cancelled move stops the stage where it is
-            raise
-        finally:
+        with self.busy.claim(f"move to {value:~g}"):  # claimed before the first await: a second move is refused
+            self._halted = False
+            if await self.io.state() == "moving":
+                raise BusyError(f"{self.name}: cannot move to {value:~g}, the stage is moving "
+                                f"({await self.io.status()}); stop() it first")
+            await self.io.write("position", value.to(self._remote_unit).magnitude)
+            self.state = "moving"
+            try:
+                await self.wait_while(("moving",))
+            except asyncio.CancelledError:
+                await self.io.call("stop")  # a cancelled move stops the stage where it is
+                raise
+            finally:
+                self.state = "standby"
+            if self._halted:
+                raise ControlError(f"{self.name}: stopped at {await self._get_position():~g} before reaching "
+                                   f"{value:~g}")
+
+    async def field_limits(self, field: str) -> tuple[Any, Any]:
+        """The tighter of the declared soft limits and the hardware's own (when its backend reports them)."""
+        low, high = await super().field_limits(field)
+        if field == "position" and isinstance(self.backend, ReportsLimits):
+            unit = q(self._remote_unit)
+            hard_low, hard_high = await self.backend.limits("position")
+            if hard_low is not None:
+                low = hard_low * unit if low is None else max(low, hard_low * unit)
+            if hard_high is not None:
+                high = hard_high * unit if high is None else min(high, hard_high * unit)
+        return low, high
+
+    async def get_limits(self) -> tuple[Any, Any]:
+        """(lower, upper) of the position as quantities in the motor's unit; None where there is none."""
+        return tuple(None if v is None else v.to(self.unit) for v in await self.field_limits("position"))  # type: ignore
+
+    def set(self, value: Any) -> Status:
+        """Bluesky's Movable: start a move to `value` (a quantity, or a number in the motor's unit) and
+        return its Status at once. A move while one runs fails that Status with a BusyError."""
+        target = value if is_quantity(value) else float(value) * q(self.unit)
+        return Status(self.set_position(target), f"{self.name}: move to {target:~g}")  # type: ignore[attr-defined]
+
+    async def stop(self, success: bool = True) -> None:
+        """Bluesky's Stoppable: halt a move or a rotation where the stage is. Unlike emergency_stop()
+        (the experiment's "stop everything") the device stays as it is; with success=False a running
+        move's Status fails."""
+        self._halted = self.busy.doing is not None and not success
+        await self.io.call("stop")
+        if self.busy.doing is None and self.state == "moving":  # a continuous rotation
             self.state = "standby"
 
     async def _get_velocity(self) -> Any:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from ..core.units import is_quantity, registry
 from .errors import LimitError, LockError, UnitError
+from .safety import BusyError
 
 LOG = logging.getLogger("ufo.control")
 
@@ -28,6 +29,9 @@ class Owner(Protocol):
     name: str
 
     def parameter(self, name: str) -> ParameterValue: ...
+
+    def check_access(self, action: str) -> None:
+        """Raise if another user holds the device (its lock), so that `action` must not run."""
 
 
 class Parameter:
@@ -130,10 +134,15 @@ class ParameterValue:
             raise LockError(f"{self.device.name}: {self.name} is read-only")
         if self.locked:
             raise LockError(f"{self.device.name}: {self.name} is locked; unlock() it first")
+        self.device.check_access(f"set {self.name}")
         value = self.parameter.convert(self.device, value)
-        self.target = value
+        previous, self.target = self.target, value
         LOG.info("%s: set %s = %s", self.device.name, self.name, value)
-        await getattr(self.device, f"_set_{self.name}")(value)
+        try:
+            await getattr(self.device, f"_set_{self.name}")(value)
+        except BusyError:  # refused, the running action's target stays
+            self.target = previous
+            raise
         return value
 
     def lock(self) -> None:

@@ -16,16 +16,38 @@ from .backend import SimulatedBackend
 from .beam import Shutter
 from .detector import Detector
 from .device import Device
+from .parameters import Quantity
 from .motors import ContinuousRotationMotor, LinearMotor, RotationMotor, SimulatedMotor
 
 q = registry()
+
+
+class StorageRing(Device):
+    """The source's ring current: what a beam-loss suspender watches (`SuspendBelow(ring["current"], ...)`).
+    Read-only, as a real one is; a simulation changes it with `simulate(current)`."""
+
+    kind = "ring"
+    current = Quantity("mA", writable=False, doc="stored beam current")
+
+    def __init__(self, name: str = "ring", current: Any = 200 * q.mA, backend: Any = None):
+        super().__init__(name, backend or SimulatedBackend(current=current.to("mA").magnitude))
+
+    async def _get_current(self) -> Any:
+        return float(await self.io.read("current")) * q.mA
+
+    def simulate(self, current: Any) -> None:
+        """Simulation only: the current from now on (a beam loss: 0 mA; a refill: 200 mA), or a
+        callable giving it at each reading (a loss tied to another device's position)."""
+        values = self.io.values  # type: ignore[attr-defined]
+        values["current"] = (lambda: current().to("mA").magnitude) if callable(current) else current.to("mA").magnitude
 
 
 class SimulatedBeamline:
     """Sample stages, rotation, a flat-field motor, a shutter and a mock camera in tomography mode.
 
     The camera shows the phantom at the rotation stage's current angle, a dark frame while the
-    shutter is closed and a flat while the flat-field motor has moved the sample out.
+    shutter is closed or the storage ring has lost its beam (`ring`, below 1 mA) and a flat while
+    the flat-field motor has moved the sample out.
     """
 
     def __init__(self, width: int = 256, height: int = 64, axis_offset: float = 0.0, noise: float = 0.0,
@@ -38,6 +60,7 @@ class SimulatedBeamline:
         self.sample_x = LinearMotor("sample-x")
         self.sample_z = LinearMotor("sample-z")
         self.shutter = Shutter("shutter")
+        self.ring = StorageRing("ring")
         self.flat_position = 50 * q.mm
         mock = open_camera("mock", angle_source=self._angle, scene=PhantomScene(), sensor_width=width,
                            sensor_height=height,
@@ -45,7 +68,7 @@ class SimulatedBeamline:
                            dead_columns=dead_columns)
         self.camera = Detector(mock, "camera")
         self.devices: list[Device] = [self.rotation, self.flat_motor, self.sample_x, self.sample_z, self.shutter,
-                                      self.camera]
+                                      self.ring, self.camera]
 
     @staticmethod
     def _simulation(device: Device) -> Any:
@@ -61,7 +84,9 @@ class SimulatedBeamline:
         mock = self.camera.camera
         shutter: SimulatedBackend = self._simulation(self.shutter)
         flat: SimulatedMotor = self._simulation(self.flat_motor)
-        mock.beam = "open" if shutter.value("position") == "open" else "closed"
+        ring: SimulatedBackend = self._simulation(self.ring)
+        beam = shutter.value("position") == "open" and float(ring.value("current")) >= 1.0
+        mock.beam = "open" if beam else "closed"
         mock.sample_in = abs(flat.position_at()) < 1e-9
 
     async def connect(self) -> SimulatedBeamline:

@@ -1,10 +1,14 @@
 """Tomography on a beamline: darks (shutter closed), flats (sample out) before and after,
-projections over 180 or 360 degrees with stepped or continuous rotation."""
+projections over 180 or 360 degrees with stepped or continuous rotation.
+
+Suspended by a beam loss (ufo.control.suspenders), a scan closes its shutter, waits, reopens it
+and retakes the spoiled frame at the same angle (stepped scans); `flats_action()` takes fresh
+flats before it goes on."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..core.units import registry
@@ -33,6 +37,7 @@ class Tomography(Experiment):
         if flats_after:
             acquisitions.append(Acquisition("flats_after", self.take_flats, flats))
         super().__init__(acquisitions, walker, devices=beamline.devices)
+        self._shutter_was: str | None = None  # the shutter's state when a suspender tripped
 
     def asked_rate(self, acquisition: str) -> float:
         """Continuous projections are taken at the camera's frame rate; stepped ones wait for the stage."""
@@ -63,31 +68,73 @@ class Tomography(Experiment):
         record.setdefault("rotation_direction", "counterclockwise" if self.range.magnitude >= 0 else "clockwise")
         return record
 
-    async def _frames(self, count: int, key: int, angle: float | None = None) -> AsyncIterator[Any]:
+    async def _frames(self, count: int, key: int, setup: Callable[[], Awaitable[Any]],
+                      teardown: Callable[[], Awaitable[Any]] | None = None) -> AsyncGenerator[Any, bool | None]:
+        """`count` frames of one kind; one the experiment rejects (`yield` answers True: a suspender
+        tripped) is taken again, in a new recording, so no frame of the held time is served."""
         bl = self.beamline
-        tags: dict[str, Any] = {"image_key": key} if angle is None else {"image_key": key, "angle": angle}
-        async with bl.camera.recording():
-            for _ in range(count):
-                yield await bl.grab(tags)
-
-    async def take_darks(self) -> AsyncIterator[Any]:
-        await self.beamline.shutter.close()
-        async for frame in self._frames(self.num_darks, 2):
-            yield frame
-
-    async def take_flats(self) -> AsyncIterator[Any]:
-        bl = self.beamline
-        await bl.flat_motor["position"].stash()
-        await bl.flat_motor.set_position(bl.flat_position)
-        await bl.shutter.open()
+        await setup()
         try:
-            async for frame in self._frames(self.num_flats, 1):
-                yield frame
+            taken = 0
+            while taken < count:
+                async with bl.camera.recording():
+                    while taken < count:
+                        if (yield await bl.grab({"image_key": key})):
+                            break
+                        taken += 1
         finally:
+            if teardown is not None:
+                await teardown()
+
+    def take_darks(self) -> AsyncGenerator[Any, bool | None]:
+        return self._frames(self.num_darks, 2, self.beamline.shutter.close)
+
+    def take_flats(self) -> AsyncGenerator[Any, bool | None]:
+        bl = self.beamline
+
+        async def sample_out() -> None:
+            await bl.flat_motor["position"].stash()
+            await bl.flat_motor.set_position(bl.flat_position)
+            await bl.shutter.open()
+
+        async def sample_in() -> None:
             await bl.shutter.close()
             await bl.flat_motor["position"].restore()
 
-    async def take_projections(self) -> AsyncIterator[Any]:
+        return self._frames(self.num_flats, 1, sample_out, sample_in)
+
+    def flats_action(self, name: str = "flats_resumed") -> Acquisition:
+        """Fresh flats as a suspender's post action: `SuspendBelow(..., post=[tomo.flats_action()])`."""
+        return Acquisition(name, self.take_flats, self.num_flats)
+
+    async def prepare(self) -> None:
+        """Suspenders need frames that pass through here and angles that can be taken again."""
+        if not self.suspenders:
+            return
+        from ..core.errors import UsageError
+
+        if self.continuous:
+            raise UsageError(f"{self.current}: suspenders need a stepped scan (continuous=False); a turning stage "
+                             "cannot take an angle again, and frames buffered during a beam loss would look valid")
+        if getattr(self.beamline.camera, "camera", None) is None:
+            raise UsageError(f"{self.current}: suspenders need a camera in this process; a camera server streams "
+                             "its frames straight to the walker server, which cannot mark the spoiled ones invalid")
+
+    async def on_suspend(self) -> None:
+        """Beam lost: close the shutter (the sample gets no dose while the scan waits) and stop the
+        camera (the retake starts a new recording; flats taken meanwhile need the camera)."""
+        bl = self.beamline
+        self._shutter_was = bl.shutter.state
+        await bl.shutter.close()
+        if bl.camera.state == "recording":
+            await bl.camera.stop_recording()
+
+    async def on_resume(self) -> None:
+        """Reopen the shutter if it was open when the scan was suspended."""
+        if self._shutter_was == "open":
+            await self.beamline.shutter.open()
+
+    async def take_projections(self) -> AsyncGenerator[Any, bool | None]:
         bl = self.beamline
         await bl.rotation.set_position(0 * q.deg)
         await bl.shutter.open()
@@ -98,12 +145,15 @@ class Tomography(Experiment):
                     raise TypeError("continuous tomography needs a ContinuousRotationMotor and a local camera; "
                                     "use stepped scans (continuous=False) with remote devices")
                 async for frame in self._continuous(step):
-                    yield frame
+                    yield frame  # no retakes while turning: prepare() refuses suspenders here
             else:
                 for i in range(self.num_projections):
-                    await bl.rotation.set_position(i * step)
-                    async for frame in self._frames(1, 0, math.radians((i * step).to("deg").magnitude)):
-                        yield frame
+                    tags = {"image_key": 0, "angle": math.radians((i * step).to("deg").magnitude)}
+                    retake = True
+                    while retake:  # the same angle again after a suspension
+                        await bl.rotation.set_position(i * step)
+                        async with bl.camera.recording():
+                            retake = yield await bl.grab(tags)
         finally:
             await bl.shutter.close()
 

@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from ..core.errors import UfoError, UsageError
 from ..storage.formats import check_dataset, split_dataset
 from . import engine
+from .experiments import Board, add_routes
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -45,12 +46,14 @@ def _host_name(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] | None = LOOPBACK) -> FastAPI:
+def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] | None = LOOPBACK,
+               board: Any = None) -> FastAPI:
     """The app serving files below `root`.
 
     `token`: the access token; None makes a random one (read it from `app.state.token`); an
     empty one is refused. `hosts`: the names the Host header may carry (None: any, for a
-    server bound to a public interface, where the token is the guard).
+    server bound to a public interface, where the token is the guard). `board`: the experiments
+    the experiment view shows (`ufo.gui.experiments.Board`; None: an empty one).
     """
     if token is not None and not token.strip():
         raise UsageError("an empty --token would let anyone in; leave --token out for a random one")
@@ -273,6 +276,8 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
             raise HTTPException(400, f"path: {err}") from err
         return {"values": values}
 
+    app.state.board = board if board is not None else Board()
+    add_routes(app, app.state.board)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/favicon.ico")

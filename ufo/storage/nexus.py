@@ -7,7 +7,7 @@ attributes of the data, so nothing given is lost. Known keys (SI units unless sa
 `pixel_size` (effective, after binning; or `x_pixel_size`/`y_pixel_size`), `distance`
 (sample-detector), `energy` (keV), `field_of_view` ('Full' or 'Half'), `sample` (name),
 `rotation_direction` ('counterclockwise' or 'clockwise'), `start_time`, `end_time` (ISO 8601),
-`binning`, `camera`. docs/conventions.md ("Output metadata") lists what goes where.
+`binning`, `camera`, `run_id`, `run_uuid`, `proposal`, `operator`. docs/conventions.md ("Output metadata") lists what goes where.
 """
 
 from __future__ import annotations
@@ -91,6 +91,26 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
     _dataset(f, "/entry/instrument/source/probe", "x-ray")
     if "beamline" in metadata:
         _dataset(f, "/entry/instrument/source/name", str(metadata["beamline"]))
+    _run_identity(f, metadata)
+
+
+def _text(metadata: dict[str, Any], key: str) -> str | None:
+    return None if metadata.get(key) is None else str(metadata[key])
+
+
+def _run_identity(f: Any, metadata: dict[str, Any]) -> None:
+    """Run id, proposal and operator (ufo.control.runinfo) at NXentry's places: `title` (the
+    run id people read), `entry_identifier` (its uuid), `experiment_identifier` (the proposal),
+    an NXuser `user` with the operator's name and role."""
+    _dataset(f, "/entry/title", _text(metadata, "run_id"))
+    _dataset(f, "/entry/entry_identifier", _text(metadata, "run_uuid"))
+    _dataset(f, "/entry/experiment_identifier", _text(metadata, "proposal"))
+    operator = _text(metadata, "operator")
+    if operator is not None:
+        user = f.require_group("/entry/user")
+        user.attrs.setdefault("NX_class", "NXuser")
+        _dataset(f, "/entry/user/name", operator)
+        _dataset(f, "/entry/user/role", "operator")
 
 
 def dxchange_metadata(f: Any, metadata: dict[str, Any]) -> None:
@@ -106,6 +126,8 @@ def dxchange_metadata(f: Any, metadata: dict[str, Any]) -> None:
     if energy is not None:
         _dataset(f, "/measurement/instrument/monochromator/energy", float(energy), "keV")
     _dataset(f, "/measurement/sample/name", metadata.get("sample"))
+    _dataset(f, "/measurement/sample/experiment/proposal", _text(metadata, "proposal"))
+    _dataset(f, "/measurement/sample/experimenter/name", _text(metadata, "operator"))
     _dataset(f, "/process/acquisition/start_date", metadata.get("start_time") or now())
     _dataset(f, "/measurement/instrument/sample_motor_stack/setup/rotation_direction",
              metadata.get("rotation_direction"))

@@ -116,6 +116,13 @@ class TangoBackend:
         unit = str(config.unit or "").strip()
         return None if unit in ("", "No unit") else unit
 
+    async def limits(self, name: str) -> tuple[float | None, float | None]:
+        """The min/max the server enforces on attribute `name` (None where it has none)."""
+        config = await asyncio.to_thread(self._request, f"configuration of {name}",
+                                         lambda proxy: proxy.get_attribute_config(name))
+        return tuple(None if str(v).strip() in ("", "Not specified") else float(v)  # type: ignore[return-value]
+                     for v in (config.min_value, config.max_value))
+
 
 def tango_linear_motor(address: str, name: str | None = None, timeout: float = 10.0) -> LinearMotor:
     """A LinearMotor driving the Tango motor at `address` (`ufo tango motor --kind linear`)."""

@@ -1,0 +1,84 @@
+"""Ctrl-C during an experiment in an interactive session: pause it and ask whether to resume or abort.
+
+A script (`ufo session start NAME --non-interactive`) keeps the plain behaviour: Ctrl-C
+cancels the run, the devices stop, the files close and the command exits 130. At an IPython
+prompt (`ufo session start NAME`) a Ctrl-C would otherwise tear the scan apart mid-frame; there
+the session sets `ASK` and a run installs, for its duration, a SIGINT handler that pauses it
+after the current frame and asks on the terminal: resume (r) or abort (a). End of input aborts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+ASK: ContextVar[bool] = ContextVar("ufo_ask_on_interrupt", default=False)
+PROMPT = "\n{name}: paused after Ctrl-C. [r]esume or [a]bort? "
+
+
+class Holdable(Protocol):
+    """What the handler needs of an experiment (ufo.control.experiment.Experiment)."""
+
+    current: str | None
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def abort(self, reason: str = "aborted") -> None: ...
+
+
+def _ask(experiment: Holdable) -> str:
+    """Read the answer on the terminal (in a thread: the scan's loop stays free)."""
+    while True:
+        sys.stdout.write(PROMPT.format(name=experiment.current))
+        sys.stdout.flush()
+        line = sys.stdin.readline()
+        if not line:
+            return "a"
+        answer = line.strip().lower()[:1]
+        if answer in ("r", "a"):
+            return answer
+        sys.stdout.write("answer r (resume) or a (abort)\n")
+
+
+@contextlib.contextmanager
+def ask_on_interrupt(experiment: Holdable) -> Iterator[None]:
+    """While the block runs (a run of `experiment`): Ctrl-C pauses and asks, when ASK is set and
+    this is the main thread; otherwise nothing changes."""
+    if not ASK.get() or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    asking: list[asyncio.Future[str]] = []
+
+    def decide(answer: asyncio.Future[str]) -> None:
+        asking.clear()
+        if answer.cancelled() or answer.exception() is not None or answer.result() == "a":
+            experiment.abort("aborted after Ctrl-C")
+        else:
+            experiment.resume()
+
+    def interrupted() -> None:
+        if asking:
+            sys.stdout.write("\n(answer the question: r or a)\n")
+            return
+        experiment.pause()
+        answer = asyncio.ensure_future(asyncio.to_thread(_ask, experiment))
+        answer.add_done_callback(decide)
+        asking.append(answer)
+
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(interrupted)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
