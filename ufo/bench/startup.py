@@ -125,7 +125,9 @@ def measure(repeat: int = 5, bytecode: bool = False) -> list[Measure]:
         peer_value = None
         note = "ufo-launch not installed" if not have_peer else ""
         if have_peer and command.peer and shutil.which(command.peer[0]):
-            peer_value = wall(command.peer, repeat)
+            from .ufolaunch import peer_environment  # UFO_DEVICE_TYPE=cpu where there is no GPU
+
+            peer_value = wall(command.peer, repeat, peer_environment())
         results.append(Measure("startup", command.what, wall(command.ufo, repeat, env),
                                " ".join(command.peer or ["-"]), peer_value, "s", note, higher_is_better=False))
     return results
