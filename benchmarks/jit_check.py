@@ -49,9 +49,9 @@ def main() -> None:
         gpu_checks(check)
     rows = benchmark(gpu)
     print(f"\n# {platform.node()}, {os.cpu_count()} cores" + (f", {gpu_name()}" if gpu else ""))
-    print(f"{'ufo.jit':28s} {'ms':>8s}   {'peer':24s} {'ms':>8s} {'speed-up':>9s}")
+    print(f"{'ufo.jit':36s} {'ms':>8s}   {'peer':24s} {'ms':>8s} {'speed-up':>9s}")
     for name, ours, peer, theirs in rows:
-        print(f"{name:28s} {ours * 1e3:8.2f}   {peer:24s} {theirs * 1e3:8.2f} {theirs / ours:8.2f}x")
+        print(f"{name:36s} {ours * 1e3:8.2f}   {peer:24s} {theirs * 1e3:8.2f} {theirs / ours:8.2f}x")
     if FAILURES:
         print(f"{len(FAILURES)} check(s) failed: {', '.join(FAILURES)}")
         sys.exit(1)

@@ -42,9 +42,10 @@ def main():
           f"{count / per * max(steps['back-project'] + steps['filter'], steps['H2D'], steps['D2H']):.2f} s")
     if r.peer:
         k, t_peer, gups_peer = r.peer
-        best = max(f[3] for f in full)
-        print(f"algotom fbp_reconstruction(gpu=True), {k} slices: {t_peer:.2f} s, {k / t_peer:.1f} slices/s, "
-              f"{gups_peer:.0f} GUPS -> ufo {best / gups_peer:.1f}x")
+        fp32 = [f[3] for f in full if f[0] == "fp32"]  # the same precision as the peer's
+        ratio = f"ufo fp32 {max(fp32) / gups_peer:.1f}x" if fp32 else "no fp32 variant run: no ratio"
+        print(f"algotom fbp_reconstruction(gpu=True, fp32), {k} slices, host to host, warmed up: {t_peer:.2f} s, "
+              f"{k / t_peer:.1f} slices/s, {gups_peer:.0f} GUPS -> {ratio}")
     for precision, streams, *_, stats in full:
         print(f"stats {precision}/{streams}: {stats}")
 

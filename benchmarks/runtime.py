@@ -14,10 +14,12 @@ Run: python benchmarks/runtime.py [--frames 100000] [--repeat 3]
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import platform
+import sys
 
-from ufo.bench.runtime import detailed
+from ufo.bench.runtime import PEER_C, detailed
 
 
 def main():
@@ -27,16 +29,18 @@ def main():
     parser.add_argument("--heavy", type=int, default=200, help="frames for the replication benchmark")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs")
     args = parser.parse_args()
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"load {os.getloadavg()[0]:.1f}, {datetime.date.today()}")
+    print(f"command: python {' '.join(sys.argv)} (best of {args.repeat} for every side, ufo-launch included)")
     r = detailed(args.frames, args.large, args.heavy, args.repeat)
     n, mb, k = r.frames, r.large_mb, r.heavy
     rows = [("overhead: ufo, 5 nodes, 16x16", f"{n / r.ufo:,.0f} frames/s", "", ""),
             ("overhead: threads + queue.Queue", f"{n / r.queue:,.0f} frames/s", f"ufo {r.queue / r.ufo:.2f}x", "")]
     if r.ufo_launch is not None:
-        rows.append(("overhead: UFO C (ufo-launch, pocl CPU)", f"{n / r.ufo_launch:,.0f} frames/s",
+        rows.append((f"overhead: {PEER_C}", f"{n / r.ufo_launch:,.0f} frames/s",
                      f"ufo {r.ufo_launch / r.ufo:.2f}x", "goal >= 2x, >= 30,000 frames/s"))
     else:
-        rows.append(("overhead: UFO C (ufo-launch)", "not installed", "", "goal >= 30,000 frames/s"))
+        rows.append((f"overhead: {PEER_C}", "not installed", "", "goal >= 30,000 frames/s"))
     rows.append(("large frames: ufo 4-node chain, 8 MiB", f"{mb / r.ufo_large:,.0f} MB/s", "", ""))
     rows.append(("large frames: plain loop, same calls", f"{mb / r.loop_large:,.0f} MB/s",
                  f"ufo {r.loop_large / r.ufo_large:.2f}x", "goal >= 0.9x"))

@@ -3,8 +3,10 @@
 All measuring code lives here, one module per area, so no measurement is written twice:
 each area's `measure()` returns `Measure`s for `ufo bench`, and the scripts under
 benchmarks/ only parse arguments and print what these modules' functions return, with
-larger sizes (docs/benchmarks.md). Modules: runtime, storage, camera, reco (CPU and the
-`ufo bench` GPU row), kernels (median, stripes, axis), stream and stream_acceptance
+larger sizes (docs/benchmarks.md). Modules: runtime, storage, camera, reco (the `ufo bench`
+rows, CPU and GPU), reco_fair (CPU FBP per core and per machine, every tool in its own
+pinned or unpinned processes), gpu_files (`ufo reco` file to file against its I/O floor and
+GPU peers), kernels (median, stripes, axis), stream and stream_acceptance
 (camera-rate scans), cluster (Dask), tango (streams between hosts), startup (how soon the
 `ufo` command answers), jit and jit_kernels (@jit), gpu and gpu_check (device machine only:
 they import CuPy at the top).

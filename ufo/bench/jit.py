@@ -116,9 +116,19 @@ def benchmark(gpu: bool) -> list[tuple[str, float, str, float]]:
         p[0], p[-1], p[:, 0], p[:, -1] = 0, 0, 0, 0
         return p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * x
 
-    rows.append(("CPU saxpy 4096^2 f32", timed(lambda: k.saxpy(2.0, x, y, out=out), 10),
-                 "numpy 2*x+y", timed(lambda: np.add(np.multiply(2.0, x, out=out), y, out=out), 10)))
-    rows.append(("CPU laplace 4096^2 f32", timed(lambda: k.laplace(x), 10), "numpy slices", timed(numpy_laplace, 10)))
+    import numba
+
+    # numpy runs on one thread; ufo.jit's CPU code on numba's threads: each ratio is taken at
+    # one thread (per core) and, labelled as such, with every thread against numpy's one
+    cores = numba.get_num_threads()
+    for threads in (1, cores):
+        numba.set_num_threads(threads)
+        label = f"{threads} thread{'s' if threads > 1 else ''}"
+        rows.append((f"CPU saxpy 4096^2 f32, {label}", timed(lambda: k.saxpy(2.0, x, y, out=out), 10),
+                     "numpy 2*x+y (1 thread)", timed(lambda: np.add(np.multiply(2.0, x, out=out), y, out=out), 10)))
+        rows.append((f"CPU laplace 4096^2 f32, {label}", timed(lambda: k.laplace(x), 10), "numpy slices (1 thread)",
+                     timed(numpy_laplace, 10)))
+    numba.set_num_threads(cores)
     if gpu:
         import cupy
 
