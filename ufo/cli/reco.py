@@ -36,7 +36,7 @@ Examples:
 """
 
 
-NOT_OPTIONS = ("cluster", "dry_run", "quiet", "debug")  # flags of the command, not of the reconstruction
+NOT_OPTIONS = ("cluster", "dry_run", "quiet", "debug", "profile")  # flags of the command, not of the reconstruction
 
 
 class OptionType(click.ParamType):
@@ -103,6 +103,8 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     for decorator in (  # applied last to first: the help lists --config, the options, then these
         click.option("--debug", is_flag=True, help="Show full tracebacks."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary."),
+        click.option("--profile", is_flag=True, help="At the end, print where the time went: axis search, read, "
+                     "correct, filter, back-project, write, waiting."),
         click.option("--dry-run", is_flag=True, help="Print the plan and exit."),
         click.option("--cluster", metavar="ADDRESS",
                      help="Spread the rows over a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
@@ -196,6 +198,20 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         Console().print(table)
         for hint in _quality_hints(plan):
             Console().print(f"hint: {hint}")
+    if kw.get("profile"):
+        Console().print(_profile_table(result))
+
+
+def _profile_table(result: Any) -> Table:
+    """--profile: CPU seconds per stage (ufo.reco.profile) and their share of the wall time."""
+    from ..reco.profile import stage_rows
+
+    table = Table(title=f"where the time went ({result.seconds:.2f} s wall; stages overlap)", title_justify="left")
+    for column in ("stage", "seconds", "% of wall", "note"):
+        table.add_column(column)
+    for row in stage_rows(result):
+        table.add_row(row.stage, f"{row.seconds:.2f}", f"{100 * row.share:.0f}", row.note.strip())
+    return table
 
 
 def _preview_line(options: Any, row: int) -> str:

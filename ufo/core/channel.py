@@ -90,6 +90,17 @@ class Channel:
         if self.cancelled:
             raise Cancelled()
 
+    def wait(self, timeout: float) -> bool:
+        """Whether an item is queued, after waiting up to `timeout` seconds for one (no item taken)."""
+        with self._lock:
+            if not self._items and not self.cancelled:
+                self._getters += 1
+                try:
+                    self._not_empty.wait(timeout)
+                finally:
+                    self._getters -= 1
+            return bool(self._items)
+
     def get(self) -> Any:
         with self._lock:
             self._wait_for_items()

@@ -181,6 +181,11 @@ def _call_map(task: Task, node: _Node, inputs: list[Frame]) -> Frame:
 def _run_map(node: _Node, task: Task) -> None:
     streamed = node.read_collected(task)
     stats = node.stats
+    if len(streamed) == 1 and (size := task.batch_size()) > 1:
+        from .batched_map import run_batched_map
+
+        run_batched_map(node, task, node.ins[streamed[0]], size)
+        return
     if len(streamed) == 1 and not task.uses_meta:
         # the hot path: one streamed input, batched hand-off
         channel = node.ins[streamed[0]]

@@ -24,6 +24,15 @@ def available_memory() -> int:
         return 1 << 62
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on: its affinity (taskset, a container's cpuset), which
+    `os.cpu_count()` ignores; the machine's count where affinity is unknown (macOS, Windows)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 @functools.cache
 def available() -> int:
     """Number of CUDA devices CuPy can use (0 without CuPy, a driver or a GPU)."""

@@ -242,6 +242,20 @@ class Task:
         """Maps: compute the output, into `out` when the runtime gave one."""
         raise NotImplementedError
 
+    def batch_size(self) -> int:
+        """Maps: how many frames one `process_batch` call takes (called after `setup`); 1 calls `process`.
+
+        For kernels that share work between frames (a back-projection computes each detector
+        position once for K slices): the runtime hands over up to that many frames at once and
+        what is left at the end of the stream. Replicated maps always call `process`.
+        """
+        return 1
+
+    def process_batch(self, frames: list[np.ndarray], metas: list[dict[str, Any]]) -> list[Any]:
+        """Batching maps: one output (array or `ctx.buffer()` frame) per frame, in order; `metas` are
+        private copies the task may change, as `process` may change its `meta`."""
+        raise NotImplementedError
+
     def collected(self, index: int, frames: list[np.ndarray]) -> None:
         """Receives the whole stream of a `collect=True` input before streaming starts."""
 

@@ -51,7 +51,7 @@ class BackprojectGpu(Backproject):
 
     def process(self, sino: Any, out: Any = None, meta: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
         if self.angles is not None or self.half_acquisition:  # per-angle weights, stitching: the CPU task's code
-            return cupy.asarray(Backproject.process(self, cupy.asnumpy(sino), None, meta or {}))
+            return cupy.asarray(Backproject.process(self, cupy.asnumpy(sino), None, meta if meta is not None else {}))
         stack = sino[None] if sino.ndim == 2 else sino
         filter_name = self.filter_for(meta or {})  # 'none' for input a 'filter' task marked filtered
         if meta is not None:
@@ -61,6 +61,7 @@ class BackprojectGpu(Backproject):
         count, n_angles, width = stack.shape
         half = self.precision == "fp16"
         cos_, sin_, scale = geometry(n_angles, self.angle_step, self.angle_offset)
+        scale *= 2 if self.weight == "ufo" else 1  # UFO's backproject weighs each angle by its whole step
         cs = np.stack([cos_, sin_], 1)
         x0, y0, cols, rows = slice_grid(width, self._roi(), self.center)
         axis = self.axis_for(meta or {})

@@ -9,10 +9,10 @@ refused with the same message everywhere; the Python API validates on constructi
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.resources import available_cores
 from ..tomo.filters import FILTERS
 from . import schema
 from .schema import option
@@ -103,8 +103,8 @@ class RecoOptions:
                                      "memory)", group="resources")
     slices_per_pass: int = option(int, 16, range=(1, 4096), doc="Sinograms back-projected together",
                                   group="resources")
-    replicas: int = option(int, os.cpu_count() or 1, range=(1, 1024), cli="threads", aliases=("threads",),
-                           default_text="CPU count", doc="Threads for the heavy steps", group="resources",
+    replicas: int = option(int, available_cores(), range=(1, 1024), cli="threads", aliases=("threads",),
+                           default_text="cores available", doc="Threads for the heavy steps", group="resources",
                            label="Threads")
     memory_fraction: float = option(float, 0.5, range=(0.01, 1.0), doc="Share of the free memory a pass may use",
                                     group="resources")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from ..core.errors import UsageError
 from ..core.registry import create
 from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition
 from ..tomo.halftomo import coverage, first_half
+from ..tomo.timing import StageTimes
 from .planning import Pass, Plan
 
 
@@ -50,7 +51,7 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)
 
 
-def _backprojected(plan: Plan, sinograms: Stream, axis: float | None) -> Stream:
+def _backprojected(plan: Plan, sinograms: Stream, axis: float | None, times: StageTimes | None = None) -> Stream:
     o = plan.options
     if o.remove_stripes:
         sinograms = create("remove-stripes", size=o.remove_stripes, replicas=o.replicas)(sinograms)
@@ -69,7 +70,9 @@ def _backprojected(plan: Plan, sinograms: Stream, axis: float | None) -> Stream:
     if o.method == "dfi":  # the same geometry, region and stacks; regular angles only (checked by dfi_props)
         slices = create("dfi-sinc", replicas=o.replicas, **dfi_props(plan, props))(stacked)
     else:
-        slices = create("backproject", replicas=o.replicas, **props)(stacked)
+        task = create("backproject", replicas=o.replicas, **props)
+        task.stage_times = times  # type: ignore[attr-defined]  # the filter's share, for --profile
+        slices = task(stacked)
     return create("unstack")(slices)
 
 
@@ -103,8 +106,10 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None)
     return task
 
 
-def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None) -> tuple[Graph, Task]:
-    """The graph of one pass and its sink (the writer unless another is given)."""
+def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None,
+          times: StageTimes | None = None) -> tuple[Graph, Task]:
+    """The graph of one pass and its sink (the writer unless another is given); `times` collects the
+    filter's seconds (`ufo reco --profile`)."""
     o = plan.options
     if o.sinograms:
         sinograms = create("read", path=o.sinograms, start=plan.rows[0], number=len(plan.rows),
@@ -121,7 +126,7 @@ def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None) -> 
             frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
         sinograms = create("transpose-projections", number=plan.projections)(frames)
     out = sink if sink is not None else writer(plan, p, axis=axis)
-    return Graph([out(_backprojected(plan, sinograms, axis))]), out
+    return Graph([out(_backprojected(plan, sinograms, axis, times))]), out
 
 
 def find_axis(plan: Plan) -> float:
@@ -163,6 +168,8 @@ class RecoResult:
     axis: float
     seconds: float
     handles: list[RunHandle]
+    #: seconds outside the graphs (axis search, scale sample) and inside tasks (filter): ufo.reco.profile
+    stages: StageTimes = field(default_factory=StageTimes)
 
     @property
     def slices_per_second(self) -> float:
@@ -192,19 +199,25 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         stage = "finding the axis" if plan.options.axis == "auto" else "starting"
         return progress.follow(lambda: run(plan, watched, sink), plan.slices, stage)
     t0 = time.perf_counter()
+    times = StageTimes()
     axis = plan.axis
     if plan.options.axis == "auto":
-        axis = find_axis(plan)
+        with times.measure("axis search"):
+            axis = find_axis(plan)
     if sink is None:  # 8/16 bits without --output-min/max: one scale from a sample of slices, before writing
         from .outputs import with_output_scale
 
-        plan = with_output_scale(plan, axis, graph)
+        started = time.perf_counter()
+        scaled = with_output_scale(plan, axis, graph)
+        if scaled is not plan:  # a sample was reconstructed
+            times.add("scale sample", time.perf_counter() - started)
+        plan = scaled
     handles = []
     for p in plan.passes:
-        g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None)
+        g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None, times)
         handle = g.run(device=plan.options.gpus)
         if on_start is not None:
             on_start(handle, p.first_slice)
         handles.append(handle)
         handle.wait()
-    return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles)
+    return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles, times)

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ import numba
 import numpy as np
 import scipy.fft
 
+from ..core.resources import available_cores
 from ..kernels.backproject import geometry
 from .fbp import slice_grid
 from .filters import fbp_filter, padded_size
@@ -221,7 +221,7 @@ def dfi(sino: np.ndarray, axis: float | None = None, angle_step: float | None = 
     stack = data if data.ndim == 3 else data[None]
     p = plan(tuple(stack.shape[-2:]), axis, angle_step, angle_offset, oversampling, kernel, kernel_size, table_size,
              filter, cutoff, order, padding, tuple(roi), centre)
-    workers = max(1, workers or os.cpu_count() or 1)
+    workers = max(1, workers or available_cores())
     spectra = scipy.fft.rfft(p.padded(stack), n=p.pad, axis=-1, workers=workers)
     spectra *= p.phase
 

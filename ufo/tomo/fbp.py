@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.fft
 
+from ..core.resources import available_cores, available_memory
 from ..kernels.backproject import backproject_slice, backproject_stack, geometry, relative_weights
 from .filters import fbp_filter, padded_size
 
@@ -51,8 +52,10 @@ def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0,
 def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float | None = None, angle_offset: float = 0.0,
                 roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
                 out: np.ndarray | None = None, centre: float | None = None,
-                angles: np.ndarray | None = None) -> np.ndarray:
+                angles: np.ndarray | None = None, threads: int = 1) -> np.ndarray:
     """Back-project filtered sinograms: (angles, width) -> slice, (K, angles, width) -> K slices.
+
+    Stacks are split into `threads` bands of rows run at once (the numba kernel releases the GIL).
 
     `angles` (radians, one per sinogram row) are the true angles of the projections and replace
     `angle_step`/`angle_offset`; each projection is then weighted by the angular interval it
@@ -72,11 +75,60 @@ def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float |
         return target
     interleaved = np.ascontiguousarray(sino.transpose(1, 2, 0))
     result = np.empty((rows, cols, sino.shape[0]), np.float32)
-    backproject_stack(interleaved, cos_, sin_, np.float32(centre), np.float32(x0), np.float32(y0), np.float32(scale), result)
+
+    def band(lo: int, hi: int) -> None:  # rows [lo, hi): bands share nothing but the input
+        backproject_stack(interleaved, cos_, sin_, np.float32(centre), np.float32(x0), np.float32(y0 + lo),
+                          np.float32(scale), result[lo:hi])
+
+    bands = min(rows, max(1, threads))
+    if bands == 1:
+        band(0, rows)
+    else:
+        edges = np.linspace(0, rows, bands + 1).astype(int)
+        with ThreadPoolExecutor(bands, thread_name_prefix="ufo-backproject") as pool:
+            list(pool.map(band, edges[:-1], edges[1:]))
     if out is None:
         return np.ascontiguousarray(result.transpose(2, 0, 1))
     np.copyto(out, result.transpose(2, 0, 1))
     return out
+
+
+def cache_bytes(level: int = 2, default: int = 1 << 20) -> int:
+    """Size of a CPU core's cache at `level` (Linux sysfs), else `default`."""
+    for index in range(8):
+        folder = f"/sys/devices/system/cpu/cpu0/cache/index{index}"
+        try:
+            with open(f"{folder}/level") as f:
+                if int(f.read()) != level:
+                    continue
+            with open(f"{folder}/type") as f:
+                if f.read().strip() == "Instruction":
+                    continue
+            with open(f"{folder}/size") as f:
+                text = f.read().strip().upper()
+        except (OSError, ValueError):
+            break
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+        return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+    return default
+
+
+def slices_per_batch(n_angles: int, width: int, rows: int, cols: int, memory: int | None = None,
+                     cache: int | None = None, most: int = 32) -> int:
+    """How many single sinograms to back-project together (the stacked kernel's K).
+
+    The kernel computes each detector position once for K slices, so K amortises the index
+    arithmetic (one core, 512^3: K = 1 0.26 GUPS, 8 0.94, 16 1.5, 32 1.8-2.0); K is a multiple
+    of 8 (one AVX register of float32) up to `most`, so that one row of sums (cols x K floats),
+    which every angle adds into, stays in half the L2 cache, and the batch (sinograms,
+    their interleaved copy, the slices and their copy out) takes at most 1/8 of the free memory.
+    """
+    cache = cache_bytes(2) if cache is None else cache
+    memory = available_memory() if memory is None else memory
+    k = min(most, cache // 2 // (4 * max(1, cols)))
+    k = max(8, k // 8 * 8)
+    per_slice = 4 * (3 * n_angles * width + 2 * rows * cols)
+    return int(max(1, min(k, memory // 8 // per_slice)))
 
 
 def fbp(sino: np.ndarray, axis: float | None = None, filter: str = "ramp", cutoff: float = 1.0,
@@ -85,5 +137,5 @@ def fbp(sino: np.ndarray, axis: float | None = None, filter: str = "ramp", cutof
         centre: float | None = None, angles: np.ndarray | None = None) -> np.ndarray:
     """Filtered back-projection in one call (sinogram rows are angles, columns detector pixels);
     `angles` as in `backproject`."""
-    filtered = filter_rows(sino, filter, cutoff, padding=padding, workers=workers or os.cpu_count() or 1)
+    filtered = filter_rows(sino, filter, cutoff, padding=padding, workers=workers or available_cores())
     return backproject(filtered, axis, angle_step, angle_offset, roi, centre=centre, angles=angles)

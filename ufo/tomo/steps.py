@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.resources import available_cores
 from ..kernels.backproject import backproject_stack_add
 from ..kernels.flat import flat_correct
 from .fbp import filter_rows, slice_grid
@@ -88,7 +89,7 @@ class RowFilter:
 
         fbp_filter(64, name, cutoff, order)  # checks the name and cutoff now, not at the first frame
         self.name, self.cutoff, self.order, self.padding = name, cutoff, order, padding
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or available_cores()
 
     def apply(self, data: Any) -> Any:
         if self.name == "none":
@@ -127,7 +128,7 @@ class Backprojector:
         self.group = self.group_size(count)  # fewer slices than a full group: no zero-padded sums
         self.x0, self.y0, self.cols, self.rows = slice_grid(width, roi)
         self.groups = -(-count // self.group)
-        self.threads = threads or os.cpu_count() or 1
+        self.threads = threads or available_cores()
         self.sums = self.xp.zeros((self.groups, self.rows, self.cols, self.group), self.xp.float32)
         self.angles_added = 0
         self._pool: ThreadPoolExecutor | None = None
