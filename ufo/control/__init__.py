@@ -18,6 +18,10 @@ from .experiment import Acquisition, Addon, Experiment
 from .hold import AbortedError
 from .suspenders import Attribute, SuspendAbove, SuspendBelow, SuspendOutside, SuspendWhenChanged, Suspender
 from .tomography import Tomography
+from .helical import HelicalTomography
+from .offset_axis import OffsetAxisTomography
+from .radiography import Radiography
+from .sequence import SampleSequence
 from .parameters import Parameter, ParameterValue, Quantity, Selection, State
 from .processes import align_rotation_axis, ascan, dscan, focus, scan, sharpness
 
@@ -25,7 +29,8 @@ q = _registry()
 
 __all__ = [
     "Accumulator", "Acquisition", "Addon", "Benchmarker", "Experiment", "GraphAddon", "ImageWriter", "LiveView",
-    "OnlineReconstruction", "Tomography", "AbortedError", "Attribute", "SuspendAbove", "SuspendBelow",
+    "OnlineReconstruction", "Tomography", "HelicalTomography", "OffsetAxisTomography", "Radiography", "SampleSequence",
+    "AbortedError", "Attribute", "SuspendAbove", "SuspendBelow",
     "SuspendOutside", "SuspendWhenChanged", "Suspender", "StorageRing",
     "Backend", "BlockingBackend", "ContinuousRotationMotor", "Detector", "FrameBackend", "LocalCamera",
     "SimulatedBackend", "SimulatedMotor", "ControlError", "Device", "LimitError", "LinearMotor", "LockError",

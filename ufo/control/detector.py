@@ -154,17 +154,19 @@ class Detector(Device):
         """The next frame here, triggered with `tags` in software-trigger mode; `tags` join its metadata."""
         if self.state != "recording":
             raise ControlError(f"{self.name}: not recording; use 'async with camera.recording():'")
-        if await self.get("trigger_source") == "software":
-            await self.trigger(**tags)
-        if isinstance(self.backend, FrameBackend):
-            frame = await self.backend.frame()
-            frame.meta.update(tags)
-            return frame
-        from ..net.receiver import FrameReceiver
+        local = isinstance(self.backend, FrameBackend)
+        if not local and self._stream is None:  # before the trigger: a frame sent to no endpoint is lost
+            from ..net.receiver import FrameReceiver
 
-        if self._stream is None:
             address = await self.register_endpoint()
             self._stream = (address, FrameReceiver(address, timeout=self.timeout, name=self.name))
+        if await self.get("trigger_source") == "software":
+            await self.trigger(**tags)
+        if local:
+            frame = await self.backend.frame()  # type: ignore[attr-defined]
+            frame.meta.update(tags)
+            return frame
+        assert self._stream is not None
         item = await asyncio.to_thread(self._stream[1].receive)
         if item is None:
             raise ControlError(f"{self.name}: the camera ended the stream")
@@ -177,7 +179,10 @@ class Detector(Device):
             yield await self.grab()
             n += 1
 
-    async def disconnect(self) -> None:
+    async def close_stream(self) -> None:
+        """End the stream grab() receives from a camera server (the next grab opens a new one): a
+        scan that takes free-running frames through an endpoint of its own closes it first, so that
+        those frames do not queue up here and come out of a later grab."""
         if self._stream is not None:
             address, receiver = self._stream
             self._stream = None
@@ -185,6 +190,9 @@ class Detector(Device):
                 await self.unregister_endpoint(address)
             finally:
                 receiver.close()
+
+    async def disconnect(self) -> None:
+        await self.close_stream()
         await super().disconnect()
 
     async def emergency_stop(self) -> None:

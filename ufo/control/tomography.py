@@ -1,5 +1,9 @@
 """Tomography on a beamline: darks (shutter closed), flats (sample out) before and after,
-projections over 180 or 360 degrees with stepped or continuous rotation.
+projections over 180 or 360 degrees from `start_angle` with stepped or continuous rotation.
+Continuous scans run with a camera here (angles from the simulated stage at each frame's time)
+or with a camera server and a Tango motor (ufo.control.continuous: angles from the motor's
+`position_at` the frame's timestamp). Other scan kinds (helical, offset-axis, radiography,
+sample sequences) build on this class in their own modules; docs/control.md, "Scan kinds".
 
 Suspended by a beam loss (ufo.control.suspenders), a scan closes its shutter, waits, reopens it
 and retakes the spoiled frame at the same angle (stepped scans); `flats_action()` takes fresh
@@ -13,6 +17,7 @@ from typing import Any
 
 from ..core.units import registry
 from ..storage.walker import Walker
+from .continuous import remote_projections
 from .motors import ContinuousRotationMotor
 from .experiment import Acquisition, Experiment
 
@@ -24,13 +29,14 @@ class Tomography(Experiment):
 
     def __init__(self, beamline: Any, walker: Walker | None = None, projections: int = 180,
                  darks: int = 10, flats: int = 10, flats_after: bool = False, angular_range: Any = 180 * q.deg,
-                 continuous: bool = False, metadata: dict[str, Any] | None = None):
+                 continuous: bool = False, metadata: dict[str, Any] | None = None, start_angle: Any = 0 * q.deg):
         self.beamline = beamline
         self.metadata = dict(metadata or {})  # what devices cannot say: camera_pixel_size, magnification, energy, ...
         self.num_projections = projections
         self.num_darks = darks
         self.num_flats = flats
         self.range = angular_range.to("deg")
+        self.start_angle = start_angle.to("deg")  # the first projection's angle; every angle is recorded true
         self.continuous = continuous
         acquisitions = [Acquisition("darks", self.take_darks, darks), Acquisition("flats", self.take_flats, flats),
                         Acquisition("projections", self.take_projections, projections)]
@@ -48,6 +54,26 @@ class Tomography(Experiment):
     @property
     def angle_step(self) -> Any:
         return self.range / self.num_projections
+
+    def projection_angle(self, index: int) -> Any:
+        """The angle of stepped projection `index`."""
+        return (self.start_angle + index * self.angle_step).to("deg")
+
+    async def frame_tags(self, stamp: float | None = None) -> dict[str, Any]:
+        """Hook: per-frame metadata besides image_key and angle, of the stages at wall-clock time
+        `stamp` (a frame's timestamp; now when None): a helical scan's height (`z_translation`)."""
+        return {}
+
+    async def move_to_projection(self, index: int) -> None:
+        """Hook: put the stages where stepped projection `index` is taken (a helical scan also lifts)."""
+        await self.beamline.rotation.set_position(self.projection_angle(index))
+
+    async def start_motions(self, velocity: Any) -> None:
+        """Hook: start turning at `velocity` for a continuous scan (a helical scan also lifts)."""
+        await self.beamline.rotation.start_motion(velocity)
+
+    async def stop_motions(self) -> None:
+        await self.beamline.rotation.stop_motion()
 
     def scan_metadata(self) -> dict[str, Any]:
         """What the raw data file should record of this scan (NXtomo: docs/conventions.md, "Output
@@ -73,13 +99,15 @@ class Tomography(Experiment):
         """`count` frames of one kind; one the experiment rejects (`yield` answers True: a suspender
         tripped) is taken again, in a new recording, so no frame of the held time is served."""
         bl = self.beamline
+        if count <= 0:  # none asked for: the stages and the shutter stay as they are
+            return
         await setup()
         try:
             taken = 0
             while taken < count:
                 async with bl.camera.recording():
                     while taken < count:
-                        if (yield await bl.grab({"image_key": key})):
+                        if (yield await bl.grab({"image_key": key, **await self.frame_tags()})):
                             break
                         taken += 1
         finally:
@@ -136,22 +164,27 @@ class Tomography(Experiment):
 
     async def take_projections(self) -> AsyncGenerator[Any, bool | None]:
         bl = self.beamline
-        await bl.rotation.set_position(0 * q.deg)
+        if self.continuous and not isinstance(bl.rotation, ContinuousRotationMotor):
+            from ..core.errors import UsageError
+
+            raise UsageError(f"{bl.rotation.name}: continuous tomography needs a ContinuousRotationMotor (for a "
+                             "Tango motor server: ContinuousRotationMotor(name, backend=TangoBackend(address)))")
+        await self.move_to_projection(0)
         await bl.shutter.open()
         step = self.angle_step
         try:
             if self.continuous:
-                if not isinstance(bl.rotation, ContinuousRotationMotor) or getattr(bl.camera, "camera", None) is None:
-                    raise TypeError("continuous tomography needs a ContinuousRotationMotor and a local camera; "
-                                    "use stepped scans (continuous=False) with remote devices")
-                async for frame in self._continuous(step):
+                frames = self._continuous(step) if getattr(bl.camera, "camera", None) is not None \
+                    else remote_projections(self, step)
+                async for frame in frames:
                     yield frame  # no retakes while turning: prepare() refuses suspenders here
             else:
                 for i in range(self.num_projections):
-                    tags = {"image_key": 0, "angle": math.radians((i * step).to("deg").magnitude)}
                     retake = True
                     while retake:  # the same angle again after a suspension
-                        await bl.rotation.set_position(i * step)
+                        await self.move_to_projection(i)
+                        tags = {"image_key": 0, "angle": math.radians(self.projection_angle(i).magnitude),
+                                **await self.frame_tags()}
                         async with bl.camera.recording():
                             retake = yield await bl.grab(tags)
         finally:
@@ -168,13 +201,14 @@ class Tomography(Experiment):
         saved = camera.buffered, camera.num_buffers
         camera.buffered, camera.num_buffers = True, max(camera.num_buffers, self.num_projections)
         bl._sync_camera()
-        await bl.rotation.start_motion(step * rate / q.s)
+        await self.start_motions(step * rate / q.s)
         try:
             async with bl.camera.recording():
                 for _ in range(self.num_projections):
                     frame = await bl.camera.grab()
                     frame.meta["image_key"] = 0
+                    frame.meta.update(await self.frame_tags(frame.meta.get("timestamp")))
                     yield frame
         finally:
-            await bl.rotation.stop_motion()
+            await self.stop_motions()
             camera.buffered, camera.num_buffers = saved

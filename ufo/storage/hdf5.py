@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from .nexus import dxchange_metadata, now, nxtomo_metadata, store_attributes
+from .nexus import SAMPLE_POSITIONS, dxchange_metadata, now, nxtomo_metadata, store_attributes
 from .writer_base import WriterBase, disk_error
 
 LAYOUTS = ("plain", "nxtomo", "dxchange")
@@ -115,6 +115,10 @@ class Hdf5Writer(WriterBase):
             angle = self._create("/entry/sample/rotation_angle", (), np.float64)
             angle.attrs["units"] = "degree"
             self._extra["angle"] = angle
+            for name in SAMPLE_POSITIONS:  # per-frame stage positions (m) when the frames carry them
+                if name in meta:
+                    self._extra[name] = self._create(f"/entry/sample/{name}", (), np.float64)
+                    self._extra[name].attrs["units"] = "m"
             if "name" not in sample:
                 sample["name"] = str(self.metadata.get("sample", meta.get("sample", "sample")))
             if self.metadata:
@@ -182,6 +186,10 @@ class Hdf5Writer(WriterBase):
                 self._append(self._extra["image_key_control"], key)
                 self._append(self._extra["angle"], math.degrees(angle) if angle is not None else 0.0)
                 touched += [self._extra[k] for k in ("image_key", "image_key_control", "angle")]
+                for name in SAMPLE_POSITIONS:
+                    if name in self._extra:
+                        self._append(self._extra[name], float(meta.get(name, math.nan)))
+                        touched.append(self._extra[name])
             elif self.layout == "dxchange":
                 if key == 0:
                     self._append(self._extra["theta"], math.degrees(angle) if angle is not None else 0.0)

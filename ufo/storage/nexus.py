@@ -7,7 +7,10 @@ attributes of the data, so nothing given is lost. Known keys (SI units unless sa
 `pixel_size` (effective, after binning; or `x_pixel_size`/`y_pixel_size`), `distance`
 (sample-detector), `energy` (keV), `field_of_view` ('Full' or 'Half'), `sample` (name),
 `rotation_direction` ('counterclockwise' or 'clockwise'), `start_time`, `end_time` (ISO 8601),
-`binning`, `camera`, `run_id`, `run_uuid`, `proposal`, `operator`. docs/conventions.md ("Output metadata") lists what goes where.
+`binning`, `camera`, `run_id`, `run_uuid`, `proposal`, `operator`, `x_rotation_axis_pixel_position`
+(an offset-axis scan's axis, pixels from the detector's centre). Per frame (the frames' own
+metadata, written by the NXtomo writer): `x_translation`, `y_translation`, `z_translation` (m).
+docs/conventions.md ("Output metadata") lists what goes where.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 import numpy as np
 
 NEXUS_VERSION = "4.5.0"  # the NeXus definitions the NXtomo layout follows
+# per-frame sample stage positions a frame's metadata may carry (m): /entry/sample/<name>, one value a frame
+SAMPLE_POSITIONS = ("x_translation", "y_translation", "z_translation")
 NXTOMO_VERSION = 2.1  # the NXtomo layout version the `nxtomo` package writes and reads these paths under
 
 
@@ -76,6 +81,8 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
     if fov is not None:
         _dataset(f, f"{detector}/field_of_view", str(fov).capitalize())
         _dataset(f, f"{detector}/half_acquisition", str(fov).lower() == "half")
+    # where the rotation axis projects, in pixels from the detector's centre (an offset-axis scan's offset)
+    _dataset(f, f"{detector}/x_rotation_axis_pixel_position", metadata.get("x_rotation_axis_pixel_position"), "pixel")
     energy = metadata.get("energy")
     if energy is not None:
         beam = f.require_group("/entry/instrument/beam")

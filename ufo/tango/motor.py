@@ -2,11 +2,14 @@
 
 Writing `position` starts a move at `velocity` and returns at once (state MOVING until it
 arrives), as Tango motors do; `stop` halts it where it is. Limits are the simulated motor's
-soft limits, also published as the attribute's min/max so clients see them.
+soft limits, also published as the attribute's min/max so clients see them. `start_motion`
+turns or moves it at a speed until `stop_motion` (continuous and helical scans), and
+`position_at` says where it was at a wall-clock time (a frame's timestamp).
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from tango import AttrWriteType, DevState
@@ -79,6 +82,21 @@ class UfoMotor(JobDevice):
     @command
     def stop(self) -> None:
         self.stage.stop()
+
+    @command(dtype_in=float, doc_in="speed (unit/s): move until stop_motion")
+    def start_motion(self, speed: float) -> None:
+        if self.stage.moving:
+            raise RuntimeError(f"{self.get_name()} is moving; stop it first")
+        self.stage.start_motion(float(speed))
+
+    @command
+    def stop_motion(self) -> None:
+        self.stage.stop()
+
+    @command(dtype_in=float, dtype_out=float, doc_in="wall-clock time (s since the epoch: a frame's timestamp)",
+             doc_out="the position then")
+    def position_at(self, when: float) -> float:
+        return float(self.stage.position_at(time.monotonic() - (time.time() - float(when))))
 
     @command
     def home(self) -> None:

@@ -1,0 +1,102 @@
+"""Positions at a frame's own time, and continuous projections from a camera server.
+
+A turning stage cannot be read at the instant a frame is exposed: the frame says when it was
+exposed (its `timestamp`, wall-clock seconds, stamped by the camera's own clock) and the
+motor says where it was then (`position_at`). A simulated motor in this process answers from
+its clock; a Tango motor server (ufo.tango.motor) answers its `position_at` command. So the
+angles and heights recorded for a continuous scan are the true ones, however late the frames
+are read out. Both clocks must agree (one host, or hosts synchronised by NTP/PTP).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..core.frame import Image
+from ..core.units import registry
+from .errors import ControlError
+from .motors import SimulatedMotor
+
+if TYPE_CHECKING:
+    from .tomography import Tomography
+
+q = registry()
+
+
+def monotonic_at(stamp: float) -> float:
+    """The monotonic time of wall-clock time `stamp`: the clocks' offset read between two monotonic
+    readings, the closest pair of three (a thread switched out between them would skew it)."""
+    readings = []
+    for _ in range(3):
+        before = time.monotonic()
+        wall = time.time()
+        after = time.monotonic()
+        readings.append((after - before, (before + after) / 2 - wall))
+    return float(stamp) + min(readings)[1]
+
+
+async def position_at(motor: Any, stamp: float | None) -> Any:
+    """Where `motor` was at wall-clock time `stamp` (now when None), as a quantity in its unit."""
+    backend = motor.io
+    unit = q(getattr(motor, "_remote_unit", motor.unit))
+    if stamp is None:
+        return await motor.get_position()
+    if isinstance(backend, SimulatedMotor):
+        return backend.position_at(monotonic_at(stamp)) * unit
+    return float(await backend.call("position_at", float(stamp))) * unit
+
+
+async def start_linear_motion(motor: Any, velocity: Any) -> None:
+    """Move a linear stage at `velocity` until stopped (the vertical stage of a helical scan); the
+    simulated motor and the Tango motor server both take `start_motion`."""
+    await motor.io.call("start_motion", velocity.to(f"{getattr(motor, '_remote_unit', motor.unit)}/s").magnitude)
+
+
+async def remote_projections(tomo: Tomography, step: Any) -> AsyncIterator[Image]:
+    """Continuous projections through a camera server: the camera runs free at its frame rate
+    (trigger source 'auto', the stage turning at one step per frame period), its frames come here
+    through a stream endpoint registered before recording starts, and each frame gets the
+    angle the rotation stage had at the frame's timestamp. Hardware triggering by the stage is not
+    simulated; the timestamps make the angles true without it."""
+    from ..net.receiver import FrameReceiver
+
+    bl = tomo.beamline
+    camera = bl.camera
+    if not getattr(bl, "local_frames", True):
+        from ..core.errors import UsageError
+
+        raise UsageError(f"{camera.name}: a continuous scan with a camera server takes its frames here, where they get "
+                         "their angles; use RemoteBeamline(..., local_frames=True) and a local ImageWriter")
+    source = await camera.get("trigger_source")
+    await camera.set("trigger_source", "auto")
+    rate = float(await camera.get("frames_per_second") or 0.0) or 100.0
+    await camera.set("frames_per_second", rate)
+    await camera.close_stream()  # the darks' stream would queue every free-running frame for the flats after
+    address = await camera.register_endpoint()
+    receiver = FrameReceiver(address, timeout=camera.timeout, name=camera.name)
+    try:
+        await tomo.start_motions(step * rate / q.s)
+        async with camera.recording():
+            for _ in range(tomo.num_projections):
+                item = await asyncio.to_thread(receiver.receive)
+                if item is None:
+                    raise ControlError(f"{camera.name}: the camera ended its stream during a continuous scan")
+                pixels, meta = item
+                stamp = meta.get("timestamp")
+                angle = await position_at(bl.rotation, stamp)
+                tags = {"image_key": 0, "angle": math.radians(angle.to("deg").magnitude),
+                        **await tomo.frame_tags(stamp)}
+                yield Image(np.array(pixels), {**meta, **tags})
+    finally:
+        await tomo.stop_motions()
+        try:
+            await camera.unregister_endpoint(address)
+        finally:
+            receiver.close()
+            await camera.set("trigger_source", source)
