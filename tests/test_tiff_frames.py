@@ -45,3 +45,43 @@ def test_a_file_cut_after_opening_is_an_input_error_not_garbage(tmp_path):
     with pytest.raises(InputError, match="truncated"):
         frames.read(3, slice(None), None)
     frames.close()
+
+
+def _both_counts(path: str) -> tuple[int, int, list[str], list[str]]:
+    """Pages counted from the IFDs (struct) and by tifffile, with the warnings of each."""
+    fast = TiffFrames.__new__(TiffFrames)
+    fast.warnings, fast._plain = [], {}
+    slow = TiffFrames.__new__(TiffFrames)
+    slow.warnings, slow._plain = [], {}
+    import tifffile as tf
+
+    slow._tifffile = tf
+    from ufo.core.errors import InputError
+
+    try:
+        counted = slow._pages_by_tifffile(path)
+    except InputError:  # no complete page
+        counted = 0
+    return fast._scan(path), counted, fast.warnings, slow.warnings
+
+
+@pytest.mark.parametrize("kind", ["classic", "bigtiff", "imagej", "tiled", "rgb", "zlib", "int16"])
+def test_the_page_chain_read_from_the_ifds_counts_as_tifffile_does(tmp_path, kind):
+    rng = np.random.default_rng(4)
+    path = str(tmp_path / f"{kind}.tif")
+    stack = rng.integers(0, 1000, (6, 32, 48)).astype(np.int16 if kind == "int16" else np.uint16)
+    options = {"classic": {}, "bigtiff": {"bigtiff": True}, "imagej": {"imagej": True}, "tiled": {"tile": (16, 16)},
+               "zlib": {"compression": "zlib"}, "int16": {}}.get(kind)
+    if kind == "rgb":
+        tifffile.imwrite(path, rng.integers(0, 255, (3, 16, 16, 3)).astype(np.uint8), photometric="rgb")
+    else:
+        tifffile.imwrite(path, stack, photometric="minisblack", **options)
+    full = _both_counts(path)
+    assert full[0] == full[1] and not full[2] and not full[3]
+    size = len(open(path, "rb").read())
+    for cut in (size - 1, size * 2 // 3, size // 2, 200):  # a file cut short anywhere
+        with open(path, "rb") as src, open(tmp_path / "cut.tif", "wb") as dst:
+            dst.write(src.read(cut))
+        fast, slow, fast_warn, slow_warn = _both_counts(str(tmp_path / "cut.tif"))
+        assert (fast or 0) == slow, (cut, fast, slow)  # None: no complete page, tifffile's way says so
+        assert fast_warn or not slow_warn or not slow, (cut, fast_warn, slow_warn)  # damage is always said

@@ -11,12 +11,14 @@ planar, odd bit depths) keeps tifffile's reader.
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 
 from ..core.errors import InputError
+from .tiff_ifd import scan
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,29 @@ class TiffFrames:
 
     def _pages(self, file: str) -> int:
         """Number of complete pages; a broken page chain (a file cut short) is reported."""
+        fast = self._scan(file)
+        if fast is not None:
+            return fast
+        return self._pages_by_tifffile(file)
+
+    def _scan(self, file: str) -> int | None:
+        """The page count from the IFDs read with `struct` (tiff_ifd), where that understands the file."""
+        try:
+            size = os.path.getsize(file)
+            with open(file, "rb") as handle:
+                result = scan(handle, size)
+        except (OSError, struct.error, ValueError):
+            return None
+        if result is None or not result[0]:
+            return None  # not a TIFF it reads, or no complete page: tifffile's way and its message
+        pages, complete = result
+        self._plain[file] = [None if p.plain_offset is None or p.dtype is None
+                             else PlainPage(p.plain_offset, p.shape, p.dtype) for p in pages]
+        if not complete:
+            self.warnings.append(f"'{file}' is truncated or damaged; reading its {len(pages)} complete page(s)")
+        return len(pages)
+
+    def _pages_by_tifffile(self, file: str) -> int:
         import logging
 
         complaints: list[str] = []
