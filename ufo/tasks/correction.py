@@ -14,7 +14,9 @@ from ..core.ufocompat import UfoSemantics, declare, only, same
 REDUCTIONS = ("mean", "median", "first", "each")
 
 #: frames of this many pixels or more are corrected by the one-pass numba kernel (ufo.kernels.flat); smaller
-#: ones by numpy, which costs microseconds on them and spares a short run numba's import and load (~1 s)
+#: ones by numpy, which costs microseconds on them and spares a short run numba's import and load (~1 s).
+#: With absorption numpy is used at every size: its SIMD float32 log beats the kernel's scalar one
+#: (2048 x 2048: 12.5 against 20 ms a frame on one core)
 NUMBA_FROM_PIXELS = 1 << 18
 
 
@@ -22,7 +24,7 @@ def flat_correct(proj: np.ndarray, dark: np.ndarray, flat: np.ndarray, absorptio
                  out: np.ndarray) -> np.ndarray:
     """out = (proj - dark) / (flat - dark), then -log where positive (NaN elsewhere) if `absorption`;
     non-finite values -> 0 if `fix`. The numba kernel and numpy give the same values (float32)."""
-    if proj.size >= NUMBA_FROM_PIXELS:
+    if proj.size >= NUMBA_FROM_PIXELS and not absorption:
         from ..kernels.flat import flat_correct as one_pass
 
         one_pass(proj, dark, flat, absorption, fix, out)
