@@ -89,7 +89,7 @@ def compare_folders(theirs: Path, ours: Path, rtol: float = 1e-5) -> tuple[str, 
         scale = max(float(np.abs(x).max()), 1e-30)
         worst = max(worst, float(np.abs(x - y).max()) / scale)
         rms = max(rms, float(np.sqrt(np.mean((x - y) ** 2))) / scale)
-    return ("same" if worst <= rtol else "differs"), f"max / rms |diff| of max |value|: {worst:.1e} / {rms:.1e}"
+    return ("same" if worst <= rtol else "differs"), f"max / rms difference over the largest value: {worst:.1e} / {rms:.1e}"
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str] | None = None,
