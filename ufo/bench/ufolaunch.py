@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -111,7 +112,7 @@ def compare_strings(data: Path) -> list[Comparison]:
     rows = []
     env = peer_environment()
     for number, (text, _) in enumerate(PAIRS):
-        _, theirs = _run(["ufo-launch", "-q", *_split(text.replace("OUT", f"L{number}"))], data, env)
+        _, theirs = _run(["ufo-launch", "-q", *shlex.split(text.replace("OUT", f"L{number}"))], data, env)
         _, ours = _run([*ufo_command(), "run", "--ufo", "-q", text.replace("OUT", f"U{number}")], data)
         rows.append(_judge(text, theirs, ours, data / f"L{number}", data / f"U{number}"))
     for number, (graph, _) in enumerate(GRAPHS):
@@ -121,12 +122,6 @@ def compare_strings(data: Path) -> list[Comparison]:
         _, ours = _run([*ufo_command(), "run", "--ufo", "-q", "--json", f"graphU{number}.json"], data)
         rows.append(_judge(f"JSON graph {number}", theirs, ours, data / f"GL{number}", data / f"GU{number}"))
     return rows
-
-
-def _split(text: str) -> list[str]:
-    import shlex
-
-    return shlex.split(text)
 
 
 def _judge(text: str, theirs: subprocess.CompletedProcess[str], ours: subprocess.CompletedProcess[str],
@@ -209,7 +204,7 @@ def time_cases(root: Path, cases: list[tuple[str, str, int, tuple[int, int]]], r
                 out.mkdir()
                 text_here = text.replace("OUT", out.name).replace("{MODE}", peer_mode() if side == "L" else "")
                 if side == "L":
-                    seconds, done = _run(["ufo-launch", "-q", *_split(text_here)], root, env, pinned)
+                    seconds, done = _run(["ufo-launch", "-q", *shlex.split(text_here)], root, env, pinned)
                     peer.append(seconds)
                 else:
                     seconds, done = _run([*ufo_command(), "run", "--ufo", "-q", text_here], root, None, pinned)

@@ -10,7 +10,6 @@ from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
 from ..core.ufocompat import UfoSemantics, declare, only, same
 
-
 REDUCTIONS = ("mean", "median", "first", "each")
 
 #: frames of this many pixels or more are corrected by the one-pass numba kernel (ufo.kernels.flat); smaller
@@ -21,9 +20,10 @@ NUMBA_FROM_PIXELS = 1 << 18
 
 
 def flat_correct(proj: np.ndarray, dark: np.ndarray, flat: np.ndarray, absorption: bool, fix: bool,
-                 out: np.ndarray) -> np.ndarray:
+                 out: np.ndarray, span: np.ndarray | None = None) -> np.ndarray:
     """out = (proj - dark) / (flat - dark), then -log where positive (NaN elsewhere) if `absorption`;
-    non-finite values -> 0 if `fix`. The numba kernel and numpy give the same values (float32)."""
+    non-finite values -> 0 if `fix`. The numba kernel and numpy give the same values (float32).
+    `span`: flat - dark (float32) when the caller keeps it across frames."""
     if proj.size >= NUMBA_FROM_PIXELS and not absorption:
         from ..kernels.flat import flat_correct as one_pass
 
@@ -31,7 +31,7 @@ def flat_correct(proj: np.ndarray, dark: np.ndarray, flat: np.ndarray, absorptio
         return out
     with np.errstate(divide="ignore", invalid="ignore"):
         np.subtract(proj, dark, out=out, casting="unsafe")
-        np.divide(out, np.subtract(flat, dark, dtype=np.float32), out=out)
+        np.divide(out, np.subtract(flat, dark, dtype=np.float32) if span is None else span, out=out)
         if absorption:
             positive = out > 0
             np.log(out, out=out, where=positive)
@@ -115,6 +115,7 @@ class FlatFieldCorrect(Task):
         self._count = ctx.input_specs[0].count
         self._darks: list[Any] = []
         self._flats: list[list[Any]] = []  # the flats before the scan, then (if given) those after
+        self._spans: dict[tuple[int, int], np.ndarray] = {}
 
     def to_device(self, frame: np.ndarray) -> Any:
         """Where the references live (the GPU variant puts them on its device once)."""
@@ -141,10 +142,21 @@ class FlatFieldCorrect(Task):
         weight = np.float32(min(max(index / (self._count - 1), 0.0), 1.0))
         return (1 - weight) * self._flats[0][0] + weight * self._flats[1][0]
 
+    def _span(self, dark: np.ndarray, flat: np.ndarray) -> np.ndarray | None:
+        """flat - dark, computed once per pair of kept references (not for flats interpolated per frame)."""
+        if len(self._flats) != 1:
+            return None
+        key = (id(dark), id(flat))  # both live in self._darks / self._flats for the whole run
+        span = self._spans.get(key)
+        if span is None:
+            span = self._spans[key] = np.subtract(flat, dark, dtype=np.float32)
+        return span
+
     def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
                 out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
         index = int(meta.get("index", 0))
-        flat_correct(proj, self.dark_for(index), self.flat_for(index), self.absorption, self.fix_nan_and_inf, out)
+        dark, flat = self.dark_for(index), self.flat_for(index)
+        flat_correct(proj, dark, flat, self.absorption, self.fix_nan_and_inf, out, self._span(dark, flat))
         return out  # type: ignore[return-value]
 
 
