@@ -82,6 +82,37 @@ def raw_ceiling(path: str, frames: list[np.ndarray], n: int) -> tuple[float, str
     return time.perf_counter() - t0, how
 
 
+def raw_files_ceiling(folder: str, frames: list[np.ndarray], n: int) -> tuple[float, str]:
+    """(seconds, how) to put the same frames on the disk as one file each, the way a TIFF
+    sequence or Zarr's chunk files lay them out: each frame one O_DIRECT write into its own new
+    file, then an fsync of every file and of the folder (what `fsync_tree` does after a writer).
+    The ceiling of the one-file-per-frame formats: it pays the same creates, per-file fsyncs and
+    journal commits, none of a format's own work. Buffered where O_DIRECT is refused (tmpfs)."""
+    frame_bytes = frames[0].nbytes
+    block = _aligned(frame_bytes * len(frames))  # page-aligned frames, as O_DIRECT needs
+    for i, frame in enumerate(frames):
+        block[i * frame_bytes:(i + 1) * frame_bytes] = frame.reshape(-1).view(np.uint8)
+    os.makedirs(folder, exist_ok=True)
+    flags, how = os.O_WRONLY | os.O_CREAT | os.O_TRUNC, "O_DIRECT, one file per frame, each fsynced"
+    probe = os.path.join(folder, "probe")
+    try:
+        os.close(os.open(probe, flags | os.O_DIRECT, 0o644))
+        flags |= os.O_DIRECT
+    except OSError:
+        how = "buffered, one file per frame, each fsynced (O_DIRECT refused here)"
+    os.remove(probe)
+    settle()
+    t0 = time.perf_counter()
+    for i in range(n):
+        fd = os.open(os.path.join(folder, f"frame-{i:05d}.raw"), flags, 0o644)
+        view = block[(i % len(frames)) * frame_bytes:(i % len(frames) + 1) * frame_bytes]
+        while view:
+            view = view[os.write(fd, view):]
+        os.close(fd)
+    fsync_tree(folder)
+    return time.perf_counter() - t0, how
+
+
 def settle() -> None:
     """Start a timed write with earlier write-back finished (sync), so no run pays for the one
     before it. The cache is not dropped: on a VM, dropped pages go back to the host and the
@@ -111,22 +142,23 @@ def write_format(path: str, frames: list[np.ndarray], n: int, **options: Any) ->
     return time.perf_counter() - t0
 
 
-def interleaved(directory: str, path: str, frames: list[np.ndarray], n: int, repeat: int = 5,
-                **options: Any) -> tuple[list[float], list[float], str]:
+def interleaved(directory: str, path: str, frames: list[np.ndarray], n: int, repeat: int = 5, *,
+                per_file: bool = False, **options: Any) -> tuple[list[float], list[float], str]:
     """(writer seconds, raw ceiling seconds, how the ceiling wrote) of `repeat` runs each,
     interleaved and in alternating order (writer first in even runs, raw first in odd ones) so
-    that the disk's drift and any order effect hit both alike; every run starts settled."""
+    that the disk's drift and any order effect hit both alike; every run starts settled.
+    `per_file`: the ceiling writes one file per frame (`raw_files_ceiling`), else one file."""
     ours, raws, how = [], [], ""
-    reference = os.path.join(directory, "reference.bin")
+    reference = os.path.join(directory, "reference-files" if per_file else "reference.bin")
     for i in range(repeat):
         steps = ["ufo", "raw"] if i % 2 == 0 else ["raw", "ufo"]
         for step in steps:
             if step == "ufo":
                 ours.append(write_format(path, frames, n, **options))
             else:
-                seconds, how = raw_ceiling(reference, frames, n)
+                seconds, how = (raw_files_ceiling if per_file else raw_ceiling)(reference, frames, n)
                 raws.append(seconds)
-                os.remove(reference)
+                remove(reference)
     return ours, raws, how
 
 
@@ -163,14 +195,19 @@ def measure(scale: float = 1.0, directory: str | None = None) -> list[Measure]:
     return rows
 
 
-# (name, path under the directory, writer options, the path to read back from, None: the same)
-FORMATS: list[tuple[str, str, dict[str, Any], Callable[[str], str] | None]] = [
-    ("TIFF sequence (one file per frame)", "seq/frame-%05i.tif", {}, os.path.dirname),
-    ("BigTIFF stack", "stack.tif", {}, None),
-    ("HDF5, direct chunk writes, SWMR", "data.h5:/data", {}, None),
-    ("NXtomo (HDF5)", "scan.nx", {}, None),
-    ("raw", "frames.raw", {}, None),
-    ("Zarr v3", "stack.zarr", {}, None),
+# (name, path under the directory, writer options, the path to read back from (None: the same),
+# whether the ceiling writes one file per frame as the format does). The one-file-per-frame formats
+# are measured against both ceilings: one file says what the layout costs, files per frame what the
+# writer costs on top of the layout.
+FORMATS: list[tuple[str, str, dict[str, Any], Callable[[str], str] | None, bool]] = [
+    ("TIFF sequence (one file per frame)", "seq/frame-%05i.tif", {}, os.path.dirname, False),
+    ("TIFF sequence (one file per frame), vs raw files per frame", "seq/frame-%05i.tif", {}, os.path.dirname, True),
+    ("BigTIFF stack", "stack.tif", {}, None, False),
+    ("HDF5, direct chunk writes, SWMR", "data.h5:/data", {}, None, False),
+    ("NXtomo (HDF5)", "scan.nx", {}, None, False),
+    ("raw", "frames.raw", {}, None, False),
+    ("Zarr v3", "stack.zarr", {}, None, False),
+    ("Zarr v3, vs raw files per frame", "stack.zarr", {}, None, True),
 ]
 
 
@@ -189,9 +226,9 @@ def compare_formats(directory: str, frames: list[np.ndarray], n: int, only: str 
     gb = n * SHAPE[0] * SHAPE[1] * 2 / 1e9
     formats = [f for f in FORMATS if not only or any(key in f[0].lower() for key in only.split(","))]
     rows = []
-    for name, rel, options, read_path in formats:
+    for name, rel, options, read_path, per_file in formats:
         path = os.path.join(directory, rel)
-        ours, raws, how = interleaved(directory, path, frames, n, repeat, **options)
+        ours, raws, how = interleaved(directory, path, frames, n, repeat, per_file=per_file, **options)
         ratio = float(np.median([r / t for t, r in zip(ours, raws)]))
         cold = drop_caches()
         read_options = {"raw_width": SHAPE[1], "raw_height": SHAPE[0]} if rel.endswith(".raw") else {}
@@ -199,4 +236,52 @@ def compare_formats(directory: str, frames: list[np.ndarray], n: int, only: str 
         rows.append((name, gb / float(np.median(ours)), gb / float(np.median(raws)), ratio, how, gb / tr, cold, count))
         remove(path)
         shutil.rmtree(os.path.join(directory, "seq"), ignore_errors=True)
+    return rows
+
+
+def tiff_frame_costs(directory: str = "/dev/shm", repeat: int = 5) -> list[tuple[str, str, float]]:
+    """Seconds a frame of a TIFF sequence costs without a disk (`directory` in memory, so the
+    writer's own work): ufo's writer, `tifffile.imwrite` of the same frame and description (the
+    writer's former path) and a bare `os.write` of the pixels into a new file; medians of `repeat`
+    interleaved runs, for 2048^2 uint16 (32 frames a run) and 512^2 float32 (256 frames a run).
+    [(frame, way, seconds a frame)]."""
+    import tifffile
+
+    work = tempfile.mkdtemp(prefix="ufo-tiff-frames-", dir=directory)
+
+    def ours(frames: list[np.ndarray], n: int) -> None:
+        with open_writer(os.path.join(work, "f-%05i.tif"), overwrite=True) as writer:
+            for i in range(n):
+                writer.write(frames[i % 8], {"index": i, "angle": i * 1e-3})
+
+    def theirs(frames: list[np.ndarray], n: int) -> None:
+        for i in range(n):
+            part = os.path.join(work, f"t-{i:05d}.tif.part")
+            tifffile.imwrite(part, frames[i % 8], description=f'{{"index": {i}, "angle": 0.001}}', metadata=None)
+            os.replace(part, part[:-5])
+
+    def bare(frames: list[np.ndarray], n: int) -> None:
+        for i in range(n):
+            fd = os.open(os.path.join(work, f"p-{i:05d}.raw"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, frames[i % 8].data)
+            os.close(fd)
+
+    ways = [("ufo TIFF sequence writer", ours), ("tifffile.imwrite", theirs), ("os.write of the pixels", bare)]
+    rng = np.random.default_rng(0)
+    rows = []
+    try:
+        for shape, dtype, n in (((2048, 2048), np.uint16, 32), ((512, 512), np.float32, 256)):
+            frames = [rng.integers(0, 4096, shape).astype(dtype) for _ in range(8)]
+            times: dict[str, list[float]] = {}
+            for i in range(repeat):
+                for name, way in ways if i % 2 == 0 else ways[::-1]:
+                    for entry in os.listdir(work):
+                        os.remove(os.path.join(work, entry))
+                    t0 = time.perf_counter()
+                    way(frames, n)
+                    times.setdefault(name, []).append((time.perf_counter() - t0) / n)
+            label = f"{shape[0]}^2 {np.dtype(dtype).name}"
+            rows += [(label, name, float(np.median(v))) for name, v in times.items()]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return rows

@@ -20,6 +20,7 @@ from ..core.errors import InputError
 from ..core.frame import scalar_meta
 from .formats import FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
+from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, disk_error, disk_full
 from .zarr_store import ZarrWriter
 
@@ -46,7 +47,9 @@ class TiffSequenceWriter(WriterBase):
 
     Each file is written under a temporary name and renamed when complete, so a crash never
     leaves a truncated frame-NNNNN.tif behind. Its description is JSON: the frame's metadata
-    and the writer's `metadata` (scale, configuration). Files are classic TIFF, which ImageJ opens.
+    and the writer's `metadata` (scale, configuration). Files are classic TIFF, which ImageJ opens,
+    each in one write (ufo.storage.tiff_page); nothing is fsynced per frame (a caller that needs
+    the frames on the disk fsyncs the folder's files once, as benchmarks/storage.py does).
     """
 
     def __init__(self, target: OutputPath, overwrite: bool, start: int = 0, step: int = 1,
@@ -69,7 +72,9 @@ class TiffSequenceWriter(WriterBase):
         _refuse_existing(path, self.overwrite)
         partial = path + ".part"
         try:
-            self._imwrite(partial, frame, description=describe(meta, self.metadata), metadata=None)
+            description = describe(meta, self.metadata)
+            if not write_page(partial, frame, description):  # one writev; tifffile for what it does not cover
+                self._imwrite(partial, frame, description=description, metadata=None)
             os.replace(partial, path)
         except OSError as exc:
             if os.path.exists(partial):
