@@ -94,11 +94,13 @@ def test_batched_slices_equal_one_at_a_time_in_order(sinograms, count):
 
 
 def test_sinograms_are_back_projected_in_batches(sinograms):
-    """37 sinograms are two calls of the kernel (32 + the 5 left at the end), not 37."""
-    assert slices_per_batch(N, N, N, N) == 32
+    """37 sinograms are one call of the kernel (a batch holds up to 64), not 37."""
+    assert slices_per_batch(N, N, N, N) == 64
+    assert slices_per_batch(N, N, N, N, memory=8 * 4 * (3 * N * N + 2 * N * N) * 40) == 32  # multiples of 32
+    assert slices_per_batch(N, N, N, N, memory=8 * 4 * (3 * N * N + 2 * N * N) * 20) == 20  # short of memory
     _, handle = _run(sinograms[:37], trace=True, axis=N / 2)
     calls = [e for e in handle.trace_events if e["ph"] == "X" and e["name"] == "backproject"]
-    assert len(calls) == 2
+    assert len(calls) == 1
     assert handle.stats["backproject"].frames_in == handle.stats["backproject"].frames_out == 37
 
 
@@ -136,13 +138,17 @@ def test_replicas_run_one_sinogram_a_call_with_the_same_slices(sinograms):
         assert np.array_equal(image, _reference(frames[i], N / 2))  # the one-slice kernel: bit for bit
 
 
-def test_batch_size_follows_cache_and_memory():
-    assert slices_per_batch(512, 512, 512, 512, memory=1 << 40, cache=1 << 20) == 32
-    assert slices_per_batch(512, 4096, 4096, 4096, memory=1 << 40, cache=256 << 10) == 8  # sums of a row in L2
-    assert slices_per_batch(512, 4096, 4096, 4096, memory=1 << 40, cache=512 << 10) == 16
+def test_batch_size_follows_memory_in_multiples_of_32():
+    """K = 64 when memory allows (the kernel's vector loop runs 32 floats at a time), a multiple
+    of 32 while 1/8 of the free memory holds it, else as many as fit, at least 1."""
     per_slice = 4 * (3 * 512 * 512 + 2 * 512 * 512)
-    assert slices_per_batch(512, 512, 512, 512, memory=8 * 5 * per_slice, cache=1 << 20) == 5  # 1/8 of the memory
-    assert slices_per_batch(512, 512, 512, 512, memory=0, cache=1 << 20) == 1
+    assert slices_per_batch(512, 512, 512, 512, memory=1 << 40) == 64
+    assert slices_per_batch(512, 512, 512, 512, memory=1 << 40, most=32) == 32
+    assert slices_per_batch(512, 512, 512, 512, memory=8 * 63 * per_slice) == 32
+    assert slices_per_batch(512, 512, 512, 512, memory=8 * 64 * per_slice) == 64
+    assert slices_per_batch(512, 512, 512, 512, memory=8 * 5 * per_slice) == 5  # 1/8 of the memory
+    assert slices_per_batch(512, 512, 512, 512, memory=8 * 5 * per_slice - 1) == 4
+    assert slices_per_batch(512, 512, 512, 512, memory=0) == 1
 
 
 def test_a_slow_live_stream_gets_its_slices_without_waiting_for_a_full_batch(sinograms):

@@ -319,15 +319,12 @@ def test_fbp_out_argument_of_a_stack_and_cache_sizes_as_glibc_reports_them(rando
     import shutil
     import subprocess
 
-    from ufo.tomo.fbp import backproject, cache_bytes, slices_per_batch
+    from ufo.tomo.fbp import backproject, cache_bytes
 
     out = np.full((3, 40, 40), np.nan, np.float32)
     assert backproject(random_sinos, axis=20.5, out=out) is out
     np.testing.assert_allclose(out, backproject(random_sinos, axis=20.5), rtol=0, atol=0)
     assert cache_bytes(level=9, default=12345) == 12345
-    # the batch keeps one row of sums (cols x K floats) in half the L2 cache, not the L3 one
-    assert slices_per_batch(64, 64, 16384, 16384, memory=1 << 40) == slices_per_batch(
-        64, 64, 16384, 16384, memory=1 << 40, cache=cache_bytes(2))
     if shutil.which("getconf") is None or not os.path.isdir("/sys/devices/system/cpu/cpu0/cache"):
         pytest.skip("no getconf or no sysfs cache information")
     for level, name in ((1, "LEVEL1_DCACHE_SIZE"), (2, "LEVEL2_CACHE_SIZE")):

@@ -48,7 +48,7 @@ def api_path(sino: np.ndarray, slices: int, axis: float) -> tuple[float, np.ndar
     return time.perf_counter() - t0, out[0]
 
 
-def stacked_path(sino: np.ndarray, slices: int, axis: float, per_stack: int = 16) -> tuple[float, np.ndarray]:
+def stacked_path(sino: np.ndarray, slices: int, axis: float, per_stack: int = 32) -> tuple[float, np.ndarray]:
     """(seconds, first slice) through `ufo reco`'s graph: stack ! backproject ! unstack, `per_stack`
     sinograms a stack (its --slices-per-pass default)."""
     out: list[np.ndarray] = []

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 import ufo
+from ufo.reco.options import SLICES_PER_PASS
 
 from .measure import Measure
 from .reco_fair import TOOLS, compare, phantom_data, rmse_best
@@ -77,7 +78,7 @@ def measure_gpu(scale: float = 1.0) -> list[Measure]:
     def once() -> float:
         out.clear()
         t0 = time.perf_counter()
-        stream = ufo.Unstack()(ufo.Backproject()(ufo.Stack(number=16, partial=True)(stack)))
+        stream = ufo.Unstack()(ufo.Backproject()(ufo.Stack(number=SLICES_PER_PASS, partial=True)(stack)))
         ufo.MemoryOut(out=out)(stream).run(device="all").wait()
         return time.perf_counter() - t0
 

@@ -32,11 +32,12 @@ def _ufo(sinos: np.ndarray, slices: int, threads: int, stacked: bool = True) -> 
     """ufo through its runtime: `slices` copies of the sinogram, stacked 16 at a time (the path
     `ufo reco` takes) or one sinogram a frame (the Python API's short form)."""
     import ufo
+    from ufo.reco.options import SLICES_PER_PASS
 
     stack = np.ascontiguousarray(np.broadcast_to(sinos[0], (slices, *sinos[0].shape)))
     out: list[np.ndarray] = []
     if stacked:
-        stream = ufo.Unstack()(ufo.Backproject(replicas=threads)(ufo.Stack(number=16, partial=True)(stack)))
+        stream = ufo.Unstack()(ufo.Backproject(replicas=threads)(ufo.Stack(number=SLICES_PER_PASS, partial=True)(stack)))
     else:
         stream = ufo.Backproject(replicas=threads)(stack)
     ufo.MemoryOut(out=out)(stream).run(device="cpu").wait()

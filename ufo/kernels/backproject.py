@@ -43,50 +43,68 @@ def backproject_slice(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no
     for r in range(height):
         acc = out[r]
         acc[:] = 0.0
-        y = y0 + r
+        y = y0 + np.float32(r)
         for a in range(n_angles):
             ca = cos_[a]
             t0 = x0 * ca - y * sin_[a] + axis
             lo, hi = _columns(t0, ca, width, cols)
             row = sino[a]
             for c in range(lo, hi):
-                t = t0 + c * ca
+                t = t0 + np.float32(c) * ca
                 i = min(max(int(t), 0), width - 2)
-                f = t - i
+                f = t - np.float32(i)
                 acc[c] += row[i] + f * (row[i + 1] - row[i])
         for c in range(cols):
             acc[c] *= scale
 
 
+#: bytes of partial sums a band of rows keeps while every angle adds into it (about a core's L2)
+BAND_BYTES = 1 << 20
+
+
 @numba.njit(nogil=True, fastmath=True, cache=True)
 def _stack(sino, cos_, sin_, axis, x0, y0, scale, out, accumulate):  # pragma: no cover - compiled
+    """Bands of rows, each summed over all angles while its sums stay in cache.
+
+    Looping angles outside rows would stream the whole sinogram stack (angles x width x K floats,
+    64 MiB at 1024^2 and K = 16) from memory once per row; a band of rows reads each angle's
+    detector row once per band. All arithmetic is float32: a float64 detector position makes
+    LLVM widen the slices' loads to float64 and halves the vector width (one core, 512^3, K = 32:
+    3.9 GUPS in float64, 5.4 in float32; K = 16 runs in 4-wide epilogue code, which is why
+    `slices_per_batch` asks for 32).
+    """
     n_angles, width, k = sino.shape
     height, cols, _ = out.shape
-    w = scale if accumulate else 1.0  # adding: weight each sample; overwriting: scale the sums once
-    for r in range(height):
-        acc = out[r]
+    w = scale if accumulate else np.float32(1.0)  # adding: weight each sample; overwriting: scale the sums once
+    band = max(1, min(16, BAND_BYTES // max(1, cols * k * 4)))
+    for r0 in range(0, height, band):
+        r1 = min(height, r0 + band)
         if not accumulate:
-            acc[:] = 0.0
-        y = y0 + r
+            out[r0:r1] = 0.0
         for a in range(n_angles):
             ca = cos_[a]
-            t0 = x0 * ca - y * sin_[a] + axis
-            lo, hi = _columns(t0, ca, width, cols)
+            sa = sin_[a]
             plane = sino[a]
-            for c in range(lo, hi):
-                t = t0 + c * ca
-                i = min(max(int(t), 0), width - 2)
-                f = (t - i) * w
-                g = w - f
-                left = plane[i]
-                right = plane[i + 1]
-                dst = acc[c]
-                for s in range(k):
-                    dst[s] += g * left[s] + f * right[s]
+            for r in range(r0, r1):
+                acc = out[r]
+                t0 = x0 * ca - (y0 + np.float32(r)) * sa + axis
+                lo, hi = _columns(t0, ca, width, cols)
+                for c in range(lo, hi):
+                    t = t0 + np.float32(c) * ca
+                    i = min(max(int(t), 0), width - 2)
+                    f = (t - np.float32(i)) * w
+                    g = w - f
+                    left = plane[i]
+                    right = plane[i + 1]
+                    dst = acc[c]
+                    for s in range(k):
+                        dst[s] += g * left[s] + f * right[s]
         if not accumulate:
-            for c in range(cols):
-                for s in range(k):
-                    acc[c, s] *= scale
+            for r in range(r0, r1):
+                acc = out[r]
+                for c in range(cols):
+                    for s in range(k):
+                        acc[c, s] *= scale
 
 
 @numba.njit(nogil=True, fastmath=True, cache=True)

@@ -119,7 +119,7 @@ class Backprojector:
     """
 
     xp: Any = np
-    group = 16
+    group = 32
 
     def __init__(self, width: int, count: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
                  threads: int | None = None, precision: str = "fp32"):
