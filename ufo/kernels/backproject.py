@@ -16,16 +16,20 @@ import numpy as np
 
 @numba.njit(nogil=True, fastmath=True, cache=True)
 def _columns(t0: float, step: float, width: int, n: int) -> tuple[int, int]:
-    """Columns c in [lo, hi) with 0 <= t0 + c * step < width - 1."""
+    """Columns c in [lo, hi) with 0 <= t0 + c * step <= width - 1.
+
+    Both detector edges are inside, as in np.interp: a position exactly on the last pixel is
+    sampled whichever way the angle runs (a half-open range sampled it for cos < 0 only).
+    """
     top = width - 1.0
     if abs(step) < 1e-12:
-        return (0, n) if 0.0 <= t0 < top else (0, 0)
+        return (0, n) if 0.0 <= t0 <= top else (0, 0)
     a = (0.0 - t0) / step
     b = (top - t0) / step
     if step < 0:
         a, b = b, a
     lo = max(0, int(math.ceil(a)))
-    hi = min(n, int(math.ceil(b)))
+    hi = min(n, int(math.floor(b)) + 1)
     return lo, max(lo, hi)
 
 
