@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from ..reco.options import SLICES_PER_PASS
+
 
 def _ufo(sinos: np.ndarray, slices: int, threads: int, stacked: bool = True) -> np.ndarray:
     """ufo through its runtime: `slices` copies of the sinogram, stacked 16 at a time (the path
     `ufo reco` takes) or one sinogram a frame (the Python API's short form)."""
     import ufo
-    from ufo.reco.options import SLICES_PER_PASS
 
     stack = np.ascontiguousarray(np.broadcast_to(sinos[0], (slices, *sinos[0].shape)))
     out: list[np.ndarray] = []
@@ -121,7 +122,7 @@ class Tool:
 
 
 TOOLS = (
-    Tool("ufo (stack of 16 sinograms, back-project, unstack)", _ufo, 0, True, "numba"),
+    Tool(f"ufo (stack of {SLICES_PER_PASS} sinograms, back-project, unstack)", _ufo, 0, True, "numba"),
     Tool("ufo API, one sinogram a frame (Backproject over a stream)", _ufo_single, 0, True, "numba"),
     Tool("scikit-image iradon (ramp, float32 in)", _skimage, 0, False, "skimage"),
     Tool("ASTRA CPU FBP (ram-lak, linear projector)", _astra, 1, False, "astra"),
@@ -233,8 +234,8 @@ def compare(size: int, angles: int, ufo_slices: int, peer_slices: int, cores: in
                   "whole machine": (1, cores, None) if tool.threads_inside else (cores, 1, None)}
         run.timings[tool.name] = {}
         for scope, (processes, threads, pin) in scopes.items():
-            # ufo's replicas each take stacks of 16 sinograms: give every core at least one
-            slices = max(ufo_slices, 16 * threads) if ours else peer_slices
+            # ufo's replicas each take stacks of SLICES_PER_PASS sinograms: give every core at least one
+            slices = max(ufo_slices, SLICES_PER_PASS * threads) if ours else peer_slices
             log(f"{tool.name}, {scope}: {processes} process(es) x {slices} slices, {threads} thread(s)")
             seconds, cpu, image = timed(index, sinos, slices, processes, threads, pin)
             updates = m * n * n * slices * processes / 1e9

@@ -41,7 +41,8 @@ def rows_per_part(plan: reco_mod.Plan, workers: dict[str, dict[str, Any]], parts
         fits = min(fits, max(1, int(min(gpus) * plan.options.memory_fraction) // per_gpu_row))
     balanced = math.ceil(plan.slices / max(1, len(workers) * parts_per_worker))
     size = min(fits, balanced)
-    return max(1, size // 16 * 16 if size >= 32 else size)  # whole stacks of 16 sinograms where possible
+    stack = plan.options.slices_per_pass  # whole back-projection stacks where two or more fit
+    return max(1, size // stack * stack if size >= 2 * stack else size)
 
 
 def gpu_memory_of_workers(client: Any) -> dict[str, list[int]]:
