@@ -8,12 +8,16 @@
    overlap, read + write when they do not;
 3. host memory to host memory, each tool warmed up, same flat-corrected data: ufo's
    Backproject, httomolibgpu's FBP3d_tomobar and LPRec3d_tomobar, ASTRA's FBP_CUDA (what is
-   installed: `pip install httomolibgpu astra-toolbox`; a peer that fails says why).
+   installed: `pip install httomolibgpu astra-toolbox`, or on the device machine from carried
+   wheels `export PYTHONPATH=$(bash benchmarks/peers/setup_peers.sh /tmp/peers):$PYTHONPATH`;
+   a peer that fails says why).
+--profile adds, untimed: each variant with `ufo reco --profile`, the parts of the axis search
+(reading the middle sinogram, Vo's metric on the CPU and the GPU) and of the start-up.
 Medians of --repeat interleaved runs. Without a GPU it prints "no GPU: skipped" and exits 0.
 The measurements are ufo.bench.gpu_files'.
 
 Run on the GPU machine: python benchmarks/reco_files_gpu.py [--size 1024] [--rows 1024]
-[--angles 1024] [--dir /tmp/ufo-files] [--repeat 3]
+[--angles 1024] [--dir /tmp/ufo-files] [--repeat 3] [--profile]
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--astra-slices", type=int, default=64, help="slices for ASTRA's 2-D FBP_CUDA")
     parser.add_argument("--dir", default="/tmp/ufo-files", help="scratch folder on the disk to measure")
+    parser.add_argument("--profile", action="store_true",
+                        help="after the timed runs: each variant with `ufo reco --profile`, and the axis search's parts")
     args = parser.parse_args()
     if not have_gpu():
         print("no GPU: skipped (CuPy sees no CUDA device; run this on the GPU machine)")
@@ -47,7 +53,7 @@ def main() -> None:
     print(f"command: python {' '.join(sys.argv)}")
     try:
         r = measure(args.dir, args.size, args.rows, args.angles, args.repeat, args.astra_slices,
-                    log=lambda line: print("  " + line, flush=True))
+                    log=lambda line: print("  " + line, flush=True), profile=args.profile)
     finally:
         shutil.rmtree(args.dir, ignore_errors=True)
     n, rows, m = r.width, r.rows, r.angles

@@ -21,7 +21,7 @@ def sinograms() -> np.ndarray:
     """Distinct sinograms (the phantom at growing scale), so that a slice out of order cannot pass."""
     angles = np.arange(N) * np.pi / N
     base = Phantom(N).sinogram(angles).astype(np.float32)
-    return np.stack([base * (1 + 0.1 * i) + np.float32(0.01 * i) for i in range(40)])
+    return np.stack([base * (1 + 0.1 * i) + np.float32(0.01 * i) for i in range(140)])
 
 
 class _Source(ufo.Task):
@@ -79,9 +79,9 @@ def _close(image: np.ndarray, reference: np.ndarray) -> bool:
     return float(np.abs(image - reference).max()) <= 1e-5 * float(np.abs(reference).max())
 
 
-@pytest.mark.parametrize("count", [1, 5, 33, 37])
+@pytest.mark.parametrize("count", [1, 5, 65, 69])
 def test_batched_slices_equal_one_at_a_time_in_order(sinograms, count):
-    """Odd counts: a full batch (32 here) and a rest of 1 or 5 flushed at the end, or only a rest."""
+    """Odd counts: a full batch (64 here) and a rest of 1 or 5 flushed at the end, or only a rest."""
     frames = sinograms[:count]
     got, _ = _run(frames, axis=N / 2 - 0.5)
     assert len(got) == count
@@ -131,11 +131,20 @@ def test_filtered_input_is_not_filtered_twice_in_a_batch(sinograms):
         assert _close(image, backproject(filtered[i], N / 2))
 
 
-def test_replicas_run_one_sinogram_a_call_with_the_same_slices(sinograms):
-    frames = sinograms[:6]
-    got, _ = _run(frames, axis=N / 2, replicas=2)
+@pytest.mark.parametrize("replicas", [2, 3])
+def test_replicas_batch_too_and_keep_the_order(sinograms, replicas):
+    """Each replica takes a batch of consecutive sinograms while the others compute theirs: 133
+    sinograms are 3 calls (64 + 64 + 5), not 133 one-slice calls, and every slice comes out in
+    order with its own metadata."""
+    frames = sinograms[:133]
+    got, handle = _run(frames, trace=True, axis=N / 2, replicas=replicas)
+    assert [meta["tag"] for _, meta in got] == [f"s{i}" for i in range(133)]
     for i, (image, _) in enumerate(got):
-        assert np.array_equal(image, _reference(frames[i], N / 2))  # the one-slice kernel: bit for bit
+        assert _close(image, _reference(frames[i], N / 2)), f"slice {i}"
+    assert not _close(got[1][0], _reference(frames[0], N / 2))
+    calls = [e for e in handle.trace_events if e["ph"] == "X" and e["name"] == "backproject"]
+    assert len(calls) == 3
+    assert handle.stats["backproject"].frames_in == handle.stats["backproject"].frames_out == 133
 
 
 def test_batch_size_follows_memory_in_multiples_of_32():

@@ -295,3 +295,29 @@ def test_a_map_passing_on_a_shared_input_keeps_its_buffer_out_of_the_pool():
     assert (produced.data == 7).all()
     produced.release()
     assert pool._free == [source]
+
+
+class CountedSpec(Task):
+    """A map that counts how often its output is worked out (a file reader opens its file each time)."""
+
+    name = "counted-spec"
+    kind = Kind.MAP
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.specs = 0
+
+    def output_spec(self, *input_specs):
+        self.specs += 1
+        return input_specs[0]
+
+    def process(self, frame, out):
+        np.copyto(out, frame)
+        return out
+
+
+def test_a_graph_no_device_rewrites_is_validated_once_per_start():
+    counted = CountedSpec()
+    frames = counted(ufo.task("dummy-data", shape=[4, 4], number=3, value=2.0)).collect(device="cpu")
+    assert counted.specs == 1
+    np.testing.assert_array_equal(frames, np.full((3, 4, 4), 2.0, np.float32))

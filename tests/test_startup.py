@@ -56,6 +56,33 @@ def test_help_and_task_list_import_no_task_module(argv: list[str], absent: set[s
     assert not loaded & absent, sorted(loaded & absent)
 
 
+def test_a_small_run_imports_only_what_it_uses() -> None:
+    """`ufo run` of built-in tasks that read and write no files: no entry-point machinery
+    (importlib.metadata), no storage layer, no TIFF library, no unit parser, no event loop; and it
+    still ran (the frames counted by the summary, printed on stdout)."""
+    code = ("import io, sys, contextlib, ufo.cli.main as m\nsys.argv = ['ufo', 'run', 'dummy-data number=7 ! null']\n"
+            "out = io.StringIO()\nwith contextlib.redirect_stdout(out):\n    try:\n        m.main()\n"
+            "    except SystemExit as exc:\n        assert not exc.code, exc.code\n"
+            "assert ' 7 ' in out.getvalue(), out.getvalue()\n"
+            "assert 'importlib.metadata' not in sys.modules and 'ufo.storage' not in sys.modules")
+    loaded = loaded_after(code)
+    assert not loaded & {*HEAVY, "pint", "asyncio"}, sorted(loaded & {*HEAVY, "pint", "asyncio"})
+
+
+@pytest.mark.parametrize("given,expected", [(None, "4"), ("28", "28")])
+def test_the_command_lets_idle_blas_threads_sleep_unless_told_otherwise(given: str | None, expected: str) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if given is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = given
+    code = ("import os, sys, ufo.cli.main as m\nsys.argv = ['ufo', '--version']\ntry:\n    m.main()\n"
+            "except SystemExit:\n    pass\nprint(os.environ['OPENBLAS_THREAD_TIMEOUT'])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
+
+
 def test_the_stored_short_help_is_each_commands_own() -> None:
     from ufo.cli.main import COMMANDS, load_command
 

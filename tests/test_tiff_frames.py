@@ -85,3 +85,27 @@ def test_the_page_chain_read_from_the_ifds_counts_as_tifffile_does(tmp_path, kin
         fast, slow, fast_warn, slow_warn = _both_counts(str(tmp_path / "cut.tif"))
         assert (fast or 0) == slow, (cut, fast, slow)  # None: no complete page, tifffile's way says so
         assert fast_warn or not slow_warn or not slow, (cut, fast_warn, slow_warn)  # damage is always said
+
+
+def test_a_sequence_of_single_page_files_is_read_plain_and_checked_per_file(tmp_path):
+    from ufo.core.errors import InputError
+
+    rng = np.random.default_rng(5)
+    stack = rng.uniform(0, 100, (4, 6, 10)).astype(np.float32)
+    files = []
+    for i, frame in enumerate(stack):
+        files.append(str(tmp_path / f"p-{i}.tif"))
+        tifffile.imwrite(files[-1], frame, photometric="minisblack", compression="zlib" if i == 2 else None)
+    frames = TiffFrames(files)
+    assert frames.count == 4
+    for i in (0, 1, 3, 2, 0):  # out of order, the compressed one through tifffile
+        np.testing.assert_array_equal(frames.read(i, slice(None), None), stack[i])
+        np.testing.assert_array_equal(frames.read(i, slice(2, 5), None), stack[i, 2:5])
+        pages = frames._plain.get(files[i]) or frames._scanned[1]  # the first file is scanned when counted
+        assert (pages[0] is not None) == (i != 2)  # which reader served it
+    frames.close()
+    tifffile.imwrite(files[3], stack[3, :5], photometric="minisblack")  # another shape
+    frames = TiffFrames(files)
+    with pytest.raises(InputError, match="shape"):
+        frames.read(3, slice(None), None)
+    frames.close()

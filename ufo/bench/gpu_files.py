@@ -70,8 +70,9 @@ def write_floor(path: str, nbytes: int) -> float:
     return seconds
 
 
-def ufo_reco(scan: str, output: str, *options: str, device: str = "all") -> float:
-    """Wall seconds of the `ufo reco` command (on the GPUs; `device="cpu"` for a check without one)."""
+def ufo_reco(scan: str, output: str, *options: str, device: str = "all", printed: list[str] | None = None) -> float:
+    """Wall seconds of the `ufo reco` command (on the GPUs; `device="cpu"` for a check without one);
+    `printed` gets what it printed on stdout (the tables, `--profile`'s among them)."""
     command = [sys.executable, "-m", "ufo", "reco", "--projections", scan, "--output", f"{output}:/data",
                "--gpus", device, *options]
     t0 = time.perf_counter()
@@ -80,7 +81,54 @@ def ufo_reco(scan: str, output: str, *options: str, device: str = "all") -> floa
     if done.returncode:
         raise RuntimeError(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     os.remove(output)
+    if printed is not None:
+        printed.append(done.stdout)
     return seconds
+
+
+def axis_parts(scan: str, output: str, cold: bool = True) -> dict[str, float]:
+    """Where `--axis auto`'s time goes, in this (warm) process: reading the flat-corrected sinogram
+    of the middle row (from a dropped page cache when `cold`), and Vo's metric on it (CPU)."""
+    from ..reco import RecoOptions, plan, sinogram
+    from ..tomo.axis import axis_from_sinogram
+
+    p = plan(RecoOptions(projections=scan, output=output, axis="auto"))
+    row = p.rows[len(p.rows) // 2]
+    sinogram(p, row)  # warm-up: imports, the reader's first open
+    if cold:
+        drop_caches()
+    t0 = time.perf_counter()
+    sino = sinogram(p, row)
+    t1 = time.perf_counter()
+    sinogram(p, row)
+    t2 = time.perf_counter()
+    axis_from_sinogram(sino)
+    t3 = time.perf_counter()
+    parts = {"read + correct the middle sinogram" + (" (cold cache)" if cold else ""): t1 - t0,
+             "the same, warm cache": t2 - t1, "Vo's metric (axis_from_sinogram, CPU)": t3 - t2}
+    if have_gpu():
+        t4 = time.perf_counter()
+        axis_from_sinogram(sino, device="gpu")  # first call: CuPy's kernels compiled or loaded from its cache
+        t5 = time.perf_counter()
+        axis_from_sinogram(sino, device="gpu")
+        parts["Vo's metric on the GPU, first call"] = t5 - t4
+        parts["Vo's metric on the GPU, warm"] = time.perf_counter() - t5
+    return parts
+
+
+def startup_parts(scan: str, output: str) -> dict[str, float]:
+    """Seconds a `ufo reco` process spends outside the reconstruction: the command up to its plan
+    (`--dry-run`: interpreter, imports, reading the scan's layout) and CUDA's start in a new process."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", scan, "--output", f"{output}:/data",
+                    "--dry-run"], capture_output=True, check=True)
+    t1 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import cupy; (cupy.zeros(1) + 1).get()"], capture_output=True, check=True)
+    t2 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "pass"], capture_output=True, check=True)
+    t3 = time.perf_counter()
+    return {"`ufo reco --dry-run` (start, imports, plan)": t1 - t0, "python + import cupy + first kernel": t2 - t1,
+            "bare python": t3 - t2}
 
 
 def corrected(scan: str) -> tuple[np.ndarray, np.ndarray]:
@@ -180,6 +228,8 @@ class FileRun:
     write16: float = 0.0
     reco: dict[str, float] = field(default_factory=dict)  # variant -> wall seconds
     host: list[tuple[str, int, float, str]] = field(default_factory=list)
+    profiles: dict[str, str] = field(default_factory=dict)  # variant -> `ufo reco --profile` table
+    axis_parts: dict[str, float] = field(default_factory=dict)  # part of `--axis auto` -> seconds
 
     @property
     def floor(self) -> float:
@@ -188,11 +238,13 @@ class FileRun:
 
 
 def measure(work: str, width: int, rows: int, angles: int, repeat: int = 3, astra_slices: int = 64,
-            log: Callable[[str], None] = lambda _: None, device: str = "all", cold: bool = True) -> FileRun:
+            log: Callable[[str], None] = lambda _: None, device: str = "all", cold: bool = True,
+            profile: bool = False) -> FileRun:
     """Render the scan into `work`, then time the file-to-file variants against the I/O floor and
     the host-to-host tools (each peer that fails is reported with its error, not hidden).
     `device="cpu"` runs ufo's side on the CPU and `cold=False` leaves the page cache alone: a
-    check of this code on a shared machine without a GPU."""
+    check of this code on a shared machine without a GPU. `profile`: after the timed runs, each
+    variant once more with `--profile` (untimed) and the parts of the axis search."""
     from .stream import render_scan
 
     scan, output = os.path.join(work, "scan.nx"), os.path.join(work, "slices.h5")
@@ -225,6 +277,17 @@ def measure(work: str, width: int, rows: int, angles: int, repeat: int = 3, astr
     run.reco = {k: float(np.median(times[k])) for k in variants}
     if not all(dropped):
         log("page cache not dropped: reads came from memory (not root, or cold=False)")
+    if profile:
+        for name, options in variants.items():
+            settle()
+            printed: list[str] = []
+            ufo_reco(scan, output, *options, "--profile", device=device, printed=printed)
+            run.profiles[name] = printed[0]
+            log(f"`ufo reco {' '.join(options)} --profile`:\n{printed[0]}")
+        run.axis_parts = axis_parts(scan, output, cold)
+        log("axis search parts: " + ", ".join(f"{k} {v:.3f} s" for k, v in run.axis_parts.items()))
+        if have_gpu():
+            log("start-up parts: " + ", ".join(f"{k} {v:.2f} s" for k, v in startup_parts(scan, output).items()))
     projections, radians = corrected(scan)
     from ..tomo.phantom import Phantom
 

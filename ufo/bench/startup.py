@@ -13,6 +13,7 @@ measurement speeds up the next; the median of several runs damps a busy machine.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -42,6 +43,7 @@ def commands() -> list[Command]:
         Command("ufo --help", [*ufo, "--help"], ["ufo-launch", "--help"]),
         Command("ufo tasks", [*ufo, "tasks"], ["ufo-query", "--list"]),
         Command(f'ufo run "{PIPELINE}"', [*ufo, "run", PIPELINE], ["ufo-launch", *PIPELINE.split()]),
+        Command(f'ufo run -q "{PIPELINE}"', [*ufo, "run", "-q", PIPELINE], ["ufo-launch", "-q", *PIPELINE.split()]),
     ]
 
 
@@ -70,17 +72,45 @@ def bytecode_written() -> bool:
     return not os.environ.get("PYTHONDONTWRITEBYTECODE")
 
 
+@dataclass
+class Timing:
+    """Medians over the runs of one command: the wall time a user waits and the CPU time (user +
+    system) the process spent. On a shared machine the wall time carries other people's load;
+    the CPU time says what the command itself costs."""
+
+    wall: float
+    cpu: float
+
+
+def _once(argv: list[str], env: dict[str, str] | None) -> tuple[float, float]:
+    """One run of `argv` (output discarded): its wall and CPU seconds."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env)
+    elapsed = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.decode()[-500:]}")
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def timings(commands: list[tuple[list[str], dict[str, str] | None]], repeat: int = 5) -> list[Timing]:
+    """Median wall and CPU time of each command over `repeat` rounds, after one round that is not
+    counted (it fills the file and bytecode caches). The commands alternate within each round, so a
+    change of load on a shared machine falls on all of them alike, not on whichever ran last."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in commands]
+    for round_ in range(repeat + 1):
+        for k, (argv, env) in enumerate(commands):
+            measured = _once(argv, env)
+            if round_:
+                runs[k].append(measured)
+    return [Timing(statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for r in runs]
+
+
 def wall(argv: list[str], repeat: int = 5, env: dict[str, str] | None = None) -> float:
     """Median wall time in seconds of running `argv` `repeat` times (output discarded), after one
     run that is not counted (it fills the file and bytecode caches)."""
-    times = []
-    for _ in range(repeat + 1):
-        start = time.perf_counter()
-        result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False, env=env)
-        times.append(time.perf_counter() - start)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr.decode()[-500:]}")
-    return statistics.median(times[1:])
+    return timings([(argv, env)], repeat)[0].wall
 
 
 @dataclass
@@ -112,9 +142,20 @@ def peer_installed() -> bool:
     return shutil.which("ufo-launch") is not None
 
 
-def measure(repeat: int = 5, bytecode: bool = False) -> list[Measure]:
-    """The start-up figures: import time of the CLI and each command's median wall time
-    (`bytecode`: see `environment`)."""
+def before_command(folder: str, args: list[str]) -> list[str]:
+    """`ufo ARGS` run from another copy of the `ufo` package, in `folder` (e.g. an older commit's,
+    `git archive COMMIT ufo | tar -x -C FOLDER`): ahead of the installed one on the path, with the same
+    installed entry points (which name modules, found in that copy)."""
+    code = (f"import sys; sys.path.insert(0, {folder!r}); sys.argv[0] = 'ufo'; "
+            "from ufo.cli.main import main; sys.exit(main())")
+    return [sys.executable, "-c", code, *args]
+
+
+def measure(repeat: int = 5, bytecode: bool = False, before: str | None = None) -> list[Measure]:
+    """The start-up figures: import time of the CLI and each command's median wall time beside
+    its peer's, ufo and peer alternating (`bytecode`: see `environment`). Each Measure's `note`
+    gives the median CPU seconds, ufo's and the peer's. `before`: a folder holding another copy of
+    the `ufo` package (`before_command`), timed in the same rounds; its rows are named '... [before]'."""
     have_peer = peer_installed()
     env = environment(bytecode)
     import_time(env=env)  # fills the bytecode cache
@@ -122,16 +163,26 @@ def measure(repeat: int = 5, bytecode: bool = False) -> list[Measure]:
     results = [Measure("startup", "import ufo.cli.main (-X importtime)", imports.total, "-", None, "s",
                        higher_is_better=False)]
     for command in commands():
-        peer_value = None
-        note = "ufo-launch not installed" if not have_peer else ""
+        runs: list[tuple[list[str], dict[str, str] | None]] = [(command.ufo, env)]
+        if before:
+            runs.append((before_command(before, command.ufo[len(_ufo_command()):]), env))
         if have_peer and command.peer and shutil.which(command.peer[0]):
             from .ufolaunch import peer_environment  # UFO_DEVICE_TYPE=cpu where there is no GPU
 
-            peer_value = wall(command.peer, repeat, peer_environment())
-        results.append(Measure("startup", command.what, wall(command.ufo, repeat, env),
-                               " ".join(command.peer or ["-"]), peer_value, "s", note, higher_is_better=False))
+            runs.append((command.peer, peer_environment()))
+        measured = timings(runs, repeat)
+        ours, old = measured[0], (measured[1] if before else None)
+        peer = measured[-1] if len(measured) > (2 if before else 1) else None
+        note = "ufo-launch not installed" if not have_peer else ""
+        cpu = f"cpu {ours.cpu:.3f} s" + (f" / peer {peer.cpu:.3f} s" if peer else "")
+        results.append(Measure("startup", command.what, ours.wall, " ".join(command.peer or ["-"]),
+                               peer.wall if peer else None, "s", f"{cpu}{'; ' + note if note else ''}",
+                               higher_is_better=False))
+        if old is not None:
+            results.append(Measure("startup", f"{command.what} [before]", old.wall, " ".join(command.peer or ["-"]),
+                                   peer.wall if peer else None, "s", f"cpu {old.cpu:.3f} s", higher_is_better=False))
     return results
 
 
-__all__ = ["Command", "ImportTime", "PIPELINE", "bytecode_written", "commands", "environment", "import_time", "measure",
-           "peer_installed", "wall"]
+__all__ = ["Command", "ImportTime", "PIPELINE", "Timing", "before_command", "bytecode_written", "commands", "environment", "import_time",
+           "measure", "peer_installed", "timings", "wall"]

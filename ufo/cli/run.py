@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 
-from ..core import serialize
 from ..core.errors import UsageError
 from ..core.pipeline import parse
-from ..core.ufocompat import apply as ufo_apply
-from .compat import compat_report
 from .errors import handle_errors
-from .progress import summary, watch
+from .progress import stderr_console, summary, watch
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXAMPLES = """
 \b
@@ -49,6 +48,8 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     if json_file and pipeline:
         raise UsageError("give either a pipeline or --json FILE, not both")
     if ufo_compat_report:  # before building the graph: a report also for pipelines that would not build
+        from .compat import compat_report
+
         if json_file:
             try:
                 with open(json_file) as f:
@@ -68,19 +69,32 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
             text = open(json_file).read()
         except OSError as exc:
             raise UsageError(f"cannot read JSON graph '{json_file}': {exc.strerror}") from exc
+        from ..core import serialize
+
         graph = serialize.loads(text, json_file)
     elif pipeline:
         graph = parse(" ".join(pipeline))
     else:
         raise click.UsageError("give a pipeline, e.g. ufo run \"dummy-data number=10 ! null\", or --json FILE")
-    console = Console(stderr=True)
+    made: list[Console] = []
+
+    def console() -> Console:
+        """The run's console on stderr, made when something is to be shown (a quiet run needs no rich)."""
+        if not made:
+            made.append(stderr_console())
+        return made[0]
+
     if ufo_semantics:
+        from ..core.ufocompat import apply as ufo_apply
+
         ufo_apply(graph.nodes, force=True)
     notes = [note for task in graph.nodes for note in task.ufo_notes]
     for note in notes:
-        console.print(f"[yellow]UFO:[/] {note}")
+        console().print(f"[yellow]UFO:[/] {note}")
     description = graph.describe()
     if dump:
+        from ..core import serialize
+
         with open(dump, "w") as f:
             f.write(serialize.dumps(graph))
     _check_outputs(graph, dry_run)
@@ -89,11 +103,11 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         return
     handle = graph.run(trace=bool(trace), device=gpus, gpu_streams=gpu_streams)
     try:
-        watch(handle, console, show_progress=not quiet)
+        watch(handle, None if quiet else console(), show_progress=not quiet)
     except KeyboardInterrupt:
         update = handle.progress()
         done = {s.name: s.frames for s in handle.stats.values() if s.kind == "sink"}
-        console.print(f"[yellow]cancelled after {update.current} of {update.target or '?'} {update.unit} "
+        console().print(f"[yellow]cancelled after {update.current} of {update.target or '?'} {update.unit} "
                       f"({update.time_elapsed:.1f} s); frames written per sink: {done}[/]")
         sys.exit(130)
     finally:
@@ -101,19 +115,23 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
             with open(trace, "w") as f:
                 json.dump({"traceEvents": handle.trace_events, "displayTimeUnit": "ms"}, f)
     if not quiet:
-        Console().print(summary(handle))
+        from rich.console import Console as StdoutConsole
+
+        StdoutConsole().print(summary(handle))
         for warning in handle.warnings:
-            console.print(f"[yellow]warning:[/] {warning}")
+            console().print(f"[yellow]warning:[/] {warning}")
 
 
 def _check_outputs(graph: Any, dry_run: bool) -> None:
     """Before anything starts: no output is, contains or lies inside an input of the whole graph
     (branches included), and every output can be written (not there, or overwrite/append)."""
+    writes = [t for t in graph.nodes if t.name == "write" and getattr(t, "path", None)]
+    if not writes:  # nothing to check: the storage layer is not imported (start-up, issue 22)
+        return
     from ..core.errors import InputError
     from ..storage.guard import check_output, refuse_conflict
 
     reads = [str(t.path) for t in graph.nodes if t.name == "read" and getattr(t, "path", None)]
-    writes = [t for t in graph.nodes if t.name == "write" and getattr(t, "path", None)]
     for task in writes:
         refuse_conflict(task.path, reads, task.bytes_per_file)
     if dry_run:

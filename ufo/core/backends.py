@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numbers
 import os
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
+from .entrypoints import entry_points
 from .errors import UsageError
 
 if TYPE_CHECKING:

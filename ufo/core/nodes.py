@@ -96,6 +96,22 @@ class _Node:
             task.collected(index, self.collected[index])
         return streamed
 
+    def wait_for_room(self, window: int) -> None:
+        """Replicas: wait while `window` or more frames are taken but not yet emitted in order."""
+        with self.out_cond:
+            while not self.input_ended and self.seq_in - self.seq_out >= window:
+                if self.handle._cancelled.is_set():
+                    raise Cancelled()
+                self.out_cond.wait()
+
+    def emit_in_order(self) -> None:
+        """Replicas (holding `out_cond`): emit the finished frames that are next in sequence."""
+        while self.seq_out in self.pending:
+            self.emit(self.pending.pop(self.seq_out))
+            self.seq_out += 1
+            self.stats.frames_out += 1
+        self.out_cond.notify_all()
+
     def drain_rest(self, channels: list[Channel], received: list[Any]) -> None:
         """One input ended: release what was received, read the others to their end, report extras."""
         ended = next(i for i, f in enumerate(received) if f is EOS)
@@ -236,16 +252,17 @@ def _run_map(node: _Node, task: Task) -> None:
 def _run_replica(node: _Node, task: Task) -> None:
     """One of several threads of a replicated map; sequence numbers restore the order."""
     streamed = node.read_collected(task)
+    if len(streamed) == 1 and (size := task.batch_size()) > 1:
+        from .batched_map import run_batched_replica
+
+        run_batched_replica(node, task, node.ins[streamed[0]], size)
+        return
     channels = [node.ins[i] for i in streamed]
     window = 2 * node.task.replicas + 2
     cond = node.out_cond
     stats = node.stats
     while True:
-        with cond:
-            while not node.input_ended and node.seq_in - node.seq_out >= window:
-                if node.handle._cancelled.is_set():
-                    raise Cancelled()
-                cond.wait()
+        node.wait_for_room(window)
         with node.in_lock:
             if node.input_ended:
                 return
@@ -264,12 +281,7 @@ def _run_replica(node: _Node, task: Task) -> None:
             stats.frames_in += 1
             if node.pool is None:
                 stats.bytes += getattr(produced.data, "nbytes", 0)
-            while node.seq_out in node.pending:
-                frame = node.pending.pop(node.seq_out)
-                node.emit(frame)
-                node.seq_out += 1
-                stats.frames_out += 1
-            cond.notify_all()
+            node.emit_in_order()
 
 
 def _emit_result(node: _Node, item: Any, index: int) -> int:

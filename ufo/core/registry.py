@@ -2,16 +2,17 @@
 
 Built-in tasks are registered through the same entry points as third-party ones (pyproject's
 [project.entry-points."ufo.tasks"] is the only table), so a plugin package is a first-class
-citizen and the core names no module above it. Entry points are loaded lazily, one at a time.
+citizen and the core names no module above it. Entry points are loaded lazily, one at a time,
+and read without importing importlib.metadata (`ufo.core.entrypoints`: start-up, issue 22).
 """
 
 from __future__ import annotations
 
 import functools
 import re
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any
 
+from .entrypoints import entry_points
 from .errors import UnknownTaskError, suggest
 
 if TYPE_CHECKING:

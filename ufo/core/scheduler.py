@@ -55,9 +55,11 @@ def start(
     """
     _refuse_running(graph)
     users_tasks = list(graph.nodes)
-    graph.validate()  # errors name the user's nodes, before any rewriting
-    graph = prepare(graph, device, gpu_streams)
-    specs = graph.validate()
+    specs = graph.validate()  # errors name the user's nodes, before any rewriting
+    prepared = prepare(graph, device, gpu_streams)
+    if prepared is not graph:  # rewritten for a device: its new nodes are checked too
+        specs = prepared.validate()
+    graph = prepared
     names = graph.names()
     leaves = [t for t in graph.leaves() if t.kind not in (Kind.SINK,)]
     extra_edges: list[tuple[Task, Task, int]] = []

@@ -7,6 +7,7 @@ non-local means runs the CPU task's own function with CuPy as its array module.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import cupy
@@ -29,9 +30,27 @@ class BlurGpu(Blur):
 
 
 class NonLocalMeansGpu(NonLocalMeans):
+    """h=0 or estimate-sigma: one noise estimate for the whole stream, as the CPU task keeps it.
+
+    The segment runs several replicas (streams, GPUs); each would otherwise estimate from its
+    own first frame and frames 1, 2, ... would get other h. The estimate lives in the dict the
+    segment shares between the replicas of this step (`shared`), made from the first frame to
+    reach it: frame 0 with one replica, in practice also with several (frames are taken in order).
+    """
+
+    shared: dict[str, Any]
+
+    def setup(self, ctx: Any) -> None:
+        super().setup(ctx)
+        if "shared" not in self.__dict__:  # run alone, outside a segment: its own estimate
+            self.shared = {"lock": threading.Lock()}
+
     def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
-        if self._h is None or self._sigma is None:  # from the first frame, as the CPU task (once per run)
-            estimated = estimate_noise_sigma(cupy.asnumpy(frame), self.addressing_mode)
+        if self._h is None or self._sigma is None:
+            with self.shared["lock"]:
+                if "sigma" not in self.shared:
+                    self.shared["sigma"] = estimate_noise_sigma(cupy.asnumpy(frame), self.addressing_mode)
+            estimated = self.shared["sigma"]
             self._h = self._h or estimated or 1e-6
             self._sigma = estimated if self._sigma is None else self._sigma
         return non_local_means(frame, self.search_radius, self.patch_radius, self._h, self._sigma,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -53,6 +54,9 @@ class GpuSegment(Task):
         self.name = "gpu:" + "+".join(step.name for step in steps)  # type: ignore[misc]
         self.inputs = steps[0].inputs  # type: ignore[misc]
         self._specs: list[tuple[Spec, ...]] = []
+        # one dict per step, shared by the segment's replicas (clones copy this list's reference):
+        # state a step keeps for the whole stream, such as non-local-means' noise estimate
+        self._shared: list[dict[str, Any]] = [{"lock": threading.Lock()} for _ in steps]
 
     @staticmethod
     def host_allocator(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -84,6 +88,7 @@ class GpuSegment(Task):
         for index, step in enumerate(self.steps):
             impl = GPU_TASKS[step.name].__new__(GPU_TASKS[step.name])
             impl.__dict__ = dict(step.__dict__)
+            impl.shared = self._shared[index]
             step_ctx = Context(node=f"{ctx.node}/{step.name}", input_specs=self._specs[index],
                                output_spec=self._specs[index + 1][0], replica=ctx.replica, replicas=ctx.replicas,
                                cancelled=ctx.cancelled, alloc=None, warn=ctx.warn)

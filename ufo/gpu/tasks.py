@@ -27,6 +27,7 @@ from ..tomo.fbp import slice_grid
 from ..tomo.phase import paganin_filter
 from ..tomo.steps_cuda import filter_rows_gpu, flat_kernel
 from .filters2d import FILTER_TASKS
+from .projection import ForwardprojectGpu
 
 
 class FlatFieldCorrectGpu(FlatFieldCorrect):
@@ -182,5 +183,5 @@ class MapGpu(Map):
 GPU_TASKS = {
     cls.name: cls
     for cls in (MapGpu, FlatFieldCorrectGpu, FilterGpu, BackprojectGpu, DfiSincGpu, RetrievePhaseGpu, RemoveOutliersGpu, RemoveStripesGpu,
-                CropGpu, PadGpu, BinGpu, RescaleGpu, *FILTER_TASKS)
+                CropGpu, PadGpu, BinGpu, RescaleGpu, ForwardprojectGpu, *FILTER_TASKS)
 }

@@ -45,8 +45,8 @@ extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict_
         #pragma unroll
         for (int p = 0; p < P; ++p) {
             const float t = t0 - p * sa;
-            if (t >= 0.f && t < limit) {
-                const int i = (int)t;
+            if (t >= 0.f && t <= limit && width > 1) {  // both detector edges inside, as the CPU kernel (np.interp)
+                const int i = min((int)t, width - 2);  // t == width - 1: the last pixel, f = 1
                 const float f = t - (float)i;
                 float l[K], r[K];
                 LOAD(base + (size_t)i * K, l);

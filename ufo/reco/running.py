@@ -19,7 +19,7 @@ from ..core import Graph, RunHandle, Stream, Task
 from ..core.progress import JobProgress
 from ..core.errors import UsageError
 from ..core.registry import create
-from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition
+from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
 from ..tomo.halftomo import coverage, first_half
 from ..tomo.timing import StageTimes
 from .planning import Pass, Plan
@@ -148,7 +148,7 @@ def find_axis(plan: Plan) -> float:
         return axis_by_scan(sino[:k], angles=angles[:k]).best
     if full_turn:  # every projection with its mirror image at theta + pi
         return axis_360(sino, angles)
-    return axis_from_sinogram(sino)
+    return axis_from_sinogram(sino, device=search_device(o.gpus))  # Vo's metric on the GPU where the run uses one
 
 
 def scan_angles(plan: Plan) -> np.ndarray:

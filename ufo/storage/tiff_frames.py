@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from ..core.errors import InputError
-from .tiff_ifd import scan
+from .tiff_ifd import Page, scan
 
 
-@dataclass(frozen=True)
-class PlainPage:
-    """Where an uncompressed page's pixels lie (`offset`) and what they are (`shape`, `dtype`)."""
+class PlainPage(NamedTuple):
+    """Where an uncompressed page's pixels lie (`offset`) and what they are (`shape`, `dtype`).
+    (A named tuple: one is made per page of every file a graph opens.)"""
 
     offset: int
     shape: tuple[int, int]
@@ -59,15 +58,41 @@ def read_plain(handle: BinaryIO, where: PlainPage, rows: slice, out: np.ndarray 
     count = max(stop - start, 0)
     target = out if (out is not None and out.dtype == dtype and out.shape == (count, width)
                      and out.flags.c_contiguous) else np.empty((count, width), dtype)
-    handle.seek(where.offset + start * where.row_bytes)
+    at = where.offset + start * where.row_bytes
     view = memoryview(target).cast("B")
-    got = handle.readinto(view)
+    got = _read_at(handle, view, at)
     if got != len(view):
         raise EOFError(f"{got} of {len(view)} bytes at offset {where.offset}")
     if out is not None and target is not out:
         np.copyto(out, target, casting="unsafe")
         return out
     return target
+
+
+def _read_at(handle: BinaryIO, view: memoryview, at: int) -> int:
+    """Read into `view` from offset `at`; the bytes read (fewer only at the end of the file).
+    One positioned read (`os.preadv`) where the handle is a file: a seek and a read are two system
+    calls, each of which lets another thread take the interpreter, and small frames pay per call."""
+    try:
+        fd = handle.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd < 0 or not hasattr(os, "preadv"):
+        handle.seek(at)
+        return handle.readinto(view) or 0
+    got = 0
+    while got < len(view):
+        n = os.preadv(fd, [view[got:]], at + got)
+        if n <= 0:
+            break
+        got += n
+    return got
+
+
+def _plain_of(pages: list[Page]) -> list[PlainPage | None]:
+    """Where each scanned page's pixels lie, None for pages tifffile must read."""
+    return [None if p.plain_offset is None or p.dtype is None else PlainPage(p.plain_offset, p.shape, p.dtype)
+            for p in pages]
 
 
 def _rows(rows: slice, height: int) -> slice:
@@ -78,18 +103,20 @@ class TiffFrames:
     """Pages of one or more TIFF files, in natural file order, then page order."""
 
     def __init__(self, files: list[str]):
-        import tifffile
-
-        self._tifffile = tifffile
         self.files = files
         self.warnings: list[str] = []
         self._plain: dict[str, list[PlainPage | None]] = {}  # per file and page: read without tifffile
         self._handle: tuple[str, Any] | None = None
+        self._scanned: tuple[str, list[PlainPage | None]] | None = None  # the file of a sequence read last
         pages = self._pages(files[0])
-        with self._open(files[0]) as first:
-            page = first.pages[0]
-            self.shape = tuple(page.shape)
-            self.dtype = np.dtype(page.dtype)
+        plain = self._plain.get(files[0])
+        if plain and plain[0] is not None:  # what tifffile would say of a plain page, read from its IFD
+            self.shape, self.dtype = plain[0].shape, plain[0].dtype
+        else:
+            with self._open(files[0]) as first:
+                page = first.pages[0]
+                self.shape = tuple(page.shape)
+                self.dtype = np.dtype(page.dtype)
         # A sequence of single-page files is the common case; count pages file by file only
         # when the first file holds several (stacks split over files).
         counts = [pages] + ([1] * (len(files) - 1) if pages == 1 else [self._pages(f) for f in files[1:]])
@@ -98,8 +125,11 @@ class TiffFrames:
         self._open_file: tuple[str, Any] | None = None
 
     def _open(self, file: str) -> Any:
+        """The file opened by tifffile (imported here: plain pages never need it)."""
+        import tifffile
+
         try:
-            return self._tifffile.TiffFile(file)
+            return tifffile.TiffFile(file)
         except Exception as exc:
             raise InputError(f"cannot read TIFF file '{file}': {exc}") from exc
 
@@ -121,11 +151,26 @@ class TiffFrames:
         if result is None or not result[0]:
             return None  # not a TIFF it reads, or no complete page: tifffile's way and its message
         pages, complete = result
-        self._plain[file] = [None if p.plain_offset is None or p.dtype is None
-                             else PlainPage(p.plain_offset, p.shape, p.dtype) for p in pages]
+        self._plain[file] = _plain_of(pages)
         if not complete:
             self.warnings.append(f"'{file}' is truncated or damaged; reading its {len(pages)} complete page(s)")
         return len(pages)
+
+    def _plain_pages(self, file: str) -> list[PlainPage | None]:
+        """Where `file`'s plain pages lie, read from its IFDs when it is first read (tifffile would
+        parse the file's tags for each frame; ~0.25 ms a page). Empty where that reading fails:
+        tifffile then reads it and reports what is wrong."""
+        self.close()
+        try:
+            handle = open(file, "rb")  # noqa: SIM115 - kept for reading its pixels, closed in close()
+        except OSError:
+            return []
+        self._handle = (file, handle)
+        try:
+            result = scan(handle, os.fstat(handle.fileno()).st_size)
+        except (OSError, struct.error, ValueError):
+            return []
+        return [] if result is None else _plain_of(result[0])
 
     def _pages_by_tifffile(self, file: str) -> int:
         import logging
@@ -170,7 +215,11 @@ class TiffFrames:
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
         file, page = self.locations[index]
         pages = self._plain.get(file)
-        where = pages[page] if pages is not None and page < len(pages) else None
+        if pages is None:  # one of a sequence of single-page files, not scanned when counted
+            if self._scanned is None or self._scanned[0] != file:
+                self._scanned = (file, self._plain_pages(file))  # only the latest: 100 000 files stay small
+            pages = self._scanned[1]
+        where = pages[page] if page < len(pages) else None
         if where is not None and where.shape == self.shape and where.dtype == self.dtype and \
                 _rows(rows, self.shape[0]).step == 1:
             return self._read_plain(file, where, rows, out)

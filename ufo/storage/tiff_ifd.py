@@ -10,9 +10,10 @@ Anything it does not understand returns None and the caller keeps tifffile's way
 
 from __future__ import annotations
 
+import os
 import struct
-from dataclasses import dataclass
-from typing import BinaryIO
+from collections.abc import Callable
+from typing import BinaryIO, NamedTuple
 
 import numpy as np
 
@@ -26,9 +27,10 @@ _KINDS = {1: "u", 2: "i", 3: "f"}  # SampleFormat -> numpy kind
 MAX_PAGES = 10_000_000
 
 
-@dataclass(frozen=True)
-class Page:
-    """One IFD: its pixels' extent (`end`: the last byte + 1) and, when one read gives them, where."""
+class Page(NamedTuple):
+    """One IFD: its pixels' extent (`end`: the last byte + 1) and, when one read gives them, where.
+    (A named tuple: a 720-page stack makes 720 of them before the first frame, and a frozen
+    dataclass costs several times more to build.)"""
 
     end: int
     plain_offset: int | None  # None: compressed, tiled, several samples, ...: read it with tifffile
@@ -36,12 +38,35 @@ class Page:
     dtype: np.dtype | None
 
 
+_NATIVE = "<" if np.little_endian else ">"
+_DTYPES = {(kind, bits): np.dtype(f"{kind}{bits // 8}") for kind in "uif" for bits in (8, 16, 32, 64)
+           if not (kind == "f" and bits == 8)}
+_IFD_GUESS = 32  # entries read with the IFD's count in one call (a page from tifffile or libtiff has < 20)
+
+
+def _reader(handle: BinaryIO) -> Callable[[int, int], bytes]:
+    """`read(offset, n)`: positioned reads, one system call each where the handle is a file (the
+    IFDs lie between the pages' pixels, so a buffered read would fetch a buffer's worth each time)."""
+    try:
+        fd = handle.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = -1
+    if fd >= 0 and hasattr(os, "pread"):
+        return lambda at, n: os.pread(fd, n, at)
+
+    def read(at: int, n: int) -> bytes:
+        handle.seek(at)
+        return handle.read(n)
+
+    return read
+
+
 def scan(handle: BinaryIO, size: int) -> tuple[list[Page], bool] | None:
     """Every complete page of the main IFD chain, and whether the chain ended as a TIFF ends (a next
     offset of 0); None where the header is no TIFF this understands. The chain stops at a page
     whose tags or pixels lie beyond `size` or that has no pixels (a write cut short)."""
-    handle.seek(0)
-    head = handle.read(16)
+    read = _reader(handle)
+    head = read(0, 16)
     if head[:2] not in (b"II", b"MM"):
         return None
     order = "<" if head[:2] == b"II" else ">"
@@ -56,11 +81,11 @@ def scan(handle: BinaryIO, size: int) -> tuple[list[Page], bool] | None:
     seen: set[int] = set()
     while ifd and ifd not in seen and len(pages) < MAX_PAGES:
         seen.add(ifd)
-        parsed = _ifd(handle, ifd, order, big, size)
+        parsed = _ifd(read, ifd, order, big, size)
         if parsed is None:
             return pages, False
         tags, ifd = parsed
-        page = _page(handle, tags, order, big, size)
+        page = _page(read, tags, order, big, size)
         if page is None:
             return pages, False
         pages.append(page)
@@ -69,68 +94,74 @@ def scan(handle: BinaryIO, size: int) -> tuple[list[Page], bool] | None:
     return pages, ifd == 0
 
 
-def _ifd(handle: BinaryIO, at: int, order: str, big: bool, size: int) -> tuple[dict[int, tuple[int, int, bytes]], int] | None:
+def _ifd(read: Callable[[int, int], bytes], at: int, order: str, big: bool,
+         size: int) -> tuple[dict[int, tuple[int, int, bytes]], int] | None:
     """The wanted entries of the IFD at `at` as {tag: (type, count, value field)} and the next IFD's offset."""
     count_size, entry_size, field = (8, 20, 8) if big else (2, 12, 4)
     if at + count_size > size:
         return None
-    handle.seek(at)
-    (count,) = struct.unpack(order + ("Q" if big else "H"), handle.read(count_size))
-    body = handle.read(count * entry_size + field)
-    if len(body) < count * entry_size:
+    block = read(at, count_size + _IFD_GUESS * entry_size + field)
+    if len(block) < count_size:
         return None
-    tags = {}
-    for k in range(count):
-        entry = body[k * entry_size:(k + 1) * entry_size]
-        tag, kind = struct.unpack(order + "HH", entry[:4])
-        if tag in _WANTED:
-            (n,) = struct.unpack(order + ("Q" if big else "I"), entry[4:4 + field])
-            tags[tag] = (kind, n, entry[4 + field:])
-    tail = body[count * entry_size:]
+    (count,) = struct.unpack_from(order + ("Q" if big else "H"), block)
+    want = count_size + count * entry_size + field
+    if len(block) < want and count > _IFD_GUESS:
+        block = read(at, want)
+    if len(block) < count_size + count * entry_size:
+        return None
+    entries = struct.unpack_from(order + ("HHQ8s" if big else "HHI4s") * count, block, count_size)
+    tags = {entries[k]: (entries[k + 1], entries[k + 2], entries[k + 3])
+            for k in range(0, 4 * count, 4) if entries[k] in _WANTED}
+    tail = block[count_size + count * entry_size:want]
     following = struct.unpack(order + ("Q" if big else "I"), tail)[0] if len(tail) == field else -1
     return tags, following  # -1: the next offset itself was cut off (the page may still be whole)
 
 
-def _values(handle: BinaryIO, entry: tuple[int, int, bytes], order: str, big: bool, size: int) -> list[int] | None:
+_ONE = {(order, kind): struct.Struct(order + code) for order in "<>" for kind, code in _TYPES.items()}
+
+
+def _values(read: Callable[[int, int], bytes], entry: tuple[int, int, bytes], order: str, big: bool,
+            size: int) -> tuple[int, ...] | None:
     kind, count, field = entry
+    if count == 1:  # the common case: one value in the entry itself
+        one = _ONE.get((order, kind))
+        if one is not None and one.size <= len(field):
+            return one.unpack_from(field)
     code = _TYPES.get(kind)
     if code is None or count > MAX_PAGES:
         return None
     nbytes = struct.calcsize(code) * count
     if nbytes <= len(field):
-        data = field[:nbytes]
-    else:
-        (at,) = struct.unpack(order + ("Q" if big else "I"), field)
-        if at + nbytes > size:
-            return None
-        handle.seek(at)
-        data = handle.read(nbytes)
-    return list(struct.unpack(f"{order}{count}{code}", data))
+        return struct.unpack_from(f"{order}{count}{code}", field)
+    (at,) = struct.unpack(order + ("Q" if big else "I"), field)
+    if at + nbytes > size:
+        return None
+    return struct.unpack(f"{order}{count}{code}", read(at, nbytes))  # short (the file shrank): struct.error
 
 
-def _page(handle: BinaryIO, tags: dict[int, tuple[int, int, bytes]], order: str, big: bool, size: int) -> Page | None:
+def _page(read: Callable[[int, int], bytes], tags: dict[int, tuple[int, int, bytes]], order: str, big: bool,
+          size: int) -> Page | None:
     def first(tag: int, default: int) -> int:
-        values = _values(handle, tags[tag], order, big, size) if tag in tags else None
+        values = _values(read, tags[tag], order, big, size) if tag in tags else None
         return values[0] if values else default
 
     width, length = first(WIDTH, 0), first(LENGTH, 0)
     offsets_tag, counts_tag = (TILE_OFFSETS, TILE_BYTES) if TILE_OFFSETS in tags else (STRIP_OFFSETS, STRIP_BYTES)
-    offsets = _values(handle, tags[offsets_tag], order, big, size) if offsets_tag in tags else None
-    counts = _values(handle, tags[counts_tag], order, big, size) if counts_tag in tags else None
+    offsets = _values(read, tags[offsets_tag], order, big, size) if offsets_tag in tags else None
+    counts = _values(read, tags[counts_tag], order, big, size) if counts_tag in tags else None
     if not width or not length or not offsets or not counts or len(offsets) != len(counts):
         return None  # a page without image data: a write cut short
-    end = max(o + n for o, n in zip(offsets, counts))
+    end = max(o + n for o, n in zip(offsets, counts)) if len(offsets) > 1 else offsets[0] + counts[0]
     if end > size:
         return None  # pixels beyond the end of the file
     bits, samples = first(BITS, 1), first(SAMPLES, 1)
     kind = _KINDS.get(first(SAMPLE_FORMAT, 1))
-    dtype = np.dtype(f"{kind}{bits // 8}") if kind and bits in (8, 16, 32, 64) and not (kind == "f" and bits == 8) \
-        else None
+    dtype = _DTYPES.get((kind, bits)) if kind else None
     plain = None
-    contiguous = all(offsets[i] + counts[i] == offsets[i + 1] for i in range(len(offsets) - 1))
+    contiguous = len(offsets) == 1 or all(offsets[i] + counts[i] == offsets[i + 1] for i in range(len(offsets) - 1))
     if (dtype is not None and offsets_tag == STRIP_OFFSETS and TILE_WIDTH not in tags and samples == 1
             and first(COMPRESSION, 1) == 1 and first(PREDICTOR, 1) == 1 and first(FILL_ORDER, 1) == 1
             and contiguous and sum(counts) >= width * length * dtype.itemsize
-            and (dtype.itemsize == 1 or order == ("<" if np.little_endian else ">"))):
+            and (dtype.itemsize == 1 or order == _NATIVE)):
         plain = offsets[0]
     return Page(end, plain, (length, width), dtype)

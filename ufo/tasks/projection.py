@@ -94,9 +94,11 @@ class Forwardproject(Task):
 
     Angles are angle-offset + i * angle-step (default step pi / number, a half turn), the
     detector has the slice's width and the rotation axis sits at `axis` (default columns / 2),
-    as `backproject` expects. float32 output.
+    as `backproject` expects. float32 output. On a GPU (ufo.gpu.projection) the same rays, one
+    CUDA thread per detector pixel and angle.
     """
 
+    devices = ("cpu", "gpu")
     name = "forwardproject"
     number = Property(int, 256, range=(1, 32768), doc="number of projections (rows of the sinogram)")
     angle_step = Property(float, None, unit="rad", doc="angle between projections (default: pi / number)")

@@ -94,10 +94,22 @@ def _vo_metrics(sino: np.ndarray, centres: np.ndarray, mask: np.ndarray) -> np.n
     return metrics
 
 
-def _vo_search(data: np.ndarray, centres: np.ndarray, ratio: float) -> float:
+def _vo_search(data: np.ndarray, centres: np.ndarray, ratio: float, device: str = "cpu") -> float:
     nrow, ncol = data.shape
     mask = _vo_mask(2 * nrow, ncol, 0.5 * ratio * ncol, drop=20)
+    if device == "gpu":
+        from .axis_cuda import vo_metrics_gpu
+
+        return float(centres[int(np.argmin(vo_metrics_gpu(data, centres, mask)))])
     return float(centres[int(np.argmin(_vo_metrics(data, centres, mask)))])
+
+
+def search_device(gpus: str | None) -> str:
+    """'gpu' where `--gpus`/UFO_DEVICES (`gpus`) selects a GPU that CuPy sees, else 'cpu': where
+    `axis_from_sinogram` runs for `ufo reco --axis auto`."""
+    from ..core.resources import select
+
+    return "gpu" if select(gpus) else "cpu"
 
 
 def half_turn(sino: np.ndarray, span: float) -> np.ndarray:
@@ -146,12 +158,15 @@ def _mismatch(first: np.ndarray, second: np.ndarray, axis: float) -> float:
     return float(np.mean((first[:, inside] - shifted) ** 2))
 
 
-def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5) -> float:
+def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5,
+                       device: str = "cpu") -> float:
     """Axis of a 0..180 degree sinogram by Vo's Fourier double-wedge metric, coarse to fine.
 
     `search` is the half-width (pixels) of the range searched around the detector centre.
     As in Vo's own code, the coarse search runs on a sinogram binned to about 128 columns
-    and the later ones on at most 360 angles, so a 2048-pixel sinogram takes about a second.
+    and the later ones on at most 360 angles, so a 2048-pixel sinogram takes about a second
+    on the CPU. `device="gpu"` computes the metric with CuPy (ufo.tomo.axis_cuda), each level's
+    candidates in one batch: the same candidates and metric, to float rounding.
     """
     data = np.asarray(sino, np.float32)
     data = data / max(float(np.abs(data).mean()), 1e-12)
@@ -166,13 +181,13 @@ def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: flo
         binned = data[:, : ncol // factor * factor].reshape(data.shape[0], -1, factor).mean(axis=2)
         b_mid, b_half = (middle - (factor - 1) / 2) / factor, half / factor
         coarse = np.arange(np.floor(b_mid - b_half), np.ceil(b_mid + b_half) + 1)
-        best = _vo_search(binned, coarse, ratio) * factor + (factor - 1) / 2  # binned pixel centre -> detector
+        best = _vo_search(binned, coarse, ratio, device) * factor + (factor - 1) / 2  # binned pixel centre -> detector
     else:
-        best = _vo_search(data, np.arange(np.floor(middle - half), np.ceil(middle + half) + 1), ratio)
+        best = _vo_search(data, np.arange(np.floor(middle - half), np.ceil(middle + half) + 1), ratio, device)
     step = float(factor)
     while step > 0.05:  # zoom in: 9 candidates a level around the best, 4x finer each time
         finer = max(step / 4, 0.05)
-        best = _vo_search(data, best + np.arange(-step, step + finer / 2, finer), ratio)
+        best = _vo_search(data, best + np.arange(-step, step + finer / 2, finer), ratio, device)
         step = finer
     return best
 
