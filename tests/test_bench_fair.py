@@ -23,7 +23,8 @@ def test_per_core_and_whole_machine_use_the_cores_they_claim():
     ours, skimage = run.timings[reco_fair.TOOLS[0].name], run.timings[reco_fair.TOOLS[2].name]
     assert ours["per core"].cpu_seconds <= ours["per core"].seconds * 1.02 + 0.02
     # whole machine: a stack of --slices-per-pass sinograms for each of the 2 replicas
-    assert ours["per core"].slices == 32 and ours["whole machine"].slices == 2 * reco_fair.SLICES_PER_PASS
+    assert ours["per core"].slices == max(32, reco_fair.SLICES_PER_PASS)
+    assert ours["whole machine"].slices == 2 * reco_fair.SLICES_PER_PASS
     assert skimage["per core"].slices == 1 and skimage["whole machine"].slices == 2  # 2 processes x 1 slice
     # same data, same accuracy: both within 10 % of each other and far below the phantom's contrast (1.0)
     for figures in (ours["per core"], skimage["per core"]):

@@ -17,8 +17,9 @@ from ..tomo.filters import FILTERS
 from . import schema
 from .schema import option
 
-#: sinograms a back-projection stack holds: the CPU kernel reaches its speed from K = 32 (`slices_per_batch`)
-SLICES_PER_PASS = 32
+#: sinograms a back-projection stack holds at most: the CPU kernel gains up to K = 64 (`slices_per_batch`);
+#: on the CPU `planning.stack_size` takes fewer where replicas would wait or memory is short
+SLICES_PER_PASS = 64
 
 DOC_TITLE = "Reconstruction options (`ufo reco`, its config files, the GUI)"
 DOC_INTRO = """Every option of `ufo reco` as the command line names it. A config file (`ufo reco --config
@@ -104,7 +105,8 @@ class RecoOptions:
     # resources
     pass_height: int | None = option(int, range=(1, None), doc="Rows per pass (default: what fits in half the free "
                                      "memory)", group="resources")
-    slices_per_pass: int = option(int, SLICES_PER_PASS, range=(1, 4096), doc="Sinograms back-projected together",
+    slices_per_pass: int = option(int, SLICES_PER_PASS, range=(1, 4096), doc="Sinograms back-projected together at most "
+                                  "(on the CPU fewer when the threads would otherwise wait or memory is short)",
                                   group="resources")
     replicas: int = option(int, available_cores(), range=(1, 1024), cli="threads", aliases=("threads",),
                            default_text="cores available", doc="Threads for the heavy steps", group="resources",

@@ -211,6 +211,20 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     return result
 
 
+def stack_size(plan: Plan, slices: int, on_gpu: bool, memory: int | None = None) -> int:
+    """Sinograms per back-projection stack for a pass of `slices`: --slices-per-pass on a GPU; on
+    the CPU no more than keeps every replica busy (a replica back-projects its stack on one core)
+    and no more than 1/8 of each replica's share of the free memory holds (`slices_per_batch`)."""
+    o = plan.options
+    if on_gpu:
+        return o.slices_per_pass
+    from ..tomo.fbp import slices_per_batch
+
+    share = (available_memory() if memory is None else memory) // max(1, o.replicas)
+    fits = slices_per_batch(plan.projections, plan.width, plan.width, plan.width, memory=share, most=o.slices_per_pass)
+    return max(1, min(o.slices_per_pass, math.ceil(slices / max(1, o.replicas)), fits))
+
+
 def check_outputs(o: RecoOptions) -> None:
     """Before any work (progress bar, axis search, a GUI run): the output is none of the inputs,
     does not contain or lie inside one (links followed), and can be written (UsageError)."""

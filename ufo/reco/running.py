@@ -19,10 +19,11 @@ from ..core import Graph, RunHandle, Stream, Task
 from ..core.progress import JobProgress
 from ..core.errors import UsageError
 from ..core.registry import create
+from ..core.resources import select
 from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
 from ..tomo.halftomo import coverage, first_half
 from ..tomo.timing import StageTimes
-from .planning import Pass, Plan
+from .planning import Pass, Plan, stack_size
 
 
 # -- graphs -------------------------------------------------------------------------------
@@ -51,11 +52,13 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)
 
 
-def _backprojected(plan: Plan, sinograms: Stream, axis: float | None, times: StageTimes | None = None) -> Stream:
+def _backprojected(plan: Plan, sinograms: Stream, axis: float | None, slices: int,
+                   times: StageTimes | None = None) -> Stream:
     o = plan.options
     if o.remove_stripes:
         sinograms = create("remove-stripes", size=o.remove_stripes, replicas=o.replicas)(sinograms)
-    stacked = create("stack", number=o.slices_per_pass, partial=True)(sinograms)
+    number = stack_size(plan, slices, on_gpu=bool(select(o.gpus)))
+    stacked = create("stack", number=number, partial=True)(sinograms)
     props: dict[str, Any] = dict(filter=o.filter, filter_cutoff=o.filter_cutoff, angle_offset=o.offset)
     if axis is not None:
         props["axis"] = axis
@@ -126,7 +129,8 @@ def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None,
             frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
         sinograms = create("transpose-projections", number=plan.projections)(frames)
     out = sink if sink is not None else writer(plan, p, axis=axis)
-    return Graph([out(_backprojected(plan, sinograms, axis, times))]), out
+    slices = len(plan.rows) if o.sinograms else p.keep.stop - p.keep.start
+    return Graph([out(_backprojected(plan, sinograms, axis, slices, times))]), out
 
 
 def find_axis(plan: Plan) -> float:
