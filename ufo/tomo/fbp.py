@@ -106,26 +106,6 @@ def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float |
     return out
 
 
-def cache_bytes(level: int = 2, default: int = 1 << 20) -> int:
-    """Size of a CPU core's cache at `level` (Linux sysfs), else `default`."""
-    for index in range(8):
-        folder = f"/sys/devices/system/cpu/cpu0/cache/index{index}"
-        try:
-            with open(f"{folder}/level") as f:
-                if int(f.read()) != level:
-                    continue
-            with open(f"{folder}/type") as f:
-                if f.read().strip() == "Instruction":
-                    continue
-            with open(f"{folder}/size") as f:
-                text = f.read().strip().upper()
-        except (OSError, ValueError):
-            break
-        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
-        return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
-    return default
-
-
 def slices_per_batch(n_angles: int, width: int, rows: int, cols: int, memory: int | None = None,
                      most: int = 64) -> int:
     """How many single sinograms to back-project together (the stacked kernel's K).

@@ -1,0 +1,246 @@
+"""ufo.kernels.median/convert/spots and ufo.tomo.rings/outliers against independent references
+(scipy.ndimage, numpy written out step by step): the tests of their mutation run (docs/mutation.md).
+
+Small arrays with many ties (values from a few integers), windows larger than a row, values on
+every branch of the integer conversion. Names start with the module (`median_`, `convert_`,
+`spots_`, `rings_`, `outliers_`), which is how benchmarks/mutation.sh selects them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from ufo.kernels.convert import scale_to_integers
+from ufo.kernels.median import median_2d, median_rows
+from ufo.kernels.spots import grow_mask
+from ufo.tomo.outliers import remove_outliers
+from ufo.tomo.rings import remove_stripes_sorting
+
+
+def ties(shape, seed=0, levels=5):
+    """float32 values from `levels` integers: sorted windows hold many equal values."""
+    return np.random.default_rng(seed).integers(0, levels, shape).astype(np.float32)
+
+
+# -- ufo/kernels/median.py ----------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [1, 3, 5, 9, 15])
+def test_median_rows_equal_scipy_with_reflected_borders(size):
+    for data in (ties((4, 11)), np.random.default_rng(1).random((3, 11)).astype(np.float32)):
+        out = np.full_like(data, np.nan)
+        assert median_rows(data, size, out) is out
+        np.testing.assert_array_equal(out, ndimage.median_filter(data, size=(1, size), mode="reflect"))
+
+
+@pytest.mark.parametrize("size", [3, 4, 5])  # 4: an even window, the median taken at index n // 2
+@pytest.mark.parametrize("shape", [(7, 9), (9, 6)])
+def test_median_2d_equals_scipy_with_reflected_borders(size, shape):
+    for data in (ties(shape, 2), np.random.default_rng(3).random(shape).astype(np.float32)):
+        out = np.full_like(data, np.nan)
+        assert median_2d(data, size, out) is out
+        np.testing.assert_array_equal(out, ndimage.median_filter(data, size=size, mode="reflect"))
+
+
+_BOUNDS_SCRIPT = """
+import numpy as np
+from scipy import ndimage
+from ufo.kernels.convert import scale_to_integers
+from ufo.kernels.median import median_2d, median_rows
+from ufo.kernels.spots import grow_mask
+
+data = np.random.default_rng(0).integers(0, 5, (6, 9)).astype(np.float32)
+for size in (1, 3, 5, 9, 21):
+    expected = ndimage.median_filter(data, size=(1, size), mode="reflect")
+    assert np.array_equal(median_rows(data, size, np.empty_like(data)), expected), size
+for size in (3, 5):
+    expected = ndimage.median_filter(data, size=size, mode="reflect")
+    assert np.array_equal(median_2d(data, size, np.empty_like(data)), expected), size
+holed = data.copy()
+holed[2, 4] = np.nan  # a NaN is never found as the leaving value: the search runs to the window's end
+smoothed = median_rows(holed, 5, np.empty_like(holed))
+rows = [0, 1, 3, 4, 5]
+assert np.array_equal(smoothed[rows], ndimage.median_filter(data, size=(1, 5), mode="reflect")[rows])
+mask = np.ones(data.shape, bool)  # every pixel queued at once: the queue's whole length
+assert grow_mask(data, mask, np.float32(0.5)).all()
+out = np.empty(data.size, np.uint8)
+scale_to_integers(data.reshape(-1), np.float32(0), np.float32(50), np.float32(255), out)
+assert np.array_equal(out, np.clip(data.reshape(-1) * 50, 0, 255))
+print("inside")
+"""
+
+
+def test_median_spots_convert_kernels_stay_inside_their_arrays(tmp_path):
+    """numba does not check indices: a kernel reading or writing past an array's end can still give
+    the right values. With NUMBA_BOUNDSCHECK=1 (a fresh process and cache) it raises IndexError."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", _BOUNDS_SCRIPT], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "inside", result.stderr[-2000:]
+
+
+# -- ufo/kernels/convert.py ---------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535)])
+def test_convert_scale_to_integers_equals_numpy_in_float32(dtype, top):
+    """(v - lo) x scale rounded half to even, clipped to [0, top]; NaN and -inf 0, +inf top."""
+    lo, scale = np.float32(-1.0), np.float32(top / 4.0)
+    special = np.array([np.nan, np.inf, -np.inf, -1.0, -1.5, 3.0, 3.5, 40.0, lo + 0.75 / scale, lo + 1 / scale],
+                       np.float32)  # ... and values that scale to 0.75 and 1: both round to 1
+    halves = ((np.arange(12, dtype=np.float32) + 0.5) / scale + lo).astype(np.float32)  # ties to even
+    values = np.concatenate([special, halves, np.linspace(-2, 4, 61, dtype=np.float32)])
+    scaled = (values - lo) * scale
+    expected = np.clip(np.rint(np.nan_to_num(scaled, nan=0, posinf=top, neginf=0)), 0, top).astype(dtype)
+    out = np.full(values.shape, 7, dtype)
+    scale_to_integers(values, lo, scale, np.float32(top), out)
+    np.testing.assert_array_equal(out, expected)
+    assert out[0] == 0 and out[1] == top and out[2] == 0 and out[3] == 0 and out[5] == top and out[8] == out[9] == 1
+
+
+# -- ufo/kernels/spots.py -----------------------------------------------------------------------------
+def _shifted(a, dr, dc, fill):
+    """a moved by (dr, dc) without wrapping: out[r, c] = a[r - dr, c - dc], `fill` where that is outside."""
+    out = np.full_like(a, fill)
+    rows, cols = a.shape
+    out[max(dr, 0): rows + min(dr, 0), max(dc, 0): cols + min(dc, 0)] = \
+        a[max(-dr, 0): rows + min(-dr, 0), max(-dc, 0): cols + min(-dc, 0)]
+    return out
+
+
+def _grown_by_rings(data, mask, threshold):
+    """UFO's way: one ring per pass over the whole frame until nothing changes (numpy, float64)."""
+    values = data.astype(np.float64)
+    inner = np.zeros_like(mask)
+    inner[1:-1, 1:-1] = True
+    while True:
+        grown = mask.copy()
+        for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            near = _shifted(mask, dr, dc, False) & (np.abs(values - _shifted(values, dr, dc, np.nan)) > threshold)
+            grown |= inner & near
+        if np.array_equal(grown, mask):
+            return mask
+        mask = grown
+
+
+@pytest.mark.parametrize("threshold", [0.5, 1.0, 1.5, 2.5])  # 1.0: integer steps of exactly 1 stay out
+def test_spots_grow_mask_reaches_the_ring_by_ring_fixpoint(threshold):
+    data = ties((9, 12), 4, levels=6)
+    seeds = np.zeros(data.shape, bool)
+    seeds[[0, 4, 8, 3], [5, 6, 0, 11]] = True  # two seeds on the outer border, one inside, one on the edge
+    expected = _grown_by_rings(data, seeds, threshold)
+    mask = seeds.copy()
+    assert grow_mask(data, mask, np.float32(threshold)) is mask
+    np.testing.assert_array_equal(mask, expected)
+    assert mask.sum() > seeds.sum() or threshold == 2.5
+
+
+def test_spots_grow_mask_never_enters_the_outer_rows_and_columns():
+    data = np.zeros((6, 7), np.float32)
+    data[1:-1, 1:-1] = 10.0  # every border pixel differs from its inner neighbour
+    mask = np.zeros(data.shape, bool)
+    mask[2, 2] = True
+    grow_mask(data, mask, np.float32(1.0))
+    assert mask.sum() == 1  # all inner neighbours equal: nothing joins
+    data[2, 3] = 0.0
+    seeds = mask.copy()
+    grow_mask(data, mask, np.float32(1.0))
+    np.testing.assert_array_equal(mask, _grown_by_rings(data, seeds, 1.0))
+    assert mask.sum() == 5  # (2, 3), then its inner neighbours (1, 3), (3, 3), (2, 4)
+    assert not mask[0].any() and not mask[-1].any() and not mask[:, 0].any() and not mask[:, -1].any()
+
+
+# -- ufo/tomo/rings.py --------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [3, 4, 9])
+def test_rings_sorting_equals_vos_algorithm_step_by_step(size):
+    """Sort each column along the angles (stable), median across columns (odd size, reflected), unsort."""
+    sino = ties((12, 10), 5, levels=7) + np.linspace(0, 0.5, 10, dtype=np.float32)  # stripes and ties
+    order = np.argsort(sino, axis=0, kind="stable")
+    ranked = np.take_along_axis(sino, order, axis=0)
+    smoothed = ndimage.median_filter(ranked, size=(1, size | 1), mode="reflect")
+    expected = np.empty_like(sino)
+    np.put_along_axis(expected, order, smoothed, axis=0)
+    out = np.full_like(sino, np.nan)
+    assert remove_stripes_sorting(sino, size, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(remove_stripes_sorting(sino.astype(np.float64), size), expected)
+
+
+def test_rings_default_window_is_21_columns():
+    sino = ties((6, 40), 8, levels=9)
+    order = np.argsort(sino, axis=0, kind="stable")
+    smoothed = ndimage.median_filter(np.take_along_axis(sino, order, axis=0), size=(1, 21), mode="reflect")
+    expected = np.empty_like(sino)
+    np.put_along_axis(expected, order, smoothed, axis=0)
+    np.testing.assert_array_equal(remove_stripes_sorting(sino), expected)
+
+
+# -- ufo/tomo/outliers.py -----------------------------------------------------------------------------
+def _outliers_reference(data, size, threshold, unit, sign):
+    median = ndimage.median_filter(data, size=size, mode="reflect")
+    diff = data.astype(np.float64) - median
+    limit = threshold
+    if unit == "sigma":
+        mad = np.median(np.abs(diff))
+        spread = mad if mad > 0 else (np.std(diff) or 1.0)
+        limit = threshold * 1.4826 * spread
+    bad = {"bright": diff > limit, "dark": diff < -limit, "both": np.abs(diff) > limit}[sign]
+    return np.where(bad, median, data), bad
+
+
+@pytest.mark.parametrize("sign", ["both", "bright", "dark"])
+@pytest.mark.parametrize("unit,threshold", [("sigma", 3.0), ("absolute", 0.5)])
+def test_outliers_replace_what_lies_beyond_the_threshold(sign, unit, threshold):
+    rng = np.random.default_rng(6)
+    frame = (1.0 + 0.1 * rng.standard_normal((10, 12))).astype(np.float32)
+    frame[2, 3], frame[7, 8], frame[5, 5] = 5.0, -3.0, 1.35  # a zinger, a dead pixel, a mild one
+    expected, bad = _outliers_reference(frame, 3, threshold, unit, sign)
+    assert 1 <= bad.sum() <= 4
+    out = np.full_like(frame, np.nan)
+    assert remove_outliers(frame, 3, threshold, unit, sign, out=out) is out
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    stack = np.stack([frame, frame[::-1]])  # 3-D: scipy's median over the whole volume
+    expected3, _ = _outliers_reference(stack, 3, threshold, unit, sign)
+    np.testing.assert_allclose(remove_outliers(stack, 3, threshold, unit, sign), expected3, rtol=1e-6)
+
+
+def test_outliers_spread_falls_back_to_the_standard_deviation():
+    """One pixel off a flat frame: the MAD is 0, the spread std(diff) = d sqrt(63) / 64, so the pixel
+    is replaced iff threshold < 64 / (1.4826 sqrt(63)) = 5.44."""
+    frame = np.ones((8, 8), np.float32)
+    frame[3, 3] = 4.0
+    np.testing.assert_array_equal(remove_outliers(frame, 3, 5.3), np.ones((8, 8), np.float32))
+    np.testing.assert_array_equal(remove_outliers(frame, 3, 5.6), frame)
+    np.testing.assert_array_equal(remove_outliers(np.ones((8, 8), np.float32), 3, 5.0), np.ones((8, 8)))
+    ramp = np.ones((8, 8), np.float32)
+    ramp[1, 1], ramp[6, 6] = 3.0, 1.2
+    expected, bad = _outliers_reference(ramp, 3, 1.0, "sigma", "both")
+    assert bad[1, 1] and not bad[6, 6]
+    np.testing.assert_allclose(remove_outliers(ramp, 3, 1.0), expected, rtol=1e-6)
+    np.testing.assert_allclose(remove_outliers(ramp, 5, 0.2, "absolute", "bright"),
+                               _outliers_reference(ramp, 5, 0.2, "absolute", "bright")[0], rtol=1e-6)
+
+
+def test_outliers_exactly_at_the_threshold_stay_and_the_defaults_are_3_pixels_5_sigma():
+    """Integer data, an absolute threshold of 2: a pixel 2 from its median stays, 3 away goes."""
+    frame = np.full((7, 7), 10.0, np.float32)
+    frame[2, 2], frame[4, 4] = 12.0, 7.0  # +2 (stays), -3 (goes)
+    frame[2, 5] = 13.0  # +3 (goes)
+    for sign, gone in (("both", [(4, 4), (2, 5)]), ("bright", [(2, 5)]), ("dark", [(4, 4)])):
+        expected = frame.copy()
+        for r, c in gone:
+            expected[r, c] = 10.0
+        np.testing.assert_array_equal(remove_outliers(frame, 3, 2.0, "absolute", sign), expected)
+        frame_low = frame.copy()
+        frame_low[4, 4] = 8.0  # -2: stays for every sign
+        np.testing.assert_array_equal(remove_outliers(frame_low, 3, 2.0, "absolute", sign)[4, 4], 8.0)
+    rng = np.random.default_rng(11)
+    noisy = (1.0 + 0.1 * rng.standard_normal((12, 12))).astype(np.float32)
+    diff = noisy - ndimage.median_filter(noisy, size=3, mode="reflect")
+    sigma = 1.4826 * np.median(np.abs(diff))
+    noisy[8, 8] += 5.5 * sigma - diff[8, 8]  # about 5.5 robust sigma from its median: between 5 and 6
+    expected, bad = _outliers_reference(noisy, 3, 5.0, "sigma", "both")
+    assert bad[8, 8] and not _outliers_reference(noisy, 3, 6.0, "sigma", "both")[1][8, 8]
+    np.testing.assert_array_equal(remove_outliers(noisy), expected)  # replaced by its 3 x 3 median
