@@ -281,9 +281,10 @@ function showTab(name) {
 }
 
 async function main() {
+  // tabs work at once: a click while the schema is still loading must not be lost
+  for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => showTab(button.dataset.tab));
   buildForm(await api("/api/schema"));
   $("field-absorption").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
-  for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => showTab(button.dataset.tab));
   $("save").addEventListener("click", async () => {
     const body = { path: $("config-path").value, values: values() };
     try {
