@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, check_dataset, split_dataset
+from .hdf5_direct import DirectFrames
 from .tiff_frames import TiffFrames
 
 
@@ -109,6 +110,9 @@ class Hdf5Frames:
         from .layouts import detect
 
         self.warnings: list[str] = []
+        self._fd: int | None = None  # the file for positioned reads of uncompressed frames (hdf5_direct)
+        self._direct: dict[str, DirectFrames | None] = {}
+        self._settled = True  # False while a writer may still change the file: h5py only
         try:
             self._file = h5py.File(filename, "r", locking=False)
         except Exception as exc:
@@ -116,6 +120,7 @@ class Hdf5Frames:
                 raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
             # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reading works
             self._file = h5py.File(filename, "r", locking=False, swmr=True)
+            self._settled = False
             self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
                                  "reading the frames it had flushed")
         self.filename = filename
@@ -174,12 +179,33 @@ class Hdf5Frames:
     def angles(self) -> list[float | None]:
         return list(self._angles) if self._locations is not None else []
 
+    def _direct_reader(self, dset: Any) -> DirectFrames | None:
+        """The positioned-read path of `dset` (made once per dataset), None where h5py must read."""
+        if not self._settled:
+            return None
+        if dset.name not in self._direct:
+            if self._fd is None:
+                self._fd = os.open(self.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._direct[dset.name] = DirectFrames.open(dset, self._fd)
+        return self._direct[dset.name]
+
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
         if self._locations is not None:
             name, at = self._locations[index]
-            dset, selection = self._file[name], (at, rows)
+            dset, selection, frame = self._file[name], (at, rows), at
         else:
             dset, selection = self._dset, ((rows,) if self._single else (index, rows))
+            frame = 0 if self._single else index
+        direct = self._direct_reader(dset)
+        if direct is not None:  # one positioned read instead of HDF5 reading the whole chunk
+            start, stop, _ = rows.indices(direct.height)
+            target = out if out is not None and out.dtype == self.dtype else np.empty((max(0, stop - start), direct.width),
+                                                                                       self.dtype)
+            if direct.read(frame, rows, target):
+                if target is not out and out is not None:
+                    np.copyto(out, target, casting="unsafe")
+                    return out
+                return target
         try:
             if out is not None and out.dtype == self.dtype:
                 dset.read_direct(out, source_sel=selection)
@@ -194,6 +220,9 @@ class Hdf5Frames:
 
     def close(self) -> None:
         self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class RawFrames:

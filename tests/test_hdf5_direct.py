@@ -1,0 +1,120 @@
+"""Rows of uncompressed HDF5 frames read with positioned reads (ufo.storage.hdf5_direct) equal what
+h5py reads, in every layout the direct path takes; every other layout still reads through h5py."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from ufo.storage import open_source
+from ufo.storage.hdf5_direct import DirectFrames
+from ufo.storage.readers import Hdf5Frames
+
+H, W, N = 12, 10, 5
+
+
+def _data(dtype: str) -> np.ndarray:
+    return (np.random.default_rng(1).random((N, H, W)) * 1000).astype(dtype)
+
+
+def _write(path, data: np.ndarray, **kwargs) -> str:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("frames", data=data, **kwargs)
+    return f"{path}:/frames"
+
+
+SLICES = [slice(None), slice(0, 1), slice(H - 1, H), slice(3, 8), slice(5, 5 + 100), slice(2, 9, 2)]
+
+
+@pytest.mark.parametrize("dtype, kwargs, direct", [
+    ("uint16", dict(chunks=(1, H, W)), True),  # one chunk per frame: ufo's NXtomo writer, most beamlines
+    ("<f4", {}, True),  # contiguous
+    (">f4", dict(chunks=(1, H, W)), True),  # big-endian values stay big-endian in their own dtype
+    ("uint16", dict(chunks=(1, H, W), compression="gzip"), False),
+    ("uint16", dict(chunks=(1, H, W), shuffle=True), False),
+    ("uint16", dict(chunks=(1, 4, W)), False),  # a frame in several chunks
+    ("uint16", dict(chunks=(2, H, W)), False),  # two frames a chunk
+])
+def test_rows_equal_h5py_in_every_layout(tmp_path, dtype, kwargs, direct):
+    data = _data(dtype)
+    path = _write(tmp_path / "scan.h5", data, **kwargs)
+    with h5py.File(str(tmp_path / "scan.h5"), "r") as f:
+        assert (DirectFrames.open(f["frames"], -1) is not None) == direct
+    source = open_source(path)
+    try:
+        for index in (0, N - 1, 2):
+            for rows in SLICES:
+                expected = data[index][rows]
+                got = source.read(index, rows, None)
+                assert got.dtype == np.dtype(dtype) and np.array_equal(got, expected), (index, rows)
+                into = np.full(expected.shape, 7, np.dtype(dtype))
+                assert source.read(index, rows, into) is into and np.array_equal(into, expected)
+                as_float = np.full(expected.shape, np.nan, np.float64)  # another dtype: converted
+                assert source.read(index, rows, as_float) is as_float
+                np.testing.assert_array_equal(as_float, expected.astype(np.float64))
+    finally:
+        source.close()
+
+
+def test_a_frame_never_written_reads_as_the_fill_value(tmp_path):
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        d = f.create_dataset("frames", shape=(3, H, W), dtype="uint16", chunks=(1, H, W), fillvalue=42)
+        d[0] = 1
+        d[2] = 3
+    source = open_source(f"{tmp_path / 'scan.h5'}:/frames")
+    try:
+        assert (source.read(0, slice(2, 4), None) == 1).all()
+        assert (source.read(1, slice(2, 4), None) == 42).all()  # no chunk: h5py gives the fill value
+        assert (source.read(2, slice(None), None) == 3).all()
+    finally:
+        source.close()
+
+
+def test_one_2d_frame_and_an_nxtomo_scan(tmp_path):
+    from ufo.storage import open_writer
+
+    frame = _data("uint16")[0]
+    single = _write(tmp_path / "one.h5", frame, chunks=(H, W))
+    source = open_source(single)
+    try:
+        assert np.array_equal(source.read(0, slice(4, 6), None), frame[4:6])
+    finally:
+        source.close()
+    writer = open_writer(str(tmp_path / "scan.nx"))
+    data = _data("uint16")
+    writer.write(np.full((H, W), 100, np.uint16), {"image_key": 2})
+    for i, projection in enumerate(data):
+        writer.write(projection, {"image_key": 0, "angle": i * np.pi / N})
+    writer.close()
+    projections = Hdf5Frames(str(tmp_path / "scan.nx"), None, image_key=0)
+    try:
+        assert projections._direct_reader(projections._dset) is not None  # the direct path is taken
+        rows = np.stack([projections.read(i, slice(6, 7), None)[0] for i in range(N)])
+        assert np.array_equal(rows, data[:, 6])  # one row of every projection: a sinogram
+        assert not np.array_equal(rows, data[::-1, 6])
+    finally:
+        projections.close()
+
+
+def test_a_short_read_falls_back_instead_of_handing_back_garbage(tmp_path):
+    """HDF5 refuses to open a truncated file; should the bytes still end early (a file cut under the
+    reader), the direct path reports a short read so that h5py reads (and raises) instead."""
+    import os
+
+    path = tmp_path / "scan.h5"
+    _write(path, _data("uint16"), chunks=(1, H, W))
+    with h5py.File(path, "r") as f:
+        direct = DirectFrames.open(f["frames"], -1)
+        assert direct is not None
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(path.read_bytes()[: int(direct._offsets[N - 1]) + H * W])  # half of the last frame
+    fd = os.open(cut, os.O_RDONLY)
+    try:
+        reader = DirectFrames(fd, direct._offsets, H, W, np.dtype("uint16"))
+        out = np.empty((H, W), np.uint16)
+        assert reader.read(0, slice(None), out) and np.array_equal(out, _data("uint16")[0])
+        assert not reader.read(N - 1, slice(None), out)  # 240 bytes asked, 120 there
+        assert reader.read(N - 1, slice(0, H // 2), out[: H // 2])  # the half that is there
+    finally:
+        os.close(fd)
