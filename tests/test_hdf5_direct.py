@@ -24,7 +24,7 @@ def _write(path, data: np.ndarray, **kwargs) -> str:
     return f"{path}:/frames"
 
 
-SLICES = [slice(None), slice(0, 1), slice(H - 1, H), slice(3, 8), slice(5, 5 + 100), slice(2, 9, 2)]
+SLICES = [slice(None), slice(0, 1), slice(H - 1, H), slice(3, 8), slice(5, 5 + 100), slice(2, 9, 2), slice(1, H, 5)]
 
 
 @pytest.mark.parametrize("dtype, kwargs, direct", [
@@ -116,5 +116,6 @@ def test_a_short_read_falls_back_instead_of_handing_back_garbage(tmp_path):
         assert reader.read(0, slice(None), out) and np.array_equal(out, _data("uint16")[0])
         assert not reader.read(N - 1, slice(None), out)  # 240 bytes asked, 120 there
         assert reader.read(N - 1, slice(0, H // 2), out[: H // 2])  # the half that is there
+        assert not reader.read(N - 1, slice(0, H, 3), out[:4])  # a row past the end in a stepped read
     finally:
         os.close(fd)

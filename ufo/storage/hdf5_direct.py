@@ -59,14 +59,19 @@ class DirectFrames:
         return cls(fd, offsets, height, width, dtype)
 
     def read(self, index: int, rows: slice, out: np.ndarray) -> bool:
-        """Rows `rows` (step 1, within the frame) of frame `index` into `out` (C-contiguous, this
-        dtype, rows x width); False when this frame must be read through h5py instead."""
+        """Rows `rows` (within the frame, any positive step) of frame `index` into `out` (C-contiguous,
+        this dtype, rows x width); False when this frame must be read through h5py instead."""
         start, stop, step = rows.indices(self.height)
         base = int(self._offsets[index]) if 0 <= index < len(self._offsets) else -1
-        if base < 0 or step != 1 or stop <= start:
+        count = len(range(start, stop, step))
+        if base < 0 or step < 1 or count == 0:
             return False
-        if out.dtype != self.dtype or not out.flags.c_contiguous or out.shape != (stop - start, self.width):
+        if out.dtype != self.dtype or not out.flags.c_contiguous or out.shape != (count, self.width):
             return False
-        wanted = (stop - start) * self._row_bytes
-        got = os.preadv(self._fd, [memoryview(out).cast("B")], base + start * self._row_bytes)
-        return bool(got == wanted)
+        if step == 1:  # one read for the band
+            wanted = count * self._row_bytes
+            return bool(os.preadv(self._fd, [memoryview(out).cast("B")], base + start * self._row_bytes) == wanted)
+        for k, row in enumerate(range(start, stop, step)):  # rows far apart (a scale sample): one read each
+            if os.preadv(self._fd, [memoryview(out[k]).cast("B")], base + row * self._row_bytes) != self._row_bytes:
+                return False
+        return True
