@@ -117,5 +117,7 @@ def test_a_short_read_falls_back_instead_of_handing_back_garbage(tmp_path):
         assert not reader.read(N - 1, slice(None), out)  # 240 bytes asked, 120 there
         assert reader.read(N - 1, slice(0, H // 2), out[: H // 2])  # the half that is there
         assert not reader.read(N - 1, slice(0, H, 3), out[:4])  # a row past the end in a stepped read
+        stepped = np.empty((3, W), np.uint16)
+        assert reader.read(0, slice(1, H, 5), stepped) and np.array_equal(stepped, _data("uint16")[0][1::5])
     finally:
         os.close(fd)

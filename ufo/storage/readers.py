@@ -198,9 +198,8 @@ class Hdf5Frames:
             frame = 0 if self._single else index
         direct = self._direct_reader(dset)
         if direct is not None:  # one positioned read instead of HDF5 reading the whole chunk
-            start, stop, _ = rows.indices(direct.height)
-            target = out if out is not None and out.dtype == self.dtype else np.empty((max(0, stop - start), direct.width),
-                                                                                       self.dtype)
+            count = len(range(*rows.indices(direct.height)))
+            target = out if out is not None and out.dtype == self.dtype else np.empty((count, direct.width), self.dtype)
             if direct.read(frame, rows, target):
                 if target is not out and out is not None:
                     np.copyto(out, target, casting="unsafe")
