@@ -172,9 +172,21 @@ def test_projections_given_as_sinograms_are_flagged(scan):
 
 def test_passes_fit_the_memory_budget(scan):
     root, _ = scan
+    # half the memory is the budget: 4 rows fit, and two passes are in flight at once (pipelined)
     plan = reco.plan(reco.RecoOptions(projections=str(root / "proj")), available=ANGLES * N_PIX * 4 * 3 * 2 * 4)
-    assert [p.keep.stop - p.keep.start for p in plan.passes] == [4, 4, 4]
+    assert [p.keep.stop - p.keep.start for p in plan.passes] == [2] * 6
     assert sum(p.keep.stop - p.keep.start for p in plan.passes) == ROWS
+
+
+def test_pass_rows_split_for_overlap_within_memory():
+    from ufo.reco.planning import pass_rows
+
+    assert pass_rows(1024, fits=10**6) == 256  # a quarter of the rows: reading one overlaps the others
+    assert pass_rows(100, fits=10**6) == 64  # no fewer than 64 rows a pass
+    assert pass_rows(40, fits=10**6) == 64  # one pass
+    assert pass_rows(1024, fits=10**6, margin=100) == 400  # a phase margin is read twice: passes of 4 margins
+    assert pass_rows(1024, fits=100) == 50  # two passes in flight must fit
+    assert pass_rows(1024, fits=1) == 1
 
 
 def test_the_2014_api_on_a_directory_of_sinograms(scan, tmp_path):

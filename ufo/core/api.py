@@ -12,7 +12,7 @@ adds running to them by subclassing, so no module below imports upwards:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, ClassVar, cast
 
 import numpy as np
@@ -106,11 +106,13 @@ class _Collector(_task.Task):
         return ()
 
 
-def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16, **options: Any) -> Iterator[np.ndarray]:
+def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16,
+            on_start: Callable[[RunHandle], None] | None = None, **options: Any) -> Iterator[np.ndarray]:
     """Run `graph` and yield the frames of `stream` as `Image` arrays, in order.
 
     A collector sink replaces what reads `stream` in the caller's thread; the graph's other
     leaves keep running. Leaving the loop early cancels the run; an error in any node is raised here.
+    `on_start(handle)` gets the run's handle as it starts (its statistics; a cancel from another thread).
     """
     channel = Channel(capacity)
     collector = _Collector(channel)
@@ -118,6 +120,8 @@ def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16, **opt
     outputs = [*[_task.Stream(t) for t in graph.leaves() if t is not stream.task], _task.Stream(collector)]
     handle = start(_graph.Graph(outputs), **options)
     handle._cancel_hooks.append(channel.cancel)
+    if on_start is not None:
+        on_start(handle)
     if handle._cancelled.is_set():
         channel.cancel()
     finished = False

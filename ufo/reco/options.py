@@ -103,15 +103,16 @@ class RecoOptions:
     output_max: float | None = option(float, doc="Value stored as the largest integer for 8/16 bits", group="output")
     overwrite: bool = option(bool, False, doc="Replace existing output", group="output")
     # resources
-    pass_height: int | None = option(int, range=(1, None), doc="Rows per pass (default: what fits in half the free "
-                                     "memory)", group="resources")
+    pass_height: int | None = option(int, range=(1, None), doc="Rows per pass (default: a quarter of the rows, at "
+                                     "least 64, while two passes fit in --memory-fraction of the free memory; the "
+                                     "next pass is read while one is back-projected)", group="resources")
     slices_per_pass: int = option(int, SLICES_PER_PASS, range=(1, 4096), doc="Sinograms back-projected together at most "
                                   "(on the CPU fewer when the threads would otherwise wait or memory is short)",
                                   group="resources")
     replicas: int = option(int, available_cores(), range=(1, 1024), cli="threads", aliases=("threads",),
                            default_text="cores available", doc="Threads for the heavy steps", group="resources",
                            label="Threads")
-    memory_fraction: float = option(float, 0.5, range=(0.01, 1.0), doc="Share of the free memory a pass may use",
+    memory_fraction: float = option(float, 0.5, range=(0.01, 1.0), doc="Share of the free memory the passes in flight may use",
                                     group="resources")
     gpus: str | None = option(str, doc="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, "
                               "else all)", group="resources", label="GPUs")

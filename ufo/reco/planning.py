@@ -19,6 +19,11 @@ from ..storage import open_source
 from ..tomo.filters import FILTERS
 from .options import RecoOptions
 
+PASSES = 4  # passes a reconstruction is split into (pass_rows), memory allowing
+MIN_PASS_ROWS = 64
+PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
+
+
 @dataclass(frozen=True)
 class Pass:
     """One band of detector rows reconstructed in one graph."""
@@ -188,8 +193,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     budget = int((available if available is not None else available_memory()) * o.memory_fraction)
     per_row = projections * width * 4 * 3  # projections band, sinogram stack and in-flight copies
-    band = o.pass_height or max(1, budget // per_row)
     margin = phase_margin(o)
+    band = o.pass_height or pass_rows(len(rows), budget // per_row, margin)
     passes = []
     for first in range(0, len(rows), band):
         chunk = rows[first: first + band]
@@ -209,6 +214,16 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
                                "(angles x width), use --sinograms")
     return result
+
+
+def pass_rows(rows: int, fits: int, margin: int = 0) -> int:
+    """Rows per pass: about `rows / PASSES` (the passes are pipelined: reading one overlaps
+    back-projecting and writing the one before, so more passes overlap more, while each costs
+    one more read of every projection's header and a pass's start), no fewer than MIN_PASS_ROWS
+    or four phase margins (read twice), and no more than `fits` / PASSES_IN_FLIGHT, where `fits`
+    rows fit in the memory budget."""
+    most = max(1, fits // PASSES_IN_FLIGHT)
+    return min(most, max(MIN_PASS_ROWS, 4 * margin, math.ceil(rows / PASSES)))
 
 
 def stack_size(plan: Plan, slices: int, on_gpu: bool, memory: int | None = None) -> int:

@@ -51,7 +51,7 @@ def stage_rows(result: Any) -> list[StageRow]:
     for handle in result.handles:
         for stats in handle.stats.values():
             stage = STAGES.get(_task_name(stats.name), "other")
-            if stats.name.startswith("discard-"):
+            if stats.name.startswith(("discard-", "feed", "iterate")):  # the feed's time is waiting for the passes' sinograms
                 continue
             seconds[stage] = seconds.get(stage, 0.0) + stats.busy
             frames[stage] = max(frames.get(stage, 0), stats.frames)

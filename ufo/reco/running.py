@@ -52,8 +52,9 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)
 
 
-def _backprojected(plan: Plan, sinograms: Stream, axis: float | None, slices: int,
-                   times: StageTimes | None = None) -> Stream:
+def backprojected(plan: Plan, sinograms: Stream, axis: float | None, slices: int,
+                  times: StageTimes | None = None) -> Stream:
+    """Slices from a stream of `slices` sinograms: stripes removed, stacked, back-projected (or DFI)."""
     o = plan.options
     if o.remove_stripes:
         sinograms = create("remove-stripes", size=o.remove_stripes, replicas=o.replicas)(sinograms)
@@ -89,13 +90,14 @@ def dfi_props(plan: Plan, props: dict[str, Any]) -> dict[str, Any]:
     return {**props, "oversampling": plan.options.oversampling}
 
 
-def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None) -> Task:
+def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None, every_pass: bool = False) -> Task:
     """The write task of one pass, with the record of how the output is made (`outputs.output_metadata`).
 
     TIFF sequence files are numbered by detector row (`slice-00512.tif` is row 512) and every
     slice carries its row as metadata `row`, so a part written elsewhere (`first_slice`, the
     slices before it, kept for callers) numbers itself from its own rows. A stack is a classic
-    ImageJ TIFF only when one pass writes it (later passes append, which needs BigTIFF).
+    ImageJ TIFF only when one writer writes it (`every_pass`, or a plan of one pass: later passes
+    append, which needs BigTIFF).
     """
     from .outputs import output_metadata
 
@@ -104,7 +106,7 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None)
     step = plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1
     task = create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
                   overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
-                  start=row, step=step, first_row=row, tiff_format="auto" if len(plan.passes) == 1 else "bigtiff")
+                  start=row, step=step, first_row=row, tiff_format="auto" if every_pass or len(plan.passes) == 1 else "bigtiff")
     task.metadata = output_metadata(plan, axis)  # type: ignore[attr-defined]
     return task
 
@@ -114,23 +116,28 @@ def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None,
     """The graph of one pass and its sink (the writer unless another is given); `times` collects the
     filter's seconds (`ufo reco --profile`)."""
     o = plan.options
-    if o.sinograms:
-        sinograms = create("read", path=o.sinograms, start=plan.rows[0], number=len(plan.rows),
-                           step=plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1)()
-    else:
-        absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
-        frames = corrected(plan, p, absorption)
-        if o.remove_outliers:
-            frames = create("remove-outliers", threshold=o.remove_outliers, replicas=o.replicas)(frames)
-        if o.phase:
-            frames = create("retrieve-phase", energy=o.energy, distance=o.distance, pixel_size=o.pixel_size,
-                            delta_beta=o.delta_beta, replicas=o.replicas)(frames)
-        if p.keep != slice(0, p.rows):
-            frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
-        sinograms = create("transpose-projections", number=plan.projections)(frames)
     out = sink if sink is not None else writer(plan, p, axis=axis)
     slices = len(plan.rows) if o.sinograms else p.keep.stop - p.keep.start
-    return Graph([out(_backprojected(plan, sinograms, axis, slices, times))]), out
+    return Graph([out(backprojected(plan, sinograms(plan, p), axis, slices, times))]), out
+
+
+def sinograms(plan: Plan, p: Pass) -> Stream:
+    """The sinograms of one pass's rows: read from a sinogram file, or made from its projections
+    (flat-field correction, outliers, phase retrieval, margins cut off, transposed)."""
+    o = plan.options
+    if o.sinograms:
+        return create("read", path=o.sinograms, start=plan.rows[0], number=len(plan.rows),
+                      step=plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1)()
+    absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
+    frames = corrected(plan, p, absorption)
+    if o.remove_outliers:
+        frames = create("remove-outliers", threshold=o.remove_outliers, replicas=o.replicas)(frames)
+    if o.phase:
+        frames = create("retrieve-phase", energy=o.energy, distance=o.distance, pixel_size=o.pixel_size,
+                        delta_beta=o.delta_beta, replicas=o.replicas)(frames)
+    if p.keep != slice(0, p.rows):
+        frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
+    return create("transpose-projections", number=plan.projections)(frames)
 
 
 def find_axis(plan: Plan) -> float:
@@ -196,7 +203,8 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         firsts = [p.first_slice for p in plan.passes]
 
         def watched(handle: RunHandle, before: int) -> None:
-            progress.attach(handle, before, f"pass {firsts.index(before) + 1}/{len(firsts)}")
+            pipelined = sink is None and not plan.options.sinograms
+            progress.attach(handle, before, "reconstructing" if pipelined else f"pass {firsts.index(before) + 1}/{len(firsts)}")
             if on_start is not None:
                 on_start(handle, before)
 
@@ -204,24 +212,35 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         return progress.follow(lambda: run(plan, watched, sink), plan.slices, stage)
     t0 = time.perf_counter()
     times = StageTimes()
-    axis = plan.axis
-    if plan.options.axis == "auto":
-        with times.measure("axis search"):
-            axis = find_axis(plan)
-    if sink is None:  # 8/16 bits without --output-min/max: one scale from a sample of slices, before writing
+
+    def prelude() -> tuple[Plan, float | None]:
+        """The axis (--axis auto) and, for 8/16-bit output, the plan with one scale for the volume."""
+        axis = plan.axis
+        if plan.options.axis == "auto":
+            with times.measure("axis search"):
+                axis = find_axis(plan)
+        if sink is not None:
+            return plan, axis
         from .outputs import with_output_scale
 
         started = time.perf_counter()
         scaled = with_output_scale(plan, axis, graph)
         if scaled is not plan:  # a sample was reconstructed
             times.add("scale sample", time.perf_counter() - started)
-        plan = scaled
-    handles = []
-    for p in plan.passes:
-        g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None, times)
-        handle = g.run(device=plan.options.gpus)
-        if on_start is not None:
-            on_start(handle, p.first_slice)
-        handles.append(handle)
-        handle.wait()
+        return scaled, axis
+
+    if sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
+        from .pipelined import run_pipelined
+
+        plan, axis, handles = run_pipelined(plan, prelude, times, on_start)
+    else:
+        plan, axis = prelude()
+        handles = []
+        for p in plan.passes:
+            g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None, times)
+            handle = g.run(device=plan.options.gpus)
+            if on_start is not None:
+                on_start(handle, p.first_slice)
+            handles.append(handle)
+            handle.wait()
     return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles, times)
