@@ -22,23 +22,27 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Graph, RunHandle
+from ..core import Graph, RunHandle, Stream, Task
 from ..core.api import iterate
 from ..core.errors import Cancelled
 from ..core.memory import Feed
 from ..tomo.timing import StageTimes
-from .planning import PASSES_IN_FLIGHT, Plan
+from .planning import PASSES_IN_FLIGHT, Pass, Plan
 
 AHEAD = PASSES_IN_FLIGHT - 1  # passes read beyond the one being back-projected
 QUEUE = 16  # sinograms a front graph hands over ahead of the back graph
 _END = object()
+#: (sinograms(plan, pass), backprojected(plan, sinograms, axis, slices, times), writer(plan, pass, axis=, every_pass=))
+Builders = tuple[Callable[[Plan, Pass], Stream], Callable[..., Stream], Callable[..., Task]]
 
 
 class _Front:
     """One pass's front graph, run in its own thread into a bounded queue."""
 
-    def __init__(self, plan: Plan, index: int, stop: threading.Event, on_read: Callable[[], None]):
+    def __init__(self, plan: Plan, index: int, stop: threading.Event, on_read: Callable[[], None],
+                 sinograms: Callable[[Plan, Pass], Stream]):
         self.plan, self.index, self.stop = plan, index, stop
+        self._sinograms = sinograms
         self.queue: queue.Queue[Any] = queue.Queue(QUEUE)
         self.handles: list[RunHandle] = []
         self.error: BaseException | None = None
@@ -56,10 +60,8 @@ class _Front:
         return False
 
     def _run(self) -> None:
-        from .running import sinograms
-
         try:
-            stream = sinograms(self.plan, self.plan.passes[self.index])
+            stream = self._sinograms(self.plan, self.plan.passes[self.index])
             for image in iterate(Graph([stream]), stream, on_start=self.handles.append, device=self.plan.options.gpus):
                 if not self.read.is_set():
                     self.read.set()
@@ -81,8 +83,9 @@ class _Front:
 class Feeder:
     """Runs the front graphs, AHEAD passes ahead, and feeds their sinograms in row order."""
 
-    def __init__(self, plan: Plan):
+    def __init__(self, plan: Plan, sinograms: Callable[[Plan, Pass], Stream]):
         self.plan = plan
+        self._sinograms = sinograms
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self.fronts: list[_Front] = []
@@ -99,7 +102,7 @@ class Feeder:
             n = len(self.plan.passes)
             while (not self.stop.is_set() and len(self.fronts) < n and len(self.fronts) <= self._drained + 1 + AHEAD
                    and (not self.fronts or self.fronts[-1].read.is_set())):
-                front = _Front(self.plan, len(self.fronts), self.stop, self._start_more)
+                front = _Front(self.plan, len(self.fronts), self.stop, self._start_more, self._sinograms)
                 self.fronts.append(front)
                 front.thread.start()
 
@@ -147,13 +150,14 @@ class Feeder:
 
 
 def run_pipelined(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
-                  on_start: Callable[[RunHandle, int], None] | None) -> tuple[Plan, float | None, list[RunHandle]]:
+                  on_start: Callable[[RunHandle, int], None] | None,
+                  build: Builders) -> tuple[Plan, float | None, list[RunHandle]]:
     """Reconstruct every pass of `plan` (projections in, the writer out); `prelude()` gives the
-    plan to write with (the 8/16-bit scale) and the axis, and runs while the first passes are read.
+    plan to write with (the 8/16-bit scale) and the axis, and runs while the first passes are read;
+    `build` holds ufo.reco.running's graph builders (passed in: that module calls this one).
     Returns that plan, the axis and the handles (the back graph's first)."""
-    from .running import backprojected, writer
-
-    feeder = Feeder(plan)
+    sinograms, backprojected, writer = build
+    feeder = Feeder(plan, sinograms)
     feeder.start()
     back: RunHandle | None = None
     try:

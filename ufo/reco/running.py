@@ -232,7 +232,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
     if sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
         from .pipelined import run_pipelined
 
-        plan, axis, handles = run_pipelined(plan, prelude, times, on_start)
+        plan, axis, handles = run_pipelined(plan, prelude, times, on_start, (sinograms, backprojected, writer))
     else:
         plan, axis = prelude()
         handles = []
