@@ -176,5 +176,46 @@ def main() -> None:
         raise
 
 
+def entry() -> None:
+    """The `ufo` command (console script and `python -m ufo`): main(), then a quick exit.
+
+    Why: after a large run the interpreter's own shutdown (freeing gigabytes of arrays one object
+    at a time, tearing down modules, CuPy's memory pools and CUDA context) took seconds that a
+    finished command does not need: every output is closed by then (a failed write has already
+    failed the command). So when main() has returned and no other non-daemon thread runs, the
+    atexit handlers run (logging's flush among them), stdout and stderr are flushed and the
+    process ends with main()'s exit status. In-process callers (tests, scripts) call main() and
+    keep the interpreter."""
+    import os
+    import sys
+    import threading
+
+    if sys.argv[1:2] == ["reco"]:  # CUDA's start overlaps the imports and planning (ufo/gpu/warmup.py)
+        from ..gpu.warmup import start
+
+        start(sys.argv[2:])
+    try:
+        main()
+        code: Any = 0
+    except SystemExit as exc:
+        code = exc.code
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)  # a thread that must finish: the normal shutdown waits for it
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (ufo ... | head): nothing more can be said
+            pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()
