@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 from .errors import UsageError
 
@@ -33,9 +34,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
-@functools.cache
+_AVAILABLE_LOCK = threading.Lock()
+
+
 def available() -> int:
-    """Number of CUDA devices CuPy can use (0 without CuPy, a driver or a GPU)."""
+    """Number of CUDA devices CuPy can use (0 without CuPy, a driver or a GPU).
+
+    Asked once per process under a lock: threads ask at once (`ufo reco`'s GPU warm-up, its
+    passes' graphs), and a thread that imported CuPy while another was still importing it saw
+    a partly initialised module, took that for "no GPU" and ran its graph on the CPU."""
+    with _AVAILABLE_LOCK:
+        return _count_devices()
+
+
+@functools.cache
+def _count_devices() -> int:
     try:
         import cupy
 

@@ -20,8 +20,6 @@ from ..core.progress import JobProgress
 from ..core.errors import UsageError
 from ..core.registry import create
 from ..core.resources import select
-from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
-from ..tomo.halftomo import coverage, first_half
 from ..tomo.timing import StageTimes
 from .planning import Pass, Plan, stack_size
 
@@ -142,6 +140,10 @@ def sinograms(plan: Plan, p: Pass) -> Stream:
 
 def find_axis(plan: Plan) -> float:
     """The axis from the sinogram of the middle row to reconstruct."""
+    # imported here, not at the top: numba and scipy then load while the first passes are read
+    from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
+    from ..tomo.halftomo import coverage, first_half
+
     o = plan.options
     row = plan.rows[len(plan.rows) // 2]
     if o.sinograms:

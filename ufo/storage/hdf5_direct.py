@@ -10,6 +10,13 @@ read per frame (5 ms warm for the same rows).
 Only what is certain is read this way: datasets without filters (no compression, no
 shuffle), stored contiguously or in chunks of whole frames, of a fixed-size numeric type; a
 frame whose chunk was never written (the fill value) and everything else goes through h5py.
+
+Reads ahead: a band of rows of frame after frame is a read every frame-size bytes, which the
+kernel's read-ahead does not see as sequential, so from a cold disk each read waited for the
+one before (a quarter of each frame of a 1024-frame 1024^2 scan: 1.0-2.3 s against 0.35 s for
+the same bytes read in one stream, on an H200 host's disk). Each read asks the kernel
+(posix_fadvise WILLNEED) for the same rows of the next READ_AHEAD frames, so the disk has
+them queued.
 """
 
 from __future__ import annotations
@@ -19,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+READ_AHEAD = 32  # frames whose rows are asked for ahead of the one read
+_ADVISE = getattr(os, "posix_fadvise", None)  # Linux; elsewhere no read-ahead
 
 class DirectFrames:
     """Byte offsets of the frames of one HDF5 dataset, and positioned reads of their rows."""
@@ -27,6 +36,7 @@ class DirectFrames:
         self._fd, self._offsets = fd, offsets
         self.height, self.width, self.dtype = height, width, dtype
         self._row_bytes = width * dtype.itemsize
+        self._advised: tuple[tuple[int, int, int], int] = ((0, 0, 0), -1)  # (rows, last frame asked for)
 
     @classmethod
     def open(cls, dset: Any, fd: int) -> DirectFrames | None:
@@ -68,6 +78,7 @@ class DirectFrames:
             return False
         if out.dtype != self.dtype or not out.flags.c_contiguous or out.shape != (count, self.width):
             return False
+        self._read_ahead(index, (start, stop, step), count)
         if step == 1:  # one read for the band
             wanted = count * self._row_bytes
             return bool(os.preadv(self._fd, [memoryview(out).cast("B")], base + start * self._row_bytes) == wanted)
@@ -75,3 +86,25 @@ class DirectFrames:
             if os.preadv(self._fd, [memoryview(out[k]).cast("B")], base + row * self._row_bytes) != self._row_bytes:
                 return False
         return True
+
+    def _read_ahead(self, index: int, rows: tuple[int, int, int], count: int) -> None:
+        """Ask for these rows of the frames after `index` (up to READ_AHEAD), each frame once."""
+        if _ADVISE is None:
+            return
+        key, last = self._advised
+        first = last + 1 if key == rows and index <= last else index + 1
+        end = min(len(self._offsets), index + 1 + READ_AHEAD)
+        start, stop, step = rows
+        try:
+            for frame in range(first, end):
+                base = int(self._offsets[frame])
+                if base < 0:
+                    continue
+                if step == 1:
+                    _ADVISE(self._fd, base + start * self._row_bytes, count * self._row_bytes, os.POSIX_FADV_WILLNEED)
+                else:
+                    for row in range(start, stop, step):
+                        _ADVISE(self._fd, base + row * self._row_bytes, self._row_bytes, os.POSIX_FADV_WILLNEED)
+        except OSError:  # advice only: a file system that refuses it reads as before
+            return
+        self._advised = (rows, max(end - 1, last if key == rows else -1))
