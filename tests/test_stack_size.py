@@ -1,6 +1,6 @@
 """How many sinograms `ufo reco` stacks for one back-projection call (ufo.reco.planning.stack_size):
 as many as the CPU kernel profits from (--slices-per-pass, 64), but never so many that replicas wait
-for work or the stacks outgrow memory; a GPU takes --slices-per-pass as given."""
+for work or the stacks outgrow memory; a GPU takes --slices-per-pass as given, up to a pass's slices."""
 
 from __future__ import annotations
 
@@ -35,5 +35,6 @@ def test_memory_short_gives_smaller_stacks_and_the_option_caps_them():
     assert stack_size(_plan(1, per_pass=16), 512, on_gpu=False, memory=1 << 40) == 16
 
 
-def test_a_gpu_takes_the_option_as_given():
-    assert stack_size(_plan(16), 20, on_gpu=True, memory=1) == SLICES_PER_PASS
+def test_a_gpu_takes_the_option_as_given_up_to_a_pass():
+    assert stack_size(_plan(16), 200, on_gpu=True, memory=1) == SLICES_PER_PASS
+    assert stack_size(_plan(16), 20, on_gpu=True, memory=1) == 20  # a stack never waits for the next pass

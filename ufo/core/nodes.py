@@ -294,6 +294,24 @@ def _emit_result(node: _Node, item: Any, index: int) -> int:
     return index + 1
 
 
+def _emit_all(node: _Node, emitted: Any, index: int) -> int:
+    """Emit what a reduction's consume() gave. A generator's body runs as it is iterated (the
+    work of transpose-projections, say), so that time counts as busy; waiting for room to emit
+    does not."""
+    perf = time.perf_counter
+    stats = node.stats
+    iterator = iter(emitted)
+    while True:
+        t0 = perf()
+        try:
+            item = next(iterator)
+        except StopIteration:
+            stats.busy += perf() - t0
+            return index
+        stats.busy += perf() - t0
+        index = _emit_result(node, item, index)
+
+
 def _run_consumer(node: _Node, task: Task) -> None:
     """Reductions and sinks: consume every frame, then (reductions) emit the results."""
     streamed = node.read_collected(task)
@@ -329,8 +347,7 @@ def _run_consumer(node: _Node, task: Task) -> None:
                 if task.kind is Kind.SINK:
                     stats.bytes += getattr(frame.data, "nbytes", 0)
                 if emitted is not None and reduce:
-                    for item in emitted:
-                        index = _emit_result(node, item, index)
+                    index = _emit_all(node, emitted, index)
                 if keeps:
                     frame.detach()
                 else:
@@ -349,8 +366,7 @@ def _run_consumer(node: _Node, task: Task) -> None:
             stats.busy += perf() - t0
             stats.frames_in += 1
             if emitted is not None and reduce:
-                for item in emitted:
-                    index = _emit_result(node, item, index)
+                index = _emit_all(node, emitted, index)
             for f in inputs:
                 f.detach() if keeps else f.release()
     if reduce:

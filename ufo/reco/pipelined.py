@@ -164,7 +164,8 @@ def run_pipelined(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], 
         plan, axis = prelude()
         feed = Feed(shape=(plan.projections, plan.width), dtype=np.float32, count=plan.slices, capacity=QUEUE)
         out = writer(plan, plan.passes[0], axis=axis, every_pass=True)
-        graph = Graph([out(backprojected(plan, feed(), axis, plan.slices, times))])
+        per_pass = max(p.keep.stop - p.keep.start for p in plan.passes)  # no stack waits for the next pass
+        graph = Graph([out(backprojected(plan, feed(), axis, plan.slices, times, most=per_pass))])
         back = graph.run(device=plan.options.gpus)
         feeder.feed_into(feed, back)
         if on_start is not None:

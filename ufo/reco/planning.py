@@ -227,12 +227,13 @@ def pass_rows(rows: int, fits: int, margin: int = 0) -> int:
 
 
 def stack_size(plan: Plan, slices: int, on_gpu: bool, memory: int | None = None) -> int:
-    """Sinograms per back-projection stack for a pass of `slices`: --slices-per-pass on a GPU; on
+    """Sinograms per back-projection stack for a pass of `slices` (no stack waits for the next
+    pass's sinograms): --slices-per-pass on a GPU, at most `slices`; on
     the CPU no more than keeps every replica busy (a replica back-projects its stack on one core)
     and no more than 1/8 of each replica's share of the free memory holds (`slices_per_batch`)."""
     o = plan.options
     if on_gpu:
-        return o.slices_per_pass
+        return max(1, min(o.slices_per_pass, slices))
     from ..tomo.fbp import slices_per_batch
 
     share = (available_memory() if memory is None else memory) // max(1, o.replicas)

@@ -51,12 +51,13 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
 
 
 def backprojected(plan: Plan, sinograms: Stream, axis: float | None, slices: int,
-                  times: StageTimes | None = None) -> Stream:
-    """Slices from a stream of `slices` sinograms: stripes removed, stacked, back-projected (or DFI)."""
+                  times: StageTimes | None = None, most: int | None = None) -> Stream:
+    """Slices from a stream of `slices` sinograms: stripes removed, stacked (`most` at a time at
+    most), back-projected (or DFI)."""
     o = plan.options
     if o.remove_stripes:
         sinograms = create("remove-stripes", size=o.remove_stripes, replicas=o.replicas)(sinograms)
-    number = stack_size(plan, slices, on_gpu=bool(select(o.gpus)))
+    number = min(stack_size(plan, slices, on_gpu=bool(select(o.gpus))), most or slices)
     stacked = create("stack", number=number, partial=True)(sinograms)
     props: dict[str, Any] = dict(filter=o.filter, filter_cutoff=o.filter_cutoff, angle_offset=o.offset)
     if axis is not None:
