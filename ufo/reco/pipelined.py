@@ -39,15 +39,12 @@ Builders = tuple[Callable[[Plan, Pass], Stream], Callable[..., Stream], Callable
 class _Front:
     """One pass's front graph, run in its own thread into a bounded queue."""
 
-    def __init__(self, plan: Plan, index: int, stop: threading.Event, on_read: Callable[[], None],
-                 sinograms: Callable[[Plan, Pass], Stream]):
+    def __init__(self, plan: Plan, index: int, stop: threading.Event, sinograms: Callable[[Plan, Pass], Stream]):
         self.plan, self.index, self.stop = plan, index, stop
         self._sinograms = sinograms
         self.queue: queue.Queue[Any] = queue.Queue(QUEUE)
         self.handles: list[RunHandle] = []
         self.error: BaseException | None = None
-        self._on_read = on_read
-        self.read = threading.Event()  # its first sinogram exists: every projection of its rows was read
         self.thread = threading.Thread(target=self._run, name=f"ufo:reco-pass-{index + 1}", daemon=True)
 
     def _put(self, item: Any) -> bool:
@@ -63,16 +60,11 @@ class _Front:
         try:
             stream = self._sinograms(self.plan, self.plan.passes[self.index])
             for image in iterate(Graph([stream]), stream, on_start=self.handles.append, device=self.plan.options.gpus):
-                if not self.read.is_set():
-                    self.read.set()
-                    self._on_read()
                 if not self._put(image):
                     break
         except BaseException as exc:  # noqa: BLE001 - handed to the feeder, which raises it in run()
             self.error = exc
         finally:
-            self.read.set()
-            self._on_read()
             self._put(_END)
 
     def cancel(self) -> None:
@@ -81,7 +73,11 @@ class _Front:
 
 
 class Feeder:
-    """Runs the front graphs, AHEAD passes ahead, and feeds their sinograms in row order."""
+    """Runs the front graphs, AHEAD passes ahead, and feeds their sinograms in row order.
+
+    The passes ahead run at once, beside the one being drained: a front graph is a chain of
+    one-thread steps per projection (read, correct, transpose) that leaves cores and the disk's
+    queue idle, so the next one runs beside it."""
 
     def __init__(self, plan: Plan, sinograms: Callable[[Plan, Pass], Stream]):
         self.plan = plan
@@ -100,9 +96,8 @@ class Feeder:
     def _start_more(self) -> None:
         with self._lock:
             n = len(self.plan.passes)
-            while (not self.stop.is_set() and len(self.fronts) < n and len(self.fronts) <= self._drained + 1 + AHEAD
-                   and (not self.fronts or self.fronts[-1].read.is_set())):
-                front = _Front(self.plan, len(self.fronts), self.stop, self._start_more, self._sinograms)
+            while not self.stop.is_set() and len(self.fronts) < n and len(self.fronts) <= self._drained + 1 + AHEAD:
+                front = _Front(self.plan, len(self.fronts), self.stop, self._sinograms)
                 self.fronts.append(front)
                 front.thread.start()
 
