@@ -27,26 +27,13 @@ from ..core.api import iterate
 from ..core.errors import Cancelled
 from ..core.memory import Feed
 from ..tomo.timing import StageTimes
-from .planning import PASSES_IN_FLIGHT, Pass, Plan
+from .planning import PASSES_IN_FLIGHT, Pass, Plan, front_device
 
 AHEAD = PASSES_IN_FLIGHT - 1  # passes read beyond the one being back-projected
 QUEUE = 16  # sinograms a front graph hands over ahead of the back graph
 _END = object()
 #: (sinograms(plan, pass), backprojected(plan, sinograms, axis, slices, times), writer(plan, pass, axis=, every_pass=))
 Builders = tuple[Callable[[Plan, Pass], Stream], Callable[..., Stream], Callable[..., Task]]
-
-
-def front_device(plan: Plan) -> str | None:
-    """Where a pass's front graph runs: the CPU when it only corrects flat fields, else the run's GPUs.
-
-    Flat-field correction is a few operations per pixel between two steps in host memory (the
-    reader, the transposition), so on a GPU each projection goes there and back: a quarter of a
-    1024^2 frame took 0.6-1.8 ms on the H200 host's GPU (two streams) and 1.9 ms of one of its
-    16 cores, which correct as many projections at once. On the GPU the front also waits for
-    CUDA's start before it reads. Outlier removal and phase retrieval (medians, FFTs) are worth
-    the trip."""
-    o = plan.options
-    return o.gpus if o.phase or o.remove_outliers else "cpu"
 
 
 class _Front:

@@ -21,7 +21,7 @@ from ..core.errors import UsageError
 from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
-from .planning import Pass, Plan, stack_size
+from .planning import Pass, Plan, front_device, stack_size
 
 
 # -- graphs -------------------------------------------------------------------------------
@@ -152,7 +152,8 @@ def find_axis(plan: Plan) -> float:
     else:
         middle = Pass(row, 1, 1, slice(0, 1), 0)
         absorption = o.darks is not None
-        sino = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption)).collect()[0]
+        sinos = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption))
+        sino = sinos.collect(device=front_device(plan))[0]
     angles = scan_angles(plan)
     if o.half_acquisition:  # the pairs (theta, theta + pi) overlap only near one edge
         return axis_half_acquisition(sino, angles)
