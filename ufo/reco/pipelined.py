@@ -27,7 +27,7 @@ from ..core.api import iterate
 from ..core.errors import Cancelled
 from ..core.memory import Feed
 from ..tomo.timing import StageTimes
-from .planning import PASSES_IN_FLIGHT, Pass, Plan, front_device
+from .planning import PASSES_IN_FLIGHT, Pass, Plan
 
 AHEAD = PASSES_IN_FLIGHT - 1  # passes read beyond the one being back-projected
 QUEUE = 16  # sinograms a front graph hands over ahead of the back graph
@@ -39,12 +39,15 @@ Builders = tuple[Callable[[Plan, Pass], Stream], Callable[..., Stream], Callable
 class _Front:
     """One pass's front graph, run in its own thread into a bounded queue."""
 
-    def __init__(self, plan: Plan, index: int, stop: threading.Event, sinograms: Callable[[Plan, Pass], Stream]):
+    def __init__(self, plan: Plan, index: int, stop: threading.Event, on_read: Callable[[], None],
+                 sinograms: Callable[[Plan, Pass], Stream]):
         self.plan, self.index, self.stop = plan, index, stop
         self._sinograms = sinograms
         self.queue: queue.Queue[Any] = queue.Queue(QUEUE)
         self.handles: list[RunHandle] = []
         self.error: BaseException | None = None
+        self._on_read = on_read
+        self.read = threading.Event()  # its first sinogram exists: every projection of its rows was read
         self.thread = threading.Thread(target=self._run, name=f"ufo:reco-pass-{index + 1}", daemon=True)
 
     def _put(self, item: Any) -> bool:
@@ -59,13 +62,17 @@ class _Front:
     def _run(self) -> None:
         try:
             stream = self._sinograms(self.plan, self.plan.passes[self.index])
-            graph = Graph([stream])
-            for image in iterate(graph, stream, on_start=self.handles.append, device=front_device(self.plan)):
+            for image in iterate(Graph([stream]), stream, on_start=self.handles.append, device=self.plan.options.gpus):
+                if not self.read.is_set():
+                    self.read.set()
+                    self._on_read()
                 if not self._put(image):
                     break
         except BaseException as exc:  # noqa: BLE001 - handed to the feeder, which raises it in run()
             self.error = exc
         finally:
+            self.read.set()
+            self._on_read()
             self._put(_END)
 
     def cancel(self) -> None:
@@ -74,11 +81,7 @@ class _Front:
 
 
 class Feeder:
-    """Runs the front graphs, AHEAD passes ahead, and feeds their sinograms in row order.
-
-    The passes ahead run at once, beside the one being drained: a front graph is a chain of
-    one-thread steps per projection (read, correct, transpose) that leaves cores and the disk's
-    queue idle, so the next one runs beside it."""
+    """Runs the front graphs, AHEAD passes ahead, and feeds their sinograms in row order."""
 
     def __init__(self, plan: Plan, sinograms: Callable[[Plan, Pass], Stream]):
         self.plan = plan
@@ -97,8 +100,9 @@ class Feeder:
     def _start_more(self) -> None:
         with self._lock:
             n = len(self.plan.passes)
-            while not self.stop.is_set() and len(self.fronts) < n and len(self.fronts) <= self._drained + 1 + AHEAD:
-                front = _Front(self.plan, len(self.fronts), self.stop, self._sinograms)
+            while (not self.stop.is_set() and len(self.fronts) < n and len(self.fronts) <= self._drained + 1 + AHEAD
+                   and (not self.fronts or self.fronts[-1].read.is_set())):
+                front = _Front(self.plan, len(self.fronts), self.stop, self._start_more, self._sinograms)
                 self.fronts.append(front)
                 front.thread.start()
 
