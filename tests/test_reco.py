@@ -178,14 +178,12 @@ def test_passes_fit_the_memory_budget(scan):
     assert sum(p.keep.stop - p.keep.start for p in plan.passes) == ROWS
 
 
-def test_pass_rows_split_for_overlap_within_memory():
+def test_one_pass_when_it_fits_else_two_in_flight():
     from ufo.reco.planning import pass_rows
 
-    assert pass_rows(1024, fits=10**6) == 256  # a quarter of the rows: reading one overlaps the others
-    assert pass_rows(100, fits=10**6) == 64  # no fewer than 64 rows a pass
-    assert pass_rows(40, fits=10**6) == 64  # one pass
-    assert pass_rows(1024, fits=10**6, margin=100) == 400  # a phase margin is read twice: passes of 4 margins
-    assert pass_rows(1024, fits=100) == 50  # two passes in flight must fit
+    assert pass_rows(1024, fits=1024) == 1024  # one pass: nothing else is in memory beside it
+    assert pass_rows(1024, fits=10**6) == 1024
+    assert pass_rows(1025, fits=1024) == 512  # split: the next pass is read while one is drained
     assert pass_rows(1024, fits=1) == 1
 
 

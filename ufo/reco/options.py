@@ -103,9 +103,9 @@ class RecoOptions:
     output_max: float | None = option(float, doc="Value stored as the largest integer for 8/16 bits", group="output")
     overwrite: bool = option(bool, False, doc="Replace existing output", group="output")
     # resources
-    pass_height: int | None = option(int, range=(1, None), doc="Rows per pass (default: a quarter of the rows, at "
-                                     "least 64, while two passes fit in --memory-fraction of the free memory; the "
-                                     "next pass is read while one is back-projected)", group="resources")
+    pass_height: int | None = option(int, range=(1, None), doc="Rows per pass (default: all rows when they fit in "
+                                     "--memory-fraction of the free memory, else passes of which two fit; the next "
+                                     "pass is read while one is back-projected)", group="resources")
     slices_per_pass: int = option(int, SLICES_PER_PASS, range=(1, 4096), doc="Sinograms back-projected together at most "
                                   "(on the CPU fewer when the threads would otherwise wait or memory is short)",
                                   group="resources")
