@@ -98,3 +98,43 @@ def test_a_cancel_stops_the_passes_read_ahead(scan, tmp_path):
     with pytest.raises(Cancelled):
         reco.run(plan, on_start=cancel)
     assert ufo_threads() == []
+
+
+def test_a_cancel_while_a_pass_is_still_read_stops_at_once(scan, tmp_path):
+    """The back graph cancelled while the feeder waits for a pass that is still being read (a
+    Ctrl-C early in a large pass): the run ends at once, and the reading is stopped too."""
+    from ufo.core.memory import Feed
+    from ufo.core.registry import create
+    from ufo.reco.pipelined import run_pipelined
+    from ufo.reco.running import backprojected, writer
+    from ufo.tomo.timing import StageTimes
+
+    root, _ = scan
+    plan = reco.plan(options(root, tmp_path / "out.h5:/data", pass_height=ROWS))
+    read = []
+
+    def slowly(feed, rows):  # a pass whose reading would take 30 s
+        try:
+            for _ in range(ANGLES):
+                time.sleep(30 / ANGLES)
+                feed.put(np.ones((rows, N_PIX), np.float32))
+                read.append(1)
+            feed.close()
+        except Cancelled:  # the graph behind the feed stopped
+            pass
+
+    def sinograms(plan, p):
+        feed = Feed(shape=(p.rows, N_PIX), count=ANGLES)
+        threading.Thread(target=slowly, args=(feed, p.rows), daemon=True).start()
+        return create("transpose-projections", number=ANGLES)(feed())
+
+    started = time.perf_counter()
+    with pytest.raises(Cancelled):
+        run_pipelined(plan, lambda: (plan, AXIS), StageTimes(), lambda handle, before: handle.cancel(),
+                      (sinograms, backprojected, writer))
+    assert time.perf_counter() - started < 10
+    time.sleep(0.5)
+    count = len(read)
+    time.sleep(0.5)
+    assert len(read) == count < ANGLES  # the pass stopped being read
+    assert ufo_threads() == []

@@ -68,6 +68,8 @@ class _Front:
                     self._on_read()
                 if not self._put(image):
                     break
+            if any(handle.cancelled for handle in self.handles):  # stopped from outside (Ctrl-C): not a whole pass
+                self.error = Cancelled(f"pass {self.index + 1} was cancelled")
         except BaseException as exc:  # noqa: BLE001 - handed to the feeder, which raises it in run()
             self.error = exc
         finally:
@@ -118,7 +120,7 @@ class Feeder:
                 self._start_more()
                 front = self.fronts[index]
                 while True:
-                    item = front.queue.get()
+                    item = self._next(front, back)
                     if item is _END:
                         break
                     feed.put(np.asarray(item), getattr(item, "meta", None))
@@ -131,6 +133,16 @@ class Feeder:
             self.error = exc
             self.cancel()
             back.cancel()
+
+    def _next(self, front: _Front, back: RunHandle) -> Any:
+        """The front's next sinogram or _END; Cancelled once the back graph has ended or a stop
+        was asked for (a Ctrl-C while a pass is still being read must not wait for its end)."""
+        while True:
+            try:
+                return front.queue.get(timeout=0.1)
+            except queue.Empty:
+                if back.done or self.stop.is_set():
+                    raise Cancelled("the reconstruction was stopped") from None
 
     def cancel(self) -> None:
         self.stop.set()
