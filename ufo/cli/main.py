@@ -182,10 +182,10 @@ def entry() -> None:
     Why: after a large run the interpreter's own shutdown (freeing gigabytes of arrays one object
     at a time, tearing down modules, CuPy's memory pools and CUDA context) took seconds that a
     finished command does not need: every output is closed by then (a failed write has already
-    failed the command). So when main() has returned and no other non-daemon thread runs, the
+    failed the command). So when main() has succeeded and no other non-daemon thread runs, the
     atexit handlers run (logging's flush among them), stdout and stderr are flushed and the
-    process ends with main()'s exit status. In-process callers (tests, scripts) call main() and
-    keep the interpreter."""
+    process ends with status 0. Failures and Ctrl-C take the full shutdown. In-process callers
+    (tests, scripts) call main() and keep the interpreter."""
     import os
     import sys
     import threading
@@ -199,13 +199,11 @@ def entry() -> None:
         code: Any = 0
     except SystemExit as exc:
         code = exc.code
-    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
-        sys.exit(code)  # a thread that must finish: the normal shutdown waits for it
-    if code is None:
-        code = 0
-    elif not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
+    if code not in (0, None) or any(t.is_alive() and not t.daemon for t in threading.enumerate()
+                                    if t is not threading.main_thread()):
+        # a failure, Ctrl-C or a thread that must finish: the interpreter's full shutdown, which
+        # also runs the C libraries' exit handlers (HDF5 closing a file some error path left open)
+        sys.exit(code)
     import atexit
 
     atexit._run_exitfuncs()
@@ -214,7 +212,7 @@ def entry() -> None:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (ufo ... | head): nothing more can be said
             pass
-    os._exit(code)
+    os._exit(0)
 
 
 if __name__ == "__main__":
