@@ -118,6 +118,8 @@ class Feeder:
         try:
             for index in range(len(self.plan.passes)):
                 self._start_more()
+                if index >= len(self.fronts):  # a stop came before this pass could start
+                    raise Cancelled("the reconstruction was stopped")
                 front = self.fronts[index]
                 while True:
                     item = self._next(front, back)
