@@ -219,6 +219,22 @@ class RunHandle(Watchable):
         return f"<RunHandle {state}, {len(self.stats)} nodes, {self.elapsed:.2f} s>"
 
 
+class WorkHandle(RunHandle):
+    """The handle of work that is not a graph (ufo.reco.resident's loop that reads frames into the
+    GPU), so that callers stop it as they stop a graph: `cancel()` calls `on_cancel`, `stop_all()`
+    finds it until `end()`. It has no nodes, so its progress counts nothing; `wait()` waits for `end()`."""
+
+    def __init__(self, on_cancel: Callable[[], None]):
+        super().__init__({})
+        self._cancel_hooks.append(on_cancel)
+        self._register()
+
+    def end(self) -> None:
+        """The work is over (done, failed or stopped)."""
+        if not self.done:
+            self._finish()
+
+
 def running() -> list[RunHandle]:
     """The graphs of this process that have not ended yet."""
     with _live_lock:

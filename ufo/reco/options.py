@@ -114,6 +114,11 @@ class RecoOptions:
                            label="Threads")
     memory_fraction: float = option(float, 0.5, range=(0.01, 1.0), doc="Share of the free memory the passes in flight may use",
                                     group="resources")
+    gpu_path: str = option(str, "auto", choices=("auto", "resident", "sinograms"),
+                           doc="How one GPU reconstructs projections: resident (every frame read once, corrected, "
+                           "filtered and back-projected on the GPU into slices kept there), sinograms (the host "
+                           "makes sinograms first: needed for phase, outliers, stripes, DFI, --flats2), auto: "
+                           "resident where the steps allow it", group="resources", label="GPU path")
     gpus: str | None = option(str, doc="GPUs to use: 'all', 'cpu' or numbers like 0,1 (default: UFO_DEVICES, "
                               "else all)", group="resources", label="GPUs")
 

@@ -54,6 +54,27 @@ def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
     }
 
 
+def needs_scale(plan: Plan) -> bool:
+    """8/16-bit output without both --output-min and --output-max: a scale must be found first."""
+    o = plan.options
+    return o.output_bits in (8, 16) and (o.output_min is None or o.output_max is None) and not o.sinograms
+
+
+def with_volume_scale(plan: Plan, slice_at: Callable[[int], Any]) -> Plan:
+    """with_output_scale for a volume that exists already (slices kept on the GPU): the same sample
+    rows (`sample_passes`), taken from it by `slice_at(index into plan.rows)`, no second read."""
+    if not needs_scale(plan):
+        return plan
+    from ..storage.convert import find_scale
+
+    every = max(1, math.ceil(len(plan.rows) / SAMPLE_SLICES))
+    lo, hi = find_scale([slice_at(i) for i in range(every // 2, len(plan.rows), every)])
+    o = plan.options
+    scaled = replace(o, output_min=o.output_min if o.output_min is not None else lo,
+                     output_max=o.output_max if o.output_max is not None else hi)
+    return replace(plan, options=scaled)
+
+
 def sample_passes(plan: Plan) -> list[Pass]:
     """Passes reconstructing up to SAMPLE_SLICES rows spread evenly over the region."""
     rows = plan.rows
@@ -80,7 +101,7 @@ def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple
     was asked for without them (one scale for the whole volume); other plans unchanged.
     `build(plan, pass, axis, sink)` is running.graph, passed in so this module needs no import of it."""
     o = plan.options
-    if o.output_bits not in (8, 16) or (o.output_min is not None and o.output_max is not None) or o.sinograms:
+    if not needs_scale(plan):
         return plan
     from ..core.memory import MemoryOut
     from ..storage.convert import find_scale

@@ -333,3 +333,52 @@ def _axis_value(o: RecoOptions) -> float | None:
 def _check_axis(axis: float | None, width: int) -> None:
     if axis is not None and not 0 <= axis <= width:
         raise UsageError(f"axis {axis} lies outside the detector (0 .. {width} pixels)")
+
+
+def scan_angles(plan: Plan) -> np.ndarray:
+    """The angle of every projection (radians): from the file, or --offset + i x --angle (default:
+    a half turn, a full one with --half-acquisition)."""
+    o = plan.options
+    if plan.angles is not None:
+        return np.asarray(plan.angles, np.float64)
+    span = 2 * math.pi if o.half_acquisition else math.pi
+    step = o.angle if o.angle is not None else span / plan.projections
+    return o.offset + step * np.arange(plan.projections)
+
+
+def resident_reason(plan: Plan, gpus: int) -> str | None:
+    """Why this plan's projections cannot stream into slices kept on one GPU (ufo.reco.resident),
+    or None when they can: that path corrects, filters and back-projects every frame as it is
+    read, so a step that needs whole sinograms or neighbouring rows keeps the sinogram path."""
+    o = plan.options
+    checks = ((o.gpu_path == "sinograms", "--gpu-path sinograms was given"),
+              (bool(o.sinograms), "the input is sinograms"),
+              (gpus != 1, "it runs on one GPU" if gpus else "it needs a GPU"),
+              (o.darks is None, "there are no darks and flats (it corrects flat fields)"),
+              (bool(o.flats2), "--flats2 interpolates flats over the scan"),
+              (o.phase, "phase retrieval needs neighbouring rows"),
+              (o.remove_outliers is not None, "--remove-outliers works on the sinogram path"),
+              (o.remove_stripes is not None, "--remove-stripes needs whole sinograms"),
+              (o.method != "fbp", "--method dfi needs whole sinograms"),
+              (o.absorption is False, "--absorption off is not supported there"),
+              (o.axis == "auto" and o.axis_method == "scan", "--axis-method scan runs on the sinogram path"))
+    return next((why for bad, why in checks if bad), None)
+
+
+def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
+    """Bands of rows whose slices stay on a device with `device_memory` free bytes: all rows in
+    one pass when the volume and the engine's buffers fit in 80 % of it, else bands of which two
+    fit (one is downloaded and written while the next is read); --pass-height wins."""
+    o = plan.options
+    width = plan.width * (2 if o.half_acquisition else 1)  # stitched slices are up to twice as wide
+    slice_bytes = (o.roi[2] * o.roi[3] if o.roi else width * width) * 4
+    per_row = slice_bytes + 2 * 32 * width * 2 + 2 * 32 * width * 8  # slices, staged frames, padded FFT rows
+    fits = int(device_memory * 0.8) // per_row
+    rows = plan.rows
+    band = o.pass_height or (len(rows) if len(rows) <= fits else fits // PASSES_IN_FLIGHT)
+    if band < 1:
+        raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
+                         f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    return [Pass(rows[first], len(rows[first: first + band]), step, slice(0, len(rows[first: first + band])), first)
+            for first in range(0, len(rows), band)]

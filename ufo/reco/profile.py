@@ -24,8 +24,8 @@ STAGES = {
     "backproject": "back-project", "dfi-sinc": "back-project",
     "write": "write",
 }
-ORDER = ("axis search", "scale sample", "read", "correct", "sinograms", "filter", "back-project", "write", "other",
-         "waiting")
+ORDER = ("axis search", "scale sample", "read", "correct", "sinograms", "filter", "back-project", "complete slices",
+         "download", "write", "other", "waiting")
 
 
 @dataclass
@@ -46,8 +46,9 @@ def stage_rows(result: Any) -> list[StageRow]:
     """The profile of a `ufo.reco.running.RecoResult`, in pipeline order, stages that took no time left out."""
     seconds: dict[str, float] = {}
     frames: dict[str, int] = {}
-    for stage in ("axis search", "scale sample"):
-        seconds[stage] = result.stages.get(stage)
+    for stage in ORDER:  # measured outside the graphs (ufo.reco.resident measures its stages so)
+        if stage != "filter":
+            seconds[stage] = result.stages.get(stage)
     for handle in result.handles:
         for stats in handle.stats.values():
             stage = STAGES.get(_task_name(stats.name), "other")
@@ -61,8 +62,14 @@ def stage_rows(result: Any) -> list[StageRow]:
     if filtered:
         seconds["filter"] = filtered
         seconds["back-project"] = max(0.0, seconds.get("back-project", 0.0) - filtered)
+    resident = getattr(result, "path", "") == "resident"
     notes = {"waiting": "writer idle: the steps before it are the bottleneck",
-             "back-project": "filter included (measured inside a GPU task)" if not filtered else "",
+             "back-project": "GPU time of flat-field correction, filter and back-projection (CUDA events)" if resident
+             else "filter included (measured inside a GPU task)" if not filtered else "",
+             "read": "a reader thread beside the GPU's work" if resident else "",
+             "complete slices": "after the last frame: the last batches" + (", the axis search" if
+                                                                              result.plan.options.axis == "auto" else ""),
+             "download": "slices from the GPU, beside the writer",
              "write": "conversion to integers included" if result.plan.options.output_bits in (8, 16) else "",
              "scale sample": "slices reconstructed to find the 8/16-bit range"}
     wall = result.seconds or 1.0  # a run too short to time: shares against one second

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 
 from ..core import Graph, RunHandle, Stream, Task
 from ..core.progress import JobProgress
@@ -21,7 +20,7 @@ from ..core.errors import UsageError
 from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
-from .planning import Pass, Plan, front_device, stack_size
+from .planning import Pass, Plan, front_device, resident_reason, scan_angles, stack_size
 
 
 # -- graphs -------------------------------------------------------------------------------
@@ -166,17 +165,6 @@ def find_axis(plan: Plan) -> float:
     return axis_from_sinogram(sino, device=search_device(o.gpus))  # Vo's metric on the GPU where the run uses one
 
 
-def scan_angles(plan: Plan) -> np.ndarray:
-    """The angle of every projection (radians): from the file, or --offset + i x --angle (default:
-    a half turn, a full one with --half-acquisition)."""
-    o = plan.options
-    if plan.angles is not None:
-        return np.asarray(plan.angles, np.float64)
-    span = 2 * math.pi if o.half_acquisition else math.pi
-    step = o.angle if o.angle is not None else span / plan.projections
-    return o.offset + step * np.arange(plan.projections)
-
-
 @dataclass
 class RecoResult:
     plan: Plan
@@ -185,6 +173,8 @@ class RecoResult:
     handles: list[RunHandle]
     #: seconds outside the graphs (axis search, scale sample) and inside tasks (filter): ufo.reco.profile
     stages: StageTimes = field(default_factory=StageTimes)
+    #: "resident" (frames streamed into slices kept on the GPU, ufo.reco.resident) or "sinograms"
+    path: str = "sinograms"
 
     @property
     def slices_per_second(self) -> float:
@@ -199,7 +189,8 @@ class RecoResult:
 
 
 def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
-        sink: Callable[[Plan, Pass], Task] | None = None, progress: JobProgress | None = None) -> RecoResult:
+        sink: Callable[[Plan, Pass], Task] | None = None, progress: JobProgress | None = None,
+        say: Callable[[str], None] | None = None) -> RecoResult:
     """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch;
     `sink(plan, pass)` replaces the writer (a region of a shared volume, say); `progress` (a
     `ufo.core.progress.JobProgress`) gets the slices written of all passes, for watchers."""
@@ -213,7 +204,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
                 on_start(handle, before)
 
         stage = "finding the axis" if plan.options.axis == "auto" else "starting"
-        return progress.follow(lambda: run(plan, watched, sink), plan.slices, stage)
+        return progress.follow(lambda: run(plan, watched, sink, say=progress.stage), plan.slices, stage)
     t0 = time.perf_counter()
     times = StageTimes()
 
@@ -233,7 +224,17 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
             times.add("scale sample", time.perf_counter() - started)
         return scaled, axis
 
-    if sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
+    path = "sinograms"
+    gpus = select(plan.options.gpus) if sink is None else []
+    reason = resident_reason(plan, len(gpus))
+    if plan.options.gpu_path == "resident" and reason is not None:
+        raise UsageError(f"--gpu-path resident is not possible for this run: {reason}")
+    if sink is None and reason is None:  # one GPU: frames streamed into slices kept on it
+        from .resident import run_resident
+
+        plan, axis, handles = run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say)
+        path = "resident"
+    elif sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
         from .pipelined import run_pipelined
 
         plan, axis, handles = run_pipelined(plan, prelude, times, on_start, (sinograms, backprojected, writer))
@@ -247,4 +248,4 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
                 on_start(handle, p.first_slice)
             handles.append(handle)
             handle.wait()
-    return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles, times)
+    return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles, times, path)

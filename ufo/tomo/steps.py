@@ -186,6 +186,11 @@ class Backprojector:
         g, k = divmod(index, self.group)
         return np.asarray(self.sums[g, :, :, k]) * np.float32(weight)
 
+    def group_slices(self, group: int, weight: float) -> np.ndarray:
+        """The slices of one group (host, float32, (K or fewer, rows, cols)), weighted."""
+        n = min(self.group, self.count - group * self.group)
+        return np.ascontiguousarray(np.asarray(self.sums[group]).transpose(2, 0, 1)[:n]) * np.float32(weight)
+
     def slices(self, weight: float) -> np.ndarray:
         """All slices (count, rows, cols) on the host, weighted."""
         data = self.sums.transpose(0, 3, 1, 2).reshape(-1, self.rows, self.cols)[: self.count]

@@ -89,12 +89,14 @@ class BackprojectorCuda(Backprojector):
         g, k = divmod(index, self.group)
         return cupy.asnumpy(self.sums[g, :, :, k] * np.float32(weight))
 
+    def group_slices(self, group: int, weight: float) -> np.ndarray:
+        n = min(self.group, self.count - group * self.group)
+        return cupy.asnumpy(self.sums[group].transpose(2, 0, 1)[:n] * np.float32(weight))
+
     def slices(self, weight: float) -> np.ndarray:
         out = np.empty((self.count, self.rows, self.cols), np.float32)
         for g in range(self.groups):  # one group at a time: no second copy of the volume on the device
-            part = cupy.asnumpy(self.sums[g].transpose(2, 0, 1) * np.float32(weight))
-            n = min(self.group, self.count - g * self.group)
-            out[g * self.group: g * self.group + n] = part[:n]
+            out[g * self.group: g * self.group + self.group] = self.group_slices(g, weight)
         return out
 
     def synchronize(self) -> None:

@@ -171,7 +171,7 @@ def middle_sinogram(kept: list[Kept], darks: list[np.ndarray], flats: list[np.nd
 
 
 def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray], *, half_acquisition: bool,
-              full_turn: bool | None, pairs: int, final: bool) -> float | None:
+              full_turn: bool | None, pairs: int, final: bool, device: str = "cpu") -> float | None:
     """The axis from the kept projections as `ufo reco --axis auto` finds it, or None while too few arrived.
 
     Pairs (theta, theta + pi) as `ufo reco` on a full turn (`axis_360`) or with half acquisition
@@ -203,7 +203,7 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
     if not final and len(angles) * step < np.pi - 1e-3 * step:  # the half turn is not complete yet
         return None
     first = [k for k in kept if abs(k[1] - kept[0][1]) < np.pi - 1e-9] or kept
-    return float(axis_from_sinogram(middle_sinogram(first, darks, flats)))
+    return float(axis_from_sinogram(middle_sinogram(first, darks, flats), device=device))
 
 
 class HalfTurnPairs:

@@ -52,3 +52,17 @@ def rows_index(rows: Any, height: int) -> np.ndarray:
     if index.size == 0 or index.min() < 0 or index.max() >= height:
         raise ValueError(f"rows {rows} select no rows or rows outside the {height} detector rows")
     return index
+
+
+def frame_angle(meta: dict[str, Any], number: int, projection: int, angle_step: float | None) -> float:
+    """A projection's angle (radians): its metadata's 'angle', else projection x angle_step (ValueError
+    naming the frame when neither is there or the angle is not finite)."""
+    if meta.get("angle") is not None:
+        value = float(meta["angle"])
+        if not np.isfinite(value):
+            raise ValueError(f"frame {number} (projection {projection}) has angle {value}")
+        return value
+    if angle_step is not None:
+        return projection * angle_step
+    raise ValueError(f"frame {number} (projection {projection}) has no 'angle' in its metadata; "
+                     "send angles with the frames or give angle_step")

@@ -35,13 +35,14 @@ not used for projections already back-projected.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .backends import backend, staging
 from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
-from .stream_input import StreamStats, rows_index
+from .stream_input import StreamStats, frame_angle, rows_index
 
 __all__ = ["StreamStats", "StreamingReconstructor"]
 
@@ -59,14 +60,16 @@ class StreamingReconstructor:
     half_acquisition: a 360-degree scan with the axis near one detector edge (needs the axis or
     'auto'); slices are as wide as the stitched sinogram (`ufo reco --half-acquisition`).
     axis_pairs: with 'auto' on a full turn or half acquisition, the pairs (theta, theta + pi)
-    to wait for before the axis is searched (each keeps one more band).
+    to wait for before the axis is searched (each keeps one more band). axis_device: where
+    Vo's metric runs for 'auto' on a half turn ('cpu' or 'gpu').
     """
 
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
                  filter_cutoff: float = 1.0, angle_span: float | None = None, angle_step: float | None = None,
                  roi: tuple[int, int, int | None, int | None] | None = None, device: str = "auto",
                  batch: int | None = None, precision: str = "fp32", interpolate_flats: bool = False,
-                 threads: int | None = None, half_acquisition: bool = False, axis_pairs: int = 8):
+                 threads: int | None = None, half_acquisition: bool = False, axis_pairs: int = 8,
+                 axis_device: str = "cpu"):
         if half_acquisition and axis is None:
             raise ValueError("half acquisition needs the axis (pixels) or 'auto': the detector centre is no axis "
                              "near an edge")
@@ -94,6 +97,7 @@ class StreamingReconstructor:
         self.threads = threads
         self.half_acquisition = half_acquisition
         self.axis_pairs = max(1, int(axis_pairs))
+        self.axis_device = axis_device
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -174,7 +178,7 @@ class StreamingReconstructor:
             return
         if key != 0:
             raise ValueError(f"frame {number} has image_key {key}; 0 (projection), 1 (flat) and 2 (dark) are known")
-        angle = self._angle(meta, number)
+        angle = frame_angle(meta, number, self.stats.projections, self.angle_step)
         index = self.stats.projections
         if index == 0:
             self._flats_at_first_projection = len(self._flats)
@@ -207,17 +211,6 @@ class StreamingReconstructor:
             raise ValueError(f"frame {number} has shape {frame.shape}, but the stream started with {self._shape}: "
                              "every frame of a scan must have one shape (was the camera's ROI or binning changed?)")
 
-    def _angle(self, meta: dict[str, Any], number: int) -> float:
-        if meta.get("angle") is not None:
-            value = float(meta["angle"])
-            if not np.isfinite(value):
-                raise ValueError(f"frame {number} (projection {self.stats.projections}) has angle {value}")
-            return value
-        if self.angle_step is not None:
-            return self.stats.projections * self.angle_step
-        raise ValueError(f"frame {number} (projection {self.stats.projections}) has no 'angle' in its metadata; "
-                         "send angles with the frames or give angle_step")
-
     def _reference(self, key: int, band: np.ndarray) -> None:
         late = self.stats.backprojected > 0 or self._angles
         name = "darks" if key == 2 else "flats"
@@ -247,7 +240,8 @@ class StreamingReconstructor:
         """Find the axis from the kept bands once enough arrived (ufo.tomo.stream_geometry.auto_axis)."""
         full_turn = None if self.angle_span is None else abs(self.angle_span) > 1.9 * np.pi
         found = auto_axis(self._pending, self._darks, self._flats, half_acquisition=self.half_acquisition,
-                          full_turn=full_turn, pairs=self.axis_pairs, final=final)
+                          full_turn=full_turn, pairs=self.axis_pairs, final=final,
+                            device=self.axis_device)
         if found is None:
             return False
         self._used_axis = self.found_axis = found
@@ -389,6 +383,13 @@ class StreamingReconstructor:
     @property
     def slices(self) -> np.ndarray | None:
         return self.current()
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        """The finished slices in order, a few at a time (host float32): never the whole volume twice."""
+        if not self.done or self._bp is None:
+            raise ValueError("the slices are complete only after finish()")
+        for group in range(self._bp.groups):
+            yield self._bp.group_slices(group, self.weight())
 
     def slice(self, index: int) -> np.ndarray:
         """One slice (host float32) of the reconstruction so far."""

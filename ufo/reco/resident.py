@@ -1,0 +1,279 @@
+"""Slices resident on the GPU: every frame read once and streamed into them (`ufo reco` on one GPU).
+
+Why: the sinogram path (ufo.reco.pipelined) handles every projection three times on the host
+(read, flat-field correct, transpose) before a sinogram exists, one frame at a time; at 1024^3
+on the H200 host that front chain set the pace (8.8 s against a 1.3 s I/O floor) while the GPU
+back-projected in well under 2 s. Here a reader thread reads each frame's band of rows once, in
+file order, into pooled buffers; the streaming engine (ufo.tomo.streaming: the steps and
+kernels of `ufo demo` and the online reconstruction) uploads it as stored (uint16: half the
+bytes of float32), corrects, filters and back-projects it on the GPU in batches, into slices
+that stay there until the last projection. Then they are downloaded a group at a time into the
+write task, while the next pass (when the volume needs more than one) is read.
+
+With one pass the axis (--axis auto) is found by the engine from the middle row of the kept
+frames (the row `ufo reco` searches; Vo's metric on the GPU), and the 8/16-bit scale from the
+finished volume's sample rows (those of `outputs.sample_passes`, without a second read). With
+several passes both come first, from `prelude` (ufo.reco.running's), as on the sinogram path.
+
+Cancelling: the reading loop has a `WorkHandle` that callers get through `on_start` (a Ctrl-C
+or the GUI's stop ends the read at the next frame); the writer's graph handle follows. Which
+plans take this path: `planning.resident_reason`; how many passes: `planning.resident_passes`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core import Graph, RunHandle, Task
+from ..core.errors import Cancelled, InputError
+from ..core.handle import WorkHandle
+from ..core.memory import Feed
+from ..storage import open_source
+from ..tomo.streaming import StreamingReconstructor
+from ..tomo.timing import StageTimes
+from .outputs import with_volume_scale
+from .planning import Pass, Plan, resident_passes, scan_angles
+
+READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers)
+QUEUE = 16  # slices handed to the writer ahead of it
+_END = object()
+
+
+class _Reader:
+    """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
+    thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
+
+    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray):
+        self.plan, self.angles = plan, angles
+        self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
+        self.height = p.rows
+        self.stop = threading.Event()
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.pools: dict[np.dtype, queue.Queue[np.ndarray]] = {}
+        self.made: dict[np.dtype, int] = {}
+        self.error: BaseException | None = None
+        self.busy = 0.0
+        self.thread = threading.Thread(target=self._run, name="ufo:reco-read", daemon=True)
+
+    def _inputs(self) -> tuple[tuple[str, int | None, int, int | None], ...]:
+        o, keys = self.plan.options, self.plan.image_keys
+        return ((o.darks, keys.get("darks"), 2, None), (o.flats, keys.get("flats"), 1, None),  # type: ignore[return-value]
+                (o.projections, keys.get("projections"), 0, self.plan.projections))
+
+    def _buffer(self, dtype: np.dtype) -> np.ndarray | None:
+        pool = self.pools.setdefault(dtype, queue.Queue())
+        if self.made.get(dtype, 0) < READ_AHEAD:
+            self.made[dtype] = self.made.get(dtype, 0) + 1
+            return np.empty((self.height, self.plan.width), dtype)
+        while not self.stop.is_set():
+            try:
+                return pool.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def recycle(self, buffer: np.ndarray) -> None:
+        self.pools[buffer.dtype].put(buffer)
+
+    def _run(self) -> None:
+        try:
+            for path, key, kind, number in self._inputs():
+                source = open_source(path, image_key=key)
+                try:
+                    if tuple(source.shape) != (self.plan.height, self.plan.width):
+                        raise InputError(f"'{path}' holds frames of shape {tuple(source.shape)}, the projections "
+                                         f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
+                                         "must come from the same detector region")
+                    count = source.count if number is None else min(number, source.count)
+                    for index in range(count):
+                        buffer = self._buffer(np.dtype(source.dtype))
+                        if buffer is None:
+                            return
+                        t0 = time.perf_counter()
+                        frame = source.read(index, self.rows, buffer)
+                        self.busy += time.perf_counter() - t0
+                        meta: dict[str, Any] = {"image_key": kind}
+                        if kind == 0:
+                            meta["angle"] = float(self.angles[index])
+                        self.queue.put((frame, meta, buffer))
+                finally:
+                    source.close()
+        except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()
+            self.error = exc
+        finally:
+            self.queue.put(_END)
+
+    def frames(self) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
+        while True:
+            item = self.queue.get()  # _run always ends with _END
+            if item is _END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def _on_device(device: str, index: int) -> None:
+    if device == "gpu":
+        import cupy
+
+        cupy.cuda.Device(index).use()
+
+
+def free_memory(device: str, index: int = 0) -> int:
+    """Free bytes where the slices will stay: the GPU's, or the host's for device 'cpu'."""
+    if device == "gpu":
+        import cupy
+
+        with cupy.cuda.Device(index):
+            return int(cupy.cuda.runtime.memGetInfo()[0])
+    from ..core.resources import available_memory
+
+    return available_memory()
+
+
+class _Drain:
+    """A finished pass's slices downloaded a group at a time into the writer's feed, in a thread,
+    so that the next pass is read meanwhile."""
+
+    def __init__(self, engine: StreamingReconstructor, feed: Feed, device: str, index: int, times: StageTimes):
+        self.engine, self.feed, self.times = engine, feed, times
+        self.device, self.index = device, index
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ufo:reco-download", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            _on_device(self.device, self.index)
+            blocks = self.engine.blocks()
+            while True:
+                t0 = time.perf_counter()
+                block = next(blocks, None)
+                self.times.add("download", time.perf_counter() - t0)
+                if block is None:
+                    break
+                for image in block:
+                    self.feed.put(image)
+        except BaseException as exc:  # noqa: BLE001 - raised by join()
+            self.error = exc
+        finally:
+            self.engine = None  # type: ignore[assignment]  # the pass's slices may go
+
+    def join(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingReconstructor:
+    o = plan.options
+    return StreamingReconstructor(axis=axis, filter=o.filter, filter_cutoff=o.filter_cutoff,
+                                  roi=tuple(o.roi) if o.roi else None, device=device,  # type: ignore[arg-type]
+                                  threads=o.replicas, half_acquisition=o.half_acquisition, axis_device=device)
+
+
+def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
+               say: Callable[[str], None], where: str) -> None:
+    """Every frame of the pass into the engine, then its slices completed (on the device)."""
+    reader = _Reader(plan, p, scan_angles(plan))
+    reader.thread.start()
+    done = 0
+    try:
+        for frame, meta, buffer in reader.frames():
+            if stop.is_set():
+                break
+            engine.add(frame, meta)
+            reader.recycle(buffer)
+            done += meta["image_key"] == 0
+            if done % 64 == 0 and meta["image_key"] == 0:
+                say(f"reading {done}/{plan.projections} projections{where}")
+        if stop.is_set():
+            raise Cancelled("the reconstruction was stopped")
+        say(f"completing the slices{where}" if plan.options.axis != "auto" else f"finding the axis{where}")
+        t0 = time.perf_counter()
+        engine.finish(copy=False)
+        times.add("complete slices", time.perf_counter() - t0)
+    except ValueError as exc:  # the engine's word on the data (no flats, an angle that is not finite)
+        raise InputError(f"{plan.options.projections}: {exc}") from exc
+    finally:
+        reader.close()
+        times.add("read", reader.busy)
+        times.add("back-project", engine.stats.device_seconds)
+
+
+def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
+                 on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
+                 device: str = "gpu", index: int = 0,
+                 say: Callable[[str], None] | None = None) -> tuple[Plan, float | None, list[RunHandle]]:
+    """Reconstruct `plan` with its slices on `device` (GPU `index`; 'cpu' runs the same engine on
+    the host, for checks without a GPU); `writer` is ufo.reco.running's, `say(stage)` gets what
+    is being done. Returns the plan written with (its 8/16-bit scale), the axis and the handles."""
+    o = plan.options
+    say = say or (lambda stage: None)
+    _on_device(device, index)
+    passes = resident_passes(plan, free_memory(device, index))
+    axis: Any = "auto" if o.axis == "auto" else plan.axis
+    if len(passes) > 1:  # one axis and one scale for every pass, found before the first
+        plan, axis = prelude()
+    stop = threading.Event()
+    reading = WorkHandle(stop.set)
+    handles: list[RunHandle] = [reading]
+    if on_start is not None:
+        on_start(reading, 0)
+    feed: Feed | None = None
+    out: RunHandle | None = None
+    drain: _Drain | None = None
+    try:
+        for k, p in enumerate(passes):
+            engine = _engine(plan, axis, device)
+            where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
+            _read_pass(engine, plan, p, stop, times, say, where)
+            if feed is None:
+                if len(passes) == 1:
+                    if o.axis == "auto":
+                        axis = engine.found_axis
+                    t0 = time.perf_counter()
+                    scaled = with_volume_scale(plan, engine.slice)
+                    if scaled is not plan:
+                        times.add("scale sample", time.perf_counter() - t0)
+                    plan = scaled
+                feed = Feed(shape=engine.slice_shape, dtype=np.float32, count=plan.slices, capacity=QUEUE)
+                out = Graph([writer(plan, plan.passes[0], axis=axis, every_pass=True)(feed())]).run(device="cpu")
+                out.add_done_callback(lambda h: stop.set() if h.cancelled or h.error else None)
+                handles.insert(0, out)
+                if on_start is not None:
+                    on_start(out, 0)
+            if drain is not None:
+                drain.join()
+            say(f"writing{where}")
+            drain = _Drain(engine, feed, device, index, times)
+            del engine
+        assert drain is not None and feed is not None and out is not None
+        drain.join()
+        feed.close()
+        out.wait()
+    except BaseException as exc:
+        stop.set()
+        if out is not None:
+            out.cancel()
+        if drain is not None:
+            drain.thread.join()
+        if out is not None:
+            out.stop()
+            if isinstance(exc, Cancelled) and out.error is not None:  # the writer failed: its error, not the stop
+                raise out.error from None
+        raise
+    finally:
+        reading.end()
+    return plan, axis, handles
