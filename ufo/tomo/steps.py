@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -186,10 +187,12 @@ class Backprojector:
         g, k = divmod(index, self.group)
         return np.asarray(self.sums[g, :, :, k]) * np.float32(weight)
 
-    def group_slices(self, group: int, weight: float) -> np.ndarray:
-        """The slices of one group (host, float32, (K or fewer, rows, cols)), weighted."""
+    def group_slices(self, group: int, weight: float, out: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """The slices of one group (host, float32, (K or fewer, rows, cols)), weighted; into `out(K)`'s array if given."""
         n = min(self.group, self.count - group * self.group)
-        return np.ascontiguousarray(np.asarray(self.sums[group]).transpose(2, 0, 1)[:n]) * np.float32(weight)
+        target = out(n) if out is not None else np.empty((n, self.rows, self.cols), np.float32)
+        np.multiply(self.sums[group].transpose(2, 0, 1)[:n], np.float32(weight), out=target)
+        return target
 
     def slices(self, weight: float) -> np.ndarray:
         """All slices (count, rows, cols) on the host, weighted."""

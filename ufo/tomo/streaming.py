@@ -35,7 +35,7 @@ not used for projections already back-projected.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -384,12 +384,12 @@ class StreamingReconstructor:
     def slices(self) -> np.ndarray | None:
         return self.current()
 
-    def blocks(self) -> Iterator[np.ndarray]:
-        """The finished slices in order, a few at a time (host float32): never the whole volume twice."""
+    def blocks(self, out: Callable[[int], np.ndarray] | None = None) -> Iterator[np.ndarray]:
+        """The finished slices in order, a group at a time (host float32; in `out(count)`'s array if given)."""
         if not self.done or self._bp is None:
             raise ValueError("the slices are complete only after finish()")
         for group in range(self._bp.groups):
-            yield self._bp.group_slices(group, self.weight())
+            yield self._bp.group_slices(group, self.weight(), out)
 
     def slice(self, index: int) -> np.ndarray:
         """One slice (host float32) of the reconstruction so far."""
