@@ -41,7 +41,8 @@ from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
 from .planning import Pass, Plan, resident_passes, scan_angles
 
-READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers)
+READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs
+EARLY_SHARE = 0.25  # of the free host memory the frames read while the GPU starts may take
 QUEUE = 16  # slices handed to the writer ahead of it
 _END = object()
 
@@ -50,8 +51,8 @@ class _Reader:
     """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
     thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
 
-    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray):
-        self.plan, self.angles = plan, angles
+    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD):
+        self.plan, self.angles, self.ahead, self.p = plan, angles, ahead, p
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
         self.stop = threading.Event()
@@ -68,8 +69,13 @@ class _Reader:
                 (o.projections, keys.get("projections"), 0, self.plan.projections))
 
     def _buffer(self, dtype: np.dtype) -> np.ndarray | None:
+        """A free buffer; a new one while fewer than `ahead` exist; else wait for one (None: stopped)."""
         pool = self.pools.setdefault(dtype, queue.Queue())
-        if self.made.get(dtype, 0) < READ_AHEAD:
+        try:
+            return pool.get_nowait()
+        except queue.Empty:
+            pass
+        if self.made.get(dtype, 0) < self.ahead:
             self.made[dtype] = self.made.get(dtype, 0) + 1
             return np.empty((self.height, self.plan.width), dtype)
         while not self.stop.is_set():
@@ -150,8 +156,8 @@ class _Ring:
 
     BYTES = 256 * 2**20  # the ring's size when a buffer is smaller
 
-    def __init__(self, shape: tuple[int, int], written: Callable[[], int], ended: Callable[[], bool]):
-        self.shape = shape  # of a slice
+    def __init__(self, shape: tuple[int, int], dtype: Any, written: Callable[[], int], ended: Callable[[], bool]):
+        self.shape, self.dtype = shape, np.dtype(dtype)  # of a slice
         self.buffers: list[np.ndarray] = []  # made at the first take: the first group is the largest
         self.ends: list[int] = []  # slices written (all passes) once a buffer's slices are out
         self.turn = 0
@@ -161,8 +167,9 @@ class _Ring:
         import cupy
 
         size = n * self.shape[0] * self.shape[1]
-        count = max(2, min(8, self.BYTES // (size * 4)))
-        self.buffers = [np.frombuffer(cupy.cuda.alloc_pinned_memory(size * 4), np.float32, size).reshape(n, *self.shape)
+        nbytes = size * self.dtype.itemsize
+        count = max(2, min(8, self.BYTES // nbytes))
+        self.buffers = [np.frombuffer(cupy.cuda.alloc_pinned_memory(nbytes), self.dtype, size).reshape(n, *self.shape)
                         for _ in range(count)]
         self.ends = [0] * count
 
@@ -185,8 +192,9 @@ class _Drain:
     so that the next pass is read meanwhile."""
 
     def __init__(self, engine: StreamingReconstructor, feed: Feed, first: int, ring: _Ring | None, device: str,
-                 index: int, times: StageTimes):
+                 index: int, times: StageTimes, transform: Callable[[Any], Any] | None = None):
         self.engine, self.feed, self.first, self.ring, self.times = engine, feed, first, ring, times
+        self.transform = transform
         self.device, self.index = device, index
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ufo:reco-download", daemon=True)
@@ -202,7 +210,7 @@ class _Drain:
                 assert ring is not None
                 return ring.take(n, fed + n)
 
-            blocks = self.engine.blocks(out if ring is not None else None)
+            blocks = self.engine.blocks(out if ring is not None else None, self.transform)
             while True:
                 t0 = time.perf_counter()
                 block = next(blocks, None)
@@ -223,6 +231,18 @@ class _Drain:
             raise self.error
 
 
+def _integers(plan: Plan) -> Callable[[Any], Any] | None:
+    """8/16-bit output with its scale known: the conversion on the GPU (ufo/kernels/cuda_convert.py),
+    so half or a quarter of the bytes cross the bus and the writer only writes."""
+    o = plan.options
+    if o.output_bits not in (8, 16) or o.output_min is None or o.output_max is None:
+        return None
+    from ..kernels.cuda_convert import scale_to_integers_gpu
+
+    bits, lo, hi = o.output_bits, float(o.output_min), float(o.output_max)
+    return lambda part: scale_to_integers_gpu(part, bits, lo, hi)
+
+
 def _counter(handle: RunHandle) -> Callable[[], int]:
     """The frames the writer graph's sink has written so far."""
     name = count_node(handle.stats)[0]
@@ -237,11 +257,28 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
                                   threads=o.replicas, half_acquisition=o.half_acquisition, axis_device=device)
 
 
-def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
-               say: Callable[[str], None], where: str) -> None:
-    """Every frame of the pass into the engine, then its slices completed (on the device)."""
-    reader = _Reader(plan, p, scan_angles(plan))
+def early_reader(plan: Plan) -> _Reader:
+    """A reader of every row to reconstruct, started before the GPU is (a cold start of CuPy and its
+    context takes 1-2 s, in which a disk reads a good part of a scan); `run_resident` takes it over
+    when the volume is one pass, else closes it. It may hold EARLY_SHARE of the free memory."""
+    from ..core.resources import available_memory
+
+    rows = plan.rows
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    frame = len(rows) * plan.width * 4  # the largest type a frame may have
+    ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
+    reader = _Reader(plan, Pass(rows[0], len(rows), step, slice(0, len(rows)), 0), scan_angles(plan), ahead)
     reader.thread.start()
+    return reader
+
+
+def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
+               say: Callable[[str], None], where: str, reader: _Reader | None = None) -> None:
+    """Every frame of the pass into the engine (from `reader` when one was started early), then its
+    slices completed (on the device)."""
+    if reader is None:
+        reader = _Reader(plan, p, scan_angles(plan))
+        reader.thread.start()
     say(f"reading{where}")
     done = 0
     try:
@@ -271,17 +308,25 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
 
 def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
                  on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
-                 device: str = "gpu", index: int = 0,
-                 say: Callable[[str], None] | None = None) -> tuple[Plan, float | None, list[RunHandle]]:
+                 device: str = "gpu", index: int = 0, say: Callable[[str], None] | None = None,
+                 early: _Reader | None = None) -> tuple[Plan, float | None, list[RunHandle]]:
     """Reconstruct `plan` with its slices on `device` (GPU `index`; 'cpu' runs the same engine on
     the host, for checks without a GPU); `writer` is ufo.reco.running's, `say(stage)` gets what
     is being done. Returns the plan written with (its 8/16-bit scale), the axis and the handles."""
     o = plan.options
     say = say or (lambda stage: None)
     say("starting the GPU" if device == "gpu" else "starting")
-    _on_device(device, index)
-    passes = resident_passes(plan, free_memory(device, index))
+    try:
+        _on_device(device, index)
+        passes = resident_passes(plan, free_memory(device, index))
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     say("planned the passes")
+    if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
+        early.close()
+        early = None
     axis: Any = "auto" if o.axis == "auto" else plan.axis
     if len(passes) > 1:  # one axis and one scale for every pass, found before the first
         plan, axis = prelude()
@@ -298,7 +343,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
-            _read_pass(engine, plan, p, stop, times, say, where)
+            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None)
             if feed is None:
                 if len(passes) == 1:
                     if o.axis == "auto":
@@ -308,8 +353,11 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
                     if scaled is not plan:
                         times.add("scale sample", time.perf_counter() - t0)
                     plan = scaled
-                feed = Feed(shape=engine.slice_shape, dtype=np.float32, count=plan.slices, capacity=QUEUE)
-                out = Graph([writer(plan, plan.passes[0], axis=axis, every_pass=True)(feed())]).run(device="cpu")
+                transform = _integers(plan) if device == "gpu" else None
+                dtype = np.float32 if transform is None else np.uint8 if o.output_bits == 8 else np.uint16
+                feed = Feed(shape=engine.slice_shape, dtype=dtype, count=plan.slices, capacity=QUEUE)
+                task = writer(plan, plan.passes[0], axis=axis, every_pass=True, prescaled=transform is not None)
+                out = Graph([task(feed())]).run(device="cpu")
                 out.add_done_callback(lambda h: stop.set() if h.cancelled or h.error else None)
                 handles.insert(0, out)
                 if on_start is not None:
@@ -317,9 +365,9 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             if drain is not None:
                 drain.join()
             if ring is None and device == "gpu":
-                ring = _Ring(engine.slice_shape, _counter(out), lambda: out.done)  # type: ignore[union-attr]
+                ring = _Ring(engine.slice_shape, dtype, _counter(out), lambda: out.done)  # type: ignore[union-attr]
             say(f"writing{where}")
-            drain = _Drain(engine, feed, p.first_slice, ring, device, index, times)
+            drain = _Drain(engine, feed, p.first_slice, ring, device, index, times, transform)
             del engine
         assert drain is not None and feed is not None and out is not None
         drain.join()
@@ -327,6 +375,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         out.wait()
     except BaseException as exc:
         stop.set()
+        if early is not None:
+            early.close()
         if out is not None:
             out.cancel()
         if drain is not None:

@@ -88,7 +88,8 @@ def dfi_props(plan: Plan, props: dict[str, Any]) -> dict[str, Any]:
     return {**props, "oversampling": plan.options.oversampling}
 
 
-def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None, every_pass: bool = False) -> Task:
+def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None, every_pass: bool = False,
+           prescaled: bool = False) -> Task:
     """The write task of one pass, with the record of how the output is made (`outputs.output_metadata`).
 
     TIFF sequence files are numbered by detector row (`slice-00512.tif` is row 512) and every
@@ -104,7 +105,8 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None,
     step = plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1
     task = create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
                   overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
-                  start=row, step=step, first_row=row, tiff_format="auto" if every_pass or len(plan.passes) == 1 else "bigtiff")
+                  start=row, step=step, first_row=row, tiff_format="auto" if every_pass or len(plan.passes) == 1 else "bigtiff",
+                  prescaled=prescaled)
     task.metadata = output_metadata(plan, axis)  # type: ignore[attr-defined]
     return task
 
@@ -163,6 +165,15 @@ def find_axis(plan: Plan) -> float:
     if full_turn:  # every projection with its mirror image at theta + pi
         return axis_360(sino, angles)
     return axis_from_sinogram(sino, device=search_device(o.gpus))  # Vo's metric on the GPU where the run uses one
+
+
+def _may_have_gpu(spec: str | None) -> bool:
+    """Whether a GPU may be chosen, without asking CuPy (its import is what takes the time)."""
+    import importlib.util
+
+    from ..core.resources import parse_spec
+
+    return parse_spec(spec) != "cpu" and importlib.util.find_spec("cupy") is not None
 
 
 @dataclass
@@ -225,14 +236,26 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         return scaled, axis
 
     path = "sinograms"
-    gpus = select(plan.options.gpus) if sink is None else []
-    reason = resident_reason(plan, len(gpus))
-    if plan.options.gpu_path == "resident" and reason is not None:
-        raise UsageError(f"--gpu-path resident is not possible for this run: {reason}")
+    early = None
+    if sink is None and resident_reason(plan, 1) is None and _may_have_gpu(plan.options.gpus):
+        from .resident import early_reader
+
+        early = early_reader(plan)  # reads while CuPy and the GPU start (select() waits for them)
+    try:
+        gpus = select(plan.options.gpus) if sink is None else []
+        reason = resident_reason(plan, len(gpus))
+        if plan.options.gpu_path == "resident" and reason is not None:
+            raise UsageError(f"--gpu-path resident is not possible for this run: {reason}")
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+    if early is not None and reason is not None:
+        early.close()
     if sink is None and reason is None:  # one GPU: frames streamed into slices kept on it
         from .resident import run_resident
 
-        plan, axis, handles = run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say)
+        plan, axis, handles = run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early)
         path = "resident"
     elif sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
         from .pipelined import run_pipelined

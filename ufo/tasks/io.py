@@ -152,6 +152,8 @@ class Write(Task):
                             "(0.05..99.95 percentiles, widened by 10 %) sets the one scale of all frames")
     units = Property(str, "", doc="unit of the values, stored with the scale (e.g. 1/pixel)")
     rescale = Property(bool, True, doc="8/16 bits: map [minimum, maximum] onto the integer range (false: clip and cast)")
+    prescaled = Property(bool, False, doc="8/16 bits: integer frames arrive already mapped from [minimum, maximum] "
+                         "(ufo reco converts on the GPU); stored as they are, with the scale")
     start = Property(int, 0, range=(0, None), doc="number of the first file of a TIFF sequence")
     step = Property(int, 1, range=(1, None), doc="TIFF sequence: file numbers advance by this per frame")
     first_row = Property(int, None, range=(0, None), doc="frame i is stored with metadata row = first-row + i * step "
@@ -231,7 +233,8 @@ class Write(Task):
         if self.first_row is not None:
             meta = {**meta, "row": self.first_row + self._count * self.step}
         lo, hi = self._scale
-        self._writer.write(to_bits(frame, self.bits, lo, hi, self.rescale), meta)
+        ready = self.prescaled and self.bits in (8, 16) and frame.dtype == (np.uint8 if self.bits == 8 else np.uint16)
+        self._writer.write(frame if ready else to_bits(frame, self.bits, lo, hi, self.rescale), meta)
         self._count += 1
 
     def _release(self) -> None:

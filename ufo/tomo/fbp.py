@@ -10,6 +10,9 @@ import scipy.fft
 from ..core.resources import available_cores, available_memory
 from ..kernels.backproject import backproject_slice, backproject_stack, geometry, relative_weights
 from .filters import fbp_filter, padded_size
+from .grid import slice_grid
+
+__all__ = ["backproject", "fbp", "filter_rows", "slice_grid", "slices_per_batch"]
 
 
 #: rows filtered per FFT call: the padded rows and their spectrum take a few MiB, not 3 x the stack
@@ -45,21 +48,6 @@ def filter_rows(data: np.ndarray, name: str = "ramp", cutoff: float = 1.0, order
         np.copyto(out, result, casting="same_kind")
         return out
     return result
-
-
-def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
-               centre: float | None = None) -> tuple[float, float, int, int]:
-    """(x0, y0, columns, rows) of the slice region.
-
-    The full grid is width x width pixels; the rotation axis passes through pixel
-    (`centre`, `centre`), width / 2 by default (UFO's and scikit-image's choice; ASTRA
-    centres the volume at (width - 1) / 2).
-    """
-    roi_x, roi_y, roi_w, roi_h = roi
-    cols = width - roi_x if roi_w is None else roi_w
-    rows = width - roi_y if roi_h is None else roi_h
-    centre = width / 2 if centre is None else centre
-    return roi_x - centre, roi_y - centre, cols, rows
 
 
 def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float | None = None, angle_offset: float = 0.0,

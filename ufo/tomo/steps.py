@@ -25,9 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..core.resources import available_cores
-from ..kernels.backproject import backproject_stack_add
-from ..kernels.flat import flat_correct
-from .fbp import filter_rows, slice_grid
+from .grid import slice_grid
 
 
 def reduce_frames(frames: list[Any] | Any, how: str, xp: Any = np) -> Any:
@@ -72,6 +70,8 @@ class FlatField:
 
     def correct(self, frames: Any, weights: Any = None) -> Any:
         """A batch (B, R, W) of raw frames -> float32; `weights` interpolate flats per frame."""
+        from ..kernels.flat import flat_correct  # numba: imported where the CPU works, not by the GPU path
+
         out = np.empty(frames.shape, np.float32)
         for b in range(frames.shape[0]):
             flat = self.flat if weights is None else self.flat_for(float(weights[b]))
@@ -95,6 +95,8 @@ class RowFilter:
     def apply(self, data: Any) -> Any:
         if self.name == "none":
             return data
+        from .fbp import filter_rows  # SciPy's FFT: see FlatField.correct
+
         return filter_rows(data, self.name, self.cutoff, self.order, self.padding, workers=self.threads)
 
 
@@ -160,6 +162,8 @@ class Backprojector:
 
     def add(self, filtered: Any, angles: np.ndarray, axis: float) -> None:
         """Add a batch of filtered rows (B, R, W) seen at `angles` (radians) with the axis at `axis` px."""
+        from ..kernels.backproject import backproject_stack_add  # numba: see FlatField.correct
+
         sino = self.interleave(filtered)
         cos_ = np.cos(angles).astype(np.float32)
         sin_ = np.sin(angles).astype(np.float32)
@@ -187,11 +191,17 @@ class Backprojector:
         g, k = divmod(index, self.group)
         return np.asarray(self.sums[g, :, :, k]) * np.float32(weight)
 
-    def group_slices(self, group: int, weight: float, out: Callable[[int], np.ndarray] | None = None) -> np.ndarray:
-        """The slices of one group (host, float32, (K or fewer, rows, cols)), weighted; into `out(K)`'s array if given."""
+    def group_slices(self, group: int, weight: float, out: Callable[[int], np.ndarray] | None = None,
+                     transform: Callable[[Any], Any] | None = None) -> np.ndarray:
+        """The slices of one group (host, (K or fewer, rows, cols)), weighted, float32 or what
+        `transform` makes of them (integers, say); into `out(K)`'s array if given."""
         n = min(self.group, self.count - group * self.group)
-        target = out(n) if out is not None else np.empty((n, self.rows, self.cols), np.float32)
-        np.multiply(self.sums[group].transpose(2, 0, 1)[:n], np.float32(weight), out=target)
+        part = self.sums[group].transpose(2, 0, 1)[:n] * np.float32(weight)
+        part = transform(part) if transform is not None else part
+        if out is None:
+            return part
+        target = out(n)
+        np.copyto(target, part)
         return target
 
     def slices(self, weight: float) -> np.ndarray:

@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from .axis import axis_360, axis_from_sinogram, axis_half_acquisition
-from .halftomo import stitch_stack, stitched_geometry
 from .steps import FlatField
 
 Kept = tuple[int, float, np.ndarray]  # (projection number, angle, raw row band)
@@ -190,6 +188,8 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
         if count >= pairs or (final and count):
             assert chosen is not None
             sino = middle_sinogram([kept[i] for i in chosen], darks, flats)
+            from .axis import axis_360, axis_half_acquisition  # SciPy and numba: only when an axis is searched
+
             find = axis_half_acquisition if half_acquisition else axis_360
             return float(find(sino, angles[chosen]))
         if not final:
@@ -203,6 +203,8 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
     if not final and len(angles) * step < np.pi - 1e-3 * step:  # the half turn is not complete yet
         return None
     first = [k for k in kept if abs(k[1] - kept[0][1]) < np.pi - 1e-9] or kept
+    from .axis import axis_from_sinogram
+
     return float(axis_from_sinogram(middle_sinogram(first, darks, flats), device=device))
 
 
@@ -222,6 +224,8 @@ class HalfTurnPairs:
         if not 0 < axis < width - 1:
             raise ValueError(f"half acquisition: axis {axis} lies outside the detector (0 .. {width - 1})")
         self.axis = axis
+        from .halftomo import stitched_geometry  # SciPy: only for half acquisition
+
         self.width, _, self.stitched_axis = stitched_geometry(width, axis)
         self.origin: float | None = None
         self.direction = 0.0
@@ -266,6 +270,8 @@ class HalfTurnPairs:
         bands = [b for _, b in ready] + [b for _, b in later]
         angles = np.array([a for a, _ in ready] + [a for a, _ in later])
         stack = np.stack(bands, axis=1)  # (rows, angles, width): one sinogram per row
+        from .halftomo import stitch_stack
+
         stitched, _, _ = stitch_stack(stack, self.axis, angles)
         self.waiting = self.waiting[len(ready):]
         keep_from = sign * (self.waiting[0][0] - self.origin) + np.pi if self.waiting else reach

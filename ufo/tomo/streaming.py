@@ -384,12 +384,12 @@ class StreamingReconstructor:
     def slices(self) -> np.ndarray | None:
         return self.current()
 
-    def blocks(self, out: Callable[[int], np.ndarray] | None = None) -> Iterator[np.ndarray]:
-        """The finished slices in order, a group at a time (host float32; in `out(count)`'s array if given)."""
+    def blocks(self, out: Callable[[int], np.ndarray] | None = None, transform: Any = None) -> Iterator[np.ndarray]:
+        """Finished slices in order, a group at a time (host; in `out(count)`'s array; `transform`ed first)."""
         if not self.done or self._bp is None:
             raise ValueError("the slices are complete only after finish()")
         for group in range(self._bp.groups):
-            yield self._bp.group_slices(group, self.weight(), out)
+            yield self._bp.group_slices(group, self.weight(), out, transform)
 
     def slice(self, index: int) -> np.ndarray:
         """One slice (host float32) of the reconstruction so far."""

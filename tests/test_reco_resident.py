@@ -1,0 +1,200 @@
+"""`ufo reco`'s GPU-resident path (ufo.reco.resident): every frame read once, streamed into slices
+kept on the device. Its engine runs on the CPU too, so CI checks the path against the sinogram path
+(an independent implementation: graph tasks, transposition, stacked kernels) and the phantom; the
+GPU-marked tests check the real GPU run, file to file, and the integers converted on the GPU."""
+
+from __future__ import annotations
+
+import threading
+
+import h5py
+import numpy as np
+import pytest
+
+from ufo import reco
+from ufo.core.errors import Cancelled, UsageError
+from ufo.gpu import available
+from ufo.reco import running
+from ufo.reco.planning import resident_passes, resident_reason
+from ufo.reco.resident import early_reader, run_resident
+from ufo.storage import open_writer
+from ufo.tomo.phantom import Phantom
+from ufo.tomo.timing import StageTimes
+
+W, H, N = 96, 20, 150
+AXIS = W / 2 + 2.5
+MU = 0.01
+DARK, FLAT = 100.0, 3000.0
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    """A uint16 NXtomo scan (darks, flats, projections with angles) of the phantom, axis off centre."""
+    path = str(tmp_path_factory.mktemp("resident") / "scan.nx")
+    phantom = Phantom(W, height=H)
+    rng = np.random.default_rng(1)
+    with open_writer(path, overwrite=True) as writer:
+        for key, level in ((2, DARK), (1, FLAT)):
+            for _ in range(4):
+                writer.write(np.clip(np.rint(level + rng.normal(0, 3, (H, W))), 0, None).astype(np.uint16),
+                             {"image_key": key})
+        for i in range(N):
+            angle = i * np.pi / N
+            frame = DARK + (FLAT - DARK) * np.exp(-MU * phantom.projection(angle, axis=AXIS))
+            writer.write(np.clip(np.rint(frame + rng.normal(0, 3, (H, W))), 0, None).astype(np.uint16),
+                         {"image_key": 0, "angle": angle})
+    return path, phantom
+
+
+def _options(path, output, **kw):
+    return reco.RecoOptions(projections=path, output=str(output), overwrite=True, gpus="cpu", replicas=2,
+                            **{"axis": str(AXIS), **kw})
+
+
+def _resident(path, output, early=False, **kw):
+    plan = reco.plan(_options(path, output, **kw))
+    handles = []
+    result = run_resident(plan, lambda: _prelude(plan), StageTimes(),
+                          lambda h, _: handles.append(h), running.writer, device="cpu",
+                          early=early_reader(plan) if early else None)
+    return result, handles
+
+
+def _prelude(plan):
+    """The sinogram path's prelude, for plans of several passes (ufo.reco.running.run's)."""
+    axis = running.find_axis(plan) if plan.options.axis == "auto" else plan.axis
+    from ufo.reco.outputs import with_output_scale
+
+    return with_output_scale(plan, axis, running.graph), axis
+
+
+def _read(output):
+    with h5py.File(str(output).split(":")[0]) as f:
+        return f["data"][:]
+
+
+@pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"region": "2:19:4"}, {"roi": (10, 14, 60, 50)},
+                                {"output_bits": 16}, {"pass_height": 7}, {"early": True}],
+                         ids=["given", "auto", "region", "roi", "bits16", "passes", "early"])
+def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
+    path, _ = scan
+    kw = dict(kw)
+    early = kw.pop("early", False)
+    reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
+    (plan, axis, handles), _ = _resident(path, tmp_path / "r.h5:/data", early=early, **kw)
+    a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
+    assert a.shape == b.shape and a.dtype == b.dtype
+    if kw.get("output_bits") == 16:
+        assert np.abs(a.astype(int) - b).max() <= 1  # one scale, from the same sample rows
+    else:
+        assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
+        assert np.abs(a[:, ::-1] - b).max() / np.abs(a).max() > 0.05  # a mirrored slice fails
+    assert axis == pytest.approx(reference.axis, abs=1e-6)
+    if kw.get("axis") == "auto":
+        assert abs(axis - AXIS) < 0.3
+
+
+def test_resident_slices_match_the_phantom(scan, tmp_path):
+    """Against the phantom (tests/reference.py): within 1.1 x scikit-image's error on the same data,
+    at the same position; mirrored, shifted, scaled and constant slices fail the same check."""
+    from .reference import assert_matches, line_integrals
+
+    path, phantom = scan
+    _resident(path, tmp_path / "r.h5:/data")
+    row = H // 2
+    with h5py.File(path) as f:
+        data = f["entry/instrument/detector/data"][:, row].astype(np.float64)
+        keys = f["entry/instrument/detector/image_key"][:]
+    sino = line_integrals(data[keys == 0], data[keys == 2], data[keys == 1])
+    truth = MU * phantom.slice(z=row - H / 2, size=W)  # row r is the plane z = r - height / 2
+    assert_matches(_read(tmp_path / "r.h5")[row], truth, sino, np.arange(N) * np.pi / N, AXIS)
+
+
+def test_cancel_while_reading_stops_at_once_and_leaves_no_thread(scan, tmp_path):
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "c.h5:/data"))
+    started = threading.Event()
+
+    def on_start(handle, _):
+        handle.cancel()  # the reading handle: a Ctrl-C or the GUI's stop before any slice exists
+        started.set()
+
+    with pytest.raises(Cancelled):
+        run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
+    assert started.is_set()
+    assert not [t for t in threading.enumerate() if t.name in ("ufo:reco-read", "ufo:reco-download")]
+
+
+def test_which_plans_take_the_resident_path(scan, tmp_path):
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "p.h5:/data"))
+    assert resident_reason(plan, 1) is None
+    assert "GPU" in resident_reason(plan, 0) and "one GPU" in resident_reason(plan, 2)
+    for kw, word in (({"remove_stripes": 21}, "stripes"), ({"method": "dfi"}, "dfi"),
+                     ({"remove_outliers": 3.0}, "outliers"), ({"gpu_path": "sinograms"}, "sinograms")):
+        assert word in resident_reason(reco.plan(_options(path, tmp_path / "p.h5:/data", **kw)), 1)
+    with pytest.raises(UsageError, match="resident is not possible.*GPU"):
+        reco.run(reco.plan(_options(path, tmp_path / "p.h5:/data", gpu_path="resident")))
+
+
+def test_passes_are_sized_to_the_device_memory(scan, tmp_path):
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "p.h5:/data"))
+    assert len(resident_passes(plan, 2**40)) == 1
+    per_row = W * W * 4 + 2 * 32 * W * 2 + 2 * 32 * W * 8
+    small = resident_passes(plan, int(per_row * 8 / 0.8) + 1)  # 8 rows fit: passes of 4, two at once
+    assert [p.rows for p in small] == [4] * 5 and [p.first_slice for p in small] == [0, 4, 8, 12, 16]
+    with pytest.raises(UsageError, match="does not fit"):
+        resident_passes(plan, 1000)
+
+
+def test_prescaled_integers_are_stored_as_they_are_with_the_scale(tmp_path):
+    from ufo.core import Graph
+    from ufo.core.memory import Feed
+    from ufo.core.registry import create
+
+    frames = np.arange(2 * 4 * 5, dtype=np.uint16).reshape(2, 4, 5) * 1000
+    feed = Feed(shape=(4, 5), dtype=np.uint16, count=2)
+    out = create("write", path=str(tmp_path / "i.h5:/data"), bits=16, minimum=-1.0, maximum=3.0, prescaled=True)
+    handle = Graph([out(feed())]).run(device="cpu")
+    for frame in frames:
+        feed.put(frame)
+    feed.close()
+    handle.wait()
+    with h5py.File(tmp_path / "i.h5") as f:
+        np.testing.assert_array_equal(f["data"][:], frames)
+        assert f["data"].attrs["scale_min"] == -1.0 and f["data"].attrs["scale_max"] == 3.0
+
+
+@pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"output_bits": 16}, {"pass_height": 6}],
+                         ids=["given", "auto", "bits16", "passes"])
+@pytest.mark.gpu
+@pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+def test_gpu_resident_run_equals_the_sinogram_path(scan, tmp_path, kw):
+    path, _ = scan
+    options = dict(gpus="all", **kw)
+    ref = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **options)))
+    got = reco.run(reco.plan(_options(path, tmp_path / "r.h5:/data", gpu_path="resident", **options)))
+    assert got.path == "resident" and ref.path == "sinograms"
+    a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
+    if kw.get("output_bits") == 16:
+        assert b.dtype == np.uint16 and np.abs(a.astype(int) - b).max() <= 1
+    else:
+        assert np.abs(a - b).max() / np.abs(a).max() < 1e-4
+        assert np.abs(a[:, ::-1] - b).max() / np.abs(a).max() > 0.05
+    assert got.axis == pytest.approx(ref.axis, abs=0.05)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+def test_gpu_integers_are_the_cpu_writers_integers():
+    import cupy
+
+    from ufo.kernels.cuda_convert import scale_to_integers_gpu
+    from ufo.storage.convert import to_bits
+
+    values = np.random.default_rng(0).normal(0.5, 1.0, (3, 64, 64)).astype(np.float32)
+    values[0, 0, :4] = [np.nan, np.inf, -np.inf, 0.5]
+    for bits in (8, 16):
+        got = scale_to_integers_gpu(cupy.asarray(values), bits, -1.0, 2.0).get()
+        np.testing.assert_array_equal(got, to_bits(values, bits, -1.0, 2.0))
