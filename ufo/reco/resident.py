@@ -22,112 +22,30 @@ plans take this path: `planning.resident_reason`; how many passes: `planning.res
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ..core import Graph, RunHandle, Task
-from ..core.errors import Cancelled, InputError
+from ..core.errors import Cancelled, InputError, UsageError
 from ..core.handle import WorkHandle
 from ..core.memory import Feed
 from ..core.progress import count_node
-from ..storage import open_source
 from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
-from .planning import Pass, Plan, resident_passes, scan_angles
+from .planning import Pass, Plan, resident_passes, resident_reason, scan_angles
+from .resident_reader import Reader, early_reader
 
-READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs
-EARLY_SHARE = 0.25  # of the free host memory the frames read while the GPU starts may take
+#: seconds a thread may hold the GIL while another waits, on this path (Python's default: 5 ms): the
+#: reader, downloader and writer threads each wait for the GIL after every frame's system call
+SWITCH = 0.0005
+
 QUEUE = 16  # slices handed to the writer ahead of it
-_END = object()
-
-
-class _Reader:
-    """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
-    thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
-
-    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD):
-        self.plan, self.angles, self.ahead, self.p = plan, angles, ahead, p
-        self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
-        self.height = p.rows
-        self.stop = threading.Event()
-        self.queue: queue.Queue[Any] = queue.Queue()
-        self.pools: dict[np.dtype, queue.Queue[np.ndarray]] = {}
-        self.made: dict[np.dtype, int] = {}
-        self.error: BaseException | None = None
-        self.busy = 0.0
-        self.thread = threading.Thread(target=self._run, name="ufo:reco-read", daemon=True)
-
-    def _inputs(self) -> tuple[tuple[str, int | None, int, int | None], ...]:
-        o, keys = self.plan.options, self.plan.image_keys
-        return ((o.darks, keys.get("darks"), 2, None), (o.flats, keys.get("flats"), 1, None),  # type: ignore[return-value]
-                (o.projections, keys.get("projections"), 0, self.plan.projections))
-
-    def _buffer(self, dtype: np.dtype) -> np.ndarray | None:
-        """A free buffer; a new one while fewer than `ahead` exist; else wait for one (None: stopped)."""
-        pool = self.pools.setdefault(dtype, queue.Queue())
-        try:
-            return pool.get_nowait()
-        except queue.Empty:
-            pass
-        if self.made.get(dtype, 0) < self.ahead:
-            self.made[dtype] = self.made.get(dtype, 0) + 1
-            return np.empty((self.height, self.plan.width), dtype)
-        while not self.stop.is_set():
-            try:
-                return pool.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        return None
-
-    def recycle(self, buffer: np.ndarray) -> None:
-        self.pools[buffer.dtype].put(buffer)
-
-    def _run(self) -> None:
-        try:
-            for path, key, kind, number in self._inputs():
-                source = open_source(path, image_key=key)
-                try:
-                    if tuple(source.shape) != (self.plan.height, self.plan.width):
-                        raise InputError(f"'{path}' holds frames of shape {tuple(source.shape)}, the projections "
-                                         f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
-                                         "must come from the same detector region")
-                    count = source.count if number is None else min(number, source.count)
-                    for index in range(count):
-                        buffer = self._buffer(np.dtype(source.dtype))
-                        if buffer is None:
-                            return
-                        t0 = time.perf_counter()
-                        frame = source.read(index, self.rows, buffer)
-                        self.busy += time.perf_counter() - t0
-                        meta: dict[str, Any] = {"image_key": kind}
-                        if kind == 0:
-                            meta["angle"] = float(self.angles[index])
-                        self.queue.put((frame, meta, buffer))
-                finally:
-                    source.close()
-        except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()
-            self.error = exc
-        finally:
-            self.queue.put(_END)
-
-    def frames(self) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
-        while True:
-            item = self.queue.get()  # _run always ends with _END
-            if item is _END:
-                if self.error is not None:
-                    raise self.error
-                return
-            yield item
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 def _on_device(device: str, index: int) -> None:
@@ -257,27 +175,12 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
                                   threads=o.replicas, half_acquisition=o.half_acquisition, axis_device=device)
 
 
-def early_reader(plan: Plan) -> _Reader:
-    """A reader of every row to reconstruct, started before the GPU is (a cold start of CuPy and its
-    context takes 1-2 s, in which a disk reads a good part of a scan); `run_resident` takes it over
-    when the volume is one pass, else closes it. It may hold EARLY_SHARE of the free memory."""
-    from ..core.resources import available_memory
-
-    rows = plan.rows
-    step = rows[1] - rows[0] if len(rows) > 1 else 1
-    frame = len(rows) * plan.width * 4  # the largest type a frame may have
-    ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
-    reader = _Reader(plan, Pass(rows[0], len(rows), step, slice(0, len(rows)), 0), scan_angles(plan), ahead)
-    reader.thread.start()
-    return reader
-
-
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
-               say: Callable[[str], None], where: str, reader: _Reader | None = None) -> None:
+               say: Callable[[str], None], where: str, reader: Reader | None = None) -> None:
     """Every frame of the pass into the engine (from `reader` when one was started early), then its
     slices completed (on the device)."""
     if reader is None:
-        reader = _Reader(plan, p, scan_angles(plan))
+        reader = Reader(plan, p, scan_angles(plan))
         reader.thread.start()
     say(f"reading{where}")
     done = 0
@@ -309,7 +212,7 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
 def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
                  on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
                  device: str = "gpu", index: int = 0, say: Callable[[str], None] | None = None,
-                 early: _Reader | None = None) -> tuple[Plan, float | None, list[RunHandle]]:
+                 early: Reader | None = None) -> tuple[Plan, float | None, list[RunHandle]]:
     """Reconstruct `plan` with its slices on `device` (GPU `index`; 'cpu' runs the same engine on
     the host, for checks without a GPU); `writer` is ufo.reco.running's, `say(stage)` gets what
     is being done. Returns the plan written with (its 8/16-bit scale), the axis and the handles."""
@@ -389,3 +292,43 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     finally:
         reading.end()
     return plan, axis, handles
+
+
+def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
+                 on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
+                 say: Callable[[str], None] | None) -> tuple[Plan, float | None, list[RunHandle]] | None:
+    """`run_resident` when the plan can take this path on one GPU (`planning.resident_reason`),
+    else None (UsageError when --gpu-path resident was asked for and cannot be). The first frames
+    are read while CuPy and the GPU start, where a GPU may be found (CuPy installed, not --gpus cpu)."""
+    from ..core.resources import parse_spec, select
+
+    o = plan.options
+    interval = sys.getswitchinterval()
+    early = None
+    try:
+        if resident_reason(plan, 1) is None and parse_spec(o.gpus) != "cpu" and _cupy_installed():
+            sys.setswitchinterval(SWITCH)
+            early = early_reader(plan)
+        gpus = select(o.gpus)
+        reason = resident_reason(plan, len(gpus))
+        if reason is not None:
+            if early is not None:
+                early.close()
+            if o.gpu_path == "resident":
+                raise UsageError(f"--gpu-path resident is not possible for this run: {reason}")
+            return None
+        sys.setswitchinterval(SWITCH)
+        return run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early)
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
+    finally:
+        sys.setswitchinterval(interval)
+
+
+def _cupy_installed() -> bool:
+    """Whether CuPy could be imported, without importing it (that is what takes the time)."""
+    import importlib.util
+
+    return importlib.util.find_spec("cupy") is not None

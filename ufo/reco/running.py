@@ -20,7 +20,7 @@ from ..core.errors import UsageError
 from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
-from .planning import Pass, Plan, front_device, resident_reason, scan_angles, stack_size
+from .planning import Pass, Plan, front_device, scan_angles, stack_size
 
 
 # -- graphs -------------------------------------------------------------------------------
@@ -167,15 +167,6 @@ def find_axis(plan: Plan) -> float:
     return axis_from_sinogram(sino, device=search_device(o.gpus))  # Vo's metric on the GPU where the run uses one
 
 
-def _may_have_gpu(spec: str | None) -> bool:
-    """Whether a GPU may be chosen, without asking CuPy (its import is what takes the time)."""
-    import importlib.util
-
-    from ..core.resources import parse_spec
-
-    return parse_spec(spec) != "cpu" and importlib.util.find_spec("cupy") is not None
-
-
 @dataclass
 class RecoResult:
     plan: Plan
@@ -236,26 +227,13 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         return scaled, axis
 
     path = "sinograms"
-    early = None
-    if sink is None and resident_reason(plan, 1) is None and _may_have_gpu(plan.options.gpus):
-        from .resident import early_reader
+    resident = None
+    if sink is None:  # one GPU: frames streamed into slices kept on it, where the steps allow
+        from .resident import try_resident
 
-        early = early_reader(plan)  # reads while CuPy and the GPU start (select() waits for them)
-    try:
-        gpus = select(plan.options.gpus) if sink is None else []
-        reason = resident_reason(plan, len(gpus))
-        if plan.options.gpu_path == "resident" and reason is not None:
-            raise UsageError(f"--gpu-path resident is not possible for this run: {reason}")
-    except BaseException:
-        if early is not None:
-            early.close()
-        raise
-    if early is not None and reason is not None:
-        early.close()
-    if sink is None and reason is None:  # one GPU: frames streamed into slices kept on it
-        from .resident import run_resident
-
-        plan, axis, handles = run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early)
+        resident = try_resident(plan, prelude, times, on_start, writer, say)
+    if resident is not None:
+        plan, axis, handles = resident
         path = "resident"
     elif sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
         from .pipelined import run_pipelined

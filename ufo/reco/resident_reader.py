@@ -1,0 +1,122 @@
+"""The frames of a resident pass, read once, in file order, in a thread (ufo.reco.resident).
+
+Darks, flats, then projections (the pass's band of rows of each, with its angle) go into pooled
+buffers that the engine hands back; the queue holds at most `ahead` frames. `early_reader`
+starts one before CuPy and the GPU are up, so the disk is busy from the first second.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError
+from ..storage import open_source
+from .planning import Pass, Plan, scan_angles
+
+READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs
+EARLY_SHARE = 0.25  # of the free host memory the frames read while the GPU starts may take
+_END = object()
+
+
+class Reader:
+    """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
+    thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
+
+    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD):
+        self.plan, self.angles, self.ahead, self.p = plan, angles, ahead, p
+        self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
+        self.height = p.rows
+        self.stop = threading.Event()
+        self.queue: queue.Queue[Any] = queue.Queue()
+        self.pools: dict[np.dtype, queue.Queue[np.ndarray]] = {}
+        self.made: dict[np.dtype, int] = {}
+        self.error: BaseException | None = None
+        self.busy = 0.0
+        self.thread = threading.Thread(target=self._run, name="ufo:reco-read", daemon=True)
+
+    def _inputs(self) -> tuple[tuple[str, int | None, int, int | None], ...]:
+        o, keys = self.plan.options, self.plan.image_keys
+        return ((o.darks, keys.get("darks"), 2, None), (o.flats, keys.get("flats"), 1, None),  # type: ignore[return-value]
+                (o.projections, keys.get("projections"), 0, self.plan.projections))
+
+    def _buffer(self, dtype: np.dtype) -> np.ndarray | None:
+        """A free buffer; a new one while fewer than `ahead` exist; else wait for one (None: stopped)."""
+        pool = self.pools.setdefault(dtype, queue.Queue())
+        try:
+            return pool.get_nowait()
+        except queue.Empty:
+            pass
+        if self.made.get(dtype, 0) < self.ahead:
+            self.made[dtype] = self.made.get(dtype, 0) + 1
+            return np.empty((self.height, self.plan.width), dtype)
+        while not self.stop.is_set():
+            try:
+                return pool.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def recycle(self, buffer: np.ndarray) -> None:
+        self.pools[buffer.dtype].put(buffer)
+
+    def _run(self) -> None:
+        try:
+            for path, key, kind, number in self._inputs():
+                source = open_source(path, image_key=key)
+                try:
+                    if tuple(source.shape) != (self.plan.height, self.plan.width):
+                        raise InputError(f"'{path}' holds frames of shape {tuple(source.shape)}, the projections "
+                                         f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
+                                         "must come from the same detector region")
+                    count = source.count if number is None else min(number, source.count)
+                    for index in range(count):
+                        buffer = self._buffer(np.dtype(source.dtype))
+                        if buffer is None:
+                            return
+                        t0 = time.perf_counter()
+                        frame = source.read(index, self.rows, buffer)
+                        self.busy += time.perf_counter() - t0
+                        meta: dict[str, Any] = {"image_key": kind}
+                        if kind == 0:
+                            meta["angle"] = float(self.angles[index])
+                        self.queue.put((frame, meta, buffer))
+                finally:
+                    source.close()
+        except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()
+            self.error = exc
+        finally:
+            self.queue.put(_END)
+
+    def frames(self) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
+        while True:
+            item = self.queue.get()  # _run always ends with _END
+            if item is _END:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield item
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+def early_reader(plan: Plan) -> Reader:
+    """A reader of every row to reconstruct, started before the GPU is (a cold start of CuPy and its
+    context takes 1-2 s, in which a disk reads a good part of a scan); `run_resident` takes it over
+    when the volume is one pass, else closes it. It may hold EARLY_SHARE of the free memory."""
+    from ..core.resources import available_memory
+
+    rows = plan.rows
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    frame = len(rows) * plan.width * 4  # the largest type a frame may have
+    ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
+    reader = Reader(plan, Pass(rows[0], len(rows), step, slice(0, len(rows)), 0), scan_angles(plan), ahead)
+    reader.thread.start()
+    return reader
