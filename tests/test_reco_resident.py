@@ -47,8 +47,8 @@ def scan(tmp_path_factory):
 
 
 def _options(path, output, **kw):
-    return reco.RecoOptions(projections=path, output=str(output), overwrite=True, gpus="cpu", replicas=2,
-                            **{"axis": str(AXIS), **kw})
+    return reco.RecoOptions(projections=path, output=str(output), overwrite=True, replicas=2,
+                            **{"axis": str(AXIS), "gpus": "cpu", **kw})
 
 
 def _resident(path, output, early=False, **kw):

@@ -252,7 +252,8 @@ def measure(work: str, width: int, rows: int, angles: int, repeat: int = 3, astr
     axis = render_scan(scan, width, rows, angles)  # axis at width / 2: every tool's slice is centred alike
     log(f"scan rendered in {time.perf_counter() - t0:.0f} s: {os.path.getsize(scan) / 1e9:.2f} GB, axis {axis}")
     run = FileRun(width, rows, angles, os.path.getsize(scan), rows * width * width * 4)
-    variants = {"axis given": ("--axis", str(axis)), "--axis auto": ("--axis", "auto"),
+    variants = {"axis given": ("--axis", str(axis)), "axis given, --gpu-path sinograms": ("--axis", str(axis),
+                "--gpu-path", "sinograms"), "--axis auto": ("--axis", "auto"),
                 "axis given, --output-bits 16": ("--axis", str(axis), "--output-bits", "16")}
     times: dict[str, list[float]] = {"read": [], "write": [], "write16": [], **{k: [] for k in variants}}
     dropped = [drop_caches() if cold else False]

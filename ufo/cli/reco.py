@@ -172,6 +172,11 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     def written() -> int:
         return job.progress().current
 
+    # the quality hints look at the middle row's sinogram beside the reconstruction, not after it
+    hints: list[str] = []
+    hinter = threading.Thread(target=lambda: hints.extend(_quality_hints(plan)), name="ufo:reco-hints", daemon=True)
+    if not kw["quiet"]:
+        hinter.start()
     # an Event, not Thread.join: a join cut short by KeyboardInterrupt can report a live thread as ended
     worker = threading.Thread(target=work, name="ufo:reco", daemon=True)
     try:
@@ -183,8 +188,12 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         _stop_reco(stopping, watched, ended, console)
         console.print(f"[yellow]interrupted: {written()} of {plan.slices} slices were written to {options.output} "
                       "before the stop; the output is closed (the rest of the slices are missing)[/]")
+        if hinter.ident is not None:
+            hinter.join()  # it reads the inputs: HDF5 must not be torn down under it at exit
         sys.exit(130)
     if errors:
+        if hinter.ident is not None:
+            hinter.join()
         raise errors[0]
     result = result_box[0]
     if options.slice is not None:
@@ -196,7 +205,8 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         table.add_row(str(plan.slices), f"{result.seconds:.2f}", f"{result.slices_per_second:.2f}",
                       f"{result.gups:.2f}", f"{result.axis:.2f}", options.output)
         Console().print(table)
-        for hint in _quality_hints(plan):
+        hinter.join()
+        for hint in hints:
             Console().print(f"hint: {hint}")
     if kw.get("profile"):
         Console().print(_profile_table(result))

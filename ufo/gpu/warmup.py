@@ -35,6 +35,7 @@ def warm_up(spec: str | None) -> None:
         if not gpus:
             return
         import cupy
+        import cupyx  # noqa: F401 - CuPy imports it (and SciPy) at the first mixed operation: here, not then
 
         for device in gpus:
             with cupy.cuda.Device(device):

@@ -309,6 +309,8 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         if resident_reason(plan, 1) is None and parse_spec(o.gpus) != "cpu" and _cupy_installed():
             sys.setswitchinterval(SWITCH)
             early = early_reader(plan)
+        if o.axis == "auto" and resident_reason(plan, 1) is None:  # the search's SciPy and numba, while reading
+            threading.Thread(target=_import_axis_search, name="ufo:reco-imports", daemon=True).start()
         gpus = select(o.gpus)
         reason = resident_reason(plan, len(gpus))
         if reason is not None:
@@ -332,3 +334,11 @@ def _cupy_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("cupy") is not None
+
+
+def _import_axis_search() -> None:
+    """Import what --axis auto needs at the end of the read (seconds from a cold disk), during it."""
+    import importlib
+
+    for name in ("ufo.tomo.axis", "ufo.kernels.flat"):
+        importlib.import_module(name)
