@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `ufo reco` file to file on the GPU machine, the wall time of each variant from a dropped page
-# cache (root): the default passes, one pass, --axis auto, --output-bits 16, and the read floor
-# of the same scan (a 1024-projection 1024^2 uint16 NXtomo scan of the phantom). A quick check of
-# ufo/reco/pipelined.py between full runs of benchmarks/reco_files_gpu.py (which adds peers,
-# write floors, medians and profiles).
+# cache (root), of a 1024-projection 1024^2 uint16 NXtomo scan of the phantom: the default path
+# (slices resident on the GPU, ufo/reco/resident.py) with the axis given, the sinogram path
+# (--gpu-path sinograms), --axis auto, --output-bits 16, two passes, the command as a user runs it
+# (not quiet: tables and quality hints), and the I/O floor of the same disk (the scan read with
+# 64 MiB reads, 4 GiB written through the page cache with 64 MiB writes). A quick check between
+# full runs of benchmarks/reco_files_gpu.py (which adds the GPU peers, medians and profiles).
 # Usage (device machine, ufo installed): bash benchmarks/reco_passes_gpu.sh [dir] [repeat]
 set -uo pipefail
 dir=${1:-/tmp/ufo-passes}
@@ -11,17 +13,27 @@ repeat=${2:-3}
 mkdir -p "$dir"
 python3 -c "from ufo.bench.stream import render_scan; render_scan('$dir/scan.nx', 1024, 1024, 1024)"
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache not dropped (not root)"; }
-reco="ufo reco --projections $dir/scan.nx --output $dir/o.h5:/data --overwrite -q"
+reco="python3 -m ufo reco --projections $dir/scan.nx --output $dir/o.h5:/data --overwrite"
+timed() { local name=$1; shift; drop; /usr/bin/time -f "$name: %e s" "$@" 2>&1 | grep -v -i warn | tail -1; }
+timed "first run after installing (CuPy's kernel cache filled)" $reco -q --axis 512
 for i in $(seq "$repeat"); do
-    drop; /usr/bin/time -f "default passes, axis given: %e s" $reco --axis 512
+    timed "resident (default), axis given" $reco -q --axis 512
 done
-drop; /usr/bin/time -f "one pass (--pass-height 1024), axis given: %e s" $reco --axis 512 --pass-height 1024
-drop; /usr/bin/time -f "--axis auto: %e s" $reco --axis auto
-drop; /usr/bin/time -f "--output-bits 16: %e s" $reco --axis 512 --output-bits 16
+timed "--gpu-path sinograms, axis given" $reco -q --axis 512 --gpu-path sinograms
+timed "resident, --axis auto" $reco -q --axis auto
+timed "resident, --output-bits 16" $reco -q --axis 512 --output-bits 16
+timed "resident, two passes (--pass-height 512)" $reco -q --axis 512 --pass-height 512
+timed "resident, not quiet (tables, quality hints)" $reco --axis 512
 drop; python3 -c "
 import time
+import numpy as np
 t = time.perf_counter(); b = bytearray(64 << 20)
 with open('$dir/scan.nx', 'rb', buffering=0) as f:
     while f.readinto(b): pass
-print(f'read floor (the scan file, 64 MiB reads): {time.perf_counter() - t:.2f} s')"
+print(f'read floor (the scan file, 64 MiB reads): {time.perf_counter() - t:.2f} s')
+block = memoryview(np.random.default_rng(0).random(16 << 20, dtype=np.float32).view(np.uint8))
+t = time.perf_counter()
+with open('$dir/w.bin', 'wb', buffering=0) as f:
+    for _ in range(64): f.write(block)
+print(f'write floor (4 GiB, 64 MiB writes through the page cache): {time.perf_counter() - t:.2f} s')"
 rm -rf "$dir"

@@ -309,8 +309,6 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         if resident_reason(plan, 1) is None and parse_spec(o.gpus) != "cpu" and _cupy_installed():
             sys.setswitchinterval(SWITCH)
             early = early_reader(plan)
-        if o.axis == "auto" and resident_reason(plan, 1) is None:  # the search's SciPy and numba, while reading
-            threading.Thread(target=_import_axis_search, name="ufo:reco-imports", daemon=True).start()
         gpus = select(o.gpus)
         reason = resident_reason(plan, len(gpus))
         if reason is not None:
@@ -319,6 +317,8 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             if o.gpu_path == "resident":
                 raise UsageError(f"--gpu-path resident is not possible for this run: {reason}")
             return None
+        if o.axis == "auto":  # the search's SciPy, numba and kernels, while reading
+            threading.Thread(target=_import_axis_search, args=(gpus[0],), name="ufo:reco-imports", daemon=True).start()
         sys.setswitchinterval(SWITCH)
         return run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early)
     except BaseException:
@@ -336,9 +336,18 @@ def _cupy_installed() -> bool:
     return importlib.util.find_spec("cupy") is not None
 
 
-def _import_axis_search() -> None:
-    """Import what --axis auto needs at the end of the read (seconds from a cold disk), during it."""
-    import importlib
+def _import_axis_search(index: int) -> None:
+    """Import and compile what --axis auto needs at the end of the read, during it: SciPy, numba
+    and the kernels of the middle row's correction and of Vo's metric (seconds from a cold disk
+    and a fresh kernel cache), on a sinogram of 64 x 64 pixels."""
+    from ..tomo.axis import axis_from_sinogram
+    from ..tomo.stream_geometry import middle_sinogram
 
-    for name in ("ufo.tomo.axis", "ufo.kernels.flat"):
-        importlib.import_module(name)
+    try:
+        _on_device("gpu", index)
+        rng = np.random.default_rng(0)
+        frames = [(i, 0.0, (1000 + 100 * rng.random((1, 64))).astype(np.uint16)) for i in range(64)]
+        sino = middle_sinogram(frames, [np.full((1, 64), 100, np.float32)], [np.full((1, 64), 1200, np.float32)])
+        axis_from_sinogram(sino, device="gpu")
+    except Exception:  # noqa: BLE001 - a warm-up: the search itself reports what is wrong
+        pass

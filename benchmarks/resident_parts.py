@@ -1,0 +1,32 @@
+"""The resident path's parts, each alone (ufo.bench.resident_parts): the download of a 1024^3
+volume from the GPU (pinned against pageable), ufo's HDF5 writer (a flush per slice against one
+per 16) and the reader thread over a scan, from a dropped page cache where allowed (root).
+
+Usage (GPU host): python benchmarks/resident_parts.py SCAN.nx [scratch-dir]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from ufo.bench.resident_parts import download, reader, writer
+from ufo.bench.storage import drop_caches
+
+
+def main() -> None:
+    scan = sys.argv[1]
+    folder = sys.argv[2] if len(sys.argv) > 2 else os.path.dirname(os.path.abspath(scan))
+    for name, seconds in download().items():
+        print(f"download 1024 slices of 1024^2, {name}: {seconds:.2f} s")
+    for name, seconds in writer(os.path.join(folder, "resident-parts.h5")).items():
+        print(f"1024 slices of 1024^2 float32, {name}: {seconds:.2f} s")
+    for ahead in (16, 1100):
+        dropped = drop_caches()
+        count, wall, busy = reader(scan, ahead)
+        print(f"reader alone, {ahead} buffers{'' if dropped else ' (page cache not dropped)'}: {count} frames in "
+              f"{wall:.2f} s wall, {busy:.2f} s busy")
+
+
+if __name__ == "__main__":
+    main()
