@@ -20,7 +20,7 @@
 # cache warmed before the run (the kernels they call are not mutated there).
 set -euo pipefail
 
-MODULES=(filters backproject fbp flat phase halftomo dfi median convert spots rings outliers)
+MODULES=(filters backproject fbp grid flat phase halftomo dfi median convert spots rings outliers)
 
 path_of() {
   case "$1" in
@@ -39,6 +39,8 @@ selection() {
     # fbp: scikit-image's and ASTRA's comparisons and the live-stream timing test cost 10 s a run and check
     # nothing the float64 references do not
     fbp) echo "tests/test_fbp_mutants.py $T tests/test_backproject_batching.py $M -k (float64_reference|stacked_and_single|roi_is_a_window|angle_offset|nan_in_sinogram|transpose_projections|projections_where|batch_size|fbp_|backproject_) and not (scikit_image|astra|slow_live)" ;;
+    # grid: the slice grid fbp held until the GPU path needed it without SciPy and numba (tomo/grid.py)
+    grid) echo "$T $M -k float64_reference|stacked_and_single|roi_is_a_window|angle_offset|backproject_" ;;
     flat) echo "$T $M -k flat_field|flats_before|flat_" ;;
     phase) echo "$T $M -k paganin|phase_" ;;
     # halftomo, dfi: small analytic data against closed forms and float64 references (seconds); test_dfi.py's

@@ -198,3 +198,21 @@ def test_gpu_integers_are_the_cpu_writers_integers():
     for bits in (8, 16):
         got = scale_to_integers_gpu(cupy.asarray(values), bits, -1.0, 2.0).get()
         np.testing.assert_array_equal(got, to_bits(values, bits, -1.0, 2.0))
+
+
+def test_a_work_handle_is_stopped_like_a_graph():
+    """core.handle.WorkHandle: the reading loop's handle; cancel() reaches the loop, stop_all()
+    (what a command's Ctrl-C calls) finds it while it runs, wait() reports the cancel."""
+    from ufo.core.handle import WorkHandle, running, stop_all
+
+    asked = threading.Event()
+    handle = WorkHandle(asked.set)
+    assert handle in running() and not handle.done
+    assert stop_all(node_timeout=0.0) >= 1 and asked.is_set() and handle.cancelled
+    handle.end()
+    assert handle.done and handle not in running()
+    with pytest.raises(Cancelled):
+        handle.wait(1)
+    quiet = WorkHandle(lambda: None)
+    quiet.end()
+    assert quiet.wait(1) is quiet and not quiet.cancelled

@@ -216,7 +216,9 @@ def _profile_table(result: Any) -> Table:
     """--profile: CPU seconds per stage (ufo.reco.profile) and their share of the wall time."""
     from ..reco.profile import stage_rows
 
-    table = Table(title=f"where the time went ({result.seconds:.2f} s wall; stages overlap)", title_justify="left")
+    path = "GPU-resident path" if result.path == "resident" else "sinogram path"
+    table = Table(title=f"where the time went ({result.seconds:.2f} s wall, {path}; stages overlap)",
+                  title_justify="left")
     for column in ("stage", "seconds", "% of wall", "note"):
         table.add_column(column)
     for row in stage_rows(result):
