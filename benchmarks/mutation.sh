@@ -40,7 +40,7 @@ selection() {
     # nothing the float64 references do not
     fbp) echo "tests/test_fbp_mutants.py $T tests/test_backproject_batching.py $M -k (float64_reference|stacked_and_single|roi_is_a_window|angle_offset|nan_in_sinogram|transpose_projections|projections_where|batch_size|fbp_|backproject_) and not (scikit_image|astra|slow_live)" ;;
     # grid: the slice grid fbp held until the GPU path needed it without SciPy and numba (tomo/grid.py)
-    grid) echo "$T $M -k float64_reference|stacked_and_single|roi_is_a_window|angle_offset|backproject_" ;;
+    grid) echo "$T $M -k float64_reference|stacked_and_single|roi_is_a_window|angle_offset|backproject_|fbp_region_to_the_edge" ;;
     flat) echo "$T $M -k flat_field|flats_before|flat_" ;;
     phase) echo "$T $M -k paganin|phase_" ;;
     # halftomo, dfi: small analytic data against closed forms and float64 references (seconds); test_dfi.py's
