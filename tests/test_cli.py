@@ -90,10 +90,17 @@ def test_every_command_has_help_with_examples():
         assert result.returncode == 0 and "Examples" in result.stdout
 
 
+#: `python -m ufo ARGS` with SIGINT at its default, as in a terminal: a test runner started in the
+#: background (`bash -c 'pytest' &`) hands its children SIGINT ignored, and ufo, like every Unix
+#: program, leaves an ignored SIGINT ignored
+TERMINAL = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+            "os.execv(sys.executable, [sys.executable, '-m', 'ufo', *sys.argv[1:]])")
+
+
 @pytest.mark.parametrize("target", ["scan.h5:/data", "stack.tif"])
 def test_ctrl_c_stops_cleanly_and_leaves_readable_files(tmp_path, target):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ufo", "run", "-q",
+        [sys.executable, "-c", TERMINAL, "run", "-q",
          f"dummy-data shape=64,64 number=100000000 init=ramp value=1 ! calculate expression='x' ! write path={target}"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -46,6 +46,41 @@ def scan(tmp_path_factory):
     return path, phantom
 
 
+@pytest.fixture(scope="module")
+def odd_scans(tmp_path_factory):
+    """Two scans the resident path must handle as the sinogram path does: irregular angles
+    (jittered steps, weighted by interval) and a 360-degree half acquisition (axis near an edge)."""
+    root = tmp_path_factory.mktemp("resident-odd")
+    phantom = Phantom(W, height=H)
+    rng = np.random.default_rng(2)
+    scans = {}
+    jitter = np.sort(np.arange(N) * np.pi / N + rng.uniform(-0.3, 0.3, N) * np.pi / N)
+    for name, angles, axis in (("irregular", jitter, AXIS), ("half", np.arange(2 * N) * np.pi / N, W - 12.5)):
+        path = str(root / f"{name}.nx")
+        with open_writer(path, overwrite=True) as writer:
+            for key, level in ((2, DARK), (1, FLAT)):
+                for _ in range(2):
+                    writer.write(np.full((H, W), level, np.uint16), {"image_key": key})
+            for angle in angles:
+                frame = DARK + (FLAT - DARK) * np.exp(-MU * phantom.projection(angle, axis=axis))
+                writer.write(np.clip(np.rint(frame), 0, None).astype(np.uint16), {"image_key": 0, "angle": angle})
+        scans[name] = (path, axis)
+    return scans
+
+
+@pytest.mark.parametrize("name", ["irregular", "half"])
+def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, name):
+    path, axis = odd_scans[name]
+    kw = {"axis": str(axis), "half_acquisition": name == "half"}
+    reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
+    plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
+    assert (plan.angles is not None) == (name == "irregular")
+    run_resident(plan, lambda: (plan, plan.axis), StageTimes(), None, running.writer, device="cpu")
+    a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
+
+
 def _options(path, output, **kw):
     return reco.RecoOptions(projections=path, output=str(output), overwrite=True, replicas=2,
                             **{"axis": str(AXIS), "gpus": "cpu", **kw})
