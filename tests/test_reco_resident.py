@@ -220,6 +220,19 @@ def test_gpu_resident_run_equals_the_sinogram_path(scan, tmp_path, kw):
     assert got.axis == pytest.approx(ref.axis, abs=0.05)
 
 
+@pytest.mark.parametrize("name", ["irregular", "half"])
+@pytest.mark.gpu
+@pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+def test_gpu_resident_run_on_odd_scans_equals_the_sinogram_path(odd_scans, tmp_path, name):
+    path, axis = odd_scans[name]
+    kw = {"axis": str(axis), "half_acquisition": name == "half", "gpus": "all"}
+    ref = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
+    got = reco.run(reco.plan(_options(path, tmp_path / "r.h5:/data", gpu_path="resident", **kw)))
+    assert got.path == "resident" and ref.path == "sinograms"
+    a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
+    assert a.shape == b.shape and np.abs(a - b).max() / np.abs(a).max() < 1e-4
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
 def test_gpu_integers_are_the_cpu_writers_integers():
