@@ -264,3 +264,18 @@ def test_a_work_handle_is_stopped_like_a_graph():
     quiet = WorkHandle(lambda: None)
     quiet.end()
     assert quiet.wait(1) is quiet and not quiet.cancelled
+
+
+def test_dry_run_says_which_path_and_why(scan, tmp_path):
+    import subprocess
+    import sys
+
+    path, _ = scan
+    base = [sys.executable, "-m", "ufo", "reco", "--projections", path, "--axis", str(AXIS), "--output",
+            str(tmp_path / "d.h5:/data"), "--dry-run", "--gpus", "cpu"]
+    plain = subprocess.run(base, capture_output=True, text=True)
+    stripes = subprocess.run([*base, "--remove-stripes", "21"], capture_output=True, text=True)
+    assert plain.returncode == stripes.returncode == 0, plain.stderr + stripes.stderr
+    assert "path: sinograms (not resident: it needs a GPU)" in plain.stdout
+    assert "not resident: --remove-stripes needs whole sinograms" in stripes.stdout
+    assert not (tmp_path / "d.h5").exists()

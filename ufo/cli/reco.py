@@ -129,6 +129,16 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     console = Console(stderr=True)
     if kw["dry_run"]:
         click.echo(plan.describe())
+        from ..gpu import select
+        from ..reco.planning import resident_reason
+
+        reason = resident_reason(plan, len(select(options.gpus)))
+        if reason is None:
+            click.echo("path: resident (one GPU): every frame read once, then flat-field correction, filter and "
+                       "back-projection on the GPU into slices kept there, then written")
+            return
+        if options.projections:
+            click.echo(f"path: sinograms ({'not resident: ' + reason})")
         graph, _ = reco_mod.graph(plan, plan.passes[0], plan.axis)
         click.echo("graph of the first pass:\n" + graph.describe())
         return

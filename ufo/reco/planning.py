@@ -353,7 +353,6 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
     o = plan.options
     checks = ((o.gpu_path == "sinograms", "--gpu-path sinograms was given"),
               (bool(o.sinograms), "the input is sinograms"),
-              (gpus != 1, "it runs on one GPU" if gpus else "it needs a GPU"),
               (o.darks is None, "there are no darks and flats (it corrects flat fields)"),
               (bool(o.flats2), "--flats2 interpolates flats over the scan"),
               (o.phase, "phase retrieval needs neighbouring rows"),
@@ -361,7 +360,8 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
               (o.remove_stripes is not None, "--remove-stripes needs whole sinograms"),
               (o.method != "fbp", "--method dfi needs whole sinograms"),
               (o.absorption is False, "--absorption off is not supported there"),
-              (o.axis == "auto" and o.axis_method == "scan", "--axis-method scan runs on the sinogram path"))
+              (o.axis == "auto" and o.axis_method == "scan", "--axis-method scan runs on the sinogram path"),
+              (gpus != 1, "it runs on one GPU" if gpus else "it needs a GPU"))
     return next((why for bad, why in checks if bad), None)
 
 
