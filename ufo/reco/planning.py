@@ -380,5 +380,5 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
         raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
                          f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
     step = rows[1] - rows[0] if len(rows) > 1 else 1
-    return [Pass(rows[first], len(rows[first: first + band]), step, slice(0, len(rows[first: first + band])), first)
-            for first in range(0, len(rows), band)]
+    counts = [(first, min(band, len(rows) - first)) for first in range(0, len(rows), band)]
+    return [Pass(rows[first], count, step, slice(0, count), first) for first, count in counts]

@@ -22,9 +22,9 @@ plans take this path: `planning.resident_reason`; how many passes: `planning.res
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -69,8 +69,9 @@ def free_memory(device: str, index: int = 0) -> int:
 
 class _Ring:
     """Pinned host buffers the slices are downloaded into (at the bus's speed: 1024^3 on the H200
-    host took 0.09 s pinned against 1.5 s into fresh pageable arrays), written from there; a buffer
-    is reused once the writer has written the slices it held (`written()`, the writer's count)."""
+    host took 0.10 s pinned against 1.79 s into fresh pageable arrays, benchmarks/resident_parts.py),
+    written from there; a buffer is reused once the writer has written the slices it held
+    (`written()`, the writer's count)."""
 
     BYTES = 256 * 2**20  # the ring's size when a buffer is smaller
 
@@ -188,8 +189,6 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
         for frame, meta, buffer in reader.frames():
             if stop.is_set():
                 break
-            if done == 0 and meta["image_key"] == 0:
-                say(f"first projection{where}")
             engine.add(frame, meta)
             reader.recycle(buffer)
             done += meta["image_key"] == 0
@@ -219,30 +218,24 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     o = plan.options
     say = say or (lambda stage: None)
     say("starting the GPU" if device == "gpu" else "starting")
-    try:
-        _on_device(device, index)
-        passes = resident_passes(plan, free_memory(device, index))
-    except BaseException:
-        if early is not None:
-            early.close()
-        raise
-    say("planned the passes")
-    if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
-        early.close()
-        early = None
-    axis: Any = "auto" if o.axis == "auto" else plan.axis
-    if len(passes) > 1:  # one axis and one scale for every pass, found before the first
-        plan, axis = prelude()
     stop = threading.Event()
     reading = WorkHandle(stop.set)
     handles: list[RunHandle] = [reading]
-    if on_start is not None:
-        on_start(reading, 0)
     feed: Feed | None = None
     out: RunHandle | None = None
     drain: _Drain | None = None
     ring: _Ring | None = None
     try:
+        _on_device(device, index)
+        passes = resident_passes(plan, free_memory(device, index))
+        if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
+            early.close()
+            early = None
+        axis: Any = "auto" if o.axis == "auto" else plan.axis
+        if len(passes) > 1:  # one axis and one scale for every pass, found before the first
+            plan, axis = prelude()
+        if on_start is not None:
+            on_start(reading, 0)
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""

@@ -197,10 +197,13 @@ class Backprojector:
         `transform` makes of them (integers, say); into `out(K)`'s array if given."""
         n = min(self.group, self.count - group * self.group)
         part = self.sums[group].transpose(2, 0, 1)[:n] * np.float32(weight)
-        part = transform(part) if transform is not None else part
+        return self.to_host(transform(part) if transform is not None else part, out)
+
+    def to_host(self, part: Any, out: Callable[[int], np.ndarray] | None) -> np.ndarray:
+        """`part` on the host: as it is here, or copied into `out(len(part))`'s array."""
         if out is None:
-            return part
-        target = out(n)
+            return part  # type: ignore[no-any-return]
+        target = out(len(part))
         np.copyto(target, part)
         return target
 
