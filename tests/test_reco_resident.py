@@ -129,6 +129,32 @@ def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
         assert abs(axis - AXIS) < 0.3
 
 
+@pytest.mark.parametrize("kw", [{}, {"pass_height": 7}, {"region": "3:18:2"}], ids=["one-pass", "passes", "region"])
+def test_the_middle_row_for_the_hints_is_the_one_the_sinogram_path_reads(scan, tmp_path, kw):
+    """`ufo reco`'s quality hints take the middle row's sinogram from the resident run (no second
+    read): it must be the row, corrected as, the sinogram path's flat-field task and transposition
+    make it (an independent path), and a neighbouring row must not pass."""
+    from ufo.core.registry import create
+    from ufo.reco.planning import Pass
+
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
+    got = []
+    run_resident(plan, lambda: _prelude(plan), StageTimes(), None, running.writer, device="cpu",
+                 middle_row=got.append)
+    assert len(got) == 1
+    row = plan.rows[len(plan.rows) // 2]
+
+    def sinogram(r):
+        frames = running.corrected(plan, Pass(r, 1, 1, slice(0, 1), 0), True)
+        return create("transpose-projections", number=plan.projections)(frames).collect()[0]
+
+    made, reference = got[0](), sinogram(row)
+    assert made.shape == reference.shape == (N, W)
+    np.testing.assert_allclose(made, reference, rtol=1e-5, atol=1e-6)
+    assert np.abs(made - sinogram(row + 1)).max() > 10 * np.abs(made - reference).max() + 1e-3
+
+
 def test_resident_slices_match_the_phantom(scan, tmp_path):
     """Against the phantom (tests/reference.py): within 1.1 x scikit-image's error on the same data,
     at the same position; mirrored, shifted, scaled and constant slices fail the same check."""

@@ -190,10 +190,12 @@ def entry() -> None:
     import sys
     import threading
 
-    if sys.argv[1:2] == ["reco"]:  # CUDA's start overlaps the imports and planning (ufo/gpu/warmup.py)
+    if sys.argv[1:2] == ["reco"]:  # the inputs' reading and CUDA's start overlap the imports and planning
         from ..gpu.warmup import start
+        from ..storage import prefetch
 
-        start(sys.argv[2:])
+        prefetch.start(sys.argv[2:])  # ufo/storage/prefetch.py
+        start(sys.argv[2:])  # ufo/gpu/warmup.py
     try:
         main()
         code: Any = 0

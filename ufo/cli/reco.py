@@ -149,6 +149,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     if kw["cluster"]:
         _on_cluster(options, plan.slices, kw["cluster"], console, kw["quiet"])
         return
+    import queue
     import threading
 
     from ..core.progress import JobProgress
@@ -169,9 +170,14 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     errors: list[BaseException] = []
     ended = threading.Event()
 
+    # the quality hints look at the middle row's sinogram beside the reconstruction: the one the
+    # run read anyway (the resident path hands it over), else read here (ufo.reco.running.run)
+    hints: list[str] = []
+    rows: queue.Queue[Any] = queue.Queue()
+
     def work() -> None:
         try:
-            result_box.append(reco_mod.run(plan, on_start, progress=job))
+            result_box.append(reco_mod.run(plan, on_start, progress=job, middle_row=rows.put if not kw["quiet"] else None))
         except BaseException as exc:  # noqa: BLE001 - reported in the main thread
             errors.append(exc)
         finally:
@@ -182,9 +188,17 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     def written() -> int:
         return job.progress().current
 
-    # the quality hints look at the middle row's sinogram beside the reconstruction, not after it
-    hints: list[str] = []
-    hinter = threading.Thread(target=lambda: hints.extend(_quality_hints(plan)), name="ufo:reco-hints", daemon=True)
+    def hint() -> None:
+        while True:  # None: read the row here; nothing before the run ended (it failed): no hints
+            try:
+                source = rows.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if ended.is_set() and rows.empty():
+                    return
+        hints.extend(_quality_hints(plan, source))
+
+    hinter = threading.Thread(target=hint, name="ufo:reco-hints", daemon=True)
     if not kw["quiet"]:
         hinter.start()
     # an Event, not Thread.join: a join cut short by KeyboardInterrupt can report a live thread as ended
@@ -250,10 +264,11 @@ def _preview_line(options: Any, row: int) -> str:
             f"mean {image.mean():.6g}")
 
 
-def _quality_hints(plan: Any) -> list[str]:
-    """Hints for zingers and stripes found in the middle row's sinogram (ufo.tomo.quality_hints),
-    for the corrections not already asked for. Why hints and no defaults: both corrections alter
-    good data, so they stay the user's choice. A check that fails costs the hint, not the result."""
+def _quality_hints(plan: Any, source: Callable[[], Any] | None = None) -> list[str]:
+    """Hints for zingers and stripes found in the middle row's sinogram (ufo.tomo.quality_hints;
+    made by `source` when the run kept the row, else read here), for the corrections not already
+    asked for. Why hints and no defaults: both corrections alter good data, so they stay the
+    user's choice. A check that fails costs the hint, not the result."""
     from ..core.errors import UfoError
     from ..core.registry import create
     from ..reco.planning import Pass
@@ -265,7 +280,9 @@ def _quality_hints(plan: Any) -> list[str]:
         return []
     row = plan.rows[len(plan.rows) // 2]
     try:
-        if o.sinograms:
+        if source is not None:
+            sino = source()
+        elif o.sinograms:
             sino = create("read", path=o.sinograms, start=row, number=1)().collect()[0]
         else:
             absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)

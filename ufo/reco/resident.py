@@ -39,13 +39,15 @@ from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
 from .planning import Pass, Plan, resident_passes, resident_reason, scan_angles
-from .resident_reader import Reader, early_reader
+from .resident_reader import MiddleRow, Reader, early_reader
 
 #: seconds a thread may hold the GIL while another waits, on this path (Python's default: 5 ms): the
 #: reader, downloader and writer threads each wait for the GIL after every frame's system call
 SWITCH = 0.0005
 
 QUEUE = 16  # slices handed to the writer ahead of it
+#: gets a function that makes the middle row's flat-corrected sinogram (`ufo reco`'s quality hints)
+MiddleSink = Callable[[Callable[[], np.ndarray]], None]
 
 
 def _on_device(device: str, index: int) -> None:
@@ -177,9 +179,10 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
 
 
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
-               say: Callable[[str], None], where: str, reader: Reader | None = None) -> None:
-    """Every frame of the pass into the engine (from `reader` when one was started early), then its
-    slices completed (on the device)."""
+               say: Callable[[str], None], where: str, reader: Reader | None = None,
+               middle: MiddleRow | None = None) -> None:
+    """Every frame of the pass into the engine (from `reader` when one was started early; `middle`
+    keeps a row of each), then its slices completed (on the device)."""
     if reader is None:
         reader = Reader(plan, p, scan_angles(plan))
         reader.thread.start()
@@ -190,6 +193,8 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
             if stop.is_set():
                 break
             engine.add(frame, meta)
+            if middle is not None:
+                middle.add(frame, meta)
             reader.recycle(buffer)
             done += meta["image_key"] == 0
             if done % 64 == 0 and meta["image_key"] == 0:
@@ -211,11 +216,14 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
 def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
                  on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
                  device: str = "gpu", index: int = 0, say: Callable[[str], None] | None = None,
-                 early: Reader | None = None) -> tuple[Plan, float | None, list[RunHandle]]:
+                 early: Reader | None = None, middle_row: MiddleSink | None = None,
+                 ) -> tuple[Plan, float | None, list[RunHandle]]:
     """Reconstruct `plan` with its slices on `device` (GPU `index`; 'cpu' runs the same engine on
     the host, for checks without a GPU); `writer` is ufo.reco.running's, `say(stage)` gets what
-    is being done. Returns the plan written with (its 8/16-bit scale), the axis and the handles."""
+    is being done, `middle_row` the middle row's sinogram (a function making it) once its pass is
+    read. Returns the plan written with (its 8/16-bit scale), the axis and the handles."""
     o = plan.options
+    hint_row = plan.rows[len(plan.rows) // 2]
     say = say or (lambda stage: None)
     say("starting the GPU" if device == "gpu" else "starting")
     stop = threading.Event()
@@ -239,7 +247,11 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
-            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None)
+            index, off = divmod(hint_row - p.first_row, p.step)
+            middle = MiddleRow(index) if middle_row is not None and not off and 0 <= index < p.rows else None
+            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle)
+            if middle is not None:
+                middle_row(middle.sinogram)  # type: ignore[misc]
             if feed is None:
                 if len(passes) == 1:
                     if o.axis == "auto":
@@ -289,7 +301,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
 
 def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
                  on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
-                 say: Callable[[str], None] | None) -> tuple[Plan, float | None, list[RunHandle]] | None:
+                 say: Callable[[str], None] | None, middle_row: MiddleSink | None = None,
+                 ) -> tuple[Plan, float | None, list[RunHandle]] | None:
     """`run_resident` when the plan can take this path on one GPU (`planning.resident_reason`),
     else None (UsageError when --gpu-path resident was asked for and cannot be). The first frames
     are read while CuPy and the GPU start, where a GPU may be found (CuPy installed, not --gpus cpu)."""
@@ -313,7 +326,8 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         if o.axis == "auto":  # the search's SciPy, numba and kernels, while reading
             threading.Thread(target=_import_axis_search, args=(gpus[0],), name="ufo:reco-imports", daemon=True).start()
         sys.setswitchinterval(SWITCH)
-        return run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early)
+        return run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early,
+                            middle_row=middle_row)
     except BaseException:
         if early is not None:
             early.close()

@@ -107,6 +107,35 @@ class Reader:
         self.thread.join()
 
 
+class MiddleRow:
+    """Row `index` of the pass's band of every frame the engine takes (darks, flats, projections),
+    copied as it goes by: the quality hints' sinogram (`ufo reco`'s summary) without a second
+    read of the inputs, which from a cold disk is one small read per projection beside the
+    reader's stream."""
+
+    def __init__(self, index: int):
+        self.index = index
+        self.darks: list[np.ndarray] = []
+        self.flats: list[np.ndarray] = []
+        self.kept: list[tuple[int, float, np.ndarray]] = []
+
+    def add(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        row = frame[self.index: self.index + 1].copy()
+        key = meta["image_key"]
+        if key == 2:
+            self.darks.append(row)
+        elif key == 1:
+            self.flats.append(row)
+        else:
+            self.kept.append((len(self.kept), float(meta["angle"]), row))
+
+    def sinogram(self) -> np.ndarray:
+        """The flat-corrected sinogram of the row (projections x width, float32)."""
+        from ..tomo.stream_geometry import middle_sinogram
+
+        return middle_sinogram(self.kept, self.darks, self.flats)
+
+
 def early_reader(plan: Plan) -> Reader:
     """A reader of every row to reconstruct, started before the GPU is (a cold start of CuPy and its
     context takes 1-2 s, in which a disk reads a good part of a scan); `run_resident` takes it over

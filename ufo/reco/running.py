@@ -192,10 +192,14 @@ class RecoResult:
 
 def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         sink: Callable[[Plan, Pass], Task] | None = None, progress: JobProgress | None = None,
-        say: Callable[[str], None] | None = None) -> RecoResult:
+        say: Callable[[str], None] | None = None,
+        middle_row: Callable[[Callable[[], Any] | None], None] | None = None) -> RecoResult:
     """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch;
     `sink(plan, pass)` replaces the writer (a region of a shared volume, say); `progress` (a
-    `ufo.core.progress.JobProgress`) gets the slices written of all passes, for watchers."""
+    `ufo.core.progress.JobProgress`) gets the slices written of all passes, for watchers.
+    `middle_row` is called once: with a function making the middle row's flat-corrected
+    sinogram when the run read that row anyway (the resident path: the quality hints then read
+    nothing), else with None as soon as the path is chosen (the caller reads the row itself)."""
     if progress is not None:
         firsts = [p.first_slice for p in plan.passes]
 
@@ -206,7 +210,8 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
                 on_start(handle, before)
 
         stage = "finding the axis" if plan.options.axis == "auto" else "starting"
-        return progress.follow(lambda: run(plan, watched, sink, say=progress.stage), plan.slices, stage)
+        return progress.follow(lambda: run(plan, watched, sink, say=progress.stage, middle_row=middle_row),
+                               plan.slices, stage)
     t0 = time.perf_counter()
     times = StageTimes()
 
@@ -231,7 +236,9 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
     if sink is None:  # one GPU: frames streamed into slices kept on it, where the steps allow
         from .resident import try_resident
 
-        resident = try_resident(plan, prelude, times, on_start, writer, say)
+        resident = try_resident(plan, prelude, times, on_start, writer, say, middle_row)
+    if resident is None and middle_row is not None:
+        middle_row(None)
     if resident is not None:
         plan, axis, handles = resident
         path = "resident"

@@ -35,6 +35,11 @@ class OutputPath:
         return self.path.format(index)
 
 
+def natural_key(text: str) -> list[int | str]:
+    """Sort key so frame-2.tif comes before frame-10.tif."""
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+
+
 def split_dataset(path: str) -> tuple[str, str | None]:
     """'scan.h5:/entry/data' -> ('scan.h5', '/entry/data'); other paths pass unchanged."""
     lower = path.lower()

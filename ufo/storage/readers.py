@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import glob
 import os
-import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, check_dataset, split_dataset
+from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, check_dataset, natural_key, split_dataset
 from .hdf5_direct import DirectFrames
 from .tiff_frames import TiffFrames
 
@@ -33,11 +32,6 @@ class FrameSource(Protocol):
     def meta(self, index: int) -> dict[str, Any]: ...
 
     def close(self) -> None: ...
-
-
-def natural_key(text: str) -> list[Any]:
-    """Sort key so frame-2.tif comes before frame-10.tif."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
