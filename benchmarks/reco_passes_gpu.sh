@@ -7,6 +7,9 @@
 # 64 MiB reads, 4 GiB written through the page cache with 64 MiB writes). A quick check between
 # full runs of benchmarks/reco_files_gpu.py (which adds the GPU peers, medians and profiles).
 # Usage (device machine, ufo installed): bash benchmarks/reco_passes_gpu.sh [dir] [repeat]
+# BASELINE=DIR (a tree holding another commit's ufo/, e.g. `git archive COMMIT ufo | tar -x -C DIR`):
+# each repeat also runs that commit's `ufo reco` (quiet, not quiet, --axis auto) right after this
+# one's, from the same dropped page cache, so a change is measured against its parent in one run.
 set -uo pipefail
 dir=${1:-/tmp/ufo-passes}
 repeat=${2:-3}
@@ -16,8 +19,18 @@ drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache
 reco="python3 -m ufo reco --projections $dir/scan.nx --output $dir/o.h5:/data --overwrite"
 timed() { local name=$1; shift; drop; /usr/bin/time -f "$name: %e s" "$@" 2>&1 | grep -v -i warn | tail -1; }
 timed "first run after installing (CuPy's kernel cache filled)" $reco -q --axis 512
+if [ -n "${BASELINE:-}" ]; then
+    timed "baseline: first run (its bytecode written)" env PYTHONPATH="$BASELINE:${PYTHONPATH:-}" $reco -q --axis 512
+fi
 for i in $(seq "$repeat"); do
     timed "resident (default), axis given" $reco -q --axis 512
+    if [ -n "${BASELINE:-}" ]; then
+        timed "baseline: resident, axis given" env PYTHONPATH="$BASELINE:${PYTHONPATH:-}" $reco -q --axis 512
+        timed "resident, not quiet (tables, quality hints)" $reco --axis 512
+        timed "baseline: resident, not quiet" env PYTHONPATH="$BASELINE:${PYTHONPATH:-}" $reco --axis 512
+        timed "resident, --axis auto" $reco -q --axis auto
+        timed "baseline: resident, --axis auto" env PYTHONPATH="$BASELINE:${PYTHONPATH:-}" $reco -q --axis auto
+    fi
 done
 timed "--gpu-path sinograms, axis given" $reco -q --axis 512 --gpu-path sinograms
 timed "resident, --axis auto" $reco -q --axis auto
