@@ -222,6 +222,31 @@ def test_backproject_weights_of_two_angles_and_of_a_missing_wedge():
     np.testing.assert_allclose(weights, expected, rtol=1e-9)
 
 
+def test_backproject_weights_of_a_360_degree_scan_whose_pairs_straddle_the_fold():
+    """A 360-degree scan starting a hair below 0, its second half a hair late: theta and
+    theta + pi coincide once folded into [0, pi), the first pair across the fold (pi - e and
+    +e). Every projection weighs a quarter of the step, and turning the scan (the fold then cuts
+    elsewhere) changes no weight: the fold must be cut in the widest gap, not through a pair."""
+    from ufo.kernels.backproject import angle_weights
+
+    n = 90
+    theta = np.concatenate([np.arange(n) * np.pi / n - 1e-7, np.pi + np.arange(n) * np.pi / n + 1e-7])
+    weights = angle_weights(theta)
+    np.testing.assert_allclose(weights, np.pi / (4 * n), rtol=1e-9)
+    np.testing.assert_allclose(angle_weights(theta + 0.3), weights, rtol=1e-9)
+
+
+def test_backproject_bands_keep_their_partial_sums_within_a_cores_cache():
+    """A band of rows holds cols x slices float32 sums per row, at most 1 MiB (about a core's L2), 1 to 16 rows."""
+    from ufo.kernels.backproject import BAND_BYTES, band_rows
+
+    assert BAND_BYTES == 1 << 20
+    for cols, k, rows in ((64, 1, 16), (1024, 16, 16), (4096, 32, 2), (2048, 48, 2), (8192, 64, 1)):
+        band = band_rows(cols, k)
+        assert isinstance(band, int) and band == rows, (cols, k, band)
+        assert band == 1 or band * cols * k * 4 <= BAND_BYTES
+
+
 def test_backproject_relative_weights_are_none_for_equal_intervals():
     """None says 'no row weighting needed' (the kernels skip a pass over the data)."""
     from ufo.kernels.backproject import relative_weights

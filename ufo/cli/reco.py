@@ -189,6 +189,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         return job.progress().current
 
     def hint() -> None:
+        _warm_hints()  # while the frames are read, not while the slices are written
         while True:  # None: read the row here; nothing before the run ended (it failed): no hints
             try:
                 source = rows.get(timeout=0.1)
@@ -293,6 +294,20 @@ def _quality_hints(plan: Any, source: Callable[[], Any] | None = None) -> list[s
         return [f"the check for zingers and stripes failed ({err}); none reported"]
     hints = report.hints()
     return [h for h in hints if not ((o.remove_outliers and "outliers" in h) or (o.remove_stripes and "stripes" in h))]
+
+
+def _warm_hints() -> None:
+    """Import and load the hints' code (SciPy's filters, numba's flat-field kernel) on tiny data."""
+    import numpy as np
+
+    from ..reco.resident_reader import MiddleRow
+    from ..tomo.quality_hints import check_sinogram
+
+    try:
+        MiddleRow.warm()
+        check_sinogram(np.ones((8, 8), np.float32))
+    except Exception:  # noqa: BLE001 - a warm-up: the hints themselves say what fails
+        pass
 
 
 def _stop_reco(stopping: Any, watched: list[Any], ended: Any, console: Console) -> None:

@@ -13,8 +13,12 @@ import math
 import numba
 import numpy as np
 
+#: the kernels' compile flags, declared once: no GIL held (threads run kernels side by side),
+#: fast math (reassociation only: the sums stay float32), machine code cached on disk
+_jit = numba.njit(nogil=True, fastmath=True, cache=True)
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+
+@_jit
 def _columns(t0: float, step: float, width: int, n: int) -> tuple[int, int]:
     """Columns c in [lo, hi) with 0 <= t0 + c * step <= width - 1.
 
@@ -33,7 +37,7 @@ def _columns(t0: float, step: float, width: int, n: int) -> tuple[int, int]:
     return lo, max(lo, hi)
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@_jit
 def backproject_slice(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no cover - compiled
     """out[r, c] = scale * sum_a interp(sino[a], (x0 + c) cos_a - (y0 + r) sin_a + axis).
 
@@ -66,7 +70,13 @@ def backproject_slice(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no
 BAND_BYTES = 1 << 20
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@_jit
+def band_rows(cols: int, k: int) -> int:
+    """Rows of a band of `_stack`: their partial sums (cols x k float32 each) fit in BAND_BYTES; 1 to 16."""
+    return max(1, min(16, BAND_BYTES // max(1, cols * k * 4)))
+
+
+@_jit
 def _stack(sino, cos_, sin_, axis, x0, y0, scale, out, accumulate):  # pragma: no cover - compiled
     """Bands of rows, each summed over all angles while its sums stay in cache.
 
@@ -80,7 +90,7 @@ def _stack(sino, cos_, sin_, axis, x0, y0, scale, out, accumulate):  # pragma: n
     n_angles, width, k = sino.shape
     height, cols, _ = out.shape
     w = scale if accumulate else np.float32(1.0)  # adding: weight each sample; overwriting: scale the sums once
-    band = max(1, min(16, BAND_BYTES // max(1, cols * k * 4)))
+    band = band_rows(cols, k)
     for r0 in range(0, height, band):
         r1 = min(height, r0 + band)
         if not accumulate:
@@ -111,7 +121,7 @@ def _stack(sino, cos_, sin_, axis, x0, y0, scale, out, accumulate):  # pragma: n
                         acc[c, s] *= scale
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@_jit
 def backproject_stack(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no cover - compiled
     """Several slices at once: sino (angles, width, K) and out (rows, cols, K), K innermost.
 
@@ -121,7 +131,7 @@ def backproject_stack(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no
     _stack(sino, cos_, sin_, axis, x0, y0, scale, out, False)
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@_jit
 def backproject_stack_add(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no cover - compiled
     """As `backproject_stack`, but adds scale x the back-projection to what `out` holds (streaming)."""
     _stack(sino, cos_, sin_, axis, x0, y0, scale, out, True)
