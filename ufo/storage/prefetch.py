@@ -1,17 +1,19 @@
-"""Asking the kernel for a command's input files while the command is still starting.
+"""Reading a command's input files into the page cache while the command is still starting.
 
 Why: from a cold page cache, `ufo reco` of a 1024^3 uint16 scan on an H200 host spent its
 first 1.6 s in the interpreter, its imports and the plan (CuPy's start beside them) before the
 first frame was read, and then 1.0-1.6 s reading 2.2 GB. The disk is idle during that start.
 `start(argv)`, called on the command's first line, finds the input files the command line
-names and, in a daemon thread, asks the kernel for them (posix_fadvise WILLNEED), in the order
-`ufo reco` reads them, CHUNK bytes a call, up to SHARE of the free memory: the reader then
-finds the frames in the page cache instead of waiting for the disk.
+names and reads them in a daemon thread, in the order `ufo reco` reads them, CHUNK bytes a
+call into one reused buffer, up to SHARE of the free memory: the reader then finds the frames
+in the page cache instead of waiting for the disk.
 
-Advice only: nothing is read into the process and nothing here can fail the command. A path
-that does not exist is skipped (the command itself reports it), a file system that ignores the
-advice (or a system without posix_fadvise) reads as before, and the budget keeps a scan larger
-than the memory from pushing its own first frames out before they are read.
+Why reads and not posix_fadvise(WILLNEED): advice for a large range queues all of it at once,
+and the interpreter's own imports (from the same cold disk: CuPy's libraries are hundreds of
+MB) then wait behind it; one CHUNK at a time keeps the disk busy with at most that much queued
+ahead of them. Nothing here can fail the command: a path that does not exist or cannot be read
+is skipped (the command itself reports it), and the budget keeps a scan larger than the memory
+from pushing its own first frames out before they are read.
 """
 
 from __future__ import annotations
@@ -23,11 +25,10 @@ from collections.abc import Iterator, Sequence
 
 from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, natural_key, split_dataset
 
-CHUNK = 32 << 20  # bytes a call: the thread can stop between calls, the disk always has work queued
-SHARE = 0.25  # of the free memory the advised bytes may take
+CHUNK = 8 << 20  # bytes a read: enough for the disk's queue, little for an import's read to wait behind
+SHARE = 0.25  # of the free memory the bytes read ahead may take
 #: the options naming the inputs of `ufo reco`, in the order its readers read them
 INPUT_OPTIONS = ("--darks", "--flats", "--flats2", "--projections", "--sinograms")
-_ADVISE = getattr(os, "posix_fadvise", None)
 
 
 def inputs_named(argv: Sequence[str], options: Sequence[str] = INPUT_OPTIONS) -> list[str]:
@@ -87,11 +88,10 @@ def ranges(paths: Sequence[str], budget: int, chunk: int = CHUNK) -> Iterator[tu
                 return
 
 
-def advise(pieces: Iterator[tuple[str, int, int]], stop: threading.Event | None = None) -> int:
-    """Ask the kernel to read `pieces` into the page cache; the bytes asked for (0 where it cannot be asked)."""
-    if _ADVISE is None:
-        return 0
-    asked = 0
+def read(pieces: Iterator[tuple[str, int, int]], stop: threading.Event | None = None) -> int:
+    """Read `pieces` (into one reused buffer: only the page cache keeps them); the bytes read."""
+    buffer = bytearray(max(1, CHUNK))
+    done = 0
     fds: dict[str, int] = {}
     try:
         for file, offset, length in pieces:
@@ -101,20 +101,20 @@ def advise(pieces: Iterator[tuple[str, int, int]], stop: threading.Event | None 
                 fd = fds.get(file)
                 if fd is None:
                     fd = fds[file] = os.open(file, os.O_RDONLY)
-                _ADVISE(fd, offset, length, os.POSIX_FADV_WILLNEED)
-                asked += length
-            except OSError:  # unreadable, or a file system that refuses the advice: the reader reads as before
+                view = memoryview(buffer)[:length] if length <= len(buffer) else memoryview(bytearray(length))
+                done += os.preadv(fd, [view], offset)
+            except OSError:  # unreadable: the reader says so
                 continue
     finally:
         for fd in fds.values():
             os.close(fd)
-    return asked
+    return done
 
 
 def start(argv: Sequence[str], share: float = SHARE) -> threading.Thread | None:
-    """Advise the inputs `argv` names in a daemon thread (none for --help, --dry-run or --cluster,
+    """Read the inputs `argv` names in a daemon thread (none for --help, --dry-run or --cluster,
     which read nothing here, or when no input is named)."""
-    if _ADVISE is None or any(a in ("--help", "-h", "--dry-run") or a.startswith("--cluster") for a in argv):
+    if any(a in ("--help", "-h", "--dry-run") or a.startswith("--cluster") for a in argv):
         return None
     paths = inputs_named(argv)
     if not paths:
@@ -122,6 +122,6 @@ def start(argv: Sequence[str], share: float = SHARE) -> threading.Thread | None:
     from ..core.resources import available_memory
 
     budget = int(available_memory() * share)
-    thread = threading.Thread(target=lambda: advise(ranges(paths, budget)), name="ufo:prefetch", daemon=True)
+    thread = threading.Thread(target=lambda: read(ranges(paths, budget)), name="ufo:prefetch", daemon=True)
     thread.start()
     return thread
