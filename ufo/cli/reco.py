@@ -282,16 +282,20 @@ def _quality_hints(plan: Any, source: Callable[[], Any] | None = None) -> list[s
     row = plan.rows[len(plan.rows) // 2]
     try:
         if source is not None:
-            sino = source()
+            sinos = [source()]
         elif o.sinograms:
-            sino = create("read", path=o.sinograms, start=row, number=1)().collect()[0]
+            sinos = create("read", path=o.sinograms, start=row, number=1)().collect()
         else:
             absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
             frames = corrected(plan, Pass(row, 1, 1, slice(0, 1), 0), absorption)
-            sino = create("transpose-projections", number=plan.projections)(frames).collect()[0]
-        report = check_sinogram(sino)
-    except (UfoError, ValueError, OSError) as err:
+            sinos = create("transpose-projections", number=plan.projections)(frames).collect()
+        if len(sinos) == 0:  # the read was stopped (Ctrl-C stops every graph, this one too): nothing to say
+            return []
+        report = check_sinogram(sinos[0])
+    except UfoError as err:
         return [f"the check for zingers and stripes failed ({err}); none reported"]
+    except Exception as err:  # noqa: BLE001 - a hint's failure must not print a traceback over the result
+        return [f"the check for zingers and stripes failed ({type(err).__name__}: {err}); none reported"]
     hints = report.hints()
     return [h for h in hints if not ((o.remove_outliers and "outliers" in h) or (o.remove_stripes and "stripes" in h))]
 
