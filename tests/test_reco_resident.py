@@ -68,17 +68,22 @@ def odd_scans(tmp_path_factory):
     return scans
 
 
+@pytest.mark.parametrize("auto", [False, True], ids=["axis-given", "axis-auto"])
 @pytest.mark.parametrize("name", ["irregular", "half"])
-def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, name):
+def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, name, auto):
+    """With --axis auto the resident path finds the axis from the middle row it reads first
+    (`Reader.middle_sinogram`), the sinogram path through its graph: the same axis, the same slices."""
     path, axis = odd_scans[name]
-    kw = {"axis": str(axis), "half_acquisition": name == "half"}
-    reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
+    kw = {"axis": "auto" if auto else str(axis), "half_acquisition": name == "half"}
+    reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
     plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
     assert (plan.angles is not None) == (name == "irregular")
-    run_resident(plan, lambda: (plan, plan.axis), StageTimes(), None, running.writer, device="cpu")
+    _, found, _ = run_resident(plan, lambda: (plan, plan.axis), StageTimes(), None, running.writer, device="cpu")
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape
     assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
+    if auto:
+        assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
 
 
 def _options(path, output, **kw):

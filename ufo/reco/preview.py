@@ -77,7 +77,7 @@ def opposite_projections(plan: Plan) -> tuple[np.ndarray, np.ndarray, bool]:
     if not o.projections:
         raise UsageError("projections: the axis view needs projections (0 and 180 degree frames)")
     keys = plan.image_keys
-    from .running import scan_angles
+    from .planning import scan_angles
 
     angles = scan_angles(plan)  # the file's own (also irregular ones), else the step
     step = float(np.median(np.abs(np.diff(angles))))
@@ -107,7 +107,7 @@ def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit:
     sino = sinogram(plan, row)
     estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino)
     from ..tomo.halftomo import first_half
-    from .running import scan_angles
+    from .planning import scan_angles
 
     angles = scan_angles(plan)
     half = first_half(angles)  # a 360-degree scan: its first half turn, at its real angles

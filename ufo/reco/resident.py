@@ -10,8 +10,10 @@ bytes of float32), corrects, filters and back-projects it on the GPU in batches,
 that stay there until the last projection. Then they are downloaded a group at a time into the
 write task, while the next pass (when the volume needs more than one) is read.
 
-With one pass the axis (--axis auto) is found by the engine from the middle row of the kept
-frames (the row `ufo reco` searches; Vo's metric on the GPU), and the 8/16-bit scale from the
+With one pass the axis (--axis auto) comes from the middle row (the row `ufo reco` searches,
+decided by `axis_choice.axis_of` as on the sinogram path; Vo's metric on the GPU), which the
+reader reads of every frame before the frames, one small read each: the search runs while CuPy
+starts and the frames are read, and no frame waits for it. The 8/16-bit scale comes from the
 finished volume's sample rows (those of `outputs.sample_passes`, without a second read). With
 several passes both come first, from `prelude` (ufo.reco.running's), as on the sinogram path.
 
@@ -38,6 +40,7 @@ from ..core.progress import count_node
 from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
+from .axis_choice import axis_of
 from .planning import Pass, Plan, resident_passes, resident_reason, scan_angles
 from .resident_reader import MiddleRow, Reader, early_reader
 
@@ -239,23 +242,34 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
             early.close()
             early = None
-        axis: Any = "auto" if o.axis == "auto" else plan.axis
-        if len(passes) > 1:  # one axis and one scale for every pass, found before the first
-            plan, axis = prelude()
+        axis: Any = plan.axis
+        hinted = False
         if on_start is not None:
             on_start(reading, 0)
+        if len(passes) > 1:  # one axis and one scale for every pass, found before the first
+            plan, axis = prelude()
+        elif o.axis == "auto":  # from the middle row, read before the frames: no frame waits for it
+            if early is None:
+                early = Reader(plan, passes[0], scan_angles(plan), middle=len(plan.rows) // 2)
+                early.thread.start()
+            say("finding the axis")
+            t0 = time.perf_counter()
+            axis = axis_of(plan, early.middle_sinogram(stop), "gpu" if device == "gpu" else "cpu")
+            times.add("axis search", time.perf_counter() - t0)
+            if middle_row is not None and early.middle is not None:
+                middle_row(early.middle.sinogram)
+                hinted = True
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
             index, off = divmod(hint_row - p.first_row, p.step)
-            middle = MiddleRow(index) if middle_row is not None and not off and 0 <= index < p.rows else None
+            keep = middle_row is not None and not hinted and not off and 0 <= index < p.rows
+            middle = MiddleRow(index) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle)
             if middle is not None:
                 middle_row(middle.sinogram)  # type: ignore[misc]
             if feed is None:
                 if len(passes) == 1:
-                    if o.axis == "auto":
-                        axis = engine.found_axis
                     t0 = time.perf_counter()
                     scaled = with_volume_scale(plan, engine.slice)
                     if scaled is not plan:

@@ -28,10 +28,14 @@ class Reader:
     """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
     thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
 
-    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD):
+    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD, middle: int | None = None):
         self.plan, self.angles, self.ahead, self.p = plan, angles, ahead, p
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
+        #: row `middle` of the band, read of every frame before the frames (`middle_sinogram`)
+        self.middle_index = middle
+        self.middle: MiddleRow | None = None
+        self.middle_read = threading.Event()
         self.stop = threading.Event()
         self.queue: queue.Queue[Any] = queue.Queue()
         self.pools: dict[np.dtype, queue.Queue[np.ndarray]] = {}
@@ -67,6 +71,8 @@ class Reader:
 
     def _run(self) -> None:
         try:
+            if self.middle_index is not None:
+                self._read_middle(self.middle_index)
             for path, key, kind, number in self._inputs():
                 source = open_source(path, image_key=key)
                 try:
@@ -92,6 +98,39 @@ class Reader:
             self.error = exc
         finally:
             self.queue.put(_END)
+
+    def _read_middle(self, band_row: int) -> None:
+        """The middle row of every frame, one small read each (a positioned read of uncompressed
+        HDF5, ufo.storage.hdf5_direct), before the frames: `--axis auto` finds the axis from it
+        while the frames are read, instead of keeping them until the last one."""
+        row = self.p.first_row + band_row * self.p.step
+        middle = MiddleRow(0)
+        for path, key, kind, number in self._inputs():
+            source = open_source(path, image_key=key)
+            try:
+                count = source.count if number is None else min(number, source.count)
+                for index in range(count):
+                    if self.stop.is_set():
+                        return
+                    line = source.read(index, slice(row, row + 1), np.empty((1, self.plan.width), source.dtype))
+                    middle.add(np.asarray(line), {"image_key": kind, "angle": float(self.angles[index]) if kind == 0 else 0.0})
+            finally:
+                source.close()
+        self.middle = middle
+        self.middle_read.set()
+
+    def middle_sinogram(self, stop: threading.Event | None = None) -> np.ndarray:
+        """The flat-corrected sinogram of the middle row, once read (Cancelled when `stop` or the
+        reader stops first; the reader's error when it failed)."""
+        from ..core.errors import Cancelled
+
+        while not self.middle_read.wait(0.05):
+            if self.error is not None:
+                raise self.error
+            if self.stop.is_set() or (stop is not None and stop.is_set()) or not self.thread.is_alive():
+                raise Cancelled("the reconstruction was stopped")
+        assert self.middle is not None
+        return self.middle.sinogram()
 
     def frames(self) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
         while True:
@@ -155,6 +194,7 @@ def early_reader(plan: Plan) -> Reader:
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     frame = len(rows) * plan.width * 4  # the largest type a frame may have
     ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
-    reader = Reader(plan, Pass(rows[0], len(rows), step, slice(0, len(rows)), 0), scan_angles(plan), ahead)
+    middle = len(rows) // 2 if plan.options.axis == "auto" else None
+    reader = Reader(plan, Pass(rows[0], len(rows), step, slice(0, len(rows)), 0), scan_angles(plan), ahead, middle)
     reader.thread.start()
     return reader

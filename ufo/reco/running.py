@@ -7,7 +7,6 @@ transpose-projections, remove-stripes, retrieve-phase, fft/filter/ifft, backproj
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from ..core.errors import UsageError
 from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
-from .planning import Pass, Plan, front_device, scan_angles, stack_size
+from .planning import Pass, Plan, front_device, stack_size
 
 
 # -- graphs -------------------------------------------------------------------------------
@@ -142,9 +141,7 @@ def sinograms(plan: Plan, p: Pass) -> Stream:
 
 def find_axis(plan: Plan) -> float:
     """The axis from the sinogram of the middle row to reconstruct."""
-    # imported here, not at the top: numba and scipy then load while the first passes are read
-    from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
-    from ..tomo.halftomo import coverage, first_half
+    from .axis_choice import axis_of
 
     o = plan.options
     row = plan.rows[len(plan.rows) // 2]
@@ -155,16 +152,7 @@ def find_axis(plan: Plan) -> float:
         absorption = o.darks is not None
         sinos = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption))
         sino = sinos.collect(device=front_device(plan))[0]
-    angles = scan_angles(plan)
-    if o.half_acquisition:  # the pairs (theta, theta + pi) overlap only near one edge
-        return axis_half_acquisition(sino, angles)
-    k = first_half(angles)
-    full_turn = coverage(angles) > 1.9 * math.pi
-    if o.axis_method == "scan":  # the first half turn at its real angles
-        return axis_by_scan(sino[:k], angles=angles[:k]).best
-    if full_turn:  # every projection with its mirror image at theta + pi
-        return axis_360(sino, angles)
-    return axis_from_sinogram(sino, device=search_device(o.gpus))  # Vo's metric on the GPU where the run uses one
+    return axis_of(plan, sino)
 
 
 @dataclass

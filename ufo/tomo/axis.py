@@ -147,7 +147,11 @@ def axis_half_acquisition(sino: np.ndarray, angles: np.ndarray, side: str | None
 
 
 def _mismatch(first: np.ndarray, second: np.ndarray, axis: float) -> float:
-    """Mean squared difference of the pairs over their overlap at this axis (lower is better)."""
+    """Mean squared difference of the pairs over their overlap at this axis, relative to the
+    pairs' mean square there (lower is better; infinite where the overlap holds nothing).
+
+    Relative, because an overlap in the empty air beside a small object matches perfectly (0
+    against 0) and would otherwise beat the true axis on the object's side."""
     width = first.shape[-1]
     t = np.arange(width, dtype=np.float64)
     mirror = 2 * axis - t
@@ -155,7 +159,11 @@ def _mismatch(first: np.ndarray, second: np.ndarray, axis: float) -> float:
     if inside.sum() < 4:
         return np.inf
     shifted = np.array([np.interp(mirror[inside], t, row) for row in second])
-    return float(np.mean((first[:, inside] - shifted) ** 2))
+    here = np.asarray(first[:, inside], np.float64)
+    energy = float(np.mean(here**2) + np.mean(shifted**2))
+    if not energy > 0:
+        return np.inf
+    return float(np.mean((here - shifted) ** 2)) / energy
 
 
 def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5,

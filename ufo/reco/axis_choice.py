@@ -1,0 +1,36 @@
+"""Which axis `ufo reco --axis auto` takes from the middle row's sinogram, whichever path read it.
+
+The sinogram path reads that row through the graph (`running.find_axis`); the resident path
+reads it first of all, before the frames (`resident_reader.Reader`); both decide here, so the two
+paths find the same axis for the same scan.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .planning import Plan, scan_angles
+
+
+def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None) -> float:
+    """The axis of `plan`'s scan from its middle row's flat-corrected sinogram (angles x width):
+    half acquisition by the overlap near one edge, a full turn by each projection against its
+    mirror at theta + pi, `--axis-method scan` over the first half turn, else Vo's metric (on
+    `device`, by default the GPU where the run uses one)."""
+    # imported here: SciPy and numba load only when an axis is searched
+    from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
+    from ..tomo.halftomo import coverage, first_half
+
+    o = plan.options
+    angles = scan_angles(plan)
+    if o.half_acquisition:  # the pairs (theta, theta + pi) overlap only near one edge
+        return axis_half_acquisition(sino, angles)
+    k = first_half(angles)
+    full_turn = coverage(angles) > 1.9 * math.pi
+    if o.axis_method == "scan":  # the first half turn at its real angles
+        return axis_by_scan(sino[:k], angles=angles[:k]).best
+    if full_turn:  # every projection with its mirror image at theta + pi
+        return axis_360(sino, angles)
+    return axis_from_sinogram(sino, device=device or search_device(o.gpus))
