@@ -190,12 +190,10 @@ def entry() -> None:
     import sys
     import threading
 
-    if sys.argv[1:2] == ["reco"]:  # the inputs' reading and CUDA's start overlap the imports and planning
+    if sys.argv[1:2] == ["reco"]:  # CUDA's start overlaps the imports and planning (ufo/gpu/warmup.py)
         from ..gpu.warmup import start
-        from ..storage import prefetch
 
-        prefetch.start(sys.argv[2:])  # ufo/storage/prefetch.py
-        start(sys.argv[2:])  # ufo/gpu/warmup.py
+        start(sys.argv[2:])
     try:
         main()
         code: Any = 0
