@@ -17,7 +17,14 @@ mkdir -p "$dir"
 python3 -c "from ufo.bench.stream import render_scan; render_scan('$dir/scan.nx', 1024, 1024, 1024)"
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache not dropped (not root)"; }
 reco="python3 -m ufo reco --projections $dir/scan.nx --output $dir/o.h5:/data --overwrite"
-timed() { local name=$1; shift; drop; /usr/bin/time -f "$name: %e s" "$@" 2>&1 | grep -v -i warn | tail -1; }
+# a variant that fails says so with its exit status and its last lines: a time of a failed run is no figure
+timed() {
+    local name=$1 log rc; shift; drop; log=$(mktemp)
+    /usr/bin/time -f "$name: %e s" "$@" >"$log" 2>&1; rc=$?
+    if [ "$rc" -ne 0 ]; then echo "$name: FAILED (exit $rc):"; grep -v -i warn "$log" | tail -8 | sed 's/^/    /'
+    else grep -v -i warn "$log" | tail -1; fi
+    rm -f "$log"
+}
 timed "first run after installing (CuPy's kernel cache filled)" $reco -q --axis 512
 if [ -n "${BASELINE:-}" ]; then
     timed "baseline: first run (its bytecode written)" env PYTHONPATH="$BASELINE:${PYTHONPATH:-}" $reco -q --axis 512
