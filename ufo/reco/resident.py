@@ -262,9 +262,9 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
-            index, off = divmod(hint_row - p.first_row, p.step)
-            keep = middle_row is not None and not hinted and not off and 0 <= index < p.rows
-            middle = MiddleRow(index) if keep else None
+            row, off = divmod(hint_row - p.first_row, p.step)  # the hint row's place in this pass
+            keep = middle_row is not None and not hinted and not off and 0 <= row < p.rows
+            middle = MiddleRow(row) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle)
             if middle is not None:
                 middle_row(middle.sinogram)  # type: ignore[misc]
