@@ -188,3 +188,17 @@ def test_gpu_streams_is_an_option_checked_before_running():
     assert ufo("run", "-q", "--gpu-streams", "3", "dummy-data number=5 ! null").returncode == 0
     bad = ufo("run", "-q", "--gpu-streams", "0", "dummy-data number=5 ! null")
     assert bad.returncode == 2 and "--gpu-streams" in bad.stderr
+
+
+@pytest.mark.skipif(__import__("ufo.gpu", fromlist=["available"]).available() > 0, reason="a GPU is there: no fallback")
+def test_reco_without_a_gpu_says_so_once(tmp_path):
+    """Two graphs (axis search, reconstruction) each fall back to the CPU; the user reads it once."""
+    from ufo.bench.stream import render_scan
+
+    render_scan(str(tmp_path / "scan.nx"), 64, 32, 16)
+    result = ufo("reco", "--projections", str(tmp_path / "scan.nx"), "--output", str(tmp_path / "o.h5:/data"),
+                 "--axis", "auto", "-q")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("no GPU found") == 1, result.stderr
+    with h5py.File(tmp_path / "o.h5") as f:
+        assert f["data"].shape == (32, 64, 64) and np.isfinite(f["data"][:]).all() and f["data"][:].std() > 0

@@ -138,13 +138,20 @@ def cli(debug: bool) -> None:
 
 def _one_line_warnings() -> None:
     """Warnings as a command shows them: 'warning: text' on stderr, not a source file, line and code
-    (python -W, PYTHONWARNINGS and --debug's tracebacks still choose what is shown)."""
+    (python -W, PYTHONWARNINGS and --debug's tracebacks still choose what is shown), each text once
+    per command: the warnings module's own 'once' registry is forgotten whenever a library changes
+    the filters (SciPy and numba do at import), so a run of two graphs said "no GPU found" twice."""
     import sys
     import warnings
 
+    shown: set[str] = set()
+
     def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
              file: Any = None, line: str | None = None) -> None:
-        print(f"warning: {message}", file=file or sys.stderr)
+        text = f"warning: {message}"
+        if text not in shown:
+            shown.add(text)
+            print(text, file=file or sys.stderr)
 
     warnings.showwarning = show
 
