@@ -123,3 +123,16 @@ def test_the_outline_drops_function_bodies_and_their_decorators() -> None:
     assert "numba.njit" not in text and "def " not in text and "X = 1" not in text
     assert "@decorated\nclass A(Base):" in text and "kind = Kind.SINK" in text
     compile(text, "outline", "exec")
+
+
+def test_the_gpu_axis_search_of_ufo_reco_needs_neither_scipy_nor_numba() -> None:
+    """`ufo reco --axis auto` on the GPU decides and searches with numpy and CuPy alone: SciPy and
+    numba would be imported from the disk the scan is being read from (about a second, cold).
+    The path's modules are imported and its host-side parts run (the angles' coverage, Vo's mask,
+    the flat-field class chosen); the CuPy kernels run in the gpu-marked tests."""
+    code = ("import numpy as np\nfrom ufo.reco import resident, axis_choice, resident_reader\n"
+            "from ufo.tomo import axis_vo, halftomo, stream_geometry, backends\n"
+            "a = halftomo.regular_angles(90)\nassert halftomo.first_half(a) == 90 and halftomo.coverage(a) < 1.9 * np.pi\n"
+            "assert axis_vo._vo_mask(64, 32, 8.0, 2).any()\nassert backends.backend('cpu')[0].__name__ == 'FlatField'")
+    loaded = loaded_after(code)
+    assert not loaded & {"numba", "scipy"}, sorted(loaded & {"numba", "scipy"})

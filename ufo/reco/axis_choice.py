@@ -19,18 +19,24 @@ def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None) -> float:
     half acquisition by the overlap near one edge, a full turn by each projection against its
     mirror at theta + pi, `--axis-method scan` over the first half turn, else Vo's metric (on
     `device`, by default the GPU where the run uses one)."""
-    # imported here: SciPy and numba load only when an axis is searched
-    from ..tomo.axis import axis_360, axis_by_scan, axis_from_sinogram, axis_half_acquisition, search_device
+    # imported here, each where it is used: Vo's search on the GPU needs neither SciPy nor numba
+    from ..tomo.axis_vo import axis_from_sinogram, search_device
     from ..tomo.halftomo import coverage, first_half
 
     o = plan.options
     angles = scan_angles(plan)
     if o.half_acquisition:  # the pairs (theta, theta + pi) overlap only near one edge
+        from ..tomo.axis import axis_half_acquisition
+
         return axis_half_acquisition(sino, angles)
     k = first_half(angles)
     full_turn = coverage(angles) > 1.9 * math.pi
     if o.axis_method == "scan":  # the first half turn at its real angles
+        from ..tomo.axis import axis_by_scan
+
         return axis_by_scan(sino[:k], angles=angles[:k]).best
     if full_turn:  # every projection with its mirror image at theta + pi
+        from ..tomo.axis import axis_360
+
         return axis_360(sino, angles)
     return axis_from_sinogram(sino, device=device or search_device(o.gpus))

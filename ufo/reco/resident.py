@@ -254,7 +254,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
                 early.thread.start()
             say("finding the axis")
             t0 = time.perf_counter()
-            axis = axis_of(plan, early.middle_sinogram(stop), "gpu" if device == "gpu" else "cpu")
+            where = "gpu" if device == "gpu" else "cpu"
+            axis = axis_of(plan, early.middle_sinogram(stop, where), where)
             times.add("axis search", time.perf_counter() - t0)
             if middle_row is not None and early.middle is not None:
                 middle_row(early.middle.sinogram)
@@ -358,17 +359,17 @@ def _cupy_installed() -> bool:
 
 
 def _import_axis_search(index: int) -> None:
-    """Import and compile what --axis auto needs at the end of the read, during it: SciPy, numba
-    and the kernels of the middle row's correction and of Vo's metric (seconds from a cold disk
-    and a fresh kernel cache), on a sinogram of 64 x 64 pixels."""
-    from ..tomo.axis import axis_from_sinogram
+    """Import and compile what --axis auto needs once the middle row is read, while it is read: the
+    CUDA kernels of the row's correction and of Vo's metric (CuPy's compile or its cache; no SciPy
+    or numba, see ufo.tomo.axis_vo), on a sinogram of 64 x 64 pixels."""
+    from ..tomo.axis_vo import axis_from_sinogram
     from ..tomo.stream_geometry import middle_sinogram
 
     try:
         _on_device("gpu", index)
         rng = np.random.default_rng(0)
         frames = [(i, 0.0, (1000 + 100 * rng.random((1, 64))).astype(np.uint16)) for i in range(64)]
-        sino = middle_sinogram(frames, [np.full((1, 64), 100, np.float32)], [np.full((1, 64), 1200, np.float32)])
+        sino = middle_sinogram(frames, [np.full((1, 64), 100, np.float32)], [np.full((1, 64), 1200, np.float32)], "gpu")
         axis_from_sinogram(sino, device="gpu")
     except Exception:  # noqa: BLE001 - a warm-up: the search itself reports what is wrong
         pass

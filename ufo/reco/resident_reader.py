@@ -119,9 +119,9 @@ class Reader:
         self.middle = middle
         self.middle_read.set()
 
-    def middle_sinogram(self, stop: threading.Event | None = None) -> np.ndarray:
-        """The flat-corrected sinogram of the middle row, once read (Cancelled when `stop` or the
-        reader stops first; the reader's error when it failed)."""
+    def middle_sinogram(self, stop: threading.Event | None = None, device: str = "cpu") -> np.ndarray:
+        """The flat-corrected sinogram of the middle row, once read, corrected on `device` (Cancelled
+        when `stop` or the reader stops first; the reader's error when it failed)."""
         from ..core.errors import Cancelled
 
         while not self.middle_read.wait(0.05):
@@ -130,7 +130,7 @@ class Reader:
             if self.stop.is_set() or (stop is not None and stop.is_set()) or not self.thread.is_alive():
                 raise Cancelled("the reconstruction was stopped")
         assert self.middle is not None
-        return self.middle.sinogram()
+        return self.middle.sinogram(device)
 
     def frames(self) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
         while True:
@@ -168,11 +168,11 @@ class MiddleRow:
         else:
             self.kept.append((len(self.kept), float(meta["angle"]), row))
 
-    def sinogram(self) -> np.ndarray:
-        """The flat-corrected sinogram of the row (projections x width, float32)."""
+    def sinogram(self, device: str = "cpu") -> np.ndarray:
+        """The flat-corrected sinogram of the row (projections x width, float32), corrected on `device`."""
         from ..tomo.stream_geometry import middle_sinogram
 
-        return middle_sinogram(self.kept, self.darks, self.flats)
+        return middle_sinogram(self.kept, self.darks, self.flats, device)
 
     @classmethod
     def warm(cls) -> None:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
-from scipy import ndimage
 
 from ..kernels.backproject import backproject_stack, geometry, relative_weights
+from .axis_vo import axis_from_sinogram, search_device  # noqa: F401 - re-exported: the searches live together
 from .fbp import slice_grid
 from .filters import fbp_filter, padded_size
 from .halftomo import opposite
@@ -61,55 +61,6 @@ def axis_from_projections(p0: np.ndarray, p180: np.ndarray, window: tuple[float,
     guess = int(shifts[int(np.argmax(corr))])
     shift = _refine_peak(spectrum, n, guess)
     return (shift + width - 1) / 2
-
-
-def _vo_mask(nrow: int, ncol: int, radius: float, drop: int) -> np.ndarray:
-    """The double-wedge mask of Vo et al. (Opt. Express 22 (2014) 19078)."""
-    du = 1.0 / ncol
-    dv = (nrow - 1.0) / (nrow * 2.0 * np.pi)
-    cen_row, cen_col = nrow // 2, ncol // 2
-    drop = min(drop, int(np.ceil(0.05 * nrow)))
-    mask = np.zeros((nrow, ncol), np.float32)
-    for i in range(nrow):
-        pos = int(np.ceil(((i - cen_row) * dv / radius) / du))
-        lo, hi = sorted((-pos + cen_col, pos + cen_col))
-        lo, hi = max(lo, 0), min(hi, ncol - 1)
-        mask[i, lo: hi + 1] = 1.0
-    mask[cen_row - drop: cen_row + drop + 1, :] = 0.0
-    mask[:, cen_col - 1: cen_col + 2] = 0.0
-    return mask
-
-
-def _vo_metrics(sino: np.ndarray, centres: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    width = sino.shape[1]
-    flipped = ndimage.spline_filter1d(sino[:, ::-1], order=3, axis=1, mode="nearest")  # once for every shift
-    full = np.empty((2 * sino.shape[0], width), np.float32)
-    full[: sino.shape[0]] = sino
-    metrics = np.empty(len(centres))
-    for i, centre in enumerate(centres):
-        shift = 2 * (centre - (width - 1) / 2.0)
-        ndimage.shift(flipped, (0, shift), order=3, mode="nearest", prefilter=False, output=full[sino.shape[0]:])
-        spectrum = np.abs(scipy.fft.fftshift(scipy.fft.fft2(full, workers=-1)))
-        metrics[i] = np.mean(spectrum * mask)
-    return metrics
-
-
-def _vo_search(data: np.ndarray, centres: np.ndarray, ratio: float, device: str = "cpu") -> float:
-    nrow, ncol = data.shape
-    mask = _vo_mask(2 * nrow, ncol, 0.5 * ratio * ncol, drop=20)
-    if device == "gpu":
-        from .axis_cuda import vo_metrics_gpu
-
-        return float(centres[int(np.argmin(vo_metrics_gpu(data, centres, mask)))])
-    return float(centres[int(np.argmin(_vo_metrics(data, centres, mask)))])
-
-
-def search_device(gpus: str | None) -> str:
-    """'gpu' where `--gpus`/UFO_DEVICES (`gpus`) selects a GPU that CuPy sees, else 'cpu': where
-    `axis_from_sinogram` runs for `ufo reco --axis auto`."""
-    from ..core.resources import select
-
-    return "gpu" if select(gpus) else "cpu"
 
 
 def half_turn(sino: np.ndarray, span: float) -> np.ndarray:
@@ -164,40 +115,6 @@ def _mismatch(first: np.ndarray, second: np.ndarray, axis: float) -> float:
     if not energy > 0:
         return np.inf
     return float(np.mean((here - shifted) ** 2)) / energy
-
-
-def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5,
-                       device: str = "cpu") -> float:
-    """Axis of a 0..180 degree sinogram by Vo's Fourier double-wedge metric, coarse to fine.
-
-    `search` is the half-width (pixels) of the range searched around the detector centre.
-    As in Vo's own code, the coarse search runs on a sinogram binned to about 128 columns
-    and the later ones on at most 360 angles, so a 2048-pixel sinogram takes about a second
-    on the CPU. `device="gpu"` computes the metric with CuPy (ufo.tomo.axis_cuda), each level's
-    candidates in one batch: the same candidates and metric, to float rounding.
-    """
-    data = np.asarray(sino, np.float32)
-    data = data / max(float(np.abs(data).mean()), 1e-12)
-    nrow, ncol = data.shape
-    if nrow > 360:  # the metric needs the wedge's shape, not every angle
-        k = nrow // 360 + 1
-        data = data[: nrow // k * k].reshape(-1, k, ncol).mean(axis=1)
-    half = search if search is not None else ncol / 4
-    middle = (ncol - 1) / 2.0
-    factor = max(1, ncol // 128)
-    if factor > 1:
-        binned = data[:, : ncol // factor * factor].reshape(data.shape[0], -1, factor).mean(axis=2)
-        b_mid, b_half = (middle - (factor - 1) / 2) / factor, half / factor
-        coarse = np.arange(np.floor(b_mid - b_half), np.ceil(b_mid + b_half) + 1)
-        best = _vo_search(binned, coarse, ratio, device) * factor + (factor - 1) / 2  # binned pixel centre -> detector
-    else:
-        best = _vo_search(data, np.arange(np.floor(middle - half), np.ceil(middle + half) + 1), ratio, device)
-    step = float(factor)
-    while step > 0.05:  # zoom in: 9 candidates a level around the best, 4x finer each time
-        finer = max(step / 4, 0.05)
-        best = _vo_search(data, best + np.arange(-step, step + finer / 2, finer), ratio, device)
-        step = finer
-    return best
 
 
 @dataclass

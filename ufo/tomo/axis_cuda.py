@@ -1,11 +1,11 @@
-"""Vo's double-wedge metric (ufo.tomo.axis) on the GPU: every candidate axis of a level at once.
+"""Vo's double-wedge metric (ufo.tomo.axis_vo) on the GPU: every candidate axis of a level at once.
 
 Why: on a 1024-pixel sinogram the CPU search takes about 1.8 s of `ufo reco --axis auto` on a
 16-core host (one cubic shift and one 2-D FFT per candidate, about 100 candidates); the GPU
 does a level in one batched cuFFT. Same steps and precision as the CPU code (cubic B-spline
 shift with 'nearest' edges, float32 data, complex64 spectra), so the metric agrees to float
 rounding and the chosen candidate is the CPU's unless two candidates tie to that rounding.
-CuPy is imported here, so ufo.tomo.axis imports this module only when asked for the GPU.
+CuPy is imported here, so ufo.tomo.axis_vo imports this module only when asked for the GPU.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 
 def vo_metrics_gpu(sino: np.ndarray, centres: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """`ufo.tomo.axis._vo_metrics` on the current GPU: the mean masked spectrum of each candidate."""
+    """`ufo.tomo.axis_vo._vo_metrics` on the current GPU: the mean masked spectrum of each candidate."""
     data = cupy.asarray(sino, cupy.float32)
     nrow, width = data.shape
     flipped = cundimage.spline_filter1d(data[:, ::-1], order=3, axis=1, mode="nearest")  # float64, as scipy's

@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 
 def regular_angles(count: int, span: float = np.pi, offset: float = 0.0) -> np.ndarray:
@@ -123,6 +122,8 @@ def stitch(sino: np.ndarray, axis: float, angles: np.ndarray) -> HalfAcquisition
     out *= w1
     cols = np.clip(t2, 0, width - 1)
     grid = np.meshgrid(np.arange(first.shape[0], dtype=np.float64), cols, indexing="ij")
+    from scipy import ndimage  # here: the angle helpers above serve `ufo reco --axis auto` without SciPy
+
     mirrored = ndimage.map_coordinates(np.asarray(second, np.float64), grid, order=3, mode="nearest")
     out += w2 * mirrored.astype(np.float32)
     return HalfAcquisition(out, new_axis, theta[: first.shape[0]].copy())

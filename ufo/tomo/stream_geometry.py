@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from .steps import FlatField
 
 Kept = tuple[int, float, np.ndarray]  # (projection number, angle, raw row band)
 
@@ -159,13 +158,19 @@ def paired(angles: np.ndarray) -> np.ndarray | None:
     return np.concatenate([first, np.flatnonzero(past)])
 
 
-def middle_sinogram(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]) -> np.ndarray:
-    """The flat-corrected sinogram of the middle kept row (what `ufo reco --axis auto` searches)."""
+def middle_sinogram(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray],
+                    device: str = "cpu") -> np.ndarray:
+    """The flat-corrected sinogram of the middle kept row (what `ufo reco --axis auto` searches), on the
+    host. Corrected by `device`'s FlatField ('gpu': CuPy's current device, where a GPU run has CuPy up
+    and numba's import from a cold disk would cost a second)."""
+    from .backends import backend
+
     middle = kept[0][2].shape[0] // 2
-    ff = FlatField()
+    ff = backend(device)[0]()
     ff.reduce([d[middle: middle + 1] for d in darks], [f[middle: middle + 1] for f in flats])
     stack = np.stack([band[middle: middle + 1] for _, _, band in kept])
-    return np.asarray(ff.correct(stack))[:, 0, :]
+    corrected = ff.correct(stack)
+    return (corrected.get() if device == "gpu" else np.asarray(corrected))[:, 0, :]
 
 
 def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray], *, half_acquisition: bool,
@@ -203,9 +208,9 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
     if not final and len(angles) * step < np.pi - 1e-3 * step:  # the half turn is not complete yet
         return None
     first = [k for k in kept if abs(k[1] - kept[0][1]) < np.pi - 1e-9] or kept
-    from .axis import axis_from_sinogram
+    from .axis_vo import axis_from_sinogram
 
-    return float(axis_from_sinogram(middle_sinogram(first, darks, flats), device=device))
+    return float(axis_from_sinogram(middle_sinogram(first, darks, flats, device), device=device))
 
 
 class HalfTurnPairs:
