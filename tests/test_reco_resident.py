@@ -78,10 +78,13 @@ def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, nam
     reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
     plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
     assert (plan.angles is not None) == (name == "irregular")
-    _, found, _ = run_resident(plan, lambda: (plan, plan.axis), StageTimes(), None, running.writer, device="cpu")
+    times = StageTimes()
+    _, found, _ = run_resident(plan, lambda: (plan, plan.axis), times, None, running.writer, device="cpu")
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape
     assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
+    # --profile's rows: the wait for the middle row apart from the search itself, only when searched
+    assert ("middle row" in times.seconds, "axis search" in times.seconds) == (auto, auto)
     if auto:
         assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
 

@@ -7,7 +7,8 @@ busy the stage kept one thread. With more threads than cores, a stage's time inc
 moments other stages held its core. The filter runs inside the backproject task; the task measures it
 (`Backproject.stage_times`) and the back-projection is the rest of that node's time.
 "Waiting" is the time the writer spent with nothing to write: the steps before it were the
-bottleneck. The axis search and the scale sample of 8/16-bit output run before the passes.
+bottleneck. The axis search and the scale sample of 8/16-bit output run before the passes; on
+the resident path the axis search's wait for the middle row of every frame is a row of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ STAGES = {
     "backproject": "back-project", "dfi-sinc": "back-project",
     "write": "write",
 }
-ORDER = ("axis search", "scale sample", "read", "correct", "sinograms", "filter", "back-project", "complete slices",
+ORDER = ("middle row", "axis search", "scale sample", "read", "correct", "sinograms", "filter", "back-project", "complete slices",
          "download", "write", "other", "waiting")
 
 
@@ -67,8 +68,8 @@ def stage_rows(result: Any) -> list[StageRow]:
              "back-project": "GPU time of flat-field correction, filter and back-projection (CUDA events)" if resident
              else "filter included (measured inside a GPU task)" if not filtered else "",
              "read": "a reader thread beside the GPU's work" if resident else "",
-             "complete slices": "after the last frame: the last batches" + (", the axis search" if
-                                                                              result.plan.options.axis == "auto" else ""),
+             "complete slices": "after the last frame: the last batches",
+             "middle row": "--axis auto: waiting for the middle row of every frame (read first) and its correction",
              "download": "slices from the GPU, beside the writer",
              "write": "conversion to integers included" if result.plan.options.output_bits in (8, 16) else "",
              "scale sample": "slices reconstructed to find the 8/16-bit range"}

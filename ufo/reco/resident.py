@@ -255,8 +255,11 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             say("finding the axis")
             t0 = time.perf_counter()
             where = "gpu" if device == "gpu" else "cpu"
-            axis = axis_of(plan, early.middle_sinogram(stop, where), where)
-            times.add("axis search", time.perf_counter() - t0)
+            sino = early.middle_sinogram(stop, where)
+            t1 = time.perf_counter()
+            times.add("middle row", t1 - t0)
+            axis = axis_of(plan, sino, where)
+            times.add("axis search", time.perf_counter() - t1)
             if middle_row is not None and early.middle is not None:
                 middle_row(early.middle.sinogram)
                 hinted = True
