@@ -9,10 +9,20 @@
 # Usage (device machine, ufo installed): bash benchmarks/reco_passes_gpu.sh [dir] [repeat]
 # BASELINE=DIR (a tree holding another commit's ufo/, e.g. `git archive COMMIT ufo | tar -x -C DIR`):
 # each repeat also runs that commit's `ufo reco` (quiet, not quiet, --axis auto) right after this
-# one's, from the same dropped page cache, so a change is measured against its parent in one run.
+# one's, from the same dropped page cache, so a change is measured against its parent in one run
+# (with this checkout installed non-editable: an editable install's finder wins over PYTHONPATH,
+# which the script checks, since a run of 2026-12-03 timed this code twice without noticing).
 set -uo pipefail
 dir=${1:-/tmp/ufo-passes}
 repeat=${2:-3}
+if [ -n "${BASELINE:-}" ]; then  # an editable install's finder wins over PYTHONPATH: then the "baseline" is this code
+    got=$(env PYTHONPATH="$BASELINE:${PYTHONPATH:-}" python3 -c "import os, ufo; print(os.path.dirname(os.path.dirname(os.path.realpath(ufo.__file__))))")
+    if [ "$got" != "$(cd "$BASELINE" && pwd -P)" ]; then
+        echo "BASELINE=$BASELINE: python imports ufo from $got instead (an editable install takes precedence);" \
+             "install this checkout with 'pip install --no-deps .' (not -e) for an A/B run" >&2
+        exit 2
+    fi
+fi
 mkdir -p "$dir"
 python3 -c "from ufo.bench.stream import render_scan; render_scan('$dir/scan.nx', 1024, 1024, 1024)"
 drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache not dropped (not root)"; }
