@@ -16,18 +16,12 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || python=python
 
-if ! "$python" -c "import importlib.metadata as m; m.distribution('ufo')" 2>/dev/null; then
-    if ! command -v nvidia-smi >/dev/null; then  # not the device machine: install nothing here
-        echo "gpu_checks.sh: ufo is not installed in $python; activate its virtual environment or set PYTHON" >&2
-        exit 2
-    fi
-    if compgen -G ".whl/*.whl" >/dev/null; then
-        "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
-            --target /tmp/ufo-site .whl/*.whl
-        export PYTHONPATH="/tmp/ufo-site${PYTHONPATH:+:$PYTHONPATH}"
-    fi
-    "$python" -m pip install -q --no-deps --no-build-isolation -e .
+if ! "$python" -c "import importlib.metadata as m; m.distribution('ufo')" 2>/dev/null && ! command -v nvidia-smi >/dev/null; then
+    echo "gpu_checks.sh: ufo is not installed in $python; activate its virtual environment or set PYTHON" >&2
+    exit 2  # not the device machine: install nothing here
 fi
+# shellcheck source=benchmarks/device_env.sh
+. benchmarks/device_env.sh  # the device machine: the carried wheels and the checkout installed
 
 "$python" -c "from ufo.gpu import available; import sys; print(f'CUDA devices: {available()}', file=sys.stderr)"
 # the files that hold gpu-marked tests: collecting only them keeps optional extras (Tango, the
