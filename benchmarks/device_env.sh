@@ -6,7 +6,7 @@
 # in .whl/ (see /work/.library/device/README.md for `pip download`) go to /tmp/ufo-site and the
 # checkout is installed editable, without dependencies. Where ufo is installed already, or where
 # there is no GPU (nvidia-smi), it does nothing.
-python=${PYTHON:-python3}
+python=${python:-${PYTHON:-python3}}  # gpu_checks.sh's choice where it sources this
 if ! "$python" -c "import importlib.metadata as m; m.distribution('ufo')" 2>/dev/null && command -v nvidia-smi >/dev/null; then
     if compgen -G ".whl/*.whl" >/dev/null; then
         "$python" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \

@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 import tifffile
 
+from ufo.gpu import available
+
 
 def ufo(*args, cwd=None, timeout=60):
     return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
@@ -190,7 +192,7 @@ def test_gpu_streams_is_an_option_checked_before_running():
     assert bad.returncode == 2 and "--gpu-streams" in bad.stderr
 
 
-@pytest.mark.skipif(__import__("ufo.gpu", fromlist=["available"]).available() > 0, reason="a GPU is there: no fallback")
+@pytest.mark.skipif(available() > 0, reason="a GPU is there: no fallback")
 def test_reco_without_a_gpu_says_so_once(tmp_path):
     """Two graphs (axis search, reconstruction) each fall back to the CPU; the user reads it once."""
     from ufo.bench.stream import render_scan

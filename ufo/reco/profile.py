@@ -25,8 +25,8 @@ STAGES = {
     "backproject": "back-project", "dfi-sinc": "back-project",
     "write": "write",
 }
-ORDER = ("middle row", "axis search", "scale sample", "read", "correct", "sinograms", "filter", "back-project", "complete slices",
-         "download", "write", "other", "waiting")
+ORDER = ("middle row", "axis search", "scale sample", "read", "correct", "sinograms", "filter", "back-project",
+         "complete slices", "download", "write", "other", "waiting")
 
 
 @dataclass

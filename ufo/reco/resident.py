@@ -254,11 +254,10 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
                 early.thread.start()
             say("finding the axis")
             t0 = time.perf_counter()
-            where = "gpu" if device == "gpu" else "cpu"
-            sino = early.middle_sinogram(stop, where)
+            sino = early.middle_sinogram(stop, device)
             t1 = time.perf_counter()
             times.add("middle row", t1 - t0)
-            axis = axis_of(plan, sino, where)
+            axis = axis_of(plan, sino, device)
             times.add("axis search", time.perf_counter() - t1)
             if middle_row is not None and early.middle is not None:
                 middle_row(early.middle.sinogram)
