@@ -190,3 +190,32 @@ def test_concurrent_clients_are_served_or_refused_with_the_holders_name():
         assert grab_some(srv.port) == [0, 1, 2, 3, 4]  # free again afterwards
     assert len(outcomes) == 8 and set(outcomes) <= {"ok", "refused"}, outcomes
     assert "ok" in outcomes
+
+
+def test_a_stop_from_a_client_that_no_longer_reads_ends_the_stream_thread_before_the_reply():
+    """A client stops a recording of 8 MiB frames after it stopped reading (queues full): the
+    server's stream thread, waiting for ZMQ to give a buffer back, ends at the stop instead of
+    outliving it (it once did, and the server then closed the socket under it: libzmq abort)."""
+    import threading
+
+    from ufo.camera.server import CameraServer
+
+    def streamers() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "ufo:camera-server:stream"]
+
+    source = open_camera("mock", sensor_width=2048, sensor_height=2048, pattern="counter", frames_per_second=1000)
+    with CameraServer(source, buffers=2) as srv:
+        cam = open_camera("net", port=srv.port, timeout=30.0)
+        cam.start_recording()
+        assert int(cam.grab().meta["frame_number"]) == 0
+        deadline = time.monotonic() + 20
+        while srv.sent < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the queues fill; the stream thread waits for its buffers
+        assert streamers()
+        cam.stop_recording()
+        assert not streamers(), "the stream thread outlived the stop"
+        stats = cam.server_stats()
+        assert stats["recording"] is False and stats["holder"] is None
+        cam.close()
+        assert grab_some(srv.port, 3) == [0, 1, 2]  # the next recording starts cleanly

@@ -80,6 +80,7 @@ class CameraServer:
         self._buffers = [np.empty(camera.frame_shape, camera.dtype) for _ in range(buffers)]
         self._trackers: list[Any] = [None] * buffers
         self._streaming = threading.Event()
+        self._halt = threading.Event()  # set by a stop: the streamer stops waiting for a receiver
         self._stop = threading.Event()
         self._streamer: threading.Thread | None = None
         self._thread: threading.Thread | None = None
@@ -214,6 +215,7 @@ class CameraServer:
         self.owner = client if request.get("client") else ANONYMOUS
         self.lease = lease if request.get("client") else None
         self._since = self._renewed = time.monotonic()
+        self._halt.clear()
         self._streaming.set()
         self._streamer = threading.Thread(target=self._stream_frames, args=(request.get("number"), self.stream_id),
                                           name="ufo:camera-server:stream", daemon=True)
@@ -222,11 +224,16 @@ class CameraServer:
 
     def _stop_stream(self) -> dict[str, Any]:
         self._streaming.clear()
+        self._halt.set()
         cam = self.camera
         if cam.is_recording:
             cam.stop_recording()  # wakes a grab waiting for a trigger
         if self._streamer is not None:
+            # every wait of the streamer looks at `_halt`: it ends within a grab's or a send's timeout
             self._streamer.join(10)
+            if self._streamer.is_alive():
+                raise CameraError(f"camera '{cam.name}': the stream thread did not stop within 10 s "
+                                  "(a grab that does not return?); try 'stop' again")
             self._streamer = None
         self.owner = None
         return {"recording": False, "sent": self.sent, "dropped": self.dropped}
@@ -283,6 +290,11 @@ class CameraServer:
                 if self.mode == "pub" or not self._streaming.is_set():
                     return False
 
+    def _wait_buffer(self, slot: int) -> bool:
+        """Wait until ZMQ gave the slot's buffer back (False after `send_timeout` or a stop)."""
+        return wait_sent(self._trackers[slot], self.send_timeout, self._halt,
+                         poke=lambda: self._stream.getsockopt(zmq.EVENTS))
+
     def _stream_frames(self, number: int | None, stream: str) -> None:
         cam = self.camera
         count = 0
@@ -290,7 +302,9 @@ class CameraServer:
             while self._streaming.is_set() and (number is None or count < number):
                 slot = count % len(self._buffers)
                 # the buffer is held until ZMQ is done with it: never grab into pixels still being sent
-                if not wait_sent(self._trackers[slot], self.send_timeout, None):
+                if not self._wait_buffer(slot):
+                    if self._halt.is_set():
+                        break  # stopped while a receiver that no longer reads holds the frame
                     raise CameraError(f"frame {count - len(self._buffers)} was still being sent after "
                                       f"{self.send_timeout:g} s (client stalled?)")
                 try:
@@ -313,7 +327,8 @@ class CameraServer:
         self._send_control_free(end_parts(count, self._sender, stream))
 
     def _send_control_free(self, parts: list[bytes]) -> None:
-        deadline = time.monotonic() + 2.0  # nobody connected (client gone): give up soon
+        # nobody connected (client gone) or, after a stop, the stopping client no longer reads: give up soon
+        deadline = time.monotonic() + (0.5 if self._halt.is_set() else 2.0)
         while time.monotonic() < deadline:
             try:
                 self._stream.send_multipart(parts)
@@ -341,10 +356,12 @@ class CameraServer:
 
     def close(self) -> None:
         self._stop.set()
+        self._halt.set()
         if self._thread is not None:
-            self._thread.join(5)
-        if self._streaming.is_set() or self._streamer is not None:
-            self._stop_stream()
+            self._thread.join(15)
+        with self._lock:
+            if self._streaming.is_set() or self._streamer is not None:
+                self._stop_stream()  # raises rather than close the stream socket under a live streamer
         with self._monitor_lock:
             with contextlib.suppress(zmq.ZMQError):
                 self._stream.disable_monitor()

@@ -13,6 +13,8 @@ so a receiver of one endpoint sees its gaps reported.
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import threading
 import time
@@ -123,7 +125,15 @@ class Fanout:
 
     def wait(self, trackers: list[Any], stop: threading.Event | None = None) -> bool:
         """Hold the frame's buffer until ZMQ sent it everywhere (False: `timeout` passed or `stop` set)."""
-        return wait_sent(trackers, self.timeout, stop)
+        return wait_sent(trackers, self.timeout, stop, self._poke)
+
+    def _poke(self) -> None:
+        """Let every endpoint's socket process its commands: frames queued to receivers that have
+        gone are freed only then."""
+        with self._lock:
+            for endpoint in self._endpoints.values():
+                with contextlib.suppress(zmq.ZMQError):
+                    endpoint.socket.getsockopt(zmq.EVENTS)
 
     def _send(self, endpoint: Endpoint, parts: list[Any], stop: threading.Event | None) -> Any:
         deadline = time.monotonic() + self.timeout

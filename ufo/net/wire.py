@@ -96,10 +96,15 @@ def send_frame(socket: Any, parts: list[Any]) -> Any:
     return socket.send_multipart(parts, copy=False, track=True)
 
 
-def wait_sent(trackers: Any, timeout: float, stop: threading.Event | None = None) -> bool:
+def wait_sent(trackers: Any, timeout: float, stop: threading.Event | None = None,
+              poke: Callable[[], Any] | None = None) -> bool:
     """Wait until ZMQ is done with the buffers of `trackers` (one or several; None entries are
     ignored): True when done, False after `timeout` seconds or when `stop` is set. Until it
-    returns True the buffer must not be reused."""
+    returns True the buffer must not be reused.
+
+    `poke` (e.g. ``lambda: socket.getsockopt(zmq.EVENTS)``, from the thread that owns the socket)
+    is called every 0.1 s while waiting: a frame queued to a receiver that has gone is freed only
+    when its socket processes the disconnection, which the socket does only when it is used."""
     if trackers is None:
         return True
     import zmq
@@ -118,6 +123,8 @@ def wait_sent(trackers: Any, timeout: float, stop: threading.Event | None = None
                 return False
             with contextlib.suppress(zmq.NotDone):  # poll again (and look at `stop`)
                 tracker.wait(min(left, 0.1))
+            if poke is not None and not tracker.done:
+                poke()
     return True
 
 

@@ -171,7 +171,8 @@ class ZmqSend(_Socket, Task):
                              f"{self.timeout:g} s (is 'zmq-receive' running and connected?)") from err
         self.sent += 1
         # hold the buffer until ZMQ is done with it: after consume returns it goes back to its pool
-        if not wait_sent(tracker, self.timeout, self.ctx.cancelled):
+        poke = lambda: self._socket.getsockopt(zmq.EVENTS)  # noqa: E731 - frees frames of receivers gone
+        if not wait_sent(tracker, self.timeout, self.ctx.cancelled, poke):
             self._failed = True
             if self.ctx.cancelled.is_set():
                 return
