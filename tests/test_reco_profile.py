@@ -49,3 +49,8 @@ def test_the_command_prints_the_table_at_the_end(projections, tmp_path):
     for stage in ("read", "filter", "back-project", "write", "waiting"):
         assert f"│ {stage} " in table, f"no row for {stage}:\n{table}"
     assert "scale sample" not in table  # float32 output needs no sample
+    # the timeline: the run's start and end, counted from the command's start (interpreter included)
+    line = next(line for line in table.splitlines() if line.startswith("timeline"))
+    marks = dict(part.rsplit(" ", 1) for part in line.split(": ", 1)[1].split(" · "))
+    started, ended = float(marks["reconstruction started"]), float(marks["reconstruction ended"])
+    assert 0 < started < ended

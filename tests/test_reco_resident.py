@@ -85,6 +85,12 @@ def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, nam
     assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
     # --profile's rows: the wait for the middle row apart from the search itself, only when searched
     assert ("middle row" in times.seconds, "axis search" in times.seconds) == (auto, auto)
+    # --profile's timeline: each event once, in the order that cause and effect allow
+    events = [event for event, _ in times.timeline()]
+    order = ["first frame read", "last frame read", "slices complete", "first slices to the writer",
+             "last slices to the writer", "slices written"]
+    assert [e for e in events if e in order] == order and "engine ready" in events
+    assert ("axis found" in events) == auto
     if auto:
         assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
 

@@ -235,6 +235,10 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
             Console().print(f"hint: {hint}")
     if kw.get("profile"):
         Console().print(_profile_table(result))
+        timeline = result.stages.timeline()
+        if timeline:
+            click.echo("timeline (seconds since the command started): " +
+                       " · ".join(f"{event} {at:.2f}" for event, at in timeline))
 
 
 def _profile_table(result: Any) -> Table:

@@ -143,6 +143,7 @@ class _Drain:
                     break
                 for image in block:
                     self.feed.put(image)
+                self.times.mark("first slices to the writer")
                 fed += len(block)
         except BaseException as exc:  # noqa: BLE001 - raised by join()
             self.error = exc
@@ -208,10 +209,14 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
         t0 = time.perf_counter()
         engine.finish(copy=False)
         times.add("complete slices", time.perf_counter() - t0)
+        times.mark(f"slices complete{where}")
     except ValueError as exc:  # the engine's word on the data (no flats, an angle that is not finite)
         raise InputError(f"{plan.options.projections}: {exc}") from exc
     finally:
         reader.close()
+        for event, at in (("first frame read", reader.first_at), ("last frame read", reader.last_at)):
+            if at is not None:
+                times.mark(f"{event}{where}", at)
         times.add("read", reader.busy)
         times.add("back-project", engine.stats.device_seconds)
 
@@ -239,6 +244,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     try:
         _on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
+        times.mark("GPU ready" if device == "gpu" else "engine ready")
         if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
             early.close()
             early = None
@@ -259,6 +265,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             times.add("middle row", t1 - t0)
             axis = axis_of(plan, sino, device)
             times.add("axis search", time.perf_counter() - t1)
+            times.mark("axis found")
             if middle_row is not None and early.middle is not None:
                 middle_row(early.middle.sinogram)
                 hinted = True
@@ -296,8 +303,10 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             del engine
         assert drain is not None and feed is not None and out is not None
         drain.join()
+        times.mark("last slices to the writer")
         feed.close()
         out.wait()
+        times.mark("slices written")
     except BaseException as exc:
         stop.set()
         if early is not None:

@@ -42,6 +42,8 @@ class Reader:
         self.made: dict[np.dtype, int] = {}
         self.error: BaseException | None = None
         self.busy = 0.0
+        self.first_at: float | None = None  # perf_counter when the first frame was read, and the last
+        self.last_at: float | None = None
         self.thread = threading.Thread(target=self._run, name="ufo:reco-read", daemon=True)
 
     def _inputs(self) -> tuple[tuple[str, int | None, int, int | None], ...]:
@@ -87,7 +89,10 @@ class Reader:
                             return
                         t0 = time.perf_counter()
                         frame = source.read(index, self.rows, buffer)
-                        self.busy += time.perf_counter() - t0
+                        self.last_at = time.perf_counter()
+                        self.busy += self.last_at - t0
+                        if self.first_at is None:
+                            self.first_at = self.last_at
                         meta: dict[str, Any] = {"image_key": kind}
                         if kind == 0:
                             meta["angle"] = float(self.angles[index])

@@ -202,6 +202,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
                                plan.slices, stage)
     t0 = time.perf_counter()
     times = StageTimes()
+    times.mark("reconstruction started", t0)
 
     def prelude() -> tuple[Plan, float | None]:
         """The axis (--axis auto) and, for 8/16-bit output, the plan with one scale for the volume."""
@@ -244,4 +245,5 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
                 on_start(handle, p.first_slice)
             handles.append(handle)
             handle.wait()
+    times.mark("reconstruction ended")
     return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles, times, path)

@@ -13,12 +13,46 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux's /proc; None elsewhere): the timeline of
+    `ufo reco --profile` counts from the command's start, interpreter and imports included."""
+    import os
+
+    try:
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rpartition(")")[2].split()[19])  # field 22: start time, clock ticks after boot
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 class StageTimes:
-    """Seconds per stage name (summed over threads: CPU seconds, not wall time)."""
+    """Seconds per stage name (summed over threads: CPU seconds, not wall time), and the moments
+    events happened (`mark`: when the last frame was read, the first slice written, ...), which
+    tell what overlapped and what waited for what."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.seconds: dict[str, float] = {}
+        self.marks: dict[str, float] = {}  # event -> time.perf_counter() when it (first) happened
+
+    def mark(self, event: str, at: float | None = None) -> None:
+        """Note that `event` happened now (or at perf_counter time `at`); the first note counts."""
+        with self._lock:
+            self.marks.setdefault(event, time.perf_counter() if at is None else at)
+
+    def timeline(self) -> list[tuple[str, float]]:
+        """(event, seconds since the process started) in time order; since the first event where
+        the process's start is unknown."""
+        with self._lock:
+            marks = sorted(self.marks.items(), key=lambda item: item[1])
+        if not marks:
+            return []
+        age = process_age()
+        zero = time.perf_counter() - age if age is not None else marks[0][1]
+        return [(event, at - zero) for event, at in marks]
 
     def add(self, stage: str, seconds: float) -> None:
         with self._lock:
