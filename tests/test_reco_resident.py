@@ -15,8 +15,9 @@ from ufo import reco
 from ufo.core.errors import Cancelled, UsageError
 from ufo.gpu import available
 from ufo.reco import running
-from ufo.reco.planning import resident_passes, resident_reason
+from ufo.reco.planning import Pass, resident_passes, resident_reason, scan_angles
 from ufo.reco.resident import early_reader, run_resident
+from ufo.reco.resident_reader import _END, Reader
 from ufo.storage import open_writer
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.timing import StageTimes
@@ -198,6 +199,22 @@ def test_cancel_while_reading_stops_at_once_and_leaves_no_thread(scan, tmp_path)
         run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
     assert started.is_set()
     assert not [t for t in threading.enumerate() if t.name in ("ufo:reco-read", "ufo:reco-download")]
+
+
+def test_a_closed_early_reader_stops_reading_at_once(scan, tmp_path):
+    """An early reader has buffers for much of the scan, so it never waits for one; closed (a
+    volume of several passes, a Ctrl-C while the GPU starts) it must still stop at the next
+    frame, not read the scan to its end first (it did: 2.3 s of a 1024^3 run on the H200 host)."""
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "e.h5:/data"))
+    reader = Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan), ahead=10_000)
+    reader.stop.set()  # closed before its first frame (close() is stop.set() and a join)
+    reader.thread.start()
+    reader.close()
+    frames = []
+    while (item := reader.queue.get()) is not _END:
+        frames.append(item)
+    assert not frames, f"{len(frames)} frames read after close()"
 
 
 def test_which_plans_take_the_resident_path(scan, tmp_path):

@@ -84,7 +84,9 @@ class Reader:
                                          "must come from the same detector region")
                     count = source.count if number is None else min(number, source.count)
                     for index in range(count):
-                        buffer = self._buffer(np.dtype(source.dtype))
+                        # checked per frame: with buffers to spare (an early reader may hold a quarter
+                        # of the memory) `_buffer` never waits, and a closed reader read on to the end
+                        buffer = None if self.stop.is_set() else self._buffer(np.dtype(source.dtype))
                         if buffer is None:
                             return
                         t0 = time.perf_counter()
