@@ -121,3 +121,63 @@ def test_a_short_read_falls_back_instead_of_handing_back_garbage(tmp_path):
         assert reader.read(0, slice(1, H, 5), stepped) and np.array_equal(stepped, _data("uint16")[0][1::5])
     finally:
         os.close(fd)
+
+
+@pytest.mark.parametrize("kwargs", [dict(chunks=(1, H, W)), {}])
+def test_runs_of_whole_frames_equal_h5py_and_stop_where_the_file_does(tmp_path, kwargs):
+    """`read_run`: whole frames one after the other in one read (the resident reader's runs),
+    equal to h5py frame for frame; a run stops at the end, at a gap in the file (frames written
+    out of order) and at a buffer that does not fit; nothing readable this way reads 0."""
+    data = _data("uint16")
+    path = _write(tmp_path / "scan.h5", data, **kwargs)
+    source = open_source(path)
+    try:
+        outs = [np.full((H, W), 7, np.uint16) for _ in range(N + 2)]
+        assert source.read_run(1, outs) == N - 1  # to the end, not past it
+        for k in range(N - 1):
+            assert np.array_equal(outs[k], data[1 + k]), k
+        assert (outs[N - 1] == 7).all()  # untouched
+        odd = [np.empty((H, W), np.uint16), np.empty((H - 1, W), np.uint16), np.empty((H, W), np.uint16)]
+        assert source.read_run(0, odd) == 1 and np.array_equal(odd[0], data[0])
+        assert source.read_run(0, [np.empty((H, W), np.float32)]) == 0  # another dtype: read() converts
+    finally:
+        source.close()
+
+
+def test_a_run_stops_at_frames_stored_out_of_order(tmp_path):
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        d = f.create_dataset("frames", shape=(4, H, W), dtype="uint16", chunks=(1, H, W))
+        for i in (0, 1, 3, 2):  # chunk 3 is stored before chunk 2
+            d[i] = i + 1
+    source = open_source(f"{tmp_path / 'scan.h5'}:/frames")
+    try:
+        outs = [np.zeros((H, W), np.uint16) for _ in range(4)]
+        n = source.read_run(0, outs)
+        assert n == 2 and [int(o[0, 0]) for o in outs[:n]] == [1, 2]
+        assert source.read_run(2, outs[:2]) == 1 and int(outs[0][0, 0]) == 3
+    finally:
+        source.close()
+
+
+def test_runs_of_an_nxtomo_scan_keep_to_one_image_key(tmp_path):
+    """NXtomo: the darks, flats and projections share one dataset; a run of projections neither
+    starts in nor runs into the flats, whatever their order in the file."""
+    from ufo.storage import open_writer
+
+    data = _data("uint16")
+    writer = open_writer(str(tmp_path / "scan.nx"))
+    writer.write(np.full((H, W), 100, np.uint16), {"image_key": 2})
+    for i in range(3):
+        writer.write(data[i], {"image_key": 0, "angle": i * 0.1})
+    writer.write(np.full((H, W), 900, np.uint16), {"image_key": 1})  # a flat between projections
+    for i in range(3, N):
+        writer.write(data[i], {"image_key": 0, "angle": i * 0.1})
+    writer.close()
+    projections = Hdf5Frames(str(tmp_path / "scan.nx"), None, image_key=0)
+    try:
+        outs = [np.empty((H, W), np.uint16) for _ in range(N)]
+        assert projections.read_run(0, outs) == 3  # stops before the flat
+        assert projections.read_run(3, outs[3:]) == N - 3
+        assert np.array_equal(np.stack(outs), data)
+    finally:
+        projections.close()

@@ -65,21 +65,43 @@ def writer(path: str, frames: int = 1024, size: int = 1024, flushes: tuple[int, 
     return out
 
 
-def reader(scan: str, ahead: int = 16) -> tuple[int, float, float]:
+def reader(scan: str, ahead: int = 16, run: int | None = None, beside: bool = False) -> tuple[int, float, float]:
     """(frames, wall seconds, busy seconds) of the resident path's reader alone over every row of
-    an NXtomo scan, each frame handed back at once."""
+    an NXtomo scan, each frame handed back at once. `run`: whole frames per read (the reader's
+    RUN; 1 reads frame by frame); `beside`: a Python thread runs meanwhile, as CuPy's start and
+    the engine's thread do in a real run, so that the reader waits for the GIL after its calls."""
+    import sys
+    import threading
+
     from ..reco import RecoOptions, plan
+    from ..reco import resident_reader
     from ..reco.planning import Pass, scan_angles
     from ..reco.resident_reader import Reader
 
     p = plan(RecoOptions(projections=scan, output=scan + ".unused.h5:/data", axis="0"), outputs=False)
     r = Reader(p, Pass(0, p.height, 1, slice(0, p.height), 0), scan_angles(p), ahead)
-    t0 = time.perf_counter()
-    r.thread.start()
-    count = 0
-    for _, _, buffer in r.frames():
-        r.recycle(buffer)
-        count += 1
-    wall = time.perf_counter() - t0
-    r.close()
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            pass
+
+    default, interval = resident_reader.RUN, sys.getswitchinterval()
+    resident_reader.RUN = run or default
+    sys.setswitchinterval(0.0005)  # ufo.reco.resident.SWITCH, as in a run
+    try:
+        if beside:
+            threading.Thread(target=spin, daemon=True).start()
+        t0 = time.perf_counter()
+        r.thread.start()
+        count = 0
+        for _, _, buffer in r.frames():
+            r.recycle(buffer)
+            count += 1
+        wall = time.perf_counter() - t0
+    finally:
+        stop.set()
+        resident_reader.RUN = default
+        sys.setswitchinterval(interval)
+        r.close()
     return count, wall, r.busy

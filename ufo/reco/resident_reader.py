@@ -20,6 +20,7 @@ from ..storage import open_source
 from .planning import Pass, Plan, scan_angles
 
 READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs
+RUN = 8  # whole frames read with one system call where they follow each other in the file
 EARLY_SHARE = 0.25  # of the free host memory the frames read while the GPU starts may take
 _END = object()
 
@@ -68,6 +69,35 @@ class Reader:
                 continue
         return None
 
+    def _buffers(self, dtype: np.dtype, left: int) -> list[np.ndarray]:
+        """Buffers for the next run of frames: one (waiting for it), then up to RUN - 1 more where
+        whole frames are read (`read_run`) and buffers are free now; [] when stopped."""
+        first = self._buffer(dtype)
+        if first is None:
+            return []
+        buffers = [first]
+        if self.height == self.plan.height and self.p.step == 1:
+            pool = self.pools[dtype]
+            while len(buffers) < min(RUN, left):
+                if not pool.empty():
+                    buffers.append(pool.get_nowait())
+                elif self.made.get(dtype, 0) < self.ahead:
+                    self.made[dtype] = self.made.get(dtype, 0) + 1
+                    buffers.append(np.empty((self.height, self.plan.width), dtype))
+                else:
+                    break
+        return buffers
+
+    def _read(self, source: Any, index: int, buffers: list[np.ndarray]) -> list[np.ndarray]:
+        """Frames `index`, ... into `buffers`: a run in one read where the source can (whole frames
+        of uncompressed HDF5 one after the other), else the first frame alone."""
+        whole = self.rows.indices(source.shape[0]) == (0, source.shape[0], 1)
+        if len(buffers) > 1 and whole and hasattr(source, "read_run"):
+            n = source.read_run(index, buffers)
+            if n:
+                return buffers[:n]
+        return [source.read(index, self.rows, buffers[0])]
+
     def recycle(self, buffer: np.ndarray) -> None:
         self.pools[buffer.dtype].put(buffer)
 
@@ -83,22 +113,27 @@ class Reader:
                                          f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
                                          "must come from the same detector region")
                     count = source.count if number is None else min(number, source.count)
-                    for index in range(count):
-                        # checked per frame: with buffers to spare (an early reader may hold a quarter
+                    index = 0
+                    while index < count:
+                        # checked per run: with buffers to spare (an early reader may hold a quarter
                         # of the memory) `_buffer` never waits, and a closed reader read on to the end
-                        buffer = None if self.stop.is_set() else self._buffer(np.dtype(source.dtype))
-                        if buffer is None:
+                        buffers = [] if self.stop.is_set() else self._buffers(np.dtype(source.dtype), count - index)
+                        if not buffers:
                             return
                         t0 = time.perf_counter()
-                        frame = source.read(index, self.rows, buffer)
+                        frames = self._read(source, index, buffers)
                         self.last_at = time.perf_counter()
                         self.busy += self.last_at - t0
                         if self.first_at is None:
                             self.first_at = self.last_at
-                        meta: dict[str, Any] = {"image_key": kind}
-                        if kind == 0:
-                            meta["angle"] = float(self.angles[index])
-                        self.queue.put((frame, meta, buffer))
+                        for buffer in buffers[len(frames):]:
+                            self.recycle(buffer)
+                        for frame, buffer in zip(frames, buffers):
+                            meta: dict[str, Any] = {"image_key": kind}
+                            if kind == 0:
+                                meta["angle"] = float(self.angles[index])
+                            self.queue.put((frame, meta, buffer))
+                            index += 1
                 finally:
                     source.close()
         except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()

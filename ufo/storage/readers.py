@@ -211,6 +211,24 @@ class Hdf5Frames:
         np.copyto(out, data, casting="unsafe")
         return out
 
+    def read_run(self, index: int, outs: list[np.ndarray]) -> int:
+        """Whole frames from `index` on into `outs` with one positioned read, as many as follow each
+        other in the file (`DirectFrames.read_run`); 0 where they must be read one by one (`read`)."""
+        if self._locations is not None:
+            name, at = self._locations[index]
+            # frames of one dataset, one after the other (an NXtomo's darks, flats and projections)
+            n = 1
+            while n < len(outs) and index + n < len(self._locations) and \
+                    tuple(self._locations[index + n]) == (name, at + n):
+                n += 1
+            dset, frame = self._file[name], at
+        else:
+            if self._single:
+                return 0
+            dset, frame, n = self._dset, index, min(len(outs), self.count - index)
+        direct = self._direct_reader(dset)
+        return direct.read_run(frame, outs[:n]) if direct is not None else 0
+
     def close(self) -> None:
         self._file.close()
         if self._fd is not None:
