@@ -287,6 +287,40 @@ def test_fanout_holds_its_ring_buffers_until_every_endpoint_sent_them():
     assert digests[0] == expected and digests[1] == expected
 
 
+def test_an_endpoint_removed_while_frames_are_sent_there_ends_cleanly():
+    """`ufo tango`'s RemoveEndpoint arrives in its own thread while the camera's thread sends: the
+    socket is closed between two sends, never inside one (libzmq aborts the process then), and
+    the sending thread goes on with the other endpoints."""
+    from ufo.net.fanout import Fanout
+
+    fanout = Fanout(timeout=0.5)
+    keep = fanout.add("tcp://127.0.0.1:0 pub")
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    frame = np.arange(256 * 256, dtype=np.uint16).reshape(256, 256)
+
+    def camera() -> None:
+        try:
+            while not stop.is_set():
+                fanout.wait(fanout.send(frame, {"frame_number": 0}, stop), stop)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=camera, daemon=True)
+    thread.start()
+    try:
+        for mode in ("pub", "push") * 4:  # push without a receiver: the sender waits inside zmq's send
+            address = fanout.add(f"tcp://127.0.0.1:0 {mode}")
+            time.sleep(0.05)
+            fanout.remove(address)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and not errors, errors
+    assert fanout.addresses == [keep]
+    fanout.close()
+
+
 def test_a_blocking_receive_ends_soon_after_the_run_is_cancelled():
     """zmq-receive with a 20-s timeout and no sender: cancelling the run ends it within a second."""
     import time

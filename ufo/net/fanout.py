@@ -95,7 +95,8 @@ class Fanout:
             raise ValueError(f"no endpoint {address}; registered: {', '.join(self._endpoints) or 'none'}")
         if endpoint.failed is None:
             self._send_final(endpoint, end_parts(endpoint.seq, endpoint.sender, endpoint.stream))
-        endpoint.socket.close()
+        with self._lock:  # never while a sending thread is inside a send on it (libzmq aborts the process)
+            endpoint.socket.close()
         return endpoint.sent
 
     @property
