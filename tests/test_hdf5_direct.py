@@ -119,6 +119,9 @@ def test_a_short_read_falls_back_instead_of_handing_back_garbage(tmp_path):
         assert not reader.read(N - 1, slice(0, H, 3), out[:4])  # a row past the end in a stepped read
         stepped = np.empty((3, W), np.uint16)
         assert reader.read(0, slice(1, H, 5), stepped) and np.array_equal(stepped, _data("uint16")[0][1::5])
+        run = [np.empty((H, W), np.uint16) for _ in range(N)]
+        assert reader.read_run(N - 2, run[:2]) == 0  # a run into the cut frame: none of it counts
+        assert reader.read_run(0, run[: N - 1]) == N - 1 and np.array_equal(np.stack(run[: N - 1]), _data("uint16")[:-1])
     finally:
         os.close(fd)
 
