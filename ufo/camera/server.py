@@ -250,7 +250,11 @@ class CameraServer:
                    f"(lease {self.lease:g} s; client gone?) after {self.sent} frame(s)")
             LOG.warning(why)
             self.released.append(why)
-            self._stop_stream()
+            try:
+                self._stop_stream()
+            except CameraError as exc:  # the stream thread is stuck: the server goes on serving and says so
+                LOG.error("%s", exc)
+                return f"{why}; {exc}"
             return why
 
     def _serve(self) -> None:
