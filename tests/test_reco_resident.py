@@ -124,8 +124,9 @@ def _read(output):
 
 
 @pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"region": "2:19:4"}, {"roi": (10, 14, 60, 50)},
-                                {"output_bits": 16}, {"pass_height": 7}, {"early": True}],
-                         ids=["given", "auto", "region", "roi", "bits16", "passes", "early"])
+                                {"output_bits": 16}, {"pass_height": 7}, {"early": True},
+                                {"pass_height": 7, "early": True, "axis": "auto"}],
+                         ids=["given", "auto", "region", "roi", "bits16", "passes", "early", "early-passes"])
 def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
     path, _ = scan
     kw = dict(kw)
@@ -215,6 +216,24 @@ def test_a_closed_early_reader_stops_reading_at_once(scan, tmp_path):
     while (item := reader.queue.get()) is not _END:
         frames.append(item)
     assert not frames, f"{len(frames)} frames read after close()"
+
+
+def test_with_a_pass_height_the_early_reader_reads_the_first_pass(scan, tmp_path):
+    """--pass-height decides the bands before the GPU is up: the early reader reads the first
+    band (run_resident keeps it) instead of every row (which it closed, its reads wasted)."""
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "p.h5:/data", pass_height=7, axis="auto"))
+    reader = early_reader(plan)
+    try:
+        assert reader.p == resident_passes(plan, 0)[0] == resident_passes(plan, 2**40)[0]
+        assert reader.p.rows == 7 and reader.middle_index is None  # the axis comes from the prelude then
+    finally:
+        reader.close()
+    whole = early_reader(reco.plan(_options(path, tmp_path / "w.h5:/data")))
+    try:
+        assert whole.p.rows == H
+    finally:
+        whole.close()
 
 
 def test_which_plans_take_the_resident_path(scan, tmp_path):

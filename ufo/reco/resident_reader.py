@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..storage import open_source
-from .planning import Pass, Plan, scan_angles
+from .planning import Pass, Plan, resident_passes, scan_angles
 
 READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs
 RUN = 8  # whole frames read with one system call where they follow each other in the file
@@ -227,16 +227,20 @@ class MiddleRow:
 
 
 def early_reader(plan: Plan) -> Reader:
-    """A reader of every row to reconstruct, started before the GPU is (a cold start of CuPy and its
-    context takes 1-2 s, in which a disk reads a good part of a scan); `run_resident` takes it over
-    when the volume is one pass, else closes it. It may hold EARLY_SHARE of the free memory."""
+    """A reader of every row to reconstruct (of the first pass's rows with --pass-height), started
+    before the GPU is (a cold start of CuPy and its context takes 1-2 s, in which a disk reads a
+    good part of a scan); `run_resident` takes it over when its rows are the first pass's, else
+    closes it. It may hold EARLY_SHARE of the free memory."""
     from ..core.resources import available_memory
 
     rows = plan.rows
     step = rows[1] - rows[0] if len(rows) > 1 else 1
-    frame = len(rows) * plan.width * 4  # the largest type a frame may have
-    ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
+    first = Pass(rows[0], len(rows), step, slice(0, len(rows)), 0)
     middle = len(rows) // 2 if plan.options.axis == "auto" else None
-    reader = Reader(plan, Pass(rows[0], len(rows), step, slice(0, len(rows)), 0), scan_angles(plan), ahead, middle)
+    if plan.options.pass_height and plan.options.pass_height < len(rows):
+        first, middle = resident_passes(plan, 0)[0], None  # --pass-height sets the bands without the GPU's memory
+    frame = first.rows * plan.width * 4  # the largest type a frame may have
+    ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
+    reader = Reader(plan, first, scan_angles(plan), ahead, middle)
     reader.thread.start()
     return reader
