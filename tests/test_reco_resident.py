@@ -150,23 +150,39 @@ def test_the_middle_row_for_the_hints_is_the_one_the_sinogram_path_reads(scan, t
     """`ufo reco`'s quality hints take the middle row's sinogram from the resident run (no second
     read): it must be the row, corrected as, the sinogram path's flat-field task and transposition
     make it (an independent path), and a neighbouring row must not pass."""
+    _check_the_middle_row(scan, tmp_path, kw, "cpu")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+@pytest.mark.parametrize("kw", [{}, {"axis": "auto"}], ids=["given", "auto"])
+def test_the_middle_row_for_the_hints_on_the_gpu_is_the_one_the_sinogram_path_reads(scan, tmp_path, kw):
+    """On the GPU the hints' row is corrected there (no numba import), in the hints' own thread."""
+    _check_the_middle_row(scan, tmp_path, kw, "gpu")
+
+
+def _check_the_middle_row(scan, tmp_path, kw, device):
     from ufo.core.registry import create
     from ufo.reco.planning import Pass
 
     path, _ = scan
     plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
     got = []
-    run_resident(plan, lambda: _prelude(plan), StageTimes(), None, running.writer, device="cpu",
+    run_resident(plan, lambda: _prelude(plan), StageTimes(), None, running.writer, device=device,
                  middle_row=got.append)
     assert len(got) == 1
+    made = []
+    thread = threading.Thread(target=lambda: made.append(got[0]()))  # the hints' thread, as in `ufo reco`
+    thread.start()
+    thread.join(60)
     row = plan.rows[len(plan.rows) // 2]
 
     def sinogram(r):
         frames = running.corrected(plan, Pass(r, 1, 1, slice(0, 1), 0), True)
         return create("transpose-projections", number=plan.projections)(frames).collect()[0]
 
-    made, reference = got[0](), sinogram(row)
-    assert made.shape == reference.shape == (N, W)
+    made, reference = made[0], sinogram(row)
+    assert isinstance(made, np.ndarray) and made.shape == reference.shape == (N, W)
     np.testing.assert_allclose(made, reference, rtol=1e-5, atol=1e-6)
     assert np.abs(made - sinogram(row + 1)).max() > 10 * np.abs(made - reference).max() + 1e-3
 

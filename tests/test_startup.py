@@ -136,3 +136,13 @@ def test_the_gpu_axis_search_of_ufo_reco_needs_neither_scipy_nor_numba() -> None
             "assert axis_vo._vo_mask(64, 32, 8.0, 2).any()\nassert backends.backend('cpu')[0].__name__ == 'FlatField'")
     loaded = loaded_after(code)
     assert not loaded & {"numba", "scipy"}, sorted(loaded & {"numba", "scipy"})
+
+
+def test_the_quality_hints_of_ufo_reco_need_neither_scipy_nor_numba() -> None:
+    """`ufo reco` without -q warms the hints' checks while the frames are read and checks the
+    middle row while the slices are written: on the GPU path neither may import SciPy or numba
+    (from the disk the scan is read from, holding the GIL the reader and writer need)."""
+    code = ("import numpy as np\nfrom ufo.cli.reco import _warm_hints\nfrom ufo.tomo.quality_hints import check_sinogram\n"
+            "_warm_hints()\nassert check_sinogram(np.random.default_rng(0).random((64, 64), dtype=np.float32)).hints() == []")
+    loaded = loaded_after(code)
+    assert not loaded & {"numba", "scipy"}, sorted(loaded & {"numba", "scipy"})

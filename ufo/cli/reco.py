@@ -305,14 +305,14 @@ def _quality_hints(plan: Any, source: Callable[[], Any] | None = None) -> list[s
 
 
 def _warm_hints() -> None:
-    """Import and load the hints' code (SciPy's filters, numba's flat-field kernel) on tiny data."""
+    """Import the hints' checks (numpy only) on tiny data. The middle row's correction needs no
+    warm-up: on the GPU path the run's device makes it (CuPy is up; numba's import from a cold
+    disk would compete with the frames being read), elsewhere the reconstruction has loaded it."""
     import numpy as np
 
-    from ..reco.resident_reader import MiddleRow
     from ..tomo.quality_hints import check_sinogram
 
     try:
-        MiddleRow.warm()
         check_sinogram(np.ones((8, 8), np.float32))
     except Exception:  # noqa: BLE001 - a warm-up: the hints themselves say what fails
         pass

@@ -60,6 +60,18 @@ def _on_device(device: str, index: int) -> None:
         cupy.cuda.Device(index).use()
 
 
+def _row_maker(middle: MiddleRow, device: str, index: int) -> Callable[[], np.ndarray]:
+    """The middle row's sinogram for the quality hints, made in their thread where the run ran: on
+    the GPU, CuPy is up, where the CPU's correction would import numba (from a cold disk, beside
+    the slices being written)."""
+
+    def make() -> np.ndarray:
+        _on_device(device, index)
+        return middle.sinogram(device)
+
+    return make
+
+
 def free_memory(device: str, index: int = 0) -> int:
     """Free bytes where the slices will stay: the GPU's, or the host's for device 'cpu'."""
     if device == "gpu":
@@ -267,7 +279,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             times.add("axis search", time.perf_counter() - t1)
             times.mark("axis found")
             if middle_row is not None and early.middle is not None:
-                middle_row(early.middle.sinogram)
+                middle_row(_row_maker(early.middle, device, index))
                 hinted = True
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
@@ -277,7 +289,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             middle = MiddleRow(row) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle)
             if middle is not None:
-                middle_row(middle.sinogram)  # type: ignore[misc]
+                middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
             if feed is None:
                 if len(passes) == 1:
                     t0 = time.perf_counter()

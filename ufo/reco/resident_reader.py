@@ -216,14 +216,6 @@ class MiddleRow:
 
         return middle_sinogram(self.kept, self.darks, self.flats, device)
 
-    @classmethod
-    def warm(cls) -> None:
-        """Import and load what `sinogram` runs (numba's flat-field kernel, from its cache) on a tiny
-        row, so that the real one, made while the slices are written, costs milliseconds."""
-        row = cls(0)
-        for key in (2, 1, 0):
-            row.add(np.full((1, 8), 100 * (key or 5), np.uint16), {"image_key": key, "angle": 0.0})
-        row.sinogram()
 
 
 def early_reader(plan: Plan) -> Reader:
