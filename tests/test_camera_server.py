@@ -219,3 +219,31 @@ def test_a_stop_from_a_client_that_no_longer_reads_ends_the_stream_thread_before
         assert stats["recording"] is False and stats["holder"] is None
         cam.close()
         assert grab_some(srv.port, 3) == [0, 1, 2]  # the next recording starts cleanly
+
+
+def test_a_client_killed_with_8_mib_frames_queued_to_it_frees_the_server(tmp_path):
+    """pco.edge frames (2560 x 2160 x 16 bit): a client killed while frames are queued to it. The
+    server's buffers are held by ZMQ until the dead connection is processed; the stream thread
+    must get them back (not wait out its 30-s send timeout) and the lease free the camera."""
+    port, stream_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=2560",
+                             "-p", "sensor-height=2160", "-p", "frames-per-second=200", "--port", str(port),
+                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
+        for _ in range(3):
+            holder = start_holder(port, timeout=1.0)
+            time.sleep(0.3)  # frames pile up in the queues of a client that prints rather than keeps up
+            os.kill(holder.pid, signal.SIGKILL)
+            holder.wait(10)
+            killed = time.monotonic()
+            while True:
+                try:
+                    assert grab_some(port, 3) == [0, 1, 2]
+                    break
+                except CameraError as exc:
+                    assert time.monotonic() - killed < 6.0, f"the server still holds the camera: {exc}"
+                    time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait(10)
