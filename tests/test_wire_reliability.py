@@ -117,6 +117,37 @@ def test_a_killed_and_replaced_receiver_sees_the_gap_reported():
     assert [int(f[0, 0]) for f in received] == sorted(int(f[0, 0]) for f in received)
 
 
+def test_a_receiver_killed_with_8_mib_frames_queued_to_it_loses_only_those_and_says_so():
+    """Pooled 2048 x 2048 frames: receiver A is killed with frames on their way to it. zmq-send
+    gets their buffers back, warns that frames queued to A are lost and goes on; receiver B gets
+    the rest, and every frame either arrives intact (every pixel checked) or is reported missing."""
+    number = 48
+    address = f"tcp://127.0.0.1:{free_port()}"
+    sending = parse(f"dummy-data shape=2048,2048 dtype=uint16 number={number} init=ramp value=1 ! "
+                    f"zmq-send address={address} timeout=20").run()
+    a = subprocess.Popen([sys.executable, "-c", RECEIVER_SCRIPT, address], stdout=subprocess.PIPE, text=True)
+    try:
+        got_a = [a.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
+        assert all(got_a), "receiver A got no frames"
+    finally:
+        os.kill(a.pid, signal.SIGKILL)
+        a.wait(10)
+    received: list[np.ndarray] = []
+    receiving = ufo.MemoryOut(out=received)(ufo.ZmqReceive(address=address, timeout=20)()).run()
+    receiving.wait(timeout=60)
+    sending.wait(timeout=60)
+    assert sending.error is None and receiving.error is None
+    assert any("disconnected" in w and "lost" in w for w in sending.warnings), sending.warnings
+    gaps = [w for w in receiving.warnings if "missing from sender" in w]
+    missing = sum(int(re.search(r"(\d+) frame\(s\) missing", w).group(1)) for w in gaps)  # type: ignore[union-attr]
+    assert received and len(received) + missing == number, (len(received), missing, receiving.warnings)
+    numbers = [int(f[0, 0]) for f in received]  # ramp: the first pixel is the frame's number
+    assert numbers == sorted(numbers) and numbers[-1] == number - 1
+    ramp = np.arange(2048 * 2048, dtype=np.int64).reshape(2048, 2048)
+    for f in received:  # intact: every pixel is its frame's ramp (frame number + pixel index, 16 bits)
+        assert np.array_equal(f, ((int(f[0, 0]) + ramp) % 65536).astype(np.uint16)), int(f[0, 0])
+
+
 def test_three_receivers_all_see_the_end():
     number = 60
     address = f"tcp://127.0.0.1:{free_port()}"
