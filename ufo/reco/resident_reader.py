@@ -217,7 +217,6 @@ class MiddleRow:
         return middle_sinogram(self.kept, self.darks, self.flats, device)
 
 
-
 def early_reader(plan: Plan) -> Reader:
     """A reader of every row to reconstruct (of the first pass's rows with --pass-height), started
     before the GPU is (a cold start of CuPy and its context takes 1-2 s, in which a disk reads a
