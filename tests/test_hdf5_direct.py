@@ -184,3 +184,32 @@ def test_runs_of_an_nxtomo_scan_keep_to_one_image_key(tmp_path):
         assert np.array_equal(np.stack(outs), data)
     finally:
         projections.close()
+
+
+@pytest.mark.parametrize("between, run", [((16, 64), 8), ((256, 512), 1)], ids=["small-gaps", "large-gaps"])
+def test_runs_read_through_small_chunks_of_other_datasets_between_frames(tmp_path, between, run):
+    """Writers that store each frame's metadata (a thumbnail, counters) beside it leave other
+    datasets' chunks between two frames: a run reads through gaps of up to an eighth of a frame
+    (into a scratch buffer, thrown away) and stops at larger ones; the frames are right either way."""
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 60000, (12, 512, 512), dtype=np.uint16)
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        data = f.create_dataset("frames", shape=frames.shape, dtype="uint16", chunks=(1, 512, 512))
+        other = f.create_dataset("thumbs", shape=(12, *between), dtype="uint16", chunks=(1, *between))
+        thumb = np.zeros(between, np.uint16)
+        for i, frame in enumerate(frames):  # direct chunk writes: each chunk placed as it is written
+            data.id.write_direct_chunk((i, 0, 0), frame.tobytes())
+            other.id.write_direct_chunk((i, 0, 0), thumb.tobytes())  # a chunk of its own after the frame's
+    source = Hdf5Frames(str(tmp_path / "scan.h5"), "/frames")
+    try:
+        direct = source._direct_reader(source._dset)
+        assert direct is not None
+        gaps = np.diff(direct._offsets) - 512 * 512 * 2
+        assert (gaps[1:] == between[0] * between[1] * 2).all() and gaps[0] > 0, gaps  # the layout meant
+        outs = [np.empty((512, 512), np.uint16) for _ in range(8)]
+        assert source.read_run(2, outs) == run
+        assert all(np.array_equal(out, frame) for out, frame in zip(outs[:run], frames[2:2 + run]))
+        assert source.read_run(8, outs) == min(run, 4)
+        assert all(np.array_equal(out, frame) for out, frame in zip(outs[:min(run, 4)], frames[8:]))
+    finally:
+        source.close()
