@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,28 +91,41 @@ RECEIVER_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_a_killed_and_replaced_receiver_sees_the_gap_reported():
-    """Receiver A (a process) is killed with SIGKILL mid-stream; receiver B connects and
-    must be told how many frames are missing and from which sender."""
-    number = 400
+def _kill_receiver_a_then_receive(frames: str, number: int, seen: int, timeout: float) -> tuple[str, Any, Any, list]:
+    """zmq-send of `number` ramp frames (`frames`: dummy-data's shape and dtype); receiver A, a
+    process, is killed with SIGKILL once it printed `seen` frames; receiver B then takes the rest.
+    Returns (address, sending handle, receiving handle, B's frames), both runs ended."""
     address = f"tcp://127.0.0.1:{free_port()}"
-    sending = parse(f"dummy-data shape=256,256 number={number} init=ramp value=1 ! "
-                    f"zmq-send address={address} timeout=30").run()
+    sending = parse(f"dummy-data {frames} number={number} init=ramp value=1 ! "
+                    f"zmq-send address={address} timeout={timeout:g}").run()
     a = subprocess.Popen([sys.executable, "-c", RECEIVER_SCRIPT, address], stdout=subprocess.PIPE, text=True)
     try:
-        got_a = [a.stdout.readline() for _ in range(40)]  # type: ignore[union-attr]
+        got_a = [a.stdout.readline() for _ in range(seen)]  # type: ignore[union-attr]
         assert all(got_a), "receiver A got no frames"
     finally:
         os.kill(a.pid, signal.SIGKILL)
         a.wait(10)
     received: list[np.ndarray] = []
-    receiving = ufo.MemoryOut(out=received)(ufo.ZmqReceive(address=address, timeout=30)()).run()
+    receiving = ufo.MemoryOut(out=received)(ufo.ZmqReceive(address=address, timeout=timeout)()).run()
     receiving.wait(timeout=60)
     sending.wait(timeout=60)
+    return address, sending, receiving, received
+
+
+def _missing(gaps: list[str]) -> int:
+    """Frames the receiver's gap warnings say are missing."""
+    return sum(int(re.search(r"(\d+) frame\(s\) missing", w).group(1)) for w in gaps)  # type: ignore[union-attr]
+
+
+def test_a_killed_and_replaced_receiver_sees_the_gap_reported():
+    """Receiver A (a process) is killed with SIGKILL mid-stream; receiver B connects and
+    must be told how many frames are missing and from which sender."""
+    number = 400
+    address, sending, receiving, received = _kill_receiver_a_then_receive("shape=256,256", number, 40, 30)
     gaps = [w for w in receiving.warnings if "missing from sender" in w]
     assert gaps, f"no gap reported; warnings: {receiving.warnings}"
     assert "zmq-send" in gaps[0] and address in gaps[0]
-    missing = sum(int(re.search(r"(\d+) frame\(s\) missing", w).group(1)) for w in gaps)  # type: ignore[union-attr]
+    missing = _missing(gaps)
     assert len(received) + missing == number  # every frame either arrived here or is reported missing
     assert missing >= 40
     assert [int(f[0, 0]) for f in received] == sorted(int(f[0, 0]) for f in received)
@@ -122,24 +136,10 @@ def test_a_receiver_killed_with_8_mib_frames_queued_to_it_loses_only_those_and_s
     gets their buffers back, warns that frames queued to A are lost and goes on; receiver B gets
     the rest, and every frame either arrives intact (every pixel checked) or is reported missing."""
     number = 48
-    address = f"tcp://127.0.0.1:{free_port()}"
-    sending = parse(f"dummy-data shape=2048,2048 dtype=uint16 number={number} init=ramp value=1 ! "
-                    f"zmq-send address={address} timeout=20").run()
-    a = subprocess.Popen([sys.executable, "-c", RECEIVER_SCRIPT, address], stdout=subprocess.PIPE, text=True)
-    try:
-        got_a = [a.stdout.readline() for _ in range(5)]  # type: ignore[union-attr]
-        assert all(got_a), "receiver A got no frames"
-    finally:
-        os.kill(a.pid, signal.SIGKILL)
-        a.wait(10)
-    received: list[np.ndarray] = []
-    receiving = ufo.MemoryOut(out=received)(ufo.ZmqReceive(address=address, timeout=20)()).run()
-    receiving.wait(timeout=60)
-    sending.wait(timeout=60)
+    _, sending, receiving, received = _kill_receiver_a_then_receive("shape=2048,2048 dtype=uint16", number, 5, 20)
     assert sending.error is None and receiving.error is None
     assert any("disconnected" in w and "lost" in w for w in sending.warnings), sending.warnings
-    gaps = [w for w in receiving.warnings if "missing from sender" in w]
-    missing = sum(int(re.search(r"(\d+) frame\(s\) missing", w).group(1)) for w in gaps)  # type: ignore[union-attr]
+    missing = _missing([w for w in receiving.warnings if "missing from sender" in w])
     assert received and len(received) + missing == number, (len(received), missing, receiving.warnings)
     numbers = [int(f[0, 0]) for f in received]  # ramp: the first pixel is the frame's number
     assert numbers == sorted(numbers) and numbers[-1] == number - 1

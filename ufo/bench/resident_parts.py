@@ -67,27 +67,25 @@ def writer(path: str, frames: int = 1024, size: int = 1024, flushes: tuple[int, 
 
 def reader(scan: str, ahead: int = 16, run: int | None = None, beside: bool = False) -> tuple[int, float, float]:
     """(frames, wall seconds, busy seconds) of the resident path's reader alone over every row of
-    an NXtomo scan, each frame handed back at once. `run`: whole frames per read (the reader's
-    RUN; 1 reads frame by frame); `beside`: a Python thread runs meanwhile, as CuPy's start and
-    the engine's thread do in a real run, so that the reader waits for the GIL after its calls."""
+    an NXtomo scan, each frame handed back at once. `run`: whole frames per read (`Reader`'s run,
+    default RUN; 1 reads frame by frame); `beside`: a Python thread runs meanwhile, as CuPy's start
+    and the engine's thread do in a real run, so that the reader waits for the GIL after its calls."""
     import sys
     import threading
 
     from ..reco import RecoOptions, plan
-    from ..reco import resident_reader
     from ..reco.planning import Pass, scan_angles
-    from ..reco.resident_reader import Reader
+    from ..reco.resident_reader import RUN, Reader
 
     p = plan(RecoOptions(projections=scan, output=scan + ".unused.h5:/data", axis="0"), outputs=False)
-    r = Reader(p, Pass(0, p.height, 1, slice(0, p.height), 0), scan_angles(p), ahead)
+    r = Reader(p, Pass(0, p.height, 1, slice(0, p.height), 0), scan_angles(p), ahead, run=run or RUN)
     stop = threading.Event()
 
     def spin() -> None:
         while not stop.is_set():
             pass
 
-    default, interval = resident_reader.RUN, sys.getswitchinterval()
-    resident_reader.RUN = run or default
+    interval = sys.getswitchinterval()
     sys.setswitchinterval(0.0005)  # ufo.reco.resident.SWITCH, as in a run
     try:
         if beside:
@@ -101,7 +99,6 @@ def reader(scan: str, ahead: int = 16, run: int | None = None, beside: bool = Fa
         wall = time.perf_counter() - t0
     finally:
         stop.set()
-        resident_reader.RUN = default
         sys.setswitchinterval(interval)
         r.close()
     return count, wall, r.busy

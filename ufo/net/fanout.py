@@ -14,7 +14,6 @@ so a receiver of one endpoint sees its gaps reported.
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import threading
 import time

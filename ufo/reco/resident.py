@@ -155,7 +155,8 @@ class _Drain:
                     break
                 for image in block:
                     self.feed.put(image)
-                self.times.mark("first slices to the writer")
+                if fed == self.first:
+                    self.times.mark("first slices to the writer")
                 fed += len(block)
         except BaseException as exc:  # noqa: BLE001 - raised by join()
             self.error = exc

@@ -29,10 +29,13 @@ class Reader:
     """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
     thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
 
-    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD, middle: int | None = None):
+    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD, middle: int | None = None,
+                 run: int = RUN):
         self.plan, self.angles, self.ahead, self.p = plan, angles, ahead, p
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
+        #: whole frames `run` at a time where the pass is every row (`read_run`), else one a read
+        self.run = run if (p.first_row, p.rows, p.step) == (0, plan.height, 1) else 1
         #: row `middle` of the band, read of every frame before the frames (`middle_sinogram`)
         self.middle_index = middle
         self.middle: MiddleRow | None = None
@@ -70,29 +73,27 @@ class Reader:
         return None
 
     def _buffers(self, dtype: np.dtype, left: int) -> list[np.ndarray]:
-        """Buffers for the next run of frames: one (waiting for it), then up to RUN - 1 more where
-        whole frames are read (`read_run`) and buffers are free now; [] when stopped."""
+        """Buffers for the next run of frames: one (waiting for it), then up to `run` - 1 more that
+        are free now; [] when stopped."""
         first = self._buffer(dtype)
         if first is None:
             return []
         buffers = [first]
-        if self.height == self.plan.height and self.p.step == 1:
-            pool = self.pools[dtype]
-            while len(buffers) < min(RUN, left):
-                if not pool.empty():
-                    buffers.append(pool.get_nowait())
-                elif self.made.get(dtype, 0) < self.ahead:
-                    self.made[dtype] = self.made.get(dtype, 0) + 1
-                    buffers.append(np.empty((self.height, self.plan.width), dtype))
-                else:
-                    break
+        pool = self.pools[dtype]
+        while len(buffers) < min(self.run, left):
+            if not pool.empty():
+                buffers.append(pool.get_nowait())
+            elif self.made.get(dtype, 0) < self.ahead:
+                self.made[dtype] = self.made.get(dtype, 0) + 1
+                buffers.append(np.empty((self.height, self.plan.width), dtype))
+            else:
+                break
         return buffers
 
     def _read(self, source: Any, index: int, buffers: list[np.ndarray]) -> list[np.ndarray]:
         """Frames `index`, ... into `buffers`: a run in one read where the source can (whole frames
         of uncompressed HDF5 one after the other), else the first frame alone."""
-        whole = self.rows.indices(source.shape[0]) == (0, source.shape[0], 1)
-        if len(buffers) > 1 and whole and hasattr(source, "read_run"):
+        if len(buffers) > 1 and hasattr(source, "read_run"):  # more than one only for whole frames
             n = source.read_run(index, buffers)
             if n:
                 return buffers[:n]

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-
 Kept = tuple[int, float, np.ndarray]  # (projection number, angle, raw row band)
 
 
