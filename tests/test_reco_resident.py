@@ -17,7 +17,7 @@ from ufo.gpu import available
 from ufo.reco import running
 from ufo.reco.planning import Pass, resident_passes, resident_reason, scan_angles
 from ufo.reco.resident import early_reader, run_resident
-from ufo.reco.resident_reader import _END, Reader
+from ufo.reco.resident_reader import _END, Reader, run_length
 from ufo.storage import open_writer
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.timing import StageTimes
@@ -232,6 +232,29 @@ def test_a_closed_early_reader_stops_reading_at_once(scan, tmp_path):
     while (item := reader.queue.get()) is not _END:
         frames.append(item)
     assert not frames, f"{len(frames)} frames read after close()"
+
+
+def test_the_reader_reads_whole_frames_64_mib_at_a_time_and_a_band_frame_by_frame(scan, tmp_path):
+    """Runs of whole frames: 64 MiB a call (32 frames of 1024^2 uint16, 6 of 2560 x 2160), with two
+    runs' worth of buffers; a band of rows (a pass) is one read a frame."""
+    assert run_length(1024 * 1024 * 2) == 32 and run_length(2560 * 2160 * 2) == 6
+    assert run_length(4096 * 4096 * 4) == 1 and run_length(64 * 64 * 2) == 32
+    path, _ = scan
+    with h5py.File(path, "r") as f:
+        keys = f["/entry/instrument/detector/image_key"][()]
+        data = f["/entry/instrument/detector/data"][()][keys == 0]
+    plan = reco.plan(_options(path, tmp_path / "r.h5:/data"))
+    whole = Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan))
+    u16 = np.dtype(np.uint16)
+    assert whole._run_of(u16) == 32 and whole._ahead(u16) == 64
+    assert Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan), run=8)._run_of(u16) == 8
+    band = Reader(plan, Pass(2, 3, 1, slice(0, 3), 0), scan_angles(plan))
+    assert band._run_of(u16) == 1 and band._ahead(u16) == 16
+    whole.thread.start()  # and what it reads is every frame, in order, whole
+    got = [(meta["image_key"], frame.copy(), whole.recycle(buffer)) for frame, meta, buffer in whole.frames()]
+    whole.close()
+    assert [k for k, _, _ in got].count(0) == plan.projections
+    assert np.array_equal(np.stack([f for k, f, _ in got if k == 0]), data)
 
 
 def test_with_a_pass_height_the_early_reader_reads_the_first_pass(scan, tmp_path):

@@ -65,20 +65,20 @@ def writer(path: str, frames: int = 1024, size: int = 1024, flushes: tuple[int, 
     return out
 
 
-def reader(scan: str, ahead: int = 16, run: int | None = None, beside: bool = False) -> tuple[int, float, float]:
+def reader(scan: str, ahead: int | None = None, run: int | None = None, beside: bool = False) -> tuple[int, float, float]:
     """(frames, wall seconds, busy seconds) of the resident path's reader alone over every row of
     an NXtomo scan, each frame handed back at once. `run`: whole frames per read (`Reader`'s run,
-    default RUN; 1 reads frame by frame); `beside`: a Python thread runs meanwhile, as CuPy's start
+    default RUN_BYTES' worth; 1 reads frame by frame); `beside`: a Python thread runs meanwhile, as CuPy's start
     and the engine's thread do in a real run, so that the reader waits for the GIL after its calls."""
     import sys
     import threading
 
     from ..reco import RecoOptions, plan
     from ..reco.planning import Pass, scan_angles
-    from ..reco.resident_reader import RUN, Reader
+    from ..reco.resident_reader import Reader
 
     p = plan(RecoOptions(projections=scan, output=scan + ".unused.h5:/data", axis="0"), outputs=False)
-    r = Reader(p, Pass(0, p.height, 1, slice(0, p.height), 0), scan_angles(p), ahead, run=run or RUN)
+    r = Reader(p, Pass(0, p.height, 1, slice(0, p.height), 0), scan_angles(p), ahead, run=run)
     stop = threading.Event()
 
     def spin() -> None:

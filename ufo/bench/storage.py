@@ -48,6 +48,22 @@ def drop_caches() -> bool:
         return False
 
 
+def evict(path: str) -> bool:
+    """Drop one file's pages from the page cache (written back first), leaving every other file's:
+    a scan that was never read, with the software as a second command finds it. False where the
+    system cannot say (no posix_fadvise)."""
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is None:
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        advise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        return True
+    finally:
+        os.close(fd)
+
+
 def _aligned(nbytes: int) -> memoryview:
     """A page-aligned buffer (an anonymous mmap), as O_DIRECT needs."""
     import mmap

@@ -183,6 +183,26 @@ def main() -> None:
         raise
 
 
+def _start_reco(argv: list[str]) -> None:
+    """Before `ufo reco`'s imports: CUDA's start in a thread (ufo/gpu/warmup.py) and the inputs
+    read into the page cache by a child process (ufo/storage/prefetch.py), both overlapping the
+    imports and planning; the child is ended when the command ends, however it ends.
+    UFO_PREFETCH=0 leaves the inputs to the reader (a storage shared with others, a benchmark)."""
+    import atexit
+    import os
+
+    from ..gpu.warmup import start
+
+    start(argv)
+    if any(a in ("--help", "-h", "--dry-run") for a in argv) or os.environ.get("UFO_PREFETCH", "1") == "0":
+        return
+    from ..storage import prefetch
+
+    child = prefetch.start(prefetch.inputs_asked(argv))
+    if child is not None:
+        atexit.register(child.stop)
+
+
 def entry() -> None:
     """The `ufo` command (console script and `python -m ufo`): main(), then a quick exit.
 
@@ -197,10 +217,8 @@ def entry() -> None:
     import sys
     import threading
 
-    if sys.argv[1:2] == ["reco"]:  # CUDA's start overlaps the imports and planning (ufo/gpu/warmup.py)
-        from ..gpu.warmup import start
-
-        start(sys.argv[2:])
+    if sys.argv[1:2] == ["reco"]:
+        _start_reco(sys.argv[2:])
     try:
         main()
         code: Any = 0

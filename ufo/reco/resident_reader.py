@@ -19,8 +19,12 @@ from ..core.errors import InputError
 from ..storage import open_source
 from .planning import Pass, Plan, resident_passes, scan_angles
 
-READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs
-RUN = 8  # whole frames read with one system call where they follow each other in the file
+READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs (at least)
+#: bytes of whole frames read with one system call where they follow each other in the file: 32
+#: frames of 1024^2 uint16, 6 of 2560 x 2160. Cold reads of a 1024^3 scan on the H200 host beside
+#: a busy Python thread: 1.13 s in runs of 32 frames, 1.26 s in runs of 8, 2.89 s frame by frame
+#: (1.07 s floor; alone 1.04, 0.99 and 1.00 s; benchmarks/resident_parts.py)
+RUN_BYTES = 64 << 20
 EARLY_SHARE = 0.25  # of the free host memory the frames read while the GPU starts may take
 _END = object()
 
@@ -29,13 +33,16 @@ class Reader:
     """The frames of one pass (darks, flats, then projections; the pass's rows of each), read in a
     thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
 
-    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int = READ_AHEAD, middle: int | None = None,
-                 run: int = RUN):
-        self.plan, self.angles, self.ahead, self.p = plan, angles, ahead, p
+    def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int | None = None, middle: int | None = None,
+                 run: int | None = None):
+        self.plan, self.angles, self.p = plan, angles, p
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
         #: whole frames `run` at a time where the pass is every row (`read_run`), else one a read
-        self.run = run if (p.first_row, p.rows, p.step) == (0, plan.height, 1) else 1
+        self.whole = (p.first_row, p.rows, p.step) == (0, plan.height, 1)
+        self.run = run
+        #: buffers per dtype: two runs' worth at least, so that one is read while the other is used
+        self.ahead = ahead
         #: row `middle` of the band, read of every frame before the frames (`middle_sinogram`)
         self.middle_index = middle
         self.middle: MiddleRow | None = None
@@ -55,6 +62,15 @@ class Reader:
         return ((o.darks, keys.get("darks"), 2, None), (o.flats, keys.get("flats"), 1, None),  # type: ignore[return-value]
                 (o.projections, keys.get("projections"), 0, self.plan.projections))
 
+    def _run_of(self, dtype: np.dtype) -> int:
+        """Frames of this dtype read with one call (`run`, else RUN_BYTES' worth; 1 for a band)."""
+        if not self.whole:
+            return 1
+        return self.run or run_length(self.height * self.plan.width * dtype.itemsize)
+
+    def _ahead(self, dtype: np.dtype) -> int:
+        return self.ahead if self.ahead is not None else max(READ_AHEAD, 2 * self._run_of(dtype))
+
     def _buffer(self, dtype: np.dtype) -> np.ndarray | None:
         """A free buffer; a new one while fewer than `ahead` exist; else wait for one (None: stopped)."""
         pool = self.pools.setdefault(dtype, queue.Queue())
@@ -62,7 +78,7 @@ class Reader:
             return pool.get_nowait()
         except queue.Empty:
             pass
-        if self.made.get(dtype, 0) < self.ahead:
+        if self.made.get(dtype, 0) < self._ahead(dtype):
             self.made[dtype] = self.made.get(dtype, 0) + 1
             return np.empty((self.height, self.plan.width), dtype)
         while not self.stop.is_set():
@@ -80,10 +96,10 @@ class Reader:
             return []
         buffers = [first]
         pool = self.pools[dtype]
-        while len(buffers) < min(self.run, left):
+        while len(buffers) < min(self._run_of(dtype), left):
             if not pool.empty():
                 buffers.append(pool.get_nowait())
-            elif self.made.get(dtype, 0) < self.ahead:
+            elif self.made.get(dtype, 0) < self._ahead(dtype):
                 self.made[dtype] = self.made.get(dtype, 0) + 1
                 buffers.append(np.empty((self.height, self.plan.width), dtype))
             else:
@@ -216,6 +232,11 @@ class MiddleRow:
         from ..tomo.stream_geometry import middle_sinogram
 
         return middle_sinogram(self.kept, self.darks, self.flats, device)
+
+
+def run_length(frame_bytes: int) -> int:
+    """Whole frames of `frame_bytes` read with one call: RUN_BYTES' worth, 1 to 32."""
+    return max(1, min(32, RUN_BYTES // max(1, frame_bytes)))
 
 
 def early_reader(plan: Plan) -> Reader:

@@ -1,0 +1,107 @@
+"""The input files read into the page cache by a child process while a command starts.
+
+Why: `ufo reco` spends its first 1-2 s on the interpreter, imports and CUDA's start, while the
+disk that holds the scan sits idle; its own reader then competes with the GPU's thread for the
+GIL after every read (on the H200 host a 2.2 GB scan read in 3.4 s inside the run against
+1.2-1.4 s for the disk alone). A separate process holds no GIL of ours: it streams the files
+with 64 MiB reads from the command's first moment, so the reader later copies from memory.
+
+Only regular files are read, at most a share of the memory available (a scan larger than that
+would evict its own start), and the child stops when told (`Prefetch.stop`) or when this
+process has gone. Nothing depends on it: if it cannot start, the reader reads from the disk.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+
+#: of the memory available, the most the prefetched bytes may take
+SHARE = 0.5
+BLOCK = 64 << 20
+
+# the child: python -S (no site: starts in ~20 ms), reads each (path, bytes) with 64 MiB reads
+# and ends once done, or at once when its parent has gone (its parent pid changes)
+_CHILD = """
+import os, sys
+parent = int(sys.argv[1])
+buffer = bytearray(int(sys.argv[2]))
+for path, size in zip(sys.argv[3::2], sys.argv[4::2]):
+    left = int(size)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        continue
+    try:
+        while left > 0 and os.getppid() == parent:
+            n = os.readv(fd, [memoryview(buffer)[:min(left, len(buffer))]])
+            if n <= 0:
+                break
+            left -= n
+    finally:
+        os.close(fd)
+"""
+
+
+class Prefetch:
+    """A running prefetch child; `stop()` ends it (idempotent)."""
+
+    def __init__(self, process: subprocess.Popen[bytes], files: list[tuple[str, int]]):
+        self.process, self.files = process, files
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+
+def files_to_read(paths: Sequence[str], budget: int) -> list[tuple[str, int]]:
+    """(path, bytes from its start) for each distinct regular file among `paths` (an HDF5 path may
+    carry ':/dataset'), within `budget` bytes in all."""
+    chosen: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for given in paths:
+        path = given
+        if not os.path.isfile(path) and ":" in path:  # scan.h5:/entry/data
+            path = path.rsplit(":", 1)[0]
+        path = os.path.realpath(os.path.expanduser(path))
+        if path in seen or not os.path.isfile(path):
+            continue
+        seen.add(path)
+        size = min(os.path.getsize(path), budget)
+        if size <= 0:
+            break
+        chosen.append((path, size))
+        budget -= size
+    return chosen
+
+
+def start(paths: Sequence[str], block: int = BLOCK) -> Prefetch | None:
+    """Start reading `paths` into the page cache in a child process, `block` bytes a read; None
+    when there is nothing to read or the child could not start."""
+    from ..core.resources import available_memory
+
+    files = files_to_read(paths, int(available_memory() * SHARE))
+    if not files:
+        return None
+    args = [str(os.getpid()), str(block)] + [x for path, size in files for x in (path, str(size))]
+    try:
+        process = subprocess.Popen([sys.executable, "-S", "-c", _CHILD, *args], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+    except OSError:
+        return None
+    return Prefetch(process, files)
+
+
+def inputs_asked(argv: Sequence[str], options: Sequence[str] = ("--projections", "--flats", "--darks")) -> list[str]:
+    """The values of `options` on a command line (`--projections X` or `--projections=X`)."""
+    found: list[str] = []
+    for i, arg in enumerate(argv):
+        for option in options:
+            if arg == option and i + 1 < len(argv):
+                found.append(argv[i + 1])
+            elif arg.startswith(option + "="):
+                found.append(arg.split("=", 1)[1])
+    return found
