@@ -17,7 +17,7 @@ from ufo.gpu import available
 from ufo.reco import running
 from ufo.reco.planning import Pass, resident_passes, resident_reason, scan_angles
 from ufo.reco.resident import early_reader, run_resident
-from ufo.reco.resident_reader import _END, Reader, run_length
+from ufo.reco.resident_reader import _END, Reader, Sources, run_length
 from ufo.storage import open_writer
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.timing import StageTimes
@@ -255,6 +255,40 @@ def test_the_reader_reads_whole_frames_64_mib_at_a_time_and_a_band_frame_by_fram
     whole.close()
     assert [k for k, _, _ in got].count(0) == plan.projections
     assert np.array_equal(np.stack([f for k, f, _ in got if k == 0]), data)
+
+
+def _projections(reader):
+    """The projections a started reader reads (copies; each buffer handed back)."""
+    out = []
+    for frame, meta, buffer in reader.frames():
+        if meta["image_key"] == 0:
+            out.append(frame.copy())
+        reader.recycle(buffer)
+    return out
+
+
+def test_the_passes_share_inputs_opened_once(scan, tmp_path):
+    """`Sources`: each (file, image key) opened once for all passes, closed once at the end; two
+    passes' readers read the same frames' bands through them."""
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "s.h5:/data"))
+    sources = Sources()
+    first = sources.get(path, None)
+    assert sources.get(path, None) is first and sources.get(path, 0) is not first
+    bands = []
+    for p in (Pass(0, 10, 1, slice(0, 10), 0), Pass(10, 10, 1, slice(10, 20), 10)):
+        reader = Reader(plan, p, scan_angles(plan), sources=sources)
+        reader.thread.start()
+        bands.append(_projections(reader))
+        reader.close()
+        assert sources.get(path, 0) is sources.get(path, 0)  # still open after the pass
+    whole = Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan))
+    whole.thread.start()
+    frames = _projections(whole)
+    whole.close()
+    assert np.array_equal(np.concatenate([np.stack(bands[0]), np.stack(bands[1])], axis=1), np.stack(frames))
+    sources.close()
+    assert not sources._open
 
 
 def test_with_a_pass_height_the_early_reader_reads_the_first_pass(scan, tmp_path):

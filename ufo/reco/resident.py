@@ -42,7 +42,7 @@ from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
 from .axis_choice import axis_of
 from .planning import Pass, Plan, resident_passes, resident_reason, scan_angles
-from .resident_reader import MiddleRow, Reader, early_reader
+from .resident_reader import MiddleRow, Reader, Sources, early_reader
 
 #: seconds a thread may hold the GIL while another waits, on this path (Python's default: 5 ms): the
 #: reader, downloader and writer threads each wait for the GIL after every frame's system call
@@ -170,8 +170,7 @@ class _Drain:
 
 
 def _integers(plan: Plan) -> Callable[[Any], Any] | None:
-    """8/16-bit output with its scale known: the conversion on the GPU (ufo/kernels/cuda_convert.py),
-    so half or a quarter of the bytes cross the bus and the writer only writes."""
+    """8/16-bit output with its scale known: converted on the GPU (ufo/kernels/cuda_convert.py)."""
     o = plan.options
     if o.output_bits not in (8, 16) or o.output_min is None or o.output_max is None:
         return None
@@ -197,11 +196,11 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
 
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
                say: Callable[[str], None], where: str, reader: Reader | None = None,
-               middle: MiddleRow | None = None) -> None:
-    """Every frame of the pass into the engine (from `reader` when one was started early; `middle`
-    keeps a row of each), then its slices completed (on the device)."""
+               middle: MiddleRow | None = None, sources: Sources | None = None) -> None:
+    """Every frame of the pass into the engine (from `reader` when one was started early, else from
+    `sources`; `middle` keeps a row of each), then its slices completed (on the device)."""
     if reader is None:
-        reader = Reader(plan, p, scan_angles(plan))
+        reader = Reader(plan, p, scan_angles(plan), sources=sources)
         reader.thread.start()
     say(f"reading{where}")
     done = 0
@@ -254,6 +253,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     out: RunHandle | None = None
     drain: _Drain | None = None
     ring: _Ring | None = None
+    sources = Sources()
     try:
         _on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
@@ -288,7 +288,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             row, off = divmod(hint_row - p.first_row, p.step)  # the hint row's place in this pass
             keep = middle_row is not None and not hinted and not off and 0 <= row < p.rows
             middle = MiddleRow(row) if keep else None
-            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle)
+            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources)
             if middle is not None:
                 middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
             if feed is None:
@@ -335,6 +335,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         raise
     finally:
         reading.end()
+        sources.close()
     return plan, axis, handles
 
 

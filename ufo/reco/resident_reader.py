@@ -34,8 +34,9 @@ class Reader:
     thread into pooled buffers. `frames()` yields (frame, meta, buffer); `recycle(buffer)` returns it."""
 
     def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int | None = None, middle: int | None = None,
-                 run: int | None = None):
+                 run: int | None = None, sources: Sources | None = None):
         self.plan, self.angles, self.p = plan, angles, p
+        self.sources = sources  # inputs kept open across passes; None: opened and closed here
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
         #: whole frames `run` at a time where the pass is every row (`read_run`), else one a read
@@ -123,7 +124,7 @@ class Reader:
             if self.middle_index is not None:
                 self._read_middle(self.middle_index)
             for path, key, kind, number in self._inputs():
-                source = open_source(path, image_key=key)
+                source = self.sources.get(path, key) if self.sources is not None else open_source(path, image_key=key)
                 try:
                     if tuple(source.shape) != (self.plan.height, self.plan.width):
                         raise InputError(f"'{path}' holds frames of shape {tuple(source.shape)}, the projections "
@@ -152,7 +153,8 @@ class Reader:
                             self.queue.put((frame, meta, buffer))
                             index += 1
                 finally:
-                    source.close()
+                    if self.sources is None:
+                        source.close()
         except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()
             self.error = exc
         finally:
@@ -203,6 +205,29 @@ class Reader:
     def close(self) -> None:
         self.stop.set()
         self.thread.join()
+
+
+class Sources:
+    """The inputs opened once for every pass of a run: opening an NXtomo file finds its layout and
+    reads its image keys (about 25 ms, three times a pass: darks, flats, projections), which
+    passes of a quarter of the scan each paid again on the H200 host. One reader at a time
+    uses them (the passes' readers follow each other); `close` when the run ends."""
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[str, int | None], Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: str, key: int | None) -> Any:
+        with self._lock:
+            if (path, key) not in self._open:
+                self._open[(path, key)] = open_source(path, image_key=key)
+            return self._open[(path, key)]
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._open = list(self._open.values()), {}
+        for source in opened:
+            source.close()
 
 
 class MiddleRow:
