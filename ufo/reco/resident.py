@@ -208,10 +208,9 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
         for frame, meta, buffer in reader.frames():
             if stop.is_set():
                 break
-            engine.add(frame, meta)
-            if middle is not None:
+            if middle is not None:  # first: the engine may hand the buffer back at once
                 middle.add(frame, meta)
-            reader.recycle(buffer)
+            engine.add(frame, meta, release=lambda b=buffer: reader.recycle(b))  # lent, not copied
             done += meta["image_key"] == 0
             if done % 64 == 0 and meta["image_key"] == 0:
                 say(f"reading {done}/{plan.projections} projections{where}")

@@ -66,3 +66,20 @@ def frame_angle(meta: dict[str, Any], number: int, projection: int, angle_step: 
         return projection * angle_step
     raise ValueError(f"frame {number} (projection {projection}) has no 'angle' in its metadata; "
                      "send angles with the frames or give angle_step")
+
+
+def nothing() -> None:
+    """The engine's `release` where the caller lent nothing."""
+
+
+def check_options(axis: Any, precision: str, half_acquisition: bool, interpolate_flats: bool) -> None:
+    """The streaming engine's options that cannot work together, refused with what to give instead."""
+    if half_acquisition and axis is None:
+        raise ValueError("half acquisition needs the axis (pixels) or 'auto': the detector centre is no axis "
+                         "near an edge")
+    if half_acquisition and interpolate_flats:
+        raise ValueError("half acquisition with interpolate_flats is not supported online; use `ufo reco`")
+    if isinstance(axis, str) and axis != "auto":
+        raise ValueError(f"axis is a position in pixels, None (the detector centre) or 'auto', not '{axis}'")
+    if precision not in ("fp32", "fp16"):
+        raise ValueError(f"precision is 'fp32' or 'fp16', not '{precision}'")
