@@ -38,8 +38,31 @@ def test_the_files_asked_for_are_read_once_each_within_the_budget(tmp_path):
     assert chosen == [(str(a.resolve()), 1000), (str(b.resolve()), 500)]
     assert prefetch.files_to_read([str(a), str(b)], 1200) == [(str(a.resolve()), 1000), (str(b.resolve()), 200)]
     assert prefetch.files_to_read([str(a), str(b)], 1000) == [(str(a.resolve()), 1000)]
-    # folders, globs, files that do not exist: nothing to read, no error
-    assert prefetch.files_to_read([str(tmp_path), str(tmp_path / "*.tif"), str(tmp_path / "none.h5")], 1 << 30) == []
+    assert prefetch.files_to_read([str(tmp_path / "none.h5"), str(tmp_path / "none.h5:/d")], 1 << 30) == []
+
+
+def test_a_folder_or_a_glob_of_tiffs_is_read_in_name_order(tmp_path):
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    for i in (2, 0, 1):
+        (folder / f"p-{i:04d}.tif").write_bytes(bytes(100 + i))
+    (folder / ".hidden").write_bytes(b"x")
+    (folder / "sub").mkdir()
+    names = [(str((folder / f"p-{i:04d}.tif").resolve()), 100 + i) for i in range(3)]
+    assert prefetch.files_to_read([str(folder)], 1 << 30) == names
+    assert prefetch.files_to_read([str(folder / "p-*.tif")], 1 << 30) == names
+    assert prefetch.files_to_read([str(folder / "p-*.tif")], 150) == [names[0], (names[1][0], 50)]
+    assert prefetch.files_to_read([str(folder / "q-*.tif")], 1 << 30) == []
+
+
+def test_the_child_reads_a_folder_with_odd_names(tmp_path):
+    folder = tmp_path / "scan ä"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"frame\t{i}.tif").write_bytes(os.urandom(1 << 16))
+    child = prefetch.start([str(folder)], block=4096)
+    assert child is not None and len(child.files) == 3
+    assert child.process.wait(timeout=30) == 0
 
 
 def test_the_child_reads_the_file_and_ends(tmp_path):

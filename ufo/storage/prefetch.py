@@ -13,6 +13,7 @@ process has gone. Nothing depends on it: if it cannot start, the reader reads fr
 
 from __future__ import annotations
 
+import glob
 import os
 import subprocess
 import sys
@@ -22,17 +23,21 @@ from collections.abc import Sequence
 SHARE = 0.5
 BLOCK = 64 << 20
 
-# the child: python -S (no site: starts in ~20 ms), reads each (path, bytes) with 64 MiB reads
-# and ends once done, or at once when its parent has gone (its parent pid changes)
+# the child: python -S (no site: starts in ~20 ms), reads each "bytes<TAB>path" line of its stdin
+# with `block`-byte reads and ends once done, or at once when its parent has gone (its parent pid
+# changes); the list comes on stdin, since a folder of thousands of TIFFs is too long a command line
 _CHILD = """
 import os, sys
 parent = int(sys.argv[1])
 buffer = bytearray(int(sys.argv[2]))
-for path, size in zip(sys.argv[3::2], sys.argv[4::2]):
+missed = 0
+for line in sys.stdin.buffer.read().splitlines():
+    size, path = line.split(b"\\t", 1)
     left = int(size)
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
+        missed += 1
         continue
     try:
         while left > 0 and os.getppid() == parent:
@@ -42,6 +47,7 @@ for path, size in zip(sys.argv[3::2], sys.argv[4::2]):
             left -= n
     finally:
         os.close(fd)
+sys.exit(3 if missed else 0)  # 3: a file could not be opened (the tests' check of the list it got)
 """
 
 
@@ -57,24 +63,37 @@ class Prefetch:
         self.process.wait()
 
 
+def _expand(given: str) -> list[str]:
+    """The regular files one input names: a file (an HDF5 path may carry ':/dataset'), a folder's
+    files or a glob's matches, in name order (the order a TIFF sequence is read in)."""
+    path = os.path.expanduser(given)
+    if not os.path.exists(path) and ":" in path and os.path.isfile(path.rsplit(":", 1)[0]):  # scan.h5:/entry/data
+        path = path.rsplit(":", 1)[0]
+    if os.path.isdir(path):
+        names = [os.path.join(path, n) for n in sorted(os.listdir(path)) if not n.startswith(".")]
+    elif any(c in path for c in "*?["):
+        names = sorted(glob.glob(path))
+    else:
+        names = [path]
+    return [n for n in names if os.path.isfile(n) and "\n" not in n]
+
+
 def files_to_read(paths: Sequence[str], budget: int) -> list[tuple[str, int]]:
-    """(path, bytes from its start) for each distinct regular file among `paths` (an HDF5 path may
-    carry ':/dataset'), within `budget` bytes in all."""
+    """(path, bytes from its start) for each distinct regular file the inputs `paths` name (files,
+    folders, globs), in order, within `budget` bytes in all."""
     chosen: list[tuple[str, int]] = []
     seen: set[str] = set()
     for given in paths:
-        path = given
-        if not os.path.isfile(path) and ":" in path:  # scan.h5:/entry/data
-            path = path.rsplit(":", 1)[0]
-        path = os.path.realpath(os.path.expanduser(path))
-        if path in seen or not os.path.isfile(path):
-            continue
-        seen.add(path)
-        size = min(os.path.getsize(path), budget)
-        if size <= 0:
-            break
-        chosen.append((path, size))
-        budget -= size
+        for name in _expand(given):
+            path = os.path.realpath(name)
+            if path in seen:
+                continue
+            seen.add(path)
+            size = min(os.path.getsize(path), budget)
+            if size <= 0:
+                return chosen
+            chosen.append((path, size))
+            budget -= size
     return chosen
 
 
@@ -86,10 +105,13 @@ def start(paths: Sequence[str], block: int = BLOCK) -> Prefetch | None:
     files = files_to_read(paths, int(available_memory() * SHARE))
     if not files:
         return None
-    args = [str(os.getpid()), str(block)] + [x for path, size in files for x in (path, str(size))]
     try:
-        process = subprocess.Popen([sys.executable, "-S", "-c", _CHILD, *args], stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True)
+        process = subprocess.Popen([sys.executable, "-S", "-c", _CHILD, str(os.getpid()), str(block)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   close_fds=True)
+        assert process.stdin is not None
+        with process.stdin:
+            process.stdin.write(b"".join(b"%d\t%s\n" % (size, os.fsencode(path)) for path, size in files))
     except OSError:
         return None
     return Prefetch(process, files)
