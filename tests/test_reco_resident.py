@@ -15,36 +15,19 @@ from ufo import reco
 from ufo.core.errors import Cancelled, UsageError
 from ufo.gpu import available
 from ufo.reco import running
-from ufo.reco.planning import Pass, resident_passes, resident_reason, scan_angles
+from ufo.reco.planning import resident_passes, resident_reason
 from ufo.reco.resident import early_reader, run_resident
-from ufo.reco.resident_reader import _END, Reader, Sources, run_length
 from ufo.storage import open_writer
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.timing import StageTimes
 
-W, H, N = 96, 20, 150
-AXIS = W / 2 + 2.5
-MU = 0.01
-DARK, FLAT = 100.0, 3000.0
+from .resident_scan import AXIS, DARK, FLAT, MU, N, H, W, write_scan
+from .resident_scan import options as _options
 
 
 @pytest.fixture(scope="module")
 def scan(tmp_path_factory):
-    """A uint16 NXtomo scan (darks, flats, projections with angles) of the phantom, axis off centre."""
-    path = str(tmp_path_factory.mktemp("resident") / "scan.nx")
-    phantom = Phantom(W, height=H)
-    rng = np.random.default_rng(1)
-    with open_writer(path, overwrite=True) as writer:
-        for key, level in ((2, DARK), (1, FLAT)):
-            for _ in range(4):
-                writer.write(np.clip(np.rint(level + rng.normal(0, 3, (H, W))), 0, None).astype(np.uint16),
-                             {"image_key": key})
-        for i in range(N):
-            angle = i * np.pi / N
-            frame = DARK + (FLAT - DARK) * np.exp(-MU * phantom.projection(angle, axis=AXIS))
-            writer.write(np.clip(np.rint(frame + rng.normal(0, 3, (H, W))), 0, None).astype(np.uint16),
-                         {"image_key": 0, "angle": angle})
-    return path, phantom
+    return write_scan(str(tmp_path_factory.mktemp("resident") / "scan.nx"))
 
 
 @pytest.fixture(scope="module")
@@ -94,11 +77,6 @@ def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, nam
     assert ("axis found" in events) == auto
     if auto:
         assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
-
-
-def _options(path, output, **kw):
-    return reco.RecoOptions(projections=path, output=str(output), overwrite=True, replicas=2,
-                            **{"axis": str(AXIS), "gpus": "cpu", **kw})
 
 
 def _resident(path, output, early=False, **kw):
@@ -216,97 +194,6 @@ def test_cancel_while_reading_stops_at_once_and_leaves_no_thread(scan, tmp_path)
         run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
     assert started.is_set()
     assert not [t for t in threading.enumerate() if t.name in ("ufo:reco-read", "ufo:reco-download")]
-
-
-def test_a_closed_early_reader_stops_reading_at_once(scan, tmp_path):
-    """An early reader has buffers for much of the scan, so it never waits for one; closed (a
-    volume of several passes, a Ctrl-C while the GPU starts) it must still stop at the next
-    frame, not read the scan to its end first (it did: 2.3 s of a 1024^3 run on the H200 host)."""
-    path, _ = scan
-    plan = reco.plan(_options(path, tmp_path / "e.h5:/data"))
-    reader = Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan), ahead=10_000)
-    reader.stop.set()  # closed before its first frame (close() is stop.set() and a join)
-    reader.thread.start()
-    reader.close()
-    frames = []
-    while (item := reader.queue.get()) is not _END:
-        frames.append(item)
-    assert not frames, f"{len(frames)} frames read after close()"
-
-
-def test_the_reader_reads_whole_frames_64_mib_at_a_time_and_a_band_frame_by_frame(scan, tmp_path):
-    """Runs of whole frames: 64 MiB a call (32 frames of 1024^2 uint16, 6 of 2560 x 2160), with two
-    runs' worth of buffers; a band of rows (a pass) is one read a frame."""
-    assert run_length(1024 * 1024 * 2) == 32 and run_length(2560 * 2160 * 2) == 6
-    assert run_length(4096 * 4096 * 4) == 1 and run_length(64 * 64 * 2) == 32
-    path, _ = scan
-    with h5py.File(path, "r") as f:
-        keys = f["/entry/instrument/detector/image_key"][()]
-        data = f["/entry/instrument/detector/data"][()][keys == 0]
-    plan = reco.plan(_options(path, tmp_path / "r.h5:/data"))
-    whole = Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan))
-    u16 = np.dtype(np.uint16)
-    assert whole._run_of(u16) == 32 and whole._ahead(u16) == 64
-    assert Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan), run=8)._run_of(u16) == 8
-    band = Reader(plan, Pass(2, 3, 1, slice(0, 3), 0), scan_angles(plan))
-    assert band._run_of(u16) == 1 and band._ahead(u16) == 16
-    whole.thread.start()  # and what it reads is every frame, in order, whole
-    got = [(meta["image_key"], frame.copy(), whole.recycle(buffer)) for frame, meta, buffer in whole.frames()]
-    whole.close()
-    assert [k for k, _, _ in got].count(0) == plan.projections
-    assert np.array_equal(np.stack([f for k, f, _ in got if k == 0]), data)
-
-
-def _projections(reader):
-    """The projections a started reader reads (copies; each buffer handed back)."""
-    out = []
-    for frame, meta, buffer in reader.frames():
-        if meta["image_key"] == 0:
-            out.append(frame.copy())
-        reader.recycle(buffer)
-    return out
-
-
-def test_the_passes_share_inputs_opened_once(scan, tmp_path):
-    """`Sources`: each (file, image key) opened once for all passes, closed once at the end; two
-    passes' readers read the same frames' bands through them."""
-    path, _ = scan
-    plan = reco.plan(_options(path, tmp_path / "s.h5:/data"))
-    sources = Sources()
-    first = sources.get(path, None)
-    assert sources.get(path, None) is first and sources.get(path, 0) is not first
-    bands = []
-    for p in (Pass(0, 10, 1, slice(0, 10), 0), Pass(10, 10, 1, slice(10, 20), 10)):
-        reader = Reader(plan, p, scan_angles(plan), sources=sources)
-        reader.thread.start()
-        bands.append(_projections(reader))
-        reader.close()
-        assert sources.get(path, 0) is sources.get(path, 0)  # still open after the pass
-    whole = Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan))
-    whole.thread.start()
-    frames = _projections(whole)
-    whole.close()
-    assert np.array_equal(np.concatenate([np.stack(bands[0]), np.stack(bands[1])], axis=1), np.stack(frames))
-    sources.close()
-    assert not sources._open
-
-
-def test_with_a_pass_height_the_early_reader_reads_the_first_pass(scan, tmp_path):
-    """--pass-height decides the bands before the GPU is up: the early reader reads the first
-    band (run_resident keeps it) instead of every row (which it closed, its reads wasted)."""
-    path, _ = scan
-    plan = reco.plan(_options(path, tmp_path / "p.h5:/data", pass_height=7, axis="auto"))
-    reader = early_reader(plan)
-    try:
-        assert reader.p == resident_passes(plan, 0)[0] == resident_passes(plan, 2**40)[0]
-        assert reader.p.rows == 7 and reader.middle_index is None  # the axis comes from the prelude then
-    finally:
-        reader.close()
-    whole = early_reader(reco.plan(_options(path, tmp_path / "w.h5:/data")))
-    try:
-        assert whole.p.rows == H
-    finally:
-        whole.close()
 
 
 def test_which_plans_take_the_resident_path(scan, tmp_path):

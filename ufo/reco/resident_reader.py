@@ -36,7 +36,8 @@ class Reader:
     def __init__(self, plan: Plan, p: Pass, angles: np.ndarray, ahead: int | None = None, middle: int | None = None,
                  run: int | None = None, sources: Sources | None = None):
         self.plan, self.angles, self.p = plan, angles, p
-        self.sources = sources  # inputs kept open across passes; None: opened and closed here
+        self.owned = sources is None  # inputs opened here are closed when the reading ends
+        self.sources = sources if sources is not None else Sources()
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
         #: whole frames `run` at a time where the pass is every row (`read_run`), else one a read
@@ -124,40 +125,38 @@ class Reader:
             if self.middle_index is not None:
                 self._read_middle(self.middle_index)
             for path, key, kind, number in self._inputs():
-                source = self.sources.get(path, key) if self.sources is not None else open_source(path, image_key=key)
-                try:
-                    if tuple(source.shape) != (self.plan.height, self.plan.width):
-                        raise InputError(f"'{path}' holds frames of shape {tuple(source.shape)}, the projections "
-                                         f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
-                                         "must come from the same detector region")
-                    count = source.count if number is None else min(number, source.count)
-                    index = 0
-                    while index < count:
-                        # checked per run: with buffers to spare (an early reader may hold a quarter
-                        # of the memory) `_buffer` never waits, and a closed reader read on to the end
-                        buffers = [] if self.stop.is_set() else self._buffers(np.dtype(source.dtype), count - index)
-                        if not buffers:
-                            return
-                        t0 = time.perf_counter()
-                        frames = self._read(source, index, buffers)
-                        self.last_at = time.perf_counter()
-                        self.busy += self.last_at - t0
-                        if self.first_at is None:
-                            self.first_at = self.last_at
-                        for buffer in buffers[len(frames):]:
-                            self.recycle(buffer)
-                        for frame, buffer in zip(frames, buffers):
-                            meta: dict[str, Any] = {"image_key": kind}
-                            if kind == 0:
-                                meta["angle"] = float(self.angles[index])
-                            self.queue.put((frame, meta, buffer))
-                            index += 1
-                finally:
-                    if self.sources is None:
-                        source.close()
+                source = self.sources.get(path, key)
+                if tuple(source.shape) != (self.plan.height, self.plan.width):
+                    raise InputError(f"'{path}' holds frames of shape {tuple(source.shape)}, the projections "
+                                     f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
+                                     "must come from the same detector region")
+                count = source.count if number is None else min(number, source.count)
+                index = 0
+                while index < count:
+                    # checked per run: with buffers to spare (an early reader may hold a quarter
+                    # of the memory) `_buffer` never waits, and a closed reader read on to the end
+                    buffers = [] if self.stop.is_set() else self._buffers(np.dtype(source.dtype), count - index)
+                    if not buffers:
+                        return
+                    t0 = time.perf_counter()
+                    frames = self._read(source, index, buffers)
+                    self.last_at = time.perf_counter()
+                    self.busy += self.last_at - t0
+                    if self.first_at is None:
+                        self.first_at = self.last_at
+                    for buffer in buffers[len(frames):]:
+                        self.recycle(buffer)
+                    for frame, buffer in zip(frames, buffers):
+                        meta: dict[str, Any] = {"image_key": kind}
+                        if kind == 0:
+                            meta["angle"] = float(self.angles[index])
+                        self.queue.put((frame, meta, buffer))
+                        index += 1
         except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()
             self.error = exc
         finally:
+            if self.owned:
+                self.sources.close()
             self.queue.put(_END)
 
     def _read_middle(self, band_row: int) -> None:
@@ -167,16 +166,13 @@ class Reader:
         row = self.p.first_row + band_row * self.p.step
         middle = MiddleRow(0)
         for path, key, kind, number in self._inputs():
-            source = open_source(path, image_key=key)
-            try:
-                count = source.count if number is None else min(number, source.count)
-                for index in range(count):
-                    if self.stop.is_set():
-                        return
-                    line = source.read(index, slice(row, row + 1), np.empty((1, self.plan.width), source.dtype))
-                    middle.add(np.asarray(line), {"image_key": kind, "angle": float(self.angles[index]) if kind == 0 else 0.0})
-            finally:
-                source.close()
+            source = self.sources.get(path, key)
+            count = source.count if number is None else min(number, source.count)
+            for index in range(count):
+                if self.stop.is_set():
+                    return
+                line = source.read(index, slice(row, row + 1), np.empty((1, self.plan.width), source.dtype))
+                middle.add(np.asarray(line), {"image_key": kind, "angle": float(self.angles[index]) if kind == 0 else 0.0})
         self.middle = middle
         self.middle_read.set()
 
