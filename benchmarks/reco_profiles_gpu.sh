@@ -2,7 +2,7 @@
 # `ufo reco --profile` of a 1024^3 uint16 NXtomo scan on the GPU machine: the profile's stages and
 # its timeline (GPU ready, first and last frame read, slices complete, first and last slices to the
 # writer, slices written), one pass, with the inputs' prefetch child and without (UFO_PREFETCH=0),
-# two and four passes, --axis auto; each from two states of the page cache:
+# two, four and eight passes, --axis auto, 16-bit output; each from two states of the page cache:
 #   evict: only the scan's pages dropped (a new scan, the software as a second command finds it);
 #   drop:  the whole page cache dropped (the first command after a boot: imports from the disk too).
 # Then the path's parts alone (benchmarks/resident_parts.py) and the I/O floor (the scan read with
@@ -18,11 +18,15 @@ drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache
 evict() { python3 -c "from ufo.bench.storage import evict; evict('$d/scan.nx')"; }
 reco="python3 -m ufo reco --projections $d/scan.nx --output $d/o.h5:/data --overwrite -q --axis 512 --profile"
 $reco > /dev/null 2>&1  # CuPy's kernel cache filled, the bytecode written
-for cache in evict drop; do
-  for v in "" "UFO_PREFETCH=0" "--pass-height 512" "--pass-height 256" "--axis auto"; do
-    env=""; opt=$v; [ "$v" = UFO_PREFETCH=0 ] && { env=$v; opt=""; }
+# variants, '|' between them (VARIANTS overrides): options, and UFO_* variables for the command
+variants=${VARIANTS:-"|UFO_PREFETCH=0|--pass-height 512|--pass-height 256|--pass-height 128|UFO_PREFETCH=0 --pass-height 256|--axis auto|--axis auto --pass-height 256|--output-bits 16|--output-bits 16 --pass-height 256"}
+IFS='|' read -ra list <<< "$variants"
+for cache in ${CACHES:-evict drop}; do
+  for v in "${list[@]}"; do
+    env=(); opt=()
+    for w in $v; do case $w in UFO_*=*) env+=("$w") ;; *) opt+=("$w") ;; esac; done
     rm -f "$d/o.h5"; $cache; echo "=== $cache: $v"
-    env $env /usr/bin/time -f "wall %e s (exit %x)" $reco $opt 2>&1 | grep -v -i warn | grep -E "timeline|wall|rror"
+    env "${env[@]}" /usr/bin/time -f "wall %e s (exit %x)" $reco "${opt[@]}" 2>&1 | grep -v -i warn | grep -E "timeline|wall|rror|^ *(read|back-project|complete|download|write|waiting) "
   done
 done
 drop; python3 benchmarks/resident_parts.py "$d/scan.nx" "$d"

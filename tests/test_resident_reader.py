@@ -37,9 +37,9 @@ def test_a_closed_early_reader_stops_reading_at_once(scan, tmp_path):
     assert not frames, f"{len(frames)} frames read after close()"
 
 
-def test_the_reader_reads_whole_frames_64_mib_at_a_time_and_a_band_frame_by_frame(scan, tmp_path):
+def test_the_reader_reads_whole_frames_64_mib_at_a_time(scan, tmp_path):
     """Runs of whole frames: 64 MiB a call (32 frames of 1024^2 uint16, 6 of 2560 x 2160), with two
-    runs' worth of buffers; a band of rows (a pass) is one read a frame."""
+    runs' worth of buffers."""
     assert run_length(1024 * 1024 * 2) == 32 and run_length(2560 * 2160 * 2) == 6
     assert run_length(4096 * 4096 * 4) == 1 and run_length(64 * 64 * 2) == 32
     path, _ = scan
@@ -51,13 +51,40 @@ def test_the_reader_reads_whole_frames_64_mib_at_a_time_and_a_band_frame_by_fram
     u16 = np.dtype(np.uint16)
     assert whole._run_of(u16) == 32 and whole._ahead(u16) == 64
     assert Reader(plan, Pass(0, H, 1, slice(0, H), 0), scan_angles(plan), run=8)._run_of(u16) == 8
-    band = Reader(plan, Pass(2, 3, 1, slice(0, 3), 0), scan_angles(plan))
-    assert band._run_of(u16) == 1 and band._ahead(u16) == 16
     whole.thread.start()  # and what it reads is every frame, in order, whole
     got = [(meta["image_key"], frame.copy(), whole.recycle(buffer)) for frame, meta, buffer in whole.frames()]
     whole.close()
     assert [k for k, _, _ in got].count(0) == plan.projections
     assert np.array_equal(np.stack([f for k, f, _ in got if k == 0]), data)
+
+
+@pytest.mark.parametrize("ahead", [None, 1])
+def test_a_band_is_read_in_blocks_each_free_once_every_frame_came_back(scan, tmp_path, ahead):
+    """A pass's band of rows: `run` frames with one copy into a block, lent frame by frame; a block
+    is refilled only once all its frames came back. The consumer here holds each frame until the
+    next one arrived (as the engine's weights do) and checks it again when handing it back: a
+    block reused early (`ahead=1` leaves two blocks) would have overwritten it."""
+    path, _ = scan
+    with h5py.File(path, "r") as f:
+        keys = f["/entry/instrument/detector/image_key"][()]
+        data = f["/entry/instrument/detector/data"][()][keys == 0][:, 3:11]
+    plan = reco.plan(_options(path, tmp_path / "b.h5:/data"))
+    reader = Reader(plan, Pass(3, 8, 1, slice(0, 8), 0), scan_angles(plan), ahead=ahead, run=16 if ahead else None)
+    reader.thread.start()
+    held, got, blocks = None, [], set()
+    for frame, meta, buffer in reader.frames():
+        assert type(buffer).__name__ == "_Block"
+        blocks.add(id(buffer))
+        if held is not None:
+            assert np.array_equal(held[0], held[2]), "a held frame was overwritten before it came back"
+            reader.recycle(held[1])
+        if meta["image_key"] == 0:
+            got.append(frame.copy())
+        held = (frame, buffer, frame.copy())
+    reader.recycle(held[1])
+    reader.close()
+    assert np.array_equal(np.stack(got), data)
+    assert len(blocks) == 2  # two runs' worth (`ahead` None: 64 frames) or the least there may be
 
 
 def _projections(reader):

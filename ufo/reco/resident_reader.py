@@ -40,7 +40,8 @@ class Reader:
         self.sources = sources if sources is not None else Sources()
         self.rows = slice(p.first_row, p.first_row + (p.rows - 1) * p.step + 1, p.step)
         self.height = p.rows
-        #: whole frames `run` at a time where the pass is every row (`read_run`), else one a read
+        #: whole frames `run` at a time where the pass is every row (`read_run`); a band of rows of
+        #: `run` frames with one copy where the source can (`read_bands`), else one frame a read
         self.whole = (p.first_row, p.rows, p.step) == (0, plan.height, 1)
         self.run = run
         #: buffers per dtype: two runs' worth at least, so that one is read while the other is used
@@ -52,7 +53,9 @@ class Reader:
         self.stop = threading.Event()
         self.queue: queue.Queue[Any] = queue.Queue()
         self.pools: dict[np.dtype, queue.Queue[np.ndarray]] = {}
+        self.blocks: dict[np.dtype, queue.Queue[_Block]] = {}  # bands of `run` frames (`_read_block`)
         self.made: dict[np.dtype, int] = {}
+        self.made_blocks: dict[np.dtype, int] = {}
         self.error: BaseException | None = None
         self.busy = 0.0
         self.first_at: float | None = None  # perf_counter when the first frame was read, and the last
@@ -65,9 +68,7 @@ class Reader:
                 (o.projections, keys.get("projections"), 0, self.plan.projections))
 
     def _run_of(self, dtype: np.dtype) -> int:
-        """Frames of this dtype read with one call (`run`, else RUN_BYTES' worth; 1 for a band)."""
-        if not self.whole:
-            return 1
+        """Frames of this dtype read with one call (`run`, else RUN_BYTES' worth)."""
         return self.run or run_length(self.height * self.plan.width * dtype.itemsize)
 
     def _ahead(self, dtype: np.dtype) -> int:
@@ -98,7 +99,7 @@ class Reader:
             return []
         buffers = [first]
         pool = self.pools[dtype]
-        while len(buffers) < min(self._run_of(dtype), left):
+        while len(buffers) < min(self._run_of(dtype) if self.whole else 1, left):
             if not pool.empty():
                 buffers.append(pool.get_nowait())
             elif self.made.get(dtype, 0) < self._ahead(dtype):
@@ -117,7 +118,40 @@ class Reader:
                 return buffers[:n]
         return [source.read(index, self.rows, buffers[0])]
 
-    def recycle(self, buffer: np.ndarray) -> None:
+    def _block(self, dtype: np.dtype) -> _Block | None:
+        """A free block of `run` bands (a new one while fewer than `ahead` frames' worth exist, at
+        least two: the engine keeps a block's last frame until the next one's first arrives)."""
+        pool = self.blocks.setdefault(dtype, queue.Queue())
+        run = self._run_of(dtype)
+        if pool.empty() and self.made_blocks.get(dtype, 0) < max(2, -(-self._ahead(dtype) // run)):
+            self.made_blocks[dtype] = self.made_blocks.get(dtype, 0) + 1
+            return _Block(np.empty((run, self.height, self.plan.width), dtype))
+        while not self.stop.is_set():
+            try:
+                return pool.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return None
+
+    def _read_block(self, source: Any, index: int, count: int) -> tuple[list[np.ndarray], Any]:
+        """The bands of frames `index`, ... in a block, with one copy where the source can
+        (`read_bands`: uncompressed HDF5), else the first frame's alone; ([], None) when stopped."""
+        block = self._block(np.dtype(source.dtype))
+        if block is None:
+            return [], None
+        n = source.read_bands(index, self.rows, block.array[:min(len(block.array), count - index)])
+        frames = list(block.array[:n]) if n else [source.read(index, self.rows, block.array[0])]
+        block.left = len(frames)
+        return frames, block
+
+    def recycle(self, buffer: Any) -> None:
+        """A frame the engine is done with: its buffer, or its block once all its frames came back
+        (called from the engine's thread only)."""
+        if isinstance(buffer, _Block):
+            buffer.left -= 1
+            if buffer.left == 0:
+                self.blocks[buffer.array.dtype].put(buffer)
+            return
         self.pools[buffer.dtype].put(buffer)
 
     def _run(self) -> None:
@@ -131,22 +165,29 @@ class Reader:
                                      f"are {self.plan.height} x {self.plan.width}: darks, flats and projections "
                                      "must come from the same detector region")
                 count = source.count if number is None else min(number, source.count)
+                banded = not self.whole and self.p.step == 1 and hasattr(source, "read_bands")
                 index = 0
                 while index < count:
                     # checked per run: with buffers to spare (an early reader may hold a quarter
                     # of the memory) `_buffer` never waits, and a closed reader read on to the end
-                    buffers = [] if self.stop.is_set() else self._buffers(np.dtype(source.dtype), count - index)
-                    if not buffers:
+                    if self.stop.is_set():
                         return
                     t0 = time.perf_counter()
-                    frames = self._read(source, index, buffers)
+                    if banded:
+                        frames, block = self._read_block(source, index, count)
+                        owners = [block] * len(frames)
+                    else:
+                        owners = self._buffers(np.dtype(source.dtype), count - index)
+                        frames = self._read(source, index, owners) if owners else []
+                    if not frames:
+                        return
                     self.last_at = time.perf_counter()
                     self.busy += self.last_at - t0
                     if self.first_at is None:
                         self.first_at = self.last_at
-                    for buffer in buffers[len(frames):]:
+                    for buffer in owners[len(frames):]:
                         self.recycle(buffer)
-                    for frame, buffer in zip(frames, buffers):
+                    for frame, buffer in zip(frames, owners):
                         meta: dict[str, Any] = {"image_key": kind}
                         if kind == 0:
                             meta["angle"] = float(self.angles[index])
@@ -201,6 +242,16 @@ class Reader:
     def close(self) -> None:
         self.stop.set()
         self.thread.join()
+
+
+class _Block:
+    """Bands of `run` frames read with one copy (frames x rows x width), lent to the engine frame by
+    frame; free again once `left` (its frames not yet handed back) is 0."""
+
+    __slots__ = ("array", "left")
+
+    def __init__(self, array: np.ndarray):
+        self.array, self.left = array, 0
 
 
 class Sources:

@@ -21,6 +21,7 @@ them queued.
 
 from __future__ import annotations
 
+import mmap
 import os
 from typing import Any
 
@@ -39,6 +40,7 @@ class DirectFrames:
         self._row_bytes = width * dtype.itemsize
         self._advised: tuple[tuple[int, int, int], int] = ((0, 0, 0), -1)  # (rows, last frame asked for)
         self._gap_buffer: memoryview | None = None  # where a run's gaps between frames are read to
+        self._map: mmap.mmap | None = None  # the file mapped for `read_bands` (made at its first call)
 
     @classmethod
     def open(cls, dset: Any, fd: int) -> DirectFrames | None:
@@ -121,6 +123,86 @@ class DirectFrames:
         if os.preadv(self._fd, parts, base) != wanted:
             return 0
         return n
+
+    def read_bands(self, index: int, rows: slice, out: np.ndarray) -> int:
+        """Rows `rows` (step 1) of frames `index`, `index + 1`, ... into `out` (frames x rows x width,
+        C-contiguous, this dtype) with one copy from a memory map of the file, as many frames as
+        lie at one stride in it (up to len(out)); the number copied (0: read them one by one).
+
+        Why: a band of rows of many frames is a read every frame-size bytes. One positioned read
+        a frame waits for the GIL after each call beside the engine's, downloader's and writer's
+        threads (a quarter pass of a 1024^3 scan from the page cache: 0.75-0.9 s on the H200 host
+        against 1.35 s for the whole scan in runs). NumPy copies without the GIL, so a block of
+        frames' bands waits once. Where the pages are not in memory the kernel is asked for the
+        block's bands first (madvise WILLNEED), so that the disk has them queued instead of
+        faulting them in one read-around at a time.
+
+        The file's size is checked before each copy: a file cut shorter while it is read would
+        otherwise end the process (SIGBUS) instead of failing the read."""
+        start, stop, step = rows.indices(self.height)
+        count = stop - start
+        if step != 1 or count < 1 or out.ndim != 3 or out.dtype != self.dtype or not out.flags.c_contiguous \
+                or out.shape[1:] != (count, self.width):
+            return 0
+        n, stride = self._strided_run(index, len(out))
+        if n == 0:
+            return 0
+        first = int(self._offsets[index]) + start * self._row_bytes
+        end = first + (n - 1) * stride + count * self._row_bytes
+        try:
+            if os.fstat(self._fd).st_size < end:
+                return 0
+            if self._map is None:
+                self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
+            if len(self._map) < end:
+                return 0
+            self._advise_map(first, stride, n, count * self._row_bytes)
+        except (OSError, ValueError):
+            return 0
+        band = np.lib.stride_tricks.as_strided(np.frombuffer(self._map, self.dtype, count * self.width, first),
+                                               (n, count, self.width), (stride, self._row_bytes, self.dtype.itemsize),
+                                               writeable=False)
+        np.copyto(out[:n], band)  # without the GIL: the page faults of a cold file are waited for here
+        return n
+
+    def _strided_run(self, index: int, limit: int) -> tuple[int, int]:
+        """(frames, their stride in bytes): how many frames from `index` (at most `limit`) lie at the
+        stride between the first two (a contiguous dataset: the frame's size; chunks of ufo's
+        NXtomo writer: the frame and 16 KiB)."""
+        if limit < 1 or not 0 <= index < len(self._offsets) or self._offsets[index] < 0:
+            return 0, 0
+        frame = self.height * self._row_bytes
+        if limit == 1 or index + 1 >= len(self._offsets):
+            return 1, frame
+        stride = int(self._offsets[index + 1]) - int(self._offsets[index])
+        if stride < frame:
+            return 1, frame
+        n = 1
+        while n < limit and index + n < len(self._offsets) and \
+                int(self._offsets[index + n]) - int(self._offsets[index + n - 1]) == stride:
+            n += 1
+        return n, stride
+
+    def _advise_map(self, first: int, stride: int, n: int, length: int) -> None:
+        """Ask the kernel to read these bands of the mapped file (from their pages' starts): one
+        call a frame, which for pages in memory already only looks them up."""
+        advise = getattr(self._map, "madvise", None)
+        if advise is None:
+            return
+        page = mmap.PAGESIZE
+        for k in range(n):
+            at = first + k * stride
+            lo = at - at % page
+            advise(mmap.MADV_WILLNEED, lo, at + length - lo)
+
+    def close(self) -> None:
+        """Unmap the file (the descriptor is its owner's)."""
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:  # a view of it is still alive somewhere: the mapping goes with it
+                pass
+            self._map = None
 
     def _run_length(self, index: int, limit: int) -> int:
         """How many frames from `index` (at most `limit`) follow each other in the file, each at most

@@ -214,22 +214,35 @@ class Hdf5Frames:
     def read_run(self, index: int, outs: list[np.ndarray]) -> int:
         """Whole frames from `index` on into `outs` with one positioned read, as many as follow each
         other in the file (`DirectFrames.read_run`); 0 where they must be read one by one (`read`)."""
-        if self._locations is not None:
-            name, at = self._locations[index]
-            # frames of one dataset, one after the other (an NXtomo's darks, flats and projections)
-            n = 1
-            while n < len(outs) and index + n < len(self._locations) and \
-                    tuple(self._locations[index + n]) == (name, at + n):
-                n += 1
-            dset, frame = self._file[name], at
-        else:
-            if self._single:
-                return 0
-            dset, frame, n = self._dset, index, min(len(outs), self.count - index)
-        direct = self._direct_reader(dset)
+        dset, frame, n = self._frames_of_one_dataset(index, len(outs))
+        direct = self._direct_reader(dset) if n else None
         return direct.read_run(frame, outs[:n]) if direct is not None else 0
 
+    def read_bands(self, index: int, rows: slice, out: np.ndarray) -> int:
+        """Rows `rows` of frames from `index` on into `out` (frames x rows x width) with one copy,
+        as many as lie at one stride in one dataset (`DirectFrames.read_bands`); 0 where they
+        must be read one by one (`read`)."""
+        dset, frame, n = self._frames_of_one_dataset(index, len(out))
+        direct = self._direct_reader(dset) if n else None
+        return direct.read_bands(frame, rows, out[:n]) if direct is not None else 0
+
+    def _frames_of_one_dataset(self, index: int, limit: int) -> tuple[Any, int, int]:
+        """(dataset, frame in it, n): up to `limit` frames from `index` on that follow each other in
+        one dataset (an NXtomo's darks, flats and projections each are; n 0 for a single 2-D frame)."""
+        if self._locations is not None:
+            name, at = self._locations[index]
+            n = 1
+            while n < limit and index + n < len(self._locations) and tuple(self._locations[index + n]) == (name, at + n):
+                n += 1
+            return self._file[name], at, n
+        if self._single:
+            return self._dset, 0, 0
+        return self._dset, index, min(limit, self.count - index)
+
     def close(self) -> None:
+        for direct in self._direct.values():
+            if direct is not None:
+                direct.close()
         self._file.close()
         if self._fd is not None:
             os.close(self._fd)

@@ -1,0 +1,127 @@
+"""Bands of rows of many uncompressed HDF5 frames copied at once from a memory map
+(ufo.storage.hdf5_direct.DirectFrames.read_bands, the resident reader's passes): equal to what
+h5py reads, stopping where the frames stop lying at one stride, and never past the file's end."""
+
+from __future__ import annotations
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from ufo.storage import open_source, open_writer
+from ufo.storage.hdf5_direct import DirectFrames
+from ufo.storage.readers import Hdf5Frames
+
+H, W, N = 24, 40, 9
+
+
+def _data() -> np.ndarray:
+    return np.random.default_rng(3).integers(0, 65535, (N, H, W), dtype=np.uint16)
+
+
+@pytest.mark.parametrize("kwargs", [dict(chunks=(1, H, W)), {}], ids=["chunk-per-frame", "contiguous"])
+@pytest.mark.parametrize("rows", [slice(0, H), slice(5, 6), slice(7, 19), slice(H - 3, H)])
+def test_bands_equal_h5py(tmp_path, kwargs, rows):
+    data = _data()
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("frames", data=data, **kwargs)
+    source = open_source(f"{tmp_path / 's.h5'}:/frames")
+    try:
+        count = rows.stop - rows.start
+        out = np.full((N + 3, count, W), 7, np.uint16)
+        assert source.read_bands(2, rows, out) == N - 2  # to the end, not past it
+        assert np.array_equal(out[: N - 2], data[2:, rows])
+        assert (out[N - 2:] == 7).all()  # untouched
+        one = np.empty((1, count, W), np.uint16)
+        assert source.read_bands(N - 1, rows, one) == 1 and np.array_equal(one[0], data[N - 1, rows])
+    finally:
+        source.close()
+
+
+def test_what_a_copy_cannot_take_reads_zero(tmp_path):
+    """Another dtype, a stepped band, a band that does not fit `out`, a 2-D `out`: 0, so that the
+    caller reads frame by frame (and converts) instead."""
+    data = _data()
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f.create_dataset("frames", data=data, chunks=(1, H, W))
+    source = open_source(f"{tmp_path / 's.h5'}:/frames")
+    try:
+        assert source.read_bands(0, slice(0, 4), np.empty((3, 4, W), np.float32)) == 0
+        assert source.read_bands(0, slice(0, 8, 2), np.empty((3, 4, W), np.uint16)) == 0
+        assert source.read_bands(0, slice(0, 4), np.empty((3, 5, W), np.uint16)) == 0
+        assert source.read_bands(0, slice(0, 4), np.empty((4, W), np.uint16)) == 0
+        assert source.read_bands(0, slice(0, 4), np.empty((3, 4, W), np.uint16)[:, :, ::-1].copy()) == 3
+    finally:
+        source.close()
+
+
+def test_a_band_stops_where_the_stride_changes(tmp_path):
+    """Chunks stored out of order (3 before 2): a copy takes the frames at the first two's stride."""
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        d = f.create_dataset("frames", shape=(5, H, W), dtype="uint16", chunks=(1, H, W))
+        for i in (0, 1, 3, 2, 4):
+            d[i] = i + 1
+    source = open_source(f"{tmp_path / 's.h5'}:/frames")
+    try:
+        out = np.zeros((5, 2, W), np.uint16)
+        n = source.read_bands(0, slice(3, 5), out)
+        assert n == 2 and [int(o[0, 0]) for o in out[:n]] == [1, 2]
+        n = source.read_bands(2, slice(3, 5), out)
+        assert [int(o[0, 0]) for o in out[:n]] == [3, 4, 5][:n] and n >= 1
+    finally:
+        source.close()
+
+
+def test_an_nxtomo_band_keeps_to_one_image_key_and_reads_through_the_writer_s_gaps(tmp_path):
+    """ufo's NXtomo writer stores each frame's chunk with the keys' and angles' chunks between
+    them: one stride all the same; a flat between projections ends the projections' copy."""
+    data = _data()
+    writer = open_writer(str(tmp_path / "scan.nx"))
+    writer.write(np.full((H, W), 100, np.uint16), {"image_key": 2})
+    for i in range(4):
+        writer.write(data[i], {"image_key": 0, "angle": i * 0.1})
+    writer.write(np.full((H, W), 900, np.uint16), {"image_key": 1})
+    for i in range(4, N):
+        writer.write(data[i], {"image_key": 0, "angle": i * 0.1})
+    writer.close()
+    projections = Hdf5Frames(str(tmp_path / "scan.nx"), None, image_key=0)
+    try:
+        out = np.empty((N, 6, W), np.uint16)
+        got = []
+        index = 0
+        while index < N:
+            n = projections.read_bands(index, slice(10, 16), out[index:])
+            assert n >= 1
+            got.append(n)
+            index += n
+        assert got[0] <= 4 and np.array_equal(out, data[:, 10:16])
+    finally:
+        projections.close()
+
+
+def test_a_file_cut_shorter_reads_zero_not_sigbus(tmp_path):
+    """A copy from a memory map past the file's end would end the process (SIGBUS): the file's size
+    is checked first, and a band past it reads 0 (the caller's positioned read then reports it)."""
+    data = _data()
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("frames", data=data, chunks=(1, H, W))
+    with h5py.File(path, "r") as f:
+        direct = DirectFrames.open(f["frames"], -1)
+        assert direct is not None
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(path.read_bytes()[: int(direct._offsets[N - 1]) + H * W])  # half the last frame
+    fd = os.open(cut, os.O_RDONLY)
+    try:
+        reader = DirectFrames(fd, direct._offsets, H, W, np.dtype("uint16"))
+        out = np.empty((N, H // 2, W), np.uint16)
+        assert reader.read_bands(0, slice(0, H // 2), out) == N  # the halves that are there
+        assert np.array_equal(out, data[:, : H // 2])
+        assert reader.read_bands(N - 2, slice(H // 2, H), out[:2]) == 0  # into the cut: nothing
+        os.truncate(cut, int(direct._offsets[2]))  # cut again while mapped
+        assert reader.read_bands(0, slice(0, 2), np.empty((N, 2, W), np.uint16)) == 0
+        reader.close()
+    finally:
+        os.close(fd)
