@@ -97,10 +97,12 @@ def files_to_read(paths: Sequence[str], budget: int) -> list[tuple[str, int]]:
     return chosen
 
 
-def start(paths: Sequence[str], block: int = BLOCK) -> Prefetch | None:
-    """Start reading `paths` into the page cache in a child process, `block` bytes a read; None
-    when there is nothing to read or the child could not start."""
+def start(paths: Sequence[str], block: int | None = None) -> Prefetch | None:
+    """Start reading `paths` into the page cache in a child process, `block` bytes a read (BLOCK);
+    None when there is nothing to read or the child could not start."""
     from ..core.resources import available_memory
+
+    block = block or BLOCK
 
     files = files_to_read(paths, int(available_memory() * SHARE))
     if not files:
