@@ -98,6 +98,17 @@ def test_the_configuration_is_stored_and_reads_back(scan, tmp_path):
         assert record["angles"]["count"] == ANGLES and record["date"].startswith("20")
 
 
+def test_hdf5_slices_say_their_rows_once_not_per_slice(scan, tmp_path):
+    """An HDF5 volume says its rows with first_row and row_step; per-slice row and index datasets
+    beside it cost the writer up to a fifth of its time and said nothing more."""
+    import h5py
+
+    reco.run(reco.plan(_options(scan, f"{tmp_path / 'v.h5'}:/data", region="3:12:4")))
+    with h5py.File(tmp_path / "v.h5", "r") as f:
+        assert list(f.keys()) == ["data"] and f["data"].shape[0] == 3
+        assert (f["data"].attrs["first_row"], f["data"].attrs["row_step"]) == (3, 4)
+
+
 def test_files_are_numbered_by_detector_row(scan, tmp_path):
     reco.run(reco.plan(_options(scan, tmp_path / "a" / "s-%05i.tif", region="3:12:4")))
     names = sorted(p.name for p in (tmp_path / "a").iterdir())

@@ -227,9 +227,9 @@ class Write(Task):
         from ..storage import parse_output_path
         from ..storage.formats import FileKind
 
-        # each TIFF carries its own row; an HDF5 dataset has first_row and row_step, where a row
-        # dataset beside the slices took a fifth of the writer's time (1024 slices of 1024^2 on
-        # the H200 host: 1.66-1.85 s against 1.29-1.44 s without)
+        # each TIFF carries its own row; an HDF5 dataset has first_row and row_step, where row and
+        # index datasets beside the slices took up to a fifth of the writer's time (1024 slices
+        # of 1024^2 on the H200 host: 1.66-1.85 s with a row dataset, 1.29-1.44 s without)
         self._row_meta = parse_output_path(self.path).kind is not FileKind.HDF5
         self._writer = open_writer(self.path, self.overwrite, self.start, self.append, self.layout, self.compression,
                                    self.bytes_per_file, metadata=metadata, step=self.step,
@@ -239,6 +239,8 @@ class Write(Task):
     def _store(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if self.first_row is not None and self._row_meta:
             meta = {**meta, "row": self.first_row + self._count * self.step}
+        elif self.first_row is not None:  # slices of known rows into HDF5: no per-slice datasets of
+            meta = {k: v for k, v in meta.items() if k not in ("row", "index")}  # what first_row says
         lo, hi = self._scale
         ready = self.prescaled and self.bits in (8, 16) and frame.dtype == (np.uint8 if self.bits == 8 else np.uint16)
         self._writer.write(frame if ready else to_bits(frame, self.bits, lo, hi, self.rescale), meta)
