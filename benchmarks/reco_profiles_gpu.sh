@@ -26,7 +26,7 @@ for cache in ${CACHES:-evict drop}; do
     env=(); opt=()
     for w in $v; do case $w in UFO_*=*) env+=("$w") ;; *) opt+=("$w") ;; esac; done
     rm -f "$d/o.h5"; $cache; echo "=== $cache: $v"
-    env "${env[@]}" /usr/bin/time -f "wall %e s (exit %x)" $reco "${opt[@]}" 2>&1 | grep -v -i warn | grep -E "timeline|wall|rror|(│|\|) (read|back-pro|complete|download|write|waiting) "
+    env "${env[@]}" /usr/bin/time -f "wall %e s (exit %x)" $reco "${opt[@]}" 2>&1 | grep -v -i warn | grep -E "timeline|wall|rror|(│|\|) (read|back-project|complete|download|write|waiting) "
   done
 done
 drop; python3 benchmarks/resident_parts.py "$d/scan.nx" "$d"

@@ -46,3 +46,46 @@ def test_gpu_fp16_storage_stays_close_and_slices_read_one_by_one():
     assert np.abs(half - cpu).max() / np.abs(cpu).max() < 5e-3
     np.testing.assert_allclose(engine.slice(4), half[4], rtol=1e-6, atol=1e-9)
     assert engine.stats.device_seconds > 0
+
+
+@pytest.mark.parametrize("case", ["regular", "auto"])
+def test_gpu_lent_frames_give_the_slices_of_copied_ones(case):
+    """On the GPU a lent band is the caller's again once `put` copied it into pinned memory: frames
+    refilled with garbage at their release give the slices of frames the engine copied."""
+    from .test_streaming import AXIS, ROWS, _lent, _scan, _stream
+
+    angles, proj, darks, flats = _scan(np.pi)
+    options = dict(axis="auto" if case == "auto" else AXIS, rows=ROWS, device="gpu")
+    copied = _stream(StreamingReconstructor(**options), angles, proj, darks, flats)
+    lent, released, count = _lent(StreamingReconstructor(**options), angles, proj, darks, flats)
+    assert np.array_equal(lent, copied)
+    assert released == {n: 1 for n in range(count)}
+    assert np.abs(copied).max() > 0
+
+
+def test_pinned_chunks_put_every_band_at_its_place_in_its_batch():
+    """Chunks smaller than a batch (3 bands of a batch of 8), batches cut short at the end, each band
+    overwritten by the caller as soon as `put` returned: every batch holds its bands in order."""
+    import cupy
+
+    from ufo.tomo.steps_cuda import StagingCuda
+
+    shape = (5, 7)
+
+    class SmallChunks(StagingCuda):
+        CHUNK_BYTES = 3 * 5 * 7 * 2
+
+    staging = SmallChunks(8, shape, np.uint16)
+    assert staging.chunk == 3
+    bands = np.arange(21 * 35, dtype=np.uint16).reshape(21, *shape)
+    band = np.empty(shape, np.uint16)
+    batches: list[np.ndarray] = []
+    for k in range(len(bands)):
+        band[...] = bands[k]
+        full = staging.put(band)
+        band[...] = 65535  # the caller's buffer again
+        if full or k == len(bands) - 1:
+            staging.run(lambda frames: batches.append(cupy.asnumpy(frames)))
+    staging.synchronize()
+    assert [len(b) for b in batches] == [8, 8, 5]
+    assert np.array_equal(np.concatenate(batches), bands)

@@ -133,16 +133,13 @@ class Reader:
                 continue
         return None
 
-    def _read_block(self, source: Any, index: int, count: int) -> tuple[list[np.ndarray], Any]:
-        """The bands of frames `index`, ... in a block, with one copy where the source can
-        (`read_bands`: uncompressed HDF5), else the first frame's alone; ([], None) when stopped."""
-        block = self._block(np.dtype(source.dtype))
-        if block is None:
-            return [], None
+    def _read_block(self, source: Any, index: int, count: int, block: _Block) -> list[np.ndarray]:
+        """The bands of frames `index`, ... into `block`, with one copy where the source can
+        (`read_bands`: uncompressed HDF5), else the first frame's alone."""
         n = source.read_bands(index, self.rows, block.array[:min(len(block.array), count - index)])
         frames = list(block.array[:n]) if n else [source.read(index, self.rows, block.array[0])]
         block.left = len(frames)
-        return frames, block
+        return frames
 
     def recycle(self, buffer: Any) -> None:
         """A frame the engine is done with: its buffer, or its block once all its frames came back
@@ -172,15 +169,16 @@ class Reader:
                     # of the memory) `_buffer` never waits, and a closed reader read on to the end
                     if self.stop.is_set():
                         return
-                    t0 = time.perf_counter()
-                    if banded:
-                        frames, block = self._read_block(source, index, count)
+                    block = self._block(np.dtype(source.dtype)) if banded else None
+                    owners = [] if banded else self._buffers(np.dtype(source.dtype), count - index)
+                    if block is None and not owners:
+                        return  # stopped while waiting for a free buffer
+                    t0 = time.perf_counter()  # the read alone: `busy`, --profile's "read"
+                    if block is not None:
+                        frames = self._read_block(source, index, count, block)
                         owners = [block] * len(frames)
                     else:
-                        owners = self._buffers(np.dtype(source.dtype), count - index)
-                        frames = self._read(source, index, owners) if owners else []
-                    if not frames:
-                        return
+                        frames = self._read(source, index, owners)
                     self.last_at = time.perf_counter()
                     self.busy += self.last_at - t0
                     if self.first_at is None:
