@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..core.clock import clock_offset
 from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
 from ..core.properties import declared
@@ -180,7 +181,8 @@ class Camera:
         h, w = self.sensor_shape
         self.stats = CameraStats(camera=self.name, fps_asked=float(self.frames_per_second),
                                  frame_bytes=h * w * self.dtype.itemsize, buffered=bool(self.buffered))
-        self._t0, self._wall0 = time.monotonic(), time.time()  # the camera's clock starts
+        self._t0 = time.monotonic()  # the camera's clock starts; its frames' wall-clock stamps follow it
+        self._wall0 = self._t0 - clock_offset()
         self._state(is_recording=True)
         if self.buffered:
             self._ring = RingBuffer(self.num_buffers, self.sensor_shape, self.dtype)

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.clock import monotonic_at
 from ..core.frame import Image
 from ..core.units import registry
 from .errors import ControlError
@@ -27,18 +27,6 @@ if TYPE_CHECKING:
     from .tomography import Tomography
 
 q = registry()
-
-
-def monotonic_at(stamp: float) -> float:
-    """The monotonic time of wall-clock time `stamp`: the clocks' offset read between two monotonic
-    readings, the closest pair of three (a thread switched out between them would skew it)."""
-    readings = []
-    for _ in range(3):
-        before = time.monotonic()
-        wall = time.time()
-        after = time.monotonic()
-        readings.append((after - before, (before + after) / 2 - wall))
-    return float(stamp) + min(readings)[1]
 
 
 async def position_at(motor: Any, stamp: float | None) -> Any:

@@ -9,13 +9,13 @@ turns or moves it at a speed until `stop_motion` (continuous and helical scans),
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from tango import AttrWriteType, DevState
 from tango.server import attribute, command, device_property
 
 from ..control.motors import LinearMotor, RotationMotor, SimulatedMotor
+from ..core.clock import monotonic_at
 from .base import JobDevice
 
 KINDS: dict[str, type[LinearMotor] | type[RotationMotor]] = {"linear": LinearMotor, "rotation": RotationMotor}
@@ -96,7 +96,7 @@ class UfoMotor(JobDevice):
     @command(dtype_in=float, dtype_out=float, doc_in="wall-clock time (s since the epoch: a frame's timestamp)",
              doc_out="the position then")
     def position_at(self, when: float) -> float:
-        return float(self.stage.position_at(time.monotonic() - (time.time() - float(when))))
+        return float(self.stage.position_at(monotonic_at(float(when))))
 
     @command
     def home(self) -> None:
