@@ -41,6 +41,21 @@ def test_the_files_asked_for_are_read_once_each_within_the_budget(tmp_path):
     assert prefetch.files_to_read([str(tmp_path / "none.h5"), str(tmp_path / "none.h5:/d")], 1 << 30) == []
 
 
+@pytest.mark.parametrize("extra, worth", [
+    ([], True),
+    (["--slice", "middle"], False),  # one row of each frame
+    (["--slice=100"], False),
+    (["--region", "1000:1001"], False),
+    (["--region=0:2048:16"], False),  # 128 rows
+    (["--region", "0:2000"], True),
+    (["--region", "100:"], True),  # to the last row: how many is not known here
+    (["--region", "a:b"], True),  # the command itself says what is wrong with it
+])
+def test_a_preview_or_a_narrow_region_reads_no_whole_files(extra, worth):
+    """A one-slice preview of a 20 GB scan would otherwise read 10 GB beside its one row a frame."""
+    assert prefetch.worth_reading(["--projections", "scan.nx", *extra]) is worth
+
+
 def test_a_folder_or_a_glob_of_tiffs_is_read_in_name_order(tmp_path):
     folder = tmp_path / "proj"
     folder.mkdir()

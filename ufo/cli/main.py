@@ -198,6 +198,8 @@ def _start_reco(argv: list[str]) -> None:
         return
     from ..storage import prefetch
 
+    if not prefetch.worth_reading(argv):  # a preview of one slice, a narrow --region
+        return
     child = prefetch.start(prefetch.inputs_asked(argv))
     if child is not None:
         atexit.register(child.stop)

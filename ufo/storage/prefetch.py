@@ -129,3 +129,26 @@ def inputs_asked(argv: Sequence[str], options: Sequence[str] = ("--projections",
             elif arg.startswith(option + "="):
                 found.append(arg.split("=", 1)[1])
     return found
+
+
+#: a --region of fewer rows than this reads too little of each frame for whole files to be worth reading
+FEW_ROWS = 256
+
+
+def worth_reading(argv: Sequence[str]) -> bool:
+    """Whether a `ufo reco` command line reads most of its input files: not for a --slice preview
+    (one row of each frame) nor a --region of fewer than FEW_ROWS rows, which read a small part
+    of each frame; the whole files read beside them (half the memory at most, 10 GB of a 20 GB
+    scan for one slice) would compete with the rows for the disk and add nothing."""
+    if inputs_asked(argv, ("--slice",)):
+        return False
+    for region in inputs_asked(argv, ("--region",)):
+        parts = region.split(":")
+        try:
+            first, stop = int(parts[0] or 0), int(parts[1])
+            step = int(parts[2]) if len(parts) > 2 and parts[2] else 1
+        except (IndexError, ValueError):  # open-ended ("100:") or not numbers: all rows to the end may be read
+            continue
+        if step > 0 and len(range(first, stop, step)) < FEW_ROWS:
+            return False
+    return True
