@@ -9,6 +9,8 @@ import os
 import h5py
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ufo.storage import open_source, open_writer
 from ufo.storage.hdf5_direct import DirectFrames
@@ -125,3 +127,27 @@ def test_a_file_cut_shorter_reads_zero_not_sigbus(tmp_path):
         reader.close()
     finally:
         os.close(fd)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(n=st.integers(1, 6), h=st.integers(1, 9), w=st.integers(1, 7), chunked=st.booleans(),
+       dtype=st.sampled_from(["uint8", "<u2", ">u2", "<f4", ">f8"]), data=st.data())
+def test_any_band_of_any_layout_equals_h5py(tmp_path, n, h, w, chunked, dtype, data):
+    """Random shapes, types (both byte orders), layouts, bands, first frames and block lengths: the
+    frames copied equal h5py's and the count is what fits before the end."""
+    first = data.draw(st.integers(0, h - 1))
+    stop = data.draw(st.integers(first + 1, h))
+    index = data.draw(st.integers(0, n - 1))
+    length = data.draw(st.integers(1, n + 2))
+    values = np.random.default_rng(n * 100 + h * 10 + w).integers(0, 200, (n, h, w)).astype(dtype)
+    path = tmp_path / f"f-{n}-{h}-{w}-{chunked}-{dtype.replace('<', 'l').replace('>', 'b')}.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("frames", data=values, chunks=(1, h, w) if chunked else None)
+    source = open_source(f"{path}:/frames")
+    try:
+        out = np.full((length, stop - first, w), 7, np.dtype(dtype))
+        got = source.read_bands(index, slice(first, stop), out)
+        assert got == min(length, n - index)
+        assert np.array_equal(out[:got], values[index:index + got, first:stop])
+    finally:
+        source.close()
