@@ -41,20 +41,11 @@ def writer(path: str, frames: int = 1024, size: int = 1024, flushes: tuple[int, 
     h5py writing the same slices into a contiguous dataset."""
     import h5py
 
-    from ..storage.hdf5 import Hdf5Writer
+    from .writer_gil import write_seconds
 
     slices = [np.random.default_rng(i).random((size, size), dtype=np.float32) for i in range(16)]
-    out: dict[str, float] = {}
-    for every in flushes:
-        if os.path.exists(path):
-            os.remove(path)
-        w = Hdf5Writer(path, "/data", overwrite=True, flush_every=every)
-        t0 = time.perf_counter()
-        for i in range(frames):
-            w.write(slices[i % 16], {})
-        w.close()
-        out[f"ufo's HDF5 writer, a flush every {every} slice(s)"] = time.perf_counter() - t0
-    os.remove(path)
+    out = {f"ufo's HDF5 writer, a flush every {every} slice(s)": write_seconds(path, frames, size, every)
+           for every in flushes}
     t0 = time.perf_counter()
     with h5py.File(path, "w") as f:
         data = f.create_dataset("data", (frames, size, size), np.float32)

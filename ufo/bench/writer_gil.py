@@ -17,15 +17,15 @@ import time
 import numpy as np
 
 
-def write_seconds(path: str, slices: int = 256, size: int = 1024) -> float:
-    """Seconds of ufo's HDF5 writer (a flush per slice, as `ufo reco` writes) for `slices` float32
-    slices of `size`^2 into `path` (removed after)."""
+def write_seconds(path: str, slices: int = 256, size: int = 1024, flush_every: int = 1) -> float:
+    """Seconds of ufo's HDF5 writer (a flush per slice by default, as `ufo reco` writes) for
+    `slices` float32 slices of `size`^2 into `path` (removed after)."""
     from ..storage.hdf5 import Hdf5Writer
 
     data = np.random.default_rng(0).random((size, size), dtype=np.float32)
     if os.path.exists(path):
         os.remove(path)
-    writer = Hdf5Writer(path, "/data", overwrite=True)
+    writer = Hdf5Writer(path, "/data", overwrite=True, flush_every=flush_every)
     t0 = time.perf_counter()
     for _ in range(slices):
         writer.write(data, {})

@@ -10,7 +10,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -76,14 +76,20 @@ class Reader:
 
     def _buffer(self, dtype: np.dtype) -> np.ndarray | None:
         """A free buffer; a new one while fewer than `ahead` exist; else wait for one (None: stopped)."""
-        pool = self.pools.setdefault(dtype, queue.Queue())
+        return self._take(self.pools.setdefault(dtype, queue.Queue()), self.made, dtype, self._ahead(dtype),
+                          lambda: np.empty((self.height, self.plan.width), dtype))
+
+    def _take(self, pool: queue.Queue[Any], made: dict[np.dtype, int], dtype: np.dtype, most: int,
+              make: Callable[[], Any]) -> Any:
+        """A free item of `pool`; a new one (`make()`, counted in `made`) while fewer than `most`
+        exist; else the next one handed back (None: the reader was stopped meanwhile)."""
         try:
             return pool.get_nowait()
         except queue.Empty:
             pass
-        if self.made.get(dtype, 0) < self._ahead(dtype):
-            self.made[dtype] = self.made.get(dtype, 0) + 1
-            return np.empty((self.height, self.plan.width), dtype)
+        if made.get(dtype, 0) < most:
+            made[dtype] = made.get(dtype, 0) + 1
+            return make()
         while not self.stop.is_set():
             try:
                 return pool.get(timeout=0.1)
@@ -121,17 +127,10 @@ class Reader:
     def _block(self, dtype: np.dtype) -> _Block | None:
         """A free block of `run` bands (a new one while fewer than `ahead` frames' worth exist, at
         least two: the engine keeps a block's last frame until the next one's first arrives)."""
-        pool = self.blocks.setdefault(dtype, queue.Queue())
         run = self._run_of(dtype)
-        if pool.empty() and self.made_blocks.get(dtype, 0) < max(2, -(-self._ahead(dtype) // run)):
-            self.made_blocks[dtype] = self.made_blocks.get(dtype, 0) + 1
-            return _Block(np.empty((run, self.height, self.plan.width), dtype))
-        while not self.stop.is_set():
-            try:
-                return pool.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        return None
+        return self._take(self.blocks.setdefault(dtype, queue.Queue()), self.made_blocks, dtype,
+                          max(2, -(-self._ahead(dtype) // run)),
+                          lambda: _Block(np.empty((run, self.height, self.plan.width), dtype)))
 
     def _read_block(self, source: Any, index: int, count: int, block: _Block) -> list[np.ndarray]:
         """The bands of frames `index`, ... into `block`, with one copy where the source can
