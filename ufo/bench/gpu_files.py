@@ -7,7 +7,9 @@ This module measures, on one machine and in one run:
 1. the file-to-file path: `ufo reco` on a uint16 NXtomo scan (darks, flats, projections of
    the 3-D phantom) into HDF5, wall time of the command as a user starts it (process start,
    imports, CUDA initialisation, reading, reconstruction, writing), with the axis given,
-   with `--axis auto` and with `--output-bits 16`;
+   with `--axis auto` and with `--output-bits 16`; each also as `ufo reco --on-server`, the
+   command sent to a warm `ufo reco --serve` process started before the runs (the client's own
+   start from the dropped cache counted, the server's start not: it happens once a beam time);
 2. its I/O floor on the same disk: reading the scan file's bytes and writing the output's
    bytes (64 MiB calls, like the writers through the page cache, no fsync: `ufo reco` does not
    fsync either). When reading and writing overlap, as in ufo and tomocupy, the floor is the
@@ -23,12 +25,14 @@ imported inside the functions, so `have_gpu()` can say "no GPU" on any machine.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,20 +74,44 @@ def write_floor(path: str, nbytes: int) -> float:
     return seconds
 
 
-def ufo_reco(scan: str, output: str, *options: str, device: str = "all", printed: list[str] | None = None) -> float:
+def ufo_reco(scan: str, output: str, *options: str, device: str = "all", printed: list[str] | None = None,
+             env: dict[str, str] | None = None) -> float:
     """Wall seconds of the `ufo reco` command (on the GPUs; `device="cpu"` for a check without one);
     `printed` gets what it printed on stdout (the tables, `--profile`'s among them)."""
     command = [sys.executable, "-m", "ufo", "reco", "--projections", scan, "--output", f"{output}:/data",
                "--gpus", device, *options]
     t0 = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - t0
-    if done.returncode:
+    if done.returncode or "no reconstruction server is running" in done.stderr:  # --on-server must not run here
         raise RuntimeError(f"`{' '.join(command)}` failed ({done.returncode}): {done.stderr.strip()[-500:]}")
     os.remove(output)
     if printed is not None:
         printed.append(done.stdout)
     return seconds
+
+
+@contextlib.contextmanager
+def warm_server(work: str) -> Iterator[dict[str, str]]:
+    """A `ufo reco --serve` process for the `--on-server` variants (recorded in `work`, stopped
+    with Ctrl-C at the end); yields the environment its clients need."""
+    env = {**os.environ, "UFO_RECO_SERVER_FILE": os.path.join(work, "reco-server.json")}
+    process = subprocess.Popen([sys.executable, "-m", "ufo", "reco", "--serve"], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.monotonic() + 300
+        while not os.path.exists(env["UFO_RECO_SERVER_FILE"]):
+            if process.poll() is not None or time.monotonic() > end:
+                raise RuntimeError(f"`ufo reco --serve` did not start (exit {process.poll()})")
+            time.sleep(0.1)
+        yield env
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 def axis_parts(scan: str, output: str, cold: bool = True) -> dict[str, float]:
@@ -255,6 +283,8 @@ def measure(work: str, width: int, rows: int, angles: int, repeat: int = 3, astr
     variants = {"axis given": ("--axis", str(axis)), "axis given, --gpu-path sinograms": ("--axis", str(axis),
                 "--gpu-path", "sinograms"), "--axis auto": ("--axis", "auto"),
                 "axis given, --output-bits 16": ("--axis", str(axis), "--output-bits", "16")}
+    variants.update({f"{name}, --on-server": (*options, "--on-server") for name, options in variants.items()
+                     if "sinograms" not in name})
     times: dict[str, list[float]] = {"read": [], "write": [], "write16": [], **{k: [] for k in variants}}
     dropped = [drop_caches() if cold else False]
 
@@ -263,17 +293,18 @@ def measure(work: str, width: int, rows: int, angles: int, repeat: int = 3, astr
         if cold:
             dropped.append(drop_caches())
 
-    for i in range(repeat):
-        for name, options in variants.items():
-            settle()
-            if name == "axis given":
-                times["read"].append(read_floor(scan))
+    with warm_server(work) as env:
+        for i in range(repeat):
+            for name, options in variants.items():
                 settle()
-            times[name].append(ufo_reco(scan, output, *options, device=device))
-        for key, nbytes in (("write", run.output_bytes), ("write16", run.output_bytes // 2)):
-            settle()
-            times[key].append(write_floor(output + ".floor", nbytes))
-        log(f"repeat {i + 1}/{repeat}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
+                if name == "axis given":
+                    times["read"].append(read_floor(scan))
+                    settle()
+                times[name].append(ufo_reco(scan, output, *options, device=device, env=env))
+            for key, nbytes in (("write", run.output_bytes), ("write16", run.output_bytes // 2)):
+                settle()
+                times[key].append(write_floor(output + ".floor", nbytes))
+            log(f"repeat {i + 1}/{repeat}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items()))
     run.read, run.write, run.write16 = (float(np.median(times[k])) for k in ("read", "write", "write16"))
     run.reco = {k: float(np.median(times[k])) for k in variants}
     if not all(dropped):

@@ -36,7 +36,7 @@ Examples:
 """
 
 
-NOT_OPTIONS = ("cluster", "dry_run", "quiet", "debug", "profile")  # flags of the command, not of the reconstruction
+NOT_OPTIONS = ("cluster", "dry_run", "quiet", "debug", "profile", "serve", "on_server")  # flags of the command, not of the reconstruction
 
 
 class OptionType(click.ParamType):
@@ -91,11 +91,29 @@ def _load_config(ctx: click.Context, param: Any, path: str | None) -> str | None
     return path
 
 
+class _KeepsArguments(click.Command):
+    """The command line as given (`--on-server` sends it to the server as it is)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ufo.argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+
 def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     """`ufo reco` for the options `cls` declares (RecoOptions; a test passes an extension of it)."""
 
     def reco(**kw: Any) -> None:
         """Reconstruct slices by filtered back-projection or direct Fourier inversion (parallel beam)."""
+        if kw["serve"]:
+            from .reco_server import serve
+
+            sys.exit(serve())
+        if kw["on_server"]:
+            from .reco_client import forward
+
+            code = forward(click.get_current_context().meta["ufo.argv"])
+            if code is not None:
+                sys.exit(code)
         options = cls(**{name: kw[name] for name in schema.options_of(cls)})
         _reconstruct(options, kw)
 
@@ -106,6 +124,11 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
         click.option("--profile", is_flag=True, help="At the end, print where the time went: axis search, read, "
                      "correct, filter, back-project, write, waiting."),
         click.option("--dry-run", is_flag=True, help="Print the plan and exit."),
+        click.option("--on-server", is_flag=True, help="Run on the warm reconstruction server of this user "
+                     "(`ufo reco --serve`): no start-up (imports, CUDA, kernels); output, Ctrl-C and exit status as "
+                     "here. Without a server: runs here, after a warning."),
+        click.option("--serve", is_flag=True, help="Keep the imports, CUDA and its kernels warm and run the "
+                     "`ufo reco --on-server` commands of this user, one at a time, until Ctrl-C (127.0.0.1 only)."),
         click.option("--cluster", metavar="ADDRESS",
                      help="Spread the rows over a Dask cluster: a scheduler address (tcp://host:8786) or local:N "
                           "(N worker processes here). Outputs: TIFF sequence, HDF5, Zarr."),
@@ -115,7 +138,7 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
                      "keys named as the options); the command line wins over it."),
     ):
         command = decorator(command)
-    result = click.command("reco", epilog=EXAMPLES)(command)
+    result = click.command("reco", epilog=EXAMPLES, cls=_KeepsArguments)(command)
     result.options_class = cls  # type: ignore[attr-defined]
     return result
 

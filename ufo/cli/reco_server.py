@@ -1,0 +1,333 @@
+"""`ufo reco --serve`: a warm reconstruction server that runs `ufo reco --on-server` jobs.
+
+Why: at a beamline every scan is reconstructed by a new `ufo reco` process, which pays 1-2 s of
+start (imports, CuPy, CUDA's context, the first kernels; more after the page cache was dropped)
+on a job whose file-to-file floor is about a second. This process pays it once: it imports
+everything, reconstructs a small phantom to load CUDA's libraries and kernels, and then runs
+each job's command line in-process, one job at a time (the GPU is one resource), the next ones
+waiting in order.
+
+A job is exactly the command: the same options, checks, errors, progress bar, table, profile
+and exit status (the command's own click code runs it, with the client's working folder, its
+UFO_* variables, and stdout/stderr sent to the client, a terminal when the client's is one).
+Ctrl-C at the client, or a client that stops pinging (killed), stops the job the way Ctrl-C
+stops the command: the output is closed with the slices written so far, and the server takes
+the next job. Ctrl-C at the server stops the running job, then the server (exit 130; SIGTERM,
+as from a service manager: exit 0).
+
+Security: it binds 127.0.0.1 only, on a free port, and takes jobs only with the random token of
+its record file (`reco_client.state_file()`, readable by this user only).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import queue
+import secrets
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import zmq
+
+from .errors import INTERRUPTED, _on_sigint
+from .reco_client import PING_LOST, read_state, state_file
+
+#: the phantom reconstructed at start: CUDA's libraries, the kernels and every import loaded
+WARM_SIZE = 64
+
+
+@dataclass
+class Job:
+    """One client's `ufo reco` command line and its state on the server."""
+    identity: bytes
+    request: dict[str, Any]
+    number: int
+    pinged: float = field(default_factory=time.monotonic)
+    cancelled: bool = False
+
+
+class Output(io.TextIOBase):
+    """stdout or stderr of a job: text sent to its client, a terminal when the client's is one (so
+    rich draws the live progress bar there)."""
+
+    def __init__(self, send: Any, kind: bytes, tty: bool):
+        self._send, self._kind, self._tty = send, kind, tty
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # as a text stream: click tells text from binary streams this way
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if text:
+            self._send(self._kind, text.encode("utf-8", "replace"))
+        return len(text)
+
+    def isatty(self) -> bool:
+        return self._tty
+
+
+class Server:
+    """The socket (served by a thread of its own: ZMQ sockets are not shared between threads) and
+    the job queue (run by the main thread, which Ctrl-C interrupts)."""
+
+    def __init__(self, address: str = "tcp://127.0.0.1", say: Any = None):
+        self.token = secrets.token_hex(16)
+        self.context = zmq.Context()
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        port = self.socket.bind_to_random_port(address)
+        self.address = f"{address}:{port}"
+        self.jobs: queue.Queue[Job] = queue.Queue()
+        self.outbox: queue.SimpleQueue[tuple[bytes, bytes, bytes]] = queue.SimpleQueue()
+        self.waiting: dict[bytes, Job] = {}
+        self.running: Job | None = None
+        self.count = 0
+        self.stopping = False
+        self.closed = threading.Event()
+        self._lock = threading.Lock()
+        self._cancel_from_client = False
+        self.terminated = False
+        self._say = say or (lambda text: print(text, file=sys.__stderr__, flush=True))
+        self.thread = threading.Thread(target=self._serve_socket, name="ufo:reco-server", daemon=True)
+
+    # -- the socket's thread -----------------------------------------------------------------
+    def _serve_socket(self) -> None:
+        try:
+            while not self.closed.is_set():
+                if self.socket.poll(20, zmq.POLLIN):
+                    self._receive(*self.socket.recv_multipart())
+                while True:
+                    try:
+                        self.socket.send_multipart(list(self.outbox.get_nowait()))
+                    except queue.Empty:
+                        break
+                with self._lock:
+                    job = self.running
+                if job is not None and not job.cancelled and time.monotonic() - job.pinged > PING_LOST:
+                    self._say(f"job {job.number}: its client (pid {job.request.get('pid')}) has gone: stopping it")
+                    self._cancel(job)
+        finally:
+            self.socket.close(0)
+
+    def _receive(self, identity: bytes, kind: bytes, payload: bytes = b"", *rest: bytes) -> None:
+        if kind == b"job":
+            self._accept(identity, payload)
+            return
+        with self._lock:
+            job = self.running if self.running is not None and self.running.identity == identity else None
+            queued = self.waiting.get(identity)
+        if kind == b"ping":
+            for known in (job, queued):
+                if known is not None:
+                    known.pinged = time.monotonic()
+            self.outbox.put((identity, b"alive", b""))
+        elif kind == b"cancel":
+            if job is not None:
+                self._cancel(job)
+            elif queued is not None:
+                queued.cancelled = True
+                self.outbox.put((identity, b"exit", str(INTERRUPTED).encode()))
+
+    def _accept(self, identity: bytes, payload: bytes) -> None:
+        try:
+            request = json.loads(payload)
+            valid = (isinstance(request, dict) and secrets.compare_digest(str(request.get("token")), self.token)
+                     and isinstance(request.get("argv"), list) and isinstance(request.get("cwd"), str))
+        except ValueError:
+            valid = False
+        if not valid:
+            self.outbox.put((identity, b"err", b"error: the reconstruction server refused the job: not a job of this "
+                             b"server's user (wrong token); see `ufo reco --serve`\n"))
+            self.outbox.put((identity, b"exit", b"1"))
+            return
+        with self._lock:
+            self.count += 1
+            job = Job(identity, request, self.count)
+            ahead = self.jobs.qsize() + (self.running is not None)
+            self.waiting[identity] = job
+        if ahead:
+            self.outbox.put((identity, b"note", f"waiting for {ahead} reconstruction(s) ahead of this one on the "
+                             f"server (pid {os.getpid()})".encode()))
+        self.jobs.put(job)
+
+    def _cancel(self, job: Job) -> None:
+        """Ctrl-C for the job's command: SIGINT to the main thread, which runs it (once per job)."""
+        with self._lock:
+            if job.cancelled or self.running is not job:
+                return
+            job.cancelled = True
+            self._cancel_from_client = True
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # type: ignore[arg-type]
+
+    # -- the main thread ---------------------------------------------------------------------
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        with self._lock:
+            from_client, self._cancel_from_client = self._cancel_from_client, False
+            running = self.running
+        if not from_client:
+            self.stopping = True
+        if running is None:
+            if from_client:
+                return
+            raise KeyboardInterrupt
+        _on_sigint(signum, frame)  # the command's own Ctrl-C: stop, close the files, exit 130
+
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.terminated = True
+        self._on_sigint(signum, frame)
+
+    def serve(self) -> int:
+        """Take jobs until Ctrl-C (exit 130) or SIGTERM (exit 0)."""
+        signal.signal(signal.SIGINT, self._on_sigint)
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        self.thread.start()
+        path = _record(self.address, self.token)
+        self._say(f"ready: `ufo reco --on-server ...` runs here (pid {os.getpid()}, {self.address}, record {path}); "
+                  "Ctrl-C stops the server")
+        try:
+            while not self.stopping:
+                try:
+                    job = self.jobs.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                self._run(job)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.closed.set()
+            self.thread.join(2)
+            with contextlib.suppress(OSError):
+                if (read_state(path) or {}).get("token") == self.token:
+                    os.unlink(path)
+            self.context.term()
+            self._say("stopped")
+        return 0 if self.terminated else INTERRUPTED
+
+    def _run(self, job: Job) -> None:
+        with self._lock:
+            self.waiting.pop(job.identity, None)
+            if job.cancelled:
+                return
+            self.running = job
+        request, started = job.request, time.perf_counter()
+        self._say(f"job {job.number} (client pid {request.get('pid')}, in {request['cwd']}): "
+                  f"ufo reco {' '.join(request['argv'])}")
+        code: int = 1
+        try:
+            code = run_command(request, lambda kind, data: self.outbox.put((job.identity, kind, data)))
+        except KeyboardInterrupt:  # the job's Ctrl-C arrived after its command had ended
+            code = INTERRUPTED if job.cancelled else code
+        finally:
+            with self._lock:
+                self.running = None
+            self.outbox.put((job.identity, b"exit", str(code).encode()))
+        self._say(f"job {job.number}: exit {code} after {time.perf_counter() - started:.2f} s")
+        _release_gpu_memory()
+
+
+@contextlib.contextmanager
+def job_context(request: dict[str, Any], send: Any) -> Iterator[None]:
+    """The client's working folder, UFO_* and terminal variables, and stdout/stderr for one job;
+    everything restored after it."""
+    cwd, env, streams = os.getcwd(), dict(os.environ), (sys.stdout, sys.stderr)
+    tty = list(request.get("tty") or [False, False]) + [False, False]
+    try:
+        os.chdir(request["cwd"])
+        for name in [k for k in os.environ if k.startswith("UFO_")]:
+            del os.environ[name]
+        os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
+        sys.stdout, sys.stderr = Output(send, b"out", bool(tty[0])), Output(send, b"err", bool(tty[1]))
+        yield
+    finally:
+        sys.stdout, sys.stderr = streams
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+
+
+def run_command(request: dict[str, Any], send: Any) -> int:
+    """`ufo reco ARGV` in this process, as the command runs it; its exit status."""
+    from .main import cli
+
+    argv = [str(a) for a in request["argv"]]
+    if "--serve" in argv:
+        send(b"err", b"error: --serve starts a server; a job cannot (drop --serve or --on-server)\n")
+        return 2
+    if not os.path.isdir(request["cwd"]):
+        send(b"err", f"error: the reconstruction server cannot work in {request['cwd']}: no such folder here "
+             "(a server sees this machine's files only)\n".encode())
+        return 1
+    try:
+        with job_context(request, send):
+            cli.main(args=["reco", *argv], prog_name="ufo", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def _record(address: str, token: str) -> str:
+    """Write the server's record (address, pid, token), readable by this user only."""
+    path = state_file()
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    ufo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    state = {"address": address, "pid": os.getpid(), "token": token, "ufo": ufo_dir, "python": sys.executable,
+             "started": time.time()}
+    fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".reco-server-")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp: mode 0600
+        json.dump(state, f)
+    os.replace(temporary, path)
+    return path
+
+
+def _release_gpu_memory() -> None:
+    """Give the job's GPU memory back to the driver: the next job plans its passes from the free
+    memory, and other programs on this GPU see it free while the server waits."""
+    cupy = sys.modules.get("cupy")
+    if cupy is None:
+        return
+    with contextlib.suppress(Exception):
+        cupy.get_default_memory_pool().free_all_blocks()
+        cupy.get_default_pinned_memory_pool().free_all_blocks()
+
+
+def warm_up(say: Any) -> None:
+    """Reconstruct a small phantom scan on the path a job takes (GPU if there is one): the imports,
+    CUDA's context, cuFFT and the kernels are loaded before the first job."""
+    from ..bench.stream import render_scan
+
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="ufo-serve-") as folder:
+        scan = os.path.join(folder, "scan.nx")
+        render_scan(scan, WARM_SIZE, WARM_SIZE, WARM_SIZE)
+        request = {"argv": ["--projections", scan, "--output", os.path.join(folder, "slices.h5:/data"),
+                            "--axis", str(WARM_SIZE / 2), "--quiet"], "cwd": folder, "env": {}}
+        code = run_command(request, lambda kind, data: None)
+    _release_gpu_memory()
+    say(f"warmed up in {time.perf_counter() - started:.2f} s" + ("" if code == 0 else f" (the warm-up failed: exit {code})"))
+
+
+def serve() -> int:
+    """`ufo reco --serve`: refuse a second server of this user's, warm up, take jobs."""
+    state = read_state()
+    if state is not None:
+        from ..core.errors import UfoError
+
+        raise UfoError(f"a reconstruction server already runs (pid {state['pid']}, {state['address']}, "
+                         f"record {state_file()}): stop it first (Ctrl-C in its terminal, or kill {state['pid']})")
+    server = Server()
+    warm_up(server._say)
+    return server.serve()
