@@ -56,7 +56,7 @@ class Running:
 def scans(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scans")
     render_scan(str(folder / "small.nx"), 64, 16, 64)
-    render_scan(str(folder / "large.nx"), 512, 128, 512)  # minutes of CPU: always stopped long before its end
+    render_scan(str(folder / "large.nx"), 512, 256, 512)  # 10-20 s on one thread: always stopped long before its end
     return folder
 
 
@@ -109,7 +109,7 @@ def jobs_of(server) -> int:
 def test_ctrl_c_at_the_client_stops_the_job_and_closes_its_output(server, scans, tmp_path):
     number = jobs_of(server) + 1
     job = client(server, "--projections", str(scans / "large.nx"), "--output", "part.h5:/data", "--axis", "256",
-                 "--gpus", "cpu", cwd=tmp_path)
+                 "--gpus", "cpu", "--threads", "1", cwd=tmp_path)
     wait_for(lambda: started_writing(server, number), 60, "the job to start")
     time.sleep(1.5)
     job.send_signal(signal.SIGINT)
@@ -118,7 +118,7 @@ def test_ctrl_c_at_the_client_stops_the_job_and_closes_its_output(server, scans,
     assert "interrupted" in err
     wait_for(lambda: f"job {number}: exit 130" in server.text(), 30, "the server to end the job")
     with h5py.File(tmp_path / "part.h5") as f:  # closed by the server: readable, without the missing slices
-        assert "data" not in f or f["data"].shape[0] < 128
+        assert "data" not in f or f["data"].shape[0] < 256
     (tmp_path / "next").mkdir()
     test_a_job_writes_what_the_command_writes_in_its_own_process(server, scans, tmp_path / "next")
 
@@ -126,14 +126,14 @@ def test_ctrl_c_at_the_client_stops_the_job_and_closes_its_output(server, scans,
 def test_a_killed_client_stops_its_job(server, scans, tmp_path):
     number = jobs_of(server) + 1
     job = client(server, "--projections", str(scans / "large.nx"), "--output", "part.h5:/data", "--axis", "256",
-                 "--gpus", "cpu", cwd=tmp_path)
+                 "--gpus", "cpu", "--threads", "1", cwd=tmp_path)
     wait_for(lambda: started_writing(server, number), 60, "the job to start")
     job.kill()
     job.wait()
     wait_for(lambda: f"job {number}: exit 130" in server.text(), 30, "the server to stop the job")
     assert "has gone" in server.text()
     with h5py.File(tmp_path / "part.h5") as f:
-        assert "data" not in f or f["data"].shape[0] < 128
+        assert "data" not in f or f["data"].shape[0] < 256
 
 
 def test_a_job_with_a_wrong_token_is_refused(server):
@@ -165,7 +165,7 @@ def test_a_killed_server_is_reported_and_ctrl_c_stops_a_server(scans, tmp_path):
     doomed = Running(tmp_path / "a", env)
     try:
         job = client(doomed, "--projections", str(scans / "large.nx"), "--output", "part.h5:/data", "--axis", "256",
-                     "--gpus", "cpu", cwd=tmp_path)
+                     "--gpus", "cpu", "--threads", "1", cwd=tmp_path)
         wait_for(lambda: started_writing(doomed, 1), 60, "the job to start")
         doomed.process.kill()
         out, err = job.communicate(timeout=30)
