@@ -7,6 +7,7 @@
 #   drop:  the whole page cache dropped (the first command after a boot: imports from the disk too).
 # Then the path's parts alone (benchmarks/resident_parts.py) and the I/O floor (the scan read with
 # 64 MiB reads, the output's bytes written with 64 MiB writes through the page cache).
+# SERVER=1 sends every variant to a warm `ufo reco --serve` (the command as `ufo reco --on-server`).
 # Why: the stages overlap, and only the timeline says what waited for what.
 # On the device: run(command="bash benchmarks/reco_profiles_gpu.sh", carry=[".whl"])
 cd "$(dirname "$0")/.." || exit 2
@@ -18,6 +19,13 @@ drop() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || echo "page cache
 evict() { python3 -c "from ufo.bench.storage import evict; evict('$d/scan.nx')"; }
 reco="python3 -m ufo reco --projections $d/scan.nx --output $d/o.h5:/data --overwrite -q --axis 512 --profile"
 $reco > /dev/null 2>&1  # CuPy's kernel cache filled, the bytecode written
+if [ -n "${SERVER:-}" ]; then  # SERVER=1: every variant sent to one warm `ufo reco --serve` (started here)
+  export UFO_RECO_SERVER_FILE=$d/reco-server.json
+  python3 -m ufo reco --serve > "$d/server.log" 2>&1 &
+  server=$!
+  for _ in $(seq 600); do [ -f "$UFO_RECO_SERVER_FILE" ] && break; sleep 0.2; done
+  reco="$reco --on-server"
+fi
 # variants, '|' between them (VARIANTS overrides): options, and UFO_* variables for the command
 variants=${VARIANTS:-"|UFO_PREFETCH=0|--pass-height 512|--pass-height 256|--pass-height 128|UFO_PREFETCH=0 --pass-height 256|--axis auto|--axis auto --pass-height 256|--output-bits 16|--output-bits 16 --pass-height 256"}
 IFS='|' read -ra list <<< "$variants"
@@ -29,6 +37,7 @@ for cache in ${CACHES:-evict drop}; do
     env "${env[@]}" /usr/bin/time -f "wall %e s (exit %x)" $reco "${opt[@]}" 2>&1 | grep -v -i warn | grep -E "timeline|wall|rror|(│|\|) (read|back-project|complete|download|write|waiting) "
   done
 done
+if [ -n "${SERVER:-}" ]; then kill -INT "$server"; wait "$server"; cat "$d/server.log"; fi
 drop; python3 benchmarks/resident_parts.py "$d/scan.nx" "$d"
 evict; python3 -c "
 from ufo.bench.gpu_files import read_floor, write_floor

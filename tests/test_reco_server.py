@@ -22,14 +22,14 @@ from ufo.bench.stream import render_scan
 UFO = [sys.executable, "-m", "ufo", "reco"]
 
 
-def wait_for(check, seconds: float, what: str):
+def wait_for(check, seconds: float, what: str, log=None):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         value = check()
         if value:
             return value
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}" + (f"; the server's log:\n{log.text()}" if log else ""))
 
 
 class Running:
@@ -56,7 +56,7 @@ class Running:
 def scans(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scans")
     render_scan(str(folder / "small.nx"), 64, 16, 64)
-    render_scan(str(folder / "large.nx"), 512, 256, 512)  # 10-20 s on one thread: always stopped long before its end
+    render_scan(str(folder / "large.nx"), 512, 256, 1536)  # 12-40 s on one thread: stopped long before its end
     return folder
 
 
@@ -130,7 +130,7 @@ def test_a_killed_client_stops_its_job(server, scans, tmp_path):
     wait_for(lambda: started_writing(server, number), 60, "the job to start")
     job.kill()
     job.wait()
-    wait_for(lambda: f"job {number}: exit 130" in server.text(), 30, "the server to stop the job")
+    wait_for(lambda: f"job {number}: exit 130" in server.text(), 30, "the server to stop the job", server)
     assert "has gone" in server.text()
     with h5py.File(tmp_path / "part.h5") as f:
         assert "data" not in f or f["data"].shape[0] < 256
