@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,7 +104,7 @@ def started_writing(server, number: int) -> bool:
 
 
 def jobs_of(server) -> int:
-    return server.text().count(" (client pid ")
+    return len(re.findall(r"job \d+ \(client pid ", server.text()))
 
 
 def test_ctrl_c_at_the_client_stops_the_job_and_closes_its_output(server, scans, tmp_path):
@@ -134,6 +135,28 @@ def test_a_killed_client_stops_its_job(server, scans, tmp_path):
     assert "has gone" in server.text()
     with h5py.File(tmp_path / "part.h5") as f:
         assert "data" not in f or f["data"].shape[0] < 256
+
+
+def test_jobs_wait_in_order_and_a_waiting_job_can_be_cancelled(server, scans, tmp_path):
+    number = jobs_of(server) + 1
+    long = client(server, "--projections", str(scans / "large.nx"), "--output", "long.h5:/data", "--axis", "256",
+                  "--gpus", "cpu", "--threads", "1", cwd=tmp_path)
+    wait_for(lambda: started_writing(server, number), 60, "the job to start")
+    small = ["--projections", str(scans / "small.nx"), "--axis", "31.5", "--gpus", "cpu", "-q"]
+    second = client(server, *small, "--output", "second.h5:/data", cwd=tmp_path)
+    wait_for(lambda: f"job {number + 1} waits behind 1" in server.text(), 60, "the second job to wait", server)
+    third = client(server, *small, "--output", "third.h5:/data", cwd=tmp_path)
+    wait_for(lambda: f"job {number + 2} waits behind 2" in server.text(), 60, "the third job to wait", server)
+    third.send_signal(signal.SIGINT)  # Ctrl-C while it waits: it never runs
+    out, err = third.communicate(timeout=30)
+    assert third.returncode == 130 and "waiting for 2 reconstruction(s)" in err
+    assert second.poll() is None  # still waiting behind the long job
+    long.send_signal(signal.SIGINT)
+    assert long.wait(60) == 130
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    assert "waiting for 1 reconstruction(s)" in err
+    assert (tmp_path / "second.h5").exists() and not (tmp_path / "third.h5").exists()
 
 
 def test_a_job_with_a_wrong_token_is_refused(server):

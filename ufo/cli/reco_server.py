@@ -160,6 +160,7 @@ class Server:
             ahead = self.jobs.qsize() + (self.running is not None)
             self.waiting[identity] = job
         if ahead:
+            self._say(f"job {job.number} waits behind {ahead} (client pid {request.get('pid')})")
             self.outbox.put((identity, b"note", f"waiting for {ahead} reconstruction(s) ahead of this one on the "
                              f"server (pid {os.getpid()})".encode()))
         self.jobs.put(job)
@@ -221,6 +222,9 @@ class Server:
         with self._lock:
             self.waiting.pop(job.identity, None)
             if job.cancelled:
+                return
+            if time.monotonic() - job.pinged > PING_LOST:  # its client went while it waited
+                self._say(f"job {job.number}: its client (pid {job.request.get('pid')}) has gone while it waited")
                 return
             self.running = job
         request, started = job.request, time.perf_counter()

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 READ_AHEAD = 32  # frames whose rows are asked for ahead of the one read
+BANDS_AHEAD = 96  # frames whose bands `read_bands` asks for beyond the block it copies
 MAX_GAP = 1 << 20  # bytes between two frames that a run of frames reads through (and throws away)
 _ADVISE = getattr(os, "posix_fadvise", None)  # Linux; elsewhere no read-ahead
 
@@ -41,6 +42,7 @@ class DirectFrames:
         self._advised: tuple[tuple[int, int, int], int] = ((0, 0, 0), -1)  # (rows, last frame asked for)
         self._gap_buffer: memoryview | None = None  # where a run's gaps between frames are read to
         self._map: mmap.mmap | None = None  # the file mapped for `read_bands` (made at its first call)
+        self._bands_advised: tuple[int, int, int] = (-1, 0, 0)  # read_bands: (first row, rows, frames asked up to)
 
     @classmethod
     def open(cls, dset: Any, fd: int) -> DirectFrames | None:
@@ -150,13 +152,14 @@ class DirectFrames:
         first = int(self._offsets[index]) + start * self._row_bytes
         end = first + (n - 1) * stride + count * self._row_bytes
         try:
-            if os.fstat(self._fd).st_size < end:
+            size = os.fstat(self._fd).st_size
+            if size < end:
                 return 0
             if self._map is None:
                 self._map = mmap.mmap(self._fd, 0, access=mmap.ACCESS_READ)
             if len(self._map) < end:
                 return 0
-            self._advise_map(first, stride, n, count * self._row_bytes)
+            self._advise_ahead(index, n, stride, start, count, min(size, len(self._map)))
         except (OSError, ValueError):
             return 0
         band = np.lib.stride_tricks.as_strided(np.frombuffer(self._map, self.dtype, count * self.width, first),
@@ -182,6 +185,24 @@ class DirectFrames:
                 int(self._offsets[index + n]) - int(self._offsets[index + n - 1]) == stride:
             n += 1
         return n, stride
+
+    def _advise_ahead(self, index: int, n: int, stride: int, start: int, count: int, size: int) -> None:
+        """Ask for the bands of this block and of up to BANDS_AHEAD frames after it (those at the
+        same stride, inside the file), each frame once: while a block is copied the disk reads the
+        next ones, instead of idling between one block's requests and the next's."""
+        length = count * self._row_bytes
+        ahead, _ = self._strided_run(index, n + BANDS_AHEAD)
+        if ahead < n:  # the stride's run ends inside the block: the block itself only
+            ahead = n
+        first_row, rows, done = self._bands_advised
+        lo = max(index, done) if (first_row, rows) == (start, count) and index <= done else index
+        hi = index + ahead
+        while hi > lo and int(self._offsets[index]) + start * self._row_bytes + (hi - index - 1) * stride + length > size:
+            hi -= 1
+        if hi > lo:
+            self._advise_map(int(self._offsets[index]) + start * self._row_bytes + (lo - index) * stride, stride,
+                             hi - lo, length)
+            self._bands_advised = (start, count, hi)
 
     def _advise_map(self, first: int, stride: int, n: int, length: int) -> None:
         """Ask the kernel to read these bands of the mapped file (from their pages' starts): one
