@@ -280,6 +280,11 @@ def run_command(request: dict[str, Any], send: Any) -> int:
             cli.main(args=["reco", *argv], prog_name="ufo", standalone_mode=True)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except Exception:  # noqa: BLE001 - what the command would end with (a bug): its traceback to the client,
+        import traceback  # and the server takes the next job
+
+        send(b"err", traceback.format_exc().encode("utf-8", "replace"))
+        return 1
     return 0
 
 
