@@ -39,7 +39,7 @@ from typing import Any
 import zmq
 
 from .errors import INTERRUPTED, _on_sigint
-from .reco_client import PING_LOST, read_state, state_file
+from .reco_client import PING_LOST, read_state, state_file, without_flag
 
 #: the phantom reconstructed at start: CUDA's libraries, the kernels and every import loaded
 WARM_SIZE = 64
@@ -267,7 +267,7 @@ def run_command(request: dict[str, Any], send: Any) -> int:
     """`ufo reco ARGV` in this process, as the command runs it; its exit status."""
     from .main import cli
 
-    argv = [str(a) for a in request["argv"]]
+    argv = without_flag([str(a) for a in request["argv"]])  # a job sent on by this server would wait for itself
     if "--serve" in argv:
         send(b"err", b"error: --serve starts a server; a job cannot (drop --serve or --on-server)\n")
         return 2

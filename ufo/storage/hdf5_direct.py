@@ -191,17 +191,16 @@ class DirectFrames:
         same stride, inside the file), each frame once: while a block is copied the disk reads the
         next ones, instead of idling between one block's requests and the next's."""
         length = count * self._row_bytes
-        ahead, _ = self._strided_run(index, n + BANDS_AHEAD)
-        if ahead < n:  # the stride's run ends inside the block: the block itself only
+        ahead, at = self._strided_run(index, n + BANDS_AHEAD)
+        if at != stride:  # a block of one frame whose followers lie at another stride: the block only
             ahead = n
+        base = int(self._offsets[index]) + start * self._row_bytes
+        ahead = min(ahead, (size - base - length) // stride + 1)  # inside the file (the block is, see the caller)
         first_row, rows, done = self._bands_advised
         lo = max(index, done) if (first_row, rows) == (start, count) and index <= done else index
         hi = index + ahead
-        while hi > lo and int(self._offsets[index]) + start * self._row_bytes + (hi - index - 1) * stride + length > size:
-            hi -= 1
         if hi > lo:
-            self._advise_map(int(self._offsets[index]) + start * self._row_bytes + (lo - index) * stride, stride,
-                             hi - lo, length)
+            self._advise_map(base + (lo - index) * stride, stride, hi - lo, length)
             self._bands_advised = (start, count, hi)
 
     def _advise_map(self, first: int, stride: int, n: int, length: int) -> None:
