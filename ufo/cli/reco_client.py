@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -33,6 +34,8 @@ PING_LOST = 3.0
 #: during a job) before the client gives up on a server whose process seems alive
 SILENT = 10.0
 #: the environment a job gets from its client (the rest is the server's)
+#: the exit status of a job stopped by Ctrl-C (128 + SIGINT, as in ufo/cli/errors.py)
+INTERRUPTED = 130
 FORWARDED = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR")
 
 
@@ -111,61 +114,72 @@ def forward(argv: Sequence[str]) -> int | None:
 
     from ..storage import prefetch
 
+    # Ctrl-C is counted by a handler, never raised: an exception could land between sending the
+    # job and watching it (in the prefetch child's start), leaving a job on the server that
+    # nobody cancels and a client that says nothing. ZMQ's poll resumes after the handler runs.
+    interrupts: list[float] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(time.monotonic()))
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
     socket.connect(state["address"])
     child = None
     try:
+        if interrupts:  # before the job was sent: nothing runs
+            return INTERRUPTED
         socket.send_multipart([b"job", json.dumps(job_request(argv, state["token"])).encode()])
         if os.environ.get("UFO_PREFETCH", "1") != "0" and prefetch.worth_reading(argv):
             child = prefetch.start(prefetch.inputs_asked(argv))
-        return _watch(socket, state)
+        return _watch(socket, state, interrupts)
     finally:
         if child is not None:
             child.stop()
         socket.close(0)
         context.term()
+        signal.signal(signal.SIGINT, previous)
 
 
-def _watch(socket: Any, state: dict[str, Any]) -> int:
-    """Print the job's output until its exit status comes; Ctrl-C asks the server to stop it."""
+def _watch(socket: Any, state: dict[str, Any], interrupts: list[float]) -> int:
+    """Print the job's output until its exit status comes; the first Ctrl-C (counted in
+    `interrupts`) asks the server to stop the job, the second leaves at once."""
     import zmq
 
     pid = state["pid"]
     heard = sent = time.monotonic()
     cancelled = False
     while True:
-        try:
-            if socket.poll(int(PING * 1000), zmq.POLLIN):
-                kind, payload = socket.recv_multipart()
-                heard = time.monotonic()
-                if kind == b"exit":
-                    return int(payload)
-                if kind in (b"out", b"err"):
-                    stream = sys.stdout if kind == b"out" else sys.stderr
-                    stream.write(payload.decode("utf-8", "replace"))
-                    stream.flush()
-                elif kind == b"note":
-                    _say(payload.decode("utf-8", "replace"))
-            now = time.monotonic()
-            if now - sent >= PING:
-                socket.send_multipart([b"ping", b""])
-                sent = now
-            if not alive(pid):
-                _say(f"error: the reconstruction server (pid {pid}) ended during the job; the output may be "
-                     "incomplete (its slices up to the last one written are readable)")
-                return 1
-            if now - heard > SILENT:
-                _say(f"error: the reconstruction server (pid {pid}, {state['address']}) sent nothing for "
-                     f"{SILENT:.0f} s; the job is given up here (the server stops it once it hears no pings)")
-                return 1
-        except KeyboardInterrupt:
-            if cancelled:  # the second Ctrl-C: leave now; the server stops the job when the pings stop
-                _say("interrupted again: leaving; the server stops the job within a few seconds")
-                return 130
+        wait, began = int(PING * 1000), time.monotonic()
+        # all that has come is printed before a Ctrl-C is acted on; a flood still lets pings out
+        while time.monotonic() - began < PING and socket.poll(wait, zmq.POLLIN):
+            wait = 0
+            kind, payload = socket.recv_multipart()
+            heard = time.monotonic()
+            if kind == b"exit":
+                return int(payload)
+            if kind in (b"out", b"err"):
+                stream = sys.stdout if kind == b"out" else sys.stderr
+                stream.write(payload.decode("utf-8", "replace"))
+                stream.flush()
+            elif kind == b"note":
+                _say(payload.decode("utf-8", "replace"))
+        if len(interrupts) > 1:  # the second Ctrl-C: the server stops the job when the pings stop
+            _say("interrupted again: leaving; the server stops the job within a few seconds")
+            return INTERRUPTED
+        if interrupts and not cancelled:
             cancelled = True
             socket.send_multipart([b"cancel", b""])
+        now = time.monotonic()
+        if now - sent >= PING:
+            socket.send_multipart([b"ping", b""])
+            sent = now
+        if not alive(pid):
+            _say(f"error: the reconstruction server (pid {pid}) ended during the job; the output may be "
+                 "incomplete (its slices up to the last one written are readable)")
+            return 1
+        if now - heard > SILENT:
+            _say(f"error: the reconstruction server (pid {pid}, {state['address']}) sent nothing for "
+                 f"{SILENT:.0f} s; the job is given up here (the server stops it once it hears no pings)")
+            return 1
 
 
 def _say(text: str) -> None:
