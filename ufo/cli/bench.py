@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..bench import AREAS, Measure, run_all
-from .errors import handle_errors
+from .errors import FiniteFloatRange, handle_errors
 
 EXAMPLES = """
 \b
@@ -51,7 +51,7 @@ def table(results: list[Measure]) -> Table:
 
 @click.group(epilog=EXAMPLES, invoke_without_command=True)
 @click.option("--only", default=",".join(AREAS), show_default=True, help="Comma-separated areas to run.")
-@click.option("--scale", default=1.0, show_default=True, type=click.FloatRange(0.05, 100),
+@click.option("--scale", default=1.0, show_default=True, type=FiniteFloatRange(0.05, 100),
               help="Multiply the problem sizes (1: about half a minute on 2 cores).")
 @click.option("--dir", "directory", default=None, type=click.Path(file_okay=False, exists=True),
               help="Where the storage benchmark writes (default: the system's temporary directory).")

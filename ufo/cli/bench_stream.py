@@ -12,7 +12,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from .errors import handle_errors
+from .errors import FiniteFloatRange, handle_errors
 
 EXAMPLES = """
 \b
@@ -33,8 +33,8 @@ Examples:
 @click.option("--projections", default=1500, show_default=True, type=click.IntRange(2, 100000))
 @click.option("--darks", default=20, show_default=True, type=click.IntRange(0, 10000))
 @click.option("--flats", default=20, show_default=True, type=click.IntRange(1, 10000))
-@click.option("--span", default=180.0, show_default=True, type=click.FloatRange(1, 720), help="Scan angle in degrees.")
-@click.option("--rate", default=100.0, show_default=True, type=click.FloatRange(0.1, 100000), help="Frames per second asked.")
+@click.option("--span", default=180.0, show_default=True, type=FiniteFloatRange(1, 720), help="Scan angle in degrees.")
+@click.option("--rate", default=100.0, show_default=True, type=FiniteFloatRange(0.1, 100000), help="Frames per second asked.")
 @click.option("--rows", "rows_text", default="16", show_default=True,
               help="Rows to reconstruct: a count around the middle, FROM:TO, or 'all'.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "gpu"]))

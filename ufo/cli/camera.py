@@ -14,7 +14,7 @@ from rich.table import Table
 from ..camera import camera_class, names, open_camera
 from ..camera.scene import scene_option
 from ..core.errors import UsageError
-from .errors import handle_errors
+from .errors import FiniteFloatRange, handle_errors
 
 EXAMPLES = """
 \b
@@ -181,7 +181,7 @@ def serve(name: str, props: tuple[str, ...], host: str, port: int, stream_port: 
 @camera.command("stop")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the camera server.")
 @click.option("--port", type=click.IntRange(1, 65535), default=5555, show_default=True, help="Its control port.")
-@click.option("--timeout", type=click.FloatRange(0.01), default=5.0, show_default=True, help="Seconds to wait for it.")
+@click.option("--timeout", type=FiniteFloatRange(0.01, 86400), default=5.0, show_default=True, help="Seconds to wait for it.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
 def stop(host: str, port: int, timeout: float, debug: bool) -> None:

@@ -21,6 +21,17 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, which lets NaN through (every comparison with it is false) and, without
+    a maximum, infinity: both refused here as a usage error naming the option."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
 @functools.cache
 def _err_console() -> Console:
     """The console for error lines, made on first use: rich costs ~40 ms to import, which

@@ -92,6 +92,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     for note in notes:
         console().print(f"[yellow]UFO:[/] {note}")
     description = graph.describe()
+    _check_side_files(graph, {"--dump": dump, "--trace": trace})
     if dump:
         from ..core import serialize
 
@@ -120,6 +121,36 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         StdoutConsole().print(summary(handle))
         for warning in handle.warnings:
             console().print(f"[yellow]warning:[/] {warning}")
+
+
+def _check_side_files(graph: Any, files: dict[str, str | None]) -> None:
+    """--dump and --trace (JSON files) never replace a file of the graph (read, written, a jit kernel)
+    nor an existing file that is not JSON: a mistyped name would destroy data (exit 2, before any work)."""
+    import os
+
+    used = [value for t in graph.nodes for key in ("path", "file")
+            if isinstance(value := getattr(t, key, None), str) and value]
+    for option, path in files.items():
+        if not path:
+            continue
+        for other in used:
+            file = other.split(":", 1)[0] if ":" in other[2:] else other  # 'scan.h5:/data' -> 'scan.h5'
+            if os.path.exists(file) and os.path.exists(path) and os.path.samefile(file, path) \
+                    or os.path.abspath(file) == os.path.abspath(path):
+                raise UsageError(f"{option} '{path}' is '{other}' of the graph; choose another file")
+        if os.path.isfile(path) and not _is_json(path):
+            raise UsageError(f"{option} '{path}' exists and is not a JSON file; ufo will not overwrite it: "
+                             "remove it or choose another file")
+
+
+def _is_json(path: str) -> bool:
+    """Whether a file looks like JSON (an earlier --dump or --trace): empty, or a JSON object at its start."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(256).lstrip()
+    except OSError:
+        return False
+    return not head or head.startswith(b"{")
 
 
 def _check_outputs(graph: Any, dry_run: bool) -> None:

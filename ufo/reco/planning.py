@@ -18,6 +18,7 @@ from ..core.resources import available_memory
 from ..storage import open_source
 from ..tomo.filters import FILTERS
 from .options import RecoOptions
+from .references import check_references
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -100,6 +101,8 @@ def parse_region(text: str | None, height: int) -> list[int]:
         raise UsageError(f"region '{text}' must be integers from:to:step") from err
     if len(parts) == 1 and values[0] is not None:
         values[1] = values[0] + 1
+    if values[2] == 0:
+        raise UsageError(f"region '{text}' has a step of 0; give a step of 1 or more (from:to:step)")
     rows = list(range(height))[slice(*values)]
     if not rows:
         raise UsageError(f"region '{text}' selects no rows of the {height} detector rows")
@@ -162,10 +165,13 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
     try:
         count, shape = source.count, source.shape
+        notes += [w for w in getattr(source, "warnings", []) if w not in notes]
     finally:
         source.close()
     if len(shape) != 2:
         raise UsageError(f"'{o.projections or o.sinograms}' holds frames of shape {shape}; 2-D images expected")
+    if o.projections:
+        check_references(o, keys, tuple(shape))
     axis = _axis_value(o)
     if o.sinograms:
         n_angles, width = shape

@@ -44,7 +44,7 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     inputs = [projections, _read(o.darks, p, image_key=keys.get("darks")),  # type: ignore[arg-type]
               _read(o.flats, p, image_key=keys.get("flats"))]  # type: ignore[arg-type]
     if o.flats2:
-        inputs.append(_read(o.flats2, p))
+        inputs.append(_read(o.flats2, p, image_key=keys.get("flats2")))
     return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)
 
 

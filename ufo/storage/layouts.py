@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ class FrameIndex:
     locations: list[tuple[str, int]]
     image_keys: list[int]
     angles: list[float | None]
+    notes: list[str] = field(default_factory=list)  # what a reader should be told (angles' units guessed)
 
 
 def _text(value: Any) -> str:
@@ -34,6 +35,22 @@ def _to_radians(values: np.ndarray, units: str) -> list[float]:
     if unit.startswith("rad"):
         return [float(v) for v in values]
     return [math.radians(float(v)) for v in values]  # NXtomo's default and DXchange's theta: degrees
+
+
+def _angles(dset: Any, n: int | None, notes: list[str]) -> list[float]:
+    """The first `n` angles of `dset` in radians: degrees unless its `units` say otherwise. Without
+    `units`, values spanning 0.8 pi .. 2 pi are taken as radians and a note says so: tomopy's
+    users write theta in radians, often without units, and 8 or more projections over at most
+    6.3 degrees are no tomography scan."""
+    values = np.asarray(dset[()], np.float64).ravel()[:n]
+    units = dset.attrs.get("units")
+    if units is None and values.size >= 8 and np.all(np.isfinite(values)):
+        span = float(values.max() - values.min())
+        if 0.8 * math.pi <= span <= 2 * math.pi * 1.01:
+            notes.append(f"'{dset.name}' has no units and spans {span:.4g}: read as radians (set its attribute "
+                         "units='degree' or give --angle/--offset if it is degrees)")
+            return _to_radians(values, "rad")
+    return _to_radians(values, _text(units) if units is not None else "degree")
 
 
 def _nxtomo_entry(h5: Any) -> Any | None:
@@ -61,19 +78,18 @@ def detect(h5: Any) -> FrameIndex | None:
                    or entry.get("data/image_key"))
         keys = [int(k) for k in keys_ds[:n]] if keys_ds is not None else [0] * n
         angles_ds = entry.get("sample/rotation_angle") or entry.get("data/rotation_angle")
-        if angles_ds is not None:
-            units = _text(angles_ds.attrs.get("units", "degree"))
-            angles: list[float | None] = list(_to_radians(angles_ds[:n], units))
-        else:
-            angles = [None] * n
-        return FrameIndex("nxtomo", [(data.name, i) for i in range(n)], keys, angles)
+        notes: list[str] = []
+        angles: list[float | None] = list(_angles(angles_ds, n, notes)) if angles_ds is not None else [None] * n
+        # the path in this file (data.name is the target's path in its own file where it is an external link)
+        where = f"{entry.name}/{'instrument/detector/data' if 'instrument/detector/data' in entry else 'data/data'}"
+        return FrameIndex("nxtomo", [(where, i) for i in range(n)], keys, angles, notes)
     if "/exchange/data" in h5:
         locations: list[tuple[str, int]] = []
         keys = []
         angles = []
         theta = h5.get("/exchange/theta")
-        units = _text(theta.attrs.get("units", "degree")) if theta is not None else "degree"
-        thetas = _to_radians(theta[:], units) if theta is not None else []
+        notes = []
+        thetas = _angles(theta, None, notes) if theta is not None else []
         for key in (2, 1, 0):  # darks, flats, projections
             name = DXCHANGE[key]
             if name not in h5:
@@ -82,5 +98,5 @@ def detect(h5: Any) -> FrameIndex | None:
             locations += [(name, i) for i in range(count)]
             keys += [key] * count
             angles += [thetas[i] if key == 0 and i < len(thetas) else None for i in range(count)]
-        return FrameIndex("dxchange", locations, keys, angles)
+        return FrameIndex("dxchange", locations, keys, angles, notes)
     return None

@@ -149,6 +149,6 @@ def worth_reading(argv: Sequence[str]) -> bool:
             step = int(parts[2]) if len(parts) > 2 and parts[2] else 1
         except (IndexError, ValueError):  # open-ended ("100:") or not numbers: all rows to the end may be read
             continue
-        if step > 0 and len(range(first, stop, step)) < FEW_ROWS:
+        if step > 0 and max(0, -(-(stop - first) // step)) < FEW_ROWS:  # len(range(...)) overflows at 2**63
             return False
     return True

@@ -71,6 +71,29 @@ def find_dataset(h5file: Any, filename: str) -> str:
                      f"(candidates: {', '.join(found)})")
 
 
+def _names_layout_data(h5file: Any, dataset: str) -> bool:
+    """Whether `dataset` is an NXtomo's frames dataset: its image_key and angles then hold for it,
+    so that its darks and flats are not read as projections."""
+    from .layouts import detect
+
+    try:
+        index = detect(h5file)
+        if index is None or index.layout != "nxtomo" or not index.locations or dataset not in h5file:
+            return False
+        return bool(h5file[dataset] == h5file[index.locations[0][0]])
+    except Exception:  # noqa: BLE001 - no layout to be sure of (odd groups, broken links): a dataset of its own
+        return False
+
+
+def _load_filters() -> None:
+    """Register the compression filters of hdf5plugin (Blosc, Bitshuffle-LZ4 as Dectris detectors
+    write, LZ4, Zstd, ...) where it is installed; HDF5 alone knows gzip, szip and shuffle."""
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        pass
+
+
 def _check_image_dataset(node: Any, filename: str, name: str) -> None:
     """InputError unless `node` is a numeric HDF5 dataset (not a group, a link target or strings)."""
     import h5py
@@ -103,6 +126,7 @@ class Hdf5Frames:
 
         from .layouts import detect
 
+        _load_filters()
         self.warnings: list[str] = []
         self._fd: int | None = None  # the file for positioned reads of uncompressed frames (hdf5_direct)
         self._direct: dict[str, DirectFrames | None] = {}
@@ -120,8 +144,14 @@ class Hdf5Frames:
         self.filename = filename
         self.layout = None
         try:
-            index = detect(self._file) if dataset is None else None
+            if dataset is None:
+                index = detect(self._file)
+            elif not _names_layout_data(self._file, dataset):
+                index = None  # a dataset of its own: read as it is
+            else:
+                index = detect(self._file)
             if index is not None:
+                self.warnings += index.notes
                 self.layout = index.layout
                 keep = [i for i, k in enumerate(index.image_keys) if image_key is None or k == image_key]
                 self._locations = [index.locations[i] for i in keep]
@@ -175,8 +205,8 @@ class Hdf5Frames:
 
     def _direct_reader(self, dset: Any) -> DirectFrames | None:
         """The positioned-read path of `dset` (made once per dataset), None where h5py must read."""
-        if not self._settled:
-            return None
+        if not self._settled or os.path.realpath(dset.file.filename) != os.path.realpath(self.filename):
+            return None  # reached through an external link: its offsets are in another file; h5py reads it
         if dset.name not in self._direct:
             if self._fd is None:
                 self._fd = os.open(self.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -205,7 +235,9 @@ class Hdf5Frames:
                 return out
             data = dset[selection]
         except Exception as exc:
-            raise InputError(f"cannot read {self.label(index)}: {exc}") from exc
+            hint = ("; its compression filter is not available: pip install hdf5plugin"
+                    if "filter" in str(exc) or "plugin" in str(exc) else "")
+            raise InputError(f"cannot read {self.label(index)}: {exc}{hint}") from exc
         if out is None:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")

@@ -62,6 +62,11 @@ class SliceGeometry:
                              "instead of sinograms? (use transpose-projections)")
         if self.axis is not None and not 0 <= self.axis <= width:
             raise GraphError(f"axis={self.axis} lies outside the detector (0 .. {width} pixels)")
+        if getattr(self, "angles", None) is None and self.angle_step is not None \
+                and not np.isfinite(self.angle_offset + self.angle_step * (n_angles - 1)):  # 1e308 * 90: inf
+            raise GraphError(f"angle-step {self.angle_step:g} rad and angle-offset "
+                             f"{self.angle_offset:g} rad give angles beyond any finite number over {n_angles} "
+                             "projections; give the step between two projections (e.g. 0.25deg)")
         x0, y0, cols, rows = slice_grid(width, roi, self.center)
         if cols < 1 or rows < 1:
             raise GraphError(f"the region x={roi[0]} y={roi[1]} lies outside the {width} x {width} slice")

@@ -1,0 +1,81 @@
+"""Hostile input to the `ufo` command: real processes, real files; one clear error, inputs kept."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+
+import numpy as np
+import tifffile
+
+
+def ufo(*args, cwd=None, timeout=60):
+    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+
+def _md5(path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def test_dump_and_trace_never_replace_an_input_or_a_file_that_is_not_json(tmp_path):
+    tifffile.imwrite(tmp_path / "in.tif", np.arange(16, dtype=np.uint16).reshape(4, 4))
+    (tmp_path / "data.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))  # any file that is not JSON
+    (tmp_path / "k.py").write_text("def f(x):\n    return x\n")
+    kept = {name: _md5(tmp_path / name) for name in ("in.tif", "data.h5", "k.py")}
+    for args in (["read path=in.tif ! null", "--trace", "in.tif"],  # used to replace the input by the trace
+                 ["read path=in.tif ! null", "--dump", "./in.tif"],  # used to replace it before reading it
+                 ["dummy-data number=1 shape=4,4 ! null", "--dump", "data.h5"],
+                 ["dummy-data number=1 shape=4,4 ! jit file=k.py function=f ! null", "--trace", "k.py"],
+                 ["dummy-data number=1 shape=4,4 ! write path=out.h5:/d", "--trace", "out.h5"]):
+        result = ufo("run", "--gpus", "cpu", *args, cwd=tmp_path)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert args[1] in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert {name: _md5(tmp_path / name) for name in kept} == kept
+    assert not (tmp_path / "out.h5").exists()
+    # an earlier --dump / --trace is still replaced, as the README's examples do run after run
+    for _ in range(2):
+        result = ufo("run", "--gpus", "cpu", "-q", "dummy-data number=1 shape=4,4 ! null", "--trace", "t.json",
+                     "--dump", "g.json", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+
+
+def test_a_region_past_any_detector_is_no_traceback(tmp_path):
+    """The page-cache prefetch weighed --region 0:1e20 rows with len(range(...)): OverflowError traceback."""
+    import os
+
+    tifffile.imwrite(tmp_path / "sino.tif", np.ones((4, 16, 16), np.float32), photometric="minisblack")  # 4 sinograms of 16 angles
+    env = {**os.environ, "UFO_PREFETCH": "1"}
+    result = subprocess.run([sys.executable, "-m", "ufo", "reco", "--sinograms", "sino.tif", "--axis", "8",
+                             "--gpus", "cpu", "-q", "-o", "out.tif", "--region", "0:99999999999999999999"],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=120, env=env)
+    assert "Traceback" not in result.stderr and result.returncode == 0, result.stderr
+    assert tifffile.imread(tmp_path / "out.tif").shape == (4, 16, 16)
+
+
+def test_angles_that_overflow_and_a_scale_of_one_value_are_usage_errors(tmp_path):
+    """--angle 1e308 made every angle inf (exit 0, garbage slices, numpy warnings); minimum == maximum stored
+    every pixel of 8/16-bit output as one value (exit 0)."""
+    tifffile.imwrite(tmp_path / "sino.tif", np.ones((4, 16, 16), np.float32), photometric="minisblack")
+    for method in ("fbp", "dfi"):
+        result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", f"{method}.tif",
+                     "--angle", "1e308", "--method", method, cwd=tmp_path, timeout=120)
+        assert result.returncode == 2 and "angle-step" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and not (tmp_path / f"{method}.tif").exists()
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
+                 "--output-bits", "16", "--output-min", "0", "--output-max", "0", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "minimum and maximum" in result.stderr, result.stderr
+    result = ufo("run", "dummy-data shape=4,4 number=2 ! write path=w.tif bits=8 minimum=5 maximum=5", cwd=tmp_path)
+    assert result.returncode == 2 and "minimum and maximum" in result.stderr, result.stderr
+    assert not (tmp_path / "s.tif").exists() and not (tmp_path / "w.tif").exists()
+
+
+def test_nan_and_huge_floats_on_the_command_line_are_usage_errors():
+    """click's FloatRange let NaN through: exit 1 'cannot convert float NaN to integer', and
+    `camera stop --timeout inf` (or 1e308) ended in an OverflowError traceback."""
+    for args in (["camera", "stop", "--port", "1", "--timeout", "nan"], ["camera", "stop", "--port", "1", "--timeout", "inf"],
+                 ["camera", "stop", "--port", "1", "--timeout", "1e308"], ["bench", "--scale", "nan"],
+                 ["bench", "stream", "--span", "nan"]):
+        result = ufo(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert args[-2] in result.stderr and "Traceback" not in result.stderr, result.stderr
