@@ -158,3 +158,20 @@ def test_darks_of_another_shape_are_refused_before_work(tmp_path, scan):
     with pytest.raises(UsageError, match=r"--darks .*d\.tif' holds frames of 3 x 3 x 96 pixels.*RGB"):
         reco.plan(reco.RecoOptions(projections=str(tmp_path / "p.tif"), darks=str(tmp_path / "d.tif"),
                                    flats=str(tmp_path / "f.tif"), output=str(tmp_path / "s.h5:/data")))
+
+
+@pytest.mark.parametrize("compression", ["lzw", "zstd", "packbits"])
+def test_compressed_tiff_folders_as_other_tools_save_them(tmp_path, scan, compression):
+    """LZW (Pillow, MATLAB, most image programs) and zstd TIFFs need imagecodecs, which the reader
+    lacked: 'truncated or corrupt?'. One 16-bit page per projection, as a camera's software saves them."""
+    tifffile = pytest.importorskip("tifffile")
+    projections, darks, flats, _, ref = scan
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    for i, frame in enumerate(projections.astype(np.uint16)):
+        tifffile.imwrite(folder / f"p_{i:04d}.tif", frame, compression=compression)
+    tifffile.imwrite(tmp_path / "d.tif", darks.astype(np.uint16), compression=compression, photometric="minisblack")
+    tifffile.imwrite(tmp_path / "f.tif", flats.astype(np.uint16), compression=compression, photometric="minisblack")
+    assert tifffile.TiffFile(folder / "p_0000.tif").pages[0].compression.name == compression.upper()
+    assert_matches(reconstruct(tmp_path, projections=str(folder), darks=str(tmp_path / "d.tif"),
+                               flats=str(tmp_path / "f.tif")), ref)

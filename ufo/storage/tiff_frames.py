@@ -243,6 +243,9 @@ class TiffFrames:
         except IndexError as err:
             raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from err
         except Exception as exc:
+            if "imagecodecs" in str(exc):  # a compression (LZW, JPEG, ...) tifffile decodes only with it
+                raise InputError(f"cannot read '{self.label(index)}': its compression needs the imagecodecs "
+                                 f"package: pip install imagecodecs ({exc})") from exc
             raise InputError(f"cannot read '{self.label(index)}' (truncated or corrupt?): {exc}") from exc
         if out is None:
             return data  # type: ignore[no-any-return]
