@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -244,6 +245,8 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
             hinter.join()
         raise errors[0]
     result = result_box[0]
+    for warning in result.warnings:  # also with --quiet, as the plan's warnings
+        console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if options.slice is not None:
         click.echo(_preview_line(options, plan.rows[0]))
     if not kw["quiet"]:

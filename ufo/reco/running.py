@@ -167,6 +167,11 @@ class RecoResult:
     path: str = "sinograms"
 
     @property
+    def warnings(self) -> list[str]:
+        """What the passes' tasks warned of (flats with dead pixels, a camera's dropped frames), once each."""
+        return list(dict.fromkeys(w for handle in self.handles for w in handle.warnings))
+
+    @property
     def slices_per_second(self) -> float:
         return self.plan.slices / self.seconds if self.seconds else 0.0
 

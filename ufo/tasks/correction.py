@@ -116,6 +116,9 @@ class FlatFieldCorrect(Task):
         self._darks: list[Any] = []
         self._flats: list[list[Any]] = []  # the flats before the scan, then (if given) those after
         self._spans: dict[tuple[int, int], np.ndarray] = {}
+        self._host_dark: np.ndarray | None = None  # the (first) reduced dark and flats, kept for _check
+        self._host_flats: list[np.ndarray] = []
+        self._flats_checked = 0
 
     def to_device(self, frame: np.ndarray) -> Any:
         """Where the references live (the GPU variant puts them on its device once)."""
@@ -123,13 +126,30 @@ class FlatFieldCorrect(Task):
 
     def collected(self, index: int, frames: list[np.ndarray]) -> None:
         if index == 1:
-            refs = _references(frames, self.dark_reduction, "darks", self._shape)
-            self._darks = [self.to_device(r * np.float32(self.dark_scale)) for r in refs]
+            refs = [r * np.float32(self.dark_scale) for r in _references(frames, self.dark_reduction, "darks", self._shape)]
+            self._host_dark = refs[0]
+            self._darks = [self.to_device(r) for r in refs]
         elif index in (2, 3):
             what = "flats" if index == 2 else "flats after the scan"
-            refs = [self.to_device(r * np.float32(self.flat_scale))
-                    for r in _references(frames, self.flat_reduction, what, self._shape)]
-            self._flats.insert(0, refs) if index == 2 else self._flats.append(refs)
+            refs = [r * np.float32(self.flat_scale) for r in _references(frames, self.flat_reduction, what, self._shape)]
+            self._host_flats.append(refs[0])
+            devices = [self.to_device(r) for r in refs]
+            self._flats.insert(0, devices) if index == 2 else self._flats.append(devices)
+        self._check()
+
+    def _check(self) -> None:
+        """Each set of flats against the darks, once both are known (on the host): references that
+        would correct every pixel to NaN (then 0) are refused, many bad pixels are warned of
+        (ufo.tomo.steps.check_references, which the streaming engine's FlatField calls too)."""
+        if self._host_dark is None:
+            return
+        from ..tomo.steps import check_references
+
+        while self._flats_checked < len(self._host_flats):
+            flat = self._host_flats[self._flats_checked]
+            self._flats_checked += 1
+            if (warning := check_references(self._host_dark, flat)) is not None:
+                self.ctx.warn(warning)
 
     def dark_for(self, index: int) -> Any:
         return _pick(self._darks, index)

@@ -38,6 +38,33 @@ def reduce_frames(frames: list[Any] | Any, how: str, xp: Any = np) -> Any:
     raise ValueError(f"darks and flats are reduced by 'mean' or 'median', not '{how}'")
 
 
+#: the share of pixels whose flat is not above its dark (or not finite) from which the references
+#: are refused (every slice would be made of zeros and noise), and from which a warning is due
+BAD_REFERENCES_REFUSED = 0.5
+BAD_REFERENCES_WARNED = 0.01
+
+
+def check_references(dark: Any, flat: Any, xp: Any = np) -> str | None:
+    """InputError when the reduced flat is not above the dark (or either is NaN/inf) at half the
+    pixels or more: a flat of zeros, a dark and flat swapped or a closed shutter during the flats
+    made every corrected value NaN, which the fix turned into slices of zeros without a word.
+    Returns a warning where more than 1 % of the pixels are so (dead pixels, detector gaps), else None."""
+    from ..core.errors import InputError
+
+    span = xp.asarray(flat, dtype=xp.float32) - xp.asarray(dark, dtype=xp.float32)
+    bad = int((~(span > 0)).sum())  # NaN compares false: counted
+    share = bad / max(1, span.size)
+    if share >= BAD_REFERENCES_REFUSED:
+        nonfinite = int((~xp.isfinite(span)).sum())
+        what = f"{nonfinite} of them NaN or infinite" if nonfinite else "darks and flats swapped, or no beam?"
+        raise InputError(f"the flats are not brighter than the darks at {bad} of {span.size} pixels ({what}); "
+                         "flat-field correction would give zeros: check the --flats and --darks files")
+    if share > BAD_REFERENCES_WARNED:
+        return (f"the flats are not brighter than the darks at {bad} of {span.size} pixels ({100 * share:.1f} %); "
+                "those pixels are set to 0")
+    return None
+
+
 class FlatField:
     """(frame - dark) / (flat - dark), -log of it with `absorption`; darks and flats reduced once per set."""
 
@@ -60,6 +87,11 @@ class FlatField:
         self.flat = reduce_frames(flats, self.flat_reduction, xp)
         self.dark = reduce_frames(darks, self.dark_reduction, xp) if darks else xp.zeros_like(self.flat)
         self.flat_after = reduce_frames(flats_after, self.flat_reduction, xp) if flats_after else None
+        for flat in (self.flat, self.flat_after):
+            if flat is not None and (warning := check_references(self.dark, flat, xp)) is not None:
+                import warnings
+
+                warnings.warn(warning, RuntimeWarning, stacklevel=2)
 
     def flat_for(self, weight: float) -> Any:
         """The flat at `weight` between the flats before (0) and after (1) the scan."""
