@@ -79,3 +79,21 @@ def test_nan_and_huge_floats_on_the_command_line_are_usage_errors():
         result = ufo(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert args[-2] in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_nan_in_projections_without_references_is_reported_not_hidden(tmp_path):
+    """A NaN or inf pixel in corrected projections makes its slice NaN: the command said nothing."""
+    import h5py
+
+    rng = np.random.default_rng(1)
+    projections = rng.random((48, 3, 32), dtype=np.float32)
+    projections[7, 2, 11] = np.inf  # row 2 only
+    tifffile.imwrite(tmp_path / "p.tif", projections, photometric="minisblack")
+    result = ufo("reco", "--projections", "p.tif", "--axis", "16", "--gpus", "cpu", "-q", "-o", "s.h5:/data",
+                 cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    said = " ".join(result.stderr.split())
+    assert "1 of the 3 frames written to s.h5:/data hold NaN or infinite values (the first: frame 2)" in said, said
+    with h5py.File(tmp_path / "s.h5") as f:
+        slices = f["/data"][()]
+    assert np.isfinite(slices[:2]).all() and not np.isfinite(slices[2]).all()

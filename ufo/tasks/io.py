@@ -102,6 +102,14 @@ class Read(Task):
             self._source = None  # type: ignore[assignment]
 
 
+def _finite_sample(frame: np.ndarray) -> bool:
+    """Whether ~4096 pixels spread over the frame are finite: a NaN or inf pixel in a sinogram makes
+    its whole slice NaN (the filter and the back-projection spread it), so a sample sees it, at
+    a cost the writer does not feel."""
+    flat = frame.reshape(-1)
+    return bool(np.isfinite(flat[:: max(1, flat.size // 4096)]).all())
+
+
 def _ufo_scaling_note(task: Any) -> str | None:
     """The difference of 8/16-bit scaling without minimum/maximum, where a UFO graph has it."""
     if task.bits in (8, 16) and task.rescale and (task.minimum is None or task.maximum is None):
@@ -212,6 +220,7 @@ class Write(Task):
         self._held: list[tuple[np.ndarray, dict[str, Any]]] = []
         self._scale = (self.minimum, self.maximum)
         self._count = 0
+        self._nonfinite = (0, 0)  # (the first frame with NaN or inf, how many had them)
         specs = getattr(ctx, "input_specs", None) or [None]
         self._expected = getattr(specs[0], "count", None)
         if not self._scaled() or None not in self._scale:
@@ -245,6 +254,9 @@ class Write(Task):
             meta = {**meta, "row": self.first_row + self._count * self.step}
         elif self.first_row is not None:  # slices of known rows into HDF5: no per-slice datasets of
             meta = {k: v for k, v in meta.items() if k not in ("row", "index")}  # what first_row says
+        if frame.dtype.kind in "fc" and not _finite_sample(frame):
+            first, count = self._nonfinite
+            self._nonfinite = (first if count else self._count, count + 1)
         lo, hi = self._scale
         ready = self.prescaled and self.bits in (8, 16) and frame.dtype == (np.uint8 if self.bits == 8 else np.uint16)
         self._writer.write(frame if ready else to_bits(frame, self.bits, lo, hi, self.rescale), meta)
@@ -276,6 +288,11 @@ class Write(Task):
         if writer is not None:
             writer.close()
             self._writer = None  # type: ignore[assignment]
+        first, count = getattr(self, "_nonfinite", (0, 0))
+        if count:
+            self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} hold NaN or infinite values "
+                          f"(the first: frame {first}); they come from NaN or infinite pixels in the input "
+                          "(projections without darks and flats? a division by zero upstream?)")
 
     @property
     def frames_written(self) -> int:
