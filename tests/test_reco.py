@@ -152,6 +152,7 @@ def test_config_file_and_command_line_override(scan, tmp_path):
     (["--energy", "20keV"], "--energy, --distance and --pixel-size"),
     (["--region", "50:60"], "selects no rows"),
     (["--region", "0:8:0"], "has a step of 0"),
+    (["--roi", "1000,1000,10,10"], "lies outside the field of view"),
     (["--energy", "20mm", "--distance", "1m", "--pixel-size", "1um"], "keV"),
     (["--number", "1000"], "more projections than the 150"),
     (["--darks", "{root}/darks.tif", "--flats", "{root}/small_flats.tif", "--region", "0:2"], "holds frames of 10 x 80 pixels, the projections 12 x 96"),

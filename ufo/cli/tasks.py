@@ -77,6 +77,9 @@ def reference_markdown() -> str:
 def tasks(name: str | None, as_json: bool, markdown: bool, ufo_compat: bool, debug: bool) -> None:
     """List tasks, or show one task's kind, inputs and properties."""
     console = Console()
+    if name is not None and (markdown or ufo_compat):
+        raise click.UsageError(f"--{'markdown' if markdown else 'ufo-compat'} prints every task; drop '{name}' "
+                               f"(or drop the flag: ufo tasks {name})")
     if ufo_compat:
         from .compat import compat_markdown
 

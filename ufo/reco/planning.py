@@ -17,6 +17,7 @@ from ..core.errors import UsageError
 from ..core.resources import available_memory
 from ..storage import open_source
 from ..tomo.filters import FILTERS
+from ..tomo.grid import outside_view
 from .options import RecoOptions
 from .references import check_references
 
@@ -178,7 +179,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         if n_angles < 2:
             raise UsageError(f"sinograms in '{o.sinograms}' have {n_angles} angle(s): are these projections? (use --projections)")
         rows = select_rows(o, count)
-        _check_axis(axis, width)
+        _check_axis(axis, width, o)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys)
         _check_half_acquisition(result)
@@ -192,7 +193,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     projections = min(count, o.number) if o.number else count
     if projections < 2:
         raise UsageError(f"'{o.projections}' holds {count} projection(s); a reconstruction needs many")
-    _check_axis(axis, width)
+    _check_axis(axis, width, o)
     rows = select_rows(o, height)
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     budget = int((available if available is not None else available_memory()) * o.memory_fraction)
@@ -336,9 +337,13 @@ def _axis_value(o: RecoOptions) -> float | None:
         raise UsageError(f"--axis takes a number (pixels) or 'auto', got '{o.axis}'") from err
 
 
-def _check_axis(axis: float | None, width: int) -> None:
+def _check_axis(axis: float | None, width: int, o: RecoOptions | None = None) -> None:
     if axis is not None and not 0 <= axis <= width:
         raise UsageError(f"axis {axis} lies outside the detector (0 .. {width} pixels)")
+    if o is not None and o.roi is not None and not o.half_acquisition and outside_view(width, o.roi, None, axis):
+        x, y, w, h = o.roi
+        raise UsageError(f"--roi {x},{y},{w},{h} lies outside the field of view, the circle the {width}-pixel "
+                         f"detector sees about the axis in the {width} x {width} slice: it would be zeros")
 
 
 def scan_angles(plan: Plan) -> np.ndarray:

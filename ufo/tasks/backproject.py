@@ -14,6 +14,7 @@ from ..core.ufocompat import UfoName, UfoSemantics, declare, only, same, zero_is
 from ..tomo.fbp import backproject, filter_rows, slice_grid, slices_per_batch
 from ..tomo.halftomo import first_half, opposite, stitch_stack, stitched_geometry
 from ..tomo.timing import StageTimes
+from ..tomo.grid import outside_view
 from .filtering import FilterProperties
 
 
@@ -70,6 +71,9 @@ class SliceGeometry:
         x0, y0, cols, rows = slice_grid(width, roi, self.center)
         if cols < 1 or rows < 1:
             raise GraphError(f"the region x={roi[0]} y={roi[1]} lies outside the {width} x {width} slice")
+        if not getattr(self, "half_acquisition", False) and outside_view(width, roi, self.center, self.axis):
+            raise GraphError(f"the region x={roi[0]} y={roi[1]} width={cols} height={rows} lies outside the field "
+                             f"of view (the circle the {width}-pixel detector sees about the axis): it would be zeros")
         return spec.with_(shape=(*spec.shape[:-2], rows, cols), dtype=np.float32)
 
 

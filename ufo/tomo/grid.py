@@ -20,3 +20,18 @@ def slice_grid(width: int, roi: tuple[int, int, int | None, int | None] = (0, 0,
     rows = width - roi_y if roi_h is None else roi_h
     centre = width / 2 if centre is None else centre
     return roi_x - centre, roi_y - centre, cols, rows
+
+
+def outside_view(width: int, roi: tuple[int, int, int | None, int | None], centre: float | None = None,
+                 axis: float | None = None) -> bool:
+    """Whether the region lies wholly outside the field of view: the circle about the rotation
+    axis that the detector's rays cross at every angle, of radius max(axis, width - axis) pixels.
+    Such a region reconstructs to zeros and noise, which nobody asks for on purpose."""
+    import math
+
+    x0, y0, cols, rows = slice_grid(width, roi, centre)
+    a = width / 2 if axis is None else axis
+    radius = max(a, width - a) + 1  # a pixel of slack: pixels are squares, not points
+    dx = max(x0, -(x0 + cols), 0.0)  # from the axis (the origin) to the nearest column of the region
+    dy = max(y0, -(y0 + rows), 0.0)
+    return math.hypot(dx, dy) > radius
