@@ -16,7 +16,10 @@ write order, first missing frame number, frames missing.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import shutil
 import warnings
 from typing import Any
 
@@ -29,6 +32,10 @@ from .writer_base import WriterBase, disk_error
 LAYOUTS = ("plain", "nxtomo", "dxchange")
 NXTOMO_DATA = "/entry/instrument/detector/data"
 DXCHANGE = {0: "/exchange/data", 1: "/exchange/data_white", 2: "/exchange/data_dark"}
+#: bytes left free on the disk for what closing the file writes (chunk indexes, object headers):
+#: HDF5 that meets a full disk mid-frame cannot close the file, which then opens nowhere without
+#: h5clear (and the process may crash at exit), so a frame that would leave less is refused first
+RESERVE = 256 << 10
 
 
 class Hdf5Writer(WriterBase):
@@ -70,6 +77,7 @@ class Hdf5Writer(WriterBase):
         self._swmr = False
         self._drops = FrameStats() if record_drops else None
         self._first_index = 0  # frames the file held before this writer's first
+        self._room = 0  # free bytes on the disk as last measured, less what was written since
         self.metadata = dict(metadata or {})
 
     # -- creation (all datasets exist before SWMR starts) ----------------------------------
@@ -166,6 +174,7 @@ class Hdf5Writer(WriterBase):
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         before: dict[str, int] = {}
+        self._make_room(frame.nbytes)
         try:
             if not self._swmr:
                 self._setup(frame, meta)
@@ -215,6 +224,22 @@ class Hdf5Writer(WriterBase):
         except Exception as exc:
             self._roll_back(before)
             raise disk_error(self.path, self.frames, exc) from exc
+
+    def _make_room(self, nbytes: int) -> None:
+        """Refuse a frame that would leave less than RESERVE free on the disk (a clear disk-full
+        error, the file closes whole). The free space is measured again once the estimate falls
+        under 1 GiB, or every 64 frames (other writers share the disk)."""
+        if self._room - nbytes > 1 << 30 and self.frames % 64:
+            self._room -= nbytes
+            return
+        try:
+            self._room = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path)) or ".").free
+        except OSError:
+            self._room = 1 << 62  # not measurable: leave it to the writes
+            return
+        if self._room < nbytes + RESERVE:
+            raise disk_error(self.path, self.frames, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
+        self._room -= nbytes
 
     def _roll_back(self, counts: dict[str, int]) -> None:
         """After a failed write: shrink every dataset back to what it held before this frame."""

@@ -135,10 +135,45 @@ class TiffFrames:
 
     def _pages(self, file: str) -> int:
         """Number of complete pages; a broken page chain (a file cut short) is reported."""
-        fast = self._scan(file)
-        if fast is not None:
-            return fast
-        return self._pages_by_tifffile(file)
+        count = self._scan(file)
+        if count is None:
+            count = self._pages_by_tifffile(file)
+        return self._unclosed_imagej(file) if count == 1 else count
+
+    def _unclosed_imagej(self, file: str) -> int:
+        """The frames of a one-page classic ImageJ stack. tifffile writes a stack's pixels one after
+        the other behind its first page, and its other pages' IFDs and 'images=N' only at close:
+        a stack whose writer was killed, or stopped by a full disk, shows one page and
+        'images=1'; its complete frames are counted from the file's size and reported. (ImageJ
+        itself writes stacks over 4 GB as one IFD with 'images=N'; those read N frames.)"""
+        plain = self._plain.get(file) or [None]
+        first = plain[0]
+        if first is None or len(plain) != 1:
+            return 1
+        nbytes = first.shape[0] * first.row_bytes
+        try:
+            fits = (os.path.getsize(file) - first.offset) // nbytes
+        except OSError:
+            return 1
+        if fits < 2:
+            return 1
+        try:
+            with self._open(file) as tif:
+                description = tif.pages[0].description or ""
+        except Exception:  # noqa: BLE001 - not a file this recognises: its one page, as before
+            return 1
+        if not description.startswith("ImageJ="):
+            return 1
+        images = 1
+        for line in description.splitlines():
+            if line.startswith("images="):
+                images = int(line[7:]) if line[7:].isdigit() else 1
+        count = min(images, fits) if images > 1 else fits
+        if images <= 1 or images > fits:
+            self.warnings.append(f"'{file}' is an ImageJ stack its writer did not close (killed, or the disk "
+                                 f"was full); reading its {count} complete frame(s)")
+        plain.extend(PlainPage(first.offset + k * nbytes, first.shape, first.dtype) for k in range(1, count))
+        return count
 
     def _scan(self, file: str) -> int | None:
         """The page count from the IFDs read with `struct` (tiff_ifd), where that understands the file."""

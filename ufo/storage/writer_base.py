@@ -50,11 +50,12 @@ def disk_full(path: str) -> bool:
 def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
     """A clear message for a failed write; a full disk says what is still intact.
 
-    Libraries do not always pass ENOSPC on (tifffile reports a short write), so the free
-    space is checked too.
+    Libraries do not always pass ENOSPC on (tifffile reports a short write; numpy, which
+    reserves a frame's room before it writes it, says "Not enough free space" without an errno),
+    so the message and the free space are checked too.
     """
     full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if full or "No space left" in str(exc) or disk_full(path):
+    if full or any(text in str(exc) for text in ("No space left", "Not enough free space")) or disk_full(path):
         return InputError(f"the disk holding '{path}' is full after {frames} frame(s); those frames are intact, "
                           "free space or write elsewhere")
     return InputError(f"writing frame {frames} to '{path}' failed: {exc}")

@@ -195,22 +195,57 @@ class BigTiffWriter(WriterBase):
             if handle is not None:
                 handle.flush()
         except OSError as exc:
+            error = disk_error(self._name(self._part), self.frames, exc)  # before the cut frees the space
             self._cut(before)
-            raise disk_error(self._name(self._part), self.frames, exc) from exc
+            raise error from exc
+        except BaseException:  # Ctrl-C in the middle of a page (a camera grab writes in the main thread)
+            self._cut(before)
+            raise
         self._bytes += frame.nbytes
         self.frames += 1
 
     def _cut(self, size: int) -> None:
-        """After a failed write: drop the incomplete page so the file ends with a complete one."""
-        self._failed = True
+        """After a failed write: drop the incomplete page so the file ends with a complete one, and
+        end the page chain at the last complete page (tifffile points the page before at the new
+        page's IFD before it writes the pixels; left so, readers meet an empty or missing page)."""
+        self._failed = size
+        handle = getattr(self._writer, "_fh", None)
         try:
-            os.truncate(self._name(self._part), size)
+            if handle is not None:
+                handle.flush()  # what the page left in the buffer goes now, not over the cut later
+        except OSError:
+            pass
+        name = self._name(self._part)
+        tiff = getattr(self._writer, "tiff", None)
+        try:
+            os.truncate(name, size)
+            at = getattr(self._writer, "_ifdoffset", 0)
+            if tiff is not None and 0 < at < size and not self.imagej:
+                fd = os.open(name, os.O_WRONLY)
+                try:
+                    os.pwrite(fd, bytes(tiff.offsetsize), at)
+                finally:
+                    os.close(fd)
         except OSError:
             pass
 
     def close(self) -> None:
-        if getattr(self, "_failed", False) or self._writer is None:
-            return  # closing would append the failed page's remains again; no frame, no file
+        if self._writer is None:
+            return
+        if getattr(self, "_failed", None) is not None:
+            # tifffile's close would append the failed page's remains again: close the file only,
+            # then cut off whatever its buffer still held
+            handle = getattr(self._writer, "_fh", None)
+            try:
+                if handle is not None:
+                    handle.close()
+            except (OSError, ValueError):
+                pass
+            try:
+                os.truncate(self._name(self._part), self._failed)
+            except OSError:
+                pass
+            return
         try:
             self._writer.close()
         except OSError as exc:
