@@ -193,3 +193,20 @@ def test_an_unwritable_folder_is_refused_first(tmp_path, sinograms):
         refused(ufo("reco", "--sinograms", "s.tif", "-o", "locked/s-%03i.tif", cwd=tmp_path), "not writable")
     finally:
         locked.chmod(0o700)
+
+
+def test_a_replayed_file_is_never_the_output(tmp_path):
+    """The file camera replays a file: writing the recording over it (the same name, a hard link)
+    destroyed it, with exit 0 from `ufo run`."""
+    frames = np.arange(3 * 8 * 8, dtype=np.uint16).reshape(3, 8, 8)
+    tifffile.imwrite(tmp_path / "in.tif", frames, photometric="minisblack")
+    os.link(tmp_path / "in.tif", tmp_path / "link.tif")
+    kept = hashlib.md5((tmp_path / "in.tif").read_bytes()).hexdigest()
+    for args in (["run", "camera name=file number=2 settings=path=in.tif ! write path=in.tif overwrite=true"],
+                 ["camera", "grab", "file", "-p", "path=in.tif", "-n", "2", "-o", "link.tif", "--overwrite"]):
+        result = ufo(*args, cwd=tmp_path)
+        assert result.returncode == 2 and "is input" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert hashlib.md5((tmp_path / "in.tif").read_bytes()).hexdigest() == kept
+    done = ufo("camera", "grab", "file", "-p", "path=in.tif", "-n", "3", "-o", "copy.tif", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(tifffile.imread(tmp_path / "copy.tif"), frames)  # a replay is the frames themselves

@@ -92,6 +92,10 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     from ..camera import EndOfFrames
     from ..storage import open_writer
 
+    from ..storage.guard import refuse_conflict
+
+    replayed = _settings(props).get("path")
+    refuse_conflict(output, [replayed] if replayed else [])  # a replayed file is never the output (exit 2)
     cam = _open(name, props)
     writer = open_writer(output, overwrite=overwrite, record_drops=True)
     console = Console(stderr=True, soft_wrap=True, highlight=False)

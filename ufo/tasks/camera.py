@@ -44,6 +44,10 @@ class CameraSource(Task):
     settings = Property(str, "", doc="camera properties, e.g. 'exposure-time=5ms,sensor-width=1024'")
     buffered = Property(bool, False, doc="record into the camera's ring buffer (free-running cameras); drops are reported")
 
+    def replayed_path(self) -> str | None:
+        """The file a replaying camera (name=file) reads: an output must not be it (ufo.storage.guard)."""
+        return parse_settings(self.settings).get("path") or None
+
     def _open(self) -> Any:
         from ..camera import camera_class, open_camera
         from ..camera.scene import scene_option

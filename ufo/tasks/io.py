@@ -119,7 +119,8 @@ def _ufo_scaling_note(task: Any) -> str | None:
 
 
 def upstream_paths(task: Task) -> list[str]:
-    """The paths every `read` upstream of `task` reads (the graph as built, before it runs)."""
+    """The paths every source upstream of `task` reads (the graph as built, before it runs): a
+    `read`'s path, a `camera`'s replayed file (name=file settings=path=...)."""
     paths: list[str] = []
     seen: set[int] = set()
     todo = [task]
@@ -130,6 +131,9 @@ def upstream_paths(task: Task) -> list[str]:
         seen.add(id(node))
         if isinstance(node, Read) and node.path:
             paths.append(node.path)
+        replayed = getattr(node, "replayed_path", None)
+        if callable(replayed) and replayed():
+            paths.append(replayed())
         todo.extend(stream.task for stream in (node._upstreams or ()))
     return paths
 
