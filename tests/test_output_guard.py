@@ -210,3 +210,37 @@ def test_a_replayed_file_is_never_the_output(tmp_path):
     done = ufo("camera", "grab", "file", "-p", "path=in.tif", "-n", "3", "-o", "copy.tif", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert np.array_equal(tifffile.imread(tmp_path / "copy.tif"), frames)  # a replay is the frames themselves
+
+
+@pytest.mark.parametrize("name", ["stack.tif", "frames.raw"])
+def test_a_second_writer_on_a_file_being_written_is_refused(tmp_path, name):
+    """Two grabs into one stack: the second (--overwrite) truncated the file under the first, whose
+    frames were lost while both reported success. Now the second is refused and the first's frames stay."""
+    import signal
+    import time
+
+    first = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "grab", "mock", "-n", "100000", "-o", name,
+                              "-p", "frames-per-second=50", "-p", "sensor-width=64", "-p", "sensor-height=32"],
+                             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not ((tmp_path / name).exists() and (tmp_path / name).stat().st_size > 64 * 32 * 2 * 5):
+            assert time.monotonic() < deadline and first.poll() is None, "the first grab did not start writing"
+            time.sleep(0.05)
+        second = ufo("camera", "grab", "mock", "-n", "3", "-o", name, "--overwrite", "-p", "sensor-width=64",
+                     "-p", "sensor-height=32", cwd=tmp_path)
+        assert second.returncode == 1, second.stderr
+        assert "is being written by another process" in second.stderr and "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 130, err
+    written = int(err.split("frames received")[0].split()[-1]) if "frames received" in err else None
+    if name.endswith(".raw"):
+        frames = np.fromfile(tmp_path / name, np.uint16).reshape(-1, 32, 64)
+    else:
+        frames = tifffile.imread(tmp_path / name)
+    assert len(frames) > 5 and (written is None or len(frames) == written)
+    later = ufo("camera", "grab", "mock", "-n", "3", "-o", name, "--overwrite", "-p", "sensor-width=64",
+                "-p", "sensor-height=32", cwd=tmp_path)
+    assert later.returncode == 0, later.stderr  # the lock went with the first writer

@@ -28,14 +28,58 @@ class FrameWriter(Protocol):
 class WriterBase:
     """What every writer shares: use it as a context manager so the file is closed on errors."""
 
+    _claim: int | None = None  # the descriptor holding the output's lock (claim), released at close
+
     def close(self) -> None:
         raise NotImplementedError
+
+    def release(self) -> None:
+        """Let other writers have the output (the lock `claim` took); closing the writer does it."""
+        fd, self._claim = self._claim, None
+        if fd is not None:
+            os.close(fd)
 
     def __enter__(self) -> Any:
         return self
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+def claim(path: str) -> int | None:
+    """An exclusive lock (flock) on an existing output file, held until the writer closes: a second
+    ufo writer on the same file (`--overwrite`, another grab into the same stack) is refused here
+    instead of truncating the file under the first, whose frames were then lost without a word.
+    None where the file system has no locks (the writes go on unguarded)."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise InputError(f"'{path}' is being written by another process right now; choose another output, "
+                         "or wait until that one ends") from None
+    except OSError:  # no locks here (some network file systems)
+        os.close(fd)
+        return None
+    return fd
+
+
+def claimed(path: str, open_file: Any, keep: Any) -> int | None:
+    """`keep(open_file())`, holding the lock of `path` (`claim`): taken before the file is opened
+    (and truncated) when it exists, else once it was made. Returns the lock's descriptor."""
+    held = claim(path) if os.path.exists(path) else None
+    try:
+        keep(open_file())
+    except BaseException:
+        if held is not None:
+            os.close(held)
+        raise
+    return held if held is not None else claim(path)
 
 
 def disk_full(path: str) -> bool:

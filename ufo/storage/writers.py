@@ -21,7 +21,7 @@ from ..core.frame import scalar_meta
 from .formats import FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .tiff_page import write_page
-from .writer_base import FrameWriter, WriterBase, disk_error, disk_full
+from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
 
 __all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "describe", "disk_error",
@@ -162,8 +162,11 @@ class BigTiffWriter(WriterBase):
         fits = bool(expected and expected * frame.nbytes < CLASSIC_TIFF_LIMIT) or self._want_imagej is True
         self.imagej = bool(fits and self._want_imagej is not False and not self._append and not self.bytes_per_file
                            and frame.ndim == 2 and frame.dtype.name in IMAGEJ_DTYPES)
-        self._writer = self._tifffile.TiffWriter(self._name(0), bigtiff=not self.imagej, imagej=self.imagej,
-                                                 append=self._append)
+        self._claim = claimed(self._name(0), lambda: self._tifffile.TiffWriter(
+            self._name(0), bigtiff=not self.imagej, imagej=self.imagej, append=self._append), self._set_writer)
+
+    def _set_writer(self, writer: Any) -> None:
+        self._writer = writer
 
     def _write_page(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if not self.imagej:
@@ -178,8 +181,8 @@ class BigTiffWriter(WriterBase):
             self._writer._metadata["axes"] = "ZYX"
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
-        before = 0
-        try:
+        before: int | None = None  # the file's size before this page: set once the page is begun (only
+        try:  # then is there a page to cut; a file this writer could not open is never touched)
             if self._writer is None:
                 self._open(frame)
             if self.bytes_per_file and self._bytes and self._bytes + frame.nbytes > self.bytes_per_file:
@@ -196,10 +199,12 @@ class BigTiffWriter(WriterBase):
                 handle.flush()
         except OSError as exc:
             error = disk_error(self._name(self._part), self.frames, exc)  # before the cut frees the space
-            self._cut(before)
+            if before is not None:
+                self._cut(before)
             raise error from exc
         except BaseException:  # Ctrl-C in the middle of a page (a camera grab writes in the main thread)
-            self._cut(before)
+            if before is not None:
+                self._cut(before)
             raise
         self._bytes += frame.nbytes
         self.frames += 1
@@ -230,6 +235,12 @@ class BigTiffWriter(WriterBase):
             pass
 
     def close(self) -> None:
+        try:
+            self._close()
+        finally:
+            self.release()
+
+    def _close(self) -> None:
         if self._writer is None:
             return
         if getattr(self, "_failed", None) is not None:
@@ -264,9 +275,12 @@ class RawWriter(WriterBase):
             _refuse_existing(self.path, overwrite)
         try:
             flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-            self._fd = os.open(self.path, flags, 0o644)
+            self._claim = claimed(self.path, lambda: os.open(self.path, flags, 0o644), self._set_fd)
         except OSError as exc:
             raise InputError(f"cannot create '{self.path}': {exc}") from exc
+
+    def _set_fd(self, fd: int) -> None:
+        self._fd = fd
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
@@ -279,7 +293,10 @@ class RawWriter(WriterBase):
         self.frames += 1
 
     def close(self) -> None:
-        os.close(self._fd)
+        try:
+            os.close(self._fd)
+        finally:
+            self.release()
 
 
 def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False, layout: str = "auto",
