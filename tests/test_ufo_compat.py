@@ -190,3 +190,31 @@ def test_a_difference_no_setting_removes_is_said() -> None:
     assert any("its own range" in note for note in write.ufo_notes)
     given = parse("dummy-data ! write filename=x-%05i.tif bits=8 minimum=0 maximum=1").nodes
     assert not any(t.ufo_notes for t in given)
+
+
+def _ufo_rotate_kernel(image: np.ndarray, angle: float) -> np.ndarray:
+    """ufo-filters' rotate.cl (reshape=false, clamp, linear), written out: output pixel (x, y) about the
+    centre (pixel k spans k .. k + 1) reads the input at (cos x + sin y, -sin x + cos y): clockwise on the screen."""
+    from scipy import ndimage
+    h, w = image.shape
+    y, x = np.mgrid[:h, :w].astype(np.float64)
+    x, y = x - w / 2 + 0.5, y - h / 2 + 0.5
+    u = np.cos(angle) * x + np.sin(angle) * y + w / 2
+    v = -np.sin(angle) * x + np.cos(angle) * y + h / 2
+    return ndimage.map_coordinates(image, [v - 0.5, u - 0.5], order=1, mode="constant")
+
+
+@pytest.mark.parametrize("angle", ["0.3", "90deg"])
+def test_ufo_rotate_turns_clockwise_as_ufo_does(tmp_path: Path, angle: str) -> None:
+    """UFO's rotate turns clockwise, ours counter-clockwise: a UFO graph's angle is UFO's (it was taken as ours)."""
+    image = np.zeros((33, 33), np.float32)
+    image[16, 22:27] = 1  # a bar right of the centre
+    image[10:14, 16] = 2  # and one above it
+    tifffile.imwrite(tmp_path / "in.tif", image)
+    radians = 0.3 if angle == "0.3" else np.pi / 2
+    _run(f"read path={tmp_path / 'in.tif'} ! rotate angle={angle} reshape=false ! write filename={tmp_path / 'ufo.tif'}")
+    _run(f"read path={tmp_path / 'in.tif'} ! rotate angle={angle} ! write path={tmp_path / 'ours.tif'}")
+    theirs, ours = tifffile.imread(tmp_path / "ufo.tif"), tifffile.imread(tmp_path / "ours.tif")
+    np.testing.assert_allclose(theirs, _ufo_rotate_kernel(image, radians), atol=1e-4)
+    np.testing.assert_allclose(ours, _ufo_rotate_kernel(image, -radians), atol=1e-4)  # ours: counter-clockwise
+    assert np.abs(theirs - ours).max() > 0.5

@@ -58,9 +58,9 @@ PAIRS = [
     ("read path=proj/*.tif ! rescale width=64 height=0 ! write filename=OUT/s-%05i.tif",
      "read path=proj/*.tif ! rescale x-factor=2 ! write path=OUT/s-%05i.tif"),
     ("read path=proj/*.tif ! rotate angle=0.5 reshape=false addressing-mode=clamp ! write filename=OUT/t-%05i.tif",
-     "read path=proj/*.tif ! rotate angle=0.5 ! write path=OUT/t-%05i.tif"),
+     "read path=proj/*.tif ! rotate angle=-0.5 ! write path=OUT/t-%05i.tif"),  # UFO turns clockwise
     ("read path=proj/*.tif ! rotate angle=1.5707963267948966 interpolation=nearest ! write filename=OUT/t-%05i.tif",
-     "read path=proj/*.tif ! rotate angle=90deg interpolation=nearest ! write path=OUT/t-%05i.tif"),
+     "read path=proj/*.tif ! rotate angle=-90deg interpolation=nearest ! write path=OUT/t-%05i.tif"),
     ("read path=proj/*.tif ! calculate expression='v*2+1' dimensions=2 ! write filename=OUT/v-%05i.tif",
      "read path=proj/*.tif ! calculate expression='x*2+1' ! write path=OUT/v-%05i.tif"),
     ("read path=proj/*.tif ! flip direction=vertical ! write filename=OUT/f-%05i.tif",

@@ -213,15 +213,25 @@ class Flip(Task):
         return out  # type: ignore[return-value]
 
 
+def _ufo_angle(value: Any) -> dict[str, Any]:
+    """UFO's rotate angle (clockwise on the screen: checked against ufo-filters' rotate.cl) as ours."""
+    return {"angle": -Rotate.properties()["angle"].convert(value, "rotate")}
+
+
 class Rotate(Task):
-    """Rotate each frame about its centre (counter-clockwise for positive angles); shape kept."""
+    """Rotate each frame about its centre (counter-clockwise for positive angles); shape kept.
+
+    UFO's rotate turns clockwise: a UFO graph's `angle` is negated (docs/ufo-compat.md).
+    """
 
     name = "rotate"
     angle = Property(float, 0.0, unit="rad", doc="rotation angle (e.g. 0.5 or 90deg)")
     interpolation = Property(str, "linear", choices=tuple(ORDERS), doc="interpolation")
     value = Property(float, 0.0, finite=False, doc="value of pixels rotated in from outside")
     ufo_names = declare({
-        "angle": same("angle"), "interpolation": same("interpolation"),
+        "angle": differs("angle", "UFO rotates clockwise (its kernel reads the input at the angle's negative), ufo "
+                         "counter-clockwise: in a UFO graph angle=A is our angle=-A", _ufo_angle),
+        "interpolation": same("interpolation"),
         "reshape": only({"false": {}, "0": {}}, "ufo keeps the frame size; pad first (pad width= height=) to keep "
                         "the corners"),
         "center": missing("ufo rotates about the frame centre; shift with pad x= y= or crop first"),
