@@ -78,13 +78,13 @@ PAIRS = [
      (f"{SINO} ! fft size=-1 ! filter filter=butterworth filter-order=2 response=ufo ! ifft crop-width=32 norm=ufo "
       "! write path=OUT/g-%05i.tif")),
     (f"{SINO} ! backproject axis-pos=16 angle-step=0.1308997 ! write filename=OUT/slice-%05i.tif",
-     f"{SINO} ! backproject axis=15.5 center=15.5 angle-step=0.1308997 filter=none weight=ufo ! write path=OUT/slice-%05i.tif"),
+     f"{SINO} ! backproject axis=15.5 center=15.5 angle-step=0.1308997 filter=none weight=ufo orientation=ufo ! write path=OUT/slice-%05i.tif"),
     ((f"{SINO} ! backproject axis-pos=-1 num-projections=0 offset=0 mode=texture roi-width=0 angle-offset=0.1 "
       "! write filename=OUT/slice-%05i.tif"),
-     f"{SINO} ! backproject angle-offset=0.1 filter=none weight=ufo ! write path=OUT/slice-%05i.tif"),
+     f"{SINO} ! backproject angle-offset=0.1 filter=none weight=ufo orientation=ufo ! write path=OUT/slice-%05i.tif"),
     ((f"{SINO} ! fft dimensions=1 ! filter ! ifft dimensions=1 crop-width=32 ! backproject axis-pos=15.5 "
       "roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write filename=OUT/slice-%05i.tif"),
-     (f"{SINO} ! fft size=-1 ! filter response=ufo ! ifft crop-width=32 norm=ufo ! backproject axis=15 center=15 weight=ufo "
+     (f"{SINO} ! fft size=-1 ! filter response=ufo ! ifft crop-width=32 norm=ufo ! backproject axis=15 center=15 weight=ufo orientation=ufo "
       "roi-x=4 roi-y=4 roi-width=20 roi-height=20 ! write path=OUT/slice-%05i.tif")),
     ("dummy-data width=16 height=8 number=3 init=1.5 ! write filename=OUT/z-%05i.tif",
      "dummy-data width=16 height=8 number=3 value=1.5 ! write path=OUT/z-%05i.tif"),
@@ -128,7 +128,7 @@ GRAPHS = [
       "edges": [_edge("read", "fft"), _edge("fft", "filter"), _edge("filter", "ifft"), _edge("ifft", "bp"),
                 _edge("bp", "write")]},
      (f"{SINO} ! fft size=-1 ! filter response=ufo ! ifft crop-width=32 norm=ufo ! backproject axis=15.5 center=15.5 "
-      "angle-step=0.1308997 filter=none weight=ufo ! write path=OUT/slice-%05i.tif")),
+      "angle-step=0.1308997 filter=none weight=ufo orientation=ufo ! write path=OUT/slice-%05i.tif")),
 ]
 
 

@@ -61,8 +61,9 @@ class BackprojectGpu(Backproject):
             stack = filter_rows_gpu(stack, filter_name, self.filter_cutoff, self.filter_order, self.padding)
         count, n_angles, width = stack.shape
         half = self.precision == "fp16"
-        cos_, sin_, scale = geometry(n_angles, self.angle_step, self.angle_offset)
-        scale *= 2 if self.weight == "ufo" else 1  # UFO's backproject weighs each angle by its whole step
+        step, offset, _ = self.oriented(n_angles, None)
+        cos_, sin_, scale = geometry(n_angles, step, offset)
+        scale = np.pi / n_angles if self.weight == "ufo" else scale  # UFO's backproject: pi / n per projection
         cs = np.stack([cos_, sin_], 1)
         x0, y0, cols, rows = slice_grid(width, self._roi(), self.center)
         axis = self.axis_for(meta or {})

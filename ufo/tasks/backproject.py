@@ -11,6 +11,7 @@ from ..core import Property, Spec, Task
 from ..core.errors import GraphError
 from ..core.resources import available_cores
 from ..core.ufocompat import UfoName, UfoSemantics, declare, only, same, zero_is_default
+from ..kernels.backproject import geometry
 from ..tomo.fbp import backproject, filter_rows, slice_grid, slices_per_batch
 from ..tomo.halftomo import first_half, opposite, stitch_stack, stitched_geometry
 from ..tomo.timing import StageTimes
@@ -100,12 +101,18 @@ class Backproject(SliceGeometry, FilterProperties, Task):
         "precision-mode": only({"single": {}}, "use precision=fp32|fp16"),
     })
     #: UFO's backproject only back-projects (its users filter with fft ! filter ! ifft first)
-    ufo_semantics = UfoSemantics({"filter": "none", "weight": "ufo"},
+    ufo_semantics = UfoSemantics({"filter": "none", "weight": "ufo", "orientation": "ufo"},
                                  "UFO's backproject does not filter (ufo's filters with filter=ramp unless its input "
-                                 "was filtered upstream) and weighs each angle by its step, twice ufo's step / 2")
+                                 "was filtered upstream), weighs each projection by pi / projections (ufo by half "
+                                 "its step: half as much) and puts y down in t = x cos + y sin (ufo's slices are "
+                                 "UFO's mirrored top to bottom, as scikit-image's are)")
     weight = Property(str, "fbp", choices=("fbp", "ufo"),
-                      doc="fbp: each angle weighs half its step (slices in attenuation per pixel); ufo: the whole "
-                      "step, as UFO's backproject (slices twice as large)")
+                      doc="fbp: each angle weighs half its step (slices in attenuation per pixel); ufo: pi / "
+                      "projections each, as UFO's backproject (twice as large for a half turn)")
+    orientation = Property(str, "scikit-image", choices=("scikit-image", "ufo"),
+                           doc="scikit-image: t = x cos - y sin with rows counted down (scikit-image's and ASTRA's "
+                           "slices); ufo: t = x cos + y sin, as UFO's backproject (the slice mirrored top to "
+                           "bottom about the axis)")
     precision = Property(str, "fp32", choices=("fp32", "fp16"),
                          doc="storage of the filtered sinogram (fp16 halves the bytes the GPU reads; sums stay fp32)")
     angles = Property(float, None, array=True, unit="rad",
@@ -131,6 +138,9 @@ class Backproject(SliceGeometry, FilterProperties, Task):
         return None
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
+        if self.half_acquisition and self.orientation == "ufo":
+            raise GraphError(f"task '{self.name}': orientation=ufo has no half acquisition (UFO's backproject has "
+                             "none); use orientation=scikit-image and flip the slices")
         if self.half_acquisition and spec.shape is not None and len(spec.shape) in (2, 3):
             if self.axis is None:
                 raise GraphError(f"task '{self.name}': half-acquisition needs the axis (axis=PIXELS)")
@@ -209,8 +219,19 @@ class Backproject(SliceGeometry, FilterProperties, Task):
                 self.stage_times.add("filter", time.perf_counter() - t0)
         if self.precision == "fp16":  # the values the GPU would read
             sino = np.asarray(sino, np.float32).astype(np.float16).astype(np.float32)
-        result = backproject(sino, axis, self.angle_step, self.angle_offset, self._roi(), out=out, centre=self.center,
+        step, offset, angles = self.oriented(sino.shape[-2], angles)
+        result = backproject(sino, axis, step, offset, self._roi(), out=out, centre=self.center,
                              angles=angles, threads=self._workers)
-        if self.weight == "ufo":  # UFO sums pi / n per angle (measured against ufo-launch 0.16)
-            np.multiply(result, np.float32(2), out=result)
+        if self.weight == "ufo":  # UFO sums pi / n per projection (ufo-filters' backproject.cl)
+            n = sino.shape[-2]
+            used = geometry(n, step, offset, angles)[2]
+            np.multiply(result, np.float32(np.pi / n / used), out=result)
         return result
+
+    def oriented(self, n_angles: int, angles: np.ndarray | None) -> tuple[float | None, float, np.ndarray | None]:
+        """(angle step, offset, angles) as the kernels take them: with orientation=ufo all negated, so
+        that t = x cos(-a) - y sin(-a) = x cos a + y sin a, UFO's backproject.cl."""
+        if self.orientation != "ufo":
+            return self.angle_step, self.angle_offset, angles
+        step = self.angle_step if self.angle_step is not None else np.pi / n_angles
+        return -step, -self.angle_offset, None if angles is None else -angles
