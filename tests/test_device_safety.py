@@ -208,3 +208,29 @@ def test_a_tango_motor_reports_the_servers_limits_and_refuses_concurrent_moves()
             assert (await motor.get_position()).magnitude == pytest.approx(20.0)
 
         asyncio.run(main())
+
+
+def test_a_move_whose_state_cannot_be_read_stops_the_stage():
+    """The motor's server fails to answer while a move runs (a hung Tango server that times out,
+    a dropped connection): the move fails, and the stage is stopped where it is instead of going
+    on alone to the target (before the fix only a cancelled move stopped it)."""
+    from ufo.control.errors import ControlError
+
+    class Flaky(SimulatedMotor):
+        polls = 0
+
+        async def state(self) -> str:
+            self.polls += 1
+            if self.polls == 3:
+                raise ControlError("motor server: TRANSIENT_CallTimedout")
+            return await super().state()
+
+    backend = Flaky(unit="mm", velocity=10.0)
+
+    async def main():
+        motor = await LinearMotor("flaky", backend=backend).connect()
+        with pytest.raises(ControlError, match="CallTimedout"):
+            await motor.set_position(100 * q.mm)  # 10 s
+
+    asyncio.run(main())
+    assert not backend.moving and backend.position_at() < 50

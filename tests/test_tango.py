@@ -285,3 +285,21 @@ def test_cli_explains_missing_options():
     result = subprocess.run([sys.executable, "-m", "ufo", "tango", "camera", "--port", "1", "-p", "colour=red"],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "no property 'colour'" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["motor", "camera"])
+def test_ctrl_c_stops_a_tango_server_with_exit_130(kind):
+    """SIGINT to `ufo tango KIND`: Tango shuts the server down itself; before the fix the command
+    then exited 0, as if it had ended on its own."""
+    proc, address = _serve(kind, free_port(), *(["-p", "sensor-width=64", "-p", "sensor-height=32"]
+                                                 if kind == "camera" else []))
+    try:
+        proc.send_signal(signal.SIGINT)
+        output = proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, output
+    assert "Traceback" not in output
+

@@ -14,6 +14,7 @@ position with unit and limits, `read_configuration()` the velocity, and `stop()`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any, Protocol, runtime_checkable
@@ -194,6 +195,12 @@ class _Motor(Device):
                 await self.wait_while(("moving",))
             except asyncio.CancelledError:
                 await self.io.call("stop")  # a cancelled move stops the stage where it is
+                raise
+            except Exception:
+                # the move could not be followed (a server that hung, then answered too late): stop
+                # the stage where it is rather than let it go on alone; the error says why
+                with contextlib.suppress(Exception):
+                    await self.io.call("stop")
                 raise
             finally:
                 self.state = "standby"

@@ -54,6 +54,7 @@ from ..core.frame import scalar_meta
 END = "end"
 TYPES = ("frame", END, "error")
 MAX_HEADER = 1 << 20
+MAX_STEP = 1.0  # seconds one step of `wait_sent` counts at most (its steps take 0.1 s unless the process was paused)
 
 
 class WireError(ValueError):
@@ -104,21 +105,29 @@ def wait_sent(trackers: Any, timeout: float, stop: threading.Event | None = None
 
     `poke` (e.g. ``lambda: socket.getsockopt(zmq.EVENTS)``, from the thread that owns the socket)
     is called every 0.1 s while waiting: a frame queued to a receiver that has gone is freed only
-    when its socket processes the disconnection, which the socket does only when it is used."""
+    when its socket processes the disconnection, which the socket does only when it is used.
+
+    The timeout counts the time this process waited, not the time the clock moved: a step of
+    the wait counts at most `MAX_STEP` seconds, so a sender that was itself paused (SIGSTOP,
+    a suspended VM, a debugger) gives ZMQ its time to finish after it resumes instead of
+    blaming the receiver for the pause."""
     if trackers is None:
         return True
     import zmq
 
     if not isinstance(trackers, (list, tuple)):
         trackers = [trackers]
-    deadline = time.monotonic() + timeout
+    waited, last = 0.0, time.monotonic()
     for tracker in trackers:
         if tracker is None:
             continue
         while not tracker.done:
             if stop is not None and stop.is_set():
                 return False
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            waited += min(now - last, MAX_STEP)
+            last = now
+            left = timeout - waited
             if left <= 0:
                 return False
             with contextlib.suppress(zmq.NotDone):  # poll again (and look at `stop`)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,14 @@ from tango import AttrWriteType, DevState
 from tango.server import Device, attribute
 
 LOG = logging.getLogger("ufo.tango")
+
+
+class Signals:
+    """Ctrl-C to a server that `ufo tango` runs: Tango takes SIGINT itself (it shuts the server
+    down and `run` returns normally), so its devices note it here and the command exits 130."""
+
+    watch = False  # set by `serve`: devices then register for SIGINT (not in tests' in-process servers)
+    interrupted = False
 
 
 class Job:
@@ -68,6 +77,12 @@ class JobDevice(Device):
     def init_device(self) -> None:
         super().init_device()
         self.job = Job(self.get_name())
+        if Signals.watch:
+            self.register_signal(signal.SIGINT)
+
+    def signal_handler(self, signo: int) -> None:
+        if signo == signal.SIGINT:
+            Signals.interrupted = True
 
     def dev_state(self) -> DevState:
         return self.job.state()

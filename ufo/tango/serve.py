@@ -48,9 +48,18 @@ def server_args(kind: str, device: str, properties: dict[str, Any], instance: st
 
 
 def serve(kind: str, device: str, properties: dict[str, Any], **options: Any) -> None:
-    """Run the server until it is killed or interrupted."""
+    """Run the server until it is killed or interrupted (Ctrl-C: KeyboardInterrupt once it has
+    shut down, so `ufo tango` exits 130 like every command)."""
     from tango.server import run
+
+    from .base import Signals
 
     cls = device_class(kind)
     args = server_args(kind, device, properties, **options)
-    run((cls,), args=args)
+    Signals.watch, Signals.interrupted = True, False
+    try:
+        run((cls,), args=args)
+    finally:
+        Signals.watch = False
+    if Signals.interrupted:
+        raise KeyboardInterrupt
