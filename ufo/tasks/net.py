@@ -131,7 +131,7 @@ class ZmqSend(_Socket, Task):
         self.peers = count_peers(events, self.peers)
         lost = sum(1 for e in events if e == zmq.EVENT_DISCONNECTED)
         if lost and self.mode == "push" and self.sent:
-            self.ctx.warn(f"zmq-send: {lost} receiver(s) of {self.address} disconnected after frame {self.sent - 1} "
+            self.ctx.warn(f"{lost} receiver(s) of {self.address} disconnected after frame {self.sent - 1} "
                           f"({before} -> {self.peers} connected); frames queued to them are lost and the next "
                           "receiver reports the gap")
 
@@ -224,7 +224,8 @@ class ZmqReceive(Task):
 
         super().setup(ctx)
         self._receiver = FrameReceiver(self.address, self.mode, self.bind, self.timeout, name="zmq-receive",
-                                       warn=ctx.warn, stop=getattr(ctx, "cancelled", None))
+                                       warn=lambda text: ctx.warn(text.removeprefix("zmq-receive: ")),  # the run
+                                       stop=getattr(ctx, "cancelled", None))  # names the node itself
 
     def generate(self) -> Iterator[Any]:
         count = 0
