@@ -392,3 +392,43 @@ def test_a_late_subscriber_of_a_lossy_stream_is_told_how_many_frames_it_missed()
     said = [w for w in run.warnings if "lossy (pub) stream" in w]
     assert len(said) == 1 and f"{150 - len(frames)} of the 150 frames" in said[0], run.warnings
     assert "zmq-receive: zmq-receive" not in said[0]
+
+
+def test_a_fanout_gives_up_an_endpoint_whose_receiver_was_killed_at_once():
+    """A walker killed mid-scan: the camera's fan-out waited its whole timeout (30 s in `ufo tango`)
+    in send and wait, holding the Tango device, so the experiment's emergency stop could not run.
+    Now the endpoint's monitor sees the last receiver go and the endpoint is given up at once; the
+    other endpoint gets every frame."""
+    from ufo.net.fanout import Fanout
+
+    fanout = Fanout(timeout=30)
+    doomed, kept = fanout.add("tcp://127.0.0.1:0"), fanout.add("tcp://127.0.0.1:0")
+    receiver = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, zmq
+        s = zmq.Context().socket(zmq.PULL); s.setsockopt(zmq.RCVHWM, 1); s.connect("{doomed}")
+        s.recv_multipart(); print("got", flush=True); sys.stdin.read()""")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    digests: list[str] = []
+    done = threading.Event()
+    threading.Thread(target=slow_pull, args=(kept, 0.0, digests, done), daemon=True).start()
+    frames = list(expected_random_frames(12, (2048, 2048), seed=5))
+    slots = [np.empty((2048, 2048), np.uint16) for _ in range(2)]
+    trackers: list[list] = [[], []]
+    started = None
+    for i, frame in enumerate(frames):
+        slot = i % 2
+        assert fanout.wait(trackers[slot]), f"frame {i - 2} still on its way"
+        slots[slot][...] = frame
+        trackers[slot] = fanout.send(slots[slot], {"frame_number": i})
+        if i == 0:
+            assert receiver.stdout.readline().strip() == "got"
+            receiver.kill()  # SIGKILL: its queued frames and the next ones have nowhere to go
+            receiver.wait()
+            started = time.monotonic()
+    for slot in trackers:
+        assert fanout.wait(slot)
+    assert time.monotonic() - started < 10  # not the 30 s timeout (typically well under a second)
+    assert any("FAILED: its receiver disconnected" in line and doomed in line for line in fanout.status())
+    fanout.close()
+    assert done.wait(60)
+    assert digests == [hashlib.md5(f.tobytes()).hexdigest() for f in frames]

@@ -40,6 +40,8 @@ class Endpoint:
     trackers: list[Any] = field(default_factory=list)
     stream: str = field(default_factory=new_stream_id)
     seq: int = 0  # frames offered to this endpoint (sent or, for pub, dropped)
+    monitor: zmq.Socket | None = None  # push: the socket's connect/disconnect events
+    peers: int = 0  # receivers connected now (push)
 
     @property
     def sender(self) -> str:
@@ -82,9 +84,32 @@ class Fanout:
         except zmq.ZMQError as exc:
             socket.close(0)
             raise ValueError(f"cannot bind endpoint {address}: {exc} (port in use? use port 0 for a free one)") from exc
+        monitor = None
+        if mode == "push":  # a receiver that goes is noticed at once, not after `timeout` of a stuck send
+            monitor = socket.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         with self._lock:
-            self._endpoints[address] = Endpoint(address, mode, socket)
+            self._endpoints[address] = Endpoint(address, mode, socket, monitor=monitor)
         return address
+
+    def _watch(self, endpoint: Endpoint) -> None:
+        """Count the endpoint's receivers from its monitor; when the last one has gone (a walker
+        killed mid-scan) the endpoint is given up at once: frames queued to it are dropped by ZMQ,
+        and sends, waits and the camera's commands stop waiting `timeout` for a receiver that is
+        not there (they held Tango's device lock for 30 s, so an emergency stop could not run)."""
+        from zmq.utils.monitor import recv_monitor_message
+
+        if endpoint.monitor is None or endpoint.failed is not None:
+            return
+        before = endpoint.peers
+        with self._lock, contextlib.suppress(zmq.ZMQError):
+            while endpoint.monitor.poll(0):
+                event = recv_monitor_message(endpoint.monitor, zmq.NOBLOCK)["event"]
+                endpoint.peers += 1 if event == zmq.EVENT_ACCEPTED else -1 if event == zmq.EVENT_DISCONNECTED else 0
+        endpoint.peers = max(0, endpoint.peers)
+        if before and not endpoint.peers:
+            endpoint.failed = (f"its receiver disconnected after frame {endpoint.sent - 1} (receiver gone?); "
+                               "stopped sending there")
+            LOG.error("endpoint %s: %s", endpoint.address, endpoint.failed)
 
     def remove(self, address: str) -> int:
         """End the stream there (the receiver gets the end message) and close it; returns frames sent."""
@@ -95,6 +120,10 @@ class Fanout:
         if endpoint.failed is None:
             self._send_final(endpoint, end_parts(endpoint.seq, endpoint.sender, endpoint.stream))
         with self._lock:  # never while a sending thread is inside a send on it (libzmq aborts the process)
+            if endpoint.monitor is not None:
+                with contextlib.suppress(zmq.ZMQError):
+                    endpoint.socket.disable_monitor()
+                endpoint.monitor.close(0)
             endpoint.socket.close()
         return endpoint.sent
 
@@ -115,6 +144,9 @@ class Fanout:
         with self._lock:
             endpoints = [e for e in self._endpoints.values() if e.failed is None]
         for endpoint in endpoints:
+            self._watch(endpoint)
+            if endpoint.failed is not None:
+                continue
             parts = frame_parts(frame, meta, seq=endpoint.seq, sender=endpoint.sender, stream=endpoint.stream,
                                 reliable=endpoint.mode == "push")
             endpoint.seq += 1
@@ -131,9 +163,12 @@ class Fanout:
         """Let every endpoint's socket process its commands: frames queued to receivers that have
         gone are freed only then."""
         with self._lock:
-            for endpoint in self._endpoints.values():
+            endpoints = list(self._endpoints.values())
+            for endpoint in endpoints:
                 with contextlib.suppress(zmq.ZMQError):
                     endpoint.socket.getsockopt(zmq.EVENTS)
+        for endpoint in endpoints:
+            self._watch(endpoint)
 
     def _send(self, endpoint: Endpoint, parts: list[Any], stop: threading.Event | None) -> Any:
         deadline = time.monotonic() + self.timeout
@@ -146,6 +181,9 @@ class Fanout:
             except zmq.Again:
                 if endpoint.mode == "pub" or (stop is not None and stop.is_set()):
                     endpoint.dropped += 1
+                    return None
+                self._watch(endpoint)
+                if endpoint.failed is not None:  # its receiver has gone while this send waited
                     return None
                 if time.monotonic() > deadline:
                     endpoint.failed = (f"no receiver took frame {endpoint.sent} within {self.timeout:g} s "
