@@ -184,6 +184,10 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
             raise usage(exc) from exc
         return run.status()
 
+    @app.get("/api/runs")
+    async def list_runs() -> dict[str, Any]:
+        return {"runs": [run.status() for run in runs.all()]}
+
     @app.get("/api/runs/{run_id}")
     async def status(run_id: str) -> dict[str, Any]:
         return find(run_id).status()

@@ -25,6 +25,7 @@ from ..core.progress import JobProgress
 from .. import reco as reco_mod
 from ..reco import config, schema
 from ..reco.schema import option
+from ..storage.formats import split_dataset
 
 
 @dataclass
@@ -83,9 +84,10 @@ def make_plan(values: dict[str, Any], outputs: bool = True, cls: Any = reco_mod.
             raise schema.OptionError("crop_width", f"{width} is outside 1..{plan.width}")
         start = (plan.width - width) // 2
         plan = reco_mod.plan(replace(o, roi=(start, start, width, width)), outputs=outputs)
-    if extra.get("gpu_only"):
-        from ..core.resources import available
+    from ..core.resources import available, select
 
+    select(plan.options.gpus)  # 'banana', GPU 7 on a machine with two: refused now, not when the run starts
+    if extra.get("gpu_only"):
         if not available():
             raise UsageError("gpu_only: no GPU is available here (CuPy with CUDA); untick 'Use GPU exclusively'")
     return plan
@@ -107,9 +109,14 @@ def validate(values: dict[str, Any], cls: Any = reco_mod.RecoOptions) -> dict[st
         return {err.option: str(err)}
     except UfoError as exc:
         message = str(exc)
-        for name in ("projections", "sinograms", "darks", "flats", "flats2", "output"):
+        paths = ("projections", "sinograms", "darks", "flats", "flats2", "output")
+        for name in paths:
             value = str(values.get(name) or "")
             if value and (value in message or value.rstrip("/") in message):
+                return {name: message}
+        for name in paths:  # 'file.h5:/nope': the message names the file and the dataset apart
+            file, dataset = split_dataset(str(values.get(name) or ""))
+            if dataset and file in message and dataset.strip("/") in message:
                 return {name: message}
         for name, o in declared(cls).items():
             if message.startswith(f"{name}:") or o.flag in message or f"'{name}'" in message:
@@ -226,6 +233,11 @@ class Runs:
             run.error = None if run.cancelled else str(exc)
             run.log.append("cancelled; the slices written so far are complete" if run.cancelled else f"error: {exc}")
         run.seconds = time.perf_counter() - t0
+
+    def all(self) -> list[Run]:
+        """Every run, oldest first (a reloaded page or a second tab follows the newest still going)."""
+        with self._lock:
+            return list(self._runs.values())
 
     def get(self, run_id: str) -> Run:
         with self._lock:

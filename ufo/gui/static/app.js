@@ -112,7 +112,13 @@ let validateTimer = null;
 function validateSoon() { clearTimeout(validateTimer); validateTimer = setTimeout(validate, 250); }
 
 async function validate() {
-  const { errors } = await api("/api/validate", values());
+  let errors;
+  try {
+    ({ errors } = await api("/api/validate", values()));
+  } catch (error) {  // refused outright (a path outside the root, a malformed one): its message names the field
+    const field = fields.find((f) => error.message.startsWith(`${f.name}:`));
+    errors = { [field ? field.name : ""]: error.message };
+  }
   for (const f of fields) {
     $(`error-${f.name}`).textContent = errors[f.name] || "";
     $(`field-${f.name}`).classList.toggle("invalid", !!errors[f.name]);
@@ -162,11 +168,13 @@ function drawOverlay() {
   const a = decode(p0), b = decode(p180);
   // the 180 degree frame mirrored about the axis: column x shows column 2 * axis - x
   const diff = new Float32Array(h * w);
-  const centre = axis / factor;
+  // binned column x spans detector pixels x * factor .. (x + 1) * factor - 1 (pixel i centred at i, as the
+  // axis is counted): its mirror about the axis is at 2 * axis / factor - x - (factor - 1) / factor
+  const shift = 2 * axis / factor - (factor - 1) / factor;
   for (let y = 0; y < h; y++) {
     for (let x = 0; x < w; x++) {
-      const source = Math.round(2 * centre - x - 1 + (factor > 1 ? 0 : 0));
-      const other = source >= 0 && source < w ? b[y * w + source] : 0;
+      const source = shift - x, left = Math.floor(source), t = source - left;  // linear: sub-pixel axes show
+      const other = left >= 0 && left + 1 < w ? (1 - t) * b[y * w + left] + t * b[y * w + left + 1] : 0;
       diff[y * w + x] = a[y * w + x] - other;
     }
   }
@@ -212,6 +220,8 @@ function useAxis(axis) {
 }
 
 // -- runs and the slice viewer -----------------------------------------------------------
+let runEvents = null;  // the event stream of the run the page follows (the newest one started here)
+
 async function startRun() {
   if (!(await validate())) { $("run-state").textContent = "fix the form first"; return; }
   $("run-log").textContent = "";
@@ -220,21 +230,42 @@ async function startRun() {
   } catch (error) {
     $("run-state").textContent = error.message; return;
   }
-  $("run-cancel").disabled = false;
-  const events = new EventSource(`/api/runs/${currentRun.id}/events`);
+  follow(currentRun);
+}
+
+function showRun(state) {
+  $("run-progress").value = state.percent;
+  const p = state.progress;  // rate and ETA as the run estimates them (ufo.core.progress)
+  const pace = p && p.rate > 0 && !p.final ? ` (${p.rate.toFixed(1)} ${p.unit}/s` +
+    (p.time_remaining !== null ? `, ${Math.ceil(p.time_remaining)} s left)` : ")") : "";
+  $("run-percent").textContent = `${state.percent} %${pace}`;
+  $("run-state").textContent = state.state + (state.error ? `: ${state.error}` : "");
+  $("run-log").textContent = state.log.join("\n");
+  const ended = ["done", "failed", "cancelled"].includes(state.state);
+  $("run-cancel").disabled = ended;
+  return ended;
+}
+
+function follow(run) {
+  if (runEvents) runEvents.close();  // a second run started here: the page follows that one only
+  showRun(run);
+  const events = runEvents = new EventSource(`/api/runs/${run.id}/events`);
   events.onmessage = (message) => {
     const state = JSON.parse(message.data);
-    $("run-progress").value = state.percent;
-    const p = state.progress;  // rate and ETA as the run estimates them (ufo.core.progress)
-    const pace = p && p.rate > 0 && !p.final ? ` (${p.rate.toFixed(1)} ${p.unit}/s` +
-      (p.time_remaining !== null ? `, ${Math.ceil(p.time_remaining)} s left)` : ")") : "";
-    $("run-percent").textContent = `${state.percent} %${pace}`;
-    $("run-state").textContent = state.state + (state.error ? `: ${state.error}` : "");
-    $("run-log").textContent = state.log.join("\n");
-    if (["done", "failed", "cancelled"].includes(state.state)) {
+    if (events !== runEvents || state.id !== currentRun.id) return;
+    if (showRun(state)) {
       events.close();
-      $("run-cancel").disabled = true;
       if (state.state === "done" && $("field-show_images").checked) openSlice(0);
+    }
+  };
+  events.onerror = async () => {  // the server went away or restarted (new token): say so, never spin on
+    if (events !== runEvents) return;
+    events.close();
+    try {
+      if (!showRun(await api(`/api/runs/${run.id}`))) setTimeout(() => { if (events === runEvents) follow(run); }, 1000);
+    } catch (error) {
+      $("run-state").textContent = `lost the server; the run's state is unknown: ${error.message}`;
+      $("run-cancel").disabled = true;
     }
   };
 }
@@ -310,10 +341,14 @@ async function main() {
   $("axis-slider").addEventListener("input", drawOverlay);
   $("axis-use").addEventListener("click", () => useAxis($("axis-slider").value));
   $("run-start").addEventListener("click", startRun);
-  $("run-cancel").addEventListener("click", () => api(`/api/runs/${currentRun.id}/cancel`, {}));
+  $("run-cancel").addEventListener("click", () => api(`/api/runs/${currentRun.id}/cancel`, {})
+    .catch((error) => { $("run-state").textContent = `cancel failed: ${error.message}`; }));
   $("slice-index").addEventListener("input", (e) => openSlice(parseInt(e.target.value, 10)));
   for (const id of ["slice-min", "slice-max"]) $(id).addEventListener("change", drawSlice);
   $("slice-auto").addEventListener("click", autoContrast);
   validateSoon();
+  // a reloaded page or a second tab follows the newest run still going (it can be cancelled from here)
+  const going = (await api("/api/runs")).runs.filter((r) => !["done", "failed", "cancelled"].includes(r.state)).pop();
+  if (going) { currentRun = going; follow(going); }
 }
 main();

@@ -1,0 +1,64 @@
+"""The GUI's page in a real browser where it went wrong: refused paths shown by their field
+(they were swallowed: no message, the status stayed 'ready'), the 0/180 overlay vanishing at the
+true axis (it vanished half a pixel off), a GPU text refused before the run."""
+
+from __future__ import annotations
+
+import pytest
+
+from .test_gui import CHROMIUM, FORM, TRUE_AXIS, Server, root  # noqa: F401 - root is a fixture
+
+# the overlay's mean distance from mid-grey (the difference image is 0 at mid-grey)
+FLATNESS = """() => { const c = document.getElementById('axis-overlay');
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0; for (let i = 0; i < d.length; i += 4) s += Math.abs(d[i] - 127.5); return s / (d.length / 4); }"""
+
+
+@pytest.fixture(scope="module")
+def server(root):  # noqa: F811
+    server = Server(root)
+    yield server
+    server.stop()
+
+
+def test_gpus_are_checked_by_validation(server):
+    for text in ("banana", "7"):
+        errors = server.post(f"{server.url}/api/validate", json={**FORM, "gpus": text}).json()["errors"]
+        assert list(errors) == ["gpus"], errors
+    assert server.get(f"{server.url}/api/runs").json() == {"runs": []}
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium; .ci/run installs it)")
+def test_refused_paths_and_the_axis_overlay_in_a_real_browser(server):
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(server.page_url)
+            page.wait_for_selector("#field-projections")
+            for name in ("projections", "darks", "flats", "output"):
+                page.fill(f"#field-{name}", FORM[name])
+            page.dispatch_event("#field-output", "change")
+            page.wait_for_selector("#form-status:has-text('ready')")
+            for value in ("/etc/passwd", "../"):  # refused with 403: the message belongs to the field
+                page.fill("#field-projections", value)
+                page.dispatch_event("#field-projections", "change")
+                page.wait_for_selector("#error-projections:has-text('outside the GUI')", timeout=10000)
+                assert page.text_content("#form-status") == "fix the marked fields"
+            page.fill("#field-projections", FORM["projections"])
+            page.dispatch_event("#field-projections", "change")
+            page.wait_for_selector("#form-status:has-text('ready')")
+
+            page.click("#tab-axis")
+            page.click("#axis-compute")
+            page.wait_for_selector("#axis-view:not([hidden])", timeout=60000)
+            flatness = {}
+            for tenth in range(round(10 * TRUE_AXIS) - 15, round(10 * TRUE_AXIS) + 16):
+                page.fill("#axis-slider", f"{tenth / 10:.1f}")
+                page.dispatch_event("#axis-slider", "input")
+                flatness[tenth / 10] = page.evaluate(FLATNESS)
+            flattest = min(flatness, key=flatness.get)
+            assert abs(flattest - TRUE_AXIS) <= 0.2, (flattest, TRUE_AXIS)
+        finally:
+            browser.close()
