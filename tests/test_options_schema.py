@@ -211,3 +211,18 @@ def test_the_axis_preview_is_a_public_function_of_a_plan(tmp_path):
     assert abs(view.best - axis) < 0.5 and view.factor == 3 and view.p0.shape == (1, 16)
     sharpest = min(view.candidates, key=lambda c: c.score)  # the best scanned axis is always among them
     assert len(view.candidates) == 5 and abs(sharpest.axis - axis) < 1 and sharpest.slice.shape == (n, n)
+
+
+def test_numbers_in_exponent_notation_are_numbers_not_units():
+    """'--pixel-size 1e-6' was refused ('1e-06 dimensionless cannot be converted to m'): the 'e'
+    of the exponent was taken for a unit. A plain number is in the option's unit; '6.5e-6m' has one."""
+    from ufo.reco.options import RecoOptions
+    from ufo.reco.schema import options_of
+
+    fields = options_of(RecoOptions)
+    pixel = fields["pixel_size"]
+    assert pixel.convert("1e-6") == pytest.approx(1e-6) and pixel.convert("6.5E-6") == pytest.approx(6.5e-6)
+    assert pixel.convert("6.5e-6m") == pytest.approx(6.5e-6) and pixel.convert("1.2um") == pytest.approx(1.2e-6)
+    assert fields["energy"].convert("2e1") == pytest.approx(20.0)
+    with pytest.raises(Exception, match="keV"):
+        fields["energy"].convert("2e1mm")

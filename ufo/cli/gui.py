@@ -46,4 +46,6 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
     click.echo(f"ufo gui: {url}  (files below {root}; Ctrl-C stops)", err=True)
     if open_browser:
         webbrowser.open(url)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # an open event stream (a page following a run) would hold a graceful shutdown, so Ctrl-C waited
+    # for the reconstruction to end: 2 s, then the connections are closed
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)

@@ -23,7 +23,9 @@ from ..core.properties import Property
 from ..core.units import is_quantity, to_unit
 
 GROUPS = ("input", "geometry", "filter", "phase", "rings/outliers", "output", "resources")
-_WITH_UNIT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*[A-Za-zµ°%]")
+#: a number followed by a unit ('20keV', '1.2 um', '6.5e-6m'); '1e-6' alone is a plain number (the
+#: lookahead keeps the exponent's 'e' from being taken for a unit)
+_WITH_UNIT = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*(?![eE][-+]?\d)[A-Za-zµ°%]")
 
 
 class OptionError(PropertyError):
