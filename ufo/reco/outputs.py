@@ -21,7 +21,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from .planning import Pass, Plan, phase_margin
+from .bands import band, read_margin
+from .planning import Pass, Plan
 
 SAMPLE_SLICES = 8
 
@@ -81,19 +82,11 @@ def sample_passes(plan: Plan) -> list[Pass]:
     every = max(1, math.ceil(len(rows) / SAMPLE_SLICES))
     chosen = rows[every // 2::every]
     region_step = rows[1] - rows[0] if len(rows) > 1 else 1
-    margin = phase_margin(plan.options) * region_step
+    margin = read_margin(plan.options)
     if not margin:
         step = region_step * every
         return [Pass(chosen[0], len(chosen), step, slice(0, len(chosen)), 0)]
-    passes = []
-    for row in chosen:
-        lo = max(0, row - margin)
-        lo = row - ((row - lo) // region_step) * region_step
-        hi = min(plan.height - 1, row + margin)
-        count = (hi - lo) // region_step + 1
-        at = (row - lo) // region_step
-        passes.append(Pass(lo, count, region_step, slice(at, at + 1), 0))
-    return passes
+    return [band([row], 1, margin, plan.height, 0) for row in chosen]  # each row with its neighbours
 
 
 def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple[Any, Any]]) -> Plan:

@@ -27,6 +27,7 @@ from ..core.api import iterate
 from ..core.errors import Cancelled
 from ..core.memory import Feed
 from ..tomo.timing import StageTimes
+from .bands import kept
 from .planning import PASSES_IN_FLIGHT, Pass, Plan
 
 AHEAD = PASSES_IN_FLIGHT - 1  # passes read beyond the one being back-projected
@@ -178,7 +179,7 @@ def run_pipelined(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], 
         plan, axis = prelude()
         feed = Feed(shape=(plan.projections, plan.width), dtype=np.float32, count=plan.slices, capacity=QUEUE)
         out = writer(plan, plan.passes[0], axis=axis, every_pass=True)
-        per_pass = max(p.keep.stop - p.keep.start for p in plan.passes)  # no stack waits for the next pass
+        per_pass = max(kept(p) for p in plan.passes)  # no stack waits for the next pass
         graph = Graph([out(backprojected(plan, feed(), axis, plan.slices, times, most=per_pass))])
         back = graph.run(device=plan.options.gpus)
         feeder.feed_into(feed, back)

@@ -18,21 +18,11 @@ from ..core.resources import available_memory
 from ..storage import open_source
 from ..tomo.filters import FILTERS
 from ..tomo.grid import outside_view
+from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
 from .references import check_references
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
-
-
-@dataclass(frozen=True)
-class Pass:
-    """One band of detector rows reconstructed in one graph."""
-
-    first_row: int  # first detector row read
-    rows: int  # rows read (with margin)
-    step: int
-    keep: slice  # rows of the band kept as slices (margins for phase retrieval cut off)
-    first_slice: int  # index of the first slice written
 
 
 @dataclass
@@ -67,7 +57,7 @@ class Plan:
             f"{self.angles[-1]:.6g} rad), each back-projected at its own; filter {o.filter} (cutoff {o.filter_cutoff:g})",
             *(["half acquisition: projections at theta and theta + 180 degrees stitched into sinograms about twice "
                "as wide"] if o.half_acquisition else []),
-            f"passes: {len(self.passes)} of up to {max(p.keep.stop - p.keep.start for p in self.passes)} rows, "
+            f"passes: {len(self.passes)} of up to {max(kept(p) for p in self.passes)} rows, "
             f"~{self.memory_per_pass / 2**20:.0f} MiB each",
         ]
         return "\n".join(lines)
@@ -120,17 +110,6 @@ def select_rows(o: RecoOptions, height: int) -> list[int]:
     if not 0 <= row < height:
         raise UsageError(f"--slice {row} is not a row of the {height} detector rows (0 .. {height - 1})")
     return [row]
-
-
-def phase_margin(options: RecoOptions) -> int:
-    """Rows read above and below a band so the phase filter sees the neighbourhood."""
-    if not options.phase:
-        return 0
-    from ..tomo.phase import wavelength
-
-    energy = options.energy or 20.0
-    length = math.sqrt(math.pi * wavelength(energy) * (options.distance or 0.1) * options.delta_beta)
-    return int(min(256, max(16, 4 * length / (options.pixel_size or 1e-6))))
 
 
 def plan(options: RecoOptions, available: int | None = None, outputs: bool = True) -> Plan:
@@ -198,17 +177,10 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     budget = int((available if available is not None else available_memory()) * o.memory_fraction)
     per_row = projections * width * 4 * 3  # projections band, sinogram stack and in-flight copies
-    margin = phase_margin(o)
-    band = o.pass_height or pass_rows(len(rows), budget // per_row)
-    passes = []
-    for first in range(0, len(rows), band):
-        chunk = rows[first: first + band]
-        lo = max(0, chunk[0] - margin * step)
-        hi = min(height - 1, chunk[-1] + margin * step)
-        lo = chunk[0] - ((chunk[0] - lo) // step) * step
-        read_rows = list(range(lo, hi + 1, step))
-        keep_start = read_rows.index(chunk[0])
-        passes.append(Pass(lo, len(read_rows), step, slice(keep_start, keep_start + len(chunk)), first))
+    margin = read_margin(o)
+    fits = budget // per_row if not margin else max(1, (budget // per_row - 2 * margin - 1) // step + 1)
+    size = o.pass_height or pass_rows(len(rows), fits)
+    passes = [band(rows[first: first + size], step, margin, height, first) for first in range(0, len(rows), size)]
     need = max(p.rows for p in passes) * per_row
     if need > (available if available is not None else available_memory()):
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
@@ -305,7 +277,8 @@ def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], li
             steps = np.diff(angles)
             step = float(np.median(steps))
             if np.max(np.abs(steps - step)) > 1e-3 * max(abs(step), 1e-9) + 1e-6:
-                irregular = [float(a) for a in angles]
+                start = angles[0] if o.offset == 0.0 else o.offset  # --offset moves the scan's start, as below
+                irregular = [float(a - angles[0] + start) for a in angles]
             else:
                 changes.update(angle=step, offset=float(angles[0]) if o.offset == 0.0 else o.offset)
     return replace(o, **changes), keys, irregular, notes

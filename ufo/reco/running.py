@@ -19,6 +19,7 @@ from ..core.errors import UsageError
 from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
+from .bands import kept
 from .planning import Pass, Plan, front_device, stack_size
 
 
@@ -116,7 +117,7 @@ def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None,
     filter's seconds (`ufo reco --profile`)."""
     o = plan.options
     out = sink if sink is not None else writer(plan, p, axis=axis)
-    slices = len(plan.rows) if o.sinograms else p.keep.stop - p.keep.start
+    slices = len(plan.rows) if o.sinograms else kept(p)
     return Graph([out(backprojected(plan, sinograms(plan, p), axis, slices, times))]), out
 
 
@@ -134,8 +135,8 @@ def sinograms(plan: Plan, p: Pass) -> Stream:
     if o.phase:
         frames = create("retrieve-phase", energy=o.energy, distance=o.distance, pixel_size=o.pixel_size,
                         delta_beta=o.delta_beta, replicas=o.replicas)(frames)
-    if p.keep != slice(0, p.rows):
-        frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start)(frames)
+    if p.keep != slice(0, p.rows):  # margins cut off; every step-th row kept where all were read
+        frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start, y_step=p.keep.step or 1)(frames)
     return create("transpose-projections", number=plan.projections)(frames)
 
 

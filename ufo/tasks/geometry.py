@@ -34,6 +34,7 @@ class Crop(Task):
     y = Property(int, 0, range=(0, None), doc="first row")
     width = Property(int, None, range=(1, None), doc="columns to keep (default: to the right edge)")
     height = Property(int, None, range=(1, None), doc="rows to keep (default: to the bottom edge)")
+    y_step = Property(int, 1, range=(1, None), doc="keep every y-step-th of those rows (from y)")
     from_center = Property(bool, False, doc="x and y are offsets from the centre of the frame")
     ufo_names = declare({"x": same("x"), "y": same("y"), "width": zero_is_default("width"), "height": zero_is_default("height"),
                  "from-center": same("from-center")})
@@ -45,12 +46,12 @@ class Crop(Task):
         y0 = self.y + ((h - height) // 2 if self.from_center else 0)
         if x0 + width > w or y0 + height > h or width < 1 or height < 1:
             raise GraphError(f"crop x={x0} y={y0} width={width} height={height} does not fit a {w}x{h} frame (width x height)")
-        return slice(y0, y0 + height), slice(x0, x0 + width)
+        return slice(y0, y0 + height, self.y_step), slice(x0, x0 + width)
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         h, w = frame2d(self, spec)
         rows, cols = self._box(h, w)
-        return spec.with_(shape=(rows.stop - rows.start, cols.stop - cols.start))
+        return spec.with_(shape=(len(range(rows.start, rows.stop, rows.step)), cols.stop - cols.start))
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
