@@ -244,3 +244,18 @@ def test_a_second_writer_on_a_file_being_written_is_refused(tmp_path, name):
     later = ufo("camera", "grab", "mock", "-n", "3", "-o", name, "--overwrite", "-p", "sensor-width=64",
                 "-p", "sensor-height=32", cwd=tmp_path)
     assert later.returncode == 0, later.stderr  # the lock went with the first writer
+
+
+def test_a_tiff_sequence_numbered_by_row_is_checked_file_by_file(sinograms, tmp_path):
+    """Files are numbered by detector row: only the first number (0) was checked, so a run into a
+    folder holding slice-00003.tif wrote slices 1 and 2, then failed at 3. Now refused before work."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "slice-00003.tif").write_bytes(b"keep me")
+    result = ufo("reco", "--sinograms", "s.tif", "--region", "1:4", "-o", "out/slice-%05i.tif", cwd=tmp_path)
+    refused(result, "slice-00003.tif' exists", "--overwrite")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["slice-00003.tif"]
+    assert (tmp_path / "out" / "slice-00003.tif").read_bytes() == b"keep me"
+    done = ufo("reco", "--sinograms", "s.tif", "--region", "0:2", "-q", "-o", "out/slice-%05i.tif", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr  # other rows: nothing in the way
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["slice-00000.tif", "slice-00001.tif",
+                                                                    "slice-00003.tif"]

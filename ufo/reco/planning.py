@@ -8,6 +8,7 @@ available, with the margins phase retrieval needs. Nothing here runs a graph.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +159,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         if n_angles < 2:
             raise UsageError(f"sinograms in '{o.sinograms}' have {n_angles} angle(s): are these projections? (use --projections)")
         rows = select_rows(o, count)
+        if outputs:
+            check_numbered(o, rows)
         _check_axis(axis, width, o)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys)
@@ -174,6 +177,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         raise UsageError(f"'{o.projections}' holds {count} projection(s); a reconstruction needs many")
     _check_axis(axis, width, o)
     rows = select_rows(o, height)
+    if outputs:
+        check_numbered(o, rows)
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     budget = int((available if available is not None else available_memory()) * o.memory_fraction)
     per_row = projections * width * 4 * 3  # projections band, sinogram stack and in-flight copies
@@ -242,6 +247,21 @@ def check_outputs(o: RecoOptions) -> None:
 
     refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2) if p])
     check_output(o.output, o.overwrite)
+
+
+def check_numbered(o: RecoOptions, rows: list[int]) -> None:
+    """A TIFF sequence is numbered by detector row (`--region 512:1024:4`: slice-00512.tif, ...):
+    every file the plan writes must be new unless --overwrite (check_outputs sees only the first
+    number, 0, and a run would stop at the first file that exists, after writing those before it)."""
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
+
+    target = parse_output_path(o.output)
+    if o.overwrite or target.kind is not FileKind.TIFF_SEQUENCE:
+        return
+    there = next((path for path in map(target.frame_path, rows) if os.path.exists(path)), None)
+    if there is not None:
+        raise UsageError(f"'{there}' exists; refusing to overwrite it (use --overwrite)")
 
 
 def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], list[float] | None, list[str]]:
