@@ -210,16 +210,37 @@ def test_phase_retrieval_of_a_non_square_frame_equals_a_float64_reference(shape)
 
 def test_backproject_weights_of_two_angles_and_of_a_missing_wedge():
     """Each angle weighs half the interval it covers: two angles split the half turn; the
-    neighbours of a gap wider than 3 typical ones take their other gap instead (3.5 here)."""
+    neighbours of a gap wider than 3 typical ones and 5 degrees (a missing wedge: 10.5 here) take
+    their other gap instead; a narrower one (3.5 degrees: frames not taken) they share."""
     from ufo.kernels.backproject import angle_weights
 
     np.testing.assert_allclose(angle_weights(np.array([0.3, 0.3 + np.pi / 2])), np.pi / 4, rtol=1e-12)
     np.testing.assert_allclose(angle_weights(np.array([0.3])), np.pi / 2, rtol=1e-12)
-    degrees = np.concatenate([np.arange(0, 90), np.arange(92.5, 180)])  # gaps: 1, one of 3.5, the last 0.5
+    degrees = np.concatenate([np.arange(0, 90), np.arange(100.5, 180)])  # gaps: 1, one of 10.5, the last 0.5
     weights = np.degrees(angle_weights(np.radians(degrees)))
     expected = np.full(len(degrees), 0.5)
     expected[0], expected[-1] = 0.375, 0.375  # (1 + 0.5) / 4 around the 0.5-degree gap at the wrap
     np.testing.assert_allclose(weights, expected, rtol=1e-9)
+    degrees = np.concatenate([np.arange(0, 90), np.arange(92.5, 180)])  # one gap of 3.5: covered
+    weights = np.degrees(angle_weights(np.radians(degrees)))
+    expected = np.full(len(degrees), 0.5)
+    expected[0], expected[-1] = 0.375, 0.375
+    expected[89] = expected[90] = (1 + 3.5) / 4
+    np.testing.assert_allclose(weights, expected, rtol=1e-9)
+
+
+def test_randomly_spaced_angles_weigh_half_the_gaps_around_them():
+    """720 angles drawn at random over a half turn: every gap is sampling, none a missing wedge
+    (one in eight is wider than 3 median gaps, which all went uncovered). Each weighs a quarter of
+    its two gaps (the trapezoid rule), and the weights sum to the half turn's pi / 2."""
+    from ufo.kernels.backproject import angle_weights
+
+    theta = np.sort(np.random.default_rng(5).uniform(0, np.pi, 720))
+    theta = theta[np.append(True, np.diff(theta) > 0.01 * np.pi / 720)]  # no pairs close enough to be one angle
+    gaps = np.diff(np.append(theta, theta[0] + np.pi))  # circular: the last gap wraps to the first angle
+    expected = 0.25 * (gaps + np.roll(gaps, 1))
+    np.testing.assert_allclose(angle_weights(theta), expected, rtol=1e-9)
+    assert angle_weights(theta).sum() == pytest.approx(np.pi / 2)
 
 
 def test_backproject_weights_of_a_360_degree_scan_whose_pairs_straddle_the_fold():

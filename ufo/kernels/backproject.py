@@ -13,6 +13,8 @@ import math
 import numba
 import numpy as np
 
+from .wedge import wedge_limit
+
 #: the kernels' compile flags, declared once: no GIL held (threads run kernels side by side),
 #: fast math (reassociation only: the sums stay float32), machine code cached on disk
 _jit = numba.njit(nogil=True, fastmath=True, cache=True)
@@ -175,9 +177,9 @@ def angle_weights(angles: np.ndarray) -> np.ndarray:
     falling on the same folded angle, as theta and theta + pi of a 360-degree scan, share
     their interval). So irregular spacing, any start or direction and 360-degree scans (each
     line seen twice, each weighted half) integrate over exactly one half turn; a regular
-    180 or 360-degree scan gets `fbp_weight` for every angle. A gap much wider than the
-    others (a scan shorter than a half turn, a missing wedge) is not covered by its two
-    neighbours: they take their other gap instead.
+    180 or 360-degree scan gets `fbp_weight` for every angle. A gap wider than `wedge_limit`
+    (a scan shorter than a half turn, a missing wedge) is not covered by its two neighbours:
+    they take their other gap instead.
     """
     theta = np.asarray(angles, np.float64).ravel()
     n = theta.size
@@ -200,7 +202,7 @@ def angle_weights(angles: np.ndarray) -> np.ndarray:
         edges = np.array([np.pi])
     before = np.roll(edges, 1)
     typical = float(np.median(edges))
-    wide = 3 * typical
+    wide = wedge_limit(typical)
     left = np.where(before > wide, np.where(edges > wide, typical, edges), before)
     right = np.where(edges > wide, np.where(before > wide, typical, before), edges)
     covered = 0.5 * (left + right) / members  # each member's share of its group's interval

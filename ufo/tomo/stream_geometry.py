@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ..kernels.wedge import wedge_limit
+
 Kept = tuple[int, float, np.ndarray]  # (projection number, angle, raw row band)
 
 
@@ -36,9 +38,9 @@ class StreamWeights:
     Over more than a half turn the unfolded intervals are used and scaled by pi / coverage;
     angle_weights folds theta + pi onto theta instead, which for irregular 360-degree scans
     weighs interleaved angles differently (both are quadratures of one half turn; folding
-    online would need the first half turn kept until the second arrives). A gap wider than 3x
-    the median so far (a missing wedge) gives way to the other gap, as in angle_weights, with
-    the median of the gaps seen so far.
+    online would need the first half turn kept until the second arrives). A gap wider than
+    `wedge_limit` of the median so far (a missing wedge) gives way to the other gap, as in
+    angle_weights, with the median of the gaps seen so far.
     """
 
     def __init__(self) -> None:
@@ -59,7 +61,7 @@ class StreamWeights:
         return float(np.median(self.gaps)) if self.gaps else np.pi
 
     def _relative(self, left: float, right: float) -> float:
-        wide = 3 * self._typical()
+        wide = wedge_limit(self._typical())
         if left > wide:
             left = right if right <= wide else self._typical()
         if right > wide:
