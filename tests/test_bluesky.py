@@ -257,3 +257,18 @@ def test_documents_after_a_suspension_still_point_at_their_rows(tmp_path):
         assert keys[row] == event["data"]["image_key"] != 3
         assert angles[row] == pytest.approx(event["data"]["rotation_angle"], abs=1e-9)
     assert docs[-1][1]["num_events"]["projections"] == 12
+
+
+def test_rel_scan_and_mvr_start_from_where_the_motor_is(RE, record):
+    """rel_scan and mvr ask the motor where it is (bluesky's Locatable), then return it there."""
+    motor, = connected(LinearMotor("m", position=2 * q.mm, velocity=500 * q("mm/s")))
+    diode, = connected(Photodiode("diode", source=lambda: motor.io.position_at()))
+    assert asyncio.run(motor.locate()) == {"setpoint": 2.0, "readback": 2.0}
+    RE(bp.rel_scan([diode], motor, -1, 1, 3))
+    validate(record)
+    values = [doc["data"]["diode"] for name, doc in record if name == "event"]
+    np.testing.assert_allclose(values, [1.0, 2.0, 3.0], atol=1e-9)
+    assert record[-1][1]["exit_status"] == "success"
+    assert motor.io.position_at() == pytest.approx(2.0, abs=1e-9)  # back where it started
+    RE(bps.mvr(motor, 0.5))
+    assert motor.io.position_at() == pytest.approx(2.5, abs=1e-9)

@@ -230,6 +230,14 @@ class _Motor(Device):
         target = value if is_quantity(value) else float(value) * q(self.unit)
         return Status(self.set_position(target), f"{self.name}: move to {target:~g}")  # type: ignore[attr-defined]
 
+    async def locate(self) -> dict[str, float]:
+        """Bluesky's Locatable, where rel_scan and mvr start from: 'readback' the position now and
+        'setpoint' the target of the running move (else the position), numbers in the motor's unit."""
+        readback = float((await self.get_position()).to(self.unit).magnitude)  # type: ignore[attr-defined]
+        target = self["position"].target
+        moving = self.busy.doing is not None and target is not None
+        return {"setpoint": float(target.to(self.unit).magnitude) if moving else readback, "readback": readback}
+
     async def stop(self, success: bool = True) -> None:
         """Bluesky's Stoppable: halt a move or a rotation where the stage is. Unlike emergency_stop()
         (the experiment's "stop everything") the device stays as it is; with success=False a running
