@@ -354,12 +354,10 @@ class Camera:
             raise CameraError(f"grab needs an array of shape {shape} and dtype {self.dtype}, got {out.shape} {out.dtype}")
         direct = not self.mirror and self.rotate == 0
         target = (out if out is not None else np.empty(shape, self.dtype)) if direct else np.empty(self.sensor_shape, self.dtype)
-        if self._ring is not None:
-            meta = self._ring.take(target, timeout)
-            meta["dropped"] = self._ring.dropped
-        else:
-            meta = self._next(target)
+        meta = self._ring.take(target, timeout) if self._ring is not None else self._next(target)
         self.stats.see(meta)
+        if self._ring is not None:  # dropped before this frame (the ring's own count runs ahead of the grabs)
+            meta["dropped"] = self.stats.dropped
         if not direct:
             turned = np.rot90(target[:, ::-1] if self.mirror else target, self.rotate // 90)
             result = out if out is not None else np.empty(shape, self.dtype)

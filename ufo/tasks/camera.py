@@ -87,10 +87,22 @@ class CameraSource(Task):
                 count += 1
                 yield out
         finally:
-            dropped = cam.dropped
-            if dropped:
-                self.ctx.warn(f"camera '{cam.name}' dropped {dropped} frame(s): the graph did not keep up "
-                              f"(more num-buffers, fewer frames per second, or faster downstream tasks)")
+            self._report(cam)
+
+    def _report(self, cam: Any) -> None:
+        """Warn of the frames missing between the first and the last delivered (with their numbers),
+        not of the ring's own count: that goes on after the last frame, while the graph drains."""
+        from ..core.framestats import describe_runs
+
+        stats = cam.stats
+        if stats.dropped:
+            self.ctx.warn(f"camera '{cam.name}' dropped {stats.dropped} frame(s) (frame numbers "
+                          f"{describe_runs(stats.dropped_frames)}) between the {stats.received} delivered: the graph "
+                          "did not keep up (more num-buffers, fewer frames per second, or faster downstream tasks)")
+        if stats.late:
+            self.ctx.warn(f"camera '{cam.name}': {stats.late} of {stats.received} frame(s) were grabbed later than "
+                          f"its {stats.fps_asked:g} frames/s allow, {stats.fps_reached:.1f} frames/s reached: the graph "
+                          "did not keep up (record buffered=true to keep the camera's rate and count drops)")
 
     def teardown(self) -> None:
         cam = getattr(self, "_cam", None)

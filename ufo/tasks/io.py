@@ -250,6 +250,7 @@ class Write(Task):
         self._row_meta = parse_output_path(self.path).kind is not FileKind.HDF5
         self._writer = open_writer(self.path, self.overwrite, self.start, self.append, self.layout, self.compression,
                                    self.bytes_per_file, metadata=metadata, step=self.step,
+                                   record_drops=True,  # a camera's frames (frame_number): their gaps in HDF5
                                    expected_frames=self._expected,
                                    imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format])
 
