@@ -48,6 +48,9 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
         replicas = os.cpu_count() or 1
     kind = target["kind"]
     output = target["part_path"].format(first=part.first) if kind == "hdf5" else options.output
+    if kind == "hdf5":  # a part file cut short by a worker lost mid-write is no HDF5 file: the re-run replaces it
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(output.rsplit(":", 1)[0])
     opts = _part_options(options, rows, part, axis, output, replicas)
     plan = reco_mod.plan(opts)
     if kind == "zarr":
@@ -55,7 +58,8 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
                                                                 part.first + p.first_slice))
     elif kind == "tiff":
         for p in plan.passes:  # global numbering: this range's first file is slice `part.first`
-            graph, _ = reco_mod.graph(plan, p, axis, reco_mod.writer(plan, p, first_slice=part.first))
+            sink = reco_mod.writer(plan, p, first_slice=part.first, axis=axis)  # the axis in its metadata
+            graph, _ = reco_mod.graph(plan, p, axis, sink)
             graph.run(device=opts.gpus).wait()
     else:
         reco_mod.run(plan)
@@ -81,11 +85,32 @@ def connect(address: str) -> Iterator[Any]:
             yield client
         return
     try:
-        with Client(address, timeout="10s") as client:
-            yield client
-    except OSError as exc:
-        raise UsageError(f"--cluster '{address}': no Dask scheduler answers there ({exc}); start one with "
-                         "'dask scheduler' and workers with 'dask worker ADDRESS'") from exc
+        _probe(address, 10.0)
+        client = Client(address, timeout="10s")
+    except Exception as exc:  # noqa: BLE001 - refused, timed out, or something else answering (a dashboard)
+        raise UsageError(f"--cluster '{address}': no Dask scheduler answers there ({exc or 'no handshake in 10 s'}); "
+                         "start one with 'dask scheduler' and workers with 'dask worker ADDRESS'") from exc
+    with client:  # errors of the run itself are not about the address
+        yield client
+
+
+def _probe(address: str, timeout: float) -> None:
+    """Connect and handshake within `timeout` seconds: Dask bounds the connect but not the handshake, so
+    an address where something else listens (the dashboard's HTTP port) would hang the client forever."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from distributed.comm import connect as comm_connect
+
+    async def handshake() -> None:
+        comm = await asyncio.wait_for(comm_connect(address, timeout=timeout), timeout + 1)
+        await comm.close()
+
+    pool = ThreadPoolExecutor(1)  # its own event loop: also from a thread (Jupyter) that runs one
+    try:
+        pool.submit(asyncio.run, handshake()).result(timeout + 5)
+    finally:
+        pool.shutdown(wait=False)
 
 
 def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int | None = None,

@@ -3,6 +3,7 @@ globally, HDF5 part files joined by a virtual dataset, Zarr regions of one chunk
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from typing import Any
@@ -51,6 +52,8 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         if os.path.exists(target.path) and not overwrite:
             raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
         parts = target.path + ".parts"
+        if os.path.exists(target.path):  # an old virtual dataset over the parts removed here would read zeros
+            os.remove(target.path)      # where this run leaves none (stopped, failed): no file, not holes
         shutil.rmtree(parts, ignore_errors=True)
         os.makedirs(parts)
         name = os.path.basename(target.path)
@@ -76,10 +79,12 @@ def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
 
     folder = os.path.dirname(os.path.abspath(target["file"]))
     sources = []
+    attrs: list[dict[str, Any]] = []
     for part in parts:
         path = target["part_path"].format(first=part.first).split(":")[0]
         with h5py.File(path, "r") as f:
             shape, dtype = f["data"].shape, f["data"].dtype
+            attrs.append(dict(f["data"].attrs))
         sources.append((part, os.path.relpath(path, folder), shape, dtype))
     total = sum(p.slices for p in parts)
     shape, dtype = sources[0][2], sources[0][3]
@@ -87,7 +92,21 @@ def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
     for part, rel, part_shape, _ in sources:
         layout[part.first: part.stop] = h5py.VirtualSource(rel, "data", shape=part_shape)
     with h5py.File(target["file"], "w") as f:
-        f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
+        dataset = f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
+        dataset.attrs.update(_volume_attrs(attrs[0], attrs[-1]))
+
+
+def _volume_attrs(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+    """The parts' record (scale, axis, configuration, first_row/row_step) for the whole volume: the
+    first part's, with the rows running to the last part's last row."""
+    import json
+
+    merged = dict(first)
+    with contextlib.suppress(KeyError, TypeError, ValueError):
+        rows = json.loads(first["rows"])
+        rows["last"] = json.loads(last["rows"])["last"]
+        merged["rows"] = json.dumps(rows)
+    return merged
 
 
 def write_band(slices: np.ndarray, part: Part, target: dict[str, Any]) -> None:

@@ -1,0 +1,84 @@
+"""Faults of a reconstruction on a Dask cluster (real worker processes on 127.0.0.1): a part file
+cut short by a lost worker, an old output over removed parts, an address where no scheduler is."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+pytest.importorskip("distributed")
+
+from ufo import distributed as ufo_distributed  # noqa: E402
+from ufo import reco  # noqa: E402
+from ufo.distributed.outputs import prepare_output  # noqa: E402
+
+from .test_distributed import ROWS, WIDTH, client, scan, single_process  # noqa: E402,F401
+
+
+def test_a_part_file_cut_short_by_a_lost_worker_is_replaced_by_the_rerun(scan, client, tmp_path):  # noqa: F811
+    """A worker killed while writing its part leaves a truncated file; Dask re-runs the range
+    elsewhere, and that run must replace the file (it refused: 'exists and is not an HDF5 file')."""
+    expected = single_process(scan, tmp_path)
+    options = reco.RecoOptions(projections=scan, axis="auto", output=str(tmp_path / "v.h5:/data"))
+    plan = reco.plan(options)
+    target = prepare_output(options.output, plan.slices, (WIDTH, WIDTH), False)
+    part = ufo_distributed.Part(0, ROWS)
+    path = target["part_path"].format(first=0).rsplit(":", 1)[0]
+    with open(path, "wb") as f:
+        f.write(b"\x89HDF\r\n\x1a\n" + bytes(40))  # what a SIGKILL mid-write leaves
+    axis = reco.find_axis(plan)
+    future = client.submit(ufo_distributed.reconstruct_part, options, plan.rows, part, axis, target, pure=False)
+    assert future.result(timeout=120) == ROWS
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["data"][()], expected)
+
+
+def test_an_overwritten_hdf5_output_is_gone_until_the_new_one_is_joined(scan, client, tmp_path):  # noqa: F811
+    """The old virtual dataset would read zeros over the parts a stopped or failed run removed."""
+    out = str(tmp_path / "v.h5:/data")
+    ufo_distributed.reconstruct(reco.RecoOptions(projections=scan, axis=35.0, output=out), client, rows_per_task=10)
+    prepare_output(out, ROWS, (WIDTH, WIDTH), True)  # what a second run with --overwrite does first
+    assert not (tmp_path / "v.h5").exists()
+
+
+def test_tiff_slices_record_the_axis_they_were_made_with(scan, client, tmp_path):  # noqa: F811
+    options = reco.RecoOptions(projections=scan, axis="auto", output=str(tmp_path / "t/s-%05i.tif"))
+    result = ufo_distributed.reconstruct(options, client, rows_per_task=10)
+    with tifffile.TiffFile(tmp_path / "t" / "s-00025.tif") as f:
+        described = json.loads(f.pages[0].description)
+    assert described["row"] == 25 and described["axis"] == pytest.approx(result.axis)
+
+
+def test_an_address_where_something_else_listens_is_an_error_not_a_hang(scan, tmp_path):  # noqa: F811
+    """The dashboard's HTTP port, say: Dask's handshake waits for an answer that never comes."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)  # accepts (the kernel's backlog) and never answers
+    try:
+        proc = subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", scan, "--output",
+                               str(tmp_path / "s-%05i.tif"), "--cluster", f"tcp://127.0.0.1:{server.getsockname()[1]}"],
+                              capture_output=True, text=True, timeout=90)
+    finally:
+        server.close()
+    assert proc.returncode == 2 and "no Dask scheduler answers" in proc.stderr, proc.stderr
+    assert not (tmp_path / "s-00000.tif").exists()
+
+
+def test_the_joined_hdf5_volume_records_what_a_single_process_records(scan, client, tmp_path):  # noqa: F811
+    """8/16 bits: without scale_min/scale_step on the volume its integers cannot be mapped back."""
+    options = dict(projections=scan, axis="auto", region="1:40:2", output_bits=8)
+    reco.run(reco.plan(reco.RecoOptions(output=str(tmp_path / "one.h5:/data"), **options)))
+    ufo_distributed.reconstruct(reco.RecoOptions(output=str(tmp_path / "many.h5:/data"), **options), client,
+                                rows_per_task=6)
+    with h5py.File(tmp_path / "one.h5", "r") as one, h5py.File(tmp_path / "many.h5", "r") as many:
+        np.testing.assert_array_equal(many["data"][()], one["data"][()])
+        mine, theirs = dict(one["data"].attrs), dict(many["data"].attrs)
+    for key in ("scale_min", "scale_step", "bits", "axis", "first_row", "row_step", "rows", "units"):
+        assert str(theirs[key]) == str(mine[key]), key
