@@ -3,6 +3,7 @@ cut short by a lost worker, an old output over removed parts, an address where n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -82,3 +83,54 @@ def test_the_joined_hdf5_volume_records_what_a_single_process_records(scan, clie
         mine, theirs = dict(one["data"].attrs), dict(many["data"].attrs)
     for key in ("scale_min", "scale_step", "bits", "axis", "first_row", "row_step", "rows", "units"):
         assert str(theirs[key]) == str(mine[key]), key
+
+
+def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path):
+    """SIGKILL to the scheduler while `ufo reco --cluster` runs: a FutureCancelledError traceback
+    before; now exit 1 with how many slices were done and where they are."""
+    import os
+    import signal
+    import time
+
+    from ufo.tomo.phantom import Phantom
+
+    n, rows, angles = 512, 64, 1200  # about 10 s on two 1-thread workers of a 2-core VM
+    sino = Phantom(n).sinogram(np.arange(angles) * np.pi / angles)
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f["/exchange/data"] = (100 + 900 * np.exp(-np.repeat(sino[:, None, :], rows, 1))).astype(np.uint16)
+        f["/exchange/data_white"] = np.full((3, rows, n), 1000, np.uint16)
+        f["/exchange/data_dark"] = np.full((2, rows, n), 100, np.uint16)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    quiet = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--dashboard-address", ":0"], **quiet)
+    workers = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--nthreads", "1",
+                                "--nworkers", "2", "--host", "127.0.0.1", "--dashboard-address", ":0"], **quiet)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout="60s") as watcher:
+            watcher.wait_for_workers(2, timeout=120)
+        run = subprocess.Popen([sys.executable, "-m", "ufo", "reco", "--projections", str(tmp_path / "scan.h5"),
+                                "--axis", str(n / 2), "--gpus", "cpu", "-o", str(tmp_path / "out.h5:/data"),
+                                "--cluster", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "out.h5.parts").exists():  # the run has begun: its parts folder is made
+            assert time.monotonic() < deadline and run.poll() is None, run.communicate()
+            time.sleep(0.05)
+        time.sleep(2.0)
+        os.killpg(scheduler.pid, signal.SIGKILL)
+        out, err = run.communicate(timeout=120)
+    finally:
+        for proc in (scheduler, workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    if run.returncode == 0:
+        pytest.skip("the run ended before the scheduler was killed (a fast machine)")
+    said = " ".join(err.split())
+    assert run.returncode == 1 and "Traceback" not in err, err
+    assert "the Dask cluster lost the run after" in said and "out.h5.parts" in said, said

@@ -171,7 +171,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     if not kw["quiet"]:
         console.print(plan.describe())
     if kw["cluster"]:
-        _on_cluster(options, plan.slices, kw["cluster"], console, kw["quiet"])
+        _on_cluster(options, plan.slices, kw["cluster"], console, kw["quiet"], kw.get("debug", False))
         return
     import queue
     import threading
@@ -362,8 +362,19 @@ def _stop_reco(stopping: Any, watched: list[Any], ended: Any, console: Console) 
             watched[0].cancel()
 
 
-def _on_cluster(options: reco_mod.RecoOptions, slices: int, address: str, console: Console, quiet: bool) -> None:
+def _on_cluster(options: reco_mod.RecoOptions, slices: int, address: str, console: Console, quiet: bool,
+                debug: bool = False) -> None:
+    import logging
+
     from .. import distributed
+
+    if not debug:  # Dask logs its reconnect attempts with tracebacks; the command says what went wrong once
+        try:
+            import distributed as dask_distributed  # noqa: F401 - its import sets its loggers' levels: set after it
+        except ImportError:  # no Dask: connect() says how to install it
+            pass
+        for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"] + ["distributed"]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("slices"),
                         TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=quiet)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..core.errors import UsageError
+from ..core.errors import InputError, UfoError, UsageError
 from .. import reco as reco_mod
 from .outputs import RegionWriter, join_hdf5, prepare_output
 from .ranges import Part, gpu_memory_of_workers, rows_per_part, split
@@ -64,6 +64,15 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
     else:
         reco_mod.run(plan)
     return part.slices
+
+
+def _lost(exc: BaseException) -> bool:
+    """Whether `exc` says the cluster went (scheduler connection lost, futures cancelled, workers
+    killed again and again) rather than a part's own failure."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    module = type(exc).__module__ or ""
+    return bool(names & {"CancelledError", "FutureCancelledError", "CommClosedError", "KilledWorker",
+                         "StreamClosedError"}) or module.startswith(("distributed", "tornado"))
 
 
 @contextlib.contextmanager
@@ -151,8 +160,16 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
             done += future.result()
             if on_progress is not None:
                 on_progress(done, plan.slices)
-    except BaseException:
+    except (UfoError, KeyboardInterrupt):  # a part's own error (ufo's, raised again here), Ctrl-C
         client.cancel(futures)
+        raise
+    except Exception as exc:
+        client.cancel(futures)
+        if _lost(exc):
+            where = f"{o.output} (parts in {target['file']}.parts)" if target["kind"] == "hdf5" else o.output
+            raise InputError(f"the Dask cluster lost the run after {done} of {plan.slices} slices "
+                             f"({type(exc).__name__}: {exc}); the ranges finished are in {where}, the rest "
+                             "are missing: run it again once the scheduler and workers are up") from exc
         raise
     if target["kind"] == "hdf5":
         join_hdf5(target, parts)
