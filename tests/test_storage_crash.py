@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -16,6 +15,8 @@ import pytest
 import ufo
 from ufo.core import InputError
 from ufo.storage import open_writer
+
+from .small_disk import small_disk as mounted
 
 FORMATS = ["stack.tif", "scan.h5:/data", "scan.nx", "seq/f-%05i.tif", "frames.raw", "stack.zarr"]
 SHAPE = (64, 96)
@@ -65,13 +66,8 @@ def test_sigkill_mid_stream_loses_no_reported_frame(tmp_path, name):
 @pytest.fixture
 def small_disk(tmp_path):
     """A real 1 MiB filesystem (tmpfs; needs root, as CI has)."""
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)])
+    with mounted(tmp_path, "1m") as mount:
+        yield mount
 
 
 @pytest.mark.parametrize("name", ["stack.tif", "scan.h5:/data", "seq/f-%05i.tif", "frames.raw"])

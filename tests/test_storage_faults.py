@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 import h5py
 import numpy as np
@@ -20,6 +19,8 @@ import pytest
 import tifffile
 
 import ufo
+
+from .small_disk import small_disk as mounted
 
 PCO = ["-p", "sensor-width=2560", "-p", "sensor-height=2160"]
 
@@ -32,13 +33,8 @@ def ufo_cli(*args: str, **kwargs) -> subprocess.Popen:
 @pytest.fixture
 def disk_64m(tmp_path):
     """A real 64 MiB filesystem (tmpfs; needs root, as CI has): five to six pco.edge frames."""
-    mount = tmp_path / f"disk-{uuid.uuid4().hex[:6]}"
-    mount.mkdir()
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True)
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small filesystem here: {result.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)])
+    with mounted(tmp_path, "64m") as mount:
+        yield mount
 
 
 def full_after(stderr: str) -> int:

@@ -7,42 +7,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 
-import zmq
-
-from ufo.net.wire import decode
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .zmq_peers import free_port, pull_frames
 
 
 def slow_counting_pull(address: str, values: list[int], done: threading.Event, delay: float = 0.05) -> None:
     """A raw PULL receiver, slower than the sender (so the sender mostly waits for ZMQ to finish
     each frame), that keeps each frame's value (mock camera 'counter' pattern) and waits 30 s."""
-    context = zmq.Context()
-    pull = context.socket(zmq.PULL)
-    pull.setsockopt(zmq.RCVHWM, 1)
-    pull.setsockopt(zmq.LINGER, 0)
-    pull.connect(address)
-    try:
-        while pull.poll(30_000):
-            header, frame = decode(pull.recv_multipart(copy=False))
-            if frame is None:
-                break
-            values.append(int(frame[0, 0]))
-            time.sleep(delay)
-    finally:
-        pull.close()
-        context.term()
-        done.set()
+    pull_frames(address, delay, lambda frame: values.append(int(frame[0, 0])), done)
 
 
 def test_a_sender_paused_longer_than_its_timeout_carries_on_when_it_resumes():
