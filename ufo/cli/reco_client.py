@@ -27,6 +27,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from .errors import INTERRUPTED  # loaded already: ufo/cli/main.py imports it before dispatching here
+
 #: seconds between the client's pings; the server stops a job whose client sent none for PING_LOST
 PING = 0.25
 PING_LOST = 3.0
@@ -34,8 +36,6 @@ PING_LOST = 3.0
 #: during a job) before the client gives up on a server whose process seems alive
 SILENT = 10.0
 #: the environment a job gets from its client (the rest is the server's)
-#: the exit status of a job stopped by Ctrl-C (128 + SIGINT, as in ufo/cli/errors.py)
-INTERRUPTED = 130
 FORWARDED = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR")
 
 

@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 import zmq
 
-from .wire import end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name, wait_sent
+from .wire import (count_peers, end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name,
+                   wait_sent)
 
 LOG = logging.getLogger("ufo.net")
 MODES = ("push", "pub")
@@ -100,12 +101,11 @@ class Fanout:
 
         if endpoint.monitor is None or endpoint.failed is not None:
             return
-        before = endpoint.peers
+        before, events = endpoint.peers, []
         with self._lock, contextlib.suppress(zmq.ZMQError):
             while endpoint.monitor.poll(0):
-                event = recv_monitor_message(endpoint.monitor, zmq.NOBLOCK)["event"]
-                endpoint.peers += 1 if event == zmq.EVENT_ACCEPTED else -1 if event == zmq.EVENT_DISCONNECTED else 0
-        endpoint.peers = max(0, endpoint.peers)
+                events.append(recv_monitor_message(endpoint.monitor, zmq.NOBLOCK)["event"])
+        endpoint.peers = count_peers(events, before)
         if before and not endpoint.peers:
             endpoint.failed = (f"its receiver disconnected after frame {endpoint.sent - 1} (receiver gone?); "
                                "stopped sending there")
