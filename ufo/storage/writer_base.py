@@ -69,17 +69,17 @@ def claim(path: str) -> int | None:
     return fd
 
 
-def claimed(path: str, open_file: Any, keep: Any) -> int | None:
-    """`keep(open_file())`, holding the lock of `path` (`claim`): taken before the file is opened
-    (and truncated) when it exists, else once it was made. Returns the lock's descriptor."""
+def claimed(path: str, open_file: Any) -> tuple[Any, int | None]:
+    """(`open_file()`, the lock of `path` (`claim`)): the lock is taken before the file is opened
+    (and truncated) when it exists, else once it was made."""
     held = claim(path) if os.path.exists(path) else None
     try:
-        keep(open_file())
+        opened = open_file()
     except BaseException:
         if held is not None:
             os.close(held)
         raise
-    return held if held is not None else claim(path)
+    return opened, held if held is not None else claim(path)
 
 
 def disk_full(path: str) -> bool:

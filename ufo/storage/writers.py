@@ -162,11 +162,8 @@ class BigTiffWriter(WriterBase):
         fits = bool(expected and expected * frame.nbytes < CLASSIC_TIFF_LIMIT) or self._want_imagej is True
         self.imagej = bool(fits and self._want_imagej is not False and not self._append and not self.bytes_per_file
                            and frame.ndim == 2 and frame.dtype.name in IMAGEJ_DTYPES)
-        self._claim = claimed(self._name(0), lambda: self._tifffile.TiffWriter(
-            self._name(0), bigtiff=not self.imagej, imagej=self.imagej, append=self._append), self._set_writer)
-
-    def _set_writer(self, writer: Any) -> None:
-        self._writer = writer
+        self._writer, self._claim = claimed(self._name(0), lambda: self._tifffile.TiffWriter(
+            self._name(0), bigtiff=not self.imagej, imagej=self.imagej, append=self._append))
 
     def _write_page(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if not self.imagej:
@@ -275,12 +272,9 @@ class RawWriter(WriterBase):
             _refuse_existing(self.path, overwrite)
         try:
             flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
-            self._claim = claimed(self.path, lambda: os.open(self.path, flags, 0o644), self._set_fd)
+            self._fd, self._claim = claimed(self.path, lambda: os.open(self.path, flags, 0o644))
         except OSError as exc:
             raise InputError(f"cannot create '{self.path}': {exc}") from exc
-
-    def _set_fd(self, fd: int) -> None:
-        self._fd = fd
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
