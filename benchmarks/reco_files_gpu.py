@@ -59,7 +59,8 @@ def main() -> None:
     n, rows, m = r.width, r.rows, r.angles
     print(f"\nfile to file: {m} projections of {rows} x {n} uint16 ({r.scan_bytes / 1e9:.2f} GB) -> {rows} slices of "
           f"{n}^2 float32 ({r.output_bytes / 1e9:.2f} GB), medians of {args.repeat}")
-    print(f"  I/O floor: read {r.read:.2f} s, write {r.write:.2f} s (16-bit: {r.write16:.2f} s); overlapped "
+    print(f"  I/O floor: read {r.read:.2f} s (in order {r.read_in_order:.2f} s, queued {r.read_queued:.2f} s), "
+          f"write {r.write:.2f} s (16-bit: {r.write16:.2f} s); overlapped "
           f"max {r.floor:.2f} s, not overlapped {r.read + r.write:.2f} s")
     for name, seconds in r.reco.items():
         floor = max(r.read, r.write16 if "bits 16" in name else r.write)

@@ -18,6 +18,8 @@ from ufo.storage import open_source, open_writer
 from ufo.storage.hdf5_direct import DirectFrames
 from ufo.storage.readers import Hdf5Frames
 
+from .page_cache import evict, in_memory
+
 H, W, N = 24, 40, 9
 
 
@@ -155,23 +157,6 @@ def test_any_band_of_any_layout_equals_h5py(tmp_path, n, h, w, chunked, dtype, d
         source.close()
 
 
-def _resident(path: str) -> np.ndarray:
-    """1 for each page of the file in the page cache (mincore: looking reads nothing in)."""
-    import ctypes
-    import mmap
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    size = os.path.getsize(path)
-    pages = (size + mmap.PAGESIZE - 1) // mmap.PAGESIZE
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), size, access=mmap.ACCESS_COPY) as m:
-        buffer = (ctypes.c_char * size).from_buffer(m)
-        vector = (ctypes.c_ubyte * pages)()
-        failed = libc.mincore(ctypes.c_void_p(ctypes.addressof(buffer)), ctypes.c_size_t(size), vector)
-        del buffer
-    assert failed == 0, os.strerror(ctypes.get_errno())
-    return np.frombuffer(vector, np.uint8) & 1
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mincore and posix_fadvise: Linux")
 def test_a_block_asks_the_disk_for_the_bands_of_the_frames_after_it(tmp_path):
     """A cold file: while a block is copied, the bands of the next BANDS_AHEAD frames are asked for
@@ -182,27 +167,22 @@ def test_a_block_asks_the_disk_for_the_bands_of_the_frames_after_it(tmp_path):
     path = str(tmp_path / "s.h5")
     with h5py.File(path) as f:
         base = f["frames"].id.get_offset()  # contiguous: frame i at base + i x frame bytes
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
+    evict(path)
     band = slice(32, 40)  # 4 KiB of each frame
 
     def page(i: int) -> int:
         return (base + i * h * w * 2 + band.start * w * 2) // 4096
 
-    if _resident(path)[page(120)] or _resident(path)[page(250)]:
+    if in_memory(path)[page(120)] or in_memory(path)[page(250)]:
         pytest.skip("the file stayed in the page cache (this file system keeps it)")
     source = open_source(f"{path}:/frames")
     try:
         assert source.read_bands(0, band, np.empty((32, 8, w), np.uint16)) == 32
         for _ in range(300):  # asked for: read by the disk meanwhile
-            if _resident(path)[page(120)]:
+            if in_memory(path)[page(120)]:
                 break
             time.sleep(0.01)
-        pages = _resident(path)
+        pages = in_memory(path)
         assert pages[page(120)] and pages[page(32)]  # in the 96 frames after the block
         assert not pages[page(250)] and not pages[page(399)]
     finally:

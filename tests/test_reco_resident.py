@@ -15,7 +15,8 @@ from ufo import reco
 from ufo.core.errors import Cancelled, UsageError
 from ufo.gpu import available
 from ufo.reco import running
-from ufo.reco.planning import resident_passes, resident_reason
+from ufo.reco.passes import resident_passes
+from ufo.reco.planning import resident_reason
 from ufo.reco.resident import early_reader, run_resident
 from ufo.storage import open_writer
 from ufo.tomo.phantom import Phantom

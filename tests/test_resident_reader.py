@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ufo import reco
-from ufo.reco.planning import Pass, resident_passes, scan_angles
+from ufo.reco.passes import resident_passes
+from ufo.reco.planning import Pass, scan_angles
 from ufo.reco.resident import early_reader
 from ufo.reco.resident_reader import _END, Reader, Sources, run_length
 

@@ -128,7 +128,9 @@ def forward(argv: Sequence[str]) -> int | None:
         if interrupts:  # before the job was sent: nothing runs
             return INTERRUPTED
         socket.send_multipart([b"job", json.dumps(job_request(argv, state["token"])).encode()])
-        if os.environ.get("UFO_PREFETCH", "1") != "0" and prefetch.worth_reading(argv):
+        # HDF5 inputs are read ahead by the server, which knows the passes' bands (prefetch_passes)
+        if os.environ.get("UFO_PREFETCH", "1") != "0" and prefetch.worth_reading(argv) and \
+                not prefetch.all_hdf5(prefetch.inputs_asked(argv)):
             child = prefetch.start(prefetch.inputs_asked(argv))
         return _watch(socket, state, interrupts)
     finally:

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from .bands import band, read_margin
-from .planning import Pass, Plan
+from .planning import Pass, Plan, needs_scale
 
 SAMPLE_SLICES = 8
 
@@ -53,12 +53,6 @@ def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
         "units": "1/pixel" if o.darks is not None and o.absorption is not False else "",
         **({"pixel_size": o.pixel_size} if o.pixel_size else {}),
     }
-
-
-def needs_scale(plan: Plan) -> bool:
-    """8/16-bit output without both --output-min and --output-max: a scale must be found first."""
-    o = plan.options
-    return o.output_bits in (8, 16) and (o.output_min is None or o.output_max is None) and not o.sinograms
 
 
 def with_volume_scale(plan: Plan, slice_at: Callable[[int], Any]) -> Plan:

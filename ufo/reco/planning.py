@@ -369,20 +369,7 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
     return next((why for bad, why in checks if bad), None)
 
 
-def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
-    """Bands of rows whose slices stay on a device with `device_memory` free bytes: all rows in
-    one pass when the volume and the engine's buffers fit in 80 % of it, else bands of which two
-    fit (one is downloaded and written while the next is read); --pass-height wins."""
+def needs_scale(plan: Plan) -> bool:
+    """8/16-bit output without both --output-min and --output-max: a scale must be found first."""
     o = plan.options
-    width = plan.width * (2 if o.half_acquisition else 1)  # stitched slices are up to twice as wide
-    slice_bytes = (o.roi[2] * o.roi[3] if o.roi else width * width) * 4
-    per_row = slice_bytes + 2 * 32 * width * 2 + 2 * 32 * width * 8  # slices, staged frames, padded FFT rows
-    fits = int(device_memory * 0.8) // per_row
-    rows = plan.rows
-    band = o.pass_height or (len(rows) if len(rows) <= fits else fits // PASSES_IN_FLIGHT)
-    if band < 1:
-        raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
-                         f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
-    step = rows[1] - rows[0] if len(rows) > 1 else 1
-    counts = [(first, min(band, len(rows) - first)) for first in range(0, len(rows), band)]
-    return [Pass(rows[first], count, step, slice(0, count), first) for first, count in counts]
+    return o.output_bits in (8, 16) and (o.output_min is None or o.output_max is None) and not o.sinograms

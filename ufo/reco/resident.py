@@ -1,14 +1,11 @@
 """Slices resident on the GPU: every frame read once and streamed into them (`ufo reco` on one GPU).
 
 Why: the sinogram path (ufo.reco.pipelined) handles every projection three times on the host
-(read, flat-field correct, transpose) before a sinogram exists, one frame at a time; at 1024^3
-on the H200 host that front chain set the pace (8.8 s against a 1.3 s I/O floor) while the GPU
-back-projected in well under 2 s. Here a reader thread reads each frame's band of rows once, in
-file order, into pooled buffers; the streaming engine (ufo.tomo.streaming: the steps and
-kernels of `ufo demo` and the online reconstruction) uploads it as stored (uint16: half the
-bytes of float32), corrects, filters and back-projects it on the GPU in batches, into slices
-that stay there until the last projection. Then they are downloaded a group at a time into the
-write task, while the next pass (when the volume needs more than one) is read.
+before a sinogram exists (at 1024^3 on the H200 host 8.8 s against a 1.3 s I/O floor). Here a
+reader thread reads each frame's band of rows once, in file order, into pooled buffers; the
+streaming engine (ufo.tomo.streaming) uploads it as stored, corrects, filters and
+back-projects it on the GPU into slices that stay there until the last projection. Then they
+are downloaded a group at a time into the write task, while the next pass is read.
 
 With one pass the axis (--axis auto) comes from the middle row (the row `ufo reco` searches,
 decided by `axis_choice.axis_of` as on the sinogram path; Vo's metric on the GPU), which the
@@ -17,9 +14,9 @@ starts and the frames are read, and no frame waits for it. The 8/16-bit scale co
 finished volume's sample rows (those of `outputs.sample_passes`, without a second read). With
 several passes both come first, from `prelude` (ufo.reco.running's), as on the sinogram path.
 
-Cancelling: the reading loop has a `WorkHandle` that callers get through `on_start` (a Ctrl-C
-or the GUI's stop ends the read at the next frame); the writer's graph handle follows. Which
-plans take this path: `planning.resident_reason`; how many passes: `planning.resident_passes`.
+Large volumes go in passes (`passes.overlap_height`) whose bands a child process reads ahead
+(`resident_reader.prefetch_passes`). Cancelling: the reading loop's `WorkHandle` (callers get it
+through `on_start`) ends the read at the next frame; the writer's handle follows.
 """
 
 from __future__ import annotations
@@ -41,13 +38,13 @@ from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
 from .axis_choice import axis_of
-from .planning import Pass, Plan, resident_passes, resident_reason, scan_angles
-from .resident_reader import MiddleRow, Reader, Sources, early_reader
+from .passes import resident_passes
+from .planning import Pass, Plan, resident_reason, scan_angles
+from .resident_reader import MiddleRow, Reader, Sources, early_reader, prefetch_passes
 
-#: seconds a thread may hold the GIL while another waits, on this path (Python's default: 5 ms): the
-#: reader, downloader and writer threads each wait for the GIL after every frame's system call
-SWITCH = 0.0005
-
+#: seconds a thread may hold the GIL while another waits (Python's default: 5 ms): the reader, downloader
+#: and writer threads wait for it after every system call (docs/benchmarks.md, 2026-12-03: 0.1 ms)
+SWITCH = 0.0001
 QUEUE = 16  # slices handed to the writer ahead of it
 #: gets a function that makes the middle row's flat-corrected sinogram (`ufo reco`'s quality hints)
 MiddleSink = Callable[[Callable[[], np.ndarray]], None]
@@ -253,9 +250,11 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     drain: _Drain | None = None
     ring: _Ring | None = None
     sources = Sources()
+    ahead = None  # the child reading the passes' bands ahead (prefetch_passes)
     try:
         _on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
+        ahead = prefetch_passes(plan, passes, sources)
         times.mark("GPU ready" if device == "gpu" else "engine ready")
         if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
             early.close()
@@ -334,6 +333,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         raise
     finally:
         reading.end()
+        if ahead is not None:
+            ahead.stop()
         sources.close()
     return plan, axis, handles
 

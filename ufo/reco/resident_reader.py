@@ -17,7 +17,8 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..storage import open_source
-from .planning import Pass, Plan, resident_passes, scan_angles
+from .passes import resident_passes
+from .planning import Pass, Plan, scan_angles
 
 READ_AHEAD = 16  # frames read ahead of the engine, per dtype (pooled buffers), once it runs (at least)
 #: bytes of whole frames read with one system call where they follow each other in the file: 32
@@ -63,9 +64,7 @@ class Reader:
         self.thread = threading.Thread(target=self._run, name="ufo:reco-read", daemon=True)
 
     def _inputs(self) -> tuple[tuple[str, int | None, int, int | None], ...]:
-        o, keys = self.plan.options, self.plan.image_keys
-        return ((o.darks, keys.get("darks"), 2, None), (o.flats, keys.get("flats"), 1, None),  # type: ignore[return-value]
-                (o.projections, keys.get("projections"), 0, self.plan.projections))
+        return inputs(self.plan)
 
     def _run_of(self, dtype: np.dtype) -> int:
         """Frames of this dtype read with one call (`run`, else RUN_BYTES' worth)."""
@@ -184,12 +183,14 @@ class Reader:
                         self.first_at = self.last_at
                     for buffer in owners[len(frames):]:
                         self.recycle(buffer)
+                    run = []  # one queue item per read: the engine's thread takes the GIL once per run
                     for frame, buffer in zip(frames, owners):
                         meta: dict[str, Any] = {"image_key": kind}
                         if kind == 0:
                             meta["angle"] = float(self.angles[index])
-                        self.queue.put((frame, meta, buffer))
+                        run.append((frame, meta, buffer))
                         index += 1
+                    self.queue.put(run)
         except BaseException as exc:  # noqa: BLE001 - raised in the engine's thread by frames()
             self.error = exc
         finally:
@@ -234,7 +235,7 @@ class Reader:
                 if self.error is not None:
                     raise self.error
                 return
-            yield item
+            yield from item
 
     def close(self) -> None:
         self.stop.set()
@@ -303,6 +304,38 @@ class MiddleRow:
         return middle_sinogram(self.kept, self.darks, self.flats, device)
 
 
+def inputs(plan: Plan) -> tuple[tuple[str, int | None, int, int | None], ...]:
+    """(path, image key selecting its frames, image_key of its frames, frames to take or None for
+    all) of the darks, flats and projections, in the order a pass reads them."""
+    o, keys = plan.options, plan.image_keys
+    return ((o.darks, keys.get("darks"), 2, None), (o.flats, keys.get("flats"), 1, None),  # type: ignore[return-value]
+            (o.projections, keys.get("projections"), 0, plan.projections))
+
+
+def prefetch_passes(plan: Plan, passes: list[Pass], sources: Sources) -> Any:
+    """A child process reading every pass's bands of rows of every frame into the page cache, pass
+    after pass (`prefetch.start_ranges`), ahead of the readers; None where a pass is not one band
+    of whole rows (a region step) or an input is not uncompressed HDF5, or with UFO_PREFETCH=0."""
+    import os
+
+    from ..storage import prefetch
+
+    if len(passes) < 2 or os.environ.get("UFO_PREFETCH", "1") == "0" or any(p.step != 1 for p in passes):
+        return None
+    groups: list[list[tuple[str, int, int]]] = []
+    for p in passes:
+        group: list[tuple[str, int, int]] = []
+        for path, key, _kind, number in inputs(plan):
+            source = sources.get(path, key) if path else None
+            ranges = getattr(source, "byte_ranges", None)
+            found = ranges(slice(p.first_row, p.first_row + p.rows), number) if ranges is not None else None
+            if found is None:
+                return None
+            group += found
+        groups.append(group)
+    return prefetch.start_ranges(groups)
+
+
 def run_length(frame_bytes: int) -> int:
     """Whole frames of `frame_bytes` read with one call: RUN_BYTES' worth, 1 to 32."""
     return max(1, min(32, RUN_BYTES // max(1, frame_bytes)))
@@ -319,8 +352,9 @@ def early_reader(plan: Plan) -> Reader:
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     first = Pass(rows[0], len(rows), step, slice(0, len(rows)), 0)
     middle = len(rows) // 2 if plan.options.axis == "auto" else None
-    if plan.options.pass_height and plan.options.pass_height < len(rows):
-        first, middle = resident_passes(plan, 0)[0], None  # --pass-height sets the bands without the GPU's memory
+    bands = resident_passes(plan, 1 << 62)  # the bands where the GPU's memory does not bound them
+    if len(bands) > 1:  # --pass-height, or passes that overlap reading and writing
+        first, middle = bands[0], None
     frame = first.rows * plan.width * 4  # the largest type a frame may have
     ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
     reader = Reader(plan, first, scan_angles(plan), ahead, middle)

@@ -12,6 +12,8 @@ TIFF_SUFFIXES = (".tif", ".tiff")
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".cxi")
 RAW_SUFFIXES = (".raw", ".bin")
 ZARR_SUFFIXES = (".zarr",)
+#: suffix of the dataset beside an HDF5 volume counting its frames written whole (ufo.storage.hdf5_volume)
+FRAMES_WRITTEN = "_frames_written"
 _PATTERN = re.compile(r"%(0?\d+)?[id]|\{[^{}]*\}")
 
 

@@ -93,6 +93,19 @@ class DirectFrames:
                 return False
         return True
 
+    def band_offsets(self, frames: np.ndarray, rows: slice) -> tuple[np.ndarray, int] | None:
+        """(offsets, length): where rows `rows` (step 1) of each of `frames` (indices into this
+        dataset) lie in the file, all of `length` bytes; None where a frame's chunk was never
+        written or the rows are not one band."""
+        start, stop, step = rows.indices(self.height)
+        frames = np.asarray(frames, np.int64)
+        if step != 1 or stop <= start or (frames.size and (frames.min() < 0 or frames.max() >= len(self._offsets))):
+            return None
+        bases = self._offsets[frames]
+        if (bases < 0).any():
+            return None
+        return bases + start * self._row_bytes, (stop - start) * self._row_bytes
+
     def read_run(self, index: int, outs: list[np.ndarray]) -> int:
         """Whole frames `index`, `index + 1`, ... into `outs` (one each, C-contiguous, this dtype and
         shape) with one positioned read, as far as they follow each other in the file (small gaps

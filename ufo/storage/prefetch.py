@@ -51,6 +51,43 @@ sys.exit(3 if missed else 0)  # 3: a file could not be opened (the tests' check 
 """
 
 
+# the child of `start_ranges`: groups of "path<TAB>offset<TAB>length" lines, each group ended by an
+# empty line; per group it asks the kernel for every range at once (POSIX_FADV_WILLNEED: the disk
+# gets them all queued), then reads them in order, so that one group is in memory before the next
+# is asked for; it ends once done, or at once when its parent has gone
+_RANGES_CHILD = """
+import os, sys
+parent = int(sys.argv[1])
+buffer = memoryview(bytearray(int(sys.argv[2])))
+fds = {}
+def fd_of(path):
+    if path not in fds:
+        fds[path] = os.open(path, os.O_RDONLY)
+    return fds[path]
+for group in sys.stdin.buffer.read().split(b"\\n\\n"):
+    ranges = []
+    for line in group.splitlines():
+        path, offset, length = line.rsplit(b"\\t", 2)
+        try:
+            ranges.append((fd_of(path), int(offset), int(length)))
+        except OSError:
+            continue
+    for fd, offset, length in ranges:
+        try:
+            os.posix_fadvise(fd, offset, length, os.POSIX_FADV_WILLNEED)
+        except OSError:
+            pass
+    for fd, offset, length in ranges:
+        if os.getppid() != parent:
+            sys.exit(0)
+        while length > 0:
+            n = os.preadv(fd, [buffer[:min(length, len(buffer))]], offset)
+            if n <= 0:
+                break
+            offset, length = offset + n, length - n
+"""
+
+
 class Prefetch:
     """A running prefetch child; `stop()` ends it (idempotent)."""
 
@@ -119,6 +156,29 @@ def start(paths: Sequence[str], block: int | None = None) -> Prefetch | None:
     return Prefetch(process, files)
 
 
+def start_ranges(groups: Sequence[Sequence[tuple[str, int, int]]], block: int | None = None) -> Prefetch | None:
+    """Start reading byte ranges (path, offset, length) into the page cache in a child process,
+    group after group: a pass's bands of rows of every frame, asked for all at once, so that the
+    disk reads them at its pace (a pass of 1/8 of each frame of a 1024^3 scan, cold, on the H200
+    host: 1.13 s for all eight passes, against 1.45 s for the whole file in 64 MiB reads and 1.7 s
+    for the bands read one after the other; scratch probe, 2026-12-03). None when there is
+    nothing to read or the child could not start."""
+    lines = [b"\n".join(b"%s\t%d\t%d" % (os.fsencode(path), offset, length) for path, offset, length in group)
+             for group in groups if group]
+    if not lines or any(b"\n" in os.fsencode(path) for group in groups for path, _, _ in group):
+        return None
+    try:
+        process = subprocess.Popen([sys.executable, "-S", "-c", _RANGES_CHILD, str(os.getpid()), str(block or BLOCK)],
+                                   stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   close_fds=True)
+        assert process.stdin is not None
+        with process.stdin:
+            process.stdin.write(b"\n\n".join(lines))
+    except OSError:
+        return None
+    return Prefetch(process, [])
+
+
 def inputs_asked(argv: Sequence[str], options: Sequence[str] = ("--projections", "--flats", "--darks")) -> list[str]:
     """The values of `options` on a command line (`--projections X` or `--projections=X`)."""
     found: list[str] = []
@@ -129,6 +189,13 @@ def inputs_asked(argv: Sequence[str], options: Sequence[str] = ("--projections",
             elif arg.startswith(option + "="):
                 found.append(arg.split("=", 1)[1])
     return found
+
+
+def all_hdf5(paths: Sequence[str]) -> bool:
+    """Whether every input named is an HDF5 file (by its name; scan.h5:/entry/data too)."""
+    from .formats import HDF5_SUFFIXES, split_dataset
+
+    return bool(paths) and all(split_dataset(os.path.expanduser(p))[0].lower().endswith(HDF5_SUFFIXES) for p in paths)
 
 
 #: a --region of fewer rows than this reads too little of each frame for whole files to be worth reading

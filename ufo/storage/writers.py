@@ -20,6 +20,7 @@ from ..core.errors import InputError
 from ..core.frame import scalar_meta
 from .formats import FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
+from .hdf5_volume import Hdf5VolumeWriter
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
@@ -309,7 +310,8 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     made, the instrument), stored once per file (docs/conventions.md, "Output metadata"); plain
     JSON-able values, so storage needs nothing from the layers that made them.
     `step`: TIFF sequences number files start, start + step, ... `expected_frames`: the frames
-    a stack will hold, if known; a stack under 4 GB is then written as a classic ImageJ TIFF.
+    a stack will hold, if known; a stack under 4 GB is then written as a classic ImageJ TIFF, and a
+    plain uncompressed HDF5 dataset is laid out whole and written past the GIL (`Hdf5VolumeWriter`).
     `imagej` True asks for a classic ImageJ stack whatever the count (writing fails past 4 GB),
     False for BigTIFF.
     """
@@ -322,6 +324,8 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
         if layout == "auto":
             layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
         _make_parent(target.path)
+        if layout == "plain" and compression in (None, "none") and not append and expected_frames and expected_frames > 1:
+            return Hdf5VolumeWriter(target.path, target.dataset, expected_frames, overwrite, record_drops, metadata)
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
                           record_drops=record_drops, metadata=metadata)
     if target.kind is FileKind.ZARR:

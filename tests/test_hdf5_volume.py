@@ -1,0 +1,141 @@
+"""HDF5 volumes laid out whole and written with pwrite (ufo/storage/hdf5_volume.py): the same file
+as frame-by-frame appends, whole frames after a SIGKILL (no h5clear), a full disk, a second writer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from .small_disk import small_disk
+from ufo.core.errors import InputError
+from ufo.storage import open_source
+from ufo.storage.hdf5 import Hdf5Writer
+from ufo.storage.hdf5_volume import Hdf5VolumeWriter
+from ufo.storage.writers import open_writer
+
+SHAPE = (1024, 1024)  # a slice of a 1024^3 volume: 4 MiB of float32
+
+
+def frame(i: int, shape: tuple[int, int] = SHAPE) -> np.ndarray:
+    rng = np.random.default_rng(i)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("count", [12, 9, 15])  # as announced, fewer, more
+def test_a_volume_equals_frame_by_frame_appends(tmp_path, count):
+    announced = 12
+    a, b = tmp_path / "a.h5", tmp_path / "b.h5"
+    meta = {"program": "test", "units": "1/pixel"}
+    w = open_writer(f"{a}:/entry/vol", expected_frames=announced, metadata=meta)
+    assert isinstance(w, Hdf5VolumeWriter)
+    ref = Hdf5Writer(str(b), "/entry/vol", metadata=meta)
+    for i in range(count):
+        m = {"angle": 0.25 * i}
+        w.write(frame(i), m)
+        ref.write(frame(i), m)
+    w.close()
+    ref.close()
+    with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
+        assert sorted(fa["entry"].keys()) == sorted(fb["entry"].keys()) == ["vol", "vol_angle"]  # no count left
+        assert fa["entry/vol"].shape == fb["entry/vol"].shape == (count, *SHAPE)
+        assert fa["entry/vol"].chunks == (1, *SHAPE)
+        np.testing.assert_array_equal(fa["entry/vol"][:], fb["entry/vol"][:])
+        np.testing.assert_array_equal(fa["entry/vol_angle"][:], 0.25 * np.arange(count))
+        assert dict(fa["entry/vol"].attrs) == dict(fb["entry/vol"].attrs)
+    src = open_source(f"{a}:/entry/vol")
+    try:
+        assert src.count == count and not src.warnings
+        np.testing.assert_array_equal(src.read(count - 1, slice(None), None), frame(count - 1))
+    finally:
+        src.close()
+
+
+_KILLED = """
+import sys, time
+import numpy as np
+from ufo.storage.writers import open_writer
+w = open_writer(sys.argv[1] + ":/data", expected_frames=64)
+for i in range(64):
+    w.write(np.random.default_rng(i).standard_normal((1024, 1024)).astype(np.float32), {})
+    print(i + 1, flush=True)
+    time.sleep(0.05)
+"""
+
+
+def test_a_killed_writer_leaves_a_closed_file_with_its_whole_frames_counted(tmp_path):
+    out = tmp_path / "v.h5"
+    child = subprocess.Popen([sys.executable, "-c", _KILLED, str(out)],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        for line in child.stdout:
+            if int(line) >= 7:
+                break
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(10)
+    with h5py.File(out, "r") as f:  # opens without h5clear: the file was closed while written
+        written = int(f["data_frames_written"][0])
+        assert 7 <= written < 64 and f["data"].shape == (64, *SHAPE)
+        for i in range(written):
+            np.testing.assert_array_equal(f["data"][i], frame(i))
+    src = open_source(f"{out}:/data")
+    try:
+        assert src.count == written
+        assert any(f"{written} complete frame(s) of the 64" in w for w in src.warnings)
+    finally:
+        src.close()
+
+
+def test_a_full_disk_mid_volume_is_one_error_and_the_whole_frames_stay(tmp_path):
+    with small_disk(tmp_path, "64m") as disk:
+        out = disk / "v.h5"
+        w = open_writer(f"{out}:/data", expected_frames=12)  # 48 MiB: laid out
+        assert isinstance(w, Hdf5VolumeWriter)
+        for i in range(3):
+            w.write(frame(i), {})
+        with open(disk / "other", "wb") as other:  # another writer fills the disk
+            try:
+                while True:
+                    other.write(b"\0" * (1 << 20))
+                    other.flush()
+            except OSError:
+                pass
+        os.truncate(disk / "other", os.path.getsize(disk / "other") - (512 << 10))  # room for closing
+        with pytest.raises(InputError, match=r"is full after 3 frame\(s\); those frames are intact"):
+            for i in range(3, 12):
+                w.write(frame(i), {})
+        w.close()
+        with h5py.File(out, "r") as f:
+            assert f["data"].shape == (3, *SHAPE)
+            for i in range(3):
+                np.testing.assert_array_equal(f["data"][i], frame(i))
+
+
+def test_a_second_writer_is_refused_before_it_touches_the_first_ones_volume(tmp_path):
+    out = tmp_path / "v.h5"
+    first = open_writer(f"{out}:/data", expected_frames=4)
+    first.write(frame(0), {})
+    with pytest.raises(InputError, match="being written by another process"):
+        open_writer(f"{out}:/data", expected_frames=4, overwrite=True)
+    for i in range(1, 4):
+        first.write(frame(i), {})
+    first.close()
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["data"][3], frame(3))
+
+
+def test_an_endless_stream_is_appended_frame_by_frame(tmp_path):
+    out = tmp_path / "v.h5"
+    w = open_writer(f"{out}:/data", expected_frames=10**8)  # more than the disk holds: not laid out
+    for i in range(3):
+        w.write(frame(i, (64, 64)), {})
+    w.close()
+    with h5py.File(out, "r") as f:
+        assert list(f.keys()) == ["data"] and f["data"].shape == (3, 64, 64)

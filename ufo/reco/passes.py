@@ -1,0 +1,53 @@
+"""How a run on one GPU is cut into passes: bands of rows whose slices stay on the device.
+
+Pure planning (ufo.reco.resident runs them): the device's free memory bounds a pass, and a large
+volume is cut further so that writing one pass overlaps reading the next (`overlap_height`).
+"""
+
+from __future__ import annotations
+
+from ..core.errors import UsageError
+from .planning import PASSES_IN_FLIGHT, Pass, Plan, needs_scale
+
+#: a volume of at least this many bytes is made in OVERLAP_PASSES passes where nothing must be
+#: known before the first (`overlap_height`)
+OVERLAP_BYTES = 256 << 20
+OVERLAP_PASSES = 4
+
+
+def overlap_height(plan: Plan) -> int:
+    """Rows per pass that let the writing of one pass overlap the reading of the next.
+
+    Why: every slice needs the last projection, so with one pass the slices are written only
+    after the whole scan is read, and the command takes the read plus the write. In passes, each
+    pass's bands of rows of every frame are read (ahead, in pass order, by a child process:
+    `prefetch.start_ranges`, at the disk's pace) while the pass before is written; only the last
+    pass's write follows the read. OVERLAP_PASSES passes for volumes of OVERLAP_BYTES or more,
+    when neither the axis (--axis auto) nor an 8/16-bit scale must be found before the first
+    pass (those come from the whole volume in one pass); else all rows."""
+    o = plan.options
+    rows = len(plan.rows)
+    slice_bytes = (o.roi[2] * o.roi[3] if o.roi else plan.width * plan.width) * 4
+    if o.axis == "auto" or needs_scale(plan) or rows * slice_bytes < OVERLAP_BYTES or rows < 2 * OVERLAP_PASSES:
+        return rows
+    return -(-rows // OVERLAP_PASSES)
+
+
+def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
+    """Bands of rows whose slices stay on a device with `device_memory` free bytes: all rows in
+    one pass when the volume and the engine's buffers fit in 80 % of it, else bands of which two
+    fit (one is downloaded and written while the next is read); at most `overlap_height` rows;
+    --pass-height wins."""
+    o = plan.options
+    width = plan.width * (2 if o.half_acquisition else 1)  # stitched slices are up to twice as wide
+    slice_bytes = (o.roi[2] * o.roi[3] if o.roi else width * width) * 4
+    per_row = slice_bytes + 2 * 32 * width * 2 + 2 * 32 * width * 8  # slices, staged frames, padded FFT rows
+    fits = int(device_memory * 0.8) // per_row
+    rows = plan.rows
+    band = o.pass_height or min(len(rows) if len(rows) <= fits else fits // PASSES_IN_FLIGHT, overlap_height(plan))
+    if band < 1:
+        raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
+                         f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
+    step = rows[1] - rows[0] if len(rows) > 1 else 1
+    counts = [(first, min(band, len(rows) - first)) for first in range(0, len(rows), band)]
+    return [Pass(rows[first], count, step, slice(0, count), first) for first, count in counts]

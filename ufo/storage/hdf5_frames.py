@@ -1,0 +1,280 @@
+"""HDF5 frames for readers: a dataset's frames, or those an NXtomo/DXchange layout lists.
+
+Its own module beside ufo.storage.readers (which re-exports `Hdf5Frames` and `find_dataset`):
+uncompressed frames are read with positioned reads past HDF5 (ufo.storage.hdf5_direct), and a
+volume whose writer stopped is read up to its last whole frame (ufo.storage.hdf5_volume).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import InputError, UsageError
+from .formats import FRAMES_WRITTEN
+from .hdf5_direct import DirectFrames
+
+
+def find_dataset(h5file: Any, filename: str) -> str:
+    """The frames' dataset when the path names none: the one image stack in the file."""
+    import h5py
+
+    for known in ("/entry/instrument/detector/data", "/entry/data/data", "/exchange/data"):
+        if known in h5file and isinstance(h5file[known], h5py.Dataset):
+            return known
+    found: list[str] = []
+    h5file.visititems(lambda name, obj: found.append("/" + name) if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 else None)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InputError(f"HDF5 file '{filename}' holds no image dataset (2 or more dimensions)")
+    raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{found[0]} "
+                     f"(candidates: {', '.join(found)})")
+
+
+def _names_layout_data(h5file: Any, dataset: str) -> bool:
+    """Whether `dataset` is an NXtomo's frames dataset: its image_key and angles then hold for it,
+    so that its darks and flats are not read as projections."""
+    from .layouts import detect
+
+    try:
+        index = detect(h5file)
+        if index is None or index.layout != "nxtomo" or not index.locations or dataset not in h5file:
+            return False
+        return bool(h5file[dataset] == h5file[index.locations[0][0]])
+    except Exception:  # noqa: BLE001 - no layout to be sure of (odd groups, broken links): a dataset of its own
+        return False
+
+
+def _load_filters() -> None:
+    """Register the compression filters of hdf5plugin (Blosc, Bitshuffle-LZ4 as Dectris detectors
+    write, LZ4, Zstd, ...) where it is installed; HDF5 alone knows gzip, szip and shuffle."""
+    try:
+        import hdf5plugin  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _check_image_dataset(node: Any, filename: str, name: str) -> None:
+    """InputError unless `node` is a numeric HDF5 dataset (not a group, a link target or strings)."""
+    import h5py
+
+    if isinstance(node, h5py.Group):
+        inside = [f"{key}" for key in list(node.keys())[:8]]
+        holds = f" (it holds: {', '.join(inside)})" if inside else " (it is empty)"
+        raise InputError(f"'{filename}:{name}' is an HDF5 group, not a dataset{holds}; name a dataset of frames")
+    if not isinstance(node, h5py.Dataset):
+        raise InputError(f"'{filename}:{name}' is not an HDF5 dataset ({type(node).__name__})")
+    if node.shape is None or node.ndim < 2:
+        ndim = 0 if node.shape is None else node.ndim
+        raise InputError(f"'{filename}:{name}' has {ndim} dimension(s) (a scalar or a list); frames need 2 or more")
+    kind = node.dtype.kind
+    if kind not in "biuf":
+        what = {"S": "byte strings", "U": "strings", "O": "strings or objects", "V": "compound records",
+                "c": "complex numbers"}.get(kind, f"values of type {node.dtype}")
+        raise InputError(f"'{filename}:{name}' holds {what}, not image data (integers or floats)")
+
+
+def _frames_written(h5file: Any, name: str) -> int | None:
+    """The count of frames written whole that `Hdf5VolumeWriter` keeps beside a volume, if any."""
+    counter = h5file.get(name + FRAMES_WRITTEN)
+    try:
+        return max(0, int(counter[0])) if counter is not None and counter.shape == (1,) else None
+    except Exception:  # noqa: BLE001 - not ours after all: read the dataset as it is
+        return None
+
+
+class Hdf5Frames:
+    """Frames of an HDF5 file: along the first axis of a dataset, or as an NXtomo/DXchange layout says.
+
+    For layouts every frame carries its `image_key` (0 projection, 1 flat, 2 dark) and
+    `angle` (radians); `image_key` selects one kind of frame.
+    """
+
+    def __init__(self, filename: str, dataset: str | None, image_key: int | None = None):
+        import h5py
+
+        from .layouts import detect
+
+        _load_filters()
+        self.warnings: list[str] = []
+        self._fd: int | None = None  # the file for positioned reads of uncompressed frames (hdf5_direct)
+        self._direct: dict[str, DirectFrames | None] = {}
+        self._settled = True  # False while a writer may still change the file: h5py only
+        try:
+            self._file = h5py.File(filename, "r", locking=False)
+        except Exception as exc:
+            if "already open for write" not in str(exc):
+                raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
+            # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reading works
+            self._file = h5py.File(filename, "r", locking=False, swmr=True)
+            self._settled = False
+            self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
+                                 "reading the frames it had flushed")
+        self.filename = filename
+        self.layout = None
+        try:
+            if dataset is None:
+                index = detect(self._file)
+            elif not _names_layout_data(self._file, dataset):
+                index = None  # a dataset of its own: read as it is
+            else:
+                index = detect(self._file)
+            if index is not None:
+                self.warnings += index.notes
+                self.layout = index.layout
+                keep = [i for i, k in enumerate(index.image_keys) if image_key is None or k == image_key]
+                self._locations = [index.locations[i] for i in keep]
+                self._keys = [index.image_keys[i] for i in keep]
+                self._angles = [index.angles[i] for i in keep]
+                first = self._file[index.locations[0][0]] if index.locations else None
+                if first is None:
+                    raise InputError(f"'{filename}' ({index.layout}) holds no frames")
+                self.name = first.name
+                self._dset = first
+            else:
+                if image_key is not None:
+                    raise UsageError(f"image-key selects frames of NXtomo or DXchange files; '{filename}' is neither")
+                self.name = dataset or find_dataset(self._file, filename)
+                if self.name not in self._file:
+                    raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")
+                self._dset = self._file[self.name]
+                self._locations = None  # type: ignore[assignment]
+                _check_image_dataset(self._dset, filename, self.name)
+        except Exception:
+            self._file.close()
+            raise
+        if self._dset.ndim < 2:
+            self._file.close()
+            raise InputError(f"'{filename}:{self.name}' has {self._dset.ndim} dimension(s); frames need 2 or more")
+        self._single = self._dset.ndim == 2 and self._locations is None
+        self.shape = tuple(self._dset.shape if self._single else self._dset.shape[1:])
+        if self._locations is not None:
+            self.count = len(self._locations)
+        else:
+            self.count = 1 if self._single else self._dset.shape[0]
+            written = _frames_written(self._file, self.name)
+            if written is not None and written < self.count:  # a volume whose writer stopped (hdf5_volume)
+                self.warnings.append(f"'{filename}:{self.name}' holds {written} complete frame(s) of the "
+                                     f"{self.count} it was laid out for (its writer stopped); reading those")
+                self.count = written
+        self.dtype = np.dtype(self._dset.dtype)
+
+    def label(self, index: int) -> str:
+        if self._locations is not None:
+            name, at = self._locations[index]
+            return f"{self.filename}:{name}[{at}]"
+        return f"{self.filename}:{self.name}[{index}]"
+
+    def meta(self, index: int) -> dict[str, Any]:
+        if self._locations is None:
+            return {}
+        meta: dict[str, Any] = {"image_key": self._keys[index]}
+        if self._angles[index] is not None:
+            meta["angle"] = self._angles[index]
+        return meta
+
+    @property
+    def angles(self) -> list[float | None]:
+        return list(self._angles) if self._locations is not None else []
+
+    def _direct_reader(self, dset: Any) -> DirectFrames | None:
+        """The positioned-read path of `dset` (made once per dataset), None where h5py must read."""
+        if not self._settled or os.path.realpath(dset.file.filename) != os.path.realpath(self.filename):
+            return None  # reached through an external link: its offsets are in another file; h5py reads it
+        if dset.name not in self._direct:
+            if self._fd is None:
+                self._fd = os.open(self.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            self._direct[dset.name] = DirectFrames.open(dset, self._fd)
+        return self._direct[dset.name]
+
+    def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
+        if self._locations is not None:
+            name, at = self._locations[index]
+            dset, selection, frame = self._file[name], (at, rows), at
+        else:
+            dset, selection = self._dset, ((rows,) if self._single else (index, rows))
+            frame = 0 if self._single else index
+        direct = self._direct_reader(dset)
+        if direct is not None:  # one positioned read instead of HDF5 reading the whole chunk
+            count = len(range(*rows.indices(direct.height)))
+            target = out if out is not None and out.dtype == self.dtype else np.empty((count, direct.width), self.dtype)
+            if direct.read(frame, rows, target):
+                if target is not out and out is not None:
+                    np.copyto(out, target, casting="unsafe")
+                    return out
+                return target
+        try:
+            if out is not None and out.dtype == self.dtype:
+                dset.read_direct(out, source_sel=selection)
+                return out
+            data = dset[selection]
+        except Exception as exc:
+            hint = ("; its compression filter is not available: pip install hdf5plugin"
+                    if "filter" in str(exc) or "plugin" in str(exc) else "")
+            raise InputError(f"cannot read {self.label(index)}: {exc}{hint}") from exc
+        if out is None:
+            return data  # type: ignore[no-any-return]
+        np.copyto(out, data, casting="unsafe")
+        return out
+
+    def read_run(self, index: int, outs: list[np.ndarray]) -> int:
+        """Whole frames from `index` on into `outs` with one positioned read, as many as follow each
+        other in the file (`DirectFrames.read_run`); 0 where they must be read one by one (`read`)."""
+        dset, frame, n = self._frames_of_one_dataset(index, len(outs))
+        direct = self._direct_reader(dset) if n else None
+        return direct.read_run(frame, outs[:n]) if direct is not None else 0
+
+    def read_bands(self, index: int, rows: slice, out: np.ndarray) -> int:
+        """Rows `rows` of frames from `index` on into `out` (frames x rows x width) with one copy,
+        as many as lie at one stride in one dataset (`DirectFrames.read_bands`); 0 where they
+        must be read one by one (`read`)."""
+        dset, frame, n = self._frames_of_one_dataset(index, len(out))
+        direct = self._direct_reader(dset) if n else None
+        return direct.read_bands(frame, rows, out[:n]) if direct is not None else 0
+
+    def byte_ranges(self, rows: slice, count: int | None = None) -> list[tuple[str, int, int]] | None:
+        """(file, offset, length) of rows `rows` (step 1) of the first `count` frames (all), where
+        each lies in this file uncompressed (a prefetch child reads them ahead,
+        `prefetch.start_ranges`); None where any must be read through h5py."""
+        n = self.count if count is None else min(count, self.count)
+        if self._locations is not None:
+            names = [name for name, _ in self._locations[:n]]
+            frames = np.array([at for _, at in self._locations[:n]], np.int64)
+        else:
+            names, frames = [self.name] * n, np.zeros(n, np.int64) if self._single else np.arange(n, dtype=np.int64)
+        offsets = np.empty(n, np.int64)
+        length = 0
+        for name in dict.fromkeys(names):  # each dataset once, in order
+            chosen = np.array([k for k, other in enumerate(names) if other == name], np.int64) \
+                if len(set(names)) > 1 else np.arange(n, dtype=np.int64)
+            direct = self._direct_reader(self._file[name])
+            found = direct.band_offsets(frames[chosen], rows) if direct is not None else None
+            if found is None:
+                return None
+            offsets[chosen], length = found
+        return [(self.filename, int(offset), length) for offset in offsets]
+
+    def _frames_of_one_dataset(self, index: int, limit: int) -> tuple[Any, int, int]:
+        """(dataset, frame in it, n): up to `limit` frames from `index` on that follow each other in
+        one dataset (an NXtomo's darks, flats and projections each are; n 0 for a single 2-D frame)."""
+        if self._locations is not None:
+            name, at = self._locations[index]
+            n = 1
+            while n < limit and index + n < len(self._locations) and tuple(self._locations[index + n]) == (name, at + n):
+                n += 1
+            return self._file[name], at, n
+        if self._single:
+            return self._dset, 0, 0
+        return self._dset, index, min(limit, self.count - index)
+
+    def close(self) -> None:
+        for direct in self._direct.values():
+            if direct is not None:
+                direct.close()
+        self._file.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
