@@ -25,12 +25,14 @@ def main() -> None:
           f"256 slices of 1024^2 float32 into {args.dir}")
     write_seconds(path, 32)  # h5py and the page cache warmed up
     for run in range(args.repeat):
-        line = [f"alone {write_seconds(path):.3f} s"]
-        for interval in (0.005, 0.0005, 0.0002, 0.0001):
-            seconds, rate = beside_busy_thread(path, interval)
-            line.append(f"beside a busy thread, switch {interval * 1e3:g} ms: {seconds:.3f} s (busy thread {rate:.1f} M/s)")
-        line.append(f"busy thread alone {busy_rate_alone():.1f} M/s")
-        print(f"run {run + 1}: " + "; ".join(line))
+        for volume, name in ((False, "SWMR appends (h5py)"), (True, "volume (pwrite)")):
+            line = [f"alone {write_seconds(path, volume=volume):.3f} s"]
+            for interval in (0.005, 0.0005, 0.0002, 0.0001):
+                seconds, rate = beside_busy_thread(path, interval, volume=volume)
+                line.append(f"beside a busy thread, switch {interval * 1e3:g} ms: {seconds:.3f} s "
+                            f"(busy thread {rate:.1f} M/s)")
+            print(f"run {run + 1}, {name}: " + "; ".join(line))
+        print(f"run {run + 1}: busy thread alone {busy_rate_alone():.1f} M/s")
 
 
 if __name__ == "__main__":
