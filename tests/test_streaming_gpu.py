@@ -89,3 +89,70 @@ def test_pinned_chunks_put_every_band_at_its_place_in_its_batch():
     staging.synchronize()
     assert [len(b) for b in batches] == [8, 8, 5]
     assert np.array_equal(np.concatenate(batches), bands)
+
+
+@pytest.mark.parametrize("case", ["regular", "irregular", "auto"])
+def test_gpu_pinned_lent_frames_are_uploaded_in_place_and_give_the_slices_of_copied_ones(case):
+    """`add(..., pinned=True)`: a band in page-locked memory is uploaded from where it lies and
+    released once its upload is done; a pool of pinned buffers refilled with garbage at their
+    release gives the slices of copied frames, bit for bit, each frame released once."""
+    import cupy
+
+    from ufo.tomo.steps_cuda import StagingCuda
+
+    from .test_streaming import AXIS, ROWS, _scan, _stream
+
+    angles, proj, darks, flats = _scan(np.pi)
+    if case == "irregular":
+        angles = np.sort(angles + np.random.default_rng(5).uniform(-0.3, 0.3, len(angles)) * (angles[1] - angles[0]))
+    options = dict(axis="auto" if case == "auto" else AXIS, rows=ROWS, device="gpu")
+    copied = _stream(StreamingReconstructor(**options), angles, proj, darks, flats)
+    size = proj[0].size
+    pool = [np.frombuffer(cupy.cuda.alloc_pinned_memory(size * 2), np.uint16, size).reshape(proj[0].shape)
+            for _ in range(StagingCuda.IN_FLIGHT + 4)]
+    free = list(range(len(pool)))
+    released: dict[int, int] = {}
+
+    def release(number: int, slot: int) -> None:
+        released[number] = released.get(number, 0) + 1
+        pool[slot][...] = 65535 if number % 2 else 0
+        free.append(slot)
+
+    engine = StreamingReconstructor(**options)
+    frames = [(f, {"image_key": 2}) for f in darks] + [(f, {"image_key": 1}) for f in flats] + \
+        [(f, {"image_key": 0, "angle": float(a)}) for a, f in zip(angles, proj)]
+    for number, (frame, meta) in enumerate(frames):
+        slot = free.pop(0)  # IndexError: the engine held more than it may
+        pool[slot][...] = frame
+        engine.add(pool[slot], meta, release=lambda n=number, s=slot: release(n, s), pinned=True)
+    lent = engine.finish()
+    assert np.array_equal(lent, copied)
+    assert released == {n: 1 for n in range(len(frames))}
+    assert np.abs(copied).max() > 0
+
+
+def test_pinned_lent_bands_and_copied_bands_keep_their_order_in_the_batches():
+    """Bands uploaded in place (lent, pinned) between bands copied into chunks: every batch holds
+    its bands in order, and each lent band is released once, after its upload."""
+    import cupy
+
+    from ufo.tomo.steps_cuda import StagingCuda
+
+    shape = (5, 7)
+    staging = StagingCuda(8, shape, np.uint16)
+    bands = np.arange(21 * 35, dtype=np.uint16).reshape(21, *shape)
+    own = np.frombuffer(cupy.cuda.alloc_pinned_memory(21 * 35 * 2), np.uint16, 21 * 35).reshape(21, *shape)
+    released: list[int] = []
+    batches: list[np.ndarray] = []
+    for k in range(len(bands)):
+        own[k] = bands[k]
+        lent = k % 3 != 0
+        full = staging.put(own[k], (lambda k=k: released.append(k)) if lent else None)
+        if not lent:
+            own[k] = 65535  # a copied band is the caller's again at once
+        if full or k == len(bands) - 1:
+            staging.run(lambda frames: batches.append(cupy.asnumpy(frames)))
+    staging.synchronize()
+    assert [len(b) for b in batches] == [8, 8, 5]
+    assert np.array_equal(np.concatenate(batches), bands)
+    assert released == [k for k in range(21) if k % 3 != 0]

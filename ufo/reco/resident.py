@@ -40,7 +40,7 @@ from .outputs import with_volume_scale
 from .axis_choice import axis_of
 from .passes import resident_passes
 from .planning import Pass, Plan, resident_reason, scan_angles
-from .resident_reader import MiddleRow, Reader, Sources, early_reader, prefetch_passes
+from .resident_reader import MiddleRow, Reader, Sources, early_reader, pinned_buffers, prefetch_passes
 
 #: seconds a thread may hold the GIL while another waits (Python's default: 5 ms): the reader, downloader
 #: and writer threads wait for it after every system call (docs/benchmarks.md, 2026-12-03: 0.1 ms)
@@ -193,11 +193,11 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
 
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
                say: Callable[[str], None], where: str, reader: Reader | None = None,
-               middle: MiddleRow | None = None, sources: Sources | None = None) -> None:
+               middle: MiddleRow | None = None, sources: Sources | None = None, pinned: Any = None) -> None:
     """Every frame of the pass into the engine (from `reader` when one was started early, else from
-    `sources`; `middle` keeps a row of each), then its slices completed (on the device)."""
+    `sources` into `pinned` buffers where given; `middle` keeps a row of each), then its slices completed."""
     if reader is None:
-        reader = Reader(plan, p, scan_angles(plan), sources=sources)
+        reader = Reader(plan, p, scan_angles(plan), sources=sources, pinned=pinned)
         reader.thread.start()
     say(f"reading{where}")
     done = 0
@@ -207,7 +207,7 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
                 break
             if middle is not None:  # first: the engine may hand the buffer back at once
                 middle.add(frame, meta)
-            engine.add(frame, meta, release=lambda b=buffer: reader.recycle(b))  # lent, not copied
+            engine.add(frame, meta, release=lambda b=buffer: reader.recycle(b), pinned=reader.pinned)  # lent
             done += meta["image_key"] == 0
             if done % 64 == 0 and meta["image_key"] == 0:
                 say(f"reading {done}/{plan.projections} projections{where}")
@@ -286,7 +286,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             row, off = divmod(hint_row - p.first_row, p.step)  # the hint row's place in this pass
             keep = middle_row is not None and not hinted and not off and 0 <= row < p.rows
             middle = MiddleRow(row) if keep else None
-            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources)
+            _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
+                       pinned_buffers(index) if device == "gpu" else None)
             if middle is not None:
                 middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
             if feed is None:
@@ -384,9 +385,8 @@ def _cupy_installed() -> bool:
 
 
 def _import_axis_search(index: int) -> None:
-    """Import and compile what --axis auto needs once the middle row is read, while it is read: the
-    CUDA kernels of the row's correction and of Vo's metric (CuPy's compile or its cache; no SciPy
-    or numba, see ufo.tomo.axis_vo), on a sinogram of 64 x 64 pixels."""
+    """Import and compile what --axis auto needs while the middle row is read: the CUDA kernels of
+    its correction and of Vo's metric (no SciPy or numba: ufo.tomo.axis_vo), on a 64 x 64 sinogram."""
     from ..tomo.axis_vo import axis_from_sinogram
     from ..tomo.stream_geometry import middle_sinogram
 

@@ -266,9 +266,12 @@ class Staging:
         self.count = 0
         self.busy = 0.0
 
-    def put(self, band: np.ndarray) -> bool:
-        """Copy one band in; True when the batch is full."""
+    def put(self, band: np.ndarray, release: Any = None) -> bool:
+        """Copy one band in (then `release()`, where given: the band is the caller's again); True
+        when the batch is full."""
         self.buffer[self.count] = band
+        if release is not None:
+            release()
         self.count += 1
         return self.count == self.batch
 

@@ -140,10 +140,15 @@ class StagingCuda(Staging):
         self.count = 0
         self.upload = cupy.cuda.Stream(non_blocking=True)
         self.compute = cupy.cuda.Stream(non_blocking=True)
+        self.lent: list[tuple[Any, Any]] = []  # (upload event, release) of pinned bands uploaded in place
         self.timings: list[tuple[Any, Any]] = []
         cupy.cuda.Device().synchronize()  # the slices' zeros (default stream) are there before the first batch
 
-    def put(self, band: np.ndarray) -> bool:
+    def put(self, band: np.ndarray, release: Any = None) -> bool:
+        """One band into the batch: copied into a pinned chunk, or, with `release` (a band in
+        page-locked memory, lent), uploaded from where it is and released once the upload is done."""
+        if release is not None:
+            return self._put_pinned(band, release)
         if self.filled == 0 and self.sent[self.turn] is not None:
             self.sent[self.turn].synchronize()  # this chunk's last upload is done: it may be refilled
         np.copyto(self.host[self.turn][self.filled], band)
@@ -152,6 +157,30 @@ class StagingCuda(Staging):
         if self.filled == self.chunk or self.count == self.batch:
             self._send()
         return self.count == self.batch
+
+    #: pinned bands whose uploads may be in flight before the oldest is waited for: fewer than
+    #: the frames a reader lends (its blocks of up to 32 frames, at least two)
+    IN_FLIGHT = 8
+
+    def _put_pinned(self, band: np.ndarray, release: Any) -> bool:
+        self._send()  # the bands before it, copied into a chunk, go first: the batch keeps their order
+        if self.count == 0 and self.consumed[self.current] is not None:
+            self.upload.wait_event(self.consumed[self.current])  # the batch that used this buffer is done
+        self.buffers[self.current][self.count].set(band, stream=self.upload)
+        self.lent.append((self.upload.record(), release))
+        self.count += 1
+        while self.lent and (len(self.lent) > self.IN_FLIGHT or self.lent[0][0].done):
+            event, done = self.lent.pop(0)
+            event.synchronize()
+            done()
+        return self.count == self.batch
+
+    def _release_lent(self) -> None:
+        """Every lent band's upload done: released."""
+        while self.lent:
+            event, done = self.lent.pop(0)
+            event.synchronize()
+            done()
 
     def _send(self) -> None:
         """The filled chunk uploaded (async) to its place in the current batch's device buffer."""
@@ -181,6 +210,7 @@ class StagingCuda(Staging):
     def synchronize(self) -> None:
         self.upload.synchronize()
         self.compute.synchronize()
+        self._release_lent()
 
     def busy_seconds(self) -> float:
         """GPU time of the batches processed (CUDA events); call after synchronize()."""

@@ -1,16 +1,14 @@
 """The streaming reconstructor: slices built while projections arrive ("burst" back-projection).
 
 Each frame is handed over with its metadata (image_key 2 dark, 1 flat, 0 projection; the
-angle in radians). Only the detector rows to reconstruct are kept of any frame. Darks and
-flats are reduced once when the first projection after them is processed (and again only
-when new ones came); projections are gathered into batches, flat-corrected, filtered and
-back-projected into slices that stay on the device (GPU when present, CPU otherwise), so
-the slices are complete one batch after the last frame. The steps are ufo.tomo.steps
-(CPU) and ufo.tomo.steps_cuda (CUDA): the same kernels `ufo reco` and the tasks run.
+angle in radians); only the rows to reconstruct are kept. Darks and flats are reduced when the
+first projection after them is processed (again only when new ones came); projections are
+gathered into batches, flat-corrected, filtered and back-projected into slices that stay on the
+device (GPU when present, CPU otherwise), complete one batch after the last frame. The steps
+are ufo.tomo.steps (CPU) and ufo.tomo.steps_cuda (CUDA), the kernels `ufo reco` runs.
 
-Weights (ufo.tomo.stream_geometry.StreamWeights): each projection is weighted by the
-interval it covers, as `angle_weights` for `ufo reco`, so it is staged once the next angle
-arrived; its rows are multiplied by that weight after the filter, in code both backends share.
+Weights (ufo.tomo.stream_geometry.StreamWeights): each projection is weighted by the interval
+it covers (as `angle_weights`), staged once the next angle arrived, its rows multiplied by it.
 
 Memory: with a given axis and references first, the slices, one batch, the references and
 two bands (the first projection, the latest until the next angle); row bands are kept only
@@ -22,10 +20,9 @@ while work cannot start (`pending_bytes`):
   theta + pi arrived, then stitched (`halftomo.stitch_stack`) into a double-width band
   back-projected over 180 degrees. Bound: rows x width x projections in 180 degrees x 4 bytes.
 - no flats yet (flats only at the end of the scan): until the first flats arrive.
-- `interpolate_flats=True`: the whole scan, to correct every projection with flats
-  interpolated between those before and after it, as `ufo reco --flats2` does.
-Darks or flats arriving after projections are otherwise recorded (`late_references`) and
-not used for projections already back-projected.
+- `interpolate_flats=True`: the whole scan (flats interpolated between those before and after
+  each projection, as `ufo reco --flats2`). Other late darks or flats are recorded
+  (`late_references`), not used for projections already back-projected.
 """
 
 from __future__ import annotations
@@ -108,10 +105,7 @@ class StreamingReconstructor:
         self._first_angle: float | None = None
         self._last_angle: float | None = None
         self._used_axis: float | None = None if self.axis == "auto" else self.axis  # type: ignore[assignment]
-        self._flatfield: Any = None
-        self._filter: Any = None
-        self._bp: Any = None
-        self._staging: Any = None
+        self._flatfield = self._filter = self._bp = self._staging = None  # type: Any
         self.found_axis: float | None = None
         self.stats = StreamStats()
         self.done = False
@@ -142,11 +136,14 @@ class StreamingReconstructor:
         return 0 if self._bp is None else self._bp.nbytes
 
     # -- input ----------------------------------------------------------------------------
-    def add(self, frame: Any, meta: dict[str, Any] | None = None, release: Callable[[], None] | None = None) -> None:
+    def add(self, frame: Any, meta: dict[str, Any] | None = None, release: Callable[[], None] | None = None,
+            pinned: bool = False) -> None:
         """One frame with its metadata (image_key: 2 dark, 1 flat, 0 projection; angle in radians).
 
         `release`: the frame is lent until the engine calls `release()` (once it took what it keeps),
-        not copied: that copy took 0.21 of the 0.6 ms per 2 MiB frame on the H200 host."""
+        not copied: that copy took 0.21 of the 0.6 ms per 2 MiB frame on the H200 host. `pinned`:
+        a lent frame in page-locked memory, uploaded from there (no copy into the engine's pinned
+        chunks) and released once its upload is done (ufo.tomo.steps_cuda.StagingCuda)."""
         done = release or nothing
         if self.done:
             raise RuntimeError("this scan's slices are complete; call reset() before streaming another scan")
@@ -182,7 +179,7 @@ class StreamingReconstructor:
             done()
             self._progress()
             return
-        self._stage(index, angle, band, release)
+        self._stage(index, angle, band, release, pinned)
 
     def _progress(self) -> None:
         """Start the kept work as soon as it can start: flats are there and the axis is known."""
@@ -255,10 +252,11 @@ class StreamingReconstructor:
         self._count = count
         self._staging = staging(self.device)(self.batch, (count, width), dtype)
 
-    def _stage(self, index: int, angle: float, band: np.ndarray, release: Callable[[], None] | None = None) -> None:
+    def _stage(self, index: int, angle: float, band: np.ndarray, release: Callable[[], None] | None = None,
+               pinned: bool = False) -> None:
         """A projection whose references and axis are known, weighted (half acquisition: paired) into a batch."""
         if not self.half_acquisition:
-            self._weigh(index, angle, band, release)
+            self._weigh(index, angle, band, release, pinned)
             return
         if self._pairs is None:
             self._pairs = HalfTurnPairs(band.shape[1], self._axis_px())
@@ -274,24 +272,28 @@ class StreamingReconstructor:
         for pair_angle, wide in self._pairs.add(angle, corrected):
             self._weigh(index, pair_angle, wide)
 
-    def _weigh(self, index: int, angle: float, band: np.ndarray, release: Callable[[], None] | None = None) -> None:
+    def _weigh(self, index: int, angle: float, band: np.ndarray, release: Callable[[], None] | None = None,
+               pinned: bool = False) -> None:
         """Into the weights' hold: a lent band itself (not the first: kept to the end), else a copy."""
         held = band if self.half_acquisition or (release is not None and index > 0) else np.array(band)
         if held is not band and release is not None:
             release()
-            release = None
-        for a, (i, b, r), relative in self._weights.push(angle, (index, held, release)):
-            self._put(i, a, b, relative)
-            if r is not None:
-                r()  # uploaded (CUDA) or copied into the batch (CPU): the caller may reuse it
+            release, pinned = None, False
+        for a, (i, b, r, p), relative in self._weights.push(angle, (index, held, release, pinned)):
+            self._put(i, a, b, relative, r, p)
 
-    def _put(self, index: int, angle: float, band: np.ndarray, relative: float) -> None:
+    def _put(self, index: int, angle: float, band: np.ndarray, relative: float,
+             release: Callable[[], None] | None = None, pinned: bool = False) -> None:
+        """Into the batch; a lent band is released once the staging copied it (or, pinned, uploaded it)."""
         if self._bp is None:
             self._setup(band.shape[1], band.dtype)
         self._angles.append(angle)
         self._indices.append(index)
         self._weights_batch.append(relative)
-        if self._staging.put(band):
+        full = self._staging.put(band, release if pinned else None)
+        if release is not None and not pinned:
+            release()  # copied into the batch (CPU) or a pinned chunk (CUDA): the caller may reuse it
+        if full:
             self._flush()
 
     def _flush(self) -> None:
@@ -350,10 +352,8 @@ class StreamingReconstructor:
             if self.axis == "auto" and self._used_axis is None:
                 self._locate(final=True)
             self._drain()
-            for a, (i, b, r), relative in self._weights.finish():
-                self._put(i, a, b, relative)
-                if r is not None:
-                    r()
+            for a, (i, b, r, p), relative in self._weights.finish():
+                self._put(i, a, b, relative, r, p)
             if self._pairs is not None and self._pairs.waiting:
                 self._warn_once(f"half acquisition: {len(self._pairs.waiting)} projection(s) of the first half turn "
                                 "had no projection 180 degrees later and were left out")
