@@ -1,0 +1,222 @@
+"""The measurements of benchmarks/band_reads.py: reading a scan in bands of rows (pass order) from a cold disk, writing through the page cache, both at once.
+
+Why: `ufo reco` in passes reads, for each pass, a band of rows of every frame (a read every
+frame-size bytes) while the pass before is written. This measures, on a file shaped like a
+1024^3 uint16 scan (1064 frames of 1024^2, 2.23 GB, contiguous): the whole file in 64 MiB reads;
+bands of 1/P of each frame, pass after pass, one thread, with and without asking for a whole
+pass first (POSIX_FADV_WILLNEED, as `prefetch.start_ranges` does), with 8 and 16 threads, and
+as `DirectFrames.read_bands` copies them from a memory map; 4.29 GB written with 4 MiB pwrite
+calls from 1-8 threads, with 64 MiB calls, through h5py's direct chunk writes (SWMR, a flush a
+frame) and into a preallocated HDF5 dataset with pwrite; and band reads beside the writes.
+Each read from a dropped page cache (root).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+H = W = 1024
+N = 1064
+FRAME = H * W * 2
+
+
+def _scan(d: str) -> str:
+    return f"{d}/scan.raw"
+
+def drop():
+    os.sync()
+    with open("/proc/sys/vm/drop_caches", "w") as f:
+        f.write("3\n")
+
+def make(d):
+    block = (np.arange(64 * FRAME // 2) % 65521).astype(np.uint16).tobytes()
+    with open(_scan(d), "wb") as f:
+        left = N * FRAME
+        while left:
+            left -= f.write(block[:min(left, len(block))])
+    os.sync()
+
+def t(label, fn, *a):
+    drop()
+    t0 = time.perf_counter()
+    r = fn(*a)
+    dt = time.perf_counter() - t0
+    print(f"{label}: {dt:.3f} s" + (f"  {r}" if r else ""), flush=True)
+    return dt
+
+def seq(d):
+    fd = os.open(_scan(d), os.O_RDONLY)
+    buf = bytearray(64 << 20)
+    while os.readv(fd, [buf]) > 0:
+        pass
+    os.close(fd)
+
+def bands_single(d, P, advise):
+    fd = os.open(_scan(d), os.O_RDONLY)
+    rows = H // P
+    n = rows * W * 2
+    out = np.empty((rows, W), np.uint16)
+    marks = []
+    t0 = time.perf_counter()
+    for p in range(P):
+        if advise:
+            for i in range(N):
+                os.posix_fadvise(fd, i * FRAME + p * n, n, os.POSIX_FADV_WILLNEED)
+        for i in range(N):
+            os.preadv(fd, [out], i * FRAME + p * n)
+        marks.append(round(time.perf_counter() - t0, 2))
+    os.close(fd)
+    return marks
+
+def bands_threads(d, P, T, advise=False):
+    fd = os.open(_scan(d), os.O_RDONLY)
+    rows = H // P
+    n = rows * W * 2
+    outs = [np.empty((rows, W), np.uint16) for _ in range(T)]
+    marks = []
+    t0 = time.perf_counter()
+    def part(p, k):
+        for i in range(k, N, T):
+            os.preadv(fd, [outs[k]], i * FRAME + p * n)
+    with ThreadPoolExecutor(T) as ex:
+        for p in range(P):
+            if advise:
+                for i in range(N):
+                    os.posix_fadvise(fd, i * FRAME + p * n, n, os.POSIX_FADV_WILLNEED)
+            list(ex.map(lambda k: part(p, k), range(T)))
+            marks.append(round(time.perf_counter() - t0, 2))
+    os.close(fd)
+    return marks
+
+def bands_mmap(d, P, block=32, ahead=96):
+    fd = os.open(_scan(d), os.O_RDONLY)
+    m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+    rows = H // P
+    n = rows * W * 2
+    out = np.empty((block, rows, W), np.uint16)
+    marks = []
+    t0 = time.perf_counter()
+    pg = mmap.PAGESIZE
+    for p in range(P):
+        asked = 0
+        for i in range(0, N, block):
+            hi = min(N, i + block + ahead)
+            for j in range(max(asked, i), hi):
+                at = j * FRAME + p * n
+                m.madvise(mmap.MADV_WILLNEED, at - at % pg, n + at % pg)
+            asked = hi
+            k = min(block, N - i)
+            src = np.lib.stride_tricks.as_strided(np.frombuffer(m, np.uint16, rows * W, i * FRAME + p * n),
+                                                  (k, rows, W), (FRAME, W * 2, 2))
+            np.copyto(out[:k], src)
+        marks.append(round(time.perf_counter() - t0, 2))
+    del src
+    m.close(); os.close(fd)
+    return marks
+
+def writes(d, T, nbytes=1024 * H * W * 4, piece=H * W * 4, path=None):
+    path = path or f"{d}/out.raw"
+    if os.path.exists(path):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    data = np.ones(piece // 4, np.float32)
+    count = nbytes // piece
+    def part(k):
+        for i in range(k, count, T):
+            os.pwrite(fd, data, i * piece)
+    t0 = time.perf_counter()
+    if T == 1:
+        part(0)
+    else:
+        with ThreadPoolExecutor(T) as ex:
+            list(ex.map(part, range(T)))
+    dt = time.perf_counter() - t0
+    os.close(fd)
+    os.unlink(path)
+    return round(dt, 2)
+
+def both(d, P, T, WT):
+    res = {}
+    def r():
+        t0 = time.perf_counter(); res["marks"] = bands_threads(d, P, T, advise=True); res["read"] = round(time.perf_counter() - t0, 2)
+    def w():
+        res["write"] = writes(d, WT)
+    a, b = threading.Thread(target=r), threading.Thread(target=w)
+    a.start(); b.start(); a.join(); b.join()
+    return res
+
+def h5_direct(d):
+    import h5py
+    path = f"{d}/o.h5"
+    if os.path.exists(path): os.unlink(path)
+    data = np.ones((H, W), np.float32)
+    t0 = time.perf_counter()
+    with h5py.File(path, "w", libver="latest", locking=False) as f:
+        d = f.create_dataset("data", shape=(0, H, W), maxshape=(None, H, W), chunks=(1, H, W), dtype=np.float32)
+        f.swmr_mode = True
+        for i in range(1024):
+            d.resize(i + 1, axis=0)
+            d.id.write_direct_chunk((i, 0, 0), memoryview(data).cast("B"))
+            d.flush()
+    dt = time.perf_counter() - t0
+    os.unlink(path)
+    return round(dt, 2)
+
+def h5_pre(d, T):
+    import h5py
+    path = f"{d}/o.h5"
+    if os.path.exists(path): os.unlink(path)
+    data = np.ones((H, W), np.float32)
+    t0 = time.perf_counter()
+    with h5py.File(path, "w", libver="latest", locking=False) as f:
+        dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+        dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+        dcpl.set_fill_time(h5py.h5d.FILL_TIME_NEVER)
+        sid = h5py.h5s.create_simple((1024, H, W))
+        dsid = h5py.h5d.create(f.id, b"data", h5py.h5t.NATIVE_FLOAT, sid, dcpl=dcpl)
+        base = dsid.get_offset()
+    t1 = time.perf_counter()
+    fd = os.open(path, os.O_WRONLY)
+    def part(k):
+        for i in range(k, 1024, T):
+            os.pwrite(fd, data, base + i * H * W * 4)
+    with ThreadPoolExecutor(T) as ex:
+        list(ex.map(part, range(T)))
+    os.close(fd)
+    dt = time.perf_counter() - t0
+    with h5py.File(path, "r") as f:
+        ok = bool((f["data"][1023] == 1).all())
+    os.unlink(path)
+    return f"{dt:.2f} (create {t1 - t0:.3f}) ok={ok}"
+
+
+def run(directory: str) -> None:
+    """Every measurement above on a scan-shaped file in `directory`, printed as it goes."""
+    d = directory
+    os.makedirs(d, exist_ok=True)
+    make(d)
+    print("file", os.path.getsize(_scan(d)) / 1e9, "GB")
+    for _ in range(2):
+        t("sequential 64 MiB", seq, d)
+    for P in (4, 8, 16):
+        t(f"bands P={P} one thread", bands_single, d, P, False)
+        t(f"bands P={P} one thread + fadvise pass", bands_single, d, P, True)
+        t(f"bands P={P} 8 threads", bands_threads, d, P, 8)
+        t(f"bands P={P} 16 threads", bands_threads, d, P, 16)
+        t(f"bands P={P} 16 threads + fadvise", bands_threads, d, P, 16, True)
+        t(f"bands P={P} mmap blocks (read_bands)", bands_mmap, d, P)
+    for T in (1, 2, 4, 8):
+        print(f"write 4.29 GB page cache, 4 MiB pwrite, {T} threads: {writes(d, T)} s", flush=True)
+    print("write 64 MiB pieces 1 thread:", writes(d, 1, piece=64 << 20))
+    print("h5py direct chunk + resize + flush (SWMR) 1024 slices:", h5_direct(d))
+    for T in (1, 4):
+        print(f"h5 preallocated contiguous + pwrite {T} threads:", h5_pre(d, T))
+    for P, T, WT in ((8, 16, 1), (8, 16, 4), (4, 16, 4)):
+        t(f"read bands P={P} T={T} + write WT={WT} at once", both, d, P, T, WT)
+    os.remove(_scan(d))
