@@ -234,3 +234,22 @@ def test_a_move_whose_state_cannot_be_read_stops_the_stage():
 
     asyncio.run(main())
     assert not backend.moving and backend.position_at() < 50
+
+
+def test_an_emergency_stop_is_said_once_until_the_device_acts_again(caplog):
+    """The experiment and the beamline it ran on both stop every device after a failure (`ufo demo`
+    on Ctrl-C said "rotation: emergency stop" twice); a stop after a new action is said again."""
+    import logging
+
+    async def main():
+        motor = await LinearMotor("x", velocity=400 * q("mm/s")).connect()
+        await motor.set_position(1 * q.mm)
+        await motor.emergency_stop()
+        await motor.emergency_stop()  # the second layer
+        assert motor.state == "standby"
+        await motor.set_position(2 * q.mm)
+        await motor.emergency_stop()
+
+    with caplog.at_level(logging.WARNING):
+        run(main())
+    assert [r.getMessage() for r in caplog.records if "emergency stop" in r.getMessage()] == ["x: emergency stop"] * 2

@@ -85,6 +85,24 @@ def test_the_joined_hdf5_volume_records_what_a_single_process_records(scan, clie
         assert str(theirs[key]) == str(mine[key]), key
 
 
+def test_a_cluster_zarr_volume_is_stored_as_a_single_process_stores_it(scan, client, tmp_path):  # noqa: F811
+    """8 bits into Zarr: before, the cluster stored float32 slices without a record of how they
+    were made (and --output-bits was ignored); now the integers and attributes of `ufo reco`."""
+    import zarr
+
+    options = dict(projections=scan, axis="auto", region="1:40:2", output_bits=8)
+    reco.run(reco.plan(reco.RecoOptions(output=str(tmp_path / "one.zarr"), **options)))
+    ufo_distributed.reconstruct(reco.RecoOptions(output=str(tmp_path / "many.zarr"), **options), client,
+                                rows_per_task=6)
+    one, many = zarr.open_group(str(tmp_path / "one.zarr"))["data"], zarr.open_group(str(tmp_path / "many.zarr"))["data"]
+    assert many.dtype == one.dtype == np.uint8 and many.shape == one.shape
+    np.testing.assert_array_equal(many[:], one[:])
+    assert 0 < int(np.asarray(one[:]).max()) <= 255
+    mine, theirs = dict(one.attrs), dict(many.attrs)
+    for key in ("scale_min", "scale_step", "bits", "axis", "first_row", "row_step", "rows", "units"):
+        assert str(theirs[key]) == str(mine[key]), key
+
+
 def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path):
     """SIGKILL to the scheduler while `ufo reco --cluster` runs: a FutureCancelledError traceback
     before; now exit 1 with how many slices were done and where they are."""

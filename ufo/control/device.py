@@ -39,6 +39,7 @@ def check(source: str | tuple[str, ...] = "*", target: str | tuple[str, ...] = "
             if "*" not in sources and self.state not in sources:
                 raise TransitionError(f"{self.name}: {method.__name__} is not allowed in state '{self.state}' "
                                       f"(allowed from {', '.join(sources)})")
+            self._stopped = False  # an emergency stop after this action is news again
             result = await method(self, *args, **kwargs)
             if "*" not in targets and self.state not in targets:
                 raise TransitionError(f"{self.name}: {method.__name__} ended in state '{self.state}', "
@@ -61,6 +62,7 @@ class Device:
     state = State()
     kind = "device"
     parent: Any = None  # Bluesky's HasParent: a ufo device stands alone
+    _stopped = False  # emergency-stopped, and no checked action since (the stop is said once)
     read_fields: tuple[str, ...] = ()  # parameters read() reports; the first under the device's own name
     config_fields: tuple[str, ...] = ()  # parameters read_configuration() reports
 
@@ -209,8 +211,12 @@ class Device:
         self.state = "disconnected"
 
     async def emergency_stop(self) -> None:
-        """Stop whatever the device does, now."""
-        LOG.warning("%s: emergency stop", self.name)
+        """Stop whatever the device does, now. Said once: the layers that stop a device after a
+        failure (the experiment, then the beamline it ran on) each stop it, and a second "emergency
+        stop" for a device that did nothing since read as a second event at 3 a.m."""
+        if not self._stopped:
+            LOG.warning("%s: emergency stop", self.name)
+        self._stopped = True
         self.state = "standby"
 
     async def states(self) -> dict[str, Any]:

@@ -37,6 +37,22 @@ def _part_options(options: reco_mod.RecoOptions, rows: list[int], part: Part, ax
                    replicas=replicas)
 
 
+def _volume_metadata(plan: reco_mod.Plan, options: reco_mod.RecoOptions, axis: float) -> dict[str, Any]:
+    """What the write task stores with a single process's volume: how it was made, the rows and,
+    for 8/16 bits, the scale (a Zarr array made before the workers write gets it; HDF5 and TIFF
+    parts are written by the write task itself)."""
+    from ..reco.outputs import output_metadata
+    from ..storage.convert import scale_metadata
+
+    metadata = output_metadata(plan, axis)
+    bits = options.output_bits
+    if bits in (8, 16) and options.output_min is not None and options.output_max is not None:
+        metadata.update(scale_metadata(bits, options.output_min, options.output_max, str(metadata.get("units", ""))))
+    rows = plan.rows
+    metadata.update(first_row=rows[0], row_step=rows[1] - rows[0] if len(rows) > 1 else 1)
+    return metadata
+
+
 def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part, axis: float,
                      target: dict[str, Any]) -> int:
     """Runs on a worker: reconstruct one range into its place in the output; returns its slice count."""
@@ -55,7 +71,8 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
     plan = reco_mod.plan(opts)
     if kind == "zarr":
         reco_mod.run(plan, sink=lambda _plan, p: RegionWriter(target["store"], target["array"],
-                                                                part.first + p.first_slice))
+                                                                part.first + p.first_slice, opts.output_bits,
+                                                                opts.output_min, opts.output_max))
     elif kind == "tiff":
         for p in plan.passes:  # global numbering: this range's first file is slice `part.first`
             sink = reco_mod.writer(plan, p, first_slice=part.first, axis=axis)  # the axis in its metadata
@@ -148,7 +165,8 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
     parts = split(plan.slices, rows_per_task or rows_per_part(plan, workers, gpu_memory=gpus))
     o = plan.options
     shape = plan.slice_shape(axis)  # wider than the detector with half acquisition
-    target = prepare_output(o.output, plan.slices, shape, options.overwrite)
+    target = prepare_output(o.output, plan.slices, shape, options.overwrite, options.output_bits,
+                            _volume_metadata(plan, options, float(axis)))
     # workers started with `--resources GPU=n` run one range per GPU at a time
     resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None
     futures = [client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,

@@ -22,9 +22,11 @@ class RegionWriter(Task):
     name = "_zarr-region"
     kind = Kind.SINK
 
-    def __init__(self, store: str, array: str, offset: int):
+    def __init__(self, store: str, array: str, offset: int, bits: int | None = None,
+                 minimum: float | None = None, maximum: float | None = None):
         super().__init__()
         self.store, self.array, self.offset = store, array, offset
+        self.bits, self.minimum, self.maximum = bits, minimum, maximum  # 8/16 bits: the volume's one scale
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
@@ -34,12 +36,17 @@ class RegionWriter(Task):
         self._index = 0
 
     def consume(self, frame: np.ndarray) -> None:  # type: ignore[override]
-        self._target[self.offset + self._index] = frame
+        from ..storage.convert import to_bits
+
+        self._target[self.offset + self._index] = to_bits(frame, self.bits, self.minimum, self.maximum)
         self._index += 1
 
 
-def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: bool) -> dict[str, Any]:
-    """Check the output and lay out its parts (slices of `shape` = rows x columns) before any worker writes."""
+def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: bool, bits: int | None = None,
+                   metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Check the output and lay out its parts (slices of `shape` = rows x columns) before any worker writes.
+    A Zarr array is made here whole: of `bits` (8/16: unsigned integers, else float32), with
+    `metadata` (what a single process's writer stores: how it was made, the scale) as attributes."""
     target = parse_output_path(os.path.expanduser(output))
     height, width = shape
     if target.kind is FileKind.TIFF_SEQUENCE:
@@ -65,9 +72,14 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         if os.path.exists(target.path) and not overwrite:
             raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
         array = (target.dataset or "data").strip("/")
+        import json
+
         group = zarr.open_group(target.path, mode="w")
-        group.create_array(array, shape=(slices, height, width), chunks=(1, height, width), dtype="float32",
-                           fill_value=0.0)
+        dtype = {8: "uint8", 16: "uint16"}.get(bits or 0, "float32")
+        made = group.create_array(array, shape=(slices, height, width), chunks=(1, height, width), dtype=dtype,
+                                  fill_value=0)
+        if metadata:
+            made.attrs.update(json.loads(json.dumps(metadata, default=str)))
         return {"kind": "zarr", "store": target.path, "array": array}
     raise UsageError(f"'{output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
                      "(volume.zarr); one BigTIFF or raw file cannot be written by several hosts at once")
