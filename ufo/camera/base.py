@@ -55,7 +55,8 @@ class Camera:
     sensor_vertical_binning = CameraProperty(int, 1, range=(1, 16), doc="vertical binning")
     exposure_time = CameraProperty(float, 0.01, range=(0, 3600), unit="s", while_recording=True, doc="exposure time")
     frames_per_second = CameraProperty(float, 0.0, range=(0, None), while_recording=True,
-                                       doc="frame rate (0: as fast as possible)")
+                                       doc="frame rate (0: as fast as possible; a simulated camera "
+                                       "then makes a frame when it is read, or when its ring has room)")
     roi_x0 = CameraProperty(int, 0, range=(0, None), doc="first column of the region of interest")
     roi_y0 = CameraProperty(int, 0, range=(0, None), doc="first row of the region of interest")
     roi_width = CameraProperty(int, 0, range=(0, None), doc="columns of the region of interest (0: all)")
@@ -317,6 +318,8 @@ class Camera:
         spare: np.ndarray | None = None
         while not self._stop_event.is_set():
             try:
+                if self.clocked and not self._period():  # no clock to keep: no frame is due, none dropped
+                    ring.wait_free(self._stop_event)
                 self._wait_trigger()
                 number = self._number
                 self._number += 1

@@ -76,7 +76,16 @@ class RingBuffer:
             meta = self.meta[self._head]
             self._head = (self._head + 1) % len(self.buffers)
             self._count -= 1
+            self._cond.notify_all()  # a producer may wait for a free slot (`wait_free`)
             return meta
+
+    def wait_free(self, stop: threading.Event) -> None:
+        """Wait until a slot is free, the ring is closed or `stop` is set: an unclocked simulated
+        camera (frames_per_second 0, as fast as it is read) makes a frame when there is room for it
+        instead of making and dropping frames as fast as the host can count."""
+        with self._cond:
+            while self._count == len(self.buffers) and not self._closed and not stop.is_set():
+                self._cond.wait(0.05)
 
     def close(self) -> None:
         with self._cond:
