@@ -26,7 +26,8 @@ def _rel(got: np.ndarray, ref: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(got, np.float64) - ref) / np.linalg.norm(ref))
 
 
-@pytest.mark.parametrize("props", [{"number": 90}, {"number": 37, "angle_step": 0.07, "angle_offset": 0.3, "axis": 51.25}])
+@pytest.mark.parametrize("props", [{"number": 90}, {"number": 37, "angle_step": 0.07, "angle_offset": 0.3, "axis": 51.25},
+                                   {"number": 45, "orientation": "ufo"}])
 def test_gpu_forwardproject_equals_the_cpu_task(props: dict) -> None:
     import ufo
 

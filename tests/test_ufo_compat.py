@@ -248,3 +248,55 @@ def test_ufo_backproject_is_ufos_not_mirrored_nor_rescaled(tmp_path: Path, props
     inside = np.hypot(*(np.mgrid[:40, :40] - 20)) < 16  # the edge's clamp differs in the last half pixel
     np.testing.assert_allclose(got[inside], want[inside], atol=2e-4 * np.abs(want).max())
     assert np.abs(got[::-1][inside] - want[inside]).max() > 0.1 * np.abs(want).max()  # a mirror would fail
+
+
+def _ufo_forwardproject_kernel(image: np.ndarray, number: int, step: float) -> np.ndarray:
+    """ufo-filters' forwardproject.cl, written out: detector pixel idx at angle a = i x step sums the
+    slice, linearly interpolated (pixel k's centre at k + 0.5, zero outside), at 1-pixel steps along
+    N = (sin a, -cos a) from d D - l/2 N + (r, r), D = (cos a, sin a), d = idx - r, r = width / 2,
+    over the chord l = sqrt(4 r^2 - 4 d^2) of the inscribed circle."""
+    width = image.shape[1]
+    r = width / 2
+    out = np.zeros((number, width))
+
+    def at(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+        fx, fy = px - 0.5, py - 0.5
+        j, i = np.floor(fx).astype(int), np.floor(fy).astype(int)
+        ax, ay = fx - j, fy - i
+
+        def pixel(ii: np.ndarray, jj: np.ndarray) -> np.ndarray:
+            inside = (ii >= 0) & (ii < image.shape[0]) & (jj >= 0) & (jj < width)
+            return np.where(inside, image[np.clip(ii, 0, image.shape[0] - 1), np.clip(jj, 0, width - 1)], 0.0)
+
+        return (1 - ay) * ((1 - ax) * pixel(i, j) + ax * pixel(i, j + 1)) + \
+            ay * ((1 - ax) * pixel(i + 1, j) + ax * pixel(i + 1, j + 1))
+
+    for k in range(number):
+        a = k * step
+        d_vec, n_vec = np.array([np.cos(a), np.sin(a)]), np.array([np.sin(a), -np.cos(a)])
+        for idx in range(width):
+            d = idx - r
+            chord = np.sqrt(max(4 * r * r - 4 * d * d, 0.0))
+            points = (d * d_vec - chord / 2 * n_vec + r)[None, :] + np.arange(int(np.ceil(chord)))[:, None] * n_vec
+            out[k, idx] = at(points[:, 0], points[:, 1]).sum()
+    return out
+
+
+def test_ufo_forwardproject_is_ufos_not_mirrored(tmp_path: Path) -> None:
+    """A UFO graph's forwardproject projected our way (t = x cos - y sin about the slice's centre)
+    where UFO's kernel puts y down and rotates about the point half a pixel before the centre:
+    its sinograms were those of the slice mirrored top to bottom. Smooth blobs inside the
+    inscribed circle (UFO integrates only there), placed without symmetry."""
+    y, x = np.mgrid[:40, :40].astype(np.float64)
+    image = sum(a * np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * 2.5 ** 2))
+                for cy, cx, a in ((12, 15, 1.0), (25, 22, 0.6), (18, 28, 0.3)))
+    tifffile.imwrite(tmp_path / "slice.tif", image.astype(np.float32))
+    _run(f"read path={tmp_path / 'slice.tif'} ! forwardproject number=30 ! write filename={tmp_path / 'ufo.tif'}")
+    _run(f"read path={tmp_path / 'slice.tif'} ! forwardproject number=30 ! write path={tmp_path / 'ours.tif'}")
+    theirs, ours = tifffile.imread(tmp_path / "ufo.tif"), tifffile.imread(tmp_path / "ours.tif")
+    want = _ufo_forwardproject_kernel(image, 30, np.pi / 30)
+    top = want.max()
+    assert np.abs(theirs - want).max() < 0.01 * top  # the rays are sampled every 0.5, not 1 pixel: 0.0035
+    assert np.abs(ours - want).max() > 0.3 * top  # without UFO's meaning: the mirrored slice's sinogram
+    flipped = _ufo_forwardproject_kernel(image[::-1], 30, np.pi / 30)
+    assert np.abs(theirs - flipped).max() > 0.3 * top

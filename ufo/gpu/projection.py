@@ -61,7 +61,7 @@ _KERNEL = cupy.RawKernel(_SOURCE, "ufo_forwardproject")
 _THREADS = 128
 
 
-def forwardproject_gpu(image: Any, angles: np.ndarray, axis: float | None = None) -> Any:
+def forwardproject_gpu(image: Any, angles: np.ndarray, axis: float | None = None, shift: float = 0.0) -> Any:
     """`ufo.tasks.projection.forwardproject` of a device (or host) slice: a (len(angles), columns) float32 device sinogram."""
     data = cupy.ascontiguousarray(cupy.asarray(image), cupy.float32)
     rows, cols = data.shape
@@ -70,7 +70,7 @@ def forwardproject_gpu(image: Any, angles: np.ndarray, axis: float | None = None
     cos_, sin_ = cupy.asarray(np.cos(theta)), cupy.asarray(np.sin(theta))
     out = cupy.empty((len(theta), cols), cupy.float32)
     grid = ((cols + _THREADS - 1) // _THREADS, len(theta))
-    _KERNEL(grid, (_THREADS,), (data, cos_, sin_, np.float64(axis), np.float64(cols / 2), np.float64(rows / 2),
+    _KERNEL(grid, (_THREADS,), (data, cos_, sin_, np.float64(axis), np.float64(cols / 2 + shift), np.float64(rows / 2 + shift),
                                 np.float64(RAY_STEP), np.int32(rows), np.int32(cols), np.int32(len(theta)),
                                 np.int32(cols), out))
     return out
@@ -78,4 +78,4 @@ def forwardproject_gpu(image: Any, angles: np.ndarray, axis: float | None = None
 
 class ForwardprojectGpu(Forwardproject):
     def process(self, image: Any, out: Any = None) -> Any:  # type: ignore[override]
-        return forwardproject_gpu(image, self._angles, self.axis)
+        return forwardproject_gpu(image, self._angles, self.axis, self.centre_shift())

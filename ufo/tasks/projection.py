@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
+from ..core.ufocompat import UfoSemantics
 
 #: distance between the samples along each ray, in pixels (bilinear interpolation between them)
 RAY_STEP = 0.5
@@ -73,19 +74,20 @@ def _project(image, cos_, sin_, axis, cx, cy, step, out):  # pragma: no cover - 
 
 
 def forwardproject(image: np.ndarray, angles: np.ndarray, axis: float | None = None,
-                   out: np.ndarray | None = None) -> np.ndarray:
+                   out: np.ndarray | None = None, shift: float = 0.0) -> np.ndarray:
     """Line integrals of a 2-D slice at `angles` (radians): a (len(angles), columns) sinogram, float32.
 
     Rays are sampled every RAY_STEP pixels with bilinear interpolation over the whole slice
     (UFO integrates only inside the circle inscribed in it; outside that circle ours also counts).
-    """
+    The slice rotates about (columns / 2 + shift, rows / 2 + shift) in pixel indices (`shift`
+    -0.5: UFO's centre, whose pixel k's centre lies at k + 0.5)."""
     rows, cols = image.shape
     axis = cols / 2 if axis is None else axis
     if out is None:
         out = np.empty((len(angles), cols), np.float32)
     theta = np.asarray(angles, np.float64)
     _project(np.ascontiguousarray(image, np.float32), np.cos(theta), np.sin(theta), float(axis),
-             cols / 2, rows / 2, RAY_STEP, out)
+             cols / 2 + shift, rows / 2 + shift, RAY_STEP, out)
     return out
 
 
@@ -105,6 +107,15 @@ class Forwardproject(Task):
     angle_offset = Property(float, 0.0, unit="rad", doc="angle of the first projection")
     axis = Property(float, None, aliases=("axis_pos",),
                     doc="rotation axis position on the detector in pixels (default: columns / 2)")
+    orientation = Property(str, "scikit-image", choices=("scikit-image", "ufo"),
+                           doc="scikit-image: t = x cos - y sin with rows counted down (scikit-image's radon, "
+                           "`backproject`'s default); ufo: t = x cos + y sin about the point half a pixel before "
+                           "the centre, as UFO's forwardproject (the slice mirrored top to bottom)")
+    #: ufo-filters' forwardproject.cl walks rays with D = (cos, sin) in image coordinates (rows down)
+    ufo_semantics = UfoSemantics({"orientation": "ufo"},
+                                 "UFO's forwardproject puts y down in t = x cos + y sin (ufo's sinograms are "
+                                 "those of the slice mirrored top to bottom, as scikit-image's radon's are) and "
+                                 "integrates only inside the circle inscribed in the slice")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or len(spec.shape) != 2:
@@ -114,12 +125,20 @@ class Forwardproject(Task):
         return Spec((self.number, spec.shape[1]), np.float32, spec.count)
 
     def angles(self) -> np.ndarray:
+        """The angles the rays are cast at: with orientation=ufo negated, so that
+        t = x cos(-a) - y sin(-a) = x cos a + y sin a (UFO's forwardproject.cl)."""
         step = self.angle_step if self.angle_step is not None else math.pi / self.number
-        return self.angle_offset + step * np.arange(self.number)
+        angles = self.angle_offset + step * np.arange(self.number)
+        return -angles if self.orientation == "ufo" else angles
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self._angles = self.angles()
 
+    def centre_shift(self) -> float:
+        """Where the slice rotates, against columns / 2: UFO's kernel rotates it about the point
+        half a pixel before (its pixel k's centre at k + 0.5)."""
+        return -0.5 if self.orientation == "ufo" else 0.0
+
     def process(self, image: np.ndarray, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
-        return forwardproject(image, self._angles, self.axis, out=out)
+        return forwardproject(image, self._angles, self.axis, out=out, shift=self.centre_shift())
