@@ -101,9 +101,11 @@ def test_a_cluster_zarr_volume_is_stored_as_a_single_process_stores_it(scan, cli
     mine, theirs = dict(one.attrs), dict(many.attrs)
     for key in ("scale_min", "scale_step", "bits", "axis", "first_row", "row_step", "rows", "units"):
         assert str(theirs[key]) == str(mine[key]), key
+    assert "ranges_written" not in theirs  # the record of a run in progress, removed once it is whole
 
 
-def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path):
+@pytest.mark.parametrize("output", ["out.h5:/data", "out.zarr"])
+def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path, output):
     """SIGKILL to the scheduler while `ufo reco --cluster` runs: a FutureCancelledError traceback
     before; now exit 1 with how many slices were done and where they are."""
     import os
@@ -133,10 +135,11 @@ def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path):
         with Client(address, timeout="60s") as watcher:
             watcher.wait_for_workers(2, timeout=120)
         run = subprocess.Popen([sys.executable, "-m", "ufo", "reco", "--projections", str(tmp_path / "scan.h5"),
-                                "--axis", str(n / 2), "--gpus", "cpu", "-o", str(tmp_path / "out.h5:/data"),
+                                "--axis", str(n / 2), "--gpus", "cpu", "-o", str(tmp_path / output),
                                 "--cluster", address], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
-        while not (tmp_path / "out.h5.parts").exists():  # the run has begun: its parts folder is made
+        begun = tmp_path / ("out.h5.parts" if output.startswith("out.h5") else "out.zarr")
+        while not begun.exists():  # the run has begun: its parts folder (HDF5) or its array (Zarr) is made
             assert time.monotonic() < deadline and run.poll() is None, run.communicate()
             time.sleep(0.05)
         time.sleep(2.0)
@@ -151,4 +154,18 @@ def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path):
         pytest.skip("the run ended before the scheduler was killed (a fast machine)")
     said = " ".join(err.split())
     assert run.returncode == 1 and "Traceback" not in err, err
-    assert "the Dask cluster lost the run after" in said and "out.h5.parts" in said, said
+    assert "the Dask cluster lost the run after" in said and begun.name in said, said
+    if output == "out.zarr":  # the ranges written whole are recorded; ufo reads those, and says so
+        import zarr
+
+        from ufo.storage import open_source
+
+        ranges = zarr.open_group(str(begun))["data"].attrs["ranges_written"]
+        source = open_source(str(begun))
+        try:
+            prefix = next((stop for first, stop in ranges if first == 0), 0)
+            assert source.count == prefix < rows and any("cluster run that stopped" in w for w in source.warnings)
+            for first, stop in ranges:
+                assert all(np.abs(source.read(i, slice(None), None)).max() > 0 for i in (first, stop - 1))
+        finally:
+            source.close()

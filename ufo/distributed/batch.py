@@ -11,7 +11,7 @@ from typing import Any
 
 from ..core.errors import InputError, UfoError, UsageError
 from .. import reco as reco_mod
-from .outputs import RegionWriter, join_hdf5, prepare_output
+from .outputs import RegionWriter, join_hdf5, prepare_output, record_range
 from .ranges import Part, gpu_memory_of_workers, rows_per_part, split
 
 
@@ -169,27 +169,31 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
                             _volume_metadata(plan, options, float(axis)))
     # workers started with `--resources GPU=n` run one range per GPU at a time
     resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None
-    futures = [client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,
-                             resources=resources, key=f"ufo-reco-{part.first}-{part.stop}-{time.time_ns()}")
-               for part in parts]
+    futures = {client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,
+                             resources=resources, key=f"ufo-reco-{part.first}-{part.stop}-{time.time_ns()}"): part
+               for part in parts}
     done = 0
+    written: list[list[int]] = []  # the ranges finished, recorded in a Zarr volume as they finish
     try:
-        for future in as_completed(futures):
+        for future in as_completed(list(futures)):
             done += future.result()
+            record_range(target, written, futures[future])
             if on_progress is not None:
                 on_progress(done, plan.slices)
     except (UfoError, KeyboardInterrupt):  # a part's own error (ufo's, raised again here), Ctrl-C
-        client.cancel(futures)
+        client.cancel(list(futures))
         raise
     except Exception as exc:
-        client.cancel(futures)
+        client.cancel(list(futures))
         if _lost(exc):
-            where = f"{o.output} (parts in {target['file']}.parts)" if target["kind"] == "hdf5" else o.output
+            where = f"{o.output} (parts in {target['file']}.parts)" if target["kind"] == "hdf5" else \
+                f"{o.output} (its attribute ranges_written lists them)" if target["kind"] == "zarr" else o.output
             raise InputError(f"the Dask cluster lost the run after {done} of {plan.slices} slices "
                              f"({type(exc).__name__}: {exc}); the ranges finished are in {where}, the rest "
                              "are missing: run it again once the scheduler and workers are up") from exc
         raise
     if target["kind"] == "hdf5":
         join_hdf5(target, parts)
+    record_range(target, written, None)
     return DistributedResult(plan.slices, len(parts), len(workers), float(axis), time.perf_counter() - t0,
                              options.output)

@@ -13,6 +13,7 @@ import numpy as np
 from ..core import Kind, Task
 from ..core.errors import UsageError
 from ..storage.formats import FileKind, parse_output_path
+from ..storage.formats import RANGES_WRITTEN as RANGES
 from .ranges import Part
 
 
@@ -78,11 +79,34 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         dtype = {8: "uint8", 16: "uint16"}.get(bits or 0, "float32")
         made = group.create_array(array, shape=(slices, height, width), chunks=(1, height, width), dtype=dtype,
                                   fill_value=0)
-        if metadata:
-            made.attrs.update(json.loads(json.dumps(metadata, default=str)))
+        # the slice ranges written whole, recorded by the client as they finish (`record_range`) and
+        # removed at the end: after a stopped run it says which slices are there (the rest read as zeros)
+        made.attrs.update({**json.loads(json.dumps(metadata or {}, default=str)), RANGES: []})
         return {"kind": "zarr", "store": target.path, "array": array}
     raise UsageError(f"'{output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
                      "(volume.zarr); one BigTIFF or raw file cannot be written by several hosts at once")
+
+
+def record_range(target: dict[str, Any], done: list[list[int]], part: Part | None) -> None:
+    """A Zarr volume's record of the ranges written (`done`, merged, with `part` added), or, with
+    `part` None once every range is written, the record removed."""
+    if target["kind"] != "zarr":
+        return
+    import zarr
+
+    array = zarr.open_group(target["store"], mode="r+")[target["array"]]
+    if part is None:
+        if RANGES in array.attrs:
+            del array.attrs[RANGES]
+        return
+    merged: list[list[int]] = []
+    for first, stop in sorted([*done, [part.first, part.stop]]):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([first, stop])
+    done[:] = merged
+    array.attrs.update({RANGES: merged})
 
 
 def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:

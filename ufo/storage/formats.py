@@ -14,6 +14,8 @@ RAW_SUFFIXES = (".raw", ".bin")
 ZARR_SUFFIXES = (".zarr",)
 #: suffix of the dataset beside an HDF5 volume counting its frames written whole (ufo.storage.hdf5_volume)
 FRAMES_WRITTEN = "_frames_written"
+#: attribute of a Zarr volume that a cluster writes: the [first, stop) frame ranges written whole, while it runs
+RANGES_WRITTEN = "ranges_written"
 _PATTERN = re.compile(r"%(0?\d+)?[id]|\{[^{}]*\}")
 
 

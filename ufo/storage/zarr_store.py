@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import check_dataset
+from .formats import RANGES_WRITTEN, check_dataset
 from .writer_base import WriterBase, disk_error
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
@@ -177,7 +177,14 @@ class ZarrFrames:
         self._recorded = node.shape[0]
         self._folder = os.path.join(path, *node.path.split("/")) if node.path else path
         self._separator = self._key_separator()
-        if self.count == self._recorded:
+        self.warnings: list[str] = []
+        ranges = node.attrs.get(RANGES_WRITTEN)
+        if isinstance(ranges, list):  # a cluster's volume whose run stopped: the ranges written whole
+            whole = [r for r in ranges if isinstance(r, list) and len(r) == 2]
+            self.count = next((int(stop) for first, stop in whole if first == 0), 0)
+            self.warnings.append(f"'{path}' is a volume of a cluster run that stopped (or still runs): frames "
+                                 f"{whole} are written (reading the first {self.count}); the rest read as zeros")
+        elif self.count == self._recorded:
             # frames a writer stored after its last shape record (it stopped without closing)
             size = int(np.prod(self.shape)) * self.dtype.itemsize
             while os.path.exists(self._chunk_file(self.count)) and os.path.getsize(self._chunk_file(self.count)) == size:
