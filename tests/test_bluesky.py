@@ -272,3 +272,38 @@ def test_rel_scan_and_mvr_start_from_where_the_motor_is(RE, record):
     assert motor.io.position_at() == pytest.approx(2.0, abs=1e-9)  # back where it started
     RE(bps.mvr(motor, 0.5))
     assert motor.io.position_at() == pytest.approx(2.5, abs=1e-9)
+
+
+def test_a_camera_counts_in_a_plan_as_a_bluesky_detector(RE, record):
+    """bp.count([Detector(camera)]): before, an AttributeError (trigger was a coroutine, not a
+    Status). Now each event holds a frame the camera made, in order, with its number; the plan
+    starts the recording and stops it again, and a camera that recorded already keeps recording."""
+    from bluesky.protocols import Stageable, Triggerable
+
+    from ufo.camera import open_camera
+    from ufo.control import Detector
+
+    camera = open_camera("mock", sensor_width=16, sensor_height=8)
+    detector, = connected(Detector(camera, "cam"))
+    for protocol in (Triggerable, Readable, Stageable):
+        check_supports(detector, protocol)
+    RE(bp.count([detector], num=3))
+    validate(record)
+    events = [doc for name, doc in record if name == "event"]
+    descriptor = next(doc for name, doc in record if name == "descriptor")
+    assert descriptor["data_keys"]["cam"]["shape"] == [8, 16] and descriptor["data_keys"]["cam"]["dtype"] == "array"
+    numbers = [doc["data"]["cam-frame_number"] for doc in events]
+    assert len(events) == 3 and numbers == sorted(numbers) and len(set(numbers)) == 3
+    for doc, number in zip(events, numbers):
+        image = np.asarray(doc["data"]["cam"])
+        assert image.shape == (8, 16) and int(image[0, 0]) == number & 0xFFFF  # the frame of that number
+    assert detector.state == "standby" and not camera.is_recording  # unstaged: the recording it started stopped
+    record.clear()
+
+    async def record_first():
+        await detector.start_recording()
+
+    asyncio.run(record_first())
+    RE(bp.count([detector], num=1))
+    assert detector.state == "recording" and camera.is_recording  # not started by the plan: left recording
+    asyncio.run(detector.stop_recording())

@@ -22,6 +22,7 @@ from ..core.errors import UsageError
 from ..core.frame import Image
 from ..core.units import registry
 from .backend import Backend, FrameBackend, InProcessBackend
+from .bluesky_detector import BlueskyDetector
 from .device import Device, check
 from .errors import ControlError
 from .parameters import Quantity
@@ -68,12 +69,14 @@ class LocalCamera(InProcessBackend):
         return await asyncio.to_thread(self.camera.grab)
 
 
-class Detector(Device):
+class Detector(BlueskyDetector, Device):
     """A camera as a device: parameters with units, a recording context, async grabs with tags.
 
     With a camera server (a backend without frames of its own) a grab registers a stream
     endpoint on the server once and receives from it; `register_endpoint` gives other
-    consumers (a walker server, a reconstruction server) their own streams.
+    consumers (a walker server, a reconstruction server) their own streams. In a Bluesky plan
+    (`bp.count([detector])`) it is a detector: `stage`, `trigger` (one frame), `read`
+    (ufo.control.bluesky_detector).
     """
 
     kind = "camera"
@@ -138,7 +141,7 @@ class Detector(Device):
             if self.state == "recording":
                 await self.stop_recording()
 
-    async def trigger(self, **tags: Any) -> None:
+    async def software_trigger(self, **tags: Any) -> None:
         """One exposure (software trigger); `tags` (image_key, angle, ...) go into that frame's metadata."""
         await self.io.call("trigger", json.dumps(tags))
 
@@ -161,7 +164,7 @@ class Detector(Device):
             address = await self.register_endpoint()
             self._stream = (address, FrameReceiver(address, timeout=self.timeout, name=self.name))
         if await self.get("trigger_source") == "software":
-            await self.trigger(**tags)
+            await self.software_trigger(**tags)
         if local:
             frame = await self.backend.frame()  # type: ignore[attr-defined]
             frame.meta.update(tags)

@@ -214,7 +214,7 @@ class RemoteBeamline:
         tags = dict(tags or {})
         if self.local_frames:
             return await self.camera.grab(**tags)
-        await self.camera.trigger(**tags)
+        await self.camera.software_trigger(**tags)
         return Image(np.zeros((0, 0), np.uint16), tags)
 
     async def emergency_stop(self) -> None:

@@ -1,0 +1,86 @@
+"""A camera as a Bluesky detector: `stage`, `trigger`, `read`, `describe`, `unstage`.
+
+Why: `bp.count([Detector(camera)])` failed with an AttributeError: a RunEngine asks a detector
+to `trigger()` and watches the Status it returns, then `read()`s what was acquired, where a
+Detector only had an awaitable software trigger. This mixin gives ufo's Detector that shape
+(ophyd-async's StandardDetector is the model): `stage()` starts recording unless it records
+already, `trigger()` takes one frame (`grab`, a software trigger where the camera is set so)
+and keeps it, `read()` hands it over as an array with its frame number and dropped count,
+`unstage()` stops what `stage()` started. Every call returns a `Status` (ufo.control.status)
+that plans wait for and ufo code can await. The frames go into the documents as arrays: fine
+for counts and small detectors; a tomography writes its frames to files (ufo.control.addons).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from .status import Status
+
+
+class BlueskyDetector:
+    """Bluesky's Triggerable, Readable and Stageable for ufo.control.detector.Detector."""
+
+    name: str
+    state: str
+    _frame: Any = None  # the frame of the last trigger()
+    _staged_recording = False  # stage() started the recording (unstage() stops it)
+
+    def stage(self) -> Status:
+        """Start recording for the plan (a camera that records already is left as it is)."""
+        return Status(self._stage(), f"{self.name}: stage")
+
+    async def _stage(self) -> list[Any]:
+        if self.state == "standby":
+            await self.start_recording()  # type: ignore[attr-defined]
+            self._staged_recording = True
+        return [self]
+
+    def unstage(self) -> Status:
+        """Stop the recording stage() started."""
+        return Status(self._unstage(), f"{self.name}: unstage")
+
+    async def _unstage(self) -> list[Any]:
+        if self._staged_recording and self.state == "recording":
+            await self.stop_recording()  # type: ignore[attr-defined]
+        self._staged_recording = False
+        return [self]
+
+    def trigger(self) -> Status:
+        """Take one frame (what `read()` then returns); done once it arrived."""
+        return Status(self._take(), f"{self.name}: trigger")
+
+    async def _take(self) -> None:
+        self._frame = await self.grab()  # type: ignore[attr-defined]
+
+    async def read(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
+        """The last frame: {name: the pixels, name-frame_number, name-dropped} with its timestamp."""
+        frame = self._frame
+        if frame is None:
+            return {}
+        meta = frame.meta
+        stamp = float(meta.get("timestamp", time.time()))
+        readings = {self.name: {"value": np.asarray(frame), "timestamp": stamp}}
+        for key in ("frame_number", "dropped"):
+            if key in meta:
+                readings[f"{self.name}-{key}"] = {"value": int(meta[key]), "timestamp": stamp}
+        return readings
+
+    async def describe(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
+        """Data keys of `read()`: the frame (an array of the camera's shape and type) and its counters."""
+        if self._frame is not None:
+            shape, dtype = np.asarray(self._frame).shape, np.asarray(self._frame).dtype
+        else:
+            camera = getattr(self, "camera", None)
+            shape = camera.frame_shape if camera is not None else (0, 0)
+            dtype = np.dtype(getattr(camera, "dtype", np.uint16))
+        source = f"ufo:{self.name}"
+        keys = {self.name: {"source": source, "dtype": "array", "shape": list(shape), "dtype_numpy": dtype.str}}
+        meta = self._frame.meta if self._frame is not None else {"frame_number": 0}
+        for key in ("frame_number", "dropped"):
+            if key in meta:
+                keys[f"{self.name}-{key}"] = {"source": source, "dtype": "integer", "shape": []}
+        return keys
