@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import struct
 from typing import Any, Protocol
 
 import numpy as np
@@ -47,25 +48,33 @@ class WriterBase:
 
 
 def claim(path: str) -> int | None:
-    """An exclusive lock (flock) on an existing output file, held until the writer closes: a second
-    ufo writer on the same file (`--overwrite`, another grab into the same stack) is refused here
+    """An exclusive lock on an existing output file, held until the writer closes: a second ufo
+    writer on the same file (`--overwrite`, another grab into the same stack) is refused here
     instead of truncating the file under the first, whose frames were then lost without a word.
-    None where the file system has no locks (the writes go on unguarded)."""
+    None where the file system has no locks (the writes go on unguarded).
+
+    Where Linux has them, an open-file-description lock (F_OFD_SETLK): it conflicts with another
+    writer's, in this process or another, but not with the flock() that HDF5 takes to read a file,
+    so h5py (and every HDF5 tool) opens an HDF5 volume while ufo writes it (an flock here made
+    them fail with "unable to lock file"). Elsewhere flock."""
     import fcntl
 
+    ofd = getattr(fcntl, "F_OFD_SETLK", None)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, (os.O_WRONLY if ofd is not None else os.O_RDONLY) | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return None
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if ofd is not None:  # struct flock: l_type, l_whence, l_start, l_len 0 (the whole file), l_pid 0
+            fcntl.fcntl(fd, ofd, struct.pack("hhqqi4x", fcntl.F_WRLCK, os.SEEK_SET, 0, 0, 0))
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
         os.close(fd)
-        raise InputError(f"'{path}' is being written by another process right now; choose another output, "
-                         "or wait until that one ends") from None
-    except OSError:  # no locks here (some network file systems)
-        os.close(fd)
-        return None
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise InputError(f"'{path}' is being written by another process right now; choose another output, "
+                             "or wait until that one ends") from None
+        return None  # no locks here (some network file systems)
     return fd
 
 
