@@ -169,3 +169,24 @@ def test_a_scheduler_lost_mid_run_is_one_clear_error(tmp_path, output):
                 assert all(np.abs(source.read(i, slice(None), None)).max() > 0 for i in (first, stop - 1))
         finally:
             source.close()
+
+
+def test_the_ranges_written_are_merged_in_order_and_removed_when_whole(tmp_path):
+    """`record_range` as the client calls it while parts finish out of order."""
+    import zarr
+
+    from ufo.distributed.outputs import prepare_output, record_range
+    from ufo.distributed.ranges import Part
+
+    target = prepare_output(str(tmp_path / "v.zarr"), 30, (4, 4), overwrite=False)
+    array = zarr.open_group(str(tmp_path / "v.zarr"))["data"]
+    assert array.attrs["ranges_written"] == []
+    done: list[list[int]] = []
+    for first, stop in ((10, 20), (0, 10), (25, 30)):
+        record_range(target, done, Part(first, stop))
+    assert zarr.open_group(str(tmp_path / "v.zarr"))["data"].attrs["ranges_written"] == [[0, 20], [25, 30]]
+    record_range(target, done, Part(20, 25))
+    assert zarr.open_group(str(tmp_path / "v.zarr"))["data"].attrs["ranges_written"] == [[0, 30]]
+    record_range(target, done, None)
+    assert "ranges_written" not in zarr.open_group(str(tmp_path / "v.zarr"))["data"].attrs
+    record_range({"kind": "tiff"}, done, Part(0, 1))  # other outputs keep no record
