@@ -17,7 +17,7 @@ from ufo import reco
 from ufo.reco import running
 from ufo.reco.passes import OVERLAP_PASSES, overlap_height, resident_passes
 from ufo.reco.resident import run_resident
-from ufo.reco.resident_reader import Sources, prefetch_passes
+from ufo.reco.resident_reader import Sources, inputs, prefetch_passes
 from ufo.tomo.timing import StageTimes
 
 from .resident_scan import AXIS, MU, N, H, W, write_scan
@@ -61,7 +61,7 @@ def test_the_bands_of_every_pass_are_read_ahead_in_pass_order(scan, tmp_path):
         pytest.skip("the page cache keeps this file (tmpfs?): nothing to read ahead")
     sources = Sources()
     try:
-        ranges = [r for p in passes for path_, key, _, n in running_inputs(plan)
+        ranges = [r for p in passes for path_, key, _, n in inputs(plan)
                   for r in sources.get(path_, key).byte_ranges(slice(p.first_row, p.first_row + p.rows), n)]
         child = prefetch_passes(plan, passes, sources)
         assert child is not None
@@ -82,12 +82,6 @@ def test_the_bands_of_every_pass_are_read_ahead_in_pass_order(scan, tmp_path):
     frame = H * row
     lower = first + 5 * frame + (H // 2 + 1) * row  # frame 5's rows below the region, away from its band's pages
     assert not pages[lower // size + 1: (first + 6 * frame) // size - 1].any()
-
-
-def running_inputs(plan):
-    from ufo.reco.resident_reader import inputs
-
-    return inputs(plan)
 
 
 def test_no_child_for_one_pass_or_when_told(scan, tmp_path, monkeypatch):

@@ -55,8 +55,7 @@ class Camera:
     sensor_vertical_binning = CameraProperty(int, 1, range=(1, 16), doc="vertical binning")
     exposure_time = CameraProperty(float, 0.01, range=(0, 3600), unit="s", while_recording=True, doc="exposure time")
     frames_per_second = CameraProperty(float, 0.0, range=(0, None), while_recording=True,
-                                       doc="frame rate (0: as fast as possible; a simulated camera "
-                                       "then makes a frame when it is read, or when its ring has room)")
+                                       doc="frame rate (0: as fast as possible; simulated: as it is read)")
     roi_x0 = CameraProperty(int, 0, range=(0, None), doc="first column of the region of interest")
     roi_y0 = CameraProperty(int, 0, range=(0, None), doc="first row of the region of interest")
     roi_width = CameraProperty(int, 0, range=(0, None), doc="columns of the region of interest (0: all)")

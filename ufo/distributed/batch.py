@@ -42,15 +42,11 @@ def _volume_metadata(plan: reco_mod.Plan, options: reco_mod.RecoOptions, axis: f
     for 8/16 bits, the scale (a Zarr array made before the workers write gets it; HDF5 and TIFF
     parts are written by the write task itself)."""
     from ..reco.outputs import output_metadata
-    from ..storage.convert import scale_metadata
+    from ..storage.convert import stored_metadata
 
-    metadata = output_metadata(plan, axis)
-    bits = options.output_bits
-    if bits in (8, 16) and options.output_min is not None and options.output_max is not None:
-        metadata.update(scale_metadata(bits, options.output_min, options.output_max, str(metadata.get("units", ""))))
     rows = plan.rows
-    metadata.update(first_row=rows[0], row_step=rows[1] - rows[0] if len(rows) > 1 else 1)
-    return metadata
+    return stored_metadata(output_metadata(plan, axis), options.output_bits, options.output_min, options.output_max,
+                           first_row=rows[0], row_step=rows[1] - rows[0] if len(rows) > 1 else 1)
 
 
 def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part, axis: float,

@@ -27,8 +27,7 @@ def overlap_height(plan: Plan) -> int:
     pass (those come from the whole volume in one pass); else all rows."""
     o = plan.options
     rows = len(plan.rows)
-    slice_bytes = (o.roi[2] * o.roi[3] if o.roi else plan.width * plan.width) * 4
-    if o.axis == "auto" or needs_scale(plan) or rows * slice_bytes < OVERLAP_BYTES or rows < 2 * OVERLAP_PASSES:
+    if o.axis == "auto" or needs_scale(plan) or rows * _slice_bytes(plan, plan.width) < OVERLAP_BYTES or rows < 2 * OVERLAP_PASSES:
         return rows
     return -(-rows // OVERLAP_PASSES)
 
@@ -40,8 +39,7 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
     --pass-height wins."""
     o = plan.options
     width = plan.width * (2 if o.half_acquisition else 1)  # stitched slices are up to twice as wide
-    slice_bytes = (o.roi[2] * o.roi[3] if o.roi else width * width) * 4
-    per_row = slice_bytes + 2 * 32 * width * 2 + 2 * 32 * width * 8  # slices, staged frames, padded FFT rows
+    per_row = _slice_bytes(plan, width) + 2 * 32 * width * 2 + 2 * 32 * width * 8  # slices, staged frames, padded FFT rows
     fits = int(device_memory * 0.8) // per_row
     rows = plan.rows
     band = o.pass_height or min(len(rows) if len(rows) <= fits else fits // PASSES_IN_FLIGHT, overlap_height(plan))
@@ -51,3 +49,9 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
     step = rows[1] - rows[0] if len(rows) > 1 else 1
     counts = [(first, min(band, len(rows) - first)) for first in range(0, len(rows), band)]
     return [Pass(rows[first], count, step, slice(0, count), first) for first, count in counts]
+
+
+def _slice_bytes(plan: Plan, width: int) -> int:
+    """Bytes of one float32 slice: the --roi's, else `width` squared."""
+    o = plan.options
+    return (o.roi[2] * o.roi[3] if o.roi else width * width) * 4

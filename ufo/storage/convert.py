@@ -71,6 +71,24 @@ def scale_metadata(bits: int, minimum: float, maximum: float, units: str = "") -
             "bits": bits, "units": units}
 
 
+def stored_metadata(metadata: dict[str, Any] | None, bits: int | None, minimum: float | None,
+                    maximum: float | None, units: str = "", first_row: int | None = None,
+                    row_step: int = 1) -> dict[str, Any]:
+    """What a writer stores with its frames: `metadata` (how they were made), the integer scale of
+    8/16 bits once both ends are known, the units, and the detector row of the first frame with
+    the step between rows. One composition for the write task and a cluster's Zarr volume, so
+    that both files say the same."""
+    stored = dict(metadata or {})
+    units = units or str(stored.get("units", ""))
+    if bits in (8, 16) and minimum is not None and maximum is not None:
+        stored.update(scale_metadata(bits, minimum, maximum, units))
+    elif units:
+        stored["units"] = units
+    if first_row is not None:
+        stored.update(first_row=first_row, row_step=row_step)
+    return stored
+
+
 def from_bits(stored: np.ndarray, scale_min: float, scale_max: float) -> np.ndarray:
     """The values stored integers stand for (the inverse of `to_bits` with that scale)."""
     top = float(np.iinfo(stored.dtype).max)

@@ -91,6 +91,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
         self._shape: tuple[int, ...] = ()
         self._dtype = np.dtype(np.float32)
         self._grown = False  # more frames came than announced: h5py appends them (Hdf5Writer)
+        self._extra_chunk = 1  # entries per chunk of the per-frame value datasets, once laid out
 
     def _lay_out(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         """Make the datasets at the first frame, note their offsets, close the file for pwrite."""
@@ -108,15 +109,15 @@ class Hdf5VolumeWriter(Hdf5Writer):
             dset = _allocated(group, name, (n, *frame.shape), frame.dtype, (1, *frame.shape))
             store_attributes(dset, self.metadata)
             self._offsets = _chunk_offsets(dset, n, 1)
+            chunk = self._extra_chunk = min(n, self.EXTRA_CHUNK)
             for key, value in meta.items():
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                     kind = np.dtype(np.float64 if isinstance(value, (float, np.floating)) else np.int64)
-                    chunk = min(n, self.EXTRA_CHUNK)
                     extra = _allocated(group, f"{name}_{key}", (n,), kind, (chunk,))
                     self._values[key] = (kind, _chunk_offsets(extra, -(-n // chunk), chunk))
             counter = group.create_dataset(name + WRITTEN, data=np.zeros(1, np.int64))
             counter.attrs["doc"] = f"frames of {name} written whole, in order (the rest read as zeros)"
-            self._written_at = int(_chunk_offsets_contiguous(counter))
+            self._written_at = int(_offset(counter))
             f.flush()
         except InputError:
             raise
@@ -154,8 +155,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
             for key, (kind, offsets) in self._values.items():
                 value = meta.get(key)
                 value = value if isinstance(value, (int, float, np.number)) else 0
-                chunk = min(self.expected, self.EXTRA_CHUNK)
-                at = int(offsets[i // chunk]) + (i % chunk) * kind.itemsize
+                at = int(offsets[i // self._extra_chunk]) + (i % self._extra_chunk) * kind.itemsize
                 _pwrite_all(self._fd, memoryview(np.array([value], kind)).cast("B"), at)
             _pwrite_all(self._fd, memoryview(np.array([i + 1], np.int64)).cast("B"), self._written_at)
         except OSError as exc:
@@ -232,7 +232,8 @@ class Hdf5VolumeWriter(Hdf5Writer):
                           f"laid out; {name + WRITTEN} says which are whole ({exc})", RuntimeWarning, stacklevel=3)
 
 
-def _chunk_offsets_contiguous(dset: Any) -> int:
+def _offset(dset: Any) -> int:
+    """The byte offset of a contiguous dataset's data."""
     offset = dset.id.get_offset()
     if offset is None:
         raise OSError(f"HDF5 did not allocate {dset.name}")

@@ -231,16 +231,10 @@ class Write(Task):
             self._open()
 
     def _open(self) -> None:
-        from ..storage.convert import scale_metadata
+        from ..storage.convert import stored_metadata
 
-        metadata = dict(self.metadata or {})
-        units = self.units or str(metadata.get("units", ""))
-        if self._scaled() and None not in self._scale:
-            metadata.update(scale_metadata(self.bits, *self._scale, units))  # type: ignore[arg-type]
-        elif units:
-            metadata["units"] = units
-        if self.first_row is not None:
-            metadata.update(first_row=self.first_row, row_step=self.step)
+        metadata = stored_metadata(self.metadata, self.bits if self._scaled() else None, *self._scale, self.units,
+                                   self.first_row, self.step)
         from ..storage import parse_output_path
         from ..storage.formats import FileKind
 
