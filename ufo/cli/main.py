@@ -205,25 +205,9 @@ def _start_reco(argv: list[str]) -> None:
         atexit.register(child.stop)
 
 
-def _on_server() -> None:
-    """`ufo reco --on-server ...` before any other import: the job goes to the warm server
-    (ufo/cli/reco_client.py) and this process ends with its exit status; where no server runs,
-    the flag is dropped and the command runs here."""
-    import sys
-
-    from .reco_client import forward, without_flag
-
-    try:
-        code = forward(sys.argv[2:])
-    except KeyboardInterrupt:  # before the job was sent: nothing runs
-        code = INTERRUPTED
-    if code is not None:
-        sys.exit(code)
-    sys.argv[2:] = without_flag(sys.argv[2:])
-
-
 def entry() -> None:
-    """The `ufo` command (console script and `python -m ufo`): main(), then a quick exit.
+    """The `ufo` command (console script and `python -m ufo`, through ufo.cli.launch, which sends
+    `ufo reco --on-server` to the server first): main(), then a quick exit.
 
     Why: after a large run the interpreter's own shutdown (freeing gigabytes of arrays one object
     at a time, tearing down modules, CuPy's memory pools and CUDA context) took seconds that a
@@ -236,8 +220,6 @@ def entry() -> None:
     import sys
     import threading
 
-    if sys.argv[1:2] == ["reco"] and "--on-server" in sys.argv[2:] and not {"-h", "--help"} & set(sys.argv):
-        _on_server()  # returns only where no server runs
     if sys.argv[1:2] == ["reco"]:
         _start_reco(sys.argv[2:])
     try:

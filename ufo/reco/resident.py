@@ -29,32 +29,23 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Graph, RunHandle, Task
+from ..core import RunHandle, Task
 from ..core.errors import Cancelled, InputError, UsageError
 from ..core.handle import WorkHandle
-from ..core.memory import Feed
-from ..core.progress import count_node
 from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
 from .axis_choice import axis_of
 from .passes import resident_passes
 from .planning import Pass, Plan, resident_reason, scan_angles
+from .resident_output import Output, Starting, on_device
 from .resident_reader import MiddleRow, Reader, Sources, early_reader, pinned_buffers, prefetch_passes
 
 #: seconds a thread may hold the GIL while another waits (Python's default: 5 ms): the reader, downloader
 #: and writer threads wait for it after every system call (docs/benchmarks.md, 2026-12-03: 0.1 ms)
 SWITCH = 0.0001
-QUEUE = 16  # slices handed to the writer ahead of it
 #: gets a function that makes the middle row's flat-corrected sinogram (`ufo reco`'s quality hints)
 MiddleSink = Callable[[Callable[[], np.ndarray]], None]
-
-
-def _on_device(device: str, index: int) -> None:
-    if device == "gpu":
-        import cupy
-
-        cupy.cuda.Device(index).use()
 
 
 def _row_maker(middle: MiddleRow, device: str, index: int) -> Callable[[], np.ndarray]:
@@ -63,7 +54,7 @@ def _row_maker(middle: MiddleRow, device: str, index: int) -> Callable[[], np.nd
     the slices being written)."""
 
     def make() -> np.ndarray:
-        _on_device(device, index)
+        on_device(device, index)
         return middle.sinogram(device)
 
     return make
@@ -81,109 +72,6 @@ def free_memory(device: str, index: int = 0) -> int:
     return available_memory()
 
 
-class _Ring:
-    """Pinned host buffers the slices are downloaded into (at the bus's speed: 1024^3 on the H200
-    host took 0.10 s pinned against 1.79 s into fresh pageable arrays, benchmarks/resident_parts.py),
-    written from there; a buffer is reused once the writer has written the slices it held
-    (`written()`, the writer's count)."""
-
-    BYTES = 128 * 2**20  # the ring's size when a buffer is smaller (its pinning took 0.11 s at 256 MiB)
-
-    def __init__(self, shape: tuple[int, int], dtype: Any, written: Callable[[], int], ended: Callable[[], bool]):
-        self.shape, self.dtype = shape, np.dtype(dtype)  # of a slice
-        self.buffers: list[np.ndarray] = []  # made at the first take: the first group is the largest
-        self.ends: list[int] = []  # slices written (all passes) once a buffer's slices are out
-        self.turn = 0
-        self.written, self.ended = written, ended
-
-    def _make(self, n: int) -> None:
-        import cupy
-
-        size = n * self.shape[0] * self.shape[1]
-        nbytes = size * self.dtype.itemsize
-        count = max(2, min(4, self.BYTES // nbytes))  # 4 x 8 slices: more than the writer's queue (QUEUE)
-        self.buffers = [np.frombuffer(cupy.cuda.alloc_pinned_memory(nbytes), self.dtype, size).reshape(n, *self.shape)
-                        for _ in range(count)]
-        self.ends = [0] * count
-
-    def take(self, n: int, end: int) -> np.ndarray:
-        """A buffer for `n` slices that end at slice `end` (counted over the whole volume)."""
-        if not self.buffers:
-            self._make(n)
-        i = self.turn % len(self.buffers)
-        while self.written() < self.ends[i]:
-            if self.ended():
-                raise Cancelled("the writer has stopped")
-            time.sleep(0.0005)
-        self.ends[i] = end
-        self.turn += 1
-        return self.buffers[i][:n]
-
-
-class _Drain:
-    """A finished pass's slices downloaded a group at a time into the writer's feed, in a thread,
-    so that the next pass is read meanwhile."""
-
-    def __init__(self, engine: StreamingReconstructor, feed: Feed, first: int, ring: _Ring | None, device: str,
-                 index: int, times: StageTimes, transform: Callable[[Any], Any] | None = None):
-        self.engine, self.feed, self.first, self.ring, self.times = engine, feed, first, ring, times
-        self.transform = transform
-        self.device, self.index = device, index
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="ufo:reco-download", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            _on_device(self.device, self.index)
-            fed = self.first
-            ring = self.ring
-
-            def out(n: int) -> np.ndarray:
-                assert ring is not None
-                return ring.take(n, fed + n)
-
-            blocks = self.engine.blocks(out if ring is not None else None, self.transform)
-            while True:
-                t0 = time.perf_counter()
-                block = next(blocks, None)
-                self.times.add("download", time.perf_counter() - t0)
-                if block is None:
-                    break
-                for image in block:
-                    self.feed.put(image)
-                if fed == self.first:
-                    self.times.mark("first slices to the writer")
-                fed += len(block)
-        except BaseException as exc:  # noqa: BLE001 - raised by join()
-            self.error = exc
-        finally:
-            self.engine = None  # type: ignore[assignment]  # the pass's slices may go
-
-    def join(self) -> None:
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-
-
-def _integers(plan: Plan) -> Callable[[Any], Any] | None:
-    """8/16-bit output with its scale known: converted on the GPU (ufo/kernels/cuda_convert.py)."""
-    o = plan.options
-    if o.output_bits not in (8, 16) or o.output_min is None or o.output_max is None:
-        return None
-    from ..kernels.cuda_convert import scale_to_integers_gpu
-
-    bits, lo, hi = o.output_bits, float(o.output_min), float(o.output_max)
-    return lambda part: scale_to_integers_gpu(part, bits, lo, hi)
-
-
-def _counter(handle: RunHandle) -> Callable[[], int]:
-    """The frames the writer graph's sink has written so far."""
-    name = count_node(handle.stats)[0]
-    assert name is not None
-    return lambda: handle.stats[name].frames
-
-
 def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingReconstructor:
     o = plan.options
     return StreamingReconstructor(axis=axis, filter=o.filter, filter_cutoff=o.filter_cutoff,
@@ -193,9 +81,11 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
 
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
                say: Callable[[str], None], where: str, reader: Reader | None = None,
-               middle: MiddleRow | None = None, sources: Sources | None = None, pinned: Any = None) -> None:
+               middle: MiddleRow | None = None, sources: Sources | None = None, pinned: Any = None,
+               on_shape: Callable[[tuple[int, int]], None] | None = None) -> None:
     """Every frame of the pass into the engine (from `reader` when one was started early, else from
-    `sources` into `pinned` buffers where given; `middle` keeps a row of each), then its slices completed."""
+    `sources` into `pinned` buffers where given; `middle` keeps a row of each), then its slices
+    completed; `on_shape` gets the slices' shape once the first frame is in."""
     if reader is None:
         reader = Reader(plan, p, scan_angles(plan), sources=sources, pinned=pinned)
         reader.thread.start()
@@ -208,6 +98,9 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
             if middle is not None:  # first: the engine may hand the buffer back at once
                 middle.add(frame, meta)
             engine.add(frame, meta, release=lambda b=buffer: reader.recycle(b), pinned=reader.pinned)  # lent
+            if on_shape is not None and engine.slice_shape != (0, 0):  # known at the first projection
+                on_shape(engine.slice_shape)
+                on_shape = None
             done += meta["image_key"] == 0
             if done % 64 == 0 and meta["image_key"] == 0:
                 say(f"reading {done}/{plan.projections} projections{where}")
@@ -245,14 +138,12 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     stop = threading.Event()
     reading = WorkHandle(stop.set)
     handles: list[RunHandle] = [reading]
-    feed: Feed | None = None
-    out: RunHandle | None = None
-    drain: _Drain | None = None
-    ring: _Ring | None = None
+    output: Output | None = None
+    starting: Starting | None = None
     sources = Sources()
     ahead = None  # the child reading the passes' bands ahead (prefetch_passes)
     try:
-        _on_device(device, index)
+        on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
         ahead = prefetch_passes(plan, passes, sources)
         times.mark("GPU ready" if device == "gpu" else "engine ready")
@@ -280,6 +171,16 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             if middle_row is not None and early.middle is not None:
                 middle_row(_row_maker(early.middle, device, index))
                 hinted = True
+
+        def make_output(shape: tuple[int, int]) -> Output:
+            return Output(plan, shape, axis, writer, device, index, times, stop)
+
+        def start_output(shape: tuple[int, int]) -> None:
+            """Several passes: the writer starts while the first is read (its shape known at its first frame)."""
+            nonlocal starting
+            if starting is None and len(passes) > 1:
+                starting = Starting(lambda: make_output(shape))
+
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
@@ -287,50 +188,40 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             keep = middle_row is not None and not hinted and not off and 0 <= row < p.rows
             middle = MiddleRow(row) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
-                       pinned_buffers(index) if device == "gpu" else None)
+                       pinned_buffers(index) if device == "gpu" else None, start_output)
             if middle is not None:
                 middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
-            if feed is None:
-                if len(passes) == 1:
+            if output is None:
+                if starting is not None:
+                    output = starting.get()
+                else:  # one pass: its scale may come from its slices
                     t0 = time.perf_counter()
                     scaled = with_volume_scale(plan, engine.slice)
                     if scaled is not plan:
                         times.add("scale sample", time.perf_counter() - t0)
                     plan = scaled
-                transform = _integers(plan) if device == "gpu" else None
-                dtype = np.float32 if transform is None else np.uint8 if o.output_bits == 8 else np.uint16
-                feed = Feed(shape=engine.slice_shape, dtype=dtype, count=plan.slices, capacity=QUEUE)
-                task = writer(plan, plan.passes[0], axis=axis, every_pass=True, prescaled=transform is not None)
-                out = Graph([task(feed())]).run(device="cpu")
-                out.add_done_callback(lambda h: stop.set() if h.cancelled or h.error else None)
-                handles.insert(0, out)
+                    output = make_output(engine.slice_shape)
+                handles.insert(0, output.handle)
                 if on_start is not None:
-                    on_start(out, 0)
-            if drain is not None:
-                drain.join()
-            if ring is None and device == "gpu":
-                ring = _Ring(engine.slice_shape, dtype, _counter(out), lambda: out.done)  # type: ignore[union-attr]
+                    on_start(output.handle, 0)
             say(f"writing{where}")
-            drain = _Drain(engine, feed, p.first_slice, ring, device, index, times, transform)
+            output.drain(engine, p.first_slice)
             del engine
-        assert drain is not None and feed is not None and out is not None
-        drain.join()
-        times.mark("last slices to the writer")
-        feed.close()
-        out.wait()
-        times.mark("slices written")
+        assert output is not None
+        output.finish()
     except BaseException as exc:
         stop.set()
         if early is not None:
             early.close()
-        if out is not None:
-            out.cancel()
-        if drain is not None:
-            drain.thread.join()
-        if out is not None:
-            out.stop()
-            if isinstance(exc, Cancelled) and out.error is not None:  # the writer failed: its error, not the stop
-                raise out.error from None
+        if output is None and starting is not None:
+            try:
+                output = starting.get()
+            except BaseException:  # noqa: BLE001 - the first error is the one to raise
+                pass
+        if output is not None:
+            output.abort()
+            if isinstance(exc, Cancelled) and output.handle.error is not None:  # the writer failed: its error
+                raise output.handle.error from None
         raise
     finally:
         reading.end()
@@ -391,7 +282,7 @@ def _import_axis_search(index: int) -> None:
     from ..tomo.stream_geometry import middle_sinogram
 
     try:
-        _on_device("gpu", index)
+        on_device("gpu", index)
         rng = np.random.default_rng(0)
         frames = [(i, 0.0, (1000 + 100 * rng.random((1, 64))).astype(np.uint16)) for i in range(64)]
         sino = middle_sinogram(frames, [np.full((1, 64), 100, np.float32)], [np.full((1, 64), 1200, np.float32)], "gpu")
