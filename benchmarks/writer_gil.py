@@ -13,7 +13,6 @@ import os
 import platform
 
 from ufo.bench.writer_gil import beside_busy_thread, busy_rate_alone, write_seconds
-from ufo.storage.pwrite_pool import THREADS
 
 
 def main() -> None:
@@ -26,11 +25,10 @@ def main() -> None:
           f"256 slices of 1024^2 float32 into {args.dir}")
     write_seconds(path, 32)  # h5py and the page cache warmed up
     for run in range(args.repeat):
-        for volume, threads, name in ((False, 0, "SWMR appends (h5py)"), (True, 0, "volume (pwrite)"),
-                                      (True, THREADS, f"volume, lent frames ({THREADS} pwrite threads)")):
-            line = [f"alone {write_seconds(path, volume=volume, threads=threads):.3f} s"]
+        for volume, name in ((False, "SWMR appends (h5py)"), (True, "volume (pwrite)")):
+            line = [f"alone {write_seconds(path, volume=volume):.3f} s"]
             for interval in (0.005, 0.0005, 0.0002, 0.0001):
-                seconds, rate = beside_busy_thread(path, interval, volume=volume, threads=threads)
+                seconds, rate = beside_busy_thread(path, interval, volume=volume)
                 line.append(f"beside a busy thread, switch {interval * 1e3:g} ms: {seconds:.3f} s "
                             f"(busy thread {rate:.1f} M/s)")
             print(f"run {run + 1}, {name}: " + "; ".join(line))

@@ -28,24 +28,19 @@ def frame(i: int, shape: tuple[int, int] = SHAPE) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-@pytest.mark.parametrize("lent", [False, True])  # frame by frame; several at once (PwritePool)
 @pytest.mark.parametrize("count", [12, 9, 15])  # as announced, fewer, more
-def test_a_volume_equals_frame_by_frame_appends(tmp_path, count, lent):
+def test_a_volume_equals_frame_by_frame_appends(tmp_path, count):
     announced = 12
     a, b = tmp_path / "a.h5", tmp_path / "b.h5"
     meta = {"program": "test", "units": "1/pixel"}
-    w = open_writer(f"{a}:/entry/vol", expected_frames=announced, metadata=meta, lent=lent)
+    w = open_writer(f"{a}:/entry/vol", expected_frames=announced, metadata=meta)
     assert isinstance(w, Hdf5VolumeWriter)
     ref = Hdf5Writer(str(b), "/entry/vol", metadata=meta)
-    kept = []  # lent frames keep their memory until the writer counts them
     for i in range(count):
         m = {"angle": 0.25 * i}
-        kept.append(frame(i))
-        w.write(kept[-1], m)
+        w.write(frame(i), m)
         ref.write(frame(i), m)
-        assert w.frames <= i + 1
     w.close()
-    assert w.frames == count
     ref.close()
     with h5py.File(a, "r") as fa, h5py.File(b, "r") as fb:
         assert sorted(fa["entry"].keys()) == sorted(fb["entry"].keys()) == ["vol", "vol_angle"]  # no count left
@@ -66,20 +61,17 @@ _KILLED = """
 import sys, time
 import numpy as np
 from ufo.storage.writers import open_writer
-w = open_writer(sys.argv[1] + ":/data", expected_frames=64, lent=sys.argv[2] == "lent")
-kept = []
+w = open_writer(sys.argv[1] + ":/data", expected_frames=64)
 for i in range(64):
-    kept.append(np.random.default_rng(i).standard_normal((1024, 1024)).astype(np.float32))
-    w.write(kept[-1], {})
-    print(w.frames, flush=True)  # written whole (lent: some of the frames handed over may still be written)
+    w.write(np.random.default_rng(i).standard_normal((1024, 1024)).astype(np.float32), {})
+    print(i + 1, flush=True)
     time.sleep(0.05)
 """
 
 
-@pytest.mark.parametrize("lent", ["", "lent"])
-def test_a_killed_writer_leaves_a_closed_file_with_its_whole_frames_counted(tmp_path, lent):
+def test_a_killed_writer_leaves_a_closed_file_with_its_whole_frames_counted(tmp_path):
     out = tmp_path / "v.h5"
-    child = subprocess.Popen([sys.executable, "-c", _KILLED, str(out), lent],
+    child = subprocess.Popen([sys.executable, "-c", _KILLED, str(out)],
                              stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout is not None
@@ -102,17 +94,13 @@ def test_a_killed_writer_leaves_a_closed_file_with_its_whole_frames_counted(tmp_
         src.close()
 
 
-@pytest.mark.parametrize("lent", [False, True])
-def test_a_full_disk_mid_volume_is_one_error_and_the_whole_frames_stay(tmp_path, lent):
+def test_a_full_disk_mid_volume_is_one_error_and_the_whole_frames_stay(tmp_path):
     with small_disk(tmp_path, "64m") as disk:
         out = disk / "v.h5"
-        w = open_writer(f"{out}:/data", expected_frames=12, lent=lent)  # 48 MiB: laid out
+        w = open_writer(f"{out}:/data", expected_frames=12)  # 48 MiB: laid out
         assert isinstance(w, Hdf5VolumeWriter)
-        kept = [frame(i) for i in range(12)]
         for i in range(3):
-            w.write(kept[i], {})
-        if lent:
-            w._pool.wait()  # the three frames on disk before the disk fills
+            w.write(frame(i), {})
         with open(disk / "other", "wb") as other:  # another writer fills the disk
             try:
                 while True:
@@ -122,11 +110,9 @@ def test_a_full_disk_mid_volume_is_one_error_and_the_whole_frames_stay(tmp_path,
                 pass
         os.truncate(disk / "other", os.path.getsize(disk / "other") - (512 << 10))  # room for closing
         with pytest.raises(InputError, match=r"is full after 3 frame\(s\); those frames are intact"):
-            try:
-                for i in range(3, 12):  # lent: the pool's error comes with a later frame, or at close
-                    w.write(kept[i], {})
-            finally:
-                w.close()
+            for i in range(3, 12):
+                w.write(frame(i), {})
+        w.close()
         with h5py.File(out, "r") as f:
             assert f["data"].shape == (3, *SHAPE)
             for i in range(3):
@@ -196,42 +182,3 @@ def test_ufo_reco_killed_mid_run_leaves_its_whole_slices_readable_everywhere(tmp
         assert 1 <= count < 64 and f["data"].shape == whole["data"].shape == (64, 256, 256)
         np.testing.assert_array_equal(f["data"][:count], whole["data"][:count])
         assert np.abs(whole["data"][:count]).max() > 0
-
-
-def test_a_pool_counts_frames_whole_in_order_whatever_order_they_finish_in():
-    """Frames finish out of order (random delays); `whole` and the counts handed on never pass a
-    frame not yet written, never go back, and end at every frame; an error stops the count there."""
-    import random
-    import threading
-
-    from ufo.storage.pwrite_pool import PwritePool
-
-    written: set[int] = set()
-    seen: list[int] = []
-    lock = threading.Lock()
-
-    def write(fd, view, offset):
-        time.sleep(random.random() * 0.004)
-        if offset == 57:
-            raise OSError(28, "No space left on device")
-        with lock:
-            written.add(offset)
-
-    def on_whole(n):
-        assert all(k in written for k in range(n))  # counted only once written
-        seen.append(n)
-
-    pool = PwritePool(-1, write, threads=4, depth=6, on_whole=on_whole)
-    for k in range(40):
-        pool.submit([(memoryview(b"x"), k)])
-    pool.wait()
-    assert pool.whole == 40 and seen == sorted(seen) and seen[-1] == 40
-    for k in range(40, 80):
-        try:
-            pool.submit([(memoryview(b"x"), k)])
-        except OSError:
-            break
-    with pytest.raises(OSError, match="No space"):
-        pool.wait()
-    pool.close()
-    assert 40 <= pool.whole <= 57 and seen[-1] == pool.whole  # nothing from the failed frame on is counted

@@ -156,3 +156,41 @@ def test_pinned_lent_bands_and_copied_bands_keep_their_order_in_the_batches():
     assert [len(b) for b in batches] == [8, 8, 5]
     assert np.array_equal(np.concatenate(batches), bands)
     assert released == [k for k in range(21) if k % 3 != 0]
+
+
+def test_lent_bands_of_one_block_go_up_in_one_copy_and_all_come_back_when_the_engine_idles():
+    """Bands lent from a reader's block (one after the other in page-locked memory) wait as one
+    run and go up with one copy, at their places in the batch, across a batch's end; each is
+    released once, after its upload (refilled with garbage then); `release_lent` (the engine's
+    `idle`, before a reader waits for a free block) hands back every one lent so far."""
+    import cupy
+
+    from ufo.tomo.steps_cuda import StagingCuda
+
+    shape, per_block = (5, 7), 6
+    staging = StagingCuda(16, shape, np.uint16)
+    blocks = [np.frombuffer(cupy.cuda.alloc_pinned_memory(per_block * 35 * 2), np.uint16, per_block * 35)
+              .reshape(per_block, *shape) for _ in range(2)]
+    bands = np.arange(30 * 35, dtype=np.uint16).reshape(30, *shape)
+    released: list[int] = []
+    batches: list[np.ndarray] = []
+
+    def release(k: int) -> None:
+        released.append(k)
+        blocks[(k // per_block) % 2][k % per_block] = 65535
+
+    for k in range(len(bands)):
+        block = blocks[(k // per_block) % 2]
+        block[k % per_block] = bands[k]
+        full = staging.put(block[k % per_block], lambda k=k: release(k))
+        if k < 16 and k % per_block < 3:  # a run of adjacent bands waits (until the batch ends at 16)
+            assert len(staging.lent_run) == k % per_block + 1
+        if full or k == len(bands) - 1:
+            staging.run(lambda frames: batches.append(cupy.asnumpy(frames)))
+        if k % per_block == per_block - 1:  # the reader would now wait for the other block
+            staging.release_lent()
+            assert sorted(released) == list(range(k + 1))
+    staging.synchronize()
+    assert [len(b) for b in batches] == [16, 14]
+    assert np.array_equal(np.concatenate(batches), bands)
+    assert sorted(released) == list(range(30)) and len(released) == 30

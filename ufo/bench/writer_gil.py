@@ -17,20 +17,17 @@ import time
 import numpy as np
 
 
-def write_seconds(path: str, slices: int = 256, size: int = 1024, flush_every: int = 1, volume: bool = False,
-                  threads: int = 0) -> float:
+def write_seconds(path: str, slices: int = 256, size: int = 1024, flush_every: int = 1, volume: bool = False) -> float:
     """Seconds of ufo's HDF5 writer (a flush per slice by default, as frame-by-frame SWMR appends;
     `volume`: the dataset laid out whole and written with pwrite, as `ufo reco` now writes,
-    ufo.storage.hdf5_volume; `threads`: by a PwritePool of that many threads, as `ufo reco`'s
-    resident path, whose frames are lent) for `slices` float32 slices of `size`^2 into `path`
-    (removed after)."""
+    ufo.storage.hdf5_volume) for `slices` float32 slices of `size`^2 into `path` (removed after)."""
     from ..storage.hdf5 import Hdf5Writer
     from ..storage.hdf5_volume import Hdf5VolumeWriter
 
     data = np.random.default_rng(0).random((size, size), dtype=np.float32)
     if os.path.exists(path):
         os.remove(path)
-    writer = Hdf5VolumeWriter(path, "/data", slices, overwrite=True, threads=threads) if volume else \
+    writer = Hdf5VolumeWriter(path, "/data", slices, overwrite=True) if volume else \
         Hdf5Writer(path, "/data", overwrite=True, flush_every=flush_every)
     t0 = time.perf_counter()
     for _ in range(slices):
@@ -49,8 +46,7 @@ def _busy(stop: threading.Event, rate: list[float]) -> None:
     rate[0] = n / (time.perf_counter() - t0) / 1e6
 
 
-def beside_busy_thread(path: str, interval: float, slices: int = 256, volume: bool = False,
-                       threads: int = 0) -> tuple[float, float]:
+def beside_busy_thread(path: str, interval: float, slices: int = 256, volume: bool = False) -> tuple[float, float]:
     """(writer seconds, the busy thread's loop rate in millions per second) with the switch
     interval set to `interval` seconds while a Python thread counts in a loop."""
     stop, rate = threading.Event(), [0.0]
@@ -59,7 +55,7 @@ def beside_busy_thread(path: str, interval: float, slices: int = 256, volume: bo
     thread = threading.Thread(target=_busy, args=(stop, rate), daemon=True)
     thread.start()
     try:
-        seconds = write_seconds(path, slices, volume=volume, threads=threads)
+        seconds = write_seconds(path, slices, volume=volume)
     finally:
         stop.set()
         thread.join()

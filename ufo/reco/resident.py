@@ -39,7 +39,7 @@ from .axis_choice import axis_of
 from .passes import resident_passes
 from .planning import Pass, Plan, resident_reason, scan_angles
 from .resident_output import Output, Starting, on_device
-from .resident_reader import MiddleRow, Reader, Sources, early_reader, pinned_buffers, prefetch_passes
+from .resident_reader import Allocate, MiddleRow, Reader, Sources, early_reader, pinned_buffers, prefetch_passes
 
 #: seconds a thread may hold the GIL while another waits (Python's default: 5 ms): the reader, downloader
 #: and writer threads wait for it after every system call (docs/benchmarks.md, 2026-12-03: 0.1 ms)
@@ -92,7 +92,7 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
     say(f"reading{where}")
     done = 0
     try:
-        for frame, meta, buffer in reader.frames():
+        for frame, meta, buffer in reader.frames(engine.idle):
             if stop.is_set():
                 break
             if middle is not None:  # first: the engine may hand the buffer back at once
@@ -246,7 +246,7 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     try:
         if resident_reason(plan, 1) is None and parse_spec(o.gpus) != "cpu" and _cupy_installed():
             sys.setswitchinterval(SWITCH)
-            early = early_reader(plan)
+            early = early_reader(plan, _warm_pinned(o.gpus))
         gpus = select(o.gpus)
         reason = resident_reason(plan, len(gpus))
         if reason is not None:
@@ -266,6 +266,18 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         raise
     finally:
         sys.setswitchinterval(interval)
+
+
+def _warm_pinned(gpus: str) -> Allocate | None:
+    """Page-locked buffers for the early reader where CuPy is up already (a warm server, whose
+    pinned pool is at hand): its frames are uploaded in place too; a new process does not wait
+    for CuPy's import for them."""
+    if "cupy" not in sys.modules:
+        return None
+    from ..core.resources import select
+
+    chosen = select(gpus)
+    return pinned_buffers(chosen[0]) if chosen else None
 
 
 def _cupy_installed() -> bool:

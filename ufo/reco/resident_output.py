@@ -4,9 +4,7 @@ buffers and handed to the write task, which writes them while the next pass is r
 `Output` starts the write task's graph (a Feed of slices, one writer for every pass) and the
 pinned ring once the slices' shape, type and scale are known: before the first pass when there
 are several (the axis and the scale come first), after it when there is one (its scale may come
-from its slices). The write task is told its frames are lent (`Write.lent`): the ring reuses a
-buffer only once the task no longer needs its slices (`frames_released`), so the writer may
-write several slices at once.
+from its slices). The ring reuses a buffer once the write task has taken its slices.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import numpy as np
 from ..core import Graph, RunHandle, Task
 from ..core.errors import Cancelled
 from ..core.memory import Feed
+from ..core.progress import count_node
 from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .planning import Plan
@@ -121,6 +120,13 @@ class Drain:
             raise self.error
 
 
+def _counter(handle: RunHandle) -> Callable[[], int]:
+    """The frames the writer graph's sink has written so far."""
+    name = count_node(handle.stats)[0]
+    assert name is not None
+    return lambda: handle.stats[name].frames
+
+
 def integers(plan: Plan) -> Callable[[Any], Any] | None:
     """8/16-bit output with its scale known: converted on the GPU (ufo/kernels/cuda_convert.py)."""
     o = plan.options
@@ -144,11 +150,9 @@ class Output:
         dtype = np.float32 if self.transform is None else np.uint8 if o.output_bits == 8 else np.uint16
         self.feed = Feed(shape=shape, dtype=dtype, count=plan.slices, capacity=QUEUE)
         task = writer(plan, plan.passes[0], axis=axis, every_pass=True, prescaled=self.transform is not None)
-        task.lent = True  # the ring (below) waits for the task's `frames_released`
         self.handle: RunHandle = Graph([task(self.feed())]).run(device="cpu")
         self.handle.add_done_callback(lambda h: stop.set() if h.cancelled or h.error else None)
-        self.ring = Ring(shape, dtype, lambda: task.frames_released, lambda: self.handle.done) \
-            if device == "gpu" else None
+        self.ring = Ring(shape, dtype, _counter(self.handle), lambda: self.handle.done) if device == "gpu" else None
         self._drain: Drain | None = None
 
     def drain(self, engine: StreamingReconstructor, first_slice: int) -> None:

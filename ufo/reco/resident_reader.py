@@ -232,9 +232,16 @@ class Reader:
         assert self.middle is not None
         return self.middle.sinogram(device)
 
-    def frames(self) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
+    def frames(self, idle: Callable[[], None] | None = None) -> Iterator[tuple[np.ndarray, dict[str, Any], np.ndarray]]:
+        """The frames as read; `idle()` is called before waiting for the next ones (the engine
+        hands back what it can: the reader may be waiting for a free buffer)."""
         while True:
-            item = self.queue.get()  # _run always ends with _END
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                if idle is not None:
+                    idle()
+                item = self.queue.get()  # _run always ends with _END
             if item is _END:
                 if self.error is not None:
                     raise self.error
@@ -362,11 +369,12 @@ def run_length(frame_bytes: int) -> int:
     return max(1, min(32, RUN_BYTES // max(1, frame_bytes)))
 
 
-def early_reader(plan: Plan) -> Reader:
+def early_reader(plan: Plan, pinned: Allocate | None = None) -> Reader:
     """A reader of every row to reconstruct (of the first pass's rows with --pass-height), started
     before the GPU is (a cold start of CuPy and its context takes 1-2 s, in which a disk reads a
     good part of a scan); `run_resident` takes it over when its rows are the first pass's, else
-    closes it. It may hold EARLY_SHARE of the free memory."""
+    closes it. It may hold EARLY_SHARE of the free memory; with `pinned` (buffers in page-locked
+    memory, where CuPy is up already: the GPU is ready, nothing to read ahead of) the usual few."""
     from ..core.resources import available_memory
 
     rows = plan.rows
@@ -377,7 +385,7 @@ def early_reader(plan: Plan) -> Reader:
     if len(bands) > 1:  # --pass-height, or passes that overlap reading and writing
         first, middle = bands[0], None
     frame = first.rows * plan.width * 4  # the largest type a frame may have
-    ahead = max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
-    reader = Reader(plan, first, scan_angles(plan), ahead, middle)
+    ahead = None if pinned is not None else max(READ_AHEAD, int(available_memory() * EARLY_SHARE) // frame)
+    reader = Reader(plan, first, scan_angles(plan), ahead, middle, pinned=pinned)
     reader.thread.start()
     return reader

@@ -17,10 +17,6 @@ the dataset to the frames written (fewer may come than announced) and removes th
 finished file is what `Hdf5Writer` makes. More frames than announced go on through h5py.
 
 Only for the plain layout without compression, and not for appending (`open_writer` decides).
-
-With `threads` (a caller whose frames stay valid until `frames` counts them: `Write.lent`, set by
-`ufo reco`'s resident path), write() hands a frame to a `PwritePool` and returns: several frames
-are copied into the page cache at once, and `frames` counts those written whole, in order.
 """
 
 from __future__ import annotations
@@ -37,7 +33,6 @@ from ..core.errors import InputError
 from .formats import FRAMES_WRITTEN
 from .hdf5 import RESERVE, Hdf5Writer
 from .nexus import store_attributes
-from .pwrite_pool import PwritePool
 from .writer_base import claim, disk_error
 
 WRITTEN = FRAMES_WRITTEN  # suffix of the dataset counting the frames written whole
@@ -78,7 +73,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
     EXTRA_CHUNK = 1024  # entries per chunk of the per-frame value datasets (`<name>_<key>`)
 
     def __init__(self, path: str, dataset: str | None, frames: int, overwrite: bool = False,
-                 record_drops: bool = False, metadata: dict[str, Any] | None = None, threads: int = 0):
+                 record_drops: bool = False, metadata: dict[str, Any] | None = None):
         # the lock first: a second writer's overwrite would otherwise delete the first one's dataset
         self._claim = claim(path) if os.path.exists(path) else None
         try:
@@ -97,9 +92,6 @@ class Hdf5VolumeWriter(Hdf5Writer):
         self._dtype = np.dtype(np.float32)
         self._grown = False  # more frames came than announced: h5py appends them (Hdf5Writer)
         self._extra_chunk = 1  # entries per chunk of the per-frame value datasets, once laid out
-        self._threads = threads  # >0: frames written by a PwritePool of this many threads (lent frames)
-        self._pool: PwritePool | None = None
-        self._next = 0  # the next frame's index (ahead of `frames` while the pool writes)
 
     def _lay_out(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         """Make the datasets at the first frame, note their offsets, close the file for pwrite."""
@@ -137,14 +129,6 @@ class Hdf5VolumeWriter(Hdf5Writer):
             self._claim = claim(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         self._swmr = True  # laid out (Hdf5Writer's flag: no set-up at the next frame)
-        if self._threads > 0:
-            self._pool = PwritePool(self._fd, _pwrite_all, self._threads, on_whole=self._count_whole)
-
-    def _count_whole(self, n: int) -> None:
-        """The pool's frames 0..n-1 are written: the count on disk, then `frames`."""
-        assert self._fd is not None
-        _pwrite_all(self._fd, memoryview(np.array([n], np.int64)).cast("B"), self._written_at)
-        self.frames = n
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if self._grown:
@@ -157,35 +141,30 @@ class Hdf5VolumeWriter(Hdf5Writer):
                 return
             self._lay_out(frame, meta)
         if frame.shape != self._shape:
-            raise InputError(f"frame {self._next} has shape {frame.shape}, '{self.path}:{self.dataset}' {self._shape}")
-        if self._next >= self.expected:
+            raise InputError(f"frame {self.frames} has shape {frame.shape}, '{self.path}:{self.dataset}' {self._shape}")
+        if self.frames >= self.expected:
             self._grow()
             super().write(frame, meta)
             return
         self._make_room(frame.nbytes)
         data = frame if frame.dtype == self._dtype and frame.flags.c_contiguous else \
             np.ascontiguousarray(frame, self._dtype)
-        i = self._next
-        pieces = [(memoryview(data).cast("B"), int(self._offsets[i]))]
-        for key, (kind, offsets) in self._values.items():
-            value = meta.get(key)
-            value = value if isinstance(value, (int, float, np.number)) else 0
-            at = int(offsets[i // self._extra_chunk]) + (i % self._extra_chunk) * kind.itemsize
-            pieces.append((memoryview(np.array([value], kind)).cast("B"), at))
+        i = self.frames
         try:
-            if self._pool is not None:
-                self._pool.submit(pieces)
-            else:
-                for view, at in pieces:
-                    _pwrite_all(self._fd, view, at)
-                self._count_whole(i + 1)
+            _pwrite_all(self._fd, memoryview(data).cast("B"), int(self._offsets[i]))
+            for key, (kind, offsets) in self._values.items():
+                value = meta.get(key)
+                value = value if isinstance(value, (int, float, np.number)) else 0
+                at = int(offsets[i // self._extra_chunk]) + (i % self._extra_chunk) * kind.itemsize
+                _pwrite_all(self._fd, memoryview(np.array([value], kind)).cast("B"), at)
+            _pwrite_all(self._fd, memoryview(np.array([i + 1], np.int64)).cast("B"), self._written_at)
         except OSError as exc:
             raise disk_error(self.path, self.frames, exc) from exc
         if self._drops is not None:
             if not self._drops.received:
-                self._first_index = i
+                self._first_index = self.frames
             self._drops.see(meta, 0)
-        self._next = i + 1
+        self.frames += 1
 
     def _fits(self, frame: np.ndarray) -> bool:
         """Whether the announced frames are few enough to lay out (MOST_CHUNKS) and fit on the disk."""
@@ -202,7 +181,6 @@ class Hdf5VolumeWriter(Hdf5Writer):
         per frame), the datasets as they are so far."""
         import h5py
 
-        self._end_pool(raise_error=True)
         self._close_fd()
         self._file = h5py.File(self.path, "a", libver="latest", locking=False)
         parent, name = posixpath.split(self.dataset)
@@ -212,20 +190,6 @@ class Hdf5VolumeWriter(Hdf5Writer):
         self._counts = {d.name: self.frames for d in [dset, *self._extra.values()]}
         self._flush_file = True
         self._grown = True
-
-    def _end_pool(self, raise_error: bool) -> None:
-        """Every frame handed to the pool written (or its error raised when `raise_error`); its threads ended."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            pool.wait()
-        except Exception as exc:
-            if raise_error:
-                raise disk_error(self.path, self.frames, exc) from exc
-        finally:
-            pool.close()
-            self._next = self.frames  # the frames not written whole are not counted
 
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, None
@@ -240,13 +204,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
             self.release()
             return
         laid_out = self._fd is not None
-        failed: BaseException | None = None
-        try:
-            self._end_pool(raise_error=True)
-        except InputError as exc:  # a frame the pool could not write: the file is closed whole first
-            failed = exc
-        finally:
-            self._close_fd()
+        self._close_fd()
         try:
             if not laid_out:
                 super().close()  # nothing written: the file as Hdf5Writer leaves it
@@ -255,8 +213,6 @@ class Hdf5VolumeWriter(Hdf5Writer):
             self._record_drops()
         finally:
             self.release()
-        if failed is not None:
-            raise failed
 
     def _finish(self) -> None:
         """The datasets cut to the frames written when fewer came than announced, and the count

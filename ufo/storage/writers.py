@@ -21,7 +21,6 @@ from ..core.frame import scalar_meta
 from .formats import FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
-from .pwrite_pool import THREADS
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
@@ -298,7 +297,7 @@ class RawWriter(WriterBase):
 def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False, layout: str = "auto",
                 compression: str | None = None, bytes_per_file: int = 0, record_drops: bool = False,
                 metadata: dict[str, Any] | None = None, step: int = 1,
-                expected_frames: int | None = None, imagej: bool | None = None, lent: bool = False) -> FrameWriter:
+                expected_frames: int | None = None, imagej: bool | None = None) -> FrameWriter:
     """A writer for `path`; the name decides the format (see `parse_output_path`).
 
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
@@ -314,8 +313,7 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     a stack will hold, if known; a stack under 4 GB is then written as a classic ImageJ TIFF, and a
     plain uncompressed HDF5 dataset is laid out whole and written past the GIL (`Hdf5VolumeWriter`).
     `imagej` True asks for a classic ImageJ stack whatever the count (writing fails past 4 GB),
-    False for BigTIFF. `lent`: the caller keeps each frame's memory as it is until the writer's
-    `frames` counts it, so a laid-out HDF5 volume may write several frames at once (`PwritePool`).
+    False for BigTIFF.
     """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
@@ -327,8 +325,7 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
             layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
         _make_parent(target.path)
         if layout == "plain" and compression in (None, "none") and not append and expected_frames and expected_frames > 1:
-            return Hdf5VolumeWriter(target.path, target.dataset, expected_frames, overwrite, record_drops, metadata,
-                                    threads=THREADS if lent else 0)
+            return Hdf5VolumeWriter(target.path, target.dataset, expected_frames, overwrite, record_drops, metadata)
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
                           record_drops=record_drops, metadata=metadata)
     if target.kind is FileKind.ZARR:

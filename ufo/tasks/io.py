@@ -197,9 +197,6 @@ class Write(Task):
     ufo_semantics = UfoSemantics(note="8/16 bits without minimum and maximum: UFO scales each frame by its own "
                                  "range; ufo run says so where a UFO graph does it", check=_ufo_scaling_note)
     metadata: dict[str, Any] | None = None  # set by callers (ufo reco): stored once per output file
-    #: set by callers whose frames keep their memory until `frames_written` counts them (ufo reco's
-    #: resident path, whose pinned ring waits for it): the writer may write several frames at once
-    lent: bool = False
 
     def output_spec(self, *specs: Spec) -> None:
         from ..storage import parse_output_path
@@ -248,7 +245,7 @@ class Write(Task):
         self._writer = open_writer(self.path, self.overwrite, self.start, self.append, self.layout, self.compression,
                                    self.bytes_per_file, metadata=metadata, step=self.step,
                                    record_drops=True,  # a camera's frames (frame_number): their gaps in HDF5
-                                   expected_frames=self._expected, lent=self.lent,
+                                   expected_frames=self._expected,
                                    imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format])
 
     def _store(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
@@ -300,9 +297,3 @@ class Write(Task):
     def frames_written(self) -> int:
         writer = getattr(self, "_writer", None)
         return writer.frames if writer is not None else 0
-
-    @property
-    def frames_released(self) -> int:
-        """Frames whose memory this task no longer needs (written whole, or copied while the
-        scale is found): what a caller that lends frames (`lent`) waits for before reusing one."""
-        return self.frames_written + len(getattr(self, "_held", ()))

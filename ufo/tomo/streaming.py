@@ -1,18 +1,19 @@
 """The streaming reconstructor: slices built while projections arrive ("burst" back-projection).
 
-Each frame is handed over with its metadata (image_key 2 dark, 1 flat, 0 projection; the
-angle in radians); only the rows to reconstruct are kept. Darks and flats are reduced when the
-first projection after them is processed (again only when new ones came); projections are
-gathered into batches, flat-corrected, filtered and back-projected into slices that stay on the
-device (GPU when present, CPU otherwise), complete one batch after the last frame. The steps
-are ufo.tomo.steps (CPU) and ufo.tomo.steps_cuda (CUDA), the kernels `ufo reco` runs.
+Each frame is handed over with its metadata (image_key 2 dark, 1 flat, 0 projection; the angle
+in radians); only the rows to reconstruct are kept. Darks and flats are reduced when the first
+projection after them is processed (again only when new ones came); projections are gathered
+into batches, flat-corrected, filtered and back-projected into slices that stay on the device
+(GPU when present, else CPU), complete one batch after the last frame. The steps are
+ufo.tomo.steps (CPU) and ufo.tomo.steps_cuda (CUDA), the kernels `ufo reco` runs. A caller
+that lends frames (`add(..., release=...)`) calls `idle()` before it waits for more.
 
 Weights (ufo.tomo.stream_geometry.StreamWeights): each projection is weighted by the interval
 it covers (as `angle_weights`), staged once the next angle arrived, its rows multiplied by it.
 
-Memory: with a given axis and references first, the slices, one batch, the references and
-two bands (the first projection, the latest until the next angle); row bands are kept only
-while work cannot start (`pending_bytes`):
+Memory: with a given axis and references first, the slices, one batch, the references and two
+bands (the first projection, the latest until the next angle); row bands are kept only while
+work cannot start (`pending_bytes`):
 - `axis='auto'`: on a full turn until `axis_pairs` pairs (theta, theta + pi) exist, then
   `axis_360` on the middle row's pairs; else until the half turn is complete or the end, then
   Vo's method on it. Bound: rows x width x (projections in 180 degrees + axis_pairs) x bytes.
@@ -90,25 +91,20 @@ class StreamingReconstructor:
         """Forget everything: ready for a new scan."""
         self._shape: tuple[int, ...] | None = None
         self._index: np.ndarray | None = None
-        self._darks: list[np.ndarray] = []
-        self._flats: list[np.ndarray] = []
-        self._flats_after: list[np.ndarray] = []
+        self._darks, self._flats, self._flats_after = [], [], []  # type: list[np.ndarray], list[np.ndarray], list[np.ndarray]
         self._flats_at_first_projection = 0
         self._refs_changed = True
         self._pending: list[tuple[int, float, np.ndarray]] = []
-        self._angles: list[float] = []  # of the projections in the current batch
-        self._indices: list[int] = []
+        self._angles, self._indices = [], []  # type: list[float], list[int]  # of the projections in the current batch
         self._weights_batch: list[float] = []  # their weights relative to StreamWeights.reference
         self._weights = StreamWeights()
         self._pairs: HalfTurnPairs | None = None
         self._host_ff: Any = None
-        self._first_angle: float | None = None
-        self._last_angle: float | None = None
+        self._first_angle = self._last_angle = None  # type: float | None
         self._used_axis: float | None = None if self.axis == "auto" else self.axis  # type: ignore[assignment]
         self._flatfield = self._filter = self._bp = self._staging = None  # type: Any
         self.found_axis: float | None = None
-        self.stats = StreamStats()
-        self.done = False
+        self.stats, self.done = StreamStats(), False
         self._result: np.ndarray | None = None
 
     @property
@@ -180,6 +176,10 @@ class StreamingReconstructor:
             self._progress()
             return
         self._stage(index, angle, band, release, pinned)
+
+    def idle(self) -> None:
+        """The caller is about to wait for frames: every lent frame uploaded is handed back first."""
+        getattr(self._staging, "release_lent", nothing)()
 
     def _progress(self) -> None:
         """Start the kept work as soon as it can start: flats are there and the axis is known."""
