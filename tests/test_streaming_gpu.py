@@ -194,3 +194,12 @@ def test_lent_bands_of_one_block_go_up_in_one_copy_and_all_come_back_when_the_en
     assert [len(b) for b in batches] == [16, 14]
     assert np.array_equal(np.concatenate(batches), bands)
     assert sorted(released) == list(range(30)) and len(released) == 30
+    # bands that lie one after the other but in two allocations go up apart (CUDA refuses one
+    # copy across allocations): two buffers over the same pinned memory stand in for two
+    memory = cupy.cuda.alloc_pinned_memory(2 * 35 * 2)
+    a, b = (np.frombuffer(memoryview(memory), np.uint16, 35, offset=k * 70).reshape(shape) for k in range(2))
+    assert b.ctypes.data == a.ctypes.data + a.nbytes
+    staging.put(a, lambda: None)
+    staging.put(b, lambda: None)
+    assert len(staging.lent_run) == 1
+    staging.release_lent()

@@ -108,6 +108,13 @@ class BackprojectorCuda(Backprojector):
         cupy.cuda.get_current_stream().synchronize()
 
 
+def _memory(array: np.ndarray) -> Any:
+    """The object whose memory `array` views (a pinned allocation), None where it owns its data."""
+    while isinstance(array.base, np.ndarray):
+        array = array.base
+    return array.base
+
+
 class StagingCuda(Staging):
     """Bands copied into pinned host chunks as they arrive, each chunk uploaded asynchronously (upload
     stream) into one of two device batch buffers; a full batch is processed on the compute stream
@@ -191,10 +198,12 @@ class StagingCuda(Staging):
         return self.count == self.batch
 
     def _follows(self, band: np.ndarray) -> bool:
-        """Whether `band` lies right after the run's last band in memory, shaped like it."""
+        """Whether `band` lies right after the run's last band in the same allocation, shaped like
+        it (one copy may not span two allocations, however close they lie: CUDA refuses it)."""
         last = self.lent_run[-1][0]
         return (band.shape == last.shape and band.dtype == last.dtype and band.flags.c_contiguous
-                and band.ctypes.data == last.ctypes.data + last.nbytes)
+                and band.ctypes.data == last.ctypes.data + last.nbytes
+                and _memory(band) is not None and _memory(band) is _memory(last))
 
     def _send_run(self) -> None:
         """The run of lent bands uploaded with one copy into their places; released once it is done."""
