@@ -103,11 +103,14 @@ class Read(Task):
 
 
 def _finite_sample(frame: np.ndarray) -> bool:
-    """Whether ~4096 pixels spread over the frame are finite: a NaN or inf pixel in a sinogram makes
-    its whole slice NaN (the filter and the back-projection spread it), so a sample sees it, at
-    a cost the writer does not feel."""
-    flat = frame.reshape(-1)
-    return bool(np.isfinite(flat[:: max(1, flat.size // 4096)]).all())
+    """Whether 8 or 9 whole rows spread over the frame are finite: a NaN or inf pixel in a sinogram
+    makes its whole slice NaN (the filter and the back-projection spread it), so a sample sees
+    it. Rows, read in order: 4096 pixels scattered over a frame just downloaded were as many
+    cache misses, a tenth of the writer thread's time (`ufo reco` of 1024^3 on the H200 host)."""
+    if frame.ndim < 2:
+        return bool(np.isfinite(frame.reshape(-1)[:4096]).all())
+    rows = frame.reshape(frame.shape[0], -1)
+    return bool(np.isfinite(rows[:: max(1, len(rows) // 8)]).all())
 
 
 def _ufo_scaling_note(task: Any) -> str | None:
