@@ -197,6 +197,26 @@ def test_cancel_while_reading_stops_at_once_and_leaves_no_thread(scan, tmp_path)
     assert not [t for t in threading.enumerate() if t.name in ("ufo:reco-read", "ufo:reco-download")]
 
 
+def test_a_writer_stopped_between_passes_stops_the_run_and_leaves_no_thread(scan, tmp_path):
+    """With several passes the writer starts while the first is read (`resident_output.Starting`);
+    stopping it (its handle, as a Ctrl-C) stops the reading of the next pass, and no thread of the
+    run (reader, download, the writer's start, the write graph) outlives it."""
+    path, _ = scan
+    plan = reco.plan(_options(path, tmp_path / "c.h5:/data", pass_height=7))
+    handles = []
+
+    def on_start(handle, _):
+        handles.append(handle)
+        if len(handles) == 2:  # the write graph, handed over once the first pass is read
+            handle.cancel()
+
+    with pytest.raises(Cancelled):
+        run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
+    assert len(handles) == 2
+    names = ("ufo:reco-read", "ufo:reco-download", "ufo:reco-output", "ufo:write", "ufo:feed")
+    assert not [t.name for t in threading.enumerate() if t.name in names]
+
+
 def test_which_plans_take_the_resident_path(scan, tmp_path):
     path, _ = scan
     plan = reco.plan(_options(path, tmp_path / "p.h5:/data"))
