@@ -2,9 +2,10 @@
 buffers and handed to the write task, which writes them while the next pass is read.
 
 `Output` starts the write task's graph (a Feed of slices, one writer for every pass) and the
-pinned ring once the slices' shape, type and scale are known: before the first pass when there
-are several (the axis and the scale come first), after it when there is one (its scale may come
-from its slices). The ring reuses a buffer once the write task has taken its slices.
+pinned ring once the slices' shape, type and scale are known: while the first of several passes
+is read (`Starting`: the axis and the scale are known before it; the task registry, read from a
+cold disk, is then off the engine's path), after the pass when there is one (its scale may come
+from its slices). The ring reuses a buffer once the write task has written its slices.
 """
 
 from __future__ import annotations
