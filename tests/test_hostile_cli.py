@@ -97,3 +97,17 @@ def test_nan_in_projections_without_references_is_reported_not_hidden(tmp_path):
     with h5py.File(tmp_path / "s.h5") as f:
         slices = f["/data"][()]
     assert np.isfinite(slices[:2]).all() and not np.isfinite(slices[2]).all()
+
+
+def test_the_writers_nan_check_sees_a_nan_slice_and_every_pixel_of_a_small_frame():
+    """The write task's check (`_finite_sample`): a slice that a NaN in its sinogram filled, at any
+    size; one bad pixel of a small frame (all its pixels are checked); finite frames pass."""
+    from ufo.tasks.io import _finite_sample
+
+    rng = np.random.default_rng(3)
+    large = rng.random((1024, 1024), dtype=np.float32)
+    small = rng.random((64, 48), dtype=np.float32)
+    assert _finite_sample(large) and _finite_sample(small) and _finite_sample(large.reshape(-1))
+    assert not _finite_sample(np.full_like(large, np.nan))
+    small[37, 5] = np.inf
+    assert not _finite_sample(small)
