@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..core.errors import TaskError, UfoError, UsageError
+from .exit_status import INTERRUPTED  # the status of a command ended by Ctrl-C (130)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -84,9 +85,6 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 # -- Ctrl-C ---------------------------------------------------------------------------------
-
-INTERRUPTED = 130  # 128 + SIGINT, what shells report for a command ended by Ctrl-C
-
 
 class _Interrupts:
     count = 0  # SIGINTs received while the command runs

@@ -27,9 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-#: the exit status of a command ended by Ctrl-C (ufo.cli.errors.INTERRUPTED, not imported here: with
-#: it come click and the rest of the command line, which this client does not need: ufo.cli.launch)
-INTERRUPTED = 130
+from .exit_status import INTERRUPTED  # not from ufo.cli.errors: with it come click and the rest
 
 #: seconds between the client's pings; the server stops a job whose client sent none for PING_LOST
 PING = 0.25

@@ -178,8 +178,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         def start_output(shape: tuple[int, int]) -> None:
             """Several passes: the writer starts while the first is read (its shape known at its first frame)."""
             nonlocal starting
-            if starting is None and len(passes) > 1:
-                starting = Starting(lambda: make_output(shape))
+            starting = Starting(lambda: make_output(shape))
 
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
@@ -188,7 +187,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             keep = middle_row is not None and not hinted and not off and 0 <= row < p.rows
             middle = MiddleRow(row) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
-                       pinned_buffers(index) if device == "gpu" else None, start_output)
+                       pinned_buffers(index) if device == "gpu" else None,
+                       start_output if k == 0 and len(passes) > 1 else None)
             if middle is not None:
                 middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
             if output is None:

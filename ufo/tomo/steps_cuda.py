@@ -190,11 +190,7 @@ class StagingCuda(Staging):
         self.count += 1
         if self.count == self.batch or self.lent_run[0][0].nbytes * len(self.lent_run) >= self.RUN_BYTES:
             self._send_run()
-        while self.lent and (len(self.lent) > self.IN_FLIGHT or self.lent[0][0].done):
-            event, done = self.lent.pop(0)
-            event.synchronize()
-            for d in done:
-                d()
+        self._release(every=False)
         return self.count == self.batch
 
     def _follows(self, band: np.ndarray) -> bool:
@@ -220,7 +216,12 @@ class StagingCuda(Staging):
         """Every lent band uploaded (the run waiting for its next band sent first) and released:
         the caller (a reader about to wait for buffers) has them all back."""
         self._send_run()
-        while self.lent:
+        self._release(every=True)
+
+    def _release(self, every: bool) -> None:
+        """Lent bands handed back once their upload is done: those done, and the oldest while more
+        than IN_FLIGHT uploads are in flight; `every`: all of them, waiting for their uploads."""
+        while self.lent and (every or len(self.lent) > self.IN_FLIGHT or self.lent[0][0].done):
             event, done = self.lent.pop(0)
             event.synchronize()
             for d in done:
