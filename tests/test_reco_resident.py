@@ -213,7 +213,7 @@ def test_a_writer_stopped_between_passes_stops_the_run_and_leaves_no_thread(scan
     with pytest.raises(Cancelled):
         run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
     assert len(handles) == 2
-    names = ("ufo:reco-read", "ufo:reco-download", "ufo:reco-output", "ufo:write", "ufo:feed")
+    names = ("ufo:reco-read", "ufo:reco-download", "ufo:reco-output", "ufo:reco-ahead", "ufo:write", "ufo:feed")
     assert not [t.name for t in threading.enumerate() if t.name in names]
 
 

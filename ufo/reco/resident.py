@@ -14,8 +14,12 @@ starts and the frames are read, and no frame waits for it. The 8/16-bit scale co
 finished volume's sample rows (those of `outputs.sample_passes`, without a second read). With
 several passes both come first, from `prelude` (ufo.reco.running's), as on the sinogram path.
 
-Large volumes go in passes (`passes.overlap_height`) whose bands a child process reads ahead
-(`resident_reader.prefetch_passes`). Cancelling: the reading loop's `WorkHandle` (callers get it
+Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
+its bands itself; once it is read, a child process reads the later passes' bands ahead
+(`ReadAhead`, `resident_reader.prefetch_passes`). Started with the first pass, that child's
+requests slowed the first pass's own reads (its last frame 0.59-0.93 s after the job started
+against 0.42-0.50 s without; H200 host, 2026-12-04, docs/benchmarks.md), and the writer, the
+pace of the rest, starts only after the first pass. Cancelling: the reading loop's `WorkHandle` (callers get it
 through `on_start`) ends the read at the next frame; the writer's handle follows.
 """
 
@@ -141,11 +145,10 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     output: Output | None = None
     starting: Starting | None = None
     sources = Sources()
-    ahead = None  # the child reading the passes' bands ahead (prefetch_passes)
+    ahead: ReadAhead | None = None  # the child reading the later passes' bands ahead
     try:
         on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
-        ahead = prefetch_passes(plan, passes, sources)
         times.mark("GPU ready" if device == "gpu" else "engine ready")
         if early is not None and early.p != passes[0]:  # several passes: the early reader read the wrong rows
             early.close()
@@ -189,6 +192,8 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
                        pinned_buffers(index) if device == "gpu" else None,
                        start_output if k == 0 and len(passes) > 1 else None)
+            if k == 0 and len(passes) > 1:
+                ahead = ReadAhead(plan, passes[1:], sources)
             if middle is not None:
                 middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
             if output is None:
@@ -229,6 +234,29 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             ahead.stop()
         sources.close()
     return plan, axis, handles
+
+
+class ReadAhead:
+    """The prefetch child of the passes after the first, started in a thread (finding the byte
+    ranges of three passes of a 1024^3 scan and starting the child took 0.1-0.2 s, which the first
+    slices waited for when the engine's thread did it); `stop()` ends it."""
+
+    def __init__(self, plan: Plan, passes: list[Pass], sources: Sources):
+        self._child: Any = None
+
+        def start() -> None:
+            try:
+                self._child = prefetch_passes(plan, passes, sources)
+            except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
+                pass
+
+        self._thread = threading.Thread(target=start, name="ufo:reco-ahead", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._thread.join()
+        if self._child is not None:
+            self._child.stop()
 
 
 def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,

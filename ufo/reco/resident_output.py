@@ -155,6 +155,7 @@ class Output:
         self.handle.add_done_callback(lambda h: stop.set() if h.cancelled or h.error else None)
         self.ring = Ring(shape, dtype, _counter(self.handle), lambda: self.handle.done) if device == "gpu" else None
         self._drain: Drain | None = None
+        times.mark("writer ready")
 
     def drain(self, engine: StreamingReconstructor, first_slice: int) -> None:
         """The pass's slices downloaded and handed to the writer in a thread (after the pass before's)."""

@@ -324,14 +324,15 @@ def inputs(plan: Plan) -> tuple[tuple[str, int | None, int, int | None], ...]:
 
 
 def prefetch_passes(plan: Plan, passes: list[Pass], sources: Sources) -> Any:
-    """A child process reading every pass's bands of rows of every frame into the page cache, pass
-    after pass (`prefetch.start_ranges`), ahead of the readers; None where a pass is not one band
-    of whole rows (a region step) or an input is not uncompressed HDF5, or with UFO_PREFETCH=0."""
+    """A child process reading the passes' bands of rows of every frame into the page cache, pass
+    after pass (`prefetch.start_ranges`), ahead of the readers; None where there is no pass, a pass
+    is not one band of whole rows (a region step) or an input is not uncompressed HDF5, or with
+    UFO_PREFETCH=0."""
     import os
 
     from ..storage import prefetch
 
-    if len(passes) < 2 or os.environ.get("UFO_PREFETCH", "1") == "0" or any(p.step != 1 for p in passes):
+    if not passes or os.environ.get("UFO_PREFETCH", "1") == "0" or any(p.step != 1 for p in passes):
         return None
     groups: list[list[tuple[str, int, int]]] = []
     for p in passes:
