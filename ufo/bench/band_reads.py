@@ -3,6 +3,7 @@
 Why: `ufo reco` in passes reads, for each pass, a band of rows of every frame (a read every
 frame-size bytes) while the pass before is written. This measures, on a file shaped like a
 1024^3 uint16 scan (1064 frames of 1024^2, 2.23 GB, contiguous): the whole file in 64 MiB reads;
+the first pass's bands alone, with the page cache's growth (does read-ahead bring other bands?);
 bands of 1/P of each frame, pass after pass, one thread, with and without asking for a whole
 pass first (POSIX_FADV_WILLNEED, as `prefetch.start_ranges` does), with 8 and 16 threads, and
 as `DirectFrames.read_bands` copies them from a memory map; 4.29 GB written with 4 MiB pwrite
@@ -196,6 +197,38 @@ def h5_pre(d, T):
     return f"{dt:.2f} (create {t1 - t0:.3f}) ok={ok}"
 
 
+def _cached() -> int:
+    """The page cache's size (bytes), from /proc/meminfo."""
+    with open("/proc/meminfo") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("Cached:"))
+
+
+def first_pass(d, P, random, mapped):
+    """The first pass's bands alone (1/P of each frame), asked for at once and read (`mapped`: copied
+    from a memory map, as read_bands), with read-ahead off (`random`: FADV/MADV_RANDOM) or on; the
+    bytes that came into the page cache say whether read-ahead brought the other bands too."""
+    before = _cached()
+    fd = os.open(_scan(d), os.O_RDONLY)
+    n = H // P * W * 2
+    if random:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    for i in range(N):
+        os.posix_fadvise(fd, i * FRAME, n, os.POSIX_FADV_WILLNEED)
+    out = np.empty(n, np.uint8)
+    if mapped:
+        m = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        if random:
+            m.madvise(mmap.MADV_RANDOM)
+        for i in range(N):
+            out[:] = np.frombuffer(m, np.uint8, n, i * FRAME)
+        m.close()
+    else:
+        for i in range(N):
+            os.preadv(fd, [out], i * FRAME)
+    os.close(fd)
+    return f"page cache +{(_cached() - before) / 1e9:.2f} GB (the pass: {N * n / 1e9:.2f} GB)"
+
+
 def run(directory: str) -> None:
     """Every measurement above on a scan-shaped file in `directory`, printed as it goes."""
     d = directory
@@ -204,6 +237,10 @@ def run(directory: str) -> None:
     print("file", os.path.getsize(_scan(d)) / 1e9, "GB")
     for _ in range(2):
         t("sequential 64 MiB", seq, d)
+    for random in (False, True):
+        for mapped in (False, True):
+            t(f"first pass of 4 alone, {'memory map' if mapped else 'preadv'}, read-ahead "
+              f"{'off' if random else 'on'}", first_pass, d, 4, random, mapped)
     for P in (4, 8, 16):
         t(f"bands P={P} one thread", bands_single, d, P, False)
         t(f"bands P={P} one thread + fadvise pass", bands_single, d, P, True)
