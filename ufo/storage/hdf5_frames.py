@@ -8,6 +8,7 @@ volume whose writer stopped is read up to its last whole frame (ufo.storage.hdf5
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -102,6 +103,7 @@ class Hdf5Frames:
         self.warnings: list[str] = []
         self._fd: int | None = None  # the file for positioned reads of uncompressed frames (hdf5_direct)
         self._direct: dict[str, DirectFrames | None] = {}
+        self._making = threading.Lock()  # a reader and ufo reco's read-ahead thread may ask at once
         self._settled = True  # False while a writer may still change the file: h5py only
         try:
             self._file = h5py.File(filename, "r", locking=False)
@@ -184,11 +186,12 @@ class Hdf5Frames:
         """The positioned-read path of `dset` (made once per dataset), None where h5py must read."""
         if not self._settled or os.path.realpath(dset.file.filename) != os.path.realpath(self.filename):
             return None  # reached through an external link: its offsets are in another file; h5py reads it
-        if dset.name not in self._direct:
-            if self._fd is None:
-                self._fd = os.open(self.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-            self._direct[dset.name] = DirectFrames.open(dset, self._fd)
-        return self._direct[dset.name]
+        with self._making:
+            if dset.name not in self._direct:
+                if self._fd is None:
+                    self._fd = os.open(self.filename, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                self._direct[dset.name] = DirectFrames.open(dset, self._fd)
+            return self._direct[dset.name]
 
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
         if self._locations is not None:
