@@ -233,6 +233,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         if ahead is not None:
             ahead.stop()
         sources.close()
+        times.mark("inputs closed")  # the timeline's last step of this path (before: "slices written")
     return plan, axis, handles
 
 
