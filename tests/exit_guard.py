@@ -47,9 +47,14 @@ def stray_processes() -> list[tuple[int, str]]:
     return found
 
 
+#: the session's own helpers, not strays: multiprocessing's resource tracker (started by spawned
+#: benchmark workers) lives as long as this process and ends at the end of its pipe when it exits
+HELPERS = ("multiprocessing.resource_tracker",)
+
+
 def kill_strays(only: set[int] | None = None) -> None:
     for pid, command in stray_processes():
-        if only is not None and pid not in only:
+        if only is not None and pid not in only or any(helper in command for helper in HELPERS):
             continue
         print(f"\nufo tests: process {pid} outlived its test and is killed: {command[:200]}", file=sys.__stderr__)
         with contextlib.suppress(OSError):
