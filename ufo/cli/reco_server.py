@@ -93,6 +93,9 @@ class Server:
         self.address = f"{address}:{port}"
         self.jobs: queue.Queue[Job] = queue.Queue()
         self.outbox: queue.SimpleQueue[tuple[bytes, bytes, bytes]] = queue.SimpleQueue()
+        self._bell = os.pipe()  # rung by `_post`: the socket's thread sends at once instead of at its next poll
+        for fd in self._bell:
+            os.set_blocking(fd, False)
         self.waiting: dict[bytes, Job] = {}
         self.running: Job | None = None
         self.count = 0
@@ -104,12 +107,26 @@ class Server:
         self._say = say or (lambda text: print(text, file=sys.__stderr__, flush=True))
         self.thread = threading.Thread(target=self._serve_socket, name="ufo:reco-server", daemon=True)
 
+    def _post(self, message: tuple[bytes, bytes, bytes]) -> None:
+        """A message for a client, from any thread (ZMQ sockets are not shared between threads)."""
+        self.outbox.put(message)
+        with contextlib.suppress(BlockingIOError, OSError):  # full: rung already; closed: the server ends
+            os.write(self._bell[1], b"\0")
+
     # -- the socket's thread -----------------------------------------------------------------
     def _serve_socket(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        poller.register(self._bell[0], zmq.POLLIN)
         try:
             while not self.closed.is_set():
-                if self.socket.poll(20, zmq.POLLIN):
+                ready = dict(poller.poll(100))  # a message, the bell, or time to look at the pings
+                if self.socket in ready:
                     self._receive(*self.socket.recv_multipart())
+                if self._bell[0] in ready:
+                    with contextlib.suppress(BlockingIOError):
+                        while os.read(self._bell[0], 4096):
+                            pass
                 while True:
                     try:
                         self.socket.send_multipart(list(self.outbox.get_nowait()))
@@ -122,6 +139,7 @@ class Server:
                     self._cancel(job)
         finally:
             self.socket.close(0)
+            os.close(self._bell[0])  # a ring after this fails quietly (EPIPE)
 
     def _receive(self, identity: bytes, kind: bytes, payload: bytes = b"", *rest: bytes) -> None:
         if kind == b"job":
@@ -134,13 +152,13 @@ class Server:
             for known in (job, queued):
                 if known is not None:
                     known.pinged = time.monotonic()
-            self.outbox.put((identity, b"alive", b""))
+            self._post((identity, b"alive", b""))
         elif kind == b"cancel":
             if job is not None:
                 self._cancel(job)
             elif queued is not None:
                 queued.cancelled = True
-                self.outbox.put((identity, b"exit", str(INTERRUPTED).encode()))
+                self._post((identity, b"exit", str(INTERRUPTED).encode()))
 
     def _accept(self, identity: bytes, payload: bytes) -> None:
         try:
@@ -150,9 +168,9 @@ class Server:
         except ValueError:
             valid = False
         if not valid:
-            self.outbox.put((identity, b"err", b"error: the reconstruction server refused the job: not a job of this "
+            self._post((identity, b"err", b"error: the reconstruction server refused the job: not a job of this "
                              b"server's user (wrong token); see `ufo reco --serve`\n"))
-            self.outbox.put((identity, b"exit", b"1"))
+            self._post((identity, b"exit", b"1"))
             return
         with self._lock:
             self.count += 1
@@ -161,7 +179,7 @@ class Server:
             self.waiting[identity] = job
         if ahead:
             self._say(f"job {job.number} waits behind {ahead} (client pid {request.get('pid')})")
-            self.outbox.put((identity, b"note", f"waiting for {ahead} reconstruction(s) ahead of this one on the "
+            self._post((identity, b"note", f"waiting for {ahead} reconstruction(s) ahead of this one on the "
                              f"server (pid {os.getpid()})".encode()))
         self.jobs.put(job)
 
@@ -211,6 +229,8 @@ class Server:
         finally:
             self.closed.set()
             self.thread.join(2)
+            if not self.thread.is_alive():  # nobody rings any more: the descriptor may go (never while it might)
+                os.close(self._bell[1])
             with contextlib.suppress(OSError):
                 if (read_state(path) or {}).get("token") == self.token:
                     os.unlink(path)
@@ -232,13 +252,13 @@ class Server:
                   f"ufo reco {' '.join(request['argv'])}")
         code: int = 1
         try:
-            code = run_command(request, lambda kind, data: self.outbox.put((job.identity, kind, data)))
+            code = run_command(request, lambda kind, data: self._post((job.identity, kind, data)))
         except KeyboardInterrupt:  # the job's Ctrl-C arrived after its command had ended
             code = INTERRUPTED if job.cancelled else code
         finally:
             with self._lock:
                 self.running = None
-            self.outbox.put((job.identity, b"exit", str(code).encode()))
+            self._post((job.identity, b"exit", str(code).encode()))
         self._say(f"job {job.number}: exit {code} after {time.perf_counter() - started:.2f} s")
         _release_gpu_memory()
 
