@@ -228,9 +228,7 @@ class Server:
             pass
         finally:
             self.closed.set()
-            self.thread.join(2)
-            if not self.thread.is_alive():  # nobody rings any more: the descriptor may go (never while it might)
-                os.close(self._bell[1])
+            self.thread.join(2)  # the bell's write end stays open: a late ring must never hit a reused descriptor
             with contextlib.suppress(OSError):
                 if (read_state(path) or {}).get("token") == self.token:
                     os.unlink(path)
