@@ -16,7 +16,7 @@ several passes both come first, from `prelude` (ufo.reco.running's), as on the s
 
 Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
 its bands itself; once it is read, a child process reads the later passes' bands ahead
-(`ReadAhead`, `resident_reader.prefetch_passes`). Started with the first pass, that child's
+(`_read_ahead`, `resident_reader.prefetch_passes`). Started with the first pass, that child's
 requests slowed the first pass's own reads (its last frame 0.59-0.93 s after the job started
 against 0.42-0.50 s without; H200 host, 2026-12-04, docs/benchmarks.md), and the writer, the
 pace of the rest, starts only after the first pass. Cancelling: the reading loop's `WorkHandle` (callers get it
@@ -143,9 +143,9 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     reading = WorkHandle(stop.set)
     handles: list[RunHandle] = [reading]
     output: Output | None = None
-    starting: Starting | None = None
+    starting: Starting[Output] | None = None
     sources = Sources()
-    ahead: ReadAhead | None = None  # the child reading the later passes' bands ahead
+    ahead: Starting[Any] | None = None  # the child reading the later passes' bands ahead
     try:
         on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
@@ -193,7 +193,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
                        pinned_buffers(index) if device == "gpu" else None,
                        start_output if k == 0 and len(passes) > 1 else None)
             if k == 0 and len(passes) > 1:
-                ahead = ReadAhead(plan, passes[1:], sources)
+                ahead = Starting(lambda: _read_ahead(plan, passes[1:], sources), "ufo:reco-ahead")
             if middle is not None:
                 middle_row(_row_maker(middle, device, index))  # type: ignore[misc]
             if output is None:
@@ -230,34 +230,22 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         raise
     finally:
         reading.end()
-        if ahead is not None:
-            ahead.stop()
+        child = ahead.get() if ahead is not None else None
+        if child is not None:
+            child.stop()
         sources.close()
         times.mark("inputs closed")  # the timeline's last step of this path (before: "slices written")
     return plan, axis, handles
 
 
-class ReadAhead:
-    """The prefetch child of the passes after the first, started in a thread (finding the byte
-    ranges of three passes of a 1024^3 scan and starting the child took 0.1-0.2 s, which the first
-    slices waited for when the engine's thread did it); `stop()` ends it."""
-
-    def __init__(self, plan: Plan, passes: list[Pass], sources: Sources):
-        self._child: Any = None
-
-        def start() -> None:
-            try:
-                self._child = prefetch_passes(plan, passes, sources)
-            except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
-                pass
-
-        self._thread = threading.Thread(target=start, name="ufo:reco-ahead", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._thread.join()
-        if self._child is not None:
-            self._child.stop()
+def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources) -> Any:
+    """The prefetch child of the passes after the first, or None; made in a thread of its own
+    (finding the byte ranges of three passes of a 1024^3 scan and starting the child took
+    0.1-0.2 s, which the first slices waited for when the engine's thread did it)."""
+    try:
+        return prefetch_passes(plan, passes, sources)
+    except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
+        return None
 
 
 def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,7 @@ from ..tomo.streaming import StreamingReconstructor
 from ..tomo.timing import StageTimes
 from .planning import Plan
 
+T = TypeVar("T")
 QUEUE = 16  # slices handed to the writer ahead of it
 
 
@@ -184,26 +185,26 @@ class Output:
         self.handle.stop()
 
 
-class Starting:
-    """An `Output` made in a thread of its own (its graph started, its file opened) while the
-    first of several passes is read; `get()` waits for it (its error raised)."""
+class Starting(Generic[T]):
+    """Something made in a thread of its own while the run goes on (the `Output`, its graph
+    started and its file opened, while the first of several passes is read; the later passes'
+    read-ahead child); `get()` waits for it (its error raised)."""
 
-    def __init__(self, make: Callable[[], Output]):
-        self._output: Output | None = None
+    def __init__(self, make: Callable[[], T], name: str = "ufo:reco-output"):
+        self._made: list[T] = []
         self._error: BaseException | None = None
 
         def run() -> None:
             try:
-                self._output = make()
+                self._made.append(make())
             except BaseException as exc:  # noqa: BLE001 - raised by get()
                 self._error = exc
 
-        self._thread = threading.Thread(target=run, name="ufo:reco-output", daemon=True)
+        self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
 
-    def get(self) -> Output:
+    def get(self) -> T:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        assert self._output is not None
-        return self._output
+        return self._made[0]

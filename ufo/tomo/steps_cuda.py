@@ -197,9 +197,11 @@ class StagingCuda(Staging):
         """Whether `band` lies right after the run's last band in the same allocation, shaped like
         it (one copy may not span two allocations, however close they lie: CUDA refuses it)."""
         last = self.lent_run[-1][0]
-        return (band.shape == last.shape and band.dtype == last.dtype and band.flags.c_contiguous
-                and band.ctypes.data == last.ctypes.data + last.nbytes
-                and _memory(band) is not None and _memory(band) is _memory(last))
+        if band.shape != last.shape or band.dtype != last.dtype or not band.flags.c_contiguous \
+                or band.ctypes.data != last.ctypes.data + last.nbytes:
+            return False
+        memory = _memory(band)
+        return memory is not None and memory is _memory(last)
 
     def _send_run(self) -> None:
         """The run of lent bands uploaded with one copy into their places; released once it is done."""
