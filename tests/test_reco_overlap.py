@@ -42,7 +42,7 @@ def test_large_volumes_go_in_passes_unless_something_must_be_found_first(scan, t
     assert overlap_height(big) == 1024 // OVERLAP_PASSES
     assert [p.rows for p in resident_passes(big, 1 << 40)] == [1024 // OVERLAP_PASSES] * OVERLAP_PASSES
     assert overlap_height(_big(plan, axis="auto")) == 1024  # the axis comes from the whole scan
-    assert overlap_height(_big(plan, output_bits=16)) == 1024  # so does the 8/16-bit scale
+    assert overlap_height(_big(plan, output_bits=16)) == 1024 // OVERLAP_PASSES  # its scale: sample rows beside pass 1
     assert overlap_height(_big(plan, output_bits=16, output_min=0.0, output_max=1.0)) == 1024 // OVERLAP_PASSES  # given: passes
     assert overlap_height(plan) == len(plan.rows)  # a small volume: one pass
     assert [p.rows for p in resident_passes(_big(plan, pass_height=300), 1 << 40)] == [300, 300, 300, 124]

@@ -80,10 +80,10 @@ def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, nam
         assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
 
 
-def _resident(path, output, early=False, **kw):
+def _resident(path, output, early=False, times=None, **kw):
     plan = reco.plan(_options(path, output, **kw))
     handles = []
-    result = run_resident(plan, lambda: _prelude(plan), StageTimes(),
+    result = run_resident(plan, lambda: _prelude(plan), times if times is not None else StageTimes(),
                           lambda h, _: handles.append(h), running.writer, device="cpu",
                           early=early_reader(plan) if early else None)
     return result, handles
@@ -104,18 +104,26 @@ def _read(output):
 
 @pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"region": "2:19:4"}, {"roi": (10, 14, 60, 50)},
                                 {"output_bits": 16}, {"pass_height": 7}, {"early": True},
-                                {"pass_height": 7, "early": True, "axis": "auto"}],
-                         ids=["given", "auto", "region", "roi", "bits16", "passes", "early", "early-passes"])
+                                {"pass_height": 7, "early": True, "axis": "auto"},
+                                {"pass_height": 7, "output_bits": 16}, {"pass_height": 6, "output_bits": 8, "early": True}],
+                         ids=["given", "auto", "region", "roi", "bits16", "passes", "early", "early-passes",
+                              "passes-bits16", "early-passes-bits8"])
 def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
     path, _ = scan
     kw = dict(kw)
     early = kw.pop("early", False)
     reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
-    (plan, axis, handles), _ = _resident(path, tmp_path / "r.h5:/data", early=early, **kw)
+    times = StageTimes()
+    (plan, axis, handles), _ = _resident(path, tmp_path / "r.h5:/data", early=early, times=times, **kw)
+    # in passes the scale comes from its sample rows, read beside the first pass (resident_sample)
+    assert ("scale found" in times.marks) == ("output_bits" in kw and "pass_height" in kw)
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape and a.dtype == b.dtype
-    if kw.get("output_bits") == 16:
+    if kw.get("output_bits") in (8, 16):
         assert np.abs(a.astype(int) - b).max() <= 1  # one scale, from the same sample rows
+        with h5py.File(tmp_path / "s.h5") as f, h5py.File(tmp_path / "r.h5") as g:
+            for key in ("scale_min", "scale_max"):  # the stored scale itself, not only the integers
+                assert g["data"].attrs[key] == pytest.approx(f["data"].attrs[key], rel=1e-5)
     else:
         assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
         assert np.abs(a[:, ::-1] - b).max() / np.abs(a).max() > 0.05  # a mirrored slice fails
@@ -258,8 +266,9 @@ def test_prescaled_integers_are_stored_as_they_are_with_the_scale(tmp_path):
         assert f["data"].attrs["scale_min"] == -1.0 and f["data"].attrs["scale_max"] == 3.0
 
 
-@pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"output_bits": 16}, {"pass_height": 6}],
-                         ids=["given", "auto", "bits16", "passes"])
+@pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"output_bits": 16}, {"pass_height": 6},
+                                {"pass_height": 6, "output_bits": 16}],
+                         ids=["given", "auto", "bits16", "passes", "passes-bits16"])
 @pytest.mark.gpu
 @pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
 def test_gpu_resident_run_equals_the_sinogram_path(scan, tmp_path, kw):
@@ -271,6 +280,8 @@ def test_gpu_resident_run_equals_the_sinogram_path(scan, tmp_path, kw):
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     if kw.get("output_bits") == 16:
         assert b.dtype == np.uint16 and np.abs(a.astype(int) - b).max() <= 1
+        with h5py.File(tmp_path / "s.h5") as f, h5py.File(tmp_path / "r.h5") as g:
+            assert g["data"].attrs["scale_max"] == pytest.approx(f["data"].attrs["scale_max"], rel=1e-4)
     else:
         assert np.abs(a - b).max() / np.abs(a).max() < 1e-4
         assert np.abs(a[:, ::-1] - b).max() / np.abs(a).max() > 0.05

@@ -341,7 +341,8 @@ def warm_up(say: Any) -> None:
         scan = os.path.join(folder, "scan.nx")
         render_scan(scan, WARM_SIZE, WARM_SIZE, WARM_SIZE)
         request = {"argv": ["--projections", scan, "--output", os.path.join(folder, "slices.h5:/data"),
-                            "--axis", "auto", "--quiet"], "cwd": folder, "env": {}}  # the search's kernels too
+                            "--axis", "auto", "--output-bits", "16", "--quiet"],  # the search's and the
+                   "cwd": folder, "env": {}}  # 16-bit conversion's kernels too
         code = run_command(request, lambda kind, data: None)
     _release_gpu_memory()
     say(f"warmed up in {time.perf_counter() - started:.2f} s" + ("" if code == 0 else f" (the warm-up failed: exit {code})"))

@@ -60,10 +60,16 @@ def with_volume_scale(plan: Plan, slice_at: Callable[[int], Any]) -> Plan:
     rows (`sample_passes`), taken from it by `slice_at(index into plan.rows)`, no second read."""
     if not needs_scale(plan):
         return plan
+    every = max(1, math.ceil(len(plan.rows) / SAMPLE_SLICES))
+    return with_sample_scale(plan, [slice_at(i) for i in range(every // 2, len(plan.rows), every)])
+
+
+def with_sample_scale(plan: Plan, slices: list[Any]) -> Plan:
+    """The plan with --output-min/--output-max, where not given, from the sample's slices
+    (`storage.convert.find_scale`: percentiles, widened)."""
     from ..storage.convert import find_scale
 
-    every = max(1, math.ceil(len(plan.rows) / SAMPLE_SLICES))
-    lo, hi = find_scale([slice_at(i) for i in range(every // 2, len(plan.rows), every)])
+    lo, hi = find_scale(slices)
     o = plan.options
     scaled = replace(o, output_min=o.output_min if o.output_min is not None else lo,
                      output_max=o.output_max if o.output_max is not None else hi)
@@ -91,13 +97,9 @@ def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple
     if not needs_scale(plan):
         return plan
     from ..core.memory import MemoryOut
-    from ..storage.convert import find_scale
 
     slices: list[Any] = []
     for p in sample_passes(plan):
         g, _ = build(plan, p, axis, MemoryOut(out=slices))
         g.run(device=o.gpus).wait()
-    lo, hi = find_scale(slices)
-    scaled = replace(o, output_min=o.output_min if o.output_min is not None else lo,
-                     output_max=o.output_max if o.output_max is not None else hi)
-    return replace(plan, options=scaled)
+    return with_sample_scale(plan, slices)

@@ -12,7 +12,9 @@ decided by `axis_choice.axis_of` as on the sinogram path; Vo's metric on the GPU
 reader reads of every frame before the frames, one small read each: the search runs while CuPy
 starts and the frames are read, and no frame waits for it. The 8/16-bit scale comes from the
 finished volume's sample rows (those of `outputs.sample_passes`, without a second read). With
-several passes both come first, from `prelude` (ufo.reco.running's), as on the sinogram path.
+several passes the scale comes from those rows read before the first pass (ufo.reco.resident_sample)
+and --axis auto (with --pass-height) first, from `prelude` (ufo.reco.running's), as on the
+sinogram path.
 
 Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
 its bands itself; once it is read, a child process reads the later passes' bands ahead
@@ -41,9 +43,10 @@ from ..tomo.timing import StageTimes
 from .outputs import with_volume_scale
 from .axis_choice import axis_of
 from .passes import resident_passes
-from .planning import Pass, Plan, resident_reason, scan_angles
+from .planning import Pass, Plan, needs_scale, resident_reason, scan_angles
 from .resident_output import Output, Starting, on_device
 from .resident_reader import Allocate, MiddleRow, Reader, Sources, early_reader, pinned_buffers, prefetch_passes
+from .resident_sample import SampleScale
 
 #: seconds a thread may hold the GIL while another waits (Python's default: 5 ms): the reader, downloader
 #: and writer threads wait for it after every system call (docs/benchmarks.md, 2026-12-03: 0.1 ms)
@@ -146,6 +149,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
     starting: Starting[Output] | None = None
     sources = Sources()
     ahead: Starting[Any] | None = None  # the child reading the later passes' bands ahead
+    sample: SampleScale | None = None  # 8/16-bit output in passes: the rows its scale comes from
     try:
         on_device(device, index)
         passes = resident_passes(plan, free_memory(device, index))
@@ -157,7 +161,9 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         hinted = False
         if on_start is not None:
             on_start(reading, 0)
-        if len(passes) > 1:  # one axis and one scale for every pass, found before the first
+        if len(passes) > 1 and o.axis != "auto" and needs_scale(plan):  # the scale's rows beside the first pass
+            sample = SampleScale(plan, sources, times, stop)
+        elif len(passes) > 1:  # one axis and one scale for every pass, found before the first
             plan, axis = prelude()
         elif o.axis == "auto":  # from the middle row, read before the frames: no frame waits for it
             if early is None:
@@ -175,14 +181,23 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
                 middle_row(_row_maker(early.middle, device, index))
                 hinted = True
 
-        def make_output(shape: tuple[int, int]) -> Output:
-            return Output(plan, shape, axis, writer, device, index, times, stop)
+        def make_output(shape: tuple[int, int], scaled: Plan) -> Output:
+            return Output(scaled, shape, axis, writer, device, index, times, stop)
 
         def start_output(shape: tuple[int, int]) -> None:
-            """Several passes: the writer starts while the first is read (its shape known at its first frame)."""
+            """Several passes: the writer starts while the first is read (its shape known at its first
+            frame; its 8/16-bit scale from the sample, once that is read and reconstructed)."""
             nonlocal starting
-            starting = Starting(lambda: make_output(shape))
 
+            def make() -> Output:
+                on_device(device, index)
+                scaled = plan if sample is None else sample.scaled(lambda: _engine(plan, axis, device))
+                return make_output(shape, scaled)
+
+            starting = Starting(make)
+
+        if sample is not None:  # its reads, before the first pass's frames keep the GIL busy
+            sample.wait_read()
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
@@ -199,13 +214,14 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
             if output is None:
                 if starting is not None:
                     output = starting.get()
+                    plan = output.plan
                 else:  # one pass: its scale may come from its slices
                     t0 = time.perf_counter()
                     scaled = with_volume_scale(plan, engine.slice)
                     if scaled is not plan:
                         times.add("scale sample", time.perf_counter() - t0)
                     plan = scaled
-                    output = make_output(engine.slice_shape)
+                    output = make_output(engine.slice_shape, plan)
                 handles.insert(0, output.handle)
                 if on_start is not None:
                     on_start(output.handle, 0)
@@ -230,9 +246,12 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         raise
     finally:
         reading.end()
+        if sample is not None:
+            sample.close()
         child = ahead.get() if ahead is not None else None
         if child is not None:
             child.stop()
+        times.mark("read-ahead stopped")
         sources.close()
         times.mark("inputs closed")  # the timeline's last step of this path (before: "slices written")
     return plan, axis, handles

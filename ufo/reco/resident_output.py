@@ -147,6 +147,7 @@ class Output:
     def __init__(self, plan: Plan, shape: tuple[int, int], axis: Any, writer: Callable[..., Task], device: str,
                  index: int, times: StageTimes, stop: threading.Event):
         self.device, self.index, self.times = device, index, times
+        self.plan = plan  # written with (its 8/16-bit scale)
         self.transform = integers(plan) if device == "gpu" else None
         o = plan.options
         dtype = np.float32 if self.transform is None else np.uint8 if o.output_bits == 8 else np.uint16
