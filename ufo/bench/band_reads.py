@@ -171,6 +171,55 @@ def mapped_writes(d, T, nbytes=1024 * H * W * 4, piece=H * W * 4):
     return f"{dt:.2f} ok={ok}"
 
 
+def direct_writes(d, T, piece=32 << 20, nbytes=1024 * H * W * 4, fsync=False):
+    """4.29 GB written from `T` threads into a file sized first: with O_DIRECT (past the page
+    cache: the disk's own pace, from page-aligned memory), or (`fsync`) through the page cache
+    and then flushed to the disk; is there a write faster than one stream into the page cache?"""
+    path = f"{d}/direct.raw"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.ftruncate(fd, nbytes)
+    os.close(fd)
+    fd = os.open(path, os.O_WRONLY | (0 if fsync else os.O_DIRECT))
+    source = mmap.mmap(-1, piece)  # page-aligned, as O_DIRECT needs
+    source.write(b"\1" * piece)
+    count = nbytes // piece
+
+    def part(k):
+        for i in range(k, count, T):
+            os.pwrite(fd, source, i * piece)
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(T) as ex:
+        list(ex.map(part, range(T)))
+    t1 = time.perf_counter()
+    if fsync:
+        os.fsync(fd)
+    dt, flushed = t1 - t0, time.perf_counter() - t1
+    os.close(fd)
+    os.unlink(path)
+    return f"{dt:.2f} s" + (f" + fsync {flushed:.2f} s" if fsync else "")
+
+
+def sample_rows(d, T, rows=8):
+    """`rows` rows spread over the height of every frame, one positioned read each from `T`
+    threads (each taking every T-th read, in file order): the 8/16-bit scale's sample as
+    ufo.reco.resident_sample reads it; returns the bytes that came into the page cache."""
+    before = _cached()
+    fd = os.open(_scan(d), os.O_RDONLY)
+    chosen = range(H // rows // 2, H, H // rows)
+    reads = [i * FRAME + r * W * 2 for i in range(N) for r in chosen]
+    outs = [np.empty(W, np.uint16) for _ in range(T)]
+
+    def part(k):
+        for at in reads[k::T]:
+            os.preadv(fd, [outs[k]], at)
+
+    with ThreadPoolExecutor(T) as ex:
+        list(ex.map(part, range(T)))
+    os.close(fd)
+    return f"page cache +{(_cached() - before) / 1e6:.0f} MB ({len(reads)} reads of {W * 2} bytes)"
+
+
 def both(d, P, T, WT):
     res = {}
     def r():
@@ -282,6 +331,11 @@ def run(directory: str) -> None:
     print("write 64 MiB pieces 1 thread:", writes(d, 1, piece=64 << 20))
     for T in (1, 4):
         print(f"write 4.29 GB into a memory map of a file sized first, {T} threads:", mapped_writes(d, T), flush=True)
+    for T, piece in ((1, 4 << 20), (1, 32 << 20), (4, 4 << 20), (8, 8 << 20)):
+        print(f"write 4.29 GB with O_DIRECT, {piece >> 20} MiB calls, {T} threads:", direct_writes(d, T, piece), flush=True)
+    print("write 4.29 GB through the page cache, 4 MiB calls, then fsync:", direct_writes(d, 1, 4 << 20, fsync=True))
+    for T in (1, 8, 32):
+        t(f"the scale's sample: 8 rows of every frame, one read each, {T} threads", sample_rows, d, T)
     print("h5py direct chunk + resize + flush (SWMR) 1024 slices:", h5_direct(d))
     for T in (1, 4):
         print(f"h5 preallocated contiguous + pwrite {T} threads:", h5_pre(d, T))

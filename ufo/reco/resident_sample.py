@@ -10,11 +10,11 @@ server against 2.3 s for float32 in passes, and 2.0 s for 16-bit in passes with 
 (2026-12-04, docs/benchmarks.md). Here the sample rows of every frame (8 rows of 1064 frames,
 35 MB) are read first, each row of each frame with one positioned read of its bytes from a few
 threads, before the first pass's frames go into the engine (the early reader reads on meanwhile):
-0.16-0.19 s after the job started there. Read beside the first pass's frames, each read waited
+0.19-0.21 s after the job started there. Read beside the first pass's frames, each read waited
 for the GIL behind the engine's thread (the scale found 1.5-2.0 s after the start); through the
 source's `read`, its read-ahead advice for the next frames, repeated by every thread, took
 0.6-0.8 s. An engine of their own reconstructs the rows in the thread that starts the writer,
-while the first pass is fed: the scale was found 0.50-0.62 s after the start, before the first
+while the first pass is fed: the scale was found 0.51-0.61 s after the start, before the first
 pass's slices (0.7 s), and 16-bit output took 1.91-1.95 s against 1.93-1.97 s for float32.
 The rows are those `with_volume_scale` takes from a finished volume, so one pass and passes
 store the same integers.
@@ -37,8 +37,8 @@ from .outputs import sample_passes, with_sample_scale
 from .planning import Plan, scan_angles
 from .resident_reader import Sources, inputs
 
-#: positioned reads in flight (8 rows of 1064 frames from a dropped page cache, H200 host: 0.12 s
-#: from 8 threads, 0.11 s from 32, 0.3 s from one)
+#: positioned reads in flight (8 rows of 1064 frames from a dropped page cache, H200 host:
+#: 0.10-0.13 s from 8 threads, 0.10-0.12 s from 32, 0.28-0.31 s from one)
 THREADS = 8
 
 
