@@ -36,13 +36,14 @@ def _big(plan, **options):
     return replace(plan, width=1024, rows=list(range(1024)), options=replace(plan.options, **options))
 
 
-def test_large_volumes_go_in_passes_unless_something_must_be_found_first(scan, tmp_path):
+def test_large_volumes_go_in_passes(scan, tmp_path):
     plan = reco.plan(_options(scan[0], tmp_path / "o.h5:/data"))
     big = _big(plan)
     assert overlap_height(big) == 1024 // OVERLAP_PASSES
     assert [p.rows for p in resident_passes(big, 1 << 40)] == [1024 // OVERLAP_PASSES] * OVERLAP_PASSES
-    assert overlap_height(_big(plan, axis="auto")) == 1024  # the axis comes from the whole scan
-    assert overlap_height(_big(plan, output_bits=16)) == 1024 // OVERLAP_PASSES  # its scale: sample rows beside pass 1
+    # an axis or a scale to find: from rows read before the first pass (resident_sample)
+    assert overlap_height(_big(plan, axis="auto")) == 1024 // OVERLAP_PASSES
+    assert overlap_height(_big(plan, output_bits=16)) == 1024 // OVERLAP_PASSES
     assert overlap_height(_big(plan, output_bits=16, output_min=0.0, output_max=1.0)) == 1024 // OVERLAP_PASSES  # given: passes
     assert overlap_height(plan) == len(plan.rows)  # a small volume: one pass
     assert [p.rows for p in resident_passes(_big(plan, pass_height=300), 1 << 40)] == [300, 300, 300, 124]

@@ -105,9 +105,10 @@ def _read(output):
 @pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"region": "2:19:4"}, {"roi": (10, 14, 60, 50)},
                                 {"output_bits": 16}, {"pass_height": 7}, {"early": True},
                                 {"pass_height": 7, "early": True, "axis": "auto"},
-                                {"pass_height": 7, "output_bits": 16}, {"pass_height": 6, "output_bits": 8, "early": True}],
+                                {"pass_height": 7, "output_bits": 16}, {"pass_height": 6, "output_bits": 8, "early": True},
+                                {"pass_height": 6, "axis": "auto", "output_bits": 16}],
                          ids=["given", "auto", "region", "roi", "bits16", "passes", "early", "early-passes",
-                              "passes-bits16", "early-passes-bits8"])
+                              "passes-bits16", "early-passes-bits8", "passes-auto-bits16"])
 def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
     path, _ = scan
     kw = dict(kw)
@@ -115,8 +116,9 @@ def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
     reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
     times = StageTimes()
     (plan, axis, handles), _ = _resident(path, tmp_path / "r.h5:/data", early=early, times=times, **kw)
-    # in passes the scale comes from its sample rows, read beside the first pass (resident_sample)
+    # in passes the scale and the axis come from rows read before the first pass (resident_sample)
     assert ("scale found" in times.marks) == ("output_bits" in kw and "pass_height" in kw)
+    assert ("middle row read" in times.marks) == (kw.get("axis") == "auto" and "pass_height" in kw)
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape and a.dtype == b.dtype
     if kw.get("output_bits") in (8, 16):
@@ -267,8 +269,8 @@ def test_prescaled_integers_are_stored_as_they_are_with_the_scale(tmp_path):
 
 
 @pytest.mark.parametrize("kw", [{}, {"axis": "auto"}, {"output_bits": 16}, {"pass_height": 6},
-                                {"pass_height": 6, "output_bits": 16}],
-                         ids=["given", "auto", "bits16", "passes", "passes-bits16"])
+                                {"pass_height": 6, "output_bits": 16}, {"pass_height": 6, "axis": "auto"}],
+                         ids=["given", "auto", "bits16", "passes", "passes-bits16", "passes-auto"])
 @pytest.mark.gpu
 @pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
 def test_gpu_resident_run_equals_the_sinogram_path(scan, tmp_path, kw):

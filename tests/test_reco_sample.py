@@ -1,5 +1,7 @@
-"""The 8/16-bit scale's sample rows of a resident run in passes (ufo.reco.resident_sample): the rows
-read are the scan's rows, their scale is the sinogram path's, and a stopped run stops the reading."""
+"""Rows read before a resident run's first pass (ufo.reco.resident_rows) and what is made of them
+(ufo.reco.resident_sample): the rows read are the scan's rows (plain and compressed HDF5), the
+8/16-bit scale and the --axis auto axis equal the sinogram path's, and a stopped run stops the
+reading."""
 
 from __future__ import annotations
 
@@ -15,11 +17,11 @@ from ufo.reco.outputs import sample_passes, with_output_scale
 from ufo.reco import running
 from ufo.reco.resident import _engine
 from ufo.reco.resident_reader import Sources
-from ufo.reco.resident_sample import SampleScale
+from ufo.reco.resident_sample import SampleScale, middle_axis
 from ufo.storage import open_writer
 from ufo.tomo.timing import StageTimes
 
-from .resident_scan import write_scan
+from .resident_scan import AXIS, write_scan
 from .resident_scan import options as _options
 
 
@@ -49,13 +51,13 @@ def test_the_sample_rows_are_the_scans_rows_and_give_the_sinogram_paths_scale(sc
     sources, times = Sources(), StageTimes()
     try:
         sample = SampleScale(plan, sources, times)
-        sample.wait_read()
-        assert sample.error is None and "scale sample read" in times.marks
+        sample.rows.wait()
+        assert "scale sample read" in times.marks
         with h5py.File(scan, "r", locking=False) as f:  # ufo has it open (without locking)
             data = f["entry/instrument/detector/data"][:]
             keys = f["entry/instrument/detector/image_key"][:]
-        for kind, frames in sample.frames:
-            np.testing.assert_array_equal(np.stack(frames), data[keys == kind][:, rows])
+        for kind, frames in sample.rows.frames:
+            np.testing.assert_array_equal(frames, data[keys == kind][:, rows])
         scaled = sample.scaled(lambda: _engine(plan, plan.axis, "cpu"))
     finally:
         sources.close()
@@ -74,10 +76,27 @@ def test_a_stopped_run_stops_the_sample_read(scans, tmp_path):
     sources = Sources()
     try:
         sample = SampleScale(plan, sources, StageTimes(), stop)
-        sample.thread.join(30)
-        assert not sample.thread.is_alive()
+        sample.rows.thread.join(30)
+        assert not sample.rows.thread.is_alive()
         with pytest.raises(Cancelled):
             sample.scaled(lambda: _engine(plan, plan.axis, "cpu"))
         sample.close()  # twice is fine
     finally:
         sources.close()
+
+
+@pytest.mark.parametrize("kind", ["plain", "gzip"])
+def test_the_axis_from_the_middle_row_read_first_is_the_sinogram_paths(scans, tmp_path, kind):
+    plan = reco.plan(_options(scans[kind], tmp_path / "o.h5:/data", axis="auto", pass_height=5))
+    sources, times = Sources(), StageTimes()
+    try:
+        axis, middle = middle_axis(plan, sources, times, "cpu")
+    finally:
+        sources.close()
+    assert axis == pytest.approx(running.find_axis(plan), abs=1e-6)
+    assert abs(axis - AXIS) < 0.3  # and the scan's own
+    with h5py.File(scans[kind], "r", locking=False) as f:
+        row = f["entry/instrument/detector/data"][:, plan.rows[len(plan.rows) // 2]]
+        keys = f["entry/instrument/detector/image_key"][:]
+    np.testing.assert_array_equal(np.concatenate([band for _, _, band in middle.kept]), row[keys == 0])
+    assert {"middle row read", "axis found"} <= set(times.marks)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from ..core.errors import UsageError
 from .planning import PASSES_IN_FLIGHT, Pass, Plan
 
-#: a volume of at least this many bytes is made in OVERLAP_PASSES passes where nothing must be
-#: known before the first (`overlap_height`)
+#: a volume of at least this many bytes is made in OVERLAP_PASSES passes (`overlap_height`)
 OVERLAP_BYTES = 256 << 20
 OVERLAP_PASSES = 4
 
@@ -23,12 +22,10 @@ def overlap_height(plan: Plan) -> int:
     pass's bands of rows of every frame are read (ahead, in pass order, by a child process:
     `prefetch.start_ranges`, at the disk's pace) while the pass before is written; only the last
     pass's write follows the read. OVERLAP_PASSES passes for volumes of OVERLAP_BYTES or more,
-    unless the axis must be found first (--axis auto: it comes from the whole scan, in one pass);
-    else all rows. An 8/16-bit scale to be found comes from sample rows read beside the first
-    pass (ufo.reco.resident_sample)."""
-    o = plan.options
+    else all rows. An axis (--axis auto) or an 8/16-bit scale to be found comes from rows read
+    before the first pass (ufo.reco.resident_sample)."""
     rows = len(plan.rows)
-    if o.axis == "auto" or rows * _slice_bytes(plan, plan.width) < OVERLAP_BYTES or rows < 2 * OVERLAP_PASSES:
+    if rows * _slice_bytes(plan, plan.width) < OVERLAP_BYTES or rows < 2 * OVERLAP_PASSES:
         return rows
     return -(-rows // OVERLAP_PASSES)
 

@@ -46,7 +46,7 @@ from .passes import resident_passes
 from .planning import Pass, Plan, needs_scale, resident_reason, scan_angles
 from .resident_output import Output, Starting, on_device
 from .resident_reader import Allocate, MiddleRow, Reader, Sources, early_reader, pinned_buffers, prefetch_passes
-from .resident_sample import SampleScale
+from .resident_sample import SampleScale, middle_axis
 
 #: seconds a thread may hold the GIL while another waits (Python's default: 5 ms): the reader, downloader
 #: and writer threads wait for it after every system call (docs/benchmarks.md, 2026-12-03: 0.1 ms)
@@ -161,8 +161,15 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         hinted = False
         if on_start is not None:
             on_start(reading, 0)
-        if len(passes) > 1 and o.axis != "auto" and needs_scale(plan):  # the scale's rows beside the first pass
-            sample = SampleScale(plan, sources, times, stop)
+        if len(passes) > 1 and (o.axis == "auto" or needs_scale(plan)):  # from rows read before the first pass
+            if needs_scale(plan):
+                sample = SampleScale(plan, sources, times, stop)
+            if o.axis == "auto":
+                say("finding the axis")
+                axis, middle_read = middle_axis(plan, sources, times, device, stop)
+                if middle_row is not None:
+                    middle_row(_row_maker(middle_read, device, index))
+                    hinted = True
         elif len(passes) > 1:  # one axis and one scale for every pass, found before the first
             plan, axis = prelude()
         elif o.axis == "auto":  # from the middle row, read before the frames: no frame waits for it
