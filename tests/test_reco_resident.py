@@ -119,6 +119,8 @@ def test_resident_equals_the_sinogram_path(scan, tmp_path, kw):
     # in passes the scale and the axis come from rows read before the first pass (resident_sample)
     assert ("scale found" in times.marks) == ("output_bits" in kw and "pass_height" in kw)
     assert ("middle row read" in times.marks) == (kw.get("axis") == "auto" and "pass_height" in kw)
+    # the inputs are closed while the last slices are written, by a thread that ends with the run
+    assert "inputs closed" in times.marks and not [t for t in threading.enumerate() if t.name == "ufo:reco-close"]
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape and a.dtype == b.dtype
     if kw.get("output_bits") in (8, 16):

@@ -204,6 +204,10 @@ class Starting(Generic[T]):
         self._thread = threading.Thread(target=run, name=name, daemon=True)
         self._thread.start()
 
+    def join(self) -> None:
+        """Until it is made or failed (`get` raises its error)."""
+        self._thread.join()
+
     def get(self) -> T:
         self._thread.join()
         if self._error is not None:
