@@ -80,6 +80,23 @@ def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, nam
         assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
 
 
+@pytest.mark.parametrize("name", ["irregular", "half"])
+def test_axis_auto_in_passes_on_odd_scans_equals_the_sinogram_path(odd_scans, tmp_path, name):
+    """In passes the middle row is read before the first pass (resident_sample.middle_axis): the
+    same axis and slices as the sinogram path, irregular angles and a half acquisition too."""
+    path, axis = odd_scans[name]
+    kw = {"axis": "auto", "half_acquisition": name == "half", "pass_height": 7}
+    reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
+    plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
+    times = StageTimes()
+    _, found, _ = run_resident(plan, lambda: pytest.fail("no prelude: the axis comes from the middle row read first"),
+                               times, None, running.writer, device="cpu")
+    a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
+    assert a.shape == b.shape and np.abs(a - b).max() / np.abs(a).max() < 2e-5
+    assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
+    assert "axis found" in times.marks and "slices complete (pass 1 of 3)" in times.marks
+
+
 def _resident(path, output, early=False, times=None, **kw):
     plan = reco.plan(_options(path, output, **kw))
     handles = []
