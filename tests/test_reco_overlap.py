@@ -103,7 +103,7 @@ def test_passes_with_their_bands_read_ahead_equal_one_pass_and_the_phantom(scan,
     slices = {}
     for name, height in (("one", None), ("passes", 3)):
         plan = reco.plan(_options(path, tmp_path / f"{name}.h5:/data", pass_height=height))
-        run_resident(plan, lambda plan=plan: (plan, plan.axis), StageTimes(), None, running.writer, device="cpu")
+        run_resident(plan, StageTimes(), None, running.writer, device="cpu")
         with h5py.File(tmp_path / f"{name}.h5") as f:
             slices[name] = f["data"][:]
             assert not [k for k in f if k != "data"]  # the volume writer's count is gone once complete

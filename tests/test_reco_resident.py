@@ -64,7 +64,7 @@ def test_resident_equals_the_sinogram_path_on_odd_scans(odd_scans, tmp_path, nam
     plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
     assert (plan.angles is not None) == (name == "irregular")
     times = StageTimes()
-    _, found, _ = run_resident(plan, lambda: (plan, plan.axis), times, None, running.writer, device="cpu")
+    _, found, _ = run_resident(plan, times, None, running.writer, device="cpu")
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape
     assert np.abs(a - b).max() / np.abs(a).max() < 2e-5
@@ -89,8 +89,7 @@ def test_axis_auto_in_passes_on_odd_scans_equals_the_sinogram_path(odd_scans, tm
     reference = reco.run(reco.plan(_options(path, tmp_path / "s.h5:/data", gpu_path="sinograms", **kw)))
     plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
     times = StageTimes()
-    _, found, _ = run_resident(plan, lambda: pytest.fail("no prelude: the axis comes from the middle row read first"),
-                               times, None, running.writer, device="cpu")
+    _, found, _ = run_resident(plan, times, None, running.writer, device="cpu")
     a, b = _read(tmp_path / "s.h5"), _read(tmp_path / "r.h5")
     assert a.shape == b.shape and np.abs(a - b).max() / np.abs(a).max() < 2e-5
     assert found == pytest.approx(reference.axis, abs=1e-6) and abs(found - axis) < 0.5
@@ -100,18 +99,10 @@ def test_axis_auto_in_passes_on_odd_scans_equals_the_sinogram_path(odd_scans, tm
 def _resident(path, output, early=False, times=None, **kw):
     plan = reco.plan(_options(path, output, **kw))
     handles = []
-    result = run_resident(plan, lambda: _prelude(plan), times if times is not None else StageTimes(),
+    result = run_resident(plan, times if times is not None else StageTimes(),
                           lambda h, _: handles.append(h), running.writer, device="cpu",
                           early=early_reader(plan) if early else None)
     return result, handles
-
-
-def _prelude(plan):
-    """The sinogram path's prelude, for plans of several passes (ufo.reco.running.run's)."""
-    axis = running.find_axis(plan) if plan.options.axis == "auto" else plan.axis
-    from ufo.reco.outputs import with_output_scale
-
-    return with_output_scale(plan, axis, running.graph), axis
 
 
 def _read(output):
@@ -176,7 +167,7 @@ def _check_the_middle_row(scan, tmp_path, kw, device):
     path, _ = scan
     plan = reco.plan(_options(path, tmp_path / "r.h5:/data", **kw))
     got = []
-    run_resident(plan, lambda: _prelude(plan), StageTimes(), None, running.writer, device=device,
+    run_resident(plan, StageTimes(), None, running.writer, device=device,
                  middle_row=got.append)
     assert len(got) == 1
     made = []
@@ -221,7 +212,7 @@ def test_cancel_while_reading_stops_at_once_and_leaves_no_thread(scan, tmp_path)
         started.set()
 
     with pytest.raises(Cancelled):
-        run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
+        run_resident(plan, StageTimes(), on_start, running.writer, device="cpu")
     assert started.is_set()
     assert not [t for t in threading.enumerate() if t.name in ("ufo:reco-read", "ufo:reco-download")]
 
@@ -240,7 +231,7 @@ def test_a_writer_stopped_between_passes_stops_the_run_and_leaves_no_thread(scan
             handle.cancel()
 
     with pytest.raises(Cancelled):
-        run_resident(plan, lambda: (plan, plan.axis), StageTimes(), on_start, running.writer, device="cpu")
+        run_resident(plan, StageTimes(), on_start, running.writer, device="cpu")
     assert len(handles) == 2
     names = ("ufo:reco-read", "ufo:reco-download", "ufo:reco-output", "ufo:reco-ahead", "ufo:write", "ufo:feed")
     assert not [t.name for t in threading.enumerate() if t.name in names]

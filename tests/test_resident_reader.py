@@ -131,7 +131,7 @@ def test_with_a_pass_height_the_early_reader_reads_the_first_pass(scan, tmp_path
     reader = early_reader(plan)
     try:
         assert reader.p == resident_passes(plan, 0)[0] == resident_passes(plan, 2**40)[0]
-        assert reader.p.rows == 7 and reader.middle_index is None  # the axis comes from the prelude then
+        assert reader.p.rows == 7 and reader.middle_index is None  # the axis: the middle row read first
     finally:
         reader.close()
     whole = early_reader(reco.plan(_options(path, tmp_path / "w.h5:/data")))

@@ -12,9 +12,8 @@ decided by `axis_choice.axis_of` as on the sinogram path; Vo's metric on the GPU
 reader reads of every frame before the frames, one small read each: the search runs while CuPy
 starts and the frames are read, and no frame waits for it. The 8/16-bit scale comes from the
 finished volume's sample rows (those of `outputs.sample_passes`, without a second read). With
-several passes the scale comes from those rows read before the first pass (ufo.reco.resident_sample)
-and --axis auto (with --pass-height) first, from `prelude` (ufo.reco.running's), as on the
-sinogram path.
+several passes both come from rows read before the first pass: the sample rows, reconstructed
+apart, and the middle row (ufo.reco.resident_sample).
 
 Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
 its bands itself; once it is read, a child process reads the later passes' bands ahead
@@ -129,7 +128,7 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
         times.add("back-project", engine.stats.device_seconds)
 
 
-def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
+def run_resident(plan: Plan, times: StageTimes,
                  on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
                  device: str = "gpu", index: int = 0, say: Callable[[str], None] | None = None,
                  early: Reader | None = None, middle_row: MiddleSink | None = None,
@@ -174,7 +173,7 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         hinted = False
         if on_start is not None:
             on_start(reading, 0)
-        if len(passes) > 1 and (o.axis == "auto" or needs_scale(plan)):  # from rows read before the first pass
+        if len(passes) > 1:  # one axis and one scale for every pass, from rows read before the first
             if needs_scale(plan):
                 sample = SampleScale(plan, sources, times, stop)
             if o.axis == "auto":
@@ -183,8 +182,6 @@ def run_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
                 if middle_row is not None:
                     middle_row(_row_maker(middle_read, device, index))
                     hinted = True
-        elif len(passes) > 1:  # one axis and one scale for every pass, found before the first
-            plan, axis = prelude()
         elif o.axis == "auto":  # from the middle row, read before the frames: no frame waits for it
             if early is None:
                 early = Reader(plan, passes[0], scan_angles(plan), middle=len(plan.rows) // 2)
@@ -287,7 +284,7 @@ def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources) -> Any:
         return None
 
 
-def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], times: StageTimes,
+def try_resident(plan: Plan, times: StageTimes,
                  on_start: Callable[[RunHandle, int], None] | None, writer: Callable[..., Task],
                  say: Callable[[str], None] | None, middle_row: MiddleSink | None = None,
                  ) -> tuple[Plan, float | None, list[RunHandle]] | None:
@@ -314,7 +311,7 @@ def try_resident(plan: Plan, prelude: Callable[[], tuple[Plan, float | None]], t
         if o.axis == "auto":  # the search's SciPy, numba and kernels, while reading
             threading.Thread(target=_import_axis_search, args=(gpus[0],), name="ufo:reco-imports", daemon=True).start()
         sys.setswitchinterval(SWITCH)
-        return run_resident(plan, prelude, times, on_start, writer, index=gpus[0], say=say, early=early,
+        return run_resident(plan, times, on_start, writer, index=gpus[0], say=say, early=early,
                             middle_row=middle_row)
     except BaseException:
         if early is not None:

@@ -81,10 +81,7 @@ def middle_axis(plan: Plan, sources: Sources, times: StageTimes, device: str,
     `device`, the axis found by `axis_of`; with the row (the quality hints' sinogram)."""
     t0 = time.perf_counter()
     rows = RowsRead(plan, sources, [plan.rows[len(plan.rows) // 2]], times, "middle row read", stop)
-    try:
-        rows.wait()
-    finally:
-        rows.close()
+    rows.wait()
     angles = scan_angles(plan)
     middle = MiddleRow(0)
     for kind, frames in rows.frames:

@@ -231,7 +231,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
     if sink is None:  # one GPU: frames streamed into slices kept on it, where the steps allow
         from .resident import try_resident
 
-        resident = try_resident(plan, prelude, times, on_start, writer, say, middle_row)
+        resident = try_resident(plan, times, on_start, writer, say, middle_row)
     if resident is None and middle_row is not None:
         middle_row(None)
     if resident is not None:
