@@ -4,8 +4,8 @@
    into HDF5 float32: wall time of the command (start, imports, CUDA init, read, reconstruct,
    write), axis given / `--axis auto` / `--output-bits 16`;
 2. the I/O floor on the same disk in the same run: reading the scan's bytes, writing the
-   output's bytes (through the page cache, as `ufo reco`, appended or into a file sized first,
-   the faster); floor = max(read, write) when they
+   output's bytes (through the page cache, as `ufo reco`: appended, into a file sized first or
+   into reserved blocks, the fastest); floor = max(read, write) when they
    overlap, read + write when they do not;
 3. host memory to host memory, each tool warmed up, same flat-corrected data: ufo's
    Backproject, httomolibgpu's FBP3d_tomobar and LPRec3d_tomobar, ASTRA's FBP_CUDA (what is

@@ -94,21 +94,59 @@ def test_a_killed_writer_leaves_a_closed_file_with_its_whole_frames_counted(tmp_
         src.close()
 
 
-def test_a_full_disk_mid_volume_is_one_error_and_the_whole_frames_stay(tmp_path):
+def _fill(path) -> None:
+    """Another writer fills the disk, then leaves 512 KiB (room for closing the volume)."""
+    with open(path, "wb") as other:
+        try:
+            while True:
+                other.write(b"\0" * (1 << 20))
+                other.flush()
+        except OSError:
+            pass
+    os.truncate(path, os.path.getsize(path) - (512 << 10))
+
+
+def test_the_volume_s_blocks_are_reserved_so_a_full_disk_cannot_cut_it(tmp_path):
+    with small_disk(tmp_path, "64m") as disk:
+        out = disk / "v.h5"
+        w = open_writer(f"{out}:/data", expected_frames=12)  # 48 MiB: laid out, its blocks reserved
+        w.write(frame(0), {"angle": 0.5})
+        assert os.stat(out).st_blocks * 512 >= 12 * frame(0).nbytes  # reserved, not only sized
+        _fill(disk / "other")
+        for i in range(1, 12):
+            w.write(frame(i), {"angle": 0.5 + i})
+        w.close()
+        with h5py.File(out, "r") as f:
+            assert f["data"].shape == (12, *SHAPE)
+            for i in (0, 5, 11):
+                np.testing.assert_array_equal(f["data"][i], frame(i))
+            np.testing.assert_array_equal(f["data_angle"][:], 0.5 + np.arange(12))
+
+
+def test_reserving_more_than_the_disk_holds_is_enospc_at_once(tmp_path):
+    from ufo.storage.preallocate import reserve
+
+    with small_disk(tmp_path, "8m") as disk:
+        fd = os.open(disk / "x", os.O_RDWR | os.O_CREAT)
+        try:
+            assert reserve(fd, 0, 4 << 20)
+            assert os.path.getsize(disk / "x") == 0  # the blocks reserved, the size kept
+            with pytest.raises(OSError) as info:
+                reserve(fd, 0, 16 << 20)
+            assert info.value.errno == 28
+        finally:
+            os.close(fd)
+
+
+def test_a_full_disk_mid_volume_is_one_error_and_the_whole_frames_stay(tmp_path, monkeypatch):
+    monkeypatch.setenv("UFO_PREALLOCATE", "0")  # a file system that cannot reserve: the frames take the disk as they go
     with small_disk(tmp_path, "64m") as disk:
         out = disk / "v.h5"
         w = open_writer(f"{out}:/data", expected_frames=12)  # 48 MiB: laid out
         assert isinstance(w, Hdf5VolumeWriter)
         for i in range(3):
             w.write(frame(i), {})
-        with open(disk / "other", "wb") as other:  # another writer fills the disk
-            try:
-                while True:
-                    other.write(b"\0" * (1 << 20))
-                    other.flush()
-            except OSError:
-                pass
-        os.truncate(disk / "other", os.path.getsize(disk / "other") - (512 << 10))  # room for closing
+        _fill(disk / "other")
         with pytest.raises(InputError, match=r"is full after 3 frame\(s\); those frames are intact"):
             for i in range(3, 12):
                 w.write(frame(i), {})

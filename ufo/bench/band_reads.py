@@ -7,7 +7,7 @@ the first pass's bands alone, with the page cache's growth (does read-ahead brin
 bands of 1/P of each frame, pass after pass, one thread, with and without asking for a whole
 pass first (POSIX_FADV_WILLNEED, as `prefetch.start_ranges` does), with 8 and 16 threads, and
 as `DirectFrames.read_bands` copies them from a memory map; 4.29 GB written with 4 MiB pwrite
-calls from 1-8 threads, with 64 MiB calls, copied into a memory map of a file sized first from 1-8
+calls from 1-8 threads (into a new file, a sparse one sized first, one whose blocks were reserved first), with 64 MiB calls, copied into a memory map of a file sized first from 1-8
 threads, through h5py's direct chunk writes (SWMR, a flush a
 frame) and into a preallocated HDF5 dataset with pwrite; and band reads beside the writes.
 Each read from a dropped page cache (root).
@@ -122,11 +122,23 @@ def bands_mmap(d, P, block=32, ahead=96):
     m.close(); os.close(fd)
     return marks
 
-def writes(d, T, nbytes=1024 * H * W * 4, piece=H * W * 4, path=None):
+def writes(d, T, nbytes=1024 * H * W * 4, piece=H * W * 4, path=None, layout=None):
+    """Seconds to write `nbytes` in `piece`s at their offsets from T threads into a new file:
+    growing as written (layout None), sized first ("sized": a sparse file, as HDF5 lays out a
+    volume) or with its blocks reserved first ("reserved": ufo.storage.preallocate)."""
     path = path or f"{d}/out.raw"
     if os.path.exists(path):
         os.unlink(path)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    if layout == "sized":
+        os.ftruncate(fd, nbytes)
+    elif layout == "reserved":
+        from ..storage.preallocate import reserve
+
+        os.ftruncate(fd, nbytes)
+        if not reserve(fd, 0, nbytes):
+            os.close(fd)
+            return "not reserved (file system)"
     data = np.ones(piece // 4, np.float32)
     count = nbytes // piece
     def part(k):
@@ -220,12 +232,12 @@ def sample_rows(d, T, rows=8):
     return f"page cache +{(_cached() - before) / 1e6:.0f} MB ({len(reads)} reads of {W * 2} bytes)"
 
 
-def both(d, P, T, WT):
+def both(d, P, T, WT, layout=None):
     res = {}
     def r():
         t0 = time.perf_counter(); res["marks"] = bands_threads(d, P, T, advise=True); res["read"] = round(time.perf_counter() - t0, 2)
     def w():
-        res["write"] = writes(d, WT)
+        res["write"] = writes(d, WT, layout=layout)
     a, b = threading.Thread(target=r), threading.Thread(target=w)
     a.start(); b.start(); a.join(); b.join()
     return res
@@ -328,6 +340,12 @@ def run(directory: str) -> None:
         t(f"bands P={P} mmap blocks (read_bands)", bands_mmap, d, P)
     for T in (1, 2, 4, 8):
         print(f"write 4.29 GB page cache, 4 MiB pwrite, {T} threads: {writes(d, T)} s", flush=True)
+    for _ in range(2):  # into a sparse file (ufo's HDF5 volume before 2026-12-04) and into reserved blocks (since)
+        for layout in ("sized", "reserved"):
+            for T in (1, 2):
+                drop()
+                print(f"write 4.29 GB page cache, 4 MiB pwrite, {T} threads, file {layout} first: "
+                      f"{writes(d, T, layout=layout)} s", flush=True)
     print("write 64 MiB pieces 1 thread:", writes(d, 1, piece=64 << 20))
     for T in (1, 4):
         print(f"write 4.29 GB into a memory map of a file sized first, {T} threads:", mapped_writes(d, T), flush=True)
@@ -341,4 +359,6 @@ def run(directory: str) -> None:
         print(f"h5 preallocated contiguous + pwrite {T} threads:", h5_pre(d, T))
     for P, T, WT in ((8, 16, 1), (8, 16, 4), (4, 16, 4)):
         t(f"read bands P={P} T={T} + write WT={WT} at once", both, d, P, T, WT)
+    for layout in ("sized", "reserved", "sized", "reserved"):
+        t(f"read bands P=4 T=16 + write WT=1 into a file {layout} first, at once", both, d, 4, 16, 1, layout)
     os.remove(_scan(d))

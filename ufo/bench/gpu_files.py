@@ -12,7 +12,7 @@ This module measures, on one machine and in one run:
    start from the dropped cache counted, the server's start not: it happens once a beam time);
 2. its I/O floor on the same disk: reading the scan file's bytes and writing the output's
    bytes (64 MiB calls, like the writers through the page cache, no fsync: `ufo reco` does not
-   fsync either; appended or into a file sized first, whichever is faster). When reading and
+   fsync either; appended, into a file sized first or into reserved blocks, the fastest). When reading and
    writing overlap, as in ufo and tomocupy, the floor is the larger of the two; the sum is what
    a tool that does not overlap them pays;
 3. host memory to host memory, every tool warmed up first, on the same flat-corrected data:
@@ -69,22 +69,29 @@ def read_floor(path: str, queued: bool = False) -> float:
     return time.perf_counter() - t0
 
 
-def write_floor(path: str, nbytes: int, sized: bool | None = None, cold: bool = True) -> float:
+def write_floor(path: str, nbytes: int, layout: str | None = None, cold: bool = True) -> float:
     """Seconds to write `nbytes` with 64 MiB calls through the page cache (no fsync, as `ufo reco`):
-    appended to a new file (`sized=False`), or into a new file given its size first (`sized=True`,
-    as ufo's HDF5 volume lays its dataset out before the slices come: on a lent H200 VM 0.95 s
-    against 1.43 s appended for 4.29 GB, benchmarks/band_reads.py, 2026-12-04); by default the
-    faster of the two (the second from a dropped page cache where allowed and `cold`)."""
-    if sized is None:
-        appended = write_floor(path, nbytes, False)
-        if cold:
-            drop_caches()
-        return min(appended, write_floor(path, nbytes, True))
+    appended to a new file (`layout="appended"`), into a new file given its size first ("sized",
+    sparse: on a lent H200 VM 0.95 s against 1.43 s appended for 4.29 GB, 2026-12-04), or into
+    one whose blocks were reserved first ("reserved", as ufo's HDF5 volume is since 2026-12-04:
+    ufo.storage.preallocate); by default the fastest (each from a dropped page cache where allowed
+    and `cold`), so the floor stays a ceiling whichever way ufo writes."""
+    if layout is None:
+        best = []
+        for kind in ("appended", "sized", "reserved"):
+            if cold and best:
+                drop_caches()
+            best.append(write_floor(path, nbytes, kind))
+        return min(best)
     block = memoryview(np.random.default_rng(0).random(BLOCK // 4, dtype=np.float32).view(np.uint8))
     t0 = time.perf_counter()
     with open(path, "wb", buffering=0) as f:
-        if sized:
+        if layout in ("sized", "reserved"):
             os.ftruncate(f.fileno(), nbytes)
+        if layout == "reserved":
+            from ..storage.preallocate import reserve
+
+            reserve(f.fileno(), 0, nbytes)
         left = nbytes
         while left:
             left -= os.pwrite(f.fileno(), block[:min(left, BLOCK)], nbytes - left)
