@@ -123,6 +123,21 @@ def test_the_volume_s_blocks_are_reserved_so_a_full_disk_cannot_cut_it(tmp_path)
             np.testing.assert_array_equal(f["data_angle"][:], 0.5 + np.arange(12))
 
 
+def test_the_room_of_frames_that_never_came_is_given_back(tmp_path):
+    with small_disk(tmp_path, "64m") as disk:
+        out = disk / "v.h5"
+        w = open_writer(f"{out}:/data", expected_frames=12)
+        for i in range(3):
+            w.write(frame(i), {})
+        assert os.stat(out).st_blocks * 512 >= 12 * frame(0).nbytes
+        w.close()  # stopped after 3 of 12 (Ctrl-C, a camera that stopped)
+        assert os.stat(out).st_blocks * 512 < 4 * frame(0).nbytes
+        with h5py.File(out, "r") as f:
+            assert f["data"].shape == (3, *SHAPE)
+            for i in range(3):
+                np.testing.assert_array_equal(f["data"][i], frame(i))
+
+
 def test_reserving_more_than_the_disk_holds_is_enospc_at_once(tmp_path):
     from ufo.storage.preallocate import reserve
 

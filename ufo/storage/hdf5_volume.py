@@ -213,6 +213,9 @@ class Hdf5VolumeWriter(Hdf5Writer):
             self.release()
             return
         laid_out = self._fd is not None
+        if laid_out and self._reserved and self.frames < self.expected:  # fewer came: their room given back
+            reserve_runs(self._fd, self._offsets[self.frames:], int(np.prod(self._shape)) * self._dtype.itemsize,  # type: ignore[arg-type]
+                         undo=True)
         self._close_fd()
         try:
             if not laid_out:

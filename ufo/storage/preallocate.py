@@ -24,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 
 KEEP_SIZE = 0x01  # FALLOC_FL_KEEP_SIZE: the file's size stays; only its blocks are reserved
+PUNCH_HOLE = 0x02  # FALLOC_FL_PUNCH_HOLE: the blocks given back (with KEEP_SIZE)
 
 
 @lru_cache(maxsize=1)
@@ -57,14 +58,22 @@ def reserve(fd: int, offset: int, length: int) -> bool:
     return False
 
 
-def reserve_runs(fd: int, offsets: np.ndarray | Sequence[int], length: int) -> bool:
+def give_back(fd: int, offset: int, length: int) -> bool:
+    """Give the blocks of `length` bytes at `offset` back to the disk (they read as zeros after;
+    the file's size stays): the room reserved for frames that never came. Whether it was done."""
+    call = _fallocate()
+    return call is not None and length > 0 and call(fd, PUNCH_HOLE | KEEP_SIZE, offset, length) == 0  # type: ignore[operator]
+
+
+def reserve_runs(fd: int, offsets: np.ndarray | Sequence[int], length: int, undo: bool = False) -> bool:
     """Reserve `length` bytes at each of `offsets` (sorted or not), one call per run of adjacent
-    pieces (HDF5 lays out a volume's chunks one after another: one call for the whole volume)."""
+    pieces (HDF5 lays out a volume's chunks one after another: one call for the whole volume);
+    `undo`: give them back instead (`give_back`)."""
     starts = np.sort(np.asarray(offsets, np.int64))
     if starts.size == 0:
         return False
     breaks = np.flatnonzero(np.diff(starts) != length) + 1
     done = True
     for run in np.split(starts, breaks):
-        done = reserve(fd, int(run[0]), int(run[-1] - run[0]) + length) and done
+        done = (give_back if undo else reserve)(fd, int(run[0]), int(run[-1] - run[0]) + length) and done
     return done
