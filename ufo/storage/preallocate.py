@@ -5,8 +5,8 @@ ufo's HDF5 volume, `hdf5_volume`) makes ext4 reserve its blocks page by page (de
 allocation) while the copy into the page cache runs; into blocks reserved first it only copies
 (`python benchmarks/band_reads.py DIR` measures 4.29 GB written into a file sized first against
 one whose blocks were reserved first; docs/benchmarks.md, 2026-12-04). Reserving 4.29 GB takes
-milliseconds. It also makes a disk too small for the volume fail at once, not after minutes, and
-no other writer can take the volume's room once it is laid out.
+milliseconds. Once a volume is laid out, no other writer on the disk can take its room (a volume
+larger than the free space is not laid out: `hdf5_volume` appends it frame by frame).
 
 glibc's `posix_fallocate` writes a byte into every block where the file system cannot reserve
 (NFS v3, some FUSE file systems): gigabytes written twice. `fallocate(2)` says EOPNOTSUPP there
