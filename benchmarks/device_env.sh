@@ -15,4 +15,8 @@ if ! "$python" -c "import importlib.metadata as m; m.distribution('ufo')" 2>/dev
     fi
     "$python" -m pip install -q --no-deps --no-build-isolation -e .
 fi
+# a warm machine (ufo installed by an earlier call): the carried wheels' folder on the path again
+if [ -d /tmp/ufo-site ] && [[ ":${PYTHONPATH:-}:" != *":/tmp/ufo-site:"* ]]; then
+    export PYTHONPATH="/tmp/ufo-site${PYTHONPATH:+:$PYTHONPATH}"
+fi
 export PYTHONUNBUFFERED=1

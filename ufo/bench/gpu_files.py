@@ -122,13 +122,16 @@ def warm_server(work: str) -> Iterator[dict[str, str]]:
     """A `ufo reco --serve` process for the `--on-server` variants (recorded in `work`, stopped
     with Ctrl-C at the end); yields the environment its clients need."""
     env = {**os.environ, "UFO_RECO_SERVER_FILE": os.path.join(work, "reco-server.json")}
+    log = open(os.path.join(work, "reco-server.log"), "w+b")  # noqa: SIM115 - closed below
     process = subprocess.Popen([sys.executable, "-m", "ufo", "reco", "--serve"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               stdout=log, stderr=subprocess.STDOUT)
     try:
         end = time.monotonic() + 300
         while not os.path.exists(env["UFO_RECO_SERVER_FILE"]):
             if process.poll() is not None or time.monotonic() > end:
-                raise RuntimeError(f"`ufo reco --serve` did not start (exit {process.poll()})")
+                log.seek(0)
+                said = log.read().decode(errors="replace").strip()[-2000:]
+                raise RuntimeError(f"`ufo reco --serve` did not start (exit {process.poll()}): {said}")
             time.sleep(0.1)
         yield env
     finally:
@@ -138,6 +141,7 @@ def warm_server(work: str) -> Iterator[dict[str, str]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        log.close()
 
 
 def axis_parts(scan: str, output: str, cold: bool = True) -> dict[str, float]:
