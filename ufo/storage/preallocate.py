@@ -2,10 +2,12 @@
 
 Why: a buffered write into a hole of a sparse file (what a file laid out first is, such as
 ufo's HDF5 volume, `hdf5_volume`) makes ext4 reserve its blocks page by page (delayed
-allocation) while the copy into the page cache runs; into blocks reserved first it only copies
-(`python benchmarks/band_reads.py DIR` measures 4.29 GB written into a file sized first against
-one whose blocks were reserved first; docs/benchmarks.md, 2026-12-04). Reserving 4.29 GB takes
-milliseconds. Once a volume is laid out, no other writer on the disk can take its room (a volume
+allocation) while the copy into the page cache runs; into blocks reserved first it only copies.
+4.29 GB in 4 MiB `pwrite` calls on a lent H200 VM (ext4, 2026-12-04, `ufo.bench.band_reads.writes`
+and `both`): 0.78-0.84 s into reserved blocks, 0.87-1.10 s into a sparse file sized first,
+1.00-1.04 s appended; beside the scan's band reads 0.79-0.80 s against 0.89-0.93 s. In `ufo reco`
+the writer was 1.22-1.34 s busy for 4.29 GB against 1.35-1.46 s (docs/benchmarks.md). Reserving
+4.29 GB takes milliseconds. Once a volume is laid out, no other writer on the disk can take its room (a volume
 larger than the free space is not laid out: `hdf5_volume` appends it frame by frame).
 
 glibc's `posix_fallocate` writes a byte into every block where the file system cannot reserve
