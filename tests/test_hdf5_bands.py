@@ -29,10 +29,7 @@ def _data() -> np.ndarray:
 
 @pytest.mark.parametrize("kwargs", [dict(chunks=(1, H, W)), {}], ids=["chunk-per-frame", "contiguous"])
 @pytest.mark.parametrize("rows", [slice(0, H), slice(5, 6), slice(7, 19), slice(H - 3, H)])
-@pytest.mark.parametrize("copies", [None, "1", "3"])  # threads copying a block: default (4), one, uneven shares
-def test_bands_equal_h5py(tmp_path, kwargs, rows, copies, monkeypatch):
-    if copies is not None:
-        monkeypatch.setenv("UFO_BAND_COPIES", copies)
+def test_bands_equal_h5py(tmp_path, kwargs, rows):
     data = _data()
     with h5py.File(tmp_path / "s.h5", "w") as f:
         f.create_dataset("frames", data=data, **kwargs)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -32,7 +31,6 @@ READ_AHEAD = 32  # frames whose rows are asked for ahead of the one read
 BANDS_AHEAD = 96  # frames whose bands `read_bands` asks for beyond the block it copies
 MAX_GAP = 1 << 20  # bytes between two frames that a run of frames reads through (and throws away)
 _ADVISE = getattr(os, "posix_fadvise", None)  # Linux; elsewhere no read-ahead
-COPIES = 4  # threads that copy a block of bands (UFO_BAND_COPIES overrides; 1: the reader's thread alone)
 
 class DirectFrames:
     """Byte offsets of the frames of one HDF5 dataset, and positioned reads of their rows."""
@@ -180,34 +178,8 @@ class DirectFrames:
         band = np.lib.stride_tricks.as_strided(np.frombuffer(self._map, self.dtype, count * self.width, first),
                                                (n, count, self.width), (stride, self._row_bytes, self.dtype.itemsize),
                                                writeable=False)
-        self._copy(out[:n], band)
+        np.copyto(out[:n], band)  # without the GIL: the page faults of a cold file are waited for here
         return n
-
-    @staticmethod
-    def _copy(out: np.ndarray, band: np.ndarray) -> None:
-        """`band` into `out`, its frames split among UFO_BAND_COPIES threads (COPIES; this one among
-        them). NumPy copies without the GIL, and the page faults of a cold file are waited for in
-        the copy: from one thread the disk had one fault's read-around at a time to serve beside
-        the bands asked for ahead. Threads of their own, daemons, joined here: nothing is left
-        running when the reader stops (a pool's idle threads would keep `ufo` from its quick exit)."""
-        copies = min(_copies(), len(out))
-        bounds = np.linspace(0, len(out), copies + 1).astype(int)
-        errors: list[BaseException] = []
-
-        def part(k: int) -> None:
-            try:
-                np.copyto(out[bounds[k]:bounds[k + 1]], band[bounds[k]:bounds[k + 1]])
-            except BaseException as exc:  # noqa: BLE001 - raised in the reader's thread below
-                errors.append(exc)
-
-        helpers = [threading.Thread(target=part, args=(k,), name="ufo:band-copy", daemon=True) for k in range(1, copies)]
-        for helper in helpers:
-            helper.start()
-        part(0)
-        for helper in helpers:
-            helper.join()
-        if errors:
-            raise errors[0]
 
     def _strided_run(self, index: int, limit: int) -> tuple[int, int]:
         """(frames, their stride in bytes): how many frames from `index` (at most `limit`) lie at the
@@ -307,11 +279,3 @@ class DirectFrames:
         except OSError:  # advice only: a file system that refuses it reads as before
             return
         self._advised = (rows, max(end - 1, last if key == rows else -1))
-
-
-def _copies() -> int:
-    """Threads for a block's copy: UFO_BAND_COPIES (read per block, so a warm server's job may set it), else COPIES."""
-    try:
-        return max(1, int(os.environ.get("UFO_BAND_COPIES", COPIES)))
-    except ValueError:
-        return COPIES
