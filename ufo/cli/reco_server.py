@@ -332,22 +332,18 @@ def _release_gpu_memory() -> None:
 
 
 def warm_up(say: Any) -> None:
-    """Reconstruct a small phantom scan on the path a job takes (GPU if there is one), in one pass
-    and in two: the imports, CUDA's context, cuFFT and the kernels are loaded before the first job."""
+    """Reconstruct a small phantom scan on the path a job takes (GPU if there is one): the imports,
+    CUDA's context, cuFFT and the kernels are loaded before the first job."""
     from ..bench.stream import render_scan
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="ufo-serve-") as folder:
         scan = os.path.join(folder, "scan.nx")
         render_scan(scan, WARM_SIZE, WARM_SIZE, WARM_SIZE)
-        code = 0
-        for passes in ([], ["--pass-height", str(WARM_SIZE // 2)]):  # one pass, and passes (their
-            # axis and scale from rows read first: ufo.reco.resident_sample; the first job of the
-            # kind waited 0.4-0.9 s for them otherwise, H200 host, 2026-12-04)
-            request = {"argv": ["--projections", scan, "--output", os.path.join(folder, "slices.h5:/data"),
-                                "--overwrite", "--axis", "auto", "--output-bits", "16", "--quiet", *passes],
-                       "cwd": folder, "env": {}}  # the search's and the 16-bit conversion's kernels too
-            code = code or run_command(request, lambda kind, data: None)
+        request = {"argv": ["--projections", scan, "--output", os.path.join(folder, "slices.h5:/data"),
+                            "--axis", "auto", "--output-bits", "16", "--quiet"],  # the search's and the
+                   "cwd": folder, "env": {}}  # 16-bit conversion's kernels too
+        code = run_command(request, lambda kind, data: None)
     _release_gpu_memory()
     say(f"warmed up in {time.perf_counter() - started:.2f} s" + ("" if code == 0 else f" (the warm-up failed: exit {code})"))
 
