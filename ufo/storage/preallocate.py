@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -46,8 +47,9 @@ def reserve(fd: int, offset: int, length: int) -> bool:
     """Reserve the blocks of `length` bytes at `offset` of the open file `fd` (its size unchanged).
 
     Returns whether they are reserved (never with UFO_PREALLOCATE=0: the writes then allocate as
-    they go, as before, for a file system where reserving costs more than it saves). Raises OSError only for ENOSPC (the disk cannot hold
-    them: better said now than at the last frame); any other refusal (a file system that cannot,
+    they go, as before, for a file system where reserving costs more than it saves). Raises
+    OSError only for ENOSPC or EDQUOT (the disk or the quota cannot hold them: better said now
+    than at the last frame); any other refusal (a file system that cannot,
     no such call here) returns False and the writes go into the holes as before."""
     call = _fallocate()
     if call is None or length <= 0 or os.environ.get("UFO_PREALLOCATE", "1") == "0":
@@ -55,7 +57,7 @@ def reserve(fd: int, offset: int, length: int) -> bool:
     if call(fd, KEEP_SIZE, offset, length) == 0:  # type: ignore[operator]
         return True
     err = ctypes.get_errno()
-    if err == 28:  # ENOSPC
+    if err in (errno.ENOSPC, errno.EDQUOT):  # the disk, or this user's quota, cannot hold them
         raise OSError(err, os.strerror(err))
     return False
 
