@@ -132,11 +132,10 @@ class Hdf5VolumeWriter(Hdf5Writer):
             self._claim = claim(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0))
         self._swmr = True  # laid out (Hdf5Writer's flag: no set-up at the next frame)
-        try:  # the frames' blocks reserved: written into, not allocated page by page (ufo.storage.preallocate)
-            self._reserved = reserve_runs(self._fd, self._offsets, frame.nbytes) and all(
-                [reserve_runs(self._fd, offsets, kind.itemsize * chunk) for kind, offsets in self._values.values()])
-        except OSError as exc:  # ENOSPC: the volume does not fit; closing leaves a valid, empty dataset
-            raise disk_error(self.path, 0, exc) from exc
+        # the frames' blocks reserved: written into, not allocated page by page (ufo.storage.preallocate);
+        # where they cannot all be, the frames take the disk as they go, checked frame by frame
+        self._reserved = reserve_runs(self._fd, self._offsets, frame.nbytes) and all(
+            [reserve_runs(self._fd, offsets, kind.itemsize * chunk) for kind, offsets in self._values.values()])
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if self._grown:

@@ -7,8 +7,8 @@ allocation) while the copy into the page cache runs; into blocks reserved first 
 and `both`): 0.78-0.84 s into reserved blocks, 0.87-1.10 s into a sparse file sized first,
 1.00-1.04 s appended; beside the scan's band reads 0.79-0.80 s against 0.89-0.93 s. In `ufo reco`
 the writer was 1.22-1.34 s busy for 4.29 GB against 1.35-1.46 s (docs/benchmarks.md). Reserving
-4.29 GB takes milliseconds. Once a volume is laid out, no other writer on the disk can take its room (a volume
-larger than the free space is not laid out: `hdf5_volume` appends it frame by frame).
+4.29 GB takes milliseconds. Once a volume's blocks are reserved, no other writer on the disk can take its room
+(a volume larger than the free space is not laid out: `hdf5_volume` appends it frame by frame).
 
 glibc's `posix_fallocate` writes a byte into every block where the file system cannot reserve
 (NFS v3, some FUSE file systems): gigabytes written twice. `fallocate(2)` says EOPNOTSUPP there
@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import errno
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -46,20 +45,15 @@ def _fallocate() -> object | None:
 def reserve(fd: int, offset: int, length: int) -> bool:
     """Reserve the blocks of `length` bytes at `offset` of the open file `fd` (its size unchanged).
 
-    Returns whether they are reserved (never with UFO_PREALLOCATE=0: the writes then allocate as
-    they go, as before, for a file system where reserving costs more than it saves). Raises
-    OSError only for ENOSPC or EDQUOT (the disk or the quota cannot hold them: better said now
-    than at the last frame); any other refusal (a file system that cannot,
-    no such call here) returns False and the writes go into the holes as before."""
+    Returns whether they are reserved. Never with UFO_PREALLOCATE=0 (the writes then allocate as
+    they go, for a file system where reserving costs more than it saves), nor where the file
+    system cannot, nor where the disk or the quota cannot hold them all (ENOSPC, EDQUOT): a
+    volume is then written as far as the room goes, frame by frame, as before, rather than
+    refused whole before its first frame (a scan's frames up to a full disk are worth keeping)."""
     call = _fallocate()
     if call is None or length <= 0 or os.environ.get("UFO_PREALLOCATE", "1") == "0":
         return False
-    if call(fd, KEEP_SIZE, offset, length) == 0:  # type: ignore[operator]
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSPC, errno.EDQUOT):  # the disk, or this user's quota, cannot hold them
-        raise OSError(err, os.strerror(err))
-    return False
+    return call(fd, KEEP_SIZE, offset, length) == 0  # type: ignore[operator]
 
 
 def give_back(fd: int, offset: int, length: int) -> bool:
