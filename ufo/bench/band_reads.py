@@ -7,9 +7,9 @@ the first pass's bands alone, with the page cache's growth (does read-ahead brin
 bands of 1/P of each frame, pass after pass, one thread, with and without asking for a whole
 pass first (POSIX_FADV_WILLNEED, as `prefetch.start_ranges` does), with 8 and 16 threads, and
 as `DirectFrames.read_bands` copies them from a memory map; 4.29 GB written with 4 MiB pwrite
-calls from 1-8 threads (into a new file, a sparse one sized first, one whose blocks were reserved first), with 64 MiB calls, copied into a memory map of a file sized first from 1-8
-threads, through h5py's direct chunk writes (SWMR, a flush a
-frame) and into a preallocated HDF5 dataset with pwrite; and band reads beside the writes.
+calls from 1-8 threads (into a new file, a sparse one sized first, one whose blocks were
+reserved first), with 64 MiB calls, copied into a memory map of a file sized first from 1-8
+threads, through h5py's direct chunk writes (SWMR, a flush a frame) and into a preallocated HDF5 dataset with pwrite; and band reads beside the writes.
 Each read from a dropped page cache (root).
 """
 

@@ -7,8 +7,9 @@ allocation) while the copy into the page cache runs; into blocks reserved first 
 and `both`): 0.78-0.84 s into reserved blocks, 0.87-1.10 s into a sparse file sized first,
 1.00-1.04 s appended; beside the scan's band reads 0.79-0.80 s against 0.89-0.93 s. In `ufo reco`
 the writer was 1.22-1.34 s busy for 4.29 GB against 1.35-1.46 s (docs/benchmarks.md). Reserving
-4.29 GB takes milliseconds. Once a volume's blocks are reserved, no other writer on the disk can take its room
-(a volume larger than the free space is not laid out: `hdf5_volume` appends it frame by frame).
+4.29 GB takes milliseconds. Once a volume's blocks are reserved, no other writer on the disk can
+take its room (a volume larger than the free space is not laid out: `hdf5_volume` appends it
+frame by frame).
 
 glibc's `posix_fallocate` writes a byte into every block where the file system cannot reserve
 (NFS v3, some FUSE file systems): gigabytes written twice. `fallocate(2)` says EOPNOTSUPP there
@@ -50,17 +51,19 @@ def reserve(fd: int, offset: int, length: int) -> bool:
     system cannot, nor where the disk or the quota cannot hold them all (ENOSPC, EDQUOT): a
     volume is then written as far as the room goes, frame by frame, as before, rather than
     refused whole before its first frame (a scan's frames up to a full disk are worth keeping)."""
-    call = _fallocate()
-    if call is None or length <= 0 or os.environ.get("UFO_PREALLOCATE", "1") == "0":
-        return False
-    return call(fd, KEEP_SIZE, offset, length) == 0  # type: ignore[operator]
+    return os.environ.get("UFO_PREALLOCATE", "1") != "0" and _range(fd, KEEP_SIZE, offset, length)
 
 
 def give_back(fd: int, offset: int, length: int) -> bool:
     """Give the blocks of `length` bytes at `offset` back to the disk (they read as zeros after;
     the file's size stays): the room reserved for frames that never came. Whether it was done."""
+    return _range(fd, PUNCH_HOLE | KEEP_SIZE, offset, length)
+
+
+def _range(fd: int, mode: int, offset: int, length: int) -> bool:
+    """fallocate(fd, mode, offset, length) where there is such a call; whether it succeeded."""
     call = _fallocate()
-    return call is not None and length > 0 and call(fd, PUNCH_HOLE | KEEP_SIZE, offset, length) == 0  # type: ignore[operator]
+    return call is not None and length > 0 and call(fd, mode, offset, length) == 0  # type: ignore[operator]
 
 
 def reserve_runs(fd: int, offsets: np.ndarray | Sequence[int], length: int, undo: bool = False) -> bool:
