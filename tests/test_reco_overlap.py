@@ -15,7 +15,7 @@ import pytest
 
 from ufo import reco
 from ufo.reco import running
-from ufo.reco.passes import OVERLAP_PASSES, overlap_height, resident_passes
+from ufo.reco.passes import OVERLAP_PASSES, overlap_height, resident_passes, tapered
 from ufo.reco.resident import run_resident
 from ufo.reco.resident_reader import Sources, inputs, prefetch_passes
 from ufo.tomo.timing import StageTimes
@@ -40,13 +40,34 @@ def test_large_volumes_go_in_passes(scan, tmp_path):
     plan = reco.plan(_options(scan[0], tmp_path / "o.h5:/data"))
     big = _big(plan)
     assert overlap_height(big) == 1024 // OVERLAP_PASSES
-    assert [p.rows for p in resident_passes(big, 1 << 40)] == [1024 // OVERLAP_PASSES] * OVERLAP_PASSES
+    band = 1024 // OVERLAP_PASSES
+    passes = resident_passes(big, 1 << 40)
+    assert [p.rows for p in passes] == [band // 2] + [band] * (OVERLAP_PASSES - 1) + [band // 2]  # tapered
+    assert [p.first_row for p in passes] == [p.first_slice for p in passes] == [0, 128, 384, 640, 896]
     # an axis or a scale to find: from rows read before the first pass (resident_sample)
     assert overlap_height(_big(plan, axis="auto")) == 1024 // OVERLAP_PASSES
     assert overlap_height(_big(plan, output_bits=16)) == 1024 // OVERLAP_PASSES
     assert overlap_height(_big(plan, output_bits=16, output_min=0.0, output_max=1.0)) == 1024 // OVERLAP_PASSES  # given: passes
     assert overlap_height(plan) == len(plan.rows)  # a small volume: one pass
     assert [p.rows for p in resident_passes(_big(plan, pass_height=300), 1 << 40)] == [300, 300, 300, 124]
+
+
+def test_tapered_passes_cover_every_row_once_within_the_band():
+    """Edges half as high where there are several passes; no pass above the band, none empty, the
+    rows in order and each once; too few rows for three heights: even passes."""
+    for count in range(1, 200):
+        for band in range(1, count + 3):
+            heights = tapered(count, band)
+            assert sum(heights) == count and max(heights) <= band and min(heights) >= 1
+            if count <= band:
+                assert heights == [count]
+            elif len(heights) > 2 and count - 2 * (band // 2) >= band // 2:
+                assert heights[0] == heights[-1] == max(1, band // 2) <= min(heights[1:-1])
+            else:
+                assert max(heights) - min(heights) <= 1
+    assert tapered(1024, 256) == [128, 256, 256, 256, 128]
+    assert tapered(1024, 512) == [256, 512, 256]
+    assert tapered(10, 9) == [5, 5]
 
 
 def test_the_bands_of_every_pass_are_read_ahead_in_pass_order(scan, tmp_path):

@@ -45,8 +45,30 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
         raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
                          f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
     step = rows[1] - rows[0] if len(rows) > 1 else 1
-    counts = [(first, min(band, len(rows) - first)) for first in range(0, len(rows), band)]
-    return [Pass(rows[first], count, step, slice(0, count), first) for first, count in counts]
+    heights = [band] * (-(-len(rows) // band)) if o.pass_height else tapered(len(rows), band)
+    firsts = [sum(heights[:k]) for k in range(len(heights))]
+    return [Pass(rows[first], min(h, len(rows) - first), step, slice(0, min(h, len(rows) - first)), first)
+            for first, h in zip(firsts, heights)]
+
+
+def tapered(count: int, band: int) -> list[int]:
+    """Heights of passes of at most `band` rows covering `count` rows: the first and the last half
+    as high as the others where there are several.
+
+    Why: every slice of a pass needs the last frame's band of it, so nothing is written before the
+    first pass is read whole, and after the last frame only the last pass is left to complete and
+    write: both waits scale with those passes' heights, while the ones between overlap reading
+    and writing whatever their height. Halving the two edges only (not every pass) keeps the
+    reads of the others one band of a frame per request, which a disk reads at its pace."""
+    if count <= band:
+        return [count]
+    edge = max(1, band // 2)
+    middle = count - 2 * edge
+    if middle < edge:  # too few rows for three heights: even passes
+        n = -(-count // band)
+        return [count // n + (k < count % n) for k in range(n)]
+    n = -(-middle // band)
+    return [edge] + [middle // n + (k < middle % n) for k in range(n)] + [edge]
 
 
 def _slice_bytes(plan: Plan, width: int) -> int:

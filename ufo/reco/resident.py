@@ -26,6 +26,7 @@ through `on_start`) ends the read at the next frame; the writer's handle follows
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -88,10 +89,13 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
                say: Callable[[str], None], where: str, reader: Reader | None = None,
                middle: MiddleRow | None = None, sources: Sources | None = None, pinned: Any = None,
-               on_shape: Callable[[tuple[int, int]], None] | None = None) -> None:
+               on_shape: Callable[[tuple[int, int]], None] | None = None,
+               near_end: Callable[[], None] | None = None) -> None:
     """Every frame of the pass into the engine (from `reader` when one was started early, else from
     `sources` into `pinned` buffers where given; `middle` keeps a row of each), then its slices
-    completed; `on_shape` gets the slices' shape once the first frame is in."""
+    completed; `on_shape` gets the slices' shape once the first frame is in, `near_end()` is
+    called once `ahead_at()` projections are left to take."""
+    left_at = ahead_at(plan.projections) if near_end is not None else -1
     if reader is None:
         reader = Reader(plan, p, scan_angles(plan), sources=sources, pinned=pinned)
         reader.thread.start()
@@ -108,6 +112,9 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
                 on_shape(engine.slice_shape)
                 on_shape = None
             done += meta["image_key"] == 0
+            if near_end is not None and meta["image_key"] == 0 and plan.projections - done <= left_at:
+                near_end()
+                near_end = None
             if done % 64 == 0 and meta["image_key"] == 0:
                 say(f"reading {done}/{plan.projections} projections{where}")
         if stop.is_set():
@@ -150,12 +157,14 @@ def run_resident(plan: Plan, times: StageTimes,
     ahead: Starting[Any] | None = None  # the child reading the later passes' bands ahead
     sample: SampleScale | None = None  # 8/16-bit output in passes: the rows its scale comes from
     closing: Starting[None] | None = None  # the inputs closed once the last pass is read
+    asked = threading.Event()  # the read-ahead child may read (`near_end` of the first pass)
 
     def close_inputs() -> None:
         """The sample's reading, the read-ahead child and the inputs ended (unmapping a 1024^3 scan's
         memory map alone took 0.05 s of the 0.08-0.10 s this took after the slices were written)."""
         if sample is not None:
             sample.close()
+        asked.set()  # a gated child not told to read by now never will be
         child = ahead.get() if ahead is not None else None
         if child is not None:
             child.stop()
@@ -215,6 +224,8 @@ def run_resident(plan: Plan, times: StageTimes,
 
         if sample is not None:  # its reads, before the first pass's frames keep the GIL busy
             sample.wait_read()
+        if len(passes) > 1:
+            ahead = Starting(lambda: _read_ahead(plan, passes[1:], sources, asked, times), "ufo:reco-ahead")
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
@@ -223,9 +234,8 @@ def run_resident(plan: Plan, times: StageTimes,
             middle = MiddleRow(row) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
                        pinned_buffers(index) if device == "gpu" else None,
-                       start_output if k == 0 and len(passes) > 1 else None)
-            if k == 0 and len(passes) > 1:
-                ahead = Starting(lambda: _read_ahead(plan, passes[1:], sources), "ufo:reco-ahead")
+                       start_output if k == 0 and len(passes) > 1 else None, asked.set if k == 0 else None)
+            asked.set()
             if k == len(passes) - 1:  # nothing reads the inputs any more: closed while the slices are written
                 closing = Starting(close_inputs, "ufo:reco-close")
             if middle is not None:
@@ -274,14 +284,34 @@ def run_resident(plan: Plan, times: StageTimes,
     return plan, axis, handles
 
 
-def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources) -> Any:
-    """The prefetch child of the passes after the first, or None; made in a thread of its own
-    (finding the byte ranges of three passes of a 1024^3 scan and starting the child took
-    0.1-0.2 s, which the first slices waited for when the engine's thread did it)."""
+def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources, asked: threading.Event, times: StageTimes) -> Any:
+    """The prefetch child of the passes after the first, or None: made in a thread of its own while
+    the first pass is read (finding the byte ranges of three passes of a 1024^3 scan and starting
+    the child took 0.1-0.2 s, which the first slices waited for when the engine's thread did it,
+    and the disk idled for after the first pass when it was started then), it reads once `asked`
+    is set: the first pass's reader has then asked the disk for its last bands, and the child's
+    requests queue behind them instead of slowing them."""
     try:
-        return prefetch_passes(plan, passes, sources)
+        child = prefetch_passes(plan, passes, sources, gated=True)
     except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
         return None
+    asked.wait()
+    if child is not None:
+        child.go()
+        times.mark("read-ahead asked")
+    return child
+
+
+def ahead_at(projections: int) -> int:
+    """Projections of the first pass left to take when the later passes' read-ahead is let go:
+    UFO_READ_AHEAD_AT (a number; 'end': once the first pass is read), else twice the frames its
+    reader asks for ahead of its copies (hdf5_direct.bands_ahead): its last requests are queued."""
+    from ..storage.hdf5_direct import bands_ahead
+
+    at = os.environ.get("UFO_READ_AHEAD_AT", "")
+    if at == "end":
+        return -1
+    return int(at) if at.strip().isdigit() else min(projections, 2 * bands_ahead())
 
 
 def try_resident(plan: Plan, times: StageTimes,
