@@ -45,7 +45,7 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
         raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
                          f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
     step = rows[1] - rows[0] if len(rows) > 1 else 1
-    heights = [band] * (-(-len(rows) // band)) if o.pass_height else tapered(len(rows), band)
+    heights = [band] * (-(-len(rows) // band)) if o.pass_height else _given_heights(len(rows), band) or tapered(len(rows), band)
     firsts = [sum(heights[:k]) for k in range(len(heights))]
     return [Pass(rows[first], min(h, len(rows) - first), step, slice(0, min(h, len(rows) - first)), first)
             for first, h in zip(firsts, heights)]
@@ -69,6 +69,23 @@ def tapered(count: int, band: int) -> list[int]:
         return [count // n + (k < count % n) for k in range(n)]
     n = -(-middle // band)
     return [edge] + [middle // n + (k < middle % n) for k in range(n)] + [edge]
+
+
+def _given_heights(count: int, band: int) -> list[int] | None:
+    """UFO_PASS_HEIGHTS (rows of each pass, comma-separated: a benchmark's variant), cut to `count`
+    rows; None where unset, or where a height is not a number from 1 to `band`."""
+    import os
+
+    given = [h.strip() for h in os.environ.get("UFO_PASS_HEIGHTS", "").split(",") if h.strip()]
+    if not given or not all(h.isdigit() and 1 <= int(h) <= band for h in given):
+        return None
+    heights: list[int] = []
+    for h in map(int, given):
+        if sum(heights) < count:
+            heights.append(min(h, count - sum(heights)))
+    while sum(heights) < count:
+        heights.append(min(band, count - sum(heights)))
+    return heights
 
 
 def _slice_bytes(plan: Plan, width: int) -> int:

@@ -95,7 +95,7 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
     `sources` into `pinned` buffers where given; `middle` keeps a row of each), then its slices
     completed; `on_shape` gets the slices' shape once the first frame is in, `near_end()` is
     called once `ahead_at()` projections are left to take."""
-    left_at = ahead_at(plan.projections) if near_end is not None else -1
+    left_at = ahead_at() if near_end is not None else -1
     if reader is None:
         reader = Reader(plan, p, scan_angles(plan), sources=sources, pinned=pinned)
         reader.thread.start()
@@ -225,7 +225,11 @@ def run_resident(plan: Plan, times: StageTimes,
         if sample is not None:  # its reads, before the first pass's frames keep the GIL busy
             sample.wait_read()
         if len(passes) > 1:
-            ahead = Starting(lambda: _read_ahead(plan, passes[1:], sources, asked, times), "ufo:reco-ahead")
+            first_too = os.environ.get("UFO_READ_AHEAD_FIRST", "0") == "1"  # a benchmark's variant
+            if first_too:
+                asked.set()
+            ahead = Starting(lambda: _read_ahead(plan, passes[0 if first_too else 1:], sources, asked, times),
+                             "ufo:reco-ahead")
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
@@ -302,16 +306,14 @@ def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources, asked: threadi
     return child
 
 
-def ahead_at(projections: int) -> int:
+def ahead_at() -> int:
     """Projections of the first pass left to take when the later passes' read-ahead is let go:
-    UFO_READ_AHEAD_AT (a number; 'end': once the first pass is read), else twice the frames its
-    reader asks for ahead of its copies (hdf5_direct.bands_ahead): its last requests are queued."""
-    from ..storage.hdf5_direct import bands_ahead
-
-    at = os.environ.get("UFO_READ_AHEAD_AT", "")
-    if at == "end":
-        return -1
-    return int(at) if at.strip().isdigit() else min(projections, 2 * bands_ahead())
+    UFO_READ_AHEAD_AT (a number: a benchmark's variant), else -1: once the first pass is read.
+    Let go while the first pass's last bands were still read, its requests slowed them (the
+    first pass of 128 rows of a 1024^3 scan read in 0.62 s let go 192 projections before its
+    end, 0.33 s let go at its end; H200 host, 2026-12-04, docs/benchmarks.md)."""
+    at = os.environ.get("UFO_READ_AHEAD_AT", "end")
+    return int(at) if at.strip().isdigit() else -1
 
 
 def try_resident(plan: Plan, times: StageTimes,
