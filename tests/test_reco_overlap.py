@@ -41,8 +41,11 @@ def test_large_volumes_go_in_passes(scan, tmp_path):
     big = _big(plan)
     assert overlap_height(big) == 1024 // OVERLAP_PASSES
     band = 1024 // OVERLAP_PASSES
-    passes = resident_passes(big, 1 << 40)
-    assert [p.rows for p in passes] == [band // 2] + [band] * (OVERLAP_PASSES - 1) + [band // 2]  # tapered
+    # a tapered edge of 128 rows of 1024 pixels would be a 256 KiB request per frame: even passes
+    assert [p.rows for p in resident_passes(big, 1 << 40)] == [band] * OVERLAP_PASSES
+    wide = replace(big, width=2048)  # 128 rows of 2048 pixels: 512 KiB a frame, tapered
+    passes = resident_passes(wide, 1 << 40)
+    assert [p.rows for p in passes] == [band // 2] + [band] * (OVERLAP_PASSES - 1) + [band // 2]
     assert [p.first_row for p in passes] == [p.first_slice for p in passes] == [0, 128, 384, 640, 896]
     # an axis or a scale to find: from rows read before the first pass (resident_sample)
     assert overlap_height(_big(plan, axis="auto")) == 1024 // OVERLAP_PASSES
@@ -119,17 +122,22 @@ def test_no_child_without_passes_to_read_ahead_or_when_told(scan, tmp_path, monk
         sources.close()
 
 
-def test_passes_with_their_bands_read_ahead_equal_one_pass_and_the_phantom(scan, tmp_path):
+def test_passes_with_their_bands_read_ahead_equal_one_pass_and_the_phantom(scan, tmp_path, monkeypatch):
     path, phantom = scan
     slices = {}
-    for name, height in (("one", None), ("passes", 3)):
+    for name, height, heights in (("one", None, ""), ("passes", 3, ""), ("uneven", None, "2,5,1,3")):
+        monkeypatch.setenv("UFO_PASS_HEIGHTS", heights)  # passes of unequal heights, as tapered ones are
         plan = reco.plan(_options(path, tmp_path / f"{name}.h5:/data", pass_height=height))
-        run_resident(plan, StageTimes(), None, running.writer, device="cpu")
+        times = StageTimes()
+        run_resident(plan, times, None, running.writer, device="cpu")
+        if heights:
+            assert sum(1 for event, _ in times.timeline() if event.startswith("slices complete")) == 5  # 2+5+1+3+rest
         with h5py.File(tmp_path / f"{name}.h5") as f:
             slices[name] = f["data"][:]
             assert not [k for k in f if k != "data"]  # the volume writer's count is gone once complete
     assert slices["one"].shape == slices["passes"].shape == (H, W, W)
-    np.testing.assert_allclose(slices["passes"], slices["one"], rtol=0, atol=1e-6 * np.abs(slices["one"]).max())
+    for other in ("passes", "uneven"):
+        np.testing.assert_allclose(slices[other], slices["one"], rtol=0, atol=1e-6 * np.abs(slices["one"]).max())
     from .reference import assert_matches, line_integrals
 
     row = H // 2 + 1  # in the second of the passes' bands (rows 9-11)

@@ -12,6 +12,11 @@ from .planning import PASSES_IN_FLIGHT, Pass, Plan
 #: a volume of at least this many bytes is made in OVERLAP_PASSES passes (`overlap_height`)
 OVERLAP_BYTES = 256 << 20
 OVERLAP_PASSES = 4
+#: bytes a frame's band must have for passes to be tapered (`tapered`): a disk that caps requests
+#: per second reads smaller ones below its bandwidth (a lent H200 host's: bands of 256 rows of
+#: 1024 uint16 pixels, 512 KiB, at 2 GB/s, the scan's in-order pace; of 128 rows at 1.1 GB/s, of
+#: 32 at 0.2 GB/s: about 4000 requests a second; docs/benchmarks.md, 2026-12-04 11:30 UTC)
+MIN_REQUEST = 512 << 10
 
 
 def overlap_height(plan: Plan) -> int:
@@ -45,7 +50,10 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
         raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
                          f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
     step = rows[1] - rows[0] if len(rows) > 1 else 1
-    heights = [band] * (-(-len(rows) // band)) if o.pass_height else _given_heights(len(rows), band) or tapered(len(rows), band)
+    even = [band] * (-(-len(rows) // band))
+    edge_bytes = band // 2 * plan.width * 2  # a tapered edge's request per frame, 16-bit frames
+    heights = even if o.pass_height else _given_heights(len(rows), band) or (
+        tapered(len(rows), band) if edge_bytes >= MIN_REQUEST else even)
     firsts = [sum(heights[:k]) for k in range(len(heights))]
     return [Pass(rows[first], min(h, len(rows) - first), step, slice(0, min(h, len(rows) - first)), first)
             for first, h in zip(firsts, heights)]
