@@ -124,37 +124,3 @@ def test_the_child_ends_when_its_command_was_killed(tmp_path):
         time.sleep(0.05)
     assert _gone(pid), "the prefetch child outlived its killed command"
 
-
-
-def test_a_gated_child_reads_nothing_until_let_go_then_its_ranges(tmp_path):
-    """`start_ranges(..., gated=True)`: the process is up with its list, the disk untouched (a cold
-    file's pages stay out) until `go()`; then exactly its ranges come in. Stopped before `go()`,
-    it ends without reading."""
-    from .page_cache import evict, in_memory
-
-    path = tmp_path / "scan.bin"
-    page = 4096
-    path.write_bytes(np.random.default_rng(0).integers(0, 255, 64 * page, np.uint8).tobytes())
-    evict(str(path))
-    if in_memory(str(path)).mean() > 0.1:
-        pytest.skip("the page cache keeps this file (tmpfs?): nothing to see")
-    ranges = [(str(path), k * 4 * page, 2 * page) for k in range(16)]  # two pages of every four
-    child = prefetch.start_ranges([ranges[:8], ranges[8:]], gated=True)
-    assert child is not None
-    time.sleep(0.5)
-    assert child.process.poll() is None and not in_memory(str(path)).any()  # waiting, nothing read
-    child.go()
-    child.go()  # once only
-    assert child.process.wait(30) == 0
-    pages = in_memory(str(path))
-    wanted = np.zeros(64, np.uint8)
-    for k in range(16):
-        wanted[4 * k: 4 * k + 2] = 1
-    np.testing.assert_array_equal(pages, wanted)
-
-    evict(str(path))
-    stopped = prefetch.start_ranges([ranges], gated=True)
-    assert stopped is not None
-    stopped.stop()
-    stopped.go()  # after stop: nothing
-    assert stopped.process.returncode is not None and not in_memory(str(path)).any()

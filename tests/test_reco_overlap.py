@@ -110,7 +110,7 @@ def test_the_bands_of_every_pass_are_read_ahead_in_pass_order(scan, tmp_path):
 
 
 def test_no_child_without_passes_to_read_ahead_or_when_told(scan, tmp_path, monkeypatch):
-    """The run asks for the passes after the first (none with one pass); UFO_PREFETCH=0 leaves
+    """The run asks for every pass's bands (no child with one pass); UFO_PREFETCH=0 leaves
     the reads to the readers."""
     plan = reco.plan(_options(scan[0], tmp_path / "o.h5:/data", pass_height=5))
     sources = Sources()
@@ -130,8 +130,10 @@ def test_passes_with_their_bands_read_ahead_equal_one_pass_and_the_phantom(scan,
         plan = reco.plan(_options(path, tmp_path / f"{name}.h5:/data", pass_height=height))
         times = StageTimes()
         run_resident(plan, times, None, running.writer, device="cpu")
+        events = [event for event, _ in times.timeline()]
+        assert ("read-ahead started" in events) == (name != "one")  # every pass's bands, from the start
         if heights:
-            assert sum(1 for event, _ in times.timeline() if event.startswith("slices complete")) == 5  # 2+5+1+3+rest
+            assert sum(1 for event in events if event.startswith("slices complete")) == 5  # 2+5+1+3+rest
         with h5py.File(tmp_path / f"{name}.h5") as f:
             slices[name] = f["data"][:]
             assert not [k for k in f if k != "data"]  # the volume writer's count is gone once complete

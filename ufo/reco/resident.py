@@ -15,18 +15,16 @@ finished volume's sample rows (those of `outputs.sample_passes`, without a secon
 several passes both come from rows read before the first pass: the sample rows, reconstructed
 apart, and the middle row (ufo.reco.resident_sample).
 
-Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
-its bands itself; once it is read, a child process reads the later passes' bands ahead
-(`_read_ahead`, `resident_reader.prefetch_passes`). Started with the first pass, that child's
-requests slowed the first pass's own reads (its last frame 0.59-0.93 s after the job started
-against 0.42-0.50 s without; H200 host, 2026-12-04, docs/benchmarks.md), and the writer, the
-pace of the rest, starts only after the first pass. Cancelling: the reading loop's `WorkHandle` (callers get it
+Large volumes go in passes (`passes.overlap_height`). A child process reads every pass's bands
+ahead, pass after pass, from the start (`_read_ahead`, `resident_reader.prefetch_passes`); the
+readers ask the disk for their bands too, which is all there is where no child can read (inputs
+other than uncompressed HDF5, UFO_PREFETCH=0). The writer starts only after the first pass.
+Cancelling: the reading loop's `WorkHandle` (callers get it
 through `on_start`) ends the read at the next frame; the writer's handle follows.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -89,13 +87,10 @@ def _engine(plan: Plan, axis: float | str | None, device: str) -> StreamingRecon
 def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: threading.Event, times: StageTimes,
                say: Callable[[str], None], where: str, reader: Reader | None = None,
                middle: MiddleRow | None = None, sources: Sources | None = None, pinned: Any = None,
-               on_shape: Callable[[tuple[int, int]], None] | None = None,
-               near_end: Callable[[], None] | None = None) -> None:
+               on_shape: Callable[[tuple[int, int]], None] | None = None) -> None:
     """Every frame of the pass into the engine (from `reader` when one was started early, else from
     `sources` into `pinned` buffers where given; `middle` keeps a row of each), then its slices
-    completed; `on_shape` gets the slices' shape once the first frame is in, `near_end()` is
-    called once `ahead_at()` projections are left to take."""
-    left_at = ahead_at() if near_end is not None else -1
+    completed; `on_shape` gets the slices' shape once the first frame is in."""
     if reader is None:
         reader = Reader(plan, p, scan_angles(plan), sources=sources, pinned=pinned)
         reader.thread.start()
@@ -112,9 +107,6 @@ def _read_pass(engine: StreamingReconstructor, plan: Plan, p: Pass, stop: thread
                 on_shape(engine.slice_shape)
                 on_shape = None
             done += meta["image_key"] == 0
-            if near_end is not None and meta["image_key"] == 0 and plan.projections - done <= left_at:
-                near_end()
-                near_end = None
             if done % 64 == 0 and meta["image_key"] == 0:
                 say(f"reading {done}/{plan.projections} projections{where}")
         if stop.is_set():
@@ -154,17 +146,15 @@ def run_resident(plan: Plan, times: StageTimes,
     output: Output | None = None
     starting: Starting[Output] | None = None
     sources = Sources()
-    ahead: Starting[Any] | None = None  # the child reading the later passes' bands ahead
+    ahead: Starting[Any] | None = None  # the child reading the passes' bands ahead
     sample: SampleScale | None = None  # 8/16-bit output in passes: the rows its scale comes from
     closing: Starting[None] | None = None  # the inputs closed once the last pass is read
-    asked = threading.Event()  # the read-ahead child may read (`near_end` of the first pass)
 
     def close_inputs() -> None:
         """The sample's reading, the read-ahead child and the inputs ended (unmapping a 1024^3 scan's
         memory map alone took 0.05 s of the 0.08-0.10 s this took after the slices were written)."""
         if sample is not None:
             sample.close()
-        asked.set()  # a gated child not told to read by now never will be
         child = ahead.get() if ahead is not None else None
         if child is not None:
             child.stop()
@@ -225,11 +215,7 @@ def run_resident(plan: Plan, times: StageTimes,
         if sample is not None:  # its reads, before the first pass's frames keep the GIL busy
             sample.wait_read()
         if len(passes) > 1:
-            first_too = os.environ.get("UFO_READ_AHEAD_FIRST", "0") == "1"  # a benchmark's variant
-            if first_too:
-                asked.set()
-            ahead = Starting(lambda: _read_ahead(plan, passes[0 if first_too else 1:], sources, asked, times),
-                             "ufo:reco-ahead")
+            ahead = Starting(lambda: _read_ahead(plan, passes, sources, times), "ufo:reco-ahead")
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
             where = f" (pass {k + 1} of {len(passes)})" if len(passes) > 1 else ""
@@ -238,8 +224,7 @@ def run_resident(plan: Plan, times: StageTimes,
             middle = MiddleRow(row) if keep else None
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
                        pinned_buffers(index) if device == "gpu" else None,
-                       start_output if k == 0 and len(passes) > 1 else None, asked.set if k == 0 else None)
-            asked.set()
+                       start_output if k == 0 and len(passes) > 1 else None)
             if k == len(passes) - 1:  # nothing reads the inputs any more: closed while the slices are written
                 closing = Starting(close_inputs, "ufo:reco-close")
             if middle is not None:
@@ -288,32 +273,26 @@ def run_resident(plan: Plan, times: StageTimes,
     return plan, axis, handles
 
 
-def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources, asked: threading.Event, times: StageTimes) -> Any:
-    """The prefetch child of the passes after the first, or None: made in a thread of its own while
-    the first pass is read (finding the byte ranges of three passes of a 1024^3 scan and starting
-    the child took 0.1-0.2 s, which the first slices waited for when the engine's thread did it,
-    and the disk idled for after the first pass when it was started then), it reads once `asked`
-    is set: the first pass's reader has then asked the disk for its last bands, and the child's
-    requests queue behind them instead of slowing them."""
+def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources, times: StageTimes) -> Any:
+    """The prefetch child of every pass, the first too, or None; made in a thread of its own
+    (finding the byte ranges of four passes of a 1024^3 scan and starting the child took 0.1-0.2
+    s, which the first slices waited for when the engine's thread did it).
+
+    Why every pass from the start: the child asks for a pass's bands all at once and for the
+    next pass's only once they are in, so the disk reads pass after pass without a gap and the
+    first pass's bands come first. Started after the first pass (before 2026-12-04), the disk
+    idled between the passes while the child started; the later passes alone from the start, or
+    let go while the first pass's last bands were read, slowed those (the first pass 0.62-0.88 s
+    against 0.30-0.35 s). Through a warm server on a lent H200 host, 4 rounds, 1024^3: the job
+    1.60-1.81 s against 1.59-1.95 s started after the first pass, the last frame read 1.23-1.38 s
+    against 1.25-1.51 s (docs/benchmarks.md, 2026-12-04, 11:15-11:45 UTC)."""
     try:
-        child = prefetch_passes(plan, passes, sources, gated=True)
+        child = prefetch_passes(plan, passes, sources)
     except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
         return None
-    asked.wait()
     if child is not None:
-        child.go()
-        times.mark("read-ahead asked")
+        times.mark("read-ahead started")
     return child
-
-
-def ahead_at() -> int:
-    """Projections of the first pass left to take when the later passes' read-ahead is let go:
-    UFO_READ_AHEAD_AT (a number: a benchmark's variant), else -1: once the first pass is read.
-    Let go while the first pass's last bands were still read, its requests slowed them (the
-    first pass of 128 rows of a 1024^3 scan read in 0.62 s let go 192 projections before its
-    end, 0.33 s let go at its end; H200 host, 2026-12-04, docs/benchmarks.md)."""
-    at = os.environ.get("UFO_READ_AHEAD_AT", "end")
-    return int(at) if at.strip().isdigit() else -1
 
 
 def try_resident(plan: Plan, times: StageTimes,

@@ -323,11 +323,11 @@ def inputs(plan: Plan) -> tuple[tuple[str, int | None, int, int | None], ...]:
             (o.projections, keys.get("projections"), 0, plan.projections))
 
 
-def prefetch_passes(plan: Plan, passes: list[Pass], sources: Sources, gated: bool = False) -> Any:
+def prefetch_passes(plan: Plan, passes: list[Pass], sources: Sources) -> Any:
     """A child process reading the passes' bands of rows of every frame into the page cache, pass
     after pass (`prefetch.start_ranges`), ahead of the readers; None where there is no pass, a pass
     is not one band of whole rows (a region step) or an input is not uncompressed HDF5, or with
-    UFO_PREFETCH=0. `gated`: it reads once told (`go()`, prefetch.start_ranges)."""
+    UFO_PREFETCH=0."""
     import os
 
     from ..storage import prefetch
@@ -345,7 +345,7 @@ def prefetch_passes(plan: Plan, passes: list[Pass], sources: Sources, gated: boo
                 return None
             group += found
         groups.append(group)
-    return prefetch.start_ranges(groups, gated=gated)
+    return prefetch.start_ranges(groups)
 
 
 def pinned_buffers(index: int) -> Allocate:

@@ -28,16 +28,9 @@ from typing import Any
 import numpy as np
 
 READ_AHEAD = 32  # frames whose rows are asked for ahead of the one read
-BANDS_AHEAD = 96  # frames whose bands `read_bands` asks for beyond the block it copies (`bands_ahead`)
+BANDS_AHEAD = 96  # frames whose bands `read_bands` asks for beyond the block it copies
 MAX_GAP = 1 << 20  # bytes between two frames that a run of frames reads through (and throws away)
 _ADVISE = getattr(os, "posix_fadvise", None)  # Linux; elsewhere no read-ahead
-
-def bands_ahead() -> int:
-    """Frames whose bands `read_bands` asks for beyond the block it copies: UFO_BANDS_AHEAD where
-    set (a benchmark's variant), else BANDS_AHEAD."""
-    given = os.environ.get("UFO_BANDS_AHEAD", "")
-    return int(given) if given.isdigit() else BANDS_AHEAD
-
 
 class DirectFrames:
     """Byte offsets of the frames of one HDF5 dataset, and positioned reads of their rows."""
@@ -211,7 +204,7 @@ class DirectFrames:
         same stride, inside the file), each frame once: while a block is copied the disk reads the
         next ones, instead of idling between one block's requests and the next's."""
         length = count * self._row_bytes
-        ahead, at = self._strided_run(index, n + bands_ahead())
+        ahead, at = self._strided_run(index, n + BANDS_AHEAD)
         if at != stride:  # a block of one frame whose followers lie at another stride: the block only
             ahead = n
         base = int(self._offsets[index]) + start * self._row_bytes

@@ -89,34 +89,15 @@ for group in sys.stdin.buffer.read().split(b"\\n\\n"):
 
 
 class Prefetch:
-    """A running prefetch child; `stop()` ends it (idempotent). A gated one (`start_ranges(...,
-    gated=True)`) has its list and waits for `go()` before it asks the disk for anything."""
+    """A running prefetch child; `stop()` ends it (idempotent)."""
 
-    def __init__(self, process: subprocess.Popen[bytes], files: list[tuple[str, int]], held: bytes | None = None):
+    def __init__(self, process: subprocess.Popen[bytes], files: list[tuple[str, int]]):
         self.process, self.files = process, files
-        self._held = held  # the list a gated child gets at `go()`
-
-    def go(self) -> None:
-        """Let a gated child start reading (idempotent; nothing for one that is not gated)."""
-        held, self._held = self._held, None
-        if held is None or self.process.stdin is None:
-            return
-        try:
-            with self.process.stdin:
-                self.process.stdin.write(held)
-        except OSError:  # the child has gone: the readers read from the disk
-            pass
 
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        self._held = None
-        if self.process.stdin is not None and not self.process.stdin.closed:
-            try:
-                self.process.stdin.close()
-            except OSError:
-                pass
 
 
 def _expand(given: str) -> list[str]:
@@ -175,16 +156,13 @@ def start(paths: Sequence[str], block: int | None = None) -> Prefetch | None:
     return Prefetch(process, files)
 
 
-def start_ranges(groups: Sequence[Sequence[tuple[str, int, int]]], block: int | None = None,
-                 gated: bool = False) -> Prefetch | None:
+def start_ranges(groups: Sequence[Sequence[tuple[str, int, int]]], block: int | None = None) -> Prefetch | None:
     """Start reading byte ranges (path, offset, length) into the page cache in a child process,
     group after group: a pass's bands of rows of every frame, asked for all at once, so that the
     disk reads them at its pace (a pass of 1/8 of each frame of a 1024^3 scan, cold, on the H200
     host: 1.13 s for all eight passes, against 1.45 s for the whole file in 64 MiB reads and 1.7 s
-    for the bands read one after the other; scratch probe, 2026-12-03). `gated`: the child starts
-    now but reads only once told (`Prefetch.go`), so that starting it (a process, the ranges
-    sent) is off the moment its reads should begin. None when there is nothing to read or the
-    child could not start."""
+    for the bands read one after the other; scratch probe, 2026-12-03). None when there is
+    nothing to read or the child could not start."""
     lines = [b"\n".join(b"%s\t%d\t%d" % (os.fsencode(path), offset, length) for path, offset, length in group)
              for group in groups if group]
     if not lines or any(b"\n" in os.fsencode(path) for group in groups for path, _, _ in group):
@@ -194,11 +172,8 @@ def start_ranges(groups: Sequence[Sequence[tuple[str, int, int]]], block: int | 
                                    stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    close_fds=True)
         assert process.stdin is not None
-        payload = b"\n\n".join(lines)
-        if gated:
-            return Prefetch(process, [], payload)
         with process.stdin:
-            process.stdin.write(payload)
+            process.stdin.write(b"\n\n".join(lines))
     except OSError:
         return None
     return Prefetch(process, [])
