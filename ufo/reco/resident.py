@@ -15,16 +15,17 @@ finished volume's sample rows (those of `outputs.sample_passes`, without a secon
 several passes both come from rows read before the first pass: the sample rows, reconstructed
 apart, and the middle row (ufo.reco.resident_sample).
 
-Large volumes go in passes (`passes.overlap_height`). A child process reads every pass's bands
-ahead, pass after pass, from the start (`_read_ahead`, `resident_reader.prefetch_passes`); the
-readers ask the disk for their bands too, which is all there is where no child can read (inputs
-other than uncompressed HDF5, UFO_PREFETCH=0). The writer starts only after the first pass.
+Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
+its bands itself; once it is read, a child process reads the later passes' bands ahead, pass
+after pass (`_read_ahead`, `resident_reader.prefetch_passes`). The writer starts only after
+the first pass.
 Cancelling: the reading loop's `WorkHandle` (callers get it
 through `on_start`) ends the read at the next frame; the writer's handle follows.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -146,7 +147,7 @@ def run_resident(plan: Plan, times: StageTimes,
     output: Output | None = None
     starting: Starting[Output] | None = None
     sources = Sources()
-    ahead: Starting[Any] | None = None  # the child reading the passes' bands ahead
+    ahead: Starting[Any] | None = None  # the child reading the later passes' bands ahead
     sample: SampleScale | None = None  # 8/16-bit output in passes: the rows its scale comes from
     closing: Starting[None] | None = None  # the inputs closed once the last pass is read
 
@@ -214,7 +215,8 @@ def run_resident(plan: Plan, times: StageTimes,
 
         if sample is not None:  # its reads, before the first pass's frames keep the GIL busy
             sample.wait_read()
-        if len(passes) > 1:
+        after = os.environ.get("UFO_READ_AHEAD", "after") != "first"  # `_read_ahead`: when the child starts
+        if len(passes) > 1 and not after:
             ahead = Starting(lambda: _read_ahead(plan, passes, sources, times), "ufo:reco-ahead")
         for k, p in enumerate(passes):
             engine = _engine(plan, axis, device)
@@ -225,6 +227,8 @@ def run_resident(plan: Plan, times: StageTimes,
             _read_pass(engine, plan, p, stop, times, say, where, early if k == 0 else None, middle, sources,
                        pinned_buffers(index) if device == "gpu" else None,
                        start_output if k == 0 and len(passes) > 1 else None)
+            if k == 0 and len(passes) > 1 and after:
+                ahead = Starting(lambda: _read_ahead(plan, passes[1:], sources, times), "ufo:reco-ahead")
             if k == len(passes) - 1:  # nothing reads the inputs any more: closed while the slices are written
                 closing = Starting(close_inputs, "ufo:reco-close")
             if middle is not None:
@@ -274,18 +278,18 @@ def run_resident(plan: Plan, times: StageTimes,
 
 
 def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources, times: StageTimes) -> Any:
-    """The prefetch child of every pass, the first too, or None; made in a thread of its own
-    (finding the byte ranges of four passes of a 1024^3 scan and starting the child took 0.1-0.2
-    s, which the first slices waited for when the engine's thread did it).
+    """The prefetch child of `passes`, or None; made in a thread of its own (finding the byte
+    ranges of three passes of a 1024^3 scan and starting the child took 0.1-0.2 s, which the
+    first slices waited for when the engine's thread did it).
 
-    Why every pass from the start: the child asks for a pass's bands all at once and for the
-    next pass's only once they are in, so the disk reads pass after pass without a gap and the
-    first pass's bands come first. Started after the first pass (before 2026-12-04), the disk
-    idled between the passes while the child started; the later passes alone from the start, or
-    let go while the first pass's last bands were read, slowed those (the first pass 0.62-0.88 s
-    against 0.30-0.35 s). Through a warm server on a lent H200 host, 4 rounds, 1024^3: the job
-    1.60-1.81 s against 1.59-1.95 s started after the first pass, the last frame read 1.23-1.38 s
-    against 1.25-1.51 s (docs/benchmarks.md, 2026-12-04, 11:15-11:45 UTC)."""
+    When: once the first pass is read, for the passes after it (the first pass's reader asks the
+    disk for its own bands). UFO_READ_AHEAD=first starts it with the job, for every pass, the
+    first too: pass after pass, each asked for all at once. On lent H200 VMs (1024^3, through a
+    warm server, interleaved; docs/benchmarks.md, 2026-12-04 11:15-12:05 UTC) that was 0.19 s
+    faster and 0.03 s faster with only the scan's pages evicted (two VMs), but 0.1-0.2 s slower
+    with the whole page cache dropped (two VMs: its all-at-once requests slowed the first pass,
+    0.48-1.09 s against 0.37-0.52 s): no default that wins everywhere, so the one measured longest
+    stays."""
     try:
         child = prefetch_passes(plan, passes, sources)
     except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
