@@ -125,20 +125,25 @@ def test_no_child_without_passes_to_read_ahead_or_when_told(scan, tmp_path, monk
 def test_passes_with_their_bands_read_ahead_equal_one_pass_and_the_phantom(scan, tmp_path, monkeypatch):
     path, phantom = scan
     slices = {}
-    for name, height, heights in (("one", None, ""), ("passes", 3, ""), ("uneven", None, "2,5,1,3")):
+    for name, height, heights, ahead in (("one", None, "", "after"), ("passes", 3, "", "after"),
+                                         ("uneven", None, "2,5,1,3", "after"), ("first", 3, "", "first")):
         monkeypatch.setenv("UFO_PASS_HEIGHTS", heights)  # passes of unequal heights, as tapered ones are
+        monkeypatch.setenv("UFO_READ_AHEAD", ahead)  # the child once the first pass is read, or with the job
         plan = reco.plan(_options(path, tmp_path / f"{name}.h5:/data", pass_height=height))
         times = StageTimes()
         run_resident(plan, times, None, running.writer, device="cpu")
         events = [event for event, _ in times.timeline()]
-        assert ("read-ahead started" in events) == (name != "one")  # every pass's bands, from the start
+        assert ("read-ahead started" in events) == (name != "one")
+        if ahead == "after" and name != "one":  # made once the first pass is read (with the job: a race here)
+            started = events.index("read-ahead started")
+            assert started > events.index(next(e for e in events if e.startswith("last frame read (pass 1 ")))
         if heights:
             assert sum(1 for event in events if event.startswith("slices complete")) == 5  # 2+5+1+3+rest
         with h5py.File(tmp_path / f"{name}.h5") as f:
             slices[name] = f["data"][:]
             assert not [k for k in f if k != "data"]  # the volume writer's count is gone once complete
     assert slices["one"].shape == slices["passes"].shape == (H, W, W)
-    for other in ("passes", "uneven"):
+    for other in ("passes", "uneven", "first"):
         np.testing.assert_allclose(slices[other], slices["one"], rtol=0, atol=1e-6 * np.abs(slices["one"]).max())
     from .reference import assert_matches, line_integrals
 

@@ -18,9 +18,8 @@ apart, and the middle row (ufo.reco.resident_sample).
 Large volumes go in passes (`passes.overlap_height`). The first pass's reader asks the disk for
 its bands itself; once it is read, a child process reads the later passes' bands ahead, pass
 after pass (`_read_ahead`, `resident_reader.prefetch_passes`). The writer starts only after
-the first pass.
-Cancelling: the reading loop's `WorkHandle` (callers get it
-through `on_start`) ends the read at the next frame; the writer's handle follows.
+the first pass. Cancelling: the reading loop's `WorkHandle` (callers get it through
+`on_start`) ends the read at the next frame; the writer's handle follows.
 """
 
 from __future__ import annotations
@@ -285,11 +284,11 @@ def _read_ahead(plan: Plan, passes: list[Pass], sources: Sources, times: StageTi
     When: once the first pass is read, for the passes after it (the first pass's reader asks the
     disk for its own bands). UFO_READ_AHEAD=first starts it with the job, for every pass, the
     first too: pass after pass, each asked for all at once. On lent H200 VMs (1024^3, through a
-    warm server, interleaved; docs/benchmarks.md, 2026-12-04 11:15-12:05 UTC) that was 0.19 s
-    faster and 0.03 s faster with only the scan's pages evicted (two VMs), but 0.1-0.2 s slower
-    with the whole page cache dropped (two VMs: its all-at-once requests slowed the first pass,
-    0.48-1.09 s against 0.37-0.52 s): no default that wins everywhere, so the one measured longest
-    stays."""
+    warm server, interleaved, medians; docs/benchmarks.md, 2026-12-04 11:15-11:50 UTC) that was
+    0.21 s and 0.05 s faster with only the scan's pages evicted (two VMs), but 0.21 s and 0.15 s
+    slower with the whole page cache dropped (two VMs: its all-at-once requests slowed the first
+    pass, 0.48-1.09 s against 0.37-0.52 s): no default wins everywhere, so the one measured
+    longest stays."""
     try:
         child = prefetch_passes(plan, passes, sources)
     except Exception:  # noqa: BLE001 - reading ahead is an optimisation: the readers read anyway
