@@ -15,7 +15,7 @@ import pytest
 
 from ufo import reco
 from ufo.reco import running
-from ufo.reco.passes import OVERLAP_PASSES, overlap_height, resident_passes, tapered
+from ufo.reco.passes import OVERLAP_PASSES, describe, overlap_height, resident_passes, tapered
 from ufo.reco.resident import run_resident
 from ufo.reco.resident_reader import Sources, inputs, prefetch_passes
 from ufo.tomo.timing import StageTimes
@@ -71,6 +71,18 @@ def test_tapered_passes_cover_every_row_once_within_the_band():
     assert tapered(1024, 256) == [128, 256, 256, 256, 128]
     assert tapered(1024, 512) == [256, 512, 256]
     assert tapered(10, 9) == [5, 5]
+
+
+def test_dry_run_describes_the_passes_it_will_run(scan, tmp_path):
+    """`ufo reco --dry-run`'s line for the resident path: the count and every height, the middle
+    elided when there are many."""
+    plan = reco.plan(_options(scan[0], tmp_path / "o.h5:/data"))
+    wide = replace(_big(plan), width=2048)
+    assert describe(resident_passes(wide, 1 << 40)) == \
+        "passes: 5 of 128, 256, 256, 256, 128 rows, each pass's slices written while the next is read"
+    assert describe(resident_passes(plan, 1 << 40)) == f"passes: 1 of {len(plan.rows)} rows, every slice kept on the GPU until the last frame"
+    many = resident_passes(_big(plan, pass_height=50), 1 << 40)
+    assert describe(many) == f"passes: {len(many)} of 50, 50, ... 50, 24 rows, each pass's slices written while the next is read"
 
 
 def test_the_bands_of_every_pass_are_read_ahead_in_pass_order(scan, tmp_path):

@@ -360,3 +360,19 @@ def test_dry_run_says_which_path_and_why(scan, tmp_path):
     assert "path: sinograms (not resident: it needs a GPU)" in plain.stdout
     assert "not resident: --remove-stripes needs whole sinograms" in stripes.stdout
     assert not (tmp_path / "d.h5").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not available(), reason="needs CuPy and a CUDA GPU")
+def test_dry_run_on_a_gpu_shows_the_resident_passes(scan, tmp_path):
+    """On one GPU the plan's `passes:` line is the resident path's (not the sinogram path's)."""
+    import subprocess
+    import sys
+
+    path, _ = scan
+    got = subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", path, "--axis", str(AXIS), "--output",
+                          str(tmp_path / "d.h5:/data"), "--dry-run", "--pass-height", "7"], capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    assert "path: resident (one GPU)" in got.stdout
+    heights = [7] * (H // 7) + ([H % 7] if H % 7 else [])
+    assert f"passes: {len(heights)} of {', '.join(map(str, heights))} rows" in got.stdout

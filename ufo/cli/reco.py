@@ -152,15 +152,20 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     plan = reco_mod.plan(options)
     console = Console(stderr=True)
     if kw["dry_run"]:
-        click.echo(plan.describe())
         from ..gpu import select
         from ..reco.planning import resident_reason
 
         reason = resident_reason(plan, len(select(options.gpus)))
-        if reason is None:
+        if reason is None:  # the resident path's passes (as the GPU's memory allows), not the sinogram path's
+            from ..reco.passes import describe, resident_passes
+
+            lines = plan.describe().splitlines()
+            click.echo("\n".join(describe(resident_passes(plan, 1 << 62)) + " (fewer rows a pass where the GPU's free "
+                                 "memory is smaller)" if line.startswith("passes:") else line for line in lines))
             click.echo("path: resident (one GPU): every frame read once, then flat-field correction, filter and "
                        "back-projection on the GPU into slices kept there, then written")
             return
+        click.echo(plan.describe())
         if options.projections:
             click.echo(f"path: sinograms ({'not resident: ' + reason})")
         graph, _ = reco_mod.graph(plan, plan.passes[0], plan.axis)

@@ -85,6 +85,16 @@ def tapered(count: int, band: int) -> list[int]:
     return [edge] + [middle // n + (k < middle % n) for k in range(n)] + [edge]
 
 
+def describe(passes: list[Pass]) -> str:
+    """The `passes:` line of `ufo reco --dry-run` for the resident path: how many, how high."""
+    heights = [p.rows for p in passes]
+    if len(heights) == 1:
+        return f"passes: 1 of {heights[0]} rows, every slice kept on the GPU until the last frame"
+    shown = ", ".join(map(str, heights)) if len(heights) <= 8 else \
+        f"{heights[0]}, {heights[1]}, ... {heights[-2]}, {heights[-1]}"
+    return f"passes: {len(heights)} of {shown} rows, each pass's slices written while the next is read"
+
+
 def _given_heights(count: int, band: int) -> list[int] | None:
     """UFO_PASS_HEIGHTS (rows of each pass, comma-separated: a benchmark's variant), cut to `count`
     rows; None where unset, or where a height is not a number from 1 to `band`."""
