@@ -192,3 +192,25 @@ def test_a_killed_parent_ends_the_child(tmp_path):
         time.sleep(0.05)
     else:
         pytest.fail("the prefetch child outlived its parent")
+
+
+def test_dry_run_of_the_resident_path_prints_its_passes(scan, tmp_path, monkeypatch):
+    """The command's dry-run branch for one GPU, on a machine without one: `select` is told a
+    GPU 0 exists (a dry run starts nothing on it), so CI checks the line a GPU host prints
+    (tests/test_reco_resident.py checks it on a real GPU, `pytest -m gpu`)."""
+    from click.testing import CliRunner
+
+    import ufo.gpu
+    from ufo.cli.main import cli
+
+    monkeypatch.setattr(ufo.gpu, "select", lambda spec: [0])
+    path = scan[0]
+    result = CliRunner().invoke(cli, ["reco", "--projections", path, "--axis", "48", "--output",
+                                      str(tmp_path / "d.h5:/data"), "--dry-run", "--pass-height", "7"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "passes: 3 of 7, 7, 6 rows, each pass's slices written while the next is read (fewer rows a pass where " \
+           "the GPU's free memory is smaller)" in lines
+    assert sum(line.startswith("passes:") for line in lines) == 1  # the sinogram path's line replaced, not added
+    assert any(line.startswith("path: resident (one GPU)") for line in lines)
+    assert not (tmp_path / "d.h5").exists()
