@@ -122,7 +122,7 @@ def test_the_bands_of_every_pass_are_read_ahead_in_pass_order(scan, tmp_path):
 
 
 def test_no_child_without_passes_to_read_ahead_or_when_told(scan, tmp_path, monkeypatch):
-    """The run asks for every pass's bands (no child with one pass); UFO_PREFETCH=0 leaves
+    """The run asks for the passes after the first (none with one pass); UFO_PREFETCH=0 leaves
     the reads to the readers."""
     plan = reco.plan(_options(scan[0], tmp_path / "o.h5:/data", pass_height=5))
     sources = Sources()

@@ -7,6 +7,7 @@ volume is cut further so that writing one pass overlaps reading the next (`overl
 from __future__ import annotations
 
 import os
+from itertools import accumulate
 
 from ..core.errors import UsageError
 from .planning import PASSES_IN_FLIGHT, Pass, Plan
@@ -53,13 +54,12 @@ def resident_passes(plan: Plan, device_memory: int) -> list[Pass]:
         raise UsageError(f"one slice of {width} x {width} pixels does not fit in the GPU's free memory "
                          f"({device_memory / 2**30:.1f} GiB); use --gpu-path sinograms or --gpus cpu")
     step = rows[1] - rows[0] if len(rows) > 1 else 1
-    even = [band] * (-(-len(rows) // band))
+    even = [min(band, len(rows) - first) for first in range(0, len(rows), band)]
     edge_bytes = band // 2 * plan.width * 2  # a tapered edge's request per frame, 16-bit frames
     heights = even if o.pass_height else _given_heights(len(rows), band) or (
         tapered(len(rows), band) if edge_bytes >= MIN_REQUEST else even)
-    firsts = [sum(heights[:k]) for k in range(len(heights))]
-    return [Pass(rows[first], min(h, len(rows) - first), step, slice(0, min(h, len(rows) - first)), first)
-            for first, h in zip(firsts, heights)]
+    firsts = accumulate(heights[:-1], initial=0)
+    return [Pass(rows[first], h, step, slice(0, h), first) for first, h in zip(firsts, heights)]
 
 
 def tapered(count: int, band: int) -> list[int]:
