@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 import pytest
 
 from ufo.core import clock
@@ -48,3 +50,57 @@ def test_a_stamp_now_is_monotonic_now():
     before = time.monotonic()
     at = clock.monotonic_at(time.time())
     assert before - 1e-3 < at < time.monotonic() + 1e-3
+
+
+class SteppedWall:
+    """A fake host whose wall clock is stepped forward by `step` every `every` seconds of monotonic
+    time (an NTP or guest-agent correction), beside a monotonic clock advanced by hand."""
+
+    def __init__(self, step: float = 5e-4, every: float = 0.1):
+        self.now, self.step, self.every = 100.0, step, every
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return self.now + 1.7e9 + self.step * int((self.now - 100.0) / self.every)
+
+
+def test_stamps_made_here_convert_back_exactly_across_wall_clock_steps():
+    clocks = SteppedWall()
+    mapping = clock.ClockMap(clocks.monotonic, clocks.wall, refresh=0.03)
+    stamps = []
+    for i in range(400):  # 2 s of frames at 200 per second, each stamped at its exposure
+        clocks.now = 100.0 + i * 0.005
+        stamps.append((clocks.now, mapping.wall_at(clocks.now)))
+    # converted back later (a frame read out late, a motor asked after the scan), in any order
+    clocks.now += 1.0
+    back = np.array([mapping.monotonic_at(stamp) for _, stamp in reversed(stamps)])[::-1]
+    made = np.array([m for m, _ in stamps])
+    assert np.abs(back - made).max() < 1e-6
+    # the steps are really there: stamps a frame apart differ by a step at the epochs' borders
+    gaps = np.diff([s for _, s in stamps])
+    assert gaps.max() > 0.005 + 4e-4 and gaps.min() == pytest.approx(0.005, abs=1e-6)
+
+
+def test_a_stamp_from_another_host_converts_with_the_offset_of_its_time():
+    clocks = SteppedWall(step=0.2, every=10.0)  # the wall clock set 200 ms forward at 10 s
+    mapping = clock.ClockMap(clocks.monotonic, clocks.wall, refresh=0.25)
+    for t in np.arange(0, 20, 0.1):  # this process stamps and converts all along
+        clocks.now = 100.0 + t
+        mapping.wall_at(clocks.now)
+    # a synchronised host's stamps (true wall time) of moments before and after the step
+    for t in (5.0, 12.0, 19.9):
+        clocks.now = 100.0 + t
+        true_stamp = clocks.wall()
+        clocks.now = 100.0 + 20.0
+        assert mapping.monotonic_at(true_stamp) == pytest.approx(100.0 + t, abs=1e-6)
+
+
+def test_the_map_keeps_its_last_epochs():
+    clocks = SteppedWall()
+    mapping = clock.ClockMap(clocks.monotonic, clocks.wall, refresh=0.01, keep=5)
+    for i in range(100):
+        clocks.now = 100.0 + i * 0.01
+        mapping.wall_at(clocks.now)
+    assert len(mapping._starts) == 5

@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..core.clock import clock_offset
+from ..core.clock import wall_at
 from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
 from ..core.properties import declared
@@ -83,7 +83,7 @@ class Camera:
         self._trigger_tags: collections.deque[dict[str, Any]] = collections.deque()
         self.tags: dict[str, Any] = {}  # what the trigger of the frame being acquired said about it
         self._callback: FrameCallback | None = None  # start_grab_callback's thread and the errors it met
-        self._t0 = self._wall0 = 0.0
+        self._t0 = 0.0
         self._due: float | None = None  # when the frame being acquired is due (monotonic), None when unclocked
         self.stats = CameraStats(camera=self.name)
         self.set(**properties)
@@ -181,8 +181,7 @@ class Camera:
         h, w = self.sensor_shape
         self.stats = CameraStats(camera=self.name, fps_asked=float(self.frames_per_second),
                                  frame_bytes=h * w * self.dtype.itemsize, buffered=bool(self.buffered))
-        self._t0 = time.monotonic()  # the camera's clock starts; its frames' wall-clock stamps follow it
-        self._wall0 = self._t0 - clock_offset()
+        self._t0 = time.monotonic()  # the camera's clock starts
         self._state(is_recording=True)
         if self.buffered:
             self._ring = RingBuffer(self.num_buffers, self.sensor_shape, self.dtype)
@@ -297,7 +296,8 @@ class Camera:
         return ring is not None and ring.occupancy_at(due) >= slots
 
     def _frame_meta(self, number: int, due: float | None, meta: dict[str, Any]) -> dict[str, Any]:
-        stamp = self._wall0 + (due - self._t0) if due is not None else time.time()  # a clocked frame's exposure time
+        # a clocked frame's exposure time, through the process's clock map: a motor here converts it back exactly
+        stamp = wall_at(due if due is not None else time.monotonic())
         return {"frame_number": number, "timestamp": stamp, "camera": self.name, **meta, **self.tags}
 
     def _next(self, out: np.ndarray) -> dict[str, Any]:
