@@ -175,3 +175,19 @@ def test_compressed_tiff_folders_as_other_tools_save_them(tmp_path, scan, compre
     assert tifffile.TiffFile(folder / "p_0000.tif").pages[0].compression.name == compression.upper()
     assert_matches(reconstruct(tmp_path, projections=str(folder), darks=str(tmp_path / "d.tif"),
                                flats=str(tmp_path / "f.tif")), ref)
+
+
+def test_an_esrf_edf_scan_folder(tmp_path, scan):
+    """An ESRF scan as ID19's acquisition saved them for PyHST2 and nabu: one EDF file per
+    projection (written by fabio, the ESRF's library), the dark as `darkend0000.edf` and the flat
+    as `refHST0000.edf`, float32."""
+    edf = pytest.importorskip("fabio.edfimage")
+    projections, darks, flats, _, ref = scan
+    folder = tmp_path / "scan"
+    folder.mkdir()
+    for i, frame in enumerate(projections.astype(np.uint16)):
+        edf.EdfImage(data=frame, header={"SRCUR": "200.0"}).write(str(folder / f"scan_{i:04d}.edf"))
+    edf.EdfImage(data=darks.mean(0).astype(np.float32)).write(str(tmp_path / "darkend0000.edf"))
+    edf.EdfImage(data=flats.mean(0).astype(np.float32)).write(str(tmp_path / "refHST0000.edf"))
+    assert_matches(reconstruct(tmp_path, projections=str(folder / "scan_*.edf"),
+                               darks=str(tmp_path / "darkend0000.edf"), flats=str(tmp_path / "refHST0000.edf")), ref)

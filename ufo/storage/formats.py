@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ..core.errors import UsageError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+EDF_SUFFIXES = (".edf", ".edf.gz")  # read only (ufo.storage.edf)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".cxi")
 RAW_SUFFIXES = (".raw", ".bin")
 ZARR_SUFFIXES = (".zarr",)

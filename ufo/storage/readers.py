@@ -1,4 +1,4 @@
-"""Frame sources over files: TIFF (single, multi-page, sequences), HDF5 datasets, raw.
+"""Frame sources over files: TIFF (single, multi-page, sequences), EDF, HDF5 datasets, Zarr, raw.
 
 A `FrameSource` knows how many frames there are and their shape before reading any pixel
 data, so a graph is validated and preallocated up front, and reads each frame (or a band of
@@ -15,7 +15,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import HDF5_SUFFIXES, RAW_SUFFIXES, TIFF_SUFFIXES, ZARR_SUFFIXES, check_dataset, natural_key, split_dataset
+from .formats import (
+    EDF_SUFFIXES,
+    HDF5_SUFFIXES,
+    RAW_SUFFIXES,
+    TIFF_SUFFIXES,
+    ZARR_SUFFIXES,
+    check_dataset,
+    natural_key,
+    split_dataset,
+)
 from .hdf5_frames import Hdf5Frames, find_dataset  # noqa: F401 - re-exported
 from .tiff_frames import TiffFrames
 
@@ -123,7 +132,7 @@ class RawFrames:
 
 def open_source(path: str, raw_width: int | None = None, raw_height: int | None = None,
                 raw_dtype: str = "uint16", raw_offset: int = 0, image_key: int | None = None) -> FrameSource:
-    """Open what `path` names: a TIFF or raw file, a glob, a directory, `file.h5:/dataset`
+    """Open what `path` names: a TIFF, EDF or raw file, a glob, a directory, `file.h5:/dataset`
     (NXtomo and DXchange files are recognised) or `store.zarr:/array`."""
     path = os.path.expanduser(path)
     file, dataset = split_dataset(path)
@@ -141,14 +150,24 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
     if image_key is not None:
         raise UsageError("image-key selects frames of NXtomo or DXchange files (HDF5)")
     raw = raw_width is not None or file.lower().endswith(RAW_SUFFIXES)
-    files = _find_files(path, RAW_SUFFIXES if raw else TIFF_SUFFIXES)
+    files = _find_files(path, RAW_SUFFIXES if raw else TIFF_SUFFIXES + EDF_SUFFIXES)
     if raw:
         if raw_width is None or raw_height is None:
             raise UsageError(f"reading raw data from '{path}' needs raw-width and raw-height (and raw-dtype, raw-offset)")
         return RawFrames(files, raw_width, raw_height, raw_dtype, raw_offset)
+    edf = [f for f in files if f.lower().endswith(EDF_SUFFIXES)]
+    if edf:
+        if len(edf) < len(files):
+            other = next(f for f in files if not f.lower().endswith(EDF_SUFFIXES))
+            raise InputError(f"'{path}' matches EDF files and others ({os.path.basename(other)}); narrow the "
+                             "pattern, e.g. '*.edf'")
+        from .edf import EdfFrames
+
+        return EdfFrames(files)
     others = [f for f in files if not f.lower().endswith(TIFF_SUFFIXES)]
     if others:
         raise InputError(
-            f"'{path}' matches files that are not TIFF ({os.path.basename(others[0])}); narrow the pattern, e.g. '*.tif'"
+            f"'{path}' matches files that are neither TIFF nor EDF ({os.path.basename(others[0])}); narrow the "
+            "pattern, e.g. '*.tif'"
         )
     return TiffFrames(files)

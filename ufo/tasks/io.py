@@ -18,14 +18,14 @@ RAW_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", 
 
 
 class Read(Task):
-    """Read frames from TIFF (files, globs, directories, multi-page), HDF5 (file.h5:/dataset) or raw files."""
+    """Read frames from TIFF (files, globs, directories, multi-page), EDF, HDF5 (file.h5:/dataset) or raw files."""
 
     name = "read"
     kind = Kind.SOURCE
     inputs = ()
 
-    path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, file.h5[:/dataset] (NXtomo and "
-                    "DXchange recognised), store.zarr[:/array] or raw file")
+    path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, EDF (.edf, .edf.gz), "
+                    "file.h5[:/dataset] (NXtomo and DXchange recognised), store.zarr[:/array] or raw file")
     image_key = Property(int, None, choices=(0, 1, 2), doc="NXtomo/DXchange: only projections (0), flats (1) or darks (2)")
     start = Property(int, 0, range=(0, None), doc="index of the first frame to read")
     number = Property(int, None, range=(0, None), doc="number of frames to read (default: all)")
