@@ -191,3 +191,55 @@ def test_an_esrf_edf_scan_folder(tmp_path, scan):
     edf.EdfImage(data=flats.mean(0).astype(np.float32)).write(str(tmp_path / "refHST0000.edf"))
     assert_matches(reconstruct(tmp_path, projections=str(folder / "scan_*.edf"),
                                darks=str(tmp_path / "darkend0000.edf"), flats=str(tmp_path / "refHST0000.edf")), ref)
+
+
+def write_esrf_folder(folder, scan, scan_range=180, extra=3):
+    """An ESRF EDF scan folder as fasttomo wrote them: NAME.info, NAMENNNN.edf (the scan, then
+    `extra` alignment projections), darkend0000.edf, refHST0000.edf and refHST<N>.edf (flats
+    before and after), and a reconstructed slice beside them."""
+    edf = pytest.importorskip("fabio.edfimage")
+    projections, darks, flats, _, _ = scan
+    folder.mkdir()
+    name = folder.name
+    (folder / f"{name}.info").write_text(f"Prefix=         {name}\nScanRange=      {scan_range}\nTOMO_N=         {N}\n"
+                                         f"REF_ON=         {N}\nDim_1=          {W}\nDim_2=          {ROWS}\n"
+                                         "PixelSize=      6.5\nDistance=      500\nEnergy=        30\n")
+    for i, frame in enumerate(projections.astype(np.uint16)):
+        edf.EdfImage(data=frame).write(str(folder / f"{name}{i:04d}.edf"))
+    for i in range(N, N + extra):  # alignment projections: not of the scan's angles
+        edf.EdfImage(data=np.full((ROWS, W), 60000, np.uint16)).write(str(folder / f"{name}{i:04d}.edf"))
+    edf.EdfImage(data=darks.mean(0).astype(np.float32)).write(str(folder / "darkend0000.edf"))
+    for i in (0, N):
+        edf.EdfImage(data=flats.mean(0).astype(np.float32)).write(str(folder / f"refHST{i:04d}.edf"))
+    edf.EdfImage(data=np.zeros((W, W), np.float32)).write(str(folder / f"{name}slice_0000.edf"))
+    return folder
+
+
+def test_an_esrf_scan_folder_gives_its_projections_references_and_angles(tmp_path, scan):
+    """The folder alone, as nabu takes it: TOMO_N projections (not the alignment ones after
+    them), darkend0000 and the two refHST flats, the angle step from ScanRange."""
+    folder = write_esrf_folder(tmp_path / "crayon_", scan)
+    plan = reco.plan(reco.RecoOptions(projections=str(folder), output=str(tmp_path / "s.h5:/data"), axis=W / 2))
+    assert plan.projections == N and plan.options.flats2 and plan.options.darks.endswith("darkend0000.edf")
+    assert plan.options.angle == pytest.approx(np.pi / N)
+    assert any("3 alignment projection(s)" in w for w in plan.warnings)
+    assert "ESRF scan" in plan.describe() and "refHST0090.edf" in plan.describe()
+    assert_matches(reconstruct(tmp_path, projections=str(folder)), scan[4])
+
+
+def test_an_esrf_360_degree_folder_and_a_broken_one(tmp_path, scan):
+    folder = write_esrf_folder(tmp_path / "full_", scan, scan_range=360, extra=0)
+    plan = reco.plan(reco.RecoOptions(projections=str(folder), output=str(tmp_path / "s.h5:/data"), axis=W / 2))
+    assert plan.options.angle == pytest.approx(2 * np.pi / (N - 1))  # nabu: 0 to 360 degrees with the end
+    for i in range(60, N):  # the scan stopped after 60 projections
+        (folder / f"full_{i:04d}.edf").unlink()
+    with pytest.raises(UsageError, match="holds 60 of the 90 projections.*--number 60"):
+        reco.plan(reco.RecoOptions(projections=str(folder), output=str(tmp_path / "t.h5:/data")))
+    plan = reco.plan(reco.RecoOptions(projections=str(folder), number=60, output=str(tmp_path / "t.h5:/data")))
+    assert plan.projections == 60 and plan.options.angle == pytest.approx(2 * np.pi / (N - 1))
+    (folder / "full_0042.edf").unlink()
+    with pytest.raises(UsageError, match="full_'.*numbered 42 are missing"):
+        reco.plan(reco.RecoOptions(projections=str(folder), number=60, output=str(tmp_path / "t.h5:/data")))
+    (folder / "full_.info").write_text("ScanRange= 360\n")
+    with pytest.raises(UsageError, match="TOMO_N .* is missing"):
+        reco.plan(reco.RecoOptions(projections=str(folder), output=str(tmp_path / "t.h5:/data")))

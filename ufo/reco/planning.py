@@ -22,6 +22,7 @@ from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
 from .references import check_references
+from .scan_folder import from_scan_folder
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -39,6 +40,7 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     image_keys: dict[str, int | None] = field(default_factory=dict)  # for NXtomo/DXchange inputs
     angles: list[float] | None = None  # the true angle of every projection (radians) where they are irregular
+    taken: list[str] = field(default_factory=list)  # what a scan folder gave (ufo.reco.scan_folder)
 
     @property
     def slices(self) -> int:
@@ -51,6 +53,7 @@ class Plan:
         step = o.angle if o.angle is not None else span / self.projections
         lines = [
             f"input: {src} ({self.projections} x {self.height} x {self.width})",
+            *(f"  {line}" for line in self.taken),
             f"slices: {self.slices} (rows {self.rows[0]}..{self.rows[-1]} step {self._step()}) -> {o.output}",
             f"axis: {'auto (' + o.axis_method + ')' if o.axis == 'auto' else self.axis if self.axis is not None else self.width / 2}",
             f"angles: step {step:.6g} rad, offset {o.offset:g} rad; filter {o.filter} (cutoff {o.filter_cutoff:g})"
@@ -118,7 +121,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
 
     `outputs`: also check the output before any work (see `check_outputs`); False for plans
     that write nothing (the GUI's axis view)."""
-    o = options
+    o, taken, folder_notes = from_scan_folder(options)
     if o.angle is not None and o.angle == 0:
         raise UsageError("--angle (the angle step) must not be 0")
     if bool(o.projections) == bool(o.sinograms):
@@ -138,7 +141,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     source.close()
     keys: dict[str, int | None] = {}
     angles: list[float] | None = None
-    notes: list[str] = []
+    notes: list[str] = list(folder_notes)
     if layout is not None and o.projections:
         o, keys, angles, notes = _from_layout(o)
         source = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
@@ -190,7 +193,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     if need > (available if available is not None else available_memory()):
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
     result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys,
-                  angles=angles[:projections] if angles is not None else None, warnings=notes)
+                  angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken)
     _check_half_acquisition(result)
     if projections * 4 < width:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "

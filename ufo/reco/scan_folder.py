@@ -1,0 +1,51 @@
+"""`ufo reco --projections FOLDER` where FOLDER is an ESRF EDF scan (ufo.storage.esrf_scan): its
+projections, reduced dark and flats and its angle step fill the options not given, as nabu
+reads such a folder; what was taken is said in the plan's description, what was left out in
+its warnings."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import replace
+from typing import Any
+
+from ..storage.esrf_scan import find_esrf_scan
+from .options import RecoOptions
+
+
+def from_scan_folder(o: RecoOptions) -> tuple[RecoOptions, list[str], list[str]]:
+    """The options with an ESRF scan folder's inputs filled in, what was taken (for the plan's
+    description) and warnings (frames left out, no flat-field correction)."""
+    scan = find_esrf_scan(o.projections, o.number) if o.projections else None
+    if scan is None:
+        return o, [], []
+    name = os.path.basename(scan.directory)
+    changes: dict[str, Any] = {"projections": scan.pattern}
+    taken = [f"ESRF scan '{scan.directory}': {scan.count} projections {name}NNNN.edf (TOMO_N)"]
+    notes: list[str] = []
+    if scan.alignment:
+        notes.append(f"{scan.alignment} alignment projection(s) after the scan ({name}{scan.count:04d}.edf on) "
+                     "left out of the reconstruction")
+    if o.number is None or o.number > scan.count:
+        changes["number"] = scan.count
+    if o.darks is None and o.flats is None:
+        if scan.darks is None or not scan.flats:
+            missing = "no reduced dark (darkend0000.edf or dark.edf)" if scan.darks is None else "no refHST*.edf flat"
+            notes.append(f"{missing} in the folder: no flat-field correction unless --darks and --flats are given")
+        else:
+            first, last = scan.flats[0], scan.flats[-1]
+            changes.update(darks=scan.darks, flats=first[1])
+            used = [os.path.basename(scan.darks), os.path.basename(first[1])]
+            if len(scan.flats) > 1 and o.flats2 is None:
+                changes["flats2"] = last[1]
+                used.append(os.path.basename(last[1]))
+                between = len(scan.flats) - 2
+                if between:
+                    notes.append(f"{between} flat(s) taken during the scan (refHST between {first[0]} and {last[0]}) "
+                                 "not used: the first and the last are interpolated by projection index")
+            taken.append("darks and flats: " + ", ".join(used))
+    if o.angle is None:
+        changes["angle"] = scan.angle_step
+        taken.append(f"angle step {math.degrees(scan.angle_step):.6g} deg from ScanRange and TOMO_N")
+    return replace(o, **changes), taken, notes

@@ -1,0 +1,119 @@
+"""ESRF's EDF scan folders (ID19, ID16, BM05 before HDF5; what PyHST2, tomoscan and nabu read).
+
+A folder `NAME/` holds `NAME.info` (the acquisition: `TOMO_N` projections over `ScanRange`
+degrees, `REF_ON`, `PixelSize` in um, `Distance` in mm, `Energy` in keV), the projections
+`NAME0000.edf` ... (numbered from 0; files past `TOMO_N` are alignment projections taken at the
+end, at 180/90/0 or 360/270/180/90/0 degrees), the reduced flats `refHST<index>.edf` (the mean
+of the flats taken before projection `index`) and the reduced dark (`darkend0000.edf`, or
+`dark.edf`). Given such a folder as --projections, `ufo reco` takes the projections, darks,
+flats and angles from it unless told otherwise, as nabu does.
+
+Angles: as nabu's EDF reader, `TOMO_N` projections span 0 to 180 degrees without the end (a
+step of 180 / TOMO_N) and 0 to 360 degrees with it (360 / (TOMO_N - 1)); --angle overrides.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import re
+from dataclasses import dataclass, field
+
+from ..core.errors import UsageError
+from .formats import natural_key
+
+DARK_NAMES = ("darkend", "dark", "darkHST")  # tried in this order
+
+
+@dataclass(frozen=True)
+class EsrfScan:
+    """What an ESRF EDF scan folder holds (paths absolute or as given, in acquisition order)."""
+
+    directory: str
+    pattern: str  # a glob matching the projections (the first `count` in natural order)
+    count: int  # TOMO_N
+    alignment: int  # projections past TOMO_N
+    darks: str | None
+    flats: list[tuple[int, str]]  # (projection index, refHST file)
+    angle_step: float  # radians
+    info: dict[str, str] = field(default_factory=dict)
+
+
+def read_info(path: str) -> dict[str, str]:
+    """'Key= value' lines of an ESRF .info file (keys as written)."""
+    info: dict[str, str] = {}
+    with open(path, encoding="latin-1") as f:
+        for line in f:
+            key, equal, value = line.partition("=")
+            if equal and key.strip():
+                info[key.strip()] = value.strip()
+    return info
+
+
+def _number(info: dict[str, str], key: str, where: str) -> float | None:
+    lowered = {k.lower(): v for k, v in info.items()}
+    text = lowered.get(key.lower())
+    if text is None or text == "":
+        return None
+    try:
+        return float(text.split()[0])
+    except (ValueError, IndexError) as exc:
+        raise UsageError(f"{where}: {key} = '{text}' is not a number; correct the .info file or give the "
+                         "scan's files and angles as options") from exc
+
+
+def _indexed(directory: str, prefix: str) -> list[tuple[int, str]]:
+    """(index, file) of `prefix<digits>.edf` files in `directory`, by index."""
+    pattern = re.compile(re.escape(prefix) + r"_?(\d+)\.edf$")
+    found = [(int(m.group(1)), name) for name in os.listdir(directory) if (m := pattern.fullmatch(name))]
+    return sorted(found)
+
+
+def find_esrf_scan(path: str, number: int | None = None) -> EsrfScan | None:
+    """The ESRF scan in folder `path`, or None when it is not one (no `NAME/NAME.info`); `number`:
+    only the first so many projections are needed (a scan that stopped early)."""
+    if not os.path.isdir(path):
+        return None
+    directory = os.path.normpath(path)
+    name = os.path.basename(directory)
+    info_path = os.path.join(directory, name + ".info")
+    if not name or not os.path.isfile(info_path):
+        return None
+    info = read_info(info_path)
+    count = _number(info, "TOMO_N", info_path)
+    if count is None or count < 2 or count != int(count):
+        raise UsageError(f"{info_path}: TOMO_N (the number of projections) is missing or not a whole number >= 2")
+    count = int(count)
+    scan_range = _number(info, "ScanRange", info_path)
+    scan_range = 180.0 if scan_range is None else scan_range
+    if scan_range == 0:
+        raise UsageError(f"{info_path}: ScanRange is 0 degrees; give --angle")
+    full_turn = abs(abs(scan_range) - 360) < abs(abs(scan_range) - 180)
+    step = math.radians(scan_range) / (count - 1 if full_turn else count)
+    projections = _indexed(directory, name)
+    if not projections:
+        raise UsageError(f"'{directory}' holds no projection file {name}NNNN.edf")
+    start = projections[0][0]
+    need = min(count, number) if number else count
+    missing = sorted(set(range(start, start + need)) - {i for i, _ in projections})
+    if missing and missing == list(range(missing[0], start + need)):
+        raise UsageError(f"'{directory}' holds {missing[0] - start} of the {count} projections its .info file "
+                         f"announces (TOMO_N): did the scan stop? --number {missing[0] - start} reconstructs those")
+    if missing:
+        raise UsageError(f"'{directory}': projection file(s) numbered {', '.join(map(str, missing[:5]))}"
+                         f"{' ...' if len(missing) > 5 else ''} are missing")
+    first = projections[0][1]
+    digits = re.search(r"(\d+)\.edf$", first)
+    assert digits is not None  # _indexed matched it
+    pattern = os.path.join(glob.escape(directory), glob.escape(first[:digits.start(1)]) + "[0-9]" * len(digits.group(1))
+                           + ".edf")
+    matched = sorted((os.path.basename(f) for f in glob.glob(pattern)), key=natural_key)
+    if matched[:need] != [f for _, f in projections[:need]]:
+        raise UsageError(f"'{directory}': its projections are not numbered with {len(digits.group(1))} digits "
+                         f"throughout ({first} ...); give --projections, --darks, --flats and --angle yourself")
+    darks = next((os.path.join(directory, f) for prefix in DARK_NAMES for _, f in _indexed(directory, prefix)), None)
+    if darks is None and os.path.isfile(os.path.join(directory, "dark.edf")):
+        darks = os.path.join(directory, "dark.edf")
+    flats = [(i, os.path.join(directory, f)) for i, f in _indexed(directory, "refHST")]
+    return EsrfScan(directory, pattern, count, max(len(projections) - count, 0), darks, flats, step, info)
