@@ -204,3 +204,20 @@ def test_reco_without_a_gpu_says_so_once(tmp_path):
     assert result.stderr.count("no GPU found") == 1, result.stderr
     with h5py.File(tmp_path / "o.h5") as f:
         assert f["data"].shape == (32, 64, 64) and np.isfinite(f["data"][:]).all() and f["data"][:].std() > 0
+
+
+@pytest.mark.parametrize("given, answer", [
+    (["--center-position-x", "31.5"], "--axis X-0.5"),
+    (["--y=2", "--height", "4"], "--region Y:Y+HEIGHT:STEP"),
+    (["--output-bitdepth", "16"], "--output-bits 8|16|32"),
+    (["--absorptivity"], "--absorption"),
+])
+def test_tofu_options_are_answered_with_their_ufo_spelling(tmp_path, given, answer):
+    """A `tofu tomo` command line moved to `ufo reco`: each option named or counted differently
+    gets one line saying what to write here; exit status 2 as any unknown option; nothing runs."""
+    result = ufo("reco", "--projections", str(tmp_path), *given, "-o", str(tmp_path / "o.tif"))
+    assert result.returncode == 2
+    assert f"{given[0].split('=')[0]} is tofu's option; here: {answer}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and not (tmp_path / "o.tif").exists()
+    other = ufo("reco", "--bogus-option")
+    assert other.returncode == 2 and "No such option" in other.stderr and "tofu" not in other.stderr

@@ -23,6 +23,7 @@ from ..core.errors import UsageError
 from .. import reco as reco_mod
 from ..reco import config, schema
 from .errors import handle_errors
+from .tofu_names import RecoCommand
 
 EXAMPLES = """
 \b
@@ -92,14 +93,6 @@ def _load_config(ctx: click.Context, param: Any, path: str | None) -> str | None
     return path
 
 
-class _KeepsArguments(click.Command):
-    """The command line as given (`--on-server` sends it to the server as it is)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        ctx.meta["ufo.argv"] = list(args)
-        return super().parse_args(ctx, args)
-
-
 def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     """`ufo reco` for the options `cls` declares (RecoOptions; a test passes an extension of it)."""
 
@@ -139,7 +132,7 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
                      "keys named as the options); the command line wins over it."),
     ):
         command = decorator(command)
-    result = click.command("reco", epilog=EXAMPLES, cls=_KeepsArguments)(command)
+    result = click.command("reco", epilog=EXAMPLES, cls=RecoCommand)(command)
     result.options_class = cls  # type: ignore[attr-defined]
     return result
 

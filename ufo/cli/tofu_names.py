@@ -1,0 +1,72 @@
+"""`ufo reco`'s command class: it keeps the command line as given (`--on-server` forwards it),
+and answers an option of tofu's `tofu tomo` that it does not have with what to write here.
+
+Why: `ufo reco` re-creates `tofu tomo`, and a tofu command line is what a KIT beamline scientist
+types. Most of its options have the same name and meaning here (--projections, --darks, --flats,
+--flats2, --output, --number, --angle, --offset, --energy, --pixel-size, --method, --dry-run);
+those that are named or counted differently get one line saying how (exit status 2, as any
+unknown option). tofu's --axis counts from the detector's edge (UFO's backproject), ufo's from
+the first pixel's centre: the same axis is tofu's value minus 0.5 (docs/conventions.md).
+"""
+
+from __future__ import annotations
+
+import click
+
+AXIS = "--axis X-0.5 (ufo counts the axis from the first pixel's centre, tofu from the detector's edge)"
+TOFU = {
+    "--center-position-x": AXIS,
+    "--output-bitdepth": "--output-bits 8|16|32",
+    "--output-minimum": "--output-min",
+    "--output-maximum": "--output-max",
+    "--output-rescale": "--output-bits 8|16 scales always: by --output-min/--output-max, else by a range found "
+                        "from the volume",
+    "--output-bytes-per-file": "--output slices.tif (one stack; BigTIFF past 4 GB) or slices.h5:/data; "
+                               "`ufo run ... ! write bytes-per-file=N` splits stacks",
+    "--absorptivity": "--absorption (on by default when flats are given)",
+    "--fix-nan-and-inf": "nothing: pixels whose flat-field ratio is not positive or not finite become 0 here",
+    "--reduction-mode": "nothing: darks are averaged and flats median-combined here, as tofu's default",
+    "--dark-scale": "nothing: scale the darks first (`ufo run \"read path=D ! calculate expression='v*S' ! write "
+                    "path=D2\"`)",
+    "--flat-scale": "nothing: scale the flats first (`ufo run \"read path=F ! calculate expression='v*S' ! write "
+                    "path=F2\"`)",
+    "--y": "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)",
+    "--height": "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)",
+    "--y-step": "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)",
+    "--start": "--number N takes the first N projections; other selections: `ufo run \"read start=S step=K ...\"`",
+    "--step": "--number N takes the first N projections; other selections: `ufo run \"read start=S step=K ...\"`",
+    "--resize": "bin the projections first: `ufo run \"read path=P ! bin size=N ! write path=P2\"`",
+    "--projection-filter": "--filter (ramp, shepp-logan, cosine, hamming, hann, parzen, butterworth, none; tofu's "
+                           "ramp-fromreal is --filter ramp)",
+    "--projection-filter-cutoff": "--filter-cutoff (a fraction of Nyquist)",
+    "--propagation-distance": "--distance",
+    "--retrieval-method": "--energy, --distance and --pixel-size run Paganin's method, with --delta-beta",
+    "--regularization-rate": "--delta-beta (the ratio itself)",
+    "--retries": "ufo reco reads a finished scan; slices during a scan come from the experiment's "
+                 "OnlineReconstruction addon (docs/control.md)",
+    "--retry-timeout": "ufo reco reads a finished scan; slices during a scan come from the experiment's "
+                       "OnlineReconstruction addon (docs/control.md)",
+    "--remotes": "--cluster ADDRESS (a Dask scheduler) or --gpus",
+    "--slices-per-device": "nothing: passes are sized by the memory available (--pass-height to set them)",
+    "--verbose": "nothing: the plan and a summary are printed by default (--quiet for neither)",
+}
+
+
+def tofu_hint(option: str) -> str | None:
+    """What to write here for tofu's option `option` ('--y'), or None when it is not tofu's."""
+    return TOFU.get(option.split("=", 1)[0])
+
+
+class RecoCommand(click.Command):
+    """The command line as given (`--on-server` sends it to the server as it is); tofu's options
+    answered with their ufo spelling."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["ufo.argv"] = list(args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as err:
+            hint = tofu_hint(err.option_name)
+            if hint is None:
+                raise
+            raise click.UsageError(f"{err.option_name} is tofu's option; here: {hint}", ctx) from err
