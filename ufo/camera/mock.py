@@ -73,8 +73,7 @@ class MockCamera(Camera):
         self._dead = np.random.default_rng(self.seed + 1).choice(w, min(self.dead_columns, w), replace=False)
         self._memory: list[np.ndarray] = []
         self._state(has_camram_recording=self.memory_frames > 0, recorded_frames=0)
-        top = (1 << self.sensor_bitdepth) - 1
-        self._gradient = (np.add.outer(np.arange(h), np.arange(w)) * (top / max(h + w - 2, 1))).astype(self.dtype)
+        self._gradient: np.ndarray | None = None  # made at the first gradient frame: a start stays quick
         if self.pattern == "tomography":  # one row now: a scene's setup for this sensor is not paid on the clock
             self.scene.project(0.0, (self.sensor_height, self.sensor_width), rows=slice(0, 1))
 
@@ -94,6 +93,9 @@ class MockCamera(Camera):
         if pattern == "counter":
             out.fill(number & top)
         elif pattern == "gradient":
+            if self._gradient is None:  # 0.03-0.7 s at 2560 x 2160, which every start paid (a server's too)
+                h, w = self.sensor_shape
+                self._gradient = (np.add.outer(np.arange(h), np.arange(w)) * (top / max(h + w - 2, 1))).astype(self.dtype)
             np.copyto(out, self._gradient)
         elif pattern == "noise":
             out[...] = self._rng.integers(0, top, out.shape, dtype=out.dtype, endpoint=True)
