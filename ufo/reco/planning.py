@@ -22,7 +22,7 @@ from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
 from .references import check_references
-from .scan_folder import from_scan_folder
+from .scan_folder import flats_before_and_after, from_scan_folder
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -39,6 +39,7 @@ class Plan:
     memory_per_pass: int
     warnings: list[str] = field(default_factory=list)
     image_keys: dict[str, int | None] = field(default_factory=dict)  # for NXtomo/DXchange inputs
+    key_runs: dict[str, int] = field(default_factory=dict)  # with image_keys: one run of those frames (flats before/after)
     angles: list[float] | None = None  # the true angle of every projection (radians) where they are irregular
     taken: list[str] = field(default_factory=list)  # what a scan folder gave (ufo.reco.scan_folder)
 
@@ -142,8 +143,12 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     keys: dict[str, int | None] = {}
     angles: list[float] | None = None
     notes: list[str] = list(folder_notes)
+    runs: dict[str, int] = {}
     if layout is not None and o.projections:
         o, keys, angles, notes = _from_layout(o)
+        if o.flats == o.projections and o.flats2 is None:
+            o, runs, more = flats_before_and_after(o)
+            taken += more
         source = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
     else:
         source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
@@ -155,7 +160,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     if len(shape) != 2:
         raise UsageError(f"'{o.projections or o.sinograms}' holds frames of shape {shape}; 2-D images expected")
     if o.projections:
-        check_references(o, keys, tuple(shape))
+        check_references(o, keys, tuple(shape), runs)
     axis = _axis_value(o)
     if o.sinograms:
         n_angles, width = shape
@@ -166,7 +171,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
             check_numbered(o, rows)
         _check_axis(axis, width, o)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
-        result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys)
+        result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys,
+                      key_runs=runs)
         _check_half_acquisition(result)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "
@@ -192,7 +198,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     need = max(p.rows for p in passes) * per_row
     if need > (available if available is not None else available_memory()):
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
-    result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys,
+    result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys, key_runs=runs,
                   angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken)
     _check_half_acquisition(result)
     if projections * 4 < width:

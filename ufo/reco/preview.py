@@ -58,10 +58,10 @@ def sinogram(plan: Plan, row: int) -> np.ndarray:
     return create("transpose-projections", number=plan.projections)(stream).collect()[0]  # type: ignore[no-any-return]
 
 
-def _frames(path: str, key: int | None, index: int | None = None) -> np.ndarray:
+def _frames(path: str, key: int | None, index: int | None = None, run: int | None = None) -> np.ndarray:
     from ..storage.readers import open_source
 
-    source = open_source(path, image_key=key)
+    source = open_source(path, image_key=key, image_key_run=run)
     try:
         if index is not None:
             return source.read(index, slice(None), None).astype(np.float32)  # type: ignore[no-any-return]
@@ -92,7 +92,8 @@ def opposite_projections(plan: Plan) -> tuple[np.ndarray, np.ndarray, bool]:
         from ..tomo.steps import FlatField
 
         ff = FlatField(absorption=False)
-        ff.reduce(list(_frames(o.darks, keys.get("darks"))), list(_frames(o.flats, keys.get("flats"))))
+        ff.reduce(list(_frames(o.darks, keys.get("darks"))),
+                  list(_frames(o.flats, keys.get("flats"), run=plan.key_runs.get("flats"))))
         p0, p180 = ff.correct(np.stack([p0, p180]))
     return p0, p180, exact
 

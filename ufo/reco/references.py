@@ -12,9 +12,11 @@ if TYPE_CHECKING:
     from .options import RecoOptions
 
 
-def check_references(o: RecoOptions, keys: dict[str, int | None], shape: tuple[int, ...]) -> None:
+def check_references(o: RecoOptions, keys: dict[str, int | None], shape: tuple[int, ...],
+                     runs: dict[str, int] | None = None) -> None:
     """--darks/--flats/--flats2 naming an NXtomo or DXchange file take its darks (image_key 2) or
-    flats (1), not all its frames; each must hold frames of the projections' shape (UsageError)."""
+    flats (1), not all its frames (only run `runs[name]` of them where given); each must hold
+    frames of the projections' shape (UsageError)."""
     for name, key in (("darks", 2), ("flats", 1), ("flats2", 1)):
         path = getattr(o, name)
         if not path:
@@ -23,7 +25,7 @@ def check_references(o: RecoOptions, keys: dict[str, int | None], shape: tuple[i
         if getattr(source, "layout", None) is not None:
             keys.setdefault(name, key)
         source.close()
-        source = open_source(path, image_key=keys.get(name))
+        source = open_source(path, image_key=keys.get(name), image_key_run=(runs or {}).get(name))
         count, got = source.count, tuple(source.shape)
         source.close()
         what = f"--{name} '{path}'" + (f" (image_key {keys[name]})" if keys.get(name) is not None else "")

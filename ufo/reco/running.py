@@ -24,10 +24,13 @@ from .planning import Pass, Plan, front_device, stack_size
 
 
 # -- graphs -------------------------------------------------------------------------------
-def _read(path: str, p: Pass | None = None, number: int | None = None, image_key: int | None = None) -> Stream:
+def _read(path: str, p: Pass | None = None, number: int | None = None, image_key: int | None = None,
+          run: int | None = None) -> Stream:
     props: dict[str, Any] = {"path": path}
     if image_key is not None:
         props["image_key"] = image_key
+    if run is not None:
+        props["image_key_run"] = run
     if p is not None:
         props.update(y=p.first_row, height=(p.rows - 1) * p.step + 1, y_step=p.step)
     if number:
@@ -42,10 +45,11 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     projections = _read(o.projections, p, plan.projections, keys.get("projections"))  # type: ignore[arg-type]
     if o.darks is None:
         return projections
+    runs = plan.key_runs
     inputs = [projections, _read(o.darks, p, image_key=keys.get("darks")),  # type: ignore[arg-type]
-              _read(o.flats, p, image_key=keys.get("flats"))]  # type: ignore[arg-type]
+              _read(o.flats, p, image_key=keys.get("flats"), run=runs.get("flats"))]  # type: ignore[arg-type]
     if o.flats2:
-        inputs.append(_read(o.flats2, p, image_key=keys.get("flats2")))
+        inputs.append(_read(o.flats2, p, image_key=keys.get("flats2"), run=runs.get("flats2")))
     return create("flat-field-correct", absorption=absorption, replicas=o.replicas)(*inputs)
 
 

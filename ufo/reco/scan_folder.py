@@ -1,7 +1,12 @@
-"""`ufo reco --projections FOLDER` where FOLDER is an ESRF EDF scan (ufo.storage.esrf_scan): its
-projections, reduced dark and flats and its angle step fill the options not given, as nabu
-reads such a folder; what was taken is said in the plan's description, what was left out in
-its warnings."""
+"""What a scan implies for `ufo reco`'s inputs, as nabu reads them.
+
+- `--projections FOLDER` where FOLDER is an ESRF EDF scan (ufo.storage.esrf_scan): its
+  projections, reduced dark and flats and its angle step fill the options not given.
+- An NXtomo/DXchange file with flats before and after its projections: the two runs are
+  interpolated by projection index (`--flats2`), not combined into one median (a beam that
+  drifted over the scan would leave its drift in every projection).
+
+What was taken is said in the plan's description, what was left out in its warnings."""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import os
 from dataclasses import replace
 from typing import Any
 
+from ..storage import open_source
 from ..storage.esrf_scan import find_esrf_scan
 from .options import RecoOptions
 
@@ -49,3 +55,22 @@ def from_scan_folder(o: RecoOptions) -> tuple[RecoOptions, list[str], list[str]]
         changes["angle"] = scan.angle_step
         taken.append(f"angle step {math.degrees(scan.angle_step):.6g} deg from ScanRange and TOMO_N")
     return replace(o, **changes), taken, notes
+
+
+def flats_before_and_after(o: RecoOptions) -> tuple[RecoOptions, dict[str, int], list[str]]:
+    """For a file whose flats (image_key 1) come in runs before and after its projections: the
+    first run as --flats, the last as --flats2 (`key_runs` {'flats': 0, 'flats2': -1}) and what
+    was taken; the options unchanged otherwise."""
+    flats, projections = open_source(o.projections, image_key=1), open_source(o.projections, image_key=0)  # type: ignore[arg-type]
+    try:
+        spans, around = getattr(flats, "run_spans", []), getattr(projections, "run_spans", [])
+    finally:
+        flats.close()
+        projections.close()
+    if len(spans) < 2 or not around or not (spans[0][1] < around[0][0] and spans[-1][0] > around[-1][1]):
+        return o, {}, []
+    between = len(spans) - 2
+    taken = [f"flats: {len(spans)} runs in the file; the first (frames {spans[0][0]}..{spans[0][1]}) and the last "
+             f"({spans[-1][0]}..{spans[-1][1]}) interpolated by projection index"
+             + (f"; the {between} between them not used" if between else "")]
+    return replace(o, flats2=o.projections), {"flats": 0, "flats2": -1}, taken

@@ -87,14 +87,27 @@ def _frames_written(h5file: Any, name: str) -> int | None:
         return None
 
 
+def _runs(indices: list[int]) -> list[list[int]]:
+    """`indices` (ascending) split where they are not consecutive."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
 class Hdf5Frames:
     """Frames of an HDF5 file: along the first axis of a dataset, or as an NXtomo/DXchange layout says.
 
     For layouts every frame carries its `image_key` (0 projection, 1 flat, 2 dark) and
-    `angle` (radians); `image_key` selects one kind of frame.
+    `angle` (radians); `image_key` selects one kind of frame, `run` (with it) only its run-th run
+    of consecutive frames (0 the first, -1 the last: the flats before and after a scan); `runs`
+    says how many runs the selection has, `run_spans` their first and last acquisition positions.
     """
 
-    def __init__(self, filename: str, dataset: str | None, image_key: int | None = None):
+    def __init__(self, filename: str, dataset: str | None, image_key: int | None = None, run: int | None = None):
         import h5py
 
         from .layouts import detect
@@ -128,6 +141,16 @@ class Hdf5Frames:
                 self.warnings += index.notes
                 self.layout = index.layout
                 keep = [i for i, k in enumerate(index.image_keys) if image_key is None or k == image_key]
+                runs = _runs(keep)
+                self.runs = len(runs)
+                self.run_spans = [(r[0], r[-1]) for r in runs]  # acquisition positions of each run
+                if run is not None:
+                    if image_key is None:
+                        raise UsageError("image-key-run selects a run of the frames image-key selects; give image-key")
+                    if not -len(runs) <= run < len(runs):
+                        raise UsageError(f"'{filename}' holds {len(runs)} run(s) of frames of image_key {image_key}, "
+                                         f"not a run {run}")
+                    keep = runs[run]
                 self._locations = [index.locations[i] for i in keep]
                 self._keys = [index.image_keys[i] for i in keep]
                 self._angles = [index.angles[i] for i in keep]
@@ -137,8 +160,9 @@ class Hdf5Frames:
                 self.name = first.name
                 self._dset = first
             else:
-                if image_key is not None:
+                if image_key is not None or run is not None:
                     raise UsageError(f"image-key selects frames of NXtomo or DXchange files; '{filename}' is neither")
+                self.runs, self.run_spans = 1, []
                 self.name = dataset or find_dataset(self._file, filename)
                 if self.name not in self._file:
                     raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")

@@ -131,23 +131,25 @@ class RawFrames:
 
 
 def open_source(path: str, raw_width: int | None = None, raw_height: int | None = None,
-                raw_dtype: str = "uint16", raw_offset: int = 0, image_key: int | None = None) -> FrameSource:
+                raw_dtype: str = "uint16", raw_offset: int = 0, image_key: int | None = None,
+                image_key_run: int | None = None) -> FrameSource:
     """Open what `path` names: a TIFF, EDF or raw file, a glob, a directory, `file.h5:/dataset`
-    (NXtomo and DXchange files are recognised) or `store.zarr:/array`."""
+    (NXtomo and DXchange files are recognised: `image_key` selects a kind of frame,
+    `image_key_run` one run of them) or `store.zarr:/array`."""
     path = os.path.expanduser(path)
     file, dataset = split_dataset(path)
     dataset = check_dataset(file, dataset)  # 'st.zarr:/../elsewhere' stays refused
     if file.lower().endswith(HDF5_SUFFIXES):
         if not os.path.exists(file):
             raise InputError(f"HDF5 file '{file}' does not exist")
-        return Hdf5Frames(file, dataset, image_key)
+        return Hdf5Frames(file, dataset, image_key, image_key_run)
     if file.lower().rstrip("/").endswith(ZARR_SUFFIXES):
         if not os.path.exists(file):
             raise InputError(f"Zarr store '{file}' does not exist")
         from .zarr_store import ZarrFrames
 
         return ZarrFrames(file, dataset)
-    if image_key is not None:
+    if image_key is not None or image_key_run is not None:
         raise UsageError("image-key selects frames of NXtomo or DXchange files (HDF5)")
     raw = raw_width is not None or file.lower().endswith(RAW_SUFFIXES)
     files = _find_files(path, RAW_SUFFIXES if raw else TIFF_SUFFIXES + EDF_SUFFIXES)

@@ -27,6 +27,8 @@ class Read(Task):
     path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, EDF (.edf, .edf.gz), "
                     "file.h5[:/dataset] (NXtomo and DXchange recognised), store.zarr[:/array] or raw file")
     image_key = Property(int, None, choices=(0, 1, 2), doc="NXtomo/DXchange: only projections (0), flats (1) or darks (2)")
+    image_key_run = Property(int, None, doc="with image-key: only its N-th run of consecutive frames (0 the first, "
+                             "-1 the last: the flats before and after a scan)")
     start = Property(int, 0, range=(0, None), doc="index of the first frame to read")
     number = Property(int, None, range=(0, None), doc="number of frames to read (default: all)")
     step = Property(int, 1, range=(1, None), doc="read every step-th frame")
@@ -57,7 +59,8 @@ class Read(Task):
     })
 
     def _open(self) -> FrameSource:
-        return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset, self.image_key)
+        return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset, self.image_key,
+                           self.image_key_run)
 
     def _selection(self, source: FrameSource) -> tuple[range, slice]:
         if self.start >= source.count and source.count:
