@@ -276,3 +276,24 @@ def test_nxtomo_flats_before_and_after_a_drifting_beam_are_interpolated(tmp_path
     plan = reco.plan(reco.RecoOptions(projections=str(path), output=str(tmp_path / "s.h5:/data"), axis=W / 2))
     assert plan.key_runs == {"flats": 0, "flats2": -1} and "interpolated by projection index" in plan.describe()
     assert_matches(reconstruct(tmp_path, projections=str(path)), ref)
+
+
+@pytest.mark.parametrize("scan_range", [180, 360])
+def test_an_esrf_folder_is_read_as_tomoscan_reads_it(tmp_path, scan, scan_range):
+    """tomoscan (the ESRF's scan library, which nabu reads EDF scans with) as the reference: the
+    same projection files, the same alignment frames left out, the same angles and flats."""
+    edfscan = pytest.importorskip("tomoscan.esrf.scan.edfscan")
+    folder = write_esrf_folder(tmp_path / "ref_", scan, scan_range=scan_range)
+    theirs = edfscan.EDFTomoScan(str(folder))
+    plan = reco.plan(reco.RecoOptions(projections=str(folder), output=str(tmp_path / "s.h5:/data"), axis=W / 2))
+    from ufo.storage import open_source
+
+    ours = open_source(plan.options.projections)
+    files = [ours.label(i) for i in range(plan.projections)]
+    ours.close()
+    assert files == [theirs.projections[i].file_path() for i in sorted(theirs.projections)]
+    assert sorted(theirs.alignment_projections) == list(range(N, N + 3))
+    angles = np.degrees(plan.options.offset + plan.options.angle * np.arange(plan.projections))
+    np.testing.assert_allclose(angles, theirs.rotation_angle(), atol=1e-4)
+    first, last = min(theirs.flats), max(theirs.flats)
+    assert (plan.options.flats, plan.options.flats2) == (theirs.flats[first].file_path(), theirs.flats[last].file_path())
