@@ -156,3 +156,36 @@ def test_ufo_run_reads_edf_into_a_tiff(tmp_path):
     import tifffile
 
     np.testing.assert_array_equal(tifffile.imread(out), np.stack(stack))
+
+
+def test_hostile_headers_give_one_clear_error_or_frames(tmp_path):
+    """Random headers and cut-off bytes: an InputError naming the file, or frames; never another
+    exception (a traceback at 3 a.m.)."""
+    hypothesis = pytest.importorskip("hypothesis")
+    st = hypothesis.strategies
+    keys = st.sampled_from(["Dim_1", "Dim_2", "Dim_3", "Size", "DataType", "ByteOrder", "Compression", "EDF_BinarySize"])
+    values = st.one_of(st.integers(-5, 2**40).map(str), st.sampled_from(["UnsignedShort", "FloatValue", "gzip", "z",
+                                                                        "HighByteFirst", "x", "", "1e3", "nan"]))
+    path = tmp_path / "fuzz.edf"
+
+    @hypothesis.settings(max_examples=300, deadline=None)
+    @hypothesis.given(st.lists(st.tuples(keys, values), max_size=8), st.binary(max_size=300), st.booleans())
+    def check(pairs, body, close):
+        header = "{\n" + "".join(f"{k} = {v} ;\n" for k, v in pairs) + ("}\n" if close else "")
+        path.write_bytes(header.encode() + body)
+        try:
+            source = open_source(str(path))
+        except InputError as exc:
+            assert "fuzz.edf" in str(exc)
+            return
+        try:
+            for i in range(source.count):
+                try:
+                    frame = source.read(i, slice(None), None)
+                except InputError:
+                    continue
+                assert frame.shape == source.shape
+        finally:
+            source.close()
+
+    check()
