@@ -225,6 +225,11 @@ def test_an_esrf_scan_folder_gives_its_projections_references_and_angles(tmp_pat
     assert any("3 alignment projection(s)" in w for w in plan.warnings)
     assert "ESRF scan" in plan.describe() and "refHST0090.edf" in plan.describe()
     assert_matches(reconstruct(tmp_path, projections=str(folder)), scan[4])
+    from ufo.storage import open_source
+
+    everything = open_source(str(folder))  # `read path=FOLDER`: every EDF file, and a warning saying so
+    assert everything.count == N + 3 + 1 + 2 + 1 and any("ESRF scan folder" in w for w in everything.warnings)
+    everything.close()
 
 
 def test_an_esrf_360_degree_folder_and_a_broken_one(tmp_path, scan):

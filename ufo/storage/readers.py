@@ -165,7 +165,13 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
                              "pattern, e.g. '*.edf'")
         from .edf import EdfFrames
 
-        return EdfFrames(files)
+        frames = EdfFrames(files)
+        name = os.path.basename(os.path.normpath(path))
+        if os.path.isdir(path) and os.path.isfile(os.path.join(path, name + ".info")):
+            frames.warnings.append(f"'{path}' is an ESRF scan folder: all its EDF files are read (projections, "
+                                   f"flats, darks); `ufo reco --projections {path}` takes them apart, and "
+                                   f"'{os.path.join(path, name)}[0-9]*.edf' names the projections")
+        return frames
     others = [f for f in files if not f.lower().endswith(TIFF_SUFFIXES)]
     if others:
         raise InputError(
