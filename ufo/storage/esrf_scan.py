@@ -14,11 +14,12 @@ step of 180 / TOMO_N) and 0 to 360 degrees with it (360 / (TOMO_N - 1)); --angle
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..core.errors import UsageError
 from .formats import natural_key
@@ -37,7 +38,6 @@ class EsrfScan:
     darks: str | None
     flats: list[tuple[int, str]]  # (projection index, refHST file)
     angle_step: float  # radians
-    info: dict[str, str] = field(default_factory=dict)
 
 
 def read_info(path: str) -> dict[str, str]:
@@ -63,23 +63,31 @@ def _number(info: dict[str, str], key: str, where: str) -> float | None:
                          "scan's files and angles as options") from exc
 
 
-def _indexed(directory: str, prefix: str) -> list[tuple[int, str]]:
-    """(index, file) of `prefix<digits>.edf` files in `directory`, by index."""
+def _indexed(names: list[str], prefix: str) -> list[tuple[int, str]]:
+    """(index, file) of the `prefix<digits>.edf` files among `names`, by index."""
     pattern = re.compile(re.escape(prefix) + r"_?(\d+)\.edf$")
-    found = [(int(m.group(1)), name) for name in os.listdir(directory) if (m := pattern.fullmatch(name))]
-    return sorted(found)
+    return sorted((int(m.group(1)), name) for name in names if (m := pattern.fullmatch(name)))
+
+
+def info_file(path: str) -> str | None:
+    """`path/NAME.info` where `path` is a folder NAME holding it (an ESRF scan folder), else None."""
+    if not os.path.isdir(path):
+        return None
+    directory = os.path.normpath(path)
+    name = os.path.basename(directory)
+    found = os.path.join(directory, name + ".info")
+    return found if name and os.path.isfile(found) else None
 
 
 def find_esrf_scan(path: str, number: int | None = None) -> EsrfScan | None:
     """The ESRF scan in folder `path`, or None when it is not one (no `NAME/NAME.info`); `number`:
     only the first so many projections are needed (a scan that stopped early)."""
-    if not os.path.isdir(path):
+    info_path = info_file(path)
+    if info_path is None:
         return None
-    directory = os.path.normpath(path)
+    directory = os.path.dirname(info_path)
     name = os.path.basename(directory)
-    info_path = os.path.join(directory, name + ".info")
-    if not name or not os.path.isfile(info_path):
-        return None
+    names = os.listdir(directory)  # once: a scan folder holds thousands of files
     info = read_info(info_path)
     count = _number(info, "TOMO_N", info_path)
     if count is None or count < 2 or count != int(count):
@@ -91,7 +99,7 @@ def find_esrf_scan(path: str, number: int | None = None) -> EsrfScan | None:
         raise UsageError(f"{info_path}: ScanRange is 0 degrees; give --angle")
     full_turn = abs(abs(scan_range) - 360) < abs(abs(scan_range) - 180)
     step = math.radians(scan_range) / (count - 1 if full_turn else count)
-    projections = _indexed(directory, name)
+    projections = _indexed(names, name)
     if not projections:
         raise UsageError(f"'{directory}' holds no projection file {name}NNNN.edf")
     start = projections[0][0]
@@ -106,14 +114,14 @@ def find_esrf_scan(path: str, number: int | None = None) -> EsrfScan | None:
     first = projections[0][1]
     digits = re.search(r"(\d+)\.edf$", first)
     assert digits is not None  # _indexed matched it
-    pattern = os.path.join(glob.escape(directory), glob.escape(first[:digits.start(1)]) + "[0-9]" * len(digits.group(1))
-                           + ".edf")
-    matched = sorted((os.path.basename(f) for f in glob.glob(pattern)), key=natural_key)
+    file_pattern = glob.escape(first[:digits.start(1)]) + "[0-9]" * len(digits.group(1)) + ".edf"
+    pattern = os.path.join(glob.escape(directory), file_pattern)
+    matched = sorted(fnmatch.filter(names, file_pattern), key=natural_key)  # what the pattern will open
     if matched[:need] != [f for _, f in projections[:need]]:
         raise UsageError(f"'{directory}': its projections are not numbered with {len(digits.group(1))} digits "
                          f"throughout ({first} ...); give --projections, --darks, --flats and --angle yourself")
-    darks = next((os.path.join(directory, f) for prefix in DARK_NAMES for _, f in _indexed(directory, prefix)), None)
-    if darks is None and os.path.isfile(os.path.join(directory, "dark.edf")):
+    darks = next((os.path.join(directory, f) for prefix in DARK_NAMES for _, f in _indexed(names, prefix)), None)
+    if darks is None and "dark.edf" in names:
         darks = os.path.join(directory, "dark.edf")
-    flats = [(i, os.path.join(directory, f)) for i, f in _indexed(directory, "refHST")]
-    return EsrfScan(directory, pattern, count, max(len(projections) - count, 0), darks, flats, step, info)
+    flats = [(i, os.path.join(directory, f)) for i, f in _indexed(names, "refHST")]
+    return EsrfScan(directory, pattern, count, max(len(projections) - count, 0), darks, flats, step)

@@ -103,8 +103,8 @@ class Hdf5Frames:
 
     For layouts every frame carries its `image_key` (0 projection, 1 flat, 2 dark) and
     `angle` (radians); `image_key` selects one kind of frame, `run` (with it) only its run-th run
-    of consecutive frames (0 the first, -1 the last: the flats before and after a scan); `runs`
-    says how many runs the selection has, `run_spans` their first and last acquisition positions.
+    of consecutive frames (0 the first, -1 the last: the flats before and after a scan);
+    `run_spans` gives each run's first and last acquisition positions.
     """
 
     def __init__(self, filename: str, dataset: str | None, image_key: int | None = None, run: int | None = None):
@@ -142,7 +142,6 @@ class Hdf5Frames:
                 self.layout = index.layout
                 keep = [i for i, k in enumerate(index.image_keys) if image_key is None or k == image_key]
                 runs = _runs(keep)
-                self.runs = len(runs)
                 self.run_spans = [(r[0], r[-1]) for r in runs]  # acquisition positions of each run
                 if run is not None:
                     if image_key is None:
@@ -162,7 +161,7 @@ class Hdf5Frames:
             else:
                 if image_key is not None or run is not None:
                     raise UsageError(f"image-key selects frames of NXtomo or DXchange files; '{filename}' is neither")
-                self.runs, self.run_spans = 1, []
+                self.run_spans: list[tuple[int, int]] = []
                 self.name = dataset or find_dataset(self._file, filename)
                 if self.name not in self._file:
                     raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")

@@ -164,13 +164,14 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
             raise InputError(f"'{path}' matches EDF files and others ({os.path.basename(other)}); narrow the "
                              "pattern, e.g. '*.edf'")
         from .edf import EdfFrames
+        from .esrf_scan import info_file
 
         frames = EdfFrames(files)
-        name = os.path.basename(os.path.normpath(path))
-        if os.path.isdir(path) and os.path.isfile(os.path.join(path, name + ".info")):
+        info = info_file(path)
+        if info is not None:
             frames.warnings.append(f"'{path}' is an ESRF scan folder: all its EDF files are read (projections, "
                                    f"flats, darks); `ufo reco --projections {path}` takes them apart, and "
-                                   f"'{os.path.join(path, name)}[0-9]*.edf' names the projections")
+                                   f"'{info[:-len('.info')]}[0-9]*.edf' names the projections")
         return frames
     others = [f for f in files if not f.lower().endswith(TIFF_SUFFIXES)]
     if others:
