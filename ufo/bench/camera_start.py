@@ -5,18 +5,12 @@ the first frame after it, for this checkout's server and, optionally, an older t
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 
 from ..camera import open_camera
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from .tango import free_port
 
 
 def serve(tree: str | None) -> tuple[subprocess.Popen[str], int]:

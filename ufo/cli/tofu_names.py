@@ -14,6 +14,17 @@ from __future__ import annotations
 import click
 
 AXIS = "--axis X-0.5 (ufo counts the axis from the first pixel's centre, tofu from the detector's edge)"
+REGION = "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)"
+SELECT = "--number N takes the first N projections; other selections: `ufo run \"read start=S step=K ...\"`"
+FINISHED = "ufo reco reads a finished scan; slices during a scan come from the experiment's OnlineReconstruction " \
+           "addon (docs/control.md)"
+
+
+def _scale(what: str, letter: str) -> str:
+    return (f"nothing: scale the {what} first (`ufo run \"read path={letter} ! calculate expression='v*S' ! write "
+            f"path={letter}2\"`)")
+
+
 TOFU = {
     "--center-position-x": AXIS,
     "--output-bitdepth": "--output-bits 8|16|32",
@@ -26,15 +37,10 @@ TOFU = {
     "--absorptivity": "--absorption (on by default when flats are given)",
     "--fix-nan-and-inf": "nothing: pixels whose flat-field ratio is not positive or not finite become 0 here",
     "--reduction-mode": "nothing: darks are averaged and flats median-combined here, as tofu's default",
-    "--dark-scale": "nothing: scale the darks first (`ufo run \"read path=D ! calculate expression='v*S' ! write "
-                    "path=D2\"`)",
-    "--flat-scale": "nothing: scale the flats first (`ufo run \"read path=F ! calculate expression='v*S' ! write "
-                    "path=F2\"`)",
-    "--y": "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)",
-    "--height": "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)",
-    "--y-step": "--region Y:Y+HEIGHT:STEP (the detector rows, from:to:step)",
-    "--start": "--number N takes the first N projections; other selections: `ufo run \"read start=S step=K ...\"`",
-    "--step": "--number N takes the first N projections; other selections: `ufo run \"read start=S step=K ...\"`",
+    "--dark-scale": _scale("darks", "D"),
+    "--flat-scale": _scale("flats", "F"),
+    **dict.fromkeys(("--y", "--height", "--y-step"), REGION),
+    **dict.fromkeys(("--start", "--step"), SELECT),
     "--resize": "bin the projections first: `ufo run \"read path=P ! bin size=N ! write path=P2\"`",
     "--projection-filter": "--filter (ramp, shepp-logan, cosine, hamming, hann, parzen, butterworth, none; tofu's "
                            "ramp-fromreal is --filter ramp)",
@@ -42,10 +48,7 @@ TOFU = {
     "--propagation-distance": "--distance",
     "--retrieval-method": "--energy, --distance and --pixel-size run Paganin's method, with --delta-beta",
     "--regularization-rate": "--delta-beta (the ratio itself)",
-    "--retries": "ufo reco reads a finished scan; slices during a scan come from the experiment's "
-                 "OnlineReconstruction addon (docs/control.md)",
-    "--retry-timeout": "ufo reco reads a finished scan; slices during a scan come from the experiment's "
-                       "OnlineReconstruction addon (docs/control.md)",
+    **dict.fromkeys(("--retries", "--retry-timeout"), FINISHED),
     "--remotes": "--cluster ADDRESS (a Dask scheduler) or --gpus",
     "--slices-per-device": "nothing: passes are sized by the memory available (--pass-height to set them)",
     "--verbose": "nothing: the plan and a summary are printed by default (--quiet for neither)",
