@@ -85,6 +85,29 @@ def test_hdf5_dataset_found_without_a_name(tmp_path, frames):
         ufo.Reader(path=str(tmp_path / "two.h5"))().run()
 
 
+def test_hdf5_dataset_found_by_nexus_default_attributes(tmp_path, frames):
+    """A NeXus file names its data (file @default -> NXentry @default -> NXdata @signal): silx's
+    writer, as nabu's reconstructions use it, puts axes beside the signal; without the chain the
+    error lists the image datasets largest first."""
+    from silx.io.nxdata import save_NXdata
+
+    path = tmp_path / "silx.h5"
+    axes = [np.arange(n, dtype=np.float64) for n in frames.shape]
+    assert save_NXdata(str(path), frames, axes=axes, axes_names=["z", "y", "x"], nxentry_name="entry0000",
+                       nxdata_name="results")
+    with h5py.File(path, "a") as f:
+        f["entry0000/configuration/matrix"] = np.eye(3)  # a 2-D array that is not the data
+        f["entry0000/configuration/big"] = np.zeros((9, *frames.shape[1:]), np.float32)
+    np.testing.assert_array_equal(ufo.Reader(path=str(path))().collect(), frames)
+    with h5py.File(path, "a") as f:  # the chain broken: every image dataset a candidate, the largest first
+        del f["entry0000"].attrs["default"]
+        f.attrs.pop("default", None)
+    with pytest.raises(UsageError, match=r"several image datasets; name one: .*silx.h5:/entry0000/configuration/big "
+                                         r"\(candidates, largest first: /entry0000/configuration/big, "
+                                         r"/entry0000/results/data, /entry0000/configuration/matrix\)"):
+        ufo.Reader(path=str(path))().run()
+
+
 def test_raw_with_offset_and_partial_frame(tmp_path):
     data = np.arange(2 * 4 * 5, dtype=np.uint16).reshape(2, 4, 5)
     (tmp_path / "x.raw").write_bytes(b"HEADER" + data.tobytes() + b"xx")

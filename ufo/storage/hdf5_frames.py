@@ -19,20 +19,60 @@ from .hdf5_direct import DirectFrames
 
 
 def find_dataset(h5file: Any, filename: str) -> str:
-    """The frames' dataset when the path names none: the one image stack in the file."""
+    """The frames' dataset when the path names none: an NXtomo's or DXchange's frames, the dataset
+    NeXus's default-plot attributes lead to (as nabu and silx write reconstructions), or the one
+    image stack in the file. With several and none of those, the error names them, largest first."""
     import h5py
 
     for known in ("/entry/instrument/detector/data", "/entry/data/data", "/exchange/data"):
         if known in h5file and isinstance(h5file[known], h5py.Dataset):
             return known
-    found: list[str] = []
-    h5file.visititems(lambda name, obj: found.append("/" + name) if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 else None)
-    if len(found) == 1:
-        return found[0]
-    if not found:
+    chosen = nexus_default(h5file)
+    if chosen is not None:
+        return chosen
+    found: list[tuple[int, str]] = []
+    h5file.visititems(lambda name, obj: found.append((-int(obj.size), "/" + name))
+                      if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 else None)
+    names = [name for _, name in sorted(found)]
+    if len(names) == 1:
+        return names[0]
+    if not names:
         raise InputError(f"HDF5 file '{filename}' holds no image dataset (2 or more dimensions)")
-    raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{found[0]} "
-                     f"(candidates: {', '.join(found)})")
+    raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{names[0]} "
+                     f"(candidates, largest first: {', '.join(names)})")
+
+
+def nexus_default(h5file: Any) -> str | None:
+    """The dataset of 2 or more dimensions that NeXus's default-plot attributes lead to: the file's
+    `default` (or its only NXentry), each group's `default`, then an NXdata's `signal`; None where
+    they lead nowhere. Why: a NeXus file says which of its datasets is the data (nabu's and silx's
+    reconstructions hold configuration arrays and more beside it)."""
+    import h5py
+
+    node: Any = h5file
+    if _text(h5file.attrs.get("default")) is None:
+        entries = [g for g in h5file.values() if isinstance(g, h5py.Group) and _text(g.attrs.get("NX_class")) == "NXentry"]
+        if len(entries) != 1:
+            return None
+        node = entries[0]
+    for _ in range(8):  # file, entry, subentries or processes, data: a loop of links ends here
+        if isinstance(node, h5py.Dataset):
+            return node.name if node.ndim >= 2 else None
+        signal, default = _text(node.attrs.get("signal")), _text(node.attrs.get("default"))
+        step = signal if signal is not None and signal in node else default
+        if step is None or step not in node:
+            return None
+        node = node[step]
+    return None
+
+
+def _text(value: Any) -> str | None:
+    """An HDF5 attribute's text (bytes, str or a one-element array of either), else None."""
+    if isinstance(value, np.ndarray) and value.size == 1:
+        value = value.reshape(-1)[0]
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return value if isinstance(value, str) and value else None
 
 
 def _names_layout_data(h5file: Any, dataset: str) -> bool:

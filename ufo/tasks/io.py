@@ -25,7 +25,7 @@ class Read(Task):
     inputs = ()
 
     path = Property(str, doc="file, glob ('scan/*.tif'), directory, multi-page TIFF, EDF (.edf, .edf.gz), "
-                    "file.h5[:/dataset] (NXtomo and DXchange recognised), store.zarr[:/array] or raw file")
+                    "file.h5[:/dataset] (NXtomo, DXchange and NeXus default data recognised), store.zarr[:/array] or raw file")
     image_key = Property(int, None, choices=(0, 1, 2), doc="NXtomo/DXchange: only projections (0), flats (1) or darks (2)")
     image_key_run = Property(int, None, doc="with image-key: only its N-th run of consecutive frames (0 the first, "
                              "-1 the last: the flats before and after a scan)")
