@@ -82,13 +82,13 @@ def test_two_workers_give_the_single_process_slices_in_every_output_kind(scan, c
     expected = single_process(scan, tmp_path)
     assert expected.shape == (ROWS, WIDTH, WIDTH)
     seen = []
-    for output in ("tiffs/slice-%05i.tif", "volume.h5:/slices", "volume.zarr"):
+    for output in ("tiffs/slice-%05i.tif", "volume.h5:/slices", "volume.zarr", "volume.nx"):
         options = reco.RecoOptions(projections=scan, axis="auto", output=str(tmp_path / output))
         result = ufo_distributed.reconstruct(options, client, rows_per_task=7,
                                              on_progress=lambda done, total: seen.append((done, total)))
         assert result.slices == ROWS and result.parts == 6 and result.workers == 2
         assert abs(result.axis - AXIS) < 0.3
-    assert seen[-1] == (ROWS, ROWS) and len(seen) == 18  # progress per range, aggregated on the client
+    assert seen[-1] == (ROWS, ROWS) and len(seen) == 24  # progress per range, aggregated on the client
     for row in (12, ROWS // 2):  # the right values, not only the same ones
         assert_slice_right(scan, expected[row], row, result.axis)
     np.testing.assert_array_equal(read_tiffs(tmp_path / "tiffs"), expected)
@@ -96,6 +96,14 @@ def test_two_workers_give_the_single_process_slices_in_every_output_kind(scan, c
         assert f["slices"].is_virtual and f["slices"].shape == (ROWS, WIDTH, WIDTH)
         np.testing.assert_array_equal(f["slices"][()], expected)
     np.testing.assert_array_equal(zarr.open_group(str(tmp_path / "volume.zarr"))["data"][:], expected)
+    from silx.io.nxdata import get_default
+
+    with h5py.File(tmp_path / "volume.nx", "r") as f:  # NeXus as a single process writes it: NXtomoproc
+        nxdata = get_default(f)
+        assert nxdata is not None and nxdata.signal.name == "/entry/data/data" and nxdata.signal.is_virtual
+        assert f["entry/definition"][()] == b"NXtomoproc"
+        assert f["entry/reconstruction/parameters/raw_file"][()].decode() == scan
+        np.testing.assert_array_equal(nxdata.signal[()], expected)
 
     moved = tmp_path / "moved"  # the virtual dataset names its parts relative to itself
     os.makedirs(moved)

@@ -12,8 +12,9 @@ import numpy as np
 
 from ..core import Kind, Task
 from ..core.errors import UsageError
-from ..storage.formats import FileKind, parse_output_path
+from ..storage.formats import NEXUS_SUFFIXES, FileKind, parse_output_path
 from ..storage.formats import RANGES_WRITTEN as RANGES
+from ..storage.nexus import NXTOMOPROC_DATA, nxdata_metadata
 from .ranges import Part
 
 
@@ -65,7 +66,9 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         shutil.rmtree(parts, ignore_errors=True)
         os.makedirs(parts)
         name = os.path.basename(target.path)
-        return {"kind": "hdf5", "file": target.path, "dataset": target.dataset or "/data", "parts": parts,
+        nexus = target.path.lower().endswith(NEXUS_SUFFIXES)  # a NeXus reconstruction (`storage.nexus`)
+        return {"kind": "hdf5", "file": target.path, "dataset": target.dataset or (NXTOMOPROC_DATA if nexus else "/data"),
+                "nexus": nexus, "parts": parts,
                 "part_path": os.path.join(parts, name + ".{first:07d}.h5") + ":/data"}
     if target.kind is FileKind.ZARR:
         import zarr
@@ -129,7 +132,10 @@ def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
         layout[part.first: part.stop] = h5py.VirtualSource(rel, "data", shape=part_shape)
     with h5py.File(target["file"], "w") as f:
         dataset = f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
-        dataset.attrs.update(_volume_attrs(attrs[0], attrs[-1]))
+        record = _volume_attrs(attrs[0], attrs[-1])
+        dataset.attrs.update(record)
+        if target.get("nexus"):  # as a single process writes a .nx output: NXdata, NXtomoproc
+            nxdata_metadata(f, target["dataset"], record)
 
 
 def _volume_attrs(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:

@@ -110,9 +110,17 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None,
     task = create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
                   overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
                   start=row, step=step, first_row=row, tiff_format="auto" if every_pass or len(plan.passes) == 1 else "bigtiff",
-                  prescaled=prescaled)
+                  prescaled=prescaled, layout=_layout(o.output))
     task.metadata = output_metadata(plan, axis)  # type: ignore[attr-defined]
     return task
+
+
+def _layout(output: str) -> str:
+    """The HDF5 layout of `ufo reco`'s slices: a NeXus reconstruction (NXdata, NXtomoproc) where the
+    output is a NeXus file (.nx, .nxs), whose default layout (NXtomo) is a scan's; else the name's."""
+    from ..storage.formats import NEXUS_SUFFIXES, split_dataset
+
+    return "nxdata" if split_dataset(output)[0].lower().endswith(NEXUS_SUFFIXES) else "auto"
 
 
 def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None,

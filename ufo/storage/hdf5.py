@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import posixpath
 import shutil
 import warnings
 from typing import Any
@@ -26,10 +27,11 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from .nexus import SAMPLE_POSITIONS, dxchange_metadata, now, nxtomo_metadata, store_attributes
+from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
+                    store_attributes)
 from .writer_base import WriterBase, disk_error
 
-LAYOUTS = ("plain", "nxtomo", "dxchange")
+LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
 DXCHANGE = {0: "/exchange/data", 1: "/exchange/data_white", 2: "/exchange/data_dark"}
 #: bytes left free on the disk for what closing the file writes (chunk indexes, object headers):
@@ -52,7 +54,7 @@ class Hdf5Writer(WriterBase):
             raise InputError(f"unknown HDF5 layout '{layout}'; choose one of {', '.join(LAYOUTS)}")
         self.path = path
         self.layout = layout
-        self.dataset = dataset or ("/data" if layout == "plain" else NXTOMO_DATA if layout == "nxtomo" else DXCHANGE[0])
+        self.dataset = dataset or {"plain": "/data", "nxtomo": NXTOMO_DATA, "nxdata": NXTOMOPROC_DATA}.get(layout, DXCHANGE[0])
         self.compression = None if compression in (None, "none") else compression
         self.flush_every = max(1, flush_every)
         self.frames = 0
@@ -66,11 +68,13 @@ class Hdf5Writer(WriterBase):
             if not overwrite:
                 self._file.close()
                 raise InputError(f"'{path}:{present[0]}' exists; refusing to overwrite it (use overwrite=true)")
-            for name in ("/entry", "/exchange") if layout != "plain" else (self.dataset,):
+            flat = layout == "plain" or (layout == "nxdata" and self.dataset != NXTOMOPROC_DATA)  # the dataset alone goes
+            for name in (self.dataset,) if flat else ("/entry", "/exchange"):
                 if name in self._file:
                     del self._file[name]
-            for key in [k for k in self._file if k.startswith(self.dataset.strip("/") + "_")] if layout == "plain" else []:
-                del self._file[key]
+            parent, name = posixpath.split(self.dataset)
+            for key in [k for k in self._file.require_group(parent or "/") if k.startswith(name + "_")] if flat else []:
+                del self._file[posixpath.join(parent, key)]
         self._dsets: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
@@ -103,8 +107,10 @@ class Hdf5Writer(WriterBase):
         import h5py
 
         f = self._file
-        if self.layout == "plain":
+        if self.layout in ("plain", "nxdata"):
             self._dsets[self.dataset] = self._create(self.dataset, frame.shape, frame.dtype)
+            if self.layout == "nxdata":
+                nxdata_metadata(f, self.dataset, self.metadata)
             for key, value in meta.items():
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                     name = f"{self.dataset}_{key}"

@@ -17,7 +17,7 @@ complete (ufo's reader reads only those; frames past it read as zeros). Closing 
 the dataset to the frames written (fewer may come than announced) and removes the count: a
 finished file is what `Hdf5Writer` makes. More frames than announced go on through h5py.
 
-Only for the plain layout without compression, and not for appending (`open_writer` decides).
+Only for the plain and NXdata layouts without compression, and not for appending (`open_writer` decides).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import numpy as np
 from ..core.errors import InputError
 from .formats import FRAMES_WRITTEN
 from .hdf5 import RESERVE, Hdf5Writer
-from .nexus import store_attributes
+from .nexus import nxdata_metadata, store_attributes
 from .preallocate import reserve_runs
 from .writer_base import claim, disk_error
 
@@ -75,12 +75,12 @@ class Hdf5VolumeWriter(Hdf5Writer):
     EXTRA_CHUNK = 1024  # entries per chunk of the per-frame value datasets (`<name>_<key>`)
 
     def __init__(self, path: str, dataset: str | None, frames: int, overwrite: bool = False,
-                 record_drops: bool = False, metadata: dict[str, Any] | None = None):
+                 record_drops: bool = False, metadata: dict[str, Any] | None = None, layout: str = "plain"):
         # the lock first: a second writer's overwrite would otherwise delete the first one's dataset
         self._claim = claim(path) if os.path.exists(path) else None
         try:
-            super().__init__(path, dataset, overwrite, False, "plain", None, record_drops=record_drops,
-                             metadata=metadata)
+            super().__init__(path, dataset, overwrite, False, layout, None, record_drops=record_drops,
+                             metadata=metadata)  # plain, or nxdata (its groups made NeXus ones: `_lay_out`)
         except BaseException:
             self.release()
             raise
@@ -111,6 +111,8 @@ class Hdf5VolumeWriter(Hdf5Writer):
                     del group[old]
             dset = _allocated(group, name, (n, *frame.shape), frame.dtype, (1, *frame.shape))
             store_attributes(dset, self.metadata)
+            if self.layout == "nxdata":
+                nxdata_metadata(f, self.dataset, self.metadata)
             self._offsets = _chunk_offsets(dset, n, 1)
             chunk = self._extra_chunk = min(n, self.EXTRA_CHUNK)
             for key, value in meta.items():

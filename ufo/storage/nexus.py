@@ -138,3 +138,52 @@ def dxchange_metadata(f: Any, metadata: dict[str, Any]) -> None:
     _dataset(f, "/process/acquisition/start_date", metadata.get("start_time") or now())
     _dataset(f, "/measurement/instrument/sample_motor_stack/setup/rotation_direction",
              metadata.get("rotation_direction"))
+
+
+#: where a reconstruction goes in a NeXus file (the NXtomoproc application definition's place)
+NXTOMOPROC_DATA = "/entry/data/data"
+
+
+def nxdata_metadata(f: Any, dataset: str, metadata: dict[str, Any]) -> None:
+    """The groups above `dataset` made a NeXus NXdata in an NXentry that NeXus's default-plot
+    attributes lead to (file `default` -> NXentry `default` -> NXdata `signal`), so that silx,
+    NeXpy, nabu's readers and ufo's own find the data in the file; at NXTOMOPROC_DATA, the
+    NXtomoproc entry of a reconstruction: its definition, an NXprocess `reconstruction` (program,
+    version, date, the projections read) and the sample's name. Nothing is made for a dataset
+    outside two groups (`/data`: no NXentry and NXdata can hold it); attributes already there stay."""
+    parts = dataset.strip("/").split("/")
+    if len(parts) < 3:
+        return
+    f.attrs.setdefault("NeXus_version", NEXUS_VERSION)
+    f.attrs.setdefault("creator", "ufo")
+    f.attrs.setdefault("default", parts[0])
+    entry = f[parts[0]]
+    entry.attrs.setdefault("NX_class", "NXentry")
+    entry.attrs.setdefault("default", "/".join(parts[1:-1]))
+    for depth in range(2, len(parts) - 1):  # groups between the entry and the data
+        f["/".join(parts[:depth])].attrs.setdefault("NX_class", "NXcollection")
+    data = f["/".join(parts[:-1])]
+    data.attrs.setdefault("NX_class", "NXdata")
+    data.attrs.setdefault("signal", parts[-1])
+    if "/" + "/".join(parts) != NXTOMOPROC_DATA:
+        return
+    _dataset(f, "/entry/definition", "NXtomoproc")
+    process = f.require_group("/entry/reconstruction")
+    process.attrs.setdefault("NX_class", "NXprocess")
+    _dataset(f, "/entry/reconstruction/program", str(metadata.get("program") or "ufo"))
+    _dataset(f, "/entry/reconstruction/version", _text(metadata, "version"))
+    _dataset(f, "/entry/reconstruction/date", str(metadata.get("date") or now()))
+    given = metadata.get("input")
+    if isinstance(given, str):  # as read back from a file's attributes (a cluster's joined volume)
+        try:
+            given = json.loads(given)
+        except ValueError:
+            given = None
+    if isinstance(given, dict) and given.get("projections"):
+        parameters = f.require_group("/entry/reconstruction/parameters")
+        parameters.attrs.setdefault("NX_class", "NXparameters")
+        _dataset(f, "/entry/reconstruction/parameters/raw_file", str(given["projections"]))
+    sample = f.require_group("/entry/sample")
+    sample.attrs.setdefault("NX_class", "NXsample")
+    _dataset(f, "/entry/sample/name", str(metadata.get("sample") or "sample"))
+    _run_identity(f, metadata)

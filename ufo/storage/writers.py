@@ -18,7 +18,7 @@ import numpy as np
 
 from ..core.errors import InputError
 from ..core.frame import scalar_meta
-from .formats import FileKind, OutputPath, parse_output_path
+from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
 from .tiff_page import write_page
@@ -302,7 +302,8 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
 
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
     TIFF sequence continues at `start`), so work done in passes ends up in one file.
-    `layout` (HDF5): plain, nxtomo or dxchange; 'auto' means nxtomo for .nx/.nxs names.
+    `layout` (HDF5): plain, nxtomo, dxchange or nxdata (a NeXus NXdata of the frames, a reconstruction's:
+    /entry/data/data, NXtomoproc); 'auto' means nxtomo for .nx/.nxs names.
     `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
     `record_drops` (HDF5, for camera frames): gaps in the frames' `frame_number` are frames the
     camera dropped; the file records how many (attribute `frames_dropped`) and which, at close.
@@ -322,10 +323,11 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
         return BigTiffWriter(target, overwrite, append, bytes_per_file, metadata, expected_frames, imagej)
     if target.kind is FileKind.HDF5:
         if layout == "auto":
-            layout = "nxtomo" if target.path.lower().endswith((".nx", ".nxs")) else "plain"
+            layout = "nxtomo" if target.path.lower().endswith(NEXUS_SUFFIXES) else "plain"
         _make_parent(target.path)
-        if layout == "plain" and compression in (None, "none") and not append and expected_frames and expected_frames > 1:
-            return Hdf5VolumeWriter(target.path, target.dataset, expected_frames, overwrite, record_drops, metadata)
+        if layout in ("plain", "nxdata") and compression in (None, "none") and not append and expected_frames \
+                and expected_frames > 1:
+            return Hdf5VolumeWriter(target.path, target.dataset, expected_frames, overwrite, record_drops, metadata, layout)
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
                           record_drops=record_drops, metadata=metadata)
     if target.kind is FileKind.ZARR:

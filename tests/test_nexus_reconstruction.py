@@ -1,0 +1,69 @@
+"""`ufo reco --output rec.nx`: a NeXus reconstruction (NXtomoproc, NXdata at /entry/data/data) that
+silx's NeXus reader finds by its default-plot attributes, not an NXtomo scan of slices."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+import ufo
+from ufo import reco
+from ufo.storage import open_writer
+
+from .resident_scan import write_scan
+from .resident_scan import options as _options
+
+
+@pytest.fixture(scope="module")
+def scan(tmp_path_factory):
+    return write_scan(str(tmp_path_factory.mktemp("scan") / "scan.nx"))[0]
+
+
+@pytest.fixture(scope="module")
+def plain(scan, tmp_path_factory):
+    """The same reconstruction into a plain HDF5 dataset: the values the NeXus file must hold."""
+    out = tmp_path_factory.mktemp("plain") / "rec.h5"
+    reco.run(reco.plan(_options(scan, f"{out}:/data")))
+    with h5py.File(out) as f:
+        return f["data"][:]
+
+
+@pytest.mark.parametrize("pass_height", [None, 7], ids=["one-writer", "passes-appended"])
+def test_a_nexus_output_is_an_nxtomoproc_entry_that_silx_plots(scan, plain, tmp_path, pass_height):
+    from silx.io.nxdata import get_default
+
+    out = tmp_path / "rec.nx"
+    reco.run(reco.plan(_options(scan, out, pass_height=pass_height)))
+    with h5py.File(out) as f:
+        nxdata = get_default(f)
+        assert nxdata is not None and nxdata.is_valid and nxdata.signal.name == "/entry/data/data"
+        np.testing.assert_array_equal(nxdata.signal[()], plain)
+        assert f["entry/definition"][()] == b"NXtomoproc"
+        assert f["entry/reconstruction"].attrs["NX_class"] == "NXprocess"
+        assert f["entry/reconstruction/program"][()] == b"ufo reco"
+        assert f["entry/reconstruction/parameters/raw_file"][()].decode() == scan
+        assert "instrument" not in f["entry"] and "image_key" not in f["entry/data"]  # not a scan's NXtomo
+        assert sorted(f["entry/data"]) == ["data"]  # the volume writer's count of frames is gone
+    np.testing.assert_array_equal(ufo.Reader(path=str(out))().collect(), plain)  # found without a name
+
+
+def test_the_nxdata_layout_at_another_path_and_overwritten(tmp_path):
+    frames = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
+    path = str(tmp_path / "v.nx")
+    with open_writer(f"{path}:/scan1/recon/volume", layout="nxdata", expected_frames=3) as writer:
+        for frame in frames:
+            writer.write(frame, {})
+    with h5py.File(path) as f:
+        assert f.attrs["default"] == "scan1" and f["scan1"].attrs["default"] == "recon"
+        assert f["scan1"].attrs["NX_class"] == "NXentry" and f["scan1/recon"].attrs["signal"] == "volume"
+        assert "definition" not in f["scan1"]  # NXtomoproc's place only at /entry/data/data
+        np.testing.assert_array_equal(f["scan1/recon/volume"][:], frames)
+    with open_writer(f"{path}:/scan1/recon/volume", layout="nxdata", overwrite=True) as writer:
+        writer.write(frames[0] + 1, {})
+    with h5py.File(path) as f:
+        np.testing.assert_array_equal(f["scan1/recon/volume"][:], frames[:1] + 1)
+    with open_writer(str(tmp_path / "flat.nx:/data"), layout="nxdata") as writer:  # no group to make NeXus
+        writer.write(frames[0], {})
+    with h5py.File(tmp_path / "flat.nx") as f:
+        assert "default" not in f.attrs and list(f) == ["data"]
