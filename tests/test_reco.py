@@ -164,6 +164,19 @@ def test_bad_reco_options_are_usage_errors(scan, args, message):
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_region_past_the_last_row_is_cut_there_with_a_warning(scan):
+    """`0:1000` of a 12-row detector reconstructs its 12 rows (Python's slice rules), and says so:
+    in the plan, and before a dry run's plan; a region inside the detector says nothing."""
+    root, _ = scan
+    plan = reco.plan(reco.RecoOptions(projections=str(root / "proj"), region="2:1000:3"))
+    assert plan.rows == [2, 5, 8, 11]
+    assert plan.warnings == ["region '2:1000:3' reaches past the detector's 12 rows: rows 2 .. 11 (4 slices) "
+                             "are reconstructed"]
+    assert not reco.plan(reco.RecoOptions(projections=str(root / "proj"), region=f"0:{ROWS}")).warnings
+    result = ufo("reco", "--projections", str(root / "proj"), "--region", "0:1000", "--dry-run")
+    assert result.returncode == 0 and "reaches past the detector's 12 rows" in " ".join(result.stderr.split())
+
+
 def test_projections_given_as_sinograms_are_flagged(scan):
     root, _ = scan
     plan = reco.plan(reco.RecoOptions(sinograms=str(root / "proj")))

@@ -144,6 +144,8 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         select(options.gpus)  # a bad --gpus is an error before any work
     plan = reco_mod.plan(options)
     console = Console(stderr=True)
+    for warning in plan.warnings:  # a dry run too: it is where a plan is checked
+        console.print(f"[yellow]warning:[/] {warning}")
     if kw["dry_run"]:
         from ..gpu import select
         from ..reco.planning import resident_reason
@@ -164,8 +166,6 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         graph, _ = reco_mod.graph(plan, plan.passes[0], plan.axis)
         click.echo("graph of the first pass:\n" + graph.describe())
         return
-    for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
     if not kw["quiet"]:
         console.print(plan.describe())
     if kw["cluster"]:
