@@ -134,7 +134,7 @@ def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
         dataset = f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
         record = _volume_attrs(attrs[0], attrs[-1])
         dataset.attrs.update(record)
-        if target.get("nexus"):  # as a single process writes a .nx output: NXdata, NXtomoproc
+        if target.get("nexus"):  # as a single process writes a .nx output: NXentry, NXdata, NXprocess
             nxdata_metadata(f, target["dataset"], record)
 
 

@@ -95,7 +95,7 @@ class RecoOptions:
     output: str = option(str, "slices/slice-%05i.tif", short="-o", path=True, label="Output path",
                          doc="slice-%05i.tif (one TIFF per slice, numbered by detector row), slices.tif (one "
                          "stack: classic ImageJ TIFF when written in one pass and under 4 GB, else BigTIFF) or "
-                         "slices.h5:/data, or slices.nx (NeXus: NXtomoproc, /entry/data/data); the scale and how "
+                         "slices.h5:/data, or slices.nx (NeXus: NXdata at /entry/data/data); the scale and how "
                          "it was made are stored with it", group="output")
     output_bits: int | None = option(int, choices=(8, 16, 32), doc="Store as 8/16-bit integers (one scale for the "
                                      "whole volume: --output-min/--output-max, else found from 8 slices spread over "

@@ -116,7 +116,7 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None,
 
 
 def _layout(output: str) -> str:
-    """The HDF5 layout of `ufo reco`'s slices: a NeXus reconstruction (NXdata, NXtomoproc) where the
+    """The HDF5 layout of `ufo reco`'s slices: a NeXus reconstruction (NXentry, NXdata, NXprocess) where the
     output is a NeXus file (.nx, .nxs), whose default layout (NXtomo) is a scan's; else the name's."""
     from ..storage.formats import NEXUS_SUFFIXES, split_dataset
 

@@ -11,7 +11,7 @@ from ..core.errors import UsageError
 TIFF_SUFFIXES = (".tif", ".tiff")
 EDF_SUFFIXES = (".edf", ".edf.gz")  # read only (ufo.storage.edf)
 HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".cxi")
-NEXUS_SUFFIXES = (".nx", ".nxs")  # NeXus files: NXtomo for scans, NXtomoproc for reconstructions
+NEXUS_SUFFIXES = (".nx", ".nxs")  # NeXus files: NXtomo for scans, NXdata for reconstructions
 RAW_SUFFIXES = (".raw", ".bin")
 ZARR_SUFFIXES = (".zarr",)
 #: suffix of the dataset beside an HDF5 volume counting its frames written whole (ufo.storage.hdf5_volume)

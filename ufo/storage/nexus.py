@@ -148,9 +148,11 @@ def nxdata_metadata(f: Any, dataset: str, metadata: dict[str, Any]) -> None:
     """The groups above `dataset` made a NeXus NXdata in an NXentry that NeXus's default-plot
     attributes lead to (file `default` -> NXentry `default` -> NXdata `signal`), so that silx,
     NeXpy, nabu's readers and ufo's own find the data in the file; at NXTOMOPROC_DATA, the
-    NXtomoproc entry of a reconstruction: its definition, an NXprocess `reconstruction` (program,
-    version, date, the projections read) and the sample's name. Nothing is made for a dataset
-    outside two groups (`/data`: no NXentry and NXdata can hold it); attributes already there stay."""
+    places NXtomoproc gives a reconstruction: an NXprocess `reconstruction` (program, version, date,
+    the projections read) and the sample's name. The entry does not claim that definition: its
+    slices are stored z, y, x (h5py's, ImageJ's and nabu's order), where NXtomoproc asks x, y, z
+    with axis arrays. Nothing is made for a dataset outside two groups (`/data`: no NXentry and
+    NXdata can hold it); attributes already there stay."""
     parts = dataset.strip("/").split("/")
     if len(parts) < 3:
         return
@@ -167,7 +169,6 @@ def nxdata_metadata(f: Any, dataset: str, metadata: dict[str, Any]) -> None:
     data.attrs.setdefault("signal", parts[-1])
     if "/" + "/".join(parts) != NXTOMOPROC_DATA:
         return
-    _dataset(f, "/entry/definition", "NXtomoproc")
     process = f.require_group("/entry/reconstruction")
     process.attrs.setdefault("NX_class", "NXprocess")
     _dataset(f, "/entry/reconstruction/program", str(metadata.get("program") or "ufo"))

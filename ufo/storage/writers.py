@@ -303,7 +303,7 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
     TIFF sequence continues at `start`), so work done in passes ends up in one file.
     `layout` (HDF5): plain, nxtomo, dxchange or nxdata (a NeXus NXdata of the frames, a reconstruction's:
-    /entry/data/data, NXtomoproc); 'auto' means nxtomo for .nx/.nxs names.
+    /entry/data/data, NXtomoproc's places); 'auto' means nxtomo for .nx/.nxs names.
     `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
     `record_drops` (HDF5, for camera frames): gaps in the frames' `frame_number` are frames the
     camera dropped; the file records how many (attribute `frames_dropped`) and which, at close.

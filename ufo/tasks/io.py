@@ -183,7 +183,7 @@ class Write(Task):
     append = Property(bool, False, doc="add frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file")
     layout = Property(str, "auto", choices=("auto", "plain", "nxtomo", "dxchange", "nxdata"),
                       doc="HDF5 layout; auto: NXtomo for .nx/.nxs names, else plain (frames use image_key and angle "
-                      "metadata); nxdata: a NeXus NXdata of the frames, a reconstruction's (/entry/data/data, NXtomoproc)")
+                      "metadata); nxdata: a NeXus NXdata of the frames, a reconstruction's (/entry/data/data, NXtomoproc's places)")
     compression = Property(str, "none", choices=("none", "gzip", "lzf", "zstd", "blosc"),
                            doc="HDF5: gzip or lzf; Zarr: zstd, blosc or gzip (uncompressed HDF5 uses direct chunk writes)")
     bytes_per_file = Property(int, 0, range=(0, None), doc="BigTIFF: start a new file after this many bytes (0: one file)")
