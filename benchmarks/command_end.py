@@ -10,10 +10,11 @@ from __future__ import annotations
 import sys
 
 from ufo.bench.command_end import run_timed
+from ufo.cli import main as cli
 
 
 def main() -> None:
-    run_timed(sys.argv[1:])
+    run_timed(sys.argv[1:], cli._start_reco, cli.main)
 
 
 if __name__ == "__main__":

@@ -15,21 +15,20 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 
-def run_timed(args: Sequence[str]) -> NoReturn:
-    """`ufo reco ARGS` as `entry()` runs it, with 'probe:' lines on stderr: main()'s seconds and exit
-    status, the non-daemon threads still alive (any one means no quick exit), the exit handlers'
-    seconds; then the process ends as entry() ends it."""
-    from ..cli import main as cli
-
+def run_timed(args: Sequence[str], start: Callable[[list[str]], None], main: Callable[[], None]) -> NoReturn:
+    """`ufo reco ARGS` as `entry()` runs it (`start` and `main`: ufo.cli.main's `_start_reco` and
+    `main`, given by the script: the CLI is a layer above this one), with 'probe:' lines on stderr:
+    main()'s seconds and exit status, the non-daemon threads still alive (any one means no quick
+    exit), the exit handlers' seconds; then the process ends as entry() ends it."""
     t0 = time.perf_counter()
     sys.argv = ["ufo", "reco", *args]
-    cli._start_reco(list(args))
+    start(list(args))
     try:
-        cli.main()
+        main()
         code = 0
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
