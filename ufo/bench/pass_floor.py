@@ -81,10 +81,12 @@ def schedule(d: str, heights: list[int], writers: int = 1, files: int = 1) -> di
             for p, h in enumerate(heights):
                 _read_pass(fd, first, h, pool, outs)
                 first += h
+                now = time.perf_counter() - t0
                 if p == 0:
-                    marks["first pass read"] = time.perf_counter() - t0
+                    marks["first pass read"] = now
+                if p == len(heights) - 1:  # before the writer may go on: its last writes follow this
+                    marks["last frame read"] = now
                 done[p].set()
-        marks["last frame read"] = time.perf_counter() - t0
 
     def write_slices(slices: list[int]) -> None:
         for s in slices:
