@@ -55,6 +55,7 @@ def test_a_mapped_write_fills_the_file(small, monkeypatch):
         real(path)
 
     monkeypatch.setattr(pass_floor.os, "unlink", keep)
-    assert pass_floor.mapped_write(small, 3, populate=True) > 0
+    done = band_reads.mapped_writes(small, 3, nbytes=64 * 64 * 64 * 4, piece=64 * 64 * 4, reserved=True, populate=True)
+    assert done.endswith("ok=True")
     assert written["values"].size == 64 * 64 * 64 and (written["values"] == 1).all()
     assert pass_floor.write_alone(small, writers=2, files=2) > 0

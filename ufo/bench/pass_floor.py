@@ -11,7 +11,8 @@ time of that schedule is what any implementation of the pass design pays on this
 to the I/O floor says how near 1.15x the design itself can come, and what `ufo reco` adds is the
 rest. Variants: pass heights, and writers into several files (the one way past the page cache's
 one-stream pace into one file; not ufo's output, which is one HDF5 file). `mapped_run` measures
-the other way tried past that pace: several threads copying into a memory map of one file.
+the other way tried past that pace: several threads copying into a memory map of one file
+(`band_reads.mapped_writes`).
 
 A scan-shaped raw file (1064 frames of 1024^2 uint16, 2.23 GB) and a 4.29 GB float32 volume;
 every round from a dropped page cache (root), variants interleaved.
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ..storage.preallocate import reserve
-from .band_reads import FRAME, H, N, W, _scan, drop, make, seq
+from .band_reads import FRAME, H, N, W, _scan, drop, make, mapped_writes, seq
 
 SLICE = H * W * 4  # bytes of one float32 slice
 READERS = 16
@@ -63,6 +64,11 @@ def _targets(d: str, files: int) -> list[int]:
     return fds
 
 
+def _write(fds: list[int], data: np.ndarray, s: int) -> None:
+    """Slice `s` into file s % len(fds), at its place there."""
+    os.pwrite(fds[s % len(fds)], data, (s // len(fds)) * SLICE)
+
+
 def schedule(d: str, heights: list[int], writers: int = 1, files: int = 1) -> dict[str, float]:
     """Seconds of the pass schedule: reads of pass p+1 beside the writes of pass p; `writers`
     threads write each pass's slices (into `files` files, slice s into file s % files)."""
@@ -90,7 +96,7 @@ def schedule(d: str, heights: list[int], writers: int = 1, files: int = 1) -> di
 
     def write_slices(slices: list[int]) -> None:
         for s in slices:
-            os.pwrite(fds[s % files], data, (s // files) * SLICE)
+            _write(fds, data, s)
 
     thread = threading.Thread(target=reader)
     thread.start()
@@ -118,7 +124,7 @@ def write_alone(d: str, writers: int = 1, files: int = 1) -> float:
 
     def part(k: int) -> None:
         for s in range(k, H, writers):
-            os.pwrite(fds[s % files], data, (s // files) * SLICE)
+            _write(fds, data, s)
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(writers) as pool:
@@ -169,42 +175,9 @@ def run(directory: str, rounds: int = 3) -> None:
     os.remove(_scan(directory))
 
 
-def mapped_write(d: str, threads: int, populate: bool) -> float:
-    """Seconds to copy the 4.29 GB volume into a shared memory map of one file whose blocks were
-    reserved first, from `threads` threads (NumPy copies without the GIL), each mapping its share
-    first with MADV_POPULATE_WRITE where asked (Linux 5.14+): page faults take no file-wide lock,
-    unlike write() calls into one file, so one file might fill from several cores."""
-    import mmap
-
-    path = f"{d}/mapped.raw"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-    size = H * SLICE
-    os.ftruncate(fd, size)
-    reserve(fd, 0, size)
-    m = mmap.mmap(fd, size)
-    views = [np.frombuffer(m, np.float32).reshape(H, H * W)]  # dropped before the map closes
-    data = np.ones(H * W, np.float32)
-    advice = getattr(mmap, "MADV_POPULATE_WRITE", 23)
-
-    def part(k: int) -> None:
-        for s in range(k, H, threads):
-            if populate:
-                m.madvise(advice, s * SLICE, SLICE)
-            views[0][s] = data
-
-    t0 = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(part, range(threads)))
-    dt = time.perf_counter() - t0
-    views.clear()
-    m.close()
-    os.close(fd)
-    os.unlink(path)
-    return dt
-
-
 def mapped_run(directory: str, rounds: int = 3) -> None:
-    """`mapped_write` from 1, 4, 8 and 16 threads, with and without populating, against `write_alone`."""
+    """`band_reads.mapped_writes` into reserved blocks from 1, 4, 8 and 16 threads, with and without
+    populating, against `write_alone`."""
     os.makedirs(directory, exist_ok=True)
     print(os.uname().release)
     for r in range(rounds):
@@ -214,7 +187,7 @@ def mapped_run(directory: str, rounds: int = 3) -> None:
             for populate in (False, True):
                 drop()
                 try:
-                    dt = f"{mapped_write(directory, threads, populate):.2f} s"
+                    dt = mapped_writes(directory, threads, reserved=True, populate=populate)  # "seconds ok=..."
                 except OSError as exc:
                     dt = f"failed: {exc}"
                 print(f"round {r + 1} memory map, {threads} threads, populate {populate}: {dt}", flush=True)

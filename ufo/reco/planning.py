@@ -88,6 +88,14 @@ def parse_region(text: str | None, height: int) -> list[int]:
     """'from:to:step' (Python slice rules, 'to' excluded) into detector rows."""
     if not text:
         return list(range(height))
+    rows = list(range(height))[slice(*_region_values(text))]
+    if not rows:
+        raise UsageError(f"region '{text}' selects no rows of the {height} detector rows")
+    return rows
+
+
+def _region_values(text: str) -> list[int | None]:
+    """'from:to:step' as slice() takes it ('n' alone: that one row)."""
     parts = text.split(":")
     if len(parts) > 3:
         raise UsageError(f"region '{text}' must be from:to:step")
@@ -99,23 +107,15 @@ def parse_region(text: str | None, height: int) -> list[int]:
         values[1] = values[0] + 1
     if values[2] == 0:
         raise UsageError(f"region '{text}' has a step of 0; give a step of 1 or more (from:to:step)")
-    rows = list(range(height))[slice(*values)]
-    if not rows:
-        raise UsageError(f"region '{text}' selects no rows of the {height} detector rows")
-    return rows
+    return values
 
 
-def region_note(text: str | None, height: int) -> str | None:
-    """A warning where --region reaches past the detector's last row (Python's slice rules cut it
-    there: `0:1000` of 64 rows gives 64 slices, not the 1000 a typo may have meant), else None."""
-    parts = (text or "").split(":")
-    try:
-        stop = int(parts[1]) if len(parts) > 1 and parts[1].strip() else None
-    except ValueError:
-        return None
+def region_note(text: str | None, height: int, rows: list[int]) -> str | None:
+    """A warning where --region (its `rows`) reaches past the detector's last row (Python's slice rules
+    cut it there: `0:1000` of 64 rows gives 64 slices, not the 1000 a typo may have meant), else None."""
+    stop = _region_values(text)[1] if text else None
     if stop is None or stop <= height:
         return None
-    rows = parse_region(text, height)
     return (f"region '{text}' reaches past the detector's {height} rows: rows {rows[0]} .. {rows[-1]} "
             f"({len(rows)} slices) are reconstructed")
 
@@ -187,7 +187,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         _check_axis(axis, width, o)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys,
-                      key_runs=runs, warnings=[note] if (note := region_note(o.region, count)) else [])
+                      key_runs=runs, warnings=[note] if (note := region_note(o.region, count, rows)) else [])
         _check_half_acquisition(result)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "
@@ -213,7 +213,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     need = max(p.rows for p in passes) * per_row
     if need > (available if available is not None else available_memory()):
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
-    notes += [note] if (note := region_note(o.region, height)) else []
+    notes += [note] if (note := region_note(o.region, height, rows)) else []
     result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys, key_runs=runs,
                   angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken)
     _check_half_acquisition(result)

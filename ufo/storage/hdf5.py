@@ -73,7 +73,7 @@ class Hdf5Writer(WriterBase):
                 if name in self._file:
                     del self._file[name]
             parent, name = posixpath.split(self.dataset)
-            for key in [k for k in self._file.require_group(parent or "/") if k.startswith(name + "_")] if flat else []:
+            for key in [k for k in self._file[parent or "/"] if k.startswith(name + "_")] if flat else []:
                 del self._file[posixpath.join(parent, key)]
         self._dsets: dict[str, Any] = {}
         self._extra: dict[str, Any] = {}

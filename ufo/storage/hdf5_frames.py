@@ -27,6 +27,8 @@ def find_dataset(h5file: Any, filename: str) -> str:
     for known in ("/entry/instrument/detector/data", "/entry/data/data", "/exchange/data"):
         if known in h5file and isinstance(h5file[known], h5py.Dataset):
             return known
+    from .layouts import nexus_default
+
     chosen = nexus_default(h5file)
     if chosen is not None:
         return chosen
@@ -40,39 +42,6 @@ def find_dataset(h5file: Any, filename: str) -> str:
         raise InputError(f"HDF5 file '{filename}' holds no image dataset (2 or more dimensions)")
     raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{names[0]} "
                      f"(candidates, largest first: {', '.join(names)})")
-
-
-def nexus_default(h5file: Any) -> str | None:
-    """The dataset of 2 or more dimensions that NeXus's default-plot attributes lead to: the file's
-    `default` (or its only NXentry), each group's `default`, then an NXdata's `signal`; None where
-    they lead nowhere. Why: a NeXus file says which of its datasets is the data (nabu's and silx's
-    reconstructions hold configuration arrays and more beside it)."""
-    import h5py
-
-    node: Any = h5file
-    if _text(h5file.attrs.get("default")) is None:
-        entries = [g for g in h5file.values() if isinstance(g, h5py.Group) and _text(g.attrs.get("NX_class")) == "NXentry"]
-        if len(entries) != 1:
-            return None
-        node = entries[0]
-    for _ in range(8):  # file, entry, subentries or processes, data: a loop of links ends here
-        if isinstance(node, h5py.Dataset):
-            return node.name if node.ndim >= 2 else None
-        signal, default = _text(node.attrs.get("signal")), _text(node.attrs.get("default"))
-        step = signal if signal is not None and signal in node else default
-        if step is None or step not in node:
-            return None
-        node = node[step]
-    return None
-
-
-def _text(value: Any) -> str | None:
-    """An HDF5 attribute's text (bytes, str or a one-element array of either), else None."""
-    if isinstance(value, np.ndarray) and value.size == 1:
-        value = value.reshape(-1)[0]
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return value if isinstance(value, str) and value else None
 
 
 def _names_layout_data(h5file: Any, dataset: str) -> bool:

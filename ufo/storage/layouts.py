@@ -64,6 +64,29 @@ def _nxtomo_entry(h5: Any) -> Any | None:
     return None
 
 
+def nexus_default(h5: Any) -> str | None:
+    """The dataset of 2 or more dimensions that NeXus's default-plot attributes lead to: the file's
+    `default` (or its only NXentry), each group's `default`, then an NXdata's `signal`; None where
+    they lead nowhere. Why: a NeXus file says which of its datasets is the data (nabu's and silx's
+    reconstructions hold configuration arrays and more beside it)."""
+    node: Any = h5
+    if not _text(h5.attrs.get("default", "")):
+        entries = [h5[name] for name in h5
+                   if hasattr(h5[name], "keys") and _text(h5[name].attrs.get("NX_class", "")) == "NXentry"]
+        if len(entries) != 1:
+            return None
+        node = entries[0]
+    for _ in range(8):  # file, entry, subentries or processes, data: a loop of links ends here
+        if not hasattr(node, "keys"):  # a dataset
+            return node.name if node.ndim >= 2 else None
+        signal, default = _text(node.attrs.get("signal", "")), _text(node.attrs.get("default", ""))
+        step = signal if signal and signal in node else default
+        if not step or step not in node:
+            return None
+        node = node[step]
+    return None
+
+
 def detect(h5: Any) -> FrameIndex | None:
     """The frame index of an NXtomo or DXchange file, or None for other files."""
     entry = _nxtomo_entry(h5)
