@@ -228,6 +228,22 @@ def test_remove_outliers_takes_out_zingers_and_keeps_the_rest():
     assert np.mean(out[untouched] == spoiled[untouched]) > 0.99
 
 
+def test_remove_outliers_still_works_beside_nan_pixels():
+    """A detector gap stored as NaN (Eiger, Pilatus) made the frame's robust spread NaN and switched
+    the removal off for the whole frame; the NaN pixels themselves stay NaN."""
+    rng = np.random.default_rng(4)
+    frame = (100 * rng.random((64, 64))).astype(np.float32)
+    frame[30, 30], frame[10, 50] = 1e6, -1e5
+    frame[40:42], frame[0, 0] = np.nan, np.nan
+    clean = ufo.RemoveOutliers()(frame[None]).collect()[0]
+    assert 0 <= clean[30, 30] <= 100 and 0 <= clean[10, 50] <= 100
+    assert np.array_equal(np.isnan(clean), np.isnan(frame))
+    finite = np.isfinite(frame)
+    finite[30, 30] = finite[10, 50] = False
+    assert np.mean(clean[finite] == frame[finite]) > 0.99
+    assert np.isnan(ufo.RemoveOutliers()(np.full((1, 8, 8), np.nan, np.float32)).collect()).all()
+
+
 def test_stripe_removal_removes_column_offsets():
     """Stripes are per-column offsets: measure, per column, how much of them survives the removal
     (against the same removal applied to the clean sinogram, which alters sharp edges by itself)."""

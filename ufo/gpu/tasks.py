@@ -24,6 +24,7 @@ from ..tasks.phase import RetrievePhase
 from ..tasks.rings import RemoveStripes
 from ..tomo.dfi_cuda import dfi_gpu
 from ..tomo.fbp import slice_grid
+from ..tomo.outliers import limit_of, outliers
 from ..tomo.phase import paganin_filter
 from ..tomo.steps_cuda import filter_rows_gpu, flat_kernel
 from .filters2d import FILTER_TASKS
@@ -116,16 +117,7 @@ class RemoveOutliersGpu(RemoveOutliers):
         data = frame.astype(cupy.float32, copy=False)
         median = cundimage.median_filter(data, size=self.size, mode="reflect")
         diff = data - median
-        limit = self.threshold
-        if self.unit == "sigma":
-            mad = float(cupy.median(cupy.abs(diff)))
-            limit = self.threshold * 1.4826 * (mad if mad > 0 else float(cupy.std(diff)) or 1.0)
-        if self.sign == "bright":
-            bad = diff > limit
-        elif self.sign == "dark":
-            bad = diff < -limit
-        else:
-            bad = cupy.abs(diff) > limit
+        bad = outliers(diff, limit_of(diff, self.threshold, self.unit, cupy), self.sign, cupy)
         return cupy.where(bad, median, data)
 
 
