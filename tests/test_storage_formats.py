@@ -33,6 +33,24 @@ def test_zarr_round_trip_and_zarr_reads_ours(tmp_path, frames, compression):
     np.testing.assert_array_equal(array[:], frames)
 
 
+@pytest.mark.parametrize("zarr_format", [2, 3])
+def test_zarr_of_other_tools_every_frame_read(tmp_path, frames, zarr_format):
+    """Other tools chunk several frames together (or tile them) and nest the array in a group: every
+    frame of the shape is read (the count once came from the stored chunks: 9 frames in chunks of 4
+    read as 3), the DXchange place in a group is found."""
+    zarr = pytest.importorskip("zarr")
+    path = str(tmp_path / "other.zarr")
+    group = zarr.open_group(path, mode="w", zarr_format=zarr_format)
+    group.create_array("exchange/data", shape=frames.shape, chunks=(4, 8, 20), dtype=frames.dtype)[:] = frames
+    group.create_array("exchange/data_white", shape=(2, 16, 20), dtype=frames.dtype)[:] = 7
+    np.testing.assert_array_equal(ufo.Reader(path=path)().collect(), frames)
+    np.testing.assert_array_equal(ufo.Reader(path=f"{path}:/exchange/data_white")().collect(), np.full((2, 16, 20), 7))
+    group.create_array("other", shape=(3, 16, 20), dtype=np.float32)
+    del group["exchange/data"]
+    with pytest.raises(ufo.core.UsageError, match="several image arrays.*exchange/data_white"):
+        ufo.Reader(path=path)().collect()
+
+
 @pytest.mark.parametrize("compression", ["none", "gzip", "lzf"])
 def test_hdf5_chunk_per_frame_with_and_without_compression(tmp_path, frames, compression):
     path = tmp_path / "c.h5"

@@ -151,6 +151,26 @@ class ZarrWriter(WriterBase):
             self._save_shape()
 
 
+#: where other tools keep the frames in a group (DXchange's, NeXus's), looked at first
+KNOWN_ARRAYS = ("exchange/data", "entry/instrument/detector/data", "entry/data/data", "data")
+
+
+def _image_array(group: Any, path: str) -> Any:
+    """The frames' array of a group, at any depth: a known place, else the one array of 2 or more
+    dimensions; with several, the error names them, largest first."""
+    arrays = {name: a for name, a in group.members(max_depth=None) if hasattr(a, "dtype") and a.ndim >= 2}
+    for name in KNOWN_ARRAYS:
+        if name in arrays:
+            return arrays[name]
+    if len(arrays) == 1:
+        return next(iter(arrays.values()))
+    if not arrays:
+        raise InputError(f"Zarr store '{path}' holds no image array (2 or more dimensions)")
+    names = sorted(arrays, key=lambda n: -arrays[n].size)
+    raise UsageError(f"Zarr store '{path}' holds several image arrays; name one: {path}:/{names[0]} "
+                     f"(candidates, largest first: {', '.join(names)})")
+
+
 class ZarrFrames:
     """Frames along the first axis of a Zarr array."""
 
@@ -162,22 +182,17 @@ class ZarrFrames:
             raise InputError(f"cannot open Zarr store '{path}': {exc}") from exc
         if array:
             node = node[array.strip("/")]
-        elif hasattr(node, "arrays"):
-            arrays = [a for _, a in node.arrays() if a.ndim >= 2]
-            if len(arrays) != 1:
-                names = [n for n, a in node.arrays()]
-                raise UsageError(f"Zarr store '{path}' holds {len(arrays)} image arrays ({', '.join(names)}); name one: "
-                                 f"{path}:/{names[0] if names else 'data'}")
-            node = arrays[0]
+        elif hasattr(node, "members"):
+            node = _image_array(node, path)
         self.path = path
         self.shape = tuple(node.shape[1:])
         self.dtype = np.dtype(node.dtype)
-        self.count = min(node.shape[0], int(node.nchunks_initialized)) if node.shape[0] else 0
         self._arr = node
         self._recorded = node.shape[0]
         self._folder = os.path.join(path, *node.path.split("/")) if node.path else path
         self._separator = self._key_separator()
         self.warnings: list[str] = []
+        self.count = self._stored_frames(node)
         ranges = node.attrs.get(RANGES_WRITTEN)
         if isinstance(ranges, list):  # a cluster's volume whose run stopped: the ranges written whole
             whole = [r for r in ranges if isinstance(r, list) and len(r) == 2]
@@ -189,6 +204,21 @@ class ZarrFrames:
             size = int(np.prod(self.shape)) * self.dtype.itemsize
             while os.path.exists(self._chunk_file(self.count)) and os.path.getsize(self._chunk_file(self.count)) == size:
                 self.count += 1  # a chunk cut short by a crash is not a frame
+
+    def _stored_frames(self, node: Any) -> int:
+        """The frames to read: where each frame is a chunk of its own (ufo's arrays), those whose chunks
+        are stored (a writer that stopped recorded a frame before its chunk), said where fewer; in
+        arrays chunked otherwise (other tools': several frames a chunk, tiles), every frame of the
+        shape, chunks never written reading as the fill value, as zarr reads them."""
+        if not node.shape[0]:
+            return 0
+        if tuple(node.chunks) != (1, *node.shape[1:]):
+            return int(node.shape[0])
+        stored = int(node.nchunks_initialized)
+        if stored < node.shape[0]:
+            self.warnings.append(f"'{self.path}' records {node.shape[0]} frames but stores {stored}: reading the "
+                                 f"first {stored} (a writer stopped before the rest, or left out frames of zeros)")
+        return min(int(node.shape[0]), stored)
 
     def _key_separator(self) -> str:
         try:
