@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - P
 from .options import RecoOptions
 from .references import check_references
 from .scan_folder import flats_before_and_after, from_scan_folder
+from .scan_layout import from_layout
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -160,7 +160,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     notes: list[str] = list(folder_notes)
     runs: dict[str, int] = {}
     if layout is not None and o.projections:
-        o, keys, angles, notes = _from_layout(o)
+        o, keys, angles, notes = from_layout(o)
         if o.flats == o.projections and o.flats2 is None:
             o, runs, more = flats_before_and_after(o)
             taken += more
@@ -287,46 +287,6 @@ def check_numbered(o: RecoOptions, rows: list[int]) -> None:
     there = next((path for path in map(target.frame_path, rows) if os.path.exists(path)), None)
     if there is not None:
         raise UsageError(f"'{there}' exists; refusing to overwrite it (use --overwrite)")
-
-
-def _from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], list[float] | None, list[str]]:
-    """An NXtomo or DXchange file holds darks, flats and angles too: use them unless given.
-
-    Regularly spaced angles become --angle and --offset (the fast path of every back-projector);
-    irregular ones are returned to be back-projected each at its own angle. Alignment projections
-    (image_key_control = -1) are left out of the reconstruction and said in a note.
-    """
-    from dataclasses import replace
-
-    keys: dict[str, int | None] = {"projections": 0}
-    changes: dict[str, Any] = {}
-    with_key = {name: open_source(o.projections, image_key=key) for name, key in (("darks", 2), ("flats", 1))}  # type: ignore[arg-type]
-    for name, src in with_key.items():
-        if getattr(o, name) is None and src.count:
-            changes[name] = o.projections
-            keys[name] = 2 if name == "darks" else 1
-        src.close()
-    notes: list[str] = []
-    alignment = open_source(o.projections, image_key=-1)  # type: ignore[arg-type]
-    if alignment.count:
-        notes.append(f"{alignment.count} alignment projection(s) (image_key_control = -1) in '{o.projections}' "
-                     "left out of the reconstruction")
-    alignment.close()
-    irregular: list[float] | None = None
-    if o.angle is None:
-        proj = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
-        angles = [a for a in getattr(proj, "angles", []) if a is not None]
-        count = proj.count
-        proj.close()
-        if len(angles) >= 2 and len(angles) == count:
-            steps = np.diff(angles)
-            step = float(np.median(steps))
-            if np.max(np.abs(steps - step)) > 1e-3 * max(abs(step), 1e-9) + 1e-6:
-                start = angles[0] if o.offset == 0.0 else o.offset  # --offset moves the scan's start, as below
-                irregular = [float(a - angles[0] + start) for a in angles]
-            else:
-                changes.update(angle=step, offset=float(angles[0]) if o.offset == 0.0 else o.offset)
-    return replace(o, **changes), keys, irregular, notes
 
 
 def _check_half_acquisition(plan: Plan) -> None:

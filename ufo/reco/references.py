@@ -28,7 +28,8 @@ def check_references(o: RecoOptions, keys: dict[str, int | None], shape: tuple[i
         source = open_source(path, image_key=keys.get(name), image_key_run=(runs or {}).get(name))
         count, got = source.count, tuple(source.shape)
         source.close()
-        what = f"--{name} '{path}'" + (f" (image_key {keys[name]})" if keys.get(name) is not None else "")
+        key = f"image_key {keys[name]}" if keys.get(name) is not None else ""
+        what = f"'{path}' (its {name}, {key})" if path == o.projections else f"--{name} '{path}'" + (f" ({key})" if key else "")
         if not count:
             raise UsageError(f"{what} holds no frames")
         if got != shape:

@@ -44,18 +44,15 @@ def find_dataset(h5file: Any, filename: str) -> str:
                      f"(candidates, largest first: {', '.join(names)})")
 
 
-def _names_layout_data(h5file: Any, dataset: str) -> bool:
-    """Whether `dataset` is an NXtomo's frames dataset: its image_key and angles then hold for it,
-    so that its darks and flats are not read as projections."""
-    from .layouts import detect
+def _layout_entry(h5file: Any, dataset: str) -> str | None:
+    """The NXtomo entry that `dataset` is, or holds the frames of (its image_key and angles then hold
+    for them, so that its darks and flats are not read as projections), or None: a dataset of its own."""
+    from .layouts import entry_of
 
     try:
-        index = detect(h5file)
-        if index is None or index.layout != "nxtomo" or not index.locations or dataset not in h5file:
-            return False
-        return bool(h5file[dataset] == h5file[index.locations[0][0]])
+        return entry_of(h5file, dataset)
     except Exception:  # noqa: BLE001 - no layout to be sure of (odd groups, broken links): a dataset of its own
-        return False
+        return None
 
 
 def _load_filters() -> None:
@@ -139,13 +136,15 @@ class Hdf5Frames:
                                  "reading the frames it had flushed")
         self.filename = filename
         self.layout = None
+        self.angles_from = ""  # the dataset of the angles (NXtomo, DXchange), for messages about them
         try:
+            entry = None if dataset is None else _layout_entry(self._file, dataset)
             if dataset is None:
                 index = detect(self._file)
-            elif not _names_layout_data(self._file, dataset):
+            elif entry is None:
                 index = None  # a dataset of its own: read as it is
             else:
-                index = detect(self._file)
+                index = detect(self._file, entry)
             if index is not None:
                 self.warnings += index.notes
                 self.layout = index.layout
@@ -162,9 +161,17 @@ class Hdf5Frames:
                 self._locations = [index.locations[i] for i in keep]
                 self._keys = [index.image_keys[i] for i in keep]
                 self._angles = [index.angles[i] for i in keep]
-                first = self._file[index.locations[0][0]] if index.locations else None
-                if first is None:
+                if not index.locations:
                     raise InputError(f"'{filename}' ({index.layout}) holds no frames")
+                self.angles_from = index.angles_from
+                # the selected frames' dataset gives the shape and type (DXchange keeps darks, flats
+                # and projections apart, and the darks may be of another detector region)
+                first = self._file[(self._locations or index.locations)[0][0]]
+                shapes = {self._file[name].shape[1:] for name in {name for name, _ in self._locations}}
+                if len(shapes) > 1:  # all frames of a DXchange file: darks of another region, say
+                    self.warnings.append(f"'{filename}' ({index.layout}) holds frames of different shapes "
+                                         f"({', '.join(' x '.join(map(str, s)) for s in sorted(shapes))}): select "
+                                         "one kind with image-key (0 projections, 1 flats, 2 darks)")
                 self.name = first.name
                 self._dset = first
             else:

@@ -20,6 +20,7 @@ class FrameIndex:
     image_keys: list[int]
     angles: list[float | None]
     notes: list[str] = field(default_factory=list)  # what a reader should be told (angles' units guessed)
+    angles_from: str = ""  # the dataset the angles come from, for messages about them
 
 
 def _text(value: Any) -> str:
@@ -53,14 +54,33 @@ def _angles(dset: Any, n: int | None, notes: list[str]) -> list[float]:
     return _to_radians(values, _text(units) if units is not None else "degree")
 
 
-def _nxtomo_entry(h5: Any) -> Any | None:
+def nxtomo_entries(h5: Any) -> list[Any]:
+    """The file's NXentry groups that declare the NXtomo definition, in the file's order (nxtomomill
+    writes one per scan: entry0000, entry0001, ...)."""
+    found = []
     for name in h5:
         group = h5[name]
         if not hasattr(group, "keys"):
             continue
         nx_class = _text(group.attrs.get("NX_class", ""))
         if nx_class == "NXentry" and "definition" in group and _text(group["definition"][()]) == "NXtomo":
-            return group
+            found.append(group)
+    return found
+
+
+def _data_path(entry: Any) -> str:
+    """The path in this file of an NXtomo entry's frames (an external link's target has another name
+    in its own file)."""
+    return f"{entry.name}/{'instrument/detector/data' if 'instrument/detector/data' in entry else 'data/data'}"
+
+
+def entry_of(h5: Any, dataset: str) -> str | None:
+    """The NXtomo entry that `dataset` (a path in the file) is, or holds the frames of; None for any
+    other dataset or group."""
+    path = "/" + dataset.strip("/")
+    for entry in nxtomo_entries(h5):
+        if path == entry.name or path == _data_path(entry):
+            return str(entry.name)
     return None
 
 
@@ -87,25 +107,44 @@ def nexus_default(h5: Any) -> str | None:
     return None
 
 
-def detect(h5: Any) -> FrameIndex | None:
-    """The frame index of an NXtomo or DXchange file, or None for other files."""
-    entry = _nxtomo_entry(h5)
-    if entry is not None:
+def _lengths(what: str, given: int, frames: int, notes: list[str]) -> None:
+    """A note where a per-frame dataset (image keys, angles) does not hold one value a frame."""
+    if given != frames:
+        tail = f"the last {frames - given} frame(s) are left out" if given < frames else "the extra values are ignored"
+        notes.append(f"'{what}' holds {given} values for {frames} frames: {tail}")
+
+
+def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
+    """The frame index of an NXtomo or DXchange file, or None for other files. Of several NXtomo
+    entries, `entry_name`'s (a path), else the first, and a note names the others."""
+    entries = nxtomo_entries(h5)
+    if entries:
+        chosen = [e for e in entries if e.name == entry_name] if entry_name else entries[:1]
+        if not chosen:
+            return None
+        entry = chosen[0]
         data = entry.get("instrument/detector/data") or entry.get("data/data")
         if data is None:
             return None
         n = data.shape[0]
+        notes: list[str] = []
+        if entry_name is None and len(entries) > 1:
+            others = ", ".join(e.name for e in entries[1:])
+            notes.append(f"'{h5.filename}' holds {len(entries)} NXtomo entries: reading {entry.name}; for another "
+                         f"name it, e.g. '{h5.filename}:{entries[1].name}' (the others: {others})")
         # image_key_control tells alignment projections (-1, taken after the scan at known angles) from
         # projections; image_key calls both 0. Alignment frames then match no selection of 0, 1 or 2.
         keys_ds = (entry.get("instrument/detector/image_key_control") or entry.get("instrument/detector/image_key")
                    or entry.get("data/image_key"))
         keys = [int(k) for k in keys_ds[:n]] if keys_ds is not None else [0] * n
+        if keys_ds is not None:
+            _lengths(keys_ds.name, keys_ds.shape[0] if keys_ds.ndim else 1, n, notes)
         angles_ds = entry.get("sample/rotation_angle") or entry.get("data/rotation_angle")
-        notes: list[str] = []
         angles: list[float | None] = list(_angles(angles_ds, n, notes)) if angles_ds is not None else [None] * n
-        # the path in this file (data.name is the target's path in its own file where it is an external link)
-        where = f"{entry.name}/{'instrument/detector/data' if 'instrument/detector/data' in entry else 'data/data'}"
-        return FrameIndex("nxtomo", [(where, i) for i in range(n)], keys, angles, notes)
+        angles += [None] * (n - len(angles))
+        where = _data_path(entry)
+        return FrameIndex("nxtomo", [(where, i) for i in range(n)][:len(keys)], keys, angles[:len(keys)], notes,
+                          angles_ds.name if angles_ds is not None else "")
     if "/exchange/data" in h5:
         locations: list[tuple[str, int]] = []
         keys = []
@@ -121,5 +160,5 @@ def detect(h5: Any) -> FrameIndex | None:
             locations += [(name, i) for i in range(count)]
             keys += [key] * count
             angles += [thetas[i] if key == 0 and i < len(thetas) else None for i in range(count)]
-        return FrameIndex("dxchange", locations, keys, angles, notes)
+        return FrameIndex("dxchange", locations, keys, angles, notes, theta.name if theta is not None else "")
     return None

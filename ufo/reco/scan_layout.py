@@ -1,0 +1,92 @@
+"""What an NXtomo or DXchange scan file says of itself: its darks, flats and angles, checked.
+
+Why a module of its own: other tools' files are where `ufo reco` met wrong answers with exit 0 (a
+file with flats but no darks reconstructed raw counts; a 360-degree scan whose angle list was one
+short taken as 180 degrees; placeholder angles all 0 gave a slice of zeros). Each of these is now
+an error that names the dataset and the option that fixes it, or a note saying what was done.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ..core.errors import UsageError
+from ..storage import open_source
+from .options import RecoOptions
+
+#: what to give when the file lacks one kind of reference frames
+_HOW = {"darks": "dark frames of the same detector region (a detector whose dark is negligible: one frame "
+                 "of zeros of the projections' shape, e.g. a TIFF)",
+        "flats": "flat (white) frames of the same detector region"}
+
+
+def from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], list[float] | None, list[str]]:
+    """An NXtomo or DXchange file holds darks, flats and angles too: use them unless given.
+
+    Regularly spaced angles become --angle and --offset (the fast path of every back-projector);
+    irregular ones are returned to be back-projected each at its own angle. Alignment projections
+    (image_key_control = -1) are left out of the reconstruction and said in a note.
+    """
+    keys: dict[str, int | None] = {"projections": 0}
+    changes: dict[str, Any] = {}
+    for name, key in (("darks", 2), ("flats", 1)):
+        src = open_source(o.projections, image_key=key)  # type: ignore[arg-type]
+        if getattr(o, name) is None and src.count:
+            changes[name] = o.projections
+            keys[name] = key
+        src.close()
+    darks, flats = changes.get("darks", o.darks), changes.get("flats", o.flats)
+    if (darks is None) != (flats is None):  # a correction with one kind only would be no correction
+        missing, present = ("darks", "flats") if darks is None else ("flats", "darks")
+        raise UsageError(f"'{o.projections}' holds {present} but no {missing}: flat-field correction needs both; "
+                         f"give --{missing} FILE ({_HOW[missing]})")
+    notes: list[str] = []
+    alignment = open_source(o.projections, image_key=-1)  # type: ignore[arg-type]
+    if alignment.count:
+        notes.append(f"{alignment.count} alignment projection(s) (image_key_control = -1) in '{o.projections}' "
+                     "left out of the reconstruction")
+    alignment.close()
+    irregular: list[float] | None = None
+    if o.angle is None:
+        proj = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
+        angles = [a for a in getattr(proj, "angles", []) if a is not None]
+        count, where = proj.count, getattr(proj, "angles_from", "") or "the angles"
+        proj.close()
+        irregular = _angles(o, angles, count, f"'{where}' in '{o.projections}'", changes, notes)
+    return replace(o, **changes), keys, irregular, notes
+
+
+def _angles(o: RecoOptions, angles: list[float], count: int, where: str, changes: dict[str, Any],
+            notes: list[str]) -> list[float] | None:
+    """The file's angles (radians) of `count` projections as --angle/--offset (into `changes`), or the
+    irregular ones; UsageError where they cannot be right."""
+    if not angles:
+        return None
+    values = np.asarray(angles, np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        raise UsageError(f"{where} holds {bad.size} angle(s) that are not finite numbers (the first at projection "
+                         f"{bad[0]}): give --angle (the step) and --offset, or fix the file")
+    if len(values) >= 2 and np.ptp(values) == 0:
+        raise UsageError(f"{where} holds one angle ({math.degrees(values[0]):.6g} degrees) for all {len(values)} "
+                         "projections (placeholders?): give --angle (the step between projections) and --offset")
+    if len(values) < 2:
+        return None
+    steps = np.diff(values)
+    step = float(np.median(steps))
+    regular = bool(np.max(np.abs(steps - step)) <= 1e-3 * max(abs(step), 1e-9) + 1e-6)
+    if len(values) != count:
+        if not regular:
+            raise UsageError(f"{where} holds {len(values)} angles for {count} projections, not evenly spaced: give "
+                             "--angle and --offset, or fix the file")
+        notes.append(f"{where} holds {len(values)} angles for {count} projections: their step "
+                     f"({math.degrees(step):.6g} degrees) is taken for all {count} (--angle to give another)")
+    if regular:
+        changes.update(angle=step, offset=float(values[0]) if o.offset == 0.0 else o.offset)
+        return None
+    start = values[0] if o.offset == 0.0 else o.offset  # --offset moves the scan's start
+    return [float(a - values[0] + start) for a in values]
