@@ -137,3 +137,32 @@ def test_image_keys_fewer_than_frames_are_said(tmp_path, scan):  # noqa: F811
     assert plan.projections == len(projections) - 10
     assert any(f"holds {len(keys) - 10} values for {len(keys)} frames: the last 10 frame(s) are left out" in w
                for w in plan.warnings)
+
+
+@pytest.mark.parametrize("names", [("projections", "darks", "flats"), ("tomo", "dark", "flat")])
+def test_a_tofu_or_concert_scan_folder(tmp_path, scan, names):  # noqa: F811
+    """A folder of darks/, flats/ and projections/ (tofu's, ufo's walker's) or tomo/ (Concert's) was
+    refused: 'holds no .tif files'."""
+    tifffile = pytest.importorskip("tifffile")
+    projections, darks, flats, _, ref = scan
+    for name, frames in zip(names, (projections, darks, flats)):
+        (tmp_path / "scan" / name).mkdir(parents=True)
+        for i, frame in enumerate(frames):
+            tifffile.imwrite(tmp_path / "scan" / name / f"frame_{i:06d}.tif", frame.astype(np.uint16))
+    plan = plan_of(str(tmp_path / "scan"), tmp_path)
+    assert plan.options.darks.endswith(names[1]) and plan.projections == len(projections)
+    assert any("scan folder" in t and f"projections from {names[0]}/" in t for t in plan.taken)
+    assert_matches(reconstruct(tmp_path, projections=str(tmp_path / "scan")), ref)
+
+
+def test_a_note_on_the_inputs_is_said_once(tmp_path, scan):  # noqa: F811
+    """The note on theta's units came four times: from the plan and from each of the three read tasks."""
+    import subprocess
+    import sys
+
+    projections, darks, flats, degrees, _ = scan
+    path = dxchange(tmp_path / "tomopy.h5", projections, darks, flats, np.radians(degrees))
+    run = subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", path, "--output",
+                          str(tmp_path / "s.tif"), "--slice", "1", "--gpus", "cpu", "-q"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert " ".join(run.stderr.split()).count("has no units and spans") == 1, run.stderr

@@ -9,6 +9,7 @@ files. This module adds only what is the command's own: --config, --cluster, --d
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -243,7 +244,12 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
             hinter.join()
         raise errors[0]
     result = result_box[0]
+    shown = set(plan.warnings)  # an input's note comes again from each task that read it: said once
     for warning in result.warnings:  # also with --quiet, as the plan's warnings
+        said = re.sub(r"^[a-z][a-z0-9-]*: ", "", warning)  # without the task's name ("read-2: ...")
+        if said in shown or warning in shown:
+            continue
+        shown.add(said)
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if options.slice is not None:
         click.echo(_preview_line(options, plan.rows[0]))

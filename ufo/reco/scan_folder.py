@@ -2,6 +2,9 @@
 
 - `--projections FOLDER` where FOLDER is an ESRF EDF scan (ufo.storage.esrf_scan): its
   projections, reduced dark and flats and its angle step fill the options not given.
+- `--projections FOLDER` where FOLDER holds no frames but subfolders as tofu, Concert and ufo's
+  walker write them (projections/ or tomo/, darks/, flats/, flats_after/): those fill the
+  options not given.
 - An NXtomo/DXchange file with flats before and after its projections: the two runs are
   interpolated by projection index (`--flats2`), not combined into one median (a beam that
   drifted over the scan would leave its drift in every projection).
@@ -20,12 +23,36 @@ from ..storage.esrf_scan import find_esrf_scan
 from .options import RecoOptions
 
 
+#: a scan folder's subfolders (tofu's, Concert's and ufo's walker's names), in the order looked for
+SUBFOLDERS = {"projections": ("projections", "tomo", "proj"), "darks": ("darks", "dark"),
+              "flats": ("flats", "flat"), "flats2": ("flats_after", "flats2")}
+#: files that make a folder one of frames, not of subfolders
+FRAME_SUFFIXES = (".tif", ".tiff", ".edf", ".edf.gz", ".h5", ".hdf5", ".nx", ".nxs", ".raw")
+
+
+def _subfolders(o: RecoOptions) -> tuple[RecoOptions, list[str]]:
+    """The options with a tofu/Concert scan folder's subfolders filled in (where not given), and
+    what was taken; unchanged where `--projections` is no such folder."""
+    path = o.projections
+    if not path or not os.path.isdir(path) or any(n.lower().endswith(FRAME_SUFFIXES) for n in os.listdir(path)):
+        return o, []
+    found = {name: next((os.path.join(path, c) for c in names if os.path.isdir(os.path.join(path, c))), None)
+             for name, names in SUBFOLDERS.items()}
+    if found["projections"] is None:
+        return o, []
+    changes = {name: sub for name, sub in found.items()
+               if sub is not None and (name == "projections" or getattr(o, name) is None)}
+    described = ", ".join(f"{name} from {os.path.basename(sub)}/" for name, sub in changes.items())
+    return replace(o, **changes), [f"scan folder '{path}': {described}"]
+
+
 def from_scan_folder(o: RecoOptions) -> tuple[RecoOptions, list[str], list[str]]:
-    """The options with an ESRF scan folder's inputs filled in, what was taken (for the plan's
-    description) and warnings (frames left out, no flat-field correction)."""
+    """The options with an ESRF scan folder's or a tofu/Concert scan folder's inputs filled in, what
+    was taken (for the plan's description) and warnings (frames left out, no flat-field correction)."""
     scan = find_esrf_scan(o.projections, o.number) if o.projections else None
     if scan is None:
-        return o, [], []
+        o, taken = _subfolders(o)
+        return o, taken, []
     name = os.path.basename(scan.directory)
     changes: dict[str, Any] = {"projections": scan.pattern}
     taken = [f"ESRF scan '{scan.directory}': {scan.count} projections {name}NNNN.edf (TOMO_N)"]
