@@ -33,6 +33,21 @@ def test_power_spectrum_refuses_real_frames():
         ufo.task("power-spectrum")(FRAMES).collect()
 
 
+@pytest.mark.parametrize("task", ["retrieve-phase energy=20 distance=0.1 pixel-size=1e-6", "bin size=2",
+                                  "rotate angle=30deg", "remove-outliers"])
+def test_tasks_on_real_frames_refuse_fourier_coefficients(tmp_path, task):
+    """`fft ! retrieve-phase` (tofu's phase pipeline without dimensions=2) wrote the real part's
+    phase retrieval, numbers that meant nothing, with exit 0; a swap-quadrants between keeps them complex."""
+    tifffile.imwrite(tmp_path / "f.tif", FRAMES)
+    run = subprocess.run([sys.executable, "-m", "ufo", "run", f"read path={tmp_path}/f.tif ! fft ! swap-quadrants ! "
+                          f"{task} ! write path={tmp_path}/o.tif"], capture_output=True, text=True)
+    assert run.returncode == 2 and not (tmp_path / "o.tif").exists()
+    assert f"task '{task.split()[0]}' works on real frames, its input is complex" in run.stderr
+    assert "Traceback" not in run.stderr
+    fine = ufo.task("ifft")(ufo.task("fft")(FRAMES)).collect()  # fft ! ifft stays allowed
+    np.testing.assert_allclose(fine[:, :, :15], FRAMES, atol=1e-5)
+
+
 @pytest.mark.parametrize("shape", [(12, 15), (8, 8), (7, 9)])
 @pytest.mark.parametrize("dtype", [np.float32, np.complex64])
 def test_swap_quadrants_equals_fftshift(shape, dtype):

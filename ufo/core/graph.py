@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .errors import GraphError, UfoError, UsageError
 from .spec import Spec
 from .task import Kind
@@ -85,6 +87,7 @@ class Graph:
                 in_specs.append(spec)
             try:
                 specs[id(task)] = task.output_spec(*in_specs)
+                _check_complex(task, specs[id(task)], in_specs)
             except UfoError as exc:
                 error_type = type(exc) if type(exc).__init__ is Exception.__init__ else GraphError
                 raise error_type(f"node '{name}': {exc}") from exc
@@ -105,3 +108,18 @@ class Graph:
             lines.append(f"{names[id(task)]}{rep}: {task.kind.value}{' <- ' + ins if ins else ''}"
                          f"{'  ' + props if props else ''}{'  -> ' + str(spec) if spec else ''}")
         return "\n".join(lines)
+
+
+def _is_complex(spec: Spec | None) -> bool:
+    return spec is not None and spec.dtype is not None and np.dtype(spec.dtype).kind == "c"
+
+
+def _check_complex(task: Task, out: Spec | None, in_specs: list[Spec]) -> None:
+    """Complex frames (Fourier coefficients from 'fft') into a task that makes real ones of them
+    without meaning to: numpy kept the real part with a warning, and phase retrieval of a
+    spectrum wrote numbers that meant nothing (exit 0)."""
+    if task.from_complex or out is None or out.dtype is None or np.dtype(out.dtype).kind == "c":
+        return
+    if any(_is_complex(spec) for spec in in_specs):
+        raise GraphError(f"task '{task.name}' works on real frames, its input is complex (Fourier coefficients "
+                         "from 'fft'): put 'ifft' before it (or 'power-spectrum' for their magnitudes)")

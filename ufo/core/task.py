@@ -132,6 +132,9 @@ class Task:
     own_output: ClassVar[bool] = False
     #: a sink or reduction that keeps the arrays it consumes (they leave the buffer pool)
     keeps_input: ClassVar[bool] = False
+    #: makes real frames of complex ones on purpose (ifft, power-spectrum); any other task whose output
+    #: is real while an input is complex would drop the imaginary part: the graph refuses it
+    from_complex: ClassVar[bool] = False
 
     #: what a call returns; connect picks the most derived of this and the upstreams' types, so a core
     #: task fed by a runnable stream returns a runnable stream too

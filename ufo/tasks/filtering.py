@@ -194,6 +194,7 @@ class Ifft(Task):
     """Inverse of `fft`: real rows, cropped to `crop-width` (the width before `fft`)."""
 
     name = "ifft"
+    from_complex = True
     crop_width = Property(int, None, range=(1, None), doc="output width (default: the whole padded row)")
     ufo_names = declare({
         "dimensions": only({"1": {}}, "ufo's ifft transforms rows (UFO's dimensions=1)"),

@@ -31,6 +31,7 @@ class PowerSpectrum(Task):
     """
 
     name = "power-spectrum"
+    from_complex = True
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None:
