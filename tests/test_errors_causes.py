@@ -81,3 +81,20 @@ def test_python_callers_find_the_root_cause(not_a_tiff):
     with pytest.raises(UsageError) as info:
         ufo.DummyData(number="many")
     assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_empty_streams_are_said_and_fail_as_run_time_errors(tmp_path):
+    """A writer fed no frames wrote nothing without a word; a reduction fed none exited 2 (usage)."""
+    run = run_ufo("run", f"dummy-data number=0 ! write path={tmp_path}/o.tif")
+    assert run.returncode == 0 and not (tmp_path / "o.tif").exists()
+    assert "write: received no frames (its input stream was empty): nothing was written" in " ".join(run.stderr.split())
+    run = run_ufo("run", f"dummy-data number=0 ! average ! write path={tmp_path}/a.tif")
+    assert run.returncode == 1 and error_lines(run.stderr) == [
+        "error: task 'average' failed: InputError: task 'average' received no frames: its input stream was empty"]
+
+
+def test_task_properties_are_given_by_name():
+    """ufo.Crop(3) set replicas=3 without a word."""
+    with pytest.raises(UsageError, match=r"task 'crop' takes its properties by name, e.g. Crop\(x=...\); got 3"):
+        ufo.Crop(3)
+    assert ufo.Crop(width=3, replicas=2).replicas == 2

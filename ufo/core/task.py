@@ -153,7 +153,12 @@ class Task:
 
     ctx: Context
 
-    def __init__(self, replicas: int = 1, **properties: Any):
+    def __init__(self, *given: Any, replicas: int = 1, **properties: Any):
+        if given:  # ufo.Crop(3) set replicas=3 without a word
+            first = next(iter(self.properties().values()), None)
+            example = f"{first.name}=..." if first is not None else "name=value"
+            raise PropertyError(f"task '{self.name}' takes its properties by name, e.g. "
+                                f"{type(self).__name__}({example}); got {', '.join(map(repr, given))}")
         check_replicas(self.name, replicas)
         if replicas > 1 and self.kind is not Kind.MAP:
             raise PropertyError(f"task '{self.name}': only map tasks can be replicated ({self.kind.value} task)")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Input, Kind, Property, Spec, Task
-from ..core.errors import GraphError
+from ..core.errors import GraphError, InputError
 from .geometry import frame2d
 
 
@@ -144,7 +144,7 @@ class Interpolate(Task):
 
     def finish(self) -> Iterator[Any]:
         if self._pair is None:
-            raise GraphError("task 'interpolate' received no frames")
+            raise InputError("task 'interpolate' received no frames: its input stream was empty")
         if self._ignored:
             self.ctx.warn(f"interpolate uses the first frame of each input; {self._ignored} later pair(s) were ignored")
         x, y = self._pair

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Kind, Property, Spec, Task
-from ..core.errors import GraphError
+from ..core.errors import GraphError, InputError
 from ..core.ufocompat import declare, missing
 
 
@@ -41,7 +41,7 @@ class Average(Task):
 
     def finish(self) -> Iterator[Any]:
         if self._n == 0:
-            raise GraphError("task 'average' received no frames")
+            raise InputError("task 'average' received no frames: its input stream was empty")
         if self.method == "median":
             yield np.median(np.stack(self._frames), axis=0).astype(np.float32)
         else:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Input, Kind, Property, Spec, Task
-from ..core.errors import GraphError
+from ..core.errors import GraphError, InputError
 from ..core.resources import available_memory
 
 #: how many inputs `merge` may take (UFO's `number` property; 2 by default)
@@ -354,5 +354,5 @@ class FlattenInplace(Task):
 
     def finish(self) -> Iterator[Any]:
         if self._acc is None:
-            raise GraphError("task 'flatten-inplace' received no frames")
+            raise InputError("task 'flatten-inplace' received no frames: its input stream was empty")
         yield self._acc.astype(np.float32)
