@@ -135,3 +135,19 @@ def test_ctrl_c_mid_page_leaves_a_bigtiff_without_an_empty_page(tmp_path, caplog
     assert not caplog.records, caplog.text
     assert len(shapes) >= 20 and set(shapes) == {(2160, 2560)}, shapes[-3:]
     assert all(np.all(f == i) for i, f in enumerate(frames))
+
+
+def test_a_truncated_tifffile_stack_reads_every_complete_frame(tmp_path):
+    """tifffile writes a shaped stack's pixels behind its first page and the other pages' IFDs
+    after them: cut at two thirds it read as one frame ('a reconstruction needs many')."""
+    frames = np.arange(60, dtype=np.uint16)[:, None, None] * np.ones((1, 64, 80), np.uint16)
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, frames)
+    os.truncate(path, os.path.getsize(path) * 2 // 3)
+    source = ufo.storage.open_source(str(path))
+    read = ufo.Reader(path=str(path))().collect()
+    assert 30 <= len(read) < 60 and np.array_equal(read, frames[:len(read)])
+    assert source.warnings == [f"'{path}' is a stack of 60 frames its writer did not finish (killed, the disk full, "
+                               f"or the file truncated); reading its {len(read)} complete frame(s)"]
+    tifffile.imwrite(tmp_path / "one.tif", frames[:1])
+    assert ufo.Reader(path=str(tmp_path / "one.tif"))().collect().shape == (1, 64, 80)

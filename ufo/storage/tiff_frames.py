@@ -162,16 +162,25 @@ class TiffFrames:
                 description = tif.pages[0].description or ""
         except Exception:  # noqa: BLE001 - not a file this recognises: its one page, as before
             return 1
-        if not description.startswith("ImageJ="):
+        shaped = _shaped_frames(description)
+        if shaped is not None:  # tifffile's own stacks: the other IFDs follow all the pixels
+            if shaped <= 1:
+                return 1
+            self.warnings[:] = [w for w in self.warnings if not w.startswith(f"'{file}' is truncated")]
+            count = min(shaped, fits)
+            self.warnings.append(f"'{file}' is a stack of {shaped} frames its writer did not finish (killed, the disk "
+                                 f"full, or the file truncated); reading its {count} complete frame(s)")
+        elif description.startswith("ImageJ="):
+            images = 1
+            for line in description.splitlines():
+                if line.startswith("images="):
+                    images = int(line[7:]) if line[7:].isdigit() else 1
+            count = min(images, fits) if images > 1 else fits
+            if images <= 1 or images > fits:
+                self.warnings.append(f"'{file}' is an ImageJ stack its writer did not close (killed, or the disk "
+                                     f"was full); reading its {count} complete frame(s)")
+        else:
             return 1
-        images = 1
-        for line in description.splitlines():
-            if line.startswith("images="):
-                images = int(line[7:]) if line[7:].isdigit() else 1
-        count = min(images, fits) if images > 1 else fits
-        if images <= 1 or images > fits:
-            self.warnings.append(f"'{file}' is an ImageJ stack its writer did not close (killed, or the disk "
-                                 f"was full); reading its {count} complete frame(s)")
         plain.extend(PlainPage(first.offset + k * nbytes, first.shape, first.dtype) for k in range(1, count))
         return count
 
@@ -306,3 +315,22 @@ class TiffFrames:
         if self._handle is not None:
             self._handle[1].close()
             self._handle = None
+
+
+def _shaped_frames(description: str) -> int | None:
+    """Frames of a stack tifffile wrote with its shape in the first page's description
+    ('{"shape": [180, 2160, 2560]}'): the product of the axes before the last two; None for
+    another description (an RGB or planar last axis is left to the pages)."""
+    import json
+
+    if not description.startswith("{") or '"shape"' not in description:
+        return None
+    try:
+        shape = json.loads(description).get("shape")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(shape, list) or len(shape) < 3 or not all(isinstance(n, int) and n > 0 for n in shape):
+        return None
+    if shape[-1] in (3, 4) and len(shape) > 3:
+        return None
+    return int(np.prod(shape[:-2]))
