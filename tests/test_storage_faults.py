@@ -19,6 +19,7 @@ import pytest
 import tifffile
 
 import ufo
+from ufo.storage import open_source
 
 from .small_disk import small_disk as mounted
 
@@ -144,10 +145,23 @@ def test_a_truncated_tifffile_stack_reads_every_complete_frame(tmp_path):
     path = tmp_path / "stack.tif"
     tifffile.imwrite(path, frames)
     os.truncate(path, os.path.getsize(path) * 2 // 3)
-    source = ufo.storage.open_source(str(path))
+    source = open_source(str(path))
     read = ufo.Reader(path=str(path))().collect()
     assert 30 <= len(read) < 60 and np.array_equal(read, frames[:len(read)])
     assert source.warnings == [f"'{path}' is a stack of 60 frames its writer did not finish (killed, the disk full, "
                                f"or the file truncated); reading its {len(read)} complete frame(s)"]
     tifffile.imwrite(tmp_path / "one.tif", frames[:1])
     assert ufo.Reader(path=str(tmp_path / "one.tif"))().collect().shape == (1, 64, 80)
+
+
+def test_a_numbered_sequence_with_a_gap_is_said(tmp_path):
+    """A frame lost in a copy shifted every later projection's angle without a word."""
+    for i in (*range(1, 50), *range(51, 61)):
+        tifffile.imwrite(tmp_path / f"frame_{i:06d}.tif", np.full((4, 5), i, np.uint16))
+    source = open_source(str(tmp_path))
+    assert source.count == 59
+    assert source.warnings == [f"'{tmp_path}/frame_N.tif': 1 number(s) missing between 1 and 60 (50); read as 59 "
+                               "consecutive frames (a reconstruction spaces their angles evenly by that count: "
+                               "restore the missing files)"]
+    tifffile.imwrite(tmp_path / "frame_000050.tif", np.full((4, 5), 50, np.uint16))
+    assert open_source(str(tmp_path)).warnings == []

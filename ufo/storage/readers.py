@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -179,4 +180,31 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
             f"'{path}' matches files that are neither TIFF nor EDF ({os.path.basename(others[0])}); narrow the "
             "pattern, e.g. '*.tif'"
         )
-    return TiffFrames(files)
+    frames = TiffFrames(files)
+    gap = sequence_gap(files)
+    if gap is not None:
+        frames.warnings.append(gap)
+    return frames
+
+
+def sequence_gap(files: Sequence[str]) -> str | None:
+    """A note where numbered files (frame_000001.tif, ...) miss numbers between their first and last:
+    a frame lost in a copy or a transfer shifts every later projection's angle (the angles of a
+    sequence are evenly spaced by its count)."""
+    numbered: dict[tuple[str, str, str], list[int]] = {}
+    for path in files:
+        match = re.fullmatch(r"(.*?)(\d+)(\D*)", os.path.basename(path))
+        if match is None:
+            return None
+        numbered.setdefault((os.path.dirname(path), match.group(1), match.group(3)), []).append(int(match.group(2)))
+    if len(numbered) != 1:  # several series (darks and projections in one glob): not one sequence
+        return None
+    (folder, prefix, suffix), numbers = next(iter(numbered.items()))
+    first, last = min(numbers), max(numbers)
+    missing = sorted(set(range(first, last + 1)) - set(numbers))
+    if not missing or len(numbers) < 2:
+        return None
+    shown = ", ".join(str(n) for n in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    return (f"'{folder or '.'}/{prefix}N{suffix}': {len(missing)} number(s) missing between {first} and {last} "
+            f"({shown}); read as {len(numbers)} consecutive frames (a reconstruction spaces their angles evenly by "
+            "that count: restore the missing files)")
