@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import threading
 import time
 from typing import Any, Protocol, runtime_checkable
@@ -75,7 +76,9 @@ class SimulatedMotor(InProcessBackend):
             return self._since is not None or time.monotonic() < self._t0 + self._duration
 
     def check_limits(self, target: float) -> None:
-        """Raise a LimitError naming the device if `target` lies outside the soft limits."""
+        """Raise a LimitError naming the device if `target` lies outside the soft limits or is no number."""
+        if not math.isfinite(target):
+            raise LimitError(f"{self.device}: position {target} is not a finite number; the device was not moved")
         if self.lower is not None and target < self.lower or self.upper is not None and target > self.upper:
             raise LimitError(f"{self.device}: position {target:g} {self.position_unit} is outside the limits "
                              f"[{self.lower} .. {self.upper}] {self.position_unit}; the device was not moved")
@@ -118,6 +121,8 @@ class SimulatedMotor(InProcessBackend):
         if name == "position":
             self.move_to(float(value))
         elif name == "velocity":
+            if not math.isfinite(float(value)) or float(value) <= 0:
+                raise LimitError(f"{self.device}: velocity {value} {self.position_unit}/s must be a number above 0")
             self.velocity = float(value)
         else:
             raise ControlError(f"{self.device}: a simulated motor has position and velocity, not '{name}'")
@@ -260,6 +265,7 @@ class _Motor(Device):
         return await self.set_position(0 * q(self.unit))  # type: ignore[attr-defined]
 
     async def emergency_stop(self) -> None:
+        self._halted = self.busy.doing is not None  # a running move fails: the stage is not at its target
         await self.io.call("stop")
         await super().emergency_stop()
 
@@ -268,14 +274,14 @@ class LinearMotor(_Motor):
     unit = "mm"
     limits = (-100.0, 100.0)
     position = Quantity("mm", doc="position (limits: the backend's)")
-    velocity = Quantity("mm/s", lower=0 * q("mm/s"), doc="speed of moves")
+    velocity = Quantity("mm/s", positive=True, doc="speed of moves")
 
 
 class RotationMotor(_Motor):
     unit = "deg"
     speed = 360.0
     position = Quantity("deg", doc="angle")
-    velocity = Quantity("deg/s", lower=0 * q("deg/s"), doc="speed of moves")
+    velocity = Quantity("deg/s", positive=True, doc="speed of moves")
 
 
 class ContinuousRotationMotor(RotationMotor):

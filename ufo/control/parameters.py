@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from typing import Any, Protocol
 
@@ -60,11 +61,13 @@ class Parameter:
 class Quantity(Parameter):
     """A value with a pint unit and optional soft limits (checked in the device's unit)."""
 
-    def __init__(self, unit: str, *, lower: Any = None, upper: Any = None, doc: str = "", writable: bool = True):
+    def __init__(self, unit: str, *, lower: Any = None, upper: Any = None, positive: bool = False, doc: str = "",
+                 writable: bool = True):
         super().__init__(doc=doc, writable=writable)
         self.unit = registry().Unit(unit)
         self.lower = self._to_unit(lower, "lower limit") if lower is not None else None
         self.upper = self._to_unit(upper, "upper limit") if upper is not None else None
+        self.positive = positive  # above 0, not 0 itself (a velocity of 0 made every move instant)
 
     def _to_unit(self, value: Any, what: str, device: str = "?") -> Any:
         q = registry()
@@ -82,9 +85,20 @@ class Quantity(Parameter):
 
     def convert(self, device: Owner, value: Any) -> Any:
         value = self._to_unit(value, self.name, device.name)
+        try:
+            finite = math.isfinite(float(value.magnitude))
+        except (TypeError, ValueError):
+            finite = True  # not a scalar: the device decides
+        if not finite:  # NaN passes every comparison with a limit: the motor then stood at NaN
+            raise LimitError(f"{device.name}: {self.name} {value:~} is not a finite number; the device was not moved")
+        if self.positive and value <= 0 * self.unit:
+            raise LimitError(f"{device.name}: {self.name} {value:~} must be above 0 {self.unit:~}; "
+                             "the device was not changed")
         if self.lower is not None and value < self.lower or self.upper is not None and value > self.upper:
-            raise LimitError(f"{device.name}: {self.name} {value:~} is outside the limits "
-                             f"[{self.lower:~} .. {self.upper:~}]; the device was not moved")
+            low = "-inf" if self.lower is None else f"{self.lower:~}"
+            high = "inf" if self.upper is None else f"{self.upper:~}"
+            raise LimitError(f"{device.name}: {self.name} {value:~} is outside the limits [{low} .. {high}]; "
+                             "the device was not moved")
         return value
 
     def describe(self) -> dict[str, Any]:

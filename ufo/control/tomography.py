@@ -12,16 +12,44 @@ flats before it goes on."""
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from ..core.units import registry
+from ..core.errors import UsageError
+from ..core.units import is_quantity, registry
 from ..storage.walker import Walker
 from .continuous import remote_projections
 from .motors import ContinuousRotationMotor
 from .experiment import Acquisition, Experiment
 
 q = registry()
+MAX_RANGE = 36000.0  # degrees a scan may turn (100 turns: a helical scan's many, not a typo's 1e308)
+
+
+def scan_count(name: str, value: Any, least: int) -> int:
+    """A count of frames, checked before anything moves (0 projections divided by zero after the darks
+    and flats were taken; -5 ended a scan of none without a word)."""
+    try:
+        count = operator.index(value)  # ints and numpy's integers, not 2.5
+    except TypeError:
+        count = None
+    if isinstance(value, bool) or count is None or count < least:
+        raise UsageError(f"Tomography: {name}={value!r} must be a whole number of at least {least}")
+    return count
+
+
+def scan_angle(name: str, value: Any) -> Any:
+    """An angle with its unit, in degrees, finite; checked before anything moves."""
+    if not is_quantity(value):
+        raise UsageError(f"Tomography: {name} takes an angle with its unit (e.g. 180 * q.deg), got {value!r}")
+    try:
+        degrees = value.to("deg")
+    except Exception as err:
+        raise UsageError(f"Tomography: {name} takes an angle (deg, rad), got {value:~}") from err
+    if not math.isfinite(float(degrees.magnitude)):
+        raise UsageError(f"Tomography: {name} {value:~} is not a finite angle")
+    return degrees
 
 
 class Tomography(Experiment):
@@ -32,11 +60,14 @@ class Tomography(Experiment):
                  continuous: bool = False, metadata: dict[str, Any] | None = None, start_angle: Any = 0 * q.deg):
         self.beamline = beamline
         self.metadata = dict(metadata or {})  # what devices cannot say: camera_pixel_size, magnification, energy, ...
-        self.num_projections = projections
-        self.num_darks = darks
-        self.num_flats = flats
-        self.range = angular_range.to("deg")
-        self.start_angle = start_angle.to("deg")  # the first projection's angle; every angle is recorded true
+        self.num_projections = scan_count("projections", projections, 1)
+        self.num_darks = scan_count("darks", darks, 0)
+        self.num_flats = scan_count("flats", flats, 0)
+        self.range = scan_angle("angular_range", angular_range)
+        if self.range.magnitude == 0 or abs(self.range.magnitude) > MAX_RANGE:
+            raise UsageError(f"Tomography: angular_range {angular_range:~g} must be non-zero and at most "
+                             f"{MAX_RANGE:g} degrees ({MAX_RANGE / 360:g} turns)")
+        self.start_angle = scan_angle("start_angle", start_angle)  # the first projection's angle; recorded true
         self.continuous = continuous
         acquisitions = [Acquisition("darks", self.take_darks, darks), Acquisition("flats", self.take_flats, flats),
                         Acquisition("projections", self.take_projections, projections)]
