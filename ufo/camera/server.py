@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..core.errors import UfoError
+from ..core.errors import UfoError, UsageError
 from ..net.wire import (
     count_peers,
     end_parts,
@@ -98,10 +98,15 @@ class CameraServer:
 
     @staticmethod
     def _bind(socket: zmq.Socket, host: str, port: int) -> int:
-        if port:
-            socket.bind(f"tcp://{host}:{port}")
-            return port
-        return socket.bind_to_random_port(f"tcp://{host}")
+        try:
+            if port:
+                socket.bind(f"tcp://{host}:{port}")
+                return port
+            return socket.bind_to_random_port(f"tcp://{host}")
+        except zmq.ZMQError as exc:
+            socket.close(0)
+            raise UsageError(f"camera server: cannot listen on {host}:{port} ({exc.strerror}): another server "
+                             "(`ufo camera serve`?) has that port; stop it, or give another --port (0: a free one)") from exc
 
     @property
     def address(self) -> str:

@@ -85,5 +85,20 @@ def tango(kind: str, port: int | None, host: str, device: str | None, instance: 
             raise UsageError("the walker needs --root: the directory, .h5/.nx file or .zarr store to write below")
         properties = {"root": os.path.abspath(root), "overwrite": overwrite}
     if not database:
+        _check_free(host, port)  # type: ignore[arg-type]
         click.echo(f"ufo tango {kind}: {address(host, port, device)}", err=True)  # type: ignore[arg-type]
     serve(kind, device, properties, instance=instance, host=host, port=port, database=database)
+
+
+def _check_free(host: str, port: int) -> None:
+    """A port another server listens on: omniORB said "Unable to create an endpoint" and the command
+    ended with exit 0, as if the server had run."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host if host not in ("", "localhost") else "127.0.0.1", port))
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}): another server has that port; "
+                             "stop it or give another --port") from exc
