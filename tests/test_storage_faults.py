@@ -165,3 +165,33 @@ def test_a_numbered_sequence_with_a_gap_is_said(tmp_path):
                                "restore the missing files)"]
     tifffile.imwrite(tmp_path / "frame_000050.tif", np.full((4, 5), 50, np.uint16))
     assert open_source(str(tmp_path)).warnings == []
+
+
+class _InterruptedAt(dict):
+    """A frame's metadata whose `key` is read when Ctrl-C lands: inside the frame's write."""
+
+    def __init__(self, key, **values):
+        super().__init__(**values)
+        self.key = key
+
+    def get(self, name, default=None):
+        if name == self.key:
+            raise KeyboardInterrupt
+        return super().get(name, default)
+
+
+def test_ctrl_c_inside_an_hdf5_frame_leaves_no_frame_without_its_numbers(tmp_path):
+    """`ufo camera grab` writes in the main thread: Ctrl-C after a frame's pixels, before its
+    time stamp, left `data` one frame longer than `data_frame_number` and `data_timestamp`."""
+    from ufo.storage import open_writer
+
+    path = str(tmp_path / "grab.h5")
+    writer = open_writer(f"{path}:/data")
+    for i in range(3):
+        writer.write(np.full((16, 20), i, np.uint16), {"frame_number": i, "timestamp": float(i)})
+    with pytest.raises(KeyboardInterrupt):
+        writer.write(np.full((16, 20), 3, np.uint16), _InterruptedAt("timestamp", frame_number=3, timestamp=3.0))
+    writer.close()
+    with h5py.File(path, "r") as f:
+        assert f["data"].shape[0] == f["data_frame_number"].shape[0] == f["data_timestamp"].shape[0] == 3
+        assert list(f["data_frame_number"][()]) == [0, 1, 2] and np.all(f["data"][2] == 2)

@@ -230,6 +230,9 @@ class Hdf5Writer(WriterBase):
         except Exception as exc:
             self._roll_back(before)
             raise disk_error(self.path, self.frames, exc) from exc
+        except BaseException:  # Ctrl-C inside the frame (`ufo camera grab` writes in the main thread): the
+            self._roll_back(before)  # frame went in without its frame number and time stamp; it goes out whole
+            raise
 
     def _make_room(self, nbytes: int) -> None:
         """Refuse a frame that would leave less than RESERVE free on the disk (a clear disk-full
