@@ -90,3 +90,26 @@ def test_scan_counts_of_numpy_integers_are_taken():
 
     scan = Tomography(SimulatedBeamline(), None, projections=np.int64(90), angular_range=np.pi * q.rad)
     assert scan.num_projections == 90 and scan.angle_step.to("deg").magnitude == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("make, said", [
+    (lambda s: s.SuspendBelow(lambda: 5.0, math.nan), "threshold nan is not a number"),
+    (lambda s: s.SuspendAbove(lambda: 5.0 * q.mA, 6 * q.mA, resume_at=math.nan * q.mA), "resume_at nan .* is not a number"),
+    (lambda s: s.SuspendOutside(lambda: 1.0, 0, math.nan), "upper nan is not a number"),
+])
+def test_a_suspender_limit_that_is_no_number_is_refused(make, said):
+    """A NaN threshold could never trip: the run went on through a beam loss."""
+    from ufo.control import suspenders
+
+    with pytest.raises(UsageError, match=said):
+        make(suspenders)
+
+
+def test_a_suspender_reading_no_number_holds_and_a_failing_one_is_named():
+    from ufo.control.suspenders import SuspendBelow
+
+    assert run(SuspendBelow(lambda: math.nan, 5, name="diode").check()) == "diode reads nan (not a number)"
+    assert run(SuspendBelow(lambda: 10.0, 5, name="diode").check()) is None
+    assert run(SuspendBelow(lambda: 1.0, 5, name="diode").check()) == "diode is 1.0 (below 5)"
+    with pytest.raises(ControlError, match="suspender on ring: reading its value failed: ZeroDivisionError"):
+        run(SuspendBelow(lambda: 1 / 0, 5, name="ring").check())

@@ -19,12 +19,15 @@ experiment's.
 from __future__ import annotations
 
 import inspect
+import math
+import numbers
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from ..core.errors import UsageError
 from ..core.units import is_quantity, registry
 from .backend import Backend
+from .errors import ControlError
 
 Action = Any  # an async callable of no arguments, or an Acquisition whose frames join the scan
 
@@ -106,8 +109,22 @@ class Suspender:
         raise NotImplementedError
 
     async def check(self) -> str | None:
-        """Read the value now; the reason to hold, or None."""
-        return self.bad(await self.read())
+        """Read the value now; the reason to hold, or None. A reading that fails stops the run with
+        an error naming this suspender (it was the source's bare exception); one that is not a
+        number (NaN) holds the run until it reads a number again (it passed every comparison)."""
+        try:
+            value = await self.read()
+        except Exception as exc:
+            raise ControlError(f"suspender on {self.name}: reading its value failed: {type(exc).__name__}: {exc}") from exc
+        if _not_a_number(value):
+            return f"{self.name} reads {value} (not a number)"
+        return self.bad(value)
+
+    def _limit(self, what: str, limit: Any) -> Any:
+        """A limit given at construction, refused where it is no number (a NaN threshold never tripped)."""
+        if _not_a_number(limit):
+            raise UsageError(f"suspender on {self.name}: {what} {limit} is not a number")
+        return limit
 
     def _compare(self, value: Any, limit: Any) -> tuple[Any, Any]:
         """Value and limit in one unit (a plain number against a quantity is a usage error)."""
@@ -134,8 +151,8 @@ class _Threshold(Suspender):
 
     def __init__(self, source: Any, threshold: Any, resume_at: Any = None, **options: Any):
         super().__init__(source, **options)
-        self.threshold = threshold
-        self.resume_at = threshold if resume_at is None else resume_at
+        self.threshold = self._limit("threshold", threshold)
+        self.resume_at = self._limit("resume_at", threshold if resume_at is None else resume_at)
         self._holding = False
 
     def bad(self, value: Any) -> str | None:
@@ -160,6 +177,7 @@ class SuspendOutside(Suspender):
 
     def __init__(self, source: Any, lower: Any, upper: Any, **options: Any):
         super().__init__(source, **options)
+        self._limit("lower", lower), self._limit("upper", upper)
         if self._compare(lower, upper)[0] > self._compare(lower, upper)[1]:
             raise UsageError(f"suspender on {self.name}: lower {lower} is above upper {upper}")
         self.lower, self.upper = lower, upper
@@ -185,3 +203,9 @@ class SuspendWhenChanged(Suspender):
 
     def bad(self, value: Any) -> str | None:
         return None if value == self.expected else f"{self.name} is {value!r} (expected {self.expected!r})"
+
+
+def _not_a_number(value: Any) -> bool:
+    """Whether `value` (a number or a quantity) is NaN; other values (states, flags) are not numbers to test."""
+    magnitude = value.magnitude if is_quantity(value) else value
+    return isinstance(magnitude, numbers.Real) and not isinstance(magnitude, bool) and math.isnan(magnitude)
