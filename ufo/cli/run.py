@@ -36,7 +36,7 @@ Examples:
 @click.option("--gpu-streams", type=click.IntRange(1, 64),
               help="CUDA streams per GPU for GPU segments (default: UFO_GPU_STREAMS, else 2).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the graph without running it.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary (warnings are still shown).")
 @click.option("--ufo", "ufo_semantics", is_flag=True,
               help="UFO's meaning where a spelling means something else here (bin sums, ...): see docs/ufo-compat.md.")
 @click.option("--ufo-compat-report", is_flag=True, help="Print how each UFO property of the pipeline maps; run nothing.")
@@ -119,8 +119,11 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         from rich.console import Console as StdoutConsole
 
         StdoutConsole().print(summary(handle))
+    if handle.warnings:  # also with --quiet: frames lost or left out are never kept silent
+        from rich.markup import escape
+
         for warning in handle.warnings:
-            console().print(f"[yellow]warning:[/] {warning}")
+            console().print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 
 def _check_side_files(graph: Any, files: dict[str, str | None]) -> None:
