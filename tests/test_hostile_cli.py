@@ -64,9 +64,17 @@ def test_angles_that_overflow_and_a_scale_of_one_value_are_usage_errors(tmp_path
         assert "Traceback" not in result.stderr and not (tmp_path / f"{method}.tif").exists()
     result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
                  "--output-bits", "16", "--output-min", "0", "--output-max", "0", cwd=tmp_path, timeout=120)
-    assert result.returncode == 2 and "minimum and maximum" in result.stderr, result.stderr
-    result = ufo("run", "dummy-data shape=4,4 number=2 ! write path=w.tif bits=8 minimum=5 maximum=5", cwd=tmp_path)
-    assert result.returncode == 2 and "minimum and maximum" in result.stderr, result.stderr
+    assert result.returncode == 2 and "--output-min 0 is not below --output-max 0" in result.stderr, result.stderr
+    for low, high in ((5, 5), (60000, 1000)):  # an inverted range squeezed or zeroed every value (exit 0)
+        result = ufo("run", f"dummy-data shape=4,4 number=2 ! write path=w.tif bits=8 minimum={low} maximum={high}",
+                     cwd=tmp_path)
+        assert result.returncode == 2 and f"minimum {low} is not below maximum {high}" in result.stderr, result.stderr
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
+                 "--output-bits", "16", "--output-min", "5", "--output-max", "1", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "--output-min 5 is not below --output-max 1" in result.stderr, result.stderr
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
+                 "--angle", "1e-300", cwd=tmp_path, timeout=120)  # every slice was 0.0 (exit 0)
+    assert result.returncode == 2 and "angle-step 1e-300 rad spans" in result.stderr, result.stderr
     assert not (tmp_path / "s.tif").exists() and not (tmp_path / "w.tif").exists()
 
 

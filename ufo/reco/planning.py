@@ -150,6 +150,9 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         raise UsageError("phase retrieval works on projections, not sinograms")
     if (o.darks is None) != (o.flats is None):
         raise UsageError("flat-field correction needs both --darks and --flats")
+    if o.output_min is not None and o.output_max is not None and o.output_min >= o.output_max:
+        raise UsageError(f"--output-min {o.output_min:g} is not below --output-max {o.output_max:g}: 8/16-bit output "
+                         "maps [min, max] onto its integers; give min < max")
     if outputs:
         check_outputs(o)
     source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]

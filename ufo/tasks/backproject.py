@@ -26,6 +26,10 @@ def _ufo_axis(value: Any) -> dict[str, Any]:
     return {} if position <= 0 else {"axis": position - 0.5, "center": position - 0.5}
 
 
+#: radians the angles must span at least (0.06 degrees): less is a unit mistake, not a scan
+MIN_SPAN = 1e-3
+
+
 class SliceGeometry:
     """The parallel-beam geometry every slice-reconstructing task shares (backproject, dfi-sinc):
     declared once, so both tasks take the same axis, angles and region and refuse the same input."""
@@ -69,6 +73,11 @@ class SliceGeometry:
             raise GraphError(f"angle-step {self.angle_step:g} rad and angle-offset "
                              f"{self.angle_offset:g} rad give angles beyond any finite number over {n_angles} "
                              "projections; give the step between two projections (e.g. 0.25deg)")
+        if getattr(self, "angles", None) is None and self.angle_step is not None \
+                and abs(self.angle_step) * (n_angles - 1) < MIN_SPAN:  # 1e-300: every slice 0.0
+            raise GraphError(f"angle-step {self.angle_step:g} rad spans {abs(self.angle_step) * (n_angles - 1):.3g} rad "
+                             f"over {n_angles} projections, no tomography scan; give the step between two "
+                             "projections (e.g. 0.25deg)")
         x0, y0, cols, rows = slice_grid(width, roi, self.center)
         if cols < 1 or rows < 1:
             raise GraphError(f"the region x={roi[0]} y={roi[1]} lies outside the {width} x {width} slice")
@@ -76,6 +85,7 @@ class SliceGeometry:
             raise GraphError(f"the region x={roi[0]} y={roi[1]} width={cols} height={rows} lies outside the field "
                              f"of view (the circle the {width}-pixel detector sees about the axis): it would be zeros")
         return spec.with_(shape=(*spec.shape[:-2], rows, cols), dtype=np.float32)
+
 
 
 class Backproject(SliceGeometry, FilterProperties, Task):

@@ -216,10 +216,10 @@ class Write(Task):
         from ..storage.guard import refuse_conflict
 
         refuse_conflict(self.path, upstream_paths(self), self.bytes_per_file)
-        if self._scaled() and self.minimum is not None and self.minimum == self.maximum:
-            raise GraphError(f"minimum and maximum are both {self.minimum:g}: {self.bits}-bit output maps "
-                             "[minimum, maximum] onto its integers, so every value would be stored as one; give "
-                             "two different values")
+        if self._scaled() and self.minimum is not None and self.maximum is not None and self.minimum >= self.maximum:
+            raise GraphError(f"minimum {self.minimum:g} is not below maximum {self.maximum:g}: {self.bits}-bit output "
+                             "maps [minimum, maximum] onto its integers (an inverted or empty range stored every "
+                             "value as one); give minimum < maximum")
         shape = specs[0].shape
         if shape is not None and len(shape) < 2 and not self.path.lower().endswith((".raw", ".bin")):
             raise GraphError(f"cannot write {len(shape)}-D frames to '{self.path}'; images need 2 dimensions")
