@@ -91,7 +91,7 @@ def test_a_killed_client_frees_the_server_within_its_timeout_and_the_next_grab_w
         assert grab_some(server) == [0, 1, 2, 3, 4], f"grab {attempt}"
 
 
-def test_a_second_client_is_refused_with_the_holders_name_then_served(server):
+def test_a_second_client_is_refused_with_the_holders_name_then_served(server, tmp_path):
     holder = start_holder(server, timeout=2.0)
     try:
         other = open_camera("net", port=server, timeout=3.0)
@@ -107,6 +107,10 @@ def test_a_second_client_is_refused_with_the_holders_name_then_served(server):
         assert holder.poll() is None  # the holder kept its stream: the refused client took no frames
         assert holder.stdout.readline().strip() == "frame"  # type: ignore[union-attr]
         other.close()
+        out = tmp_path / "refused.h5"  # `ufo camera grab` refused: it left an empty file behind
+        refused = subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "net", "-p", f"port={server}",
+                                  "-n", "3", "-o", f"{out}:/data"], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 1 and "'start' refused" in refused.stderr and not out.exists(), refused.stderr
     finally:
         holder.kill()
         holder.wait(10)

@@ -56,10 +56,14 @@ def test_failure_while_running_exits_1_and_debug_shows_traceback(tmp_path):
     assert result.returncode == 1 and "Traceback" in result.stderr
 
 
-def test_refusing_to_overwrite_is_a_runtime_failure(tmp_path):
+def test_refusing_to_overwrite_is_a_usage_error_that_says_how(tmp_path):
+    """Exit 1 here and 2 from `ufo reco` for the same refusal; `ufo run` suggested --overwrite, which it has not."""
     ufo("run", "dummy-data shape=4,4 number=2 ! write path=o.tif", cwd=tmp_path)
     result = ufo("run", "dummy-data shape=4,4 number=2 ! write path=o.tif", cwd=tmp_path)
-    assert result.returncode == 1 and "overwrite" in result.stderr
+    assert result.returncode == 2 and "refusing to overwrite it (add overwrite=true to the write task)" in result.stderr
+    result = ufo("camera", "grab", "mock", "-n", "2", "-o", "o.tif", "-p", "sensor-width=4", "-p", "sensor-height=4",
+                 cwd=tmp_path)
+    assert result.returncode == 2 and "refusing to overwrite it (use --overwrite)" in result.stderr
 
 
 def test_dump_json_and_trace(tmp_path):

@@ -195,3 +195,26 @@ def test_ctrl_c_inside_an_hdf5_frame_leaves_no_frame_without_its_numbers(tmp_pat
     with h5py.File(path, "r") as f:
         assert f["data"].shape[0] == f["data_frame_number"].shape[0] == f["data_timestamp"].shape[0] == 3
         assert list(f["data_frame_number"][()]) == [0, 1, 2] and np.all(f["data"][2] == 2)
+
+
+def test_overwrite_replaces_an_hdf5_file_cut_short_before_its_first_frame(tmp_path):
+    """A writer killed before its first frame (ufo reco during its first pass) left a file that opened
+    nowhere, and --overwrite refused it: 'exists and is not an HDF5 file'. A file that is no HDF5 at
+    all is still never replaced."""
+    path = tmp_path / "r.h5"
+    subprocess.run([sys.executable, "-c", f"import h5py, os; f = h5py.File({str(path)!r}, 'w', libver='latest'); os._exit(0)"],
+                   check=True)
+    with pytest.raises(OSError):
+        h5py.File(path, "r")
+    pipeline = f"dummy-data shape=8,8 number=3 ! write path={path}:/data"
+    refused = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", pipeline], capture_output=True, text=True)
+    assert refused.returncode == 2 and "is an HDF5 file cut short" in refused.stderr and "overwrite=true" in refused.stderr
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", pipeline + " overwrite=true"], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    with h5py.File(path, "r") as f:
+        assert f["data"].shape == (3, 8, 8)
+    (tmp_path / "notes.h5").write_text("my notes")
+    kept = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", f"dummy-data shape=8,8 number=3 ! write "
+                           f"path={tmp_path}/notes.h5:/data overwrite=true"], capture_output=True, text=True)
+    assert kept.returncode == 2 and (tmp_path / "notes.h5").read_text() == "my notes"

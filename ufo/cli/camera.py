@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -92,11 +93,15 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     from ..camera import EndOfFrames
     from ..storage import open_writer
 
-    from ..storage.guard import refuse_conflict
+    from ..storage.formats import parse_output_path
+    from ..storage.guard import check_output, refuse_conflict
 
     replayed = _settings(props).get("path")
     refuse_conflict(output, [replayed] if replayed else [])  # a replayed file is never the output (exit 2)
+    check_output(output, overwrite, fix="use --overwrite")  # before the camera is asked: exit 2, nothing written
     cam = _open(name, props)
+    file = parse_output_path(output).path
+    new = not os.path.exists(file)
     writer = open_writer(output, overwrite=overwrite, record_drops=True)
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     ended = ""
@@ -113,9 +118,14 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
                     break
                 writer.write(frame, frame.meta)
                 progress.advance(bar)
-    finally:
+    except BaseException:
         writer.close()
         cam.close()
+        if new and not getattr(writer, "frames", 1) and os.path.isfile(file):  # refused before a frame (the camera
+            os.unlink(file)  # leased to another client): no empty file left behind
+        raise
+    writer.close()
+    cam.close()
     stats = cam.stats
     if ended:
         console.print(f"the camera ended after {stats.received} of {number} frames: {ended}")

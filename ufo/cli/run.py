@@ -162,7 +162,6 @@ def _check_outputs(graph: Any, dry_run: bool) -> None:
     writes = [t for t in graph.nodes if t.name == "write" and getattr(t, "path", None)]
     if not writes:  # nothing to check: the storage layer is not imported (start-up, issue 22)
         return
-    from ..core.errors import InputError
     from ..storage.guard import check_output, refuse_conflict
 
     reads = [str(t.path) for t in graph.nodes if t.name == "read" and getattr(t, "path", None)]
@@ -171,4 +170,5 @@ def _check_outputs(graph: Any, dry_run: bool) -> None:
     if dry_run:
         return
     for task in writes:
-        check_output(task.path, task.overwrite, task.append, task.start, task.layout, error=InputError)
+        check_output(task.path, task.overwrite, task.append, task.start, task.layout,
+                     fix="add overwrite=true to the write task")

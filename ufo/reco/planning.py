@@ -274,7 +274,7 @@ def check_outputs(o: RecoOptions) -> None:
     from ..storage.guard import check_output, refuse_conflict
 
     refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2) if p])
-    check_output(o.output, o.overwrite)
+    check_output(o.output, o.overwrite, fix="use --overwrite")
 
 
 def check_numbered(o: RecoOptions, rows: list[int]) -> None:

@@ -144,15 +144,16 @@ def _writable_folder(path: str, error: type[UfoError]) -> None:
 
 
 def check_output(path: str, overwrite: bool = False, append: bool = False, start: int = 0, layout: str = "auto",
-                 error: type[UfoError] = UsageError) -> None:
+                 error: type[UfoError] = UsageError, fix: str = "use overwrite=true / --overwrite") -> None:
     """Before any work: `path` can be written as the writer will (see `open_writer`).
 
     Refuses what exists unless `overwrite` (or `append`) is given, and folders that cannot
-    be created or written. `error`: the type raised for what exists or cannot be written.
+    be created or written. `error`: the type raised for what exists or cannot be written; `fix`:
+    how the caller's user replaces an output (the option or property of that command).
     """
     target = parse_output_path(os.path.expanduser(path))
     check_dataset(target.path, target.dataset)
-    hint = "use overwrite=true / --overwrite" if not append else "use overwrite=true"
+    hint = fix
     if target.kind is FileKind.TIFF_SEQUENCE:
         first = target.frame_path(start)
         if os.path.exists(first) and not overwrite:
@@ -167,7 +168,7 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
         if exists and not (overwrite or append):
             raise error(f"'{file}' exists; refusing to overwrite it ({hint})")
     elif target.kind is FileKind.HDF5 and exists:
-        _check_hdf5(file, target.dataset, overwrite, append, layout, error)
+        _check_hdf5(file, target.dataset, overwrite, append, layout, error, hint)
     elif target.kind is FileKind.ZARR and exists:
         if not os.path.isdir(file):
             raise error(f"'{file}' exists and is not a Zarr store (a directory); ufo will not overwrite it")
@@ -180,16 +181,23 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
 
 
 def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, layout: str,
-                error: type[UfoError]) -> None:
+                error: type[UfoError], hint: str) -> None:
     import h5py
 
     from .hdf5 import DXCHANGE, NXTOMO_DATA
 
     if layout == "auto":
         layout = "nxtomo" if file.lower().endswith((".nx", ".nxs")) else "plain"
+    from .hdf5 import damaged_hdf5
+
+    if overwrite and not append and damaged_hdf5(file):
+        return  # an HDF5 file cut short before its metadata (a killed writer): nothing in it to keep
     try:
         f = h5py.File(file, "r", locking=False)
     except Exception as err:  # noqa: BLE001 - whatever h5py says, it is not a file ufo can add to
+        if damaged_hdf5(file):
+            raise error(f"'{file}' is an HDF5 file cut short (its writer was killed before it wrote its metadata) "
+                        f"and opens nowhere; to replace it: {hint}") from err
         raise error(f"'{file}' exists and is not an HDF5 file; ufo will not overwrite it: remove it or choose "
                     "another output") from err
     with f:
@@ -197,4 +205,4 @@ def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, l
         targets = list(DXCHANGE.values()) if layout == "dxchange" else [name]
         present = [t for t in targets if t in f]
     if present and not (overwrite or append):
-        raise error(f"'{file}:{present[0]}' exists; refusing to overwrite it (use overwrite=true / --overwrite)")
+        raise error(f"'{file}:{present[0]}' exists; refusing to overwrite it ({hint})")

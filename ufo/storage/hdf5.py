@@ -40,6 +40,25 @@ DXCHANGE = {0: "/exchange/data", 1: "/exchange/data_white", 2: "/exchange/data_d
 RESERVE = 256 << 10
 
 
+def damaged_hdf5(path: str) -> bool:
+    """Whether `path` begins as an HDF5 file (its signature) but does not open: what a writer leaves
+    that was killed before it wrote the file's metadata. Such a file holds nothing readable, so
+    --overwrite may replace it; a file that is no HDF5 at all is never replaced."""
+    import h5py
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89HDF\r\n\x1a\n":
+                return False
+    except OSError:
+        return False
+    try:
+        h5py.File(path, "r", locking=False).close()
+    except Exception:  # noqa: BLE001 - whatever h5py says: it does not open
+        return True
+    return False
+
+
 class Hdf5Writer(WriterBase):
     """Appends frames to an HDF5 file in the plain, NXtomo or DXchange layout."""
 
@@ -59,6 +78,8 @@ class Hdf5Writer(WriterBase):
         self.flush_every = max(1, flush_every)
         self.frames = 0
         try:
+            if overwrite and not append and damaged_hdf5(path):  # a writer killed before its first frame: a
+                os.unlink(path)  # file that opens nowhere, which --overwrite refused to replace
             self._file = h5py.File(path, "a", libver="latest", locking=False)
         except Exception as exc:
             raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from exc
