@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..core.errors import TaskError, UfoError, UsageError
-from .exit_status import INTERRUPTED  # the status of a command ended by Ctrl-C (130)
+from .exit_status import INTERRUPTED, TERMINATED  # the statuses of a command ended by Ctrl-C (130), SIGTERM (143)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -87,7 +87,15 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 # -- Ctrl-C ---------------------------------------------------------------------------------
 
 class _Interrupts:
-    count = 0  # SIGINTs received while the command runs
+    count = 0  # SIGINTs (and SIGTERMs) received while the command runs
+    terminated = False  # one of them was SIGTERM: the command ends with 143, not 130
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    """SIGTERM (a batch system's or systemd's stop, `kill PID`) as Ctrl-C: the command stops its work
+    and closes its files, then exits 143 (128 + SIGTERM). Before, it died at once as under SIGKILL."""
+    _Interrupts.terminated = True
+    _on_sigint(signum, frame)
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
@@ -104,20 +112,28 @@ def _on_sigint(signum: int, frame: Any) -> None:
         except OSError:
             pass
         return
-    os._exit(INTERRUPTED)
+    os._exit(TERMINATED if _Interrupts.terminated else INTERRUPTED)
 
 
 def install_interrupt_handler() -> None:
-    """Count Ctrl-C (main thread only); see `_on_sigint`."""
+    """Count Ctrl-C and SIGTERM (main thread only); see `_on_sigint`, `_on_sigterm`."""
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def terminated() -> bool:
+    """Whether the command was stopped by SIGTERM (its status is then TERMINATED)."""
+    return _Interrupts.terminated
 
 
 def reset_interrupts() -> None:
     """A command starts with no Ctrl-C counted (commands run in-process one after another in tests)."""
     _Interrupts.count = 0
+    _Interrupts.terminated = False
 
 
 def interrupted() -> bool:

@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from .. import __version__
-from .errors import INTERRUPTED, install_interrupt_handler, interrupted, reset_interrupts, stop_after_interrupt
+from .errors import (INTERRUPTED, TERMINATED, install_interrupt_handler, interrupted, reset_interrupts,
+                     stop_after_interrupt, terminated)
 
 EXAMPLES = """
 \b
@@ -180,6 +181,9 @@ def main() -> None:
             # the work is stopped and the files are closed: one more Ctrl-C while the interpreter winds
             # down (Python restores the default handler then) must not turn exit 130 into death by SIGINT
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if terminated():
+                raise SystemExit(TERMINATED) from None
         raise
 
 

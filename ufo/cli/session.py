@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import subprocess
 from typing import Any
 
@@ -123,6 +124,7 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
     from ..control.interrupts import ASK
 
     ASK.set(True)  # at the prompt, Ctrl-C pauses a running experiment and asks: resume or abort
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # IPython would take SIGTERM's KeyboardInterrupt for a Ctrl-C
     errors = "" if debug else "\n__import__('ufo.cli.session', fromlist=['x']).one_line_errors(get_ipython())"
     start_ipython(argv=["--no-banner", "-i", "-c", f"%autoawait asyncio{errors}\n_session = await __import__("
                         f"'ufo.control.session', fromlist=['run_file']).run_file(__import__('pathlib').Path("
