@@ -294,6 +294,8 @@ def test_a_camera_counts_in_a_plan_as_a_bluesky_detector(RE, record):
     assert descriptor["data_keys"]["cam"]["shape"] == [8, 16] and descriptor["data_keys"]["cam"]["dtype"] == "array"
     numbers = [doc["data"]["cam-frame_number"] for doc in events]
     assert len(events) == 3 and numbers == sorted(numbers) and len(set(numbers)) == 3
+    assert [doc["data"]["cam-dropped"] for doc in events] == [0, 0, 0]  # documented, was missing
+    assert set(descriptor["data_keys"]) == {"cam", "cam-frame_number", "cam-dropped"}
     for doc, number in zip(events, numbers):
         image = np.asarray(doc["data"]["cam"])
         assert image.shape == (8, 16) and int(image[0, 0]) == number & 0xFFFF  # the frame of that number

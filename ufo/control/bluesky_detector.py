@@ -64,10 +64,17 @@ class BlueskyDetector:
         meta = frame.meta
         stamp = float(meta.get("timestamp", time.time()))
         readings = {self.name: {"value": np.asarray(frame), "timestamp": stamp}}
-        for key in ("frame_number", "dropped"):
-            if key in meta:
-                readings[f"{self.name}-{key}"] = {"value": int(meta[key]), "timestamp": stamp}
+        for key, value in self._counters(meta).items():
+            readings[f"{self.name}-{key}"] = {"value": value, "timestamp": stamp}
         return readings
+
+    def _counters(self, meta: dict[str, Any]) -> dict[str, int]:
+        """The frame's number and the frames the camera dropped so far (from the frame, else from the
+        camera's statistics): both in every reading, as describe() says (the dropped count was
+        missing where the camera did not put it into each frame)."""
+        stats = getattr(getattr(self, "camera", None), "stats", None)
+        dropped = meta.get("dropped", getattr(stats, "dropped", 0))
+        return {"frame_number": int(meta.get("frame_number", 0)), "dropped": int(dropped or 0)}
 
     async def describe(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
         """Data keys of `read()`: the frame (an array of the camera's shape and type) and its counters."""
@@ -79,8 +86,6 @@ class BlueskyDetector:
             dtype = np.dtype(getattr(camera, "dtype", np.uint16))
         source = f"ufo:{self.name}"
         keys = {self.name: {"source": source, "dtype": "array", "shape": list(shape), "dtype_numpy": dtype.str}}
-        meta = self._frame.meta if self._frame is not None else {"frame_number": 0}
         for key in ("frame_number", "dropped"):
-            if key in meta:
-                keys[f"{self.name}-{key}"] = {"source": source, "dtype": "integer", "shape": []}
+            keys[f"{self.name}-{key}"] = {"source": source, "dtype": "integer", "shape": []}
         return keys
