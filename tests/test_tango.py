@@ -20,7 +20,7 @@ from tango.test_context import DeviceTestContext, MultiDeviceTestContext  # noqa
 
 import ufo  # noqa: E402
 from ufo.control import Shutter, Tomography, q  # noqa: E402
-from ufo.control.errors import ControlError  # noqa: E402
+from ufo.control.errors import ControlError, LimitError  # noqa: E402
 from ufo.control.motors import LinearMotor  # noqa: E402
 from ufo.control.remote import RemoteBeamline, RemoteImageWriter, RemoteOnlineReconstruction  # noqa: E402
 from ufo.tango.client import (  # noqa: E402
@@ -109,7 +109,8 @@ def test_tango_motors_move_with_units_report_limits_and_stop():
             assert (await rot.get_position()).to("deg").magnitude == pytest.approx(28.6479, abs=1e-3)
             await lin.set_position(2 * q.cm)
             assert (await lin.get_position()).magnitude == pytest.approx(20.0)
-            with pytest.raises(ControlError, match="above the maximum"):
+            with pytest.raises(LimitError, match=r"lin: position 1000 mm is outside the limits \[-100 .. 100\] mm; "
+                                                 "the device was not moved"):  # was the server's ControlError
                 await lin.set_position(1 * q.m)
             assert (await lin.get_position()).magnitude == pytest.approx(20.0)  # not moved
             with pytest.raises(Exception, match="takes .*length"):

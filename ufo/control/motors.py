@@ -191,6 +191,7 @@ class _Motor(Device):
     async def _set_position(self, value: Any) -> None:
         with self.busy.claim(f"move to {value:~g}"):  # claimed before the first await: a second move is refused
             self._halted = False
+            await self._check_limits(value)
             if await self.io.state() == "moving":
                 raise BusyError(f"{self.name}: cannot move to {value:~g}, the stage is moving "
                                 f"({await self.io.status()}); stop() it first")
@@ -212,6 +213,17 @@ class _Motor(Device):
             if self._halted:
                 raise ControlError(f"{self.name}: stopped at {await self._get_position():~g} before reaching "
                                    f"{value:~g}")
+
+    async def _check_limits(self, value: Any) -> None:
+        """A LimitError before anything is sent where `value` lies beyond the limits the motor reports
+        (a Tango server's refusal came back as a ControlError naming its attribute, which code
+        catching LimitError missed)."""
+        low, high = await self.field_limits("position")
+        if low is not None and value < low or high is not None and value > high:
+            shown = [("-inf" if low is None else f"{low.to(self.unit).magnitude:g}"),
+                     ("inf" if high is None else f"{high.to(self.unit).magnitude:g}")]
+            raise LimitError(f"{self.name}: position {value.to(self.unit):~g} is outside the limits "
+                             f"[{shown[0]} .. {shown[1]}] {self.unit}; the device was not moved")
 
     async def field_limits(self, field: str) -> tuple[Any, Any]:
         """The tighter of the declared soft limits and the hardware's own (when its backend reports them)."""
