@@ -108,3 +108,25 @@ def test_two_ufo_sessions_on_one_beamline(sessions):
         first.stdin.close()
         first.wait(60)
     assert first.returncode == 0
+
+
+def test_a_killed_session_s_lock_taken_over_is_said_on_the_terminal(sessions):
+    """After `kill -9` of a session the next one takes over its locks: said in the session's log only."""
+    import signal
+
+    env = dict(os.environ, UFO_SESSIONS=str(sessions))
+    ufo = [sys.executable, "-m", "ufo", "session"]
+    assert subprocess.run(ufo + ["init", "tomo"], env=env, capture_output=True).returncode == 0
+    path = sessions / "tomo.py"
+    template = path.read_text()
+    path.write_text(template + "import sys\nprint('ready', flush=True)\nsys.stdin.readline()\n")
+    first = subprocess.Popen(ufo + ["start", "tomo", "--non-interactive"], env=env, stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.stdout.readline().strip() == "ready", first.stderr.read()
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    path.write_text(template)
+    again = subprocess.run(ufo + ["start", "tomo", "--non-interactive"], env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "warning: took over the stale lock of" in again.stderr and f"(pid {first.pid}, no longer running)" in again.stderr

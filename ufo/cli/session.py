@@ -108,6 +108,10 @@ def start(name: str, non_interactive: bool, debug: bool) -> None:
     logger = logging.getLogger("ufo")
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    shown = logging.StreamHandler()  # warnings reach the terminal too (a stale lock taken over went to the log only)
+    shown.setLevel(logging.WARNING)
+    shown.setFormatter(logging.Formatter("warning: %(message)s"))
+    logger.addHandler(shown)
     if non_interactive:
         try:
             with default_sigint():  # Ctrl-C cancels the session's task: devices stopped, files closed
