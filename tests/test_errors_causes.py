@@ -98,3 +98,11 @@ def test_task_properties_are_given_by_name():
     with pytest.raises(UsageError, match=r"task 'crop' takes its properties by name, e.g. Crop\(x=...\); got 3"):
         ufo.Crop(3)
     assert ufo.Crop(width=3, replicas=2).replicas == 2
+
+
+def test_a_bad_value_of_a_name_ufo_and_UFO_share_is_said_once():
+    """'rotate angle=5foo' said its complaint twice: '... (read as UFO's: <the same words>)'."""
+    run = run_ufo("run", "dummy-data shape=8,8 number=1 ! rotate angle=5foo ! null")
+    assert run.returncode == 2 and "read as UFO's" not in run.stderr
+    assert error_lines(run.stderr) == ["error: task 'rotate': property 'angle' takes a value in rad: cannot read "
+                                       "'5foo' as a quantity in rad"]

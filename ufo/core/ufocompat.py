@@ -137,6 +137,8 @@ def resolve(cls: type[Task], key: str, value: Any) -> dict[str, Any]:
             cls.properties()[attribute].convert(val, cls.name)
     except PropertyError as exc:
         if ours_error is not None:  # both spell the name: say what ours takes and why UFO's reading fails too
+            if str(exc) == str(ours_error):  # the same complaint both ways: said once
+                raise ours_error from exc
             raise PropertyError(f"{ours_error} (read as UFO's: {exc})") from exc
         raise PropertyError(f"task '{cls.name}': UFO's property '{kebab(key)}': {exc}") from exc
     return resolved
