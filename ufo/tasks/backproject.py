@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -231,12 +232,17 @@ class Backproject(SliceGeometry, FilterProperties, Task):
             sino = np.asarray(sino, np.float32).astype(np.float16).astype(np.float32)
         step, offset, angles = self.oriented(sino.shape[-2], angles)
         result = backproject(sino, axis, step, offset, self._roi(), out=out, centre=self.center,
-                             angles=angles, threads=self._workers)
+                             angles=angles, threads=self._workers, stop=self._stop())
         if self.weight == "ufo":  # UFO sums pi / n per projection (ufo-filters' backproject.cl)
             n = sino.shape[-2]
             used = geometry(n, step, offset, angles)[2]
             np.multiply(result, np.float32(np.pi / n / used), out=result)
         return result
+
+    def _stop(self) -> threading.Event | None:
+        """The run's cancel event, where the task runs in a graph (a Ctrl-C is then seen within a band)."""
+        ctx = getattr(self, "ctx", None)
+        return getattr(ctx, "cancelled", None)
 
     def oriented(self, n_angles: int, angles: np.ndarray | None) -> tuple[float | None, float, np.ndarray | None]:
         """(angle step, offset, angles) as the kernels take them: with orientation=ufo all negated, so
