@@ -251,3 +251,28 @@ def test_a_client_killed_with_8_mib_frames_queued_to_it_frees_the_server(tmp_pat
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_a_killed_server_is_said_after_one_timeout_not_two():
+    """After `kill -9` of the server, "no frame ... within 5 s" came after 10.4 s: the stop that
+    followed the lost stream waited a second full timeout for the dead server."""
+    port, stream_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=64",
+                             "-p", "sensor-height=32", "--port", str(port), "--stream-port", str(stream_port)],
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
+        cam = open_camera("net", port=port, timeout=3.0)
+        cam.start_recording()
+        cam.grab()
+        proc.kill()
+        proc.wait(10)
+        with pytest.raises(CameraError, match="no frame from the camera server .* within 3 s"):
+            for _ in range(10000):
+                cam.grab()
+        t0 = time.monotonic()
+        cam.close()
+        assert time.monotonic() - t0 < 2.5  # one second for the stop, not another 3 s
+    finally:
+        proc.kill()
+        proc.wait(10)

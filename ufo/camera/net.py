@@ -59,6 +59,7 @@ class NetCamera(Camera):
         self._renewer: threading.Thread | None = None
         self._renew_stop = threading.Event()
         self._lost: str | None = None  # why frames stopped, said when a grab finds none (set by _renew)
+        self._silent = False  # a grab found no frame within the timeout (the server may be gone)
         self._lost_cause: BaseException | None = None  # the renewing thread's error, kept as the cause
         self._req: zmq.Socket | None = None
         self._stream: zmq.Socket | None = None
@@ -80,13 +81,14 @@ class NetCamera(Camera):
             self._req.connect(self.address)
         return self._req
 
-    def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _request(self, message: dict[str, Any], wait: float | None = None) -> dict[str, Any]:
         socket = self._socket()
         socket.send(json.dumps({**message, "client": self.client}).encode())
-        if not socket.poll(int(self.timeout * 1000)):
+        wait = self.timeout if wait is None else wait
+        if not socket.poll(int(wait * 1000)):
             socket.close()  # a REQ socket without its reply is stuck: start a new one next time
             self._req = None
-            raise CameraError(f"camera server at {self.address} did not answer within {self.timeout:g} s; "
+            raise CameraError(f"camera server at {self.address} did not answer within {wait:g} s; "
                               "is 'ufo camera serve' running there?")
         reply = json.loads(socket.recv())
         if not reply.get("ok"):
@@ -147,6 +149,7 @@ class NetCamera(Camera):
             self._stream.connect(address)  # subscribe before the first frame is published
         self._ended = False
         self._lost = self._lost_cause = None
+        self._silent = False
         self._check = StreamCheck(f"camera server at {self.address}", LOG.warning)
         try:
             reply = self._request({"cmd": "start", "lease": self.timeout})
@@ -203,6 +206,7 @@ class NetCamera(Camera):
             try:
                 parts = self._stream.recv_multipart(copy=False)
             except zmq.Again as err:
+                self._silent = True  # the stop that follows waits a second, not another timeout, for a server gone
                 if self._lost:
                     raise CameraError(f"camera server at {self.address}: {self._lost}") from self._lost_cause or err
                 raise CameraError(f"no frame from the camera server at {self.address} within {self.timeout:g} s "
@@ -241,7 +245,7 @@ class NetCamera(Camera):
     def _stop(self) -> None:
         self._end_lease()
         try:
-            self._request({"cmd": "stop"})
+            self._request({"cmd": "stop"}, wait=min(self.timeout, 1.0) if self._silent else None)
         except CameraError:
             pass  # the server is gone: stopping locally is all there is to do
         if self._stream is not None:
