@@ -259,3 +259,12 @@ def test_a_tiff_sequence_numbered_by_row_is_checked_file_by_file(sinograms, tmp_
     assert done.returncode == 0, done.stderr  # other rows: nothing in the way
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["slice-00000.tif", "slice-00001.tif",
                                                                     "slice-00003.tif"]
+
+
+@pytest.mark.parametrize("where", ["{long}.tif", "new/{long}/f.h5:/data"])
+def test_an_output_name_too_long_for_the_file_system_is_refused_up_front(tmp_path, where):
+    """It failed at the first write, after a whole reconstruction (exit 1), leaving folders behind."""
+    path = str(tmp_path / where.format(long="a" * 300))
+    with pytest.raises(UsageError, match="has 30[04] bytes, more than the 255 this file system allows"):
+        check_output(path)
+    assert not (tmp_path / "new").exists()

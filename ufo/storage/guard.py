@@ -141,6 +141,15 @@ def _writable_folder(path: str, error: type[UfoError]) -> None:
         raise error(f"cannot write '{path}': '{probe}' is not a directory")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise error(f"cannot write '{path}': the directory '{probe}' is not writable")
+    try:
+        longest = os.pathconf(probe, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    relative = os.path.relpath(os.path.abspath(path), probe)
+    for name in relative.split(os.sep):  # a name too long failed only at the first write, after the work
+        if len(os.fsencode(name)) > longest:
+            raise error(f"cannot write '{path}': the name '{name[:40]}...' has {len(os.fsencode(name))} bytes, more "
+                        f"than the {longest} this file system allows")
 
 
 def check_output(path: str, overwrite: bool = False, append: bool = False, start: int = 0, layout: str = "auto",
