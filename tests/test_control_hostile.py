@@ -76,8 +76,7 @@ def test_an_emergency_stop_fails_the_move_it_halts():
     ({"angular_range": 180}, "angular_range takes an angle with its unit"),
     ({"angular_range": 180 * q.mm}, "angular_range takes an angle"),
     ({"angular_range": math.nan * q.deg}, "angular_range nan deg is not a finite angle"),
-    ({"angular_range": 1e308 * q.deg}, "angular_range 1e\\+308 deg must be non-zero and at most 36000 degrees"),
-    ({"angular_range": 0 * q.deg}, "angular_range 0 deg must be non-zero"),
+    ({"angular_range": 1e308 * q.deg}, "angular_range 1e\\+308 deg is more than 36000 degrees"),
     ({"start_angle": math.inf * q.deg}, "start_angle inf deg is not a finite angle"),
 ])
 def test_scan_parameters_are_checked_before_anything_moves(options, said):

@@ -64,9 +64,9 @@ class Tomography(Experiment):
         self.num_darks = scan_count("darks", darks, 0)
         self.num_flats = scan_count("flats", flats, 0)
         self.range = scan_angle("angular_range", angular_range)
-        if self.range.magnitude == 0 or abs(self.range.magnitude) > MAX_RANGE:
-            raise UsageError(f"Tomography: angular_range {angular_range:~g} must be non-zero and at most "
-                             f"{MAX_RANGE:g} degrees ({MAX_RANGE / 360:g} turns)")
+        if abs(self.range.magnitude) > MAX_RANGE:  # 0 is a radiography series: every frame at one angle
+            raise UsageError(f"Tomography: angular_range {angular_range:~g} is more than {MAX_RANGE:g} degrees "
+                             f"({MAX_RANGE / 360:g} turns)")
         self.start_angle = scan_angle("start_angle", start_angle)  # the first projection's angle; recorded true
         self.continuous = continuous
         acquisitions = [Acquisition("darks", self.take_darks, darks), Acquisition("flats", self.take_flats, flats),
