@@ -300,8 +300,9 @@ class Write(Task):
         first, count = getattr(self, "_nonfinite", (0, 0))
         if count:
             self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} hold NaN or infinite values "
-                          f"(the first: frame {first}); they come from NaN or infinite pixels in the input "
-                          "(projections without darks and flats? a division by zero upstream?)")
+                          f"(the first: frame {first}); they come from upstream: NaN or infinite input pixels, "
+                          "or a step that made them (a division by zero, a log of 0 or less: projections "
+                          "without darks and flats?)")
 
     @property
     def frames_written(self) -> int:
