@@ -62,3 +62,39 @@ def test_refused_paths_and_the_axis_overlay_in_a_real_browser(server):
             assert abs(flattest - TRUE_AXIS) <= 0.2, (flattest, TRUE_AXIS)
         finally:
             browser.close()
+
+
+def test_a_folder_named_as_markup_stays_text_in_the_file_browser(server, root):  # noqa: F811
+    """The browser wrote the listed folder's path into the page as HTML: a folder named
+    <img src=x onerror=...> on shared storage ran its script in the GUI (which holds the token)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    name = "<img src=x onerror=\"document.title='PWNED'\">"
+    (root / name).mkdir(exist_ok=True)
+    try:
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+            try:
+                page = browser.new_page()
+                page.goto(server.page_url)
+                title = page.title()
+                page.click("#browse-projections")
+                page.locator("#file-browser .dir", has_text="onerror").click()
+                page.wait_for_selector("#file-browser .where")
+                page.wait_for_timeout(300)
+                assert page.title() == title != "PWNED"
+                assert page.text_content("#file-browser .where") == name
+            finally:
+                browser.close()
+    finally:
+        (root / name).rmdir()
+
+
+def test_a_path_too_long_for_the_file_system_is_a_400(server):
+    """Errno 36 from the file system was a 500 with a traceback in the server's log."""
+    long = "a" * 5000
+    response = server.get(f"{server.url}/api/files", params={"path": long})
+    assert response.status_code == 400 and "File name too long" in response.json()["detail"]
+    for endpoint, body in (("/api/validate", {**FORM, "projections": long}), ("/api/runs", {**FORM, "output": long}),
+                           ("/api/config/save", {"path": long + ".toml", "values": {}})):
+        response = server.post(f"{server.url}{endpoint}", json=body)
+        assert 400 <= response.status_code < 500, (endpoint, response.status_code, response.text[:200])

@@ -104,12 +104,21 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     async def ufo_error(request: Request, exc: UfoError) -> JSONResponse:
         return refuse(400, str(exc))
 
+    @app.exception_handler(OSError)
+    async def os_error(request: Request, exc: OSError) -> JSONResponse:
+        """What the file system refuses (a name too long, a folder gone): the request's fault, said,
+        not a 500 with a traceback in the server's log."""
+        return refuse(400, f"{exc.strerror or exc}" + (f": '{str(exc.filename)[:80]}'" if exc.filename else ""))
+
     def inside(path: str, name: str = "path") -> Path:
         """`path` (relative to the root, or absolute) resolved, links followed, inside the root."""
         if not isinstance(path, str) or not path or "\x00" in path:
             raise HTTPException(400, f"{name}: expected a path (text), got {json.dumps(path)[:80]}")
         base = Path(os.path.expanduser(path)) if path.startswith("~") else Path(path)
-        target = (root_path / base).resolve()
+        try:
+            target = (root_path / base).resolve()
+        except OSError as exc:  # a name too long for the file system
+            raise HTTPException(400, f"{name}: '{path[:80]}...' cannot be a path here: {exc.strerror}") from exc
         if target != root_path and root_path not in target.parents:
             raise HTTPException(403, f"{name}: '{path}' is outside the GUI's root {root_path}")
         return target

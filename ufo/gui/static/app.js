@@ -139,7 +139,11 @@ async function openBrowser(input, path) {
   const rect = input.getBoundingClientRect();
   list.style.left = `${rect.left + window.scrollX}px`;
   list.style.top = `${rect.bottom + window.scrollY}px`;
-  list.innerHTML = `<div class="where">${listing.path}</div>`;
+  list.replaceChildren();  // names come from the file system: text, never markup (a folder named <img onerror=...>)
+  const where = document.createElement("div");
+  where.className = "where";
+  where.textContent = listing.path;
+  list.appendChild(where);
   const entries = listing.path === "." ? listing.entries : [{ name: "..", dir: true }, ...listing.entries];
   for (const entry of entries) {
     const item = document.createElement("div");
