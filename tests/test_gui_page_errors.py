@@ -98,3 +98,31 @@ def test_a_path_too_long_for_the_file_system_is_a_400(server):
                            ("/api/config/save", {"path": long + ".toml", "values": {}})):
         response = server.post(f"{server.url}{endpoint}", json=body)
         assert 400 <= response.status_code < 500, (endpoint, response.status_code, response.text[:200])
+
+
+def test_the_viewer_shows_the_slices_this_run_wrote(server, root):  # noqa: F811
+    """The viewer read every file the sequence pattern matched: a one-slice preview among an earlier
+    run's slices showed "ROWS slices" and that run's first row; a stray file made a real slice a 400."""
+    import time
+
+    import numpy as np
+    import tifffile
+
+    from .test_gui import ROWS, decode
+
+    folder = root / "viewer"
+    folder.mkdir(exist_ok=True)
+    for row in range(ROWS):  # an earlier run's slices, all zeros
+        tifffile.imwrite(folder / f"s-{row:03d}.tif", np.zeros((8, 8), np.float32))
+    tifffile.imwrite(folder / "s-0-old.tif", np.zeros((3, 3), np.float32))  # a stray file
+    form = {**FORM, "output": "viewer/s-%03i.tif", "overwrite": True, "region": "2:3"}
+    run = server.post(f"{server.url}/api/runs", json=form, timeout=60).json()
+    deadline = time.monotonic() + 60
+    while (state := server.get(f"{server.url}/api/runs/{run['id']}").json())["state"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state["state"] == "done", state
+    image = server.get(f"{server.url}/api/runs/{run['id']}/slices/0").json()
+    written = tifffile.imread(folder / "s-002.tif")
+    assert image["count"] == 1 and np.array_equal(decode(image), written) and np.abs(written).max() > 0
+    assert server.get(f"{server.url}/api/runs/{run['id']}/slices/1").status_code == 400

@@ -228,7 +228,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     async def slice_(run_id: str, index: int) -> dict[str, Any]:
         run = find(run_id)
         try:
-            return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index)
+            return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index, run.plan.rows)
         except UfoError as exc:
             raise usage(exc) from exc
 

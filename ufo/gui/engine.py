@@ -11,6 +11,7 @@ cancel. The GUI shows no camera or experiment settings.
 from __future__ import annotations
 
 import base64
+import os
 import threading
 import time
 import uuid
@@ -253,17 +254,32 @@ class Runs:
         return run
 
 
-def read_slice(output: str, index: int) -> dict[str, Any]:
+def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[str, Any]:
+    """Slice `index` of a run's output. A TIFF sequence is read file by file as the run names them
+    (by detector row: `rows`, the plan's): its folder may hold other runs' slices or stray files,
+    which a pattern matching all of them showed instead (a one-slice preview as "256 slices")."""
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
     from ..storage.readers import open_source
 
-    import re
-
-    source = open_source(re.sub(r"%0?\d*[id]", "*", output))  # a TIFF sequence's pattern: all its files
+    target = parse_output_path(output)
+    if target.kind is FileKind.TIFF_SEQUENCE and rows is not None:
+        count = len(rows)
+        if not 0 <= index < count:
+            raise UsageError(f"slice {index} does not exist; the run writes {count}")
+        path = target.frame_path(rows[index])
+        if not os.path.exists(path):
+            raise UsageError(f"slice {index} (row {rows[index]}) is not written yet")
+        source = open_source(path)
+        index_in, count_in = 0, count
+    else:
+        source = open_source(output)
+        index_in, count_in = index, source.count
     try:
-        if not 0 <= index < source.count:
+        if not 0 <= index_in < source.count:
             raise UsageError(f"slice {index} does not exist; the output holds {source.count}")
-        image = source.read(index, slice(None), None).astype(np.float32)
-        count = source.count
+        image = source.read(index_in, slice(None), None).astype(np.float32)
+        count = count_in
     finally:
         source.close()
     finite = image[np.isfinite(image)]
