@@ -175,6 +175,18 @@ def test_demo_reconstructs_a_row_range_through_the_api(tmp_path):
                            result.found_axis)
 
 
+def test_demo_rows_outside_the_sample_are_said(tmp_path):
+    """--rows 0:2 found an axis 19 px off and compared nothing, with no word."""
+    run = Demo(DemoOptions(size=64, projections=30, output=str(tmp_path), rows="0:2", darks=2, flats=2))
+    result = asyncio.run(run.run())
+    assert result.compared_slices == 0
+    assert [w for w in result.warnings if "hold no part of the sample, which fills rows" in w
+            and "the axis found there is not the sample's" in w]
+    inside = asyncio.run(Demo(DemoOptions(size=64, projections=30, output=str(tmp_path / "in"), rows="30:32", darks=2,
+                                          flats=2)).run())
+    assert not [w for w in inside.warnings if "no part of the sample" in w]
+
+
 def test_demo_with_a_given_axis_back_projects_while_the_scan_runs(tmp_path):
     options = DemoOptions(size=64, projections=96, output=str(tmp_path), rows="8:64:8", darks=4, flats=4)
     options.axis = options.true_axis
