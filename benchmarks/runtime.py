@@ -34,13 +34,13 @@ def main():
     print(f"command: python {' '.join(sys.argv)} (best of {args.repeat} for every side, ufo-launch included)")
     r = detailed(args.frames, args.large, args.heavy, args.repeat)
     n, mb, k = r.frames, r.large_mb, r.heavy
-    rows = [("overhead: ufo, 5 nodes, 16x16", f"{n / r.ufo:,.0f} frames/s", "", ""),
+    rows = [("overhead: ufo, 5 nodes, 16x16", f"{n / r.ufo:,.0f} frames/s", "", "goal >= 30,000 frames/s"),
             ("overhead: threads + queue.Queue", f"{n / r.queue:,.0f} frames/s", f"ufo {r.queue / r.ufo:.2f}x", "")]
     if r.ufo_launch is not None:
         rows.append((f"overhead: {PEER_C}", f"{n / r.ufo_launch:,.0f} frames/s",
-                     f"ufo {r.ufo_launch / r.ufo:.2f}x", "goal >= 2x, >= 30,000 frames/s"))
+                     f"ufo {r.ufo_launch / r.ufo:.2f}x", "goal >= 2x"))
     else:
-        rows.append((f"overhead: {PEER_C}", "not installed", "", "goal >= 30,000 frames/s"))
+        rows.append((f"overhead: {PEER_C}", "not installed", "", ""))
     rows.append(("large frames: ufo 4-node chain, 8 MiB", f"{mb / r.ufo_large:,.0f} MB/s", "", ""))
     rows.append(("large frames: plain loop, same calls", f"{mb / r.loop_large:,.0f} MB/s",
                  f"ufo {r.loop_large / r.ufo_large:.2f}x", "goal >= 0.9x"))

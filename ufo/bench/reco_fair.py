@@ -31,7 +31,7 @@ from ..reco.options import SLICES_PER_PASS
 
 
 def _ufo(sinos: np.ndarray, slices: int, threads: int, stacked: bool = True) -> np.ndarray:
-    """ufo through its runtime: `slices` copies of the sinogram, stacked 16 at a time (the path
+    """ufo through its runtime: `slices` copies of the sinogram, stacked SLICES_PER_PASS at a time (the path
     `ufo reco` takes) or one sinogram a frame (the Python API's short form)."""
     import ufo
 
