@@ -43,7 +43,8 @@ and angles), OUTPUT/scan_NNNN/slices/slice-NNNNN.tif and OUTPUT/scan_NNNN/montag
               help="Directory for the experiment; each run adds scan_NNNN.")
 @click.option("--rows", default=None, metavar="FROM:TO[:STEP]|all",
               help=f"Detector rows to reconstruct, TO excluded (default on the CPU: {CPU_ROWS} rows spread over "
-                   "the detector, 4:512:8 at 512 pixels, to stay within ~25 s on two cores; with --gpu: all).")
+                   f"the detector, 4:512:8 at 512 pixels, to stay within ~25 s on two cores; all of them up to "
+                   f"{2 * CPU_ROWS} pixels and with --gpu).")
 @click.option("--axis", "axis", default="auto", show_default=True, metavar="auto|PIXELS",
               help="Rotation axis for the reconstruction: found by Vo's method once the projections cover a "
                    "half turn (on a 180-degree scan: after the last projection, so the kept projections are "

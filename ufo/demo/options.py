@@ -44,7 +44,7 @@ class DemoOptions:
         512), so the slices show the whole sample; all of them would make the back-projection
         8 times longer (512 x 512^2 x 720 = 97 G voxel updates, ~35 s at the ~2.8 G/s of two
         cores, and with the axis found at the end of a 180-degree scan that all comes after
-        the last frame). With --gpu: all rows."""
+        the last frame). With --gpu, and on detectors of up to 2 x CPU_ROWS pixels: all rows."""
         size = self.size
         if not self.rows:
             if self.gpu or size <= 2 * CPU_ROWS:
