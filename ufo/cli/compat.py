@@ -48,9 +48,11 @@ def compat_markdown(names: Iterable[str], get: Callable[[str], type[Task]]) -> s
              "Generated from the tasks' `ufo_names` and `ufo_semantics` declarations (ufo/core/ufocompat.py) by",
              "`ufo tasks --ufo-compat > docs/ufo-compat.md`; a test checks that it is current.", "",
              "ufo-filters' property names are accepted by `ufo run`, `--json` graphs and the Python API alike.",
-             "Where a UFO spelling means something else here, a graph that uses UFO's names (or `ufo run --ufo`)",
-             "gets UFO's behaviour and `ufo run` says so; a UFO property without equivalent is refused with what",
-             "to use instead. `ufo run --ufo-compat-report PIPELINE` shows the mapping of one pipeline.", ""]
+             "Where a UFO spelling means something else here, a pipeline (`ufo run`, `--json`) that uses a",
+             "UFO-only name anywhere (`write filename=` too) is read as a UFO user's: every task of it gets UFO's",
+             "behaviour (or with `ufo run --ufo`), and `ufo run` says so for each, also with `-q`; in the Python",
+             "API only the task given a UFO-only name does. A UFO property without equivalent is refused with",
+             "what to use instead. `ufo run --ufo-compat-report PIPELINE` shows the mapping of one pipeline.", ""]
     for name in names:
         cls = get(name)
         if not cls.ufo_names and cls.ufo_semantics is None:
