@@ -117,7 +117,7 @@ def test_hard_limits_are_reported_by_the_hardware_and_enforced():
         described = await narrow.describe()
         assert described["y"]["limits"] == {"control": {"low": -5.0, "high": 5.0}}
         assert described["y"]["units"] == "mm"
-        with pytest.raises(LimitError, match=r"outside the limits \[-5.0 .. 5.0\] mm; the device was not moved"):
+        with pytest.raises(LimitError, match=r"y: position 6 mm is outside the limits \[-5 .. 5\] mm; the device was not moved"):
             await narrow.set_position(6 * q.mm)
         assert (await narrow.get_position()).magnitude == 0.0
         rotation = await RotationMotor("r").connect()
