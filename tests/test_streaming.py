@@ -310,3 +310,30 @@ def test_lent_frames_give_the_slices_of_copied_ones(case):
     assert np.array_equal(lent, copied)
     assert released == {n: 1 for n in range(count)}
     assert np.isfinite(copied).all() and np.abs(copied).max() > 0
+
+
+def _feed(engine, change, *, dtype=np.uint16, at=5):
+    """Darks, flats and 20 projections of `dtype`, projection `at` passed through `change`."""
+    for key, level in ((2, 10), (2, 10), (1, 1000), (1, 1000)):
+        engine.add(np.full((8, 32), level, dtype), {"image_key": key})
+    for i in range(20):
+        frame = np.full((8, 32), 600, dtype)
+        engine.add(change(frame) if i == at else frame, {"image_key": 0, "angle": i * np.pi / 20})
+
+
+def test_a_frame_of_another_type_is_refused_and_a_non_finite_one_said():
+    """An int32 frame with negative values was cast into the uint16 stream (wrapped: 20 % of the
+    slice's range off), a NaN frame corrected into something finite but wrong, both without a word."""
+    from ufo.tomo.streaming import StreamingReconstructor
+
+    engine = StreamingReconstructor(axis=16.0, device="cpu")
+    with pytest.raises(ValueError, match="frame 9 is int32, but the stream started with uint16: its values would be cast"):
+        _feed(engine, lambda f: f.astype(np.int32) - 70000)
+    engine = StreamingReconstructor(axis=16.0, device="cpu")
+    _feed(engine, lambda f: f.astype(np.uint8))  # a type whose every value fits: taken
+    engine.finish()
+    assert engine.stats.warnings == []
+    engine = StreamingReconstructor(axis=16.0, device="cpu")
+    _feed(engine, lambda f: np.where(np.arange(32) == 4, np.nan, f).astype(np.float32), dtype=np.float32)
+    engine.finish()
+    assert [w for w in engine.stats.warnings if w.startswith("frame 9 holds NaN or infinite values")]

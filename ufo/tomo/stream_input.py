@@ -8,6 +8,7 @@ kept of every frame (`rows_index`), which decides the memory of everything after
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,3 +84,40 @@ def check_options(axis: Any, precision: str, half_acquisition: bool, interpolate
         raise ValueError(f"axis is a position in pixels, None (the detector centre) or 'auto', not '{axis}'")
     if precision not in ("fp32", "fp16"):
         raise ValueError(f"precision is 'fp32' or 'fp16', not '{precision}'")
+
+
+class FrameCheck:
+    """One shape and one type for the frames of a scan, and finite values in float frames.
+
+    Why: a frame of another type went into the first frame's buffers cast (an int32 frame with
+    negative values wrapped into uint16: 20 % of the slice's range off), and a frame of NaN or
+    infinite pixels was corrected to something finite but wrong (5 %), both without a word."""
+
+    def __init__(self) -> None:
+        self.shape: tuple[int, ...] | None = None
+        self.dtype: np.dtype | None = None
+        self.nonfinite = 0  # frames whose reconstructed rows hold NaN or infinite values
+
+    def first(self, frame: np.ndarray, number: int) -> bool:
+        """Whether `frame` is the scan's first (its shape and type then hold for the rest); ValueError
+        for a frame that is not 2-D or does not match the first."""
+        if frame.ndim != 2:
+            raise ValueError(f"frame {number} has shape {frame.shape}; 2-D frames (rows x columns) are expected")
+        if self.shape is None:
+            self.shape, self.dtype = frame.shape, frame.dtype
+            return True
+        if frame.shape != self.shape:
+            raise ValueError(f"frame {number} has shape {frame.shape}, but the stream started with {self.shape}: "
+                             "every frame of a scan must have one shape (was the camera's ROI or binning changed?)")
+        if frame.dtype != self.dtype and not np.can_cast(frame.dtype, self.dtype, "safe"):
+            raise ValueError(f"frame {number} is {frame.dtype}, but the stream started with {self.dtype}: its values "
+                             "would be cast (wrapped or cut); every frame of a scan must have one type")
+        return False
+
+    def values(self, band: np.ndarray, number: int, warn: Callable[[str], None]) -> None:
+        """A word (at the first) where the reconstructed rows of a float frame hold NaN or infinite values."""
+        if band.dtype.kind == "f" and not np.isfinite(band).all():
+            self.nonfinite += 1
+            if self.nonfinite == 1:
+                warn(f"frame {number} holds NaN or infinite values in the rows reconstructed (the first such frame; "
+                     "a detector gap, a broken frame?): the slices are not what the other frames make")

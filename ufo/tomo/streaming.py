@@ -36,7 +36,7 @@ import numpy as np
 
 from .backends import backend, staging
 from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
-from .stream_input import StreamStats, check_options, frame_angle, nothing, rows_index
+from .stream_input import FrameCheck, StreamStats, check_options, frame_angle, nothing, rows_index
 
 __all__ = ["StreamStats", "StreamingReconstructor"]
 
@@ -90,6 +90,7 @@ class StreamingReconstructor:
     def reset(self) -> None:
         """Forget everything: ready for a new scan."""
         self._shape: tuple[int, ...] | None = None
+        self._frames = FrameCheck()  # one shape and one type a scan
         self._index: np.ndarray | None = None
         self._darks, self._flats, self._flats_after = [], [], []  # type: list[np.ndarray], list[np.ndarray], list[np.ndarray]
         self._flats_at_first_projection = 0
@@ -153,6 +154,7 @@ class StreamingReconstructor:
         self.stats.last_frame = now
         key = int(meta.get("image_key", 0))
         band = frame[self._index]
+        self._frames.values(band, number, self._warn_once)
         if key in (1, 2):
             self._reference(key, band)
             done()
@@ -190,16 +192,11 @@ class StreamingReconstructor:
         self._drain()
 
     def _check_shape(self, frame: np.ndarray, number: int) -> None:
-        if frame.ndim != 2:
-            raise ValueError(f"frame {number} has shape {frame.shape}; 2-D frames (rows x columns) are expected")
-        if self._shape is None:
+        if self._frames.first(frame, number):
             self._shape = frame.shape
             self._index = rows_index(self.rows, frame.shape[0])
             if np.all(np.diff(self._index) == 1):
                 self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
-        elif frame.shape != self._shape:
-            raise ValueError(f"frame {number} has shape {frame.shape}, but the stream started with {self._shape}: "
-                             "every frame of a scan must have one shape (was the camera's ROI or binning changed?)")
 
     def _reference(self, key: int, band: np.ndarray) -> None:
         late = self.stats.backprojected > 0 or self._angles
