@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -11,7 +12,7 @@ from typing import Any
 
 from ..core.errors import InputError, UfoError, UsageError
 from .. import reco as reco_mod
-from .outputs import RegionWriter, join_hdf5, prepare_output, record_range
+from .outputs import RegionWriter, join_hdf5, merged_ranges, prepare_output, record_range
 from .ranges import Part, gpu_memory_of_workers, rows_per_part, split
 
 
@@ -77,6 +78,22 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
     else:
         reco_mod.run(plan)
     return part.slices
+
+
+def _kept(target: dict[str, Any], finished: list[Part], total: int, output: str) -> str:
+    """What a stopped or lost run leaves: the HDF5 volume of the ranges finished joined (before, only
+    its parts' folder was there, and the message named a file that did not exist), and which."""
+    ranges = merged_ranges(finished)
+    if target["kind"] == "hdf5" and finished:
+        try:
+            join_hdf5(target, finished, total)
+        except Exception as exc:  # noqa: BLE001 - the parts stay; say where
+            return (f"{sum(p.slices for p in finished)} of {total} slices were written, in {target['file']}.parts "
+                    f"(joining them failed: {exc})")
+    where = output if target["kind"] != "hdf5" or finished else f"{target['file']}.parts"
+    shown = ", ".join(f"{a}..{b - 1}" for a, b in ranges) or "none"
+    return (f"{sum(p.slices for p in finished)} of {total} slices were written to {where} (slices {shown}; the "
+            "rest are missing)")
 
 
 def _lost(exc: BaseException) -> bool:
@@ -170,23 +187,25 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
                for part in parts}
     done = 0
     written: list[list[int]] = []  # the ranges finished, recorded in a Zarr volume as they finish
+    finished: list[Part] = []
     try:
         for future in as_completed(list(futures)):
             done += future.result()
+            finished.append(futures[future])
             record_range(target, written, futures[future])
             if on_progress is not None:
                 on_progress(done, plan.slices)
-    except (UfoError, KeyboardInterrupt):  # a part's own error (ufo's, raised again here), Ctrl-C
+    except (UfoError, KeyboardInterrupt) as exc:  # a part's own error (ufo's, raised again here), Ctrl-C
         client.cancel(list(futures))
+        if isinstance(exc, KeyboardInterrupt):
+            sys.stderr.write(f"interrupted: {_kept(target, finished, plan.slices, o.output)}\n")
         raise
     except Exception as exc:
         client.cancel(list(futures))
         if _lost(exc):
-            where = f"{o.output} (parts in {target['file']}.parts)" if target["kind"] == "hdf5" else \
-                f"{o.output} (its attribute ranges_written lists them)" if target["kind"] == "zarr" else o.output
-            raise InputError(f"the Dask cluster lost the run after {done} of {plan.slices} slices "
-                             f"({type(exc).__name__}: {exc}); the ranges finished are in {where}, the rest "
-                             "are missing: run it again once the scheduler and workers are up") from exc
+            raise InputError(f"the Dask cluster lost the run ({type(exc).__name__}: {exc}); "
+                             f"{_kept(target, finished, plan.slices, o.output)}: run it again once the scheduler "
+                             "and workers are up") from exc
         raise
     if target["kind"] == "hdf5":
         join_hdf5(target, parts)

@@ -4,6 +4,7 @@ globally, HDF5 part files joined by a virtual dataset, Zarr regions of one chunk
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..core import Kind, Task
 from ..core.errors import UsageError
-from ..storage.formats import NEXUS_SUFFIXES, FileKind, parse_output_path
+from ..storage.formats import FRAMES_WRITTEN, NEXUS_SUFFIXES, FileKind, parse_output_path
 from ..storage.formats import RANGES_WRITTEN as RANGES
 from ..storage.nexus import NXTOMOPROC_DATA, nxdata_metadata
 from .ranges import Part
@@ -112,9 +113,16 @@ def record_range(target: dict[str, Any], done: list[list[int]], part: Part | Non
     array.attrs.update({RANGES: merged})
 
 
-def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
-    """One virtual dataset over the part files (relative paths: the folder can move as a whole)."""
+def join_hdf5(target: dict[str, Any], parts: list[Part], total: int | None = None) -> None:
+    """One virtual dataset over the part files (relative paths: the folder can move as a whole).
+
+    With `total` (a run stopped or lost before every part was done): the volume is laid out whole,
+    the ranges of `parts` are in it, `ranges_written` lists them and `<dataset>_frames_written`
+    counts the slices whole from the first, as a single process's stopped volume does, so ufo's
+    reader reads those and no slice of zeros where a part is missing."""
     import h5py
+
+    parts = sorted(parts, key=lambda p: p.first)
 
     folder = os.path.dirname(os.path.abspath(target["file"]))
     sources = []
@@ -125,7 +133,8 @@ def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
             shape, dtype = f["data"].shape, f["data"].dtype
             attrs.append(dict(f["data"].attrs))
         sources.append((part, os.path.relpath(path, folder), shape, dtype))
-    total = sum(p.slices for p in parts)
+    whole = total is None
+    total = sum(p.slices for p in parts) if total is None else total
     shape, dtype = sources[0][2], sources[0][3]
     layout = h5py.VirtualLayout(shape=(total, *shape[1:]), dtype=dtype)
     for part, rel, part_shape, _ in sources:
@@ -134,8 +143,23 @@ def join_hdf5(target: dict[str, Any], parts: list[Part]) -> None:
         dataset = f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
         record = _volume_attrs(attrs[0], attrs[-1])
         dataset.attrs.update(record)
+        if not whole:
+            ranges = merged_ranges(parts)
+            dataset.attrs[RANGES] = json.dumps(ranges)
+            f[target["dataset"].rstrip("/") + FRAMES_WRITTEN] = [ranges[0][1] if ranges and ranges[0][0] == 0 else 0]
         if target.get("nexus"):  # as a single process writes a .nx output: NXentry, NXdata, NXprocess
             nxdata_metadata(f, target["dataset"], record)
+
+
+def merged_ranges(parts: list[Part]) -> list[list[int]]:
+    """[first, stop) of the slices `parts` hold, runs of adjacent parts merged."""
+    merged: list[list[int]] = []
+    for part in sorted(parts, key=lambda p: p.first):
+        if merged and part.first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], part.stop)
+        else:
+            merged.append([part.first, part.stop])
+    return merged
 
 
 def _volume_attrs(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
