@@ -106,3 +106,15 @@ def test_a_bad_value_of_a_name_ufo_and_UFO_share_is_said_once():
     assert run.returncode == 2 and "read as UFO's" not in run.stderr
     assert error_lines(run.stderr) == ["error: task 'rotate': property 'angle' takes a value in rad: cannot read "
                                        "'5foo' as a quantity in rad"]
+
+
+def test_a_generator_feeds_tasks_of_fixed_shapes_and_its_frames_keep_one_shape():
+    """`Crop(width=32)(g for g in frames)` was refused ('needs frames of a fixed shape'), though the
+    README says arrays or any iterable go in; a frame of another shape is one clear error."""
+    import numpy as np
+
+    frames = [np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + i for i in range(3)]
+    out = ufo.Crop(width=32)(f for f in frames).collect()
+    np.testing.assert_array_equal(out, np.stack(frames)[:, :, :32])
+    with pytest.raises(ufo.core.TaskError, match=r"frame 1 of the iterable has shape \(32, 48\), its first \(64, 64\)"):
+        ufo.Crop(width=32)(f for f in [frames[0], np.ones((32, 48), np.float32)]).collect()

@@ -312,7 +312,7 @@ def test_lent_frames_give_the_slices_of_copied_ones(case):
     assert np.isfinite(copied).all() and np.abs(copied).max() > 0
 
 
-def _feed(engine, change, *, dtype=np.uint16, at=5):
+def _feed_one_changed(engine, change, *, dtype=np.uint16, at=5):
     """Darks, flats and 20 projections of `dtype`, projection `at` passed through `change`."""
     for key, level in ((2, 10), (2, 10), (1, 1000), (1, 1000)):
         engine.add(np.full((8, 32), level, dtype), {"image_key": key})
@@ -328,12 +328,12 @@ def test_a_frame_of_another_type_is_refused_and_a_non_finite_one_said():
 
     engine = StreamingReconstructor(axis=16.0, device="cpu")
     with pytest.raises(ValueError, match="frame 9 is int32, but the stream started with uint16: its values would be cast"):
-        _feed(engine, lambda f: f.astype(np.int32) - 70000)
+        _feed_one_changed(engine, lambda f: f.astype(np.int32) - 70000)
     engine = StreamingReconstructor(axis=16.0, device="cpu")
-    _feed(engine, lambda f: f.astype(np.uint8))  # a type whose every value fits: taken
+    _feed_one_changed(engine, lambda f: f.astype(np.uint8))  # a type whose every value fits: taken
     engine.finish()
     assert engine.stats.warnings == []
     engine = StreamingReconstructor(axis=16.0, device="cpu")
-    _feed(engine, lambda f: np.where(np.arange(32) == 4, np.nan, f).astype(np.float32), dtype=np.float32)
+    _feed_one_changed(engine, lambda f: np.where(np.arange(32) == 4, np.nan, f).astype(np.float32), dtype=np.float32)
     engine.finish()
     assert [w for w in engine.stats.warnings if w.startswith("frame 9 holds NaN or infinite values")]

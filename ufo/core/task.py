@@ -155,10 +155,9 @@ class Task:
 
     def __init__(self, *given: Any, replicas: int = 1, **properties: Any):
         if given:  # ufo.Crop(3) set replicas=3 without a word
-            first = next(iter(self.properties().values()), None)
-            example = f"{first.name}=..." if first is not None else "name=value"
+            first = next((f"{p.name}=..." for p in self.properties().values()), "name=value")
             raise PropertyError(f"task '{self.name}' takes its properties by name, e.g. "
-                                f"{type(self).__name__}({example}); got {', '.join(map(repr, given))}")
+                                f"{type(self).__name__}({first}); got {', '.join(map(repr, given))}")
         check_replicas(self.name, replicas)
         if replicas > 1 and self.kind is not Kind.MAP:
             raise PropertyError(f"task '{self.name}': only map tasks can be replicated ({self.kind.value} task)")
@@ -385,13 +384,17 @@ class MemoryIn(Task):
             self._data = iterator
         if not self._peeked:
             return Spec(None, None, 0)
-        first = np.asarray(self._peeked[0])
-        return Spec(None, first.dtype, None)
+        first = np.asarray(self._peeked[0])  # its shape stands for the rest (a task of fixed shapes, crop,
+        return Spec(first.shape, first.dtype, None)  # refused every generator); a frame unlike it fails where it goes
 
     def generate(self) -> Iterator[Any]:
         if isinstance(self._data, np.ndarray):
             yield from self._data
             return
         peeked, self._peeked = self._peeked, []
-        for item in itertools.chain(peeked, self._data):
-            yield np.asarray(item)
+        shape = None if isinstance(self._data, list) or not peeked else np.asarray(peeked[0]).shape
+        for number, frame in enumerate(map(np.asarray, itertools.chain(peeked, self._data))):
+            if shape is not None and frame.shape != shape:
+                raise GraphError(f"task 'memory-in': frame {number} of the iterable has shape {frame.shape}, its first "
+                                 f"{shape}: the frames of an iterable must have one shape (a list may mix them)")
+            yield frame
