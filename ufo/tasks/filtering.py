@@ -88,8 +88,10 @@ class Fft(Task):
                     doc="row length after padding: 0 a power of two >= 2 x width (no wrap-around in filtering), "
                     "-1 a power of two >= width (UFO's auto-zeropadding), else this length")
     ufo_names = declare({
-        "dimensions": only({"1": {}}, "ufo's fft transforms rows (UFO's dimensions=1); 2-D transforms: use "
-                           "power-spectrum or @ufo.jit"),
+        "dimensions": only({"1": {}}, "ufo's fft transforms rows (UFO's dimensions=1); for phase retrieval "
+                           "(tofu's pad ! fft dimensions=2 ! retrieve-phase ! ifft ! crop) give retrieve-phase the real "
+                           "frames: it pads and transforms them itself; other 2-D transforms: power-spectrum or "
+                           "@ufo.jit"),
         "auto-zeropadding": only({"true": {}, "1": {}}, "ufo always pads rows"),
         "size-x": UfoName("size", "the row length after padding (UFO's 1: automatic)", _ufo_size),
         "size-y": missing("ufo transforms rows only"), "size-z": missing("ufo transforms rows only"),
