@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,8 @@ def test_two_workers_give_the_single_process_slices_in_every_output_kind(scan, c
     with h5py.File(tmp_path / "volume.h5", "r") as f:
         assert f["slices"].is_virtual and f["slices"].shape == (ROWS, WIDTH, WIDTH)
         np.testing.assert_array_equal(f["slices"][()], expected)
+        # the run's options, not the first part's range as its region (it said 0:7:1)
+        assert json.loads(f["slices"].attrs["configuration"])["values"]["region"] is None
     np.testing.assert_array_equal(zarr.open_group(str(tmp_path / "volume.zarr"))["data"][:], expected)
     from silx.io.nxdata import get_default
 

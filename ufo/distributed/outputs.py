@@ -70,14 +70,15 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         nexus = target.path.lower().endswith(NEXUS_SUFFIXES)  # a NeXus reconstruction (`storage.nexus`)
         return {"kind": "hdf5", "file": target.path, "dataset": target.dataset or (NXTOMOPROC_DATA if nexus else "/data"),
                 "nexus": nexus, "parts": parts,
-                "part_path": os.path.join(parts, name + ".{first:07d}.h5") + ":/data"}
+                "part_path": os.path.join(parts, name + ".{first:07d}.h5") + ":/data",
+                # the run's options for the joined volume: each part records its own range as the region
+                "configuration": json.dumps((metadata or {}).get("configuration"), default=str)}
     if target.kind is FileKind.ZARR:
         import zarr
 
         if os.path.exists(target.path) and not overwrite:
             raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
         array = (target.dataset or "data").strip("/")
-        import json
 
         group = zarr.open_group(target.path, mode="w")
         dtype = {8: "uint8", 16: "uint16"}.get(bits or 0, "float32")
@@ -142,6 +143,8 @@ def join_hdf5(target: dict[str, Any], parts: list[Part], total: int | None = Non
     with h5py.File(target["file"], "w") as f:
         dataset = f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
         record = _volume_attrs(attrs[0], attrs[-1])
+        if target.get("configuration") not in (None, "null"):
+            record["configuration"] = target["configuration"]
         dataset.attrs.update(record)
         if not whole:
             ranges = merged_ranges(parts)
@@ -165,8 +168,6 @@ def merged_ranges(parts: list[Part]) -> list[list[int]]:
 def _volume_attrs(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
     """The parts' record (scale, axis, configuration, first_row/row_step) for the whole volume: the
     first part's, with the rows running to the last part's last row."""
-    import json
-
     merged = dict(first)
     with contextlib.suppress(KeyError, TypeError, ValueError):
         rows = json.loads(first["rows"])
