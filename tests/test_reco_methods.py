@@ -147,3 +147,14 @@ def test_hints_for_zingers_and_stripes_and_none_on_a_clean_scan(scan, tmp_path):
                 "--output", str(tmp_path / "e.tif"))
     assert asked.returncode == 0, asked.stderr
     assert "stripes detected" not in asked.stdout and "outliers (zingers) detected" in asked.stdout
+
+
+def test_half_acquisition_of_projections_without_angles_says_it_takes_360_degrees(scan, tmp_path):
+    """A 180-degree TIFF scan given --half-acquisition was joined as 360 degrees without a word."""
+    root, _ = scan
+    dry = ufo("reco", *inputs(root), "--half-acquisition", "--axis", "80", "--dry-run", "--output", str(tmp_path / "h.tif"))
+    assert dry.returncode == 0, dry.stderr
+    assert "carry no angles: --half-acquisition takes them as 360 degrees" in " ".join(dry.stderr.split())
+    given = ufo("reco", *inputs(root), "--half-acquisition", "--axis", "80", "--angle", "2deg", "--dry-run",
+                "--output", str(tmp_path / "h.tif"))
+    assert "carry no angles" not in given.stderr

@@ -168,3 +168,53 @@ def test_background_writer_writes_everything_and_reports_errors(tmp_path, frames
         for _ in range(50):
             writer.write(frames[0])
         writer.close()
+
+
+def test_appends_keep_the_output_s_shape_type_and_scale(tmp_path):
+    """A Zarr append of another shape and type corrupted the store; a 16-bit append replaced the
+    file's scale, so the frames already there decoded 100 times too large."""
+    import subprocess
+    import sys
+
+    from ufo.storage.convert import stored_scale
+
+    zarr_path = str(tmp_path / "o.zarr")
+    ufo.Writer(path=zarr_path)(np.ones((3, 12, 10), np.float32)).run().wait()
+    with pytest.raises(ufo.core.TaskError, match=r"holds frames of shape \(12, 10\) float32, not \(5, 5\) uint8"):
+        ufo.Writer(path=zarr_path, append=True)(np.ones((2, 5, 5), np.uint8)).run().wait()
+    assert ufo.Reader(path=zarr_path)().collect().shape == (3, 12, 10)
+    frames = np.arange(4 * 12 * 10, dtype=np.float32).reshape(4, 12, 10)
+    h5 = str(tmp_path / "s16.h5:/d")
+    ufo.Writer(path=h5, bits=16)(frames).run().wait()
+    scale = stored_scale(h5)
+    before = ufo.Reader(path=h5)().collect()
+    ufo.Writer(path=h5, bits=16, append=True)(frames * 100).run().wait()
+    assert stored_scale(h5) == scale
+    np.testing.assert_array_equal(ufo.Reader(path=h5)().collect()[:4], before)  # they decode as they did
+    refused = subprocess.run([sys.executable, "-m", "ufo", "run", f"dummy-data shape=10,12 number=1 ! write path={h5} "
+                              "bits=16 append=true minimum=0 maximum=1"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "stores its frames on the scale" in refused.stderr
+
+
+def test_a_directory_walker_keeps_its_data_sets_inside_its_folder(tmp_path):
+    """'../../escape.tif' and '/abs' were written outside the walker's root; a '%' in a folder broke
+    the frame-number pattern."""
+    import asyncio
+    import os
+
+    from ufo.core import UsageError
+    from ufo.storage.walker import walker
+
+    w = walker(str(tmp_path / "root"))
+    frames = [np.ones((4, 4), np.float32)] * 2
+
+    async def go():
+        for name in ("../../escape.tif", "/abs", ".."):
+            with pytest.raises(UsageError, match="leads out of the walker's folder"):
+                await w.write(frames, name)
+        w.descend("50%")
+        await w.write(frames, "projections")
+
+    asyncio.run(go())
+    assert sorted(os.listdir(tmp_path / "root" / "50%" / "projections")) == ["frame-00000.tif", "frame-00001.tif"]
+    assert not (tmp_path / "escape.tif").exists() and not os.path.exists("/abs")

@@ -304,6 +304,9 @@ def _check_half_acquisition(plan: Plan) -> None:
     angles = plan.angles if plan.angles is not None else (
         o.offset + (o.angle if o.angle is not None else 2 * math.pi / plan.projections) * np.arange(plan.projections))
     span = coverage(np.asarray(angles))
+    if plan.angles is None and o.angle is None:  # a 180-degree scan of no angles would be joined wrongly
+        plan.warnings.append(f"the projections carry no angles: --half-acquisition takes them as 360 degrees in "
+                             f"{plan.projections} steps (give --angle for another step)")
     if span < 1.9 * math.pi:
         raise UsageError(f"--half-acquisition needs a 360-degree scan; these {plan.projections} projections cover "
                          f"{math.degrees(span):.1f} degrees (give --angle for the step if the file has no angles)")

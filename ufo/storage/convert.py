@@ -93,3 +93,28 @@ def from_bits(stored: np.ndarray, scale_min: float, scale_max: float) -> np.ndar
     """The values stored integers stand for (the inverse of `to_bits` with that scale)."""
     top = float(np.iinfo(stored.dtype).max)
     return scale_min + stored.astype(np.float64) * ((scale_max - scale_min) / top)
+
+
+def stored_scale(path: str) -> tuple[float, float] | None:
+    """(scale_min, scale_max) an existing 8/16-bit HDF5 dataset or Zarr array records, or None (no
+    such output, no scale, another format): what frames appended to it must be stored with."""
+    from .formats import FileKind, parse_output_path
+
+    target = parse_output_path(path)
+    try:
+        if target.kind is FileKind.HDF5:
+            import h5py
+
+            with h5py.File(target.path, "r", locking=False) as f:
+                attrs = dict(f[target.dataset or "/data"].attrs)
+        elif target.kind is FileKind.ZARR:
+            import zarr
+
+            attrs = dict(zarr.open_group(target.path, mode="r")[(target.dataset or "data").strip("/")].attrs)
+        else:
+            return None
+    except Exception:  # noqa: BLE001 - nothing there (yet) to append to
+        return None
+    if "scale_min" not in attrs or "scale_max" not in attrs:
+        return None
+    return float(attrs["scale_min"]), float(attrs["scale_max"])

@@ -142,9 +142,14 @@ class DirectoryWalker(Walker):
         return os.path.exists(os.path.join(self.current, *paths))
 
     def _writer_path(self, dsetname: str) -> str:
+        parts = dsetname.replace("\\", "/").split("/")
+        if os.path.isabs(dsetname) or ".." in parts or not dsetname.strip():  # it wrote /tmp/escape.tif, /abs
+            raise UsageError(f"data set name '{dsetname}' leads out of the walker's folder {self.current}; give a "
+                             "name inside it (e.g. 'projections' or 'flats.tif')")
+        place = os.path.join(self.current, dsetname)
         if "." in os.path.basename(dsetname):  # a file name says its format
-            return os.path.join(self.current, dsetname)
-        return os.path.join(self.current, dsetname, self.pattern)
+            return place
+        return os.path.join(place.replace("%", "%%"), self.pattern)  # a '%' in a folder is no pattern's field
 
     def _log(self, path: str, when: str, record: dict[str, Any]) -> None:
         sidecar = os.path.join(self._place(path), SIDECAR)

@@ -124,6 +124,10 @@ class ZarrWriter(WriterBase):
                 if self._append and self.array in root:
                     self._arr = root[self.array]
                     self.frames = self._arr.shape[0]
+                    held = (tuple(self._arr.shape[1:]), np.dtype(self._arr.dtype))
+                    if held != (frame.shape, frame.dtype):  # it took them: the store then read nowhere
+                        raise InputError(f"'{self.path}:/{self.array}' holds frames of shape {held[0]} {held[1]}, "
+                                         f"not {frame.shape} {frame.dtype}: appended frames must match")
                 else:
                     self._arr = root.create_array(self.array, shape=(0, *frame.shape), chunks=(1, *frame.shape),
                                                   dtype=frame.dtype, compressors=_compressors(self.compression),

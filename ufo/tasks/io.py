@@ -237,8 +237,24 @@ class Write(Task):
         self._nonfinite = (0, 0)  # (the first frame with NaN or inf, how many had them)
         specs = getattr(ctx, "input_specs", None) or [None]
         self._expected = getattr(specs[0], "count", None)
+        if self.append and self._scaled():
+            self._scale = self._appended_scale()
         if not self._scaled() or None not in self._scale:
             self._open()
+
+    def _appended_scale(self) -> tuple[float | None, float | None]:
+        """Frames appended to an 8/16-bit output take its scale: a scale of their own replaced the file's
+        record, and the frames already there decoded 100 times too large (one [min, max] an output)."""
+        from ..storage.convert import stored_scale
+
+        held = stored_scale(self.path)
+        if held is None:
+            return self._scale
+        given = (self.minimum, self.maximum)
+        if any(g is not None and not np.isclose(g, h) for g, h in zip(given, held)):
+            raise GraphError(f"'{self.path}' stores its frames on the scale [{held[0]:g}, {held[1]:g}]; frames appended "
+                             f"must be stored on it too, not on [{given[0]}, {given[1]}] (leave minimum and maximum out)")
+        return held
 
     def _open(self) -> None:
         from ..storage.convert import stored_metadata
