@@ -158,3 +158,11 @@ def test_half_acquisition_of_projections_without_angles_says_it_takes_360_degree
     given = ufo("reco", *inputs(root), "--half-acquisition", "--axis", "80", "--angle", "2deg", "--dry-run",
                 "--output", str(tmp_path / "h.tif"))
     assert "carry no angles" not in given.stderr
+
+
+def test_a_dry_run_of_a_half_acquisition_with_the_axis_to_find(scan, tmp_path):
+    """--dry-run --axis auto --half-acquisition failed ('half-acquisition needs the axis'); the run itself works."""
+    root, _ = scan
+    dry = ufo("reco", *inputs(root), "--half-acquisition", "--axis", "auto", "--dry-run", "--output", str(tmp_path / "h.tif"))
+    assert dry.returncode == 0, dry.stderr
+    assert "axis: found when the run starts (--axis auto)" in dry.stdout and "backproject" in dry.stdout

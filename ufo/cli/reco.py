@@ -1,10 +1,9 @@
 """`ufo reco`: reconstruct slices from projections or sinograms (like tofu's `tofu tomo`).
 
-Its reconstruction flags are generated from the one declaration of the options
-(`ufo.reco.RecoOptions`, ufo/reco/schema.py): help, defaults, units, ranges and choices come
-from there and every value is checked by the same `Option.convert` as in the GUI and in config
-files. This module adds only what is the command's own: --config, --cluster, --dry-run,
---quiet, --debug, the progress bar and Ctrl-C.
+Its reconstruction flags are generated from the one declaration of the options (`ufo.reco.RecoOptions`,
+ufo/reco/schema.py): help, defaults, units, ranges and choices come from there and every value is checked by
+the same `Option.convert` as in the GUI and in config files. This module adds only what is the command's own:
+--config, --cluster, --dry-run, --quiet, --debug, the progress bar and Ctrl-C.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ Examples:
   ufo reco --projections scan.nx --axis auto --output volume.h5:/slices --cluster local:4
   ufo reco --projections /gpfs/scan.h5:/data --darks d.tif --flats f.tif --axis auto --output /gpfs/reco.zarr --cluster tcp://10.0.0.1:8786
 """
-
 
 NOT_OPTIONS = ("cluster", "dry_run", "quiet", "debug", "profile", "serve", "on_server")  # flags of the command, not of the reconstruction
 
@@ -164,7 +162,10 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         click.echo(plan.describe())
         if options.projections:
             click.echo(f"path: sinograms ({'not resident: ' + reason})")
-        graph, _ = reco_mod.graph(plan, plan.passes[0], plan.axis)
+        axis = plan.axis if plan.axis is not None or not options.half_acquisition else plan.width / 8
+        if axis != plan.axis:  # --axis auto, found when the run starts: a half acquisition's graph needs a stand-in
+            click.echo(f"axis: found when the run starts (--axis auto); the graph below shows {axis:g} px as a stand-in")
+        graph, _ = reco_mod.graph(plan, plan.passes[0], axis)
         click.echo("graph of the first pass:\n" + graph.describe())
         return
     if not kw["quiet"]:
