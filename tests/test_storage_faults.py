@@ -218,3 +218,28 @@ def test_overwrite_replaces_an_hdf5_file_cut_short_before_its_first_frame(tmp_pa
     kept = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", f"dummy-data shape=8,8 number=3 ! write "
                            f"path={tmp_path}/notes.h5:/data overwrite=true"], capture_output=True, text=True)
     assert kept.returncode == 2 and (tmp_path / "notes.h5").read_text() == "my notes"
+
+
+def test_a_second_writer_of_an_hdf5_file_is_refused_before_it_deletes_anything(tmp_path):
+    """Another process's writer with overwrite deleted the first one's frames; in the same process a
+    second writer of the same data set crashed HDF5. A walker's data sets side by side stay allowed."""
+    from ufo.storage import open_writer
+
+    path = str(tmp_path / "x.h5")
+    first = open_writer(f"{path}:/data")
+    first.write(np.full((4, 4), 7, np.float32), {})
+    with pytest.raises(ufo.core.InputError, match="being written by another writer of this process"):
+        open_writer(f"{path}:/data", overwrite=True)
+    beside = open_writer(f"{path}:/flats")  # another data set of the same file: a walker's way
+    beside.write(np.ones((4, 4), np.float32), {})
+    beside.close()
+    other = subprocess.run([sys.executable, "-c", f"from ufo.storage import open_writer; open_writer({path!r} + ':/data', "
+                            "overwrite=True)"], capture_output=True, text=True)
+    assert other.returncode == 1 and "is being written by another process right now" in other.stderr
+    first.write(np.full((4, 4), 8, np.float32), {})
+    first.close()
+    with h5py.File(path, "r") as f:
+        assert f["data"].shape == (2, 4, 4) and f["data"][1, 0, 0] == 8 and f["flats"].shape == (1, 4, 4)
+    again = subprocess.run([sys.executable, "-c", f"from ufo.storage import open_writer; open_writer({path!r} + ':/data', "
+                            "overwrite=True).close()"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # once closed, the file is free

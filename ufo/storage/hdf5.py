@@ -29,7 +29,7 @@ import numpy as np
 from ..core.errors import InputError
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
-from .writer_base import WriterBase, disk_error
+from .writer_base import WriterBase, disk_error, share, unshare
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -62,6 +62,8 @@ def damaged_hdf5(path: str) -> bool:
 class Hdf5Writer(WriterBase):
     """Appends frames to an HDF5 file in the plain, NXtomo or DXchange layout."""
 
+    shares = True  # claims its file with this process's other writers (`share`); the volume writer claims alone
+
     def __init__(self, path: str, dataset: str | None, overwrite: bool = False, append: bool = False,
                  layout: str = "plain", compression: str | None = None, flush_every: int = 1,
                  record_drops: bool = False, metadata: dict[str, Any] | None = None):
@@ -77,17 +79,26 @@ class Hdf5Writer(WriterBase):
         self.compression = None if compression in (None, "none") else compression
         self.flush_every = max(1, flush_every)
         self.frames = 0
+        # the file claimed against other processes' writers before it is opened (a second one's overwrite
+        # deleted the first one's frames)
+        self._shared = share(path, self.dataset) if self.shares and os.path.exists(path) else None
         try:
             if overwrite and not append and damaged_hdf5(path):  # a writer killed before its first frame: a
                 os.unlink(path)  # file that opens nowhere, which --overwrite refused to replace
             self._file = h5py.File(path, "a", libver="latest", locking=False)
+            if self.shares and self._shared is None:
+                self._shared = share(path, self.dataset)
         except Exception as exc:
+            unshare(self._shared, self.dataset)
+            if isinstance(exc, InputError):
+                raise
             raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from exc
         targets = list(DXCHANGE.values()) if layout == "dxchange" else [self.dataset]
         present = [t for t in targets if t in self._file]
         if present and not append:
             if not overwrite:
                 self._file.close()
+                unshare(self._shared, self.dataset)
                 raise InputError(f"'{path}:{present[0]}' exists; refusing to overwrite it (use overwrite=true)")
             flat = layout == "plain" or (layout == "nxdata" and self.dataset != NXTOMOPROC_DATA)  # the dataset alone goes
             for name in (self.dataset,) if flat else ("/entry", "/exchange"):
@@ -288,6 +299,9 @@ class Hdf5Writer(WriterBase):
             self._file.close()
         except Exception as exc:
             raise disk_error(self.path, self.frames, exc) from exc
+        finally:
+            unshare(getattr(self, "_shared", None), self.dataset)
+            self._shared = None
         self._record_end()
         self._record_drops()
 

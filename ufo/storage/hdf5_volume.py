@@ -73,6 +73,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
     """The plain layout's frames into a dataset allocated for `frames` frames, written with pwrite."""
 
     EXTRA_CHUNK = 1024  # entries per chunk of the per-frame value datasets (`<name>_<key>`)
+    shares = False  # its own exclusive claim (`claim`): one writer lays out and fills the volume
 
     def __init__(self, path: str, dataset: str | None, frames: int, overwrite: bool = False,
                  record_drops: bool = False, metadata: dict[str, Any] | None = None, layout: str = "plain"):

@@ -10,6 +10,7 @@ import errno
 import os
 import shutil
 import struct
+import threading
 from typing import Any, Protocol
 
 import numpy as np
@@ -112,3 +113,43 @@ def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
         return InputError(f"the disk holding '{path}' is full after {frames} frame(s); those frames are intact, "
                           "free space or write elsewhere")
     return InputError(f"writing frame {frames} to '{path}' failed: {exc}")
+
+
+#: claims of this process's writers on one file (`share`): realpath -> [descriptor, data sets written]
+_SHARED: dict[str, list[Any]] = {}
+_SHARING = threading.Lock()
+
+
+def share(path: str, dataset: str) -> str | None:
+    """A claim on the file `path` that this process's writers share, one a data set (a walker writes
+    darks, flats and projections of one HDF5 file side by side), exclusive against other processes:
+    a second process's writer with overwrite deleted the first one's frames. A data set another
+    writer of this process is writing is refused too (HDF5 crashed under it). Returns the key for
+    `unshare`, or None where the file system has no locks."""
+    key = os.path.realpath(path)
+    with _SHARING:
+        held = _SHARED.get(key)
+        if held is None:
+            fd = claim(path)
+            if fd is None:
+                return None
+            held = _SHARED[key] = [fd, set()]
+        if dataset in held[1]:
+            raise InputError(f"'{path}:{dataset}' is being written by another writer of this process; close it first "
+                             "or choose another output")
+        held[1].add(dataset)
+    return key
+
+
+def unshare(key: str | None, dataset: str) -> None:
+    """This writer's part of a `share`d claim given back; the lock goes with the file's last writer."""
+    if key is None:
+        return
+    with _SHARING:
+        held = _SHARED.get(key)
+        if held is None:
+            return
+        held[1].discard(dataset)
+        if not held[1]:
+            os.close(held[0])
+            del _SHARED[key]
