@@ -105,6 +105,7 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     writer = open_writer(output, overwrite=overwrite, record_drops=True)
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     ended = ""
+    grabbed = False
     try:
         with cam.recording(), Progress(TextColumn("grabbing"), BarColumn(), MofNCompleteColumn(),
                                        TimeRemainingColumn(), console=console) as progress:
@@ -118,14 +119,12 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
                     break
                 writer.write(frame, frame.meta)
                 progress.advance(bar)
-    except BaseException:
+        grabbed = True
+    finally:
         writer.close()
         cam.close()
-        if new and not getattr(writer, "frames", 1) and os.path.isfile(file):  # refused before a frame (the camera
-            os.unlink(file)  # leased to another client): no empty file left behind
-        raise
-    writer.close()
-    cam.close()
+        if not grabbed and new and not getattr(writer, "frames", 1) and os.path.isfile(file):  # refused before a
+            os.unlink(file)  # frame (the camera leased to another client): no empty file left behind
     stats = cam.stats
     if ended:
         console.print(f"the camera ended after {stats.received} of {number} frames: {ended}")

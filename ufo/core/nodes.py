@@ -380,7 +380,7 @@ def _run_consumer(node: _Node, task: Task) -> None:
         for _ in task.finish() or ():
             pass
         stats.busy += perf() - t0
-        if not stats.frames_in and not getattr(channels[0], "cancelled", False) if channels else False:
+        if channels and not stats.frames_in and not channels[0].cancelled:
             stats.warnings.append("received no frames (its input stream was empty): nothing was written")
 
 

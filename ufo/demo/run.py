@@ -206,10 +206,7 @@ class Demo:
         sample's (--rows 0:2 reported 14.72 px against 33.97, with no word) and nothing is compared."""
         if self._rows_inside(1):
             return []
-        from ..tomo.phantom import Phantom
-
-        o = self.options
-        reach = float(Phantom(o.size, height=o.size).c.max()) * 0.95
+        o, reach = self.options, self._reach()
         low, high = math.ceil(o.size / 2 - reach), math.floor(o.size / 2 + reach)
         found = "the axis found there is not the sample's and " if o.axis == "auto" else ""
         return [f"the rows reconstructed ({o.describe_rows()}) hold no part of the sample, which fills rows "
@@ -268,13 +265,16 @@ class Demo:
         mock_attenuation = 0.01  # the mock camera's default: counts = flat x exp(-attenuation x line integral)
         return mock_attenuation * Phantom(o.size, height=o.size).slice(z=row - o.size / 2, size=o.size)
 
-    def _rows_inside(self, count: int) -> list[int]:
-        """Up to `count` reconstructed rows, evenly spread over those the sample fills."""
+    def _reach(self) -> float:
+        """Rows from the detector's middle that the sample fills."""
         from ..tomo.phantom import Phantom
 
-        o = self.options
-        reach = float(Phantom(o.size, height=o.size).c.max()) * 0.95
-        inside = [r for r in self.rows if abs(r - o.size / 2) < reach]
+        return float(Phantom(self.options.size, height=self.options.size).c.max()) * 0.95
+
+    def _rows_inside(self, count: int) -> list[int]:
+        """Up to `count` reconstructed rows, evenly spread over those the sample fills."""
+        reach = self._reach()
+        inside = [r for r in self.rows if abs(r - self.options.size / 2) < reach]
         if len(inside) <= count:
             return inside
         return [inside[int(i)] for i in np.linspace(0, len(inside) - 1, count)]

@@ -104,14 +104,8 @@ def record_range(target: dict[str, Any], done: list[list[int]], part: Part | Non
         if RANGES in array.attrs:
             del array.attrs[RANGES]
         return
-    merged: list[list[int]] = []
-    for first, stop in sorted([*done, [part.first, part.stop]]):
-        if merged and first <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append([first, stop])
-    done[:] = merged
-    array.attrs.update({RANGES: merged})
+    done[:] = merged_ranges([*done, [part.first, part.stop]])
+    array.attrs.update({RANGES: done})
 
 
 def join_hdf5(target: dict[str, Any], parts: list[Part], total: int | None = None) -> None:
@@ -123,8 +117,7 @@ def join_hdf5(target: dict[str, Any], parts: list[Part], total: int | None = Non
     reader reads those and no slice of zeros where a part is missing."""
     import h5py
 
-    parts = sorted(parts, key=lambda p: p.first)
-
+    parts = sorted(parts, key=lambda p: p.first)  # as they finished: the record's rows run first to last
     folder = os.path.dirname(os.path.abspath(target["file"]))
     sources = []
     attrs: list[dict[str, Any]] = []
@@ -154,14 +147,14 @@ def join_hdf5(target: dict[str, Any], parts: list[Part], total: int | None = Non
             nxdata_metadata(f, target["dataset"], record)
 
 
-def merged_ranges(parts: list[Part]) -> list[list[int]]:
-    """[first, stop) of the slices `parts` hold, runs of adjacent parts merged."""
+def merged_ranges(ranges: list[Part] | list[list[int]]) -> list[list[int]]:
+    """[first, stop) of the slices `ranges` (parts, or [first, stop] pairs) hold, adjacent ones merged."""
     merged: list[list[int]] = []
-    for part in sorted(parts, key=lambda p: p.first):
-        if merged and part.first <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], part.stop)
+    for first, stop in sorted((r.first, r.stop) if isinstance(r, Part) else (r[0], r[1]) for r in ranges):
+        if merged and first <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
         else:
-            merged.append([part.first, part.stop])
+            merged.append([first, stop])
     return merged
 
 

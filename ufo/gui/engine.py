@@ -264,22 +264,20 @@ def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[s
 
     target = parse_output_path(output)
     if target.kind is FileKind.TIFF_SEQUENCE and rows is not None:
-        count = len(rows)
-        if not 0 <= index < count:
-            raise UsageError(f"slice {index} does not exist; the run writes {count}")
+        if not 0 <= index < len(rows):
+            raise UsageError(f"slice {index} does not exist; the run writes {len(rows)}")
         path = target.frame_path(rows[index])
         if not os.path.exists(path):
             raise UsageError(f"slice {index} (row {rows[index]}) is not written yet")
-        source = open_source(path)
-        index_in, count_in = 0, count
+        source, at, count = open_source(path), 0, len(rows)
     else:
         source = open_source(output)
-        index_in, count_in = index, source.count
+        at = index
+        count = source.count
     try:
-        if not 0 <= index_in < source.count:
+        if not 0 <= at < source.count:
             raise UsageError(f"slice {index} does not exist; the output holds {source.count}")
-        image = source.read(index_in, slice(None), None).astype(np.float32)
-        count = count_in
+        image = source.read(at, slice(None), None).astype(np.float32)
     finally:
         source.close()
     finite = image[np.isfinite(image)]

@@ -14,6 +14,8 @@ HDF5_SUFFIXES = (".h5", ".hdf5", ".hdf", ".nxs", ".nx", ".cxi")
 NEXUS_SUFFIXES = (".nx", ".nxs")  # NeXus files: NXtomo for scans, NXdata for reconstructions
 RAW_SUFFIXES = (".raw", ".bin")
 ZARR_SUFFIXES = (".zarr",)
+#: where the frames lie in a file or store of other tools (NXtomo, NeXus NXdata, DXchange), looked at first
+FRAME_PLACES = ("entry/instrument/detector/data", "entry/data/data", "exchange/data")
 #: suffix of the dataset beside an HDF5 volume counting its frames written whole (ufo.storage.hdf5_volume)
 FRAMES_WRITTEN = "_frames_written"
 #: attribute of a Zarr volume that a cluster writes: the [first, stop) frame ranges written whole, while it runs

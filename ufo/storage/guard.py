@@ -162,11 +162,10 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
     """
     target = parse_output_path(os.path.expanduser(path))
     check_dataset(target.path, target.dataset)
-    hint = fix
     if target.kind is FileKind.TIFF_SEQUENCE:
         first = target.frame_path(start)
         if os.path.exists(first) and not overwrite:
-            raise error(f"'{first}' exists; refusing to overwrite it ({hint})")
+            raise error(f"'{first}' exists; refusing to overwrite it ({fix})")
         _writable_folder(first, error)
         return
     file = target.path.rstrip("/") if target.kind is FileKind.ZARR else target.path
@@ -175,15 +174,15 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
         if exists and os.path.isdir(file):
             raise error(f"cannot write '{file}': it is a directory")
         if exists and not (overwrite or append):
-            raise error(f"'{file}' exists; refusing to overwrite it ({hint})")
+            raise error(f"'{file}' exists; refusing to overwrite it ({fix})")
     elif target.kind is FileKind.HDF5 and exists:
-        _check_hdf5(file, target.dataset, overwrite, append, layout, error, hint)
+        _check_hdf5(file, target.dataset, overwrite, append, layout, error, fix)
     elif target.kind is FileKind.ZARR and exists:
         if not os.path.isdir(file):
             raise error(f"'{file}' exists and is not a Zarr store (a directory); ufo will not overwrite it")
         array = os.path.join(file, *(check_dataset(file, target.dataset) or "/data").strip("/").split("/"))
         if os.path.exists(array) and not (overwrite or append):
-            raise error(f"'{file}:/{os.path.relpath(array, file)}' exists; refusing to overwrite it ({hint})")
+            raise error(f"'{file}:/{os.path.relpath(array, file)}' exists; refusing to overwrite it ({fix})")
     if exists and not os.access(file, os.W_OK):
         raise error(f"cannot write '{file}': it is not writable")
     _writable_folder(file, error)

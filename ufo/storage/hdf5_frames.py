@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import FRAMES_WRITTEN
+from .formats import FRAME_PLACES, FRAMES_WRITTEN
 from .hdf5_direct import DirectFrames
 
 
@@ -24,7 +24,7 @@ def find_dataset(h5file: Any, filename: str) -> str:
     image stack in the file. With several and none of those, the error names them, largest first."""
     import h5py
 
-    for known in ("/entry/instrument/detector/data", "/entry/data/data", "/exchange/data"):
+    for known in ("/" + place for place in FRAME_PLACES):
         if known in h5file and isinstance(h5file[known], h5py.Dataset):
             return known
     from .layouts import nexus_default

@@ -143,7 +143,7 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
         angles: list[float | None] = list(_angles(angles_ds, n, notes)) if angles_ds is not None else [None] * n
         angles += [None] * (n - len(angles))
         where = _data_path(entry)
-        return FrameIndex("nxtomo", [(where, i) for i in range(n)][:len(keys)], keys, angles[:len(keys)], notes,
+        return FrameIndex("nxtomo", [(where, i) for i in range(len(keys))], keys, angles[:len(keys)], notes,
                           angles_ds.name if angles_ds is not None else "")
     if "/exchange/data" in h5:
         locations: list[tuple[str, int]] = []

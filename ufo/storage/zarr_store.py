@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import RANGES_WRITTEN, check_dataset
+from .formats import FRAME_PLACES, RANGES_WRITTEN, check_dataset
 from .writer_base import WriterBase, disk_error
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
@@ -155,15 +155,13 @@ class ZarrWriter(WriterBase):
             self._save_shape()
 
 
-#: where other tools keep the frames in a group (DXchange's, NeXus's), looked at first
-KNOWN_ARRAYS = ("exchange/data", "entry/instrument/detector/data", "entry/data/data", "data")
 
 
 def _image_array(group: Any, path: str) -> Any:
     """The frames' array of a group, at any depth: a known place, else the one array of 2 or more
     dimensions; with several, the error names them, largest first."""
     arrays = {name: a for name, a in group.members(max_depth=None) if hasattr(a, "dtype") and a.ndim >= 2}
-    for name in KNOWN_ARRAYS:
+    for name in (*FRAME_PLACES, "data"):
         if name in arrays:
             return arrays[name]
     if len(arrays) == 1:

@@ -20,10 +20,9 @@ __all__ = ["backproject", "fbp", "filter_rows", "slice_grid", "slices_per_batch"
 #: rows filtered per FFT call: the padded rows and their spectrum take a few MiB, not 3 x the stack
 #: (peak memory of filtering 32 x 512 x 512: 196 MiB against 368 MiB in one call, same time)
 ROWS_PER_CHUNK = 1024
-
-
 #: voxel updates of one band of a stacked back-projection (about a second of one core): how soon a stop is seen
 CHUNK_UPDATES = 1 << 31
+
 
 def filter_rows(data: np.ndarray, name: str = "ramp", cutoff: float = 1.0, order: int = 4, padding: str = "zero",
                 workers: int = 1, out: np.ndarray | None = None) -> np.ndarray:
