@@ -321,3 +321,38 @@ def test_a_graph_no_device_rewrites_is_validated_once_per_start():
     frames = counted(ufo.task("dummy-data", shape=[4, 4], number=3, value=2.0)).collect(device="cpu")
     assert counted.specs == 1
     np.testing.assert_array_equal(frames, np.full((3, 4, 4), 2.0, np.float32))
+
+
+def _failing_after(n, shape=(8, 8)):
+    for i in range(n):
+        yield np.full(shape, i, np.float32)
+    raise OSError("camera gone")
+
+
+def test_frames_a_failing_source_gave_are_written_before_its_error(tmp_path, no_leftover_threads):
+    """The frames already queued to the writer when the source fails reach the file (they used to
+    be dropped with the run's cancel); the error still reaches wait()."""
+    import h5py
+
+    path = tmp_path / "out.h5"
+    handle = ufo.Write(path=f"{path}:/data")(Jitter()(_failing_after(40, (64, 64)))).run()
+    with pytest.raises(TaskError, match="memory-in.*camera gone"):
+        handle.wait(timeout=20)
+    with h5py.File(path, "r") as f:
+        data = f["data"][...]
+    assert data.shape == (40, 64, 64)
+    assert [int(frame[0, 0]) for frame in data] == list(range(40))
+
+
+def test_a_failing_source_ends_the_other_sources_and_gives_no_partial_reduction(no_leftover_threads):
+    slow, other = Slow(0.005), Slow(0)
+    graph = ufo.Graph([slow(_failing_after(30)), other(ufo.DummyData(shape=[8, 8], number=10**9)())])
+    averaged = ufo.Average()(_failing_after(5))
+    t0 = time.perf_counter()
+    handle = graph.run()
+    with pytest.raises(TaskError, match="camera gone"):
+        handle.wait(timeout=20)
+    assert time.perf_counter() - t0 < 5.0
+    assert slow.count == 30 and slow.closed and other.closed
+    with pytest.raises(TaskError, match="camera gone"):
+        averaged.collect()

@@ -15,6 +15,9 @@ from .progress import Progress, Watchable, run_progress
 
 #: how long an interrupted `wait()` waits for the sinks to close their files, and for the other nodes
 SINK_GRACE = 10.0
+#: seconds without a frame moving anywhere after a source failed before the rest is cancelled
+#: (`fail_draining`: a source blocked in a receive of its own would otherwise keep the run)
+DRAIN_STALL = 10.0
 NODE_GRACE = 0.2
 
 _live: weakref.WeakSet[RunHandle] = weakref.WeakSet()
@@ -73,6 +76,8 @@ class RunHandle(Watchable):
         self.ended: float | None = None
         self.error: TaskError | None = None
         self._cancelled = threading.Event()
+        #: a source failed: the other sources end at their next frame, the rest drains (`fail_draining`)
+        self._draining = threading.Event()
         self._done = threading.Event()
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[RunHandle], None]] = []
@@ -122,6 +127,29 @@ class RunHandle(Watchable):
                 self.error = TaskError(node, exc)
                 self.error.__cause__ = exc
         self.cancel()
+
+    def fail_draining(self, node: str, exc: BaseException) -> None:
+        """A source failed: record its error and let what it gave reach the sinks (the frames
+        already queued to a writer are written, not dropped), while the other sources end at
+        their next frame. Cancelled after DRAIN_STALL s without a frame moving anywhere."""
+        with self._lock:
+            if self.error is None:
+                self.error = TaskError(node, exc)
+                self.error.__cause__ = exc
+            first = not self._draining.is_set()
+            self._draining.set()
+        if first:
+            threading.Thread(target=self._watch_drain, name="ufo:drain-watch", daemon=True).start()
+
+    def _watch_drain(self) -> None:
+        moved, still = -1, 0.0
+        while not self._done.wait(0.5):
+            now = sum(s.frames_in + s.frames_out for s in self.stats.values())
+            still = still + 0.5 if now == moved else 0.0
+            moved = now
+            if still >= DRAIN_STALL:
+                self.cancel()
+                return
 
     def wait(self, timeout: float | None = None) -> RunHandle:
         """Block until the run ends; raise its error, `Cancelled`, or `TimeoutError`.

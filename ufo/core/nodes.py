@@ -151,7 +151,7 @@ def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta
 
 def _run_source(node: _Node, task: Task) -> None:
     stats = node.stats
-    cancelled = node.handle._cancelled
+    cancelled, draining = node.handle._cancelled, node.handle._draining
     index = 0
     t0 = time.perf_counter()
     for item in task.generate():
@@ -167,6 +167,8 @@ def _run_source(node: _Node, task: Task) -> None:
         node.emit(frame)
         if cancelled.is_set():
             raise Cancelled()
+        if draining.is_set():  # another source failed: this one ends here, the rest drains
+            break
         t0 = time.perf_counter()
     stats.busy += time.perf_counter() - t0
 
@@ -369,7 +371,9 @@ def _run_consumer(node: _Node, task: Task) -> None:
                 index = _emit_all(node, emitted, index)
             for f in inputs:
                 f.detach() if keeps else f.release()
-    if reduce:
+    if reduce and node.handle._draining.is_set():  # a source failed: a result of part of the frames is not given
+        stats.warnings.append("its input ended early (a source failed): no result was made of the frames it had")
+    elif reduce:
         t0 = perf()
         for item in task.finish():
             stats.busy += perf() - t0

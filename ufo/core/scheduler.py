@@ -2,7 +2,9 @@
 
 Frames are handed over by reference; map outputs come from per-node buffer pools and go back
 to them when the last consumer is done, so a steady stream allocates nothing. The first
-error cancels every channel, which wakes every blocked thread: a graph never hangs.
+error cancels every channel, which wakes every blocked thread: a graph never hangs. A source's
+error is the exception: the frames it gave still reach the sinks (`RunHandle.fail_draining`),
+so a camera or reader that fails mid-scan loses no frame already read.
 """
 
 from __future__ import annotations
@@ -145,7 +147,9 @@ def start(
         except Cancelled:
             handle.cancel()
         except BaseException as exc:  # noqa: BLE001 - every error must reach wait()
-            if handle._cancelled.is_set() and handle.error is None and not isinstance(exc, KeyboardInterrupt):
+            if isinstance(exc, Exception) and task.kind is Kind.SOURCE and not handle._cancelled.is_set():
+                handle.fail_draining(node.name, exc)  # what the source gave is still written
+            elif handle._cancelled.is_set() and handle.error is None and not isinstance(exc, KeyboardInterrupt):
                 # a call woken by the cancel (a receive told to stop): the run was cancelled, not failed
                 node.stats.warnings.append(f"stopped by the cancel: {exc}")
             else:
