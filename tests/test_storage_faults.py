@@ -243,3 +243,27 @@ def test_a_second_writer_of_an_hdf5_file_is_refused_before_it_deletes_anything(t
     again = subprocess.run([sys.executable, "-c", f"from ufo.storage import open_writer; open_writer({path!r} + ':/data', "
                             "overwrite=True).close()"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr  # once closed, the file is free
+
+
+def test_a_second_writer_of_a_zarr_store_is_refused_before_it_deletes_anything(tmp_path):
+    """A Zarr store is a folder: its writer claims it (flock) as the HDF5 writer claims its file. A
+    second process's writer with overwrite used to delete the first one's chunks under it."""
+    import zarr
+
+    from ufo.storage import open_writer
+
+    path = str(tmp_path / "x.zarr")
+    first = open_writer(f"{path}:/data")
+    first.write(np.full((4, 4), 7, np.float32), {})
+    with pytest.raises(ufo.core.InputError, match="being written by another writer of this process"):
+        open_writer(f"{path}:/data", overwrite=True)
+    other = subprocess.run([sys.executable, "-c", f"from ufo.storage import open_writer; open_writer({path!r} + ':/data', "
+                            "overwrite=True)"], capture_output=True, text=True)
+    assert other.returncode == 1 and "is being written by another process right now" in other.stderr
+    first.write(np.full((4, 4), 8, np.float32), {})
+    first.close()
+    data = zarr.open_array(f"{path}/data", mode="r")
+    assert data.shape == (2, 4, 4) and data[0, 0, 0] == 7 and data[1, 0, 0] == 8
+    again = subprocess.run([sys.executable, "-c", f"from ufo.storage import open_writer; w = open_writer({path!r} + "
+                            "':/data', overwrite=True); w.close()"], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr  # once closed, the store is free

@@ -57,10 +57,12 @@ def claim(path: str) -> int | None:
     Where Linux has them, an open-file-description lock (F_OFD_SETLK): it conflicts with another
     writer's, in this process or another, but not with the flock() that HDF5 takes to read a file,
     so h5py (and every HDF5 tool) opens an HDF5 volume while ufo writes it (an flock here made
-    them fail with "unable to lock file"). Elsewhere flock."""
+    them fail with "unable to lock file"). Elsewhere, and for a folder (a Zarr store), flock."""
     import fcntl
 
     ofd = getattr(fcntl, "F_OFD_SETLK", None)
+    if os.path.isdir(path):  # a folder opens for reading only, which an OFD write lock refuses
+        ofd = None
     try:
         fd = os.open(path, (os.O_WRONLY if ofd is not None else os.O_RDONLY) | getattr(os, "O_CLOEXEC", 0))
     except OSError:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, RANGES_WRITTEN, check_dataset
-from .writer_base import WriterBase, disk_error
+from .writer_base import WriterBase, disk_error, share, unshare
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
 SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direct path (and at close)
@@ -63,10 +63,17 @@ class ZarrWriter(WriterBase):
         if os.path.commonpath([store, real]) != store or real == store:  # a link inside the store that leads out
             raise UsageError(f"Zarr array '{path}:/{self.array}' resolves to '{real}', outside the store; "
                              "refusing to write there")
+        if os.path.exists(full) and not append and not overwrite:
+            raise InputError(f"'{path}:/{self.array}' exists; refusing to overwrite it (use overwrite=true)")
+        #: the store claimed against other processes' writers, and this array against this one's
+        #: (`share`): a second writer with overwrite deleted the first one's frames under it
+        self._shared = share(path, self.array) if os.path.isdir(path) else None
         if os.path.exists(full) and not append:
-            if not overwrite:
-                raise InputError(f"'{path}:/{self.array}' exists; refusing to overwrite it (use overwrite=true)")
-            shutil.rmtree(full)
+            try:
+                shutil.rmtree(full)
+            except BaseException:
+                unshare(self._shared, self.array)
+                raise
 
     def _fast_path(self) -> bool:
         """Uncompressed arrays with zarr's default chunk keys: write chunk files directly.
@@ -121,6 +128,8 @@ class ZarrWriter(WriterBase):
                 return
             if self._arr is None:
                 root = zarr.open_group(self.path, mode="a")
+                if self._shared is None:  # the store made here: claimed now
+                    self._shared = share(self.path, self.array)
                 if self._append and self.array in root:
                     self._arr = root[self.array]
                     self.frames = self._arr.shape[0]
@@ -151,8 +160,12 @@ class ZarrWriter(WriterBase):
             raise disk_error(self.path, self.frames, exc) from exc
 
     def close(self) -> None:
-        if self._direct:
-            self._save_shape()
+        try:
+            if self._direct:
+                self._save_shape()
+        finally:
+            unshare(self._shared, self.array)
+            self._shared = None
 
 
 
