@@ -109,3 +109,26 @@ def test_a_sequence_of_single_page_files_is_read_plain_and_checked_per_file(tmp_
     with pytest.raises(InputError, match="shape"):
         frames.read(3, slice(None), None)
     frames.close()
+
+
+def test_a_damaged_file_in_a_sequence_is_one_error_after_the_frames_before_it(tmp_path):
+    """tifffile's own log line ("<tifffile.TiffPages ...> invalid offset ...") came out raw beside
+    ufo's error; it is now part of that one error, and the frames before the damaged file are written."""
+    import subprocess
+    import sys
+
+    import h5py
+    import tifffile
+
+    for i in range(12):
+        tifffile.imwrite(tmp_path / f"f-{i:03d}.tif", np.full((32, 32), i, np.uint16))
+    (tmp_path / "f-007.tif").write_bytes(b"II*\x00garbage")
+    out = tmp_path / "out.h5"
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", f"read path={tmp_path}/f-*.tif ! write path={out}:/data"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert not any(line.startswith("<tifffile") for line in lines), done.stderr
+    assert "f-007.tif" in lines[0] and "invalid offset" in lines[0] and "Traceback" not in done.stderr
+    with h5py.File(out, "r") as f:
+        assert [int(frame[0, 0]) for frame in f["data"]] == list(range(7))

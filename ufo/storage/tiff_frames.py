@@ -10,8 +10,11 @@ planar, odd bit depths) keeps tifffile's reader.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import struct
+from collections.abc import Iterator
 from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
@@ -217,15 +220,7 @@ class TiffFrames:
         return [] if result is None else _plain_of(result[0])
 
     def _pages_by_tifffile(self, file: str) -> int:
-        import logging
-
-        complaints: list[str] = []
-        handler = logging.Handler()
-        handler.emit = lambda record: complaints.append(record.getMessage())  # type: ignore[method-assign]
-        logger = logging.getLogger("tifffile")
-        logger.addHandler(handler)
-        propagate, logger.propagate = logger.propagate, False
-        try:
+        with tifffile_complaints() as complaints:
             with self._open(file) as tif:
                 size = os.path.getsize(file)
                 count = 0
@@ -240,9 +235,6 @@ class TiffFrames:
                         break
                     plain.append(plain_page(page, tif.byteorder))
                     count += 1
-        finally:
-            logger.removeHandler(handler)
-            logger.propagate = propagate
         if count == 0:
             raise InputError(f"TIFF file '{file}' holds no complete image (truncated or corrupt)")
         if complaints:
@@ -267,6 +259,11 @@ class TiffFrames:
         if where is not None and where.shape == self.shape and where.dtype == self.dtype and \
                 _rows(rows, self.shape[0]).step == 1:
             return self._read_plain(file, where, rows, out)
+        with tifffile_complaints() as complaints:  # said in the error, not printed beside it
+            return self._read_by_tifffile(index, file, page, rows, out, complaints)
+
+    def _read_by_tifffile(self, index: int, file: str, page: int, rows: slice, out: np.ndarray | None,
+                          complaints: list[str]) -> np.ndarray:
         if self._open_file is None or self._open_file[0] != file:
             self.close()
             self._open_file = (file, self._open(file))
@@ -285,7 +282,8 @@ class TiffFrames:
         except InputError:
             raise
         except IndexError as err:
-            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing)") from err
+            why = f": {complaints[0]}" if complaints else ""
+            raise InputError(f"TIFF file '{file}' has fewer pages than expected (page {page} missing{why})") from err
         except Exception as exc:
             if "imagecodecs" in str(exc):  # a compression (LZW, JPEG, ...) tifffile decodes only with it
                 raise InputError(f"cannot read '{self.label(index)}': its compression needs the imagecodecs "
@@ -334,3 +332,20 @@ def _shaped_frames(description: str) -> int | None:
     if shape[-1] in (3, 4) and len(shape) > 3:
         return None
     return int(np.prod(shape[:-2]))
+
+
+@contextlib.contextmanager
+def tifffile_complaints() -> Iterator[list[str]]:
+    """tifffile's log messages while inside, kept in the list instead of printed: a damaged file's
+    "invalid offset to first page" came out raw beside ufo's own one-line error."""
+    complaints: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: complaints.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("tifffile")
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield complaints
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
