@@ -297,6 +297,12 @@ def test_camera_cli_commands(tmp_path):
 
     with h5py.File(tmp_path / "g.h5") as f:
         assert f["data"].shape == (5, 16, 32) and list(f["data_frame_number"][:]) == [0, 1, 2, 3, 4]
+    stack = run("grab", "mock", "-n", "4", "-o", str(tmp_path / "g.tif"), "-p", "sensor-width=32", "-p", "sensor-height=16")
+    assert stack.returncode == 0, stack.stderr
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "g.tif") as tif:  # its count known: a stack ImageJ 1.x opens, not a BigTIFF
+        assert tif.is_imagej and not tif.is_bigtiff and len(tif.pages) == 4
     bench = run("bench", "mock", "-n", "50", "-p", "pattern=none")
     assert bench.returncode == 0 and "fps" in bench.stdout
     bad = run("info", "mock", "-p", "sensor-widht=3")

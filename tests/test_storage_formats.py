@@ -196,6 +196,36 @@ def test_appends_keep_the_output_s_shape_type_and_scale(tmp_path):
     assert refused.returncode == 2 and "stores its frames on the scale" in refused.stderr
 
 
+@pytest.mark.parametrize("name", ["stack.tif", "seq/f-%03i.tif"], ids=["bigtiff", "sequence"])
+def test_tiff_appends_keep_the_output_s_scale(tmp_path, name):
+    """A 16-bit append to a BigTIFF stack or a TIFF sequence took a scale of its own: the appended
+    pages (without a scale of their own) decoded by the first page's 100 times too small."""
+    import tifffile
+
+    from ufo.storage.convert import stored_scale
+
+    path = str(tmp_path / name)
+    first = dict(path=path, bits=16, minimum=0, maximum=100)
+    if name.endswith("stack.tif"):
+        first["tiff_format"] = "bigtiff"
+    ufo.Writer(**first)(np.full((3, 8, 8), 10, np.float32)).run().wait()
+    assert stored_scale(path) == (0.0, 100.0)
+    more = dict(start=3) if "%" in name else {}
+    ufo.Writer(path=path, bits=16, append=True, **more)(np.full((3, 8, 8), 50, np.float32)).run().wait()
+    assert stored_scale(path) == (0.0, 100.0)
+    stored = [p.asarray()[0, 0] for p in tifffile.TiffFile(path).pages] if "%" not in name else \
+        [tifffile.imread(path % i)[0, 0] for i in range(6)]
+    decoded = np.array(stored, np.float64) * 100 / 65535  # 10 and 50 on the one scale 0..100
+    np.testing.assert_allclose(decoded, [10] * 3 + [50] * 3, atol=100 / 65535)
+
+
+def test_frames_are_not_appended_to_an_imagej_stack_and_the_error_says_why(tmp_path):
+    path = str(tmp_path / "ij.tif")
+    ufo.Writer(path=path)(np.ones((3, 8, 8), np.float32)).run().wait()
+    with pytest.raises(ufo.core.TaskError, match="is an ImageJ TIFF stack.*tiff-format=bigtiff"):
+        ufo.Writer(path=path, append=True)(np.ones((2, 8, 8), np.float32)).run().wait()
+
+
 def test_a_directory_walker_keeps_its_data_sets_inside_its_folder(tmp_path):
     """'../../escape.tif' and '/abs' were written outside the walker's root; a '%' in a folder broke
     the frame-number pattern."""

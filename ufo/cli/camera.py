@@ -93,7 +93,7 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     from ..camera import EndOfFrames
     from ..storage import open_writer
 
-    from ..storage.formats import parse_output_path
+    from ..storage.formats import FileKind, parse_output_path
     from ..storage.guard import check_output, refuse_conflict
 
     replayed = _settings(props).get("path")
@@ -102,7 +102,8 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     cam = _open(name, props)
     file = parse_output_path(output).path
     new = not os.path.exists(file)
-    writer = open_writer(output, overwrite=overwrite, record_drops=True)
+    stack = parse_output_path(output).kind is FileKind.BIGTIFF  # its count known: ImageJ's TIFF where it fits
+    writer = open_writer(output, overwrite=overwrite, record_drops=True, expected_frames=number if stack else None)
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     ended = ""
     grabbed = False

@@ -96,7 +96,7 @@ def from_bits(stored: np.ndarray, scale_min: float, scale_max: float) -> np.ndar
 
 
 def stored_scale(path: str) -> tuple[float, float] | None:
-    """(scale_min, scale_max) an existing 8/16-bit HDF5 dataset or Zarr array records, or None (no
+    """(scale_min, scale_max) an existing 8/16-bit HDF5 dataset, Zarr array or TIFF output records, or None (no
     such output, no scale, another format): what frames appended to it must be stored with."""
     from .formats import FileKind, parse_output_path
 
@@ -111,6 +111,8 @@ def stored_scale(path: str) -> tuple[float, float] | None:
             import zarr
 
             attrs = dict(zarr.open_group(target.path, mode="r")[(target.dataset or "data").strip("/")].attrs)
+        elif target.kind in (FileKind.BIGTIFF, FileKind.TIFF_SEQUENCE):
+            attrs = _tiff_record(target.path, target.kind is FileKind.TIFF_SEQUENCE)
         else:
             return None
     except Exception:  # noqa: BLE001 - nothing there (yet) to append to
@@ -118,3 +120,30 @@ def stored_scale(path: str) -> tuple[float, float] | None:
     if "scale_min" not in attrs or "scale_max" not in attrs:
         return None
     return float(attrs["scale_min"]), float(attrs["scale_max"])
+
+
+def _tiff_record(path: str, sequence: bool) -> dict[str, Any]:
+    """The metadata ufo wrote into a TIFF stack (the first page's JSON description, or an ImageJ
+    stack's Info), or into the first file found of a sequence's pattern; {} where there is none."""
+    import glob
+    import json
+    import re
+
+    import tifffile
+
+    if sequence:  # frame-%05i.tif or frame-{:05d}.tif: any number in the number's place
+        parts = re.split(r"%[-+ #0]*\d*[diu]|\{[^{}]*\}", path)
+        found = sorted(glob.glob("*".join(glob.escape(part) for part in parts)))
+        if not found:
+            return {}
+        path = found[0]
+    with tifffile.TiffFile(path) as tif:
+        texts = [tif.pages[0].description if tif.pages else "", (tif.imagej_metadata or {}).get("Info", "")]
+    for text in texts:
+        try:
+            record = json.loads(text)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(record, dict):
+            return record
+    return {}

@@ -149,6 +149,9 @@ class BigTiffWriter(WriterBase):
         self._append = append and os.path.exists(self.path) and not bytes_per_file
         if not self._append:
             _refuse_existing(self._name(0), overwrite)
+        elif _is_imagej(self.path):  # tifffile: "cannot append to file containing metadata", after the graph started
+            raise InputError(f"'{self.path}' is an ImageJ TIFF stack, whose header holds its frame count: frames cannot "
+                             "be appended to it; write a new file, or write stacks that grow with tiff-format=bigtiff")
         self._writer: Any = None
 
     def _name(self, part: int) -> str:
@@ -259,6 +262,16 @@ class BigTiffWriter(WriterBase):
             self._writer.close()
         except OSError as exc:
             raise disk_error(self._name(self._part), self.frames, exc) from exc
+
+
+def _is_imagej(path: str) -> bool:
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return bool(tif.is_imagej)
+    except Exception:  # noqa: BLE001 - not a TIFF ufo can read: the append says what is wrong
+        return False
 
 
 class RawWriter(WriterBase):
