@@ -116,5 +116,10 @@ def test_a_generator_feeds_tasks_of_fixed_shapes_and_its_frames_keep_one_shape()
     frames = [np.arange(64 * 64, dtype=np.float32).reshape(64, 64) + i for i in range(3)]
     out = ufo.Crop(width=32)(f for f in frames).collect()
     np.testing.assert_array_equal(out, np.stack(frames)[:, :, :32])
-    with pytest.raises(ufo.core.TaskError, match=r"frame 1 of the iterable has shape \(32, 48\), its first \(64, 64\)"):
+    with pytest.raises(ufo.core.TaskError, match=r"frame 1 of the iterable has shape \(32, 48\) float32, its first \(64, 64\)"):
         ufo.Crop(width=32)(f for f in [frames[0], np.ones((32, 48), np.float32)]).collect()
+    # a type change: a writer cast 0.75 into uint16 0 without a word
+    changed = (f for f in [np.full((64, 64), 1000, np.uint16), np.full((64, 64), 0.75, np.float32)])
+    with pytest.raises(ufo.core.TaskError, match=r"frame 1 of the iterable has shape \(64, 64\) float32, its first "
+                                                  r"\(64, 64\) uint16: .* one shape and type"):
+        ufo.Crop(width=32)(changed).collect()

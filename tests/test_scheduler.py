@@ -356,3 +356,38 @@ def test_a_failing_source_ends_the_other_sources_and_gives_no_partial_reduction(
     assert slow.count == 30 and slow.closed and other.closed
     with pytest.raises(TaskError, match="camera gone"):
         averaged.collect()
+
+
+def test_cancelling_a_finished_run_leaves_it_finished(tmp_path):
+    """A late cancel (a Cancel click, a clean-up's `finally: handle.cancel()`) made a finished run
+    'cancelled': wait() raised Cancelled though every frame was written."""
+    handle = ufo.Null()(np.ones((5, 4, 4), np.float32)).run()
+    handle.wait(timeout=10)
+    handle.cancel()
+    assert handle.wait(timeout=1) is handle and not handle.cancelled
+
+
+def test_two_threads_running_the_same_tasks_one_is_refused(no_leftover_threads):
+    """The check for a run of the same tasks and their claim were apart: both threads ran, and
+    one's teardown closed the other's input under it."""
+    from ufo.core import GraphError
+
+    for _ in range(5):
+        stream = Slow(0.001)(Jitter()(ufo.DummyData(shape=[8, 8], number=200)()))
+        outcomes = []
+        barrier = threading.Barrier(2)
+
+        def go():
+            barrier.wait()
+            try:
+                stream.run().wait(timeout=20)
+                outcomes.append("ran")
+            except GraphError as exc:
+                outcomes.append("refused" if "part of a run that has not ended" in str(exc) else repr(exc))
+
+        threads = [threading.Thread(target=go) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["ran", "refused"], outcomes

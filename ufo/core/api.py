@@ -106,6 +106,11 @@ class _Collector(_task.Task):
         return ()
 
 
+#: seconds the nodes of a run whose loop was left early are waited for (each ends within
+#: milliseconds of the cancel unless it is in a long call of its own)
+LEFT_EARLY_GRACE = 5.0
+
+
 def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16,
             on_start: Callable[[RunHandle], None] | None = None, **options: Any) -> Iterator[np.ndarray]:
     """Run `graph` and yield the frames of `stream` as `Image` arrays, in order.
@@ -120,28 +125,32 @@ def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16,
     outputs = [*[_task.Stream(t) for t in graph.leaves() if t is not stream.task], _task.Stream(collector)]
     handle = start(_graph.Graph(outputs), **options)
     handle._cancel_hooks.append(channel.cancel)
+    handle._unread = channel.unread
     if on_start is not None:
         on_start(handle)
     if handle._cancelled.is_set():
         channel.cancel()
-    finished = False
+    finished = interrupted = False
     try:
         while True:
             try:
                 item = channel.get()
             except Cancelled:
                 break
+            except KeyboardInterrupt:  # Ctrl-C while waiting for a frame: as wait() does, the nodes get
+                interrupted = True  # NODE_GRACE, not LEFT_EARLY_GRACE
+                raise
             if item is EOS:
                 finished = True
                 break
             data, meta = item
             yield Image(data, meta)
     finally:
-        if not finished:
-            handle.cancel()
-        try:
+        if finished:
             handle.wait()
-        except Cancelled:
-            if finished or handle.error is not None:
-                raise
+        else:  # left early (a break, an error of the loop's body, Ctrl-C): the nodes are waited for, but
+            handle.cancel()  # one stuck in a long call does not keep the script (it waited for a second Ctrl-C)
+            handle.stop(node_timeout=None if interrupted else LEFT_EARLY_GRACE)
+            if handle.error is not None:
+                raise handle.error
             # the consumer stopped early: a cancelled run is what was asked for

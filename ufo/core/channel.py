@@ -47,6 +47,11 @@ class Channel:
     def __len__(self) -> int:
         return len(self._items)
 
+    def unread(self) -> bool:
+        """Full, and nobody waiting to get from it."""
+        with self._lock:
+            return not self._getters and len(self._items) >= self.capacity
+
     def _full(self, size: int) -> bool:
         items = self._items
         if len(items) >= self.capacity:

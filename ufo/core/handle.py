@@ -19,6 +19,8 @@ SINK_GRACE = 10.0
 #: (`fail_draining`: a source blocked in a receive of its own would otherwise keep the run)
 DRAIN_STALL = 10.0
 NODE_GRACE = 0.2
+#: seconds the frames of a loop's run may wait unread at exit before the run is stopped (`_at_exit`)
+UNREAD_AT_EXIT = 1.0
 
 _live: weakref.WeakSet[RunHandle] = weakref.WeakSet()
 _live_lock = threading.Lock()
@@ -84,6 +86,8 @@ class RunHandle(Watchable):
         self._threads: list[threading.Thread] = []
         self._sink_threads: list[threading.Thread] = []  # sinks and reductions: they close the outputs
         self._cancel_hooks: list[Callable[[], None]] = []
+        #: runs read by a loop (`api.iterate`): True while its frames wait with nobody reading them
+        self._unread: Callable[[], bool] | None = None
         self.trace_events: list[dict[str, Any]] | None = None
 
     # -- state ------------------------------------------------------------------------
@@ -113,8 +117,9 @@ class RunHandle(Watchable):
 
     # -- control ----------------------------------------------------------------------
     def cancel(self) -> None:
-        """Stop every node; sinks still close their files. Safe to call at any time."""
-        if self._cancelled.is_set():
+        """Stop every node; sinks still close their files. Safe to call at any time: a run that has
+        ended stays as it ended (a late Cancel click made a finished run 'cancelled')."""
+        if self._cancelled.is_set() or self._done.is_set():
             return
         self._cancelled.set()
         for hook in self._cancel_hooks:
@@ -139,7 +144,10 @@ class RunHandle(Watchable):
             first = not self._draining.is_set()
             self._draining.set()
         if first:
-            threading.Thread(target=self._watch_drain, name="ufo:drain-watch", daemon=True).start()
+            watch = threading.Thread(target=self._watch_drain, name="ufo:drain-watch", daemon=True)
+            self._threads = [*self._threads, watch]  # joined by wait() as the nodes are (a new list: the
+            # scheduler may still be starting the threads of the one it gave)
+            watch.start()
 
     def _watch_drain(self) -> None:
         moved, still = -1, 0.0
@@ -292,8 +300,12 @@ def _at_exit() -> None:
             if handle._cancelled.is_set():
                 handle.stop(node_timeout=0.0)
             else:
-                while not handle._done.wait(0.1):
-                    pass
+                unread = 0.0
+                while not handle._done.wait(0.1):  # a loop's run whose frames nobody reads: an
+                    unread = unread + 0.1 if handle._unread is not None and handle._unread() else 0.0
+                    if unread >= UNREAD_AT_EXIT:  # iterator left after next(), say, kept the script
+                        handle.stop(node_timeout=0.0)
+                        break
     except KeyboardInterrupt:
         stop_all(node_timeout=0.0)
 

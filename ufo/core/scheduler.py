@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import types
 from typing import TYPE_CHECKING, Any
 
 from .backends import prepare
@@ -23,6 +24,9 @@ from .task import Context, Kind, Task
 if TYPE_CHECKING:
     from .graph import Graph
 
+_STARTING = threading.Lock()
+#: what the tasks of a run being started hold until its handle exists (`start`)
+_BEING_STARTED = types.SimpleNamespace(done=False)
 DEFAULT_CAPACITY = 64
 DEFAULT_QUEUE_BYTES = 32 << 20
 
@@ -55,8 +59,24 @@ def start(
     (default: the UFO_DEVICES variable, else every GPU there is, else the CPU);
     `gpu_streams` how many streams each GPU overlaps (default: UFO_GPU_STREAMS, else 2).
     """
-    _refuse_running(graph)
     users_tasks = list(graph.nodes)
+    with _STARTING:  # checked and claimed at once: two threads starting the same tasks both ran, and
+        _refuse_running(graph)  # one's teardown closed the other's input file under it
+        for task in users_tasks:
+            task._run_handle = _BEING_STARTED
+    try:
+        handle = _start(graph, capacity, queue_bytes, trace, device, gpu_streams)
+    except BaseException:
+        for task in users_tasks:
+            task._run_handle = None
+        raise
+    for task in users_tasks:
+        task._run_handle = handle  # a second run of these tasks is refused until this one ends
+    return handle
+
+
+def _start(graph: Graph, capacity: int | None, queue_bytes: int, trace: bool, device: str | None,
+           gpu_streams: int | None) -> RunHandle:
     specs = graph.validate()  # errors name the user's nodes, before any rewriting
     prepared = prepare(graph, device, gpu_streams)
     if prepared is not graph:  # rewritten for a device: its new nodes are checked too
@@ -193,8 +213,6 @@ def start(
     handle._register()
     for thread in threads:
         thread.start()
-    for task in users_tasks:
-        task._run_handle = handle  # a second run of these tasks is refused until this one ends
     return handle
 
 

@@ -392,9 +392,9 @@ class MemoryIn(Task):
             yield from self._data
             return
         peeked, self._peeked = self._peeked, []
-        shape = None if isinstance(self._data, list) or not peeked else np.asarray(peeked[0]).shape
+        kind = None if isinstance(self._data, list) or not peeked else (np.shape(peeked[0]), np.asarray(peeked[0]).dtype)
         for number, frame in enumerate(map(np.asarray, itertools.chain(peeked, self._data))):
-            if shape is not None and frame.shape != shape:
-                raise GraphError(f"task 'memory-in': frame {number} of the iterable has shape {frame.shape}, its first "
-                                 f"{shape}: the frames of an iterable must have one shape (a list may mix them)")
+            if kind is not None and (frame.shape, frame.dtype) != kind:  # a writer cast a float frame into uint16
+                raise GraphError(f"task 'memory-in': frame {number} of the iterable has shape {frame.shape} {frame.dtype}, "
+                                 f"its first {kind[0]} {kind[1]}: the frames of an iterable must have one shape and type")
             yield frame
