@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ufo.control import LinearMotor, Tomography, q
-from ufo.control.errors import ControlError, LimitError
+from ufo.control.errors import ControlError, LimitError, UnitError
 from ufo.core import UsageError
 
 
@@ -66,6 +66,52 @@ def test_an_emergency_stop_fails_the_move_it_halts():
         return (await motor.get_position()).to("mm").magnitude
 
     assert 2 < run(go()) < 20
+
+
+@pytest.mark.parametrize("speed, error, said", [
+    (math.nan * q("deg/s"), LimitError, "is not a finite number"), (math.inf * q("deg/s"), LimitError, "not a finite"),
+    (0 * q("deg/s"), LimitError, "would not turn"), (5 * q("mm/s"), UnitError, "takes .*angle|takes .*time"),
+])
+def test_a_rotation_at_no_speed_or_a_speed_of_no_number_is_refused(speed, error, said):
+    """A NaN speed left the stage at NaN for good (and the next frame's angle failed); 5 mm/s gave
+    pint's DimensionalityError; 0 was taken as 'moving'."""
+    from ufo.control import ContinuousRotationMotor
+
+    async def go():
+        motor = await ContinuousRotationMotor("rot").connect()
+        with pytest.raises(error, match=said):
+            await motor.start_motion(speed)
+        await motor.start_motion(90 * q("deg/s"))
+        await asyncio.sleep(0.1)
+        await motor.stop_motion()
+        return (await motor.get_position()).to("deg").magnitude
+
+    assert 1 < run(go()) < 40
+
+
+def test_a_motion_stops_at_the_soft_limit_and_a_stopped_move_returns_where_it_stands():
+    from ufo.control.motors import SimulatedMotor
+
+    stage = SimulatedMotor("mm", 95.0, 10.0, -100.0, 100.0)
+    stage.start_motion(100.0)
+    import time
+
+    time.sleep(0.2)
+    assert stage.position_at() == 100.0 and not stage.moving  # it went 150 mm past its limit
+    with pytest.raises(LimitError, match="at its limit 100 mm"):
+        stage.start_motion(5.0)
+
+    async def go():
+        motor = await connected()
+        await motor.set_velocity(50 * q("mm/s"))
+        move = asyncio.ensure_future(motor.set_position(-90 * q.mm))
+        await asyncio.sleep(0.2)
+        await motor.stop()
+        reached = await move
+        return reached.to("mm").magnitude, (await motor.get_position()).to("mm").magnitude
+
+    reached, position = run(go())
+    assert reached == pytest.approx(position) and -90 < reached < 0  # it said -90 mm, standing at -10
 
 
 @pytest.mark.parametrize("options, said", [

@@ -117,6 +117,11 @@ def test_tango_motors_move_with_units_report_limits_and_stop():
                 await lin.set_position(3 * q.s)
             with pytest.raises(ControlError, match="wrong: the motor moves in 'deg'.*use a RotationMotor"):
                 await tango_linear_motor(ctx.get_device_access("test/ufo/rot"), "wrong").connect()
+            raw = ctx.get_device_access("test/ufo/lin")
+            with pytest.raises(Exception, match="velocity 0.0 mm/s must be a number above 0"):
+                tango.DeviceProxy(raw).write_attribute("velocity", 0.0)  # a plain client (Jive, Taurus): moves were instant
+            with pytest.raises(Exception, match="not a finite|finite speed"):
+                tango.DeviceProxy(ctx.get_device_access("test/ufo/rot")).start_motion(float("nan"))
             await lin.set_velocity(10 * q("mm/s"))
             move = asyncio.ensure_future(lin.set_position(-80 * q.mm))
             await asyncio.sleep(0.3)

@@ -64,16 +64,25 @@ class SimulatedMotor(InProcessBackend):
         """The position (in `position_unit`) at monotonic time `at`, now by default."""
         now = time.monotonic() if at is None else at
         with self._lock:
-            if self._since is not None:
-                return self._start + self._speed * (now - self._since)
+            if self._since is not None:  # a motion stops at a soft limit, as at a limit switch
+                return self._clamped(self._start + self._speed * (now - self._since))
             if self._duration <= 0 or now >= self._t0 + self._duration:
                 return self.target
             return self._start + (self.target - self._start) * max(now - self._t0, 0.0) / self._duration
 
+    def _clamped(self, position: float) -> float:
+        if self.upper is not None and position > self.upper:
+            return self.upper
+        return self.lower if self.lower is not None and position < self.lower else position
+
     @property
     def moving(self) -> bool:
+        now = time.monotonic()
         with self._lock:
-            return self._since is not None or time.monotonic() < self._t0 + self._duration
+            if self._since is not None:  # until it reaches a limit
+                free = self._start + self._speed * (now - self._since)
+                return self._clamped(free) == free
+            return now < self._t0 + self._duration
 
     def check_limits(self, target: float) -> None:
         """Raise a LimitError naming the device if `target` lies outside the soft limits or is no number."""
@@ -101,8 +110,15 @@ class SimulatedMotor(InProcessBackend):
             self._duration = 0.0
 
     def start_motion(self, speed: float) -> None:
-        """Turn at `speed` (unit/s) until stopped."""
+        """Turn (or travel) at `speed` (unit/s, negative the other way) until stopped or at a soft limit."""
+        if not math.isfinite(speed) or speed == 0:  # NaN left the stage at NaN for good
+            raise LimitError(f"{self.device}: a motion at {speed} {self.position_unit}/s: give a finite speed other "
+                             "than 0; the device was not moved")
         here = self.position_at()
+        if speed > 0 and self.upper is not None and here >= self.upper or \
+                speed < 0 and self.lower is not None and here <= self.lower:
+            raise LimitError(f"{self.device}: standing at its limit {here:g} {self.position_unit}, it cannot go further "
+                             "that way; the device was not moved")
         with self._lock:
             self._start, self._speed, self._since, self._duration = here, speed, time.monotonic(), 0.0
 
@@ -188,7 +204,8 @@ class _Motor(Device):
         return (await self.io.read("position")) * q(self._remote_unit)
 
     @check(source=("standby", "moving"), target="standby")
-    async def _set_position(self, value: Any) -> None:
+    async def _set_position(self, value: Any) -> Any:
+        """Move to `value`; returns where the stage stands then (the target, unless a stop() halted it)."""
         with self.busy.claim(f"move to {value:~g}"):  # claimed before the first await: a second move is refused
             self._halted = False
             await self._check_limits(value)
@@ -213,6 +230,7 @@ class _Motor(Device):
             if self._halted:
                 raise ControlError(f"{self.name}: stopped at {await self._get_position():~g} before reaching "
                                    f"{value:~g}")
+            return (await self._get_position()).to(value.units)
 
     async def _check_limits(self, value: Any) -> None:
         """A LimitError before anything is sent where `value` lies beyond the limits the motor reports
@@ -296,12 +314,20 @@ class RotationMotor(_Motor):
     velocity = Quantity("deg/s", positive=True, doc="speed of moves")
 
 
+_MOTION = Quantity("deg/s", doc="speed of a continuous rotation")
+_MOTION.name = "the speed of start_motion"
+
+
 class ContinuousRotationMotor(RotationMotor):
     """Rotates at a velocity until stopped; the angle grows with time."""
 
     @check(source="standby", target="moving")
     async def start_motion(self, velocity: Any) -> None:
-        await self.io.call("start_motion", velocity.to(f"{self._remote_unit}/s").magnitude)
+        """Rotate at `velocity` (an angle per time; negative the other way) until stop_motion()."""
+        value = _MOTION.convert(self, velocity)  # a UnitError for 5 mm/s, a LimitError for NaN
+        if value.magnitude == 0:
+            raise LimitError(f"{self.name}: start_motion at {value:~} would not turn; give a speed other than 0")
+        await self.io.call("start_motion", value.to(f"{self._remote_unit}/s").magnitude)
         self.state = "moving"
 
     @check(source="moving", target="standby")

@@ -153,11 +153,11 @@ class ParameterValue:
         previous, self.target = self.target, value
         LOG.info("%s: set %s = %s", self.device.name, self.name, value)
         try:
-            await getattr(self.device, f"_set_{self.name}")(value)
+            reached = await getattr(self.device, f"_set_{self.name}")(value)
         except BusyError:  # refused, the running action's target stays
             self.target = previous
             raise
-        return value
+        return value if reached is None else reached  # where the device ended, where it says (a stopped move)
 
     def lock(self) -> None:
         self.locked = True

@@ -9,6 +9,7 @@ turns or moves it at a speed until `stop_motion` (continuous and helical scans),
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tango import AttrWriteType, DevState
@@ -69,7 +70,10 @@ class UfoMotor(JobDevice):
         return float(self.stage.velocity)
 
     def _write_velocity(self, attr: Any) -> None:
-        self.stage.velocity = float(attr.get_write_value())
+        value = float(attr.get_write_value())
+        if not math.isfinite(value) or value <= 0:  # 0 passed the attribute's inclusive minimum: instant moves
+            raise ValueError(f"{self.get_name()}: velocity {value} {self.unit}/s must be a number above 0")
+        self.stage.velocity = value
 
     def dev_state(self) -> DevState:
         return DevState.MOVING if self.stage.moving else DevState.ON
