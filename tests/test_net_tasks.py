@@ -59,6 +59,21 @@ def test_pipeline_text_and_shape_check():
         assert "still on its way" in str(exc) or "no receiver took" in str(exc), exc
 
 
+def test_a_declared_type_that_does_not_hold_the_frames_is_refused():
+    """uint16 frames received as dtype=uint8 were wrapped (frame 260 became 4) without a word."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, shape=[8, 8], dtype="uint8")()).run()
+    sending = ufo.ZmqSend(address=address, bind=False, timeout=2)(np.full((3, 8, 8), 260, np.uint16)).run()
+    with pytest.raises(TaskError, match="frame 0 is uint16, declared dtype=uint8, .* declare dtype=uint16"):
+        receiving.wait(timeout=20)
+    assert out == []
+    try:
+        sending.wait(timeout=20)
+    except TaskError as exc:
+        assert "still on its way" in str(exc) or "no receiver took" in str(exc), exc
+
+
 def test_receiving_from_the_camera_server_wire_format():
     """A camera server's PUSH stream feeds a graph directly."""
     from ufo.camera import open_camera

@@ -132,3 +132,17 @@ def test_a_damaged_file_in_a_sequence_is_one_error_after_the_frames_before_it(tm
     assert "f-007.tif" in lines[0] and "invalid offset" in lines[0] and "Traceback" not in done.stderr
     with h5py.File(out, "r") as f:
         assert [int(frame[0, 0]) for frame in f["data"]] == list(range(7))
+
+
+def test_ufo_run_says_its_warnings_when_it_fails(tmp_path):
+    """`ufo run` printed its warnings (frames lost, dropped, left out) only when the run succeeded."""
+    import subprocess
+    import sys
+
+    for i in [*range(5), *range(6, 12)]:  # file 5 missing: a warning
+        tifffile.imwrite(tmp_path / f"f-{i:03d}.tif", np.full((16, 16), i, np.uint16))
+    (tmp_path / "f-009.tif").write_bytes(b"II*\x00garbage")  # then a failure
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q",
+                           f"read path={tmp_path}/f-*.tif ! write path={tmp_path}/out.h5:/data"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "1 number(s) missing" in done.stderr and "f-009.tif" in done.stderr, done.stderr

@@ -236,6 +236,9 @@ class ZmqReceive(Task):
             frame, meta = item
             if self.shape and tuple(frame.shape) != tuple(self.shape):
                 raise InputError(f"zmq-receive: frame {count} has shape {tuple(frame.shape)}, declared {tuple(self.shape)}")
+            if self.dtype and not np.can_cast(frame.dtype, self.dtype, "safe"):  # uint16 into uint8 wrapped
+                raise InputError(f"zmq-receive: frame {count} is {frame.dtype}, declared dtype={self.dtype}, which does "
+                                 f"not hold all its values; declare dtype={frame.dtype}")
             if self.ctx.alloc is not None:
                 out = self.ctx.buffer()
                 np.copyto(out.data, frame, casting="unsafe")
