@@ -268,3 +268,30 @@ def test_an_output_name_too_long_for_the_file_system_is_refused_up_front(tmp_pat
     with pytest.raises(UsageError, match="has 30[04] bytes, more than the 255 this file system allows"):
         check_output(path)
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("how", ["external link", "virtual data set"])
+def test_an_output_that_an_input_reads_through_an_hdf5_link_is_refused(tmp_path, how):
+    """The frames of an HDF5 input may live in another file, through an external link or a virtual
+    data set: writing that file with overwrite replaced the projections (exit 0)."""
+    import h5py
+
+    raw, scan = tmp_path / "raw.h5", tmp_path / "scan.h5"
+    frames = np.arange(5 * 8 * 8, dtype=np.float32).reshape(5, 8, 8)
+    with h5py.File(raw, "w") as f:
+        f["data"] = frames
+    with h5py.File(scan, "w") as f:
+        if how == "external link":
+            f["entry/data"] = h5py.ExternalLink("raw.h5", "/data")  # relative: beside the file, as HDF5 looks
+        else:
+            layout = h5py.VirtualLayout(frames.shape, frames.dtype)
+            layout[:] = h5py.VirtualSource(str(raw), "data", frames.shape)
+            f.create_virtual_dataset("entry/data", layout)
+    said = conflict(f"{raw}:/data", [f"{scan}:/entry/data"])
+    assert said is not None and "raw.h5" in said and "destroy what is read" in said
+    assert conflict(f"{tmp_path / 'other.h5'}:/data", [f"{scan}:/entry/data"]) is None
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", f"read path={scan}:/entry/data ! write "
+                           f"path={raw}:/data overwrite=true"], capture_output=True, text=True, cwd=str(tmp_path.parent))
+    assert done.returncode == 2 and "destroy what is read" in done.stderr
+    with h5py.File(raw, "r") as f:
+        np.testing.assert_array_equal(f["data"][...], frames)

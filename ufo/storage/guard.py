@@ -65,6 +65,41 @@ def _inputs(paths: Iterable[str]) -> list[_Input]:
         except UsageError:
             dataset = "/"
         found.append(_Input(str(text), os.path.realpath(file), dataset, container))
+        if container and os.path.isfile(file):  # what its external links and virtual data sets read
+            found += [_Input(f"{text} -> {linked}", os.path.realpath(linked), None, False) for linked in _linked(file)]
+    return found
+
+
+def _linked(file: str) -> list[str]:
+    """The other files an HDF5 file reads through external links and virtual data sets (their frames
+    may live there: writing one of them destroyed the projections read through the link). A name
+    is looked for beside the file, then from the working directory, as HDF5 does."""
+    try:
+        import h5py
+
+        names: set[str] = set()
+        with h5py.File(file, "r", locking=False) as f:
+            def visit(group: h5py.Group, depth: int) -> None:
+                for key in list(group.keys())[:10000]:
+                    link = group.get(key, getlink=True)
+                    if isinstance(link, h5py.ExternalLink):
+                        names.add(link.filename)
+                    elif isinstance(link, h5py.HardLink):
+                        item = group.get(key)
+                        if isinstance(item, h5py.Group) and depth < 16:
+                            visit(item, depth + 1)
+                        elif isinstance(item, h5py.Dataset) and item.is_virtual:
+                            names.update(source.file_name for source in item.virtual_sources())
+            visit(f, 0)
+    except Exception:  # noqa: BLE001 - not an HDF5 file we can open: nothing linked to look at
+        return []
+    here = os.path.dirname(os.path.abspath(file))
+    found = []
+    for name in names - {"."}:
+        for candidate in (os.path.join(here, name), os.path.abspath(name)):
+            if os.path.exists(candidate):
+                found.append(candidate)
+                break
     return found
 
 
