@@ -267,3 +267,63 @@ def test_a_second_writer_of_a_zarr_store_is_refused_before_it_deletes_anything(t
     again = subprocess.run([sys.executable, "-c", f"from ufo.storage import open_writer; w = open_writer({path!r} + "
                             "':/data', overwrite=True); w.close()"], capture_output=True, text=True)
     assert again.returncode == 0, again.stderr  # once closed, the store is free
+
+
+def test_a_zarr_append_after_a_writer_was_killed_goes_after_its_whole_frames(tmp_path):
+    """A writer killed (or stopped by a full disk) stores whole frames past its last shape record;
+    the reader counts them as intact, but an append started at the record and overwrote them."""
+    from ufo.storage import open_writer
+    from ufo.storage.zarr_store import ZarrFrames
+
+    path = str(tmp_path / "k.zarr")
+    first = open_writer(f"{path}:/data")
+    for i in range(10):
+        first.write(np.full((16, 16), i, np.float32), {})
+    first.release()  # killed: never closed, its record behind its chunks
+    assert ZarrFrames(path, "data").count == 10
+    more = open_writer(f"{path}:/data", append=True)
+    for i in (10, 11):
+        more.write(np.full((16, 16), i, np.float32), {})
+    more.close()
+    frames = ZarrFrames(path, "data")
+    assert frames.count == 12
+    assert [int(frames.read(i, slice(None), None)[0, 0]) for i in range(12)] == list(range(12))
+
+
+def test_a_full_disk_leaves_a_zarr_store_without_debris(tmp_path):
+    from .small_disk import small_disk
+
+    from ufo.storage.zarr_store import ZarrFrames
+
+    with small_disk(tmp_path, "8m") as disk:
+        path = str(disk / "f.zarr")
+        frames = np.arange(20, dtype=np.float32)[:, None, None] * np.ones((1, 512, 512), np.float32)  # 1 MiB each
+        with pytest.raises(ufo.core.TaskError, match="full"):
+            ufo.Writer(path=f"{path}:/data")(frames).run().wait(timeout=60)
+        left = [name for _, _, names in os.walk(path) for name in names]
+        assert not [name for name in left if name.endswith(".part")], left
+        chunks = [os.path.join(root, name) for root, _, names in os.walk(path) for name in names if name.startswith("c")]
+        assert chunks and all(os.path.getsize(c) == 512 * 512 * 4 for c in chunks)  # no chunk cut short
+        stored = ZarrFrames(path, "data")
+        assert stored.count == len(chunks)
+        assert [int(stored.read(i, slice(None), None)[0, 0]) for i in range(stored.count)] == list(range(stored.count))
+
+
+def test_a_raw_file_keeps_whole_frames_after_a_full_disk_and_a_misaligned_append_is_refused(tmp_path):
+    """A full disk left half a frame at the end of a raw file; an append then shifted every frame."""
+    from .small_disk import small_disk
+
+    with small_disk(tmp_path, "8m") as disk:
+        path = disk / "f.raw"
+        frames = np.arange(40, dtype=np.float32)[:, None, None] * np.ones((1, 300, 300), np.float32)  # 351 KiB each
+        with pytest.raises(ufo.core.TaskError, match="full"):
+            ufo.Writer(path=str(path))(frames).run().wait(timeout=60)
+        size = os.path.getsize(path)
+        assert size and size % frames[0].nbytes == 0  # whole frames only
+        stored = np.fromfile(path, np.float32).reshape(-1, 300, 300)
+        np.testing.assert_array_equal(stored, frames[: len(stored)])
+    cut = tmp_path / "cut.raw"
+    cut.write_bytes(frames[:2].tobytes() + b"\0" * 100)  # a kill in the middle of frame 2
+    with pytest.raises(ufo.core.TaskError, match="not a whole number of frames .* line up"):
+        ufo.Writer(path=str(cut), append=True)(frames[:1]).run().wait(timeout=20)
+    assert cut.stat().st_size == 2 * frames[0].nbytes + 100  # nothing written, nothing cut

@@ -10,6 +10,7 @@ writer's own `metadata` (scale, configuration, instrument) once per file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any
@@ -287,17 +288,26 @@ class RawWriter(WriterBase):
         try:
             flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
             self._fd, self._claim = claimed(self.path, lambda: os.open(self.path, flags, 0o644))
+            self._size = os.fstat(self._fd).st_size  # the bytes of whole frames (checked at the first frame)
         except OSError as exc:
             raise InputError(f"cannot create '{self.path}': {exc}") from exc
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
         try:
+            if self.frames == 0 and self._size % len(view):  # every appended frame would be shifted
+                whole = self._size - self._size % len(view)
+                raise InputError(f"'{self.path}' holds {self._size} bytes, not a whole number of frames of {len(view)} "
+                                 f"bytes (a write cut short, or frames of another size): appended frames would not "
+                                 f"line up; write a new file, or cut this one to its whole frames ({whole} bytes)")
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
         except OSError as exc:
+            with contextlib.suppress(OSError):  # the file ends with its last whole frame
+                os.ftruncate(self._fd, self._size)
             raise disk_error(self.path, self.frames, exc) from exc
+        self._size += frame.nbytes
         self.frames += 1
 
     def close(self) -> None:

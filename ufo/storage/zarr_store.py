@@ -6,6 +6,7 @@ crash, frames whose chunks never arrived are not read (the reader stops at the l
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -102,8 +103,12 @@ class ZarrWriter(WriterBase):
             view = memoryview(data).cast("B")
             while view:
                 view = view[os.write(fd, view):]
-        finally:
+        except BaseException:  # a full disk: no partial chunk left in the store
             os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(folder)
+            raise
+        os.close(fd)
         self._json["shape"][0] = n + 1  # the frame counts once its chunk is complete
         now = time.monotonic()
         if now - self._saved >= SHAPE_INTERVAL:
@@ -115,9 +120,14 @@ class ZarrWriter(WriterBase):
         written after the last record, so a crash loses no frame; zarr itself sees the shape."""
         document = os.path.join(self.path, *self.array.split("/"), "zarr.json")
         partial = document + ".part"
-        with open(partial, "w") as f:
-            json.dump(self._json, f)
-        os.replace(partial, document)
+        try:
+            with open(partial, "w") as f:
+                json.dump(self._json, f)
+            os.replace(partial, document)
+        except BaseException:  # a full disk: the record stays as it was, no debris beside it
+            with contextlib.suppress(OSError):
+                os.unlink(partial)
+            raise
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         zarr = _zarr()
@@ -132,7 +142,9 @@ class ZarrWriter(WriterBase):
                     self._shared = share(self.path, self.array)
                 if self._append and self.array in root:
                     self._arr = root[self.array]
-                    self.frames = self._arr.shape[0]
+                    # after the frames the reader finds (a writer killed, or stopped by a full disk, stored
+                    # whole frames past its last shape record, which an append at the record overwrote)
+                    self.frames = ZarrFrames(self.path, self.array).count
                     held = (tuple(self._arr.shape[1:]), np.dtype(self._arr.dtype))
                     if held != (frame.shape, frame.dtype):  # it took them: the store then read nowhere
                         raise InputError(f"'{self.path}:/{self.array}' holds frames of shape {held[0]} {held[1]}, "
@@ -154,10 +166,21 @@ class ZarrWriter(WriterBase):
                     return
             n = self.frames
             self._arr.resize((n + 1, *frame.shape))
-            self._arr[n] = frame
+            try:
+                self._arr[n] = frame
+            except BaseException:  # the shape must not count a frame never stored (it read as zeros)
+                with contextlib.suppress(Exception):
+                    self._arr.resize((n, *frame.shape))
+                raise
             self.frames += 1
         except OSError as exc:
             raise disk_error(self.path, self.frames, exc) from exc
+
+    def release(self) -> None:
+        """Let other writers have the store (this writer's part of its claim)."""
+        super().release()
+        unshare(self._shared, self.array)
+        self._shared = None
 
     def close(self) -> None:
         try:
