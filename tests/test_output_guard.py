@@ -295,3 +295,17 @@ def test_an_output_that_an_input_reads_through_an_hdf5_link_is_refused(tmp_path,
     assert done.returncode == 2 and "destroy what is read" in done.stderr
     with h5py.File(raw, "r") as f:
         np.testing.assert_array_equal(f["data"][...], frames)
+
+
+@pytest.mark.parametrize("folder", ["br{}", "p%04i", "50%"])
+def test_a_pattern_like_folder_name_is_a_folder_not_a_frame_number(tmp_path, folder):
+    """'{}' or '%04i' in a folder's name made the output a frame pattern: frames went to another
+    folder ('br{}/one.tif' -> 'br0/one.tif') or failed at frame 1."""
+    import ufo
+
+    stack = tmp_path / folder / "one.tif"
+    ufo.Writer(path=str(stack))(np.ones((3, 8, 8), np.float32)).run().wait(timeout=20)
+    assert len(tifffile.TiffFile(stack).pages) == 3 and sorted(os.listdir(tmp_path)) == [folder]
+    sequence = tmp_path / folder / "f-%03i.tif"
+    ufo.Writer(path=str(sequence))(np.ones((3, 8, 8), np.float32)).run().wait(timeout=20)
+    assert sorted(os.listdir(tmp_path / folder)) == ["f-000.tif", "f-001.tif", "f-002.tif", "one.tif"]

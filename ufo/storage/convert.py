@@ -7,6 +7,7 @@ writers store (HDF5 attributes, TIFF JSON and ImageJ calibration), `from_bits` m
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -131,9 +132,10 @@ def _tiff_record(path: str, sequence: bool) -> dict[str, Any]:
 
     import tifffile
 
-    if sequence:  # frame-%05i.tif or frame-{:05d}.tif: any number in the number's place
-        parts = re.split(r"%[-+ #0]*\d*[diu]|\{[^{}]*\}", path)
-        found = sorted(glob.glob("*".join(glob.escape(part) for part in parts)))
+    if sequence:  # frame-%05i.tif or frame-{:05d}.tif: any number in the number's place (of the name)
+        folder, name = os.path.split(path)
+        parts = re.split(r"%[-+ #0]*\d*[diu]|\{[^{}]*\}", name)
+        found = sorted(glob.glob(os.path.join(glob.escape(folder), "*".join(glob.escape(part) for part in parts))))
         if not found:
             return {}
         path = found[0]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import re
 from dataclasses import dataclass
 
@@ -38,9 +39,11 @@ class OutputPath:
     dataset: str | None = None
 
     def frame_path(self, index: int) -> str:
-        if "%" in self.path:
-            return self.path % index
-        return self.path.format(index)
+        """The file of frame `index`: the number goes into the file's name only (a '{}' or '%04i' in a
+        folder's name sent frames to another folder)."""
+        folder, name = os.path.split(self.path)
+        name = name % index if "%" in name else name.format(index)
+        return os.path.join(folder, name) if folder else name
 
 
 def natural_key(text: str) -> list[int | str]:
@@ -90,7 +93,7 @@ def parse_output_path(path: str) -> OutputPath:
     if lower.endswith(RAW_SUFFIXES):
         return OutputPath(FileKind.RAW, file)
     if lower.endswith(TIFF_SUFFIXES):
-        if _PATTERN.search(file):
+        if _PATTERN.search(os.path.basename(file)):
             try:
                 OutputPath(FileKind.TIFF_SEQUENCE, file).frame_path(0)
             except (TypeError, ValueError, IndexError, KeyError) as exc:

@@ -201,7 +201,29 @@ class Hdf5Frames:
                 self.warnings.append(f"'{filename}:{self.name}' holds {written} complete frame(s) of the "
                                      f"{self.count} it was laid out for (its writer stopped); reading those")
                 self.count = written
+            elif not self._single:
+                self.count = self._stored_frames(self.count)
         self.dtype = np.dtype(self._dset.dtype)
+
+    def _stored_frames(self, count: int) -> int:
+        """The frames before the first whose chunk (one a frame) was never written, said where fewer
+        than `count`: another tool's scan cut short read its missing frames as zeros, reconstructed
+        without a word (a Zarr array's said it)."""
+        dset = self._dset
+        if dset.chunks is None or dset.chunks[0] != 1 or tuple(dset.chunks[1:]) != self.shape:
+            return count
+        try:
+            stored = dset.id.get_num_chunks()
+            if stored >= count:
+                return count
+            written = np.zeros(count, bool)
+            dset.id.chunk_iter(lambda info: written.__setitem__(info.chunk_offset[0], True))
+        except Exception:  # noqa: BLE001 - an h5py without chunk queries: read as HDF5 reads it
+            return count
+        first = int(np.argmin(written)) if not written.all() else count
+        self.warnings.append(f"'{self.filename}:{self.name}' records {count} frames but stores {stored}: reading the "
+                             f"first {first} (a writer stopped before the rest; the others would read as zeros)")
+        return first
 
     def label(self, index: int) -> str:
         if self._locations is not None:

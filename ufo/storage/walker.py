@@ -149,7 +149,7 @@ class DirectoryWalker(Walker):
         place = os.path.join(self.current, dsetname)
         if "." in os.path.basename(dsetname):  # a file name says its format
             return place
-        return os.path.join(place.replace("%", "%%"), self.pattern)  # a '%' in a folder is no pattern's field
+        return os.path.join(place, self.pattern)  # the frame number goes into the file's name only
 
     def _log(self, path: str, when: str, record: dict[str, Any]) -> None:
         sidecar = os.path.join(self._place(path), SIDECAR)
