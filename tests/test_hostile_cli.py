@@ -75,6 +75,12 @@ def test_angles_that_overflow_and_a_scale_of_one_value_are_usage_errors(tmp_path
     result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
                  "--angle", "1e-300", cwd=tmp_path, timeout=120)  # every slice was 0.0 (exit 0)
     assert result.returncode == 2 and "angle-step 1e-300 rad spans" in result.stderr, result.stderr
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
+                 "--offset", "1e300", cwd=tmp_path, timeout=120)  # every angle the same: a garbage slice (exit 0)
+    assert result.returncode == 2 and "angle-offset 1e+300 rad is too large" in result.stderr, result.stderr
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "-o", "s.tif",
+                 "--output-bits", "16", "--output-min", "-1e308", "--output-max", "1e308", cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "cannot be stored in 16 bits" in result.stderr, result.stderr  # all zeros
     assert not (tmp_path / "s.tif").exists() and not (tmp_path / "w.tif").exists()
 
 

@@ -43,3 +43,19 @@ def test_views_other_dtypes_and_a_flat_range():
     assert np.array_equal(to_bits(view, 16, 1.0, 9.0), _numpy_reference(view, 16, 1.0, 9.0))
     flat = np.full((4, 4), 3.0, np.float32)
     assert np.array_equal(to_bits(flat, 8, 3.0, 3.0), np.zeros((4, 4), np.uint8))
+
+
+@pytest.mark.parametrize("low, high", [(-1e308, 1e308), (0, 1e-300), (0, 1e39)])
+def test_a_scale_float32_cannot_hold_is_refused_before_anything_is_written(tmp_path, low, high):
+    """[-1e308, 1e308] stored every value as 0, [0, 1e-300] only 0 and 65535 (exit 0, numpy's cast warning)."""
+    import subprocess
+    import sys
+
+    from ufo.storage.convert import scale_problem
+
+    assert scale_problem(16, low, high) is not None
+    assert scale_problem(16, 0.0, 1e-3) is None and scale_problem(8, -5.0, 5.0) is None
+    out = tmp_path / "s.tif"
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", f"dummy-data shape=8,8 number=2 ! write path={out} "
+                           f"bits=16 minimum={low} maximum={high}"], capture_output=True, text=True)
+    assert done.returncode == 2 and "cannot be stored in 16 bits" in done.stderr and not out.exists()

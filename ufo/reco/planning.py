@@ -16,6 +16,7 @@ import numpy as np
 from ..core.errors import UsageError
 from ..core.resources import available_memory
 from ..storage import open_source
+from ..storage.convert import scale_problem
 from ..tomo.filters import FILTERS
 from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
@@ -153,6 +154,9 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     if o.output_min is not None and o.output_max is not None and o.output_min >= o.output_max:
         raise UsageError(f"--output-min {o.output_min:g} is not below --output-max {o.output_max:g}: 8/16-bit output "
                          "maps [min, max] onto its integers; give min < max")
+    if o.output_bits in (8, 16) and o.output_min is not None and o.output_max is not None and \
+            (why := scale_problem(o.output_bits, o.output_min, o.output_max)) is not None:
+        raise UsageError(f"--output-min and --output-max: {why}")
     if outputs:
         check_outputs(o)
     source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]

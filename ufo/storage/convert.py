@@ -90,6 +90,19 @@ def stored_metadata(metadata: dict[str, Any] | None, bits: int | None, minimum: 
     return stored
 
 
+def scale_problem(bits: int, minimum: float, maximum: float) -> str | None:
+    """Why [minimum, maximum] (minimum below maximum) cannot be the scale of `bits`-bit output of
+    float32 values, or None: a step that overflows or underflows float32 stored every value as 0 or
+    as the two ends (--output-max 1e308, --output-max 1e-300)."""
+    with np.errstate(all="ignore"):  # the ends may be float32 infinities already
+        step = (float(maximum) - float(minimum)) / float(2**bits - 1)
+    f32 = np.finfo(np.float32)
+    if max(abs(minimum), abs(maximum)) <= f32.max and np.isfinite(step) and step >= f32.tiny:
+        return None
+    return (f"[{minimum:g}, {maximum:g}] cannot be stored in {bits} bits of float32 values: its step {step:g} lies "
+            f"outside float32's {f32.tiny:g} .. {f32.max:g}; give the range the values span")
+
+
 def from_bits(stored: np.ndarray, scale_min: float, scale_max: float) -> np.ndarray:
     """The values stored integers stand for (the inverse of `to_bits` with that scale)."""
     top = float(np.iinfo(stored.dtype).max)

@@ -79,6 +79,13 @@ class SliceGeometry:
             raise GraphError(f"angle-step {self.angle_step:g} rad spans {abs(self.angle_step) * (n_angles - 1):.3g} rad "
                              f"over {n_angles} projections, no tomography scan; give the step between two "
                              "projections (e.g. 0.25deg)")
+        given = getattr(self, "angles", None)
+        step = abs(self.angle_step) if given is None and self.angle_step is not None else \
+            float(np.ptp(np.asarray(given, np.float64))) / max(len(given) - 1, 1) if given is not None else np.pi / n_angles
+        offset = float(self.angle_offset or 0.0)
+        if not np.isfinite(offset) or np.spacing(abs(offset)) > 0.01 * step:  # 1e300: every angle the same, garbage
+            raise GraphError(f"angle-offset {offset:g} rad is too large to add steps of {step:.3g} rad to it; give "
+                             "the first projection's angle within a few turns (e.g. 90deg)")
         x0, y0, cols, rows = slice_grid(width, roi, self.center)
         if cols < 1 or rows < 1:
             raise GraphError(f"the region x={roi[0]} y={roi[1]} lies outside the {width} x {width} slice")

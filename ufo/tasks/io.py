@@ -220,6 +220,11 @@ class Write(Task):
             raise GraphError(f"minimum {self.minimum:g} is not below maximum {self.maximum:g}: {self.bits}-bit output "
                              "maps [minimum, maximum] onto its integers (an inverted or empty range stored every "
                              "value as one); give minimum < maximum")
+        if self._scaled() and self.minimum is not None and self.maximum is not None:
+            from ..storage.convert import scale_problem
+
+            if (why := scale_problem(self.bits, self.minimum, self.maximum)) is not None:
+                raise GraphError(f"minimum and maximum: {why}")
         shape = specs[0].shape
         if shape is not None and len(shape) < 2 and not self.path.lower().endswith((".raw", ".bin")):
             raise GraphError(f"cannot write {len(shape)}-D frames to '{self.path}'; images need 2 dimensions")
