@@ -166,3 +166,35 @@ def test_a_dry_run_of_a_half_acquisition_with_the_axis_to_find(scan, tmp_path):
     dry = ufo("reco", *inputs(root), "--half-acquisition", "--axis", "auto", "--dry-run", "--output", str(tmp_path / "h.tif"))
     assert dry.returncode == 0, dry.stderr
     assert "axis: found when the run starts (--axis auto)" in dry.stdout and "backproject" in dry.stdout
+
+
+def test_absorption_is_taken_of_flat_corrected_projections_and_refused_with_phase(tmp_path):
+    """`--absorption` of projections corrected already (no darks or flats) was ignored: the slices
+    were of transmission, -0.03 times the attenuation; with phase retrieval it took -log twice."""
+    import subprocess
+    import sys
+
+    import tifffile
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import iradon, radon, resize
+
+    phantom = resize(shepp_logan_phantom(), (64, 64)) * 0.05
+    angles = np.linspace(0, 180, 120, endpoint=False)
+    line = radon(phantom, angles, circle=True).T  # angles x width
+    folder = tmp_path / "proj"
+    folder.mkdir()
+    for i, row in enumerate(np.exp(-line).astype(np.float32)):  # transmission, as a flat-corrected scan
+        tifffile.imwrite(folder / f"p-{i:03d}.tif", np.tile(row, (3, 1)))
+    out = tmp_path / "s.tif"
+    done = subprocess.run([sys.executable, "-m", "ufo", "reco", "-q", "--projections", str(folder), "--axis", "32",
+                           "--absorption", "--gpus", "cpu", "--output", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    reference = iradon(line.T, angles, filter_name="ramp", circle=True)
+    got = tifffile.imread(out)[1]
+    inside = np.hypot(*np.mgrid[-32:32, -32:32] + 0.5) < 28
+    error = np.sqrt(np.mean((got - reference)[inside] ** 2)) / np.sqrt(np.mean(reference[inside] ** 2))
+    assert error < 0.05, error  # of transmission it was -0.03 times the attenuation
+    refused = subprocess.run([sys.executable, "-m", "ufo", "reco", "-q", "--projections", str(folder), "--axis", "32",
+                              "--absorption", "--energy", "20keV", "--distance", "0.1m", "--pixel-size", "1um",
+                              "--output", str(tmp_path / "p.tif")], capture_output=True, text=True)
+    assert refused.returncode == 2 and "-log twice" in refused.stderr

@@ -147,6 +147,9 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         raise UsageError(f"unknown filter '{o.filter}'; choose one of {', '.join(FILTERS)}")
     if o.phase and not (o.energy and o.distance and o.pixel_size):
         raise UsageError("phase retrieval needs --energy, --distance and --pixel-size together")
+    if o.phase and o.absorption:
+        raise UsageError("--absorption with phase retrieval: retrieve-phase takes -log of its filtered frames itself "
+                         "(the slices were -log twice); leave --absorption out")
     if o.phase and o.sinograms:
         raise UsageError("phase retrieval works on projections, not sinograms")
     if (o.darks is None) != (o.flats is None):

@@ -43,8 +43,8 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     o = plan.options
     keys = plan.image_keys
     projections = _read(o.projections, p, plan.projections, keys.get("projections"))  # type: ignore[arg-type]
-    if o.darks is None:
-        return projections
+    if o.darks is None:  # projections flat-corrected already: -log where asked (--absorption was ignored)
+        return create("calculate", expression="-log(x)", replicas=o.replicas)(projections) if absorption else projections
     runs = plan.key_runs
     inputs = [projections, _read(o.darks, p, image_key=keys.get("darks")),  # type: ignore[arg-type]
               _read(o.flats, p, image_key=keys.get("flats"), run=runs.get("flats"))]  # type: ignore[arg-type]
@@ -162,7 +162,7 @@ def find_axis(plan: Plan) -> float:
         sino = create("read", path=o.sinograms, start=row, number=1)().collect()[0]
     else:
         middle = Pass(row, 1, 1, slice(0, 1), 0)
-        absorption = o.darks is not None
+        absorption = o.absorption if o.absorption is not None else o.darks is not None
         sinos = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption))
         sino = sinos.collect(device=front_device(plan))[0]
     return axis_of(plan, sino)
