@@ -59,7 +59,8 @@ def test_a_full_disk_under_camera_grab_is_one_error_and_the_file_opens_everywher
     assert written >= 4
     if name.endswith(".tif"):
         with tifffile.TiffFile(path) as tif:  # no "invalid page offset" warning: the chain ends cleanly
-            frames = [page.asarray() for page in tif.pages]
+            # an ImageJ stack (its count known): read as ImageJ reads it, by the count in its header
+            frames = list(tif.series[0].asarray()) if tif.is_imagej else [page.asarray() for page in tif.pages]
     else:
         file, _, dataset = path.partition(":")
         with h5py.File(file, "r") as f:  # plain open: the file was closed whole

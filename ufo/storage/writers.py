@@ -258,11 +258,38 @@ class BigTiffWriter(WriterBase):
                 os.truncate(self._name(self._part), self._failed)
             except OSError:
                 pass
+            if self.imagej and self.frames > 1:
+                _imagej_count(self._name(self._part), self.frames)
             return
         try:
             self._writer.close()
         except OSError as exc:
             raise disk_error(self._name(self._part), self.frames, exc) from exc
+
+
+def _imagej_count(path: str, written: int) -> None:
+    """A full disk stopped an ImageJ stack, whose pages after the first are written at close and
+    whose header says one image until then: ImageJ and tifffile showed one page. The count of whole
+    frames goes into the header's description (ImageJ reads them from it), in its own bytes."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tag = tif.pages[0].tags["ImageDescription"]
+            at, size, text = tag.valueoffset, tag.count, str(tag.value)
+        lines = [line for line in text.split("\n") if not line.startswith(("images=", "slices=", "frames="))]
+        lines[1:1] = [f"images={written}", f"slices={written}"]
+        fixed = "\n".join(lines).encode()
+        if len(fixed) >= size:  # a plain stack of slices needs no hyperstack flag
+            fixed = "\n".join(line for line in lines if line != "hyperstack=true").encode()
+        if len(fixed) < size:
+            fd = os.open(path, os.O_WRONLY)
+            try:
+                os.pwrite(fd, fixed.ljust(size, b"\0"), at)
+            finally:
+                os.close(fd)
+    except Exception:  # noqa: BLE001 - the pages stay as they are; ufo's reader finds them anyway
+        pass
 
 
 def _is_imagej(path: str) -> bool:
