@@ -125,3 +125,20 @@ def test_the_writers_nan_check_sees_a_nan_slice_and_every_pixel_of_a_small_frame
     assert not _finite_sample(np.full_like(large, np.nan))
     small[37, 5] = np.inf
     assert not _finite_sample(small)
+
+
+def test_an_unexpected_error_is_one_line_and_local_zero_workers_a_usage_error(tmp_path):
+    """An HDF5 soft link to itself (h5py's RuntimeError) and `--cluster local:0` (ZeroDivisionError)
+    came as tracebacks: only UfoError, OSError and ValueError were turned into one line."""
+    import h5py
+
+    with h5py.File(tmp_path / "self.h5", "w") as f:
+        f["a"] = h5py.SoftLink("/a")
+    result = ufo("run", f"read path={tmp_path / 'self.h5'}:/a ! null", cwd=tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "RuntimeError" in result.stderr, result.stderr
+    for row in range(4):  # 4 sinograms of 6 angles
+        tifffile.imwrite(tmp_path / "sino.tif", np.ones((6, 16), np.float32), append=True)
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "-q", "-o", "c.tif", "--cluster", "local:0",
+                 cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "at least 1 worker" in result.stderr and "Traceback" not in result.stderr, \
+        result.stderr

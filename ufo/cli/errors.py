@@ -80,6 +80,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(report(exc, debug))
         except (OSError, ValueError) as exc:
             sys.exit(report(exc, debug))
+        except Exception as exc:  # noqa: BLE001 - anything else is one line too (a self-linked HDF5 file's
+            named = RuntimeError(f"{type(exc).__name__}: {exc}")  # RuntimeError came as a traceback)
+            named.__cause__ = exc
+            sys.exit(report(named, debug))
 
     return wrapper
 

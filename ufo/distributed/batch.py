@@ -118,6 +118,8 @@ def connect(address: str) -> Iterator[Any]:
             workers = int(count) if count else (os.cpu_count() or 1)
         except ValueError as err:
             raise UsageError(f"--cluster '{address}': write local:N with N worker processes") from err
+        if workers < 1:  # local:0 divided by zero below
+            raise UsageError(f"--cluster '{address}': local:N needs at least 1 worker process")
         threads = max(1, (os.cpu_count() or 1) // workers)
         with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
                           dashboard_address=None) as cluster, Client(cluster) as client:
