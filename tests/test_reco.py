@@ -144,6 +144,10 @@ def test_config_file_and_command_line_override(scan, tmp_path):
     bad.write_text('axxis = 3\n')
     result = ufo("reco", "--config", str(bad), "--dry-run")
     assert result.returncode == 2 and "axxis" in result.stderr
+    serving = tmp_path / "serve.toml"  # every run with this file became a server that never ended
+    serving.write_text(f'serve = true\nprojections = "{root / "proj"}"\n')
+    result = ufo("reco", "--config", str(serving), "--dry-run", "--output", str(tmp_path / "x.tif"))
+    assert result.returncode == 2 and "unknown key 'serve'" in result.stderr
 
 
 @pytest.mark.parametrize("args,message", [

@@ -79,13 +79,13 @@ def click_option(option: schema.Option) -> Callable[[Callable[..., Any]], Callab
 
 
 def _load_config(ctx: click.Context, param: Any, path: str | None) -> str | None:
-    """Values from a TOML or JSON file become the defaults; options on the command line win.
-    The file is checked by the option declarations, so a bad value names the file and the key."""
+    """Values from a TOML or JSON file become the defaults; options on the command line win. Checked by the option
+    declarations: a bad value names the file and key; `serve = true` (a server that never ended) is no setting."""
     if not path:
         return path
     cls = getattr(ctx.command, "options_class", reco_mod.RecoOptions)
     try:
-        values, rest = config.load(path, cls, extra=NOT_OPTIONS)
+        values, rest = config.load(path, cls, extra=tuple(n for n in NOT_OPTIONS if n not in ("serve", "on_server")))
     except UsageError as err:
         raise click.BadParameter(str(err), ctx, param) from err
     ctx.default_map = {**values, **rest}
