@@ -309,3 +309,38 @@ def test_a_camera_counts_in_a_plan_as_a_bluesky_detector(RE, record):
     RE(bp.count([detector], num=1))
     assert detector.state == "recording" and camera.is_recording  # not started by the plan: left recording
     asyncio.run(detector.stop_recording())
+
+
+@pytest.mark.parametrize("where", ["last frame", "finish"])
+def test_the_stop_document_says_fail_when_an_addon_fails_at_the_end(tmp_path, where):
+    """An addon failing at the scan's last frame (a disk that filled) or in its finish (a writer's
+    close): run() raised and the walker recorded 'error', but the stop document said 'success'."""
+    from ufo.control import Addon
+    from ufo.storage.walker import walker
+
+    docs = []
+
+    class Failing(Addon):
+        seen = 0
+
+        async def consume(self, acquisition, frame):
+            self.seen += 1
+            if where == "last frame" and self.seen == 30:
+                raise OSError(28, "No space left on device")
+
+        async def finish(self, experiment):
+            if where == "finish":
+                raise OSError(28, "No space left on device")
+
+    async def main():
+        async with SimulatedBeamline(width=64, height=8) as beamline:
+            scan = Tomography(beamline, walker(str(tmp_path)), projections=20, darks=5, flats=5)
+            scan.attach(BlueskyDocuments(lambda name, doc: docs.append((name, doc)), "scan.nx"))
+            scan.attach(Failing())
+            with pytest.raises(OSError, match="No space left"):
+                await scan.run()
+            return scan.state
+
+    assert asyncio.run(main()) == "error"
+    stop = [doc for name, doc in docs if name == "stop"][0]
+    assert stop["exit_status"] == "fail" and stop["reason"] == "error"

@@ -42,6 +42,7 @@ class BlueskyDocuments(Addon):
     spoiled (image_key 3) are rows of the file but not events: they are counted, not emitted.
     """
 
+    reports = True  # its stop document says how the run ended: after the other addons finished
     takes_invalid = True  # the file holds them: the rows after them are counted right
 
     def __init__(self, callback: Callable[[str, dict[str, Any]], Any], dataset: str = "scan.nx",

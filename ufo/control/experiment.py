@@ -58,6 +58,9 @@ class Addon:
 
     lossy = False
     takes_invalid = False  # whether frames a suspender spoiled (image_key 3) reach this addon (a file's record)
+    #: finishes after the others, with the run's state already set by their failures (a record of the run:
+    #: the Bluesky stop document said 'success' when a writer failed at its last frame or at close)
+    reports = False
 
     def __init__(self, queue_size: int = 32):
         self.queue_size = queue_size
@@ -235,7 +238,10 @@ class Experiment:
                 if not consumer.done():
                     await queue.put(None)  # the consumer drains what is queued, then ends
             await asyncio.gather(*consumers, return_exceptions=True)
-            for addon in self.addons:  # every addon finishes (files are closed) even when one fails
+            # every addon finishes (files are closed) even when one fails; records of the run last
+            for addon in sorted(self.addons, key=lambda a: a.reports):
+                if failures and self.state == "standby":
+                    self.state = "error"
                 try:
                     await addon.finish(self)
                 except Exception as exc:  # noqa: BLE001 - reported below, after the others finished
