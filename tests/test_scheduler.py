@@ -391,3 +391,17 @@ def test_two_threads_running_the_same_tasks_one_is_refused(no_leftover_threads):
         for t in threads:
             t.join()
         assert sorted(outcomes) == ["ran", "refused"], outcomes
+
+
+def test_frames_a_failing_map_passed_on_are_written_before_its_error(tmp_path, no_leftover_threads):
+    """A map of one thread failing at frame 50 (a detector glitch): the frames it had passed on and
+    that were queued to the writer were dropped (45 of 50 in the HDF5 file)."""
+    import h5py
+
+    path = tmp_path / "out.h5"
+    frames = np.arange(200, dtype=np.float32)[:, None, None] * np.ones((1, 32, 32), np.float32)
+    handle = ufo.Write(path=f"{path}:/data")(Jitter()(FailAt(51)(frames))).run()
+    with pytest.raises(TaskError, match="fail-at.*bad frame 51"):
+        handle.wait(timeout=20)
+    with h5py.File(path, "r") as f:
+        assert [int(frame[0, 0]) for frame in f["data"]] == list(range(50))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .backends import prepare
 from .channel import Channel
 from .errors import Cancelled, GraphError
+from .frame import EOS
 from .handle import NodeStats, RunHandle
 from .nodes import _BODIES, _Node, _run_replica
 from .task import Context, Kind, Task
@@ -28,6 +29,7 @@ _STARTING = threading.Lock()
 #: what the tasks of a run being started hold until its handle exists (`start`)
 _BEING_STARTED = types.SimpleNamespace(done=False)
 DEFAULT_CAPACITY = 64
+DISCARD_WAIT = 1.0  # seconds a failed map waits for the next input frame to drop (`_discard_inputs`)
 DEFAULT_QUEUE_BYTES = 32 << 20
 
 
@@ -167,8 +169,10 @@ def _start(graph: Graph, capacity: int | None, queue_bytes: int, trace: bool, de
         except Cancelled:
             handle.cancel()
         except BaseException as exc:  # noqa: BLE001 - every error must reach wait()
-            if isinstance(exc, Exception) and task.kind is Kind.SOURCE and not handle._cancelled.is_set():
-                handle.fail_draining(node.name, exc)  # what the source gave is still written
+            if isinstance(exc, Exception) and _drains(node) and not handle._cancelled.is_set():
+                handle.fail_draining(node.name, exc)  # what the node gave is still written
+                if node.task.kind is Kind.MAP:  # its producers end at their next frame: taken and dropped
+                    _discard_inputs(node, handle)
             elif handle._cancelled.is_set() and handle.error is None and not isinstance(exc, KeyboardInterrupt):
                 # a call woken by the cancel (a receive told to stop): the run was cancelled, not failed
                 node.stats.warnings.append(f"stopped by the cancel: {exc}")
@@ -214,6 +218,25 @@ def _start(graph: Graph, capacity: int | None, queue_bytes: int, trace: bool, de
     for thread in threads:
         thread.start()
     return handle
+
+
+def _drains(node: _Node) -> bool:
+    """Whether a failure of `node` lets what it gave drain to the sinks (`RunHandle.fail_draining`):
+    a source, or a map of one thread (a detector glitch at frame 50 dropped the 5 frames it had passed
+    on that were queued to the writer)."""
+    return node.task.kind is Kind.SOURCE or node.task.kind is Kind.MAP and node.task.replicas == 1
+
+
+def _discard_inputs(node: _Node, handle: RunHandle) -> None:
+    """A failed map's inputs taken and released until their end, so that its producers, which end
+    at their next frame, are not blocked on it; a second without a frame ends it too (the end may have
+    come in the batch the map was working through)."""
+    for index, channel in enumerate(node.ins):
+        while index not in node.collected and not handle._cancelled.is_set() and channel.wait(DISCARD_WAIT):
+            frame = channel.get()
+            if frame is EOS:
+                break
+            frame.release()
 
 
 def _call_on_cancel(node: _Node, task: Task) -> None:
