@@ -88,3 +88,34 @@ def test_receiving_from_the_camera_server_wire_format():
         handle.wait(timeout=20)
         server.handle({"cmd": "stop"})
     assert [int(f[0, 0]) for f in out] == [0, 1, 2, 3, 4]
+
+
+def test_a_stopped_sender_ends_its_receivers_at_once_and_says_so():
+    """A zmq-send stopped by Ctrl-C or SIGTERM told its receivers nothing: they waited out their
+    timeout (10 s) and failed with 'sender gone, or never started?'."""
+    import time
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20)()).run()
+    sending = ufo.ZmqSend(address=address, bind=False)(ufo.DummyData(shape=[16, 16], number=10**9)()).run()
+    time.sleep(0.5)
+    sending.cancel()
+    t0 = time.perf_counter()
+    receiving.wait(timeout=30)
+    assert time.perf_counter() - t0 < 5 and len(out) > 0
+    assert any("was stopped after" in w for w in receiving.warnings), receiving.warnings
+
+
+def test_a_sender_started_again_after_a_kill_is_said_by_the_receiver():
+    """A sender killed (no end message) and started again within the receiver's timeout: both
+    streams' frames went into one file, frame numbers 0..128 then 0..49, without a word."""
+    from ufo.net.wire import StreamCheck
+
+    said = []
+    check = StreamCheck("zmq-receive", said.append)
+    for seq in range(129):
+        check.frame({"seq": seq, "sender": "cam@host", "stream": "first"})
+    for seq in range(3):
+        check.frame({"seq": seq, "sender": "cam@host", "stream": "second"})
+    assert len(said) == 1 and "a new stream from sender 'cam@host' began after 129 frame(s)" in said[0]

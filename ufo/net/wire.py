@@ -82,8 +82,10 @@ def frame_parts(frame: np.ndarray, meta: dict[str, Any], seq: int | None = None,
     return [json.dumps(header).encode(), np.ascontiguousarray(frame)]
 
 
-def end_parts(frames: int, sender: str | None = None, stream: str | None = None) -> list[bytes]:
-    return [json.dumps({"type": END, "frames": frames, "sender": sender, "stream": stream}).encode()]
+def end_parts(frames: int, sender: str | None = None, stream: str | None = None, stopped: bool = False) -> list[bytes]:
+    """The end of a stream of `frames` frames; `stopped`: its sender was stopped (Ctrl-C, SIGTERM)."""
+    header = {"type": END, "frames": frames, "sender": sender, "stream": stream}
+    return [json.dumps({**header, "stopped": True} if stopped else header).encode()]
 
 
 def error_parts(message: str, sender: str | None = None, stream: str | None = None) -> list[bytes]:
@@ -211,6 +213,7 @@ class _Stream:
     missing: int = 0
     peers: int = 1
     reliable: bool = True
+    ended: bool = False
 
 
 class StreamCheck:
@@ -242,6 +245,13 @@ class StreamCheck:
         state = self.streams.get(key)
         if state is None:
             state = self.streams[key] = _Stream(str(header.get("sender") or "an unnamed sender"))
+            cut = [s for s in self.streams.values() if s is not state and s.received and not s.ended
+                   and s.sender == state.sender]
+            for old in cut:  # a sender killed and started again: its two streams went into one output unsaid
+                old.ended = True
+                self._report(f"{self.name}: a new stream from sender '{state.sender}' began after {old.received} "
+                             "frame(s) of one that never ended (the sender was killed and started again?): "
+                             "their frames follow each other here")
         state.peers = int(header.get("peers") or 1)
         state.reliable = bool(header.get("reliable", True))
         checked = state.reliable and state.peers <= 1
@@ -268,6 +278,10 @@ class StreamCheck:
         state = self.streams.get(key)
         if state is None:
             state = self.streams[key] = _Stream(str(header.get("sender") or "an unnamed sender"))
+        state.ended = True
+        if header.get("stopped"):
+            self._report(f"{self.name}: sender '{state.sender}' was stopped after {frames} frame(s) (Ctrl-C or "
+                         "SIGTERM): the stream ends there")
         if frames > state.expected:
             gap = frames - state.expected
             state.missing += gap

@@ -30,6 +30,7 @@ from ..core.errors import InputError
 from ..net.wire import count_peers, end_parts, frame_parts, new_stream_id, send_frame, sender_name, wait_sent
 
 MODES = ("push", "pub")
+STOPPED_END_MS = 1000  # how long a stopped sender's end message may wait for room in the send queue
 
 
 class _Socket:
@@ -101,7 +102,7 @@ class ZmqSend(_Socket, Task):
         import zmq
 
         super().setup(ctx)
-        self._failed = False
+        self._failed = self._ended = False
         self._open(zmq.PUSH if self.mode == "push" else zmq.PUB,
                    {zmq.SNDTIMEO: int(self.timeout * 1000), zmq.LINGER: int(self.timeout * 1000), zmq.SNDHWM: 8},
                    monitor=True)
@@ -173,15 +174,25 @@ class ZmqSend(_Socket, Task):
         # hold the buffer until ZMQ is done with it: after consume returns it goes back to its pool
         poke = lambda: self._socket.getsockopt(zmq.EVENTS)  # noqa: E731 - frees frames of receivers gone
         if not wait_sent(tracker, self.timeout, self.ctx.cancelled, poke):
-            self._failed = True
-            if self.ctx.cancelled.is_set():
+            if self.ctx.cancelled.is_set():  # stopped: the end message still goes (`teardown`)
                 return
+            self._failed = True
             raise InputError(f"zmq-send: frame {self.sent - 1} was still on its way to {self.address} after "
                              f"{self.timeout:g} s (receiver stalled or gone?)")
 
     def finish(self) -> Any:
+        self._end()
+        return ()
+
+    def teardown(self) -> None:
+        if not self._ended and not self._failed and getattr(self, "_socket", None) is not None:
+            self._end(stopped=True)  # stopped (Ctrl-C, SIGTERM): the receivers end now, told why, instead of
+        super().teardown()  # waiting out their timeout and failing with "sender gone"
+
+    def _end(self, stopped: bool = False) -> None:
         import zmq
 
+        self._ended = True
         self._watch_peers()
         if self.mode == "pub":
             ends = 1
@@ -193,11 +204,12 @@ class ZmqSend(_Socket, Task):
             # sends). Processing them before each end gives each receiver exactly one end;
             # without it a receiver that was sent a burst could get none and wait for ever.
             self._socket.getsockopt(zmq.EVENTS)
+            if stopped:  # a second at most for the queued frames to make room: Ctrl-C ends promptly
+                self._socket.setsockopt(zmq.SNDTIMEO, STOPPED_END_MS)
             try:
-                self._socket.send_multipart(end_parts(self.sent, self._sender, self._stream))
+                self._socket.send_multipart(end_parts(self.sent, self._sender, self._stream, stopped))
             except zmq.Again:
                 break
-        return ()
 
 
 class ZmqReceive(Task):
