@@ -67,6 +67,28 @@ def test_camera_properties_are_attributes_with_units_and_limits():
         assert cam.state() == tango.DevState.ON
 
 
+def test_a_buffered_camera_slower_than_the_grab_timeout_streams_every_frame():
+    """A buffered camera at 1.5 frames/s (a slow camera, software triggers seconds apart) stopped after
+    frame 0 with "no frame arrived within 0.5 s", state FAULT, still recording."""
+    from ufo.net.receiver import FrameReceiver
+
+    settings = camera_settings(pattern="counter", buffered=True, frames_per_second=1.5)
+    with DeviceTestContext(UfoCamera, properties={"settings": settings}, process=False) as cam:
+        endpoint = cam.register_endpoint("tcp://127.0.0.1:0")
+        receiver = FrameReceiver(endpoint, timeout=10)
+        try:
+            cam.record(3)
+            deadline = time.monotonic() + 20
+            while cam.state() == tango.DevState.RUNNING and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert cam.state() != tango.DevState.FAULT, cam.status()
+            assert cam.unregister_endpoint(endpoint) == 3
+            frames = [int(np.asarray(f)[0, 0]) for f, _ in receiver]
+        finally:
+            receiver.close()
+    assert frames == [0, 1, 2]
+
+
 def test_registered_endpoints_each_get_every_frame_and_the_end():
     """Two consumers (a zmq-receive graph and a plain receiver) of one camera's recording."""
     from ufo.net.receiver import FrameReceiver

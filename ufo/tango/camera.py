@@ -23,6 +23,7 @@ from tango import AttrWriteType, DevState
 from tango.server import attribute, command, device_property
 
 from ..camera import camera_class, open_camera
+from ..camera.errors import FrameTimeout
 from ..camera.scene import scene_option
 from ..net.fanout import Fanout
 from ..tomo.phantom import PhantomScene
@@ -208,6 +209,10 @@ class UfoCamera(JobDevice):
                                        f"{self.stream_timeout:g} s (receivers stalled?)")
                 try:
                     frame = cam.grab(out=slots[slot], timeout=0.5)
+                except FrameTimeout:  # a slow camera (1 frame/s, software triggers seconds apart): waited
+                    if self.job.stop.is_set() or not cam.is_recording:  # for again, as `ufo camera serve` does
+                        break
+                    continue
                 except Exception:
                     if self.job.stop.is_set() or not cam.is_recording:
                         break
