@@ -67,3 +67,20 @@ def test_the_nxdata_layout_at_another_path_and_overwritten(tmp_path):
         writer.write(frames[0], {})
     with h5py.File(tmp_path / "flat.nx") as f:
         assert "default" not in f.attrs and list(f) == ["data"]
+
+
+def test_the_scan_s_pixel_size_is_the_slices_voxel_size(tmp_path):
+    """An absorption reconstruction of an NXtomo scan that records its pixel size wrote no voxel size
+    in any format: ImageJ showed pixels (only --pixel-size of phase retrieval gave one)."""
+    import tifffile
+
+    path = write_scan(str(tmp_path / "scan.nx"))[0]
+    with h5py.File(path, "a") as f:
+        f["entry/instrument/detector/x_pixel_size"] = 6.5
+        f["entry/instrument/detector/x_pixel_size"].attrs["units"] = "um"
+    reco.run(reco.plan(_options(path, tmp_path / "s.tif")))
+    with tifffile.TiffFile(tmp_path / "s.tif") as tif:
+        assert tif.imagej_metadata["unit"] == "micron" and tif.imagej_metadata["spacing"] == pytest.approx(6.5)
+    reco.run(reco.plan(_options(path, f"{tmp_path / 'v.h5'}:/data")))
+    with h5py.File(tmp_path / "v.h5") as f:
+        assert f["data"].attrs["pixel_size"] == pytest.approx(6.5e-6)
