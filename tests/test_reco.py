@@ -159,6 +159,7 @@ def test_config_file_and_command_line_override(scan, tmp_path):
     (["--roi", "1000,1000,10,10"], "lies outside the field of view"),
     (["--energy", "20mm", "--distance", "1m", "--pixel-size", "1um"], "keV"),
     (["--number", "1000"], "more projections than the 150"),
+    (["--half-acquisition", "--axis", "95.9"], "axis 95.9 must lie between"),  # failed after the reading (exit 1)
     (["--darks", "{root}/darks.tif", "--flats", "{root}/small_flats.tif", "--region", "0:2"], "holds frames of 10 x 80 pixels, the projections 12 x 96"),
 ])
 def test_bad_reco_options_are_usage_errors(scan, args, message):

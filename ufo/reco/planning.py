@@ -331,6 +331,9 @@ def _axis_value(o: RecoOptions) -> float | None:
 def _check_axis(axis: float | None, width: int, o: RecoOptions | None = None) -> None:
     if axis is not None and not 0 <= axis <= width:
         raise UsageError(f"axis {axis} lies outside the detector (0 .. {width} pixels)")
+    if axis is not None and o is not None and o.half_acquisition and not 0 < axis < width - 1:  # stitching's bounds:
+        raise UsageError(f"--half-acquisition: axis {axis} must lie between the detector's first and last pixel "
+                         f"centres (0 .. {width - 1}, both excluded)")  # it failed after the reading (exit 1)
     if o is not None and o.roi is not None and not o.half_acquisition and outside_view(width, o.roi, None, axis):
         x, y, w, h = o.roi
         raise UsageError(f"--roi {x},{y},{w},{h} lies outside the field of view, the circle the {width}-pixel "
