@@ -28,6 +28,11 @@ def test_a_session_runs_non_interactively(tmp_path):
     assert subprocess.run(ufo_cmd + ["list"], env=env, capture_output=True, text=True).stdout.split() == ["demo"]
     missing = subprocess.run(ufo_cmd + ["start", "nope", "--non-interactive"], env=env, capture_output=True, text=True)
     assert missing.returncode == 2 and "ufo session init nope" in missing.stderr
+    for line, said in (("x = 1 / 0", "ZeroDivisionError: division by zero"), ("raise ValueError('boom')", "boom")):
+        (tmp_path / "bad.py").write_text(f"a = 1\n{line}\n")  # a traceback through asyncio, or no place at all
+        bad = subprocess.run(ufo_cmd + ["start", "bad", "--non-interactive"], env=env, capture_output=True, text=True)
+        assert bad.returncode == 1 and "Traceback" not in bad.stderr, bad.stderr
+        assert "bad.py', line 2: " in bad.stderr and said in bad.stderr, bad.stderr
 
 
 def test_ctrl_c_in_a_session_stops_devices_and_keeps_files(tmp_path):

@@ -19,7 +19,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import UsageError
+from ..core.errors import InputError, UfoError, UsageError
 from .places import folder
 
 LOG = logging.getLogger("ufo.control.session")
@@ -80,11 +80,26 @@ async def run_file(path: Path, namespace: dict[str, Any] | None = None) -> dict[
     """Execute a session file that may use top-level await; returns its namespace."""
     code = compile_file(path)  # before the namespace is touched: a broken file changes nothing
     namespace = namespace if namespace is not None else {"__name__": "__session__", "__file__": str(path)}
-    result = eval(code, namespace)  # noqa: S307 - the user's own session file, as Concert runs it
-    if asyncio.iscoroutine(result):
-        await result
+    try:
+        result = eval(code, namespace)  # noqa: S307 - the user's own session file, as Concert runs it
+        if asyncio.iscoroutine(result):
+            await result
+    except UfoError:
+        raise
+    except Exception as exc:  # the user's line, not a traceback through asyncio and ufo (or no place at all)
+        lines = [tb.tb_lineno for tb in _frames(exc.__traceback__) if tb.tb_frame.f_code.co_filename == str(path)]
+        where = f", line {lines[-1]}" if lines else ""
+        raise InputError(f"session file '{path}'{where}: {type(exc).__name__}: {exc}") from exc
     show_experiments(namespace)
     return namespace
+
+
+def _frames(tb: Any) -> list[Any]:
+    found = []
+    while tb is not None:
+        found.append(tb)
+        tb = tb.tb_next
+    return found
 
 
 def show_experiments(namespace: dict[str, Any]) -> None:
