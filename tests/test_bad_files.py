@@ -103,3 +103,27 @@ def test_an_hdf5_scan_whose_last_chunks_were_never_written_reads_its_stored_fram
     handle.wait(timeout=20)
     assert [float(frame[0, 0]) for frame in handle_frames] == [1, 2, 3, 4, 5, 6, 7]
     assert any("records 100 frames but stores 7" in w for w in handle.warnings)
+
+
+@pytest.mark.parametrize("chunks", [(2, 8, 8), (4, 4, 4)], ids=["frames", "tiles"])
+def test_a_zarr_array_recording_a_huge_shape_reads_its_stored_frames(tmp_path, chunks):
+    """Another tool's array whose zarr.json says 10^15 frames (5 stored): read as frames of zeros
+    without end (zarr's own nchunks_initialized died of MemoryError on it)."""
+    import json
+
+    import zarr
+
+    import ufo
+
+    path = tmp_path / "big.zarr"
+    array = zarr.create_array(str(path), shape=(10, 8, 8), chunks=chunks, dtype="float32")
+    array[:] = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 8, 8), np.float32)
+    record = json.loads((path / "zarr.json").read_text())
+    record["shape"][0] = 10**15
+    (path / "zarr.json").write_text(json.dumps(record))
+    out = []
+    handle = ufo.MemoryOut(out=out)(ufo.Reader(path=str(path))()).run()
+    handle.wait(timeout=30)
+    whole = list(range(10)) + [0] * (-10 % chunks[0])  # a last chunk of 4 frames holds 2 of the fill value
+    assert [float(frame[0, 0]) for frame in out] == whole
+    assert any("its last stored chunk ends at frame" in w for w in handle.warnings)

@@ -251,12 +251,32 @@ class ZarrFrames:
         if not node.shape[0]:
             return 0
         if tuple(node.chunks) != (1, *node.shape[1:]):
-            return int(node.shape[0])
+            last = self._last_chunk_row()  # a recorded shape of 10^15 frames streamed zeros without end
+            if last is None or (last + 1) * node.chunks[0] >= node.shape[0]:
+                return int(node.shape[0])
+            stored = (last + 1) * int(node.chunks[0])
+            self.warnings.append(f"'{self.path}' records {node.shape[0]} frames, its last stored chunk ends at frame "
+                                 f"{stored}: reading those (the rest would read as the fill value)")
+            return stored
         stored = int(node.nchunks_initialized)
         if stored < node.shape[0]:
             self.warnings.append(f"'{self.path}' records {node.shape[0]} frames but stores {stored}: reading the "
                                  f"first {stored} (a writer stopped before the rest, or left out frames of zeros)")
         return min(int(node.shape[0]), stored)
+
+    def _last_chunk_row(self) -> int | None:
+        """The highest chunk index along the frames of the chunk files stored (zarr v3 'c/0/0/0' or
+        'c.0.0.0', v2 '0.0.0' or '0/0/0'), None when they cannot be listed."""
+        try:
+            names = os.listdir(self._folder)
+            if "c" in names and os.path.isdir(os.path.join(self._folder, "c")):
+                names = os.listdir(os.path.join(self._folder, "c"))
+            else:
+                names = [n[2:] if n.startswith("c.") else n for n in names]
+            rows = [int(n.split(".")[0]) for n in names if n.split(".")[0].isdigit()]
+        except OSError:
+            return None
+        return max(rows) if rows else -1
 
     def _key_separator(self) -> str:
         try:
