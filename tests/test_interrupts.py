@@ -7,6 +7,7 @@ Every test runs a real process and sends it a real SIGINT.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -294,6 +295,8 @@ def test_ctrl_c_on_camera_grab_exits_130_and_closes_the_file(tmp_path):
     assert "Aborted" not in err and "Traceback" not in err
     with h5py.File(tmp_path / "frames.h5", "r") as f:
         assert f["data"].shape[0] > 0
+        said = re.search(r"interrupted: (\d+) of 1000000 frames written to frames.h5:/data, (\d+) dropped", err)
+        assert said and int(said.group(1)) == f["data"].shape[0], err  # it said only "interrupted; stopped"
 
 
 def test_ctrl_c_on_camera_bench_exits_130(tmp_path):

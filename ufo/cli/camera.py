@@ -121,6 +121,10 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
                 writer.write(frame, frame.meta)
                 progress.advance(bar)
         grabbed = True
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what the file holds (it said only "interrupted; stopped")
+        console.print(f"interrupted: {getattr(writer, 'frames', '?')} of {number} frames written to {output}, "
+                      f"{cam.stats.dropped} dropped by the camera")
+        raise
     finally:
         writer.close()
         cam.close()
