@@ -187,3 +187,24 @@ def test_to_bits_ignores_non_finite_values_for_the_range():
     frame = np.array([[0.0, np.nan], [np.inf, 2.0]], np.float32)
     out = to_bits(frame, 8)
     assert out.dtype == np.uint8 and out[0, 0] == 0 and out[1, 1] == 255 and out[0, 1] == 0
+
+
+def test_a_dxchange_file_without_references_has_no_empty_reference_data_sets(tmp_path):
+    """Empty data_white and data_dark were kept: dxchange hands tomopy the empty arrays, whose
+    normalisation then gives NaN instead of taking the frames as they are."""
+    import h5py
+
+    from ufo.storage import open_writer
+
+    bare, full = tmp_path / "bare.h5", tmp_path / "full.h5"
+    with open_writer(str(bare), layout="dxchange") as writer:
+        for i in range(3):
+            writer.write(np.full((8, 8), i, np.uint16), {"image_key": 0, "angle": 0.1 * i})
+    with open_writer(str(full), layout="dxchange") as writer:
+        for key in (2, 1, 0, 0):
+            writer.write(np.full((8, 8), key, np.uint16), {"image_key": key, "angle": 0.0})
+    with h5py.File(bare, "r") as f:
+        assert sorted(f["exchange"]) == ["data", "theta"] and f["exchange/data"].shape == (3, 8, 8)
+    with h5py.File(full, "r") as f:
+        assert {k: f["exchange"][k].shape[0] for k in ("data", "data_white", "data_dark")} == \
+            {"data": 2, "data_white": 1, "data_dark": 1}

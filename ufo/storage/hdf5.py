@@ -306,14 +306,18 @@ class Hdf5Writer(WriterBase):
         self._record_drops()
 
     def _record_end(self) -> None:
-        """After closing (SWMR files take no new datasets): NXtomo's end_time."""
-        if self.layout != "nxtomo" or not self._swmr:
+        """After closing (SWMR files take no new datasets, nor removals): NXtomo's end_time; DXchange's
+        reference data sets that got no frame removed (dxchange handed tomopy the empty array: NaN)."""
+        if self.layout not in ("nxtomo", "dxchange") or not self._swmr:
             return
         import h5py
 
         try:
             with h5py.File(self.path, "a", locking=False) as f:
-                if "/entry" in f:
+                for name in (DXCHANGE[1], DXCHANGE[2]) if self.layout == "dxchange" else ():
+                    if name in f and f[name].shape[0] == 0:
+                        del f[name]
+                if self.layout == "nxtomo" and "/entry" in f:
                     if "end_time" in f["/entry"]:
                         del f["/entry/end_time"]
                     f["/entry/end_time"] = self.metadata.get("end_time") or now()
