@@ -123,3 +123,9 @@ def test_a_generator_feeds_tasks_of_fixed_shapes_and_its_frames_keep_one_shape()
     with pytest.raises(ufo.core.TaskError, match=r"frame 1 of the iterable has shape \(64, 64\) float32, its first "
                                                   r"\(64, 64\) uint16: .* one shape and type"):
         ufo.Crop(width=32)(changed).collect()
+
+
+def test_a_task_of_fixed_shapes_on_an_empty_iterable_says_it_is_empty():
+    """It said only "needs frames of a fixed shape", which sent the user looking at the frames."""
+    with pytest.raises(ufo.core.GraphError, match="its input gives no frames"):
+        ufo.Crop(width=2)(iter([])).collect()

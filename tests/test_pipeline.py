@@ -78,3 +78,11 @@ def test_bad_json_is_reported():
         loads("{nodes: [")
     with pytest.raises(UsageError, match="unknown node 'x'"):
         loads('{"nodes": [{"plugin": "null", "name": "n"}], "edges": [{"from": {"name": "x"}, "to": {"name": "n"}}]}')
+
+
+@pytest.mark.parametrize("text", ["dummy-data shape=8,8 shape=9,9 ! null", "dummy-data shape=8,8 number=2 ! crop "
+                                  "width=4 width=2 ! null", "read path=a.tif raw_width=4 raw-width=8 ! null"])
+def test_a_property_given_twice_is_refused(text):
+    """`shape=8,8 shape=9,9` silently took the last one."""
+    with pytest.raises(PipelineSyntaxError, match="is given twice"):
+        parse(text)

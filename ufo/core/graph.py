@@ -90,7 +90,9 @@ class Graph:
                 _check_complex(task, specs[id(task)], in_specs)
             except UfoError as exc:
                 error_type = type(exc) if type(exc).__init__ is Exception.__init__ else GraphError
-                raise error_type(f"node '{name}': {exc}") from exc
+                empty = " (its input gives no frames: an empty iterable, file or selection)" \
+                    if any(spec.count == 0 and spec.shape is None for spec in in_specs) else ""
+                raise error_type(f"node '{name}': {exc}{empty}") from exc
             except (ValueError, TypeError, KeyError, IndexError) as exc:
                 given = ", ".join(str(s) for s in in_specs)
                 raise GraphError(f"node '{name}' cannot take its input ({given}): {exc}") from exc

@@ -149,6 +149,8 @@ class _Parser:
             key, eq, value = word.text.partition("=")
             if not eq or not key:
                 raise self.fail(word, f"expected key=value for task '{cls.name}', got '{word.text}' (missing '!'?)")
+            if key.replace("-", "_") in {k.replace("-", "_") for k in props}:  # the last one was taken, silently
+                raise self.fail(word, f"'{key}' is given twice to task '{cls.name}'; keep one")
             try:
                 if key == "replicas":
                     replicas = int(value)
