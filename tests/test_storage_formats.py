@@ -123,6 +123,11 @@ def test_our_nxtomo_loads_in_the_nxtomo_package(tmp_path):
     assert keys == [2, 2, 1, 1, 1] + [0] * 12
     angles = np.asarray(getattr(scan.sample.rotation_angle, "magnitude", scan.sample.rotation_angle), float)
     np.testing.assert_allclose(angles[5:], np.arange(12) * 180 / 12, atol=1e-9)
+    from silx.io import open as silx_open
+    from silx.io.nxdata import get_default
+
+    with silx_open(path) as f:  # no file-level `default`: silx plotted nothing when the scan was opened
+        assert get_default(f) is not None and get_default(f).signal.shape == (17, 4, 6)
 
 
 def test_nxtomo_written_by_the_nxtomo_package_reconstructs(tmp_path):

@@ -172,6 +172,8 @@ class Hdf5Writer(WriterBase):
             f["/entry/instrument/detector/image_key_control"].attrs["doc"] = "-1: alignment projection"
             data = self._group("/entry/data", "NXdata")
             data.attrs["signal"] = "data"
+            f.attrs.setdefault("default", "entry")  # NeXus viewers (silx) plot the frames when the file opens
+            entry.attrs.setdefault("default", "data")
             for link, target in (("data", NXTOMO_DATA), ("image_key", "/entry/instrument/detector/image_key"),
                                  ("rotation_angle", "/entry/sample/rotation_angle")):
                 if link not in data:
