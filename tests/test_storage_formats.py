@@ -30,6 +30,7 @@ def test_zarr_round_trip_and_zarr_reads_ours(tmp_path, frames, compression):
     np.testing.assert_array_equal(ufo.Reader(path=path)().collect(), frames)
     array = zarr.open_group(path, mode="r")["data"]
     assert array.metadata.zarr_format == 3 and array.chunks == (1, 16, 20)
+    assert array.metadata.dimension_names == ("frame", "y", "x")  # napari's and xarray's axis labels
     np.testing.assert_array_equal(array[:], frames)
 
 

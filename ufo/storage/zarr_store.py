@@ -153,6 +153,9 @@ class ZarrWriter(WriterBase):
                     self._arr = root.create_array(self.array, shape=(0, *frame.shape), chunks=(1, *frame.shape),
                                                   dtype=frame.dtype, compressors=_compressors(self.compression),
                                                   fill_value=0, config={"write_empty_chunks": True},
+                                                  # what napari and xarray label the axes with
+                                                  dimension_names=("frame", *("z", "y", "x")[3 - frame.ndim:])
+                                                  if frame.ndim <= 3 else None,
                                                   # chunk files side by side (c.N.0.0): no directory per frame
                                                   chunk_key_encoding={"name": "default", "separator": "."})
                 if self.metadata:  # before zarr.json is read for the direct path, which rewrites it whole
