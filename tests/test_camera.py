@@ -303,6 +303,13 @@ def test_camera_cli_commands(tmp_path):
 
     with tifffile.TiffFile(tmp_path / "g.tif") as tif:  # its count known: a stack ImageJ 1.x opens, not a BigTIFF
         assert tif.is_imagej and not tif.is_bigtiff and len(tif.pages) == 4
+    nexus = run("grab", "mock", "-n", "2", "-o", str(tmp_path / "g.nx"), "-p", "sensor-width=32", "-p", "sensor-height=16",
+                "-p", "exposure-time=0.02")
+    assert nexus.returncode == 0, nexus.stderr
+    with h5py.File(tmp_path / "g.nx") as f:  # the camera recorded (it recorded none of it)
+        detector = f["entry/instrument/detector"]
+        assert detector["camera"][()] == b"mock" and detector["count_time"][()] == pytest.approx(0.02)
+        assert detector["count_time"].attrs["units"] == "s" and detector["binning"][()] == 1
     bench = run("bench", "mock", "-n", "50", "-p", "pattern=none")
     assert bench.returncode == 0 and "fps" in bench.stdout
     bad = run("info", "mock", "-p", "sensor-widht=3")

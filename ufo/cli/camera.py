@@ -103,7 +103,8 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     file = parse_output_path(output).path
     new = not os.path.exists(file)
     stack = parse_output_path(output).kind is FileKind.BIGTIFF  # its count known: ImageJ's TIFF where it fits
-    writer = open_writer(output, overwrite=overwrite, record_drops=True, expected_frames=number if stack else None)
+    writer = open_writer(output, overwrite=overwrite, record_drops=True, expected_frames=number if stack else None,
+                         metadata=_camera_record(name, cam))
     console = Console(stderr=True, soft_wrap=True, highlight=False)
     ended = ""
     grabbed = False
@@ -233,3 +234,17 @@ def stop(host: str, port: int, timeout: float, debug: bool) -> None:
                    f"the camera at {address} is free")
     else:
         click.echo(f"the camera at {address} was not recording; it is free")
+
+
+def _camera_record(name: str, cam: Any) -> dict[str, Any]:
+    """What a grab's file records of its camera (NXtomo: detector/camera, binning, count_time; other
+    formats their metadata attributes): an NXtomo grab recorded none of it."""
+    record: dict[str, Any] = {"camera": name}
+    for key, attribute in (("binning", "sensor_horizontal_binning"), ("exposure_time", "exposure_time")):
+        try:
+            value = getattr(cam, attribute)
+            record[key] = float(value.to("s").magnitude if hasattr(value, "to") else value) \
+                if key == "exposure_time" else int(value)
+        except Exception:  # noqa: BLE001 - a camera without it: not recorded
+            continue
+    return record

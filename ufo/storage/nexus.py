@@ -90,6 +90,7 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
         _dataset(f, "/entry/instrument/beam/incident_energy", float(energy), "keV")
     for key in ("binning", "camera"):
         _dataset(f, f"{detector}/{key}", metadata.get(key))
+    _dataset(f, f"{detector}/count_time", metadata.get("exposure_time"), "s")  # NXdetector's exposure
     direction = metadata.get("rotation_direction")
     if direction is not None:
         f["/entry/sample/rotation_angle"].attrs["rotation_direction"] = str(direction)
