@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import tifffile
 
+import ufo
 from ufo import reco
 from ufo.storage import open_writer
 from ufo.storage.convert import from_bits
@@ -187,6 +188,20 @@ def test_ufo_nxtomo_loads_in_nxtomo_with_instrument_metadata(tmp_path):
     assert loaded.start_time is not None and loaded.end_time is not None
     with h5py.File(tmp_path / "scan.nx") as f:
         assert f.attrs["NeXus_version"] and f["/entry/instrument/detector/field_of_view"][()] == b"Full"
+
+
+def test_an_nxtomo_copied_through_a_pipeline_keeps_its_instrument_and_sample(tmp_path):
+    """`read path=scan.nx ! ... ! write path=copy.nx` kept only keys and angles: the pixel size,
+    distance, energy and the sample's name were lost (the name became 'sample')."""
+    nxtomo = pytest.importorskip("nxtomo")
+    _nxtomo(tmp_path / "scan.nx", DEMO_METADATA)
+    ufo.Writer(path=str(tmp_path / "copy.nx"))(ufo.Reader(path=str(tmp_path / "scan.nx"))()).run().wait(timeout=30)
+    loaded = nxtomo.NXtomo().load(str(tmp_path / "copy.nx"), "entry")
+    assert loaded.instrument.detector.x_pixel_size.to("m").magnitude == pytest.approx(6.5e-6)
+    assert loaded.instrument.detector.distance.to("m").magnitude == pytest.approx(0.05)
+    assert loaded.instrument.beam.incident_energy.to("keV").magnitude == pytest.approx(20.0)
+    assert loaded.sample.name == "Shepp-Logan phantom"
+    assert [int(k.value) for k in loaded.instrument.detector.image_key] == [2, 1, 0, 0, 0, 0]
 
 
 def test_dxchange_gets_the_same_metadata(tmp_path):

@@ -102,6 +102,42 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
     _run_identity(f, metadata)
 
 
+def nxtomo_record(path: str) -> dict[str, Any]:
+    """What an NXtomo scan records of its instrument and sample, as `nxtomo_metadata` takes it: a
+    pipeline from one NXtomo file to another (a copy, a correction) kept only keys and angles, the
+    pixel size, distance, energy and sample name were lost. {} where `path` is no such file."""
+    import h5py
+
+    from ..core.units import registry
+
+    from .formats import split_dataset
+
+    file, _ = split_dataset(path)
+    places = {"x_pixel_size": ("instrument/detector/x_pixel_size", "m"), "y_pixel_size": (
+        "instrument/detector/y_pixel_size", "m"), "distance": ("instrument/detector/distance", "m"),
+        "energy": ("instrument/beam/incident_energy", "keV"), "field_of_view": ("instrument/detector/field_of_view", None),
+        "sample": ("sample/name", None), "start_time": ("start_time", None), "camera": ("instrument/detector/camera", None),
+        "exposure_time": ("instrument/detector/count_time", "s")}
+    record: dict[str, Any] = {}
+    try:
+        with h5py.File(file, "r", locking=False) as f:
+            entry = next((k for k in f if isinstance(f[k], h5py.Group) and "instrument" in f[k]), None)
+            for key, (place, unit) in places.items() if entry else ():
+                node = f.get(f"{entry}/{place}")
+                if not isinstance(node, h5py.Dataset) or node.size != 1:
+                    continue
+                value = node[()].flat[0] if hasattr(node[()], "flat") else node[()]
+                if unit is None:
+                    record[key] = value.decode() if isinstance(value, bytes) else str(value)
+                else:
+                    given = node.attrs.get("units", unit)
+                    given = given.decode() if isinstance(given, bytes) else str(given)
+                    record[key] = float(registry().Quantity(float(value), given or unit).to(unit).magnitude)
+    except Exception:  # noqa: BLE001 - not an NXtomo file ufo can read: nothing to carry over
+        return {}
+    return record
+
+
 def _text(metadata: dict[str, Any], key: str) -> str | None:
     return None if metadata.get(key) is None else str(metadata[key])
 

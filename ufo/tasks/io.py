@@ -264,10 +264,17 @@ class Write(Task):
     def _open(self) -> None:
         from ..storage.convert import stored_metadata
 
-        metadata = stored_metadata(self.metadata, self.bits if self._scaled() else None, *self._scale, self.units,
-                                   self.first_row, self.step)
         from ..storage import parse_output_path
         from ..storage.formats import FileKind
+
+        given = self.metadata
+        if self.layout == "nxtomo" or self.layout == "auto" and self.path.lower().endswith((".nx", ".nxs")):
+            from ..storage.nexus import nxtomo_record  # an NXtomo copied or corrected keeps its instrument
+
+            inherited = next((r for r in map(nxtomo_record, upstream_paths(self)) if r), {})
+            given = {**inherited, **(self.metadata or {})} if inherited else given
+        metadata = stored_metadata(given, self.bits if self._scaled() else None, *self._scale, self.units,
+                                   self.first_row, self.step)
 
         # each TIFF carries its own row; an HDF5 dataset has first_row and row_step, where row and
         # index datasets beside the slices took up to a fifth of the writer's time (1024 slices
