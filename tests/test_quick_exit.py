@@ -32,7 +32,10 @@ def test_outputs_are_complete_after_the_quick_exit(tmp_path):
 def test_exit_statuses_are_kept(tmp_path):
     assert ufo("--version").returncode == 0
     missing = ufo("reco", "--projections", str(tmp_path / "none"), "--output", str(tmp_path / "o.h5"))
-    assert missing.returncode == 1 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and "does not exist" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "garbage.tif").write_bytes(b"II*\0garbage")  # a failure of the input, not of its path: exit 1
+    broken = ufo("reco", "--projections", str(tmp_path / "garbage.tif"), "--output", str(tmp_path / "o.h5"))
+    assert broken.returncode == 1 and "garbage.tif" in broken.stderr and "Traceback" not in broken.stderr
     usage = ufo("reco", "--no-such-option")
     assert usage.returncode == 2 and "No such option" in usage.stderr
 

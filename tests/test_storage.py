@@ -118,7 +118,7 @@ def test_raw_with_offset_and_partial_frame(tmp_path):
 def test_missing_and_corrupt_inputs_give_clear_errors(tmp_path):
     with pytest.raises(InputError, match="no files match"):
         ufo.Reader(path=str(tmp_path / "*.tif"))().run()
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(UsageError, match="does not exist"):  # a path to fix: exit 2
         ufo.Reader(path=str(tmp_path / "nothing.tif"))().run()
     (tmp_path / "bad.tif").write_bytes(b"not a tiff at all")
     with pytest.raises(InputError, match="bad.tif"):

@@ -56,7 +56,7 @@ def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
     elif os.path.exists(path):
         files = [path]
     else:
-        raise InputError(f"'{path}' does not exist")
+        raise UsageError(f"'{path}' does not exist" if path else "no input path given")  # a path to fix: exit 2
     return sorted(files, key=natural_key)
 
 
@@ -142,11 +142,11 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
     dataset = check_dataset(file, dataset)  # 'st.zarr:/../elsewhere' stays refused
     if file.lower().endswith(HDF5_SUFFIXES):
         if not os.path.exists(file):
-            raise InputError(f"HDF5 file '{file}' does not exist")
+            raise UsageError(f"HDF5 file '{file}' does not exist")
         return Hdf5Frames(file, dataset, image_key, image_key_run)
     if file.lower().rstrip("/").endswith(ZARR_SUFFIXES):
         if not os.path.exists(file):
-            raise InputError(f"Zarr store '{file}' does not exist")
+            raise UsageError(f"Zarr store '{file}' does not exist")
         from .zarr_store import ZarrFrames
 
         return ZarrFrames(file, dataset)
