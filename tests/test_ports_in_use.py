@@ -34,3 +34,13 @@ def test_tango_server_on_a_taken_port(taken):
     run = run_ufo("tango", "motor", "--port", str(taken))
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert f"cannot listen on 127.0.0.1:{taken} (Address already in use)" in run.stderr
+
+
+def test_gui_on_a_taken_port_or_a_host_of_no_machine(taken):
+    """The GUI printed its URL, then uvicorn's own error, and exited 3."""
+    pytest.importorskip("uvicorn")
+    run = run_ufo("gui", "--port", str(taken))
+    assert run.returncode == 2 and "Traceback" not in run.stderr and "http://" not in run.stderr
+    assert f"cannot listen on 127.0.0.1:{taken} (Address already in use)" in run.stderr
+    run = run_ufo("gui", "--host", "256.1.1.1", "--port", str(taken))
+    assert run.returncode == 2 and "--host 256.1.1.1: not a name or address of this machine" in run.stderr

@@ -40,6 +40,7 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
         raise UsageError("--token '' would let anyone in; leave --token out for a random one")
     if token is None:  # also on loopback: any web page the user visits could otherwise drive the API
         token = secrets.token_urlsafe(24)
+    _check_bind(host, port)
     loopback = host in ("127.0.0.1", "localhost", "::1")
     app = create_app(root, token, hosts=("127.0.0.1", "localhost", "::1") if loopback else None)
     url = f"http://{host}:{port}/?token={token}"
@@ -49,3 +50,21 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
     # an open event stream (a page following a run) would hold a graceful shutdown, so Ctrl-C waited
     # for the reconstruction to end: 2 s, then the connections are closed
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=2)
+
+
+def _check_bind(host: str, port: int) -> None:
+    """A host that is no address of this machine, or a port taken, is said before anything starts
+    (uvicorn printed the URL, then its own error, and exited 3)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise UsageError(f"--host {host}: not a name or address of this machine ({exc}); the default is 127.0.0.1") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --port, or stop what "
+                             "holds it") from exc
