@@ -276,3 +276,24 @@ def test_a_killed_server_is_said_after_one_timeout_not_two():
     finally:
         proc.kill()
         proc.wait(10)
+
+
+def test_frames_the_server_s_camera_grabbed_late_are_said_by_the_client():
+    """A grab from an unbuffered server reported '0 dropped, 18 frames/s reached (50 asked)': the
+    frames the server's camera grabbed later than its rate allows were counted there only."""
+    port, stream_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=64",
+                             "-p", "sensor-height=32", "-p", "frames-per-second=20000", "--port", str(port),
+                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    try:
+        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
+        cam = open_camera("net", port=port, timeout=5)
+        with cam.recording():
+            for _ in range(200):
+                cam.grab()
+        report = cam.server_report
+        cam.close()
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert 0 < report["late"] <= report["sent"]

@@ -245,7 +245,8 @@ class NetCamera(Camera):
     def _stop(self) -> None:
         self._end_lease()
         try:
-            self._request({"cmd": "stop"}, wait=min(self.timeout, 1.0) if self._silent else None)
+            #: the server's counts of this recording (sent, dropped there, late: grabbed later than its rate allows)
+            self.server_report = self._request({"cmd": "stop"}, wait=min(self.timeout, 1.0) if self._silent else None)
         except CameraError:
             pass  # the server is gone: stopping locally is all there is to do
         if self._stream is not None:

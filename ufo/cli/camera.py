@@ -136,6 +136,11 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
         console.print(f"the camera ended after {stats.received} of {number} frames: {ended}")
     console.print(f"{stats.received} frames of {cam.frame_shape} {cam.dtype} written to {output}")
     console.print(stats.summary())
+    report = getattr(cam, "server_report", None) or {}
+    if report.get("late"):  # unbuffered on the server: the rate reached is explained there, not here
+        console.print(f"[bold yellow]warning:[/] the server's camera grabbed {report['late']} of the {report.get('sent')} "
+                      "frames it sent later than its frame rate allows (unbuffered there: record buffered, or ask a "
+                      "lower rate)")
     if stats.dropped:
         share = stats.dropped / max(stats.received + stats.dropped, 1)
         console.print(f"[bold red]warning:[/] the camera dropped {stats.dropped} frame(s) ({share:.1%}): "
