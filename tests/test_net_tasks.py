@@ -112,10 +112,18 @@ def test_a_sender_started_again_after_a_kill_is_said_by_the_receiver():
     streams' frames went into one file, frame numbers 0..128 then 0..49, without a word."""
     from ufo.net.wire import StreamCheck
 
+    import time
+
     said = []
     check = StreamCheck("zmq-receive", said.append)
+    address = "tcp://127.0.0.1:5555"
     for seq in range(129):
-        check.frame({"seq": seq, "sender": "cam@host", "stream": "first"})
+        check.frame({"seq": seq, "sender": f"zmq-send host:1234 {address}", "stream": "first"})
+    for seq in range(3):  # another sender beside it (fan-in): not a restart
+        check.frame({"seq": seq, "sender": f"zmq-send host:777 {address}", "stream": "beside"})
+    assert said == []
+    time.sleep(1.1)  # the first went silent: killed; started again, its process id is new
+    check.frame({"seq": 3, "sender": f"zmq-send host:777 {address}", "stream": "beside"})  # still sending
     for seq in range(3):
-        check.frame({"seq": seq, "sender": "cam@host", "stream": "second"})
-    assert len(said) == 1 and "a new stream from sender 'cam@host' began after 129 frame(s)" in said[0]
+        check.frame({"seq": seq, "sender": f"zmq-send host:5678 {address}", "stream": "second"})
+    assert len(said) == 1 and "began after 129 frame(s) of one that never ended" in said[0]

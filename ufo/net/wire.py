@@ -214,6 +214,18 @@ class _Stream:
     peers: int = 1
     reliable: bool = True
     ended: bool = False
+    last: float = 0.0  # monotonic time of its last frame
+
+
+RESTART_SILENCE = 1.0  # seconds a stream without its end must have been silent for a new one to be its restart
+
+
+def _source(sender: str) -> str:
+    """A sender's name without its process id ('zmq-send host:1234 tcp://...' -> 'zmq-send host tcp://...'):
+    a sender started again has a new one."""
+    kind, _, rest = sender.partition(" ")
+    where, _, address = rest.partition(" ")
+    return f"{kind} {where.rsplit(':', 1)[0]} {address}"
 
 
 class StreamCheck:
@@ -245,8 +257,9 @@ class StreamCheck:
         state = self.streams.get(key)
         if state is None:
             state = self.streams[key] = _Stream(str(header.get("sender") or "an unnamed sender"))
-            cut = [s for s in self.streams.values() if s is not state and s.received and not s.ended
-                   and s.sender == state.sender]
+            now = time.monotonic()  # the same sender on the same host and address, silent for a second: a
+            cut = [s for s in self.streams.values() if s is not state and s.received and not s.ended  # restart
+                   and _source(s.sender) == _source(state.sender) and now - s.last > RESTART_SILENCE]
             for old in cut:  # a sender killed and started again: its two streams went into one output unsaid
                 old.ended = True
                 self._report(f"{self.name}: a new stream from sender '{state.sender}' began after {old.received} "
@@ -269,6 +282,7 @@ class StreamCheck:
                          f"{state.expected - 1} (repeated or out of order)")
         state.expected = max(state.expected, seq + 1)
         state.received += 1
+        state.last = time.monotonic()
 
     def end(self, header: dict[str, Any]) -> None:
         frames = header.get("frames")
