@@ -14,6 +14,9 @@ import numpy as np
 from .planning import Plan, scan_angles
 
 
+SCAN_SEARCH = 16.0  # pixels the scan searches either side of Vo's estimate (`--axis-method scan`)
+
+
 def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None) -> float:
     """The axis of `plan`'s scan from its middle row's flat-corrected sinogram (angles x width):
     half acquisition by the overlap near one edge, a full turn by each projection against its
@@ -31,10 +34,11 @@ def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None) -> float:
         return axis_half_acquisition(sino, angles)
     k = first_half(angles)
     full_turn = coverage(angles) > 1.9 * math.pi
-    if o.axis_method == "scan":  # the first half turn at its real angles
-        from ..tomo.axis import axis_by_scan
+    if o.axis_method == "scan":  # the first half turn at its real angles, around Vo's estimate (as the GUI's axis
+        from ..tomo.axis import axis_by_scan  # view): over the detector's middle quarter, an entropy minimum at the
 
-        return axis_by_scan(sino[:k], angles=angles[:k]).best
+        near = axis_from_sinogram(sino[:k], device=device or search_device(o.gpus))  # range's edge was taken,
+        return axis_by_scan(sino[:k], centre=near, search=SCAN_SEARCH, angles=angles[:k]).best  # 155 px off
     if full_turn:  # every projection with its mirror image at theta + pi
         from ..tomo.axis import axis_360
 
