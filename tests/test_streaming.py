@@ -337,3 +337,14 @@ def test_a_frame_of_another_type_is_refused_and_a_non_finite_one_said():
     _feed_one_changed(engine, lambda f: np.where(np.arange(32) == 4, np.nan, f).astype(np.float32), dtype=np.float32)
     engine.finish()
     assert [w for w in engine.stats.warnings if w.startswith("frame 9 holds NaN or infinite values")]
+
+
+@pytest.mark.parametrize("axis, half", [(5000.0, False), (-300.0, False), (63.5, True)])
+def test_a_given_axis_off_the_detector_is_refused_at_the_first_frame(axis, half):
+    """The online reconstruction took axis=5000 on 2048 pixels: every slice zero, no word (the Tango
+    reconstruction server said ON)."""
+    from ufo.tomo.streaming import StreamingReconstructor
+
+    engine = StreamingReconstructor(axis=axis, half_acquisition=half)
+    with pytest.raises(ValueError, match=f"axis {axis} lies outside the detector"):
+        engine.add(np.ones((4, 64), np.float32), {"image_key": 0, "angle": 0.0})

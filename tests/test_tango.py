@@ -331,3 +331,15 @@ def test_ctrl_c_stops_a_tango_server_with_exit_130(kind):
     assert proc.returncode == 130, output
     assert "Traceback" not in output
 
+
+
+def test_the_reconstruction_server_refuses_an_angle_span_of_no_scan():
+    """angle_span=1e-300 deg was taken: every slice zero, state ON."""
+    with DeviceTestContext(UfoReconstruction, process=False) as reco:
+        for value in (1e-300, -5.0):
+            with pytest.raises(tango.DevFailed, match="give the scan's range"):
+                reco.angle_span = value
+        with pytest.raises(tango.DevFailed, match="NaN"):  # Tango itself refuses it
+            reco.angle_span = float("nan")
+        reco.angle_span = 360.0
+        assert reco.angle_span == 360.0

@@ -23,6 +23,7 @@ from ..tomo.streaming import StreamingReconstructor
 from .base import Job, StreamDevice
 
 AXIS_MODES = ("centre", "given", "auto")
+ANGLE_SPAN_MIN = 0.1  # degrees: a smaller range is no scan (the online reconstruction gave zeros)
 
 
 class UfoReconstruction(StreamDevice):
@@ -96,6 +97,9 @@ class UfoReconstruction(StreamDevice):
 
     @angle_span.write
     def angle_span(self, value: float) -> None:
+        if not math.isfinite(value) or value < 0 or 0 < value < ANGLE_SPAN_MIN:  # 1e-300: slices of zeros, state ON
+            raise ValueError(f"angle_span {value} deg: give the scan's range (e.g. 180 or 360), or 0 to take it "
+                             "from the angles")
         self._span = value
 
     # -- results --------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import numpy as np
 
 from .backends import backend, staging
 from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
-from .stream_input import FrameCheck, StreamStats, check_options, frame_angle, nothing, rows_index
+from .stream_input import FrameCheck, StreamStats, check_axis, check_options, frame_angle, nothing, rows_index
 
 __all__ = ["StreamStats", "StreamingReconstructor"]
 
@@ -193,6 +193,7 @@ class StreamingReconstructor:
 
     def _check_shape(self, frame: np.ndarray, number: int) -> None:
         if self._frames.first(frame, number):
+            check_axis(self.axis, frame.shape[1], self.half_acquisition)
             self._shape = frame.shape
             self._index = rows_index(self.rows, frame.shape[0])
             if np.all(np.diff(self._index) == 1):
