@@ -129,6 +129,11 @@ def install_interrupt_handler() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+def mark_terminated() -> None:
+    """The command was stopped by SIGTERM that a library took first (Tango's servers): exit 143."""
+    _Interrupts.terminated = True
+
+
 def terminated() -> bool:
     """Whether the command was stopped by SIGTERM (its status is then TERMINATED)."""
     return _Interrupts.terminated

@@ -87,7 +87,15 @@ def tango(kind: str, port: int | None, host: str, device: str | None, instance: 
     if not database:
         _check_free(host, port)  # type: ignore[arg-type]
         click.echo(f"ufo tango {kind}: {address(host, port, device)}", err=True)  # type: ignore[arg-type]
-    serve(kind, device, properties, instance=instance, host=host, port=port, database=database)
+    from ..tango.base import Signals
+    from .errors import mark_terminated
+
+    try:
+        serve(kind, device, properties, instance=instance, host=host, port=port, database=database)
+    except KeyboardInterrupt:
+        if Signals.terminated:  # Tango took the SIGTERM: the command's status says it (143, not 130)
+            mark_terminated()
+        raise
 
 
 def _check_free(host: str, port: int) -> None:

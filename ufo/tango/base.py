@@ -24,8 +24,9 @@ class Signals:
     """Ctrl-C to a server that `ufo tango` runs: Tango takes SIGINT itself (it shuts the server
     down and `run` returns normally), so its devices note it here and the command exits 130."""
 
-    watch = False  # set by `serve`: devices then register for SIGINT (not in tests' in-process servers)
+    watch = False  # set by `serve`: devices then register for SIGINT and SIGTERM (not in tests' in-process servers)
     interrupted = False
+    terminated = False  # the signal was SIGTERM: `ufo tango` exits 143 (it exited 0 as if it had run to its end)
 
 
 class Job:
@@ -79,10 +80,12 @@ class JobDevice(Device):
         self.job = Job(self.get_name())
         if Signals.watch:
             self.register_signal(signal.SIGINT)
+            self.register_signal(signal.SIGTERM)
 
     def signal_handler(self, signo: int) -> None:
-        if signo == signal.SIGINT:
+        if signo in (signal.SIGINT, signal.SIGTERM):
             Signals.interrupted = True
+            Signals.terminated = Signals.terminated or signo == signal.SIGTERM
 
     def dev_state(self) -> DevState:
         return self.job.state()
@@ -97,6 +100,14 @@ class JobDevice(Device):
 
 class StreamDevice(JobDevice):
     """A device that consumes a camera's stream: where it comes from, how, how long to wait."""
+
+    def delete_device(self) -> None:
+        """The server shuts down (Ctrl-C, SIGTERM): the stream's receive is stopped first, so the job ends
+        at its next frame and closes its file (the walker hung in h5py at exit, its file open for write)."""
+        receiver = getattr(self, "_receiver", None)
+        if receiver is not None:
+            receiver.stop()
+        super().delete_device()
 
     def init_device(self) -> None:
         super().init_device()

@@ -56,7 +56,7 @@ def serve(kind: str, device: str, properties: dict[str, Any], **options: Any) ->
 
     cls = device_class(kind)
     args = server_args(kind, device, properties, **options)
-    Signals.watch, Signals.interrupted = True, False
+    Signals.watch, Signals.interrupted, Signals.terminated = True, False, False
     try:
         run((cls,), args=args)
     finally:
