@@ -348,3 +348,25 @@ def test_a_given_axis_off_the_detector_is_refused_at_the_first_frame(axis, half)
     engine = StreamingReconstructor(axis=axis, half_acquisition=half)
     with pytest.raises(ValueError, match=f"axis {axis} lies outside the detector"):
         engine.add(np.ones((4, 64), np.float32), {"image_key": 0, "angle": 0.0})
+
+
+def test_the_reconstruction_server_s_status_carries_the_engine_s_warnings():
+    """Its status said only "reconstructed N projection(s)": the engine's words (darks that came after
+    projections were back-projected, say) were left out."""
+    import types
+
+    pytest.importorskip("tango")
+    from ufo.tango.reco import UfoReconstruction
+    from ufo.tomo.streaming import StreamingReconstructor
+
+    class Frames(list):
+        def close(self):
+            pass
+
+    frames = Frames([(np.full((4, 32), 1000, np.uint16), {"image_key": 1}),
+                     *[(np.full((4, 32), 600, np.uint16), {"image_key": 0, "angle": i * np.pi / 8}) for i in range(8)],
+                     (np.full((4, 32), 100, np.uint16), {"image_key": 2})])  # a dark after the projections
+    engine = StreamingReconstructor(axis=16.0)
+    status = UfoReconstruction._run(types.SimpleNamespace(_received=0), engine, frames)
+    assert engine.stats.warnings and all(w in status for w in engine.stats.warnings)
+    assert status.startswith("reconstructed 8 projection(s) from 10 frame(s); warning: ")

@@ -162,7 +162,9 @@ class UfoReconstruction(StreamDevice):
             receiver.close()
         engine.finish()
         axis = f", axis {engine.found_axis:.2f} px" if engine.found_axis is not None else ""
-        return f"reconstructed {engine.projections} projection(s) from {self._received} frame(s){axis}"
+        said = "".join(f"; warning: {w}" for w in engine.stats.warnings)  # the status said "reconstructed" only,
+        return f"reconstructed {engine.projections} projection(s) from {self._received} frame(s){axis}{said}"  # e.g.
+        # when a second scan's darks came after projections were back-projected and its flats were not used
 
     @command
     def cancel(self) -> None:
