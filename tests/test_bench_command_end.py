@@ -23,4 +23,4 @@ def test_the_end_of_a_command_is_timed_and_its_status_kept(tmp_path):
     assert (tmp_path / "o.h5").stat().st_size > 20 * 96 * 96 * 4  # the slices were written
     bad = subprocess.run([sys.executable, str(SCRIPT), "--projections", str(tmp_path / "missing.nx")],
                          capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "exit status 1" in bad.stderr
+    assert bad.returncode == 2 and "exit status 2" in bad.stderr  # a missing input: a path to fix (usage)
