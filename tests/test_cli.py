@@ -116,7 +116,12 @@ def test_ctrl_c_stops_cleanly_and_leaves_readable_files(tmp_path, target):
         time.sleep(0.05)
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    try:
+        out, err = proc.communicate(timeout=30)
+    finally:  # a command that went on after the signal is not left writing 1.6 TB
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "cancelled" in err and "Traceback" not in err
     if target.endswith(".tif"):
