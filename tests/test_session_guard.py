@@ -82,6 +82,8 @@ def test_lock_names_of_devices_and_beamlines():
 
     assert lock_key("bl") == ["bl"] and lock_key(LinearMotor("sample-x")) == ["sample-x"]
     assert lock_key(Remote()) == ["tango://host:10000/ufo/motor/1"]  # a remote device by its address
+    Remote.backend.address = "tango://localhost:10000/UFO/Motor/1"  # one device, spelled otherwise: one lock
+    assert lock_key(Remote()) == ["tango://127.0.0.1:10000/ufo/motor/1"]
     beamline = SimulatedBeamline(width=8, height=2)
     assert lock_key(beamline) == [device.name for device in beamline.devices]  # each of its devices
     assert {"rotation", "shutter", "camera"} <= set(lock_key(beamline))

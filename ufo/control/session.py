@@ -128,7 +128,20 @@ def lock_key(thing: Any) -> list[str]:
     name = address or getattr(thing, "name", None)
     if not name:
         raise UsageError(f"claim takes device names, devices or beamlines, not {type(thing).__name__}")
-    return [str(name)]
+    return [_one_spelling(str(name)) if address else str(name)]
+
+
+def _one_spelling(address: str) -> str:
+    """A Tango address spelled one way: device names are case-blind in Tango and 'localhost' is
+    127.0.0.1 (a second session took the same walker as 'UFO/Walker' or through 'localhost')."""
+    import re
+
+    found = re.match(r"(?i)^(?:tango://)?([^/:]+):(\d+)/(.*)$", address)
+    if found is None:
+        return address.lower()
+    host, port, rest = found.groups()
+    host = "127.0.0.1" if host.lower() in ("localhost", "localhost.localdomain") else host.lower()  # no DNS asked
+    return f"tango://{host}:{port}/{rest.lower()}"
 
 
 def _lock_file(key: str) -> Path:
