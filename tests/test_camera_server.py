@@ -24,16 +24,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_mock(width: int, height: int, fps: int) -> tuple[subprocess.Popen, int]:
+    """`ufo camera serve mock` of that sensor and rate in its own process, serving; and its control port."""
+    port, stream_port = free_port(), free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", f"sensor-width={width}",
+                             "-p", f"sensor-height={height}", "-p", f"frames-per-second={fps}", "--port", str(port),
+                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
+    return proc, port
+
+
 @pytest.fixture
 def server():
     """`ufo camera serve mock` in its own process; yields its control port."""
-    port = free_port()
-    stream_port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=64",
-                             "-p", "sensor-height=32", "-p", "frames-per-second=500", "--port", str(port),
-                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    proc, port = serve_mock(64, 32, 500)
     try:
-        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
         yield port
     finally:
         proc.kill()
@@ -229,12 +234,8 @@ def test_a_client_killed_with_8_mib_frames_queued_to_it_frees_the_server(tmp_pat
     """pco.edge frames (2560 x 2160 x 16 bit): a client killed while frames are queued to it. The
     server's buffers are held by ZMQ until the dead connection is processed; the stream thread
     must get them back (not wait out its 30-s send timeout) and the lease free the camera."""
-    port, stream_port = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=2560",
-                             "-p", "sensor-height=2160", "-p", "frames-per-second=200", "--port", str(port),
-                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    proc, port = serve_mock(2560, 2160, 200)
     try:
-        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
         for _ in range(3):
             holder = start_holder(port, timeout=1.0)
             time.sleep(0.3)  # frames pile up in the queues of a client that prints rather than keeps up
@@ -281,12 +282,8 @@ def test_a_killed_server_is_said_after_one_timeout_not_two():
 def test_frames_the_server_s_camera_grabbed_late_are_said_by_the_client():
     """A grab from an unbuffered server reported '0 dropped, 18 frames/s reached (50 asked)': the
     frames the server's camera grabbed later than its rate allows were counted there only."""
-    port, stream_port = free_port(), free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ufo", "camera", "serve", "mock", "-p", "sensor-width=64",
-                             "-p", "sensor-height=32", "-p", "frames-per-second=20000", "--port", str(port),
-                             "--stream-port", str(stream_port)], stderr=subprocess.PIPE, text=True)
+    proc, port = serve_mock(64, 32, 20000)
     try:
-        assert "serving camera" in proc.stderr.readline()  # type: ignore[union-attr]
         cam = open_camera("net", port=port, timeout=5)
         with cam.recording():
             for _ in range(200):

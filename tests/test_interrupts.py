@@ -239,50 +239,6 @@ def test_a_blocking_source_is_woken_by_its_on_cancel_hook_and_the_run_ends_cance
 
 
 
-LOOP_STUCK = """
-import time
-import numpy as np
-import ufo
-
-def frames():
-    for i in range(300):
-        if i == 5:
-            time.sleep(1000)  # a user's source in a long call of its own (a slow device read)
-        yield np.full((64, 64), i, np.uint16)
-
-print("looping", flush=True)
-for result in ufo.Calculate(expression="x * 2")(frames()):
-    time.sleep(0.05)
-"""
-
-LEFT_AFTER_NEXT = """
-import numpy as np
-import ufo
-
-frames = iter(ufo.Calculate(expression="x * 2")(np.ones((200, 64, 64), np.float32)))
-print("first", float(next(frames).mean()), flush=True)
-"""
-
-
-def test_ctrl_c_in_a_loop_over_a_stream_ends_the_script_with_a_node_stuck(tmp_path):
-    """The loop's clean-up waited for every node without a bound: a node in a long call kept the
-    script until a second Ctrl-C (wait() itself stopped in under a second)."""
-    script = tmp_path / "loop.py"
-    script.write_text(LOOP_STUCK)
-    proc = _start([sys.executable, str(script)])
-    assert proc.stdout.readline().strip() == "looping", proc.communicate()
-    time.sleep(1.0)
-    code, seconds, _out, err = _interrupt(proc, timeout=20)
-    assert code != 0 and "KeyboardInterrupt" in err
-    assert seconds < 2.0, f"{seconds:.2f} s from SIGINT to exit"
-
-
-def test_a_script_that_left_an_iterator_after_next_exits():
-    """The exit hook waited for every graph not cancelled: one whose frames nobody would read
-    again (an iterator kept after next()) kept the script forever."""
-    done = subprocess.run([sys.executable, "-c", LEFT_AFTER_NEXT], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0 and done.stdout.strip() == "first 2.0", done.stderr
-
 # -- the other commands exit 130 ------------------------------------------------------------
 
 def test_ctrl_c_on_camera_grab_exits_130_and_closes_the_file(tmp_path):

@@ -100,9 +100,10 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     refuse_conflict(output, [replayed] if replayed else [])  # a replayed file is never the output (exit 2)
     check_output(output, overwrite, fix="use --overwrite")  # before the camera is asked: exit 2, nothing written
     cam = _open(name, props)
-    file = parse_output_path(output).path
+    target = parse_output_path(output)
+    file = target.path
     new = not os.path.exists(file)
-    stack = parse_output_path(output).kind is FileKind.BIGTIFF  # its count known: ImageJ's TIFF where it fits
+    stack = target.kind is FileKind.BIGTIFF  # its count known: ImageJ's TIFF where it fits
     writer = open_writer(output, overwrite=overwrite, record_drops=True, expected_frames=number if stack else None,
                          metadata=_camera_record(name, cam))
     console = Console(stderr=True, soft_wrap=True, highlight=False)
