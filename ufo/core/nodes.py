@@ -47,6 +47,7 @@ class _Node:
         self.input_ended = False
         self.live = task.replicas
         self.collected: dict[int, list[np.ndarray]] = {}
+        self.collected_metas: dict[int, list[dict[str, Any]]] = {}
 
     # -- output -----------------------------------------------------------------------
     def emit(self, frame: Frame) -> None:
@@ -87,12 +88,15 @@ class _Node:
                     streamed.append(index)
                     continue
                 if index not in self.collected:
-                    arrays = []
+                    arrays, metas = [], []
                     while (frame := channel.get()) is not EOS:
                         arrays.append(np.array(frame.data, copy=True))
+                        metas.append(dict(frame.meta))
                         frame.release()
                     self.collected[index] = arrays
+                    self.collected_metas[index] = metas
         for index in sorted(self.collected):
+            task.collected_meta(index, self.collected_metas[index])
             task.collected(index, self.collected[index])
         return streamed
 

@@ -6,9 +6,8 @@ descriptors. The runtime calls `setup` once, then `generate` (sources), `process
 `consume`/`finish` (reductions and sinks), and always `teardown`.
 
 Calling a task on streams connects it (`connect`) and returns its output `Stream`. This module
-sits below the graph and the scheduler, so its `Stream` is data only (which task produces it);
-streams that run, iterate and collect are `ufo.core.api.Stream`, the `stream_type` of the public
-`ufo.core.Task` (ufo.core.api), which lives above the scheduler and hands it to `connect`.
+sits below the graph and the scheduler, so its `Stream` is data only; streams that run, iterate
+and collect are `ufo.core.api.Stream`, the `stream_type` of the public `ufo.core.Task`.
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ from .ufocompat import apply as ufo_apply
 def max_replicas() -> int:
     """The most replicas one node may have: 4 per CPU core (at least 64), at most 1024.
 
-    Each replica is a thread with its own buffers; `replicas=100000` would start 100 000
-    threads. UFO_MAX_REPLICAS overrides the limit (still capped at 1024).
+    Each replica is a thread with its own buffers. UFO_MAX_REPLICAS overrides it (capped at 1024).
     """
     override = os.environ.get("UFO_MAX_REPLICAS", "").strip()
     if override.isdigit() and int(override) > 0:
@@ -253,8 +251,7 @@ class Task:
         """Maps: how many frames one `process_batch` call takes (called after `setup`); 1 calls `process`.
 
         For kernels that share work between frames (a back-projection computes each detector
-        position once for K slices): the runtime hands over up to that many frames at once and
-        what is left at the end of the stream. Replicated maps always call `process`.
+        position once for K slices). Replicated maps always call `process`.
         """
         return 1
 
@@ -265,6 +262,9 @@ class Task:
 
     def collected(self, index: int, frames: list[np.ndarray]) -> None:
         """Receives the whole stream of a `collect=True` input before streaming starts."""
+
+    def collected_meta(self, index: int, metas: list[dict[str, Any]]) -> None:
+        """The metadata of those frames, handed just before `collected` (flats' places in their file)."""
 
     def consume(self, *inputs: np.ndarray) -> None:
         """Reductions and sinks: take one frame (one from each input)."""

@@ -22,7 +22,7 @@ from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
 from .references import check_references
-from .scan_folder import flats_before_and_after, from_scan_folder
+from .scan_folder import flat_runs, from_scan_folder
 from .scan_layout import from_layout
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
@@ -43,6 +43,7 @@ class Plan:
     key_runs: dict[str, int] = field(default_factory=dict)  # with image_keys: one run of those frames (flats before/after)
     angles: list[float] | None = None  # the true angle of every projection (radians) where they are irregular
     taken: list[str] = field(default_factory=list)  # what a scan folder gave (ufo.reco.scan_folder)
+    flat_runs: int = 0  # flats in this many runs of the projections' file: interpolated by place
 
     @property
     def slices(self) -> int:
@@ -169,10 +170,11 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     angles: list[float] | None = None
     notes: list[str] = list(folder_notes)
     runs: dict[str, int] = {}
+    runs_of_flats = 0
     if layout is not None and o.projections:
         o, keys, angles, notes = from_layout(o)
         if o.flats == o.projections and o.flats2 is None:
-            o, runs, more = flats_before_and_after(o)
+            runs_of_flats, more = flat_runs(o)
             taken += more
         source = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
     else:
@@ -225,7 +227,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         raise UsageError(f"even one row of {projections} projections x {width} pixels needs more memory than is available")
     notes += [note] if (note := region_note(o.region, height, rows)) else []
     result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys, key_runs=runs,
-                  angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken)
+                  angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken,
+                  flat_runs=runs_of_flats)
     _check_half_acquisition(result)
     if projections * 4 < width:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
@@ -360,6 +363,7 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
               (bool(o.sinograms), "the input is sinograms"),
               (o.darks is None, "there are no darks and flats (it corrects flat fields)"),
               (bool(o.flats2), "--flats2 interpolates flats over the scan"),
+              (plan.flat_runs > 1, f"the flats of its {plan.flat_runs} runs are interpolated over the scan"),
               (o.phase, "phase retrieval needs neighbouring rows"),
               (o.remove_outliers is not None, "--remove-outliers works on the sinogram path"),
               (o.remove_stripes is not None, "--remove-stripes needs whole sinograms"),

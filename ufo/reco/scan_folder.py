@@ -84,20 +84,17 @@ def from_scan_folder(o: RecoOptions) -> tuple[RecoOptions, list[str], list[str]]
     return replace(o, **changes), taken, notes
 
 
-def flats_before_and_after(o: RecoOptions) -> tuple[RecoOptions, dict[str, int], list[str]]:
-    """For a file whose flats (image_key 1) come in runs before and after its projections: the
-    first run as --flats, the last as --flats2 (`key_runs` {'flats': 0, 'flats2': -1}) and what
-    was taken; the options unchanged otherwise."""
-    flats, projections = open_source(o.projections, image_key=1), open_source(o.projections, image_key=0)  # type: ignore[arg-type]
+def flat_runs(o: RecoOptions) -> tuple[int, list[str]]:
+    """For a file whose flats (image_key 1) come in two or more runs: their number and what is
+    taken; (0, []) otherwise. All runs are read; flat-field-correct reduces each and interpolates
+    between the runs around each projection by its place in the file (ufo.tomo.flat_runs)."""
+    flats = open_source(o.projections, image_key=1)  # type: ignore[arg-type]
     try:
-        spans, around = getattr(flats, "run_spans", []), getattr(projections, "run_spans", [])
+        spans = getattr(flats, "run_spans", [])
     finally:
         flats.close()
-        projections.close()
-    if len(spans) < 2 or not around or not (spans[0][1] < around[0][0] and spans[-1][0] > around[-1][1]):
-        return o, {}, []
-    between = len(spans) - 2
-    taken = [f"flats: {len(spans)} runs in the file; the first (frames {spans[0][0]}..{spans[0][1]}) and the last "
-             f"({spans[-1][0]}..{spans[-1][1]}) interpolated by projection index"
-             + (f"; the {between} between them not used" if between else "")]
-    return replace(o, flats2=o.projections), {"flats": 0, "flats2": -1}, taken
+    if len(spans) < 2:
+        return 0, []
+    shown = ", ".join(f"{a}..{b}" for a, b in spans[:6]) + (", ..." if len(spans) > 6 else "")
+    return len(spans), [f"flats: {len(spans)} runs in the file (frames {shown}), each projection's flat interpolated "
+                        "between the runs around it by its place in the file"]

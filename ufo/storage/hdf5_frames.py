@@ -159,6 +159,7 @@ class Hdf5Frames:
                                          f"not a run {run}")
                     keep = runs[run]
                 self._locations = [index.locations[i] for i in keep]
+                self._positions = keep  # acquisition positions: flats of several runs interpolate by them
                 self._keys = [index.image_keys[i] for i in keep]
                 self._angles = [index.angles[i] for i in keep]
                 if not index.locations:
@@ -234,7 +235,7 @@ class Hdf5Frames:
     def meta(self, index: int) -> dict[str, Any]:
         if self._locations is None:
             return {}
-        meta: dict[str, Any] = {"image_key": self._keys[index]}
+        meta: dict[str, Any] = {"image_key": self._keys[index], "file_index": self._positions[index]}
         if self._angles[index] is not None:
             meta["angle"] = self._angles[index]
         return meta

@@ -66,7 +66,12 @@ def _pick(frames: list[Any], index: int) -> Any:
 
 
 class FlatFieldCorrect(Task):
-    """(projection - dark) / (flat - dark), optionally -log; flats before and after the scan are interpolated."""
+    """(projection - dark) / (flat - dark), optionally -log; flats before and after the scan are interpolated.
+
+    Flats taken in several runs of one file (before, during and after the scan: their frames
+    carry `file_index`, as NXtomo readers give it) are reduced run by run and interpolated by
+    each projection's `file_index` (ufo.tomo.flat_runs), unless a `flats2` input is given.
+    """
 
     devices = ("cpu", "gpu")
 
@@ -119,10 +124,17 @@ class FlatFieldCorrect(Task):
         self._host_dark: np.ndarray | None = None  # the (first) reduced dark and flats, kept for _check
         self._host_flats: list[np.ndarray] = []
         self._flats_checked = 0
+        self._flat_places: list[Any] = []  # the flats' file_index, where their reader gave one
+        self._runs: Any = None  # ufo.tomo.flat_runs.FlatRuns of flats in several runs of one file
+        self._no_place_said = False
 
     def to_device(self, frame: np.ndarray) -> Any:
         """Where the references live (the GPU variant puts them on its device once)."""
         return frame
+
+    def collected_meta(self, index: int, metas: list[dict[str, Any]]) -> None:
+        if index == 2:
+            self._flat_places = [m.get("file_index") for m in metas]
 
     def collected(self, index: int, frames: list[np.ndarray]) -> None:
         if index == 1:
@@ -135,7 +147,26 @@ class FlatFieldCorrect(Task):
             self._host_flats.append(refs[0])
             devices = [self.to_device(r) for r in refs]
             self._flats.insert(0, devices) if index == 2 else self._flats.append(devices)
+            if index == 2:
+                self._runs = self._flat_runs(frames)
         self._check()
+
+    def _flat_runs(self, frames: list[np.ndarray]) -> Any:
+        """FlatRuns where the flats come in two or more runs at known places of their file and are
+        reduced (mean, median) with no flats2 input; None otherwise."""
+        from ..tomo.flat_runs import FlatRuns, split_runs
+
+        places = self._flat_places
+        if (self.flat_reduction not in ("mean", "median") or len(self.ctx.input_specs) > 3 or len(places) != len(frames)
+                or any(not isinstance(p, (int, np.integer)) for p in places) or list(places) != sorted(places)):
+            return None
+        runs = split_runs(places)
+        if len(runs) < 2:
+            return None
+        reduced = [_references([frames[i] for i in run], self.flat_reduction, "flats", self._shape)[0] for run in runs]
+        self._host_flats += [r * np.float32(self.flat_scale) for r in reduced]
+        return FlatRuns([float(np.mean([places[i] for i in run])) for run in runs],
+                        [self.to_device(r * np.float32(self.flat_scale)) for r in reduced])
 
     def _check(self) -> None:
         """Each set of flats against the darks, once both are known (on the host): references that
@@ -154,7 +185,14 @@ class FlatFieldCorrect(Task):
     def dark_for(self, index: int) -> Any:
         return _pick(self._darks, index)
 
-    def flat_for(self, index: int) -> Any:
+    def flat_for(self, index: int, place: Any = None) -> Any:
+        if self._runs is not None:
+            if isinstance(place, (int, np.integer)):
+                return self._runs.at(float(place))
+            if not self._no_place_said:
+                self._no_place_said = True
+                self.ctx.warn(f"the flats come in {len(self._runs)} runs of their file, but the projections carry no "
+                              "place in it (file_index): all flats are reduced into one, not interpolated")
         if len(self._flats) == 1:
             return _pick(self._flats[0], index)
         if not self._count or self._count < 2:
@@ -164,7 +202,7 @@ class FlatFieldCorrect(Task):
 
     def _span(self, dark: np.ndarray, flat: np.ndarray) -> np.ndarray | None:
         """flat - dark, computed once per pair of kept references (not for flats interpolated per frame)."""
-        if len(self._flats) != 1:
+        if len(self._flats) != 1 or self._runs is not None:
             return None
         key = (id(dark), id(flat))  # both live in self._darks / self._flats for the whole run
         span = self._spans.get(key)
@@ -175,7 +213,7 @@ class FlatFieldCorrect(Task):
     def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
                 out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
         index = int(meta.get("index", 0))
-        dark, flat = self.dark_for(index), self.flat_for(index)
+        dark, flat = self.dark_for(index), self.flat_for(index, meta.get("file_index"))
         flat_correct(proj, dark, flat, self.absorption, self.fix_nan_and_inf, out, self._span(dark, flat))
         return out  # type: ignore[return-value]
 
