@@ -201,6 +201,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys,
                       key_runs=runs, warnings=[note] if (note := region_note(o.region, count, rows)) else [])
         _check_half_acquisition(result)
+        _check_axis_range(result)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "
                                    "projections (rows x width), use --projections")
@@ -230,6 +231,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
                   angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken,
                   flat_runs=runs_of_flats)
     _check_half_acquisition(result)
+    _check_axis_range(result)
     if projections * 4 < width:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
                                "(angles x width), use --sinograms")
@@ -320,6 +322,17 @@ def _check_half_acquisition(plan: Plan) -> None:
     if span < 1.9 * math.pi:
         raise UsageError(f"--half-acquisition needs a 360-degree scan; these {plan.projections} projections cover "
                          f"{math.degrees(span):.1f} degrees (give --angle for the step if the file has no angles)")
+
+
+def _check_axis_range(plan: Plan) -> None:
+    """--axis auto (Vo's metric, or the scan around its estimate) on a scan of less than a half
+    turn: UsageError, before any reading (it found axes pixels off)."""
+    from ..tomo.axis_vo import range_problem
+    from ..tomo.halftomo import coverage
+
+    if plan.options.axis == "auto" and not plan.options.half_acquisition and \
+            (problem := range_problem(coverage(scan_angles(plan)))) is not None:
+        raise UsageError(f"--axis auto: {problem} (--axis PIXELS)")
 
 
 def _axis_value(o: RecoOptions) -> float | None:
