@@ -13,6 +13,7 @@ import cupyx.scipy.ndimage as cundimage
 import numpy as np
 
 from ..kernels.backproject import geometry
+from ..kernels.wedge import one_weight_fits
 from ..kernels.cuda_backproject import backproject_interleaved
 from ..tasks.backproject import Backproject
 from ..tasks.correction import FlatFieldCorrect, RemoveOutliers
@@ -52,7 +53,9 @@ class BackprojectGpu(Backproject):
     """Filtering by cuFFT, back-projection by the K-slices-per-thread kernel."""
 
     def process(self, sino: Any, out: Any = None, meta: dict[str, Any] | None = None) -> Any:  # type: ignore[override]
-        if self.angles is not None or self.half_acquisition:  # per-angle weights, stitching: the CPU task's code
+        n_step = sino.shape[-2], self.angle_step if self.angle_step is not None else np.pi / sino.shape[-2]
+        if self.angles is not None or self.half_acquisition or not one_weight_fits(*n_step):  # per-angle weights,
+            # stitching: the CPU task's code
             return cupy.asarray(Backproject.process(self, cupy.asnumpy(sino), None, meta if meta is not None else {}))
         stack = sino[None] if sino.ndim == 2 else sino
         filter_name = self.filter_for(meta or {})  # 'none' for input a 'filter' task marked filtered

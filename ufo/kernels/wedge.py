@@ -1,4 +1,5 @@
-"""Where covered gaps between projections end and a missing wedge begins.
+"""Where covered gaps between projections end and a missing wedge begins, and when one weight
+for every projection integrates a scan.
 
 Its own module, numpy only: the streaming engine's weights (ufo.tomo.stream_geometry) and the
 back-projectors' (ufo.kernels.backproject.angle_weights) apply the same rule, and the GPU path
@@ -20,3 +21,24 @@ def wedge_limit(typical: float) -> float:
     gap in eight of randomly spaced angles (exponential gaps: exceeding 3 medians is 12 %) went
     uncovered: slices 0.085 of their maximum off a correctly weighted FBP."""
     return max(3 * typical, float(MISSING_WEDGE))
+
+
+def one_weight_fits(n_angles: int, step: float) -> bool:
+    """Whether one weight for every projection (`fbp_weight`) integrates a regular scan right: up
+    to a half turn, or a whole number of half turns (every line seen equally often). Between
+    them (200 or 270 degrees; 600 projections of an 800-projection full turn) the directions of
+    the overlap are seen twice and the others once: each projection needs its own weight
+    (`angle_weights`); one weight made the slices 13x worse (rms) on a 270-degree scan."""
+    span = n_angles * abs(step)
+    if span <= np.pi * (1 + 1e-6):
+        return True
+    return abs(span - round(span / np.pi) * np.pi) <= 1e-6 * span
+
+
+def one_weight_problem(n_angles: int, step: float) -> str | None:
+    """Why one weight for all (DFI's) is wrong for this regular scan, or None (`one_weight_fits`)."""
+    if one_weight_fits(n_angles, step):
+        return None
+    return (f"{n_angles} projections {np.degrees(abs(step)):.6g} degrees apart cover {np.degrees(n_angles * abs(step)):.6g} "
+            "degrees, more than a half turn and not a whole number of them: with one weight for every projection "
+            "the directions seen twice would count double")

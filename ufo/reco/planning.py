@@ -371,6 +371,9 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
     """Why this plan's projections cannot stream into slices kept on one GPU (ufo.reco.resident),
     or None when they can: that path corrects, filters and back-projects every frame as it is
     read, so a step that needs whole sinograms or neighbouring rows keeps the sinogram path."""
+    from ..kernels.wedge import one_weight_fits
+    from ..tomo.halftomo import coverage
+
     o = plan.options
     checks = ((o.gpu_path == "sinograms", "--gpu-path sinograms was given"),
               (bool(o.sinograms), "the input is sinograms"),
@@ -381,6 +384,8 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
               (o.remove_outliers is not None, "--remove-outliers works on the sinogram path"),
               (o.remove_stripes is not None, "--remove-stripes needs whole sinograms"),
               (o.method != "fbp", "--method dfi needs whole sinograms"),
+              (not one_weight_fits(plan.projections, coverage(scan_angles(plan)) / plan.projections),
+               "its projections need weights of their own (more than a half turn, not a whole number of them)"),
               (o.absorption is False, "--absorption off is not supported there"),
               (o.axis == "auto" and o.axis_method == "scan", "--axis-method scan runs on the sinogram path"),
               (gpus != 1, "it runs on one GPU" if gpus else "it needs a GPU"))

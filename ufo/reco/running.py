@@ -7,6 +7,7 @@ transpose-projections, remove-stripes, retrieve-phase, fft/filter/ifft, backproj
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,11 @@ def dfi_props(plan: Plan, props: dict[str, Any]) -> dict[str, Any]:
         what = "half acquisition" if "half_acquisition" in props else "irregular angles"
         raise UsageError(f"--method dfi needs equally spaced angles of one step; this scan has {what}: "
                          "use --method fbp")
+    from ..kernels.wedge import one_weight_problem
+
+    step = props.get("angle_step", math.pi / plan.projections)
+    if (problem := one_weight_problem(plan.projections, step)) is not None:
+        raise UsageError(f"--method dfi: {problem}; use --method fbp (it weighs each projection)")
     return {**props, "oversampling": plan.options.oversampling}
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..core import Property, Spec, Task
 from ..core.errors import GraphError
+from ..kernels.wedge import one_weight_problem
 from ..tomo.dfi import KERNELS, dfi
 from .backproject import SliceGeometry
 from .filtering import FilterProperties, _workers
@@ -47,6 +48,10 @@ class DfiSinc(SliceGeometry, FilterProperties, Task):
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is not None and self.roi_size is not None and self.roi_size > spec.shape[-1]:
             raise GraphError(f"roi-size={self.roi_size} is larger than the {spec.shape[-1]} x {spec.shape[-1]} slice")
+        if spec.shape is not None and len(spec.shape) in (2, 3):
+            n = spec.shape[-2]
+            if (problem := one_weight_problem(n, np.pi / n if self.angle_step is None else self.angle_step)) is not None:
+                raise GraphError(f"task '{self.name}': {problem}; use backproject (it weighs each projection)")
         return self.slice_spec(spec, self._roi(spec.shape[-1] if spec.shape else 0))
 
     def setup(self, ctx: Any) -> None:

@@ -37,6 +37,7 @@ import scipy.fft
 
 from ..core.resources import available_cores
 from ..kernels.backproject import geometry
+from ..kernels.wedge import one_weight_problem
 from .fbp import slice_grid
 from .filters import fbp_filter, padded_size
 
@@ -170,6 +171,8 @@ def plan(shape: tuple[int, ...], axis: float | None = None, angle_step: float | 
         raise ValueError(f"padding must be 'zero' or 'edge', got {padding!r}")
     n_angles, width = shape[-2:]
     axis = width / 2 if axis is None else float(axis)
+    if (problem := one_weight_problem(n_angles, np.pi / n_angles if angle_step is None else angle_step)) is not None:
+        raise ValueError(f"direct Fourier inversion: {problem}; back-project (FBP weighs each projection)")
     cos_, sin_, weight = geometry(n_angles, angle_step, angle_offset)
     nx0, ny0, fx, fy, cols, rows = _region(width, roi, centre)
 

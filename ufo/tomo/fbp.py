@@ -11,6 +11,7 @@ import scipy.fft
 from ..core.errors import Cancelled
 from ..core.resources import available_cores, available_memory
 from ..kernels.backproject import backproject_slice, backproject_stack, geometry, relative_weights
+from ..kernels.wedge import one_weight_fits
 from .filters import fbp_filter, padded_size
 from .grid import slice_grid
 
@@ -70,6 +71,8 @@ def backproject(sino: np.ndarray, axis: float | None = None, angle_step: float |
     covers (`ufo.kernels.backproject.angle_weights`), so irregular and 360-degree scans are right.
     """
     n_angles, width = sino.shape[-2:]
+    if angles is None and not one_weight_fits(n_angles, np.pi / n_angles if angle_step is None else angle_step):
+        angles = angle_offset + angle_step * np.arange(n_angles)  # 200, 270 degrees: weights per projection
     cos_, sin_, scale = geometry(n_angles, angle_step, angle_offset, angles)
     x0, y0, cols, rows = slice_grid(width, roi, centre)
     centre = width / 2 if axis is None else axis

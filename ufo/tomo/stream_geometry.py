@@ -93,6 +93,13 @@ class StreamWeights:
             return 0.0
         return abs(self.last_angle - self.first_angle)
 
+    def coverage_problem(self) -> str | None:
+        """Why this stream's weights double some directions (more than a half turn, not a whole
+        number of them: online, the overlap is weighted before the end tells it), or None."""
+        from ..kernels.wedge import one_weight_problem
+
+        return one_weight_problem(self.count, (self.span() + self._typical()) / self.count) if self.count > 1 else None
+
     def finish(self) -> list[tuple[float, Any, float]]:
         """The first and the last projection, now that the wrap-around gap is known."""
         out: list[tuple[float, Any, float]] = []

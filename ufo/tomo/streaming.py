@@ -8,8 +8,8 @@ into batches, flat-corrected, filtered and back-projected into slices that stay 
 ufo.tomo.steps (CPU) and ufo.tomo.steps_cuda (CUDA), the kernels `ufo reco` runs. A caller
 that lends frames (`add(..., release=...)`) calls `idle()` before it waits for more.
 
-Weights (ufo.tomo.stream_geometry.StreamWeights): each projection is weighted by the interval
-it covers (as `angle_weights`), staged once the next angle arrived, its rows multiplied by it.
+Weights (ufo.tomo.stream_geometry.StreamWeights): each projection's rows times the interval it
+covers (as `angle_weights`; 200 or 270-degree scans are warned of), once the next angle came.
 
 Memory: with a given axis and references first, the slices, one batch, the references and two
 bands (the first projection, the latest until the next angle); row bands are kept only while
@@ -105,8 +105,7 @@ class StreamingReconstructor:
         self._used_axis: float | None = None if self.axis == "auto" else self.axis  # type: ignore[assignment]
         self._flatfield = self._filter = self._bp = self._staging = None  # type: Any
         self.found_axis: float | None = None
-        self.stats, self.done = StreamStats(), False
-        self._result: np.ndarray | None = None
+        self.stats, self.done, self._result = StreamStats(), False, None  # type: StreamStats, bool, np.ndarray | None
 
     @property
     def projections(self) -> int:
@@ -350,6 +349,9 @@ class StreamingReconstructor:
             if self.axis == "auto" and self._used_axis is None:
                 self._locate(final=True)
             self._drain()
+            if not self.half_acquisition and (problem := self._weights.coverage_problem()) is not None:
+                self._warn_once(f"{problem} in these slices (the weights are given as projections arrive); "
+                                "`ufo reco` of the file weighs each projection by the interval it covers")
             for a, (i, b, r, p), relative in self._weights.finish():
                 self._put(i, a, b, relative, r, p)
             if self._pairs is not None and self._pairs.waiting:
