@@ -116,7 +116,7 @@ class Hdf5Frames:
     def __init__(self, filename: str, dataset: str | None, image_key: int | None = None, run: int | None = None):
         import h5py
 
-        from .layouts import detect
+        from .layouts import detect, keys_beside
 
         _load_filters()
         self.warnings: list[str] = []
@@ -185,6 +185,8 @@ class Hdf5Frames:
                 self._dset = self._file[self.name]
                 self._locations = None  # type: ignore[assignment]
                 _check_image_dataset(self._dset, filename, self.name)
+                if (note := keys_beside(self._dset, filename)) is not None:
+                    self.warnings.append(note)
         except Exception:
             self._file.close()
             raise

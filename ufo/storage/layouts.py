@@ -54,18 +54,38 @@ def _angles(dset: Any, n: int | None, notes: list[str]) -> list[float]:
     return _to_radians(values, _text(units) if units is not None else "degree")
 
 
+def _declares_nxtomo(group: Any) -> bool:
+    return "definition" in group and _text(group["definition"][()]) == "NXtomo"
+
+
+def _looks_nxtomo(group: Any) -> bool:
+    """An NXentry without a definition that has NXtomo's frames and their image keys."""
+    detector = group.get("instrument/detector")
+    return bool(detector is not None and hasattr(detector, "keys") and "data" in detector
+                and ("image_key" in detector or "image_key_control" in detector))
+
+
 def nxtomo_entries(h5: Any) -> list[Any]:
-    """The file's NXentry groups that declare the NXtomo definition, in the file's order (nxtomomill
-    writes one per scan: entry0000, entry0001, ...)."""
-    found = []
+    """The file's NXtomo entries, in the file's order: NXentry groups that declare the NXtomo
+    definition (nxtomomill writes one per scan: entry0000, entry0001, ...), NXsubentry groups of
+    an NXentry that do (Diamond's GDA: /entry1/tomo_entry beside the detector's raw data), and,
+    where none declares it, NXentry groups laid out as NXtomo (image keys beside the frames) whose
+    definition was left out. Read as plain stacks, these reconstructed darks and flats as
+    projections at made-up angles."""
+    declared, undeclared = [], []
     for name in h5:
         group = h5[name]
-        if not hasattr(group, "keys"):
+        if not hasattr(group, "keys") or _text(group.attrs.get("NX_class", "")) != "NXentry":
             continue
-        nx_class = _text(group.attrs.get("NX_class", ""))
-        if nx_class == "NXentry" and "definition" in group and _text(group["definition"][()]) == "NXtomo":
-            found.append(group)
-    return found
+        if _declares_nxtomo(group):
+            declared.append(group)
+            continue
+        subentries = [group[k] for k in group if hasattr(group[k], "keys")
+                      and _text(group[k].attrs.get("NX_class", "")) == "NXsubentry" and _declares_nxtomo(group[k])]
+        declared += subentries
+        if not subentries and _looks_nxtomo(group):
+            undeclared.append(group)
+    return declared or undeclared
 
 
 def _data_path(entry: Any) -> str:
@@ -78,9 +98,12 @@ def entry_of(h5: Any, dataset: str) -> str | None:
     """The NXtomo entry that `dataset` (a path in the file) is, or holds the frames of; None for any
     other dataset or group."""
     path = "/" + dataset.strip("/")
+    target = h5.get(path)
     for entry in nxtomo_entries(h5):
-        if path == entry.name or path == _data_path(entry):
+        if path in (entry.name, _data_path(entry), f"{entry.name}/data/data"):
             return str(entry.name)
+        if target is not None and not hasattr(target, "keys") and target == h5.get(_data_path(entry)):
+            return str(entry.name)  # the detector's frames an NXtomo (sub)entry links to (GDA)
     return None
 
 
@@ -107,6 +130,23 @@ def nexus_default(h5: Any) -> str | None:
     return None
 
 
+def keys_beside(dset: Any, filename: str) -> str | None:
+    """A warning where a stack read as a plain dataset has image keys of its length beside it that
+    mark darks or flats (a layout ufo does not know): they would be taken as projections."""
+    if dset.ndim != 3:
+        return None
+    for name in ("image_key_control", "image_key"):
+        keys = dset.parent.get(name)
+        if keys is None or hasattr(keys, "keys") or keys.shape != (dset.shape[0],):
+            continue
+        values = np.asarray(keys[()])
+        darks, flats = int(np.count_nonzero(values == 2)), int(np.count_nonzero(values == 1))
+        if darks or flats:
+            return (f"'{filename}:{dset.name}' has image keys beside it ('{keys.name}': {darks} dark(s), {flats} "
+                    "flat(s)), in a layout ufo does not know as NXtomo or DXchange: all its frames are read as they are")
+    return None
+
+
 def _lengths(what: str, given: int, frames: int, notes: list[str]) -> None:
     """A note where a per-frame dataset (image keys, angles) does not hold one value a frame."""
     if given != frames:
@@ -128,6 +168,9 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
             return None
         n = data.shape[0]
         notes: list[str] = []
+        if not _declares_nxtomo(entry):
+            notes.append(f"'{h5.filename}:{entry.name}' declares no definition; read as NXtomo (its frames have image "
+                         "keys)")
         if entry_name is None and len(entries) > 1:
             others = ", ".join(e.name for e in entries[1:])
             notes.append(f"'{h5.filename}' holds {len(entries)} NXtomo entries: reading {entry.name}; for another "
