@@ -33,10 +33,8 @@ from .ufocompat import apply as ufo_apply
 
 
 def max_replicas() -> int:
-    """The most replicas one node may have: 4 per CPU core (at least 64), at most 1024.
-
-    Each replica is a thread with its own buffers. UFO_MAX_REPLICAS overrides it (capped at 1024).
-    """
+    """The most replicas one node may have (each a thread with its own buffers): 4 per CPU core, at
+    least 64, at most 1024. UFO_MAX_REPLICAS overrides it (capped at 1024)."""
     override = os.environ.get("UFO_MAX_REPLICAS", "").strip()
     if override.isdigit() and int(override) > 0:
         return min(1024, int(override))
@@ -323,7 +321,8 @@ def connect(task: Task, upstreams: tuple[Any, ...]) -> Stream:
     needed = sum(1 for i in inputs if not i.optional)
     if not needed <= len(streams) <= len(inputs):
         names = ", ".join(i.name + (" (optional)" if i.optional else "") for i in inputs)
-        raise GraphError(f"task '{task.name}' takes {len(inputs)} input(s) ({names}), got {len(streams)}")
+        count = f"{needed}" if needed == len(inputs) else f"{needed} to {len(inputs)}"
+        raise GraphError(f"task '{task.name}' takes {count} input(s) ({names}), got {len(streams)}")
     for s in streams:
         if s.task.kind is Kind.SINK:
             raise GraphError(f"task '{s.task.name}' is a sink and has no output to feed into '{task.name}'")

@@ -83,10 +83,11 @@ def ignored(note: str) -> UfoName:
 
 
 def zero_is_default(ours: str, note: str = "0 (UFO's 'whole frame' or 'automatic') means our default") -> UfoName:
-    """UFO's 0 (or -1) for 'not set': dropped so that ours takes its default."""
+    """UFO's 0 (or -1) for 'not set': dropped so that ours takes its default. Other values, -3 too,
+    go to our property, which checks its range (every negative was taken for 'whole frame')."""
     def convert(value: Any) -> dict[str, Any]:
         try:
-            unset = float(value) <= 0
+            unset = float(value) in (0.0, -1.0)
         except (TypeError, ValueError):
             unset = False
         return {} if unset else {ours: value}

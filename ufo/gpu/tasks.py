@@ -144,7 +144,7 @@ class CropGpu(Crop):
 class PadGpu(Pad):
     def process(self, frame: Any, out: Any = None) -> Any:  # type: ignore[override]
         if self._mode is None:
-            result = cupy.full((self.height, self.width), self.value, dtype=frame.dtype)
+            result = cupy.full((self.height, self.width), self.value, dtype=self.fill_type(frame.dtype))
             result[self._inner] = frame
             return result
         return cupy.pad(frame, self._widths, mode=self._mode)

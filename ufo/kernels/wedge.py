@@ -30,7 +30,7 @@ def one_weight_fits(n_angles: int, step: float) -> bool:
     the overlap are seen twice and the others once: each projection needs its own weight
     (`angle_weights`); one weight made the slices 13x worse (rms) on a 270-degree scan."""
     span = n_angles * abs(step)
-    if span <= np.pi * (1 + 1e-6):
+    if not np.isfinite(span) or span <= np.pi * (1 + 1e-6):  # angles of no finite number: refused elsewhere
         return True
     return abs(span - round(span / np.pi) * np.pi) <= 1e-6 * span
 

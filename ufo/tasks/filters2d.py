@@ -258,7 +258,8 @@ class Subtract(Task):
         return a.with_(dtype=np.complex64 if complex_ else np.float32, count=count)
 
     def process(self, a: np.ndarray, b: np.ndarray, *, out: np.ndarray | None) -> np.ndarray:  # type: ignore[override]
-        return np.subtract(a, b, out=out, casting="unsafe")  # type: ignore[no-any-return]
+        kind = out.dtype if out is not None else np.result_type(np.float32, a.dtype, b.dtype)  # not in uint16:
+        return np.subtract(a, b, out=out, dtype=kind, casting="unsafe")  # type: ignore[no-any-return]  # 100 - 300
 
 
 def estimate_noise_sigma(frame: np.ndarray, addressing_mode: str = "mirrored_repeat") -> float:

@@ -35,15 +35,16 @@ class Crop(Task):
     width = Property(int, None, range=(1, None), doc="columns to keep (default: to the right edge)")
     height = Property(int, None, range=(1, None), doc="rows to keep (default: to the bottom edge)")
     y_step = Property(int, 1, range=(1, None), doc="keep every y-step-th of those rows (from y)")
-    from_center = Property(bool, False, doc="x and y are offsets from the centre of the frame")
+    from_center = Property(bool, False, doc="centre the box as UFO does (frame // 2 - size // 2); x and y "
+                           "are offsets from there (UFO ignores them)")
     ufo_names = declare({"x": same("x"), "y": same("y"), "width": zero_is_default("width"), "height": zero_is_default("height"),
                  "from-center": same("from-center")})
 
     def _box(self, h: int, w: int) -> tuple[slice, slice]:
         width = self.width if self.width is not None else w - self.x
         height = self.height if self.height is not None else h - self.y
-        x0 = self.x + ((w - width) // 2 if self.from_center else 0)
-        y0 = self.y + ((h - height) // 2 if self.from_center else 0)
+        x0 = self.x + (w // 2 - width // 2 if self.from_center else 0)  # UFO's crop.c: 52 // 2 - 11 // 2 = 21
+        y0 = self.y + (h // 2 - height // 2 if self.from_center else 0)
         if x0 + width > w or y0 + height > h or width < 1 or height < 1:
             raise GraphError(f"crop x={x0} y={y0} width={width} height={height} does not fit a {w}x{h} frame (width x height)")
         return slice(y0, y0 + height, self.y_step), slice(x0, x0 + width)
@@ -90,9 +91,19 @@ class Pad(Task):
             raise GraphError(f"a {w}x{h} frame at x={x} y={y} does not fit the padded {self.width}x{self.height}")
         return y, x
 
+    def fill_type(self, dtype: Any) -> Any:
+        """`dtype`, or float32 where the fill value is none of its values (-1, 3.5 or NaN around
+        uint16 frames: they failed mid-run or were stored as 3)."""
+        kind = np.dtype(dtype)
+        if self.addressing_mode != "constant" or kind.kind not in "iu":
+            return dtype
+        info, v = np.iinfo(kind), self.value
+        return dtype if np.isfinite(v) and v == int(v) and info.min <= v <= info.max else np.float32
+
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         self._offsets(*frame2d(self, spec))
-        return spec.with_(shape=(self.height, self.width))
+        dtype = self.fill_type(spec.dtype) if spec.dtype is not None else None
+        return spec.with_(shape=(self.height, self.width), dtype=dtype)
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)

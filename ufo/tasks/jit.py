@@ -61,8 +61,15 @@ def _constant(value: Any) -> Any:
     return value
 
 
+def _float_frames(frames: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Integer frames (a camera's uint16) as float32, as UFO's opencl task computes: in their own type
+    `2 * x + 1` of 40000 gave 14465 and a Laplacian wrapped. Float frames are handed on as they are."""
+    return tuple(f.astype(np.float32) if f.dtype.kind in "iu" else f for f in frames)
+
+
 class Map(Task):
-    """Apply a @jit kernel (a scalar Python function) to every frame, on the CPU or a GPU."""
+    """Apply a @jit kernel (a scalar Python function) to every frame, on the CPU or a GPU; integer
+    frames reach the kernel as float32 (as `calculate` and UFO's opencl compute)."""
 
     name = "jit"
     kind = Kind.MAP
@@ -112,9 +119,9 @@ class Map(Task):
     def output_spec(self, *specs: Spec) -> Spec:
         if any(s.shape is None or s.dtype is None for s in specs):
             return Spec(None, None, specs[0].count)
-        probes = tuple(np.empty((1,) * len(s.shape), s.dtype) for s in specs)  # dtypes are what matter
+        probes = _float_frames(tuple(np.empty((1,) * len(s.shape), s.dtype) for s in specs))  # dtypes matter
         dtype = self.kernel.result_dtype(*self._arguments(probes))
         return Spec(np.broadcast_shapes(*[s.shape for s in specs]), dtype, specs[0].count)
 
     def process(self, *frames: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-        return self.kernel(*self._arguments(frames), out=out)  # type: ignore[no-any-return]
+        return self.kernel(*self._arguments(_float_frames(frames)), out=out)  # type: ignore[no-any-return]
