@@ -53,12 +53,11 @@ def from_scan_folder(o: RecoOptions) -> tuple[RecoOptions, list[str], list[str]]
     if scan is None:
         o, taken = _subfolders(o)
         return o, taken, []
-    name = os.path.basename(scan.directory)
     changes: dict[str, Any] = {"projections": scan.pattern}
-    taken = [f"ESRF scan '{scan.directory}': {scan.count} projections {name}NNNN.edf (TOMO_N)"]
+    taken = [f"ESRF scan '{scan.directory}': {scan.count} projections {scan.projection_name()} (TOMO_N)"]
     notes: list[str] = []
-    if scan.alignment:
-        notes.append(f"{scan.alignment} alignment projection(s) after the scan ({name}{scan.count:04d}.edf on) "
+    if scan.alignment:  # the files' names as the folder has them (NAME0180.edf or NAME_0180.edf)
+        notes.append(f"{scan.alignment} alignment projection(s) after the scan ({scan.projection_name(scan.count)} on) "
                      "left out of the reconstruction")
     if o.number is None or o.number > scan.count:
         changes["number"] = scan.count

@@ -2,7 +2,8 @@
 
 A folder `NAME/` holds `NAME.info` (the acquisition: `TOMO_N` projections over `ScanRange`
 degrees, `REF_ON`, `PixelSize` in um, `Distance` in mm, `Energy` in keV), the projections
-`NAME0000.edf` ... (numbered from 0; files past `TOMO_N` are alignment projections taken at the
+`NAME0000.edf` ... or `NAME_0000.edf` ... (tomoscan's naming; the notes name them as the folder
+spells them) (numbered from 0; files past `TOMO_N` are alignment projections taken at the
 end, at 180/90/0 or 360/270/180/90/0 degrees), the reduced flats `refHST<index>.edf` (the mean
 of the flats taken before projection `index`) and the reduced dark (`darkend0000.edf`, or
 `dark.edf`). Given such a folder as --projections, `ufo reco` takes the projections, darks,
@@ -38,6 +39,18 @@ class EsrfScan:
     darks: str | None
     flats: list[tuple[int, str]]  # (projection index, refHST file)
     angle_step: float  # radians
+    prefix: str  # the projections' file name before their number: 'NAME' or 'NAME_'
+    digits: int  # the digits of that number (padded)
+    start: int  # the number of the first projection
+
+    def projection_name(self, index: int | None = None) -> str:
+        """The file name of projection `index` (from the first, alignment ones past `count`), or
+        without one their pattern ('NAME_NNNN.edf'): spelled as the folder spells them, with or
+        without the '_' (what the notes named before, 'NAME0180.edf', did not exist in a folder of
+        'NAME_0180.edf' files)."""
+        if index is None:
+            return f"{self.prefix}{'N' * self.digits}.edf"
+        return f"{self.prefix}{self.start + index:0{self.digits}d}.edf"
 
 
 def read_info(path: str) -> dict[str, str]:
@@ -124,4 +137,5 @@ def find_esrf_scan(path: str, number: int | None = None) -> EsrfScan | None:
     if darks is None and "dark.edf" in names:
         darks = os.path.join(directory, "dark.edf")
     flats = [(i, os.path.join(directory, f)) for i, f in _indexed(names, "refHST")]
-    return EsrfScan(directory, pattern, count, max(len(projections) - count, 0), darks, flats, step)
+    return EsrfScan(directory, pattern, count, max(len(projections) - count, 0), darks, flats, step,
+                    first[:digits.start(1)], len(digits.group(1)), start)

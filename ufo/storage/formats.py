@@ -6,6 +6,7 @@ import enum
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from ..core.errors import UsageError
 
@@ -46,9 +47,46 @@ class OutputPath:
         return os.path.join(folder, name) if folder else name
 
 
-def natural_key(text: str) -> list[int | str]:
-    """Sort key so frame-2.tif comes before frame-10.tif."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+#: a number in a file name: digits, with dots between digit runs, and a minus where it is a sign
+#: (at the start of the name or after a character that is neither a letter nor a digit)
+_NUMBER = re.compile(r"(?:(?<![^\W_])-)?\d+(?:\.\d+)*")
+
+
+def natural_key(text: str) -> tuple[list[str | Decimal], str]:
+    """Sort key that orders the numbers in names as numbers, as the frames were taken.
+
+    Names number frames by counters (img_0001.tif, scan-0001.tif, frame9.tif before frame10.tif)
+    or by angle (proj_0.25.tif, proj_-45.0.tif), and sorting their digits as text, or a decimal's
+    digits as a second integer, reads the frames out of order (0.5 before 0.25). The rule:
+
+    - a run of digits is a number: img_09 and img_9 are 9, img_100 comes after both;
+    - one dot between two digit runs makes a decimal: proj_0.25 is 0.25, frame1.2 is 1.2 (a
+      counter split by a dot sorts right only when padded: frame1.02 before frame1.10); a
+      dot before a letter is no decimal point (img_5.tif is 5);
+    - several dots between digit runs (1.10.2) are counters each, compared in turn;
+    - a minus is a sign at the start of the name or after a character that is neither a letter
+      nor a digit (a_-2 is -2, proj_-0.5 is -0.5); after a letter or a digit it separates
+      (scan-0001 is 1, 2024-05-01 is 2024, 5 and 1), as beamline counters are written;
+    - the text between numbers compares without case (Proj_000.TIF beside proj_005.tif).
+
+    Names equal by this rule (img_0.5 and img_0.50, a-2 and A-2) keep a fixed order, by the name
+    itself (the second part of the key): never the order the folder listed them in."""
+    parts: list[str | Decimal] = []
+    at = 0
+    for match in _NUMBER.finditer(text):
+        parts.append(text[at:match.start()].lower())
+        number = match.group()
+        runs = number.split(".")
+        if len(runs) == 2:
+            parts.append(Decimal(number))
+        else:  # a counter, or counters joined by dots (the text between them is the dot)
+            for k, run in enumerate(runs):
+                if k:
+                    parts.append(".")
+                parts.append(Decimal(run))
+        at = match.end()
+    parts.append(text[at:].lower())
+    return parts, text
 
 
 def split_dataset(path: str) -> tuple[str, str | None]:

@@ -24,31 +24,35 @@ from .tiff_ifd import Page, scan
 
 
 class PlainPage(NamedTuple):
-    """Where an uncompressed page's pixels lie (`offset`) and what they are (`shape`, `dtype`).
+    """Where an uncompressed page's pixels lie (`offset`) and what they are (`shape`, `dtype`, in
+    the machine's byte order; `swapped`: the file holds them in the other one, swapped once read).
     (A named tuple: one is made per page of every file a graph opens.)"""
 
     offset: int
     shape: tuple[int, int]
     dtype: np.dtype
+    swapped: bool = False
 
     @property
     def row_bytes(self) -> int:
         return self.shape[1] * self.dtype.itemsize
 
 
-def plain_page(page: Any, byteorder: str) -> PlainPage | None:
-    """The location of `page`'s pixels when one plain read gives them exactly, else None."""
+def plain_page(page: Any, byteorder: str, swap: bool = False) -> PlainPage | None:
+    """The location of `page`'s pixels when one plain read gives them exactly, else None; with
+    `swap`, also of pixels in the other byte order (read, then swapped)."""
     try:
         dtype, shape = np.dtype(page.dtype), tuple(page.shape)
         if (len(shape) != 2 or page.compression != 1 or page.predictor != 1 or page.is_tiled
                 or page.fillorder != 1 or page.samplesperpixel != 1 or page.bitspersample != dtype.itemsize * 8
                 or not page.is_contiguous or dtype.kind not in "uif"):
             return None
-        if dtype.itemsize > 1 and byteorder != ("<" if np.little_endian else ">"):
+        swapped = dtype.itemsize > 1 and byteorder != ("<" if np.little_endian else ">")
+        if swapped and not swap:
             return None  # pixels in the other byte order: tifffile swaps them
         if sum(int(n) for n in page.databytecounts) < shape[0] * shape[1] * dtype.itemsize:
             return None
-        return PlainPage(int(page.dataoffsets[0]), (int(shape[0]), int(shape[1])), dtype.newbyteorder("="))
+        return PlainPage(int(page.dataoffsets[0]), (int(shape[0]), int(shape[1])), dtype.newbyteorder("="), swapped)
     except (AttributeError, TypeError, ValueError):
         return None
 
@@ -66,6 +70,8 @@ def read_plain(handle: BinaryIO, where: PlainPage, rows: slice, out: np.ndarray 
     got = _read_at(handle, view, at)
     if got != len(view):
         raise EOFError(f"{got} of {len(view)} bytes at offset {where.offset}")
+    if where.swapped:
+        target.byteswap(inplace=True)
     if out is not None and target is not out:
         np.copyto(out, target, casting="unsafe")
         return out
@@ -148,11 +154,16 @@ class TiffFrames:
         the other behind its first page, and its other pages' IFDs and 'images=N' only at close:
         a stack whose writer was killed, or stopped by a full disk, shows one page and
         'images=1'; its complete frames are counted from the file's size and reported. (ImageJ
-        itself writes stacks over 4 GB as one IFD with 'images=N'; those read N frames.)"""
-        plain = self._plain.get(file) or [None]
-        first = plain[0]
-        if first is None or len(plain) != 1:
+        itself writes stacks over 4 GB as one IFD with 'images=N'; those read N frames, also in its
+        default big-endian byte order, their pixels swapped once read.)"""
+        plain = self._plain.get(file)
+        if not plain or len(plain) != 1:
             return 1
+        first, description = plain[0], None
+        if first is None:
+            first, description = self._swapped_page(file)
+            if first is None:
+                return 1
         nbytes = first.shape[0] * first.row_bytes
         try:
             fits = (os.path.getsize(file) - first.offset) // nbytes
@@ -160,11 +171,12 @@ class TiffFrames:
             return 1
         if fits < 2:
             return 1
-        try:
-            with self._open(file) as tif:
-                description = tif.pages[0].description or ""
-        except Exception:  # noqa: BLE001 - not a file this recognises: its one page, as before
-            return 1
+        if description is None:
+            try:
+                with self._open(file) as tif:
+                    description = tif.pages[0].description or ""
+            except Exception:  # noqa: BLE001 - not a file this recognises: its one page, as before
+                return 1
         shaped = _shaped_frames(description)
         if shaped is not None:  # tifffile's own stacks: the other IFDs follow all the pixels
             if shaped <= 1:
@@ -184,8 +196,24 @@ class TiffFrames:
                                      f"was full); reading its {count} complete frame(s)")
         else:
             return 1
-        plain.extend(PlainPage(first.offset + k * nbytes, first.shape, first.dtype) for k in range(1, count))
+        plain[0] = first
+        plain.extend(first._replace(offset=first.offset + k * nbytes) for k in range(1, count))
         return count
+
+    def _swapped_page(self, file: str) -> tuple[PlainPage | None, str | None]:
+        """The one page of a file in the other byte order than the machine's (the IFD scan leaves
+        those to tifffile) with the page's description, where its pixels lie in one uncompressed
+        piece: an ImageJ stack in ImageJ's default big-endian order may hold all its frames behind
+        that page. (None, None) for any other file: read by tifffile, as one page."""
+        try:
+            with open(file, "rb") as handle:
+                if handle.read(2) != (b"MM" if np.little_endian else b"II"):
+                    return None, None
+            with self._open(file) as tif:
+                page = tif.pages[0]
+                return plain_page(page, tif.byteorder, swap=True), page.description or ""
+        except Exception:  # noqa: BLE001 - not a file this recognises: its one page, as before
+            return None, None
 
     def _scan(self, file: str) -> int | None:
         """The page count from the IFDs read with `struct` (tiff_ifd), where that understands the file."""
@@ -256,8 +284,8 @@ class TiffFrames:
                 self._scanned = (file, self._plain_pages(file))  # only the latest: 100 000 files stay small
             pages = self._scanned[1]
         where = pages[page] if page < len(pages) else None
-        if where is not None and where.shape == self.shape and where.dtype == self.dtype and \
-                _rows(rows, self.shape[0]).step == 1:
+        if where is not None and where.shape == self.shape and _rows(rows, self.shape[0]).step == 1:
+            self._check_type(index, where.dtype)
             return self._read_plain(file, where, rows, out)
         with tifffile_complaints() as complaints:  # said in the error, not printed beside it
             return self._read_by_tifffile(index, file, page, rows, out, complaints)
@@ -275,6 +303,7 @@ class TiffFrames:
                     f"'{self.label(index)}' has shape {tuple(p.shape)}, the first frame {self.shape}: "
                     "all frames of one stream must have one shape"
                 )
+            self._check_type(index, np.dtype(p.dtype))
             full = rows == slice(None) or _rows(rows, self.shape[0]) == slice(0, self.shape[0], 1)
             if full and out is not None and out.dtype == self.dtype and out.shape == self.shape:
                 return p.asarray(out=out)  # type: ignore[no-any-return]
@@ -293,6 +322,17 @@ class TiffFrames:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")
         return out
+
+    def _check_type(self, index: int, dtype: np.dtype) -> None:
+        """A frame whose pixels are of another type than the first frame's is refused, saying so:
+        casting it (tifffile's "cannot cast float32 to uint16", called truncated or corrupt) or
+        passing it on would give the stream frames of two types."""
+        if (dtype.kind, dtype.itemsize) == (self.dtype.kind, self.dtype.itemsize):
+            return
+        first = "file" if len(self.files) > 1 else "frame"
+        raise InputError(f"'{self.label(index)}' holds {dtype.newbyteorder('=').name} frames, the first {first} "
+                         f"'{self.label(0)}' {self.dtype.newbyteorder('=').name}: all frames of one stream must "
+                         "have one type (convert the odd file, or read the files apart)")
 
     def _read_plain(self, file: str, where: PlainPage, rows: slice, out: np.ndarray | None) -> np.ndarray:
         if self._handle is None or self._handle[0] != file:

@@ -1,7 +1,10 @@
 """Zarr v3 arrays: one chunk per frame, optional compression (zstd, blosc), through zarr-python.
 
-Every chunk is stored (also all-zero ones), and a frame counts once its chunk is: after a
-crash, frames whose chunks never arrived are not read (the reader stops at the last stored one).
+ufo's writer stores every chunk (also all-zero ones), and a frame counts once its chunk is: after
+a crash, frames whose chunks never arrived are not read (the reader stops at the first missing
+one). Its arrays say so in an attribute (`OWN_ARRAY`). Other tools' arrays are read as zarr
+reads them: zarr-python stores no chunk that holds only the fill value, so a missing chunk
+there is frames of the fill value (an empty slice of a mask, a beam-off frame), not a loss.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ from .formats import FRAME_PLACES, RANGES_WRITTEN, check_dataset
 from .writer_base import WriterBase, disk_error, share, unshare
 
 COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
+#: attribute of the arrays ufo's writer makes: their shape counts the frames written, each chunk
+#: stored before its frame counts, so a chunk missing within the shape is a frame never stored
+OWN_ARRAY = "ufo_shape_counts_frames_written"
 SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direct path (and at close)
 
 
@@ -153,6 +159,7 @@ class ZarrWriter(WriterBase):
                     self._arr = root.create_array(self.array, shape=(0, *frame.shape), chunks=(1, *frame.shape),
                                                   dtype=frame.dtype, compressors=_compressors(self.compression),
                                                   fill_value=0, config={"write_empty_chunks": True},
+                                                  attributes={OWN_ARRAY: True},
                                                   # what napari and xarray label the axes with
                                                   dimension_names=("frame", *("z", "y", "x")[3 - frame.ndim:])
                                                   if frame.ndim <= 3 else None,
@@ -212,6 +219,29 @@ def _image_array(group: Any, path: str) -> Any:
                      f"(candidates, largest first: {', '.join(names)})")
 
 
+def _named_array(root: Any, path: str, name: str) -> Any:
+    """The array `name` of the store at `path`. A name that is not there, or names a group, is an
+    InputError naming the store and a few of the arrays there (under that group), largest first,
+    as an HDF5 file's missing dataset is: zarr's own KeyError said only "'9'"."""
+    key = name.strip("/")
+    if not hasattr(root, "members"):
+        raise InputError(f"Zarr store '{path}' is one array, not a group: it has no array '/{key}'; "
+                         f"read the store itself ({path})")
+    try:
+        node = root[key]
+    except KeyError:
+        node = None
+    if node is not None and not hasattr(node, "members"):
+        return node
+    within = "" if node is None else key + "/"
+    arrays = {n: a for n, a in root.members(max_depth=None) if hasattr(a, "dtype") and n.startswith(within)}
+    names = sorted(arrays, key=lambda n: (-arrays[n].size, n))
+    shown = ", ".join(f"/{n}" for n in names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    held = f"{shown} (e.g. {path}:/{names[0]})" if names else "none"
+    what = f"has no array '/{key}'" if node is None else f"has a group at '/{key}', not an array"
+    raise InputError(f"Zarr store '{path}' {what}; its arrays{' there' if within else ''}: {held}")
+
+
 class ZarrFrames:
     """Frames along the first axis of a Zarr array."""
 
@@ -222,7 +252,7 @@ class ZarrFrames:
         except Exception as exc:
             raise InputError(f"cannot open Zarr store '{path}': {exc}") from exc
         if array:
-            node = node[array.strip("/")]
+            node = _named_array(node, path, array)
         elif hasattr(node, "members"):
             node = _image_array(node, path)
         self.path = path
@@ -247,39 +277,52 @@ class ZarrFrames:
                 self.count += 1  # a chunk cut short by a crash is not a frame
 
     def _stored_frames(self, node: Any) -> int:
-        """The frames to read: where each frame is a chunk of its own (ufo's arrays), those whose chunks
-        are stored (a writer that stopped recorded a frame before its chunk), said where fewer; in
-        arrays chunked otherwise (other tools': several frames a chunk, tiles), every frame of the
-        shape, chunks never written reading as the fill value, as zarr reads them."""
-        if not node.shape[0]:
+        """The frames to read. In ufo's own arrays (`OWN_ARRAY`, one chunk per frame) the shape counts
+        the frames written and each frame's chunk is stored before it counts: a chunk missing within
+        the shape is a frame its writer never stored (it stopped), so they are read up to the first
+        missing one, said where fewer. In other tools' arrays a missing chunk holds the fill value
+        (zarr-python stores none of those): every frame up to the end of the last stored chunk is
+        read, missing ones as the fill value, as zarr reads them. Counting the stored chunks instead
+        took 15 of a 20-frame stack whose first 5 frames are zeros, and dropped its last 5 real ones.
+        A shape past the last stored chunk is cut there, and said: a recorded shape of 10^15 frames
+        streamed zeros without end."""
+        recorded = int(node.shape[0])
+        if not recorded:
             return 0
-        if tuple(node.chunks) != (1, *node.shape[1:]):
-            last = self._last_chunk_row()  # a recorded shape of 10^15 frames streamed zeros without end
-            if last is None or (last + 1) * node.chunks[0] >= node.shape[0]:
-                return int(node.shape[0])
-            stored = (last + 1) * int(node.chunks[0])
-            self.warnings.append(f"'{self.path}' records {node.shape[0]} frames, its last stored chunk ends at frame "
-                                 f"{stored}: reading those (the rest would read as the fill value)")
-            return stored
-        stored = int(node.nchunks_initialized)
-        if stored < node.shape[0]:
-            self.warnings.append(f"'{self.path}' records {node.shape[0]} frames but stores {stored}: reading the "
-                                 f"first {stored} (a writer stopped before the rest, or left out frames of zeros)")
-        return min(int(node.shape[0]), stored)
+        rows = self._chunk_rows()
+        if node.attrs.get(OWN_ARRAY) is True and tuple(node.chunks) == (1, *node.shape[1:]):
+            if rows is None:
+                return recorded
+            first = 0
+            while first in rows:
+                first += 1
+            if first < recorded:
+                self.warnings.append(f"'{self.path}' records {recorded} frames but stores the first {first}: reading "
+                                     f"those (ufo's writer of it stopped before the rest)")
+            return min(first, recorded)
+        if rows is None:
+            return recorded
+        grid = int((getattr(node, "shards", None) or node.chunks)[0])  # the frames of one stored key
+        stored = (max(rows, default=-1) + 1) * grid
+        if stored >= recorded:
+            return recorded
+        self.warnings.append(f"'{self.path}' records {recorded} frames, its last stored chunk ends at frame {stored}: "
+                             f"reading those (zarr stores no chunk of the fill value alone, so the rest are frames "
+                             f"of the fill value, {node.fill_value}, or were never written)")
+        return stored
 
-    def _last_chunk_row(self) -> int | None:
-        """The highest chunk index along the frames of the chunk files stored (zarr v3 'c/0/0/0' or
+    def _chunk_rows(self) -> set[int] | None:
+        """The chunk indices along the frames of the chunk files stored (zarr v3 'c/0/0/0' or
         'c.0.0.0', v2 '0.0.0' or '0/0/0'), None when they cannot be listed."""
         try:
             names = os.listdir(self._folder)
             if "c" in names and os.path.isdir(os.path.join(self._folder, "c")):
                 names = os.listdir(os.path.join(self._folder, "c"))
             else:
-                names = [n[2:] if n.startswith("c.") else n for n in names]
-            rows = [int(n.split(".")[0]) for n in names if n.split(".")[0].isdigit()]
+                names = [n.removeprefix("c.") for n in names]
         except OSError:
             return None
-        return max(rows) if rows else -1
+        return {int(n.split(".")[0]) for n in names if n.split(".")[0].isdigit()}
 
     def _key_separator(self) -> str:
         try:
