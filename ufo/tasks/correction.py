@@ -227,7 +227,7 @@ class RemoveOutliers(Task):
     size = Property(int, 3, range=(3, 101), doc="median window edge in pixels (odd)")
     threshold = Property(float, 5.0, range=(0, None), doc="allowed deviation from the median (see unit)")
     unit = Property(str, "sigma", choices=("sigma", "absolute"),
-                    doc="threshold in robust standard deviations of the frame (sigma) or in data units")
+                    doc="threshold in robust standard deviations of each row (sigma) or in data units")
     sign = Property(str, "both", choices=("both", "bright", "dark"), doc="remove bright, dark or both kinds")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]

@@ -58,7 +58,7 @@ def remove_outliers(frame: np.ndarray, size: int = 3, threshold: float = 5.0, un
                     sign: str = "both", out: np.ndarray | None = None) -> np.ndarray:
     """Pixels further than `threshold` from their `size` x `size` median take the median's value.
 
-    With unit 'sigma' the threshold is in robust standard deviations (1.4826 x the median
+    With unit 'sigma' the threshold is in robust standard deviations of each row (1.4826 x the median
     absolute deviation of frame - median), so one value works across exposures and detectors.
     """
     from ..kernels.median import median_2d
