@@ -65,3 +65,13 @@ def test_crop_from_center_as_ufo_and_the_count_of_inputs():
     np.testing.assert_array_equal(got, frames[:, 21:32, 21:32])  # UFO's crop.c: 52 / 2 - 11 / 2 = 21
     with pytest.raises(GraphError, match=r"takes 3 to 4 input\(s\).*got 2"):
         ufo.FlatFieldCorrect()(RAW, DARK)
+
+
+@pytest.mark.parametrize("suffix", ["tif", "h5", "zarr"])
+def test_a_measurement_s_values_are_written_as_rows(tmp_path, suffix):
+    """`measure` gives 1-D frames (a value per row): refused by every writer but raw before."""
+    frames = np.random.default_rng(2).random((3, 5, 7)).astype(np.float32)
+    path = str(tmp_path / f"m.{suffix}")
+    ufo.Write(path=path)(ufo.Measure(metric="mean", axis=0)(frames)).run().wait()
+    got = ufo.Read(path=path)().collect()
+    np.testing.assert_allclose(got, frames.mean(axis=2, dtype=np.float64)[:, None, :], rtol=1e-6)

@@ -225,9 +225,6 @@ class Write(Task):
 
             if (why := scale_problem(self.bits, self.minimum, self.maximum)) is not None:
                 raise GraphError(f"minimum and maximum: {why}")
-        shape = specs[0].shape
-        if shape is not None and len(shape) < 2 and not self.path.lower().endswith((".raw", ".bin")):
-            raise GraphError(f"cannot write {len(shape)}-D frames to '{self.path}'; images need 2 dimensions")
         return None
 
     def _scaled(self) -> bool:
@@ -287,6 +284,8 @@ class Write(Task):
                                    imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format])
 
     def _store(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        if frame.ndim < 2:  # a measurement's values (measure, measure-sharpness): an image of one row
+            frame = frame.reshape(1, -1)
         if self.first_row is not None and self._row_meta:
             meta = {**meta, "row": self.first_row + self._count * self.step}
         elif self.first_row is not None:  # slices of known rows into HDF5: no per-slice datasets of
