@@ -304,6 +304,39 @@ def test_a_walker_server_killed_mid_scan_is_reported_and_its_file_stays_readable
         assert np.all(reader.read(i, slice(None), None) == i)
 
 
+def test_a_walker_server_stopped_by_sigterm_mid_scan_closes_its_file_and_exits_143(tmp_path):
+    """SIGTERM (or Ctrl-C) to `ufo tango walker` while it wrote: the stop went unseen while frames
+    kept coming (tests/test_wire_reliability.py), the server's shutdown gave up after 5 s and the
+    process hung at exit in h5py now and then, its file open for write."""
+    import h5py
+
+    camera_proc, camera_address = _serve("camera", free_port(), "-p", "sensor-width=64", "-p", "sensor-height=32",
+                                         "-p", "pattern=counter", "-p", "frames-per-second=200")
+    walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
+    try:
+        async def main():
+            camera = await tango_detector(camera_address, "camera").connect()
+            walker = await tango_walker(walker_address, "walker").connect()
+            await walker.start_write(await camera.register_endpoint(), "frames.h5")
+            await camera.start_recording()
+            while await walker.frames_written() < 40:
+                await asyncio.sleep(0.02)
+            walker_proc.send_signal(signal.SIGTERM)
+            walker_proc.wait(30)
+            await camera.stop_recording()
+
+        asyncio.run(main())
+    finally:
+        for proc in (camera_proc, walker_proc):
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
+    assert walker_proc.returncode == 143
+    with h5py.File(tmp_path / "frames.h5", "r") as f:  # a plain open: the file was closed whole
+        data = f["data"]
+        assert data.shape[0] >= 40 and all(np.all(data[i] == i) for i in range(data.shape[0]))
+
+
 def test_cli_explains_missing_options():
     result = subprocess.run([sys.executable, "-m", "ufo", "tango", "walker", "--port", "1"], capture_output=True,
                             text=True)

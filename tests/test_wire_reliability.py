@@ -295,3 +295,29 @@ def test_a_late_subscriber_of_a_lossy_stream_is_told_how_many_frames_it_missed()
     said = [w for w in run.warnings if "lossy (pub) stream" in w]
     assert len(said) == 1 and f"{150 - len(frames)} of the 150 frames" in said[0], run.warnings
     assert "zmq-receive: zmq-receive" not in said[0]
+
+
+def test_stop_ends_a_receive_whose_stream_never_pauses():
+    """stop() was seen only while no message waited: a camera at 200 frames/s never let the poll
+    wait, so a stopped walker wrote on, its server's shutdown gave up after 5 s and the process
+    hung at exit in h5py (tests/test_tango.py: SIGTERM mid-scan). Frames wait here throughout."""
+    from ufo.core.errors import InputError
+    from ufo.net.receiver import FrameReceiver
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    context = zmq.Context()
+    push = context.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.bind(address)
+    with FrameReceiver(address, timeout=5) as receiver:
+        for seq in range(40):
+            push.send_multipart(frame_parts(np.full((2, 2), seq, np.uint8), {}, seq=seq, sender="s", stream="s1"))
+        seen = []
+        with pytest.raises(InputError, match="stopped after 5 frame"):
+            for frame, _ in receiver:
+                seen.append(int(frame[0, 0]))
+                if len(seen) == 5:
+                    receiver.stop()
+    push.close()
+    context.term()
+    assert seen == [0, 1, 2, 3, 4]

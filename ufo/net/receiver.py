@@ -64,9 +64,9 @@ class FrameReceiver:
     def receive(self) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The next (frame, meta); None at the end message. The frame is a view of the message."""
         deadline = time.monotonic() + self.timeout
-        while not self._socket.poll(100):
-            if self._stop.is_set():
-                raise InputError(f"{self.name}: stopped after {self.frames} frame(s)")
+        while self._stop.is_set() or not self._socket.poll(100):  # a stream that never pauses is stopped too:
+            if self._stop.is_set():  # at 200 frames/s poll never waited, the stop went unseen and a stopped
+                raise InputError(f"{self.name}: stopped after {self.frames} frame(s)")  # walker hung at exit
             if time.monotonic() > deadline:
                 raise InputError(f"{self.name}: nothing arrived from {self.address} for {self.timeout:g} s after "
                                  f"{self.frames} frame(s) (sender gone, or never started?)")
