@@ -44,12 +44,21 @@ def _attribute(value: Any) -> Any:
     return json.dumps(value, default=str)
 
 
+def scaled(metadata: dict[str, Any]) -> bool:
+    """Whether `metadata` says the frames are 8/16-bit integers standing for values (its scale)."""
+    return metadata.get("bits") in (8, 16) and metadata.get("scale_step") is not None \
+        and metadata.get("scale_min") is not None
+
+
 def store_attributes(target: Any, metadata: dict[str, Any]) -> None:
     """Every key of `metadata` as an attribute of `target` (dicts and lists of text as JSON text);
-    `scale_min`, `scale_max` and `units` map stored integers back to values."""
+    `scale_min` + stored * `scale_step` maps stored integers back to values. The unit of 8/16-bit
+    data goes to `scale_units`: NeXus readers (silx, NeXpy) take a field's `units` for its stored
+    numbers, and raw 0..65535 were shown as '1/pixel'; the values' unit is that of the scale."""
+    integers = scaled(metadata)
     for key, value in metadata.items():
         if value is not None:
-            target.attrs[key] = _attribute(value)
+            target.attrs["scale_units" if integers and key == "units" else key] = _attribute(value)
 
 
 def _dataset(f: Any, name: str, value: Any, units: str | None = None) -> None:
@@ -179,17 +188,42 @@ def dxchange_metadata(f: Any, metadata: dict[str, Any]) -> None:
 
 #: where a reconstruction goes in a NeXus file (the NXtomoproc application definition's place)
 NXTOMOPROC_DATA = "/entry/data/data"
+#: nabu's place for the same slices (its NXProcessWriter: `<entry>/<process>/results/data` beside
+#: `<process>/configuration`), where tomoscan's HDF5Volume reads a volume (tomwer, nabu's volume tools)
+NABU_PROCESS = "/entry/reconstruction"
+
+
+def _record(value: Any) -> Any:
+    """A part of the record as given, or as read back from a file's attributes (JSON text)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def scaling_fields(group: Any, signal: str, metadata: dict[str, Any]) -> None:
+    """NeXus's own words for 8/16-bit data in an NXdata: `<signal>_scaling_factor` and
+    `<signal>_offset`, with value = (stored + offset) * scaling_factor (NXdata.nxdl.xml), so a NeXus
+    reader gets values back without knowing ufo's `scale_min` + stored * `scale_step`: scaling_factor =
+    scale_step, offset = scale_min / scale_step. The values' unit goes on the scaling factor, the one
+    field it describes (the integers have none)."""
+    if not scaled(metadata):
+        return
+    step = float(metadata["scale_step"])
+    _dataset(group, f"{signal}_scaling_factor", step, str(metadata.get("units") or "") or None)
+    _dataset(group, f"{signal}_offset", float(metadata["scale_min"]) / step)
 
 
 def nxdata_metadata(f: Any, dataset: str, metadata: dict[str, Any]) -> None:
     """The groups above `dataset` made a NeXus NXdata in an NXentry that NeXus's default-plot
     attributes lead to (file `default` -> NXentry `default` -> NXdata `signal`), so that silx,
-    NeXpy, nabu's readers and ufo's own find the data in the file; at NXTOMOPROC_DATA, the
-    places NXtomoproc gives a reconstruction: an NXprocess `reconstruction` (program, version, date,
-    the projections read) and the sample's name. The entry does not claim that definition: its
-    slices are stored z, y, x (h5py's, ImageJ's and nabu's order), where NXtomoproc asks x, y, z
-    with axis arrays. Nothing is made for a dataset outside two groups (`/data`: no NXentry and
-    NXdata can hold it); attributes already there stay."""
+    NeXpy, nabu's readers and ufo's own find the data in the file, with NXdata's scaling fields for
+    8/16 bits; at NXTOMOPROC_DATA also nabu's layout of a reconstruction (`_reconstruction`). The
+    entry does not claim NXtomoproc: its slices are stored z, y, x (h5py's, ImageJ's and nabu's
+    order), where NXtomoproc asks x, y, z with axis arrays. Nothing is made for a dataset outside
+    two groups (`/data`: no NXentry and NXdata can hold it); attributes already there stay."""
     parts = dataset.strip("/").split("/")
     if len(parts) < 3:
         return
@@ -204,24 +238,76 @@ def nxdata_metadata(f: Any, dataset: str, metadata: dict[str, Any]) -> None:
     data = f["/".join(parts[:-1])]
     data.attrs.setdefault("NX_class", "NXdata")
     data.attrs.setdefault("signal", parts[-1])
+    scaling_fields(data, parts[-1], metadata)
     if "/" + "/".join(parts) != NXTOMOPROC_DATA:
         return
-    process = f.require_group("/entry/reconstruction")
-    process.attrs.setdefault("NX_class", "NXprocess")
-    _dataset(f, "/entry/reconstruction/program", str(metadata.get("program") or "ufo"))
-    _dataset(f, "/entry/reconstruction/version", _text(metadata, "version"))
-    _dataset(f, "/entry/reconstruction/date", str(metadata.get("date") or now()))
-    given = metadata.get("input")
-    if isinstance(given, str):  # as read back from a file's attributes (a cluster's joined volume)
-        try:
-            given = json.loads(given)
-        except ValueError:
-            given = None
-    if isinstance(given, dict) and given.get("projections"):
-        parameters = f.require_group("/entry/reconstruction/parameters")
-        parameters.attrs.setdefault("NX_class", "NXparameters")
-        _dataset(f, "/entry/reconstruction/parameters/raw_file", str(given["projections"]))
+    _reconstruction(f, metadata)
     sample = f.require_group("/entry/sample")
     sample.attrs.setdefault("NX_class", "NXsample")
     _dataset(f, "/entry/sample/name", str(metadata.get("sample") or "sample"))
     _run_identity(f, metadata)
+
+
+def _reconstruction(f: Any, metadata: dict[str, Any]) -> None:
+    """The NXprocess `reconstruction` as NXtomoproc and nabu's NXProcessWriter lay it out: program,
+    version, date, the projections read (`parameters/raw_file`), an NXdata `results` whose `data`
+    is a hard link to NXTOMOPROC_DATA (one dataset, two names: tomoscan's HDF5Volume(file,
+    'entry/reconstruction') and tomoscan's guess_volumes read it, silx and ufo keep finding
+    /entry/data/data), and `configuration` (`_configuration`)."""
+    process = f.require_group(NABU_PROCESS)
+    process.attrs.setdefault("NX_class", "NXprocess")
+    process.attrs.setdefault("default", "results")
+    _dataset(f, f"{NABU_PROCESS}/program", str(metadata.get("program") or "ufo"))
+    _dataset(f, f"{NABU_PROCESS}/version", _text(metadata, "version"))
+    _dataset(f, f"{NABU_PROCESS}/date", str(metadata.get("date") or now()))
+    _dataset(f, f"{NABU_PROCESS}/sequence_index", np.int32(0))
+    given = _record(metadata.get("input"))
+    if isinstance(given, dict) and given.get("projections"):
+        parameters = f.require_group(f"{NABU_PROCESS}/parameters")
+        parameters.attrs.setdefault("NX_class", "NXparameters")
+        _dataset(f, f"{NABU_PROCESS}/parameters/raw_file", str(given["projections"]))
+    results = f.require_group(f"{NABU_PROCESS}/results")
+    results.attrs.setdefault("NX_class", "NXdata")
+    results.attrs.setdefault("signal", "data")
+    if "data" not in results:
+        results["data"] = f[NXTOMOPROC_DATA]  # a hard link, not a copy
+    results["data"].attrs.setdefault("interpretation", "image")  # a stack of images, as nabu marks it
+    scaling_fields(results, "data", metadata)
+    if "configuration" not in process:
+        _configuration(process.create_group("configuration"), metadata)
+
+
+def _configuration(group: Any, metadata: dict[str, Any]) -> None:
+    """nabu's `configuration` of a reconstruction, which tomoscan's volumes read as their metadata:
+    `processing_options/reconstruction` with `voxel_size_cm` (z, y, x; VolumeBase.voxel_size: the
+    pixel size, z times the step between rows), `rotation_axis_position` (pixels), `start_z`/`end_z`
+    (the first and last detector row) and `method`; ufo's options as `ufo_config` (where nabu has
+    `nabu_config`), each with its unit."""
+    group.attrs["NX_class"] = "NXcollection"
+    reconstruction = group.create_group("processing_options/reconstruction")
+    for made in (group["processing_options"], reconstruction):
+        made.attrs["NX_class"] = "NXcollection"
+    rows = _record(metadata.get("rows"))
+    rows = rows if isinstance(rows, dict) else {}
+    pixel = metadata.get("pixel_size")
+    if isinstance(pixel, (int, float)) and not isinstance(pixel, bool) and pixel > 0:
+        cm = float(pixel) * 100
+        step = int(rows.get("step") or metadata.get("row_step") or 1)
+        _dataset(reconstruction, "voxel_size_cm", np.array([cm * step, cm, cm]), "cm")
+    axis = metadata.get("axis")
+    if isinstance(axis, (int, float)) and not isinstance(axis, bool):
+        _dataset(reconstruction, "rotation_axis_position", float(axis), "pixel")
+    for name, key in (("start_z", "first"), ("end_z", "last")):
+        if isinstance(rows.get(key), int):
+            _dataset(reconstruction, name, rows[key])
+    configuration = _record(metadata.get("configuration"))
+    if not isinstance(configuration, dict) or not isinstance(configuration.get("values"), dict):
+        return
+    values, units = configuration["values"], configuration.get("units") or {}
+    if values.get("method") is not None:
+        _dataset(reconstruction, "method", str(values["method"]).upper())
+    options = group.create_group("ufo_config")
+    options.attrs["NX_class"] = "NXcollection"
+    for key, value in values.items():
+        if value is not None:
+            _dataset(options, key, _attribute(value), units.get(key))

@@ -36,6 +36,7 @@ class FlatRuns:
         order = np.argsort(centres, kind="stable")
         self.centres = [float(centres[i]) for i in order]
         self.flats = [flats[i] for i in order]
+        self.steps = [b - a for a, b in zip(self.flats, self.flats[1:])]  # one multiply-add a projection
 
     def __len__(self) -> int:
         return len(self.flats)
@@ -55,5 +56,6 @@ class FlatRuns:
         k, w = self.weights(position)
         if w == 0.0:
             return self.flats[k]
-        w32 = np.float32(w)
-        return (1 - w32) * self.flats[k] + w32 * self.flats[k + 1]
+        flat = self.steps[k] * np.float32(w)  # flats[k] + w (flats[k + 1] - flats[k]): one new frame
+        flat += self.flats[k]
+        return flat
