@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from ..core.errors import UfoError, UsageError
 from ..storage.formats import check_dataset, split_dataset
 from . import engine
+from .runs import Run, Runs
 from .experiments import Board, add_routes
 
 STATIC = Path(__file__).parent / "static"
@@ -62,7 +63,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     app = FastAPI(title="ufo", docs_url=None, redoc_url=None)
     app.state.token = token
     root_path = Path(root).resolve()
-    runs = engine.Runs()
+    runs = Runs()
 
     def refuse(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message, "detail": message}, status)
@@ -149,7 +150,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     def usage(exc: Exception) -> HTTPException:
         return HTTPException(400, str(exc))
 
-    def find(run_id: str) -> engine.Run:
+    def find(run_id: str) -> Run:
         try:
             return runs.get(run_id)
         except KeyError as err:
@@ -165,7 +166,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
 
     @app.post("/api/validate")
     async def validate(values: dict[str, Any]) -> dict[str, Any]:
-        errors = await asyncio.to_thread(engine.validate, _resolve(values))
+        errors = await asyncio.to_thread(runs.validate, _resolve(values))  # and no run writes the output
         return {"errors": errors}
 
     def _resolve(values: dict[str, Any]) -> dict[str, Any]:
@@ -267,8 +268,11 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
             raise HTTPException(400, f"path: settings are saved as TOML; give a name ending in .toml, not '{name}'")
         if path.is_dir():
             raise HTTPException(400, f"path: '{name}' is a directory")
-        try:  # every value checked by its option, as `ufo reco --config` will check it
-            text = engine.config_text(values)
+        try:  # every value checked by its option, as `ufo reco --config` will check it; paths made
+            # absolute: the form's are relative to the GUI's root, `ufo reco --config` reads them
+            # relative to its working folder (ufo/reco/config.py), which is seldom the root
+            text = engine.config_text({**values, **{name: inside_all(values[name], name) for name in PATH_FIELDS
+                                                    if values.get(name) not in (None, "")}})
         except UfoError as err:
             raise HTTPException(400, str(err)) from err
         try:
@@ -287,6 +291,10 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
             values = await asyncio.to_thread(engine.config_values, path)
         except UfoError as err:
             raise HTTPException(400, f"path: {err}") from err
+        for name in PATH_FIELDS:  # a path below the root shown as the form takes it: relative to the root
+            value = values.get(name)
+            if isinstance(value, str) and os.path.isabs(value) and Path(value).is_relative_to(root_path):
+                values[name] = os.path.relpath(value, root_path)
         return {"values": values}
 
     app.state.board = board if board is not None else Board()

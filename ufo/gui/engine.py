@@ -5,24 +5,22 @@ Form fields are the options of `ufo reco`, generated from their one declaration
 declared the same way), and are checked by the same `Option.convert` as the command line and
 config files, so the form takes the same units and ranges and refuses with the same messages.
 The axis view is `ufo.reco.axis_preview`; runs are `reco.run` in a thread with progress and
-cancel. The GUI shows no camera or experiment settings.
+cancel (runs.py). The GUI shows no camera or experiment settings.
 """
 
 from __future__ import annotations
 
 import base64
+import glob
 import os
-import threading
-import time
-import uuid
-from dataclasses import dataclass, field, replace
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import UfoError, UsageError
-from ..core.progress import JobProgress
 from .. import reco as reco_mod
 from ..reco import config, schema
 from ..reco.schema import option
@@ -94,38 +92,81 @@ def make_plan(values: dict[str, Any], outputs: bool = True, cls: Any = reco_mod.
     return plan
 
 
+#: where a refusal of the run's graph (a task's property, a node's check) belongs on the form: the
+#: first words of the message it contains, in order (a node names itself first, its property after)
+GRAPH_FIELDS = (("angle-step", "angle"), ("angle-offset", "offset"), ("task 'remove-stripes'", "remove_stripes"),
+                ("task 'remove-outliers'", "remove_outliers"), ("energy", "energy"), ("distance", "distance"),
+                ("pixel-size", "pixel_size"), ("delta-beta", "delta_beta"), ("filter-cutoff", "filter_cutoff"),
+                ("filter", "filter"), ("oversampling", "oversampling"), ("roi", "roi"), ("frame needs", "roi"))
+
+
+def tidy(message: str) -> str:
+    """A message for the page: a number of more than 15 digits (`--number 1e308` as 309 digits) as 1e+308."""
+    return re.sub(r"\d{16,}", lambda m: f"{float(m.group()):.3g}", message)
+
+
+def check_graph(plan: reco_mod.Plan) -> None:
+    """Build the first pass's graph and check every task's properties and every node's output, as
+    `ufo reco --dry-run` does (a GraphError or PropertyError): what the run would refuse at once
+    (an angle step of 1e-300, a region of 1e9 pixels) is refused on the form, before Run. Builds
+    only: nothing is read or written. `--axis auto` finds its axis at the run: the graph takes
+    the plan's stand-in, as the dry run's."""
+    o = plan.options
+    axis = plan.axis if plan.axis is not None or not o.half_acquisition else plan.width / 8
+    graph, _ = reco_mod.graph(plan, plan.passes[0], axis)
+    graph.validate()
+
+
+def _field_of(message: str, values: dict[str, Any], cls: Any) -> str:
+    """The form field a refusal of the plan or its graph belongs to ('' for the form as a whole).
+
+    The option a message starts with comes first: '--number 400 asks for more projections than the
+    360 in 'scan.nx'' names the projections' file too, and belongs to *number*."""
+    fields = declared(cls)
+    for name, o in fields.items():
+        if message.startswith((f"{name}:", f"{o.flag} ", f"{o.flag}:")):
+            return name
+    if message.startswith(("node '", "task '")):
+        for words, name in GRAPH_FIELDS:
+            if words in message and (name != "roi" or values.get("roi")):
+                return name
+        return ""
+    paths = ("projections", "sinograms", "darks", "flats", "flats2", "output")
+    for name in paths:
+        value = str(values.get(name) or "")
+        if value and (value in message or value.rstrip("/") in message):
+            return name
+    for name in paths:  # 'file.h5:/nope': the message names the file and the dataset apart
+        file, dataset = split_dataset(str(values.get(name) or ""))
+        if dataset and file in message and dataset.strip("/") in message:
+            return name
+    for name, o in fields.items():
+        if o.flag in message or f"'{name}'" in message:
+            return name
+    for name in ("projections", "sinograms", "darks", "flats", "output", "region", "axis"):
+        if name in message:
+            return name
+    return ""
+
+
 def validate(values: dict[str, Any], cls: Any = reco_mod.RecoOptions) -> dict[str, str]:
-    """Field -> message for what is wrong; empty when the plan can be made."""
+    """Field -> message for what is wrong; empty when the run would start: its plan can be made
+    and its first pass's graph accepts every property (what the run checks first)."""
     try:
         o, _ = options(values, cls)
     except schema.OptionError as err:
-        return {err.option: str(err)}
+        return {err.option: tidy(str(err))}
     try:
         reco_mod.check_outputs(o)
     except UfoError as exc:  # exists, not writable, or is/contains/lies inside an input
-        return {"output": str(exc)}
+        return {"output": tidy(str(exc))}
     try:
-        make_plan(values, cls=cls)
+        check_graph(make_plan(values, cls=cls))
     except schema.OptionError as err:
-        return {err.option: str(err)}
+        return {err.option: tidy(str(err))}
     except UfoError as exc:
-        message = str(exc)
-        paths = ("projections", "sinograms", "darks", "flats", "flats2", "output")
-        for name in paths:
-            value = str(values.get(name) or "")
-            if value and (value in message or value.rstrip("/") in message):
-                return {name: message}
-        for name in paths:  # 'file.h5:/nope': the message names the file and the dataset apart
-            file, dataset = split_dataset(str(values.get(name) or ""))
-            if dataset and file in message and dataset.strip("/") in message:
-                return {name: message}
-        for name, o in declared(cls).items():
-            if message.startswith(f"{name}:") or o.flag in message or f"'{name}'" in message:
-                return {name: message}
-        for name in ("projections", "sinograms", "darks", "flats", "output", "region", "axis"):
-            if name in message:
-                return {name: message}
-        return {"": message}
+        message = tidy(str(exc))
+        return {_field_of(message, values, cls): message}
     return {}
 
 
@@ -167,97 +208,15 @@ def axis_view(values: dict[str, Any]) -> dict[str, Any]:
             "candidates": [{"axis": c.axis, "score": c.score, "slice": encode(c.slice)} for c in preview.candidates]}
 
 
-@dataclass
-class Run:
-    id: str
-    plan: reco_mod.Plan
-    state: str = "starting"  # starting, running, done, failed, cancelled
-    done: int = 0
-    log: list[str] = field(default_factory=list)
-    error: str | None = None
-    axis: float | None = None
-    seconds: float = 0.0
-    handle: Any = None
-    before: int = 0
-    cancelled: bool = False
-    # slices written of all passes, rate, ETA, stage: what the event stream sends (ufo.core.progress)
-    progress: JobProgress = field(default_factory=lambda: JobProgress("reco", unit="slices"))
-
-    @property
-    def total(self) -> int:
-        return self.plan.slices
-
-    def status(self) -> dict[str, Any]:
-        update = self.progress.progress()
-        if self.state == "running":
-            self.done = min(self.total, update.current)
-        return {"id": self.id, "state": self.state, "done": self.done, "total": self.total,
-                "percent": round(100.0 * self.done / max(self.total, 1), 1), "log": self.log[-50:],
-                "error": self.error, "axis": self.axis, "seconds": round(self.seconds, 3),
-                "output": self.plan.options.output, "progress": update.as_dict()}
-
-
-class Runs:
-    """Reconstructions started from the GUI, each in its own thread."""
-
-    def __init__(self) -> None:
-        self._runs: dict[str, Run] = {}
-        self._lock = threading.Lock()
-
-    def start(self, values: dict[str, Any]) -> Run:
-        plan = make_plan(values)
-        run = Run(uuid.uuid4().hex[:12], plan)
-        run.log.append(plan.describe())
-        with self._lock:
-            self._runs[run.id] = run
-        threading.Thread(target=self._work, args=(run,), name=f"ufo:gui:run:{run.id}", daemon=True).start()
-        return run
-
-    def _work(self, run: Run) -> None:
-        def on_start(handle: Any, before: int) -> None:
-            run.handle, run.before = handle, before
-            run.log.append(f"pass from slice {before}")
-            if run.cancelled:
-                handle.cancel()
-
-        run.state = "running"
-        t0 = time.perf_counter()
-        try:
-            result = reco_mod.run(run.plan, on_start, progress=run.progress)
-            run.axis = float(result.axis)
-            run.done = run.total
-            run.state = "done"
-            run.log.append(f"{run.total} slice(s) in {result.seconds:.2f} s, axis {result.axis:.2f}, "
-                           f"{result.slices_per_second:.1f} slices/s -> {run.plan.options.output}")
-        except Exception as exc:  # noqa: BLE001 - reported to the page
-            run.state = "cancelled" if run.cancelled else "failed"
-            run.error = None if run.cancelled else str(exc)
-            run.log.append("cancelled; the slices written so far are complete" if run.cancelled else f"error: {exc}")
-        run.seconds = time.perf_counter() - t0
-
-    def all(self) -> list[Run]:
-        """Every run, oldest first (a reloaded page or a second tab follows the newest still going)."""
-        with self._lock:
-            return list(self._runs.values())
-
-    def get(self, run_id: str) -> Run:
-        with self._lock:
-            if run_id not in self._runs:
-                raise KeyError(run_id)
-            return self._runs[run_id]
-
-    def cancel(self, run_id: str) -> Run:
-        run = self.get(run_id)
-        run.cancelled = True
-        if run.handle is not None:
-            run.handle.cancel()
-        return run
-
-
 def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[str, Any]:
-    """Slice `index` of a run's output. A TIFF sequence is read file by file as the run names them
-    (by detector row: `rows`, the plan's): its folder may hold other runs' slices or stray files,
-    which a pattern matching all of them showed instead (a one-slice preview as "256 slices")."""
+    """Slice `index` of a run's output, with its detector row (`rows`: the plan's) and a contrast
+    window of its 0.5 and 99.5 % percentiles (`low`, `high`: zingers and edge streaks set min and
+    max, and a min/max window shows the sample as flat grey).
+
+    A TIFF sequence is read file by file as the run names them (by detector row): its folder may
+    hold other runs' slices or stray files, which a pattern matching all of them showed instead
+    (a one-slice preview as "256 slices"). Any other output is read as the one file the writer
+    wrote: a name with a glob character (`o/*.tif`) is no pattern for the reader."""
     from ..storage import parse_output_path
     from ..storage.formats import FileKind
     from ..storage.readers import open_source
@@ -269,9 +228,10 @@ def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[s
         path = target.frame_path(rows[index])
         if not os.path.exists(path):
             raise UsageError(f"slice {index} (row {rows[index]}) is not written yet")
-        source, at, count = open_source(path), 0, len(rows)
-    else:
-        source = open_source(output)
+        source, at, count = open_source(glob.escape(path)), 0, len(rows)
+    else:  # HDF5 and Zarr open the file named; a TIFF or raw file's name would be a pattern
+        literal = target.kind in (FileKind.BIGTIFF, FileKind.RAW, FileKind.TIFF_SEQUENCE)
+        source = open_source(glob.escape(output) if literal else output)
         at = index
         count = source.count
     try:
@@ -282,5 +242,7 @@ def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[s
         source.close()
     finite = image[np.isfinite(image)]
     hist, edges = np.histogram(finite, bins=64) if finite.size else (np.zeros(64), np.zeros(65))
-    return {**encode(image), "index": index, "count": count, "histogram": hist.tolist(),
-            "edges": [float(edges[0]), float(edges[-1])]}
+    low, high = (float(v) for v in np.percentile(finite, (0.5, 99.5))) if finite.size else (0.0, 0.0)
+    row = rows[index] if rows is not None and 0 <= index < len(rows) else None
+    return {**encode(image), "index": index, "count": count, "row": row, "low": low, "high": high,
+            "histogram": hist.tolist(), "edges": [float(edges[0]), float(edges[-1])]}

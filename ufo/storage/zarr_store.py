@@ -1,4 +1,9 @@
-"""Zarr v3 arrays: one chunk per frame, optional compression (zstd, blosc), through zarr-python.
+"""Zarr arrays: one chunk per frame, optional compression (zstd, blosc), through zarr-python.
+
+v3 by default; v2 (`zarr_format=2`: `.zgroup`, `.zarray`, `.zattrs`, chunk keys `N.0.0`) for the
+readers of the previous generation, which read v2 metadata only: zarr-python 2 (dask and xarray
+stacks pinned to it), napari's zarr 2 reader. The axes are named in either (v3
+`dimension_names`, v2 xarray's `_ARRAY_DIMENSIONS` attribute).
 
 ufo's writer stores every chunk (also all-zero ones), and a frame counts once its chunk is: after
 a crash, frames whose chunks never arrived are not read (the reader stops at the first missing
@@ -21,38 +26,29 @@ import numpy as np
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, RANGES_WRITTEN, check_dataset
 from .writer_base import WriterBase, disk_error, share, unshare
+from .zarr_codecs import _zarr, axes, compressors, store_format
 
-COMPRESSIONS = ("none", "zstd", "blosc", "gzip")
 #: attribute of the arrays ufo's writer makes: their shape counts the frames written, each chunk
 #: stored before its frame counts, so a chunk missing within the shape is a frame never stored
 OWN_ARRAY = "ufo_shape_counts_frames_written"
 SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direct path (and at close)
 
 
-def _zarr() -> Any:
-    try:
-        import zarr
-    except ImportError as err:
-        raise UsageError("Zarr needs the zarr package: pip install 'ufo[zarr]'") from err
-    return zarr
-
-
-def _compressors(name: str | None) -> Any:
-    zarr = _zarr()
-    if name in (None, "none"):
-        return None
-    if name == "zstd":
-        return zarr.codecs.ZstdCodec(level=1)
-    if name == "blosc":
-        return zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="bitshuffle")
-    if name == "gzip":
-        return zarr.codecs.GzipCodec(level=1)
-    raise UsageError(f"unknown Zarr compression '{name}'; choose one of {', '.join(COMPRESSIONS)}")
-
-
 class ZarrWriter(WriterBase):
+    """Frames into an array of a Zarr group. `zarr_format` 2 or 3 for a new store; None: the format
+    of the store there, v3 for a new one. Arrays of both formats in one store read nowhere whole,
+    so a format other than the store's is refused."""
+
     def __init__(self, path: str, array: str | None, overwrite: bool = False, append: bool = False,
-                 compression: str | None = None, metadata: dict[str, Any] | None = None):
+                 compression: str | None = None, metadata: dict[str, Any] | None = None,
+                 zarr_format: int | None = None):
+        if zarr_format not in (None, 2, 3):
+            raise UsageError(f"Zarr format {zarr_format}: choose 2 or 3")
+        held = store_format(path)
+        if zarr_format is not None and held not in (None, zarr_format):
+            raise InputError(f"'{path}' is a Zarr v{held} store: v{zarr_format} arrays cannot be written into it "
+                             f"(write zarr-format={held}, or a new store)")
+        self.zarr_format = held or zarr_format or 3
         self.path = path
         self.array = (array or "data").strip("/")
         self.metadata = json.loads(json.dumps(metadata or {}, default=str))  # the array's attributes: JSON only
@@ -62,6 +58,9 @@ class ZarrWriter(WriterBase):
         self._direct = False
         self._saved = 0.0
         self._separator = "/"
+        self._prefix = ["c"]  # of chunk keys: v3's default encoding; v2 keys have none
+        self._document = "zarr.json"  # the array's metadata (v2: .zarray; its attributes are in .zattrs)
+        self._interval = SHAPE_INTERVAL
         self._json: dict[str, Any] = {}
         self._append = append
         check_dataset(path, self.array)
@@ -90,6 +89,12 @@ class ZarrWriter(WriterBase):
         at the key the array's own metadata declares and then records the new shape.
         """
         meta = self._arr.metadata
+        if meta.zarr_format == 2:
+            # ufo's reader counts the chunk files past the shape recorded by v3 keys only: a v2 array's
+            # shape is recorded at every frame (a few hundred bytes against a frame's megabytes)
+            self._prefix, self._document, self._interval = [], ".zarray", 0.0
+            self._separator = meta.dimension_separator or "."
+            return meta.compressor is None and not meta.filters and meta.order == "C"
         codecs = [c.to_dict() if hasattr(c, "to_dict") else c for c in getattr(meta, "codecs", ())]
         if len(codecs) != 1 or codecs[0].get("name") != "bytes":
             return False
@@ -99,7 +104,7 @@ class ZarrWriter(WriterBase):
 
     def _write_chunk(self, frame: np.ndarray) -> None:
         n = self.frames
-        key = self._separator.join(["c", str(n), *["0"] * frame.ndim])
+        key = self._separator.join([*self._prefix, str(n), *["0"] * frame.ndim])
         folder = os.path.join(self.path, *self.array.split("/"), *key.split("/"))
         if self._separator == "/":
             os.makedirs(os.path.dirname(folder), exist_ok=True)
@@ -117,14 +122,14 @@ class ZarrWriter(WriterBase):
         os.close(fd)
         self._json["shape"][0] = n + 1  # the frame counts once its chunk is complete
         now = time.monotonic()
-        if now - self._saved >= SHAPE_INTERVAL:
+        if now - self._saved >= self._interval:
             self._save_shape()
             self._saved = now
 
     def _save_shape(self) -> None:
-        """Record the shape in zarr.json (atomically). ufo's reader also counts chunk files
+        """Record the shape in zarr.json (.zarray) atomically. ufo's reader also counts v3 chunk files
         written after the last record, so a crash loses no frame; zarr itself sees the shape."""
-        document = os.path.join(self.path, *self.array.split("/"), "zarr.json")
+        document = os.path.join(self.path, *self.array.split("/"), self._document)
         partial = document + ".part"
         try:
             with open(partial, "w") as f:
@@ -143,7 +148,7 @@ class ZarrWriter(WriterBase):
                 self.frames += 1
                 return
             if self._arr is None:
-                root = zarr.open_group(self.path, mode="a")
+                root = zarr.open_group(self.path, mode="a", zarr_format=self.zarr_format)
                 if self._shared is None:  # the store made here: claimed now
                     self._shared = share(self.path, self.array)
                 if self._append and self.array in root:
@@ -156,20 +161,12 @@ class ZarrWriter(WriterBase):
                         raise InputError(f"'{self.path}:/{self.array}' holds frames of shape {held[0]} {held[1]}, "
                                          f"not {frame.shape} {frame.dtype}: appended frames must match")
                 else:
-                    self._arr = root.create_array(self.array, shape=(0, *frame.shape), chunks=(1, *frame.shape),
-                                                  dtype=frame.dtype, compressors=_compressors(self.compression),
-                                                  fill_value=0, config={"write_empty_chunks": True},
-                                                  attributes={OWN_ARRAY: True},
-                                                  # what napari and xarray label the axes with
-                                                  dimension_names=("frame", *("z", "y", "x")[3 - frame.ndim:])
-                                                  if frame.ndim <= 3 else None,
-                                                  # chunk files side by side (c.N.0.0): no directory per frame
-                                                  chunk_key_encoding={"name": "default", "separator": "."})
+                    self._arr = self._create(root, frame)
                 if self.metadata:  # before zarr.json is read for the direct path, which rewrites it whole
                     self._arr.attrs.update(self.metadata)
                 if self._fast_path():
                     self._direct = True
-                    with open(os.path.join(self.path, *self.array.split("/"), "zarr.json")) as f:
+                    with open(os.path.join(self.path, *self.array.split("/"), self._document)) as f:
                         self._json = json.load(f)
                     self._write_chunk(frame)
                     self.frames += 1
@@ -185,6 +182,19 @@ class ZarrWriter(WriterBase):
             self.frames += 1
         except OSError as exc:
             raise disk_error(self.path, self.frames, exc) from exc
+
+    def _create(self, root: Any, frame: np.ndarray) -> Any:
+        """The array, in the store's format: chunk files side by side (c.N.0.0, v2 N.0.0), no
+        directory per frame; the axes named (v2: xarray's `_ARRAY_DIMENSIONS` attribute, which v2
+        readers keep as an attribute)."""
+        v2 = self.zarr_format == 2
+        names = axes(frame.ndim)
+        attributes: dict[str, Any] = {OWN_ARRAY: True, **({"_ARRAY_DIMENSIONS": names} if v2 and names else {})}
+        return root.create_array(self.array, shape=(0, *frame.shape), chunks=(1, *frame.shape), dtype=frame.dtype,
+                                 compressors=compressors(self.compression, self.zarr_format), fill_value=0,
+                                 config={"write_empty_chunks": True}, attributes=attributes,
+                                 dimension_names=None if v2 else names,
+                                 chunk_key_encoding={"name": "v2" if v2 else "default", "separator": "."})
 
     def release(self) -> None:
         """Let other writers have the store (this writer's part of its claim)."""

@@ -5,6 +5,7 @@ let fields = [];
 let axisData = null;
 let currentRun = null;
 let sliceData = null;
+let contrastByHand = false;  // min/max typed by the user: kept for later slices of the run; else each slice's own
 
 async function api(path, body) {
   const response = await fetch(path, body === undefined ? {} :
@@ -229,6 +230,7 @@ let runEvents = null;  // the event stream of the run the page follows (the newe
 async function startRun() {
   if (!(await validate())) { $("run-state").textContent = "fix the form first"; return; }
   $("run-log").textContent = "";
+  contrastByHand = false;  // a new run's slices take their own contrast
   try {
     currentRun = await api("/api/runs", values());
   } catch (error) {
@@ -242,7 +244,14 @@ function showRun(state) {
   const p = state.progress;  // rate and ETA as the run estimates them (ufo.core.progress)
   const pace = p && p.rate > 0 && !p.final ? ` (${p.rate.toFixed(1)} ${p.unit}/s` +
     (p.time_remaining !== null ? `, ${Math.ceil(p.time_remaining)} s left)` : ")") : "";
-  $("run-percent").textContent = `${state.percent} %${pace}`;
+  $("run-percent").textContent = `${state.percent} % written${pace}`;
+  // what the run does now, with its count where the graph reports one: a pass reads every projection
+  // and back-projects before its first slice is written, so the written share stays 0 % for long
+  const step = state.step || {};
+  const counted = step.current !== null && step.current !== undefined && step.target;
+  $("run-stage").textContent = step.stage ? step.stage + (counted ? `: ${step.current} / ${step.target} ${step.unit}` : "") : "";
+  $("run-stage-progress").hidden = !counted;
+  if (counted) $("run-stage-progress").value = 100 * step.current / step.target;
   $("run-state").textContent = state.state + (state.error ? `: ${state.error}` : "");
   $("run-log").textContent = state.log.join("\n");
   const ended = ["done", "failed", "cancelled"].includes(state.state);
@@ -279,9 +288,11 @@ async function openSlice(index) {
   $("viewer").hidden = false;
   const slider = $("slice-index");
   slider.max = sliceData.count - 1; slider.value = index;
-  $("slice-label").textContent = `${index + 1} / ${sliceData.count}`;
-  if ($("slice-min").value === "" || $("slice-max").value === "") autoContrast(); else drawSlice();
-  drawHistogram();
+  // the detector row is what the user asked for (--region) and what the file is named by
+  const row = sliceData.row === null || sliceData.row === undefined ? "" : `row ${sliceData.row} `;
+  $("slice-label").textContent = `${row}(${index + 1} / ${sliceData.count})`;
+  if (contrastByHand && $("slice-min").value !== "" && $("slice-max").value !== "") { drawSlice(); drawHistogram(); }
+  else autoContrast();
 }
 
 function drawSlice() {
@@ -289,10 +300,13 @@ function drawSlice() {
   draw($("slice-canvas"), decode(sliceData), w, h, parseFloat($("slice-min").value), parseFloat($("slice-max").value));
 }
 
+// the 0.5 and 99.5 % percentiles of the slice (the server's): zingers and edge streaks set min and max
 function autoContrast() {
-  $("slice-min").value = sliceData.min.toPrecision(4);
-  $("slice-max").value = sliceData.max.toPrecision(4);
+  contrastByHand = false;
+  $("slice-min").value = sliceData.low.toPrecision(4);
+  $("slice-max").value = sliceData.high.toPrecision(4);
   drawSlice();
+  drawHistogram();
 }
 
 function drawHistogram() {
@@ -307,6 +321,14 @@ function drawHistogram() {
     const height = (Math.log1p(c) / Math.log1p(top)) * canvas.height;
     context.fillRect(i * bar, canvas.height - height, bar - 1, height);
   });
+  const [first, last] = sliceData.edges;  // the contrast window over the histogram's value range
+  if (last > first) {
+    context.fillStyle = "rgba(255, 128, 0, 0.8)";
+    for (const id of ["slice-min", "slice-max"]) {
+      const x = ((parseFloat($(id).value) - first) / (last - first)) * canvas.width;
+      context.fillRect(Math.max(0, Math.min(canvas.width - 2, x)), 0, 2, canvas.height);
+    }
+  }
 }
 
 // -- wiring ------------------------------------------------------------------------------
@@ -348,7 +370,9 @@ async function main() {
   $("run-cancel").addEventListener("click", () => api(`/api/runs/${currentRun.id}/cancel`, {})
     .catch((error) => { $("run-state").textContent = `cancel failed: ${error.message}`; }));
   $("slice-index").addEventListener("input", (e) => openSlice(parseInt(e.target.value, 10)));
-  for (const id of ["slice-min", "slice-max"]) $(id).addEventListener("change", drawSlice);
+  for (const id of ["slice-min", "slice-max"]) {
+    $(id).addEventListener("change", () => { contrastByHand = true; drawSlice(); drawHistogram(); });
+  }
   $("slice-auto").addEventListener("click", autoContrast);
   validateSoon();
   // a reloaded page or a second tab follows the newest run still going (it can be cancelled from here)
