@@ -1,9 +1,9 @@
-"""ufo.kernels.median/convert/spots and ufo.tomo.rings/outliers against independent references
+"""ufo.kernels.median/convert/spots/wedge and ufo.tomo.rings/outliers against independent references
 (scipy.ndimage, numpy written out step by step): the tests of their mutation run (docs/mutation.md).
 
 Small arrays with many ties (values from a few integers), windows larger than a row, values on
 every branch of the integer conversion. Names start with the module (`median_`, `convert_`,
-`spots_`, `rings_`, `outliers_`), which is how benchmarks/mutation.sh selects them.
+`spots_`, `rings_`, `outliers_`, `wedge_`), which is how benchmarks/mutation.sh selects them.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from scipy import ndimage
 from ufo.kernels.convert import scale_to_integers
 from ufo.kernels.median import median_2d, median_rows
 from ufo.kernels.spots import grow_mask
-from ufo.tomo.outliers import remove_outliers
+from ufo.kernels.wedge import one_weight_fits, one_weight_problem, wedge_limit
+from ufo.tomo.outliers import limit_of, remove_outliers
 from ufo.tomo.rings import remove_stripes_sorting
 
 
@@ -207,11 +208,12 @@ def test_outliers_replace_what_lies_beyond_the_threshold(sign, unit, threshold):
     np.testing.assert_allclose(remove_outliers(stack, 3, threshold, unit, sign), expected3, rtol=1e-6)
 
 
-def test_outliers_spread_falls_back_to_the_standard_deviation():
-    """One pixel off a flat frame: its row's MAD is 0, the spread std(diff) = d sqrt(7) / 8, so the
-    pixel is replaced iff threshold < 8 / (1.4826 sqrt(7)) = 2.04."""
+@pytest.mark.parametrize("d", [3.0, 0.3])  # a spread std(diff) near 1 (0.99) and far below it (0.099)
+def test_outliers_spread_falls_back_to_the_standard_deviation(d):
+    """One pixel d off a flat frame: its row's MAD is 0, the spread std(diff) = d sqrt(7) / 8, so
+    the pixel is replaced iff threshold < 8 / (1.4826 sqrt(7)) = 2.04, whatever d."""
     frame = np.ones((8, 8), np.float32)
-    frame[3, 3] = 4.0
+    frame[3, 3] = 1.0 + d
     np.testing.assert_array_equal(remove_outliers(frame, 3, 2.0), np.ones((8, 8), np.float32))
     np.testing.assert_array_equal(remove_outliers(frame, 3, 2.1), frame)
     np.testing.assert_array_equal(remove_outliers(np.ones((8, 8), np.float32), 3, 5.0), np.ones((8, 8)))
@@ -245,3 +247,65 @@ def test_outliers_exactly_at_the_threshold_stay_and_the_defaults_are_3_pixels_5_
     expected, bad = _outliers_reference(noisy, 3, 5.0, "sigma", "both")
     assert bad[8, 8] and not _outliers_reference(noisy, 3, 6.0, "sigma", "both")[1][8, 8]
     np.testing.assert_array_equal(remove_outliers(noisy), expected)  # replaced by its 3 x 3 median
+
+
+def test_outliers_limit_of_each_row_counts_its_finite_differences_only():
+    """limit_of on its own, (2, 5, 40) float64 differences: each row's limit is threshold x 1.4826 x
+    the median |diff| of its finite values (NaN: a detector gap; inf: a hot pixel), the standard
+    deviation of them where that median is 0, and inf for a row of no finite value."""
+    diff = np.random.default_rng(12).standard_normal((2, 5, 40))
+    diff[0, 1, ::3] = np.nan
+    diff[1, 4, 7] = np.inf
+    diff[1, 2] = np.nan
+    diff[0, 3] = 0.0
+    diff[0, 3, [5, 9]] = 0.5, -1.5  # MAD 0: the standard deviation of the row's finite values
+    expected = np.empty((2, 5, 1))
+    for index in np.ndindex(2, 5):
+        finite = diff[index][np.isfinite(diff[index])]
+        mad = np.median(np.abs(finite)) if finite.size else np.nan
+        expected[index] = np.inf if not finite.size else 4.0 * 1.4826 * (mad if mad > 0 else np.std(finite))
+    assert expected[0, 3, 0] == pytest.approx(4.0 * 1.4826 * np.sqrt(2.5 / 40 - (1 / 40) ** 2))
+    got = limit_of(diff, 4.0)
+    assert got.shape == (2, 5, 1)
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(limit_of(diff[0, 2:], 4.0), expected[0, 2:], rtol=1e-12)  # all finite: the median
+    assert limit_of(diff, 4.0, "absolute") == 4.0
+
+
+# -- ufo/kernels/wedge.py -----------------------------------------------------------------------------
+def test_wedge_limit_is_3_typical_gaps_and_at_least_5_degrees():
+    """wedge_limit = max(3 typical gaps, 5 degrees), and angle_weights follows it: at 1-degree steps a
+    5.5-degree gap is a missing wedge (its neighbours take their other gap, weight 0.5 degree), at
+    2-degree steps a 7-degree gap is one, a 5.5-degree gap is covered ((2 + 5.5) / 4 each)."""
+    from ufo.kernels.backproject import angle_weights
+
+    np.testing.assert_allclose(wedge_limit(np.radians(1.0)), np.radians(5.0), rtol=1e-15)
+    np.testing.assert_allclose(wedge_limit(np.radians(2.0)), np.radians(6.0), rtol=1e-15)
+    for step, start, around in ((1, 94.5, 0.5), (2, 95, 1.0), (2, 93.5, 1.875)):  # gaps of 5.5, 7, 5.5 after 89, 88, 88
+        first = np.arange(0, 90, step)
+        degrees = np.concatenate([first, np.arange(start, 180, step)])
+        gaps = np.diff(np.append(degrees, 180.0))  # the last one wraps to 0
+        expected = np.full(len(degrees), step / 2)
+        expected[0] = expected[-1] = (step + gaps[-1]) / 4
+        expected[len(first) - 1:len(first) + 1] = around
+        np.testing.assert_allclose(np.degrees(angle_weights(np.radians(degrees))), expected, rtol=1e-9)
+
+
+def test_wedge_one_weight_fits_up_to_a_half_turn_and_whole_half_turns_within_1e_6():
+    """Any span up to a half turn fits, even one a millionth short of it (below pi / (1 + 1e-6) the
+    whole-number test alone would refuse it); above, a whole number of half turns within 1e-6 of
+    the span (a step rounded to 7 digits), not 2e-6 off; spans of no finite number are left to others."""
+    for n, span in ((1, 0.3), (180, np.pi * (1 - 0.9999995e-6)), (180, np.pi), (180, np.pi * (1 + 0.9e-6))):
+        assert one_weight_fits(n, span / n) and one_weight_fits(n, -span / n), span
+    for n, half_turns in ((360, 2), (540, 3), (3600, 20)):
+        step = half_turns * np.pi / n
+        assert one_weight_fits(n, step * (1 + 5e-7)) and one_weight_fits(n, -step * (1 - 5e-7))
+        assert not one_weight_fits(n, step * (1 + 2e-6)) and not one_weight_fits(n, step * (1 - 2e-6))
+    assert one_weight_fits(180, np.nan) and one_weight_fits(180, np.inf)
+
+
+def test_wedge_one_weight_problem_says_what_the_scan_covers():
+    assert one_weight_problem(180, np.pi / 180) is None and one_weight_problem(720, -np.pi / 360) is None
+    for step in (0.5, -0.5):
+        problem = one_weight_problem(540, np.radians(step))
+        assert problem.startswith("540 projections 0.5 degrees apart cover 270 degrees, more than a half turn"), problem
