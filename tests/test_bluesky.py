@@ -309,6 +309,10 @@ def test_a_camera_counts_in_a_plan_as_a_bluesky_detector(RE, record):
     RE(bp.count([detector], num=1))
     assert detector.state == "recording" and camera.is_recording  # not started by the plan: left recording
     asyncio.run(detector.stop_recording())
+    record.clear()
+    fresh = Detector(open_camera("mock", sensor_width=16, sensor_height=8), "fresh")  # as docs/control.md writes
+    RE(bp.count([fresh], num=2))  # it: not connected first (stage did nothing, trigger said "not recording")
+    assert record[-1][1]["exit_status"] == "success" and len([d for n, d in record if n == "event"]) == 2
 
 
 @pytest.mark.parametrize("where", ["last frame", "finish"])

@@ -230,3 +230,19 @@ def test_tofu_options_are_answered_with_their_ufo_spelling(tmp_path, given, answ
     assert "Traceback" not in result.stderr and not (tmp_path / "o.tif").exists()
     other = ufo("reco", "--bogus-option")
     assert other.returncode == 2 and "No such option" in other.stderr and "tofu" not in other.stderr
+
+
+def test_a_reco_dry_run_prints_its_plan_when_the_output_exists(tmp_path):
+    """`ufo reco --config reco.toml --dry-run` after one real run: exit 2, "exists; refusing to
+    overwrite it", and no plan. Now the plan, and the refusal the run would meet as a warning."""
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "s.tif", np.ones((4, 16, 16), np.float32), photometric="minisblack")
+    (tmp_path / "out.tif").write_bytes(b"earlier slices")
+    args = ("reco", "--sinograms", str(tmp_path / "s.tif"), "--axis", "8", "--gpus", "cpu", "-o", str(tmp_path / "out.tif"))
+    result = ufo(*args, "--dry-run")
+    assert result.returncode == 0 and "graph of the first pass" in result.stdout, result.stderr
+    assert "the run would stop here" in result.stderr and "refusing to overwrite" in result.stderr
+    result = ufo(*args)
+    assert result.returncode == 2 and (tmp_path / "out.tif").read_bytes() == b"earlier slices"

@@ -141,32 +141,14 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         from ..gpu import select
 
         select(options.gpus)  # a bad --gpus is an error before any work
-    plan = reco_mod.plan(options)
+    plan = reco_mod.plan(options, outputs=not kw["dry_run"])  # a dry run says an existing output (reco_dry)
     console = Console(stderr=True)
     for warning in plan.warnings:  # a dry run too: it is where a plan is checked
         console.print(f"[yellow]warning:[/] {warning}")
     if kw["dry_run"]:
-        from ..gpu import select
-        from ..reco.planning import resident_reason
+        from .reco_dry import dry_run
 
-        reason = resident_reason(plan, len(select(options.gpus)))
-        if reason is None:  # the resident path's passes (as the GPU's memory allows), not the sinogram path's
-            from ..reco.passes import describe, resident_passes
-
-            lines = plan.describe().splitlines()
-            click.echo("\n".join(describe(resident_passes(plan, 1 << 62)) + " (fewer rows a pass where the GPU's free "
-                                 "memory is smaller)" if line.startswith("passes:") else line for line in lines))
-            click.echo("path: resident (one GPU): every frame read once, then flat-field correction, filter and "
-                       "back-projection on the GPU into slices kept there, then written")
-            return
-        click.echo(plan.describe())
-        if options.projections:
-            click.echo(f"path: sinograms ({'not resident: ' + reason})")
-        axis = plan.axis if plan.axis is not None or not options.half_acquisition else plan.width / 8
-        if axis != plan.axis:  # --axis auto, found when the run starts: a half acquisition's graph needs a stand-in
-            click.echo(f"axis: found when the run starts (--axis auto); the graph below shows {axis:g} px as a stand-in")
-        graph, _ = reco_mod.graph(plan, plan.passes[0], axis)
-        click.echo("graph of the first pass:\n" + graph.describe())
+        dry_run(plan, console)
         return
     if not kw["quiet"]:
         console.print(plan.describe())

@@ -3,8 +3,8 @@
 Why: `bp.count([Detector(camera)])` failed with an AttributeError: a RunEngine asks a detector
 to `trigger()` and watches the Status it returns, then `read()`s what was acquired, where a
 Detector only had an awaitable software trigger. This mixin gives ufo's Detector that shape
-(ophyd-async's StandardDetector is the model): `stage()` starts recording unless it records
-already, `trigger()` takes one frame (`grab`, a software trigger where the camera is set so)
+(ophyd-async's StandardDetector is the model): `stage()` connects a detector not connected yet
+and starts recording unless it records already, `trigger()` takes one frame (`grab`, a software trigger where the camera is set so)
 and keeps it, `read()` hands it over as an array with its frame number and dropped count,
 `unstage()` stops what `stage()` started. Every call returns a `Status` (ufo.control.status)
 that plans wait for and ufo code can await. The frames go into the documents as arrays: fine
@@ -34,6 +34,8 @@ class BlueskyDetector:
         return Status(self._stage(), f"{self.name}: stage")
 
     async def _stage(self) -> list[Any]:
+        if self.state == "disconnected":  # `RE(bp.count([Detector(camera)]))` as written: stage did nothing
+            await self.connect()  # type: ignore[attr-defined]  # and trigger said "not recording"
         if self.state == "standby":
             await self.start_recording()  # type: ignore[attr-defined]
             self._staged_recording = True

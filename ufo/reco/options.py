@@ -22,7 +22,9 @@ from .schema import option
 SLICES_PER_PASS = 64
 
 DOC_TITLE = "Reconstruction options (`ufo reco`, its config files, the GUI)"
-DOC_INTRO = """Every option of `ufo reco` as the command line names it. A config file (`ufo reco --config
+DOC_INTRO = """Every reconstruction option of `ufo reco` as the command line names it (the command's own flags,
+`--config`, `--cluster`, `--serve`, `--on-server`, `--dry-run`, `--profile`, `-q` and `--debug`, are in
+`ufo reco --help`). A config file (`ufo reco --config
 reco.toml`) takes the same names in a `[reco]` table or at the top level (dashes or
 underscores); the GUI shows the same fields; the Python API takes them as keyword arguments of
 `ufo.reco.RecoOptions` (underscores). Values with a unit take another unit too (`20keV`,
