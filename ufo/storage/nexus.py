@@ -10,6 +10,8 @@ attributes of the data, so nothing given is lost. Known keys (SI units unless sa
 `binning`, `camera`, `run_id`, `run_uuid`, `proposal`, `operator`, `x_rotation_axis_pixel_position`
 (an offset-axis scan's axis, pixels from the detector's centre). Per frame (the frames' own
 metadata, written by the NXtomo writer): `x_translation`, `y_translation`, `z_translation` (m).
+Reconstructions (`nxdata_metadata`): an NXdata with NeXus's scaling fields for 8/16 bits, and at
+/entry/data/data also nabu's layout, which tomoscan's HDF5Volume reads (voxel size, axis).
 docs/conventions.md ("Output metadata") lists what goes where.
 """
 
@@ -52,13 +54,28 @@ def scaled(metadata: dict[str, Any]) -> bool:
 
 def store_attributes(target: Any, metadata: dict[str, Any]) -> None:
     """Every key of `metadata` as an attribute of `target` (dicts and lists of text as JSON text);
-    `scale_min` + stored * `scale_step` maps stored integers back to values. The unit of 8/16-bit
-    data goes to `scale_units`: NeXus readers (silx, NeXpy) take a field's `units` for its stored
-    numbers, and raw 0..65535 were shown as '1/pixel'; the values' unit is that of the scale."""
-    integers = scaled(metadata)
+    `scale_min` + stored * `scale_step` maps stored integers back to values. In a NeXus NXdata the
+    unit of 8/16-bit data goes to `scale_units` (`_nexus_units`); elsewhere `units` stays ufo's
+    record of the scale's unit (docs/conventions.md)."""
+    integers = scaled(metadata) and _in_nxdata(target)
     for key, value in metadata.items():
         if value is not None:
             target.attrs["scale_units" if integers and key == "units" else key] = _attribute(value)
+
+
+def _in_nxdata(target: Any) -> bool:
+    """Whether `target` is a field of a NeXus NXdata (its group made one already)."""
+    kind = getattr(getattr(target, "parent", None), "attrs", {}).get("NX_class")
+    return (kind.decode() if isinstance(kind, bytes) else kind) == "NXdata"
+
+
+def _nexus_units(dset: Any, metadata: dict[str, Any]) -> None:
+    """NeXus readers (silx, NeXpy) take a field's `units` for its stored numbers: raw 0..65535 were
+    shown as '1/pixel'. The unit of 8/16-bit data in an NXdata is the scale's: `scale_units`, and on
+    the scaling factor (`scaling_fields`). Moved where attributes came first (a cluster's volume)."""
+    if scaled(metadata) and "units" in dset.attrs:
+        dset.attrs["scale_units"] = dset.attrs["units"]
+        del dset.attrs["units"]
 
 
 def _dataset(f: Any, name: str, value: Any, units: str | None = None) -> None:
@@ -239,6 +256,7 @@ def nxdata_metadata(f: Any, dataset: str, metadata: dict[str, Any]) -> None:
     data.attrs.setdefault("NX_class", "NXdata")
     data.attrs.setdefault("signal", parts[-1])
     scaling_fields(data, parts[-1], metadata)
+    _nexus_units(f["/".join(parts)], metadata)
     if "/" + "/".join(parts) != NXTOMOPROC_DATA:
         return
     _reconstruction(f, metadata)

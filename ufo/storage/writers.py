@@ -22,6 +22,7 @@ from ..core.frame import scalar_meta
 from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
+from .imagej import DisplayRange, imagej_count, imagej_metadata, is_imagej
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
@@ -93,24 +94,6 @@ def describe(meta: dict[str, Any], metadata: dict[str, Any] | None = None) -> st
     return json.dumps({**scalar_meta(meta), **(metadata or {})}, default=str)
 
 
-def imagej_metadata(metadata: dict[str, Any]) -> tuple[dict[str, Any], tuple[float, float] | None]:
-    """ImageJ's view of the writer's metadata: display range, calibration (stored integer ->
-    value: c0 + c1 * stored), spacing, and the whole metadata as JSON in `Info`."""
-    ij: dict[str, Any] = {"Info": json.dumps(metadata, default=str)}
-    resolution = None
-    if "scale_min" in metadata and "bits" in metadata:
-        ij.update(min=0.0, max=float((1 << int(metadata["bits"])) - 1), cf=0, c0=float(metadata["scale_min"]),
-                  c1=float(metadata["scale_step"]))
-        if metadata.get("units"):
-            ij["vunit"] = str(metadata["units"])
-    pixel = metadata.get("pixel_size")
-    if isinstance(pixel, (int, float)) and pixel > 0:
-        microns = float(pixel) * 1e6
-        ij.update(unit="micron", spacing=microns * int(metadata.get("row_step", 1) or 1))
-        resolution = (1 / microns, 1 / microns)
-    return ij, resolution
-
-
 CLASSIC_TIFF_LIMIT = 2**32 - 2**26  # classic TIFF offsets are 32 bits; leave 64 MiB for tags and descriptions
 IMAGEJ_DTYPES = ("uint8", "uint16", "float32")
 
@@ -121,10 +104,11 @@ class BigTiffWriter(WriterBase):
 
     ImageJ 1.x opens classic TIFF only, and a streamed file cannot be rewritten cheaply, so the
     format is chosen at the first frame: ImageJ (tifffile `imagej=True`: axes ZYX, display range
-    and calibration from the stored scale, spacing from the pixel size, the metadata as JSON in
-    `Info`) when `expected_frames` is given, frames x frame bytes stay below 4 GB minus 64 MiB,
-    the type is uint8/uint16/float32 and nothing is appended or split; BigTIFF (no size limit,
-    JSON description per page, the metadata in the first page's) otherwise.
+    and calibration from the stored scale, a float32 stack's display range from a sample of its
+    slices (`DisplayRange`), spacing from the pixel size, the metadata as JSON in `Info`) when
+    `expected_frames` is given, frames x frame bytes stay below 4 GB minus 64 MiB, the type is
+    uint8/uint16/float32 and nothing is appended or split; BigTIFF (no size limit, JSON
+    description per page, the metadata in the first page's) otherwise.
     Each page is flushed to the operating system when written: after a crash the file reads
     up to its last complete page (an ImageJ stack's header is rewritten only at close: after a crash
     read its pages, as ufo's reader does, not tifffile's series).
@@ -150,10 +134,11 @@ class BigTiffWriter(WriterBase):
         self._append = append and os.path.exists(self.path) and not bytes_per_file
         if not self._append:
             _refuse_existing(self._name(0), overwrite)
-        elif _is_imagej(self.path):  # tifffile: "cannot append to file containing metadata", after the graph started
+        elif is_imagej(self.path):  # tifffile: "cannot append to file containing metadata", after the graph started
             raise InputError(f"'{self.path}' is an ImageJ TIFF stack, whose header holds its frame count: frames cannot "
                              "be appended to it; write a new file, or write stacks that grow with tiff-format=bigtiff")
         self._writer: Any = None
+        self._display: DisplayRange | None = None  # a float32 ImageJ stack's display range, from its slices
 
     def _name(self, part: int) -> str:
         if not self.bytes_per_file:
@@ -169,6 +154,8 @@ class BigTiffWriter(WriterBase):
                            and frame.ndim == 2 and frame.dtype.name in IMAGEJ_DTYPES)
         self._writer, self._claim = claimed(self._name(0), lambda: self._tifffile.TiffWriter(
             self._name(0), bigtiff=not self.imagej, imagej=self.imagej, append=self._append))
+        if self.imagej and frame.dtype == np.float32 and "scale_min" not in self.metadata:
+            self._display = DisplayRange()
 
     def _write_page(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if not self.imagej:
@@ -177,6 +164,8 @@ class BigTiffWriter(WriterBase):
             return
         ij, resolution = imagej_metadata(self.metadata)
         self._writer.write(frame, contiguous=True, metadata=ij, resolution=resolution)
+        if self._display is not None:
+            self._display.see(frame)
         if self.frames == 0:
             # tifffile takes the axes of a streamed series from its first page (YX); the stack is ZYX
             # (slices, not channels), which its header rewritten at close then says
@@ -259,47 +248,15 @@ class BigTiffWriter(WriterBase):
             except OSError:
                 pass
             if self.imagej and self.frames > 1:
-                _imagej_count(self._name(self._part), self.frames)
+                imagej_count(self._name(self._part), self.frames)
             return
+        shown = self._display.range() if self._display is not None else None
+        if shown is not None:  # into the series' metadata, which tifffile writes into the header at close
+            self._writer._metadata.update(min=shown[0], max=shown[1])
         try:
             self._writer.close()
         except OSError as exc:
             raise disk_error(self._name(self._part), self.frames, exc) from exc
-
-
-def _imagej_count(path: str, written: int) -> None:
-    """A full disk stopped an ImageJ stack, whose pages after the first are written at close and
-    whose header says one image until then: ImageJ and tifffile showed one page. The count of whole
-    frames goes into the header's description (ImageJ reads them from it), in its own bytes."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            tag = tif.pages[0].tags["ImageDescription"]
-            at, size, text = tag.valueoffset, tag.count, str(tag.value)
-        lines = [line for line in text.split("\n") if not line.startswith(("images=", "slices=", "frames="))]
-        lines[1:1] = [f"images={written}", f"slices={written}"]
-        fixed = "\n".join(lines).encode()
-        if len(fixed) >= size:  # a plain stack of slices needs no hyperstack flag
-            fixed = "\n".join(line for line in lines if line != "hyperstack=true").encode()
-        if len(fixed) < size:
-            fd = os.open(path, os.O_WRONLY)
-            try:
-                os.pwrite(fd, fixed.ljust(size, b"\0"), at)
-            finally:
-                os.close(fd)
-    except Exception:  # noqa: BLE001 - the pages stay as they are; ufo's reader finds them anyway
-        pass
-
-
-def _is_imagej(path: str) -> bool:
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            return bool(tif.is_imagej)
-    except Exception:  # noqa: BLE001 - not a TIFF ufo can read: the append says what is wrong
-        return False
 
 
 class RawWriter(WriterBase):
@@ -347,13 +304,15 @@ class RawWriter(WriterBase):
 def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool = False, layout: str = "auto",
                 compression: str | None = None, bytes_per_file: int = 0, record_drops: bool = False,
                 metadata: dict[str, Any] | None = None, step: int = 1,
-                expected_frames: int | None = None, imagej: bool | None = None) -> FrameWriter:
+                expected_frames: int | None = None, imagej: bool | None = None,
+                zarr_format: int | None = None) -> FrameWriter:
     """A writer for `path`; the name decides the format (see `parse_output_path`).
 
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
     TIFF sequence continues at `start`), so work done in passes ends up in one file.
     `layout` (HDF5): plain, nxtomo, dxchange or nxdata (a NeXus NXdata of the frames, a reconstruction's:
-    /entry/data/data, NXtomoproc's places); 'auto' means nxtomo for .nx/.nxs names.
+    /entry/data/data, NXtomoproc's places, and nabu's: /entry/reconstruction/results/data, a hard link
+    to it, with /entry/reconstruction/configuration); 'auto' means nxtomo for .nx/.nxs names.
     `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
     `record_drops` (HDF5, for camera frames): gaps in the frames' `frame_number` are frames the
     camera dropped; the file records how many (attribute `frames_dropped`) and which, at close.
@@ -364,7 +323,8 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     a stack will hold, if known; a stack under 4 GB is then written as a classic ImageJ TIFF, and a
     plain uncompressed HDF5 dataset is laid out whole and written past the GIL (`Hdf5VolumeWriter`).
     `imagej` True asks for a classic ImageJ stack whatever the count (writing fails past 4 GB),
-    False for BigTIFF.
+    False for BigTIFF. `zarr_format` 2 writes Zarr v2 (for zarr-python 2 and napari's zarr 2
+    reader), 3 v3; None: the existing store's format, v3 for a new store.
     """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
@@ -381,5 +341,5 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
                           record_drops=record_drops, metadata=metadata)
     if target.kind is FileKind.ZARR:
-        return ZarrWriter(target.path, target.dataset, overwrite, append, compression, metadata)
+        return ZarrWriter(target.path, target.dataset, overwrite, append, compression, metadata, zarr_format)
     return RawWriter(target, overwrite, append)

@@ -26,7 +26,7 @@ import numpy as np
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, RANGES_WRITTEN, check_dataset
 from .writer_base import WriterBase, disk_error, share, unshare
-from .zarr_codecs import _zarr, axes, compressors, store_format
+from .zarr_codecs import GROUP_FILES, _zarr, axes, compressors, sole_member, store_format
 
 #: attribute of the arrays ufo's writer makes: their shape counts the frames written, each chunk
 #: stored before its frame counts, so a chunk missing within the shape is a frame never stored
@@ -37,20 +37,22 @@ SHAPE_INTERVAL = 0.25  # seconds between shape records in zarr.json on the direc
 class ZarrWriter(WriterBase):
     """Frames into an array of a Zarr group. `zarr_format` 2 or 3 for a new store; None: the format
     of the store there, v3 for a new one. Arrays of both formats in one store read nowhere whole,
-    so a format other than the store's is refused."""
+    so a format other than the store's is refused, unless the array overwritten is all the store
+    holds (a volume written again in the other format): the store is then made anew."""
 
     def __init__(self, path: str, array: str | None, overwrite: bool = False, append: bool = False,
                  compression: str | None = None, metadata: dict[str, Any] | None = None,
                  zarr_format: int | None = None):
         if zarr_format not in (None, 2, 3):
             raise UsageError(f"Zarr format {zarr_format}: choose 2 or 3")
-        held = store_format(path)
-        if zarr_format is not None and held not in (None, zarr_format):
-            raise InputError(f"'{path}' is a Zarr v{held} store: v{zarr_format} arrays cannot be written into it "
-                             f"(write zarr-format={held}, or a new store)")
-        self.zarr_format = held or zarr_format or 3
         self.path = path
         self.array = (array or "data").strip("/")
+        held = store_format(path)
+        renew = zarr_format is not None and held not in (None, zarr_format)
+        if renew and not (overwrite and not append and sole_member(path, self.array)):
+            raise InputError(f"'{path}' is a Zarr v{held} store: v{zarr_format} arrays cannot be written into it "
+                             f"(write zarr-format={held}, or a new store)")
+        self.zarr_format = zarr_format if renew else held or zarr_format or 3
         self.metadata = json.loads(json.dumps(metadata or {}, default=str))  # the array's attributes: JSON only
         self.frames = 0
         self.compression = compression
@@ -74,9 +76,12 @@ class ZarrWriter(WriterBase):
         #: the store claimed against other processes' writers, and this array against this one's
         #: (`share`): a second writer with overwrite deleted the first one's frames under it
         self._shared = share(path, self.array) if os.path.isdir(path) else None
-        if os.path.exists(full) and not append:
+        if renew or os.path.exists(full) and not append:
             try:
-                shutil.rmtree(full)
+                shutil.rmtree(os.path.join(path, self.array.split("/")[0]) if renew else full, ignore_errors=renew)
+                for name in GROUP_FILES if renew else ():  # the group is made again in the format asked for
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(path, name))
             except BaseException:
                 unshare(self._shared, self.array)
                 raise

@@ -164,7 +164,7 @@ class Write(Task):
 
     path = Property(str, doc="output: frame-%05i.tif (one TIFF per frame), stack.tif (one stack: a classic ImageJ "
                     "TIFF while the frame count is known and it stays under 4 GB, else BigTIFF), file.h5:/dataset, "
-                    "scan.nx (NXtomo), stack.zarr[:/array] (Zarr v3), file.raw")
+                    "scan.nx (NXtomo), stack.zarr[:/array] (Zarr v3; zarr-format=2 for v2), file.raw")
     bits = Property(int, None, choices=(8, 16, 32), doc="stored bits: 8/16 rescale to integers, 32 is float32 (default: as is)")
     minimum = Property(float, None, doc="value stored as 0 for 8/16 bits (default: from the first scale-frames frames)")
     maximum = Property(float, None, doc="value stored as the largest integer for 8/16 bits (default: from the first "
@@ -187,6 +187,8 @@ class Write(Task):
     compression = Property(str, "none", choices=("none", "gzip", "lzf", "zstd", "blosc"),
                            doc="HDF5: gzip or lzf; Zarr: zstd, blosc or gzip (uncompressed HDF5 uses direct chunk writes)")
     bytes_per_file = Property(int, 0, range=(0, None), doc="BigTIFF: start a new file after this many bytes (0: one file)")
+    zarr_format = Property(int, None, choices=(2, 3), doc="stack.zarr: 2 writes Zarr v2 (zarr-python 2, napari's zarr 2 "
+                           "reader), 3 Zarr v3 (default: v3, or an existing store's format)")
     tiff_format = Property(str, "auto", choices=("auto", "imagej", "bigtiff"),
                            doc="stack.tif: auto: classic ImageJ TIFF when the stream's frame count is known and the "
                            "stack stays under 4 GB, else BigTIFF; imagej: ImageJ TIFF whatever the count (fails past "
@@ -281,7 +283,8 @@ class Write(Task):
                                    self.bytes_per_file, metadata=metadata, step=self.step,
                                    record_drops=True,  # a camera's frames (frame_number): their gaps in HDF5
                                    expected_frames=self._expected,
-                                   imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format])
+                                   imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format],
+                                   zarr_format=self.zarr_format)
 
     def _store(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if frame.ndim < 2:  # a measurement's values (measure, measure-sharpness): an image of one row
