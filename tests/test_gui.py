@@ -142,17 +142,22 @@ def test_axis_view_run_and_slices_over_http(server, root):
     assert server.get(f"{server.url}/api/runs/{run['id']}/slices/99").status_code == 400
 
 
-def test_settings_are_the_config_file_of_ufo_reco(server, root):
+def test_settings_are_the_config_file_of_ufo_reco(server, root, tmp_path):
+    """Saved with absolute paths: `ufo reco --config` reads paths relative to its working folder,
+    which is seldom the GUI's root (they were written as typed, relative to the root, and the
+    command failed elsewhere: "'proj.tif' does not exist"). Loaded back relative to the root."""
     saved = server.post(f"{server.url}/api/config/save", json={"path": "mine.toml", "values": {**FORM, "axis": "51.4"}})
     assert saved.status_code == 200
     text = (root / "mine.toml").read_text()
-    assert text.startswith("[reco]") and 'projections = "proj.tif"' in text
+    assert text.startswith("[reco]") and f'projections = "{root / "proj.tif"}"' in text
     loaded = server.post(f"{server.url}/api/config/load", json={"path": "mine.toml"}).json()["values"]
     assert loaded["axis"] == "51.4" and loaded["projections"] == "proj.tif"
-    done = subprocess.run([sys.executable, "-m", "ufo", "reco", "--config", "mine.toml", "--dry-run"], cwd=root,
-                          capture_output=True, text=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = subprocess.run([sys.executable, "-m", "ufo", "reco", "--config", str(root / "mine.toml"), "--dry-run"],
+                          cwd=elsewhere, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "slices: 8" in done.stdout
+    assert "slices: 8" in done.stdout and str(root / "out") in done.stdout
 
 
 def test_a_token_guards_a_server_bound_for_others(root):
@@ -205,7 +210,7 @@ def test_the_pages_in_a_real_browser(server, root, tmp_path):
         page.wait_for_selector("#viewer:not([hidden])", timeout=30000)
         page.fill("#slice-index", "4")
         page.dispatch_event("#slice-index", "input")
-        page.wait_for_selector("#slice-label:has-text('5 / 8')")
+        page.wait_for_selector("#slice-label:has-text('row 4 (5 / 8)')")
         page.screenshot(path=os.path.join(shots, "gui-run.png"), full_page=True)
         browser.close()
     slices = tifffile.imread(sorted((root / "browser").glob("*.tif"))[4])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from .test_gui import CHROMIUM, FORM, TRUE_AXIS, Server, root  # noqa: F401 - root is a fixture
+from .test_gui_runs import page_of
 
 # the overlay's mean distance from mid-grey (the difference image is 0 at mid-grey)
 FLATNESS = """() => { const c = document.getElementById('axis-overlay');
@@ -30,38 +31,30 @@ def test_gpus_are_checked_by_validation(server):
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium; .ci/run installs it)")
 def test_refused_paths_and_the_axis_overlay_in_a_real_browser(server):
-    playwright = pytest.importorskip("playwright.sync_api")
-    with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(server.page_url)
-            page.wait_for_selector("#field-projections")
-            for name in ("projections", "darks", "flats", "output"):
-                page.fill(f"#field-{name}", FORM[name])
-            page.dispatch_event("#field-output", "change")
-            page.wait_for_selector("#form-status:has-text('ready')")
-            for value in ("/etc/passwd", "../"):  # refused with 403: the message belongs to the field
-                page.fill("#field-projections", value)
-                page.dispatch_event("#field-projections", "change")
-                page.wait_for_selector("#error-projections:has-text('outside the GUI')", timeout=10000)
-                assert page.text_content("#form-status") == "fix the marked fields"
-            page.fill("#field-projections", FORM["projections"])
+    with page_of(server) as page:
+        for name in ("projections", "darks", "flats", "output"):
+            page.fill(f"#field-{name}", FORM[name])
+        page.dispatch_event("#field-output", "change")
+        page.wait_for_selector("#form-status:has-text('ready')")
+        for value in ("/etc/passwd", "../"):  # refused with 403: the message belongs to the field
+            page.fill("#field-projections", value)
             page.dispatch_event("#field-projections", "change")
-            page.wait_for_selector("#form-status:has-text('ready')")
+            page.wait_for_selector("#error-projections:has-text('outside the GUI')", timeout=10000)
+            assert page.text_content("#form-status") == "fix the marked fields"
+        page.fill("#field-projections", FORM["projections"])
+        page.dispatch_event("#field-projections", "change")
+        page.wait_for_selector("#form-status:has-text('ready')")
 
-            page.click("#tab-axis")
-            page.click("#axis-compute")
-            page.wait_for_selector("#axis-view:not([hidden])", timeout=60000)
-            flatness = {}
-            for tenth in range(round(10 * TRUE_AXIS) - 15, round(10 * TRUE_AXIS) + 16):
-                page.fill("#axis-slider", f"{tenth / 10:.1f}")
-                page.dispatch_event("#axis-slider", "input")
-                flatness[tenth / 10] = page.evaluate(FLATNESS)
-            flattest = min(flatness, key=flatness.get)
-            assert abs(flattest - TRUE_AXIS) <= 0.2, (flattest, TRUE_AXIS)
-        finally:
-            browser.close()
+        page.click("#tab-axis")
+        page.click("#axis-compute")
+        page.wait_for_selector("#axis-view:not([hidden])", timeout=60000)
+        flatness = {}
+        for tenth in range(round(10 * TRUE_AXIS) - 15, round(10 * TRUE_AXIS) + 16):
+            page.fill("#axis-slider", f"{tenth / 10:.1f}")
+            page.dispatch_event("#axis-slider", "input")
+            flatness[tenth / 10] = page.evaluate(FLATNESS)
+        flattest = min(flatness, key=flatness.get)
+        assert abs(flattest - TRUE_AXIS) <= 0.2, (flattest, TRUE_AXIS)
 
 
 def test_a_folder_named_as_markup_stays_text_in_the_file_browser(server, root):  # noqa: F811

@@ -195,6 +195,8 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         return job.progress().current
 
     def hint() -> None:
+        from ..reco.hints import sinogram_hints
+
         _warm_hints()  # while the frames are read, not while the slices are written
         while True:  # None: read the row here; nothing before the run ended (it failed): no hints
             try:
@@ -203,7 +205,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
             except queue.Empty:
                 if ended.is_set() and rows.empty():
                     return
-        hints.extend(_quality_hints(plan, source))
+        hints.extend(sinogram_hints(plan, source))
 
     hinter = threading.Thread(target=hint, name="ufo:reco-hints", daemon=True)
     if not kw["quiet"]:
@@ -280,41 +282,6 @@ def _preview_line(options: Any, row: int) -> str:
     image = np.asarray(create("read", path=path)().collect()[-1], np.float64)
     return (f"slice of row {row}: {path}  min {image.min():.6g}  max {image.max():.6g}  "
             f"mean {image.mean():.6g}")
-
-
-def _quality_hints(plan: Any, source: Callable[[], Any] | None = None) -> list[str]:
-    """Hints for zingers and stripes found in the middle row's sinogram (ufo.tomo.quality_hints;
-    made by `source` when the run kept the row, else read here), for the corrections not already
-    asked for. Why hints and no defaults: both corrections alter good data, so they stay the
-    user's choice. A check that fails costs the hint, not the result."""
-    from ..core.errors import UfoError
-    from ..core.registry import create
-    from ..reco.planning import Pass
-    from ..reco.running import corrected
-    from ..tomo.quality_hints import check_sinogram
-
-    o = plan.options
-    if o.remove_outliers and o.remove_stripes:
-        return []
-    row = plan.rows[len(plan.rows) // 2]
-    try:
-        if source is not None:
-            sinos = [source()]
-        elif o.sinograms:
-            sinos = create("read", path=o.sinograms, start=row, number=1)().collect()
-        else:
-            absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
-            frames = corrected(plan, Pass(row, 1, 1, slice(0, 1), 0), absorption)
-            sinos = create("transpose-projections", number=plan.projections)(frames).collect()
-        if len(sinos) == 0:  # the read was stopped (Ctrl-C stops every graph, this one too): nothing to say
-            return []
-        report = check_sinogram(sinos[0])
-    except UfoError as err:
-        return [f"the check for zingers and stripes failed ({err}); none reported"]
-    except Exception as err:  # noqa: BLE001 - a hint's failure must not print a traceback over the result
-        return [f"the check for zingers and stripes failed ({type(err).__name__}: {err}); none reported"]
-    hints = report.hints()
-    return [h for h in hints if not ((o.remove_outliers and "outliers" in h) or (o.remove_stripes and "stripes" in h))]
 
 
 def _warm_hints() -> None:

@@ -1,0 +1,105 @@
+"""The slice viewer in a real browser: each slice's own contrast window (0.5-99.5 % percentiles,
+not min/max, not the first slice's), kept only where the user set it; the detector row in the
+label; an output named with a glob character read as the file the run wrote."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+
+pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+from tests.test_gui import CHROMIUM, FORM, Server, decode, root  # noqa: E402,F401 - root is a fixture
+from tests.test_gui_runs import fill, page_of, wait_ended  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def server(root):  # noqa: F811
+    server = Server(root)
+    yield server
+    server.stop()
+
+
+def window(page) -> tuple[float, float]:
+    return float(page.input_value("#slice-min")), float(page.input_value("#slice-max"))
+
+
+def percentiles(path) -> tuple[float, float]:
+    image = tifffile.imread(path)
+    return tuple(float(v) for v in np.percentile(image[np.isfinite(image)], (0.5, 99.5)))
+
+
+def assert_window(page, path) -> None:
+    low, high = percentiles(path)
+    shown = window(page)
+    assert shown == pytest.approx((low, high), rel=1e-3, abs=1e-6), (shown, (low, high), path)
+
+
+def show(page, index: int, label: str) -> None:
+    page.fill("#slice-index", str(index))
+    page.dispatch_event("#slice-index", "input")
+    page.wait_for_selector(f"#slice-label:text-is('{label}')")
+    page.wait_for_timeout(200)
+
+
+def run_in_page(page, output: str, region: str = "", first: str = "row 0 (1 / 8)") -> None:
+    fill(page, output=output, region=region)
+    page.wait_for_selector("#form-status:has-text('ready')")
+    page.click("#tab-run")
+    page.click("#run-start")
+    page.wait_for_selector("#run-state:has-text('done')", timeout=60000)
+    page.wait_for_selector("#viewer:not([hidden])")
+    page.wait_for_selector(f"#slice-label:text-is('{first}')")
+    page.wait_for_timeout(200)
+    page.click("#tab-form")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs chromium (apt-get install chromium)")
+def test_each_slice_opens_with_its_own_percentile_window(server, root):  # noqa: F811
+    """The viewer kept slice 0's window for every later slice and run, and Auto contrast took min
+    and max, which a zinger or an edge streak sets (the sample then a flat grey)."""
+    with page_of(server) as page:
+        fill(page, projections="proj.tif", darks="darks.tif", flats="flats.tif", axis="51.4")
+        run_in_page(page, "contrast1/s-%03i.tif")
+        page.click("#tab-run")
+        first = root / "contrast1"
+        assert_window(page, first / "s-000.tif")
+        show(page, 4, "row 4 (5 / 8)")  # the detector row, then the place among the run's slices
+        assert_window(page, first / "s-004.tif")
+        assert window(page) != pytest.approx(percentiles(first / "s-000.tif"), rel=1e-3)
+        page.fill("#slice-min", "-0.5")  # set by hand: kept for the next slices
+        page.fill("#slice-max", "0.5")
+        page.dispatch_event("#slice-max", "change")
+        show(page, 5, "row 5 (6 / 8)")
+        assert window(page) == (-0.5, 0.5)
+        page.click("#slice-auto")
+        assert_window(page, first / "s-005.tif")
+        page.fill("#slice-min", "-0.5")
+        page.dispatch_event("#slice-min", "change")
+        page.click("#tab-form")
+        run_in_page(page, "contrast2/s-%03i.tif", "3:8", "row 3 (1 / 5)")  # a new run: its own window again
+        page.click("#tab-run")
+        assert_window(page, root / "contrast2" / "s-003.tif")
+
+
+def test_an_output_named_with_a_glob_character_is_read_as_its_file(server, root):  # noqa: F811
+    """`globby/*.tif` is written as one file of that name; the viewer read it as a pattern and
+    showed every TIFF of the folder as one stack."""
+    folder = root / "globby"
+    folder.mkdir()
+    tifffile.imwrite(folder / "other.tif", np.ones((3, 96, 96), np.float32), photometric="minisblack")
+    form = {**FORM, "axis": "51.4", "region": "2:4", "output": "globby/*.tif"}
+    assert server.post(f"{server.url}/api/validate", json=form).json()["errors"] == {}
+    run = server.post(f"{server.url}/api/runs", json=form, timeout=60).json()
+    assert wait_ended(server, run["id"])["state"] == "done"
+    with open(folder / "*.tif", "rb") as f:  # a file object: tifffile takes a name with '*' as a pattern too
+        written = tifffile.imread(f)
+    assert written.shape[0] == 2
+    for index in range(2):
+        image = server.get(f"{server.url}/api/runs/{run['id']}/slices/{index}").json()
+        assert image["count"] == 2 and image["row"] == 2 + index
+        np.testing.assert_array_equal(decode(image), written[index])
+    assert server.get(f"{server.url}/api/runs/{run['id']}/slices/2").status_code == 400
