@@ -183,7 +183,8 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
 
     def work() -> None:
         try:
-            result_box.append(reco_mod.run(plan, on_start, progress=job, middle_row=rows.put if not kw["quiet"] else None))
+            result_box.append(reco_mod.run(plan, on_start, progress=job, middle_row=rows.put if not kw["quiet"] else None,
+                                           stop=stopping))  # Ctrl-C ends an axis search between its candidates
         except BaseException as exc:  # noqa: BLE001 - reported in the main thread
             errors.append(exc)
         finally:

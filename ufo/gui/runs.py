@@ -199,16 +199,16 @@ class Runs:
 
     def _find_axis(self, run: Run) -> reco_mod.Plan:
         """`--axis auto`: `reco.find_axis` (what `reco.run` calls) in a thread of its own, waited
-        for until Cancel; then the plan with that axis. Why not inside `reco.run`: its search polls
-        no cancel event, and the page must not say "running" for the rest of a long search. A
-        cancelled search is left to end by itself (its result unused; it writes nothing)."""
+        for until Cancel; then the plan with that axis. Why not inside `reco.run`: the page must
+        not say "running" for the rest of the chunk of candidate axes the search is in (seconds at
+        2048 pixels): the run ends at once, the search at its next chunk (the run's stop)."""
         run.progress.begin(run.total, "finding the axis")
         found: list[Any] = []
         ended = threading.Event()
 
         def search() -> None:
             try:
-                found.append(reco_mod.find_axis(run.plan))
+                found.append(reco_mod.find_axis(run.plan, run.stop))
             except BaseException as exc:  # noqa: BLE001 - raised in the run's thread
                 found.append(exc)
             finally:

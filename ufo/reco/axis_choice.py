@@ -8,6 +8,7 @@ paths find the same axis for the same scan.
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -17,11 +18,11 @@ from .planning import Plan, scan_angles
 SCAN_SEARCH = 16.0  # pixels the scan searches either side of Vo's estimate (`--axis-method scan`)
 
 
-def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None) -> float:
+def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None, stop: threading.Event | None = None) -> float:
     """The axis of `plan`'s scan from its middle row's flat-corrected sinogram (angles x width):
     half acquisition by the overlap near one edge, a full turn by each projection against its
     mirror at theta + pi, `--axis-method scan` over the first half turn, else Vo's metric (on
-    `device`, by default the GPU where the run uses one)."""
+    `device`, by default the GPU where the run uses one). `stop` ends the scan between candidates."""
     # imported here, each where it is used: Vo's search on the GPU needs neither SciPy nor numba
     from ..tomo.axis_vo import axis_from_sinogram, search_device
     from ..tomo.halftomo import coverage, first_half
@@ -38,7 +39,7 @@ def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None) -> float:
         from ..tomo.axis import axis_by_scan  # view): over the detector's middle quarter, an entropy minimum at the
 
         near = axis_from_sinogram(sino[:k], device=device or search_device(o.gpus))  # range's edge was taken,
-        return axis_by_scan(sino[:k], centre=near, search=SCAN_SEARCH, angles=angles[:k]).best  # 155 px off
+        return axis_by_scan(sino[:k], centre=near, search=SCAN_SEARCH, stop=stop, angles=angles[:k]).best  # 155 px off
     if full_turn:  # every projection with its mirror image at theta + pi
         from ..tomo.axis import axis_360
 

@@ -8,6 +8,7 @@ transpose-projections, remove-stripes, retrieve-phase, fft/filter/ifft, backproj
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from typing import Any
 
 from ..core import Graph, RunHandle, Stream, Task
 from ..core.progress import JobProgress
-from ..core.errors import UsageError
+from ..core.errors import Cancelled, UsageError
 from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
@@ -158,8 +159,9 @@ def sinograms(plan: Plan, p: Pass) -> Stream:
     return create("transpose-projections", number=plan.projections)(frames)
 
 
-def find_axis(plan: Plan) -> float:
-    """The axis from the sinogram of the middle row to reconstruct."""
+def find_axis(plan: Plan, stop: threading.Event | None = None) -> float:
+    """The axis from the sinogram of the middle row to reconstruct; `stop` (set: Cancelled) ends it
+    between the candidates of a scan (a Ctrl-C or the GUI's Cancel waited for the whole search)."""
     from .axis_choice import axis_of
 
     o = plan.options
@@ -171,7 +173,9 @@ def find_axis(plan: Plan) -> float:
         absorption = o.absorption if o.absorption is not None else o.darks is not None
         sinos = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption))
         sino = sinos.collect(device=front_device(plan))[0]
-    return axis_of(plan, sino)
+    if stop is not None and stop.is_set():
+        raise Cancelled("the axis search was stopped")
+    return axis_of(plan, sino, stop=stop)
 
 
 @dataclass
@@ -205,13 +209,15 @@ class RecoResult:
 def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         sink: Callable[[Plan, Pass], Task] | None = None, progress: JobProgress | None = None,
         say: Callable[[str], None] | None = None,
-        middle_row: Callable[[Callable[[], Any] | None], None] | None = None) -> RecoResult:
+        middle_row: Callable[[Callable[[], Any] | None], None] | None = None,
+        stop: threading.Event | None = None) -> RecoResult:
     """Reconstruct every pass into the output; `on_start(handle, slices_before)` lets callers watch;
     `sink(plan, pass)` replaces the writer (a region of a shared volume, say); `progress` (a
     `ufo.core.progress.JobProgress`) gets the slices written of all passes, for watchers.
     `middle_row` is called once: with a function making the middle row's flat-corrected
     sinogram when the run read that row anyway (the resident path: the quality hints then read
-    nothing), else with None as soon as the path is chosen (the caller reads the row itself)."""
+    nothing), else with None as soon as the path is chosen (the caller reads the row itself).
+    `stop` ends an `--axis auto` search (Cancelled) between the candidates of a scan."""
     if progress is not None:
         firsts = [p.first_slice for p in plan.passes]
 
@@ -222,7 +228,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
                 on_start(handle, before)
 
         stage = "finding the axis" if plan.options.axis == "auto" else "starting"
-        return progress.follow(lambda: run(plan, watched, sink, say=progress.stage, middle_row=middle_row),
+        return progress.follow(lambda: run(plan, watched, sink, say=progress.stage, middle_row=middle_row, stop=stop),
                                plan.slices, stage)
     t0 = time.perf_counter()
     times = StageTimes()
@@ -233,7 +239,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         axis = plan.axis
         if plan.options.axis == "auto":
             with times.measure("axis search"):
-                axis = find_axis(plan)
+                axis = find_axis(plan, stop)
         if sink is not None:
             return plan, axis
         from .outputs import with_output_scale

@@ -5,11 +5,13 @@ All positions are detector pixel coordinates (pixel i centred at i), as `backpro
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
 
+from ..core.errors import Cancelled
 from ..kernels.backproject import backproject_stack, geometry, relative_weights
 from .axis_vo import axis_from_sinogram, search_device  # noqa: F401 - re-exported: the searches live together
 from .fbp import slice_grid
@@ -189,17 +191,30 @@ def entropy_scores(slices: np.ndarray, bins: int = 256) -> np.ndarray:
     return scores
 
 
-def scan(sino: np.ndarray, axes: np.ndarray, **kwargs: object) -> AxisScan:
-    slices = scan_slices(sino, axes, **kwargs)  # type: ignore[arg-type]
-    return AxisScan(np.asarray(axes, float), entropy_scores(slices), slices)
+#: candidates back-projected in one call of the stacked kernel: `stop` is looked at between such calls
+SCAN_CHUNK = 8
+
+
+def scan(sino: np.ndarray, axes: np.ndarray, stop: threading.Event | None = None, **kwargs: object) -> AxisScan:
+    """A slice and its entropy score per candidate axis. `stop` (set: Cancelled) is seen between
+    chunks of SCAN_CHUNK candidates: at 2048 pixels a candidate is seconds of work, and a Ctrl-C
+    or the GUI's Cancel waited for all 33 of a search."""
+    axes = np.asarray(axes, float)
+    parts = []
+    for first in range(0, len(axes), SCAN_CHUNK):
+        if stop is not None and stop.is_set():
+            raise Cancelled(f"the axis search was stopped after {first} of {len(axes)} candidate axes")
+        parts.append(scan_slices(sino, axes[first: first + SCAN_CHUNK], **kwargs))  # type: ignore[arg-type]
+    slices = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return AxisScan(axes, entropy_scores(slices), slices)
 
 
 def axis_by_scan(sino: np.ndarray, centre: float | None = None, search: float | None = None,
-                 **kwargs: object) -> AxisScan:
+                 stop: threading.Event | None = None, **kwargs: object) -> AxisScan:
     """Coarse scan (1 px steps over +-search) and a fine one (0.1 px over +-1.5 px) around its best."""
     width = sino.shape[1]
     centre = width / 2 if centre is None else centre
     half = search if search is not None else width / 8
-    coarse = scan(sino, np.arange(centre - half, centre + half + 0.5, 1.0), **kwargs)
+    coarse = scan(sino, np.arange(centre - half, centre + half + 0.5, 1.0), stop, **kwargs)
     best = coarse.best
-    return scan(sino, best + np.arange(-1.5, 1.51, 0.1), **kwargs)
+    return scan(sino, best + np.arange(-1.5, 1.51, 0.1), stop, **kwargs)
