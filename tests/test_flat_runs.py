@@ -111,3 +111,19 @@ def test_ufo_reco_interpolates_the_runs_and_says_so(tmp_path, drifting):
         assert error < 0.02, error
         mirrored = np.sqrt(np.mean((got[:, ::-1] - want)[inside] ** 2)) / np.sqrt(np.mean(want[inside] ** 2))
         assert mirrored > 0.2
+
+
+def test_the_online_engine_says_it_merges_flat_runs_during_and_after_the_scan(drifting):
+    """Online, flats after the first projection are one set ('flats after'); with runs during and
+    after the scan they were merged into one median without a word."""
+    from ufo.storage import open_source
+    from ufo.tomo.streaming import StreamingReconstructor
+
+    path, _, _ = drifting
+    source = open_source(str(path))
+    engine = StreamingReconstructor(axis=W / 2, device="cpu", interpolate_flats=True)
+    for i in range(source.count):
+        engine.add(source.read(i, slice(None), None), source.meta(i))
+    source.close()
+    engine.finish()
+    assert any("flats came in runs during and after the scan" in w for w in engine.stats.warnings), engine.stats.warnings

@@ -71,19 +71,14 @@ class StreamingReconstructor:
             device = "gpu" if available() else "cpu"
         self.device = device
         self.steps = backend(device)
-        self.axis = axis
-        self.rows = rows
-        self.roi = roi or (0, 0, None, None)
+        self.axis, self.rows, self.roi = axis, rows, roi or (0, 0, None, None)
         self.filter_name, self.filter_cutoff = filter, filter_cutoff
         self.steps[1](filter, filter_cutoff)  # a bad filter fails here, not at the first projection
         self.angle_span, self.angle_step = angle_span, angle_step
         self.batch = batch or (32 if device == "gpu" else 16)
-        self.precision = precision
-        self.interpolate_flats = interpolate_flats
-        self.threads = threads
+        self.precision, self.interpolate_flats, self.threads = precision, interpolate_flats, threads
         self.half_acquisition = half_acquisition
-        self.axis_pairs = max(1, int(axis_pairs))
-        self.axis_device = axis_device
+        self.axis_pairs, self.axis_device = max(1, int(axis_pairs)), axis_device
         self.reset()
 
     # -- state ----------------------------------------------------------------------------
@@ -94,6 +89,7 @@ class StreamingReconstructor:
         self._index: np.ndarray | None = None
         self._darks, self._flats, self._flats_after = [], [], []  # type: list[np.ndarray], list[np.ndarray], list[np.ndarray]
         self._flats_at_first_projection = 0
+        self._late_flat_runs: set[int] = set()  # projections seen when each late flat came
         self._refs_changed = True
         self._pending: list[tuple[int, float, np.ndarray]] = []
         self._angles, self._indices = [], []  # type: list[float], list[int]  # of the projections in the current batch
@@ -204,6 +200,10 @@ class StreamingReconstructor:
         if key == 1 and self.stats.projections and self._flats_at_first_projection:
             self._flats_after.append(band.astype(np.float32))
             self.stats.late_references += 1
+            self._late_flat_runs.add(self.stats.projections)  # flats during the scan and after it: 2 runs or more
+            if self.interpolate_flats and len(self._late_flat_runs) > 1:  # `ufo reco` of the file: by run
+                self._warn_once("flats came in runs during and after the scan: interpolated between the first flats "
+                                "and the median of all later ones (`ufo reco` of the file interpolates each run)")
             if not self.interpolate_flats:
                 self._warn_once("flats after the projections were recorded, not used (interpolate_flats=True uses them)")
             return
