@@ -187,17 +187,24 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
     return frames
 
 
-def sequence_gap(files: Sequence[str]) -> str | None:
-    """A note where numbered files (frame_000001.tif, ...) miss numbers between their first and last:
-    a frame lost in a copy or a transfer shifts every later projection's angle (the angles of a
-    sequence are evenly spaced by its count)."""
+def name_series(files: Sequence[str]) -> dict[tuple[str, str, str], list[int]] | None:
+    """The files' numbers by series (folder, text before the number, text after it): a folder of
+    proj_0001.tif ... and dark_0001.tif ... is two series; None where a name holds no number."""
     numbered: dict[tuple[str, str, str], list[int]] = {}
     for path in files:
         match = re.fullmatch(r"(.*?)(\d+)(\D*)", os.path.basename(path))
         if match is None:
             return None
         numbered.setdefault((os.path.dirname(path), match.group(1), match.group(3)), []).append(int(match.group(2)))
-    if len(numbered) != 1:  # several series (darks and projections in one glob): not one sequence
+    return numbered
+
+
+def sequence_gap(files: Sequence[str]) -> str | None:
+    """A note where numbered files (frame_000001.tif, ...) miss numbers between their first and last:
+    a frame lost in a copy or a transfer shifts every later projection's angle (the angles of a
+    sequence are evenly spaced by its count)."""
+    numbered = name_series(files)
+    if numbered is None or len(numbered) != 1:  # several series (darks and projections in one glob): not one sequence
         return None
     (folder, prefix, suffix), numbers = next(iter(numbered.items()))
     first, last = min(numbers), max(numbers)
