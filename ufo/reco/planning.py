@@ -23,7 +23,7 @@ from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - P
 from .options import RecoOptions
 from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
-from .series import check_series
+from .series import input_notes
 from .scan_layout import from_layout
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
@@ -183,7 +183,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     try:
         count, shape = source.count, source.shape
         notes += [w for w in getattr(source, "warnings", []) if w not in notes]
-        notes += check_series(o, source) if o.projections and layout is None else []
+        notes += input_notes(o, source, layout)
     finally:
         source.close()
     if len(shape) != 2:

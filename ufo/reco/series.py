@@ -14,6 +14,8 @@ import os
 import re
 from typing import Any
 
+import numpy as np
+
 from ..core.errors import UsageError
 from ..storage import open_source
 from ..storage.readers import name_series
@@ -84,3 +86,23 @@ def check_series(o: Any, source: Any) -> list[str]:
         raise UsageError(f"'{o.projections}' holds {len(series)} series of files: {shown}; darks or flats among "
                          f"them would be reconstructed as projections: name each, e.g. {' '.join(options)}")
     return [f"'{o.projections}' holds {len(series)} series of files ({shown}): all read as projections, in name order"]
+
+
+def raw_note(o: Any, source: Any) -> str:
+    """A note where integer projections come without darks and flats: raw counts (a DXchange file
+    of projections alone, a camera's TIFFs), reconstructed as if flat-field corrected; '' else."""
+    dtype = getattr(source, "dtype", None)
+    if dtype is None or np.dtype(dtype).kind not in "iu":
+        return ""
+    return (f"'{o.projections}' holds integer ({np.dtype(dtype).name}) projections and no darks or flats were given: "
+            "reconstructed as given, as if flat-field corrected; raw counts need --darks and --flats")
+
+
+def input_notes(o: Any, source: Any, layout: str | None) -> list[str]:
+    """What the plan says of its projections' files (`check_series`, `raw_note`); UsageError where
+    darks or flats are among them."""
+    if not o.projections:
+        return []
+    notes = check_series(o, source) if layout is None else []
+    raw = raw_note(o, source) if o.darks is None else ""
+    return notes + ([raw] if raw else [])

@@ -188,7 +188,7 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
         where = _data_path(entry)
         return FrameIndex("nxtomo", [(where, i) for i in range(len(keys))], keys, angles[:len(keys)], notes,
                           angles_ds.name if angles_ds is not None else "")
-    if "/exchange/data" in h5:
+    if any(name in h5 for name in DXCHANGE.values()):  # a file of flats and darks alone too (tomocupy's flat file)
         locations: list[tuple[str, int]] = []
         keys = []
         angles = []
