@@ -55,14 +55,20 @@ def plan_of(projections: str, tmp_path) -> reco.Plan:
 
 
 @pytest.mark.parametrize("missing", ["darks", "flats", "empty darks"])
-def test_one_kind_of_reference_frames_is_refused(tmp_path, scan, missing):  # noqa: F811
-    """Flats without darks made no flat-field step at all: raw counts were back-projected (exit 0)."""
+def test_one_kind_of_reference_frames_is_refused_or_said(tmp_path, scan, missing):  # noqa: F811
+    """Flats without darks made no flat-field step at all: raw counts were back-projected (exit 0).
+    Darks without flats are refused; flats without darks are corrected with a dark of 0, said
+    (tests/test_series.py: the result)."""
     projections, darks, flats, degrees, _ = scan
     darks = darks[:0] if missing == "empty darks" else None if missing == "darks" else darks
     path = dxchange(tmp_path / "scan.h5", projections, darks, None if missing == "flats" else flats, degrees)
-    lacking = "flats" if missing == "flats" else "darks"
-    with pytest.raises(UsageError, match=f"holds {'darks' if lacking == 'flats' else 'flats'} but no {lacking}.*--{lacking}"):
-        plan_of(path, tmp_path)
+    if missing == "flats":
+        with pytest.raises(UsageError, match="holds darks but no flats.*--flats"):
+            plan_of(path, tmp_path)
+        return
+    plan = plan_of(path, tmp_path)
+    assert plan.options.flats and not plan.options.darks
+    assert any("no darks: a dark of 0 is taken" in w for w in plan.warnings), plan.warnings
 
 
 def test_darks_of_another_detector_region_are_refused(tmp_path, scan):  # noqa: F811

@@ -152,7 +152,7 @@ def test_config_file_and_command_line_override(scan, tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["--axis", "500"], "outside the detector"),
-    (["--darks", "{root}/darks.tif"], "both --darks and --flats"),
+    (["--darks", "{root}/darks.tif"], "--darks without --flats"),
     (["--energy", "20keV"], "--energy, --distance and --pixel-size"),
     (["--region", "50:60"], "selects no rows"),
     (["--region", "0:8:0"], "has a step of 0"),

@@ -68,3 +68,23 @@ def test_several_series_of_projections_are_read_and_said(tmp_path):
     write(folder, "part_b_{:03d}.tif", np.ones((6, 4, 8)))
     planned = reco.plan(reco.RecoOptions(projections=str(folder), output=str(tmp_path / "s.h5:/data"), axis=4))
     assert planned.projections == 12 and any("2 series of files" in w for w in planned.warnings)
+
+
+def test_flats_without_darks_take_a_dark_of_zero_and_say_so(tmp_path, scan):  # noqa: F811
+    """Diamond L12 writes flats and no darks (a detector whose dark is negligible): refused before
+    ("needs both --darks and --flats"), with no way but a made-up file of zeros."""
+    from tests.test_foreign_files import DARK
+
+    projections, _, flats, _, ref = scan
+    folder = tmp_path / "l12"
+    write(folder, "im_{:06d}.tif", projections - DARK, 1000)
+    write(folder, "flat_{:06d}.tif", flats - DARK)
+    with pytest.raises(UsageError) as refused:
+        plan(folder, tmp_path)
+    advice = dict(re.findall(r"--(\w+) '([^']+)'", str(refused.value)))
+    assert set(advice) == {"projections", "flats"}
+    planned = plan(advice["projections"], tmp_path, flats=advice["flats"])
+    assert any("no darks: a dark of 0 is taken" in w for w in planned.warnings), planned.warnings
+    assert_matches(reconstruct(tmp_path, **advice), ref)
+    with pytest.raises(UsageError, match="--darks without --flats"):
+        plan(advice["projections"], tmp_path, darks=advice["flats"])

@@ -30,7 +30,7 @@ def sinogram_hints(plan: Any, source: Callable[[], Any] | None = None) -> list[s
         elif o.sinograms:
             sinos = create("read", path=o.sinograms, start=row, number=1)().collect()
         else:
-            absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
+            absorption = o.absorption if o.absorption is not None else (o.flats is not None and not o.phase)
             frames = corrected(plan, Pass(row, 1, 1, slice(0, 1), 0), absorption)
             sinos = create("transpose-projections", number=plan.projections)(frames).collect()
         if len(sinos) == 0:  # the read was stopped (Ctrl-C stops every graph, this one too): nothing to say

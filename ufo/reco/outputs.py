@@ -50,7 +50,7 @@ def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
                    else o.offset, "span": step * plan.projections, "regular": given is None, "units": "rad"},
         "rows": {"first": rows[0], "last": rows[-1], "step": rows[1] - rows[0] if len(rows) > 1 else 1},
         # -log of flat-corrected projections back-projected: attenuation per pixel (docs/conventions.md, Values)
-        "units": "1/pixel" if o.absorption or o.darks is not None and o.absorption is not False else "",
+        "units": "1/pixel" if o.absorption or o.flats is not None and o.absorption is not False else "",
         **({"pixel_size": pixel} if (pixel := o.pixel_size or scan_pixel_size(o.projections)) else {}),
     }
 

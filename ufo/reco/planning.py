@@ -154,8 +154,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
                          "(the slices were -log twice); leave --absorption out")
     if o.phase and o.sinograms:
         raise UsageError("phase retrieval works on projections, not sinograms")
-    if (o.darks is None) != (o.flats is None):
-        raise UsageError("flat-field correction needs both --darks and --flats")
+    if o.darks is not None and o.flats is None:
+        raise UsageError("--darks without --flats: flat-field correction needs flats (--flats FILES)")
     if o.output_min is not None and o.output_max is not None and o.output_min >= o.output_max:
         raise UsageError(f"--output-min {o.output_min:g} is not below --output-max {o.output_max:g}: 8/16-bit output "
                          "maps [min, max] onto its integers; give min < max")
@@ -379,7 +379,7 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
     o = plan.options
     checks = ((o.gpu_path == "sinograms", "--gpu-path sinograms was given"),
               (bool(o.sinograms), "the input is sinograms"),
-              (o.darks is None, "there are no darks and flats (it corrects flat fields)"),
+              (o.darks is None, "there are no darks (it corrects flat fields with them)"),
               (bool(o.flats2), "--flats2 interpolates flats over the scan"),
               (plan.flat_runs > 1, f"the flats of its {plan.flat_runs} runs are interpolated over the scan"),
               (o.phase, "phase retrieval needs neighbouring rows"),

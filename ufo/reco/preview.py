@@ -53,7 +53,7 @@ def sinogram(plan: Plan, row: int) -> np.ndarray:
 
     o = plan.options
     one = Pass(row, 1, 1, slice(0, 1), 0)
-    absorption = o.absorption if o.absorption is not None else o.darks is not None
+    absorption = o.absorption if o.absorption is not None else o.flats is not None
     stream = corrected(plan, one, bool(absorption))
     return create("transpose-projections", number=plan.projections)(stream).collect()[0]  # type: ignore[no-any-return]
 
@@ -88,11 +88,11 @@ def opposite_projections(plan: Plan) -> tuple[np.ndarray, np.ndarray, bool]:
         raise UsageError(f"angle: the scan has {plan.projections} projections of {step:.5f} rad, none near 180 degrees")
     p0 = _frames(o.projections, keys.get("projections"), 0)
     p180 = _frames(o.projections, keys.get("projections"), opposite)
-    if o.darks and o.flats:  # the flat-field step of `ufo reco` and the online reconstruction
+    if o.flats:  # the flat-field step of `ufo reco` and the online reconstruction (no darks: a dark of 0)
         from ..tomo.steps import FlatField
 
         ff = FlatField(absorption=False)
-        ff.reduce(list(_frames(o.darks, keys.get("darks"))),
+        ff.reduce(list(_frames(o.darks, keys.get("darks"))) if o.darks else [],
                   list(_frames(o.flats, keys.get("flats"), run=plan.key_runs.get("flats"))))
         p0, p180 = ff.correct(np.stack([p0, p180]))
     return p0, p180, exact

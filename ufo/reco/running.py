@@ -45,10 +45,12 @@ def corrected(plan: Plan, p: Pass, absorption: bool) -> Stream:
     o = plan.options
     keys = plan.image_keys
     projections = _read(o.projections, p, plan.projections, keys.get("projections"))  # type: ignore[arg-type]
-    if o.darks is None:  # projections flat-corrected already: -log where asked (--absorption was ignored)
+    if o.flats is None:  # projections flat-corrected already: -log where asked (--absorption was ignored)
         return create("calculate", expression="-log(x)", replicas=o.replicas)(projections) if absorption else projections
     runs = plan.key_runs
-    inputs = [projections, _read(o.darks, p, image_key=keys.get("darks")),  # type: ignore[arg-type]
+    darks = _read(o.darks, p, image_key=keys.get("darks")) if o.darks is not None else \
+        create("dummy-data", shape=[p.rows, plan.width], number=1)()  # flats alone: a dark of 0 (said in the plan)
+    inputs = [projections, darks,
               _read(o.flats, p, image_key=keys.get("flats"), run=runs.get("flats"))]  # type: ignore[arg-type]
     if o.flats2:
         inputs.append(_read(o.flats2, p, image_key=keys.get("flats2"), run=runs.get("flats2")))
@@ -147,7 +149,7 @@ def sinograms(plan: Plan, p: Pass) -> Stream:
     if o.sinograms:
         return create("read", path=o.sinograms, start=plan.rows[0], number=len(plan.rows),
                       step=plan.rows[1] - plan.rows[0] if len(plan.rows) > 1 else 1)()
-    absorption = o.absorption if o.absorption is not None else (o.darks is not None and not o.phase)
+    absorption = o.absorption if o.absorption is not None else (o.flats is not None and not o.phase)
     frames = corrected(plan, p, absorption)
     if o.remove_outliers:
         frames = create("remove-outliers", threshold=o.remove_outliers, replicas=o.replicas)(frames)
@@ -170,7 +172,7 @@ def find_axis(plan: Plan, stop: threading.Event | None = None) -> float:
         sino = create("read", path=o.sinograms, start=row, number=1)().collect()[0]
     else:
         middle = Pass(row, 1, 1, slice(0, 1), 0)
-        absorption = o.absorption if o.absorption is not None else o.darks is not None
+        absorption = o.absorption if o.absorption is not None else o.flats is not None
         sinos = create("transpose-projections", number=plan.projections)(corrected(plan, middle, absorption))
         sino = sinos.collect(device=front_device(plan))[0]
     if stop is not None and stop.is_set():

@@ -40,10 +40,9 @@ def from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], lis
             keys[name] = key
         src.close()
     darks, flats = changes.get("darks", o.darks), changes.get("flats", o.flats)
-    if (darks is None) != (flats is None):  # a correction with one kind only would be no correction
-        missing, present = ("darks", "flats") if darks is None else ("flats", "darks")
-        raise UsageError(f"'{o.projections}' holds {present} but no {missing}: flat-field correction needs both; "
-                         f"give --{missing} FILE ({_HOW[missing]})")
+    if darks is not None and flats is None:  # a correction without flats would be no correction
+        raise UsageError(f"'{o.projections}' holds darks but no flats: flat-field correction needs them; "
+                         f"give --flats FILE ({_HOW['flats']})")
     notes: list[str] = []
     alignment = open_source(o.projections, image_key=-1)  # type: ignore[arg-type]
     if alignment.count:

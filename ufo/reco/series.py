@@ -104,5 +104,7 @@ def input_notes(o: Any, source: Any, layout: str | None) -> list[str]:
     if not o.projections:
         return []
     notes = check_series(o, source) if layout is None else []
-    raw = raw_note(o, source) if o.darks is None else ""
-    return notes + ([raw] if raw else [])
+    raw = raw_note(o, source) if o.flats is None else ""
+    dark = ("no darks: a dark of 0 is taken (right for a detector whose dark is negligible; an sCMOS offset of "
+            "100 counts in 2000 makes the line integrals about 5 % off: give --darks)") if o.flats and not o.darks else ""
+    return notes + [n for n in (raw, dark) if n]
