@@ -24,7 +24,7 @@ from .options import RecoOptions
 
 
 #: a scan folder's subfolders (tofu's, Concert's and ufo's walker's names), in the order looked for
-SUBFOLDERS = {"projections": ("projections", "tomo", "proj"), "darks": ("darks", "dark"),
+SUBFOLDERS = {"projections": ("projections", "tomo", "proj", "radios"), "darks": ("darks", "dark"),
               "flats": ("flats", "flat"), "flats2": ("flats_after", "flats2")}
 #: files that make a folder one of frames, not of subfolders
 FRAME_SUFFIXES = (".tif", ".tiff", ".edf", ".edf.gz", ".h5", ".hdf5", ".nx", ".nxs", ".raw")

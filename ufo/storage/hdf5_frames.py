@@ -38,10 +38,28 @@ def find_dataset(h5file: Any, filename: str) -> str:
     names = [name for _, name in sorted(found)]
     if len(names) == 1:
         return names[0]
+    _refuse_frame_per_dataset(h5file, filename, names)
     if not names:
         raise InputError(f"HDF5 file '{filename}' holds no image dataset (2 or more dimensions)")
-    raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{names[0]} "
-                     f"(candidates, largest first: {', '.join(names)})")
+    shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")  # a file of one data
+    raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{names[0]} "  # set a
+                     f"(candidates, largest first: {shown})")  # frame (ALS 8.3.2) listed 12,345 characters
+
+
+def _refuse_frame_per_dataset(h5file: Any, filename: str, names: list[str]) -> None:
+    """UsageError where most image data sets hold one frame each in one group (ALS 8.3.2 writes a
+    scan so): naming one of them, as the general advice says, read a scan of one projection."""
+    groups: dict[str, int] = {}
+    for name in names:
+        shape = h5file[name].shape
+        if len(shape) == 2 or shape[0] == 1:
+            groups[name.rsplit("/", 1)[0] or "/"] = groups.get(name.rsplit("/", 1)[0] or "/", 0) + 1
+    group, count = max(groups.items(), key=lambda item: item[1], default=("", 0))
+    if count >= 8 and count >= len(names) // 2:
+        raise UsageError(f"HDF5 file '{filename}' keeps one frame per data set ({count} in '{group}', as ALS 8.3.2 "
+                         "writes a scan): ufo reads a scan from data sets of frames (NXtomo, DXchange, a stack) or "
+                         "from TIFF files; convert it first (e.g. dxchange.read_als_832h5, then a DXchange file), "
+                         f"or name one data set to read that frame alone ({filename}:{names[0]})")
 
 
 def _layout_entry(h5file: Any, dataset: str) -> str | None:

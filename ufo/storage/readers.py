@@ -52,12 +52,26 @@ def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
     elif os.path.isdir(path):
         files = [os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(tuple(suffixes))]
         if not files:
-            raise InputError(f"directory '{path}' holds no {'/'.join(suffixes)} files")
+            raise InputError(f"directory '{path}' holds no {'/'.join(suffixes)} files{_what_is_there(path)}")
     elif os.path.exists(path):
         files = [path]
     else:
         raise UsageError(f"'{path}' does not exist" if path else "no input path given")  # a path to fix: exit 2
     return sorted(files, key=natural_key)
+
+
+def _what_is_there(path: str) -> str:
+    """What a folder without frame files holds (subfolders, HDF5 files), to name in the error: a
+    scan of subfolders or .h5 files was answered only with the suffixes looked for."""
+    entries = sorted(os.listdir(path))
+    folders = [e + "/" for e in entries if os.path.isdir(os.path.join(path, e))]
+    files = [e for e in entries if e.lower().endswith((".h5", ".hdf5", ".nx", ".nxs", ".zarr"))]
+    shown = (folders + files)[:8]
+    if not shown:
+        return ""
+    more = ", ..." if len(folders) + len(files) > 8 else ""
+    return (f"; it holds {', '.join(shown)}{more}: name a folder or file of frames (or for `ufo reco`, the parts: "
+            "--projections, --darks, --flats)")
 
 
 def _rows(rows: slice, height: int) -> slice:
