@@ -65,6 +65,9 @@ class RecoOptions:
                                  group="geometry", label="Angle step")
     offset: float = option(float, 0.0, unit="rad", doc="Angle of the first projection", group="geometry",
                            label="Angle offset")
+    angles_file: str | None = option(str, doc="File of every projection's angle in degrees (text, .npy, or "
+                                     "file.h5:/dataset with units), for irregular scans; replaces --angle",
+                                     group="geometry", path=True, label="Angles file")
     roi: tuple[int, int, int, int] | None = option(int, array=True, length=4, doc="Slice region x,y,width,height "
                                                    "(pixels)", group="geometry", label="Slice region")
     half_acquisition: bool = option(bool, False, doc="360-degree scan with the axis near one detector edge (extended "

@@ -23,6 +23,7 @@ from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - P
 from .options import RecoOptions
 from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
+from .angles_file import given_angles
 from .series import input_notes
 from .scan_layout import from_layout
 
@@ -167,11 +168,9 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
     layout = getattr(source, "layout", None)
     source.close()
-    keys: dict[str, int | None] = {}
-    angles: list[float] | None = None
+    keys, angles = {}, None  # type: dict[str, int | None], list[float] | None
     notes: list[str] = list(folder_notes)
-    runs: dict[str, int] = {}
-    runs_of_flats = 0
+    runs, runs_of_flats = {}, 0  # type: dict[str, int], int
     if layout is not None and o.projections:
         o, keys, angles, notes = from_layout(o)
         if o.flats == o.projections and o.flats2 is None:
@@ -190,6 +189,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         raise UsageError(f"'{o.projections or o.sinograms}' holds frames of shape {shape}; 2-D images expected")
     if o.projections:
         check_references(o, keys, tuple(shape), runs)
+        angles = given_angles(o, count, angles, notes)
     axis = _axis_value(o)
     if o.sinograms:
         n_angles, width = shape

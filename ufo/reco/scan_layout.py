@@ -50,7 +50,7 @@ def from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], lis
                      "left out of the reconstruction")
     alignment.close()
     irregular: list[float] | None = None
-    if o.angle is None:
+    if o.angle is None and not o.angles_file:  # --angles-file: ufo.reco.angles_file
         proj = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
         angles = [a for a in getattr(proj, "angles", []) if a is not None]
         count, where = proj.count, getattr(proj, "angles_from", "") or "the angles"
