@@ -176,3 +176,22 @@ def test_auto_axis_on_a_scan_short_of_a_half_turn_is_refused_offline_and_online(
     engine = StreamingReconstructor(axis="auto", rows=slice(ROW, ROW + 1), device="cpu")
     stream(engine, frames(phantom, angles, axis), angles)
     assert abs(engine.found_axis - axis) < 0.3, engine.found_axis
+
+
+def test_auto_axis_from_too_few_projections_and_a_negative_axis_are_refused(tmp_path):
+    """A complete half turn of 3 projections 'found' the axis 30 px off; axis=-40 or NaN was refused
+    only at the first frame, after the darks were taken."""
+    from ufo import reco
+    from ufo.core import UsageError
+
+    phantom = Phantom(128, height=ROWS)
+    angles = np.arange(3) * np.pi / 3
+    engine = StreamingReconstructor(axis="auto", rows=slice(ROW, ROW + 1), device="cpu")
+    with pytest.raises(ValueError, match="8 projections or more over a half turn, and this scan has 3"):
+        stream(engine, frames(phantom, angles, 69.3), angles)
+    path = write_dxchange(str(tmp_path / "three.h5"), frames(phantom, angles, 69.3), np.degrees(angles))
+    with pytest.raises(UsageError, match="--axis auto: .*this scan has 3"):
+        reco.plan(reco.RecoOptions(projections=path, output=str(tmp_path / "s.tif"), axis="auto"))
+    for axis in (-40.0, float("nan")):
+        with pytest.raises(ValueError, match="no detector position"):
+            StreamingReconstructor(axis=axis, device="cpu")

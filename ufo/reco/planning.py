@@ -330,10 +330,10 @@ def _check_axis_range(plan: Plan) -> None:
     """--axis auto (Vo's metric, or the scan around its estimate) on a scan of less than a half
     turn: UsageError, before any reading (it found axes pixels off)."""
     from ..tomo.axis_vo import range_problem
-    from ..tomo.halftomo import coverage
+    from ..tomo.halftomo import coverage, first_half
 
     if plan.options.axis == "auto" and not plan.options.half_acquisition and \
-            (problem := range_problem(coverage(scan_angles(plan)))) is not None:
+            (problem := range_problem(coverage(scan_angles(plan)), first_half(scan_angles(plan)))) is not None:
         raise UsageError(f"--axis auto: {problem} (--axis PIXELS)")
 
 

@@ -8,6 +8,7 @@ kept of every frame (`rows_index`), which decides the memory of everything after
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,8 @@ def check_options(axis: Any, precision: str, half_acquisition: bool, interpolate
         raise ValueError("half acquisition with interpolate_flats is not supported online; use `ufo reco`")
     if isinstance(axis, str) and axis != "auto":
         raise ValueError(f"axis is a position in pixels, None (the detector centre) or 'auto', not '{axis}'")
+    if isinstance(axis, (int, float)) and not (math.isfinite(axis) and axis >= 0):  # refused before the darks are
+        raise ValueError(f"axis {axis} is no detector position (pixels from 0)")  # taken, not at the first frame
     if precision not in ("fp32", "fp16"):
         raise ValueError(f"precision is 'fp32' or 'fp16', not '{precision}'")
 
