@@ -34,7 +34,7 @@ from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
 from ..core.properties import declared
 from .callback import FrameCallback
-from .errors import CameraError
+from .errors import CameraError, FrameTimeout
 from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property
 from .ring import RingBuffer
 from .stats import CameraStats
@@ -249,11 +249,12 @@ class Camera:
         self._triggers.release()
 
     # -- frames -----------------------------------------------------------------------
-    def _wait_trigger(self) -> None:
-        """In software-trigger mode, wait for `trigger()` and take its tags."""
+    def _wait_trigger(self, timeout: float | None = None) -> None:
+        """In software-trigger mode, wait (up to `timeout` seconds) for `trigger()` and take its tags."""
         self.tags = {}
         if self.trigger_source == "software":
-            self._triggers.acquire()
+            if not self._triggers.acquire(timeout=timeout):  # an unbuffered grab waited for ever
+                raise FrameTimeout(f"no trigger within {timeout} s (trigger_source=software: call trigger())")
             if self._stop_event.is_set():
                 raise CameraError(f"camera '{self.name}' stopped recording")
             self.tags = self._trigger_tags.popleft() if self._trigger_tags else {}
@@ -300,8 +301,8 @@ class Camera:
         stamp = wall_at(due if due is not None else time.monotonic())
         return {"frame_number": number, "timestamp": stamp, "camera": self.name, **meta, **self.tags}
 
-    def _next(self, out: np.ndarray) -> dict[str, Any]:
-        self._wait_trigger()
+    def _next(self, out: np.ndarray, timeout: float | None = None) -> dict[str, Any]:
+        self._wait_trigger(timeout)
         number = self._number
         self._number += 1
         self._check_frame(number)
@@ -356,7 +357,11 @@ class Camera:
             raise CameraError(f"grab needs an array of shape {shape} and dtype {self.dtype}, got {out.shape} {out.dtype}")
         direct = not self.mirror and self.rotate == 0
         target = (out if out is not None else np.empty(shape, self.dtype)) if direct else np.empty(self.sensor_shape, self.dtype)
-        meta = self._ring.take(target, timeout) if self._ring is not None else self._next(target)
+        try:
+            meta = self._ring.take(target, timeout) if self._ring is not None else self._next(target, timeout)
+        except FrameTimeout as exc:  # the ring's words name no camera and no frame: a scan's log needs both
+            raise FrameTimeout(f"camera '{self.name}': {exc} after {self.stats.received} frame(s) of this "
+                               "recording") from exc
         self.stats.see(meta)
         if self._ring is not None:  # dropped before this frame (the ring's own count runs ahead of the grabs)
             meta["dropped"] = self.stats.dropped

@@ -231,11 +231,11 @@ class NetCamera(Camera):
         meta["server_frame_number"] = header.get("frame_number")
         return meta
 
-    def _wait_trigger(self) -> None:
+    def _wait_trigger(self, timeout: float | None = None) -> None:
         self.tags = {}  # the server's camera waits for the trigger and sends the tags with the frame
 
-    def _next(self, out: np.ndarray) -> dict[str, Any]:
-        meta = super()._next(out)
+    def _next(self, out: np.ndarray, timeout: float | None = None) -> dict[str, Any]:
+        meta = super()._next(out, timeout)
         meta["frame_number"] = meta.pop("server_frame_number", meta["frame_number"])
         return meta
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..camera.base import Camera
+from ..camera.errors import FrameTimeout
 from ..core.errors import UsageError
 from ..core.frame import Image
 from ..core.units import registry
@@ -28,14 +30,48 @@ from .errors import ControlError
 from .parameters import Quantity
 
 q = registry()
+T = TypeVar("T")
+
+
+async def in_daemon_thread(call: Callable[[], T], timeout: float | None, what: str) -> T:
+    """`call()` in a daemon thread of its own, waited for at most `timeout` s (FrameTimeout after).
+
+    Not asyncio.to_thread: a driver that never returns would hold a worker of the default
+    executor, which asyncio.run's shutdown and the interpreter's exit both join - the process
+    then never ended, even after Ctrl-C. A daemon thread stuck in the driver is left behind."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if not done.done():
+            done.set_exception(error) if error is not None else done.set_result(result)
+
+    def work() -> None:
+        try:
+            result, error = call(), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody waits for this any more
+            pass
+
+    threading.Thread(target=work, name=what, daemon=True).start()
+    try:
+        return await asyncio.wait_for(done, timeout)
+    except TimeoutError:
+        raise FrameTimeout(f"{what}: no frame within {timeout:g} s (the camera stopped delivering: is it "
+                           "triggered, is its driver hung?)") from None
 
 
 class LocalCamera(InProcessBackend):
-    """A ufo.camera Camera in this process behind the Backend protocol (attributes are its properties)."""
+    """A ufo.camera Camera in this process behind the Backend protocol (attributes are its properties).
+    A grab waits at most `timeout` s (the Detector's, as for a camera server)."""
 
-    def __init__(self, camera: Camera):
+    def __init__(self, camera: Camera, timeout: float | None = 10.0):
         self.camera = camera
         self.device = f"camera-{camera.name}"
+        self.timeout = timeout
 
     async def read(self, name: str) -> Any:
         return self.camera.get(name)
@@ -66,7 +102,9 @@ class LocalCamera(InProcessBackend):
         return None
 
     async def frame(self) -> Image:
-        return await asyncio.to_thread(self.camera.grab)
+        camera = self.camera
+        return await in_daemon_thread(lambda: camera.grab(timeout=self.timeout), self.timeout,
+                                      f"camera '{camera.name}'")
 
 
 class Detector(BlueskyDetector, Device):
@@ -91,11 +129,22 @@ class Detector(BlueskyDetector, Device):
                              "(Detector(backend=TangoBackend(address))), one of them")
         if backend is None:
             assert camera is not None
-            backend = LocalCamera(camera)
+            backend = LocalCamera(camera, timeout)
         super().__init__(name or getattr(backend, "device", None) or "camera", backend)
         self.host = host
-        self.timeout = timeout
+        self._timeout = timeout
         self._stream: tuple[str, Any] | None = None  # endpoint address and receiver of grab()
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a grab waits for a frame, here or from a camera server."""
+        return self._timeout
+
+    @timeout.setter
+    def timeout(self, value: float) -> None:
+        self._timeout = value
+        if isinstance(self.backend, LocalCamera):
+            self.backend.timeout = value
 
     @property
     def camera(self) -> Camera | None:

@@ -6,11 +6,9 @@ acquisition wait when it falls behind, a lossy one (a live view) loses frames an
 them. Device states are logged at start and finish through the walker; cancellation
 (Ctrl-C, task cancel) stops the devices, and the addons still finish their files.
 
-Every frame is counted per acquisition (`experiment.frame_stats`): frames received, frames
-the camera dropped (gaps in the frames' `frame_number`), frames/s and MB/s. A run whose
-camera dropped frames ends with a `DroppedFramesWarning` (and a log message) that says how
-many and where; the walker's finish record has the counts, and HDF5/NXtomo files written
-through the walker record them too (`frames_dropped`).
+Every frame is counted per acquisition (`experiment.frame_stats`): received, dropped by the
+camera (gaps in `frame_number`: a `DroppedFramesWarning`), frames/s, MB/s; the walker's finish
+record has them, how the run ended and the frames acquired but not stored (runparts.outcome).
 
 A run can be held between frames: `pause()`/`resume()` by hand (another task, a GUI, the
 Ctrl-C prompt of an interactive session), or by `suspenders` (ufo.control.suspenders) when
@@ -27,56 +25,21 @@ import asyncio
 import logging
 import sys
 import warnings
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..core.framestats import DroppedFramesWarning, FrameStats, describe_runs
+from ..core.framestats import DroppedFramesWarning, FrameStats
 from ..core.progress import JobProgress
 from ..storage.walker import Walker
 from .device import Device
+from .errors import ControlError
 from .hold import AbortedError, Hold
-from .interrupts import ask_on_interrupt
+from .interrupts import ask_on_interrupt, cancel_on_terminate
+from .runparts import INVALID, Acquisition, Addon, drop_report, frames_lost, lossy_failed, outcome, stopped_error
 from .suspenders import Suspender
 
 LOG = logging.getLogger("ufo.control")
 _END = object()
-INVALID = 3  # NXtomo image_key of a frame that is not part of the data (taken while a suspender was tripped)
-
-
-class Acquisition:
-    """A named producer of frames: `producer()` returns an async iterator of frames; `expected`,
-    when known, is how many (the target of the experiment's progress)."""
-
-    def __init__(self, name: str, producer: Callable[[], AsyncIterator[Any]], expected: int | None = None):
-        self.name = name
-        self.producer = producer
-        self.expected = expected
-
-
-class Addon:
-    """Consumes an experiment's frames through a bounded queue of its own."""
-
-    lossy = False
-    takes_invalid = False  # whether frames a suspender spoiled (image_key 3) reach this addon (a file's record)
-    #: finishes after the others, with the run's state already set by their failures (a record of the run:
-    #: the Bluesky stop document said 'success' when a writer failed at its last frame or at close)
-    reports = False
-
-    def __init__(self, queue_size: int = 32):
-        self.queue_size = queue_size
-        self.dropped = 0
-
-    async def start(self, experiment: Experiment) -> None:
-        """Called once per run, before the first acquisition."""
-
-    async def consume(self, acquisition: str, frame: Any) -> None:
-        raise NotImplementedError
-
-    async def acquisition_done(self, acquisition: str) -> None:
-        """After the last frame of one acquisition."""
-
-    async def finish(self, experiment: Experiment) -> None:
-        """After the run, also after errors and cancellation."""
 
 
 class Experiment:
@@ -102,6 +65,8 @@ class Experiment:
         self._abort_reason: str | None = None
         self._queues: list[asyncio.Queue[Any]] = []
         self._failures: list[tuple[Addon, BaseException]] = []
+        self._running = False  # a second run() at once shares the walker, queues and writers: refused
+        self.stop_reason: str | None = None  # of the last run: why it stopped (None: it completed)
 
     @property
     def suspenders(self) -> list[Suspender]:
@@ -120,16 +85,6 @@ class Experiment:
     def asked_rate(self, acquisition: str) -> float:
         """Hook: the frame rate an acquisition asked its camera for (0: not rate-driven)."""
         return 0.0
-
-    def _drop_report(self) -> str | None:
-        """What the camera dropped in this run, by acquisition, or None."""
-        parts = [f"{name}: {stats.dropped} (frame numbers {describe_runs(stats.dropped_frames)})"
-                 for name, stats in self.frame_stats.items() if stats.dropped]
-        if not parts:
-            return None
-        return (f"{self.current}: the camera dropped {self.frames_dropped} frame(s), the consumers did not keep up - "
-                + "; ".join(parts) + ". Lower the frame rate, give the camera more buffers (num_buffers) "
-                "or make the addons faster")
 
     def attach(self, addon: Addon) -> Addon:
         self.addons.append(addon)
@@ -188,14 +143,48 @@ class Experiment:
     async def on_resume(self) -> None:
         """Hook: the suspenders are good again, after their post actions (Tomography reopens the shutter)."""
 
+    async def on_pause(self) -> None:
+        """Hook: the run holds after pause() (Tomography makes the beamline safe as on a suspension)."""
+
+    async def on_unpause(self) -> None:
+        """Hook: resume() after pause(), before the next frame (Tomography undoes on_pause)."""
+
     async def run(self) -> str:
-        """One iteration: every acquisition, its frames to every addon. Returns its name."""
+        """One iteration: every acquisition, its frames to every addon. Returns its name.
+
+        One run at a time: a second run() while one is in progress is refused before it touches
+        anything (both shared the walker, the queues and the writers: a file of mixed frames).
+        SIGTERM to a plain script cancels the run as Ctrl-C does (files closed, devices stopped)
+        and then ends the process with 143 (SystemExit), where it would have died with the file
+        open for write."""
+        if self._running:
+            raise ControlError(f"{self.current}: this experiment is running; a second run() of it is refused "
+                               "(await the first, or make another experiment)")
+        self._running = True
+        try:
+            with cancel_on_terminate() as terminated:
+                try:
+                    return await self._run()
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if not terminated or task is None:
+                        raise
+                    task.uncancel()
+                    raise SystemExit(128 + terminated[0]) from None
+        finally:
+            self._running = False
+
+    async def _run(self) -> str:
         name = self._next_name()
         self.current = name
         if self.walker is not None:
             self.walker.home().descend(name)
             self.walker.log(await self._states(), "start")
+        place = self.walker.current if self.walker is not None else None
         self.state = "running"
+        self.stop_reason = None
+        for addon in self.addons:
+            addon.meant = addon.taken = addon.errors = 0
         self._abort_reason = None
         self._loop = asyncio.get_running_loop()
         self.hold.resume()  # a pause asked for after the last run ended does not hold this one
@@ -224,13 +213,16 @@ class Experiment:
                     await self.hold.stop()
             self.state = "standby"
         except asyncio.CancelledError:
-            self.state = "cancelled"
+            self.state, self.stop_reason = "cancelled", "cancelled (Ctrl-C, SIGTERM or a cancelled task)"
             await self._stop_devices()
             raise
         except BaseException as exc:
             self.state = "aborted" if isinstance(exc, AbortedError) else "error"
-            error = exc
+            error = stopped_error(self, name, exc, place)
+            self.stop_reason = str(error)
             await self._stop_devices()
+            if error is not exc:
+                raise error from exc
             raise
         finally:
             self.progress.stage("finishing")
@@ -241,7 +233,7 @@ class Experiment:
             # every addon finishes (files are closed) even when one fails; records of the run last
             for addon in sorted(self.addons, key=lambda a: a.reports):
                 if failures and self.state == "standby":
-                    self.state = "error"
+                    self.state, self.stop_reason = "error", str(failures[0][1])
                 try:
                     await addon.finish(self)
                 except Exception as exc:  # noqa: BLE001 - reported below, after the others finished
@@ -253,12 +245,17 @@ class Experiment:
                               else error or (failures[0][1] if failures else None))
             for acquisition_name, stats in self.frame_stats.items():
                 stats.fps_asked = self.asked_rate(acquisition_name)
-            report = self._drop_report()
+            report = drop_report(self)
             if report is not None:
                 LOG.warning("%s", report)
                 warnings.warn(report, DroppedFramesWarning, stacklevel=2)
+            lost = frames_lost(self.addons)
+            if lost:
+                LOG.warning("%s: frames acquired but not stored (the run stopped): %s", name,
+                            ", ".join(f"{addon} {n}" for addon, n in lost.items()))
             if self.walker is not None:
-                self.walker.log({**(await self._states()), "experiment_state": self.state,
+                self.walker.log({**(await self._states()), **outcome(self), "experiment_state": self.state,
+                                 "addon_errors": {type(a).__name__: a.errors for a in self.addons if a.errors},
                                  "frames_dropped": self.frames_dropped, "suspensions": self.suspensions,
                                  "frames": {k: v.as_dict() for k, v in self.frame_stats.items()}}, "finish")
             self.iteration += 1
@@ -317,11 +314,12 @@ class Experiment:
             await queue.put((acquisition.name, _END))
 
     async def _forward(self, acquisition: str, frame: Any, valid: bool = True) -> None:
+        targets = [(addon, queue) for addon, queue in zip(self.addons, self._queues) if valid or addon.takes_invalid]
+        for addon, _ in targets:
+            addon.meant += 1  # a frame in hand that no addon gets is lost for all: counted as such
         if self._failures:  # an addon failed (a full disk, a broken graph): stop the scan, say why
             raise self._failures[0][1]
-        for addon, queue in zip(self.addons, self._queues):
-            if not valid and not addon.takes_invalid:
-                continue
+        for addon, queue in targets:
             if addon.lossy and queue.full():
                 addon.dropped += 1
             else:
@@ -333,7 +331,9 @@ class Experiment:
         if self.hold.paused:
             self.state = "paused"
             LOG.info("%s: paused", self.current)
+            await self.on_pause()
             await self.hold.wait_resumed()
+            await self.on_unpause()
             self.state = "running"
             LOG.info("%s: resumed", self.current)
         if before_frame and self.hold.suspenders:
@@ -384,8 +384,12 @@ class Experiment:
                     await addon.acquisition_done(acquisition)
                 else:
                     await addon.consume(acquisition, frame)
+                    addon.taken += 1
             except Exception as exc:  # noqa: BLE001 - the scan stops at its next frame and raises this
-                failures.append((addon, exc))
+                if not addon.lossy:
+                    failures.append((addon, exc))
+                    continue
+                lossy_failed(self, addon, exc)  # a display that failed loses a frame, as a slow one does
 
     async def _stop_devices(self) -> None:
         for device in self.devices:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -82,3 +83,34 @@ def ask_on_interrupt(experiment: Holdable) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def cancel_on_terminate() -> Iterator[list[int]]:
+    """While the block runs (a run, in the main thread of a plain script): SIGTERM cancels the
+    task running it, as Ctrl-C does through asyncio.run, so that the run stops its devices and
+    closes its files; the list yielded then holds the signal. Python's own SIGTERM kills the
+    process with the NXtomo still open for write (h5py then refuses it). A handler someone else
+    installed (the `ufo` command's) is left alone; the previous handler is restored after. A
+    second SIGTERM while the run still cleans up ends the process at once, as the first would have."""
+    task = asyncio.current_task()
+    if task is None or threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield []
+        return
+    loop = asyncio.get_running_loop()
+    got: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if got:  # the cleanup hangs: die as SIGTERM would have
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        got.append(signum)
+        loop.call_soon_threadsafe(task.cancel)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield got
+    finally:
+        signal.signal(signal.SIGTERM, previous)

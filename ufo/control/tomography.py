@@ -22,6 +22,7 @@ from ..storage.walker import Walker
 from .continuous import remote_projections
 from .motors import ContinuousRotationMotor
 from .experiment import Acquisition, Experiment
+from .scanrange import RangeWatch, check_range
 
 q = registry()
 MAX_RANGE = 36000.0  # degrees a scan may turn (100 turns: a helical scan's many, not a typo's 1e308)
@@ -75,6 +76,7 @@ class Tomography(Experiment):
             acquisitions.append(Acquisition("flats_after", self.take_flats, flats))
         super().__init__(acquisitions, walker, devices=beamline.devices)
         self._shutter_was: str | None = None  # the shutter's state when a suspender tripped
+        self._paused_was: tuple[str, str] | None = None  # shutter's and camera's states when paused
 
     def asked_rate(self, acquisition: str) -> float:
         """Continuous projections are taken at the camera's frame rate; stepped ones wait for the stage."""
@@ -167,7 +169,11 @@ class Tomography(Experiment):
         return Acquisition(name, self.take_flats, self.num_flats)
 
     async def prepare(self) -> None:
-        """Suspenders need frames that pass through here and angles that can be taken again."""
+        """Before the darks: the range within the rotation stage's limits (a scan stopped at its
+        91st projection, or a continuous one that went on at the limit); suspenders need frames
+        that pass through here and angles that can be taken again."""
+        last = self.start_angle + self.range if self.continuous else self.projection_angle(self.num_projections - 1)
+        await check_range(self.beamline.rotation, self.start_angle, last, self.current)
         if not self.suspenders:
             return
         from ..core.errors import UsageError
@@ -182,11 +188,31 @@ class Tomography(Experiment):
     async def on_suspend(self) -> None:
         """Beam lost: close the shutter (the sample gets no dose while the scan waits) and stop the
         camera (the retake starts a new recording; flats taken meanwhile need the camera)."""
+        self._shutter_was, _ = await self._make_safe()
+
+    async def _make_safe(self) -> tuple[str, str]:
+        """Shutter closed, camera not recording; returns what they were."""
         bl = self.beamline
-        self._shutter_was = bl.shutter.state
+        was = (bl.shutter.state, bl.camera.state)
         await bl.shutter.close()
         if bl.camera.state == "recording":
             await bl.camera.stop_recording()
+        return was
+
+    async def on_pause(self) -> None:
+        """Paused by hand: as on a suspension, the shutter closes (no dose while nobody scans) and the
+        camera stops (a free-running one made frames into nothing); on_unpause undoes it."""
+        self._paused_was = await self._make_safe()
+
+    async def on_unpause(self) -> None:
+        """The shutter opens and the camera records again if they did when paused (the producer
+        goes on inside its recording)."""
+        shutter, camera = self._paused_was or ("closed", "standby")
+        self._paused_was = None
+        if shutter == "open":
+            await self.beamline.shutter.open()
+        if camera == "recording" and self.beamline.camera.state != "recording":
+            await self.beamline.camera.start_recording()
 
     async def on_resume(self) -> None:
         """Reopen the shutter if it was open when the scan was suspended."""
@@ -234,9 +260,14 @@ class Tomography(Experiment):
         bl._sync_camera()
         await self.start_motions(step * rate / q.s)
         try:
+            start = float(self.start_angle.to("deg").magnitude)
+            watch = RangeWatch(self.current, start, start + float(self.range.to("deg").magnitude),
+                               float(step.to("deg").magnitude), self.num_projections)
             async with bl.camera.recording():
-                for _ in range(self.num_projections):
+                for taken in range(self.num_projections):
                     frame = await bl.camera.grab()
+                    angle = frame.meta.get("angle")
+                    watch.check(None if angle is None else math.degrees(float(angle)), taken)
                     frame.meta["image_key"] = 0
                     frame.meta.update(await self.frame_tags(frame.meta.get("timestamp")))
                     yield frame
