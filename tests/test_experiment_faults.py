@@ -33,10 +33,14 @@ async def _until(predicate, limit=20.0):
         assert waited < limit, "timed out"
 
 
-async def _running(tmp_path, projections, darks, flats):
-    """A simulated beamline's tomography started with an ImageWriter: (beamline, tomo, writer, run task)."""
-    bl = await SimulatedBeamline(width=64, height=8).connect()
-    tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=projections, darks=darks, flats=flats)
+async def _running(tmp_path, projections, darks, flats, continuous=False):
+    """A simulated beamline's tomography started with an ImageWriter: (beamline, tomo, writer, run task);
+    `continuous`: the stage turning, the camera at 100 frames/s."""
+    bl = await SimulatedBeamline(width=64, height=8, continuous=continuous).connect()
+    if continuous:
+        bl.camera.camera.frames_per_second = 100.0
+    tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=projections, darks=darks, flats=flats,
+                      continuous=continuous)
     writer = tomo.attach(ImageWriter())
     return bl, tomo, writer, asyncio.ensure_future(tomo.run())
 
@@ -58,11 +62,7 @@ def test_continuous_range_past_the_limit_is_refused_before_the_darks(tmp_path):
 
 def test_continuous_stage_that_stops_turning_fails_the_scan(tmp_path):
     async def main():
-        bl = await SimulatedBeamline(width=64, height=8, continuous=True).connect()
-        bl.camera.camera.frames_per_second = 100.0
-        tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=180, darks=2, flats=2, continuous=True)
-        writer = tomo.attach(ImageWriter())
-        run = asyncio.ensure_future(tomo.run())
+        bl, tomo, writer, run = await _running(tmp_path, 180, 2, 2, continuous=True)
         await _until(lambda: writer.frames >= 4 + 10)
         bl.rotation.io.upper = bl.rotation.io.position_at() + 20.0  # a limit switch met mid-scan
         with pytest.raises(ControlError, match="stopped turning.*of 180 projections"):
@@ -78,30 +78,8 @@ def test_continuous_stage_that_stops_turning_fails_the_scan(tmp_path):
 
 
 def test_continuous_scan_whose_camera_drops_frames_stays_in_its_range(tmp_path):
-    from ufo.camera.mock import MockCamera
-    from ufo.control import Detector
-    from ufo.tomo.phantom import PhantomScene
-
-    class StallingCamera(MockCamera):
-        """A mock camera whose host stalls once (0.8 s at frame 20): its ring overflows, frames are dropped."""
-
-        def _acquire(self, out, number):
-            if number == 20:
-                import time
-
-                time.sleep(0.8)
-            return super()._acquire(out, number)
-
     async def main():
-        bl = SimulatedBeamline(width=64, height=8, continuous=True)
-        camera = StallingCamera(angle_source=bl._angle, scene=PhantomScene(), sensor_width=64, sensor_height=8,
-                                pattern="tomography")
-        bl.camera = Detector(camera, "camera")
-        bl.devices[-1] = bl.camera
-        await bl.connect()
-        camera.frames_per_second = 200.0
-        tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=60, darks=0, flats=0, continuous=True)
-        tomo.attach(ImageWriter())
+        bl, tomo = await stalling_continuous(tmp_path, 0.8)  # its ring overflows, frames are dropped
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with pytest.raises(ControlError, match="past the end of the scan's range"):
@@ -226,3 +204,31 @@ def test_a_limit_met_mid_scan_is_a_failure_that_says_where_the_data_is(tmp_path)
             await refused.run()
 
     asyncio.run(main())
+
+
+async def stalling_continuous(tmp_path, seconds: float):
+    """A continuous 180-degree scan of 60 projections at 200 frames/s (3 degrees a frame) on a
+    simulated beamline whose mock camera's host stalls `seconds` at frame 20: (beamline, tomography
+    with an ImageWriter attached), connected, not started."""
+    import time
+
+    from ufo.camera.mock import MockCamera
+    from ufo.control import Detector
+    from ufo.tomo.phantom import PhantomScene
+
+    class Stalling(MockCamera):
+        def _acquire(self, out, number):
+            if number == 20:
+                time.sleep(seconds)
+            return super()._acquire(out, number)
+
+    bl = SimulatedBeamline(width=64, height=8, continuous=True)
+    camera = Stalling(angle_source=bl._angle, scene=PhantomScene(), sensor_width=64, sensor_height=8,
+                      pattern="tomography")
+    bl.camera = Detector(camera, "camera")
+    bl.devices[-1] = bl.camera
+    await bl.connect()
+    camera.frames_per_second = 200.0
+    tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=60, darks=0, flats=0, continuous=True)
+    tomo.attach(ImageWriter())
+    return bl, tomo

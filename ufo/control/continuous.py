@@ -22,6 +22,7 @@ from ..core.frame import Image
 from ..core.units import registry
 from .errors import ControlError
 from .motors import SimulatedMotor
+from .scanrange import RangeGuard
 
 if TYPE_CHECKING:
     from .tomography import Tomography
@@ -68,9 +69,11 @@ async def remote_projections(tomo: Tomography, step: Any) -> AsyncIterator[Image
     await camera.close_stream()  # the darks' stream would queue every free-running frame for the flats after
     address = await camera.register_endpoint()
     receiver = FrameReceiver(address, timeout=camera.timeout, name=camera.name)
+    start = float(tomo.start_angle.to("deg").magnitude)
+    guard = RangeGuard(tomo, start, start + float(tomo.range.to("deg").magnitude), float(step.to("deg").magnitude))
     try:
         await tomo.start_motions(step * rate / q.s)
-        async with camera.recording():
+        async with guard, camera.recording():  # the guard stops the stage past the range's end
             for _ in range(tomo.num_projections):
                 item = await asyncio.to_thread(receiver.receive)
                 if item is None:
@@ -78,11 +81,14 @@ async def remote_projections(tomo: Tomography, step: Any) -> AsyncIterator[Image
                 pixels, meta = item
                 stamp = meta.get("timestamp")
                 angle = await position_at(bl.rotation, stamp)
+                if guard.error is not None and (angle.to("deg").magnitude - guard.end) * guard.direction > 0:
+                    raise guard.error  # a frame past the end: the camera lagged while the stage turned on
                 tags = {"image_key": 0, "angle": math.radians(angle.to("deg").magnitude),
                         **await tomo.frame_tags(stamp)}
                 yield Image(np.array(pixels), {**meta, **tags})
     finally:
-        await tomo.stop_motions()
+        if not guard.stopped:
+            await tomo.stop_motions()
         try:
             await camera.unregister_endpoint(address)
         finally:

@@ -19,8 +19,11 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, Protocol
 
+from .errors import ControlError
+
 ASK: ContextVar[bool] = ContextVar("ufo_ask_on_interrupt", default=False)
 PROMPT = "\n{name}: paused after Ctrl-C. [r]esume or [a]bort? "
+NOT_PAUSED = "\n{why}\n{name}: [r]un on or [a]bort? "
 
 
 class Holdable(Protocol):
@@ -35,10 +38,10 @@ class Holdable(Protocol):
     def abort(self, reason: str = "aborted") -> None: ...
 
 
-def _ask(experiment: Holdable) -> str:
+def _ask(experiment: Holdable, prompt: str = PROMPT, why: str = "") -> str:
     """Read the answer on the terminal (in a thread: the scan's loop stays free)."""
     while True:
-        sys.stdout.write(PROMPT.format(name=experiment.current))
+        sys.stdout.write(prompt.format(name=experiment.current, why=why))
         sys.stdout.flush()
         line = sys.stdin.readline()
         if not line:
@@ -70,8 +73,12 @@ def ask_on_interrupt(experiment: Holdable) -> Iterator[None]:
         if asking:
             sys.stdout.write("\n(answer the question: r or a)\n")
             return
-        experiment.pause()
-        answer = asyncio.ensure_future(asyncio.to_thread(_ask, experiment))
+        try:
+            experiment.pause()
+            question: tuple[Any, ...] = ()
+        except ControlError as err:  # refused (a continuous scan turning): the run goes on, asked anyway
+            question = (NOT_PAUSED, str(err))
+        answer = asyncio.ensure_future(asyncio.to_thread(_ask, experiment, *question))
         answer.add_done_callback(decide)
         asking.append(answer)
 

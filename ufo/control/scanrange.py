@@ -5,11 +5,14 @@ and ended as a success; one whose camera dropped frames grabbed on until it had 
 turning the stage almost twice as far as asked. Here the planned range is checked against the
 stage's limits before the darks (a LimitError: nothing moved), and a continuous scan's frames
 are watched: a frame at the angle of the one before (the stage stopped turning) or past the
-range's end stops the scan as a failure that says so.
+range's end stops the scan as a failure that says so. While it turns, a RangeGuard polls the
+stage's position and stops it once it passes the range's end by a step: a camera that stalled no
+longer lets the stage turn on (543 degrees of a 180 degree scan) until its next frame arrives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -56,3 +59,52 @@ class RangeWatch:
                                f"frames warning); the scan stopped after {taken} of {self.total} projections, "
                                "within its range")
         self.previous = angle
+
+
+class RangeGuard:
+    """While a continuous scan turns (`async with`): polls the rotation stage's position every
+    `period` s and stops the scan's motions (`tomo.stop_motions()`) as soon as the stage passes
+    the range's end by more than a step; `stopped` says it did, `error` says why."""
+
+    def __init__(self, tomo: Any, start: float, end: float, step: float, period: float = 0.005):
+        self.tomo, self.end, self.period = tomo, end, period
+        self.direction = 1.0 if end >= start else -1.0
+        self.limit = end + self.direction * abs(step)
+        self.stopped = False
+        self.error: ControlError | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RangeGuard:
+        self._task = asyncio.ensure_future(self._watch())
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self.stopped:  # a stop under way is let finish: the stage is not left turning
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    async def _watch(self) -> None:
+        rotation = self.tomo.beamline.rotation
+        while True:
+            angle = float((await rotation.get_position()).to("deg").magnitude)
+            if (angle - self.limit) * self.direction > 0:
+                self.stopped = True
+                await self.tomo.stop_motions()
+                self.error = ControlError(
+                    f"{self.tomo.current}: the rotation stage turned past the end of the scan's range "
+                    f"({self.end:g} deg) to {angle:.4g} deg before the camera delivered the projections (it "
+                    "stalled or dropped frames); the stage was stopped there, the scan stopped, the frames "
+                    "taken within the range were kept")
+                return
+            await asyncio.sleep(self.period)
+
+    def check(self) -> None:
+        """Raise the guard's error if it stopped the stage."""
+        if self.error is not None:
+            raise self.error

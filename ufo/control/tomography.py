@@ -11,6 +11,7 @@ flats before it goes on."""
 
 from __future__ import annotations
 
+import logging
 import math
 import operator
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
@@ -21,10 +22,12 @@ from ..core.units import is_quantity, registry
 from ..storage.walker import Walker
 from .continuous import remote_projections
 from .motors import ContinuousRotationMotor
+from .errors import ControlError
 from .experiment import Acquisition, Experiment
-from .scanrange import RangeWatch, check_range
+from .scanrange import RangeGuard, RangeWatch, check_range
 
 q = registry()
+LOG = logging.getLogger(__name__)
 MAX_RANGE = 36000.0  # degrees a scan may turn (100 turns: a helical scan's many, not a typo's 1e308)
 
 
@@ -77,6 +80,7 @@ class Tomography(Experiment):
         super().__init__(acquisitions, walker, devices=beamline.devices)
         self._shutter_was: str | None = None  # the shutter's state when a suspender tripped
         self._paused_was: tuple[str, str] | None = None  # shutter's and camera's states when paused
+        self._turning = False  # continuous projections under way: the stage turns between frames
 
     def asked_rate(self, acquisition: str) -> float:
         """Continuous projections are taken at the camera's frame rate; stepped ones wait for the stage."""
@@ -199,6 +203,25 @@ class Tomography(Experiment):
             await bl.camera.stop_recording()
         return was
 
+    def pause(self) -> None:
+        """As Experiment.pause(), but refused (a ControlError saying why, nothing held) while a continuous
+        scan takes its projections: the stage turns between frames, and a hold would either let it
+        turn on past the range or break the angular sequence (the frames after could not continue
+        it at the same step); abort() it, or pause before or after its projections."""
+        refused = (f"{self.current}: a continuous scan cannot be paused while it takes its projections (the "
+                   "stage turns between frames: the angles after a hold would not continue the sequence); it "
+                   "goes on; abort() stops it")
+        if self._turning:
+            raise ControlError(refused)
+
+        def hold() -> None:  # on the run's loop, where the projections may have started meanwhile
+            if self._turning:
+                LOG.warning("%s", refused)
+            else:
+                self.hold.pause()
+
+        self._on_loop(hold)
+
     async def on_pause(self) -> None:
         """Paused by hand: as on a suspension, the shutter closes (no dose while nobody scans) and the
         camera stops (a free-running one made frames into nothing); on_unpause undoes it."""
@@ -226,8 +249,13 @@ class Tomography(Experiment):
 
             raise UsageError(f"{bl.rotation.name}: continuous tomography needs a ContinuousRotationMotor (for a "
                              "Tango motor server: ContinuousRotationMotor(name, backend=TangoBackend(address)))")
-        await self.move_to_projection(0)
-        await bl.shutter.open()
+        self._turning = self.continuous  # before any await: a pause() from now on is refused, not held
+        try:
+            await self.move_to_projection(0)
+            await bl.shutter.open()
+        except BaseException:
+            self._turning = False
+            raise
         step = self.angle_step
         try:
             if self.continuous:
@@ -245,6 +273,7 @@ class Tomography(Experiment):
                         async with bl.camera.recording():
                             retake = yield await bl.grab(tags)
         finally:
+            self._turning = False
             await bl.shutter.close()
 
     async def _continuous(self, step: Any) -> AsyncIterator[Any]:
@@ -258,19 +287,25 @@ class Tomography(Experiment):
         saved = camera.buffered, camera.num_buffers
         camera.buffered, camera.num_buffers = True, max(camera.num_buffers, self.num_projections)
         bl._sync_camera()
+        start = float(self.start_angle.to("deg").magnitude)
+        end, degrees = start + float(self.range.to("deg").magnitude), float(step.to("deg").magnitude)
+        watch = RangeWatch(self.current, start, end, degrees, self.num_projections)
+        guard = RangeGuard(self, start, end, degrees)
         await self.start_motions(step * rate / q.s)
         try:
-            start = float(self.start_angle.to("deg").magnitude)
-            watch = RangeWatch(self.current, start, start + float(self.range.to("deg").magnitude),
-                               float(step.to("deg").magnitude), self.num_projections)
-            async with bl.camera.recording():
+            async with guard, bl.camera.recording():
                 for taken in range(self.num_projections):
                     frame = await bl.camera.grab()
                     angle = frame.meta.get("angle")
-                    watch.check(None if angle is None else math.degrees(float(angle)), taken)
+                    try:
+                        watch.check(None if angle is None else math.degrees(float(angle)), taken)
+                    except ControlError:
+                        guard.check()  # the guard stopped the stage: its error says why
+                        raise
                     frame.meta["image_key"] = 0
                     frame.meta.update(await self.frame_tags(frame.meta.get("timestamp")))
                     yield frame
         finally:
-            await self.stop_motions()
+            if not guard.stopped:
+                await self.stop_motions()
             camera.buffered, camera.num_buffers = saved
