@@ -56,12 +56,21 @@ async def in_daemon_thread(call: Callable[[], T], timeout: float | None, what: s
         except RuntimeError:  # the loop is closed: nobody waits for this any more
             pass
 
+    def expire() -> None:
+        if not done.done():
+            done.set_exception(FrameTimeout(f"{what}: no frame within {timeout:g} s (the camera stopped delivering: "
+                                            "is it triggered, is its driver hung?)"))
+
     threading.Thread(target=work, name=what, daemon=True).start()
+    # not asyncio.wait_for: in Python 3.11 it returns the result of a future done at the moment the
+    # task is cancelled and drops the cancellation: Ctrl-C on `ufo demo` then went unheard (the scan
+    # ran on) about once in ten. A plain await of the future keeps every cancellation.
+    timer = loop.call_later(timeout, expire) if timeout is not None else None
     try:
-        return await asyncio.wait_for(done, timeout)
-    except TimeoutError:
-        raise FrameTimeout(f"{what}: no frame within {timeout:g} s (the camera stopped delivering: is it "
-                           "triggered, is its driver hung?)") from None
+        return await done
+    finally:
+        if timer is not None:
+            timer.cancel()
 
 
 class LocalCamera(InProcessBackend):
