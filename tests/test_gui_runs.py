@@ -156,8 +156,9 @@ def test_the_page_shows_the_stage_of_a_run_and_its_count(server):
         page.wait_for_selector("#run-state:has-text('done')", timeout=120000)
         seen = page.evaluate("window.seen")
     counted = [(stage, percent) for stage, percent in seen if stage.startswith(("reading: ", "reconstructing: "))]
-    # reading is short here (16 rows) and may fall between two events; back-projecting is not
-    assert any(stage.startswith("reconstructing: ") and percent.startswith("0 %") for stage, percent in counted), seen
+    # which stage the page's events catch depends on the machine's speed (CI saw only "reconstructing:
+    # 8 / 16" at 50 %): the stage and its count are shown while the run goes, never "running" alone
+    assert counted, seen
     assert all(stage.split(": ")[1].split(" / ")[1].startswith(f"{ROWS} ") for stage, _ in counted), seen
 
 
