@@ -234,10 +234,16 @@ def _serve(kind, port, *args):
     raise RuntimeError(f"ufo tango {kind} did not start")
 
 
+def _camera_and_walker(tmp_path):
+    """A counter camera server at 200 frames/s of 64 x 32 and a walker server writing below `tmp_path`:
+    ((camera process, address), (walker process, address))."""
+    camera = _serve("camera", free_port(), "-p", "sensor-width=64", "-p", "sensor-height=32",
+                    "-p", "pattern=counter", "-p", "frames-per-second=200")
+    return camera, _serve("walker", free_port(), "--root", str(tmp_path))
+
+
 def test_a_camera_server_killed_mid_scan_gives_clear_errors_and_valid_files(tmp_path):
-    camera_proc, camera_address = _serve("camera", free_port(), "-p", "sensor-width=64", "-p", "sensor-height=32",
-                                         "-p", "pattern=counter", "-p", "frames-per-second=200")
-    walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
+    (camera_proc, camera_address), (walker_proc, walker_address) = _camera_and_walker(tmp_path)
     try:
         async def main():
             camera = await tango_detector(camera_address, "camera").connect()
@@ -310,9 +316,7 @@ def test_a_walker_server_stopped_by_sigterm_mid_scan_closes_its_file_and_exits_1
     process hung at exit in h5py now and then, its file open for write."""
     import h5py
 
-    camera_proc, camera_address = _serve("camera", free_port(), "-p", "sensor-width=64", "-p", "sensor-height=32",
-                                         "-p", "pattern=counter", "-p", "frames-per-second=200")
-    walker_proc, walker_address = _serve("walker", free_port(), "--root", str(tmp_path))
+    (camera_proc, camera_address), (walker_proc, walker_address) = _camera_and_walker(tmp_path)
     try:
         async def main():
             camera = await tango_detector(camera_address, "camera").connect()

@@ -10,12 +10,9 @@ their own clock as hardware runs. Frame n is due at t0 + n / frames_per_second. 
 a frame is dropped (counted, its number skipped) when the ring buffer has no free slot
 at its due time (the ring's occupancy then, counting frames read since), or when the
 simulation itself is more than `max_lag` (default: the ring's length in time) behind its
-clock; it is never delivered later than that, so a slow consumer shows as drops, never as
-a camera that slowed down. (A frame made a little late because the host
-was busy shows what it would have shown on time: its timestamp and angle are its due
-time's, as a real camera's frame waits in the camera's memory.)
-Unbuffered, each grab waits for its frame's time; frames grabbed later than that count
-as `late` in `camera.stats`.
+clock, so a slow consumer shows as drops, never as a camera that slowed down (a frame made
+a little late shows its due time's timestamp and angle, as a camera's memory keeps it).
+Unbuffered, each grab waits for its frame's time; later grabs count as `late` in `stats`.
 """
 
 from __future__ import annotations
@@ -276,14 +273,10 @@ class Camera:
         return due
 
     def _behind(self, due: float | None) -> bool:
-        """Whether a free-running clocked camera, late making this frame, must drop it.
-
-        Hardware captures a frame at its due time into the ring if a slot is free then; a
-        simulation made late by a busy host asks the ring how full it was at that time (the
-        frames read since were still unread then), so host stalls cost frames only where a
-        camera's ring would have overflowed. Beyond `max_lag` (or the ring's length in time,
-        whichever is longer) the simulation is too slow for its rate: frames are dropped.
-        """
+        """Whether a free-running clocked camera, late making this frame, must drop it: as hardware,
+        which captures at the due time into a slot free then, a late simulation asks how full the
+        ring was at that time, so host stalls cost frames only where a camera's ring would have
+        overflowed. Beyond `max_lag` (or the ring's length in time) it is too slow: dropped."""
         if due is None or self.trigger_source != "auto":
             return False
         late = time.monotonic() - due
