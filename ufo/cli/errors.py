@@ -66,6 +66,24 @@ def report(exc: BaseException, debug: bool) -> int:
     return exit_code(exc)
 
 
+def _closed_pipe(exc: BrokenPipeError, debug: bool) -> int:
+    """`ufo ... | head`: where stdout's reader has gone, the command ends quietly with 141 (as a
+    tool killed by SIGPIPE), its output pointed at /dev/null so the interpreter's last flush says
+    nothing either; a broken pipe elsewhere (a peer process) is a failure like any other."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        closed = any(events & select.POLLERR for _, events in poller.poll(0))  # the reading end is gone
+    except (OSError, ValueError, AttributeError):  # no file descriptor (captured output), no poll
+        closed = False
+    if not closed:
+        return report(exc, debug)
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
+
+
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn ufo errors and unexpected exceptions into a message and the right exit code."""
 
@@ -78,6 +96,8 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             raise
         except UfoError as exc:
             sys.exit(report(exc, debug))
+        except BrokenPipeError as exc:
+            sys.exit(_closed_pipe(exc, debug))
         except (OSError, ValueError) as exc:
             sys.exit(report(exc, debug))
         except Exception as exc:  # noqa: BLE001 - anything else is one line too (a self-linked HDF5 file's

@@ -20,6 +20,7 @@ def dry_run(plan: Any, console: Console) -> None:
     """Print `plan` as the run would take it (made with outputs=False: the output is checked here)."""
     from .. import reco as reco_mod
     from ..gpu import select
+    from ..reco.output_checks import room, room_problem, size_text
     from ..reco.planning import check_outputs, resident_reason
 
     options = plan.options
@@ -27,6 +28,10 @@ def dry_run(plan: Any, console: Console) -> None:
         check_outputs(options)
     except UsageError as exc:
         console.print(f"[yellow]warning:[/] the run would stop here: {exc}")
+    if (problem := room_problem(plan)) is not None:
+        console.print(f"[yellow]warning:[/] the run would stop here: {problem}")
+    need, free = room(plan)
+    size = f"output: {size_text(need)} of slices" + (f", {size_text(free)} free on its disk" if free is not None else "")
     reason = resident_reason(plan, len(select(options.gpus)))
     if reason is None:  # the resident path's passes (as the GPU's memory allows), not the sinogram path's
         from ..reco.passes import describe, resident_passes
@@ -34,10 +39,12 @@ def dry_run(plan: Any, console: Console) -> None:
         lines = plan.describe().splitlines()
         click.echo("\n".join(describe(resident_passes(plan, 1 << 62)) + " (fewer rows a pass where the GPU's free "
                              "memory is smaller)" if line.startswith("passes:") else line for line in lines))
+        click.echo(size)
         click.echo("path: resident (one GPU): every frame read once, then flat-field correction, filter and "
                    "back-projection on the GPU into slices kept there, then written")
         return
     click.echo(plan.describe())
+    click.echo(size)
     if options.projections:
         click.echo(f"path: sinograms ({'not resident: ' + reason})")
     axis = plan.axis if plan.axis is not None or not options.half_acquisition else plan.width / 8

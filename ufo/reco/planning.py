@@ -8,7 +8,6 @@ available, with the margins phase retrieval needs. Nothing here runs a graph.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +20,7 @@ from ..tomo.filters import FILTERS
 from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
+from .output_checks import check_numbered, check_outputs, check_room  # noqa: F401 - check_outputs: re-exported
 from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
 from .angles_file import given_angles
@@ -202,8 +202,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys,
                       key_runs=runs, warnings=[note] if (note := region_note(o.region, count, rows)) else [])
-        _check_half_acquisition(result)
-        _check_axis_range(result)
+        _check_whole(result, outputs)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "
                                    "projections (rows x width), use --projections")
@@ -232,8 +231,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     result = Plan(o, width, height, projections, rows, passes, axis, need, image_keys=keys, key_runs=runs,
                   angles=angles[:projections] if angles is not None else None, warnings=notes, taken=taken,
                   flat_runs=runs_of_flats)
-    _check_half_acquisition(result)
-    _check_axis_range(result)
+    _check_whole(result, outputs)
     if projections * 4 < width:
         result.warnings.append(f"only {projections} projections for {width} pixels: if these are sinograms "
                                "(angles x width), use --sinograms")
@@ -245,11 +243,9 @@ def pass_rows(rows: int, fits: int) -> int:
     as let PASSES_IN_FLIGHT passes fit at once (ufo.reco.pipelined reads the next pass while
     the one before is back-projected and written).
 
-    One pass when it fits, because splitting gained nothing where it was measured: `ufo reco` of
-    a 1024^3 scan on the H200 host took 8.54-9.20 s in four passes and 8.84 s in one (reading a
-    band of rows of every projection is a read per projection, slower than whole frames), and
-    on the 2-core VM 256 rows of 512 projections took 7.7-7.9 s in four passes against
-    6.5-7.3 s in one (each pass corrects and transposes every projection again)."""
+    One pass when it fits: splitting gained nothing where measured (1024^3 on the H200 host:
+    8.54-9.20 s in four passes, 8.84 s in one; 2-core VM, 256 rows of 512 projections: 7.7-7.9 s
+    against 6.5-7.3 s), a band of rows being a read per projection, corrected again a pass."""
     if rows <= fits:
         return rows
     return max(1, fits // PASSES_IN_FLIGHT)
@@ -282,28 +278,12 @@ def stack_size(plan: Plan, slices: int, on_gpu: bool, memory: int | None = None)
     return max(1, min(o.slices_per_pass, math.ceil(slices / max(1, o.replicas)), fits))
 
 
-def check_outputs(o: RecoOptions) -> None:
-    """Before any work (progress bar, axis search, a GUI run): the output is none of the inputs,
-    does not contain or lie inside one (links followed), and can be written (UsageError)."""
-    from ..storage.guard import check_output, refuse_conflict
-
-    refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2) if p])
-    check_output(o.output, o.overwrite, fix="use --overwrite")
-
-
-def check_numbered(o: RecoOptions, rows: list[int]) -> None:
-    """A TIFF sequence is numbered by detector row (`--region 512:1024:4`: slice-00512.tif, ...):
-    every file the plan writes must be new unless --overwrite (check_outputs sees only the first
-    number, 0, and a run would stop at the first file that exists, after writing those before it)."""
-    from ..storage import parse_output_path
-    from ..storage.formats import FileKind
-
-    target = parse_output_path(o.output)
-    if o.overwrite or target.kind is not FileKind.TIFF_SEQUENCE:
-        return
-    there = next((path for path in map(target.frame_path, rows) if os.path.exists(path)), None)
-    if there is not None:
-        raise UsageError(f"'{there}' exists; refusing to overwrite it (use --overwrite)")
+def _check_whole(plan: Plan, outputs: bool) -> None:
+    """The checks of a whole plan; with `outputs`, also the output disk's room (ufo.reco.room)."""
+    _check_half_acquisition(plan)
+    _check_axis_range(plan)
+    if outputs:
+        check_room(plan)
 
 
 def _check_half_acquisition(plan: Plan) -> None:
@@ -376,7 +356,8 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
     from ..kernels.wedge import one_weight_fits
     from ..tomo.halftomo import coverage
 
-    o = plan.options
+    o, angles = plan.options, scan_angles(plan)
+    jitter = float(np.median(np.abs(np.diff(angles)))) if plan.angles is not None and len(angles) > 1 else 0.0
     checks = ((o.gpu_path == "sinograms", "--gpu-path sinograms was given"),
               (bool(o.sinograms), "the input is sinograms"),
               (o.darks is None, "there are no darks (it corrects flat fields with them)"),
@@ -386,7 +367,7 @@ def resident_reason(plan: Plan, gpus: int) -> str | None:
               (o.remove_outliers is not None, "--remove-outliers works on the sinogram path"),
               (o.remove_stripes is not None, "--remove-stripes needs whole sinograms"),
               (o.method != "fbp", "--method dfi needs whole sinograms"),
-              (not one_weight_fits(plan.projections, coverage(scan_angles(plan)) / plan.projections),
+              (not one_weight_fits(plan.projections, coverage(angles) / plan.projections, jitter),
                "its projections need weights of their own (more than a half turn, not a whole number of them)"),
               (o.absorption is False, "--absorption off is not supported there"),
               (o.axis == "auto" and o.axis_method == "scan", "--axis-method scan runs on the sinogram path"),

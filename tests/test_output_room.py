@@ -1,0 +1,104 @@
+"""`ufo reco` refuses at once an output its disk cannot hold, says the size in --dry-run, and ends
+quietly when its stdout's reader goes away (`ufo reco --dry-run | head`).
+
+The scans here are HDF5 headers of frames never written (h5py allocates contiguous data late), so
+a plan of 20000 slices of 20000^2 pixels (32 TB of float32) is read in milliseconds and is larger
+than any disk a test runs on: the real disk's free space, no stand-in."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from ufo import reco
+from ufo.reco.output_checks import output_bytes, room, room_problem
+
+SIDE = 20000  # 20000 rows of 20000^2 slices: 32 TB of float32, 16 TB as 16-bit
+
+
+def ufo(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("room") / "huge.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", shape=(100, SIDE, SIDE), dtype="u2")  # header only: nothing allocated
+    assert path.stat().st_size < 1 << 20
+    return path
+
+
+def test_a_volume_larger_than_its_disk_is_refused_before_any_work(huge, tmp_path):
+    out = tmp_path / "slices.h5"
+    result = ufo("reco", "--projections", f"{huge}:/data", "--output", f"{out}:/data", "-q")
+    assert result.returncode == 1, result.stderr
+    free = shutil.disk_usage(tmp_path).free
+    message = " ".join(result.stderr.split())
+    assert f"the {SIDE} slices need {SIDE ** 3 * 4 / 1e9:.1f} GB" in message, message
+    said = re.search(r"has ([0-9.]+) (GB|MB) free", message)
+    assert said is not None, message
+    assert float(said[1]) * (1e9 if said[2] == "GB" else 1e6) == pytest.approx(free, rel=0.05, abs=2e8)
+    assert f"--output-bits 16: {SIDE ** 3 * 2 / 1e9:.1f} GB" in message and "--region" in message
+    assert "Traceback" not in result.stderr
+    assert not out.exists()  # nothing written, no half volume
+
+
+def test_dry_run_says_the_size_and_the_room_and_the_stop(huge, tmp_path):
+    result = ufo("reco", "--projections", f"{huge}:/data", "--output", f"{tmp_path / 's-%05i.tif'}", "--dry-run",
+                 "--region", "0:10")
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("output:"))
+    assert line.startswith(f"output: {10 * SIDE * SIDE * 4 / 1e9:.1f} GB of slices, ") and "free on its disk" in line
+    assert "would stop here" not in result.stderr  # 16 GB: fits on any disk this runs on? not said
+    result = ufo("reco", "--projections", f"{huge}:/data", "--output", f"{tmp_path / 'x.h5'}:/data", "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "would stop here: the 20000 slices need" in " ".join(result.stderr.split())
+
+
+def test_the_size_counts_slices_region_roi_and_bits(huge, tmp_path):
+    base = reco.RecoOptions(projections=f"{huge}:/data", output=str(tmp_path / "o.h5:/data"))
+    plan = reco.plan(base, outputs=False)
+    assert output_bytes(plan) == SIDE * SIDE * SIDE * 4
+    assert room_problem(plan) is not None
+    from dataclasses import replace
+
+    small = reco.plan(replace(base, region="0:6:2", roi=(9850, 9900, 300, 200), output_bits=16), outputs=False)
+    assert output_bytes(small) == 3 * 200 * 300 * 2  # 3 slices of 200 rows x 300 columns, 2 bytes each
+    need, free = room(small)
+    assert need == 3 * 200 * 300 * 2 and free is not None and free > 0
+    assert room_problem(small) is None
+    reco.plan(replace(base, region="0:6:2", roi=(9850, 9900, 300, 200)))  # fits: no error with outputs checked
+
+
+def test_the_half_acquisition_auto_axis_counts_the_widest_slice(tmp_path):
+    path = tmp_path / "scan.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("data", data=np.ones((200, 4, 64), np.float32))
+    from dataclasses import replace
+
+    opts = reco.RecoOptions(projections=f"{path}:/data", output=str(tmp_path / "o.h5:/data"), half_acquisition=True,
+                            axis="auto")
+    try:
+        plan = reco.plan(opts, outputs=False)
+    except Exception:  # noqa: BLE001 - the axis search's own refusals are other tests'
+        plan = reco.plan(replace(opts, axis=None), outputs=False)
+    assert output_bytes(plan) == 4 * 128 * 128 * 4
+
+
+def test_a_closed_stdout_ends_the_command_quietly(huge, tmp_path):
+    """`ufo reco --dry-run | head -1`: 141 (as a tool SIGPIPE ends) and no 'error: Broken pipe'."""
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "reco", "--projections", f"{huge}:/data", "--output",
+                             f"{tmp_path / 'x.h5'}:/data", "--dry-run"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before the plan is printed (the interpreter is still starting)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Broken pipe" not in err and "error:" not in err

@@ -1,0 +1,128 @@
+"""The output's checks before any work: none of the inputs, new unless --overwrite, and room on
+its disk for every slice.
+
+The room, why: the writers stop cleanly at a full disk (the slices before it intact), but a reconstruction
+of a 2560 x 2160 scan writes 56 GB of float32 and finds out after half an hour, half of the
+volume written. What the plan will write is known from its header reads alone (slices x slice
+shape x bytes a voxel), so a run that cannot fit is refused at once, with the choices that make
+it fit, and `--dry-run` says the size and the room.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+from ..core.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from .options import RecoOptions
+    from .planning import Plan
+
+
+def check_outputs(o: RecoOptions) -> None:
+    """Before any work (progress bar, axis search, a GUI run): the output is none of the inputs,
+    does not contain or lie inside one (links followed), and can be written (UsageError)."""
+    from ..storage.guard import check_output, refuse_conflict
+
+    refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2) if p])
+    check_output(o.output, o.overwrite, fix="use --overwrite")
+
+
+def check_numbered(o: RecoOptions, rows: list[int]) -> None:
+    """A TIFF sequence is numbered by detector row (`--region 512:1024:4`: slice-00512.tif, ...):
+    every file the plan writes must be new unless --overwrite (check_outputs sees only the first
+    number, 0, and a run would stop at the first file that exists, after writing those before it)."""
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
+
+    target = parse_output_path(o.output)
+    if o.overwrite or target.kind is not FileKind.TIFF_SEQUENCE:
+        return
+    there = next((path for path in map(target.frame_path, rows) if os.path.exists(path)), None)
+    if there is not None:
+        raise UsageError(f"'{there}' exists; refusing to overwrite it (use --overwrite)")
+
+
+#: room kept beyond the slices' bytes: the writers' own reserve and the file's metadata, and a
+#: file system block and header for each slice of a TIFF sequence
+HEADROOM, PER_SLICE = 1 << 20, 8 << 10
+
+
+def output_bytes(plan: Plan) -> int:
+    """The bytes of the slices the plan writes (the HDF5/TIFF headers left out: a few KiB a file).
+    A half acquisition whose axis is found when the run starts is counted at its widest (twice the
+    detector)."""
+    o = plan.options
+    if o.half_acquisition and plan.axis is None and o.roi is None:
+        rows = cols = 2 * plan.width
+    else:
+        rows, cols = plan.slice_shape(plan.axis)
+    return plan.slices * rows * cols * (o.output_bits or 32) // 8
+
+
+def _folder(output: str) -> str:
+    from ..storage import parse_output_path
+
+    path = parse_output_path(output).path
+    folder = os.path.dirname(os.path.abspath(path.rstrip("/")))
+    while folder and not os.path.isdir(folder):  # a TIFF sequence's folder made by the writer
+        folder = os.path.dirname(folder)
+    return folder or "."
+
+
+def _replaced(output: str) -> int:
+    """Bytes that --overwrite frees: a file the output replaces whole (an HDF5 file keeps its other
+    data sets' room, and a TIFF sequence's old files are counted by none)."""
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
+
+    target = parse_output_path(output)
+    if target.kind is FileKind.BIGTIFF or target.kind is FileKind.RAW:
+        try:
+            return os.path.getsize(target.path)
+        except OSError:
+            return 0
+    return 0
+
+
+def room(plan: Plan) -> tuple[int, int | None]:
+    """(bytes the slices need, bytes free for them on the output's disk, or None where the disk
+    cannot be asked: a compressed Zarr store, whose size is not known, or no statvfs there)."""
+    o = plan.options
+    need = output_bytes(plan)
+    if getattr(o, "compression", None) not in (None, "none"):
+        return need, None
+    try:
+        free = shutil.disk_usage(_folder(o.output)).free
+    except (OSError, ValueError):
+        return need, None
+    return need, free + (_replaced(o.output) if o.overwrite else 0)
+
+
+def size_text(nbytes: int) -> str:
+    """Bytes for people: GB from 0.1 GB on, else MB."""
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e8 else f"{nbytes / 1e6:.1f} MB"
+
+
+def room_problem(plan: Plan) -> str | None:
+    """Why the slices cannot fit on the output's disk, with the ways to make them fit, or None."""
+    need, free = room(plan)
+    if free is None or need + HEADROOM + plan.slices * PER_SLICE <= free:
+        return None
+    o = plan.options
+    ways = ["free space", "write to another disk (--output)"]
+    if (o.output_bits or 32) > 8:
+        bits = 16 if (o.output_bits or 32) == 32 else 8
+        ways.append(f"store {bits}-bit integers (--output-bits {bits}: {size_text(need // 2)})")
+    ways.append("fewer slices (--region FROM:TO:STEP) or a smaller slice (--roi)")
+    return (f"the {plan.slices} slices need {size_text(need)} and the disk of '{_folder(o.output)}' has "
+            f"{size_text(max(free, 0))} free: {'; '.join(ways)}")
+
+
+def check_room(plan: Plan) -> None:
+    """InputError before any work where the slices cannot fit on the output's disk."""
+    problem = room_problem(plan)
+    if problem is not None:
+        raise InputError(problem)
