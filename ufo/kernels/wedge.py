@@ -23,21 +23,23 @@ def wedge_limit(typical: float) -> float:
     return max(3 * typical, float(MISSING_WEDGE))
 
 
-def one_weight_fits(n_angles: int, step: float) -> bool:
+def one_weight_fits(n_angles: int, step: float, slack: float = 0.0) -> bool:
     """Whether one weight for every projection (`fbp_weight`) integrates a regular scan right: up
     to a half turn, or a whole number of half turns (every line seen equally often). Between
     them (200 or 270 degrees; 600 projections of an 800-projection full turn) the directions of
     the overlap are seen twice and the others once: each projection needs its own weight
-    (`angle_weights`); one weight made the slices 13x worse (rms) on a 270-degree scan."""
+    (`angle_weights`); one weight made the slices 13x worse (rms) on a 270-degree scan.
+    `slack` (radians): an overlap that small is taken as none, as the jitter of an irregular
+    scan of a half turn (its first and last angles a fraction of a step off the ideal ones)."""
     span = n_angles * abs(step)
-    if not np.isfinite(span) or span <= np.pi * (1 + 1e-6):  # angles of no finite number: refused elsewhere
+    if not np.isfinite(span) or span <= np.pi * (1 + 1e-6) + slack:  # angles of no finite number: refused elsewhere
         return True
-    return abs(span - round(span / np.pi) * np.pi) <= 1e-6 * span
+    return abs(span - round(span / np.pi) * np.pi) <= max(1e-6 * span, slack)
 
 
-def one_weight_problem(n_angles: int, step: float) -> str | None:
+def one_weight_problem(n_angles: int, step: float, slack: float = 0.0) -> str | None:
     """Why one weight for all (DFI's) is wrong for this regular scan, or None (`one_weight_fits`)."""
-    if one_weight_fits(n_angles, step):
+    if one_weight_fits(n_angles, step, slack):
         return None
     return (f"{n_angles} projections {np.degrees(abs(step)):.6g} degrees apart cover {np.degrees(n_angles * abs(step)):.6g} "
             "degrees, more than a half turn and not a whole number of them: with one weight for every projection "

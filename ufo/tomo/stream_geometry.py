@@ -98,7 +98,10 @@ class StreamWeights:
         number of them: online, the overlap is weighted before the end tells it), or None."""
         from ..kernels.wedge import one_weight_problem
 
-        return one_weight_problem(self.count, (self.span() + self._typical()) / self.count) if self.count > 1 else None
+        if self.count < 2:
+            return None
+        jitter = 0.0 if self.regular else self._typical()  # an irregular half turn's ends: a step's fraction off
+        return one_weight_problem(self.count, (self.span() + self._typical()) / self.count, jitter)
 
     def finish(self) -> list[tuple[float, Any, float]]:
         """The first and the last projection, now that the wrap-around gap is known."""
