@@ -28,7 +28,7 @@ def phase_margin(options: RecoOptions) -> int:
     from ..tomo.phase import wavelength
 
     energy = options.energy or 20.0
-    length = math.sqrt(math.pi * wavelength(energy) * (options.distance or 0.1) * options.delta_beta)
+    length = math.sqrt(math.pi * wavelength(energy) * (options.distance or 0.1) * options.ratio)
     return int(min(256, max(16, 4 * length / (options.pixel_size or 1e-6))))
 
 

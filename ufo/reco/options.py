@@ -20,6 +20,7 @@ from .schema import option
 #: sinograms a back-projection stack holds at most: the CPU kernel gains up to K = 64 (`slices_per_batch`);
 #: on the CPU `planning.stack_size` takes fewer where replicas would wait or memory is short
 SLICES_PER_PASS = 64
+DELTA_BETA = 100.0  # phase retrieval's delta/beta where none is given
 
 DOC_TITLE = "Reconstruction options (`ufo reco`, its config files, the GUI)"
 DOC_INTRO = """Every reconstruction option of `ufo reco` as the command line names it (the command's own flags,
@@ -70,9 +71,10 @@ class RecoOptions:
                                      group="geometry", path=True, label="Angles file")
     roi: tuple[int, int, int, int] | None = option(int, array=True, length=4, doc="Slice region x,y,width,height "
                                                    "(pixels)", group="geometry", label="Slice region")
-    half_acquisition: bool = option(bool, False, doc="360-degree scan with the axis near one detector edge (extended "
-                                    "field of view): join opposite projections into sinograms about twice as wide; "
-                                    "slices grow to that width", group="geometry", label="Half acquisition (360°)")
+    half_acquisition: bool | None = option(bool, doc="360-degree scan with the axis near one detector edge "
+                                           "(extended field of view): join opposite projections into sinograms about "
+                                           "twice as wide; slices grow to that width (default: as an NXtomo scan "
+                                           "records it)", group="geometry", label="Half acquisition (360°)")
     # filter
     filter: str = option(str, "ramp", choices=FILTERS, doc="FBP filter", group="filter")
     filter_cutoff: float = option(float, 1.0, range=(0.001, 1.0), doc="Highest frequency kept, as a fraction of "
@@ -89,8 +91,9 @@ class RecoOptions:
                                     group="phase")
     pixel_size: float | None = option(float, unit="m", positive=True, doc="Phase retrieval: effective pixel size",
                                       group="phase")
-    delta_beta: float = option(float, 100.0, range=(1e-6, None), doc="Phase retrieval: delta/beta", group="phase",
-                               label="delta / beta")
+    delta_beta: float | None = option(float, range=(1e-6, None), doc="Phase retrieval: delta/beta (default 100); "
+                                      "phase retrieval is on with any of these four, the others taken from an "
+                                      "NXtomo scan that records them", group="phase", label="delta / beta")
     # rings/outliers
     remove_outliers: float | None = option(float, range=(0.5, None), doc="Remove zingers deviating more than this "
                                            "many sigma", group="rings/outliers", label="Remove zingers (sigma)")
@@ -138,7 +141,12 @@ class RecoOptions:
 
     @property
     def phase(self) -> bool:
-        return self.energy is not None or self.distance is not None or self.pixel_size is not None
+        return any(v is not None for v in (self.energy, self.distance, self.pixel_size, self.delta_beta))
+
+    @property
+    def ratio(self) -> float:
+        """delta/beta of the phase retrieval: as given, else DELTA_BETA."""
+        return DELTA_BETA if self.delta_beta is None else self.delta_beta
 
     def metadata(self, changed_only: bool = False) -> dict[str, Any]:
         """The options as JSON-able values and their units, for storing with a result."""

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from ..storage.nexus import scan_pixel_size
 from .bands import band, read_margin
 from .planning import Pass, Plan, needs_scale
 
@@ -53,36 +54,6 @@ def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
         "units": "1/pixel" if o.absorption or o.flats is not None and o.absorption is not False else "",
         **({"pixel_size": pixel} if (pixel := o.pixel_size or scan_pixel_size(o.projections)) else {}),
     }
-
-
-def scan_pixel_size(path: str | None) -> float | None:
-    """The effective pixel size (m) an NXtomo scan records (its sample's, else its detector's), the
-    slices' voxel size: without it every stack showed pixels in ImageJ, though the scan knew it."""
-    import os
-
-    from ..storage.formats import HDF5_SUFFIXES, split_dataset
-
-    file, data = split_dataset(path or "")
-    if not file.lower().endswith(HDF5_SUFFIXES) or not os.path.isfile(file):
-        return None
-    try:
-        import h5py
-
-        from ..core.units import registry
-
-        with h5py.File(file, "r", locking=False) as f:
-            entry = (data or "").strip("/").split("/")[0] or next(
-                (k for k in f if str(f[k].attrs.get("NX_class", "")).strip("b'") == "NXentry"), "")
-            for place in ("sample/x_pixel_size", "instrument/detector/x_pixel_size"):
-                node = f.get(f"{entry}/{place}") if entry else None
-                if isinstance(node, h5py.Dataset) and node.size:
-                    unit = node.attrs.get("units", "m")
-                    unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-                    size = float(registry().Quantity(float(node[()].flat[0]), unit or "m").to("m").magnitude)
-                    return size if 1e-10 < size < 1e-2 else None
-    except Exception:  # noqa: BLE001 - no size found: the slices are in pixels, as before
-        return None
-    return None
 
 
 def with_volume_scale(plan: Plan, slice_at: Callable[[int], Any]) -> Plan:

@@ -25,7 +25,7 @@ from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
 from .angles_file import given_angles
 from .series import input_notes
-from .scan_layout import from_layout
+from .scan_layout import from_layout, from_record
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -60,12 +60,14 @@ class Plan:
             f"input: {src} ({self.projections} x {self.height} x {self.width})",
             *(f"  {line}" for line in self.taken),
             f"slices: {self.slices} (rows {self.rows[0]}..{self.rows[-1]} step {self._step()}) -> {o.output}",
-            f"axis: {'auto (' + o.axis_method + ')' if o.axis == 'auto' else self.axis if self.axis is not None else self.width / 2}",
+            f"axis: {'auto (' + self._axis_method() + ')' if o.axis == 'auto' else self.axis if self.axis is not None else self.width / 2}",
             f"angles: step {step:.6g} rad, offset {o.offset:g} rad; filter {o.filter} (cutoff {o.filter_cutoff:g})"
             if self.angles is None else f"angles: {len(self.angles)} from the file, irregular ({self.angles[0]:.6g} .. "
             f"{self.angles[-1]:.6g} rad), each back-projected at its own; filter {o.filter} (cutoff {o.filter_cutoff:g})",
             *(["half acquisition: projections at theta and theta + 180 degrees stitched into sinograms about twice "
                "as wide"] if o.half_acquisition else []),
+            *([f"phase retrieval (Paganin): {o.energy:g} keV, {o.distance:g} m, pixel {o.pixel_size * 1e6:g} um, "
+               f"delta/beta {o.ratio:g}"] if o.phase and o.energy and o.distance and o.pixel_size else []),
             f"passes: {len(self.passes)} of up to {max(kept(p) for p in self.passes)} rows, "
             f"~{self.memory_per_pass / 2**20:.0f} MiB each",
         ]
@@ -83,6 +85,16 @@ class Plan:
 
             width = stitched_geometry(self.width, axis)[0]
         return (width, width)
+
+    def _axis_method(self) -> str:
+        """How --axis auto finds the axis of this scan (ufo.reco.axis_choice.axis_of)."""
+        from ..tomo.halftomo import coverage
+
+        if self.options.half_acquisition:
+            return "overlap of opposite projections near the edge"
+        if self.options.axis_method == "sinogram" and coverage(scan_angles(self)) > 1.9 * math.pi:
+            return "each projection against its mirror at theta + 180 degrees"
+        return self.options.axis_method
 
     def _step(self) -> int:
         return self.rows[1] - self.rows[0] if len(self.rows) > 1 else 1
@@ -142,6 +154,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     `outputs`: also check the output before any work (see `check_outputs`); False for plans
     that write nothing (the GUI's axis view)."""
     o, taken, folder_notes = from_scan_folder(options)
+    o, recorded = from_record(o)
+    folder_notes = [*folder_notes, *recorded]
     if o.angle is not None and o.angle == 0:
         raise UsageError("--angle (the angle step) must not be 0")
     if bool(o.projections) == bool(o.sinograms):
@@ -149,7 +163,9 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     if o.filter not in FILTERS:
         raise UsageError(f"unknown filter '{o.filter}'; choose one of {', '.join(FILTERS)}")
     if o.phase and not (o.energy and o.distance and o.pixel_size):
-        raise UsageError("phase retrieval needs --energy, --distance and --pixel-size together")
+        missing = ", ".join(f"--{n.replace('_', '-')}" for n in ("energy", "distance", "pixel_size") if not getattr(o, n))
+        raise UsageError(f"phase retrieval needs --energy, --distance and --pixel-size together; give {missing} (not "
+                         "recorded in the scan)")
     if o.phase and o.absorption:
         raise UsageError("--absorption with phase retrieval: retrieve-phase takes -log of its filtered frames itself "
                          "(the slices were -log twice); leave --absorption out")
@@ -172,7 +188,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     notes: list[str] = list(folder_notes)
     runs, runs_of_flats = {}, 0  # type: dict[str, int], int
     if layout is not None and o.projections:
-        o, keys, angles, notes = from_layout(o)
+        o, keys, angles, layout_notes = from_layout(o)
+        notes += layout_notes
         if o.flats == o.projections and o.flats2 is None:
             runs_of_flats, more = flat_runs(o)
             taken += more

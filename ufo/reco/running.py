@@ -155,7 +155,7 @@ def sinograms(plan: Plan, p: Pass) -> Stream:
         frames = create("remove-outliers", threshold=o.remove_outliers, replicas=o.replicas)(frames)
     if o.phase:
         frames = create("retrieve-phase", energy=o.energy, distance=o.distance, pixel_size=o.pixel_size,
-                        delta_beta=o.delta_beta, replicas=o.replicas)(frames)
+                        delta_beta=o.ratio, replicas=o.replicas)(frames)
     if p.keep != slice(0, p.rows):  # margins cut off; every step-th row kept where all were read
         frames = create("crop", y=p.keep.start, height=p.keep.stop - p.keep.start, y_step=p.keep.step or 1)(frames)
     return create("transpose-projections", number=plan.projections)(frames)

@@ -116,3 +116,41 @@ def _angles(o: RecoOptions, angles: list[float], count: int, where: str, changes
         return None
     start = values[0] if o.offset == 0.0 else o.offset  # --offset moves the scan's start
     return [float(a - values[0] + start) for a in values]
+
+
+def from_record(o: RecoOptions) -> tuple[RecoOptions, list[str]]:
+    """What an NXtomo scan records of its geometry and instrument, where the options leave it open.
+
+    - A half acquisition (`half_acquisition` true or `field_of_view` "Half", as nxtomo and ufo write it) is reconstructed
+      as one unless --no-half-acquisition: read as a full field it gave an axis 170 px off and a
+      slice of half the width, with no word (nabu takes it from the file too).
+    - Phase retrieval asked for with some of energy, distance, pixel size and delta/beta takes
+      the others the file records (nabu does so); each value taken is said.
+    """
+    from ..storage.nexus import nxtomo_record, scan_pixel_size
+
+    if not o.projections or (o.half_acquisition is not None and not o.phase):
+        return o, []
+    record = nxtomo_record(o.projections)
+    changes: dict[str, Any] = {}
+    notes: list[str] = []
+    if str(record.get("field_of_view", "")).lower() == "half" and o.half_acquisition is None:
+        if o.axis is None:
+            raise UsageError(f"'{o.projections}' records a half acquisition: its axis lies near "
+                             "a detector edge; give --axis PIXELS or --axis auto (or --no-half-acquisition to read it "
+                             "as a full field)")
+        changes["half_acquisition"] = True
+        notes.append(f"'{o.projections}' records a half acquisition: reconstructed as one, "
+                     "opposite projections joined (--no-half-acquisition reads it as a full field)")
+    if o.phase:
+        record["x_pixel_size"] = scan_pixel_size(o.projections)  # the sample's (effective) before the detector's
+        places = {"energy": ("energy", "keV", 1.0), "distance": ("distance", "m", 1.0),
+                  "pixel_size": ("x_pixel_size", "um", 1e6)}
+        taken = []
+        for name, (key, unit, factor) in places.items():
+            if getattr(o, name) is None and isinstance(record.get(key), float) and record[key] > 0:
+                changes[name] = record[key]
+                taken.append(f"{name.replace('_', ' ')} {record[key] * factor:.6g} {unit}")
+        if taken:
+            notes.append(f"phase retrieval: {', '.join(taken)} as '{o.projections}' records")
+    return replace(o, **changes), notes

@@ -131,7 +131,8 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
 def nxtomo_record(path: str) -> dict[str, Any]:
     """What an NXtomo scan records of its instrument and sample, as `nxtomo_metadata` takes it: a
     pipeline from one NXtomo file to another (a copy, a correction) kept only keys and angles, the
-    pixel size, distance, energy and sample name were lost. {} where `path` is no such file."""
+    pixel size, distance, energy and sample name were lost. {} where `path` is no such file. A half
+    acquisition is `field_of_view` "Half" (what nxtomo wrote before 3.1) or `half_acquisition` true."""
     import h5py
 
     from ..core.units import registry
@@ -159,6 +160,9 @@ def nxtomo_record(path: str) -> dict[str, Any]:
                     given = node.attrs.get("units", unit)
                     given = given.decode() if isinstance(given, bytes) else str(given)
                     record[key] = float(registry().Quantity(float(value), given or unit).to(unit).magnitude)
+            half = f.get(f"{entry}/instrument/detector/half_acquisition") if entry else None
+            if isinstance(half, h5py.Dataset) and half.size == 1 and bool(half[()]):  # nxtomo >= 3.1's field
+                record["field_of_view"] = "Half"
     except Exception:  # noqa: BLE001 - not an NXtomo file ufo can read: nothing to carry over
         return {}
     return record
@@ -329,3 +333,33 @@ def _configuration(group: Any, metadata: dict[str, Any]) -> None:
     for key, value in values.items():
         if value is not None:
             _dataset(options, key, _attribute(value), units.get(key))
+
+
+def scan_pixel_size(path: str | None) -> float | None:
+    """The effective pixel size (m) an NXtomo scan records (its sample's, else its detector's), the
+    slices' voxel size: without it every stack showed pixels in ImageJ, though the scan knew it."""
+    import os
+
+    from .formats import HDF5_SUFFIXES, split_dataset
+
+    file, data = split_dataset(path or "")
+    if not file.lower().endswith(HDF5_SUFFIXES) or not os.path.isfile(file):
+        return None
+    try:
+        import h5py
+
+        from ..core.units import registry
+
+        with h5py.File(file, "r", locking=False) as f:
+            entry = (data or "").strip("/").split("/")[0] or next(
+                (k for k in f if str(f[k].attrs.get("NX_class", "")).strip("b'") == "NXentry"), "")
+            for place in ("sample/x_pixel_size", "instrument/detector/x_pixel_size"):
+                node = f.get(f"{entry}/{place}") if entry else None
+                if isinstance(node, h5py.Dataset) and node.size:
+                    unit = node.attrs.get("units", "m")
+                    unit = unit.decode() if isinstance(unit, bytes) else str(unit)
+                    size = float(registry().Quantity(float(node[()].flat[0]), unit or "m").to("m").magnitude)
+                    return size if 1e-10 < size < 1e-2 else None
+    except Exception:  # noqa: BLE001 - no size found: the slices are in pixels, as before
+        return None
+    return None
