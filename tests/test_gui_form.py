@@ -17,7 +17,7 @@ from tests.test_gui_runs import fill, page_of  # noqa: E402
 
 #: field, value, words of the graph's refusal (ufo reco refuses them at once too, exit 2)
 REFUSED_BY_THE_GRAPH = [("angle", "1e-300", "angle-step"), ("offset", "1e300", "angle-offset"),
-                        ("roi", "0,0,1e9,1e9", "GiB"), ("remove_stripes", "1e9", "remove-stripes")]
+                        ("roi", "0,0,1e9,1e9", "GB and the disk"), ("remove_stripes", "1e9", "remove-stripes")]
 
 
 @pytest.fixture(scope="module")

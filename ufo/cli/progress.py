@@ -9,6 +9,7 @@ importable from here as before.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import Cancelled
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
     from rich.table import Table
 
 INTERVAL = 0.1  # s between the bar's updates (`progress_bar.show`'s default)
+DRAIN_WAIT = 10.0  # s the frames on their way after Ctrl-C may take to reach the sinks (`watch(drain=True)`)
+DRAIN_STILL = 1.0  # s without a frame moving that end the wait
 
 
 def stderr_console() -> Console:
@@ -28,10 +31,11 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def watch(handle: RunHandle, console: Console | None, show_progress: bool = True) -> None:
-    """Wait for `handle` with a progress bar; Ctrl-C cancels cleanly (files are closed).
-    No bar without a console or `show_progress`, nor where the console is no terminal and the
-    total is unknown; then the same updates are read without showing them."""
+def watch(handle: RunHandle, console: Console | None, show_progress: bool = True, drain: bool = False) -> None:
+    """Wait for `handle` with a progress bar; Ctrl-C cancels cleanly (files are closed), or with
+    `drain` stops the sources and lets the frames already taken reach the sinks (up to DRAIN_WAIT
+    s, then cancels). No bar without a console or `show_progress`, nor where the console is no
+    terminal and the total is unknown; then the same updates are read without showing them."""
     total = handle.progress().target
     shown = show_progress and console is not None and (console.is_terminal or total is not None)
     try:
@@ -44,7 +48,12 @@ def watch(handle: RunHandle, console: Console | None, show_progress: bool = True
             for _ in handle.updates(INTERVAL):
                 pass
     except KeyboardInterrupt:
-        (console or stderr_console()).print("[yellow]interrupted: stopping the graph and closing files ...[/]")
+        if drain:
+            (console or stderr_console()).print("[yellow]interrupted: the sources stop; the frames on their way "
+                                                "are written ...[/]")
+            _drain(handle)
+        if not handle.done:
+            (console or stderr_console()).print("[yellow]interrupted: stopping the graph and closing files ...[/]")
         handle.cancel()
         try:
             handle.wait(timeout=30)
@@ -52,6 +61,21 @@ def watch(handle: RunHandle, console: Console | None, show_progress: bool = True
             pass
         raise
     handle.wait()
+
+
+def _drain(handle: RunHandle) -> None:
+    """`handle.drain()`, waited for up to DRAIN_WAIT s, and no more than DRAIN_STILL s without a
+    frame moving: a source blocked in a receive (no sender) must not hold Ctrl-C up."""
+    import time
+
+    handle.drain()
+    moved, still, end = -1, time.monotonic(), time.monotonic() + DRAIN_WAIT
+    while not handle.done and time.monotonic() < end and time.monotonic() - still < DRAIN_STILL:
+        with contextlib.suppress(Exception):
+            handle.wait(timeout=0.1)
+        now = sum(s.frames_in + s.frames_out for s in handle.stats.values())
+        if now != moved:
+            moved, still = now, time.monotonic()
 
 
 def summary(handle: RunHandle) -> Table:

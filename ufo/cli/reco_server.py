@@ -38,6 +38,7 @@ from typing import Any
 
 import zmq
 
+from ..core.resources import release_host_memory
 from .errors import INTERRUPTED, _on_sigint
 from .reco_client import PING_LOST, read_state, state_file, without_flag
 
@@ -259,7 +260,7 @@ class Server:
             self._post((job.identity, b"exit", str(code).encode()))
         self._say(f"job {job.number}: exit {code} after {time.perf_counter() - started:.2f} s")
         _release_gpu_memory()
-        _release_host_memory()
+        release_host_memory()
 
 
 @contextlib.contextmanager
@@ -330,18 +331,6 @@ def _release_gpu_memory() -> None:
     with contextlib.suppress(Exception):
         cupy.get_default_memory_pool().free_all_blocks()
         cupy.get_default_pinned_memory_pool().free_all_blocks()
-
-
-def _release_host_memory() -> None:
-    """Give the job's host memory back to the system: its arrays freed, the allocator kept the pages
-    (the server's resident memory grew about 1 GB a job, 5.4 GB after 8 jobs of 256 slices of
-    1024^2, a risk over a beam time); glibc's malloc_trim returns them (elsewhere nothing to do)."""
-    import ctypes
-    import gc
-
-    gc.collect()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def warm_up(say: Any) -> None:

@@ -104,11 +104,11 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         return
     handle = graph.run(trace=bool(trace), device=gpus, gpu_streams=gpu_streams)
     try:
-        watch(handle, None if quiet else console(), show_progress=not quiet)
+        watch(handle, None if quiet else console(), show_progress=not quiet, drain=True)
     except KeyboardInterrupt:
         update = handle.progress()
         done = {s.name: s.frames for s in handle.stats.values() if s.kind == "sink"}
-        console().print(f"[yellow]cancelled after {update.current} of {update.target or '?'} {update.unit} "
+        console().print(f"[yellow]stopped after {update.current} of {update.target or '?'} {update.unit} "
                       f"({update.time_elapsed:.1f} s); frames written per sink: {done}[/]")
         _say_warnings(handle, console)
         sys.exit(130)

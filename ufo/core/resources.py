@@ -95,3 +95,17 @@ def select(spec: str | None) -> list[int]:
                              "that CuPy with CUDA can use; use 'cpu' or 'all'")
         raise UsageError(f"GPU {missing[0]} does not exist; this machine has {count} (0..{count - 1})")
     return wanted
+
+
+def release_host_memory() -> None:
+    """Give a finished job's host memory back to the system, in a process that lives on (the
+    reconstruction server, the GUI): its arrays are freed, but glibc's allocator keeps the pages
+    (the reco server grew about 1 GB a job, 5.4 GB after 8 jobs of 256 slices of 1024^2; the GUI
+    200-370 MB a run); malloc_trim returns them (where there is no glibc, nothing to do)."""
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

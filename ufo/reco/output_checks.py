@@ -117,8 +117,10 @@ def room_problem(plan: Plan) -> str | None:
         bits = 16 if (o.output_bits or 32) == 32 else 8
         ways.append(f"store {bits}-bit integers (--output-bits {bits}: {size_text(need // 2)})")
     ways.append("fewer slices (--region FROM:TO:STEP) or a smaller slice (--roi)")
-    return (f"the {plan.slices} slices need {size_text(need)} and the disk of '{_folder(o.output)}' has "
-            f"{size_text(max(free, 0))} free: {'; '.join(ways)}")
+    # a region larger than the slice itself is what makes it too large: said as --roi's (the GUI's field)
+    blame = f"--roi {','.join(map(str, o.roi))}: " if o.roi is not None and o.roi[2] * o.roi[3] > plan.width ** 2 else ""
+    return (f"{blame}the {plan.slices} slices need {size_text(need)} and the disk of '{_folder(o.output)}' (output "
+            f"'{o.output}') has {size_text(max(free, 0))} free: {'; '.join(ways)}")
 
 
 def check_room(plan: Plan) -> None:
