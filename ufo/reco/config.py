@@ -17,17 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UsageError, suggest
-from . import schema
+from . import nabu_config, schema
 from .options import RecoOptions
 
 
 def read(path: str | Path) -> dict[str, Any]:
-    """The raw table of a config file: its `[reco]` table, else its top-level keys."""
+    """The raw table of a config file: its `[reco]` table, else its top-level keys; a nabu
+    configuration (INI, told by its sections) mapped to ours (ufo.reco.nabu_config)."""
+    if nabu_config.is_nabu(path):
+        return nabu_config.read(path)
     try:
         with open(path, "rb") as f:
             data = json.load(f) if str(path).lower().endswith(".json") else tomllib.load(f)
-    except (OSError, ValueError, UnicodeDecodeError) as err:
+    except OSError as err:
         raise UsageError(f"cannot read config '{path}': {err}") from err
+    except ValueError as err:  # UnicodeDecodeError too
+        kind = "JSON" if str(path).lower().endswith(".json") else "TOML"
+        raise UsageError(f"cannot read config '{path}' ({kind}: {err}); ufo reads TOML or JSON configs (a [reco] "
+                         "table or top-level option keys) and nabu configurations (INI, .conf)") from err
     table = data.get("reco", data) if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise UsageError(f"config '{path}' holds no [reco] table")
@@ -45,7 +52,10 @@ def load(path: str | Path, cls: Any = RecoOptions, extra: Iterable[str] = ()) ->
     declared = schema.options_of(cls)
     values: dict[str, Any] = {}
     rest: dict[str, Any] = {}
-    for key, value in read(path).items():
+    table = read(path)
+    for note in getattr(table, "notes", ()):  # a nabu configuration: what was taken, what was not
+        nabu_config.say(note)
+    for key, value in table.items():
         under = key.replace("-", "_")
         if under in others:
             rest[under] = value
