@@ -8,9 +8,12 @@ import numpy as np
 
 from ..core import Input, Property, Spec, Task
 from ..core.errors import GraphError
-from ..core.ufocompat import UfoSemantics, declare, only, same
+from ..core.ufocompat import UfoSemantics, declare, differs, only, same
 
 REDUCTIONS = ("mean", "median", "first", "each")
+#: flat-field-correct's `starved` choices; ufo.kernels.flat.STARVED_CEILING, copied: that module is numba's
+STARVES = ("floor", "ufo")
+STARVED_CEILING = 1e-3
 
 #: frames of this many pixels or more are corrected by the one-pass numba kernel (ufo.kernels.flat); smaller
 #: ones by numpy, which costs microseconds on them and spares a short run numba's import and load (~1 s).
@@ -20,26 +23,51 @@ NUMBA_FROM_PIXELS = 1 << 18
 
 
 def flat_correct(proj: np.ndarray, dark: np.ndarray, flat: np.ndarray, absorption: bool, fix: bool,
-                 out: np.ndarray, span: np.ndarray | None = None) -> np.ndarray:
-    """out = (proj - dark) / (flat - dark), then -log where positive (NaN elsewhere) if `absorption`;
-    non-finite values -> 0 if `fix`. The numba kernel and numpy give the same values (float32).
-    `span`: flat - dark (float32) when the caller keeps it across frames."""
+                 out: np.ndarray, span: np.ndarray | None = None, starved: str = "floor") -> np.ndarray:
+    """out = (proj - dark) / (flat - dark), then -log where positive (NaN elsewhere) if `absorption`.
+    starved='floor': pixels with projection <= dark < flat get the transmission min(1 / (flat - dark), 1e-3)
+    (less than one count of their flat), dead ones (flat <= dark) are non-finite; `fix` makes non-finite
+    values transparent: 0 after -log, 1 in transmission. starved='ufo': UFO's numbers (the ratio as is,
+    non-finite -> 0 in either domain). The numba kernel and numpy give the same values (float32).
+    `span`: `divisor(dark, flat, ...)` when the caller keeps it across frames."""
+    floor = starved == "floor"
     if proj.size >= NUMBA_FROM_PIXELS and not absorption:
         from ..kernels.flat import flat_correct as one_pass
 
-        one_pass(proj, dark, flat, absorption, fix, out)
+        one_pass(proj, dark, flat, absorption, fix, out, floor)
         return out
     with np.errstate(divide="ignore", invalid="ignore"):
+        if span is None:
+            span = divisor(dark, flat, floor and fix)
         np.subtract(proj, dark, out=out, casting="unsafe")
-        np.divide(out, np.subtract(flat, dark, dtype=np.float32) if span is None else span, out=out)
+        np.divide(out, span, out=out)
+        if floor:
+            _floor_starved(out, span)
         if absorption:
             positive = out > 0
             np.log(out, out=out, where=positive)
             np.negative(out, out=out)
             out[~positive] = np.nan
     if fix:
-        out[~np.isfinite(out)] = 0.0
+        out[~np.isfinite(out)] = 1.0 if floor and not absorption else 0.0
     return out
+
+
+def divisor(dark: np.ndarray, flat: np.ndarray, dead_nan: bool) -> np.ndarray:
+    """flat - dark (float32); with `dead_nan` NaN where it is not > 0, so that dead pixels (whatever their
+    ratio) are non-finite and fixed with the rest (starved=floor with fix-nan-and-inf)."""
+    span = np.subtract(flat, dark, dtype=np.float32)
+    if dead_nan:
+        span[~(span > 0)] = np.nan
+    return span
+
+
+def _floor_starved(ratio: np.ndarray, span: np.ndarray) -> None:
+    """Transmissions <= 0 where the flat is above the dark -> min(1 / (flat - dark), 1e-3), in place."""
+    starved = ratio <= 0
+    if starved.any():
+        starved &= span > 0
+        ratio[starved] = np.minimum(np.float32(1) / span[starved], np.float32(STARVED_CEILING))
 
 
 def _references(frames: list[np.ndarray], how: str, what: str, shape: tuple[int, ...]) -> list[np.ndarray]:
@@ -81,7 +109,13 @@ class FlatFieldCorrect(Task):
               Input("flats2", collect=True, optional=True))
 
     absorption = Property(bool, False, doc="output -log of the transmission (for back-projection)")
-    fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results by 0")
+    fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results (dead pixels: flat <= dark) by "
+                               "transparent: 0 with absorption, 1 without (starved=ufo: 0 in either)")
+    starved = Property(str, "floor", choices=STARVES,
+                       doc="pixels without counts above the dark (projection <= dark < flat): floor: transmission "
+                       "min(1 / (flat - dark), 1e-3), less than one count of their flat (-log at least 6.9); "
+                       "ufo: UFO's numbers, the ratio as is (0 or negative; its -log NaN, which fix-nan-and-inf "
+                       "sets to 0: transparent), and dead pixels 0 in transmission too")
     dark_reduction = Property(str, "mean", choices=REDUCTIONS,
                               doc="how darks are combined (first: the first only; each: projection i uses dark i, "
                               "the last one once they run out, as UFO pairs its inputs)")
@@ -92,16 +126,22 @@ class FlatFieldCorrect(Task):
     flat_scale = Property(float, 1.0, doc="multiply the flat by this")
 
     ufo_names = declare({
-        "absorption-correct": same("absorption"), "fix-nan-and-inf": same("fix-nan-and-inf"),
+        "absorption-correct": same("absorption"),
+        "fix-nan-and-inf": differs("fix-nan-and-inf", "UFO sets NaN and inf to 0 in either domain, dead pixels "
+                                   "(flat = dark) in transmission opaque; ufo makes them transparent (1 in "
+                                   "transmission); starved=ufo, which a UFO graph gets, gives UFO's 0"),
         "sinogram-input": only({"false": {}, "0": {}}, "ufo corrects projections; correct first, then "
                                "transpose-projections"),
         "dark-scale": same("dark-scale"), "flat-scale": same("flat-scale"),
     })
     #: UFO's runtime pairs a task's inputs item by item and repeats the last item of an input that ran out
     #: (checked against ufo-launch 0.16: benchmarks/ufo_launch.py)
-    ufo_semantics = UfoSemantics({"dark-reduction": "each", "flat-reduction": "each"},
+    ufo_semantics = UfoSemantics({"dark-reduction": "each", "flat-reduction": "each", "starved": "ufo"},
                                  "UFO corrects projection i with dark i and flat i (the last one once they run out); "
-                                 "ufo with the mean of the darks and the median of the flats")
+                                 "ufo with the mean of the darks and the median of the flats. UFO's fix-nan-and-inf "
+                                 "sets pixels without counts (projection <= dark) to 0 after -log (transparent) and "
+                                 "dead ones (flat = dark) to 0 in transmission too (opaque); ufo floors the former at "
+                                 "less than one count of their flat and makes the latter transparent (1)")
 
     def output_spec(self, *specs: Spec) -> Spec:  # type: ignore[override]
         shapes = {s.shape for s in specs}
@@ -201,20 +241,20 @@ class FlatFieldCorrect(Task):
         return (1 - weight) * self._flats[0][0] + weight * self._flats[1][0]
 
     def _span(self, dark: np.ndarray, flat: np.ndarray) -> np.ndarray | None:
-        """flat - dark, computed once per pair of kept references (not for flats interpolated per frame)."""
+        """flat - dark (`divisor`), computed once per pair of kept references (not for flats interpolated per frame)."""
         if len(self._flats) != 1 or self._runs is not None:
             return None
         key = (id(dark), id(flat))  # both live in self._darks / self._flats for the whole run
         span = self._spans.get(key)
         if span is None:
-            span = self._spans[key] = np.subtract(flat, dark, dtype=np.float32)
+            span = self._spans[key] = divisor(dark, flat, self.starved == "floor" and self.fix_nan_and_inf)
         return span
 
     def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
                 out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
         index = int(meta.get("index", 0))
         dark, flat = self.dark_for(index), self.flat_for(index, meta.get("file_index"))
-        flat_correct(proj, dark, flat, self.absorption, self.fix_nan_and_inf, out, self._span(dark, flat))
+        flat_correct(proj, dark, flat, self.absorption, self.fix_nan_and_inf, out, self._span(dark, flat), self.starved)
         return out  # type: ignore[return-value]
 
 

@@ -61,21 +61,25 @@ def check_references(dark: Any, flat: Any, xp: Any = np) -> str | None:
                          "flat-field correction would give zeros: check the --flats and --darks files")
     if share > BAD_REFERENCES_WARNED:
         return (f"the flats are not brighter than the darks at {bad} of {span.size} pixels ({100 * share:.1f} %); "
-                "those pixels are set to 0")
+                "those pixels are made transparent (0 after -log, 1 before)")
     return None
 
 
 class FlatField:
-    """(frame - dark) / (flat - dark), -log of it with `absorption`; darks and flats reduced once per set."""
+    """(frame - dark) / (flat - dark), -log of it with `absorption`; darks and flats reduced once per set.
+    Pixels without counts as flat-field-correct's `starved` says (ufo.kernels.flat: 'floor' or 'ufo')."""
 
     xp: Any = np
 
     def __init__(self, dark_reduction: str = "mean", flat_reduction: str = "median", absorption: bool = True,
-                 fix_nan_and_inf: bool = True):
+                 fix_nan_and_inf: bool = True, starved: str = "floor"):
+        if starved not in ("floor", "ufo"):
+            raise ValueError(f"starved is 'floor' or 'ufo', not {starved!r}")
         self.dark_reduction = dark_reduction
         self.flat_reduction = flat_reduction
         self.absorption = absorption
         self.fix = fix_nan_and_inf
+        self.floor = starved == "floor"
         self.dark: Any = None
         self.flat: Any = None
 
@@ -107,7 +111,7 @@ class FlatField:
         out = np.empty(frames.shape, np.float32)
         for b in range(frames.shape[0]):
             flat = self.flat if weights is None else self.flat_for(float(weights[b]))
-            flat_correct(frames[b], self.dark, flat, self.absorption, self.fix, out[b])
+            flat_correct(frames[b], self.dark, flat, self.absorption, self.fix, out[b], self.floor)
         return out
 
 

@@ -17,12 +17,20 @@ from ..kernels.cuda_backproject import backproject_groups, slices_per_thread
 from .filters import fbp_filter, padded_size
 from .steps import Backprojector, FlatField, RowFilter, Staging
 
-flat_kernel = cupy.ElementwiseKernel(
-    "T proj, float32 dark, float32 flat, bool absorption, bool fix", "float32 out",
+flat_kernel = cupy.ElementwiseKernel(  # ufo.kernels.flat.flat_correct, line for line
+    "T proj, float32 dark, float32 flat, bool absorption, bool fix, bool floor", "float32 out",
     """
-    float v = ((float)proj - dark) / (flat - dark);
+    float span = flat - dark;
+    float v = ((float)proj - dark) / span;
+    if (floor) {
+        if (span > 0.f) {
+            if (v <= 0.f) v = fminf(1.f / span, 1e-3f);
+        } else if (fix) {
+            v = nanf("");
+        }
+    }
     if (absorption) v = v > 0.f ? -logf(v) : nanf("");
-    if (fix && !isfinite(v)) v = 0.f;
+    if (fix && !isfinite(v)) v = floor && !absorption ? 1.f : 0.f;
     out = v;
     """, "ufo_flat_correct")
 
@@ -54,10 +62,10 @@ class FlatFieldCuda(FlatField):
     def correct(self, frames: Any, weights: Any = None) -> Any:
         frames = cupy.asarray(frames)
         if weights is None or self.flat_after is None:
-            return flat_kernel(frames, self.dark, self.flat, self.absorption, self.fix)
+            return flat_kernel(frames, self.dark, self.flat, self.absorption, self.fix, self.floor)
         w = cupy.asarray(np.clip(np.asarray(weights, np.float32), 0, 1))[:, None, None]
         flat = (1 - w) * self.flat + w * self.flat_after
-        return flat_kernel(frames, self.dark, flat, self.absorption, self.fix)
+        return flat_kernel(frames, self.dark, flat, self.absorption, self.fix, self.floor)
 
 
 class RowFilterCuda(RowFilter):
