@@ -357,3 +357,27 @@ def test_a_stop_is_seen_inside_a_long_back_projection():
     with pytest.raises(Cancelled, match="back-projection was stopped"):
         backproject(sinograms, threads=1, stop=stop)
     assert time.perf_counter() - t0 < 8  # a band or two, not the whole stack
+
+
+def test_ctrl_c_in_a_finalizer_is_delivered_again():
+    """A SIGINT handled while a weakref callback or `__del__` runs raised KeyboardInterrupt there,
+    where Python prints it and drops it: `ufo camera grab` ran on after Ctrl-C (CI, once). The
+    handler now sends the signal again a moment later; in the command's own code it raises."""
+    code = textwrap.dedent("""
+        import signal, sys, time
+        from ufo.cli import errors
+        signal.signal(signal.SIGINT, errors._on_sigint)
+        class Finalized:
+            def __del__(self):
+                errors._on_sigint(signal.SIGINT, sys._getframe())  # as if Ctrl-C came right here
+        Finalized()
+        try:
+            time.sleep(5)
+        except KeyboardInterrupt:
+            print("interrupted after the finalizer")
+            sys.exit(0)
+        sys.exit(1)
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "interrupted after the finalizer" in done.stdout, done.stderr
+    assert "Exception ignored" not in done.stderr

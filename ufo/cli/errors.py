@@ -126,6 +126,12 @@ def _on_sigint(signum: int, frame: Any) -> None:
     """First Ctrl-C: KeyboardInterrupt, so the command stops its work and closes its files.
     A second one while that happens is ignored (it would cut a file off mid-close) and says so;
     a third ends the process at once."""
+    if _Interrupts.count == 0 and _in_finalizer(frame):
+        # an exception raised in a finalizer (a weakref callback, __del__) is printed and lost: the
+        # Ctrl-C went unheard (CI: a camera grab ran on 30 s after SIGINT). The same signal again,
+        # right after the finalizer returns, lands in the command's own code.
+        threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
+        return
     _Interrupts.count += 1
     if _Interrupts.count == 1:
         raise KeyboardInterrupt
@@ -137,6 +143,18 @@ def _on_sigint(signum: int, frame: Any) -> None:
             pass
         return
     os._exit(TERMINATED if _Interrupts.terminated else INTERRUPTED)
+
+
+def _in_finalizer(frame: Any) -> bool:
+    """Whether the signal interrupted a garbage collector's callback, where a raised exception is
+    swallowed: weakref's callbacks or a `__del__` (within the innermost three frames)."""
+    for _ in range(3):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith(("weakref.py", "_weakrefset.py")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 def install_interrupt_handler() -> None:
