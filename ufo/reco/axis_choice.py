@@ -39,7 +39,10 @@ def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None, stop: threa
         from ..tomo.axis import axis_by_scan  # view): over the detector's middle quarter, an entropy minimum at the
 
         near = axis_from_sinogram(sino[:k], device=device or search_device(o.gpus))  # range's edge was taken,
-        return axis_by_scan(sino[:k], centre=near, search=SCAN_SEARCH, stop=stop, angles=angles[:k]).best  # 155 px off
+        from ..tomo.axis_vo import mended  # dead columns' rings in the candidates fooled the scan too
+
+        return axis_by_scan(mended(np.asarray(sino[:k], np.float32)), centre=near, search=SCAN_SEARCH, stop=stop,
+                            angles=angles[:k]).best  # 155 px off
     if full_turn:  # every projection with its mirror image at theta + pi
         from ..tomo.axis import axis_360
 

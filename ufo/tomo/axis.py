@@ -215,6 +215,10 @@ def axis_by_scan(sino: np.ndarray, centre: float | None = None, search: float | 
     width = sino.shape[1]
     centre = width / 2 if centre is None else centre
     half = search if search is not None else width / 8
-    coarse = scan(sino, np.arange(centre - half, centre + half + 0.5, 1.0), stop, **kwargs)
-    best = coarse.best
-    return scan(sino, best + np.arange(-1.5, 1.51, 0.1), stop, **kwargs)
+    inside = np.arange(centre - half, centre + half + 0.5, 1.0)
+    inside = inside[(inside >= 0) & (inside <= width - 1)]  # an axis off the detector is none (-0.93 was taken)
+    if inside.size == 0:
+        inside = np.array([min(max(centre, 0.0), width - 1.0)])
+    best = scan(sino, inside, stop, **kwargs).best
+    fine = best + np.arange(-1.5, 1.51, 0.1)
+    return scan(sino, fine[(fine >= 0) & (fine <= width - 1)], stop, **kwargs)

@@ -89,6 +89,20 @@ def search_device(gpus: str | None) -> str:
     return "gpu" if select(gpus) else "cpu"
 
 
+def mended(sino: np.ndarray) -> np.ndarray:
+    """The sinogram with each row's one- and two-pixel defects replaced by their 5-pixel median.
+
+    Why: a dead detector column (0 after the flat field: flats not brighter than the darks) or a
+    hot one is a stripe at every angle, and the double-wedge metric took its symmetry for the
+    object's: `ufo reco --axis auto` on the demo's own scans (dead columns, as real detectors have)
+    found 16.2 px for 34.0, 86.7 for 67.6, 60.3 for 134.8. The median leaves the low frequencies
+    the metric weighs alone (a symmetric filter: no shift), and a 3-pixel one missed a pair of
+    neighbouring dead columns."""
+    from scipy.ndimage import median_filter
+
+    return median_filter(sino, size=(1, 5), mode="nearest") if sino.shape[-1] >= 16 else sino
+
+
 def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5,
                        device: str = "cpu") -> float:
     """Axis of a 0..180 degree sinogram by Vo's Fourier double-wedge metric, coarse to fine.
@@ -105,6 +119,7 @@ def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: flo
     if nrow > 360:  # the metric needs the wedge's shape, not every angle
         k = nrow // 360 + 1
         data = data[: nrow // k * k].reshape(-1, k, ncol).mean(axis=1)
+    data = mended(data)  # after the angles are binned: a dead column stays one
     half = search if search is not None else ncol / 4
     middle = (ncol - 1) / 2.0
     factor = max(1, ncol // 128)
