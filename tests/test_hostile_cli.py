@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 import tifffile
 
 
@@ -142,3 +144,19 @@ def test_an_unexpected_error_is_one_line_and_local_zero_workers_a_usage_error(tm
                  cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and "at least 1 worker" in result.stderr and "Traceback" not in result.stderr, \
         result.stderr
+
+
+@pytest.mark.parametrize("option,value", [("--noise", "-5"), ("--frame-rate", "-1"), ("--noise", "nan"),
+                                          ("--axis-offset", "inf")])
+def test_demo_refuses_bad_values_before_its_beamline_starts(tmp_path, option, value):
+    """They were refused by the mock camera once the simulated beamline had started: a banner, empty
+    bars, five emergency-stop lines and an empty output folder (probe of a base install)."""
+    result = ufo("demo", "--size", "64", "--projections", "32", option, value, "-o", str(tmp_path / "d"))
+    assert result.returncode == 2 and option in result.stderr, result.stderr
+    assert "stop" not in result.stdout.lower() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_a_gpu_asked_for_without_cupy_names_the_extra():
+    result = ufo("run", "--gpus", "0", "dummy-data number=1 ! bin size=2 ! null")
+    assert result.returncode == 2 and "pip install 'ufo[gpu]'" in result.stderr, result.stderr

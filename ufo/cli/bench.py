@@ -25,7 +25,7 @@ Examples:
 
 \b
 Peers: threads + queue.Queue and UFO's ufo-launch (runtime), os.write (storage), pyzmq
-(camera), scikit-image, ASTRA and algotom (reco: pip install -e '.[bench]'), algotom's
+(camera), scikit-image, ASTRA and algotom (reco: pip install 'ufo[bench]'), algotom's
 numba-cuda FBP (gpu). The detailed scripts are in benchmarks/ (docs/benchmarks.md).
 """
 

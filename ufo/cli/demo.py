@@ -14,7 +14,7 @@ from rich.table import Table
 from ..core.errors import UsageError
 from ..demo import Demo, DemoOptions, DemoResult
 from ..demo.run import CPU_ROWS
-from .errors import default_sigint, handle_errors
+from .errors import FiniteFloatRange, default_sigint, handle_errors
 
 EXAMPLES = """
 \b
@@ -38,7 +38,7 @@ and angles), OUTPUT/scan_NNNN/slices/slice-NNNNN.tif and OUTPUT/scan_NNNN/montag
 @click.command(epilog=EXAMPLES)
 @click.option("--size", default=512, show_default=True, type=int, help="Detector width and height (pixels).")
 @click.option("--projections", default=720, show_default=True, type=int, help="Projections over 180 degrees.")
-@click.option("--gpu", is_flag=True, help="Reconstruct on the GPU (needs CuPy: pip install -e '.[gpu]').")
+@click.option("--gpu", is_flag=True, help="Reconstruct on the GPU (needs CuPy: pip install 'ufo[gpu]').")
 @click.option("--output", "-o", default="ufo-demo", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the experiment; each run adds scan_NNNN.")
 @click.option("--rows", default=None, metavar="FROM:TO[:STEP]|all",
@@ -49,10 +49,11 @@ and angles), OUTPUT/scan_NNNN/slices/slice-NNNNN.tif and OUTPUT/scan_NNNN/montag
               help="Rotation axis for the reconstruction: found by Vo's method once the projections cover a "
                    "half turn (on a 180-degree scan: after the last projection, so the kept projections are "
                    "back-projected then), or a detector column given in pixels (back-projected while the scan runs).")
-@click.option("--axis-offset", default=None, type=float, metavar="PIXELS",
+@click.option("--axis-offset", default=None, type=FiniteFloatRange(), metavar="PIXELS",
               help="Rotation axis position from the detector centre (default: size / 40 + 0.37).")
-@click.option("--noise", default=20.0, show_default=True, type=float, help="Detector noise (counts; flat field 3000).")
-@click.option("--frame-rate", default=0.0, show_default=True, type=float,
+@click.option("--noise", default=20.0, show_default=True, type=FiniteFloatRange(0),
+              help="Detector noise (counts; flat field 3000).")
+@click.option("--frame-rate", default=0.0, show_default=True, type=FiniteFloatRange(0),
               help="Camera frames per second (0: as fast as the simulation renders).")
 @handle_errors
 def demo(size: int, projections: int, gpu: bool, output: str, rows: str | None, axis: str,

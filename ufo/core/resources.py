@@ -92,7 +92,7 @@ def select(spec: str | None) -> list[int]:
     if missing:
         if not count:
             raise UsageError(f"GPU {missing[0]} was asked for (--gpus or UFO_DEVICES), but this machine has no GPU "
-                             "that CuPy with CUDA can use; use 'cpu' or 'all'")
+                             f"that CuPy with CUDA can use{_cupy_hint()}; use 'cpu' or 'all'")
         raise UsageError(f"GPU {missing[0]} does not exist; this machine has {count} (0..{count - 1})")
     return wanted
 
@@ -109,3 +109,10 @@ def release_host_memory() -> None:
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _cupy_hint() -> str:
+    """' (CuPy is not installed: pip install 'ufo[gpu]')' where that is why, else ''."""
+    import importlib.util
+
+    return "" if importlib.util.find_spec("cupy") else " (CuPy is not installed: pip install 'ufo[gpu]')"

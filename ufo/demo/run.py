@@ -244,7 +244,7 @@ class Demo:
 
         if not available():
             raise UsageError("--gpu: no GPU is usable here (CuPy with CUDA and an NVIDIA GPU are needed: "
-                             "pip install -e '.[gpu]'); leave --gpu out to run on the CPU")
+                             "pip install 'ufo[gpu]'); leave --gpu out to run on the CPU")
         return "gpu"
 
     def _write_slices(self) -> None:

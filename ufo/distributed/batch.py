@@ -111,7 +111,7 @@ def connect(address: str) -> Iterator[Any]:
     try:
         from distributed import Client, LocalCluster
     except ImportError as err:
-        raise UsageError("--cluster needs Dask: pip install -e '.[cluster]'") from err
+        raise UsageError("--cluster needs Dask: pip install 'ufo[cluster]'") from err
     if address.startswith("local"):
         _, _, count = address.partition(":")
         try:

@@ -16,6 +16,16 @@ def prepare(graph: Graph, device: str | None, streams: int | None = None) -> Gra
     if not gpus:
         could_use = any("gpu" in getattr(task, "devices", ()) for task in graph.nodes)
         if could_use and device not in ("cpu", "none") and available() == 0:
-            tell_cpu_fallback("no GPU found (CuPy with CUDA is not available)")
+            tell_cpu_fallback(_why_none())
         return graph
     return rewrite(graph, gpus, streams)
+
+
+def _why_none() -> str:
+    """Why no GPU is used: an NVIDIA device without CuPy names the extra to install."""
+    import importlib.util
+    import os
+
+    if importlib.util.find_spec("cupy") is None and os.path.exists("/dev/nvidia0"):
+        return "no GPU found (an NVIDIA GPU is here, but CuPy is not installed: pip install 'ufo[gpu]')"
+    return "no GPU found (CuPy with CUDA is not available)"
