@@ -98,7 +98,7 @@ class UfoGroup(click.Group):
         try:
             result = super().invoke(ctx)
         except KeyboardInterrupt as err:
-            _stop("interrupted; stopped")
+            _stop("terminated (SIGTERM); stopped" if terminated() else "interrupted; stopped")
             raise click.exceptions.Exit(INTERRUPTED) from err
         except SystemExit as exc:
             if exc.code == INTERRUPTED or not interrupted():
