@@ -160,3 +160,23 @@ def test_demo_refuses_bad_values_before_its_beamline_starts(tmp_path, option, va
 def test_a_gpu_asked_for_without_cupy_names_the_extra():
     result = ufo("run", "--gpus", "0", "dummy-data number=1 ! bin size=2 ! null")
     assert result.returncode == 2 and "pip install 'ufo[gpu]'" in result.stderr, result.stderr
+
+
+def test_cluster_without_dask_is_refused_before_the_plan(tmp_path):
+    """Without the cluster extra the plan was printed (and a bar shown) before the error; Dask is
+    made unimportable here as a base install lacks it: a finder that knows no `distributed`."""
+    tifffile.imwrite(tmp_path / "p.tif", np.ones((32, 4, 32), np.float32))
+    code = ("import sys, importlib.abc\n"
+            "class NoDask(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] in ('distributed', 'dask'):\n"
+            "            raise ModuleNotFoundError(name)\n"
+            "sys.meta_path.insert(0, NoDask())\n"
+            "from ufo.cli.main import entry\n"
+            "sys.argv = ['ufo'] + sys.argv[1:]\n"
+            "entry()\n")
+    result = subprocess.run([sys.executable, "-c", code, "reco", "--projections", str(tmp_path / "p.tif"), "--axis",
+                             "16", "--output", str(tmp_path / "o.tif"), "--cluster", "local:2"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "pip install 'ufo[cluster]'" in result.stderr, result.stderr
+    assert "input:" not in result.stdout + result.stderr and not (tmp_path / "o.tif").exists()

@@ -136,11 +136,22 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     return result
 
 
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     if options.gpus is not None:
         from ..gpu import select
 
         select(options.gpus)  # a bad --gpus is an error before any work
+    if kw["cluster"] and not _importable("distributed"):  # before the plan is printed, not after
+        raise UsageError("--cluster needs Dask: pip install 'ufo[cluster]'")
     plan = reco_mod.plan(options, outputs=not kw["dry_run"])  # a dry run says an existing output (reco_dry)
     console = Console(stderr=True)
     for warning in plan.warnings:  # a dry run too: it is where a plan is checked
