@@ -180,3 +180,20 @@ def test_cluster_without_dask_is_refused_before_the_plan(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "pip install 'ufo[cluster]'" in result.stderr, result.stderr
     assert "input:" not in result.stdout + result.stderr and not (tmp_path / "o.tif").exists()
+
+
+def test_a_zarr_output_without_zarr_is_refused_before_the_graph_runs(tmp_path):
+    """It failed once the graph ran ('failed 0/10', then the writer's error): now at validation."""
+    code = ("import sys, importlib.abc\n"
+            "class NoZarr(importlib.abc.MetaPathFinder):\n"
+            "    def find_spec(self, name, path, target=None):\n"
+            "        if name.split('.')[0] == 'zarr':\n"
+            "            raise ModuleNotFoundError(name)\n"
+            "sys.meta_path.insert(0, NoZarr())\n"
+            "from ufo.cli.main import entry\n"
+            "sys.argv = ['ufo'] + sys.argv[1:]\n"
+            "entry()\n")
+    result = subprocess.run([sys.executable, "-c", code, "run", "dummy-data number=10 ! write path=x.zarr"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 2 and "pip install 'ufo[zarr]'" in result.stderr, result.stderr
+    assert "failed" not in result.stderr and not (tmp_path / "x.zarr").exists()

@@ -204,6 +204,10 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
         _writable_folder(first, error)
         return
     file = target.path.rstrip("/") if target.kind is FileKind.ZARR else target.path
+    if target.kind is FileKind.ZARR:  # without the zarr extra: said before the graph runs, not by its writer
+        from .zarr_codecs import _zarr
+
+        _zarr()
     exists = os.path.exists(file)
     if target.kind in (FileKind.BIGTIFF, FileKind.RAW):
         if exists and os.path.isdir(file):
