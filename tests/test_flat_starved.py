@@ -210,3 +210,17 @@ def test_the_cuda_kernel_equals_the_cpu_one(absorption, floor):
     task = ufo.FlatFieldCorrect(absorption=absorption, starved="floor" if floor else "ufo")
     on_gpu = task(proj[None], dark[None], flat[None]).collect(device="0")[0]
     np.testing.assert_allclose(on_gpu, ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [64, 1024])  # numpy below NUMBA_FROM_PIXELS, the numba kernel above
+@pytest.mark.parametrize("absorption", [False, True])
+def test_integer_references_do_not_wrap(size, absorption):
+    """uint16 projection, dark and flat given to the helper: 50 - 100 wrapped to 65486 (65.5 or
+    1.8e16 instead of a starved pixel's floor; -4.18 after -log instead of 8.0)."""
+    from ufo.tasks.correction import flat_correct
+
+    proj, dark, flat = (np.full((size, size), v, np.uint16) for v in (50, 100, 3100))
+    out = np.empty((size, size), np.float32)
+    flat_correct(proj, dark, flat, absorption, True, out)
+    expected = np.log(3000.0) if absorption else 1 / 3000.0
+    np.testing.assert_allclose(out, expected, rtol=1e-5)

@@ -206,3 +206,18 @@ def test_phase_rings_halftomo_offset_and_middle_row_are_mapped(scan, tmp_path, c
     assert values["region"] == "2:" and "absorption" not in values  # Paganin takes -log itself
     note = capfd.readouterr().err
     assert "ccd_filter_enabled = 1" in note and "--remove-outliers SIGMA" in note  # not mapped: other units
+
+
+def test_a_region_to_the_last_pixel_on_a_full_field_scan(scan, tmp_path):
+    """`end_y = -1` (nabu: to the last pixel) with `enable_halftomo = auto` (nabu's default) on a
+    full-field scan was refused as a half acquisition's, and without `end_x` in the file the refusal
+    itself failed with a traceback (KeyError)."""
+    path = nabu_conf(tmp_path / "roi.conf", scan[0],
+                     reconstruction={"rotation_axis_position": "69.0", "start_y": "20", "end_y": "-1",
+                                     "enable_halftomo": "auto"},
+                     output={"location": str(tmp_path / "rec")})
+    text = re.sub(r"^end_x =.*\n", "", open(path).read(), flags=re.MULTILINE)  # the key left out of the file
+    open(path, "w").write(text)
+    result = ufo_cli("reco", "--config", path, "--dry-run")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert "--roi 0,20,128,108" in result.stderr, result.stderr

@@ -102,3 +102,24 @@ def test_a_closed_stdout_ends_the_command_quietly(huge, tmp_path):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141, err
     assert "Broken pipe" not in err and "error:" not in err
+
+
+def test_overwrite_counts_the_tiff_slices_it_replaces(tmp_path):
+    """--overwrite of a TIFF sequence replaces each old slice file by its new one: a run that fitted
+    was refused on its second run (the old files were counted as taken)."""
+    import tifffile
+
+    scan = tmp_path / "p.tif"
+    tifffile.imwrite(scan, np.ones((40, 6, 64), np.float32))
+    out = str(tmp_path / "s" / "slice-%03i.tif")
+    (tmp_path / "s").mkdir()
+    for row in range(6):
+        tifffile.imwrite(out % row, np.zeros((512, 512), np.float32))  # 1 MiB each, larger than the new ones
+    old = sum(p.stat().st_size for p in (tmp_path / "s").iterdir())
+    from dataclasses import replace
+
+    options = reco.RecoOptions(projections=str(scan), output=out, axis=32.0)
+    _, free = room(reco.plan(options, outputs=False))
+    _, freed = room(reco.plan(replace(options, overwrite=True), outputs=False))
+    assert free is not None and freed is not None
+    assert freed - free == pytest.approx(old, abs=1 << 20)  # the disk's free space moves a little meanwhile

@@ -116,3 +116,14 @@ def test_phase_retrieval_without_a_record_names_what_is_missing(tmp_path):
     result = ufo("--projections", str(tmp_path / "p.tif"), "--delta-beta", "200", "--output", str(tmp_path / "o.tif"))
     assert result.returncode == 2
     assert "give --energy, --distance, --pixel-size" in " ".join(result.stderr.split())
+
+
+def test_a_recorded_placeholder_is_named_as_such(tmp_path):
+    """An energy of 0 (a placeholder some writers leave) was reported as 'not recorded in the scan'."""
+    path = write_nxtomo(str(tmp_path / "zero.nx"), 180.0, 60, W / 2, "Full")
+    with h5py.File(path, "r+") as f:
+        f["entry0000/instrument/beam/incident_energy"][()] = 0.0
+    result = ufo("--projections", path, "--delta-beta", "200", "--axis", str(W / 2), "--output",
+                 f"{tmp_path / 'o.h5'}:/data")
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 2 and "--energy" in message and "records 0" in message, message

@@ -98,7 +98,8 @@ class _Reader:
         return bool(self.conf.get(section, {}).get(key, ""))
 
     def name(self, section: str, key: str) -> str:
-        return f"[{section}] {key} = {self.conf[section][key]}"
+        value = self.conf.get(section, {}).get(key, "(nabu's default)")
+        return f"[{section}] {key} = {value}"
 
     def take(self, section: str, key: str, option: str, value: Any, shown: Any = None) -> None:
         self.values[option] = value
@@ -318,13 +319,20 @@ def _region(r: _Reader, s: str, halftomo: bool | str) -> None:
     if (x0, x1, y0, y1) == (0, -1, 0, -1):
         return
     if -1 in (x1, y1):
-        if halftomo is not False:
+        if halftomo is True or halftomo == "auto" and _recorded_half(r):
             raise r.refuse(s, "end_x" if x1 == -1 else "end_y", "a half acquisition's slice width depends on the "
                            "axis: give end_x and end_y")
         width = r.scan()[0]
         x1, y1 = (width - 1 if v == -1 else v for v in (x1, y1))
     r.values["roi"] = [x0, y0, x1 - x0 + 1, y1 - y0 + 1]
     r.taken.append(f"[{s}] start_x .. end_y = {x0}:{x1}, {y0}:{y1} -> --roi {','.join(map(str, r.values['roi']))}")
+
+
+def _recorded_half(r: _Reader) -> bool:
+    """Whether the dataset records a half acquisition (`enable_halftomo = auto` follows it, as nabu)."""
+    from ..storage.nexus import nxtomo_record
+
+    return str(nxtomo_record(str(r.values.get("projections", ""))).get("field_of_view", "")).lower() == "half"
 
 
 def _output(r: _Reader) -> None:

@@ -72,9 +72,9 @@ def _folder(output: str) -> str:
     return folder or "."
 
 
-def _replaced(output: str) -> int:
-    """Bytes that --overwrite frees: a file the output replaces whole (an HDF5 file keeps its other
-    data sets' room, and a TIFF sequence's old files are counted by none)."""
+def _replaced(output: str, rows: list[int] | None = None) -> int:
+    """Bytes that --overwrite frees: a file the output replaces whole, a TIFF sequence's files of the
+    plan's rows (an HDF5 file keeps its other data sets' room: counted by none)."""
     from ..storage import parse_output_path
     from ..storage.formats import FileKind
 
@@ -84,6 +84,8 @@ def _replaced(output: str) -> int:
             return os.path.getsize(target.path)
         except OSError:
             return 0
+    if target.kind is FileKind.TIFF_SEQUENCE and rows is not None:  # each old slice file is replaced by its new one
+        return sum(os.path.getsize(p) for p in map(target.frame_path, rows) if os.path.isfile(p))
     return 0
 
 
@@ -98,7 +100,7 @@ def room(plan: Plan) -> tuple[int, int | None]:
         free = shutil.disk_usage(_folder(o.output)).free
     except (OSError, ValueError):
         return need, None
-    return need, free + (_replaced(o.output) if o.overwrite else 0)
+    return need, free + (_replaced(o.output, plan.rows) if o.overwrite else 0)
 
 
 def size_text(nbytes: int) -> str:
@@ -107,15 +109,22 @@ def size_text(nbytes: int) -> str:
 
 
 def room_problem(plan: Plan) -> str | None:
-    """Why the slices cannot fit on the output's disk, with the ways to make them fit, or None."""
-    need, free = room(plan)
-    if free is None or need + HEADROOM + plan.slices * PER_SLICE <= free:
-        return None
+    """Why the slices cannot fit on the output's disk, with the ways to make them fit, or None. The
+    bytes said are those compared: the slices', the writer's reserve and, for a TIFF sequence, a
+    block a file."""
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
+
     o = plan.options
+    slices, free = room(plan)
+    sequence = parse_output_path(o.output).kind is FileKind.TIFF_SEQUENCE
+    need = slices + HEADROOM + (plan.slices * PER_SLICE if sequence else 0)
+    if free is None or need <= free:
+        return None
     ways = ["free space", "write to another disk (--output)"]
     if (o.output_bits or 32) > 8:
         bits = 16 if (o.output_bits or 32) == 32 else 8
-        ways.append(f"store {bits}-bit integers (--output-bits {bits}: {size_text(need // 2)})")
+        ways.append(f"store {bits}-bit integers (--output-bits {bits}: {size_text(need - slices // 2)})")
     ways.append("fewer slices (--region FROM:TO:STEP) or a smaller slice (--roi)")
     # a region larger than the slice itself is what makes it too large: said as --roi's (the GUI's field)
     blame = f"--roi {','.join(map(str, o.roi))}: " if o.roi is not None and o.roi[2] * o.roi[3] > plan.width ** 2 else ""

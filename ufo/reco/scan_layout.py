@@ -146,11 +146,18 @@ def from_record(o: RecoOptions) -> tuple[RecoOptions, list[str]]:
         record["x_pixel_size"] = scan_pixel_size(o.projections)  # the sample's (effective) before the detector's
         places = {"energy": ("energy", "keV", 1.0), "distance": ("distance", "m", 1.0),
                   "pixel_size": ("x_pixel_size", "um", 1e6)}
-        taken = []
+        taken, unusable = [], []
         for name, (key, unit, factor) in places.items():
-            if getattr(o, name) is None and isinstance(record.get(key), float) and record[key] > 0:
-                changes[name] = record[key]
-                taken.append(f"{name.replace('_', ' ')} {record[key] * factor:.6g} {unit}")
+            value = record.get(key)
+            if getattr(o, name) is None and isinstance(value, float):
+                if value > 0 and math.isfinite(value):
+                    changes[name] = value
+                    taken.append(f"{name.replace('_', ' ')} {value * factor:.6g} {unit}")
+                else:  # a placeholder the file holds: said as such, not as "not recorded"
+                    unusable.append(f"--{name.replace('_', '-')} ('{o.projections}' records {value:g})")
         if taken:
             notes.append(f"phase retrieval: {', '.join(taken)} as '{o.projections}' records")
+        if unusable and not all((o.energy or changes.get("energy"), o.distance or changes.get("distance"),
+                                 o.pixel_size or changes.get("pixel_size"))):
+            raise UsageError(f"phase retrieval needs {', '.join(unusable)}: give them on the command line")
     return replace(o, **changes), notes

@@ -31,6 +31,8 @@ def flat_correct(proj: np.ndarray, dark: np.ndarray, flat: np.ndarray, absorptio
     non-finite -> 0 in either domain). The numba kernel and numpy give the same values (float32).
     `span`: `divisor(dark, flat, ...)` when the caller keeps it across frames."""
     floor = starved == "floor"
+    if dark.dtype.kind in "biu" or flat.dtype.kind in "biu":  # integer references: their differences wrapped
+        dark, flat = np.asarray(dark, np.float32), np.asarray(flat, np.float32)
     if proj.size >= NUMBA_FROM_PIXELS and not absorption:
         from ..kernels.flat import flat_correct as one_pass
 
