@@ -366,3 +366,15 @@ def test_drain_writes_every_frame_the_sources_gave(stop):
         with pytest.raises(Cancelled):
             handle.wait(timeout=30)
         assert sink.count < source.frames_out  # what cancel drops: why Ctrl-C drains
+
+
+def test_a_reduction_stopped_by_a_drain_says_it_was_stopped():
+    """Ctrl-C on `ufo run "camera ! average ! write"` said "a source failed"; no source had."""
+    handle = ufo.Null()(ufo.Average()(ufo.DummyData(shape=[8, 8], number=10**9)())).run()
+    deadline = time.monotonic() + 10
+    while not any(s.frames_out for s in handle.stats.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    handle.drain()
+    handle.wait(timeout=30)
+    said = " ".join(handle.warnings)
+    assert "(stopped)" in said and "source failed" not in said, said

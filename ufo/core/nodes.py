@@ -354,10 +354,7 @@ def _run_consumer(node: _Node, task: Task) -> None:
                     stats.bytes += getattr(frame.data, "nbytes", 0)
                 if emitted is not None and reduce:
                     index = _emit_all(node, emitted, index)
-                if keeps:
-                    frame.detach()
-                else:
-                    frame.release()
+                frame.detach() if keeps else frame.release()
     else:
         while True:
             inputs = [channel.get() for channel in channels]
@@ -375,8 +372,9 @@ def _run_consumer(node: _Node, task: Task) -> None:
                 index = _emit_all(node, emitted, index)
             for f in inputs:
                 f.detach() if keeps else f.release()
-    if reduce and node.handle._draining.is_set():  # a source failed: a result of part of the frames is not given
-        stats.warnings.append("its input ended early (a source failed): no result was made of the frames it had")
+    if reduce and node.handle._draining.is_set():  # stopped or failed: a result of part of the frames is not given
+        stats.warnings.append(f"its input ended early ({'a source failed' if node.handle.error else 'stopped'}): "
+                              "no result was made of the frames it had")
     elif reduce:
         t0 = perf()
         for item in task.finish():
