@@ -82,14 +82,10 @@ def test_the_half_acquisition_auto_axis_counts_the_widest_slice(tmp_path):
     path = tmp_path / "scan.h5"
     with h5py.File(path, "w") as f:
         f.create_dataset("data", data=np.ones((200, 4, 64), np.float32))
-    from dataclasses import replace
-
     opts = reco.RecoOptions(projections=f"{path}:/data", output=str(tmp_path / "o.h5:/data"), half_acquisition=True,
                             axis="auto")
-    try:
-        plan = reco.plan(opts, outputs=False)
-    except Exception:  # noqa: BLE001 - the axis search's own refusals are other tests'
-        plan = reco.plan(replace(opts, axis=None), outputs=False)
+    plan = reco.plan(opts, outputs=False)
+    assert plan.axis is None  # found when the run starts: the slice is counted at twice the detector's width
     assert output_bytes(plan) == 4 * 128 * 128 * 4
 
 

@@ -51,7 +51,9 @@ def watch(handle: RunHandle, console: Console | None, show_progress: bool = True
         if drain:
             (console or stderr_console()).print("[yellow]interrupted: the sources stop; the frames on their way "
                                                 "are written ...[/]")
-            _drain(handle)
+            handle.drain(stall=DRAIN_STILL)  # a source blocked in a receive (no sender) must not hold Ctrl-C up
+            with contextlib.suppress(Exception):
+                handle.wait(timeout=DRAIN_WAIT)
         if not handle.done:
             (console or stderr_console()).print("[yellow]interrupted: stopping the graph and closing files ...[/]")
         handle.cancel()
@@ -61,21 +63,6 @@ def watch(handle: RunHandle, console: Console | None, show_progress: bool = True
             pass
         raise
     handle.wait()
-
-
-def _drain(handle: RunHandle) -> None:
-    """`handle.drain()`, waited for up to DRAIN_WAIT s, and no more than DRAIN_STILL s without a
-    frame moving: a source blocked in a receive (no sender) must not hold Ctrl-C up."""
-    import time
-
-    handle.drain()
-    moved, still, end = -1, time.monotonic(), time.monotonic() + DRAIN_WAIT
-    while not handle.done and time.monotonic() < end and time.monotonic() - still < DRAIN_STILL:
-        with contextlib.suppress(Exception):
-            handle.wait(timeout=0.1)
-        now = sum(s.frames_in + s.frames_out for s in handle.stats.values())
-        if now != moved:
-            moved, still = now, time.monotonic()
 
 
 def summary(handle: RunHandle) -> Table:

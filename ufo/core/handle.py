@@ -136,39 +136,34 @@ class RunHandle(Watchable):
     def fail_draining(self, node: str, exc: BaseException) -> None:
         """A source failed: record its error and let what it gave reach the sinks (the frames
         already queued to a writer are written, not dropped), while the other sources end at
-        their next frame. Cancelled after DRAIN_STALL s without a frame moving anywhere."""
+        their next frame (`drain`). Cancelled after DRAIN_STALL s without a frame moving anywhere."""
         with self._lock:
             if self.error is None:
                 self.error = TaskError(node, exc)
                 self.error.__cause__ = exc
-            first = not self._draining.is_set()
-            self._draining.set()
-        if first:
-            watch = threading.Thread(target=self._watch_drain, name="ufo:drain-watch", daemon=True)
-            self._threads = [*self._threads, watch]  # joined by wait() as the nodes are (a new list: the
-            # scheduler may still be starting the threads of the one it gave)
-            watch.start()
+        self.drain()
 
-    def drain(self) -> None:
-        """Stop the sources at their next frame and let the frames on their way reach the sinks, with
-        no error (Ctrl-C on `ufo run`: cancelling dropped a camera's frames already grabbed, 7 of 312,
-        without a word); a reduction of part of the frames gives nothing, as after a failed source.
-        Cancelled after DRAIN_STALL s without a frame moving; `cancel()` ends it at once."""
+    def drain(self, stall: float = DRAIN_STALL) -> None:
+        """Stop the sources at their next frame and let the frames on their way reach the sinks
+        (Ctrl-C on `ufo run`: cancelling dropped a camera's frames already grabbed, 7 of 312,
+        without a word); a reduction of part of the frames gives nothing. Cancelled after `stall`
+        s without a frame moving; `cancel()` ends it at once."""
         with self._lock:
             first = not self._draining.is_set() and not self._done.is_set()
             self._draining.set()
         if first:
-            watch = threading.Thread(target=self._watch_drain, name="ufo:drain-watch", daemon=True)
-            self._threads = [*self._threads, watch]
+            watch = threading.Thread(target=self._watch_drain, args=(stall,), name="ufo:drain-watch", daemon=True)
+            self._threads = [*self._threads, watch]  # joined by wait() as the nodes are (a new list: the
+            # scheduler may still be starting the threads of the one it gave)
             watch.start()
 
-    def _watch_drain(self) -> None:
-        moved, still = -1, 0.0
-        while not self._done.wait(0.5):
+    def _watch_drain(self, stall: float = DRAIN_STALL) -> None:
+        moved, still, step = -1, 0.0, min(0.5, stall / 4)
+        while not self._done.wait(step):
             now = sum(s.frames_in + s.frames_out for s in self.stats.values())
-            still = still + 0.5 if now == moved else 0.0
+            still = still + step if now == moved else 0.0
             moved = now
-            if still >= DRAIN_STALL:
+            if still >= stall:
                 self.cancel()
                 return
 
