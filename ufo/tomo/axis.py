@@ -13,7 +13,7 @@ import scipy.fft
 
 from ..core.errors import Cancelled
 from ..kernels.backproject import backproject_stack, geometry, relative_weights
-from .axis_vo import axis_from_sinogram, search_device  # noqa: F401 - re-exported: the searches live together
+from .axis_vo import axis_from_sinogram, search_device, unstriped  # noqa: F401 - re-exported: the searches live together
 from .fbp import slice_grid
 from .filters import fbp_filter, padded_size
 from .halftomo import opposite
@@ -76,9 +76,12 @@ def axis_360(sino: np.ndarray, angles: np.ndarray) -> float:
     Each pair is one projection and its mirror image about the axis, so the correlation of all
     of them (`axis_from_projections`) measures the axis directly, from every projection of the
     scan (on the 256-pixel phantom, 5 px off centre: within 0.01 px, where Vo's metric on the
-    first half turn was 0.025 to 0.05 px off).
+    first half turn was 0.025 to 0.05 px off). The sinogram is `unstriped` first: a stripe at
+    column x is its own mirror image about an axis at x, and a cluster of 5 dead or 3 hot
+    columns drew the axis to itself (78.0 for 134.8; single columns did not, and the 5-pixel
+    median of Vo's search moved a noisy 96-px scan's axis 0.07 px, so it is not applied here).
     """
-    first, second = opposite(sino, angles)
+    first, second = opposite(unstriped(np.asarray(sino, np.float32)), angles)
     return axis_from_projections(first, second)
 
 
@@ -87,9 +90,10 @@ def axis_half_acquisition(sino: np.ndarray, angles: np.ndarray, side: str | None
 
     The mirrored projection at theta + pi matches the one at theta only over their overlap near
     one edge, so the correlation is searched for axes in the outer quarter of the detector on
-    `side` ('left' or 'right'; None: both, the better match wins). Uses every pair of the sinogram.
+    `side` ('left' or 'right'; None: both, the better match wins). Uses every pair of the sinogram,
+    `unstriped` as in `axis_360`.
     """
-    first, second = opposite(sino, angles)
+    first, second = opposite(unstriped(np.asarray(sino, np.float32)), angles)
     width = first.shape[-1]
     sides = [side] if side else ["left", "right"]
     windows = {"left": (2.0, width / 4), "right": (width - 1 - width / 4, width - 3.0)}
