@@ -35,8 +35,8 @@ TOFU = {
     "--output-bytes-per-file": "--output slices.tif (one stack; BigTIFF past 4 GB) or slices.h5:/data; "
                                "`ufo run ... ! write bytes-per-file=N` splits stacks",
     "--absorptivity": "--absorption (on by default when flats are given)",
-    "--fix-nan-and-inf": "nothing: dead pixels (flat <= dark) become transparent and starved ones (no counts above "
-                         "the dark) less than one count of their flat here",
+    "--fix-nan-and-inf": "nothing: dead pixels (flat <= dark) are filled from the good pixels beside them in "
+                         "their rows and starved ones (no counts above the dark) get less than one count of their flat here",
     "--reduction-mode": "nothing: darks are averaged and flats median-combined here, as tofu's default",
     "--dark-scale": _scale("darks", "D"),
     "--flat-scale": _scale("flats", "F"),

@@ -111,8 +111,9 @@ class FlatFieldCorrect(Task):
               Input("flats2", collect=True, optional=True))
 
     absorption = Property(bool, False, doc="output -log of the transmission (for back-projection)")
-    fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results (dead pixels: flat <= dark) by "
-                               "transparent: 0 with absorption, 1 without (starved=ufo: 0 in either)")
+    fix_nan_and_inf = Property(bool, True, doc="replace NaN and infinite results by transparent: 0 with absorption, "
+                               "1 without (starved=ufo: 0 in either); dead pixels (flat <= dark) are filled from the "
+                               "good pixels beside them in their row (starved=ufo: 0)")
     starved = Property(str, "floor", choices=STARVES,
                        doc="pixels without counts above the dark (projection <= dark < flat): floor: transmission "
                        "min(1 / (flat - dark), 1e-3), less than one count of their flat (-log at least 6.9); "
@@ -130,8 +131,8 @@ class FlatFieldCorrect(Task):
     ufo_names = declare({
         "absorption-correct": same("absorption"),
         "fix-nan-and-inf": differs("fix-nan-and-inf", "UFO sets NaN and inf to 0 in either domain, dead pixels "
-                                   "(flat = dark) in transmission opaque; ufo makes them transparent (1 in "
-                                   "transmission); starved=ufo, which a UFO graph gets, gives UFO's 0"),
+                                   "(flat = dark) in transmission opaque; ufo fills them from the good pixels beside "
+                                   "them in their rows; starved=ufo, which a UFO graph gets, gives UFO's 0"),
         "sinogram-input": only({"false": {}, "0": {}}, "ufo corrects projections; correct first, then "
                                "transpose-projections"),
         "dark-scale": same("dark-scale"), "flat-scale": same("flat-scale"),
@@ -143,7 +144,7 @@ class FlatFieldCorrect(Task):
                                  "ufo with the mean of the darks and the median of the flats. UFO's fix-nan-and-inf "
                                  "sets pixels without counts (projection <= dark) to 0 after -log (transparent) and "
                                  "dead ones (flat = dark) to 0 in transmission too (opaque); ufo floors the former at "
-                                 "less than one count of their flat and makes the latter transparent (1)")
+                                 "less than one count of their flat and fills the latter from their rows' good pixels")
 
     def output_spec(self, *specs: Spec) -> Spec:  # type: ignore[override]
         shapes = {s.shape for s in specs}
@@ -169,6 +170,7 @@ class FlatFieldCorrect(Task):
         self._flat_places: list[Any] = []  # the flats' file_index, where their reader gave one
         self._runs: Any = None  # ufo.tomo.flat_runs.FlatRuns of flats in several runs of one file
         self._no_place_said = False
+        self._dead: Any = False  # not made yet: dead_fill()
 
     def to_device(self, frame: np.ndarray) -> Any:
         """Where the references live (the GPU variant puts them on its device once)."""
@@ -252,12 +254,25 @@ class FlatFieldCorrect(Task):
             span = self._spans[key] = divisor(dark, flat, self.starved == "floor" and self.fix_nan_and_inf)
         return span
 
+    def dead_fill(self, xp: Any = np) -> Any:
+        """The dead pixels of the references (flat <= dark in any flat) and where each is filled from
+        (ufo.tomo.dead_pixels.DeadFill), made at the first projection; None where there are none or
+        they are not filled (starved=ufo, fix-nan-and-inf=false)."""
+        if self._dead is False:
+            self._dead = None
+            if self.fix_nan_and_inf and self.starved == "floor" and self._host_dark is not None:
+                from ..tomo.dead_pixels import DeadFill
+
+                self._dead = DeadFill.of(self._host_dark, self._host_flats, xp)
+        return self._dead
+
     def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
                 out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
         index = int(meta.get("index", 0))
         dark, flat = self.dark_for(index), self.flat_for(index, meta.get("file_index"))
         flat_correct(proj, dark, flat, self.absorption, self.fix_nan_and_inf, out, self._span(dark, flat), self.starved)
-        return out  # type: ignore[return-value]
+        dead = self.dead_fill()
+        return out if dead is None else dead.apply(out)  # type: ignore[return-value]
 
 
 class RemoveOutliers(Task):

@@ -61,7 +61,7 @@ def check_references(dark: Any, flat: Any, xp: Any = np) -> str | None:
                          "flat-field correction would give zeros: check the --flats and --darks files")
     if share > BAD_REFERENCES_WARNED:
         return (f"the flats are not brighter than the darks at {bad} of {span.size} pixels ({100 * share:.1f} %); "
-                "those pixels are made transparent (0 after -log, 1 before)")
+                "those pixels are filled from the good pixels beside them in their rows")
     return None
 
 
@@ -82,6 +82,7 @@ class FlatField:
         self.floor = starved == "floor"
         self.dark: Any = None
         self.flat: Any = None
+        self.dead: Any = None  # ufo.tomo.dead_pixels.DeadFill of the references, once reduced
 
     def reduce(self, darks: list[Any], flats: list[Any], flats_after: list[Any] | None = None) -> None:
         """Reduce the references; no darks means a dark of 0. Called again only when new ones arrive."""
@@ -96,6 +97,11 @@ class FlatField:
                 import warnings
 
                 warnings.warn(warning, RuntimeWarning, stacklevel=2)
+        self.dead = None
+        if self.fix and self.floor:
+            from .dead_pixels import DeadFill
+
+            self.dead = DeadFill.of(self.dark, [self.flat, self.flat_after], xp)
 
     def flat_for(self, weight: float) -> Any:
         """The flat at `weight` between the flats before (0) and after (1) the scan."""
@@ -105,7 +111,12 @@ class FlatField:
         return (1 - w) * self.flat + w * self.flat_after
 
     def correct(self, frames: Any, weights: Any = None) -> Any:
-        """A batch (B, R, W) of raw frames -> float32; `weights` interpolate flats per frame."""
+        """A batch (B, R, W) of raw frames -> float32; `weights` interpolate flats per frame. Dead
+        pixels (flat <= dark) are filled from their rows' good pixels (ufo.tomo.dead_pixels)."""
+        out = self._corrected(frames, weights)
+        return out if self.dead is None else self.dead.apply(out)
+
+    def _corrected(self, frames: Any, weights: Any) -> Any:
         from ..kernels.flat import flat_correct  # numba: imported where the CPU works, not by the GPU path
 
         out = np.empty(frames.shape, np.float32)

@@ -59,7 +59,7 @@ class FlatFieldCuda(FlatField):
         super().reduce([cupy.asarray(d) for d in darks], [cupy.asarray(f) for f in flats],
                        [cupy.asarray(f) for f in flats_after] if flats_after else None)
 
-    def correct(self, frames: Any, weights: Any = None) -> Any:
+    def _corrected(self, frames: Any, weights: Any) -> Any:
         frames = cupy.asarray(frames)
         if weights is None or self.flat_after is None:
             return flat_kernel(frames, self.dark, self.flat, self.absorption, self.fix, self.floor)
