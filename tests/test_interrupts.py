@@ -121,6 +121,23 @@ def test_ctrl_c_on_reco_exits_130_and_leaves_files_that_open(scan, tmp_path, out
         assert np.isfinite(tifffile.imread(tmp_path / "seq" / files[-1])).all()
 
 
+def test_ctrl_c_before_the_first_slice_leaves_no_empty_hdf5_file(scan, tmp_path):
+    """One pass: the file is made at the start, the first slice comes after the last projection.
+    Stopped between, the empty file stayed; now it is removed, and said (else it holds slices)."""
+    path = tmp_path / "s.h5"
+    proc = _ufo("reco", "--projections", str(scan / "proj.h5:/data"), "--darks", str(scan / "darks.tif"), "--flats",
+                str(scan / "flats.tif"), "--axis", "64", "--output", f"{path}:/slices", "--threads", "1", cwd=tmp_path)
+    _wait_for(path.exists, proc)
+    code, _seconds, out, err = _interrupt(proc)
+    assert code == 130, f"exit {code}\n{out}\n{err}"
+    if path.exists():
+        with h5py.File(path, "r") as f:
+            assert f["slices"].shape[0] > 0 and "slices were written" in err, err
+    else:
+        assert "interrupted before the first of 64 slices was written: the empty output file was removed" in \
+            " ".join(err.split()), err
+
+
 def test_a_second_ctrl_c_does_not_cut_the_closing_short(scan, tmp_path):
     proc = _ufo("reco", "--projections", str(scan / "proj.h5:/data"), "--darks", str(scan / "darks.tif"),
                 "--flats", str(scan / "flats.tif"), "--axis", "64", "--output", str(tmp_path / "s.h5:/slices"),

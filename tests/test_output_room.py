@@ -119,3 +119,29 @@ def test_overwrite_counts_the_tiff_slices_it_replaces(tmp_path):
     _, freed = room(reco.plan(replace(options, overwrite=True), outputs=False))
     assert free is not None and freed is not None
     assert freed - free == pytest.approx(old, abs=1 << 20)  # the disk's free space moves a little meanwhile
+
+
+def test_an_empty_hdf5_output_of_a_stopped_run_is_removed_and_nothing_else(tmp_path):
+    """A `ufo reco` stopped before its first slice left an HDF5 file with nothing in it (a base
+    install's probe): removed now, where this run made it; a file that was there before, or that
+    holds any values, stays."""
+    import h5py
+
+    from ufo.reco.output_checks import remove_if_empty
+
+    empty = tmp_path / "empty.h5"
+    h5py.File(empty, "w").close()
+    assert not remove_if_empty(f"{empty}:/data", existed=True) and empty.exists()  # there before the run
+    assert remove_if_empty(f"{empty}:/data", existed=False) and not empty.exists()
+    shaped = tmp_path / "shaped.h5"
+    with h5py.File(shaped, "w") as f:
+        f.create_dataset("entry/data", shape=(0, 8, 8), maxshape=(None, 8, 8), dtype="f4")
+    assert remove_if_empty(str(shaped), existed=False) and not shaped.exists()
+    kept = tmp_path / "kept.h5"
+    with h5py.File(kept, "w") as f:
+        f["other"] = np.arange(3)  # another data set of the file: never the run's to remove
+        f.create_dataset("data", shape=(0, 8, 8), maxshape=(None, 8, 8), dtype="f4")
+    assert not remove_if_empty(f"{kept}:/data", existed=False) and kept.exists()
+    tif = tmp_path / "s.tif"
+    tif.write_bytes(b"")
+    assert not remove_if_empty(str(tif), existed=False) and tif.exists()  # HDF5 only

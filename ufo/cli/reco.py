@@ -177,6 +177,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
     watched: list[Any] = []
 
     stopping = threading.Event()
+    existed = _output_exists(options.output)  # a file this run makes and leaves empty is removed at a stop
 
     def on_start(handle: Any, before: int) -> None:
         watched[:] = [handle, before]
@@ -231,8 +232,15 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         ended.wait()
     except KeyboardInterrupt:
         _stop_reco(stopping, watched, ended, console)
-        console.print(f"[yellow]interrupted: {written()} of {plan.slices} slices were written to {options.output} "
-                      "before the stop; the output is closed (the rest of the slices are missing)[/]")
+        if written():
+            console.print(f"[yellow]interrupted: {written()} of {plan.slices} slices were written to {options.output} "
+                          "before the stop; the output is closed (the rest of the slices are missing)[/]")
+        else:
+            from ..reco.output_checks import remove_if_empty
+
+            gone = remove_if_empty(options.output, existed)
+            console.print(f"[yellow]interrupted before the first of {plan.slices} slices was written"
+                          f"{': the empty output file was removed' if gone else ''}[/]")
         if hinter.ident is not None:
             hinter.join()  # it reads the inputs: HDF5 must not be torn down under it at exit
         sys.exit(130)
@@ -308,6 +316,14 @@ def _warm_hints() -> None:
         check_sinogram(np.ones((8, 8), np.float32))
     except Exception:  # noqa: BLE001 - a warm-up: the hints themselves say what fails
         pass
+
+
+def _output_exists(output: str) -> bool:
+    import os
+
+    from ..storage import parse_output_path
+
+    return os.path.exists(parse_output_path(output).path)
 
 
 def _stop_reco(stopping: Any, watched: list[Any], ended: Any, console: Console) -> None:
