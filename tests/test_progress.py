@@ -217,16 +217,21 @@ def test_a_multi_pass_reconstruction_counts_slices_across_passes(scan, tmp_path)
 
 
 def test_an_experiment_reports_frames_of_expected_with_the_step_as_stage():
-    def frames(n: int, delay: float):
+    seen: list[Progress] = []
+
+    def frames(n: int, delay: float, stage: str | None = None):
         async def produce():
             for i in range(n):
                 await asyncio.sleep(delay)
+                for _ in range(500):  # the last frame waits (up to 5 s) for the watcher to see the stage: a
+                    if stage is None or i < n - 1 or any(u.stage == stage for u in seen):  # loaded machine
+                        break  # ran the 5 darks before the watcher's first look (CI, once)
+                    await asyncio.sleep(0.01)
                 yield np.full((4, 4), i, np.float32)
         return produce
 
-    experiment = Experiment([Acquisition("darks", frames(5, 0.02), expected=5),
+    experiment = Experiment([Acquisition("darks", frames(5, 0.02, "darks"), expected=5),
                              Acquisition("projections", frames(20, 0.02), expected=20)])
-    seen: list[Progress] = []
 
     async def main() -> None:
         watching = asyncio.ensure_future(_collect(experiment.progress, seen))

@@ -155,6 +155,10 @@ def _one_line_warnings() -> None:
             print(text, file=file or sys.stderr)
 
     warnings.showwarning = show
+    from ..core.tell import RunWarning
+
+    # a run's warnings come to a script as RunWarning; the commands print RunHandle.warnings themselves
+    warnings.filterwarnings("ignore", category=RunWarning)
 
 
 def _quiet_blas_threads() -> None:

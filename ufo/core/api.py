@@ -42,8 +42,11 @@ class Graph(_graph.Graph):
     def collect(self, stream: _task.Stream, **options: Any) -> np.ndarray:
         """Run the graph and stack every frame of `stream` into one numpy array."""
         frames = list(self.iterate(stream, **options))
-        if not frames:
-            return np.empty((0,))
+        if not frames:  # (0, *frame shape) of the stream's type, where the graph knows them
+            spec = self.validate().get(id(stream.task))
+            shape = tuple(spec.shape) if spec is not None and spec.shape is not None else ()
+            dtype = spec.dtype if spec is not None and spec.dtype is not None else np.float32
+            return np.empty((0, *shape), dtype)
         try:
             return np.stack([np.asarray(f) for f in frames])
         except ValueError as err:
@@ -93,6 +96,7 @@ class _Collector(_task.Task):
     kind = _task.Kind.SINK
     uses_meta = True
     keeps_input = True
+    empty_is_fine = True  # no frames to hand over is no file left unwritten: the caller sees an empty loop
 
     def __init__(self, channel: Channel):
         super().__init__()
@@ -147,7 +151,7 @@ def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16,
             yield Image(data, meta)
     finally:
         if finished:
-            handle.wait()
+            handle.wait()  # tells the run's warnings (frames dropped, ...) at the loop's line
         else:  # left early (a break, an error of the loop's body, Ctrl-C): the nodes are waited for, but
             handle.cancel()  # one stuck in a long call does not keep the script (it waited for a second Ctrl-C)
             handle.stop(node_timeout=None if interrupted else LEFT_EARLY_GRACE)

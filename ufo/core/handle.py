@@ -89,6 +89,7 @@ class RunHandle(Watchable):
         #: runs read by a loop (`api.iterate`): True while its frames wait with nobody reading them
         self._unread: Callable[[], bool] | None = None
         self.trace_events: list[dict[str, Any]] | None = None
+        self._told = 0  # warnings told to the caller (`tell_warnings`)
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -184,7 +185,18 @@ class RunHandle(Watchable):
             self.stop()
             raise
         self._raise()
+        self.tell_warnings()
         return self
+
+    def tell_warnings(self) -> None:
+        """Each of `warnings` as a Python warning (`ufo.core.tell.RunWarning`, at the caller's line),
+        once per run: what a script sees of them (the commands print them and ignore these)."""
+        told, self._told = self._told, len(self.warnings)
+        if told < self._told:
+            from .tell import tell
+
+            for warning in self.warnings[told:]:
+                tell(warning)
 
     def stop(self, sink_timeout: float | None = None, node_timeout: float | None = None) -> bool:
         """Cancel the run and wait for its sinks to close their outputs (up to `sink_timeout` s)

@@ -295,9 +295,10 @@ def as_stream(value: Any) -> Stream:
         if value.kind is Kind.SOURCE:
             return value()
         raise GraphError(f"task '{value.name}' was passed unconnected; call it on its inputs first: {value.name}(...)")
-    if isinstance(value, np.ndarray) or isinstance(value, Iterable):
-        return MemoryIn(data=value)()
-    raise GraphError(f"cannot use {type(value).__name__} as a stream; pass a stream, a numpy array or an iterable of arrays")
+    if isinstance(value, np.ndarray) or (isinstance(value, Iterable) and not isinstance(value, (str, bytes))):
+        return MemoryIn(data=value)()  # not a path's characters: a str is named, with the reader to use
+    raise GraphError(f"cannot use the {type(value).__name__} {str(value)[:80]!r} as a stream; pass a stream, a numpy "
+                     "array or an iterable of arrays (files: ufo.Reader(path=...)())")
 
 
 def _stream_type(task: Task, streams: tuple[Stream, ...]) -> type[Stream]:

@@ -26,8 +26,9 @@ warnings.filterwarnings("once", category=CpuFallbackWarning, append=True)
 
 def tell_cpu_fallback(reason: str) -> None:
     """Warn (once, by the filter above) when work that could use a GPU runs on the CPU."""
-    message = f"ufo: {reason}; running on the CPU"
-    warnings.warn(message, CpuFallbackWarning, stacklevel=2)
+    from ..core.tell import tell
+
+    tell(f"ufo: {reason}; running on the CPU", CpuFallbackWarning)  # at the script's line, not ufo's
 
 
 def pinned_empty(shape: tuple[int, ...], dtype: object = "float32") -> "object":

@@ -96,6 +96,8 @@ class Read(Task):
             out = self.ctx.buffer()
             source.read(at, rows, out.data)
             out.meta = {"index": index, "path": source.label(at), **source.meta(at)}
+            if rows.start or rows.step != 1:  # the detector row of the frame's first row (a sinogram's row)
+                out.meta.update(y=rows.start, y_step=rows.step)
             yield out
 
     def teardown(self) -> None:
@@ -117,6 +119,18 @@ def _finite_sample(frame: np.ndarray) -> bool:
         return bool(np.isfinite(frame.reshape(-1)[:4096]).all())
     rows = frame.reshape(frame.shape[0], -1)
     return bool(np.isfinite(rows[:: max(1, len(rows) // 8)]).all())
+
+
+#: the share of a frame's values outside the 8/16-bit range above which its clipping is warned of
+#: (zingers and a reconstruction's rim clip by design: the range is a percentile range)
+CLIPPED_SHARE = 0.01
+
+
+def _clipped_share(frame: np.ndarray, lo: float, hi: float) -> float:
+    """The share of a sample of rows spread over `frame` (as `_finite_sample`) outside [lo, hi]."""
+    rows = frame.reshape(frame.shape[0], -1) if frame.ndim >= 2 else frame.reshape(1, -1)
+    sample = rows[:: max(1, len(rows) // 8)]
+    return float(np.count_nonzero((sample < lo) | (sample > hi))) / max(1, sample.size)
 
 
 def _ufo_scaling_note(task: Any) -> str | None:
@@ -239,6 +253,7 @@ class Write(Task):
         self._scale = (self.minimum, self.maximum)
         self._count = 0
         self._nonfinite = (0, 0)  # (the first frame with NaN or inf, how many had them)
+        self._clipped = (0, 0)  # (the first frame with more than CLIPPED_SHARE of its values clipped, how many)
         specs = getattr(ctx, "input_specs", None) or [None]
         self._expected = getattr(specs[0], "count", None)
         if self.append and self._scaled():
@@ -298,6 +313,9 @@ class Write(Task):
             self._nonfinite = (first if count else self._count, count + 1)
         lo, hi = self._scale
         ready = self.prescaled and self.bits in (8, 16) and frame.dtype == (np.uint8 if self.bits == 8 else np.uint16)
+        if self.bits in (8, 16) and not ready and _clipped_share(frame, lo, hi) > CLIPPED_SHARE:
+            first, count = self._clipped
+            self._clipped = (first if count else self._count, count + 1)
         self._writer.write(frame if ready else to_bits(frame, self.bits, lo, hi, self.rescale), meta)
         self._count += 1
 
@@ -327,6 +345,15 @@ class Write(Task):
         if writer is not None:
             writer.close()
             self._writer = None  # type: ignore[assignment]
+        first, count = getattr(self, "_clipped", (0, 0))
+        if count:
+            lo, hi = self._scale
+            given = "given" if self.minimum is not None and self.maximum is not None else \
+                f"found from the first {self.scale_frames} frames"
+            self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} (the first: frame {first}) had more "
+                          f"than {CLIPPED_SHARE:.0%} of their values outside [{lo:.6g}, {hi:.6g}], the range {given}, "
+                          f"stored as 0 or {(1 << self.bits) - 1}: give minimum= and maximum= that hold every frame, "
+                          "or bits=32")
         first, count = getattr(self, "_nonfinite", (0, 0))
         if count:
             self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} hold NaN or infinite values "

@@ -18,6 +18,7 @@ class TransposeProjections(Task):
 
     name = "transpose-projections"
     kind = Kind.REDUCE
+    uses_meta = True
     number = Property(int, None, range=(1, None), doc="projections per scan (default: the whole stream)")
     memory_fraction = Property(float, 0.8, range=(0.01, 1.0), doc="largest share of available memory the stack may take")
     ufo_names = declare({"number": same("number")})
@@ -54,16 +55,37 @@ class TransposeProjections(Task):
         # against 0.045 s), and a sinogram is gathered from rows of 4 KiB either way
         self._stack = np.empty((self._n, rows, width), np.float32)
         self._filled = 0
+        self._kind: Any = None  # the image_key of the frames (NXtomo, DXchange readers), where they carry one
+        self._rows = (0, 1)  # the detector row of the frames' first row and the step (`read y= y-step=`)
 
-    def consume(self, projection: np.ndarray) -> Iterator[Any]:  # type: ignore[override]
+    def consume(self, projection: np.ndarray, meta: dict[str, Any]) -> Iterator[Any]:  # type: ignore[override]
+        self._check_kind(meta)
+        if self._filled == 0:
+            self._rows = (int(meta.get("y", 0)), int(meta.get("y_step", 1)))
         self._stack[self._filled] = projection
         self._filled += 1
         if self._filled == self._n:
             self._filled = 0
+            first, step = self._rows
             for row in range(self._stack.shape[1]):
                 out = self.ctx.buffer()
                 np.copyto(out.data, self._stack[:, row, :])
-                yield out, {"row": row}
+                yield out, {"row": first + row * step}  # the detector row, as `ufo reco` tags its slices
+
+    def _check_kind(self, meta: dict[str, Any]) -> None:
+        """Frames of one kind only: darks or flats among the projections (an NXtomo read without
+        image-key=0) made sinograms of them all, reconstructed without a word."""
+        kind = meta.get("image_key")
+        if kind is None:
+            return
+        if self._kind is None:
+            self._kind = kind
+        elif kind != self._kind:
+            names = {0: "projections", 1: "flats", 2: "darks"}
+            raise GraphError(f"{names.get(self._kind, f'image_key {self._kind}')} and {names.get(kind, f'image_key {kind}')} "
+                             f"come mixed ({meta.get('path', 'frame ' + str(meta.get('index', '?')))}): sinograms are "
+                             "made of projections alone: read them with image-key=0 (ufo reco sorts darks, flats "
+                             "and projections by itself)")
 
     def finish(self) -> Iterator[Any]:
         if self._filled:
