@@ -104,3 +104,13 @@ def test_the_no_gpu_note_names_the_scripts_line():
         ufo.Backproject(axis=8.0)([sino]).collect()
     notes = [w for w in caught if issubclass(w.category, CpuFallbackWarning)]
     assert notes and all(w.filename == __file__ for w in notes), [(w.filename, w.lineno) for w in notes]
+
+
+def test_a_nan_in_a_sinogram_is_said_where_it_spreads_over_the_slice():
+    sino = np.ones((64, 64), np.float32)
+    sino[3, 5] = np.nan
+    image, told = _told(lambda: ufo.Backproject(axis=32.0)([sino, np.ones_like(sino)]).collect())
+    assert np.isnan(image[0]).mean() > 0.5 and np.isfinite(image[1]).all()  # what the warning is about
+    assert [str(w.message) for w in told if "NaN" in str(w.message)] == [
+        "backproject: a sinogram holds 1 NaN or infinite values: the filter and the back-projection spread them "
+        "over its slice; correct with flat-field-correct (its fix-nan-and-inf is on by default) or replace them upstream"]

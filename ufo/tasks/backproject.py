@@ -178,6 +178,7 @@ class Backproject(SliceGeometry, FilterProperties, Task):
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
         self._workers = max(1, available_cores() // max(1, ctx.replicas))  # FFT and back-projection threads
+        self._nonfinite_said = False
 
     def batch_size(self) -> int:
         """Single sinograms are back-projected K at a time with the stacked kernel (`slices_per_batch`):
@@ -219,6 +220,12 @@ class Backproject(SliceGeometry, FilterProperties, Task):
 
     def process(self, sino: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
         axis = self.axis_for(meta)
+        if not getattr(self, "_nonfinite_said", True) and not np.isfinite(sino).all():  # one NaN ray: 93 % of a slice NaN
+            self._nonfinite_said = True
+            self.ctx.warn(f"a sinogram{' (row ' + str(meta['row']) + ')' if 'row' in meta else ''} holds "
+                          f"{int(np.count_nonzero(~np.isfinite(sino)))} NaN or infinite values: the filter and the "
+                          "back-projection spread them over its slice; correct with flat-field-correct (its "
+                          "fix-nan-and-inf is on by default) or replace them upstream")
         if out is not None and out.shape[:-2] != sino.shape[:-2]:
             out = None  # a smaller last stack: the pooled buffer does not fit
         angles = self.angle_array(sino.shape[-2])
