@@ -114,3 +114,12 @@ def test_a_nan_in_a_sinogram_is_said_where_it_spreads_over_the_slice():
     assert [str(w.message) for w in told if "NaN" in str(w.message)] == [
         "backproject: a sinogram holds 1 NaN or infinite values: the filter and the back-projection spread them "
         "over its slice; correct with flat-field-correct (its fix-nan-and-inf is on by default) or replace them upstream"]
+
+
+def test_a_ufo_spelling_in_python_is_told_like_ufo_run_prints_it():
+    """`Backproject(axis_pos=...)` takes UFO's meaning (no filter, UFO's weights): `ufo run` printed a
+    note, a script got unfiltered sums (max 67 for 1.1) without one."""
+    task, told = _told(lambda: ufo.Backproject(axis_pos=64.5))
+    assert task.filter == "none"
+    assert len(told) == 1 and str(told[0].message).startswith("UFO: backproject: UFO's meaning (filter=none")
+    assert told[0].filename == __file__

@@ -200,7 +200,11 @@ def apply(tasks: Iterable[Task], force: bool = False) -> list[str]:
 
 
 def _note(task: Task, text: str) -> str:
-    """Record a note on the task (ufo run prints them) and return it."""
+    """Record a note on the task (ufo run prints them), tell it to a script (`Backproject(axis_pos=...)`
+    gave UFO's unfiltered sums without a word) and return it."""
+    from .tell import tell
+
     note = f"{task.name}: {text}"
     task.ufo_notes = [*task.ufo_notes, note]
+    tell(f"UFO: {note}")
     return note
