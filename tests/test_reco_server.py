@@ -118,8 +118,7 @@ def test_ctrl_c_at_the_client_stops_the_job_and_closes_its_output(server, scans,
     assert job.returncode == 130, err
     assert "interrupted" in err
     wait_for(lambda: f"job {number}: exit 130" in server.text(), 30, "the server to end the job")
-    with h5py.File(tmp_path / "part.h5") as f:  # closed by the server: readable, without the missing slices
-        assert "data" not in f or f["data"].shape[0] < 256
+    _assert_partial(tmp_path / "part.h5")
     (tmp_path / "next").mkdir()
     test_a_job_writes_what_the_command_writes_in_its_own_process(server, scans, tmp_path / "next")
 
@@ -133,8 +132,15 @@ def test_a_killed_client_stops_its_job(server, scans, tmp_path):
     job.wait()
     wait_for(lambda: f"job {number}: exit 130" in server.text(), 30, "the server to stop the job", server)
     assert "has gone" in server.text()
-    with h5py.File(tmp_path / "part.h5") as f:
-        assert "data" not in f or f["data"].shape[0] < 256
+    _assert_partial(tmp_path / "part.h5")
+
+
+def _assert_partial(path):
+    """Closed by the server: readable, without the missing slices; or, stopped before its first
+    slice, removed (an empty file is no result)."""
+    if path.exists():
+        with h5py.File(path) as f:
+            assert "data" in f and 0 < f["data"].shape[0] < 256
 
 
 def test_jobs_wait_in_order_and_a_waiting_job_can_be_cancelled(server, scans, tmp_path):
