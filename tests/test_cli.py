@@ -49,6 +49,18 @@ def test_usage_errors_exit_2_without_traceback(args, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", ["run", "reco"])
+def test_a_data_set_that_is_not_in_the_file_is_a_path_to_fix(tmp_path, command):
+    """A missing file was exit 2 and a missing data set in an existing file exit 1 (a probe)."""
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f["data"] = np.zeros((3, 4, 4), np.uint16)
+    args = ["run", "read path=scan.h5:/nope ! null"] if command == "run" else \
+        ["reco", "--projections", "scan.h5:/nope", "--axis", "2", "--dry-run"]
+    result = ufo(*args, cwd=tmp_path)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "has no dataset '/nope'; it holds /data" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_failure_while_running_exits_1_and_debug_shows_traceback(tmp_path):
     (tmp_path / "bad.tif").write_bytes(b"II*\0garbage")
     result = ufo("run", f"read path={tmp_path / 'bad.tif'} ! null")

@@ -328,3 +328,24 @@ def test_a_raw_file_keeps_whole_frames_after_a_full_disk_and_a_misaligned_append
     with pytest.raises(ufo.core.TaskError, match="not a whole number of frames .* line up"):
         ufo.Writer(path=str(cut), append=True)(frames[:1]).run().wait(timeout=20)
     assert cut.stat().st_size == 2 * frames[0].nbytes + 100  # nothing written, nothing cut
+
+
+def test_ctrl_c_as_a_tiff_sequences_frame_is_renamed_leaves_no_part_file(tmp_path, monkeypatch):
+    """`ufo camera grab` into a TIFF sequence, Ctrl-C or SIGTERM between a frame's write and its
+    rename: `f-00292.tif.part` stayed, not counted, and a glob of `*.tif*` fed it to the next command."""
+    import ufo.storage.writers as writers
+    from ufo.storage import open_writer
+
+    writer = open_writer(str(tmp_path / "f-%05i.tif"))
+    for i in range(2):
+        writer.write(np.full((8, 8), i, np.uint16), {})
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writers.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        writer.write(np.full((8, 8), 2, np.uint16), {})
+    monkeypatch.undo()
+    writer.close()
+    assert sorted(os.listdir(tmp_path)) == ["f-00000.tif", "f-00001.tif"] and writer.frames == 2

@@ -71,6 +71,8 @@ async def in_daemon_thread(call: Callable[[], T], timeout: float | None, what: s
     finally:
         if timer is not None:
             timer.cancel()
+        if done.done() and not done.cancelled():  # a cancel that came with the call's failure (SIGTERM on
+            done.exception()  # `ufo demo` mid-grab): retrieved, or asyncio logs "Future exception was never retrieved"
 
 
 class LocalCamera(InProcessBackend):

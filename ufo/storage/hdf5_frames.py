@@ -198,8 +198,8 @@ class Hdf5Frames:
                     raise UsageError(f"image-key selects frames of NXtomo or DXchange files; '{filename}' is neither")
                 self.run_spans: list[tuple[int, int]] = []
                 self.name = dataset or find_dataset(self._file, filename)
-                if self.name not in self._file:
-                    raise InputError(f"HDF5 file '{filename}' has no dataset '{self.name}'")
+                if self.name not in self._file:  # a path to fix, as a file that does not exist: exit 2
+                    raise UsageError(f"HDF5 file '{filename}' has no dataset '{self.name}'{_held(self._file)}")
                 self._dset = self._file[self.name]
                 self._locations = None  # type: ignore[assignment]
                 _check_image_dataset(self._dset, filename, self.name)
@@ -363,3 +363,15 @@ class Hdf5Frames:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _held(file: Any) -> str:
+    """'; it holds /a, /b (...)': the data sets of two or more dimensions a path could name (8 at most)."""
+    import h5py
+
+    names: list[str] = []
+    file.visititems(lambda name, item: names.append("/" + name)
+                    if isinstance(item, h5py.Dataset) and len(item.shape) >= 2 else None)
+    if not names:
+        return "; it holds no data set of images"
+    return f"; it holds {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"

@@ -79,10 +79,12 @@ class TiffSequenceWriter(WriterBase):
             if not write_page(partial, frame, description):  # one writev; tifffile for what it does not cover
                 self._imwrite(partial, frame, description=description, metadata=None)
             os.replace(partial, path)
-        except OSError as exc:
-            if os.path.exists(partial):
-                os.remove(partial)
-            raise disk_error(path, self.frames, exc) from exc
+        except BaseException as exc:  # a Ctrl-C or SIGTERM mid-frame too: no '.part' left beside the slices
+            if os.path.exists(partial):  # (a glob of *.tif* then fed it to the next command); the frame is
+                os.remove(partial)  # not counted, so the files are the frames the summary says
+            if isinstance(exc, OSError):
+                raise disk_error(path, self.frames, exc) from exc
+            raise
         self.frames += 1
 
     def close(self) -> None:
