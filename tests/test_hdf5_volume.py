@@ -187,6 +187,22 @@ def test_a_second_writer_is_refused_before_it_touches_the_first_ones_volume(tmp_
         np.testing.assert_array_equal(f["data"][3], frame(3))
 
 
+def test_a_second_writer_is_refused_before_the_first_ones_first_frame(tmp_path):
+    """`ufo reco` makes its output file at the start and its first slice comes after the last
+    projection: a second `ufo reco --overwrite` in between took the still empty file for a killed
+    writer's, deleted it and wrote its own; both exited 0, the first's 100 slices lost (a probe)."""
+    out = tmp_path / "v.h5"
+    first = open_writer(f"{out}:/data", expected_frames=4)  # no frame yet
+    with pytest.raises(InputError, match="being written by another process"):
+        open_writer(f"{out}:/data", expected_frames=2, overwrite=True)
+    for i in range(4):
+        first.write(frame(i), {})
+    first.close()
+    with h5py.File(out, "r") as f:
+        assert f["data"].shape[0] == 4
+        np.testing.assert_array_equal(f["data"][3], frame(3))
+
+
 def test_an_endless_stream_is_appended_frame_by_frame(tmp_path):
     out = tmp_path / "v.h5"
     w = open_writer(f"{out}:/data", expected_frames=10**8)  # more than the disk holds: not laid out

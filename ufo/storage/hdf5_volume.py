@@ -82,7 +82,9 @@ class Hdf5VolumeWriter(Hdf5Writer):
         try:
             super().__init__(path, dataset, overwrite, False, layout, None, record_drops=record_drops,
                              metadata=metadata)  # plain, or nxdata (its groups made NeXus ones: `_lay_out`)
-        except BaseException:
+            if self._claim is None:  # made just now: claimed at once, not at the first frame; a second
+                self._claim = claim(path)  # `ufo reco --overwrite` took the file still empty for a killed
+        except BaseException:  # writer's, deleted it and wrote its own: both exited 0, the first's slices lost
             self.release()
             raise
         self.expected = frames
