@@ -28,3 +28,23 @@ def test_a_stop_ends_the_scan_between_chunks_and_chunks_change_nothing():
     np.testing.assert_allclose(scan(small, axes).slices, scan_slices(small, axes), rtol=1e-6, atol=1e-6)
     with pytest.raises(Cancelled):
         axis_by_scan(small, stop=stop)
+
+
+def test_a_stop_ends_the_sample_that_sets_the_16_bit_scale(tmp_path):
+    """`ufo reco --output-bits 16`: the slices that set the scale were reconstructed by a graph that
+    nothing cancelled, so a Ctrl-C then took effect only after them (5.6 s late at 2048 px)."""
+    import tifffile
+
+    from ufo import reco
+    from ufo.reco.outputs import with_output_scale
+    from ufo.reco.running import graph
+
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(tmp_path / "p.tif", (1000 + 100 * rng.random((90, 16, 64))).astype(np.float32))
+    plan = reco.plan(reco.RecoOptions(projections=str(tmp_path / "p.tif"), axis="32", output_bits=16,
+                                      output=str(tmp_path / "s.h5:/data"), gpus="cpu"))
+    stop = threading.Event()
+    assert with_output_scale(plan, 32.0, graph, stop).options.output_max is not None  # not stopped: a scale
+    stop.set()
+    with pytest.raises(Cancelled):
+        with_output_scale(plan, 32.0, graph, stop)

@@ -16,6 +16,7 @@ sees even less. The cost is one more read of the projections for a handful of ro
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -90,10 +91,13 @@ def sample_passes(plan: Plan) -> list[Pass]:
     return [band([row], 1, margin, plan.height, 0) for row in chosen]  # each row with its neighbours
 
 
-def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple[Any, Any]]) -> Plan:
+def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple[Any, Any]],
+                      stop: threading.Event | None = None) -> Plan:
     """The plan with --output-min/--output-max set from a sample of slices when 8/16-bit output
     was asked for without them (one scale for the whole volume); other plans unchanged.
-    `build(plan, pass, axis, sink)` is running.graph, passed in so this module needs no import of it."""
+    `build(plan, pass, axis, sink)` is running.graph, passed in so this module needs no import of it.
+    `stop` (set: the sample's run cancelled, `Cancelled` raised): a Ctrl-C during the sample took
+    effect only once it was done (5.6 s late at 2048 px on 2 cores)."""
     o = plan.options
     if not needs_scale(plan):
         return plan
@@ -102,5 +106,10 @@ def with_output_scale(plan: Plan, axis: float | None, build: Callable[..., tuple
     slices: list[Any] = []
     for p in sample_passes(plan):
         g, _ = build(plan, p, axis, MemoryOut(out=slices))
-        g.run(device=o.gpus).wait()
+        handle = g.run(device=o.gpus)
+        while stop is not None and not handle.done:
+            if stop.wait(0.05):
+                handle.cancel()
+                break
+        handle.wait()
     return with_sample_scale(plan, slices)

@@ -247,7 +247,7 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
         from .outputs import with_output_scale
 
         started = time.perf_counter()
-        scaled = with_output_scale(plan, axis, graph)
+        scaled = with_output_scale(plan, axis, graph, stop)
         if scaled is not plan:  # a sample was reconstructed
             times.add("scale sample", time.perf_counter() - started)
         return scaled, axis
