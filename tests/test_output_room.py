@@ -145,3 +145,23 @@ def test_an_empty_hdf5_output_of_a_stopped_run_is_removed_and_nothing_else(tmp_p
     tif = tmp_path / "s.tif"
     tif.write_bytes(b"")
     assert not remove_if_empty(str(tif), existed=False) and tif.exists()  # HDF5 only
+
+
+def test_overwriting_a_tiff_sequence_says_which_older_slices_stay_beside_it(tmp_path):
+    """An interrupted 26-slice run, then a 4-slice one with --overwrite: the folder mixed 4 new slices
+    with 22 stale ones (another axis, say), exit 0 and no word (a probe)."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "p.tif", np.ones((30, 8, 32), np.float32))
+    (tmp_path / "seq").mkdir()
+    for row in range(7):
+        (tmp_path / "seq" / f"s-{row:05d}.tif").write_bytes(b"old")
+    (tmp_path / "seq" / "notes.txt").write_text("not a slice")
+
+    def planned(region):
+        return reco.plan(reco.RecoOptions(projections=str(tmp_path / "p.tif"), axis="16", region=region,
+                                          output=str(tmp_path / "seq" / "s-%05i.tif"), overwrite=True))
+
+    said = [w for w in planned("0:4").warnings if "other file" in w]
+    assert len(said) == 1 and said[0].startswith("3 other file(s) of the pattern") and "s-00004.tif" in said[0], said
+    assert not [w for w in planned("0:7").warnings if "other file" in w]  # every one replaced

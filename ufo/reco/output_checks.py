@@ -45,6 +45,29 @@ def check_numbered(o: RecoOptions, rows: list[int]) -> None:
         raise UsageError(f"'{there}' exists; refusing to overwrite it (use --overwrite)")
 
 
+def note_stale(plan: Plan) -> None:
+    """A warning on the plan where --overwrite writes a TIFF sequence into a folder holding other
+    files of its pattern: an earlier, longer run's slices (another axis, say) stayed beside the new
+    ones without a word (a probe: 4 new slices among 22 stale)."""
+    import glob
+    import re
+
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
+
+    target = parse_output_path(plan.options.output)
+    if not plan.options.overwrite or target.kind is not FileKind.TIFF_SEQUENCE:
+        return
+    folder, name = os.path.split(target.path)
+    pattern = os.path.join(glob.escape(folder), re.sub(r"%0?\d*[id]|\{[^}]*\}", "*", glob.escape(name)))
+    written = {os.path.abspath(target.frame_path(row)) for row in plan.rows}
+    stale = sorted(p for p in glob.glob(pattern) if os.path.abspath(p) not in written)
+    if stale:
+        shown = ", ".join(os.path.basename(p) for p in stale[:3]) + (", ..." if len(stale) > 3 else "")
+        plan.warnings.append(f"{len(stale)} other file(s) of the pattern {target.path} are in its folder ({shown}) "
+                             "and are kept beside this run's slices: remove them, or write to another folder")
+
+
 #: room kept beyond the slices' bytes: the writers' own reserve and the file's metadata, and a
 #: file system block and header for each slice of a TIFF sequence
 HEADROOM, PER_SLICE = 1 << 20, 8 << 10

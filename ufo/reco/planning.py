@@ -20,7 +20,7 @@ from ..tomo.filters import FILTERS
 from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
-from .output_checks import check_numbered, check_outputs, check_room  # noqa: F401 - check_outputs: re-exported
+from .output_checks import check_numbered, check_outputs, check_room, note_stale  # noqa: F401 - check_outputs: re-exported
 from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
 from .angles_file import given_angles
@@ -301,6 +301,7 @@ def _check_whole(plan: Plan, outputs: bool) -> None:
     _check_axis_range(plan)
     if outputs:
         check_room(plan)
+        note_stale(plan)
 
 
 def _check_half_acquisition(plan: Plan) -> None:
