@@ -238,3 +238,11 @@ def test_the_server_gives_a_job_s_host_memory_back(server, tmp_path):
         _, err = job.communicate(timeout=300)
         assert job.returncode == 0, err
         wait_for(lambda: _resident_bytes(pid) < 900e6, 10, "the server's memory given back", server)
+
+
+def test_serve_with_a_reconstructions_options_is_refused():
+    """`ufo reco --serve --projections ... --dry-run` started a server and waited, the options ignored."""
+    done = subprocess.run(UFO + ["--serve", "--projections", "scan.nx", "--dry-run"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "--serve starts the reconstruction server and takes no --projections, --dry-run" in done.stderr

@@ -98,6 +98,7 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     def reco(**kw: Any) -> None:
         """Reconstruct slices by filtered back-projection or direct Fourier inversion (parallel beam)."""
         if kw["serve"]:
+            _serve_alone(click.get_current_context())
             from .reco_server import serve
 
             sys.exit(serve())
@@ -316,6 +317,18 @@ def _warm_hints() -> None:
         check_sinogram(np.ones((8, 8), np.float32))
     except Exception:  # noqa: BLE001 - a warm-up: the hints themselves say what fails
         pass
+
+
+def _serve_alone(ctx: click.Context) -> None:
+    """--serve takes no reconstruction: with --projections or --dry-run it started a server and
+    waited, the options ignored without a word (a probe)."""
+    from click.core import ParameterSource
+
+    given = [f"--{name.replace('_', '-')}" for name in ctx.params if name not in ("serve", "quiet", "debug")
+             and ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)]
+    if given:
+        raise click.UsageError(f"--serve starts the reconstruction server and takes no {', '.join(given)}: give "
+                               "those to `ufo reco --on-server ...`, which runs on it")
 
 
 def _output_exists(output: str) -> bool:
