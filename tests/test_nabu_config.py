@@ -221,3 +221,15 @@ def test_a_region_to_the_last_pixel_on_a_full_field_scan(scan, tmp_path):
     result = ufo_cli("reco", "--config", path, "--dry-run")
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert "--roi 0,20,128,108" in result.stderr, result.stderr
+
+
+def test_a_toml_file_with_its_options_in_another_table_is_told_so(tmp_path):
+    """`[reconstruction]` in a TOML file was read as a nabu file: "names no dataset: give [dataset]
+    location", which pointed the wrong way (a probe)."""
+    path = tmp_path / "c.toml"
+    path.write_text('[reconstruction]\nprojections = "scan.h5:/data"\naxis = 1030.5\n')
+    with pytest.raises(ufo.core.UsageError, match=r"has the table \[reconstruction\]; ufo reads its options from a "
+                                                  r"\[reco\] table or from top-level keys"):
+        config.read(path)
+    path.write_text('[reco]\nprojections = "scan.h5:/data"\naxis = 1030.5\n')
+    assert config.read(path) == {"projections": "scan.h5:/data", "axis": 1030.5}

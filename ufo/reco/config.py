@@ -38,6 +38,11 @@ def read(path: str | Path) -> dict[str, Any]:
     table = data.get("reco", data) if isinstance(data, dict) else None
     if not isinstance(table, dict):
         raise UsageError(f"config '{path}' holds no [reco] table")
+    others = [k for k, v in table.items() if isinstance(v, dict)] if table is data else []
+    if others:  # `[reconstruction]` was read as a nabu file naming no dataset, or each of its keys unknown
+        raise UsageError(f"config '{path}' has the table{'s' if len(others) > 1 else ''} "
+                         f"{', '.join(f'[{k}]' for k in others)}; ufo reads its options from a [reco] table or from "
+                         "top-level keys")
     return table
 
 

@@ -76,7 +76,20 @@ def is_nabu(path: str | os.PathLike[str]) -> bool:
     [reconstruction] among them (a TOML `[reco]` table is none)."""
     parser = _parse(path)
     sections = set(parser.sections()) if parser is not None else set()
+    if "dataset" not in sections and _is_toml(path):  # a TOML file whose table is named [reconstruction]:
+        return False  # said as such by ufo.reco.config, not as a nabu file without its [dataset]
     return bool(sections & {"dataset", "reconstruction"}) and sections <= {*SECTIONS, "other"}
+
+
+def _is_toml(path: str | os.PathLike[str]) -> bool:
+    import tomllib
+
+    try:
+        with open(path, "rb") as f:
+            tomllib.load(f)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class _Reader:
