@@ -203,6 +203,30 @@ def test_a_second_writer_is_refused_before_the_first_ones_first_frame(tmp_path):
         np.testing.assert_array_equal(f["data"][3], frame(3))
 
 
+def test_a_volume_cut_short_says_so_and_which_rows_it_holds(tmp_path):
+    """Ctrl-C with 64 of 100 slices written: the data set was cut to 64, but its `rows` still said
+    1000-1198 and nothing said the volume was incomplete (a probe)."""
+    import json
+
+    out = tmp_path / "v.h5"
+    rows = {"first": 1000, "last": 1198, "step": 2}
+    w = open_writer(f"{out}:/data", expected_frames=100, metadata={"rows": rows})
+    for i in range(3):
+        w.write(frame(i), {})
+    w.close()
+    with h5py.File(out, "r") as f:
+        attrs = f["data"].attrs
+        assert f["data"].shape[0] == 3 and attrs["complete"] == False and attrs["frames_expected"] == 100  # noqa: E712
+        assert json.loads(attrs["rows"]) == {"first": 1000, "last": 1004, "step": 2}
+    whole = tmp_path / "w.h5"
+    w = open_writer(f"{whole}:/data", expected_frames=2, metadata={"rows": rows})
+    for i in range(2):
+        w.write(frame(i), {})
+    w.close()
+    with h5py.File(whole, "r") as f:
+        assert "complete" not in f["data"].attrs and json.loads(f["data"].attrs["rows"]) == rows
+
+
 def test_an_endless_stream_is_appended_frame_by_frame(tmp_path):
     out = tmp_path / "v.h5"
     w = open_writer(f"{out}:/data", expected_frames=10**8)  # more than the disk holds: not laid out

@@ -242,10 +242,22 @@ class Hdf5VolumeWriter(Hdf5Writer):
                 if self.frames < self.expected:
                     for target in [self.dataset, *(posixpath.join(parent, f"{name}_{k}") for k in self._values)]:
                         f[target].resize(self.frames, axis=0)
+                    _mark_cut(f[self.dataset], self.frames, self.expected, self.metadata)
                 del f[self.dataset + WRITTEN]
         except Exception as exc:  # noqa: BLE001 - the frames are safe and counted; say what is missing
             warnings.warn(f"'{self.path}:{self.dataset}' holds {self.frames} frame(s) of the {self.expected} "
                           f"laid out; {name + WRITTEN} says which are whole ({exc})", RuntimeWarning, stacklevel=3)
+
+
+def _mark_cut(dset: Any, frames: int, expected: int, metadata: dict[str, Any]) -> None:
+    """A volume cut short (a stop, a failure, a full disk) says so: `complete` false, the frames it
+    was laid out for, and the last of its `rows` (ufo reco's record) the last slice's: an
+    interrupted run's file claimed rows 1000-1198 for 64 slices (a probe)."""
+    update: dict[str, Any] = {"complete": False, "frames_expected": expected}
+    rows = metadata.get("rows")
+    if isinstance(rows, dict) and isinstance(rows.get("first"), int) and frames > 0:
+        update["rows"] = {**rows, "last": rows["first"] + (frames - 1) * int(rows.get("step") or 1)}
+    store_attributes(dset, update)
 
 
 def _offset(dset: Any) -> int:
