@@ -89,3 +89,27 @@ def test_full_disk_gives_a_clear_error_and_keeps_earlier_frames(small_disk, name
     frames = read_back(path)
     assert len(frames) >= written - 1  # at most the frame being written when the disk filled is lost
     assert [int(f[0, 0]) for f in frames] == list(range(len(frames)))
+
+
+def test_a_killed_imagej_stack_shows_its_frames_to_tifffile_and_imagej(tmp_path):
+    """A classic ImageJ stack (`ufo reco --output slices.tif`: the count known) killed mid-write held
+    40 whole slices whose header said one: tifffile and ImageJ showed one (a probe); only ufo's
+    reader walked them. Its header's count now follows the pages."""
+    import tifffile
+
+    path = str(tmp_path / "stack.tif")
+    child = subprocess.Popen([sys.executable, "-c", CHILD.replace("open_writer(sys.argv[1])",
+                                                                  "open_writer(sys.argv[1], expected_frames=10**4)"),
+                              path], stdout=subprocess.PIPE, text=True)
+    reported = -1
+    while reported < 30:
+        reported = int(child.stdout.readline())
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    for line in child.stdout:
+        reported = int(line)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.is_imagej
+        frames = tif.series[0].asarray()  # what ImageJ reads: the header's count, the pages one after another
+    assert reported + 1 <= len(frames) <= reported + 2 and frames.shape[1:] == SHAPE
+    assert [int(f[0, 0]) for f in frames] == list(range(len(frames)))

@@ -100,3 +100,37 @@ def is_imagej(path: str) -> bool:
             return bool(tif.is_imagej)
     except Exception:  # noqa: BLE001 - not a TIFF ufo can read: the append says what is wrong
         return False
+
+
+class LiveCount:
+    """The frame count in an open ImageJ stack's header, kept up with its pages as they are written.
+
+    Why: tifffile writes an ImageJ stack's one header with `images=1` and the count only at close,
+    so a stack whose writer was killed (SIGKILL, a crash, power) held 40 whole slices that
+    tifffile and ImageJ showed as one (a probe); only ufo's reader walked them. Here, after each
+    page is flushed, the header's description (tifffile's own text for the pages so far) is
+    written over its reserved bytes, padded as tifffile pads it: never longer, never before the
+    page's bytes, so a killed stack claims no page it lacks. tifffile's close writes the final one."""
+
+    def __init__(self, writer: Any, path: str):
+        tag = getattr(writer, "_descriptiontag", None)
+        self._writer = writer
+        self._at, self._size = (int(tag.valueoffset), int(tag.count)) if tag is not None else (0, 0)
+        self._fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)) if tag is not None else None
+
+    def update(self) -> None:
+        import tifffile
+
+        if self._fd is None:
+            return
+        try:
+            text = tifffile.imagej_description(self._writer._datashape, **self._writer._metadata).encode()
+        except (TypeError, ValueError):  # metadata this tifffile does not describe: the count waits for close
+            return
+        if len(text) < self._size:
+            os.pwrite(self._fd, text.ljust(self._size, b"\0"), self._at)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None

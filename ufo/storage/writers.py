@@ -22,7 +22,7 @@ from ..core.frame import scalar_meta
 from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
-from .imagej import DisplayRange, imagej_count, imagej_metadata, is_imagej
+from .imagej import DisplayRange, LiveCount, imagej_count, imagej_metadata, is_imagej
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
@@ -112,8 +112,7 @@ class BigTiffWriter(WriterBase):
     uint8/uint16/float32 and nothing is appended or split; BigTIFF (no size limit, JSON
     description per page, the metadata in the first page's) otherwise.
     Each page is flushed to the operating system when written: after a crash the file reads
-    up to its last complete page (an ImageJ stack's header is rewritten only at close: after a crash
-    read its pages, as ufo's reader does, not tifffile's series).
+    up to its last complete page (an ImageJ stack's header count follows its pages: `LiveCount`).
     """
 
     def __init__(self, target: OutputPath, overwrite: bool, append: bool = False, bytes_per_file: int = 0,
@@ -141,6 +140,7 @@ class BigTiffWriter(WriterBase):
                              "be appended to it; write a new file, or write stacks that grow with tiff-format=bigtiff")
         self._writer: Any = None
         self._display: DisplayRange | None = None  # a float32 ImageJ stack's display range, from its slices
+        self._count: LiveCount | None = None  # an ImageJ stack's header count, written as pages come
 
     def _name(self, part: int) -> str:
         if not self.bytes_per_file:
@@ -172,6 +172,7 @@ class BigTiffWriter(WriterBase):
             # tifffile takes the axes of a streamed series from its first page (YX); the stack is ZYX
             # (slices, not channels), which its header rewritten at close then says
             self._writer._metadata["axes"] = "ZYX"
+            self._count = LiveCount(self._writer, self._name(0))  # the header's count follows the pages
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         before: int | None = None  # the file's size before this page: set once the page is begun (only
@@ -190,6 +191,8 @@ class BigTiffWriter(WriterBase):
             handle = getattr(self._writer, "_fh", None)
             if handle is not None:
                 handle.flush()
+            if self._count is not None:  # after the page's bytes: a killed stack claims no page it lacks
+                self._count.update()
         except OSError as exc:
             error = disk_error(self._name(self._part), self.frames, exc)  # before the cut frees the space
             if before is not None:
@@ -229,6 +232,8 @@ class BigTiffWriter(WriterBase):
 
     def close(self) -> None:
         try:
+            if self._count is not None:
+                self._count.close()
             self._close()
         finally:
             self.release()
