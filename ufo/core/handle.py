@@ -191,11 +191,12 @@ class RunHandle(Watchable):
     def tell_warnings(self) -> None:
         """Each of `warnings` as a Python warning (`ufo.core.tell.RunWarning`, at the caller's line),
         once per run: what a script sees of them (the commands print them and ignore these)."""
-        told, self._told = self._told, len(self.warnings)
+        said = self.warnings
+        told, self._told = self._told, len(said)
         if told < self._told:
             from .tell import tell
 
-            for warning in self.warnings[told:]:
+            for warning in said[told:]:
                 tell(warning)
 
     def stop(self, sink_timeout: float | None = None, node_timeout: float | None = None) -> bool:

@@ -140,16 +140,14 @@ def _runs_of_three_or_more(bad: np.ndarray) -> np.ndarray:
 
 def unstriped(sino: np.ndarray) -> np.ndarray:
     """The sinogram with its stripes of three or more columns (`stripe_columns`) interpolated over,
-    row by row, from the good columns on either side; the sinogram itself where it has none."""
+    row by row, from the good columns on either side (as dead pixels are: `DeadFill`); the
+    sinogram itself where it has none."""
+    from .dead_pixels import DeadFill
+
     bad = stripe_columns(sino)
     if not bad.any():
         return sino
-    x = np.arange(sino.shape[-1])
-    good = np.flatnonzero(~bad)
-    sino = np.array(sino, np.float32)
-    for row in sino:
-        row[bad] = np.interp(x[bad], good, row[good])
-    return sino
+    return DeadFill.where(np.broadcast_to(bad, sino.shape)).apply(np.array(sino, np.float32))
 
 
 def mended(sino: np.ndarray) -> np.ndarray:

@@ -44,7 +44,11 @@ class DeadFill:
                 dead |= ~(xp.asarray(flat, xp.float32) - xp.asarray(dark, xp.float32) > 0)  # NaN counts as dead
         if not bool(dead.any()) or bool(dead.all()):
             return None
-        dead = np.asarray(getattr(xp, "asnumpy", np.asarray)(dead))
+        return cls.where(np.asarray(getattr(xp, "asnumpy", np.asarray)(dead)), xp)
+
+    @classmethod
+    def where(cls, dead: np.ndarray, xp: Any = np) -> DeadFill:
+        """The plan for the pixels `dead` marks (a 2-D boolean array, on the host); its arrays on `xp`."""
         width = dead.shape[1]
         good = np.flatnonzero(~dead)  # sorted: the nearest good pixel either side is a search away
         target = np.flatnonzero(dead)
