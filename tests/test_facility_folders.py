@@ -12,7 +12,8 @@ import pytest
 import tifffile
 
 from ufo import reco
-from ufo.core import InputError, UsageError
+from ufo.core import InputError
+from ufo.storage import open_source
 
 
 def test_folders_say_what_they_hold_and_radios_are_projections(tmp_path):
@@ -28,12 +29,14 @@ def test_folders_say_what_they_hold_and_radios_are_projections(tmp_path):
     assert plan.projections == 6 and plan.options.darks.endswith("darks") and plan.options.flats.endswith("flats")
 
 
-def test_an_hdf5_file_of_one_frame_per_data_set_is_refused_with_what_to_do(tmp_path):
+def test_an_hdf5_file_of_one_frame_per_data_set_is_read_as_als_writes_it(tmp_path):
+    """ALS 8.3.2's naming is a scan (tests/test_als832.py); 3-D data sets of one frame each too."""
     path = tmp_path / "als.h5"
     with h5py.File(path, "w") as f:
         for i in range(40):
-            f[f"/sample/sample_0000_{i:04d}.tif"] = np.zeros((1, 4, 8), np.uint16)
-    with pytest.raises(UsageError) as refused:
-        reco.plan(reco.RecoOptions(projections=str(path), output=str(tmp_path / "s.tif"), axis=4))
-    text = str(refused.value)
-    assert "one frame per data set (40 in '/sample'" in text and "convert it first" in text and len(text) < 600
+            f[f"/sample/sample_0000_{i:04d}.tif"] = np.full((1, 4, 8), i, np.uint16)
+    plan = reco.plan(reco.RecoOptions(projections=str(path), output=str(tmp_path / "s.tif"), axis=4))
+    assert plan.projections == 40 and any("ALS 8.3.2" in w for w in plan.warnings)
+    source = open_source(str(path), image_key=0)
+    assert source.shape == (4, 8) and source.read(39, slice(2, 3), None).tolist() == [[39] * 8]
+    source.close()

@@ -15,6 +15,7 @@ import h5py
 import numpy as np
 import pytest
 
+from tests.fading_scan import fading_scan
 from ufo import reco
 from ufo.core import UsageError
 
@@ -26,20 +27,11 @@ DARK, FLAT = 100.0, 1000.0
 @pytest.fixture(scope="module")
 def scan():
     """(projections angles x rows x width, darks, flats, degrees, reference slices rows x W x W)."""
-    from skimage.data import shepp_logan_phantom
-
-    phantom = skimage_transform.resize(shepp_logan_phantom(), (W, W), anti_aliasing=True)
-    yy, xx = np.mgrid[:W, :W]
-    phantom[(yy - 0.3 * W) ** 2 + (xx - 0.7 * W) ** 2 < (0.06 * W) ** 2] += 0.8  # off centre: mirrors show
-    phantom *= (xx - W / 2) ** 2 + (yy - W / 2) ** 2 < (W / 2 - 3) ** 2
     degrees = np.arange(N) * 180.0 / N
-    sino = skimage_transform.radon(phantom, theta=degrees, circle=True).T * 0.02  # angles x width
-    line = np.stack([sino * (1 + 0.25 * r) for r in range(ROWS)], axis=1)  # angles x rows x width
-    flat = FLAT * (1 + 0.3 * np.linspace(0, 1, W))[None, :].repeat(ROWS, 0)
-    projections = DARK + (flat - DARK) * np.exp(-line)
-    ref = np.stack([skimage_transform.iradon(line[:, r].T, theta=degrees, filter_name="ramp", circle=True,
+    made = fading_scan(W, ROWS, degrees, fade=1.0)
+    ref = np.stack([skimage_transform.iradon(made.line[:, r].T, theta=degrees, filter_name="ramp", circle=True,
                                              output_size=W) for r in range(ROWS)])
-    return projections, np.full((2, ROWS, W), DARK), np.stack([flat, flat]), degrees, ref
+    return made.projections, np.full((2, ROWS, W), DARK), np.stack([made.before] * 2), degrees, ref
 
 
 def reconstruct(tmp_path, **options) -> np.ndarray:

@@ -47,8 +47,9 @@ def find_dataset(h5file: Any, filename: str) -> str:
 
 
 def _refuse_frame_per_dataset(h5file: Any, filename: str, names: list[str]) -> None:
-    """UsageError where most image data sets hold one frame each in one group (ALS 8.3.2 writes a
-    scan so): naming one of them, as the general advice says, read a scan of one projection."""
+    """UsageError where most image data sets hold one frame each in one group (a scan so written,
+    unlike ALS 8.3.2's names, which ufo.storage.als832 reads): naming one of them, as the general
+    advice says, read a scan of one projection."""
     groups: dict[str, int] = {}
     for name in names:
         shape = h5file[name].shape
@@ -56,10 +57,10 @@ def _refuse_frame_per_dataset(h5file: Any, filename: str, names: list[str]) -> N
             groups[name.rsplit("/", 1)[0] or "/"] = groups.get(name.rsplit("/", 1)[0] or "/", 0) + 1
     group, count = max(groups.items(), key=lambda item: item[1], default=("", 0))
     if count >= 8 and count >= len(names) // 2:
-        raise UsageError(f"HDF5 file '{filename}' keeps one frame per data set ({count} in '{group}', as ALS 8.3.2 "
-                         "writes a scan): ufo reads a scan from data sets of frames (NXtomo, DXchange, a stack) or "
-                         "from TIFF files; convert it first (e.g. dxchange.read_als_832h5, then a DXchange file), "
-                         f"or name one data set to read that frame alone ({filename}:{names[0]})")
+        raise UsageError(f"HDF5 file '{filename}' keeps one frame per data set ({count} in '{group}', not named as "
+                         "ALS 8.3.2 names a scan's, NAME/NAME_0000_0000.tif): ufo reads a scan from data sets of "
+                         "frames (NXtomo, DXchange, a stack), ALS 8.3.2 files or TIFF files; convert it first (e.g. "
+                         f"to a DXchange file), or name one data set to read that frame alone ({filename}:{names[0]})")
 
 
 def _layout_entry(h5file: Any, dataset: str) -> str | None:
@@ -111,17 +112,6 @@ def _frames_written(h5file: Any, name: str) -> int | None:
         return None
 
 
-def _runs(indices: list[int]) -> list[list[int]]:
-    """`indices` (ascending) split where they are not consecutive."""
-    runs: list[list[int]] = []
-    for i in indices:
-        if runs and i == runs[-1][-1] + 1:
-            runs[-1].append(i)
-        else:
-            runs.append([i])
-    return runs
-
-
 class Hdf5Frames:
     """Frames of an HDF5 file: along the first axis of a dataset, or as an NXtomo/DXchange layout says.
 
@@ -134,7 +124,7 @@ class Hdf5Frames:
     def __init__(self, filename: str, dataset: str | None, image_key: int | None = None, run: int | None = None):
         import h5py
 
-        from .layouts import detect, keys_beside
+        from .layouts import detect, keys_beside, select
 
         _load_filters()
         self.warnings: list[str] = []
@@ -166,16 +156,7 @@ class Hdf5Frames:
             if index is not None:
                 self.warnings += index.notes
                 self.layout = index.layout
-                keep = [i for i, k in enumerate(index.image_keys) if image_key is None or k == image_key]
-                runs = _runs(keep)
-                self.run_spans = [(r[0], r[-1]) for r in runs]  # acquisition positions of each run
-                if run is not None:
-                    if image_key is None:
-                        raise UsageError("image-key-run selects a run of the frames image-key selects; give image-key")
-                    if not -len(runs) <= run < len(runs):
-                        raise UsageError(f"'{filename}' holds {len(runs)} run(s) of frames of image_key {image_key}, "
-                                         f"not a run {run}")
-                    keep = runs[run]
+                keep, self.run_spans = select(index.image_keys, image_key, run, filename)  # each run's places
                 self._locations = [index.locations[i] for i in keep]
                 self._positions = keep  # acquisition positions: flats of several runs interpolate by them
                 self._keys = [index.image_keys[i] for i in keep]
@@ -186,7 +167,7 @@ class Hdf5Frames:
                 # the selected frames' dataset gives the shape and type (DXchange keeps darks, flats
                 # and projections apart, and the darks may be of another detector region)
                 first = self._file[(self._locations or index.locations)[0][0]]
-                shapes = {self._file[name].shape[1:] for name in {name for name, _ in self._locations}}
+                shapes = {self._file[name].shape[-2:] for name in {name for name, _ in self._locations}}
                 if len(shapes) > 1:  # all frames of a DXchange file: darks of another region, say
                     self.warnings.append(f"'{filename}' ({index.layout}) holds frames of different shapes "
                                          f"({', '.join(' x '.join(map(str, s)) for s in sorted(shapes))}): select "
@@ -212,7 +193,8 @@ class Hdf5Frames:
             self._file.close()
             raise InputError(f"'{filename}:{self.name}' has {self._dset.ndim} dimension(s); frames need 2 or more")
         self._single = self._dset.ndim == 2 and self._locations is None
-        self.shape = tuple(self._dset.shape if self._single else self._dset.shape[1:])
+        self.shape = tuple(self._dset.shape if self._single else
+                           self._dset.shape[-2:] if self._locations is not None else self._dset.shape[1:])
         if self._locations is not None:
             self.count = len(self._locations)
         else:
@@ -278,7 +260,8 @@ class Hdf5Frames:
     def read(self, index: int, rows: slice, out: np.ndarray | None) -> np.ndarray:
         if self._locations is not None:
             name, at = self._locations[index]
-            dset, selection, frame = self._file[name], (at, rows), at
+            dset = self._file[name]
+            selection, frame = ((at, rows), at) if dset.ndim > 2 else ((rows,), 0)  # ALS 8.3.2: 2-D data sets
         else:
             dset, selection = self._dset, ((rows,) if self._single else (index, rows))
             frame = 0 if self._single else index

@@ -1,4 +1,4 @@
-"""Recognising NXtomo and DXchange files: where the frames are, which are darks/flats, at what angle."""
+"""Recognising NXtomo, DXchange and ALS 8.3.2 files: where the frames are, which are darks/flats, at what angle."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import UsageError
 from .hdf5 import DXCHANGE
 
 
@@ -21,6 +22,26 @@ class FrameIndex:
     angles: list[float | None]
     notes: list[str] = field(default_factory=list)  # what a reader should be told (angles' units guessed)
     angles_from: str = ""  # the dataset the angles come from, for messages about them
+
+
+def select(keys: list[int], image_key: int | None, run: int | None, where: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """(the places of the frames of `image_key` (all where None), only its run-th run of
+    consecutive ones where `run` is given; each run's first and last place). `where` names the
+    file in the refusal of a run it does not hold."""
+    keep = [i for i, k in enumerate(keys) if image_key is None or k == image_key]
+    runs: list[list[int]] = []
+    for i in keep:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    if run is not None:
+        if image_key is None:
+            raise UsageError("image-key-run selects a run of the frames image-key selects; give image-key")
+        if not -len(runs) <= run < len(runs):
+            raise UsageError(f"'{where}' holds {len(runs)} run(s) of frames of image_key {image_key}, not a run {run}")
+        keep = runs[run]
+    return keep, [(r[0], r[-1]) for r in runs]
 
 
 def _text(value: Any) -> str:
@@ -155,7 +176,7 @@ def _lengths(what: str, given: int, frames: int, notes: list[str]) -> None:
 
 
 def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
-    """The frame index of an NXtomo or DXchange file, or None for other files. Of several NXtomo
+    """The frame index of an NXtomo, DXchange or ALS 8.3.2 file, or None for other files. Of several NXtomo
     entries, `entry_name`'s (a path), else the first, and a note names the others."""
     entries = nxtomo_entries(h5)
     if entries:
@@ -204,4 +225,9 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
             keys += [key] * count
             angles += [thetas[i] if key == 0 and i < len(thetas) else None for i in range(count)]
         return FrameIndex("dxchange", locations, keys, angles, notes, theta.name if theta is not None else "")
+    from .als832 import frame_index
+
+    found = frame_index(h5)  # ALS 8.3.2: one frame per data set
+    if found is not None:
+        return FrameIndex("als832", *found, angles_from="the ALS group's nangles and arange")
     return None

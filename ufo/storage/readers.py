@@ -149,8 +149,9 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
                 raw_dtype: str = "uint16", raw_offset: int = 0, image_key: int | None = None,
                 image_key_run: int | None = None) -> FrameSource:
     """Open what `path` names: a TIFF, EDF or raw file, a glob, a directory, `file.h5:/dataset`
-    (NXtomo and DXchange files are recognised: `image_key` selects a kind of frame,
-    `image_key_run` one run of them) or `store.zarr:/array`."""
+    (NXtomo, DXchange and ALS 8.3.2 files and SLS TOMCAT sequences beside their log are
+    recognised: `image_key` selects a kind of frame, `image_key_run` one run of them) or
+    `store.zarr:/array`."""
     path = os.path.expanduser(path)
     file, dataset = split_dataset(path)
     dataset = check_dataset(file, dataset)  # 'st.zarr:/../elsewhere' stays refused
@@ -164,9 +165,15 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
         from .zarr_store import ZarrFrames
 
         return ZarrFrames(file, dataset)
-    if image_key is not None or image_key_run is not None:
-        raise UsageError("image-key selects frames of NXtomo or DXchange files (HDF5)")
     raw = raw_width is not None or file.lower().endswith(RAW_SUFFIXES)
+    if not raw:
+        from .tomcat import open_tomcat
+
+        tomcat = open_tomcat(path, image_key, image_key_run)  # SLS TOMCAT: a sequence of darks, flats, projections
+        if tomcat is not None:
+            return tomcat
+    if image_key is not None or image_key_run is not None:
+        raise UsageError("image-key selects frames of NXtomo, DXchange, ALS 8.3.2 and TOMCAT scans")
     files = _find_files(path, RAW_SUFFIXES if raw else TIFF_SUFFIXES + EDF_SUFFIXES)
     if raw:
         if raw_width is None or raw_height is None:
