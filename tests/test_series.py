@@ -51,6 +51,12 @@ def test_a_folder_of_projections_darks_and_flats_is_taken_apart_as_the_message_s
      {"projections": "SAMPLE_T_*.tif", "darks": "DF__BEFORE_*.tif", "flats": "BG__BEFORE_*.tif",
       "flats2": "BG__AFTER_*.tif"}),  # the Australian Synchrotron: BG the open beam, DF the dark
     ({"im_{:06d}.tif": 6, "flat_{:06d}.tif": 1}, {"projections": "im_*.tif", "flats": "flat_*.tif"}),  # Diamond L12
+    ({"scan_img_{:05d}.tif": 6, "scan_ref_{:05d}.tif": 2, "scan_dar_{:05d}.tif": 2},  # PETRA III P05
+     {"projections": "scan_img_*.tif", "darks": "scan_dar_*.tif", "flats": "scan_ref_*.tif"}),
+    ({"tomo_{:04d}.tif": 6, "OB_{:04d}.tif": 2, "DC_{:04d}.tif": 2},  # neutron imaging: open beam, dark current
+     {"projections": "tomo_*.tif", "darks": "DC_*.tif", "flats": "OB_*.tif"}),
+    ({"s_img_{:05d}.tif": 6, "s_ref_{:05d}.tif": 2, "s_xyz_{:05d}.tif": 2},  # an unknown series beside them: the
+     {"projections": "s_img_*.tif", "flats": "s_ref_*.tif"}),  # advice no glob that takes the references too
 ])
 def test_facilities_names_of_darks_and_flats_are_known(tmp_path, names, expected):
     folder = tmp_path / "scan"

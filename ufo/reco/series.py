@@ -9,6 +9,7 @@ projection and, without --darks and --flats, reconstructed raw counts with exit 
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import re
@@ -22,8 +23,9 @@ from ..storage.readers import name_series
 
 #: a series' name marks dark fields where one of its words (letters between other characters) is one
 #: of DARK_TOKENS or holds one of DARK_WORDS, flat fields likewise (ALS: sampledrk_, samplebak_; the
-#: Australian Synchrotron: DF_ and BG_, background meaning the open beam; elsewhere dark_, flat_, white_)
-DARK_TOKENS, DARK_WORDS = ("df", "drk", "dk"), ("dark",)
+#: Australian Synchrotron: DF_ and BG_, background meaning the open beam; PETRA III P05: _img_, _ref_,
+#: _dar_; neutron imaging: OB_ open beam, DC_ dark current; elsewhere dark_, flat_, white_)
+DARK_TOKENS, DARK_WORDS = ("df", "drk", "dk", "dar", "dc"), ("dark",)
 FLAT_TOKENS, FLAT_WORDS = ("bg", "bak", "ob", "ff", "wf"), ("flat", "white", "background", "blank", "bright", "ref",
                                                              "open")
 AFTER_WORDS = ("after", "post", "end", "last")
@@ -81,10 +83,17 @@ def check_series(o: Any, source: Any) -> list[str]:
     if any(kind != "projections" for kind in kinds.values()):
         if "flats2" in kinds.values() and "flats" not in kinds.values():
             kinds = {key: "flats" if kind == "flats2" else kind for key, kind in kinds.items()}
-        options = [f"--{kind} '{_pattern([k for k in kinds if kinds[k] == kind])}'"
-                   for kind in ("projections", "darks", "flats", "flats2") if kind in kinds.values()]
+        patterns = {kind: _pattern([k for k in kinds if kinds[k] == kind]) for kind in set(kinds.values())}
+        unknown = ""
+        if any(fnmatch.fnmatch(os.path.join(k[0], f"{k[1]}0{k[2]}"), patterns["projections"])
+               for k in kinds if kinds[k] != "projections"):  # a glob of all projection series takes the others too
+            largest = max((k for k in kinds if kinds[k] == "projections"), key=lambda k: len(series[k]))
+            patterns["projections"] = _pattern([largest])
+            others = [f"{k[1]}N{k[2]}" for k in kinds if kinds[k] == "projections" and k != largest]
+            unknown = f" ({', '.join(others)}: not known as darks or flats by name; give it as one if it is)"
+        options = [f"--{kind} '{patterns[kind]}'" for kind in ("projections", "darks", "flats", "flats2") if kind in patterns]
         raise UsageError(f"'{o.projections}' holds {len(series)} series of files: {shown}; darks or flats among "
-                         f"them would be reconstructed as projections: name each, e.g. {' '.join(options)}")
+                         f"them would be reconstructed as projections: name each, e.g. {' '.join(options)}{unknown}")
     return [f"'{o.projections}' holds {len(series)} series of files ({shown}): all read as projections, in name order"]
 
 
