@@ -66,6 +66,27 @@ def test_8_and_16_bit_writes_say_which_frames_were_clipped(tmp_path):
     assert not [w for w in handle.warnings if "outside" in w]
 
 
+def test_clip_and_cast_needs_no_range_and_says_what_the_type_clipped(tmp_path):
+    """`write bits=8 rescale=false` without minimum and maximum failed with a TypeError (the clipped
+    share was measured against [None, None]); with them, its warning named [minimum, maximum],
+    which clip and cast does not use."""
+    frames = [np.full((16, 16), v, np.float32) for v in (100.0, 300.0, -5.0)]
+    handle = ufo.Writer(path=str(tmp_path / "s.tif"), bits=8, rescale=False)(frames).run().wait()
+    assert tifffile.imread(tmp_path / "s.tif")[:, 0, 0].tolist() == [100, 255, 0]
+    said = [w for w in handle.warnings if "outside" in w]
+    assert len(said) == 1 and "2 of the 3 frames" in said[0] and "[0, 255]" in said[0] and "rescale=true" in said[0]
+    handle = ufo.Writer(path=str(tmp_path / "t.h5"), bits=16, rescale=False, minimum=0, maximum=10)(frames[:1]).run()
+    assert not [w for w in handle.wait().warnings if "outside" in w]  # 100 is stored as 100: nothing clipped
+
+
+def test_appending_to_an_imagej_stack_is_refused_before_the_run(tmp_path):
+    ufo.Writer(path=str(tmp_path / "s.tif"))([np.ones((4, 4), np.float32)] * 3).run().wait()
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", "dummy-data shape=4,4 number=2 ! write path=s.tif "
+                           "append=true"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "ImageJ TIFF stack" in done.stderr and "Traceback" not in done.stderr
+    assert tifffile.imread(tmp_path / "s.tif").shape == (3, 4, 4)
+
+
 def test_sinograms_of_darks_mixed_with_projections_are_refused_and_carry_their_detector_rows(tmp_path):
     def sinograms(keys):
         feed = Feed(shape=(4, 5), dtype=np.float32, count=len(keys))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -97,6 +98,14 @@ def test_units_refuse_values_that_are_not_finite():
         with pytest.raises(ValueError, match="not a finite number"):
             to_unit(text, {"deg": "rad", "ms": "s", "m": "mm"}[text.split()[1]])
     assert to_unit("90 deg", "rad") == pytest.approx(math.pi / 2)
+
+
+@pytest.mark.parametrize("value, dtype", [(-5, "uint16"), (70000, "uint16"), (2.7, "uint8"), (1e30, "int32")])
+def test_a_constant_the_integer_type_cannot_hold_is_refused_not_wrapped(value, dtype):
+    """-5 became 65531, 70000 4464, 1e30 0 and 2.7 2, exit 0: wrong synthetic data passes a test."""
+    with pytest.raises((PropertyError, GraphError), match=re.escape(f"value={value:g} is not a {dtype}")):
+        parse(f"dummy-data shape=4,4 value={value} dtype={dtype} ! null").describe()
+    assert int(ufo.Crop()(ufo.DummyData(shape=(4, 4), value=65535, dtype="uint16")).collect()[0, 0, 0]) == 65535
 
 
 def test_rescale_to_an_absurd_size_is_refused_at_build_time():

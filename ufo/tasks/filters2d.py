@@ -35,7 +35,7 @@ def frame2d(task: Task, spec: Spec) -> tuple[int, int]:
 def _odd_window(task: Task, size: int, shape: tuple[int, int]) -> None:
     if size % 2 == 0:
         raise GraphError(f"task '{task.name}': size={size} must be odd (the window is centred on the pixel)")
-    if size > 2 * min(shape) - 1:
+    if size // 2 >= 2 * max(shape):  # as blur; a frame of 1 row is mirrored onto itself (scipy's 'reflect')
         raise GraphError(f"task '{task.name}': size={size} is too large for a {shape[1]}x{shape[0]} frame")
 
 

@@ -53,7 +53,15 @@ class DummyData(Task):
         return tuple(shape)
 
     def output_spec(self) -> Spec:  # type: ignore[override]
-        return Spec(self.frame_shape(), np.dtype(self.dtype), self.number)
+        dtype = np.dtype(self.dtype)
+        if self.init == "constant" and dtype.kind in "iu":  # wrapped or cut before: -5 as 65531, 2.7 as 2
+            info = np.iinfo(dtype)
+            if not (info.min <= self.value <= info.max and float(self.value).is_integer()):
+                from ..core import PropertyError
+
+                raise PropertyError(f"task 'dummy-data': value={self.value:g} is not a {dtype.name} "
+                                    f"(whole numbers {info.min} .. {info.max}); give one, or dtype=float32")
+        return Spec(self.frame_shape(), dtype, self.number)
 
     def generate(self) -> Iterator[Any]:
         shape, dtype = self.frame_shape(), np.dtype(self.dtype)

@@ -311,7 +311,7 @@ class Write(Task):
         if frame.dtype.kind in "fc" and not _finite_sample(frame):
             first, count = self._nonfinite
             self._nonfinite = (first if count else self._count, count + 1)
-        lo, hi = self._scale
+        lo, hi = self._scale if self.rescale else (0, (1 << (self.bits or 0)) - 1)  # clip and cast: the type's range
         ready = self.prescaled and self.bits in (8, 16) and frame.dtype == (np.uint8 if self.bits == 8 else np.uint16)
         if self.bits in (8, 16) and not ready and _clipped_share(frame, lo, hi) > CLIPPED_SHARE:
             first, count = self._clipped
@@ -347,13 +347,14 @@ class Write(Task):
             self._writer = None  # type: ignore[assignment]
         first, count = getattr(self, "_clipped", (0, 0))
         if count:
-            lo, hi = self._scale
-            given = "given" if self.minimum is not None and self.maximum is not None else \
+            lo, hi = self._scale if self.rescale else (0, (1 << self.bits) - 1)
+            given = "of the type (rescale=false: clipped and cast)" if not self.rescale else "given" \
+                if self.minimum is not None and self.maximum is not None else \
                 f"found from the first {self.scale_frames} frames"
             self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} (the first: frame {first}) had more "
                           f"than {CLIPPED_SHARE:.0%} of their values outside [{lo:.6g}, {hi:.6g}], the range {given}, "
-                          f"stored as 0 or {(1 << self.bits) - 1}: give minimum= and maximum= that hold every frame, "
-                          "or bits=32")
+                          f"stored as 0 or {(1 << self.bits) - 1}: give minimum= and maximum= that hold every frame"
+                          f"{' with rescale=true' if not self.rescale else ''}, or bits=32")
         first, count = getattr(self, "_nonfinite", (0, 0))
         if count:
             self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} hold NaN or infinite values "
