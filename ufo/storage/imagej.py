@@ -116,9 +116,13 @@ class LiveCount:
         tag = getattr(writer, "_descriptiontag", None)
         self._writer = writer
         self._at, self._size = (int(tag.valueoffset), int(tag.count)) if tag is not None else (0, 0)
+        self._entry = int(tag.offset) if tag is not None else 0  # the IFD entry: code, type, count, offset
+        self._order = getattr(getattr(writer, "tiff", None), "byteorder", "<")
         self._fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)) if tag is not None else None
 
     def update(self) -> None:
+        import struct
+
         import tifffile
 
         if self._fd is None:
@@ -129,8 +133,65 @@ class LiveCount:
             return
         if len(text) < self._size:
             os.pwrite(self._fd, text.ljust(self._size, b"\0"), self._at)
+            # the entry's count: tifffile reserves room past its first text and counts only that text,
+            # so readers of a killed stack read the first 54 bytes ('...hyperstack=true\nmode=')
+            os.pwrite(self._fd, struct.pack(self._order + "I", len(text) + 1), self._entry + 4)
 
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+class FrameNumbers:
+    """The camera frame numbers of an ImageJ stack's pages, said in its header where they leave gaps.
+
+    Why: a classic ImageJ stack keeps no metadata per page, so a grab that dropped 106 of 166
+    frames read back as 60 consecutive frames (a tomography series at wrong angles, no sign of it);
+    HDF5 records the drops and a TIFF sequence each frame's number. Here, once a gap appears, the
+    header's description carries `frames_dropped=N` and `frame_numbers=0-8,14,19,...` (ranges of
+    the pages' frame numbers, in page order; ImageJ keeps them as the description's keys,
+    tifffile's `imagej_metadata` reads them), kept up as pages come while they fit the ROOM the
+    header keeps for them (`LiveCount` writes them), and at close whatever their length."""
+
+    LIMIT = 1 << 20  # characters of ranges at most: past it the list ends with '...'
+    ROOM = 1 << 16  # bytes of the header's description reserved for them (past it: written at close)
+
+    def __init__(self) -> None:
+        self._done: list[str] = []  # the ranges before the last, as text
+        self._length = 0  # their characters, commas included
+        self._last: list[int] | None = None  # [first, last] of the latest consecutive frame numbers
+        self.dropped = 0
+        self.gaps = False
+
+    def see(self, meta: dict[str, Any]) -> bool:
+        """Take a page's frame number (none: nothing to say); True where the header says them."""
+        number = meta.get("frame_number")
+        if not isinstance(number, (int, np.integer)):
+            return False
+        number, last = int(number), self._last
+        if last is not None and number == last[1] + 1:
+            last[1] = number
+        else:
+            if last is not None:
+                self.dropped += max(0, number - last[1] - 1)
+                self.gaps = True
+                text = f"{last[0]}-{last[1]}" if last[1] > last[0] else f"{last[0]}"
+                self._done.append(text)
+                self._length += len(text) + 1
+            self._last = [number, number]
+        return self.gaps
+
+    def apply(self, metadata: dict[str, Any], final: bool = False) -> None:
+        """Put the keys in tifffile's header `metadata` (taken out while they pass the ROOM, unless `final`)."""
+        if not self.gaps:
+            return
+        if not final and self._length > self.ROOM:
+            metadata.pop("frame_numbers", None)  # written at close: every page's header would format them
+            metadata.pop("frames_dropped", None)
+            return
+        first, end = self._last  # type: ignore[misc]
+        text = ",".join(self._done) + "," + (f"{first}-{end}" if end > first else f"{first}")
+        if len(text) > self.LIMIT:
+            text = text[:self.LIMIT].rsplit(",", 1)[0] + ",..."
+        metadata.update(frames_dropped=self.dropped, frame_numbers=text)

@@ -22,7 +22,7 @@ from ..core.frame import scalar_meta
 from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
-from .imagej import DisplayRange, LiveCount, imagej_count, imagej_metadata, is_imagej
+from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
@@ -141,6 +141,7 @@ class BigTiffWriter(WriterBase):
         self._writer: Any = None
         self._display: DisplayRange | None = None  # a float32 ImageJ stack's display range, from its slices
         self._count: LiveCount | None = None  # an ImageJ stack's header count, written as pages come
+        self._numbers = FrameNumbers()  # a camera's frame numbers, said in an ImageJ header where they leave gaps
 
     def _name(self, part: int) -> str:
         if not self.bytes_per_file:
@@ -165,7 +166,13 @@ class BigTiffWriter(WriterBase):
             self._writer.write(frame, description=describe(meta, header), metadata=None)
             return
         ij, resolution = imagej_metadata(self.metadata)
-        self._writer.write(frame, contiguous=True, metadata=ij, resolution=resolution)
+        room = self.frames == 0 and "frame_number" in meta  # a camera's frames: room in the header for their gaps
+        self._writer.write(frame, contiguous=True, resolution=resolution,
+                           metadata={**ij, "frame_numbers": " " * FrameNumbers.ROOM} if room else ij)
+        if room:
+            self._writer._metadata.pop("frame_numbers", None)
+        if self._numbers.see(meta):  # tifffile's header text comes from these keys (LiveCount, close)
+            self._numbers.apply(self._writer._metadata)
         if self._display is not None:
             self._display.see(frame)
         if self.frames == 0:
@@ -234,6 +241,7 @@ class BigTiffWriter(WriterBase):
         try:
             if self._count is not None:
                 self._count.close()
+                self._numbers.apply(self._writer._metadata, final=True)  # tifffile's close writes them
             self._close()
         finally:
             self.release()
