@@ -64,3 +64,20 @@ def test_a_long_list_of_gaps_is_written_at_close_past_the_header_room(tmp_path):
     with tifffile.TiffFile(path) as tif:
         header = tif.imagej_metadata
     assert header["frames_dropped"] == 29999 and header["frame_numbers"].split(",")[-1] == "59998"
+
+
+def test_the_listed_numbers_come_back_with_the_frames_and_their_gaps_reach_hdf5(tmp_path):
+    """Read back, each frame carries its number; written on to HDF5, the drops are recorded there."""
+    import h5py
+
+    from ufo.storage import open_source
+
+    _write(tmp_path / "s.tif", NUMBERS, '{"frame_number": n}', "w.close()")
+    source = open_source(str(tmp_path / "s.tif"))
+    assert [source.meta(i).get("frame_number") for i in range(source.count)] == NUMBERS
+    source.close()
+    done = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", "read path=s.tif ! write path=s.h5"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert int(f["data"].attrs["frames_dropped"]) == 12

@@ -195,3 +195,31 @@ class FrameNumbers:
         if len(text) > self.LIMIT:
             text = text[:self.LIMIT].rsplit(",", 1)[0] + ",..."
         metadata.update(frames_dropped=self.dropped, frame_numbers=text)
+
+
+def frame_numbers_of(description: str) -> list[int] | None:
+    """The pages' frame numbers an ImageJ header's `frame_numbers` says (FrameNumbers), or None."""
+    for line in description.splitlines():
+        if line.startswith("frame_numbers="):
+            numbers: list[int] = []
+            try:
+                for part in line[len("frame_numbers="):].split(","):
+                    if part == "...":  # a list cut at FrameNumbers.LIMIT: the pages past it unnumbered
+                        break
+                    first, _, last = part.partition("-")
+                    numbers.extend(range(int(first), int(last or first) + 1))
+            except ValueError:
+                return None
+            return numbers
+    return None
+
+
+def listed_frame_numbers(path: str) -> list[int] | None:
+    """The frame numbers the ImageJ stack at `path` lists in its header, or None (none listed, no header)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return frame_numbers_of(tif.pages[0].description or "") if tif.is_imagej else None
+    except Exception:  # noqa: BLE001 - no header to read: frames without numbers, as before
+        return None

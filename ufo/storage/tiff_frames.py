@@ -270,7 +270,12 @@ class TiffFrames:
         return count
 
     def meta(self, index: int) -> dict[str, Any]:
-        return {}
+        """A camera frame's number where an ImageJ stack's header lists them (storage.imagej.FrameNumbers)."""
+        if not hasattr(self, "_numbers"):
+            from .imagej import listed_frame_numbers
+
+            self._numbers = listed_frame_numbers(self.files[0]) if len(self.files) == 1 and self.count > 1 else None
+        return {"frame_number": self._numbers[index]} if self._numbers and index < len(self._numbers) else {}
 
     def label(self, index: int) -> str:
         file, page = self.locations[index]
