@@ -107,9 +107,23 @@ def test_inter_flats_and_a_sequence_without_flats_after(tmp_path, scan):
 
 def test_a_sequence_the_log_does_not_explain_is_refused_with_exit_2(tmp_path, scan):
     folder = write_tomcat(tmp_path / "x", scan)
-    os.remove(os.path.join(folder, "sample_0103.tif"))
+    os.remove(os.path.join(folder, "sample_0105.tif"))
     with pytest.raises(UsageError, match="describes 100 frames .* and 104 files"):
         open_source(folder)
     done = subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", folder, "-o",
                            str(tmp_path / "o.tif"), "--axis", "48"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "--darks and --flats" in done.stderr
+
+
+def test_a_sequence_with_a_missing_file_or_a_negative_count_is_refused(tmp_path, scan):
+    folder = write_tomcat(tmp_path / "h", scan, after=False)
+    os.rename(os.path.join(folder, "sample_0050.tif"), os.path.join(folder, "sample_0101.tif"))  # the count fits
+    with pytest.raises(UsageError, match="misses file.* between sample_0049.tif and sample_0051.tif"):
+        open_source(folder)
+    log = os.path.join(folder, "sample_.log")
+    with open(log) as f:
+        text = f.read().replace(f"Number of darks              : {DARKS}", "Number of darks              : -4")
+    with open(log, "w") as f:
+        f.write(text)
+    with pytest.raises(UsageError, match="negative count"):
+        open_source(folder)

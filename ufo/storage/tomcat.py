@@ -111,6 +111,15 @@ def read_scan(log: str, files: list[str]) -> TomcatScan:
     settings = _settings(log)
     darks, flats, count = (int(settings.get(k, 0)) for k in ("darks", "flats", "projections"))
     inter, every = int(settings.get("inter", 0)), int(settings.get("frequency", 0))
+    if min(darks, flats, inter, every) < 0:
+        raise UsageError(f"'{log}' gives a negative count ({darks} darks, {flats} flats, {inter} inter-flats every "
+                         f"{every}): fix the log, or give the parts as --projections, --darks and --flats")
+    numbers = [int(re.findall(r"(\d+)\.tiff?$", f, re.IGNORECASE)[0]) for f in files]
+    hole = next((i for i in range(1, len(numbers)) if numbers[i] != numbers[i - 1] + 1), None)
+    if hole is not None:  # every frame after a missing file would be taken for the next kind's or angle's
+        raise UsageError(f"the TOMCAT sequence of '{log}' misses file(s) between {os.path.basename(files[hole - 1])} "
+                         f"and {os.path.basename(files[hole])}: its frames cannot be told apart by their place; "
+                         "give the parts as --projections, --darks and --flats")
     inside = (count - 1) // every * inter if inter and every else 0  # inter-flats after every `every` projections
     head = darks + flats + count + inside
     tail = len(files) - head
