@@ -29,14 +29,15 @@ import numpy as np
 from ..core.errors import InputError
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
-from .writer_base import WriterBase, disk_error, share, unshare
+from .writer_base import WriterBase, disk_error, grow, share, size_limit, unshare
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
 DXCHANGE = {0: "/exchange/data", 1: "/exchange/data_white", 2: "/exchange/data_dark"}
-#: bytes left free on the disk for what closing the file writes (chunk indexes, object headers):
-#: HDF5 that meets a full disk mid-frame cannot close the file, which then opens nowhere without
-#: h5clear (and the process may crash at exit), so a frame that would leave less is refused first
+#: bytes left free on the disk (and under a quota or file-size limit: `_take_room`) for what closing
+#: the file writes (chunk indexes, object headers): HDF5 that meets a full disk mid-frame cannot close
+#: the file, which then opens nowhere without h5clear (and the process may crash at exit), so a frame
+#: that would leave less is refused first
 RESERVE = 256 << 10
 
 
@@ -114,6 +115,7 @@ class Hdf5Writer(WriterBase):
         self._drops = FrameStats() if record_drops else None
         self._first_index = 0  # frames the file held before this writer's first
         self._room = 0  # free bytes on the disk as last measured, less what was written since
+        self._can_grow = True  # room is taken past the file's end before each frame (`_take_room`)
         self.metadata = dict(metadata or {})
 
     # -- creation (all datasets exist before SWMR starts) ----------------------------------
@@ -215,6 +217,7 @@ class Hdf5Writer(WriterBase):
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         before: dict[str, int] = {}
         self._make_room(frame.nbytes)
+        self._take_room(frame.nbytes)
         try:
             if not self._swmr:
                 self._setup(frame, meta)
@@ -284,6 +287,32 @@ class Hdf5Writer(WriterBase):
             raise disk_error(self.path, self.frames, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
         self._room -= nbytes
 
+    def _take_room(self, nbytes: int) -> None:
+        """Take the frame's room and RESERVE past HDF5's end of the file before HDF5 writes there
+        (`grow`): a quota or the file-size limit, which the free space does not show, then refuses
+        the frame here and the file closes whole. Met by HDF5 mid-frame, the file could not be
+        closed and opened nowhere ('truncated file': a probe's `ulimit -f`). Where the file system
+        cannot take room ahead, the file-size limit (RLIMIT_FSIZE) is compared instead. A killed
+        writer's file keeps the room as zeros past HDF5's end of it, which readers do not mind."""
+        end = self._file.id.get_filesize()  # where HDF5 ends the file (the room taken past it not counted)
+        code = grow(self._file.id.get_vfd_handle(), end, nbytes + RESERVE) if self._can_grow else None
+        if code is None:
+            self._can_grow = False
+            limit = size_limit()
+            code = errno.EFBIG if limit is not None and end + nbytes + RESERVE > limit else 0
+        if code:
+            raise disk_error(self.path, self.frames, OSError(code, os.strerror(code)))
+
+    def _give_back(self) -> None:
+        """The room taken and not written (`_take_room`) given back before closing: the file ends
+        where HDF5 ends it, and what closing writes has the room."""
+        try:
+            end, fd = self._file.id.get_filesize(), self._file.id.get_vfd_handle()
+            if os.fstat(fd).st_size > end:
+                os.ftruncate(fd, end)
+        except Exception:  # noqa: BLE001 - closed already, or refused: the bytes past the end read as zeros
+            pass
+
     def _roll_back(self, counts: dict[str, int]) -> None:
         """After a failed write: shrink every dataset back to what it held before this frame."""
         for dset in list(self._dsets.values()) + list(self._extra.values()):
@@ -297,6 +326,7 @@ class Hdf5Writer(WriterBase):
                 pass
 
     def close(self) -> None:
+        self._give_back()
         try:
             self._file.close()
         except Exception as exc:

@@ -35,7 +35,7 @@ from .formats import FRAMES_WRITTEN
 from .hdf5 import RESERVE, Hdf5Writer
 from .nexus import nxdata_metadata, store_attributes
 from .preallocate import reserve_runs
-from .writer_base import claim, disk_error
+from .writer_base import claim, disk_error, size_limit
 
 WRITTEN = FRAMES_WRITTEN  # suffix of the dataset counting the frames written whole
 MOST_CHUNKS = 1 << 20  # frames laid out at most (each chunk is an entry of the dataset's index)
@@ -180,14 +180,18 @@ class Hdf5VolumeWriter(Hdf5Writer):
         self.frames += 1
 
     def _fits(self, frame: np.ndarray) -> bool:
-        """Whether the announced frames are few enough to lay out (MOST_CHUNKS) and fit on the disk."""
+        """Whether the announced frames are few enough to lay out (MOST_CHUNKS) and fit on the disk and
+        under this process's file-size limit (laid out past it, HDF5 could not close the file, which
+        then opened nowhere; appended, the frames go up to the limit and stop with a clear error)."""
         if self.expected > MOST_CHUNKS:
             return False
         try:
             free = shutil.disk_usage(os.path.dirname(os.path.abspath(self.path)) or ".").free
         except OSError:
             return False
-        return self.expected * frame.nbytes + RESERVE < free
+        need = self.expected * frame.nbytes + RESERVE
+        limit = size_limit()
+        return need < free and (limit is None or self._file.id.get_filesize() + need <= limit)
 
     def _grow(self) -> None:
         """More frames than announced: the rest through h5py (Hdf5Writer's appends, the file flushed

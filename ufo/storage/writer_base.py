@@ -2,10 +2,16 @@
 
 Its own module, below the format dispatch in ufo.storage.writers and below the HDF5 and Zarr
 writers that it dispatches to, so that those import it without importing the dispatch back.
+
+Three limits stop a write, and a writer says which: a full disk (ENOSPC), a quota (EDQUOT: a
+user's, group's or fileset's, common on GPFS and Lustre) and a file-size limit (EFBIG: `ulimit -f`,
+RLIMIT_FSIZE, or the largest file a file system takes). Only the first shows in the free space
+(statvfs); the other two are met by a write (`grow` meets them before the library writes).
 """
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import os
 import shutil
@@ -16,6 +22,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import InputError
+from .preallocate import _fallocate
+
+LIMITS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # what a write meets that the writer says in words
 
 
 class FrameWriter(Protocol):
@@ -103,17 +112,75 @@ def disk_full(path: str) -> bool:
         return False
 
 
-def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
-    """A clear message for a failed write; a full disk says what is still intact.
+def size_limit() -> int | None:
+    """This process's file-size limit (RLIMIT_FSIZE, `ulimit -f`) in bytes; None where there is none.
+    A write past it fails with EFBIG (Python ignores SIGXFSZ), which the free space does not show."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return None
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if soft == resource.RLIM_INFINITY else int(soft)
 
-    Libraries do not always pass ENOSPC on (tifffile reports a short write; numpy, which
-    reserves a frame's room before it writes it, says "Not enough free space" without an errno),
-    so the message and the free space are checked too.
-    """
-    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    if full or any(text in str(exc) for text in ("No space left", "Not enough free space")) or disk_full(path):
-        return InputError(f"the disk holding '{path}' is full after {frames} frame(s); those frames are intact, "
-                          "free space or write elsewhere")
+
+def grow(fd: int, offset: int, length: int) -> int | None:
+    """Make the open file `fd` reach `offset + length` bytes, its blocks taken from the disk now
+    (fallocate(2), the file's size grown): what a quota, the file-size limit or the disk cannot hold
+    is refused here, before a library writes there and meets it mid-write (HDF5 then cannot close
+    the file). Returns 0 when done, the errno of a limit met (ENOSPC, EDQUOT, EFBIG), or None
+    where it cannot be done (no fallocate, a file system without it, UFO_PREALLOCATE=0); the
+    writer then goes on unguarded, as before. The bytes read as zeros until written."""
+    call = _fallocate()
+    if call is None or length <= 0 or os.environ.get("UFO_PREALLOCATE", "1") == "0":
+        return None
+    ctypes.set_errno(0)
+    if call(fd, 0, offset, length) == 0:  # type: ignore[operator]
+        return 0
+    code = ctypes.get_errno()
+    return code if code in LIMITS else None
+
+
+def _limit_met(path: str, exc: BaseException) -> int | None:
+    """Which limit (ENOSPC, EDQUOT, EFBIG) stopped a write that failed with `exc`, or None (another
+    failure). Libraries do not always pass the errno on: HDF5 names it in its text, tifffile
+    reports a short write ("5529600 requested and 376584 written"), numpy, which reserves a
+    frame's room before it writes it, says "Not enough free space". Where no errno came, the
+    file at the file-size limit or a full disk says which."""
+    code = exc.errno if isinstance(exc, OSError) else None
+    if code in LIMITS:
+        return code
+    text = str(exc)
+    for limit in LIMITS:
+        if os.strerror(limit) in text:
+            return limit
+    if "Not enough free space" in text:
+        return errno.ENOSPC
+    if code is not None:  # the OS said what it was (no such folder, no permission): not a limit
+        return None
+    limit = size_limit()
+    try:
+        if limit is not None and os.path.getsize(path) >= limit:
+            return errno.EFBIG
+    except OSError:
+        pass
+    return errno.ENOSPC if disk_full(path) else None
+
+
+def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
+    """A clear message for a failed write; a limit met (a full disk, a quota, a file-size limit)
+    is named and says what is still intact."""
+    kept = f"after {frames} frame(s); those frames are intact"
+    limit = _limit_met(path, exc)
+    if limit == errno.ENOSPC:
+        return InputError(f"the disk holding '{path}' is full {kept}, free space or write elsewhere")
+    if limit == errno.EDQUOT:
+        return InputError(f"the disk quota (user, group or fileset) for '{path}' is used up {kept}, "
+                          "free space within the quota, have it raised or write elsewhere")
+    if limit == errno.EFBIG:
+        most = size_limit()
+        which = (f"this process's file-size limit ({most} bytes, ulimit -f {most // 1024})" if most is not None
+                 else "the largest file its file system takes")
+        return InputError(f"'{path}' reached {which} {kept}, raise the limit or write smaller files")
     return InputError(f"writing frame {frames} to '{path}' failed: {exc}")
 
 
