@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, FRAMES_WRITTEN
+from .hdf5_cut import file_size, is_cut, open_cut, whole_frames
 from .hdf5_direct import DirectFrames
 
 
@@ -132,16 +133,19 @@ class Hdf5Frames:
         self._direct: dict[str, DirectFrames | None] = {}
         self._making = threading.Lock()  # a reader and ufo reco's read-ahead thread may ask at once
         self._settled = True  # False while a writer may still change the file: h5py only
+        self._cut: int | None = None  # the size of a file cut short (hdf5_cut): frames past it are left out
         try:
             self._file = h5py.File(filename, "r", locking=False)
         except Exception as exc:
-            if "already open for write" not in str(exc):
+            if is_cut(exc):
+                self._file, self._cut, self._settled = open_cut(filename), file_size(filename), False
+            elif "already open for write" not in str(exc):
                 raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
-            # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reading works
-            self._file = h5py.File(filename, "r", locking=False, swmr=True)
-            self._settled = False
-            self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
-                                 "reading the frames it had flushed")
+            else:  # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reads it
+                self._file = h5py.File(filename, "r", locking=False, swmr=True)
+                self._settled = False
+                self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
+                                     "reading the frames it had flushed")
         self.filename = filename
         self.layout = None
         self.angles_from = ""  # the dataset of the angles (NXtomo, DXchange), for messages about them
@@ -157,6 +161,7 @@ class Hdf5Frames:
                 self.warnings += index.notes
                 self.layout = index.layout
                 keep, self.run_spans = select(index.image_keys, image_key, run, filename)  # each run's places
+                keep = self._whole(keep, index.locations)
                 self._locations = [index.locations[i] for i in keep]
                 self._positions = keep  # acquisition positions: flats of several runs interpolate by them
                 self._keys = [index.image_keys[i] for i in keep]
@@ -206,7 +211,20 @@ class Hdf5Frames:
                 self.count = written
             elif not self._single:
                 self.count = self._stored_frames(self.count)
+            self.count = len(self._whole(list(range(self.count)), [(self.name, i) for i in range(self.count)]))
         self.dtype = np.dtype(self._dset.dtype)
+
+    def _whole(self, keep: list[int], locations: list[tuple[str, int]]) -> list[int]:
+        """Of the frames `keep` (at `locations`), those before the cut of a file cut short, said."""
+        if self._cut is None or not keep:
+            return keep
+        whole = {name: set(whole_frames(self._file[name], sorted({at for n, at in locations if n == name}), self._cut))
+                 for name in {locations[i][0] for i in keep}}
+        kept = [i for i in keep if locations[i][1] in whole[locations[i][0]]]
+        self.warnings.append(f"'{self.filename}' is cut short ({self._cut} bytes, less than HDF5 recorded: a copy or "
+                             f"a write stopped part-way); reading the {len(kept)} of its {len(keep)} frame(s) stored "
+                             "whole before the cut")
+        return kept
 
     def _stored_frames(self, count: int) -> int:
         """The frames before the first whose chunk (one a frame) was never written, said where fewer
