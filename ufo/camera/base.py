@@ -32,7 +32,7 @@ from ..core.frame import Image
 from ..core.properties import declared
 from .callback import FrameCallback
 from .errors import CameraError, FrameTimeout
-from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property
+from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property, region
 from .ring import RingBuffer
 from .stats import CameraStats
 
@@ -80,7 +80,7 @@ class Camera:
         self._trigger_tags: collections.deque[dict[str, Any]] = collections.deque()
         self.tags: dict[str, Any] = {}  # what the trigger of the frame being acquired said about it
         self._callback: FrameCallback | None = None  # start_grab_callback's thread and the errors it met
-        self._t0 = 0.0
+        self._t0, self._made, self._lag = 0.0, 0, 0.0  # the clock's start; frames made on it, how late the latest
         self._due: float | None = None  # when the frame being acquired is due (monotonic), None when unclocked
         self.stats = CameraStats(camera=self.name)
         self.set(**properties)
@@ -120,18 +120,7 @@ class Camera:
         bits = self.sensor_bitdepth
         return np.dtype(np.uint8 if bits <= 8 else np.uint16 if bits <= 16 else np.uint32)
 
-    def _roi(self) -> tuple[int, int, int, int]:
-        width = self.sensor_width // self.sensor_horizontal_binning
-        height = self.sensor_height // self.sensor_vertical_binning
-        w = self.roi_width or width - self.roi_x0
-        h = self.roi_height or height - self.roi_y0
-        if self.roi_x0 + w > width or self.roi_y0 + h > height or w < 1 or h < 1:
-            raise CameraError(f"camera '{self.name}': region x0={self.roi_x0} y0={self.roi_y0} width={w} height={h} "
-                              f"does not fit the {width} x {height} (binned) sensor")
-        if w % self.roi_width_multiplier or h % self.roi_height_multiplier:
-            raise CameraError(f"camera '{self.name}': region width must be a multiple of {self.roi_width_multiplier} "
-                              f"and height of {self.roi_height_multiplier}, got {w} x {h}")
-        return self.roi_x0, self.roi_y0, w, h
+    _roi = region  # (x0, y0, width, height), checked against the sensor
 
     @property
     def sensor_shape(self) -> tuple[int, int]:
@@ -168,7 +157,7 @@ class Camera:
         if self.is_readout:
             raise CameraError(f"camera '{self.name}' is in readout mode; stop_readout() first")
         self._roi()
-        self._number = 0
+        self._number, self._made, self._lag = 0, 0, 0.0
         self._callback = None  # errors of an earlier recording's callback were raised by its stop_recording
         self._ring = None  # a ring of an earlier, buffered recording must not serve this one
         self._stop_event.clear()
@@ -261,13 +250,17 @@ class Camera:
         rate = self.frames_per_second
         return 1.0 / rate if self.clocked and rate > 0 else 0.0
 
-    def _schedule(self, number: int) -> float | None:
-        """Wait until frame `number` is due on the camera's clock; its due time (monotonic), or None unclocked."""
+    def _schedule(self, number: int, timeout: float | None = None) -> float | None:
+        """Wait until frame `number` is due on the camera's clock; its due time (monotonic), or None unclocked.
+        A frame due after `timeout` s is a FrameTimeout after it, as the ring's (1e-9 frames/s waited 30 years)."""
         period = self._period()
         if not period:
             return None
         due = self._t0 + number * period
         delay = due - time.monotonic()
+        if timeout is not None and delay > timeout and not self._stop_event.wait(timeout):
+            raise FrameTimeout(f"frame {number} is due in {delay:.3g} s on the camera's clock (frames-per-second="
+                               f"{self.frames_per_second:g}), beyond the grab's timeout of {timeout:g} s")
         if delay > 0 and self._stop_event.wait(delay):
             raise CameraError(f"camera '{self.name}' stopped recording")
         return due
@@ -289,7 +282,15 @@ class Camera:
             return True
         return ring is not None and ring.occupancy_at(due) >= slots
 
+    def clock_lag(self) -> tuple[float, float]:
+        """(seconds after its due time the latest frame was made, frames made per second since recording
+        started) of a clocked camera: a simulation slower than its frame rate falls further behind each frame."""
+        elapsed = time.monotonic() - self._t0
+        return self._lag, (self._made / elapsed if elapsed > 0 else 0.0)
+
     def _frame_meta(self, number: int, due: float | None, meta: dict[str, Any]) -> dict[str, Any]:
+        if due is not None:
+            self._made, self._lag = self._made + 1, time.monotonic() - due
         # a clocked frame's exposure time, through the process's clock map: a motor here converts it back exactly
         stamp = wall_at(due if due is not None else time.monotonic())
         return {"frame_number": number, "timestamp": stamp, "camera": self.name, **meta, **self.tags}
@@ -297,10 +298,11 @@ class Camera:
     def _next(self, out: np.ndarray, timeout: float | None = None) -> dict[str, Any]:
         self._wait_trigger(timeout)
         number = self._number
-        self._number += 1
         self._check_frame(number)
-        due = self._due = self._schedule(number)
-        if due is not None and self.trigger_source == "auto" and time.monotonic() - due > self._period():
+        auto = self.trigger_source == "auto"  # a software trigger taken is never lost to a timeout
+        due = self._due = self._schedule(number, timeout if auto else None)
+        self._number += 1  # a frame due after the timeout is the next grab's
+        if due is not None and auto and time.monotonic() - due > self._period():
             self.stats.late += 1  # unbuffered: the consumer asked later than the frame rate allows
         meta = self._acquire(out, number) or {}
         return self._frame_meta(number, due, meta)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import PropertyError
 from ..storage import open_source
 from .base import Camera, CameraProperty
 from .errors import CameraError, EndOfFrames
@@ -20,6 +21,7 @@ class FileCamera(Camera):
     def __init__(self, **properties: Any):
         super().__init__(**properties)
         self._source: Any = None
+        self._opened = ""  # the path _source reads
         if self.path:
             self._open()
 
@@ -27,6 +29,7 @@ class FileCamera(Camera):
         if self._source is not None:
             self._source.close()
         self._source = open_source(self.path)
+        self._opened = self.path
         if len(self._source.shape) != 2:
             raise CameraError(f"camera 'file': '{self.path}' holds frames of shape {self._source.shape}, not images")
         h, w = self._source.shape
@@ -37,9 +40,17 @@ class FileCamera(Camera):
     def dtype(self) -> np.dtype:
         return np.dtype(self._source.dtype) if self._source is not None else super().dtype
 
-    def _start(self) -> None:
+    def _roi(self) -> tuple[int, int, int, int]:
+        """The region on the file's frames: without a path there are none (it said the region did not fit
+        the 0 x 0 sensor); a path set after opening is opened here, where the sensor's size is first asked."""
         if not self.path:
-            raise CameraError("camera 'file' needs a path: open_camera('file', path='scan/*.tif')")
+            raise PropertyError("camera 'file' needs a path, the frames to replay: -p path=scan/*.tif "
+                                "(open_camera('file', path='scan/*.tif'))")
+        if self._source is None or self._opened != self.path:
+            self._open()
+        return super()._roi()
+
+    def _start(self) -> None:
         self._open()
 
     def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:

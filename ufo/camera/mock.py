@@ -26,6 +26,9 @@ from .base import Camera, CameraProperty, max_lag_property
 from .scene import Cylinders, Scene
 
 
+MAX_ZINGERS = 1_000_000  # zingers per frame: 10^10 asked for 75 GiB of places before the first frame
+
+
 class MockCamera(Camera):
     name = "mock"
     clocked = True
@@ -45,7 +48,8 @@ class MockCamera(Camera):
     dark_level = CameraProperty(float, 100.0, range=(0, None), doc="tomography: counts without beam")
     attenuation = CameraProperty(float, 0.01, range=(0, None), doc="tomography: attenuation per pixel of the scene")
     noise = CameraProperty(float, 0.0, range=(0, None), while_recording=True, doc="Gaussian noise, standard deviation in counts")
-    zingers = CameraProperty(int, 0, range=(0, None), while_recording=True, doc="bright single pixels per frame")
+    zingers = CameraProperty(int, 0, range=(0, MAX_ZINGERS), while_recording=True,
+                             doc="bright single pixels per frame (their places are drawn per frame: at most a million)")
     dead_columns = CameraProperty(int, 0, range=(0, None), doc="columns that always read 0")
     beam = CameraProperty(str, "open", choices=("open", "closed"), while_recording=True,
                           doc="tomography: closed shutter gives darks; open beam with the sample moved out gives flats")

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..core.errors import PropertyError
 from ..core.properties import Property
+from .errors import CameraError
 
 
 class CameraProperty(Property):
@@ -45,3 +46,35 @@ def max_lag_property() -> CameraProperty:
 
 def _ro(type: type, default: Any, doc: str, **kw: Any) -> CameraProperty:
     return CameraProperty(type, default, doc=doc, writable=False, **kw)
+
+
+class RegionError(CameraError, PropertyError):
+    """A region of interest that does not fit the sensor: a bad value (exit 2), which the camera refuses."""
+
+
+def region(camera: Any) -> tuple[int, int, int, int]:
+    """The region of interest (x0, y0, width, height) on `camera`'s binned sensor. One that does not fit
+    names the property at fault: roi-x0=600 on a 512-pixel sensor said 'width=-88' (the default
+    width 0, all of the rest, turned negative) and failed as a camera fault (exit 1)."""
+    width = camera.sensor_width // camera.sensor_horizontal_binning
+    height = camera.sensor_height // camera.sensor_vertical_binning
+    if width < 1 or height < 1:
+        raise RegionError(f"camera '{camera.name}': the {camera.sensor_width} x {camera.sensor_height} sensor binned "
+                          f"{camera.sensor_horizontal_binning} x {camera.sensor_vertical_binning} has no pixels")
+    w = _span(camera.name, "x0", "width", camera.roi_x0, camera.roi_width, width, "columns")
+    h = _span(camera.name, "y0", "height", camera.roi_y0, camera.roi_height, height, "rows")
+    if w % camera.roi_width_multiplier or h % camera.roi_height_multiplier:
+        raise RegionError(f"camera '{camera.name}': region width must be a multiple of {camera.roi_width_multiplier} "
+                          f"and height of {camera.roi_height_multiplier}, got {w} x {h}")
+    return camera.roi_x0, camera.roi_y0, w, h
+
+
+def _span(name: str, first_key: str, size_key: str, first: int, size: int, total: int, what: str) -> int:
+    """The region's size along one axis (0: from `first` to the sensor's edge), checked against `total`."""
+    if first >= total:
+        raise RegionError(f"camera '{name}': roi-{first_key}={first} does not fit the sensor's {total} {what} "
+                          f"(binned): roi-{first_key} takes 0 .. {total - 1}")
+    if first + (size or total - first) > total:
+        raise RegionError(f"camera '{name}': roi-{size_key}={size} from roi-{first_key}={first} does not fit the "
+                          f"sensor's {total} {what} (binned): at most {total - first}")
+    return size or total - first

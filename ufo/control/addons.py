@@ -25,6 +25,7 @@ class ImageWriter(Addon):
     retaken frame is the only one at its place."""
 
     takes_invalid = True
+    closes_files = True
 
     def __init__(self, dataset: str | None = "scan.nx", queue_size: int = 64, metadata: dict[str, Any] | None = None):
         super().__init__(queue_size)

@@ -23,20 +23,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..core.framestats import DroppedFramesWarning, FrameStats
+from ..core.framestats import FrameStats
 from ..core.progress import JobProgress
 from ..storage.walker import Walker
 from .device import Device
 from .errors import ControlError
 from .hold import AbortedError, Hold
 from .interrupts import ask_on_interrupt, cancel_on_terminate
-from .runparts import INVALID, Acquisition, Addon, drop_report, frames_lost, lossy_failed, outcome, stopped_error
+from .runparts import INVALID, Acquisition, Addon, lossy_failed, stopped_error
 from .suspenders import Suspender
+from .windup import CANCELLED, wind_up
 
 LOG = logging.getLogger("ufo.control")
 _END = object()
@@ -96,7 +95,8 @@ class Experiment:
     async def finish(self) -> None:
         """Hook: after the acquisitions of a run (also after errors)."""
 
-    async def _states(self) -> dict[str, Any]:
+    async def device_states(self) -> dict[str, Any]:
+        """Every device's states, for the walker's start and finish records."""
         return {device.name: await device.states() for device in self.devices}
 
     def _next_name(self) -> str:
@@ -179,7 +179,7 @@ class Experiment:
         self.current = name
         if self.walker is not None:
             self.walker.home().descend(name)
-            self.walker.log(await self._states(), "start")
+            self.walker.log(await self.device_states(), "start")
         place = self.walker.current if self.walker is not None else None
         self.state = "running"
         self.stop_reason = None
@@ -194,6 +194,8 @@ class Experiment:
                      for addon, queue in zip(self.addons, queues)]
         self._queues, self._failures = queues, failures
         error: BaseException | None = None
+        stopped = False  # the acquisitions ended by an exception (not sys.exc_info(): asyncio.run's shutdown
+        # after a KeyboardInterrupt runs this inside the handling of that interrupt)
         self.frame_stats = {}
         self.suspensions = []
         expected = [a.expected for a in self.acquisitions]
@@ -213,10 +215,12 @@ class Experiment:
                     await self.hold.stop()
             self.state = "standby"
         except asyncio.CancelledError:
-            self.state, self.stop_reason = "cancelled", "cancelled (Ctrl-C, SIGTERM or a cancelled task)"
+            stopped = True
+            self.state, self.stop_reason = "cancelled", CANCELLED
             await self._stop_devices()
             raise
         except BaseException as exc:
+            stopped = True
             self.state = "aborted" if isinstance(exc, AbortedError) else "error"
             error = stopped_error(self, name, exc, place)
             self.stop_reason = str(error)
@@ -225,41 +229,11 @@ class Experiment:
                 raise error from exc
             raise
         finally:
-            self.progress.stage("finishing")
-            for queue, consumer in zip(queues, consumers):
-                if not consumer.done():
-                    await queue.put(None)  # the consumer drains what is queued, then ends
-            await asyncio.gather(*consumers, return_exceptions=True)
-            # every addon finishes (files are closed) even when one fails; records of the run last
-            for addon in sorted(self.addons, key=lambda a: a.reports):
-                if failures and self.state == "standby":
-                    self.state, self.stop_reason = "error", str(failures[0][1])
-                try:
-                    await addon.finish(self)
-                except Exception as exc:  # noqa: BLE001 - reported below, after the others finished
-                    failures.append((addon, exc))
-            await self.finish()
-            if failures and self.state == "standby":
-                self.state = "error"
-            self.progress.end(asyncio.CancelledError() if self.state == "cancelled"
-                              else error or (failures[0][1] if failures else None))
-            for acquisition_name, stats in self.frame_stats.items():
-                stats.fps_asked = self.asked_rate(acquisition_name)
-            report = drop_report(self)
-            if report is not None:
-                LOG.warning("%s", report)
-                warnings.warn(report, DroppedFramesWarning, stacklevel=2)
-            lost = frames_lost(self.addons)
-            if lost:
-                LOG.warning("%s: frames acquired but not stored (the run stopped): %s", name,
-                            ", ".join(f"{addon} {n}" for addon, n in lost.items()))
-            if self.walker is not None:
-                self.walker.log({**(await self._states()), **outcome(self), "experiment_state": self.state,
-                                 "addon_errors": {type(a).__name__: a.errors for a in self.addons if a.errors},
-                                 "frames_dropped": self.frames_dropped, "suspensions": self.suspensions,
-                                 "frames": {k: v.as_dict() for k, v in self.frame_stats.items()}}, "finish")
+            cut = await wind_up(self, name, queues, consumers, failures, error)
             self.iteration += 1
-            if failures and error is None and not isinstance(sys.exc_info()[1], asyncio.CancelledError):
+            if cut and not stopped:  # cancelled while winding up: recorded so, now it stops
+                raise asyncio.CancelledError
+            if failures and not stopped:
                 for addon, exc in failures[1:]:
                     LOG.error("addon %s failed too: %s", type(addon).__name__, exc)
                 raise failures[0][1]

@@ -14,6 +14,7 @@ position with unit and limits, `read_configuration()` the velocity, and `stop()`
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import threading
@@ -46,7 +47,12 @@ class SimulatedMotor(InProcessBackend):
     exact, a camera can ask for the angle at a frame's own time (`position_at`), and any
     thread may use it (the Tango motor server serves one). It answers like a motor server:
     writing `position` starts a move and returns at once, the state is 'moving' until it arrives.
+    It remembers its last motions (`HISTORY`), so `position_at` a past time is true after a stop:
+    a simulated camera that makes a frame late, after a continuous scan stopped the stage at
+    its range's end, got the stopped stage's angle for a frame due while it turned.
     """
+
+    HISTORY = 64  # motions remembered for position_at a past time
 
     def __init__(self, unit: str = "mm", position: float = 0.0, velocity: float = 10.0,
                  lower: float | None = None, upper: float | None = None):
@@ -58,17 +64,34 @@ class SimulatedMotor(InProcessBackend):
         self._lock = threading.Lock()
         self._start, self._t0, self._duration = position, 0.0, 0.0
         self._speed, self._since = 0.0, None  # a continuous rotation: its speed and since when
+        self._past: collections.deque[tuple[float, tuple[Any, ...]]] = collections.deque(maxlen=self.HISTORY)
 
     # -- the physics, callable from any thread ---------------------------------------------
+    def _motion(self) -> tuple[Any, ...]:
+        return self._start, self.target, self._t0, self._duration, self._speed, self._since
+
+    def _change(self, now: float, **motion: Any) -> None:
+        """From `now` on, the stage moves as `motion` says (the attributes of `_motion`); the motion
+        until then is remembered. Call with the lock held."""
+        self._past.append((now, self._motion()))
+        for name, value in motion.items():
+            setattr(self, name, value)
+
     def position_at(self, at: float | None = None) -> float:
         """The position (in `position_unit`) at monotonic time `at`, now by default."""
         now = time.monotonic() if at is None else at
         with self._lock:
-            if self._since is not None:  # a motion stops at a soft limit, as at a limit switch
-                return self._clamped(self._start + self._speed * (now - self._since))
-            if self._duration <= 0 or now >= self._t0 + self._duration:
-                return self.target
-            return self._start + (self.target - self._start) * max(now - self._t0, 0.0) / self._duration
+            motion = self._motion()
+            for until, earlier in reversed(self._past):  # the motion under way at `now`
+                if now >= until:
+                    break
+                motion = earlier
+        start, target, t0, duration, speed, since = motion
+        if since is not None:  # a motion stops at a soft limit, as at a limit switch
+            return self._clamped(start + speed * (now - since))
+        if duration <= 0 or now >= t0 + duration:
+            return target
+        return start + (target - start) * max(now - t0, 0.0) / duration
 
     def _clamped(self, position: float) -> float:
         if self.upper is not None and position > self.upper:
@@ -95,32 +118,32 @@ class SimulatedMotor(InProcessBackend):
     def move_to(self, target: float) -> None:
         """Start a move from where the stage is now."""
         self.check_limits(target)
-        here = self.position_at()
+        now = time.monotonic()
+        here = self.position_at(now)
         with self._lock:
-            self._since = None
-            self._start, self.target, self._t0 = here, target, time.monotonic()
-            self._duration = abs(target - here) / self.velocity if self.velocity else 0.0
+            self._change(now, _since=None, _start=here, target=target, _t0=now,
+                         _duration=abs(target - here) / self.velocity if self.velocity else 0.0)
 
     def stop(self) -> None:
         """Halt a move or a rotation where the stage is."""
-        here = self.position_at()
+        now = time.monotonic()
+        here = self.position_at(now)
         with self._lock:
-            self._since, self._speed = None, 0.0
-            self._start = self.target = here
-            self._duration = 0.0
+            self._change(now, _since=None, _speed=0.0, _start=here, target=here, _duration=0.0)
 
     def start_motion(self, speed: float) -> None:
         """Turn (or travel) at `speed` (unit/s, negative the other way) until stopped or at a soft limit."""
         if not math.isfinite(speed) or speed == 0:  # NaN left the stage at NaN for good
             raise LimitError(f"{self.device}: a motion at {speed} {self.position_unit}/s: give a finite speed other "
                              "than 0; the device was not moved")
-        here = self.position_at()
+        now = time.monotonic()
+        here = self.position_at(now)
         if speed > 0 and self.upper is not None and here >= self.upper or \
                 speed < 0 and self.lower is not None and here <= self.lower:
             raise LimitError(f"{self.device}: standing at its limit {here:g} {self.position_unit}, it cannot go further "
                              "that way; the device was not moved")
         with self._lock:
-            self._start, self._speed, self._since, self._duration = here, speed, time.monotonic(), 0.0
+            self._change(now, _start=here, _speed=speed, _since=now, _duration=0.0)
 
     # -- the Backend protocol --------------------------------------------------------------
     async def disconnect(self) -> None:

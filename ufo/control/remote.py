@@ -150,6 +150,8 @@ class _RemoteAddon(Addon):
 class RemoteImageWriter(_RemoteAddon):
     """The camera's frames written by a walker server (one NXtomo file by default)."""
 
+    closes_files = True  # its finish waits for the walker server to close the file
+
     def __init__(self, camera: Detector, walker: RemoteWalker, dataset: str = "scan.nx", mode: str = "push"):
         super().__init__(camera, mode)
         self.walker = walker

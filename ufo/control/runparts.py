@@ -53,6 +53,9 @@ class Addon:
     #: finishes after the others, with the run's state already set by their failures (a record of the run:
     #: the Bluesky stop document said 'success' when a writer failed at its last frame or at close)
     reports = False
+    #: its finish closes files and records the run in them: a cancellation that comes meanwhile waits for it
+    #: (cut between closing and recording, an NXtomo file of a stopped scan passed for a whole one)
+    closes_files = False
 
     def __init__(self, queue_size: int = 32):
         self.queue_size = queue_size

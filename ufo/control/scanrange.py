@@ -108,3 +108,21 @@ class RangeGuard:
         """Raise the guard's error if it stopped the stage."""
         if self.error is not None:
             raise self.error
+
+
+def camera_behind(error: ControlError, camera: Any, rate: float) -> ControlError:
+    """`error` (a continuous scan stopped: frames missing or past its range), with the cause where a clocked
+    (simulated) camera made its frames slower than its clock: it dropped those it fell too far behind for
+    (`max_lag`), while the stage turned on at its rate; the error blamed a stall, the camera said 0 late."""
+    lag = getattr(camera, "clock_lag", None)
+    if lag is None or not rate:
+        return error
+    behind, made = lag()
+    if behind < max(2.0 / rate, 0.05):  # on time when the scan stopped: a stall, or drops of a slow consumer
+        return error
+    slower = f"{made:.1f} frames/s of the {rate:g} asked, {100 * (1 - made / rate):.0f} % behind its clock; " \
+        if made < 0.98 * rate else ""
+    dropped = getattr(getattr(camera, "stats", None), "dropped", 0)
+    return ControlError(f"{error}. The cause: the camera made its frames slower than its frame rate ({slower}its "
+                        f"latest frame {behind:.2g} s after its time) and dropped {dropped} it fell too far behind "
+                        "for: this host cannot simulate the camera at this rate; lower its frames_per_second")

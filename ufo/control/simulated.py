@@ -45,13 +45,13 @@ class StorageRing(Device):
 class SimulatedBeamline:
     """Sample stages, rotation, a flat-field motor, a shutter and a mock camera in tomography mode.
 
-    The camera shows the phantom at the rotation stage's current angle, a dark frame while the
-    shutter is closed or the storage ring has lost its beam (`ring`, below 1 mA) and a flat while
-    the flat-field motor has moved the sample out.
+    The camera shows the phantom (or `scene`, any ufo.camera.scene.Scene) at the rotation stage's
+    current angle, a dark frame while the shutter is closed or the storage ring has lost its beam
+    (`ring`, below 1 mA) and a flat while the flat-field motor has moved the sample out.
     """
 
     def __init__(self, width: int = 256, height: int = 64, axis_offset: float = 0.0, noise: float = 0.0,
-                 zingers: int = 0, dead_columns: int = 0, continuous: bool = False):
+                 zingers: int = 0, dead_columns: int = 0, continuous: bool = False, scene: Any = None):
         from ..camera import open_camera
         from ..tomo.phantom import PhantomScene
 
@@ -62,7 +62,8 @@ class SimulatedBeamline:
         self.shutter = Shutter("shutter")
         self.ring = StorageRing("ring")
         self.flat_position = 50 * q.mm
-        mock = open_camera("mock", angle_source=self._angle, scene=PhantomScene(), sensor_width=width,
+        scene = scene if scene is not None else PhantomScene()
+        mock = open_camera("mock", angle_source=self._angle, scene=scene, sensor_width=width,
                            sensor_height=height,
                            pattern="tomography", axis_offset=axis_offset, noise=noise, zingers=zingers,
                            dead_columns=dead_columns)

@@ -24,7 +24,7 @@ from .continuous import remote_projections
 from .motors import ContinuousRotationMotor
 from .errors import ControlError
 from .experiment import Acquisition, Experiment
-from .scanrange import RangeGuard, RangeWatch, check_range
+from .scanrange import RangeGuard, RangeWatch, camera_behind, check_range
 
 q = registry()
 LOG = logging.getLogger(__name__)
@@ -299,9 +299,8 @@ class Tomography(Experiment):
                     angle = frame.meta.get("angle")
                     try:
                         watch.check(None if angle is None else math.degrees(float(angle)), taken)
-                    except ControlError:
-                        guard.check()  # the guard stopped the stage: its error says why
-                        raise
+                    except ControlError as exc:  # the guard's error says it stopped the stage; the camera why
+                        raise camera_behind(guard.error or exc, camera, rate) from None
                     frame.meta["image_key"] = 0
                     frame.meta.update(await self.frame_tags(frame.meta.get("timestamp")))
                     yield frame
