@@ -9,6 +9,15 @@ background thread renews: a client that is killed releases the server within `ti
 Another client's start is refused by the server with a message naming this one. The stream
 is connected after the server accepted the start (PUSH mode: a refused client never takes
 frames from the holder's stream), and frames of other recordings (stream ids) are ignored.
+
+No ring buffer runs here: `buffered` and `num_buffers` read (and set) the server camera's ring,
+which buffers, drops and counts. A ring here read a push stream as fast as it came and dropped
+frames that had crossed the network whole (the server said "sent 163, dropped 0", this ring
+dropped 106), kept back-pressure from the server's camera and cost a core copying frames it then
+threw away. Frames a pub stream lost on their way here are counted apart (`stream_lost`).
+
+A stream the server ends because it was stopped (shut down, the camera released by `ufo camera
+stop`, the lease run out) is an error here, not the end of a finite camera: the recording was cut.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import os
 import socket as _socket
 import threading
 import uuid
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import zmq
@@ -31,6 +40,7 @@ from .errors import CameraError, EndOfFrames
 
 LOCAL = {"host", "port", "timeout", "stream_mode"}
 STATE = {"is_recording", "is_readout"}  # this client's own state, not the server camera's (another client may record)
+SERVER_RING = ("buffered", "num_buffers")  # the server camera's ring: read here, never run here
 LOG = logging.getLogger("ufo.camera")
 
 
@@ -65,6 +75,12 @@ class NetCamera(Camera):
         self._stream: zmq.Socket | None = None
         self._dtype = np.dtype(np.uint16)
         self._shape: tuple[int, int] = (0, 0)
+        self._check: StreamCheck | None = None
+        self._server_ring: dict[str, Any] = {}
+        #: frames of this recording the server sent that never arrived here (sequence gaps up to the
+        #: last frame received: a pub stream drops what this client cannot take in time); the rest of
+        #: `stats.dropped` the server's camera dropped before sending (its ring was full)
+        self.stream_lost = 0
         self._mirror(self._request({"cmd": "info"}))
         if remote:
             self.set(**remote)
@@ -136,8 +152,19 @@ class NetCamera(Camera):
         return self._request({"cmd": "stats"})
 
     # -- streaming ----------------------------------------------------------------------
+    def start_recording(self) -> None:
+        """Record with no ring buffer here (see the module's docstring): `_start` gives the base
+        class `buffered` false; the server camera's values are back once the recording started."""
+        try:
+            super().start_recording()
+        finally:
+            self.__dict__.update(self._server_ring)
+            self._server_ring = {}
+
     def _start(self) -> None:
         self._mirror(self._request({"cmd": "info"}))
+        self._server_ring = {key: self.__dict__[key] for key in SERVER_RING if key in self.__dict__}
+        self.__dict__["buffered"] = False  # what the base class reads right after `_start`: no ring here
         mode = self._stream_info["mode"]
         self._stream = self._context.socket(zmq.PULL if mode == "push" else zmq.SUB)
         self._stream.setsockopt(zmq.LINGER, 0)
@@ -148,6 +175,7 @@ class NetCamera(Camera):
             self._stream.setsockopt(zmq.SUBSCRIBE, b"")
             self._stream.connect(address)  # subscribe before the first frame is published
         self._ended = False
+        self.stream_lost = 0
         self._lost = self._lost_cause = None
         self._silent = False
         self._check = StreamCheck(f"camera server at {self.address}", LOG.warning)
@@ -220,16 +248,27 @@ class NetCamera(Camera):
                 continue  # a frame or the end of an earlier recording, still on its way
             break
         if frame is None:
-            self._ended = True
-            if header.get("type") == "error":
-                raise CameraError(f"camera server at {self.address}: {header.get('message')}")
-            self._check.end(header)
-            raise EndOfFrames(f"the camera server at {self.address} ended the stream after {header.get('frames')} frames")
+            self._end(header)
         self._check.frame(header)
+        self.stream_lost = self._check.missing
         np.copyto(out, frame)
         meta = dict(header.get("meta", {}))
         meta["server_frame_number"] = header.get("frame_number")
         return meta
+
+    def _end(self, header: dict[str, Any]) -> NoReturn:
+        """The stream's end: a finite camera ran out (EndOfFrames), or the server stopped it (an
+        error: a batch script's `$?` took a shutdown mid-grab for a complete grab)."""
+        assert self._check is not None
+        self._ended = True
+        if header.get("type") == "error":
+            raise CameraError(f"camera server at {self.address}: {header.get('message')}")
+        self._check.end({**header, "stopped": False})  # frames missing at the end; the stop is said below
+        if header.get("stopped"):
+            self._silent = True  # a server shutting down may answer the stop no more
+            raise CameraError(f"camera server at {self.address}: {header.get('why') or 'the server stopped'}; it "
+                              f"ended the stream after {header.get('frames')} frame(s): this recording was cut short")
+        raise EndOfFrames(f"the camera server at {self.address} ended the stream after {header.get('frames')} frames")
 
     def _wait_trigger(self, timeout: float | None = None) -> None:
         self.tags = {}  # the server's camera waits for the trigger and sends the tags with the frame

@@ -16,7 +16,9 @@ number of subscribers can watch the stream). ``stop`` with ``"force": true`` (wh
 A client that vanishes releases the camera: a start may ask for a lease (``"lease": seconds``,
 `NetCamera` asks for its own timeout) which the client renews (``renew``) while it records;
 when a lease runs out the server stops the recording and ends the stream. Requests without a
-``client`` name keep the old behaviour (no lease).
+``client`` name keep the old behaviour (no lease). A stream the server cuts short (shut down,
+released, a lease run out) ends marked stopped, with why: its client's grab fails, as after a
+server killed, rather than pass for a finite camera's end (it exited 0 with 86 of 100000 frames).
 
 Every recording has its own stream id in the frame headers (see `ufo.net.wire`): a client
 ignores frames and end messages of an earlier recording still on their way, and buffers
@@ -37,16 +39,8 @@ import numpy as np
 import zmq
 
 from ..core.errors import UfoError, UsageError
-from ..net.wire import (
-    count_peers,
-    end_parts,
-    error_parts,
-    frame_parts,
-    new_stream_id,
-    send_frame,
-    sender_name,
-    wait_sent,
-)
+from ..net.wire import count_peers, end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name
+from ..net.wire import wait_sent
 from .base import Camera
 from .errors import CameraError, EndOfFrames
 
@@ -88,6 +82,7 @@ class CameraServer:
         self.sent = 0
         self.dropped = 0
         self.late_sent = 0  # frames sent that the camera grabbed later than its rate allows (unbuffered)
+        self.camera_dropped = 0  # frames the camera dropped before those sent (its ring was full: the stream waited)
         self._lock = threading.RLock()
         self._sender = sender_name("camera-server", f"tcp://{host}:{self.stream_port}")
         self.stream_id: str | None = None
@@ -96,6 +91,7 @@ class CameraServer:
         self._renewed = 0.0
         self._since = 0.0
         self.released: list[str] = []  # why recordings were stopped by the server (lease ran out)
+        self._why: str | None = None  # why the server stops the stream (its end says so); None: its own client did
 
     @staticmethod
     def _bind(socket: zmq.Socket, host: str, port: int) -> int:
@@ -190,7 +186,8 @@ class CameraServer:
                 if self._held_by_other(client) and not request.get("force"):
                     raise self._busy(client, cmd)
                 was = self.owner if cam.is_recording else None
-                return {**self._stop_stream(), "released": was}
+                why = None if was in (None, client) else f"the camera was released by {client}"
+                return {**self._stop_stream(why), "released": was}
             if self._held_by_other(client) and not request.get("force"):
                 raise self._busy(client, cmd)
             if cmd == "set":
@@ -216,7 +213,7 @@ class CameraServer:
         if self.mode == "push" and request.get("client"):
             self._await_stale_receivers()
         cam.start_recording()
-        self.sent = self.dropped = self.late_sent = 0
+        self.sent = self.dropped = self.late_sent = self.camera_dropped = 0
         self.stream_id = new_stream_id()
         self.owner = client if request.get("client") else ANONYMOUS
         self.lease = lease if request.get("client") else None
@@ -228,7 +225,8 @@ class CameraServer:
         self._streamer.start()
         return {"recording": True, "stream": self.stream_id, "lease": self.lease}
 
-    def _stop_stream(self) -> dict[str, Any]:
+    def _stop_stream(self, why: str | None = None) -> dict[str, Any]:
+        self._why = self._why if self._halt.is_set() else why  # said by the stream's end (None: its client stopped it)
         self._streaming.clear()
         self._halt.set()
         cam = self.camera
@@ -242,9 +240,9 @@ class CameraServer:
                                   "(a grab that does not return?); try 'stop' again")
             self._streamer = None
         self.owner = None
-        # frames the server's unbuffered camera grabbed later than its rate allows: the client's summary
-        # said "0 dropped, 18 frames/s reached (50 asked)" with nothing of why
-        return {"recording": False, "sent": self.sent, "dropped": self.dropped, "late": self.late_sent}
+        # late: the client's summary said "0 dropped, 18 frames/s reached (50 asked)" with nothing of why
+        return {"recording": False, "sent": self.sent, "dropped": self.dropped, "late": self.late_sent,
+                "camera_dropped": self.camera_dropped}
 
     def check_lease(self) -> str | None:
         """Stop a recording whose client stopped renewing its lease; returns why, or None."""
@@ -259,7 +257,7 @@ class CameraServer:
             LOG.warning(why)
             self.released.append(why)
             try:
-                self._stop_stream()
+                self._stop_stream(f"the camera server {why[0].lower()}{why[1:]}")
             except CameraError as exc:  # the stream thread is stuck: the server goes on serving and says so
                 LOG.error("%s", exc)
                 return f"{why}; {exc}"
@@ -278,9 +276,7 @@ class CameraServer:
                 if not isinstance(request, dict):
                     raise TypeError("a request is a JSON object such as {\"cmd\": \"info\"}")
                 reply = {"ok": True, **self.handle(request, remote=True)}
-            except (UfoError, ValueError, KeyError, TypeError) as exc:
-                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-            except Exception as exc:  # noqa: BLE001 - the server outlives any one request
+            except Exception as exc:  # noqa: BLE001 - the server outlives any one request (UfoError, ValueError, ...)
                 reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
             try:
                 self._control.send(json.dumps(reply).encode())
@@ -319,7 +315,7 @@ class CameraServer:
                         break  # stopped while a receiver that no longer reads holds the frame
                     raise CameraError(f"frame {count - len(self._buffers)} was still being sent after "
                                       f"{self.send_timeout:g} s (client stalled?)")
-                late = cam.stats.late
+                late, dropped = cam.stats.late, cam.stats.dropped
                 try:
                     frame = cam.grab(out=self._buffers[slot], timeout=0.5)
                 except EndOfFrames:
@@ -333,12 +329,19 @@ class CameraServer:
                 if self._send(parts, slot):
                     self.sent += 1
                     self.late_sent += cam.stats.late > late  # grabbed later than the rate allows, then sent
+                    self.camera_dropped += cam.stats.dropped - dropped
                 else:
                     self.dropped += 1
                 count += 1
         except Exception as exc:  # noqa: BLE001 - tell the clients instead of dying silently
             self._send_control_free(error_parts(f"{type(exc).__name__}: {exc}", self._sender, stream))
-        self._send_control_free(end_parts(count, self._sender, stream))
+        self._send_control_free(self._end_parts(count, stream))
+
+    def _end_parts(self, count: int, stream: str) -> list[bytes]:
+        """The stream's end; marked stopped, with why, where the server cut it short (the module's docstring)."""
+        stopped = self._halt.is_set() and self._why is not None
+        parts = end_parts(count, self._sender, stream, stopped=stopped)
+        return [json.dumps({**json.loads(parts[0]), "why": self._why}).encode()] if stopped else parts
 
     def _send_control_free(self, parts: list[bytes]) -> None:
         # nobody connected (client gone) or, after a stop, the stopping client no longer reads: give up soon
@@ -369,6 +372,8 @@ class CameraServer:
         self._serve()
 
     def close(self) -> None:
+        if not self._halt.is_set():  # a client still reading takes the frames queued, then the end that says so
+            self._why = "the camera server was shut down (Ctrl-C, SIGTERM or its program ended)"
         self._stop.set()
         self._halt.set()
         if self._thread is not None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import time
 from typing import Any
 
@@ -15,7 +17,7 @@ from rich.table import Table
 from ..camera import camera_class, names, open_camera
 from ..camera.scene import scene_option
 from ..core.errors import UsageError
-from .errors import FiniteFloatRange, handle_errors
+from .errors import FiniteFloatRange, handle_errors, interrupted
 
 EXAMPLES = """
 \b
@@ -90,7 +92,7 @@ def info(name: str, props: tuple[str, ...], debug: bool) -> None:
 def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite: bool, debug: bool) -> None:
     """Grab frames into a file (TIFF, HDF5, NXtomo, Zarr, raw); report frames received and dropped,
     frames/s reached against asked and MB/s."""
-    from ..camera import EndOfFrames
+    from ..camera import CameraError, EndOfFrames
     from ..storage import open_writer
 
     from ..storage.formats import FileKind, parse_output_path
@@ -98,8 +100,14 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
 
     replayed = _settings(props).get("path")
     refuse_conflict(output, [replayed] if replayed else [])  # a replayed file is never the output (exit 2)
+    _check_fields(output)
     check_output(output, overwrite, fix="use --overwrite")  # before the camera is asked: exit 2, nothing written
     cam = _open(name, props)
+    try:
+        note = _room_note(output, overwrite, number, cam)
+    except BaseException:
+        cam.close()
+        raise
     target = parse_output_path(output)
     file = target.path
     new = not os.path.exists(file)
@@ -107,11 +115,14 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
     writer = open_writer(output, overwrite=overwrite, record_drops=True, expected_frames=number if stack else None,
                          metadata=_camera_record(name, cam))
     console = Console(stderr=True, soft_wrap=True, highlight=False)
+    if note:
+        console.print(f"[bold yellow]note:[/] {note}")
     ended = ""
-    grabbed = False
+    grabbed = started = False
     try:
         with cam.recording(), Progress(TextColumn("grabbing"), BarColumn(), MofNCompleteColumn(),
                                        TimeRemainingColumn(), console=console) as progress:
+            started = True
             bar = progress.add_task("grab", total=number)
             out = np.empty(cam.frame_shape, cam.dtype)
             for _ in range(number):
@@ -123,9 +134,10 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
                 writer.write(frame, frame.meta)
                 progress.advance(bar)
         grabbed = True
-    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: what the file holds (it said only "interrupted; stopped")
-        console.print(f"interrupted: {getattr(writer, 'frames', '?')} of {number} frames written to {output}, "
-                      f"{cam.stats.dropped} dropped by the camera")
+    except BaseException as exc:  # Ctrl-C, SIGTERM (whatever it broke into), a server that stopped: the file's frames
+        if started and (interrupted() or isinstance(exc, (KeyboardInterrupt, CameraError))):
+            console.print(f"{'stopped' if isinstance(exc, CameraError) else 'interrupted'}: "
+                          f"{_held(writer, cam.stats, number, output)}")
         raise
     finally:
         writer.close()
@@ -142,10 +154,103 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
         console.print(f"[bold yellow]warning:[/] the server's camera grabbed {report['late']} of the {report.get('sent')} "
                       "frames it sent later than its frame rate allows (unbuffered there: record buffered, or ask a "
                       "lower rate)")
-    if stats.dropped:
-        share = stats.dropped / max(stats.received + stats.dropped, 1)
-        console.print(f"[bold red]warning:[/] the camera dropped {stats.dropped} frame(s) ({share:.1%}): "
-                      "writing did not keep up; lower frames-per-second, raise num-buffers or write to faster storage")
+    for warning in _drop_warnings(stats, getattr(cam, "stream_lost", None)):
+        console.print(f"[bold red]warning:[/] {warning}")
+
+
+def _check_fields(output: str) -> None:
+    """Refuse (exit 2) a % field of the output's name that ufo does not fill: frames are numbered in a
+    TIFF sequence's name by %i or %d, zero-padded to a width as %05i; `-o 'out-%s.tif'` wrote one stack
+    literally named out-%s.tif, and other formats hold every frame in one file whatever its name says."""
+    from ..storage.formats import FileKind, parse_output_path, split_dataset
+
+    name = os.path.basename(split_dataset(output)[0])
+    sequence = parse_output_path(output).kind is FileKind.TIFF_SEQUENCE
+    for field in re.findall(r"%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]", name):
+        if not (sequence and re.fullmatch(r"%(0?\d+)?[id]", field)):
+            raise UsageError(f"output '{output}': '{field}' is no frame-number field; one TIFF per frame is numbered "
+                             "by %i, %d or a zero-padded width such as %05i (frame-%05i.tif), or {} / {:05d}; "
+                             "the other formats (stack.tif, .h5, .nx, .zarr, .raw) hold every frame in one file")
+
+
+#: frames no recording takes (50 days at 1000 frames/s): an -n beyond it that does not fit is no count
+COUNTLESS = 2**32
+
+
+def _room_note(output: str, overwrite: bool, number: int, cam: Any) -> str | None:
+    """The -n frames against the free space of the output's disk, measured as `ufo reco` measures its
+    slices' room: None where they fit. -n 99999999999999999999 was taken and filled a VM's root disk
+    to the writers' reserve in under a minute; such an -n, past `COUNTLESS`, is refused (exit 2) with
+    the -n that fits. A smaller one that does not fit is what a beamline scientist types for a grab
+    meant to run until Ctrl-C (-n 100000 of a pco.edge is 1.1 TB): it runs, told so up front, and
+    stops at Ctrl-C or cleanly once the disk is full, its frames intact, as a writer stops there."""
+    from ..reco.output_checks import HEADROOM, PER_SLICE, output_folder, replaced_bytes, size_text
+    from ..storage.formats import FileKind, parse_output_path
+
+    h, w = cam.frame_shape
+    each = h * w * cam.dtype.itemsize + (PER_SLICE if parse_output_path(output).kind is FileKind.TIFF_SEQUENCE else 0)
+    need = number * each + HEADROOM
+    folder = output_folder(output)
+    try:
+        free = shutil.disk_usage(folder).free
+    except (OSError, ValueError):  # no statvfs there: the writers still stop cleanly at a full disk
+        return None
+    if need > free and overwrite:  # what the output replaces (a sequence's files counted for a million frames)
+        free += replaced_bytes(output, list(range(min(number, 1_000_000))))
+    if need <= free:
+        return None
+    fits = max((free - HEADROOM) // each, 0)
+    said = (f"-n {number} frames of {w} x {h} {cam.dtype} need {size_text(need)} ({need} bytes) and the disk of "
+            f"'{folder}' (output '{output}') has {size_text(max(free, 0))} ({free} bytes) free")
+    if number > COUNTLESS:
+        raise UsageError(f"{said}: give -n {fits} or fewer, write to another disk (-o) or free space; to record until "
+                         f"Ctrl-C give any -n up to {COUNTLESS} (it stops at Ctrl-C, or cleanly once the disk is "
+                         "full, its frames intact)")
+    return (f"{said}: the grab runs until Ctrl-C or stops cleanly once the disk is full (after about {fits} frames, "
+            f"those intact); -n {fits} or fewer fits")
+
+
+def _held(writer: Any, stats: Any, number: int, output: str) -> str:
+    """What the output holds after a grab stopped early, as the file records it: the frames written and
+    the camera's drops between them. A frame grabbed and not written (the stop came between the grab
+    and the write, or inside the write, which takes it back) is said apart, with the drops before it:
+    the count said was the camera's, 37 dropped where the file said 34."""
+    written = int(getattr(writer, "frames", 0))
+    after = 0  # dropped before the frames grabbed after the last written (the gaps at positions >= written)
+    for position, _, count in reversed(stats.gaps):
+        if position < written:
+            break
+        after += count
+    text = f"{written} of {number} frames written to {output}, {stats.dropped - after} dropped by the camera"
+    unwritten = stats.received - written
+    if unwritten > 0:
+        text += (f"; {unwritten} frame(s) grabbed after them were not written (stopped before they were stored)"
+                 + (f", nor the {after} dropped before them" if after else ""))
+    return text
+
+
+def _drop_warnings(stats: Any, stream_lost: int | None) -> list[str]:
+    """Where the frames missing between those received were lost. A camera server's (`stream_lost`
+    not None) were dropped by its camera, whose ring filled while the stream waited for this grab, or,
+    on a pub stream, lost on their way here; they all read "writing did not keep up ... raise
+    num-buffers" before, though a ring in the client dropped frames that had crossed the network."""
+    lost = stream_lost or 0
+    at_camera = stats.dropped - lost
+    total = max(stats.received + stats.dropped, 1)
+    warnings = []
+    if at_camera > 0 and stream_lost is None:
+        warnings.append(f"the camera dropped {at_camera} frame(s) ({at_camera / total:.1%}): writing did not keep up; "
+                        "lower frames-per-second, raise num-buffers or write to faster storage")
+    elif at_camera > 0:
+        warnings.append(f"the server's camera dropped {at_camera} frame(s) ({at_camera / total:.1%}): its ring buffer "
+                        "filled while the stream waited for this grab (writing or the network did not keep up); "
+                        "lower frames-per-second, raise num-buffers (-p num-buffers=N sets the server's) or write to "
+                        "faster storage")
+    if lost:
+        warnings.append(f"{lost} frame(s) the server sent never arrived here ({lost / total:.1%}): lost on the way "
+                        "(a pub stream drops what a subscriber cannot take in time; serve with --mode push for every "
+                        "frame)")
+    return warnings
 
 
 @camera.command()

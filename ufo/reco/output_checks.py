@@ -85,7 +85,7 @@ def output_bytes(plan: Plan) -> int:
     return plan.slices * rows * cols * (o.output_bits or 32) // 8
 
 
-def _folder(output: str) -> str:
+def output_folder(output: str) -> str:
     from ..storage import parse_output_path
 
     path = parse_output_path(output).path
@@ -95,7 +95,7 @@ def _folder(output: str) -> str:
     return folder or "."
 
 
-def _replaced(output: str, rows: list[int] | None = None) -> int:
+def replaced_bytes(output: str, rows: list[int] | None = None) -> int:
     """Bytes that --overwrite frees: a file the output replaces whole, a TIFF sequence's files of the
     plan's rows (an HDF5 file keeps its other data sets' room: counted by none)."""
     from ..storage import parse_output_path
@@ -120,10 +120,10 @@ def room(plan: Plan) -> tuple[int, int | None]:
     if getattr(o, "compression", None) not in (None, "none"):
         return need, None
     try:
-        free = shutil.disk_usage(_folder(o.output)).free
+        free = shutil.disk_usage(output_folder(o.output)).free
     except (OSError, ValueError):
         return need, None
-    return need, free + (_replaced(o.output, plan.rows) if o.overwrite else 0)
+    return need, free + (replaced_bytes(o.output, plan.rows) if o.overwrite else 0)
 
 
 def size_text(nbytes: int) -> str:
@@ -151,7 +151,7 @@ def room_problem(plan: Plan) -> str | None:
     ways.append("fewer slices (--region FROM:TO:STEP) or a smaller slice (--roi)")
     # a region larger than the slice itself is what makes it too large: said as --roi's (the GUI's field)
     blame = f"--roi {','.join(map(str, o.roi))}: " if o.roi is not None and o.roi[2] * o.roi[3] > plan.width ** 2 else ""
-    return (f"{blame}the {plan.slices} slices need {size_text(need)} and the disk of '{_folder(o.output)}' (output "
+    return (f"{blame}the {plan.slices} slices need {size_text(need)} and the disk of '{output_folder(o.output)}' (output "
             f"'{o.output}') has {size_text(max(free, 0))} free: {'; '.join(ways)}")
 
 

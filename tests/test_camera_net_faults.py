@@ -1,0 +1,257 @@
+"""`ufo camera grab` and the camera server under faults a probe found (scratch/probe-ctl/REPORT.md,
+findings 2-4 and 8): a server shut down mid-grab, a net client that dropped frames the reliable
+stream had delivered, counts said after Ctrl-C that differ from the file's, an -n no disk holds,
+a % field that is not a frame number.
+
+Real servers (in this process or `ufo camera serve`), real net clients and `ufo camera grab`
+processes, talking over 127.0.0.1 ports 11700-11799; signals are real signals.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import h5py
+import numpy as np
+import pytest
+import tifffile
+
+from ufo.camera import CameraError, EndOfFrames, open_camera
+from ufo.camera.server import CameraServer
+
+
+def ufo(*args: str, cwd=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ufo", *args], cwd=cwd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def counter_camera(width: int, height: int, fps: float, buffers: int):
+    """A mock camera whose pixels are its frame numbers, buffered, on its own clock."""
+    return open_camera("mock", sensor_width=width, sensor_height=height, frames_per_second=fps, buffered=True,
+                       num_buffers=buffers, pattern="counter")
+
+
+def gaps_before(runs: list[tuple[int, int]], last: int) -> list[tuple[int, int]]:
+    """The dropped runs (first frame number, count) before frame number `last`."""
+    return [(first, count) for first, count in runs if first < last]
+
+
+def file_counts(path) -> tuple[int, int]:
+    """(frames, frames_dropped) of a grab's HDF5 file, checked against its frame numbers' gaps."""
+    with h5py.File(path, "r") as f:
+        numbers = f["data_frame_number"][()]
+        recorded = int(f["data"].attrs.get("frames_dropped", 0))
+        assert f["data"].shape[0] == len(numbers)
+        assert recorded == (int(numbers[-1]) + 1 - len(numbers) if len(numbers) else 0)
+        return len(numbers), recorded
+
+
+# -- 1. a server shut down mid-grab ---------------------------------------------------------
+@pytest.mark.parametrize("sig,port,code", [(signal.SIGTERM, 11700, 143), (signal.SIGINT, 11702, 130)])
+def test_a_server_shut_down_mid_grab_fails_the_grab_and_the_frames_stay_intact(tmp_path, sig, port, code):
+    """The server ended its stream as a finite camera does at its end: the client said "the camera
+    ended after 86 of 100000 frames" and exited 0, which a batch script takes for a complete grab."""
+    server = ufo("camera", "serve", "mock", "-p", "sensor-width=256", "-p", "sensor-height=128", "-p",
+                 "frames-per-second=200", "-p", "buffered=true", "--port", str(port), "--stream-port", str(port + 1))
+    try:
+        assert "serving camera" in server.stderr.readline()  # type: ignore[union-attr]
+        client = ufo("camera", "grab", "net", "-p", f"port={port}", "-n", "100000", "-o", "out.h5:/data", cwd=tmp_path)
+        watcher = open_camera("net", port=port)
+        try:
+            wait_for(lambda: watcher.server_stats()["sent"] > 40, client)
+        finally:
+            watcher.close()
+        server.send_signal(sig)
+        _out, err = client.communicate(timeout=60)
+        assert server.wait(30) == code
+    finally:
+        server.kill()
+    assert client.returncode == 1, err
+    assert "the camera server was shut down" in err and "cut short" in err, err
+    said = re.search(r"stopped: (\d+) of 100000 frames written to out.h5:/data, (\d+) dropped", err)
+    assert said, err
+    assert (int(said.group(1)), int(said.group(2))) == file_counts(tmp_path / "out.h5"), err
+    with h5py.File(tmp_path / "out.h5", "r") as f:  # every frame whole: its pixels are its frame number
+        data, numbers = f["data"][()], f["data_frame_number"][()]
+    assert len(numbers) > 20 and all((frame == n % 65536).all() for frame, n in zip(data, numbers))
+
+
+def test_a_camera_released_by_another_client_fails_the_holders_grab():
+    with CameraServer(counter_camera(64, 32, 200, 8), port=11704, stream_port=11705) as server:
+        cam = open_camera("net", port=server.port)
+        try:
+            cam.start_recording()
+            cam.grab()
+            threading.Timer(0.2, server.handle, ({"cmd": "stop", "force": True, "client": "'ufo camera stop' on x"},),
+                            {"remote": True}).start()
+            with pytest.raises(CameraError, match="released by 'ufo camera stop' on x.*cut short"):
+                for _ in range(2000):
+                    cam.grab()
+        finally:
+            cam.close()
+        server.camera.close()
+
+
+def test_a_finite_camera_s_end_through_the_server_is_still_its_end(tmp_path):
+    tifffile.imwrite(tmp_path / "five.tif", np.arange(5 * 8 * 16, dtype=np.uint16).reshape(5, 8, 16))
+    source = open_camera("file", path=str(tmp_path / "five.tif"))
+    with CameraServer(source, port=11706, stream_port=11707) as server:
+        cam = open_camera("net", port=server.port)
+        try:
+            with cam.recording():
+                frames = [cam.grab() for _ in range(5)]
+                with pytest.raises(EndOfFrames, match="ended the stream after 5 frames"):
+                    cam.grab()
+        finally:
+            cam.close()
+    source.close()
+    assert [f.meta["frame_number"] for f in frames] == [0, 1, 2, 3, 4]
+
+
+# -- 2. no ring in the net client ------------------------------------------------------------
+def read_slowly(port: int, frames: int = 40) -> tuple[object, list[int]]:
+    """A net client that takes `frames` frames at about 50 frames/s, slower than the server's camera."""
+    cam = open_camera("net", port=port)
+    numbers = []
+    with cam.recording():
+        for _ in range(frames):
+            numbers.append(int(cam.grab().meta["frame_number"]))
+            time.sleep(0.02)
+    cam.close()
+    return cam, numbers
+
+
+def test_a_push_stream_loses_no_delivered_frame_the_server_s_camera_drops_and_counts():
+    """The client ran a ring of its own (the server's buffered and num_buffers, mirrored): it read the
+    stream as fast as it came and dropped frames that had crossed the network whole ("sent 163, dropped
+    0" on the server, 106 dropped by the client's ring), and back-pressure never reached the server."""
+    source = counter_camera(512, 512, 400, 4)
+    with CameraServer(source, port=11710, stream_port=11711) as server:
+        cam, numbers = read_slowly(server.port)
+    source.close()
+    assert cam.buffered is True and cam.num_buffers == 4  # the server camera's ring, read here
+    assert cam.stream_lost == 0 and cam.dropped == 0  # nothing lost after the camera: no ring here
+    assert cam.stats.dropped > 0  # the server's camera did drop: the client was slower
+    assert cam.stats.dropped_frames == gaps_before(source.stats.dropped_frames, numbers[-1])  # the same frames
+    assert cam.server_report["sent"] >= 40 and cam.server_report["camera_dropped"] >= cam.stats.dropped
+
+
+def test_a_pub_stream_says_apart_what_the_server_s_camera_dropped_and_what_was_lost_on_the_way():
+    source = counter_camera(512, 512, 400, 4)
+    with CameraServer(source, port=11712, stream_port=11713, mode="pub") as server:
+        cam, numbers = read_slowly(server.port)
+    source.close()
+    at_camera = sum(count for _, count in gaps_before(source.stats.dropped_frames, numbers[-1]))
+    assert cam.stats.dropped == at_camera + cam.stream_lost  # each gap is the camera's or the stream's
+    assert cam.dropped == 0
+
+
+@pytest.mark.parametrize("mode,port", [("push", 11714), ("pub", 11716)])
+def test_a_grab_says_where_frames_were_lost(tmp_path, mode, port):
+    """Through a camera server the warning said "writing did not keep up ... raise num-buffers" for a
+    ring in the client. The drops are the server camera's (push), or those and frames a pub stream lost
+    on the way; what the warnings count is what the file holds."""
+    source = counter_camera(512, 512, 2000, 1)
+    with CameraServer(source, port=port, stream_port=port + 1, mode=mode) as server:
+        done = subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "net", "-p", f"port={server.port}",
+                               "-n", "150", "-o", "net.h5:/data"], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=120)
+    source.close()
+    assert done.returncode == 0, done.stderr
+    frames, dropped = file_counts(tmp_path / "net.h5")
+    assert frames == 150 and dropped and f"150 frames received, {dropped} dropped" in done.stderr, done.stderr
+    at_camera = re.search(r"the server's camera dropped (\d+) frame\(s\)", done.stderr)
+    lost = re.search(r"(\d+) frame\(s\) the server sent never arrived here", done.stderr)
+    assert (int(at_camera.group(1)) if at_camera else 0) + (int(lost.group(1)) if lost else 0) == dropped, done.stderr
+    assert (mode == "pub" or lost is None) and "writing did not keep up;" not in done.stderr, done.stderr
+
+
+# -- 3. the counts said after Ctrl-C are the file's ------------------------------------------
+def stack_counts(path) -> tuple[int, int]:
+    """(frames, frames dropped) of a grab's BigTIFF stack: its pages, and the gaps before its last page's
+    frame number (frames go out in order, numbered from 0)."""
+    with tifffile.TiffFile(path) as tif:
+        pages = len(tif.pages)
+        last = json.loads(tif.pages[-1].description)["frame_number"]
+        assert int(tif.pages[-1].asarray()[0, 0]) == last % 65536  # the last page is whole
+    return pages, last + 1 - pages
+
+
+def test_the_counts_said_after_ctrl_c_are_the_file_s(tmp_path):
+    """The interrupt often lands in the write (the writer takes the frame back) or between the grab and
+    the write: the camera had counted that frame and the drops before it, so the message said 37 dropped
+    where the file said 34, and the frame grabbed was said nowhere. A BigTIFF stack (-n too large for an
+    ImageJ one): its writer counts a page once it is whole (the HDF5 writer's counts keep a frame it
+    takes back when the interrupt lands in its flush, a TIFF sequence's miss one renamed as it lands)."""
+    rng = random.Random(7)
+    for run in range(4):
+        out = tmp_path / f"run{run}.tif"
+        proc = ufo("camera", "grab", "mock", "-n", "40000", "-o", out.name, "-p", "sensor-width=256", "-p",
+                   "sensor-height=256", "-p", "frames-per-second=5000", "-p", "buffered=true", "-p", "num-buffers=1",
+                   "-p", "pattern=counter", cwd=tmp_path)
+        wait_for(lambda: out.exists() and out.stat().st_size > 2e6, proc)
+        time.sleep(rng.uniform(0.3, 1.0))
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        said = re.search(r"interrupted: (\d+) of 40000 frames written to \S+, (\d+) dropped", err)
+        assert said and (int(said.group(1)), int(said.group(2))) == stack_counts(out), f"run {run}: {err}"
+        out.unlink()
+
+
+# -- 4. what the output cannot be -------------------------------------------------------------
+def test_an_n_no_disk_holds_is_refused_with_the_n_that_fits(tmp_path):
+    """-n 99999999999999999999 was taken and filled a VM's root disk in under a minute."""
+    done = subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "mock", "-n", "99999999999999999999",
+                           "-o", "big.h5:/data", "-p", "sensor-width=64", "-p", "sensor-height=32", "-p",
+                           "frames-per-second=100"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    said = re.search(r"need [\d.]+ [GM]B \((\d+) bytes\) .* has [\d.]+ [GM]B \((\d+) bytes\) free: give -n (\d+) or "
+                     "fewer", done.stderr.replace("\n", ""))
+    assert said, done.stderr
+    need, free, fits = map(int, said.groups())
+    assert need > 99999999999999999999 * 64 * 32 * 2 and free == pytest.approx(shutil.disk_usage(tmp_path).free, 0.01)
+    assert fits * 64 * 32 * 2 <= free < (fits + 1) * 64 * 32 * 2 + (2 << 20)
+    assert "until Ctrl-C" in done.stderr and not (tmp_path / "big.h5").exists()
+
+
+def test_a_grab_meant_to_run_until_ctrl_c_is_told_where_the_disk_stops_it(tmp_path):
+    """-n 4 000 000 000 of a pco.edge's frames is 44 PB: a count of frames (not past 2^32) that no disk
+    holds; it runs (until Ctrl-C, or until the disk is full, where a writer stops cleanly) and says so
+    before the first frame."""
+    proc = ufo("camera", "grab", "mock", "-n", "4000000000", "-o", "long.h5:/data", "-p", "sensor-width=2560", "-p",
+               "sensor-height=2160", "-p", "frames-per-second=5", cwd=tmp_path)
+    wait_for((tmp_path / "long.h5").exists, proc)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "interrupted: " in err, err
+    assert err.startswith("note: -n 4000000000 frames of 2560 x 2160 uint16 need ") and \
+        "the grab runs until Ctrl-C or stops cleanly once the disk is full (after about " in err, err
+
+
+@pytest.mark.parametrize("output", ["out-%s.tif", "out-%05i.h5:/data"])
+def test_a_percent_field_that_numbers_no_frame_is_refused(tmp_path, output):
+    """-o 'out-%s.tif' wrote one stack literally named out-%s.tif."""
+    done = subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "mock", "-n", "2", "-o", output, "-p",
+                           "sensor-width=16", "-p", "sensor-height=8"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "%05i" in done.stderr and "frame-number field" in done.stderr, done.stderr
+    assert list(tmp_path.iterdir()) == []
