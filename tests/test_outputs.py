@@ -268,3 +268,17 @@ def test_tiff_format_imagej_is_classic_whatever_the_count(tmp_path):
     source = open_source(str(tmp_path / "i.tif"))  # ufo reads its own ImageJ stacks page by page
     assert source.count == 3 and source.shape == (4, 4)
     source.close()
+
+
+@pytest.mark.parametrize("name", ["out-%s.tif", "slices-%f.tif", "x%d.h5:/data", "v-%05i.zarr"])
+def test_a_printf_field_ufo_does_not_fill_is_refused_in_every_command(tmp_path, name):
+    """`write path=out-%s.tif` and `ufo reco -o out-%s.tif` wrote one stack literally named so (only
+    `ufo camera grab` refused it); a frame-number field in an HDF5 or Zarr name numbers nothing."""
+    from ufo.core import UsageError
+    from ufo.storage.formats import parse_output_path
+
+    with pytest.raises(UsageError, match="is no frame-number field"):
+        parse_output_path(str(tmp_path / name))
+    with pytest.raises(UsageError, match="is no frame-number field"):
+        reco.plan(reco.RecoOptions(projections=str(tmp_path), output=str(tmp_path / name), axis=4))
+    assert parse_output_path(str(tmp_path / "s-%05i.tif")).kind.name == "TIFF_SEQUENCE"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import time
 from typing import Any
@@ -100,7 +99,6 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
 
     replayed = _settings(props).get("path")
     refuse_conflict(output, [replayed] if replayed else [])  # a replayed file is never the output (exit 2)
-    _check_fields(output)
     check_output(output, overwrite, fix="use --overwrite")  # before the camera is asked: exit 2, nothing written
     cam = _open(name, props)
     try:
@@ -156,21 +154,6 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
                       "lower rate)")
     for warning in _drop_warnings(stats, getattr(cam, "stream_lost", None)):
         console.print(f"[bold red]warning:[/] {warning}")
-
-
-def _check_fields(output: str) -> None:
-    """Refuse (exit 2) a % field of the output's name that ufo does not fill: frames are numbered in a
-    TIFF sequence's name by %i or %d, zero-padded to a width as %05i; `-o 'out-%s.tif'` wrote one stack
-    literally named out-%s.tif, and other formats hold every frame in one file whatever its name says."""
-    from ..storage.formats import FileKind, parse_output_path, split_dataset
-
-    name = os.path.basename(split_dataset(output)[0])
-    sequence = parse_output_path(output).kind is FileKind.TIFF_SEQUENCE
-    for field in re.findall(r"%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]", name):
-        if not (sequence and re.fullmatch(r"%(0?\d+)?[id]", field)):
-            raise UsageError(f"output '{output}': '{field}' is no frame-number field; one TIFF per frame is numbered "
-                             "by %i, %d or a zero-padded width such as %05i (frame-%05i.tif), or {} / {:05d}; "
-                             "the other formats (stack.tif, .h5, .nx, .zarr, .raw) hold every frame in one file")
 
 
 #: frames no recording takes (50 days at 1000 frames/s): an -n beyond it that does not fit is no count

@@ -119,11 +119,28 @@ def is_hdf5(path: str) -> bool:
     return split_dataset(path)[0].lower().endswith(HDF5_SUFFIXES)
 
 
+#: a printf field in a file's name (`%%` is a literal %)
+_FIELD = re.compile(r"%%|%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]")
+
+
+def _check_fields(path: str, name: str, sequence: bool) -> None:
+    """Refuse a % field of an output's name that ufo does not fill: frames are numbered in a TIFF
+    sequence's name by %i or %d (zero-padded to a width as %05i); `out-%s.tif` was written as one
+    stack literally so named, and the other formats hold every frame in one file."""
+    for field in _FIELD.findall(name):
+        if field != "%%" and not (sequence and re.fullmatch(r"%(0?\d+)?[id]", field)):
+            raise UsageError(f"output path '{path}': '{field}' is no frame-number field; one TIFF per frame is "
+                             "numbered by %i, %d or a zero-padded width such as %05i (frame-%05i.tif), or {} / "
+                             "{:05d}; the other formats (stack.tif, .h5, .nx, .zarr, .raw) hold every frame in one file")
+
+
 def parse_output_path(path: str) -> OutputPath:
     """Decide the output format from the path, as `write path=...` documents."""
     file, dataset = split_dataset(path)
     dataset = check_dataset(file, dataset) if dataset is not None else None
     lower = file.lower()
+    name = os.path.basename(file)
+    _check_fields(path, name, lower.endswith(TIFF_SUFFIXES) and bool(_PATTERN.search(name)))
     if lower.endswith(HDF5_SUFFIXES):
         return OutputPath(FileKind.HDF5, file, dataset)
     if lower.rstrip("/").endswith(ZARR_SUFFIXES):
