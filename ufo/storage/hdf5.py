@@ -251,17 +251,17 @@ class Hdf5Writer(WriterBase):
                     value = meta.get(name)
                     self._append(target, value if isinstance(value, (int, float, np.number)) else 0)
                     touched.append(target)
+            if (self.frames + 1) % self.flush_every == 0:  # before the frame is counted: a Ctrl-C in
+                if getattr(self, "_flush_file", False):  # the flush takes it back whole, counts and all
+                    self._file.flush()  # (counted first, the file held a frame fewer than said, and its
+                else:  # drops the gaps before a frame it did not hold)
+                    for d in touched:
+                        d.flush()
             if self._drops is not None:
                 if not self._drops.received:
                     self._first_index = self.frames
                 self._drops.see(meta, 0)
             self.frames += 1
-            if self.frames % self.flush_every == 0:
-                if getattr(self, "_flush_file", False):
-                    self._file.flush()
-                else:
-                    for d in touched:
-                        d.flush()
         except InputError:
             raise
         except Exception as exc:
