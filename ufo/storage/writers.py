@@ -74,21 +74,31 @@ class TiffSequenceWriter(WriterBase):
         path = self.target.frame_path(self.start + self.frames * self.step)
         _refuse_existing(path, self.overwrite)
         partial = path + ".part"
+        before = _inode(path)  # a file replaced (--overwrite) is another inode once the frame is in place
         try:
             description = describe(meta, self.metadata)
             if not write_page(partial, frame, description):  # one writev; tifffile for what it does not cover
                 self._imwrite(partial, frame, description=description, metadata=None)
             os.replace(partial, path)
+            self.frames += 1
         except BaseException as exc:  # a Ctrl-C or SIGTERM mid-frame too: no '.part' left beside the slices
             if os.path.exists(partial):  # (a glob of *.tif* then fed it to the next command); the frame is
                 os.remove(partial)  # not counted, so the files are the frames the summary says
+            elif _inode(path) not in (None, before) and not isinstance(exc, OSError):
+                self.frames += 1  # in place whole when the Ctrl-C came (after the rename, before the count)
             if isinstance(exc, OSError):
                 raise disk_error(path, self.frames, exc) from exc
             raise
-        self.frames += 1
 
     def close(self) -> None:
         pass
+
+
+def _inode(path: str) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
 
 
 def describe(meta: dict[str, Any], metadata: dict[str, Any] | None = None) -> str:
