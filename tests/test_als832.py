@@ -92,3 +92,15 @@ def test_one_frame_data_sets_of_other_names_are_still_refused(tmp_path):
             f[f"/scan/frame_{i:04d}"] = np.zeros((4, 8), np.uint16)
     with pytest.raises(UsageError, match="one frame per data set"):
         reco.plan(reco.RecoOptions(projections=str(path), output=str(tmp_path / "s.tif"), axis=4))
+
+
+def test_a_dangling_link_beside_a_plain_stack_leaves_it_readable_by_its_name(tmp_path):
+    """The ALS search looked into every group and met a link to a file not copied: `KeyError: Unable
+    to synchronously open object (can't open file)` for a plain stack named by its file."""
+    path = tmp_path / "stack.h5"
+    with h5py.File(path, "w") as f:
+        f["data"] = np.ones((6, 4, 8), np.float32)
+        f["meta/calib"] = h5py.ExternalLink("not_copied.h5", "/x")
+    source = open_source(str(path))
+    assert source.count == 6 and source.shape == (4, 8)
+    source.close()

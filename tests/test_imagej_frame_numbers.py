@@ -81,3 +81,14 @@ def test_the_listed_numbers_come_back_with_the_frames_and_their_gaps_reach_hdf5(
     assert done.returncode == 0, done.stderr
     with h5py.File(tmp_path / "s.h5") as f:
         assert int(f["data"].attrs["frames_dropped"]) == 12
+
+
+def test_a_list_that_does_not_fit_the_pages_numbers_none(tmp_path):
+    """A damaged header ('0-3,10-300000000' for 10 pages) was expanded whole (a MemoryError); a list
+    shorter than the pages numbered the rest 0; numbers that fall read as drops."""
+    from ufo.storage.imagej import frame_numbers_of
+
+    assert frame_numbers_of("ImageJ=1.11a\nframe_numbers=0-3,10-300000000\n", 10) is None
+    assert frame_numbers_of("frame_numbers=0-3,10\n", 10) is None
+    assert frame_numbers_of("frame_numbers=5-9,0-4\n", 10) is None
+    assert frame_numbers_of("frame_numbers=0-3,10-15\n", 10) == [0, 1, 2, 3, 10, 11, 12, 13, 14, 15]

@@ -127,3 +127,17 @@ def test_a_sequence_with_a_missing_file_or_a_negative_count_is_refused(tmp_path,
         f.write(text)
     with pytest.raises(UsageError, match="negative count"):
         open_source(folder)
+
+
+def test_a_log_that_is_not_there_or_a_folder_of_two_scans_is_no_scan_of_another(tmp_path, scan):
+    """`--projections dir/sample_Z_.log` (no such log) reconstructed the folder's first scan, exit 0;
+    a folder of two scans read the first alone."""
+    folder = write_tomcat(tmp_path / "two", scan, name="a_", after=False)
+    with pytest.raises(UsageError, match="does not exist"):
+        open_source(os.path.join(folder, "z_.log"))
+    write_tomcat(tmp_path / "two", scan, name="b_", after=False)
+    with pytest.raises(UsageError, match="holds 2 TOMCAT scans .*a_.log, b_.log.*name one by its log"):
+        open_source(folder)
+    source = open_source(os.path.join(folder, "b_.log"), image_key=0)
+    assert source.count == N and source.files[0].endswith("b_0010.tif")
+    source.close()

@@ -40,13 +40,25 @@ def _number(value: Any) -> float | None:
 def scan_group(h5: Any) -> Any | None:
     """The group of an ALS 8.3.2 scan: at the root or one level down, named NAME and holding a
     data set NAME_<i>_<j>.tif; None for other files (without listing more than their top groups)."""
-    groups = [h5[k] for k in h5 if hasattr(h5[k], "keys")]
-    for group in groups + [g[k] for g in groups for k in g if hasattr(g[k], "keys")]:
+    groups = [g for g in (_group(h5, k) for k in h5) if g is not None]
+    for group in groups + [g for g in (_group(p, k) for p in groups for k in p) if g is not None]:
         name = group.name.rsplit("/", 1)[-1]
         first = re.compile(re.escape(name) + r"_\d+_\d+\.tif{1,2}$")
         if name and any(first.match(key) for key in group):
             return group
     return None
+
+
+def _group(parent: Any, key: str) -> Any | None:
+    """`parent[key]` where it is a group this file holds; None for data sets and for links to
+    other files or to nothing (a dangling link made a plain stack unreadable by its name)."""
+    import h5py
+
+    link = parent.get(key, getlink=True)
+    if not isinstance(link, h5py.HardLink):
+        return None
+    node = parent.get(key)
+    return node if isinstance(node, h5py.Group) else None
 
 
 def frame_index(h5: Any) -> tuple[list[tuple[str, int]], list[int], list[float | None], list[str]] | None:

@@ -2,14 +2,18 @@
 
 A copy stopped part-way, a disk that filled under another tool's writer, a file-size limit or a
 quota met mid-write leave such a file; h5py refuses it outright, though its frames up to the cut
-are whole. Opened in SWMR mode HDF5 skips that check, and frames past the cut read as zeros
-without a word: so only the frames whose bytes lie wholly inside the file are read, and the
-reader says so.
+are whole. Here it is opened through a file object as long as HDF5 recorded, the missing end read
+as zeros (`_Padded`: any superblock; SWMR mode skips the check for superblock 3 only, and on a
+file cut through its records HDF5 then retried reading them for good), and only the frames whose
+bytes lie wholly inside the file are read (past the cut they would read as zeros without a word);
+the reader says so.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -20,12 +24,63 @@ def is_cut(exc: BaseException) -> bool:
     return "truncated file" in str(exc)
 
 
-def open_cut(filename: str) -> Any:
-    """The cut file opened for reading (SWMR mode: no check of its end); its frames past the cut
-    are to be left out (`whole_frames`)."""
+class _Padded(io.RawIOBase):
+    """The cut file read as if it were as long as HDF5 recorded, the missing bytes as zeros: HDF5
+    then opens it as any file (in SWMR mode, which skips the check of its end, a cut through its
+    metadata made HDF5 retry reading it for good: Ctrl-C and SIGTERM did not stop it)."""
+
+    def __init__(self, filename: str, size: int):
+        self._file = open(filename, "rb")  # noqa: SIM115 - closed with this object
+        self._real, self._size, self._at = file_size(filename), size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self._at = offset if whence == 0 else self._at + offset if whence == 1 else self._size + offset
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = max(0, min(len(view), self._size - self._at))
+        real = max(0, min(count, self._real - self._at))
+        if real:
+            self._file.seek(self._at)
+            got = self._file.readinto(view[:real])
+            real = got or 0
+        view[real:count] = bytes(count - real)
+        self._at += count
+        return count
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def open_cut(filename: str, exc: BaseException) -> Any:
+    """The cut file opened for reading, its missing end read as zeros (`_Padded`); its frames past the
+    cut are to be left out (`whole_frames`). InputError where HDF5's own records lie past the cut."""
     import h5py
 
-    return h5py.File(filename, "r", locking=False, swmr=True)
+    from ..core.errors import InputError
+
+    recorded = re.search(r"stored_eof = (\d+)", str(exc))
+    if recorded is None:
+        raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
+    padded = _Padded(filename, int(recorded.group(1)))
+    try:
+        return h5py.File(padded, "r", locking=False)
+    except Exception as err:  # its structure lies past the cut: nothing in it can be found
+        padded.close()
+        raise InputError(f"cannot open HDF5 file '{filename}': it is cut short ({file_size(filename)} of the "
+                         f"{recorded.group(1)} bytes HDF5 recorded) and the records of its data lie past the cut "
+                         f"({err}); copy it again, or h5clear/h5recover it where its writer left it") from err
 
 
 def whole_frames(dset: Any, frames: list[int], size: int) -> list[int]:

@@ -138,7 +138,7 @@ class Hdf5Frames:
             self._file = h5py.File(filename, "r", locking=False)
         except Exception as exc:
             if is_cut(exc):
-                self._file, self._cut, self._settled = open_cut(filename), file_size(filename), False
+                self._file, self._cut, self._settled = open_cut(filename, exc), file_size(filename), False
             elif "already open for write" not in str(exc):
                 raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
             else:  # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reads it

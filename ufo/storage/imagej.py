@@ -197,29 +197,35 @@ class FrameNumbers:
         metadata.update(frames_dropped=self.dropped, frame_numbers=text)
 
 
-def frame_numbers_of(description: str) -> list[int] | None:
-    """The pages' frame numbers an ImageJ header's `frame_numbers` says (FrameNumbers), or None."""
+def frame_numbers_of(description: str, pages: int) -> list[int] | None:
+    """The frame numbers of the `pages` pages an ImageJ header's `frame_numbers` says (FrameNumbers),
+    or None: none said, or a list that does not fit the pages (damaged, or not ours: one of
+    '0-3,10-300000000' would have been expanded whole; a list shorter than the pages numbered
+    the rest 0) or does not rise (they would read as drops)."""
     for line in description.splitlines():
         if line.startswith("frame_numbers="):
             numbers: list[int] = []
             try:
                 for part in line[len("frame_numbers="):].split(","):
-                    if part == "...":  # a list cut at FrameNumbers.LIMIT: the pages past it unnumbered
-                        break
+                    if part == "...":  # a list cut at FrameNumbers.LIMIT: its pages cannot all be numbered
+                        return None
                     first, _, last = part.partition("-")
+                    if int(last or first) - int(first) >= pages - len(numbers):
+                        return None
                     numbers.extend(range(int(first), int(last or first) + 1))
             except ValueError:
                 return None
-            return numbers
+            rising = all(b > a for a, b in zip(numbers, numbers[1:]))
+            return numbers if len(numbers) == pages and rising else None
     return None
 
 
-def listed_frame_numbers(path: str) -> list[int] | None:
-    """The frame numbers the ImageJ stack at `path` lists in its header, or None (none listed, no header)."""
+def listed_frame_numbers(path: str, pages: int) -> list[int] | None:
+    """The frame numbers the ImageJ stack at `path` of `pages` pages lists in its header, or None."""
     import tifffile
 
     try:
         with tifffile.TiffFile(path) as tif:
-            return frame_numbers_of(tif.pages[0].description or "") if tif.is_imagej else None
+            return frame_numbers_of(tif.pages[0].description or "", pages) if tif.is_imagej else None
     except Exception:  # noqa: BLE001 - no header to read: frames without numbers, as before
         return None

@@ -274,7 +274,8 @@ class TiffFrames:
         if not hasattr(self, "_numbers"):
             from .imagej import listed_frame_numbers
 
-            self._numbers = listed_frame_numbers(self.files[0]) if len(self.files) == 1 and self.count > 1 else None
+            single = len(self.files) == 1 and self.count > 1
+            self._numbers = listed_frame_numbers(self.files[0], self.count) if single else None
         return {"frame_number": self._numbers[index]} if self._numbers and index < len(self._numbers) else {}
 
     def label(self, index: int) -> str:

@@ -65,10 +65,11 @@ def _settings(log: str) -> dict[str, float]:
 
 def find_log(path: str) -> tuple[str, list[str]] | None:
     """(the log, the sequence's TIFF files in order) where `path` is a TOMCAT scan: a folder
-    holding NAME.log and NAME<digits>.tif files (or the scan's folder, whose tif/ holds them), the log itself, or a glob of the whole sequence
-    beside its log; None otherwise (one file or a part of the sequence are read as they are)."""
-    if path.lower().endswith(".log") and os.path.isfile(path):
-        logs = [path]
+    holding NAME.log and NAME<digits>.tif files (or the scan's folder, whose tif/ holds them), the
+    log itself, or a glob of the whole sequence beside its log; None otherwise (one file or a part
+    of the sequence are read as they are); UsageError for a folder of several such scans.""" 
+    if path.lower().endswith(".log"):
+        logs = [path] if os.path.isfile(path) else []  # a log that is not there names no other scan
     else:
         folder = path if os.path.isdir(path) else os.path.dirname(path) or "."
         if not os.path.isdir(folder):
@@ -76,19 +77,27 @@ def find_log(path: str) -> tuple[str, list[str]] | None:
         logs = sorted(glob.glob(os.path.join(glob.escape(folder), "*.log")))
         if not logs and os.path.isdir(path) and os.path.isdir(os.path.join(path, "tif")):
             logs = sorted(glob.glob(os.path.join(glob.escape(path), "tif", "*.log")))  # the scan's folder, NAME/
-    for log in logs:
-        prefix = os.path.basename(log)[:-len(".log")]
-        folder = os.path.dirname(log) or "."
-        numbered = re.compile(re.escape(prefix) + r"\d+\.tiff?$", re.IGNORECASE)
-        files = sorted((os.path.join(folder, n) for n in os.listdir(folder) if numbered.match(n)), key=natural_key)
-        if not files or "projections" not in _settings(log):
-            continue
-        if not os.path.isdir(path) and not path.lower().endswith(".log"):
-            chosen = {os.path.realpath(f) for f in glob.glob(path)} if any(c in path for c in "*?[") else set()
-            if chosen != {os.path.realpath(f) for f in files}:
-                continue  # one file, or a part of the sequence chosen by hand: read as they are
-        return log, files
-    return None
+    found = [scan for scan in (_sequence(log, path) for log in logs) if scan is not None]
+    if len(found) > 1:
+        names = ", ".join(os.path.basename(log) for log, _ in found)
+        raise UsageError(f"'{path}' holds {len(found)} TOMCAT scans ({names}): name one by its log, e.g. "
+                         f"--projections {found[0][0]}")
+    return found[0] if found else None
+
+
+def _sequence(log: str, path: str) -> tuple[str, list[str]] | None:
+    """(log, its sequence's files) where `log` describes a TOMCAT sequence that `path` names."""
+    prefix = os.path.basename(log)[:-len(".log")]
+    folder = os.path.dirname(log) or "."
+    numbered = re.compile(re.escape(prefix) + r"\d+\.tiff?$", re.IGNORECASE)
+    files = sorted((os.path.join(folder, n) for n in os.listdir(folder) if numbered.match(n)), key=natural_key)
+    if not files or "projections" not in _settings(log):
+        return None
+    if not os.path.isdir(path) and not path.lower().endswith(".log"):
+        chosen = {os.path.realpath(f) for f in glob.glob(path)} if any(c in path for c in "*?[") else set()
+        if chosen != {os.path.realpath(f) for f in files}:
+            return None  # one file, or a part of the sequence chosen by hand: read as they are
+    return log, files
 
 
 def _step(settings: dict[str, float], count: int) -> tuple[float, str]:
