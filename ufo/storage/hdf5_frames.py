@@ -211,7 +211,8 @@ class Hdf5Frames:
                 self.count = written
             elif not self._single:
                 self.count = self._stored_frames(self.count)
-            self.count = len(self._whole(list(range(self.count)), [(self.name, i) for i in range(self.count)]))
+            if self._cut is not None:  # a file cut short: its frames stored whole before the cut
+                self.count = len(self._whole(list(range(self.count)), [(self.name, i) for i in range(self.count)]))
         self.dtype = np.dtype(self._dset.dtype)
 
     def _whole(self, keep: list[int], locations: list[tuple[str, int]]) -> list[int]:

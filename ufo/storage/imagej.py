@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from typing import Any
 
 import numpy as np
@@ -121,8 +122,6 @@ class LiveCount:
         self._fd = os.open(path, os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)) if tag is not None else None
 
     def update(self) -> None:
-        import struct
-
         import tifffile
 
         if self._fd is None:
