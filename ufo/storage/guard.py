@@ -215,11 +215,10 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
         if exists and not (overwrite or append):
             raise error(f"'{file}' exists; refusing to overwrite it ({fix})")
         if exists and append and not overwrite and target.kind is FileKind.BIGTIFF:
-            from .imagej import is_imagej
+            from .imagej import is_imagej, no_appending
 
             if is_imagej(file):  # its writer refused it only once the graph ran (exit 1)
-                raise error(f"'{file}' is an ImageJ TIFF stack, whose header holds its frame count: frames cannot be "
-                            "appended to it; write a new file, or write stacks that grow with tiff-format=bigtiff")
+                raise error(no_appending(file))
     elif target.kind is FileKind.HDF5 and exists:
         _check_hdf5(file, target.dataset, overwrite, append, layout, error, fix)
     elif target.kind is FileKind.ZARR and exists:

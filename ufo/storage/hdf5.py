@@ -29,7 +29,8 @@ import numpy as np
 from ..core.errors import InputError
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
-from .writer_base import WriterBase, disk_error, grow, share, size_limit, unshare
+from .preallocate import grow
+from .writer_base import WriterBase, disk_error, share, size_limit, unshare
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -289,7 +290,7 @@ class Hdf5Writer(WriterBase):
 
     def _take_room(self, nbytes: int) -> None:
         """Take the frame's room and RESERVE past HDF5's end of the file before HDF5 writes there
-        (`grow`): a quota or the file-size limit, which the free space does not show, then refuses
+        (`preallocate.grow`): a quota or the file-size limit, which the free space does not show, then refuses
         the frame here and the file closes whole. Met by HDF5 mid-frame, the file could not be
         closed and opened nowhere ('truncated file': a probe's `ulimit -f`). Where the file system
         cannot take room ahead, the file-size limit (RLIMIT_FSIZE) is compared instead. A killed

@@ -93,6 +93,13 @@ def imagej_count(path: str, written: int) -> None:
         pass
 
 
+def no_appending(path: str) -> str:
+    """Why frames cannot be appended to the ImageJ stack at `path` (tifffile refuses it only once the
+    graph runs: "cannot append to file containing metadata"), and what to write instead."""
+    return (f"'{path}' is an ImageJ TIFF stack, whose header holds its frame count: frames cannot be appended to "
+            "it; write a new file, or write stacks that grow with tiff-format=bigtiff")
+
+
 def is_imagej(path: str) -> bool:
     import tifffile
 

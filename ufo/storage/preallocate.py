@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 from collections.abc import Sequence
 from functools import lru_cache
@@ -28,6 +29,7 @@ import numpy as np
 
 KEEP_SIZE = 0x01  # FALLOC_FL_KEEP_SIZE: the file's size stays; only its blocks are reserved
 PUNCH_HOLE = 0x02  # FALLOC_FL_PUNCH_HOLE: the blocks given back (with KEEP_SIZE)
+LIMITS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # what a write meets that the writer says in words
 
 
 @lru_cache(maxsize=1)
@@ -78,3 +80,20 @@ def reserve_runs(fd: int, offsets: np.ndarray | Sequence[int], length: int, undo
     for run in np.split(starts, breaks):
         done = (give_back if undo else reserve)(fd, int(run[0]), int(run[-1] - run[0]) + length) and done
     return done
+
+
+def grow(fd: int, offset: int, length: int) -> int | None:
+    """Make the open file `fd` reach `offset + length` bytes, its blocks taken from the disk now
+    (fallocate(2), the file's size grown): what a quota, the file-size limit or the disk cannot hold
+    is refused here, before a library writes there and meets it mid-write (HDF5 then cannot close
+    the file). Returns 0 when done, the errno of a limit met (ENOSPC, EDQUOT, EFBIG), or None
+    where it cannot be done (no fallocate, a file system without it, UFO_PREALLOCATE=0); the
+    writer then goes on unguarded, as before. The bytes read as zeros until written."""
+    call = _fallocate()
+    if call is None or length <= 0 or os.environ.get("UFO_PREALLOCATE", "1") == "0":
+        return None
+    ctypes.set_errno(0)
+    if call(fd, 0, offset, length) == 0:  # type: ignore[operator]
+        return 0
+    code = ctypes.get_errno()
+    return code if code in LIMITS else None

@@ -6,12 +6,11 @@ writers that it dispatches to, so that those import it without importing the dis
 Three limits stop a write, and a writer says which: a full disk (ENOSPC), a quota (EDQUOT: a
 user's, group's or fileset's, common on GPFS and Lustre) and a file-size limit (EFBIG: `ulimit -f`,
 RLIMIT_FSIZE, or the largest file a file system takes). Only the first shows in the free space
-(statvfs); the other two are met by a write (`grow` meets them before the library writes).
+(statvfs); the other two are met by a write (`preallocate.grow` meets them before the library writes).
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import shutil
@@ -22,9 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..core.errors import InputError
-from .preallocate import _fallocate
-
-LIMITS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # what a write meets that the writer says in words
+from .preallocate import LIMITS
 
 
 class FrameWriter(Protocol):
@@ -121,23 +118,6 @@ def size_limit() -> int | None:
         return None
     soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
     return None if soft == resource.RLIM_INFINITY else int(soft)
-
-
-def grow(fd: int, offset: int, length: int) -> int | None:
-    """Make the open file `fd` reach `offset + length` bytes, its blocks taken from the disk now
-    (fallocate(2), the file's size grown): what a quota, the file-size limit or the disk cannot hold
-    is refused here, before a library writes there and meets it mid-write (HDF5 then cannot close
-    the file). Returns 0 when done, the errno of a limit met (ENOSPC, EDQUOT, EFBIG), or None
-    where it cannot be done (no fallocate, a file system without it, UFO_PREALLOCATE=0); the
-    writer then goes on unguarded, as before. The bytes read as zeros until written."""
-    call = _fallocate()
-    if call is None or length <= 0 or os.environ.get("UFO_PREALLOCATE", "1") == "0":
-        return None
-    ctypes.set_errno(0)
-    if call(fd, 0, offset, length) == 0:  # type: ignore[operator]
-        return 0
-    code = ctypes.get_errno()
-    return code if code in LIMITS else None
 
 
 def _limit_met(path: str, exc: BaseException) -> int | None:

@@ -22,7 +22,7 @@ from ..core.frame import scalar_meta
 from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
-from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej
+from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej, no_appending
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
 from .zarr_store import ZarrWriter
@@ -146,8 +146,7 @@ class BigTiffWriter(WriterBase):
         if not self._append:
             _refuse_existing(self._name(0), overwrite)
         elif is_imagej(self.path):  # tifffile: "cannot append to file containing metadata", after the graph started
-            raise InputError(f"'{self.path}' is an ImageJ TIFF stack, whose header holds its frame count: frames cannot "
-                             "be appended to it; write a new file, or write stacks that grow with tiff-format=bigtiff")
+            raise InputError(no_appending(self.path))
         self._writer: Any = None
         self._display: DisplayRange | None = None  # a float32 ImageJ stack's display range, from its slices
         self._count: LiveCount | None = None  # an ImageJ stack's header count, written as pages come
