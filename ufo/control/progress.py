@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import ctrl_c_kept
 from ..core.progress import FINAL, Progress, RateEstimator
 from .experiment import Addon, Experiment
 
@@ -230,7 +231,7 @@ class ScanProgress(Addon):
 
     def wait_for_run(self, after: int, timeout: float) -> bool:
         """Block until more than `after` runs started (True) or `timeout` s passed (False)."""
-        with self._changed:
+        with ctrl_c_kept(), self._changed:
             return self._changed.wait_for(lambda: self.runs > after, timeout)
 
     async def watch_async(self, interval: float = 0.1) -> AsyncIterator[ScanUpdate]:

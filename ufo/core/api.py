@@ -20,7 +20,7 @@ import numpy as np
 from . import graph as _graph
 from . import task as _task
 from .channel import Channel
-from .errors import Cancelled, GraphError
+from .errors import Cancelled, GraphError, ctrl_c_kept
 from .frame import EOS, Image
 from .handle import RunHandle
 from .scheduler import start
@@ -138,7 +138,8 @@ def iterate(graph: _graph.Graph, stream: _task.Stream, capacity: int = 16,
     try:
         while True:
             try:
-                item = channel.get()
+                with ctrl_c_kept():
+                    item = channel.get()
             except Cancelled:
                 break
             except KeyboardInterrupt:  # Ctrl-C while waiting for a frame: as wait() does, the nodes get

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Cancelled, TaskError
+from .errors import Cancelled, TaskError, ctrl_c_kept
 from .progress import Progress, Watchable, run_progress
 
 #: how long an interrupted `wait()` waits for the sinks to close their files, and for the other nodes
@@ -176,7 +176,9 @@ class RunHandle(Watchable):
         once and no node thread keeps the process alive (they are daemon threads).
         """
         try:
-            if not self._done.wait(timeout):
+            with ctrl_c_kept():
+                done = self._done.wait(timeout)
+            if not done:
                 raise TimeoutError(f"the graph is still running after {timeout} s")
             for thread in self._threads:
                 thread.join()
@@ -325,13 +327,18 @@ def _at_exit() -> None:
                 handle.stop(node_timeout=0.0)
             else:
                 unread = 0.0
-                while not handle._done.wait(0.1):  # a loop's run whose frames nobody reads: an
+                while not _waited(handle._done, 0.1):  # a loop's run whose frames nobody reads: an
                     unread = unread + 0.1 if handle._unread is not None and handle._unread() else 0.0
                     if unread >= UNREAD_AT_EXIT:  # iterator left after next(), say, kept the script
                         handle.stop(node_timeout=0.0)
                         break
     except KeyboardInterrupt:
         stop_all(node_timeout=0.0)
+
+
+def _waited(event: threading.Event, timeout: float) -> bool:
+    with ctrl_c_kept():
+        return event.wait(timeout)
 
 
 _register = getattr(threading, "_register_atexit", None)
