@@ -104,3 +104,29 @@ def test_a_dangling_link_beside_a_plain_stack_leaves_it_readable_by_its_name(tmp
     source = open_source(str(path))
     assert source.count == 6 and source.shape == (4, 8)
     source.close()
+
+
+@pytest.mark.parametrize("damage", ["text-flat", "short-projection"])
+def test_a_broken_frame_data_set_is_named_when_the_file_is_opened(tmp_path, scan, damage):
+    """A flat stored as text (a bare RuntimeError from h5py before) or one projection of another
+    shape ("Can't broadcast" at that frame, once the reconstruction ran): refused at once, naming
+    the data set, by `ufo reco` as by the reader (exit 1, one line)."""
+    from click.testing import CliRunner
+
+    from ufo.cli.main import cli
+    from ufo.core.errors import InputError
+
+    name = "20240101_120000_sample"
+    path = tmp_path / f"{name}.h5"
+    write_als(path, scan, name)
+    broken = f"{name}bak_0001_0000.tif" if damage == "text-flat" else f"{name}_0000_0040.tif"
+    with h5py.File(path, "a") as f:
+        del f[name][broken]
+        f[name][broken] = np.full((ROWS, W), b"nan") if damage == "text-flat" else np.zeros((ROWS, W - 10), np.uint16)
+    with pytest.raises(InputError, match=broken.replace(".", r"\.")) as caught:
+        open_source(str(path))
+    assert ("strings" in str(caught.value)) == (damage == "text-flat")
+    done = CliRunner().invoke(cli, ["reco", "--projections", str(path), "--output", str(tmp_path / "o.h5"),
+                                    "--axis", str(W / 2), "--gpus", "cpu"])
+    assert done.exit_code == 1 and broken in done.output and "Traceback" not in done.output, done.output
+    assert not (tmp_path / "o.h5").exists()

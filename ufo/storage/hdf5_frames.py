@@ -84,26 +84,6 @@ def _load_filters() -> None:
         pass
 
 
-def _check_image_dataset(node: Any, filename: str, name: str) -> None:
-    """InputError unless `node` is a numeric HDF5 dataset (not a group, a link target or strings)."""
-    import h5py
-
-    if isinstance(node, h5py.Group):
-        inside = [f"{key}" for key in list(node.keys())[:8]]
-        holds = f" (it holds: {', '.join(inside)})" if inside else " (it is empty)"
-        raise InputError(f"'{filename}:{name}' is an HDF5 group, not a dataset{holds}; name a dataset of frames")
-    if not isinstance(node, h5py.Dataset):
-        raise InputError(f"'{filename}:{name}' is not an HDF5 dataset ({type(node).__name__})")
-    if node.shape is None or node.ndim < 2:
-        ndim = 0 if node.shape is None else node.ndim
-        raise InputError(f"'{filename}:{name}' has {ndim} dimension(s) (a scalar or a list); frames need 2 or more")
-    kind = node.dtype.kind
-    if kind not in "biuf":
-        what = {"S": "byte strings", "U": "strings", "O": "strings or objects", "V": "compound records",
-                "c": "complex numbers"}.get(kind, f"values of type {node.dtype}")
-        raise InputError(f"'{filename}:{name}' holds {what}, not image data (integers or floats)")
-
-
 def _frames_written(h5file: Any, name: str) -> int | None:
     """The count of frames written whole that `Hdf5VolumeWriter` keeps beside a volume, if any."""
     counter = h5file.get(name + FRAMES_WRITTEN)
@@ -125,7 +105,7 @@ class Hdf5Frames:
     def __init__(self, filename: str, dataset: str | None, image_key: int | None = None, run: int | None = None):
         import h5py
 
-        from .layouts import detect, keys_beside, select
+        from .layouts import check_image_dataset, detect, frame_shapes, keys_beside, select
 
         _load_filters()
         self.warnings: list[str] = []
@@ -172,7 +152,7 @@ class Hdf5Frames:
                 # the selected frames' dataset gives the shape and type (DXchange keeps darks, flats
                 # and projections apart, and the darks may be of another detector region)
                 first = self._file[(self._locations or index.locations)[0][0]]
-                shapes = {self._file[name].shape[-2:] for name in {name for name, _ in self._locations}}
+                shapes = frame_shapes(self._file, self._locations, self._keys, filename, index.layout)
                 if len(shapes) > 1:  # all frames of a DXchange file: darks of another region, say
                     self.warnings.append(f"'{filename}' ({index.layout}) holds frames of different shapes "
                                          f"({', '.join(' x '.join(map(str, s)) for s in sorted(shapes))}): select "
@@ -188,7 +168,7 @@ class Hdf5Frames:
                     raise UsageError(f"HDF5 file '{filename}' has no dataset '{self.name}'{_held(self._file)}")
                 self._dset = self._file[self.name]
                 self._locations = None  # type: ignore[assignment]
-                _check_image_dataset(self._dset, filename, self.name)
+                check_image_dataset(self._dset, filename, self.name)
                 if (note := keys_beside(self._dset, filename)) is not None:
                     self.warnings.append(note)
         except Exception:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import UsageError
+from ..core.errors import InputError, UsageError
 from .hdf5 import DXCHANGE
 
 
@@ -231,3 +231,47 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
     if found is not None:
         return FrameIndex("als832", *found, angles_from="the ALS group's nangles and arange")
     return None
+
+
+def check_image_dataset(node: Any, filename: str, name: str) -> None:
+    """InputError unless `node` is a numeric HDF5 dataset (not a group, a link target or strings)."""
+    import h5py
+
+    if isinstance(node, h5py.Group):
+        inside = [f"{key}" for key in list(node.keys())[:8]]
+        holds = f" (it holds: {', '.join(inside)})" if inside else " (it is empty)"
+        raise InputError(f"'{filename}:{name}' is an HDF5 group, not a dataset{holds}; name a dataset of frames")
+    if not isinstance(node, h5py.Dataset):
+        raise InputError(f"'{filename}:{name}' is not an HDF5 dataset ({type(node).__name__})")
+    if node.shape is None or node.ndim < 2:
+        ndim = 0 if node.shape is None else node.ndim
+        raise InputError(f"'{filename}:{name}' has {ndim} dimension(s) (a scalar or a list); frames need 2 or more")
+    kind = node.dtype.kind
+    if kind not in "biuf":
+        what = {"S": "byte strings", "U": "strings", "O": "strings or objects", "V": "compound records",
+                "c": "complex numbers"}.get(kind, f"values of type {node.dtype}")
+        raise InputError(f"'{filename}:{name}' holds {what}, not image data (integers or floats)")
+
+
+def frame_shapes(h5: Any, locations: list[tuple[str, int]], keys: list[int], filename: str,
+                 layout: str) -> set[tuple[int, ...]]:
+    """The frame shapes of the data sets `locations` name (darks may be of another region: DXchange);
+    InputError where one holds no image (strings: a flat of an ALS 8.3.2 file stored as text) or
+    where frames of one kind differ in shape (one data set a frame: a projection cut short), naming
+    the data set. Before, the first gave a bare RuntimeError and the second "Can't broadcast" at
+    the frame, once the reconstruction ran."""
+    kinds = {0: "projections", 1: "flats", 2: "darks"}
+    seen: dict[int, tuple[tuple[int, ...], str]] = {}
+    shapes = set()
+    for name, key in dict(zip((name for name, _ in locations), keys)).items():
+        dset = h5[name]
+        check_image_dataset(dset, filename, name)
+        shape = tuple(dset.shape[-2:])
+        shapes.add(shape)
+        first = seen.setdefault(key, (shape, name))
+        if first[0] != shape:
+            raise InputError(f"'{filename}:{name}' is a frame of {' x '.join(map(str, shape))} pixels, "
+                             f"'{first[1]}' and the {kinds.get(key, 'frames')} before it "
+                             f"{' x '.join(map(str, first[0]))} ({layout}): one kind of frame must have one "
+                             "shape; leave it out or repair the file")
+    return shapes
