@@ -59,3 +59,14 @@ class FlatRuns:
         flat = self.steps[k] * np.float32(w)  # flats[k] + w (flats[k + 1] - flats[k]): one new frame
         flat += self.flats[k]
         return flat
+
+
+class StreamPlaces:
+    """Where a stream's flats and projections came in the acquisition (their frame numbers): the
+    online engine interpolates flats taken in runs during the scan by them, as `ufo reco` of the
+    file does by its frames' `file_index`."""
+
+    def __init__(self) -> None:
+        self.flats: list[int] = []  # of the engine's flats (before the first projection)
+        self.after: list[int] = []  # of the flats after the first projection
+        self.projections: list[int] = []

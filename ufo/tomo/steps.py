@@ -83,6 +83,7 @@ class FlatField:
         self.dark: Any = None
         self.flat: Any = None
         self.dead: Any = None  # ufo.tomo.dead_pixels.DeadFill of the references, once reduced
+        self.runs: Any = None  # ufo.tomo.flat_runs.FlatRuns where flats came in runs (`reduce_runs`)
 
     def reduce(self, darks: list[Any], flats: list[Any], flats_after: list[Any] | None = None) -> None:
         """Reduce the references; no darks means a dark of 0. Called again only when new ones arrive."""
@@ -92,19 +93,41 @@ class FlatField:
         self.flat = reduce_frames(flats, self.flat_reduction, xp)
         self.dark = reduce_frames(darks, self.dark_reduction, xp) if darks else xp.zeros_like(self.flat)
         self.flat_after = reduce_frames(flats_after, self.flat_reduction, xp) if flats_after else None
-        for flat in (self.flat, self.flat_after):
-            if flat is not None and (warning := check_references(self.dark, flat, xp)) is not None:
+        self.runs = None
+        self._checked([self.flat, self.flat_after])
+
+    def reduce_runs(self, places: list[int], flats: list[Any]) -> None:
+        """Flats taken in runs (`places`: each flat's position in the acquisition; after `reduce`,
+        which gives the darks): each frame's flat is interpolated between the runs around it
+        (ufo.tomo.flat_runs, as `ufo reco` of the file), and `correct`'s weights are the frames'
+        positions in the acquisition."""
+        from .flat_runs import FlatRuns, split_runs
+
+        runs = split_runs(places)
+        reduced = [reduce_frames([flats[i] for i in run], self.flat_reduction, self.xp) for run in runs]
+        self.runs = FlatRuns([float(np.mean([places[i] for i in run])) for run in runs], reduced)
+        self.flat, self.flat_after = self.runs.flats[0], None
+        self._checked(self.runs.flats)
+
+    def _checked(self, flats: list[Any]) -> None:
+        """Each flat against the darks (a warning where many pixels have no counts); the dead
+        pixels' fill made of them all."""
+        for flat in flats:
+            if flat is not None and (warning := check_references(self.dark, flat, self.xp)) is not None:
                 import warnings
 
-                warnings.warn(warning, RuntimeWarning, stacklevel=2)
+                warnings.warn(warning, RuntimeWarning, stacklevel=3)
         self.dead = None
         if self.fix and self.floor:
             from .dead_pixels import DeadFill
 
-            self.dead = DeadFill.of(self.dark, [self.flat, self.flat_after], xp)
+            self.dead = DeadFill.of(self.dark, flats, self.xp)
 
     def flat_for(self, weight: float) -> Any:
-        """The flat at `weight` between the flats before (0) and after (1) the scan."""
+        """The flat at `weight` between the flats before (0) and after (1) the scan; with runs, the
+        flat at position `weight` of the acquisition."""
+        if self.runs is not None:
+            return self.runs.at(weight)
         if self.flat_after is None or weight <= 0:
             return self.flat
         w = np.float32(min(weight, 1.0))

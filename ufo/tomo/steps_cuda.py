@@ -59,8 +59,14 @@ class FlatFieldCuda(FlatField):
         super().reduce([cupy.asarray(d) for d in darks], [cupy.asarray(f) for f in flats],
                        [cupy.asarray(f) for f in flats_after] if flats_after else None)
 
+    def reduce_runs(self, places: list[int], flats: list[Any]) -> None:
+        super().reduce_runs(places, [cupy.asarray(f) for f in flats])
+
     def _corrected(self, frames: Any, weights: Any) -> Any:
         frames = cupy.asarray(frames)
+        if weights is not None and self.runs is not None:  # each frame's own flat between its runs
+            flats = cupy.stack([self.runs.at(float(w)) for w in weights])
+            return flat_kernel(frames, self.dark, flats, self.absorption, self.fix, self.floor)
         if weights is None or self.flat_after is None:
             return flat_kernel(frames, self.dark, self.flat, self.absorption, self.fix, self.floor)
         w = cupy.asarray(np.clip(np.asarray(weights, np.float32), 0, 1))[:, None, None]

@@ -252,10 +252,24 @@ class HalfTurnPairs:
         self.last: float | None = None
         self.waiting: list[tuple[float, np.ndarray]] = []  # first half turn, no pair yet
         self.later: list[tuple[float, np.ndarray]] = []  # past the half turn, may still bracket a pair
+        self._refs: tuple[int, int] | None = None  # (darks, flats) the host's FlatField was reduced from
+        self._ff: Any = None
 
     @property
     def nbytes(self) -> int:
         return sum(b.nbytes for _, b in self.waiting) + sum(b.nbytes for _, b in self.later)
+
+    def corrected(self, band: np.ndarray, darks: list[np.ndarray], flats: list[np.ndarray]) -> np.ndarray:
+        """`band` flat-corrected on the host (stitching needs corrected rows), by the darks and flats
+        so far (reduced again when more came)."""
+        refs = (len(darks), len(flats))
+        if self._refs != refs:
+            from .steps import FlatField
+
+            self._ff = FlatField()
+            self._ff.reduce(darks, flats)
+            self._refs = refs
+        return np.asarray(self._ff.correct(band[None]))[0]
 
     def add(self, angle: float, band: np.ndarray) -> list[tuple[float, np.ndarray]]:
         """One corrected band (rows, width); returns the stitched bands now complete (angle, (rows, wide))."""

@@ -22,8 +22,8 @@ work cannot start (`pending_bytes`):
   back-projected over 180 degrees. Bound: rows x width x projections in 180 degrees x 4 bytes.
 - no flats yet (flats only at the end of the scan): until the first flats arrive.
 - `interpolate_flats=True`: the whole scan (flats interpolated between those before and after
-  each projection, as `ufo reco --flats2`). Other late darks or flats are recorded
-  (`late_references`), not used for projections already back-projected.
+  each projection, as `ufo reco --flats2`; flats in runs during the scan between the runs around
+  it, by place, as `ufo reco` of the file). Other late darks or flats are recorded.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from .backends import backend, staging
+from .flat_runs import StreamPlaces
 from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
 from .stream_input import FrameCheck, StreamStats, check_axis, check_options, frame_angle, nothing, rows_index
 
@@ -90,13 +91,13 @@ class StreamingReconstructor:
         self._darks, self._flats, self._flats_after = [], [], []  # type: list[np.ndarray], list[np.ndarray], list[np.ndarray]
         self._flats_at_first_projection = 0
         self._late_flat_runs: set[int] = set()  # projections seen when each late flat came
+        self._places = StreamPlaces()  # of the flats and projections: flats in runs are interpolated by them
         self._refs_changed = True
         self._pending: list[tuple[int, float, np.ndarray]] = []
         self._angles, self._indices = [], []  # type: list[float], list[int]  # of the projections in the current batch
         self._weights_batch: list[float] = []  # their weights relative to StreamWeights.reference
         self._weights = StreamWeights()
         self._pairs: HalfTurnPairs | None = None
-        self._host_ff: Any = None
         self._first_angle = self._last_angle = None  # type: float | None
         self._used_axis: float | None = None if self.axis == "auto" else self.axis  # type: ignore[assignment]
         self._flatfield = self._filter = self._bp = self._staging = None  # type: Any
@@ -151,7 +152,7 @@ class StreamingReconstructor:
         band = frame[self._index]
         self._frames.values(band, number, self._warn_once)
         if key in (1, 2):
-            self._reference(key, band)
+            self._reference(key, band, number)
             done()
             return
         if key == -1:  # an alignment projection (NXtomo image_key_control -1): not part of the scan
@@ -162,6 +163,7 @@ class StreamingReconstructor:
             raise ValueError(f"frame {number} has image_key {key}; 0 (projection), 1 (flat) and 2 (dark) are known")
         angle = frame_angle(meta, number, self.stats.projections, self.angle_step)
         index = self.stats.projections
+        self._places.projections.append(number)
         if index == 0:
             self._flats_at_first_projection = len(self._flats)
         self.stats.projections += 1
@@ -194,16 +196,14 @@ class StreamingReconstructor:
             if np.all(np.diff(self._index) == 1):
                 self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
 
-    def _reference(self, key: int, band: np.ndarray) -> None:
+    def _reference(self, key: int, band: np.ndarray, number: int) -> None:
         late = self.stats.backprojected > 0 or self._angles
         name = "darks" if key == 2 else "flats"
         if key == 1 and self.stats.projections and self._flats_at_first_projection:
             self._flats_after.append(band.astype(np.float32))
+            self._places.after.append(number)
             self.stats.late_references += 1
             self._late_flat_runs.add(self.stats.projections)  # flats during the scan and after it: 2 runs or more
-            if self.interpolate_flats and len(self._late_flat_runs) > 1:  # `ufo reco` of the file: by run
-                self._warn_once("flats came in runs during and after the scan: interpolated between the first flats "
-                                "and the median of all later ones (`ufo reco` of the file interpolates each run)")
             if not self.interpolate_flats:
                 self._warn_once("flats after the projections were recorded, not used (interpolate_flats=True uses them)")
             return
@@ -212,6 +212,8 @@ class StreamingReconstructor:
             self._warn_once(f"{name} arrived after projections were back-projected; those keep the earlier {name}")
         target = self._darks if key == 2 else self._flats
         target.append(band.astype(np.float32))
+        if key == 1:
+            self._places.flats.append(number)
         setattr(self.stats, name, getattr(self.stats, name) + 1)
         self._refs_changed = True  # kept work starts at the next projection or at finish: the set may go on
 
@@ -257,14 +259,7 @@ class StreamingReconstructor:
             return
         if self._pairs is None:
             self._pairs = HalfTurnPairs(band.shape[1], self._axis_px())
-        refs = (len(self._darks), len(self._flats))
-        if self._host_ff is None or self._host_ff[0] != refs:  # stitching needs corrected rows: on the host
-            from .steps import FlatField
-
-            ff = FlatField()
-            ff.reduce(self._darks, self._flats)
-            self._host_ff = (refs, ff)
-        corrected = np.asarray(self._host_ff[1].correct(band[None]))[0]
+        corrected = self._pairs.corrected(band, self._darks, self._flats)
         (release or nothing)()  # what is kept from here on is the corrected copy
         for pair_angle, wide in self._pairs.add(angle, corrected):
             self._weigh(index, pair_angle, wide)
@@ -300,7 +295,10 @@ class StreamingReconstructor:
         angles = np.asarray(self._angles, np.float64)
         relative = np.asarray(self._weights_batch, np.float32)
         weights = None
-        if self.interpolate_flats and self._flats_after:
+        runs = self.interpolate_flats and len(self._late_flat_runs) > 1  # during the scan: by place
+        if runs:
+            weights = np.asarray([self._places.projections[i] for i in self._indices], np.float64)
+        elif self.interpolate_flats and self._flats_after:
             last = max(self.stats.projections - 1, 1)
             weights = np.asarray(self._indices, np.float64) / last
         axis = self._axis_px()
@@ -313,6 +311,9 @@ class StreamingReconstructor:
                 if self._refs_changed:
                     self._flatfield.reduce(self._darks, self._flats,
                                            self._flats_after if self.interpolate_flats else None)
+                    if runs:
+                        self._flatfield.reduce_runs(self._places.flats + self._places.after,
+                                                    self._flats + self._flats_after)
                     self._refs_changed = False
                 corrected = self._flatfield.correct(frames, weights)
             filtered = self._filter.apply(corrected)
@@ -358,8 +359,7 @@ class StreamingReconstructor:
                 self._warn_once(f"half acquisition: {len(self._pairs.waiting)} projection(s) of the first half turn "
                                 "had no projection 180 degrees later and were left out")
             if self._bp is None:
-                raise ValueError("half acquisition needs a 360-degree scan: no projection had its pair 180 degrees "
-                                 "later")
+                raise ValueError("half acquisition needs a 360-degree scan: no projection had a pair 180 degrees later")
             self._flush()
             self._staging.synchronize()
             self._bp.synchronize()
