@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import warnings
 from collections.abc import Callable
@@ -255,3 +256,8 @@ class GraphAddon(Addon):
         except Cancelled:
             if experiment.state in ("running", "standby"):
                 raise
+        except asyncio.CancelledError:  # the run stopped while its graph finished: the graph stops too,
+            stopping = asyncio.ensure_future(asyncio.to_thread(self.handle.stop))  # its sinks closing their
+            with contextlib.suppress(asyncio.CancelledError):  # files (it ran on in its threads, writing
+                await asyncio.shield(stopping)  # after the run had ended)
+            raise
