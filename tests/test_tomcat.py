@@ -88,6 +88,11 @@ def test_a_tomcat_folder_reconstructs_with_its_darks_flats_and_angles(tmp_path, 
     plain = reco.plan(reco.RecoOptions(projections=os.path.join(folder, "sample_00[2-9]*.tif"),
                                        output=str(tmp_path / "s.h5"), axis=W / 2, gpus="cpu"))
     assert plain.projections == 80 and plain.options.darks is None  # a part chosen by hand: as it is
+    said = " ".join(plain.warnings)  # but said so, with what the log says the part holds and how to read the scan
+    assert "part of the TOMCAT scan" in said and "80 projections by its log" in said and "sample_.log" in said, said
+    head = open_source(os.path.join(folder, "sample_000[1-6].tif"))  # the darks and two flats, by hand
+    assert "4 darks, 2 flats by its log" in " ".join(head.warnings), head.warnings
+    head.close()
 
 
 def test_read_as_a_plain_sequence_the_slices_would_be_wrong(tmp_path, scan):

@@ -202,9 +202,11 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
             "pattern, e.g. '*.tif'"
         )
     frames = TiffFrames(files)
-    gap = sequence_gap(files)
-    if gap is not None:
-        frames.warnings.append(gap)
+    from .tomcat import part_of_scan
+
+    for note in (sequence_gap(files), part_of_scan(path, files)):
+        if note is not None:
+            frames.warnings.append(note)
     return frames
 
 

@@ -194,3 +194,29 @@ def open_tomcat(path: str, image_key: int | None, run: int | None) -> TomcatFram
     if found is None:
         return None
     return TomcatFrames(read_scan(*found), image_key, run)
+
+
+def part_of_scan(path: str, files: list[str]) -> str | None:
+    """A note where `files`, chosen by a glob, are a part of a TOMCAT sequence beside its log (a
+    scan's projections picked by hand, say): they are read as they are, raw counts without the
+    log's darks and flats; the log reads the whole scan. None otherwise."""
+    if len(files) < 2 or not any(c in path for c in "*?["):
+        return None
+    folder = os.path.dirname(files[0]) or "."
+    chosen = {os.path.realpath(f) for f in files}
+    for log in sorted(glob.glob(os.path.join(glob.escape(folder), "*.log"))):
+        found = _sequence(log, log)
+        if found is None or not chosen < {os.path.realpath(f) for f in found[1]}:
+            continue
+        try:
+            scan = read_scan(*found)
+        except UsageError:
+            held = "frames of it"
+        else:
+            keys = [key for f, key in zip(scan.files, scan.keys) if os.path.realpath(f) in chosen]
+            held = ", ".join(f"{keys.count(k)} {name}" for k, name in ((2, "darks"), (1, "flats"), (0, "projections"))
+                             if keys.count(k)) + " by its log"
+        return (f"'{path}' is a part of the TOMCAT scan of '{log}' ({len(files)} of its {len(found[1])} files: "
+                f"{held}): read as given, raw counts without the log's darks, flats and angles; "
+                f"--projections {log} reads the scan whole")
+    return None
