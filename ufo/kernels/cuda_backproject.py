@@ -5,6 +5,13 @@ and interpolation weight of a pixel and angle are computed once and applied to K
 whose sinogram samples lie next to each other in memory (layout angles x width x K) and are
 read with one vector load. Storage may be fp16 (half the bytes read), the sums are fp32.
 Geometry and the integration weight are the CPU kernel's (ufo/kernels/backproject.py).
+
+The angles' cosines and sines are a kernel argument in device memory, one table per call on the
+call's stream. Why not `__constant__` memory: a module's constant is one per process and GPU,
+so two back-projections in flight at once (the resident path's scale sample beside its first
+pass, two GPU tasks on one card) overwrote each other's angles before their kernels ran: 5 of 42
+runs of tests/test_reco_resident.py's passes-bits16 case on an H200 wrote wrong slices. A warp
+reads one angle at a time, so the read-only cache serves it as the constant cache did.
 """
 
 from __future__ import annotations
@@ -14,13 +21,10 @@ from typing import Any
 
 import numpy as np
 
-MAX_ANGLES = 8192  # constant memory holds cos and sin of this many angles
-
 _SOURCE = r"""
 #include <cuda_fp16.h>
-__constant__ float cs[2 * MAX_ANGLES];
 
-extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict__ out,
+extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict__ out, const float2* __restrict__ cs,
                               int n_angles, int width, int cols, int rows,
                               float axis, float x0, float y0, float scale, int accumulate)
 {
@@ -39,7 +43,8 @@ extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict_
         #pragma unroll
         for (int k = 0; k < K; ++k) acc[p][k] = 0.f;
     for (int a = 0; a < n_angles; ++a) {
-        const float ca = cs[2 * a], sa = cs[2 * a + 1];
+        const float2 q = __ldg(cs + a);
+        const float ca = q.x, sa = q.y;
         const float t0 = x * ca - y * sa + axis;
         const STORE* base = sino + (size_t)a * width * K;
         #pragma unroll
@@ -96,7 +101,7 @@ def _module(k: int, p: int, half: bool, device: int) -> Any:
     store = "__half" if half else "float"
     if (store, k) not in _LOADS:
         raise ValueError(f"no GPU back-projection kernel for {k} slices with {'fp16' if half else 'fp32'} storage")
-    header = f"#define K {k}\n#define P {p}\n#define STORE {store}\n#define MAX_ANGLES {MAX_ANGLES}\n{_LOADS[(store, k)]}\n"
+    header = f"#define K {k}\n#define P {p}\n#define STORE {store}\n{_LOADS[(store, k)]}\n"
     with cupy.cuda.Device(device):
         return cupy.RawModule(code=header + _SOURCE, options=("--std=c++14", "-use_fast_math"))
 
@@ -126,17 +131,16 @@ def backproject_groups(sino: Any, angles_cs: np.ndarray, axis: float, x0: float,
 
     groups, n_angles, width, k = sino.shape
     _, rows, cols, _ = out.shape
-    if n_angles > MAX_ANGLES:
-        raise ValueError(f"GPU back-projection handles up to {MAX_ANGLES} angles, got {n_angles}")
     half = sino.dtype == np.float16
     module = _module(k, pixels_per_thread, half, cupy.cuda.Device().id)
-    const = module.get_global("cs")
-    table = cupy.ndarray((2 * n_angles,), cupy.float32, const)
-    table.set(np.ascontiguousarray(angles_cs, np.float32).reshape(-1), stream=stream)
+    values = np.ascontiguousarray(angles_cs, np.float32).reshape(n_angles, 2)
+    with stream if stream is not None else cupy.cuda.get_current_stream():  # the table's memory is freed
+        table = cupy.empty((n_angles, 2), cupy.float32)  # into this stream's pool: reused after the kernel
+        table.set(values)
     block = (32, 8, 1)
     grid = ((cols + block[0] - 1) // block[0], (rows + block[1] * pixels_per_thread - 1) // (block[1] * pixels_per_thread),
             groups)
     kernel = module.get_function("bp")
-    kernel(grid, block, (sino, out, np.int32(n_angles), np.int32(width), np.int32(cols), np.int32(rows),
+    kernel(grid, block, (sino, out, table, np.int32(n_angles), np.int32(width), np.int32(cols), np.int32(rows),
                          np.float32(axis), np.float32(x0), np.float32(y0), np.float32(scale), np.int32(accumulate)),
            stream=stream)
