@@ -255,3 +255,20 @@ def test_a_percent_field_that_numbers_no_frame_is_refused(tmp_path, output):
     assert done.returncode == 2, done.stderr
     assert "%05i" in done.stderr and "frame-number field" in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_camera_taken_over_by_a_forced_start_fails_the_holders_grab():
+    """A start with force from another client ended the holder's stream as a camera's plain end."""
+    with CameraServer(counter_camera(64, 32, 200, 8), port=11720, stream_port=11721) as server:
+        cam = open_camera("net", port=server.port)
+        try:
+            cam.start_recording()
+            cam.grab()
+            threading.Timer(0.2, server.handle, ({"cmd": "start", "force": True, "client": "beamline script on y"},),
+                            {"remote": True}).start()
+            with pytest.raises(CameraError, match="taken over by beamline script on y.*cut short"):
+                for _ in range(2000):
+                    cam.grab()
+        finally:
+            cam.close()
+        server.camera.close()

@@ -10,20 +10,19 @@ One client controls a recording: the one whose ``start`` was accepted (requests 
 ``client`` name; `NetCamera` sends ``user@host pid N #id``). While it records, ``start``,
 ``set``, ``trigger`` and ``stop`` from anyone else are refused with a message naming the
 holder; ``info``, ``get`` and ``stats`` are served to everyone (and with ``--mode pub`` any
-number of subscribers can watch the stream). ``stop`` with ``"force": true`` (what
-``ufo camera stop`` sends) releases the camera whoever holds it.
+number of subscribers can watch the stream). ``stop`` or ``start`` with ``"force": true`` (what
+``ufo camera stop`` sends) takes the camera whoever holds it: the holder's grab fails, told why.
 
 A client that vanishes releases the camera: a start may ask for a lease (``"lease": seconds``,
 `NetCamera` asks for its own timeout) which the client renews (``renew``) while it records;
 when a lease runs out the server stops the recording and ends the stream. Requests without a
 ``client`` name keep the old behaviour (no lease). A stream the server cuts short (shut down,
-released, a lease run out) ends marked stopped, with why: its client's grab fails, as after a
-server killed, rather than pass for a finite camera's end (it exited 0 with 86 of 100000 frames).
+released, taken over, a lease run out) ends marked stopped, with why: its client's grab fails, as
+after a server killed, rather than pass for a finite camera's end (exit 0, 86 of 100000 frames).
 
 Every recording has its own stream id in the frame headers (see `ufo.net.wire`): a client
-ignores frames and end messages of an earlier recording still on their way, and buffers
-handed to ZMQ are held (``wait_sent``) until ZMQ is done with them before a frame is grabbed
-into them again.
+ignores frames and end messages of an earlier recording still on their way, and buffers handed
+to ZMQ are held (``wait_sent``) until ZMQ is done with them before a frame is grabbed into them.
 """
 
 from __future__ import annotations
@@ -205,8 +204,9 @@ class CameraServer:
 
     def _start_stream(self, request: dict[str, Any], client: str) -> dict[str, Any]:
         cam = self.camera
-        if cam.is_recording or self._streamer is not None:
-            self._stop_stream()  # the holder starts again, or an earlier recording ended by itself
+        taken = cam.is_recording and self.owner not in (None, client)  # a forced start: its holder is told
+        if cam.is_recording or self._streamer is not None:  # (or the holder again, a recording that ended)
+            self._stop_stream(f"the camera was taken over by {client}" if taken else None)
         lease = request.get("lease")
         if lease is not None:
             lease = min(max(float(lease), LEASE_RANGE[0]), LEASE_RANGE[1])
