@@ -92,15 +92,19 @@ def test_a_server_shut_down_mid_grab_fails_the_grab_and_the_frames_stay_intact(t
     assert len(numbers) > 20 and all((frame == n % 65536).all() for frame, n in zip(data, numbers))
 
 
-def test_a_camera_released_by_another_client_fails_the_holders_grab():
-    with CameraServer(counter_camera(64, 32, 200, 8), port=11704, stream_port=11705) as server:
+@pytest.mark.parametrize("cmd,who,said,port", [
+    ("stop", "'ufo camera stop' on x", "released by 'ufo camera stop' on x", 11704),
+    ("start", "beamline script on y", "taken over by beamline script on y", 11720)])
+def test_a_camera_released_or_taken_over_by_another_client_fails_the_holders_grab(cmd, who, said, port):
+    """A forced start from another client ended the holder's stream as a camera's plain end."""
+    with CameraServer(counter_camera(64, 32, 200, 8), port=port, stream_port=port + 1) as server:
         cam = open_camera("net", port=server.port)
         try:
             cam.start_recording()
             cam.grab()
-            threading.Timer(0.2, server.handle, ({"cmd": "stop", "force": True, "client": "'ufo camera stop' on x"},),
+            threading.Timer(0.2, server.handle, ({"cmd": cmd, "force": True, "client": who},),
                             {"remote": True}).start()
-            with pytest.raises(CameraError, match="released by 'ufo camera stop' on x.*cut short"):
+            with pytest.raises(CameraError, match=f"{re.escape(said)}.*cut short"):
                 for _ in range(2000):
                     cam.grab()
         finally:
@@ -256,19 +260,3 @@ def test_a_percent_field_that_numbers_no_frame_is_refused(tmp_path, output):
     assert "%05i" in done.stderr and "frame-number field" in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
 
-
-def test_a_camera_taken_over_by_a_forced_start_fails_the_holders_grab():
-    """A start with force from another client ended the holder's stream as a camera's plain end."""
-    with CameraServer(counter_camera(64, 32, 200, 8), port=11720, stream_port=11721) as server:
-        cam = open_camera("net", port=server.port)
-        try:
-            cam.start_recording()
-            cam.grab()
-            threading.Timer(0.2, server.handle, ({"cmd": "start", "force": True, "client": "beamline script on y"},),
-                            {"remote": True}).start()
-            with pytest.raises(CameraError, match="taken over by beamline script on y.*cut short"):
-                for _ in range(2000):
-                    cam.grab()
-        finally:
-            cam.close()
-        server.camera.close()
