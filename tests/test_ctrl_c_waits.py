@@ -31,44 +31,57 @@ def test_a_lock_left_released_by_ctrl_c_gives_the_keyboard_interrupt():
     assert not lock.locked()
 
 
-#: the run, in a process of its own (a SIGINT that lands late cannot reach pytest): a camera of
-#: ~2000 frames/s feeds the ring, so its lock changes hands all the time; a second process sends
-#: the SIGINTs (one per byte it reads, 0.5-3 ms later), whose timing does not follow this
-#: process's threads, as a terminal's Ctrl-C does not
+#: the run, in a process of its own (a SIGINT that lands late cannot reach pytest): the other
+#: side (a camera of ~2000 frames/s feeding the ring; a graph's thread setting and clearing the
+#: run's flag) changes the lock's hands all the time; a second process sends the SIGINTs (one per
+#: byte it reads, 0.5-3 ms later), whose timing does not follow this process's threads, as a
+#: terminal's Ctrl-C does not. WAIT is what the main thread does until interrupted.
 CHILD = """
 import json, subprocess, sys, threading, time
 import numpy as np
 from ufo.camera.ring import RingBuffer
+from ufo.core.flag import Flag
 
-ring = RingBuffer(4, (8, 8), np.uint16)
-stop = threading.Event()
+ring, flag, stop = RingBuffer(4, (8, 8), np.uint16), Flag(), threading.Event()
+out = np.empty((8, 8), np.uint16)
 
-def produce():
+def other_side():
     n = 0
     while not stop.is_set():
-        if ring.free_slot() is None:
-            ring.drop(n)
+        if sys.argv[2] == "ring":
+            if ring.free_slot() is None:
+                ring.drop(n)
+            else:
+                ring.commit({"frame": n})
+            n += 1
+            time.sleep(0.0005)
         else:
-            ring.commit({"frame": n})
-        n += 1
-        time.sleep(0.0005)
+            flag.set()
+            time.sleep(0.0002)
+            flag.clear()
+            time.sleep(0.0003)
+
+def wait():
+    if sys.argv[2] == "ring":
+        meta = ring.take(out, 1.0)
+        assert out[0, 0] == 0 and "frame" in meta
+    else:
+        flag.wait(1.0)
 
 code = ("import os, random, signal, sys, time\\n"
         "random.seed(1)\\n"
         "while sys.stdin.buffer.read(1):\\n"
         "    time.sleep(random.uniform(0.0005, 0.003)); os.kill(os.getppid(), signal.SIGINT)\\n")
 sender = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
-producer = threading.Thread(target=produce, daemon=True)
+producer = threading.Thread(target=other_side, daemon=True)
 producer.start()
-out = np.empty((8, 8), np.uint16)
 interrupts, others = 0, []
 for _ in range(int(sys.argv[1])):
     sender.stdin.write(b"x")
     sender.stdin.flush()
     try:
         while True:
-            meta = ring.take(out, 1.0)
-            assert out[0, 0] == 0 and "frame" in meta
+            wait()
     except KeyboardInterrupt:
         interrupts += 1
     except Exception as exc:
@@ -81,13 +94,17 @@ print(json.dumps({"interrupts": interrupts, "others": others, "hung": producer.i
 """
 
 
-def test_sigint_during_a_ring_take_is_a_keyboard_interrupt_and_leaves_the_ring_whole():
-    """Before the fix: 1-2 of 1000 SIGINTs came out as RuntimeError, a Ctrl-C inside the take left
-    a counted slot empty (TypeError at the next take), and one at the start of the Condition's
-    `__exit__` kept the lock held (the camera's thread hung)."""
-    done = subprocess.run([sys.executable, "-c", CHILD, str(ROUNDS)], capture_output=True, text=True, timeout=300)
+@pytest.mark.parametrize("what", ["ring", "flag"])
+def test_sigint_during_a_wait_is_a_keyboard_interrupt_and_leaves_the_lock_free(what):
+    """ring: a camera grab's `ring.take`; before the fix 1-2 of 1000 SIGINTs came out as
+    RuntimeError, a Ctrl-C inside the take left a counted slot empty (TypeError at the next take),
+    and one at the start of the Condition's `__exit__` kept the lock held (the camera's thread
+    hung). flag: `RunHandle.wait()`'s; with `threading.Event` a SIGINT there left its lock held
+    (3 of 3 runs): the graph's thread then hung setting it, and so did the next wait()."""
+    done = subprocess.run([sys.executable, "-c", CHILD, str(ROUNDS), what], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     got = json.loads(done.stdout.strip().splitlines()[-1])
-    assert not got["hung"], "the camera's thread hangs: a Ctrl-C left the ring's lock held"
-    assert not got["others"], f"{len(got['others'])} of {ROUNDS} SIGINTs in ring.take() gave other errors: {got['others'][:3]}"
+    assert not got["hung"], f"the other side hangs: a Ctrl-C left the {what}'s lock held"
+    assert not got["others"], f"{len(got['others'])} of {ROUNDS} SIGINTs gave other errors: {got['others'][:3]}"
     assert got["interrupts"] == ROUNDS

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import Cancelled, TaskError, ctrl_c_kept
+from .errors import Cancelled, TaskError
+from .flag import Flag
 from .progress import Progress, Watchable, run_progress
 
 #: how long an interrupted `wait()` waits for the sinks to close their files, and for the other nodes
@@ -80,7 +81,7 @@ class RunHandle(Watchable):
         self._cancelled = threading.Event()
         #: a source failed: the other sources end at their next frame, the rest drains (`fail_draining`)
         self._draining = threading.Event()
-        self._done = threading.Event()
+        self._done = Flag()  # waited on by the main thread: a Ctrl-C there must not leave it locked
         self._lock = threading.Lock()
         self._callbacks: list[Callable[[RunHandle], None]] = []
         self._threads: list[threading.Thread] = []
@@ -113,7 +114,7 @@ class RunHandle(Watchable):
         """What the run has done so far: see `ufo.core.progress.Progress`."""
         return run_progress(self)
 
-    def _end_event(self) -> threading.Event:
+    def _end_event(self) -> Flag:
         return self._done
 
     # -- control ----------------------------------------------------------------------
@@ -176,9 +177,7 @@ class RunHandle(Watchable):
         once and no node thread keeps the process alive (they are daemon threads).
         """
         try:
-            with ctrl_c_kept():
-                done = self._done.wait(timeout)
-            if not done:
+            if not self._done.wait(timeout):
                 raise TimeoutError(f"the graph is still running after {timeout} s")
             for thread in self._threads:
                 thread.join()
@@ -327,18 +326,13 @@ def _at_exit() -> None:
                 handle.stop(node_timeout=0.0)
             else:
                 unread = 0.0
-                while not _waited(handle._done, 0.1):  # a loop's run whose frames nobody reads: an
+                while not handle._done.wait(0.1):  # a loop's run whose frames nobody reads: an
                     unread = unread + 0.1 if handle._unread is not None and handle._unread() else 0.0
                     if unread >= UNREAD_AT_EXIT:  # iterator left after next(), say, kept the script
                         handle.stop(node_timeout=0.0)
                         break
     except KeyboardInterrupt:
         stop_all(node_timeout=0.0)
-
-
-def _waited(event: threading.Event, timeout: float) -> bool:
-    with ctrl_c_kept():
-        return event.wait(timeout)
 
 
 _register = getattr(threading, "_register_atexit", None)

@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from .flag import Flag
+
 LOG = logging.getLogger("ufo.progress")
 T = TypeVar("T")
 
@@ -138,7 +140,7 @@ class Watchable:
     def progress(self) -> Progress:
         raise NotImplementedError
 
-    def _end_event(self) -> threading.Event:
+    def _end_event(self) -> Flag:
         raise NotImplementedError
 
     def _measure(self, current: int, target: int | None, stage: str, elapsed: float) -> tuple[float, float | None]:
@@ -299,7 +301,7 @@ class JobProgress(Watchable):
         self.name = name
         self.unit = unit
         self._lock = threading.Lock()
-        self._ended = threading.Event()
+        self._ended = Flag()
         self._reset(target)
 
     def _reset(self, target: int | None) -> None:
@@ -382,7 +384,7 @@ class JobProgress(Watchable):
         return Progress(self.name, current, target, stage, elapsed, rate, eta, unit=self.unit, nodes=nodes,
                         error=error)
 
-    def _end_event(self) -> threading.Event:
+    def _end_event(self) -> Flag:
         return self._ended
 
     @property
