@@ -6,12 +6,13 @@ whose sinogram samples lie next to each other in memory (layout angles x width x
 read with one vector load. Storage may be fp16 (half the bytes read), the sums are fp32.
 Geometry and the integration weight are the CPU kernel's (ufo/kernels/backproject.py).
 
-The angles' cosines and sines are a kernel argument in device memory, one table per call on the
-call's stream. Why not `__constant__` memory: a module's constant is one per process and GPU,
-so two back-projections in flight at once (the resident path's scale sample beside its first
-pass, two GPU tasks on one card) overwrote each other's angles before their kernels ran: 5 of 42
-runs of tests/test_reco_resident.py's passes-bits16 case on an H200 wrote wrong slices. A warp
-reads one angle at a time, so the read-only cache serves it as the constant cache did.
+The angles' cosines and sines are a kernel argument in device memory, one table per call, made
+on the call's stream. Why not `__constant__` memory: a module's constant is one per process and
+GPU, so two back-projections in flight at once (the resident path's scale sample beside its first
+pass, `backproject` replicas on the streams of one card) overwrote each other's angles before
+their kernels ran: tests/test_reco_resident.py's passes-bits16 case wrote wrong slices in 5 of 14
+runs on an H200. A warp reads one angle at a time, which the read-only cache serves as the
+constant cache did (expected; not yet timed against the constant table on a GPU).
 """
 
 from __future__ import annotations
@@ -134,9 +135,12 @@ def backproject_groups(sino: Any, angles_cs: np.ndarray, axis: float, x0: float,
     half = sino.dtype == np.float16
     module = _module(k, pixels_per_thread, half, cupy.cuda.Device().id)
     values = np.ascontiguousarray(angles_cs, np.float32).reshape(n_angles, 2)
-    with stream if stream is not None else cupy.cuda.get_current_stream():  # the table's memory is freed
-        table = cupy.empty((n_angles, 2), cupy.float32)  # into this stream's pool: reused after the kernel
-        table.set(values)
+    # made and copied on the kernel's stream: freed into that stream's pool, reused after the kernel
+    if stream is None:
+        table = cupy.asarray(values)
+    else:
+        with stream:
+            table = cupy.asarray(values)
     block = (32, 8, 1)
     grid = ((cols + block[0] - 1) // block[0], (rows + block[1] * pixels_per_thread - 1) // (block[1] * pixels_per_thread),
             groups)
