@@ -31,6 +31,26 @@ def test_a_lock_left_released_by_ctrl_c_gives_the_keyboard_interrupt():
     assert not lock.locked()
 
 
+def test_the_flag_waits_as_an_event():
+    """Set, timed out, cleared, and set then cleared before the waiter woke (True, as
+    `threading.Event.wait`)."""
+    from ufo.core.flag import Flag
+
+    flag = Flag()
+    assert flag.wait(0.02) is False and not flag.is_set()
+    threading.Timer(0.05, flag.set).start()
+    assert flag.wait(5) is True and flag.is_set() and flag.wait() is True
+    flag.clear()
+    assert flag.wait(0.02) is False
+
+    def set_and_clear() -> None:
+        flag.set()
+        flag.clear()
+
+    threading.Timer(0.05, set_and_clear).start()
+    assert flag.wait(5) is True and not flag.is_set()
+
+
 #: the run, in a process of its own (a SIGINT that lands late cannot reach pytest): the other
 #: side (a camera of ~2000 frames/s feeding the ring; a graph's thread setting and clearing the
 #: run's flag) changes the lock's hands all the time; a second process sends the SIGINTs (one per

@@ -39,8 +39,7 @@ class Flag:
             self._set = False
 
     def wait(self, timeout: float | None = None) -> bool:
-        """True once set (at once where it is); False after `timeout` seconds."""
+        """True once set (at once where it is; also where it was cleared again before this woke, as
+        `threading.Event`); False after `timeout` seconds."""
         with ctrl_c_kept(), self._lock:
-            if not self._set:
-                self._changed.wait(timeout)
-            return self._set
+            return self._set or self._changed.wait(timeout) or self._set
