@@ -61,8 +61,8 @@ def ctrl_c_kept() -> Iterator[None]:
 
     Why: `Condition.wait` gives its lock up and then enters the `try` that takes it back; a Ctrl-C
     landing between the two leaves the lock not held, and the `with` around the wait then fails
-    "RuntimeError: cannot release un-acquired lock" (a Lock's: "release unlocked lock") instead (a camera grab stopped by SIGINT: 1 in
-    40 runs, exit 1; `RunHandle.wait()` would not have stopped its graph)."""
+    "RuntimeError: cannot release un-acquired lock" (a Lock's: "release unlocked lock") instead
+    (a camera grab stopped by SIGINT: 1 in 40 runs, exit 1)."""
     try:
         yield
     except RuntimeError as exc:

@@ -17,7 +17,6 @@ import threading
 from .errors import ctrl_c_kept
 
 
-
 class Flag:
     """`threading.Event`'s is_set / set / clear / wait."""
 

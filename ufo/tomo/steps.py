@@ -91,23 +91,29 @@ class FlatField:
         if not flats:
             raise ValueError("flat-field correction needs flats (image_key 1)")
         self.flat = reduce_frames(flats, self.flat_reduction, xp)
-        self.dark = reduce_frames(darks, self.dark_reduction, xp) if darks else xp.zeros_like(self.flat)
+        self.dark = self._dark(darks)
         self.flat_after = reduce_frames(flats_after, self.flat_reduction, xp) if flats_after else None
         self.runs = None
         self._checked([self.flat, self.flat_after])
 
-    def reduce_runs(self, places: list[int], flats: list[Any]) -> None:
-        """Flats taken in runs (`places`: each flat's position in the acquisition; after `reduce`,
-        which gives the darks): each frame's flat is interpolated between the runs around it
-        (ufo.tomo.flat_runs, as `ufo reco` of the file), and `correct`'s weights are the frames'
-        positions in the acquisition."""
+    def reduce_runs(self, darks: list[Any], places: list[int], flats: list[Any]) -> None:
+        """`reduce` for flats taken in runs (`places`: each flat's position in the acquisition):
+        each frame's flat is interpolated between the runs around it (ufo.tomo.flat_runs, as `ufo
+        reco` of the file), and `correct`'s weights are the frames' positions in the acquisition."""
         from .flat_runs import FlatRuns, split_runs
 
+        if not flats:
+            raise ValueError("flat-field correction needs flats (image_key 1)")
         runs = split_runs(places)
         reduced = [reduce_frames([flats[i] for i in run], self.flat_reduction, self.xp) for run in runs]
         self.runs = FlatRuns([float(np.mean([places[i] for i in run])) for run in runs], reduced)
         self.flat, self.flat_after = self.runs.flats[0], None
+        self.dark = self._dark(darks)
         self._checked(self.runs.flats)
+
+    def _dark(self, darks: list[Any]) -> Any:
+        """The darks reduced; none: a dark of 0 (after the flat, whose shape it takes)."""
+        return reduce_frames(darks, self.dark_reduction, self.xp) if darks else self.xp.zeros_like(self.flat)
 
     def _checked(self, flats: list[Any]) -> None:
         """Each flat against the darks (a warning where many pixels have no counts); the dead

@@ -59,8 +59,8 @@ class FlatFieldCuda(FlatField):
         super().reduce([cupy.asarray(d) for d in darks], [cupy.asarray(f) for f in flats],
                        [cupy.asarray(f) for f in flats_after] if flats_after else None)
 
-    def reduce_runs(self, places: list[int], flats: list[Any]) -> None:
-        super().reduce_runs(places, [cupy.asarray(f) for f in flats])
+    def reduce_runs(self, darks: list[Any], places: list[int], flats: list[Any]) -> None:
+        super().reduce_runs([cupy.asarray(d) for d in darks], places, [cupy.asarray(f) for f in flats])
 
     def _corrected(self, frames: Any, weights: Any) -> Any:
         frames = cupy.asarray(frames)

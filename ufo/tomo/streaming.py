@@ -299,8 +299,7 @@ class StreamingReconstructor:
         if runs:
             weights = np.asarray([self._places.projections[i] for i in self._indices], np.float64)
         elif self.interpolate_flats and self._flats_after:
-            last = max(self.stats.projections - 1, 1)
-            weights = np.asarray(self._indices, np.float64) / last
+            weights = np.asarray(self._indices, np.float64) / max(self.stats.projections - 1, 1)
         axis = self._axis_px()
         xp = self._bp.xp
 
@@ -308,13 +307,13 @@ class StreamingReconstructor:
             if self.half_acquisition:  # stitched bands were corrected on the host
                 corrected = xp.asarray(frames, dtype=xp.float32)
             else:
-                if self._refs_changed:
+                if self._refs_changed and runs:
+                    self._flatfield.reduce_runs(self._darks, self._places.flats + self._places.after,
+                                                self._flats + self._flats_after)
+                elif self._refs_changed:
                     self._flatfield.reduce(self._darks, self._flats,
                                            self._flats_after if self.interpolate_flats else None)
-                    if runs:
-                        self._flatfield.reduce_runs(self._places.flats + self._places.after,
-                                                    self._flats + self._flats_after)
-                    self._refs_changed = False
+                self._refs_changed = False
                 corrected = self._flatfield.correct(frames, weights)
             filtered = self._filter.apply(corrected)
             if not np.all(relative == 1):  # irregular angles: each row times its interval (both backends)
