@@ -6,18 +6,23 @@ whose sinogram samples lie next to each other in memory (layout angles x width x
 read with one vector load. Storage may be fp16 (half the bytes read), the sums are fp32.
 Geometry and the integration weight are the CPU kernel's (ufo/kernels/backproject.py).
 
-The angles' cosines and sines are a kernel argument in device memory, one table per call, made
-on the call's stream. Why not `__constant__` memory: a module's constant is one per process and
-GPU, so two back-projections in flight at once (the resident path's scale sample beside its first
-pass, `backproject` replicas on the streams of one card) overwrote each other's angles before
-their kernels ran: tests/test_reco_resident.py's passes-bits16 case wrote wrong slices in 5 of 14
-runs on an H200. A warp reads one angle at a time, which the read-only cache serves as the
-constant cache did (expected; not yet timed against the constant table on a GPU).
+The angles' cosines and sines are a kernel argument in device memory: one table per angle set,
+uploaded once and never written again (`_angle_table`). Why not `__constant__` memory: a
+module's constant is one per process and GPU, so two back-projections in flight at once (the
+resident path's scale sample beside its first pass, `backproject` replicas on the streams of one
+card) overwrote each other's angles before their kernels ran: tests/test_reco_resident.py's
+passes-bits16 case wrote wrong slices in 5 of 14 runs on an H200. A warp reads one angle at a
+time through the read-only cache: on the H100 as fast as the constant table (2423 against 2423
+GUPS at 1024^3 fp32, K = 4; scratch A/B of 2026-12-05, docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
+import hashlib
+import threading
 from typing import Any
 
 import numpy as np
@@ -107,6 +112,47 @@ def _module(k: int, p: int, half: bool, device: int) -> Any:
         return cupy.RawModule(code=header + _SOURCE, options=("--std=c++14", "-use_fast_math"))
 
 
+#: the device tables of the angle sets used more than once, by (GPU, bytes): never written after
+#: they are made, so kernels on any stream share them; at most TABLES kept. `_seen`: the sets met
+#: once (a streaming batch's angles come once: uploaded for their call only, nothing cached)
+_tables: collections.OrderedDict[tuple[int, bytes], Any] = collections.OrderedDict()
+_seen: collections.OrderedDict[tuple[int, bytes], None] = collections.OrderedDict()
+_tables_lock = threading.Lock()
+TABLES = 32
+
+
+def _angle_table(values: np.ndarray, device: int, stream: Any) -> Any:
+    """The (angles, 2) cosines and sines on `device`, uploaded once for a set used again.
+
+    Why not an upload per call: a copy from pageable memory first waits for the stream's queued
+    work, so each back-projection of a pass waited for the one before it (0.15 ms a call on the
+    H100 at 1024^3, 6 % of the kernel's time, the host held up meanwhile). A set met the first time
+    is uploaded on the call's stream (freed into that stream's pool: reused only after the kernel)."""
+    import cupy
+
+    key = (device, hashlib.blake2b(values.tobytes(), digest_size=20).digest() + values.shape[0].to_bytes(8, "little"))
+    with _tables_lock:
+        table = _tables.get(key)
+        if table is not None:
+            _tables.move_to_end(key)
+            return table
+        again = key in _seen
+        _seen[key] = None
+        if len(_seen) > 2 * TABLES:
+            _seen.popitem(last=False)
+    if not again:
+        with stream if stream is not None else contextlib.nullcontext():
+            return cupy.asarray(values)
+    made = cupy.asarray(values)
+    cupy.cuda.get_current_stream().synchronize()  # whole before another stream's kernel reads it
+    with _tables_lock:
+        table = _tables.setdefault(key, made)  # another thread's, where it came first (this one unused)
+        if len(_tables) > TABLES:
+            cupy.cuda.runtime.deviceSynchronize()  # no kernel still reads the one dropped
+            _tables.popitem(last=False)
+    return table
+
+
 def slices_per_thread(count: int, half: bool = False) -> int:
     """The widest kernel (K) that `count` slices fill; partial groups are zero-padded."""
     for k in (8, 4, 2, 1):
@@ -133,14 +179,9 @@ def backproject_groups(sino: Any, angles_cs: np.ndarray, axis: float, x0: float,
     groups, n_angles, width, k = sino.shape
     _, rows, cols, _ = out.shape
     half = sino.dtype == np.float16
-    module = _module(k, pixels_per_thread, half, cupy.cuda.Device().id)
-    values = np.ascontiguousarray(angles_cs, np.float32).reshape(n_angles, 2)
-    # made and copied on the kernel's stream: freed into that stream's pool, reused after the kernel
-    if stream is None:
-        table = cupy.asarray(values)
-    else:
-        with stream:
-            table = cupy.asarray(values)
+    device = cupy.cuda.Device().id
+    module = _module(k, pixels_per_thread, half, device)
+    table = _angle_table(np.ascontiguousarray(angles_cs, np.float32).reshape(n_angles, 2), device, stream)
     block = (32, 8, 1)
     grid = ((cols + block[0] - 1) // block[0], (rows + block[1] * pixels_per_thread - 1) // (block[1] * pixels_per_thread),
             groups)
