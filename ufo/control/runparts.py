@@ -76,6 +76,11 @@ class Addon:
     async def finish(self, experiment: Experiment) -> None:
         """After the run, also after errors and cancellation."""
 
+    def stop(self) -> None:
+        """The run was cancelled (Ctrl-C, SIGTERM) while this addon works on a frame or finishes, and
+        it closes no files: work of its own that would go on in a thread (an online reconstruction's
+        back-projection of the kept projections: 21 s at 512^2) ends early. Called in the event loop."""
+
 
 def frames_lost(addons: list[Addon]) -> dict[str, int]:
     """Frames acquired for each lossless addon that it never took (it failed, or the run stopped

@@ -51,12 +51,20 @@ class WindUp:
         except asyncio.CancelledError:
             self.cancelled()
 
+    def stop_addons(self) -> None:
+        """The run is cancelled: the addons that close no files stop work of their own in threads."""
+        for addon in self.experiment.addons:
+            if not addon.closes_files:
+                addon.stop()
+
     async def drain(self, queues: list[asyncio.Queue[Any]], consumers: list[asyncio.Future[None]]) -> None:
         """Each addon takes the frames queued for it and ends. Cut meanwhile, the addons drop what
         is still queued (counted as lost: meant for them, never taken) and end after the frame in
         hand, which is never torn (a writer's frame half written); the writers (`closes_files`) take
         theirs, the scan's data; cut again, they are all cancelled."""
         ended = asyncio.gather(*consumers, return_exceptions=True)
+        if self.experiment.state == "cancelled":  # Ctrl-C mid-scan: work in threads stops (Addon.stop)
+            self.stop_addons()
         try:
             for queue, consumer in zip(queues, consumers):
                 if not consumer.done():
@@ -65,6 +73,7 @@ class WindUp:
             return
         except asyncio.CancelledError:
             self.cancelled()
+        self.stop_addons()
         ends = []
         for addon, queue in zip(self.experiment.addons, queues):
             if not addon.closes_files:
@@ -95,6 +104,8 @@ class WindUp:
     async def finish(self, addon: Addon) -> None:
         """One addon's finish; cut, it is cancelled, unless it closes files (`closes_files`): that one
         is waited for, with the run's state already 'cancelled' for its record; cut again, cancelled."""
+        if self.experiment.state == "cancelled" and not addon.closes_files:
+            addon.stop()  # a cancelled run: no slices completed for minutes after Ctrl-C
         work = asyncio.ensure_future(addon.finish(self.experiment))
         try:
             await asyncio.shield(work)
@@ -103,6 +114,7 @@ class WindUp:
             self.cancelled()
         if not addon.closes_files:
             work.cancel()
+            addon.stop()
         try:
             await asyncio.wait({work})
         except asyncio.CancelledError:

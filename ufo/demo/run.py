@@ -93,7 +93,7 @@ class DemoReconstruction(OnlineReconstruction):
         self.engine.add(frame, meta)
 
     async def consume(self, acquisition: str, frame: Any) -> None:
-        await asyncio.to_thread(self._add, np.asarray(frame), dict(getattr(frame, "meta", {})))
+        await self._in_thread(self._add, np.asarray(frame), dict(getattr(frame, "meta", {})))
 
     async def finish(self, experiment: Any) -> None:
         if experiment.state in ("cancelled", "error"):

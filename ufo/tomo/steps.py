@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import Cancelled
 from ..core.resources import available_cores
 from .grid import slice_grid
 
@@ -199,6 +200,7 @@ class Backprojector:
 
     xp: Any = np
     group = 32
+    stop: threading.Event | None = None  # set: add() ends within a group's band and raises Cancelled
 
     def __init__(self, width: int, count: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
                  threads: int | None = None, precision: str = "fp32"):
@@ -248,6 +250,8 @@ class Backprojector:
         jobs = [(g, int(lo), int(hi)) for g in range(self.groups) for lo, hi in zip(edges[:-1], edges[1:]) if hi > lo]
 
         def one(job: tuple[int, int, int]) -> None:
+            if self.stop is not None and self.stop.is_set():
+                return
             g, lo, hi = job
             backproject_stack_add(sino[g], cos_, sin_, np.float32(axis), np.float32(self.x0), np.float32(self.y0 + lo),
                                   np.float32(1.0), self.sums[g, lo:hi])
@@ -260,6 +264,8 @@ class Backprojector:
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="ufo-backproject",
                                                 initializer=_lower_priority)
             list(self._pool.map(one, jobs))
+        if self.stop is not None and self.stop.is_set():
+            raise Cancelled("the back-projection was stopped")
         self.angles_added += len(angles)
 
     def slice(self, index: int, weight: float) -> np.ndarray:
