@@ -16,6 +16,7 @@ import numpy as np
 from tango import AttrWriteType
 from tango.server import attribute, command, device_property
 
+from ..core.errors import Cancelled, InputError
 from ..net.fanout import Fanout
 from ..net.receiver import FrameReceiver
 from ..storage.writers import open_writer
@@ -158,9 +159,13 @@ class UfoReconstruction(StreamDevice):
             for frame, meta in receiver:
                 engine.add(frame, meta)
                 self._received += 1
+            engine.finish()
+        except (Cancelled, InputError):
+            if not self.job.stop.is_set():
+                raise
+            return f"cancelled after {self._received} frame(s); no slices"  # state ON: asked for, no fault
         finally:
             receiver.close()
-        engine.finish()
         axis = f", axis {engine.found_axis:.2f} px" if engine.found_axis is not None else ""
         said = "".join(f"; warning: {w}" for w in engine.stats.warnings)  # the status said "reconstructed" only,
         return f"reconstructed {engine.projections} projection(s) from {self._received} frame(s){axis}{said}"  # e.g.
@@ -168,9 +173,21 @@ class UfoReconstruction(StreamDevice):
 
     @command
     def cancel(self) -> None:
+        """Stop the reconstruction: the stream's receive, and the engine's work (the back-projection
+        after the end message of an 'auto' axis scan ran on for its whole length, then said
+        'reconstructed')."""
+        self.job.stop.set()
         if self._receiver is not None:
             self._receiver.stop()
+        if self.engine is not None:
+            self.engine.stop()
         self.job.cancel()
+
+    def delete_device(self) -> None:
+        if getattr(self, "engine", None) is not None:
+            self.job.stop.set()
+            self.engine.stop()  # the server shuts down (Ctrl-C, SIGTERM): not after the back-projection
+        super().delete_device()
 
     def _finished(self) -> np.ndarray:
         if self.job.running:
