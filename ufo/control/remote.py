@@ -124,8 +124,17 @@ class RemoteReconstruction(Device):
         from ..net.receiver import FrameReceiver
 
         address = await self.io.call("send_slices")
-        with FrameReceiver(address, timeout=self.timeout, name=self.name) as receiver:
-            images = await asyncio.to_thread(lambda: [np.array(frame) for frame, _ in receiver])
+        receiver = FrameReceiver(address, timeout=self.timeout, name=self.name)
+
+        def take() -> list[np.ndarray]:
+            with receiver:  # closed by the thread that uses it (a ZMQ socket is not to be shared)
+                return [np.array(frame) for frame, _ in receiver]
+
+        try:
+            images = await asyncio.to_thread(take)
+        except asyncio.CancelledError:  # Ctrl-C: the receive ends within 0.1 s, not at its timeout
+            receiver.stop()
+            raise
         return np.stack(images) if images else np.zeros((0, 0, 0), np.float32)
 
 
