@@ -131,3 +131,19 @@ class FrameCheck:
             if self.nonfinite == 1:
                 warn(f"frame {number} holds NaN or infinite values in the rows reconstructed (the first such frame; "
                      "a detector gap, a broken frame?): the slices are not what the other frames make")
+
+
+
+def check_memory(what: str, need: int, hint: str, share: float = 0.9) -> None:
+    """Refuse host memory the machine does not have (`share` of what is free) before it is taken.
+
+    Why: the CPU slices of every row of a 2560 x 2160 camera are 57 GB of float32, which NumPy
+    takes lazily as the back-projection touches them: the scan ran until the kernel killed the
+    whole process (the raw data file's writer with it) instead of stopping at its first frame
+    with a reason. (On the GPU, CuPy's allocation itself fails at once, saying so.)"""
+    from ..core.resources import available_memory
+
+    free = available_memory()
+    if need > share * free:
+        raise MemoryError(f"online reconstruction: {what} need {need / 1e9:.1f} GB, this host has "
+                          f"{free / 1e9:.1f} GB free; {hint}")

@@ -38,8 +38,18 @@ import numpy as np
 from ..core.errors import Cancelled
 from .backends import backend, staging
 from .flat_runs import StreamPlaces
+from .grid import slice_grid
 from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
-from .stream_input import FrameCheck, StreamStats, check_axis, check_options, frame_angle, nothing, rows_index
+from .stream_input import (
+    FrameCheck,
+    StreamStats,
+    check_axis,
+    check_memory,
+    check_options,
+    frame_angle,
+    nothing,
+    rows_index,
+)
 from .stream_output import StreamOutput
 
 __all__ = ["StreamStats", "StreamingReconstructor"]
@@ -97,6 +107,7 @@ class StreamingReconstructor(StreamOutput):
         self._places = StreamPlaces()  # of the flats and projections: flats in runs are interpolated by them
         self._refs_changed = True
         self._pending: list[tuple[int, float, np.ndarray]] = []
+        self._slice_bytes = 0
         self._angles, self._indices = [], []  # type: list[float], list[int]  # of the projections in the current batch
         self._weights_batch: list[float] = []  # their weights relative to StreamWeights.reference
         self._weights = StreamWeights()
@@ -168,6 +179,10 @@ class StreamingReconstructor(StreamOutput):
         self._first_angle = angle if self._first_angle is None else self._first_angle
         self._last_angle = angle
         if self._must_wait():
+            later = self._slice_bytes if self._bp is None and self.device == "cpu" else 0  # the slices, yet to come
+            check_memory(f"projection {index} kept until the work can start (with the slices to come and 1 GB to "
+                         "spare)", band.nbytes + later + (1 << 30),
+                         "give the axis, record flats first, or reconstruct fewer rows (rows=)", 1.0)
             self._pending.append((index, angle, np.array(band)))  # a copy: the caller's buffer may be reused
             done()
             self._progress()
@@ -191,8 +206,14 @@ class StreamingReconstructor(StreamOutput):
             check_axis(self.axis, frame.shape[1], self.half_acquisition)
             self._shape = frame.shape
             self._index = rows_index(self.rows, frame.shape[0])
+            count = len(self._index)
             if np.all(np.diff(self._index) == 1):
                 self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
+            _, _, cols, rows = slice_grid(frame.shape[1] * (2 if self.half_acquisition else 1), self.roi)
+            self._slice_bytes = count * cols * rows * 4
+            if self.device == "cpu":
+                check_memory(f"{count} slices of {cols} x {rows} float32", self._slice_bytes,
+                             "reconstruct fewer rows (rows=) or a region (roi=)")
 
     def _reference(self, key: int, band: np.ndarray, number: int) -> None:
         late = self.stats.backprojected > 0 or self._angles
