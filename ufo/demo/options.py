@@ -65,6 +65,24 @@ class DemoOptions:
             raise UsageError(f"--rows '{self.rows}' must lie within 0:{size} with FROM < TO (and STEP >= 1)")
         return slice(first, stop, step)
 
+    def _check_memory(self) -> None:
+        """The CPU slices (and, with --axis auto, the rows of every projection kept until the axis is
+        found at the end of the half turn) must fit in the host's free memory: refused before the
+        scan, not at its first frame (`--size 2048 --rows all`: 34 GB of slices)."""
+        if self.gpu:
+            return
+        per_row = self.size * self.size * 4 + (self.size * self.projections * 2 if self.axis == "auto" else 0)
+        need = len(self.row_list()) * per_row
+        from ..core.resources import available_memory
+
+        free = available_memory()
+        if need > 0.8 * free:
+            step = next((s for s in range(1, self.size + 1) if -(-self.size // s) * per_row <= 0.8 * free), self.size)
+            raise UsageError(f"{self.describe_rows()} of {self.size} x {self.size} take {need / 1e9:.1f} GB on the CPU "
+                             f"(slices{' and the projections kept to find the axis' if self.axis == 'auto' else ''}), "
+                             f"this host has {free / 1e9:.1f} GB free: reconstruct fewer rows (--rows 0:{self.size}:"
+                             f"{step}) or use --gpu")
+
     def row_list(self) -> list[int]:
         return list(range(self.size)[self.row_slice()])
 
@@ -85,7 +103,7 @@ class DemoOptions:
         if abs(self.offset) > self.size / 8:
             raise UsageError(f"--axis-offset {self.offset} is too far off centre for a {self.size}-pixel detector "
                              f"(at most {self.size / 8:g} pixels)")
-        self.row_slice()
+        self._check_memory()
         if isinstance(self.axis, str) and self.axis != "auto":
             raise UsageError(f"--axis '{self.axis}' must be 'auto' or a detector column in pixels")
         if not isinstance(self.axis, str) and not 0 < float(self.axis) < self.size:
