@@ -118,7 +118,7 @@ def test_a_cancellation_while_the_writer_closes_its_file_waits_for_its_record(tm
     assert finish_record(tmp_path / "scan_0000")["run_state"] == "stopped (cancelled)"
 
 
-def test_a_cancellation_while_the_addons_take_their_queued_frames_drops_those_and_records(tmp_path):
+def test_a_cancellation_while_the_addons_take_their_queued_frames_drops_those_and_records(tmp_path, caplog):
     """Cut while the addons still take the frames queued for them: the slow one drops the rest, counted
     as lost, and ends after the frame in hand; the writer, which has all of them, closes its file."""
     async def scan():
@@ -145,6 +145,9 @@ def test_a_cancellation_while_the_addons_take_their_queued_frames_drops_those_an
     record = finish_record(tmp_path / "scan_0000")
     assert record["run_state"] == "stopped (cancelled)"
     assert record["frames_lost"] == {"SlowConsume": 10 - slow.taken}
+    said = [r.getMessage() for r in caplog.records if "frames acquired but" in r.getMessage()]
+    # an addon that stores nothing lost frames, not the raw data ("not stored" read as the file's loss)
+    assert said == [f"scan_0000: frames acquired but not processed (the run stopped): SlowConsume {10 - slow.taken}"]
 
 
 def frames_in(path) -> int:

@@ -135,9 +135,12 @@ class WindUp:
             LOG.warning("%s", report)
             warnings.warn(report, DroppedFramesWarning, stacklevel=4)  # run()'s
         lost = frames_lost(experiment.addons)
-        if lost:
-            LOG.warning("%s: frames acquired but not stored (the run stopped): %s", name,
-                        ", ".join(f"{addon} {n}" for addon, n in lost.items()))
+        storing = {type(addon).__name__ for addon in experiment.addons if addon.closes_files}
+        for stored, what in ((True, "not stored"), (False, "not processed")):  # a reconstruction stopped by
+            part = {addon: n for addon, n in lost.items() if (addon in storing) == stored}  # Ctrl-C is no data
+            if part:  # lost: "not stored ... DemoReconstruction 1" read as if the raw file lacked a frame
+                LOG.warning("%s: frames acquired but %s (the run stopped): %s", name, what,
+                            ", ".join(f"{addon} {n}" for addon, n in part.items()))
         if experiment.walker is None:
             return
         states: dict[str, Any] = {}
