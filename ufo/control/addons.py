@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import warnings
 from collections.abc import Callable
@@ -14,6 +15,8 @@ import numpy as np
 from ..core.framestats import FrameStats
 from .experiment import INVALID, Addon, Experiment
 from .runparts import outcome
+
+LOG = logging.getLogger("ufo.control")
 
 
 class ImageWriter(Addon):
@@ -97,14 +100,32 @@ class OnlineReconstruction(Addon):
     projections cover a half turn (on a full turn: once pairs theta, theta + pi exist). Keyword
     options go to `StreamingReconstructor` (roi, device, batch, precision, interpolate_flats,
     angle_step, threads, half_acquisition: a 360-degree scan with the axis near an edge).
-    Frames a suspender spoiled never reach it, so it sees each angle once: the retaken frame."""
+    Frames a suspender spoiled never reach it, so it sees each angle once: the retaken frame.
+
+    keep_up: with a camera at a fixed rate (a continuous scan), a reconstruction slower than the
+    camera held the acquisition up until the camera dropped frames of the raw data. With keep_up
+    it leaves out the projections it cannot take in time instead (its queue full; never a dark or
+    a flat): the slices are coarser (each projection weighted by the interval it covers), said in
+    `stats.warnings` and the log; the file keeps every frame."""
 
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
-                 angle_span: float | None = None, queue_size: int = 64, **options: Any):
+                 angle_span: float | None = None, queue_size: int = 64, keep_up: bool = False, **options: Any):
         super().__init__(queue_size)
         from ..tomo.streaming import StreamingReconstructor
 
         self.engine = StreamingReconstructor(axis=axis, rows=rows, filter=filter, angle_span=angle_span, **options)
+        self.lossy = keep_up  # and its failures then leave the scan going, as a display's do
+        self.left_out: list[int] = []  # keep_up: the run's frames (by their place) it left out
+
+    async def start(self, experiment: Experiment) -> None:
+        self.engine.reset()
+        self.left_out = []
+
+    def leave_out(self, frame: Any) -> bool:
+        if int(getattr(frame, "meta", {}).get("image_key", 0)) != 0:
+            return False  # the darks and flats are waited for
+        self.left_out.append(self.meant - 1)
+        return True
 
     @property
     def slices(self) -> np.ndarray | None:
@@ -119,13 +140,15 @@ class OnlineReconstruction(Addon):
         """Frames received, back-projected, busy time and the lag from the last frame to the slices."""
         return self.engine.stats
 
-    async def start(self, experiment: Experiment) -> None:
-        self.engine.reset()
-
     async def consume(self, acquisition: str, frame: Any) -> None:
         await self._in_thread(self.engine.add, np.asarray(frame), dict(getattr(frame, "meta", {})))
 
     async def finish(self, experiment: Experiment) -> None:
+        if self.dropped:
+            said = (f"the online reconstruction kept up with the camera by leaving out {self.dropped} of "
+                    f"{self.meant} frame(s): its slices are coarser than a reconstruction of the file")
+            self.engine.stats.warnings.append(said)
+            LOG.warning("%s: %s", experiment.current, said)
         await self._in_thread(self.engine.finish)
 
     def stop(self) -> None:

@@ -294,7 +294,7 @@ class Experiment:
         if self._failures:  # an addon failed (a full disk, a broken graph): stop the scan, say why
             raise self._failures[0][1]
         for addon, queue in targets:
-            if addon.lossy and queue.full():
+            if addon.lossy and queue.full() and addon.leave_out(frame):
                 addon.dropped += 1
             else:
                 await queue.put((acquisition, frame))

@@ -76,6 +76,11 @@ class Addon:
     async def finish(self, experiment: Experiment) -> None:
         """After the run, also after errors and cancellation."""
 
+    def leave_out(self, frame: Any) -> bool:
+        """A lossy addon's queue is full: leave `frame` out for it (True: counted in `dropped`) or wait
+        for room (False)."""
+        return True
+
     def stop(self) -> None:
         """The run was cancelled (Ctrl-C, SIGTERM) while this addon works on a frame or finishes, and
         it closes no files: work of its own that would go on in a thread (an online reconstruction's
