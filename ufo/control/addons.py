@@ -115,7 +115,8 @@ class OnlineReconstruction(Addon):
 
         self.engine = StreamingReconstructor(axis=axis, rows=rows, filter=filter, angle_span=angle_span, **options)
         self.lossy = keep_up  # and its failures then leave the scan going, as a display's do
-        self.left_out: list[int] = []  # keep_up: the run's frames (by their place) it left out
+        self.left_out: list[int] = []  # keep_up: the frames it left out, by place among those meant for it
+        # (the file's order, less any frame a suspender spoiled: those never reach it)
 
     async def start(self, experiment: Experiment) -> None:
         self.engine.reset()
