@@ -40,6 +40,8 @@ class FrameReceiver:
         self.ended = False
         self.check = StreamCheck(name, warn or LOG.warning)
         self._stop = stop if stop is not None else threading.Event()  # a graph's cancel event ends a receive within 0.1 s
+        self._closing = False
+        self._receiving = threading.Lock()  # held through a receive: close() waits for it (see close)
         self._context = zmq.Context()
         self._socket = self._context.socket(zmq.PULL if mode == "pull" else zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
@@ -63,10 +65,16 @@ class FrameReceiver:
 
     def receive(self) -> tuple[np.ndarray, dict[str, Any]] | None:
         """The next (frame, meta); None at the end message. The frame is a view of the message."""
+        with self._receiving:
+            if self._socket is None:
+                raise InputError(f"{self.name}: closed after {self.frames} frame(s)")
+            return self._receive()
+
+    def _receive(self) -> tuple[np.ndarray, dict[str, Any]] | None:
         deadline = time.monotonic() + self.timeout
-        while self._stop.is_set() or not self._socket.poll(100):  # a stream that never pauses is stopped too:
-            if self._stop.is_set():  # at 200 frames/s poll never waited, the stop went unseen and a stopped
-                raise InputError(f"{self.name}: stopped after {self.frames} frame(s)")  # walker hung at exit
+        while self._stop.is_set() or self._closing or not self._socket.poll(100):  # a stream that never pauses
+            if self._stop.is_set() or self._closing:  # is stopped too: at 200 frames/s poll never waited, the
+                raise InputError(f"{self.name}: stopped after {self.frames} frame(s)")  # stop went unseen (hung)
             if time.monotonic() > deadline:
                 raise InputError(f"{self.name}: nothing arrived from {self.address} for {self.timeout:g} s after "
                                  f"{self.frames} frame(s) (sender gone, or never started?)")
@@ -98,10 +106,16 @@ class FrameReceiver:
             yield item
 
     def close(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
-            self._socket = None  # type: ignore[assignment]
-            self._context.term()
+        """Close the socket; a receive in progress in another thread (a cancelled `asyncio.to_thread`)
+        ends first, within 0.1 s, with 'stopped'. Before, the socket was closed under its poll:
+        the receive failed 'ZMQError: Socket operation on non-socket' (a ZMQ socket is not to be
+        used from two threads at once)."""
+        self._closing = True
+        with self._receiving:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None  # type: ignore[assignment]
+                self._context.term()
 
     def __enter__(self) -> FrameReceiver:
         return self
