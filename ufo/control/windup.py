@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("ufo.control")
 CANCELLED = "cancelled (Ctrl-C, SIGTERM or a cancelled task)"
+STOPPED = ("cancelled", "aborted")  # by the user: the addons' own work in threads is not waited for
 
 
 class WindUp:
@@ -63,7 +64,7 @@ class WindUp:
         hand, which is never torn (a writer's frame half written); the writers (`closes_files`) take
         theirs, the scan's data; cut again, they are all cancelled."""
         ended = asyncio.gather(*consumers, return_exceptions=True)
-        if self.experiment.state == "cancelled":  # Ctrl-C mid-scan: work in threads stops (Addon.stop)
+        if self.experiment.state in STOPPED:  # Ctrl-C or abort() mid-scan: work in threads stops (Addon.stop)
             self.stop_addons()
         try:
             for queue, consumer in zip(queues, consumers):
@@ -104,7 +105,7 @@ class WindUp:
     async def finish(self, addon: Addon) -> None:
         """One addon's finish; cut, it is cancelled, unless it closes files (`closes_files`): that one
         is waited for, with the run's state already 'cancelled' for its record; cut again, cancelled."""
-        if self.experiment.state == "cancelled" and not addon.closes_files:
+        if self.experiment.state in STOPPED and not addon.closes_files:
             addon.stop()  # a cancelled run: no slices completed for minutes after Ctrl-C
         work = asyncio.ensure_future(addon.finish(self.experiment))
         try:
