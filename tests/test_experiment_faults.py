@@ -232,3 +232,41 @@ async def stalling_continuous(tmp_path, seconds: float):
     tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=60, darks=0, flats=0, continuous=True)
     tomo.attach(ImageWriter())
     return bl, tomo
+
+
+class SlowWriter(ImageWriter):
+    """The NXtomo writer, each frame 0.1 s late: the acquisition waits for its full queue."""
+
+    async def consume(self, acquisition, frame):
+        await asyncio.sleep(0.1)
+        await super().consume(acquisition, frame)
+
+
+def test_the_frame_in_hand_when_ctrl_c_comes_still_reaches_the_file(tmp_path):
+    """Ctrl-C while the acquisition waited for the writer's full queue: the frame it held was lost
+    ('frames acquired but not stored: ImageWriter 1', SIGTERM on `ufo demo` at 1024^2)."""
+    from ufo.control import Acquisition, Experiment
+    from ufo.core.frame import Image
+
+    async def produce():  # frames at once: the acquisition always waits in the writer's queue
+        for i in range(200):
+            yield Image(np.full((8, 32), i, np.uint16), {"image_key": 0, "angle": 0.01 * i, "frame_number": i})
+
+    async def main():
+        experiment = Experiment([Acquisition("projections", produce, 200)], DirectoryWalker(str(tmp_path)))
+        writer = experiment.attach(SlowWriter(queue_size=1))
+        task = asyncio.ensure_future(experiment.run())
+        while writer.frames < 5:
+            await asyncio.sleep(0.005)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return experiment, writer
+
+    experiment, writer = asyncio.run(main())
+    received = experiment.frame_stats["projections"].received
+    assert experiment.state == "cancelled" and writer.meant == received and writer.taken == received
+    with h5py.File(tmp_path / "scan_0000" / "scan.nx", "r") as f:
+        data = f["/entry/instrument/detector/data"]
+        assert data.shape[0] == received and [int(frame[0, 0]) for frame in data] == list(range(received))
+        assert f["/entry"].attrs["frames_lost"] == 0

@@ -63,6 +63,7 @@ class Experiment:
         self._loop: asyncio.AbstractEventLoop | None = None  # of the run in progress
         self._abort_reason: str | None = None
         self._queues: list[asyncio.Queue[Any]] = []
+        self.in_hand: list[tuple[asyncio.Queue[Any], Any]] = []  # see _forward; queued by the wind-up
         self._failures: list[tuple[Addon, BaseException]] = []
         self._running = False  # a second run() at once shares the walker, queues and writers: refused
         self.stop_reason: str | None = None  # of the last run: why it stopped (None: it completed)
@@ -193,6 +194,7 @@ class Experiment:
         consumers = [asyncio.ensure_future(self._drain(addon, queue, failures))
                      for addon, queue in zip(self.addons, queues)]
         self._queues, self._failures = queues, failures
+        self.in_hand = []
         error: BaseException | None = None
         stopped = False  # the acquisitions ended by an exception (not sys.exc_info(): asyncio.run's shutdown
         # after a KeyboardInterrupt runs this inside the handling of that interrupt)
@@ -293,11 +295,15 @@ class Experiment:
             addon.meant += 1  # a frame in hand that no addon gets is lost for all: counted as such
         if self._failures:  # an addon failed (a full disk, a broken graph): stop the scan, say why
             raise self._failures[0][1]
-        for addon, queue in targets:
+        for place, (addon, queue) in enumerate(targets):
             if addon.lossy and queue.full() and addon.leave_out(frame):
                 addon.dropped += 1
-            else:
+                continue
+            try:
                 await queue.put((acquisition, frame))
+            except asyncio.CancelledError:  # Ctrl-C while a full queue waited: the files still get the
+                self.in_hand = [(q, (acquisition, frame)) for a, q in targets[place:] if a.closes_files]  # frame
+                raise
 
     async def _hold_here(self, before_frame: bool = False, read: bool = False) -> None:
         """Wait while paused; before a frame, also while a suspender is bad (nothing to retake then):

@@ -67,6 +67,9 @@ class WindUp:
         if self.experiment.state in STOPPED:  # Ctrl-C or abort() mid-scan: work in threads stops (Addon.stop)
             self.stop_addons()
         try:
+            for queue, item in self.experiment.in_hand:  # the frame in hand when the run was cancelled,
+                if not consumers[queues.index(queue)].done():  # for the addons that store it (it was lost,
+                    await queue.put(item)  # 'not stored', before)
             for queue, consumer in zip(queues, consumers):
                 if not consumer.done():
                     await queue.put(None)  # the consumer takes what is queued, then ends
