@@ -156,16 +156,17 @@ class UfoReconstruction(StreamDevice):
 
     def _run(self, engine: StreamingReconstructor, receiver: FrameReceiver) -> str:
         try:
-            for frame, meta in receiver:
-                engine.add(frame, meta)
-                self._received += 1
+            try:
+                for frame, meta in receiver:
+                    engine.add(frame, meta)
+                    self._received += 1
+            finally:
+                receiver.close()  # before the back-projection after the end: the stream is done
             engine.finish()
         except (Cancelled, InputError):
             if not self.job.stop.is_set():
                 raise
             return f"cancelled after {self._received} frame(s); no slices"  # state ON: asked for, no fault
-        finally:
-            receiver.close()
         axis = f", axis {engine.found_axis:.2f} px" if engine.found_axis is not None else ""
         said = "".join(f"; warning: {w}" for w in engine.stats.warnings)  # the status said "reconstructed" only,
         return f"reconstructed {engine.projections} projection(s) from {self._received} frame(s){axis}{said}"  # e.g.
