@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tracemalloc
 
 import numpy as np
@@ -374,3 +375,17 @@ def test_the_reconstruction_server_s_status_carries_the_engine_s_warnings():
     status = UfoReconstruction._run(types.SimpleNamespace(_received=0), engine, frames)
     assert engine.stats.warnings and all(w in status for w in engine.stats.warnings)
     assert status.startswith("reconstructed 8 projection(s) from 10 frame(s); warning: ")
+
+
+@pytest.mark.parametrize("angle, said", [(1e300, "has angle 1e+300 rad"), (float("inf"), "has angle inf rad"),
+                                         ("abc", "has angle 'abc', not a number")])
+def test_an_angle_that_is_no_angle_is_refused_naming_the_frame(angle, said):
+    """1e300 rad was taken (its cosine is noise, and the intervals weighting its neighbours grew
+    without bound); a string failed as Python's 'could not convert string to float'."""
+    engine = StreamingReconstructor(axis=8.0, device="cpu")
+    engine.add(np.zeros((2, 16), np.uint16), {"image_key": 2})
+    engine.add(np.full((2, 16), 100, np.uint16), {"image_key": 1})
+    engine.add(np.full((2, 16), 50, np.uint16), {"image_key": 0, "angle": 0.0})
+    with pytest.raises(ValueError, match=f"frame 3 \\(projection 1\\) {re.escape(said)}"):
+        engine.add(np.full((2, 16), 50, np.uint16), {"image_key": 0, "angle": angle})
+    engine.add(np.full((2, 16), 50, np.uint16), {"image_key": 0, "angle": 1000.0})  # a helical scan's: taken

@@ -56,13 +56,22 @@ def rows_index(rows: Any, height: int) -> np.ndarray:
     return index
 
 
+#: radians: a thousand turns (a helical scan's are tens); beyond, float32 angles lose their degrees
+MAX_ANGLE = 2000 * np.pi
+
+
 def frame_angle(meta: dict[str, Any], number: int, projection: int, angle_step: float | None) -> float:
     """A projection's angle (radians): its metadata's 'angle', else projection x angle_step (ValueError
     naming the frame when neither is there or the angle is not finite)."""
     if meta.get("angle") is not None:
-        value = float(meta["angle"])
-        if not np.isfinite(value):
-            raise ValueError(f"frame {number} (projection {projection}) has angle {value}")
+        try:
+            value = float(meta["angle"])
+        except (TypeError, ValueError):
+            raise ValueError(f"frame {number} (projection {projection}) has angle {meta['angle']!r}, "
+                             "not a number (radians)") from None
+        if not np.isfinite(value) or abs(value) > MAX_ANGLE:  # 1e300 was taken: its cosine is noise
+            raise ValueError(f"frame {number} (projection {projection}) has angle {value} rad "
+                             f"(finite, within +-{MAX_ANGLE:g} rad: {MAX_ANGLE / (2 * np.pi):g} turns)")
         return value
     if angle_step is not None:
         return projection * angle_step
