@@ -53,8 +53,12 @@ def test_an_angles_file_that_does_not_fit_is_refused(tmp_path, irregular):
     folder, _, angles = irregular
     np.savetxt(tmp_path / "short.txt", np.degrees(angles[:-3]))
     (tmp_path / "words.txt").write_text("0 1 two 3")
+    huge = np.degrees(angles)
+    huge[7] = 1e300  # was taken: its cosine is noise
+    np.savetxt(tmp_path / "huge.txt", huge)
     for path, message in ((tmp_path / "short.txt", "holds 177 angles for 180 projections"),
-                          (tmp_path / "words.txt", "holds no list of numbers"), (tmp_path / "none.txt", "does not exist")):
+                          (tmp_path / "words.txt", "holds no list of numbers"), (tmp_path / "none.txt", "does not exist"),
+                          (tmp_path / "huge.txt", "finite numbers within \\+-360000 degrees")):
         with pytest.raises(UsageError, match=message):
             reco.plan(reco.RecoOptions(projections=str(folder / "proj.tif"), output=str(tmp_path / "s.tif"),
                                        angles_file=str(path), region=f"{ROW}:{ROW + 1}"))

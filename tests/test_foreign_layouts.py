@@ -93,11 +93,13 @@ def test_theta_one_short_of_a_360_degree_scan_keeps_its_step(tmp_path, scan360):
         plan_of(dxchange(tmp_path / "uneven.h5", projections, darks, flats, uneven), tmp_path)
 
 
-@pytest.mark.parametrize("theta", ["zeros", "nan"])
+@pytest.mark.parametrize("theta", ["zeros", "nan", "huge"])
 def test_placeholder_and_nan_angles_are_refused(tmp_path, scan, theta):  # noqa: F811
-    """theta = zeros gave angle-step 0 and a slice of zeros; a NaN a message naming no file."""
+    """theta = zeros gave angle-step 0 and a slice of zeros; a NaN a message naming no file; 1e300
+    degrees was taken (its cosine is noise)."""
     projections, darks, flats, degrees, _ = scan
-    values = np.zeros(len(degrees)) if theta == "zeros" else np.where(np.arange(len(degrees)) == 7, np.nan, degrees)
+    bad = {"nan": np.nan, "huge": 1e300}.get(theta, 0.0)
+    values = np.zeros(len(degrees)) if theta == "zeros" else np.where(np.arange(len(degrees)) == 7, bad, degrees)
     path = dxchange(tmp_path / "scan.h5", projections, darks, flats, values)
     said = "one angle \\(0 degrees\\) for all" if theta == "zeros" else "1 angle\\(s\\) that are not finite.*projection 7"
     with pytest.raises(UsageError, match=f"'/exchange/theta' in '.*scan.h5' holds {said}"):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..core.errors import UsageError
 from ..storage.formats import split_dataset
+from ..tomo.stream_input import MAX_ANGLE
 
 HDF5 = (".h5", ".hdf5", ".hdf", ".nx", ".nxs")
 
@@ -46,9 +47,11 @@ def load_angles(path: str) -> np.ndarray:
     except (ValueError, OSError) as exc:
         raise UsageError(f"--angles-file '{path}' holds no list of numbers: {exc}") from exc
     values = values.ravel()
-    if values.size < 2 or not np.all(np.isfinite(values)):
-        raise UsageError(f"--angles-file '{path}' must hold two or more finite numbers (one angle per projection)")
-    return values if units.lower().startswith("rad") else np.radians(values)
+    radians = values if units.lower().startswith("rad") else np.radians(values)
+    if values.size < 2 or not np.all(np.abs(radians) <= MAX_ANGLE):  # NaN, inf, 1e300 (its cosine is noise)
+        raise UsageError(f"--angles-file '{path}' must hold two or more finite numbers within "
+                         f"+-{math.degrees(MAX_ANGLE):g} degrees (one angle per projection)")
+    return radians
 
 
 def given_angles(o: Any, count: int, angles: list[float] | None, notes: list[str]) -> list[float] | None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core.errors import UsageError
 from ..storage import open_source
+from ..tomo.stream_input import MAX_ANGLE
 from .options import RecoOptions
 
 #: what to give when the file lacks one kind of reference frames
@@ -93,10 +94,11 @@ def _angles(o: RecoOptions, angles: list[float], count: int, where: str, changes
     if not angles:
         return None
     values = np.asarray(angles, np.float64)
-    bad = np.flatnonzero(~np.isfinite(values))
+    bad = np.flatnonzero(~(np.abs(values) <= MAX_ANGLE))  # NaN, inf, and 1e300 (taken: its cosine is noise)
     if bad.size:
-        raise UsageError(f"{where} holds {bad.size} angle(s) that are not finite numbers (the first at projection "
-                         f"{bad[0]}): give --angle (the step) and --offset, or fix the file")
+        raise UsageError(f"{where} holds {bad.size} angle(s) that are not finite numbers within "
+                         f"+-{math.degrees(MAX_ANGLE):g} degrees (the first at projection {bad[0]}: {values[bad[0]]:g} "
+                         "rad): give --angle (the step) and --offset, or fix the file")
     if len(values) >= 2 and np.ptp(values) == 0:
         raise UsageError(f"{where} holds one angle ({math.degrees(values[0]):.6g} degrees) for all {len(values)} "
                          "projections (placeholders?): give --angle (the step between projections) and --offset")
