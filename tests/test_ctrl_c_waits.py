@@ -92,14 +92,13 @@ code = ("import os, random, signal, sys, time\\n"
         "random.seed(1)\\n"
         "while sys.stdin.buffer.read(1):\\n"
         "    time.sleep(random.uniform(0.0005, 0.003)); os.kill(os.getppid(), signal.SIGINT)\\n")
-sender = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE)
+sender = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, bufsize=0)
 producer = threading.Thread(target=other_side, daemon=True)
 producer.start()
 interrupts, others = 0, []
 for _ in range(int(sys.argv[1])):
-    sender.stdin.write(b"x")
-    sender.stdin.flush()
-    try:
+    try:  # the round's SIGINT may land as soon as the byte is out: on a loaded host, still in the write
+        sender.stdin.write(b"x")  # (unbuffered: one write call, whose byte is out once it returns)
         while True:
             wait()
     except KeyboardInterrupt:
