@@ -203,17 +203,24 @@ class StreamingReconstructor(StreamOutput):
 
     def _check_shape(self, frame: np.ndarray, number: int) -> None:
         if self._frames.first(frame, number):
-            check_axis(self.axis, frame.shape[1], self.half_acquisition)
-            self._shape = frame.shape
-            self._index = rows_index(self.rows, frame.shape[0])
-            count = len(self._index)
-            if np.all(np.diff(self._index) == 1):
-                self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
-            _, _, cols, rows = slice_grid(frame.shape[1] * (2 if self.half_acquisition else 1), self.roi)
-            self._slice_bytes = count * cols * rows * 4
-            if self.device == "cpu":
-                check_memory(f"{count} slices of {cols} x {rows} float32", self._slice_bytes,
-                             "reconstruct fewer rows (rows=) or a region (roi=)")
+            try:
+                self._first_frame(frame)
+            except Exception:  # the next frame is checked as a first again, not taken unchecked (keep_up
+                self._frames = FrameCheck()  # goes on after a failed frame)
+                raise
+
+    def _first_frame(self, frame: np.ndarray) -> None:  # the axis within it, the rows, the slices' memory
+        check_axis(self.axis, frame.shape[1], self.half_acquisition)
+        self._shape = frame.shape
+        self._index = rows_index(self.rows, frame.shape[0])
+        count = len(self._index)
+        if np.all(np.diff(self._index) == 1):
+            self._index = slice(int(self._index[0]), int(self._index[-1]) + 1)  # a view, not a gather
+        _, _, cols, rows = slice_grid(frame.shape[1] * (2 if self.half_acquisition else 1), self.roi)
+        self._slice_bytes = count * cols * rows * 4
+        if self.device == "cpu":
+            check_memory(f"{count} slices of {cols} x {rows} float32", self._slice_bytes,
+                         "reconstruct fewer rows (rows=) or a region (roi=)")
 
     def _reference(self, key: int, band: np.ndarray, number: int) -> None:
         late = self.stats.backprojected > 0 or self._angles
