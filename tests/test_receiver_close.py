@@ -3,7 +3,6 @@ continuous scan's or the remote slices' on Ctrl-C): a real ZMQ socket on 127.0.0
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -12,18 +11,14 @@ import pytest
 from ufo.core.errors import InputError
 from ufo.net.receiver import FrameReceiver
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .zmq_peers import free_port
 
 
 @pytest.mark.parametrize("round_", range(5))
 def test_close_during_a_receive_ends_it_as_stopped(round_):
     """Before, the socket was closed under the other thread's poll: 'ZMQError: Socket operation on
     non-socket' there (20 of 20 rounds), a socket used from two threads at once."""
-    receiver = FrameReceiver(f"tcp://127.0.0.1:{_free_port()}", timeout=30.0, name="test-receive")
+    receiver = FrameReceiver(f"tcp://127.0.0.1:{free_port()}", timeout=30.0, name="test-receive")
     said: list[BaseException] = []
 
     def receive():

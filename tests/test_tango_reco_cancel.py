@@ -7,7 +7,6 @@ it, and the device then said "reconstructed"."""
 
 from __future__ import annotations
 
-import socket
 import time
 
 import numpy as np
@@ -21,16 +20,12 @@ from ufo.net.wire import end_parts, frame_parts  # noqa: E402
 from ufo.tango.reco import UfoReconstruction  # noqa: E402
 from ufo.tomo.phantom import Phantom  # noqa: E402
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from .zmq_peers import free_port  # noqa: E402
 
 
 def test_cancel_stops_the_back_projection_after_the_end_of_the_stream():
     width, height, projections = 512, 64, 600  # 10 G voxel updates after the end: seconds on any core
-    port = _free_port()
+    port = free_port()
     context = zmq.Context()
     push = context.socket(zmq.PUSH)
     push.bind(f"tcp://127.0.0.1:{port}")

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import Cancelled
 from ..core.framestats import FrameStats
 from .experiment import INVALID, Addon, Experiment
 from .runparts import outcome
@@ -150,7 +151,8 @@ class OnlineReconstruction(Addon):
                     f"{self.meant} frame(s): its slices are coarser than a reconstruction of the file")
             self.engine.stats.warnings.append(said)
             LOG.warning("%s: %s", experiment.current, said)
-        await self._in_thread(self.engine.finish)
+        with contextlib.suppress(Cancelled):  # stopped (Ctrl-C): no slices, nothing else to say
+            await self._in_thread(self.engine.finish)
 
     def stop(self) -> None:
         self.engine.stop()
@@ -158,17 +160,11 @@ class OnlineReconstruction(Addon):
     async def _in_thread(self, work: Callable[..., Any], *args: Any) -> None:
         """`work` in a thread, stopped when this task is cancelled: a cancelled await leaves its thread
         running, and the program's exit waits for it (Ctrl-C on `ufo demo` at 512^2: 21 s)."""
-        from ..core.errors import Cancelled
-
         try:
             await asyncio.to_thread(work, *args)
         except asyncio.CancelledError:
             self.engine.stop()
             raise
-        except Cancelled:
-            if work == self.engine.finish:
-                return  # stopped (Ctrl-C): no slices, nothing else to say
-            raise  # a frame it could not take: lost, as the frames queued after it
 
 
 class LiveView(Addon):
@@ -272,8 +268,6 @@ class GraphAddon(Addon):
         data = np.asarray(frame)
         if self.handle is None:
             self._start_graph(data)
-        from ..core.errors import Cancelled
-
         try:
             await asyncio.to_thread(self.feeds[acquisition].put, data, dict(getattr(frame, "meta", {})))
         except Cancelled:
@@ -291,8 +285,6 @@ class GraphAddon(Addon):
             self.handle.cancel()
         for feed in self.feeds.values():
             feed.close()  # feeds of acquisitions that never ran end empty
-        from ..core.errors import Cancelled
-
         try:
             await asyncio.to_thread(self.handle.wait)
         except Cancelled:

@@ -108,8 +108,6 @@ class WindUp:
     async def finish(self, addon: Addon) -> None:
         """One addon's finish; cut, it is cancelled, unless it closes files (`closes_files`): that one
         is waited for, with the run's state already 'cancelled' for its record; cut again, cancelled."""
-        if self.experiment.state in STOPPED and not addon.closes_files:
-            addon.stop()  # a cancelled run: no slices completed for minutes after Ctrl-C
         work = asyncio.ensure_future(addon.finish(self.experiment))
         try:
             await asyncio.shield(work)

@@ -130,7 +130,7 @@ def _angle_table(values: np.ndarray, device: int, stream: Any) -> Any:
     is uploaded on the call's stream (freed into that stream's pool: reused only after the kernel)."""
     import cupy
 
-    key = (device, hashlib.blake2b(values.tobytes(), digest_size=20).digest() + values.shape[0].to_bytes(8, "little"))
+    key = (device, hashlib.blake2b(values.tobytes(), digest_size=20).digest())
     with _tables_lock:
         table = _tables.get(key)
         if table is not None:
