@@ -62,7 +62,10 @@ def test_a_stalled_camera_stops_the_stage_at_the_end_of_the_range(tmp_path):
     assert len(angles) < 60
 
 
-def test_pausing_a_continuous_scan_while_it_turns_is_refused_and_the_scan_completes(tmp_path):
+def test_a_continuous_scan_paused_while_it_turns_holds_and_resumes_where_it_stopped(tmp_path):
+    """A pause while the stage turns: the stage stops, the shutter closes; on resume the scan goes
+    back, turns again and goes on from the next projection: every angle once, a step apart, as an
+    unpaused scan's (before: refused, the scan went on)."""
     async def main():
         bl, tomo, writer, run = await _running(tmp_path, 90, 2, 2, continuous=True)
         await _until(lambda: writer.frames >= 1)  # the darks: the stage stands, a pause holds
@@ -70,17 +73,171 @@ def test_pausing_a_continuous_scan_while_it_turns_is_refused_and_the_scan_comple
         await _until(lambda: tomo.state == "paused")
         held = (bl.shutter.state, bl.rotation.state)
         tomo.resume()
-        await _until(lambda: writer.frames >= 4 + 10)  # projections: the stage turns
-        with pytest.raises(ControlError, match="cannot be paused while it takes its projections"):
-            tomo.pause()
-        refused = (tomo.paused, bl.rotation.state)
+        await _until(lambda: writer.frames >= 4 + 30)  # projections: the stage turns
+        tomo.pause()
+        await _until(lambda: tomo.state == "paused")
+        turning = (bl.shutter.state, bl.rotation.state, bl.camera.state)
+        at = float((await bl.rotation.get_position()).to("deg").magnitude)
+        await asyncio.sleep(0.3)
+        still = float((await bl.rotation.get_position()).to("deg").magnitude)
+        tomo.resume()
         await run
-        return bl, tomo, held, refused
+        return bl, tomo, held, turning, at, still
 
-    bl, tomo, held, refused = asyncio.run(main())
-    assert held == ("closed", "standby") and refused == (False, "moving")
+    bl, tomo, held, turning, at, still = asyncio.run(main())
+    assert held == ("closed", "standby")
+    assert turning == ("closed", "standby", "standby") and still == at and 50 < at < 180  # held mid-range
     assert tomo.state == "standby" and not tomo.paused
     assert bl.rotation.state == "standby" and not bl.rotation.io.moving and bl.shutter.state == "closed"
+    angles = _projection_angles(tmp_path / "scan_0000" / "scan.nx")
+    assert len(angles) == 90
+    _assert_continuous(angles, 2.0, 180.0)
+
+
+def test_a_continuous_scan_through_a_camera_server_refuses_a_pause_while_it_turns():
+    """With a camera server the frames come from its stream, which cannot be taken back: a pause
+    during the projections is refused with the reason (the stage turns on), before and after holds."""
+    from ufo.control.tomography import Tomography
+
+    class Remote:  # what the refusal looks at: no camera in this process
+        camera = None
+        devices: list = []
+
+    tomo = Tomography(type("Beamline", (), {"camera": Remote(), "devices": []})(), continuous=True)
+    tomo._turning, tomo._resumable = True, False
+    with pytest.raises(ControlError, match="through a camera server cannot be paused while it takes its projections"):
+        tomo.pause()
+    assert not tomo.paused
+
+
+def _beam_loss_scan(tmp_path, lose_at: float | None, flats_after_loss: bool = True):
+    """A continuous 180-degree scan of 90 projections at 100 frames/s with a ring-current suspender;
+    with `lose_at`, the ring loses its beam once the stage passes `lose_at` degrees and comes back
+    once the scan is suspended. Returns (beamline, tomo, what was seen while suspended)."""
+    from ufo.control import ImageWriter, SimulatedBeamline, SuspendBelow, Tomography, q
+    from ufo.storage.walker import DirectoryWalker
+
+    async def main():
+        bl = await SimulatedBeamline(width=64, height=8, continuous=True).connect()
+        bl.camera.camera.frames_per_second = 100.0
+        tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=90, darks=2, flats=3, continuous=True)
+        tomo.attach(ImageWriter())
+        tomo.suspenders.append(SuspendBelow(bl.ring["current"], 100 * q.mA, resume_at=150 * q.mA, delay=0.05,
+                                            post=[tomo.flats_action()] if flats_after_loss else []))
+        run = asyncio.ensure_future(tomo.run())
+        seen = []
+        if lose_at is not None:
+            stage = bl.rotation.io
+            bl.ring.simulate(lambda: (0 if stage.position_at() >= lose_at else 200) * q.mA)
+            await _until(lambda: tomo.state == "suspended")
+            at = float((await bl.rotation.get_position()).to("deg").magnitude)
+            await asyncio.sleep(0.2)
+            seen = [bl.shutter.state, bl.rotation.state, at,
+                    float((await bl.rotation.get_position()).to("deg").magnitude)]
+            bl.ring.simulate(200 * q.mA)
+        await run
+        return bl, tomo, seen
+
+    return asyncio.run(main())
+
+
+def _file(tmp_path):
+    with h5py.File(tmp_path / "scan_0000" / "scan.nx", "r") as f:
+        return (f["/entry/instrument/detector/data"][()].astype(np.float64),
+                f["/entry/instrument/detector/image_key"][()], f["/entry/sample/rotation_angle"][()])
+
+
+def test_a_beam_loss_during_a_continuous_scan_suspends_it_and_it_goes_on_from_the_spoiled_frame(tmp_path):
+    """Before: suspenders were refused for continuous scans (a turning stage cannot take an angle
+    again). Now the stage stops with the shutter closed, and once the beam is back (and fresh flats
+    are taken) the scan goes back and turns on from the spoiled frame: every projection in the file
+    has beam, the angles go on a step apart over the range, and the slice equals an uninterrupted
+    scan's."""
+    from .reference import iradon_slice, line_integrals
+
+    _, clean, _ = _beam_loss_scan(tmp_path / "clean", None)
+    bl, tomo, seen = _beam_loss_scan(tmp_path / "lost", 70.0)
+    assert tomo.state == "standby" and len(tomo.suspensions) == 1 and "ring.current" in tomo.suspensions[0]["reason"]
+    shutter, rotation, at, later = seen
+    assert (shutter, rotation) == ("closed", "standby") and later == at and 70 <= at < 90  # stopped at the loss
+    assert clean.suspensions == []
+
+    data, keys, angles = _file(tmp_path / "lost")
+    ref_data, ref_keys, ref_angles = _file(tmp_path / "clean")
+    flat = data[keys == 1].mean()
+    projections = data[keys == 0]
+    assert len(projections) == 90 and (keys == 3).sum() >= 1
+    assert projections.max(axis=(1, 2)).min() > 0.8 * flat  # no beam-less frame among the projections
+    assert (data[keys == 3].max(axis=(1, 2)) < 0.5 * flat).all()  # the spoiled one(s): marked, dark
+    assert (keys == 1).sum() == 2 * 3  # fresh flats on resume
+    step = 2.0
+    _assert_continuous(angles[keys == 0], step, 180.0)
+    spoiled = angles[keys == 3][0]
+    assert 70 - step <= spoiled <= at and np.abs(angles[keys == 0] - spoiled).min() < step / 2  # taken again there
+
+    def slice_of(d, k, a, chosen=(0,)):
+        pick = np.isin(k, chosen)
+        sino = line_integrals(d[pick], d[k == 2], d[k == 1])[:, 4, :]
+        return iradon_slice(sino, np.radians(a[pick]), 32)
+
+    lost, uninterrupted = slice_of(data, keys, angles), slice_of(ref_data, ref_keys, ref_angles)
+    scale = np.abs(uninterrupted).max()
+    assert scale > 1e-3 and np.abs(lost - uninterrupted).max() < 0.05 * scale, np.abs(lost - uninterrupted).max() / scale
+    naive = slice_of(data, keys, angles, chosen=(0, 3))  # what taking the spoiled frames in would give
+    assert np.abs(naive - uninterrupted).max() > 2 * np.abs(lost - uninterrupted).max()
+
+
+def test_a_paused_helical_scan_resumes_on_its_helix(tmp_path):
+    """A helical continuous scan paused mid-turn: on resume both stages go back (`move_to_angle`
+    lifts too) and turn on together, so every projection's height stays on the helix."""
+    from ufo.control import HelicalTomography, ImageWriter, SimulatedBeamline, q
+    from ufo.storage.walker import DirectoryWalker
+
+    pitch = 2.0
+
+    async def main():
+        bl = await SimulatedBeamline(width=32, height=4, continuous=True).connect()
+        await bl.sample_z.set_velocity(500 * q("mm/s"))
+        bl.camera.camera.frames_per_second = 100.0
+        tomo = HelicalTomography(bl, DirectoryWalker(str(tmp_path)), pitch=pitch * q.mm, projections=60, darks=1,
+                                 flats=1, angular_range=360 * q.deg, continuous=True)
+        writer = tomo.attach(ImageWriter())
+        run = asyncio.ensure_future(tomo.run())
+        await _until(lambda: writer.frames >= 2 + 25)
+        tomo.pause()
+        await _until(lambda: tomo.state == "paused")
+        held = (bl.rotation.state, bl.sample_z.state)
+        tomo.resume()
+        await run
+        return held
+
+    held = asyncio.run(main())
+    assert held == ("standby", "standby")
+    with h5py.File(tmp_path / "scan_0000" / "scan.nx", "r") as f:
+        keys = f["/entry/instrument/detector/image_key"][()]
+        angles = f["/entry/sample/rotation_angle"][()][keys == 0]
+        lifted = f["/entry/sample/z_translation"][()][keys == 0] * 1e3
+    assert len(angles) == 60
+    _assert_continuous(angles, 6.0, 360.0)
+    lag = lifted - pitch * angles / 360.0  # the height at each frame's time against the helix
+    assert np.ptp(lag) < 2e-3, np.ptp(lag)
+
+
+def test_a_run_up_past_the_stage_limit_is_shortened(tmp_path):
+    """Paused a few projections after the start of a stage whose limit is the start angle: the
+    run-up (a quarter second of turning, 50 degrees here) would go past it; it starts at the limit."""
+    async def main():
+        bl, tomo, writer, run = await _running(tmp_path, 90, 0, 0, continuous=True)
+        bl.rotation.io.lower = 0.0
+        await _until(lambda: writer.frames >= 4)
+        tomo.pause()
+        await _until(lambda: tomo.state == "paused")
+        tomo.resume()
+        await run
+        return tomo
+
+    tomo = asyncio.run(main())
+    assert tomo.state == "standby"
     angles = _projection_angles(tmp_path / "scan_0000" / "scan.nx")
     assert len(angles) == 90
     _assert_continuous(angles, 2.0, 180.0)

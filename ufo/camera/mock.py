@@ -57,13 +57,17 @@ class MockCamera(Camera):
     seed = CameraProperty(int, 0, range=(0, None), doc="random seed of noise, zingers and dead columns")
 
     def __init__(self, angle_source: Callable[..., float] | None = None, scene: Scene | None = None,
-                 **properties: Any):
+                 beam_source: Callable[[], tuple[bool, bool]] | None = None, **properties: Any):
         #: what tomography mode projects; a parameter, not a property: an object, not a setting
         self.scene: Scene = scene if scene is not None else Cylinders()
         # a source that takes an argument gets the frame's scheduled time (time.monotonic()),
         # so a late-rendered frame still shows the stage where it was when the frame was due
         self.angle_source = angle_source
         self._timed_source = angle_source is not None and bool(inspect.signature(angle_source).parameters)
+        #: (the beam is on, the sample is in it) as each frame is made, from a simulated beamline's shutter,
+        #: ring and flat-field motor: a free-running (buffered) frame during a beam loss is dark and one
+        #: after the sample moved out a flat, as real ones are; without it `beam` and `sample_in` say
+        self.beam_source = beam_source
         super().__init__(**properties)
         self._state(has_camram_recording=self.memory_frames > 0)
 
@@ -124,10 +128,14 @@ class MockCamera(Camera):
     def _tomography(self, out: np.ndarray, number: int, top: int) -> dict[str, Any]:
         x0, y0, w, h = self._roi()
         key = self.tags.get("image_key")  # a trigger's tags say what the simulated beamline shows
-        if self.beam == "closed" or key == 2:
+        beam, sample_in = self.beam_source() if self.beam_source is not None else (self.beam == "open", self.sample_in)
+        if not beam or key == 2:
             out.fill(int(round(self.dark_level)))
+            if key is None and sample_in:  # a free-running frame without beam: where the stage was
+                return {"image_key": 2, "angle": float(self.tags["angle"]) if "angle" in self.tags
+                        else self.angle(number, self._due)}
             return {"image_key": 2}
-        if not self.sample_in or key == 1:
+        if not sample_in or key == 1:
             out.fill(int(round(min(self.dark_level + self.flat_level, top))))
             return {"image_key": 1}
         angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, self._due)

@@ -1,4 +1,5 @@
-"""Positions at a frame's own time, and continuous projections from a camera server.
+"""Positions at a frame's own time, and continuous projections: from a camera in this process
+(resumed after a pause or a beam loss) or from a camera server.
 
 A turning stage cannot be read at the instant a frame is exposed: the frame says when it was
 exposed (its `timestamp`, wall-clock seconds, stamped by the camera's own clock) and the
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,12 +23,16 @@ from ..core.frame import Image
 from ..core.units import registry
 from .errors import ControlError
 from .motors import SimulatedMotor
-from .scanrange import RangeGuard
+from .scanrange import RangeGuard, RangeWatch, camera_behind
 
 if TYPE_CHECKING:
     from .tomography import Tomography
 
 q = registry()
+#: seconds of turning at the scan's speed (at least RUN_UP_STEPS steps) that a resumed continuous scan
+#: starts before the angle it resumes at: a real stage reaches its speed there
+RUN_UP_SECONDS = 0.25
+RUN_UP_STEPS = 2
 
 
 async def position_at(motor: Any, stamp: float | None) -> Any:
@@ -94,3 +99,96 @@ async def remote_projections(tomo: Tomography, step: Any) -> AsyncIterator[Image
         finally:
             receiver.close()
             await camera.set("trigger_source", source)
+
+
+async def _within_limits(rotation: Any, angle: float) -> float:
+    """`angle` (degrees), moved inside the stage's limits where it reports any (a run-up shortened)."""
+    get_limits = getattr(rotation, "get_limits", None)
+    if get_limits is None:
+        return angle
+    low, high = await get_limits()
+    if low is not None:
+        angle = max(angle, float(low.to("deg").magnitude))
+    if high is not None:
+        angle = min(angle, float(high.to("deg").magnitude))
+    return angle
+
+
+async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, bool | None]:
+    """Continuous projections from a camera in this process: the stage turns at one step per frame
+    period, the camera takes frames at its rate into its buffer (as hardware does: how fast they are
+    read out does not change their angles), each frame with the stage's angle at its time.
+
+    Held (a pause, or a suspender that tripped: `tomo.rewind` set, the stage stopped by the
+    experiment's hooks), the scan resumes where it stopped: the frames the camera buffered after
+    the last one kept are thrown away, the stage goes back RUN_UP_SECONDS of turning before the
+    next projection's angle (a step after the last one kept), the camera records, the stage turns
+    again, and the frames before that angle (less half a step) are skipped: the projections go on
+    within half a step of where the next one was due, with the angles the stage had (a free-running
+    camera is not triggered at angles: exactly on the grid needs a stage that triggers it). A frame
+    the experiment rejects (`yield` answers True: a suspender tripped while it was taken) is taken
+    again so."""
+    bl = tomo.beamline
+    camera = bl.camera.camera
+    rate = camera.frames_per_second or 100.0
+    camera.frames_per_second = rate
+    saved = camera.buffered, camera.num_buffers
+    camera.buffered, camera.num_buffers = True, max(camera.num_buffers, tomo.num_projections)
+    bl._sync_camera()
+    start = float(tomo.start_angle.to("deg").magnitude)
+    end, degrees = start + float(tomo.range.to("deg").magnitude), float(step.to("deg").magnitude)
+    direction = 1.0 if end >= start else -1.0
+    run_up = direction * max(RUN_UP_STEPS * abs(degrees), RUN_UP_SECONDS * rate * abs(degrees))
+    taken, last = 0, None  # projections kept, and the angle of the last one
+    tomo.rewind, resumed = False, False
+    try:
+        while taken < tomo.num_projections:
+            # the next projection's angle: a step after the last one kept (a free-running camera's
+            # frames have the phase they had; the grid's where the camera gave no angle)
+            target = start + taken * degrees if last is None else last + degrees
+            if resumed:
+                await tomo.move_to_angle(await _within_limits(bl.rotation, target - run_up) * q.deg)
+            watch = RangeWatch(tomo.current, target, end, degrees, tomo.num_projections)
+            guard = RangeGuard(tomo, target - (run_up if resumed else 0.0), end, degrees)
+            skipped, most = 0, int(abs(run_up / degrees)) + 2 * int(rate) + 8
+            if not resumed:
+                await tomo.start_motions(step * rate / q.s)
+            try:
+                async with guard, bl.camera.recording():
+                    if resumed:  # recording first: no frame of the turn to the angle is missed
+                        await tomo.start_motions(step * rate / q.s)
+                    while taken < tomo.num_projections:
+                        frame = await bl.camera.grab()
+                        angle = frame.meta.get("angle")
+                        degree = None if angle is None else math.degrees(float(angle))
+                        if resumed and degree is not None and (degree - target) * direction < -abs(degrees) / 2:
+                            skipped += 1  # the run-up: angles taken before the hold
+                            if skipped > most:
+                                raise ControlError(f"{tomo.current}: resuming at {target:.4g} deg, the rotation stage "
+                                                   f"stood at {degree:.4g} deg after {skipped} frames; the scan "
+                                                   f"stopped after {taken} of {tomo.num_projections} projections")
+                            continue
+                        if skipped and "frame_number" in frame.meta:  # the run-up's frames, not drops
+                            stats = tomo.frame_stats.get("projections")
+                            if stats is not None:
+                                stats.skip_to(frame.meta["frame_number"])
+                            skipped = 0
+                        try:
+                            watch.check(degree, taken)
+                        except ControlError as exc:  # the guard's error says it stopped the stage; the camera why
+                            raise camera_behind(guard.error or exc, camera, rate) from None
+                        frame.meta["image_key"] = 0
+                        frame.meta.update(await tomo.frame_tags(frame.meta.get("timestamp")))
+                        if (yield frame):  # spoiled: taken again, after the stage went back
+                            tomo.rewind = True
+                        else:
+                            taken += 1
+                            last = degree if degree is not None else last
+                        if tomo.rewind:  # held meanwhile: the stage was stopped, the frames after are stale
+                            break
+            finally:
+                if not guard.stopped and bl.rotation.state == "moving":
+                    await tomo.stop_motions()
+            tomo.rewind, resumed = False, True
+    finally:
+        camera.buffered, camera.num_buffers = saved

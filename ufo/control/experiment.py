@@ -309,9 +309,9 @@ class Experiment:
         """Wait while paused; before a frame, also while a suspender is bad (nothing to retake then):
         as the background poll saw it since the last frame, or read now (`read`, an acquisition's first)."""
         if self.hold.paused:
-            self.state = "paused"
-            LOG.info("%s: paused", self.current)
             await self.on_pause()
+            self.state = "paused"  # made safe (a tomography's shutter closed, its stage stopped)
+            LOG.info("%s: paused", self.current)
             await self.hold.wait_resumed()
             await self.on_unpause()
             self.state = "running"

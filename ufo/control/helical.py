@@ -43,10 +43,11 @@ class HelicalTomography(Tomography):
         z = await position_at(self.vertical, stamp)
         return {"z_translation": float(z.to("m").magnitude)}
 
-    async def move_to_projection(self, index: int) -> None:
+    async def move_to_angle(self, angle: Any) -> None:
+        """The rotation at `angle`, the vertical stage at its height there (a stepped projection, or
+        where a held continuous scan turns again from)."""
         if self._z0 is None:
             self._z0 = (await self.vertical.get_position()).to("mm")
-        angle = self.projection_angle(index)
         await self.beamline.rotation.set_position(angle)
         await self.vertical.set_position(self.height(angle))
 

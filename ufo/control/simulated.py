@@ -66,7 +66,7 @@ class SimulatedBeamline:
         mock = open_camera("mock", angle_source=self._angle, scene=scene, sensor_width=width,
                            sensor_height=height,
                            pattern="tomography", axis_offset=axis_offset, noise=noise, zingers=zingers,
-                           dead_columns=dead_columns)
+                           dead_columns=dead_columns, beam_source=self._beam)
         self.camera = Detector(mock, "camera")
         self.devices: list[Device] = [self.rotation, self.flat_motor, self.sample_x, self.sample_z, self.shutter,
                                       self.ring, self.camera]
@@ -81,14 +81,20 @@ class SimulatedBeamline:
         stage: SimulatedMotor = self._simulation(self.rotation)
         return math.radians(stage.position_at(at))
 
+    def _beam(self) -> tuple[bool, bool]:
+        """(the beam reaches the camera: shutter open, ring not lost; the sample is in it: the flat-field
+        motor at 0) now, from any thread: the camera asks for each frame it makes, so a beam loss during
+        a continuous scan and flats in a buffered recording show as they happen."""
+        shutter: SimulatedBackend = self._simulation(self.shutter)
+        ring: SimulatedBackend = self._simulation(self.ring)
+        flat: SimulatedMotor = self._simulation(self.flat_motor)
+        return (shutter.value("position") == "open" and float(ring.value("current")) >= 1.0,
+                abs(flat.position_at()) < 1e-9)
+
     def _sync_camera(self) -> None:
         mock = self.camera.camera
-        shutter: SimulatedBackend = self._simulation(self.shutter)
-        flat: SimulatedMotor = self._simulation(self.flat_motor)
-        ring: SimulatedBackend = self._simulation(self.ring)
-        beam = shutter.value("position") == "open" and float(ring.value("current")) >= 1.0
+        beam, mock.sample_in = self._beam()
         mock.beam = "open" if beam else "closed"
-        mock.sample_in = abs(flat.position_at()) < 1e-9
 
     async def connect(self) -> SimulatedBeamline:
         for device in self.devices:

@@ -6,25 +6,26 @@ or with a camera server and a Tango motor (ufo.control.continuous: angles from t
 sample sequences) build on this class in their own modules; docs/control.md, "Scan kinds".
 
 Suspended by a beam loss (ufo.control.suspenders), a scan closes its shutter, waits, reopens it
-and retakes the spoiled frame at the same angle (stepped scans); `flats_action()` takes fresh
-flats before it goes on."""
+and retakes the spoiled frame at the same angle (stepped scans) or goes back and turns again from
+it (continuous scans with a camera here; paused ones too); `flats_action()` takes fresh flats
+before it goes on."""
 
 from __future__ import annotations
 
 import logging
 import math
 import operator
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ..core.errors import UsageError
 from ..core.units import is_quantity, registry
 from ..storage.walker import Walker
-from .continuous import remote_projections
+from .continuous import local_projections, remote_projections
 from .motors import ContinuousRotationMotor
 from .errors import ControlError
 from .experiment import Acquisition, Experiment
-from .scanrange import RangeGuard, RangeWatch, camera_behind, check_range
+from .scanrange import check_range
 
 q = registry()
 LOG = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ class Tomography(Experiment):
         self._shutter_was: str | None = None  # the shutter's state when a suspender tripped
         self._paused_was: tuple[str, str] | None = None  # shutter's and camera's states when paused
         self._turning = False  # continuous projections under way: the stage turns between frames
+        self._resumable = False  # ... taken by `local_projections`, which go back and on after a hold
+        #: a hold stopped the turning stage: the continuous projections go back and on from the next one
+        self.rewind = False
 
     def asked_rate(self, acquisition: str) -> float:
         """Continuous projections are taken at the camera's frame rate; stepped ones wait for the stage."""
@@ -102,8 +106,12 @@ class Tomography(Experiment):
         return {}
 
     async def move_to_projection(self, index: int) -> None:
-        """Hook: put the stages where stepped projection `index` is taken (a helical scan also lifts)."""
-        await self.beamline.rotation.set_position(self.projection_angle(index))
+        """Put the stages where stepped projection `index` is taken."""
+        await self.move_to_angle(self.projection_angle(index))
+
+    async def move_to_angle(self, angle: Any) -> None:
+        """Hook: put the stages where rotation `angle` is taken (a helical scan also lifts)."""
+        await self.beamline.rotation.set_position(angle)
 
     async def start_motions(self, velocity: Any) -> None:
         """Hook: start turning at `velocity` for a continuous scan (a helical scan also lifts)."""
@@ -182,17 +190,23 @@ class Tomography(Experiment):
             return
         from ..core.errors import UsageError
 
-        if self.continuous:
-            raise UsageError(f"{self.current}: suspenders need a stepped scan (continuous=False); a turning stage "
-                             "cannot take an angle again, and frames buffered during a beam loss would look valid")
         if getattr(self.beamline.camera, "camera", None) is None:
             raise UsageError(f"{self.current}: suspenders need a camera in this process; a camera server streams "
                              "its frames straight to the walker server, which cannot mark the spoiled ones invalid")
 
     async def on_suspend(self) -> None:
         """Beam lost: close the shutter (the sample gets no dose while the scan waits) and stop the
-        camera (the retake starts a new recording; flats taken meanwhile need the camera)."""
+        camera (the retake starts a new recording; flats taken meanwhile need the camera); a turning
+        stage stops (the continuous scan goes back and on from the spoiled frame)."""
         self._shutter_was, _ = await self._make_safe()
+        await self._halt()
+
+    async def _halt(self) -> None:
+        """Stop a continuous scan's turning stage for a hold; its projections resume after it."""
+        if self._turning and self._resumable:
+            self.rewind = True
+            if self.beamline.rotation.state == "moving":
+                await self.stop_motions()
 
     async def _make_safe(self) -> tuple[str, str]:
         """Shutter closed, camera not recording; returns what they were."""
@@ -204,18 +218,18 @@ class Tomography(Experiment):
         return was
 
     def pause(self) -> None:
-        """As Experiment.pause(), but refused (a ControlError saying why, nothing held) while a continuous
-        scan takes its projections: the stage turns between frames, and a hold would either let it
-        turn on past the range or break the angular sequence (the frames after could not continue
-        it at the same step); abort() it, or pause before or after its projections."""
-        refused = (f"{self.current}: a continuous scan cannot be paused while it takes its projections (the "
-                   "stage turns between frames: the angles after a hold would not continue the sequence); it "
-                   "goes on; abort() stops it")
-        if self._turning:
+        """As Experiment.pause(). A continuous scan's projections with a camera here stop turning and
+        resume where they stopped (`local_projections`); with a camera server the pause is refused (a
+        ControlError saying why, nothing held) while they are taken: the stage turns between frames
+        and the server's stream cannot be taken back; abort() it, or pause before or after them."""
+        refused = (f"{self.current}: a continuous scan through a camera server cannot be paused while it takes its "
+                   "projections (the stage turns between frames: the angles after a hold would not continue the "
+                   "sequence); it goes on; abort() stops it")
+        if self._turning and not self._resumable:
             raise ControlError(refused)
 
         def hold() -> None:  # on the run's loop, where the projections may have started meanwhile
-            if self._turning:
+            if self._turning and not self._resumable:
                 LOG.warning("%s", refused)
             else:
                 self.hold.pause()
@@ -224,8 +238,10 @@ class Tomography(Experiment):
 
     async def on_pause(self) -> None:
         """Paused by hand: as on a suspension, the shutter closes (no dose while nobody scans) and the
-        camera stops (a free-running one made frames into nothing); on_unpause undoes it."""
+        camera stops (a free-running one made frames into nothing), a turning stage stops; on_unpause
+        undoes it (a continuous scan's projections restart the camera and the stage themselves)."""
         self._paused_was = await self._make_safe()
+        await self._halt()
 
     async def on_unpause(self) -> None:
         """The shutter opens and the camera records again if they did when paused (the producer
@@ -234,7 +250,7 @@ class Tomography(Experiment):
         self._paused_was = None
         if shutter == "open":
             await self.beamline.shutter.open()
-        if camera == "recording" and self.beamline.camera.state != "recording":
+        if camera == "recording" and self.beamline.camera.state != "recording" and not self.rewind:
             await self.beamline.camera.start_recording()
 
     async def on_resume(self) -> None:
@@ -249,7 +265,8 @@ class Tomography(Experiment):
 
             raise UsageError(f"{bl.rotation.name}: continuous tomography needs a ContinuousRotationMotor (for a "
                              "Tango motor server: ContinuousRotationMotor(name, backend=TangoBackend(address)))")
-        self._turning = self.continuous  # before any await: a pause() from now on is refused, not held
+        self._turning = self.continuous  # before any await: a pause() from now on is refused or resumable
+        self._resumable = self._turning and getattr(bl.camera, "camera", None) is not None
         try:
             await self.move_to_projection(0)
             await bl.shutter.open()
@@ -259,10 +276,18 @@ class Tomography(Experiment):
         step = self.angle_step
         try:
             if self.continuous:
-                frames = self._continuous(step) if getattr(bl.camera, "camera", None) is not None \
-                    else remote_projections(self, step)
-                async for frame in frames:
-                    yield frame  # no retakes while turning: prepare() refuses suspenders here
+                if self._resumable:
+                    frames = local_projections(self, step)
+                    retake = None
+                    while True:
+                        try:
+                            frame = await frames.asend(retake)
+                        except StopAsyncIteration:
+                            break
+                        retake = yield frame
+                else:  # no retakes: prepare() refuses suspenders without a camera here
+                    async for frame in remote_projections(self, step):
+                        yield frame
             else:
                 for i in range(self.num_projections):
                     retake = True
@@ -273,38 +298,5 @@ class Tomography(Experiment):
                         async with bl.camera.recording():
                             retake = yield await bl.grab(tags)
         finally:
-            self._turning = False
+            self._turning = self._resumable = self.rewind = False
             await bl.shutter.close()
-
-    async def _continuous(self, step: Any) -> AsyncIterator[Any]:
-        """Rotate at one step per frame period and take frames while turning."""
-        bl = self.beamline
-        camera = bl.camera.camera
-        rate = camera.frames_per_second or 100.0
-        camera.frames_per_second = rate
-        # The camera takes frames at its rate while the stage turns and keeps them in its
-        # buffer, as hardware does: how fast they are read out does not change their angles.
-        saved = camera.buffered, camera.num_buffers
-        camera.buffered, camera.num_buffers = True, max(camera.num_buffers, self.num_projections)
-        bl._sync_camera()
-        start = float(self.start_angle.to("deg").magnitude)
-        end, degrees = start + float(self.range.to("deg").magnitude), float(step.to("deg").magnitude)
-        watch = RangeWatch(self.current, start, end, degrees, self.num_projections)
-        guard = RangeGuard(self, start, end, degrees)
-        await self.start_motions(step * rate / q.s)
-        try:
-            async with guard, bl.camera.recording():
-                for taken in range(self.num_projections):
-                    frame = await bl.camera.grab()
-                    angle = frame.meta.get("angle")
-                    try:
-                        watch.check(None if angle is None else math.degrees(float(angle)), taken)
-                    except ControlError as exc:  # the guard's error says it stopped the stage; the camera why
-                        raise camera_behind(guard.error or exc, camera, rate) from None
-                    frame.meta["image_key"] = 0
-                    frame.meta.update(await self.frame_tags(frame.meta.get("timestamp")))
-                    yield frame
-        finally:
-            if not guard.stopped:
-                await self.stop_motions()
-            camera.buffered, camera.num_buffers = saved

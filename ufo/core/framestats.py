@@ -86,6 +86,12 @@ class FrameStats:
             self.last = now
         return missing
 
+    def skip_to(self, number: int) -> None:
+        """The frames of the recording under way before frame `number` were left out on purpose (a
+        resumed continuous scan's run-up, ufo.control.continuous): not counted as dropped."""
+        with self._lock:
+            self._previous = int(number) - 1
+
     @property
     def seconds(self) -> float:
         """From the first to the last frame received."""
