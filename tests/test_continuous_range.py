@@ -44,7 +44,7 @@ def test_a_stalled_camera_stops_the_stage_at_the_end_of_the_range(tmp_path):
     async def main():
         bl, tomo = await stalling_continuous(tmp_path, 1.0)  # the stage turns 600 degrees meanwhile
         run = asyncio.ensure_future(tomo.run())
-        await _until(lambda: bl.rotation.state == "moving")
+        await _until(lambda: bl.rotation.state == "moving" and bl.rotation.io.position_at() > 0)  # past the run-up
         await _until(lambda: bl.rotation.state != "moving" or run.done(), limit=5.0)
         stopped_at = float((await bl.rotation.get_position()).to("deg").magnitude)
         with warnings.catch_warnings():
@@ -241,3 +241,38 @@ def test_a_run_up_past_the_stage_limit_is_shortened(tmp_path):
     angles = _projection_angles(tmp_path / "scan_0000" / "scan.nx")
     assert len(angles) == 90
     _assert_continuous(angles, 2.0, 180.0)
+
+
+def test_a_camera_slow_to_start_still_gives_the_whole_range(tmp_path):
+    """A camera that takes 50 ms to start recording (10 frame periods at 200 frames/s, 30 degrees of
+    turning): started after the stage, its first projection came 30 degrees late and the last one
+    past the range's end, and the scan failed; the stage now turns only once the camera records,
+    from a run-up before the start."""
+    import time as clock
+
+    from ufo.camera.mock import MockCamera
+    from ufo.control import Detector, ImageWriter, SimulatedBeamline, Tomography
+    from ufo.storage.walker import DirectoryWalker
+    from ufo.tomo.phantom import PhantomScene
+
+    class SlowStart(MockCamera):
+        def _start(self):
+            clock.sleep(0.05)
+            super()._start()
+
+    async def main():
+        bl = SimulatedBeamline(width=64, height=8, continuous=True)
+        camera = SlowStart(angle_source=bl._angle, scene=PhantomScene(), sensor_width=64, sensor_height=8,
+                           pattern="tomography", beam_source=bl._beam)
+        bl.camera = Detector(camera, "camera")
+        bl.devices[-1] = bl.camera
+        await bl.connect()
+        camera.frames_per_second = 200.0
+        tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=60, darks=1, flats=1, continuous=True)
+        tomo.attach(ImageWriter())
+        return await tomo.run()
+
+    asyncio.run(main())
+    angles = _projection_angles(tmp_path / "scan_0000" / "scan.nx")
+    assert len(angles) == 60 and angles[0] < 3.0  # the first projection within a step of the start
+    _assert_continuous(angles, 3.0, 180.0)

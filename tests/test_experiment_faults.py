@@ -208,8 +208,10 @@ def test_a_limit_met_mid_scan_is_a_failure_that_says_where_the_data_is(tmp_path)
 
 async def stalling_continuous(tmp_path, seconds: float):
     """A continuous 180-degree scan of 60 projections at 200 frames/s (3 degrees a frame) on a
-    simulated beamline whose mock camera's host stalls `seconds` at frame 20: (beamline, tomography
-    with an ImageWriter attached), connected, not started."""
+    simulated beamline whose mock camera's host stalls `seconds` once at projection 20 (the first
+    frame past 60 degrees, after the run-up): (beamline, tomography with an ImageWriter attached),
+    connected, not started."""
+    import math
     import time
 
     from ufo.camera.mock import MockCamera
@@ -217,8 +219,11 @@ async def stalling_continuous(tmp_path, seconds: float):
     from ufo.tomo.phantom import PhantomScene
 
     class Stalling(MockCamera):
+        stalled = False
+
         def _acquire(self, out, number):
-            if number == 20:
+            if not self.stalled and self.angle(number, self._due) > math.radians(59.0):
+                self.stalled = True
                 time.sleep(seconds)
             return super()._acquire(out, number)
 

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from .tomography import Tomography
 
 q = registry()
-#: seconds of turning at the scan's speed (at least RUN_UP_STEPS steps) that a resumed continuous scan
-#: starts before the angle it resumes at: a real stage reaches its speed there
+#: seconds of turning at the scan's speed (at least RUN_UP_STEPS steps) that a continuous scan starts
+#: before its first angle and before the angle it resumes at: a real stage reaches its speed there
 RUN_UP_SECONDS = 0.25
 RUN_UP_STEPS = 2
 
@@ -117,7 +117,11 @@ async def _within_limits(rotation: Any, angle: float) -> float:
 async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, bool | None]:
     """Continuous projections from a camera in this process: the stage turns at one step per frame
     period, the camera takes frames at its rate into its buffer (as hardware does: how fast they are
-    read out does not change their angles), each frame with the stage's angle at its time.
+    read out does not change their angles), each frame with the stage's angle at its time. The
+    stage starts a run-up before the first angle and the camera records before it turns, so the
+    first projection is the first frame past the start, however long the camera took to start
+    (started after the stage, a camera two frame periods late took the last projection past the
+    range's end, and the scan failed).
 
     Held (a pause, or a suspender that tripped: `tomo.rewind` set, the stage stopped by the
     experiment's hooks), the scan resumes where it stopped: the frames the camera buffered after
@@ -146,22 +150,20 @@ async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, 
             # the next projection's angle: a step after the last one kept (a free-running camera's
             # frames have the phase they had; the grid's where the camera gave no angle)
             target = start + taken * degrees if last is None else last + degrees
-            if resumed:
-                await tomo.move_to_angle(await _within_limits(bl.rotation, target - run_up) * q.deg)
+            await tomo.move_to_angle(await _within_limits(bl.rotation, target - run_up) * q.deg)
             watch = RangeWatch(tomo.current, target, end, degrees, tomo.num_projections)
-            guard = RangeGuard(tomo, target - (run_up if resumed else 0.0), end, degrees)
+            guard = RangeGuard(tomo, target - run_up, end, degrees)
             skipped, most = 0, int(abs(run_up / degrees)) + 2 * int(rate) + 8
-            if not resumed:
-                await tomo.start_motions(step * rate / q.s)
+            # the first projection past the start (the range's own), a resumed one from half a step before
+            ahead = -abs(degrees) / 2 if resumed else 0.0
             try:
                 async with guard, bl.camera.recording():
-                    if resumed:  # recording first: no frame of the turn to the angle is missed
-                        await tomo.start_motions(step * rate / q.s)
+                    await tomo.start_motions(step * rate / q.s)  # recording first: no angle of the turn missed
                     while taken < tomo.num_projections:
                         frame = await bl.camera.grab()
                         angle = frame.meta.get("angle")
                         degree = None if angle is None else math.degrees(float(angle))
-                        if resumed and degree is not None and (degree - target) * direction < -abs(degrees) / 2:
+                        if degree is not None and (degree - target) * direction <= ahead:
                             skipped += 1  # the run-up: angles taken before the hold
                             if skipped > most:
                                 raise ControlError(f"{tomo.current}: resuming at {target:.4g} deg, the rotation stage "
