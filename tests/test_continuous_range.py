@@ -251,9 +251,10 @@ def test_a_camera_slow_to_start_still_gives_the_whole_range(tmp_path):
     import time as clock
 
     from ufo.camera.mock import MockCamera
-    from ufo.control import Detector, ImageWriter, SimulatedBeamline, Tomography
+    from ufo.control import ImageWriter, Tomography
     from ufo.storage.walker import DirectoryWalker
-    from ufo.tomo.phantom import PhantomScene
+
+    from .test_experiment_faults import beamline_with
 
     class SlowStart(MockCamera):
         def _start(self):
@@ -261,13 +262,7 @@ def test_a_camera_slow_to_start_still_gives_the_whole_range(tmp_path):
             super()._start()
 
     async def main():
-        bl = SimulatedBeamline(width=64, height=8, continuous=True)
-        camera = SlowStart(angle_source=bl._angle, scene=PhantomScene(), sensor_width=64, sensor_height=8,
-                           pattern="tomography", beam_source=bl._beam)
-        bl.camera = Detector(camera, "camera")
-        bl.devices[-1] = bl.camera
-        await bl.connect()
-        camera.frames_per_second = 200.0
+        bl = await beamline_with(SlowStart, 200.0)
         tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=60, darks=1, flats=1, continuous=True)
         tomo.attach(ImageWriter())
         return await tomo.run()

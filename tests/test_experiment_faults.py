@@ -215,8 +215,6 @@ async def stalling_continuous(tmp_path, seconds: float):
     import time
 
     from ufo.camera.mock import MockCamera
-    from ufo.control import Detector
-    from ufo.tomo.phantom import PhantomScene
 
     class Stalling(MockCamera):
         stalled = False
@@ -227,16 +225,26 @@ async def stalling_continuous(tmp_path, seconds: float):
                 time.sleep(seconds)
             return super()._acquire(out, number)
 
-    bl = SimulatedBeamline(width=64, height=8, continuous=True)
-    camera = Stalling(angle_source=bl._angle, scene=PhantomScene(), sensor_width=64, sensor_height=8,
-                      pattern="tomography")
-    bl.camera = Detector(camera, "camera")
-    bl.devices[-1] = bl.camera
-    await bl.connect()
-    camera.frames_per_second = 200.0
+    bl = await beamline_with(Stalling, 200.0)
     tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=60, darks=0, flats=0, continuous=True)
     tomo.attach(ImageWriter())
     return bl, tomo
+
+
+async def beamline_with(camera_type, fps: float):
+    """A continuous simulated beamline (64 x 8 pixels) whose camera is a `camera_type` (a MockCamera
+    with a fault) at `fps` frames/s, connected."""
+    from ufo.control import Detector
+    from ufo.tomo.phantom import PhantomScene
+
+    bl = SimulatedBeamline(width=64, height=8, continuous=True)
+    camera = camera_type(angle_source=bl._angle, scene=PhantomScene(), sensor_width=64, sensor_height=8,
+                         pattern="tomography", beam_source=bl._beam)
+    bl.camera = Detector(camera, "camera")
+    bl.devices[-1] = bl.camera
+    await bl.connect()
+    camera.frames_per_second = fps
+    return bl
 
 
 class SlowWriter(ImageWriter):
