@@ -279,12 +279,15 @@ class Tomography(Experiment):
                 if self._resumable:
                     frames = local_projections(self, step)
                     retake = None
-                    while True:
-                        try:
-                            frame = await frames.asend(retake)
-                        except StopAsyncIteration:
-                            break
-                        retake = yield frame
+                    try:
+                        while True:
+                            try:
+                                frame = await frames.asend(retake)
+                            except StopAsyncIteration:
+                                break
+                            retake = yield frame
+                    finally:  # closed with this one (a stopped run): its stage stopped, its camera as it was
+                        await frames.aclose()
                 else:  # no retakes: prepare() refuses suspenders without a camera here
                     async for frame in remote_projections(self, step):
                         yield frame
