@@ -1,6 +1,7 @@
 """A continuous scan's rotation under faults: a camera that stalls no longer lets the stage turn on
-past the range (it is stopped once it passes the end by a step), and a pause while the stage turns
-is refused with the reason rather than failing the scan on resume."""
+past the range (it is stopped once it passes the end by a step), a camera slow to start still gives
+the whole range, and a pause or a beam loss while the stage turns holds the scan, which then goes
+back and on from where it stopped."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 from ufo.control.errors import ControlError
 
 from .test_experiment_faults import _running, stalling_continuous
+from .test_suspenders import read_nxtomo
 
 
 def _projection_angles(path):
@@ -111,10 +113,10 @@ def test_a_continuous_scan_through_a_camera_server_refuses_a_pause_while_it_turn
     assert not tomo.paused
 
 
-def _beam_loss_scan(tmp_path, lose_at: float | None, flats_after_loss: bool = True):
-    """A continuous 180-degree scan of 90 projections at 100 frames/s with a ring-current suspender;
-    with `lose_at`, the ring loses its beam once the stage passes `lose_at` degrees and comes back
-    once the scan is suspended. Returns (beamline, tomo, what was seen while suspended)."""
+def _beam_loss_scan(tmp_path, lose_at: float):
+    """A continuous 180-degree scan of 90 projections at 100 frames/s with a ring-current suspender
+    (fresh flats on resume); the ring loses its beam once the stage passes `lose_at` degrees and
+    comes back once the scan is suspended. Returns (beamline, tomo, what was seen while suspended)."""
     from ufo.control import ImageWriter, SimulatedBeamline, SuspendBelow, Tomography, q
     from ufo.storage.walker import DirectoryWalker
 
@@ -124,28 +126,19 @@ def _beam_loss_scan(tmp_path, lose_at: float | None, flats_after_loss: bool = Tr
         tomo = Tomography(bl, DirectoryWalker(str(tmp_path)), projections=90, darks=2, flats=3, continuous=True)
         tomo.attach(ImageWriter())
         tomo.suspenders.append(SuspendBelow(bl.ring["current"], 100 * q.mA, resume_at=150 * q.mA, delay=0.05,
-                                            post=[tomo.flats_action()] if flats_after_loss else []))
+                                            post=[tomo.flats_action()]))
         run = asyncio.ensure_future(tomo.run())
-        seen = []
-        if lose_at is not None:
-            stage = bl.rotation.io
-            bl.ring.simulate(lambda: (0 if stage.position_at() >= lose_at else 200) * q.mA)
-            await _until(lambda: tomo.state == "suspended")
-            at = float((await bl.rotation.get_position()).to("deg").magnitude)
-            await asyncio.sleep(0.2)
-            seen = [bl.shutter.state, bl.rotation.state, at,
-                    float((await bl.rotation.get_position()).to("deg").magnitude)]
-            bl.ring.simulate(200 * q.mA)
+        stage = bl.rotation.io
+        bl.ring.simulate(lambda: (0 if stage.position_at() >= lose_at else 200) * q.mA)
+        await _until(lambda: tomo.state == "suspended")
+        at = float((await bl.rotation.get_position()).to("deg").magnitude)
+        await asyncio.sleep(0.2)
+        seen = [bl.shutter.state, bl.rotation.state, at, float((await bl.rotation.get_position()).to("deg").magnitude)]
+        bl.ring.simulate(200 * q.mA)
         await run
         return bl, tomo, seen
 
     return asyncio.run(main())
-
-
-def _file(tmp_path):
-    with h5py.File(tmp_path / "scan_0000" / "scan.nx", "r") as f:
-        return (f["/entry/instrument/detector/data"][()].astype(np.float64),
-                f["/entry/instrument/detector/image_key"][()], f["/entry/sample/rotation_angle"][()])
 
 
 def test_a_beam_loss_during_a_continuous_scan_suspends_it_and_it_goes_on_from_the_spoiled_frame(tmp_path):
@@ -161,7 +154,8 @@ def test_a_beam_loss_during_a_continuous_scan_suspends_it_and_it_goes_on_from_th
     shutter, rotation, at, later = seen
     assert (shutter, rotation) == ("closed", "standby") and later == at and 70 <= at < 180  # stopped after the loss
 
-    data, keys, angles = _file(tmp_path)
+    data, keys, angles = read_nxtomo(tmp_path / "scan_0000" / "scan.nx")
+    data = data.astype(np.float64)
     projections, step = data[keys == 0], 2.0
     assert len(projections) == 90 and (keys == 3).sum() >= 1 and (keys == 1).sum() == 2 * 3  # fresh flats on resume
     _assert_continuous(angles[keys == 0], step, 180.0)

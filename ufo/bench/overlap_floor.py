@@ -16,10 +16,7 @@ import time
 import numpy as np
 
 from ..storage import open_writer
-from ..storage.preallocate import reserve
-from .gpu_files import drop_caches
-
-BLOCK = 64 << 20
+from .gpu_files import drop_caches, read_floor, write_floor
 
 
 def make_scan(path: str, size: int, angles: int) -> None:
@@ -34,31 +31,6 @@ def make_scan(path: str, size: int, angles: int) -> None:
             w.write(frame, {"image_key": 0, "angle": i * np.pi / angles})
 
 
-def read(path: str) -> float:
-    """Seconds to read the file with 64 MiB reads."""
-    buffer = bytearray(BLOCK)
-    t0 = time.perf_counter()
-    with open(path, "rb", buffering=0) as f:
-        while f.readinto(buffer):
-            pass
-    return time.perf_counter() - t0
-
-
-def write(path: str, nbytes: int) -> float:
-    """Seconds to write `nbytes` with 64 MiB `pwrite` calls into reserved blocks of a new file,
-    through the page cache without fsync (as ufo's volume writer)."""
-    data = np.ones(BLOCK, np.uint8)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        reserve(fd, 0, nbytes)
-        t0 = time.perf_counter()
-        for offset in range(0, nbytes, BLOCK):
-            os.pwrite(fd, data[:min(BLOCK, nbytes - offset)], offset)
-        return time.perf_counter() - t0
-    finally:
-        os.close(fd)
-
-
 def _clean(path: str) -> None:
     if os.path.exists(path):
         os.remove(path)
@@ -67,16 +39,18 @@ def _clean(path: str) -> None:
 
 
 def measure(scan: str, out: str, nbytes: int) -> dict[str, float]:
-    """From a dropped page cache each: the scan read alone, `nbytes` written alone to `out`, and
-    both at once from two threads (seconds; `both` until the later one ends)."""
+    """From a dropped page cache each: the scan read alone (`read_floor`: 64 MiB reads), `nbytes`
+    written alone to `out` (`write_floor` into reserved blocks: 64 MiB `pwrite` calls through the
+    page cache, no fsync, as ufo's volume writer), and both at once from two threads (seconds;
+    `both` until the later one ends)."""
     _clean(out)
-    result = {"read alone": read(scan)}
+    result = {"read alone": read_floor(scan)}
     _clean(out)
-    result["write alone"] = write(out, nbytes)
+    result["write alone"] = write_floor(out, nbytes, "reserved")
     _clean(out)
     got: dict[str, float] = {}
-    threads = [threading.Thread(target=lambda: got.__setitem__("read", read(scan))),
-               threading.Thread(target=lambda: got.__setitem__("write", write(out, nbytes)))]
+    threads = [threading.Thread(target=lambda: got.__setitem__("read", read_floor(scan))),
+               threading.Thread(target=lambda: got.__setitem__("write", write_floor(out, nbytes, "reserved")))]
     t0 = time.perf_counter()
     for t in threads:
         t.start()

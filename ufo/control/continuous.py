@@ -23,7 +23,7 @@ from ..core.frame import Image
 from ..core.units import registry
 from .errors import ControlError
 from .motors import SimulatedMotor
-from .scanrange import RangeGuard, RangeWatch, camera_behind
+from .scanrange import RangeGuard, RangeWatch, camera_behind, within_limits
 
 if TYPE_CHECKING:
     from .tomography import Tomography
@@ -101,19 +101,6 @@ async def remote_projections(tomo: Tomography, step: Any) -> AsyncIterator[Image
             await camera.set("trigger_source", source)
 
 
-async def _within_limits(rotation: Any, angle: float) -> float:
-    """`angle` (degrees), moved inside the stage's limits where it reports any (a run-up shortened)."""
-    get_limits = getattr(rotation, "get_limits", None)
-    if get_limits is None:
-        return angle
-    low, high = await get_limits()
-    if low is not None:
-        angle = max(angle, float(low.to("deg").magnitude))
-    if high is not None:
-        angle = min(angle, float(high.to("deg").magnitude))
-    return angle
-
-
 async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, bool | None]:
     """Continuous projections from a camera in this process: the stage turns at one step per frame
     period, the camera takes frames at its rate into its buffer (as hardware does: how fast they are
@@ -150,7 +137,7 @@ async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, 
             # the next projection's angle: a step after the last one kept (a free-running camera's
             # frames have the phase they had; the grid's where the camera gave no angle)
             target = start + taken * degrees if last is None else last + degrees
-            await tomo.move_to_angle(await _within_limits(bl.rotation, target - run_up) * q.deg)
+            await tomo.move_to_angle(await within_limits(bl.rotation, target - run_up) * q.deg)
             watch = RangeWatch(tomo.current, target, end, degrees, tomo.num_projections)
             guard = RangeGuard(tomo, target - run_up, end, degrees)
             skipped, most = 0, int(abs(run_up / degrees)) + 2 * int(rate) + 8

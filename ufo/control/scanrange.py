@@ -19,16 +19,29 @@ from typing import Any
 from .errors import ControlError, LimitError
 
 
+async def limits_in_degrees(rotation: Any) -> tuple[float | None, float | None]:
+    """(lower, upper) of what `rotation.get_limits()` reports, in degrees; None where there is none
+    (both for a stage that reports none)."""
+    get_limits = getattr(rotation, "get_limits", None)
+    if get_limits is None:
+        return None, None
+    low, high = await get_limits()
+    return (None if low is None else float(low.to("deg").magnitude),
+            None if high is None else float(high.to("deg").magnitude))
+
+
+async def within_limits(rotation: Any, angle: float) -> float:
+    """`angle` (degrees), moved inside the stage's limits where it reports any (a run-up shortened)."""
+    lo, hi = await limits_in_degrees(rotation)
+    angle = angle if lo is None else max(angle, lo)
+    return angle if hi is None else min(angle, hi)
+
+
 async def check_range(rotation: Any, first: Any, last: Any, scan: str | None) -> None:
     """LimitError unless every angle from `first` to `last` (quantities) lies within the limits
     `rotation.get_limits()` reports (a stage that reports none is not checked)."""
-    get_limits = getattr(rotation, "get_limits", None)
-    if get_limits is None:
-        return
-    low, high = await get_limits()
+    lo, hi = await limits_in_degrees(rotation)
     a, b = sorted((float(first.to("deg").magnitude), float(last.to("deg").magnitude)))
-    lo = None if low is None else float(low.to("deg").magnitude)
-    hi = None if high is None else float(high.to("deg").magnitude)
     if (lo is not None and a < lo) or (hi is not None and b > hi):
         raise LimitError(f"{scan}: the scan turns {getattr(rotation, 'name', 'the rotation')} from {a:g} to {b:g} deg, "
                          f"beyond its limits [{'-inf' if lo is None else f'{lo:g}'} .. "
