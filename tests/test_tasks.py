@@ -80,6 +80,15 @@ def test_pad_constant_centred():
     np.testing.assert_array_equal(out, expected)
 
 
+def test_pad_of_a_size_a_zero_too_large_is_refused_before_running():
+    """width=100000 height=100000 passed the one-frame-in-memory check (18.6 GiB of uint16 on a 24 GB
+    machine) and the process was killed for memory mid-run, without a word."""
+    from ufo.core.errors import GraphError
+
+    with pytest.raises(GraphError, match="pad width=100000 height=100000: 10000000000 pixels a frame"):
+        run(ufo.Pad(width=100_000, height=100_000), np.zeros((1, 64, 64), np.uint16))
+
+
 @pytest.mark.parametrize("mode", ["mean", "sum"])
 def test_bin(mode):
     out = run(ufo.Bin(size=2, mode=mode))

@@ -46,6 +46,23 @@ def test_median_filter_removes_a_zinger_from_integers():
     assert run("median-filter", frames, size=3).max() == 100
 
 
+@pytest.mark.parametrize("size", [3, 5, 7])
+def test_median_filter_leaves_nan_out_of_every_window_at_every_size(size):
+    """A NaN (kept by a flat-field correction) moved to a good neighbour at size 3, stayed at 5 and
+    vanished at 7: sorting networks and scipy's selection order NaN by accident. Now each window's
+    median of its other values, numpy's nanmedian, at every size."""
+    frame = RNG.random((15, 16)).astype(np.float32)
+    frame[5, 6] = frame[0, 0] = np.nan
+    frame[9, 9:9 + size] = np.nan  # a row of them, as wide as the window
+    half = size // 2
+    padded = np.pad(frame, half, mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size)).reshape(*frame.shape, -1)
+    expected = np.nanmedian(windows, axis=-1)
+    out = run("median-filter", frame[None], size=size)[0]
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    assert not np.isnan(out).any()
+
+
 @pytest.mark.parametrize("size,sigma", [(5, 1.0), (7, 2.5), (3, 0.7)])
 def test_blur_equals_scipy_gaussian_with_the_same_truncation(size, sigma):
     # float32 separable sums vs scipy's float64 filter: rtol 1e-5, atol 1e-6

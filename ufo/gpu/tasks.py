@@ -38,8 +38,8 @@ class FlatFieldCorrectGpu(FlatFieldCorrect):
 
     def process(self, proj: Any, *rest: Any, out: Any = None, meta: dict[str, Any]) -> Any:  # type: ignore[override]
         index = int(meta.get("index", 0))
-        out = flat_kernel(proj, self.dark_for(index), self.flat_for(index, meta.get("file_index")), self.absorption,
-                          self.fix_nan_and_inf, self.starved == "floor")
+        flat = self.flat_for(index, meta.get("file_index"), meta.get("scan_fraction"))
+        out = flat_kernel(proj, self.dark_for(index), flat, self.absorption, self.fix_nan_and_inf, self.starved == "floor")
         dead = self.dead_fill(cupy)
         return out if dead is None else dead.apply(out)
 

@@ -49,23 +49,31 @@ def median_rows(data, size, out):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
-def _median_padded(padded, size, out):  # pragma: no cover - compiled
+def _median_padded(padded, size, out, skip_nan):  # pragma: no cover - compiled
+    """Each window's median by insertion sort (windows are small); `skip_nan`: of its values that
+    are not NaN (numpy's nanmedian: of an even count, the mean of the middle two; NaN where all are)."""
     rows, cols = out.shape
-    n = size * size
-    window = np.empty(n, padded.dtype)
+    window = np.empty(size * size, padded.dtype)
     for r in range(rows):
         for c in range(cols):
             k = 0
             for dr in range(size):
                 for dc in range(size):
                     v = padded[r + dr, c + dc]
-                    j = k  # insertion sort: windows are small
+                    if skip_nan and v != v:
+                        continue
+                    j = k
                     while j > 0 and window[j - 1] > v:
                         window[j] = window[j - 1]
                         j -= 1
                     window[j] = v
                     k += 1
-            out[r, c] = window[n // 2]
+            if k == 0:
+                out[r, c] = np.nan
+            elif k % 2:
+                out[r, c] = window[k // 2]
+            else:
+                out[r, c] = 0.5 * (window[k // 2 - 1] + window[k // 2])
     return out
 
 
@@ -96,9 +104,14 @@ def _median3_padded(padded, out):  # pragma: no cover - compiled
     return out
 
 
-def median_2d(data: np.ndarray, size: int, out: np.ndarray) -> np.ndarray:
-    """out = size x size median of data with reflected borders, as scipy.ndimage.median_filter(mode='reflect')."""
+def median_2d(data: np.ndarray, size: int, out: np.ndarray, nan: bool | None = None) -> np.ndarray:
+    """out = size x size median of data with reflected borders, as scipy.ndimage.median_filter(mode='reflect').
+    A frame with NaN (`nan`: whether it has any, found here where None) takes each window's median
+    of its other values: sorting networks and scipy's selection move a NaN to a neighbour, or not,
+    by the window's size (3: a good pixel became NaN, the NaN pixel a number; 7: no NaN at all)."""
     padded = np.pad(data, size // 2, mode="symmetric")  # numpy's symmetric = scipy's reflect
+    if nan if nan is not None else bool(np.isnan(data).any()):
+        return _median_padded(padded, size, out, True)
     if size == 3:
         return _median3_padded(padded, out)
-    return _median_padded(padded, size, out)
+    return _median_padded(padded, size, out, False)

@@ -25,7 +25,7 @@ from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
 from .angles_file import given_angles
 from .series import input_notes
-from .scan_layout import from_layout, from_record
+from .scan_layout import cut_scan, from_layout, from_record
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -197,7 +197,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     else:
         source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
     try:
-        count, shape = source.count, source.shape
+        count, shape, short = source.count, source.shape, getattr(source, "short_of", 0)
         notes += [w for w in getattr(source, "warnings", []) if w not in notes]
         notes += input_notes(o, source, layout)
     finally:
@@ -207,6 +207,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     if o.projections:
         check_references(o, keys, tuple(shape), runs)
         angles = given_angles(o, count, angles, notes)
+        o = cut_scan(o, count, short, angles, notes)
     axis = _axis_value(o)
     if o.sinograms:
         n_angles, width = shape

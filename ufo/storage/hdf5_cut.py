@@ -83,6 +83,19 @@ def open_cut(filename: str, exc: BaseException) -> Any:
                          f"({err}); copy it again, or h5clear/h5recover it where its writer left it") from err
 
 
+def open_reading(filename: str) -> Any:
+    """`filename` opened for reading as HDF5, a file cut short too (`open_cut`): what reads its
+    metadata (angles, units, layout) reads it as the frames' reader does, not refused by h5py."""
+    import h5py
+
+    try:
+        return h5py.File(filename, "r", locking=False)
+    except Exception as exc:
+        if is_cut(exc):
+            return open_cut(filename, exc)
+        raise
+
+
 def whole_frames(dset: Any, frames: list[int], size: int) -> list[int]:
     """Of `frames` (indices along the first axis of `dset`, ascending), those before the first
     whose stored bytes do not lie wholly inside the first `size` bytes of the file; none of a

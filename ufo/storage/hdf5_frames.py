@@ -15,8 +15,10 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, FRAMES_WRITTEN
+from .hdf5_chunks import stored_frames
 from .hdf5_cut import file_size, is_cut, open_cut, whole_frames
 from .hdf5_direct import DirectFrames
+from .hdf5_links import broken_link, check_virtual, open_object
 
 
 def find_dataset(h5file: Any, filename: str) -> str:
@@ -109,6 +111,7 @@ class Hdf5Frames:
 
         _load_filters()
         self.warnings: list[str] = []
+        self.short_of = 0  # frames of a plain stack recorded but not stored whole (`ufo reco` keeps the angle step)
         self._fd: int | None = None  # the file for positioned reads of uncompressed frames (hdf5_direct)
         self._direct: dict[str, DirectFrames | None] = {}
         self._making = threading.Lock()  # a reader and ufo reco's read-ahead thread may ask at once
@@ -130,6 +133,8 @@ class Hdf5Frames:
         self.layout = None
         self.angles_from = ""  # the dataset of the angles (NXtomo, DXchange), for messages about them
         try:
+            if self._cut is not None:  # every group readable, or said (one past the cut lost its angles and keys)
+                self._file.visititems(lambda name, item: None)
             entry = None if dataset is None else _layout_entry(self._file, dataset)
             if dataset is None:
                 index = detect(self._file)
@@ -142,6 +147,7 @@ class Hdf5Frames:
                 self.layout = index.layout
                 keep, self.run_spans = select(index.image_keys, image_key, run, filename)  # each run's places
                 keep = self._whole(keep, index.locations)
+                keep = self._written(keep, index.locations, image_key)
                 self._locations = [index.locations[i] for i in keep]
                 self._positions = keep  # acquisition positions: flats of several runs interpolate by them
                 self._keys = [index.image_keys[i] for i in keep]
@@ -165,14 +171,21 @@ class Hdf5Frames:
                 self.run_spans: list[tuple[int, int]] = []
                 self.name = dataset or find_dataset(self._file, filename)
                 if self.name not in self._file:  # a path to fix, as a file that does not exist: exit 2
+                    why = broken_link(self._file, filename, self.name)
+                    if why is not None:
+                        raise InputError(why)
                     raise UsageError(f"HDF5 file '{filename}' has no dataset '{self.name}'{_held(self._file)}")
-                self._dset = self._file[self.name]
+                self._dset = open_object(self._file, filename, self.name)
+                check_virtual(self._dset, filename)
                 self._locations = None  # type: ignore[assignment]
                 check_image_dataset(self._dset, filename, self.name)
                 if (note := keys_beside(self._dset, filename)) is not None:
                     self.warnings.append(note)
-        except Exception:
+        except Exception as exc:
             self._file.close()
+            if self._cut is not None and not isinstance(exc, (InputError, UsageError)):  # its records lie past the cut
+                raise InputError(f"'{filename}' is cut short ({self._cut} bytes, less than HDF5 recorded: a copy or a "
+                                 f"write stopped part-way) before the records of its frames ({exc}); copy it again") from exc
             raise
         if self._dset.ndim < 2:
             self._file.close()
@@ -193,6 +206,7 @@ class Hdf5Frames:
                 self.count = self._stored_frames(self.count)
             if self._cut is not None:  # a file cut short: its frames stored whole before the cut
                 self.count = len(self._whole(list(range(self.count)), [(self.name, i) for i in range(self.count)]))
+            self.short_of = (1 if self._single else self._dset.shape[0]) - self.count
         self.dtype = np.dtype(self._dset.dtype)
 
     def _whole(self, keep: list[int], locations: list[tuple[str, int]]) -> list[int]:
@@ -208,24 +222,39 @@ class Hdf5Frames:
         return kept
 
     def _stored_frames(self, count: int) -> int:
-        """The frames before the first whose chunk (one a frame) was never written, said where fewer
+        """The frames before the first never written (`hdf5_chunks.stored_frames`), said where fewer
         than `count`: another tool's scan cut short read its missing frames as zeros, reconstructed
         without a word (a Zarr array's said it)."""
-        dset = self._dset
-        if dset.chunks is None or dset.chunks[0] != 1 or tuple(dset.chunks[1:]) != self.shape:
+        written = stored_frames(self._dset)
+        if written is None or written[:count].all():
             return count
-        try:
-            stored = dset.id.get_num_chunks()
-            if stored >= count:
-                return count
-            written = np.zeros(count, bool)
-            dset.id.chunk_iter(lambda info: written.__setitem__(info.chunk_offset[0], True))
-        except Exception:  # noqa: BLE001 - an h5py without chunk queries: read as HDF5 reads it
-            return count
-        first = int(np.argmin(written)) if not written.all() else count
-        self.warnings.append(f"'{self.filename}:{self.name}' records {count} frames but stores {stored}: reading the "
-                             f"first {first} (a writer stopped before the rest; the others would read as zeros)")
+        first = int(np.argmin(written[:count]))
+        self.warnings.append(f"'{self.filename}:{self.name}' records {count} frames but stores {int(written.sum())}: "
+                             f"reading the first {first} (a writer stopped before the rest; the others would read as "
+                             "zeros)")
         return first
+
+    def _written(self, keep: list[int], locations: list[tuple[str, int]], image_key: int | None) -> list[int]:
+        """Of the frames `keep` of a layout (at `locations`), those whose data exist: each dataset
+        opened (an external link to a missing file named), a virtual one's sources checked, and
+        frames never written (a writer stopped) left out, said; each frame keeps its angle."""
+        names = list(dict.fromkeys(locations[i][0] for i in keep))
+        if len(names) > 16:  # a dataset a frame (ALS 8.3.2): each read as it is
+            return keep
+        written: dict[str, np.ndarray | None] = {}
+        for name in names:
+            dset = open_object(self._file, self.filename, name)
+            check_virtual(dset, self.filename)
+            written[name] = stored_frames(dset) if dset.ndim > 2 else None
+        kept = [i for i in keep if (w := written[locations[i][0]]) is None or bool(w[locations[i][1]])]
+        if len(kept) < len(keep):
+            kind = {0: "projection", 1: "flat", 2: "dark"}.get(image_key if image_key is not None else -1, "frame")
+            held = set(kept)
+            lost = [locations[i][1] for i in keep if i not in held]
+            self.warnings.append(f"'{self.filename}' ({names[0]}): {len(lost)} of its {len(keep)} {kind}(s) were never "
+                                 f"written (frames {_spans(lost)} of the dataset: a writer stopped?); reading the "
+                                 f"{len(kept)} stored, each at its recorded angle (they would read as zeros)")
+        return kept
 
     def label(self, index: int) -> str:
         if self._locations is not None:
@@ -345,6 +374,18 @@ class Hdf5Frames:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _spans(frames: list[int]) -> str:
+    """'6-9, 12': frame numbers as runs (the first 4 runs)."""
+    runs: list[list[int]] = []
+    for k in frames:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    text = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs[:4])
+    return text + (", ..." if len(runs) > 4 else "")
 
 
 def _held(file: Any) -> str:

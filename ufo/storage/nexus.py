@@ -128,16 +128,17 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
     _run_identity(f, metadata)
 
 
-def nxtomo_record(path: str) -> dict[str, Any]:
+def nxtomo_record(path: str, problems: list[str] | None = None) -> dict[str, Any]:
     """What an NXtomo scan records of its instrument and sample, as `nxtomo_metadata` takes it: a
     pipeline from one NXtomo file to another (a copy, a correction) kept only keys and angles, the
     pixel size, distance, energy and sample name were lost. {} where `path` is no such file. A half
-    acquisition is `field_of_view` "Half" (what nxtomo wrote before 3.1) or `half_acquisition` true."""
+    acquisition is `field_of_view` "Half" (what nxtomo wrote before 3.1) or `half_acquisition` true.
+    A value whose units are not known is left out and said in `problems` (one such value used to
+    drop every other: an energy in 'kev' lost the distance and pixel size too)."""
     import h5py
 
-    from ..core.units import registry
-
     from .formats import split_dataset
+    from .hdf5_cut import open_reading
 
     file, _ = split_dataset(path)
     places = {"x_pixel_size": ("instrument/detector/x_pixel_size", "m"), "y_pixel_size": (
@@ -147,7 +148,7 @@ def nxtomo_record(path: str) -> dict[str, Any]:
         "exposure_time": ("instrument/detector/count_time", "s")}
     record: dict[str, Any] = {}
     try:
-        with h5py.File(file, "r", locking=False) as f:
+        with open_reading(file) as f:
             entry = next((k for k in f if isinstance(f[k], h5py.Group) and "instrument" in f[k]), None)
             for key, (place, unit) in places.items() if entry else ():
                 node = f.get(f"{entry}/{place}")
@@ -156,16 +157,39 @@ def nxtomo_record(path: str) -> dict[str, Any]:
                 value = node[()].flat[0] if hasattr(node[()], "flat") else node[()]
                 if unit is None:
                     record[key] = value.decode() if isinstance(value, bytes) else str(value)
-                else:
-                    given = node.attrs.get("units", unit)
-                    given = given.decode() if isinstance(given, bytes) else str(given)
-                    record[key] = float(registry().Quantity(float(value), given or unit).to(unit).magnitude)
+                    continue
+                given = node.attrs.get("units", unit)
+                given = (given.decode() if isinstance(given, bytes) else str(given)) or unit
+                try:
+                    record[key] = in_unit(float(value), given, unit)
+                except Exception:  # noqa: BLE001 - this value is left out, said; the others are kept
+                    if problems is not None:
+                        shown = f"{float(value):g}" if isinstance(value, (int, float, np.number)) else repr(value)
+                        problems.append(f"'{file}' records {entry}/{place} as {shown} in units '{given}', which ufo "
+                                        f"does not know as a unit of {KINDS[unit]}: left out")
             half = f.get(f"{entry}/instrument/detector/half_acquisition") if entry else None
             if isinstance(half, h5py.Dataset) and half.size == 1 and bool(half[()]):  # nxtomo >= 3.1's field
                 record["field_of_view"] = "Half"
     except Exception:  # noqa: BLE001 - not an NXtomo file ufo can read: nothing to carry over
         return {}
     return record
+
+
+#: units as other tools write them that pint does not know as written (it is case-sensitive)
+UNIT_SPELLINGS = {"kev": "keV", "ev": "eV", "kilo electron volt": "keV", "kiloelectronvolt": "keV",
+                  "microns": "um", "mum": "um"}
+#: what each unit of `nxtomo_record` measures, for its messages
+KINDS = {"keV": "energy", "m": "length", "s": "time"}
+
+
+def in_unit(value: float, given: str, unit: str) -> float:
+    """`value` in units `given` (as a file writes them: 'mm', 'keV', also 'kev', 'KeV', 'microns')
+    converted to `unit`; ValueError where `given` is no unit of that kind."""
+    from ..core.units import registry
+
+    spelled = UNIT_SPELLINGS.get(given.strip().lower(), given.strip())
+    quantity = registry().Quantity(value, spelled).to(unit)
+    return float(quantity.magnitude)
 
 
 def _text(metadata: dict[str, Any], key: str) -> str | None:
@@ -341,6 +365,7 @@ def scan_pixel_size(path: str | None) -> float | None:
     import os
 
     from .formats import HDF5_SUFFIXES, split_dataset
+    from .hdf5_cut import open_reading
 
     file, data = split_dataset(path or "")
     if not file.lower().endswith(HDF5_SUFFIXES) or not os.path.isfile(file):
@@ -348,9 +373,7 @@ def scan_pixel_size(path: str | None) -> float | None:
     try:
         import h5py
 
-        from ..core.units import registry
-
-        with h5py.File(file, "r", locking=False) as f:
+        with open_reading(file) as f:
             entry = (data or "").strip("/").split("/")[0] or next(
                 (k for k in f if str(f[k].attrs.get("NX_class", "")).strip("b'") == "NXentry"), "")
             for place in ("sample/x_pixel_size", "instrument/detector/x_pixel_size"):
@@ -358,7 +381,7 @@ def scan_pixel_size(path: str | None) -> float | None:
                 if isinstance(node, h5py.Dataset) and node.size:
                     unit = node.attrs.get("units", "m")
                     unit = unit.decode() if isinstance(unit, bytes) else str(unit)
-                    size = float(registry().Quantity(float(node[()].flat[0]), unit or "m").to("m").magnitude)
+                    size = in_unit(float(node[()].flat[0]), unit or "m", "m")
                     return size if 1e-10 < size < 1e-2 else None
     except Exception:  # noqa: BLE001 - no size found: the slices are in pixels, as before
         return None

@@ -114,6 +114,7 @@ class TiffFrames:
     def __init__(self, files: list[str]):
         self.files = files
         self.warnings: list[str] = []
+        self.short_of = 0  # frames a stack records that could not be read (cut short): `ufo reco` keeps the step
         self._plain: dict[str, list[PlainPage | None]] = {}  # per file and page: read without tifffile
         self._handle: tuple[str, Any] | None = None
         self._scanned: tuple[str, list[PlainPage | None]] | None = None  # the file of a sequence read last
@@ -183,6 +184,7 @@ class TiffFrames:
                 return 1
             self.warnings[:] = [w for w in self.warnings if not w.startswith(f"'{file}' is truncated")]
             count = min(shaped, fits)
+            self.short_of += shaped - count
             self.warnings.append(f"'{file}' is a stack of {shaped} frames its writer did not finish (killed, the disk "
                                  f"full, or the file truncated); reading its {count} complete frame(s)")
         elif description.startswith("ImageJ="):
@@ -191,6 +193,7 @@ class TiffFrames:
                 if line.startswith("images="):
                     images = int(line[7:]) if line[7:].isdigit() else 1
             count = min(images, fits) if images > 1 else fits
+            self.short_of += max(0, images - count)
             if images <= 1 or images > fits:
                 self.warnings.append(f"'{file}' is an ImageJ stack its writer did not close (killed, or the disk "
                                      f"was full); reading its {count} complete frame(s)")

@@ -101,6 +101,9 @@ class FlatFieldCorrect(Task):
     Flats taken in several runs of one file (before, during and after the scan: their frames
     carry `file_index`, as NXtomo readers give it) are reduced run by run and interpolated by
     each projection's `file_index` (ufo.tomo.flat_runs), unless a `flats2` input is given.
+    With `flats2` (the flats after the scan) each projection's flat lies between the two by its
+    place along the scan: its `scan_fraction` where `read` took part of a file (`start`,
+    `number`, `step`), else its index in the stream.
     """
 
     devices = ("cpu", "gpu")
@@ -229,7 +232,10 @@ class FlatFieldCorrect(Task):
     def dark_for(self, index: int) -> Any:
         return _pick(self._darks, index)
 
-    def flat_for(self, index: int, place: Any = None) -> Any:
+    def flat_for(self, index: int, place: Any = None, fraction: float | None = None) -> Any:
+        """The flat of projection `index` (of the stream): of its run by its `place` in the file
+        (flats in runs), interpolated by its `fraction` along the whole scan where it is one of a
+        part read (else by its index in the stream) between flats before and after."""
         if self._runs is not None:
             if isinstance(place, (int, np.integer)):
                 return self._runs.at(float(place))
@@ -241,7 +247,8 @@ class FlatFieldCorrect(Task):
             return _pick(self._flats[0], index)
         if not self._count or self._count < 2:
             raise GraphError("interpolating flats before and after the scan needs the number of projections")
-        weight = np.float32(min(max(index / (self._count - 1), 0.0), 1.0))
+        along = index / (self._count - 1) if fraction is None else float(fraction)
+        weight = np.float32(min(max(along, 0.0), 1.0))
         return (1 - weight) * self._flats[0][0] + weight * self._flats[1][0]
 
     def _span(self, dark: np.ndarray, flat: np.ndarray) -> np.ndarray | None:
@@ -269,7 +276,7 @@ class FlatFieldCorrect(Task):
     def process(self, proj: np.ndarray, darks: Any = None, flats: Any = None, flats2: Any = None, *,
                 out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:
         index = int(meta.get("index", 0))
-        dark, flat = self.dark_for(index), self.flat_for(index, meta.get("file_index"))
+        dark, flat = self.dark_for(index), self.flat_for(index, meta.get("file_index"), meta.get("scan_fraction"))
         flat_correct(proj, dark, flat, self.absorption, self.fix_nan_and_inf, out, self._span(dark, flat), self.starved)
         dead = self.dead_fill()
         return out if dead is None else dead.apply(out)  # type: ignore[return-value]

@@ -46,7 +46,8 @@ class MedianFilter(Task):
     edges. UFO computes the median only where the whole window lies inside the frame and
     leaves the border rows and columns undefined; ours mirrors the frame at its edges
     (scipy.ndimage 'reflect': d c b a | a b c d), so the border is filtered too and the
-    interior is the same as UFO's.
+    interior is the same as UFO's. NaN pixels (a flat-field correction that kept them) are left out
+    of every window, as numpy's nanmedian does: each is filled from its neighbours, none spreads.
     """
 
     devices = ("cpu", "gpu")
@@ -64,8 +65,9 @@ class MedianFilter(Task):
         from ..kernels.median import median_2d  # numba: imported when frames flow, not when tasks are listed
 
         data = np.ascontiguousarray(frame, np.float32)
-        if self.size <= 5:  # numba sorting network / insertion sort: 90x (3) and 1.1x (5) faster than scipy
-            return median_2d(data, self.size, out)  # type: ignore[arg-type]
+        nan = bool(np.isnan(data).any())  # NaN pixels are left out of the windows (kernels.median.median_2d)
+        if self.size <= 5 or nan:  # numba sorting network / insertion sort: 90x (3) and 1.1x (5) faster than scipy
+            return median_2d(data, self.size, out, nan)  # type: ignore[arg-type]
         ndimage.median_filter(data, size=self.size, mode="reflect", output=out)
         return out  # type: ignore[return-value]
 

@@ -102,6 +102,9 @@ class Pad(Task):
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         self._offsets(*frame2d(self, spec))
+        if self.width * self.height > MAX_PIXELS:  # a zero too many: refused, not a process killed for memory
+            raise GraphError(f"pad width={self.width} height={self.height}: {self.width * self.height} pixels a frame, "
+                             f"more than {MAX_PIXELS}; give the padded frame's size in pixels")
         dtype = self.fill_type(spec.dtype) if spec.dtype is not None else None
         return spec.with_(shape=(self.height, self.width), dtype=dtype)
 

@@ -92,10 +92,15 @@ class Read(Task):
     def generate(self) -> Iterator[Any]:
         source = self._source
         frames, rows = self._selection(source)
+        # a part of the frames: each says where it lies along all of them (flats before and after the
+        # scan are interpolated by it: by the stream's index, frames 3-7 of 10 took the flats of 0-9)
+        along = source.count - 1 if len(frames) < source.count and source.count > 1 else None
         for index, at in enumerate(frames):
             out = self.ctx.buffer()
             source.read(at, rows, out.data)
             out.meta = {"index": index, "path": source.label(at), **source.meta(at)}
+            if along is not None:
+                out.meta["scan_fraction"] = at / along
             if rows.start or rows.step != 1:  # the detector row of the frame's first row (a sinogram's row)
                 out.meta.update(y=rows.start, y_step=rows.step)
             yield out
