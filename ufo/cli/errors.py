@@ -147,11 +147,16 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 def _in_finalizer(frame: Any) -> bool:
     """Whether the signal interrupted a garbage collector's callback, where a raised exception is
-    swallowed: weakref's callbacks or a `__del__` (within the innermost three frames)."""
+    swallowed: weakref's callbacks or a `__del__` (within the innermost three frames), or the import
+    machinery's own code: raised in its module lock's weakref callback, which holds the import lock,
+    the exception was printed as a traceback, the SIGTERM lost, and the next import of any thread
+    (a writer's `import tifffile`) hung for good (`ufo run` stopped 0.3 s after its start)."""
     for _ in range(3):
         if frame is None:
             return False
-        if frame.f_code.co_name == "__del__" or frame.f_code.co_filename.endswith(("weakref.py", "_weakrefset.py")):
+        code = frame.f_code
+        if code.co_name == "__del__" or code.co_filename.endswith(("weakref.py", "_weakrefset.py")) or \
+                code.co_filename.startswith("<frozen importlib"):
             return True
         frame = frame.f_back
     return False

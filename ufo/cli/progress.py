@@ -36,9 +36,9 @@ def watch(handle: RunHandle, console: Console | None, show_progress: bool = True
     `drain` stops the sources and lets the frames already taken reach the sinks (up to DRAIN_WAIT
     s, then cancels). No bar without a console or `show_progress`, nor where the console is no
     terminal and the total is unknown; then the same updates are read without showing them."""
-    total = handle.progress().target
-    shown = show_progress and console is not None and (console.is_terminal or total is not None)
-    try:
+    try:  # all of it: a Ctrl-C while the bar is set up (0.3 s after the start) left the graph running
+        total = handle.progress().target
+        shown = show_progress and console is not None and (console.is_terminal or total is not None)
         if shown:
             from .progress_bar import bar, show
 

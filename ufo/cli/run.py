@@ -106,6 +106,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
     try:
         watch(handle, None if quiet else console(), show_progress=not quiet, drain=True)
     except KeyboardInterrupt:
+        handle.stop()  # cancelled, its sinks' files closed (where `watch` had not: the exit hook waited for it)
         update = handle.progress()
         done = {s.name: s.frames for s in handle.stats.values() if s.kind == "sink"}
         console().print(f"[yellow]stopped after {update.current} of {update.target or '?'} {update.unit} "
