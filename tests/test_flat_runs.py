@@ -160,10 +160,15 @@ def test_the_online_engine_on_the_gpu_interpolates_flat_runs_as_on_the_cpu(drift
     assert np.abs(got["gpu"] - got["cpu"]).max() < 1e-4 * np.abs(got["cpu"]).max()
 
 
-def test_flats_before_and_after_are_interpolated_along_the_whole_scan_for_a_part_read(tmp_path):
+@pytest.mark.parametrize("device", ["cpu", pytest.param("0", marks=pytest.mark.gpu)])
+def test_flats_before_and_after_are_interpolated_along_the_whole_scan_for_a_part_read(tmp_path, device):
     """Projections 3-7 of a 10-projection scan read (`read start=3 number=5`, `ufo reco --number`):
     the flats before and after were interpolated over the frames read (projection 3 took the flat
     before alone, 7 the one after), up to 33 % off; now by each frame's place in the whole scan."""
+    from ufo.gpu import available
+
+    if device != "cpu" and not available():
+        pytest.skip("needs CuPy and a CUDA GPU")
     folder = tmp_path / "proj"
     folder.mkdir()
     beam = np.linspace(1000.0, 2000.0, 10)  # flat - dark at each projection's time, dark 0
@@ -176,5 +181,5 @@ def test_flats_before_and_after_are_interpolated_along_the_whole_scan_for_a_part
     tifffile.imwrite(tmp_path / "after.tif", np.full((8, 8), 2000, np.uint16))
     got = ufo.FlatFieldCorrect()(ufo.Reader(path=str(folder), start=3, number=5),
                                  ufo.Reader(path=str(tmp_path / "dark.tif")), ufo.Reader(path=str(tmp_path / "before.tif")),
-                                 ufo.Reader(path=str(tmp_path / "after.tif"))).collect()
+                                 ufo.Reader(path=str(tmp_path / "after.tif"))).collect(device=device)
     np.testing.assert_allclose(got[:, 0, 0], 0.5, atol=1e-3)  # the transmission every frame was made with

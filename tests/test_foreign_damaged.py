@@ -27,7 +27,11 @@ DARK, FLAT = 100, 10_000
 
 @pytest.fixture(scope="module")
 def scan():
-    """(raw projections N x ROWS x W uint16, line integrals, degrees): a disc off centre."""
+    return phantom_scan()
+
+
+def phantom_scan() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(raw projections N x ROWS x W uint16, line integrals, degrees): two discs off centre."""
     yy, xx = np.mgrid[:W, :W] - W / 2
     image = ((xx - 10) ** 2 + (yy + 8) ** 2 < 64) * 0.03 + ((xx + 12) ** 2 + (yy - 4) ** 2 < 25) * 0.05
     degrees = np.arange(N) * 180.0 / N

@@ -67,3 +67,16 @@ def test_the_gpu_variants_are_planned_on_the_gpu() -> None:
     from ufo.gpu.tasks import GPU_TASKS
 
     assert {"median-filter", "blur", "non-local-means"} <= set(GPU_TASKS)
+
+
+@pytest.mark.parametrize("size", [3, 7])
+def test_gpu_median_leaves_nan_out_as_the_cpu_task(size: int) -> None:
+    """cupyx's median orders NaN by accident, as scipy's does: a frame with NaN is filtered as on the
+    CPU (each window's median of its other values)."""
+    import ufo
+
+    frames = _frames()
+    frames[0, 10, 10] = frames[1, 50:53, 60] = np.nan
+    cpu = np.stack(ufo.task("median-filter", size=size)(frames).collect(device="cpu"))
+    gpu = np.stack(ufo.task("median-filter", size=size)(frames).collect(device="0", gpu_streams=1))
+    assert np.all(np.isfinite(cpu)) and np.array_equal(gpu, cpu)

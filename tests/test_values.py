@@ -361,7 +361,9 @@ def test_a_frame_larger_than_memory_or_with_negative_sizes_is_refused_at_build_t
         with pytest.raises(GraphError, match="more than this machine's"):
             parse("dummy-data shape=1000000,1000000 number=1 ! null").describe()
         with pytest.raises(GraphError, match="more than this machine's"):
-            parse("dummy-data shape=8,8 number=1 ! pad width=100000000 height=100000 ! null").describe()
+            parse("dummy-data shape=8,8 number=1 ! stack number=100000000000 ! null").describe()
+    with pytest.raises(GraphError, match="pad width=100000000 height=100000: 10000000000000 pixels a frame"):
+        parse("dummy-data shape=8,8 number=1 ! pad width=100000000 height=100000 ! null").describe()
     with pytest.raises(GraphError, match="negative"):
         Spec((-1, 4), np.float32)
     big = Spec((2**40, 2**40, 2**40), None)  # no dtype: no size, no check; the size does not overflow int64

@@ -121,9 +121,9 @@ async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, 
     again so."""
     bl = tomo.beamline
     camera = bl.camera.camera
+    saved = camera.buffered, camera.num_buffers, camera.frames_per_second  # given back after the scan
     rate = camera.frames_per_second or 100.0
     camera.frames_per_second = rate
-    saved = camera.buffered, camera.num_buffers
     camera.buffered, camera.num_buffers = True, max(camera.num_buffers, tomo.num_projections)
     bl._sync_camera()
     start = float(tomo.start_angle.to("deg").magnitude)
@@ -180,4 +180,4 @@ async def local_projections(tomo: Tomography, step: Any) -> AsyncGenerator[Any, 
                     await tomo.stop_motions()
             tomo.rewind, resumed = False, True
     finally:
-        camera.buffered, camera.num_buffers = saved
+        camera.buffered, camera.num_buffers, camera.frames_per_second = saved

@@ -16,6 +16,7 @@ from typing import Any
 from ..core.units import registry
 from ..storage.walker import Walker
 from .continuous import position_at, start_linear_motion
+from .scanrange import check_range
 from .tomography import Tomography
 
 q = registry()
@@ -60,6 +61,17 @@ class HelicalTomography(Tomography):
             await self.beamline.rotation.stop_motion()
         finally:
             await self.vertical.stop()
+
+    async def prepare(self) -> None:
+        """The rotation's range (Tomography's check), and the vertical stage's travel over it: a
+        helix past the stage's limit stopped it there while the rotation went on (a continuous
+        scan ended as a success, half its projections off the helix), or failed a stepped one
+        after its darks, flats and half its projections."""
+        await super().prepare()
+        z0 = (await self.vertical.get_position()).to("mm")
+        last = self.start_angle + self.range if self.continuous else self.projection_angle(self.num_projections - 1)
+        rise = (self.pitch * ((last - self.start_angle) / (360 * q.deg)).to("")).to("mm")
+        await check_range(self.vertical, z0, z0 + rise, self.current, "mm")
 
     async def run(self) -> str:
         """One helical scan; the vertical stage starts from where it stands."""

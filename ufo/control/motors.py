@@ -40,6 +40,15 @@ class ReportsLimits(Protocol):
     async def limits(self, name: str) -> tuple[float | None, float | None]: ...
 
 
+def _speed_of(device: str, value: Any, unit: str) -> float:
+    """A velocity (unit/s) a stage can move at; LimitError for 0, a negative number or NaN (a stage
+    made at -5 mm/s or 0 arrived anywhere at once)."""
+    speed = float(value)
+    if not math.isfinite(speed) or speed <= 0:
+        raise LimitError(f"{device}: velocity {value} {unit}/s must be a number above 0")
+    return speed
+
+
 class SimulatedMotor(InProcessBackend):
     """A stage in this process that moves at its velocity, honours its soft limits and stops where it is.
 
@@ -58,9 +67,10 @@ class SimulatedMotor(InProcessBackend):
                  lower: float | None = None, upper: float | None = None):
         self.position_unit = unit
         self.lower, self.upper = lower, upper
-        self.velocity = velocity
-        self.target = position
         self.device = "simulated motor"
+        self.check_limits(position)  # a stage made at 500 mm past a 100 mm limit, or at NaN, stood there
+        self.velocity = _speed_of(self.device, velocity, unit)
+        self.target = position
         self._lock = threading.Lock()
         self._start, self._t0, self._duration = position, 0.0, 0.0
         self._speed, self._since = 0.0, None  # a continuous rotation: its speed and since when
@@ -160,9 +170,7 @@ class SimulatedMotor(InProcessBackend):
         if name == "position":
             self.move_to(float(value))
         elif name == "velocity":
-            if not math.isfinite(float(value)) or float(value) <= 0:
-                raise LimitError(f"{self.device}: velocity {value} {self.position_unit}/s must be a number above 0")
-            self.velocity = float(value)
+            self.velocity = _speed_of(self.device, value, self.position_unit)
         else:
             raise ControlError(f"{self.device}: a simulated motor has position and velocity, not '{name}'")
 
@@ -204,9 +212,16 @@ class _Motor(Device):
             raise UsageError(f"{name}: position and velocity start a simulation; with a backend set them "
                              "after connect()")
         if backend is None:
-            backend = SimulatedMotor(self.unit, 0.0 if position is None else position.to(self.unit).magnitude,
-                                     self.speed if velocity is None else velocity.to(f"{self.unit}/s").magnitude,
-                                     *self.limits)
+            try:
+                start = 0.0 if position is None else float(position.to(self.unit).magnitude)
+                speed = self.speed if velocity is None else float(velocity.to(f"{self.unit}/s").magnitude)
+            except Exception as err:  # a plain number, another kind of unit
+                raise UsageError(f"{name}: position and velocity in {self.unit} and {self.unit}/s (e.g. 5 * q.{self.unit}), "
+                                 f"got {position!r} and {velocity!r}") from err
+            try:
+                backend = SimulatedMotor(self.unit, start, speed, *self.limits)
+            except LimitError as err:  # the checks of set_position and set_velocity, at construction too
+                raise LimitError(str(err).replace("simulated motor", name, 1)) from None
         super().__init__(name, backend)
         self._remote_unit = self.unit
         self._halted = False  # stop(success=False) during a move: the move then fails

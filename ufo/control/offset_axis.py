@@ -11,10 +11,11 @@ as `/entry/sample/x_translation` (m). The stage goes back where it was after the
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from ..core.errors import UsageError
-from ..core.units import registry
+from ..core.units import is_quantity, registry
 from ..storage.walker import Walker
 from .continuous import position_at
 from .tomography import Tomography
@@ -31,7 +32,9 @@ class OffsetAxisTomography(Tomography):
     def __init__(self, beamline: Any, walker: Walker | None = None, offset: Any = 0 * q.mm,
                  lateral: Any = None, pixel_size: Any = None, **options: Any):
         options.setdefault("angular_range", 360 * q.deg)
-        if pixel_size is not None:
+        if pixel_size is not None:  # a plain 6.5 was taken as metres: an axis 0.0002 px off centre
+            if not is_quantity(pixel_size) or not pixel_size.check("[length]"):
+                raise UsageError(f"an offset-axis scan takes pixel_size as a length (e.g. 6.5 * q.um), got {pixel_size!r}")
             options["metadata"] = {**(options.get("metadata") or {}), "pixel_size": pixel_size}
         super().__init__(beamline, walker, **options)
         if abs(self.range.to("deg").magnitude) < 359.0:
@@ -49,6 +52,8 @@ class OffsetAxisTomography(Tomography):
         if pixel is None:
             raise UsageError("an offset-axis scan needs the effective pixel size: give pixel_size=... (a length) or "
                              "metadata camera_pixel_size (and magnification)")
+        if not 0 < float(pixel) < math.inf:
+            raise UsageError(f"an offset-axis scan needs an effective pixel size above 0, got {pixel} m")
         return float(self.offset.to("m").magnitude) / float(pixel)
 
     def scan_metadata(self) -> dict[str, Any]:

@@ -7,11 +7,13 @@ plot or a decision can follow the scan live; cancelling one stops where it is.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
 import numpy as np
 
+from ..core.errors import UsageError
 from .parameters import ParameterValue
 
 
@@ -26,6 +28,8 @@ async def scan(parameter: ParameterValue, values: Iterable[Any],
 async def ascan(parameter: ParameterValue, start: Any, stop: Any, intervals: int,
                 measure: Callable[[], Awaitable[Any]]) -> AsyncIterator[tuple[Any, Any]]:
     """Absolute scan: `intervals + 1` equally spaced values from start to stop, both included."""
+    if isinstance(intervals, bool) or not isinstance(intervals, numbers.Integral) or intervals < 1:
+        raise UsageError(f"ascan: intervals must be a whole number of at least 1, got {intervals!r}")
     for i in range(intervals + 1):
         value = start + (stop - start) * i / intervals
         await parameter.set(value)
@@ -53,6 +57,8 @@ def sharpness(frame: Any) -> float:
 async def focus(parameter: ParameterValue, start: Any, stop: Any, grab: Callable[[], Awaitable[Any]],
                 tolerance: Any, measure: Callable[[Any], float] = sharpness) -> Any:
     """Move to the value in [start, stop] that maximises `measure(frame)` (golden-section search)."""
+    if not _positive(tolerance):  # 0 or less never ended (and held the event loop); NaN skipped the search
+        raise UsageError(f"focus: tolerance must be a finite value above 0, got {tolerance!r}")
     ratio = (math.sqrt(5) - 1) / 2
     lo, hi = start, stop
 
@@ -75,6 +81,11 @@ async def focus(parameter: ParameterValue, start: Any, stop: Any, grab: Callable
     best = (lo + hi) / 2
     await parameter.set(best)
     return best
+
+
+def _positive(value: Any) -> bool:
+    magnitude = float(value.magnitude) if hasattr(value, "magnitude") else float(value)
+    return math.isfinite(magnitude) and magnitude > 0
 
 
 async def align_rotation_axis(rotation: Any, grab: Callable[[], Awaitable[Any]]) -> float:

@@ -33,8 +33,8 @@ class Radiography(Tomography):
         super().__init__(beamline, walker, projections=frames, darks=darks, flats=flats, flats_after=flats_after,
                          angular_range=0 * q.deg, metadata=metadata, start_angle=angle)
         self.interval = float(interval.to("s").magnitude) if hasattr(interval, "to") else float(interval)
-        if self.interval < 0:
-            raise UsageError(f"a radiography series takes interval >= 0 s, got {self.interval:g} s")
+        if not 0 <= self.interval < math.inf:  # NaN or inf: the series hung after its first frame
+            raise UsageError(f"a radiography series takes a finite interval >= 0 s, got {self.interval:g} s")
 
     def scan_metadata(self) -> dict[str, Any]:
         record = super().scan_metadata()

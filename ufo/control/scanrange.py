@@ -19,15 +19,15 @@ from typing import Any
 from .errors import ControlError, LimitError
 
 
-async def limits_in_degrees(rotation: Any) -> tuple[float | None, float | None]:
-    """(lower, upper) of what `rotation.get_limits()` reports, in degrees; None where there is none
-    (both for a stage that reports none)."""
+async def limits_in_degrees(rotation: Any, unit: str = "deg") -> tuple[float | None, float | None]:
+    """(lower, upper) of what `rotation.get_limits()` reports, in degrees (or `unit`); None where
+    there is none (both for a stage that reports none)."""
     get_limits = getattr(rotation, "get_limits", None)
     if get_limits is None:
         return None, None
     low, high = await get_limits()
-    return (None if low is None else float(low.to("deg").magnitude),
-            None if high is None else float(high.to("deg").magnitude))
+    return (None if low is None else float(low.to(unit).magnitude),
+            None if high is None else float(high.to(unit).magnitude))
 
 
 async def within_limits(rotation: Any, angle: float) -> float:
@@ -37,15 +37,17 @@ async def within_limits(rotation: Any, angle: float) -> float:
     return angle if hi is None else min(angle, hi)
 
 
-async def check_range(rotation: Any, first: Any, last: Any, scan: str | None) -> None:
+async def check_range(rotation: Any, first: Any, last: Any, scan: str | None, unit: str = "deg") -> None:
     """LimitError unless every angle from `first` to `last` (quantities) lies within the limits
-    `rotation.get_limits()` reports (a stage that reports none is not checked)."""
-    lo, hi = await limits_in_degrees(rotation)
-    a, b = sorted((float(first.to("deg").magnitude), float(last.to("deg").magnitude)))
+    `rotation.get_limits()` reports (a stage that reports none is not checked); `unit` 'mm' for a
+    linear stage (a helical scan's vertical one)."""
+    lo, hi = await limits_in_degrees(rotation, unit)
+    a, b = sorted((float(first.to(unit).magnitude), float(last.to(unit).magnitude)))
     if (lo is not None and a < lo) or (hi is not None and b > hi):
-        raise LimitError(f"{scan}: the scan turns {getattr(rotation, 'name', 'the rotation')} from {a:g} to {b:g} deg, "
-                         f"beyond its limits [{'-inf' if lo is None else f'{lo:g}'} .. "
-                         f"{'inf' if hi is None else f'{hi:g}'}] deg; nothing was taken, the device was not moved")
+        verb = "turns" if unit == "deg" else "moves"
+        raise LimitError(f"{scan}: the scan {verb} {getattr(rotation, 'name', 'the rotation')} from {a:g} to {b:g} "
+                         f"{unit}, beyond its limits [{'-inf' if lo is None else f'{lo:g}'} .. "
+                         f"{'inf' if hi is None else f'{hi:g}'}] {unit}; nothing was taken, the device was not moved")
 
 
 class RangeWatch:

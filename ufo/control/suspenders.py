@@ -89,15 +89,16 @@ class Suspender:
 
     def __init__(self, source: Any, *, delay: float = 0.0, pre: Iterable[Action] = (), post: Iterable[Action] = (),
                  poll: float = 0.05, auto_resume: bool = True, name: str | None = None):
-        if delay < 0 or poll <= 0:
-            raise UsageError(f"suspender on {describe(source)}: delay must be >= 0 and poll > 0 seconds, "
+        delay, poll = _seconds(source, "delay", delay), _seconds(source, "poll", poll)
+        if not (0 <= delay < math.inf and 0 < poll < math.inf):  # NaN too: a NaN poll stalled the event loop's timers
+            raise UsageError(f"suspender on {describe(source)}: delay must be >= 0 and poll > 0 seconds, both finite, "
                              f"got delay={delay}, poll={poll}")
         self.source = source
         self.read = reader(source)
-        self.delay = float(delay)
+        self.delay = delay
         self.pre: Sequence[Action] = list(pre)
         self.post: Sequence[Action] = list(post)
-        self.poll = float(poll)
+        self.poll = poll
         self.auto_resume = auto_resume
         self.name = name or describe(source)
 
@@ -183,9 +184,9 @@ class SuspendOutside(Suspender):
         self.lower, self.upper = lower, upper
 
     def bad(self, value: Any) -> str | None:
-        v, lo = self._compare(value, self.lower)
-        hi = self._compare(value, self.upper)[1]
-        return None if lo <= v <= hi else f"{self.name} is {value} (outside [{self.lower}, {self.upper}])"
+        below, lo = self._compare(value, self.lower)  # each limit in its own unit: (-5 mm, 0.005 m) is +-5 mm
+        above, hi = self._compare(value, self.upper)
+        return None if lo <= below and above <= hi else f"{self.name} is {value} (outside [{self.lower}, {self.upper}])"
 
 
 class SuspendWhenChanged(Suspender):
@@ -203,6 +204,19 @@ class SuspendWhenChanged(Suspender):
 
     def bad(self, value: Any) -> str | None:
         return None if value == self.expected else f"{self.name} is {value!r} (expected {self.expected!r})"
+
+
+def _seconds(source: Any, what: str, value: Any) -> float:
+    """`value` in seconds: a number, or a quantity of time (500 * q.ms); UsageError otherwise."""
+    if is_quantity(value):
+        try:
+            return float(value.to("s").magnitude)
+        except Exception as err:
+            raise UsageError(f"suspender on {describe(source)}: {what} {value:~} is no time") from err
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"suspender on {describe(source)}: {what} {value!r} is no number of seconds") from err
 
 
 def _not_a_number(value: Any) -> bool:

@@ -72,7 +72,12 @@ class Tomography(Experiment):
         if abs(self.range.magnitude) > MAX_RANGE:  # 0 is a radiography series: every frame at one angle
             raise UsageError(f"Tomography: angular_range {angular_range:~g} is more than {MAX_RANGE:g} degrees "
                              f"({MAX_RANGE / 360:g} turns)")
+        if continuous and self.range.magnitude == 0:  # a turning stage must turn: it divided by 0 after the flats
+            raise UsageError("Tomography: a continuous scan needs an angular_range other than 0 (a series at one "
+                             "angle is Radiography, or continuous=False)")
         self.start_angle = scan_angle("start_angle", start_angle)  # the first projection's angle; recorded true
+        if abs(self.start_angle.magnitude) > MAX_RANGE:  # 1e20 deg was taken, every angle recorded as 1e20
+            raise UsageError(f"Tomography: start_angle {start_angle:~g} is more than {MAX_RANGE:g} degrees from 0")
         self.continuous = continuous
         acquisitions = [Acquisition("darks", self.take_darks, darks), Acquisition("flats", self.take_flats, flats),
                         Acquisition("projections", self.take_projections, projections)]

@@ -37,6 +37,11 @@ class Spec:
     shape: tuple[int, ...] | None
     dtype: np.dtype | None
     count: int | None = None
+    #: frames held by all of a stream of stacks (`stack partial=true`: its last stack is filled in
+    #: part), kept through tasks that change the frames' shape (`with_`), so that `unstack` says
+    #: how many frames come out: its upper bound laid out a volume a frame too long, and a
+    #: complete file was marked as cut short
+    stacked: int | None = None
 
     def __post_init__(self) -> None:
         if self.shape is not None:

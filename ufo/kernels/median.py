@@ -70,7 +70,7 @@ def _median_padded(padded, size, out, skip_nan):  # pragma: no cover - compiled
                     k += 1
             if k == 0:
                 out[r, c] = np.nan
-            elif k % 2:
+            elif k % 2 or not skip_nan:  # scipy's rank n // 2 for a whole window (of an even size too)
                 out[r, c] = window[k // 2]
             else:
                 out[r, c] = 0.5 * (window[k // 2 - 1] + window[k // 2])

@@ -25,7 +25,7 @@ from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
 from .angles_file import given_angles
 from .series import input_notes
-from .scan_layout import cut_scan, from_layout, from_record
+from .scan_layout import cut_scan, from_layout, from_record, not_images
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -203,7 +203,7 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
     finally:
         source.close()
     if len(shape) != 2:
-        raise UsageError(f"'{o.projections or o.sinograms}' holds frames of shape {shape}; 2-D images expected")
+        raise UsageError(not_images(o.projections or o.sinograms, shape))  # type: ignore[arg-type]
     if o.projections:
         check_references(o, keys, tuple(shape), runs)
         angles = given_angles(o, count, angles, notes)

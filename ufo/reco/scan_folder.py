@@ -63,7 +63,7 @@ def from_scan_folder(o: RecoOptions) -> tuple[RecoOptions, list[str], list[str]]
         changes["number"] = scan.count
     if o.darks is None and o.flats is None:
         if scan.darks is None or not scan.flats:
-            missing = "no reduced dark (darkend0000.edf or dark.edf)" if scan.darks is None else "no refHST*.edf flat"
+            missing = "no reduced dark (darkend0000.edf or dark.edf)" if scan.darks is None else "no refHST*.edf or ref*_NNNN.edf flat"
             notes.append(f"{missing} in the folder: no flat-field correction unless --darks and --flats are given")
         else:
             first, last = scan.flats[0], scan.flats[-1]

@@ -183,3 +183,14 @@ def cut_scan(o: RecoOptions, count: int, short: int, angles: list[float] | None,
                  f"taken as {math.degrees(span):g} degrees / {count + short} = {math.degrees(step):.6g} degrees, a "
                  f"limited-angle scan of {math.degrees(step * count):.4g} degrees (give --angle for another step)")
     return replace(o, angle=step)
+
+
+def not_images(path: str, shape: tuple[int, ...]) -> str:
+    """Why frames of `shape` (not 2-D) cannot be reconstructed, with the fix where one is known: a
+    stack of 3 or 4 frames that `tifffile.imwrite` stored as one RGB(A) page (its guess from the
+    shape) was refused naming no way out."""
+    said = f"'{path}' holds frames of shape {shape}; 2-D images expected"
+    if len(shape) == 3 and shape[0] in (3, 4) and path.lower().endswith((".tif", ".tiff")):
+        said += (f": a stack of {shape[0]} frames written by tifffile.imwrite is stored as one {shape[0]}-sample "
+                 "(RGB) page; write it with photometric='minisblack' (one page a frame)")
+    return said

@@ -37,7 +37,7 @@ class EsrfScan:
     count: int  # TOMO_N
     alignment: int  # projections past TOMO_N
     darks: str | None
-    flats: list[tuple[int, str]]  # (projection index, refHST file)
+    flats: list[tuple[int, str]]  # (projection index, refHST file or the glob of its raw ref files)
     angle_step: float  # radians
     prefix: str  # the projections' file name before their number: 'NAME' or 'NAME_'
     digits: int  # the digits of that number (padded)
@@ -80,6 +80,15 @@ def _indexed(names: list[str], prefix: str) -> list[tuple[int, str]]:
     """(index, file) of the `prefix<digits>.edf` files among `names`, by index."""
     pattern = re.compile(re.escape(prefix) + r"_?(\d+)\.edf$")
     return sorted((int(m.group(1)), name) for name in names if (m := pattern.fullmatch(name)))
+
+
+def raw_references(directory: str, names: list[str]) -> list[tuple[int, str]]:
+    """(projection index, glob of its files) of the raw flats `ref<k>_<index>.edf` (k-th flat of the
+    group taken before projection `index`), where the folder has no reduced refHST files: PyHST2
+    averages each group; without them the scan was reconstructed from raw counts (exit 0)."""
+    groups = sorted({int(m.group(2)): m.group(2) for name in names
+                     if (m := re.fullmatch(r"ref(\d+)_(\d+)\.edf", name))}.items())
+    return [(index, os.path.join(glob.escape(directory), f"ref[0-9]*_{digits}.edf")) for index, digits in groups]
 
 
 def info_file(path: str) -> str | None:
@@ -136,6 +145,6 @@ def find_esrf_scan(path: str, number: int | None = None) -> EsrfScan | None:
     darks = next((os.path.join(directory, f) for prefix in DARK_NAMES for _, f in _indexed(names, prefix)), None)
     if darks is None and "dark.edf" in names:
         darks = os.path.join(directory, "dark.edf")
-    flats = [(i, os.path.join(directory, f)) for i, f in _indexed(names, "refHST")]
+    flats = [(i, os.path.join(directory, f)) for i, f in _indexed(names, "refHST")] or raw_references(directory, names)
     return EsrfScan(directory, pattern, count, max(len(projections) - count, 0), darks, flats, step,
                     first[:digits.start(1)], len(digits.group(1)), start)

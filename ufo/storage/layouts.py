@@ -216,14 +216,17 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
         theta = h5.get("/exchange/theta")
         notes = []
         thetas = _angles(theta, None, notes) if theta is not None else []
-        for key in (2, 1, 0):  # darks, flats, projections
-            name = DXCHANGE[key]
+        after = _flats_after(h5, notes)
+        for key in (2, 1, 0, -1):  # darks, flats, projections, then the flats taken after them
+            kind = 1 if key == -1 else key
+            name = DXCHANGE[kind]
             if name not in h5:
                 continue
             count = h5[name].shape[0]
-            locations += [(name, i) for i in range(count)]
-            keys += [key] * count
-            angles += [thetas[i] if key == 0 and i < len(thetas) else None for i in range(count)]
+            frames = range(count - after, count) if key == -1 else range(count - after) if key == 1 else range(count)
+            locations += [(name, i) for i in frames]
+            keys += [kind] * len(frames)
+            angles += [thetas[i] if key == 0 and i < len(thetas) else None for i in frames]
         return FrameIndex("dxchange", locations, keys, angles, notes, theta.name if theta is not None else "")
     from .als832 import frame_index
 
@@ -231,6 +234,30 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
     if found is not None:
         return FrameIndex("als832", *found, angles_from="the ALS group's nangles and arange")
     return None
+
+
+def _flats_after(h5: Any, notes: list[str]) -> int:
+    """How many of a DXchange file's `data_white` frames were taken after the projections: half of
+    them where `/process/acquisition/flat_fields/flat_field_mode` says 'Both' (as APS tomoscan
+    writes) and `num_flat_fields` is that half; 0 otherwise. They are placed after the projections,
+    so the flats before and after are interpolated by each projection's place (one median of both
+    left a drifting beam's 9 % in the slices)."""
+    group = h5.get("/process/acquisition/flat_fields")
+    white = h5.get(DXCHANGE[1])
+    if group is None or white is None or "flat_field_mode" not in group:
+        return 0
+    try:
+        value = group["flat_field_mode"][()]
+        value = np.ravel(value)[0] if np.ndim(value) else value
+        mode = value.decode() if isinstance(value, bytes) else str(value)
+        each = int(np.ravel(group["num_flat_fields"][()])[0]) if "num_flat_fields" in group else white.shape[0] // 2
+    except Exception:  # noqa: BLE001 - a record not as tomoscan writes it: one run, as before
+        return 0
+    if mode.strip().lower() != "both" or each < 1 or 2 * each != white.shape[0]:
+        return 0
+    notes.append(f"'{h5.filename}': flat_field_mode 'Both': the last {each} of {DXCHANGE[1]}'s {2 * each} flats were "
+                 "taken after the projections; each projection's flat is interpolated between the two runs")
+    return each
 
 
 def check_image_dataset(node: Any, filename: str, name: str) -> None:

@@ -207,7 +207,9 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
     for note in (sequence_gap(files), part_of_scan(path, files)):
         if note is not None:
             frames.warnings.append(note)
-    return frames
+    from .tiff_signed import signed_where_calibrated
+
+    return signed_where_calibrated(frames)  # type: ignore[no-any-return]
 
 
 def name_series(files: Sequence[str]) -> dict[tuple[str, str, str], list[int]] | None:

@@ -271,13 +271,18 @@ class ZarrFrames:
         elif hasattr(node, "members"):
             node = _image_array(node, path)
         self.path = path
-        self.shape = tuple(node.shape[1:])
         self.dtype = np.dtype(node.dtype)
+        self.warnings: list[str] = []
+        if len(node.shape) == 2:  # one image or one sinogram: one frame (it was read as a frame a row)
+            self.shape, self._arr, self._recorded, self.count = tuple(node.shape), node, 1, 1
+            self._single = True
+            return
+        self._single = False
+        self.shape = tuple(node.shape[1:])
         self._arr = node
         self._recorded = node.shape[0]
         self._folder = os.path.join(path, *node.path.split("/")) if node.path else path
         self._separator = self._key_separator()
-        self.warnings: list[str] = []
         self.count = self._stored_frames(node)
         ranges = node.attrs.get(RANGES_WRITTEN)
         if isinstance(ranges, list):  # a cluster's volume whose run stopped: the ranges written whole
@@ -357,7 +362,7 @@ class ZarrFrames:
             with open(self._chunk_file(index), "rb") as f:
                 data = np.frombuffer(f.read(), self.dtype.newbyteorder("<")).reshape(self.shape)[rows]
         else:
-            data = self._arr[(index, rows)]
+            data = self._arr[rows] if self._single else self._arr[(index, rows)]
         if out is None:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")

@@ -28,7 +28,7 @@ class Stack(Task):
         count = None if spec.count is None else spec.count // self.number
         if count is not None and self.partial and spec.count % self.number:
             count += 1
-        return Spec((self.number, *spec.shape), spec.dtype, count)
+        return Spec((self.number, *spec.shape), spec.dtype, count, stacked=spec.count if self.partial else None)
 
     def setup(self, ctx: Any) -> None:
         super().setup(ctx)
@@ -66,6 +66,8 @@ class Unstack(Task):
         if spec.shape is None or len(spec.shape) < 3:
             raise GraphError(f"task 'unstack' needs 3-D volumes, got shape {spec.shape}")
         count = None if spec.count is None else spec.count * spec.shape[0]  # an upper bound after partial stacks
+        if spec.stacked is not None and count is not None:  # what `stack partial=true` took in
+            count = min(count, spec.stacked)
         return Spec(spec.shape[1:], spec.dtype, count)
 
     def consume(self, volume: np.ndarray, meta: dict[str, Any]) -> Iterator[Any]:  # type: ignore[override]
