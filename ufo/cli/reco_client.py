@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from .exit_status import INTERRUPTED  # not from ufo.cli.errors: with it come click and the rest
+from .exit_status import INTERRUPTED, TERMINATED  # not from ufo.cli.errors: with it come click and the rest
 
 #: seconds between the client's pings; the server stops a job whose client sent none for PING_LOST
 PING = 0.25
@@ -63,15 +63,52 @@ def alive(pid: int) -> bool:
 
 
 def read_state(path: str | None = None) -> dict[str, Any] | None:
-    """The running server's record, or None when there is none (or its process has ended)."""
+    """The running server's record, or None when there is none (or its process has ended, or the
+    record's pid is now another process's: the server's lock is not held)."""
+    path = path or state_file()
     try:
-        with open(path or state_file(), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             state = json.load(f)
     except (OSError, ValueError):
         return None
     if not isinstance(state, dict) or not isinstance(state.get("pid"), int) or not alive(state["pid"]):
         return None
+    if state.get("locked") and not _lock_held(path + ".lock"):  # a pid reused after the server was killed: a
+        return None  # job sent there waited 10 s for nothing, and `--serve` said to kill that process
     return state
+
+
+def hold_server_lock(path: str | None = None) -> int | None:
+    """The server's lock (an exclusive flock on the record's `.lock` file, held for its life and
+    dropped by the kernel when it ends), or None where another process holds it."""
+    import fcntl
+
+    lock = (path or state_file()) + ".lock"
+    os.makedirs(os.path.dirname(lock), mode=0o700, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _lock_held(lock: str) -> bool:
+    """Whether a process holds the server lock `lock` (a shared flock of ours would be refused)."""
+    import fcntl
+
+    try:
+        fd = os.open(lock, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def job_request(argv: Sequence[str], token: str) -> dict[str, Any]:
@@ -118,7 +155,14 @@ def forward(argv: Sequence[str]) -> int | None:
     # job and watching it (in the prefetch child's start), leaving a job on the server that
     # nobody cancels and a client that says nothing. ZMQ's poll resumes after the handler runs.
     interrupts: list[float] = []
+    terminated: list[int] = []  # SIGTERM (a batch system's stop) as Ctrl-C: the job stopped, then 143
+
+    def on_term(signum: int, frame: Any) -> None:
+        terminated.append(signum)
+        interrupts.append(time.monotonic())
+
     previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupts.append(time.monotonic()))
+    previous_term = signal.signal(signal.SIGTERM, on_term)  # it killed the client at once, the job ran on
     context = zmq.Context()
     socket = context.socket(zmq.DEALER)
     socket.setsockopt(zmq.LINGER, 0)
@@ -126,19 +170,21 @@ def forward(argv: Sequence[str]) -> int | None:
     child = None
     try:
         if interrupts:  # before the job was sent: nothing runs
-            return INTERRUPTED
+            return TERMINATED if terminated else INTERRUPTED
         socket.send_multipart([b"job", json.dumps(job_request(argv, state["token"])).encode()])
         # HDF5 inputs are read ahead by the server, which knows the passes' bands (prefetch_passes)
         if os.environ.get("UFO_PREFETCH", "1") != "0" and prefetch.worth_reading(argv) and \
                 not prefetch.all_hdf5(prefetch.inputs_asked(argv)):
             child = prefetch.start(prefetch.inputs_asked(argv))
-        return _watch(socket, state, interrupts)
+        code = _watch(socket, state, interrupts)
+        return TERMINATED if terminated and code == INTERRUPTED else code
     finally:
         if child is not None:
             child.stop()
         socket.close(0)
         context.term()
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
 
 
 def _watch(socket: Any, state: dict[str, Any], interrupts: list[float]) -> int:

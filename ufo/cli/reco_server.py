@@ -39,8 +39,8 @@ from typing import Any
 import zmq
 
 from ..core.resources import release_host_memory
-from .errors import INTERRUPTED, _on_sigint
-from .reco_client import PING_LOST, read_state, state_file, without_flag
+from .errors import INTERRUPTED, _in_finalizer, _on_sigint, reset_interrupts
+from .reco_client import PING_LOST, hold_server_lock, read_state, state_file, without_flag
 
 #: the phantom reconstructed at start: CUDA's libraries, the kernels and every import loaded
 WARM_SIZE = 64
@@ -203,6 +203,9 @@ class Server:
         if running is None:
             if from_client:
                 return
+            if _in_finalizer(frame):  # raised there it was printed as a traceback and lost: sent again after
+                threading.Timer(0.02, os.kill, (os.getpid(), signum)).start()
+                return
             raise KeyboardInterrupt
         _on_sigint(signum, frame)  # the command's own Ctrl-C: stop, close the files, exit 130
 
@@ -235,7 +238,10 @@ class Server:
                     os.unlink(path)
             self.context.term()
             self._say("stopped")
-        return 0 if self.terminated else INTERRUPTED
+        if self.terminated:  # a service manager's stop: 0, also when it stopped a job (the job's own
+            reset_interrupts()  # interrupt made the command exit 130)
+            return 0
+        return INTERRUPTED
 
     def _run(self, job: Job) -> None:
         with self._lock:
@@ -314,7 +320,7 @@ def _record(address: str, token: str) -> str:
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     ufo_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     state = {"address": address, "pid": os.getpid(), "token": token, "ufo": ufo_dir, "python": sys.executable,
-             "started": time.time()}
+             "started": time.time(), "locked": True}  # its liveness: the lock (`hold_server_lock`), not the pid
     fd, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".reco-server-")
     with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp: mode 0600
         json.dump(state, f)
@@ -352,10 +358,16 @@ def warm_up(say: Any) -> None:
 
 def serve() -> int:
     """`ufo reco --serve`: refuse a second server of this user's, warm up, take jobs."""
+    held = hold_server_lock()  # one server a user: two started at once both ran, one unreachable for good
     state = read_state()
-    if state is not None:
+    if held is not None and state is not None and state.get("locked"):
+        state = None  # a locked record while this process holds the lock: its server is gone (pid reused)
+    if held is None or state is not None:
         from ..core.errors import UfoError
 
+        if state is None:
+            raise UfoError(f"a reconstruction server is starting or runs (its lock {state_file()}.lock is held): "
+                           "stop it first (Ctrl-C in its terminal)")
         raise UfoError(f"a reconstruction server already runs (pid {state['pid']}, {state['address']}, "
                          f"record {state_file()}): stop it first (Ctrl-C in its terminal, or kill {state['pid']})")
     server = Server()

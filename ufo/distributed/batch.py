@@ -73,6 +73,7 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
     elif kind == "tiff":
         for p in plan.passes:  # global numbering: this range's first file is slice `part.first`
             sink = reco_mod.writer(plan, p, first_slice=part.first, axis=axis)  # the axis in its metadata
+            sink.exclusive = False  # type: ignore[attr-defined]  # the workers write parts of one sequence
             graph, _ = reco_mod.graph(plan, p, axis, sink)
             graph.run(device=opts.gpus).wait()
     else:

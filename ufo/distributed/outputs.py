@@ -178,7 +178,8 @@ def write_band(slices: np.ndarray, part: Part, target: dict[str, Any]) -> None:
         zarr.open_group(target["store"], mode="r+")[target["array"]][part.first: part.stop] = slices
         return
     path = target["part_path"].format(first=part.first) if target["kind"] == "hdf5" else target["pattern"]
-    writer = open_writer(path, overwrite=True, start=part.first if target["kind"] == "tiff" else 0)
+    writer = open_writer(path, overwrite=True, start=part.first if target["kind"] == "tiff" else 0,
+                         exclusive=False)  # the workers write their parts of one sequence side by side
     try:
         for index, plane in enumerate(slices):
             writer.write(plane, {"index": part.first + index})

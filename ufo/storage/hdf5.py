@@ -30,7 +30,7 @@ from ..core.errors import InputError
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
-from .writer_base import WriterBase, disk_error, share, size_limit, unshare
+from .writer_base import WriterBase, disk_error, make_empty, share, size_limit, unshare
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -83,15 +83,18 @@ class Hdf5Writer(WriterBase):
         self.frames = 0
         # the file claimed against other processes' writers before it is opened (a second one's overwrite
         # deleted the first one's frames)
-        self._shared = share(path, self.dataset) if self.shares and os.path.exists(path) else None
-        try:
-            if overwrite and not append and damaged_hdf5(path):  # a writer killed before its first frame: a
-                os.unlink(path)  # file that opens nowhere, which --overwrite refused to replace
-            self._file = h5py.File(path, "a", libver="latest", locking=False)
-            if self.shares and self._shared is None:
-                self._shared = share(path, self.dataset)
+        # (a new file made empty first, so that it is claimed before HDF5 opens it: of two writers
+        # starting at once, the one refused had opened it too and closed it over the other's frames)
+        made = self.shares and make_empty(path)
+        self._shared = share(path, self.dataset) if self.shares else None
+        try:  # a writer killed before its first frame left a file that opens nowhere, which --overwrite
+            fresh = not os.path.exists(path) or not os.path.getsize(path) or \
+                overwrite and not append and damaged_hdf5(path)  # replaces
+            self._file = h5py.File(path, "w" if fresh else "a", libver="latest", locking=False)  # in place
         except Exception as exc:
             unshare(self._shared, self.dataset)
+            if made and os.path.exists(path) and not os.path.getsize(path):
+                os.unlink(path)
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from exc

@@ -42,3 +42,15 @@ def stored_frames(dset: Any) -> np.ndarray | None:
         return None
     whole = per_row == math.prod(grid[1:])
     return np.repeat(whole, chunks[0])[: dset.shape[0]]
+
+
+def spans(frames: list[int]) -> str:
+    """'6-9, 12': frame numbers as runs (the first 4 runs)."""
+    runs: list[list[int]] = []
+    for k in frames:
+        if runs and k == runs[-1][1] + 1:
+            runs[-1][1] = k
+        else:
+            runs.append([k, k])
+    text = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs[:4])
+    return text + (", ..." if len(runs) > 4 else "")

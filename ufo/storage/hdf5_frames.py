@@ -15,10 +15,11 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, FRAMES_WRITTEN
-from .hdf5_chunks import stored_frames
+from .hdf5_chunks import spans, stored_frames
 from .hdf5_cut import file_size, is_cut, open_cut, whole_frames
 from .hdf5_direct import DirectFrames
 from .hdf5_links import broken_link, check_virtual, open_object
+from .unchanged import FileWatch
 
 
 def find_dataset(h5file: Any, filename: str) -> str:
@@ -130,6 +131,7 @@ class Hdf5Frames:
                 self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
                                      "reading the frames it had flushed")
         self.filename = filename
+        self._watch = FileWatch(filename, growing=not self._settled)  # cut or rewritten while read: said
         self.layout = None
         self.angles_from = ""  # the dataset of the angles (NXtomo, DXchange), for messages about them
         try:
@@ -252,7 +254,7 @@ class Hdf5Frames:
             held = set(kept)
             lost = [locations[i][1] for i in keep if i not in held]
             self.warnings.append(f"'{self.filename}' ({names[0]}): {len(lost)} of its {len(keep)} {kind}(s) were never "
-                                 f"written (frames {_spans(lost)} of the dataset: a writer stopped?); reading the "
+                                 f"written (frames {spans(lost)} of the dataset: a writer stopped?); reading the "
                                  f"{len(kept)} stored, each at its recorded angle (they would read as zeros)")
         return kept
 
@@ -298,6 +300,7 @@ class Hdf5Frames:
             count = len(range(*rows.indices(direct.height)))
             target = out if out is not None and out.dtype == self.dtype else np.empty((count, direct.width), self.dtype)
             if direct.read(frame, rows, target):
+                self._watch.check()
                 if target is not out and out is not None:
                     np.copyto(out, target, casting="unsafe")
                     return out
@@ -305,12 +308,13 @@ class Hdf5Frames:
         try:
             if out is not None and out.dtype == self.dtype:
                 dset.read_direct(out, source_sel=selection)
-                return out
+                return self._watch.checked(out)
             data = dset[selection]
         except Exception as exc:
             hint = ("; its compression filter is not available: pip install hdf5plugin"
                     if "filter" in str(exc) or "plugin" in str(exc) else "")
             raise InputError(f"cannot read {self.label(index)}: {exc}{hint}") from exc
+        self._watch.check()
         if out is None:
             return data  # type: ignore[no-any-return]
         np.copyto(out, data, casting="unsafe")
@@ -321,7 +325,7 @@ class Hdf5Frames:
         other in the file (`DirectFrames.read_run`); 0 where they must be read one by one (`read`)."""
         dset, frame, n = self._frames_of_one_dataset(index, len(outs))
         direct = self._direct_reader(dset) if n else None
-        return direct.read_run(frame, outs[:n]) if direct is not None else 0
+        return self._watch.checked(direct.read_run(frame, outs[:n])) if direct is not None else 0
 
     def read_bands(self, index: int, rows: slice, out: np.ndarray) -> int:
         """Rows `rows` of frames from `index` on into `out` (frames x rows x width) with one copy,
@@ -329,7 +333,7 @@ class Hdf5Frames:
         must be read one by one (`read`)."""
         dset, frame, n = self._frames_of_one_dataset(index, len(out))
         direct = self._direct_reader(dset) if n else None
-        return direct.read_bands(frame, rows, out[:n]) if direct is not None else 0
+        return self._watch.checked(direct.read_bands(frame, rows, out[:n])) if direct is not None else 0
 
     def byte_ranges(self, rows: slice, count: int | None = None) -> list[tuple[str, int, int]] | None:
         """(file, offset, length) of rows `rows` (step 1) of the first `count` frames (all), where
@@ -374,18 +378,6 @@ class Hdf5Frames:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def _spans(frames: list[int]) -> str:
-    """'6-9, 12': frame numbers as runs (the first 4 runs)."""
-    runs: list[list[int]] = []
-    for k in frames:
-        if runs and k == runs[-1][1] + 1:
-            runs[-1][1] = k
-        else:
-            runs.append([k, k])
-    text = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs[:4])
-    return text + (", ..." if len(runs) > 4 else "")
 
 
 def _held(file: Any) -> str:

@@ -89,15 +89,77 @@ def claim(path: str) -> int | None:
 
 def claimed(path: str, open_file: Any) -> tuple[Any, int | None]:
     """(`open_file()`, the lock of `path` (`claim`)): the lock is taken before the file is opened
-    (and truncated) when it exists, else once it was made."""
-    held = claim(path) if os.path.exists(path) else None
+    (and truncated); a new file is made empty first to be claimed (two writers starting at once
+    on a new file both opened it, and the one then refused closed it over the other's frames)."""
+    made = make_empty(path)
+    held = claim(path)
     try:
         opened = open_file()
     except BaseException:
         if held is not None:
             os.close(held)
+        if made and os.path.exists(path) and not os.path.getsize(path):
+            os.unlink(path)  # the empty file this writer made, not left behind
         raise
-    return opened, held if held is not None else claim(path)
+    return opened, held
+
+
+def make_empty(path: str) -> bool:
+    """Make `path` as an empty file where there is none (O_EXCL: one process of several does);
+    True where this call made it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o644))
+    except FileExistsError:
+        return False
+    except OSError:  # no room, no permission: the writer's own open says so
+        return False
+    return True
+
+
+def claim_sequence(pattern: str) -> str | None:
+    """A claim on the TIFF sequence `folder/name-%05i.tif`, shared by this process's writers of it
+    (the passes of one reconstruction), exclusive against other processes: a hidden lock file
+    beside its frames (`.name-%05i.tif.ufo-lock`, removed with the last of them). Two processes'
+    writers of one sequence wrote their frames into each other's and both reported success (each
+    frame is its own file, renamed into place: no file of theirs to lock). Returns the key for
+    `release_sequence`, None where the file system has no locks."""
+    folder, name = os.path.split(pattern)
+    lock = os.path.join(folder or ".", f".{name}.ufo-lock")
+    key = os.path.realpath(lock)
+    with _SHARING:
+        held = _SEQUENCES.get(key)
+        if held is None:
+            make_empty(lock)
+            try:
+                fd = claim(lock)
+            except InputError:
+                raise InputError(f"'{pattern}' is being written by another process right now; choose another "
+                                 "output, or wait until that one ends") from None
+            if fd is None:
+                return None
+            held = _SEQUENCES[key] = [fd, 0]
+        held[1] += 1
+    return key
+
+
+def release_sequence(key: str | None) -> None:
+    """A writer's part of `claim_sequence` given back; the last one's removes the lock file (while
+    held: no other process has it) and drops the lock."""
+    if key is None:
+        return
+    with _SHARING:
+        held = _SEQUENCES.get(key)
+        if held is None:
+            return
+        held[1] -= 1
+        if held[1] > 0:
+            return
+        del _SEQUENCES[key]
+    try:
+        os.unlink(key)
+    except OSError:
+        pass
+    os.close(held[0])
 
 
 def disk_full(path: str) -> bool:
@@ -166,6 +228,7 @@ def disk_error(path: str, frames: int, exc: BaseException) -> InputError:
 
 #: claims of this process's writers on one file (`share`): realpath -> [descriptor, data sets written]
 _SHARED: dict[str, list[Any]] = {}
+_SEQUENCES: dict[str, list[int]] = {}  # a TIFF sequence's lock file: [its lock, this process's writers]
 _SHARING = threading.Lock()
 
 

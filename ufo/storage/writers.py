@@ -24,7 +24,7 @@ from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
 from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej, no_appending
 from .tiff_page import write_page
-from .writer_base import FrameWriter, WriterBase, claimed, disk_error, disk_full
+from .writer_base import FrameWriter, WriterBase, claim_sequence, claimed, disk_error, disk_full, release_sequence
 from .zarr_store import ZarrWriter
 
 __all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "describe", "disk_error",
@@ -56,7 +56,7 @@ class TiffSequenceWriter(WriterBase):
     """
 
     def __init__(self, target: OutputPath, overwrite: bool, start: int = 0, step: int = 1,
-                 metadata: dict[str, Any] | None = None):
+                 metadata: dict[str, Any] | None = None, exclusive: bool = True):
         import tifffile
 
         self._imwrite = tifffile.imwrite
@@ -69,6 +69,8 @@ class TiffSequenceWriter(WriterBase):
         self.metadata = dict(metadata or {})
         _make_parent(target.frame_path(start))
         _refuse_existing(target.frame_path(start), overwrite)
+        # one process a sequence; the workers of a cluster run write their parts of it (`exclusive` False)
+        self._sequence = claim_sequence(target.path) if exclusive else None
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         path = self.target.frame_path(self.start + self.frames * self.step)
@@ -91,7 +93,8 @@ class TiffSequenceWriter(WriterBase):
             raise
 
     def close(self) -> None:
-        pass
+        held, self._sequence = self._sequence, None
+        release_sequence(held)
 
 
 def _inode(path: str) -> int | None:
@@ -329,7 +332,7 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
                 compression: str | None = None, bytes_per_file: int = 0, record_drops: bool = False,
                 metadata: dict[str, Any] | None = None, step: int = 1,
                 expected_frames: int | None = None, imagej: bool | None = None,
-                zarr_format: int | None = None) -> FrameWriter:
+                zarr_format: int | None = None, exclusive: bool = True) -> FrameWriter:
     """A writer for `path`; the name decides the format (see `parse_output_path`).
 
     `append` adds frames to an existing BigTIFF, HDF5 dataset, Zarr array or raw file (a
@@ -348,11 +351,12 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     plain uncompressed HDF5 dataset is laid out whole and written past the GIL (`Hdf5VolumeWriter`).
     `imagej` True asks for a classic ImageJ stack whatever the count (writing fails past 4 GB),
     False for BigTIFF. `zarr_format` 2 writes Zarr v2 (for zarr-python 2 and napari's zarr 2
-    reader), 3 v3; None: the existing store's format, v3 for a new store.
+    reader), 3 v3; None: the existing store's format, v3 for a new store. `exclusive` False: a TIFF
+    sequence other processes write parts of too (a cluster run's workers), not claimed.
     """
     target = parse_output_path(os.path.expanduser(path))
     if target.kind is FileKind.TIFF_SEQUENCE:
-        return TiffSequenceWriter(target, overwrite, start, step, metadata)
+        return TiffSequenceWriter(target, overwrite, start, step, metadata, exclusive)
     if target.kind is FileKind.BIGTIFF:
         return BigTiffWriter(target, overwrite, append, bytes_per_file, metadata, expected_frames, imagej)
     if target.kind is FileKind.HDF5:

@@ -302,6 +302,7 @@ class Write(Task):
         self._writer = open_writer(self.path, self.overwrite, self.start, self.append, self.layout, self.compression,
                                    self.bytes_per_file, metadata=metadata, step=self.step,
                                    record_drops=True,  # a camera's frames (frame_number): their gaps in HDF5
+                                   exclusive=getattr(self, "exclusive", True),  # False: a cluster worker's part
                                    expected_frames=self._expected,
                                    imagej={"auto": None, "imagej": True, "bigtiff": False}[self.tiff_format],
                                    zarr_format=self.zarr_format)
