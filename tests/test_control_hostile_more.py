@@ -170,3 +170,20 @@ def test_the_helix_file_of_a_scan_within_the_limits_follows_the_helix():
         z = f["/entry/sample/z_translation"][()][keys == 0] * 1000
         angles = f["/entry/sample/rotation_angle"][()][keys == 0]
     assert z == pytest.approx(70 + 10 * angles / 360, abs=2e-3)
+
+
+def test_a_turning_stage_says_it_turns_not_where_its_last_move_went():
+    """The BusyError of a move while the stage turned said "moving to 0 deg" (its last move's target)."""
+    from ufo.control import ContinuousRotationMotor
+    from ufo.control.safety import BusyError
+
+    async def go():
+        stage = await ContinuousRotationMotor("rot").connect()
+        await stage.start_motion(90 * q("deg/s"))
+        try:
+            with pytest.raises(BusyError, match="rot: cannot move to 10 deg, the stage is moving \\(moving at 90 deg/s\\)"):
+                await stage.set_position(10 * q.deg)
+        finally:
+            await stage.stop_motion()
+
+    run(go())

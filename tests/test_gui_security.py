@@ -208,3 +208,21 @@ def post_validate(server, form):
     response = server.post(f"{server.url}/api/validate", json=form, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()["errors"]
+
+
+def test_an_angles_file_is_kept_in_the_root_and_its_contents_never_shown(server, place):
+    """angles_file was left out of the fields kept below the root: /etc/passwd or /proc/self/environ
+    was read for the token's holder, its first word shown in the error ("could not convert string to
+    float: 'root:*:...'"), and a relative name was read from the GUI's own folder."""
+    root, outside = place
+    (outside / "angles.txt").write_text("secret-word 1 2\n")
+    (root / "words.txt").write_text("hunter2 is my password\n")
+    (root / "angles.txt").write_text(" ".join(str(a) for a in np.linspace(0, 180, ANGLES, endpoint=False)))
+    for path in (str(outside / "angles.txt"), "/etc/passwd", "away/angles.txt", "../outside/angles.txt"):
+        for endpoint in ("/api/validate", "/api/runs", "/api/axis"):
+            response = server.post(f"{server.url}{endpoint}", json={**FORM, "angles_file": path}, timeout=30)
+            assert response.status_code == 403 and "secret-word" not in response.text, (endpoint, path, response.text)
+    response = server.post(f"{server.url}/api/validate", json={**FORM, "angles_file": "words.txt"}, timeout=30)
+    assert "hunter2" not in response.text and "no list of numbers" in response.text, response.text
+    good = server.post(f"{server.url}/api/validate", json={**FORM, "angles_file": "angles.txt"}, timeout=30)
+    assert good.status_code == 200 and "angles_file" not in good.json().get("errors", {}), good.text

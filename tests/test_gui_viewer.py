@@ -1,6 +1,8 @@
 """The slice viewer in a real browser: each slice's own contrast window (0.5-99.5 % percentiles,
 not min/max, not the first slice's), kept only where the user set it; the detector row in the
-label; an output named with a glob character read as the file the run wrote."""
+label; an output named with a glob character read as the file the run wrote; a headerless .raw
+output's slices (all refused before for want of raw-width and raw-height) and an output removed
+after its run (said to be "not written yet")."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from tests.test_gui import CHROMIUM, FORM, Server, decode, root  # noqa: E402,F401 - root is a fixture
+from tests.test_gui import CHROMIUM, FORM, ROWS, TRUE_AXIS, Server, assert_slice_right, decode, root  # noqa: E402,F401 - root is a fixture
 from tests.test_gui_runs import fill, page_of, wait_ended  # noqa: E402
 
 
@@ -103,3 +105,31 @@ def test_an_output_named_with_a_glob_character_is_read_as_its_file(server, root)
         assert image["count"] == 2 and image["row"] == 2 + index
         np.testing.assert_array_equal(decode(image), written[index])
     assert server.get(f"{server.url}/api/runs/{run['id']}/slices/2").status_code == 400
+
+
+def run_to_end(server, form):
+    run = server.post(f"{server.url}/api/runs", json=form, timeout=60).json()
+    state = wait_ended(server, run["id"])
+    assert state["state"] == "done", state
+    return run
+
+
+@pytest.mark.parametrize("bits", [None, 16])
+def test_the_slices_of_a_raw_output_are_shown(server, root, bits):  # noqa: F811
+    form = {**FORM, "axis": f"{TRUE_AXIS:.2f}", "output": f"raw{bits}/v.raw", "overwrite": True}
+    if bits:
+        form.update(output_bits=bits, output_min=-0.01, output_max=0.05)
+    run = run_to_end(server, form)
+    image = server.get(f"{server.url}/api/runs/{run['id']}/slices/4").json()
+    assert image["count"] == ROWS, image
+    if bits is None:
+        assert_slice_right(decode(image), root, 4, float(f"{TRUE_AXIS:.2f}"))
+    else:
+        assert image["shape"] == [96, 96] and image["high"] > image["low"]
+
+
+def test_an_output_removed_after_its_run_is_said_to_be_gone(server, root):  # noqa: F811
+    run = run_to_end(server, {**FORM, "axis": f"{TRUE_AXIS:.2f}", "output": "gone.h5:/s", "overwrite": True})
+    (root / "gone.h5").unlink()
+    answer = server.get(f"{server.url}/api/runs/{run['id']}/slices/0")
+    assert answer.status_code == 400 and "removed since" in answer.json()["detail"], answer.text

@@ -186,6 +186,8 @@ class SimulatedMotor(InProcessBackend):
         return "moving" if self.moving else "on"
 
     async def status(self) -> str:
+        if self.moving and self._since is not None:  # a continuous motion: no target (it said the last move's)
+            return f"moving at {self._speed:g} {self.position_unit}/s"
         return f"moving to {self.target:g} {self.position_unit}" if self.moving else \
             f"standing at {self.position_at():g} {self.position_unit}"
 

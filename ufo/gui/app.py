@@ -35,7 +35,9 @@ from .experiments import Board, add_routes
 STATIC = Path(__file__).parent / "static"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
-PATH_FIELDS = ("projections", "sinograms", "darks", "flats", "flats2", "output")
+#: fields naming files: kept below --root and made absolute there (angles_file was not: the GUI read
+#: /etc/shadow or /proc/self/environ for its token holder, and a relative one from its own folder)
+PATH_FIELDS = ("projections", "sinograms", "darks", "flats", "flats2", "angles_file", "output")
 COOKIE = "ufo_token"  # + "-PORT": two GUIs on one host keep their own (cookies ignore ports)
 
 
@@ -229,7 +231,8 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     async def slice_(run_id: str, index: int) -> dict[str, Any]:
         run = find(run_id)
         try:
-            return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index, run.plan.rows)
+            raw = (run.plan.slice_shape(run.plan.axis), run.plan.options.output_bits)  # a .raw output's frames
+            return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index, run.plan.rows, raw)
         except UfoError as exc:
             raise usage(exc) from exc
 

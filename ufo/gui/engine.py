@@ -208,7 +208,8 @@ def axis_view(values: dict[str, Any]) -> dict[str, Any]:
             "candidates": [{"axis": c.axis, "score": c.score, "slice": encode(c.slice)} for c in preview.candidates]}
 
 
-def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[str, Any]:
+def read_slice(output: str, index: int, rows: list[int] | None = None,
+               raw: tuple[tuple[int, int], int | None] | None = None) -> dict[str, Any]:
     """Slice `index` of a run's output, with its detector row (`rows`: the plan's) and a contrast
     window of its 0.5 and 99.5 % percentiles (`low`, `high`: zingers and edge streaks set min and
     max, and a min/max window shows the sample as flat grey).
@@ -216,7 +217,9 @@ def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[s
     A TIFF sequence is read file by file as the run names them (by detector row): its folder may
     hold other runs' slices or stray files, which a pattern matching all of them showed instead
     (a one-slice preview as "256 slices"). Any other output is read as the one file the writer
-    wrote: a name with a glob character (`o/*.tif`) is no pattern for the reader."""
+    wrote: a name with a glob character (`o/*.tif`) is no pattern for the reader. A headerless .raw
+    output is read with `raw`: the run's slice shape and output bits (without them every slice of a
+    raw run was refused for want of raw-width and raw-height)."""
     from ..storage import parse_output_path
     from ..storage.formats import FileKind
     from ..storage.readers import open_source
@@ -227,11 +230,15 @@ def read_slice(output: str, index: int, rows: list[int] | None = None) -> dict[s
             raise UsageError(f"slice {index} does not exist; the run writes {len(rows)}")
         path = target.frame_path(rows[index])
         if not os.path.exists(path):
-            raise UsageError(f"slice {index} (row {rows[index]}) is not written yet")
+            raise UsageError(f"slice {index} (row {rows[index]}) is not there (not written yet, or removed since)")
         source, at, count = open_source(glob.escape(path)), 0, len(rows)
     else:  # HDF5 and Zarr open the file named; a TIFF or raw file's name would be a pattern
         literal = target.kind in (FileKind.BIGTIFF, FileKind.RAW, FileKind.TIFF_SEQUENCE)
-        source = open_source(glob.escape(output) if literal else output)
+        if not os.path.exists(target.path) and target.kind is not FileKind.TIFF_SEQUENCE:
+            raise UsageError(f"'{target.path}' is not there (not written yet, or removed since)")
+        shape = {} if target.kind is not FileKind.RAW or raw is None else {
+            "raw_height": raw[0][0], "raw_width": raw[0][1], "raw_dtype": {8: "uint8", 16: "uint16"}.get(raw[1], "float32")}
+        source = open_source(glob.escape(output) if literal else output, **shape)
         at = index
         count = source.count
     try:

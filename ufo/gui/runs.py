@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import reco as reco_mod
-from ..core.errors import Cancelled, UfoError, UsageError
+from ..core.errors import Cancelled, InputError, UfoError, UsageError
 from ..core.progress import JobProgress, Progress
 from ..core.resources import release_host_memory
 from ..reco.bands import kept
@@ -225,7 +225,12 @@ class Runs:
             raise found[0]
         axis = float(found[0])
         run.log.append(f"axis {axis:.2f} px (auto, {run.plan.options.axis_method})")
-        return reco_mod.plan(replace(run.plan.options, axis=axis))
+        planned = reco_mod.plan(replace(run.plan.options, axis=axis))
+        before = (run.plan.projections, run.plan.height, run.plan.width, run.plan.rows)
+        if (planned.projections, planned.height, planned.width, planned.rows) != before:  # another file now: the
+            raise InputError(f"'{run.plan.options.projections or run.plan.options.sinograms}' changed while its "
+                             "axis was found (another scan at that path now); start the run again")  # axis was the old's
+        return planned
 
     def all(self) -> list[Run]:
         """Every run, oldest first (a reloaded page or a second tab follows the newest still going)."""

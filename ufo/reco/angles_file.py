@@ -44,8 +44,11 @@ def load_angles(path: str) -> np.ndarray:
         else:
             with open(file, encoding="utf-8") as handle:
                 values = np.array(handle.read().replace(",", " ").split(), np.float64)
-    except (ValueError, OSError) as exc:
-        raise UsageError(f"--angles-file '{path}' holds no list of numbers: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"--angles-file '{path}' cannot be read: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # not the offending text: it showed a file's contents (a password hash)
+        raise UsageError(f"--angles-file '{path}' holds no list of numbers (one angle a line or separated by "
+                         "spaces or commas; HDF5 file:/dataset; .npy)") from exc
     values = values.ravel()
     radians = values if units.lower().startswith("rad") else np.radians(values)
     if values.size < 2 or not np.all(np.abs(radians) <= MAX_ANGLE):  # NaN, inf, 1e300 (its cosine is noise)

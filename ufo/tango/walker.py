@@ -78,7 +78,11 @@ class UfoWalker(StreamDevice):
         writer = self.walker.create_writer(dataset)
         self._dataset = writer.path
         self._written = 0
-        self._receiver = FrameReceiver(self._endpoint, self._mode, timeout=self._timeout, name=self.get_name())
+        try:
+            self._receiver = FrameReceiver(self._endpoint, self._mode, timeout=self._timeout, name=self.get_name())
+        except BaseException:  # no stream: the writer closed and its name given back (it stayed claimed, so the
+            writer.close()  # same name was refused once the endpoint was fixed, until the server restarted)
+            raise
         self.job.start(lambda: self._write(writer, self._receiver), f"writing {writer.path}")
 
     def _write(self, writer: Any, receiver: FrameReceiver) -> str:
@@ -89,15 +93,21 @@ class UfoWalker(StreamDevice):
                 self._written += 1
         except Exception as exc:
             background.close()
+            if self.job.stop.is_set():  # a cancel asked for: state ON, no fault (as the reconstruction's)
+                return f"cancelled after {background.frames} frame(s); they are valid in {writer.path}"
             raise RuntimeError(f"{exc}; the {background.frames} frame(s) written to {writer.path} are valid") from exc
         finally:
             receiver.close()
         background.close()
+        if self.job.stop.is_set():
+            self._written = background.frames
+            return f"cancelled after {background.frames} frame(s); they are valid in {writer.path}"
         self._written = background.frames
         return f"wrote {background.frames} frame(s) to {writer.path}"
 
     @command
     def cancel(self) -> None:
+        self.job.stop.set()  # before the receive is stopped: the write then ends as cancelled, not failed
         if self._receiver is not None:
             self._receiver.stop()
         self.job.cancel()
