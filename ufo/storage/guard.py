@@ -72,8 +72,8 @@ def _inputs(paths: Iterable[str]) -> list[_Input]:
 
 def _linked(file: str) -> list[str]:
     """The other files an HDF5 file reads through external links and virtual data sets (their frames
-    may live there: writing one of them destroyed the projections read through the link). A name
-    is looked for beside the file, then from the working directory, as HDF5 does."""
+    may live there: writing one of them destroyed the projections read through the link), found
+    where HDF5 finds them (`hdf5_links.linked_path`, which the readers' checks use too)."""
     try:
         import h5py
 
@@ -93,14 +93,9 @@ def _linked(file: str) -> list[str]:
             visit(f, 0)
     except Exception:  # noqa: BLE001 - not an HDF5 file we can open: nothing linked to look at
         return []
-    here = os.path.dirname(os.path.abspath(file))
-    found = []
-    for name in names - {"."}:
-        for candidate in (os.path.join(here, name), os.path.abspath(name)):
-            if os.path.exists(candidate):
-                found.append(candidate)
-                break
-    return found
+    from .hdf5_links import linked_path
+
+    return [found for name in names - {"."} if (found := linked_path(file, name)) is not None]
 
 
 def _sequence_regex(target: OutputPath) -> re.Pattern[str]:

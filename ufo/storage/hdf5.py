@@ -30,7 +30,7 @@ from ..core.errors import InputError
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
-from .writer_base import WriterBase, disk_error, make_empty, share, size_limit, unshare
+from .writer_base import WriterBase, disk_error, drop_empty, make_empty, share, size_limit, unshare
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -93,8 +93,7 @@ class Hdf5Writer(WriterBase):
             self._file = h5py.File(path, "w" if fresh else "a", libver="latest", locking=False)  # in place
         except Exception as exc:
             unshare(self._shared, self.dataset)
-            if made and os.path.exists(path) and not os.path.getsize(path):
-                os.unlink(path)
+            drop_empty(path, made)
             if isinstance(exc, InputError):
                 raise
             raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from exc

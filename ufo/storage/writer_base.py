@@ -98,8 +98,7 @@ def claimed(path: str, open_file: Any) -> tuple[Any, int | None]:
     except BaseException:
         if held is not None:
             os.close(held)
-        if made and os.path.exists(path) and not os.path.getsize(path):
-            os.unlink(path)  # the empty file this writer made, not left behind
+        drop_empty(path, made)
         raise
     return opened, held
 
@@ -114,6 +113,12 @@ def make_empty(path: str) -> bool:
     except OSError:  # no room, no permission: the writer's own open says so
         return False
     return True
+
+
+def drop_empty(path: str, made: bool) -> None:
+    """The empty file `make_empty` made for a writer that then failed, not left behind."""
+    if made and os.path.exists(path) and not os.path.getsize(path):
+        os.unlink(path)
 
 
 def claim_sequence(pattern: str) -> str | None:
