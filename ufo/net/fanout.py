@@ -43,6 +43,7 @@ class Endpoint:
     seq: int = 0  # frames offered to this endpoint (sent or, for pub, dropped)
     monitor: zmq.Socket | None = None  # push: the socket's connect/disconnect events
     peers: int = 0  # receivers connected now (push)
+    unsent: str | None = None  # why the last frame counted in `dropped` was not sent (push)
 
     @property
     def sender(self) -> str:
@@ -134,11 +135,18 @@ class Fanout:
 
     def status(self) -> list[str]:
         with self._lock:
-            return [f"{e.address} {e.mode}: {e.sent} sent, {e.dropped} dropped" + (f", FAILED: {e.failed}" if e.failed else "")
+            return [f"{e.address} {e.mode}: {e.sent} sent, {e.dropped} dropped"
+                    + (f" ({e.unsent})" if e.unsent and e.dropped else "") + (f", FAILED: {e.failed}" if e.failed else "")
                     for e in self._endpoints.values()]
 
-    def send(self, frame: np.ndarray, meta: dict[str, Any], stop: threading.Event | None = None) -> list[Any]:
-        """Send one frame everywhere without copying; returns trackers to wait on (`wait`) before reusing `frame`."""
+    def send(self, frame: np.ndarray, meta: dict[str, Any], stop: threading.Event | None = None,
+             patience: float | None = None) -> list[Any]:
+        """Send one frame everywhere without copying; returns trackers to wait on (`wait`) before reusing `frame`.
+
+        `patience`: seconds a reliable endpoint with no receiver connected may keep the frame
+        waiting before it is counted dropped (and said in `status`); None waits `timeout` for one,
+        as a stream does. A single frame grabbed on a Tango request thread passes a short one: it
+        held the device (every command, `state()` too) for the whole timeout where nobody listened."""
         frame = np.ascontiguousarray(frame)
         trackers = []
         with self._lock:
@@ -150,7 +158,7 @@ class Fanout:
             parts = frame_parts(frame, meta, seq=endpoint.seq, sender=endpoint.sender, stream=endpoint.stream,
                                 reliable=endpoint.mode == "push")
             endpoint.seq += 1
-            tracker = self._send(endpoint, parts, stop)
+            tracker = self._send(endpoint, parts, stop, patience)
             if tracker is not None:
                 trackers.append(tracker)
         return trackers
@@ -170,8 +178,10 @@ class Fanout:
         for endpoint in endpoints:
             self._watch(endpoint)
 
-    def _send(self, endpoint: Endpoint, parts: list[Any], stop: threading.Event | None) -> Any:
-        deadline = time.monotonic() + self.timeout
+    def _send(self, endpoint: Endpoint, parts: list[Any], stop: threading.Event | None,
+              patience: float | None = None) -> Any:
+        start = time.monotonic()
+        deadline = start + self.timeout
         while True:
             try:
                 with self._lock:
@@ -185,6 +195,11 @@ class Fanout:
                 self._watch(endpoint)
                 if endpoint.failed is not None:  # its receiver has gone while this send waited
                     return None
+                if patience is not None and not endpoint.peers and time.monotonic() - start > patience:
+                    endpoint.dropped += 1
+                    endpoint.unsent = f"frame {endpoint.seq - 1} not sent: no receiver connected"
+                    LOG.warning("endpoint %s: %s", endpoint.address, endpoint.unsent)
+                    return None
                 if time.monotonic() > deadline:
                     endpoint.failed = (f"no receiver took frame {endpoint.sent} within {self.timeout:g} s "
                                        "(receiver gone?); stopped sending there")
@@ -195,14 +210,19 @@ class Fanout:
                 return None
 
     def _send_final(self, endpoint: Endpoint, parts: list[bytes]) -> None:
-        deadline = time.monotonic() + min(self.timeout, 5.0)
-        while time.monotonic() < deadline:
+        """The end or error message: up to 5 s for a receiver that is slow to take it, half a
+        second where none is connected (nobody would get it; a server's exit waited 5 s an endpoint)."""
+        start = time.monotonic()
+        while time.monotonic() < start + min(self.timeout, 5.0):
             try:
                 with self._lock:
                     endpoint.socket.send_multipart(parts)
                 return
             except zmq.Again:
                 if endpoint.mode == "pub":
+                    return
+                self._watch(endpoint)
+                if endpoint.monitor is not None and not endpoint.peers and time.monotonic() - start > 0.5:
                     return
             except zmq.ZMQError:
                 return

@@ -190,7 +190,8 @@ class UfoCamera(JobDevice):
                 self.cam.trigger(values)
             frame = self.cam.grab()
             frame.meta.update(values)
-            self.fanout.send(np.asarray(frame), frame.meta)
+            # on the request thread: an endpoint nobody listens at gets a second, not the stream timeout
+            self.fanout.send(np.asarray(frame), frame.meta, patience=1.0)
             self._last = np.array(frame)
 
     def _stream(self, number: int | None) -> str:
