@@ -129,3 +129,22 @@ def test_a_task_of_fixed_shapes_on_an_empty_iterable_says_it_is_empty():
     """It said only "needs frames of a fixed shape", which sent the user looking at the frames."""
     with pytest.raises(ufo.core.GraphError, match="its input gives no frames"):
         ufo.Crop(width=2)(iter([])).collect()
+
+
+def test_a_generator_used_up_by_a_run_is_refused_by_the_next_and_an_iterable_streams_again():
+    """The second `collect()` of a stream fed by a generator gave 0 frames (shape lost) without a
+    word; an iterable that makes a new iterator each time (not a list) streams its frames again."""
+    import numpy as np
+
+    stream = ufo.Calculate(expression="x + 1")(np.full((8, 8), i, np.float32) for i in range(5))
+    np.testing.assert_array_equal(stream.collect()[:, 0, 0], [1, 2, 3, 4, 5])
+    with pytest.raises(ufo.core.GraphError, match="an earlier run used this one up; pass a list or an array"):
+        stream.collect()
+
+    class Frames:
+        def __iter__(self):
+            return (np.full((8, 8), i, np.float32) for i in range(3))
+
+    stream = ufo.Calculate(expression="x * 2")(Frames())
+    np.testing.assert_array_equal(stream.collect()[:, 0, 0], [0, 2, 4])
+    np.testing.assert_array_equal(stream.collect()[:, 0, 0], [0, 2, 4])

@@ -165,3 +165,35 @@ def test_overwriting_a_tiff_sequence_says_which_older_slices_stay_beside_it(tmp_
     said = [w for w in planned("0:4").warnings if "other file" in w]
     assert len(said) == 1 and said[0].startswith("3 other file(s) of the pattern") and "s-00004.tif" in said[0], said
     assert not [w for w in planned("0:7").warnings if "other file" in w]  # every one replaced
+
+
+def test_every_writer_of_a_tiff_sequence_says_once_which_older_files_stay(tmp_path):
+    """Only `ufo reco` said it: `ufo run ... ! write overwrite=true` and the Python API's Writer
+    left 2 stale frames among 2 new ones (read back as one stack of 4) without a word. Now the
+    write task says it at its end, in the plan's words, so `ufo reco` says it once."""
+    import warnings
+
+    import tifffile
+
+    import ufo as api
+
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for i in range(4):
+        tifffile.imwrite(folder / f"f-{i:05d}.tif", np.full((4, 4), 100 + i, np.float32))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        api.Writer(path=str(folder / "f-%05i.tif"), overwrite=True)(np.zeros((2, 4, 4), np.float32)).run().wait()
+    said = [str(w.message) for w in caught if "other file(s)" in str(w.message)]
+    assert len(said) == 1 and "2 other file(s) of the pattern" in said[0] and "f-00002.tif, f-00003.tif" in said[0], said
+    run = ufo("run", f"dummy-data shape=4,4 number=3 ! write path={folder}/f-%05i.tif overwrite=true")
+    assert run.returncode == 0 and run.stderr.count("1 other file(s) of the pattern") == 1, run.stderr
+    assert "(f-00003.tif)" in run.stderr
+    tifffile.imwrite(tmp_path / "p.tif", np.ones((30, 8, 32), np.float32))
+    run = ufo("reco", "--projections", str(tmp_path / "p.tif"), "--axis", "16", "--region", "0:2",
+              "--output", str(folder / "f-%05i.tif"), "--overwrite", "-q")
+    assert run.returncode == 0 and run.stderr.count("2 other file(s) of the pattern") == 1, run.stderr
+    assert "f-00002.tif, f-00003.tif" in run.stderr
+    # no overwrite over them: nothing replaced, nothing to say
+    run = ufo("run", f"dummy-data shape=4,4 number=2 ! write path={folder}/g-%05i.tif")
+    assert run.returncode == 0 and "other file" not in run.stderr, run.stderr

@@ -254,3 +254,16 @@ def test_a_directory_walker_keeps_its_data_sets_inside_its_folder(tmp_path):
     asyncio.run(go())
     assert sorted(os.listdir(tmp_path / "root" / "50%" / "projections")) == ["frame-00000.tif", "frame-00001.tif"]
     assert not (tmp_path / "escape.tif").exists() and not os.path.exists("/abs")
+
+
+def test_a_raw_file_of_big_endian_frames_reads_back_as_written(tmp_path):
+    """A headerless file is read in this machine's byte order: big-endian frames (FITS, a
+    foreign HDF5, np.fromfile(..., '>u2')) were written byte for byte, so ufo's own raw reader
+    read 256x each value (and float32 as 1e-14 or -1e16). Values are now written, not bytes."""
+    frames = np.arange(3 * 4 * 5, dtype=">u2").reshape(3, 4, 5)
+    ufo.Writer(path=str(tmp_path / "be.raw"))(frames).run().wait()
+    back = ufo.Reader(path=str(tmp_path / "be.raw"), raw_width=5, raw_height=4, raw_dtype="uint16")().collect()
+    np.testing.assert_array_equal(back, frames)
+    floats = (np.arange(20, dtype=">f4") / 7).reshape(1, 4, 5)
+    ufo.Writer(path=str(tmp_path / "be32.raw"))(floats).run().wait()
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "be32.raw", np.float32).reshape(1, 4, 5), floats)

@@ -23,7 +23,7 @@ from ufo.core.errors import GraphError, PipelineSyntaxError, PropertyError, Usag
 from ufo.core.pipeline import MAX_NESTING, MAX_TASKS, parse
 from ufo.core.properties import Property
 from ufo.core.serialize import loads
-from ufo.core.task import max_replicas
+from ufo.core.replicas import max_replicas
 from ufo.core.units import to_unit
 
 # -- NaN and infinity ---------------------------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import concurrent.futures.thread  # noqa: F401 - see _at_exit: imported here, never first at exit
+import sys
 import threading
 import time
 import weakref
@@ -319,7 +321,12 @@ def _at_exit() -> None:
     closes its files. A graph already cancelled only gets its sinks' grace time.
 
     Registered with `threading`'s exit hooks where there are (they run before `atexit`'s, so
-    before h5py's own clean-up), else with `atexit`."""
+    before h5py's own clean-up), else with `atexit`.
+
+    By then Python refuses new exit hooks, so a node's first import of a module that registers
+    one (`concurrent.futures.thread`, which tifffile imports) failed the run: a script ending
+    without `wait()` wrote no file and exited 0 without a word. That module is imported with
+    this one, and a run that fails here is said on stderr (the exit status can no longer change)."""
     try:
         for handle in running():
             if handle._cancelled.is_set():
@@ -331,6 +338,10 @@ def _at_exit() -> None:
                     if unread >= UNREAD_AT_EXIT:  # iterator left after next(), say, kept the script
                         handle.stop(node_timeout=0.0)
                         break
+                else:
+                    if handle.error is not None:
+                        print(f"ufo: a run still going at exit (no wait() for it) failed: {handle.error}",
+                              file=sys.stderr, flush=True)
     except KeyboardInterrupt:
         stop_all(node_timeout=0.0)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import copy
 import enum
 import itertools
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,29 +26,10 @@ import numpy as np
 from .errors import GraphError, PropertyError, suggest
 from .frame import Frame
 from .properties import Property, declared
+from .replicas import check_replicas
 from .spec import UNKNOWN, Spec
 from .ufocompat import UfoName, UfoSemantics, resolve, spelling
 from .ufocompat import apply as ufo_apply
-
-
-def max_replicas() -> int:
-    """The most replicas one node may have (each a thread with its own buffers): 4 per CPU core, at
-    least 64, at most 1024. UFO_MAX_REPLICAS overrides it (capped at 1024)."""
-    override = os.environ.get("UFO_MAX_REPLICAS", "").strip()
-    if override.isdigit() and int(override) > 0:
-        return min(1024, int(override))
-    return min(1024, max(64, 4 * (os.cpu_count() or 1)))
-
-
-def check_replicas(task_name: str, replicas: Any) -> int:
-    """`replicas` as a valid count, or PropertyError naming the task and the limit."""
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
-        raise PropertyError(f"task '{task_name}': replicas must be an integer >= 1, got {replicas!r}")
-    limit = max_replicas()
-    if replicas > limit:
-        raise PropertyError(f"task '{task_name}': replicas={replicas} is too many; at most {limit} "
-                            f"(4 per CPU core, at least 64, at most 1024; UFO_MAX_REPLICAS changes it)")
-    return replicas
 
 
 class Kind(enum.Enum):
@@ -353,6 +333,8 @@ class MemoryIn(Task):
         if data is None:
             raise GraphError("task 'memory-in' needs data: MemoryIn(data=array_or_iterable) (Python API only)")
         self._peeked: list[Any] = []
+        self._one_shot = False  # a generator or iterator: its frames can be streamed once
+        self._used = False
         if isinstance(data, np.ndarray):
             if data.ndim < 2:
                 raise GraphError(f"task 'memory-in': an array source needs 2 or more dimensions, got shape {data.shape}")
@@ -360,7 +342,8 @@ class MemoryIn(Task):
         elif isinstance(data, (list, tuple)):
             self._data = [np.asarray(d) for d in data]
         elif isinstance(data, Iterable):
-            self._data = data
+            self._data = self._source = data
+            self._one_shot = iter(data) is data
         else:
             raise GraphError(f"task 'memory-in' needs an array or an iterable of arrays, got {type(data).__name__}")
 
@@ -378,8 +361,11 @@ class MemoryIn(Task):
                 data[0].dtype if len(dtypes) == 1 else None,
                 len(data),
             )
+        if self._used and self._one_shot:  # a second run streamed nothing, its shape unknown, without a word
+            raise GraphError("a generator (or iterator) streams its frames once, and an earlier run used this one "
+                             "up; pass a list or an array to run it again, or a new generator")
         if not self._peeked:
-            iterator = iter(data)
+            iterator = iter(data if self._one_shot or not self._used else self._source)
             self._peeked = list(itertools.islice(iterator, 1))
             self._data = iterator
         if not self._peeked:
@@ -392,6 +378,7 @@ class MemoryIn(Task):
             yield from self._data
             return
         peeked, self._peeked = self._peeked, []
+        self._used = True
         kind = None if isinstance(self._data, list) or not peeked else (np.shape(peeked[0]), np.asarray(peeked[0]).dtype)
         for number, frame in enumerate(map(np.asarray, itertools.chain(peeked, self._data))):
             if kind is not None and (frame.shape, frame.dtype) != kind:  # a writer cast a float frame into uint16

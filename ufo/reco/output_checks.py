@@ -47,25 +47,17 @@ def check_numbered(o: RecoOptions, rows: list[int]) -> None:
 
 def note_stale(plan: Plan) -> None:
     """A warning on the plan where --overwrite writes a TIFF sequence into a folder holding other
-    files of its pattern: an earlier, longer run's slices (another axis, say) stayed beside the new
-    ones without a word (a probe: 4 new slices among 22 stale)."""
-    import glob
-    import re
-
+    files of its pattern (`ufo.storage.stale`): said before the run; the write task says the same
+    words at its end (said once)."""
     from ..storage import parse_output_path
     from ..storage.formats import FileKind
+    from ..storage.stale import stale_note
 
     target = parse_output_path(plan.options.output)
     if not plan.options.overwrite or target.kind is not FileKind.TIFF_SEQUENCE:
         return
-    folder, name = os.path.split(target.path)
-    pattern = os.path.join(glob.escape(folder), re.sub(r"%0?\d*[id]|\{[^}]*\}", "*", glob.escape(name)))
-    written = {os.path.abspath(target.frame_path(row)) for row in plan.rows}
-    stale = sorted(p for p in glob.glob(pattern) if os.path.abspath(p) not in written)
-    if stale:
-        shown = ", ".join(os.path.basename(p) for p in stale[:3]) + (", ..." if len(stale) > 3 else "")
-        plan.warnings.append(f"{len(stale)} other file(s) of the pattern {target.path} are in its folder ({shown}) "
-                             "and are kept beside this run's slices: remove them, or write to another folder")
+    if (note := stale_note(target, (target.frame_path(row) for row in plan.rows))) is not None:
+        plan.warnings.append(note)
 
 
 #: room kept beyond the slices' bytes: the writers' own reserve and the file's metadata, and a

@@ -17,7 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..core.errors import UfoError, UsageError
-from .formats import HDF5_SUFFIXES, ZARR_SUFFIXES, FileKind, OutputPath, check_dataset, parse_output_path, split_dataset
+from .formats import HDF5_SUFFIXES, ZARR_SUFFIXES, FileKind, check_dataset, parse_output_path, split_dataset
+from .stale import sequence_regex
 
 _GLOB = re.compile(r"[*?\[]")
 
@@ -98,12 +99,6 @@ def _linked(file: str) -> list[str]:
     return [found for name in names - {"."} if (found := linked_path(file, name)) is not None]
 
 
-def _sequence_regex(target: OutputPath) -> re.Pattern[str]:
-    name = os.path.basename(target.path)
-    pieces = re.split(r"(%0?\d*[id]|\{[^{}]*\})", name)
-    return re.compile("".join(r"\d+" if i % 2 else re.escape(p) for i, p in enumerate(pieces)))
-
-
 def _describe(relation: str, output: str, real_out: str, item: _Input) -> str:
     def shown(text: str, real: str) -> str:
         plain = os.path.abspath(split_dataset(os.path.expanduser(text))[0]).rstrip("/")
@@ -119,7 +114,7 @@ def conflict(output: str, inputs: Iterable[str], bytes_per_file: int = 0) -> str
     items = _inputs(inputs)
     if target.kind is FileKind.TIFF_SEQUENCE:
         folder = os.path.realpath(os.path.dirname(os.path.abspath(target.path)))
-        names = _sequence_regex(target)
+        names = sequence_regex(target)
         for item in items:
             if os.path.isdir(item.real) or item.container and item.real.lower().endswith(ZARR_SUFFIXES):
                 if folder == item.real or inside(folder, item.real):

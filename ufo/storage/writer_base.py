@@ -41,6 +41,10 @@ class WriterBase:
     def close(self) -> None:
         raise NotImplementedError
 
+    def notes(self) -> list[str]:
+        """What the user should know of the output once it is closed (other files left beside it)."""
+        return []
+
     def release(self) -> None:
         """Let other writers have the output (the lock `claim` took); closing the writer does it."""
         fd, self._claim = self._claim, None

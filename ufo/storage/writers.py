@@ -23,6 +23,7 @@ from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
 from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej, no_appending
+from .stale import stale_note
 from .tiff_page import write_page
 from .writer_base import FrameWriter, WriterBase, claim_sequence, claimed, disk_error, disk_full, release_sequence
 from .zarr_store import ZarrWriter
@@ -71,6 +72,7 @@ class TiffSequenceWriter(WriterBase):
         _refuse_existing(target.frame_path(start), overwrite)
         # one process a sequence; the workers of a cluster run write their parts of it (`exclusive` False)
         self._sequence = claim_sequence(target.path) if exclusive else None
+        self._written: list[str] | None = [] if exclusive and overwrite else None  # for `notes`
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         path = self.target.frame_path(self.start + self.frames * self.step)
@@ -83,6 +85,8 @@ class TiffSequenceWriter(WriterBase):
                 self._imwrite(partial, frame, description=description, metadata=None)
             os.replace(partial, path)
             self.frames += 1
+            if self._written is not None:
+                self._written.append(path)
         except BaseException as exc:  # a Ctrl-C or SIGTERM mid-frame too: no '.part' left beside the slices
             if os.path.exists(partial):  # (a glob of *.tif* then fed it to the next command); the frame is
                 os.remove(partial)  # not counted, so the files are the frames the summary says
@@ -95,6 +99,14 @@ class TiffSequenceWriter(WriterBase):
     def close(self) -> None:
         held, self._sequence = self._sequence, None
         release_sequence(held)
+
+    def notes(self) -> list[str]:
+        """After an overwrite: the other files of the pattern left in the folder (`ufo.storage.stale`).
+        A cluster worker writes a part beside the others' (not exclusive) and says nothing."""
+        if self._written is None:
+            return []
+        note = stale_note(self.target, self._written)
+        return [note] if note else []
 
 
 def _inode(path: str) -> int | None:
@@ -304,6 +316,8 @@ class RawWriter(WriterBase):
             raise InputError(f"cannot create '{self.path}': {exc}") from exc
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
+        if not frame.dtype.isnative:  # a headerless file is read in this machine's order ('>u2' read 256x)
+            frame = frame.astype(frame.dtype.newbyteorder("="))
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
         try:
             if self.frames == 0 and self._size % len(view):  # every appended frame would be shifted

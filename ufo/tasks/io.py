@@ -351,6 +351,8 @@ class Write(Task):
         if writer is not None:
             writer.close()
             self._writer = None  # type: ignore[assignment]
+            for note in getattr(writer, "notes", list)():
+                self.ctx.warn(note)
         first, count = getattr(self, "_clipped", (0, 0))
         if count:
             lo, hi = self._scale if self.rescale else (0, (1 << self.bits) - 1)
