@@ -4,8 +4,8 @@ Why: `bp.count([Detector(camera)])` failed with an AttributeError: a RunEngine a
 to `trigger()` and watches the Status it returns, then `read()`s what was acquired, where a
 Detector only had an awaitable software trigger. This mixin gives ufo's Detector that shape
 (ophyd-async's StandardDetector is the model): `stage()` connects a detector not connected yet
-and starts recording unless it records already, `trigger()` takes one frame (`grab`, a software trigger where the camera is set so)
-and keeps it, `read()` hands it over as an array with its frame number and dropped count,
+and starts recording unless it records already, `trigger()` takes one frame exposed after it (`grab`,
+a software trigger where the camera is set so) and keeps it, `read()` hands it over as an array with its frame number and dropped count,
 `unstage()` stops what `stage()` started. Every call returns a `Status` (ufo.control.status)
 that plans wait for and ufo code can await. The frames go into the documents as arrays: fine
 for counts and small detectors; a tomography writes its frames to files (ufo.control.addons).
@@ -18,7 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from ..core.clock import wall_at
 from .status import Status
+
+
+#: seconds a frame may have begun before the trigger and count as after it: two processes' clock
+#: maps (a camera server's stamps) agree to well within this
+SLACK = 1e-3
+
+
+def _exposed_before(stamp: Any, since: float) -> bool:
+    return isinstance(stamp, (int, float)) and since - 3600 < stamp < since - SLACK
 
 
 class BlueskyDetector:
@@ -56,7 +66,16 @@ class BlueskyDetector:
         return Status(self._take(), f"{self.name}: trigger")
 
     async def _take(self) -> None:
-        self._frame = await self.grab()  # type: ignore[attr-defined]
+        """A frame exposed after the trigger. A free-running camera staged for the whole plan has
+        frames queued (buffered) or due (unbuffered, late) from before it: a scan's event at 45 deg
+        held the frame exposed at 7.8 deg while the stage still turned. Those are skipped by their
+        timestamps (their exposure's start, on the wall clock); a stamp that is no wall-clock time
+        (a camera's own counter) is not compared."""
+        since = wall_at(time.monotonic())
+        frame = await self.grab()  # type: ignore[attr-defined]
+        while _exposed_before(frame.meta.get("timestamp"), since):
+            frame = await self.grab()  # type: ignore[attr-defined]
+        self._frame = frame
 
     async def read(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
         """The last frame: {name: the pixels, name-frame_number, name-dropped} with its timestamp."""

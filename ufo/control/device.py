@@ -73,6 +73,7 @@ class Device:
         self.backend = backend
         self.lock = DeviceLock(name)
         self.busy = Busy(name)
+        self.used_by: str | None = None  # the experiment that runs with it now (Experiment.run claims it)
         if backend is not None:
             backend.bind(name, self.kind)
 

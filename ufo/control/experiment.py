@@ -161,6 +161,7 @@ class Experiment:
         if self._running:
             raise ControlError(f"{self.current}: this experiment is running; a second run() of it is refused "
                                "(await the first, or make another experiment)")
+        self._claim_devices()
         self._running = True
         try:
             with cancel_on_terminate() as terminated:
@@ -174,6 +175,22 @@ class Experiment:
                     raise SystemExit(128 + terminated[0]) from None
         finally:
             self._running = False
+            for device in self.devices:
+                if device.used_by is self._holding:
+                    device.used_by = None
+
+    def _claim_devices(self) -> None:
+        """Two experiments at once on one beamline (a Tomography and a Radiography gathered) took
+        each other's frames and stopped each other's stages, and both failed with misleading errors
+        after writing files of mixed frames: the second is refused before it touches anything."""
+        taken = [(d.name, d.used_by) for d in self.devices if d.used_by is not None]
+        if taken:
+            names = ", ".join(name for name, _ in taken)
+            raise ControlError(f"{type(self).__name__}: {names} {'is' if len(taken) == 1 else 'are'} in use by "
+                               f"another experiment running now ({taken[0][1]}); await it (or stop it) first")
+        self._holding = f"a {type(self).__name__}" + (f" in {self.walker.current}" if self.walker is not None else "")
+        for device in self.devices:
+            device.used_by = self._holding
 
     async def _run(self) -> str:
         name = self._next_name()

@@ -79,9 +79,7 @@ class UfoMotor(JobDevice):
         return DevState.MOVING if self.stage.moving else DevState.ON
 
     def dev_status(self) -> str:
-        if self.stage.moving:
-            return f"moving to {self.stage.target:g} {self.unit}"
-        return f"standing at {self.stage.position_at():g} {self.unit}"
+        return self.stage.status_text()  # a continuous motion: "moving at 90 deg/s", not the last move's target
 
     @command
     def stop(self) -> None:
