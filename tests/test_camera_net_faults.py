@@ -26,6 +26,7 @@ import tifffile
 
 from ufo.camera import CameraError, EndOfFrames, open_camera
 from ufo.camera.server import CameraServer
+from ufo.core.errors import UsageError
 
 
 def ufo(*args: str, cwd=None) -> subprocess.Popen:
@@ -126,6 +127,46 @@ def test_a_finite_camera_s_end_through_the_server_is_still_its_end(tmp_path):
             cam.close()
     source.close()
     assert [f.meta["frame_number"] for f in frames] == [0, 1, 2, 3, 4]
+
+
+def test_a_camera_that_fails_behind_the_server_fails_the_grab_with_its_error(tmp_path):
+    """A file camera's damaged frame 3: the server retried it for good at 100 % of a core, told
+    nobody, stayed 'recording'; its client failed with "no frame ... within 5 s (server gone?)"."""
+    for i in range(6):
+        tifffile.imwrite(tmp_path / f"f-{i:03d}.tif", np.full((8, 16), i, np.uint16))
+    with open(tmp_path / "f-003.tif", "r+b") as damaged:
+        damaged.truncate(200)
+    source = open_camera("file", path=str(tmp_path / "f-*.tif"))
+    with CameraServer(source, port=11708, stream_port=11709) as server:
+        cam = open_camera("net", port=server.port)
+        try:
+            with pytest.raises(CameraError, match="f-003.tif"):
+                with cam.recording():
+                    frames = [int(cam.grab()[0, 0]) for _ in range(6)]
+            cpu = time.process_time()
+            time.sleep(0.5)
+            assert time.process_time() - cpu < 0.25  # no thread spinning on the failed camera
+            assert server.handle({"cmd": "stats"})["recording"] is False
+        finally:
+            cam.close()
+    source.close()
+    assert "frames" not in locals()
+
+
+@pytest.mark.parametrize("request_, said", [
+    ({"number": "abc"}, "number is a whole number of frames >= 1 (or none), not 'abc'"),
+    ({"number": -3}, "number is a whole number of frames >= 1 (or none), not -3"),
+    ({"lease": "nan"}, "lease is a number of seconds above 0, not 'nan'"),
+    ({"lease": float("nan"), "client": "x"}, "lease is a number of seconds above 0, not nan"),
+])
+def test_a_start_of_no_frames_or_no_lease_is_refused_and_holds_nothing(request_, said):
+    """Answered ok: a number of 'abc' killed the stream thread and -3 sent nothing, the camera held
+    for good by 'an unnamed client'; a lease of nan released the camera at once."""
+    with CameraServer(open_camera("mock", sensor_width=16, sensor_height=8), port=11710, stream_port=11711) as server:
+        with pytest.raises(UsageError, match=re.escape(said)):
+            server.handle({"cmd": "start", **request_}, remote=True)
+        stats = server.handle({"cmd": "stats"})
+        assert stats["recording"] is False and stats["holder"] is None, stats
 
 
 # -- 2. no ring in the net client ------------------------------------------------------------

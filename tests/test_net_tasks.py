@@ -127,3 +127,73 @@ def test_a_sender_started_again_after_a_kill_is_said_by_the_receiver():
     for seq in range(3):
         check.frame({"seq": seq, "sender": f"zmq-send host:5678 {address}", "stream": "second"})
     assert len(said) == 1 and "began after 129 frame(s) of one that never ended" in said[0]
+
+
+def test_a_sender_whose_source_fails_fails_its_receivers_with_its_error():
+    """A damaged file at frame 30 of 60: the sender exited 1, its receiver ended as if the stream
+    were whole (30 frames written, exit 0, no word)."""
+    import time
+
+    def frames():
+        for i in range(5):
+            yield np.full((16, 16), i, np.uint16)
+        time.sleep(0.2)
+        raise OSError("cannot read 'f-030.tif' (truncated or corrupt?)")
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20)()).run()
+    with pytest.raises(TaskError, match="f-030.tif"):
+        ufo.ZmqSend(address=address, bind=False)(frames()).run().wait(timeout=30)
+    with pytest.raises(TaskError, match=r"the sender .* failed: its run failed after 5 frame\(s\): .*f-030.tif"):
+        receiving.wait(timeout=30)
+    assert [int(f[0, 0]) for f in out] == [0, 1, 2, 3, 4]  # what came is kept
+
+
+def test_a_sender_drained_by_ctrl_c_tells_its_receivers_it_was_stopped():
+    """`ufo run ... ! zmq-send` on Ctrl-C or SIGTERM drains (its source ends, the sink finishes):
+    the receivers got the plain end and exited 0 with part of the stream, without a word."""
+    import time
+
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20)()).run()
+    sending = ufo.ZmqSend(address=address, bind=False)(ufo.DummyData(shape=[16, 16], number=10**9)()).run()
+    time.sleep(0.5)
+    sending.drain()  # what the commands do on Ctrl-C (ufo.cli.progress.watch)
+    receiving.wait(timeout=30)
+    assert len(out) > 0
+    assert any("was stopped after" in w for w in receiving.warnings), receiving.warnings
+
+
+def test_a_frame_of_another_type_mid_stream_is_one_clear_error():
+    """Frame 0 uint16, frame 1 float32 holding 1e9: the HDF5 writer stored 65535 (and int32 -5 as 0),
+    exit 0, without a word; a shape change was already an error."""
+    address = f"tcp://127.0.0.1:{free_port()}"
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20)()).run()
+    frames = [np.full((4, 4), 7, np.uint16), np.full((4, 4), 1e9, np.float32)]
+    sender = ufo.ZmqSend(address=address, bind=False, timeout=1)  # its end message waits for nobody long
+    from ufo.core.task import Context
+
+    sender.setup(Context("zmq-send", (), None))
+    try:
+        for frame in frames:
+            sender.consume(frame, {})
+        sender.finish()
+    finally:
+        sender.teardown()
+    with pytest.raises(TaskError, match="frame 1 is float32, the stream's first uint16: .* declare dtype="):
+        receiving.wait(timeout=30)
+    out = []
+    receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20, dtype="float32")()).run()
+    sender = ufo.ZmqSend(address=address, bind=False)
+    sender.setup(Context("zmq-send", (), None))
+    try:
+        for frame in frames:
+            sender.consume(frame, {})
+        sender.finish()
+    finally:
+        sender.teardown()
+    receiving.wait(timeout=30)
+    assert [float(f[0, 0]) for f in out] == [7.0, 1e9]

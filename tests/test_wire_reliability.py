@@ -211,6 +211,10 @@ def test_a_burst_of_small_frames_still_gives_every_receiver_its_end():
     ([b'{"type": "frame", "dtype": "O", "shape": [1]}', bytes(8)], "not a pixel type"),
     ([b'{"type": "frame", "dtype": "<u2", "shape": "big"}', b""], "shape 'big'"),
     ([b'[1, 2]'], "unknown message type"),
+    # sizes whose product wrapped in int64 passed the size check (a ValueError of numpy's reshape)
+    ([b'{"type": "frame", "dtype": "<u2", "shape": [4294967296, 4294967296]}', b""], "0 bytes of pixels"),
+    ([b'{"type": "frame", "dtype": "u1", "shape": [2305843009213693953, 8]}', bytes(8)], "8 bytes of pixels"),
+    ([b'{"type": "frame", "dtype": "<u2", "shape": [1180591620717411303424]}', b""], "bytes expected"),
 ])
 def test_a_garbage_message_is_one_clear_error_naming_the_sender(parts, reason):
     address = f"tcp://127.0.0.1:{free_port()}"

@@ -37,15 +37,15 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..core.errors import UfoError, UsageError
+from ..core.errors import UfoError
 from ..net.wire import count_peers, end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name
 from ..net.wire import wait_sent
 from .base import Camera
-from .errors import CameraError, EndOfFrames
+from .errors import CameraError, EndOfFrames, FrameTimeout
+from .server_requests import bind_port, start_options
 
 LOG = logging.getLogger("ufo.camera")
 ANONYMOUS = "an unnamed client"
-LEASE_RANGE = (0.2, 3600.0)
 
 
 class CameraServer:
@@ -59,7 +59,7 @@ class CameraServer:
         self._context = zmq.Context()
         self._control = self._context.socket(zmq.REP)
         self._control.setsockopt(zmq.LINGER, 0)
-        self.port = self._bind(self._control, host, port)
+        self.port = bind_port(self._control, host, port)
         self._stream = self._context.socket(zmq.PUSH if mode == "push" else zmq.PUB)
         self._stream.setsockopt(zmq.SNDHWM, buffers)
         self._stream.setsockopt(zmq.SNDTIMEO, 200)
@@ -68,7 +68,7 @@ class CameraServer:
         self._monitor = self._stream.get_monitor_socket(zmq.EVENT_ACCEPTED | zmq.EVENT_DISCONNECTED)
         self._monitor_lock = threading.Lock()
         self.peers = 0
-        self.stream_port = self._bind(self._stream, host, stream_port)
+        self.stream_port = bind_port(self._stream, host, stream_port)
         self.host = host
         self._buffers = [np.empty(camera.frame_shape, camera.dtype) for _ in range(buffers)]
         self._trackers: list[Any] = [None] * buffers
@@ -91,18 +91,6 @@ class CameraServer:
         self._since = 0.0
         self.released: list[str] = []  # why recordings were stopped by the server (lease ran out)
         self._why: str | None = None  # why the server stops the stream (its end says so); None: its own client did
-
-    @staticmethod
-    def _bind(socket: zmq.Socket, host: str, port: int) -> int:
-        try:
-            if port:
-                socket.bind(f"tcp://{host}:{port}")
-                return port
-            return socket.bind_to_random_port(f"tcp://{host}")
-        except zmq.ZMQError as exc:
-            socket.close(0)
-            raise UsageError(f"camera server: cannot listen on {host}:{port} ({exc.strerror}): another server "
-                             "(`ufo camera serve`?) has that port; stop it, or give another --port (0: a free one)") from exc
 
     @property
     def address(self) -> str:
@@ -204,12 +192,10 @@ class CameraServer:
 
     def _start_stream(self, request: dict[str, Any], client: str) -> dict[str, Any]:
         cam = self.camera
+        number, lease = start_options(request)  # a bad request leaves a recording as it is
         taken = cam.is_recording and self.owner not in (None, client)  # a forced start: its holder is told
         if cam.is_recording or self._streamer is not None:  # (or the holder again, a recording that ended)
             self._stop_stream(f"the camera was taken over by {client}" if taken else None)
-        lease = request.get("lease")
-        if lease is not None:
-            lease = min(max(float(lease), LEASE_RANGE[0]), LEASE_RANGE[1])
         if self.mode == "push" and request.get("client"):
             self._await_stale_receivers()
         cam.start_recording()
@@ -220,7 +206,7 @@ class CameraServer:
         self._since = self._renewed = time.monotonic()
         self._halt.clear()
         self._streaming.set()
-        self._streamer = threading.Thread(target=self._stream_frames, args=(request.get("number"), self.stream_id),
+        self._streamer = threading.Thread(target=self._stream_frames, args=(number, self.stream_id),
                                           name="ufo:camera-server:stream", daemon=True)
         self._streamer.start()
         return {"recording": True, "stream": self.stream_id, "lease": self.lease}
@@ -320,10 +306,12 @@ class CameraServer:
                     frame = cam.grab(out=self._buffers[slot], timeout=0.5)
                 except EndOfFrames:
                     break
-                except UfoError:
-                    if not self._streaming.is_set():
-                        break
-                    continue
+                except UfoError as exc:  # a slow camera's timeout is waited again; another error (a file
+                    if not self._streaming.is_set():  # camera's damaged frame) was retried for good at
+                        break  # 100 % of a core, its clients told "no frame within 5 s"
+                    if isinstance(exc, FrameTimeout):
+                        continue
+                    raise
                 parts = frame_parts(self._buffers[slot], frame.meta, seq=count, sender=self._sender, stream=stream,
                                     reliable=self.mode == "push")
                 if self._send(parts, slot):
@@ -334,6 +322,9 @@ class CameraServer:
                     self.dropped += 1
                 count += 1
         except Exception as exc:  # noqa: BLE001 - tell the clients instead of dying silently
+            LOG.error("camera '%s' failed after %d frame(s): %s", cam.name, count, exc)
+            with contextlib.suppress(Exception):  # no longer "recording" in stats
+                cam.stop_recording()
             self._send_control_free(error_parts(f"{type(exc).__name__}: {exc}", self._sender, stream))
         self._send_control_free(self._end_parts(count, stream))
 

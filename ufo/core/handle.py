@@ -161,6 +161,13 @@ class RunHandle(Watchable):
             # scheduler may still be starting the threads of the one it gave)
             watch.start()
 
+    def ended_early(self) -> str | None:
+        """Why the frames stopped before the sources' end (`Context.ended_early`): None, 'stopped'
+        (drained after Ctrl-C or SIGTERM) or the error of the source that failed."""
+        if not self._draining.is_set() and not self._cancelled.is_set():
+            return None
+        return str(self.error) if self.error is not None else "stopped"
+
     def _watch_drain(self, stall: float = DRAIN_STALL) -> None:
         moved, still, step = -1, 0.0, min(0.5, stall / 4)
         while not self._done.wait(step):

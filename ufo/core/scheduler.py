@@ -160,6 +160,7 @@ def _start(graph: Graph, capacity: int | None, queue_bytes: int, trace: bool, de
                     cancelled=handle._cancelled,
                     alloc=node.pool.acquire if node.pool is not None else None,
                     warn=node.stats.warnings.append,
+                    ended_early=handle.ended_early,
                 )
             )
             if node.task.replicas > 1:

@@ -52,6 +52,9 @@ class Input:
     optional: bool = False
 
 
+STOPPED = "stopped"  # Context.ended_early: the run was stopped, its sources did not fail
+
+
 @dataclass
 class Context:
     """What the runtime tells a task in `setup`."""
@@ -64,6 +67,9 @@ class Context:
     cancelled: threading.Event = field(default_factory=threading.Event)
     alloc: Callable[[], Frame] | None = None
     warn: Callable[[str], None] = lambda message: None
+    #: why the input ended before its sources' end (a sink's `finish` says so downstream, as zmq-send
+    #: tells its receivers): None when whole, STOPPED (Ctrl-C, SIGTERM), else the failed source's error
+    ended_early: Callable[[], str | None] = lambda: None
 
     def buffer(self) -> Frame:
         """An output frame from this node's pool (sources fill and yield it)."""

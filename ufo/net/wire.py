@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket as _socket
 import threading
@@ -190,7 +191,7 @@ def decode(parts: list[Any]) -> tuple[dict[str, Any], np.ndarray | None]:
         raise WireError("frame metadata is not a JSON object")
     payload = _buffer(parts[1])
     size = memoryview(payload).nbytes
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: 2**32 x 2**32 wrapped to 0 in int64
     if size != expected:
         raise WireError(header=header, reason=f"{size} bytes of pixels for shape {tuple(shape)} {dtype} ({expected} bytes expected)")
     frame = np.frombuffer(payload, dtype=dtype).reshape(shape)

@@ -27,7 +27,8 @@ import numpy as np
 
 from ..core import Kind, Property, Spec, Task
 from ..core.errors import InputError
-from ..net.wire import count_peers, end_parts, frame_parts, new_stream_id, send_frame, sender_name, wait_sent
+from ..core.task import STOPPED
+from ..net.wire import count_peers, end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name, wait_sent
 
 MODES = ("push", "pub")
 STOPPED_END_MS = 1000  # how long a stopped sender's end message may wait for room in the send queue
@@ -181,7 +182,14 @@ class ZmqSend(_Socket, Task):
                              f"{self.timeout:g} s (receiver stalled or gone?)")
 
     def finish(self) -> Any:
-        self._end()
+        """The end message; where the frames ended early it says why, so the receivers do not end
+        as if the stream were whole (a source that failed at frame 30 of 60, or a Ctrl-C, left a
+        receiver's file of 30 frames, exit 0, without a word)."""
+        why = self.ctx.ended_early()
+        if why is None or why == STOPPED:
+            self._end(stopped=why is not None)
+        else:
+            self._end(error=f"its run failed after {self.sent} frame(s): {why}")
         return ()
 
     def teardown(self) -> None:
@@ -189,7 +197,7 @@ class ZmqSend(_Socket, Task):
             self._end(stopped=True)  # stopped (Ctrl-C, SIGTERM): the receivers end now, told why, instead of
         super().teardown()  # waiting out their timeout and failing with "sender gone"
 
-    def _end(self, stopped: bool = False) -> None:
+    def _end(self, stopped: bool = False, error: str | None = None) -> None:
         import zmq
 
         self._ended = True
@@ -207,7 +215,8 @@ class ZmqSend(_Socket, Task):
             if stopped:  # a second at most for the queued frames to make room: Ctrl-C ends promptly
                 self._socket.setsockopt(zmq.SNDTIMEO, STOPPED_END_MS)
             try:
-                self._socket.send_multipart(end_parts(self.sent, self._sender, self._stream, stopped))
+                self._socket.send_multipart(end_parts(self.sent, self._sender, self._stream, stopped) if error is None
+                                            else error_parts(error, self._sender, self._stream))
             except zmq.Again:
                 break
 
@@ -240,12 +249,16 @@ class ZmqReceive(Task):
                                        stop=getattr(ctx, "cancelled", None))  # names the node itself
 
     def generate(self) -> Iterator[Any]:
-        count = 0
+        count, first = 0, None
         while self.number is None or count < self.number:
             item = self._receiver.receive()
             if item is None:
                 return
             frame, meta = item
+            first = frame.dtype if first is None else first
+            if not self.dtype and frame.dtype != first:  # a writer cast float32 1e9 into uint16 65535 without a word
+                raise InputError(f"zmq-receive: frame {count} is {frame.dtype}, the stream's first {first}: a "
+                                 f"stream's frames have one type; declare dtype= to take frames of both")
             if self.shape and tuple(frame.shape) != tuple(self.shape):
                 raise InputError(f"zmq-receive: frame {count} has shape {tuple(frame.shape)}, declared {tuple(self.shape)}")
             if self.dtype and not np.can_cast(frame.dtype, self.dtype, "safe"):  # uint16 into uint8 wrapped
