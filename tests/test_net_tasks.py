@@ -166,6 +166,20 @@ def test_a_sender_drained_by_ctrl_c_tells_its_receivers_it_was_stopped():
     assert any("was stopped after" in w for w in receiving.warnings), receiving.warnings
 
 
+def send_by_hand(address: str, frames: list, timeout: float = 10.0) -> None:
+    """zmq-send's calls one by one, as the scheduler makes them: frames of any type in one stream."""
+    from ufo.core.task import Context
+
+    sender = ufo.ZmqSend(address=address, bind=False, timeout=timeout)
+    sender.setup(Context("zmq-send", (), None))
+    try:
+        for frame in frames:
+            sender.consume(frame, {})
+        sender.finish()
+    finally:
+        sender.teardown()
+
+
 def test_a_frame_of_another_type_mid_stream_is_one_clear_error():
     """Frame 0 uint16, frame 1 float32 holding 1e9: the HDF5 writer stored 65535 (and int32 -5 as 0),
     exit 0, without a word; a shape change was already an error."""
@@ -173,27 +187,11 @@ def test_a_frame_of_another_type_mid_stream_is_one_clear_error():
     out = []
     receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20)()).run()
     frames = [np.full((4, 4), 7, np.uint16), np.full((4, 4), 1e9, np.float32)]
-    sender = ufo.ZmqSend(address=address, bind=False, timeout=1)  # its end message waits for nobody long
-    from ufo.core.task import Context
-
-    sender.setup(Context("zmq-send", (), None))
-    try:
-        for frame in frames:
-            sender.consume(frame, {})
-        sender.finish()
-    finally:
-        sender.teardown()
+    send_by_hand(address, frames, timeout=1)  # its end message waits for nobody long
     with pytest.raises(TaskError, match="frame 1 is float32, the stream's first uint16: .* declare dtype="):
         receiving.wait(timeout=30)
     out = []
     receiving = ufo.MemoryOut(out=out)(ufo.ZmqReceive(address=address, bind=True, timeout=20, dtype="float32")()).run()
-    sender = ufo.ZmqSend(address=address, bind=False)
-    sender.setup(Context("zmq-send", (), None))
-    try:
-        for frame in frames:
-            sender.consume(frame, {})
-        sender.finish()
-    finally:
-        sender.teardown()
+    send_by_hand(address, frames)
     receiving.wait(timeout=30)
     assert [float(f[0, 0]) for f in out] == [7.0, 1e9]
