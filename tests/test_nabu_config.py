@@ -233,3 +233,17 @@ def test_a_toml_file_with_its_options_in_another_table_is_told_so(tmp_path):
         config.read(path)
     path.write_text('[reco]\nprojections = "scan.h5:/data"\naxis = 1030.5\n')
     assert config.read(path) == {"projections": "scan.h5:/data", "axis": 1030.5}
+
+
+@pytest.mark.parametrize("metadata, said", [
+    ("energy = 20 m; distance = 0.1 m; pixel_size = 1.4 um", "'energy = 20 m': m is no unit of energy; use one of kev, ev"),
+    ("energy = 20 kev; distance = 100 eV; pixel_size = 1.4 um", "'distance = 100 eV': ev is no unit of distance"),
+    ("energy = 20 kev; distance = 0.1 m; pixel_size = 40 keV", "'pixel_size = 40 keV': kev is no unit of pixel size"),
+])
+def test_a_value_of_overwrite_metadata_in_a_unit_of_another_quantity_is_refused(scan, tmp_path, metadata, said):
+    """`energy = 20 m; distance = 100 eV` ran as --energy 20 --distance 0.1 (a phase-retrieved volume,
+    exit 0): one table of units served the three values alike."""
+    path = nabu_conf(tmp_path / "u.conf", scan[0], dataset={"overwrite_metadata": metadata},
+                     phase={"method": "Paganin", "delta_beta": "250"})
+    result = ufo_cli("reco", "--config", str(path), "--dry-run")
+    assert result.returncode == 2 and said in " ".join(result.stderr.split()), result.stderr

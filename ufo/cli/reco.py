@@ -298,9 +298,13 @@ def _preview_line(options: Any, row: int) -> str:
     from ..core.registry import create
     from ..storage.formats import FileKind, parse_output_path
 
+    from ..storage.convert import from_bits, stored_scale
+
     target = parse_output_path(options.output)
     path = target.frame_path(row) if target.kind is FileKind.TIFF_SEQUENCE else options.output
-    image = np.asarray(create("read", path=path)().collect()[-1], np.float64)
+    image = np.asarray(create("read", path=path)().collect()[-1])
+    scale = stored_scale(options.output) if image.dtype in (np.uint8, np.uint16) else None
+    image = from_bits(image, *scale) if scale else image.astype(np.float64)  # values, not stored integers
     return (f"slice of row {row}: {path}  min {image.min():.6g}  max {image.max():.6g}  "
             f"mean {image.mean():.6g}")
 

@@ -53,6 +53,7 @@ OUTPUTS = {"hdf5": "{0}.nx", "h5": "{0}.nx", "nexus": "{0}.nx", "nx": "{0}.nx", 
            "tif": "{0}/{1}_%05i.tif", "ome-zarr": "{0}.zarr"}
 UNITS = {"kev": 1.0, "ev": 1e-3, "m": 1.0, "cm": 1e-2, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "micron": 1e-6,
          "microns": 1e-6, "nm": 1e-9}
+ENERGIES = ("kev", "ev")
 
 
 class Table(dict):  # type: ignore[type-arg]
@@ -194,6 +195,10 @@ def _dataset(r: _Reader) -> None:
             if not match or match.group(1) not in ("energy", "distance", "pixel_size") or unit not in UNITS:
                 raise r.refuse("dataset", "overwrite_metadata", f"'{item}': ufo takes energy, distance and pixel_size "
                                f"with units ({', '.join(UNITS)})")
+            if (match.group(1) == "energy") != (unit in ENERGIES):  # 'distance = 100 eV' was taken as 0.1 m
+                fits = ", ".join(u for u in UNITS if (u in ENERGIES) == (match.group(1) == "energy"))
+                raise r.refuse("dataset", "overwrite_metadata", f"'{item}': {unit} is no unit of "
+                               f"{match.group(1).replace('_', ' ')}; use one of {fits}")
             value = float(match.group(2)) * UNITS[unit]
             r.values[match.group(1)] = value
         r.taken.append(f"{r.name('dataset', 'overwrite_metadata')} -> " + ", ".join(
