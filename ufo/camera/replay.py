@@ -91,6 +91,16 @@ class ReplayCamera(Camera):
         if name == "path" and value:
             self._probe()  # a new file: its sensor size is known at once
 
+    def _roi(self) -> tuple[int, int, int, int]:
+        """Without a path there is no frame: said here, where the sensor's size is first asked (it
+        said "the 0 x 0 sensor binned 1 x 1 has no pixels")."""
+        if not self.path:
+            from ..core.errors import PropertyError
+
+            raise PropertyError("camera 'replay' needs a path, the scan to replay: -p path=scan.nx "
+                                f"(open_camera('replay', path='scan.nx')); it replays {FORMATS}")
+        return super()._roi()
+
     @property
     def dtype(self) -> np.dtype:
         return self._info[3] if self._info is not None else super().dtype

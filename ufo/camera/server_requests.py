@@ -33,6 +33,12 @@ def bind_port(socket: zmq.Socket, host: str, port: int) -> int:
         return socket.bind_to_random_port(f"tcp://{host}")
     except zmq.ZMQError as exc:
         socket.close(0)
+        import errno
+
+        if exc.errno != errno.EADDRINUSE:  # a host that is no address of this machine ('256.1.1.1', a typo)
+            raise UsageError(f"camera server: cannot listen on {host}:{port} ({exc.strerror}); give --host an "
+                             "address of this machine (127.0.0.1, the default)") from exc
         raise UsageError(f"camera server: cannot listen on {host}:{port} ({exc.strerror}): another server "
-                         "(`ufo camera serve`?) has that port; stop it, or give another --port (0: a free one)") from exc
+                         "(`ufo camera serve`?) has that port, or --port and --stream-port are the same; stop it, "
+                         "or give another port") from exc
 

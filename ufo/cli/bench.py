@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..bench import AREAS, Measure, run_all
+from ..core.small_files import check_report_file
 from .errors import FiniteFloatRange, handle_errors
 
 EXAMPLES = """
@@ -65,6 +66,12 @@ def bench(ctx: click.Context, only: str, scale: float, directory: str | None, js
         return
     areas = tuple(a.strip() for a in only.split(",") if a.strip())
     unknown = [a for a in areas if a not in AREAS]
+    if not areas:  # '' ran nothing and printed an empty table, exit 0
+        raise click.BadParameter(f"name at least one area: {', '.join(AREAS)}", param_hint="--only")
+    if directory is not None and not os.path.isdir(directory):  # a device passed click's file_okay=False
+        raise click.BadParameter(f"'{directory}' is not a folder", param_hint="--dir")
+    if json_path is not None:
+        check_report_file(json_path, "--json")
     if unknown:
         raise click.BadParameter(f"unknown area(s) {', '.join(unknown)}; choose from {', '.join(AREAS)}",
                                  param_hint="--only")

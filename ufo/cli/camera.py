@@ -37,6 +37,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, str]:
         key, eq, value = pair.partition("=")
         if not eq:
             raise UsageError(f"-p takes property=value, got '{pair}'")
+        if key in out:  # the last one won without a word
+            raise UsageError(f"-p {key} is given twice ({out[key]!r} and {value!r}); give it once")
         out[key] = value
     return out
 

@@ -26,6 +26,9 @@ class FiniteFloatRange(click.FloatRange):
     """click's FloatRange, which lets NaN through (every comparison with it is false) and, without
     a maximum, infinity: both refused here as a usage error naming the option."""
 
+    def _describe_range(self) -> str:
+        return "finite" if self.min is None and self.max is None else super()._describe_range()  # not 'x<=None'
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
         if number != number or number in (float("inf"), float("-inf")):

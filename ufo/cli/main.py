@@ -245,7 +245,8 @@ def entry() -> None:
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:  # None: started with that descriptor closed (`ufo tasks >&-`)
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe (ufo ... | head): nothing more can be said
             pass
     os._exit(0)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..core.errors import UsageError
+from ..core.small_files import check_report_file, check_small_file
 from ..core.pipeline import parse
 from .errors import handle_errors
 from .progress import stderr_console, summary, watch
@@ -51,6 +52,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
         from .compat import compat_report
 
         if json_file:
+            check_small_file(json_file, "JSON graph")
             try:
                 with open(json_file) as f:
                     text = f.read()
@@ -65,6 +67,7 @@ def run(pipeline: tuple[str, ...], json_file: str | None, dump: str | None, trac
 
         select(gpus)  # a bad --gpus is an error even when no task of the graph could use a GPU
     if json_file:
+        check_small_file(json_file, "JSON graph")
         try:
             text = open(json_file).read()
         except OSError as exc:
@@ -144,8 +147,9 @@ def _check_side_files(graph: Any, files: dict[str, str | None]) -> None:
     used = [value for t in graph.nodes for key in ("path", "file")
             if isinstance(value := getattr(t, key, None), str) and value]
     for option, path in files.items():
-        if not path:
+        if path is None:
             continue
+        check_report_file(path, option)
         for other in used:
             file = other.split(":", 1)[0] if ":" in other[2:] else other  # 'scan.h5:/data' -> 'scan.h5'
             if os.path.exists(file) and os.path.exists(path) and os.path.samefile(file, path) \

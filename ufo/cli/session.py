@@ -58,7 +58,9 @@ def edit(name: str, debug: bool) -> None:
 
 
 @session.command("list")
-def list_() -> None:
+@click.option("--debug", is_flag=True, hidden=True)
+@handle_errors
+def list_(debug: bool) -> None:
     """Sessions in the sessions folder."""
     for name in sessions.names():
         click.echo(name)
@@ -89,6 +91,8 @@ def rm(name: str, debug: bool) -> None:
 def log(name: str, debug: bool) -> None:
     """Print a session's log (every parameter set, experiment and error)."""
     path = sessions.log_path(name)
+    if not path.exists():
+        sessions.path_of(name)  # no such session: exit 2 as show, rm and start say
     click.echo(path.read_text() if path.exists() else f"no log yet for '{name}'")
 
 

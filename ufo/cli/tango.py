@@ -8,7 +8,7 @@ import os
 import click
 
 from ..core.errors import UsageError
-from .errors import handle_errors
+from .errors import FiniteFloatRange, handle_errors
 
 EXAMPLES = """
 \b
@@ -33,7 +33,10 @@ def _pairs(pairs: tuple[str, ...]) -> dict[str, str]:
         key, eq, value = pair.partition("=")
         if not eq:
             raise UsageError(f"-p takes property=value, got '{pair}'")
-        out[key.replace("-", "_")] = value
+        name = key.replace("-", "_")
+        if name in out:  # the last one won without a word
+            raise UsageError(f"-p {key} is given twice ({out[name]!r} and {value!r}); give it once")
+        out[name] = value
     return out
 
 
@@ -50,7 +53,7 @@ def _pairs(pairs: tuple[str, ...]) -> dict[str, str]:
               help="motor: linear (mm) or rotation (deg).")
 @click.option("--root", help="walker: directory, .h5/.nx file or .zarr store to write below.")
 @click.option("--overwrite", is_flag=True, help="walker: replace existing data sets.")
-@click.option("--stream-timeout", type=float, default=30.0, show_default=True,
+@click.option("--stream-timeout", type=FiniteFloatRange(0.001), default=30.0, show_default=True,
               help="camera: seconds a reliable endpoint may block the stream before it is given up.")
 @click.option("--debug", is_flag=True, help="Show full tracebacks.")
 @handle_errors
@@ -71,6 +74,7 @@ def tango(kind: str, port: int | None, host: str, device: str | None, instance: 
     if database and not os.environ.get("TANGO_HOST"):
         raise UsageError("--db needs TANGO_HOST=host:port of the Tango database")
     device = device or f"ufo/{kind}/1"
+    _check_names(kind, device, instance, root, props, camera_name, motor_kind, stream_timeout)
     properties: dict[str, object] = {}
     if kind == "camera":
         from ..camera import open_camera
@@ -83,6 +87,13 @@ def tango(kind: str, port: int | None, host: str, device: str | None, instance: 
     elif kind == "walker":
         if not root:
             raise UsageError("the walker needs --root: the directory, .h5/.nx file or .zarr store to write below")
+        from ..core.errors import InputError
+        from ..storage.walker import walker
+
+        try:  # a root that is a file, a device or a link loop: the server died with a traceback, exit 0
+            walker(os.path.abspath(root), overwrite)
+        except InputError as err:
+            raise UsageError(f"--root: {err}") from err
         properties = {"root": os.path.abspath(root), "overwrite": overwrite}
     if not database:
         _check_free(host, port)  # type: ignore[arg-type]
@@ -96,6 +107,24 @@ def tango(kind: str, port: int | None, host: str, device: str | None, instance: 
         if Signals.terminated:  # Tango took the SIGTERM: the command's status says it (143, not 130)
             mark_terminated()
         raise
+
+
+def _check_names(kind: str, device: str, instance: str, root: str | None, props: tuple[str, ...], camera: str,
+                 motor_kind: str, stream_timeout: float) -> None:
+    """Names Tango takes, and options meant for another kind of server (taken without a word before)."""
+    import re
+
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+/[\w.-]+", device):
+        raise UsageError(f"--device '{device}': a Tango device is named domain/family/member, e.g. ufo/{kind}/1")
+    if not re.fullmatch(r"[\w.-]+", instance):
+        raise UsageError(f"--instance '{instance}': a server instance is one word (letters, digits, '_', '.', '-')")
+    given = {"--root": root is not None and kind != "walker",
+             "-p/--property": bool(props) and kind != "camera", "--camera": camera != "mock" and kind != "camera",
+             "--kind": motor_kind != "linear" and kind != "motor",
+             "--stream-timeout": stream_timeout != 30.0 and kind != "camera"}
+    if any(given.values()):
+        raise UsageError(f"{', '.join(k for k, v in given.items() if v)}: not an option of the {kind} server "
+                         "(see ufo tango --help: each option says which server takes it)")
 
 
 def _check_free(host: str, port: int) -> None:

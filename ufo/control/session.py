@@ -40,9 +40,11 @@ guard = claim(beamline, session="{name}")  # a second session driving these devi
 
 
 def path_of(name: str, must_exist: bool = True) -> Path:
-    if not name.replace("-", "").replace("_", "").isalnum():
-        raise UsageError(f"session names use letters, digits, - and _, got '{name}'")
+    if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 200:
+        raise UsageError(f"session names use letters, digits, - and _ (200 at most), got '{name[:60]}'")
     path = folder() / f"{name}.py"
+    if path.is_dir():
+        raise UsageError(f"'{path}' is a folder, not a session file; rename it, or choose another session name")
     if must_exist and not path.exists():
         existing = ", ".join(sorted(p.stem for p in folder().glob("*.py"))) or "none"
         raise UsageError(f"no session '{name}' (existing: {existing}); create it with 'ufo session init {name}'")

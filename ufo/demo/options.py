@@ -108,6 +108,12 @@ class DemoOptions:
             raise UsageError(f"--axis '{self.axis}' must be 'auto' or a detector column in pixels")
         if not isinstance(self.axis, str) and not 0 < float(self.axis) < self.size:
             raise UsageError(f"--axis {self.axis} must lie within the detector (0 .. {self.size} px)")
+        if self.frame_rate and not 0.1 <= self.frame_rate <= 100000:  # 1e-300: 10 s waited, then emergency stops
+            raise UsageError(f"--frame-rate {self.frame_rate:g}: 0 (as fast as the simulation renders) or 0.1 to "
+                             "100000 frames per second")
+        output = os.path.expanduser(self.output)
+        if os.path.exists(output) and not os.path.isdir(output):  # /dev/null: failed once the scan had begun
+            raise UsageError(f"--output '{self.output}' is not a folder; give the folder the scans go into")
 
 
 @dataclass

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import UsageError
+from ..core.small_files import check_small_file
 from ..storage.formats import split_dataset
 from ..tomo.stream_input import MAX_ANGLE
 
@@ -25,8 +26,9 @@ HDF5 = (".h5", ".hdf5", ".hdf", ".nx", ".nxs")
 def load_angles(path: str) -> np.ndarray:
     """The angles in `path`, in radians (float64); UsageError naming the file where it cannot be."""
     file, dataset = split_dataset(os.path.expanduser(path))
-    if not os.path.isfile(file):
+    if not os.path.exists(file):
         raise UsageError(f"--angles-file '{path}' does not exist")
+    check_small_file(file, "--angles-file")
     units = "degree"
     try:
         if file.lower().endswith(HDF5):

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import UsageError, suggest
+from ..core.small_files import check_small_file
 from . import nabu_config, schema
 from .options import RecoOptions
 
@@ -24,6 +25,7 @@ from .options import RecoOptions
 def read(path: str | Path) -> dict[str, Any]:
     """The raw table of a config file: its `[reco]` table, else its top-level keys; a nabu
     configuration (INI, told by its sections) mapped to ours (ufo.reco.nabu_config)."""
+    check_small_file(path, "config")
     if nabu_config.is_nabu(path):
         return nabu_config.read(path)
     try:

@@ -153,11 +153,26 @@ def refuse_conflict(output: str, inputs: Iterable[str], bytes_per_file: int = 0)
         raise UsageError(message)
 
 
+def _broken_link(path: str, error: type[UfoError]) -> None:
+    """A symbolic link that leads nowhere (a loop, a target not there): the writer failed on it only
+    after the work, with "Too many levels of symbolic links" or "File exists"."""
+    if os.path.islink(path) and not os.path.exists(path):
+        try:
+            os.stat(path)
+            why = "it leads nowhere"
+        except OSError as err:
+            why = err.strerror
+        raise error(f"cannot write '{path}': it is a symbolic link to '{os.readlink(path)}' that cannot be "
+                    f"followed ({why}); remove the link or write elsewhere")
+
+
 def _writable_folder(path: str, error: type[UfoError]) -> None:
     """The folder that will hold `path` exists and is writable, or can be created."""
     folder = os.path.dirname(os.path.abspath(path))
     probe = folder
+    _broken_link(os.path.abspath(path), error)
     while not os.path.exists(probe):
+        _broken_link(probe, error)
         parent = os.path.dirname(probe)
         if parent == probe:
             break

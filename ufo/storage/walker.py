@@ -130,7 +130,7 @@ class DirectoryWalker(Walker):
     def __init__(self, root: str, overwrite: bool = False, pattern: str = "frame-%05i.tif"):
         super().__init__(os.path.abspath(os.path.expanduser(root)), overwrite)
         self.pattern = pattern
-        os.makedirs(self.root, exist_ok=True)
+        _make_folder(self.root, self.root)
 
     def _place(self, path: str) -> str:
         return os.path.join(self.root, *path.split("/")) if path else self.root
@@ -175,7 +175,7 @@ class Hdf5Walker(Walker):
         import h5py
 
         super().__init__(os.path.abspath(os.path.expanduser(filename)), overwrite)
-        os.makedirs(os.path.dirname(self.root) or ".", exist_ok=True)
+        _make_folder(os.path.dirname(self.root) or ".", self.root)
         try:
             with h5py.File(self.root, "a", libver="latest", locking=False):  # superblock 3: SWMR writers
                 pass
@@ -218,7 +218,10 @@ class ZarrWalker(Walker):
         from .zarr_store import _zarr
 
         super().__init__(os.path.abspath(os.path.expanduser(store)), overwrite)
-        _zarr().open_group(self.root, mode="a")
+        try:
+            _zarr().open_group(self.root, mode="a")
+        except Exception as exc:  # noqa: BLE001 - zarr's errors vary with its version
+            raise InputError(f"cannot open Zarr store '{self.root}': {exc}") from exc
 
     def _group(self, path: str) -> Any:
         from .zarr_store import _zarr
@@ -244,6 +247,16 @@ class ZarrWalker(Walker):
     def _read_log(self, path: str) -> dict[str, Any]:
         attrs = dict(self._group(path).attrs)
         return {k[4:]: v for k, v in attrs.items() if k.startswith("ufo_")}
+
+
+def _make_folder(folder: str, root: str) -> None:
+    """The folder a walker writes in; a root that is a file, a device or a link loop is named (the
+    Tango walker server died with an OSError traceback and exit 0)."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"walker root '{root}': cannot make the folder '{folder}' ({err.strerror}); give a folder, "
+                         "an .h5/.nx file or a .zarr store") from err
 
 
 def walker(root: str, overwrite: bool = False) -> Walker:

@@ -20,7 +20,7 @@ class DummyData(Task):
     kind = Kind.SOURCE
     inputs = ()
 
-    shape = Property(int, [512, 512], array=True, doc="frame shape (rows, columns)")
+    shape = Property(int, [512, 512], array=True, doc="frame shape (rows, columns; depth, rows, columns for volumes)")
     width = Property(int, None, range=(1, None), doc="columns (overrides the last value of shape)")
     height = Property(int, None, range=(1, None), doc="rows (overrides the first value of shape)")
     dtype = Property(str, "float32", choices=DTYPES, doc="data type of each frame")
@@ -39,10 +39,11 @@ class DummyData(Task):
 
     def frame_shape(self) -> tuple[int, ...]:
         shape = list(self.shape)
-        if any(s < 1 for s in shape):
+        if any(s < 1 for s in shape) or not 2 <= len(shape) <= 3:  # 'shape=,' made frames of one value
             from ..core import PropertyError
 
-            raise PropertyError(f"task 'dummy-data': property 'shape' needs positive sizes, got {shape}")
+            raise PropertyError(f"task 'dummy-data': property 'shape' needs 2 positive sizes (rows, columns), or 3 "
+                                f"for frames that are volumes, got {shape}")
         if self.width is not None:
             shape[-1] = self.width
         if self.height is not None:

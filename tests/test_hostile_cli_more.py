@@ -1,0 +1,86 @@
+"""More hostile input to the `ufo` command (a probe of every subcommand): real processes, real
+files, devices and links; one clear error with exit 2 before any work, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .test_hostile_cli import ufo
+
+
+def test_a_command_started_with_stdout_or_stderr_closed_ends_as_it_would():
+    """`ufo tasks >&-`: exit 1 with "'NoneType' object has no attribute 'flush'" at the end."""
+    for redirect in ("1>&-", "2>&-"):
+        for args in ("tasks", "--version", "run -q 'dummy-data number=3 shape=8,8 ! null'"):
+            done = subprocess.run(f"{sys.executable} -m ufo {args} {redirect}", shell=True, timeout=60,
+                                  stdout=subprocess.DEVNULL if redirect == "2>&-" else None,
+                                  stderr=subprocess.PIPE if redirect == "1>&-" else None, text=True)
+            assert done.returncode == 0, (args, redirect, done.stderr)
+            assert "Traceback" not in (done.stderr or "")
+
+
+@pytest.mark.parametrize("args, said", [
+    (["run", "--json", "/dev/zero"], "JSON graph '/dev/zero' is a device, a pipe or a socket, not a file"),
+    (["reco", "--config", "/dev/zero", "--dry-run"], "config '/dev/zero' is a device, a pipe or a socket"),
+    (["reco", "--config", "{fifo}", "--dry-run"], "is a device, a pipe or a socket, not a file"),  # it hung
+])
+def test_a_settings_file_that_is_a_device_or_a_pipe_is_refused(tmp_path, args, said):
+    """`--json /dev/zero` grew to 24 GB before the kernel killed it; `--config` of a FIFO hung."""
+    os.mkfifo(tmp_path / "fifo.toml")
+    result = ufo(*[a.format(fifo=tmp_path / "fifo.toml") for a in args], timeout=30)
+    assert result.returncode == 2 and said in " ".join(result.stderr.split()), result.stderr
+
+
+@pytest.mark.parametrize("link, pipeline", [
+    ("loop.tif", "write path={dir}/loop.tif"),  # a link to itself: "Too many levels" after the work
+    ("dangling.tif", "write path={dir}/dangling.tif"),  # its target not there: ENOENT after the work
+    ("loopdir", "write path={dir}/loopdir/f-%03i.tif"),  # "cannot create directory: File exists"
+])
+def test_an_output_through_a_link_that_leads_nowhere_is_refused_before_the_work(tmp_path, link, pipeline):
+    os.symlink("/nonexistent/dir/x.tif" if link == "dangling.tif" else link, tmp_path / link)
+    result = ufo("run", f"dummy-data shape=8,8 number=2 ! {pipeline.format(dir=tmp_path)}")
+    assert result.returncode == 2, result.stderr
+    assert "is a symbolic link to" in result.stderr and "cannot be followed" in result.stderr, result.stderr
+    assert "write: " not in result.stderr  # refused by the check, not by the writer after the frames
+
+
+@pytest.mark.parametrize("args, said", [
+    (["session", "list"], "the sessions folder '/dev/null/.local/share/ufo/sessions' cannot be made"),
+    (["session", "init", "x1"], "set UFO_SESSIONS to a folder you can write"),
+    (["session", "log", "nope"], "no session 'nope'"),  # exit 0 before, while show/rm said so
+])
+def test_a_sessions_folder_that_cannot_be_made_is_named_with_its_variable(tmp_path, args, said):
+    env = {**os.environ, "HOME": "/dev/null"} if args[1] != "log" else {**os.environ, "UFO_SESSIONS": str(tmp_path)}
+    env.pop("UFO_SESSIONS", None) if args[1] != "log" else None
+    result = subprocess.run([sys.executable, "-m", "ufo", *args], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("args, said", [
+    (["run", "dummy-data shape=, number=3 ! null"], "property 'shape' needs 2 positive sizes"),  # frames of one value
+    (["run", "dummy-data shape=8,8,8,8 number=2 ! null"], "got [8, 8, 8, 8]"),
+    (["camera", "grab", "replay", "-n", "2", "-o", "{dir}/r.h5"], "camera 'replay' needs a path"),  # "0 x 0 sensor"
+    (["camera", "grab", "mock", "-p", "sensor-width=16", "-p", "sensor-width=32", "-n", "1", "-o", "{dir}/m.h5"],
+     "-p sensor-width is given twice ('16' and '32')"),
+    (["bench", "--only", "runtime", "--json", "{dir}/no/x.json"], "is not there"),
+    (["bench", "--only", ""], "name at least one area"),
+    (["bench", "--dir", "/dev/null"], "'/dev/null' is not a folder"),
+    (["run", "dummy-data shape=8,8 number=2 ! null", "--trace", ""], "--trace '': give a file name"),
+    (["demo", "-o", "/dev/null"], "--output '/dev/null' is not a folder"),  # failed once the scan had begun
+    (["demo", "--frame-rate", "1e-300"], "--frame-rate 1e-300"),
+    (["reco", "--projections", "{dir}/p.tif", "--angles-file", "/dev/null", "--axis", "4", "--dry-run",
+      "-o", "{dir}/o.tif"], "--angles-file '/dev/null' is a device"),  # "does not exist"
+    (["camera", "serve", "mock", "--host", "256.1.1.1", "--port", "15998"], "give --host an address of this"),
+])
+def test_values_that_ran_into_garbage_or_failed_after_the_work_are_usage_errors(tmp_path, args, said):
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "p.tif", np.ones((4, 8, 8), np.float32), photometric="minisblack")
+    result = ufo(*[a.format(dir=tmp_path) for a in args], cwd=tmp_path, timeout=60)
+    assert result.returncode == 2 and said in " ".join(result.stderr.split()), result.stderr
+    assert "Traceback" not in result.stderr
