@@ -37,7 +37,7 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
     except ImportError as err:
         raise UsageError("the GUI needs FastAPI and uvicorn: pip install 'ufo[gui]'") from err
     if token is not None and not token.strip():
-        raise UsageError("--token '' would let anyone in; leave --token out for a random one")
+        raise UsageError(f"--token {token!r} (empty or blank) would let anyone in; leave --token out for a random one")
     if token is None:  # also on loopback: any web page the user visits could otherwise drive the API
         token = secrets.token_urlsafe(24)
     _check_bind(host, port)

@@ -196,6 +196,9 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
                                    f"'{info[:-len('.info')]}[0-9]*.edf' names the projections")
         return frames
     others = [f for f in files if not f.lower().endswith(TIFF_SUFFIXES)]
+    if others == [path] and not os.path.isdir(path):  # one file named, no pattern: '/dev/zero', 'scan.dat'
+        raise InputError(f"'{path}' is not a file ufo reads as frames (TIFF, EDF, HDF5/NeXus, Zarr; raw with "
+                         "raw-width and raw-height)")
     if others:
         raise InputError(
             f"'{path}' matches files that are neither TIFF nor EDF ({os.path.basename(others[0])}); narrow the "

@@ -52,6 +52,9 @@ class StreamWeights:
         self.last_angle: float | None = None
         self.count = 0
         self.regular = True  # every weight so far exactly 1.0 in float32
+        self.direction = 0.0  # the sign of the scan's steps (its first nonzero step)
+        self.out_of_order: tuple[int, float, float] | None = None  # (projection, its angle, the one before)
+        self.low = self.high = 0.0  # the angles' range (arrival order aside)
 
     @property
     def reference(self) -> float:
@@ -61,6 +64,8 @@ class StreamWeights:
         return float(np.median(self.gaps)) if self.gaps else np.pi
 
     def _relative(self, left: float, right: float) -> float:
+        if self.out_of_order is not None:  # gaps in arrival order say nothing of a projection's interval
+            return 1.0
         wide = wedge_limit(self._typical())
         if left > wide:
             left = right if right <= wide else self._typical()
@@ -74,9 +79,16 @@ class StreamWeights:
         if self.first_angle is None:
             self.first_angle = angle
             self.first = (angle, item)
+            self.low = self.high = angle
         else:
             assert self.last_angle is not None
-            gap = abs(angle - self.last_angle)
+            step = angle - self.last_angle
+            if step and not self.direction:
+                self.direction = np.sign(step)
+            elif step * self.direction < 0 and self.out_of_order is None:  # interlaced, swapped, golden angle
+                self.out_of_order = (self.count, angle, self.last_angle)
+            self.low, self.high = min(self.low, angle), max(self.high, angle)
+            gap = abs(step)
             self.gaps.append(gap)
             if self.held is not None:
                 released.append((self.held[0], self.held[1], self._relative(self.left, gap)))
@@ -91,14 +103,27 @@ class StreamWeights:
     def span(self) -> float:
         if self.first_angle is None or self.last_angle is None:
             return 0.0
+        if self.out_of_order is not None:
+            return self.high - self.low
         return abs(self.last_angle - self.first_angle)
+
+    def order_problem(self) -> str | None:
+        """What weighing a stream out of angle order does, or None. Gaps in arrival order were taken for
+        each projection's interval: interlaced scans came out 2 or 4 times too bright, a golden-angle
+        stream 85 times; now each projection is weighed alike (exact for a regular scan in any order)."""
+        if self.out_of_order is None:
+            return None
+        index, angle, before = self.out_of_order
+        return (f"projections arrived out of angle order (projection {index} at {np.degrees(angle):.4g} degrees after "
+                f"{np.degrees(before):.4g}): each is weighed alike, exact for a regular scan in any order (interlaced), "
+                "an approximation for irregular angles")
 
     def coverage_problem(self) -> str | None:
         """Why this stream's weights double some directions (more than a half turn, not a whole
         number of them: online, the overlap is weighted before the end tells it), or None."""
         from ..kernels.wedge import one_weight_problem
 
-        if self.count < 2:
+        if self.count < 2 or self.out_of_order is not None:  # said by order_problem
             return None
         jitter = 0.0 if self.regular else self._typical()  # an irregular half turn's ends: a step's fraction off
         return one_weight_problem(self.count, (self.span() + self._typical()) / self.count, jitter)
@@ -110,6 +135,9 @@ class StreamWeights:
             return out
         if not self.gaps:  # one projection: angle_weights gives it pi / 2
             out.append((self.first[0], self.first[1], 0.5 * np.pi / self.reference))
+        elif self.out_of_order is not None:  # every projection weighed alike: the last one too
+            if self.held is not None:
+                out.append((self.held[0], self.held[1], 1.0))
         else:
             wrap = np.pi - self.span()  # the gap from the last angle round to the first + pi
             wrap_ok = -1e-9 <= wrap <= 3 * self._typical()
@@ -128,6 +156,10 @@ class StreamWeights:
     def scale(self, angle_span: float | None = None) -> float:
         """The absolute weight of relative weight 1: half the reference gap, times pi / coverage
         beyond a half turn (so a 360-degree scan, every line seen twice, is not doubled)."""
+        if self.out_of_order is not None and self.count > 1:  # alike: the coverage over the count
+            n = self.count
+            coverage = abs(angle_span) if angle_span is not None else self.span() * n / (n - 1)
+            return 0.5 * min(coverage, np.pi) / n
         if self.regular and self.count > 1:  # one step: the engine's weight of before, from the span
             n = self.count
             coverage = abs(angle_span) if angle_span is not None else n * self.span() / (n - 1)
@@ -186,19 +218,21 @@ def middle_sinogram(kept: list[Kept], darks: list[np.ndarray], flats: list[np.nd
 
 def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray], *, half_acquisition: bool,
               full_turn: bool | None, pairs: int, final: bool, device: str = "cpu") -> float | None:
-    """The axis from the kept projections as `ufo reco --axis auto` finds it, or None while too few arrived.
+    """The axis from the kept projections, or None while too few arrived.
 
-    Pairs (theta, theta + pi) as `ufo reco` on a full turn (`axis_360`) or with half acquisition
-    (`axis_half_acquisition`), once `pairs` of them exist: a known full turn, half acquisition,
-    or a scan whose angles went on past the half turn (span not given). Else Vo's method on the
-    first half turn, once it is complete (a known shorter scan) or at the end of the scan (span
-    not given: until then the next angle may still go past the half turn).
+    Half acquisition: pairs (theta, theta + pi) as `ufo reco --half-acquisition` finds it
+    (`axis_half_acquisition`), once `pairs` of them exist. Else Vo's method on the first half
+    turn, once it is complete: a known scan of up to a half turn at its end, a full turn (or a
+    scan whose angles went past the half turn) as soon as its first half turn is in. A full
+    turn's first `pairs` pairs (`axis_360`, as `ufo reco` correlates all of a file's pairs) were
+    38-68 px off where the sample reaches past the field of view: a few degrees of pairs see
+    nearly one pair; a half turn is a whole scan's worth of directions.
     """
     if not flats:
         raise ValueError("axis='auto' needs flats (image_key 1) to correct the projections; none arrived")
     angles = np.array([a for _, a, _ in kept])
     relative, past = _past_half_turn(angles) if len(angles) > 1 else (np.zeros(1), np.zeros(1, bool))
-    if half_acquisition or full_turn or (full_turn is None and past.any()):
+    if half_acquisition:
         chosen = paired(angles)
         count = 0 if chosen is None else int(np.count_nonzero(~past[chosen]))
         if count >= pairs or (final and count):
@@ -210,10 +244,9 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
             return float(find(sino, angles[chosen]))
         if not final:
             return None
-        if half_acquisition:
-            raise ValueError("half acquisition needs a 360-degree scan: no projection 180 degrees after the first "
-                             f"arrived (the scan covers {np.degrees(relative.max()):.1f} degrees)")
-    if not final and (full_turn is None or len(angles) < 2):  # the scan may still go on past the half turn
+        raise ValueError("half acquisition needs a 360-degree scan: no projection 180 degrees after the first "
+                         f"arrived (the scan covers {np.degrees(relative.max()):.1f} degrees)")
+    if not final and not past.any() and (full_turn is None or len(angles) < 2):  # may still go past the half turn
         return None
     step = float(np.median(np.abs(np.diff(angles)))) if len(angles) > 1 else np.pi
     if not final and len(angles) * step < np.pi - 1e-3 * step:  # the half turn is not complete yet

@@ -14,9 +14,8 @@ covers (as `angle_weights`; 200 or 270-degree scans are warned of), once the nex
 Memory: with a given axis and references first, the slices, one batch, the references and two
 bands (the first projection, the latest until the next angle); row bands are kept only while
 work cannot start (`pending_bytes`):
-- `axis='auto'`: on a full turn until `axis_pairs` pairs (theta, theta + pi) exist, then
-  `axis_360` on the middle row's pairs; else until the half turn is complete or the end, then
-  Vo's method on it. Bound: rows x width x (projections in 180 degrees + axis_pairs) x bytes.
+- `axis='auto'`: until the first half turn is complete (or the end), then Vo's method on its
+  middle row. Bound: rows x width x projections in 180 degrees x bytes.
 - `half_acquisition=True`: each corrected band of the first half turn until its pair past
   theta + pi arrived, then stitched (`halftomo.stitch_stack`) into a double-width band
   back-projected over 180 degrees. Bound: rows x width x projections in 180 degrees x 4 bytes.
@@ -67,9 +66,8 @@ class StreamingReconstructor(StreamOutput):
     projections read by the GPU kernel in half precision (sums stay fp32).
     half_acquisition: a 360-degree scan with the axis near one detector edge (needs the axis or
     'auto'); slices are as wide as the stitched sinogram (`ufo reco --half-acquisition`).
-    axis_pairs: with 'auto' on a full turn or half acquisition, the pairs (theta, theta + pi)
-    to wait for before the axis is searched (each keeps one more band). axis_device: where
-    Vo's metric runs for 'auto' on a half turn ('cpu' or 'gpu').
+    axis_pairs: with 'auto' and half acquisition, the pairs (theta, theta + pi) to wait for
+    before the axis is searched. axis_device: where Vo's metric runs ('cpu' or 'gpu').
     """
 
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
@@ -378,6 +376,8 @@ class StreamingReconstructor(StreamOutput):
             if self.axis == "auto" and self._used_axis is None:
                 self._locate(final=True)
             self._drain()
+            if (problem := self._weights.order_problem()) is not None:
+                self._warn_once(f"{problem}; `ufo reco` of the file weighs each projection by the interval it covers")
             if not self.half_acquisition and (problem := self._weights.coverage_problem()) is not None:
                 self._warn_once(f"{problem} in these slices (the weights are given as projections arrive); "
                                 "`ufo reco` of the file weighs each projection by the interval it covers")
