@@ -267,3 +267,42 @@ def test_a_raw_file_of_big_endian_frames_reads_back_as_written(tmp_path):
     floats = (np.arange(20, dtype=">f4") / 7).reshape(1, 4, 5)
     ufo.Writer(path=str(tmp_path / "be32.raw"))(floats).run().wait()
     np.testing.assert_array_equal(np.fromfile(tmp_path / "be32.raw", np.float32).reshape(1, 4, 5), floats)
+
+
+@pytest.mark.parametrize("name", ["s.h5:/data", "s.nx", "s.tif"])
+def test_frames_appended_of_another_type_or_shape_are_refused(tmp_path, name):
+    """HDF5 stored appended float32 0.75 as uint16 0 and int32 -3 as 0 (exit 0); a BigTIFF took frames
+    of another shape or type, and ufo then could not read the stack at all (two series)."""
+    path = str(tmp_path / name)
+    tiff = {"tiff_format": "bigtiff"} if name.endswith(".tif") else {}
+    ufo.Writer(path=path, **tiff)(np.full((3, 16, 20), 5, np.uint16)).run().wait()
+    for frames in (np.full((2, 16, 20), 0.75, np.float32), np.full((2, 16, 20), -3, np.int32)):
+        with pytest.raises(ufo.core.TaskError, match="int32|float32"):
+            ufo.Writer(path=path, append=True, **tiff)(frames).run().wait()
+    if name.endswith(".tif"):
+        with pytest.raises(ufo.core.TaskError, match=r"holds frames of shape \(16, 20\) uint16, not \(8, 8\)"):
+            ufo.Writer(path=path, append=True, **tiff)(np.ones((2, 8, 8), np.uint16)).run().wait()
+    ufo.Writer(path=path, append=True, **tiff)(np.full((2, 16, 20), 7, np.uint8)).run().wait()  # fits: taken
+    np.testing.assert_array_equal(ufo.Reader(path=path)().collect()[:, 0, 0], [5, 5, 5, 7, 7])
+
+
+def test_every_part_of_a_split_integer_stack_says_its_scale():
+    """With bytes_per_file only the first part said scale_min/scale_step: the others' integers could
+    not be mapped back to values once the parts were apart."""
+    import json
+    import tempfile
+
+    import tifffile
+
+    with tempfile.TemporaryDirectory() as folder:
+        frames = np.linspace(-10, 119, 10 * 64 * 64, dtype=np.float32).reshape(10, 64, 64)
+        ufo.Writer(path=f"{folder}/s.tif", bits=16, bytes_per_file=20000)(frames).run().wait()
+        parts = sorted(glob.glob(f"{folder}/s-*.tif"))
+        assert len(parts) > 2
+        for part in parts:
+            with tifffile.TiffFile(part) as tif:
+                record = json.loads(tif.pages[0].description)
+                stored = tif.pages[-1].asarray()
+            index = record["index"] + len(tif.pages) - 1
+            values = record["scale_min"] + stored.astype(np.float64) * record["scale_step"]
+            np.testing.assert_allclose(values, frames[index], atol=record["scale_step"])

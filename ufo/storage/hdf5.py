@@ -30,7 +30,7 @@ from ..core.errors import InputError
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
-from .writer_base import WriterBase, disk_error, drop_empty, make_empty, share, size_limit, unshare
+from .writer_base import MISFIT, WriterBase, disk_error, drop_empty, fits_type, make_empty, share, size_limit, unshare
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -230,8 +230,9 @@ class Hdf5Writer(WriterBase):
                 dset = self._dsets[DXCHANGE.get(key, DXCHANGE[0])]
             else:
                 dset = next(iter(self._dsets.values()))
-            if frame.shape != dset.shape[1:]:
-                raise InputError(f"frame {self.frames} has shape {frame.shape}, '{self.path}:{dset.name}' {dset.shape[1:]}")
+            if frame.shape != dset.shape[1:] or not fits_type(frame.dtype, dset.dtype):  # float32 0.75 as uint16 0
+                raise InputError(f"frame {self.frames} has shape {frame.shape} {frame.dtype}, '{self.path}:{dset.name}' "
+                                 f"{dset.shape[1:]} {dset.dtype}" + ("" if frame.shape != dset.shape[1:] else f"; {MISFIT}"))
             direct = self.compression is None and frame.dtype == dset.dtype and frame.flags.c_contiguous
             self._append(dset, frame if not direct else memoryview(frame).cast("B"), direct)
             touched = [dset]

@@ -33,6 +33,37 @@ class FrameWriter(Protocol):
     def close(self) -> None: ...
 
 
+MISFIT = "an output's type does not hold these frames' values: write a new file or dataset, or convert them first"
+
+
+def fits_type(frame: Any, stored: Any) -> bool:
+    """Whether frames of type `frame` go into an output of type `stored` keeping their values: a
+    safe cast, or float into float (float64 results appended to a float32 volume)."""
+    frame, stored = np.dtype(frame), np.dtype(stored)
+    return bool(np.can_cast(frame, stored, "safe")) or frame.kind == stored.kind == "f"
+
+
+def first_page(path: str) -> tuple[tuple[int, ...], Any] | None:
+    """(shape, dtype) of a TIFF stack's first page, or None (no page yet)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return (tuple(tif.pages[0].shape), tif.pages[0].dtype) if tif.pages else None
+    except Exception:  # noqa: BLE001 - no stack to match (a file tifffile cannot read is refused where it is opened)
+        return None
+
+
+
+def make_parent(path: str) -> None:
+    """The folder that will hold `path`, made if need be (InputError naming it where it cannot be)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create directory '{parent}': {exc}") from exc
+
+
 class WriterBase:
     """What every writer shares: use it as a context manager so the file is closed on errors."""
 

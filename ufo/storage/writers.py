@@ -25,7 +25,8 @@ from .hdf5_volume import Hdf5VolumeWriter
 from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej, no_appending
 from .stale import stale_note
 from .tiff_page import write_page
-from .writer_base import FrameWriter, WriterBase, claim_sequence, claimed, disk_error, disk_full, release_sequence
+from .writer_base import (MISFIT, FrameWriter, WriterBase, claim_sequence, claimed, disk_error, disk_full, first_page,
+                          fits_type, make_parent, release_sequence)
 from .zarr_store import ZarrWriter
 
 __all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "describe", "disk_error",
@@ -35,14 +36,6 @@ __all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "W
 def _refuse_existing(path: str, overwrite: bool) -> None:
     if os.path.exists(path) and not overwrite:
         raise InputError(f"'{path}' exists; refusing to overwrite it (use overwrite=true / --overwrite)")
-
-
-def _make_parent(path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create directory '{parent}': {exc}") from exc
 
 
 class TiffSequenceWriter(WriterBase):
@@ -68,7 +61,7 @@ class TiffSequenceWriter(WriterBase):
         self.start = start
         self.step = step
         self.metadata = dict(metadata or {})
-        _make_parent(target.frame_path(start))
+        make_parent(target.frame_path(start))
         _refuse_existing(target.frame_path(start), overwrite)
         # one process a sequence; the workers of a cluster run write their parts of it (`exclusive` False)
         self._sequence = claim_sequence(target.path) if exclusive else None
@@ -156,12 +149,14 @@ class BigTiffWriter(WriterBase):
         self.imagej = False
         self._part = 0
         self._bytes = 0
-        _make_parent(self.path)
+        make_parent(self.path)
         self._append = append and os.path.exists(self.path) and not bytes_per_file
         if not self._append:
             _refuse_existing(self._name(0), overwrite)
         elif is_imagej(self.path):  # tifffile: "cannot append to file containing metadata", after the graph started
             raise InputError(no_appending(self.path))
+        self._kept = first_page(self.path) if self._append else None  # the stack's frames: appended ones match
+        self._part_begun = False  # a new part's first page: the metadata again, so each part decodes alone
         self._writer: Any = None
         self._display: DisplayRange | None = None  # a float32 ImageJ stack's display range, from its slices
         self._count: LiveCount | None = None  # an ImageJ stack's header count, written as pages come
@@ -186,7 +181,8 @@ class BigTiffWriter(WriterBase):
 
     def _write_page(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if not self.imagej:
-            header = self.metadata if self.frames == 0 else None
+            header = self.metadata if self.frames == 0 or self._part_begun else None
+            self._part_begun = False
             self._writer.write(frame, description=describe(meta, header), metadata=None)
             return
         ij, resolution = imagej_metadata(self.metadata)
@@ -208,6 +204,7 @@ class BigTiffWriter(WriterBase):
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         before: int | None = None  # the file's size before this page: set once the page is begun (only
         try:  # then is there a page to cut; a file this writer could not open is never touched)
+            frame = self._matching(frame) if self._kept is not None else frame
             if self._writer is None:
                 self._open(frame)
             if self.bytes_per_file and self._bytes and self._bytes + frame.nbytes > self.bytes_per_file:
@@ -216,6 +213,7 @@ class BigTiffWriter(WriterBase):
                 self._bytes = 0
                 _refuse_existing(self._name(self._part), self.overwrite)
                 self._writer = self._tifffile.TiffWriter(self._name(self._part), bigtiff=True)
+                self._part_begun = True
             name = self._name(self._part)
             before = os.path.getsize(name) if os.path.exists(name) else 0
             self._write_page(frame, meta)
@@ -235,6 +233,14 @@ class BigTiffWriter(WriterBase):
             raise
         self._bytes += frame.nbytes
         self.frames += 1
+
+    def _matching(self, frame: np.ndarray) -> np.ndarray:
+        """A frame appended to the stack, in its pages' type (other shapes or types: two series, unread)."""
+        shape, dtype = self._kept  # type: ignore[misc]
+        if frame.shape != shape or not fits_type(frame.dtype, dtype):
+            raise InputError(f"'{self.path}' holds frames of shape {shape} {dtype}, not {frame.shape} {frame.dtype}: "
+                             f"appended frames must match ({MISFIT})")
+        return frame if frame.dtype == dtype else frame.astype(dtype)
 
     def _cut(self, size: int) -> None:
         """After a failed write: drop the incomplete page so the file ends with a complete one, and
@@ -304,7 +310,7 @@ class RawWriter(WriterBase):
     def __init__(self, target: OutputPath, overwrite: bool, append: bool = False):
         self.path = target.path
         self.frames = 0
-        _make_parent(self.path)
+        make_parent(self.path)
         append = append and os.path.exists(self.path)
         if not append:
             _refuse_existing(self.path, overwrite)
@@ -376,7 +382,7 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     if target.kind is FileKind.HDF5:
         if layout == "auto":
             layout = "nxtomo" if target.path.lower().endswith(NEXUS_SUFFIXES) else "plain"
-        _make_parent(target.path)
+        make_parent(target.path)
         if layout in ("plain", "nxdata") and compression in (None, "none") and not append and expected_frames \
                 and expected_frames > 1:
             return Hdf5VolumeWriter(target.path, target.dataset, expected_frames, overwrite, record_drops, metadata, layout)
