@@ -8,6 +8,8 @@ every branch of the integer conversion. Names start with the module (`median_`, 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -32,6 +34,20 @@ def test_median_rows_equal_scipy_with_reflected_borders(size):
         out = np.full_like(data, np.nan)
         assert median_rows(data, size, out) is out
         np.testing.assert_array_equal(out, ndimage.median_filter(data, size=(1, size), mode="reflect"))
+
+
+@pytest.mark.parametrize("size", [3, 5, 9])
+def test_median_rows_leave_nan_out_of_every_window(size):
+    """A NaN was never found when it left the window: a number went in its place, the NaN stayed,
+    and 63 of a row's 64 medians were wrong after it (remove-stripes: NaN across the row)."""
+    data = np.random.default_rng(4).random((3, 40)).astype(np.float32)
+    data[0, 10], data[1, [5, 6]], data[2, 20:20 + size] = np.nan, np.nan, np.nan
+    out = median_rows(data, size, np.empty_like(data))
+    padded = np.pad(data, ((0, 0), (size // 2, size // 2)), mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, size, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # "All-NaN slice": NaN there, as the kernel gives
+        np.testing.assert_allclose(out, np.nanmedian(windows, axis=-1), rtol=1e-6)  # NaN only where all are
 
 
 @pytest.mark.parametrize("size", [3, 4, 5])  # 4: an even window, the median taken at index n // 2

@@ -41,6 +41,26 @@ def test_calculate_on_integers_does_not_wrap():
     assert run(ufo.Calculate(expression="v + 1"), frames)[0, 0, 0] == 65536
 
 
+@pytest.mark.parametrize("expression, expected", [
+    ("x * 2**64", [2.0**64, 2.0**65]),  # constants were folded in int64: 0
+    ("x * 3**41", [3.0**41, 2 * 3.0**41]),  # negative
+    ("x * (1 - 2**70)", [1 - 2.0**70, 2 * (1 - 2.0**70)]),  # x unchanged
+    ("x + 7 // 0", [np.inf, np.inf]),  # 0
+    ("x + 2**-1", [1.5, 2.5]),  # refused at run time naming the input
+])
+def test_calculate_folds_whole_number_constants_without_wrapping(expression, expected):
+    with np.errstate(all="ignore"):
+        out = ufo.Calculate(expression=expression)(np.array([[[1.0, 2.0]]], np.float32)).collect()
+    np.testing.assert_allclose(out[0, 0], np.float32(expected), rtol=1e-6)
+
+
+@pytest.mark.parametrize("expression", ["where(x > 100, x, -1)", "x if x > 100 else -1"])
+def test_calculate_keeps_constants_outside_an_integer_inputs_range(expression):
+    """The constant was cast into the uint16 input's type: -1 became 65535 (70000 became 4464)."""
+    out = ufo.Calculate(expression=expression)(np.array([[[0, 1, 100, 65535]]], np.uint16)).collect()
+    np.testing.assert_array_equal(out[0, 0], [-1, -1, -1, 65535])
+
+
 @given(st.floats(-1e3, 1e3, allow_nan=False), st.floats(-1e3, 1e3, allow_nan=False))
 @settings(max_examples=50, deadline=None)
 def test_calculate_arithmetic_property(a, b):
@@ -139,3 +159,27 @@ def test_dummy_data_kinds():
     noise = ufo.DummyData(shape=[5, 5], number=2, init="random", dtype="uint16", value=100)().collect()
     assert noise.max() <= 100
     assert ufo.DummyData(width=16, height=8)().collect().shape == (1, 8, 16)
+
+
+def test_center_of_rotation_by_sinogram_searches_a_full_turn_on_its_first_half():
+    """angle-step was taken by method=scan only: a 360-degree sinogram of an object off the centre
+    came out 11 px off (59.66 for 71) by method=sinogram, where auto-axis found 70.99."""
+    from scipy.ndimage import shift
+    from skimage.data import shepp_logan_phantom
+    from skimage.transform import radon, resize
+
+    image = shift(np.pad(resize(shepp_logan_phantom(), (96, 96)), 16), (6, -11), order=1)
+    sino = shift(radon(image, theta=np.arange(360.0), circle=True).T, (0, 7), order=3).astype(np.float32)
+    found = ufo.CenterOfRotation(method="sinogram", angle_step=2 * np.pi / 360)(sino).collect()[0, 0]
+    assert abs(found - 71.0) < 0.25, found
+
+
+def test_an_fft_of_odd_length_is_refused_before_ifft_and_filter_misread_it():
+    """ifft and filter take n values for a row of 2 (n - 1): size=201 came back 0.51 off."""
+    from ufo.core import GraphError
+
+    with pytest.raises(GraphError, match="fft size=201 is odd; give an even length"):
+        ufo.Ifft(crop_width=100)(ufo.Fft(size=201)(np.ones((1, 4, 100), np.float32))).collect()
+    rows = np.random.default_rng(2).random((1, 4, 100)).astype(np.float32)
+    back = ufo.Ifft(crop_width=100)(ufo.Fft(size=200)(rows)).collect()
+    np.testing.assert_allclose(back, rows, atol=1e-6)

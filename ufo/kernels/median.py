@@ -20,32 +20,53 @@ def _reflect(i, n):  # pragma: no cover - compiled
 
 
 @numba.njit(nogil=True, cache=True)
+def _above(a, b):  # pragma: no cover - compiled
+    """a > b with NaN above every number (the sorted window keeps its NaN at the end)."""
+    return a > b or (a != a and b == b)
+
+
+@numba.njit(nogil=True, cache=True)
 def median_rows(data, size, out):  # pragma: no cover - compiled
-    """out[r, c] = median of data[r, c - size // 2 : c + size // 2 + 1] with reflected borders (odd size)."""
+    """out[r, c] = median of the values that are not NaN of data[r, c - size // 2 : c + size // 2 + 1]
+    with reflected borders (odd size), as numpy's nanmedian. The window stays sorted with its NaN at
+    the end: a NaN was never found again when it left, so a number went in its place and the NaN
+    stayed (63 of 64 values of a row wrong after one NaN)."""
     rows, cols = data.shape
     half = size // 2
     window = np.empty(size, data.dtype)
     for r in range(rows):
+        nan = 0
         for k in range(size):
             window[k] = data[r, _reflect(k - half, cols)]
-        window.sort()
-        out[r, 0] = window[half]
+            nan += window[k] != window[k]
+        window.sort()  # NaN last
+        out[r, 0] = _middle(window, size - nan)
         for c in range(1, cols):
             leaving = data[r, _reflect(c - 1 - half, cols)]
             entering = data[r, _reflect(c + half, cols)]
-            # find the leaving value, then slide the entering one into its sorted place
-            j = 0
-            while j < size - 1 and window[j] != leaving:  # a NaN is never found: the last (NaN) slot goes
+            nan += (entering != entering) - (leaving != leaving)
+            j = 0  # find the leaving value, then slide the entering one into its sorted place
+            while j < size - 1 and not (window[j] == leaving or (window[j] != window[j] and leaving != leaving)):
                 j += 1
-            while j > 0 and window[j - 1] > entering:
+            while j > 0 and _above(window[j - 1], entering):
                 window[j] = window[j - 1]
                 j -= 1
-            while j < size - 1 and window[j + 1] < entering:
+            while j < size - 1 and _above(entering, window[j + 1]):
                 window[j] = window[j + 1]
                 j += 1
             window[j] = entering
-            out[r, c] = window[half]
+            out[r, c] = _middle(window, size - nan)
     return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _middle(window, k):  # pragma: no cover - compiled
+    """The median of the first k (the numbers) of a sorted window: NaN for none, the mean of the middle two of an even k."""
+    if k == 0:
+        return np.nan
+    if k % 2:
+        return window[k // 2]
+    return 0.5 * (window[k // 2 - 1] + window[k // 2])
 
 
 @numba.njit(nogil=True, cache=True)

@@ -21,7 +21,8 @@ class CenterOfRotation(Task):
     method = Property(str, "correlate", choices=("correlate", "sinogram", "scan"),
                       doc="correlate: 0/180 degree projections; sinogram: Vo's metric; scan: reconstruct and score")
     search = Property(float, None, range=(1, None), doc="half-width of the search around the detector centre (pixels)")
-    angle_step = Property(float, None, unit="rad", doc="scan: angle between projections (default: pi / number)")
+    angle_step = Property(float, None, unit="rad", doc="sinogram and scan: angle between projections (default: pi / "
+                          "number); a 360-degree sinogram is searched on its first half turn")
     ufo_names = declare({"angle-step": zero_is_default("angle-step"),
                  "center": missing("ufo searches around the detector centre; give search= (half-width)")})
 
@@ -43,8 +44,9 @@ class CenterOfRotation(Task):
                 self._first = np.array(frame, np.float32)
             else:
                 self._last = np.array(frame, np.float32)
-        elif self.method == "sinogram":
-            self._axes.append(axis_from_sinogram(frame, self.search))
+        elif self.method == "sinogram":  # a full turn's sinogram: its first half (it took all: 11 px off)
+            step = self.angle_step if self.angle_step is not None else np.pi / len(frame)
+            self._axes.append(axis_from_sinogram(half_turn(frame, len(frame) * step), self.search))
         else:
             self._axes.append(axis_by_scan(frame, search=self.search, angle_step=self.angle_step).best)
 

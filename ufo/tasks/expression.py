@@ -127,8 +127,9 @@ def _fill(value: float, out: np.ndarray | None, shape: tuple[int, ...], dt: np.d
 
 
 def _combine(func: Any, args: list[tuple[bool, Any]], dt: np.dtype | None) -> tuple[bool, Any]:
-    if all(constant for constant, _ in args):
-        return True, np.asarray(func(*[v for _, v in args])).item()
+    if all(constant for constant, _ in args):  # in float64: 2**200 folded in int64 was 0, 3**41 negative, 7//0 0
+        with np.errstate(all="ignore"):
+            return True, np.asarray(func(*[np.float64(v) for _, v in args])).item()
     parts = [(c, v) for c, v in args]
     kwargs = {"dtype": dt} if dt is not None and func is not np.clip else {}
     if len(parts) == 1:
@@ -156,7 +157,8 @@ def _call(func: Any, args: tuple[Any, ...], out: np.ndarray | None, kwargs: dict
 
 
 def _where(args: list[tuple[bool, Any]]) -> tuple[bool, Any]:
-    evals = [(lambda inputs, v=v: v) if c else (lambda inputs, f=v: f(inputs, None)) for c, v in args]
+    # constants as float64: where(x > 100, x, -1) of uint16 frames gave 65535 for -1, 70000 became 4464
+    evals = [(lambda inputs, v=np.float64(v): v) if c else (lambda inputs, f=v: f(inputs, None)) for c, v in args]
 
     def run(inputs: Sequence[np.ndarray], out: np.ndarray | None) -> Any:
         result = np.where(*(e(inputs) for e in evals))

@@ -68,6 +68,8 @@ def fft_size(width: int, size: int) -> int:
     if size > 0:
         if size < width:
             raise GraphError(f"fft size={size} is shorter than the rows ({width} pixels)")
+        if size % 2:  # ifft and filter take a row of n values for 2 (n - 1): an odd length came back wrong
+            raise GraphError(f"fft size={size} is odd; give an even length (e.g. {size + 1})")
         return size
     if size == -1:
         return int(2 ** np.ceil(np.log2(max(width, 1))))
@@ -86,7 +88,7 @@ class Fft(Task):
     padding = Property(str, "zero", choices=("zero", "edge"), doc="padding: zeros or edge values")
     size = Property(int, 0, range=(-1, None),
                     doc="row length after padding: 0 a power of two >= 2 x width (no wrap-around in filtering), "
-                    "-1 a power of two >= width (UFO's auto-zeropadding), else this length")
+                    "-1 a power of two >= width (UFO's auto-zeropadding), else this (even) length")
     ufo_names = declare({
         "dimensions": only({"1": {}}, "ufo's fft transforms rows (UFO's dimensions=1); for phase retrieval "
                            "(tofu's pad ! fft dimensions=2 ! retrieve-phase ! ifft ! crop) give retrieve-phase the real "
