@@ -45,8 +45,10 @@ class Crop(Task):
         height = self.height if self.height is not None else h - self.y
         x0 = self.x + (w // 2 - width // 2 if self.from_center else 0)  # UFO's crop.c: 52 // 2 - 11 // 2 = 21
         y0 = self.y + (h // 2 - height // 2 if self.from_center else 0)
-        if x0 + width > w or y0 + height > h or width < 1 or height < 1:
-            raise GraphError(f"crop x={x0} y={y0} width={width} height={height} does not fit a {w}x{h} frame (width x height)")
+        if x0 + width > w or y0 + height > h or width < 1 or height < 1:  # the box as given (-3 was a width never given)
+            given = " ".join(f"{k}={v}" for k, v in (("x", self.x), ("y", self.y), ("width", self.width),
+                                                     ("height", self.height)) if v is not None and (v or k in "xy"))
+            raise GraphError(f"crop {given} does not fit a {w}x{h} frame (width x height)")
         return slice(y0, y0 + height, self.y_step), slice(x0, x0 + width)
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
