@@ -133,3 +133,23 @@ def test_an_output_removed_after_its_run_is_said_to_be_gone(server, root):  # no
     (root / "gone.h5").unlink()
     answer = server.get(f"{server.url}/api/runs/{run['id']}/slices/0")
     assert answer.status_code == 400 and "removed since" in answer.json()["detail"], answer.text
+
+
+@pytest.mark.parametrize("output", ["b16.h5:/s", "b16.tif", "b16/s-%03i.tif"])
+def test_the_slices_of_an_integer_output_show_the_values_they_stand_for(server, root, output):  # noqa: F811
+    """The viewer showed a 16-bit run's stored integers (14680..63470 for -0.001..0.029): its
+    contrast fields, histogram and values were in them."""
+    common = {**FORM, "axis": f"{TRUE_AXIS:.2f}", "overwrite": True}
+    floats = run_to_end(server, {**common, "output": "f32-" + output.replace("/", "-")})
+    ints = run_to_end(server, {**common, "output": output, "output_bits": 16, "output_min": -0.01, "output_max": 0.05})
+    want = decode(server.get(f"{server.url}/api/runs/{floats['id']}/slices/4").json())
+    shown = decode(server.get(f"{server.url}/api/runs/{ints['id']}/slices/4").json())
+    np.testing.assert_allclose(shown, want, atol=0.06 / 65535 + 1e-7)
+
+
+def test_a_runs_output_written_again_by_a_later_run_is_not_shown_as_its_own(server, root):  # noqa: F811
+    """Run B overwrote run A's output; A's slice 0 showed B's slice under A's label."""
+    first = run_to_end(server, {**FORM, "axis": f"{TRUE_AXIS:.2f}", "output": "again.h5:/s", "overwrite": True})
+    run_to_end(server, {**FORM, "axis": f"{TRUE_AXIS + 2:.2f}", "output": "again.h5:/s", "overwrite": True})
+    answer = server.get(f"{server.url}/api/runs/{first['id']}/slices/0")
+    assert answer.status_code == 400 and "was written again since this run ended" in answer.json()["detail"], answer.text

@@ -150,7 +150,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
         return resolved + ("" if dataset is None else text[len(file):])
 
     def usage(exc: Exception) -> HTTPException:
-        return HTTPException(400, str(exc))
+        return HTTPException(400, engine.tidy(str(exc)))  # a 401-digit number as 1e+400 on every endpoint
 
     def find(run_id: str) -> Run:
         try:
@@ -230,6 +230,9 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     @app.get("/api/runs/{run_id}/slices/{index}")
     async def slice_(run_id: str, index: int) -> dict[str, Any]:
         run = find(run_id)
+        if run.written is not None and engine.output_stamp(run.plan.options.output) not in (run.written, None):
+            raise HTTPException(400, f"'{run.plan.options.output}' was written again since this run ended (a later run "
+                                "or another program): its slices are not this run's")
         try:
             raw = (run.plan.slice_shape(run.plan.axis), run.plan.options.output_bits)  # a .raw output's frames
             return await asyncio.to_thread(engine.read_slice, run.plan.options.output, index, run.plan.rows, raw)

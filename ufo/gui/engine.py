@@ -102,7 +102,8 @@ GRAPH_FIELDS = (("angle-step", "angle"), ("angle-offset", "offset"), ("task 'rem
 
 def tidy(message: str) -> str:
     """A message for the page: a number of more than 15 digits (`--number 1e308` as 309 digits) as 1e+308."""
-    return re.sub(r"\d{16,}", lambda m: f"{float(m.group()):.3g}", message)
+    return re.sub(r"\d{16,}", lambda m: f"{int(m.group()[:4]) / 1000:.3g}e+{len(m.group()) - 1}", message)  # 10**400:
+    # no float holds it (it said 'inf')
 
 
 def check_graph(plan: reco_mod.Plan) -> None:
@@ -208,6 +209,20 @@ def axis_view(values: dict[str, Any]) -> dict[str, Any]:
             "candidates": [{"axis": c.axis, "score": c.score, "slice": encode(c.slice)} for c in preview.candidates]}
 
 
+def output_stamp(output: str) -> tuple[int, int, int] | None:
+    """(inode, size, modification time) of a run's output file, None for a TIFF sequence or none there:
+    a later run writing the same output with overwrite showed its slices under this run's name."""
+    from ..storage import parse_output_path
+    from ..storage.formats import FileKind
+
+    target = parse_output_path(output)
+    try:
+        info = os.stat(target.path)
+    except OSError:
+        return None
+    return None if target.kind is FileKind.TIFF_SEQUENCE else (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
 def read_slice(output: str, index: int, rows: list[int] | None = None,
                raw: tuple[tuple[int, int], int | None] | None = None) -> dict[str, Any]:
     """Slice `index` of a run's output, with its detector row (`rows`: the plan's) and a contrast
@@ -244,9 +259,13 @@ def read_slice(output: str, index: int, rows: list[int] | None = None,
     try:
         if not 0 <= at < source.count:
             raise UsageError(f"slice {index} does not exist; the output holds {source.count}")
-        image = source.read(at, slice(None), None).astype(np.float32)
+        stored = source.read(at, slice(None), None)
     finally:
         source.close()
+    from ..storage.convert import from_bits, stored_scale
+
+    scale = stored_scale(output) if stored.dtype in (np.uint8, np.uint16) else None  # 8/16-bit: the values they
+    image = (from_bits(stored, *scale) if scale else stored).astype(np.float32)  # stand for (stored ints before)
     finite = image[np.isfinite(image)]
     hist, edges = np.histogram(finite, bins=64) if finite.size else (np.zeros(64), np.zeros(65))
     low, high = (float(v) for v in np.percentile(finite, (0.5, 99.5))) if finite.size else (0.0, 0.0)

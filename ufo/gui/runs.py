@@ -25,7 +25,7 @@ from ..core.progress import JobProgress, Progress
 from ..core.resources import release_host_memory
 from ..reco.bands import kept
 from ..storage.formats import split_dataset
-from .engine import check_graph, make_plan, tidy, validate
+from .engine import check_graph, make_plan, output_stamp, tidy, validate
 from .hints import device_note, quality_hints
 
 GOING = ("starting", "running")
@@ -43,6 +43,7 @@ class Run:
     axis: float | None = None
     seconds: float = 0.0
     handle: Any = None
+    written: tuple[int, int, int] | None = None  # the output as the run left it (engine.output_stamp)
     before: int = 0
     started: float = field(default_factory=time.time)
     #: set by Cancel: the run thread stops waiting for the axis search, and every pass is cancelled
@@ -190,13 +191,14 @@ class Runs:
             run.error = None if run.cancelled else tidy(str(exc))
             if not run.cancelled:
                 run.log.append(f"error: {run.error}")
-            elif run.handle is None:
-                run.log.append("cancelled before any slice was written")
+            elif run.handle is None or not run.progress.progress().current:  # the handle comes with the pass,
+                run.log.append("cancelled before any slice was written")  # before a slice
             else:
                 run.log.append("cancelled; the slices written so far are complete")
         finally:
             rows.put(_ENDED)  # the run ended before it handed over the row: no hints
         run.seconds = time.perf_counter() - t0
+        run.written = output_stamp(run.plan.options.output)
         hinter.join(timeout=30)  # it ends with the row or the run's stop
         release_host_memory()  # the server lives on: 200-370 MB a run were kept, 4 GB after 18 runs
 
