@@ -158,6 +158,8 @@ def test_ufo_reco_cluster_command(scan, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "on a cluster" in proc.stdout and "2 " in proc.stdout
+    assert "Warning:" not in proc.stderr  # the workers' warnings said once each, as 'warning: ...' (not
+    # raw Python warnings naming dask's and threading's lines, once a worker)
     np.testing.assert_array_equal(read_tiffs(tmp_path / "cli"), single_process(scan, tmp_path))
     bad = subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", scan, "--output",
                           str(tmp_path / "x/s-%05i.tif"), "--cluster", "tcp://127.0.0.1:9"],

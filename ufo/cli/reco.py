@@ -105,7 +105,10 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
         if kw["on_server"]:
             from .reco_client import forward
 
-            code = forward(click.get_current_context().meta["ufo.argv"])
+            ctx = click.get_current_context()
+            argv = list(ctx.meta["ufo.argv"])  # `ufo --debug reco --on-server`: the group's --debug goes too
+            debug = ctx.parent is not None and ctx.parent.params.get("debug") and "--debug" not in argv
+            code = forward([*argv, "--debug"] if debug else argv)
             if code is not None:
                 sys.exit(code)
         options = cls(**{name: kw[name] for name in schema.options_of(cls)})

@@ -120,8 +120,10 @@ def job_request(argv: Sequence[str], token: str) -> dict[str, Any]:
     env.setdefault("COLUMNS", str(size.columns))
     env.setdefault("LINES", str(size.lines))
     env.pop("UFO_RECO_SERVER_FILE", None)
+    mask = os.umask(0o022)
+    os.umask(mask)  # the server makes the files: with the client's umask (077 made them world-readable)
     return {"token": token, "argv": list(argv), "cwd": os.getcwd(), "env": env, "pid": os.getpid(),
-            "tty": [_isatty(sys.stdout), _isatty(sys.stderr)]}
+            "tty": [_isatty(sys.stdout), _isatty(sys.stderr)], "umask": mask}
 
 
 def _isatty(stream: Any) -> bool:

@@ -271,11 +271,20 @@ class Server:
 
 @contextlib.contextmanager
 def job_context(request: dict[str, Any], send: Any) -> Iterator[None]:
-    """The client's working folder, UFO_* and terminal variables, and stdout/stderr for one job;
-    everything restored after it."""
-    cwd, env, streams = os.getcwd(), dict(os.environ), (sys.stdout, sys.stderr)
+    """The client's working folder, umask, UFO_* and terminal variables, and stdout/stderr for one
+    job, and its own warnings (each said once a job: the warm-up's "no GPU found" hid it from every
+    job); everything restored after it."""
+    import warnings
+
+    from .main import _one_line_warnings
+
+    cwd, env, streams, shown = os.getcwd(), dict(os.environ), (sys.stdout, sys.stderr), warnings.showwarning
     tty = list(request.get("tty") or [False, False]) + [False, False]
+    mask = request.get("umask")
+    mask = os.umask(mask) if isinstance(mask, int) and 0 <= mask <= 0o777 else None
     try:
+        warnings.onceregistry.clear()
+        _one_line_warnings()
         os.chdir(request["cwd"])
         for name in [k for k in os.environ if k.startswith("UFO_")]:
             del os.environ[name]
@@ -284,6 +293,9 @@ def job_context(request: dict[str, Any], send: Any) -> Iterator[None]:
         yield
     finally:
         sys.stdout, sys.stderr = streams
+        warnings.showwarning = shown
+        if mask is not None:
+            os.umask(mask)
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)

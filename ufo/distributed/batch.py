@@ -6,6 +6,7 @@ import contextlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -79,6 +80,15 @@ def reconstruct_part(options: reco_mod.RecoOptions, rows: list[int], part: Part,
     else:
         reco_mod.run(plan)
     return part.slices
+
+
+def _part_told(*args: Any) -> tuple[int, list[tuple[str, type[Warning]]]]:
+    """`reconstruct_part` with its warnings kept for the client, which says each once: printed by the
+    workers they came as raw Python warnings naming dask's or threading's lines, each worker's."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        count = reconstruct_part(*args)
+    return count, [(str(w.message), w.category) for w in caught]
 
 
 def _kept(target: dict[str, Any], finished: list[Part], total: int, output: str) -> str:
@@ -185,15 +195,21 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
                             _volume_metadata(plan, options, float(axis)))
     # workers started with `--resources GPU=n` run one range per GPU at a time
     resources = {"GPU": 1} if all("GPU" in (w.get("resources") or {}) for w in workers.values()) else None
-    futures = {client.submit(reconstruct_part, options, plan.rows, part, float(axis), target, pure=False,
+    futures = {client.submit(_part_told, options, plan.rows, part, float(axis), target, pure=False,
                              resources=resources, key=f"ufo-reco-{part.first}-{part.stop}-{time.time_ns()}"): part
                for part in parts}
     done = 0
     written: list[list[int]] = []  # the ranges finished, recorded in a Zarr volume as they finish
     finished: list[Part] = []
     try:
+        told: set[str] = set()
         for future in as_completed(list(futures)):
-            done += future.result()
+            count, caught = future.result()
+            done += count
+            for message, category in caught:
+                if message not in told:
+                    told.add(message)
+                    warnings.warn(message, category, stacklevel=2)
             finished.append(futures[future])
             record_range(target, written, futures[future])
             if on_progress is not None:

@@ -1,0 +1,48 @@
+"""What a job on the warm reconstruction server takes from its client, as the command run there
+would (a probe, 2026-12-06): the umask, the group's --debug, its own warnings. Real server and
+client processes."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from tests.test_reco_server import client, server  # noqa: F401 - server is a fixture
+from ufo.bench.stream import render_scan
+from ufo.gpu import available
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scans")
+    render_scan(str(folder / "small.nx"), 64, 8, 64)
+    return folder
+
+
+def test_a_job_makes_its_files_with_the_clients_umask(server, scans, tmp_path):  # noqa: F811
+    """The server's umask made them: slices of a client with umask 077 were world-readable."""
+    args = ["--projections", str(scans / "small.nx"), "--axis", "31.5", "--gpus", "cpu", "-q"]
+    job = client(server, *args, "--output", "new/s-%03i.tif", cwd=tmp_path, preexec_fn=lambda: os.umask(0o077))
+    assert job.wait(timeout=120) == 0, job.stderr.read()
+    assert stat.S_IMODE(os.stat(tmp_path / "new").st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "new").iterdir()} == {0o600}
+
+
+@pytest.mark.skipif(available(), reason="a GPU: no CPU fallback to say")
+def test_every_job_says_its_own_warnings_and_the_groups_debug_goes_with_it(server, scans, tmp_path):  # noqa: F811
+    """The warm-up's "no GPU found" was the only one ever said (a GPU server fallen back to the CPU
+    told no job); `ufo --debug reco --on-server` lost --debug and said to use it."""
+    args = ["--projections", str(scans / "small.nx"), "--axis", "31.5", "-q"]
+    for name in ("a", "b"):
+        job = client(server, *args, "--output", f"{name}.h5:/d", cwd=tmp_path)
+        _, err = job.communicate(timeout=120)
+        assert job.returncode == 0 and err.count("warning: ufo: no GPU found") == 1, err
+    (tmp_path / "garbage.h5").write_bytes(b"not an HDF5 file at all" * 10)
+    job = subprocess.run([sys.executable, "-m", "ufo", "--debug", "reco", "--on-server", "--projections", "garbage.h5",
+                          "--axis", "3", "--output", "g.h5:/d"], env=server.env, cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert job.returncode != 0 and "Traceback" in job.stderr and "run with --debug" not in job.stderr, job.stderr
