@@ -75,6 +75,8 @@ def test_a_sessions_folder_that_cannot_be_made_is_named_with_its_variable(tmp_pa
     (["reco", "--projections", "{dir}/p.tif", "--angles-file", "/dev/null", "--axis", "4", "--dry-run",
       "-o", "{dir}/o.tif"], "--angles-file '/dev/null' is a device"),  # "does not exist"
     (["camera", "serve", "mock", "--host", "256.1.1.1", "--port", "15998"], "give --host an address of this"),
+    (["reco", "--projections", "{dir}/p.tif", "--axis", "4", "--cluster", "local:2", "-o", "{dir}/o.tif"],
+     "a cluster writes TIFF sequences"),  # after the cluster had started, under a bar of 0 slices
 ])
 def test_values_that_ran_into_garbage_or_failed_after_the_work_are_usage_errors(tmp_path, args, said):
     import numpy as np

@@ -140,13 +140,15 @@ def make_command(cls: Any = reco_mod.RecoOptions) -> click.Command:
     return result
 
 
-def _importable(name: str) -> bool:
-    import importlib.util
-
+def _check_cluster(output: str) -> None:
+    """Dask there, and an output a cluster writes: before the plan is printed and the cluster started."""
     try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+        from ..distributed.outputs import cluster_output_problem
+        import distributed  # noqa: F401 - said now, not after the plan
+    except ImportError as err:
+        raise UsageError("--cluster needs Dask: pip install 'ufo[cluster]'") from err
+    if (problem := cluster_output_problem(output)) is not None:  # it came after a bar of 0 slices
+        raise UsageError(problem)
 
 
 def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
@@ -154,8 +156,8 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         from ..gpu import select
 
         select(options.gpus)  # a bad --gpus is an error before any work
-    if kw["cluster"] and not _importable("distributed"):  # before the plan is printed, not after
-        raise UsageError("--cluster needs Dask: pip install 'ufo[cluster]'")
+    if kw["cluster"]:
+        _check_cluster(options.output)
     plan = reco_mod.plan(options, outputs=not kw["dry_run"])  # a dry run says an existing output (reco_dry)
     console = Console(stderr=True)
     for warning in plan.warnings:  # a dry run too: it is where a plan is checked

@@ -88,8 +88,16 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         # removed at the end: after a stopped run it says which slices are there (the rest read as zeros)
         made.attrs.update({**json.loads(json.dumps(metadata or {}, default=str)), RANGES: []})
         return {"kind": "zarr", "store": target.path, "array": array}
-    raise UsageError(f"'{output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
-                     "(volume.zarr); one BigTIFF or raw file cannot be written by several hosts at once")
+    raise UsageError(cluster_output_problem(output) or f"'{output}': not a cluster's output")
+
+
+def cluster_output_problem(output: str) -> str | None:
+    """Why a cluster cannot write `output` (one file several hosts cannot write at once), or None:
+    said before the cluster starts (the refusal came after it, under a progress bar of 0 slices)."""
+    if parse_output_path(os.path.expanduser(output)).kind in (FileKind.TIFF_SEQUENCE, FileKind.HDF5, FileKind.ZARR):
+        return None
+    return (f"'{output}': a cluster writes TIFF sequences (slice-%05i.tif), HDF5 (file.h5:/data) or Zarr "
+            "(volume.zarr); one BigTIFF or raw file cannot be written by several hosts at once")
 
 
 def record_range(target: dict[str, Any], done: list[list[int]], part: Part | None) -> None:
