@@ -141,7 +141,7 @@ def test_an_unexpected_error_is_one_line_and_local_zero_workers_a_usage_error(tm
         "too many links" in result.stderr, result.stderr  # one line naming the dataset and HDF5's reason
     for row in range(4):  # 4 sinograms of 6 angles
         tifffile.imwrite(tmp_path / "sino.tif", np.ones((6, 16), np.float32), append=True)
-    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "-q", "-o", "c.tif", "--cluster", "local:0",
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "-q", "-o", "c/s-%03i.tif", "--cluster", "local:0",
                  cwd=tmp_path, timeout=120)
     assert result.returncode == 2 and "at least 1 worker" in result.stderr and "Traceback" not in result.stderr, \
         result.stderr
