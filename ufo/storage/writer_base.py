@@ -54,7 +54,6 @@ def first_page(path: str) -> tuple[tuple[int, ...], Any] | None:
         return None
 
 
-
 def make_parent(path: str) -> None:
     """The folder that will hold `path`, made if need be (InputError naming it where it cannot be)."""
     parent = os.path.dirname(os.path.abspath(path))

@@ -238,10 +238,9 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
         if count >= pairs or (final and count):
             assert chosen is not None
             sino = middle_sinogram([kept[i] for i in chosen], darks, flats)
-            from .axis import axis_360, axis_half_acquisition  # SciPy and numba: only when an axis is searched
+            from .axis import axis_half_acquisition  # SciPy and numba: only when an axis is searched
 
-            find = axis_half_acquisition if half_acquisition else axis_360
-            return float(find(sino, angles[chosen]))
+            return float(axis_half_acquisition(sino, angles[chosen]))
         if not final:
             return None
         raise ValueError("half acquisition needs a 360-degree scan: no projection 180 degrees after the first "
