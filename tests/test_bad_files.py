@@ -102,7 +102,33 @@ def test_an_hdf5_scan_whose_last_chunks_were_never_written_reads_its_stored_fram
     handle = ufo.MemoryOut(out=handle_frames)(ufo.Reader(path=f"{path}:/data")()).run()
     handle.wait(timeout=20)
     assert [float(frame[0, 0]) for frame in handle_frames] == [1, 2, 3, 4, 5, 6, 7]
-    assert any("records 100 frames but stores 7" in w for w in handle.warnings)
+    assert any("records 100 frames, the last stored ends at frame 7" in w for w in handle.warnings)
+
+
+@pytest.mark.parametrize("chunks", [(1, 12, 16), (5, 4, 16)], ids=["frames", "rows"])
+def test_an_hdf5_scan_with_a_frame_never_written_reads_the_frames_stored_after_it(tmp_path, chunks):
+    """A writer that skipped frame 2 (chunks of a frame), or never wrote the last tile row of any
+    frame (chunks along y): the read stopped at the first frame not stored whole, dropping frames
+    3 and 4 (or all 5), exit 0. Every frame up to the last stored is read, the gaps named."""
+    import h5py
+
+    import ufo
+
+    path = tmp_path / "gap.h5"
+    with h5py.File(path, "w") as f:
+        data = f.create_dataset("data", (5, 12, 16), np.uint16, chunks=chunks, fillvalue=9)
+        for i in (0, 1, 3, 4) if chunks[0] == 1 else range(5):
+            data[i, : 12 if chunks[0] == 1 else 8] = i + 1
+    out: list = []
+    handle = ufo.MemoryOut(out=out)(ufo.Reader(path=f"{path}:/data")()).run()
+    handle.wait(timeout=20)
+    assert len(out) == 5
+    if chunks[0] == 1:
+        assert [int(frame[0, 0]) for frame in out] == [1, 2, 9, 4, 5]
+        assert any("frames 2 (1 of 5) were never written whole" in w and "(9)" in w for w in handle.warnings)
+    else:
+        assert [int(frame[0, 0]) for frame in out] == [1, 2, 3, 4, 5] and all(int(f[-1, 0]) == 9 for f in out)
+        assert any("frames 0-4 (5 of 5) were never written whole" in w for w in handle.warnings)
 
 
 @pytest.mark.parametrize("chunks", [(2, 8, 8), (4, 4, 4)], ids=["frames", "tiles"])

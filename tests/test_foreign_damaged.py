@@ -155,7 +155,7 @@ def test_a_plain_stack_in_chunks_of_several_frames_reads_those_written(tmp_path)
         data[:8] = np.arange(1, 9, dtype=np.uint16)[:, None, None]
     source = open_source(f"{tmp_path / 's.h5'}:/data")
     try:
-        assert source.count == 8 and source.short_of == 4 and "stores 8" in " ".join(source.warnings)
+        assert source.count == 8 and source.short_of == 4 and "last stored ends at frame 8" in " ".join(source.warnings)
     finally:
         source.close()
 

@@ -126,7 +126,7 @@ def stored_scale(path: str) -> tuple[float, float] | None:
 
             attrs = dict(zarr.open_group(target.path, mode="r")[(target.dataset or "data").strip("/")].attrs)
         elif target.kind in (FileKind.BIGTIFF, FileKind.TIFF_SEQUENCE):
-            attrs = _tiff_record(target.path, target.kind is FileKind.TIFF_SEQUENCE)
+            attrs = tiff_record(target.path, target.kind is FileKind.TIFF_SEQUENCE)
         else:
             return None
     except Exception:  # noqa: BLE001 - nothing there (yet) to append to
@@ -136,7 +136,7 @@ def stored_scale(path: str) -> tuple[float, float] | None:
     return float(attrs["scale_min"]), float(attrs["scale_max"])
 
 
-def _tiff_record(path: str, sequence: bool) -> dict[str, Any]:
+def tiff_record(path: str, sequence: bool) -> dict[str, Any]:
     """The metadata ufo wrote into a TIFF stack (the first page's JSON description, or an ImageJ
     stack's Info), or into the first file found of a sequence's pattern; {} where there is none."""
     import glob

@@ -20,6 +20,13 @@ def stored_frames(dset: Any) -> np.ndarray | None:
     """Per frame along the first axis of `dset` (3 or more dimensions), whether all its chunks are
     stored; None where every chunk is, or where it cannot be told (contiguous or virtual storage,
     an h5py without chunk queries)."""
+    parts = stored_parts(dset)
+    return None if parts is None else parts[0]
+
+
+def stored_parts(dset: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per frame along the first axis of `dset`: whether all its chunks are stored, and whether any
+    is (a frame a tiling writer stored in part); None as `stored_frames`."""
     chunks = dset.chunks
     if chunks is None or dset.ndim < 3 or getattr(dset, "is_virtual", False):
         return None
@@ -41,7 +48,7 @@ def stored_frames(dset: Any) -> np.ndarray | None:
     except Exception:  # noqa: BLE001 - an h5py or HDF5 without chunk queries: read as HDF5 reads it
         return None
     whole = per_row == math.prod(grid[1:])
-    return np.repeat(whole, chunks[0])[: dset.shape[0]]
+    return np.repeat(whole, chunks[0])[: dset.shape[0]], np.repeat(per_row > 0, chunks[0])[: dset.shape[0]]
 
 
 def spans(frames: list[int]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, FRAMES_WRITTEN
-from .hdf5_chunks import spans, stored_frames
+from .hdf5_chunks import spans, stored_frames, stored_parts
 from .hdf5_cut import file_size, is_cut, open_cut, whole_frames
 from .hdf5_direct import DirectFrames
 from .hdf5_links import broken_link, check_virtual, open_object
@@ -224,17 +224,24 @@ class Hdf5Frames:
         return kept
 
     def _stored_frames(self, count: int) -> int:
-        """The frames before the first never written (`hdf5_chunks.stored_frames`), said where fewer
-        than `count`: another tool's scan cut short read its missing frames as zeros, reconstructed
-        without a word (a Zarr array's said it)."""
-        written = stored_frames(self._dset)
-        if written is None or written[:count].all():
+        """Up to the last frame with a stored chunk (`hdf5_chunks.stored_parts`), said; frames before
+        it not written whole named (read as the fill value). Cutting at the first such frame
+        dropped every frame after a skipped one, exit 0."""
+        parts = stored_parts(self._dset)
+        if parts is None or parts[0][:count].all():
             return count
-        first = int(np.argmin(written[:count]))
-        self.warnings.append(f"'{self.filename}:{self.name}' records {count} frames but stores {int(written.sum())}: "
-                             f"reading the first {first} (a writer stopped before the rest; the others would read as "
-                             "zeros)")
-        return first
+        whole, some = parts[0][:count], parts[1][:count]
+        last = int(np.flatnonzero(some)[-1]) + 1 if some.any() else 0
+        said = []
+        if last < count:
+            said.append(f"records {count} frames, the last stored ends at frame {last}: reading those (a writer "
+                        "stopped before the rest)")
+        gaps = [int(k) for k in np.flatnonzero(~whole[:last])]
+        if gaps:
+            said.append(f"frames {spans(gaps)} ({len(gaps)} of {last}) were never written whole: they read as its "
+                        f"fill value ({self._dset.fillvalue}) where not stored")
+        self.warnings.append(f"'{self.filename}:{self.name}' " + "; ".join(said))
+        return last
 
     def _written(self, keep: list[int], locations: list[tuple[str, int]], image_key: int | None) -> list[int]:
         """Of the frames `keep` of a layout (at `locations`), those whose data exist: each dataset

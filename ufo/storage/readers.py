@@ -147,11 +147,22 @@ class RawFrames:
 
 def open_source(path: str, raw_width: int | None = None, raw_height: int | None = None,
                 raw_dtype: str = "uint16", raw_offset: int = 0, image_key: int | None = None,
-                image_key_run: int | None = None) -> FrameSource:
+                image_key_run: int | None = None, decode: bool = True) -> FrameSource:
     """Open what `path` names: a TIFF, EDF or raw file, a glob, a directory, `file.h5:/dataset`
     (NXtomo, DXchange and ALS 8.3.2 files and SLS TOMCAT sequences beside their log are
     recognised: `image_key` selects a kind of frame, `image_key_run` one run of them) or
-    `store.zarr:/array`."""
+    `store.zarr:/array`. 8/16-bit frames that record the values they stand for (ufo's outputs)
+    are read as those values unless `decode` is off (ufo.storage.scaled_frames)."""
+    source = _open_source(path, raw_width, raw_height, raw_dtype, raw_offset, image_key, image_key_run)
+    if not decode or isinstance(source, RawFrames):
+        return source
+    from .scaled_frames import decoded_where_scaled
+
+    return decoded_where_scaled(source)  # type: ignore[no-any-return]
+
+
+def _open_source(path: str, raw_width: int | None, raw_height: int | None, raw_dtype: str, raw_offset: int,
+                 image_key: int | None, image_key_run: int | None) -> FrameSource:
     path = os.path.expanduser(path)
     file, dataset = split_dataset(path)
     dataset = check_dataset(file, dataset)  # 'st.zarr:/../elsewhere' stays refused

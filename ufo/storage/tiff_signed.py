@@ -4,8 +4,8 @@ Why: ImageJ keeps a signed 16-bit image as unsigned pixels plus a calibration (f
 straight line, c0 = -32768, c1 = 1, 'Gray Value': `Calibration.setSigned16BitCalibration`), and
 shows value = stored - 32768. Read as stored, every value was 32768 too large: a sinogram of
 -2000..1999 came in as 30768..34767 and was reconstructed without a word (correlation 0.12).
-Other calibrations (ufo's own 8/16-bit outputs: c0 = the scale's minimum, c1 its step) stay
-integers as stored, as their HDF5 twins do; `ufo.storage.convert` decodes those where asked.
+Other calibrations (ufo's own 8/16-bit outputs: c0 = the scale's minimum, c1 its step) are
+decoded from ufo's record of the scale, as their HDF5 twins are (ufo.storage.scaled_frames).
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ class Read(Task):
     raw_height = Property(int, None, range=(1, None), doc="raw files: frame height in pixels")
     raw_dtype = Property(str, "uint16", choices=RAW_DTYPES, doc="raw files: data type")
     raw_offset = Property(int, 0, range=(0, None), doc="raw files: bytes to skip at the start of each file")
+    decode = Property(bool, True, doc="8/16-bit files recording the values their integers stand for (ufo's "
+                      "scale_min/scale_max) are read as those values (float32); false: the stored integers")
 
     #: ufo-filters' read: one frame per file is the usual case, where UFO's file index is our frame index
     ufo_names = declare({
@@ -60,7 +62,7 @@ class Read(Task):
 
     def _open(self) -> FrameSource:
         return open_source(self.path, self.raw_width, self.raw_height, self.raw_dtype, self.raw_offset, self.image_key,
-                           self.image_key_run)
+                           self.image_key_run, self.decode)
 
     def _selection(self, source: FrameSource) -> tuple[range, slice]:
         if self.start >= source.count and source.count:
