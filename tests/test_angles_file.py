@@ -65,3 +65,20 @@ def test_an_angles_file_that_does_not_fit_is_refused(tmp_path, irregular):
     with pytest.raises(UsageError, match="leave --angle out"):
         reco.plan(reco.RecoOptions(projections=str(folder / "proj.tif"), output=str(tmp_path / "s.tif"),
                                    angles_file=str(tmp_path / "short.txt"), angle=0.01))
+
+
+def test_an_angles_file_of_radians_without_units_is_read_as_radians_and_said(tmp_path, irregular):
+    """np.savetxt of a tomopy theta (radians): read as degrees it was a scan of 3.1 degrees,
+    reconstructed, exit 0 (99.9 % off)."""
+    folder, phantom, angles = irregular
+    common = dict(darks=str(folder / "darks.tif"), flats=str(folder / "flats.tif"), axis=64.0)
+    np.savetxt(tmp_path / "radians.txt", angles)
+    given, result = reconstruct(tmp_path, str(folder / "proj.tif"), angles_file=str(tmp_path / "radians.txt"), **common)
+    assert_is_the_object(given, truth(phantom))
+    assert any("read as radians" in w for w in result.plan.warnings)
+    with h5py.File(tmp_path / "deg.h5", "w") as f:  # units said: a small span of degrees stays degrees
+        f["a"] = angles
+        f["a"].attrs["units"] = "degree"
+    from ufo.reco.angles_file import load_angles
+
+    np.testing.assert_allclose(load_angles(f"{tmp_path / 'deg.h5'}:/a"), np.radians(angles))
