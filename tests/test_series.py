@@ -94,3 +94,28 @@ def test_flats_without_darks_take_a_dark_of_zero_and_say_so(tmp_path, scan):  # 
     assert_matches(reconstruct(tmp_path, **advice), ref)
     with pytest.raises(UsageError, match="--darks without --flats"):
         plan(advice["projections"], tmp_path, darks=advice["flats"])
+
+
+def test_reading_a_folder_of_several_series_says_so_and_skips_hidden_files(tmp_path):
+    """`ufo run "read path=FOLDER"` of projections, darks and a macOS '._proj_0000.tif' read all 7
+    as one stream (the hidden file first, then the darks), exit 0, no word."""
+    from ufo.core.registry import create
+
+    folder = tmp_path / "scan"
+    write(folder, "proj_{:04d}.tif", [np.full((4, 6), 1000 + i) for i in range(4)])
+    write(folder, "dark_{:04d}.tif", [np.full((4, 6), 100)] * 2)
+    (folder / "._proj_0000.tif").write_bytes(b"\x00\x05\x16\x07" + bytes(60))  # AppleDouble: no TIFF
+    read = create("read", path=str(folder))
+    frames = read().collect()
+    assert [int(f[0, 0]) for f in frames] == [100, 100, 1000, 1001, 1002, 1003]
+    source = read._open()
+    try:
+        said = " ".join(source.warnings)
+    finally:
+        source.close()
+    assert "holds 2 series of files" in said and "scan/proj_*.tif" in said
+    alone = create("read", path=str(folder / "proj_*.tif"))._open()
+    try:
+        assert alone.count == 4 and not any("series" in w for w in alone.warnings)
+    finally:
+        alone.close()

@@ -94,6 +94,8 @@ def check_series(o: Any, source: Any) -> list[str]:
         options = [f"--{kind} '{patterns[kind]}'" for kind in ("projections", "darks", "flats", "flats2") if kind in patterns]
         raise UsageError(f"'{o.projections}' holds {len(series)} series of files: {shown}; darks or flats among "
                          f"them would be reconstructed as projections: name each, e.g. {' '.join(options)}{unknown}")
+    if any("series of files" in w for w in getattr(source, "warnings", [])):  # the reader said it (several_series)
+        return []
     return [f"'{o.projections}' holds {len(series)} series of files ({shown}): all read as projections, in name order"]
 
 

@@ -50,7 +50,8 @@ def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
         if not files:
             raise InputError(f"no files match '{path}'")
     elif os.path.isdir(path):
-        files = [os.path.join(path, f) for f in os.listdir(path) if f.lower().endswith(tuple(suffixes))]
+        files = [os.path.join(path, f) for f in os.listdir(path)  # no hidden files: '._proj_0000.tif' of macOS
+                 if f.lower().endswith(tuple(suffixes)) and not f.startswith(".")]
         if not files:
             raise InputError(f"directory '{path}' holds no {'/'.join(suffixes)} files{_what_is_there(path)}")
     elif os.path.exists(path):
@@ -218,7 +219,7 @@ def _open_source(path: str, raw_width: int | None, raw_height: int | None, raw_d
     frames = TiffFrames(files)
     from .tomcat import part_of_scan
 
-    for note in (sequence_gap(files), part_of_scan(path, files)):
+    for note in (sequence_gap(files), several_series(path, files), part_of_scan(path, files)):
         if note is not None:
             frames.warnings.append(note)
     from .tiff_signed import signed_where_calibrated
@@ -236,6 +237,19 @@ def name_series(files: Sequence[str]) -> dict[tuple[str, str, str], list[int]] |
             return None
         numbered.setdefault((os.path.dirname(path), match.group(1), match.group(3)), []).append(int(match.group(2)))
     return numbered
+
+
+def several_series(path: str, files: Sequence[str]) -> str | None:
+    """A note where a folder or glob's files are several numbered series (proj_N.tif, dark_N.tif):
+    read as one stream in name order, darks and flats went in among the projections, said
+    nowhere (`ufo reco` takes them apart by name)."""
+    numbered = name_series(files) or {}
+    if len(numbered) < 2:
+        return None
+    shown = ", ".join(f"{prefix}N{suffix} ({len(numbers)})" for (_, prefix, suffix), numbers in list(numbered.items())[:4])
+    (folder, prefix, suffix), _ = max(numbered.items(), key=lambda item: len(item[1]))
+    return (f"'{path}' holds {len(numbered)} series of files ({shown}{', ...' if len(numbered) > 4 else ''}): all read "
+            f"as one stream in name order; name one alone, e.g. '{os.path.join(folder, prefix + '*' + suffix)}'")
 
 
 def sequence_gap(files: Sequence[str]) -> str | None:
