@@ -81,3 +81,23 @@ def test_a_volume_whose_attributes_came_first_is_made_nexus_alike(tmp_path):
         assert "units" not in f["entry/data/data"].attrs and f["entry/data/data"].attrs["scale_units"] == "1/pixel"
         assert f["entry/data/data_scaling_factor"][()] == metadata["scale_step"]
         assert f["entry/data/data_offset"][()] == 0.0
+
+
+def test_an_nxtomo_of_16_bits_from_ufo_run_says_its_scale_and_that_its_frames_had_no_angles(tmp_path):
+    """`ufo run ... ! write path=x.nx bits=16`: the NXdata lacked the scaling fields `ufo reco`'s
+    .nx has (NeXus readers got raw integers), and frames without angles were recorded at 0
+    degrees each without a word."""
+    import ufo
+    from ufo.core.registry import create
+
+    frames = [np.full((6, 8), k - 1.0, np.float32) for k in range(4)]
+    path = str(tmp_path / "x.nx")
+    write = create("write", path=path, bits=16, minimum=-2, maximum=4)
+    handle = write(ufo.MemoryIn(data=frames)()).run()
+    handle.wait(30)
+    with h5py.File(path, "r") as f:
+        stored = f["entry/data/data"][()]
+        factor, offset = f["entry/data/data_scaling_factor"][()], f["entry/data/data_offset"][()]
+    values = (stored + offset) * factor  # NXdata.nxdl.xml
+    np.testing.assert_allclose(values[:, 0, 0], [-1, 0, 1, 2], atol=6 / 65535)
+    assert any("4 projection(s) written to" in w and "without an angle" in w for w in handle.warnings)

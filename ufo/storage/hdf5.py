@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from .hdf5_drops import record_drops
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
@@ -81,10 +82,8 @@ class Hdf5Writer(WriterBase):
         self.compression = None if compression in (None, "none") else compression
         self.flush_every = max(1, flush_every)
         self.frames = 0
-        # the file claimed against other processes' writers before it is opened (a second one's overwrite
-        # deleted the first one's frames)
-        # (a new file made empty first, so that it is claimed before HDF5 opens it: of two writers
-        # starting at once, the one refused had opened it too and closed it over the other's frames)
+        # the file claimed against other processes' writers before it is opened, a new one made empty first
+        # (of two writers starting at once, the one refused had closed it over the other's frames)
         made = self.shares and make_empty(path)
         self._shared = share(path, self.dataset) if self.shares else None
         try:  # a writer killed before its first frame left a file that opens nowhere, which --overwrite
@@ -120,6 +119,7 @@ class Hdf5Writer(WriterBase):
         self._room = 0  # free bytes on the disk as last measured, less what was written since
         self._can_grow = True  # room is taken past the file's end before each frame (`_take_room`)
         self.metadata = dict(metadata or {})
+        self._unangled = 0  # NXtomo/DXchange projections that came without an angle (`notes`)
 
     # -- creation (all datasets exist before SWMR starts) ----------------------------------
     def _create(self, name: str, shape: tuple[int, ...], dtype: Any, chunks: bool = True) -> Any:
@@ -241,6 +241,7 @@ class Hdf5Writer(WriterBase):
                 self._append(self._extra["image_key"], key)
                 self._append(self._extra["image_key_control"], key)
                 self._append(self._extra["angle"], math.degrees(angle) if angle is not None else 0.0)
+                self._unangled += angle is None and key == 0
                 touched += [self._extra[k] for k in ("image_key", "image_key_control", "angle")]
                 for name in SAMPLE_POSITIONS:
                     if name in self._extra:
@@ -249,6 +250,7 @@ class Hdf5Writer(WriterBase):
             elif self.layout == "dxchange":
                 if key == 0:
                     self._append(self._extra["theta"], math.degrees(angle) if angle is not None else 0.0)
+                    self._unangled += angle is None
                     touched.append(self._extra["theta"])
             else:
                 for name, target in self._extra.items():
@@ -341,6 +343,12 @@ class Hdf5Writer(WriterBase):
         self._record_end()
         self._record_drops()
 
+    def notes(self) -> list[str]:
+        """Projections without an angle: NXtomo and DXchange record one per frame, 0 (a made-up scan)."""
+        return [f"{self._unangled} projection(s) written to '{self.path}' ({self.layout}) came without an angle: "
+                "each is recorded at 0 degrees; frames that are no scan go to layout=plain or nxdata"] \
+            if self._unangled else []
+
     def _record_end(self) -> None:
         """After closing (SWMR files take no new datasets, nor removals): NXtomo's end_time; DXchange's
         reference data sets that got no frame removed (dxchange handed tomopy the empty array: NaN)."""
@@ -362,38 +370,5 @@ class Hdf5Writer(WriterBase):
 
     def _record_drops(self) -> None:
         """After closing (SWMR files take no new attributes): how many frames the camera dropped, and which."""
-        drops = self._drops
-        if drops is None or not drops.numbered:
-            return
-        import h5py
-
-        if self.layout == "nxtomo":
-            groups, table = ["/entry/data", "/entry/instrument/detector"], "/entry/instrument/detector/dropped_frames"
-        elif self.layout == "dxchange":
-            groups, table = ["/exchange"], "/exchange/dropped_frames"
-        else:
-            groups, table = [self.dataset], f"{self.dataset}_dropped_frames"
-        rows = np.array([(self._first_index + at, first, count) for at, first, count in drops.gaps],
-                        np.int64).reshape(-1, 3)
-        try:
-            with h5py.File(self.path, "a", locking=False) as f:
-                earlier = 0
-                for name in groups:
-                    if name in f:
-                        earlier = max(earlier, int(f[name].attrs.get("frames_dropped", 0)))
-                for name in groups:
-                    if name in f:
-                        f[name].attrs["frames_dropped"] = earlier + drops.dropped
-                if len(rows):
-                    if table not in f:
-                        dset = f.create_dataset(table, shape=(0, 3), maxshape=(None, 3), dtype=np.int64,
-                                                chunks=(1024, 3))
-                        dset.attrs["columns"] = ("index of the frame after the gap (write order), "
-                                                 "first missing frame_number, frames missing")
-                    dset = f[table]
-                    n = dset.shape[0]
-                    dset.resize(n + len(rows), axis=0)
-                    dset[n:] = rows
-        except Exception as exc:  # noqa: BLE001 - the frames are safe; say that the record is missing
-            message = f"'{self.path}': could not record the {drops.dropped} dropped frame(s) in the file: {exc}"
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+        if self._drops is not None and self._drops.numbered:
+            record_drops(self.path, self.layout, self.dataset, self._drops, self._first_index)

@@ -126,6 +126,7 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
     if "beamline" in metadata:
         _dataset(f, "/entry/instrument/source/name", str(metadata["beamline"]))
     _run_identity(f, metadata)
+    scaling_fields(f.require_group("/entry/data"), "data", metadata)  # 8/16 bits: NeXus readers get values
 
 
 def nxtomo_record(path: str, problems: list[str] | None = None) -> dict[str, Any]:
