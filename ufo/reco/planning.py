@@ -20,6 +20,7 @@ from ..tomo.filters import FILTERS
 from ..tomo.grid import outside_view
 from .bands import Pass, band, kept, phase_margin, read_margin  # noqa: F401 - Pass, phase_margin: re-exported
 from .options import RecoOptions
+from .region import parse_region, region_note, select_rows  # noqa: F401 - parse_region: re-exported
 from .output_checks import check_numbered, check_outputs, check_room, note_stale  # noqa: F401 - check_outputs: re-exported
 from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
@@ -100,54 +101,6 @@ class Plan:
         return self.rows[1] - self.rows[0] if len(self.rows) > 1 else 1
 
 
-def parse_region(text: str | None, height: int) -> list[int]:
-    """'from:to:step' (Python slice rules, 'to' excluded) into detector rows."""
-    if not text:
-        return list(range(height))
-    rows = list(range(height))[slice(*_region_values(text))]
-    if not rows:
-        raise UsageError(f"region '{text}' selects no rows of the {height} detector rows")
-    return rows
-
-
-def _region_values(text: str) -> list[int | None]:
-    """'from:to:step' as slice() takes it ('n' alone: that one row)."""
-    parts = text.split(":")
-    if len(parts) > 3:
-        raise UsageError(f"region '{text}' must be from:to:step")
-    try:
-        values = [int(p) if p.strip() else None for p in parts] + [None] * (3 - len(parts))
-    except ValueError as err:
-        raise UsageError(f"region '{text}' must be integers from:to:step") from err
-    if len(parts) == 1 and values[0] is not None:
-        values[1] = values[0] + 1
-    if values[2] == 0:
-        raise UsageError(f"region '{text}' has a step of 0; give a step of 1 or more (from:to:step)")
-    return values
-
-
-def region_note(text: str | None, height: int, rows: list[int]) -> str | None:
-    """A warning where --region (its `rows`) reaches past the detector's last row (Python's slice rules
-    cut it there: `0:1000` of 64 rows gives 64 slices, not the 1000 a typo may have meant), else None."""
-    stop = _region_values(text)[1] if text else None
-    if stop is None or stop <= height:
-        return None
-    return (f"region '{text}' reaches past the detector's {height} rows: rows {rows[0]} .. {rows[-1]} "
-            f"({len(rows)} slices) are reconstructed")
-
-
-def select_rows(o: RecoOptions, height: int) -> list[int]:
-    """The detector rows to reconstruct: --slice's one row (a preview: 'middle' is height // 2) or --region's."""
-    if o.slice is None:
-        return parse_region(o.region, height)
-    if o.region is not None:
-        raise UsageError("give --slice (one preview row) or --region, not both")
-    row = height // 2 if o.slice == "middle" else int(o.slice)
-    if not 0 <= row < height:
-        raise UsageError(f"--slice {row} is not a row of the {height} detector rows (0 .. {height - 1})")
-    return [row]
-
-
 def plan(options: RecoOptions, available: int | None = None, outputs: bool = True) -> Plan:
     """Check the inputs and split the rows into passes that fit in memory.
 
@@ -213,13 +166,18 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
         n_angles, width = shape
         if n_angles < 2:
             raise UsageError(f"sinograms in '{o.sinograms}' have {n_angles} angle(s): are these projections? (use --projections)")
+        if o.number:  # it was ignored: every row of each sinogram back-projected at pi / rows
+            raise UsageError(f"--number selects projections; each sinogram of '{o.sinograms}' holds {n_angles} angles, "
+                             "all reconstructed: cut the sinograms to the angles wanted, or give --projections")
+        angles = given_angles(o, n_angles, None, notes)  # it was ignored too: a regular step assumed
         rows = select_rows(o, count)
         if outputs:
             check_numbered(o, rows)
         _check_axis(axis, width, o)
         one = Pass(0, len(rows), 1, slice(0, len(rows)), 0)
+        notes += [note] if (note := region_note(o.region, count, rows)) else []
         result = Plan(o, width, count, n_angles, rows, [one], axis, len(rows) * n_angles * width * 4, image_keys=keys,
-                      key_runs=runs, warnings=[note] if (note := region_note(o.region, count, rows)) else [])
+                      key_runs=runs, angles=angles, warnings=notes)
         _check_whole(result, outputs)
         if n_angles * 4 < width:
             result.warnings.append(f"the sinograms have only {n_angles} angles for {width} pixels: if these are "

@@ -174,11 +174,19 @@ def cut_scan(o: RecoOptions, count: int, short: int, angles: list[float] | None,
     """A scan without angles of which `short` recorded projections could not be read (a stack cut
     short): its step from the recorded count, the `count` read a limited-angle scan. Taken as the
     whole half turn, a copy cut at 60 % spread 142 degrees of projections over 180 (correlation
-    with the phantom 0.49, against 0.99 at the recorded step)."""
-    if short <= 0 or angles is not None or o.angle is not None or o.number or o.angles_file:
+    with the phantom 0.49, against 0.99 at the recorded step). `--number N` of a scan without
+    angles keeps its step the same way (N over the half turn was 0.115 correlation)."""
+    if angles is not None or o.angle is not None or o.angles_file:
         return o
     span = 2 * math.pi if o.half_acquisition else math.pi
-    step = span / (count + short)
+    step = span / (count + max(short, 0))
+    if o.number and o.number < count:  # the first N of a scan: its step stays (N over 180 degrees turned 0.5)
+        notes.append(f"--number {o.number} of the {count + max(short, 0)} projections recorded: the angle step stays "
+                     f"{math.degrees(span):g} degrees / {count + max(short, 0)} = {math.degrees(step):.6g} degrees, a "
+                     f"limited-angle scan of {math.degrees(step * o.number):.4g} degrees (give --angle for another step)")
+        return replace(o, angle=step)
+    if short <= 0:
+        return o
     notes.append(f"'{o.projections}' records {count + short} projections and {count} are whole: the angle step is "
                  f"taken as {math.degrees(span):g} degrees / {count + short} = {math.degrees(step):.6g} degrees, a "
                  f"limited-angle scan of {math.degrees(step * count):.4g} degrees (give --angle for another step)")
