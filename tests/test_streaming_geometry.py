@@ -13,7 +13,7 @@ import pytest
 from tests.test_geometry import DARK, FLAT, ROW, ROWS, assert_is_the_object, frames, reconstruct, rmse, truth, \
     write_dxchange
 from ufo.kernels.backproject import angle_weights
-from ufo.tomo.halftomo import regular_angles
+from ufo.tomo.halftomo import regular_angles, slice_centre, stitched_geometry
 from ufo.tomo.phantom import Phantom
 from ufo.tomo.stream_geometry import StreamWeights
 from ufo.tomo.streaming import StreamingReconstructor
@@ -174,7 +174,9 @@ def test_half_acquisition_equals_ufo_reco_and_the_phantom(tmp_path, half_scan, a
     expected, _ = reconstruct(tmp_path, path, axis=used, half_acquisition=True)
     assert image.shape == expected.shape and image.shape[0] >= 2 * (160 - 40) - 2
     assert relative(image, expected) < 1e-4, relative(image, expected)
-    assert_is_the_object(image, truth(big, image.shape[0]))
+    reference = truth(big, image.shape[0], slice_centre(stitched_geometry(160, used)[2]))  # the axis's pixel
+    even = image.shape[0] // 2 * 2  # the mirror of an even size is not the object's own (it is nearly symmetric)
+    assert_is_the_object(image[:even, :even], reference[:even, :even])
     band = 160 * 4  # one corrected row band (1 row, float32)
     if axis == "auto":  # raw rows (float32 here) until the pairs exist, then pairs waiting
         assert max(kept) <= (360 + 8 + 1) * band

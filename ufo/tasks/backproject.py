@@ -14,7 +14,7 @@ from ..core.resources import available_cores
 from ..core.ufocompat import UfoName, UfoSemantics, declare, only, same, zero_is_default
 from ..kernels.backproject import geometry
 from ..tomo.fbp import backproject, filter_rows, slice_grid, slices_per_batch
-from ..tomo.halftomo import first_half, opposite, stitch_stack, stitched_geometry
+from ..tomo.halftomo import first_half, opposite, slice_centre, stitch_stack, stitched_geometry
 from ..tomo.timing import StageTimes
 from ..tomo.grid import outside_view
 from .filtering import FilterProperties
@@ -245,7 +245,8 @@ class Backproject(SliceGeometry, FilterProperties, Task):
         if self.precision == "fp16":  # the values the GPU would read
             sino = np.asarray(sino, np.float32).astype(np.float16).astype(np.float32)
         step, offset, angles = self.oriented(sino.shape[-2], angles)
-        result = backproject(sino, axis, step, offset, self._roi(), out=out, centre=self.center,
+        centre = self.center if self.center is not None or not self.half_acquisition else slice_centre(axis)
+        result = backproject(sino, axis, step, offset, self._roi(), out=out, centre=centre,
                              angles=angles, threads=self._workers, stop=self._stop())
         if self.weight == "ufo":  # UFO sums pi / n per projection (ufo-filters' backproject.cl)
             n = sino.shape[-2]

@@ -77,6 +77,15 @@ def stitched_geometry(width: int, axis: float) -> tuple[int, int, float]:
     return total, offset, axis + offset
 
 
+def slice_centre(stitched_axis: float) -> float:
+    """The slice pixel the axis passes through for stitched sinograms: the pixel nearest their axis,
+    so a slice's pixels lie where a full-field scan's of the same object do (a detector of twice
+    the axis's distance from the far edge, the axis through its pixel width / 2). At the stitched
+    width / 2, the default of other sinograms, the slices of an odd stitched width were sampled
+    half a pixel off in x and y (rel. rms 0.04-0.12 against the full-field reference, --roi too)."""
+    return float(np.floor(stitched_axis + 0.5))
+
+
 @dataclass
 class HalfAcquisition:
     """A stitched sinogram over the first half turn, its axis and its angles (radians)."""

@@ -203,11 +203,11 @@ class Backprojector:
     stop: threading.Event | None = None  # set: add() ends within a group's band and raises Cancelled
 
     def __init__(self, width: int, count: int, roi: tuple[int, int, int | None, int | None] = (0, 0, None, None),
-                 threads: int | None = None, precision: str = "fp32"):
+                 threads: int | None = None, precision: str = "fp32", centre: float | None = None):
         self.width, self.count = width, count
         self.precision = precision
         self.group = self.group_size(count)  # fewer slices than a full group: no zero-padded sums
-        self.x0, self.y0, self.cols, self.rows = slice_grid(width, roi)
+        self.x0, self.y0, self.cols, self.rows = slice_grid(width, roi, centre)
         self.groups = -(-count // self.group)
         self.threads = threads or available_cores()
         self.sums = self.xp.zeros((self.groups, self.rows, self.cols, self.group), self.xp.float32)

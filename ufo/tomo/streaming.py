@@ -38,17 +38,10 @@ from ..core.errors import Cancelled
 from .backends import backend, staging
 from .flat_runs import StreamPlaces
 from .grid import slice_grid
+from .halftomo import slice_centre
 from .stream_geometry import HalfTurnPairs, StreamWeights, auto_axis
-from .stream_input import (
-    FrameCheck,
-    StreamStats,
-    check_axis,
-    check_memory,
-    check_options,
-    frame_angle,
-    nothing,
-    rows_index,
-)
+from .stream_input import (FrameCheck, StreamStats, check_axis, check_memory, check_options, frame_angle, nothing,
+                           rows_index)
 from .stream_output import StreamOutput
 
 __all__ = ["StreamStats", "StreamingReconstructor"]
@@ -271,7 +264,8 @@ class StreamingReconstructor(StreamOutput):
         count = len(np.arange(self._shape[0])[self._index])
         self._flatfield = flatfield()
         self._filter = row_filter(self.filter_name, self.filter_cutoff, threads=self.threads)
-        self._bp = backprojector(width, count, self.roi, threads=self.threads, precision=self.precision)
+        centre = slice_centre(self._pairs.stitched_axis) if self._pairs is not None else None  # stitched bands
+        self._bp = backprojector(width, count, self.roi, threads=self.threads, precision=self.precision, centre=centre)
         self._bp.stop = self._stop
         self._count = count
         self._staging = staging(self.device)(self.batch, (count, width), dtype)
