@@ -25,7 +25,7 @@ from ..core.errors import UsageError
 from ..core.units import is_quantity, registry
 from .backend import Backend, InProcessBackend
 from .device import Device, check
-from .errors import ControlError, LimitError
+from .errors import ControlError, LimitError, UnitError
 from .parameters import Quantity
 from .safety import BusyError
 from .status import Status
@@ -117,6 +117,8 @@ class SimulatedMotor(InProcessBackend):
                 return self._clamped(free) == free
             return now < self._t0 + self._duration
 
+    LONGEST = 7 * 86400.0  # s: a longer move is a velocity typed wrong
+
     def check_limits(self, target: float) -> None:
         """Raise a LimitError naming the device if `target` lies outside the soft limits or is no number."""
         if not math.isfinite(target):
@@ -130,9 +132,12 @@ class SimulatedMotor(InProcessBackend):
         self.check_limits(target)
         now = time.monotonic()
         here = self.position_at(now)
+        duration = abs(target - here) / self.velocity if self.velocity else 0.0
+        if duration > self.LONGEST:  # 1e-300 mm/s: a move that never ends, the scan waiting on it for good
+            raise LimitError(f"{self.device}: moving {abs(target - here):g} {self.position_unit} at {self.velocity:g} "
+                             f"{self.position_unit}/s would take {duration:.3g} s; raise the velocity")
         with self._lock:
-            self._change(now, _since=None, _start=here, target=target, _t0=now,
-                         _duration=abs(target - here) / self.velocity if self.velocity else 0.0)
+            self._change(now, _since=None, _start=here, target=target, _t0=now, _duration=duration)
 
     def stop(self) -> None:
         """Halt a move or a rotation where the stage is."""
@@ -313,6 +318,8 @@ class _Motor(Device):
     def set(self, value: Any) -> Status:
         """Bluesky's Movable: start a move to `value` (a quantity, or a number in the motor's unit) and
         return its Status at once. A move while one runs fails that Status with a BusyError."""
+        if isinstance(value, bool):  # float(True): a move to 1 mm
+            raise UnitError(f"{self.name}: set() takes a position, got {value!r}")
         target = value if is_quantity(value) else float(value) * q(self.unit)
         return Status(self.set_position(target), f"{self.name}: move to {target:~g}")  # type: ignore[attr-defined]
 
@@ -328,11 +335,14 @@ class _Motor(Device):
         """Bluesky's Stoppable: halt a move or a rotation where the stage is. Unlike emergency_stop()
         (the experiment's "stop everything") the device stays as it is; with success=False a running
         move's Status fails."""
-        self._halted = self.busy.doing is not None and not success
-        self._stop_asked = self.busy.doing is not None
+        moving = self.busy.doing is not None
+        self._halted, self._stop_asked = moving and not success, moving
         await self.io.call("stop")
         if self.busy.doing is None and self.state == "moving":  # a continuous rotation
             self.state = "standby"
+        deadline = time.monotonic() + 5.0  # the halted move gives the motor back (a move asked at once was
+        while moving and self.busy.doing is not None and time.monotonic() < deadline:  # refused: bluesky's
+            await asyncio.sleep(0.005)  # pause and resume failed the scan); bounded: a hung server's move
 
     async def _get_velocity(self) -> Any:
         return (await self.io.read("velocity")) * q(f"{self._remote_unit}/s")

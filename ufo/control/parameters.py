@@ -16,7 +16,9 @@ import math
 import time
 from typing import Any, Protocol
 
-from ..core.units import is_quantity, registry
+import numpy as np
+
+from ..core.units import angular, is_quantity, registry
 from .errors import LimitError, LockError, UnitError
 from .safety import BusyError
 
@@ -58,6 +60,14 @@ class Parameter:
         return {"name": self.name, "kind": type(self).__name__, "doc": self.doc, "writable": self.writable}
 
 
+def _real_scalar(magnitude: Any) -> bool:
+    if isinstance(magnitude, bool):
+        return False
+    if isinstance(magnitude, (int, float)):
+        return True
+    return getattr(magnitude, "shape", None) == () and np.dtype(getattr(magnitude, "dtype", object)).kind in "iuf"
+
+
 class Quantity(Parameter):
     """A value with a pint unit and optional soft limits (checked in the device's unit)."""
 
@@ -72,11 +82,17 @@ class Quantity(Parameter):
     def _to_unit(self, value: Any, what: str, device: str = "?") -> Any:
         q = registry()
         if not is_quantity(value):
-            if isinstance(value, str):
-                value = q.Quantity(value)
-            else:
+            if not isinstance(value, str):
                 raise UnitError(f"{device}: {self.name} takes a quantity in {self.unit:~} (e.g. 3 * q.{self.unit:~}), "
                                 f"got the plain number {value!r}")
+            try:
+                value = q.Quantity(value)
+            except Exception as err:  # pint raises several unrelated types for bad text
+                raise UnitError(f"{device}: {self.name} cannot read {value!r} as a quantity in {self.unit:~} (e.g. "
+                                f"'3 {self.unit:~}')") from err
+        if angular(self.unit) and not angular(value.units):  # pint takes "10" and 10 % as radians
+            raise UnitError(f"{device}: {self.name} takes an angle ({self.unit:~}), got {value!r} without an angle "
+                            "unit (e.g. 10 * q.deg)")
         try:
             return value.to(self.unit)
         except Exception as err:
@@ -85,10 +101,14 @@ class Quantity(Parameter):
 
     def convert(self, device: Owner, value: Any) -> Any:
         value = self._to_unit(value, self.name, device.name)
+        magnitude = value.magnitude
+        if not _real_scalar(magnitude):  # an array, complex, True: a raw TypeError came from the device
+            raise UnitError(f"{device.name}: {self.name} takes one real number with its unit, got {value!r}")
         try:
-            finite = math.isfinite(float(value.magnitude))
-        except (TypeError, ValueError):
-            finite = True  # not a scalar: the device decides
+            finite = math.isfinite(float(magnitude))
+        except OverflowError:  # 10**400 (a Python int): beyond any device (said short: not its 401 digits)
+            raise LimitError(f"{device.name}: {self.name} {str(magnitude)[:8]}... ({len(str(magnitude))} digits) "
+                             f"{self.unit:~} is beyond any device; it was not moved") from None
         if not finite:  # NaN passes every comparison with a limit: the motor then stood at NaN
             raise LimitError(f"{device.name}: {self.name} {value:~} is not a finite number; the device was not moved")
         if self.positive and value <= 0 * self.unit:

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ..core.errors import UsageError
-from ..core.units import is_quantity, registry
+from ..core.units import angular, is_quantity, registry
 from ..storage.walker import Walker
 from .continuous import local_projections, remote_projections
 from .motors import ContinuousRotationMotor
@@ -46,13 +46,14 @@ def scan_count(name: str, value: Any, least: int) -> int:
 
 def scan_angle(name: str, value: Any) -> Any:
     """An angle with its unit, in degrees, finite; checked before anything moves."""
-    if not is_quantity(value):
+    if not is_quantity(value) or not angular(value.units):  # pint takes a bare 3.14 quantity as radians
         raise UsageError(f"Tomography: {name} takes an angle with its unit (e.g. 180 * q.deg), got {value!r}")
     try:
         degrees = value.to("deg")
-    except Exception as err:
-        raise UsageError(f"Tomography: {name} takes an angle (deg, rad), got {value:~}") from err
-    if not math.isfinite(float(degrees.magnitude)):
+        finite = math.isfinite(float(degrees.magnitude))
+    except Exception as err:  # 10**400 deg overflows float
+        raise UsageError(f"Tomography: {name} takes one finite angle (deg, rad), got {str(value)[:40]}") from err
+    if not finite:
         raise UsageError(f"Tomography: {name} {value:~} is not a finite angle")
     return degrees
 

@@ -44,3 +44,14 @@ def to_unit(value: Any, unit: str, finite: bool = True) -> float:
     if finite and not math.isfinite(result):
         raise ValueError(f"{value} is not a finite number of {unit}")
     return result
+
+
+#: pint's names of angle units: pint counts angles as dimensionless, so a bare number or a percentage
+#: converted to degrees as radians (a stage sent "10" went to 572.96 deg)
+ANGLE_UNITS = ("radian", "degree", "arcminute", "arcsecond", "turn", "revolution", "gradian")
+
+
+def angular(units: Any) -> bool:
+    """Whether `units` (pint units, or their text) hold an angle unit (deg, rad, deg/s, ...)."""
+    text = str(units)
+    return any(name in text for name in ANGLE_UNITS)
