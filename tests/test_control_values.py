@@ -78,3 +78,26 @@ def test_a_move_asked_right_after_stop_is_taken():
 
     halted, again = run(go())
     assert 0 < halted.to(q.mm).magnitude < 10 and again.to(q.mm).magnitude == pytest.approx(0, abs=1e-3)
+
+
+def test_the_ctrl_c_question_keeps_its_key_letters_under_a_progress_bar(monkeypatch, capsys):
+    """Under the scan's rich progress bar (which takes sys.stdout over), the prompt printed
+    "scan_0000: paused after Ctrl-C. esume or bort?": rich read [r] and [a] as markup."""
+    import io
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from ufo.control import interrupts
+
+    class Named:
+        current = "scan_0000"
+
+    shown = io.StringIO()
+    monkeypatch.setattr("sys.stdin", io.StringIO("r\n"))
+    with Progress(console=Console(file=shown, force_terminal=True, width=80), redirect_stdout=True):
+        assert interrupts._ask(Named()) == "r"
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", shown.getvalue())  # the terminal's colours
+    assert "[r]esume or [a]bort?" in text, text

@@ -41,7 +41,7 @@ class Holdable(Protocol):
 def _ask(experiment: Holdable, prompt: str = PROMPT, why: str = "") -> str:
     """Read the answer on the terminal (in a thread: the scan's loop stays free)."""
     while True:
-        sys.stdout.write(prompt.format(name=experiment.current, why=why))
+        sys.stdout.write(_shown(prompt.format(name=experiment.current, why=why)))
         sys.stdout.flush()
         line = sys.stdin.readline()
         if not line:
@@ -50,6 +50,16 @@ def _ask(experiment: Holdable, prompt: str = PROMPT, why: str = "") -> str:
         if answer in ("r", "a"):
             return answer
         sys.stdout.write("answer r (resume) or a (abort)\n")
+
+
+def _shown(text: str) -> str:
+    """`text` as written to sys.stdout: escaped where a rich progress bar holds it (its FileProxy
+    prints through rich markup, which ate '[r]' and '[a]': "esume or bort?")."""
+    if type(sys.stdout).__module__.startswith("rich."):
+        from rich.markup import escape
+
+        return escape(text)
+    return text
 
 
 @contextlib.contextmanager
