@@ -241,7 +241,16 @@ class RunHandle(Watchable):
             if not self._done.is_set():
                 self._callbacks.append(callback)
                 return
-        callback(self)
+        self._call_back(callback)
+
+    def _call_back(self, callback: Callable[[RunHandle], None]) -> None:
+        """One done callback; one that raises is said (`warnings`, the log) and the others still run:
+        the first that raised stopped the rest, and `await handle` never returned."""
+        try:
+            callback(self)
+        except Exception as exc:  # noqa: BLE001 - a user's callback: said, not raised into the node's thread
+            self._report(f"done callback {getattr(callback, '__qualname__', callback)} raised "
+                         f"{type(exc).__name__}: {exc}")
 
     def _register(self) -> None:
         with _live_lock:
@@ -258,7 +267,7 @@ class RunHandle(Watchable):
         with _live_lock:
             _live.discard(self)
         for callback in callbacks:
-            callback(self)
+            self._call_back(callback)
 
     def __await__(self) -> Any:
         import asyncio  # here, not at the top: asyncio costs ~30 ms and only `await handle` needs it

@@ -12,6 +12,7 @@ import numpy as np
 
 from .channel import Channel
 from .errors import Cancelled
+from .first_frame import first_frame_share
 from .frame import EOS, BufferPool, Frame
 from .handle import NodeStats, RunHandle
 from .spec import Spec
@@ -22,11 +23,7 @@ class _Node:
     """Run-time state of one node: its channels, pool, stats and replicas."""
 
     def __init__(self, task: Task, name: str, spec: Spec | None, in_specs: tuple[Spec, ...], handle: RunHandle):
-        self.task = task
-        self.name = name
-        self.spec = spec
-        self.in_specs = in_specs
-        self.handle = handle
+        self.task, self.name, self.spec, self.in_specs, self.handle = task, name, spec, in_specs, handle
         self.ins: list[Channel] = []
         self.outs: list[Channel] = []
         self.pool: BufferPool | None = None
@@ -41,8 +38,7 @@ class _Node:
         # replication state
         self.in_lock = threading.Lock()
         self.out_cond = threading.Condition()
-        self.seq_in = 0
-        self.seq_out = 0
+        self.seq_in = self.seq_out = 0
         self.pending: dict[int, Frame] = {}
         self.input_ended = False
         self.live = task.replicas
@@ -77,10 +73,8 @@ class _Node:
 
     # -- inputs -----------------------------------------------------------------------
     def read_collected(self, task: Task) -> list[int]:
-        """Read `collect=True` inputs whole (once, for all replicas); hand them to `task`.
-
-        Returns the indices of the streamed inputs.
-        """
+        """Read `collect=True` inputs whole (once, for all replicas); hand them to `task`. Returns the
+        indices of the streamed inputs."""
         streamed = []
         with self.in_lock:
             for index, channel in enumerate(self.ins):
@@ -127,9 +121,8 @@ class _Node:
             while (frame := channel.get()) is not EOS:
                 frame.release()
                 extra += 1
-            self.stats.warnings.append(
-                f"input {index} had {extra} more frame(s) than input {ended}; the extra frames were ignored"
-            )
+            self.stats.warnings.append(f"input {index} had {extra} more frame(s) than input {ended}; the extra "
+                                       "frames were ignored")
 
 
 def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta: dict[str, Any]) -> Frame:
@@ -264,9 +257,8 @@ def _run_replica(node: _Node, task: Task) -> None:
         run_batched_replica(node, task, node.ins[streamed[0]], size)
         return
     channels = [node.ins[i] for i in streamed]
-    window = 2 * node.task.replicas + 2
-    cond = node.out_cond
-    stats = node.stats
+    window, cond, stats = 2 * node.task.replicas + 2, node.out_cond, node.stats
+    share = first_frame_share(node, task)  # state from the stream's first frame, the same in every replica
     while True:
         node.wait_for_room(window)
         with node.in_lock:
@@ -281,7 +273,16 @@ def _run_replica(node: _Node, task: Task) -> None:
                 return
             seq = node.seq_in
             node.seq_in += 1
-        produced = _call_map(task, node, inputs)
+        share.before(task, seq, node.handle._cancelled)
+        try:
+            produced = _call_map(task, node, inputs)
+        except Exception:  # the frames before this one are still emitted in order (scheduler._drains)
+            with cond:
+                node.input_ended = True  # the other replicas take no more
+                cond.notify_all()
+            raise
+        finally:
+            share.after(task, seq)
         with cond:
             node.pending[seq] = produced
             stats.frames_in += 1

@@ -223,9 +223,10 @@ def _start(graph: Graph, capacity: int | None, queue_bytes: int, trace: bool, de
 
 def _drains(node: _Node) -> bool:
     """Whether a failure of `node` lets what it gave drain to the sinks (`RunHandle.fail_draining`):
-    a source, or a map of one thread (a detector glitch at frame 50 dropped the 5 frames it had passed
-    on that were queued to the writer)."""
-    return node.task.kind is Kind.SOURCE or node.task.kind is Kind.MAP and node.task.replicas == 1
+    a source, or a map (a detector glitch at frame 50 dropped the 5 frames it had passed on that
+    were queued to the writer; with replicas, 3-5 more: the failed replica's frame ends the others'
+    intake, and those before it are emitted in order)."""
+    return node.task.kind in (Kind.SOURCE, Kind.MAP)
 
 
 def _discard_inputs(node: _Node, handle: RunHandle) -> None:
@@ -234,7 +235,8 @@ def _discard_inputs(node: _Node, handle: RunHandle) -> None:
     come in the batch the map was working through)."""
     for index, channel in enumerate(node.ins):
         while index not in node.collected and not handle._cancelled.is_set() and channel.wait(DISCARD_WAIT):
-            frame = channel.get()
+            with node.in_lock:  # beside replicas still taking a frame's inputs
+                frame = channel.get()
             if frame is EOS:
                 break
             frame.release()

@@ -133,6 +133,9 @@ class Task:
     #: what ufocompat.apply changed to give UFO's meaning (ufo run prints it)
     ufo_notes: Sequence[str] = ()
 
+    #: attributes a map fills from the stream's first frame: its replicas share them (core/first_frame.py)
+    first_frame_state: ClassVar[tuple[str, ...]] = ()
+
     ctx: Context
 
     def __init__(self, *given: Any, replicas: int = 1, **properties: Any):

@@ -77,6 +77,7 @@ class NonLocalMeans(Task):
     """
 
     name = "non-local-means"
+    first_frame_state = ("_h", "_sigma")  # estimated from the stream's first frame, shared by replicas
     devices = ("cpu", "gpu")
     search_radius = Property(int, 10, unit="pixel", range=(1, 8192), doc="radius of the similarity search")
     patch_radius = Property(int, 3, unit="pixel", range=(1, 100), doc="radius of the compared patches")

@@ -294,6 +294,7 @@ class FindLargeSpots(Task):
     """
 
     name = "find-large-spots"
+    first_frame_state = ("_grow",)  # estimated from the stream's first frame, shared by replicas
     spot_threshold = Property(float, 0.0, doc="pixels beyond this value seed the mask")
     spot_threshold_mode = Property(str, "absolute", choices=("below", "absolute", "above"),
                                    doc="seed where value < t (below), |value| > t (absolute) or value > t (above)")
