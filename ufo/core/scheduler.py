@@ -20,6 +20,7 @@ from .errors import Cancelled, GraphError
 from .frame import EOS
 from .handle import NodeStats, RunHandle
 from .nodes import _BODIES, _Node, _run_replica
+from .rejoin import rejoin_capacities
 from .task import Context, Kind, Task
 
 if TYPE_CHECKING:
@@ -109,13 +110,16 @@ def _start(graph: Graph, capacity: int | None, queue_bytes: int, trace: bool, de
         nodes[id(task)] = node
         stats[node.name] = node.stats
     channels: list[Channel] = []
+    held = rejoin_capacities(tasks, edges, specs, names)  # branches of one stream meeting after a reduction
     for task in tasks:
         node = nodes[id(task)]
         ins = sorted((i, src) for src, dst, i in edges if dst is task)
-        for _, src in ins:
+        for i, src in ins:
             nbytes = specs[id(src)].nbytes if specs[id(src)] is not None else None  # type: ignore[union-attr]
             cap = capacity or DEFAULT_CAPACITY
-            if nbytes:
+            if (id(task), i) in held:
+                channel = Channel(held[(id(task), i)])
+            elif nbytes:
                 channel = Channel(max(2, min(cap, queue_bytes // nbytes)))
             else:  # frame size unknown: bound the bytes held, not only the count
                 channel = Channel(cap, max_bytes=queue_bytes)
