@@ -86,3 +86,15 @@ def test_values_that_ran_into_garbage_or_failed_after_the_work_are_usage_errors(
     result = ufo(*[a.format(dir=tmp_path) for a in args], cwd=tmp_path, timeout=60)
     assert result.returncode == 2 and said in " ".join(result.stderr.split()), result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("first, second", [("a.tif", "a.tif"), ("f-%03i.tif", "./f-%03i.tif"),
+                                           ("x.h5:/a", "x.h5:/b")])
+def test_two_write_nodes_of_one_output_are_refused_before_anything_is_written(tmp_path, first, second):
+    """It ran, wrote part of the frames and failed with exit 1 ("exists; refusing to overwrite":
+    this very run made it; "being written by another process"; a sequence's renames racing)."""
+    result = subprocess.run([sys.executable, "-m", "ufo", "run", f"dummy-data shape=64,64 number=3 ! [write "
+                             f"path={first}, calculate expression=x*0 ! write path={second}]"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "nodes 'write' and 'write-2' both write" in result.stderr, result.stderr
+    assert list(tmp_path.iterdir()) == []

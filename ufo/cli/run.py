@@ -181,8 +181,29 @@ def _check_outputs(graph: Any, dry_run: bool) -> None:
     reads = [str(t.path) for t in graph.nodes if t.name == "read" and getattr(t, "path", None)]
     for task in writes:
         refuse_conflict(task.path, reads, task.bytes_per_file)
+    _refuse_shared_outputs(graph, writes)
     if dry_run:
         return
     for task in writes:
         check_output(task.path, task.overwrite, task.append, task.start, task.layout,
                      fix="add overwrite=true to the write task")
+
+
+def _refuse_shared_outputs(graph: Any, writes: list[Any]) -> None:
+    """UsageError where two write nodes of the graph write one output (file, or HDF5/Zarr data
+    set): it ran, wrote part of the frames and failed with exit 1, as "exists; refusing to
+    overwrite" (this very run made it) or "being written by another process"."""
+    import os
+
+    from ..core.errors import UsageError
+    from ..storage.formats import parse_output_path
+
+    names = graph.names()
+    seen: dict[tuple[str, str | None], Any] = {}
+    for task in writes:
+        target = parse_output_path(str(task.path))  # one file of HDF5 data sets: each written whole, its own
+        key = (os.path.realpath(os.path.expanduser(target.path)), None)  # lock (hdf5_volume)
+        if key in seen:
+            raise UsageError(f"nodes '{names[id(seen[key])]}' and '{names[id(task)]}' both write "
+                             f"'{seen[key].path}' and '{task.path}'; give each its own file")
+        seen[key] = task

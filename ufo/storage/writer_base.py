@@ -115,8 +115,8 @@ def claim(path: str) -> int | None:
     except OSError as exc:
         os.close(fd)
         if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            raise InputError(f"'{path}' is being written by another process right now; choose another output, "
-                             "or wait until that one ends") from None
+            raise InputError(f"'{path}' is being written by another process (or another writer of this one) right "
+                             "now; choose another output, or wait until that one ends") from None
         return None  # no locks here (some network file systems)
     return fd
 
