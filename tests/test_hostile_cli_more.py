@@ -98,3 +98,23 @@ def test_two_write_nodes_of_one_output_are_refused_before_anything_is_written(tm
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "nodes 'write' and 'write-2' both write" in result.stderr, result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_branches_written_without_a_space_after_the_comma_are_two_tasks():
+    """'[dummy-data,dummy-data]' was one task named 'dummy-data,dummy-data' ("did you mean")."""
+    from ufo.core.pipeline import parse
+
+    graph = parse("[dummy-data,dummy-data number=2] ! calculate expression=x0+x1 ! null")
+    assert [t.name for t in graph.nodes][:2] == ["dummy-data", "dummy-data"]
+    assert parse("dummy-data shape=64,32 ! null").nodes[0].shape == [64, 32]  # a value's comma stays
+
+
+def test_a_usage_error_keeps_exit_2_when_stderr_s_reader_is_gone():
+    """`ufo run ... 2>&1 | head -1`: rich exited 1 on the closed pipe."""
+    r, w = os.pipe()
+    process = subprocess.Popen([sys.executable, "-m", "ufo", "run", "[dummy-data, dummy-data] ! flat-field-correct ! "
+                                "null"], stdout=w, stderr=w)
+    os.close(w)
+    os.read(r, 5)
+    os.close(r)
+    assert process.wait(timeout=60) == 2

@@ -63,9 +63,14 @@ def report(exc: BaseException, debug: bool) -> int:
     from rich.markup import escape
 
     console = _err_console()
-    console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
-    if not debug:
-        console.print("[dim](run with --debug for the full traceback)[/]")
+    try:
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        if not debug:
+            console.print("[dim](run with --debug for the full traceback)[/]")
+    except (OSError, SystemExit):  # stderr's reader gone (`2>&1 | head -1`; rich's own exit(1) for it): the exit
+        # code still tells (it became 1)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
     return exit_code(exc)
 
 

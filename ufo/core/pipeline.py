@@ -71,7 +71,15 @@ def tokenize(text: str) -> list[Token]:
             quoted_end = False
             i += 1
         word = "".join(chars)
-        if depth > 0 and word.endswith(",") and not quoted_end:
+        if depth > 0 and "," in word and "=" not in word and not quoted_end:  # [a,b]: two branches (it was
+            at = start  # a task named 'a,b'); a value's commas (shape=64,64) stay in it
+            for k, part in enumerate(word.split(",")):
+                if k:
+                    tokens.append(Token(",", ",", at - 1))
+                if part:
+                    tokens.append(Token("word", part, at))
+                at += len(part) + 1
+        elif depth > 0 and word.endswith(",") and not quoted_end:
             tokens.append(Token("word", word[:-1], start))
             tokens.append(Token(",", ",", i - 1))
         else:
