@@ -363,7 +363,9 @@ def test_the_reconstruction_server_s_status_carries_the_engine_s_warnings():
     from ufo.tango.reco import UfoReconstruction
     from ufo.tomo.streaming import StreamingReconstructor
 
-    class Frames(list):
+    class Frames(list):  # a receiver's frames, its stream whole
+        check = types.SimpleNamespace(reports=[])
+
         def close(self):
             pass
 

@@ -52,3 +52,30 @@ def test_a_write_that_cannot_connect_gives_its_name_back_and_a_cancel_is_no_faul
             camera.unregister_endpoint(endpoint)
     with h5py.File(tmp_path / "scan.h5", "r") as f:  # the frames written before the cancel are whole
         assert f["data"].shape[0] > 0
+
+
+def test_frames_a_stream_lost_are_in_the_walker_s_status_and_count(tmp_path):
+    """The status said "wrote 50 frame(s)" of a stream that lost 20 (the server's log alone said so)."""
+    import numpy as np
+    import zmq
+
+    from ufo.net.wire import end_parts, frame_parts
+
+    context = zmq.Context()
+    sender = context.socket(zmq.PUSH)  # the walker connects to the stream, as to a camera's
+    port = sender.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        with MultiDeviceTestContext(devices(tmp_path), process=False) as ctx:
+            walker = tango.DeviceProxy(ctx.get_device_access("t/u/w"))
+            walker.endpoint = f"tcp://127.0.0.1:{port}"
+            walker.write("gaps.h5")
+            for seq in [0, 1, 2, 5, 6]:  # 3 and 4 lost on the way, 7 and 8 at the end
+                sender.send_multipart(frame_parts(np.full((4, 8), seq, np.uint16), {}, seq, "test-sender", "s1"))
+            sender.send_multipart(end_parts(9, "test-sender", "s1"))
+            wait_idle(walker)
+            assert walker.state() == tango.DevState.ON and walker.frames_written == 5, walker.status()
+            assert walker.frames_missing == 4, walker.status()
+            assert "frame(s) missing from sender 'test-sender'" in walker.status()
+    finally:
+        sender.close(linger=0)
+        context.term()

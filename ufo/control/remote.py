@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 from typing import Any
 
@@ -24,6 +25,8 @@ from .detector import Detector
 from .device import Device
 from .errors import ControlError
 from .experiment import Addon, Experiment
+
+LOG = logging.getLogger("ufo.control")
 
 q = registry()
 
@@ -77,6 +80,10 @@ class RemoteWalker(Device):
         await self.wait_while(("running",), timeout)
         return await self.frames_written()
 
+    async def frames_missing(self) -> int:
+        """Frames of the last stream that never reached the server (said in its status too)."""
+        return int(await self.io.read("frames_missing"))
+
     async def write(self, endpoint: str, dataset: str, mode: str = "pull") -> int:
         await self.start_write(endpoint, dataset, mode)
         return await self.wait()
@@ -110,6 +117,10 @@ class RemoteReconstruction(Device):
 
     async def wait(self, timeout: float | None = None) -> None:
         await self.wait_while(("running",), timeout)
+
+    async def frames_missing(self) -> int:
+        """Frames of the last stream that never reached the server (said in its status too)."""
+        return int(await self.io.read("frames_missing"))
 
     async def found_axis(self) -> float | None:
         value = float(await self.io.read("found_axis"))
@@ -146,6 +157,14 @@ class _RemoteAddon(Addon):
         self.camera = camera
         self.mode = mode
         self.address: str | None = None
+        self.missing = 0  # frames the server's stream lost (runparts.frames_lost counts them)
+
+    async def _said_missing(self, server: Any) -> None:
+        """The server's count of frames its stream lost, said here: its status and log alone had it."""
+        self.missing = await server.frames_missing()
+        if self.missing:
+            LOG.warning("%s: %d frame(s) never reached %s: %s", type(self).__name__, self.missing, server.name,
+                        await server.io.status())
 
     async def consume(self, acquisition: str, frame: Any) -> None:
         pass  # the frames go from the camera server to the consumer directly
@@ -174,6 +193,7 @@ class RemoteImageWriter(_RemoteAddon):
     async def finish(self, experiment: Experiment) -> None:
         await self._end_stream()
         self.frames = await self.walker.wait()
+        await self._said_missing(self.walker)
 
 
 class RemoteOnlineReconstruction(_RemoteAddon):
@@ -195,6 +215,7 @@ class RemoteOnlineReconstruction(_RemoteAddon):
     async def finish(self, experiment: Experiment) -> None:
         await self._end_stream()
         await self.reco.wait()
+        await self._said_missing(self.reco)
         self.found_axis = await self.reco.found_axis()
 
 

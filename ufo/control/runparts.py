@@ -92,7 +92,7 @@ def frames_lost(addons: list[Addon]) -> dict[str, int]:
     with the frame in hand): by the addon's class name, only those that lost any."""
     lost: dict[str, int] = {}
     for addon in addons:
-        missing = addon.meant - addon.taken - addon.dropped
+        missing = addon.meant - addon.taken - addon.dropped + getattr(addon, "missing", 0)  # a server's stream's too
         if not addon.lossy and missing > 0:
             name = type(addon).__name__
             lost[name] = lost.get(name, 0) + missing

@@ -89,6 +89,8 @@ class FrameReceiver:
                 raise InputError(f"{self.name}: the sender {describe_sender(header, peer_of(parts), self.address)} "
                                  f"failed: {header.get('message')}")
             self.check.end(header)
+            if self.check.open_streams():  # another sender's stream goes on: it ended the receive (its frames lost)
+                return self._receive()
             self.ended = True
             return None
         self.check.frame(header)

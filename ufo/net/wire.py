@@ -266,6 +266,10 @@ class StreamCheck:
                 self._report(f"{self.name}: a new stream from sender '{state.sender}' began after {old.received} "
                              "frame(s) of one that never ended (the sender was killed and started again?): "
                              "their frames follow each other here")
+            beside = [s for s in self.streams.values() if s is not state and s.received and not s.ended]
+            if beside:  # two senders at once: one output of both, the receive ending at the first's end (lost)
+                self._report(f"{self.name}: frames of sender '{state.sender}' arrive among those of sender "
+                             f"'{beside[0].sender}': both streams go into one output, interleaved")
         state.peers = int(header.get("peers") or 1)
         state.reliable = bool(header.get("reliable", True))
         checked = state.reliable and state.peers <= 1
@@ -284,6 +288,10 @@ class StreamCheck:
         state.expected = max(state.expected, seq + 1)
         state.received += 1
         state.last = time.monotonic()
+
+    def open_streams(self) -> list[str]:
+        """The senders whose streams sent frames here and have not ended (the receive waits for them)."""
+        return [s.sender for s in self.streams.values() if s.received and not s.ended]
 
     def end(self, header: dict[str, Any]) -> None:
         frames = header.get("frames")

@@ -108,6 +108,10 @@ class UfoReconstruction(StreamDevice):
     def frames_received(self) -> int:
         return self._received
 
+    @attribute(dtype=int, doc="frames of the current or last stream that never arrived (by their sequence numbers)")
+    def frames_missing(self) -> int:
+        return self._receiver.missing if self._receiver is not None else 0
+
     @attribute(dtype=float, unit="px", doc="the axis found at the end of the scan (NaN: none)")
     def found_axis(self) -> float:
         value = self.engine.found_axis if self.engine is not None else None
@@ -168,7 +172,7 @@ class UfoReconstruction(StreamDevice):
                 raise
             return f"cancelled after {self._received} frame(s); no slices"  # state ON: asked for, no fault
         axis = f", axis {engine.found_axis:.2f} px" if engine.found_axis is not None else ""
-        said = "".join(f"; warning: {w}" for w in engine.stats.warnings)  # the status said "reconstructed" only,
+        said = "".join(f"; warning: {w}" for w in [*receiver.check.reports, *engine.stats.warnings])  # "reconstructed" only,
         return f"reconstructed {engine.projections} projection(s) from {self._received} frame(s){axis}{said}"  # e.g.
         # when a second scan's darks came after projections were back-projected and its flats were not used
 

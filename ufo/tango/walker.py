@@ -37,6 +37,10 @@ class UfoWalker(StreamDevice):
     def frames_written(self) -> int:
         return self._written
 
+    @attribute(dtype=int, doc="frames of the current or last stream that never arrived (by their sequence numbers)")
+    def frames_missing(self) -> int:
+        return self._receiver.missing if self._receiver is not None else 0
+
     @attribute(dtype=str, doc="path of the current or last data set")
     def dataset(self) -> str:
         return self._dataset
@@ -102,8 +106,9 @@ class UfoWalker(StreamDevice):
         if self.job.stop.is_set():
             self._written = background.frames
             return f"cancelled after {background.frames} frame(s); they are valid in {writer.path}"
-        self._written = background.frames
-        return f"wrote {background.frames} frame(s) to {writer.path}"
+        self._written = background.frames  # what the stream lost said with it (the server's log alone had it)
+        said = "".join(f"; warning: {w}" for w in receiver.check.reports)
+        return f"wrote {background.frames} frame(s) to {writer.path}{said}"
 
     @command
     def cancel(self) -> None:
