@@ -42,10 +42,10 @@ def scan(data: Path) -> np.ndarray:
         return f["data"][...].astype(np.float64)
 
 
-def truth(rows: list[int] | range, size: int = WIDTH, big: bool = False) -> np.ndarray:
+def truth(rows: list[int] | range, size: int = WIDTH, big: bool = False, centre: float | None = None) -> np.ndarray:
     """The true slices (1/pixel) of the rows: the phantom's attenuation, centred where ufo puts the axis."""
     p, height = (phantom_360(), ROWS_360) if big else (phantom(), ROWS)
-    return np.stack([MU * p.slice(r - height / 2, size=size) for r in rows])
+    return np.stack([MU * p.slice(r - height / 2, size=size, centre=centre) for r in rows])
 
 
 def close_to_phantom(rec: np.ndarray, true: np.ndarray, what: str, error: float = 0.35) -> None:
@@ -171,7 +171,13 @@ def ufo_reco(r: Result, data: Path) -> None:
     close_to_phantom(tifffile.imread(out / "middle.tif")[None], truth([ROWS // 2]), "middle.tif (--slice middle)")
     axis_printed(r.output, "middle.tif", AXIS)
     wide = tifffile.imread(out / "wide.tif")
-    close_to_phantom(wide, truth(range(ROWS_360), size=wide.shape[-1], big=True), "wide.tif (--half-acquisition)")
+    from ufo.tomo.halftomo import slice_centre, stitched_geometry
+
+    big = phantom_360().width  # the detector sees the columns from the axis - EDGE to the object's edge
+    axis = float(summary(r.output, "wide.tif")["axis"])
+    centre = slice_centre(stitched_geometry(min(WIDTH, big - (big // 2 - EDGE)), axis)[2])  # the axis's pixel
+    close_to_phantom(wide, truth(range(ROWS_360), size=wide.shape[-1], big=True, centre=centre),
+                     "wide.tif (--half-acquisition)")
     axis_printed(r.output, "wide.tif", EDGE)
 
 
