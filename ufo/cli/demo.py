@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..core.errors import UsageError
+from ..core.errors import InputError, UsageError
 from ..demo import Demo, DemoOptions, DemoResult
 from ..demo.run import CPU_ROWS
 from .errors import FiniteFloatRange, default_sigint, handle_errors
@@ -86,6 +86,11 @@ def demo(size: int, projections: int, gpu: bool, output: str, rows: str | None, 
     with default_sigint():  # Ctrl-C cancels the experiment's task: shutter closed, files closed, then exit 130
         result = asyncio.run(_watch(run, console))
     console.print(summary(result))
+    if result.check:  # a self-check that cannot fail is none: exit 1, saying why (and the axis, where given)
+        off = result.axis_error
+        hint = "" if result.axis_auto or abs(off) < 1 else \
+            f"; the axis given ({result.found_axis:g} px) is {off:+.2f} px off the true {options.true_axis:.2f} px"
+        raise InputError(f"{result.check}{hint}")
 
 
 async def _watch(run: Demo, console: Console) -> DemoResult:

@@ -141,6 +141,7 @@ class DemoResult:
     device: str = "cpu"
     axis_auto: bool = True
     warnings: list[str] = field(default_factory=list)
+    check: str = ""  # why the slices fail the comparison with the phantom; '' where they pass (quality.verdict)
 
     @property
     def frames_per_s(self) -> float:

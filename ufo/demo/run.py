@@ -181,7 +181,7 @@ class Demo:
         t_written = time.monotonic()
         self.phase = "comparing"
         raw = scan_dir / "scan.nx"
-        psnr_value, ssim_value, compared = await asyncio.to_thread(self._compare)
+        psnr_value, ssim_value, compared, check = await asyncio.to_thread(self._compare)
         montage_path = str(scan_dir / "montage.png")
         await asyncio.to_thread(self._montage, montage_path)
         t_end = time.monotonic()
@@ -198,7 +198,7 @@ class Demo:
             lag_s=float(stats.lag) if stats.lag is not None else math.nan,
             reco_after_scan_s=max(finished - last_frame, 0.0), slices_written_s=max(t_written - last_frame, 0.0),
             total_s=t_end - t0,
-            found_axis=self._used_axis(engine), psnr=psnr_value, ssim=ssim_value, compared_slices=compared,
+            found_axis=self._used_axis(engine), psnr=psnr_value, ssim=ssim_value, compared_slices=compared, check=check,
             device=device, axis_auto=o.axis == "auto", warnings=list(stats.warnings) + self._outside_note())
 
     def _outside_note(self) -> list[str]:
@@ -284,15 +284,16 @@ class Demo:
 
         return tifffile.imread(self._slice_path % row)  # read back from its file: what a user gets
 
-    def _compare(self) -> tuple[float, float, int]:
-        from .quality import psnr, ssim
+    def _compare(self) -> tuple[float, float, int, str]:
+        from .quality import psnr, ssim, verdict
 
         rows = self._rows_inside(24)
         if not rows:
-            return math.nan, math.nan, 0
+            return math.nan, math.nan, 0, ""
         span = 0.01 * 1.0  # attenuation x the phantom's densest part: one grey scale for every slice
-        values = [(psnr(t, s, span), ssim(t, s, span)) for t, s in ((self._truth(r), self._slice(r)) for r in rows)]
-        return float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values])), len(rows)
+        pairs = [(self._truth(r), self._slice(r)) for r in rows]
+        values = [(psnr(t, s, span), ssim(t, s, span)) for t, s in pairs]
+        return float(np.mean([v[0] for v in values])), float(np.mean([v[1] for v in values])), len(rows), verdict(pairs)
 
     def _montage(self, path: str) -> None:
         from .montage import montage, write_png
