@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 from typing import Any
 
 import numpy as np
@@ -59,16 +58,14 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         os.makedirs(os.path.dirname(first) or ".", exist_ok=True)
         return {"kind": "tiff", "pattern": output}
     if target.kind is FileKind.HDF5:
-        if os.path.exists(target.path) and not overwrite:
-            raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
-        parts = target.path + ".parts"
-        if os.path.exists(target.path):  # an old virtual dataset over the parts removed here would read zeros
-            os.remove(target.path)      # where this run leaves none (stopped, failed): no file, not holes
-        shutil.rmtree(parts, ignore_errors=True)
-        os.makedirs(parts)
-        name = os.path.basename(target.path)
         nexus = target.path.lower().endswith(NEXUS_SUFFIXES)  # a NeXus reconstruction (`storage.nexus`)
-        return {"kind": "hdf5", "file": target.path, "dataset": target.dataset or (NXTOMOPROC_DATA if nexus else "/data"),
+        dataset = target.dataset or (NXTOMOPROC_DATA if nexus else "/data")
+        _clear_hdf5(target.path, dataset, overwrite)  # the data set alone: the file's others stay (its raw data)
+        parts = target.path + ".parts"
+        name = os.path.basename(target.path)
+        _clear_parts(parts, name)
+        os.makedirs(parts, exist_ok=True)
+        return {"kind": "hdf5", "file": target.path, "dataset": dataset,
                 "nexus": nexus, "parts": parts,
                 "part_path": os.path.join(parts, name + ".{first:07d}.h5") + ":/data",
                 # the run's options for the joined volume: each part records its own range as the region
@@ -76,11 +73,12 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
     if target.kind is FileKind.ZARR:
         import zarr
 
-        if os.path.exists(target.path) and not overwrite:
-            raise UsageError(f"'{target.path}' exists; pass --overwrite to replace it")
         array = (target.dataset or "data").strip("/")
-
-        group = zarr.open_group(target.path, mode="w")
+        group = zarr.open_group(target.path, mode="a")  # the store's other arrays stay (mode "w" removed the
+        if array in group:  # projections read from st.zarr:/proj with -o st.zarr:/recon --overwrite)
+            if not overwrite:
+                raise UsageError(f"'{target.path}:/{array}' exists; pass --overwrite to replace it")
+            del group[array]
         dtype = {8: "uint8", 16: "uint16"}.get(bits or 0, "float32")
         made = group.create_array(array, shape=(slices, height, width), chunks=(1, height, width), dtype=dtype,
                                   fill_value=0)
@@ -89,6 +87,43 @@ def prepare_output(output: str, slices: int, shape: tuple[int, int], overwrite: 
         made.attrs.update({**json.loads(json.dumps(metadata or {}, default=str)), RANGES: []})
         return {"kind": "zarr", "store": target.path, "array": array}
     raise UsageError(cluster_output_problem(output) or f"'{output}': not a cluster's output")
+
+
+def _clear_hdf5(path: str, dataset: str, overwrite: bool) -> None:
+    """The old `dataset` of `path` removed (with --overwrite; else refused), the file's other data
+    sets kept: an old virtual dataset over the parts removed here would read zeros where this run
+    leaves none. Removing the whole file lost the raw data beside the reconstruction."""
+    import h5py
+
+    if not os.path.exists(path):
+        return
+    try:
+        with h5py.File(path, "a", locking=False) as f:
+            if dataset not in f:
+                return
+            if not overwrite:
+                raise UsageError(f"'{path}:{dataset}' exists; pass --overwrite to replace it")
+            for name in (dataset, dataset.rstrip("/") + FRAMES_WRITTEN):
+                if name in f:
+                    del f[name]
+    except OSError as exc:  # not an HDF5 file ufo can open (cut short, killed early): replaced only when asked
+        if not overwrite:
+            raise UsageError(f"'{path}' exists; pass --overwrite to replace it") from exc
+        os.remove(path)
+
+
+def _clear_parts(parts: str, name: str) -> None:
+    """The part files of an earlier run in `parts` removed; a folder holding anything else is refused
+    (it was deleted whole: the projections being read, a user's notes)."""
+    if not os.path.exists(parts):
+        return
+    entries = os.listdir(parts) if os.path.isdir(parts) else [""]
+    foreign = [e for e in entries if not (e.startswith(name + ".") and e.endswith(".h5"))]
+    if foreign:
+        raise UsageError(f"'{parts}' holds files that are not a cluster run's parts ({foreign[0] or parts}): the "
+                         "parts of this output go there; move them, or choose another output")
+    for entry in entries:
+        os.remove(os.path.join(parts, entry))
 
 
 def cluster_output_problem(output: str) -> str | None:
@@ -141,9 +176,12 @@ def join_hdf5(target: dict[str, Any], parts: list[Part], total: int | None = Non
     layout = h5py.VirtualLayout(shape=(total, *shape[1:]), dtype=dtype)
     for part, rel, part_shape, _ in sources:
         layout[part.first: part.stop] = h5py.VirtualSource(rel, "data", shape=part_shape)
-    with h5py.File(target["file"], "w") as f:
+    with h5py.File(target["file"], "a") as f:  # the file's other data sets stay
+        for name in (target["dataset"], target["dataset"].rstrip("/") + FRAMES_WRITTEN):
+            if name in f:  # a stopped run's volume joined before
+                del f[name]
         dataset = f.create_virtual_dataset(target["dataset"], layout, fillvalue=0)
-        record = _volume_attrs(attrs[0], attrs[-1])
+        record = _volume_attrs(attrs, [p.slices for p in parts])
         if target.get("configuration") not in (None, "null"):
             record["configuration"] = target["configuration"]
         dataset.attrs.update(record)
@@ -166,13 +204,18 @@ def merged_ranges(ranges: list[Part] | list[list[int]]) -> list[list[int]]:
     return merged
 
 
-def _volume_attrs(first: dict[str, Any], last: dict[str, Any]) -> dict[str, Any]:
+def _volume_attrs(attrs: list[dict[str, Any]], counts: list[int]) -> dict[str, Any]:
     """The parts' record (scale, axis, configuration, first_row/row_step) for the whole volume: the
-    first part's, with the rows running to the last part's last row."""
-    merged = dict(first)
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        rows = json.loads(first["rows"])
-        rows["last"] = json.loads(last["rows"])["last"]
+    first part's, with the rows running to the last part's last row, and the step between rows
+    from the first two parts' first rows (a first part of one slice recorded a step of 1: every
+    row of `--region 1:8:2` but the first was named wrong)."""
+    merged = dict(attrs[0])
+    with contextlib.suppress(KeyError, TypeError, ValueError, ZeroDivisionError):
+        rows = json.loads(attrs[0]["rows"])
+        rows["last"] = json.loads(attrs[-1]["rows"])["last"]
+        if len(attrs) > 1:
+            rows["step"] = (json.loads(attrs[1]["rows"])["first"] - rows["first"]) // counts[0]
+            merged["row_step"] = rows["step"]
         merged["rows"] = json.dumps(rows)
     return merged
 
