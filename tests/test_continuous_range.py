@@ -35,11 +35,14 @@ async def _until(predicate, limit=20.0):
         await asyncio.sleep(0.005)
 
 
-def _assert_continuous(angles, step, end):
+def _assert_continuous(angles, step, end, slack=0.0):
+    """`slack`: a resumed scan goes on within half a step of where its next projection was due (a
+    free-running camera is not triggered at angles: continuous.local_projections), so its last one
+    may lie up to that far past the range's end (CI, loaded: 180.70 for 180 with steps of 2)."""
     assert len(angles) >= 2
     gaps = np.diff(angles)
     assert np.all(gaps > 0.5 * step) and np.all(gaps < 1.5 * step), gaps  # one step apart, none lost or repeated
-    assert angles.min() >= 0 and angles.max() <= end  # no frame outside the range
+    assert angles.min() >= 0 and angles.max() <= end + slack  # no frame outside the range
 
 
 def test_a_stalled_camera_stops_the_stage_at_the_end_of_the_range(tmp_path):
@@ -158,7 +161,7 @@ def test_a_beam_loss_during_a_continuous_scan_suspends_it_and_it_goes_on_from_th
     data = data.astype(np.float64)
     projections, step = data[keys == 0], 2.0
     assert len(projections) == 90 and (keys == 3).sum() >= 1 and (keys == 1).sum() == 2 * 3  # fresh flats on resume
-    _assert_continuous(angles[keys == 0], step, 180.0)
+    _assert_continuous(angles[keys == 0], step, 180.0, slack=step / 2)
     # each projection is the camera's picture at its recorded angle with beam (no noise: to the count)
     mock = bl.camera.camera
     h, w = projections.shape[1:]
