@@ -123,3 +123,18 @@ def test_number_of_a_scan_without_angles_keeps_its_step(tmp_path):
     alone, _ = reconstruct(tmp_path, str(tmp_path / "first.tif"), angle=np.pi / 180, **common)
     np.testing.assert_allclose(cut, alone, atol=1e-5 * np.abs(alone).max())
     assert any("the angle step stays 180 degrees / 180" in w for w in result.plan.warnings)
+
+
+def test_an_angles_file_that_is_the_output_is_refused_before_it_is_overwritten(tmp_path, irregular):
+    """`--angles-file ang.h5:/theta -o ang.h5:/theta --overwrite` replaced the 180 angles by the
+    slices, exit 0 (the next run: "holds 65536 angles for 180 projections")."""
+    folder, _, angles = irregular
+    with h5py.File(tmp_path / "ang.h5", "w") as f:
+        f["theta"] = np.degrees(angles)
+    options = reco.RecoOptions(projections=str(folder / "proj.tif"), darks=str(folder / "darks.tif"),
+                               flats=str(folder / "flats.tif"), axis=64.0, angles_file=f"{tmp_path / 'ang.h5'}:/theta",
+                               output=f"{tmp_path / 'ang.h5'}:/theta", overwrite=True)
+    with pytest.raises(UsageError, match="is input"):
+        reco.plan(options)
+    with h5py.File(tmp_path / "ang.h5", "r") as f:
+        assert f["theta"].shape == (180,)

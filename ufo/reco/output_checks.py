@@ -26,7 +26,7 @@ def check_outputs(o: RecoOptions) -> None:
     does not contain or lie inside one (links followed), and can be written (UsageError)."""
     from ..storage.guard import check_output, refuse_conflict
 
-    refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2) if p])
+    refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2, o.angles_file) if p])
     check_output(o.output, o.overwrite, fix="use --overwrite")
 
 
