@@ -301,3 +301,27 @@ def test_a_percent_field_that_numbers_no_frame_is_refused(tmp_path, output):
     assert "%05i" in done.stderr and "frame-number field" in done.stderr, done.stderr
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_a_refused_region_leaves_the_server_s_camera_as_it_was():
+    """`ufo camera grab net -p roi-x0=5000` was refused (exit 1, "RegionError: ..."), but the value
+    stayed on the server's camera: every later client failed on it, `-p roi-x0=0` too, until the
+    server was restarted. Now the set is all or none, and a refused value is a usage error."""
+    from ufo.core.errors import PropertyError
+
+    with CameraServer(counter_camera(64, 32, 200, 8), port=11724, stream_port=11725) as server:
+        first = open_camera("net", port=server.port)
+        try:
+            with pytest.raises(PropertyError, match="roi-x0=5000 does not fit") as refused:
+                first.set(roi_x0=5000, exposure_time=0.5)
+            assert "RegionError" not in str(refused.value)
+        finally:
+            first.close()
+        assert server.camera.roi_x0 == 0 and server.camera.exposure_time != 0.5
+        second = open_camera("net", port=server.port)
+        try:
+            with second.recording():
+                assert second.grab().shape == (32, 64)
+        finally:
+            second.close()
+        server.camera.close()

@@ -132,9 +132,8 @@ def test_an_unbuffered_grab_on_a_slow_clock_times_out():
     ({"sensor_width": 8, "sensor_horizontal_binning": 16}, "binned 16 x 1 has no pixels"),
 ])
 def test_a_region_outside_the_sensor_is_a_bad_value_naming_the_property(settings, words):
-    cam = open_camera("mock", **settings)
-    with pytest.raises(UsageError) as caught:
-        cam.start_recording()
+    with pytest.raises(UsageError) as caught:  # at once (it was taken, and refused at the start)
+        open_camera("mock", **settings).start_recording()
     assert words in str(caught.value) and "-88" not in str(caught.value)
 
 

@@ -32,7 +32,7 @@ from ..core.frame import Image
 from ..core.properties import declared
 from .callback import FrameCallback
 from .errors import CameraError, FrameTimeout
-from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property, region
+from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property, region, set_all
 from .ring import RingBuffer
 from .stats import CameraStats
 
@@ -100,8 +100,7 @@ class Camera:
         return props[key]
 
     def set(self, **properties: Any) -> Camera:
-        for key, value in properties.items():
-            setattr(self, self._find(key).name, value)
+        set_all(self, {self._find(key).name: value for key, value in properties.items()})  # all or none
         return self
 
     def get(self, name: str) -> Any:

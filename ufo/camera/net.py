@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 import numpy as np
 import zmq
 
+from ..core.errors import PropertyError
 from ..net.wire import StreamCheck, WireError, decode, describe_sender, peer_of
 from .base import Camera, CameraProperty
 from .errors import CameraError, EndOfFrames
@@ -108,7 +109,8 @@ class NetCamera(Camera):
                               "is 'ufo camera serve' running there?")
         reply = json.loads(socket.recv())
         if not reply.get("ok"):
-            raise CameraError(f"camera server at {self.address}: {reply.get('error')}")
+            kind = PropertyError if reply.get("usage") else CameraError  # a refused value exits 2, as a local one
+            raise kind(f"camera server at {self.address}: {reply.get('error')}")
         return dict(reply)
 
     def _mirror(self, info: dict[str, Any]) -> None:

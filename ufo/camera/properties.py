@@ -78,3 +78,29 @@ def _span(name: str, first_key: str, size_key: str, first: int, size: int, total
         raise RegionError(f"camera '{name}': roi-{size_key}={size} from roi-{first_key}={first} does not fit the "
                           f"sensor's {total} {what} (binned): at most {total - first}")
     return size or total - first
+
+
+#: the properties the region of interest depends on (`set_all` checks it as a whole after them)
+_REGION = {"roi_x0", "roi_y0", "roi_width", "roi_height", "sensor_horizontal_binning", "sensor_vertical_binning"}
+
+
+def set_all(camera: Any, values: dict[str, Any]) -> None:
+    """`values` (by attribute name) set on `camera`, all or none: a value refused, or a region that
+    does not fit the sensor once all are set, leaves the camera as it was (a camera server kept a
+    refused roi-x0=5000, and every later client failed on it until the server was restarted)."""
+    before = {name: camera.__dict__[name] for name in values if name in camera.__dict__}
+    try:
+        for name, value in values.items():
+            setattr(camera, name, value)
+        if set(values) & _REGION:
+            try:
+                camera._roi()
+            except RegionError:
+                raise
+            except PropertyError:  # no frames yet to fit (a file camera without its path): at the start
+                pass
+    except BaseException:
+        for name in values:
+            camera.__dict__.pop(name, None)
+        camera.__dict__.update(before)
+        raise

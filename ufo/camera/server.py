@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import zmq
 
-from ..core.errors import UfoError
+from ..core.errors import UfoError, UsageError
 from ..net.wire import count_peers, end_parts, error_parts, frame_parts, new_stream_id, send_frame, sender_name
 from ..net.wire import wait_sent
 from .base import Camera
@@ -263,7 +263,8 @@ class CameraServer:
                     raise TypeError("a request is a JSON object such as {\"cmd\": \"info\"}")
                 reply = {"ok": True, **self.handle(request, remote=True)}
             except Exception as exc:  # noqa: BLE001 - the server outlives any one request (UfoError, ValueError, ...)
-                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+                usage = isinstance(exc, UsageError)  # a refused value: the client's usage error (exit 2, as local)
+                reply = {"ok": False, "error": str(exc) if usage else f"{type(exc).__name__}: {exc}", "usage": usage}
             try:
                 self._control.send(json.dumps(reply).encode())
             except zmq.ZMQError:
