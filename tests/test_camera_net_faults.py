@@ -325,3 +325,24 @@ def test_a_refused_region_leaves_the_server_s_camera_as_it_was():
         finally:
             second.close()
         server.camera.close()
+
+
+def test_a_binned_mock_frame_is_the_unbinned_frame_binned_and_the_file_camera_refuses_to_bin(tmp_path):
+    """At 2 x 2 binning the mock's tomography frame was the top-left quarter of the unbinned one
+    (up to 1449 counts off, the axis at the edge); the file camera cropped the left half, exit 0."""
+    from ufo.tomo.phantom import PhantomScene
+
+    def frame(**settings):
+        cam = open_camera("mock", scene=PhantomScene(), sensor_width=128, sensor_height=64, pattern="tomography",
+                          angle_step=0.0, **settings)
+        with cam.recording():
+            grabbed = np.array(cam.grab(), np.float64)
+        cam.close()
+        return grabbed
+
+    full, binned = frame(), frame(sensor_horizontal_binning=2, sensor_vertical_binning=2)
+    assert binned.shape == (32, 64)
+    assert np.abs(binned - full.reshape(32, 2, 64, 2).mean(axis=(1, 3))).max() <= 1  # the rounding of counts
+    tifffile.imwrite(tmp_path / "f.tif", np.zeros((2, 8, 16), np.uint16))
+    with pytest.raises(CameraError, match="does not bin"):
+        open_camera("file", path=str(tmp_path / "f.tif"), sensor_horizontal_binning=2).start_recording()

@@ -17,6 +17,8 @@ class FileCamera(Camera):
 
     path = CameraProperty(str, "", doc="frames to replay: anything `read` takes (TIFF, HDF5, NXtomo, Zarr, raw)")
     loop = CameraProperty(bool, False, doc="start again at the first frame instead of ending")
+    _source: Any = None  # the frames read (before __init__ ends too: its set checks the region)
+    _opened = ""  # the path _source reads
 
     def __init__(self, **properties: Any):
         super().__init__(**properties)
@@ -51,6 +53,9 @@ class FileCamera(Camera):
         return super()._roi()
 
     def _start(self) -> None:
+        if self.sensor_horizontal_binning != 1 or self.sensor_vertical_binning != 1:  # it cropped the binned size
+            raise CameraError("camera 'file' does not bin; set sensor-horizontal-binning and sensor-vertical-binning "
+                              "to 1 (bin in the pipeline instead)")
         self._open()
 
     def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:

@@ -141,8 +141,11 @@ class MockCamera(Camera):
         angle = float(self.tags["angle"]) if "angle" in self.tags else self.angle(number, self._due)
         axis = self.sensor_width / 2 + self.axis_offset
         shape = (self.sensor_height, self.sensor_width)
-        line_integrals = self.scene.project(angle, shape, axis, slice(y0, y0 + h))[:, x0: x0 + w]
+        bx, by = self.sensor_horizontal_binning, self.sensor_vertical_binning  # the region is in binned pixels:
+        line_integrals = self.scene.project(angle, shape, axis, slice(y0 * by, (y0 + h) * by))[:, x0 * bx: (x0 + w) * bx]
         intensity = self.dark_level + self.flat_level * np.exp(-self.attenuation * line_integrals)
+        if bx > 1 or by > 1:  # each binned pixel the mean of its sensor pixels (it was the top-left part, cropped)
+            intensity = intensity.reshape(h, by, w, bx).mean(axis=(1, 3))
         np.copyto(out, np.clip(np.rint(intensity), 0, top), casting="unsafe")
         return {"image_key": 0, "angle": angle}
 
