@@ -346,3 +346,28 @@ def test_a_binned_mock_frame_is_the_unbinned_frame_binned_and_the_file_camera_re
     tifffile.imwrite(tmp_path / "f.tif", np.zeros((2, 8, 16), np.uint16))
     with pytest.raises(CameraError, match="does not bin"):
         open_camera("file", path=str(tmp_path / "f.tif"), sensor_horizontal_binning=2).start_recording()
+
+
+def test_a_buffered_file_camera_loses_no_frame_and_drops_after_the_last_are_counted(tmp_path):
+    """A file camera at 0 frames/s (as fast as read) dropped 51 of 60 frames for a slow reader and
+    said 0; a finite camera's drops after the last frame received were in no count (17 received,
+    24 dropped said of 50)."""
+    import time
+
+    with h5py.File(tmp_path / "s.h5", "w") as f:
+        f["data"] = np.arange(60, dtype=np.uint16)[:, None, None] * np.ones((1, 8, 16), np.uint16)
+    cam = open_camera("file", path=f"{tmp_path / 's.h5'}:/data", buffered=True, num_buffers=4)
+    got = []
+    with cam.recording(), pytest.raises(EndOfFrames):
+        while True:
+            got.append(int(cam.grab()[0, 0]))
+            time.sleep(0.002)
+    assert got == list(range(60)) and cam.stats.dropped == 0
+    fast = open_camera("file", path=f"{tmp_path / 's.h5'}:/data", buffered=True, num_buffers=4, frames_per_second=500)
+    seen = 0
+    with fast.recording(), pytest.raises(EndOfFrames):
+        while True:
+            fast.grab()
+            seen += 1
+            time.sleep(0.02)  # slower than the camera's 500 frames/s: it drops, as hardware does
+    assert fast.stats.dropped > 0 and seen + fast.stats.dropped == 60 == seen + fast.dropped

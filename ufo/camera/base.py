@@ -5,7 +5,7 @@ A plugin subclasses `Camera`, sets its sensor's read-only properties and impleme
 optionally `_start`, `_stop` and `_readout`. Everything else (trigger modes, the ring
 buffer, callbacks, mirror/rotate, state checks and messages) is here, shared.
 
-Simulated cameras (mock, replay) set `clocked = True`: the base class then runs them on
+Simulated cameras (mock, replay, file) set `clocked = True`: the base class then runs them on
 their own clock as hardware runs. Frame n is due at t0 + n / frames_per_second. Buffered,
 a frame is dropped (counted, its number skipped) when the ring buffer has no free slot
 at its due time (the ring's occupancy then, counting frames read since), or when the
@@ -31,7 +31,7 @@ from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
 from ..core.properties import declared
 from .callback import FrameCallback
-from .errors import CameraError, FrameTimeout
+from .errors import CameraError, EndOfFrames, FrameTimeout
 from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property, region, set_all
 from .ring import RingBuffer
 from .stats import CameraStats
@@ -72,9 +72,7 @@ class Camera:
     rotate = CameraProperty(int, 0, choices=(0, 90, 180, 270), doc="rotate frames counter-clockwise (degrees)")
 
     def __init__(self, **properties: Any):
-        self._number = 0
-        self._ring: RingBuffer | None = None
-        self._thread: threading.Thread | None = None
+        self._number, self._ring, self._thread = 0, None, None  # type: int, RingBuffer | None, threading.Thread | None
         self._stop_event = threading.Event()
         self._triggers = threading.Semaphore(0)
         self._trigger_tags: collections.deque[dict[str, Any]] = collections.deque()
@@ -356,6 +354,9 @@ class Camera:
         except FrameTimeout as exc:  # the ring's words name no camera and no frame: a scan's log needs both
             raise FrameTimeout(f"camera '{self.name}': {exc} after {self.stats.received} frame(s) of this "
                                "recording") from exc
+        except EndOfFrames:  # a finite camera's end: its drops after the last frame taken are counted too
+            self.stats.end_with(self.dropped)
+            raise
         self.stats.see(meta)
         if self._ring is not None:  # dropped before this frame (the ring's own count runs ahead of the grabs)
             meta["dropped"] = self.stats.dropped

@@ -14,6 +14,8 @@ from .errors import CameraError, EndOfFrames
 
 class FileCamera(Camera):
     name = "file"
+    clocked = True  # its frames come at frames-per-second, as the replay camera's: unclocked, buffered at 0
+    # frames/s it made frames as fast as it read them and dropped 51 of 60 for a slow reader (said 0)
 
     path = CameraProperty(str, "", doc="frames to replay: anything `read` takes (TIFF, HDF5, NXtomo, Zarr, raw)")
     loop = CameraProperty(bool, False, doc="start again at the first frame instead of ending")
@@ -57,6 +59,11 @@ class FileCamera(Camera):
             raise CameraError("camera 'file' does not bin; set sensor-horizontal-binning and sensor-vertical-binning "
                               "to 1 (bin in the pipeline instead)")
         self._open()
+
+    def _check_frame(self, number: int) -> None:
+        """The end before a frame is made or dropped: clocked, a full ring dropped frames past the file's end."""
+        if not self.loop and self._source is not None and number >= self._source.count:
+            raise EndOfFrames(f"camera 'file': all {self._source.count} frames of '{self.path}' were replayed")
 
     def _acquire(self, out: np.ndarray, number: int) -> dict[str, Any]:
         count = self._source.count

@@ -86,6 +86,18 @@ class FrameStats:
             self.last = now
         return missing
 
+    def end_with(self, dropped: int) -> None:
+        """A finite camera ended: `dropped` frames in all were dropped by it, those after the last one
+        received too, which no gap shows (17 received and 24 dropped said of a 50-frame file; 33 were)."""
+        with self._lock:
+            missing = dropped - self.dropped
+            if missing > 0:
+                first = 0 if self._previous is None else self._previous + 1
+                self.dropped += missing
+                if len(self.dropped_frames) < MAX_RUNS:
+                    self.dropped_frames.append((first, missing))
+                    self.gaps.append((self.received, first, missing))
+
     def skip_to(self, number: int) -> None:
         """The frames of the recording under way before frame `number` were left out on purpose (a
         resumed continuous scan's run-up, ufo.control.continuous): not counted as dropped."""
