@@ -371,3 +371,27 @@ def test_a_buffered_file_camera_loses_no_frame_and_drops_after_the_last_are_coun
             seen += 1
             time.sleep(0.02)  # slower than the camera's 500 frames/s: it drops, as hardware does
     assert fast.stats.dropped > 0 and seen + fast.stats.dropped == 60 == seen + fast.dropped
+
+
+def test_the_replay_camera_replays_a_file_rewritten_since_its_last_recording(tmp_path):
+    """Its frames were cached by path: a folder rewritten, or a file replaced by more frames of
+    another shape, replayed the old frames (or failed "Can't broadcast"), exit 0."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+
+    def record(cam):
+        with cam.recording():
+            got = []
+            with pytest.raises(EndOfFrames):
+                while True:
+                    got.append(int(np.asarray(cam.grab())[0, 0]))
+        return got, cam.frame_shape
+
+    for i in range(5):
+        tifffile.imwrite(folder / f"f{i}.tif", np.full((8, 16), i, np.uint16))
+    cam = open_camera("replay", path=str(folder))
+    assert record(cam) == ([0, 1, 2, 3, 4], (8, 16))
+    for i in range(7):
+        tifffile.imwrite(folder / f"f{i}.tif", np.full((16, 48), 100 + i, np.uint16))
+    assert record(cam) == ([100, 101, 102, 103, 104, 105, 106], (16, 48))
+    cam.close()

@@ -14,6 +14,7 @@ the last frame (`EndOfFrames`) unless `loop` is set.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from typing import Any
@@ -122,15 +123,15 @@ class ReplayCamera(Camera):
         return self.number or left
 
     def _load(self) -> None:
-        """The frames (region of interest only) into memory, once per file, range and region."""
-        if self._info is None or self._info[0] != self.path:
+        """The frames (region of interest only) into memory, once per file state, range and region:
+        a file or folder rewritten since is read again (the path alone was the key: a folder's new
+        frames replayed the old ones, a grown file its old count)."""
+        state = _files_state(self.path)
+        if self._info is None or self._info[0] != self.path or self._loaded is not None and self._loaded[1] != state:
             self._probe()
         count = self.count
         x0, y0, w, h = self._roi()
-        from ..storage.formats import split_dataset
-
-        file = split_dataset(os.path.expanduser(self.path))[0]
-        key = (self.path, os.path.getmtime(file) if os.path.isfile(file) else None, self.start, count, (x0, y0, w, h))
+        key = (self.path, state, self.start, count, (x0, y0, w, h))
         if self._loaded == key:
             return
         self._frames, self._meta, self._loaded = None, [], None  # free the old scan before loading a new one
@@ -197,3 +198,21 @@ class ReplayCamera(Camera):
     def close(self) -> None:
         super().close()
         self.release()
+
+
+def _files_state(path: str) -> tuple[Any, ...]:
+    """(name, size, mtime) of the file(s) `path` names (a file, a folder's files, a glob's): what a
+    rewrite changes."""
+    import glob
+
+    from ..storage.formats import split_dataset
+
+    file = split_dataset(os.path.expanduser(path))[0]
+    names = sorted(glob.glob(file)) if any(c in file for c in "*?[") else \
+        sorted(os.path.join(file, n) for n in os.listdir(file)) if os.path.isdir(file) else [file]
+    state = []
+    for name in names:
+        with contextlib.suppress(OSError):
+            info = os.stat(name)
+            state.append((name, info.st_size, info.st_mtime_ns))
+    return tuple(state)
