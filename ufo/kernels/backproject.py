@@ -21,22 +21,43 @@ _jit = numba.njit(nogil=True, fastmath=True, cache=True)
 
 
 @_jit
-def _columns(t0: float, step: float, width: int, n: int) -> tuple[int, int]:
-    """Columns c in [lo, hi) with 0 <= t0 + c * step <= width - 1.
-
-    Both detector edges are inside, as in np.interp: a position exactly on the last pixel is
-    sampled whichever way the angle runs (a half-open range sampled it for cos < 0 only).
-    """
-    top = width - 1.0
+def _columns(t0: float, step: float, first: float, last: float, n: int) -> tuple[int, int]:
+    """Columns c in [lo, hi) with first <= t0 + c * step <= last."""
     if abs(step) < 1e-12:
-        return (0, n) if 0.0 <= t0 <= top else (0, 0)
-    a = (0.0 - t0) / step
-    b = (top - t0) / step
+        return (0, n) if first <= t0 <= last else (0, 0)
+    a = (first - t0) / step
+    b = (last - t0) / step
     if step < 0:
         a, b = b, a
     lo = max(0, int(math.ceil(a)))
     hi = min(n, int(math.floor(b)) + 1)
     return lo, max(lo, hi)
+
+
+@_jit
+def _ranges(t0: float, step: float, width: int, n: int) -> tuple[int, int, int, int]:
+    """The columns whose detector position t = t0 + c * step lies on the detector, [lo, hi)
+    (0 <= t <= width - 1: linear interpolation between two pixels), and the wider range
+    [outer_lo, outer_hi) of -1 <= t <= width, whose columns outside [lo, hi) see one edge pixel.
+
+    The detector is taken as zero one pixel past each edge, with linear interpolation to it
+    (as ASTRA's texture with a zero border does), so a slice is a continuous function of the
+    geometry: np.interp's left=0 / right=0 drop a whole edge sample when a position moves
+    1e-6 px past the edge, and two devices whose float32 positions differ by one rounding
+    gave slices 2e-3 apart at an axis where many rays end on the edge (at 90 degrees a whole
+    row does).
+    """
+    lo, hi = _columns(t0, step, 0.0, width - 1.0, n)
+    outer_lo, outer_hi = _columns(t0, step, -1.0, float(width), n)
+    return lo, hi, outer_lo, outer_hi
+
+
+@_jit
+def _edge(t: float, width: int) -> tuple[int, float]:
+    """The edge pixel a position just off the detector sees, and its weight (1 at the edge, 0 one pixel out)."""
+    if t < 0:
+        return 0, max(np.float32(0.0), np.float32(1.0) + t)
+    return width - 1, max(np.float32(0.0), np.float32(width) - t)
 
 
 @_jit
@@ -57,19 +78,37 @@ def backproject_slice(sino, cos_, sin_, axis, x0, y0, scale, out):  # pragma: no
         for a in range(n_angles):
             ca = cos_[a]
             t0 = x0 * ca - y * sin_[a] + axis
-            lo, hi = _columns(t0, ca, width, cols)
+            lo, hi, outer_lo, outer_hi = _ranges(t0, ca, width, cols)
             row = sino[a]
             for c in range(lo, hi):
                 t = t0 + np.float32(c) * ca
                 i = min(max(int(t), 0), width - 2)
                 f = t - np.float32(i)
                 acc[c] += row[i] + f * (row[i + 1] - row[i])
+            for c in range(outer_lo, min(lo, outer_hi)):  # the columns that see an edge pixel
+                j, e = _edge(t0 + np.float32(c) * ca, width)
+                acc[c] += e * row[j]
+            for c in range(max(hi, outer_lo), outer_hi):
+                j, e = _edge(t0 + np.float32(c) * ca, width)
+                acc[c] += e * row[j]
         for c in range(cols):
             acc[c] *= scale
 
 
 #: bytes of partial sums a band of rows keeps while every angle adds into it (about a core's L2)
 BAND_BYTES = 1 << 20
+
+
+@_jit
+def _add_edges(plane, acc, t0, ca, w, width, k, c0, c1):  # pragma: no cover - compiled
+    """Columns c0..c1 of a row, each seeing one edge pixel (`_edge`), of all K slices."""
+    for c in range(c0, c1):
+        j, e = _edge(t0 + np.float32(c) * ca, width)
+        e *= w
+        edge = plane[j]
+        dst = acc[c]
+        for s in range(k):
+            dst[s] += e * edge[s]
 
 
 @_jit
@@ -104,7 +143,9 @@ def _stack(sino, cos_, sin_, axis, x0, y0, scale, out, accumulate):  # pragma: n
             for r in range(r0, r1):
                 acc = out[r]
                 t0 = x0 * ca - (y0 + np.float32(r)) * sa + axis
-                lo, hi = _columns(t0, ca, width, cols)
+                lo, hi, outer_lo, outer_hi = _ranges(t0, ca, width, cols)
+                _add_edges(plane, acc, t0, ca, w, width, k, outer_lo, min(lo, outer_hi))
+                _add_edges(plane, acc, t0, ca, w, width, k, max(hi, outer_lo), outer_hi)
                 for c in range(lo, hi):
                     t = t0 + np.float32(c) * ca
                     i = min(max(int(t), 0), width - 2)

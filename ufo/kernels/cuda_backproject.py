@@ -56,7 +56,7 @@ extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict_
         #pragma unroll
         for (int p = 0; p < P; ++p) {
             const float t = t0 - p * sa;
-            if (t >= 0.f && t <= limit && width > 1) {  // both detector edges inside, as the CPU kernel (np.interp)
+            if (t >= 0.f && t <= limit && width > 1) {  // both detector edges inside
                 const int i = min((int)t, width - 2);  // t == width - 1: the last pixel, f = 1
                 const float f = t - (float)i;
                 float l[K], r[K];
@@ -64,6 +64,12 @@ extern "C" __global__ void bp(const STORE* __restrict__ sino, float* __restrict_
                 LOAD(base + (size_t)(i + 1) * K, r);
                 #pragma unroll
                 for (int k = 0; k < K; ++k) acc[p][k] += l[k] + f * (r[k] - l[k]);
+            } else if (t > -1.f && t < limit + 1.f) {  // within a pixel past an edge: linear to zero there
+                const float e = t < 0.f ? 1.f + t : limit + 1.f - t;  // as the CPU kernel's `_edge`
+                float l[K];
+                LOAD(base + (size_t)(t < 0.f ? 0 : width - 1) * K, l);
+                #pragma unroll
+                for (int k = 0; k < K; ++k) acc[p][k] += e * l[k];
             }
         }
     }
