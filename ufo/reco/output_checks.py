@@ -165,7 +165,11 @@ def remove_if_empty(output: str, existed: bool) -> bool:
     from ..storage.formats import FileKind
 
     target = parse_output_path(output)
-    if existed or target.kind is not FileKind.HDF5 or not os.path.isfile(target.path):
+    if existed or target.kind is not FileKind.HDF5:
+        return False
+    if not os.path.lexists(target.path):  # its writer took back the file it made (`Hdf5Writer.close`)
+        return True
+    if not os.path.isfile(target.path):
         return False
     try:
         with h5py.File(target.path, "r") as f:

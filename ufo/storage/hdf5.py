@@ -16,6 +16,7 @@ write order, first missing frame number, frames missing.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -31,7 +32,8 @@ from .hdf5_drops import record_drops
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
-from .writer_base import MISFIT, WriterBase, disk_error, drop_empty, fits_type, make_empty, share, size_limit, unshare
+from .writer_base import (MISFIT, WriterBase, disk_error, drop_empty, fits_type, make_empty, share, size_limit, sole_writer,
+                          unshare)
 
 LAYOUTS = ("plain", "nxtomo", "dxchange", "nxdata")  # nxdata: a NeXus NXdata of the frames (a reconstruction)
 NXTOMO_DATA = "/entry/instrument/detector/data"
@@ -84,12 +86,15 @@ class Hdf5Writer(WriterBase):
         self.frames = 0
         # the file claimed against other processes' writers before it is opened, a new one made empty first
         # (of two writers starting at once, the one refused had closed it over the other's frames)
+        self._made = not os.path.exists(path)  # made by this writer: removed at close if no frame came
         made = self.shares and make_empty(path)
         self._shared = share(path, self.dataset) if self.shares else None
         try:  # a writer killed before its first frame left a file that opens nowhere, which --overwrite
             fresh = not os.path.exists(path) or not os.path.getsize(path) or \
                 overwrite and not append and damaged_hdf5(path)  # replaces
             self._file = h5py.File(path, "w" if fresh else "a", libver="latest", locking=False)  # in place
+            if fresh:  # on disk whole at once: killed before its first frame, a new file opened nowhere
+                self._file.flush()
         except Exception as exc:
             unshare(self._shared, self.dataset)
             drop_empty(path, made)
@@ -120,6 +125,25 @@ class Hdf5Writer(WriterBase):
         self._can_grow = True  # room is taken past the file's end before each frame (`_take_room`)
         self.metadata = dict(metadata or {})
         self._unangled = 0  # NXtomo/DXchange projections that came without an angle (`notes`)
+        self._park()
+
+    def _park(self) -> None:
+        """The file closed until the first frame, where no other writer of this process holds it: HDF5
+        marks a file open for writing, and a writer killed while waiting for its first frame (a
+        reconstruction's reading and filtering, a camera's first exposure) left a file that opened
+        nowhere, not in ufo, not in h5py, not even a new one (h5clear needed)."""
+        if sole_writer(self._shared, self.dataset):
+            self._file.close()
+            self._file = None
+
+    def _unpark(self) -> None:
+        import h5py
+
+        if self._file is None:
+            try:
+                self._file = h5py.File(self.path, "a", libver="latest", locking=False)
+            except Exception as exc:
+                raise disk_error(self.path, self.frames, exc) from exc
 
     # -- creation (all datasets exist before SWMR starts) ----------------------------------
     def _create(self, name: str, shape: tuple[int, ...], dtype: Any, chunks: bool = True) -> Any:
@@ -219,6 +243,7 @@ class Hdf5Writer(WriterBase):
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         before: dict[str, int] = {}
+        self._unpark()
         self._make_room(frame.nbytes)
         self._take_room(frame.nbytes)
         try:
@@ -333,8 +358,14 @@ class Hdf5Writer(WriterBase):
 
     def close(self) -> None:
         self._give_back()
+        unused = self.frames == 0 and self._made and sole_writer(self._shared, self.dataset)
         try:
-            self._file.close()
+            if self._file is not None:
+                self._file.close()
+            if unused:  # "nothing was written": no empty file of this writer's making left behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
+                return
         except Exception as exc:
             raise disk_error(self.path, self.frames, exc) from exc
         finally:

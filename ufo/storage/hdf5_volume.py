@@ -147,6 +147,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
             super().write(frame, meta)
             return
         if self._fd is None:
+            self._unpark()
             if not self._fits(frame):  # an endless stream, or more than the disk holds: appended frame by frame
                 self._grown = True
                 super().write(frame, meta)

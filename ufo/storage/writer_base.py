@@ -292,6 +292,14 @@ def share(path: str, dataset: str) -> str | None:
     return key
 
 
+def sole_writer(key: str | None, dataset: str) -> bool:
+    """Whether the writer of `dataset` is the only one of this process holding the `share`d file
+    (True where nothing is shared: the writer claims its file alone, or there are no locks)."""
+    with _SHARING:
+        held = _SHARED.get(key) if key is not None else None
+        return held is None or held[1] <= {dataset}
+
+
 def unshare(key: str | None, dataset: str) -> None:
     """This writer's part of a `share`d claim given back; the lock goes with the file's last writer."""
     if key is None:

@@ -312,6 +312,7 @@ class RawWriter(WriterBase):
         self.frames = 0
         make_parent(self.path)
         append = append and os.path.exists(self.path)
+        self._made = not os.path.exists(self.path)  # removed at close if no frame came
         if not append:
             _refuse_existing(self.path, overwrite)
         try:
@@ -344,6 +345,9 @@ class RawWriter(WriterBase):
     def close(self) -> None:
         try:
             os.close(self._fd)
+            if self.frames == 0 and self._made:  # "nothing was written": no empty file left behind
+                with contextlib.suppress(OSError):
+                    os.unlink(self.path)
         finally:
             self.release()
 
