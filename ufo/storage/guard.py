@@ -245,7 +245,7 @@ def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, l
 
     if layout == "auto":
         layout = "nxtomo" if file.lower().endswith((".nx", ".nxs")) else "plain"
-    from .hdf5 import damaged_hdf5
+    from .hdf5_cut import damaged_hdf5
 
     if overwrite and not append and damaged_hdf5(file):
         return  # an HDF5 file cut short before its metadata (a killed writer): nothing in it to keep

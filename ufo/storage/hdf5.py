@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
+from .hdf5_cut import damaged_hdf5
 from .hdf5_drops import record_drops
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
@@ -43,25 +44,6 @@ DXCHANGE = {0: "/exchange/data", 1: "/exchange/data_white", 2: "/exchange/data_d
 #: the file, which then opens nowhere without h5clear (and the process may crash at exit), so a frame
 #: that would leave less is refused first
 RESERVE = 256 << 10
-
-
-def damaged_hdf5(path: str) -> bool:
-    """Whether `path` begins as an HDF5 file (its signature) but does not open: what a writer leaves
-    that was killed before it wrote the file's metadata. Such a file holds nothing readable, so
-    --overwrite may replace it; a file that is no HDF5 at all is never replaced."""
-    import h5py
-
-    try:
-        with open(path, "rb") as f:
-            if f.read(8) != b"\x89HDF\r\n\x1a\n":
-                return False
-    except OSError:
-        return False
-    try:
-        h5py.File(path, "r", locking=False).close()
-    except Exception:  # noqa: BLE001 - whatever h5py says: it does not open
-        return True
-    return False
 
 
 class Hdf5Writer(WriterBase):

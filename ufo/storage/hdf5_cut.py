@@ -139,3 +139,22 @@ def file_size(filename: str) -> int:
         return os.path.getsize(filename)
     except OSError:
         return 0
+
+
+def damaged_hdf5(path: str) -> bool:
+    """Whether `path` begins as an HDF5 file (its signature) but does not open: what a writer leaves
+    that was killed before it wrote the file's metadata. Such a file holds nothing readable, so
+    --overwrite may replace it; a file that is no HDF5 at all is never replaced."""
+    import h5py
+
+    try:
+        with open(path, "rb") as f:
+            if f.read(8) != b"\x89HDF\r\n\x1a\n":
+                return False
+    except OSError:
+        return False
+    try:
+        h5py.File(path, "r", locking=False).close()
+    except Exception:  # noqa: BLE001 - whatever h5py says: it does not open
+        return True
+    return False
