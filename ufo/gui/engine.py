@@ -68,8 +68,10 @@ def options(values: dict[str, Any], cls: Any = reco_mod.RecoOptions) -> tuple[An
         if value is None or value == "":
             continue
         (extra if name in schema.options_of(GuiOptions) else clean)[name] = fields[name].convert(value)
-    if extra.get("gpu_only"):
-        clean["gpus"] = "all"
+    if extra.get("gpu_only"):  # the GPUs chosen stay; none chosen: all of them
+        if str(clean.get("gpus", "")).strip().lower() == "cpu":
+            raise schema.OptionError("gpu_only", "'Use GPU exclusively' contradicts GPUs 'cpu'; untick one of them")
+        clean.setdefault("gpus", "all")
     return cls(**clean), extra
 
 
@@ -79,9 +81,13 @@ def make_plan(values: dict[str, Any], outputs: bool = True, cls: Any = reco_mod.
     plan = reco_mod.plan(o, outputs=outputs)
     if extra.get("crop_width"):
         width = int(extra["crop_width"])
-        if not 1 <= width <= plan.width:
-            raise schema.OptionError("crop_width", f"{width} is outside 1..{plan.width}")
-        start = (plan.width - width) // 2
+        if plan.options.half_acquisition and plan.axis is None:
+            raise schema.OptionError("crop_width", "a half acquisition's slices are as wide as its axis makes them: "
+                                     "give the axis (or find it in the axis view) to crop them")
+        full = plan.slice_shape(plan.axis)[1]  # a half acquisition's: the stitched width, about twice the detector's
+        if not 1 <= width <= full:
+            raise schema.OptionError("crop_width", f"{width} is outside 1..{full}")
+        start = (full - width) // 2
         plan = reco_mod.plan(replace(o, roi=(start, start, width, width)), outputs=outputs)
     from ..core.resources import available, select
 
@@ -203,7 +209,8 @@ def encode(array: np.ndarray) -> dict[str, Any]:
 
 def axis_view(values: dict[str, Any]) -> dict[str, Any]:
     """`ufo.reco.axis_preview` of the form's plan, as JSON (the axis view writes nothing)."""
-    preview = reco_mod.axis_preview(make_plan(values, outputs=False))
+    # the axis is what the view finds: an empty field is 'auto' (a half acquisition's plan wants one)
+    preview = reco_mod.axis_preview(make_plan({**values, "axis": values.get("axis") or "auto"}, outputs=False))
     return {"width": preview.width, "factor": preview.factor, "p0": encode(preview.p0), "p180": encode(preview.p180),
             "estimate": preview.estimate, "best": preview.best, "row": preview.row,
             "candidates": [{"axis": c.axis, "score": c.score, "slice": encode(c.slice)} for c in preview.candidates]}

@@ -48,7 +48,13 @@ function buildForm(schema) {
     const row = document.createElement("div");
     row.className = "field";
     let input;
-    if (f.kind === "bool") {
+    if (f.kind === "bool" && f.default === null) {  // three states: as the input says (null), yes, no
+      input = document.createElement("select");
+      input.dataset.kind = "maybe";
+      input.add(new Option(f.default_text || "as the scan records", ""));
+      input.add(new Option("yes", "true"));
+      input.add(new Option("no", "false"));
+    } else if (f.kind === "bool") {
       input = document.createElement("input"); input.type = "checkbox";
       input.checked = f.default === true;
     } else if (f.kind === "select") {  // choices of the option's declaration; empty: its default
@@ -94,9 +100,9 @@ function values() {
   const out = {};
   for (const f of fields) {
     const input = $(`field-${f.name}`);
-    out[f.name] = f.kind === "bool" ? input.checked : input.value;
+    if (input.dataset.kind === "maybe") out[f.name] = input.value === "" ? null : input.value === "true";
+    else out[f.name] = f.kind === "bool" ? input.checked : input.value;
   }
-  if (!$("field-absorption").dataset.touched && !out.absorption) out.absorption = null;
   return out;
 }
 
@@ -104,7 +110,9 @@ function setValues(data) {
   for (const [name, value] of Object.entries(data)) {
     const input = $(`field-${name}`);
     if (!input) continue;
-    if (input.type === "checkbox") input.checked = !!value; else input.value = value ?? "";
+    if (input.type === "checkbox") input.checked = !!value;
+    else if (input.dataset.kind === "maybe") input.value = value === null || value === undefined ? "" : String(!!value);
+    else input.value = value ?? "";
   }
   validateSoon();
 }
@@ -341,7 +349,6 @@ async function main() {
   // tabs work at once: a click while the schema is still loading must not be lost
   for (const button of document.querySelectorAll("nav button")) button.addEventListener("click", () => showTab(button.dataset.tab));
   buildForm(await api("/api/schema"));
-  $("field-absorption").addEventListener("change", (e) => { e.target.dataset.touched = "1"; });
   $("save").addEventListener("click", async () => {
     const body = { path: $("config-path").value, values: values() };
     try {
