@@ -15,7 +15,7 @@ EXAMPLES = """
 Examples:
   ufo gui                          # http://127.0.0.1:8765, files below the current directory
   ufo gui --root /data/experiment --open
-  ufo gui --host 0.0.0.0 --port 9000   # reachable from other hosts: a token is required
+  ufo gui --host 0.0.0.0 --port 9000   # reachable from other hosts (the printed URL carries the token)
 """
 
 
@@ -43,7 +43,7 @@ def gui(host: str, port: int, root: str, open_browser: bool, token: str | None, 
     _check_bind(host, port)
     loopback = host in ("127.0.0.1", "localhost", "::1")
     app = create_app(root, token, hosts=("127.0.0.1", "localhost", "::1") if loopback else None)
-    url = f"http://{host}:{port}/?token={token}"
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/?token={token}"  # an IPv6 address in brackets
     click.echo(f"ufo gui: {url}  (files below {root}; Ctrl-C stops)", err=True)
     if open_browser:
         webbrowser.open(url)

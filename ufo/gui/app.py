@@ -16,6 +16,7 @@ import glob
 import json
 import os
 import secrets
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,8 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     app.state.token = token
     root_path = Path(root).resolve()
     runs = Runs()
+    stopping = threading.Event()  # the server stops: an axis view still computing ends (Ctrl-C waited minutes)
+    app.router.on_shutdown.append(stopping.set)
 
     def refuse(status: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message, "detail": message}, status)
@@ -184,7 +187,7 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
     @app.post("/api/axis")
     async def axis(values: dict[str, Any]) -> dict[str, Any]:
         try:
-            return await asyncio.to_thread(engine.axis_view, _resolve(values))
+            return await asyncio.to_thread(engine.axis_view, _resolve(values), stopping)
         except UfoError as exc:
             raise usage(exc) from exc
 
@@ -316,6 +319,6 @@ def create_app(root: str = ".", token: str | None = None, hosts: Iterable[str] |
 
 def _write_new(path: Path, text: str, overwrite: bool) -> None:
     """Write `text`; without `overwrite` only as a new file ("x": never over one that appeared meanwhile)."""
-    with open(path, "w" if overwrite else "x") as f:
+    with open(path, "w" if overwrite else "x", encoding="utf-8") as f:
         f.write(text)
 

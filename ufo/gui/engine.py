@@ -14,6 +14,7 @@ import base64
 import glob
 import os
 import re
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -207,10 +208,12 @@ def encode(array: np.ndarray) -> dict[str, Any]:
             "min": float(finite.min()) if finite.size else 0.0, "max": float(finite.max()) if finite.size else 0.0}
 
 
-def axis_view(values: dict[str, Any]) -> dict[str, Any]:
-    """`ufo.reco.axis_preview` of the form's plan, as JSON (the axis view writes nothing)."""
+def axis_view(values: dict[str, Any], stop: threading.Event | None = None) -> dict[str, Any]:
+    """`ufo.reco.axis_preview` of the form's plan, as JSON (the axis view writes nothing); `stop`
+    set (the server stopping) ends it with Cancelled."""
     # the axis is what the view finds: an empty field is 'auto' (a half acquisition's plan wants one)
-    preview = reco_mod.axis_preview(make_plan({**values, "axis": values.get("axis") or "auto"}, outputs=False))
+    preview = reco_mod.axis_preview(make_plan({**values, "axis": values.get("axis") or "auto"}, outputs=False),
+                                     stop=stop)
     return {"width": preview.width, "factor": preview.factor, "p0": encode(preview.p0), "p180": encode(preview.p180),
             "estimate": preview.estimate, "best": preview.best, "row": preview.row,
             "candidates": [{"axis": c.axis, "score": c.score, "slice": encode(c.slice)} for c in preview.candidates]}

@@ -1,8 +1,8 @@
 """Reconstructions started from the GUI: `reco.run` in a thread, with progress, cancel and a log.
 
 Why a module of its own: a run is more than a call of `reco.run`. The page must be able to
-stop it at any time (the axis search inside `reco.run` polls no cancel event, so the GUI finds
-the axis itself, beside the run, and stops waiting for it on Cancel), must not start a second
+stop it at any time (the GUI finds the axis itself, beside the run, and stops waiting for it on
+Cancel: the search sees the stop only between chunks of candidate axes), must not start a second
 run into an output that a run is writing (the second would fail only after all its work), must
 say what the run is doing (a pass reads every projection before its first slice is written),
 and must show the warnings and hints the command line prints.

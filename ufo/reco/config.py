@@ -96,7 +96,13 @@ def _scalar(value: Any) -> str:
         return repr(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_scalar(v) for v in value) + "]"
-    return json.dumps(str(value))  # a TOML basic string is a JSON string for these characters
+    text = str(value)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):  # undecodable bytes of a file name (surrogateescape)
+        raise UsageError(f"{text.encode('utf-8', 'surrogateescape')!r} is no UTF-8 text: a TOML config file cannot "
+                         "hold it; rename the file or folder")
+    # a TOML basic string: JSON's escapes, the characters themselves (JSON's \ud835\udeff pairs for a
+    # character past U+FFFF are no TOML: the GUI saved configs that `--config` refused), and DEL escaped
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def dumps(values: Mapping[str, Any], cls: Any = RecoOptions) -> str:
@@ -120,4 +126,4 @@ def to_toml(options: Any, changed_only: bool = True) -> str:
 
 def write(options: Any, path: str | Path, changed_only: bool = True) -> None:
     """Write `options` as a TOML config file at `path`."""
-    Path(path).write_text(to_toml(options, changed_only))
+    Path(path).write_text(to_toml(options, changed_only), encoding="utf-8")

@@ -11,13 +11,18 @@ is the corrected sinogram of one row, as `ufo reco` computes it.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..core.errors import UsageError
-from ..tomo.axis import AxisScan
 from .planning import Pass, Plan
 from .running import corrected
+
+if TYPE_CHECKING:
+    from ..tomo.axis import AxisScan
 
 
 @dataclass
@@ -99,14 +104,19 @@ def opposite_projections(plan: Plan) -> tuple[np.ndarray, np.ndarray, bool]:
     return p0, p180, exact
 
 
-def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit: int = 192) -> AxisPreview:
+def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit: int = 192,
+                 stop: threading.Event | None = None) -> AxisPreview:
     """The axis view of `plan`: 0/180 projections, the estimate, and `candidates` slices of the
-    middle row around it (the best always among them)."""
+    middle row around it (the best always among them). `stop` (set: Cancelled) is looked at
+    between the steps and the candidates: a GUI stopped by Ctrl-C waited minutes for a view at 2048
+    px to end."""
     from ..tomo.axis import axis_by_scan, axis_from_projections, axis_from_sinogram
 
     p0, p180, exact = opposite_projections(plan)
     row = plan.rows[len(plan.rows) // 2]
+    _check(stop)
     sino = sinogram(plan, row)
+    _check(stop)
     estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino)
     from ..tomo.halftomo import first_half
     from .planning import scan_angles
@@ -116,10 +126,11 @@ def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit:
         from ..tomo.axis import axis_half_acquisition
 
         estimate = axis_half_acquisition(sino, angles)  # what `ufo reco --axis auto` takes: the best here
-        scan = half_acquisition_scan(sino, angles, estimate)
+        scan = half_acquisition_scan(sino, angles, estimate, stop=stop)
     else:
         half = first_half(angles)  # a 360-degree scan: its first half turn, at its real angles
-        scan = axis_by_scan(sino[:half], centre=estimate, search=min(16.0, plan.width / 8), angles=angles[:half])
+        scan = axis_by_scan(sino[:half], centre=estimate, search=min(16.0, plan.width / 8), angles=angles[:half],
+                            stop=stop)
     order = np.argsort(scan.axes)
     picks = order[np.linspace(0, len(order) - 1, min(candidates, len(order))).astype(int)]
     best = int(np.argmin(np.abs(scan.axes - estimate)) if plan.options.half_acquisition else np.argmin(scan.scores))
@@ -134,7 +145,7 @@ def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit:
 
 
 def half_acquisition_scan(sino: np.ndarray, angles: np.ndarray, estimate: float, search: float = 4.0,
-                          step: float = 0.5) -> AxisScan:
+                          step: float = 0.5, stop: threading.Event | None = None) -> AxisScan:
     """Slices of a half acquisition's row at axes every `step` px over +-`search` around `estimate`,
     each of its sinogram stitched at that axis (`ufo reco --half-acquisition`'s slices), with their
     entropy scores: a full-field scan of the first half turn sees half the object and picked axes
@@ -142,7 +153,7 @@ def half_acquisition_scan(sino: np.ndarray, angles: np.ndarray, estimate: float,
     to the narrowest, about their common centre, and scored together on one value range. (The
     scores guide the eye only: the stitched slices' entropy minimum lay 0.4-0.8 px off on a
     128 px phantom, where the overlap of opposite projections found the axis to 0.02 px.)"""
-    from ..tomo.axis import entropy_scores, scan_slices
+    from ..tomo.axis import AxisScan, entropy_scores, scan_slices
     from ..tomo.halftomo import stitch
 
     width = sino.shape[-1]
@@ -150,8 +161,16 @@ def half_acquisition_scan(sino: np.ndarray, angles: np.ndarray, estimate: float,
     axes = axes[(axes > 0) & (axes < width - 1)]
     slices = []
     for axis in axes:
+        _check(stop)
         joined = stitch(sino, float(axis), angles)
         slices.append(scan_slices(joined.sinogram, np.array([joined.axis]), angles=joined.angles)[0])
     side = min(s.shape[0] for s in slices)
     cut = np.stack([s[(s.shape[0] - side) // 2:][:side, (s.shape[1] - side) // 2:][:, :side] for s in slices])
     return AxisScan(axes, entropy_scores(cut), cut)
+
+
+def _check(stop: threading.Event | None) -> None:
+    if stop is not None and stop.is_set():
+        from ..core.errors import Cancelled
+
+        raise Cancelled("the axis view was stopped")
