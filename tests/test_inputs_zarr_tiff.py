@@ -63,7 +63,7 @@ def test_another_tools_zarr_array_with_frames_of_the_fill_value_at_its_end_says_
 def test_ufos_own_zarr_array_stores_frames_of_zeros_and_is_cut_at_its_first_unwritten_frame(tmp_path):
     """ufo's writer stores every chunk and marks its arrays; a chunk missing within their shape is
     a frame its writer never stored, so they read up to the first missing one, and say so."""
-    from ufo.storage.zarr_store import OWN_ARRAY, ZarrFrames
+    from ufo.storage.zarr_frames import OWN_ARRAY, ZarrFrames
 
     stack = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((10, 8, 8), np.float32)  # frame 0 is zeros
     path = str(tmp_path / "own.zarr")

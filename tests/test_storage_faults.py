@@ -274,7 +274,7 @@ def test_a_zarr_append_after_a_writer_was_killed_goes_after_its_whole_frames(tmp
     """A writer killed (or stopped by a full disk) stores whole frames past its last shape record;
     the reader counts them as intact, but an append started at the record and overwrote them."""
     from ufo.storage import open_writer
-    from ufo.storage.zarr_store import ZarrFrames
+    from ufo.storage.zarr_frames import ZarrFrames
 
     path = str(tmp_path / "k.zarr")
     first = open_writer(f"{path}:/data")
@@ -294,7 +294,7 @@ def test_a_zarr_append_after_a_writer_was_killed_goes_after_its_whole_frames(tmp
 def test_a_full_disk_leaves_a_zarr_store_without_debris(tmp_path):
     from .small_disk import small_disk
 
-    from ufo.storage.zarr_store import ZarrFrames
+    from ufo.storage.zarr_frames import ZarrFrames
 
     with small_disk(tmp_path, "8m") as disk:
         path = str(disk / "f.zarr")

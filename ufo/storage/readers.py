@@ -174,7 +174,7 @@ def _open_source(path: str, raw_width: int | None, raw_height: int | None, raw_d
     if file.lower().rstrip("/").endswith(ZARR_SUFFIXES):
         if not os.path.exists(file):
             raise UsageError(f"Zarr store '{file}' does not exist")
-        from .zarr_store import ZarrFrames
+        from .zarr_frames import ZarrFrames
 
         return ZarrFrames(file, dataset)
     raw = raw_width is not None or file.lower().endswith(RAW_SUFFIXES)

@@ -365,7 +365,7 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
     /entry/data/data, NXtomoproc's places, and nabu's: /entry/reconstruction/results/data, a hard link
     to it, with /entry/reconstruction/configuration); 'auto' means nxtomo for .nx/.nxs names.
     `compression`: HDF5 gzip/lzf, Zarr zstd/blosc/gzip. `bytes_per_file` splits BigTIFFs.
-    `record_drops` (HDF5, for camera frames): gaps in the frames' `frame_number` are frames the
+    `record_drops` (HDF5, Zarr, for camera frames): gaps in the frames' `frame_number` are frames the
     camera dropped; the file records how many (attribute `frames_dropped`) and which, at close.
     `metadata`: what the layers above know of the whole output (the integer scale, how it was
     made, the instrument), stored once per file (docs/conventions.md, "Output metadata"); plain
@@ -393,5 +393,5 @@ def open_writer(path: str, overwrite: bool = False, start: int = 0, append: bool
         return Hdf5Writer(target.path, target.dataset, overwrite, append, layout, compression,
                           record_drops=record_drops, metadata=metadata)
     if target.kind is FileKind.ZARR:
-        return ZarrWriter(target.path, target.dataset, overwrite, append, compression, metadata, zarr_format)
+        return ZarrWriter(target.path, target.dataset, overwrite, append, compression, metadata, zarr_format, record_drops)
     return RawWriter(target, overwrite, append)
