@@ -235,6 +235,12 @@ def test_reco_without_a_gpu_says_so_once(tmp_path):
     (["--y=2", "--height", "4"], "--region Y:Y+HEIGHT:STEP"),
     (["--output-bitdepth", "16"], "--output-bits 8|16|32"),
     (["--absorptivity"], "--absorption"),
+    (["--projection-filter-cutoff", "0.5"], "--filter-cutoff 2*C"),  # the same cutoff: twice the number here
+    (["--regularization-rate", "2"], "--delta-beta 10**R"),  # R is log10(delta/beta): not the ratio
+    (["--frequency-cutoff", "0.5"], "nothing: ufo's Paganin filter has no frequency cutoff"),  # not the FBP's --filter-cutoff click suggested
+    (["--x-region", "0,512,1"], "--roi X,Y,WIDTH,HEIGHT"),
+    (["--overall-angle", "180"], "--angle STEP"),
+    (["--reduction-mode", "median"], "nothing: darks are averaged and flats median-combined here (tofu's default"),
 ])
 def test_tofu_options_are_answered_with_their_ufo_spelling(tmp_path, given, answer):
     """A `tofu tomo` command line moved to `ufo reco`: each option named or counted differently

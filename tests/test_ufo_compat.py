@@ -300,3 +300,33 @@ def test_ufo_forwardproject_is_ufos_not_mirrored(tmp_path: Path) -> None:
     assert np.abs(ours - want).max() > 0.3 * top  # without UFO's meaning: the mirrored slice's sinogram
     flipped = _ufo_forwardproject_kernel(image[::-1], 30, np.pi / 30)
     assert np.abs(theirs - flipped).max() > 0.3 * top
+
+
+def test_remove_outliers_in_a_ufo_graph_takes_ufo_s_threshold_and_sign(tmp_path: Path) -> None:
+    """UFO's threshold is in data units over the median (rm-outliers.cl), its sign 1 (bright) or -1; ufo's own
+    is 5 robust sigmas of both kinds: `remove-outliers threshold=50 ! write filename=...` changed nothing."""
+    rng = np.random.default_rng(4)
+    frame = (100 + rng.normal(0, 10, (32, 32))).astype(np.float32)
+    frame[10, 10], frame[20, 20], frame[5, 25] = 400.0, frame[20, 20] + 30, -300.0  # a zinger, a bump, a dark pixel
+    tifffile.imwrite(tmp_path / "in.tif", frame)
+    _run(f"read path={tmp_path / 'in.tif'} ! remove-outliers threshold=50 ! write filename={tmp_path / 'out.tif'}")
+    out = tifffile.imread(tmp_path / "out.tif")
+    from scipy import ndimage
+
+    median = ndimage.median_filter(frame, 3, mode="reflect")
+    want = np.where(frame > median + 50, median, frame)  # bright ones only, 50 counts over the local median
+    assert np.count_nonzero(want != frame) >= 1 and out[5, 25] == -300.0
+    np.testing.assert_array_equal(out, want)
+    dark = ufo.task("remove-outliers", sign=-1, threshold=50)  # UFO's -1: dark outliers, in data units
+    assert (dark.unit, dark.sign) == ("absolute", "dark")
+    with pytest.raises(Exception, match="1 \\(bright outliers\\) or -1"):
+        ufo.task("remove-outliers", sign=2)
+
+
+def test_non_local_means_in_a_ufo_graph_takes_ufo_s_h() -> None:
+    """UFO's h defaults to 0.1 (and estimates the noise only for h <= 0); ufo's 0 estimates it: a UFO graph
+    of `non-local-means` without h smoothed noise of sigma 0.5 down to 0.08 where UFO barely changes it."""
+    graph = parse("dummy-data width=8 height=8 ! non-local-means search-radius=2 patch-radius=1 ! write filename=x.tif")
+    assert next(t for t in graph.nodes if t.name == "non-local-means").h == 0.1
+    own = parse("dummy-data width=8 height=8 ! non-local-means search-radius=2 patch-radius=1 ! write path=x.tif")
+    assert next(t for t in own.nodes if t.name == "non-local-means").h == 0.0

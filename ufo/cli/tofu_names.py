@@ -37,7 +37,8 @@ TOFU = {
     "--absorptivity": "--absorption (on by default when flats are given)",
     "--fix-nan-and-inf": "nothing: dead pixels (flat <= dark) are filled from the good pixels beside them in "
                          "their rows and starved ones (no counts above the dark) get less than one count of their flat here",
-    "--reduction-mode": "nothing: darks are averaged and flats median-combined here, as tofu's default",
+    "--reduction-mode": "nothing: darks are averaged and flats median-combined here (tofu's default, average, "
+                        "averages both; its median takes the median of both)",
     "--dark-scale": _scale("darks", "D"),
     "--flat-scale": _scale("flats", "F"),
     **dict.fromkeys(("--y", "--height", "--y-step"), REGION),
@@ -45,10 +46,18 @@ TOFU = {
     "--resize": "bin the projections first: `ufo run \"read path=P ! bin size=N ! write path=P2\"`",
     "--projection-filter": "--filter (ramp, shepp-logan, cosine, hamming, hann, parzen, butterworth, none; tofu's "
                            "ramp-fromreal is --filter ramp)",
-    "--projection-filter-cutoff": "--filter-cutoff (a fraction of Nyquist)",
+    "--projection-filter-cutoff": "--filter-cutoff 2*C (tofu's cutoff is in cycles per pixel, 0.5 = Nyquist; "
+                                  "ufo's a fraction of Nyquist: tofu's 0.5 is --filter-cutoff 1)",
     "--propagation-distance": "--distance",
     "--retrieval-method": "--energy, --distance and --pixel-size run Paganin's method, with --delta-beta",
-    "--regularization-rate": "--delta-beta (the ratio itself)",
+    "--regularization-rate": "--delta-beta 10**R (tofu's R is log10 of delta/beta: --regularization-rate 2 is "
+                             "--delta-beta 100)",
+    "--frequency-cutoff": "nothing: ufo's Paganin filter has no frequency cutoff (--filter-cutoff is the FBP "
+                          "filter's)",
+    **dict.fromkeys(("--x-region", "--y-region", "--crop-width"),
+                    "--roi X,Y,WIDTH,HEIGHT (the slice's region in pixels; tofu's from,to,step regions: "
+                    "X=from, WIDTH=to-from; --region for the detector rows)"),
+    "--overall-angle": "--angle STEP (the overall angle / the projections: --angle 0.1deg for 180 deg of 1800)",
     **dict.fromkeys(("--retries", "--retry-timeout"), FINISHED),
     "--remotes": "--cluster ADDRESS (a Dask scheduler) or --gpus",
     "--slices-per-device": "nothing: passes are sized by the memory available (--pass-height to set them)",

@@ -293,6 +293,19 @@ class RemoveOutliers(Task):
     unit = Property(str, "sigma", choices=("sigma", "absolute"),
                     doc="threshold in robust standard deviations of each row (sigma) or in data units")
     sign = Property(str, "both", choices=("both", "bright", "dark"), doc="remove bright, dark or both kinds")
+    #: UFO's remove-outliers (rm-outliers.cl): `input * sign > median * sign + threshold`, a threshold in
+    #: data units (default 1) and sign an integer, 1 bright (its default), -1 dark
+    ufo_names = declare({
+        "size": same("size"), "threshold": same("threshold"),
+        "sign": only({"1": {"sign": "bright"}, "-1": {"sign": "dark"}, "bright": {"sign": "bright"},
+                      "dark": {"sign": "dark"}, "both": {"sign": "both"}},
+                     "UFO's sign is 1 (bright outliers) or -1 (dark ones)", ours="sign"),
+    })
+    ufo_semantics = UfoSemantics({"unit": "absolute", "sign": "bright", "threshold": 1.0},
+                                 "UFO's threshold is in data units above the median (default 1), bright "
+                                 "outliers only (its sign=1); ufo's default is 5 robust sigmas, both kinds. "
+                                 "UFO puts in the mean of the median and its neighbour in the sorted window and "
+                                 "leaves the frame's border; ufo the median, everywhere")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         if spec.shape is None or len(spec.shape) != 2:

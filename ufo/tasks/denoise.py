@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Property, Spec, Task
+from ..core.ufocompat import UfoSemantics
 from .filters2d import ADDRESSING, estimate_noise_sigma, frame2d
 
 
@@ -88,6 +89,9 @@ class NonLocalMeans(Task):
     estimate_sigma = Property(bool, False, doc="estimate sigma from the first frame (overrides sigma)")
     addressing_mode = Property(str, "mirrored_repeat", choices=tuple(ADDRESSING),
                                doc="pixels outside the frame: 0 (clamp, none), edge, wrapped or mirrored")
+    #: UFO's h defaults to 0.1 (ufo-non-local-means-task.c); it estimates the noise only for h <= 0
+    ufo_semantics = UfoSemantics({"h": 0.1}, "UFO's h defaults to 0.1; ufo's 0 estimates it from the first "
+                                 "frame (far stronger smoothing of noisy frames)")
 
     def output_spec(self, spec: Spec) -> Spec:  # type: ignore[override]
         frame2d(self, spec)

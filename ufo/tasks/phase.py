@@ -28,7 +28,8 @@ class RetrievePhase(Task):
         "regularization-rate": missing("give delta-beta= (UFO's regularization-rate is log10 of delta/beta)"),
         "distance-x": missing("one distance only: distance="), "distance-y": missing("one distance only: distance="),
         "thresholding-rate": missing("only for UFO's ctf/qp methods"),
-        "frequency-cutoff": missing("only for UFO's ctf/qp methods"),
+        "frequency-cutoff": missing("ufo's Paganin filter has no frequency cutoff (UFO's tie, ctf and qp set the "
+                                    "frequencies past it to zero)"),
         "output-filter": missing("ufo outputs the retrieved image (output=absorption|transmission)"),
     })
     output = Property(str, "absorption", choices=("absorption", "transmission"),
