@@ -82,3 +82,16 @@ def test_explicit_filter_on_filtered_input_warns_once(sinograms, tmp_path):
     quiet = ufo.Writer(path=str(tmp_path / "q.tif"))(ufo.Backproject(axis=AXIS)(ufo.Filter()(read(path)))).run()
     quiet.wait()
     assert not [w for w in quiet.warnings if "already filtered" in w]  # the default filter: the ordinary chain
+
+
+def test_filter_scale_scales_both_ways_of_filtering(sinograms):
+    """`filter scale=2` (UFO's scale) on real rows ran as far as the graph's start and failed ("applies to fft
+    output"); it scales the fused filter now as it scales the one on fft output."""
+    path, _ = sinograms
+    plain = ufo.Filter()(read(path)).collect()
+    fused = ufo.Filter(scale=2.0)(read(path)).collect()
+    chain = ufo.Ifft(crop_width=N)(ufo.Filter(scale=2.0)(ufo.Fft()(read(path)))).collect()
+    scale = float(np.abs(plain).max())
+    np.testing.assert_allclose(fused, 2 * plain, atol=1e-6 * scale)
+    np.testing.assert_allclose(chain, 2 * plain, atol=1e-4 * scale)
+    assert np.abs(fused - plain).max() > 0.5 * scale  # the comparison can fail

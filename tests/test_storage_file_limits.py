@@ -168,3 +168,17 @@ def test_a_quota_is_named_as_a_quota_not_a_full_disk(tmp_path):
     message = str(disk_error(str(tmp_path / "c.h5"), 6, OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))))
     assert "quota" in message and "is full" not in message
     assert "after 6 frame(s); those frames are intact" in message
+
+
+def test_a_short_write_is_a_full_disk_though_room_came_back(tmp_path):
+    """tifffile reports a full disk as a short write without an errno; on a shared disk the space was back
+    (other writers' files removed, root's reserve) when it was looked at, and the run ended with
+    "writing frame 7372 ... failed: 5529600 requested and 1841512 written" (a soak probe, 81.5 GB)."""
+    from ufo.storage.writer_base import disk_error
+
+    path = tmp_path / "big.tif"
+    path.write_bytes(b"x" * 100)
+    said = str(disk_error(str(path), 7372, ValueError("5529600 requested and 1841512 written")))
+    assert said.startswith(f"the disk holding '{path}' is full after 7372 frame(s)"), said
+    other = str(disk_error(str(path), 3, ValueError("a damaged frame")))  # no limit: the error as it came
+    assert other == f"writing frame 3 to '{path}' failed: a damaged frame"

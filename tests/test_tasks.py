@@ -118,21 +118,23 @@ def test_bin(mode):
 
 
 def test_rescale_equals_the_closed_form_on_a_plane():
-    """Linear interpolation reproduces a plane exactly. ufo aligns the corner pixels (scipy's zoom,
-    grid_mode=False): output pixel j samples input position j (n_in - 1) / (n_out - 1), so the
-    closed form is known; a mirrored, shifted or rescaled output fails it."""
+    """Linear interpolation reproduces a plane exactly. Pixel centres map as UFO's and scikit-image's:
+    output pixel j samples input position (j + 0.5) n_in / n_out - 0.5 (the edge value past the
+    edges), so the factor is the factor; a mirrored, shifted, corner-aligned or rescaled output fails."""
     yy, xx = np.mgrid[:8, :16].astype(np.float64)
     plane = (3 * xx - 2 * yy + 5).astype(np.float32)[None]
     out = run(ufo.Rescale(factor=2), plane)
     assert out.shape == (1, 16, 32)
-    y, x = np.arange(16) * 7 / 15, np.arange(32) * 15 / 31
+    y, x = np.clip((np.arange(16) + 0.5) / 2 - 0.5, 0, 7), np.clip((np.arange(32) + 0.5) / 2 - 0.5, 0, 15)
     expected = 3 * x[None, :] - 2 * y[:, None] + 5
+    corners = 3 * (np.arange(32) * 15 / 31)[None, :] - 2 * (np.arange(16) * 7 / 15)[:, None] + 5
+    assert np.abs(out[0] - corners).max() > 1e-3 * np.abs(expected).max()  # the corner-aligned zoom fails
     np.testing.assert_allclose(out[0], expected, rtol=0, atol=2e-5 * np.abs(expected).max())
     for wrong in (expected[:, ::-1], expected[::-1], expected + 3 * 15 / 31 / 2, 1.01 * expected):
         assert np.abs(out[0] - wrong).max() > 1e-3 * np.abs(expected).max()
-    half = run(ufo.Rescale(x_factor=0.5, y_factor=1, interpolation="nearest"), plane)
-    assert half.shape == (1, 8, 8)  # nearest: input column round(j 15 / 7), never a tie
-    np.testing.assert_array_equal(half[0], plane[0][:, np.rint(np.arange(8) * 15 / 7).astype(int)])
+    half = run(ufo.Rescale(x_factor=0.5, y_factor=1), plane)
+    assert half.shape == (1, 8, 8)  # column j samples 2 j + 0.5: the mean of columns 2 j and 2 j + 1
+    np.testing.assert_allclose(half[0], plane[0].reshape(8, 8, 2).mean(axis=2), atol=1e-5)
 
 
 def test_transpose_flip_rotate():

@@ -49,7 +49,8 @@ class FilterGpu(Filter):
         mark_filtered(self, meta if meta is not None else {})
         if frame.dtype.kind == "c":
             return frame * cupy.asarray(self._kernel)
-        return filter_rows_gpu(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding)
+        filtered = filter_rows_gpu(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding)
+        return filtered * np.float32(self.scale) if self.scale != 1.0 else filtered
 
 
 class BackprojectGpu(Backproject):
@@ -172,7 +173,7 @@ class RescaleGpu(Rescale):
         shape = self.ctx.output_spec.shape
         zoom = (shape[0] / frame.shape[0], shape[1] / frame.shape[1])
         return cundimage.zoom(frame.astype(cupy.float32, copy=False), zoom, order=ORDERS[self.interpolation],
-                              mode="nearest", grid_mode=False)
+                              mode="nearest", grid_mode=True)  # pixel centres, as the CPU task
 
 
 # CPU task name -> GPU class; the planner looks tasks up here

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import struct
 import threading
@@ -244,7 +245,9 @@ def _limit_met(path: str, exc: BaseException) -> int | None:
             return errno.EFBIG
     except OSError:
         pass
-    return errno.ENOSPC if disk_full(path) else None
+    # a short write is the file system refusing more bytes: by the time it is looked at, the free space
+    # may be back (other writers' files removed, root's reserve) and said "requested and ... written"
+    return errno.ENOSPC if disk_full(path) or re.search(r"\d+ requested and \d+ written", text) else None
 
 
 def disk_error(path: str, frames: int, exc: BaseException) -> InputError:

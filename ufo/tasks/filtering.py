@@ -176,16 +176,17 @@ class Filter(FilterProperties, Task):
         else:
             kernel = None
         self._kernel = None if kernel is None else (kernel * self.scale).astype(np.float32)
-        if self._kernel is None and self.scale != 1.0:
-            raise GraphError("filter scale applies to fft output: put fft before the filter (or scale after it)")
 
     def process(self, frame: np.ndarray, out: np.ndarray | None, meta: dict[str, Any]) -> np.ndarray:  # type: ignore[override]
         mark_filtered(self, meta)
         if self._kernel is not None:
             np.multiply(frame, self._kernel, out=out)
             return out  # type: ignore[return-value]
-        return filter_rows(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding,
-                           _workers(self.ctx), out=out)
+        filtered = filter_rows(frame, self.filter, self.filter_cutoff, self.filter_order, self.padding,
+                               _workers(self.ctx), out=out)
+        if self.scale != 1.0:  # real rows filtered in one step: the scale after (a linear filter's gain)
+            filtered *= np.float32(self.scale)
+        return filtered
 
 
 def mark_filtered(task: Filter, meta: dict[str, Any]) -> None:

@@ -168,12 +168,13 @@ class Rescale(Task):
     width = Property(int, None, range=(1, None), doc="output columns (overrides the factors; UFO's width)")
     height = Property(int, None, range=(1, None), doc="output rows (overrides the factors; UFO's height)")
 
-    #: UFO's OpenCL sampler reads pixel centres; scipy's zoom here aligns the corner pixels
+    #: pixel centres map as UFO's OpenCL sampler and scikit-image's resize map them: output pixel j
+    #: samples input position (j + 0.5) n_in / n_out - 0.5, so a factor is the factor (corner pixels
+    #: aligned, factor=0.5 of 2048 px scaled by 0.49976 and moved features up to half a pixel)
     ufo_names = declare({
         "factor": same("factor"), "x-factor": same("x-factor"), "y-factor": same("y-factor"),
         "width": zero_is_default("width"), "height": zero_is_default("height"),
-        "interpolation": differs("interpolation", "the same sizes; UFO samples at pixel centres, ufo aligns the "
-                                 "corner pixels, so values between pixels differ slightly"),
+        "interpolation": same("interpolation"),
     })
 
     def _factors(self) -> tuple[float, float]:
@@ -194,7 +195,7 @@ class Rescale(Task):
         assert out is not None
         zoom = (out.shape[0] / frame.shape[0], out.shape[1] / frame.shape[1])
         ndimage.zoom(frame.astype(np.float32, copy=False), zoom, output=out, order=ORDERS[self.interpolation],
-                     mode="nearest", grid_mode=False)
+                     mode="nearest", grid_mode=True)  # pixel centres (see ufo_names); the edge value beyond
         return out
 
 
