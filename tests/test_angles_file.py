@@ -138,3 +138,20 @@ def test_an_angles_file_that_is_the_output_is_refused_before_it_is_overwritten(t
         reco.plan(options)
     with h5py.File(tmp_path / "ang.h5", "r") as f:
         assert f["theta"].shape == (180,)
+
+
+def test_dfi_takes_an_angles_file_of_one_step_and_refuses_an_irregular_one(tmp_path, irregular):
+    """Every --angles-file was refused by --method dfi as irregular angles; one of equal steps (a
+    scan of 30 .. 210 degrees written out) is a step and a start, the slices those of --angle/--offset."""
+    folder, phantom, irregular_angles = irregular
+    regular = np.radians(30) + np.arange(180) * np.pi / 180
+    tifffile.imwrite(tmp_path / "proj.tif", frames(phantom, regular, 64.0).astype(np.float32))
+    np.savetxt(tmp_path / "angles.txt", np.degrees(regular) + np.random.default_rng(2).uniform(-1e-4, 1e-4, 180))
+    common = dict(darks=str(folder / "darks.tif"), flats=str(folder / "flats.tif"), axis=64.0, method="dfi")
+    given, _ = reconstruct(tmp_path, str(tmp_path / "proj.tif"), angles_file=str(tmp_path / "angles.txt"), **common)
+    stepped, _ = reconstruct(tmp_path, str(tmp_path / "proj.tif"), angle=np.pi / 180, offset=np.radians(30), **common)
+    np.testing.assert_allclose(given, stepped, atol=1e-3 * np.abs(stepped).max())
+    assert_is_the_object(given, truth(phantom))
+    np.savetxt(tmp_path / "fly.txt", np.degrees(irregular_angles))
+    with pytest.raises(UsageError, match="irregular angles"):
+        reconstruct(tmp_path, str(folder / "proj.tif"), angles_file=str(tmp_path / "fly.txt"), **common)

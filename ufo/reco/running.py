@@ -86,9 +86,28 @@ def backprojected(plan: Plan, sinograms: Stream, axis: float | None, slices: int
     return create("unstack")(slices)
 
 
+def regular_step(props: dict[str, Any]) -> dict[str, Any]:
+    """`angles` that lie on one step (within 1 % of it: a recorded encoder's jitter) as `angle_step` and
+    `angle_offset`, for the methods that take one step only; irregular ones as they are. Why: every
+    `--angles-file` was refused by `--method dfi` as irregular, a regular one too."""
+    import numpy as np
+
+    angles = np.asarray(props["angles"], np.float64)
+    if len(angles) < 2:
+        return props
+    step = (angles[-1] - angles[0]) / (len(angles) - 1)
+    grid = angles[0] + step * np.arange(len(angles))
+    if step == 0 or np.abs(angles - grid).max() > 0.01 * abs(step):
+        return props
+    kept = {k: v for k, v in props.items() if k != "angles"}
+    return {**kept, "angle_step": float(step), "angle_offset": float(angles[0])}
+
+
 def dfi_props(plan: Plan, props: dict[str, Any]) -> dict[str, Any]:
     """`backproject`'s properties for `dfi-sinc`: DFI grids equally spaced angles of one step, so
     irregular angles and half acquisition (stitched sinograms) are refused rather than wrong."""
+    if "angles" in props and "half_acquisition" not in props:  # an angles file of equal steps: its step and start
+        props = regular_step(props)
     if "angles" in props or "half_acquisition" in props:
         what = "half acquisition" if "half_acquisition" in props else "irregular angles"
         raise UsageError(f"--method dfi needs equally spaced angles of one step; this scan has {what}: "
