@@ -7,6 +7,8 @@ step of 1. Now only the output's own array or data set is replaced."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -63,3 +65,32 @@ def test_a_parts_folder_holding_other_files_is_refused_not_removed(tmp_path):
     with pytest.raises(UsageError, match="holds files that are not a cluster run's parts"):
         prepare_output(str(tmp_path / "v.h5:/data"), 4, (4, 4), overwrite=True)
     assert (parts / "proj.tif").exists()
+
+
+def test_ctrl_c_to_a_local_cluster_run_says_interrupted_and_no_worker_traceback(tmp_path):
+    """The terminal's Ctrl-C goes to the whole process group: every local worker printed two tracebacks of
+    its KeyboardInterrupt (and Dask its "ended with CancelledError" lines) under the client's "interrupted"."""
+    import os
+    import signal
+    import time
+
+    import tifffile
+
+    from ufo.tomo.phantom import Phantom
+
+    phantom = Phantom(256, height=48)
+    frames = [100 + 3000 * np.exp(-0.01 * phantom.projection(a, 128.0)) for a in np.arange(400) * np.pi / 400]
+    tifffile.imwrite(tmp_path / "proj.tif", np.stack(frames).astype(np.float32))
+    out = tmp_path / "out.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "ufo", "reco", "--projections", str(tmp_path / "proj.tif"),
+                             "--axis", "128", "--cluster", "local:2", "-o", f"{out}:/d", "--pass-height", "4"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "out.h5.parts").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)  # the workers run parts
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert "CancelledError" not in err, err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -132,8 +133,11 @@ def connect(address: str) -> Iterator[Any]:
         if workers < 1:  # local:0 divided by zero below
             raise UsageError(f"--cluster '{address}': local:N needs at least 1 worker process")
         threads = max(1, (os.cpu_count() or 1) // workers)
-        with LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with _interrupts_left_to_this_process():
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=threads, processes=True, host="127.0.0.1",
+                                   dashboard_address=None, silence_logs=logging.ERROR)  # a stop's "ended with
+            # CancelledError" lines; the parts' own warnings come back with their results
+        with cluster, Client(cluster) as client:
             yield client
         return
     try:
@@ -144,6 +148,26 @@ def connect(address: str) -> Iterator[Any]:
                          "start one with 'dask scheduler' and workers with 'dask worker ADDRESS'") from exc
     with client:  # errors of the run itself are not about the address
         yield client
+
+
+@contextlib.contextmanager
+def _interrupts_left_to_this_process() -> Iterator[None]:
+    """SIGINT ignored while the local workers start: a process started with SIGINT ignored keeps
+    it ignored (Python and asyncio install no KeyboardInterrupt handler then). Why: the terminal's
+    Ctrl-C goes to the whole process group, and every worker printed two tracebacks of its own
+    KeyboardInterrupt under the client's "interrupted"; the client stops the workers itself. (A
+    Ctrl-C in the second it takes to start them is lost.)"""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def _probe(address: str, timeout: float) -> None:
