@@ -32,7 +32,7 @@ from ..core.frame import Image
 from ..core.properties import declared
 from .callback import FrameCallback
 from .errors import CameraError, EndOfFrames, FrameTimeout
-from .properties import MAX_LAG, CameraProperty, _ro, max_lag_property, region, set_all
+from .properties import MAX_LAG, CameraProperty, RateProperty, _ro, max_lag_property, region, set_all
 from .ring import RingBuffer
 from .stats import CameraStats
 
@@ -51,8 +51,8 @@ class Camera:
     sensor_horizontal_binning = CameraProperty(int, 1, range=(1, 16), doc="horizontal binning")
     sensor_vertical_binning = CameraProperty(int, 1, range=(1, 16), doc="vertical binning")
     exposure_time = CameraProperty(float, 0.01, range=(0, 3600), unit="s", while_recording=True, doc="exposure time")
-    frames_per_second = CameraProperty(float, 0.0, range=(0, None), while_recording=True,
-                                       doc="frame rate (0: as fast as possible; simulated: as it is read)")
+    frames_per_second = RateProperty(float, 0.0, range=(0, None), while_recording=True,
+                                     doc="frame rate (0: as fast as possible; simulated: as it is read)")
     roi_x0 = CameraProperty(int, 0, range=(0, None), doc="first column of the region of interest")
     roi_y0 = CameraProperty(int, 0, range=(0, None), doc="first row of the region of interest")
     roi_width = CameraProperty(int, 0, range=(0, None), doc="columns of the region of interest (0: all)")
@@ -253,14 +253,14 @@ class Camera:
         period = self._period()
         if not period:
             return None
-        due = self._t0 + number * period
-        delay = due - time.monotonic()
+        delay = self._t0 + number * period - time.monotonic()
         if timeout is not None and delay > timeout and not self._stop_event.wait(timeout):
             raise FrameTimeout(f"frame {number} is due in {delay:.3g} s on the camera's clock (frames-per-second="
                                f"{self.frames_per_second:g}), beyond the grab's timeout of {timeout:g} s")
-        if delay > 0 and self._stop_event.wait(delay):
-            raise CameraError(f"camera '{self.name}' stopped recording")
-        return due
+        while (delay := self._t0 + number * self._period() - time.monotonic()) > 0:  # a new rate: a new due time
+            if self._stop_event.wait(min(delay, 0.05)):
+                raise CameraError(f"camera '{self.name}' stopped recording")
+        return self._t0 + number * period if (period := self._period()) else None  # the rate now 0: unclocked
 
     def _behind(self, due: float | None) -> bool:
         """Whether a free-running clocked camera, late making this frame, must drop it: as hardware,

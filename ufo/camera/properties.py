@@ -34,6 +34,29 @@ class CameraProperty(Property):
         return data
 
 
+class RateProperty(CameraProperty):
+    """The frame rate, which may change while recording: the camera's clock then goes on from the next
+    frame at the new rate. Frame n was due at t0 + n / rate with t0 fixed: from 100 to 10 frames/s at
+    frame 1000 the next frame came 90 s later (a stalled stream), from 10 to 100 the 900 frames past
+    their due time were dropped (drops of frames never exposed)."""
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        old = instance._period() if instance.is_recording else 0.0
+        super().__set__(instance, value)
+        if instance.is_recording:
+            instance._t0 = rebased(instance._t0, instance._number, old, instance._period())
+
+
+def rebased(t0: float, number: int, old: float, new: float) -> float:
+    """The clock's start that puts frame `number` at its time on the old clock (`old` s a frame), now at
+    the soonest, one new period from now at the latest, with `new` s a frame from there."""
+    import time
+
+    now = time.monotonic()
+    due = t0 + number * old if old else now
+    return min(max(due, now), now + new) - number * new
+
+
 MAX_LAG = 0.25  # s: how far a clocked (simulated) camera may fall behind its clock before it drops frames
 
 
