@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -116,8 +118,13 @@ def test_raw_with_offset_and_partial_frame(tmp_path):
 
 
 def test_missing_and_corrupt_inputs_give_clear_errors(tmp_path):
-    with pytest.raises(InputError, match="no files match"):
+    with pytest.raises(UsageError, match="no files match"):  # a path to fix too: exit 2 (it exited 1)
         ufo.Reader(path=str(tmp_path / "*.tif"))().run()
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "*.tif", tmp_path / "empty"):
+        run = subprocess.run([sys.executable, "-m", "ufo", "run", "-q", f"read path={path} ! null"],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and "Traceback" not in run.stderr, (path, run.returncode, run.stderr)
     with pytest.raises(UsageError, match="does not exist"):  # a path to fix: exit 2
         ufo.Reader(path=str(tmp_path / "nothing.tif"))().run()
     (tmp_path / "bad.tif").write_bytes(b"not a tiff at all")

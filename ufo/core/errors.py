@@ -41,6 +41,11 @@ class InputError(UfoError):
     """Data that ufo was asked to read is missing, unreadable or malformed."""
 
 
+class MissingInput(InputError, UsageError):
+    """An input path that names no frames (a glob matching nothing, a folder without frame files): a
+    path to fix, exit 2 as a path that does not exist (a glob matching nothing exited 1, as a failed run)."""
+
+
 class TaskError(UfoError):
     """A task failed while the graph ran; names the node and keeps the original cause."""
 

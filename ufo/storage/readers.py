@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..core.errors import InputError, UsageError
+from ..core.errors import InputError, MissingInput, UsageError
 from .formats import (
     EDF_SUFFIXES,
     HDF5_SUFFIXES,
@@ -48,12 +48,12 @@ def _find_files(path: str, suffixes: Sequence[str]) -> list[str]:
     if any(c in path for c in "*?["):
         files = [f for f in glob.glob(os.path.expanduser(path)) if os.path.isfile(f)]
         if not files:
-            raise InputError(f"no files match '{path}'")
+            raise MissingInput(f"no files match '{path}'")
     elif os.path.isdir(path):
         files = [os.path.join(path, f) for f in os.listdir(path)  # no hidden files: '._proj_0000.tif' of macOS
                  if f.lower().endswith(tuple(suffixes)) and not f.startswith(".")]
         if not files:
-            raise InputError(f"directory '{path}' holds no {'/'.join(suffixes)} files{_what_is_there(path)}")
+            raise MissingInput(f"directory '{path}' holds no {'/'.join(suffixes)} files{_what_is_there(path)}")
     elif os.path.exists(path):
         files = [path]
     else:
