@@ -271,30 +271,40 @@ def run(plan: Plan, on_start: Callable[[RunHandle, int], None] | None = None,
             times.add("scale sample", time.perf_counter() - started)
         return scaled, axis
 
-    path = "sinograms"
-    resident = None
-    if sink is None:  # one GPU: frames streamed into slices kept on it, where the steps allow
-        from .resident import try_resident
+    from ..storage.cut_marks import state
 
-        resident = try_resident(plan, times, on_start, writer, say, middle_row)
-    if resident is None and middle_row is not None:
-        middle_row(None)
-    if resident is not None:
-        plan, axis, handles = resident
-        path = "resident"
-    elif sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
-        from .pipelined import run_pipelined
+    before = state(plan.options.output) if sink is None else None
+    try:
+        path = "sinograms"
+        resident = None
+        if sink is None:  # one GPU: frames streamed into slices kept on it, where the steps allow
+            from .resident import try_resident
 
-        plan, axis, handles = run_pipelined(plan, prelude, times, on_start, (sinograms, backprojected, writer))
-    else:
-        plan, axis = prelude()
-        handles = []
-        for p in plan.passes:
-            g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None, times)
-            handle = g.run(device=plan.options.gpus)
-            if on_start is not None:
-                on_start(handle, p.first_slice)
-            handles.append(handle)
-            handle.wait()
+            resident = try_resident(plan, times, on_start, writer, say, middle_row)
+        if resident is None and middle_row is not None:
+            middle_row(None)
+        if resident is not None:
+            plan, axis, handles = resident
+            path = "resident"
+        elif sink is None and not plan.options.sinograms:  # projections in: passes pipelined into one writer
+            from .pipelined import run_pipelined
+
+            plan, axis, handles = run_pipelined(plan, prelude, times, on_start, (sinograms, backprojected, writer))
+        else:
+            plan, axis = prelude()
+            handles = []
+            for p in plan.passes:
+                g, _ = graph(plan, p, axis, sink(plan, p) if sink is not None else None, times)
+                handle = g.run(device=plan.options.gpus)
+                if on_start is not None:
+                    on_start(handle, p.first_slice)
+                handles.append(handle)
+                handle.wait()
+    except BaseException:  # stopped or failed: a volume of fewer slices says so in its file (HDF5, Zarr)
+        if sink is None:
+            from ..storage.cut_marks import mark_cut
+
+            mark_cut(plan.options.output, plan.slices, before)
+        raise
     times.mark("reconstruction ended")
     return RecoResult(plan, axis if axis is not None else plan.width / 2, time.perf_counter() - t0, handles, times, path)

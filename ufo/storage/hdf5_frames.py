@@ -19,6 +19,7 @@ from .hdf5_chunks import spans, stored_frames, stored_parts
 from .hdf5_cut import file_size, is_cut, open_cut, whole_frames
 from .hdf5_direct import DirectFrames
 from .hdf5_links import broken_link, check_virtual, open_object
+from .layouts import image_datasets, refuse_frame_per_dataset
 from .unchanged import FileWatch
 
 
@@ -42,29 +43,12 @@ def find_dataset(h5file: Any, filename: str) -> str:
     names = [name for _, name in sorted(found)]
     if len(names) == 1:
         return names[0]
-    _refuse_frame_per_dataset(h5file, filename, names)
+    refuse_frame_per_dataset(h5file, filename, names)
     if not names:
         raise InputError(f"HDF5 file '{filename}' holds no image dataset (2 or more dimensions)")
     shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")  # a file of one data
     raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{names[0]} "  # set a
                      f"(candidates, largest first: {shown})")  # frame (ALS 8.3.2) listed 12,345 characters
-
-
-def _refuse_frame_per_dataset(h5file: Any, filename: str, names: list[str]) -> None:
-    """UsageError where most image data sets hold one frame each in one group (a scan so written,
-    unlike ALS 8.3.2's names, which ufo.storage.als832 reads): naming one of them, as the general
-    advice says, read a scan of one projection."""
-    groups: dict[str, int] = {}
-    for name in names:
-        shape = h5file[name].shape
-        if len(shape) == 2 or shape[0] == 1:
-            groups[name.rsplit("/", 1)[0] or "/"] = groups.get(name.rsplit("/", 1)[0] or "/", 0) + 1
-    group, count = max(groups.items(), key=lambda item: item[1], default=("", 0))
-    if count >= 8 and count >= len(names) // 2:
-        raise UsageError(f"HDF5 file '{filename}' keeps one frame per data set ({count} in '{group}', not named as "
-                         "ALS 8.3.2 names a scan's, NAME/NAME_0000_0000.tif): ufo reads a scan from data sets of "
-                         "frames (NXtomo, DXchange, a stack), ALS 8.3.2 files or TIFF files; convert it first (e.g. "
-                         f"to a DXchange file), or name one data set to read that frame alone ({filename}:{names[0]})")
 
 
 def _layout_entry(h5file: Any, dataset: str) -> str | None:
@@ -176,7 +160,7 @@ class Hdf5Frames:
                     why = broken_link(self._file, filename, self.name)
                     if why is not None:
                         raise InputError(why)
-                    raise UsageError(f"HDF5 file '{filename}' has no dataset '{self.name}'{_held(self._file)}")
+                    raise UsageError(f"HDF5 file '{filename}' has no dataset '{self.name}'{image_datasets(self._file)}")
                 self._dset = open_object(self._file, filename, self.name)
                 check_virtual(self._dset, filename)
                 self._locations = None  # type: ignore[assignment]
@@ -278,6 +262,10 @@ class Hdf5Frames:
         if self._angles[index] is not None:
             meta["angle"] = self._angles[index]
         return meta
+
+    def stored_attributes(self) -> dict[str, Any]:
+        """The frames' data set's attributes (`cut_marks`: a volume cut short)."""
+        return dict(self._dset.attrs)
 
     @property
     def angles(self) -> list[float | None]:
@@ -385,15 +373,3 @@ class Hdf5Frames:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def _held(file: Any) -> str:
-    """'; it holds /a, /b (...)': the data sets of two or more dimensions a path could name (8 at most)."""
-    import h5py
-
-    names: list[str] = []
-    file.visititems(lambda name, item: names.append("/" + name)
-                    if isinstance(item, h5py.Dataset) and len(item.shape) >= 2 else None)
-    if not names:
-        return "; it holds no data set of images"
-    return f"; it holds {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"

@@ -302,3 +302,32 @@ def frame_shapes(h5: Any, locations: list[tuple[str, int]], keys: list[int], fil
                              f"{' x '.join(map(str, first[0]))} ({layout}): one kind of frame must have one "
                              "shape; leave it out or repair the file")
     return shapes
+
+
+def refuse_frame_per_dataset(h5file: Any, filename: str, names: list[str]) -> None:
+    """UsageError where most image data sets hold one frame each in one group (a scan so written,
+    unlike ALS 8.3.2's names, which ufo.storage.als832 reads): naming one of them, as the general
+    advice says, read a scan of one projection."""
+    groups: dict[str, int] = {}
+    for name in names:
+        shape = h5file[name].shape
+        if len(shape) == 2 or shape[0] == 1:
+            groups[name.rsplit("/", 1)[0] or "/"] = groups.get(name.rsplit("/", 1)[0] or "/", 0) + 1
+    group, count = max(groups.items(), key=lambda item: item[1], default=("", 0))
+    if count >= 8 and count >= len(names) // 2:
+        raise UsageError(f"HDF5 file '{filename}' keeps one frame per data set ({count} in '{group}', not named as "
+                         "ALS 8.3.2 names a scan's, NAME/NAME_0000_0000.tif): ufo reads a scan from data sets of "
+                         "frames (NXtomo, DXchange, a stack), ALS 8.3.2 files or TIFF files; convert it first (e.g. "
+                         f"to a DXchange file), or name one data set to read that frame alone ({filename}:{names[0]})")
+
+
+def image_datasets(file: Any) -> str:
+    """'; it holds /a, /b (...)': the data sets of two or more dimensions a path could name (8 at most)."""
+    import h5py
+
+    names: list[str] = []
+    file.visititems(lambda name, item: names.append("/" + name)
+                    if isinstance(item, h5py.Dataset) and len(item.shape) >= 2 else None)
+    if not names:
+        return "; it holds no data set of images"
+    return f"; it holds {', '.join(names[:8])}{', ...' if len(names) > 8 else ''}"

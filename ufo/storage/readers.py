@@ -155,6 +155,11 @@ def open_source(path: str, raw_width: int | None = None, raw_height: int | None 
     `store.zarr:/array`. 8/16-bit frames that record the values they stand for (ufo's outputs)
     are read as those values unless `decode` is off (ufo.storage.scaled_frames)."""
     source = _open_source(path, raw_width, raw_height, raw_dtype, raw_offset, image_key, image_key_run)
+    if (attributes := getattr(source, "stored_attributes", None)) is not None:  # HDF5, Zarr: a cut volume said
+        from .cut_marks import cut_note
+
+        if (note := cut_note(attributes(), path, source.count)) is not None:
+            source.warnings.append(note)
     if not decode or isinstance(source, RawFrames):
         return source
     from .scaled_frames import decoded_where_scaled

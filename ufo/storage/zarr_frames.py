@@ -172,6 +172,10 @@ class ZarrFrames:
         np.copyto(out, data, casting="unsafe")
         return out
 
+    def stored_attributes(self) -> dict[str, Any]:
+        """The array's attributes (`cut_marks`: a volume cut short)."""
+        return dict(self._arr.attrs)
+
     def meta(self, index: int) -> dict[str, Any]:
         return {} if self._numbers is None else {"frame_number": self._numbers[index]}
 
