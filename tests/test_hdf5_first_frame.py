@@ -80,3 +80,20 @@ def test_a_file_that_was_there_stays_when_no_frame_comes(tmp_path):
                           "overwrite=true"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert out.exists()
+
+
+@pytest.mark.parametrize("layout", ["plain", "nxtomo"])
+def test_a_shared_file_s_first_writer_without_frames_leaves_the_others_frames(tmp_path, layout):
+    """Darks, flats and projections side by side: the writer that made the file got no frame and closed
+    last; it removed the file, the 3 flats in it (a review of the first fix)."""
+    from ufo.storage.writers import open_writer
+
+    path = str(tmp_path / "f.h5")
+    darks = open_writer(f"{path}:/darks" if layout == "plain" else path, layout=layout)  # makes the file, gets nothing
+    flats = open_writer(f"{path}:/flats", layout="plain")
+    for i in range(3):
+        flats.write(np.full((4, 5), i, np.float32), {})
+    flats.close()
+    darks.close()
+    with h5py.File(path, "r") as f:
+        assert f["flats"].shape == (3, 4, 5)

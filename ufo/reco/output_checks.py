@@ -159,25 +159,16 @@ def remove_if_empty(output: str, existed: bool) -> bool:
     first slice); True where it did. Why: an empty file where the slices should be looks like a
     result to the next command and to the person who finds it; a file that was there before the
     run, or one holding any data set with values, is never removed."""
-    import h5py
-
     from ..storage import parse_output_path
     from ..storage.formats import FileKind
+    from ..storage.hdf5 import holds_values
 
     target = parse_output_path(output)
     if existed or target.kind is not FileKind.HDF5:
         return False
     if not os.path.lexists(target.path):  # its writer took back the file it made (`Hdf5Writer.close`)
         return True
-    if not os.path.isfile(target.path):
-        return False
-    try:
-        with h5py.File(target.path, "r") as f:
-            held: list[str] = []
-            f.visititems(lambda name, item: held.append(name) if isinstance(item, h5py.Dataset) and item.size else None)
-    except OSError:  # not HDF5 (yet): not ours to judge
-        return False
-    if held:
+    if not os.path.isfile(target.path) or holds_values(target.path):  # unreadable (not HDF5 yet): not ours to judge
         return False
     os.remove(target.path)
     return True

@@ -344,9 +344,9 @@ class Hdf5Writer(WriterBase):
         try:
             if self._file is not None:
                 self._file.close()
-            if unused:  # "nothing was written": no empty file of this writer's making left behind
-                with contextlib.suppress(OSError):
-                    os.unlink(self.path)
+            if unused and not holds_values(self.path):  # "nothing was written": no empty file of this
+                with contextlib.suppress(OSError):  # writer's making left behind (other writers' frames
+                    os.unlink(self.path)  # in it, written and closed before this one's close, stay)
                 return
         except Exception as exc:
             raise disk_error(self.path, self.frames, exc) from exc
@@ -385,3 +385,16 @@ class Hdf5Writer(WriterBase):
         """After closing (SWMR files take no new attributes): how many frames the camera dropped, and which."""
         if self._drops is not None and self._drops.numbered:
             record_drops(self.path, self.layout, self.dataset, self._drops, self._first_index)
+
+
+def holds_values(path: str) -> bool:
+    """Whether the HDF5 file at `path` holds a data set with any value (True where it cannot be read)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            found: list[str] = []
+            f.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset) and item.size else None)
+            return bool(found)
+    except Exception:  # noqa: BLE001 - unreadable: not ours to remove
+        return True
