@@ -71,3 +71,16 @@ def test_a_camera_grab_into_zarr_records_what_it_dropped(tmp_path):
     if pixels == list(range(frames.count)):
         pytest.skip("the camera dropped nothing this time")
     assert [frames.meta(i)["frame_number"] for i in range(frames.count)] == pixels
+
+
+@pytest.mark.parametrize(("first", "then", "numbers"), [
+    ([0, 1, 3, 4], [5, 6, 7], [0, 1, 3, 4, 5, 6, 7]),  # gaps, then none: the record goes on over the new frames
+    ([0, 1, 2], [3, 5], [None, None, None, 3, 5]),  # none, then gaps: the record starts at the appended frames
+])
+def test_an_append_keeps_the_record_in_step_with_the_frames(tmp_path, first, then, numbers):
+    """The record covered only some frames (4 ranges' worth for 7 frames): the reader dropped every number."""
+    path = f"{tmp_path / 's.zarr'}:/d"
+    _write(path, first)
+    _write(path, then, append=True)
+    frames = ZarrFrames(str(tmp_path / "s.zarr"), "d")
+    assert [frames.meta(i).get("frame_number") for i in range(frames.count)] == numbers

@@ -196,11 +196,15 @@ class FrameNumbers:
             metadata.pop("frame_numbers", None)  # written at close: every page's header would format them
             metadata.pop("frames_dropped", None)
             return
-        first, end = self._last  # type: ignore[misc]
-        text = ",".join(self._done) + "," + (f"{first}-{end}" if end > first else f"{first}")
-        if len(text) > self.LIMIT:
-            text = text[:self.LIMIT].rsplit(",", 1)[0] + ",..."
-        metadata.update(frames_dropped=self.dropped, frame_numbers=text)
+        metadata.update(frames_dropped=self.dropped, frame_numbers=self.text())
+
+    def text(self) -> str:
+        """The frame numbers seen as ranges ('0-8,14,19-30'; '' for none), gaps or not."""
+        if self._last is None:
+            return ""
+        first, end = self._last
+        text = ",".join([*self._done, f"{first}-{end}" if end > first else f"{first}"])
+        return text if len(text) <= self.LIMIT else text[:self.LIMIT].rsplit(",", 1)[0] + ",..."
 
 
 def frame_numbers_of(description: str, pages: int) -> list[int] | None:

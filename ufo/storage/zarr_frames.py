@@ -74,7 +74,7 @@ class ZarrFrames:
         self.path = path
         self.dtype = np.dtype(node.dtype)
         self.warnings: list[str] = []
-        self._numbers: list[int] | None = None  # a camera's frame numbers where they leave gaps (ZarrWriter)
+        self._numbers: list[int | None] | None = None  # a camera's frame numbers where they leave gaps (ZarrWriter)
         if len(node.shape) == 2:  # one image or one sinogram: one frame (it was read as a frame a row)
             self.shape, self._arr, self._recorded, self.count = tuple(node.shape), node, 1, 1
             self._single = True
@@ -98,7 +98,10 @@ class ZarrFrames:
             while os.path.exists(self._chunk_file(self.count)) and os.path.getsize(self._chunk_file(self.count)) == size:
                 self.count += 1  # a chunk cut short by a crash is not a frame
         if isinstance(listed := node.attrs.get("frame_numbers"), str):  # the ranges an ImageJ header lists too
-            self._numbers = frame_numbers_of(f"frame_numbers={listed}", self.count)
+            first = node.attrs.get("frame_numbers_first", 0)  # an appended record: the frames before have none
+            first = first if isinstance(first, int) and 0 <= first <= self.count else 0
+            numbers = frame_numbers_of(f"frame_numbers={listed}", self.count - first)
+            self._numbers = None if numbers is None else [None] * first + numbers
 
     def _stored_frames(self, node: Any) -> int:
         """The frames to read. In ufo's own arrays (`OWN_ARRAY`, one chunk per frame) the shape counts
@@ -177,7 +180,8 @@ class ZarrFrames:
         return dict(self._arr.attrs)
 
     def meta(self, index: int) -> dict[str, Any]:
-        return {} if self._numbers is None else {"frame_number": self._numbers[index]}
+        number = None if self._numbers is None else self._numbers[index]
+        return {} if number is None else {"frame_number": number}
 
     def close(self) -> None:
         pass

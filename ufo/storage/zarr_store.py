@@ -69,6 +69,7 @@ class ZarrWriter(WriterBase):
         #: (`frames_dropped`, `frame_numbers` ranges, as an ImageJ stack's header): a grab that dropped
         #: 31 of 131 frames read back as 100 consecutive ones, a scan's angles off after the first gap
         self._numbers = FrameNumbers() if record_drops else None
+        self._first_index = 0  # the array's frames before this writer's first (appending)
         check_dataset(path, self.array)
         full = os.path.join(path, *self.array.split("/"))
         store, real = os.path.realpath(path), os.path.realpath(full)
@@ -152,6 +153,7 @@ class ZarrWriter(WriterBase):
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         self._write(frame, meta)
         if self._numbers is not None:
+            self._first_index = self._first_index if self._numbers.text() else self.frames - 1
             self._numbers.see(meta)
 
     def _write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
@@ -226,17 +228,22 @@ class ZarrWriter(WriterBase):
             self._shared = None
 
     def _record_drops(self) -> None:
-        """The gaps in the frames' numbers into the array's attributes (after an append's earlier ones)."""
-        if self._numbers is None or not self._numbers.gaps:
+        """The frames' numbers as ranges into the array's attributes where they leave gaps, or where an
+        earlier writer's record (appending) must go on to cover every frame; an appended record that
+        starts after frames without one says where (`frame_numbers_first`)."""
+        numbers = self._numbers
+        if numbers is None or not numbers.text():
             return
-        said: dict[str, Any] = {}
-        self._numbers.apply(said, final=True)
         try:
             arr = _zarr().open_group(self.path, mode="r+")[self.array]
             earlier = dict(arr.attrs) if self._append else {}
+            if not numbers.gaps and not earlier.get("frame_numbers"):
+                return
+            said: dict[str, Any] = {"frames_dropped": int(earlier.get("frames_dropped", 0)) + numbers.dropped}
             if earlier.get("frame_numbers"):
-                said = {"frames_dropped": int(earlier.get("frames_dropped", 0)) + said["frames_dropped"],
-                        "frame_numbers": f"{earlier['frame_numbers']},{said['frame_numbers']}"}
+                said["frame_numbers"] = f"{earlier['frame_numbers']},{numbers.text()}"
+            else:
+                said.update(frame_numbers=numbers.text(), frame_numbers_first=self._first_index)
             arr.attrs.update(said)
         except Exception as exc:  # noqa: BLE001 - the frames are safe; say that the record is missing
             warnings.warn(f"'{self.path}:/{self.array}': could not record the {self._numbers.dropped} dropped "
