@@ -66,7 +66,7 @@ def stage_rows(result: Any) -> list[StageRow]:
     resident = getattr(result, "path", "") == "resident"
     notes = {"waiting": "writer idle: the steps before it are the bottleneck",
              "back-project": "GPU time of flat-field correction, filter and back-projection (CUDA events)" if resident
-             else "filter included (measured inside a GPU task)" if not filtered else "",
+             else "filter included (not timed apart on this path)" if not filtered else "",
              "read": "a reader thread beside the GPU's work" if resident else "",
              "complete slices": "after the last frame: the last batches",
              "middle row": "--axis auto: waiting for the middle row of every frame (read first) and its correction",
