@@ -182,3 +182,29 @@ def test_a_short_write_is_a_full_disk_though_room_came_back(tmp_path):
     assert said.startswith(f"the disk holding '{path}' is full after 7372 frame(s)"), said
     other = str(disk_error(str(path), 3, ValueError("a damaged frame")))  # no limit: the error as it came
     assert other == f"writing frame 3 to '{path}' failed: a damaged frame"
+
+
+def test_frames_that_cannot_fit_the_disk_are_said_before_the_first_is_written(tmp_path):
+    """`ufo run "camera ... number=100000 ! write path=big.tif"` said nothing, wrote 81.5 GB and stopped at
+    the full disk; `ufo camera grab` says it up front. The write task says it at its start now."""
+    import shutil
+    import warnings
+
+    import ufo
+    from ufo.storage.writer_base import room_note
+
+    free = shutil.disk_usage(tmp_path).free
+    frames = free // (2560 * 2160 * 2) + 10
+    note = room_note(str(tmp_path / "sub" / "big.tif"), frames, (2160, 2560), 2)
+    assert note is not None and note.startswith(f"{frames} frames of 11.1 MB need") and f"'{tmp_path}'" in note
+    assert room_note(str(tmp_path / "small.tif"), 10, (2160, 2560), 2) is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        source = ufo.task("dummy-data", shape=(64, 64), number=int(free // (64 * 64 * 4) + 10))
+        handle = ufo.task("write", path=str(tmp_path / "s.tif"))(source()).run()
+        handle.cancel()
+        try:
+            handle.wait()
+        except Exception:  # noqa: BLE001 - cancelled
+            pass
+    assert any("need" in str(w.message) and "GB free" in str(w.message) for w in caught), [str(w.message) for w in caught]

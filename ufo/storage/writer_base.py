@@ -315,3 +315,26 @@ def unshare(key: str | None, dataset: str) -> None:
         if not held[1]:
             os.close(held[0])
             del _SHARED[key]
+
+
+def room_note(path: str, count: int | None, shape: tuple[int, ...], itemsize: int) -> str | None:
+    """What a writer of `count` frames of `shape` x `itemsize` bytes says where they need more than the
+    output's disk has free (the run goes on and stops cleanly once the disk is full, its frames
+    intact), else None: said up front, as `ufo camera grab` says it (81 GB were written, then 'full')."""
+    if not count:
+        return None
+    each = int(np.prod(shape)) * itemsize
+    try:
+        from .formats import parse_output_path
+
+        folder = os.path.dirname(os.path.abspath(parse_output_path(path).path)) or "."
+        while not os.path.isdir(folder):  # the folders the writer makes
+            folder = os.path.dirname(folder)
+        free = shutil.disk_usage(folder).free
+    except (OSError, ValueError):
+        return None
+    if count * each <= free:
+        return None
+    return (f"{count} frames of {each / 1e6:.1f} MB need {count * each / 1e9:.1f} GB and the disk of '{folder}' has "
+            f"{free / 1e9:.1f} GB free: the run stops once it is full (after about {free // each} frames, those "
+            "intact); write fewer frames or elsewhere")

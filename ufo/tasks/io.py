@@ -12,6 +12,7 @@ from ..core.errors import GraphError
 from ..core.ufocompat import UfoSemantics, declare, differs, missing, only, same
 from ..storage import open_source, open_writer
 from ..storage.convert import to_bits
+from ..storage.writer_base import room_note
 from ..storage.readers import FrameSource
 
 RAW_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
@@ -263,6 +264,12 @@ class Write(Task):
         self._clipped = (0, 0)  # (the first frame with more than CLIPPED_SHARE of its values clipped, how many)
         specs = getattr(ctx, "input_specs", None) or [None]
         self._expected = getattr(specs[0], "count", None)
+        spec = specs[0]
+        if spec is not None and spec.shape and spec.dtype is not None and (note := room_note(
+                self.path, self._expected, spec.shape, {8: 1, 16: 2}.get(self.bits or 0) or np.dtype(spec.dtype).itemsize)):
+            import warnings  # said at once (not with the run's warnings at its end), as `ufo camera grab` says it
+
+            warnings.warn(note, UserWarning, stacklevel=2)  # (81 GB were written, then "disk full")
         if self.append and self._scaled():
             self._scale = self._appended_scale()
         if not self._scaled() or None not in self._scale:
