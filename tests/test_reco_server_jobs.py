@@ -46,3 +46,20 @@ def test_every_job_says_its_own_warnings_and_the_groups_debug_goes_with_it(serve
                           "--axis", "3", "--output", "g.h5:/d"], env=server.env, cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert job.returncode != 0 and "Traceback" in job.stderr and "run with --debug" not in job.stderr, job.stderr
+
+
+def test_a_job_s_profile_timeline_counts_from_its_client_s_start(tmp_path):
+    """`ufo reco --on-server --profile` printed the timeline from the server's start (hours into a day's
+    work); the client sends its age, the job's timeline counts from there."""
+    from ufo.cli.reco_client import job_request
+    from ufo.cli.reco_server import job_context
+    from ufo.tomo.timing import COMMAND_STARTED, StageTimes
+
+    request = {**job_request(["--help"], "t"), "cwd": str(tmp_path), "age": 2.5}
+    with job_context(request, lambda *parts: None):
+        times = StageTimes()
+        times.mark("reconstruction started")
+        (event, at), = times.timeline()
+        assert event == "reconstruction started" and 2.5 <= at < 3.5, at  # the server's age: anything
+    assert COMMAND_STARTED.get() is None  # the next job, or the server's own, counts from its own start
+    assert isinstance(job_request(["x"], "t")["age"], (float, type(None)))

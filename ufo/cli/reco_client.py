@@ -122,8 +122,11 @@ def job_request(argv: Sequence[str], token: str) -> dict[str, Any]:
     env.pop("UFO_RECO_SERVER_FILE", None)
     mask = os.umask(0o022)
     os.umask(mask)  # the server makes the files: with the client's umask (077 made them world-readable)
+    from ..tomo.timing import process_age
+
     return {"token": token, "argv": list(argv), "cwd": os.getcwd(), "env": env, "pid": os.getpid(),
-            "tty": [_isatty(sys.stdout), _isatty(sys.stderr)], "umask": mask}
+            "tty": [_isatty(sys.stdout), _isatty(sys.stderr)], "umask": mask,
+            "age": process_age()}  # the client's seconds so far: --profile's timeline counts from its start
 
 
 def _isatty(stream: Any) -> bool:

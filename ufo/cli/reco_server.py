@@ -282,6 +282,10 @@ def job_context(request: dict[str, Any], send: Any) -> Iterator[None]:
     tty = list(request.get("tty") or [False, False]) + [False, False]
     mask = request.get("umask")
     mask = os.umask(mask) if isinstance(mask, int) and 0 <= mask <= 0o777 else None
+    from ..tomo.timing import COMMAND_STARTED
+
+    age = request.get("age")
+    started = COMMAND_STARTED.set(time.perf_counter() - (age if isinstance(age, (int, float)) and age >= 0 else 0.0))
     try:
         warnings.onceregistry.clear()
         _one_line_warnings()
@@ -292,6 +296,7 @@ def job_context(request: dict[str, Any], send: Any) -> Iterator[None]:
         sys.stdout, sys.stderr = Output(send, b"out", bool(tty[0])), Output(send, b"err", bool(tty[1]))
         yield
     finally:
+        COMMAND_STARTED.reset(started)
         sys.stdout, sys.stderr = streams
         warnings.showwarning = shown
         if mask is not None:

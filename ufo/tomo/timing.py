@@ -11,6 +11,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+
+
+#: perf_counter() when the command started, where that is not when this process started: a job of
+#: the warm reconstruction server (`ufo reco --on-server --profile` counted from the server's start)
+COMMAND_STARTED: ContextVar[float | None] = ContextVar("ufo_command_started", default=None)
 
 
 def process_age() -> float | None:
@@ -44,14 +50,15 @@ class StageTimes:
             self.marks.setdefault(event, time.perf_counter() if at is None else at)
 
     def timeline(self) -> list[tuple[str, float]]:
-        """(event, seconds since the process started) in time order; since the first event where
-        the process's start is unknown."""
+        """(event, seconds since the command started: its process's start, or `COMMAND_STARTED`) in
+        time order; since the first event where neither is known."""
         with self._lock:
             marks = sorted(self.marks.items(), key=lambda item: item[1])
         if not marks:
             return []
-        age = process_age()
-        zero = time.perf_counter() - age if age is not None else marks[0][1]
+        started = COMMAND_STARTED.get()
+        age = process_age() if started is None else None
+        zero = started if started is not None else time.perf_counter() - age if age is not None else marks[0][1]
         return [(event, at - zero) for event, at in marks]
 
     def add(self, stage: str, seconds: float) -> None:
