@@ -365,3 +365,18 @@ def test_a_ring_of_many_slots_holds_the_memory_of_its_unread_frames_only():
         ring.commit({"frame_number": i})
     assert ring.free_slot() is None
     assert [ring.take(out, timeout=1)["frame_number"] for _ in range(300)] == list(range(300))
+
+
+def test_camera_bench_of_a_finite_camera_measures_its_frames(tmp_path):
+    """`ufo camera bench file -n 20` of a 5-frame file failed with exit 1 and no table."""
+    import subprocess
+    import sys
+
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "five.tif", np.zeros((5, 16, 16), np.uint16))
+    run = subprocess.run([sys.executable, "-m", "ufo", "camera", "bench", "file", "-p", f"path={tmp_path / 'five.tif'}",
+                          "-n", "20"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "file" in run.stdout and "(16, 16) uint16" in run.stdout and "│ 4 " in run.stdout
+    assert "4 of the 20 frames asked after the first were timed" in " ".join(run.stderr.split())

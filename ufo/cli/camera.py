@@ -10,6 +10,7 @@ from typing import Any
 import click
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -246,23 +247,33 @@ def _drop_warnings(stats: Any, stream_lost: int | None) -> list[str]:
 @handle_errors
 def bench(name: str, number: int, props: tuple[str, ...], debug: bool) -> None:
     """Frames per second, MB/s and dropped frames of a camera."""
+    from ..camera.errors import EndOfFrames
+
     cam = _open(name, props)
     out = np.empty(cam.frame_shape, cam.dtype)
+    ended, timed = None, 0  # a finite camera (a file's frames) ends: its frames so far are measured, said
     try:
         with cam.recording():
-            cam.grab(out=out)
+            cam.grab(out=out)  # the first frame: the camera's start, not its pace
             t0 = time.perf_counter()
-            for _ in range(number):
-                cam.grab(out=out)
-            seconds = time.perf_counter() - t0
+            try:
+                for _ in range(number):
+                    cam.grab(out=out)
+                    timed += 1
+            except EndOfFrames as exc:
+                ended = exc
+            seconds = max(time.perf_counter() - t0, 1e-9)
     finally:
         cam.close()
     stats = cam.stats
     table = Table("camera", "frames", "shape", "fps", "fps asked", "MB/s", "dropped")
-    table.add_row(name, str(number), f"{out.shape} {out.dtype}", f"{number / seconds:.1f}",
-                  f"{stats.fps_asked:g}" if stats.fps_asked else "free", f"{number * out.nbytes / seconds / 1e6:.1f}",
-                  str(stats.dropped))
+    table.add_row(name, str(timed), f"{out.shape} {out.dtype}", f"{timed / seconds:.1f}" if timed else "-",
+                  f"{stats.fps_asked:g}" if stats.fps_asked else "free",
+                  f"{timed * out.nbytes / seconds / 1e6:.1f}" if timed else "-", str(stats.dropped))
     Console().print(table)
+    if ended is not None:
+        Console(stderr=True).print(f"[yellow]warning:[/] {escape(str(ended))}: {timed} of the {number} frames asked "
+                                   "after the first were timed", soft_wrap=True)
 
 
 @camera.command()
