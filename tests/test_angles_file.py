@@ -155,3 +155,29 @@ def test_dfi_takes_an_angles_file_of_one_step_and_refuses_an_irregular_one(tmp_p
     np.savetxt(tmp_path / "fly.txt", np.degrees(irregular_angles))
     with pytest.raises(UsageError, match="irregular angles"):
         reconstruct(tmp_path, str(folder / "proj.tif"), angles_file=str(tmp_path / "fly.txt"), **common)
+
+
+@pytest.mark.parametrize(("units", "factor"), [("mrad", 1e-3), ("grad", np.pi / 200), ("urad", 1e-6), ("°", np.pi / 180)])
+def test_angles_in_other_units_are_converted_and_units_that_are_no_angle_refused(tmp_path, units, factor):
+    """A data set's `units` other than rad* were read as degrees: mrad gave a step of 0.609 rad where it was
+    0.0349 (an 8.6-turn scan of 90 projections, exit 0), grad 10 % too small, encoder counts as degrees."""
+    from ufo.reco.angles_file import load_angles
+    from ufo.storage import open_source
+
+    angles = np.arange(90) * np.pi / 90
+    with h5py.File(tmp_path / "a.h5", "w") as f:
+        f["theta"] = angles / factor
+        f["theta"].attrs["units"] = units
+        f["counts"] = np.arange(90) * 100.0
+        f["counts"].attrs["units"] = "counts"
+        f["exchange/data"] = np.ones((90, 4, 8), np.float32)  # DXchange: its theta read through the layout
+        f["exchange/theta"] = angles / factor
+        f["exchange/theta"].attrs["units"] = units
+    np.testing.assert_allclose(load_angles(f"{tmp_path / 'a.h5'}:/theta"), angles, atol=1e-9)
+    with pytest.raises(UsageError, match="units 'counts' are no angle unit"):
+        load_angles(f"{tmp_path / 'a.h5'}:/counts")
+    source = open_source(str(tmp_path / "a.h5"))
+    try:
+        np.testing.assert_allclose([source.meta(i)["angle"] for i in range(source.count)], angles, atol=1e-9)
+    finally:
+        source.close()

@@ -63,7 +63,17 @@ def load_angles(path: str, notes: list[str] | None = None) -> np.ndarray:
             if notes is not None:
                 notes.append(f"--angles-file '{path}' spans {span:.4g}: read as radians, not degrees (8 or more "
                              "projections within 6.3 degrees are no scan; an HDF5 data set's units='degree' says so)")
-    radians = values if units.lower().startswith("rad") else np.radians(values)
+    from ..core.units import radians_per
+
+    try:
+        factor = radians_per(units)  # degrees unless the data set says (mrad, grad were read as degrees)
+    except ValueError as exc:
+        raise UsageError(f"--angles-file '{path}': {exc}") from exc
+    if factor is None:  # text that names no unit
+        factor = math.pi / 180
+        if notes is not None:
+            notes.append(f"--angles-file '{path}' has units '{units}', which name no unit: read as degrees")
+    radians = values * factor
     if values.size < 2 or not np.all(np.abs(radians) <= MAX_ANGLE):  # NaN, inf, 1e300 (its cosine is noise)
         raise UsageError(f"--angles-file '{path}' must hold two or more finite numbers within "
                          f"+-{math.degrees(MAX_ANGLE):g} degrees (one angle per projection)")

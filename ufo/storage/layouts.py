@@ -52,11 +52,22 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _to_radians(values: np.ndarray, units: str) -> list[float]:
-    unit = units.lower()
-    if unit.startswith("rad"):
-        return [float(v) for v in values]
-    return [math.radians(float(v)) for v in values]  # NXtomo's default and DXchange's theta: degrees
+def _to_radians(values: np.ndarray, units: str, name: str = "", notes: list[str] | None = None) -> list[float]:
+    """`values` in `units` (NXtomo's default and DXchange's theta: degrees) as radians; InputError
+    naming the data set where the units are no angle unit (mrad, grad, counts were read as degrees);
+    text that names no unit is read as degrees, said in `notes`."""
+    from ..core.units import radians_per
+
+    try:
+        factor = radians_per(units)
+    except ValueError as exc:
+        raise InputError(f"the angles '{name}': {exc}; give the angles with --angles-file (or set the data set's "
+                         "units attribute to degree or rad)") from exc
+    if factor is None:
+        factor = math.pi / 180
+        if notes is not None:
+            notes.append(f"the angles '{name}' have units '{units}', which name no unit: read as degrees")
+    return [float(v) * factor for v in values]
 
 
 def _angles(dset: Any, n: int | None, notes: list[str]) -> list[float]:
@@ -72,7 +83,7 @@ def _angles(dset: Any, n: int | None, notes: list[str]) -> list[float]:
             notes.append(f"'{dset.name}' has no units and spans {span:.4g}: read as radians (set its attribute "
                          "units='degree' or give --angle/--offset if it is degrees)")
             return _to_radians(values, "rad")
-    return _to_radians(values, _text(units) if units is not None else "degree")
+    return _to_radians(values, _text(units) if units is not None else "degree", dset.name, notes)
 
 
 def _declares_nxtomo(group: Any) -> bool:
