@@ -118,3 +118,12 @@ def test_a_usage_error_keeps_exit_2_when_stderr_s_reader_is_gone():
     os.read(r, 5)
     os.close(r)
     assert process.wait(timeout=60) == 2
+
+
+def test_a_session_name_that_starts_with_a_dash_is_refused_at_init(tmp_path):
+    """`ufo session init -- -x` made a session that `show -x` and `rm -x` took for an option (exit 2)."""
+    env = {**os.environ, "UFO_SESSIONS": str(tmp_path)}
+    made = subprocess.run([sys.executable, "-m", "ufo", "session", "init", "--", "-x"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 2 and "not '-' first" in made.stderr, made.stderr
+    assert not list(tmp_path.glob("*.py"))

@@ -52,7 +52,7 @@ def test_a_job_s_profile_timeline_counts_from_its_client_s_start(tmp_path):
     """`ufo reco --on-server --profile` printed the timeline from the server's start (hours into a day's
     work); the client sends its age, the job's timeline counts from there."""
     from ufo.cli.reco_client import job_request
-    from ufo.cli.reco_server import job_context
+    from ufo.cli.reco_jobs import job_context
     from ufo.tomo.timing import COMMAND_STARTED, StageTimes
 
     request = {**job_request(["--help"], "t"), "cwd": str(tmp_path), "age": 2.5}

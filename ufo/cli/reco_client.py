@@ -36,7 +36,8 @@ PING_LOST = 3.0
 #: during a job) before the client gives up on a server whose process seems alive
 SILENT = 10.0
 #: the environment a job gets from its client (the rest is the server's)
-FORWARDED = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR")
+FORWARDED = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR",
+             "HOME")  # '~/scan.nx' in a quoted argument or a --config file: the client's home, not the server's
 
 
 def state_file() -> str:
@@ -144,6 +145,12 @@ def forward(argv: Sequence[str]) -> int | None:
     """Run `ufo reco ARGV` on the server; its exit status, or None when no server runs (the caller
     then runs the command itself: the warning says so)."""
     argv = without_flag(argv)
+    try:
+        os.getcwd()
+    except FileNotFoundError:  # the folder was removed under the shell: a traceback before
+        _say("error: the current folder no longer exists (removed?): cd to a folder that exists; --on-server "
+             "runs the job in the client's folder")
+        return 2
     state = read_state()
     if state is None:
         _say(f"warning: no reconstruction server is running (none recorded in {state_file()}): start one with "

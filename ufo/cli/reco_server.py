@@ -22,7 +22,6 @@ its record file (`reco_client.state_file()`, readable by this user only).
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import queue
@@ -32,53 +31,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import zmq
 
 from ..core.resources import release_host_memory
 from .errors import INTERRUPTED, _in_finalizer, _on_sigint, reset_interrupts
-from .reco_client import PING_LOST, hold_server_lock, read_state, state_file, without_flag
+from .reco_client import hold_server_lock, read_state, state_file
+from .reco_jobs import Job, client_gone, run_command
 
 #: the phantom reconstructed at start: CUDA's libraries, the kernels and every import loaded
 WARM_SIZE = 64
-
-
-@dataclass
-class Job:
-    """One client's `ufo reco` command line and its state on the server."""
-    identity: bytes
-    request: dict[str, Any]
-    number: int
-    pinged: float = field(default_factory=time.monotonic)
-    cancelled: bool = False
-
-
-class Output(io.TextIOBase):
-    """stdout or stderr of a job: text sent to its client, a terminal when the client's is one (so
-    rich draws the live progress bar there)."""
-
-    def __init__(self, send: Any, kind: bytes, tty: bool):
-        self._send, self._kind, self._tty = send, kind, tty
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):  # as a text stream: click tells text from binary streams this way
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        if text:
-            self._send(self._kind, text.encode("utf-8", "replace"))
-        return len(text)
-
-    def isatty(self) -> bool:
-        return self._tty
 
 
 class Server:
@@ -105,6 +68,7 @@ class Server:
         self._lock = threading.Lock()
         self._cancel_from_client = False
         self.terminated = False
+        self.stopped_by = ""  # the signal that stopped the server (not a client's Ctrl-C)
         self._say = say or (lambda text: print(text, file=sys.__stderr__, flush=True))
         self.thread = threading.Thread(target=self._serve_socket, name="ufo:reco-server", daemon=True)
 
@@ -135,7 +99,7 @@ class Server:
                         break
                 with self._lock:
                     job = self.running
-                if job is not None and not job.cancelled and time.monotonic() - job.pinged > PING_LOST:
+                if job is not None and not job.cancelled and client_gone(job):
                     self._say(f"job {job.number}: its client (pid {job.request.get('pid')}) has gone: stopping it")
                     self._cancel(job)
         finally:
@@ -200,6 +164,7 @@ class Server:
             running = self.running
         if not from_client:
             self.stopping = True
+            self.stopped_by = signal.Signals(signum).name
         if running is None:
             if from_client:
                 return
@@ -248,7 +213,7 @@ class Server:
             self.waiting.pop(job.identity, None)
             if job.cancelled:
                 return
-            if time.monotonic() - job.pinged > PING_LOST:  # its client went while it waited
+            if client_gone(job):  # its client went while it waited
                 self._say(f"job {job.number}: its client (pid {job.request.get('pid')}) has gone while it waited")
                 return
             self.running = job
@@ -263,72 +228,15 @@ class Server:
         finally:
             with self._lock:
                 self.running = None
+            if self.stopped_by and not job.cancelled:  # not the client's Ctrl-C (130): the server's stop
+                self._post((job.identity, b"err", f"error: the reconstruction server (pid {os.getpid()}) was "
+                            f"stopped ({self.stopped_by}) during this job; the slices written so far are "
+                            "complete\n".encode()))
+                code = 1
             self._post((job.identity, b"exit", str(code).encode()))
         self._say(f"job {job.number}: exit {code} after {time.perf_counter() - started:.2f} s")
         _release_gpu_memory()
         release_host_memory()
-
-
-@contextlib.contextmanager
-def job_context(request: dict[str, Any], send: Any) -> Iterator[None]:
-    """The client's working folder, umask, UFO_* and terminal variables, and stdout/stderr for one
-    job, and its own warnings (each said once a job: the warm-up's "no GPU found" hid it from every
-    job); everything restored after it."""
-    import warnings
-
-    from .main import _one_line_warnings
-
-    cwd, env, streams, shown = os.getcwd(), dict(os.environ), (sys.stdout, sys.stderr), warnings.showwarning
-    tty = list(request.get("tty") or [False, False]) + [False, False]
-    mask = request.get("umask")
-    mask = os.umask(mask) if isinstance(mask, int) and 0 <= mask <= 0o777 else None
-    from ..tomo.timing import COMMAND_STARTED
-
-    age = request.get("age")
-    started = COMMAND_STARTED.set(time.perf_counter() - (age if isinstance(age, (int, float)) and age >= 0 else 0.0))
-    try:
-        warnings.onceregistry.clear()
-        _one_line_warnings()
-        os.chdir(request["cwd"])
-        for name in [k for k in os.environ if k.startswith("UFO_")]:
-            del os.environ[name]
-        os.environ.update({str(k): str(v) for k, v in (request.get("env") or {}).items()})
-        sys.stdout, sys.stderr = Output(send, b"out", bool(tty[0])), Output(send, b"err", bool(tty[1]))
-        yield
-    finally:
-        COMMAND_STARTED.reset(started)
-        sys.stdout, sys.stderr = streams
-        warnings.showwarning = shown
-        if mask is not None:
-            os.umask(mask)
-        os.chdir(cwd)
-        os.environ.clear()
-        os.environ.update(env)
-
-
-def run_command(request: dict[str, Any], send: Any) -> int:
-    """`ufo reco ARGV` in this process, as the command runs it; its exit status."""
-    from .main import cli
-
-    argv = without_flag([str(a) for a in request["argv"]])  # a job sent on by this server would wait for itself
-    if "--serve" in argv:
-        send(b"err", b"error: --serve starts a server; a job cannot (drop --serve or --on-server)\n")
-        return 2
-    if not os.path.isdir(request["cwd"]):
-        send(b"err", f"error: the reconstruction server cannot work in {request['cwd']}: no such folder here "
-             "(a server sees this machine's files only)\n".encode())
-        return 1
-    try:
-        with job_context(request, send):
-            cli.main(args=["reco", *argv], prog_name="ufo", standalone_mode=True)
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    except Exception:  # noqa: BLE001 - what the command would end with (a bug): its traceback to the client,
-        import traceback  # and the server takes the next job
-
-        send(b"err", traceback.format_exc().encode("utf-8", "replace"))
-        return 1
-    return 0
 
 
 def _record(address: str, token: str) -> str:

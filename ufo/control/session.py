@@ -40,8 +40,9 @@ guard = claim(beamline, session="{name}")  # a second session driving these devi
 
 
 def path_of(name: str, must_exist: bool = True) -> Path:
-    if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 200:
-        raise UsageError(f"session names use letters, digits, - and _ (200 at most), got '{name[:60]}'")
+    if not name.replace("-", "").replace("_", "").isalnum() or len(name) > 200 or name.startswith("-"):
+        # a leading '-' made a session that `show` and `rm` took for an option
+        raise UsageError(f"session names use letters, digits, - and _ (200 at most, not '-' first), got '{name[:60]}'")
     path = folder() / f"{name}.py"
     if path.is_dir():
         raise UsageError(f"'{path}' is a folder, not a session file; rename it, or choose another session name")
