@@ -69,3 +69,29 @@ def test_a_strided_frame_is_written_as_its_values(tmp_path):
     frame = np.arange(96, dtype=np.float32).reshape(8, 12)[::2, 1::3]
     assert write_page(str(tmp_path / "s.tif"), frame, "{}")
     assert np.array_equal(tifffile.imread(tmp_path / "s.tif"), frame)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "float32", "bool"])  # bool: tifffile's way, with the same tags
+@pytest.mark.parametrize("description", ['{"pixel_size": 6.5e-06}', '{"a": 1}', "{}"])
+def test_a_sequence_s_pages_carry_the_pixel_size_as_tifffile_would(tmp_path, dtype, description):
+    """`ufo reco`'s default output said its pixel size in ufo's JSON only: Fiji's Image Sequence import and
+    tifffile saw none, where the ImageJ stack said 6.5 microns."""
+    frame = np.arange(35, dtype=np.float32).reshape(5, 7).astype(dtype)
+    with open_writer(str(tmp_path / "seq" / "s-%03i.tif"), metadata={"pixel_size": 6.5e-6}) as writer:
+        writer.write(frame, {"row": 3})
+    page = tifffile.TiffFile(tmp_path / "seq" / "s-000.tif").pages[0]
+    assert np.array_equal(page.asarray(), frame)
+    x, y = page.tags["XResolution"].value, page.tags["YResolution"].value
+    assert x == y and abs(1e4 / (x[0] / x[1]) - 6.5) < 1e-6  # microns a pixel
+    assert page.tags["ResolutionUnit"].value == 3  # centimetre
+    assert json.loads(page.description) == {"row": 3, "pixel_size": 6.5e-6}
+    theirs = tmp_path / "theirs.tif"  # the bytes tifffile writes for the same call, tag for tag
+    tifffile.imwrite(theirs, frame, description=description, metadata=None, resolution=(1e4 / 6.5, 1e4 / 6.5),
+                     resolutionunit="CENTIMETER")
+    if dtype != "bool":
+        assert write_page(str(tmp_path / "ours.tif"), frame, description, 1e4 / 6.5)
+        ours = tifffile.TiffFile(tmp_path / "ours.tif").pages[0]
+        want = tifffile.TiffFile(theirs).pages[0]
+        for tag in (*SAME, 282, 283, 296):
+            assert ours.tags[tag].value == want.tags[tag].value, tag
+        assert np.array_equal(ours.asarray(), frame)

@@ -32,6 +32,20 @@ def imagej_metadata(metadata: dict[str, Any]) -> tuple[dict[str, Any], tuple[flo
     return ij, resolution
 
 
+def per_centimetre(metadata: dict[str, Any]) -> float | None:
+    """Pixels per centimetre of the writer's `pixel_size` (metres), for TIFF's resolution tags, or None.
+    Why: a TIFF sequence (`ufo reco`'s default output) and a BigTIFF said their pixel size in ufo's
+    JSON only, which ImageJ, Fiji's Image Sequence import and tifffile's resolution do not read."""
+    pixel = metadata.get("pixel_size")
+    return 0.01 / float(pixel) if isinstance(pixel, (int, float)) and pixel > 0 else None
+
+
+def tiff_resolution(metadata: dict[str, Any]) -> dict[str, Any]:
+    """tifffile's write arguments for the pixel size (`per_centimetre`); none without one."""
+    per_cm = per_centimetre(metadata)
+    return {"resolution": (per_cm, per_cm), "resolutionunit": "CENTIMETER"} if per_cm else {}
+
+
 class DisplayRange:
     """The display range of a float32 ImageJ stack, from a sample of its slices. ImageJ opens a
     stack at the `min`/`max` of its header, else at the range of slice 1: a reconstruction's first

@@ -20,15 +20,26 @@ import sys
 
 import numpy as np
 
-# (tag, TIFF type) in ascending tag order, as TIFF requires; SHORT = 3, LONG = 4, ASCII = 2
-_SHORT, _LONG, _ASCII = 3, 4, 2
+# (tag, TIFF type) in ascending tag order, as TIFF requires; SHORT = 3, LONG = 4, ASCII = 2, RATIONAL = 5
+_SHORT, _LONG, _ASCII, _RATIONAL = 3, 4, 2, 5
+_CENTIMETER = 3  # ResolutionUnit
 _SAMPLE_FORMAT = {"u": 1, "i": 2, "f": 3}
 _ALIGN = 16  # the pixels start on a 16-byte boundary (any reader may map them)
 
 
-def page_header(frame: np.ndarray, description: str) -> bytes | None:
+def rational(value: float) -> tuple[int, int]:
+    """`value` as a TIFF RATIONAL (two unsigned 32-bit integers), as tifffile makes one."""
+    from fractions import Fraction
+
+    fraction = Fraction(value).limit_denominator(2**16)
+    return min(fraction.numerator, 2**32 - 1), max(1, min(fraction.denominator, 2**32 - 1))
+
+
+def page_header(frame: np.ndarray, description: str, per_cm: float | None = None) -> bytes | None:
     """The bytes of a one-page classic TIFF that come before `frame`'s pixels, or None where this
-    module does not cover the frame (the caller then writes it with tifffile)."""
+    module does not cover the frame (the caller then writes it with tifffile). `per_cm`: pixels per
+    centimetre (X and YResolution, ResolutionUnit cm), which ImageJ, Fiji's image sequences and
+    tifffile take for the pixel size."""
     dtype = frame.dtype
     if (frame.ndim != 2 or dtype.kind not in _SAMPLE_FORMAT or dtype.itemsize > 8
             or dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder != "little")):
@@ -36,11 +47,14 @@ def page_header(frame: np.ndarray, description: str) -> bytes | None:
     if not description.isascii():
         return None  # TIFF strings are 7-bit ASCII: tifffile says so (json.dumps never makes one)
     text = description.encode("ascii") + b"\0"
+    pad = b"\0" * (len(text) % 2)  # the rationals after the text on a word boundary
     height, width = frame.shape
-    entries = 11
+    entries = 11 + 3 * (per_cm is not None)
     ifd_end = 8 + 2 + entries * 12 + 4
     text_at = ifd_end
-    data_at = -(-(text_at + len(text)) // _ALIGN) * _ALIGN
+    resolution = struct.pack("<II", *rational(per_cm)) if per_cm is not None else b""
+    rationals_at = text_at + len(text) + len(pad)
+    data_at = -(-(rationals_at + 2 * len(resolution)) // _ALIGN) * _ALIGN
     if data_at + frame.nbytes >= 2**32:
         return None  # classic TIFF offsets are 32 bits: tifffile writes BigTIFF
     tags = [
@@ -54,6 +68,8 @@ def page_header(frame: np.ndarray, description: str) -> bytes | None:
         (277, _SHORT, 1, 1),  # SamplesPerPixel
         (278, _LONG, 1, height),  # RowsPerStrip
         (279, _LONG, 1, frame.nbytes),  # StripByteCounts
+        *([(282, _RATIONAL, 1, rationals_at), (283, _RATIONAL, 1, rationals_at + 8),
+           (296, _SHORT, 1, _CENTIMETER)] if per_cm is not None else []),  # X, YResolution, ResolutionUnit
         (339, _SHORT, 1, _SAMPLE_FORMAT[dtype.kind]),  # SampleFormat
     ]
     assert len(tags) == entries
@@ -65,15 +81,15 @@ def page_header(frame: np.ndarray, description: str) -> bytes | None:
             packed = struct.pack("<HH", value, 0) if kind == _SHORT else struct.pack("<I", value)
         out += struct.pack("<HHI", tag, kind, count) + packed
     out += struct.pack("<I", 0)  # no next IFD
-    out += text
+    out += text + pad + resolution + resolution
     out += b"\0" * (data_at - len(out))
     return bytes(out)
 
 
-def write_page(path: str, frame: np.ndarray, description: str) -> bool:
+def write_page(path: str, frame: np.ndarray, description: str, per_cm: float | None = None) -> bool:
     """Write `frame` as a one-page TIFF at `path` (created or truncated) in one writev; False (and
     nothing written) where `page_header` does not cover the frame."""
-    header = page_header(frame, description)
+    header = page_header(frame, description, per_cm)
     if header is None:
         return False
     pixels = memoryview(np.ascontiguousarray(frame)).cast("B")

@@ -22,7 +22,8 @@ from ..core.frame import scalar_meta
 from .formats import NEXUS_SUFFIXES, FileKind, OutputPath, parse_output_path
 from .hdf5 import Hdf5Writer
 from .hdf5_volume import Hdf5VolumeWriter
-from .imagej import DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej, no_appending
+from .imagej import (DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej_metadata, is_imagej, no_appending,
+                     per_centimetre, tiff_resolution)
 from .stale import stale_note
 from .tiff_page import write_page
 from .writer_base import (MISFIT, FrameWriter, WriterBase, claim_sequence, claimed, disk_error, disk_full, first_page,
@@ -74,8 +75,9 @@ class TiffSequenceWriter(WriterBase):
         before = _inode(path)  # a file replaced (--overwrite) is another inode once the frame is in place
         try:
             description = describe(meta, self.metadata)
-            if not write_page(partial, frame, description):  # one writev; tifffile for what it does not cover
-                self._imwrite(partial, frame, description=description, metadata=None)
+            per_cm = per_centimetre(self.metadata)  # the pixel size, as ImageJ and Fiji's image sequences read it
+            if not write_page(partial, frame, description, per_cm):  # one writev; tifffile for the rest
+                self._imwrite(partial, frame, description=description, metadata=None, **tiff_resolution(self.metadata))
             os.replace(partial, path)
             self.frames += 1
             if self._written is not None:
@@ -183,7 +185,7 @@ class BigTiffWriter(WriterBase):
         if not self.imagej:
             header = self.metadata if self.frames == 0 or self._part_begun else None
             self._part_begun = False
-            self._writer.write(frame, description=describe(meta, header), metadata=None)
+            self._writer.write(frame, description=describe(meta, header), metadata=None, **tiff_resolution(self.metadata))
             return
         ij, resolution = imagej_metadata(self.metadata)
         room = self.frames == 0 and "frame_number" in meta  # a camera's frames: room in the header for their gaps
