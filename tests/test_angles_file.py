@@ -181,3 +181,16 @@ def test_angles_in_other_units_are_converted_and_units_that_are_no_angle_refused
         np.testing.assert_allclose([source.meta(i)["angle"] for i in range(source.count)], angles, atol=1e-9)
     finally:
         source.close()
+
+
+@pytest.mark.parametrize(("units", "degrees_per_unit"), [
+    ("degree(s)", 1.0), ("deg(s)", 1.0), ("degrees (°)", 1.0), ("° (degree)", 1.0), ("Deg.", 1.0), ("DEGREES", 1.0),
+    ("Rads", 180 / np.pi), ("rads", 180 / np.pi), ("radian [rad]", 180 / np.pi), ("rad (angle)", 180 / np.pi),
+    ("Grad", 0.9), ("Gradians", 0.9), ("mrad", 0.18 / np.pi), ("1", 1.0), ("xyz", 1.0)])
+def test_unit_texts_files_carry_read_as_they_always_were_or_converted(units, degrees_per_unit):
+    """A review of the conversion: pint read 'degree(s)' as degree x second (a traceback), 'degrees (°)' as
+    degree squared (57 x too small), 'Rads' not at all (degrees), 'rads' as a dose, 'Grad' as gigaradians."""
+    from ufo.core.units import radians_per
+
+    factor = radians_per(units)
+    assert np.degrees(factor if factor is not None else np.pi / 180) == pytest.approx(degrees_per_unit)

@@ -63,3 +63,28 @@ def test_a_job_s_profile_timeline_counts_from_its_client_s_start(tmp_path):
         assert event == "reconstruction started" and 2.5 <= at < 3.5, at  # the server's age: anything
     assert COMMAND_STARTED.get() is None  # the next job, or the server's own, counts from its own start
     assert isinstance(job_request(["x"], "t")["age"], (float, type(None)))
+
+
+def test_a_silent_client_is_gone_only_where_its_process_is():
+    """A stopped client (Ctrl-Z) keeps its job; a pid that names another process now (reused) is gone."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from ufo.cli.reco_client import process_start
+    from ufo.cli.reco_jobs import Job, client_gone
+
+    silent = time.monotonic() - 60
+    stopped = subprocess.Popen(["sleep", "60"])
+    try:
+        stopped.send_signal(signal.SIGSTOP)
+        alive = Job(b"a", {"pid": stopped.pid, "started": process_start(stopped.pid)}, 1, pinged=silent)
+        assert not client_gone(alive)
+        reused = Job(b"b", {"pid": os.getpid(), "started": (process_start(os.getpid()) or 0) + 1}, 2, pinged=silent)
+        assert client_gone(reused)  # the pid is there, but another process has it
+        assert not client_gone(Job(b"c", {"pid": 1, "started": 0}, 3))  # pinged just now
+    finally:
+        stopped.kill()
+        stopped.wait()
+    assert client_gone(alive)  # killed and reaped

@@ -208,3 +208,14 @@ def test_frames_that_cannot_fit_the_disk_are_said_before_the_first_is_written(tm
         except Exception:  # noqa: BLE001 - cancelled
             pass
     assert any("need" in str(w.message) and "GB free" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
+def test_the_room_note_looks_at_the_disk_of_the_home_a_tilde_names(tmp_path, monkeypatch):
+    import shutil
+
+    from ufo.storage.writer_base import room_note
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    frames = shutil.disk_usage(tmp_path).free // 1000 + 10
+    note = room_note("~/out/x.h5:/data", frames, (10, 25), 4)
+    assert note is not None and f"the disk of '{tmp_path}'" in note, note

@@ -112,6 +112,16 @@ def _lock_held(lock: str) -> bool:
     return False
 
 
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks after boot, /proc's field 22), or None where it is not
+    there (gone, or no /proc): with the pid it names one process, a pid reused after it does not."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def job_request(argv: Sequence[str], token: str) -> dict[str, Any]:
     """What the server needs to run `ufo reco ARGV` as if started here."""
     import shutil
@@ -127,7 +137,8 @@ def job_request(argv: Sequence[str], token: str) -> dict[str, Any]:
 
     return {"token": token, "argv": list(argv), "cwd": os.getcwd(), "env": env, "pid": os.getpid(),
             "tty": [_isatty(sys.stdout), _isatty(sys.stderr)], "umask": mask,
-            "age": process_age()}  # the client's seconds so far: --profile's timeline counts from its start
+            "age": process_age(),  # the client's seconds so far: --profile's timeline counts from its start
+            "started": process_start(os.getpid())}  # the server tells this client from a later one of its pid
 
 
 def _isatty(stream: Any) -> bool:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .reco_client import PING_LOST, without_flag
+from .reco_client import PING_LOST, process_start, without_flag
 
 
 @dataclass
@@ -53,25 +53,21 @@ class Output(io.TextIOBase):
 
 def client_gone(job: Job) -> bool:
     """Whether the job's client has sent no ping for PING_LOST s and its process is gone: a client
-    stopped (Ctrl-Z) or starved of CPU for a few seconds had its job cancelled, and said "interrupted"."""
+    stopped (Ctrl-Z) or starved of CPU for a few seconds had its job cancelled, and said
+    "interrupted". Its process is the pid it sent, started when it said (a pid reused since is
+    another process); a zombie (killed, not yet reaped) is gone. Without /proc: the ping alone."""
     if time.monotonic() - job.pinged <= PING_LOST:
         return False
-    pid = job.request.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
+    pid, started = job.request.get("pid"), job.request.get("started")
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(started, int):
+        return True
+    if process_start(pid) != started:
         return True
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")  # a zombie: killed, not yet reaped
-    except FileNotFoundError:
+            return f.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except OSError:
         return True
-    except OSError:  # no /proc: ask the kernel
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:
-            return False
-        return False
 
 
 @contextlib.contextmanager

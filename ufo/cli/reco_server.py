@@ -228,7 +228,7 @@ class Server:
         finally:
             with self._lock:
                 self.running = None
-            if self.stopped_by and not job.cancelled:  # not the client's Ctrl-C (130): the server's stop
+            if self.stopped_by and not job.cancelled and code != 0:  # not the client's Ctrl-C (130): the server's stop
                 self._post((job.identity, b"err", f"error: the reconstruction server (pid {os.getpid()}) was "
                             f"stopped ({self.stopped_by}) during this job; the slices written so far are "
                             "complete\n".encode()))

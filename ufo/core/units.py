@@ -64,16 +64,29 @@ _COMMON_ANGLES = {"": math.pi / 180, "deg": math.pi / 180, "degree": math.pi / 1
 
 def radians_per(unit: str) -> float | None:
     """Radians in one `unit` of a file's angles ('degree', 'rad', 'mrad', 'grad', ...; '' means
-    degrees); None for text that names no unit at all (the caller reads degrees and says so).
-    ValueError naming the unit where it is a unit but no angle: a file's `units` of 'mrad', 'grad'
-    or encoder 'counts' were read as degrees (slices of an 8.6-turn scan, exit 0)."""
-    text = unit.strip()
-    if text.lower() in _COMMON_ANGLES:
-        return _COMMON_ANGLES[text.lower()]
+    degrees); None for text that names no unit (or a dimensionless one): the caller reads degrees and
+    says so. ValueError naming the unit where it is a unit but no angle: a file's `units` of 'mrad',
+    'grad' or encoder 'counts' were read as degrees (slices of an 8.6-turn scan, exit 0). Text that
+    begins as degrees or radians ('degrees (°)', 'rad (angle)', 'Rads') is that, as it always was;
+    the rest goes to pint in lower case (pint's 'Grad' is a gigaradian, 'rads' a dose)."""
+    text = unit.strip().lower().rstrip(". ")
+    if text in _COMMON_ANGLES:
+        return _COMMON_ANGLES[text]
+    if text.startswith("rad"):
+        return 1.0
+    if text.startswith(("deg", "\u00b0")):
+        return math.pi / 180
     try:
         quantity = registry().Quantity(1.0, text)
+        items = list(quantity.unit_items())
     except Exception:  # noqa: BLE001 - pint raises several unrelated types for text it cannot read
         return None
-    if not angular(quantity.units):
+    if not items:  # '1', 'dimensionless'
+        return None
+    (name, power), *more = items
+    if more or power != 1 or not any(name.endswith(angle) for angle in ANGLE_UNITS):
         raise ValueError(f"units '{unit}' are no angle unit (degree, rad, mrad, grad, ...)")
-    return float(quantity.to("radian").magnitude)
+    try:
+        return float(quantity.to("radian").magnitude)
+    except Exception as exc:  # noqa: BLE001 - not convertible after all: said as no angle
+        raise ValueError(f"units '{unit}' are no angle unit (degree, rad, mrad, grad, ...)") from exc

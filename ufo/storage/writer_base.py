@@ -327,7 +327,7 @@ def room_note(path: str, count: int | None, shape: tuple[int, ...], itemsize: in
     try:
         from .formats import parse_output_path
 
-        folder = os.path.dirname(os.path.abspath(parse_output_path(path).path)) or "."
+        folder = os.path.dirname(os.path.abspath(parse_output_path(os.path.expanduser(path)).path)) or "."
         while not os.path.isdir(folder):  # the folders the writer makes
             folder = os.path.dirname(folder)
         free = shutil.disk_usage(folder).free

@@ -265,7 +265,8 @@ class Write(Task):
         specs = getattr(ctx, "input_specs", None) or [None]
         self._expected = getattr(specs[0], "count", None)
         spec = specs[0]
-        if spec is not None and spec.shape and spec.dtype is not None and (note := room_note(
+        uncompressed = self.compression in (None, "", "none")  # compressed: the bytes are not known ahead
+        if uncompressed and spec is not None and spec.shape and spec.dtype is not None and (note := room_note(
                 self.path, self._expected, spec.shape, {8: 1, 16: 2}.get(self.bits or 0) or np.dtype(spec.dtype).itemsize)):
             import warnings  # said at once (not with the run's warnings at its end), as `ufo camera grab` says it
 
