@@ -77,6 +77,13 @@ def test_refusing_to_overwrite_is_a_usage_error_that_says_how(tmp_path):
     result = ufo("camera", "grab", "mock", "-n", "2", "-o", "o.tif", "-p", "sensor-width=4", "-p", "sensor-height=4",
                  cwd=tmp_path)
     assert result.returncode == 2 and "refusing to overwrite it (use --overwrite)" in result.stderr
+    from ufo.bench.stream import render_scan
+
+    render_scan(str(tmp_path / "scan.nx"), 32, 4, 32)  # `ufo reco` into a NeXus file it made before: refused
+    for _ in range(2):  # up front, as every other output (it was after the run, exit 1, "overwrite=true")
+        result = ufo("reco", "--projections", "scan.nx", "--axis", "16", "-o", "o.nx", "-q", cwd=tmp_path)
+    assert result.returncode == 2 and "'o.nx:/entry/data/data' exists; refusing to overwrite it (use --overwrite)" \
+        in result.stderr, result.stderr
 
 
 def test_dump_json_and_trace(tmp_path):

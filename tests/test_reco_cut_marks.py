@@ -69,6 +69,8 @@ def test_a_volume_cut_short_says_so_and_its_reader_says_it_again(scan, tmp_path,
     assert attrs["complete"] is False or attrs["complete"] == False  # noqa: E712 - numpy's bool from HDF5
     assert int(attrs["frames_expected"]) == ROWS
     source = open_source(path)
+    rows = attrs["rows"] if isinstance(attrs["rows"], dict) else __import__("json").loads(attrs["rows"])
+    assert rows["first"] == 0 and rows["last"] == source.count - 1  # the rows it holds, not the 32 planned
     try:
         assert 0 < source.count < ROWS
         assert any(f"holds {source.count} of the {ROWS} frames its run was to write" in w for w in source.warnings)

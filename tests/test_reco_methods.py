@@ -141,6 +141,9 @@ def test_slice_number_into_a_stack_and_refusals(scan, tmp_path):
     assert result.returncode == 0, result.stderr
     assert tifffile.imread(tmp_path / "one.tif").shape == (N_PIX, N_PIX)
     assert "slice of row 3:" in result.stdout
+    raw = ufo("reco", *inputs(root), "--axis", str(TRUE_AXIS), "--slice", "3", "--output", str(tmp_path / "one.raw"),
+              "-q")  # read back with its shape and type: "needs raw-width and raw-height", exit 2
+    assert raw.returncode == 0 and result.stdout.split("  min")[1] == raw.stdout.split("  min")[1], raw.stderr
     for extra in (["--slice", str(ROWS)], ["--slice", "2", "--region", "1:5"], ["--slice", "top"]):
         bad = ufo("reco", *inputs(root), *extra, "--dry-run", "--output", str(tmp_path / "x.tif"))
         assert bad.returncode == 2, (extra, bad.stderr)

@@ -164,8 +164,8 @@ def _in_finalizer(frame: Any) -> bool:
             return False
         code = frame.f_code
         if code.co_name == "__del__" or code.co_filename.endswith(("weakref.py", "_weakrefset.py")) or \
-                code.co_filename.startswith("<frozen importlib"):
-            return True
+                code.co_filename.startswith("<frozen importlib") or code.co_name.endswith("_uninterrupted"):
+            return True  # (*_uninterrupted: a few statements that must not be cut apart, a writer's count)
         frame = frame.f_back
     return False
 

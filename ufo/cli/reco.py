@@ -263,7 +263,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         shown.add(said)
         console.print(f"[yellow]warning:[/] {escape(warning)}", soft_wrap=True)
     if options.slice is not None:
-        click.echo(_preview_line(options, plan.rows[0]))
+        click.echo(_preview_line(options, plan.rows[0], plan.slice_shape(result.axis)))
     if not kw["quiet"]:
         table = Table(title=f"ufo reco ({options.method})", title_justify="left")
         for column in ("slices", "seconds", "slices/s", "GUPS", "axis", "output"):
@@ -296,18 +296,19 @@ def _profile_table(result: Any) -> Table:
     return table
 
 
-def _preview_line(options: Any, row: int) -> str:
-    """--slice: where the one slice went and its min/max/mean, read back from the written file."""
+def _preview_line(options: Any, row: int, shape: tuple[int, int]) -> str:
+    """--slice: the slice's file and min/max/mean, read back (a .raw with the slice's `shape` and type)."""
     import numpy as np
 
     from ..core.registry import create
-    from ..storage.formats import FileKind, parse_output_path
-
     from ..storage.convert import from_bits, stored_scale
+    from ..storage.formats import FileKind, parse_output_path
 
     target = parse_output_path(options.output)
     path = target.frame_path(row) if target.kind is FileKind.TIFF_SEQUENCE else options.output
-    image = np.asarray(create("read", path=path)().collect()[-1])
+    bits = {8: "uint8", 16: "uint16"}.get(options.output_bits or 32, "float32")
+    raw = {"raw_height": shape[0], "raw_width": shape[1], "raw_dtype": bits} if target.kind is FileKind.RAW else {}
+    image = np.asarray(create("read", path=path, **raw)().collect()[-1])
     scale = stored_scale(options.output) if image.dtype in (np.uint8, np.uint16) else None
     image = from_bits(image, *scale) if scale else image.astype(np.float64)  # values, not stored integers
     return (f"slice of row {row}: {path}  min {image.min():.6g}  max {image.max():.6g}  "

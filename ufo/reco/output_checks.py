@@ -27,7 +27,7 @@ def check_outputs(o: RecoOptions) -> None:
     from ..storage.guard import check_output, refuse_conflict
 
     refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2, o.angles_file) if p])
-    check_output(o.output, o.overwrite, fix="use --overwrite")
+    check_output(o.output, o.overwrite, layout=reco_layout(o.output), fix="use --overwrite")
 
 
 def check_numbered(o: RecoOptions, rows: list[int]) -> None:
@@ -161,7 +161,7 @@ def remove_if_empty(output: str, existed: bool) -> bool:
     run, or one holding any data set with values, is never removed."""
     from ..storage import parse_output_path
     from ..storage.formats import FileKind
-    from ..storage.hdf5 import holds_values
+    from ..storage.hdf5_cut import holds_values
 
     target = parse_output_path(output)
     if existed or target.kind is not FileKind.HDF5:
@@ -172,3 +172,12 @@ def remove_if_empty(output: str, existed: bool) -> bool:
         return False
     os.remove(target.path)
     return True
+
+
+def reco_layout(output: str) -> str:
+    """The HDF5 layout of `ufo reco`'s slices: a NeXus reconstruction (NXentry, NXdata, NXprocess) where the
+    output is a NeXus file (.nx, .nxs), whose default layout (NXtomo) is a scan's; else the name's. The
+    output check asks for the same data set (an existing .nx was refused only after the run, exit 1)."""
+    from ..storage.formats import NEXUS_SUFFIXES, split_dataset
+
+    return "nxdata" if split_dataset(output)[0].lower().endswith(NEXUS_SUFFIXES) else "auto"

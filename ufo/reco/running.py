@@ -22,6 +22,7 @@ from ..core.registry import create
 from ..core.resources import select
 from ..tomo.timing import StageTimes
 from .bands import kept
+from .output_checks import reco_layout
 from .planning import Pass, Plan, front_device, stack_size
 
 
@@ -138,17 +139,9 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None,
     task = create("write", path=o.output, bits=o.output_bits, minimum=o.output_min, maximum=o.output_max,
                   overwrite=o.overwrite and p.first_slice == 0, append=p.first_slice > 0,
                   start=row, step=step, first_row=row, tiff_format="auto" if every_pass or len(plan.passes) == 1 else "bigtiff",
-                  prescaled=prescaled, layout=_layout(o.output))
+                  prescaled=prescaled, layout=reco_layout(o.output))
     task.metadata = output_metadata(plan, axis)  # type: ignore[attr-defined]
     return task
-
-
-def _layout(output: str) -> str:
-    """The HDF5 layout of `ufo reco`'s slices: a NeXus reconstruction (NXentry, NXdata, NXprocess) where the
-    output is a NeXus file (.nx, .nxs), whose default layout (NXtomo) is a scan's; else the name's."""
-    from ..storage.formats import NEXUS_SUFFIXES, split_dataset
-
-    return "nxdata" if split_dataset(output)[0].lower().endswith(NEXUS_SUFFIXES) else "auto"
 
 
 def graph(plan: Plan, p: Pass, axis: float | None, sink: Task | None = None,

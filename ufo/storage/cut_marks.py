@@ -72,8 +72,14 @@ def _dataset(f: Any, name: str | None) -> Any:
 
 
 def _mark(attrs: Any, held: int, expected: int) -> int:
+    """The marks, and the last of `ufo reco`'s `rows` the last slice's (a Zarr volume of 6 slices said
+    rows 0..31, as the HDF5 volume writer's cut once did)."""
     if held < expected:
-        attrs.update({COMPLETE: False, EXPECTED: int(expected)})
+        update: dict[str, Any] = {COMPLETE: False, EXPECTED: int(expected)}
+        rows = attrs.get("rows")
+        if isinstance(rows, Mapping) and isinstance(rows.get("first"), int) and held > 0:
+            update["rows"] = {**rows, "last": rows["first"] + (held - 1) * int(rows.get("step") or 1)}
+        attrs.update(update)
     return held
 
 

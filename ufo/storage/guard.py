@@ -258,7 +258,9 @@ def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, l
         raise error(f"'{file}' exists and is not an HDF5 file; ufo will not overwrite it: remove it or choose "
                     "another output") from err
     with f:
-        name = dataset or ("/data" if layout == "plain" else NXTOMO_DATA if layout == "nxtomo" else DXCHANGE[0])
+        from .nexus import NXTOMOPROC_DATA
+
+        name = dataset or {"plain": "/data", "nxtomo": NXTOMO_DATA, "nxdata": NXTOMOPROC_DATA}.get(layout, DXCHANGE[0])
         targets = list(DXCHANGE.values()) if layout == "dxchange" else [name]
         present = [t for t in targets if t in f]
     if present and not (overwrite or append):

@@ -158,3 +158,16 @@ def damaged_hdf5(path: str) -> bool:
     except Exception:  # noqa: BLE001 - whatever h5py says: it does not open
         return True
     return False
+
+
+def holds_values(path: str) -> bool:
+    """Whether the HDF5 file at `path` holds a data set with any value (True where it cannot be read)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r", locking=False) as f:
+            found: list[str] = []
+            f.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset) and item.size else None)
+            return bool(found)
+    except Exception:  # noqa: BLE001 - unreadable: not ours to remove
+        return True
