@@ -217,7 +217,9 @@ def test_a_paused_helical_scan_resumes_on_its_helix(tmp_path):
     assert len(angles) == 60
     _assert_continuous(angles, 6.0, 360.0)
     lag = lifted - pitch * angles / 360.0  # the height at each frame's time against the helix
-    assert np.ptp(lag) < 2e-3, np.ptp(lag)
+    # the two simulated stages' clocks, on a busy 2-core host: 2.2e-3 mm seen once; a lift that missed the
+    # resume is off by the run-up (several 6-degree steps: 0.03 mm and more)
+    assert np.ptp(lag) < 5e-3, np.ptp(lag)
 
 
 def test_a_run_up_past_the_stage_limit_is_shortened(tmp_path):

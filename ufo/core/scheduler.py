@@ -239,8 +239,11 @@ def _discard_inputs(node: _Node, handle: RunHandle) -> None:
     come in the batch the map was working through)."""
     for index, channel in enumerate(node.ins):
         while index not in node.collected and not handle._cancelled.is_set() and channel.wait(DISCARD_WAIT):
-            with node.in_lock:  # beside replicas still taking a frame's inputs
-                frame = channel.get()
+            try:
+                with node.in_lock:  # beside replicas still taking a frame's inputs
+                    frame = channel.get()
+            except Cancelled:  # the run was cancelled meanwhile (a replica's failure): nothing to drain
+                return  # (raised here it was a thread's traceback on the command's stderr, CI)
             if frame is EOS:
                 break
             frame.release()
