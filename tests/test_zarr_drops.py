@@ -84,3 +84,31 @@ def test_an_append_keeps_the_record_in_step_with_the_frames(tmp_path, first, the
     _write(path, then, append=True)
     frames = ZarrFrames(str(tmp_path / "s.zarr"), "d")
     assert [frames.meta(i).get("frame_number") for i in range(frames.count)] == numbers
+
+
+def _write_unnumbered(path, count, **options):
+    with open_writer(path, record_drops=True, **options) as writer:
+        for n in range(count):
+            writer.write(np.full((6, 5), 99, np.uint16), {})
+
+
+def test_frames_appended_without_numbers_end_the_record(tmp_path):
+    """Frames without numbers appended after a record left it covering 4 of 7 frames: the reader
+    found a list that did not fit and dropped every frame's number. The record says where it ends."""
+    path, store = f"{tmp_path / 's.zarr'}:/d", str(tmp_path / "s.zarr")
+    _write(path, [0, 1, 3, 4])
+    _write_unnumbered(path, 3, append=True)
+    frames = ZarrFrames(store, "d")
+    assert [frames.meta(i).get("frame_number") for i in range(frames.count)] == [0, 1, 3, 4, None, None, None]
+    with pytest.warns(RuntimeWarning, match="frames 4-6 have no frame number"):
+        _write(path, [10, 12], append=True)  # numbers after a block without: the record cannot go on
+    frames = ZarrFrames(store, "d")
+    assert [frames.meta(i).get("frame_number") for i in range(frames.count)] == [0, 1, 3, 4] + [None] * 5
+
+
+def test_a_writer_whose_frames_lose_their_numbers_records_the_numbered_ones(tmp_path):
+    with open_writer(f"{tmp_path / 's.zarr'}:/d", record_drops=True) as writer:
+        for meta in ({"frame_number": 0}, {"frame_number": 2}, {}, {}):
+            writer.write(np.zeros((6, 5), np.uint16), meta)
+    frames = ZarrFrames(str(tmp_path / "s.zarr"), "d")
+    assert [frames.meta(i).get("frame_number") for i in range(frames.count)] == [0, 2, None, None]

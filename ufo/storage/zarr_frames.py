@@ -98,10 +98,18 @@ class ZarrFrames:
             while os.path.exists(self._chunk_file(self.count)) and os.path.getsize(self._chunk_file(self.count)) == size:
                 self.count += 1  # a chunk cut short by a crash is not a frame
         if isinstance(listed := node.attrs.get("frame_numbers"), str):  # the ranges an ImageJ header lists too
-            first = node.attrs.get("frame_numbers_first", 0)  # an appended record: the frames before have none
-            first = first if isinstance(first, int) and 0 <= first <= self.count else 0
-            numbers = frame_numbers_of(f"frame_numbers={listed}", self.count - first)
-            self._numbers = None if numbers is None else [None] * first + numbers
+            self._numbers = self._numbered(listed, node.attrs.get("frame_numbers_first", 0),
+                                           node.attrs.get("frame_numbers_end"))
+
+    def _numbered(self, listed: str, first: Any, end: Any) -> list[int | None] | None:
+        """Each frame's number from the record of frames [first, end) (an appended record starts after
+        frames without one; frames appended without numbers end it; no end: it covers the rest)."""
+        first = first if isinstance(first, int) and 0 <= first <= self.count else 0
+        end = end if isinstance(end, int) and end >= first else self.count
+        numbers = frame_numbers_of(f"frame_numbers={listed}", end - first)
+        if numbers is None:
+            return None
+        return ([None] * first + numbers + [None] * max(0, self.count - end))[:self.count]
 
     def _stored_frames(self, node: Any) -> int:
         """The frames to read. In ufo's own arrays (`OWN_ARRAY`, one chunk per frame) the shape counts

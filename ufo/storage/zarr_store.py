@@ -69,7 +69,9 @@ class ZarrWriter(WriterBase):
         #: (`frames_dropped`, `frame_numbers` ranges, as an ImageJ stack's header): a grab that dropped
         #: 31 of 131 frames read back as 100 consecutive ones, a scan's angles off after the first gap
         self._numbers = FrameNumbers() if record_drops else None
-        self._first_index = 0  # the array's frames before this writer's first (appending)
+        self._first_index = 0  # the array's index of this writer's first numbered frame
+        self._numbered = 0  # this writer's frames with a number (the record covers them)
+        self._start: int | None = None  # the array's index of this writer's first frame (appending: after others)
         check_dataset(path, self.array)
         full = os.path.join(path, *self.array.split("/"))
         store, real = os.path.realpath(path), os.path.realpath(full)
@@ -152,8 +154,10 @@ class ZarrWriter(WriterBase):
 
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         self._write(frame, meta)
-        if self._numbers is not None:
-            self._first_index = self._first_index if self._numbers.text() else self.frames - 1
+        self._start = self.frames - 1 if self._start is None else self._start
+        if self._numbers is not None and isinstance(meta.get("frame_number"), (int, np.integer)):
+            self._first_index = self._first_index if self._numbered else self.frames - 1
+            self._numbered += 1
             self._numbers.see(meta)
 
     def _write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
@@ -229,21 +233,36 @@ class ZarrWriter(WriterBase):
 
     def _record_drops(self) -> None:
         """The frames' numbers as ranges into the array's attributes where they leave gaps, or where an
-        earlier writer's record (appending) must go on to cover every frame; an appended record that
-        starts after frames without one says where (`frame_numbers_first`)."""
+        earlier writer's record (appending) must go on to cover every frame. The record says the
+        frames it covers (`frame_numbers_first`, `frame_numbers_end`): frames appended without
+        numbers after a record left it short of the frames, and the reader dropped every number."""
         numbers = self._numbers
-        if numbers is None or not numbers.text():
+        if numbers is None or self._start is None or not (numbers.text() or self._append):
             return
         try:
             arr = _zarr().open_group(self.path, mode="r+")[self.array]
             earlier = dict(arr.attrs) if self._append else {}
-            if not numbers.gaps and not earlier.get("frame_numbers"):
+            listed, end = earlier.get("frame_numbers"), earlier.get("frame_numbers_end")
+            said: dict[str, Any]
+            if not numbers.text():  # frames without numbers after a record: it ends where they begin
+                if not listed or isinstance(end, int):
+                    return
+                said = {"frame_numbers_end": self._start}
+            elif listed:
+                if isinstance(end, int) and end != self._first_index:
+                    warnings.warn(f"'{self.path}:/{self.array}': frames {end}-{self._first_index - 1} have no frame "
+                                  f"number, so the numbers of frames from {self._first_index} are not recorded",
+                                  RuntimeWarning, stacklevel=3)
+                    return
+                said = {"frame_numbers": f"{listed},{numbers.text()}",
+                        "frames_dropped": int(earlier.get("frames_dropped", 0)) + numbers.dropped,
+                        "frame_numbers_end": self._first_index + self._numbered}
+            elif not numbers.gaps:
                 return
-            said: dict[str, Any] = {"frames_dropped": int(earlier.get("frames_dropped", 0)) + numbers.dropped}
-            if earlier.get("frame_numbers"):
-                said["frame_numbers"] = f"{earlier['frame_numbers']},{numbers.text()}"
             else:
-                said.update(frame_numbers=numbers.text(), frame_numbers_first=self._first_index)
+                said = {"frame_numbers": numbers.text(), "frames_dropped": numbers.dropped,
+                        "frame_numbers_first": self._first_index,
+                        "frame_numbers_end": self._first_index + self._numbered}
             arr.attrs.update(said)
         except Exception as exc:  # noqa: BLE001 - the frames are safe; say that the record is missing
             warnings.warn(f"'{self.path}:/{self.array}': could not record the {self._numbers.dropped} dropped "
