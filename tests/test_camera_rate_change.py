@@ -43,3 +43,38 @@ def test_a_higher_rate_drops_no_frame_of_a_reader_that_keeps_up(buffered):
         numbers = [cam.grab().meta["frame_number"] for _ in range(100)]
         dropped = cam.dropped
     assert dropped == 0 and numbers == list(range(20, 120)), (dropped, numbers[:5])
+
+
+def test_a_rate_changed_while_frames_are_scheduled_drops_none():
+    """The camera's thread read the clock's start and its rate one after the other: a rate set in
+    between put a frame on the old start at the new rate, long past, and dropped it (11000 frames
+    dropped in 3 s of a rate toggled between 1000 and 4000 frames/s). They are read together now."""
+    import sys
+    import threading
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # the threads switch often: the window between the two reads is met
+    cam = _camera(frames_per_second=2000, buffered=True, num_buffers=4096)
+    stop = threading.Event()
+
+    def toggle():
+        while not stop.is_set():
+            cam.frames_per_second = 1000
+            cam.frames_per_second = 4000
+
+    try:
+        with cam.recording():
+            for _ in range(1000):
+                cam.grab()
+            thread = threading.Thread(target=toggle)
+            thread.start()
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < 1.5:
+                cam.grab()
+            stop.set()
+            thread.join()
+            dropped = cam.dropped
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+    assert dropped == 0

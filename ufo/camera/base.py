@@ -31,13 +31,14 @@ from ..core.errors import PropertyError, suggest
 from ..core.frame import Image
 from ..core.properties import declared
 from .callback import FrameCallback
+from .clock import CameraClock
 from .errors import CameraError, EndOfFrames, FrameTimeout
 from .properties import MAX_LAG, CameraProperty, RateProperty, _ro, max_lag_property, region, set_all
 from .ring import RingBuffer
 from .stats import CameraStats
 
 
-class Camera:
+class Camera(CameraClock):
     """Base of every camera plugin; use `ufo.camera.open_camera(name, **properties)`."""
 
     name: ClassVar[str] = "camera"
@@ -79,6 +80,7 @@ class Camera:
         self.tags: dict[str, Any] = {}  # what the trigger of the frame being acquired said about it
         self._callback: FrameCallback | None = None  # start_grab_callback's thread and the errors it met
         self._t0, self._made, self._lag = 0.0, 0, 0.0  # the clock's start; frames made on it, how late the latest
+        self._clock_lock = threading.RLock()  # the start and the rate change together (RateProperty)
         self._due: float | None = None  # when the frame being acquired is due (monotonic), None when unclocked
         self.stats = CameraStats(camera=self.name)
         self.set(**properties)
@@ -241,49 +243,6 @@ class Camera:
             if self._stop_event.is_set():
                 raise CameraError(f"camera '{self.name}' stopped recording")
             self.tags = self._trigger_tags.popleft() if self._trigger_tags else {}
-
-    # -- the clock of clocked cameras ----------------------------------------------------
-    def _period(self) -> float:
-        rate = self.frames_per_second
-        return 1.0 / rate if self.clocked and rate > 0 else 0.0
-
-    def _schedule(self, number: int, timeout: float | None = None) -> float | None:
-        """Wait until frame `number` is due on the camera's clock; its due time (monotonic), or None unclocked.
-        A frame due after `timeout` s is a FrameTimeout after it, as the ring's (1e-9 frames/s waited 30 years)."""
-        period = self._period()
-        if not period:
-            return None
-        delay = self._t0 + number * period - time.monotonic()
-        if timeout is not None and delay > timeout and not self._stop_event.wait(timeout):
-            raise FrameTimeout(f"frame {number} is due in {delay:.3g} s on the camera's clock (frames-per-second="
-                               f"{self.frames_per_second:g}), beyond the grab's timeout of {timeout:g} s")
-        while (delay := self._t0 + number * self._period() - time.monotonic()) > 0:  # a new rate: a new due time
-            if self._stop_event.wait(min(delay, 0.05)):
-                raise CameraError(f"camera '{self.name}' stopped recording")
-        return self._t0 + number * period if (period := self._period()) else None  # the rate now 0: unclocked
-
-    def _behind(self, due: float | None) -> bool:
-        """Whether a free-running clocked camera, late making this frame, must drop it: as hardware,
-        which captures at the due time into a slot free then, a late simulation asks how full the
-        ring was at that time, so host stalls cost frames only where a camera's ring would have
-        overflowed. Beyond `max_lag` (or the ring's length in time) it is too slow: dropped."""
-        if due is None or self.trigger_source != "auto":
-            return False
-        late = time.monotonic() - due
-        if late <= self._period():
-            return False
-        ring = self._ring
-        slots = len(ring.buffers) if ring is not None else 1
-        given = self.__dict__.get("max_lag")  # set by the user; else the ring's length in time, 0.25 s at least
-        if late > (given if given is not None else max(MAX_LAG, slots * self._period())):
-            return True
-        return ring is not None and ring.occupancy_at(due) >= slots
-
-    def clock_lag(self) -> tuple[float, float]:
-        """(seconds after its due time the latest frame was made, frames made per second since recording
-        started) of a clocked camera: a simulation slower than its frame rate falls further behind each frame."""
-        elapsed = time.monotonic() - self._t0
-        return self._lag, (self._made / elapsed if elapsed > 0 else 0.0)
 
     def _frame_meta(self, number: int, due: float | None, meta: dict[str, Any]) -> dict[str, Any]:
         if due is not None:

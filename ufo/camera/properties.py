@@ -41,10 +41,11 @@ class RateProperty(CameraProperty):
     their due time were dropped (drops of frames never exposed)."""
 
     def __set__(self, instance: Any, value: Any) -> None:
-        old = instance._period() if instance.is_recording else 0.0
-        super().__set__(instance, value)
-        if instance.is_recording:
-            instance._t0 = rebased(instance._t0, instance._number, old, instance._period())
+        with instance._clock_lock:  # the camera's thread reads the start and the rate together (`_clock`)
+            old = instance._period() if instance.is_recording else 0.0
+            super().__set__(instance, value)
+            if instance.is_recording:
+                instance._t0 = rebased(instance._t0, instance._number, old, instance._period())
 
 
 def rebased(t0: float, number: int, old: float, new: float) -> float:
