@@ -245,13 +245,18 @@ def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, l
 
     if layout == "auto":
         layout = "nxtomo" if file.lower().endswith((".nx", ".nxs")) else "plain"
-    from .hdf5_cut import damaged_hdf5
+    from .hdf5_cut import damaged_hdf5, holders, left_open, left_open_error
 
     if overwrite and not append and damaged_hdf5(file):
+        if writers := holders(file):  # a writer just starting: its file is not debris
+            raise error(f"'{file}' is being written by process {', '.join(map(str, writers))}: wait for it, or "
+                        "write another file")
         return  # an HDF5 file cut short before its metadata (a killed writer): nothing in it to keep
     try:
         f = h5py.File(file, "r", locking=False)
     except Exception as err:  # noqa: BLE001 - whatever h5py says, it is not a file ufo can add to
+        if left_open(file):
+            raise error(left_open_error(file)) from err
         if damaged_hdf5(file):
             raise error(f"'{file}' is an HDF5 file cut short (its writer was killed before it wrote its metadata) "
                         f"and opens nowhere; to replace it: {hint}") from err

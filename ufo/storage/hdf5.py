@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError
-from .hdf5_cut import damaged_hdf5, holds_values
+from .hdf5_cut import damaged_hdf5, holders, holds_values, left_open, left_open_error, trim_laid_out
 from .hdf5_drops import record_drops
 from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
@@ -73,7 +73,7 @@ class Hdf5Writer(WriterBase):
         self._shared = share(path, self.dataset) if self.shares else None
         try:  # a writer killed before its first frame left a file that opens nowhere, which --overwrite
             fresh = not os.path.exists(path) or not os.path.getsize(path) or \
-                overwrite and not append and damaged_hdf5(path)  # replaces
+                overwrite and not append and damaged_hdf5(path) and not holders(path)  # replaces
             self._file = h5py.File(path, "w" if fresh else "a", libver="latest", locking=False)  # in place
             if fresh:  # on disk whole at once: killed before its first frame, a new file opened nowhere
                 self._file.flush()
@@ -82,6 +82,8 @@ class Hdf5Writer(WriterBase):
             drop_empty(path, made)
             if isinstance(exc, InputError):
                 raise
+            if left_open(path) or holders(path):  # a live writer's, or a killed SWMR writer's frames
+                raise InputError(left_open_error(path)) from exc
             raise InputError(f"cannot open HDF5 file '{path}' for writing: {exc}") from exc
         targets = list(DXCHANGE.values()) if layout == "dxchange" else [self.dataset]
         present = [t for t in targets if t in self._file]
@@ -151,6 +153,7 @@ class Hdf5Writer(WriterBase):
 
         f = self._file
         if self.layout in ("plain", "nxdata"):
+            trim_laid_out(f, self.dataset)  # a laid-out volume whose writer stopped: appended after its frames
             self._dsets[self.dataset] = self._create(self.dataset, frame.shape, frame.dtype)
             if self.layout == "nxdata":
                 nxdata_metadata(f, self.dataset, self.metadata)

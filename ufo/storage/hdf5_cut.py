@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -142,9 +143,10 @@ def file_size(filename: str) -> int:
 
 
 def damaged_hdf5(path: str) -> bool:
-    """Whether `path` begins as an HDF5 file (its signature) but does not open: what a writer leaves
-    that was killed before it wrote the file's metadata. Such a file holds nothing readable, so
-    --overwrite may replace it; a file that is no HDF5 at all is never replaced."""
+    """Whether `path` begins as an HDF5 file (its signature) but does not open, not even as SWMR
+    readers open it: what a writer leaves that was killed before it wrote the file's metadata. Such
+    a file holds nothing readable, so --overwrite may replace it; a file that is no HDF5 at all is
+    never replaced, nor one a killed SWMR writer left open (`left_open`: its frames read)."""
     import h5py
 
     try:
@@ -156,8 +158,75 @@ def damaged_hdf5(path: str) -> bool:
     try:
         h5py.File(path, "r", locking=False).close()
     except Exception:  # noqa: BLE001 - whatever h5py says: it does not open
-        return True
+        return not left_open(path)
     return False
+
+
+def left_open(path: str) -> bool:
+    """Whether the HDF5 file at `path` is marked open for writing (a live writer, or a SWMR writer
+    that was killed: `ufo camera grab -o x.h5` killed) and opens as SWMR readers open it. Plain
+    h5py refuses it ("already open for write ... h5clear"); its frames read."""
+    import h5py
+
+    try:
+        h5py.File(path, "r", locking=False).close()
+        return False
+    except Exception:  # noqa: BLE001 - it does not open plainly
+        pass
+    try:
+        h5py.File(path, "r", locking=False, swmr=True).close()
+    except Exception:  # noqa: BLE001 - nor as a SWMR reader
+        return False
+    return True
+
+
+def left_open_error(path: str) -> str:
+    """What to say of a file `left_open`: the process still writing it, or what it holds and how to
+    write into it. Replacing it lost the killed writer's frames (they read in SWMR mode)."""
+    writers = holders(path)
+    if writers:
+        return f"'{path}' is being written by process {', '.join(map(str, writers))}: wait for it, or write another file"
+    return (f"'{path}' was left open by a writer that was stopped before it closed the file{_held(path)}; "
+            f"ufo and h5py (swmr=True) read it. To write into it, clear its open mark first (`h5clear -s "
+            f"{path}`), or write another file")
+
+
+def _held(path: str) -> str:
+    import h5py
+
+    try:
+        with h5py.File(path, "r", locking=False, swmr=True) as f:
+            found: list[str] = []
+            f.visititems(lambda name, item: found.append(f"/{name} {item.shape}")
+                         if isinstance(item, h5py.Dataset) and item.ndim >= 3 else None)
+    except Exception:  # noqa: BLE001 - what it holds is not said then
+        return ""
+    return f" (it holds {', '.join(found[:3])})" if found else ""
+
+
+def holders(path: str) -> list[int]:
+    """The ids of other processes that hold `path` open (Linux's /proc; [] elsewhere, or where
+    other users' processes cannot be looked at)."""
+    try:
+        real, own, pids = os.path.realpath(path), os.getpid(), os.listdir("/proc")
+    except OSError:
+        return []
+    found = []
+    for pid in filter(str.isdigit, pids):
+        if int(pid) == own:
+            continue
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == real:
+                    found.append(int(pid))
+                    break
+            except OSError:
+                continue
+    return found
 
 
 def holds_values(path: str) -> bool:
@@ -171,3 +240,30 @@ def holds_values(path: str) -> bool:
             return bool(found)
     except Exception:  # noqa: BLE001 - unreadable: not ours to remove
         return True
+
+
+def trim_laid_out(h5file: Any, dataset: str) -> tuple[int, int] | None:
+    """A volume whose laid-out writer stopped before it closed (`Hdf5VolumeWriter`: the count of
+    frames written whole beside it) cut to those frames, its per-frame values with it, and the count
+    removed, so that frames appended go after them: appended after the laid-out length, 61 frames of
+    zeros stood between, and the count kept ufo's reader from the new frames. (laid out, written),
+    or None for any other dataset."""
+    import posixpath
+
+    from .formats import FRAMES_WRITTEN
+
+    parent, name = posixpath.split(dataset)
+    group = h5file.get(parent or "/")
+    counter = None if group is None else group.get(name + FRAMES_WRITTEN)
+    if counter is None or getattr(counter, "shape", None) != (1,) or name not in group:
+        return None
+    laid = int(group[name].shape[0])
+    written = max(0, min(int(counter[0]), laid))
+    for key in [name, *(k for k in group if k.startswith(name + "_") and k != name + FRAMES_WRITTEN)]:
+        item = group[key]
+        if getattr(item, "ndim", 0) >= 1 and item.shape[0] == laid and item.maxshape[0] is None:
+            item.resize(written, axis=0)
+    del group[name + FRAMES_WRITTEN]
+    warnings.warn(f"'{h5file.filename}:{dataset}' was laid out for {laid} frames and holds {written} written whole "
+                  "(its writer stopped); the frames are appended after those", RuntimeWarning, stacklevel=4)
+    return laid, written
