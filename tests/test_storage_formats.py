@@ -186,7 +186,7 @@ def test_appends_keep_the_output_s_shape_type_and_scale(tmp_path):
 
     zarr_path = str(tmp_path / "o.zarr")
     ufo.Writer(path=zarr_path)(np.ones((3, 12, 10), np.float32)).run().wait()
-    with pytest.raises(ufo.core.TaskError, match=r"holds frames of shape \(12, 10\) float32, not \(5, 5\) uint8"):
+    with pytest.raises(ufo.core.TaskError, match=r"has shape \(5, 5\) uint8, .* holds frames of shape \(12, 10\) float32"):
         ufo.Writer(path=zarr_path, append=True)(np.ones((2, 5, 5), np.uint8)).run().wait()
     assert ufo.Reader(path=zarr_path)().collect().shape == (3, 12, 10)
     frames = np.arange(4 * 12 * 10, dtype=np.float32).reshape(4, 12, 10)
@@ -280,7 +280,7 @@ def test_frames_appended_of_another_type_or_shape_are_refused(tmp_path, name):
         with pytest.raises(ufo.core.TaskError, match="int32|float32"):
             ufo.Writer(path=path, append=True, **tiff)(frames).run().wait()
     if name.endswith(".tif"):
-        with pytest.raises(ufo.core.TaskError, match=r"holds frames of shape \(16, 20\) uint16, not \(8, 8\)"):
+        with pytest.raises(ufo.core.TaskError, match=r"has shape \(8, 8\) uint16, .* holds frames of shape \(16, 20\) uint16"):
             ufo.Writer(path=path, append=True, **tiff)(np.ones((2, 8, 8), np.uint16)).run().wait()
     ufo.Writer(path=path, append=True, **tiff)(np.full((2, 16, 20), 7, np.uint8)).run().wait()  # fits: taken
     np.testing.assert_array_equal(ufo.Reader(path=path)().collect()[:, 0, 0], [5, 5, 5, 7, 7])

@@ -44,6 +44,20 @@ def fits_type(frame: Any, stored: Any) -> bool:
     return bool(np.can_cast(frame, stored, "safe")) or frame.kind == stored.kind == "f"
 
 
+def conform(path: str, index: int, frame: np.ndarray, kept: tuple[tuple[int, ...], Any] | None) -> np.ndarray:
+    """Frame `index` in the shape and type `kept` of the frames its file holds (None: the first), or
+    an InputError naming both: a frame of another shape (`stack partial=true`'s last) resized a Zarr
+    array over the frames before it, made its chunks unreadable, or shifted a raw file's frames."""
+    if kept is None:
+        return frame
+    shape, dtype = kept
+    if frame.shape != tuple(shape) or not fits_type(frame.dtype, dtype):
+        raise InputError(f"frame {index} has shape {frame.shape} {frame.dtype}, '{path}' holds frames of shape "
+                         f"{tuple(shape)} {np.dtype(dtype)}: " + ("one file holds frames of one shape (a partial "
+                         "last stack: stack partial=false, or a TIFF sequence)" if frame.shape != tuple(shape) else MISFIT))
+    return frame if frame.dtype == dtype else frame.astype(dtype)
+
+
 def first_page(path: str) -> tuple[tuple[int, ...], Any] | None:
     """(shape, dtype) of a TIFF stack's first page, or None (no page yet)."""
     import tifffile

@@ -26,8 +26,8 @@ from .imagej import (DisplayRange, FrameNumbers, LiveCount, imagej_count, imagej
                      per_centimetre, tiff_resolution)
 from .stale import stale_note
 from .tiff_page import write_page
-from .writer_base import (MISFIT, FrameWriter, WriterBase, claim_sequence, claimed, disk_error, disk_full, first_page,
-                          fits_type, make_parent, release_sequence)
+from .writer_base import (FrameWriter, WriterBase, claim_sequence, claimed, conform, disk_error, disk_full, first_page,
+                          make_parent, release_sequence)
 from .zarr_store import ZarrWriter
 
 __all__ = ["BigTiffWriter", "FrameWriter", "RawWriter", "TiffSequenceWriter", "WriterBase", "describe", "disk_error",
@@ -206,9 +206,10 @@ class BigTiffWriter(WriterBase):
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         before: int | None = None  # the file's size before this page: set once the page is begun (only
         try:  # then is there a page to cut; a file this writer could not open is never touched)
-            frame = self._matching(frame) if self._kept is not None else frame
+            frame = conform(self.path, self.frames, frame, self._kept)  # the stack's (appended) frames match
             if self._writer is None:
                 self._open(frame)
+                self._kept = self._kept or (frame.shape, frame.dtype)
             if self.bytes_per_file and self._bytes and self._bytes + frame.nbytes > self.bytes_per_file:
                 self._writer.close()
                 self._part += 1
@@ -235,14 +236,6 @@ class BigTiffWriter(WriterBase):
             raise
         self._bytes += frame.nbytes
         self.frames += 1
-
-    def _matching(self, frame: np.ndarray) -> np.ndarray:
-        """A frame appended to the stack, in its pages' type (other shapes or types: two series, unread)."""
-        shape, dtype = self._kept  # type: ignore[misc]
-        if frame.shape != shape or not fits_type(frame.dtype, dtype):
-            raise InputError(f"'{self.path}' holds frames of shape {shape} {dtype}, not {frame.shape} {frame.dtype}: "
-                             f"appended frames must match ({MISFIT})")
-        return frame if frame.dtype == dtype else frame.astype(dtype)
 
     def _cut(self, size: int) -> None:
         """After a failed write: drop the incomplete page so the file ends with a complete one, and
@@ -315,6 +308,7 @@ class RawWriter(WriterBase):
         make_parent(self.path)
         append = append and os.path.exists(self.path)
         self._made = not os.path.exists(self.path)  # removed at close if no frame came
+        self._kept: tuple[tuple[int, ...], Any] | None = None  # the first frame's shape and type: every frame's
         if not append:
             _refuse_existing(self.path, overwrite)
         try:
@@ -327,6 +321,8 @@ class RawWriter(WriterBase):
     def write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         if not frame.dtype.isnative:  # a headerless file is read in this machine's order ('>u2' read 256x)
             frame = frame.astype(frame.dtype.newbyteorder("="))
+        frame = conform(self.path, self.frames, frame, self._kept)
+        self._kept = self._kept or (frame.shape, frame.dtype)
         view = memoryview(np.ascontiguousarray(frame)).cast("B")
         try:
             if self.frames == 0 and self._size % len(view):  # every appended frame would be shifted

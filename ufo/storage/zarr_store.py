@@ -27,7 +27,7 @@ import numpy as np
 from ..core.errors import InputError, UsageError
 from .formats import check_dataset
 from .imagej import FrameNumbers
-from .writer_base import WriterBase, disk_error, share, unshare
+from .writer_base import WriterBase, conform, disk_error, share, unshare
 from .zarr_frames import OWN_ARRAY, ZarrFrames
 from .zarr_codecs import GROUP_FILES, _zarr, axes, compressors, sole_member, store_format
 
@@ -162,6 +162,8 @@ class ZarrWriter(WriterBase):
 
     def _write(self, frame: np.ndarray, meta: dict[str, Any]) -> None:
         zarr = _zarr()
+        if self._arr is not None:  # frames of one shape and type (a smaller one resized the array over the others)
+            frame = conform(f"{self.path}:/{self.array}", self.frames, frame, (self._arr.shape[1:], self._arr.dtype))
         try:
             if self._direct:
                 self._write_chunk(frame)
@@ -176,10 +178,8 @@ class ZarrWriter(WriterBase):
                     # after the frames the reader finds (a writer killed, or stopped by a full disk, stored
                     # whole frames past its last shape record, which an append at the record overwrote)
                     self.frames = ZarrFrames(self.path, self.array).count
-                    held = (tuple(self._arr.shape[1:]), np.dtype(self._arr.dtype))
-                    if held != (frame.shape, frame.dtype):  # it took them: the store then read nowhere
-                        raise InputError(f"'{self.path}:/{self.array}' holds frames of shape {held[0]} {held[1]}, "
-                                         f"not {frame.shape} {frame.dtype}: appended frames must match")
+                    frame = conform(f"{self.path}:/{self.array}", self.frames, frame,  # else the store read nowhere
+                                    (self._arr.shape[1:], self._arr.dtype))
                 else:
                     self._arr = self._create(root, frame)
                 if self.metadata:  # before zarr.json is read for the direct path, which rewrites it whole
