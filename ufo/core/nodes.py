@@ -131,10 +131,14 @@ def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta
         out.meta = meta
         source.release()
         return out
+    declared = None if out is None else out.data.shape
     if out is not None:
         node.pool.put(out)  # type: ignore[union-attr]
-    if result is None:
-        raise TypeError("process() returned None; return the output array")
+    if result is None or getattr(result, "shape", None) is None:
+        raise TypeError(f"process() returned {result!r:.40}; return the output array")
+    if declared is not None and tuple(result.shape) != declared:  # unchecked, it was broadcast or mixed in files
+        raise ValueError(f"process() returned a frame of shape {tuple(result.shape)} at frame "
+                         f"{meta.get('index', '?')}; its output_shape() declares {declared}")
     if result is source.data and source._refs == 1 and not source._parents:
         source.meta = meta
         return source

@@ -7,6 +7,7 @@ graphs, the GUI form, `ufo tasks NAME` and the error messages, so they never dis
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -175,7 +176,9 @@ class Property:
                 unit = f" (in {self.unit})" if self.unit else ""
                 raise self._fail(task, f"must be a finite number{unit}, got {value!r}")
         elif self.type is str:
-            if not isinstance(value, str):
+            if isinstance(value, (bytes, os.PathLike)):  # a path as os.listdir(b'.') or pathlib gives it
+                value = os.fsdecode(value)  # str(b'x.tif') was "b'x.tif'", a file of that name
+            elif not isinstance(value, str):
                 value = str(value)
         if self.choices is not None and value not in self.choices:
             raise self._fail(task, f"must be {self.describe_constraint()}, got {value!r}")

@@ -1,0 +1,60 @@
+"""What a user task's process() returns is checked before it goes on.
+
+A map declared 8 x 8 (its output_shape) that returned an (8, 1) column from frame 5 on was passed
+downstream unchecked: `calculate` broadcast it to whole frames of one value, a Zarr store or raw
+file took frames of mixed sizes, and a crop behind it failed as 'crop' ("could not broadcast");
+an int returned failed as 'write' ("'int' object has no attribute 'ndim'"). Now the error names
+the task whose process() returned it, and the frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ufo
+from ufo import Task
+
+
+class Column(Task):
+    name = "column-from-5"
+
+    def process(self, frame, out):
+        if frame.flat[0] >= 5:
+            return np.full((8, 1), frame.flat[0], np.float32)
+        out[...] = frame
+        return out
+
+
+class Number(Task):
+    name = "a-number"
+
+    def process(self, frame, out):
+        return 5
+
+
+FRAMES = [np.full((8, 8), i, np.float32) for i in range(10)]
+
+
+def test_a_frame_of_another_shape_than_declared_names_the_task_and_frame():
+    with pytest.raises(ufo.core.TaskError, match=r"'column-from-5'.*shape \(8, 1\) at frame 5.*declares \(8, 8\)"):
+        ufo.Calculate(expression="x*2")(Column()(FRAMES)).collect()
+
+
+def test_something_not_an_array_names_the_task():
+    with pytest.raises(ufo.core.TaskError, match=r"'a-number'.*returned 5; return the output array"):
+        ufo.Crop(width=4)(Number()(FRAMES)).collect()
+
+
+def test_a_frame_of_the_declared_shape_goes_on():
+    assert ufo.Calculate(expression="x*2")(Column()(FRAMES[:5])).collect()[4, 0, 0] == 8
+
+
+def test_a_path_given_as_bytes_or_pathlib_is_the_path(tmp_path):
+    """str(b'x.tif') made the path "b'x.tif'" (os.listdir(b'.') and os.fsencode give bytes)."""
+    import os
+
+    out = tmp_path / "x.tif"
+    ufo.Writer(path=os.fsencode(out))(FRAMES[:3]).run().wait()
+    assert ufo.Reader(path=os.fsencode(out))().collect().shape == (3, 8, 8)
+    assert ufo.Reader(path=out)().collect()[2, 0, 0] == 2
