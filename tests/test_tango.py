@@ -144,6 +144,11 @@ def test_tango_motors_move_with_units_report_limits_and_stop():
                 tango.DeviceProxy(raw).write_attribute("velocity", 0.0)  # a plain client (Jive, Taurus): moves were instant
             with pytest.raises(Exception, match="not a finite|finite speed"):
                 tango.DeviceProxy(ctx.get_device_access("test/ufo/rot")).start_motion(float("nan"))
+            for when, said in ((float("nan"), "no finite number"), (time.time() + 3600, "still to come")):
+                with pytest.raises(Exception, match=said):  # was the stage's first position, or where it is now
+                    tango.DeviceProxy(ctx.get_device_access("test/ufo/rot")).position_at(when)
+            with pytest.raises(LimitError, match=r"position 100.0000001 mm is outside"):  # was '100 mm'
+                await lin.set_position(100.0000001 * q.mm)
             await lin.set_velocity(10 * q("mm/s"))
             move = asyncio.ensure_future(lin.set_position(-80 * q.mm))
             await asyncio.sleep(0.3)
@@ -381,3 +386,4 @@ def test_the_reconstruction_server_refuses_an_angle_span_of_no_scan():
             reco.angle_span = float("nan")
         reco.angle_span = 360.0
         assert reco.angle_span == 360.0
+

@@ -56,9 +56,8 @@ class SimulatedMotor(InProcessBackend):
     exact, a camera can ask for the angle at a frame's own time (`position_at`), and any
     thread may use it (the Tango motor server serves one). It answers like a motor server:
     writing `position` starts a move and returns at once, the state is 'moving' until it arrives.
-    It remembers its last motions (`HISTORY`), so `position_at` a past time is true after a stop:
-    a simulated camera that makes a frame late, after a continuous scan stopped the stage at
-    its range's end, got the stopped stage's angle for a frame due while it turned.
+    It remembers its last motions (`HISTORY`), so `position_at` a past time is true after a stop (a
+    frame made late after a continuous scan stopped got the stopped stage's angle).
     """
 
     HISTORY = 64  # motions remembered for position_at a past time
@@ -88,9 +87,13 @@ class SimulatedMotor(InProcessBackend):
             setattr(self, name, value)
 
     def position_at(self, at: float | None = None) -> float:
-        """The position (in `position_unit`) at monotonic time `at`, now by default."""
-        now = time.monotonic() if at is None else at
+        """The position (in `position_unit`) at monotonic time `at`, now by default; none at a time that
+        is no number (it read as the first motion's target) or older than the motions kept."""
+        if not math.isfinite(now := time.monotonic() if at is None else float(at)):
+            raise ValueError(f"{self.device}: the time {at!r} is not a finite number: no position at it")
         with self._lock:
+            if len(self._past) == self._past.maxlen and now < self._past[0][0]:
+                raise ValueError(f"{self.device}: the time {now:.3f} is older than the {self.HISTORY} motions kept")
             motion = self._motion()
             for until, earlier in reversed(self._past):  # the motion under way at `now`
                 if now >= until:
@@ -104,9 +107,8 @@ class SimulatedMotor(InProcessBackend):
         return start + (target - start) * max(now - t0, 0.0) / duration
 
     def _clamped(self, position: float) -> float:
-        if self.upper is not None and position > self.upper:
-            return self.upper
-        return self.lower if self.lower is not None and position < self.lower else position
+        return min(position, self.upper) if self.upper is not None and position > self.upper else \
+            self.lower if self.lower is not None and position < self.lower else position
 
     @property
     def moving(self) -> bool:
@@ -124,7 +126,7 @@ class SimulatedMotor(InProcessBackend):
         if not math.isfinite(target):
             raise LimitError(f"{self.device}: position {target} is not a finite number; the device was not moved")
         if self.lower is not None and target < self.lower or self.upper is not None and target > self.upper:
-            raise LimitError(f"{self.device}: position {target:g} {self.position_unit} is outside the limits "
+            raise LimitError(f"{self.device}: position {target:.12g} {self.position_unit} is outside the limits "
                              f"[{self.lower} .. {self.upper}] {self.position_unit}; the device was not moved")
 
     def move_to(self, target: float) -> None:
@@ -296,7 +298,7 @@ class _Motor(Device):
         if low is not None and value < low or high is not None and value > high:
             shown = [("-inf" if low is None else f"{low.to(self.unit).magnitude:g}"),
                      ("inf" if high is None else f"{high.to(self.unit).magnitude:g}")]
-            raise LimitError(f"{self.name}: position {value.to(self.unit):~g} is outside the limits "
+            raise LimitError(f"{self.name}: position {value.to(self.unit):~.12g} is outside the limits "
                              f"[{shown[0]} .. {shown[1]}] {self.unit}; the device was not moved")
 
     async def field_limits(self, field: str) -> tuple[Any, Any]:

@@ -146,8 +146,11 @@ class StreamDevice(JobDevice):
 def parse_json(text: str, what: str) -> dict[str, Any]:
     if not text:
         return {}
+    def no_constant(name: str) -> Any:  # Python's json reads NaN and Infinity: a frame's angle NaN went on
+        raise ValueError(f"{what} must hold finite numbers, got {name}")
+
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=no_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} must be a JSON object such as {{\"image_key\": 0}}: {exc}") from exc
     if not isinstance(value, dict):

@@ -10,6 +10,7 @@ turns or moves it at a speed until `stop_motion` (continuous and helical scans),
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from tango import AttrWriteType, DevState
@@ -98,6 +99,11 @@ class UfoMotor(JobDevice):
     @command(dtype_in=float, dtype_out=float, doc_in="wall-clock time (s since the epoch: a frame's timestamp)",
              doc_out="the position then")
     def position_at(self, when: float) -> float:
+        """Refuses a time that is no number or still to come (a frame's lost or corrupt timestamp read
+        as the stage's first position, or as where it is now)."""
+        if not math.isfinite(when) or when > time.time() + 1.0:
+            raise ValueError(f"{self.get_name()}: no position at time {when!r} (s since the epoch): it is "
+                             f"{'no finite number' if not math.isfinite(when) else 'still to come'}")
         return float(self.stage.position_at(monotonic_at(float(when))))
 
     @command
