@@ -3,6 +3,8 @@ each in a real subprocess."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 
@@ -66,7 +68,13 @@ def test_ctrl_c_in_a_session_stops_devices_and_keeps_files(tmp_path):
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "shutter closed state cancelled" in out
-    assert len(ufo.Reader(path=str(path))().collect()) > 2
+    taken = len(ufo.Reader(path=str(path))().collect())
+    assert taken > 2
+    # where the frames went and how many (it said 'interrupted' alone)
+    said = re.search(r"scan_0000: stopped \(cancelled\) after darks 1 of 1, flats 1 of 1, projections (\d+) of 100000; "
+                     r"the frames taken are in (\S+)", err)
+    assert said and said.group(2) == str(tmp_path / "data" / "scan_0000"), err
+    assert int(said.group(1)) + 2 >= taken, (said.group(1), taken)
 
 
 def test_an_interactive_session_has_the_objects_and_autoawait(tmp_path):

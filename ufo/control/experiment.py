@@ -33,7 +33,7 @@ from .device import Device
 from .errors import ControlError
 from .hold import AbortedError, Hold
 from .interrupts import ask_on_interrupt, cancel_on_terminate
-from .runparts import INVALID, Acquisition, Addon, lossy_failed, stopped_error
+from .runparts import INVALID, Acquisition, Addon, counts, lossy_failed, stopped_error
 from .suspenders import Suspender
 from .windup import CANCELLED, wind_up
 
@@ -250,6 +250,9 @@ class Experiment:
         finally:
             cut = await wind_up(self, name, queues, consumers, failures, error)
             self.iteration += 1
+            if stopped and self.state == "cancelled":  # Ctrl-C: said where the frames went, and how many
+                LOG.warning("%s: stopped (cancelled) after %s%s", name, counts(self),
+                            f"; the frames taken are in {place}" if place else "")
             if cut and not stopped:  # cancelled while winding up: recorded so, now it stops
                 raise asyncio.CancelledError
             if failures and not stopped:

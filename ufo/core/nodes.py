@@ -136,7 +136,9 @@ def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta
         node.pool.put(out)  # type: ignore[union-attr]
     if result is None or getattr(result, "shape", None) is None:
         raise TypeError(f"process() returned {result!r:.40}; return the output array")
-    if declared is not None and tuple(result.shape) != declared:  # unchecked, it was broadcast or mixed in files
+    shape = tuple(result.shape)  # a stack may be smaller at the end (backproject's last pass, stack partial=true)
+    if declared is not None and shape != declared and not (len(shape) == len(declared) > 2 and shape[0] < declared[0]
+                                                            and shape[1:] == declared[1:]):  # broadcast, mixed files
         raise ValueError(f"process() returned a frame of shape {tuple(result.shape)} at frame "
                          f"{meta.get('index', '?')}; its output_shape() declares {declared}")
     if result is source.data and source._refs == 1 and not source._parents:
