@@ -127,3 +127,34 @@ def test_a_session_name_that_starts_with_a_dash_is_refused_at_init(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert made.returncode == 2 and "not '-' first" in made.stderr, made.stderr
     assert not list(tmp_path.glob("*.py"))
+
+
+@pytest.mark.parametrize(("args", "said"), [
+    (["--output-min", "0", "--output-max", "0.001", "-o", "s.tif"], "--output-min and --output-max set the scale of 8/16-bit"),
+    (["--output-bits", "32", "--output-max", "1", "-o", "s.tif"], "--output-max set the scale"),
+    (["--output-bits", "16", "-o", "s.raw"], "'s.raw' is a raw file, which keeps no scale"),
+])
+def test_a_scale_that_would_go_nowhere_is_refused_before_the_work(tmp_path, args, said):
+    """Float output ignored --output-min/--output-max (its configuration said them); a 16-bit raw file
+    held integers 4545..61193 for values -0.001..0.018 with the scale stored nowhere (exit 0)."""
+    import numpy as np
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "sino.tif", np.ones((4, 16, 16), np.float32), photometric="minisblack")
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", *args, cwd=tmp_path,
+                 timeout=120)
+    assert result.returncode == 2 and said in result.stderr, result.stderr
+    assert not any(p.name.startswith("s.") for p in tmp_path.iterdir())
+
+
+def test_ufo_reco_s_clipping_warning_names_its_own_options(tmp_path):
+    """It told a `ufo reco` user to give the write task's minimum= and maximum= ... or bits=32."""
+    import numpy as np
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    tifffile.imwrite(tmp_path / "sino.tif", rng.random((4, 16, 16), np.float32), photometric="minisblack")
+    result = ufo("reco", "--sinograms", "sino.tif", "--axis", "8", "--gpus", "cpu", "-q", "--output-bits", "16",
+                 "--output-min", "0", "--output-max", "1e-6", "-o", "s.tif", cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "give --output-min and --output-max that hold every frame, or --output-bits 32" in result.stderr, result.stderr

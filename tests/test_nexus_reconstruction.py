@@ -84,3 +84,14 @@ def test_the_scan_s_pixel_size_is_the_slices_voxel_size(tmp_path):
     reco.run(reco.plan(_options(path, f"{tmp_path / 'v.h5'}:/data")))
     with h5py.File(tmp_path / "v.h5") as f:
         assert f["data"].attrs["pixel_size"] == pytest.approx(6.5e-6)
+
+
+def test_the_default_delta_beta_of_phase_retrieval_is_recorded(tmp_path):
+    """The configuration said delta_beta null and the NeXus ufo_config nothing: 100 was used."""
+    import dataclasses
+
+    path = write_scan(str(tmp_path / "scan.nx"))[0]
+    options = dataclasses.replace(_options(path, tmp_path / "p.nx"), energy=20.0, distance=0.1, pixel_size=6.5e-6)
+    reco.run(reco.plan(options))
+    with h5py.File(tmp_path / "p.nx") as f:
+        assert f["entry/reconstruction/configuration/ufo_config/delta_beta"][()] == pytest.approx(100.0)

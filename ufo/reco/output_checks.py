@@ -28,6 +28,25 @@ def check_outputs(o: RecoOptions) -> None:
 
     refuse_conflict(o.output, [p for p in (o.projections, o.sinograms, o.darks, o.flats, o.flats2, o.angles_file) if p])
     check_output(o.output, o.overwrite, layout=reco_layout(o.output), fix="use --overwrite")
+    check_scale(o)
+
+
+def check_scale(o: RecoOptions) -> None:
+    """A scale that goes nowhere: --output-min/--output-max of float output were ignored (and the
+    file's configuration said them, a window never applied); 8/16-bit integers in a raw file,
+    which keeps no metadata, lost the scale that turns them back into values (4545..61193 for
+    -0.001..0.018), unless the user gave it."""
+    from ..storage.formats import FileKind, parse_output_path
+
+    given = [f"--output-{n}" for n in ("min", "max") if getattr(o, f"output_{n}") is not None]
+    if given and o.output_bits not in (8, 16):
+        raise UsageError(f"{' and '.join(given)} set the scale of 8/16-bit output; the output is 32-bit floats, "
+                         "which keep the values: add --output-bits 16 (or 8), or leave them out")
+    known = o.output_min is not None and o.output_max is not None
+    if o.output_bits in (8, 16) and not known and parse_output_path(o.output).kind is FileKind.RAW:
+        raise UsageError(f"'{o.output}' is a raw file, which keeps no scale: its {o.output_bits}-bit integers could not "
+                         "be turned back into values; write .tif, .h5, .nx or .zarr, give --output-min and "
+                         "--output-max (and note them), or leave --output-bits out (32-bit floats)")
 
 
 def check_numbered(o: RecoOptions, rows: list[int]) -> None:

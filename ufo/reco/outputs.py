@@ -44,7 +44,7 @@ def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
         "program": "ufo reco",
         "version": __version__,
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "configuration": o.metadata(),
+        "configuration": _configuration(o),
         "input": {name: getattr(o, name) for name in ("projections", "sinograms", "darks", "flats", "flats2")
                   if getattr(o, name)},
         "axis": float(axis) if axis is not None else plan.width / 2,
@@ -55,6 +55,15 @@ def output_metadata(plan: Plan, axis: float | None) -> dict[str, Any]:
         "units": "1/pixel" if o.absorption or o.flats is not None and o.absorption is not False else "",
         **({"pixel_size": pixel} if (pixel := o.pixel_size or scan_pixel_size(o.projections)) else {}),
     }
+
+
+def _configuration(o: Any) -> dict[str, Any]:
+    """The options as stored; the delta/beta phase retrieval used where it was the default (the
+    file said null, the NeXus ufo_config nothing)."""
+    configuration = o.metadata()
+    if o.phase and isinstance(configuration.get("values"), dict):
+        configuration["values"]["delta_beta"] = o.ratio
+    return configuration  # type: ignore[no-any-return]
 
 
 def with_volume_scale(plan: Plan, slice_at: Callable[[int], Any]) -> Plan:

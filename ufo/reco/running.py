@@ -141,6 +141,7 @@ def writer(plan: Plan, p: Pass, first_slice: int = 0, axis: float | None = None,
                   start=row, step=step, first_row=row, tiff_format="auto" if every_pass or len(plan.passes) == 1 else "bigtiff",
                   prescaled=prescaled, layout=reco_layout(o.output))
     task.metadata = output_metadata(plan, axis)  # type: ignore[attr-defined]
+    task.scale_options = ("--output-min", "--output-max", "--output-bits 32")  # type: ignore[attr-defined]
     return task
 
 

@@ -366,13 +366,14 @@ class Write(Task):
         first, count = getattr(self, "_clipped", (0, 0))
         if count:
             lo, hi = self._scale if self.rescale else (0, (1 << self.bits) - 1)
+            low, high, floats = getattr(self, "scale_options", ("minimum=", "maximum=", "bits=32"))  # ufo reco's own
             given = "of the type (rescale=false: clipped and cast)" if not self.rescale else "given" \
                 if self.minimum is not None and self.maximum is not None else \
                 f"found from the first {self.scale_frames} frames"
             self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} (the first: frame {first}) had more "
                           f"than {CLIPPED_SHARE:.0%} of their values outside [{lo:.6g}, {hi:.6g}], the range {given}, "
-                          f"stored as 0 or {(1 << self.bits) - 1}: give minimum= and maximum= that hold every frame"
-                          f"{' with rescale=true' if not self.rescale else ''}, or bits=32")
+                          f"stored as 0 or {(1 << self.bits) - 1}: give {low} and {high} that hold every frame"
+                          f"{' with rescale=true' if not self.rescale else ''}, or {floats}")
         first, count = getattr(self, "_nonfinite", (0, 0))
         if count:
             self.ctx.warn(f"{count} of the {self._count} frames written to {self.path} hold NaN or infinite values "
