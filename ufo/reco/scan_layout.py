@@ -51,15 +51,31 @@ def from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], lis
                      "left out of the reconstruction")
     alignment.close()
     irregular: list[float] | None = None
-    if o.angle is None and not o.angles_file:  # --angles-file: ufo.reco.angles_file
+    if not o.angles_file:  # --angles-file: ufo.reco.angles_file
         proj = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
         angles = [a for a in getattr(proj, "angles", []) if a is not None]
         count, where = proj.count, getattr(proj, "angles_from", "") or "the angles"
         proj.close()
-        irregular = _angles(o, angles, count, f"'{where}' in '{o.projections}'", changes, notes)
-        if not angles and count > 1:
+        if o.angle is not None:  # given: it replaces the recorded step, said where they differ
+            _replaced(o.angle, angles, count, f"'{where}' in '{o.projections}'", notes)
+        else:
+            irregular = _angles(o, angles, count, f"'{where}' in '{o.projections}'", changes, notes)
+        if not angles and count > 1 and o.angle is None:
             _no_angles(o, count, changes, notes)
     return replace(o, **changes), keys, irregular, notes
+
+
+def _replaced(given: float, angles: list[float], count: int, where: str, notes: list[str]) -> None:
+    """--angle replaced the recorded angles without a word: 0.5 (rad, meant as degrees) over a scan
+    of 1-degree steps turned 180 projections over 90 rad."""
+    values = np.asarray(angles, np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 2 or not (step := float(np.median(np.diff(values)))) or \
+            abs(given - step) <= 1e-3 * abs(step):
+        return
+    notes.append(f"--angle {given:g} rad ({math.degrees(given):.6g} degrees) replaces the step {where} records "
+                 f"({math.degrees(step):.6g} degrees): the {count} projections span {math.degrees(given * count):.5g} "
+                 f"degrees, not {math.degrees(step * count):.5g} (leave --angle out to use the recorded angles)")
 
 
 def _no_angles(o: RecoOptions, count: int, changes: dict[str, Any], notes: list[str]) -> None:
@@ -176,9 +192,13 @@ def cut_scan(o: RecoOptions, count: int, short: int, angles: list[float] | None,
     whole half turn, a copy cut at 60 % spread 142 degrees of projections over 180 (correlation
     with the phantom 0.49, against 0.99 at the recorded step). `--number N` of a scan without
     angles keeps its step the same way (N over the half turn was 0.115 correlation)."""
-    if angles is not None or o.angle is not None or o.angles_file:
-        return o
     span = 2 * math.pi if o.half_acquisition else math.pi
+    if angles is not None or o.angle is not None or o.angles_file:  # the first N at their recorded angles
+        step = o.angle if angles is None or len(angles) < 2 else (angles[-1] - angles[0]) / (len(angles) - 1)
+        if o.number and step and o.number < count and abs(step) * (o.number + 0.5) < span:
+            notes.append(f"--number {o.number} of the {count} projections: they span {math.degrees(abs(step) * o.number):.4g} "
+                         f"degrees, a limited-angle scan ({math.degrees(span):g} make a whole slice)")
+        return o
     step = span / (count + max(short, 0))
     if o.number and o.number < count:  # the first N of a scan: its step stays (N over 180 degrees turned 0.5)
         notes.append(f"--number {o.number} of the {count + max(short, 0)} projections recorded: the angle step stays "
