@@ -294,3 +294,29 @@ def test_frames_the_server_s_camera_grabbed_late_are_said_by_the_client():
         proc.kill()
         proc.wait(10)
     assert 0 < report["late"] <= report["sent"]
+
+
+def test_a_receiver_left_on_a_push_stream_is_named_before_a_recording_not_given_half_of_it():
+    """A viewer left connected to the stream port (PULL) took every other frame of the next grab:
+    the grab exited 0 with 100 of 200 frames, its warning blaming a pub stream."""
+    import zmq
+
+    from ufo.camera.server import CameraServer
+
+    with CameraServer(open_camera("mock", sensor_width=64, sensor_height=32, frames_per_second=500)) as srv:
+        context = zmq.Context()
+        stray = context.socket(zmq.PULL)
+        stray.setsockopt(zmq.LINGER, 0)
+        stray.connect(f"tcp://127.0.0.1:{srv.stream_port}")
+        try:
+            time.sleep(0.3)
+            cam = open_camera("net", port=srv.port, timeout=3.0)
+            with pytest.raises(CameraError, match=r"1 receiver\(s\) stay connected to the stream port"):
+                with cam.recording():
+                    pass
+            cam.close()
+            assert stray.poll(200) == 0  # it got no frame
+        finally:
+            stray.close()
+            context.term()
+        assert grab_some(srv.port) == [0, 1, 2, 3, 4]  # the viewer gone: served

@@ -325,3 +325,18 @@ def test_stop_ends_a_receive_whose_stream_never_pauses():
     push.close()
     context.term()
     assert seen == [0, 1, 2, 3, 4]
+
+
+def test_many_gaps_are_said_five_times_then_summed_at_the_end():
+    """A stream split with another receiver (every other frame) printed one line per gap: 100 lines
+    for 100 frames, burying the console."""
+    from ufo.net.wire import GAPS_SAID, StreamCheck
+
+    said: list[str] = []
+    check = StreamCheck("receive", said.append)
+    for seq in range(0, 100, 2):
+        check.frame({"seq": seq, "sender": "test-sender", "stream": "s1"})
+    check.end({"frames": 100, "sender": "test-sender", "stream": "s1"})
+    gaps = [w for w in said if "frame(s) missing from sender" in w and "at its end" not in w]
+    assert len(gaps) == GAPS_SAID and "further gaps are counted" in gaps[-1]
+    assert check.missing == 50 and said[-1] == "receive: 50 frame(s) in all missing from sender 'test-sender', in 50 gaps"

@@ -110,10 +110,11 @@ class CameraServer:
             self.peers = count_peers(events, self.peers)
             return self.peers
 
-    def _await_stale_receivers(self, timeout: float = 1.0) -> None:
+    def _await_stale_receivers(self, timeout: float = 1.0) -> int:
         """Before a named client's recording (push mode; its receiver connects after the start
         reply): let connections of earlier holders close, so that no frame of the new recording is
-        queued to a receiver that is going away. The streamer is not running: the socket is ours."""
+        queued to a receiver that is going away. The streamer is not running: the socket is ours.
+        The receivers still connected after `timeout` (not this recording's: refused)."""
         deadline = time.monotonic() + timeout
         waited = False
         while self._count_peers() > 0 and time.monotonic() < deadline:
@@ -122,6 +123,7 @@ class CameraServer:
         if waited:
             time.sleep(0.005)
             self._stream.getsockopt(zmq.EVENTS)  # take the closed connections out of the load balancer now
+        return self._count_peers()
 
     # -- control ------------------------------------------------------------------------
     def _info(self) -> dict[str, Any]:
@@ -196,8 +198,10 @@ class CameraServer:
         taken = cam.is_recording and self.owner not in (None, client)  # a forced start: its holder is told
         if cam.is_recording or self._streamer is not None:  # (or the holder again, a recording that ended)
             self._stop_stream(f"the camera was taken over by {client}" if taken else None)
-        if self.mode == "push" and request.get("client"):
-            self._await_stale_receivers()
+        if self.mode == "push" and request.get("client") and self._await_stale_receivers(2.0):
+            raise CameraError(f"{self.peers} receiver(s) stay connected to the stream port {self.stream_port} (a viewer "
+                              "or an earlier client still running?): in push mode each would take a share of this "
+                              "recording's frames; stop them, or serve with --mode pub for several receivers")
         cam.start_recording()
         self.sent = self.dropped = self.late_sent = self.camera_dropped = 0
         self.stream_id = new_stream_id()

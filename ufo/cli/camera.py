@@ -155,7 +155,8 @@ def grab(name: str, number: int, output: str, props: tuple[str, ...], overwrite:
         console.print(f"[bold yellow]warning:[/] the server's camera grabbed {report['late']} of the {report.get('sent')} "
                       "frames it sent later than its frame rate allows (unbuffered there: record buffered, or ask a "
                       "lower rate)")
-    for warning in _drop_warnings(stats, getattr(cam, "stream_lost", None)):
+    for warning in _drop_warnings(stats, getattr(cam, "stream_lost", None),
+                                  (getattr(cam, "_stream_info", None) or {}).get("mode") == "push"):
         console.print(f"[bold red]warning:[/] {warning}")
 
 
@@ -215,7 +216,7 @@ def _held(writer: Any, stats: Any, number: int, output: str) -> str:
     return text
 
 
-def _drop_warnings(stats: Any, stream_lost: int | None) -> list[str]:
+def _drop_warnings(stats: Any, stream_lost: int | None, push: bool = False) -> list[str]:
     """Where the frames missing between those received were lost. A camera server's (`stream_lost`
     not None) were dropped by its camera, whose ring filled while the stream waited for this grab, or,
     on a pub stream, lost on their way here; they all read "writing did not keep up ... raise
@@ -233,9 +234,10 @@ def _drop_warnings(stats: Any, stream_lost: int | None) -> list[str]:
                         "lower frames-per-second, raise num-buffers (-p num-buffers=N sets the server's) or write to "
                         "faster storage")
     if lost:
-        warnings.append(f"{lost} frame(s) the server sent never arrived here ({lost / total:.1%}): lost on the way "
-                        "(a pub stream drops what a subscriber cannot take in time; serve with --mode push for every "
-                        "frame)")
+        why = ("taken by another receiver connected to the push stream (a viewer?), or lost with a connection"
+               if push else "lost on the way (a pub stream drops what a subscriber cannot take in time; serve with "
+               "--mode push for every frame)")
+        warnings.append(f"{lost} frame(s) the server sent never arrived here ({lost / total:.1%}): {why}")
     return warnings
 
 

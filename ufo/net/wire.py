@@ -216,8 +216,10 @@ class _Stream:
     reliable: bool = True
     ended: bool = False
     last: float = 0.0  # monotonic time of its last frame
+    gaps: int = 0  # gaps said one by one up to GAPS_SAID, then counted (a line each buried the console)
 
 
+GAPS_SAID = 5  # gaps of a stream said one by one; the rest summed at its end
 RESTART_SILENCE = 1.0  # seconds a stream without its end must have been silent for a new one to be its restart
 
 
@@ -277,11 +279,14 @@ class StreamCheck:
             gap = seq - state.expected
             state.missing += gap
             self.missing += gap
-            if checked:
+            state.gaps += checked
+            if checked and state.gaps <= GAPS_SAID:
                 first = state.expected
                 self._report(f"{self.name}: {gap} frame(s) missing from sender '{state.sender}' (sequence "
                              f"{first}..{seq - 1} never arrived here; lost with a receiver that was killed, "
-                             "or sent before this receiver connected)")
+                             "or sent before this receiver connected, or taken by another receiver of the same "
+                             "push stream)" + ("; further gaps are counted and said at the end"
+                                               if state.gaps == GAPS_SAID else ""))
         elif seq < state.expected and checked:
             self._report(f"{self.name}: frame {seq} from sender '{state.sender}' arrived after frame "
                          f"{state.expected - 1} (repeated or out of order)")
@@ -309,10 +314,14 @@ class StreamCheck:
             gap = frames - state.expected
             state.missing += gap
             self.missing += gap
+            state.gaps += state.peers <= 1 and state.reliable
             if state.peers <= 1 and state.reliable:
                 self._report(f"{self.name}: {gap} frame(s) missing from sender '{state.sender}' at its end "
                              f"(it sent {frames}, the last {gap} never arrived here)")
             state.expected = frames
+        if state.gaps > GAPS_SAID:
+            self._report(f"{self.name}: {state.missing} frame(s) in all missing from sender '{state.sender}', in "
+                         f"{state.gaps} gaps")
         if not state.reliable and state.missing:  # counted all along, said once: a PUB stream drops by design
             self._report(f"{self.name}: {state.missing} of the {frames} frames of the lossy (pub) stream from sender "
                          f"'{state.sender}' did not arrive here (a subscriber misses what it cannot take in time and "
