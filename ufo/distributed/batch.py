@@ -15,6 +15,7 @@ from typing import Any
 from ..core.errors import InputError, UfoError, UsageError
 from .. import reco as reco_mod
 from .outputs import RegionWriter, join_hdf5, merged_ranges, prepare_output, record_range
+from .stall import StallWatch
 from .ranges import Part, gpu_memory_of_workers, rows_per_part, split
 
 
@@ -225,10 +226,12 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
     done = 0
     written: list[list[int]] = []  # the ranges finished, recorded in a Zarr volume as they finish
     finished: list[Part] = []
+    watch = StallWatch(client, {f.key: f"{p.first}..{p.stop - 1}" for f, p in futures.items()})
     try:
         told: set[str] = set()
         for future in as_completed(list(futures)):
             count, caught = future.result()
+            watch.finished(future.key)
             done += count
             for message, category in caught:
                 if message not in told:
@@ -250,6 +253,8 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
                              f"{_kept(target, finished, plan.slices, o.output)}: run it again once the scheduler "
                              "and workers are up") from exc
         raise
+    finally:
+        watch.close()
     if target["kind"] == "hdf5":
         join_hdf5(target, parts)
     record_range(target, written, None)
