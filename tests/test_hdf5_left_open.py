@@ -111,3 +111,20 @@ def test_frames_appended_to_a_killed_laid_out_volume_follow_its_whole_frames(tmp
         assert list(f["data_frame_number"][:]) == [*range(40), *range(100, 105)]
     source = open_source(path)
     assert source.count == 45 and int(source.read(44, slice(None), None)[0, 0]) == 104
+
+
+def test_an_append_cuts_only_its_own_volume_not_one_whose_name_begins_alike(tmp_path):
+    """'/recon_b' (100 finished slices) beside a killed '/recon': the append to '/recon' cut both."""
+    from ufo.storage.writers import open_writer
+
+    path = tmp_path / "v.h5"
+    with open_writer(f"{path}:/data_b") as writer:
+        for i in range(100):
+            writer.write(np.full((16, 8), i, np.float32), {"index": i})
+    subprocess.run([sys.executable, "-c", KILLED, f"{path}:/data"], timeout=120)
+    with pytest.warns(RuntimeWarning, match="holds 40 written whole"):
+        with open_writer(f"{path}:/data", append=True) as writer:
+            writer.write(np.zeros((16, 8), np.float32), {"frame_number": 100})
+    with h5py.File(path, "r") as f:
+        assert f["data_b"].shape[0] == 100 and f["data_b_index"].shape == (100,)
+        assert f["data"].shape[0] == 41

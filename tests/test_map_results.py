@@ -58,3 +58,29 @@ def test_a_path_given_as_bytes_or_pathlib_is_the_path(tmp_path):
     ufo.Writer(path=os.fsencode(out))(FRAMES[:3]).run().wait()
     assert ufo.Reader(path=os.fsencode(out))().collect().shape == (3, 8, 8)
     assert ufo.Reader(path=out)().collect()[2, 0, 0] == 2
+
+
+def test_a_partial_last_stack_is_filled_by_tasks_that_fill_their_output():
+    """The smaller last stack of `stack partial=true` went into the full stack's pooled output:
+    'filter' failed ('could not broadcast (23, 37) into (46, 37)'). It fills the front of it now."""
+    rng = np.random.default_rng(0)
+    frames = [rng.random((23, 37)).astype(np.float32) for _ in range(5)]
+    stacks = [np.array(s) for s in ufo.Filter()(ufo.Stack(number=2, partial=True)(frames))]
+    assert [s.shape for s in stacks] == [(2, 23, 37), (2, 23, 37), (1, 23, 37)]
+    single = ufo.Filter()(frames).collect()
+    np.testing.assert_array_equal(stacks[2][0], single[4])
+    np.testing.assert_array_equal(stacks[1][1], single[3])
+
+
+def test_a_batched_map_s_result_of_another_shape_names_the_task():
+    class Batched(Task):
+        name = "column-batch"
+
+        def batch_size(self):
+            return 4
+
+        def process_batch(self, frames, metas):
+            return [f if f.flat[0] < 5 else np.full((8, 1), f.flat[0], np.float32) for f in frames]
+
+    with pytest.raises(ufo.core.TaskError, match=r"'column-batch'.*shape \(8, 1\) at frame 5"):
+        ufo.Calculate(expression="x*2")(Batched()(FRAMES)).collect()

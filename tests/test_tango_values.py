@@ -12,7 +12,7 @@ def test_json_tags_refuse_nan_and_infinity():
     from ufo.tango.base import parse_json
 
     assert parse_json('{"angle": 1.5}', "tags") == {"angle": 1.5}
-    for text in ('{"angle": NaN}', '{"angle": -Infinity}'):
+    for text in ('{"angle": NaN}', '{"angle": -Infinity}', '{"angle": 1e999}', '{"a": [-1e400]}'):
         with pytest.raises(ValueError, match="tags must hold finite numbers"):
             parse_json(text, "tags")
 

@@ -14,6 +14,7 @@ from typing import Any
 from .channel import Channel
 from .errors import Cancelled
 from .frame import EOS, Frame
+from .map_results import check_result
 from .task import Task
 
 #: a partial batch waits at most this long for more frames (a live stream's latency)
@@ -39,7 +40,10 @@ def _process(node: Any, task: Task, waiting: list[Frame], shared: bool) -> list[
     for frame in waiting:
         frame.release()
     produced = []
+    spec = node.spec
+    declared = tuple(spec.shape) if spec is not None and spec.shape is not None else None
     for result, meta in zip(results, metas):
+        check_result(result.data if isinstance(result, Frame) else result, declared, meta)
         frame = result if isinstance(result, Frame) else Frame(result, meta)
         frame.meta = meta
         produced.append(frame)

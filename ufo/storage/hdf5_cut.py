@@ -259,7 +259,14 @@ def trim_laid_out(h5file: Any, dataset: str) -> tuple[int, int] | None:
         return None
     laid = int(group[name].shape[0])
     written = max(0, min(int(counter[0]), laid))
-    for key in [name, *(k for k in group if k.startswith(name + "_") and k != name + FRAMES_WRITTEN)]:
+    # its per-frame values as the writer listed them (earlier files: the 1-D ones beside it); a volume
+    # beside it whose name begins alike ('/recon_b' beside '/recon') was cut with it
+    listed = counter.attrs.get("values")
+    others = [k for k in group if k != name and getattr(group[k], "ndim", 0) >= 2]  # volumes of their own
+    values = [str(v) for v in listed] if listed is not None else \
+        [k for k in group if k.startswith(name + "_") and getattr(group[k], "ndim", 0) == 1 and k != name + FRAMES_WRITTEN
+         and not any(k.startswith(o + "_") for o in others)]
+    for key in [name, *(v for v in values if v in group)]:
         item = group[key]
         if getattr(item, "ndim", 0) >= 1 and item.shape[0] == laid and item.maxshape[0] is None:
             item.resize(written, axis=0)

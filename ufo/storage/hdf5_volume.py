@@ -125,6 +125,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
                     self._values[key] = (kind, _chunk_offsets(extra, -(-n // chunk), chunk))
             counter = group.create_dataset(name + WRITTEN, data=np.zeros(1, np.int64))
             counter.attrs["doc"] = f"frames of {name} written whole, in order (the rest read as zeros)"
+            counter.attrs["values"] = [f"{name}_{key}" for key in self._values]  # cut with it (`trim_laid_out`)
             self._written_at = int(_offset(counter))
             f.flush()
         except InputError:

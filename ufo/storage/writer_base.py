@@ -52,9 +52,11 @@ def conform(path: str, index: int, frame: np.ndarray, kept: tuple[tuple[int, ...
         return frame
     shape, dtype = kept
     if frame.shape != tuple(shape) or not fits_type(frame.dtype, dtype):
+        partial = frame.ndim == len(shape) > 2 and frame.shape[1:] == tuple(shape)[1:] and frame.shape[0] < shape[0]
         raise InputError(f"frame {index} has shape {frame.shape} {frame.dtype}, '{path}' holds frames of shape "
-                         f"{tuple(shape)} {np.dtype(dtype)}: " + ("one file holds frames of one shape (a partial "
-                         "last stack: stack partial=false, or a TIFF sequence)" if frame.shape != tuple(shape) else MISFIT))
+                         f"{tuple(shape)} {np.dtype(dtype)}: " + (MISFIT if frame.shape == tuple(shape) else
+                         "one file holds frames of one shape" + (" (a partial last stack: stack partial=false, or "
+                                                                 "a TIFF sequence)" if partial else "")))
     return frame if frame.dtype == dtype else frame.astype(dtype)
 
 

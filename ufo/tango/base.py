@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable
@@ -149,8 +150,13 @@ def parse_json(text: str, what: str) -> dict[str, Any]:
     def no_constant(name: str) -> Any:  # Python's json reads NaN and Infinity: a frame's angle NaN went on
         raise ValueError(f"{what} must hold finite numbers, got {name}")
 
+    def finite(number: str) -> float:  # 1e999 reads as inf
+        if not math.isfinite(value := float(number)):
+            no_constant(number)
+        return value
+
     try:
-        value = json.loads(text, parse_constant=no_constant)
+        value = json.loads(text, parse_constant=no_constant, parse_float=finite)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{what} must be a JSON object such as {{\"image_key\": 0}}: {exc}") from exc
     if not isinstance(value, dict):
