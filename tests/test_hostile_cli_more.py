@@ -133,6 +133,8 @@ def test_a_session_name_that_starts_with_a_dash_is_refused_at_init(tmp_path):
     (["--output-min", "0", "--output-max", "0.001", "-o", "s.tif"], "--output-min and --output-max set the scale of 8/16-bit"),
     (["--output-bits", "32", "--output-max", "1", "-o", "s.tif"], "--output-max set the scale"),
     (["--output-bits", "16", "-o", "s.raw"], "'s.raw' is a raw file, which keeps no scale"),
+    (["--roi", "0,0,0,16", "-o", "s.tif"], "the width and height must be at least 1 pixel"),  # UFO's 'unset':
+    (["--roi", "0,0,16,-1", "-o", "s.tif"], "the width and height must be at least 1 pixel"),  # twice as bright
 ])
 def test_a_scale_that_would_go_nowhere_is_refused_before_the_work(tmp_path, args, said):
     """Float output ignored --output-min/--output-max (its configuration said them); a 16-bit raw file

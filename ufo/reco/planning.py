@@ -309,6 +309,10 @@ def _check_axis(axis: float | None, width: int, o: RecoOptions | None = None) ->
     if axis is not None and o is not None and o.half_acquisition and not 0 < axis < width - 1:  # stitching's bounds:
         raise UsageError(f"--half-acquisition: axis {axis} must lie between the detector's first and last pixel "
                          f"centres (0 .. {width - 1}, both excluded)")  # it failed after the reading (exit 1)
+    if o is not None and o.roi is not None and min(o.roi[2:]) < 1:  # 0 or -1: UFO's "unset", which switched the
+        x, y, w, h = o.roi  # back-projection to UFO's meaning (slices twice too bright, upside down; exit 0)
+        raise UsageError(f"--roi {x},{y},{w},{h}: the width and height must be at least 1 pixel (leave --roi out for "
+                         "the whole slice)")
     if o is not None and o.roi is not None and not o.half_acquisition and outside_view(width, o.roi, None, axis):
         x, y, w, h = o.roi
         raise UsageError(f"--roi {x},{y},{w},{h} lies outside the field of view, the circle the {width}-pixel "
