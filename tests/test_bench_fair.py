@@ -82,3 +82,31 @@ def test_file_to_file_measures_against_its_floor_on_the_cpu(tmp_path):
     assert float(rmse) < 0.15 * gpu_files.ATTENUATION  # the phantom's soft-tissue contrast is 0.2 x ATTENUATION
     assert all(r[3].startswith("failed") or float(r[3]) >= 0 for r in run.host[1:])
     assert not os.path.exists(tmp_path / "slices.h5")
+
+
+TIMED = """
+import numpy as np
+from ufo.bench import reco_fair
+reco_fair.timed(0, np.random.default_rng(0).random((256, 360, 512), np.float32), 256, 1, 1, None)
+"""
+
+
+def test_a_benchmark_stopped_with_ctrl_c_ends_with_its_timing_processes():
+    """SIGINT (or SIGTERM turned into one) to the ufo process alone while a timing process ran: the
+    command never ended (its exit joined a child blocked writing its result into a pipe nobody read)."""
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-c", TIMED], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+        time.sleep(0.1)
+    time.sleep(3.0)  # the timing process imports and starts reconstructing
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode != 0 and "KeyboardInterrupt" in proc.stderr.read()

@@ -160,3 +160,30 @@ def test_ufo_reco_s_clipping_warning_names_its_own_options(tmp_path):
                  "--output-min", "0", "--output-max", "1e-6", "-o", "s.tif", cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "give --output-min and --output-max that hold every frame, or --output-bits 32" in result.stderr, result.stderr
+
+
+def test_a_bad_ufo_devices_is_named_as_read():
+    from ufo.core.errors import UsageError
+    from ufo.core.resources import parse_spec
+
+    os.environ["UFO_DEVICES"], before = "bogus", os.environ.get("UFO_DEVICES")
+    try:
+        with pytest.raises(UsageError, match="got 'bogus'"):  # it said "got 'None'"
+            parse_spec(None)
+    finally:
+        if before is None:
+            del os.environ["UFO_DEVICES"]
+        else:
+            os.environ["UFO_DEVICES"] = before
+
+
+def test_the_gpu_asked_for_without_one_names_the_extra():
+    """device='gpu' without CuPy: a bare "No module named 'cupy'" (OnlineReconstruction, ufo bench stream)."""
+    from ufo.core.errors import UsageError
+    from ufo.core.resources import available
+    from ufo.tomo.backends import backend
+
+    if available():
+        pytest.skip("a GPU is usable here")
+    with pytest.raises(UsageError, match=r"no GPU is usable here .*pip install 'ufo\[gpu\]'"):
+        backend("gpu")

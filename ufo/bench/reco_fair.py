@@ -160,14 +160,22 @@ def timed(tool: int, sinos: np.ndarray, slices: int, processes: int, threads: in
     for w in workers:
         w.start()
     got: list[tuple[float, float, float, Any, str | None]] = []
-    while len(got) < processes:
-        try:
-            got.append(results.get(timeout=1.0))
-        except queue.Empty:
-            if not any(w.is_alive() for w in workers) and results.empty():
-                codes = [w.exitcode for w in workers]
-                raise RuntimeError(f"{TOOLS[tool].name}: its benchmark process ended without a result "
-                                   f"(exit codes {codes})") from None
+    try:
+        while len(got) < processes:
+            try:
+                got.append(results.get(timeout=1.0))
+            except queue.Empty:
+                if not any(w.is_alive() for w in workers) and results.empty():
+                    codes = [w.exitcode for w in workers]
+                    raise RuntimeError(f"{TOOLS[tool].name}: its benchmark process ended without a result "
+                                       f"(exit codes {codes})") from None
+    except BaseException:  # Ctrl-C, SIGTERM: the timing processes go too (one blocked on its result's
+        for w in workers:  # pipe held the command's exit for good)
+            if w.is_alive():
+                w.kill()
+            w.join(5)
+        results.cancel_join_thread()
+        raise
     for w in workers:
         w.join()
     errors = [g[4] for g in got if g[4]]

@@ -71,7 +71,7 @@ def parse_spec(spec: str | None) -> str | list[int]:
         return "all"
     parts = [part.strip() for part in text.split(",") if part.strip()]
     if not parts or not all(part.isdigit() for part in parts):
-        raise UsageError(f"GPUs are given as 'all', 'cpu' or numbers like '0,1' (--gpus or UFO_DEVICES), got '{spec}'")
+        raise UsageError(f"GPUs are given as 'all', 'cpu' or numbers like '0,1' (--gpus or UFO_DEVICES), got '{text}'")
     return list(dict.fromkeys(int(part) for part in parts))
 
 

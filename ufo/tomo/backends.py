@@ -7,12 +7,19 @@ only when the GPU is chosen, so a CPU-only machine never imports CuPy.
 
 from __future__ import annotations
 
+from ..core.errors import UsageError
 from .steps import Backprojector, FlatField, RowFilter, Staging
 
 
 def _check(device: str) -> None:
     if device not in ("cpu", "gpu"):
         raise ValueError(f"device is 'cpu', 'gpu' or 'auto', not '{device}'")
+    if device == "gpu":  # a bare "No module named 'cupy'" from an import below said nothing of the fix
+        from ..core.resources import available
+
+        if not available():
+            raise UsageError("device 'gpu': no GPU is usable here (CuPy with CUDA and an NVIDIA GPU are needed: "
+                             "pip install 'ufo[gpu]'); use device 'cpu' or 'auto'")
 
 
 def backend(device: str) -> tuple[type[FlatField], type[RowFilter], type[Backprojector]]:
