@@ -8,6 +8,7 @@ the same `Option.convert` as in the GUI and in config files. This module adds on
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from rich.table import Table
 from ..core.errors import UsageError
 from .. import reco as reco_mod
 from ..reco import config, schema
+from ..reco.hints import geometry_hints
 from .errors import handle_errors
 from .tofu_names import RecoCommand
 
@@ -256,7 +258,7 @@ def _reconstruct(options: Any, kw: dict[str, Any]) -> None:
         raise errors[0]
     result = result_box[0]
     shown = set(plan.warnings)  # an input's note comes again from each task that read it: said once
-    for warning in result.warnings:  # also with --quiet, as the plan's warnings
+    for warning in [*result.warnings, *geometry_hints(plan, result.axis)]:  # also with --quiet, as the plan's
         said = re.sub(r"^[a-z][a-z0-9-]*: ", "", warning)  # without the task's name ("read-2: ...")
         if said in shown or warning in shown:
             continue
@@ -323,10 +325,8 @@ def _warm_hints() -> None:
 
     from ..tomo.quality_hints import check_sinogram
 
-    try:
+    with contextlib.suppress(Exception):  # a warm-up: the hints themselves say what fails
         check_sinogram(np.ones((8, 8), np.float32))
-    except Exception:  # noqa: BLE001 - a warm-up: the hints themselves say what fails
-        pass
 
 
 def _serve_alone(ctx: click.Context) -> None:
