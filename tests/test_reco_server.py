@@ -146,12 +146,17 @@ def _assert_partial(path):
             assert "data" in f and 0 < f["data"].shape[0] < 256
 
 
-def test_jobs_wait_in_order_and_a_waiting_job_can_be_cancelled(server, scans, tmp_path):
-    number = jobs_of(server) + 1
+def _long_job(server, scans, tmp_path):
+    """(its number, a long job started, the options of a small one): jobs wait behind it."""
+    number = max([0, *map(int, re.findall(r"job (\d+)\b", server.text()))]) + 1  # queued ones count too
     long = client(server, "--projections", str(scans / "large.nx"), "--output", "long.h5:/data", "--axis", "256",
                   "--gpus", "cpu", "--threads", "1", cwd=tmp_path)
     wait_for(lambda: started_writing(server, number), 60, "the job to start")
-    small = ["--projections", str(scans / "small.nx"), "--axis", "31.5", "--gpus", "cpu", "-q"]
+    return number, long, ["--projections", str(scans / "small.nx"), "--axis", "31.5", "--gpus", "cpu", "-q"]
+
+
+def test_jobs_wait_in_order_and_a_waiting_job_can_be_cancelled(server, scans, tmp_path):
+    number, long, small = _long_job(server, scans, tmp_path)
     second = client(server, *small, "--output", "second.h5:/data", cwd=tmp_path)
     wait_for(lambda: f"job {number + 1} waits behind 1" in server.text(), 60, "the second job to wait", server)
     third = client(server, *small, "--output", "third.h5:/data", cwd=tmp_path)
@@ -159,6 +164,7 @@ def test_jobs_wait_in_order_and_a_waiting_job_can_be_cancelled(server, scans, tm
     third.send_signal(signal.SIGINT)  # Ctrl-C while it waits: it never runs
     out, err = third.communicate(timeout=30)
     assert third.returncode == 130 and "waiting for 2 reconstruction(s)" in err
+    assert "interrupted before the job started: nothing was written" in err  # it said nothing more
     assert second.poll() is None  # still waiting behind the long job
     long.send_signal(signal.SIGINT)
     assert long.wait(60) == 130
@@ -249,3 +255,17 @@ def test_serve_with_a_reconstructions_options_is_refused():
                           timeout=60)
     assert done.returncode == 2, done.stderr
     assert "--serve starts the reconstruction server and takes no --projections, --dry-run" in done.stderr
+
+
+def test_a_client_killed_just_before_its_turn_never_gets_its_job_started(server, scans, tmp_path):
+    """Killed within the 3-s ping window before its turn, its job started anyway and was stopped
+    1.5 s later, the next client waiting for nothing."""
+    number, long, small = _long_job(server, scans, tmp_path)
+    killed = client(server, *small, "--output", "killed.h5:/data", cwd=tmp_path)
+    wait_for(lambda: f"job {number + 1} waits behind 1" in server.text(), 60, "the job to wait", server)
+    killed.kill()
+    killed.wait()
+    long.send_signal(signal.SIGINT)  # its turn comes at once
+    assert long.wait(60) == 130
+    wait_for(lambda: f"job {number + 1}: its client" in server.text(), 30, "the server to see it gone", server)
+    assert f"job {number + 1} (client pid" not in server.text() and not (tmp_path / "killed.h5").exists()

@@ -51,16 +51,19 @@ class Output(io.TextIOBase):
         return self._tty
 
 
-def client_gone(job: Job) -> bool:
+def client_gone(job: Job, starting: bool = False) -> bool:
     """Whether the job's client has sent no ping for PING_LOST s and its process is gone: a client
     stopped (Ctrl-Z) or starved of CPU for a few seconds had its job cancelled, and said
     "interrupted". Its process is the pid it sent, started when it said (a pid reused since is
-    another process); a zombie (killed, not yet reaped) is gone. Without /proc: the ping alone."""
-    if time.monotonic() - job.pinged <= PING_LOST:
+    another process); a zombie (killed, not yet reaped) is gone. Without /proc: the ping alone.
+    `starting` (its turn has come): the process is looked at whatever the ping: a client killed
+    within the ping's window before its turn had its job started, and stopped 1.5 s later."""
+    silent = time.monotonic() - job.pinged > PING_LOST
+    if not (silent or starting and os.path.isdir("/proc")):
         return False
     pid, started = job.request.get("pid"), job.request.get("started")
     if not isinstance(pid, int) or pid <= 0 or not isinstance(started, int):
-        return True
+        return silent
     if process_start(pid) != started:
         return True
     try:

@@ -122,7 +122,8 @@ class Server:
             if job is not None:
                 self._cancel(job)
             elif queued is not None:
-                queued.cancelled = True
+                queued.cancelled = True  # said: a queued client's Ctrl-C printed nothing after "waiting for ..."
+                self._post((identity, b"note", b"interrupted before the job started: nothing was written"))
                 self._post((identity, b"exit", str(INTERRUPTED).encode()))
 
     def _accept(self, identity: bytes, payload: bytes) -> None:
@@ -213,7 +214,7 @@ class Server:
             self.waiting.pop(job.identity, None)
             if job.cancelled:
                 return
-            if client_gone(job):  # its client went while it waited
+            if client_gone(job, starting=True):  # its client went while it waited
                 self._say(f"job {job.number}: its client (pid {job.request.get('pid')}) has gone while it waited")
                 return
             self.running = job
