@@ -40,6 +40,7 @@ def find_dataset(h5file: Any, filename: str) -> str:
     found: list[tuple[int, str]] = []
     h5file.visititems(lambda name, obj: found.append((-int(obj.size), "/" + name))
                       if isinstance(obj, h5py.Dataset) and obj.ndim >= 2 else None)
+    found += _linked_stacks(h5file)  # visititems follows no external link: an Eiger master's frames
     names = [name for _, name in sorted(found)]
     if len(names) == 1:
         return names[0]
@@ -49,6 +50,29 @@ def find_dataset(h5file: Any, filename: str) -> str:
     shown = ", ".join(names[:8]) + (f", ... ({len(names)} in all)" if len(names) > 8 else "")  # a file of one data
     raise UsageError(f"HDF5 file '{filename}' holds several image datasets; name one: {filename}:{names[0]} "  # set a
                      f"(candidates, largest first: {shown})")  # frame (ALS 8.3.2) listed 12,345 characters
+
+
+def _linked_stacks(h5file: Any) -> list[tuple[int, str]]:
+    """(-size, path) of the image data sets the file reaches through external links (a Dectris Eiger
+    master's /entry/data/data_000001 ...): unseen, its 2-D pixel mask was read as the scan (exit 0)."""
+    import h5py
+
+    found: list[tuple[int, str]] = []
+
+    def see(name: str, link: Any) -> None:
+        if isinstance(link, h5py.ExternalLink):
+            try:
+                obj = h5file["/" + name]
+            except Exception:  # noqa: BLE001 - a link to a file or data set not there: nothing to read
+                return
+            if isinstance(obj, h5py.Dataset) and obj.ndim >= 2:
+                found.append((-int(obj.size), "/" + name))
+
+    try:
+        h5file.visititems_links(see)
+    except Exception:  # noqa: BLE001 - an h5py without it, or a broken group: the hard links alone
+        pass
+    return found
 
 
 def _layout_entry(h5file: Any, dataset: str) -> str | None:

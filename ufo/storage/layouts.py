@@ -211,7 +211,7 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
         # projections; image_key calls both 0. Alignment frames then match no selection of 0, 1 or 2.
         keys_ds = (entry.get("instrument/detector/image_key_control") or entry.get("instrument/detector/image_key")
                    or entry.get("data/image_key"))
-        keys = [int(k) for k in keys_ds[:n]] if keys_ds is not None else [0] * n
+        keys = _keys(h5.filename, keys_ds, n) if keys_ds is not None else [0] * n
         if keys_ds is not None:
             _lengths(keys_ds.name, keys_ds.shape[0] if keys_ds.ndim else 1, n, notes)
         angles_ds = entry.get("sample/rotation_angle") or entry.get("data/rotation_angle")
@@ -313,6 +313,19 @@ def frame_shapes(h5: Any, locations: list[tuple[str, int]], keys: list[int], fil
                              f"{' x '.join(map(str, first[0]))} ({layout}): one kind of frame must have one "
                              "shape; leave it out or repair the file")
     return shapes
+
+
+def _keys(filename: str, keys_ds: Any, n: int) -> list[int]:
+    """The frames' image keys, as integers; keys that are no whole numbers (NaN, 0.5) or a data set
+    of another shape than one key a frame are an InputError naming it ("cannot convert float NaN
+    to integer", "only 0-dimensional arrays can be converted", naming no file)."""
+    values = np.asarray(keys_ds[:n])
+    if values.ndim != 1 or values.dtype.kind not in "iuf" or \
+            (values.dtype.kind == "f" and not (np.isfinite(values).all() and (values == np.round(values)).all())):
+        raise InputError(f"'{filename}:{keys_ds.name}' does not hold one whole-number image key a frame (0 projection, "
+                         f"1 flat, 2 dark; shape {keys_ds.shape}, {keys_ds.dtype}): fix the file, or read the frames "
+                         "without it (name the data set: FILE.h5:/PATH/TO/data)")
+    return [int(k) for k in values]
 
 
 def refuse_frame_per_dataset(h5file: Any, filename: str, names: list[str]) -> None:

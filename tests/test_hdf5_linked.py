@@ -1,0 +1,53 @@
+"""HDF5 files whose frames live in other files, reached through external links (a Dectris Eiger
+master: /entry/data/data_000001 ... linking the data files, beside its 2-D pixel mask).
+
+The search for the frames' data set followed no external link: the pixel mask was the one image
+data set it saw, and `ufo run "read path=master.h5 ! write ..."` wrote one frame of zeros (exit 0).
+"""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+
+from ufo.core.errors import UsageError
+from ufo.storage import open_source
+
+
+def _master(tmp_path):
+    data = np.arange(8 * 16 * 12, dtype=np.uint16).reshape(8, 16, 12)
+    for k in range(2):
+        with h5py.File(tmp_path / f"m_data_{k + 1:06d}.h5", "w") as f:
+            f.create_dataset("entry/data/data", data=data[4 * k:4 * (k + 1)])
+    with h5py.File(tmp_path / "m_master.h5", "w") as f:
+        for k in range(2):
+            f[f"entry/data/data_{k + 1:06d}"] = h5py.ExternalLink(f"m_data_{k + 1:06d}.h5", "/entry/data/data")
+        f["entry/instrument/detector/detectorSpecific/pixel_mask"] = np.zeros((16, 12), np.uint32)
+    return str(tmp_path / "m_master.h5"), data
+
+
+def test_a_master_file_s_linked_frames_are_candidates_not_its_pixel_mask(tmp_path):
+    path, data = _master(tmp_path)
+    with pytest.raises(UsageError, match=r"several image datasets; name one: .*m_master.h5:/entry/data/data_000001"):
+        open_source(path)
+    linked = open_source(f"{path}:/entry/data/data_000002")
+    assert linked.count == 4
+    np.testing.assert_array_equal(linked.read(3, slice(None), None), data[7])
+
+
+@pytest.mark.parametrize("keys", [np.array([0.0, np.nan, 0.0, 0.0]), np.zeros((4, 1), np.int32)], ids=["nan", "n-by-1"])
+def test_image_keys_that_are_no_key_a_frame_are_named(tmp_path, keys):
+    """'cannot convert float NaN to integer', 'only 0-dimensional arrays can be converted': no file named."""
+    from ufo.core.errors import InputError
+    from ufo.storage import open_writer
+
+    path = str(tmp_path / "scan.nx")
+    with open_writer(path) as writer:
+        for i in range(4):
+            writer.write(np.ones((4, 6), np.uint16), {"image_key": 0, "angle": 0.1 * i})
+    with h5py.File(path, "a") as f:
+        del f["entry/instrument/detector/image_key"], f["entry/instrument/detector/image_key_control"]
+        f["entry/instrument/detector/image_key"] = keys
+    with pytest.raises(InputError, match=r"scan.nx:/entry/instrument/detector/image_key' does not hold one whole-number"):
+        open_source(path, image_key=0)
