@@ -66,7 +66,7 @@ def test_ufo_demo_runs_the_whole_experiment(tmp_path):
     for words in ("frames/s", "MB/s", "streaming", "PSNR", "SSIM", "scan.nx", "montage.png"):
         assert words in text, words
     assert re.search(r"190 frames in [\d.]+ s: \d+ frames/s, 0 dropped by the camera", text), text
-    lag, written = (float(v) for v in re.search(r"slices complete ([\d.]+) s after the last frame, "
+    lag, written = (float(v) for v in re.search(r"slices complete ([\d.]+) s after the camera's last frame, "
                                                 r"written ([\d.]+) s after it", text).groups())
     assert 0 <= lag <= written < 60
     found, true = (float(v) for v in re.search(r"found ([\d.]+) px, true ([\d.]+) px", text).groups())

@@ -129,8 +129,8 @@ def summary(r: DemoResult) -> Table:
     table.add_row("reconstruction", f"{r.slices} slices ({r.options.describe_rows()}) on the {r.device.upper()} by the "
                   f"streaming engine: flat-field correction, {r.options.filter.capitalize()}-filtered back-projection "
                   "(zingers and dead pixels, which the file keeps, replaced by their local median; no ring removal)")
-    table.add_row("lag", f"slices complete {r.lag_s:.1f} s after the last frame, "
-                  f"written {r.slices_written_s:.1f} s after it")
+    table.add_row("lag", f"slices complete {r.reco_after_scan_s:.1f} s after the camera's last frame, "  # both from
+                  f"written {r.slices_written_s:.1f} s after it")  # it: the engine's own lag began behind its queue
     if r.axis_auto:
         table.add_row("", "(the axis is found once the projections cover a half turn, on this 180-degree scan at "
                       "the last one: the back-projection waits for it; with --axis PIXELS it runs during the scan)")

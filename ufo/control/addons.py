@@ -109,6 +109,8 @@ class OnlineReconstruction(Addon):
     a flat): the slices are coarser (each projection weighted by the interval it covers), said in
     `stats.warnings` and the log; the file keeps every frame."""
 
+    tells = True  # the engine's warnings logged at the run's end (`ufo demo` prints them in its summary)
+
     def __init__(self, axis: float | str | None = None, rows: Any = None, filter: str = "ramp",
                  angle_span: float | None = None, queue_size: int = 64, keep_up: bool = False, **options: Any):
         super().__init__(queue_size)
@@ -150,9 +152,10 @@ class OnlineReconstruction(Addon):
             said = (f"the online reconstruction kept up with the camera by leaving out {self.dropped} of "
                     f"{self.meant} frame(s): its slices are coarser than a reconstruction of the file")
             self.engine.stats.warnings.append(said)
-            LOG.warning("%s: %s", experiment.current, said)
         with contextlib.suppress(Cancelled):  # stopped (Ctrl-C): no slices, nothing else to say
             await self._in_thread(self.engine.finish)
+        for note in self.engine.stats.warnings if self.tells else []:  # the engine's own (flats after the scan
+            LOG.warning("%s: %s", experiment.current, note)  # not used, darks late) sat in its stats: unseen
 
     def stop(self) -> None:
         self.engine.stop()

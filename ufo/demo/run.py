@@ -83,6 +83,8 @@ def clean_rows(frame: np.ndarray, rows: slice, threshold: float) -> np.ndarray:
 class DemoReconstruction(OnlineReconstruction):
     """The OnlineReconstruction addon, with each frame's reconstructed rows cleaned (`clean_rows`) first."""
 
+    tells = False  # the summary says the engine's warnings
+
     def __init__(self, rows: slice, threshold: float | None, **options: Any):
         super().__init__(rows=rows, **options)
         self.row_slice, self.threshold = rows, threshold

@@ -178,6 +178,8 @@ class StreamingReconstructor(StreamOutput):
             done()
             self._progress()
             return
+        if self._pending:  # kept until flats came mid-scan: back-projected now, before this one (they waited for
+            self._progress()  # finish: slices without the scan's first part, angles taken as out of order)
         self._stage(index, angle, band, release, pinned)
 
     def idle(self) -> None:
@@ -375,14 +377,18 @@ class StreamingReconstructor(StreamOutput):
             if not self.half_acquisition and (problem := self._weights.coverage_problem()) is not None:
                 self._warn_once(f"{problem} in these slices (the weights are given as projections arrive); "
                                 "`ufo reco` of the file weighs each projection by the interval it covers")
-            for a, (i, b, r, p), relative in self._weights.finish():
-                self._put(i, a, b, relative, r, p)
+            corrections = 0  # the first projection's weight corrected, back-projected before: not counted twice
+            first = self._weights.first[1] if self._weights.first is not None and self._weights.gaps else None
+            for a, payload, relative in self._weights.finish():
+                self._put(payload[0], a, payload[1], relative, payload[2], payload[3])
+                corrections += payload is first  # (601 of 600 back-projected)
             if self._pairs is not None and self._pairs.waiting:
                 self._warn_once(f"half acquisition: {len(self._pairs.waiting)} projection(s) of the first half turn "
                                 "had no projection 180 degrees later and were left out")
             if self._bp is None:
                 raise ValueError("half acquisition needs a 360-degree scan: no projection had a pair 180 degrees later")
             self._flush()
+            self.stats.backprojected -= corrections
             self._staging.synchronize()
             self._bp.synchronize()
             self.stats.device_seconds = self._staging.busy_seconds()
