@@ -51,3 +51,24 @@ def test_image_keys_that_are_no_key_a_frame_are_named(tmp_path, keys):
         f["entry/instrument/detector/image_key"] = keys
     with pytest.raises(InputError, match=r"scan.nx:/entry/instrument/detector/image_key' does not hold one whole-number"):
         open_source(path, image_key=0)
+
+
+def test_a_virtual_dataset_whose_source_holds_fewer_frames_than_mapped_is_named(tmp_path):
+    """The last of 3 files held 1 of its 3 frames (an acquisition stopped early): 7 frames read,
+    then HDF5's 'insufficient elements in destination selection' (exit 1), naming no file."""
+    from ufo.core.errors import InputError
+
+    data = np.arange(9 * 8 * 6, dtype=np.uint16).reshape(9, 8, 6)
+    layout = h5py.VirtualLayout((9, 8, 6), np.uint16)
+    for k in range(3):
+        with h5py.File(tmp_path / f"part{k}.h5", "w") as f:
+            f["data"] = data[3 * k:3 * k + 3] if k < 2 else data[6:7]
+        layout[3 * k:3 * k + 3] = h5py.VirtualSource(f"part{k}.h5", "data", shape=(3, 8, 6))
+    with h5py.File(tmp_path / "scan.h5", "w") as f:
+        f.create_virtual_dataset("data", layout, fillvalue=0)
+    with pytest.raises(InputError, match=r"part2.h5:data' \(it holds 1 frame\(s\) .*; 3 are mapped from it\)"):
+        open_source(f"{tmp_path / 'scan.h5'}:/data")
+    with h5py.File(tmp_path / "part2.h5", "w") as f:  # complete again: read as before
+        f["data"] = data[6:9]
+    complete = open_source(f"{tmp_path / 'scan.h5'}:/data")
+    assert complete.count == 9 and int(complete.read(8, slice(None), None)[7, 5]) == int(data[8, 7, 5])

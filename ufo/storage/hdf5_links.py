@@ -48,6 +48,7 @@ def check_virtual(dset: Any, filename: str) -> None:
         return
     checked: dict[str, Any] = {}
     missing: list[str] = []
+    shorts: list[str] = []  # sources holding fewer frames than mapped
     for source in sources[:MOST_SOURCES]:
         name, inner = source.file_name, source.dset_name
         if "%" in name or name == ".":  # a pattern, or this file itself (its datasets are checked as read)
@@ -62,14 +63,37 @@ def check_virtual(dset: Any, filename: str) -> None:
             with h5py.File(found, "r", locking=False) as f:
                 if inner not in f:
                     missing.append(f"'{found}:{inner}' (the file holds no such dataset)")
+                elif (short := _short(source, f[inner])) is not None:  # an acquisition stopped early: HDF5
+                    missing.append(f"'{found}:{inner}' ({short})")  # failed at its first missing frame
+                    shorts.append(f"{found}:{inner}")
         except Exception as exc:  # noqa: BLE001 - whatever HDF5 says: that part of the frames cannot be read
             missing.append(f"'{found}' (it does not open as HDF5: {exc})")
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         raise InputError(f"'{filename}:{dset.name}' is a virtual dataset whose frames live in other files, and "
                          f"{len(missing)} of its sources cannot be read: {', '.join(missing[:3])}{more}; HDF5 "
-                         "would read those frames as zeros. Copy the raw files next to the scan file (as they "
-                         "were written) or set HDF5_VDS_PREFIX to their folder")
+                         "would read those frames as zeros. " + (
+                             "Copy the raw files next to the scan file (as they were written) or set "
+                             "HDF5_VDS_PREFIX to their folder" if len(shorts) < len(missing) else
+                             f"An acquisition that stopped early? Read the frames there are from the source "
+                             f"files themselves (e.g. '{shorts[0]}')"))
+
+
+def _short(source: Any, stored: Any) -> str | None:
+    """What a virtual source's dataset lacks of the region mapped from it, or None."""
+    import h5py
+
+    try:  # a selection of all of the source maps it whole onto the virtual region (its shape unrecorded)
+        if source.src_space.get_select_type() == h5py.h5s.SEL_ALL:
+            start, end = source.vspace.get_select_bounds()
+            need = tuple(e - s + 1 for s, e in zip(start, end))
+        else:
+            need = tuple(e + 1 for e in source.src_space.get_select_bounds()[1])
+    except Exception:  # noqa: BLE001 - no bounds to compare (an unlimited selection): left to HDF5
+        return None
+    if len(need) != len(stored.shape) or all(e <= n for e, n in zip(need, stored.shape)):
+        return None
+    return f"it holds {stored.shape[0]} frame(s) of shape {stored.shape}; {need[0]} are mapped from it"
 
 
 def broken_link(h5file: Any, filename: str, path: str) -> str | None:
