@@ -72,3 +72,14 @@ def test_a_virtual_dataset_whose_source_holds_fewer_frames_than_mapped_is_named(
         f["data"] = data[6:9]
     complete = open_source(f"{tmp_path / 'scan.h5'}:/data")
     assert complete.count == 9 and int(complete.read(8, slice(None), None)[7, 5]) == int(data[8, 7, 5])
+
+
+def test_a_big_endian_raw_file_reads_its_values(tmp_path):
+    """ImageJ's "Save As > Raw Data" writes big-endian: raw-dtype=>u2 was refused with no way to read it."""
+    import ufo
+
+    values = (np.arange(12).reshape(3, 4) * 300).astype(">u2")
+    values.tofile(tmp_path / "be.raw")
+    frames = ufo.Reader(path=str(tmp_path / "be.raw"), raw_width=4, raw_height=3, raw_dtype=">u2")().collect()
+    assert frames.dtype.isnative and frames.shape == (1, 3, 4)
+    np.testing.assert_array_equal(frames[0], values.astype(np.uint16))

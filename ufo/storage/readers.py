@@ -89,9 +89,10 @@ class RawFrames:
                              f"got {width}, {height} and {offset}")
         self.shape = (height, width)
         try:
-            self.dtype = np.dtype(dtype)
+            self._stored = np.dtype(dtype)  # '>u2': big-endian, as ImageJ saves raw data by default
         except TypeError as err:
-            raise UsageError(f"raw-dtype '{dtype}' is not a numpy type (e.g. uint16, float32)") from err
+            raise UsageError(f"raw-dtype '{dtype}' is not a numpy type (e.g. uint16, float32, >u2)") from err
+        self.dtype = self._stored.newbyteorder("=")  # the frames as read: in this machine's order
         self.offset = offset
         self.frame_bytes = width * height * self.dtype.itemsize
         self.locations: list[tuple[str, int]] = []
@@ -128,7 +129,7 @@ class RawFrames:
             except OSError as exc:
                 raise InputError(f"cannot open raw file '{file}': {exc}") from exc
         full = rows == slice(None)
-        target = out if (full and out is not None and out.dtype == self.dtype) else np.empty(self.shape, self.dtype)
+        target = out if (full and out is not None and out.dtype == self._stored) else np.empty(self.shape, self._stored)
         got = os.preadv(self._fd[1], [memoryview(target).cast("B")], at)
         if got != self.frame_bytes:
             raise InputError(f"raw file '{file}' ended inside frame {index} (truncated?)")
@@ -136,7 +137,7 @@ class RawFrames:
             return out
         data = target[rows]
         if out is None:
-            return data
+            return data if self._stored.isnative else data.astype(self.dtype)
         np.copyto(out, data, casting="unsafe")
         return out
 

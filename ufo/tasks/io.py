@@ -15,7 +15,8 @@ from ..storage.convert import to_bits
 from ..storage.writer_base import room_note
 from ..storage.readers import FrameSource
 
-RAW_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64")
+RAW_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32", "float32", "float64",
+              ">u2", ">i2", ">u4", ">i4", ">f4", ">f8")  # big-endian: ImageJ's raw data default
 
 
 class Read(Task):
@@ -38,7 +39,8 @@ class Read(Task):
     y_step = Property(int, 1, range=(1, None), doc="read every y-step-th row")
     raw_width = Property(int, None, range=(1, None), doc="raw files: frame width in pixels")
     raw_height = Property(int, None, range=(1, None), doc="raw files: frame height in pixels")
-    raw_dtype = Property(str, "uint16", choices=RAW_DTYPES, doc="raw files: data type")
+    raw_dtype = Property(str, "uint16", choices=RAW_DTYPES, doc="raw files: data type ('>u2' ...: big-endian, "
+                         "as ImageJ saves raw data)")
     raw_offset = Property(int, 0, range=(0, None), doc="raw files: bytes to skip at the start of each file")
     decode = Property(bool, True, doc="8/16-bit files recording the values their integers stand for (ufo's "
                       "scale_min/scale_max) are read as those values (float32); false: the stored integers")
