@@ -83,3 +83,16 @@ def test_a_big_endian_raw_file_reads_its_values(tmp_path):
     frames = ufo.Reader(path=str(tmp_path / "be.raw"), raw_width=4, raw_height=3, raw_dtype=">u2")().collect()
     assert frames.dtype.isnative and frames.shape == (1, 3, 4)
     np.testing.assert_array_equal(frames[0], values.astype(np.uint16))
+
+
+def test_a_stack_of_four_frames_tifffile_stored_as_one_rgb_page_is_said(tmp_path):
+    """`tifffile.imwrite` of a (4, H, W) stack makes one RGB page: `read ! write` made a (1, 4, H, W)
+    volume without a word. ufo's own stacks of 4-frame stacks are no such note."""
+    import tifffile
+
+    import ufo
+
+    tifffile.imwrite(tmp_path / "four.tif", np.zeros((4, 16, 20), np.uint16))
+    assert any("tifffile.imwrite stores a stack of 3 or 4 frames" in w for w in open_source(str(tmp_path / "four.tif")).warnings)
+    ufo.Writer(path=str(tmp_path / "ours.tif"))(ufo.Stack(number=4)([np.zeros((8, 8), np.float32)] * 8)).run().wait()
+    assert open_source(str(tmp_path / "ours.tif")).warnings == []

@@ -225,7 +225,7 @@ def _open_source(path: str, raw_width: int | None, raw_height: int | None, raw_d
     frames = TiffFrames(files)
     from .tomcat import part_of_scan
 
-    for note in (sequence_gap(files), several_series(path, files), part_of_scan(path, files)):
+    for note in (sequence_gap(files), several_series(path, files), part_of_scan(path, files), _rgb_stack(frames)):
         if note is not None:
             frames.warnings.append(note)
     from .tiff_signed import signed_where_calibrated
@@ -274,3 +274,25 @@ def sequence_gap(files: Sequence[str]) -> str | None:
     return (f"'{folder or '.'}/{prefix}N{suffix}': {len(missing)} number(s) missing between {first} and {last} "
             f"({shown}); read as {len(numbers)} consecutive frames (a reconstruction spaces their angles evenly by "
             "that count: restore the missing files)")
+
+
+def _rgb_stack(frames: TiffFrames) -> str | None:
+    """A page of 3 or 4 samples not written by ufo: how `tifffile.imwrite` stores a stack of 3 or 4
+    frames (as one RGB(A) page). Read as one frame of 3-D shape, said: `read ! write` made a
+    (1, 4, H, W) volume of a 4-frame stack without a word."""
+    if len(frames.shape) != 3 or 3 not in (frames.shape[0], frames.shape[-1]) and 4 not in (frames.shape[0],
+                                                                                          frames.shape[-1]):
+        return None
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(frames.files[0]) as tif:
+            page = tif.pages[0]
+            said = page.description or ""
+        if page.photometric != tifffile.PHOTOMETRIC.RGB or said and not said.startswith('{"shape":'):
+            return None  # ufo's own stacks of frames carry their metadata ('{"index": 0}'), tifffile's its shape
+    except Exception:  # noqa: BLE001 - nothing to say then
+        return None
+    return (f"'{frames.files[0]}' holds pages of {frames.shape} as RGB samples: tifffile.imwrite stores a stack "
+            f"of 3 or 4 frames so; read as frames of shape {frames.shape} (to have them as 2-D frames, write them "
+            "with photometric='minisblack')")
