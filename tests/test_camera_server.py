@@ -320,3 +320,31 @@ def test_a_receiver_left_on_a_push_stream_is_named_before_a_recording_not_given_
             stray.close()
             context.term()
         assert grab_some(srv.port) == [0, 1, 2, 3, 4]  # the viewer gone: served
+
+
+def test_a_forced_take_over_is_not_refused_for_the_outgoing_holder_s_receiver():
+    """The refusal of receivers left on the stream counted the holder's own: a forced start stopped
+    its recording, then refused the new one; both clients lost the camera."""
+    import json
+
+    import zmq
+
+    from ufo.camera.server import CameraServer
+
+    with CameraServer(open_camera("mock", sensor_width=64, sensor_height=32, frames_per_second=200)) as srv:
+        holder = open_camera("net", port=srv.port, timeout=5.0)
+        holder.start_recording()
+        holder.grab()
+        context = zmq.Context()
+        control = context.socket(zmq.REQ)
+        control.setsockopt(zmq.LINGER, 0)
+        control.connect(f"tcp://127.0.0.1:{srv.port}")
+        try:
+            control.send(json.dumps({"cmd": "start", "client": "B pid 1 #x", "force": True, "lease": 5}).encode())
+            assert control.poll(10000)
+            reply = json.loads(control.recv())
+        finally:
+            control.close()
+            context.term()
+            holder.close()
+        assert reply.get("recording") is True, reply

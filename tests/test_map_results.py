@@ -84,3 +84,18 @@ def test_a_batched_map_s_result_of_another_shape_names_the_task():
 
     with pytest.raises(ufo.core.TaskError, match=r"'column-batch'.*shape \(8, 1\) at frame 5"):
         ufo.Calculate(expression="x*2")(Batched()(FRAMES)).collect()
+
+
+def test_a_view_of_the_pooled_output_returned_keeps_its_buffer():
+    """`return out[:]` (a view of the pooled output): the buffer went back to the pool while the view
+    lived, and later frames overwrote the values held."""
+    class View(Task):
+        name = "view-of-out"
+
+        def process(self, frame, out):
+            out[...] = frame
+            return out[:]
+
+    frames = [np.full((8, 8), i, np.float32) for i in range(40)]
+    held = list(ufo.Calculate(expression="x")(View()(frames)))  # every result kept while the stream runs on
+    assert [float(h[0, 0]) for h in held] == [float(i) for i in range(40)]

@@ -198,7 +198,7 @@ class CameraServer:
         taken = cam.is_recording and self.owner not in (None, client)  # a forced start: its holder is told
         if cam.is_recording or self._streamer is not None:  # (or the holder again, a recording that ended)
             self._stop_stream(f"the camera was taken over by {client}" if taken else None)
-        if self.mode == "push" and request.get("client") and self._await_stale_receivers(2.0):
+        if self.mode == "push" and request.get("client") and self._await_stale_receivers(2.0) and not taken:
             raise CameraError(f"{self.peers} receiver(s) stay connected to the stream port {self.stream_port} (a viewer "
                               "or an earlier client still running?): in push mode each would take a share of this "
                               "recording's frames; stop them, or serve with --mode pub for several receivers")

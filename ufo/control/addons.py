@@ -148,14 +148,19 @@ class OnlineReconstruction(Addon):
         await self._in_thread(self.engine.add, np.asarray(frame), dict(getattr(frame, "meta", {})))
 
     async def finish(self, experiment: Experiment) -> None:
+        said: list[str] = []
         if self.dropped:
-            said = (f"the online reconstruction kept up with the camera by leaving out {self.dropped} of "
-                    f"{self.meant} frame(s): its slices are coarser than a reconstruction of the file")
-            self.engine.stats.warnings.append(said)
-        with contextlib.suppress(Cancelled):  # stopped (Ctrl-C): no slices, nothing else to say
+            said = [f"the online reconstruction kept up with the camera by leaving out {self.dropped} of "
+                    f"{self.meant} frame(s): its slices are coarser than a reconstruction of the file"]
+            self.engine.stats.warnings.append(said[0])
+            LOG.warning("%s: %s", experiment.current, said[0])
+        try:
             await self._in_thread(self.engine.finish)
+        except Cancelled:  # stopped (Ctrl-C): no slices, nothing else to say
+            return
         for note in self.engine.stats.warnings if self.tells else []:  # the engine's own (flats after the scan
-            LOG.warning("%s: %s", experiment.current, note)  # not used, darks late) sat in its stats: unseen
+            if note not in said:  # not used, darks late) sat in its stats alone: nobody saw them
+                LOG.warning("%s: %s", experiment.current, note)
 
     def stop(self) -> None:
         self.engine.stop()

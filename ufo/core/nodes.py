@@ -133,10 +133,10 @@ def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta
         out.meta = meta
         source.release()
         return out
-    if out is not None and target is not None and result is target:  # the front of the pooled output
-        check_result(result, out.data.shape, meta)
+    if out is not None and (result is target or getattr(result, "base", None) is out.data):  # the front of the
+        check_result(result, out.data.shape, meta)  # pooled output, or a view of it (`return out[:]`)
         frame = Frame(result, meta)
-        frame._parents = (out,)  # back to the pool when the part is released
+        frame._parents = (out,)  # back to the pool when the part is released (it went back at once)
         source.release()
         return frame
     declared = None if out is None else out.data.shape

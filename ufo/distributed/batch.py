@@ -171,6 +171,13 @@ def _interrupts_left_to_this_process() -> Iterator[None]:
         signal.signal(signal.SIGINT, before)
 
 
+def _local(client: Any) -> bool:
+    """Whether `client`'s workers are a LocalCluster's (`local:N`)."""
+    from distributed import LocalCluster
+
+    return isinstance(getattr(client, "cluster", None), LocalCluster)
+
+
 def _probe(address: str, timeout: float) -> None:
     """Connect and handshake within `timeout` seconds: Dask bounds the connect but not the handshake, so
     an address where something else listens (the dashboard's HTTP port) would hang the client forever."""
@@ -226,12 +233,14 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
     done = 0
     written: list[list[int]] = []  # the ranges finished, recorded in a Zarr volume as they finish
     finished: list[Part] = []
-    watch = StallWatch(client, {f.key: f"{p.first}..{p.stop - 1}" for f, p in futures.items()})
+    watch = StallWatch(client, {f.key: f"{p.first}..{p.stop - 1}" for f, p in futures.items()}) \
+        if _local(client) else None  # alike workers this process started (stall.py)
     try:
         told: set[str] = set()
         for future in as_completed(list(futures)):
             count, caught = future.result()
-            watch.finished(future.key)
+            if watch is not None:
+                watch.finished(future.key)
             done += count
             for message, category in caught:
                 if message not in told:
@@ -254,7 +263,8 @@ def reconstruct(options: reco_mod.RecoOptions, client: Any, rows_per_task: int |
                              "and workers are up") from exc
         raise
     finally:
-        watch.close()
+        if watch is not None:
+            watch.close()
     if target["kind"] == "hdf5":
         join_hdf5(target, parts)
     record_range(target, written, None)

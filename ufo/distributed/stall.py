@@ -5,11 +5,13 @@ never returns) keeps its ranges for good. Dask notices a worker whose process is
 run again elsewhere) but not one that is alive and silent: `ufo reco --cluster local:2` with a
 stopped worker stayed at 96 of 128 slices for 450 s and more, its progress bar saying "4 s left".
 
-The ranges of one run are of one size, so once one has finished the watch knows how long a range
-takes: when no range has finished for `max(UFO_CLUSTER_STALL_S (120 s), 4 x the longest range)`,
-the workers holding the run's unfinished ranges are restarted by their nannies (which end even a
-stopped process) and Dask runs those ranges again; said once per worker. Before the first range
-finishes nothing is known of a range's time, so nothing is restarted.
+The ranges of one run are of one size and, on `local:N`, its workers alike (the only clusters
+watched: a remote cluster's GPU and CPU workers finish ranges at paces ten times apart), so once
+one has finished the watch knows how far apart ranges finish: when none has finished for
+`max(UFO_CLUSTER_STALL_S (120 s), 4 x the longest interval so far)`, the workers holding the run's
+unfinished ranges are restarted by their nannies (which end even a stopped process) and Dask runs
+those ranges again; said once per worker, one restart per worker of the run at most. Before the
+first range finishes nothing is known of a range's time, so nothing is restarted.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ class StallWatch:
         self.last = self.started  # the latest range's end (or the run's start)
         self.longest = 0.0
         self.restarted: list[str] = []
+        try:  # one restart a worker at most: ranges merely slow are not restarted for ever
+            self.restarts_left = max(1, len(client.scheduler_info(n_workers=-1)["workers"]))
+        except Exception:  # noqa: BLE001 - no count: one restart
+            self.restarts_left = 1
         self._ranges = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -77,15 +83,16 @@ class StallWatch:
                         for worker, keys in self.client.processing().items()}
             except Exception:  # noqa: BLE001 - the scheduler is gone: the run's own error says so
                 return
-            stalled = [worker for worker, keys in held.items() if keys]
+            stalled = [worker for worker, keys in held.items() if keys][:self.restarts_left]
             if not stalled:
                 continue
+            self.restarts_left -= len(stalled)
             silent = time.monotonic() - self.last
             for worker in stalled:
                 ranges = ", ".join(self.labels.get(k, k) for k in held[worker])
-                warnings.warn(f"Dask worker {worker} finished no range for {silent:.0f} s (a range takes up to "
-                              f"{self.longest:.0f} s; stopped or hung?): restarting it, its ranges ({ranges}) run "
-                              "again", RuntimeWarning, stacklevel=1)
+                warnings.warn(f"Dask worker {worker} finished no range for {silent:.0f} s (ranges finished "
+                              f"{self.longest:.0f} s apart at most before; stopped or hung?): restarting it, its "
+                              f"ranges ({ranges}) run again", RuntimeWarning, stacklevel=1)
             try:
                 self.client.restart_workers(stalled, timeout=60, raise_for_error=False)
             except Exception as exc:  # noqa: BLE001 - workers without a nanny cannot be restarted: said
