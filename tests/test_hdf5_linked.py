@@ -96,3 +96,18 @@ def test_a_stack_of_four_frames_tifffile_stored_as_one_rgb_page_is_said(tmp_path
     assert any("tifffile.imwrite stores a stack of 3 or 4 frames" in w for w in open_source(str(tmp_path / "four.tif")).warnings)
     ufo.Writer(path=str(tmp_path / "ours.tif"))(ufo.Stack(number=4)([np.zeros((8, 8), np.float32)] * 8)).run().wait()
     assert open_source(str(tmp_path / "ours.tif")).warnings == []
+
+
+def test_a_hyperstack_s_channels_and_an_ome_tiff_s_series_are_said(tmp_path):
+    """Read as one stream without a note: 2 channels of 5 time points as 10 projections, an OME-TIFF's
+    flats series as projections."""
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "hyper.tif", np.zeros((5, 2, 16, 20), np.uint16), imagej=True,
+                     metadata={"axes": "TCYX"})
+    with tifffile.TiffWriter(tmp_path / "two.ome.tif", ome=True) as writer:
+        writer.write(np.zeros((6, 16, 20), np.uint16), metadata={"Name": "projections", "axes": "ZYX"})
+        writer.write(np.ones((2, 16, 20), np.uint16), metadata={"Name": "flats", "axes": "ZYX"})
+    hyper, ome = open_source(str(tmp_path / "hyper.tif")), open_source(str(tmp_path / "two.ome.tif"))
+    assert hyper.count == 10 and any("ImageJ hyperstack of 2 channels" in w for w in hyper.warnings)
+    assert ome.count == 8 and any("2 OME series (projections (6 page(s)), flats (2 page(s)))" in w for w in ome.warnings)

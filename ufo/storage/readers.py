@@ -277,22 +277,34 @@ def sequence_gap(files: Sequence[str]) -> str | None:
 
 
 def _rgb_stack(frames: TiffFrames) -> str | None:
-    """A page of 3 or 4 samples not written by ufo: how `tifffile.imwrite` stores a stack of 3 or 4
-    frames (as one RGB(A) page). Read as one frame of 3-D shape, said: `read ! write` made a
-    (1, 4, H, W) volume of a 4-frame stack without a word."""
-    if len(frames.shape) != 3 or 3 not in (frames.shape[0], frames.shape[-1]) and 4 not in (frames.shape[0],
-                                                                                          frames.shape[-1]):
+    """What a first TIFF file holds that its pages read one after the other do not say: a page of 3
+    or 4 samples not written by ufo (how `tifffile.imwrite` stores a stack of 3 or 4 frames: `read
+    ! write` made a (1, 4, H, W) volume), an ImageJ hyperstack's channels (read interleaved: 2
+    channels of 30 time points as 60 projections), an OME-TIFF's several series (its flats read as
+    projections). Read as before, said."""
+    if len(frames.shape) == 2 and frames.count == len(frames.files):  # pages of one frame each: none of those
         return None
     import tifffile
 
     try:
         with tifffile.TiffFile(frames.files[0]) as tif:
-            page = tif.pages[0]
-            said = page.description or ""
-        if page.photometric != tifffile.PHOTOMETRIC.RGB or said and not said.startswith('{"shape":'):
-            return None  # ufo's own stacks of frames carry their metadata ('{"index": 0}'), tifffile's its shape
+            page, said = tif.pages[0], tif.pages[0].description or ""
+            channels = int((tif.imagej_metadata or {}).get("channels") or 1) if tif.is_imagej else 1
+            series = [(s.name or f"series {i}", len(s.pages)) for i, s in enumerate(tif.series)] if tif.is_ome else []
     except Exception:  # noqa: BLE001 - nothing to say then
         return None
-    return (f"'{frames.files[0]}' holds pages of {frames.shape} as RGB samples: tifffile.imwrite stores a stack "
+    name = frames.files[0]
+    if channels > 1:
+        return (f"'{name}' is an ImageJ hyperstack of {channels} channels: its pages are read as one stream, the "
+                "channels interleaved; split them first (Fiji: Image > Color > Split Channels)")
+    if len(series) > 1:
+        shown = ", ".join(f"{n} ({c} page(s))" for n, c in series[:4])
+        return (f"'{name}' holds {len(series)} OME series ({shown}): read as one stream of all their pages; save "
+                "each series in a file of its own")
+    if len(frames.shape) != 3 or not {frames.shape[0], frames.shape[-1]} & {3, 4}:
+        return None
+    if page.photometric != tifffile.PHOTOMETRIC.RGB or said and not said.startswith('{"shape":'):
+        return None  # ufo's own stacks of frames carry their metadata ('{"index": 0}'), tifffile's its shape
+    return (f"'{name}' holds pages of {frames.shape} as RGB samples: tifffile.imwrite stores a stack "
             f"of 3 or 4 frames so; read as frames of shape {frames.shape} (to have them as 2-D frames, write them "
             "with photometric='minisblack')")
