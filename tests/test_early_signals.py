@@ -60,3 +60,15 @@ def test_a_signal_in_the_import_machinery_is_sent_again_after_it():
     assert _in_finalizer(made["frame"])
     exec(compile("import sys\nframe = sys._getframe()", "/work/some_script.py", "exec"), made)
     assert not _in_finalizer(made["frame"])
+
+
+def test_a_sigterm_during_the_command_s_imports_ends_it_with_143():
+    """Before ufo.cli.errors installed its handler (interpreter start, imports: 1 run in 4 under load),
+    SIGTERM killed the command with status -15; from the launcher's first line it is 143."""
+    script = ("from ufo.cli.launch import early_sigterm\nearly_sigterm()\nimport os, signal, time\n"
+              "os.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(10)\n")
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 143
+    script = ("from ufo.cli.launch import early_sigterm\nearly_sigterm()\nimport signal\n"
+              "from ufo.cli.errors import _on_sigterm, install_interrupt_handler\ninstall_interrupt_handler()\n"
+              "assert signal.getsignal(signal.SIGTERM) is _on_sigterm\n")
+    assert subprocess.run([sys.executable, "-c", script], timeout=60).returncode == 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..core.errors import TaskError, UfoError, UsageError
-from .exit_status import INTERRUPTED, TERMINATED  # the statuses of a command ended by Ctrl-C (130), SIGTERM (143)
+from .exit_status import INTERRUPTED, TERMINATED, exit_terminated  # the statuses of a command ended by Ctrl-C (130), SIGTERM (143)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -176,7 +176,7 @@ def install_interrupt_handler() -> None:
         return
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_sigint)
-    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, exit_terminated):  # (the command's start: ufo.cli.launch)
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 

@@ -30,8 +30,20 @@ def forward_on_server() -> None:
     argv[2:] = without_flag(argv[2:])
 
 
+def early_sigterm() -> None:
+    """SIGTERM ends the command with 143 from here on, until ufo.cli.errors installs its own handler
+    (during the imports it died of the signal: status -15)."""
+    import signal
+
+    from .exit_status import exit_terminated
+
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, exit_terminated)
+
+
 def entry() -> None:
     """The console script and `python -m ufo`."""
+    early_sigterm()
     forward_on_server()
     from .main import entry as main_entry
 
