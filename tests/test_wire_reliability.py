@@ -287,7 +287,13 @@ def test_a_late_subscriber_of_a_lossy_stream_is_told_how_many_frames_it_missed()
                                f"sensor-height=8 ! zmq-send address=tcp://127.0.0.1:{port} mode=pub"],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(0.5)  # frames go out with nobody subscribed
+        probe_context = zmq.Context()  # frames flow before the receiver joins (a fixed 0.5 s: the sender, slow to
+        probe = probe_context.socket(zmq.SUB)  # start on a busy host, had sent nothing yet, and all 150 came)
+        probe.setsockopt(zmq.SUBSCRIBE, b"")
+        probe.connect(f"tcp://127.0.0.1:{port}")
+        assert probe.poll(60000), "the sender sent nothing"
+        probe.close(0)
+        probe_context.term()
         received: list[Any] = []
         graph = ufo.MemoryOut(out=received)(ufo.ZmqReceive(address=f"tcp://127.0.0.1:{port}", mode="sub", timeout=20)())
         run = graph.run()
