@@ -277,7 +277,7 @@ def test_a_map_passing_on_a_shared_input_keeps_its_buffer_out_of_the_pool():
     pooled buffer may go back to its pool only when both have released it, or the pool would
     hand it out again while the pass-through frame is still downstream."""
     from ufo.core.frame import BufferPool
-    from ufo.core.nodes import _map_output
+    from ufo.core.map_results import map_output
 
     class Node:
         pool = None
@@ -286,7 +286,7 @@ def test_a_map_passing_on_a_shared_input_keeps_its_buffer_out_of_the_pool():
     source = pool.acquire()
     source.data[...] = 7
     source.share(2)  # two consumers: the pass-through map and another branch
-    produced = _map_output(Node(), source, None, source.data, {"index": 0})  # type: ignore[arg-type]
+    produced = map_output(Node(), source, None, source.data, {"index": 0})  # type: ignore[arg-type]
     source.release()  # the other branch is done with it
     assert pool._free == []  # not back in the pool: the pass-through frame still lives
     reused = pool.acquire()

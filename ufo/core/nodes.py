@@ -15,7 +15,7 @@ from .errors import Cancelled
 from .first_frame import first_frame_share
 from .frame import EOS, BufferPool, Frame
 from .handle import NodeStats, RunHandle
-from .map_results import check_result
+from .map_results import map_output, target_of
 from .spec import Spec
 from .task import Kind, Task, frame_meta_of
 
@@ -126,34 +126,6 @@ class _Node:
                                        "frames were ignored")
 
 
-def _map_output(node: _Node, source: Frame, out: Frame | None, result: Any, meta: dict[str, Any],
-                target: Any = None) -> Frame:
-    """Turn what `process` returned into the frame to emit, recycling what is not needed."""
-    if out is not None and result is out.data:
-        out.meta = meta
-        source.release()
-        return out
-    if out is not None and (result is target or getattr(result, "base", None) is out.data):  # the front of the
-        check_result(result, out.data.shape, meta)  # pooled output, or a view of it (`return out[:]`)
-        frame = Frame(result, meta)
-        frame._parents = (out,)  # back to the pool when the part is released (it went back at once)
-        source.release()
-        return frame
-    declared = None if out is None else out.data.shape
-    if out is not None:
-        node.pool.put(out)  # type: ignore[union-attr]
-    check_result(result, declared, meta)
-    if result is source.data and source._refs == 1 and not source._parents:
-        source.meta = meta
-        return source
-    frame = Frame(result, meta)
-    if result is not source.data and getattr(result, "base", None) is None:
-        source.release()  # a fresh array: the input buffer can go back now
-    else:  # a view, or the shared input itself: keep the input alive while the output lives
-        frame._parents = (source,)
-    return frame
-
-
 def _run_source(node: _Node, task: Task) -> None:
     stats = node.stats
     cancelled, draining = node.handle._cancelled, node.handle._draining
@@ -178,24 +150,10 @@ def _run_source(node: _Node, task: Task) -> None:
     stats.busy += time.perf_counter() - t0
 
 
-def _target(node: _Node, out: Frame | None, data: Any) -> Any:
-    """What the task fills: the pooled output, or the front of it for a stack smaller than its
-    input's declared ones (the last of `stack partial=true`, of a pass), where the output's stacks
-    follow the input's: tasks filled the full stack ('could not broadcast (23, 37) into (46, 37)')."""
-    if out is None:
-        return None
-    declared = getattr(node.in_specs[0] if node.in_specs else None, "shape", None)
-    shape, full = getattr(data, "shape", ()), out.data.shape
-    if declared is not None and len(shape) == len(declared) == len(full) > 2 and shape[0] < declared[0] == full[0] \
-            and tuple(shape[1:]) == tuple(declared[1:]):
-        return out.data[:shape[0]]
-    return out.data
-
-
 def _call_map(task: Task, node: _Node, inputs: list[Frame]) -> Frame:
     out = node.pool.acquire() if node.pool is not None else None
     first = inputs[0]
-    target = _target(node, out, first.data)
+    target = target_of(node, out, first.data)
     t0 = time.perf_counter()
     if task.uses_meta:
         meta = dict(first.meta)
@@ -213,7 +171,7 @@ def _call_map(task: Task, node: _Node, inputs: list[Frame]) -> Frame:
         node.trace.append((t0, t1, meta.get("index", -1)))
     for extra in inputs[1:]:
         extra.release()
-    return _map_output(node, first, out, result, meta, target)
+    return map_output(node, first, out, result, meta, target)
 
 
 def _run_map(node: _Node, task: Task) -> None:
@@ -240,7 +198,7 @@ def _run_map(node: _Node, task: Task) -> None:
                 if channel.cancelled:
                     raise Cancelled()
                 out = pool.acquire() if pool is not None else None
-                target = _target(node, out, frame.data)
+                target = target_of(node, out, frame.data)
                 t0 = perf()
                 result = process(frame.data, out=target)
                 t1 = perf()
@@ -252,7 +210,7 @@ def _run_map(node: _Node, task: Task) -> None:
                     frame.release()
                     produced = out
                 else:
-                    produced = _map_output(node, frame, out, result, frame.meta, target)
+                    produced = map_output(node, frame, out, result, frame.meta, target)
                 stats.frames_in += 1
                 stats.frames_out += 1
                 if track_bytes:
