@@ -222,6 +222,10 @@ def test_cancelling_mid_scan_leaves_devices_standby_and_files_readable(tmp_path)
     with h5py.File(tmp_path / "scan_0000" / "scan.nx", "r") as f:  # what was taken is right, not only there
         keys = f["/entry/instrument/detector/image_key"][()]
         angles = f["/entry/sample/rotation_angle"][()][keys == 0]
+        count_time = f["/entry/instrument/detector/count_time"]  # the camera's exposure, one a frame (NXdetector)
+        exposure = beamline.camera.camera.exposure_time
+        assert count_time.attrs["units"] == "s" and count_time.shape == keys.shape
+        np.testing.assert_allclose(count_time[()], float(getattr(exposure, "magnitude", exposure)))
     assert list(keys[:4]) == [2, 2, 1, 1] and np.all(keys[4:] == 0) and len(keys) == len(frames)
     np.testing.assert_allclose(angles, np.arange(len(angles)) * 180 / 400, atol=1e-6)  # degrees, in order
     darks, flats, projections = frames[:2], frames[2:4], frames[4:]

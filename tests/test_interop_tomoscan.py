@@ -74,3 +74,20 @@ def test_the_nabu_layout_is_only_made_for_a_reconstruction_s_place(tmp_path):
             writer.write(np.full((3, 4), i, np.float32), {})
     with h5py.File(path, "r") as f:
         assert "reconstruction" not in f["scan1"] and "configuration" not in f["scan1/recon"]
+
+
+def test_a_grab_s_count_time_is_indexed_per_frame_by_tomoscan(tmp_path):
+    """NXdetector's count_time holds one value a frame; a grab wrote one scalar, and tomoscan's
+    `count_time[i]` per projection failed ("invalid index to scalar variable")."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("tomoscan")
+    from tomoscan.esrf.scan.nxtomoscan import NXtomoScan
+
+    path = str(tmp_path / "c.nx")
+    done = subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "mock", "-n", "5", "-p", "sensor-width=64",
+                           "-p", "sensor-height=8", "-p", "exposure-time=0.03", "-o", path], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    scan = NXtomoScan(path, "entry")
+    assert [float(scan.count_time[i]) for i in scan.projections] == pytest.approx([0.03] * 5)

@@ -130,7 +130,7 @@ class Tomography(Experiment):
         """What the raw data file should record of this scan (NXtomo: docs/conventions.md, "Output
         metadata"), as plain SI/keV values: the given `metadata` (quantities converted), the
         effective pixel size from `camera_pixel_size` x the camera's binning / `magnification`,
-        the field of view (Full: no half acquisition) and the rotation direction."""
+        the camera's exposure time, the field of view (Full: no half acquisition) and the rotation direction."""
         record: dict[str, Any] = {}
         for key, value in self.metadata.items():
             if hasattr(value, "to") and hasattr(value, "magnitude"):
@@ -139,6 +139,9 @@ class Tomography(Experiment):
         camera = getattr(getattr(self.beamline, "camera", None), "camera", None)
         binning = int(getattr(camera, "sensor_horizontal_binning", 1) or 1)
         record.setdefault("binning", binning)
+        exposure = getattr(camera, "exposure_time", None)  # NXtomo's count_time (nabu, tomoscan read it)
+        if isinstance(exposure, (int, float)) or hasattr(exposure, "to"):
+            record.setdefault("exposure_time", float(exposure.to("s").magnitude if hasattr(exposure, "to") else exposure))
         if "camera_pixel_size" in record and "pixel_size" not in record:
             record["pixel_size"] = record["camera_pixel_size"] * binning / float(record.get("magnification", 1.0))
         record.setdefault("field_of_view", "Full")

@@ -35,11 +35,11 @@ def load_angles(path: str, notes: list[str] | None = None) -> np.ndarray:
     units = ""
     try:
         if file.lower().endswith(HDF5):
-            import h5py
+            from ..storage.hdf5_cut import open_file
 
             if not dataset:
                 raise UsageError(f"--angles-file '{path}': name the data set of the angles, e.g. {file}:/angles")
-            with h5py.File(file, "r", locking=False) as f:
+            with open_file(file) as f:
                 if dataset not in f:
                     raise UsageError(f"--angles-file '{path}': '{file}' has no data set '{dataset}'")
                 values = np.asarray(f[dataset][()], np.float64)

@@ -117,9 +117,9 @@ def stored_scale(path: str) -> tuple[float, float] | None:
     target = parse_output_path(path)
     try:
         if target.kind is FileKind.HDF5:
-            import h5py
+            from .hdf5_cut import open_file
 
-            with h5py.File(target.path, "r", locking=False) as f:
+            with open_file(target.path) as f:
                 attrs = dict(f[target.dataset or "/data"].attrs)
         elif target.kind is FileKind.ZARR:
             import zarr

@@ -78,8 +78,10 @@ def _linked(file: str) -> list[str]:
     try:
         import h5py
 
+        from .hdf5_cut import open_file
+
         names: set[str] = set()
-        with h5py.File(file, "r", locking=False) as f:
+        with open_file(file) as f:
             def visit(group: h5py.Group, depth: int) -> None:
                 for key in list(group.keys())[:10000]:
                     link = group.get(key, getlink=True)
@@ -239,13 +241,12 @@ def check_output(path: str, overwrite: bool = False, append: bool = False, start
 
 def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, layout: str,
                 error: type[UfoError], hint: str) -> None:
-    import h5py
 
     from .hdf5 import DXCHANGE, NXTOMO_DATA
 
     if layout == "auto":
         layout = "nxtomo" if file.lower().endswith((".nx", ".nxs")) else "plain"
-    from .hdf5_cut import damaged_hdf5, holders, left_open, left_open_error
+    from .hdf5_cut import damaged_hdf5, holders, left_open, left_open_error, open_file
 
     if overwrite and not append and damaged_hdf5(file):
         if writers := holders(file):  # a writer just starting: its file is not debris
@@ -253,7 +254,7 @@ def _check_hdf5(file: str, dataset: str | None, overwrite: bool, append: bool, l
                         "write another file")
         return  # an HDF5 file cut short before its metadata (a killed writer): nothing in it to keep
     try:
-        f = h5py.File(file, "r", locking=False)
+        f = open_file(file)
     except Exception as err:  # noqa: BLE001 - whatever h5py says, it is not a file ufo can add to
         if left_open(file):
             raise error(left_open_error(file)) from err

@@ -30,7 +30,7 @@ import numpy as np
 from ..core.errors import InputError
 from .hdf5_cut import damaged_hdf5, holders, holds_values, left_open, left_open_error, trim_laid_out
 from .hdf5_drops import record_drops
-from .nexus import (NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
+from .nexus import (COUNT_TIME, NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
 from .writer_base import (MISFIT, WriterBase, disk_error, drop_empty, fits_type, make_empty, share, size_limit, sole_writer,
@@ -160,7 +160,8 @@ class Hdf5Writer(WriterBase):
             for key, value in meta.items():
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                     name = f"{self.dataset}_{key}"
-                    self._extra[key] = self._create(name, (), np.float64 if isinstance(value, float) else np.int64)
+                    self._extra[key] = extra = self._create(name, (), np.float64 if isinstance(value, float) else np.int64)
+                    extra.attrs.update({"units": "rad"} if key == "angle" else {})  # the scan's angles (plain_index)
         elif self.layout == "nxtomo":
             entry = self._group("/entry", "NXentry")
             if "definition" not in entry:
@@ -175,10 +176,12 @@ class Hdf5Writer(WriterBase):
             angle = self._create("/entry/sample/rotation_angle", (), np.float64)
             angle.attrs["units"] = "degree"
             self._extra["angle"] = angle
-            for name in SAMPLE_POSITIONS:  # per-frame stage positions (m) when the frames carry them
-                if name in meta:
-                    self._extra[name] = self._create(f"/entry/sample/{name}", (), np.float64)
-                    self._extra[name].attrs["units"] = "m"
+            places = {name: f"/entry/sample/{name}" for name in SAMPLE_POSITIONS if name in meta}  # stage positions (m)
+            if self.metadata.get("exposure_time") is not None and getattr(f.get(COUNT_TIME), "ndim", 1) == 1:
+                places["exposure_time"] = COUNT_TIME  # NXdetector's exposure, one a frame (tomoscan indexes it)
+            for name, place in places.items():  # per-frame values when the frames or the camera give them
+                self._extra[name] = self._create(place, (), np.float64)
+                self._extra[name].attrs["units"] = "s" if name == "exposure_time" else "m"
             if "name" not in sample:
                 sample["name"] = str(self.metadata.get("sample", meta.get("sample", "sample")))
             if self.metadata:
@@ -253,9 +256,9 @@ class Hdf5Writer(WriterBase):
                 self._append(self._extra["angle"], math.degrees(angle) if angle is not None else 0.0)
                 self._unangled += angle is None and key == 0
                 touched += [self._extra[k] for k in ("image_key", "image_key_control", "angle")]
-                for name in SAMPLE_POSITIONS:
+                for name in (*SAMPLE_POSITIONS, "exposure_time"):
                     if name in self._extra:
-                        self._append(self._extra[name], float(meta.get(name, math.nan)))
+                        self._append(self._extra[name], float(meta.get(name, self.metadata.get(name, math.nan))))
                         touched.append(self._extra[name])
             elif self.layout == "dxchange":
                 if key == 0:
@@ -264,8 +267,9 @@ class Hdf5Writer(WriterBase):
                     touched.append(self._extra["theta"])
             else:
                 for name, target in self._extra.items():
-                    value = meta.get(name)
-                    self._append(target, value if isinstance(value, (int, float, np.number)) else 0)
+                    value = meta.get(name)  # a frame without it: NaN where floats are kept (an angle of 0 was made up)
+                    self._append(target, value if isinstance(value, (int, float, np.number))
+                                 else math.nan if target.dtype.kind == "f" else 0)
                     touched.append(target)
             if (self.frames + 1) % self.flush_every == 0:  # before the frame is counted: a Ctrl-C in
                 if getattr(self, "_flush_file", False):  # the flush takes it back whole, counts and all

@@ -84,13 +84,27 @@ def open_cut(filename: str, exc: BaseException) -> Any:
                          f"({err}); copy it again, or h5clear/h5recover it where its writer left it") from err
 
 
-def open_reading(filename: str) -> Any:
-    """`filename` opened for reading as HDF5, a file cut short too (`open_cut`): what reads its
-    metadata (angles, units, layout) reads it as the frames' reader does, not refused by h5py."""
+def open_file(filename: str, **kwargs: Any) -> Any:
+    """`filename` opened for reading without HDF5's file locks (a file a SWMR writer holds stays
+    readable; file systems without locks work), or with HDF5's default locks where this process
+    holds it open with them already: HDF5 refuses a second open with other flags ("file locking
+    flag values don't match"), and a scan looked at with h5py in a notebook could not be read."""
     import h5py
 
     try:
-        return h5py.File(filename, "r", locking=False)
+        return h5py.File(filename, "r", locking=False, **kwargs)
+    except OSError as exc:
+        if "locking flag values" not in str(exc):
+            raise
+        return h5py.File(filename, "r", **kwargs)
+
+
+def open_reading(filename: str) -> Any:
+    """`filename` opened for reading as HDF5, a file cut short too (`open_cut`): what reads its
+    metadata (angles, units, layout) reads it as the frames' reader does, not refused by h5py."""
+
+    try:
+        return open_file(filename)
     except Exception as exc:
         if is_cut(exc):
             return open_cut(filename, exc)
@@ -147,7 +161,6 @@ def damaged_hdf5(path: str) -> bool:
     readers open it: what a writer leaves that was killed before it wrote the file's metadata. Such
     a file holds nothing readable, so --overwrite may replace it; a file that is no HDF5 at all is
     never replaced, nor one a killed SWMR writer left open (`left_open`: its frames read)."""
-    import h5py
 
     try:
         with open(path, "rb") as f:
@@ -156,7 +169,7 @@ def damaged_hdf5(path: str) -> bool:
     except OSError:
         return False
     try:
-        h5py.File(path, "r", locking=False).close()
+        open_file(path).close()
     except Exception:  # noqa: BLE001 - whatever h5py says: it does not open
         return not left_open(path)
     return False
@@ -166,15 +179,14 @@ def left_open(path: str) -> bool:
     """Whether the HDF5 file at `path` is marked open for writing (a live writer, or a SWMR writer
     that was killed: `ufo camera grab -o x.h5` killed) and opens as SWMR readers open it. Plain
     h5py refuses it ("already open for write ... h5clear"); its frames read."""
-    import h5py
 
     try:
-        h5py.File(path, "r", locking=False).close()
+        open_file(path).close()
         return False
     except Exception:  # noqa: BLE001 - it does not open plainly
         pass
     try:
-        h5py.File(path, "r", locking=False, swmr=True).close()
+        open_file(path, swmr=True).close()
     except Exception:  # noqa: BLE001 - nor as a SWMR reader
         return False
     return True
@@ -195,7 +207,7 @@ def _held(path: str) -> str:
     import h5py
 
     try:
-        with h5py.File(path, "r", locking=False, swmr=True) as f:
+        with open_file(path, swmr=True) as f:
             found: list[str] = []
             f.visititems(lambda name, item: found.append(f"/{name} {item.shape}")
                          if isinstance(item, h5py.Dataset) and item.ndim >= 3 else None)
@@ -234,7 +246,7 @@ def holds_values(path: str) -> bool:
     import h5py
 
     try:
-        with h5py.File(path, "r", locking=False) as f:
+        with open_file(path) as f:
             found: list[str] = []
             f.visititems(lambda name, item: found.append(name) if isinstance(item, h5py.Dataset) and item.size else None)
             return bool(found)

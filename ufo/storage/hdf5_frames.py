@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, FRAMES_WRITTEN
 from .hdf5_chunks import spans, stored_frames, stored_parts
-from .hdf5_cut import file_size, is_cut, open_cut, whole_frames
+from .hdf5_cut import file_size, is_cut, open_cut, open_file, whole_frames
 from .hdf5_direct import DirectFrames
 from .hdf5_links import broken_link, check_virtual, open_object
 from .layouts import image_datasets, refuse_frame_per_dataset
@@ -114,9 +114,8 @@ class Hdf5Frames:
     """
 
     def __init__(self, filename: str, dataset: str | None, image_key: int | None = None, run: int | None = None):
-        import h5py
 
-        from .layouts import check_image_dataset, detect, frame_shapes, keys_beside, select
+        from .layouts import check_image_dataset, detect, frame_shapes, keys_beside, plain_index, select
 
         _load_filters()
         self.warnings: list[str] = []
@@ -127,14 +126,14 @@ class Hdf5Frames:
         self._settled = True  # False while a writer may still change the file: h5py only
         self._cut: int | None = None  # the size of a file cut short (hdf5_cut): frames past it are left out
         try:
-            self._file = h5py.File(filename, "r", locking=False)
+            self._file = open_file(filename)
         except Exception as exc:
             if is_cut(exc):
                 self._file, self._cut, self._settled = open_cut(filename, exc), file_size(filename), False
             elif "already open for write" not in str(exc):
                 raise InputError(f"cannot open HDF5 file '{filename}': {exc}") from exc
             else:  # a writer in SWMR mode that never closed the file (still writing, or killed): SWMR reads it
-                self._file = h5py.File(filename, "r", locking=False, swmr=True)
+                self._file = open_file(filename, swmr=True)
                 self._settled = False
                 self.warnings.append(f"'{filename}' was not closed by its writer (still open or crashed); "
                                      "reading the frames it had flushed")
@@ -146,12 +145,9 @@ class Hdf5Frames:
             if self._cut is not None:  # every group readable, or said (one past the cut lost its angles and keys)
                 self._file.visititems(lambda name, item: None)
             entry = None if dataset is None else _layout_entry(self._file, dataset)
-            if dataset is None:
-                index = detect(self._file)
-            elif entry is None:
-                index = None  # a dataset of its own: read as it is
-            else:
-                index = detect(self._file, entry)
+            index = detect(self._file) if dataset is None else None if entry is None else detect(self._file, entry)
+            if index is None:  # a dataset of its own: read as it is, with the numbers `write` kept beside it
+                index = plain_index(self._file, dataset or find_dataset(self._file, filename))
             if index is not None:
                 self.warnings += index.notes
                 self.layout = index.layout

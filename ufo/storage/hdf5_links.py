@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from ..core.errors import InputError
+from .hdf5_cut import open_file
 
 #: virtual sources checked at most (a VDS over a whole Bliss scan has a few thousand)
 MOST_SOURCES = 4096
@@ -40,7 +41,6 @@ def check_virtual(dset: Any, filename: str) -> None:
     named by a pattern (`%b`, HDF5's unlimited mappings) is left to HDF5."""
     if not getattr(dset, "is_virtual", False):
         return
-    import h5py
 
     try:
         sources = dset.virtual_sources()
@@ -60,7 +60,7 @@ def check_virtual(dset: Any, filename: str) -> None:
             missing.append(f"'{name}' (not found beside '{filename}' nor in the working folder)")
             continue
         try:
-            with h5py.File(found, "r", locking=False) as f:
+            with open_file(found) as f:
                 if inner not in f:
                     missing.append(f"'{found}:{inner}' (the file holds no such dataset)")
                 elif (short := _short(source, f[inner])) is not None:  # an acquisition stopped early: HDF5

@@ -22,6 +22,7 @@ Only for the plain and NXdata layouts without compression, and not for appending
 
 from __future__ import annotations
 
+import math
 import os
 import posixpath
 import shutil
@@ -122,6 +123,8 @@ class Hdf5VolumeWriter(Hdf5Writer):
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
                     kind = np.dtype(np.float64 if isinstance(value, (float, np.floating)) else np.int64)
                     extra = _allocated(group, f"{name}_{key}", (n,), kind, (chunk,))
+                    if key == "angle":  # read back as the scan's angles (layouts.plain_index)
+                        extra.attrs["units"] = "rad"
                     self._values[key] = (kind, _chunk_offsets(extra, -(-n // chunk), chunk))
             counter = group.create_dataset(name + WRITTEN, data=np.zeros(1, np.int64))
             counter.attrs["doc"] = f"frames of {name} written whole, in order (the rest read as zeros)"
@@ -169,7 +172,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
             _pwrite_all(self._fd, memoryview(data).cast("B"), int(self._offsets[i]))
             for key, (kind, offsets) in self._values.items():
                 value = meta.get(key)
-                value = value if isinstance(value, (int, float, np.number)) else 0
+                value = value if isinstance(value, (int, float, np.number)) else math.nan if kind.kind == "f" else 0
                 at = int(offsets[i // self._extra_chunk]) + (i % self._extra_chunk) * kind.itemsize
                 _pwrite_all(self._fd, memoryview(np.array([value], kind)).cast("B"), at)
             _pwrite_all(self._fd, memoryview(np.array([i + 1], np.int64)).cast("B"), self._written_at)

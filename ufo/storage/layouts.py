@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
+from .formats import FRAMES_WRITTEN
 from .hdf5 import DXCHANGE
 
 
@@ -245,6 +246,41 @@ def detect(h5: Any, entry_name: str | None = None) -> FrameIndex | None:
     if found is not None:
         return FrameIndex("als832", *found, angles_from="the ALS group's nangles and arange")
     return None
+
+
+def plain_index(h5: Any, name: str) -> FrameIndex | None:
+    """ufo's plain layout: a stack with the frames' numbers beside it, one data set each, as `write`
+    stores them (`<name>_angle` in radians, `<name>_image_key`); None where it has neither. A grab of
+    90 frames at 1 degree into 'scan.h5' was reconstructed over 180 degrees (its recorded angles
+    unread), the same frames in 'scan.nx' over 90."""
+    import h5py
+
+    dset = h5.get(name)
+    if not isinstance(dset, h5py.Dataset) or dset.ndim != 3:
+        return None
+    records = {key: h5.get(f"{dset.name}_{key}") for key in ("angle", "image_key")}
+    records = {k: d for k, d in records.items() if isinstance(d, h5py.Dataset) and d.ndim == 1 and d.dtype.kind in "iuf"}
+    if not records:
+        return None
+    n, notes = dset.shape[0], []  # type: int, list[str]
+    counter = h5.get(dset.name + FRAMES_WRITTEN)  # a laid-out volume (`hdf5_volume`): its frames written whole
+    if isinstance(counter, h5py.Dataset) and counter.shape == (1,) and counter.dtype.kind in "iu" \
+            and 0 <= (written := int(counter[0])) < n:
+        notes.append(f"'{h5.filename}:{dset.name}' holds {written} complete frame(s) of the {n} it was laid out for "
+                     "(its writer stopped); reading those")
+        n = written
+    keys = _keys(h5.filename, records["image_key"], n) if "image_key" in records else [0] * n
+    if "image_key" in records:  # frames past the keys left out, as of an NXtomo (the angles: `ufo reco` says)
+        _lengths(records["image_key"].name, records["image_key"].shape[0], n, notes)
+    angles: list[float | None] = []
+    if "angle" in records:
+        values = np.asarray(records["angle"][:n], np.float64)
+        units = records["angle"].attrs.get("units")  # ufo wrote radians, without units before 2026-12-07
+        radians = _to_radians(values, _text(units) if units is not None else "rad", records["angle"].name, notes)
+        angles = [a if math.isfinite(a) else None for a in radians]
+    angles += [None] * (n - len(angles))
+    return FrameIndex("ufo", [(dset.name, i) for i in range(len(keys))], keys, angles[:len(keys)], notes,
+                      records["angle"].name if "angle" in records else "")
 
 
 def _flats_after(h5: Any, notes: list[str]) -> int:

@@ -78,6 +78,9 @@ def _nexus_units(dset: Any, metadata: dict[str, Any]) -> None:
         del dset.attrs["units"]
 
 
+COUNT_TIME = "/entry/instrument/detector/count_time"
+
+
 def _dataset(f: Any, name: str, value: Any, units: str | None = None) -> None:
     if value is None or name in f:
         return
@@ -116,7 +119,7 @@ def nxtomo_metadata(f: Any, metadata: dict[str, Any]) -> None:
         _dataset(f, "/entry/instrument/beam/incident_energy", float(energy), "keV")
     for key in ("binning", "camera"):
         _dataset(f, f"{detector}/{key}", metadata.get(key))
-    _dataset(f, f"{detector}/count_time", metadata.get("exposure_time"), "s")  # NXdetector's exposure
+    _dataset(f, COUNT_TIME, metadata.get("exposure_time"), "s")  # NXdetector's exposure (a frame each: Hdf5Writer)
     direction = metadata.get("rotation_direction")
     if direction is not None:
         f["/entry/sample/rotation_angle"].attrs["rotation_direction"] = str(direction)
@@ -153,9 +156,10 @@ def nxtomo_record(path: str, problems: list[str] | None = None) -> dict[str, Any
             entry = next((k for k in f if isinstance(f[k], h5py.Group) and "instrument" in f[k]), None)
             for key, (place, unit) in places.items() if entry else ():
                 node = f.get(f"{entry}/{place}")
-                if not isinstance(node, h5py.Dataset) or node.size != 1:
-                    continue
-                value = node[()].flat[0] if hasattr(node[()], "flat") else node[()]
+                if not isinstance(node, h5py.Dataset) or node.size != 1 and (key != "exposure_time" or node.ndim != 1
+                                                                               or not node.size):
+                    continue  # count_time: one a frame (NXdetector's), the first taken
+                value = node[0] if node.ndim == 1 else node[()].flat[0] if hasattr(node[()], "flat") else node[()]
                 if unit is None:
                     record[key] = value.decode() if isinstance(value, bytes) else str(value)
                     continue

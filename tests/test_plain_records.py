@@ -1,0 +1,122 @@
+"""ufo's plain HDF5 layout keeps each frame's numbers beside the stack (`<name>_angle`, `<name>_image_key`):
+they are read back as the scan's angles and frame kinds. A grab of 90 frames at 1 degree into 'scan.h5'
+was reconstructed over 180 degrees (its recorded angles unread), the same frames in 'scan.nx' over 90."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+import ufo
+from ufo.storage import open_source
+
+
+def grab(out: str, number: int = 90) -> None:
+    props = ["-p", "sensor-width=128", "-p", "sensor-height=4", "-p", "pattern=tomography", "-p", "angle-step=1deg"]
+    subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "mock", "-n", str(number), *props, "-o", out],
+                   check=True, capture_output=True, timeout=120)
+
+
+def test_a_plain_grab_is_reconstructed_at_its_recorded_angles_as_the_same_grab_in_nxtomo(tmp_path):
+    plain, nexus = str(tmp_path / "s.h5"), str(tmp_path / "s.nx")
+    grab(plain + ":/data")
+    grab(nexus)
+    with h5py.File(plain) as f:
+        assert f["data_angle"].attrs["units"] == "rad"
+    source = open_source(plain + ":/data")
+    try:
+        np.testing.assert_allclose(source.angles, np.radians(np.arange(90)), atol=1e-12)
+    finally:
+        source.close()
+    slices = {}
+    for name, path in (("plain", plain + ":/data"), ("nexus", nexus)):
+        out = str(tmp_path / f"{name}.tif")
+        done = subprocess.run([sys.executable, "-m", "ufo", "reco", "--projections", path, "--axis", "64",
+                               "--output", out, "--region", "0:2:1"], capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        import tifffile
+
+        slices[name] = tifffile.imread(out)
+    np.testing.assert_array_equal(slices["plain"], slices["nexus"])  # 90 degrees both, not 180 for the plain file
+
+
+def test_angles_written_without_units_by_earlier_versions_are_radians_and_missing_ones_are_none(tmp_path):
+    path = str(tmp_path / "old.h5")
+    with h5py.File(path, "w") as f:
+        f["data"] = np.zeros((12, 4, 6), np.float32)
+        f["data_angle"] = np.concatenate([np.linspace(0, math.pi / 2, 11), [np.nan]])  # the last frame had none
+    source = open_source(path + ":/data")
+    try:
+        assert source.count == 12
+        np.testing.assert_allclose(source.angles[:11], np.linspace(0, math.pi / 2, 11), atol=1e-12)
+        assert source.angles[11] is None
+    finally:
+        source.close()
+
+
+def test_frames_written_without_an_angle_record_nan_not_zero(tmp_path):
+    from ufo.storage.hdf5 import Hdf5Writer
+
+    path = str(tmp_path / "w.h5")
+    writer = Hdf5Writer(path, "/data")
+    for i in range(4):  # frame 2 came without its angle
+        writer.write(np.full((4, 6), i, np.float32), {"angle": 0.1 * i} if i != 2 else {})
+    writer.close()
+    with h5py.File(path) as f:
+        stored = f["data_angle"][()]
+    np.testing.assert_allclose(stored[[0, 1, 3]], [0.0, 0.1, 0.3])
+    assert math.isnan(stored[2])
+
+
+def test_image_keys_beside_a_plain_stack_select_its_darks_and_flats(tmp_path):
+    path = str(tmp_path / "k.h5")
+    keys = np.array([2, 2, 1, 1, 0, 0, 0, 0, 0, 1])
+    with h5py.File(path, "w") as f:
+        f["data"] = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 3, 5), np.float32)
+        f["data_image_key"] = keys
+        f["data_angle"] = np.linspace(0, 1, 10)
+    for key, expected in ((2, [0, 1]), (1, [2, 3, 9]), (0, [4, 5, 6, 7, 8])):
+        frames = ufo.Reader(path=path + ":/data", image_key=key)().collect()
+        assert [int(frame[0, 0]) for frame in frames] == expected
+    projections = open_source(path + ":/data", image_key=0)
+    try:
+        np.testing.assert_allclose(projections.angles, np.linspace(0, 1, 10)[4:9])
+    finally:
+        projections.close()
+
+
+def test_a_laid_out_volume_stopped_part_way_is_read_up_to_its_frames_with_their_angles(tmp_path):
+    from ufo.storage.formats import FRAMES_WRITTEN
+
+    path = str(tmp_path / "v.h5")
+    with h5py.File(path, "w") as f:
+        f["data"] = np.ones((10, 3, 5), np.float32)
+        f["data_angle"] = np.linspace(0, 0.9, 10)
+        f["data" + FRAMES_WRITTEN] = np.array([4], np.int64)
+    source = open_source(path + ":/data")
+    try:
+        assert source.count == 4
+        np.testing.assert_allclose(source.angles, np.linspace(0, 0.9, 10)[:4])
+        assert any("4 complete frame(s) of the 10" in w for w in source.warnings), source.warnings
+    finally:
+        source.close()
+
+
+@pytest.mark.parametrize("units", ["degree", "mrad"])
+def test_units_recorded_with_the_angles_are_used(tmp_path, units):
+    path = str(tmp_path / "u.h5")
+    with h5py.File(path, "w") as f:
+        f["data"] = np.zeros((3, 2, 2), np.float32)
+        f["data_angle"] = np.array([0.0, 10.0, 20.0])
+        f["data_angle"].attrs["units"] = units
+    source = open_source(path + ":/data")
+    try:
+        factor = math.pi / 180 if units == "degree" else 1e-3
+        np.testing.assert_allclose(source.angles, np.array([0.0, 10.0, 20.0]) * factor)
+    finally:
+        source.close()
