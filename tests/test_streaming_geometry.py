@@ -199,7 +199,8 @@ def test_half_acquisition_needs_an_axis_and_a_full_turn():
 def test_auto_axis_on_a_scan_short_of_a_half_turn_is_refused_offline_and_online(tmp_path, degrees):
     """Vo's metric needs each ray's mirror 180 degrees on: over 160 degrees it was 1.9 px off,
     over 120 11 px, reported as found (the online engine of a scan stopped early, and `ufo
-    reco`). Both now refuse, naming the range and the fix; 172 degrees still finds it."""
+    reco`). Both now refuse, naming the range and the fix; 172 degrees too, by what its 8 degrees
+    cost at this width (`test_axis_rows`: 175 degrees put it 26 px off at 2048 px); a half turn finds it."""
     from ufo import reco
     from ufo.core import UsageError
 
@@ -214,6 +215,10 @@ def test_auto_axis_on_a_scan_short_of_a_half_turn_is_refused_offline_and_online(
     with pytest.raises(UsageError, match=rf"--axis auto: .*covers {degrees}\.0 degrees"):
         reco.plan(reco.RecoOptions(projections=path, output=str(tmp_path / "s.tif"), axis="auto"))
     angles = np.radians(np.arange(0, 172, 1.0))
+    engine = StreamingReconstructor(axis="auto", rows=slice(ROW, ROW + 1), device="cpu")
+    with pytest.raises(ValueError, match=r"covers 172\.00 degrees: 8\.00 short"):
+        stream(engine, frames(phantom, angles, axis), angles)
+    angles = np.radians(np.arange(0, 180, 1.0))
     engine = StreamingReconstructor(axis="auto", rows=slice(ROW, ROW + 1), device="cpu")
     stream(engine, frames(phantom, angles, axis), angles)
     assert abs(engine.found_axis - axis) < 0.3, engine.found_axis

@@ -41,7 +41,8 @@ def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None, stop: threa
     if o.axis_method == "scan":  # the first half turn at its real angles, around Vo's estimate (as the GUI's axis
         from ..tomo.axis import axis_by_scan  # view): over the detector's middle quarter, an entropy minimum at the
 
-        near = axis_from_sinogram(sino[:k], device=device or search_device(o.gpus))  # range's edge was taken,
+        near = axis_from_sinogram(sino[:k], device=device or search_device(o.gpus),  # range's edge was taken,
+                                  span=coverage(angles[:k]))
         from ..tomo.axis_vo import mended  # dead columns' rings in the candidates fooled the scan too
 
         search = min(SCAN_SEARCH, sino.shape[-1] / 16)
@@ -51,4 +52,4 @@ def axis_of(plan: Plan, sino: np.ndarray, device: str | None = None, stop: threa
         from ..tomo.axis import axis_360
 
         return axis_360(sino, angles)
-    return axis_from_sinogram(sino, device=device or search_device(o.gpus))
+    return axis_from_sinogram(sino, device=device or search_device(o.gpus), span=coverage(angles))

@@ -26,7 +26,7 @@ from .references import check_references
 from .scan_folder import flat_runs, from_scan_folder
 from .angles_file import given_angles
 from .series import input_notes
-from .scan_layout import cut_scan, from_layout, from_record, not_images
+from .scan_layout import cut_scan, from_descriptions, from_layout, from_record, not_images
 
 PASSES_IN_FLIGHT = 2  # passes whose sinograms are in memory at once (ufo.reco.pipelined)
 
@@ -148,6 +148,8 @@ def plan(options: RecoOptions, available: int | None = None, outputs: bool = Tru
             taken += more
         source = open_source(o.projections, image_key=0)  # type: ignore[arg-type]
     else:
+        o, angles, described = from_descriptions(o)  # a TIFF sequence or stack ufo wrote: each frame's angle
+        notes += described
         source = open_source(o.projections or o.sinograms)  # type: ignore[arg-type]
     try:
         count, shape, short = source.count, source.shape, getattr(source, "short_of", 0)
@@ -290,7 +292,7 @@ def _check_axis_range(plan: Plan) -> None:
     from ..tomo.halftomo import coverage, first_half
 
     if plan.options.axis == "auto" and not plan.options.half_acquisition and \
-            (problem := range_problem(coverage(scan_angles(plan)), first_half(scan_angles(plan)))) is not None:
+            (problem := range_problem(coverage(scan_angles(plan)), first_half(scan_angles(plan)), plan.width)) is not None:
         raise UsageError(f"--axis auto: {problem} (--axis PIXELS)")
 
 

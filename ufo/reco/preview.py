@@ -117,11 +117,11 @@ def axis_preview(plan: Plan, candidates: int = 9, limit: int = 512, slice_limit:
     _check(stop)
     sino = sinogram(plan, row)
     _check(stop)
-    estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino)
-    from ..tomo.halftomo import first_half
+    from ..tomo.halftomo import coverage, first_half
     from .planning import scan_angles
 
     angles = scan_angles(plan)
+    estimate = axis_from_projections(p0, p180) if exact else axis_from_sinogram(sino, span=coverage(angles))
     if plan.options.half_acquisition:  # the axis near an edge: opposite projections overlap there only
         from ..tomo.axis import axis_half_acquisition
 

@@ -65,6 +65,30 @@ def from_layout(o: RecoOptions) -> tuple[RecoOptions, dict[str, int | None], lis
     return replace(o, **changes), keys, irregular, notes
 
 
+def from_descriptions(o: RecoOptions) -> tuple[RecoOptions, list[float] | None, list[str]]:
+    """The angles ufo's TIFF writers put in each frame's description (`storage.tiff_angles`), used as
+    an NXtomo's are: regular ones become --angle and --offset, irregular ones are returned. Only
+    where the options give none and every frame records one."""
+    from ..storage.tiff_angles import described_angles
+
+    if o.angle is not None or o.angles_file or not o.projections:
+        return o, None, []
+    source = open_source(o.projections)
+    try:
+        locations, count = getattr(source, "locations", None), source.count
+        angles = described_angles(locations) if isinstance(locations, list) else []
+    finally:
+        source.close()
+    if len(angles) != count or any(a is None for a in angles):
+        return o, None, []
+    changes: dict[str, Any] = {}
+    notes = [f"angles as the frames' descriptions in '{o.projections}' record them ({math.degrees(angles[0]):.6g} "
+             f"to {math.degrees(angles[-1]):.6g} degrees; --angle and --offset give others)"]
+    irregular = _angles(o, [a for a in angles if a is not None], count, f"the frames' descriptions in "
+                        f"'{o.projections}'", changes, notes)
+    return replace(o, **changes), irregular, notes
+
+
 def _replaced(given: float, angles: list[float], count: int, where: str, notes: list[str]) -> None:
     """--angle replaced the recorded angles without a word: 0.5 (rad, meant as degrees) over a scan
     of 1-degree steps turned 180 projections over 90 rad."""

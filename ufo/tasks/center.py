@@ -46,7 +46,8 @@ class CenterOfRotation(Task):
                 self._last = np.array(frame, np.float32)
         elif self.method == "sinogram":  # a full turn's sinogram: its first half (it took all: 11 px off)
             step = self.angle_step if self.angle_step is not None else np.pi / len(frame)
-            self._axes.append(axis_from_sinogram(half_turn(frame, len(frame) * step), self.search))
+            half = half_turn(frame, len(frame) * step)
+            self._axes.append(axis_from_sinogram(half, self.search, span=len(half) * step))
         else:
             self._axes.append(axis_by_scan(frame, search=self.search, angle_step=self.angle_step).best)
 
@@ -136,7 +137,7 @@ class AutoAxis(Task):
         sino = half_turn(sino, len(sino) * step)  # a 360-degree scan: its first half
         if self.method == "scan":
             return axis_by_scan(sino, search=self.search, angle_step=step).best
-        return axis_from_sinogram(sino, self.search)
+        return axis_from_sinogram(sino, self.search, span=len(sino) * step)
 
     def consume(self, frame: np.ndarray, meta: dict[str, Any]) -> Iterator[Any]:  # type: ignore[override]
         if self.axis is None:

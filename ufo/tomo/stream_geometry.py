@@ -253,10 +253,11 @@ def auto_axis(kept: list[Kept], darks: list[np.ndarray], flats: list[np.ndarray]
     first = [k for k in kept if abs(k[1] - kept[0][1]) < np.pi - 1e-9] or kept
     from .axis_vo import axis_from_sinogram, range_problem
 
-    if (problem := range_problem(abs(first[-1][1] - first[0][1]) + step, len(first))) is not None:  # stopped early
+    covered = abs(first[-1][1] - first[0][1]) + step
+    if (problem := range_problem(covered, len(first), first[0][2].shape[-1])) is not None:  # stopped early
         raise ValueError(f"axis='auto': {problem}")
 
-    return float(axis_from_sinogram(middle_sinogram(first, darks, flats, device), device=device))
+    return float(axis_from_sinogram(middle_sinogram(first, darks, flats, device), device=device, span=covered))
 
 
 class HalfTurnPairs:
