@@ -171,14 +171,12 @@ class CameraServer:
                     return {"recording": False, "holder": self._holder()}
                 self._renewed = time.monotonic()
                 return {"recording": True}
+            if self._held_by_other(client) and not request.get("force"):
+                raise self._busy(client, cmd)
             if cmd == "stop":
-                if self._held_by_other(client) and not request.get("force"):
-                    raise self._busy(client, cmd)
                 was = self.owner if cam.is_recording else None
                 why = None if was in (None, client) else f"the camera was released by {client}"
                 return {**self._stop_stream(why), "released": was}
-            if self._held_by_other(client) and not request.get("force"):
-                raise self._busy(client, cmd)
             if cmd == "set":
                 cam.set(**request["values"])
                 if not cam.is_recording:
@@ -210,6 +208,7 @@ class CameraServer:
         self._since = self._renewed = time.monotonic()
         self._halt.clear()
         self._streaming.set()
+        self._streamed = threading.Event()  # set by the stream thread as its last act (see `_stop_stream`)
         self._streamer = threading.Thread(target=self._stream_frames, args=(number, self.stream_id),
                                           name="ufo:camera-server:stream", daemon=True)
         self._streamer.start()
@@ -223,9 +222,11 @@ class CameraServer:
         if cam.is_recording:
             cam.stop_recording()  # wakes a grab waiting for a trigger
         if self._streamer is not None:
-            # every wait of the streamer looks at `_halt`: it ends within a grab's or a send's timeout
-            self._streamer.join(10)
-            if self._streamer.is_alive():
+            # every wait of the streamer looks at `_halt`; its event, not join(): a Ctrl-C in a join marks the thread
+            # stopped as it runs on (CPython < 3.13): the socket closed under it (libzmq assertion, a hang at Ctrl-C)
+            if self._streamed.wait(10):
+                self._streamer.join(1)
+            if not self._streamed.is_set():
                 raise CameraError(f"camera '{cam.name}': the stream thread did not stop within 10 s "
                                   "(a grab that does not return?); try 'stop' again")
             self._streamer = None
@@ -331,7 +332,9 @@ class CameraServer:
             with contextlib.suppress(Exception):  # no longer "recording" in stats
                 cam.stop_recording()
             self._send_control_free(error_parts(f"{type(exc).__name__}: {exc}", self._sender, stream))
-        self._send_control_free(self._end_parts(count, stream))
+        finally:
+            self._send_control_free(self._end_parts(count, stream))
+            self._streamed.set()  # the last use of the socket: close() may close it now
 
     def _end_parts(self, count: int, stream: str) -> list[bytes]:
         """The stream's end; marked stopped, with why, where the server cut it short (the module's docstring)."""
