@@ -120,3 +120,68 @@ def test_units_recorded_with_the_angles_are_used(tmp_path, units):
         np.testing.assert_allclose(source.angles, np.array([0.0, 10.0, 20.0]) * factor)
     finally:
         source.close()
+
+
+def test_records_an_appending_writer_brings_start_at_its_own_frames(tmp_path):
+    """A stack written without angles or keys, then appended with them: the records lined their first
+    values up with frame 0 (the first writer's projections read as the second's darks and flats)."""
+    from ufo.storage.hdf5 import Hdf5Writer
+
+    path = str(tmp_path / "a.h5")
+    writer = Hdf5Writer(path, "/data")
+    for i in range(4):
+        writer.write(np.full((4, 6), i, np.float32), {})
+    writer.close()
+    writer = Hdf5Writer(path, "/data", append=True)
+    for i, key in enumerate([2, 1, 0]):
+        writer.write(np.full((4, 6), 10 + i, np.float32), {"angle": 0.5 * i, "image_key": key})
+    writer.close()
+    source = open_source(path + ":/data")
+    try:
+        assert source.angles == [None] * 4 + [0.0, 0.5, 1.0]
+    finally:
+        source.close()
+    darks = ufo.Reader(path=path + ":/data", image_key=2)().collect()
+    assert [int(frame[0, 0]) for frame in darks] == [10]
+
+
+@pytest.mark.parametrize("first", [0, np.float32(0.25)])
+def test_an_angle_is_stored_as_a_float_whatever_the_type_of_the_first(tmp_path, first):
+    """A first angle of 0 (an int, a JSON tag) or a float32 one made an int64 record: 0.4 rad read 0."""
+    from ufo.storage.hdf5 import Hdf5Writer
+
+    path = str(tmp_path / "f.h5")
+    writer = Hdf5Writer(path, "/data")
+    for i in range(4):
+        writer.write(np.zeros((2, 2), np.float32), {"angle": first if i == 0 else 0.4 * i})
+    writer.close()
+    with h5py.File(path) as f:
+        np.testing.assert_allclose(f["data_angle"][()], [float(first), 0.4, 0.8, 1.2], rtol=1e-6)
+
+
+def test_another_tool_s_angles_in_degrees_without_units_are_not_taken_for_radians(tmp_path):
+    path = str(tmp_path / "deg.h5")
+    with h5py.File(path, "w") as f:
+        f["data"] = np.zeros((180, 2, 4), np.float32)
+        f["data_angle"] = np.arange(180.0)
+    source = open_source(path + ":/data")
+    try:
+        np.testing.assert_allclose(source.angles, np.radians(np.arange(180.0)))
+        assert any("read as degrees" in w for w in source.warnings)
+    finally:
+        source.close()
+
+
+def test_a_stack_cut_short_with_image_keys_keeps_the_count_it_recorded(tmp_path):
+    from ufo.storage.formats import FRAMES_WRITTEN
+
+    path = str(tmp_path / "cut.h5")
+    with h5py.File(path, "w") as f:
+        f["data"] = np.ones((10, 2, 4), np.float32)
+        f["data_image_key"] = np.zeros(10, np.int64)
+        f["data" + FRAMES_WRITTEN] = np.array([6], np.int64)
+    source = open_source(path + ":/data")
+    try:
+        assert source.count == 6 and source.short_of == 4  # `ufo reco` keeps the step of 10 frames
+    finally:
+        source.close()

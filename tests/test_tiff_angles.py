@@ -53,3 +53,10 @@ def test_frames_without_recorded_angles_read_nothing_more_and_keep_the_assumed_h
     tifffile.imwrite(tmp_path / "q-0.tif", np.zeros((4, 4), np.float32), description='{"angle": 0.5}')
     tifffile.imwrite(tmp_path / "q-1.tif", np.zeros((4, 4), np.float32), description='{"index": 1}')
     assert described_angles([(str(tmp_path / f"q-{i}.tif"), 0) for i in range(2)]) == [0.5, None]
+
+
+def test_tifffile_s_own_descriptions_are_not_read_for_angles(tmp_path):
+    """tifffile writes `metadata=` as JSON with the shape: its angles' units are unknown (degrees, often)."""
+    tifffile.imwrite(tmp_path / "t-0.tif", np.zeros((4, 4), np.float32), metadata={"angle": 1.0})
+    tifffile.imwrite(tmp_path / "t-1.tif", np.zeros((4, 4), np.float32), metadata={"angle": 2.0})
+    assert described_angles([(str(tmp_path / f"t-{i}.tif"), 0) for i in range(2)]) == []

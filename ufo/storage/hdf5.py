@@ -30,6 +30,7 @@ import numpy as np
 from ..core.errors import InputError
 from .hdf5_cut import damaged_hdf5, holders, holds_values, left_open, left_open_error, trim_laid_out
 from .hdf5_drops import record_drops
+from .hdf5_records import frame_record
 from .nexus import (COUNT_TIME, NXTOMOPROC_DATA, SAMPLE_POSITIONS, dxchange_metadata, now, nxdata_metadata, nxtomo_metadata,
                     store_attributes)
 from .preallocate import grow
@@ -159,9 +160,7 @@ class Hdf5Writer(WriterBase):
                 nxdata_metadata(f, self.dataset, self.metadata)
             for key, value in meta.items():
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                    name = f"{self.dataset}_{key}"
-                    self._extra[key] = extra = self._create(name, (), np.float64 if isinstance(value, float) else np.int64)
-                    extra.attrs.update({"units": "rad"} if key == "angle" else {})  # the scan's angles (plain_index)
+                    self._extra[key] = frame_record(self._create, self._dsets[self.dataset], key, value)
         elif self.layout == "nxtomo":
             entry = self._group("/entry", "NXentry")
             if "definition" not in entry:

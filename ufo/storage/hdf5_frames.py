@@ -152,8 +152,9 @@ class Hdf5Frames:
                 self.warnings += index.notes
                 self.layout = index.layout
                 keep, self.run_spans = select(index.image_keys, image_key, run, filename)  # each run's places
-                keep = self._whole(keep, index.locations)
-                keep = self._written(keep, index.locations, image_key)
+                chosen = len(keep)
+                keep = self._written(self._whole(keep, index.locations), index.locations, image_key)
+                self.short_of = index.short + chosen - len(keep) if index.layout == "ufo" else 0  # as a plain stack's
                 self._locations = [index.locations[i] for i in keep]
                 self._positions = keep  # acquisition positions: flats of several runs interpolate by them
                 self._keys = [index.image_keys[i] for i in keep]

@@ -121,7 +121,7 @@ class Hdf5VolumeWriter(Hdf5Writer):
             chunk = self._extra_chunk = min(n, self.EXTRA_CHUNK)
             for key, value in meta.items():
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                    kind = np.dtype(np.float64 if isinstance(value, (float, np.floating)) else np.int64)
+                    kind = np.dtype(np.float64 if isinstance(value, (float, np.floating)) or key == "angle" else np.int64)
                     extra = _allocated(group, f"{name}_{key}", (n,), kind, (chunk,))
                     if key == "angle":  # read back as the scan's angles (layouts.plain_index)
                         extra.attrs["units"] = "rad"

@@ -23,6 +23,7 @@ class FrameIndex:
     angles: list[float | None]
     notes: list[str] = field(default_factory=list)  # what a reader should be told (angles' units guessed)
     angles_from: str = ""  # the dataset the angles come from, for messages about them
+    short: int = 0  # frames recorded and never written whole (a laid-out volume's count): `short_of`
 
 
 def select(keys: list[int], image_key: int | None, run: int | None, where: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -259,16 +260,17 @@ def plain_index(h5: Any, name: str) -> FrameIndex | None:
     if not isinstance(dset, h5py.Dataset) or dset.ndim != 3:
         return None
     records = {key: h5.get(f"{dset.name}_{key}") for key in ("angle", "image_key")}
-    records = {k: d for k, d in records.items() if isinstance(d, h5py.Dataset) and d.ndim == 1 and d.dtype.kind in "iuf"}
+    records = {k: d for k, d in records.items() if isinstance(d, h5py.Dataset) and d.ndim == 1
+               and d.dtype.kind in ("f" if k == "angle" else "iuf")}  # whole-number angles: cut by an old writer
     if not records:
         return None
-    n, notes = dset.shape[0], []  # type: int, list[str]
+    n, notes, short = dset.shape[0], [], 0  # type: int, list[str], int
     counter = h5.get(dset.name + FRAMES_WRITTEN)  # a laid-out volume (`hdf5_volume`): its frames written whole
     if isinstance(counter, h5py.Dataset) and counter.shape == (1,) and counter.dtype.kind in "iu" \
             and 0 <= (written := int(counter[0])) < n:
         notes.append(f"'{h5.filename}:{dset.name}' holds {written} complete frame(s) of the {n} it was laid out for "
                      "(its writer stopped); reading those")
-        n = written
+        n, short = written, n - written
     keys = _keys(h5.filename, records["image_key"], n) if "image_key" in records else [0] * n
     if "image_key" in records:  # frames past the keys left out, as of an NXtomo (the angles: `ufo reco` says)
         _lengths(records["image_key"].name, records["image_key"].shape[0], n, notes)
@@ -276,11 +278,15 @@ def plain_index(h5: Any, name: str) -> FrameIndex | None:
     if "angle" in records:
         values = np.asarray(records["angle"][:n], np.float64)
         units = records["angle"].attrs.get("units")  # ufo wrote radians, without units before 2026-12-07
+        finite = values[np.isfinite(values)]
+        if units is None and finite.size and np.ptp(finite) > 2.02 * math.pi:
+            units = "degree"  # no radians of a scan: another tool's degrees
+            notes.append(f"'{records['angle'].name}' has no units and spans more than a turn in radians: read as degrees")
         radians = _to_radians(values, _text(units) if units is not None else "rad", records["angle"].name, notes)
         angles = [a if math.isfinite(a) else None for a in radians]
     angles += [None] * (n - len(angles))
     return FrameIndex("ufo", [(dset.name, i) for i in range(len(keys))], keys, angles[:len(keys)], notes,
-                      records["angle"].name if "angle" in records else "")
+                      records["angle"].name if "angle" in records else "", short)
 
 
 def _flats_after(h5: Any, notes: list[str]) -> int:

@@ -18,8 +18,11 @@ def _angle(description: str) -> float | None:
     if not description.startswith("{") or '"angle"' not in description:
         return None
     try:
-        value = json.loads(description).get("angle")
+        record = json.loads(description)
+        value = record.get("angle")
     except (ValueError, AttributeError):
+        return None
+    if "shape" in record:  # tifffile's own description (`metadata=`): not ufo's, its units unknown
         return None
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
