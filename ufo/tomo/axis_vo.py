@@ -205,14 +205,12 @@ def half_turn_rows(data: np.ndarray, span: float = math.pi, most: int | None = N
     if count == n and abs(per - n) < 1e-6:
         return data
     edges = np.arange(count + 1) * (per / count)
-    sums = np.zeros((n + 1, data.shape[1]), np.float64)
-    np.cumsum(data, axis=0, out=sums[1:])
-
-    def below(x: np.ndarray) -> np.ndarray:  # the sum of the rows before row position x (fractions too)
-        i = np.minimum(np.floor(x).astype(np.int64), n - 1)
-        return sums[i] + (x - i)[:, None] * data[i]
-
-    return ((below(edges[1:]) - below(edges[:-1])) / (per / count)).astype(np.float32)
+    whole = np.minimum(np.floor(edges + 1e-9).astype(np.int64), n)  # each share's first whole row, and its fraction
+    fraction = np.where(whole < n, edges - whole, 0.0).astype(np.float32)[:, None]  # before it, in the share before
+    at = np.minimum(whole, n - 1)
+    sums = np.add.reduceat(data[:whole[-1]], whole[:-1], axis=0) if whole[-1] > whole[-2] else data[whole[:-1]]
+    sums = sums + fraction[1:] * data[at[1:]] - fraction[:-1] * data[at[:-1]]  # shares of at least one row each
+    return (sums / np.float32(per / count)).astype(np.float32)
 
 
 def axis_from_sinogram(sino: np.ndarray, search: float | None = None, ratio: float = 0.5,
