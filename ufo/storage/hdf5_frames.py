@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, FRAMES_WRITTEN
+from .hdf5_blocks import FrameBlocks, blocks_for, read_error
 from .hdf5_chunks import spans, stored_frames, stored_parts
 from .hdf5_cut import file_size, is_cut, open_cut, open_file, whole_frames
 from .hdf5_direct import DirectFrames
@@ -122,6 +123,7 @@ class Hdf5Frames:
         self.short_of = 0  # frames of a plain stack recorded but not stored whole (`ufo reco` keeps the angle step)
         self._fd: int | None = None  # the file for positioned reads of uncompressed frames (hdf5_direct)
         self._direct: dict[str, DirectFrames | None] = {}
+        self._blocks: dict[str, FrameBlocks | None] = {}  # compressed chunks across frames (hdf5_blocks)
         self._making = threading.Lock()  # a reader and ufo reco's read-ahead thread may ask at once
         self._settled = True  # False while a writer may still change the file: h5py only
         self._cut: int | None = None  # the size of a file cut short (hdf5_cut): frames past it are left out
@@ -322,14 +324,14 @@ class Hdf5Frames:
                     return out
                 return target
         try:
+            if (blocks := blocks_for(self._blocks, dset)) is not None:  # chunks across frames: a block at a time
+                return self._watch.checked(blocks.read(frame, rows, out))
             if out is not None and out.dtype == self.dtype:
                 dset.read_direct(out, source_sel=selection)
                 return self._watch.checked(out)
             data = dset[selection]
         except Exception as exc:
-            hint = ("; its compression filter is not available: pip install hdf5plugin"
-                    if "filter" in str(exc) or "plugin" in str(exc) else "")
-            raise InputError(f"cannot read {self.label(index)}: {exc}{hint}") from exc
+            raise read_error(self.label(index), exc, dset) from exc
         self._watch.check()
         if out is None:
             return data  # type: ignore[no-any-return]
@@ -349,6 +351,8 @@ class Hdf5Frames:
         must be read one by one (`read`)."""
         dset, frame, n = self._frames_of_one_dataset(index, len(out))
         direct = self._direct_reader(dset) if n else None
+        if direct is None and n and (blocks := blocks_for(self._blocks, dset)) is not None:
+            return self._watch.checked(blocks.band(frame, rows, out[:n]))  # one call: each chunk decompressed once
         return self._watch.checked(direct.read_bands(frame, rows, out[:n])) if direct is not None else 0
 
     def byte_ranges(self, rows: slice, count: int | None = None) -> list[tuple[str, int, int]] | None:

@@ -176,6 +176,12 @@ class ZarrFrames:
         if index >= self._recorded:  # past the recorded shape: an uncompressed chunk file
             with open(self._chunk_file(index), "rb") as f:
                 data = np.frombuffer(f.read(), self.dtype.newbyteorder("<")).reshape(self.shape)[rows]
+        elif not self._single and self._arr.ndim == 3 and int(self._arr.chunks[0]) > 1:  # chunks across frames:
+            if getattr(self, "_blocks", None) is None:  # each chunk read once a block, not once a frame
+                from .hdf5_blocks import FrameBlocks  # (25.6 s against zarr's 0.44 s, (N, 16, W) chunks)
+
+                self._blocks = FrameBlocks(self._arr)
+            return self._blocks.read(index, rows, out)
         else:
             data = self._arr[rows] if self._single else self._arr[(index, rows)]
         if out is None:
