@@ -64,3 +64,23 @@ def test_a_damaged_gzip_chunk_is_said_as_damaged_not_as_a_missing_plugin(tmp_pat
     with pytest.raises(Exception, match=r"d\.h5:/data\[5\].*damaged chunk: copy the file again") as caught:
         ufo.Reader(path=path + ":/data")().collect()
     assert "hdf5plugin" not in str(caught.value)
+
+
+@pytest.mark.parametrize("lost", ["frame", "tile"])
+def test_a_zarr_chunk_lost_within_the_scan_is_said_with_its_frames(tmp_path, lost):
+    """zarr reads a missing chunk as the fill value: a lost chunk file gave a frame of zeros, exit 0,
+    where ufo's HDF5 reader names such frames."""
+    import os
+
+    zarr = pytest.importorskip("zarr")
+    data = scan()
+    path = str(tmp_path / "s.zarr")
+    chunks = (1, H, W) if lost == "frame" else (1, 16, W)
+    zarr.create_array(path, shape=data.shape, dtype=data.dtype, chunks=chunks)[...] = data
+    os.remove(os.path.join(path, "c", "7", "0" if lost == "frame" else "1", "0"))
+    source = open_source(path)
+    try:
+        assert source.count == N
+        assert any("frames 7 (1 of 24) have chunks that are not stored" in w for w in source.warnings), source.warnings
+    finally:
+        source.close()

@@ -256,10 +256,13 @@ def plain_index(h5: Any, name: str) -> FrameIndex | None:
     unread), the same frames in 'scan.nx' over 90."""
     import h5py
 
-    dset = h5.get(name)
-    if not isinstance(dset, h5py.Dataset) or dset.ndim != 3:
+    try:  # a link that leads nowhere (a loop, a missing file): the frames' reader names it
+        dset = h5.get(name)
+        if not isinstance(dset, h5py.Dataset) or dset.ndim != 3:
+            return None
+        records = {key: h5.get(f"{dset.name}_{key}") for key in ("angle", "image_key")}
+    except (RuntimeError, KeyError, OSError, ValueError):
         return None
-    records = {key: h5.get(f"{dset.name}_{key}") for key in ("angle", "image_key")}
     records = {k: d for k, d in records.items() if isinstance(d, h5py.Dataset) and d.ndim == 1
                and d.dtype.kind in ("f" if k == "angle" else "iuf")}  # whole-number angles: cut by an old writer
     if not records:
@@ -272,13 +275,11 @@ def plain_index(h5: Any, name: str) -> FrameIndex | None:
                      "(its writer stopped); reading those")
         n, short = written, n - written
     keys = _keys(h5.filename, records["image_key"], n) if "image_key" in records else [0] * n
-    if "image_key" in records:  # frames past the keys left out, as of an NXtomo (the angles: `ufo reco` says)
-        _lengths(records["image_key"].name, records["image_key"].shape[0], n, notes)
+    _lengths(records["image_key"].name, records["image_key"].shape[0], n, notes) if "image_key" in records else None
     angles: list[float | None] = []
     if "angle" in records:
         values = np.asarray(records["angle"][:n], np.float64)
-        units = records["angle"].attrs.get("units")  # ufo wrote radians, without units before 2026-12-07
-        finite = values[np.isfinite(values)]
+        units, finite = records["angle"].attrs.get("units"), values[np.isfinite(values)]  # no units: ufo's radians
         if units is None and finite.size and np.ptp(finite) > 2.02 * math.pi:
             units = "degree"  # no radians of a scan: another tool's degrees
             notes.append(f"'{records['angle'].name}' has no units and spans more than a turn in radians: read as degrees")

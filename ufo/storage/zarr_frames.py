@@ -97,9 +97,35 @@ class ZarrFrames:
             size = int(np.prod(self.shape)) * self.dtype.itemsize
             while os.path.exists(self._chunk_file(self.count)) and os.path.getsize(self._chunk_file(self.count)) == size:
                 self.count += 1  # a chunk cut short by a crash is not a frame
+        self._say_unstored(node)
         if isinstance(listed := node.attrs.get("frame_numbers"), str):  # the ranges an ImageJ header lists too
             self._numbers = self._numbered(listed, node.attrs.get("frame_numbers_first", 0),
                                            node.attrs.get("frame_numbers_end"))
+
+    def _say_unstored(self, node: Any, most: int = 200_000) -> None:
+        """A warning naming the frames read whose chunks are not all stored: zarr reads a missing chunk
+        as the fill value without a word (a lost chunk file gave a frame of zeros, exit 0, where ufo's
+        HDF5 reader says it). Not looked at past `most` chunk files (a tiled store of many frames)."""
+        from .hdf5_chunks import spans
+
+        grid = getattr(node, "shards", None) or node.chunks
+        tiles = int(np.prod([-(-size // chunk) for size, chunk in zip(node.shape[1:], grid[1:])]))
+        held: dict[int, int] = {}
+        seen = 0
+        for folder, _, files in os.walk(self._folder):
+            for name in files:
+                key = os.path.relpath(os.path.join(folder, name), self._folder).replace(os.sep, "/")
+                parts = key.removeprefix("c/").removeprefix("c.").replace(".", "/").split("/")
+                if len(parts) == node.ndim and all(part.isdigit() for part in parts):
+                    held[int(parts[0])] = held.get(int(parts[0]), 0) + 1
+            seen += len(files)
+            if seen > most:
+                return
+        frames = [i for i in range(self.count) if held.get(i // int(grid[0]), 0) < tiles]
+        if frames:
+            self.warnings.append(f"'{self.path}': frames {spans(frames)} ({len(frames)} of {self.count}) have chunks "
+                                 f"that are not stored: they read as its fill value ({node.fill_value}) there (zarr "
+                                 "stores no chunk of the fill value alone; a lost chunk file reads the same)")
 
     def _numbered(self, listed: str, first: Any, end: Any) -> list[int | None] | None:
         """Each frame's number from the record of frames [first, end) (an appended record starts after
