@@ -54,10 +54,14 @@ def _ranges(t0: float, step: float, width: int, n: int) -> tuple[int, int, int, 
 
 @_jit
 def _edge(t: float, width: int) -> tuple[int, float]:
-    """The edge pixel a position just off the detector sees, and its weight (1 at the edge, 0 one pixel out)."""
-    if t < 0:
-        return 0, max(np.float32(0.0), np.float32(1.0) + t)
-    return width - 1, max(np.float32(0.0), np.float32(width) - t)
+    """The edge pixel a position just off the detector sees, and its weight (1 at the edge, 0 one pixel out).
+
+    The side is the nearer edge, not the sign of t: a column the float64 ranges put off the detector
+    can sit exactly on its first pixel in float32 (t == 0), and `t < 0` sent it to the far edge with a
+    weight of `width` (40 x the last pixel at 40 px; found by mutation testing, 16 in 200 000 positions)."""
+    if t < np.float32(0.5) * np.float32(width - 1):
+        return 0, min(np.float32(1.0), max(np.float32(0.0), np.float32(1.0) + t))
+    return width - 1, min(np.float32(1.0), max(np.float32(0.0), np.float32(width) - t))
 
 
 @_jit
