@@ -35,7 +35,7 @@ selection() {
   local T=tests/test_tomo.py G=tests/test_geometry.py M=tests/test_tomo_mutants.py
   case "$1" in
     filters) echo "$T $M -k ramp_equals|parzen_and_butterworth|float64_reference|fft_filter_ifft|angle_offset|filters_" ;;
-    backproject) echo "$T $G $M -k float64_reference|stacked_and_single|roi_is_a_window|angle_offset|weights|backproject_|backprojection_is" ;;
+    backproject) echo "$T $G $M tests/test_backproject_edges.py -k float64_reference|stacked_and_single|roi_is_a_window|angle_offset|weights|backproject_|backprojection_is" ;;
     # fbp: scikit-image's and ASTRA's comparisons and the live-stream timing test cost 10 s a run and check
     # nothing the float64 references do not
     fbp) echo "tests/test_fbp_mutants.py $T tests/test_backproject_batching.py $M -k (float64_reference|stacked_and_single|roi_is_a_window|angle_offset|nan_in_sinogram|transpose_projections|projections_where|batch_size|fbp_|backproject_) and not (scikit_image|astra|slow_live)" ;;
