@@ -16,6 +16,23 @@ import ufo
 from ufo.storage import open_source
 
 
+def stack_file(path: str, stack: np.ndarray, units: str | None = None, written: int | None = None,
+               **records: np.ndarray) -> str:
+    """A plain stack at `path`:/data with `records` beside it (data_<key>), the angles' `units` and a
+    laid-out volume's count of frames `written` where given; returns the reader's path."""
+    from ufo.storage.formats import FRAMES_WRITTEN
+
+    with h5py.File(path, "w") as f:
+        f["data"] = stack
+        for key, values in records.items():
+            f[f"data_{key}"] = values
+        if units is not None:
+            f["data_angle"].attrs["units"] = units
+        if written is not None:
+            f["data" + FRAMES_WRITTEN] = np.array([written], np.int64)
+    return path + ":/data"
+
+
 def grab(out: str, number: int = 90) -> None:
     props = ["-p", "sensor-width=128", "-p", "sensor-height=4", "-p", "pattern=tomography", "-p", "angle-step=1deg"]
     subprocess.run([sys.executable, "-m", "ufo", "camera", "grab", "mock", "-n", str(number), *props, "-o", out],
@@ -46,11 +63,8 @@ def test_a_plain_grab_is_reconstructed_at_its_recorded_angles_as_the_same_grab_i
 
 
 def test_angles_written_without_units_by_earlier_versions_are_radians_and_missing_ones_are_none(tmp_path):
-    path = str(tmp_path / "old.h5")
-    with h5py.File(path, "w") as f:
-        f["data"] = np.zeros((12, 4, 6), np.float32)
-        f["data_angle"] = np.concatenate([np.linspace(0, math.pi / 2, 11), [np.nan]])  # the last frame had none
-    source = open_source(path + ":/data")
+    last_none = np.concatenate([np.linspace(0, math.pi / 2, 11), [np.nan]])  # the last frame had none
+    source = open_source(stack_file(str(tmp_path / "old.h5"), np.zeros((12, 4, 6), np.float32), angle=last_none))
     try:
         assert source.count == 12
         np.testing.assert_allclose(source.angles[:11], np.linspace(0, math.pi / 2, 11), atol=1e-12)
@@ -74,12 +88,9 @@ def test_frames_written_without_an_angle_record_nan_not_zero(tmp_path):
 
 
 def test_image_keys_beside_a_plain_stack_select_its_darks_and_flats(tmp_path):
-    path = str(tmp_path / "k.h5")
     keys = np.array([2, 2, 1, 1, 0, 0, 0, 0, 0, 1])
-    with h5py.File(path, "w") as f:
-        f["data"] = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 3, 5), np.float32)
-        f["data_image_key"] = keys
-        f["data_angle"] = np.linspace(0, 1, 10)
+    path = stack_file(str(tmp_path / "k.h5"), np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 3, 5), np.float32),
+                      image_key=keys, angle=np.linspace(0, 1, 10)).removesuffix(":/data")
     for key, expected in ((2, [0, 1]), (1, [2, 3, 9]), (0, [4, 5, 6, 7, 8])):
         frames = ufo.Reader(path=path + ":/data", image_key=key)().collect()
         assert [int(frame[0, 0]) for frame in frames] == expected
@@ -91,14 +102,8 @@ def test_image_keys_beside_a_plain_stack_select_its_darks_and_flats(tmp_path):
 
 
 def test_a_laid_out_volume_stopped_part_way_is_read_up_to_its_frames_with_their_angles(tmp_path):
-    from ufo.storage.formats import FRAMES_WRITTEN
-
-    path = str(tmp_path / "v.h5")
-    with h5py.File(path, "w") as f:
-        f["data"] = np.ones((10, 3, 5), np.float32)
-        f["data_angle"] = np.linspace(0, 0.9, 10)
-        f["data" + FRAMES_WRITTEN] = np.array([4], np.int64)
-    source = open_source(path + ":/data")
+    source = open_source(stack_file(str(tmp_path / "v.h5"), np.ones((10, 3, 5), np.float32), written=4,
+                                    angle=np.linspace(0, 0.9, 10)))
     try:
         assert source.count == 4
         np.testing.assert_allclose(source.angles, np.linspace(0, 0.9, 10)[:4])
@@ -109,12 +114,8 @@ def test_a_laid_out_volume_stopped_part_way_is_read_up_to_its_frames_with_their_
 
 @pytest.mark.parametrize("units", ["degree", "mrad"])
 def test_units_recorded_with_the_angles_are_used(tmp_path, units):
-    path = str(tmp_path / "u.h5")
-    with h5py.File(path, "w") as f:
-        f["data"] = np.zeros((3, 2, 2), np.float32)
-        f["data_angle"] = np.array([0.0, 10.0, 20.0])
-        f["data_angle"].attrs["units"] = units
-    source = open_source(path + ":/data")
+    source = open_source(stack_file(str(tmp_path / "u.h5"), np.zeros((3, 2, 2), np.float32), units=units,
+                                    angle=np.array([0.0, 10.0, 20.0])))
     try:
         factor = math.pi / 180 if units == "degree" else 1e-3
         np.testing.assert_allclose(source.angles, np.array([0.0, 10.0, 20.0]) * factor)
@@ -160,11 +161,7 @@ def test_an_angle_is_stored_as_a_float_whatever_the_type_of_the_first(tmp_path, 
 
 
 def test_another_tool_s_angles_in_degrees_without_units_are_not_taken_for_radians(tmp_path):
-    path = str(tmp_path / "deg.h5")
-    with h5py.File(path, "w") as f:
-        f["data"] = np.zeros((180, 2, 4), np.float32)
-        f["data_angle"] = np.arange(180.0)
-    source = open_source(path + ":/data")
+    source = open_source(stack_file(str(tmp_path / "deg.h5"), np.zeros((180, 2, 4), np.float32), angle=np.arange(180.0)))
     try:
         np.testing.assert_allclose(source.angles, np.radians(np.arange(180.0)))
         assert any("read as degrees" in w for w in source.warnings)
@@ -173,14 +170,8 @@ def test_another_tool_s_angles_in_degrees_without_units_are_not_taken_for_radian
 
 
 def test_a_stack_cut_short_with_image_keys_keeps_the_count_it_recorded(tmp_path):
-    from ufo.storage.formats import FRAMES_WRITTEN
-
-    path = str(tmp_path / "cut.h5")
-    with h5py.File(path, "w") as f:
-        f["data"] = np.ones((10, 2, 4), np.float32)
-        f["data_image_key"] = np.zeros(10, np.int64)
-        f["data" + FRAMES_WRITTEN] = np.array([6], np.int64)
-    source = open_source(path + ":/data")
+    source = open_source(stack_file(str(tmp_path / "cut.h5"), np.ones((10, 2, 4), np.float32), written=6,
+                                    image_key=np.zeros(10, np.int64)))
     try:
         assert source.count == 6 and source.short_of == 4  # `ufo reco` keeps the step of 10 frames
     finally:

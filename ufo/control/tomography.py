@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from ..core.errors import UsageError
-from ..core.units import angular, is_quantity, registry
+from ..core.units import angular, is_quantity, registry, to_unit
 from ..storage.walker import Walker
 from .continuous import local_projections, remote_projections
 from .motors import ContinuousRotationMotor
@@ -140,8 +140,8 @@ class Tomography(Experiment):
         binning = int(getattr(camera, "sensor_horizontal_binning", 1) or 1)
         record.setdefault("binning", binning)
         exposure = getattr(camera, "exposure_time", None)  # NXtomo's count_time (nabu, tomoscan read it)
-        if isinstance(exposure, (int, float)) or hasattr(exposure, "to"):
-            record.setdefault("exposure_time", float(exposure.to("s").magnitude if hasattr(exposure, "to") else exposure))
+        if isinstance(exposure, (int, float)) or is_quantity(exposure):
+            record.setdefault("exposure_time", to_unit(exposure, "s"))
         if "camera_pixel_size" in record and "pixel_size" not in record:
             record["pixel_size"] = record["camera_pixel_size"] * binning / float(record.get("magnification", 1.0))
         record.setdefault("field_of_view", "Full")

@@ -86,8 +86,8 @@ def read_error(label: str, exc: BaseException, dset: Any) -> InputError:
 
         try:
             plist = dset.id.get_create_plist()
-            missing = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())
-                       if not h5py.h5z.filter_avail(plist.get_filter(i)[0])]
+            filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+            missing = [code for code in filters if not h5py.h5z.filter_avail(code)]
         except Exception:  # noqa: BLE001 - the filters cannot be listed: the plugin hint, as before
             missing = [-1]
         hint = ("; its compression filter is not available: pip install hdf5plugin" if missing else

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .formats import FRAMES_WRITTEN
+
 
 def stored_frames(dset: Any) -> np.ndarray | None:
     """Per frame along the first axis of `dset` (3 or more dimensions), whether all its chunks are
@@ -61,3 +63,12 @@ def spans(frames: list[int]) -> str:
             runs.append([k, k])
     text = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs[:4])
     return text + (", ..." if len(runs) > 4 else "")
+
+
+def frames_written(h5file: Any, name: str) -> int | None:
+    """The count of frames written whole that `Hdf5VolumeWriter` keeps beside a volume, if any."""
+    counter = h5file.get(name + FRAMES_WRITTEN)
+    try:
+        return max(0, int(counter[0])) if counter is not None and counter.shape == (1,) else None
+    except Exception:  # noqa: BLE001 - not ours after all: read the dataset as it is
+        return None

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import FRAME_PLACES, FRAMES_WRITTEN
+from .formats import FRAME_PLACES
 from .hdf5_blocks import FrameBlocks, blocks_for, read_error
-from .hdf5_chunks import spans, stored_frames, stored_parts
+from .hdf5_chunks import frames_written, spans, stored_frames, stored_parts
 from .hdf5_cut import file_size, is_cut, open_cut, open_file, whole_frames
 from .hdf5_direct import DirectFrames
 from .hdf5_links import broken_link, check_virtual, open_object
@@ -94,15 +94,6 @@ def _load_filters() -> None:
         import hdf5plugin  # noqa: F401
     except ImportError:
         pass
-
-
-def _frames_written(h5file: Any, name: str) -> int | None:
-    """The count of frames written whole that `Hdf5VolumeWriter` keeps beside a volume, if any."""
-    counter = h5file.get(name + FRAMES_WRITTEN)
-    try:
-        return max(0, int(counter[0])) if counter is not None and counter.shape == (1,) else None
-    except Exception:  # noqa: BLE001 - not ours after all: read the dataset as it is
-        return None
 
 
 class Hdf5Frames:
@@ -206,7 +197,7 @@ class Hdf5Frames:
             self.count = len(self._locations)
         else:
             self.count = 1 if self._single else self._dset.shape[0]
-            written = _frames_written(self._file, self.name)
+            written = frames_written(self._file, self.name)
             if written is not None and written < self.count:  # a volume whose writer stopped (hdf5_volume)
                 self.warnings.append(f"'{filename}:{self.name}' holds {written} complete frame(s) of the "
                                      f"{self.count} it was laid out for (its writer stopped); reading those")

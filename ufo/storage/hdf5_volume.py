@@ -34,6 +34,7 @@ import numpy as np
 from ..core.errors import InputError
 from .formats import FRAMES_WRITTEN
 from .hdf5 import RESERVE, Hdf5Writer
+from .hdf5_records import UNITS, record_type
 from .nexus import nxdata_metadata, store_attributes
 from .preallocate import reserve_runs
 from .writer_base import claim, disk_error, size_limit
@@ -121,10 +122,10 @@ class Hdf5VolumeWriter(Hdf5Writer):
             chunk = self._extra_chunk = min(n, self.EXTRA_CHUNK)
             for key, value in meta.items():
                 if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
-                    kind = np.dtype(np.float64 if isinstance(value, (float, np.floating)) or key == "angle" else np.int64)
+                    kind = record_type(key, value)
                     extra = _allocated(group, f"{name}_{key}", (n,), kind, (chunk,))
-                    if key == "angle":  # read back as the scan's angles (layouts.plain_index)
-                        extra.attrs["units"] = "rad"
+                    if key in UNITS:  # read back as the scan's angles (layouts.plain_index)
+                        extra.attrs["units"] = UNITS[key]
                     self._values[key] = (kind, _chunk_offsets(extra, -(-n // chunk), chunk))
             counter = group.create_dataset(name + WRITTEN, data=np.zeros(1, np.int64))
             counter.attrs["doc"] = f"frames of {name} written whole, in order (the rest read as zeros)"

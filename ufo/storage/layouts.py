@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InputError, UsageError
-from .formats import FRAMES_WRITTEN
+from .hdf5_chunks import frames_written
 from .hdf5 import DXCHANGE
 
 
@@ -268,14 +268,14 @@ def plain_index(h5: Any, name: str) -> FrameIndex | None:
     if not records:
         return None
     n, notes, short = dset.shape[0], [], 0  # type: int, list[str], int
-    counter = h5.get(dset.name + FRAMES_WRITTEN)  # a laid-out volume (`hdf5_volume`): its frames written whole
-    if isinstance(counter, h5py.Dataset) and counter.shape == (1,) and counter.dtype.kind in "iu" \
-            and 0 <= (written := int(counter[0])) < n:
+    if (written := frames_written(h5, dset.name)) is not None and written < n:  # a laid-out volume (`hdf5_volume`)
         notes.append(f"'{h5.filename}:{dset.name}' holds {written} complete frame(s) of the {n} it was laid out for "
                      "(its writer stopped); reading those")
         n, short = written, n - written
-    keys = _keys(h5.filename, records["image_key"], n) if "image_key" in records else [0] * n
-    _lengths(records["image_key"].name, records["image_key"].shape[0], n, notes) if "image_key" in records else None
+    keys = [0] * n
+    if (keys_ds := records.get("image_key")) is not None:  # frames past the keys left out, as of an NXtomo
+        keys = _keys(h5.filename, keys_ds, n)
+        _lengths(keys_ds.name, keys_ds.shape[0], n, notes)
     angles: list[float | None] = []
     if "angle" in records:
         values = np.asarray(records["angle"][:n], np.float64)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..core.errors import InputError, UsageError
 from .formats import FRAME_PLACES, RANGES_WRITTEN
+from .hdf5_blocks import FrameBlocks
 from .imagej import frame_numbers_of
 from .zarr_codecs import _zarr
 
@@ -80,6 +81,7 @@ class ZarrFrames:
             self._single = True
             return
         self._single = False
+        self._blocks: FrameBlocks | None = None  # chunks across frames (hdf5_blocks), made at the first read
         self.shape = tuple(node.shape[1:])
         self._arr = node
         self._recorded = node.shape[0]
@@ -203,10 +205,8 @@ class ZarrFrames:
             with open(self._chunk_file(index), "rb") as f:
                 data = np.frombuffer(f.read(), self.dtype.newbyteorder("<")).reshape(self.shape)[rows]
         elif not self._single and self._arr.ndim == 3 and int(self._arr.chunks[0]) > 1:  # chunks across frames:
-            if getattr(self, "_blocks", None) is None:  # each chunk read once a block, not once a frame
-                from .hdf5_blocks import FrameBlocks  # (25.6 s against zarr's 0.44 s, (N, 16, W) chunks)
-
-                self._blocks = FrameBlocks(self._arr)
+            if self._blocks is None:  # each chunk read once a block, not once a frame
+                self._blocks = FrameBlocks(self._arr)  # (25.6 s against zarr's 0.44 s, (N, 16, W) chunks)
             return self._blocks.read(index, rows, out)
         else:
             data = self._arr[rows] if self._single else self._arr[(index, rows)]

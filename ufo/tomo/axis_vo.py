@@ -202,8 +202,11 @@ def half_turn_rows(data: np.ndarray, span: float = math.pi, most: int | None = N
     rows of a scan over more than a half turn (200 degrees) were all taken as 180 degrees."""
     n = data.shape[0]
     per = min(n, n * math.pi / abs(span)) if span else n  # input rows in a half turn (fewer cover less: all)
-    whole = int(per + 1e-6)
-    count = max(1, min(most, whole) if most else whole // (whole // MOST_ROWS + 1) if whole > MOST_ROWS else whole)
+    rows = int(per + 1e-6)
+    if most:
+        count = max(1, min(most, rows))
+    else:  # k = rows // MOST_ROWS + 1 rows a share, as Vo's code bins
+        count = max(1, rows // (rows // MOST_ROWS + 1) if rows > MOST_ROWS else rows)
     if count == n and abs(per - n) < 1e-6:
         return data
     edges = np.arange(count + 1) * (per / count)
